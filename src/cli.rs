@@ -1,0 +1,5 @@
+//! The command-line front end.
+
+pub fn main() -> i32 {
+    0
+}

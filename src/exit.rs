@@ -1,0 +1,12 @@
+//! Exit codes: the contract scripts and CI rely on. One place, named.
+
+/// Everything asked for was done, and every check or SLO held.
+pub const SUCCESS: i32 = 0;
+/// The tool ran to the end, but a check or an SLO failed.
+pub const CHECK_FAILED: i32 = 1;
+/// Bad input: a topology or scenario file that does not parse or validate, a bad flag.
+pub const BAD_INPUT: i32 = 2;
+/// The environment stopped us: no Docker engine, no redis-server, a port already taken.
+pub const ENVIRONMENT: i32 = 3;
+/// Interrupted by SIGINT/SIGTERM; everything the run created has been removed.
+pub const INTERRUPTED: i32 = 130;

@@ -1,0 +1,124 @@
+//! redis.conf directives for a node: the built-in drill defaults, the directives
+//! the runtime owns (listening address, cluster bus, replication), and the user's.
+//! Shared by both runtimes and by `compose`, so the three agree.
+
+use std::collections::BTreeMap;
+
+use crate::topology::{Kind, NodeSpec, Topology};
+
+/// Defaults that make drills measure the topology rather than the disk: no
+/// persistence, and diskless replication with no delay (a primary killed before
+/// its replica's first sync is never failed over, and the stock 5 s
+/// `repl-diskless-sync-delay` makes that window wide).
+pub const DEFAULTS: &[(&str, &str)] = &[
+    ("appendonly", "no"),
+    ("save", "\"\""),
+    ("protected-mode", "no"),
+    ("repl-diskless-sync", "yes"),
+    ("repl-diskless-sync-delay", "0"),
+];
+
+/// Directives redis-drill sets itself; a topology that sets one is rejected,
+/// naming the field to use instead.
+pub const RUNTIME_OWNED: &[(&str, &str)] = &[
+    ("port", "the node's `port` field"),
+    ("bind", "the runtime (it assigns each node its address)"),
+    ("dir", "the runtime (each node gets its own data directory)"),
+    ("daemonize", "the runtime (it supervises redis-server itself)"),
+    ("logfile", "the runtime (it collects each node's log)"),
+    ("pidfile", "the runtime"),
+    ("include", "inline directives under `redis`"),
+    ("cluster-enabled", "`kind: cluster`"),
+    ("cluster-config-file", "the runtime"),
+    ("cluster-node-timeout", "`cluster.node_timeout_ms`"),
+    ("cluster-port", "the runtime (it keeps the bus port out of the ephemeral range)"),
+    ("cluster-announce-ip", "the runtime"),
+    ("cluster-announce-port", "the runtime"),
+    ("cluster-announce-bus-port", "the runtime"),
+    ("replicaof", "the node's `replica_of` field"),
+    ("slaveof", "the node's `replica_of` field"),
+];
+
+/// Where a node listens and how it reaches its primary: what differs between
+/// runtimes.
+#[derive(Debug, Clone)]
+pub struct Listen {
+    /// Address to bind (`0.0.0.0` in a container, the node's own 127.x.y.z as a process).
+    pub bind: String,
+    pub port: u16,
+    /// Cluster bus port (cluster kind only).
+    pub bus_port: u16,
+    /// Data directory.
+    pub dir: String,
+    /// Log file; empty means stdout.
+    pub logfile: String,
+    /// For replicas of a replicated topology: the primary's address as the node sees it.
+    pub replicaof: Option<(String, u16)>,
+}
+
+/// Every directive for `node`, in a stable order: runtime-owned first, then
+/// defaults, then the node's resolved config (which already holds the topology's
+/// and the node's own `redis` settings).
+pub fn directives(topology: &Topology, node: &NodeSpec, listen: &Listen) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = vec![
+        ("bind".into(), listen.bind.clone()),
+        ("port".into(), listen.port.to_string()),
+        ("dir".into(), listen.dir.clone()),
+        ("daemonize".into(), "no".into()),
+        ("logfile".into(), quote(&listen.logfile)),
+    ];
+    if topology.kind == Kind::Cluster {
+        out.push(("cluster-enabled".into(), "yes".into()));
+        out.push(("cluster-config-file".into(), "nodes.conf".into()));
+        out.push(("cluster-port".into(), listen.bus_port.to_string()));
+        out.push((
+            "cluster-node-timeout".into(),
+            topology.cluster.node_timeout_ms.to_string(),
+        ));
+    }
+    if let Some((host, port)) = &listen.replicaof {
+        out.push(("replicaof".into(), format!("{host} {port}")));
+    }
+    let mut rest: BTreeMap<String, String> = DEFAULTS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    for (k, v) in &node.config {
+        rest.insert(k.clone(), v.clone());
+    }
+    out.extend(rest);
+    out
+}
+
+/// Render directives as a redis.conf file.
+pub fn to_conf(directives: &[(String, String)]) -> String {
+    let mut s = String::from("# written by redis-drill\n");
+    for (k, v) in directives {
+        s.push_str(k);
+        s.push(' ');
+        s.push_str(v);
+        s.push('\n');
+    }
+    s
+}
+
+/// Render directives as `redis-server` arguments (`--key value...`), the form a
+/// container command takes. Values with spaces become several arguments, as
+/// redis-server expects (`--save 900 1`).
+pub fn to_args(directives: &[(String, String)]) -> Vec<String> {
+    let mut args = Vec::with_capacity(directives.len() * 2);
+    for (k, v) in directives {
+        args.push(format!("--{k}"));
+        let v = v.trim();
+        if v == "\"\"" || v.is_empty() {
+            args.push(String::new());
+        } else {
+            args.extend(v.split_whitespace().map(str::to_string));
+        }
+    }
+    args
+}
+
+fn quote(s: &str) -> String {
+    if s.is_empty() { "\"\"".into() } else { s.to_string() }
+}

@@ -1,0 +1,1 @@
+//! The topology report of a running deployment.

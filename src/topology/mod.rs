@@ -1,0 +1,108 @@
+//! Topology files: the YAML model, loading, validation and defaults. Pure: no I/O
+//! beyond reading the file.
+//!
+//! A file is parsed into the *raw* form (exactly what the user wrote, with
+//! `deny_unknown_fields`) and then resolved into [`Topology`]: every node named,
+//! placed in a region, given its role, its redis.conf directives and, for cluster
+//! primaries, its slots. Everything downstream (runtimes, cluster admin, compose)
+//! sees only the resolved form.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::slots::SlotRange;
+
+mod load;
+
+pub use load::TopologyError;
+
+/// What kind of Redis deployment a topology describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A Redis Cluster: shards of one primary and R replicas, 16384 slots.
+    Cluster,
+    /// N independent primaries that know nothing of each other (Redlock's setting).
+    Standalone,
+    /// One primary with R replicas (classic replication).
+    Replicated,
+}
+
+/// A node's role when the topology is brought up. Roles change under failover;
+/// this is the *initial* role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Primary,
+    Replica,
+}
+
+/// A resolved, validated topology.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Topology {
+    pub name: String,
+    pub kind: Kind,
+    /// Image for every node that does not name its own; `None` means the
+    /// locally built default image (see `runtime::image`).
+    pub image: Option<String>,
+    /// At least one region; a file without `regions` gets one named `default`.
+    pub regions: Vec<Region>,
+    /// Cluster-wide settings; only meaningful for [`Kind::Cluster`].
+    pub cluster: ClusterSettings,
+    /// Every node, primaries of each shard first, in a stable order.
+    pub nodes: Vec<NodeSpec>,
+    /// The file this came from, for error messages and reports.
+    pub source: Option<PathBuf>,
+}
+
+/// A named place nodes live in. Later issues add link latency and bandwidth
+/// between regions; they will hang off this type and a `links` list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Region {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSettings {
+    /// `cluster-node-timeout` in ms: how long a node may be unreachable before it
+    /// is marked PFAIL. Drives failover time, so drills set it explicitly.
+    pub node_timeout_ms: u64,
+}
+
+/// One Redis node, fully resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeSpec {
+    pub name: String,
+    pub role: Role,
+    /// For replicas: the name of the primary they replicate.
+    pub replica_of: Option<String>,
+    /// Index of the shard (0-based): a primary and its replicas share it.
+    /// For standalone topologies each node is its own shard.
+    pub shard: usize,
+    pub region: String,
+    /// Fixed host port, if the file gives one; otherwise the runtime picks a free one.
+    pub port: Option<u16>,
+    /// Image override for this node.
+    pub image: Option<String>,
+    /// redis.conf directives for this node: built-in defaults, then the
+    /// topology's `redis`, then the node's own `redis`, later ones winning.
+    /// Directives the runtime owns (port, bind, dir, cluster-enabled, ...) are
+    /// rejected at validation.
+    pub config: BTreeMap<String, String>,
+    /// Slots this node owns at creation (cluster primaries only; empty otherwise).
+    pub slots: Vec<SlotRange>,
+}
+
+impl Topology {
+    /// The node with this name.
+    pub fn node(&self, name: &str) -> Option<&NodeSpec> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The primaries, in shard order.
+    pub fn primaries(&self) -> impl Iterator<Item = &NodeSpec> {
+        self.nodes.iter().filter(|n| n.role == Role::Primary)
+    }
+}
