@@ -1,5 +1,553 @@
-//! The command-line front end.
+//! The command-line front end: clap definitions, and the edge where typed
+//! errors become messages and exit codes.
 
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::bringup::{self, UpReport};
+use crate::exit;
+use crate::runtime::image::{self, DEFAULT_IMAGE};
+use crate::runtime::{self, Deployment, NodeAction, Removed, Runtime, RuntimeError, RuntimeKind};
+use crate::status;
+use crate::topology::Topology;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "redis-drill",
+    version,
+    about = "Bring up Redis topologies, drive changes and faults through them under load, and report what clients saw"
+)]
+pub struct Cli {
+    /// Print machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Parse and check a topology file; errors name the file, line and column.
+    Validate { file: PathBuf },
+    /// Bring a topology up, wait until it is healthy, print its endpoints.
+    Up {
+        topology: PathBuf,
+        #[arg(long, value_enum)]
+        runtime: Option<RuntimeKind>,
+        /// Name to address it by later (default: the topology's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Seconds allowed for nodes to start and the cluster to converge.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// On failure, leave what was started in place for inspection.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// The topology report of a running topology: roles, slots, keys, memory.
+    Status {
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, value_enum)]
+        runtime: Option<RuntimeKind>,
+        /// List every running topology instead.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Check a running cluster like `redis-cli --cluster check`; exit 1 when a check fails.
+    Check {
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, value_enum)]
+        runtime: Option<RuntimeKind>,
+    },
+    /// Remove everything redis-drill created for a topology (or for all of them).
+    Down {
+        #[arg(long, conflicts_with = "all")]
+        name: Option<String>,
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_enum)]
+        runtime: Option<RuntimeKind>,
+    },
+    /// Print the docker-compose file equivalent to a topology.
+    Compose {
+        topology: PathBuf,
+        /// Write to this file instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Build or inspect the local Redis image.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+    /// SIGKILL a node.
+    Kill(NodeArgs),
+    /// Stop a node gracefully (SIGTERM).
+    Stop(NodeArgs),
+    /// Start a stopped or killed node.
+    Start(NodeArgs),
+    /// Restart a node.
+    Restart(NodeArgs),
+    /// Freeze a node (SIGSTOP / docker pause).
+    Pause(NodeArgs),
+    /// Unfreeze a paused node.
+    Resume(NodeArgs),
+    /// Print the last lines of a node's log.
+    Logs {
+        #[command(flatten)]
+        node: NodeArgs,
+        #[arg(long, default_value_t = 50)]
+        tail: usize,
+    },
+    /// Run a command in a node's environment (inside its container, or on the host).
+    Exec {
+        #[command(flatten)]
+        node: NodeArgs,
+        #[arg(last = true, required = true)]
+        cmd: Vec<String>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct NodeArgs {
+    /// The node's name (see `redis-drill status`).
+    node: String,
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long, value_enum)]
+    runtime: Option<RuntimeKind>,
+}
+
+#[derive(Subcommand, Debug)]
+enum ImageCommand {
+    /// Build the default image FROM scratch from this host's redis-server.
+    Build {
+        #[arg(long, default_value = DEFAULT_IMAGE)]
+        tag: String,
+    },
+}
+
+/// An error at the CLI edge: a message and the exit code it maps to.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl CliError {
+    fn new(code: i32, message: impl Into<String>) -> Self {
+        CliError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<RuntimeError> for CliError {
+    fn from(e: RuntimeError) -> Self {
+        CliError::new(e.exit_code(), e.to_string())
+    }
+}
+
+impl From<crate::topology::TopologyError> for CliError {
+    fn from(e: crate::topology::TopologyError) -> Self {
+        CliError::new(exit::BAD_INPUT, e.to_string())
+    }
+}
+
+impl From<bringup::BringupError> for CliError {
+    fn from(e: bringup::BringupError) -> Self {
+        CliError::new(e.exit_code(), e.to_string())
+    }
+}
+
+/// Entry point: parse, run, map the outcome to an exit code.
 pub fn main() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::BAD_INPUT
+            } else {
+                exit::SUCCESS
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    init_tracing();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return exit::ENVIRONMENT;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            e.code
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn run(cli: Cli) -> Result<i32, CliError> {
+    let json = cli.json;
+    match cli.command {
+        Command::Validate { file } => {
+            let t = Topology::load(&file)?;
+            if json {
+                print_json(&serde_json::json!({"file": file, "valid": true, "topology": t}));
+            } else {
+                println!(
+                    "{}: ok — {} `{}`, {} nodes in {} region(s)",
+                    file.display(),
+                    format!("{:?}", t.kind).to_lowercase(),
+                    t.name,
+                    t.nodes.len(),
+                    t.regions.len()
+                );
+            }
+            Ok(exit::SUCCESS)
+        }
+        Command::Up {
+            topology,
+            runtime,
+            name,
+            timeout,
+            keep,
+        } => {
+            let t = Topology::load(&topology)?;
+            let rt = Arc::new(Runtime::select(runtime).await?);
+            let opts = runtime::UpOptions {
+                name: name.unwrap_or_else(|| t.name.clone()),
+                run_id: runtime::new_run_id(),
+                timeout: Duration::from_secs(timeout),
+            };
+            eprintln!(
+                "bringing up {} ({} nodes) on {} as `{}`, run id {}",
+                t.name,
+                t.nodes.len(),
+                rt.kind(),
+                opts.name,
+                opts.run_id
+            );
+            let cancel = CancellationToken::new();
+            let run_id = opts.run_id.clone();
+            let task = {
+                let rt = rt.clone();
+                let cancel = cancel.clone();
+                async move {
+                    bringup::up(&rt, &t, &opts, &cancel)
+                        .await
+                        .map_err(CliError::from)
+                }
+            };
+            let report: UpReport = guarded(rt.clone(), run_id, keep, cancel, task).await?;
+            if json {
+                print_json(&report);
+            } else {
+                print!("{}", report.render_text());
+            }
+            Ok(exit::SUCCESS)
+        }
+        Command::Status { name, runtime, all } => {
+            if all {
+                let list = list_all(runtime).await?;
+                if json {
+                    print_json(&list);
+                } else if list.is_empty() {
+                    println!("nothing is up");
+                } else {
+                    for d in &list {
+                        println!(
+                            "{:<24} {:<8} {} nodes  run id {}",
+                            d.name,
+                            d.runtime,
+                            d.nodes.len(),
+                            d.run_id
+                        );
+                    }
+                }
+                return Ok(exit::SUCCESS);
+            }
+            let (_rt, d) = locate(runtime, name.as_deref()).await?;
+            let report = status::collect(&d).await;
+            if json {
+                print_json(&report);
+            } else {
+                print!("{}", report.render_text());
+            }
+            Ok(exit::SUCCESS)
+        }
+        Command::Check { name, runtime } => {
+            let (_rt, d) = locate(runtime, name.as_deref()).await?;
+            let report = bringup::check(&d).await?;
+            if json {
+                print_json(&report);
+            } else {
+                print!("{report}");
+            }
+            Ok(if report.ok {
+                exit::SUCCESS
+            } else {
+                exit::CHECK_FAILED
+            })
+        }
+        Command::Down { name, all, runtime } => {
+            let removed = if all {
+                down_all(runtime).await?
+            } else {
+                let (rt, d) = locate(runtime, name.as_deref()).await?;
+                rt.remove_run(&d.run_id).await?
+            };
+            if json {
+                print_json(&removed);
+            } else if removed.is_empty() {
+                println!("nothing to remove");
+            } else {
+                println!("removed {removed}");
+            }
+            Ok(exit::SUCCESS)
+        }
+        Command::Compose { topology, output } => {
+            let t = Topology::load(&topology)?;
+            let text = crate::compose::render(&t, DEFAULT_IMAGE);
+            match output {
+                Some(path) => std::fs::write(&path, text).map_err(|e| {
+                    CliError::new(
+                        exit::ENVIRONMENT,
+                        format!("failed to write {}: {e}", path.display()),
+                    )
+                })?,
+                None => print!("{text}"),
+            }
+            Ok(exit::SUCCESS)
+        }
+        Command::Image {
+            command: ImageCommand::Build { tag },
+        } => {
+            let docker = runtime::docker::DockerRuntime::connect().await?;
+            let built = image::build(docker.client(), &tag).await?;
+            if json {
+                print_json(&built);
+            } else {
+                println!(
+                    "built {} (redis {}, {} files, {} KiB context, iptables: {}) in {} ms",
+                    built.image,
+                    built.redis_version,
+                    built.files,
+                    built.context_bytes / 1024,
+                    if built.iptables { "yes" } else { "no" },
+                    built.elapsed_ms
+                );
+            }
+            Ok(exit::SUCCESS)
+        }
+        Command::Kill(a) => node_action(a, NodeAction::Kill, json).await,
+        Command::Stop(a) => node_action(a, NodeAction::Stop, json).await,
+        Command::Start(a) => node_action(a, NodeAction::Start, json).await,
+        Command::Restart(a) => node_action(a, NodeAction::Restart, json).await,
+        Command::Pause(a) => node_action(a, NodeAction::Pause, json).await,
+        Command::Resume(a) => node_action(a, NodeAction::Resume, json).await,
+        Command::Logs { node, tail } => {
+            let (rt, d) = locate(node.runtime, node.name.as_deref()).await?;
+            let logs = rt.logs(&d, &node.node, tail).await?;
+            println!("{}", logs.trim_end());
+            Ok(exit::SUCCESS)
+        }
+        Command::Exec { node, cmd } => {
+            let (rt, d) = locate(node.runtime, node.name.as_deref()).await?;
+            let out = rt.exec(&d, &node.node, &cmd).await?;
+            if json {
+                print_json(&out);
+            } else {
+                print!("{}", out.stdout);
+                eprint!("{}", out.stderr);
+            }
+            Ok(if out.exit_code == 0 {
+                exit::SUCCESS
+            } else {
+                exit::CHECK_FAILED
+            })
+        }
+    }
+}
+
+async fn node_action(a: NodeArgs, action: NodeAction, json: bool) -> Result<i32, CliError> {
+    let (rt, d) = locate(a.runtime, a.name.as_deref()).await?;
+    rt.node_action(&d, &a.node, action).await?;
+    if json {
+        print_json(&serde_json::json!({"name": d.name, "node": a.node, "action": action}));
+    } else {
+        println!("{action} {}: done", a.node);
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn print_json<T: serde::Serialize>(v: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).expect("reports serialize")
+    );
+}
+
+/// The runtimes to search: the one named, or every one that is available.
+async fn runtimes(flag: Option<RuntimeKind>) -> Result<Vec<Runtime>, CliError> {
+    if flag.is_some() || std::env::var(runtime::RUNTIME_ENV).is_ok_and(|v| !v.is_empty()) {
+        return Ok(vec![Runtime::select(flag).await?]);
+    }
+    let mut out = Vec::new();
+    if let Ok(d) = runtime::docker::DockerRuntime::connect().await {
+        out.push(Runtime::Docker(d));
+    }
+    if let Ok(p) = runtime::process::ProcessRuntime::new() {
+        out.push(Runtime::Process(p));
+    }
+    Ok(out)
+}
+
+async fn list_all(flag: Option<RuntimeKind>) -> Result<Vec<Deployment>, CliError> {
+    let mut all = Vec::new();
+    for rt in runtimes(flag).await? {
+        all.extend(rt.list().await?);
+    }
+    Ok(all)
+}
+
+/// The running deployment a command means: by name, or the only one that is up.
+async fn locate(
+    flag: Option<RuntimeKind>,
+    name: Option<&str>,
+) -> Result<(Runtime, Deployment), CliError> {
+    let mut rts = runtimes(flag).await?;
+    let mut found: Vec<(usize, Deployment)> = Vec::new();
+    for (i, rt) in rts.iter().enumerate() {
+        for d in rt.list().await? {
+            if name.is_none_or(|n| n == d.name) {
+                found.push((i, d));
+            }
+        }
+    }
+    match (found.len(), name) {
+        (1, _) => {
+            let (i, d) = found.pop().expect("one");
+            Ok((rts.swap_remove(i), d))
+        }
+        (0, Some(n)) => Err(RuntimeError::NotFound(n.to_string()).into()),
+        (0, None) => Err(CliError::new(
+            exit::BAD_INPUT,
+            "nothing is up (start one with `redis-drill up TOPOLOGY`)",
+        )),
+        (_, _) => Err(CliError::new(
+            exit::BAD_INPUT,
+            format!(
+                "several topologies are up; pick one with --name: {}",
+                found
+                    .iter()
+                    .map(|(_, d)| format!("{} ({})", d.name, d.runtime))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+async fn down_all(flag: Option<RuntimeKind>) -> Result<Removed, CliError> {
+    let mut removed = Removed::default();
+    for rt in runtimes(flag).await? {
+        removed.add(rt.remove_all().await?);
+    }
+    Ok(removed)
+}
+
+/// Run `work` so that whatever it started under `run_id` is removed when it
+/// fails, panics, or is interrupted by SIGINT/SIGTERM (unless `keep`, which
+/// applies to failures only: an interrupt always cleans up).
+async fn guarded<T: Send + 'static>(
+    rt: Arc<Runtime>,
+    run_id: String,
+    keep: bool,
+    cancel: CancellationToken,
+    work: impl Future<Output = Result<T, CliError>> + Send + 'static,
+) -> Result<T, CliError> {
+    let mut task = tokio::spawn(work);
+    let outcome = tokio::select! {
+        r = &mut task => r,
+        sig = shutdown_signal() => {
+            eprintln!("{sig}: stopping and removing run {run_id}...");
+            cancel.cancel();
+            // Let the work see the cancellation and finish its in-flight calls,
+            // so nothing is created after we clean up.
+            if tokio::time::timeout(Duration::from_secs(20), &mut task).await.is_err() {
+                task.abort();
+            }
+            cleanup(&rt, &run_id).await;
+            return Err(CliError::new(exit::INTERRUPTED, format!("interrupted by {sig}; removed run {run_id}")));
+        }
+    };
+    match outcome {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => {
+            if keep {
+                eprintln!(
+                    "keeping run {run_id} for inspection (--keep); remove it with `redis-drill down --all`"
+                );
+            } else {
+                cleanup(&rt, &run_id).await;
+            }
+            Err(e)
+        }
+        Err(join) => {
+            cleanup(&rt, &run_id).await;
+            let what = if join.is_panic() {
+                "panicked"
+            } else {
+                "was cancelled"
+            };
+            Err(CliError::new(
+                exit::ENVIRONMENT,
+                format!("internal error: the run {what}; removed run {run_id}"),
+            ))
+        }
+    }
+}
+
+async fn cleanup(rt: &Runtime, run_id: &str) {
+    match rt.remove_run(run_id).await {
+        Ok(r) => tracing::info!(run_id, removed = %r, "cleaned up"),
+        Err(e) => {
+            eprintln!("warning: cleanup of run {run_id} failed: {e}; run `redis-drill down --all`")
+        }
+    }
+}
+
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
 }

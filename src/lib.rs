@@ -9,12 +9,14 @@
 //!   cleanup by run id; the offline image build.
 //! - [`cluster`]   — slot math, CLUSTER NODES parsing, create / check / wait-for-convergence.
 //! - [`compose`]   — the docker-compose equivalent of a topology (pure).
+//! - [`bringup`]   — `up` end to end: nodes, then the cluster created and converged, timed.
 //! - [`status`]    — the topology report of a running deployment.
 //! - [`cli`]       — the clap front end and the commands it runs.
 //!
 //! Data flows one way: topology → runtime → cluster → report. No part reaches
 //! back up the chain.
 
+pub mod bringup;
 pub mod cli;
 pub mod cluster;
 pub mod compose;

@@ -1,1 +1,377 @@
-//! The topology report of a running deployment.
+//! The topology report of a running deployment: for each node its current role,
+//! region, address, primary or replicas, slots, keys and memory; for a cluster,
+//! its state, the slots assigned and whether all nodes agree. What a capacity
+//! planner reads, and what `status --json` gives scripts.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use serde::Serialize;
+
+use crate::cluster::conn::{NodeConn, parse_info};
+use crate::cluster::slots::SLOT_COUNT;
+use crate::cluster::{self, AddressMap, ConnectOptions};
+use crate::runtime::{Deployment, RuntimeKind};
+use crate::topology::{Kind, Role};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub name: String,
+    pub run_id: String,
+    pub runtime: RuntimeKind,
+    pub kind: Kind,
+    pub nodes: Vec<NodeStatus>,
+    /// Cluster-wide figures; `null` for standalone and replicated topologies.
+    pub cluster: Option<ClusterStatus>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeStatus {
+    pub name: String,
+    /// The role the node reports now (it changes under failover); `null` when
+    /// the node could not be read.
+    pub role: Option<Role>,
+    pub region: String,
+    /// Where a client on this host reaches the node (127.0.0.0/8).
+    pub address: SocketAddr,
+    /// What the node announces to its peers (a container IP for docker).
+    pub announce: SocketAddr,
+    /// For a primary: the names of its replicas.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary_of: Option<Vec<String>>,
+    /// For a replica: the name of its primary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_of: Option<String>,
+    /// Slots served (cluster primaries; 0 otherwise).
+    pub slots: usize,
+    pub slot_ranges: Vec<String>,
+    pub keys: Option<u64>,
+    pub used_memory_bytes: Option<u64>,
+    /// `cluster_state` as this node reports it (cluster only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_state: Option<String>,
+    /// Why the node could not be read, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterStatus {
+    /// `ok` when every node reports cluster_state:ok, else `fail`.
+    pub state: String,
+    /// Slots served by the primaries (out of 16384).
+    pub slots_assigned: usize,
+    /// Every node readable and reporting the same slot map and node set.
+    pub nodes_agree: bool,
+}
+
+/// Read the deployment's nodes now. Never fails: an unreadable node is listed
+/// with its error.
+pub async fn collect(d: &Deployment) -> StatusReport {
+    let connect = ConnectOptions::default();
+    let mut map = AddressMap::new();
+    for n in &d.nodes {
+        if let Err(e) = map.insert(&n.name, n.announce, n.addr) {
+            tracing::warn!(node = %n.name, "not in the address map: {e}");
+        }
+    }
+    let (nodes, cluster) = if d.topology.kind == Kind::Cluster {
+        from_cluster_views(d, cluster::node_views(&map, connect).await)
+    } else {
+        (from_replication(d, connect).await, None)
+    };
+    StatusReport {
+        name: d.name.clone(),
+        run_id: d.run_id.clone(),
+        runtime: d.runtime,
+        kind: d.topology.kind,
+        nodes,
+        cluster,
+    }
+}
+
+fn region_of(d: &Deployment, node: &str) -> String {
+    d.spec(node).map(|s| s.region.clone()).unwrap_or_default()
+}
+
+fn from_cluster_views(
+    d: &Deployment,
+    views: Vec<cluster::NodeView>,
+) -> (Vec<NodeStatus>, Option<ClusterStatus>) {
+    let mut replicas: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for v in &views {
+        if let (Some(cluster::Role::Replica), Some(p)) = (v.role, &v.primary_name) {
+            replicas.entry(p.clone()).or_default().push(v.name.clone());
+        }
+    }
+    let nodes: Vec<NodeStatus> = d
+        .nodes
+        .iter()
+        .map(|n| {
+            let v = views.iter().find(|v| v.name == n.name);
+            let role = v.and_then(|v| v.role).map(|r| match r {
+                cluster::Role::Primary => Role::Primary,
+                cluster::Role::Replica => Role::Replica,
+            });
+            NodeStatus {
+                name: n.name.clone(),
+                role,
+                region: region_of(d, &n.name),
+                address: n.addr,
+                announce: n.announce,
+                primary_of: (role == Some(Role::Primary))
+                    .then(|| replicas.get(&n.name).cloned().unwrap_or_default()),
+                replica_of: if role == Some(Role::Replica) {
+                    v.and_then(|v| v.primary_name.clone())
+                } else {
+                    None
+                },
+                slots: v.map_or(0, |v| v.slot_count),
+                slot_ranges: v
+                    .map(|v| v.slots.iter().map(ToString::to_string).collect())
+                    .unwrap_or_default(),
+                keys: v.and_then(|v| v.keys),
+                used_memory_bytes: v.and_then(|v| v.used_memory),
+                cluster_state: v.and_then(|v| v.cluster_state.clone()),
+                error: v.map_or(Some("not read".into()), |v| v.error.clone()),
+            }
+        })
+        .collect();
+    let all_ok = !views.is_empty()
+        && views
+            .iter()
+            .all(|v| v.cluster_state.as_deref() == Some("ok"));
+    let status = ClusterStatus {
+        state: if all_ok { "ok".into() } else { "fail".into() },
+        slots_assigned: views
+            .iter()
+            .filter(|v| v.role == Some(cluster::Role::Primary))
+            .map(|v| v.slot_count)
+            .sum(),
+        nodes_agree: !views.is_empty() && views.iter().all(|v| v.agrees == Some(true)),
+    };
+    (nodes, Some(status))
+}
+
+/// Standalone and replicated topologies: role and primary from INFO replication.
+async fn from_replication(d: &Deployment, connect: ConnectOptions) -> Vec<NodeStatus> {
+    let reads = futures::future::join_all(d.nodes.iter().map(|n| async move {
+        let mut conn = NodeConn::connect(&n.name, n.addr, connect).await?;
+        let mut pipe = redis::pipe();
+        pipe.cmd("INFO")
+            .arg("replication")
+            .cmd("INFO")
+            .arg("memory")
+            .cmd("DBSIZE");
+        let (repl, mem, keys): (String, String, u64) = conn
+            .run_pipe(&pipe, "INFO replication; INFO memory; DBSIZE")
+            .await?;
+        Ok::<_, cluster::ClusterError>((parse_info(&repl), parse_info(&mem), keys))
+    }))
+    .await;
+    // A replica names its primary by the address it connects to: the announce address.
+    let by_announce: BTreeMap<String, String> = d
+        .nodes
+        .iter()
+        .map(|n| {
+            (
+                format!("{}:{}", n.announce.ip(), n.announce.port()),
+                n.name.clone(),
+            )
+        })
+        .collect();
+    let primary_name = |info: &std::collections::HashMap<String, String>| -> Option<String> {
+        let host = info.get("master_host")?;
+        let port = info.get("master_port")?;
+        by_announce.get(&format!("{host}:{port}")).cloned()
+    };
+    let mut out: Vec<NodeStatus> = d
+        .nodes
+        .iter()
+        .zip(&reads)
+        .map(|(n, r)| match r {
+            Ok((repl, mem, keys)) => {
+                let role = match repl.get("role").map(String::as_str) {
+                    Some("master") => Some(Role::Primary),
+                    Some("slave") => Some(Role::Replica),
+                    _ => None,
+                };
+                NodeStatus {
+                    name: n.name.clone(),
+                    role,
+                    region: region_of(d, &n.name),
+                    address: n.addr,
+                    announce: n.announce,
+                    primary_of: (role == Some(Role::Primary)).then(Vec::new),
+                    replica_of: if role == Some(Role::Replica) {
+                        primary_name(repl)
+                    } else {
+                        None
+                    },
+                    slots: 0,
+                    slot_ranges: Vec::new(),
+                    keys: Some(*keys),
+                    used_memory_bytes: mem.get("used_memory").and_then(|v| v.parse().ok()),
+                    cluster_state: None,
+                    error: None,
+                }
+            }
+            Err(e) => NodeStatus {
+                name: n.name.clone(),
+                role: None,
+                region: region_of(d, &n.name),
+                address: n.addr,
+                announce: n.announce,
+                primary_of: None,
+                replica_of: None,
+                slots: 0,
+                slot_ranges: Vec::new(),
+                keys: None,
+                used_memory_bytes: None,
+                cluster_state: None,
+                error: Some(e.to_string()),
+            },
+        })
+        .collect();
+    let links: Vec<(String, String)> = out
+        .iter()
+        .filter_map(|n| Some((n.replica_of.clone()?, n.name.clone())))
+        .collect();
+    for (primary, replica) in links {
+        if let Some(p) = out.iter_mut().find(|n| n.name == primary) {
+            p.primary_of.get_or_insert_with(Vec::new).push(replica);
+        }
+    }
+    out
+}
+
+impl StatusReport {
+    /// A table a person reads at a glance.
+    pub fn render_text(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{} — {} on {}, run id {}",
+            self.name,
+            format!("{:?}", self.kind).to_lowercase(),
+            self.runtime,
+            self.run_id
+        );
+        let header = [
+            "NODE",
+            "ROLE",
+            "REGION",
+            "ADDRESS",
+            "PRIMARY/REPLICAS",
+            "SLOTS",
+            "RANGES",
+            "KEYS",
+            "MEMORY",
+        ];
+        let rows: Vec<[String; 9]> = self
+            .nodes
+            .iter()
+            .map(|n| {
+                let role = match (n.role, &n.error) {
+                    (Some(Role::Primary), _) => "primary".to_string(),
+                    (Some(Role::Replica), _) => "replica".to_string(),
+                    (None, Some(_)) => "DOWN".to_string(),
+                    (None, None) => "?".to_string(),
+                };
+                let link = match (&n.replica_of, &n.primary_of) {
+                    (Some(p), _) => format!("of {p}"),
+                    (None, Some(r)) if !r.is_empty() => r.join(","),
+                    _ => "-".into(),
+                };
+                [
+                    n.name.clone(),
+                    role,
+                    n.region.clone(),
+                    n.address.to_string(),
+                    link,
+                    if n.slots > 0 {
+                        n.slots.to_string()
+                    } else {
+                        "-".into()
+                    },
+                    if n.slot_ranges.is_empty() {
+                        "-".into()
+                    } else {
+                        n.slot_ranges.join(",")
+                    },
+                    n.keys.map_or("-".into(), |k| k.to_string()),
+                    n.used_memory_bytes.map_or("-".into(), human_bytes),
+                ]
+            })
+            .collect();
+        let mut widths = header.map(str::len);
+        for r in &rows {
+            for (w, c) in widths.iter_mut().zip(r) {
+                *w = (*w).max(c.len());
+            }
+        }
+        let line = |cells: &[String]| -> String {
+            let mut l = String::new();
+            for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
+                if i + 1 == cells.len() {
+                    l.push_str(c);
+                } else {
+                    let _ = write!(l, "{c:<w$}  ");
+                }
+            }
+            l.trim_end().to_string()
+        };
+        let _ = writeln!(s, "{}", line(&header.map(String::from)));
+        for r in &rows {
+            let _ = writeln!(s, "{}", line(r));
+        }
+        for n in &self.nodes {
+            if let Some(e) = &n.error {
+                let _ = writeln!(s, "  {}: {e}", n.name);
+            }
+        }
+        if let Some(c) = &self.cluster {
+            let _ = writeln!(
+                s,
+                "cluster: state {}, {}/{} slots assigned, {}",
+                c.state,
+                c.slots_assigned,
+                SLOT_COUNT,
+                if c.nodes_agree {
+                    "all nodes agree"
+                } else {
+                    "nodes DISAGREE about the configuration"
+                }
+            );
+        }
+        s
+    }
+}
+
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_read_well() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(3 * 1024 * 1024), "3.0 MiB");
+    }
+}

@@ -1,5 +1,32 @@
 //! Cluster administration written in Rust: slot math, CLUSTER NODES parsing,
 //! create (MEET, ADDSLOTSRANGE, REPLICATE), wait-for-convergence, and the four
 //! checks of `redis-cli --cluster check`.
+//!
+//! - [`slots`]  — slot math (pure).
+//! - [`nodes`]  — `CLUSTER NODES` parsing (pure).
+//! - [`error`]  — [`ClusterError`].
+//! - [`conn`]   — [`Member`], [`AddressMap`] (the controller only reaches loopback), node connections.
+//! - [`admin`]  — [`create`] and [`wait_converged`].
+//! - [`check`]  — the checks of `redis-cli --cluster check`: a pure [`check::evaluate`] and the loader.
+//! - [`view`]   — per-node views for the status report.
+//! - [`client`] — a redis-rs cluster client that goes through the address map.
 
+pub mod admin;
+pub mod check;
+pub mod client;
+pub mod conn;
+pub mod error;
+pub mod nodes;
 pub mod slots;
+pub mod view;
+
+pub use admin::{
+    ConvergeOptions, Convergence, CreateOptions, CreateReport, POLL_INTERVAL, create,
+    wait_converged,
+};
+pub use check::{Check, CheckOptions, CheckReport, CheckedNode, check, check_with};
+pub use client::{ClientOptions, cluster_client};
+pub use conn::{AddressMap, ConnectOptions, LoopbackOnly, MappedNode, Member};
+pub use error::ClusterError;
+pub use nodes::{NodeFlags, NodeLine, NodesParseError, parse_cluster_nodes};
+pub use view::{NodeView, Role, node_views};

@@ -21,12 +21,11 @@ pub fn key_slot(key: &[u8]) -> u16 {
 }
 
 fn hash_tag(key: &[u8]) -> &[u8] {
-    if let Some(open) = key.iter().position(|&b| b == b'{') {
-        if let Some(len) = key[open + 1..].iter().position(|&b| b == b'}') {
-            if len > 0 {
-                return &key[open + 1..open + 1 + len];
-            }
-        }
+    if let Some(open) = key.iter().position(|&b| b == b'{')
+        && let Some(len) = key[open + 1..].iter().position(|&b| b == b'}')
+        && len > 0
+    {
+        return &key[open + 1..open + 1 + len];
     }
     key
 }
@@ -44,6 +43,8 @@ impl SlotRange {
         SlotRange { start, end }
     }
 
+    /// Number of slots in the range; never 0 (a range holds at least its start).
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
         usize::from(self.end - self.start) + 1
     }
@@ -125,7 +126,10 @@ impl<'de> Deserialize<'de> for SlotRange {
 /// remainder spread one by one from the first (3 primaries: 0-5460, 5461-10922,
 /// 10923-16383).
 pub fn even_split(n: usize) -> Vec<SlotRange> {
-    assert!(n > 0 && n <= usize::from(SLOT_COUNT), "cannot split slots over {n} primaries");
+    assert!(
+        n > 0 && n <= usize::from(SLOT_COUNT),
+        "cannot split slots over {n} primaries"
+    );
     // redis-cli walks a float cursor of 16384/n per primary and rounds it; we
     // reproduce the same boundaries with integers: primary i ends at
     // round((i+1) * 16384 / n) - 1.
@@ -181,7 +185,10 @@ mod tests {
         assert_eq!(key_slot(b"somekey"), 11058);
         assert_eq!(key_slot(b"foo"), 12182);
         // hash tags: same tag, same slot
-        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"{user1000}.followers"));
+        assert_eq!(
+            key_slot(b"{user1000}.following"),
+            key_slot(b"{user1000}.followers")
+        );
         assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
         // empty tag: the whole key is hashed
         assert_eq!(key_slot(b"foo{}{bar}"), crc16(b"foo{}{bar}") % SLOT_COUNT);
@@ -197,10 +204,17 @@ mod tests {
     fn even_split_matches_redis_cli() {
         assert_eq!(
             even_split(3),
-            vec![SlotRange::new(0, 5460), SlotRange::new(5461, 10922), SlotRange::new(10923, 16383)]
+            vec![
+                SlotRange::new(0, 5460),
+                SlotRange::new(5461, 10922),
+                SlotRange::new(10923, 16383)
+            ]
         );
         assert_eq!(even_split(1), vec![SlotRange::new(0, 16383)]);
-        assert_eq!(even_split(2), vec![SlotRange::new(0, 8191), SlotRange::new(8192, 16383)]);
+        assert_eq!(
+            even_split(2),
+            vec![SlotRange::new(0, 8191), SlotRange::new(8192, 16383)]
+        );
         for n in 1..=64 {
             let split = even_split(n);
             assert_eq!(split.len(), n);
@@ -210,27 +224,45 @@ mod tests {
             for w in split.windows(2) {
                 assert_eq!(w[0].end + 1, w[1].start);
             }
-            let (min, max) = split.iter().fold((usize::MAX, 0), |(a, b), r| (a.min(r.len()), b.max(r.len())));
+            let (min, max) = split.iter().fold((usize::MAX, 0), |(a, b), r| {
+                (a.min(r.len()), b.max(r.len()))
+            });
             assert!(max - min <= 1, "n={n}: {min}..{max}");
         }
     }
 
     #[test]
     fn parse_and_display_ranges() {
-        assert_eq!("0-5460".parse::<SlotRange>().unwrap(), SlotRange::new(0, 5460));
+        assert_eq!(
+            "0-5460".parse::<SlotRange>().unwrap(),
+            SlotRange::new(0, 5460)
+        );
         assert_eq!("7".parse::<SlotRange>().unwrap(), SlotRange::new(7, 7));
         assert_eq!(SlotRange::new(7, 7).to_string(), "7");
         assert_eq!(SlotRange::new(1, 9).to_string(), "1-9");
-        assert_eq!("16384".parse::<SlotRange>(), Err(SlotRangeError::OutOfRange(16384)));
-        assert!(matches!("9-1".parse::<SlotRange>(), Err(SlotRangeError::Reversed(_))));
-        assert!(matches!("a-b".parse::<SlotRange>(), Err(SlotRangeError::Syntax(_))));
+        assert_eq!(
+            "16384".parse::<SlotRange>(),
+            Err(SlotRangeError::OutOfRange(16384))
+        );
+        assert!(matches!(
+            "9-1".parse::<SlotRange>(),
+            Err(SlotRangeError::Reversed(_))
+        ));
+        assert!(matches!(
+            "a-b".parse::<SlotRange>(),
+            Err(SlotRangeError::Syntax(_))
+        ));
     }
 
     #[test]
     fn ranges_merge() {
         assert_eq!(
             ranges_from_slots([5, 1, 2, 3, 9, 10, 2]),
-            vec![SlotRange::new(1, 3), SlotRange::new(5, 5), SlotRange::new(9, 10)]
+            vec![
+                SlotRange::new(1, 3),
+                SlotRange::new(5, 5),
+                SlotRange::new(9, 10)
+            ]
         );
         assert!(ranges_from_slots([]).is_empty());
     }

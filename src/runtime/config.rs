@@ -23,15 +23,25 @@ pub const DEFAULTS: &[(&str, &str)] = &[
 pub const RUNTIME_OWNED: &[(&str, &str)] = &[
     ("port", "the node's `port` field"),
     ("bind", "the runtime (it assigns each node its address)"),
+    (
+        "bind-source-addr",
+        "the runtime (it gives each node its own address)",
+    ),
     ("dir", "the runtime (each node gets its own data directory)"),
-    ("daemonize", "the runtime (it supervises redis-server itself)"),
+    (
+        "daemonize",
+        "the runtime (it supervises redis-server itself)",
+    ),
     ("logfile", "the runtime (it collects each node's log)"),
     ("pidfile", "the runtime"),
     ("include", "inline directives under `redis`"),
     ("cluster-enabled", "`kind: cluster`"),
     ("cluster-config-file", "the runtime"),
     ("cluster-node-timeout", "`cluster.node_timeout_ms`"),
-    ("cluster-port", "the runtime (it keeps the bus port out of the ephemeral range)"),
+    (
+        "cluster-port",
+        "the runtime (it keeps the bus port out of the ephemeral range)",
+    ),
     ("cluster-announce-ip", "the runtime"),
     ("cluster-announce-port", "the runtime"),
     ("cluster-announce-bus-port", "the runtime"),
@@ -120,5 +130,9 @@ pub fn to_args(directives: &[(String, String)]) -> Vec<String> {
 }
 
 fn quote(s: &str) -> String {
-    if s.is_empty() { "\"\"".into() } else { s.to_string() }
+    if s.is_empty() {
+        "\"\"".into()
+    } else {
+        s.to_string()
+    }
 }

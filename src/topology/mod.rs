@@ -8,7 +8,7 @@
 //! sees only the resolved form.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +16,9 @@ use crate::cluster::slots::SlotRange;
 
 mod load;
 
-pub use load::TopologyError;
+pub use load::{
+    DEFAULT_NODE_TIMEOUT_MS, DEFAULT_REGION, MAX_NODES, NAME_MAX, Position, TopologyError,
+};
 
 /// What kind of Redis deployment a topology describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +98,17 @@ pub struct NodeSpec {
 }
 
 impl Topology {
+    /// Read, validate and resolve the topology file at `path`.
+    pub fn load(path: &Path) -> Result<Topology, TopologyError> {
+        load::load(path)
+    }
+
+    /// Validate and resolve a topology from its text; `path`, if any, names it
+    /// in errors and becomes [`Topology::source`].
+    pub fn parse(src: &str, path: Option<&Path>) -> Result<Topology, TopologyError> {
+        load::parse(src, path)
+    }
+
     /// The node with this name.
     pub fn node(&self, name: &str) -> Option<&NodeSpec> {
         self.nodes.iter().find(|n| n.name == name)

@@ -1,0 +1,58 @@
+# redis-drill recipes. `just` alone lists them.
+
+bin := "target/release/redis-drill"
+topology := "topologies/cluster-3x1.yaml"
+
+# List the recipes
+default:
+    @just --list
+
+# Build the release binary
+build:
+    cargo build --release --quiet
+
+# Bring up the 6-node cluster, print its topology report, take it down again
+demo: build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    trap '{{bin}} down --name demo >/dev/null 2>&1 || true' EXIT
+    {{bin}} up {{topology}} --name demo
+    {{bin}} check --name demo
+    {{bin}} status --name demo
+
+# Bring up a topology and leave it running (default: the 3x1 cluster)
+cluster-up file=topology *args="": build
+    {{bin}} up {{file}} {{args}}
+
+# The topology report of what is running (add --json for scripts)
+status *args="": build
+    {{bin}} status {{args}}
+
+# Check a running cluster like `redis-cli --cluster check`
+check *args="": build
+    {{bin}} check {{args}}
+
+# Take down one topology (--name NAME) or everything redis-drill started (--all)
+down *args="--all": build
+    {{bin}} down {{args}}
+
+# Build the local Redis image from this host's redis-server
+image: build
+    {{bin}} image build
+
+# Regenerate compose/ from topologies/
+compose: build
+    for f in topologies/*.yaml; do {{bin}} compose "$f" -o "compose/$(basename "$f" .yaml).yml"; done
+
+# Run the whole test suite (unit + integration against real redis-server and Docker)
+test:
+    cargo test --all-targets --no-fail-fast -- --test-threads 2
+
+# Time `up` to a converged 6-node cluster on each runtime vs redis-cli --cluster create
+bench-up: build
+    cargo run --release --quiet --bin bench-up -- --runs 5
+
+# Formatting and lints
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --all-targets -- -D warnings

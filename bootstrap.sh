@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Install what redis-drill needs and is missing, build it, then run the demo.
+# Idempotent: a second run installs nothing and just rebuilds and reruns.
+#
+#   ./bootstrap.sh              install, build, run `just demo`
+#   ./bootstrap.sh --deps-only  install and build only (what CI uses)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Debian packages: redis-server/redis-cli (the nodes, the image, the peer we
+# compare with), iptables (partitions), ca-certificates/curl-free otherwise.
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+[ -x /usr/sbin/xtables-nft-multi ] || command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]} (apt-get)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian starts a redis-server service on install; drills bring their own.
+if command -v systemctl >/dev/null 2>&1; then as_root systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
+as_root service redis-server stop >/dev/null 2>&1 || true
+
+if ! command -v cargo >/dev/null 2>&1; then
+  [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+fi
+command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install Rust (rustup) first" >&2; exit 3; }
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v just >/dev/null 2>&1; then
+  say "installing just (cargo install)"
+  cargo install --locked --quiet just
+fi
+
+say "building redis-drill"
+cargo build --release --quiet
+
+if [ "${1:-}" != "--deps-only" ]; then
+  just demo
+fi

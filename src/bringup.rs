@@ -1,0 +1,218 @@
+//! `up` end to end: the runtime starts the nodes, then the topology is made
+//! whole — a cluster created and converged, replicas attached — and timed.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::conn::{NodeConn, parse_info};
+use crate::cluster::{self, AddressMap, ClusterError, ConnectOptions, Member};
+use crate::exit;
+use crate::runtime::{Deployment, Runtime, RuntimeError, RuntimeKind, UpOptions};
+use crate::status::{self, StatusReport};
+use crate::topology::{Kind, Topology};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BringupError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("failed to {}", error_chain(.0))]
+    Cluster(#[from] ClusterError),
+}
+
+impl BringupError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            BringupError::Runtime(e) => e.exit_code(),
+            BringupError::Cluster(ClusterError::Cancelled { .. }) => exit::INTERRUPTED,
+            BringupError::Cluster(_) => exit::ENVIRONMENT,
+        }
+    }
+}
+
+/// `e: source: source...` — cluster errors keep the cause in `source()`.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// How long each stage of `up` took.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timings {
+    /// Start of `up` until every node answered PING.
+    pub nodes_ready_ms: u64,
+    /// Cluster creation (slots, MEET, replicas) until converged; 0 for other kinds.
+    pub cluster_create_ms: u64,
+    /// Of which: waiting for every node to report the same slot map, cluster_state:ok
+    /// and every replica linked.
+    pub converge_ms: u64,
+    /// The whole `up`.
+    pub total_ms: u64,
+}
+
+/// What `up` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpReport {
+    pub name: String,
+    pub run_id: String,
+    pub runtime: RuntimeKind,
+    pub timings: Timings,
+    pub status: StatusReport,
+}
+
+impl UpReport {
+    pub fn render_text(&self) -> String {
+        let t = &self.timings;
+        let mut s = format!(
+            "{} is up on {} in {} ms (nodes ready {} ms, cluster created and converged {} ms)\n\n",
+            self.name, self.runtime, t.total_ms, t.nodes_ready_ms, t.cluster_create_ms
+        );
+        s.push_str(&self.status.render_text());
+        s.push_str(&format!(
+            "\ntake it down with: redis-drill down --name {}\n",
+            self.name
+        ));
+        s
+    }
+}
+
+/// The cluster members of a deployment, for the cluster admin.
+pub fn members(d: &Deployment) -> Vec<Member> {
+    d.nodes
+        .iter()
+        .filter_map(|n| {
+            let spec = d.spec(&n.name)?;
+            Some(Member {
+                name: n.name.clone(),
+                addr: n.addr,
+                announce: n.announce,
+                bus_port: n.bus_port,
+                replica_of: spec.replica_of.clone(),
+                slots: spec.slots.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Bring `topology` up and make it whole. On error the caller removes the run.
+pub async fn up(
+    rt: &Runtime,
+    topology: &Topology,
+    opts: &UpOptions,
+    cancel: &CancellationToken,
+) -> Result<UpReport, BringupError> {
+    let started = Instant::now();
+    let d = rt.up(topology, opts, cancel).await?;
+    let nodes_ready = started.elapsed();
+    let (create, converge) = match topology.kind {
+        Kind::Cluster => {
+            let members = members(&d);
+            let copts = cluster::CreateOptions::new(opts.timeout, cancel.clone());
+            let report = cluster::create(&members, &copts).await?;
+            (report.total, report.converged)
+        }
+        Kind::Replicated => {
+            let t = Instant::now();
+            wait_replication(&d, opts.timeout, cancel).await?;
+            (t.elapsed(), t.elapsed())
+        }
+        Kind::Standalone => (Duration::ZERO, Duration::ZERO),
+    };
+    let total = started.elapsed();
+    let status = status::collect(&d).await;
+    Ok(UpReport {
+        name: d.name.clone(),
+        run_id: d.run_id.clone(),
+        runtime: d.runtime,
+        timings: Timings {
+            nodes_ready_ms: ms(nodes_ready),
+            cluster_create_ms: ms(create),
+            converge_ms: ms(converge),
+            total_ms: ms(total),
+        },
+        status,
+    })
+}
+
+/// Replicated topologies: wait until every replica reports
+/// `master_link_status:up` (its first sync is done). Bounded by `timeout`.
+async fn wait_replication(
+    d: &Deployment,
+    timeout: Duration,
+    cancel: &CancellationToken,
+) -> Result<(), BringupError> {
+    let started = Instant::now();
+    let interval = cluster::POLL_INTERVAL;
+    let replicas: Vec<_> = d
+        .nodes
+        .iter()
+        .filter(|n| d.spec(&n.name).is_some_and(|s| s.replica_of.is_some()))
+        .collect();
+    let mut pending: Vec<String> = Vec::new();
+    for _ in 0..(timeout.as_millis() / interval.as_millis()).max(1) + 1 {
+        pending.clear();
+        for n in &replicas {
+            let up = async {
+                let mut c = NodeConn::connect(&n.name, n.addr, ConnectOptions::default()).await?;
+                let info: String = c.run(redis::cmd("INFO").arg("replication")).await?;
+                Ok::<_, ClusterError>(
+                    parse_info(&info)
+                        .get("master_link_status")
+                        .map(String::as_str)
+                        == Some("up"),
+                )
+            };
+            if !up.await.unwrap_or(false) {
+                pending.push(n.name.clone());
+            }
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() >= timeout {
+            break;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return Err(RuntimeError::Cancelled.into()),
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+    Err(RuntimeError::NotReady {
+        node: pending.join(", "),
+        condition: "master_link_status:up".into(),
+        waited: started.elapsed(),
+    }
+    .into())
+}
+
+/// `redis-cli --cluster check`, in Rust, on a running deployment.
+pub async fn check(d: &Deployment) -> Result<cluster::CheckReport, BringupError> {
+    if d.topology.kind != Kind::Cluster {
+        return Err(RuntimeError::BadInput(
+            format!(
+                "{} is a {:?} topology, not a cluster",
+                d.name, d.topology.kind
+            )
+            .to_lowercase(),
+        )
+        .into());
+    }
+    let members = members(d);
+    let map = AddressMap::from_members(&members)?;
+    let entry = members
+        .first()
+        .map(|m| m.addr)
+        .ok_or_else(|| RuntimeError::BadInput("no nodes".into()))?;
+    Ok(cluster::check(entry, &map).await?)
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}

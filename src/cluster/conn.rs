@@ -1,0 +1,489 @@
+//! Members, the address map, and the controller's connections to single nodes.
+//!
+//! The controller only ever connects to 127.0.0.0/8 (a published port or a
+//! loopback alias). Nodes announce other addresses to each other (container
+//! IPs); [`AddressMap`] translates what they announce into where the controller
+//! reaches them, and refuses anything else.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Cmd, FromRedisValue};
+use tokio_util::sync::CancellationToken;
+
+use super::error::ClusterError;
+use super::nodes::{NodeLine, parse_cluster_nodes};
+use super::slots::SlotRange;
+
+/// One node of a cluster, as the runtime brought it up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub name: String,
+    /// Where the controller reaches the node: always 127.0.0.0/8 (a published port or a loopback alias).
+    pub addr: SocketAddr,
+    /// What the node announces to the cluster and what CLUSTER NODES shows (a container IP, or the same 127.x.y.z address).
+    pub announce: SocketAddr,
+    /// Cluster bus port as other nodes reach it (announce ip, this port).
+    pub bus_port: u16,
+    /// For a replica, the name of its primary member.
+    pub replica_of: Option<String>,
+    /// For a primary, the slots to assign at create.
+    pub slots: Vec<SlotRange>,
+}
+
+/// One entry of an [`AddressMap`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedNode {
+    pub name: String,
+    /// The address the node announces.
+    pub announce: SocketAddr,
+    /// The loopback address the controller connects to.
+    pub addr: SocketAddr,
+}
+
+/// Announced address -> controller address, with the node names.
+///
+/// An announced address that is not in the map but is itself loopback maps to
+/// itself (a process runtime where nodes announce 127.0.0.1); anything else is
+/// an error: the controller must never connect to a non-loopback address.
+#[derive(Debug, Clone, Default)]
+pub struct AddressMap {
+    nodes: Vec<MappedNode>,
+}
+
+/// Whether the controller may connect to `ip`. IPv4 127.0.0.0/8 and `::1`.
+pub fn is_loopback(ip: IpAddr) -> bool {
+    ip.is_loopback()
+}
+
+impl AddressMap {
+    /// An empty map: only loopback addresses resolve (to themselves).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The map of a set of members. Fails when a member's controller address
+    /// is not loopback, or when two members share a controller or announced address.
+    pub fn from_members(members: &[Member]) -> Result<Self, ClusterError> {
+        let mut map = AddressMap::new();
+        for m in members {
+            map.insert(&m.name, m.announce, m.addr)?;
+        }
+        Ok(map)
+    }
+
+    /// Add one node. Fails when `addr` is not loopback or an address is already mapped.
+    pub fn insert(
+        &mut self,
+        name: &str,
+        announce: SocketAddr,
+        addr: SocketAddr,
+    ) -> Result<(), ClusterError> {
+        if !is_loopback(addr.ip()) {
+            return Err(ClusterError::Plan(format!(
+                "{name}'s controller address {addr} is not a loopback address"
+            )));
+        }
+        if let Some(other) = self
+            .nodes
+            .iter()
+            .find(|n| n.announce == announce || n.addr == addr || n.name == name)
+        {
+            return Err(ClusterError::Plan(format!(
+                "{name} ({announce} via {addr}) clashes with {} ({} via {})",
+                other.name, other.announce, other.addr
+            )));
+        }
+        self.nodes.push(MappedNode {
+            name: name.to_string(),
+            announce,
+            addr,
+        });
+        Ok(())
+    }
+
+    /// Where the controller reaches the node announcing `announce`.
+    pub fn resolve(&self, announce: SocketAddr) -> Result<SocketAddr, ClusterError> {
+        match self.nodes.iter().find(|n| n.announce == announce) {
+            Some(n) => Ok(n.addr),
+            None if is_loopback(announce.ip()) => Ok(announce),
+            None => Err(ClusterError::Unmapped { announce }),
+        }
+    }
+
+    /// The name of the node at controller address `addr`, or the address itself.
+    pub fn name_of_addr(&self, addr: SocketAddr) -> String {
+        self.nodes
+            .iter()
+            .find(|n| n.addr == addr)
+            .map(|n| n.name.clone())
+            .unwrap_or_else(|| addr.to_string())
+    }
+
+    /// The name of the node announcing `announce`, or the address itself.
+    pub fn name_of_announce(&self, announce: SocketAddr) -> String {
+        self.nodes
+            .iter()
+            .find(|n| n.announce == announce)
+            .map(|n| n.name.clone())
+            .unwrap_or_else(|| announce.to_string())
+    }
+
+    /// Every mapped node, in insertion order.
+    pub fn nodes(&self) -> &[MappedNode] {
+        &self.nodes
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+}
+
+/// Timeouts of the controller's node connections.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectOptions {
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    /// 2 s each: a loopback node that has not answered in 2 s is stuck, and
+    /// every wait above these has its own, longer, bound.
+    fn default() -> Self {
+        ConnectOptions {
+            connect_timeout: Duration::from_secs(2),
+            response_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A DNS resolver for redis-rs that only yields loopback addresses, so that no
+/// connection (a cluster client following a redirect included) leaves 127.0.0.0/8.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoopbackOnly;
+
+impl redis::io::AsyncDNSResolver for LoopbackOnly {
+    fn resolve<'a, 'b: 'a>(
+        &'a self,
+        host: &'b str,
+        port: u16,
+    ) -> redis::RedisFuture<'a, Box<dyn Iterator<Item = SocketAddr> + Send + 'a>> {
+        let result = if host == "localhost" {
+            Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))
+        } else {
+            match host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+            {
+                Ok(ip) if is_loopback(ip) => Ok(SocketAddr::new(ip, port)),
+                _ => Err(redis::RedisError::from((
+                    redis::ErrorKind::InvalidClientConfig,
+                    "refusing to connect to a non-loopback address",
+                    format!("{host}:{port}"),
+                ))),
+            }
+        };
+        Box::pin(async move {
+            let addr = result?;
+            Ok(Box::new(std::iter::once(addr)) as Box<dyn Iterator<Item = SocketAddr> + Send>)
+        })
+    }
+}
+
+/// A connection to one node, carrying its name and address for error context.
+#[derive(Clone)]
+pub(crate) struct NodeConn {
+    pub name: String,
+    pub addr: SocketAddr,
+    conn: MultiplexedConnection,
+}
+
+impl NodeConn {
+    pub async fn connect(
+        name: &str,
+        addr: SocketAddr,
+        opts: ConnectOptions,
+    ) -> Result<NodeConn, ClusterError> {
+        if !is_loopback(addr.ip()) {
+            return Err(ClusterError::Unmapped { announce: addr });
+        }
+        let wrap = |source| ClusterError::Connect {
+            node: name.to_string(),
+            addr,
+            source,
+        };
+        let client = redis::Client::open(format!("redis://{addr}/")).map_err(wrap)?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(opts.connect_timeout))
+            .set_response_timeout(Some(opts.response_timeout))
+            .set_dns_resolver(LoopbackOnly);
+        let conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(wrap)?;
+        Ok(NodeConn {
+            name: name.to_string(),
+            addr,
+            conn,
+        })
+    }
+
+    /// Run one command; errors name the node and the command.
+    pub async fn run<T: FromRedisValue>(&mut self, cmd: &Cmd) -> Result<T, ClusterError> {
+        cmd.query_async(&mut self.conn)
+            .await
+            .map_err(|source| self.command_error(cmd, source))
+    }
+
+    /// Run a pipeline; errors name the node and the pipeline's first command.
+    pub async fn run_pipe<T: FromRedisValue>(
+        &mut self,
+        pipe: &redis::Pipeline,
+        label: &str,
+    ) -> Result<T, ClusterError> {
+        pipe.query_async(&mut self.conn)
+            .await
+            .map_err(|source| ClusterError::Command {
+                node: self.name.clone(),
+                addr: self.addr,
+                command: label.to_string(),
+                source,
+            })
+    }
+
+    fn command_error(&self, cmd: &Cmd, source: redis::RedisError) -> ClusterError {
+        ClusterError::Command {
+            node: self.name.clone(),
+            addr: self.addr,
+            command: command_label(cmd),
+            source,
+        }
+    }
+
+    pub fn reply_error(&self, what: &'static str, detail: impl Into<String>) -> ClusterError {
+        ClusterError::Reply {
+            node: self.name.clone(),
+            addr: self.addr,
+            what,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn parse_nodes(&self, text: &str) -> Result<Vec<NodeLine>, ClusterError> {
+        parse_cluster_nodes(text).map_err(|source| ClusterError::Nodes {
+            node: self.name.clone(),
+            addr: self.addr,
+            source,
+        })
+    }
+
+    pub async fn cluster_nodes(&mut self) -> Result<Vec<NodeLine>, ClusterError> {
+        let text: String = self.run(redis::cmd("CLUSTER").arg("NODES")).await?;
+        self.parse_nodes(&text)
+    }
+}
+
+/// The command name for error messages: the first word, plus the subcommand for
+/// container commands (`CLUSTER ADDSLOTSRANGE`), never the keys or values.
+fn command_label(cmd: &Cmd) -> String {
+    let words: Vec<String> = cmd
+        .args_iter()
+        .take(2)
+        .filter_map(|a| match a {
+            redis::Arg::Simple(b) => Some(String::from_utf8_lossy(b).into_owned()),
+            _ => None,
+        })
+        .collect();
+    match words.as_slice() {
+        [first, second]
+            if ["CLUSTER", "CONFIG", "INFO"].contains(&first.to_ascii_uppercase().as_str()) =>
+        {
+            format!(
+                "{} {}",
+                first.to_ascii_uppercase(),
+                second.to_ascii_uppercase()
+            )
+        }
+        [first, ..] => first.to_ascii_uppercase(),
+        [] => String::new(),
+    }
+}
+
+/// `key:value` lines of INFO and CLUSTER INFO. Section headers and blank lines are skipped.
+pub fn parse_info(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.trim().split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The time and cancellation bound of one operation: every step and every wait
+/// goes through it, so that a cancel returns promptly and nothing outlives the timeout.
+pub(crate) struct Bound<'a> {
+    pub started: Instant,
+    pub deadline: Instant,
+    pub timeout: Duration,
+    pub cancel: &'a CancellationToken,
+    /// What the operation is, for the cancellation error ("create the cluster").
+    pub what: &'static str,
+}
+
+impl<'a> Bound<'a> {
+    pub fn new(timeout: Duration, cancel: &'a CancellationToken, what: &'static str) -> Self {
+        let started = Instant::now();
+        Bound {
+            started,
+            deadline: started + timeout,
+            timeout,
+            cancel,
+            what,
+        }
+    }
+
+    pub fn cancelled(&self) -> ClusterError {
+        ClusterError::Cancelled {
+            what: self.what.to_string(),
+        }
+    }
+
+    pub fn timed_out(&self, what: impl Into<String>, pending: Vec<String>) -> ClusterError {
+        ClusterError::Timeout {
+            what: what.into(),
+            timeout: self.timeout,
+            pending,
+        }
+    }
+
+    /// Run one step, or fail when the token fires or the deadline passes first.
+    /// `step` names the step in a timeout error, as a fragment after "failed to".
+    pub async fn step<T>(
+        &self,
+        step: &str,
+        fut: impl Future<Output = Result<T, ClusterError>>,
+    ) -> Result<T, ClusterError> {
+        tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => Err(self.cancelled()),
+            _ = tokio::time::sleep_until(self.deadline.into()) => Err(self.timed_out(step, Vec::new())),
+            r = fut => r,
+        }
+    }
+
+    /// Sleep `interval` between polls. Fails on cancel, or with `pending` when the
+    /// deadline comes first.
+    pub async fn pause(
+        &self,
+        interval: Duration,
+        step: &str,
+        pending: &[String],
+    ) -> Result<(), ClusterError> {
+        let now = Instant::now();
+        if now >= self.deadline {
+            return Err(self.timed_out(step, pending.to_vec()));
+        }
+        let wake = (now + interval).min(self.deadline);
+        tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => Err(self.cancelled()),
+            _ = tokio::time::sleep_until(wake.into()) => Ok(()),
+        }
+    }
+}
+
+/// Connect to every node concurrently; the first failure wins.
+pub(crate) async fn connect_all(
+    nodes: impl IntoIterator<Item = (String, SocketAddr)>,
+    opts: ConnectOptions,
+) -> Result<Vec<NodeConn>, ClusterError> {
+    futures::future::try_join_all(
+        nodes
+            .into_iter()
+            .map(|(name, addr)| async move { NodeConn::connect(&name, addr, opts).await }),
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn member(name: &str, addr: &str, announce: &str) -> Member {
+        Member {
+            name: name.into(),
+            addr: sa(addr),
+            announce: sa(announce),
+            bus_port: 16379,
+            replica_of: None,
+            slots: vec![],
+        }
+    }
+
+    #[test]
+    fn address_map_resolves_and_refuses() {
+        let map = AddressMap::from_members(&[
+            member("a", "127.0.0.1:7001", "172.18.0.2:6379"),
+            member("b", "127.0.0.1:7002", "172.18.0.3:6379"),
+        ])
+        .unwrap();
+        assert_eq!(
+            map.resolve(sa("172.18.0.2:6379")).unwrap(),
+            sa("127.0.0.1:7001")
+        );
+        assert_eq!(
+            map.resolve(sa("172.18.0.3:6379")).unwrap(),
+            sa("127.0.0.1:7002")
+        );
+        // loopback not in the map: itself
+        assert_eq!(
+            map.resolve(sa("127.0.0.5:6379")).unwrap(),
+            sa("127.0.0.5:6379")
+        );
+        let err = map.resolve(sa("10.0.0.1:6379")).unwrap_err();
+        assert!(err.to_string().contains("10.0.0.1:6379"), "{err}");
+        assert_eq!(map.name_of_addr(sa("127.0.0.1:7002")), "b");
+        assert_eq!(map.name_of_announce(sa("172.18.0.2:6379")), "a");
+        assert_eq!(map.name_of_addr(sa("127.0.0.1:9")), "127.0.0.1:9");
+    }
+
+    #[test]
+    fn address_map_rejects_bad_members() {
+        let err =
+            AddressMap::from_members(&[member("a", "10.1.1.1:7001", "10.1.1.1:7001")]).unwrap_err();
+        assert!(err.to_string().contains("not a loopback"), "{err}");
+        let err = AddressMap::from_members(&[
+            member("a", "127.0.0.1:7001", "172.18.0.2:6379"),
+            member("b", "127.0.0.1:7001", "172.18.0.3:6379"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("clashes with a"), "{err}");
+    }
+
+    #[test]
+    fn info_fields() {
+        let info = parse_info("# Replication\r\nrole:slave\r\nmaster_link_status:up\r\n\r\n");
+        assert_eq!(info["role"], "slave");
+        assert_eq!(info["master_link_status"], "up");
+        assert_eq!(info.len(), 2);
+    }
+
+    #[test]
+    fn labels_hide_arguments() {
+        assert_eq!(
+            command_label(redis::cmd("cluster").arg("addslotsrange").arg(0).arg(5)),
+            "CLUSTER ADDSLOTSRANGE"
+        );
+        assert_eq!(
+            command_label(redis::cmd("SET").arg("secret").arg("v")),
+            "SET"
+        );
+    }
+}

@@ -1,0 +1,97 @@
+//! The error type of cluster administration. Messages are lowercase fragments
+//! that read after "failed to".
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::nodes::NodesParseError;
+
+/// What went wrong in a cluster operation, with the node (name and address)
+/// and the condition involved.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The members do not describe a cluster we can build.
+    #[error("plan the cluster: {0}")]
+    Plan(String),
+
+    /// The controller was about to reach an address it must not connect to.
+    #[error(
+        "map {announce} to a controller address: it is not in the address map and not a loopback address"
+    )]
+    Unmapped { announce: SocketAddr },
+
+    #[error("connect to {node} ({addr})")]
+    Connect {
+        node: String,
+        addr: SocketAddr,
+        #[source]
+        source: redis::RedisError,
+    },
+
+    #[error("run `{command}` on {node} ({addr})")]
+    Command {
+        node: String,
+        addr: SocketAddr,
+        command: String,
+        #[source]
+        source: redis::RedisError,
+    },
+
+    /// A reply that does not have the shape Redis documents.
+    #[error("read the {what} reply of {node} ({addr}): {detail}")]
+    Reply {
+        node: String,
+        addr: SocketAddr,
+        what: &'static str,
+        detail: String,
+    },
+
+    #[error("parse CLUSTER NODES of {node} ({addr})")]
+    Nodes {
+        node: String,
+        addr: SocketAddr,
+        #[source]
+        source: NodesParseError,
+    },
+
+    /// `create` found a node that already holds data or cluster state.
+    #[error("create the cluster: {node} ({addr}) is not an empty cluster node: {reason}")]
+    NotEmpty {
+        node: String,
+        addr: SocketAddr,
+        reason: String,
+    },
+
+    /// A bounded wait ran out; `pending` lists, per node, what still did not hold
+    /// on the last poll.
+    #[error("{what} within {timeout:?}; still pending: {}", pending_text(.pending))]
+    Timeout {
+        what: String,
+        timeout: Duration,
+        pending: Vec<String>,
+    },
+
+    /// The operation's cancellation token fired.
+    #[error("{what}: cancelled")]
+    Cancelled { what: String },
+}
+
+fn pending_text(pending: &[String]) -> String {
+    if pending.is_empty() {
+        "nothing recorded (the wait ended during the first poll)".to_string()
+    } else {
+        pending.join("; ")
+    }
+}
+
+impl ClusterError {
+    /// Whether this error is a cancellation (callers usually stay quiet about it).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, ClusterError::Cancelled { .. })
+    }
+
+    /// Whether this error is a bounded wait running out.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, ClusterError::Timeout { .. })
+    }
+}

@@ -1,0 +1,751 @@
+//! The Docker runtime (bollard): one container per node on one bridge network
+//! per topology, static IPs so a restarted node keeps its address, the data
+//! port published on 127.0.0.1 only.
+//!
+//! The network carries the whole deployment as a label, so a later invocation
+//! (`status`, `down`, `kill`, ...) rebuilds it from Docker alone. A region can
+//! later get a network of its own: nodes are created from a per-node network
+//! name and address, not from one global value.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig,
+    NetworkCreateRequest, NetworkingConfig, PortBinding,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
+    ListNetworksOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use futures::{StreamExt, TryStreamExt};
+use tokio_util::sync::CancellationToken;
+
+use super::config::{self, Listen};
+use super::image::{self, DEFAULT_IMAGE};
+use super::{
+    DeployedNode, Deployment, ExecOutput, NodeAction, Removed, RuntimeError, RuntimeKind,
+    UpOptions, labels,
+};
+use crate::topology::{Kind, NodeSpec, Role, Topology};
+
+/// The port redis-server listens on inside every container; the same in each,
+/// since each container has its own address.
+const DATA_PORT: u16 = 6379;
+/// The cluster bus port inside containers: data + 10000, the Redis default,
+/// which is safe here because it is not a host port.
+const BUS_PORT: u16 = 16379;
+/// Grace period for `stop` before Docker sends SIGKILL.
+const STOP_GRACE_S: i32 = 10;
+/// Host address of the first container in a network (.1 is the gateway).
+const FIRST_HOST: u8 = 11;
+
+pub struct DockerRuntime {
+    docker: Docker,
+}
+
+impl DockerRuntime {
+    /// Connect to the local engine and agree on an API version; fail fast when
+    /// nothing answers.
+    pub async fn connect() -> Result<DockerRuntime, RuntimeError> {
+        let docker = Docker::connect_with_local_defaults()
+            .map_err(|e| RuntimeError::NoDocker(e.to_string()))?;
+        let docker = tokio::time::timeout(Duration::from_secs(3), docker.negotiate_version())
+            .await
+            .map_err(|_| RuntimeError::NoDocker("the engine did not answer within 3 s".into()))?
+            .map_err(|e| RuntimeError::NoDocker(e.to_string()))?;
+        tokio::time::timeout(Duration::from_secs(3), docker.ping())
+            .await
+            .map_err(|_| {
+                RuntimeError::NoDocker("the engine did not answer a ping within 3 s".into())
+            })?
+            .map_err(|e| RuntimeError::NoDocker(e.to_string()))?;
+        Ok(DockerRuntime { docker })
+    }
+
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+
+    pub async fn up(
+        &self,
+        topology: &Topology,
+        opts: &UpOptions,
+        cancel: &CancellationToken,
+    ) -> Result<Deployment, RuntimeError> {
+        let started = Instant::now();
+        if let Some(existing) = self.find(&opts.name).await? {
+            return Err(RuntimeError::AlreadyUp {
+                name: opts.name.clone(),
+                run_id: existing.run_id,
+            });
+        }
+
+        // Images first: a bad image name must fail before anything is created.
+        let images: BTreeMap<&str, String> = topology
+            .nodes
+            .iter()
+            .map(|n| (n.name.as_str(), image_for(topology, n)))
+            .collect();
+        let mut unique: Vec<&String> = images.values().collect();
+        unique.sort();
+        unique.dedup();
+        for img in unique {
+            image::ensure(&self.docker, img).await?;
+        }
+        check_cancel(cancel)?;
+
+        let host_ports = host_ports(topology)?;
+        let subnet = self.pick_subnet().await?;
+        let network = format!("redis-drill-{}", opts.run_id);
+        let ip_of = |i: usize| Ipv4Addr::new(subnet[0], subnet[1], subnet[2], FIRST_HOST + i as u8);
+
+        let nodes: Vec<DeployedNode> = topology
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| DeployedNode {
+                name: n.name.clone(),
+                addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), host_ports[i]),
+                announce: SocketAddr::new(IpAddr::V4(ip_of(i)), DATA_PORT),
+                bus_port: BUS_PORT,
+                handle: container_name(&opts.run_id, &n.name),
+            })
+            .collect();
+        let deployment = Deployment {
+            name: opts.name.clone(),
+            run_id: opts.run_id.clone(),
+            runtime: RuntimeKind::Docker,
+            image: topology
+                .image
+                .clone()
+                .unwrap_or_else(|| DEFAULT_IMAGE.to_string()),
+            topology: topology.clone(),
+            nodes,
+        };
+
+        self.create_network(&network, subnet, &deployment).await?;
+        tracing::debug!(
+            network,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "network created"
+        );
+        check_cancel(cancel)?;
+
+        let creates = topology
+            .nodes
+            .iter()
+            .zip(&deployment.nodes)
+            .map(|(spec, node)| {
+                let image = images[spec.name.as_str()].clone();
+                self.create_container(&deployment, &network, spec, node, image)
+            });
+        futures::future::try_join_all(creates).await?;
+        check_cancel(cancel)?;
+        // Primaries first: a primary cannot report cluster_state:ok until 2 s
+        // after its own start (Redis's writable delay), so their clocks should
+        // start as early as possible; replicas carry no such delay. The engine
+        // serializes much of each start, so the two waves cost little extra.
+        for wave in [Role::Primary, Role::Replica] {
+            let starts = topology
+                .nodes
+                .iter()
+                .zip(&deployment.nodes)
+                .filter(|(spec, _)| spec.role == wave)
+                .map(|(_, n)| self.start_node(n));
+            futures::future::try_join_all(starts).await?;
+            check_cancel(cancel)?;
+        }
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "containers started"
+        );
+
+        // Readiness, in order for each node: the container runs, then redis answers.
+        let waits = deployment.nodes.iter().map(|n| async move {
+            self.wait_running(n, opts.timeout, cancel).await?;
+            super::wait_for_ping(&n.name, n.addr, opts.timeout, cancel).await
+        });
+        futures::future::try_join_all(waits).await?;
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            nodes = deployment.nodes.len(),
+            "docker nodes ready"
+        );
+        Ok(deployment)
+    }
+
+    async fn start_node(&self, n: &DeployedNode) -> Result<(), RuntimeError> {
+        self.docker
+            .start_container(&n.handle, None)
+            .await
+            .map_err(|source| {
+                let text = source.to_string();
+                let hint = if text.contains("port is already allocated")
+                    || text.contains("address already in use")
+                {
+                    format!(" (host port {} is taken)", n.addr.port())
+                } else {
+                    String::new()
+                };
+                RuntimeError::Docker {
+                    context: format!("starting node {}{hint}", n.name),
+                    source,
+                }
+            })
+    }
+
+    async fn create_network(
+        &self,
+        name: &str,
+        subnet: [u8; 3],
+        deployment: &Deployment,
+    ) -> Result<(), RuntimeError> {
+        let mut lbls = common_labels(deployment);
+        lbls.insert(
+            labels::DEPLOYMENT.into(),
+            serde_json::to_string(deployment).expect("a deployment serializes"),
+        );
+        let req = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            ipam: Some(Ipam {
+                driver: Some("default".into()),
+                config: Some(vec![IpamConfig {
+                    subnet: Some(format!("{}.{}.{}.0/24", subnet[0], subnet[1], subnet[2])),
+                    gateway: Some(format!("{}.{}.{}.1", subnet[0], subnet[1], subnet[2])),
+                    ..Default::default()
+                }]),
+                options: None,
+            }),
+            labels: Some(lbls),
+            ..Default::default()
+        };
+        self.docker
+            .create_network(req)
+            .await
+            .map_err(RuntimeError::docker(format!("creating network {name}")))?;
+        Ok(())
+    }
+
+    async fn create_container(
+        &self,
+        deployment: &Deployment,
+        network: &str,
+        spec: &NodeSpec,
+        node: &DeployedNode,
+        image: String,
+    ) -> Result<(), RuntimeError> {
+        let topology = &deployment.topology;
+        let replicaof = replica_target(deployment, spec).map(|a| (a.ip().to_string(), a.port()));
+        let listen = Listen {
+            bind: "0.0.0.0".into(),
+            port: DATA_PORT,
+            bus_port: BUS_PORT,
+            dir: "/data".into(),
+            logfile: String::new(),
+            replicaof,
+        };
+        let args = config::to_args(&config::directives(topology, spec, &listen));
+        let mut lbls = common_labels(deployment);
+        lbls.insert(labels::NODE.into(), spec.name.clone());
+        lbls.insert(
+            labels::ROLE.into(),
+            format!("{:?}", spec.role).to_lowercase(),
+        );
+        lbls.insert(labels::REGION.into(), spec.region.clone());
+        let mut ports: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+        ports.insert(
+            format!("{DATA_PORT}/tcp"),
+            Some(vec![PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some(node.addr.port().to_string()),
+            }]),
+        );
+        let mut endpoints = HashMap::new();
+        endpoints.insert(
+            network.to_string(),
+            EndpointSettings {
+                ipam_config: Some(EndpointIpamConfig {
+                    ipv4_address: Some(node.announce.ip().to_string()),
+                    ..Default::default()
+                }),
+                aliases: Some(vec![spec.name.clone()]),
+                ..Default::default()
+            },
+        );
+        let body = ContainerCreateBody {
+            image: Some(image),
+            cmd: Some(args),
+            hostname: Some(spec.name.clone()),
+            labels: Some(lbls),
+            exposed_ports: Some(vec![format!("{DATA_PORT}/tcp")]),
+            host_config: Some(HostConfig {
+                port_bindings: Some(ports),
+                network_mode: Some(network.to_string()),
+                // iptables inside the node's own namespace, for partitions.
+                cap_add: Some(vec!["NET_ADMIN".into()]),
+                ..Default::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(endpoints),
+            }),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptionsBuilder::default()
+            .name(&node.handle)
+            .build();
+        self.docker
+            .create_container(Some(opts), body)
+            .await
+            .map_err(RuntimeError::docker(format!("creating node {}", spec.name)))?;
+        Ok(())
+    }
+
+    async fn wait_running(
+        &self,
+        node: &DeployedNode,
+        timeout: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        let started = Instant::now();
+        let interval = Duration::from_millis(20);
+        let max_polls = (timeout.as_millis() / interval.as_millis()) as usize + 1;
+        let mut last = String::from("not inspected");
+        for _ in 0..max_polls {
+            check_cancel(cancel)?;
+            let info = self
+                .docker
+                .inspect_container(&node.handle, None)
+                .await
+                .map_err(RuntimeError::docker(format!(
+                    "inspecting node {}",
+                    node.name
+                )))?;
+            let state = info.state.unwrap_or_default();
+            if state.running == Some(true) {
+                return Ok(());
+            }
+            if let Some(status) = state.status {
+                last = format!("{status:?}").to_lowercase();
+                if matches!(
+                    status,
+                    bollard::models::ContainerStateStatusEnum::EXITED
+                        | bollard::models::ContainerStateStatusEnum::DEAD
+                ) {
+                    let logs = self.logs(node, 20).await.unwrap_or_default();
+                    return Err(RuntimeError::NotReady {
+                        node: node.name.clone(),
+                        condition: format!(
+                            "container running (it exited with code {:?}); last log lines:\n{logs}",
+                            state.exit_code
+                        ),
+                        waited: started.elapsed(),
+                    });
+                }
+            }
+            if started.elapsed() >= timeout {
+                break;
+            }
+            tokio::time::sleep(interval).await;
+        }
+        Err(RuntimeError::NotReady {
+            node: node.name.clone(),
+            condition: format!("container running (state: {last})"),
+            waited: started.elapsed(),
+        })
+    }
+
+    /// A /24 that no Docker network and no host route uses, from 172.28.0.0/14,
+    /// starting at a random offset so concurrent runs rarely try the same one.
+    async fn pick_subnet(&self) -> Result<[u8; 3], RuntimeError> {
+        let nets = self
+            .docker
+            .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
+            .await
+            .map_err(RuntimeError::docker("listing networks"))?;
+        let mut used: Vec<(u32, u32)> = nets
+            .iter()
+            .filter_map(|n| n.ipam.as_ref()?.config.as_ref())
+            .flatten()
+            .filter_map(|c| parse_cidr(c.subnet.as_deref()?))
+            .collect();
+        used.extend(host_routes());
+        choose_subnet(&used, rand::random::<u16>()).ok_or_else(|| {
+            RuntimeError::Environment(
+                "no free /24 subnet left in 172.28.0.0/14 for a docker network".into(),
+            )
+        })
+    }
+
+    pub async fn find(&self, name: &str) -> Result<Option<Deployment>, RuntimeError> {
+        Ok(self.list().await?.into_iter().find(|d| d.name == name))
+    }
+
+    pub async fn list(&self) -> Result<Vec<Deployment>, RuntimeError> {
+        let mut filters = HashMap::new();
+        filters.insert(
+            "label".to_string(),
+            vec![format!("{}={}", labels::TOOL, labels::TOOL_VALUE)],
+        );
+        let nets = self
+            .docker
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(RuntimeError::docker("listing networks"))?;
+        let mut out: Vec<Deployment> = nets
+            .into_iter()
+            .filter_map(|n| n.labels?.get(labels::DEPLOYMENT).cloned())
+            .filter_map(|json| match serde_json::from_str::<Deployment>(&json) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    tracing::warn!("ignoring a network whose deployment label does not parse: {e}");
+                    None
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    pub async fn remove_run(&self, run_id: &str) -> Result<Removed, RuntimeError> {
+        self.remove_labelled(&format!("{}={run_id}", labels::RUN_ID))
+            .await
+    }
+
+    pub async fn remove_all(&self) -> Result<Removed, RuntimeError> {
+        self.remove_labelled(&format!("{}={}", labels::TOOL, labels::TOOL_VALUE))
+            .await
+    }
+
+    /// Force-remove every container, then every network, carrying `label`.
+    async fn remove_labelled(&self, label: &str) -> Result<Removed, RuntimeError> {
+        let mut filters = HashMap::new();
+        filters.insert("label".to_string(), vec![label.to_string()]);
+        let containers = self
+            .docker
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(RuntimeError::docker("listing containers"))?;
+        let removes = containers
+            .iter()
+            .filter_map(|c| c.id.clone())
+            .map(|id| async move {
+                let opts = RemoveContainerOptionsBuilder::default()
+                    .force(true)
+                    .v(true)
+                    .build();
+                match self.docker.remove_container(&id, Some(opts)).await {
+                    Ok(()) => Ok(1),
+                    Err(bollard::errors::Error::DockerResponseServerError {
+                        status_code: 404,
+                        ..
+                    }) => Ok(0),
+                    // Already being removed by a concurrent cleanup.
+                    Err(bollard::errors::Error::DockerResponseServerError {
+                        status_code: 409,
+                        ..
+                    }) => Ok(0),
+                    Err(e) => Err(RuntimeError::Docker {
+                        context: format!("removing container {id}"),
+                        source: e,
+                    }),
+                }
+            });
+        let containers: usize = futures::future::try_join_all(removes)
+            .await?
+            .into_iter()
+            .sum();
+        let nets = self
+            .docker
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(RuntimeError::docker("listing networks"))?;
+        let mut networks = 0;
+        for n in nets {
+            let Some(id) = n.id else { continue };
+            match self.docker.remove_network(&id).await {
+                Ok(()) => networks += 1,
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(e) => {
+                    return Err(RuntimeError::Docker {
+                        context: format!("removing network {id}"),
+                        source: e,
+                    });
+                }
+            }
+        }
+        Ok(Removed {
+            containers,
+            networks,
+            ..Default::default()
+        })
+    }
+
+    pub async fn node_action(
+        &self,
+        node: &DeployedNode,
+        action: NodeAction,
+    ) -> Result<(), RuntimeError> {
+        let ctx = format!("{action} node {}", node.name);
+        let d = &self.docker;
+        let h = node.handle.as_str();
+        match action {
+            NodeAction::Kill => {
+                d.kill_container(
+                    h,
+                    Some(
+                        KillContainerOptionsBuilder::default()
+                            .signal("SIGKILL")
+                            .build(),
+                    ),
+                )
+                .await
+            }
+            NodeAction::Stop => {
+                d.stop_container(
+                    h,
+                    Some(
+                        StopContainerOptionsBuilder::default()
+                            .t(STOP_GRACE_S)
+                            .build(),
+                    ),
+                )
+                .await
+            }
+            NodeAction::Start => d.start_container(h, None).await,
+            NodeAction::Restart => {
+                d.restart_container(
+                    h,
+                    Some(
+                        RestartContainerOptionsBuilder::default()
+                            .t(STOP_GRACE_S)
+                            .build(),
+                    ),
+                )
+                .await
+            }
+            NodeAction::Pause => d.pause_container(h).await,
+            NodeAction::Resume => d.unpause_container(h).await,
+        }
+        .map_err(RuntimeError::docker(ctx))
+    }
+
+    pub async fn exec(
+        &self,
+        node: &DeployedNode,
+        cmd: &[String],
+    ) -> Result<ExecOutput, RuntimeError> {
+        let ctx = || format!("exec `{}` on node {}", cmd.join(" "), node.name);
+        let created = self
+            .docker
+            .create_exec(
+                &node.handle,
+                bollard::models::ExecConfig {
+                    cmd: Some(cmd.to_vec()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(RuntimeError::docker(ctx()))?;
+        let mut stdout = String::new();
+        let mut stderr = String::new();
+        if let bollard::exec::StartExecResults::Attached { mut output, .. } = self
+            .docker
+            .start_exec(&created.id, None)
+            .await
+            .map_err(RuntimeError::docker(ctx()))?
+        {
+            while let Some(chunk) = output.next().await {
+                match chunk.map_err(RuntimeError::docker(ctx()))? {
+                    bollard::container::LogOutput::StdErr { message } => {
+                        stderr.push_str(&String::from_utf8_lossy(&message))
+                    }
+                    other => stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
+                }
+            }
+        }
+        let inspect = self
+            .docker
+            .inspect_exec(&created.id)
+            .await
+            .map_err(RuntimeError::docker(ctx()))?;
+        Ok(ExecOutput {
+            exit_code: inspect.exit_code.unwrap_or(-1),
+            stdout,
+            stderr,
+        })
+    }
+
+    pub async fn logs(&self, node: &DeployedNode, tail: usize) -> Result<String, RuntimeError> {
+        let opts = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(&tail.to_string())
+            .build();
+        let chunks: Vec<_> = self
+            .docker
+            .logs(&node.handle, Some(opts))
+            .try_collect()
+            .await
+            .map_err(RuntimeError::docker(format!(
+                "reading logs of node {}",
+                node.name
+            )))?;
+        Ok(chunks
+            .into_iter()
+            .map(|c| String::from_utf8_lossy(&c.into_bytes()).into_owned())
+            .collect())
+    }
+}
+
+fn check_cancel(cancel: &CancellationToken) -> Result<(), RuntimeError> {
+    if cancel.is_cancelled() {
+        Err(RuntimeError::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
+fn container_name(run_id: &str, node: &str) -> String {
+    format!("redis-drill-{run_id}-{node}")
+}
+
+fn image_for(topology: &Topology, node: &NodeSpec) -> String {
+    node.image
+        .clone()
+        .or_else(|| topology.image.clone())
+        .unwrap_or_else(|| DEFAULT_IMAGE.to_string())
+}
+
+fn common_labels(d: &Deployment) -> HashMap<String, String> {
+    HashMap::from([
+        (labels::TOOL.to_string(), labels::TOOL_VALUE.to_string()),
+        (labels::RUN_ID.to_string(), d.run_id.clone()),
+        (labels::TOPOLOGY.to_string(), d.name.clone()),
+    ])
+}
+
+/// For replicas of a `replicated` topology: their primary's in-network address.
+/// (Cluster replicas are attached by CLUSTER REPLICATE, not by config.)
+pub(crate) fn replica_target(d: &Deployment, spec: &NodeSpec) -> Option<SocketAddr> {
+    if d.topology.kind != Kind::Replicated {
+        return None;
+    }
+    let primary = spec.replica_of.as_deref()?;
+    d.nodes
+        .iter()
+        .find(|n| n.name == primary)
+        .map(|n| n.announce)
+}
+
+/// Host ports for every node: the topology's fixed port (which must be free now)
+/// or a free one.
+fn host_ports(topology: &Topology) -> Result<Vec<u16>, RuntimeError> {
+    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    topology
+        .nodes
+        .iter()
+        .map(|n| match n.port {
+            Some(p) if super::port_is_free(lo, p) => Ok(p),
+            Some(p) => Err(RuntimeError::PortTaken {
+                node: n.name.clone(),
+                ip: "127.0.0.1".into(),
+                port: p,
+            }),
+            None => super::free_port(lo),
+        })
+        .collect()
+}
+
+fn parse_cidr(s: &str) -> Option<(u32, u32)> {
+    let (ip, len) = s.split_once('/')?;
+    let ip: Ipv4Addr = ip.parse().ok()?;
+    let len: u32 = len.parse().ok()?;
+    let mask = if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - len.min(32))
+    };
+    Some((u32::from(ip) & mask, mask))
+}
+
+/// IPv4 routes of the host (destination, mask) from /proc/net/route, so we never
+/// shadow a real network with a docker bridge.
+fn host_routes() -> Vec<(u32, u32)> {
+    let Ok(text) = std::fs::read_to_string("/proc/net/route") else {
+        return Vec::new();
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let dest = u32::from_str_radix(f.get(1)?, 16).ok()?.swap_bytes();
+            let mask = u32::from_str_radix(f.get(7)?, 16).ok()?.swap_bytes();
+            (mask != 0).then_some((dest, mask))
+        })
+        .collect()
+}
+
+/// The first /24 in 172.28.0.0/14 (1024 of them), from `offset`, that overlaps
+/// none of `used`.
+fn choose_subnet(used: &[(u32, u32)], offset: u16) -> Option<[u8; 3]> {
+    let base = u32::from(Ipv4Addr::new(172, 28, 0, 0));
+    (0..1024u32)
+        .map(|i| (i + u32::from(offset)) % 1024)
+        .find_map(|i| {
+            let net = base + (i << 8);
+            let mask = u32::MAX << 8;
+            let overlaps = used.iter().any(|&(u, m)| {
+                let common = mask & m;
+                net & common == u & common
+            });
+            (!overlaps).then(|| {
+                let o = Ipv4Addr::from(net).octets();
+                [o[0], o[1], o[2]]
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnet_avoids_used_ranges() {
+        let used = vec![
+            parse_cidr("172.28.0.0/24").unwrap(),
+            parse_cidr("172.28.1.0/24").unwrap(),
+        ];
+        assert_eq!(choose_subnet(&used, 0), Some([172, 28, 2]));
+        // a /16 covering the whole 172.28 block pushes us to 172.29
+        let used = vec![parse_cidr("172.28.0.0/16").unwrap()];
+        assert_eq!(choose_subnet(&used, 0), Some([172, 29, 0]));
+        // a wide host route over everything leaves nothing
+        let used = vec![parse_cidr("172.16.0.0/12").unwrap()];
+        assert_eq!(choose_subnet(&used, 7), None);
+        // the offset wraps
+        assert_eq!(choose_subnet(&[], 1023), Some([172, 31, 255]));
+        assert_eq!(choose_subnet(&[], 1024), Some([172, 28, 0]));
+    }
+}

@@ -1,0 +1,415 @@
+//! The default Redis image, built offline: the engine here has no images and no
+//! registry to pull from, so we build `FROM scratch` from the host's own
+//! redis-server and redis-cli, the shared libraries `ldd` says they load, and
+//! iptables (with its dlopen'ed extensions) for partitions inside a node's
+//! network namespace.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use bollard::Docker;
+use futures::StreamExt;
+
+use super::{RuntimeError, labels};
+
+/// The image `up` uses when a topology names none. A stable tag, so compose
+/// files and scripts can name it; `redis-drill image build` rebuilds it.
+pub const DEFAULT_IMAGE: &str = "redis-drill/redis:local";
+
+/// Where Debian keeps iptables' extension modules; iptables dlopens them, so
+/// `ldd` never lists them.
+const XTABLES_DIR: &str = "/usr/lib/x86_64-linux-gnu/xtables";
+
+/// A file to put into the image: where it comes from on the host and where it
+/// goes in the image.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    host: PathBuf,
+    image: PathBuf,
+}
+
+/// What the image will hold, gathered from the host.
+#[derive(Debug)]
+pub struct Contents {
+    files: BTreeSet<Entry>,
+    symlinks: Vec<(PathBuf, String)>,
+    pub redis_version: String,
+    pub has_iptables: bool,
+}
+
+/// Locate a program on PATH (and the sbin dirs, which root's PATH may lack in CI).
+pub fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    path.split(':')
+        .map(PathBuf::from)
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+/// The host's redis-server version, e.g. `7.0.15`.
+pub fn host_redis_version(redis_server: &Path) -> Result<String, RuntimeError> {
+    let out = Command::new(redis_server)
+        .arg("--version")
+        .output()
+        .map_err(RuntimeError::io(format!(
+            "running {} --version",
+            redis_server.display()
+        )))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix("v="))
+        .map(str::to_string)
+        .ok_or_else(|| {
+            RuntimeError::Environment(format!("cannot read the version from `{}`", text.trim()))
+        })
+}
+
+/// The shared libraries a binary loads, as `ldd` lists them (absolute paths).
+fn ldd(binary: &Path) -> Result<Vec<PathBuf>, RuntimeError> {
+    let out = Command::new("ldd")
+        .arg(binary)
+        .output()
+        .map_err(RuntimeError::io(format!(
+            "running ldd {}",
+            binary.display()
+        )))?;
+    if !out.status.success() {
+        return Err(RuntimeError::Environment(format!(
+            "ldd {} failed: {}",
+            binary.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(parse_ldd(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Parse `ldd` output: `libc.so.6 => /lib/.../libc.so.6 (0x...)` and the
+/// interpreter line `/lib64/ld-linux-x86-64.so.2 (0x...)`; the vDSO has no file.
+fn parse_ldd(text: &str) -> Vec<PathBuf> {
+    text.lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            let path = match line.split_once("=>") {
+                Some((_, rhs)) => rhs.split_whitespace().next()?,
+                None => line.split_whitespace().next()?,
+            };
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .collect()
+}
+
+impl Contents {
+    /// Gather the files from the host. Fails (environment error) when
+    /// redis-server or redis-cli is missing; iptables is optional.
+    pub fn gather() -> Result<Contents, RuntimeError> {
+        let missing = |p: &str| {
+            RuntimeError::Environment(format!(
+                "{p} not found on this host; install it (apt-get install redis-server redis-tools) to build the image"
+            ))
+        };
+        let server = which("redis-server").ok_or_else(|| missing("redis-server"))?;
+        let cli = which("redis-cli").ok_or_else(|| missing("redis-cli"))?;
+        let redis_version = host_redis_version(&server)?;
+
+        let mut files = BTreeSet::new();
+        let mut binaries: Vec<PathBuf> = Vec::new();
+        // Debian's redis-server is a symlink to redis-check-rdb; the binary picks
+        // its mode from argv[0], so it must sit in the image as redis-server.
+        for (src, dst) in [
+            (&server, "/usr/bin/redis-server"),
+            (&cli, "/usr/bin/redis-cli"),
+        ] {
+            let real = src
+                .canonicalize()
+                .map_err(RuntimeError::io(format!("resolving {}", src.display())))?;
+            files.insert(Entry {
+                host: real.clone(),
+                image: dst.into(),
+            });
+            binaries.push(real);
+        }
+
+        let mut symlinks = Vec::new();
+        let nft = which("xtables-nft-multi");
+        let legacy = which("xtables-legacy-multi");
+        let has_iptables = nft.is_some() || legacy.is_some();
+        if let Some(nft) = &nft {
+            files.insert(Entry {
+                host: nft.clone(),
+                image: "/usr/sbin/xtables-nft-multi".into(),
+            });
+            binaries.push(nft.clone());
+            for name in ["iptables", "iptables-save", "iptables-restore", "ip6tables"] {
+                symlinks.push((
+                    PathBuf::from(format!("/usr/sbin/{name}")),
+                    "xtables-nft-multi".to_string(),
+                ));
+            }
+        }
+        if let Some(legacy) = &legacy {
+            files.insert(Entry {
+                host: legacy.clone(),
+                image: "/usr/sbin/xtables-legacy-multi".into(),
+            });
+            binaries.push(legacy.clone());
+            symlinks.push((
+                PathBuf::from("/usr/sbin/iptables-legacy"),
+                "xtables-legacy-multi".to_string(),
+            ));
+            if nft.is_none() {
+                symlinks.push((
+                    PathBuf::from("/usr/sbin/iptables"),
+                    "xtables-legacy-multi".to_string(),
+                ));
+            }
+        }
+        if has_iptables {
+            if let Ok(dir) = std::fs::read_dir(XTABLES_DIR) {
+                for e in dir.flatten() {
+                    let p = e.path();
+                    if p.extension().is_some_and(|x| x == "so") && p.is_file() {
+                        files.insert(Entry {
+                            host: p.clone(),
+                            image: p.clone(),
+                        });
+                        binaries.push(p);
+                    }
+                }
+            }
+        }
+
+        for bin in &binaries {
+            for lib in ldd(bin)? {
+                files.insert(Entry {
+                    host: lib.clone(),
+                    image: lib,
+                });
+            }
+        }
+        for etc in ["/etc/protocols", "/etc/services"] {
+            if Path::new(etc).is_file() {
+                files.insert(Entry {
+                    host: etc.into(),
+                    image: etc.into(),
+                });
+            }
+        }
+        Ok(Contents {
+            files,
+            symlinks,
+            redis_version,
+            has_iptables,
+        })
+    }
+
+    /// The build context: a Dockerfile and a rootfs/ tree, as a tar archive.
+    pub fn context_tar(&self) -> Result<Vec<u8>, RuntimeError> {
+        let mut tar = tar::Builder::new(Vec::new());
+        tar.follow_symlinks(true);
+        let dockerfile = format!(
+            "FROM scratch\nCOPY rootfs/ /\nWORKDIR /data\nENTRYPOINT [\"/usr/bin/redis-server\"]\n\
+             LABEL {}={} redis-drill.redis-version={}\n",
+            labels::TOOL,
+            labels::TOOL_VALUE,
+            self.redis_version
+        );
+        append_bytes(&mut tar, "Dockerfile", dockerfile.as_bytes(), 0o644)?;
+        append_bytes(
+            &mut tar,
+            "rootfs/etc/passwd",
+            b"root:x:0:0:root:/root:/nonexistent\n",
+            0o644,
+        )?;
+        append_bytes(&mut tar, "rootfs/etc/group", b"root:x:0:\n", 0o644)?;
+        for dir in ["rootfs/data", "rootfs/tmp", "rootfs/run"] {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(if dir.ends_with("tmp") { 0o1777 } else { 0o755 });
+            h.set_size(0);
+            h.set_cksum();
+            tar.append_data(&mut h, dir, std::io::empty())
+                .map_err(RuntimeError::io("writing the image context"))?;
+        }
+        for e in &self.files {
+            let rel = Path::new("rootfs").join(e.image.strip_prefix("/").unwrap_or(&e.image));
+            tar.append_path_with_name(&e.host, &rel)
+                .map_err(RuntimeError::io(format!(
+                    "adding {} to the image context",
+                    e.host.display()
+                )))?;
+        }
+        for (link, target) in &self.symlinks {
+            let rel = Path::new("rootfs").join(link.strip_prefix("/").unwrap_or(link));
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            h.set_mode(0o777);
+            tar.append_link(&mut h, &rel, target)
+                .map_err(RuntimeError::io("writing a symlink into the image context"))?;
+        }
+        tar.into_inner()
+            .map_err(RuntimeError::io("finishing the image context"))
+    }
+
+    pub fn file_count(&self) -> usize {
+        self.files.len()
+    }
+}
+
+fn append_bytes(
+    tar: &mut tar::Builder<Vec<u8>>,
+    path: &str,
+    bytes: &[u8],
+    mode: u32,
+) -> Result<(), RuntimeError> {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(bytes.len() as u64);
+    h.set_mode(mode);
+    h.set_cksum();
+    tar.append_data(&mut h, path, bytes)
+        .map_err(RuntimeError::io("writing the image context"))
+}
+
+/// What `image build` did.
+#[derive(Debug, serde::Serialize)]
+pub struct Built {
+    pub image: String,
+    pub redis_version: String,
+    pub files: usize,
+    pub context_bytes: usize,
+    pub iptables: bool,
+    pub elapsed_ms: u64,
+}
+
+/// Build `tag` from the host's binaries.
+pub async fn build(docker: &Docker, tag: &str) -> Result<Built, RuntimeError> {
+    let started = Instant::now();
+    let contents = tokio::task::spawn_blocking(Contents::gather)
+        .await
+        .map_err(|e| RuntimeError::Environment(format!("gathering image files: {e}")))??;
+    let tar = contents.context_tar()?;
+    let context_bytes = tar.len();
+    tracing::info!(
+        image = tag,
+        files = contents.file_count(),
+        bytes = context_bytes,
+        "building image"
+    );
+    let opts = bollard::query_parameters::BuildImageOptionsBuilder::default()
+        .t(tag)
+        .rm(true)
+        .forcerm(true)
+        .build();
+    let mut stream = docker.build_image(opts, None, Some(bollard::body_full(tar.into())));
+    let mut log = String::new();
+    while let Some(msg) = stream.next().await {
+        let info = msg.map_err(|source| RuntimeError::Docker {
+            context: format!("building image {tag}"),
+            source,
+        })?;
+        if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+            return Err(RuntimeError::Image {
+                image: tag.into(),
+                reason: format!("build failed: {detail}\n{log}"),
+            });
+        }
+        if let Some(s) = info.stream {
+            log.push_str(&s);
+        }
+    }
+    Ok(Built {
+        image: tag.into(),
+        files: contents.file_count(),
+        redis_version: contents.redis_version,
+        context_bytes,
+        iptables: contents.has_iptables,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Whether the engine has `image` locally.
+pub async fn present(docker: &Docker, image: &str) -> Result<bool, RuntimeError> {
+    match docker.inspect_image(image).await {
+        Ok(_) => Ok(true),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(false),
+        Err(source) => Err(RuntimeError::Docker {
+            context: format!("inspecting image {image}"),
+            source,
+        }),
+    }
+}
+
+/// Make `image` available: use it if present; build it if it is the default;
+/// otherwise try to pull it, and say clearly when that is impossible.
+pub async fn ensure(docker: &Docker, image: &str) -> Result<(), RuntimeError> {
+    if present(docker, image).await? {
+        return Ok(());
+    }
+    if image == DEFAULT_IMAGE {
+        eprintln!("building {DEFAULT_IMAGE} from this host's redis-server (first use)...");
+        let built = build(docker, image).await?;
+        eprintln!("built {} in {} ms", built.image, built.elapsed_ms);
+        return Ok(());
+    }
+    tracing::info!(image, "image not present; trying to pull");
+    let (repo, tag) = match image.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r, t),
+        _ => (image, "latest"),
+    };
+    let opts = bollard::query_parameters::CreateImageOptionsBuilder::default()
+        .from_image(repo)
+        .tag(tag)
+        .build();
+    let mut stream = docker.create_image(Some(opts), None, None);
+    while let Some(msg) = stream.next().await {
+        match msg {
+            Ok(info) => {
+                if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                    return Err(RuntimeError::Image {
+                        image: image.into(),
+                        reason: format!("not present locally and the pull failed: {err}"),
+                    });
+                }
+            }
+            Err(e) => {
+                return Err(RuntimeError::Image {
+                    image: image.into(),
+                    reason: format!("not present locally and the pull failed: {e}"),
+                });
+            }
+        }
+    }
+    if present(docker, image).await? {
+        Ok(())
+    } else {
+        Err(RuntimeError::Image {
+            image: image.into(),
+            reason: "not present locally and the pull produced nothing".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ldd_output_parses() {
+        let text = "\tlinux-vdso.so.1 (0x00007ffd)\n\
+                    \tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\
+                    \t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n\
+                    \tlibmissing.so => not found\n";
+        assert_eq!(
+            parse_ldd(text),
+            vec![
+                PathBuf::from("/lib/x86_64-linux-gnu/libc.so.6"),
+                PathBuf::from("/lib64/ld-linux-x86-64.so.2")
+            ]
+        );
+    }
+}
