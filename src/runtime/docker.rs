@@ -164,10 +164,10 @@ impl DockerRuntime {
             "containers started"
         );
 
-        // Readiness, in order for each node: the container runs, then redis answers.
-        let waits = deployment.nodes.iter().map(|n| async move {
-            self.wait_running(n, opts.timeout, cancel).await?;
-            super::wait_for_ping(&n.name, n.addr, opts.timeout, cancel).await
+        // Readiness: redis answers PING; failing fast, with the node's log,
+        // if its container exits meanwhile.
+        let waits = deployment.nodes.iter().map(|n| {
+            super::wait_for_ping(&n.name, n.addr, opts.timeout, cancel, || self.exited(n))
         });
         futures::future::try_join_all(waits).await?;
         tracing::info!(
@@ -305,58 +305,22 @@ impl DockerRuntime {
         Ok(())
     }
 
-    async fn wait_running(
-        &self,
-        node: &DeployedNode,
-        timeout: Duration,
-        cancel: &CancellationToken,
-    ) -> Result<(), RuntimeError> {
-        let started = Instant::now();
-        let interval = Duration::from_millis(20);
-        let max_polls = (timeout.as_millis() / interval.as_millis()) as usize + 1;
-        let mut last = String::from("not inspected");
-        for _ in 0..max_polls {
-            check_cancel(cancel)?;
-            let info = self
-                .docker
-                .inspect_container(&node.handle, None)
-                .await
-                .map_err(RuntimeError::docker(format!(
-                    "inspecting node {}",
-                    node.name
-                )))?;
-            let state = info.state.unwrap_or_default();
-            if state.running == Some(true) {
-                return Ok(());
-            }
-            if let Some(status) = state.status {
-                last = format!("{status:?}").to_lowercase();
-                if matches!(
-                    status,
-                    bollard::models::ContainerStateStatusEnum::EXITED
-                        | bollard::models::ContainerStateStatusEnum::DEAD
-                ) {
-                    let logs = self.logs(node, 20).await.unwrap_or_default();
-                    return Err(RuntimeError::NotReady {
-                        node: node.name.clone(),
-                        condition: format!(
-                            "container running (it exited with code {:?}); last log lines:\n{logs}",
-                            state.exit_code
-                        ),
-                        waited: started.elapsed(),
-                    });
-                }
-            }
-            if started.elapsed() >= timeout {
-                break;
-            }
-            tokio::time::sleep(interval).await;
+    /// `Err(reason)` when the node's container has exited: its exit code and
+    /// last log lines.
+    async fn exited(&self, node: &DeployedNode) -> Result<(), String> {
+        let Ok(info) = self.docker.inspect_container(&node.handle, None).await else {
+            return Err("its container is gone".into());
+        };
+        let state = info.state.unwrap_or_default();
+        if state.running == Some(true) {
+            return Ok(());
         }
-        Err(RuntimeError::NotReady {
-            node: node.name.clone(),
-            condition: format!("container running (state: {last})"),
-            waited: started.elapsed(),
-        })
+        let logs = self.logs(node, 20).await.unwrap_or_default();
+        Err(format!(
+            "its container exited with code {}; last log lines:\n{}",
+            state.exit_code.unwrap_or(-1),
+            logs.trim_end()
+        ))
     }
 
     /// A /24 that no Docker network and no host route uses, from 172.28.0.0/14,

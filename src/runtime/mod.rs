@@ -419,25 +419,42 @@ pub fn new_run_id() -> String {
     format!("{n:08x}")
 }
 
-/// Wait until `node` answers PING at `addr`, polling every `interval`, at most
-/// `timeout`. The error says which node and what the last failure was.
-pub(crate) async fn wait_for_ping(
+/// Wait until `node` answers PING at `addr`, polling every 20 ms for at most
+/// `timeout`. Between failed pings, `alive` is asked whether the node still
+/// runs; when it says no (with the reason: exit code, last log lines), the wait
+/// fails at once instead of running out its time.
+pub(crate) async fn wait_for_ping<F, Fut>(
     node: &str,
     addr: SocketAddr,
     timeout: Duration,
     cancel: &CancellationToken,
-) -> Result<(), RuntimeError> {
+    mut alive: F,
+) -> Result<(), RuntimeError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
     let started = std::time::Instant::now();
     let interval = Duration::from_millis(20);
     let max_polls = (timeout.as_millis() / interval.as_millis()).max(1) as usize + 1;
     let mut last = String::from("no answer yet");
-    for _ in 0..max_polls {
+    for poll in 0..max_polls {
         if cancel.is_cancelled() {
             return Err(RuntimeError::Cancelled);
         }
         match ping_once(addr).await {
             Ok(()) => return Ok(()),
             Err(e) => last = e,
+        }
+        // Every 100 ms: is there still something to wait for?
+        if poll % 5 == 4 {
+            if let Err(reason) = alive().await {
+                return Err(RuntimeError::NotReady {
+                    node: node.to_string(),
+                    condition: format!("PING at {addr}: the node is not running: {reason}"),
+                    waited: started.elapsed(),
+                });
+            }
         }
         if started.elapsed() >= timeout {
             break;

@@ -120,27 +120,14 @@ impl ProcessRuntime {
         }
         self.save(&deployment)?;
 
-        let waits = deployment
-            .nodes
-            .iter()
-            .map(|n| super::wait_for_ping(&n.name, n.addr, opts.timeout, cancel));
-        if let Err(e) = futures::future::try_join_all(waits).await {
-            // A node that died at start says why in its log.
-            if let RuntimeError::NotReady {
-                node,
-                condition,
-                waited,
-            } = e
-            {
-                let log = tail_file(&run_dir.join(&node).join("redis.log"), 10);
-                return Err(RuntimeError::NotReady {
-                    node,
-                    condition: format!("{condition}; last log lines:\n{log}"),
-                    waited,
-                });
-            }
-            return Err(e);
-        }
+        let waits = deployment.nodes.iter().map(|n| {
+            let dir = run_dir.join(&n.name);
+            super::wait_for_ping(&n.name, n.addr, opts.timeout, cancel, move || {
+                let dir = dir.clone();
+                async move { exited(&dir) }
+            })
+        });
+        futures::future::try_join_all(waits).await?;
         tracing::info!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             nodes = deployment.nodes.len(),
@@ -230,12 +217,27 @@ impl ProcessRuntime {
         use std::os::unix::process::CommandExt;
         let dir = run_dir.join(node);
         let conf = dir.join("redis.conf");
+        // What redis-server prints before its log file is open (a config
+        // error, say) goes here.
+        let console_path = dir.join("console.log");
+        let console = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&console_path)
+            .map_err(RuntimeError::io(format!(
+                "opening {}",
+                console_path.display()
+            )))?;
         let mut child = Command::new(&self.redis_server)
             .arg(&conf)
             .current_dir(&dir)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(
+                console
+                    .try_clone()
+                    .map_err(RuntimeError::io("duplicating a file handle"))?,
+            )
+            .stderr(console)
             .process_group(0)
             .spawn()
             .map_err(RuntimeError::io(format!(
@@ -365,11 +367,16 @@ impl ProcessRuntime {
             n.handle = pid.to_string();
         }
         self.save(&updated)?;
+        let dir = run_dir.join(&node.name);
         super::wait_for_ping(
             &node.name,
             node.addr,
             Duration::from_secs(10),
             &CancellationToken::new(),
+            || {
+                let dir = dir.clone();
+                async move { exited(&dir) }
+            },
         )
         .await
     }
@@ -401,6 +408,24 @@ impl ProcessRuntime {
             &self.run_dir(&d.run_id).join(&node.name).join("redis.log"),
             tail,
         ))
+    }
+}
+
+/// `Err(reason)` when no redis-server runs in the node directory `dir` any
+/// more: its last log lines.
+fn exited(dir: &Path) -> Result<(), String> {
+    if pids_matching(dir).is_empty() {
+        let log = [
+            tail_file(&dir.join("console.log"), 10),
+            tail_file(&dir.join("redis.log"), 10),
+        ]
+        .join("\n");
+        Err(format!(
+            "redis-server exited; last log lines:\n{}",
+            log.trim()
+        ))
+    } else {
+        Ok(())
     }
 }
 

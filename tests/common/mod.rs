@@ -11,7 +11,9 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_redis-drill");
 
 /// Where the example topologies live.
 pub fn topology(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("topologies")
+        .join(name)
 }
 
 /// Whether a Docker engine answers. When it does not: with
@@ -28,7 +30,9 @@ pub fn docker_or_skip(test: &str) -> bool {
         if std::env::var("REDIS_DRILL_REQUIRE_DOCKER").as_deref() == Ok("1") {
             panic!("{test}: REDIS_DRILL_REQUIRE_DOCKER=1 but no Docker engine answers");
         }
-        eprintln!("{test}: skipped: no Docker engine answers (set REDIS_DRILL_REQUIRE_DOCKER=1 to fail instead)");
+        eprintln!(
+            "{test}: skipped: no Docker engine answers (set REDIS_DRILL_REQUIRE_DOCKER=1 to fail instead)"
+        );
     }
     ok
 }
@@ -37,7 +41,11 @@ pub fn docker_or_skip(test: &str) -> bool {
 pub fn unique_name(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// One test's environment: a runtime and a private process-runtime state dir.
@@ -48,7 +56,10 @@ pub struct Env {
 
 impl Env {
     pub fn new(runtime: &'static str) -> Env {
-        Env { runtime, state: tempfile::tempdir().expect("temp dir") }
+        Env {
+            runtime,
+            state: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
@@ -76,9 +87,18 @@ impl Env {
     /// Run, assert success, and parse stdout as JSON.
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         let out = self.run(args);
-        assert!(out.status.success(), "redis-drill {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "redis-drill {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("redis-drill {}: stdout is not JSON ({e}):\n{}", args.join(" "), String::from_utf8_lossy(&out.stdout))
+            panic!(
+                "redis-drill {}: stdout is not JSON ({e}):\n{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout)
+            )
         })
     }
 }
@@ -114,11 +134,32 @@ pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool)
 pub fn docker_leftovers(label: &str) -> Vec<String> {
     let mut out = Vec::new();
     for args in [
-        vec!["ps", "-a", "--filter", &format!("label={label}"), "--format", "container {{.Names}}"],
-        vec!["network", "ls", "--filter", &format!("label={label}"), "--format", "network {{.Name}}"],
+        vec![
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label={label}"),
+            "--format",
+            "container {{.Names}}",
+        ],
+        vec![
+            "network",
+            "ls",
+            "--filter",
+            &format!("label={label}"),
+            "--format",
+            "network {{.Name}}",
+        ],
     ] {
-        let o = Command::new("docker").args(&args).output().expect("docker cli");
-        out.extend(String::from_utf8_lossy(&o.stdout).lines().map(str::to_string));
+        let o = Command::new("docker")
+            .args(&args)
+            .output()
+            .expect("docker cli");
+        out.extend(
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::to_string),
+        );
     }
     out
 }
@@ -134,7 +175,9 @@ pub fn processes_mentioning(needle: &Path) -> Vec<i32> {
         .filter(|pid| {
             let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let zombie = stat.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with(['Z', 'X']));
+            let zombie = stat
+                .rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with(['Z', 'X']));
             String::from_utf8_lossy(&cmd).contains(&needle) && !zombie
         })
         .collect()

@@ -1,0 +1,224 @@
+//! Nothing is left behind: an `up` interrupted by SIGINT half-way, and an `up`
+//! that fails (a port already taken, an image that does not exist), remove every
+//! container, network, process and directory they created, and exit with the
+//! documented code.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// The run id from `up`'s first stderr line ("... run id 1a2b3c4d").
+fn run_id_of(line: &str) -> Option<String> {
+    line.split("run id ").nth(1).map(|s| s.trim().to_string())
+}
+
+/// Whether anything of `run_id` exists yet.
+fn something_exists(env: &Env, run_id: &str) -> bool {
+    if env.runtime == "docker" {
+        docker_leftovers(&format!("redis-drill.run-id={run_id}"))
+            .iter()
+            .any(|l| l.starts_with("container"))
+    } else {
+        !processes_mentioning(&env.state.path().join(run_id)).is_empty()
+    }
+}
+
+fn assert_nothing_left(env: &Env, run_id: &str) {
+    if env.runtime == "docker" {
+        let left = docker_leftovers(&format!("redis-drill.run-id={run_id}"));
+        assert!(left.is_empty(), "left behind: {left:?}");
+    } else {
+        let dir = env.state.path().join(run_id);
+        assert!(!dir.exists(), "{} still exists", dir.display());
+        let procs = processes_mentioning(env.state.path());
+        assert!(procs.is_empty(), "processes left: {procs:?}");
+    }
+}
+
+fn sigint_mid_up(env: &Env) {
+    let name = unique_name("sigint");
+    let _guard = Up {
+        env,
+        name: name.clone(),
+    };
+    let t = topology("cluster-3x1.yaml");
+    let mut child = env
+        .command(&["up", t.to_str().unwrap(), "--name", &name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn up");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    let run_id = run_id_of(&first).unwrap_or_else(|| panic!("no run id in {first:?}"));
+    // Interrupt once nodes exist but before the cluster is made (that takes at
+    // least 2 s: Redis's writable delay), i.e. truly mid-way.
+    wait_until("the run's first node", Duration::from_secs(30), || {
+        something_exists(env, &run_id)
+    });
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "up did not exit after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+    eprintln!("{first}{rest}");
+    assert_eq!(status.code(), Some(130), "exit code after SIGINT");
+    assert!(rest.contains("SIGINT"), "{rest}");
+    assert_nothing_left(env, &run_id);
+}
+
+#[test]
+fn process_up_interrupted_by_sigint_leaves_nothing() {
+    sigint_mid_up(&Env::new("process"));
+}
+
+#[test]
+fn docker_up_interrupted_by_sigint_leaves_nothing() {
+    if docker_or_skip("docker_up_interrupted_by_sigint_leaves_nothing") {
+        sigint_mid_up(&Env::new("docker"));
+    }
+}
+
+/// `up` of `yaml` must fail with `code`, say `expect`, and leave nothing.
+fn failing_up(env: &Env, yaml: &str, code: i32, expect: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique_name("fail");
+    let _guard = Up {
+        env,
+        name: name.clone(),
+    };
+    let file = write_topology(dir.path(), "t.yaml", yaml);
+    let out = env.run(&["up", file.to_str().unwrap(), "--name", &name]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    for e in expect {
+        assert!(stderr.contains(e), "expected {e:?} in:\n{stderr}");
+    }
+    let run_id = stderr.lines().find_map(run_id_of).expect("run id printed");
+    assert_nothing_left(env, &run_id);
+}
+
+#[test]
+fn docker_up_with_a_taken_port_fails_and_leaves_nothing() {
+    if !docker_or_skip("docker_up_with_a_taken_port_fails_and_leaves_nothing") {
+        return;
+    }
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let yaml = format!(
+        "name: porttaken\nkind: cluster\ncluster:\n  shards: 3\n  replicas: 1\noverrides:\n  s2n2:\n    port: {port}\n"
+    );
+    failing_up(
+        &Env::new("docker"),
+        &yaml,
+        3,
+        &[&format!("port {port}"), "s2n2"],
+    );
+}
+
+#[test]
+fn process_up_with_a_taken_port_fails_and_leaves_nothing() {
+    // Each node has its own loopback address, so only a wildcard listener
+    // takes a node's port on every address.
+    let taken = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let yaml = format!(
+        "name: porttaken\nkind: standalone\nstandalone:\n  primaries: 3\noverrides:\n  n3:\n    port: {port}\n"
+    );
+    failing_up(
+        &Env::new("process"),
+        &yaml,
+        3,
+        &[&format!("port {port}"), "n3"],
+    );
+}
+
+#[test]
+fn docker_up_with_a_missing_image_fails_and_leaves_nothing() {
+    if !docker_or_skip("docker_up_with_a_missing_image_fails_and_leaves_nothing") {
+        return;
+    }
+    let yaml = "name: badimage\nkind: standalone\nimage: redis-drill/no-such-image:nope\nstandalone:\n  primaries: 2\n";
+    failing_up(
+        &Env::new("docker"),
+        yaml,
+        3,
+        &["redis-drill/no-such-image:nope", "not present locally"],
+    );
+}
+
+/// A directive redis-server rejects at start: the node exits at once, and the
+/// error names it and shows its log, instead of waiting out the timeout.
+fn node_that_cannot_start(env: &Env) {
+    let yaml = "name: badconf\nkind: standalone\nstandalone:\n  primaries: 2\noverrides:\n  n2:\n    redis:\n      maxmemory-policy: no-such-policy\n";
+    let started = Instant::now();
+    failing_up(env, yaml, 3, &["n2", "not running", "no-such-policy"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}: the wait did not notice the exit",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn docker_up_of_a_node_that_cannot_start_fails_fast_and_leaves_nothing() {
+    if docker_or_skip("docker_up_of_a_node_that_cannot_start_fails_fast_and_leaves_nothing") {
+        node_that_cannot_start(&Env::new("docker"));
+    }
+}
+
+#[test]
+fn process_up_of_a_node_that_cannot_start_fails_fast_and_leaves_nothing() {
+    node_that_cannot_start(&Env::new("process"));
+}
+
+#[test]
+fn bad_input_exits_2_and_names_the_place() {
+    let env = Env::new("process");
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_topology(
+        dir.path(),
+        "bad.yaml",
+        "name: x\nkind: cluster\ncluster:\n  shards: 0\n",
+    );
+    for cmd in ["validate", "up", "compose"] {
+        let out = env.run(&[cmd, file.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {stderr}");
+        assert!(
+            stderr.contains("bad.yaml:4:"),
+            "{cmd}: no file:line in {stderr}"
+        );
+    }
+    let out = env.run(&[
+        "validate",
+        dir.path().join("missing.yaml").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = env.run(&["status", "--name", "no-such-topology"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = env.run(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    // Nothing was started by any of it.
+    assert!(
+        std::fs::read_dir(env.state.path())
+            .unwrap()
+            .next()
+            .is_none()
+    );
+}
