@@ -50,7 +50,7 @@ test:
 
 # Time `up` to a converged 6-node cluster on each runtime vs redis-cli --cluster create
 bench-up: build
-    cargo run --release --quiet --bin bench-up -- --runs 5
+    cargo bench --bench up -- --runs 5
 
 # Formatting and lints
 lint:

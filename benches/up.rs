@@ -150,7 +150,8 @@ impl Results {
             .iter_mut()
             .find(|r| r.scenario == s && r.measure == measure)
         {
-            r.samples.push(ms);
+            // 0.1 ms is far below what these runs can resolve.
+            r.samples.push((ms * 10.0).round() / 10.0);
         }
     }
 
@@ -567,30 +568,34 @@ async fn bench_up(runtime: &'static str, name: &str, state_dir: Option<&Path>) -
         "--name",
         name,
     ])
-    .args(["--timeout", &UP_TIMEOUT_SECS.to_string()])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    // If this process dies without cleaning up, `up` gets SIGTERM and removes its run.
+    .args(["--timeout", &UP_TIMEOUT_SECS.to_string()]);
+    // Output goes to unlinked temp files, not pipes: should this process die,
+    // `up` gets SIGTERM (below) and must still be able to write its messages
+    // while it removes its run (a write to a broken pipe would make it panic
+    // before cleaning up).
+    let (mut stdout, mut stderr) = (anon_file()?, anon_file()?);
+    cmd.stdout(stdout.try_clone()?).stderr(stderr.try_clone()?);
     set_parent_death_signal(cmd.as_std_mut(), libc::SIGTERM);
     let t = Instant::now();
-    let out = tokio::time::timeout(UP_WALL_LIMIT, cmd.output()).await;
+    let mut child = cmd.spawn().context("starting `redis-drill up`")?;
+    let status = tokio::time::timeout(UP_WALL_LIMIT, child.wait()).await;
     let wall = t.elapsed();
-    let out = match out {
-        Ok(r) => r.context("running `redis-drill up`")?,
+    let status = match status {
+        Ok(r) => r.context("waiting for `redis-drill up`")?,
+        // Dropping `child` kills it; `deployed` then takes down what it left.
         Err(_) => bail!("`redis-drill up` took over {UP_WALL_LIMIT:?} (killed)"),
     };
-    if !out.status.success() {
-        // `up` removed its run itself; nothing left to take down.
-        deployed.armed = false;
+    if !status.success() {
+        // `up` removes its run itself on failure; `deployed` makes sure on drop.
         bail!(
-            "`redis-drill up --runtime {runtime}` failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
+            "`redis-drill up --runtime {runtime}` failed ({status}): {}",
+            read_back(&mut stderr).trim()
         );
     }
+    let out = read_back(&mut stdout);
     deployed.down().await?;
     let report: serde_json::Value =
-        serde_json::from_slice(&out.stdout).context("parsing the JSON of `redis-drill up`")?;
+        serde_json::from_str(&out).context("parsing the JSON of `redis-drill up`")?;
     let timing = |field: &str| -> Result<f64> {
         report["timings"][field]
             .as_f64()
@@ -602,6 +607,23 @@ async fn bench_up(runtime: &'static str, name: &str, state_dir: Option<&Path>) -
         nodes_ready_ms: timing("nodes_ready_ms")?,
         cluster_create_ms: timing("cluster_create_ms")?,
     })
+}
+
+/// An unlinked temp file: nothing is left on disk, whatever happens.
+fn anon_file() -> Result<std::fs::File> {
+    tempfile::tempfile().context("creating a temp file")
+}
+
+/// Everything written to `f` so far.
+fn read_back(f: &mut std::fs::File) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut s = String::new();
+    if f.seek(SeekFrom::Start(0)).is_ok() {
+        let mut bytes = Vec::new();
+        let _ = f.read_to_end(&mut bytes);
+        s = String::from_utf8_lossy(&bytes).into_owned();
+    }
+    s
 }
 
 fn drill_command(runtime: &str, state_dir: Option<&Path>) -> tokio::process::Command {
@@ -983,7 +1005,11 @@ fn render_table(results: &Results, env: &Env, runs: usize) -> String {
 fn compare(a_name: &str, a: Option<f64>, b_name: &str, b: Option<f64>, what: &str) -> String {
     match (a, b) {
         (Some(a), Some(b)) if a > 0.0 && b > 0.0 => {
-            if a <= b {
+            if (b / a - 1.0).abs() < 0.005 {
+                format!(
+                    "{a_name} is as fast as {b_name} (1.00x; {what}: {a:.0} ms vs {b:.0} ms median)"
+                )
+            } else if a < b {
                 format!(
                     "{a_name} is {:.2}x faster than {b_name} ({what}: {a:.0} ms vs {b:.0} ms median)",
                     b / a

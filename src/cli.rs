@@ -33,10 +33,15 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Parse and check a topology file; errors name the file, line and column.
-    Validate { file: PathBuf },
+    Validate {
+        /// The topology file to check.
+        file: PathBuf,
+    },
     /// Bring a topology up, wait until it is healthy, print its endpoints.
     Up {
+        /// The topology file (see topologies/).
         topology: PathBuf,
+        /// Where nodes run: docker or process (default: $REDIS_DRILL_RUNTIME, else docker when an engine answers, else process).
         #[arg(long, value_enum)]
         runtime: Option<RuntimeKind>,
         /// Name to address it by later (default: the topology's name).
@@ -51,8 +56,10 @@ enum Command {
     },
     /// The topology report of a running topology: roles, slots, keys, memory.
     Status {
+        /// Which topology (default: the only one that is up).
         #[arg(long)]
         name: Option<String>,
+        /// Where nodes run: docker or process (default: $REDIS_DRILL_RUNTIME, else docker when an engine answers, else process).
         #[arg(long, value_enum)]
         runtime: Option<RuntimeKind>,
         /// List every running topology instead.
@@ -61,28 +68,34 @@ enum Command {
     },
     /// Check a running cluster like `redis-cli --cluster check`; exit 1 when a check fails.
     Check {
+        /// Which topology (default: the only one that is up).
         #[arg(long)]
         name: Option<String>,
+        /// Where nodes run: docker or process (default: $REDIS_DRILL_RUNTIME, else docker when an engine answers, else process).
         #[arg(long, value_enum)]
         runtime: Option<RuntimeKind>,
     },
     /// Remove everything redis-drill created for a topology (or for all of them).
     Down {
+        /// Which topology (default: the only one that is up).
         #[arg(long, conflicts_with = "all")]
         name: Option<String>,
+        /// Everything redis-drill created, found by its labels and run directories.
         #[arg(long)]
         all: bool,
+        /// Where nodes run: docker or process (default: $REDIS_DRILL_RUNTIME, else docker when an engine answers, else process).
         #[arg(long, value_enum)]
         runtime: Option<RuntimeKind>,
     },
     /// Print the docker-compose file equivalent to a topology.
     Compose {
+        /// The topology file.
         topology: PathBuf,
         /// Write to this file instead of stdout.
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Build or inspect the local Redis image.
+    /// Build the local Redis image (FROM scratch, from this host's redis-server).
     Image {
         #[command(subcommand)]
         command: ImageCommand,
@@ -103,6 +116,7 @@ enum Command {
     Logs {
         #[command(flatten)]
         node: NodeArgs,
+        /// How many lines.
         #[arg(long, default_value_t = 50)]
         tail: usize,
     },
@@ -110,6 +124,7 @@ enum Command {
     Exec {
         #[command(flatten)]
         node: NodeArgs,
+        /// The command and its arguments, after `--`.
         #[arg(last = true, required = true)]
         cmd: Vec<String>,
     },
@@ -119,8 +134,10 @@ enum Command {
 struct NodeArgs {
     /// The node's name (see `redis-drill status`).
     node: String,
+    /// Which topology (default: the only one that is up).
     #[arg(long)]
     name: Option<String>,
+    /// Where the topology runs (default: search every available runtime).
     #[arg(long, value_enum)]
     runtime: Option<RuntimeKind>,
 }
@@ -129,6 +146,7 @@ struct NodeArgs {
 enum ImageCommand {
     /// Build the default image FROM scratch from this host's redis-server.
     Build {
+        /// Image name and tag to build.
         #[arg(long, default_value = DEFAULT_IMAGE)]
         tag: String,
     },
@@ -189,14 +207,14 @@ pub fn main() -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: failed to start the async runtime: {e}");
+            crate::note!("error: failed to start the async runtime: {e}");
             return exit::ENVIRONMENT;
         }
     };
     match rt.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", e.message);
+            crate::note!("error: {}", e.message);
             e.code
         }
     }
@@ -219,7 +237,7 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
             if json {
                 print_json(&serde_json::json!({"file": file, "valid": true, "topology": t}));
             } else {
-                println!(
+                crate::outln!(
                     "{}: ok — {} `{}`, {} nodes in {} region(s)",
                     file.display(),
                     format!("{:?}", t.kind).to_lowercase(),
@@ -244,7 +262,7 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
                 run_id: runtime::new_run_id(),
                 timeout: Duration::from_secs(timeout),
             };
-            eprintln!(
+            crate::note!(
                 "bringing up {} ({} nodes) on {} as `{}`, run id {}",
                 t.name,
                 t.nodes.len(),
@@ -267,7 +285,7 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
             if json {
                 print_json(&report);
             } else {
-                print!("{}", report.render_text());
+                crate::out!("{}", report.render_text());
             }
             Ok(exit::SUCCESS)
         }
@@ -277,10 +295,10 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
                 if json {
                     print_json(&list);
                 } else if list.is_empty() {
-                    println!("nothing is up");
+                    crate::outln!("nothing is up");
                 } else {
                     for d in &list {
-                        println!(
+                        crate::outln!(
                             "{:<24} {:<8} {} nodes  run id {}",
                             d.name,
                             d.runtime,
@@ -296,7 +314,7 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
             if json {
                 print_json(&report);
             } else {
-                print!("{}", report.render_text());
+                crate::out!("{}", report.render_text());
             }
             Ok(exit::SUCCESS)
         }
@@ -306,7 +324,7 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
             if json {
                 print_json(&report);
             } else {
-                print!("{report}");
+                crate::out!("{report}");
             }
             Ok(if report.ok {
                 exit::SUCCESS
@@ -324,9 +342,9 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
             if json {
                 print_json(&removed);
             } else if removed.is_empty() {
-                println!("nothing to remove");
+                crate::outln!("nothing to remove");
             } else {
-                println!("removed {removed}");
+                crate::outln!("removed {removed}");
             }
             Ok(exit::SUCCESS)
         }
@@ -340,7 +358,7 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
                         format!("failed to write {}: {e}", path.display()),
                     )
                 })?,
-                None => print!("{text}"),
+                None => crate::out!("{text}"),
             }
             Ok(exit::SUCCESS)
         }
@@ -352,7 +370,7 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
             if json {
                 print_json(&built);
             } else {
-                println!(
+                crate::outln!(
                     "built {} (redis {}, {} files, {} KiB context, iptables: {}) in {} ms",
                     built.image,
                     built.redis_version,
@@ -373,7 +391,7 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Logs { node, tail } => {
             let (rt, d) = locate(node.runtime, node.name.as_deref()).await?;
             let logs = rt.logs(&d, &node.node, tail).await?;
-            println!("{}", logs.trim_end());
+            crate::outln!("{}", logs.trim_end());
             Ok(exit::SUCCESS)
         }
         Command::Exec { node, cmd } => {
@@ -382,8 +400,8 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
             if json {
                 print_json(&out);
             } else {
-                print!("{}", out.stdout);
-                eprint!("{}", out.stderr);
+                crate::out!("{}", out.stdout);
+                crate::note!("{}", out.stderr.trim_end());
             }
             Ok(if out.exit_code == 0 {
                 exit::SUCCESS
@@ -400,13 +418,13 @@ async fn node_action(a: NodeArgs, action: NodeAction, json: bool) -> Result<i32,
     if json {
         print_json(&serde_json::json!({"name": d.name, "node": a.node, "action": action}));
     } else {
-        println!("{action} {}: done", a.node);
+        crate::outln!("{action} {}: done", a.node);
     }
     Ok(exit::SUCCESS)
 }
 
 fn print_json<T: serde::Serialize>(v: &T) {
-    println!(
+    crate::outln!(
         "{}",
         serde_json::to_string_pretty(v).expect("reports serialize")
     );
@@ -495,7 +513,7 @@ async fn guarded<T: Send + 'static>(
     let outcome = tokio::select! {
         r = &mut task => r,
         sig = shutdown_signal() => {
-            eprintln!("{sig}: stopping and removing run {run_id}...");
+            crate::note!("{sig}: stopping and removing run {run_id}...");
             cancel.cancel();
             // Let the work see the cancellation and finish its in-flight calls,
             // so nothing is created after we clean up.
@@ -510,7 +528,7 @@ async fn guarded<T: Send + 'static>(
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => {
             if keep {
-                eprintln!(
+                crate::note!(
                     "keeping run {run_id} for inspection (--keep); remove it with `redis-drill down --all`"
                 );
             } else {
@@ -537,7 +555,9 @@ async fn cleanup(rt: &Runtime, run_id: &str) {
     match rt.remove_run(run_id).await {
         Ok(r) => tracing::info!(run_id, removed = %r, "cleaned up"),
         Err(e) => {
-            eprintln!("warning: cleanup of run {run_id} failed: {e}; run `redis-drill down --all`")
+            crate::note!(
+                "warning: cleanup of run {run_id} failed: {e}; run `redis-drill down --all`"
+            )
         }
     }
 }

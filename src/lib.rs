@@ -16,6 +16,34 @@
 //! Data flows one way: topology → runtime → cluster → report. No part reaches
 //! back up the chain.
 
+/// Write a line to stderr, ignoring failure: a parent that went away (closed
+/// pipe) must not turn a notice into a panic half-way through cleanup.
+#[macro_export]
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// Write to stdout, ignoring failure (`redis-drill status | head -1` must not panic).
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `out!` with a newline.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub mod bringup;
 pub mod cli;
 pub mod cluster;

@@ -308,3 +308,46 @@ fn process_standalone_five_primaries() {
     ips.dedup();
     assert_eq!(ips.len(), 5);
 }
+
+#[test]
+fn process_down_all_removes_every_run_and_status_lists_them() {
+    let env = Env::new("process");
+    let (a, b) = (unique_name("all-a"), unique_name("all-b"));
+    let _ga = Up {
+        env: &env,
+        name: a.clone(),
+    };
+    let _gb = Up {
+        env: &env,
+        name: b.clone(),
+    };
+    let t = topology("standalone-5.yaml");
+    env.json(&["up", t.to_str().unwrap(), "--name", &a, "--json"]);
+    env.json(&["up", t.to_str().unwrap(), "--name", &b, "--json"]);
+    // A second `up` under a name that is taken is refused, and starts nothing.
+    let again = env.run(&["up", t.to_str().unwrap(), "--name", &a]);
+    assert_eq!(again.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already up"));
+    let list = env.json(&["status", "--all", "--json"]);
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&a.as_str()) && names.contains(&b.as_str()));
+    // `status` without --name is ambiguous now, and says so.
+    let ambiguous = env.run(&["status"]);
+    assert_eq!(ambiguous.status.code(), Some(2));
+    let removed = env.json(&["down", "--all", "--json"]);
+    assert_eq!(removed["processes"], 10);
+    assert_eq!(removed["dirs"], 2);
+    assert!(processes_mentioning(env.state.path()).is_empty());
+    assert!(
+        std::fs::read_dir(env.state.path())
+            .unwrap()
+            .next()
+            .is_none()
+    );
+}

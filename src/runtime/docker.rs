@@ -135,30 +135,41 @@ impl DockerRuntime {
         );
         check_cancel(cancel)?;
 
-        let creates = topology
+        // Primaries first: a primary cannot report cluster_state:ok until 2 s
+        // after its own start (Redis's writable delay), so each primary starts
+        // as soon as it is created, while the replicas — which carry no such
+        // delay — are created alongside and started once every primary runs.
+        let image_of = |spec: &NodeSpec| images[spec.name.as_str()].clone();
+        let (primaries, replicas): (Vec<_>, Vec<_>) = topology
             .nodes
             .iter()
             .zip(&deployment.nodes)
-            .map(|(spec, node)| {
-                let image = images[spec.name.as_str()].clone();
-                self.create_container(&deployment, &network, spec, node, image)
-            });
-        futures::future::try_join_all(creates).await?;
+            .partition(|(spec, _)| spec.role == Role::Primary);
+        let start_primaries = primaries.iter().map(|&(spec, node)| {
+            let image = image_of(spec);
+            let d = &deployment;
+            let network = &network;
+            async move {
+                self.create_container(d, network, spec, node, image).await?;
+                self.start_node(node).await
+            }
+        });
+        let create_replicas = replicas.iter().map(|&(spec, node)| {
+            self.create_container(&deployment, &network, spec, node, image_of(spec))
+        });
+        futures::future::try_join(
+            futures::future::try_join_all(start_primaries),
+            futures::future::try_join_all(create_replicas),
+        )
+        .await?;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "primaries started"
+        );
         check_cancel(cancel)?;
-        // Primaries first: a primary cannot report cluster_state:ok until 2 s
-        // after its own start (Redis's writable delay), so their clocks should
-        // start as early as possible; replicas carry no such delay. The engine
-        // serializes much of each start, so the two waves cost little extra.
-        for wave in [Role::Primary, Role::Replica] {
-            let starts = topology
-                .nodes
-                .iter()
-                .zip(&deployment.nodes)
-                .filter(|(spec, _)| spec.role == wave)
-                .map(|(_, n)| self.start_node(n));
-            futures::future::try_join_all(starts).await?;
-            check_cancel(cancel)?;
-        }
+        futures::future::try_join_all(replicas.iter().map(|(_, node)| self.start_node(node)))
+            .await?;
+        check_cancel(cancel)?;
         tracing::debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "containers started"

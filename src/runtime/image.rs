@@ -166,17 +166,15 @@ impl Contents {
                 ));
             }
         }
-        if has_iptables {
-            if let Ok(dir) = std::fs::read_dir(XTABLES_DIR) {
-                for e in dir.flatten() {
-                    let p = e.path();
-                    if p.extension().is_some_and(|x| x == "so") && p.is_file() {
-                        files.insert(Entry {
-                            host: p.clone(),
-                            image: p.clone(),
-                        });
-                        binaries.push(p);
-                    }
+        if has_iptables && let Ok(dir) = std::fs::read_dir(XTABLES_DIR) {
+            for e in dir.flatten() {
+                let p = e.path();
+                if p.extension().is_some_and(|x| x == "so") && p.is_file() {
+                    files.insert(Entry {
+                        host: p.clone(),
+                        image: p.clone(),
+                    });
+                    binaries.push(p);
                 }
             }
         }
@@ -351,9 +349,9 @@ pub async fn ensure(docker: &Docker, image: &str) -> Result<(), RuntimeError> {
         return Ok(());
     }
     if image == DEFAULT_IMAGE {
-        eprintln!("building {DEFAULT_IMAGE} from this host's redis-server (first use)...");
+        crate::note!("building {DEFAULT_IMAGE} from this host's redis-server (first use)...");
         let built = build(docker, image).await?;
-        eprintln!("built {} in {} ms", built.image, built.elapsed_ms);
+        crate::note!("built {} in {} ms", built.image, built.elapsed_ms);
         return Ok(());
     }
     tracing::info!(image, "image not present; trying to pull");

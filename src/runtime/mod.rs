@@ -296,7 +296,7 @@ impl Runtime {
             None => match docker::DockerRuntime::connect().await {
                 Ok(d) => Ok(Runtime::Docker(d)),
                 Err(e) => {
-                    eprintln!(
+                    crate::note!(
                         "notice: {e}; using the process runtime (set --runtime or {RUNTIME_ENV} to choose)"
                     );
                     Ok(Runtime::Process(process::ProcessRuntime::new()?))
@@ -447,14 +447,14 @@ where
             Err(e) => last = e,
         }
         // Every 100 ms: is there still something to wait for?
-        if poll % 5 == 4 {
-            if let Err(reason) = alive().await {
-                return Err(RuntimeError::NotReady {
-                    node: node.to_string(),
-                    condition: format!("PING at {addr}: the node is not running: {reason}"),
-                    waited: started.elapsed(),
-                });
-            }
+        if poll % 5 == 4
+            && let Err(reason) = alive().await
+        {
+            return Err(RuntimeError::NotReady {
+                node: node.to_string(),
+                condition: format!("PING at {addr}: the node is not running: {reason}"),
+                waited: started.elapsed(),
+            });
         }
         if started.elapsed() >= timeout {
             break;
