@@ -11,14 +11,14 @@ default:
 build:
     cargo build --release --quiet
 
-# Bring up the 6-node cluster, print its topology report, take it down again
+# Bring up the 6-node cluster, print its topology report, check it, take it down again
 demo: build
     #!/usr/bin/env bash
     set -euo pipefail
     trap '{{bin}} down --name demo >/dev/null 2>&1 || true' EXIT
     {{bin}} up {{topology}} --name demo
     {{bin}} check --name demo
-    {{bin}} status --name demo
+    {{bin}} down --name demo
 
 # Bring up a topology and leave it running (default: the 3x1 cluster)
 cluster-up file=topology *args="": build
