@@ -17,7 +17,7 @@ use crate::topology::{Kind, Topology};
 pub enum BringupError {
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
-    #[error("failed to {}", error_chain(.0))]
+    #[error("failed to {}", cluster::admin::error_chain(.0))]
     Cluster(#[from] ClusterError),
 }
 
@@ -31,17 +31,9 @@ impl BringupError {
     }
 }
 
-/// `e: source: source...` — cluster errors keep the cause in `source()`.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
+/// Fault injection into redis-drill itself, for tests of its own cleanup:
+/// `panic-after-nodes` panics once the nodes run, before the cluster is made.
+pub const INJECT_ENV: &str = "REDIS_DRILL_INJECT";
 
 /// How long each stage of `up` took.
 #[derive(Debug, Clone, Serialize)]
@@ -111,6 +103,10 @@ pub async fn up(
     let started = Instant::now();
     let d = rt.up(topology, opts, cancel).await?;
     let nodes_ready = started.elapsed();
+    // Lets the tests prove that a panic half-way still removes everything.
+    if std::env::var(INJECT_ENV).as_deref() == Ok("panic-after-nodes") {
+        panic!("{INJECT_ENV}=panic-after-nodes");
+    }
     let (create, converge) = match topology.kind {
         Kind::Cluster => {
             let members = members(&d);

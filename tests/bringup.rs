@@ -74,18 +74,6 @@ fn redis_cli_check(env: &Env, name: &str, status: &Value) -> (bool, String) {
     (ok, text)
 }
 
-fn assert_nothing_left(env: &Env, run_id: &str) {
-    if env.runtime == "docker" {
-        let left = docker_leftovers(&format!("redis-drill.run-id={run_id}"));
-        assert!(left.is_empty(), "left behind: {left:?}");
-    } else {
-        let run_dir = env.state.path().join(run_id);
-        assert!(!run_dir.exists(), "{} still exists", run_dir.display());
-        let procs = processes_mentioning(env.state.path());
-        assert!(procs.is_empty(), "redis-server processes left: {procs:?}");
-    }
-}
-
 fn cluster_round_trip(env: &Env) {
     let name = unique_name("c3x1");
     let guard = Up {
@@ -260,6 +248,28 @@ fn replicated_and_node_control(env: &Env) {
         || {
             let s = env.json(&["status", "--name", &name, "--json"]);
             node(&s, "n3")["replica_of"] == "n1"
+        },
+    );
+    // restart and stop/start: the node comes back as a replica of n1, at the
+    // same address.
+    assert!(
+        env.run(&["restart", "n2", "--name", &name])
+            .status
+            .success()
+    );
+    assert_eq!(rt.block_on(ping(n2)), Ok("PONG".to_string()));
+    assert!(env.run(&["stop", "n2", "--name", &name]).status.success());
+    wait_until("n2 to stop answering", Duration::from_secs(15), || {
+        rt.block_on(ping(n2)).is_err()
+    });
+    assert!(env.run(&["start", "n2", "--name", &name]).status.success());
+    wait_until(
+        "n2 to rejoin as a replica of n1",
+        Duration::from_secs(20),
+        || {
+            let s = env.json(&["status", "--name", &name, "--json"]);
+            node(&s, "n2")["replica_of"] == "n1"
+                && node(&s, "n2")["address"] == node(&status, "n2")["address"]
         },
     );
     let logs = env.run(&["logs", "n1", "--name", &name, "--tail", "200"]);

@@ -27,18 +27,6 @@ fn something_exists(env: &Env, run_id: &str) -> bool {
     }
 }
 
-fn assert_nothing_left(env: &Env, run_id: &str) {
-    if env.runtime == "docker" {
-        let left = docker_leftovers(&format!("redis-drill.run-id={run_id}"));
-        assert!(left.is_empty(), "left behind: {left:?}");
-    } else {
-        let dir = env.state.path().join(run_id);
-        assert!(!dir.exists(), "{} still exists", dir.display());
-        let procs = processes_mentioning(env.state.path());
-        assert!(procs.is_empty(), "processes left: {procs:?}");
-    }
-}
-
 fn sigint_mid_up(env: &Env) {
     let name = unique_name("sigint");
     let _guard = Up {
@@ -185,6 +173,39 @@ fn docker_up_of_a_node_that_cannot_start_fails_fast_and_leaves_nothing() {
 #[test]
 fn process_up_of_a_node_that_cannot_start_fails_fast_and_leaves_nothing() {
     node_that_cannot_start(&Env::new("process"));
+}
+
+/// A panic half-way through `up` (injected once the nodes run) still removes
+/// everything the run created.
+fn panic_mid_up(env: &Env) {
+    let name = unique_name("panic");
+    let _guard = Up {
+        env,
+        name: name.clone(),
+    };
+    let t = topology("cluster-3x1.yaml");
+    let out = env
+        .command(&["up", t.to_str().unwrap(), "--name", &name])
+        .env("REDIS_DRILL_INJECT", "panic-after-nodes")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("panicked"), "{stderr}");
+    let run_id = stderr.lines().find_map(run_id_of).expect("run id printed");
+    assert_nothing_left(env, &run_id);
+}
+
+#[test]
+fn process_up_that_panics_leaves_nothing() {
+    panic_mid_up(&Env::new("process"));
+}
+
+#[test]
+fn docker_up_that_panics_leaves_nothing() {
+    if docker_or_skip("docker_up_that_panics_leaves_nothing") {
+        panic_mid_up(&Env::new("docker"));
+    }
 }
 
 #[test]

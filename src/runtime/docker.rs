@@ -209,6 +209,21 @@ impl DockerRuntime {
             })
     }
 
+    /// Networks matching `filters` (e.g. a label).
+    async fn networks(
+        &self,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Result<Vec<bollard::models::Network>, RuntimeError> {
+        self.docker
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::default()
+                    .filters(filters)
+                    .build(),
+            ))
+            .await
+            .map_err(RuntimeError::docker("listing networks"))
+    }
+
     async fn create_network(
         &self,
         name: &str,
@@ -366,15 +381,7 @@ impl DockerRuntime {
             "label".to_string(),
             vec![format!("{}={}", labels::TOOL, labels::TOOL_VALUE)],
         );
-        let nets = self
-            .docker
-            .list_networks(Some(
-                ListNetworksOptionsBuilder::default()
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .map_err(RuntimeError::docker("listing networks"))?;
+        let nets = self.networks(&filters).await?;
         let mut out: Vec<Deployment> = nets
             .into_iter()
             .filter_map(|n| n.labels?.get(labels::DEPLOYMENT).cloned())
@@ -443,15 +450,7 @@ impl DockerRuntime {
             .await?
             .into_iter()
             .sum();
-        let nets = self
-            .docker
-            .list_networks(Some(
-                ListNetworksOptionsBuilder::default()
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .map_err(RuntimeError::docker("listing networks"))?;
+        let nets = self.networks(&filters).await?;
         let mut networks = 0;
         for n in nets {
             let Some(id) = n.id else { continue };

@@ -189,3 +189,17 @@ pub fn write_topology(dir: &Path, file: &str, yaml: &str) -> PathBuf {
     std::fs::write(&p, yaml).expect("write topology");
     p
 }
+
+/// Nothing of `run_id` is left: no container or network labelled with it
+/// (docker), no run directory and no redis-server in the state dir (process).
+pub fn assert_nothing_left(env: &Env, run_id: &str) {
+    if env.runtime == "docker" {
+        let left = docker_leftovers(&format!("redis-drill.run-id={run_id}"));
+        assert!(left.is_empty(), "left behind: {left:?}");
+    } else {
+        let dir = env.state.path().join(run_id);
+        assert!(!dir.exists(), "{} still exists", dir.display());
+        let procs = processes_mentioning(env.state.path());
+        assert!(procs.is_empty(), "redis-server processes left: {procs:?}");
+    }
+}
