@@ -8,6 +8,9 @@
 //! - [`runtime`]   — docker (bollard) and process runtimes: bring up, node control,
 //!   cleanup by run id; the offline image build.
 //! - [`cluster`]   — slot math, CLUSTER NODES parsing, create / check / wait-for-convergence.
+//! - [`workload`]  — load generators and clients; every operation recorded in a history.
+//! - [`checker`]   — pure functions from history + timeline to verdicts (lost writes, downtime, latency).
+//! - [`timeline`]  — the run's monotonic clock, phases and events.
 //! - [`compose`]   — the docker-compose equivalent of a topology (pure).
 //! - [`bringup`]   — `up` end to end: nodes, then the cluster created and converged, timed.
 //! - [`status`]    — the topology report of a running deployment.
@@ -45,10 +48,13 @@ macro_rules! outln {
 }
 
 pub mod bringup;
+pub mod checker;
 pub mod cli;
 pub mod cluster;
 pub mod compose;
 pub mod exit;
 pub mod runtime;
 pub mod status;
+pub mod timeline;
 pub mod topology;
+pub mod workload;

@@ -17,6 +17,7 @@ pub mod client;
 pub mod conn;
 pub mod error;
 pub mod nodes;
+pub mod reshard;
 pub mod slots;
 pub mod view;
 

@@ -1,0 +1,1 @@
+//! Live resharding: slot migration plans and the engine that executes them.

@@ -1,0 +1,52 @@
+//! The run's clock and timeline: phases and events, on one monotonic clock.
+//! Histories and timelines are stored as nanoseconds since the run's epoch, so
+//! checkers can be re-run offline on the files.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// A monotonic clock whose zero is the start of the run.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    epoch: Instant,
+}
+
+impl Clock {
+    pub fn start() -> Clock {
+        Clock { epoch: Instant::now() }
+    }
+
+    /// Nanoseconds since the epoch.
+    pub fn now_ns(&self) -> u64 {
+        self.ns(Instant::now())
+    }
+
+    /// An instant as nanoseconds since the epoch (0 for instants before it).
+    pub fn ns(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_nanos() as u64
+    }
+
+    /// The instant `ns` nanoseconds after the epoch.
+    pub fn instant(&self, ns: u64) -> Instant {
+        self.epoch + Duration::from_nanos(ns)
+    }
+}
+
+/// A named stretch of the run (baseline, during, after, ...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Phase {
+    pub name: String,
+    pub start_ns: u64,
+    pub end_ns: u64,
+}
+
+/// Something that happened at a point in the run (a fault, a reshard step).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub at_ns: u64,
+    /// One word from the shared vocabulary: `reshard`, `kill`, `heal`, ...
+    /// with a suffix for start/end where it has a duration (`reshard-start`).
+    pub kind: String,
+    pub detail: String,
+}

@@ -1,0 +1,1 @@
+//! Workload generation, clients and the operation history.
