@@ -20,6 +20,18 @@ demo: build
     {{bin}} check --name demo
     {{bin}} down --name demo
 
+# The reshard drill: move 2000 slots under load, check, report (runs/cluster-reshard/latest/)
+cluster-reshard *args="": build
+    {{bin}} run scenarios/cluster-reshard.yaml {{args}}
+
+# Move slots on a running cluster: --from A --to B --slots N | --rebalance | --drain NODE
+reshard *args: build
+    {{bin}} reshard {{args}}
+
+# Render a stored report: just report runs/cluster-reshard/latest/report.json --format md
+report *args: build
+    {{bin}} report {{args}}
+
 # Bring up a topology and leave it running (default: the 3x1 cluster)
 cluster-up file=topology *args="": build
     {{bin}} up {{file}} {{args}}
@@ -51,6 +63,10 @@ test:
 # Time `up` to a converged 6-node cluster on each runtime vs redis-cli --cluster create
 bench-up: build
     cargo bench --bench up -- --runs 5
+
+# Time resharding vs redis-cli --cluster reshard (2000 slots/36k keys, 200 slots/1M keys)
+bench-reshard *args="":
+    cargo bench --bench reshard -- {{args}}
 
 # Formatting and lints
 lint:

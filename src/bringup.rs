@@ -99,7 +99,7 @@ pub async fn up(
     topology: &Topology,
     opts: &UpOptions,
     cancel: &CancellationToken,
-) -> Result<UpReport, BringupError> {
+) -> Result<(Deployment, UpReport), BringupError> {
     let started = Instant::now();
     let d = rt.up(topology, opts, cancel).await?;
     let nodes_ready = started.elapsed();
@@ -123,7 +123,7 @@ pub async fn up(
     };
     let total = started.elapsed();
     let status = status::collect(&d).await;
-    Ok(UpReport {
+    let report = UpReport {
         name: d.name.clone(),
         run_id: d.run_id.clone(),
         runtime: d.runtime,
@@ -134,7 +134,8 @@ pub async fn up(
             total_ms: ms(total),
         },
         status,
-    })
+    };
+    Ok((d, report))
 }
 
 /// Replicated topologies: wait until every replica reports

@@ -10,9 +10,13 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::bringup::{self, UpReport};
+use crate::cluster::reshard::{self, ReshardOptions, SlotOwners};
+use crate::cluster::{self, AddressMap};
 use crate::exit;
+use crate::report;
 use crate::runtime::image::{self, DEFAULT_IMAGE};
 use crate::runtime::{self, Deployment, NodeAction, Removed, Runtime, RuntimeError, RuntimeKind};
+use crate::scenarios::{self, ReshardAction, Scenario};
 use crate::status;
 use crate::topology::Topology;
 
@@ -53,6 +57,60 @@ enum Command {
         /// On failure, leave what was started in place for inspection.
         #[arg(long)]
         keep: bool,
+    },
+    /// Run a drill: bring up its topology, load it, run the workload, act, check, report, take it down.
+    Run {
+        /// The scenario file (see scenarios/).
+        scenario: PathBuf,
+        /// Where nodes run: docker or process (default: $REDIS_DRILL_RUNTIME, else docker when an engine answers, else process).
+        #[arg(long, value_enum)]
+        runtime: Option<RuntimeKind>,
+        /// Seed for every random choice (default: the scenario's, else a fresh one, printed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Leave the topology up afterwards (and after a failure) for inspection.
+        #[arg(long)]
+        keep: bool,
+        /// Root folder for runs: <out>/<scenario>/<timestamp>/.
+        #[arg(long, default_value = "runs")]
+        out: PathBuf,
+    },
+    /// Move slots on a running cluster: N slots between two primaries, a rebalance, or a drain.
+    Reshard {
+        /// Which topology (default: the only one that is up).
+        #[arg(long)]
+        name: Option<String>,
+        /// Where the topology runs (default: search every available runtime).
+        #[arg(long, value_enum)]
+        runtime: Option<RuntimeKind>,
+        /// Source primary (with --to and --slots).
+        #[arg(long, requires_all = ["to", "slots"], conflicts_with_all = ["rebalance", "drain"])]
+        from: Option<String>,
+        /// Target primary.
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        /// How many slots to move.
+        #[arg(long, requires = "from")]
+        slots: Option<usize>,
+        /// Even out the slots over every primary.
+        #[arg(long, conflicts_with = "drain")]
+        rebalance: bool,
+        /// Move every slot of this primary onto the others.
+        #[arg(long)]
+        drain: Option<String>,
+        /// Keys per MIGRATE.
+        #[arg(long)]
+        batch_keys: Option<usize>,
+        /// Slots migrated at once.
+        #[arg(long)]
+        parallel_slots: Option<usize>,
+    },
+    /// Render a stored report.json as Markdown or JUnit XML.
+    Report {
+        /// A report.json written by `redis-drill run`.
+        report: PathBuf,
+        #[arg(long, value_enum, default_value = "md")]
+        format: ReportFormat,
     },
     /// The topology report of a running topology: roles, slots, keys, memory.
     Status {
@@ -142,6 +200,13 @@ struct NodeArgs {
     runtime: Option<RuntimeKind>,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ReportFormat {
+    Md,
+    Junit,
+    Json,
+}
+
 #[derive(Subcommand, Debug)]
 enum ImageCommand {
     /// Build the default image FROM scratch from this host's redis-server.
@@ -177,6 +242,12 @@ impl From<RuntimeError> for CliError {
 impl From<crate::topology::TopologyError> for CliError {
     fn from(e: crate::topology::TopologyError) -> Self {
         CliError::new(exit::BAD_INPUT, e.to_string())
+    }
+}
+
+impl From<scenarios::run::DrillError> for CliError {
+    fn from(e: scenarios::run::DrillError) -> Self {
+        drill_error(e)
     }
 }
 
@@ -222,7 +293,11 @@ pub fn main() -> i32 {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    // redis-rs logs each slot refresh it makes while following MOVED at warn:
+    // during a reshard that is hundreds of lines about what the drill itself
+    // measures. RUST_LOG brings them back.
+    let filter =
+        EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("warn,redis=error"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -276,9 +351,8 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
                 let rt = rt.clone();
                 let cancel = cancel.clone();
                 async move {
-                    bringup::up(&rt, &t, &opts, &cancel)
-                        .await
-                        .map_err(CliError::from)
+                    let (_, report) = bringup::up(&rt, &t, &opts, &cancel).await?;
+                    Ok(report)
                 }
             };
             let report: UpReport = guarded(rt.clone(), run_id, keep, cancel, task).await?;
@@ -286,6 +360,110 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
                 print_json(&report);
             } else {
                 crate::out!("{}", report.render_text());
+            }
+            Ok(exit::SUCCESS)
+        }
+        Command::Run {
+            scenario,
+            runtime,
+            seed,
+            keep,
+            out,
+        } => {
+            let sc = Scenario::load(&scenario)?;
+            let seed = seed.or(sc.seed).unwrap_or_else(rand::random);
+            let rt = Arc::new(Runtime::select(runtime).await?);
+            let run_id = runtime::new_run_id();
+            let opts = runtime::UpOptions {
+                name: format!("{}-{run_id}", sc.name),
+                run_id: run_id.clone(),
+                timeout: Duration::from_secs(60),
+            };
+            crate::note!(
+                "{}: seed {seed} · {} runtime · run id {run_id}",
+                sc.name,
+                rt.kind()
+            );
+            let cancel = CancellationToken::new();
+            let task = {
+                let (rt, cancel) = (rt.clone(), cancel.clone());
+                async move {
+                    let (d, up) = bringup::up(&rt, &sc.topology, &opts, &cancel).await?;
+                    if !json {
+                        crate::note!("{} is up in {} ms", sc.topology.name, up.timings.total_ms);
+                    }
+                    let finished =
+                        scenarios::run::execute(&sc, &d, seed, &out, json, &cancel).await?;
+                    Ok(finished)
+                }
+            };
+            let finished = guarded(rt.clone(), run_id.clone(), keep, cancel, task).await?;
+            if keep {
+                crate::note!(
+                    "kept the topology up (--keep): redis-drill status --name {}-{run_id}",
+                    finished.report.scenario
+                );
+            } else {
+                cleanup(&rt, &run_id).await;
+            }
+            if json {
+                print_json(&finished.report);
+            } else {
+                crate::out!("\n{}", report::render_markdown(&finished.report));
+                crate::note!("\nreport: {}", finished.dir.path.display());
+            }
+            Ok(match finished.report.verdict {
+                report::Verdict::Pass => exit::SUCCESS,
+                report::Verdict::Fail => exit::CHECK_FAILED,
+            })
+        }
+        Command::Reshard {
+            name,
+            runtime,
+            from,
+            to,
+            slots,
+            rebalance,
+            drain,
+            batch_keys,
+            parallel_slots,
+        } => {
+            let action = match (from, to, slots, rebalance, drain) {
+                (Some(from), Some(to), Some(slots), false, None) => {
+                    ReshardAction::Move { from, to, slots }
+                }
+                (None, None, None, true, None) => ReshardAction::Rebalance,
+                (None, None, None, false, Some(node)) => ReshardAction::Drain { node },
+                _ => {
+                    return Err(CliError::new(
+                        exit::BAD_INPUT,
+                        "give --from, --to and --slots; or --rebalance; or --drain NODE",
+                    ));
+                }
+            };
+            let (_rt, d) = locate(runtime, name.as_deref()).await?;
+            reshard_cmd(&d, &action, batch_keys, parallel_slots, json).await
+        }
+        Command::Report {
+            report: path,
+            format,
+        } => {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                CliError::new(
+                    exit::BAD_INPUT,
+                    format!("{}: cannot read the file: {e}", path.display()),
+                )
+            })?;
+            let r: report::Report = serde_json::from_str(&text).map_err(|e| {
+                CliError::new(
+                    exit::BAD_INPUT,
+                    format!("{}: not a redis-drill report: {e}", path.display()),
+                )
+            })?;
+            match format {
+                ReportFormat::Md => crate::out!("{}", report::render_markdown(&r)),
+                ReportFormat::Junit => crate::out!("{}", report::render_junit(&r)),
+                ReportFormat::Json => print_json(&r),
             }
             Ok(exit::SUCCESS)
         }
@@ -410,6 +588,86 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
             })
         }
     }
+}
+
+/// `redis-drill reshard`: plan from the live slot owners, move with a progress
+/// bar, and on Ctrl-C let the engine finish or roll back the slots in flight.
+async fn reshard_cmd(
+    d: &Deployment,
+    action: &ReshardAction,
+    batch_keys: Option<usize>,
+    parallel_slots: Option<usize>,
+    json: bool,
+) -> Result<i32, CliError> {
+    let map = AddressMap::from_members(&bringup::members(d)).map_err(cluster_error)?;
+    let owners = SlotOwners::load(&map, cluster::ConnectOptions::default())
+        .await
+        .map_err(cluster_error)?;
+    let plan = scenarios::run::plan(action, &owners).map_err(drill_error)?;
+    let cancel = CancellationToken::new();
+    let mut opts = ReshardOptions::new(Duration::from_secs(3600), cancel.clone());
+    if let Some(b) = batch_keys {
+        opts.batch_keys = b;
+    }
+    if let Some(p) = parallel_slots {
+        opts.parallel_slots = p;
+    }
+    opts.measure_bytes = true;
+    let (from, to) = scenarios::run::endpoints(&plan);
+    if !json {
+        crate::note!(
+            "moving {} slots {} -> {}",
+            plan.moves.len(),
+            from.join(","),
+            to.join(",")
+        );
+    }
+    let mut bar = scenarios::run::Progress::new(plan.moves.len() as u64, json);
+    let mut on_progress = |p: reshard::Progress| bar.update(p.slots_done as u64, p.keys_moved);
+    let work = reshard::execute(&map, &plan, &opts, &mut on_progress);
+    let result = {
+        tokio::pin!(work);
+        tokio::select! {
+            r = &mut work => r,
+            sig = shutdown_signal() => {
+                crate::note!("{sig}: finishing or rolling back the slots in flight...");
+                cancel.cancel();
+                work.await
+            }
+        }
+    };
+    bar.finish();
+    let rep = result.map_err(cluster_error)?;
+    if json {
+        print_json(&rep);
+    } else {
+        crate::outln!(
+            "moved {} slots, {} keys ({} bytes) in {:.0} ms: {:.0} keys/s, {:.0} slots/s",
+            rep.slots_moved,
+            rep.keys_moved,
+            rep.bytes_moved,
+            rep.duration.as_secs_f64() * 1000.0,
+            rep.keys_per_s,
+            rep.slots_per_s
+        );
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn cluster_error(e: cluster::ClusterError) -> CliError {
+    let code = if e.is_cancelled() {
+        exit::INTERRUPTED
+    } else {
+        exit::ENVIRONMENT
+    };
+    CliError::new(
+        code,
+        format!("failed to {}", cluster::admin::error_chain(&e)),
+    )
+}
+
+fn drill_error(e: scenarios::run::DrillError) -> CliError {
+    CliError::new(e.exit_code(), e.to_string())
 }
 
 async fn node_action(a: NodeArgs, action: NodeAction, json: bool) -> Result<i32, CliError> {

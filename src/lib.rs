@@ -7,12 +7,15 @@
 //! - [`topology`]  — the YAML model, loading and validation with file:line:col errors (pure).
 //! - [`runtime`]   — docker (bollard) and process runtimes: bring up, node control,
 //!   cleanup by run id; the offline image build.
-//! - [`cluster`]   — slot math, CLUSTER NODES parsing, create / check / wait-for-convergence.
+//! - [`cluster`]   — slot math, CLUSTER NODES parsing, create / check / wait-for-convergence,
+//!   and live resharding (plans, the migration engine, fixing open slots).
 //! - [`workload`]  — load generators and clients; every operation recorded in a history.
 //! - [`checker`]   — pure functions from history + timeline to verdicts (lost writes, downtime, latency).
+//! - [`report`]    — report.json (the source of truth), Markdown, JUnit; run folders.
 //! - [`timeline`]  — the run's monotonic clock, phases and events.
 //! - [`compose`]   — the docker-compose equivalent of a topology (pure).
 //! - [`bringup`]   — `up` end to end: nodes, then the cluster created and converged, timed.
+//! - [`scenarios`] — scenario files (what a drill does, its SLOs) and the drill runner.
 //! - [`status`]    — the topology report of a running deployment.
 //! - [`cli`]       — the clap front end and the commands it runs.
 //!
@@ -53,7 +56,9 @@ pub mod cli;
 pub mod cluster;
 pub mod compose;
 pub mod exit;
+pub mod report;
 pub mod runtime;
+pub mod scenarios;
 pub mod status;
 pub mod timeline;
 pub mod topology;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cluster::conn::{NodeConn, parse_info};
 use crate::cluster::slots::SLOT_COUNT;
@@ -15,7 +15,7 @@ use crate::cluster::{self, AddressMap, ConnectOptions};
 use crate::runtime::{Deployment, RuntimeKind};
 use crate::topology::{Kind, Role};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StatusReport {
     pub name: String,
     pub run_id: String,
@@ -26,7 +26,7 @@ pub struct StatusReport {
     pub cluster: Option<ClusterStatus>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeStatus {
     pub name: String,
     /// The role the node reports now (it changes under failover); `null` when
@@ -56,7 +56,7 @@ pub struct NodeStatus {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClusterStatus {
     /// `ok` when every node reports cluster_state:ok, else `fail`.
     pub state: String,

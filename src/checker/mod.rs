@@ -1,1 +1,155 @@
-//! Checkers: pure functions from a history and a timeline to verdicts and figures. They never touch the system.
+//! Checkers: pure functions from a history and a timeline to verdicts and
+//! figures. They never touch the system, so they can be re-run offline on a
+//! history read back with [`crate::workload::read_jsonl`].
+//!
+//! A violated invariant is a finding in the result (a lost write, a counter
+//! out of bounds), never an `Err`. Indeterminate ops are treated as such: a
+//! write that timed out may have applied, and is neither lost nor required.
+//!
+//! - [`mod@lost`]     — [`lost_writes`] and [`counters()`]: acknowledged writes against the final state.
+//! - [`mod@downtime`] — [`downtime()`]: per shard, the longest window without a success.
+//! - [`mod@latency`]  — [`latency()`], [`latency_by_phase`], [`per_second`] (HdrHistogram, exact per-second p99).
+//! - [`errors_by_kind`], [`redirects`], [`counts`] — tallies.
+//!
+//! Checkers take any iterator of `&Op`, so a caller filters by client mode
+//! (`history.iter().filter(|o| o.mode == ClientMode::Probe)`) or passes `&history`.
+
+pub mod downtime;
+pub mod latency;
+pub mod lost;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::workload::{Op, Outcome};
+
+pub use downtime::{Downtime, DowntimeByMode, Window, downtime, downtime_by_mode};
+pub use latency::{Latency, Second, latency, latency_by_phase, per_second};
+pub use lost::{CounterViolation, Counters, LostWrite, LostWrites, counters, lost_writes};
+
+/// Failed and indeterminate ops by class: the failure kinds (`moved`,
+/// `tryagain`, `clusterdown`, ...) and `indeterminate`. Ok ops are not counted.
+pub fn errors_by_kind<'a>(history: impl IntoIterator<Item = &'a Op>) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for op in history {
+        if !op.is_ok() {
+            *out.entry(op.outcome.label().to_string()).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+/// MOVED/ASK redirects over all ops.
+pub fn redirects<'a>(history: impl IntoIterator<Item = &'a Op>) -> u64 {
+    history.into_iter().map(|o| u64::from(o.redirects)).sum()
+}
+
+/// How many ops ended which way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub total: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub indeterminate: u64,
+}
+
+pub fn counts<'a>(history: impl IntoIterator<Item = &'a Op>) -> Counts {
+    let mut c = Counts::default();
+    for op in history {
+        c.total += 1;
+        match op.outcome {
+            Outcome::Ok => c.ok += 1,
+            Outcome::Fail { .. } => c.failed += 1,
+            Outcome::Indeterminate { .. } => c.indeterminate += 1,
+        }
+    }
+    c
+}
+
+/// Synthetic histories for the checkers' tests.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use crate::cluster::slots::key_slot;
+    use crate::workload::{ClientMode, ErrorKind, Op, OpKind, Outcome};
+
+    pub fn op(kind: OpKind, key: &str, value: Option<&str>, start_ms: u64, end_ms: u64) -> Op {
+        Op {
+            client: 0,
+            mode: ClientMode::Probe,
+            kind,
+            key: key.to_string(),
+            slot: key_slot(key.as_bytes()),
+            value: value.map(str::to_string),
+            start_ns: start_ms * 1_000_000,
+            end_ns: end_ms * 1_000_000,
+            node: None,
+            redirects: 0,
+            outcome: Outcome::Ok,
+        }
+    }
+
+    pub fn set(key: &str, value: &str, start_ms: u64, end_ms: u64) -> Op {
+        op(OpKind::Set, key, Some(value), start_ms, end_ms)
+    }
+
+    pub fn get(key: &str, start_ms: u64, end_ms: u64) -> Op {
+        op(OpKind::Get, key, None, start_ms, end_ms)
+    }
+
+    pub fn incr(key: &str, start_ms: u64, end_ms: u64) -> Op {
+        op(OpKind::Incr, key, None, start_ms, end_ms)
+    }
+
+    pub fn failed(mut o: Op) -> Op {
+        o.outcome = Outcome::Fail {
+            kind: ErrorKind::ClusterDown,
+            message: "CLUSTERDOWN".into(),
+        };
+        o
+    }
+
+    pub fn indeterminate(mut o: Op) -> Op {
+        o.outcome = Outcome::Indeterminate {
+            message: "timeout".into(),
+        };
+        o
+    }
+
+    pub fn app(mut o: Op) -> Op {
+        o.mode = ClientMode::App;
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixture::*;
+    use super::*;
+
+    #[test]
+    fn tallies() {
+        let mut moved = get("k", 0, 1);
+        moved.redirects = 2;
+        let h = vec![
+            moved,
+            failed(get("k", 1, 2)),
+            failed(set("k", "v", 2, 3)),
+            indeterminate(set("k", "w", 3, 4)),
+        ];
+        let e = errors_by_kind(&h);
+        assert_eq!(e.get("clusterdown"), Some(&2));
+        assert_eq!(e.get("indeterminate"), Some(&1));
+        assert_eq!(e.len(), 2);
+        assert_eq!(redirects(&h), 2);
+        assert_eq!(
+            counts(&h),
+            Counts {
+                total: 4,
+                ok: 1,
+                failed: 2,
+                indeterminate: 1
+            }
+        );
+    }
+}

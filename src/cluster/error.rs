@@ -74,6 +74,39 @@ pub enum ClusterError {
     /// The operation's cancellation token fired.
     #[error("{what}: cancelled")]
     Cancelled { what: String },
+
+    /// Moving one slot failed. The slot was closed again (finished or rolled
+    /// back) unless `left_open` says why it could not be.
+    #[error(
+        "move slot {slot} from {from} to {to}{}",
+        left_open.as_deref().map(|why| format!(" (and the slot is left open: {why}; `fix` closes it)")).unwrap_or_default()
+    )]
+    SlotMove {
+        slot: u16,
+        from: String,
+        to: String,
+        left_open: Option<String>,
+        #[source]
+        source: Box<ClusterError>,
+    },
+
+    /// MIGRATE found keys that exist on both nodes with different values
+    /// (BUSYKEY); the move stopped rather than overwrite either.
+    #[error(
+        "move slot {slot} from {from} to {to}: {} keys exist on both nodes with different values: {}",
+        keys.len(),
+        keys.join(", ")
+    )]
+    BusyKeys {
+        slot: u16,
+        from: String,
+        to: String,
+        keys: Vec<String>,
+    },
+
+    /// An open slot in a state the fixer does not handle.
+    #[error("fix open slot {slot}: {detail}")]
+    OpenSlot { slot: u16, detail: String },
 }
 
 fn pending_text(pending: &[String]) -> String {

@@ -10,6 +10,7 @@
 //! - [`check`]  — the checks of `redis-cli --cluster check`: a pure [`check::evaluate`] and the loader.
 //! - [`view`]   — per-node views for the status report.
 //! - [`client`] — a redis-rs cluster client that goes through the address map.
+//! - [`reshard`] — live resharding: plans (pure), the engine, fixing open slots.
 
 pub mod admin;
 pub mod check;
@@ -30,4 +31,8 @@ pub use client::{ClientOptions, cluster_client};
 pub use conn::{AddressMap, ConnectOptions, LoopbackOnly, MappedNode, Member};
 pub use error::ClusterError;
 pub use nodes::{NodeFlags, NodeLine, NodesParseError, parse_cluster_nodes};
+pub use reshard::{
+    FixReport, Plan, Progress, ReshardOptions, ReshardReport, SlotMove, SlotOwners, execute,
+    fix_open_slots, plan_drain, plan_move, plan_rebalance,
+};
 pub use view::{NodeView, Role, node_views};

@@ -112,6 +112,28 @@ pub fn load(path: &Path) -> Result<Topology> {
 /// Resolve a topology from its text; `path` only names it in errors and in
 /// [`Topology::source`].
 pub fn parse(src: &str, path: Option<&Path>) -> Result<Topology> {
+    let (raw, doc) = parse_document::<RawTopology>(
+        src,
+        path,
+        "the file is empty; a topology needs at least `name` and `kind`",
+    )?;
+    let mut topology = Resolver {
+        doc: &doc,
+        raw: &raw,
+    }
+    .resolve()?;
+    topology.source = path.map(Path::to_path_buf);
+    Ok(topology)
+}
+
+/// Parse any redis-drill YAML file (topologies, scenarios) into `T`, with
+/// errors that name the file, line, column and field path. The returned
+/// [`Doc`] locates fields for the caller's own semantic errors.
+pub(crate) fn parse_document<'a, T: serde::de::DeserializeOwned>(
+    src: &'a str,
+    path: Option<&Path>,
+    empty_message: &str,
+) -> Result<(T, Doc<'a>)> {
     let file = path.map_or_else(|| "<input>".to_string(), |p| p.display().to_string());
     let empty = || TopologyError::Invalid {
         at: Position {
@@ -120,7 +142,7 @@ pub fn parse(src: &str, path: Option<&Path>) -> Result<Topology> {
             column: 1,
             field: String::new(),
         },
-        message: "the file is empty; a topology needs at least `name` and `kind`".into(),
+        message: empty_message.to_string(),
     };
     if src.lines().all(|l| {
         let l = l.trim();
@@ -150,14 +172,8 @@ pub fn parse(src: &str, path: Option<&Path>) -> Result<Topology> {
         return Err(empty());
     }
     let doc = Doc { file, src, tree };
-    let raw: RawTopology = serde_saphyr::from_str(src).map_err(|e| doc.syntax(&e))?;
-    let mut topology = Resolver {
-        doc: &doc,
-        raw: &raw,
-    }
-    .resolve()?;
-    topology.source = path.map(Path::to_path_buf);
-    Ok(topology)
+    let raw: T = serde_saphyr::from_str(src).map_err(|e| doc.syntax(&e))?;
+    Ok((raw, doc))
 }
 
 // ---------------------------------------------------------------------------
@@ -498,7 +514,7 @@ fn node_at(node: &S<Tree>, at: (u64, u64)) -> Option<&Tree> {
 }
 
 /// A parsed document: its name, text and position tree.
-struct Doc<'a> {
+pub(crate) struct Doc<'a> {
     file: String,
     src: &'a str,
     tree: S<Tree>,
@@ -539,6 +555,21 @@ impl Doc<'_> {
             node = v;
         }
         found
+    }
+
+    /// An error about the field at `path` (`["reshard", "from"]`), pointing at
+    /// its key when the file has it, else at the start of the file.
+    pub(crate) fn invalid_field(&self, path: &[&str], message: impl Into<String>) -> TopologyError {
+        let loc = self.key_loc(path);
+        TopologyError::Invalid {
+            at: Position {
+                file: self.file.clone(),
+                line: loc.map_or(1, |l| l.line().max(1)),
+                column: loc.map_or(1, |l| l.column().max(1)),
+                field: path.join("."),
+            },
+            message: message.into(),
+        }
     }
 
     /// The key at `path` if the file has it, else `fallback`.

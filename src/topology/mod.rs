@@ -16,6 +16,7 @@ use crate::cluster::slots::SlotRange;
 
 mod load;
 
+pub(crate) use load::parse_document;
 pub use load::{
     DEFAULT_NODE_TIMEOUT_MS, DEFAULT_REGION, MAX_NODES, NAME_MAX, Position, TopologyError,
 };

@@ -1,1 +1,71 @@
 //! Workload generation, clients and the operation history.
+//!
+//! After Jepsen's split: *what happens* is plain data ([`WorkloadSpec`] and the
+//! seeded generator), *how it is done* are the clients (the redis-rs cluster
+//! client an application would use, and the drill's own probe), and what was
+//! seen is the [`History`] the checkers read.
+//!
+//! - [`spec`]      — [`WorkloadSpec`], the `workload:` section of a scenario.
+//! - [`history`]   — [`Op`], [`Outcome`], error classification, JSON lines.
+//! - `generator`   — per-client seeded op streams (pure).
+//! - `router`      — the probe's slot map and node connections.
+//! - `pacer`       — sub-millisecond wake-ups for open-loop schedules.
+//! - [`runner`]    — [`Workload`]: the clients running in background tasks.
+//! - [`preload`]   — [`load`] before the run and [`read_final`] after it.
+
+mod generator;
+pub mod history;
+mod pacer;
+pub mod preload;
+mod router;
+pub mod runner;
+pub mod spec;
+
+pub use history::{
+    ClientMode, ErrorKind, History, HistoryError, Op, OpKind, Outcome, classify, read_jsonl,
+    write_jsonl,
+};
+pub use preload::{LoadReport, load, read_final};
+pub use runner::Workload;
+pub use spec::{AppConnection, Distribution, Mix, Model, ValueSize, WorkloadSpec};
+
+use crate::cluster::ClusterError;
+
+/// What went wrong setting up, loading or reading back a workload. Messages are
+/// lowercase fragments that read after "failed to".
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError {
+    #[error("check the workload spec: {0}")]
+    Spec(String),
+
+    #[error("start the workload: the address map has no nodes")]
+    NoNodes,
+
+    /// An address could not be mapped, or another cluster-side problem.
+    #[error("map a node address")]
+    Address(#[from] ClusterError),
+
+    #[error("reach the cluster: {0}")]
+    Cluster(String),
+
+    #[error("connect the app client")]
+    AppClient(#[source] redis::RedisError),
+
+    /// `load` could not write some keys.
+    #[error("load {failed} of {total} keys; first: {key}: {error}")]
+    Load {
+        failed: usize,
+        total: usize,
+        key: String,
+        error: String,
+    },
+
+    /// `read_final` could not read some keys (a nil reply is a value, not this).
+    #[error("read {failed} of {total} keys back; first: {key}: {error}")]
+    Read {
+        failed: usize,
+        total: usize,
+        key: String,
+        error: String,
+    },
+}

@@ -1,0 +1,258 @@
+//! Downtime as clients saw it: per shard, the longest window from the last
+//! success before a failure to the first success after it.
+//!
+//! Ops are taken in completion order. Failed and indeterminate ops are
+//! failures; an op that succeeded after redirects is a success. A window that
+//! opens before any success starts at the first failed op's start; one still
+//! open at the end of the history ends at the last failed op's end and is
+//! marked not recovered. Compute it per client mode: the app's view (retries
+//! hide short blips) and the probe's (what the cluster did) differ on purpose.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::slots::SLOT_COUNT;
+use crate::workload::{ClientMode, Op};
+
+/// One shard's unavailability.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    /// Length of the longest window, ms (0 without failures).
+    pub ms: f64,
+    /// Bounds of the longest window, ns since the run's epoch (0 without failures).
+    pub from_ns: u64,
+    pub to_ns: u64,
+    /// Failed and indeterminate ops of the shard, in all its windows.
+    pub failed_ops: u64,
+    /// Distinct unavailable windows.
+    pub windows: u32,
+    /// Whether every window closed with a success (false: still failing at the end).
+    pub recovered: bool,
+}
+
+/// Downtime of every shard that saw ops.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Downtime {
+    pub per_shard: BTreeMap<String, Window>,
+    /// The longest window over all shards, ms.
+    pub max_ms: f64,
+}
+
+/// Downtime as the app clients and as the probe clients saw it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DowntimeByMode {
+    pub app: Downtime,
+    pub probe: Downtime,
+}
+
+/// Downtime per shard; `shard_of` names the shard of a slot (e.g. its primary
+/// at the start of the run, or its slot range).
+pub fn downtime<'a>(
+    history: impl IntoIterator<Item = &'a Op>,
+    shard_of: impl Fn(u16) -> String,
+) -> Downtime {
+    // Slot -> shard index, memoised: shard_of may allocate.
+    let mut shard_idx: Vec<Option<usize>> = vec![None; usize::from(SLOT_COUNT)];
+    let mut names: Vec<String> = Vec::new();
+    let mut ops: Vec<Vec<&Op>> = Vec::new();
+    for op in history {
+        let s = usize::from(op.slot % SLOT_COUNT);
+        let i = match shard_idx[s] {
+            Some(i) => i,
+            None => {
+                let name = shard_of(op.slot);
+                let i = match names.iter().position(|n| *n == name) {
+                    Some(i) => i,
+                    None => {
+                        names.push(name);
+                        ops.push(Vec::new());
+                        names.len() - 1
+                    }
+                };
+                shard_idx[s] = Some(i);
+                i
+            }
+        };
+        ops[i].push(op);
+    }
+    let mut out = Downtime::default();
+    for (name, mut shard_ops) in names.into_iter().zip(ops) {
+        shard_ops.sort_by_key(|o| (o.end_ns, o.start_ns));
+        let w = shard_window(&shard_ops);
+        out.max_ms = out.max_ms.max(w.ms);
+        out.per_shard.insert(name, w);
+    }
+    out
+}
+
+/// [`downtime`] of the app clients' ops and of the probe clients' ops.
+pub fn downtime_by_mode<'a>(
+    history: impl IntoIterator<Item = &'a Op> + Clone,
+    shard_of: impl Fn(u16) -> String,
+) -> DowntimeByMode {
+    DowntimeByMode {
+        app: downtime(
+            history
+                .clone()
+                .into_iter()
+                .filter(|o| o.mode == ClientMode::App),
+            &shard_of,
+        ),
+        probe: downtime(
+            history.into_iter().filter(|o| o.mode == ClientMode::Probe),
+            &shard_of,
+        ),
+    }
+}
+
+/// The windows of one shard's ops, sorted by completion.
+fn shard_window(ops: &[&Op]) -> Window {
+    let mut w = Window {
+        recovered: true,
+        ..Window::default()
+    };
+    let mut last_ok_end: Option<u64> = None;
+    // Start of the window now open, if any.
+    let mut open: Option<u64> = None;
+    // Count a closed window and keep it when it is the longest.
+    fn close(from: u64, to: u64, w: &mut Window) {
+        w.windows += 1;
+        let ms = to.saturating_sub(from) as f64 / 1e6;
+        if w.windows == 1 || ms > w.ms {
+            w.ms = ms;
+            w.from_ns = from;
+            w.to_ns = to;
+        }
+    }
+    let mut last_fail_end = 0;
+    for op in ops {
+        if op.is_ok() {
+            if let Some(from) = open.take() {
+                close(from, op.end_ns, &mut w);
+            }
+            last_ok_end = Some(op.end_ns);
+        } else {
+            w.failed_ops += 1;
+            last_fail_end = last_fail_end.max(op.end_ns);
+            if open.is_none() {
+                open = Some(last_ok_end.unwrap_or(op.start_ns));
+            }
+        }
+    }
+    if let Some(from) = open {
+        close(from, last_fail_end, &mut w);
+        w.recovered = false;
+    }
+    w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::*;
+    use super::*;
+
+    fn one_shard(_: u16) -> String {
+        "s1".to_string()
+    }
+
+    fn window(h: &[Op]) -> Window {
+        downtime(h, one_shard).per_shard["s1"].clone()
+    }
+
+    #[test]
+    fn no_failures_no_downtime() {
+        let h = vec![get("a", 0, 1), get("a", 1, 2)];
+        let w = window(&h);
+        assert_eq!(w.ms, 0.0);
+        assert_eq!((w.windows, w.failed_ops), (0, 0));
+        assert!(w.recovered);
+        assert_eq!(downtime(&[], one_shard).max_ms, 0.0);
+    }
+
+    #[test]
+    fn one_window_from_last_success_to_first_success() {
+        let h = vec![
+            get("a", 0, 100),
+            failed(get("a", 100, 150)),
+            indeterminate(get("a", 150, 1150)),
+            failed(get("a", 1150, 1200)),
+            get("a", 1200, 1300),
+            get("a", 1300, 1400),
+        ];
+        let w = window(&h);
+        assert_eq!(w.windows, 1);
+        assert_eq!(w.failed_ops, 3);
+        assert_eq!((w.from_ns, w.to_ns), (100_000_000, 1_300_000_000));
+        assert_eq!(w.ms, 1200.0);
+        assert!(w.recovered);
+    }
+
+    #[test]
+    fn two_windows_the_longest_wins() {
+        let h = vec![
+            get("a", 0, 10),
+            failed(get("a", 10, 20)),
+            get("a", 20, 30), // window 10..30
+            get("a", 30, 40),
+            failed(get("a", 40, 50)),
+            failed(get("a", 50, 60)),
+            get("a", 60, 100), // window 40..100
+        ];
+        let w = window(&h);
+        assert_eq!(w.windows, 2);
+        assert_eq!(w.failed_ops, 3);
+        assert_eq!((w.from_ns, w.to_ns), (40_000_000, 100_000_000));
+        assert_eq!(w.ms, 60.0);
+    }
+
+    #[test]
+    fn failures_at_the_very_start_and_end() {
+        // No success before: the window starts at the first failure's start.
+        let h = vec![failed(get("a", 5, 10)), get("a", 10, 20)];
+        let w = window(&h);
+        assert_eq!((w.from_ns, w.to_ns, w.windows), (5_000_000, 20_000_000, 1));
+        assert!(w.recovered);
+        // No success after: the window ends at the last failure's end, not recovered.
+        let h = vec![
+            get("a", 0, 10),
+            failed(get("a", 10, 20)),
+            failed(get("a", 20, 35)),
+        ];
+        let w = window(&h);
+        assert_eq!((w.from_ns, w.to_ns, w.windows), (10_000_000, 35_000_000, 1));
+        assert!(!w.recovered);
+    }
+
+    #[test]
+    fn completion_order_and_shards() {
+        // A slow op that started before the outage but completed ok after it
+        // closes the window; ops of another shard do not.
+        let mut other = get("b", 0, 500);
+        other.slot = 9000;
+        let h = vec![
+            get("a", 0, 10),
+            failed(get("a", 20, 30)),
+            other,
+            get("a", 5, 200),
+        ];
+        let d = downtime(&h, |s| if s == 9000 { "s2".into() } else { "s1".into() });
+        assert_eq!(d.per_shard["s1"].ms, 190.0);
+        assert_eq!(d.per_shard["s2"].ms, 0.0);
+        assert_eq!(d.max_ms, 190.0);
+    }
+
+    #[test]
+    fn by_mode() {
+        let h = vec![
+            app(get("a", 0, 10)),
+            app(get("a", 10, 20)),
+            get("a", 0, 10),
+            failed(get("a", 10, 15)),
+            get("a", 15, 30),
+        ];
+        let d = downtime_by_mode(&h, one_shard);
+        assert_eq!(d.app.max_ms, 0.0);
+        assert_eq!(d.probe.max_ms, 20.0);
+    }
+}

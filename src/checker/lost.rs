@@ -1,0 +1,373 @@
+//! Acknowledged writes against the final state.
+//!
+//! For a key, the acceptable final values are:
+//! - the values of acknowledged writes not superseded by an acknowledged write
+//!   that started after they ended (overlapping writes may land in either order);
+//! - the values of all *uncertain* writes, which may have applied at any time;
+//! - the initial value, when no acknowledged write happened.
+//!
+//! A write is uncertain when its outcome is indeterminate, or when it is an app
+//! client's failure: redis-rs retries internally and reports the last attempt's
+//! error, so an earlier attempt (a dropped connection after sending) may have
+//! applied. A probe's failure is definite: the probe never retries. An
+//! uncertain write is never counted as lost, nor as required. Reads never count.
+//!
+//! Keys touched by `incr` are counters and checked by [`counters`] instead:
+//! the final value must lie between the initial value plus the acknowledged
+//! increments and that plus the uncertain ones.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::slots::key_slot;
+use crate::workload::{ClientMode, Op, OpKind, Outcome};
+
+/// The verdict on acknowledged writes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LostWrites {
+    /// Keys whose final value was read and checked.
+    pub keys_checked: u64,
+    /// Keys that should have been checked but have no final value (not read back).
+    pub keys_unread: u64,
+    pub acknowledged_writes: u64,
+    /// Indeterminate writes plus app-client failed writes: may or may not have applied.
+    pub indeterminate_writes: u64,
+    /// Keys whose final value no allowed history explains, sorted by key.
+    pub lost: Vec<LostWrite>,
+}
+
+/// One key whose final value is not acceptable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LostWrite {
+    pub key: String,
+    pub slot: u16,
+    /// The final value read (None = nil).
+    pub found: Option<String>,
+    /// What the final value could have been, sorted.
+    pub acceptable: Vec<String>,
+    /// When the last acknowledged write to the key completed (None: no
+    /// acknowledged write; the initial value was lost).
+    pub last_ack_end_ns: Option<u64>,
+}
+
+/// The writes of one key, from the history.
+#[derive(Default)]
+struct KeyWrites<'a> {
+    /// (start, end, value) of acknowledged writes.
+    acked: Vec<(u64, u64, &'a str)>,
+    uncertain: Vec<&'a str>,
+    /// Count of ok and uncertain incrs.
+    incr_ok: i64,
+    incr_uncertain: i64,
+    counter: bool,
+}
+
+/// Whether a non-ok write may have applied.
+fn uncertain(op: &Op) -> bool {
+    match op.outcome {
+        Outcome::Ok => false,
+        Outcome::Indeterminate { .. } => true,
+        Outcome::Fail { .. } => op.mode == ClientMode::App,
+    }
+}
+
+fn gather<'a>(history: impl IntoIterator<Item = &'a Op>) -> BTreeMap<&'a str, KeyWrites<'a>> {
+    let mut keys: BTreeMap<&str, KeyWrites> = BTreeMap::new();
+    for op in history {
+        match op.kind {
+            OpKind::Get => {}
+            OpKind::Set => {
+                let w = keys.entry(op.key.as_str()).or_default();
+                let value = op.value.as_deref().unwrap_or("");
+                if op.is_ok() {
+                    w.acked.push((op.start_ns, op.end_ns, value));
+                } else if uncertain(op) {
+                    w.uncertain.push(value);
+                }
+            }
+            OpKind::Incr => {
+                let w = keys.entry(op.key.as_str()).or_default();
+                w.counter = true;
+                if op.is_ok() {
+                    w.incr_ok += 1;
+                } else if uncertain(op) {
+                    w.incr_uncertain += 1;
+                }
+            }
+        }
+    }
+    keys
+}
+
+/// Check every acknowledged write (see the module docs). `initial` is the state
+/// `load` left (keys absent from it started nil); `final_values` what
+/// `read_final` read.
+pub fn lost_writes<'a>(
+    history: impl IntoIterator<Item = &'a Op>,
+    initial: &HashMap<String, String>,
+    final_values: &HashMap<String, Option<String>>,
+) -> LostWrites {
+    let mut writes = gather(history);
+    for k in initial.keys() {
+        writes.entry(k.as_str()).or_default();
+    }
+    let mut out = LostWrites::default();
+    for (key, w) in writes {
+        if w.counter {
+            continue;
+        }
+        out.acknowledged_writes += w.acked.len() as u64;
+        out.indeterminate_writes += w.uncertain.len() as u64;
+        let Some(found) = final_values.get(key) else {
+            out.keys_unread += 1;
+            continue;
+        };
+        out.keys_checked += 1;
+        // An acked write is superseded by an acked write that started after it
+        // ended: it stays acceptable iff it ended at or after the last acked start.
+        let last_start = w.acked.iter().map(|a| a.0).max();
+        let mut acceptable: BTreeSet<&str> = w.uncertain.iter().copied().collect();
+        if let Some(last_start) = last_start {
+            acceptable.extend(w.acked.iter().filter(|a| a.1 >= last_start).map(|a| a.2));
+        }
+        let init = initial.get(key).map(String::as_str);
+        let nil_ok = last_start.is_none() && init.is_none();
+        if last_start.is_none()
+            && let Some(v) = init
+        {
+            acceptable.insert(v);
+        }
+        let fine = match found.as_deref() {
+            Some(v) => acceptable.contains(v),
+            None => nil_ok,
+        };
+        if !fine {
+            out.lost.push(LostWrite {
+                key: key.to_string(),
+                slot: key_slot(key.as_bytes()),
+                found: found.clone(),
+                acceptable: acceptable.into_iter().map(str::to_string).collect(),
+                last_ack_end_ns: w.acked.iter().map(|a| a.1).max(),
+            });
+        }
+    }
+    out
+}
+
+/// The verdict on counters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counters {
+    pub keys_checked: u64,
+    pub keys_unread: u64,
+    pub acknowledged_incrs: u64,
+    /// Indeterminate incrs plus app-client failed incrs.
+    pub indeterminate_incrs: u64,
+    /// Counters whose final value is out of bounds, sorted by key.
+    pub violations: Vec<CounterViolation>,
+}
+
+/// A counter outside `[min, max]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CounterViolation {
+    pub key: String,
+    pub slot: u16,
+    /// The final value read (None = nil); a non-number is a violation.
+    pub found: Option<String>,
+    /// Initial value plus acknowledged increments.
+    pub min: i64,
+    /// `min` plus uncertain increments.
+    pub max: i64,
+}
+
+/// Check every counter (key touched by `incr`): its final value must be at
+/// least initial + acknowledged incrs and at most that + uncertain incrs. A
+/// counter absent from `initial` started at 0 (what INCR assumes of nil).
+pub fn counters<'a>(
+    history: impl IntoIterator<Item = &'a Op>,
+    initial: &HashMap<String, String>,
+    final_values: &HashMap<String, Option<String>>,
+) -> Counters {
+    let mut out = Counters::default();
+    for (key, w) in gather(history) {
+        if !w.counter {
+            continue;
+        }
+        out.acknowledged_incrs += w.incr_ok as u64;
+        out.indeterminate_incrs += w.incr_uncertain as u64;
+        let Some(found) = final_values.get(key) else {
+            out.keys_unread += 1;
+            continue;
+        };
+        out.keys_checked += 1;
+        let init: i64 = initial.get(key).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let min = init.saturating_add(w.incr_ok);
+        let max = min.saturating_add(w.incr_uncertain);
+        let value: Option<i64> = match found {
+            None => Some(0),
+            Some(v) => v.parse().ok(),
+        };
+        if !value.is_some_and(|v| (min..=max).contains(&v)) {
+            out.violations.push(CounterViolation {
+                key: key.to_string(),
+                slot: key_slot(key.as_bytes()),
+                found: found.clone(),
+                min,
+                max,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::*;
+    use super::*;
+
+    fn init(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn fin(pairs: &[(&str, Option<&str>)]) -> HashMap<String, Option<String>> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+            .collect()
+    }
+
+    #[test]
+    fn lost_write_is_found() {
+        let h = vec![set("k", "a", 10, 20), set("k", "b", 30, 40)];
+        let r = lost_writes(&h, &init(&[("k", "i")]), &fin(&[("k", Some("a"))]));
+        assert_eq!(r.keys_checked, 1);
+        assert_eq!(r.acknowledged_writes, 2);
+        assert_eq!(r.lost.len(), 1);
+        let l = &r.lost[0];
+        assert_eq!(l.key, "k");
+        assert_eq!(l.found.as_deref(), Some("a"));
+        assert_eq!(l.acceptable, vec!["b"]);
+        assert_eq!(l.last_ack_end_ns, Some(40_000_000));
+        // The right value is fine.
+        let r = lost_writes(&h, &init(&[("k", "i")]), &fin(&[("k", Some("b"))]));
+        assert!(r.lost.is_empty());
+        // Nil is lost too.
+        let r = lost_writes(&h, &init(&[("k", "i")]), &fin(&[("k", None)]));
+        assert_eq!(r.lost.len(), 1);
+    }
+
+    #[test]
+    fn superseded_value_is_not_acceptable() {
+        // a ended before b started: a is superseded, and so is the initial value.
+        let h = vec![set("k", "a", 0, 5), set("k", "b", 6, 9)];
+        for bad in ["a", "i"] {
+            let r = lost_writes(&h, &init(&[("k", "i")]), &fin(&[("k", Some(bad))]));
+            assert_eq!(r.lost.len(), 1, "{bad}");
+        }
+    }
+
+    #[test]
+    fn concurrent_acked_writes_allow_either_value() {
+        // a [0, 10] and b [5, 15] overlap: either may have landed last.
+        let h = vec![set("k", "a", 0, 10), set("k", "b", 5, 15)];
+        for v in ["a", "b"] {
+            let r = lost_writes(&h, &HashMap::new(), &fin(&[("k", Some(v))]));
+            assert!(r.lost.is_empty(), "{v}: {r:?}");
+        }
+        // A third write after both supersedes them.
+        let mut h = h;
+        h.push(set("k", "c", 20, 21));
+        let r = lost_writes(&h, &HashMap::new(), &fin(&[("k", Some("a"))]));
+        assert_eq!(r.lost[0].acceptable, vec!["c"]);
+    }
+
+    #[test]
+    fn indeterminate_write_is_acceptable_and_never_lost() {
+        // x timed out before the acked write b; it may still have applied after it.
+        let h = vec![
+            indeterminate(set("k", "x", 0, 1000)),
+            set("k", "b", 2000, 2001),
+        ];
+        let r = lost_writes(&h, &init(&[("k", "i")]), &fin(&[("k", Some("x"))]));
+        assert!(r.lost.is_empty(), "{r:?}");
+        assert_eq!(r.indeterminate_writes, 1);
+        assert_eq!(r.acknowledged_writes, 1);
+        // Only an indeterminate write: initial or its value, and not finding it is no loss.
+        let h = vec![indeterminate(set("j", "y", 0, 1))];
+        for v in ["i", "y"] {
+            let r = lost_writes(&h, &init(&[("j", "i")]), &fin(&[("j", Some(v))]));
+            assert!(r.lost.is_empty(), "{v}");
+        }
+        let r = lost_writes(&h, &init(&[("j", "i")]), &fin(&[("j", Some("z"))]));
+        assert_eq!(r.lost[0].acceptable, vec!["i", "y"]);
+    }
+
+    #[test]
+    fn failures_reads_and_app_failures() {
+        // A probe's failed write did not apply; reads never count.
+        let h = vec![
+            failed(set("k", "f", 0, 1)),
+            get("k", 1, 2),
+            app(failed(set("k", "g", 2, 3))),
+        ];
+        let r = lost_writes(&h, &init(&[("k", "i")]), &fin(&[("k", Some("f"))]));
+        assert_eq!(r.lost.len(), 1);
+        assert_eq!(r.lost[0].acceptable, vec!["g", "i"]);
+        assert_eq!(r.indeterminate_writes, 1);
+        // The app failure may have applied (redis-rs retried it).
+        let r = lost_writes(&h, &init(&[("k", "i")]), &fin(&[("k", Some("g"))]));
+        assert!(r.lost.is_empty());
+    }
+
+    #[test]
+    fn untouched_and_unread_keys() {
+        let r = lost_writes(
+            &[],
+            &init(&[("a", "1"), ("b", "2")]),
+            &fin(&[("a", Some("1"))]),
+        );
+        assert_eq!((r.keys_checked, r.keys_unread), (1, 1));
+        assert!(r.lost.is_empty());
+        let r = lost_writes(&[], &init(&[("a", "1")]), &fin(&[("a", Some("9"))]));
+        assert_eq!(r.lost[0].last_ack_end_ns, None);
+        // Written but never loaded: nil is not acceptable once a write was acked.
+        let h = vec![set("n", "v", 0, 1)];
+        assert_eq!(
+            lost_writes(&h, &HashMap::new(), &fin(&[("n", None)]))
+                .lost
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn counter_bounds() {
+        let h = vec![
+            incr("c", 0, 1),
+            incr("c", 1, 2),
+            indeterminate(incr("c", 2, 3)),
+            failed(incr("c", 3, 4)),
+            app(failed(incr("c", 4, 5))),
+        ];
+        let initial = init(&[("c", "10")]);
+        // min = 10 + 2, max = 12 + 2 uncertain.
+        for v in ["12", "13", "14"] {
+            let r = counters(&h, &initial, &fin(&[("c", Some(v))]));
+            assert!(r.violations.is_empty(), "{v}");
+            assert_eq!(r.acknowledged_incrs, 2);
+            assert_eq!(r.indeterminate_incrs, 2);
+        }
+        for v in [Some("11"), Some("15"), Some("x"), None] {
+            let r = counters(&h, &initial, &fin(&[("c", v)]));
+            assert_eq!(r.violations.len(), 1, "{v:?}");
+            assert_eq!((r.violations[0].min, r.violations[0].max), (12, 14));
+        }
+        // Counters are not string keys: lost_writes leaves them alone.
+        let r = lost_writes(&h, &initial, &fin(&[("c", Some("13"))]));
+        assert_eq!(r.keys_checked, 0);
+        assert!(r.lost.is_empty());
+    }
+}

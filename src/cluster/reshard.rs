@@ -1,1 +1,0 @@
-//! Live resharding: slot migration plans and the engine that executes them.

@@ -1,0 +1,646 @@
+//! The engine: execute a [`Plan`] on a live cluster with the standard slot
+//! migration protocol, several slots at once, never leaving a slot open.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::{Serialize, Serializer};
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::conn::{AddressMap, ConnectOptions};
+use crate::cluster::error::ClusterError;
+
+use super::fix::{Prefer, close_slot};
+use super::live::{Live, Node};
+use super::plan::Plan;
+use super::steps::{
+    Budget, DrainError, DrainOpts, Hooks, OnConflict, assign, drain, lossy, setslot,
+};
+
+/// Keys per MIGRATE. redis-cli moves 10. A MIGRATE holds the source until
+/// the target has restored every key and answered (Redis 7.0 reads those
+/// answers one byte per read(2)): ~10 us a key on the 2-core machine here, so
+/// a batch of 1000 keys of 100 B holds the source ~10 ms while its clients
+/// wait. Larger batches save round trips, not that per-key work; smaller ones
+/// shorten the waits (100: ~1 ms, but ~1.8x longer moves of 100,000 keys).
+pub const DEFAULT_BATCH_KEYS: usize = 1000;
+
+/// Slots in flight at once. Each slot costs five sequential round trips
+/// (IMPORTING, MIGRATING + first GETKEYSINSLOT, MIGRATE + GETKEYSINSLOT per
+/// batch, NODE on the target, NODE everywhere else), and every node rewrites
+/// and fsyncs nodes.conf when it learns a new owner; slots in flight together
+/// share those round trips and writes. Measured on 2 cores (2000 slots of 18
+/// keys): 8 in flight ~1.2-1.8 s, 32 ~1.0 s, 64 ~0.9 s with clients slowed
+/// further; slots with many keys are bounded by the per-node key budget instead.
+pub const DEFAULT_PARALLEL_SLOTS: usize = 32;
+
+/// Keys in MIGRATEs in flight per node (as source or target): one full
+/// batch. A node runs one command at a time and a MIGRATE holds it until
+/// every key is restored on the target (which likewise runs the batch's
+/// RESTOREs in one go), so full batches queued back to back on a node make
+/// its clients wait for all of them; one at a time lets their commands in
+/// between batches, at the cost of a round trip per batch. Slots with few
+/// keys still migrate many at once.
+pub const DEFAULT_KEYS_IN_FLIGHT_PER_NODE: usize = DEFAULT_BATCH_KEYS;
+
+/// MIGRATE's own I/O timeout (ms) between source and target. redis-cli uses
+/// 60 s; on the links a drill builds a target that is idle for 10 s is a fault.
+pub const DEFAULT_MIGRATE_TIMEOUT_MS: u64 = 10_000;
+
+/// Bound on closing one slot after an error or a cancel (rolling back up to a
+/// whole slot of keys), on top of the operation's own timeout.
+pub const DEFAULT_SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Options of [`execute`] (and of [`super::fix_open_slots_with`]).
+#[derive(Debug, Clone)]
+pub struct ReshardOptions {
+    /// Keys per MIGRATE (and per GETKEYSINSLOT).
+    pub batch_keys: usize,
+    /// Slots moved concurrently; a slot is only ever handled by one task.
+    pub parallel_slots: usize,
+    /// Keys in MIGRATE commands in flight per node, as source or target; 0
+    /// for no limit. A batch larger than this waits until it is alone.
+    pub keys_in_flight_per_node: usize,
+    pub migrate_timeout_ms: u64,
+    /// Bound on the whole operation. When it passes, the slots in flight are
+    /// closed (within `settle_timeout`) and a timeout is returned.
+    pub timeout: Duration,
+    /// Bound on closing each slot in flight after an error, a cancel or the timeout.
+    pub settle_timeout: Duration,
+    /// Stops the operation between two batches; the slots in flight are closed first.
+    pub cancel: CancellationToken,
+    /// How a slot in flight is closed on a cancel or the timeout (after an
+    /// error it is always rolled back, unless the source is already empty).
+    pub on_cancel: OnCancel,
+    /// Sum MEMORY USAGE of the migrated keys into [`ReshardReport::bytes_moved`]
+    /// (one more command per key, in the same round trip as the MIGRATE).
+    pub measure_bytes: bool,
+    /// Connection timeouts; the response timeout is raised to cover a MIGRATE.
+    pub connect: ConnectOptions,
+}
+
+impl ReshardOptions {
+    pub fn new(timeout: Duration, cancel: CancellationToken) -> Self {
+        ReshardOptions {
+            batch_keys: DEFAULT_BATCH_KEYS,
+            parallel_slots: DEFAULT_PARALLEL_SLOTS,
+            keys_in_flight_per_node: DEFAULT_KEYS_IN_FLIGHT_PER_NODE,
+            migrate_timeout_ms: DEFAULT_MIGRATE_TIMEOUT_MS,
+            timeout,
+            settle_timeout: DEFAULT_SETTLE_TIMEOUT,
+            cancel,
+            on_cancel: OnCancel::RollBack,
+            measure_bytes: false,
+            connect: ConnectOptions::default(),
+        }
+    }
+
+    /// The connection options of the engine: a MIGRATE can take up to its own
+    /// timeout before the source answers, so replies may take that long.
+    pub(crate) fn engine_connect(&self) -> ConnectOptions {
+        ConnectOptions {
+            connect_timeout: self.connect.connect_timeout,
+            response_timeout: self
+                .connect
+                .response_timeout
+                .max(Duration::from_millis(self.migrate_timeout_ms) + Duration::from_secs(2)),
+        }
+    }
+}
+
+impl Default for ReshardOptions {
+    /// 10 minutes (a million keys take seconds; the bound is for stuck nodes), never cancelled.
+    fn default() -> Self {
+        ReshardOptions::new(Duration::from_secs(600), CancellationToken::new())
+    }
+}
+
+/// How a slot in flight is closed when the operation is cancelled or times out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnCancel {
+    /// Finish it when the source already gave all its keys, else bring the
+    /// moved keys back to the source. Rolling back runs against the clients'
+    /// redirects: the source must be made stable before it accepts the keys
+    /// back, and until each key is back a client reading it from the source
+    /// finds nothing (and a write there creates a second copy, which wins).
+    RollBack,
+    /// Finish it: migrate the rest of its keys and assign it to the target.
+    /// The slot then ends on the target, but clients never see a key missing.
+    Finish,
+}
+
+/// Emitted after each slot that moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    /// The slot that just moved.
+    pub slot: u16,
+    pub slots_done: usize,
+    pub slots_total: usize,
+    /// Keys migrated so far, all slots together (those in flight included).
+    pub keys_moved: u64,
+}
+
+/// A key that existed on both nodes with the same value when it was
+/// migrated, and was moved with REPLACE (as `redis-cli --cluster` does).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BusyKey {
+    pub slot: u16,
+    pub key: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// What [`execute`] did. Durations serialize as milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReshardReport {
+    pub slots_moved: usize,
+    pub keys_moved: u64,
+    /// Sum of MEMORY USAGE of the migrated keys when measured, else 0.
+    pub bytes_moved: u64,
+    #[serde(serialize_with = "millis")]
+    pub duration: Duration,
+    pub keys_per_s: f64,
+    pub slots_per_s: f64,
+    /// When the last `SETSLOT NODE` was acknowledged by every primary: the
+    /// moment convergence is measured from.
+    #[serde(skip)]
+    pub finished_at: Instant,
+    /// `finished_at`, from the start of [`execute`].
+    #[serde(serialize_with = "millis")]
+    pub finished_after: Duration,
+    pub busykeys: Vec<BusyKey>,
+}
+
+fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
+}
+
+/// One resolved move.
+struct Job<'a> {
+    slot: u16,
+    src: &'a Node,
+    dst: &'a Node,
+    /// Indexes of `src` and `dst` in the live nodes, ascending: the order
+    /// their MIGRATE gates are taken in (the same order everywhere, so two
+    /// slots never wait on each other crosswise).
+    gates: [usize; 2],
+    /// Every other primary, told the new owner last.
+    others: Vec<&'a Node>,
+}
+
+/// What the slot tasks share.
+struct Shared<'a> {
+    live: &'a Live,
+    opts: &'a ReshardOptions,
+    drain: DrainOpts,
+    /// Fired by the caller's token, the first error, or the deadline: no
+    /// new slot starts, the ones in flight stop after their current batch.
+    stop: CancellationToken,
+    deadline: Instant,
+    keys: AtomicU64,
+    bytes: AtomicU64,
+    busykeys: Mutex<Vec<BusyKey>>,
+    last_ack: Mutex<Option<Instant>>,
+    /// One budget per live node: keys in MIGRATEs in flight on it.
+    gates: Vec<Budget>,
+}
+
+impl Shared<'_> {
+    fn stopped(&self) -> bool {
+        self.stop.is_cancelled() || Instant::now() >= self.deadline
+    }
+
+    fn acked(&self, at: Instant) {
+        let mut last = self.last_ack.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_none_or(|l| at > l) {
+            *last = Some(at);
+        }
+    }
+}
+
+enum Outcome {
+    Moved,
+    NotStarted,
+    /// Interrupted and put back where it was.
+    RolledBack,
+}
+
+/// Execute `plan` on the cluster reached through `map`.
+///
+/// Per slot, the standard protocol: `SETSLOT <slot> IMPORTING <src-id>` on the
+/// target, then `SETSLOT <slot> MIGRATING <dst-id>` on the source, then
+/// batches of `CLUSTER GETKEYSINSLOT` + `MIGRATE <target's announced address>
+/// "" 0 <timeout> KEYS ...` sent to the source until it holds no key of the
+/// slot, then `SETSLOT <slot> NODE <dst-id>` on the target first, then on the
+/// source and every other primary at once. Up to `parallel_slots` slots are in
+/// flight at once (slots of different pairs overlap too); a slot appears at
+/// most once in a plan, so no two tasks ever handle the same slot.
+///
+/// Before anything moves, the plan is checked against the primaries' own
+/// views: each source must serve its slot, no slot may be open already, the
+/// target must be another primary. Every primary must be reachable.
+///
+/// On an error, a cancel or the timeout, no new slot starts and each slot in
+/// flight is closed before returning: finished when the source already holds
+/// none of its keys, else rolled back (keys migrated back to the source while
+/// it is still migrating, SETSLOT STABLE on the source, a last pass for writes
+/// that were redirected to the target meanwhile, SETSLOT STABLE on the
+/// target). A key present on both nodes with the same value is moved with
+/// REPLACE and listed in `busykeys`; with different values the slot is rolled
+/// back and [`ClusterError::BusyKeys`] names the keys. A cancel returns
+/// [`ClusterError::Cancelled`]; if a slot could not be closed, the error says
+/// so and [`super::fix_open_slots`] closes it.
+///
+/// `progress` is called after each slot that moved, from the task awaiting
+/// this future (the future is `Send` when `progress` is).
+pub async fn execute(
+    map: &AddressMap,
+    plan: &Plan,
+    opts: &ReshardOptions,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<ReshardReport, ClusterError> {
+    let started = Instant::now();
+    if opts.batch_keys == 0 || opts.parallel_slots == 0 {
+        return Err(ClusterError::Plan(
+            "batch_keys and parallel_slots must be at least 1".into(),
+        ));
+    }
+    if plan.is_empty() {
+        return Ok(report(started, started, 0, 0, 0, Vec::new()));
+    }
+    let deadline = started + opts.timeout;
+    let live = tokio::select! {
+        biased;
+        _ = opts.cancel.cancelled() => return Err(cancelled()),
+        _ = tokio::time::sleep_until(deadline.into()) => return Err(ClusterError::Timeout {
+            what: "move slots: load the cluster".into(),
+            timeout: opts.timeout,
+            pending: Vec::new(),
+        }),
+        r = Live::load(map, opts.engine_connect()) => r?,
+    };
+    let jobs = resolve(&live, plan)?;
+    let total = jobs.len();
+    let shared = Shared {
+        live: &live,
+        opts,
+        drain: DrainOpts {
+            batch: opts.batch_keys,
+            migrate_timeout_ms: opts.migrate_timeout_ms,
+            measure: opts.measure_bytes,
+            conflicts: OnConflict::Stop,
+        },
+        stop: opts.cancel.child_token(),
+        deadline,
+        keys: AtomicU64::new(0),
+        bytes: AtomicU64::new(0),
+        busykeys: Mutex::new(Vec::new()),
+        last_ack: Mutex::new(None),
+        gates: live
+            .nodes
+            .iter()
+            .map(|_| Budget::new(opts.keys_in_flight_per_node))
+            .collect(),
+    };
+    let shared = &shared;
+    // At most `parallel_slots` slots in flight; a new one starts as one ends.
+    let mut queue = jobs.iter();
+    let mut in_flight = futures::stream::FuturesUnordered::new();
+    let mut done = 0usize;
+    let mut rolled_back = 0usize;
+    let mut first_error: Option<ClusterError> = None;
+    loop {
+        while in_flight.len() < opts.parallel_slots {
+            match queue.next() {
+                Some(job) => in_flight.push(slot_task(shared, job)),
+                None => break,
+            }
+        }
+        let Some((slot, r)) = in_flight.next().await else {
+            break;
+        };
+        match r {
+            Ok(Outcome::Moved) => {
+                done += 1;
+                progress(Progress {
+                    slot,
+                    slots_done: done,
+                    slots_total: total,
+                    keys_moved: shared.keys.load(Ordering::Relaxed),
+                });
+            }
+            Ok(Outcome::RolledBack) => rolled_back += 1,
+            Ok(Outcome::NotStarted) => {}
+            Err(e) => {
+                shared.stop.cancel();
+                if first_error.is_none() {
+                    first_error = Some(e);
+                } else {
+                    tracing::warn!(slot, "another slot failed too: {e}");
+                }
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    if opts.cancel.is_cancelled() {
+        return Err(cancelled());
+    }
+    if done < total {
+        return Err(ClusterError::Timeout {
+            what: "move slots".into(),
+            timeout: opts.timeout,
+            pending: vec![format!(
+                "{} of {total} slots not moved ({rolled_back} rolled back)",
+                total - done
+            )],
+        });
+    }
+    let finished_at = shared
+        .last_ack
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or_else(Instant::now);
+    let busykeys = std::mem::take(&mut *shared.busykeys.lock().unwrap_or_else(|e| e.into_inner()));
+    Ok(report(
+        started,
+        finished_at,
+        done,
+        shared.keys.load(Ordering::Relaxed),
+        shared.bytes.load(Ordering::Relaxed),
+        busykeys,
+    ))
+}
+
+fn cancelled() -> ClusterError {
+    ClusterError::Cancelled {
+        what: "move slots".into(),
+    }
+}
+
+fn report(
+    started: Instant,
+    finished_at: Instant,
+    slots: usize,
+    keys: u64,
+    bytes: u64,
+    busykeys: Vec<BusyKey>,
+) -> ReshardReport {
+    let duration = started.elapsed();
+    let secs = duration.as_secs_f64().max(1e-9);
+    ReshardReport {
+        slots_moved: slots,
+        keys_moved: keys,
+        bytes_moved: bytes,
+        duration,
+        keys_per_s: keys as f64 / secs,
+        slots_per_s: slots as f64 / secs,
+        finished_at,
+        finished_after: finished_at.saturating_duration_since(started),
+        busykeys,
+    }
+}
+
+/// Check the plan against the nodes' own views and resolve names to nodes.
+fn resolve<'a>(live: &'a Live, plan: &Plan) -> Result<Vec<Job<'a>>, ClusterError> {
+    let bad = |detail: String| ClusterError::Plan(detail);
+    let primary = |name: &str| -> Result<&'a Node, ClusterError> {
+        match live.by_name(name) {
+            Some(n) if n.is_primary() => Ok(n),
+            Some(_) => Err(bad(format!("{name} is not a primary"))),
+            None => Err(bad(format!(
+                "{name} is not a reachable node of the cluster (nodes: {})",
+                live.nodes
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    };
+    let mut seen = HashSet::new();
+    let mut jobs = Vec::with_capacity(plan.len());
+    for m in &plan.moves {
+        if !seen.insert(m.slot) {
+            return Err(bad(format!("slot {} appears twice in the plan", m.slot)));
+        }
+        let src = primary(&m.from)?;
+        let dst = primary(&m.to)?;
+        if src.id == dst.id {
+            return Err(bad(format!("slot {} would move onto its owner", m.slot)));
+        }
+        if !src.me.serves(m.slot) {
+            return Err(bad(format!(
+                "{} does not serve slot {} (its own view)",
+                src.name, m.slot
+            )));
+        }
+        for n in live.primaries() {
+            if n.me
+                .migrating
+                .iter()
+                .chain(&n.me.importing)
+                .any(|(s, _)| *s == m.slot)
+            {
+                return Err(bad(format!(
+                    "slot {} is open on {}; close it first (fix)",
+                    m.slot, n.name
+                )));
+            }
+        }
+        let index = |n: &Node| live.nodes.iter().position(|x| x.id == n.id).unwrap_or(0);
+        let (a, b) = (index(src), index(dst));
+        jobs.push(Job {
+            slot: m.slot,
+            src,
+            dst,
+            gates: [a.min(b), a.max(b)],
+            others: live
+                .primaries()
+                .filter(|n| n.id != src.id && n.id != dst.id)
+                .collect(),
+        });
+    }
+    Ok(jobs)
+}
+
+/// Why a slot's forward path stopped.
+enum Stop {
+    /// The shared stop fired between two batches.
+    Interrupted,
+    Failed(ClusterError),
+}
+
+impl From<ClusterError> for Stop {
+    fn from(e: ClusterError) -> Self {
+        Stop::Failed(e)
+    }
+}
+
+async fn slot_task(sh: &Shared<'_>, job: &Job<'_>) -> (u16, Result<Outcome, ClusterError>) {
+    (job.slot, run_slot(sh, job).await)
+}
+
+async fn run_slot(sh: &Shared<'_>, job: &Job<'_>) -> Result<Outcome, ClusterError> {
+    if sh.stopped() {
+        return Ok(Outcome::NotStarted);
+    }
+    let cause = match forward(sh, job).await {
+        Ok(()) => return Ok(Outcome::Moved),
+        Err(Stop::Interrupted) => None,
+        Err(Stop::Failed(e)) => Some(e),
+    };
+    // Close the slot again, whatever state it is in. Conflicting keys met
+    // while rolling back stay where they are and are reported.
+    let settle_opts = DrainOpts {
+        conflicts: OnConflict::Leave,
+        measure: false,
+        ..sh.drain
+    };
+    let prefer = match (&cause, sh.opts.on_cancel) {
+        (None, OnCancel::Finish) => Prefer::Finish,
+        _ => Prefer::RollBackUnlessEmpty,
+    };
+    let closed = close_slot(
+        sh.live,
+        job.slot,
+        prefer,
+        &settle_opts,
+        sh.opts.settle_timeout,
+    )
+    .await;
+    let wrap = |source: ClusterError, left_open: Option<String>| ClusterError::SlotMove {
+        slot: job.slot,
+        from: job.src.name.clone(),
+        to: job.dst.name.clone(),
+        left_open,
+        source: Box::new(source),
+    };
+    match (cause, closed) {
+        (None, Ok(c)) if c.stray_keys.is_empty() => {
+            if c.owner_id == job.dst.id {
+                sh.acked(Instant::now());
+                Ok(Outcome::Moved)
+            } else {
+                Ok(Outcome::RolledBack)
+            }
+        }
+        (None, Ok(c)) => Err(ClusterError::BusyKeys {
+            slot: job.slot,
+            from: job.src.name.clone(),
+            to: job.dst.name.clone(),
+            keys: c.stray_keys,
+        }),
+        (Some(e @ ClusterError::BusyKeys { .. }), Ok(_)) => Err(e),
+        (Some(e), Ok(_)) => Err(wrap(e, None)),
+        (Some(e), Err(settle)) => Err(wrap(e, Some(crate::cluster::admin::error_chain(&settle)))),
+        (None, Err(settle)) => {
+            let why = crate::cluster::admin::error_chain(&settle);
+            Err(wrap(settle, Some(why)))
+        }
+    }
+}
+
+/// The protocol for one slot, up to the last SETSLOT NODE.
+async fn forward(sh: &Shared<'_>, job: &Job<'_>) -> Result<(), Stop> {
+    let (src, dst, slot) = (job.src, job.dst, job.slot);
+    setslot(dst, slot, &["IMPORTING", &src.id]).await?;
+    // MIGRATING, the key count (which bounds the batches: no key can be added
+    // to the source while the slot migrates, a write to a missing key is
+    // redirected to the target) and the first batch, in one round trip.
+    let mut pipe = redis::pipe();
+    pipe.cmd("CLUSTER")
+        .arg("SETSLOT")
+        .arg(slot)
+        .arg("MIGRATING")
+        .arg(&dst.id)
+        .cmd("CLUSTER")
+        .arg("COUNTKEYSINSLOT")
+        .arg(slot)
+        .cmd("CLUSTER")
+        .arg("GETKEYSINSLOT")
+        .arg(slot)
+        .arg(sh.drain.batch);
+    let ((), count, first): ((), u64, Vec<Vec<u8>>) = src
+        .conn()
+        .run_pipe(
+            &pipe,
+            "CLUSTER SETSLOT MIGRATING + COUNTKEYSINSLOT + GETKEYSINSLOT",
+        )
+        .await?;
+    let on_batch = |keys: u64, bytes: u64| {
+        sh.keys.fetch_add(keys, Ordering::Relaxed);
+        sh.bytes.fetch_add(bytes, Ordering::Relaxed);
+    };
+    let gates: Vec<&Budget> = if sh.opts.keys_in_flight_per_node == 0 {
+        Vec::new()
+    } else {
+        job.gates.iter().map(|&i| &sh.gates[i]).collect()
+    };
+    let hooks = Hooks {
+        interrupted: &|| sh.stopped(),
+        on_batch: &on_batch,
+        gates: &gates,
+    };
+    let drained = match drain(src, dst, slot, Some(first), count, &sh.drain, &hooks).await {
+        Ok(d) => d,
+        Err(DrainError::Interrupted) => return Err(Stop::Interrupted),
+        Err(DrainError::Failed(e)) => return Err(Stop::Failed(e)),
+    };
+    if !drained.replaced.is_empty() {
+        let mut busy = sh.busykeys.lock().unwrap_or_else(|e| e.into_inner());
+        busy.extend(drained.replaced.iter().map(|k| BusyKey {
+            slot,
+            key: lossy(k),
+            from: src.name.clone(),
+            to: dst.name.clone(),
+        }));
+    }
+    let mut rest = Vec::with_capacity(job.others.len() + 1);
+    rest.push(src);
+    rest.extend(job.others.iter().copied());
+    let at = assign(dst, slot, &rest).await?;
+    sh.acked(at);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn execute_is_send() {
+        fn assert_send<T: Send>(_: &T) {}
+        let map = AddressMap::new();
+        let plan = Plan::default();
+        let opts = ReshardOptions::default();
+        let mut progress = |_: Progress| {};
+        let fut = execute(&map, &plan, &opts, &mut progress);
+        assert_send(&fut);
+    }
+
+    #[test]
+    fn report_serializes_durations_as_millis() {
+        let t = Instant::now();
+        let mut r = report(t, t, 2, 10, 0, Vec::new());
+        r.duration = Duration::from_millis(1500);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["duration"], 1500.0);
+        assert_eq!(json["slots_moved"], 2);
+        assert!(json.get("finished_at").is_none());
+    }
+
+    #[test]
+    fn engine_connections_wait_for_a_migrate() {
+        let o = ReshardOptions {
+            migrate_timeout_ms: 5000,
+            ..ReshardOptions::default()
+        };
+        assert_eq!(o.engine_connect().response_timeout, Duration::from_secs(7));
+    }
+}

@@ -1,0 +1,163 @@
+//! The live cluster as the engine and the fixer see it: one connection per
+//! node, reached through the address map, and each node's own view.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+
+use crate::cluster::conn::{AddressMap, ConnectOptions, NodeConn};
+use crate::cluster::error::ClusterError;
+use crate::cluster::nodes::{NodeLine, myself};
+use crate::cluster::slots::SlotRange;
+
+use super::plan::SlotOwners;
+
+/// One reachable node.
+pub(crate) struct Node {
+    /// Its name in the address map, or its announced address when unmapped.
+    pub name: String,
+    pub id: String,
+    /// Where the other nodes reach it: what MIGRATE must name.
+    pub announce: SocketAddr,
+    /// Its own line of its `CLUSTER NODES`, as loaded.
+    pub me: NodeLine,
+    /// Its whole `CLUSTER NODES`, as loaded.
+    pub view: Vec<NodeLine>,
+    /// One multiplexed connection, cloned by every task that talks to the node.
+    pub conn: NodeConn,
+}
+
+impl Node {
+    pub fn is_primary(&self) -> bool {
+        self.me.is_primary()
+    }
+
+    pub fn conn(&self) -> NodeConn {
+        self.conn.clone()
+    }
+}
+
+/// Every reachable node of the cluster. Every primary that any reachable node
+/// knows (and does not flag `fail`) is among them, or loading fails: slots
+/// must never move while an owner cannot be told.
+pub(crate) struct Live {
+    pub nodes: Vec<Node>,
+}
+
+impl Live {
+    pub async fn load(map: &AddressMap, connect: ConnectOptions) -> Result<Live, ClusterError> {
+        if map.is_empty() {
+            return Err(ClusterError::Plan(
+                "the address map has no nodes to start from".into(),
+            ));
+        }
+        let loaded = futures::future::join_all(
+            map.nodes()
+                .iter()
+                .map(|n| load_node(n.name.clone(), n.addr, connect)),
+        )
+        .await;
+        let mut nodes = Vec::new();
+        let mut failed: HashMap<SocketAddr, ClusterError> = HashMap::new();
+        for (n, r) in map.nodes().iter().zip(loaded) {
+            match r {
+                Ok(node) => nodes.push(node),
+                Err(e) => {
+                    failed.insert(n.announce, e);
+                }
+            }
+        }
+        if nodes.is_empty() {
+            let first = map.nodes()[0].announce;
+            return Err(failed
+                .remove(&first)
+                .unwrap_or_else(|| ClusterError::Plan("no node could be loaded".into())));
+        }
+        // Primaries the loaded nodes know but that were not loaded: a mapped node
+        // that did not answer fails the load; an unmapped loopback one is tried.
+        let known: HashSet<String> = nodes.iter().map(|n| n.id.clone()).collect();
+        let mut missing: Vec<SocketAddr> = Vec::new();
+        for n in &nodes {
+            for l in n.view.iter().filter(|l| {
+                l.is_primary() && !l.flags.fail && !l.flags.noaddr && !l.flags.handshake
+            }) {
+                if known.contains(&l.id) {
+                    continue;
+                }
+                if let Some(a) = l.addr
+                    && !missing.contains(&a)
+                {
+                    missing.push(a);
+                }
+            }
+        }
+        for announce in missing {
+            if let Some(e) = failed.remove(&announce) {
+                return Err(e);
+            }
+            let addr = map.resolve(announce)?;
+            let node = load_node(map.name_of_announce(announce), addr, connect).await?;
+            if !nodes.iter().any(|n| n.id == node.id) {
+                nodes.push(node);
+            }
+        }
+        Ok(Live { nodes })
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    pub fn primaries(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| n.is_primary())
+    }
+
+    /// Slot owners from the primaries' own claims. Fails when two primaries
+    /// claim one slot (the cluster has not converged after a change).
+    pub fn owners(&self) -> Result<SlotOwners, ClusterError> {
+        let assignments: Vec<(&str, &[SlotRange])> = self
+            .primaries()
+            .map(|n| (n.name.as_str(), n.me.slots.as_slice()))
+            .collect();
+        SlotOwners::from_assignments(assignments).map_err(|e| match e {
+            ClusterError::Plan(detail) => ClusterError::Plan(format!(
+                "{detail} (the cluster has not converged; wait and retry)"
+            )),
+            other => other,
+        })
+    }
+}
+
+async fn load_node(
+    name: String,
+    addr: SocketAddr,
+    connect: ConnectOptions,
+) -> Result<Node, ClusterError> {
+    let mut conn = NodeConn::connect(&name, addr, connect).await?;
+    let lines = conn.cluster_nodes().await?;
+    let me = myself(&lines)
+        .cloned()
+        .ok_or_else(|| conn.reply_error("CLUSTER NODES", "no line flagged myself"))?;
+    let announce = me
+        .addr
+        .ok_or_else(|| conn.reply_error("CLUSTER NODES", "its own line has no address"))?;
+    Ok(Node {
+        name,
+        id: me.id.clone(),
+        announce,
+        me,
+        conn,
+        view: lines,
+    })
+}
+
+impl SlotOwners {
+    /// The owners of a live cluster reached through `map`: each primary's own
+    /// claim (what it serves now, not what gossip says), named through the map.
+    /// Fails when a primary cannot be reached or two claim the same slot.
+    pub async fn load(
+        map: &AddressMap,
+        connect: ConnectOptions,
+    ) -> Result<SlotOwners, ClusterError> {
+        Live::load(map, connect).await?.owners()
+    }
+}

@@ -1,0 +1,43 @@
+//! Live resharding, in Rust (no redis-cli): slot migration plans and the
+//! engine that executes them under load.
+//!
+//! - [`plan`]   — [`SlotOwners`] and the planners [`plan_move`], [`plan_rebalance`],
+//!   [`plan_drain`] (pure): *what* moves.
+//! - [`engine`] — [`execute`]: *how* — SETSLOT IMPORTING/MIGRATING, GETKEYSINSLOT +
+//!   MIGRATE in batches, SETSLOT NODE, several slots at once; never leaves a slot open.
+//! - [`fix`]    — [`fix_open_slots`]: close slots a killed controller left open.
+//! - `live`     — the reachable nodes, one connection each, and their own views.
+//! - `steps`    — the MIGRATE loop (BUSYKEY handled as redis-cli does) and SETSLOT.
+//!
+//! Typical use, as `redis-drill reshard` does it:
+//!
+//! ```no_run
+//! # async fn demo(map: &redis_drill::cluster::AddressMap) -> Result<(), redis_drill::cluster::ClusterError> {
+//! use redis_drill::cluster::ConnectOptions;
+//! use redis_drill::cluster::reshard::{ReshardOptions, SlotOwners, execute, plan_move};
+//! let owners = SlotOwners::load(map, ConnectOptions::default()).await?;
+//! let plan = plan_move(&owners, "s1n1", "s2n1", 500)?;
+//! let report = execute(map, &plan, &ReshardOptions::default(), &mut |p| {
+//!     eprintln!("{}/{} slots, {} keys", p.slots_done, p.slots_total, p.keys_moved)
+//! })
+//! .await?;
+//! println!("{} keys in {:?}", report.keys_moved, report.duration);
+//! # Ok(()) }
+//! ```
+
+pub mod engine;
+pub mod fix;
+mod live;
+pub mod plan;
+mod steps;
+
+pub use engine::{
+    BusyKey, DEFAULT_BATCH_KEYS, DEFAULT_KEYS_IN_FLIGHT_PER_NODE, DEFAULT_MIGRATE_TIMEOUT_MS,
+    DEFAULT_PARALLEL_SLOTS, DEFAULT_SETTLE_TIMEOUT, OnCancel, Progress, ReshardOptions,
+    ReshardReport, execute,
+};
+pub use fix::{FixAction, FixReport, FixedSlot, fix_open_slots, fix_open_slots_with};
+pub use plan::{
+    Plan, PlanStep, REBALANCE_THRESHOLD, SlotMove, SlotOwners, plan_drain, plan_move,
+    plan_rebalance,
+};

@@ -1,0 +1,82 @@
+//! JUnit XML for CI: one test suite per run, one test case per SLO (a failed
+//! SLO is a failure with the figure in its message), plus the cluster check.
+
+use std::fmt::Write as _;
+
+use super::Report;
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+pub fn render(r: &Report) -> String {
+    let cases = r.slo.len() + 1;
+    let failures =
+        r.slo.iter().filter(|s| !s.pass).count() + usize::from(!r.checks.cluster_check_ok);
+    let total_s = r.phases.last().map_or(0.0, |p| p.end_ms / 1000.0);
+    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        s,
+        "<testsuites name=\"redis-drill\" tests=\"{cases}\" failures=\"{failures}\">\n  \
+         <testsuite name=\"{}\" tests=\"{cases}\" failures=\"{failures}\" time=\"{total_s:.3}\" timestamp=\"{}\">",
+        escape(&r.scenario),
+        escape(&r.started_at)
+    );
+    let _ = writeln!(
+        s,
+        "    <properties><property name=\"seed\" value=\"{}\"/><property name=\"runtime\" value=\"{}\"/><property name=\"redis_version\" value=\"{}\"/></properties>",
+        r.seed,
+        escape(&r.environment.runtime),
+        escape(&r.environment.redis_version)
+    );
+    for slo in &r.slo {
+        let value = slo
+            .value
+            .map_or("not measured".to_string(), |v| v.to_string());
+        let _ = write!(
+            s,
+            "    <testcase classname=\"{}.slo\" name=\"{}\"",
+            escape(&r.scenario),
+            escape(&slo.name)
+        );
+        if slo.pass {
+            let _ = writeln!(s, "/>");
+        } else {
+            let _ = writeln!(
+                s,
+                ">\n      <failure message=\"{} = {} exceeds the limit {}\"/>\n    </testcase>",
+                escape(&slo.name),
+                escape(&value),
+                slo.limit
+            );
+        }
+    }
+    let _ = write!(
+        s,
+        "    <testcase classname=\"{}.checks\" name=\"cluster_check\"",
+        escape(&r.scenario)
+    );
+    if r.checks.cluster_check_ok {
+        let _ = writeln!(s, "/>");
+    } else {
+        let _ = writeln!(
+            s,
+            ">\n      <failure message=\"the cluster check failed at the end\">{}</failure>\n    </testcase>",
+            escape(&r.checks.cluster_check.join("\n"))
+        );
+    }
+    let _ = writeln!(s, "  </testsuite>\n</testsuites>");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn junit_snapshot() {
+        insta::assert_snapshot!(super::render(&crate::report::tests::sample()));
+    }
+}

@@ -1,0 +1,204 @@
+//! The Markdown summary printed at the end of a run: the figures a person reads
+//! in ten seconds, then the SLO table.
+
+use std::fmt::Write as _;
+
+use super::{Latency, Report, Verdict};
+
+/// `1234567` → `1 234 567` (thin grouping reads at a glance in a terminal).
+fn group(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn ms(v: f64) -> String {
+    if v == 0.0 {
+        "0 ms".to_string()
+    } else if v >= 100.0 {
+        format!("{v:.0} ms")
+    } else if v >= 10.0 {
+        format!("{v:.1} ms")
+    } else {
+        format!("{v:.2} ms")
+    }
+}
+
+fn bytes(b: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn p99s(lat: &std::collections::BTreeMap<String, Latency>, phases: &[String]) -> String {
+    phases
+        .iter()
+        .filter_map(|p| lat.get(p).map(|l| format!("{p} {}", ms(l.p99))))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+fn errors(kinds: &std::collections::BTreeMap<String, u64>) -> String {
+    if kinds.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = kinds
+        .iter()
+        .map(|(k, n)| format!("{k} {}", group(*n)))
+        .collect();
+    format!(" ({})", list.join(", "))
+}
+
+pub fn render(r: &Report) -> String {
+    let mut s = String::new();
+    let verdict = match r.verdict {
+        Verdict::Pass => "PASS",
+        Verdict::Fail => "FAIL",
+    };
+    let _ = writeln!(s, "## {} — {verdict}\n", r.scenario);
+    let _ = writeln!(
+        s,
+        "seed {} · {} · redis {} · {} cores · {}\n",
+        r.seed,
+        r.environment.runtime,
+        r.environment.redis_version,
+        r.environment.host_cores,
+        r.started_at
+    );
+    let _ = writeln!(s, "| | |\n|---|---|");
+    if let Some(rs) = &r.reshard {
+        let _ = writeln!(
+            s,
+            "| reshard | {} slots, {} keys ({}) {} → {} in {} — {} keys/s |",
+            group(rs.slots_moved),
+            group(rs.keys_moved),
+            bytes(rs.bytes_moved),
+            rs.from.join(","),
+            rs.to.join(","),
+            ms(rs.duration_ms),
+            group(rs.keys_per_s as u64)
+        );
+    }
+    if let Some(c) = r.convergence_ms {
+        let _ = writeln!(s, "| convergence | {} until every node agrees |", ms(c));
+    }
+    let phases: Vec<String> = r.phases.iter().map(|p| p.name.clone()).collect();
+    let a = &r.workload.app;
+    let _ = writeln!(
+        s,
+        "| app clients ({}) | {} ok, {} failed{}, {} indeterminate |",
+        a.clients,
+        group(a.ops_ok),
+        group(a.ops_failed),
+        errors(&a.errors_by_kind),
+        group(a.ops_indeterminate)
+    );
+    let p = &r.workload.probe;
+    if p.clients > 0 {
+        let _ = writeln!(
+            s,
+            "| probe ({}, no retries) | {} ok, {} redirects, {} failed{} |",
+            p.clients,
+            group(p.ops_ok),
+            group(p.redirects),
+            group(p.ops_failed),
+            errors(&p.errors_by_kind)
+        );
+    }
+    let _ = writeln!(s, "| app p99 | {} |", p99s(&a.latency_ms, &phases));
+    let d = &r.downtime_ms;
+    let _ = writeln!(
+        s,
+        "| downtime (worst shard) | app {} · probe {} |",
+        ms(d.max),
+        ms(d.probe_max)
+    );
+    let c = &r.checks;
+    let _ = writeln!(
+        s,
+        "| lost writes | {} of {} acknowledged ({} indeterminate) |",
+        group(c.lost_writes),
+        group(c.acknowledged_writes),
+        group(c.indeterminate_writes)
+    );
+    let _ = writeln!(
+        s,
+        "| keys | {} before, {} after · cluster check {} |",
+        group(c.keys_before),
+        group(c.keys_after),
+        if c.cluster_check_ok { "ok" } else { "FAILED" }
+    );
+    if !c.lost.is_empty() {
+        let _ = writeln!(s, "\nLost writes (first {}):\n", c.lost.len().min(10));
+        for l in c.lost.iter().take(10) {
+            let _ = writeln!(
+                s,
+                "- `{}` (slot {}): found {:?}, expected one of {:?}, last acknowledged at {}",
+                l.key,
+                l.slot,
+                l.found,
+                l.acceptable,
+                ms(l.last_ack_ms)
+            );
+        }
+    }
+    if !r.slo.is_empty() {
+        let _ = writeln!(s, "\n| SLO | limit | value | |\n|---|--:|--:|---|");
+        for slo in &r.slo {
+            let value = slo.value.map_or("not measured".to_string(), |v| {
+                if v.fract() == 0.0 {
+                    format!("{v:.0}")
+                } else {
+                    format!("{v:.2}")
+                }
+            });
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} |",
+                slo.name,
+                slo.limit,
+                value,
+                if slo.pass { "pass" } else { "FAIL" }
+            );
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(group(0), "0");
+        assert_eq!(group(999), "999");
+        assert_eq!(group(1000), "1 000");
+        assert_eq!(group(1234567), "1 234 567");
+        assert_eq!(ms(0.0), "0 ms");
+        assert_eq!(ms(0.456), "0.46 ms");
+        assert_eq!(ms(12.34), "12.3 ms");
+        assert_eq!(ms(1234.5), "1234 ms");
+        assert_eq!(bytes(4_100_000), "3.9 MiB");
+    }
+
+    #[test]
+    fn summary_snapshot() {
+        insta::assert_snapshot!(render(&crate::report::tests::sample()));
+    }
+}

@@ -1,0 +1,384 @@
+//! Reports: `report.json` is the source of truth; Markdown (for people) and
+//! JUnit XML (for CI) are renderings of it, and can be re-made offline with
+//! `redis-drill report REPORT.json --format md|junit`.
+//!
+//! Figures are milliseconds (f64) unless a name says otherwise. A violated
+//! invariant (a lost write, a failed SLO) is a value in the report, never an
+//! error: the run completes and the verdict says what happened.
+
+mod junit;
+mod markdown;
+mod store;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use junit::render as render_junit;
+pub use markdown::render as render_markdown;
+pub use store::{RunDir, write_run};
+
+use crate::status::StatusReport;
+
+/// Bumped whenever a field changes meaning or disappears.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub format_version: u32,
+    pub scenario: String,
+    /// The seed every random choice came from; `--seed` replays it.
+    pub seed: u64,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub environment: Environment,
+    /// The topology report (as `status --json`) before the drill's action.
+    pub topology: StatusReport,
+    /// ... and after the drill, before teardown.
+    pub topology_after: Option<StatusReport>,
+    pub phases: Vec<PhaseMs>,
+    pub events: Vec<EventMs>,
+    pub workload: WorkloadSummary,
+    pub downtime_ms: DowntimeSummary,
+    /// From the last step of the drill's action (the last SETSLOT of a reshard)
+    /// until every node agrees on the slot map; `null` when not measured.
+    pub convergence_ms: Option<f64>,
+    pub reshard: Option<ReshardSummary>,
+    pub checks: Checks,
+    pub slo: Vec<SloResult>,
+    pub verdict: Verdict,
+    /// Per second of the run: ops ok, failed, p99 — for charts.
+    #[serde(default)]
+    pub per_second: Vec<Second>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Environment {
+    pub runtime: String,
+    pub redis_version: String,
+    pub image: String,
+    pub host_cores: usize,
+    pub redis_drill_version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhaseMs {
+    pub name: String,
+    pub start_ms: f64,
+    pub end_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventMs {
+    pub at_ms: f64,
+    pub kind: String,
+    pub detail: String,
+}
+
+/// Latency percentiles, ms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    pub count: u64,
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+/// What one class of clients saw.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ClientSummary {
+    pub clients: u32,
+    pub ops_ok: u64,
+    pub ops_failed: u64,
+    /// Timed out or cut off after sending: may have taken effect.
+    pub ops_indeterminate: u64,
+    /// MOVED/ASK redirects seen (counted exactly by probe clients).
+    pub redirects: u64,
+    pub errors_by_kind: BTreeMap<String, u64>,
+    /// By phase name.
+    pub latency_ms: BTreeMap<String, Latency>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WorkloadSummary {
+    /// Application clients: the redis crate's cluster client with retries.
+    #[serde(flatten)]
+    pub app: ClientSummary,
+    /// Probe clients: no retries; what the cluster really did.
+    pub probe: ClientSummary,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DowntimeSummary {
+    /// App clients: per shard (initial primary's name), the longest window from
+    /// the last success before a failure to the first success after it.
+    pub per_shard: BTreeMap<String, f64>,
+    pub max: f64,
+    /// Distinct unavailable windows over all shards (app clients).
+    pub windows: u32,
+    /// The same for probe clients.
+    pub probe_per_shard: BTreeMap<String, f64>,
+    pub probe_max: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReshardSummary {
+    pub from: Vec<String>,
+    pub to: Vec<String>,
+    pub slots_moved: u64,
+    pub keys_moved: u64,
+    pub bytes_moved: u64,
+    pub duration_ms: f64,
+    pub keys_per_s: f64,
+    pub slots_per_s: f64,
+}
+
+/// One key whose final value no acknowledged or in-flight write explains.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LostKey {
+    pub key: String,
+    pub slot: u16,
+    pub found: Option<String>,
+    /// Up to a few of the values that would have been acceptable.
+    pub acceptable: Vec<String>,
+    pub last_ack_ms: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Checks {
+    pub lost_writes: u64,
+    pub lost: Vec<LostKey>,
+    pub keys_checked: u64,
+    pub acknowledged_writes: u64,
+    pub indeterminate_writes: u64,
+    pub counter_violations: u64,
+    /// Keys in the cluster before the drill's action and at the end.
+    pub keys_before: u64,
+    pub keys_after: u64,
+    /// Our `check` (the four checks of `redis-cli --cluster check`) at the end.
+    pub cluster_check_ok: bool,
+    pub cluster_check: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SloResult {
+    pub name: String,
+    /// The value must be at most this.
+    pub limit: f64,
+    /// `null` when the run could not measure it (which fails the SLO).
+    pub value: Option<f64>,
+    pub pass: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Second {
+    pub t_s: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub p99_ms: f64,
+}
+
+impl Report {
+    /// The verdict the SLOs give: pass when every one holds.
+    pub fn verdict_from(slo: &[SloResult]) -> Verdict {
+        if slo.iter().all(|s| s.pass) {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        }
+    }
+}
+
+/// Evaluate `limits` (name → maximum) against `value_of`. Unknown names were
+/// rejected when the scenario was loaded; a value the run could not measure
+/// fails its SLO rather than passing silently.
+pub fn evaluate_slos(
+    limits: &BTreeMap<String, f64>,
+    value_of: impl Fn(&str) -> Option<f64>,
+) -> Vec<SloResult> {
+    limits
+        .iter()
+        .map(|(name, &limit)| {
+            let value = value_of(name);
+            SloResult {
+                name: name.clone(),
+                limit,
+                value,
+                pass: value.is_some_and(|v| v <= limit),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::runtime::RuntimeKind;
+    use crate::topology::Kind;
+
+    /// A small but complete report, for rendering tests.
+    pub(crate) fn sample() -> Report {
+        let lat = |p50, p99| Latency {
+            count: 1000,
+            p50,
+            p95: p50 * 2.0,
+            p99,
+            p999: p99 * 2.0,
+            max: p99 * 3.0,
+        };
+        let slo = evaluate_slos(
+            &BTreeMap::from([
+                ("max_lost_writes".to_string(), 0.0),
+                ("max_p99_during_ms".to_string(), 5.0),
+            ]),
+            |n| match n {
+                "max_lost_writes" => Some(0.0),
+                "max_p99_during_ms" => Some(7.5),
+                _ => None,
+            },
+        );
+        Report {
+            format_version: FORMAT_VERSION,
+            scenario: "cluster-reshard".into(),
+            seed: 42,
+            started_at: "2026-11-21T17:00:00Z".into(),
+            environment: Environment {
+                runtime: "docker".into(),
+                redis_version: "7.0.15".into(),
+                image: "redis-drill/redis:local".into(),
+                host_cores: 2,
+                redis_drill_version: "0.1.0".into(),
+            },
+            topology: StatusReport {
+                name: "cluster-reshard".into(),
+                run_id: "abcd1234".into(),
+                runtime: RuntimeKind::Docker,
+                kind: Kind::Cluster,
+                nodes: vec![],
+                cluster: None,
+            },
+            topology_after: None,
+            phases: vec![
+                PhaseMs {
+                    name: "baseline".into(),
+                    start_ms: 0.0,
+                    end_ms: 2000.0,
+                },
+                PhaseMs {
+                    name: "during".into(),
+                    start_ms: 2000.0,
+                    end_ms: 2400.0,
+                },
+                PhaseMs {
+                    name: "after".into(),
+                    start_ms: 2400.0,
+                    end_ms: 4400.0,
+                },
+            ],
+            events: vec![EventMs {
+                at_ms: 2000.0,
+                kind: "reshard-start".into(),
+                detail: "2000 slots s1n1 -> s2n1".into(),
+            }],
+            workload: WorkloadSummary {
+                app: ClientSummary {
+                    clients: 8,
+                    ops_ok: 40000,
+                    ops_failed: 0,
+                    ops_indeterminate: 0,
+                    redirects: 0,
+                    errors_by_kind: BTreeMap::new(),
+                    latency_ms: BTreeMap::from([
+                        ("baseline".to_string(), lat(0.3, 1.1)),
+                        ("during".to_string(), lat(0.6, 7.5)),
+                        ("after".to_string(), lat(0.3, 1.0)),
+                    ]),
+                },
+                probe: ClientSummary {
+                    clients: 1,
+                    ops_ok: 5000,
+                    ops_failed: 3,
+                    ops_indeterminate: 0,
+                    redirects: 120,
+                    errors_by_kind: BTreeMap::from([("tryagain".to_string(), 3)]),
+                    latency_ms: BTreeMap::new(),
+                },
+            },
+            downtime_ms: DowntimeSummary {
+                per_shard: BTreeMap::from([("s1n1".to_string(), 0.0)]),
+                max: 0.0,
+                windows: 0,
+                probe_per_shard: BTreeMap::from([("s1n1".to_string(), 1.5)]),
+                probe_max: 1.5,
+            },
+            convergence_ms: Some(104.0),
+            reshard: Some(ReshardSummary {
+                from: vec!["s1n1".into()],
+                to: vec!["s2n1".into()],
+                slots_moved: 2000,
+                keys_moved: 36000,
+                bytes_moved: 4_100_000,
+                duration_ms: 412.0,
+                keys_per_s: 87378.6,
+                slots_per_s: 4854.4,
+            }),
+            checks: Checks {
+                lost_writes: 0,
+                keys_checked: 20000,
+                acknowledged_writes: 20000,
+                keys_before: 20000,
+                keys_after: 20000,
+                cluster_check_ok: true,
+                ..Default::default()
+            },
+            verdict: Report::verdict_from(&slo),
+            slo,
+            per_second: vec![],
+        }
+    }
+
+    #[test]
+    fn slos_are_maxima_and_unmeasured_fails() {
+        let limits = BTreeMap::from([
+            ("a".to_string(), 1.0),
+            ("b".to_string(), 1.0),
+            ("c".to_string(), 1.0),
+        ]);
+        let r = evaluate_slos(&limits, |n| match n {
+            "a" => Some(1.0),
+            "b" => Some(1.01),
+            _ => None,
+        });
+        assert_eq!(
+            r.iter().map(|s| s.pass).collect::<Vec<_>>(),
+            vec![true, false, false]
+        );
+        assert_eq!(Report::verdict_from(&r), Verdict::Fail);
+        assert_eq!(Report::verdict_from(&r[..1]), Verdict::Pass);
+    }
+
+    #[test]
+    fn report_json_round_trips() {
+        let r = sample();
+        let json = serde_json::to_string(&r).unwrap();
+        let back: Report = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            serde_json::to_value(&back).unwrap(),
+            serde_json::to_value(&r).unwrap()
+        );
+        // The app clients' figures sit at the top of `workload`, as the contract says.
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["workload"]["ops_ok"], 40000);
+        assert_eq!(v["workload"]["latency_ms"]["during"]["p99"], 7.5);
+        assert_eq!(v["verdict"], "fail");
+    }
+}

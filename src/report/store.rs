@@ -1,0 +1,93 @@
+//! Where runs are kept: `<root>/<scenario>/<timestamp>/` holding `report.json`,
+//! `report.md`, `report.xml` (JUnit) and `history.jsonl`, and a `latest` link
+//! beside the timestamps.
+
+use std::path::{Path, PathBuf};
+
+use super::{Report, render_junit, render_markdown};
+
+/// A run's folder.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    /// Create `<root>/<scenario>/<stamp>/` (a suffix keeps two runs in the same
+    /// second apart).
+    pub fn create(
+        root: &Path,
+        scenario: &str,
+        started: std::time::SystemTime,
+    ) -> std::io::Result<RunDir> {
+        let stamp = humantime::format_rfc3339_seconds(started)
+            .to_string()
+            .replace(':', "-");
+        let base = root.join(scenario);
+        std::fs::create_dir_all(&base)?;
+        for n in 0..100 {
+            let name = if n == 0 {
+                stamp.clone()
+            } else {
+                format!("{stamp}.{n}")
+            };
+            let path = base.join(name);
+            match std::fs::create_dir(&path) {
+                Ok(()) => return Ok(RunDir { path }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(std::io::Error::other(format!(
+            "too many runs of {scenario} in one second under {}",
+            base.display()
+        )))
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Point `<root>/<scenario>/latest` at this run.
+    fn link_latest(&self) -> std::io::Result<()> {
+        let Some(parent) = self.path.parent() else {
+            return Ok(());
+        };
+        let latest = parent.join("latest");
+        let _ = std::fs::remove_file(&latest);
+        let target = self.path.file_name().expect("a run dir has a name");
+        std::os::unix::fs::symlink(target, &latest)
+    }
+}
+
+/// Write the report in every format into the run's folder and update `latest`.
+pub fn write_run(dir: &RunDir, report: &Report) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
+    std::fs::write(dir.file("report.json"), json)?;
+    std::fs::write(dir.file("report.md"), render_markdown(report))?;
+    std::fs::write(dir.file("report.xml"), render_junit(report))?;
+    dir.link_latest()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_dirs_are_unique_and_latest_follows() {
+        let root = tempfile::tempdir().unwrap();
+        let t = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+        let a = RunDir::create(root.path(), "drill", t).unwrap();
+        let b = RunDir::create(root.path(), "drill", t).unwrap();
+        assert_ne!(a.path, b.path);
+        assert!(a.path.ends_with("drill/2027-01-15T08-00-00Z"));
+        let r = crate::report::tests::sample();
+        write_run(&a, &r).unwrap();
+        write_run(&b, &r).unwrap();
+        let latest = std::fs::read_link(root.path().join("drill/latest")).unwrap();
+        assert_eq!(latest, b.path.file_name().unwrap());
+        for f in ["report.json", "report.md", "report.xml"] {
+            assert!(root.path().join("drill/latest").join(f).is_file(), "{f}");
+        }
+    }
+}

@@ -1,0 +1,356 @@
+//! Scenario files: what a drill does, as plain data — the topology, the
+//! workload, the action (a reshard), the phases, and the SLOs that decide the
+//! exit code. Loading is pure; [`run`] executes a scenario.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::topology::{Topology, TopologyError, parse_document};
+use crate::workload::WorkloadSpec;
+
+pub mod run;
+
+/// A loaded, validated scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scenario {
+    pub name: String,
+    pub description: Option<String>,
+    pub topology: Topology,
+    /// Seed for every random choice; `--seed` overrides it, and without either
+    /// one is drawn and printed.
+    pub seed: Option<u64>,
+    pub workload: WorkloadSpec,
+    /// How long the workload runs before the action (ms).
+    pub baseline_ms: u64,
+    /// How long it runs after the action and convergence (ms).
+    pub settle_ms: u64,
+    pub reshard: ReshardStep,
+    /// SLO name → the maximum the measured value may reach.
+    pub slo: BTreeMap<String, f64>,
+    pub source: PathBuf,
+}
+
+/// What the reshard step moves.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReshardAction {
+    /// Move `slots` slots from one primary to another.
+    Move {
+        from: String,
+        to: String,
+        slots: usize,
+    },
+    /// Even out the slots over every primary.
+    Rebalance,
+    /// Move every slot of a primary onto the others.
+    Drain { node: String },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReshardStep {
+    pub action: ReshardAction,
+    /// Keys per MIGRATE (engine default when absent).
+    pub batch_keys: Option<usize>,
+    /// Slots migrated at once (engine default when absent).
+    pub parallel_slots: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    /// Path of the topology file, relative to the scenario file.
+    topology: String,
+    #[serde(default)]
+    seed: Option<u64>,
+    #[serde(default)]
+    workload: WorkloadSpec,
+    #[serde(default = "default_phase_ms")]
+    baseline_ms: u64,
+    #[serde(default = "default_phase_ms")]
+    settle_ms: u64,
+    reshard: RawReshard,
+    #[serde(default)]
+    slo: RawSlo,
+}
+
+fn default_phase_ms() -> u64 {
+    2000
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReshard {
+    from: Option<String>,
+    to: Option<String>,
+    slots: Option<usize>,
+    #[serde(default)]
+    rebalance: bool,
+    drain: Option<String>,
+    batch_keys: Option<usize>,
+    parallel_slots: Option<usize>,
+}
+
+/// Every SLO a scenario may set: each is a maximum. A typed struct, so a
+/// misspelt name is an error that lists the right ones.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlo {
+    max_lost_writes: Option<f64>,
+    max_counter_violations: Option<f64>,
+    max_app_failed_ops: Option<f64>,
+    max_app_indeterminate_ops: Option<f64>,
+    max_probe_failed_ops: Option<f64>,
+    max_app_downtime_ms: Option<f64>,
+    max_probe_downtime_ms: Option<f64>,
+    max_p99_baseline_ms: Option<f64>,
+    max_p99_during_ms: Option<f64>,
+    max_p99_after_ms: Option<f64>,
+    max_convergence_ms: Option<f64>,
+    max_reshard_ms: Option<f64>,
+}
+
+impl RawSlo {
+    fn into_map(self) -> BTreeMap<String, f64> {
+        let RawSlo {
+            max_lost_writes,
+            max_counter_violations,
+            max_app_failed_ops,
+            max_app_indeterminate_ops,
+            max_probe_failed_ops,
+            max_app_downtime_ms,
+            max_probe_downtime_ms,
+            max_p99_baseline_ms,
+            max_p99_during_ms,
+            max_p99_after_ms,
+            max_convergence_ms,
+            max_reshard_ms,
+        } = self;
+        [
+            ("max_lost_writes", max_lost_writes),
+            ("max_counter_violations", max_counter_violations),
+            ("max_app_failed_ops", max_app_failed_ops),
+            ("max_app_indeterminate_ops", max_app_indeterminate_ops),
+            ("max_probe_failed_ops", max_probe_failed_ops),
+            ("max_app_downtime_ms", max_app_downtime_ms),
+            ("max_probe_downtime_ms", max_probe_downtime_ms),
+            ("max_p99_baseline_ms", max_p99_baseline_ms),
+            ("max_p99_during_ms", max_p99_during_ms),
+            ("max_p99_after_ms", max_p99_after_ms),
+            ("max_convergence_ms", max_convergence_ms),
+            ("max_reshard_ms", max_reshard_ms),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_string(), v?)))
+        .collect()
+    }
+}
+
+impl Scenario {
+    /// Read and validate the scenario at `path` and the topology it names.
+    pub fn load(path: &Path) -> Result<Scenario, TopologyError> {
+        let src = std::fs::read_to_string(path).map_err(|source| TopologyError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let (raw, doc) = parse_document::<RawScenario>(
+            &src,
+            Some(path),
+            "the file is empty; a scenario needs at least `name`, `topology` and `reshard`",
+        )?;
+        let topology_path = path.parent().unwrap_or(Path::new(".")).join(&raw.topology);
+        if !topology_path.is_file() {
+            return Err(doc.invalid_field(
+                &["topology"],
+                format!(
+                    "no topology file at {} (paths are relative to the scenario file)",
+                    topology_path.display()
+                ),
+            ));
+        }
+        let topology = Topology::load(&topology_path)?;
+        if topology.kind != crate::topology::Kind::Cluster {
+            return Err(doc.invalid_field(
+                &["topology"],
+                format!(
+                    "a reshard needs a cluster; {} is not one",
+                    topology_path.display()
+                ),
+            ));
+        }
+        let primaries: Vec<&str> = topology.primaries().map(|n| n.name.as_str()).collect();
+        let primary = |field: &str, name: &str| {
+            if primaries.contains(&name) {
+                Ok(name.to_string())
+            } else {
+                Err(doc.invalid_field(
+                    &["reshard", field],
+                    format!(
+                        "`{name}` is not a primary of {} (primaries: {})",
+                        topology.name,
+                        primaries.join(", ")
+                    ),
+                ))
+            }
+        };
+        let r = &raw.reshard;
+        let action = match (&r.from, &r.to, r.slots, r.rebalance, &r.drain) {
+            (Some(from), Some(to), Some(slots), false, None) => {
+                if from == to {
+                    return Err(
+                        doc.invalid_field(&["reshard", "to"], "`from` and `to` are the same node")
+                    );
+                }
+                if slots == 0 {
+                    return Err(doc.invalid_field(&["reshard", "slots"], "must be at least 1"));
+                }
+                ReshardAction::Move {
+                    from: primary("from", from)?,
+                    to: primary("to", to)?,
+                    slots,
+                }
+            }
+            (None, None, None, true, None) => ReshardAction::Rebalance,
+            (None, None, None, false, Some(node)) => {
+                if primaries.len() < 2 {
+                    return Err(doc.invalid_field(
+                        &["reshard", "drain"],
+                        "draining needs another primary to take the slots",
+                    ));
+                }
+                ReshardAction::Drain {
+                    node: primary("drain", node)?,
+                }
+            }
+            _ => {
+                return Err(doc.invalid_field(
+                    &["reshard"],
+                    "give exactly one of: `from`, `to` and `slots` together; `rebalance: true`; `drain: NODE`",
+                ));
+            }
+        };
+        for (field, v) in [
+            ("batch_keys", r.batch_keys),
+            ("parallel_slots", r.parallel_slots),
+        ] {
+            if v == Some(0) {
+                return Err(doc.invalid_field(&["reshard", field], "must be at least 1"));
+            }
+        }
+        if raw.workload.clients == 0 {
+            return Err(doc.invalid_field(
+                &["workload", "clients"],
+                "a drill needs at least one app client",
+            ));
+        }
+        if let Err(e) = raw.workload.validate() {
+            return Err(doc.invalid_field(&["workload"], e.to_string()));
+        }
+        let slo = raw.slo.into_map();
+        if let Some((name, _)) = slo.iter().find(|(_, v)| !v.is_finite() || **v < 0.0) {
+            return Err(doc.invalid_field(&["slo", name], "an SLO limit is a number ≥ 0"));
+        }
+        Ok(Scenario {
+            name: raw.name,
+            description: raw.description,
+            topology,
+            seed: raw.seed,
+            workload: raw.workload,
+            baseline_ms: raw.baseline_ms,
+            settle_ms: raw.settle_ms,
+            reshard: ReshardStep {
+                action,
+                batch_keys: r.batch_keys,
+                parallel_slots: r.parallel_slots,
+            },
+            slo,
+            source: path.to_path_buf(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(yaml: &str) -> Result<Scenario, String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("c.yaml"),
+            "name: c\nkind: cluster\ncluster:\n  shards: 3\n  replicas: 1\n",
+        )
+        .unwrap();
+        let p = dir.path().join("s.yaml");
+        std::fs::write(&p, yaml).unwrap();
+        Scenario::load(&p).map_err(|e| {
+            e.to_string()
+                .replace(&dir.path().display().to_string(), "DIR")
+        })
+    }
+
+    #[test]
+    fn the_shipped_scenarios_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            if e.path().extension().is_some_and(|x| x == "yaml") {
+                Scenario::load(&e.path()).unwrap_or_else(|err| panic!("{err}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 1);
+    }
+
+    #[test]
+    fn a_move_resolves() {
+        let s = load("name: r\ntopology: c.yaml\nreshard:\n  from: s1n1\n  to: s2n1\n  slots: 100\nslo:\n  max_lost_writes: 0\n").unwrap();
+        assert_eq!(
+            s.reshard.action,
+            ReshardAction::Move {
+                from: "s1n1".into(),
+                to: "s2n1".into(),
+                slots: 100
+            }
+        );
+        assert_eq!(
+            s.slo,
+            BTreeMap::from([("max_lost_writes".to_string(), 0.0)])
+        );
+        assert_eq!((s.baseline_ms, s.settle_ms), (2000, 2000));
+        assert_eq!(s.topology.name, "c");
+    }
+
+    #[test]
+    fn errors_name_the_place() {
+        let cases = [
+            (
+                "name: r\ntopology: c.yaml\nreshard:\n  from: s1n2\n  to: s2n1\n  slots: 1\n",
+                "DIR/s.yaml:4:3: reshard.from: `s1n2` is not a primary of c (primaries: s1n1, s2n1, s3n1)",
+            ),
+            (
+                "name: r\ntopology: c.yaml\nreshard:\n  rebalance: true\n  drain: s1n1\n",
+                "DIR/s.yaml:3:1: reshard: give exactly one of",
+            ),
+            (
+                "name: r\ntopology: nope.yaml\nreshard:\n  rebalance: true\n",
+                "DIR/s.yaml:2:1: topology: no topology file at DIR/nope.yaml",
+            ),
+            (
+                "name: r\ntopology: c.yaml\nreshard:\n  rebalance: true\nslo:\n  max_lost_write: 0\n",
+                "DIR/s.yaml:6:3: slo.max_lost_write: unknown field `max_lost_write`",
+            ),
+            (
+                "name: r\ntopology: c.yaml\nreshard:\n  from: s1n1\n  to: s1n1\n  slots: 5\n",
+                "DIR/s.yaml:5:3: reshard.to: `from` and `to` are the same node",
+            ),
+        ];
+        for (yaml, expected) in cases {
+            let err = load(yaml).unwrap_err();
+            assert!(err.starts_with(expected), "\n got: {err}\nwant: {expected}");
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! The generator: per client, a deterministic stream of planned ops (command,
+//! key, value) drawn from the client's seed. Pure: no I/O, no clock.
+
+use rand::distr::Distribution as _;
+use rand::distr::weighted::WeightedIndex;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::Zipf;
+
+use super::history::OpKind;
+use super::spec::{Distribution, WorkloadSpec};
+use crate::cluster::slots::key_slot;
+
+/// An op before it is sent.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Planned {
+    pub kind: OpKind,
+    pub key: String,
+    pub slot: u16,
+    /// The value a `set` writes.
+    pub value: Option<String>,
+}
+
+/// A seed for one client derived from the run's seed (splitmix64 of both), so
+/// that clients draw independent streams and adding a client changes no other.
+pub(crate) fn client_seed(seed: u64, client: u32) -> u64 {
+    splitmix64(seed ^ splitmix64(u64::from(client).wrapping_add(0x5eed)))
+}
+
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// `prefix` padded with `x` to `size` bytes; longer than `size` when the prefix
+/// is (uniqueness matters more than the exact size).
+pub(crate) fn padded(mut prefix: String, size: usize) -> String {
+    if prefix.len() < size {
+        prefix.extend(std::iter::repeat_n('x', size - prefix.len()));
+    }
+    prefix
+}
+
+/// The value `load` writes to key number `n`: recognisably initial, unique per key.
+pub(crate) fn initial_value(n: u64, size: usize) -> String {
+    padded(format!("init-{n}-"), size)
+}
+
+enum Keys {
+    Uniform(u64),
+    Zipf(Zipf<f64>),
+}
+
+impl Keys {
+    fn new(n: u64, dist: Distribution) -> Keys {
+        match dist {
+            Distribution::Uniform => Keys::Uniform(n),
+            Distribution::Zipfian { s } => match Zipf::new(n as f64, s) {
+                Ok(z) => Keys::Zipf(z),
+                // validate() rules out bad parameters; stay total anyway.
+                Err(_) => Keys::Uniform(n),
+            },
+        }
+    }
+
+    fn pick(&self, rng: &mut StdRng) -> u64 {
+        match self {
+            Keys::Uniform(n) => rng.random_range(0..*n),
+            // Zipf samples ranks 1..=n as floats.
+            Keys::Zipf(z) => (z.sample(rng) as u64).max(1) - 1,
+        }
+    }
+}
+
+/// One client's op stream.
+pub(crate) struct OpGen {
+    rng: StdRng,
+    client: u32,
+    seq: u64,
+    kinds: WeightedIndex<u32>,
+    keys: Keys,
+    counters: Keys,
+    sizes: (usize, usize),
+    prefix: String,
+}
+
+const KINDS: [OpKind; 3] = [OpKind::Get, OpKind::Set, OpKind::Incr];
+
+impl OpGen {
+    /// The stream of `client` under `seed`. The spec must have passed `validate`.
+    pub fn new(spec: &WorkloadSpec, seed: u64, client: u32) -> OpGen {
+        let m = spec.mix;
+        let kinds = WeightedIndex::new([m.get, m.set, m.incr])
+            .unwrap_or_else(|_| WeightedIndex::new([1, 0, 0]).expect("constant weights"));
+        OpGen {
+            rng: StdRng::seed_from_u64(client_seed(seed, client)),
+            client,
+            seq: 0,
+            kinds,
+            keys: Keys::new(spec.keys.max(1), spec.distribution),
+            counters: Keys::new(spec.counter_keys.max(1), spec.distribution),
+            sizes: spec.value_size.bounds(),
+            prefix: spec.key_prefix.clone(),
+        }
+    }
+
+    pub fn next_op(&mut self) -> Planned {
+        let kind = KINDS[self.kinds.sample(&mut self.rng)];
+        let seq = self.seq;
+        self.seq += 1;
+        let (key, value) = match kind {
+            OpKind::Get => (
+                format!("{}{}", self.prefix, self.keys.pick(&mut self.rng)),
+                None,
+            ),
+            OpKind::Set => {
+                let key = format!("{}{}", self.prefix, self.keys.pick(&mut self.rng));
+                let size = self.rng.random_range(self.sizes.0..=self.sizes.1);
+                // Unique per op, so that the lost-write checker can tell writes apart.
+                (key, Some(padded(format!("c{}-{seq}-", self.client), size)))
+            }
+            OpKind::Incr => (
+                format!(
+                    "{}counter:{}",
+                    self.prefix,
+                    self.counters.pick(&mut self.rng)
+                ),
+                None,
+            ),
+        };
+        Planned {
+            kind,
+            slot: key_slot(key.as_bytes()),
+            key,
+            value,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::spec::{Mix, ValueSize};
+
+    fn spec() -> WorkloadSpec {
+        WorkloadSpec {
+            keys: 100,
+            counter_keys: 10,
+            mix: Mix {
+                get: 1,
+                set: 1,
+                incr: 1,
+            },
+            value_size: ValueSize::Range { min: 10, max: 20 },
+            ..WorkloadSpec::default()
+        }
+    }
+
+    #[test]
+    fn deterministic_per_seed_and_client() {
+        let s = spec();
+        let a: Vec<_> = {
+            let mut g = OpGen::new(&s, 7, 0);
+            (0..50).map(|_| g.next_op()).collect()
+        };
+        let b: Vec<_> = {
+            let mut g = OpGen::new(&s, 7, 0);
+            (0..50).map(|_| g.next_op()).collect()
+        };
+        let c: Vec<_> = {
+            let mut g = OpGen::new(&s, 7, 1);
+            (0..50).map(|_| g.next_op()).collect()
+        };
+        assert_eq!(a, b);
+        assert_ne!(
+            a.iter().map(|p| &p.key).collect::<Vec<_>>(),
+            c.iter().map(|p| &p.key).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn ops_respect_the_spec() {
+        let s = spec();
+        let mut g = OpGen::new(&s, 1, 3);
+        let mut seen = std::collections::HashSet::new();
+        let mut kinds = [0; 3];
+        for _ in 0..3000 {
+            let p = g.next_op();
+            assert_eq!(p.slot, key_slot(p.key.as_bytes()));
+            match p.kind {
+                OpKind::Get => {
+                    kinds[0] += 1;
+                    assert!(p.value.is_none());
+                    let n: u64 = p.key.strip_prefix("drill:").unwrap().parse().unwrap();
+                    assert!(n < 100);
+                }
+                OpKind::Set => {
+                    kinds[1] += 1;
+                    let v = p.value.unwrap();
+                    assert!((10..=20).contains(&v.len()) || v.len() > 20 && !v.ends_with('x'));
+                    assert!(v.starts_with("c3-"), "{v}");
+                    assert!(seen.insert(v), "values are unique");
+                }
+                OpKind::Incr => {
+                    kinds[2] += 1;
+                    let n: u64 = p
+                        .key
+                        .strip_prefix("drill:counter:")
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    assert!(n < 10);
+                }
+            }
+        }
+        assert!(kinds.iter().all(|&k| k > 800), "{kinds:?}");
+    }
+
+    #[test]
+    fn zipfian_favours_low_keys() {
+        let s = WorkloadSpec {
+            keys: 1000,
+            distribution: Distribution::Zipfian { s: 1.2 },
+            mix: Mix {
+                get: 1,
+                set: 0,
+                incr: 0,
+            },
+            ..WorkloadSpec::default()
+        };
+        let mut g = OpGen::new(&s, 9, 0);
+        let mut hot = 0;
+        for _ in 0..2000 {
+            let n: u64 = g
+                .next_op()
+                .key
+                .strip_prefix("drill:")
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(n < 1000);
+            if n < 10 {
+                hot += 1;
+            }
+        }
+        // Uniform would put ~1% in the first 10 keys; zipf(1.2) well over half.
+        assert!(hot > 1000, "{hot}");
+    }
+
+    #[test]
+    fn padding() {
+        assert_eq!(padded("ab".into(), 5), "abxxx");
+        assert_eq!(padded("abcdef".into(), 3), "abcdef");
+        assert_eq!(initial_value(7, 10), "init-7-xxx");
+    }
+}

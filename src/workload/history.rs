@@ -1,0 +1,407 @@
+//! The history: every operation a client issued, with its timing, target and
+//! outcome. The contract between the workload (which records it) and the
+//! checkers (which read it, also offline from a JSON-lines file).
+//!
+//! # JSON lines
+//!
+//! One [`Op`] per line, fields in declaration order:
+//!
+//! ```text
+//! {"client":0,"mode":"app","kind":"set","key":"drill:17","slot":9842,"value":"c0-41-xxxx",
+//!  "start_ns":1503211,"end_ns":1731002,"node":null,"redirects":0,"outcome":"ok"}
+//! {"client":8,"mode":"probe","kind":"get","key":"drill:3","slot":1234,"value":null,...,
+//!  "node":"s1n1","redirects":1,"outcome":{"fail":{"kind":"clusterdown","message":"..."}}}
+//! {...,"outcome":{"indeterminate":{"message":"timeout: ..."}}}
+//! ```
+//!
+//! `mode` is `app` | `probe`; `kind` is `get` | `set` | `incr`; `outcome` is the
+//! string `"ok"` or a one-key object `fail` / `indeterminate`; a failure's `kind`
+//! is one of `moved`, `ask`, `tryagain`, `clusterdown`, `loading`, `connection`,
+//! `timeout`, `other` (the Redis error codes, lowercase).
+
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The recorded operations of a run, sorted by start.
+pub type History = Vec<Op>;
+
+/// One operation as a client saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Op {
+    /// Client number: app clients first (0..clients), then probe clients.
+    pub client: u32,
+    pub mode: ClientMode,
+    pub kind: OpKind,
+    pub key: String,
+    pub slot: u16,
+    /// Set: the value written; Get: the value read (None = nil); Incr: the new value if ok.
+    pub value: Option<String>,
+    /// ns since the run's epoch (timeline::Clock). For open-loop: the op's SCHEDULED
+    /// start, so that a stall shows in the latency instead of delaying the schedule.
+    pub start_ns: u64,
+    pub end_ns: u64,
+    /// The primary (name) that owned the slot in the client's view when sent, if
+    /// known (probe clients; the app client's redis-rs view is not visible).
+    pub node: Option<String>,
+    /// MOVED/ASK redirects the op went through (probe clients count them exactly;
+    /// app clients follow them inside redis-rs and record 0).
+    pub redirects: u32,
+    pub outcome: Outcome,
+}
+
+impl Op {
+    pub fn is_ok(&self) -> bool {
+        matches!(self.outcome, Outcome::Ok)
+    }
+
+    /// Whether the op is a write (`set` or `incr`).
+    pub fn is_write(&self) -> bool {
+        matches!(self.kind, OpKind::Set | OpKind::Incr)
+    }
+
+    /// Latency in nanoseconds (end - start; 0 when the clock went nowhere).
+    pub fn latency_ns(&self) -> u64 {
+        self.end_ns.saturating_sub(self.start_ns)
+    }
+}
+
+/// Which kind of client issued an op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientMode {
+    /// The redis-rs cluster client with retries: what an application feels.
+    App,
+    /// The drill's own client without retries: what the cluster really did.
+    Probe,
+}
+
+impl ClientMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientMode::App => "app",
+            ClientMode::Probe => "probe",
+        }
+    }
+}
+
+impl fmt::Display for ClientMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The command of an op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpKind {
+    Get,
+    Set,
+    Incr,
+}
+
+impl OpKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpKind::Get => "get",
+            OpKind::Set => "set",
+            OpKind::Incr => "incr",
+        }
+    }
+}
+
+/// How an op ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Ok,
+    /// The op certainly did not take effect (the server refused it, or it was never sent).
+    Fail {
+        kind: ErrorKind,
+        message: String,
+    },
+    /// A timeout or a connection dropped after sending: it may have taken effect.
+    Indeterminate {
+        message: String,
+    },
+}
+
+impl Outcome {
+    /// A short label: `ok`, the failure kind, or `indeterminate`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Fail { kind, .. } => kind.as_str(),
+            Outcome::Indeterminate { .. } => "indeterminate",
+        }
+    }
+}
+
+/// The class of a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorKind {
+    Moved,
+    Ask,
+    TryAgain,
+    ClusterDown,
+    Loading,
+    /// Could not connect (refused, reset before sending, no connection to the node).
+    Connection,
+    /// Connecting timed out (nothing was sent; a response timeout is indeterminate).
+    Timeout,
+    Other,
+}
+
+impl ErrorKind {
+    /// The serde name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Moved => "moved",
+            ErrorKind::Ask => "ask",
+            ErrorKind::TryAgain => "tryagain",
+            ErrorKind::ClusterDown => "clusterdown",
+            ErrorKind::Loading => "loading",
+            ErrorKind::Connection => "connection",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The outcome of a redis-rs error.
+///
+/// `sent` says whether the request may have reached the server: a connection
+/// dropped or a response timeout after sending is then indeterminate. A
+/// refused connection never sent anything, whatever `sent` says.
+pub fn classify(err: &redis::RedisError, sent: bool) -> Outcome {
+    use redis::{ErrorKind as K, ServerErrorKind as S};
+    let message = err.to_string();
+    let fail = |kind| Outcome::Fail {
+        kind,
+        message: message.clone(),
+    };
+    match err.kind() {
+        K::Server(S::Moved) => fail(ErrorKind::Moved),
+        K::Server(S::Ask) => fail(ErrorKind::Ask),
+        K::Server(S::TryAgain) => fail(ErrorKind::TryAgain),
+        K::Server(S::ClusterDown) => fail(ErrorKind::ClusterDown),
+        K::Server(S::BusyLoading) => fail(ErrorKind::Loading),
+        K::Server(_) | K::Extension => match err.code() {
+            Some("LOADING") => fail(ErrorKind::Loading),
+            Some("TRYAGAIN") => fail(ErrorKind::TryAgain),
+            Some("CLUSTERDOWN") => fail(ErrorKind::ClusterDown),
+            _ => fail(ErrorKind::Other),
+        },
+        _ if err.is_connection_refusal() => fail(ErrorKind::Connection),
+        _ if err.is_timeout() => {
+            if sent {
+                Outcome::Indeterminate {
+                    message: format!("timeout: {message}"),
+                }
+            } else {
+                fail(ErrorKind::Timeout)
+            }
+        }
+        K::Io => {
+            if sent {
+                Outcome::Indeterminate {
+                    message: format!("connection: {message}"),
+                }
+            } else {
+                fail(ErrorKind::Connection)
+            }
+        }
+        K::ClusterConnectionNotFound => fail(ErrorKind::Connection),
+        _ => fail(ErrorKind::Other),
+    }
+}
+
+/// Why a history file could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("write history {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("read history {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("parse line {line} of history {}", path.display())]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Write `ops` to `path` as JSON lines (one op per line).
+pub fn write_jsonl(path: &Path, ops: &[Op]) -> Result<(), HistoryError> {
+    let wrap = |source| HistoryError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut w = BufWriter::new(File::create(path).map_err(wrap)?);
+    for op in ops {
+        serde_json::to_writer(&mut w, op).map_err(|e| wrap(e.into()))?;
+        w.write_all(b"\n").map_err(wrap)?;
+    }
+    w.flush().map_err(wrap)
+}
+
+/// Read a history written by [`write_jsonl`]. Blank lines are skipped.
+pub fn read_jsonl(path: &Path) -> Result<History, HistoryError> {
+    let wrap = |source| HistoryError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let reader = BufReader::new(File::open(path).map_err(wrap)?);
+    let mut ops = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(wrap)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let op = serde_json::from_str(&line).map_err(|source| HistoryError::Parse {
+            path: path.to_path_buf(),
+            line: i + 1,
+            source,
+        })?;
+        ops.push(op);
+    }
+    Ok(ops)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(outcome: Outcome) -> Op {
+        Op {
+            client: 3,
+            mode: ClientMode::Probe,
+            kind: OpKind::Set,
+            key: "drill:1".into(),
+            slot: 9842,
+            value: Some("c3-0".into()),
+            start_ns: 10,
+            end_ns: 20,
+            node: Some("s1n1".into()),
+            redirects: 1,
+            outcome,
+        }
+    }
+
+    #[test]
+    fn json_forms() {
+        let ok = serde_json::to_string(&op(Outcome::Ok)).unwrap();
+        assert_eq!(
+            ok,
+            r#"{"client":3,"mode":"probe","kind":"set","key":"drill:1","slot":9842,"value":"c3-0","start_ns":10,"end_ns":20,"node":"s1n1","redirects":1,"outcome":"ok"}"#
+        );
+        let fail = serde_json::to_string(&op(Outcome::Fail {
+            kind: ErrorKind::TryAgain,
+            message: "m".into(),
+        }))
+        .unwrap();
+        assert!(
+            fail.ends_with(r#""outcome":{"fail":{"kind":"tryagain","message":"m"}}}"#),
+            "{fail}"
+        );
+        let ind = serde_json::to_string(&op(Outcome::Indeterminate {
+            message: "timeout".into(),
+        }))
+        .unwrap();
+        assert!(
+            ind.ends_with(r#""outcome":{"indeterminate":{"message":"timeout"}}}"#),
+            "{ind}"
+        );
+    }
+
+    #[test]
+    fn jsonl_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.jsonl");
+        let ops = vec![
+            op(Outcome::Ok),
+            op(Outcome::Fail {
+                kind: ErrorKind::ClusterDown,
+                message: "CLUSTERDOWN".into(),
+            }),
+            op(Outcome::Indeterminate {
+                message: "t".into(),
+            }),
+        ];
+        write_jsonl(&path, &ops).unwrap();
+        assert_eq!(read_jsonl(&path).unwrap(), ops);
+        std::fs::write(&path, "{\"client\":1}\n").unwrap();
+        let err = read_jsonl(&path).unwrap_err();
+        assert!(err.to_string().contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn classification() {
+        let moved = redis::RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::Moved),
+            "moved",
+            "3999 127.0.0.1:6381".to_string(),
+        ));
+        assert!(matches!(
+            classify(&moved, true),
+            Outcome::Fail {
+                kind: ErrorKind::Moved,
+                ..
+            }
+        ));
+        let timeout = redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        assert!(matches!(
+            classify(&timeout, true),
+            Outcome::Indeterminate { .. }
+        ));
+        assert!(matches!(
+            classify(&timeout, false),
+            Outcome::Fail {
+                kind: ErrorKind::Timeout,
+                ..
+            }
+        ));
+        let refused =
+            redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(matches!(
+            classify(&refused, true),
+            Outcome::Fail {
+                kind: ErrorKind::Connection,
+                ..
+            }
+        ));
+        let reset =
+            redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(matches!(
+            classify(&reset, true),
+            Outcome::Indeterminate { .. }
+        ));
+        let loading = redis::make_extension_error("LOADING".into(), Some("x".into()));
+        assert!(matches!(
+            classify(&loading, true),
+            Outcome::Fail {
+                kind: ErrorKind::Loading,
+                ..
+            }
+        ));
+    }
+}
