@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Install what redis-drill needs and is missing, build it, then run the demo.
+# Install what redis-drill needs and is missing, build it, then run the reshard
+# drill (which brings up the 6-node cluster, prints its topology report, moves
+# 2000 slots under load, reports what clients saw, and takes it down).
 # Idempotent: a second run installs nothing and just rebuilds and reruns.
 #
-#   ./bootstrap.sh              install, build, run `just demo`
+#   ./bootstrap.sh              install, build, run `just cluster-reshard`
 #   ./bootstrap.sh --deps-only  install and build only (what CI uses)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -39,5 +41,5 @@ say "building redis-drill"
 cargo build --release --quiet
 
 if [ "${1:-}" != "--deps-only" ]; then
-  just demo
+  just cluster-reshard
 fi

@@ -138,6 +138,164 @@ pub async fn up(
     Ok((d, report))
 }
 
+/// How long `add-node` may take to make the new node part of the cluster:
+/// converging takes ~2 s (a new primary's writable delay) and at worst 5 s
+/// more (its rejoin delay), so this leaves room for a loaded machine.
+pub const ADD_NODE_CLUSTER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long each stage of `add-node` took.
+#[derive(Debug, Clone, Serialize)]
+pub struct AddTimings {
+    /// Start until the new node answered PING.
+    pub node_ready_ms: u64,
+    /// From then until every node knew every other (MEET).
+    pub meet_ms: u64,
+    /// From then until the grown cluster converged (REPLICATE for a replica,
+    /// then the conditions of `wait_converged`).
+    pub converge_ms: u64,
+    /// The whole `add-node`.
+    pub total_ms: u64,
+}
+
+/// What `add-node` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct AddReport {
+    pub name: String,
+    /// The new node's name.
+    pub node: String,
+    /// Where a client on this host reaches it.
+    pub address: std::net::SocketAddr,
+    /// The primary it replicates, for a replica.
+    pub replica_of: Option<String>,
+    /// Its cluster node id.
+    pub id: String,
+    pub timings: AddTimings,
+    pub status: StatusReport,
+}
+
+impl AddReport {
+    pub fn render_text(&self) -> String {
+        let t = &self.timings;
+        let what = match &self.replica_of {
+            Some(p) => format!("a replica of {p}"),
+            None => "a primary with no slots".to_string(),
+        };
+        let mut s = format!(
+            "added {} at {} to {} as {what} in {} ms (node ready {} ms, met {} ms, converged {} ms)\n\n",
+            self.node,
+            self.address,
+            self.name,
+            t.total_ms,
+            t.node_ready_ms,
+            t.meet_ms,
+            t.converge_ms
+        );
+        s.push_str(&self.status.render_text());
+        if self.replica_of.is_none() {
+            s.push_str(&format!(
+                "\nspread slots onto it with: redis-drill reshard --rebalance --name {}\n",
+                self.name
+            ));
+        }
+        s
+    }
+}
+
+/// Grow the running cluster `d` by one node: the runtime starts it (see
+/// [`crate::runtime::Deployment::next_node_spec`] for its name and place),
+/// then it joins the cluster — as an empty primary, or as a replica of
+/// `replica_of` — and the grown cluster converges. On any error, or a panic,
+/// the new node is removed again, so nothing is left half-added; the rest of
+/// the deployment is never touched.
+pub async fn add_node(
+    rt: &Runtime,
+    d: &Deployment,
+    replica_of: Option<&str>,
+    cancel: &CancellationToken,
+) -> Result<(Deployment, AddReport), BringupError> {
+    use futures::FutureExt;
+    if d.topology.kind != Kind::Cluster {
+        return Err(RuntimeError::BadInput(format!(
+            "{} is a {} topology; add-node grows clusters only",
+            d.name,
+            format!("{:?}", d.topology.kind).to_lowercase()
+        ))
+        .into());
+    }
+    let spec = d.next_node_spec(replica_of)?;
+    let name = spec.name.clone();
+    let work = std::panic::AssertUnwindSafe(grow(rt, d, spec, cancel))
+        .catch_unwind()
+        .await;
+    let undo = || async {
+        match rt.remove_node(d, &name).await {
+            Ok(r) => tracing::info!(node = %name, removed = %r, "removed the half-added node"),
+            Err(e) => crate::note!(
+                "warning: removing the half-added node {name} failed: {e}; run `redis-drill down --name {}`",
+                d.name
+            ),
+        }
+    };
+    match work {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(e)) => {
+            undo().await;
+            Err(e)
+        }
+        Err(panic) => {
+            undo().await;
+            std::panic::resume_unwind(panic)
+        }
+    }
+}
+
+async fn grow(
+    rt: &Runtime,
+    d: &Deployment,
+    spec: crate::topology::NodeSpec,
+    cancel: &CancellationToken,
+) -> Result<(Deployment, AddReport), BringupError> {
+    let started = Instant::now();
+    let replica_of = spec.replica_of.clone();
+    let grown = rt.add_node(d, spec.clone(), cancel).await?;
+    let node_ready = started.elapsed();
+    // Lets the tests prove that a failure half-way removes the new node.
+    if std::env::var(INJECT_ENV).as_deref() == Ok("panic-after-add-node") {
+        panic!("{INJECT_ENV}=panic-after-add-node");
+    }
+    let mut all = members(&grown);
+    let new = all
+        .iter()
+        .position(|m| m.name == spec.name)
+        .map(|i| all.remove(i))
+        .expect("the grown deployment lists the new node");
+    // The existing nodes' roles are whatever they are now (a failover may have
+    // swapped a shard's primary and replica): only the new node's is asserted.
+    for m in &mut all {
+        m.replica_of = None;
+    }
+    let copts = cluster::ConvergeOptions::new(ADD_NODE_CLUSTER_TIMEOUT, cancel.clone());
+    let joined = cluster::add_node(&all, &new, &copts).await?;
+    let total = started.elapsed();
+    let status = status::collect(&grown).await;
+    let node = grown.node(&spec.name)?;
+    let report = AddReport {
+        name: grown.name.clone(),
+        node: node.name.clone(),
+        address: node.addr,
+        replica_of,
+        id: joined.id.clone(),
+        timings: AddTimings {
+            node_ready_ms: ms(node_ready),
+            meet_ms: ms(joined.all_known),
+            converge_ms: ms(joined.converged.saturating_sub(joined.all_known)),
+            total_ms: ms(total),
+        },
+        status,
+    };
+    Ok((grown, report))
+}
+
 /// Replicated topologies: wait until every replica reports
 /// `master_link_status:up` (its first sync is done). Bounded by `timeout`.
 async fn wait_replication(

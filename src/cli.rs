@@ -105,6 +105,18 @@ enum Command {
         #[arg(long)]
         parallel_slots: Option<usize>,
     },
+    /// Grow a running cluster by one node: an empty primary, or a replica of --replica-of.
+    AddNode {
+        /// Which topology (default: the only one that is up).
+        #[arg(long)]
+        name: Option<String>,
+        /// Where the topology runs (default: search every available runtime).
+        #[arg(long, value_enum)]
+        runtime: Option<RuntimeKind>,
+        /// Add a replica of this primary instead of a new primary.
+        #[arg(long)]
+        replica_of: Option<String>,
+    },
     /// Render a stored report.json as Markdown or JUnit XML.
     Report {
         /// A report.json written by `redis-drill run`.
@@ -393,7 +405,7 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
                         crate::note!("{} is up in {} ms", sc.topology.name, up.timings.total_ms);
                     }
                     let finished =
-                        scenarios::run::execute(&sc, &d, seed, &out, json, &cancel).await?;
+                        scenarios::run::execute(&sc, &rt, &d, seed, &out, json, &cancel).await?;
                     Ok(finished)
                 }
             };
@@ -443,6 +455,34 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
             };
             let (_rt, d) = locate(runtime, name.as_deref()).await?;
             reshard_cmd(&d, &action, batch_keys, parallel_slots, json).await
+        }
+        Command::AddNode {
+            name,
+            runtime,
+            replica_of,
+        } => {
+            let (rt, d) = locate(runtime, name.as_deref()).await?;
+            // Not `guarded`: a failure removes the new node only (bringup
+            // does that), never the running topology.
+            let cancel = CancellationToken::new();
+            let work = bringup::add_node(&rt, &d, replica_of.as_deref(), &cancel);
+            let (_, report) = {
+                tokio::pin!(work);
+                tokio::select! {
+                    r = &mut work => r,
+                    sig = shutdown_signal() => {
+                        crate::note!("{sig}: stopping and removing the new node...");
+                        cancel.cancel();
+                        work.await
+                    }
+                }
+            }?;
+            if json {
+                print_json(&report);
+            } else {
+                crate::out!("{}", report.render_text());
+            }
+            Ok(exit::SUCCESS)
         }
         Command::Report {
             report: path,
@@ -638,8 +678,27 @@ async fn reshard_cmd(
     };
     bar.finish();
     let rep = result.map_err(cluster_error)?;
+    // Replicas learn the new owners by gossip: wait until every node agrees, so
+    // that the command's end means a settled cluster.
+    let mut members = bringup::members(d);
+    if matches!(action, ReshardAction::Drain { .. }) {
+        // A drained primary becomes a replica; replicas may change primaries.
+        for m in &mut members {
+            m.replica_of = None;
+        }
+    }
+    let conv = cluster::wait_converged(
+        &members,
+        &cluster::ConvergeOptions::new(Duration::from_secs(60), cancel.clone()),
+    )
+    .await
+    .map_err(cluster_error)?;
+    let convergence_ms = rep.finished_at.elapsed().as_secs_f64() * 1000.0;
     if json {
-        print_json(&rep);
+        let mut v = serde_json::to_value(&rep).expect("a reshard report serializes");
+        v["convergence_ms"] = serde_json::json!(convergence_ms);
+        v["convergence_polls"] = serde_json::json!(conv.polls);
+        print_json(&v);
     } else {
         crate::outln!(
             "moved {} slots, {} keys ({} bytes) in {:.0} ms: {:.0} keys/s, {:.0} slots/s",
@@ -650,6 +709,7 @@ async fn reshard_cmd(
             rep.keys_per_s,
             rep.slots_per_s
         );
+        crate::outln!("every node agreed {convergence_ms:.0} ms after the last SETSLOT");
     }
     Ok(exit::SUCCESS)
 }
@@ -657,6 +717,9 @@ async fn reshard_cmd(
 fn cluster_error(e: cluster::ClusterError) -> CliError {
     let code = if e.is_cancelled() {
         exit::INTERRUPTED
+    } else if matches!(e, cluster::ClusterError::Plan(_)) {
+        // A plan that cannot be made is about what the user asked for.
+        exit::BAD_INPUT
     } else {
         exit::ENVIRONMENT
     };

@@ -230,3 +230,57 @@ fn a_bad_scenario_is_bad_input() {
             .contains("drill.yaml:18:3: slo.max_lost_write: unknown field")
     );
 }
+
+#[test]
+fn reshard_command_moves_rebalances_and_refuses_a_bad_plan() {
+    let env = Env::new("process");
+    let name = unique_name("rs");
+    let _guard = Up {
+        env: &env,
+        name: name.clone(),
+    };
+    let t = topology("cluster-3x1.yaml");
+    env.json(&["up", t.to_str().unwrap(), "--name", &name, "--json"]);
+    let slots = |status: &Value, n: &str| {
+        status["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == n)
+            .unwrap()["slots"]
+            .as_i64()
+            .unwrap()
+    };
+
+    let moved = env.json(&[
+        "reshard", "--name", &name, "--from", "s1n1", "--to", "s3n1", "--slots", "1000", "--json",
+    ]);
+    assert_eq!(moved["slots_moved"], 1000);
+    let status = env.json(&["status", "--name", &name, "--json"]);
+    assert_eq!(slots(&status, "s1n1"), 5461 - 1000);
+    assert_eq!(slots(&status, "s3n1"), 5461 + 1000);
+
+    env.json(&["reshard", "--name", &name, "--rebalance", "--json"]);
+    let status = env.json(&["status", "--name", &name, "--json"]);
+    let ideal = 16384.0 / 3.0;
+    for p in ["s1n1", "s2n1", "s3n1"] {
+        let n = slots(&status, p) as f64;
+        assert!(
+            (n - ideal).abs() / ideal <= 0.02,
+            "{p} has {n} slots after a rebalance"
+        );
+    }
+    assert_eq!(env.json(&["check", "--name", &name, "--json"])["ok"], true);
+
+    // A replica owns no slots to move: bad input, and nothing changes.
+    let bad = env.run(&[
+        "reshard", "--name", &name, "--from", "s1n2", "--to", "s2n1", "--slots", "10",
+    ]);
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    assert_eq!(env.json(&["check", "--name", &name, "--json"])["ok"], true);
+}

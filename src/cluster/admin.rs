@@ -185,7 +185,14 @@ pub async fn create(
         "create the cluster: send CLUSTER MEET",
     )
     .await?;
-    wait_all_known(&bound, &mut conns, &ids, opts.interval).await?;
+    wait_all_known(
+        &bound,
+        &mut conns,
+        &ids,
+        opts.interval,
+        "create the cluster: wait until every node knows every other",
+    )
+    .await?;
     let all_known = bound.started.elapsed();
 
     // A handshake teaches the node that sent MEET the slots of the node it met,
@@ -293,6 +300,164 @@ pub async fn wait_converged(
         "converge",
     )
     .await
+}
+
+/// What [`add_node`] did and how long it took. Times are from the start of `add_node`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AddNodeReport {
+    /// The new node's id.
+    pub id: String,
+    /// Until every node, the new one included, listed every other with no
+    /// handshake or noaddr flag.
+    #[serde(serialize_with = "millis")]
+    pub all_known: Duration,
+    /// Until [`wait_converged`]'s conditions all held, the new node included.
+    #[serde(serialize_with = "millis")]
+    pub converged: Duration,
+    #[serde(serialize_with = "millis")]
+    pub total: Duration,
+    /// Polls of the convergence wait.
+    pub polls: u32,
+}
+
+/// Add `new`, an empty cluster node, to the running cluster of `members`: as
+/// a primary with no slots, or, when `new.replica_of` names a member, as its
+/// replica. Slots are not moved (that is `reshard --rebalance`).
+///
+/// The new node MEETs every member: each then learns of it from its own
+/// handshake at once instead of from gossip (about a second per node away),
+/// and the new node learns every primary's slots from the handshakes it
+/// started. Then: wait until every node knows every other, CLUSTER REPLICATE
+/// for a replica, and the conditions of [`wait_converged`] over the grown
+/// cluster (a primary with no slots passes them: no condition counts slots).
+///
+/// A new primary reports `cluster_state:ok` only after Redis's writable delay
+/// (2 s after its start) — and when it ran alone for longer than that, it
+/// counts itself in a minority until min(cluster-node-timeout, 5 s) after it
+/// learns the slots; so call this as soon as the node answers PING.
+pub async fn add_node(
+    members: &[Member],
+    new: &Member,
+    opts: &ConvergeOptions,
+) -> Result<AddNodeReport, ClusterError> {
+    validate_addition(members, new)?;
+    let bound = Bound::new(opts.timeout, &opts.cancel, "add a node to the cluster");
+    let mut all: Vec<Member> = members.to_vec();
+    all.push(new.clone());
+
+    let mut conns = bound
+        .step(
+            "add a node: connect to every node",
+            connect_all(all.iter().map(|m| (m.name.clone(), m.addr)), opts.connect),
+        )
+        .await?;
+    let new_index = all.len() - 1;
+    bound
+        .step(
+            "add a node: check the new node is empty",
+            check_empty(&mut conns[new_index]),
+        )
+        .await?;
+    let ids: Vec<String> =
+        bound
+            .step(
+                "add a node: read node ids",
+                futures::future::try_join_all(conns.iter_mut().map(|c| async move {
+                    c.run::<String>(redis::cmd("CLUSTER").arg("MYID")).await
+                })),
+            )
+            .await?;
+
+    let pairs: Vec<(usize, usize)> = (0..members.len()).map(|to| (new_index, to)).collect();
+    meet(
+        &bound,
+        &conns,
+        &all,
+        &pairs,
+        "add a node: send CLUSTER MEET",
+    )
+    .await?;
+    wait_all_known(
+        &bound,
+        &mut conns,
+        &ids,
+        opts.interval,
+        "add a node: wait until every node knows the new one",
+    )
+    .await?;
+    let all_known = bound.started.elapsed();
+
+    if let Some(primary) = &new.replica_of {
+        let at = all
+            .iter()
+            .position(|m| &m.name == primary)
+            .expect("validated: the primary is a member");
+        let primary_id = ids[at].clone();
+        let c = &mut conns[new_index];
+        bound
+            .step(
+                "add a node: send CLUSTER REPLICATE",
+                c.run::<()>(redis::cmd("CLUSTER").arg("REPLICATE").arg(primary_id)),
+            )
+            .await?;
+    }
+
+    let expect = Expectations::of(&all);
+    let mut polled: Vec<Polled> = conns
+        .into_iter()
+        .map(|c| Polled {
+            name: c.name.clone(),
+            addr: c.addr,
+            conn: Some(c),
+        })
+        .collect();
+    let convergence = converge_loop(
+        &bound,
+        &mut polled,
+        &expect,
+        opts.connect,
+        opts.interval,
+        opts.check_offsets,
+        "add a node: wait for convergence",
+    )
+    .await?;
+    let converged = bound.started.elapsed();
+    Ok(AddNodeReport {
+        id: ids[new_index].clone(),
+        all_known,
+        converged,
+        total: bound.started.elapsed(),
+        polls: convergence.polls,
+    })
+}
+
+/// The checks of [`add_node`] that need no node: names and addresses unique
+/// and loopback, no slots on the new node, its primary a member.
+fn validate_addition(members: &[Member], new: &Member) -> Result<(), ClusterError> {
+    if members.is_empty() {
+        return Err(ClusterError::Plan(format!(
+            "no cluster to add {} to",
+            new.name
+        )));
+    }
+    let mut all = members.to_vec();
+    all.push(new.clone());
+    AddressMap::from_members(&all)?;
+    if !new.slots.is_empty() {
+        return Err(ClusterError::Plan(format!(
+            "{} must join with no slots (move them with a reshard afterwards)",
+            new.name
+        )));
+    }
+    if let Some(p) = &new.replica_of
+        && !members.iter().any(|m| &m.name == p)
+    {
+        return Err(ClusterError::Plan(format!(
+            "{} replicates unknown member {p}",
+            new.name
+        )));
+    }
+    Ok(())
 }
 
 fn validate(members: &[Member]) -> Result<(), ClusterError> {
@@ -437,8 +602,8 @@ async fn wait_all_known(
     conns: &mut [NodeConn],
     ids: &[String],
     interval: Duration,
+    step: &str,
 ) -> Result<(), ClusterError> {
-    const STEP: &str = "create the cluster: wait until every node knows every other";
     let conn_names: Vec<String> = conns.iter().map(|c| c.name.clone()).collect();
     let names: HashMap<&str, &str> = ids
         .iter()
@@ -449,7 +614,7 @@ async fn wait_all_known(
     let mut pending: Vec<String> = Vec::new();
     for _ in 0..max_polls(bound.timeout, interval) {
         let views = match bound
-            .step(STEP, async {
+            .step(step, async {
                 Ok(futures::future::join_all(conns.iter_mut().map(|c| c.cluster_nodes())).await)
             })
             .await
@@ -491,9 +656,9 @@ async fn wait_all_known(
         if pending.is_empty() {
             return Ok(());
         }
-        bound.pause(interval, STEP, &pending).await?;
+        bound.pause(interval, step, &pending).await?;
     }
-    Err(bound.timed_out(STEP, pending))
+    Err(bound.timed_out(step, pending))
 }
 
 /// An upper bound on the polls of a wait, on top of its time bound.
@@ -1012,6 +1177,48 @@ mod tests {
         ];
         for (members, want) in cases {
             let err = validate(&members).unwrap_err().to_string();
+            assert!(err.contains(want), "want {want:?} in {err:?}");
+        }
+    }
+
+    #[test]
+    fn validate_addition_rejects_bad_new_nodes() {
+        let split = even_split(2);
+        let members = vec![
+            member("p1", 7000, None, vec![split[0]]),
+            member("p2", 7001, None, vec![split[1]]),
+        ];
+        validate_addition(&members, &member("p3", 7002, None, vec![])).unwrap();
+        validate_addition(&members, &member("r", 7002, Some("p1"), vec![])).unwrap();
+        let cases: Vec<(Vec<Member>, Member, &str)> = vec![
+            (
+                vec![],
+                member("p3", 7002, None, vec![]),
+                "no cluster to add p3 to",
+            ),
+            (
+                members.clone(),
+                member("p3", 7002, None, vec![SlotRange::new(0, 1)]),
+                "must join with no slots",
+            ),
+            (
+                members.clone(),
+                member("r", 7002, Some("x"), vec![]),
+                "replicates unknown member x",
+            ),
+            (
+                members.clone(),
+                member("p2", 7002, None, vec![]),
+                "clashes with p2",
+            ),
+            (
+                members.clone(),
+                member("p3", 7001, None, vec![]),
+                "clashes with p2",
+            ),
+        ];
+        for (members, new, want) in cases {
+            let err = validate_addition(&members, &new).unwrap_err().to_string();
             assert!(err.contains(want), "want {want:?} in {err:?}");
         }
     }

@@ -6,7 +6,7 @@
 //! - [`nodes`]  — `CLUSTER NODES` parsing (pure).
 //! - [`error`]  — [`ClusterError`].
 //! - [`conn`]   — [`Member`], [`AddressMap`] (the controller only reaches loopback), node connections.
-//! - [`admin`]  — [`create`] and [`wait_converged`].
+//! - [`admin`]  — [`create`], [`add_node`] and [`wait_converged`].
 //! - [`check`]  — the checks of `redis-cli --cluster check`: a pure [`check::evaluate`] and the loader.
 //! - [`view`]   — per-node views for the status report.
 //! - [`client`] — a redis-rs cluster client that goes through the address map.
@@ -23,8 +23,8 @@ pub mod slots;
 pub mod view;
 
 pub use admin::{
-    ConvergeOptions, Convergence, CreateOptions, CreateReport, POLL_INTERVAL, create,
-    wait_converged,
+    AddNodeReport, ConvergeOptions, Convergence, CreateOptions, CreateReport, POLL_INTERVAL,
+    add_node, create, wait_converged,
 };
 pub use check::{Check, CheckOptions, CheckReport, CheckedNode, check, check_with};
 pub use client::{ClientOptions, cluster_client};

@@ -27,8 +27,8 @@ use tokio_util::sync::CancellationToken;
 use super::config::{self, Listen};
 use super::image::{self, DEFAULT_IMAGE};
 use super::{
-    DeployedNode, Deployment, ExecOutput, NodeAction, Removed, RuntimeError, RuntimeKind,
-    UpOptions, labels,
+    AddedNode, DeployedNode, Deployment, ExecOutput, NodeAction, Removed, RuntimeError,
+    RuntimeKind, UpOptions, labels,
 };
 use crate::topology::{Kind, NodeSpec, Role, Topology};
 
@@ -40,6 +40,9 @@ const DATA_PORT: u16 = 6379;
 const BUS_PORT: u16 = 16379;
 /// Grace period for `stop` before Docker sends SIGKILL.
 const STOP_GRACE_S: i32 = 10;
+/// How long a started or restarted node may take to answer PING again; the
+/// process runtime allows the same.
+const RESTART_READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Host address of the first container in a network (.1 is the gateway).
 const FIRST_HOST: u8 = 11;
 
@@ -100,7 +103,7 @@ impl DockerRuntime {
 
         let host_ports = host_ports(topology)?;
         let subnet = self.pick_subnet().await?;
-        let network = format!("redis-drill-{}", opts.run_id);
+        let network = network_name(&opts.run_id);
         let ip_of = |i: usize| Ipv4Addr::new(subnet[0], subnet[1], subnet[2], FIRST_HOST + i as u8);
 
         let nodes: Vec<DeployedNode> = topology
@@ -150,12 +153,13 @@ impl DockerRuntime {
             let d = &deployment;
             let network = &network;
             async move {
-                self.create_container(d, network, spec, node, image).await?;
+                self.create_container(d, network, spec, node, image, None)
+                    .await?;
                 self.start_node(node).await
             }
         });
         let create_replicas = replicas.iter().map(|&(spec, node)| {
-            self.create_container(&deployment, &network, spec, node, image_of(spec))
+            self.create_container(&deployment, &network, spec, node, image_of(spec), None)
         });
         futures::future::try_join(
             futures::future::try_join_all(start_primaries),
@@ -187,6 +191,152 @@ impl DockerRuntime {
             "docker nodes ready"
         );
         Ok(deployment)
+    }
+
+    /// Start one more container in `d`'s network: the next free static IP of
+    /// its subnet, a free host port on 127.0.0.1, the same labels as `up` plus
+    /// [`labels::ADDED_NODE`], which is how [`DockerRuntime::list`] learns of it.
+    /// On error its container is removed again.
+    pub async fn add_node(
+        &self,
+        d: &Deployment,
+        spec: NodeSpec,
+        timeout: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<Deployment, RuntimeError> {
+        let started = Instant::now();
+        let image = image_for(&d.topology, &spec);
+        image::ensure(&self.docker, &image).await?;
+        check_cancel(cancel)?;
+        let network = network_name(&d.run_id);
+        let ip = self.next_ip(d, &network).await?;
+        let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let port = match spec.port {
+            Some(p) if super::port_is_free(lo, p) => p,
+            Some(p) => {
+                return Err(RuntimeError::PortTaken {
+                    node: spec.name.clone(),
+                    ip: "127.0.0.1".into(),
+                    port: p,
+                });
+            }
+            None => super::free_port(lo)?,
+        };
+        let node = DeployedNode {
+            name: spec.name.clone(),
+            addr: SocketAddr::new(lo, port),
+            announce: SocketAddr::new(IpAddr::V4(ip), DATA_PORT),
+            bus_port: BUS_PORT,
+            handle: container_name(&d.run_id, &spec.name),
+        };
+        let added = AddedNode {
+            node: node.clone(),
+            spec: spec.clone(),
+        };
+        let grown = d.with_node(added.clone());
+        let result = async {
+            self.create_container(&grown, &network, &spec, &node, image, Some(&added))
+                .await?;
+            check_cancel(cancel)?;
+            self.start_node(&node).await?;
+            super::wait_for_ping(&node.name, node.addr, timeout, cancel, || {
+                self.exited(&node)
+            })
+            .await
+        }
+        .await;
+        if let Err(e) = result {
+            if let Err(undo) = self.remove_container(&node.handle).await {
+                tracing::warn!(node = %node.name, "removing the half-added node failed: {undo}");
+            }
+            return Err(e);
+        }
+        tracing::info!(
+            node = %node.name,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "docker node added"
+        );
+        Ok(grown)
+    }
+
+    /// Remove one node's container. Idempotent.
+    pub async fn remove_node(&self, d: &Deployment, node: &str) -> Result<Removed, RuntimeError> {
+        let containers = self
+            .remove_container(&container_name(&d.run_id, node))
+            .await?;
+        Ok(Removed {
+            containers,
+            ..Default::default()
+        })
+    }
+
+    /// Force-remove a container and its volumes; 1 when it was there, 0 when not.
+    async fn remove_container(&self, id: &str) -> Result<usize, RuntimeError> {
+        let opts = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        match self.docker.remove_container(id, Some(opts)).await {
+            Ok(()) => Ok(1),
+            // Gone already, or being removed by a concurrent cleanup.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404 | 409,
+                ..
+            }) => Ok(0),
+            Err(e) => Err(RuntimeError::Docker {
+                context: format!("removing container {id}"),
+                source: e,
+            }),
+        }
+    }
+
+    /// The lowest host address of `network`'s /24, from [`FIRST_HOST`], that
+    /// neither a node of `d` nor any container on the network holds.
+    async fn next_ip(&self, d: &Deployment, network: &str) -> Result<Ipv4Addr, RuntimeError> {
+        let info = self
+            .docker
+            .inspect_network(
+                network,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+            .map_err(RuntimeError::docker(format!(
+                "inspecting network {network}"
+            )))?;
+        let subnet = info
+            .ipam
+            .as_ref()
+            .and_then(|i| i.config.as_ref())
+            .into_iter()
+            .flatten()
+            .find_map(|c| parse_cidr(c.subnet.as_deref()?))
+            .ok_or_else(|| {
+                RuntimeError::Environment(format!("network {network} has no IPv4 subnet"))
+            })?;
+        let mut used: Vec<Ipv4Addr> = d
+            .nodes
+            .iter()
+            .filter_map(|n| match n.announce.ip() {
+                IpAddr::V4(v4) => Some(v4),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        used.extend(
+            info.containers
+                .unwrap_or_default()
+                .values()
+                .filter_map(|c| {
+                    c.ipv4_address
+                        .as_deref()?
+                        .split('/')
+                        .next()?
+                        .parse::<Ipv4Addr>()
+                        .ok()
+                }),
+        );
+        next_free_host(subnet, &used).ok_or_else(|| {
+            RuntimeError::Environment(format!("no free address left in network {network}"))
+        })
     }
 
     async fn start_node(&self, n: &DeployedNode) -> Result<(), RuntimeError> {
@@ -264,6 +414,7 @@ impl DockerRuntime {
         spec: &NodeSpec,
         node: &DeployedNode,
         image: String,
+        added: Option<&AddedNode>,
     ) -> Result<(), RuntimeError> {
         let topology = &deployment.topology;
         let replicaof = replica_target(deployment, spec).map(|a| (a.ip().to_string(), a.port()));
@@ -283,6 +434,12 @@ impl DockerRuntime {
             format!("{:?}", spec.role).to_lowercase(),
         );
         lbls.insert(labels::REGION.into(), spec.region.clone());
+        if let Some(a) = added {
+            lbls.insert(
+                labels::ADDED_NODE.into(),
+                serde_json::to_string(a).expect("a node serializes"),
+            );
+        }
         let mut ports: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
         ports.insert(
             format!("{DATA_PORT}/tcp"),
@@ -393,7 +550,58 @@ impl DockerRuntime {
                 }
             })
             .collect();
+        for (run_id, added) in self.added_nodes().await? {
+            let Some(d) = out.iter_mut().find(|d| d.run_id == run_id) else {
+                continue;
+            };
+            for a in added {
+                if d.nodes.iter().all(|n| n.name != a.node.name) {
+                    *d = d.with_node(a);
+                }
+            }
+        }
         out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Nodes added by `add-node`, per run id, in the order they were created.
+    async fn added_nodes(&self) -> Result<BTreeMap<String, Vec<AddedNode>>, RuntimeError> {
+        let mut filters = HashMap::new();
+        filters.insert(
+            "label".to_string(),
+            vec![
+                format!("{}={}", labels::TOOL, labels::TOOL_VALUE),
+                labels::ADDED_NODE.to_string(),
+            ],
+        );
+        let mut containers = self
+            .docker
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(RuntimeError::docker("listing containers"))?;
+        containers.sort_by_key(|c| (c.created.unwrap_or_default(), c.names.clone()));
+        let mut out: BTreeMap<String, Vec<AddedNode>> = BTreeMap::new();
+        for c in containers {
+            let Some(lbls) = c.labels else { continue };
+            let (Some(run_id), Some(json)) =
+                (lbls.get(labels::RUN_ID), lbls.get(labels::ADDED_NODE))
+            else {
+                continue;
+            };
+            match serde_json::from_str::<AddedNode>(json) {
+                Ok(a) => out.entry(run_id.clone()).or_default().push(a),
+                Err(e) => {
+                    tracing::warn!(
+                        "ignoring a container whose added-node label does not parse: {e}"
+                    )
+                }
+            }
+        }
         Ok(out)
     }
 
@@ -520,7 +728,20 @@ impl DockerRuntime {
             NodeAction::Pause => d.pause_container(h).await,
             NodeAction::Resume => d.unpause_container(h).await,
         }
-        .map_err(RuntimeError::docker(ctx))
+        .map_err(RuntimeError::docker(ctx))?;
+        // Docker reports a container started before redis-server listens in
+        // it; wait for PING, as the process runtime does.
+        if matches!(action, NodeAction::Start | NodeAction::Restart) {
+            super::wait_for_ping(
+                &node.name,
+                node.addr,
+                RESTART_READY_TIMEOUT,
+                &CancellationToken::new(),
+                || self.exited(node),
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     pub async fn exec(
@@ -599,6 +820,19 @@ fn check_cancel(cancel: &CancellationToken) -> Result<(), RuntimeError> {
     } else {
         Ok(())
     }
+}
+
+fn network_name(run_id: &str) -> String {
+    format!("redis-drill-{run_id}")
+}
+
+/// The lowest address from .[`FIRST_HOST`] to .254 of the /24 `subnet`
+/// (network, mask) that is not in `used`.
+fn next_free_host(subnet: (u32, u32), used: &[Ipv4Addr]) -> Option<Ipv4Addr> {
+    let (net, _) = subnet;
+    (FIRST_HOST..=254)
+        .map(|h| Ipv4Addr::from(net | u32::from(h)))
+        .find(|ip| !used.contains(ip))
 }
 
 fn container_name(run_id: &str, node: &str) -> String {
@@ -721,5 +955,15 @@ mod tests {
         // the offset wraps
         assert_eq!(choose_subnet(&[], 1023), Some([172, 31, 255]));
         assert_eq!(choose_subnet(&[], 1024), Some([172, 28, 0]));
+    }
+
+    #[test]
+    fn next_free_host_skips_used_addresses() {
+        let net = parse_cidr("172.28.5.0/24").unwrap();
+        let ip = |h: u8| Ipv4Addr::new(172, 28, 5, h);
+        assert_eq!(next_free_host(net, &[]), Some(ip(11)));
+        assert_eq!(next_free_host(net, &[ip(11), ip(12), ip(14)]), Some(ip(13)));
+        let all: Vec<Ipv4Addr> = (11..=254).map(ip).collect();
+        assert_eq!(next_free_host(net, &all), None);
     }
 }

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::exit;
-use crate::topology::{NodeSpec, Topology};
+use crate::topology::{NodeSpec, Role, Topology};
 
 /// Label keys. Every container and network carries them; cleanup finds
 /// resources by `redis-drill.run-id` alone.
@@ -35,6 +35,10 @@ pub mod labels {
     pub const REGION: &str = "redis-drill.region";
     /// On the network only: the whole [`super::Deployment`] as JSON.
     pub const DEPLOYMENT: &str = "redis-drill.deployment";
+    /// On a container started by `add-node` only: its [`super::AddedNode`] as
+    /// JSON. A network's labels cannot change after it is created, so the
+    /// deployment read from the network is completed from these.
+    pub const ADDED_NODE: &str = "redis-drill.added-node";
     pub const TOOL_VALUE: &str = "redis-drill";
 }
 
@@ -115,6 +119,111 @@ impl Deployment {
     pub fn spec(&self, name: &str) -> Option<&NodeSpec> {
         self.topology.node(name)
     }
+}
+
+/// A node added to a running deployment (`add-node`): where it runs and what it
+/// is, as the docker runtime records it on the node's own container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddedNode {
+    pub node: DeployedNode,
+    pub spec: NodeSpec,
+}
+
+impl Deployment {
+    /// This deployment grown by `added`: the node listed, its spec in the topology.
+    pub fn with_node(&self, added: AddedNode) -> Deployment {
+        let mut d = self.clone();
+        d.nodes.push(added.node);
+        d.topology.nodes.push(added.spec);
+        d
+    }
+
+    /// The spec of the node `add-node` would start next: a new empty primary
+    /// in a shard of its own (`s{k}n1`, k one past the highest shard), or a
+    /// replica of `replica_of` in that primary's shard (`s{k}n{m}`, m one past
+    /// the shard's node count, skipping names in use). A replica lives in its
+    /// primary's region, a new primary in the first region. Its redis.conf
+    /// settings are the ones every existing node shares — the topology's own
+    /// `redis` section, without any one node's overrides. Pure.
+    pub fn next_node_spec(&self, replica_of: Option<&str>) -> Result<NodeSpec, RuntimeError> {
+        let t = &self.topology;
+        let taken =
+            |name: &str| t.node(name).is_some() || self.nodes.iter().any(|n| n.name == name);
+        let (role, shard, region, name) = match replica_of {
+            None => {
+                let shard = t.nodes.iter().map(|n| n.shard + 1).max().unwrap_or(0);
+                let region = t
+                    .regions
+                    .first()
+                    .map(|r| r.name.clone())
+                    .unwrap_or_else(|| crate::topology::DEFAULT_REGION.to_string());
+                let name = format!("s{}n1", shard + 1);
+                if taken(&name) {
+                    return Err(RuntimeError::BadInput(format!(
+                        "the next primary's name {name} is already taken in {}",
+                        self.name
+                    )));
+                }
+                (Role::Primary, shard, region, name)
+            }
+            Some(p) => {
+                let primary = t.node(p).ok_or_else(|| {
+                    RuntimeError::BadInput(format!(
+                        "no node named `{p}` in {} (primaries: {})",
+                        self.name,
+                        t.primaries()
+                            .map(|n| n.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?;
+                if primary.role != Role::Primary {
+                    return Err(RuntimeError::BadInput(format!(
+                        "{p} is a replica; a new replica needs a primary to replicate"
+                    )));
+                }
+                let in_shard = t.nodes.iter().filter(|n| n.shard == primary.shard).count();
+                // Bounded: at most every node name is taken.
+                let name = (in_shard + 1..=in_shard + 1 + t.nodes.len())
+                    .map(|m| format!("s{}n{m}", primary.shard + 1))
+                    .find(|n| !taken(n))
+                    .ok_or_else(|| {
+                        RuntimeError::BadInput(format!("no free node name in {p}'s shard"))
+                    })?;
+                (Role::Replica, primary.shard, primary.region.clone(), name)
+            }
+        };
+        if name.len() > crate::topology::NAME_MAX {
+            return Err(RuntimeError::BadInput(format!(
+                "the new node's name {name} is longer than {} characters",
+                crate::topology::NAME_MAX
+            )));
+        }
+        Ok(NodeSpec {
+            name,
+            role,
+            replica_of: replica_of.map(str::to_string),
+            shard,
+            region,
+            port: None,
+            image: None,
+            config: shared_config(&t.nodes),
+            slots: Vec::new(),
+        })
+    }
+}
+
+/// The redis.conf settings every one of `nodes` has, with the same value.
+fn shared_config(nodes: &[NodeSpec]) -> std::collections::BTreeMap<String, String> {
+    let Some((first, rest)) = nodes.split_first() else {
+        return Default::default();
+    };
+    first
+        .config
+        .iter()
+        .filter(|(k, v)| rest.iter().all(|n| n.config.get(*k) == Some(*v)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// A one-line summary of a running deployment, for listings.
@@ -268,6 +377,10 @@ impl RuntimeError {
     }
 }
 
+/// How long a node started by [`Runtime::add_node`] may take to answer PING:
+/// the same order as a whole `up` of one node, with room for a busy machine.
+pub const ADD_NODE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The runtime a command works with.
 pub enum Runtime {
     Docker(docker::DockerRuntime),
@@ -323,6 +436,41 @@ impl Runtime {
         match self {
             Runtime::Docker(d) => d.up(topology, opts, cancel).await,
             Runtime::Process(p) => p.up(topology, opts, cancel).await,
+        }
+    }
+
+    /// Start one more node, described by `spec` (see
+    /// [`Deployment::next_node_spec`]), in the running deployment `d`, under the
+    /// same rules as `up` (image, redis.conf, labels or run directory), wait
+    /// until it answers PING, and record it so that [`Runtime::find`] returns
+    /// the grown deployment. It joins no cluster: that is the cluster admin's
+    /// job. On error nothing of the new node is left.
+    pub async fn add_node(
+        &self,
+        d: &Deployment,
+        spec: NodeSpec,
+        cancel: &CancellationToken,
+    ) -> Result<Deployment, RuntimeError> {
+        if d.nodes.iter().any(|n| n.name == spec.name) || d.spec(&spec.name).is_some() {
+            return Err(RuntimeError::BadInput(format!(
+                "{} already has a node named {}",
+                d.name, spec.name
+            )));
+        }
+        tracing::info!(node = %spec.name, deployment = %d.name, "add node");
+        match self {
+            Runtime::Docker(r) => r.add_node(d, spec, ADD_NODE_TIMEOUT, cancel).await,
+            Runtime::Process(p) => p.add_node(d, spec, ADD_NODE_TIMEOUT, cancel).await,
+        }
+    }
+
+    /// Remove one node of a deployment — its container, or its process and
+    /// directory — and forget it. Undoes [`Runtime::add_node`]; idempotent.
+    pub async fn remove_node(&self, d: &Deployment, node: &str) -> Result<Removed, RuntimeError> {
+        tracing::info!(node, deployment = %d.name, "remove node");
+        match self {
+            Runtime::Docker(r) => r.remove_node(d, node).await,
+            Runtime::Process(p) => p.remove_node(d, node),
         }
     }
 
@@ -503,4 +651,79 @@ pub(crate) fn free_port(ip: std::net::IpAddr) -> Result<u16, RuntimeError> {
 /// Whether `ip:port` can be bound now.
 pub(crate) fn port_is_free(ip: std::net::IpAddr, port: u16) -> bool {
     std::net::TcpListener::bind((ip, port)).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment(yaml: &str) -> Deployment {
+        let topology = Topology::parse(yaml, None).unwrap();
+        let nodes = topology
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let addr: SocketAddr = format!("127.0.0.1:{}", 7000 + i).parse().unwrap();
+                DeployedNode {
+                    name: n.name.clone(),
+                    addr,
+                    announce: addr,
+                    bus_port: 17000 + i as u16,
+                    handle: String::new(),
+                }
+            })
+            .collect();
+        Deployment {
+            name: "t".into(),
+            run_id: "r".into(),
+            runtime: RuntimeKind::Process,
+            image: String::new(),
+            topology,
+            nodes,
+        }
+    }
+
+    #[test]
+    fn next_node_spec_names_and_places_the_new_node() {
+        let d = deployment(
+            "name: c\nkind: cluster\nregions: [{name: a}, {name: b}]\nredis: {maxmemory: 64mb}\ncluster: {shards: 3, replicas: 1}\noverrides:\n  s1n1: {redis: {maxmemory-policy: allkeys-lru}}\n",
+        );
+        let p = d.next_node_spec(None).unwrap();
+        assert_eq!(
+            (p.name.as_str(), p.role, p.shard, p.region.as_str()),
+            ("s4n1", Role::Primary, 3, "a")
+        );
+        assert!(p.slots.is_empty() && p.replica_of.is_none() && p.port.is_none());
+        // The topology's settings, not one node's override.
+        assert_eq!(p.config.get("maxmemory").map(String::as_str), Some("64mb"));
+        assert!(!p.config.contains_key("maxmemory-policy"));
+
+        let r = d.next_node_spec(Some("s2n1")).unwrap();
+        let primary = d.spec("s2n1").unwrap();
+        assert_eq!(
+            (r.name.as_str(), r.role, r.shard, r.replica_of.as_deref()),
+            ("s2n3", Role::Replica, 1, Some("s2n1"))
+        );
+        assert_eq!(r.region, primary.region);
+
+        // Grown by the new primary, the next replica of it is s4n2.
+        let grown = d.with_node(AddedNode {
+            node: DeployedNode {
+                name: p.name.clone(),
+                ..d.nodes[0].clone()
+            },
+            spec: p,
+        });
+        assert_eq!(grown.next_node_spec(Some("s4n1")).unwrap().name, "s4n2");
+        assert_eq!(grown.next_node_spec(None).unwrap().name, "s5n1");
+
+        for (arg, want) in [
+            ("nosuch", "no node named `nosuch`"),
+            ("s1n2", "s1n2 is a replica"),
+        ] {
+            let err = d.next_node_spec(Some(arg)).unwrap_err().to_string();
+            assert!(err.contains(want), "want {want:?} in {err:?}");
+        }
+    }
 }

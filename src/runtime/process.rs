@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::{self, Listen};
 use super::{
-    DeployedNode, Deployment, ExecOutput, NodeAction, Removed, RuntimeError, RuntimeKind, UpOptions,
+    AddedNode, DeployedNode, Deployment, ExecOutput, NodeAction, Removed, RuntimeError,
+    RuntimeKind, UpOptions,
 };
 use crate::topology::{Kind, NodeSpec, Topology};
 
@@ -134,6 +135,131 @@ impl ProcessRuntime {
             "process nodes ready"
         );
         Ok(deployment)
+    }
+
+    /// Start one more redis-server in `d`'s run: the lowest free address of
+    /// the run's block 127.0.B.x, its own node directory, recorded in
+    /// `deployment.json`. On error its process and directory are removed again.
+    pub async fn add_node(
+        &self,
+        d: &Deployment,
+        spec: NodeSpec,
+        timeout: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<Deployment, RuntimeError> {
+        let started = Instant::now();
+        let run_dir = self.run_dir(&d.run_id);
+        if !run_dir.join("deployment.json").is_file() {
+            return Err(RuntimeError::NotFound(d.name.clone()));
+        }
+        let used: Vec<Ipv4Addr> = d
+            .nodes
+            .iter()
+            .filter_map(|n| match n.addr.ip() {
+                IpAddr::V4(v4) => Some(v4),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        let block = used.first().map(|ip| ip.octets()[2]).ok_or_else(|| {
+            RuntimeError::Environment(format!("{} lists no node to find its block from", d.name))
+        })?;
+        let ip = (FIRST_HOST..=254)
+            .map(|h| Ipv4Addr::new(127, 0, block, h))
+            .find(|ip| !used.contains(ip))
+            .ok_or_else(|| {
+                RuntimeError::Environment(format!("no free address left in 127.0.{block}.0/24"))
+            })?;
+        let addr = SocketAddr::new(IpAddr::V4(ip), spec.port.unwrap_or(DATA_PORT));
+        let mut ports = vec![addr.port()];
+        if d.topology.kind == Kind::Cluster {
+            ports.push(BUS_PORT);
+        }
+        if let Some(&port) = ports.iter().find(|&&p| !super::port_is_free(addr.ip(), p)) {
+            return Err(RuntimeError::PortTaken {
+                node: spec.name.clone(),
+                ip: ip.to_string(),
+                port,
+            });
+        }
+        check_cancel(cancel)?;
+        let name = spec.name.clone();
+        let mut grown = d.with_node(AddedNode {
+            node: DeployedNode {
+                name: name.clone(),
+                addr,
+                announce: addr,
+                bus_port: BUS_PORT,
+                handle: String::new(),
+            },
+            spec: spec.clone(),
+        });
+        let result = async {
+            let addrs: Vec<(String, SocketAddr)> = grown
+                .nodes
+                .iter()
+                .map(|n| (n.name.clone(), n.addr))
+                .collect();
+            self.write_conf(
+                &run_dir,
+                &grown.topology,
+                &spec,
+                addr,
+                replica_target(&grown.topology, &addrs, &spec),
+            )?;
+            let pid = self.spawn(&run_dir, &name)?;
+            if let Some(n) = grown.nodes.iter_mut().find(|n| n.name == name) {
+                n.handle = pid.to_string();
+            }
+            self.save(&grown)?;
+            let dir = run_dir.join(&name);
+            super::wait_for_ping(&name, addr, timeout, cancel, move || {
+                let dir = dir.clone();
+                async move { exited(&dir) }
+            })
+            .await
+        }
+        .await;
+        if let Err(e) = result {
+            if let Err(undo) = self.remove_node(&grown, &name) {
+                tracing::warn!(node = %name, "removing the half-added node failed: {undo}");
+            }
+            return Err(e);
+        }
+        tracing::info!(
+            node = %name,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "process node added"
+        );
+        Ok(grown)
+    }
+
+    /// Stop one node's redis-server (SIGKILL), remove its directory and drop
+    /// it from `deployment.json`. Idempotent.
+    pub fn remove_node(&self, d: &Deployment, node: &str) -> Result<Removed, RuntimeError> {
+        let run_dir = self.run_dir(&d.run_id);
+        let dir = run_dir.join(node);
+        let mut removed = Removed {
+            processes: kill_matching(&dir, libc::SIGKILL, STOP_GRACE)?,
+            ..Default::default()
+        };
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .map_err(RuntimeError::io(format!("removing {}", dir.display())))?;
+            removed.dirs = 1;
+        }
+        // What is on disk is the latest (a `start` may have changed a pid);
+        // a run that is gone stays gone.
+        let path = run_dir.join("deployment.json");
+        if path.is_file() {
+            let mut current: Deployment = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_else(|| d.clone());
+            current.nodes.retain(|n| n.name != node);
+            current.topology.nodes.retain(|n| n.name != node);
+            self.save(&current)?;
+        }
+        Ok(removed)
     }
 
     /// A block B whose addresses no other run of ours uses, and where every node's
@@ -411,6 +537,14 @@ impl ProcessRuntime {
     }
 }
 
+fn check_cancel(cancel: &CancellationToken) -> Result<(), RuntimeError> {
+    if cancel.is_cancelled() {
+        Err(RuntimeError::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
 /// `Err(reason)` when no redis-server runs in the node directory `dir` any
 /// more: its last log lines.
 fn exited(dir: &Path) -> Result<(), String> {
@@ -488,7 +622,9 @@ fn pids_matching(dir: &Path) -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let dir_bytes = dir.as_os_str().as_encoded_bytes();
+    // With a trailing slash, so that s1n1 never matches s1n10's config path.
+    let mut needle = dir.as_os_str().as_encoded_bytes().to_vec();
+    needle.push(b'/');
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
@@ -506,7 +642,10 @@ fn pids_matching(dir: &Path) -> Vec<i32> {
             let cwd = cwd.to_string_lossy();
             let cwd = Path::new(cwd.strip_suffix(" (deleted)").unwrap_or(&cwd));
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            cwd.starts_with(dir) || cmdline.windows(dir_bytes.len()).any(|w| w == dir_bytes)
+            cwd.starts_with(dir)
+                || cmdline
+                    .windows(needle.len())
+                    .any(|w| w == needle.as_slice())
         })
         .collect()
 }

@@ -44,6 +44,8 @@ pub enum ReshardAction {
     },
     /// Even out the slots over every primary.
     Rebalance,
+    /// Add one empty primary (before the workload starts), then rebalance onto it.
+    AddPrimary,
     /// Move every slot of a primary onto the others.
     Drain { node: String },
 }
@@ -90,6 +92,9 @@ struct RawReshard {
     slots: Option<usize>,
     #[serde(default)]
     rebalance: bool,
+    /// With `rebalance: true`: first add an empty primary.
+    #[serde(default)]
+    add_primary: bool,
     drain: Option<String>,
     batch_keys: Option<usize>,
     parallel_slots: Option<usize>,
@@ -198,6 +203,12 @@ impl Scenario {
             }
         };
         let r = &raw.reshard;
+        if r.add_primary && !r.rebalance {
+            return Err(doc.invalid_field(
+                &["reshard", "add_primary"],
+                "goes with `rebalance: true` (the new primary starts empty)",
+            ));
+        }
         let action = match (&r.from, &r.to, r.slots, r.rebalance, &r.drain) {
             (Some(from), Some(to), Some(slots), false, None) => {
                 if from == to {
@@ -214,6 +225,7 @@ impl Scenario {
                     slots,
                 }
             }
+            (None, None, None, true, None) if r.add_primary => ReshardAction::AddPrimary,
             (None, None, None, true, None) => ReshardAction::Rebalance,
             (None, None, None, false, Some(node)) => {
                 if primaries.len() < 2 {
@@ -229,7 +241,7 @@ impl Scenario {
             _ => {
                 return Err(doc.invalid_field(
                     &["reshard"],
-                    "give exactly one of: `from`, `to` and `slots` together; `rebalance: true`; `drain: NODE`",
+                    "give exactly one of: `from`, `to` and `slots` together; `rebalance: true` (with `add_primary: true` to add an empty primary first); `drain: NODE`",
                 ));
             }
         };
@@ -307,6 +319,10 @@ mod tests {
 
     #[test]
     fn a_move_resolves() {
+        let a =
+            load("name: r\ntopology: c.yaml\nreshard:\n  rebalance: true\n  add_primary: true\n")
+                .unwrap();
+        assert_eq!(a.reshard.action, ReshardAction::AddPrimary);
         let s = load("name: r\ntopology: c.yaml\nreshard:\n  from: s1n1\n  to: s2n1\n  slots: 100\nslo:\n  max_lost_writes: 0\n").unwrap();
         assert_eq!(
             s.reshard.action,

@@ -33,6 +33,8 @@ pub enum DrillError {
         #[source]
         source: std::io::Error,
     },
+    #[error("failed to add a primary: {0}")]
+    AddNode(String),
     #[error("interrupted")]
     Cancelled,
 }
@@ -42,6 +44,8 @@ impl DrillError {
         match self {
             DrillError::Cancelled => crate::exit::INTERRUPTED,
             DrillError::Cluster(e) if e.is_cancelled() => crate::exit::INTERRUPTED,
+            // A plan that cannot be made is about what was asked for.
+            DrillError::Cluster(ClusterError::Plan(_)) => crate::exit::BAD_INPUT,
             _ => crate::exit::ENVIRONMENT,
         }
     }
@@ -97,6 +101,7 @@ fn keys_on_primaries(s: &status::StatusReport) -> u64 {
 /// verdict, never an error; errors are for runs that could not be carried out.
 pub async fn execute(
     scenario: &Scenario,
+    rt: &crate::runtime::Runtime,
     d: &Deployment,
     seed: u64,
     out: &Path,
@@ -112,6 +117,29 @@ pub async fn execute(
         context: format!("creating a run folder under {}", out.display()),
         source,
     })?;
+    // A primary to rebalance onto is added before the workload starts: app
+    // clients map announced addresses to host ports when they connect, so a
+    // node added later would be out of their reach on Docker.
+    let mut events: Vec<Event> = Vec::new();
+    let grown;
+    let d = if scenario.reshard.action == ReshardAction::AddPrimary {
+        let (d2, added) = crate::bringup::add_node(rt, d, None, cancel)
+            .await
+            .map_err(|e| DrillError::AddNode(e.to_string()))?;
+        say.line(format!(
+            "added empty primary {} in {} ms",
+            added.node, added.timings.total_ms
+        ));
+        events.push(Event {
+            at_ns: 0,
+            kind: "add-node".into(),
+            detail: format!("{} (primary, no slots)", added.node),
+        });
+        grown = d2;
+        &grown
+    } else {
+        d
+    };
     let map = address_map(d)?;
     let spec = &scenario.workload;
 
@@ -125,6 +153,9 @@ pub async fn execute(
     ));
     let topology = status::collect(d).await;
     let keys_before = keys_on_primaries(&topology);
+    if !quiet {
+        crate::note!("\n{}", topology.render_text());
+    }
 
     // The shard of a slot, for downtime: its owner before the action.
     let owners_before = SlotOwners::load(&map, cluster::ConnectOptions::default()).await?;
@@ -133,7 +164,6 @@ pub async fn execute(
         .collect();
 
     let clock = Clock::start();
-    let mut events: Vec<Event> = Vec::new();
     let mut phases: Vec<Phase> = Vec::new();
     let wl_cancel = cancel.child_token();
     let wl = Workload::start(map.clone(), spec.clone(), seed, clock, wl_cancel.clone()).await?;
@@ -468,7 +498,9 @@ fn address_map(d: &Deployment) -> Result<AddressMap, DrillError> {
 pub(crate) fn plan(action: &ReshardAction, owners: &SlotOwners) -> Result<Plan, DrillError> {
     Ok(match action {
         ReshardAction::Move { from, to, slots } => reshard::plan_move(owners, from, to, *slots)?,
-        ReshardAction::Rebalance => reshard::plan_rebalance(owners, owners.primaries())?,
+        ReshardAction::Rebalance | ReshardAction::AddPrimary => {
+            reshard::plan_rebalance(owners, owners.primaries())?
+        }
         ReshardAction::Drain { node } => {
             let onto: Vec<String> = owners
                 .primaries()
