@@ -28,6 +28,10 @@ cluster-reshard *args="": build
 reshard *args: build
     {{bin}} reshard {{args}}
 
+# Grow a running cluster by one empty primary (or --replica-of NODE)
+add-node *args="": build
+    {{bin}} add-node {{args}}
+
 # Render a stored report: just report runs/cluster-reshard/latest/report.json --format md
 report *args: build
     {{bin}} report {{args}}
