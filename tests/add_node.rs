@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::*;
 use redis::AsyncCommands;
-use redis_drill::cluster::{AddressMap, ClientOptions, cluster_client};
+use redis_drill::cluster::{ClientOptions, cluster_client};
 use serde_json::Value;
 
 /// Keys written before the cluster grows, read back after the rebalance.
@@ -18,36 +17,6 @@ const KEYS: usize = 2000;
 /// Slots per primary after a rebalance over 4 primaries, and the tolerance.
 const IDEAL: f64 = 16384.0 / 4.0;
 const TOLERANCE: f64 = 0.02;
-
-fn addr(v: &Value) -> SocketAddr {
-    v.as_str()
-        .expect("address string")
-        .parse()
-        .expect("socket address")
-}
-
-/// The address map (announce -> host address) from `status --json`.
-fn address_map(status: &Value) -> AddressMap {
-    let mut map = AddressMap::new();
-    for n in status["nodes"].as_array().unwrap() {
-        map.insert(
-            n["name"].as_str().unwrap(),
-            addr(&n["announce"]),
-            addr(&n["address"]),
-        )
-        .unwrap();
-    }
-    map
-}
-
-fn node<'a>(status: &'a Value, name: &str) -> &'a Value {
-    status["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["name"] == name)
-        .unwrap_or_else(|| panic!("no node {name} in {status}"))
-}
 
 fn assert_healthy(status: &Value, nodes: usize) {
     assert_eq!(status["nodes"].as_array().unwrap().len(), nodes, "{status}");

@@ -10,38 +10,8 @@ use std::time::Duration;
 
 use common::*;
 use redis::AsyncCommands;
-use redis_drill::cluster::{AddressMap, ClientOptions, cluster_client};
+use redis_drill::cluster::{ClientOptions, cluster_client};
 use serde_json::Value;
-
-fn addr(v: &Value) -> SocketAddr {
-    v.as_str()
-        .expect("address string")
-        .parse()
-        .expect("socket address")
-}
-
-/// The address map (announce -> host address) from `status --json`.
-fn address_map(status: &Value) -> AddressMap {
-    let mut map = AddressMap::new();
-    for n in status["nodes"].as_array().unwrap() {
-        map.insert(
-            n["name"].as_str().unwrap(),
-            addr(&n["announce"]),
-            addr(&n["address"]),
-        )
-        .unwrap();
-    }
-    map
-}
-
-fn node<'a>(status: &'a Value, name: &str) -> &'a Value {
-    status["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["name"] == name)
-        .unwrap_or_else(|| panic!("no node {name}"))
-}
 
 /// `redis-cli --cluster check` from where the runtime lets us reach the nodes:
 /// inside a node's container for docker (container IPs are not for the host),

@@ -7,7 +7,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -19,27 +18,6 @@ use redis_drill::workload::{
 };
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
-
-fn addr(v: &Value) -> SocketAddr {
-    v.as_str()
-        .expect("address string")
-        .parse()
-        .expect("socket address")
-}
-
-/// The address map (announce -> host address) from `status --json`.
-fn address_map(status: &Value) -> AddressMap {
-    let mut map = AddressMap::new();
-    for n in status["nodes"].as_array().expect("nodes") {
-        map.insert(
-            n["name"].as_str().expect("name"),
-            addr(&n["announce"]),
-            addr(&n["address"]),
-        )
-        .expect("a loopback node");
-    }
-    map
-}
 
 /// Primary name by slot from `status --json`, for the downtime checker.
 fn shard_names(status: &Value) -> Vec<(u16, u16, String)> {

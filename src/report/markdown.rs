@@ -30,21 +30,6 @@ fn ms(v: f64) -> String {
     }
 }
 
-fn bytes(b: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 fn p99s(lat: &std::collections::BTreeMap<String, Latency>, phases: &[String]) -> String {
     phases
         .iter()
@@ -87,7 +72,7 @@ pub fn render(r: &Report) -> String {
             "| reshard | {} slots, {} keys ({}) {} → {} in {} — {} keys/s |",
             group(rs.slots_moved),
             group(rs.keys_moved),
-            bytes(rs.bytes_moved),
+            crate::status::human_bytes(rs.bytes_moved),
             rs.from.join(","),
             rs.to.join(","),
             ms(rs.duration_ms),
@@ -194,7 +179,7 @@ mod tests {
         assert_eq!(ms(0.456), "0.46 ms");
         assert_eq!(ms(12.34), "12.3 ms");
         assert_eq!(ms(1234.5), "1234 ms");
-        assert_eq!(bytes(4_100_000), "3.9 MiB");
+        assert_eq!(crate::status::human_bytes(4_100_000), "3.9 MiB");
     }
 
     #[test]

@@ -203,3 +203,35 @@ pub fn assert_nothing_left(env: &Env, run_id: &str) {
         assert!(procs.is_empty(), "redis-server processes left: {procs:?}");
     }
 }
+
+/// A socket address from a JSON string.
+pub fn addr(v: &serde_json::Value) -> std::net::SocketAddr {
+    v.as_str()
+        .expect("address string")
+        .parse()
+        .expect("socket address")
+}
+
+/// The address map (announce -> host address) from `status --json`.
+pub fn address_map(status: &serde_json::Value) -> redis_drill::cluster::AddressMap {
+    let mut map = redis_drill::cluster::AddressMap::new();
+    for n in status["nodes"].as_array().expect("nodes") {
+        map.insert(
+            n["name"].as_str().expect("name"),
+            addr(&n["announce"]),
+            addr(&n["address"]),
+        )
+        .expect("a loopback address");
+    }
+    map
+}
+
+/// The node called `name` in `status --json`.
+pub fn node<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    status["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["name"] == name)
+        .unwrap_or_else(|| panic!("no node {name} in {status}"))
+}
