@@ -74,6 +74,10 @@ enum Command {
         /// Root folder for runs: <out>/<scenario>/<timestamp>/.
         #[arg(long, default_value = "runs")]
         out: PathBuf,
+        /// Drill this running topology instead of bringing the scenario's up
+        /// (it is left up afterwards).
+        #[arg(long, conflicts_with = "keep")]
+        name: Option<String>,
     },
     /// Move slots on a running cluster: N slots between two primaries, a rebalance, or a drain.
     Reshard {
@@ -381,9 +385,13 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
             seed,
             keep,
             out,
+            name,
         } => {
             let sc = Scenario::load(&scenario)?;
             let seed = seed.or(sc.seed).unwrap_or_else(rand::random);
+            if let Some(name) = name {
+                return run_on_running(sc, seed, runtime, &name, &out, json).await;
+            }
             let rt = Arc::new(Runtime::select(runtime).await?);
             let run_id = runtime::new_run_id();
             let opts = runtime::UpOptions {
@@ -418,16 +426,7 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
             } else {
                 cleanup(&rt, &run_id).await;
             }
-            if json {
-                print_json(&finished.report);
-            } else {
-                crate::out!("\n{}", report::render_markdown(&finished.report));
-                crate::note!("\nreport: {}", finished.dir.path.display());
-            }
-            Ok(match finished.report.verdict {
-                report::Verdict::Pass => exit::SUCCESS,
-                report::Verdict::Fail => exit::CHECK_FAILED,
-            })
+            Ok(print_run(&finished, json))
         }
         Command::Reshard {
             name,
@@ -628,6 +627,57 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
             })
         }
     }
+}
+
+/// Print a finished run and return its exit code (from the SLO verdict).
+fn print_run(finished: &scenarios::run::Finished, json: bool) -> i32 {
+    if json {
+        print_json(&finished.report);
+    } else {
+        crate::out!("\n{}", report::render_markdown(&finished.report));
+        crate::note!("\nreport: {}", finished.dir.path.display());
+    }
+    match finished.report.verdict {
+        report::Verdict::Pass => exit::SUCCESS,
+        report::Verdict::Fail => exit::CHECK_FAILED,
+    }
+}
+
+/// `run --name`: drill a topology that is already up, and leave it up. On
+/// Ctrl-C the workload stops and the reshard finishes or rolls back the slots
+/// in flight; nothing is removed.
+async fn run_on_running(
+    sc: Scenario,
+    seed: u64,
+    runtime: Option<RuntimeKind>,
+    name: &str,
+    out: &std::path::Path,
+    json: bool,
+) -> Result<i32, CliError> {
+    let (rt, d) = locate(runtime, Some(name)).await?;
+    if d.topology.kind != crate::topology::Kind::Cluster {
+        return Err(CliError::new(
+            exit::BAD_INPUT,
+            format!("{name} is not a cluster; the reshard drill needs one"),
+        ));
+    }
+    crate::note!(
+        "{}: seed {seed} · on the running topology {name} ({} runtime)",
+        sc.name,
+        rt.kind()
+    );
+    let cancel = CancellationToken::new();
+    let work = scenarios::run::execute(&sc, &rt, &d, seed, out, json, &cancel);
+    tokio::pin!(work);
+    let finished = tokio::select! {
+        r = &mut work => r?,
+        sig = shutdown_signal() => {
+            crate::note!("{sig}: stopping the drill; {name} stays up");
+            cancel.cancel();
+            work.await?
+        }
+    };
+    Ok(print_run(&finished, json))
 }
 
 /// `redis-drill reshard`: plan from the live slot owners, move with a progress

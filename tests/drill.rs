@@ -284,3 +284,38 @@ fn reshard_command_moves_rebalances_and_refuses_a_bad_plan() {
     );
     assert_eq!(env.json(&["check", "--name", &name, "--json"])["ok"], true);
 }
+
+#[test]
+fn a_drill_on_a_running_topology_leaves_it_up() {
+    let env = Env::new("process");
+    let name = unique_name("reuse");
+    let _guard = Up {
+        env: &env,
+        name: name.clone(),
+    };
+    let t = topology("cluster-3x1.yaml");
+    env.json(&["up", t.to_str().unwrap(), "--name", &name, "--json"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("runs");
+    let file = scenario(dir.path(), 300, "  max_lost_writes: 0\n");
+    let o = env.run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--name",
+        &name,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(read_report(&out)["checks"]["lost_writes"], 0);
+    // Still up, with the slots where the drill put them.
+    let status = env.json(&["status", "--name", &name, "--json"]);
+    assert_eq!(node(&status, "s1n1")["slots"], 5461 - 300);
+    assert_eq!(node(&status, "s2n1")["slots"], 5462 + 300);
+    assert_eq!(env.json(&["check", "--name", &name, "--json"])["ok"], true);
+}
