@@ -237,21 +237,11 @@ pub async fn create(
         .await?;
 
     let expect = Expectations::of(members);
-    let mut polled: Vec<Polled> = conns
-        .into_iter()
-        .map(|c| Polled {
-            name: c.name.clone(),
-            addr: c.addr,
-            conn: Some(c),
-        })
-        .collect();
-    let convergence = converge_loop(
+    let convergence = converge_on(
         &bound,
-        &mut polled,
+        conns,
         &expect,
-        opts.connect,
-        opts.interval,
-        opts.check_offsets,
+        (opts.connect, opts.interval, opts.check_offsets),
         "create the cluster: wait for convergence",
     )
     .await?;
@@ -403,21 +393,11 @@ pub async fn add_node(
     }
 
     let expect = Expectations::of(&all);
-    let mut polled: Vec<Polled> = conns
-        .into_iter()
-        .map(|c| Polled {
-            name: c.name.clone(),
-            addr: c.addr,
-            conn: Some(c),
-        })
-        .collect();
-    let convergence = converge_loop(
+    let convergence = converge_on(
         &bound,
-        &mut polled,
+        conns,
         &expect,
-        opts.connect,
-        opts.interval,
-        opts.check_offsets,
+        (opts.connect, opts.interval, opts.check_offsets),
         "add a node: wait for convergence",
     )
     .await?;
@@ -769,6 +749,35 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
+}
+
+/// [`converge_loop`] over connections that are already open (after create or
+/// add-node, which connected to every node anyway).
+async fn converge_on(
+    bound: &Bound<'_>,
+    conns: Vec<NodeConn>,
+    expect: &Expectations,
+    (connect, interval, check_offsets): (ConnectOptions, Duration, bool),
+    step: &str,
+) -> Result<Convergence, ClusterError> {
+    let mut polled: Vec<Polled> = conns
+        .into_iter()
+        .map(|c| Polled {
+            name: c.name.clone(),
+            addr: c.addr,
+            conn: Some(c),
+        })
+        .collect();
+    converge_loop(
+        bound,
+        &mut polled,
+        expect,
+        connect,
+        interval,
+        check_offsets,
+        step,
+    )
+    .await
 }
 
 async fn converge_loop(
