@@ -730,13 +730,7 @@ async fn reshard_cmd(
     let rep = result.map_err(cluster_error)?;
     // Replicas learn the new owners by gossip: wait until every node agrees, so
     // that the command's end means a settled cluster.
-    let mut members = bringup::members(d);
-    if matches!(action, ReshardAction::Drain { .. }) {
-        // A drained primary becomes a replica; replicas may change primaries.
-        for m in &mut members {
-            m.replica_of = None;
-        }
-    }
+    let members = scenarios::run::convergence_members(d, action);
     let conv = cluster::wait_converged(
         &members,
         &cluster::ConvergeOptions::new(Duration::from_secs(60), cancel.clone()),

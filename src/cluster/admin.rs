@@ -593,22 +593,12 @@ async fn wait_all_known(
     let wanted: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
     let mut pending: Vec<String> = Vec::new();
     for _ in 0..max_polls(bound.timeout, interval) {
-        let views = match bound
+        let views = bound
             .step(step, async {
                 Ok(futures::future::join_all(conns.iter_mut().map(|c| c.cluster_nodes())).await)
             })
             .await
-        {
-            Ok(v) => v,
-            Err(ClusterError::Timeout { what, timeout, .. }) => {
-                return Err(ClusterError::Timeout {
-                    what,
-                    timeout,
-                    pending,
-                });
-            }
-            Err(e) => return Err(e),
-        };
+            .map_err(|e| e.with_pending(pending.clone()))?;
         pending.clear();
         for (name, view) in conn_names.iter().zip(views) {
             let lines = view?;
@@ -792,7 +782,7 @@ async fn converge_loop(
     let started = Instant::now();
     let mut pending: Vec<String> = Vec::new();
     for poll in 0..max_polls(bound.timeout, interval) {
-        let snaps = match bound
+        let snaps = bound
             .step(step, async {
                 Ok(
                     futures::future::join_all(polled.iter_mut().map(|p| poll_one(p, connect)))
@@ -800,17 +790,7 @@ async fn converge_loop(
                 )
             })
             .await
-        {
-            Ok(s) => s,
-            Err(ClusterError::Timeout { what, timeout, .. }) => {
-                return Err(ClusterError::Timeout {
-                    what,
-                    timeout,
-                    pending,
-                });
-            }
-            Err(e) => return Err(e),
-        };
+            .map_err(|e| e.with_pending(pending.clone()))?;
         let views: Vec<(String, Result<Snapshot, String>)> =
             polled.iter().map(|p| p.name.clone()).zip(snaps).collect();
         pending = convergence_pending(&views, expect, check_offsets);

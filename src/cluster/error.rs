@@ -127,4 +127,17 @@ impl ClusterError {
     pub fn is_timeout(&self) -> bool {
         matches!(self, ClusterError::Timeout { .. })
     }
+
+    /// A timeout that names what was still pending when it ran out; other
+    /// errors unchanged.
+    pub(crate) fn with_pending(self, pending: Vec<String>) -> ClusterError {
+        match self {
+            ClusterError::Timeout { what, timeout, .. } => ClusterError::Timeout {
+                what,
+                timeout,
+                pending,
+            },
+            e => e,
+        }
+    }
 }

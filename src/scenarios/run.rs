@@ -241,14 +241,7 @@ pub async fn execute(
         ));
 
         // Convergence, from the last SETSLOT.
-        let mut members = crate::bringup::members(d);
-        if matches!(scenario.reshard.action, ReshardAction::Drain { .. }) {
-            // A drained primary turns into a replica (replica migration), and
-            // replicas may follow other primaries: expect no fixed pairing.
-            for m in &mut members {
-                m.replica_of = None;
-            }
-        }
+        let members = convergence_members(d, &scenario.reshard.action);
         let conv = cluster::wait_converged(
             &members,
             &cluster::ConvergeOptions::new(Duration::from_secs(60), cancel.clone()),
@@ -511,6 +504,19 @@ pub(crate) fn plan(action: &ReshardAction, owners: &SlotOwners) -> Result<Plan, 
             reshard::plan_drain(owners, node, &onto)?
         }
     })
+}
+
+/// The members to wait on after `action`. A drained primary turns into a
+/// replica (replica migration) and replicas may follow other primaries, so
+/// after a drain no fixed pairing is expected.
+pub(crate) fn convergence_members(d: &Deployment, action: &ReshardAction) -> Vec<cluster::Member> {
+    let mut members = crate::bringup::members(d);
+    if matches!(action, ReshardAction::Drain { .. }) {
+        for m in &mut members {
+            m.replica_of = None;
+        }
+    }
+    members
 }
 
 /// The distinct sources and targets of a plan, in first-seen order.
