@@ -24,6 +24,25 @@ demo: build
 cluster-reshard *args="": build
     {{bin}} run scenarios/cluster-reshard.yaml {{args}}
 
+# The failover drill: SIGKILL the primary of slot 0 under load, measure failover and rejoin
+cluster-failover *args="": build
+    {{bin}} run scenarios/cluster-failover.yaml {{args}}
+
+# The partition drill, without then with WAIT 1: acknowledged writes lost by an isolated primary
+cluster-partition *args="": build
+    {{bin}} run scenarios/cluster-partition.yaml {{args}}
+    {{bin}} run scenarios/cluster-partition-wait.yaml {{args}}
+
+# Every fault drill in turn (failover at 2 s and 5 s node timeout, manual failover, partition, reshard under failure, zombie primary)
+fault-drills *args="": build
+    #!/usr/bin/env bash
+    set -uo pipefail
+    rc=0
+    for s in cluster-failover cluster-failover-5s cluster-manual-failover cluster-partition cluster-partition-wait reshard-under-failure pause-primary; do
+      {{bin}} run scenarios/$s.yaml {{args}} || rc=$?
+    done
+    exit $rc
+
 # Move slots on a running cluster: --from A --to B --slots N | --rebalance | --drain NODE
 reshard *args: build
     {{bin}} reshard {{args}}

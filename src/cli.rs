@@ -13,9 +13,11 @@ use crate::bringup::{self, UpReport};
 use crate::cluster::reshard::{self, ReshardOptions, SlotOwners};
 use crate::cluster::{self, AddressMap};
 use crate::exit;
+use crate::faults::schedule::RawFault;
+use crate::faults::{FailoverMode, FaultKind};
 use crate::report;
 use crate::runtime::image::{self, DEFAULT_IMAGE};
-use crate::runtime::{self, Deployment, NodeAction, Removed, Runtime, RuntimeError, RuntimeKind};
+use crate::runtime::{self, Deployment, Removed, Runtime, RuntimeError, RuntimeKind};
 use crate::scenarios::{self, ReshardAction, Scenario};
 use crate::status;
 use crate::topology::Topology;
@@ -186,6 +188,43 @@ enum Command {
     Pause(NodeArgs),
     /// Unfreeze a paused node.
     Resume(NodeArgs),
+    /// Cut nodes off from each other: packets dropped silently (iptables DROP)
+    /// as a grudge says, until `heal`.
+    Partition {
+        /// isolate | halves | bridge | majorities_ring | primaries | one_way | regions.
+        shape: String,
+        /// For isolate: the node(s) cut off; for one_way: the sender whose packets drop.
+        target: Option<String>,
+        /// For one_way: the node that drops what TARGET sends.
+        #[arg(long)]
+        peer: Option<String>,
+        /// Which topology (default: the only one that is up).
+        #[arg(long)]
+        name: Option<String>,
+        /// Where the topology runs (default: search every available runtime).
+        #[arg(long, value_enum)]
+        runtime: Option<RuntimeKind>,
+        /// Seed for the shapes that shuffle the nodes (halves, bridge, ...).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Remove every partition.
+    Heal {
+        /// Which topology (default: the only one that is up).
+        #[arg(long)]
+        name: Option<String>,
+        /// Where the topology runs (default: search every available runtime).
+        #[arg(long, value_enum)]
+        runtime: Option<RuntimeKind>,
+    },
+    /// Fail a primary over to a replica with CLUSTER FAILOVER [FORCE|TAKEOVER].
+    Failover {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// default (coordinated, no write lost), force (without the primary), takeover (no election).
+        #[arg(long, value_enum, default_value_t = FailoverMode::Default)]
+        mode: FailoverMode,
+    },
     /// Print the last lines of a node's log.
     Logs {
         #[command(flatten)]
@@ -206,7 +245,9 @@ enum Command {
 
 #[derive(clap::Args, Debug)]
 struct NodeArgs {
-    /// The node's name (see `redis-drill status`).
+    /// A node's name (see `redis-drill status`) or a target: primary_of:SLOT,
+    /// replica_of:TARGET, random_primary, replica, random_node, primaries,
+    /// replicas, all, region:NAME.
     node: String,
     /// Which topology (default: the only one that is up).
     #[arg(long)]
@@ -599,12 +640,53 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
             }
             Ok(exit::SUCCESS)
         }
-        Command::Kill(a) => node_action(a, NodeAction::Kill, json).await,
-        Command::Stop(a) => node_action(a, NodeAction::Stop, json).await,
-        Command::Start(a) => node_action(a, NodeAction::Start, json).await,
-        Command::Restart(a) => node_action(a, NodeAction::Restart, json).await,
-        Command::Pause(a) => node_action(a, NodeAction::Pause, json).await,
-        Command::Resume(a) => node_action(a, NodeAction::Resume, json).await,
+        Command::Kill(a) => node_fault(a, FaultKind::Kill, FailoverMode::Default, json).await,
+        Command::Stop(a) => node_fault(a, FaultKind::Stop, FailoverMode::Default, json).await,
+        Command::Start(a) => node_fault(a, FaultKind::Start, FailoverMode::Default, json).await,
+        Command::Restart(a) => node_fault(a, FaultKind::Restart, FailoverMode::Default, json).await,
+        Command::Pause(a) => node_fault(a, FaultKind::Pause, FailoverMode::Default, json).await,
+        Command::Resume(a) => node_fault(a, FaultKind::Resume, FailoverMode::Default, json).await,
+        Command::Failover { node, mode } => node_fault(node, FaultKind::Failover, mode, json).await,
+        Command::Partition {
+            shape,
+            target,
+            peer,
+            name,
+            runtime,
+            seed,
+        } => {
+            let raw = RawFault {
+                fault: "partition".into(),
+                target,
+                peer,
+                shape: Some(shape),
+                mode: None,
+                at_ms: 0,
+                hold_ms: Some(1),
+                repeat: None,
+                every_ms: None,
+            };
+            let step = raw
+                .validate()
+                .map_err(|(field, m)| CliError::new(exit::BAD_INPUT, format!("{field}: {m}")))?;
+            let (rt, d) = locate(runtime, name.as_deref()).await?;
+            apply_fault(&rt, &d, &step, seed, json).await
+        }
+        Command::Heal { name, runtime } => {
+            let (rt, d) = locate(runtime, name.as_deref()).await?;
+            crate::net::preflight(&rt, &d)
+                .await
+                .map_err(|e| CliError::new(e.exit_code(), e.to_string()))?;
+            crate::net::heal(&rt, &d)
+                .await
+                .map_err(|e| CliError::new(e.exit_code(), e.to_string()))?;
+            if json {
+                print_json(&serde_json::json!({"name": d.name, "fault": "heal"}));
+            } else {
+                crate::outln!("heal {}: every partition removed", d.name);
+            }
+            Ok(exit::SUCCESS)
+        }
         Command::Logs { node, tail } => {
             let (rt, d) = locate(node.runtime, node.name.as_deref()).await?;
             let logs = rt.logs(&d, &node.node, tail).await?;
@@ -730,7 +812,7 @@ async fn reshard_cmd(
     let rep = result.map_err(cluster_error)?;
     // Replicas learn the new owners by gossip: wait until every node agrees, so
     // that the command's end means a settled cluster.
-    let members = scenarios::run::convergence_members(d, action);
+    let members = scenarios::run::convergence_members(d, Some(action), false);
     let conv = cluster::wait_converged(
         &members,
         &cluster::ConvergeOptions::new(Duration::from_secs(60), cancel.clone()),
@@ -777,13 +859,87 @@ fn drill_error(e: scenarios::run::DrillError) -> CliError {
     CliError::new(e.exit_code(), e.to_string())
 }
 
-async fn node_action(a: NodeArgs, action: NodeAction, json: bool) -> Result<i32, CliError> {
+/// A node fault (kill, stop, start, restart, pause, resume, failover) on a
+/// node or a target, once, through the nemesis: the same code a drill runs.
+async fn node_fault(
+    a: NodeArgs,
+    fault: FaultKind,
+    mode: FailoverMode,
+    json: bool,
+) -> Result<i32, CliError> {
+    let target: crate::faults::Target = a
+        .node
+        .parse()
+        .map_err(|e: String| CliError::new(exit::BAD_INPUT, e))?;
+    let step = crate::faults::FaultStep {
+        fault,
+        target: Some(target),
+        peer: None,
+        shape: None,
+        mode,
+        at_ms: 0,
+        hold_ms: None,
+        repeat: 1,
+        every_ms: None,
+    };
     let (rt, d) = locate(a.runtime, a.name.as_deref()).await?;
-    rt.node_action(&d, &a.node, action).await?;
+    apply_fault(&rt, &d, &step, None, json).await
+}
+
+/// Apply one fault now and say what it hit.
+async fn apply_fault(
+    rt: &Runtime,
+    d: &Deployment,
+    step: &crate::faults::FaultStep,
+    seed: Option<u64>,
+    json: bool,
+) -> Result<i32, CliError> {
+    let fault_err = |e: crate::faults::FaultError| CliError::new(e.exit_code(), e.to_string());
+    if step.fault == FaultKind::Partition {
+        crate::net::preflight(rt, d)
+            .await
+            .map_err(|e| fault_err(e.into()))?;
+    }
+    let map = crate::cluster::AddressMap::from_members(&bringup::members(d))
+        .map_err(|e| CliError::new(exit::BAD_INPUT, e.to_string()))?;
+    let mut nemesis = crate::faults::Nemesis::new(
+        rt,
+        d,
+        map,
+        crate::timeline::Clock::start(),
+        seed.unwrap_or_else(rand::random),
+    );
+    let i = nemesis
+        .apply(step, &CancellationToken::new())
+        .await
+        .map_err(fault_err)?;
+    let w = &nemesis.windows()[i];
     if json {
-        print_json(&serde_json::json!({"name": d.name, "node": a.node, "action": action}));
+        print_json(&serde_json::json!({
+            "name": d.name,
+            "fault": w.fault,
+            "target": w.target,
+            "nodes": w.nodes,
+            "detail": w.detail,
+            "took_ms": (w.applied_ns.saturating_sub(w.start_ns)) as f64 / 1e6,
+            "promoted_ms": w.promoted_ms,
+        }));
     } else {
-        crate::outln!("{action} {}: done", a.node);
+        crate::outln!(
+            "{} {}: {}{}{}",
+            w.fault,
+            w.target,
+            w.nodes.join(" "),
+            if w.detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", w.detail)
+            },
+            match w.promoted_ms {
+                Some(p) => format!(", promoted in {p:.0} ms"),
+                None => String::new(),
+            }
+        );
     }
     Ok(exit::SUCCESS)
 }

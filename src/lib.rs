@@ -9,6 +9,9 @@
 //!   cleanup by run id; the offline image build.
 //! - [`cluster`]   — slot math, CLUSTER NODES parsing, create / check / wait-for-convergence,
 //!   and live resharding (plans, the migration engine, fixing open slots).
+//! - [`net`]       — partitions as grudges (pure shapes) and the packet drops that apply them.
+//! - [`faults`]    — the nemesis: targets, fault schedules, and the executor that
+//!   applies them and heals everything on every exit path.
 //! - [`workload`]  — load generators and clients; every operation recorded in a history.
 //! - [`checker`]   — pure functions from history + timeline to verdicts (lost writes, downtime, latency).
 //! - [`report`]    — report.json (the source of truth), Markdown, JUnit; run folders.
@@ -56,6 +59,8 @@ pub mod cli;
 pub mod cluster;
 pub mod compose;
 pub mod exit;
+pub mod faults;
+pub mod net;
 pub mod report;
 pub mod runtime;
 pub mod scenarios;

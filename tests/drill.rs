@@ -100,7 +100,7 @@ fn drill_passes(env: &Env) {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["baseline", "during", "after"]);
+    assert_eq!(names, ["baseline", "during", "recovery", "after"]);
     for f in ["report.json", "report.md", "report.xml", "history.jsonl"] {
         assert!(
             out.join("drill-test/latest").join(f).is_file(),

@@ -29,7 +29,28 @@ pub struct Window {
     pub windows: u32,
     /// Whether every window closed with a success (false: still failing at the end).
     pub recovered: bool,
+    /// Every window, in order (at most [`MAX_SPANS`]): what lets a drill
+    /// attribute each one to the fault in force when it opened.
+    #[serde(default)]
+    pub spans: Vec<Span>,
 }
+
+/// One unavailable window, ns since the run's epoch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Span {
+    pub from_ns: u64,
+    pub to_ns: u64,
+}
+
+impl Span {
+    pub fn ms(&self) -> f64 {
+        self.to_ns.saturating_sub(self.from_ns) as f64 / 1e6
+    }
+}
+
+/// Windows kept per shard: a flapping shard cannot grow the report without
+/// bound; the count in [`Window::windows`] stays exact.
+pub const MAX_SPANS: usize = 1000;
 
 /// Downtime of every shard that saw ops.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -118,6 +139,12 @@ fn shard_window(ops: &[&Op]) -> Window {
     // Count a closed window and keep it when it is the longest.
     fn close(from: u64, to: u64, w: &mut Window) {
         w.windows += 1;
+        if w.spans.len() < MAX_SPANS {
+            w.spans.push(Span {
+                from_ns: from,
+                to_ns: to,
+            });
+        }
         let ms = to.saturating_sub(from) as f64 / 1e6;
         if w.windows == 1 || ms > w.ms {
             w.ms = ms;
@@ -203,6 +230,19 @@ mod tests {
         assert_eq!(w.windows, 2);
         assert_eq!(w.failed_ops, 3);
         assert_eq!((w.from_ns, w.to_ns), (40_000_000, 100_000_000));
+        assert_eq!(
+            w.spans,
+            vec![
+                Span {
+                    from_ns: 10_000_000,
+                    to_ns: 30_000_000
+                },
+                Span {
+                    from_ns: 40_000_000,
+                    to_ns: 100_000_000
+                }
+            ]
+        );
         assert_eq!(w.ms, 60.0);
     }
 

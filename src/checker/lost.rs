@@ -35,6 +35,13 @@ pub struct LostWrites {
     pub indeterminate_writes: u64,
     /// Keys whose final value no allowed history explains, sorted by key.
     pub lost: Vec<LostWrite>,
+    /// Acknowledged writes that the final state contradicts: over the lost
+    /// keys, the acked writes that started after the write whose value was
+    /// found had ended (they had to supersede it and did not survive).
+    pub lost_acknowledged_writes: u64,
+    /// When those writes were acknowledged: the first and the last ack (ns
+    /// since the run's epoch) — the loss window, to set against the faults.
+    pub loss_window_ns: Option<(u64, u64)>,
 }
 
 /// One key whose final value is not acceptable.
@@ -49,6 +56,10 @@ pub struct LostWrite {
     /// When the last acknowledged write to the key completed (None: no
     /// acknowledged write; the initial value was lost).
     pub last_ack_end_ns: Option<u64>,
+    /// Acknowledged writes of this key that were lost (see
+    /// [`LostWrites::lost_acknowledged_writes`]), and when the first was acked.
+    pub lost_acks: u64,
+    pub first_lost_ack_end_ns: Option<u64>,
 }
 
 /// The writes of one key, from the history.
@@ -143,7 +154,28 @@ pub fn lost_writes<'a>(
             None => nil_ok,
         };
         if !fine {
+            // The write whose value was found, if it was an acked one: every
+            // acked write that started after it ended should have replaced it.
+            let found_end = found
+                .as_deref()
+                .and_then(|v| w.acked.iter().filter(|a| a.2 == v).map(|a| a.1).max());
+            let lost_ends: Vec<u64> = w
+                .acked
+                .iter()
+                .filter(|a| found_end.is_none_or(|e| a.0 > e))
+                .map(|a| a.1)
+                .collect();
+            let first = lost_ends.iter().copied().min();
+            if let (Some(first), Some(last)) = (first, lost_ends.iter().copied().max()) {
+                out.loss_window_ns = Some(match out.loss_window_ns {
+                    None => (first, last),
+                    Some((a, b)) => (a.min(first), b.max(last)),
+                });
+            }
+            out.lost_acknowledged_writes += lost_ends.len() as u64;
             out.lost.push(LostWrite {
+                lost_acks: lost_ends.len() as u64,
+                first_lost_ack_end_ns: first,
                 key: key.to_string(),
                 slot: key_slot(key.as_bytes()),
                 found: found.clone(),
@@ -257,6 +289,36 @@ mod tests {
         // Nil is lost too.
         let r = lost_writes(&h, &init(&[("k", "i")]), &fin(&[("k", None)]));
         assert_eq!(r.lost.len(), 1);
+    }
+
+    #[test]
+    fn lost_acks_are_counted_with_their_window() {
+        // A failover drill: a survives (it replicated), b, c and d were acked
+        // by the old primary after that and are lost; an indeterminate write
+        // during the window is neither lost nor found. Key m lost its one write.
+        let h = vec![
+            set("k", "a", 0, 10),
+            set("k", "b", 20, 30),
+            indeterminate(set("k", "x", 35, 1035)),
+            set("k", "c", 40, 50),
+            set("k", "d", 60, 70),
+            set("m", "z", 45, 55),
+            set("n", "q", 45, 55),
+        ];
+        let r = lost_writes(
+            &h,
+            &init(&[("k", "i"), ("m", "i"), ("n", "i")]),
+            &fin(&[("k", Some("a")), ("m", Some("i")), ("n", Some("q"))]),
+        );
+        assert_eq!(r.lost.len(), 2);
+        assert_eq!(r.lost_acknowledged_writes, 4);
+        assert_eq!((r.lost[0].lost_acks, r.lost[1].lost_acks), (3, 1));
+        assert_eq!(r.lost[0].first_lost_ack_end_ns, Some(30_000_000));
+        assert_eq!(r.loss_window_ns, Some((30_000_000, 70_000_000)));
+        assert_eq!(r.indeterminate_writes, 1);
+        // Nothing lost: no window.
+        let r = lost_writes(&h, &HashMap::new(), &fin(&[("k", Some("d"))]));
+        assert_eq!((r.lost_acknowledged_writes, r.loss_window_ns), (0, None));
     }
 
     #[test]

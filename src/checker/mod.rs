@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::workload::{Op, Outcome};
 
-pub use downtime::{Downtime, DowntimeByMode, Window, downtime, downtime_by_mode};
+pub use downtime::{Downtime, DowntimeByMode, Span, Window, downtime, downtime_by_mode};
 pub use latency::{Latency, Second, latency, latency_by_phase, per_second};
 pub use lost::{CounterViolation, Counters, LostWrite, LostWrites, counters, lost_writes};
 
@@ -75,6 +75,7 @@ pub(crate) mod fixture {
 
     pub fn op(kind: OpKind, key: &str, value: Option<&str>, start_ms: u64, end_ms: u64) -> Op {
         Op {
+            replicas: None,
             client: 0,
             mode: ClientMode::Probe,
             kind,

@@ -7,20 +7,25 @@
 //! - [`error`]  — [`ClusterError`].
 //! - [`conn`]   — [`Member`], [`AddressMap`] (the controller only reaches loopback), node connections.
 //! - [`admin`]  — [`create`], [`add_node`] and [`wait_converged`].
+//! - [`failover`] — manual failover (`CLUSTER FAILOVER [FORCE|TAKEOVER]`) and its wait.
 //! - [`check`]  — the checks of `redis-cli --cluster check`: a pure [`check::evaluate`] and the loader.
 //! - [`view`]   — per-node views for the status report.
 //! - [`client`] — a redis-rs cluster client that goes through the address map.
 //! - [`reshard`] — live resharding: plans (pure), the engine, fixing open slots.
+//! - [`watch`]  — the watcher: every node's view polled over a drill, and pure
+//!   analyses of the recording (failover and rejoin timelines, outage windows).
 
 pub mod admin;
 pub mod check;
 pub mod client;
 pub mod conn;
 pub mod error;
+pub mod failover;
 pub mod nodes;
 pub mod reshard;
 pub mod slots;
 pub mod view;
+pub mod watch;
 
 pub use admin::{
     AddNodeReport, ConvergeOptions, Convergence, CreateOptions, CreateReport, POLL_INTERVAL,
@@ -30,9 +35,14 @@ pub use check::{Check, CheckOptions, CheckReport, CheckedNode, check, check_with
 pub use client::{ClientOptions, cluster_client};
 pub use conn::{AddressMap, ConnectOptions, LoopbackOnly, MappedNode, Member};
 pub use error::ClusterError;
+pub use failover::{FailoverReport, manual_failover};
 pub use nodes::{NodeFlags, NodeLine, NodesParseError, parse_cluster_nodes};
 pub use reshard::{
     FixReport, Plan, Progress, ReshardOptions, ReshardReport, SlotMove, SlotOwners, execute,
     fix_open_slots, plan_drain, plan_move, plan_rebalance,
 };
 pub use view::{NodeView, Role, node_views};
+pub use watch::{
+    FailoverTimeline, Interval, PeerFlags, PeerView, Recording, Rejoin, Sample, Watcher, Window,
+    expected_max_ms, failover, rejoin, state_fail_intervals, unreachable_intervals,
+};

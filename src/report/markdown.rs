@@ -114,13 +114,29 @@ pub fn render(r: &Report) -> String {
         ms(d.probe_max)
     );
     let c = &r.checks;
+    let window = match c.loss_window_ms {
+        Some((a, b)) => format!(", acknowledged between {} and {}", ms(a), ms(b)),
+        None => String::new(),
+    };
+    let keys = if c.lost_writes > 0 {
+        format!(", on {} keys", group(c.lost_writes))
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         s,
-        "| lost writes | {} of {} acknowledged ({} indeterminate) |",
-        group(c.lost_writes),
+        "| lost writes | {} of {} acknowledged{keys}{window} ({} indeterminate) |",
+        group(c.lost_acknowledged_writes),
         group(c.acknowledged_writes),
         group(c.indeterminate_writes)
     );
+    if c.stray_keys > 0 {
+        let _ = writeln!(
+            s,
+            "| stray keys | {} in slots their node does not own |",
+            group(c.stray_keys)
+        );
+    }
     let _ = writeln!(
         s,
         "| keys | {} before, {} after · cluster check {} |",
@@ -142,6 +158,7 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
+    faults(&mut s, r);
     if !r.slo.is_empty() {
         let _ = writeln!(s, "\n| SLO | limit | value | |\n|---|--:|--:|---|");
         for slo in &r.slo {
@@ -165,6 +182,94 @@ pub fn render(r: &Report) -> String {
     s
 }
 
+fn opt(v: Option<f64>) -> String {
+    v.map_or("—".to_string(), ms)
+}
+
+/// The fault table: each fault, when, and what it cost; then each failover
+/// against the spec's bound, and each rejoin.
+fn faults(s: &mut String, r: &Report) {
+    if r.faults.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\n| fault | nodes | at | undone | app downtime (worst shard) | windows |\n|---|---|--:|--:|--:|--:|"
+    );
+    for f in &r.faults {
+        let worst = f
+            .downtime_ms
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or("0 ms".to_string(), |(shard, v)| {
+                format!("{} ({shard})", ms(*v))
+            });
+        let _ = writeln!(
+            s,
+            "| {} {}{} | {} | {} | {} | {} | {} |",
+            f.fault,
+            f.target,
+            if f.detail.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", f.detail)
+            },
+            f.nodes.join(" "),
+            ms(f.start_ms),
+            match (&f.undo, f.undone_ms) {
+                (Some(u), Some(at)) => format!("{u} at {}", ms(at)),
+                _ => "—".to_string(),
+            },
+            worst,
+            f.downtime_windows
+        );
+    }
+    let failovers: Vec<_> = r.faults.iter().flat_map(|f| &f.failover).collect();
+    if !failovers.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n| failover of | PFAIL | FAIL | promoted | state ok everywhere | all agree | spec bound |\n|---|--:|--:|---|--:|--:|--:|"
+        );
+        for f in failovers {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} {} | {} | {} | {} (node timeout {} ms) |",
+                f.node,
+                opt(f.pfail_after_ms),
+                opt(f.fail_after_ms),
+                f.promoted.as_deref().unwrap_or("nobody"),
+                opt(f.promoted_after_ms),
+                opt(f.state_ok_after_ms),
+                opt(f.agreed_after_ms),
+                ms(f.expected_max_ms),
+                f.node_timeout_ms
+            );
+        }
+    }
+    let rejoins: Vec<_> = r.faults.iter().flat_map(|f| &f.rejoin).collect();
+    if !rejoins.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n| rejoin of | answers | replica | link up | caught up |\n|---|--:|--:|--:|--:|"
+        );
+        for j in rejoins {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} |",
+                j.node,
+                opt(j.reachable_after_ms),
+                opt(j.replica_after_ms),
+                opt(j.link_up_after_ms),
+                opt(j.caught_up_after_ms)
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nTimes after the fault (failover) or after the node was started again (rejoin)."
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +290,10 @@ mod tests {
     #[test]
     fn summary_snapshot() {
         insta::assert_snapshot!(render(&crate::report::tests::sample()));
+    }
+
+    #[test]
+    fn failover_snapshot() {
+        insta::assert_snapshot!(render(&crate::report::tests::sample_failover()));
     }
 }

@@ -50,6 +50,80 @@ pub struct Report {
     /// Per second of the run: ops ok, failed, p99 — for charts.
     #[serde(default)]
     pub per_second: Vec<Second>,
+    /// Every fault the nemesis applied, with what it cost (empty for a pure
+    /// reshard drill).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultReport>,
+}
+
+/// One fault and what it did to the cluster and to clients. Times are ms
+/// since the run's start unless a name says `_after_ms` (then: since the fault).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FaultReport {
+    pub fault: String,
+    /// As written (`primary_of:0`), or the partition's shape.
+    pub target: String,
+    pub nodes: Vec<String>,
+    /// Primaries (serving slots) it hit: the shards whose failover is measured.
+    pub primaries: Vec<String>,
+    /// The grudge of a partition, the mode of a failover.
+    pub detail: String,
+    pub start_ms: f64,
+    pub applied_ms: f64,
+    /// What undid it (`start`, `resume`, `heal`) and when that returned.
+    pub undo: Option<String>,
+    pub undone_ms: Option<f64>,
+    /// Manual failover: until the replica reported itself primary.
+    pub promoted_after_ms: Option<f64>,
+    /// Per primary hit: the failover as the other nodes saw it.
+    #[serde(default)]
+    pub failover: Vec<FailoverMs>,
+    /// Per node undone after a kill or stop: its way back in.
+    #[serde(default)]
+    pub rejoin: Vec<RejoinMs>,
+    /// Per shard: the longest client-observed unavailable window that was
+    /// open while this fault was the latest (app clients, then probe).
+    #[serde(default)]
+    pub downtime_ms: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub probe_downtime_ms: BTreeMap<String, f64>,
+    /// Distinct unavailable windows (app clients, all shards) in that time.
+    #[serde(default)]
+    pub downtime_windows: u32,
+}
+
+/// A failover as the cluster's nodes recorded it (ms after the fault).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FailoverMs {
+    /// The primary that failed.
+    pub node: String,
+    /// The replica that took over, if one did.
+    pub promoted: Option<String>,
+    /// First time another node flagged it PFAIL, then FAIL.
+    pub pfail_after_ms: Option<f64>,
+    pub fail_after_ms: Option<f64>,
+    /// First time its replica reported itself primary.
+    pub promoted_after_ms: Option<f64>,
+    /// First time every reachable node reported cluster_state:ok after that.
+    pub state_ok_after_ms: Option<f64>,
+    /// First time every reachable node agreed on the slot owners after that.
+    pub agreed_after_ms: Option<f64>,
+    /// The Redis Cluster spec's bound for this failover: node timeout, then the
+    /// election delay (500 ms + up to 500 ms random + 1 s per rank).
+    pub node_timeout_ms: u64,
+    pub expected_max_ms: f64,
+}
+
+/// A node's way back after a restart (ms after it was started again).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RejoinMs {
+    pub node: String,
+    pub reachable_after_ms: Option<f64>,
+    /// First seen by itself as a replica.
+    pub replica_after_ms: Option<f64>,
+    pub link_up_after_ms: Option<f64>,
+    /// Its replication offset reached its primary's.
+    pub caught_up_after_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -154,6 +228,16 @@ pub struct Checks {
     pub acknowledged_writes: u64,
     pub indeterminate_writes: u64,
     pub counter_violations: u64,
+    /// Acknowledged writes the final state contradicts, and when the first
+    /// and last of them were acknowledged (ms since the run's start).
+    #[serde(default)]
+    pub lost_acknowledged_writes: u64,
+    #[serde(default)]
+    pub loss_window_ms: Option<(f64, f64)>,
+    /// Keys found on a primary that does not own their slot (left behind by
+    /// an interrupted migration): in two places, or in none the cluster serves.
+    #[serde(default)]
+    pub stray_keys: u64,
     /// Keys in the cluster before the drill's action and at the end.
     pub keys_before: u64,
     pub keys_after: u64,
@@ -185,6 +269,10 @@ pub struct Second {
     pub ok: u64,
     pub failed: u64,
     pub p99_ms: f64,
+    /// Faults in force during this second (indexes into `faults`), for the
+    /// shaded windows of the latency-over-time chart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<usize>,
 }
 
 impl Report {
@@ -343,7 +431,51 @@ pub(crate) mod tests {
             verdict: Report::verdict_from(&slo),
             slo,
             per_second: vec![],
+            faults: vec![],
         }
+    }
+
+    /// The failover drill's report: one kill, its failover and rejoin.
+    pub(crate) fn sample_failover() -> Report {
+        let mut r = sample();
+        r.scenario = "cluster-failover".into();
+        r.reshard = None;
+        r.checks.lost_writes = 3;
+        r.checks.lost_acknowledged_writes = 4;
+        r.checks.loss_window_ms = Some((2011.5, 2043.0));
+        r.faults = vec![FaultReport {
+            fault: "kill".into(),
+            target: "primary_of:0".into(),
+            nodes: vec!["s1n1".into()],
+            primaries: vec!["s1n1".into()],
+            start_ms: 2001.0,
+            applied_ms: 2040.0,
+            undo: Some("start".into()),
+            undone_ms: Some(10001.0),
+            failover: vec![FailoverMs {
+                node: "s1n1".into(),
+                promoted: Some("s1n2".into()),
+                pfail_after_ms: Some(2050.0),
+                fail_after_ms: Some(2101.0),
+                promoted_after_ms: Some(2712.0),
+                state_ok_after_ms: Some(2790.0),
+                agreed_after_ms: Some(2790.0),
+                node_timeout_ms: 2000,
+                expected_max_ms: 4300.0,
+            }],
+            rejoin: vec![RejoinMs {
+                node: "s1n1".into(),
+                reachable_after_ms: Some(60.0),
+                replica_after_ms: Some(61.0),
+                link_up_after_ms: Some(160.0),
+                caught_up_after_ms: Some(160.0),
+            }],
+            downtime_ms: BTreeMap::from([("s1n1".to_string(), 2843.0)]),
+            probe_downtime_ms: BTreeMap::from([("s1n1".to_string(), 2810.0)]),
+            downtime_windows: 1,
+            ..Default::default()
+        }];
+        r
     }
 
     #[test]

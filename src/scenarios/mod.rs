@@ -1,12 +1,15 @@
 //! Scenario files: what a drill does, as plain data — the topology, the
-//! workload, the action (a reshard), the phases, and the SLOs that decide the
-//! exit code. Loading is pure; [`run`] executes a scenario.
+//! workload, the actions (a reshard, a schedule of faults, or both), the
+//! phases, and the SLOs that decide the exit code. Loading is pure; [`run`]
+//! executes a scenario.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::faults::FaultStep;
+use crate::faults::schedule::RawFault;
 use crate::topology::{Topology, TopologyError, parse_document};
 use crate::workload::WorkloadSpec;
 
@@ -26,7 +29,12 @@ pub struct Scenario {
     pub baseline_ms: u64,
     /// How long it runs after the action and convergence (ms).
     pub settle_ms: u64,
-    pub reshard: ReshardStep,
+    /// How long the cluster may take to converge after the last action (ms).
+    pub recovery_timeout_ms: u64,
+    /// A reshard, started at the end of the baseline.
+    pub reshard: Option<ReshardStep>,
+    /// Faults, timed from the end of the baseline.
+    pub faults: Vec<FaultStep>,
     /// SLO name → the maximum the measured value may reach.
     pub slo: BTreeMap<String, f64>,
     pub source: PathBuf,
@@ -75,13 +83,24 @@ struct RawScenario {
     baseline_ms: u64,
     #[serde(default = "default_phase_ms")]
     settle_ms: u64,
-    reshard: RawReshard,
+    #[serde(default = "default_recovery_timeout_ms")]
+    recovery_timeout_ms: u64,
+    #[serde(default)]
+    reshard: Option<RawReshard>,
+    #[serde(default)]
+    faults: Vec<RawFault>,
     #[serde(default)]
     slo: RawSlo,
 }
 
 fn default_phase_ms() -> u64 {
     2000
+}
+
+/// A minute: a failover with a 15 s node timeout recovers in about 17 s; a
+/// cluster still not converged a minute after its last fault is a finding.
+fn default_recovery_timeout_ms() -> u64 {
+    60_000
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -117,6 +136,11 @@ struct RawSlo {
     max_p99_after_ms: Option<f64>,
     max_convergence_ms: Option<f64>,
     max_reshard_ms: Option<f64>,
+    max_lost_acknowledged_writes: Option<f64>,
+    max_downtime_windows: Option<f64>,
+    max_failover_ms: Option<f64>,
+    max_rejoin_ms: Option<f64>,
+    max_stray_keys: Option<f64>,
 }
 
 impl RawSlo {
@@ -134,6 +158,11 @@ impl RawSlo {
             max_p99_after_ms,
             max_convergence_ms,
             max_reshard_ms,
+            max_lost_acknowledged_writes,
+            max_downtime_windows,
+            max_failover_ms,
+            max_rejoin_ms,
+            max_stray_keys,
         } = self;
         [
             ("max_lost_writes", max_lost_writes),
@@ -148,6 +177,11 @@ impl RawSlo {
             ("max_p99_after_ms", max_p99_after_ms),
             ("max_convergence_ms", max_convergence_ms),
             ("max_reshard_ms", max_reshard_ms),
+            ("max_lost_acknowledged_writes", max_lost_acknowledged_writes),
+            ("max_downtime_windows", max_downtime_windows),
+            ("max_failover_ms", max_failover_ms),
+            ("max_rejoin_ms", max_rejoin_ms),
+            ("max_stray_keys", max_stray_keys),
         ]
         .into_iter()
         .filter_map(|(k, v)| Some((k.to_string(), v?)))
@@ -165,7 +199,7 @@ impl Scenario {
         let (raw, doc) = parse_document::<RawScenario>(
             &src,
             Some(path),
-            "the file is empty; a scenario needs at least `name`, `topology` and `reshard`",
+            "the file is empty; a scenario needs at least `name`, `topology`, and `reshard` or `faults`",
         )?;
         let topology_path = path.parent().unwrap_or(Path::new(".")).join(&raw.topology);
         if !topology_path.is_file() {
@@ -202,56 +236,25 @@ impl Scenario {
                 ))
             }
         };
-        let r = &raw.reshard;
-        if r.add_primary && !r.rebalance {
+        if raw.reshard.is_none() && raw.faults.is_empty() {
             return Err(doc.invalid_field(
-                &["reshard", "add_primary"],
-                "goes with `rebalance: true` (the new primary starts empty)",
+                &[],
+                "a scenario needs something to do: `reshard`, `faults`, or both",
             ));
         }
-        let action = match (&r.from, &r.to, r.slots, r.rebalance, &r.drain) {
-            (Some(from), Some(to), Some(slots), false, None) => {
-                if from == to {
-                    return Err(
-                        doc.invalid_field(&["reshard", "to"], "`from` and `to` are the same node")
-                    );
-                }
-                if slots == 0 {
-                    return Err(doc.invalid_field(&["reshard", "slots"], "must be at least 1"));
-                }
-                ReshardAction::Move {
-                    from: primary("from", from)?,
-                    to: primary("to", to)?,
-                    slots,
-                }
-            }
-            (None, None, None, true, None) if r.add_primary => ReshardAction::AddPrimary,
-            (None, None, None, true, None) => ReshardAction::Rebalance,
-            (None, None, None, false, Some(node)) => {
-                if primaries.len() < 2 {
-                    return Err(doc.invalid_field(
-                        &["reshard", "drain"],
-                        "draining needs another primary to take the slots",
-                    ));
-                }
-                ReshardAction::Drain {
-                    node: primary("drain", node)?,
-                }
-            }
-            _ => {
-                return Err(doc.invalid_field(
-                    &["reshard"],
-                    "give exactly one of: `from`, `to` and `slots` together; `rebalance: true` (with `add_primary: true` to add an empty primary first); `drain: NODE`",
-                ));
-            }
+        let reshard = match &raw.reshard {
+            None => None,
+            Some(r) => Some(reshard_step(r, &doc, &topology, &primary)?),
         };
-        for (field, v) in [
-            ("batch_keys", r.batch_keys),
-            ("parallel_slots", r.parallel_slots),
-        ] {
-            if v == Some(0) {
-                return Err(doc.invalid_field(&["reshard", field], "must be at least 1"));
-            }
+        let mut faults = Vec::new();
+        for (i, f) in raw.faults.into_iter().enumerate() {
+            let index = i.to_string();
+            let step = f
+                .validate()
+                .map_err(|(field, msg)| doc.invalid_field(&["faults", &index, field], msg))?;
+            check_targets(&step, &topology)
+                .map_err(|(field, msg)| doc.invalid_field(&["faults", &index, field], msg))?;
+            faults.push(step);
         }
         if raw.workload.clients == 0 {
             return Err(doc.invalid_field(
@@ -274,15 +277,117 @@ impl Scenario {
             workload: raw.workload,
             baseline_ms: raw.baseline_ms,
             settle_ms: raw.settle_ms,
-            reshard: ReshardStep {
-                action,
-                batch_keys: r.batch_keys,
-                parallel_slots: r.parallel_slots,
-            },
+            recovery_timeout_ms: raw.recovery_timeout_ms,
+            reshard,
+            faults,
             slo,
             source: path.to_path_buf(),
         })
     }
+}
+
+/// The `reshard:` section, checked against the topology's primaries.
+fn reshard_step(
+    r: &RawReshard,
+    doc: &crate::topology::Doc,
+    topology: &Topology,
+    primary: &dyn Fn(&str, &str) -> Result<String, TopologyError>,
+) -> Result<ReshardStep, TopologyError> {
+    let primaries: Vec<&str> = topology.primaries().map(|n| n.name.as_str()).collect();
+    if r.add_primary && !r.rebalance {
+        return Err(doc.invalid_field(
+            &["reshard", "add_primary"],
+            "goes with `rebalance: true` (the new primary starts empty)",
+        ));
+    }
+    let action = match (&r.from, &r.to, r.slots, r.rebalance, &r.drain) {
+        (Some(from), Some(to), Some(slots), false, None) => {
+            if from == to {
+                return Err(
+                    doc.invalid_field(&["reshard", "to"], "`from` and `to` are the same node")
+                );
+            }
+            if slots == 0 {
+                return Err(doc.invalid_field(&["reshard", "slots"], "must be at least 1"));
+            }
+            ReshardAction::Move {
+                from: primary("from", from)?,
+                to: primary("to", to)?,
+                slots,
+            }
+        }
+        (None, None, None, true, None) if r.add_primary => ReshardAction::AddPrimary,
+        (None, None, None, true, None) => ReshardAction::Rebalance,
+        (None, None, None, false, Some(node)) => {
+            if primaries.len() < 2 {
+                return Err(doc.invalid_field(
+                    &["reshard", "drain"],
+                    "draining needs another primary to take the slots",
+                ));
+            }
+            ReshardAction::Drain {
+                node: primary("drain", node)?,
+            }
+        }
+        _ => {
+            return Err(doc.invalid_field(
+                &["reshard"],
+                "give exactly one of: `from`, `to` and `slots` together; `rebalance: true` (with `add_primary: true` to add an empty primary first); `drain: NODE`",
+            ));
+        }
+    };
+    for (field, v) in [
+        ("batch_keys", r.batch_keys),
+        ("parallel_slots", r.parallel_slots),
+    ] {
+        if v == Some(0) {
+            return Err(doc.invalid_field(&["reshard", field], "must be at least 1"));
+        }
+    }
+
+    Ok(ReshardStep {
+        action,
+        batch_keys: r.batch_keys,
+        parallel_slots: r.parallel_slots,
+    })
+}
+
+/// Targets that name a node or a region must name one the topology has;
+/// role-based targets are resolved when the fault is applied.
+fn check_targets(step: &FaultStep, topology: &Topology) -> Result<(), (&'static str, String)> {
+    use crate::faults::Target;
+    fn walk(t: &Target, topology: &Topology) -> Result<(), String> {
+        match t {
+            Target::Node(n) if topology.node(n).is_none() => Err(format!(
+                "no node named `{n}` in {} (nodes: {})",
+                topology.name,
+                topology
+                    .nodes
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Target::Region(r) if !topology.regions.iter().any(|x| &x.name == r) => Err(format!(
+                "no region named `{r}` in {} (regions: {})",
+                topology.name,
+                topology
+                    .regions
+                    .iter()
+                    .map(|x| x.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Target::ReplicaOf(inner) => walk(inner, topology),
+            _ => Ok(()),
+        }
+    }
+    for (field, t) in [("target", &step.target), ("peer", &step.peer)] {
+        if let Some(t) = t {
+            walk(t, topology).map_err(|m| (field, m))?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -322,10 +427,10 @@ mod tests {
         let a =
             load("name: r\ntopology: c.yaml\nreshard:\n  rebalance: true\n  add_primary: true\n")
                 .unwrap();
-        assert_eq!(a.reshard.action, ReshardAction::AddPrimary);
+        assert_eq!(a.reshard.unwrap().action, ReshardAction::AddPrimary);
         let s = load("name: r\ntopology: c.yaml\nreshard:\n  from: s1n1\n  to: s2n1\n  slots: 100\nslo:\n  max_lost_writes: 0\n").unwrap();
         assert_eq!(
-            s.reshard.action,
+            s.reshard.as_ref().unwrap().action,
             ReshardAction::Move {
                 from: "s1n1".into(),
                 to: "s2n1".into(),
@@ -362,6 +467,18 @@ mod tests {
             (
                 "name: r\ntopology: c.yaml\nreshard:\n  from: s1n1\n  to: s1n1\n  slots: 5\n",
                 "DIR/s.yaml:5:3: reshard.to: `from` and `to` are the same node",
+            ),
+            (
+                "name: r\ntopology: c.yaml\n",
+                "DIR/s.yaml:1:1: a scenario needs something to do",
+            ),
+            (
+                "name: r\ntopology: c.yaml\nfaults:\n  - fault: kill\n    target: primary_of:0\n  - fault: pause\n    target: region:moon\n    hold_ms: 5\n",
+                "DIR/s.yaml:7:5: faults.1.target: no region named `moon` in c (regions: default)",
+            ),
+            (
+                "name: r\ntopology: c.yaml\nfaults:\n  - fault: partition\n    target: s1n1\n    hold_ms: 5\n",
+                "DIR/s.yaml:4:5: faults.0.shape: a partition needs a shape",
             ),
         ];
         for (yaml, expected) in cases {

@@ -2,17 +2,19 @@
 //! workload (settle) → stop → checks → report. The topology is brought up and
 //! taken down by the caller, so that teardown happens on every exit path.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::reshard::{self, Plan, ReshardOptions, SlotOwners};
-use crate::cluster::{self, AddressMap, ClusterError};
+use crate::cluster::watch::Watcher;
+use crate::cluster::{self, AddressMap, ClusterError, watch};
+use crate::faults::{FaultError, FaultKind, FaultWindow, Nemesis};
 use crate::report::{
-    self, Checks, ClientSummary, DowntimeSummary, Environment, EventMs, Latency, LostKey, PhaseMs,
-    Report, ReshardSummary, RunDir, WorkloadSummary,
+    self, Checks, ClientSummary, DowntimeSummary, Environment, EventMs, FailoverMs, FaultReport,
+    Latency, LostKey, PhaseMs, RejoinMs, Report, ReshardSummary, RunDir, WorkloadSummary,
 };
 use crate::runtime::Deployment;
 use crate::timeline::{Clock, Event, Phase};
@@ -35,6 +37,10 @@ pub enum DrillError {
     },
     #[error("failed to add a primary: {0}")]
     AddNode(String),
+    #[error("{0}")]
+    Fault(#[from] FaultError),
+    #[error("faults left in force: {0}")]
+    Heal(String),
     #[error("interrupted")]
     Cancelled,
 }
@@ -46,6 +52,7 @@ impl DrillError {
             DrillError::Cluster(e) if e.is_cancelled() => crate::exit::INTERRUPTED,
             // A plan that cannot be made is about what was asked for.
             DrillError::Cluster(ClusterError::Plan(_)) => crate::exit::BAD_INPUT,
+            DrillError::Fault(e) => e.exit_code(),
             _ => crate::exit::ENVIRONMENT,
         }
     }
@@ -96,9 +103,30 @@ fn keys_on_primaries(s: &status::StatusReport) -> u64 {
         .sum()
 }
 
+/// What the `during` phase did.
+struct During {
+    reshard: Option<Resharded>,
+    /// When the last action (reshard end, fault applied or undone) finished.
+    ended_at: Instant,
+}
+
+/// A reshard that finished, possibly over several attempts.
+struct Resharded {
+    from: Vec<String>,
+    to: Vec<String>,
+    slots_moved: usize,
+    keys_moved: u64,
+    bytes_moved: u64,
+    duration: Duration,
+    finished_at: Instant,
+    attempts: u32,
+}
+
 /// Run `scenario` against the deployment `d` (already up), store the run under
 /// `out`, and return the report. A violated invariant is in the report's
 /// verdict, never an error; errors are for runs that could not be carried out.
+/// Whatever the faults left in force is undone before this returns, on every
+/// path (cancellation included).
 pub async fn execute(
     scenario: &Scenario,
     rt: &crate::runtime::Runtime,
@@ -122,7 +150,11 @@ pub async fn execute(
     // node added later would be out of their reach on Docker.
     let mut events: Vec<Event> = Vec::new();
     let grown;
-    let d = if scenario.reshard.action == ReshardAction::AddPrimary {
+    let d = if scenario
+        .reshard
+        .as_ref()
+        .is_some_and(|r| r.action == ReshardAction::AddPrimary)
+    {
         let (d2, added) = crate::bringup::add_node(rt, d, None, cancel)
             .await
             .map_err(|e| DrillError::AddNode(e.to_string()))?;
@@ -140,6 +172,15 @@ pub async fn execute(
     } else {
         d
     };
+    if scenario
+        .faults
+        .iter()
+        .any(|f| matches!(f.fault, FaultKind::Partition | FaultKind::Heal))
+    {
+        crate::net::preflight(rt, d)
+            .await
+            .map_err(FaultError::from)?;
+    }
     let map = address_map(d)?;
     let spec = &scenario.workload;
 
@@ -167,89 +208,126 @@ pub async fn execute(
     let mut phases: Vec<Phase> = Vec::new();
     let wl_cancel = cancel.child_token();
     let wl = Workload::start(map.clone(), spec.clone(), seed, clock, wl_cancel.clone()).await?;
+    let watch_cancel = cancel.child_token();
+    let watcher = Watcher::start(map.clone(), clock, WATCH_INTERVAL, watch_cancel.clone());
     say.line(format!(
-        "workload running: {} app + {} probe clients, {}",
+        "workload running: {} app + {} probe clients, {}{}",
         spec.clients,
         spec.probe_clients,
         match spec.model {
             workload::Model::Closed => "closed loop".to_string(),
             workload::Model::Open { rate } => format!("open loop at {rate} ops/s"),
+        },
+        match spec.wait {
+            Some(w) => format!(", WAIT {} {} after each write", w.replicas, w.timeout_ms),
+            None => String::new(),
         }
     ));
 
-    // Baseline.
-    let result = async {
+    let mut nemesis = Nemesis::new(rt, d, map.clone(), clock, seed);
+    let during = async {
         hold(Duration::from_millis(scenario.baseline_ms), cancel).await?;
         phases.push(Phase {
             name: "baseline".into(),
             start_ns: 0,
             end_ns: clock.now_ns(),
         });
-
-        // The action.
-        let plan = plan(&scenario.reshard.action, &owners_before)?;
-        let (from, to) = endpoints(&plan);
-        let reshard_start = clock.now_ns();
-        events.push(Event {
-            at_ns: reshard_start,
-            kind: "reshard-start".into(),
-            detail: format!(
-                "{} slots {} -> {}",
-                plan.moves.len(),
-                from.join(","),
-                to.join(",")
-            ),
-        });
+        let during_start = Instant::now();
+        if !scenario.faults.is_empty() {
+            say.line(format!(
+                "{} fault(s) scheduled over {:.1} s",
+                scenario
+                    .faults
+                    .iter()
+                    .map(|f| f.repeat as usize)
+                    .sum::<usize>(),
+                crate::faults::schedule::duration_ms(&scenario.faults) as f64 / 1000.0
+            ));
+        }
+        let reshard = async {
+            match &scenario.reshard {
+                None => Ok(None),
+                Some(step) => reshard_through_faults(
+                    &map,
+                    step,
+                    &owners_before,
+                    !scenario.faults.is_empty(),
+                    Duration::from_millis(scenario.recovery_timeout_ms),
+                    &say,
+                    quiet,
+                    cancel,
+                )
+                .await
+                .map(Some),
+            }
+        };
+        let faults = nemesis.run(&scenario.faults, during_start, cancel);
+        let (reshard, faults) = tokio::join!(reshard, faults);
+        let reshard = reshard?;
+        faults?;
+        Ok::<_, DrillError>((during_start, reshard))
+    }
+    .await;
+    // Undo what is in force on every path, cancellation included.
+    let heal_errors = nemesis.heal_all().await;
+    for e in &heal_errors {
+        crate::note!("warning: could not undo a fault: {e}");
+    }
+    let windows: Vec<FaultWindow> = nemesis.windows().to_vec();
+    for w in &windows {
         say.line(format!(
-            "resharding {} slots {} -> {}",
-            plan.moves.len(),
-            from.join(","),
-            to.join(",")
+            "{} {} [{}]{}",
+            w.fault,
+            w.target,
+            w.nodes.join(" "),
+            match (w.undo, w.undone_ns) {
+                (Some(u), Some(at)) => format!(
+                    " for {:.1} s, then {u}",
+                    (at.saturating_sub(w.start_ns)) as f64 / 1e9
+                ),
+                _ => String::new(),
+            }
         ));
-        let mut opts = ReshardOptions::new(Duration::from_secs(600), cancel.clone());
-        if let Some(b) = scenario.reshard.batch_keys {
-            opts.batch_keys = b;
+    }
+
+    let result = async {
+        let (during_start, reshard) = during?;
+        let mut ended_at = during_start;
+        if let Some(r) = &reshard {
+            ended_at = ended_at.max(r.finished_at);
         }
-        if let Some(p) = scenario.reshard.parallel_slots {
-            opts.parallel_slots = p;
+        for w in &windows {
+            ended_at = ended_at.max(clock.instant(w.undone_ns.unwrap_or(w.applied_ns)));
         }
-        opts.measure_bytes = true;
-        let mut bar = Progress::new(plan.moves.len() as u64, quiet);
-        let rep = reshard::execute(&map, &plan, &opts, &mut |p| {
-            bar.update(p.slots_done as u64, p.keys_moved)
-        })
-        .await;
-        bar.finish();
-        let rep = rep?;
-        let reshard_end = clock.ns(rep.finished_at);
-        events.push(Event {
-            at_ns: reshard_end,
-            kind: "reshard-end".into(),
-            detail: format!("{} slots, {} keys", rep.slots_moved, rep.keys_moved),
-        });
+        let during = During { reshard, ended_at };
         phases.push(Phase {
             name: "during".into(),
-            start_ns: reshard_start,
-            end_ns: reshard_end,
+            start_ns: clock.ns(during_start),
+            end_ns: clock.ns(during.ended_at),
         });
-        say.line(format!(
-            "moved {} slots, {} keys in {:.0} ms ({:.0} keys/s)",
-            rep.slots_moved,
-            rep.keys_moved,
-            rep.duration.as_secs_f64() * 1000.0,
-            rep.keys_per_s
-        ));
 
-        // Convergence, from the last SETSLOT.
-        let members = convergence_members(d, &scenario.reshard.action);
+        // Convergence, from the last action. Failovers change who replicates
+        // whom, so no fixed pairing is expected; nodes still down are left out.
+        let down = nemesis.unavailable_nodes();
+        let members: Vec<cluster::Member> = convergence_members(
+            d,
+            scenario.reshard.as_ref().map(|r| &r.action),
+            !scenario.faults.is_empty(),
+        )
+        .into_iter()
+        .filter(|m| !down.contains(&m.name))
+        .collect();
         let conv = cluster::wait_converged(
             &members,
-            &cluster::ConvergeOptions::new(Duration::from_secs(60), cancel.clone()),
+            &cluster::ConvergeOptions::new(
+                Duration::from_millis(scenario.recovery_timeout_ms),
+                cancel.clone(),
+            ),
         )
         .await?;
         let converged_at = Instant::now();
         let convergence_ms = converged_at
-            .saturating_duration_since(rep.finished_at)
+            .saturating_duration_since(during.ended_at)
             .as_secs_f64()
             * 1000.0;
         events.push(Event {
@@ -258,8 +336,13 @@ pub async fn execute(
             detail: format!("after {} polls", conv.polls),
         });
         say.line(format!(
-            "converged {convergence_ms:.0} ms after the last SETSLOT"
+            "converged {convergence_ms:.0} ms after the last action"
         ));
+        phases.push(Phase {
+            name: "recovery".into(),
+            start_ns: clock.ns(during.ended_at),
+            end_ns: clock.ns(converged_at),
+        });
 
         // Settle.
         let after_start = clock.now_ns();
@@ -269,13 +352,17 @@ pub async fn execute(
             start_ns: after_start,
             end_ns: clock.now_ns(),
         });
-        Ok::<_, DrillError>((plan, rep, convergence_ms))
+        Ok::<_, DrillError>((during, convergence_ms))
     }
     .await;
     wl_cancel.cancel();
+    watch_cancel.cancel();
     let history: History = wl.stop().await;
-    let (plan, rep, convergence_ms) = result?;
-    let (from, to) = endpoints(&plan);
+    let recording = watcher.stop().await;
+    let (during, convergence_ms) = result?;
+    if !heal_errors.is_empty() {
+        return Err(DrillError::Heal(heal_errors.join("; ")));
+    }
     say.line(format!("workload stopped: {} ops recorded", history.len()));
     workload::write_jsonl(&dir.file("history.jsonl"), &history).map_err(|e| DrillError::Io {
         context: "writing history.jsonl".into(),
@@ -288,6 +375,7 @@ pub async fn execute(
     let lost = checker::lost_writes(&history, &loaded.initial, &finals);
     let counters = checker::counters(&history, &loaded.initial, &finals);
     let check = cluster::check(map.nodes()[0].addr, &map).await?;
+    let stray = stray_keys(&map).await?;
     let topology_after = status::collect(d).await;
 
     let app: Vec<&workload::Op> = history
@@ -358,6 +446,9 @@ pub async fn execute(
         acknowledged_writes: lost.acknowledged_writes,
         indeterminate_writes: lost.indeterminate_writes,
         counter_violations: counters.violations.len() as u64,
+        lost_acknowledged_writes: lost.lost_acknowledged_writes,
+        loss_window_ms: lost.loss_window_ns.map(|(a, b)| (ms(a), ms(b))),
+        stray_keys: stray,
         keys_before,
         keys_after: keys_on_primaries(&topology_after),
         cluster_check_ok: check.ok,
@@ -378,20 +469,88 @@ pub async fn execute(
             .collect(),
         probe_max: down_probe.max_ms,
     };
-    let reshard_summary = ReshardSummary {
-        from,
-        to,
-        slots_moved: rep.slots_moved as u64,
-        keys_moved: rep.keys_moved,
-        bytes_moved: rep.bytes_moved,
-        duration_ms: rep.duration.as_secs_f64() * 1000.0,
-        keys_per_s: rep.keys_per_s,
-        slots_per_s: rep.slots_per_s,
-    };
+    let reshard_summary = during.reshard.as_ref().map(|r| ReshardSummary {
+        from: r.from.clone(),
+        to: r.to.clone(),
+        slots_moved: r.slots_moved as u64,
+        keys_moved: r.keys_moved,
+        bytes_moved: r.bytes_moved,
+        duration_ms: r.duration.as_secs_f64() * 1000.0,
+        keys_per_s: r.keys_moved as f64 / r.duration.as_secs_f64().max(1e-9),
+        slots_per_s: r.slots_moved as f64 / r.duration.as_secs_f64().max(1e-9),
+    });
+    let run_end_ns = clock.now_ns();
+    let fault_reports: Vec<FaultReport> = windows
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            // The fault is "the latest" until the next one starts.
+            let until = windows.get(i + 1).map_or(run_end_ns, |n| n.start_ns);
+            fault_report(
+                w,
+                until,
+                &down_app,
+                &down_probe,
+                &recording,
+                scenario.topology.cluster.node_timeout_ms,
+                worst_rank(&scenario.topology),
+            )
+        })
+        .collect();
+    for f in &fault_reports {
+        for fo in &f.failover {
+            say.line(format!(
+                "failover of {}: pfail {} · fail {} · {} promoted {} · state ok {} (bound {:.0} ms)",
+                fo.node,
+                opt_ms(fo.pfail_after_ms),
+                opt_ms(fo.fail_after_ms),
+                fo.promoted.as_deref().unwrap_or("nobody"),
+                opt_ms(fo.promoted_after_ms),
+                opt_ms(fo.state_ok_after_ms),
+                fo.expected_max_ms
+            ));
+        }
+    }
+    for w in &windows {
+        events.push(Event {
+            at_ns: w.start_ns,
+            kind: w.fault.to_string(),
+            detail: format!("{} [{}] {}", w.target, w.nodes.join(" "), w.detail)
+                .trim_end()
+                .to_string(),
+        });
+        if let (Some(u), Some(at)) = (w.undo, w.undone_ns) {
+            events.push(Event {
+                at_ns: at,
+                kind: u.to_string(),
+                detail: format!("after {} {}", w.fault, w.target),
+            });
+        }
+    }
+    events.sort_by_key(|e| e.at_ns);
 
     let app_p99 = |phase: &str| workload_summary.app.latency_ms.get(phase).map(|l| l.p99);
+    let max_of = |v: Vec<f64>| v.into_iter().reduce(f64::max);
+    let failover_ms = max_of(
+        fault_reports
+            .iter()
+            .flat_map(|f| &f.failover)
+            .filter_map(|f| f.state_ok_after_ms)
+            .collect(),
+    );
+    let rejoin_ms = max_of(
+        fault_reports
+            .iter()
+            .flat_map(|f| &f.rejoin)
+            .filter_map(|r| r.caught_up_after_ms)
+            .collect(),
+    );
     let measured: HashMap<&str, Option<f64>> = HashMap::from([
         ("max_lost_writes", Some(checks.lost_writes as f64)),
+        (
+            "max_lost_acknowledged_writes",
+            Some(checks.lost_acknowledged_writes as f64),
+        ),
         (
             "max_counter_violations",
             Some(checks.counter_violations as f64),
@@ -410,11 +569,18 @@ pub async fn execute(
         ),
         ("max_app_downtime_ms", Some(downtime.max)),
         ("max_probe_downtime_ms", Some(downtime.probe_max)),
+        ("max_downtime_windows", Some(f64::from(downtime.windows))),
         ("max_p99_baseline_ms", app_p99("baseline")),
         ("max_p99_during_ms", app_p99("during")),
         ("max_p99_after_ms", app_p99("after")),
         ("max_convergence_ms", Some(convergence_ms)),
-        ("max_reshard_ms", Some(reshard_summary.duration_ms)),
+        (
+            "max_reshard_ms",
+            reshard_summary.as_ref().map(|r| r.duration_ms),
+        ),
+        ("max_failover_ms", failover_ms),
+        ("max_rejoin_ms", rejoin_ms),
+        ("max_stray_keys", Some(stray as f64)),
     ]);
     let mut slo =
         report::evaluate_slos(&scenario.slo, |name| measured.get(name).copied().flatten());
@@ -462,25 +628,325 @@ pub async fn execute(
         workload: workload_summary,
         downtime_ms: downtime,
         convergence_ms: Some(convergence_ms),
-        reshard: Some(reshard_summary),
+        reshard: reshard_summary,
         checks,
         slo,
         verdict,
         per_second: checker::per_second(history.iter())
             .into_iter()
-            .map(|s| report::Second {
-                t_s: s.t_s,
-                ok: s.ok,
-                failed: s.failed,
-                p99_ms: s.p99_ms,
+            .map(|s| {
+                let (from, to) = (s.t_s * 1_000_000_000, (s.t_s + 1) * 1_000_000_000);
+                report::Second {
+                    t_s: s.t_s,
+                    ok: s.ok,
+                    failed: s.failed,
+                    p99_ms: s.p99_ms,
+                    faults: windows
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, w)| {
+                            w.start_ns < to && w.undone_ns.unwrap_or(run_end_ns) >= from
+                        })
+                        .map(|(i, _)| i)
+                        .collect(),
+                }
             })
             .collect(),
+        faults: fault_reports,
     };
     report::write_run(&dir, &report).map_err(|source| DrillError::Io {
         context: format!("writing the report into {}", dir.path.display()),
         source,
     })?;
     Ok(Finished { report, dir })
+}
+
+/// How often the watcher asks every node what it sees: fine enough to place
+/// PFAIL, FAIL and the promotion within 50 ms, light enough for a 2-core box.
+const WATCH_INTERVAL: Duration = Duration::from_millis(50);
+
+/// How many times a reshard is resumed after a fault interrupted it.
+const RESHARD_ATTEMPTS: u32 = 5;
+
+/// The highest election rank a replica can have: replicas per shard - 1.
+fn worst_rank(t: &crate::topology::Topology) -> u32 {
+    let most = (0..t.nodes.len())
+        .map(|shard| {
+            t.nodes
+                .iter()
+                .filter(|n| n.shard == shard && n.replica_of.is_some())
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    most.saturating_sub(1) as u32
+}
+
+fn opt_ms(v: Option<f64>) -> String {
+    v.map_or("-".to_string(), |v| format!("{v:.0} ms"))
+}
+
+/// The report of one fault: its window, the failover and rejoin the watcher
+/// recorded, and the client-observed downtime open while it was the latest.
+fn fault_report(
+    w: &FaultWindow,
+    until_ns: u64,
+    app: &checker::Downtime,
+    probe: &checker::Downtime,
+    rec: &watch::Recording,
+    node_timeout_ms: u64,
+    worst_rank: u32,
+) -> FaultReport {
+    let overlapping = |d: &checker::Downtime| -> (BTreeMap<String, f64>, u32) {
+        let mut per_shard = BTreeMap::new();
+        let mut count = 0;
+        for (shard, win) in &d.per_shard {
+            let spans: Vec<&checker::Span> = win
+                .spans
+                .iter()
+                .filter(|s| s.to_ns > w.start_ns && s.from_ns < until_ns)
+                .collect();
+            count += spans.len() as u32;
+            if let Some(longest) = spans.iter().map(|s| s.ms()).reduce(f64::max) {
+                per_shard.insert(shard.clone(), longest);
+            }
+        }
+        (per_shard, count)
+    };
+    let (downtime_ms, downtime_windows) = overlapping(app);
+    let (probe_downtime_ms, _) = overlapping(probe);
+    let failover = if w.fault.takes_node_away() {
+        w.primaries
+            .iter()
+            .map(|p| {
+                let t = watch::failover(rec, p, w.start_ns);
+                failover_ms(p, &t, node_timeout_ms, worst_rank)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let rejoin = match (w.fault, w.undone_ns) {
+        (FaultKind::Kill | FaultKind::Stop, Some(at)) => w
+            .nodes
+            .iter()
+            .map(|n| rejoin_ms(n, &watch::rejoin(rec, n, at)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    FaultReport {
+        fault: w.fault.to_string(),
+        target: w.target.clone(),
+        nodes: w.nodes.clone(),
+        primaries: w.primaries.clone(),
+        detail: w.detail.clone(),
+        start_ms: ms(w.start_ns),
+        applied_ms: ms(w.applied_ns),
+        undo: w.undo.map(|u| u.to_string()),
+        undone_ms: w.undone_ns.map(ms),
+        promoted_after_ms: w.promoted_ms,
+        failover,
+        rejoin,
+        downtime_ms,
+        probe_downtime_ms,
+        downtime_windows,
+    }
+}
+
+/// A watcher's failover timeline in the report's terms, next to the spec's
+/// bound for the worst rank a replica of the shard can have.
+fn failover_ms(
+    node: &str,
+    t: &watch::FailoverTimeline,
+    node_timeout_ms: u64,
+    worst_rank: u32,
+) -> FailoverMs {
+    FailoverMs {
+        node: node.to_string(),
+        promoted: t.promoted.clone(),
+        pfail_after_ms: t.pfail_after_ms,
+        fail_after_ms: t.fail_after_ms,
+        promoted_after_ms: t.promoted_after_ms,
+        state_ok_after_ms: t.recovered_after_ms,
+        agreed_after_ms: t.agreed_after_ms,
+        node_timeout_ms,
+        expected_max_ms: watch::expected_max_ms(node_timeout_ms, worst_rank) as f64,
+    }
+}
+
+fn rejoin_ms(node: &str, r: &watch::Rejoin) -> RejoinMs {
+    RejoinMs {
+        node: node.to_string(),
+        reachable_after_ms: r.reachable_after_ms,
+        replica_after_ms: r.replica_after_ms,
+        link_up_after_ms: r.link_up_after_ms,
+        caught_up_after_ms: r.caught_up_after_ms,
+    }
+}
+
+/// Keys held by a primary in slots it does not own: what an interrupted
+/// migration can leave behind. One pipelined COUNTKEYSINSLOT per foreign slot.
+async fn stray_keys(map: &AddressMap) -> Result<u64, DrillError> {
+    let views = cluster::node_views(map, cluster::ConnectOptions::default()).await;
+    let mut stray = 0;
+    // Replicas hold their primary's keys and own no slots: only primaries count.
+    for v in views
+        .iter()
+        .filter(|v| v.error.is_none() && v.role == Some(cluster::Role::Primary))
+    {
+        let owned: Vec<bool> = {
+            let mut o = vec![false; usize::from(cluster::slots::SLOT_COUNT)];
+            for r in &v.slots {
+                for s in r.slots() {
+                    o[usize::from(s)] = true;
+                }
+            }
+            o
+        };
+        if v.keys == Some(0) {
+            continue;
+        }
+        let mut conn =
+            cluster::conn::NodeConn::connect(&v.name, v.addr, cluster::ConnectOptions::default())
+                .await?;
+        let mut pipe = redis::pipe();
+        for s in (0..cluster::slots::SLOT_COUNT).filter(|&s| !owned[usize::from(s)]) {
+            pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(s);
+        }
+        let counts: Vec<u64> = conn.run_pipe(&pipe, "CLUSTER COUNTKEYSINSLOT").await?;
+        stray += counts.iter().sum::<u64>();
+    }
+    Ok(stray)
+}
+
+/// Run the reshard step; when faults may interrupt it, resume it after the
+/// cluster recovers: close what the interruption left open (finishing or
+/// rolling back each slot), then move what is left to the shard each slot was
+/// bound for — whichever node serves that shard now.
+#[allow(clippy::too_many_arguments)]
+async fn reshard_through_faults(
+    map: &AddressMap,
+    step: &super::ReshardStep,
+    owners_before: &SlotOwners,
+    resume: bool,
+    recovery_timeout: Duration,
+    say: &Say,
+    quiet: bool,
+    cancel: &CancellationToken,
+) -> Result<Resharded, DrillError> {
+    let first = plan(&step.action, owners_before)?;
+    let (from, to) = endpoints(&first);
+    say.line(format!(
+        "resharding {} slots {} -> {}",
+        first.moves.len(),
+        from.join(","),
+        to.join(",")
+    ));
+    let mut opts = ReshardOptions::new(Duration::from_secs(600), cancel.clone());
+    if let Some(b) = step.batch_keys {
+        opts.batch_keys = b;
+    }
+    if let Some(p) = step.parallel_slots {
+        opts.parallel_slots = p;
+    }
+    opts.measure_bytes = true;
+    // A shard is known by a slot its primary served before the move.
+    let anchor: HashMap<String, u16> = to
+        .iter()
+        .filter_map(|n| Some((n.clone(), *owners_before.slots_of(n).first()?)))
+        .collect();
+    let started = Instant::now();
+    let mut done = Resharded {
+        from,
+        to,
+        slots_moved: 0,
+        keys_moved: 0,
+        bytes_moved: 0,
+        duration: Duration::ZERO,
+        finished_at: started,
+        attempts: 0,
+    };
+    let mut current = first.clone();
+    loop {
+        done.attempts += 1;
+        let mut bar = Progress::new(current.moves.len() as u64, quiet);
+        let r = reshard::execute(map, &current, &opts, &mut |p| {
+            bar.update(p.slots_done as u64, p.keys_moved)
+        })
+        .await;
+        bar.finish();
+        let err = match r {
+            Ok(rep) => {
+                done.slots_moved += rep.slots_moved;
+                done.keys_moved += rep.keys_moved;
+                done.bytes_moved += rep.bytes_moved;
+                done.finished_at = rep.finished_at;
+                done.duration = rep.finished_at.saturating_duration_since(started);
+                say.line(format!(
+                    "moved {} slots, {} keys in {:.0} ms{}",
+                    done.slots_moved,
+                    done.keys_moved,
+                    done.duration.as_secs_f64() * 1000.0,
+                    if done.attempts > 1 {
+                        format!(" over {} attempts", done.attempts)
+                    } else {
+                        String::new()
+                    }
+                ));
+                return Ok(done);
+            }
+            Err(e) => e,
+        };
+        if err.is_cancelled() || !resume || done.attempts >= RESHARD_ATTEMPTS {
+            return Err(err.into());
+        }
+        say.line(format!(
+            "reshard interrupted: {}; resuming once the cluster recovers",
+            crate::cluster::admin::error_chain(&err)
+        ));
+        // Wait until every slot is closed and every owner answers.
+        let bound = Instant::now() + recovery_timeout;
+        let owners = loop {
+            let attempt = async {
+                let mut fix_opts = opts.clone();
+                fix_opts.timeout = Duration::from_secs(60);
+                reshard::fix_open_slots_with(map, &fix_opts).await?;
+                SlotOwners::load(map, cluster::ConnectOptions::default()).await
+            };
+            match attempt.await {
+                Ok(o) => break o,
+                Err(e) if e.is_cancelled() => return Err(e.into()),
+                Err(e) if Instant::now() >= bound => return Err(e.into()),
+                Err(e) => tracing::debug!("not recovered yet: {e}"),
+            }
+            hold(Duration::from_millis(250), cancel).await?;
+        };
+        let moves: Vec<reshard::SlotMove> = first
+            .moves
+            .iter()
+            .filter_map(|m| {
+                let dest = anchor
+                    .get(&m.to)
+                    .and_then(|&s| owners.owner(s))
+                    .unwrap_or(&m.to)
+                    .to_string();
+                let now = owners.owner(m.slot)?;
+                (now != dest).then(|| reshard::SlotMove {
+                    slot: m.slot,
+                    from: now.to_string(),
+                    to: dest,
+                })
+            })
+            .collect();
+        say.line(format!("{} slots left to move", moves.len()));
+        current = Plan { moves };
+        if current.is_empty() {
+            done.finished_at = Instant::now();
+            done.duration = done.finished_at.saturating_duration_since(started);
+            done.slots_moved = first.moves.len();
+            return Ok(done);
+        }
+    }
 }
 
 fn address_map(d: &Deployment) -> Result<AddressMap, DrillError> {
@@ -508,10 +974,14 @@ pub(crate) fn plan(action: &ReshardAction, owners: &SlotOwners) -> Result<Plan, 
 
 /// The members to wait on after `action`. A drained primary turns into a
 /// replica (replica migration) and replicas may follow other primaries, so
-/// after a drain no fixed pairing is expected.
-pub(crate) fn convergence_members(d: &Deployment, action: &ReshardAction) -> Vec<cluster::Member> {
+/// after a drain — or any failover — no fixed pairing is expected.
+pub(crate) fn convergence_members(
+    d: &Deployment,
+    action: Option<&ReshardAction>,
+    failovers: bool,
+) -> Vec<cluster::Member> {
     let mut members = crate::bringup::members(d);
-    if matches!(action, ReshardAction::Drain { .. }) {
+    if failovers || matches!(action, Some(ReshardAction::Drain { .. })) {
         for m in &mut members {
             m.replica_of = None;
         }

@@ -547,20 +547,32 @@ impl Doc<'_> {
         let mut node = &self.tree;
         let mut found = None;
         for name in path {
-            let Tree::Map(entries) = &node.value else {
-                return None;
-            };
-            let (k, v) = entries.iter().find(|(k, _)| k.value == *name)?;
-            found = Some(k.referenced);
-            node = v;
+            match &node.value {
+                Tree::Map(entries) => {
+                    let (k, v) = entries.iter().find(|(k, _)| k.value == *name)?;
+                    found = Some(k.referenced);
+                    node = v;
+                }
+                // A list item by its index (`["faults", "2", "target"]`).
+                Tree::Seq(items) => {
+                    let item = items.get(name.parse::<usize>().ok()?)?;
+                    found = Some(item.referenced);
+                    node = item;
+                }
+                Tree::Scalar(_) => return None,
+            }
         }
         found
     }
 
     /// An error about the field at `path` (`["reshard", "from"]`), pointing at
-    /// its key when the file has it, else at the start of the file.
+    /// its key when the file has it, else at its nearest ancestor that it has,
+    /// else at the start of the file.
     pub(crate) fn invalid_field(&self, path: &[&str], message: impl Into<String>) -> TopologyError {
-        let loc = self.key_loc(path);
+        // A missing field is pointed at by its nearest ancestor in the file.
+        let loc = (1..=path.len())
+            .rev()
+            .find_map(|n| self.key_loc(&path[..n]));
         TopologyError::Invalid {
             at: Position {
                 file: self.file.clone(),

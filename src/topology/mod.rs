@@ -16,10 +16,10 @@ use crate::cluster::slots::SlotRange;
 
 mod load;
 
-pub(crate) use load::parse_document;
 pub use load::{
     DEFAULT_NODE_TIMEOUT_MS, DEFAULT_REGION, MAX_NODES, NAME_MAX, Position, TopologyError,
 };
+pub(crate) use load::{Doc, parse_document};
 
 /// What kind of Redis deployment a topology describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -51,6 +51,10 @@ pub struct Op {
     /// app clients follow them inside redis-rs and record 0).
     pub redirects: u32,
     pub outcome: Outcome,
+    /// With `wait:` in the workload: how many replicas WAIT reported for this
+    /// write (absent when no WAIT was sent, e.g. the write itself failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
 }
 
 impl Op {
@@ -293,6 +297,7 @@ mod tests {
 
     fn op(outcome: Outcome) -> Op {
         Op {
+            replicas: None,
             client: 3,
             mode: ClientMode::Probe,
             kind: OpKind::Set,

@@ -27,7 +27,7 @@ pub use history::{
 };
 pub use preload::{LoadReport, load, read_final};
 pub use runner::Workload;
-pub use spec::{AppConnection, Distribution, Mix, Model, ValueSize, WorkloadSpec};
+pub use spec::{AppConnection, Distribution, Mix, Model, ValueSize, WaitSpec, WorkloadSpec};
 
 use crate::cluster::ClusterError;
 

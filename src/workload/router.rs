@@ -56,6 +56,8 @@ pub(crate) struct Exec {
     /// The owner in the client's view when the command was first sent.
     pub node: Option<String>,
     pub redirects: u32,
+    /// The node that answered with success (an index for [`Router::wait`]).
+    pub served: Option<usize>,
 }
 
 /// Slot map and connections.
@@ -249,7 +251,7 @@ impl Router {
         let node = Some(self.nodes[first].name.clone());
         let mut redirects = 0;
         let mut err = match self.send(first, cmd, false).await {
-            Ok(v) => return Exec::ok(v, node, 0),
+            Ok(v) => return Exec::ok(v, node, 0, first),
             Err(e) => e,
         };
         for _ in 0..2 {
@@ -271,7 +273,7 @@ impl Router {
                 self.owner[usize::from(slot)] = target as u16;
             }
             err = match self.send(target, cmd, asking).await {
-                Ok(v) => return Exec::ok(v, node, redirects),
+                Ok(v) => return Exec::ok(v, node, redirects, target),
                 Err(e) => e,
             };
         }
@@ -280,7 +282,25 @@ impl Router {
             value: Value::Nil,
             node,
             redirects,
+            served: None,
         }
+    }
+
+    /// `WAIT replicas timeout_ms` on the connection to node `i` — the one that
+    /// just served this client's write, so WAIT counts that write.
+    pub async fn wait(
+        &mut self,
+        i: usize,
+        replicas: u32,
+        timeout_ms: u64,
+    ) -> Result<u32, RedisError> {
+        let mut conn = self.conn(i).await?;
+        let n: i64 = redis::cmd("WAIT")
+            .arg(replicas)
+            .arg(timeout_ms)
+            .query_async(&mut conn)
+            .await?;
+        Ok(u32::try_from(n).unwrap_or(0))
     }
 
     fn outcome_of(&mut self, e: &SendError) -> Outcome {
@@ -470,12 +490,13 @@ async fn send_chunks(
 }
 
 impl Exec {
-    fn ok(value: Value, node: Option<String>, redirects: u32) -> Exec {
+    fn ok(value: Value, node: Option<String>, redirects: u32, served: usize) -> Exec {
         Exec {
             outcome: Outcome::Ok,
             value,
             node,
             redirects,
+            served: Some(served),
         }
     }
 
@@ -485,6 +506,7 @@ impl Exec {
             value: Value::Nil,
             node,
             redirects,
+            served: None,
         }
     }
 }

@@ -21,7 +21,7 @@ use super::history::{ClientMode, History, Op, OpKind, Outcome, classify};
 use super::pacer::Pacer;
 use super::router::Router;
 use super::spec::AppConnection;
-use super::spec::{Model, WorkloadSpec};
+use super::spec::{Model, WaitSpec, WorkloadSpec};
 use crate::cluster::{AddressMap, ClientOptions, cluster_client};
 use crate::timeline::Clock;
 
@@ -51,6 +51,8 @@ struct Ctx {
     cancel: CancellationToken,
     /// Bound on one op, whatever the client does inside it.
     op_bound: Duration,
+    /// WAIT after every write.
+    wait: Option<WaitSpec>,
 }
 
 /// The workload running in background tasks. Stop it with [`Workload::stop`];
@@ -125,6 +127,7 @@ impl Workload {
             clock,
             cancel: cancel.child_token(),
             op_bound,
+            wait: spec.wait,
         };
         let n = clients.len() as u32;
         let t0 = Instant::now();
@@ -230,28 +233,64 @@ impl Recorder {
                 .to_owned(),
             OpKind::Incr => redis::cmd("INCR").arg(&p.key).to_owned(),
         };
-        let (outcome, reply, node, redirects) = match &mut self.client {
+        let wait = ctx.wait.filter(|_| p.kind != OpKind::Get);
+        let (mut outcome, reply, node, redirects, replicas) = match &mut self.client {
             Client::App(conn) => {
-                let (o, v) = app_exec(conn, &cmd, ctx.op_bound).await;
-                (o, v, None, 0)
+                let (o, v, r) = match wait {
+                    None => {
+                        let (o, v) = app_exec(conn, &cmd, ctx.op_bound).await;
+                        (o, v, None)
+                    }
+                    Some(w) => app_exec_wait(conn, cmd, p.slot, w, ctx.op_bound).await,
+                };
+                (o, v, None, 0, r)
             }
             Client::Probe(router) => {
                 match tokio::time::timeout(ctx.op_bound, async {
                     router.refresh_if_stale().await;
-                    router.execute(&cmd, p.slot).await
+                    let e = router.execute(&cmd, p.slot).await;
+                    let replicas = match (wait, e.served) {
+                        (Some(w), Some(i)) => Some(router.wait(i, w.replicas, w.timeout_ms).await),
+                        _ => None,
+                    };
+                    (e, replicas)
                 })
                 .await
                 {
-                    Ok(e) => (e.outcome, e.value, e.node, e.redirects),
+                    Ok((e, replicas)) => {
+                        let (o, r) = match replicas {
+                            None => (e.outcome, None),
+                            Some(Ok(n)) => (e.outcome, Some(n)),
+                            // The write was acknowledged, its WAIT was not.
+                            Some(Err(err)) => (
+                                Outcome::Indeterminate {
+                                    message: format!("the write succeeded, its WAIT failed: {err}"),
+                                },
+                                None,
+                            ),
+                        };
+                        (o, e.value, e.node, e.redirects, r)
+                    }
                     Err(_) => (
                         bound_exceeded(ctx.op_bound),
                         Value::Nil,
                         router.owner_name(p.slot).map(str::to_string),
                         0,
+                        None,
                     ),
                 }
             }
         };
+        if let (Some(w), Some(n), Outcome::Ok) = (wait, replicas, &outcome)
+            && n < w.replicas
+        {
+            outcome = Outcome::Indeterminate {
+                message: format!(
+                    "WAIT: {n} of {} replicas acknowledged within {} ms",
+                    w.replicas, w.timeout_ms
+                ),
+            };
+        }
         let end_ns = ctx.clock.now_ns();
         let ok = matches!(outcome, Outcome::Ok);
         let value = match p.kind {
@@ -271,6 +310,7 @@ impl Recorder {
             node,
             redirects,
             outcome,
+            replicas,
         };
         match self.log.lock() {
             Ok(mut g) => g.push(op),
@@ -293,6 +333,52 @@ async fn app_exec(conn: &mut ClusterConnection, cmd: &Cmd, bound: Duration) -> (
         // if it is a timeout or a dropped connection; classify says which.
         Ok(Err(e)) => (classify(&e, true), Value::Nil),
         Err(_) => (bound_exceeded(bound), Value::Nil),
+    }
+}
+
+/// A write and its WAIT as one pipeline to the slot's primary, so that WAIT
+/// runs on the connection that wrote (redis-rs would send a bare WAIT to every
+/// primary). Returns the outcome, the write's reply and WAIT's count.
+async fn app_exec_wait(
+    conn: &mut ClusterConnection,
+    cmd: Cmd,
+    slot: u16,
+    w: WaitSpec,
+    bound: Duration,
+) -> (Outcome, Value, Option<u32>) {
+    use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
+    let mut pipe = redis::pipe();
+    pipe.add_command(cmd)
+        .cmd("WAIT")
+        .arg(w.replicas)
+        .arg(w.timeout_ms);
+    let route = SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master));
+    match tokio::time::timeout(bound, conn.route_pipeline(pipe, 0, 2, route)).await {
+        Ok(Ok(mut v)) if v.len() == 2 => {
+            let waited = v.pop().unwrap_or(Value::Nil);
+            match v.pop().unwrap_or(Value::Nil) {
+                Value::ServerError(e) => (classify(&e.into(), true), Value::Nil, None),
+                reply => match waited {
+                    Value::Int(n) => (Outcome::Ok, reply, Some(u32::try_from(n).unwrap_or(0))),
+                    other => (
+                        Outcome::Indeterminate {
+                            message: format!("the write succeeded, its WAIT answered {other:?}"),
+                        },
+                        reply,
+                        None,
+                    ),
+                },
+            }
+        }
+        Ok(Ok(v)) => (
+            Outcome::Indeterminate {
+                message: format!("{} replies to a write and its WAIT", v.len()),
+            },
+            Value::Nil,
+            None,
+        ),
+        Ok(Err(e)) => (classify(&e, true), Value::Nil, None),
+        Err(_) => (bound_exceeded(bound), Value::Nil, None),
     }
 }
 

@@ -16,6 +16,7 @@
 //!   timeout_ms: 1000
 //!   app_retries: 5
 //!   app_connection: per_client # or: shared (one connection for all app clients)
+//!   wait: {replicas: 1, timeout_ms: 100}   # WAIT after each write (absent: no WAIT)
 //! ```
 
 use std::fmt;
@@ -55,6 +56,22 @@ pub struct WorkloadSpec {
     pub app_retries: u32,
     /// Whether app clients each own a cluster connection or share one.
     pub app_connection: AppConnection,
+    /// `WAIT replicas timeout_ms` after every write, on the connection that
+    /// wrote. A write counts as acknowledged only when WAIT reports at least
+    /// `replicas`; fewer is an indeterminate write (it may survive or not).
+    pub wait: Option<WaitSpec>,
+}
+
+/// The `wait:` setting of a workload: what a careful application does to make
+/// an acknowledged write survive a failover (it narrows the loss, it does not
+/// close it: Redis replication stays asynchronous).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitSpec {
+    /// Replicas that must have the write.
+    pub replicas: u32,
+    /// WAIT's own timeout; it returns the count reached by then.
+    pub timeout_ms: u64,
 }
 
 /// How app clients hold their redis-rs cluster connection.
@@ -87,6 +104,7 @@ impl Default for WorkloadSpec {
             timeout_ms: 1_000,
             app_retries: 5,
             app_connection: AppConnection::PerClient,
+            wait: None,
         }
     }
 }
@@ -230,6 +248,17 @@ impl WorkloadSpec {
         }
         if self.timeout_ms == 0 {
             return bad("timeout_ms must be at least 1".into());
+        }
+        if let Some(w) = self.wait {
+            if w.replicas == 0 {
+                return bad("wait.replicas must be at least 1".into());
+            }
+            if w.timeout_ms == 0 || w.timeout_ms >= self.timeout_ms {
+                return bad(format!(
+                    "wait.timeout_ms must be between 1 and timeout_ms ({}) exclusive, not {}: a WAIT of 0 blocks forever and one as long as the op timeout leaves no time for the write",
+                    self.timeout_ms, w.timeout_ms
+                ));
+            }
         }
         Ok(())
     }

@@ -1,0 +1,106 @@
+//! Manual failover: `CLUSTER FAILOVER [FORCE|TAKEOVER]` sent to a replica,
+//! then a wait until the replica reports itself primary.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::conn::{AddressMap, Bound, ConnectOptions, NodeConn, parse_info};
+use super::error::ClusterError;
+use crate::faults::FailoverMode;
+
+/// How often the replica's role is read while waiting: the promotion itself
+/// takes tens of ms for a coordinated failover, so 20 ms keeps the figure sharp.
+const ROLE_POLL: Duration = Duration::from_millis(20);
+
+/// What a manual failover did.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailoverReport {
+    pub node: String,
+    pub mode: FailoverMode,
+    /// The primary it replicated before.
+    pub old_primary: Option<String>,
+    /// From the command to the replica reporting `role:master`.
+    pub promoted_ms: f64,
+}
+
+/// Ask `node` (a replica) to fail over its primary and wait up to `timeout`
+/// until it reports `role:master`.
+pub async fn manual_failover(
+    map: &AddressMap,
+    node: &str,
+    mode: FailoverMode,
+    timeout: Duration,
+    cancel: &CancellationToken,
+) -> Result<FailoverReport, ClusterError> {
+    let target = map
+        .nodes()
+        .iter()
+        .find(|n| n.name == node)
+        .ok_or_else(|| ClusterError::Plan(format!("no node named `{node}` in the cluster")))?;
+    let connect = ConnectOptions::default();
+    let mut conn = NodeConn::connect(&target.name, target.addr, connect).await?;
+    let info: String = conn.run(redis::cmd("INFO").arg("replication")).await?;
+    let info = parse_info(&info);
+    if info.get("role").map(String::as_str) != Some("slave") {
+        return Err(ClusterError::Plan(format!(
+            "{node} is not a replica: a failover is asked of the replica that should take over"
+        )));
+    }
+    let old_primary = match (info.get("master_host"), info.get("master_port")) {
+        (Some(h), Some(p)) => format!("{h}:{p}")
+            .parse()
+            .ok()
+            .map(|a| map.name_of_announce(a)),
+        _ => None,
+    };
+    let mut cmd = redis::cmd("CLUSTER");
+    cmd.arg("FAILOVER");
+    match mode {
+        FailoverMode::Default => {}
+        FailoverMode::Force => {
+            cmd.arg("FORCE");
+        }
+        FailoverMode::Takeover => {
+            cmd.arg("TAKEOVER");
+        }
+    }
+    let started = Instant::now();
+    let _: () = conn.run(&cmd).await?;
+    let bound = Bound::new(timeout, cancel, "wait for the replica to take over");
+    for _ in 0..(timeout.as_millis() / ROLE_POLL.as_millis()).max(1) + 1 {
+        let info: Result<String, _> = bound
+            .step(
+                "read the replica's role",
+                conn.run(redis::cmd("INFO").arg("replication")),
+            )
+            .await;
+        if let Err(e) = &info
+            && (e.is_cancelled() || matches!(e, ClusterError::Timeout { .. }))
+        {
+            return Err(info.unwrap_err());
+        }
+        if let Ok(info) = info
+            && parse_info(&info).get("role").map(String::as_str) == Some("master")
+        {
+            return Ok(FailoverReport {
+                node: node.to_string(),
+                mode,
+                old_primary,
+                promoted_ms: started.elapsed().as_secs_f64() * 1000.0,
+            });
+        }
+        bound
+            .pause(
+                ROLE_POLL,
+                "wait for the takeover",
+                &[format!("{node}: still a replica")],
+            )
+            .await?;
+    }
+    Err(bound.timed_out(
+        format!("{node} to take over"),
+        vec![format!("{node}: still a replica")],
+    ))
+}

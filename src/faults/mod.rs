@@ -1,0 +1,182 @@
+//! The nemesis: faults as plain data, and the executor that applies them to a
+//! running deployment.
+//!
+//! One vocabulary everywhere — code, YAML, CLI, reports: `kill`, `restart`,
+//! `stop`, `start`, `pause`, `resume`, `partition`, `heal`, `failover`.
+//!
+//! - [`target`]   — who a fault hits: a node, `primary_of:<slot>`,
+//!   `random_primary`, `replica_of:<target>`, `region:<name>`, ... (pure
+//!   resolution against a snapshot of the cluster, random picks from the seed).
+//! - [`schedule`] — the `faults:` list of a scenario: what, when, how long
+//!   (pure, validated with the file's line and field).
+//! - [`nemesis`]  — the executor: applies a schedule on the run's clock,
+//!   records every fault's window, and heals everything on every exit path.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::runtime::NodeAction;
+
+pub mod nemesis;
+pub mod schedule;
+pub mod target;
+
+pub use nemesis::{FaultError, FaultWindow, Nemesis};
+pub use schedule::{FaultStep, Shape};
+pub use target::{ClusterSnapshot, Target};
+
+/// Every fault the nemesis knows, by its one name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultKind {
+    /// SIGKILL (docker kill): no clean shutdown, connections reset at once.
+    Kill,
+    /// Graceful stop then start.
+    Restart,
+    /// Graceful stop (SIGTERM, docker stop).
+    Stop,
+    /// Start a stopped or killed node with its data.
+    Start,
+    /// SIGSTOP / docker pause: the node freezes with its sockets open.
+    Pause,
+    /// SIGCONT / docker unpause.
+    Resume,
+    /// Drop packets between nodes as a grudge says (silently: no RST, no ICMP).
+    Partition,
+    /// Remove every partition.
+    Heal,
+    /// `CLUSTER FAILOVER [FORCE|TAKEOVER]` on a replica.
+    Failover,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 9] = [
+        FaultKind::Kill,
+        FaultKind::Restart,
+        FaultKind::Stop,
+        FaultKind::Start,
+        FaultKind::Pause,
+        FaultKind::Resume,
+        FaultKind::Partition,
+        FaultKind::Heal,
+        FaultKind::Failover,
+    ];
+
+    /// What undoes this fault at the end of its hold (`None`: nothing to undo).
+    pub fn healed_by(self) -> Option<FaultKind> {
+        match self {
+            FaultKind::Kill | FaultKind::Stop => Some(FaultKind::Start),
+            FaultKind::Pause => Some(FaultKind::Resume),
+            FaultKind::Partition => Some(FaultKind::Heal),
+            _ => None,
+        }
+    }
+
+    /// The runtime action behind a node fault.
+    pub fn node_action(self) -> Option<NodeAction> {
+        Some(match self {
+            FaultKind::Kill => NodeAction::Kill,
+            FaultKind::Restart => NodeAction::Restart,
+            FaultKind::Stop => NodeAction::Stop,
+            FaultKind::Start => NodeAction::Start,
+            FaultKind::Pause => NodeAction::Pause,
+            FaultKind::Resume => NodeAction::Resume,
+            _ => return None,
+        })
+    }
+
+    /// Whether the fault takes its node(s) away from the cluster until healed,
+    /// so that the others may fail it over.
+    pub fn takes_node_away(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Kill | FaultKind::Stop | FaultKind::Pause | FaultKind::Partition
+        )
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FaultKind::Kill => "kill",
+            FaultKind::Restart => "restart",
+            FaultKind::Stop => "stop",
+            FaultKind::Start => "start",
+            FaultKind::Pause => "pause",
+            FaultKind::Resume => "resume",
+            FaultKind::Partition => "partition",
+            FaultKind::Heal => "heal",
+            FaultKind::Failover => "failover",
+        })
+    }
+}
+
+impl FromStr for FaultKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        FaultKind::ALL
+            .into_iter()
+            .find(|k| k.to_string() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown fault `{s}` (faults: {})",
+                    FaultKind::ALL.map(|k| k.to_string()).join(", ")
+                )
+            })
+    }
+}
+
+/// How `CLUSTER FAILOVER` is asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum FailoverMode {
+    /// Coordinated with the primary: it stops writes, the replica catches up,
+    /// then takes over. No acknowledged write is lost.
+    #[default]
+    Default,
+    /// Without the primary's agreement (it may be down), still with an election.
+    Force,
+    /// No election: the replica takes a new epoch by itself.
+    Takeover,
+}
+
+impl fmt::Display for FailoverMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FailoverMode::Default => "default",
+            FailoverMode::Force => "force",
+            FailoverMode::Takeover => "takeover",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_vocabulary_round_trips() {
+        for k in FaultKind::ALL {
+            assert_eq!(k.to_string().parse::<FaultKind>(), Ok(k));
+            let yaml = serde_json::to_string(&k).unwrap();
+            assert_eq!(yaml, format!("\"{k}\""));
+        }
+        assert!(
+            "crash"
+                .parse::<FaultKind>()
+                .unwrap_err()
+                .contains("faults: kill, restart")
+        );
+        assert_eq!(FaultKind::Kill.healed_by(), Some(FaultKind::Start));
+        assert_eq!(FaultKind::Partition.healed_by(), Some(FaultKind::Heal));
+        assert_eq!(FaultKind::Failover.healed_by(), None);
+        // Node faults and the runtime's actions share their names.
+        for k in FaultKind::ALL {
+            if let Some(a) = k.node_action() {
+                assert_eq!(a.to_string(), k.to_string());
+            }
+        }
+    }
+}

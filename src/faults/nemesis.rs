@@ -1,0 +1,460 @@
+//! The executor: applies faults to a running deployment on the run's clock,
+//! records each one's window, and undoes whatever is still in force when asked
+//! ([`Nemesis::heal_all`], which every drill calls on every exit path).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::schedule::{Action, FaultStep, Shape, expand};
+use super::target::{ClusterSnapshot, Target};
+use super::{FailoverMode, FaultKind};
+use crate::cluster::{self, AddressMap, ClusterError, ConnectOptions, Role};
+use crate::net::{self, Grudge, NetError};
+use crate::runtime::{Deployment, Runtime, RuntimeError};
+use crate::timeline::Clock;
+
+/// How long a manual failover may take before it is an error: a coordinated
+/// one takes well under a second; a forced one needs the election.
+const FAILOVER_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum FaultError {
+    #[error("{fault} {target}: {message}")]
+    Target {
+        fault: FaultKind,
+        target: String,
+        message: String,
+    },
+    #[error("{0}")]
+    Runtime(#[from] RuntimeError),
+    #[error("{0}")]
+    Net(#[from] NetError),
+    #[error("failover: {}", crate::cluster::admin::error_chain(.0))]
+    Cluster(#[from] ClusterError),
+    #[error("interrupted")]
+    Cancelled,
+}
+
+impl FaultError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            FaultError::Target { .. } => crate::exit::ENVIRONMENT,
+            FaultError::Runtime(e) => e.exit_code(),
+            FaultError::Net(e) => e.exit_code(),
+            FaultError::Cluster(e) if e.is_cancelled() => crate::exit::INTERRUPTED,
+            FaultError::Cluster(ClusterError::Plan(_)) => crate::exit::BAD_INPUT,
+            FaultError::Cluster(_) => crate::exit::ENVIRONMENT,
+            FaultError::Cancelled => crate::exit::INTERRUPTED,
+        }
+    }
+}
+
+/// One fault as it happened: the report's fault table and the chart's shaded
+/// windows come from these.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultWindow {
+    pub fault: FaultKind,
+    /// The target as written (`primary_of:0`), or the shape for a partition.
+    pub target: String,
+    /// The nodes it hit.
+    pub nodes: Vec<String>,
+    /// Of those, the ones that were primaries serving slots when it hit: the
+    /// shards whose failover the drill measures.
+    pub primaries: Vec<String>,
+    /// What exactly: the grudge of a partition, the mode of a failover.
+    pub detail: String,
+    /// When applying began and when it returned, ns since the run's epoch.
+    pub start_ns: u64,
+    pub applied_ns: u64,
+    /// What undoes it, and when that began and returned (None: still in force,
+    /// or nothing to undo).
+    pub undo: Option<FaultKind>,
+    pub undo_start_ns: Option<u64>,
+    pub undone_ns: Option<u64>,
+    /// For a failover: how long until the replica reported itself primary.
+    pub promoted_ms: Option<f64>,
+}
+
+/// What is in force now, so that [`Nemesis::heal_all`] can undo it.
+#[derive(Debug, Default)]
+struct InForce {
+    /// Killed or stopped nodes.
+    down: BTreeSet<String>,
+    paused: BTreeSet<String>,
+    /// Partition window index → its grudge; the drops applied are their union.
+    grudges: BTreeMap<usize, Grudge>,
+}
+
+/// The nemesis for one deployment.
+pub struct Nemesis<'a> {
+    rt: &'a Runtime,
+    d: &'a Deployment,
+    map: AddressMap,
+    clock: Clock,
+    rng: StdRng,
+    windows: Vec<FaultWindow>,
+    in_force: InForce,
+}
+
+impl<'a> Nemesis<'a> {
+    /// A nemesis whose random choices all come from `seed`.
+    pub fn new(
+        rt: &'a Runtime,
+        d: &'a Deployment,
+        map: AddressMap,
+        clock: Clock,
+        seed: u64,
+    ) -> Self {
+        Nemesis {
+            rt,
+            d,
+            map,
+            clock,
+            // Apart from the workload's streams, which use the seed directly.
+            rng: StdRng::seed_from_u64(seed ^ 0x6e65_6d65_7369_7321),
+            windows: Vec::new(),
+            in_force: InForce::default(),
+        }
+    }
+
+    pub fn windows(&self) -> &[FaultWindow] {
+        &self.windows
+    }
+
+    /// Whether anything is still in force.
+    pub fn anything_in_force(&self) -> bool {
+        !(self.in_force.down.is_empty()
+            && self.in_force.paused.is_empty()
+            && self.in_force.grudges.is_empty())
+    }
+
+    /// Nodes that are killed, stopped or paused now: not expected to answer.
+    pub fn unavailable_nodes(&self) -> BTreeSet<String> {
+        self.in_force
+            .down
+            .union(&self.in_force.paused)
+            .cloned()
+            .collect()
+    }
+
+    /// The cluster as it is now (roles, slots), for resolving targets. A paused
+    /// node is not asked: it would only time out.
+    pub async fn snapshot(&self) -> ClusterSnapshot {
+        let connect = ConnectOptions {
+            connect_timeout: Duration::from_millis(500),
+            response_timeout: Duration::from_millis(500),
+        };
+        let mut map = AddressMap::new();
+        for n in self.map.nodes() {
+            if !self.in_force.paused.contains(&n.name) && !self.in_force.down.contains(&n.name) {
+                let _ = map.insert(&n.name, n.announce, n.addr);
+            }
+        }
+        let views = cluster::node_views(&map, connect).await;
+        ClusterSnapshot::from_views(self.d, &views)
+    }
+
+    /// Run a whole schedule: occurrence times are from `start` (the end of the
+    /// baseline). Returns when the last action is done; the caller heals what
+    /// stays in force with [`Nemesis::heal_all`].
+    pub async fn run(
+        &mut self,
+        steps: &[FaultStep],
+        start: Instant,
+        cancel: &CancellationToken,
+    ) -> Result<(), FaultError> {
+        let (occurrences, actions) = expand(steps);
+        // Occurrence id → window index once applied.
+        let mut window_of: Vec<Option<usize>> = vec![None; occurrences.len()];
+        for (at_ms, action) in actions {
+            let due = start + Duration::from_millis(at_ms);
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return Err(FaultError::Cancelled),
+                _ = tokio::time::sleep_until(due.into()) => {}
+            }
+            match action {
+                Action::Apply(o) => {
+                    let step = &steps[occurrences[o].step];
+                    window_of[o] = Some(self.apply(step, cancel).await?);
+                }
+                Action::Undo(o) => {
+                    if let Some(w) = window_of[o] {
+                        self.undo(w).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Apply one step now; returns its window's index.
+    pub async fn apply(
+        &mut self,
+        step: &FaultStep,
+        cancel: &CancellationToken,
+    ) -> Result<usize, FaultError> {
+        let snap = self.snapshot().await;
+        let resolve = |t: &Option<Target>, rng: &mut StdRng| -> Result<Vec<String>, FaultError> {
+            match t {
+                None => Ok(Vec::new()),
+                Some(t) => snap.resolve(t, rng).map_err(|message| FaultError::Target {
+                    fault: step.fault,
+                    target: t.to_string(),
+                    message,
+                }),
+            }
+        };
+        let nodes = resolve(&step.target, &mut self.rng)?;
+        let primaries: Vec<String> = snap
+            .primaries()
+            .iter()
+            .filter(|p| nodes.contains(&p.name))
+            .map(|p| p.name.clone())
+            .collect();
+        let target_text = match (&step.target, step.shape) {
+            (Some(t), _) => t.to_string(),
+            (None, Some(s)) => s.to_string(),
+            (None, None) => "all".to_string(),
+        };
+        let start_ns = self.clock.now_ns();
+        let mut window = FaultWindow {
+            fault: step.fault,
+            target: target_text,
+            nodes: nodes.clone(),
+            primaries,
+            detail: String::new(),
+            start_ns,
+            applied_ns: start_ns,
+            undo: step.hold_ms.and(step.fault.healed_by()),
+            undo_start_ns: None,
+            undone_ns: None,
+            promoted_ms: None,
+        };
+        let index = self.windows.len();
+        match step.fault {
+            FaultKind::Partition => {
+                let shape = step.shape.expect("validated: a partition has a shape");
+                let peer = resolve(&step.peer, &mut self.rng)?;
+                let grudge = self.grudge(shape, &nodes, &peer, &snap);
+                window.detail = grudge.describe();
+                if shape == Shape::OneWay {
+                    window.nodes.extend(peer);
+                }
+                self.in_force.grudges.insert(index, grudge);
+                self.apply_grudges().await?;
+            }
+            FaultKind::Heal => {
+                window.detail = "every partition".into();
+                self.in_force.grudges.clear();
+                net::heal(self.rt, self.d).await?;
+            }
+            FaultKind::Failover => {
+                let [node] = nodes.as_slice() else {
+                    return Err(FaultError::Target {
+                        fault: step.fault,
+                        target: window.target,
+                        message: format!("a failover needs one replica, not {}", nodes.len()),
+                    });
+                };
+                window.detail = step.mode.to_string();
+                let rep =
+                    cluster::manual_failover(&self.map, node, step.mode, FAILOVER_TIMEOUT, cancel)
+                        .await?;
+                if let Some(p) = &rep.old_primary {
+                    window.primaries = vec![p.clone()];
+                }
+                window.promoted_ms = Some(rep.promoted_ms);
+            }
+            kind => {
+                let action = kind
+                    .node_action()
+                    .expect("every other fault is a node action");
+                // All targets at once, so that `primaries` fail together.
+                let results = futures::future::join_all(
+                    nodes.iter().map(|n| self.rt.node_action(self.d, n, action)),
+                )
+                .await;
+                for r in results {
+                    r?;
+                }
+                for n in &nodes {
+                    match kind {
+                        FaultKind::Kill | FaultKind::Stop => {
+                            self.in_force.down.insert(n.clone());
+                        }
+                        FaultKind::Start | FaultKind::Restart => {
+                            self.in_force.down.remove(n);
+                        }
+                        FaultKind::Pause => {
+                            self.in_force.paused.insert(n.clone());
+                        }
+                        FaultKind::Resume => {
+                            self.in_force.paused.remove(n);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        window.applied_ns = self.clock.now_ns();
+        tracing::info!(fault = %step.fault, target = %window.target, nodes = ?window.nodes, "fault applied");
+        self.windows.push(window);
+        Ok(index)
+    }
+
+    /// Undo the fault of window `w` (start what it killed, resume what it
+    /// paused, lift its grudge).
+    pub async fn undo(&mut self, w: usize) -> Result<(), FaultError> {
+        let Some(undo) = self.windows[w].undo else {
+            return Ok(());
+        };
+        if self.windows[w].undone_ns.is_some() {
+            return Ok(());
+        }
+        self.windows[w].undo_start_ns = Some(self.clock.now_ns());
+        let nodes = self.windows[w].nodes.clone();
+        match undo {
+            FaultKind::Heal => {
+                self.in_force.grudges.remove(&w);
+                self.apply_grudges().await?;
+            }
+            kind => {
+                let action = kind
+                    .node_action()
+                    .expect("start and resume are node actions");
+                let results = futures::future::join_all(
+                    nodes.iter().map(|n| self.rt.node_action(self.d, n, action)),
+                )
+                .await;
+                for r in results {
+                    r?;
+                }
+                for n in &nodes {
+                    self.in_force.down.remove(n);
+                    self.in_force.paused.remove(n);
+                }
+            }
+        }
+        self.windows[w].undone_ns = Some(self.clock.now_ns());
+        tracing::info!(fault = %self.windows[w].fault, %undo, nodes = ?nodes, "fault undone");
+        Ok(())
+    }
+
+    /// Undo everything still in force: resume paused nodes, start killed and
+    /// stopped ones, lift every partition. Tries everything and returns what
+    /// failed, so that one failure does not leave the rest in force.
+    pub async fn heal_all(&mut self) -> Vec<String> {
+        let mut errors = Vec::new();
+        let open: Vec<usize> = (0..self.windows.len())
+            .filter(|&w| self.windows[w].undo.is_some() && self.windows[w].undone_ns.is_none())
+            .collect();
+        // Resume first: a paused node can be neither started nor partitioned.
+        let mut order = open.clone();
+        order.sort_by_key(|&w| self.windows[w].fault != FaultKind::Pause);
+        for w in order {
+            if let Err(e) = self.undo(w).await {
+                errors.push(e.to_string());
+            }
+        }
+        // Anything left (a failed undo, a `kill` without a hold).
+        for n in std::mem::take(&mut self.in_force.paused) {
+            if let Err(e) = self
+                .rt
+                .node_action(self.d, &n, crate::runtime::NodeAction::Resume)
+                .await
+            {
+                errors.push(e.to_string());
+            }
+        }
+        for n in std::mem::take(&mut self.in_force.down) {
+            if let Err(e) = self
+                .rt
+                .node_action(self.d, &n, crate::runtime::NodeAction::Start)
+                .await
+            {
+                errors.push(e.to_string());
+            }
+        }
+        if !self.in_force.grudges.is_empty()
+            || self.windows.iter().any(|w| w.fault == FaultKind::Partition)
+        {
+            self.in_force.grudges.clear();
+            if let Err(e) = net::heal(self.rt, self.d).await {
+                errors.push(e.to_string());
+            }
+        }
+        errors
+    }
+
+    /// Make the drops in force exactly the union of the partitions in force.
+    async fn apply_grudges(&self) -> Result<(), NetError> {
+        let union = self
+            .in_force
+            .grudges
+            .values()
+            .fold(Grudge::default(), |acc, g| acc.union(g));
+        if union.is_empty() {
+            net::heal(self.rt, self.d).await
+        } else {
+            net::apply(self.rt, self.d, &union).await
+        }
+    }
+
+    /// The grudge of a partition shape; node order shuffled from the seed, so
+    /// that `halves` splits differently per seed but the same for one seed.
+    fn grudge(
+        &mut self,
+        shape: Shape,
+        nodes: &[String],
+        peer: &[String],
+        snap: &ClusterSnapshot,
+    ) -> Grudge {
+        let mut all = snap.names();
+        all.shuffle(&mut self.rng);
+        match shape {
+            Shape::Isolate => nodes
+                .iter()
+                .fold(Grudge::default(), |g, n| g.union(&net::isolate(n, &all))),
+            Shape::Halves => net::halves(&all),
+            Shape::Bridge => net::bridge(&all),
+            Shape::MajoritiesRing => net::majorities_ring(&all),
+            Shape::Primaries => {
+                let primaries: Vec<String> = snap
+                    .nodes
+                    .iter()
+                    .filter(|n| n.role == Some(Role::Primary) && !n.slots.is_empty())
+                    .map(|n| n.name.clone())
+                    .collect();
+                net::primaries(&primaries, &all)
+            }
+            Shape::OneWay => nodes.iter().fold(Grudge::default(), |g, from| {
+                peer.iter()
+                    .fold(g, |g, to| g.union(&net::one_way(from, to)))
+            }),
+            Shape::Regions => {
+                let regions: BTreeMap<String, String> = snap
+                    .nodes
+                    .iter()
+                    .map(|n| (n.name.clone(), n.region.clone()))
+                    .collect();
+                net::regions(&regions)
+            }
+        }
+    }
+}
+
+/// Describe a failover mode for a window (kept apart for the CLI's output).
+pub fn mode_text(mode: FailoverMode) -> &'static str {
+    match mode {
+        FailoverMode::Default => "coordinated",
+        FailoverMode::Force => "forced",
+        FailoverMode::Takeover => "takeover",
+    }
+}

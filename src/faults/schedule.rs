@@ -1,0 +1,405 @@
+//! The `faults:` list of a scenario, as plain data: what to do, to whom, when,
+//! and for how long.
+//!
+//! ```yaml
+//! faults:
+//!   - fault: kill               # the vocabulary of `FaultKind`
+//!     target: primary_of:0      # see `target`
+//!     at_ms: 0                  # after the baseline (the start of `during`)
+//!     hold_ms: 8000             # then undo it: kill/stop → start, pause → resume, partition → heal
+//!   - fault: partition
+//!     shape: isolate            # isolate | halves | bridge | majorities_ring | primaries | one_way | regions
+//!     target: primary_of:100    # isolate: the node cut off; one_way: the sender whose packets drop
+//!     hold_ms: 5000
+//!   - fault: failover
+//!     target: replica_of:primary_of:0
+//!     mode: force               # default | force | takeover
+//!     at_ms: 20000
+//!     repeat: 3                 # three times,
+//!     every_ms: 10000           # 10 s apart
+//! ```
+//!
+//! Times are relative to the end of the baseline; the schedule is expanded
+//! into [`Occurrence`]s in time order by [`expand`].
+
+use serde::{Deserialize, Serialize};
+
+use super::target::Target;
+use super::{FailoverMode, FaultKind};
+pub use crate::net::Shape;
+
+/// Bound on expanded occurrences: a drill is minutes long; thousands of faults
+/// would be a typo in `repeat`.
+pub const MAX_OCCURRENCES: usize = 1000;
+
+/// One entry of `faults:`, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFault {
+    pub fault: String,
+    #[serde(default)]
+    pub target: Option<String>,
+    /// one_way: the node that drops what `target` sends.
+    #[serde(default)]
+    pub peer: Option<String>,
+    #[serde(default)]
+    pub shape: Option<String>,
+    #[serde(default)]
+    pub mode: Option<FailoverMode>,
+    #[serde(default)]
+    pub at_ms: u64,
+    #[serde(default)]
+    pub hold_ms: Option<u64>,
+    #[serde(default)]
+    pub repeat: Option<u32>,
+    #[serde(default)]
+    pub every_ms: Option<u64>,
+}
+
+/// One validated entry of `faults:`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaultStep {
+    pub fault: FaultKind,
+    /// Who: required for every fault but `heal` and the partition shapes that
+    /// cut the whole cluster (halves, bridge, majorities_ring, primaries, regions).
+    pub target: Option<Target>,
+    /// For `one_way`: the node that drops what `target` sends.
+    pub peer: Option<Target>,
+    pub shape: Option<Shape>,
+    pub mode: FailoverMode,
+    /// When, after the baseline.
+    pub at_ms: u64,
+    /// How long before the fault is undone (`None`: it stays until the drill
+    /// ends; the teardown undoes it).
+    pub hold_ms: Option<u64>,
+    pub repeat: u32,
+    pub every_ms: Option<u64>,
+}
+
+/// A validation error: the field (under the entry) and the message.
+pub(crate) type Invalid = (&'static str, String);
+
+impl RawFault {
+    /// Check the entry on its own (targets are resolved at apply time).
+    pub(crate) fn validate(self) -> Result<FaultStep, Invalid> {
+        let fault: FaultKind = self.fault.parse().map_err(|e| ("fault", e))?;
+        let parse = |field: &'static str, v: &Option<String>| -> Result<Option<Target>, Invalid> {
+            v.as_deref()
+                .map(|s| s.parse::<Target>().map_err(|e| (field, e)))
+                .transpose()
+        };
+        let target = parse("target", &self.target)?;
+        let peer = parse("peer", &self.peer)?;
+        let shape = match (&self.shape, fault) {
+            (Some(s), FaultKind::Partition) => Some(s.parse::<Shape>().map_err(|e| ("shape", e))?),
+            (None, FaultKind::Partition) => {
+                return Err((
+                    "shape",
+                    format!("a partition needs a shape ({})", Shape::NAMES.join(", ")),
+                ));
+            }
+            (Some(_), _) => {
+                return Err((
+                    "shape",
+                    format!("only a partition has a shape, not {fault}"),
+                ));
+            }
+            (None, _) => None,
+        };
+        if self.mode.is_some() && fault != FaultKind::Failover {
+            return Err(("mode", format!("only a failover has a mode, not {fault}")));
+        }
+        let needs_target = match shape {
+            Some(s) => s.needs_target(),
+            None => fault != FaultKind::Heal,
+        };
+        match (needs_target, &target) {
+            (true, None) => return Err(("target", format!("{fault} needs a target"))),
+            (false, Some(_)) => {
+                return Err((
+                    "target",
+                    match shape {
+                        Some(s) => {
+                            format!("a `{s}` partition cuts the whole cluster: it takes no target")
+                        }
+                        None => format!("{fault} takes no target"),
+                    },
+                ));
+            }
+            _ => {}
+        }
+        match (shape == Some(Shape::OneWay), &peer) {
+            (true, None) => {
+                return Err((
+                    "peer",
+                    "a one_way partition needs a `peer` (the node that drops what `target` sends)"
+                        .into(),
+                ));
+            }
+            (false, Some(_)) => return Err(("peer", "only a one_way partition has a peer".into())),
+            _ => {}
+        }
+        if self.hold_ms.is_some() && fault.healed_by().is_none() {
+            return Err((
+                "hold_ms",
+                format!(
+                    "{fault} is not undone, so it has no hold (only kill, stop, pause and partition have one)"
+                ),
+            ));
+        }
+        if self.hold_ms == Some(0) {
+            return Err(("hold_ms", "must be at least 1".into()));
+        }
+        if matches!(fault, FaultKind::Pause | FaultKind::Partition) && self.hold_ms.is_none() {
+            return Err((
+                "hold_ms",
+                format!(
+                    "a {fault} needs a hold: the drill waits for the cluster to converge after it"
+                ),
+            ));
+        }
+        let repeat = self.repeat.unwrap_or(1);
+        if repeat == 0 {
+            return Err(("repeat", "must be at least 1".into()));
+        }
+        match (repeat > 1, self.every_ms) {
+            (true, None) => return Err(("every_ms", "a repeated fault needs `every_ms`".into())),
+            (false, Some(_)) => return Err(("every_ms", "goes with `repeat` above 1".into())),
+            (true, Some(every)) if every <= self.hold_ms.unwrap_or(0) => {
+                return Err((
+                    "every_ms",
+                    format!(
+                        "must be longer than hold_ms ({}): one occurrence is undone before the next",
+                        self.hold_ms.unwrap_or(0)
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        if repeat as usize > MAX_OCCURRENCES {
+            return Err(("repeat", format!("at most {MAX_OCCURRENCES}")));
+        }
+        Ok(FaultStep {
+            fault,
+            target,
+            peer,
+            shape,
+            mode: self.mode.unwrap_or_default(),
+            at_ms: self.at_ms,
+            hold_ms: self.hold_ms,
+            repeat,
+            every_ms: self.every_ms,
+        })
+    }
+}
+
+/// One fault to apply: step `step` (index in the list), its `rep`-th time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Occurrence {
+    pub step: usize,
+    pub rep: u32,
+    pub at_ms: u64,
+    /// When to undo it, if it is undone.
+    pub heal_at_ms: Option<u64>,
+}
+
+/// What happens at one moment of the schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Apply(usize),
+    Undo(usize),
+}
+
+/// The steps expanded into occurrences (index = occurrence id) and the
+/// actions in time order. At equal times an undo goes first, so that a fault
+/// that ends when the next begins does not overlap it.
+pub fn expand(steps: &[FaultStep]) -> (Vec<Occurrence>, Vec<(u64, Action)>) {
+    let mut occ = Vec::new();
+    for (i, s) in steps.iter().enumerate() {
+        for rep in 0..s.repeat {
+            let at = s.at_ms + u64::from(rep) * s.every_ms.unwrap_or(0);
+            occ.push(Occurrence {
+                step: i,
+                rep,
+                at_ms: at,
+                heal_at_ms: s.hold_ms.map(|h| at + h),
+            });
+        }
+    }
+    let mut actions: Vec<(u64, Action)> = Vec::new();
+    for (i, o) in occ.iter().enumerate() {
+        actions.push((o.at_ms, Action::Apply(i)));
+        if let Some(h) = o.heal_at_ms {
+            actions.push((h, Action::Undo(i)));
+        }
+    }
+    actions.sort_by_key(|&(t, a)| {
+        (
+            t,
+            matches!(a, Action::Apply(_)),
+            match a {
+                Action::Apply(i) | Action::Undo(i) => i,
+            },
+        )
+    });
+    (occ, actions)
+}
+
+/// When the schedule is over: its last apply or undo (ms after the baseline).
+pub fn duration_ms(steps: &[FaultStep]) -> u64 {
+    expand(steps).1.last().map_or(0, |a| a.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(yaml: &str) -> RawFault {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    fn step(yaml: &str) -> Result<FaultStep, Invalid> {
+        raw(yaml).validate()
+    }
+
+    #[test]
+    fn valid_steps() {
+        let s = step("fault: kill\ntarget: primary_of:0\nhold_ms: 5000\n").unwrap();
+        assert_eq!(
+            (s.fault, s.hold_ms, s.repeat),
+            (FaultKind::Kill, Some(5000), 1)
+        );
+        assert_eq!(s.target, Some(Target::PrimaryOf(0)));
+        let s = step("fault: partition\nshape: halves\nhold_ms: 100\n").unwrap();
+        assert_eq!(s.shape, Some(Shape::Halves));
+        let s = step("fault: partition\nshape: one_way\ntarget: s1n1\npeer: s2n1\nhold_ms: 100\n")
+            .unwrap();
+        assert_eq!(s.peer, Some(Target::Node("s2n1".into())));
+        let s = step("fault: failover\ntarget: replica_of:s1n1\nmode: takeover\n").unwrap();
+        assert_eq!(s.mode, FailoverMode::Takeover);
+        step("fault: heal\nat_ms: 10\n").unwrap();
+        step("fault: kill\ntarget: s1n1\n").unwrap();
+    }
+
+    #[test]
+    fn invalid_steps_name_the_field() {
+        let cases = [
+            (
+                "fault: crash\ntarget: s1n1\n",
+                "fault",
+                "unknown fault `crash`",
+            ),
+            ("fault: kill\n", "target", "kill needs a target"),
+            (
+                "fault: kill\ntarget: leader_of:1\n",
+                "target",
+                "unknown target",
+            ),
+            (
+                "fault: partition\ntarget: s1n1\nhold_ms: 1\n",
+                "shape",
+                "a partition needs a shape",
+            ),
+            (
+                "fault: partition\nshape: halves\ntarget: s1n1\nhold_ms: 1\n",
+                "target",
+                "takes no target",
+            ),
+            (
+                "fault: partition\nshape: isolate\nhold_ms: 1\n",
+                "target",
+                "needs a target",
+            ),
+            (
+                "fault: partition\nshape: one_way\ntarget: s1n1\nhold_ms: 1\n",
+                "peer",
+                "needs a `peer`",
+            ),
+            (
+                "fault: partition\nshape: isolate\ntarget: s1n1\n",
+                "hold_ms",
+                "needs a hold",
+            ),
+            ("fault: pause\ntarget: s1n1\n", "hold_ms", "needs a hold"),
+            (
+                "fault: kill\nshape: halves\ntarget: s1n1\n",
+                "shape",
+                "only a partition",
+            ),
+            (
+                "fault: kill\ntarget: s1n1\nmode: force\n",
+                "mode",
+                "only a failover",
+            ),
+            (
+                "fault: failover\ntarget: s1n2\nhold_ms: 5\n",
+                "hold_ms",
+                "is not undone",
+            ),
+            (
+                "fault: kill\ntarget: s1n1\nhold_ms: 0\n",
+                "hold_ms",
+                "at least 1",
+            ),
+            (
+                "fault: kill\ntarget: s1n1\nrepeat: 3\n",
+                "every_ms",
+                "needs `every_ms`",
+            ),
+            (
+                "fault: kill\ntarget: s1n1\nhold_ms: 500\nrepeat: 2\nevery_ms: 500\n",
+                "every_ms",
+                "longer than hold_ms",
+            ),
+            (
+                "fault: kill\ntarget: s1n1\nevery_ms: 500\n",
+                "every_ms",
+                "goes with `repeat`",
+            ),
+            (
+                "fault: heal\ntarget: s1n1\n",
+                "target",
+                "heal takes no target",
+            ),
+        ];
+        for (yaml, field, msg) in cases {
+            let (f, m) = step(yaml).unwrap_err();
+            assert_eq!(f, field, "{yaml}");
+            assert!(m.contains(msg), "{yaml}: {m}");
+        }
+    }
+
+    #[test]
+    fn expansion_orders_undo_before_apply_at_equal_times() {
+        let steps = vec![
+            step("fault: kill\ntarget: s1n1\nat_ms: 0\nhold_ms: 100\nrepeat: 3\nevery_ms: 200\n")
+                .unwrap(),
+            step("fault: pause\ntarget: s2n1\nat_ms: 100\nhold_ms: 50\n").unwrap(),
+        ];
+        let (occ, actions) = expand(&steps);
+        assert_eq!(occ.len(), 4);
+        assert_eq!(
+            occ[2],
+            Occurrence {
+                step: 0,
+                rep: 2,
+                at_ms: 400,
+                heal_at_ms: Some(500)
+            }
+        );
+        assert_eq!(
+            actions,
+            vec![
+                (0, Action::Apply(0)),
+                (100, Action::Undo(0)),
+                (100, Action::Apply(3)),
+                (150, Action::Undo(3)),
+                (200, Action::Apply(1)),
+                (300, Action::Undo(1)),
+                (400, Action::Apply(2)),
+                (500, Action::Undo(2)),
+            ]
+        );
+        assert_eq!(duration_ms(&steps), 500);
+    }
+}
