@@ -209,10 +209,10 @@ fn faults(s: &mut String, r: &Report) {
             "| {} {}{} | {} | {} | {} | {} | {} |",
             f.fault,
             f.target,
-            if f.detail.is_empty() {
-                String::new()
-            } else {
-                format!(" — {}", f.detail)
+            match (f.detail.is_empty(), f.promoted_after_ms) {
+                (_, Some(p)) => format!(" — {}, promoted in {}", f.detail, ms(p)),
+                (true, None) => String::new(),
+                (false, None) => format!(" — {}", f.detail),
             },
             f.nodes.join(" "),
             ms(f.start_ms),

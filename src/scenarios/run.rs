@@ -870,7 +870,10 @@ async fn reshard_through_faults(
     loop {
         done.attempts += 1;
         let mut bar = Progress::new(current.moves.len() as u64, quiet);
+        // Keys an interrupted attempt moved: its report is lost with its error.
+        let mut keys_this_attempt = 0;
         let r = reshard::execute(map, &current, &opts, &mut |p| {
+            keys_this_attempt = p.keys_moved;
             bar.update(p.slots_done as u64, p.keys_moved)
         })
         .await;
@@ -900,6 +903,7 @@ async fn reshard_through_faults(
         if err.is_cancelled() || !resume || done.attempts >= RESHARD_ATTEMPTS {
             return Err(err.into());
         }
+        done.keys_moved += keys_this_attempt;
         say.line(format!(
             "reshard interrupted: {}; resuming once the cluster recovers",
             crate::cluster::admin::error_chain(&err)
@@ -911,7 +915,29 @@ async fn reshard_through_faults(
                 let mut fix_opts = opts.clone();
                 fix_opts.timeout = Duration::from_secs(60);
                 reshard::fix_open_slots_with(map, &fix_opts).await?;
-                SlotOwners::load(map, cluster::ConnectOptions::default()).await
+                let owners = SlotOwners::load(map, cluster::ConnectOptions::default()).await?;
+                // Recovered: every owner answers and every node that answers
+                // serves every slot (a failed primary still owns its slots
+                // until its replica is promoted).
+                let views = cluster::node_views(map, cluster::ConnectOptions::default()).await;
+                let up: Vec<&cluster::NodeView> =
+                    views.iter().filter(|v| v.error.is_none()).collect();
+                let pending: Vec<String> = owners
+                    .primaries()
+                    .iter()
+                    .filter(|p| !up.iter().any(|v| &v.name == *p))
+                    .map(|p| format!("{p} owns slots and does not answer"))
+                    .chain(
+                        up.iter()
+                            .filter(|v| v.cluster_state.as_deref() != Some("ok"))
+                            .map(|v| format!("{}: cluster_state is not ok", v.name)),
+                    )
+                    .collect();
+                if pending.is_empty() {
+                    Ok(owners)
+                } else {
+                    Err(ClusterError::Plan(pending.join("; ")))
+                }
             };
             match attempt.await {
                 Ok(o) => break o,
@@ -938,12 +964,14 @@ async fn reshard_through_faults(
                 })
             })
             .collect();
+        // Slots already where they were bound for, the interrupted ones that
+        // `fix` finished included.
+        done.slots_moved = first.moves.len() - moves.len();
         say.line(format!("{} slots left to move", moves.len()));
         current = Plan { moves };
         if current.is_empty() {
             done.finished_at = Instant::now();
             done.duration = done.finished_at.saturating_duration_since(started);
-            done.slots_moved = first.moves.len();
             return Ok(done);
         }
     }
