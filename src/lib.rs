@@ -8,7 +8,8 @@
 //! - [`runtime`]   — docker (bollard) and process runtimes: bring up, node control,
 //!   cleanup by run id; the offline image build.
 //! - [`cluster`]   — slot math, CLUSTER NODES parsing, create / check / wait-for-convergence,
-//!   and live resharding (plans, the migration engine, fixing open slots).
+//!   live resharding (plans, the migration engine, fixing open slots), and the
+//!   watcher that records every node's view during a drill, with its analyses.
 //! - [`workload`]  — load generators and clients; every operation recorded in a history.
 //! - [`checker`]   — pure functions from history + timeline to verdicts (lost writes, downtime, latency).
 //! - [`report`]    — report.json (the source of truth), Markdown, JUnit; run folders.

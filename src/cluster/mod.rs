@@ -11,6 +11,8 @@
 //! - [`view`]   — per-node views for the status report.
 //! - [`client`] — a redis-rs cluster client that goes through the address map.
 //! - [`reshard`] — live resharding: plans (pure), the engine, fixing open slots.
+//! - [`watch`]  — the watcher: every node's view polled over a drill, and pure
+//!   analyses of the recording (failover and rejoin timelines, outage windows).
 
 pub mod admin;
 pub mod check;
@@ -21,6 +23,7 @@ pub mod nodes;
 pub mod reshard;
 pub mod slots;
 pub mod view;
+pub mod watch;
 
 pub use admin::{
     AddNodeReport, ConvergeOptions, Convergence, CreateOptions, CreateReport, POLL_INTERVAL,
@@ -36,3 +39,8 @@ pub use reshard::{
     fix_open_slots, plan_drain, plan_move, plan_rebalance,
 };
 pub use view::{NodeView, Role, node_views};
+pub use watch::{
+    FailoverTimeline, Interval, PeerFlags, PeerView, Recording, Rejoin, Sample, Watcher, Window,
+    expected_max_ms, expected_min_ms, failover, rejoin, state_fail_intervals,
+    unreachable_intervals,
+};

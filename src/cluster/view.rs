@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::admin::{error_chain, majority, slot_owners};
 use super::conn::{AddressMap, ConnectOptions, NodeConn, parse_info};
@@ -13,7 +13,7 @@ use super::nodes::{NodeLine, myself};
 use super::slots::{SlotRange, count};
 
 /// A node's role, from its own `CLUSTER NODES` line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Primary,

@@ -1,0 +1,1483 @@
+//! The cluster watcher: what every node thought of the cluster, polled on the
+//! run's clock while a drill runs, and pure analyses of that recording.
+//!
+//! The workload's history says what clients saw; the watcher says why. Every
+//! `interval` each node is asked, in one pipelined round trip, for `CLUSTER
+//! NODES`, `CLUSTER INFO` and `INFO replication`, and its answer (or its
+//! silence) becomes a [`Sample`]. After the drill, [`failover`] reads from the
+//! samples when the other nodes suspected the failed primary (`fail?`), agreed
+//! it had failed (`fail`), when its replica took over and when every node was
+//! back to `cluster_state:ok`; [`rejoin`] reads how the old primary came back
+//! as a replica; [`state_fail_intervals`] and [`unreachable_intervals`] give
+//! the windows to draw on the report's charts.
+//!
+//! The analyses never touch the system (the checker side of Jepsen's split), so
+//! a stored [`Recording`] can be analysed again offline.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use super::admin::error_chain;
+use super::conn::{AddressMap, ConnectOptions, MappedNode, NodeConn, parse_info};
+use super::error::ClusterError;
+use super::nodes::NodeLine;
+use super::slots::count;
+use super::view::Role;
+use crate::timeline::Clock;
+
+/// Samples kept per node: about 16 minutes at the drill's 50 ms interval, far
+/// longer than a failover drill, and at most ~15 MB per node (a sample of a
+/// 6-node cluster is under 1 KB). A node that reaches it stops being polled
+/// and is listed in [`Recording::truncated`].
+pub const MAX_SAMPLES_PER_NODE: usize = 20_000;
+
+/// Floor of a poll's timeout: on a loaded 2-core machine a live node can take
+/// tens of milliseconds to answer, and a live node must not look unreachable.
+const MIN_POLL_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// Ceiling of a poll's timeout: a paused node (SIGSTOP accepts connections but
+/// never answers) should show as unreachable well within a node timeout
+/// (seconds), so that its samples say when it stopped answering.
+const MAX_POLL_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The shortest polling interval: a tenth of Redis' clusterCron period (the
+/// fastest the cluster's state moves); polling faster only costs CPU.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+/// How long [`Watcher::stop`] waits for a polling task after cancelling it.
+/// Every await in a task races the cancellation, so this only matters if a task
+/// is stuck in something that does not yield.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// A poll's timeout for a polling interval: four intervals, within
+/// [`MIN_POLL_TIMEOUT`, `MAX_POLL_TIMEOUT`].
+pub(crate) fn poll_timeout(interval: Duration) -> Duration {
+    (interval * 4).clamp(MIN_POLL_TIMEOUT, MAX_POLL_TIMEOUT)
+}
+
+/// The flags of one `CLUSTER NODES` line that a failover moves through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerFlags {
+    pub myself: bool,
+    pub primary: bool,
+    pub replica: bool,
+    /// `fail?`: the observer has had no answer from the peer for a node timeout.
+    pub pfail: bool,
+    /// `fail`: a majority of primaries agreed the peer is down.
+    pub fail: bool,
+}
+
+/// What an observer believes about one node (itself included, flagged `myself`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerView {
+    /// The node's name, from its announced address through the [`AddressMap`];
+    /// its node id when the address is unknown (a node the map does not list).
+    pub name: String,
+    pub flags: PeerFlags,
+    /// For a replica, the name of its primary (resolved like `name`).
+    pub replica_of: Option<String>,
+    /// Number of slots the observer believes the node serves.
+    pub slots: usize,
+    /// Whether the observer's cluster bus link to the node is up.
+    pub link_connected: bool,
+}
+
+/// One poll of one node: its own state and its view of every node.
+///
+/// When `reachable` is false the node did not answer (killed, paused, or cut
+/// off); every field after `error` is then empty (false, 0, `None`, no peers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sample {
+    /// When the poll was sent, in nanoseconds on the run's [`Clock`]. The send
+    /// time rather than the reply's: for a node that never answers, that is
+    /// the moment it was seen not answering, and on loopback the two differ
+    /// by well under a millisecond for a node that does.
+    pub at_ns: u64,
+    /// The polled node's name.
+    pub observer: String,
+    pub reachable: bool,
+    /// Why the node was not reachable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// CLUSTER INFO `cluster_state:ok`.
+    pub state_ok: bool,
+    /// CLUSTER INFO `cluster_current_epoch`: a failover raises it.
+    pub epoch: u64,
+    /// INFO replication `role`.
+    pub role: Option<Role>,
+    /// `master_repl_offset` for a primary, `slave_repl_offset` for a replica:
+    /// how far into its primary's stream a replica is, comparable with its
+    /// primary's own offset.
+    pub repl_offset: Option<i64>,
+    /// For a replica, `master_link_status:up`; `None` for a primary.
+    pub link_up: Option<bool>,
+    pub peers: Vec<PeerView>,
+}
+
+impl Sample {
+    /// The sample of a node that did not answer.
+    pub(crate) fn unreachable(at_ns: u64, observer: &str, error: String) -> Sample {
+        Sample {
+            at_ns,
+            observer: observer.to_string(),
+            reachable: false,
+            error: Some(error),
+            state_ok: false,
+            epoch: 0,
+            role: None,
+            repl_offset: None,
+            link_up: None,
+            peers: Vec::new(),
+        }
+    }
+
+    /// The observer's view of the node called `name`.
+    pub fn peer(&self, name: &str) -> Option<&PeerView> {
+        self.peers.iter().find(|p| p.name == name)
+    }
+
+    /// The observer's own line.
+    pub fn me(&self) -> Option<&PeerView> {
+        self.peers.iter().find(|p| p.flags.myself)
+    }
+
+    /// Who serves slots in this view, and how many: the primaries with slots.
+    /// Two observers with equal owners agree on the slot map as far as slot
+    /// counts tell (a failover moves a shard's slots whole, so counts suffice).
+    pub fn owners(&self) -> BTreeMap<&str, usize> {
+        self.peers
+            .iter()
+            .filter(|p| p.flags.primary && p.slots > 0)
+            .map(|p| (p.name.as_str(), p.slots))
+            .collect()
+    }
+}
+
+/// Everything a [`Watcher`] saw, sorted by time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recording {
+    /// The polling interval: the resolution of every time read from the samples.
+    pub interval_ns: u64,
+    /// The polled nodes, in the address map's order.
+    pub observers: Vec<String>,
+    /// Sorted by `at_ns`, then observer.
+    pub samples: Vec<Sample>,
+    /// Nodes whose polling stopped at [`MAX_SAMPLES_PER_NODE`]; their
+    /// samples end before the recording does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub truncated: Vec<String>,
+}
+
+impl Recording {
+    /// The samples of one observer, in time order.
+    pub fn of<'a>(&'a self, observer: &'a str) -> impl Iterator<Item = &'a Sample> + 'a {
+        self.samples.iter().filter(move |s| s.observer == observer)
+    }
+}
+
+/// One node's samples, shared between its polling task and the [`Watcher`].
+#[derive(Debug, Default)]
+struct NodeLog {
+    samples: Vec<Sample>,
+    truncated: bool,
+}
+
+fn lock(log: &Mutex<NodeLog>) -> MutexGuard<'_, NodeLog> {
+    // A task that panicked while pushing leaves a log that is still whole.
+    log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Polls every node of an address map on an interval until stopped.
+///
+/// Dropping a watcher without [`Watcher::stop`] cancels its tasks and loses
+/// the recording.
+pub struct Watcher {
+    stop: CancellationToken,
+    interval: Duration,
+    observers: Vec<String>,
+    logs: Vec<Arc<Mutex<NodeLog>>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Watcher {
+    /// Start one polling task per node of `map`, every `interval` (at least
+    /// [`MIN_INTERVAL`]). Must be called within a Tokio runtime. The tasks end
+    /// on [`Watcher::stop`], when `cancel` fires, or after
+    /// [`MAX_SAMPLES_PER_NODE`] polls.
+    ///
+    /// Each poll is bounded by four intervals, within 200..500 ms; a node that
+    /// fails or times out yields a `reachable: false` sample, its connection
+    /// is dropped, and the next poll connects afresh (a restarted node comes
+    /// back on the same address).
+    pub fn start(
+        map: AddressMap,
+        clock: Clock,
+        interval: Duration,
+        cancel: CancellationToken,
+    ) -> Watcher {
+        let interval = interval.max(MIN_INTERVAL);
+        let stop = cancel.child_token();
+        let map = Arc::new(map);
+        let mut logs = Vec::new();
+        let mut tasks = Vec::new();
+        for node in map.nodes() {
+            let log = Arc::new(Mutex::new(NodeLog::default()));
+            logs.push(log.clone());
+            tasks.push(tokio::spawn(watch_node(
+                node.clone(),
+                map.clone(),
+                clock,
+                interval,
+                stop.clone(),
+                log,
+            )));
+        }
+        Watcher {
+            stop,
+            interval,
+            observers: map.nodes().iter().map(|n| n.name.clone()).collect(),
+            logs,
+            tasks,
+        }
+    }
+
+    /// The most recent sample of every node polled so far, for a drill that
+    /// waits on what the nodes report.
+    pub fn latest(&self) -> Vec<Sample> {
+        self.logs
+            .iter()
+            .filter_map(|l| lock(l).samples.last().cloned())
+            .collect()
+    }
+
+    /// Stop polling and return everything recorded, sorted by time. A poll in
+    /// flight is abandoned.
+    pub async fn stop(mut self) -> Recording {
+        self.stop.cancel();
+        for mut task in std::mem::take(&mut self.tasks) {
+            if tokio::time::timeout(STOP_GRACE, &mut task).await.is_err() {
+                task.abort();
+            }
+        }
+        let mut rec = Recording {
+            interval_ns: u64::try_from(self.interval.as_nanos()).unwrap_or(u64::MAX),
+            observers: std::mem::take(&mut self.observers),
+            samples: Vec::new(),
+            truncated: Vec::new(),
+        };
+        for (name, log) in rec.observers.iter().zip(&self.logs) {
+            let mut log = lock(log);
+            rec.samples.append(&mut log.samples);
+            if log.truncated {
+                rec.truncated.push(name.clone());
+            }
+        }
+        rec.samples
+            .sort_by(|a, b| (a.at_ns, &a.observer).cmp(&(b.at_ns, &b.observer)));
+        rec
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Poll one node every `interval` until `stop` fires or the log is full.
+async fn watch_node(
+    node: MappedNode,
+    map: Arc<AddressMap>,
+    clock: Clock,
+    interval: Duration,
+    stop: CancellationToken,
+    log: Arc<Mutex<NodeLog>>,
+) {
+    let timeout = poll_timeout(interval);
+    let opts = ConnectOptions {
+        connect_timeout: timeout,
+        response_timeout: timeout,
+    };
+    let mut conn: Option<NodeConn> = None;
+    let mut ticks = tokio::time::interval(interval);
+    // After a poll that timed out, poll again at once rather than in a burst.
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    for _ in 0..MAX_SAMPLES_PER_NODE {
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let at_ns = clock.now_ns();
+        let polled = tokio::select! {
+            biased;
+            _ = stop.cancelled() => return,
+            r = tokio::time::timeout(timeout, poll(&mut conn, &node, opts)) => r,
+        };
+        let sample = match polled {
+            Ok(Ok(raw)) => raw.into_sample(at_ns, &node.name, &map),
+            Ok(Err(e)) => {
+                conn = None;
+                Sample::unreachable(at_ns, &node.name, error_chain(&e))
+            }
+            Err(_) => {
+                conn = None;
+                Sample::unreachable(
+                    at_ns,
+                    &node.name,
+                    format!("no answer within {} ms", timeout.as_millis()),
+                )
+            }
+        };
+        lock(&log).samples.push(sample);
+    }
+    lock(&log).truncated = true;
+}
+
+/// The replies of one poll.
+struct Raw {
+    cluster_info: String,
+    lines: Vec<NodeLine>,
+    replication: String,
+}
+
+async fn poll(
+    conn: &mut Option<NodeConn>,
+    node: &MappedNode,
+    opts: ConnectOptions,
+) -> Result<Raw, ClusterError> {
+    let c = match conn {
+        Some(c) => c,
+        None => conn.insert(NodeConn::connect(&node.name, node.addr, opts).await?),
+    };
+    let mut pipe = redis::pipe();
+    pipe.cmd("CLUSTER")
+        .arg("NODES")
+        .cmd("CLUSTER")
+        .arg("INFO")
+        .cmd("INFO")
+        .arg("replication");
+    let (nodes, cluster_info, replication): (String, String, String) = c
+        .run_pipe(&pipe, "CLUSTER NODES + CLUSTER INFO + INFO replication")
+        .await?;
+    Ok(Raw {
+        cluster_info,
+        lines: c.parse_nodes(&nodes)?,
+        replication,
+    })
+}
+
+impl Raw {
+    fn into_sample(self, at_ns: u64, observer: &str, map: &AddressMap) -> Sample {
+        sample_from(
+            at_ns,
+            observer,
+            &self.cluster_info,
+            &self.lines,
+            &self.replication,
+            map,
+        )
+    }
+}
+
+/// A reachable sample from one poll's replies. Pure.
+pub(crate) fn sample_from(
+    at_ns: u64,
+    observer: &str,
+    cluster_info: &str,
+    lines: &[NodeLine],
+    replication: &str,
+    map: &AddressMap,
+) -> Sample {
+    let info = parse_info(cluster_info);
+    let repl = parse_info(replication);
+    let role = match repl.get("role").map(String::as_str) {
+        Some("master") => Some(Role::Primary),
+        Some("slave") => Some(Role::Replica),
+        _ => None,
+    };
+    let offset = |k: &str| repl.get(k).and_then(|v| v.parse::<i64>().ok());
+    let (repl_offset, link_up) = match role {
+        Some(Role::Replica) => (
+            offset("slave_repl_offset").or_else(|| offset("master_repl_offset")),
+            Some(repl.get("master_link_status").map(String::as_str) == Some("up")),
+        ),
+        _ => (offset("master_repl_offset"), None),
+    };
+    // Names by node id first, so that a replica's primary resolves too.
+    let names: HashMap<&str, String> = lines
+        .iter()
+        .map(|l| (l.id.as_str(), peer_name(l, observer, map)))
+        .collect();
+    // A handshake entry carries a random id, often with the address of a node
+    // listed under its real id too: it would be a second, flagless, view of
+    // that node.
+    let peers = lines
+        .iter()
+        .filter(|l| !l.flags.handshake)
+        .map(|l| PeerView {
+            name: names[l.id.as_str()].clone(),
+            flags: PeerFlags {
+                myself: l.flags.myself,
+                primary: l.flags.master,
+                replica: l.flags.slave,
+                pfail: l.flags.pfail,
+                fail: l.flags.fail,
+            },
+            replica_of: l
+                .primary_id
+                .as_deref()
+                .map(|id| names.get(id).cloned().unwrap_or_else(|| id.to_string())),
+            slots: count(&l.slots),
+            link_connected: l.link_connected,
+        })
+        .collect();
+    Sample {
+        at_ns,
+        observer: observer.to_string(),
+        reachable: true,
+        error: None,
+        state_ok: info.get("cluster_state").map(String::as_str) == Some("ok"),
+        epoch: info
+            .get("cluster_current_epoch")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        role,
+        repl_offset,
+        link_up,
+        peers,
+    }
+}
+
+/// The name of the node a line describes: the observer itself for `myself`,
+/// else the map's name for its announced address, else its node id.
+fn peer_name(line: &NodeLine, observer: &str, map: &AddressMap) -> String {
+    if line.flags.myself {
+        return observer.to_string();
+    }
+    line.addr
+        .and_then(|a| map.nodes().iter().find(|n| n.announce == a))
+        .map(|n| n.name.clone())
+        .unwrap_or_else(|| line.id.clone())
+}
+
+// ---------------------------------------------------------------------------
+// Analyses. Pure: a recording in, figures out.
+// ---------------------------------------------------------------------------
+
+/// Timings of an automatic failover, from a recording. Times are nanoseconds
+/// on the run's clock, `None` when the event was not seen; `*_after_ms` are
+/// the same times in milliseconds after the fault. Each is only as precise as
+/// the polling interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailoverTimeline {
+    /// The primary the fault hit.
+    pub failed: String,
+    pub fault_ns: u64,
+    /// First time another node flagged `failed` as `fail?` (or already `fail`).
+    pub pfail_first_ns: Option<u64>,
+    /// Which node that was.
+    pub pfail_by: Option<String>,
+    /// First time another node flagged `failed` as `fail`.
+    pub fail_first_ns: Option<u64>,
+    pub fail_by: Option<String>,
+    /// First time every other reachable primary flagged `failed` as `fail`.
+    pub fail_all_ns: Option<u64>,
+    /// First time a former replica of `failed` reported itself a primary, or
+    /// another node saw it as a primary serving slots.
+    pub promoted_ns: Option<u64>,
+    /// The promoted replica.
+    pub promoted: Option<String>,
+    /// After the promotion, first time every reachable node but `failed`
+    /// reported `cluster_state:ok`: the cluster serves every slot again.
+    pub state_ok_all_ns: Option<u64>,
+    /// After the promotion, first time every reachable node but `failed`
+    /// agreed on who serves how many slots, the promoted node among them.
+    pub agreed_ns: Option<u64>,
+    /// Highest `cluster_current_epoch` reported before the fault.
+    pub epoch_before: Option<u64>,
+    /// The promoted node's `cluster_current_epoch` when first seen after its
+    /// promotion: a failover takes a new epoch.
+    pub epoch_after: Option<u64>,
+    pub pfail_after_ms: Option<f64>,
+    pub fail_after_ms: Option<f64>,
+    pub fail_all_after_ms: Option<f64>,
+    pub promoted_after_ms: Option<f64>,
+    /// Until [`FailoverTimeline::state_ok_all_ns`]: the outage as the nodes saw it.
+    pub recovered_after_ms: Option<f64>,
+    pub agreed_after_ms: Option<f64>,
+}
+
+/// The failover that followed a fault on the primary `failed` at `fault_ns`.
+///
+/// Only samples at or after `fault_ns` count. `failed`'s own samples are left
+/// out everywhere: it may be dead, paused, or alive on the wrong side of a
+/// partition (then it reports `cluster_state:fail` as a minority); how it
+/// comes back is [`rejoin`]'s business. Unreachable observers are ignored.
+pub fn failover(rec: &Recording, failed: &str, fault_ns: u64) -> FailoverTimeline {
+    let samples = in_order(rec);
+    let others = || {
+        samples
+            .iter()
+            .copied()
+            .filter(|s| s.at_ns >= fault_ns && s.reachable && s.observer != failed)
+    };
+    let flagged = |pick: fn(&PeerFlags) -> bool| {
+        others()
+            .find(|s| s.peer(failed).is_some_and(|p| pick(&p.flags)))
+            .map(|s| (s.at_ns, s.observer.clone()))
+    };
+    let pfail = flagged(|f| f.pfail || f.fail);
+    let fail = flagged(|f| f.fail);
+    let fail_all = first_time(&samples, fault_ns, failed, |latest| {
+        let mut primaries = latest
+            .iter()
+            .filter(|s| s.role == Some(Role::Primary))
+            .peekable();
+        primaries.peek().is_some()
+            && primaries.all(|s| s.peer(failed).is_some_and(|p| p.flags.fail))
+    });
+
+    let former = replicas_of(&samples, failed, fault_ns);
+    let promoted = others().find_map(|s| {
+        if former.contains(s.observer.as_str()) && s.role == Some(Role::Primary) {
+            return Some((s.at_ns, s.observer.clone()));
+        }
+        s.peers
+            .iter()
+            .find(|p| former.contains(p.name.as_str()) && p.flags.primary && p.slots > 0)
+            .map(|p| (s.at_ns, p.name.clone()))
+    });
+    let (promoted_ns, promoted) = promoted.unzip();
+
+    let state_ok_all = promoted_ns.and_then(|from| {
+        first_time(&samples, from, failed, |latest| {
+            latest.iter().all(|s| s.state_ok)
+        })
+    });
+    let agreed = promoted_ns.zip(promoted.as_deref()).and_then(|(from, p)| {
+        first_time(&samples, from, failed, |latest| {
+            let owners = latest[0].owners();
+            agree(latest.iter().copied()) == Some(true)
+                && owners.get(p).is_some_and(|&n| n > 0)
+                && !owners.contains_key(failed)
+        })
+    });
+
+    let epoch_before = samples
+        .iter()
+        .filter(|s| s.at_ns < fault_ns && s.reachable)
+        .map(|s| s.epoch)
+        .max();
+    let epoch_after = promoted_ns.zip(promoted.as_deref()).and_then(|(from, p)| {
+        samples
+            .iter()
+            .find(|s| s.at_ns >= from && s.reachable && s.observer == p)
+            .map(|s| s.epoch)
+    });
+
+    let (pfail_first_ns, pfail_by) = pfail.unzip();
+    let (fail_first_ns, fail_by) = fail.unzip();
+    FailoverTimeline {
+        failed: failed.to_string(),
+        fault_ns,
+        pfail_after_ms: ms_after(pfail_first_ns, fault_ns),
+        fail_after_ms: ms_after(fail_first_ns, fault_ns),
+        fail_all_after_ms: ms_after(fail_all, fault_ns),
+        promoted_after_ms: ms_after(promoted_ns, fault_ns),
+        recovered_after_ms: ms_after(state_ok_all, fault_ns),
+        agreed_after_ms: ms_after(agreed, fault_ns),
+        pfail_first_ns,
+        pfail_by,
+        fail_first_ns,
+        fail_by,
+        fail_all_ns: fail_all,
+        promoted_ns,
+        promoted,
+        state_ok_all_ns: state_ok_all,
+        agreed_ns: agreed,
+        epoch_before,
+        epoch_after,
+    }
+}
+
+/// clusterCron's period in Redis: pings are scheduled, PFAIL is checked and an
+/// election is started or advanced only on its ticks.
+pub const CLUSTER_CRON_MS: u64 = 100;
+
+/// The fixed part of a replica's election delay.
+const ELECTION_DELAY_MS: u64 = 500;
+/// The bound of its random part, so that replicas rarely start together.
+const ELECTION_JITTER_MS: u64 = 500;
+/// Added for each replica of the same primary with a higher replication offset.
+const RANK_DELAY_MS: u64 = 1000;
+
+/// The longest an automatic failover should take after a primary stops
+/// answering (killed, paused or cut off), until the replica of `rank` (0 for
+/// the replica with the highest replication offset, which goes first) is
+/// promoted, per the Redis Cluster specification and `cluster.c`:
+///
+/// 1. PFAIL: a node flags the primary `fail?` once a ping has gone unanswered,
+///    and nothing else came from it, for `node_timeout`. Pings go to every
+///    node whose last pong is older than `node_timeout / 2`, so the ping that
+///    times out may leave up to `node_timeout / 2` after the fault: PFAIL on
+///    every node within `1.5 * node_timeout` (+ a tick to send, a tick to check).
+/// 2. FAIL: a node holding `fail?` reports from a majority of primaries (gossip
+///    carries every `fail?` node in every ping and pong) marks it `fail` and
+///    broadcasts that. Every pair of nodes exchanges a ping at least every
+///    `node_timeout / 2`, so the reports meet within that (+ a tick).
+/// 3. Election: the replica notices the FAIL on its next tick and waits
+///    `500 ms + random(0..500 ms) + rank * 1000 ms` (so that the FAIL reaches
+///    everybody and the most up-to-date replica goes first), then asks the
+///    primaries for votes on a tick, and is promoted as the votes arrive.
+///
+/// So `2 * node_timeout + 1000 + rank * 1000 + 5 ticks`. The spec's usual
+/// shorthand, `node_timeout + 500 + random(0..500) + rank * 1000`, is the
+/// typical case: PFAIL right after `node_timeout` and FAIL at once. Measured
+/// on local processes with a 2000 ms node timeout, over 12 kills: first PFAIL
+/// 2.1-2.7 s after the kill, first FAIL 2.6-3.5 s, promotion 3.4-4.7 s (0.7-1.1 s
+/// after the FAIL), against this bound's 5.5 s.
+pub fn expected_max_ms(node_timeout_ms: u64, rank: u32) -> u64 {
+    2 * node_timeout_ms
+        + ELECTION_DELAY_MS
+        + ELECTION_JITTER_MS
+        + u64::from(rank) * RANK_DELAY_MS
+        + 5 * CLUSTER_CRON_MS
+}
+
+/// The shortest an automatic failover can take: PFAIL after `node_timeout`
+/// without a word, and the election's fixed delay. A faster promotion was not
+/// an automatic failover (a manual `CLUSTER FAILOVER`, say).
+pub fn expected_min_ms(node_timeout_ms: u64, rank: u32) -> u64 {
+    node_timeout_ms + ELECTION_DELAY_MS + u64::from(rank) * RANK_DELAY_MS
+}
+
+/// How a restarted node came back, from a recording. Times as in
+/// [`FailoverTimeline`], relative to `restart_ns` for `*_after_ms`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rejoin {
+    pub node: String,
+    pub restart_ns: u64,
+    /// First time it answered.
+    pub reachable_ns: Option<u64>,
+    /// First time it reported itself a replica (INFO replication `role:slave`).
+    pub replica_ns: Option<u64>,
+    /// The primary it replicates, when seen as a replica.
+    pub primary: Option<String>,
+    /// First time its replication link was up.
+    pub link_up_ns: Option<u64>,
+    /// First time its offset had reached its primary's: at least the offset its
+    /// primary reported within one polling interval of it. Equal offsets when
+    /// idle; under writes, at most one interval behind.
+    pub caught_up_ns: Option<u64>,
+    pub reachable_after_ms: Option<f64>,
+    pub replica_after_ms: Option<f64>,
+    pub link_up_after_ms: Option<f64>,
+    pub caught_up_after_ms: Option<f64>,
+}
+
+/// How `node`, restarted at `restart_ns`, rejoined as a replica.
+pub fn rejoin(rec: &Recording, node: &str, restart_ns: u64) -> Rejoin {
+    let samples = in_order(rec);
+    let own: Vec<&Sample> = samples
+        .iter()
+        .copied()
+        .filter(|s| s.observer == node && s.at_ns >= restart_ns && s.reachable)
+        .collect();
+    let reachable = own.first().map(|s| s.at_ns);
+    let as_replica = own.iter().find(|s| s.role == Some(Role::Replica));
+    let link_up = own
+        .iter()
+        .find(|s| s.role == Some(Role::Replica) && s.link_up == Some(true));
+    let mut primaries: HashMap<&str, Vec<&Sample>> = HashMap::new();
+    for s in samples.iter().copied() {
+        if s.reachable && s.role == Some(Role::Primary) {
+            primaries.entry(&s.observer).or_default().push(s);
+        }
+    }
+    let caught_up = own
+        .iter()
+        .find(|s| caught_up(&primaries, s, rec.interval_ns));
+    let primary = caught_up
+        .or(as_replica)
+        .and_then(|s| s.me()?.replica_of.clone());
+    let at = |s: Option<&&Sample>| s.map(|s| s.at_ns);
+    Rejoin {
+        node: node.to_string(),
+        restart_ns,
+        reachable_ns: reachable,
+        replica_ns: at(as_replica),
+        primary,
+        link_up_ns: at(link_up),
+        caught_up_ns: at(caught_up),
+        reachable_after_ms: ms_after(reachable, restart_ns),
+        replica_after_ms: ms_after(at(as_replica), restart_ns),
+        link_up_after_ms: ms_after(at(link_up), restart_ns),
+        caught_up_after_ms: ms_after(at(caught_up), restart_ns),
+    }
+}
+
+/// Whether the replica sample `r` has reached its primary's offset: some
+/// sample of the primary, within `tolerance_ns` of `r`, reports an offset no
+/// greater than `r`'s. `primaries` holds each node's samples as a reachable
+/// primary, in time order.
+fn caught_up(primaries: &HashMap<&str, Vec<&Sample>>, r: &Sample, tolerance_ns: u64) -> bool {
+    let (Some(Role::Replica), Some(true), Some(mine), Some(primary)) = (
+        r.role,
+        r.link_up,
+        r.repl_offset,
+        r.me().and_then(|m| m.replica_of.as_deref()),
+    ) else {
+        return false;
+    };
+    let Some(theirs) = primaries.get(primary) else {
+        return false;
+    };
+    let from = theirs.partition_point(|p| p.at_ns < r.at_ns.saturating_sub(tolerance_ns));
+    theirs[from..]
+        .iter()
+        .take_while(|p| p.at_ns <= r.at_ns.saturating_add(tolerance_ns))
+        .any(|p| p.repl_offset.is_some_and(|o| o <= mine))
+}
+
+/// A stretch of time during which an observer reported something.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interval {
+    pub observer: String,
+    /// The first sample that reported it.
+    pub start_ns: u64,
+    /// The first sample after that did not; `None` when the recording ended first.
+    pub end_ns: Option<u64>,
+}
+
+/// A stretch of time during which at least one observer reported something.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub start_ns: u64,
+    /// `None` when it lasted to the end of the recording.
+    pub end_ns: Option<u64>,
+    /// The observers that reported it at some point in the window.
+    pub observers: Vec<String>,
+}
+
+/// Per node, when it answered but reported `cluster_state:fail` (it refuses
+/// queries then). Its unreachable samples neither start nor end an interval.
+pub fn state_fail_intervals(rec: &Recording) -> Vec<Interval> {
+    intervals(rec, |s| s.reachable.then_some(!s.state_ok))
+}
+
+/// Per node, when it did not answer the watcher.
+pub fn unreachable_intervals(rec: &Recording) -> Vec<Interval> {
+    intervals(rec, |s| Some(!s.reachable))
+}
+
+/// The union of `intervals`: when at least one observer was in one. Sorted.
+pub fn windows(intervals: &[Interval]) -> Vec<Window> {
+    let mut sorted: Vec<&Interval> = intervals.iter().collect();
+    sorted.sort_by_key(|i| i.start_ns);
+    let mut out: Vec<Window> = Vec::new();
+    for i in sorted {
+        match out.last_mut() {
+            Some(w) if w.end_ns.is_none_or(|end| i.start_ns <= end) => {
+                w.end_ns = w.end_ns.zip(i.end_ns).map(|(a, b)| a.max(b));
+                if !w.observers.contains(&i.observer) {
+                    w.observers.push(i.observer.clone());
+                }
+            }
+            _ => out.push(Window {
+                start_ns: i.start_ns,
+                end_ns: i.end_ns,
+                observers: vec![i.observer.clone()],
+            }),
+        }
+    }
+    for w in &mut out {
+        w.observers.sort();
+    }
+    out
+}
+
+/// Whether the reachable observers' latest samples agree on who serves how
+/// many slots. Unreachable samples are ignored; `None` when none is reachable.
+pub fn agree<'a>(latest: impl IntoIterator<Item = &'a Sample>) -> Option<bool> {
+    let mut owners = latest
+        .into_iter()
+        .filter(|s| s.reachable)
+        .map(Sample::owners);
+    let first = owners.next()?;
+    Some(owners.all(|o| o == first))
+}
+
+/// Maximal runs of samples, per observer, for which `state` is `Some(true)`;
+/// `None` samples are skipped.
+fn intervals(rec: &Recording, state: impl Fn(&Sample) -> Option<bool>) -> Vec<Interval> {
+    let mut open: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut out = Vec::new();
+    for s in in_order(rec) {
+        match (state(s), open.get(s.observer.as_str()).copied()) {
+            (Some(true), None) => {
+                open.insert(&s.observer, s.at_ns);
+            }
+            (Some(false), Some(start)) => {
+                open.remove(s.observer.as_str());
+                out.push(Interval {
+                    observer: s.observer.clone(),
+                    start_ns: start,
+                    end_ns: Some(s.at_ns),
+                });
+            }
+            _ => {}
+        }
+    }
+    out.extend(open.into_iter().map(|(observer, start)| Interval {
+        observer: observer.to_string(),
+        start_ns: start,
+        end_ns: None,
+    }));
+    out.sort_by(|a, b| (a.start_ns, &a.observer).cmp(&(b.start_ns, &b.observer)));
+    out
+}
+
+/// The samples in time order (a recording read back from a file may not be).
+fn in_order(rec: &Recording) -> Vec<&Sample> {
+    let mut v: Vec<&Sample> = rec.samples.iter().collect();
+    v.sort_by(|a, b| (a.at_ns, &a.observer).cmp(&(b.at_ns, &b.observer)));
+    v
+}
+
+/// The replicas of `primary` when the fault hit: the nodes that each
+/// observer's last reachable sample before `fault_ns` lists as its replicas.
+/// When nothing was recorded before the fault, every node any sample lists
+/// as its replica.
+fn replicas_of<'a>(samples: &[&'a Sample], primary: &str, fault_ns: u64) -> BTreeSet<&'a str> {
+    let of_primary = |s: &&'a Sample| -> Vec<&'a str> {
+        s.peers
+            .iter()
+            .filter(|p| p.flags.replica && p.replica_of.as_deref() == Some(primary))
+            .map(|p| p.name.as_str())
+            .collect()
+    };
+    let mut before: BTreeMap<&str, &Sample> = BTreeMap::new();
+    for s in samples.iter().filter(|s| s.reachable && s.at_ns < fault_ns) {
+        before.insert(&s.observer, s);
+    }
+    if before.is_empty() {
+        samples
+            .iter()
+            .filter(|s| s.reachable)
+            .flat_map(of_primary)
+            .collect()
+    } else {
+        before.values().flat_map(of_primary).collect()
+    }
+}
+
+/// The first sample time, at or after `from_ns`, at which `holds` is true of
+/// the latest samples since `from_ns` of every observer but `exclude`.
+///
+/// Only observers with a sample since `from_ns` count (one whose recording was
+/// truncated before does not), and only once each of them has one; those
+/// whose latest sample is unreachable are left out of what `holds` sees,
+/// which is never empty.
+fn first_time(
+    samples: &[&Sample],
+    from_ns: u64,
+    exclude: &str,
+    holds: impl Fn(&[&Sample]) -> bool,
+) -> Option<u64> {
+    let since: Vec<&Sample> = samples
+        .iter()
+        .copied()
+        .filter(|s| s.at_ns >= from_ns && s.observer != exclude)
+        .collect();
+    let required: BTreeSet<&str> = since.iter().map(|s| s.observer.as_str()).collect();
+    let mut latest: BTreeMap<&str, &Sample> = BTreeMap::new();
+    for s in &since {
+        latest.insert(&s.observer, s);
+        if latest.len() < required.len() {
+            continue;
+        }
+        let reachable: Vec<&Sample> = latest.values().copied().filter(|s| s.reachable).collect();
+        if !reachable.is_empty() && holds(&reachable) {
+            return Some(s.at_ns);
+        }
+    }
+    None
+}
+
+/// Milliseconds from `from_ns` to `at_ns`, to the microsecond.
+pub fn ms_after(at_ns: Option<u64>, from_ns: u64) -> Option<f64> {
+    at_ns.map(|t| (t.saturating_sub(from_ns) / 1_000) as f64 / 1_000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::nodes::parse_cluster_nodes;
+
+    const MS: u64 = 1_000_000;
+    const NODES: [&str; 6] = ["a", "b", "c", "ar", "br", "cr"];
+
+    /// What an observer believes about `a`, the primary the tests fail.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Of {
+        Healthy,
+        Pfail,
+        /// `a` failed; its slots are uncovered.
+        Fail,
+        /// `ar` took over `a`'s slots; `a` is still flagged fail.
+        Promoted,
+        /// `a` came back as a replica of `ar`.
+        Rejoined,
+    }
+
+    fn peer(name: &str, primary: bool, replica_of: Option<&str>, slots: usize) -> PeerView {
+        PeerView {
+            name: name.into(),
+            flags: PeerFlags {
+                primary,
+                replica: !primary,
+                ..PeerFlags::default()
+            },
+            replica_of: replica_of.map(str::to_string),
+            slots,
+            link_connected: true,
+        }
+    }
+
+    /// `observer`'s sample at `at_ms` of a 3x1 cluster (a, b, c with replicas
+    /// ar, br, cr), seeing `a` as `of` says.
+    fn seen(at_ms: u64, observer: &str, of: Of) -> Sample {
+        let (a_primary, a_slots, ar_slots) = match of {
+            Of::Healthy | Of::Pfail | Of::Fail => (true, 5462, 0),
+            Of::Promoted => (true, 0, 5462),
+            Of::Rejoined => (false, 0, 5462),
+        };
+        let promoted = matches!(of, Of::Promoted | Of::Rejoined);
+        let mut a = peer("a", a_primary, (!a_primary).then_some("ar"), a_slots);
+        a.flags.pfail = of == Of::Pfail;
+        a.flags.fail = matches!(of, Of::Fail | Of::Promoted);
+        let mut peers = vec![
+            a,
+            peer("b", true, None, 5461),
+            peer("c", true, None, 5461),
+            peer("ar", promoted, (!promoted).then_some("a"), ar_slots),
+            peer("br", false, Some("b"), 0),
+            peer("cr", false, Some("c"), 0),
+        ];
+        for p in &mut peers {
+            p.flags.myself = p.name == observer;
+        }
+        let me = peers.iter().find(|p| p.flags.myself).unwrap();
+        let role = if me.flags.primary {
+            Role::Primary
+        } else {
+            Role::Replica
+        };
+        Sample {
+            at_ns: at_ms * MS,
+            observer: observer.into(),
+            reachable: true,
+            error: None,
+            state_ok: of != Of::Fail,
+            epoch: if promoted { 7 } else { 6 },
+            role: Some(role),
+            repl_offset: Some(1000),
+            link_up: (role == Role::Replica).then_some(true),
+            peers,
+        }
+    }
+
+    fn down(at_ms: u64, observer: &str) -> Sample {
+        Sample::unreachable(at_ms * MS, observer, "connection refused".into())
+    }
+
+    /// Every node but `except` at `at_ms`, seeing `a` as `of`; `a` down.
+    fn all(at_ms: u64, of: Of, except: &[&str]) -> Vec<Sample> {
+        NODES
+            .iter()
+            .filter(|n| !except.contains(n))
+            .map(|n| {
+                if *n == "a" {
+                    down(at_ms, n)
+                } else {
+                    seen(at_ms, n, of)
+                }
+            })
+            .collect()
+    }
+
+    fn recording(samples: Vec<Sample>) -> Recording {
+        Recording {
+            interval_ns: 100 * MS,
+            observers: NODES.iter().map(|n| n.to_string()).collect(),
+            samples,
+            truncated: Vec::new(),
+        }
+    }
+
+    /// a killed at 1000 ms; b suspects it at 2000, c at 2100, b marks it fail
+    /// at 2200, everyone by 2300; ar promoted at 2900, the others see it at
+    /// 3000 except cr, which catches up at 3100.
+    fn kill_a() -> Vec<Sample> {
+        let mut v: Vec<Sample> = NODES.iter().map(|n| seen(900, n, Of::Healthy)).collect();
+        v.extend(all(1000, Of::Healthy, &[]));
+        v.extend(all(1900, Of::Healthy, &[]));
+        v.push(seen(2000, "b", Of::Pfail));
+        v.push(seen(2100, "c", Of::Pfail));
+        v.push(seen(2200, "b", Of::Fail));
+        v.extend(all(2300, Of::Fail, &[]));
+        v.push(seen(2900, "ar", Of::Promoted));
+        v.extend(all(3000, Of::Promoted, &["cr"]));
+        v.push(seen(3000, "cr", Of::Fail));
+        v.extend(all(3100, Of::Promoted, &[]));
+        v
+    }
+
+    #[test]
+    fn failover_timeline_of_a_kill() {
+        let rec = recording(kill_a());
+        let t = failover(&rec, "a", 1000 * MS);
+        assert_eq!(t.pfail_first_ns, Some(2000 * MS));
+        assert_eq!(t.pfail_by.as_deref(), Some("b"));
+        assert_eq!(t.fail_first_ns, Some(2200 * MS));
+        assert_eq!(t.fail_by.as_deref(), Some("b"));
+        // b at 2200 but c still only suspects a: all primaries at 2300.
+        assert_eq!(t.fail_all_ns, Some(2300 * MS));
+        assert_eq!(t.promoted_ns, Some(2900 * MS));
+        assert_eq!(t.promoted.as_deref(), Some("ar"));
+        // cr still reports cluster_state:fail at 3000.
+        assert_eq!(t.state_ok_all_ns, Some(3100 * MS));
+        assert_eq!(t.agreed_ns, Some(3100 * MS));
+        assert_eq!(t.epoch_before, Some(6));
+        assert_eq!(t.epoch_after, Some(7));
+        assert_eq!(t.pfail_after_ms, Some(1000.0));
+        assert_eq!(t.fail_after_ms, Some(1200.0));
+        assert_eq!(t.fail_all_after_ms, Some(1300.0));
+        assert_eq!(t.promoted_after_ms, Some(1900.0));
+        assert_eq!(t.recovered_after_ms, Some(2100.0));
+        assert_eq!(t.agreed_after_ms, Some(2100.0));
+    }
+
+    #[test]
+    fn order_of_samples_in_the_file_does_not_matter() {
+        let mut samples = kill_a();
+        samples.reverse();
+        let rec = recording(samples);
+        assert_eq!(
+            failover(&rec, "a", 1000 * MS),
+            failover(&recording(kill_a()), "a", 1000 * MS)
+        );
+    }
+
+    #[test]
+    fn promotion_seen_by_others_before_the_replica_reports() {
+        // ar's own sample is late (a slow poll); b's view shows it first.
+        let mut v = kill_a();
+        v.retain(|s| !(s.observer == "ar" && s.at_ns == 2900 * MS));
+        v.push(seen(2950, "b", Of::Promoted));
+        let t = failover(&recording(v), "a", 1000 * MS);
+        assert_eq!(t.promoted_ns, Some(2950 * MS));
+        assert_eq!(t.promoted.as_deref(), Some("ar"));
+    }
+
+    #[test]
+    fn unreachable_observers_are_ignored() {
+        // c stops answering before the fault and never answers again: fail_all,
+        // state_ok_all and agreed are decided by the others.
+        let mut v = kill_a();
+        v.retain(|s| !(s.observer == "c" && s.at_ns >= 1000 * MS));
+        for at in [1000, 1900, 2300, 3000, 3100] {
+            v.push(down(at, "c"));
+        }
+        let t = failover(&recording(v), "a", 1000 * MS);
+        assert_eq!(t.pfail_by.as_deref(), Some("b"));
+        assert_eq!(t.fail_all_ns, Some(2200 * MS), "b is the only primary left");
+        assert_eq!(t.state_ok_all_ns, Some(3100 * MS));
+        assert_eq!(t.agreed_ns, Some(3100 * MS));
+        assert_eq!(
+            agree([&seen(1, "b", Of::Healthy), &down(1, "c")]),
+            Some(true)
+        );
+        assert_eq!(agree([&down(1, "c")]), None);
+    }
+
+    #[test]
+    fn the_failed_nodes_own_samples_do_not_count() {
+        // A paused a answers late with what it believed before the pause: it
+        // neither suspects itself nor holds back state_ok_all or agreement.
+        let mut v = kill_a();
+        v.retain(|s| s.observer != "a" || s.at_ns < 1000 * MS);
+        v.push(Sample {
+            state_ok: false,
+            ..seen(3050, "a", Of::Healthy)
+        });
+        let t = failover(&recording(v), "a", 1000 * MS);
+        assert_eq!(t.state_ok_all_ns, Some(3100 * MS));
+        assert_eq!(t.agreed_ns, Some(3100 * MS));
+    }
+
+    #[test]
+    fn a_stale_view_delays_agreement() {
+        let mut v = kill_a();
+        // br keeps a as the owner (it has not heard of the promotion) until 3300.
+        v.retain(|s| !(s.observer == "br" && s.at_ns >= 3000 * MS));
+        v.push(seen(3000, "br", Of::Fail));
+        v.push(Sample {
+            state_ok: true,
+            ..seen(3100, "br", Of::Fail)
+        });
+        v.push(seen(3300, "br", Of::Promoted));
+        let t = failover(&recording(v), "a", 1000 * MS);
+        assert_eq!(t.state_ok_all_ns, Some(3100 * MS));
+        assert_eq!(t.agreed_ns, Some(3300 * MS));
+    }
+
+    #[test]
+    fn no_promotion_no_recovery() {
+        let mut v = kill_a();
+        v.retain(|s| s.at_ns < 2900 * MS);
+        v.extend(all(3000, Of::Fail, &[]));
+        let t = failover(&recording(v), "a", 1000 * MS);
+        assert_eq!(t.fail_all_ns, Some(2300 * MS));
+        assert_eq!(t.promoted_ns, None);
+        assert_eq!(t.promoted, None);
+        assert_eq!(t.state_ok_all_ns, None);
+        assert_eq!(t.agreed_ns, None);
+        assert_eq!(t.recovered_after_ms, None);
+        assert_eq!(t.epoch_after, None);
+    }
+
+    #[test]
+    fn only_replicas_at_the_fault_are_candidates() {
+        // ar took over from a before the fault (a manual failover), so a is a
+        // replica when it is killed: ar, a primary already, was not promoted
+        // by this fault.
+        let mut v: Vec<Sample> = NODES.iter().map(|n| seen(0, n, Of::Healthy)).collect();
+        v.extend(NODES.iter().map(|n| seen(500, n, Of::Rejoined)));
+        v.extend(all(1000, Of::Rejoined, &[]));
+        v.extend(all(3000, Of::Rejoined, &[]));
+        let t = failover(&recording(v), "a", 1000 * MS);
+        assert_eq!(t.promoted_ns, None);
+        assert_eq!(t.promoted, None);
+    }
+
+    #[test]
+    fn flags_before_the_fault_are_not_counted() {
+        // A blip before the fault (b briefly suspects a) is not the failover.
+        let mut v = kill_a();
+        v.push(seen(950, "b", Of::Pfail));
+        let t = failover(&recording(v), "a", 1000 * MS);
+        assert_eq!(t.pfail_first_ns, Some(2000 * MS));
+    }
+
+    #[test]
+    fn expected_bound_follows_the_spec() {
+        // 3000 (last PFAIL) + 1000 (reports meet) + 500 + 500 (election) + 500 (ticks).
+        assert_eq!(expected_max_ms(2000, 0), 5500);
+        assert_eq!(expected_max_ms(2000, 2), 7500);
+        assert_eq!(expected_max_ms(15_000, 0), 31_500);
+        assert_eq!(expected_min_ms(2000, 0), 2500);
+        assert_eq!(expected_min_ms(2000, 1), 3500);
+    }
+
+    /// `a`'s own sample after its restart: a replica of ar.
+    fn a_replica(at_ms: u64, link_up: bool, offset: i64) -> Sample {
+        Sample {
+            link_up: Some(link_up),
+            repl_offset: Some(offset),
+            ..seen(at_ms, "a", Of::Rejoined)
+        }
+    }
+
+    fn ar_primary(at_ms: u64, offset: i64) -> Sample {
+        Sample {
+            repl_offset: Some(offset),
+            ..seen(at_ms, "ar", Of::Rejoined)
+        }
+    }
+
+    #[test]
+    fn rejoin_as_a_caught_up_replica() {
+        let mut v = kill_a();
+        let restart = 5000;
+        v.push(down(5000, "a"));
+        // Back with the configuration it had: a primary that is not one any more.
+        v.push(Sample {
+            state_ok: false,
+            ..seen(5300, "a", Of::Healthy)
+        });
+        v.push(a_replica(5400, false, 0));
+        v.push(ar_primary(5400, 9000));
+        v.push(a_replica(5500, true, 8000));
+        v.push(ar_primary(5500, 9000));
+        // Behind by 500 bytes at 5600 against a primary sample from 5600.
+        v.push(ar_primary(5600, 9500));
+        v.push(a_replica(5600, true, 9000));
+        v.push(ar_primary(5700, 9500));
+        v.push(a_replica(5700, true, 9500));
+        let rec = recording(v);
+        let r = rejoin(&rec, "a", restart * MS);
+        assert_eq!(r.reachable_ns, Some(5300 * MS));
+        assert_eq!(r.replica_ns, Some(5400 * MS));
+        assert_eq!(r.primary.as_deref(), Some("ar"));
+        assert_eq!(r.link_up_ns, Some(5500 * MS));
+        // At 5600 it has what ar had at 5500 (9000), one interval back.
+        assert_eq!(r.caught_up_ns, Some(5600 * MS));
+        assert_eq!(r.reachable_after_ms, Some(300.0));
+        assert_eq!(r.caught_up_after_ms, Some(600.0));
+    }
+
+    #[test]
+    fn rejoin_not_caught_up_when_the_primary_is_further_ahead() {
+        let mut v = kill_a();
+        v.push(ar_primary(5300, 9000));
+        v.push(a_replica(5400, true, 8000));
+        v.push(ar_primary(5400, 9500));
+        v.push(ar_primary(5500, 10_000));
+        // Its offset matches a primary sample 300 ms old: too old to count.
+        v.push(a_replica(5600, true, 9000));
+        v.push(ar_primary(5600, 11_000));
+        let r = rejoin(&recording(v), "a", 5000 * MS);
+        assert_eq!(r.link_up_ns, Some(5400 * MS));
+        assert_eq!(r.caught_up_ns, None);
+        assert_eq!(r.caught_up_after_ms, None);
+    }
+
+    #[test]
+    fn rejoin_never_answering() {
+        let mut v = kill_a();
+        v.push(down(5000, "a"));
+        let r = rejoin(&recording(v), "a", 5000 * MS);
+        assert_eq!(r.reachable_ns, None);
+        assert_eq!(r.replica_ns, None);
+        assert_eq!(r.primary, None);
+    }
+
+    #[test]
+    fn state_fail_and_unreachable_intervals() {
+        let rec = recording(kill_a());
+        let fail = state_fail_intervals(&rec);
+        let of = |who: &str| fail.iter().find(|i| i.observer == who).unwrap();
+        // b reports fail from its own FAIL verdict at 2200.
+        assert_eq!(of("b").start_ns, 2200 * MS);
+        assert_eq!(of("c").start_ns, 2300 * MS);
+        assert_eq!(of("b").end_ns, Some(3000 * MS));
+        assert_eq!(of("cr").end_ns, Some(3100 * MS));
+        assert!(fail.iter().all(|i| i.observer != "a"));
+        let w = windows(&fail);
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].start_ns, 2200 * MS);
+        assert_eq!(w[0].end_ns, Some(3100 * MS));
+        assert_eq!(w[0].observers, vec!["ar", "b", "br", "c", "cr"]);
+
+        let gone = unreachable_intervals(&rec);
+        assert_eq!(
+            gone,
+            vec![Interval {
+                observer: "a".into(),
+                start_ns: 1000 * MS,
+                end_ns: None,
+            }]
+        );
+        assert_eq!(windows(&gone)[0].end_ns, None);
+    }
+
+    #[test]
+    fn windows_merge_overlaps_and_keep_gaps() {
+        let i = |o: &str, s: u64, e: Option<u64>| Interval {
+            observer: o.into(),
+            start_ns: s,
+            end_ns: e,
+        };
+        let w = windows(&[
+            i("x", 10, Some(20)),
+            i("y", 15, Some(30)),
+            i("x", 40, Some(50)),
+            i("z", 45, None),
+            i("y", 60, Some(70)),
+        ]);
+        assert_eq!(
+            w.iter().map(|w| (w.start_ns, w.end_ns)).collect::<Vec<_>>(),
+            vec![(10, Some(30)), (40, None)]
+        );
+        assert_eq!(w[1].observers, vec!["x", "y", "z"]);
+        assert!(windows(&[]).is_empty());
+    }
+
+    #[test]
+    fn sample_from_replies() {
+        const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+        const R: &str = "cccccccccccccccccccccccccccccccccccccccc";
+        const X: &str = "dddddddddddddddddddddddddddddddddddddddd";
+        const H: &str = "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
+        let mut map = AddressMap::new();
+        for (name, announce, addr) in [
+            ("a", "172.18.0.2:6379", "127.0.0.1:7001"),
+            ("b", "172.18.0.3:6379", "127.0.0.1:7002"),
+            ("r", "172.18.0.4:6379", "127.0.0.1:7003"),
+        ] {
+            map.insert(name, announce.parse().unwrap(), addr.parse().unwrap())
+                .unwrap();
+        }
+        let lines = parse_cluster_nodes(&format!(
+            "{A} 172.18.0.2:6379@16379 master,fail? - 0 0 1 connected 0-8191\n\
+             {B} 172.18.0.3:6379@16379 master - 0 0 2 connected 8192-16383\n\
+             {R} 172.18.0.4:6379@16379 myself,slave {A} 0 0 3 connected\n\
+             {X} 172.18.0.9:6379@16379 slave,fail {B} 0 0 2 disconnected\n\
+             {H} 172.18.0.2:6379@16379 handshake - 0 0 0 connected\n"
+        ))
+        .unwrap();
+        let s = sample_from(
+            42,
+            "r",
+            "cluster_state:ok\r\ncluster_current_epoch:6\r\n",
+            &lines,
+            "# Replication\r\nrole:slave\r\nmaster_link_status:down\r\n\
+             slave_repl_offset:1234\r\nmaster_repl_offset:1300\r\n",
+            &map,
+        );
+        assert!(s.reachable && s.state_ok);
+        assert_eq!(s.epoch, 6);
+        assert_eq!(s.role, Some(Role::Replica));
+        assert_eq!(s.repl_offset, Some(1234));
+        assert_eq!(s.link_up, Some(false));
+        assert_eq!(s.me().unwrap().name, "r");
+        assert_eq!(s.me().unwrap().replica_of.as_deref(), Some("a"));
+        let a = s.peer("a").unwrap();
+        assert!(a.flags.pfail && a.flags.primary && !a.flags.fail);
+        assert_eq!(a.slots, 8192);
+        // Not in the map: named by its id.
+        let x = s.peer(X).unwrap();
+        assert!(x.flags.fail && !x.link_connected);
+        assert_eq!(x.replica_of.as_deref(), Some("b"));
+        assert_eq!(s.owners(), BTreeMap::from([("a", 8192), ("b", 8192)]));
+        // The handshake entry with a's address is left out.
+        assert_eq!(s.peers.len(), 4);
+        assert_eq!(s.peers.iter().filter(|p| p.name == "a").count(), 1);
+
+        let p = sample_from(
+            1,
+            "b",
+            "cluster_state:fail\r\n",
+            &lines,
+            "role:master\r\nmaster_repl_offset:99\r\n",
+            &map,
+        );
+        assert!(!p.state_ok);
+        assert_eq!(p.epoch, 0);
+        assert_eq!(p.role, Some(Role::Primary));
+        assert_eq!(p.repl_offset, Some(99));
+        assert_eq!(p.link_up, None);
+    }
+
+    #[test]
+    fn recording_round_trips_through_json() {
+        let mut rec = recording(kill_a());
+        rec.truncated = vec!["b".into()];
+        let json = serde_json::to_string(&rec).unwrap();
+        assert_eq!(serde_json::from_str::<Recording>(&json).unwrap(), rec);
+        let t = failover(&rec, "a", 1000 * MS);
+        let v = serde_json::to_value(&t).unwrap();
+        assert_eq!(v["promoted"], "ar");
+        assert_eq!(v["promoted_after_ms"], 1900.0);
+    }
+
+    #[test]
+    fn poll_timeouts() {
+        assert_eq!(poll_timeout(Duration::from_millis(50)), MIN_POLL_TIMEOUT);
+        assert_eq!(
+            poll_timeout(Duration::from_millis(100)),
+            Duration::from_millis(400)
+        );
+        assert_eq!(poll_timeout(Duration::from_secs(1)), MAX_POLL_TIMEOUT);
+    }
+
+    /// A node that accepts connections and never answers (as a paused
+    /// redis-server does) and one that refuses them (a killed one): both yield
+    /// unreachable samples, on time, and stop returns promptly.
+    #[tokio::test]
+    async fn silent_and_refusing_nodes_are_unreachable() {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent_addr = silent.local_addr().unwrap();
+        let refusing = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let held = tokio::spawn(async move {
+            let mut conns = Vec::new();
+            for _ in 0..100 {
+                match silent.accept().await {
+                    Ok((c, _)) => conns.push(c),
+                    Err(_) => break,
+                }
+            }
+        });
+        let mut map = AddressMap::new();
+        map.insert("silent", silent_addr, silent_addr).unwrap();
+        map.insert("refusing", refusing, refusing).unwrap();
+        let clock = Clock::start();
+        let cancel = CancellationToken::new();
+        let w = Watcher::start(map, clock, Duration::from_millis(20), cancel.clone());
+        // Wait (bounded) until the silent node has timed out twice.
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if w.latest().len() == 2 && lock(&w.logs[0]).samples.len() >= 2 {
+                break;
+            }
+        }
+        let started = std::time::Instant::now();
+        let rec = w.stop().await;
+        assert!(started.elapsed() < Duration::from_millis(500));
+        held.abort();
+        assert_eq!(rec.observers, vec!["silent", "refusing"]);
+        assert!(
+            rec.samples
+                .iter()
+                .all(|s| !s.reachable && s.error.is_some())
+        );
+        let silent: Vec<&Sample> = rec.of("silent").collect();
+        assert!(silent.len() >= 2, "{silent:?}");
+        // Polled again right after each timeout, not in a burst.
+        let gap = silent[1].at_ns - silent[0].at_ns;
+        assert!(gap >= 200 * MS, "{gap}");
+        assert!(rec.of("refusing").count() > silent.len());
+        assert!(rec.samples.windows(2).all(|w| w[0].at_ns <= w[1].at_ns));
+        assert!(rec.truncated.is_empty());
+        assert_eq!(rec.interval_ns, 20 * MS);
+    }
+
+    #[tokio::test]
+    async fn the_parent_token_stops_the_tasks() {
+        let refusing = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let mut map = AddressMap::new();
+        map.insert("gone", refusing, refusing).unwrap();
+        let cancel = CancellationToken::new();
+        let w = Watcher::start(
+            map,
+            Clock::start(),
+            Duration::from_millis(10),
+            cancel.clone(),
+        );
+        cancel.cancel();
+        for _ in 0..100 {
+            if w.tasks.iter().all(|t| t.is_finished()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(w.tasks.iter().all(|t| t.is_finished()));
+        let n = w.stop().await.samples.len();
+        assert!(n <= 1, "{n} samples after an immediate cancel");
+    }
+}
