@@ -8,7 +8,8 @@
 //! - [`runtime`]   — docker (bollard) and process runtimes: bring up, node control,
 //!   cleanup by run id; the offline image build.
 //! - [`cluster`]   — slot math, CLUSTER NODES parsing, create / check / wait-for-convergence,
-//!   and live resharding (plans, the migration engine, fixing open slots).
+//!   live resharding (plans, the migration engine, fixing open slots), and the
+//!   watcher that records every node's view during a drill, with its analyses.
 //! - [`net`]       — partitions as grudges (pure shapes) and the packet drops that apply them.
 //! - [`faults`]    — the nemesis: targets, fault schedules, and the executor that
 //!   applies them and heals everything on every exit path.

@@ -1,0 +1,260 @@
+//! The cluster watcher against real redis-server processes: under a light
+//! write load, kill a primary of a 3x1 cluster with a 2 s node timeout, wait
+//! for its replica to take over, start the old primary again, wait until it is
+//! a caught-up replica, and check the failover and rejoin timelines read from
+//! the recording.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::*;
+use redis::AsyncCommands;
+use redis_drill::cluster::conn::parse_info;
+use redis_drill::cluster::watch::windows;
+use redis_drill::cluster::{
+    AddressMap, ClientOptions, Watcher, cluster_client, expected_max_ms, expected_min_ms, failover,
+    rejoin, state_fail_intervals, unreachable_intervals,
+};
+use redis_drill::timeline::Clock;
+use tokio_util::sync::CancellationToken;
+
+/// Short for a quick test, long enough that a loaded 2-core machine does not
+/// fail nodes on its own (a node must miss pings for the whole timeout).
+const NODE_TIMEOUT_MS: u64 = 2000;
+/// The interval the failover drill polls at.
+const INTERVAL: Duration = Duration::from_millis(50);
+/// Bound on each wait for the cluster: several node timeouts, for a loaded machine.
+const WAIT: Duration = Duration::from_secs(30);
+/// Upper bound on the writer's loop; at one write per 2 ms it is never reached
+/// within the waits above.
+const MAX_WRITES: u64 = 100_000;
+
+/// `INFO replication` of the node at `addr`, or why it could not be read.
+fn replication(addr: SocketAddr) -> Result<std::collections::HashMap<String, String>, String> {
+    let client = redis::Client::open(format!("redis://{addr}/")).map_err(|e| e.to_string())?;
+    let mut c = client
+        .get_connection_with_timeout(Duration::from_secs(1))
+        .map_err(|e| e.to_string())?;
+    c.set_read_timeout(Some(Duration::from_secs(1)))
+        .map_err(|e| e.to_string())?;
+    let text: String = redis::cmd("INFO")
+        .arg("replication")
+        .query(&mut c)
+        .map_err(|e| e.to_string())?;
+    Ok(parse_info(&text))
+}
+
+/// SET one key every 2 ms through a cluster client until `stop`, counting
+/// successes and failures (writes fail while a shard has no primary).
+async fn write_load(
+    map: AddressMap,
+    stop: CancellationToken,
+    ok: Arc<AtomicU64>,
+    err: Arc<AtomicU64>,
+) {
+    let client = cluster_client(&map, &ClientOptions::probe()).expect("cluster client");
+    let mut con = None;
+    for i in 0..MAX_WRITES {
+        if con.is_none() {
+            con = tokio::time::timeout(Duration::from_secs(1), client.get_async_connection())
+                .await
+                .ok()
+                .and_then(Result::ok);
+        }
+        let written = match con.as_mut() {
+            Some(c) => tokio::time::timeout(
+                Duration::from_secs(1),
+                c.set::<_, _, ()>(format!("watch:{i}"), i),
+            )
+            .await
+            .is_ok_and(|r| r.is_ok()),
+            None => false,
+        };
+        (if written { &ok } else { &err }).fetch_add(1, Ordering::Relaxed);
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(Duration::from_millis(2)) => {}
+        }
+    }
+}
+
+#[test]
+fn process_watch_kill_failover_restart_rejoin() {
+    let env = Env::new("process");
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique_name("watch");
+    let file = write_topology(
+        dir.path(),
+        "watch.yaml",
+        &format!(
+            "name: watch\nkind: cluster\ncluster:\n  shards: 3\n  replicas: 1\n  node_timeout_ms: {NODE_TIMEOUT_MS}\n"
+        ),
+    );
+    let _guard = Up {
+        env: &env,
+        name: name.clone(),
+    };
+    env.json(&["up", file.to_str().unwrap(), "--name", &name, "--json"]);
+    let status = env.json(&["status", "--name", &name, "--json"]);
+    let map = address_map(&status);
+    let failed = "s1n1";
+    let replica = node(&status, failed)["primary_of"][0]
+        .as_str()
+        .expect("s1n1 has a replica")
+        .to_string();
+    let failed_addr = addr(&node(&status, failed)["address"]);
+    let replica_addr = addr(&node(&status, &replica)["address"]);
+    let replica_port = addr(&node(&status, &replica)["announce"])
+        .port()
+        .to_string();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let clock = Clock::start();
+    let cancel = CancellationToken::new();
+    let watcher = {
+        let _in_runtime = rt.enter();
+        Watcher::start(map.clone(), clock, INTERVAL, cancel.clone())
+    };
+    let (ok, err) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let stop_writes = cancel.child_token();
+    let writer = rt.spawn(write_load(
+        map.clone(),
+        stop_writes.clone(),
+        ok.clone(),
+        err.clone(),
+    ));
+    wait_until("every node sampled and writes going", WAIT, || {
+        let latest = watcher.latest();
+        latest.len() == 6 && latest.iter().all(|s| s.reachable) && ok.load(Ordering::Relaxed) > 100
+    });
+
+    // Kill the primary; its replica takes over.
+    let fault_ns = clock.now_ns();
+    assert!(env.run(&["kill", failed, "--name", &name]).status.success());
+    let killed_ns = clock.now_ns();
+    wait_until(&format!("{replica} to be promoted"), WAIT, || {
+        replication(replica_addr).is_ok_and(|r| r.get("role").map(String::as_str) == Some("master"))
+    });
+    let writes_at_promotion = ok.load(Ordering::Relaxed);
+
+    // Start it again: it comes back as a replica of the new primary.
+    let restart_ns = clock.now_ns();
+    assert!(
+        env.run(&["start", failed, "--name", &name])
+            .status
+            .success()
+    );
+    wait_until(&format!("{failed} to replicate {replica}"), WAIT, || {
+        replication(failed_addr).is_ok_and(|r| {
+            r.get("role").map(String::as_str) == Some("slave")
+                && r.get("master_link_status").map(String::as_str) == Some("up")
+                && r.get("master_port").map(String::as_str) == Some(replica_port.as_str())
+        })
+    });
+    let writes_after_restart = ok.load(Ordering::Relaxed) - writes_at_promotion;
+    // With the writes stopped the offsets become equal; the recording must
+    // show the rejoined node caught up by its end.
+    stop_writes.cancel();
+    rt.block_on(writer).unwrap();
+    let offset = |addr, key: &str| {
+        replication(addr)
+            .ok()
+            .and_then(|r| r.get(key)?.parse::<i64>().ok())
+    };
+    wait_until("equal replication offsets", WAIT, || {
+        let primary = offset(replica_addr, "master_repl_offset");
+        primary.is_some() && primary == offset(failed_addr, "slave_repl_offset")
+    });
+    // And the cluster settles: every node reports ok and they all agree.
+    wait_until("the cluster to settle", WAIT, || {
+        let s = env.json(&["status", "--name", &name, "--json"]);
+        s["cluster"]["state"] == "ok" && s["cluster"]["nodes_agree"] == true
+    });
+    let settled_ns = clock.now_ns();
+    wait_until("a sample of every node after that", WAIT, || {
+        let latest = watcher.latest();
+        latest.len() == 6 && latest.iter().all(|s| s.at_ns > settled_ns && s.reachable)
+    });
+    let rec = rt.block_on(watcher.stop());
+    eprintln!(
+        "{} samples; kill took {} ms; writes: {} ok ({} after the restart), {} failed",
+        rec.samples.len(),
+        (killed_ns - fault_ns) / 1_000_000,
+        ok.load(Ordering::Relaxed),
+        writes_after_restart,
+        err.load(Ordering::Relaxed)
+    );
+    assert!(rec.truncated.is_empty());
+
+    // The failover, in order, within the spec's bounds.
+    let fo = failover(&rec, failed, fault_ns);
+    eprintln!("failover: {}", serde_json::to_string_pretty(&fo).unwrap());
+    let at = |t: Option<u64>, what: &str| t.unwrap_or_else(|| panic!("no {what} in {fo:#?}"));
+    let pfail = at(fo.pfail_first_ns, "pfail");
+    let fail = at(fo.fail_first_ns, "fail");
+    let promoted = at(fo.promoted_ns, "promotion");
+    let ok_all = at(fo.state_ok_all_ns, "state ok");
+    assert!(fault_ns <= pfail && pfail <= fail && fail <= promoted && promoted <= ok_all);
+    // The watcher sees a change up to one interval after it happened.
+    let resolution = rec.interval_ns;
+    assert!(ok_all <= settled_ns + resolution);
+    assert!(at(fo.fail_all_ns, "fail on every primary") >= fail);
+    let agreed = at(fo.agreed_ns, "agreement");
+    assert!(promoted <= agreed && agreed <= settled_ns + resolution);
+    assert_eq!(fo.promoted.as_deref(), Some(replica.as_str()));
+    assert!(fo.epoch_after > fo.epoch_before, "{fo:#?}");
+    let took = fo.promoted_after_ms.unwrap();
+    let timeout = NODE_TIMEOUT_MS as f64;
+    assert!(
+        (0.5 * timeout..=3.0 * timeout).contains(&took),
+        "promoted after {took} ms with a {NODE_TIMEOUT_MS} ms node timeout"
+    );
+    let (min, max) = (
+        expected_min_ms(NODE_TIMEOUT_MS, 0) as f64,
+        expected_max_ms(NODE_TIMEOUT_MS, 0) as f64,
+    );
+    assert!(
+        (min..=max).contains(&took),
+        "promoted after {took} ms, outside the spec's {min}..{max} ms"
+    );
+
+    // The rejoin: reachable, then a replica of the promoted node, linked, caught up.
+    let rj = rejoin(&rec, failed, restart_ns);
+    eprintln!("rejoin: {}", serde_json::to_string_pretty(&rj).unwrap());
+    let reachable = rj.reachable_ns.expect("reachable again");
+    let as_replica = rj.replica_ns.expect("a replica");
+    let linked = rj.link_up_ns.expect("link up");
+    let caught_up = rj.caught_up_ns.expect("caught up");
+    assert!(restart_ns <= reachable && reachable <= as_replica);
+    assert!(as_replica <= linked && linked <= caught_up);
+    assert!(caught_up <= rec.samples.last().unwrap().at_ns);
+    assert_eq!(rj.primary.as_deref(), Some(replica.as_str()));
+
+    // The windows a report draws: the old primary unreachable from about the
+    // kill until about the restart; the others reporting cluster_state:fail
+    // for a while after the fault, all ok again by state_ok_all.
+    let gone: Vec<_> = unreachable_intervals(&rec)
+        .into_iter()
+        .filter(|i| i.observer == failed)
+        .collect();
+    assert_eq!(gone.len(), 1, "{gone:?}");
+    assert!(gone[0].start_ns >= fault_ns && gone[0].start_ns < pfail);
+    let back = gone[0].end_ns.expect("reachable again");
+    assert!(back >= restart_ns && back == reachable);
+    let outage = windows(
+        &state_fail_intervals(&rec)
+            .into_iter()
+            .filter(|i| i.observer != failed)
+            .collect::<Vec<_>>(),
+    );
+    eprintln!("cluster_state:fail windows: {outage:?}");
+    let down = outage
+        .iter()
+        .find(|w| w.start_ns >= fault_ns)
+        .expect("a cluster_state:fail window after the fault");
+    assert!(down.start_ns >= pfail && down.end_ns.is_some_and(|end| end <= ok_all));
+}
