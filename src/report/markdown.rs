@@ -228,12 +228,12 @@ fn faults(s: &mut String, r: &Report) {
     if !failovers.is_empty() {
         let _ = writeln!(
             s,
-            "\n| failover of | PFAIL | FAIL | promoted | state ok everywhere | all agree | spec bound |\n|---|--:|--:|---|--:|--:|--:|"
+            "\n| failover of | PFAIL | FAIL | promoted | state ok everywhere | all agree | spec: promoted within |\n|---|--:|--:|---|--:|--:|--:|"
         );
         for f in failovers {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} {} | {} | {} | {} (node timeout {} ms) |",
+                "| {} | {} | {} | {} {} | {} | {} | {:.0}–{} (node timeout {} ms) |",
                 f.node,
                 opt(f.pfail_after_ms),
                 opt(f.fail_after_ms),
@@ -241,6 +241,7 @@ fn faults(s: &mut String, r: &Report) {
                 opt(f.promoted_after_ms),
                 opt(f.state_ok_after_ms),
                 opt(f.agreed_after_ms),
+                f.expected_min_ms,
                 ms(f.expected_max_ms),
                 f.node_timeout_ms
             );

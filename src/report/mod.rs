@@ -111,6 +111,10 @@ pub struct FailoverMs {
     /// The Redis Cluster spec's bound for this failover: node timeout, then the
     /// election delay (500 ms + up to 500 ms random + 1 s per rank).
     pub node_timeout_ms: u64,
+    /// The spec's range for the promotion: at best node timeout + 500 ms
+    /// (+1 s per rank), at worst 2 × node timeout + 1.5 s (+1 s per rank).
+    #[serde(default)]
+    pub expected_min_ms: f64,
     pub expected_max_ms: f64,
 }
 
@@ -461,7 +465,8 @@ pub(crate) mod tests {
                 state_ok_after_ms: Some(2790.0),
                 agreed_after_ms: Some(2790.0),
                 node_timeout_ms: 2000,
-                expected_max_ms: 4300.0,
+                expected_min_ms: 2500.0,
+                expected_max_ms: 5500.0,
             }],
             rejoin: vec![RejoinMs {
                 node: "s1n1".into(),

@@ -500,13 +500,14 @@ pub async fn execute(
     for f in &fault_reports {
         for fo in &f.failover {
             say.line(format!(
-                "failover of {}: pfail {} · fail {} · {} promoted {} · state ok {} (bound {:.0} ms)",
+                "failover of {}: pfail {} · fail {} · {} promoted {} · state ok {} (spec: {:.0}–{:.0} ms)",
                 fo.node,
                 opt_ms(fo.pfail_after_ms),
                 opt_ms(fo.fail_after_ms),
                 fo.promoted.as_deref().unwrap_or("nobody"),
                 opt_ms(fo.promoted_after_ms),
                 opt_ms(fo.state_ok_after_ms),
+                fo.expected_min_ms,
                 fo.expected_max_ms
             ));
         }
@@ -770,6 +771,7 @@ fn failover_ms(
         state_ok_after_ms: t.recovered_after_ms,
         agreed_after_ms: t.agreed_after_ms,
         node_timeout_ms,
+        expected_min_ms: watch::expected_min_ms(node_timeout_ms, 0) as f64,
         expected_max_ms: watch::expected_max_ms(node_timeout_ms, worst_rank) as f64,
     }
 }
