@@ -7,6 +7,8 @@
 //! - [`topology`]  — the YAML model, loading and validation with file:line:col errors (pure).
 //! - [`runtime`]   — docker (bollard) and process runtimes: bring up, node control,
 //!   cleanup by run id; the offline image build.
+//! - [`net`]       — partitions as grudges (pure shapes) and the iptables DROP rules
+//!   that apply them to a deployment's nodes.
 //! - [`cluster`]   — slot math, CLUSTER NODES parsing, create / check / wait-for-convergence,
 //!   and live resharding (plans, the migration engine, fixing open slots).
 //! - [`workload`]  — load generators and clients; every operation recorded in a history.
@@ -56,6 +58,7 @@ pub mod cli;
 pub mod cluster;
 pub mod compose;
 pub mod exit;
+pub mod net;
 pub mod report;
 pub mod runtime;
 pub mod scenarios;
