@@ -7,10 +7,11 @@
 //! - [`topology`]  — the YAML model, loading and validation with file:line:col errors (pure).
 //! - [`runtime`]   — docker (bollard) and process runtimes: bring up, node control,
 //!   cleanup by run id; the offline image build.
+//! - [`net`]       — partitions as grudges (pure shapes) and the iptables DROP rules
+//!   that apply them to a deployment's nodes.
 //! - [`cluster`]   — slot math, CLUSTER NODES parsing, create / check / wait-for-convergence,
 //!   live resharding (plans, the migration engine, fixing open slots), and the
 //!   watcher that records every node's view during a drill, with its analyses.
-//! - [`net`]       — partitions as grudges (pure shapes) and the packet drops that apply them.
 //! - [`faults`]    — the nemesis: targets, fault schedules, and the executor that
 //!   applies them and heals everything on every exit path.
 //! - [`workload`]  — load generators and clients; every operation recorded in a history.

@@ -251,9 +251,9 @@ impl<'a> Nemesis<'a> {
                 self.apply_grudges().await?;
             }
             FaultKind::Heal => {
-                window.detail = "every partition".into();
                 self.in_force.grudges.clear();
-                net::heal(self.rt, self.d).await?;
+                let healed = net::heal(self.rt, self.d).await?;
+                window.detail = format!("every partition, {} nodes", healed.nodes);
             }
             FaultKind::Failover => {
                 let [node] = nodes.as_slice() else {
@@ -400,11 +400,19 @@ impl<'a> Nemesis<'a> {
             .grudges
             .values()
             .fold(Grudge::default(), |acc, g| acc.union(g));
-        if union.is_empty() {
-            net::heal(self.rt, self.d).await
+        let applied = if union.is_empty() {
+            net::heal(self.rt, self.d).await?
         } else {
-            net::apply(self.rt, self.d, &union).await
-        }
+            net::apply(self.rt, self.d, &union).await?
+        };
+        tracing::debug!(
+            nodes = applied.nodes,
+            rules = applied.rules,
+            elapsed = ?applied.elapsed,
+            spread = ?applied.spread,
+            "drop rules written"
+        );
+        Ok(())
     }
 
     /// The grudge of a partition shape; node order shuffled from the seed, so
@@ -419,12 +427,12 @@ impl<'a> Nemesis<'a> {
         let mut all = snap.names();
         all.shuffle(&mut self.rng);
         match shape {
-            Shape::Isolate => nodes
-                .iter()
-                .fold(Grudge::default(), |g, n| g.union(&net::isolate(n, &all))),
-            Shape::Halves => net::halves(&all),
-            Shape::Bridge => net::bridge(&all),
-            Shape::MajoritiesRing => net::majorities_ring(&all),
+            Shape::Isolate => nodes.iter().fold(Grudge::default(), |g, n| {
+                g.union(&net::grudge::isolate(n, &all))
+            }),
+            Shape::Halves => net::grudge::halves(&all),
+            Shape::Bridge => net::grudge::bridge(&all),
+            Shape::MajoritiesRing => net::grudge::majorities_ring(&all),
             Shape::Primaries => {
                 let primaries: Vec<String> = snap
                     .nodes
@@ -432,11 +440,11 @@ impl<'a> Nemesis<'a> {
                     .filter(|n| n.role == Some(Role::Primary) && !n.slots.is_empty())
                     .map(|n| n.name.clone())
                     .collect();
-                net::primaries(&primaries, &all)
+                net::grudge::primaries(&primaries, &all)
             }
             Shape::OneWay => nodes.iter().fold(Grudge::default(), |g, from| {
                 peer.iter()
-                    .fold(g, |g, to| g.union(&net::one_way(from, to)))
+                    .fold(g, |g, to| g.union(&net::grudge::one_way(from, to)))
             }),
             Shape::Regions => {
                 let regions: BTreeMap<String, String> = snap
@@ -444,7 +452,7 @@ impl<'a> Nemesis<'a> {
                     .iter()
                     .map(|n| (n.name.clone(), n.region.clone()))
                     .collect();
-                net::regions(&regions)
+                net::grudge::regions(&regions)
             }
         }
     }

@@ -91,11 +91,16 @@ impl RawFault {
         let target = parse("target", &self.target)?;
         let peer = parse("peer", &self.peer)?;
         let shape = match (&self.shape, fault) {
-            (Some(s), FaultKind::Partition) => Some(s.parse::<Shape>().map_err(|e| ("shape", e))?),
+            (Some(s), FaultKind::Partition) => {
+                Some(s.parse::<Shape>().map_err(|e| ("shape", e.to_string()))?)
+            }
             (None, FaultKind::Partition) => {
                 return Err((
                     "shape",
-                    format!("a partition needs a shape ({})", Shape::NAMES.join(", ")),
+                    format!(
+                        "a partition needs a shape ({})",
+                        Shape::ALL.map(Shape::as_str).join(", ")
+                    ),
                 ));
             }
             (Some(_), _) => {
@@ -110,7 +115,7 @@ impl RawFault {
             return Err(("mode", format!("only a failover has a mode, not {fault}")));
         }
         let needs_target = match shape {
-            Some(s) => s.needs_target(),
+            Some(s) => shape_needs_target(s),
             None => fault != FaultKind::Heal,
         };
         match (needs_target, &target) {
@@ -191,6 +196,12 @@ impl RawFault {
             every_ms: self.every_ms,
         })
     }
+}
+
+/// Whether a shape cuts around named nodes (`isolate` the target, `one_way`
+/// from the target to the peer) rather than across the whole cluster.
+pub fn shape_needs_target(shape: Shape) -> bool {
+    matches!(shape, Shape::Isolate | Shape::OneWay)
 }
 
 /// One fault to apply: step `step` (index in the list), its `rep`-th time.

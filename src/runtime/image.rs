@@ -133,6 +133,9 @@ impl Contents {
         }
 
         let mut symlinks = Vec::new();
+        // nft first: it is what Debian's `iptables` is, and it works in a
+        // container's namespace with NET_ADMIN alone (so does legacy, on the
+        // kernels we run on; either serves `net::filter`).
         let nft = which("xtables-nft-multi");
         let legacy = which("xtables-legacy-multi");
         let has_iptables = nft.is_some() || legacy.is_some();
@@ -155,15 +158,21 @@ impl Contents {
                 image: "/usr/sbin/xtables-legacy-multi".into(),
             });
             binaries.push(legacy.clone());
-            symlinks.push((
-                PathBuf::from("/usr/sbin/iptables-legacy"),
-                "xtables-legacy-multi".to_string(),
-            ));
-            if nft.is_none() {
+            for name in ["iptables-legacy", "iptables-legacy-restore"] {
                 symlinks.push((
-                    PathBuf::from("/usr/sbin/iptables"),
+                    PathBuf::from(format!("/usr/sbin/{name}")),
                     "xtables-legacy-multi".to_string(),
                 ));
+            }
+            // `net::filter` runs `iptables` and `iptables-restore`: without
+            // nft they must be the legacy ones.
+            if nft.is_none() {
+                for name in ["iptables", "iptables-restore", "iptables-save"] {
+                    symlinks.push((
+                        PathBuf::from(format!("/usr/sbin/{name}")),
+                        "xtables-legacy-multi".to_string(),
+                    ));
+                }
             }
         }
         if has_iptables && let Ok(dir) = std::fs::read_dir(XTABLES_DIR) {

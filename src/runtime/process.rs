@@ -2,8 +2,8 @@
 //! no Docker engine (and for fast local runs).
 //!
 //! Each node gets its own address, 127.0.B.(11+i), with one block B per run, so
-//! a later issue can drop traffic between pairs of nodes with iptables, and every
-//! node can use the standard ports. A run lives in its own directory,
+//! [`crate::net::filter`] can drop traffic between pairs of nodes with iptables,
+//! and every node can use the standard ports. A run lives in its own directory,
 //! `<base>/<run-id>/`, holding `deployment.json` and one directory per node
 //! (redis.conf, nodes.conf, redis.log). The run directory plays the part of the
 //! Docker label: every redis-server we start has its path on its command line,
@@ -55,6 +55,16 @@ impl ProcessRuntime {
             _ => std::env::temp_dir().join("redis-drill"),
         };
         Ok(ProcessRuntime { redis_server, base })
+    }
+
+    /// A runtime whose runs live under `base`, as [`STATE_DIR_ENV`] would
+    /// say: for tests that drive the library beside the binary, in parallel,
+    /// without touching the process's environment.
+    pub fn with_state_dir(base: impl Into<PathBuf>) -> Result<ProcessRuntime, RuntimeError> {
+        Ok(ProcessRuntime {
+            base: base.into(),
+            ..ProcessRuntime::new()?
+        })
     }
 
     fn run_dir(&self, run_id: &str) -> PathBuf {
@@ -406,6 +416,8 @@ impl ProcessRuntime {
         Ok(out)
     }
 
+    /// Kill the run's nodes, remove its directory, and lift its partition
+    /// (its iptables chain on the host), whatever state it was left in.
     pub fn remove_run(&self, run_id: &str) -> Result<Removed, RuntimeError> {
         let dir = self.run_dir(run_id);
         let mut removed = Removed {
@@ -417,6 +429,9 @@ impl ProcessRuntime {
                 .map_err(RuntimeError::io(format!("removing {}", dir.display())))?;
             removed.dirs = 1;
         }
+        crate::net::filter::teardown_run(run_id).map_err(|e| {
+            RuntimeError::Environment(format!("removing the partition rules of run {run_id}: {e}"))
+        })?;
         Ok(removed)
     }
 
@@ -431,6 +446,10 @@ impl ProcessRuntime {
         }
         // Orphans whose run directory is already gone.
         removed.processes += kill_matching(&self.base, libc::SIGKILL, STOP_GRACE)?;
+        // Partition chains of every run, this state directory's or not: like
+        // `down --all` on docker, everything redis-drill made on the host.
+        crate::net::filter::teardown_all()
+            .map_err(|e| RuntimeError::Environment(format!("removing partition rules: {e}")))?;
         Ok(removed)
     }
 
