@@ -182,6 +182,11 @@ pub fn render(r: &Report) -> String {
     s
 }
 
+/// Text safe inside a table cell (a grudge's `a | b` would split it).
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
 fn opt(v: Option<f64>) -> String {
     v.map_or("—".to_string(), ms)
 }
@@ -210,9 +215,9 @@ fn faults(s: &mut String, r: &Report) {
             f.fault,
             f.target,
             match (f.detail.is_empty(), f.promoted_after_ms) {
-                (_, Some(p)) => format!(" — {}, promoted in {}", f.detail, ms(p)),
+                (_, Some(p)) => format!(" — {}, promoted in {}", cell(&f.detail), ms(p)),
                 (true, None) => String::new(),
-                (false, None) => format!(" — {}", f.detail),
+                (false, None) => format!(" — {}", cell(&f.detail)),
             },
             f.nodes.join(" "),
             ms(f.start_ms),

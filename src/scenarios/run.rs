@@ -727,7 +727,9 @@ fn fault_report(
     } else {
         Vec::new()
     };
-    let rejoin = match (w.fault, w.undone_ns) {
+    // From the start command, not from its return: the node's way back
+    // includes its own start.
+    let rejoin = match (w.fault, w.undo_start_ns) {
         (FaultKind::Kill | FaultKind::Stop, Some(at)) => w
             .nodes
             .iter()
