@@ -295,6 +295,19 @@ pub async fn execute(
         let mut ended_at = during_start;
         if let Some(r) = &reshard {
             ended_at = ended_at.max(r.finished_at);
+            events.push(Event {
+                at_ns: clock.ns(during_start),
+                kind: "reshard-start".into(),
+                detail: format!("{} -> {}", r.from.join(","), r.to.join(",")),
+            });
+            events.push(Event {
+                at_ns: clock.ns(r.finished_at),
+                kind: "reshard-end".into(),
+                detail: format!(
+                    "{} slots, {} keys, {} attempt(s)",
+                    r.slots_moved, r.keys_moved, r.attempts
+                ),
+            });
         }
         for w in &windows {
             ended_at = ended_at.max(clock.instant(w.undone_ns.unwrap_or(w.applied_ns)));
