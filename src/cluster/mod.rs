@@ -44,6 +44,6 @@ pub use reshard::{
 pub use view::{NodeView, Role, node_views};
 pub use watch::{
     FailoverTimeline, Interval, PeerFlags, PeerView, Recording, Rejoin, Sample, Watcher, Window,
-    expected_max_ms, expected_min_ms, failover, rejoin, state_fail_intervals,
+    converged, expected_max_ms, expected_min_ms, failover, rejoin, state_fail_intervals,
     unreachable_intervals,
 };

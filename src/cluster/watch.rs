@@ -814,6 +814,28 @@ pub fn agree<'a>(latest: impl IntoIterator<Item = &'a Sample>) -> Option<bool> {
     Some(owners.all(|o| o == first))
 }
 
+/// The first time at or after `from_ns` when the whole cluster is healthy
+/// again: every watched node answers, reports `cluster_state:ok`, flags no
+/// node `fail?` or `fail`, and all agree on the slot owners. What a drill
+/// reports as "converged after the heal": unlike [`failover`], nobody is left
+/// out, since after a heal every node should be back.
+pub fn converged(rec: &Recording, from_ns: u64) -> Option<u64> {
+    let mut latest: BTreeMap<&str, &Sample> = BTreeMap::new();
+    for s in in_order(rec).into_iter().filter(|s| s.at_ns >= from_ns) {
+        latest.insert(&s.observer, s);
+        if latest.len() < rec.observers.len() {
+            continue;
+        }
+        let healthy = latest.values().all(|s| {
+            s.reachable && s.state_ok && s.peers.iter().all(|p| !p.flags.pfail && !p.flags.fail)
+        });
+        if healthy && agree(latest.values().copied()) == Some(true) {
+            return Some(s.at_ns);
+        }
+    }
+    None
+}
+
 /// Maximal runs of samples, per observer, for which `state` is `Some(true)`;
 /// `None` samples are skipped.
 fn intervals(rec: &Recording, state: impl Fn(&Sample) -> Option<bool>) -> Vec<Interval> {
@@ -1011,6 +1033,24 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn converged_waits_for_every_node_healthy_and_agreeing() {
+        let mut v = kill_a();
+        // a is started again at 4000: back at 4100 as a replica, still
+        // flagged fail by b until 4200, healthy everywhere from 4300.
+        v.extend(all(4000, Of::Promoted, &[]));
+        let mut back: Vec<Sample> = NODES.iter().map(|n| seen(4100, n, Of::Rejoined)).collect();
+        back[1] = seen(4100, "b", Of::Promoted);
+        v.extend(back);
+        v.push(seen(4200, "b", Of::Promoted));
+        v.extend(NODES.iter().map(|n| seen(4300, n, Of::Rejoined)));
+        let rec = recording(v);
+        assert_eq!(converged(&rec, 4000 * MS), Some(4300 * MS));
+        // Healthy before the fault; never again with a still down.
+        assert_eq!(converged(&rec, 0), Some(900 * MS));
+        assert_eq!(converged(&recording(kill_a()), 1000 * MS), None);
     }
 
     fn recording(samples: Vec<Sample>) -> Recording {

@@ -242,7 +242,7 @@ impl<'a> Nemesis<'a> {
             FaultKind::Partition => {
                 let shape = step.shape.expect("validated: a partition has a shape");
                 let peer = resolve(&step.peer, &mut self.rng)?;
-                let grudge = self.grudge(shape, &nodes, &peer, &snap);
+                let grudge = grudge_for(shape, &nodes, &peer, &snap, &mut self.rng);
                 window.detail = grudge.describe();
                 if shape == Shape::OneWay {
                     window.nodes.extend(peer);
@@ -414,46 +414,46 @@ impl<'a> Nemesis<'a> {
         );
         Ok(())
     }
+}
 
-    /// The grudge of a partition shape; node order shuffled from the seed, so
-    /// that `halves` splits differently per seed but the same for one seed.
-    fn grudge(
-        &mut self,
-        shape: Shape,
-        nodes: &[String],
-        peer: &[String],
-        snap: &ClusterSnapshot,
-    ) -> Grudge {
-        let mut all = snap.names();
-        all.shuffle(&mut self.rng);
-        match shape {
-            Shape::Isolate => nodes.iter().fold(Grudge::default(), |g, n| {
-                g.union(&net::grudge::isolate(n, &all))
-            }),
-            Shape::Halves => net::grudge::halves(&all),
-            Shape::Bridge => net::grudge::bridge(&all),
-            Shape::MajoritiesRing => net::grudge::majorities_ring(&all),
-            Shape::Primaries => {
-                let primaries: Vec<String> = snap
-                    .nodes
-                    .iter()
-                    .filter(|n| n.role == Some(Role::Primary) && !n.slots.is_empty())
-                    .map(|n| n.name.clone())
-                    .collect();
-                net::grudge::primaries(&primaries, &all)
-            }
-            Shape::OneWay => nodes.iter().fold(Grudge::default(), |g, from| {
-                peer.iter()
-                    .fold(g, |g, to| g.union(&net::grudge::one_way(from, to)))
-            }),
-            Shape::Regions => {
-                let regions: BTreeMap<String, String> = snap
-                    .nodes
-                    .iter()
-                    .map(|n| (n.name.clone(), n.region.clone()))
-                    .collect();
-                net::grudge::regions(&regions)
-            }
+/// The grudge of a partition shape; node order shuffled from the seed, so
+/// that `halves` splits differently per seed but the same for one seed.
+pub(crate) fn grudge_for(
+    shape: Shape,
+    nodes: &[String],
+    peer: &[String],
+    snap: &ClusterSnapshot,
+    rng: &mut StdRng,
+) -> Grudge {
+    let mut all = snap.names();
+    all.shuffle(rng);
+    match shape {
+        // The target's nodes together against the rest: one node, a
+        // region, the replicas — a minority cut off as a group.
+        Shape::Isolate => net::grudge::majority_minority(nodes, &all),
+        Shape::Halves => net::grudge::halves(&all),
+        Shape::Bridge => net::grudge::bridge(&all),
+        Shape::MajoritiesRing => net::grudge::majorities_ring(&all),
+        Shape::Primaries => {
+            let primaries: Vec<String> = snap
+                .nodes
+                .iter()
+                .filter(|n| n.role == Some(Role::Primary) && !n.slots.is_empty())
+                .map(|n| n.name.clone())
+                .collect();
+            net::grudge::primaries(&primaries, &all)
+        }
+        Shape::OneWay => nodes.iter().fold(Grudge::default(), |g, from| {
+            peer.iter()
+                .fold(g, |g, to| g.union(&net::grudge::one_way(from, to)))
+        }),
+        Shape::Regions => {
+            let regions: BTreeMap<String, String> = snap
+                .nodes
+                .iter()
+                .map(|n| (n.name.clone(), n.region.clone()))
+                .collect();
+            net::grudge::regions(&regions)
         }
     }
 }
@@ -464,5 +464,54 @@ pub fn mode_text(mode: FailoverMode) -> &'static str {
         FailoverMode::Default => "coordinated",
         FailoverMode::Force => "forced",
         FailoverMode::Takeover => "takeover",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faults::target::tests::six;
+
+    fn g(shape: Shape, nodes: &[&str], peer: &[&str], seed: u64) -> Grudge {
+        let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        grudge_for(
+            shape,
+            &v(nodes),
+            &v(peer),
+            &six(),
+            &mut StdRng::seed_from_u64(seed),
+        )
+    }
+
+    fn drops(g: &Grudge, node: &str) -> Vec<String> {
+        g.drops_from(node).map(str::to_string).collect()
+    }
+
+    #[test]
+    fn shapes_cut_the_snapshot_as_asked() {
+        let one = g(Shape::Isolate, &["s1n1"], &[], 1);
+        assert_eq!(drops(&one, "s1n1").len(), 5);
+        assert_eq!(drops(&one, "s2n1"), ["s1n1"]);
+        // A group is cut off together: the replicas still hear each other.
+        let group = g(Shape::Isolate, &["s1n2", "s2n2", "s3n2"], &[], 1);
+        assert_eq!(drops(&group, "s1n2"), ["s1n1", "s2n1", "s3n1"]);
+        assert_eq!(drops(&group, "s1n1"), ["s1n2", "s2n2", "s3n2"]);
+        // Each primary alone, the replicas together.
+        let p = g(Shape::Primaries, &[], &[], 1);
+        assert_eq!(drops(&p, "s1n1").len(), 5);
+        assert_eq!(drops(&p, "s1n2"), ["s1n1", "s2n1", "s3n1"]);
+        // One way: only the peer drops, and only the target's packets.
+        let ow = g(Shape::OneWay, &["s1n1"], &["s2n1"], 1);
+        assert_eq!(drops(&ow, "s2n1"), ["s1n1"]);
+        assert!(drops(&ow, "s1n1").is_empty());
+        // Regions come from the snapshot (west: *n1, east: *n2).
+        let r = g(Shape::Regions, &[], &[], 1);
+        assert_eq!(drops(&r, "s1n1"), ["s1n2", "s2n2", "s3n2"]);
+        // The halves split by the seed, the same for the same seed.
+        assert_eq!(g(Shape::Halves, &[], &[], 5), g(Shape::Halves, &[], &[], 5));
+        let splits: std::collections::BTreeSet<Vec<String>> = (0..20)
+            .map(|seed| drops(&g(Shape::Halves, &[], &[], seed), "s1n1"))
+            .collect();
+        assert!(splits.len() > 1, "every seed split the same way");
     }
 }

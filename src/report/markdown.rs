@@ -199,7 +199,7 @@ fn faults(s: &mut String, r: &Report) {
     }
     let _ = writeln!(
         s,
-        "\n| fault | nodes | at | undone | app downtime (worst shard) | windows |\n|---|---|--:|--:|--:|--:|"
+        "\n| fault | nodes | at | undone | converged after | app downtime (worst shard) | windows |\n|---|---|--:|--:|--:|--:|--:|"
     );
     for f in &r.faults {
         let worst = f
@@ -211,7 +211,7 @@ fn faults(s: &mut String, r: &Report) {
             });
         let _ = writeln!(
             s,
-            "| {} {}{} | {} | {} | {} | {} | {} |",
+            "| {} {}{} | {} | {} | {} | {} | {} | {} |",
             f.fault,
             f.target,
             match (f.detail.is_empty(), f.promoted_after_ms) {
@@ -225,6 +225,7 @@ fn faults(s: &mut String, r: &Report) {
                 (Some(u), Some(at)) => format!("{u} at {}", ms(at)),
                 _ => "—".to_string(),
             },
+            opt(f.converged_after_ms),
             worst,
             f.downtime_windows
         );

@@ -75,6 +75,11 @@ pub struct FaultReport {
     pub undone_ms: Option<f64>,
     /// Manual failover: until the replica reported itself primary.
     pub promoted_after_ms: Option<f64>,
+    /// From the undo (or, with nothing to undo, from the fault) until every
+    /// node answered, reported `cluster_state:ok`, flagged nobody and agreed
+    /// on the slot owners, as the watcher saw it.
+    #[serde(default)]
+    pub converged_after_ms: Option<f64>,
     /// Per primary hit: the failover as the other nodes saw it.
     #[serde(default)]
     pub failover: Vec<FailoverMs>,
@@ -456,6 +461,7 @@ pub(crate) mod tests {
             applied_ms: 2040.0,
             undo: Some("start".into()),
             undone_ms: Some(10001.0),
+            converged_after_ms: Some(310.0),
             failover: vec![FailoverMs {
                 node: "s1n1".into(),
                 promoted: Some("s1n2".into()),

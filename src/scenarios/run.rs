@@ -761,6 +761,10 @@ fn fault_report(
         undo: w.undo.map(|u| u.to_string()),
         undone_ms: w.undone_ns.map(ms),
         promoted_after_ms: w.promoted_ms,
+        converged_after_ms: {
+            let from = w.undone_ns.unwrap_or(w.applied_ns);
+            watch::converged(rec, from).map(|at| ms(at.saturating_sub(from)))
+        },
         failover,
         rejoin,
         downtime_ms,
