@@ -677,13 +677,24 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
             crate::net::preflight(&rt, &d)
                 .await
                 .map_err(|e| CliError::new(e.exit_code(), e.to_string()))?;
-            crate::net::heal(&rt, &d)
+            let healed = crate::net::heal(&rt, &d)
                 .await
                 .map_err(|e| CliError::new(e.exit_code(), e.to_string()))?;
             if json {
-                print_json(&serde_json::json!({"name": d.name, "fault": "heal"}));
+                print_json(&serde_json::json!({
+                    "name": d.name,
+                    "fault": "heal",
+                    "nodes": healed.nodes,
+                    "skipped": healed.skipped,
+                    "took_ms": healed.elapsed.as_secs_f64() * 1000.0,
+                }));
             } else {
-                crate::outln!("heal {}: every partition removed", d.name);
+                crate::outln!(
+                    "heal {}: every partition removed ({} nodes in {:.0} ms)",
+                    d.name,
+                    healed.nodes,
+                    healed.elapsed.as_secs_f64() * 1000.0
+                );
             }
             Ok(exit::SUCCESS)
         }

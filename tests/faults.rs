@@ -436,3 +436,73 @@ fn bad_fault_schedules_name_the_line_and_field() {
         "{err}"
     );
 }
+
+#[test]
+fn fault_commands_hit_targets_on_a_running_topology() {
+    let env = Env::new("process");
+    let name = unique_name("cli");
+    let _guard = Up {
+        env: &env,
+        name: name.clone(),
+    };
+    let t = topology("cluster-3x1-fast.yaml");
+    env.json(&["up", t.to_str().unwrap(), "--name", &name, "--json"]);
+    let role = |n: &str| {
+        let status = env.json(&["status", "--name", &name, "--json"]);
+        node(&status, n)["role"].as_str().unwrap().to_string()
+    };
+
+    // A coordinated failover of slot 0's shard, by target.
+    let fo = env.json(&[
+        "failover",
+        "replica_of:primary_of:0",
+        "--name",
+        &name,
+        "--json",
+    ]);
+    assert_eq!(fo["nodes"], serde_json::json!(["s1n2"]));
+    assert!(fo["promoted_ms"].as_f64().unwrap() < 5000.0, "{fo}");
+    assert_eq!(role("s1n2"), "primary");
+    wait_until("s1n1 to follow s1n2", Duration::from_secs(10), || {
+        role("s1n1") == "replica"
+    });
+    // primary_of now means the promoted node.
+    let k = env.json(&["kill", "primary_of:0", "--name", &name, "--json"]);
+    assert_eq!(k["nodes"], serde_json::json!(["s1n2"]));
+    let s = env.json(&["start", "s1n2", "--name", &name, "--json"]);
+    assert_eq!(s["nodes"], serde_json::json!(["s1n2"]));
+
+    let p = env.run(&["partition", "isolate", "s2n1", "--name", &name, "--json"]);
+    if unsafe { libc::geteuid() } == 0 {
+        assert_eq!(p.status.code(), Some(0));
+        let p: Value = serde_json::from_slice(&p.stdout).unwrap();
+        assert_eq!(p["nodes"], serde_json::json!(["s2n1"]));
+        assert!(p["detail"].as_str().unwrap().starts_with("s2n1 | "), "{p}");
+        let h = env.json(&["heal", "--name", &name, "--json"]);
+        assert_eq!(h["nodes"], 6, "{h}");
+    } else {
+        assert_eq!(p.status.code(), Some(3), "partitions need root here");
+    }
+
+    // Bad input is exit 2 and names what is wrong.
+    for (args, msg) in [
+        (vec!["kill", "leader_of:1"], "unknown target `leader_of:1`"),
+        (vec!["kill", "s9n9"], "no node named `s9n9`"),
+        (
+            vec!["partition", "sideways"],
+            "unknown partition shape `sideways`",
+        ),
+        (vec!["partition", "halves", "s1n1"], "takes no target"),
+    ] {
+        let mut a = args.clone();
+        a.extend(["--name", &name]);
+        let o = env.run(&a);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(msg), "{args:?}: {err}");
+    }
+    // Healthy again, by our check, once the restarted node has rejoined.
+    wait_until("the cluster to check ok", Duration::from_secs(20), || {
+        env.run(&["check", "--name", &name]).status.success()
+    });
+}

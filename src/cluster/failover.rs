@@ -101,6 +101,10 @@ pub async fn manual_failover(
     }
     Err(bound.timed_out(
         format!("{node} to take over"),
-        vec![format!("{node}: still a replica")],
+        vec![format!(
+            "{node} is still a replica: the cluster did not grant the failover \
+             (a primary votes for one failover per shard every 2 x node timeout, \
+             and Redis abandons a manual failover after 5 s)"
+        )],
     ))
 }

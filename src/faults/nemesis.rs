@@ -20,11 +20,20 @@ use crate::runtime::{Deployment, Runtime, RuntimeError};
 use crate::timeline::Clock;
 
 /// How long a manual failover may take before it is an error: a coordinated
-/// one takes well under a second; a forced one needs the election.
-const FAILOVER_TIMEOUT: Duration = Duration::from_secs(30);
+/// one takes well under a second, a forced one an election; Redis itself
+/// abandons a manual failover after 5 s (CLUSTER_MF_TIMEOUT).
+const FAILOVER_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum FaultError {
+    /// A target naming a node or region the deployment does not have.
+    #[error("{fault} {target}: {message}")]
+    UnknownTarget {
+        fault: FaultKind,
+        target: String,
+        message: String,
+    },
+    /// A target with nobody to hit right now (no reachable replica, ...).
     #[error("{fault} {target}: {message}")]
     Target {
         fault: FaultKind,
@@ -44,6 +53,7 @@ pub enum FaultError {
 impl FaultError {
     pub fn exit_code(&self) -> i32 {
         match self {
+            FaultError::UnknownTarget { .. } => crate::exit::BAD_INPUT,
             FaultError::Target { .. } => crate::exit::ENVIRONMENT,
             FaultError::Runtime(e) => e.exit_code(),
             FaultError::Net(e) => e.exit_code(),
@@ -201,6 +211,15 @@ impl<'a> Nemesis<'a> {
         cancel: &CancellationToken,
     ) -> Result<usize, FaultError> {
         let snap = self.snapshot().await;
+        for t in [&step.target, &step.peer].into_iter().flatten() {
+            if let Some(message) = snap.unknown(t) {
+                return Err(FaultError::UnknownTarget {
+                    fault: step.fault,
+                    target: t.to_string(),
+                    message,
+                });
+            }
+        }
         let resolve = |t: &Option<Target>, rng: &mut StdRng| -> Result<Vec<String>, FaultError> {
             match t {
                 None => Ok(Vec::new()),
@@ -246,6 +265,9 @@ impl<'a> Nemesis<'a> {
                 window.detail = grudge.describe();
                 if shape == Shape::OneWay {
                     window.nodes.extend(peer);
+                } else if step.target.is_none() {
+                    // A whole-cluster shape hits every node.
+                    window.nodes = snap.names();
                 }
                 self.in_force.grudges.insert(index, grudge);
                 self.apply_grudges().await?;

@@ -179,6 +179,27 @@ impl ClusterSnapshot {
             .max_by_key(|n| n.config_epoch)
     }
 
+    /// Why `target` can never resolve here — it names a node or a region the
+    /// deployment does not have — as opposed to not resolving right now.
+    pub fn unknown(&self, target: &Target) -> Option<String> {
+        match target {
+            Target::Node(name) if !self.nodes.iter().any(|n| &n.name == name) => Some(format!(
+                "no node named `{name}` (nodes: {})",
+                self.names().join(", ")
+            )),
+            Target::Region(r) if !self.nodes.iter().any(|n| &n.region == r) => {
+                let mut regions: Vec<&str> = self.nodes.iter().map(|n| n.region.as_str()).collect();
+                regions.dedup();
+                Some(format!(
+                    "no node in region `{r}` (regions: {})",
+                    regions.join(", ")
+                ))
+            }
+            Target::ReplicaOf(inner) => self.unknown(inner),
+            _ => None,
+        }
+    }
+
     /// The node names `target` stands for now, random picks from `rng`.
     pub fn resolve(&self, target: &Target, rng: &mut StdRng) -> Result<Vec<String>, String> {
         let pick = |nodes: Vec<&SnapshotNode>, rng: &mut StdRng, what: &str| {
