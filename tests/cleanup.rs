@@ -11,11 +11,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// The run id from `up`'s first stderr line ("... run id 1a2b3c4d").
-fn run_id_of(line: &str) -> Option<String> {
-    line.split("run id ").nth(1).map(|s| s.trim().to_string())
-}
-
 /// Whether anything of `run_id` exists yet.
 fn something_exists(env: &Env, run_id: &str) -> bool {
     if env.runtime == "docker" {
@@ -43,7 +38,7 @@ fn sigint_mid_up(env: &Env) {
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut first = String::new();
     stderr.read_line(&mut first).unwrap();
-    let run_id = run_id_of(&first).unwrap_or_else(|| panic!("no run id in {first:?}"));
+    let run_id = run_id_in(&first).unwrap_or_else(|| panic!("no run id in {first:?}"));
     // Interrupt once nodes exist but before the cluster is made (that takes at
     // least 2 s: Redis's writable delay), i.e. truly mid-way.
     wait_until("the run's first node", Duration::from_secs(30), || {
@@ -97,7 +92,7 @@ fn failing_up(env: &Env, yaml: &str, code: i32, expect: &[&str]) {
     for e in expect {
         assert!(stderr.contains(e), "expected {e:?} in:\n{stderr}");
     }
-    let run_id = stderr.lines().find_map(run_id_of).expect("run id printed");
+    let run_id = run_id_in(&stderr).expect("run id printed");
     assert_nothing_left(env, &run_id);
 }
 
@@ -192,7 +187,7 @@ fn panic_mid_up(env: &Env) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("panicked"), "{stderr}");
-    let run_id = stderr.lines().find_map(run_id_of).expect("run id printed");
+    let run_id = run_id_in(&stderr).expect("run id printed");
     assert_nothing_left(env, &run_id);
 }
 

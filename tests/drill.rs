@@ -51,12 +51,7 @@ fn drill_passes(env: &Env) {
         "--keep",
     ]);
     let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
-    let run_id = stderr
-        .split("run id ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .expect("run id")
-        .to_string();
+    let run_id = run_id_in(&stderr).expect("run id");
     let name = format!("drill-test-{run_id}");
     let _guard = Up {
         env,
@@ -215,12 +210,8 @@ fn a_failing_slo_exits_1_and_the_drill_still_cleans_up() {
     assert!(failed[0]["value"].as_f64().unwrap() > 0.0);
     assert_eq!(read_report(&out)["verdict"], "fail");
     let stderr = String::from_utf8_lossy(&o.stderr);
-    let run_id = stderr
-        .split("run id ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap();
-    assert_nothing_left(&env, run_id);
+    let run_id = run_id_in(&stderr).expect("run id");
+    assert_nothing_left(&env, &run_id);
 }
 
 #[test]

@@ -255,12 +255,7 @@ fn partition_loses_acknowledged_writes(env: &Env) {
         "loss until {last} ms, partition at {start} ms"
     );
     assert_eq!(r["checks"]["cluster_check_ok"], true);
-    let run_id = String::from_utf8_lossy(&o.stderr)
-        .split("run id ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap()
-        .to_string();
+    let run_id = run_id_in(&String::from_utf8_lossy(&o.stderr)).expect("run id");
     assert_nothing_left(env, &run_id);
 }
 
@@ -317,11 +312,7 @@ fn sigint_during_partition(env: &Env) {
             .recv_timeout(left)
             .unwrap_or_else(|_| panic!("no partition applied in time:\n{}", seen.join("\n")));
         if run_id.is_none() {
-            run_id = line
-                .split("run id ")
-                .nth(1)
-                .and_then(|s| s.split_whitespace().next())
-                .map(str::to_string);
+            run_id = run_id_in(&line);
         }
         let applied = line.contains("fault applied");
         seen.push(line);

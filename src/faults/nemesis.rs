@@ -294,36 +294,7 @@ impl<'a> Nemesis<'a> {
                 }
                 window.promoted_ms = Some(rep.promoted_ms);
             }
-            kind => {
-                let action = kind
-                    .node_action()
-                    .expect("every other fault is a node action");
-                // All targets at once, so that `primaries` fail together.
-                let results = futures::future::join_all(
-                    nodes.iter().map(|n| self.rt.node_action(self.d, n, action)),
-                )
-                .await;
-                for r in results {
-                    r?;
-                }
-                for n in &nodes {
-                    match kind {
-                        FaultKind::Kill | FaultKind::Stop => {
-                            self.in_force.down.insert(n.clone());
-                        }
-                        FaultKind::Start | FaultKind::Restart => {
-                            self.in_force.down.remove(n);
-                        }
-                        FaultKind::Pause => {
-                            self.in_force.paused.insert(n.clone());
-                        }
-                        FaultKind::Resume => {
-                            self.in_force.paused.remove(n);
-                        }
-                        _ => {}
-                    }
-                }
-            }
+            kind => self.act(kind, &nodes).await?,
         }
         window.applied_ns = self.clock.now_ns();
         tracing::info!(fault = %step.fault, target = %window.target, nodes = ?window.nodes, "fault applied");
@@ -347,22 +318,7 @@ impl<'a> Nemesis<'a> {
                 self.in_force.grudges.remove(&w);
                 self.apply_grudges().await?;
             }
-            kind => {
-                let action = kind
-                    .node_action()
-                    .expect("start and resume are node actions");
-                let results = futures::future::join_all(
-                    nodes.iter().map(|n| self.rt.node_action(self.d, n, action)),
-                )
-                .await;
-                for r in results {
-                    r?;
-                }
-                for n in &nodes {
-                    self.in_force.down.remove(n);
-                    self.in_force.paused.remove(n);
-                }
-            }
+            kind => self.act(kind, &nodes).await?,
         }
         self.windows[w].undone_ns = Some(self.clock.now_ns());
         tracing::info!(fault = %self.windows[w].fault, %undo, nodes = ?nodes, "fault undone");
@@ -413,6 +369,38 @@ impl<'a> Nemesis<'a> {
             }
         }
         errors
+    }
+
+    /// A node fault on every node of `nodes` at once (so that `primaries` fail
+    /// together), and what it leaves in force.
+    async fn act(&mut self, kind: FaultKind, nodes: &[String]) -> Result<(), FaultError> {
+        let action = kind
+            .node_action()
+            .expect("only node faults are acted on nodes");
+        let results =
+            futures::future::join_all(nodes.iter().map(|n| self.rt.node_action(self.d, n, action)))
+                .await;
+        for r in results {
+            r?;
+        }
+        for n in nodes {
+            match kind {
+                FaultKind::Kill | FaultKind::Stop => {
+                    self.in_force.down.insert(n.clone());
+                }
+                FaultKind::Start | FaultKind::Restart => {
+                    self.in_force.down.remove(n);
+                }
+                FaultKind::Pause => {
+                    self.in_force.paused.insert(n.clone());
+                }
+                FaultKind::Resume => {
+                    self.in_force.paused.remove(n);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Make the drops in force exactly the union of the partitions in force.

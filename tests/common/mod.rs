@@ -130,6 +130,15 @@ pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool)
     panic!("timed out after {timeout:?} waiting for {what}");
 }
 
+/// The run id a command printed on stderr (`... run id 1a2b3c4d ...`).
+pub fn run_id_in(stderr: &str) -> Option<String> {
+    stderr
+        .split("run id ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .map(str::to_string)
+}
+
 /// Docker containers and networks carrying `label` (e.g. `redis-drill.run-id=abc`).
 pub fn docker_leftovers(label: &str) -> Vec<String> {
     let mut out = Vec::new();
