@@ -1,7 +1,10 @@
 //! Scenario files: what a drill does, as plain data — the topology, the
 //! workload, the actions (a reshard, a schedule of faults, or both), the
-//! phases, and the SLOs that decide the exit code. Loading is pure; [`run`]
-//! executes a scenario.
+//! phases, and the SLOs that decide the exit code. Loading is pure.
+//!
+//! - [`run`]     — executes a scenario and writes its run folder.
+//! - `resume`    — the reshard step, resumed after a fault breaks it off.
+//! - `measure`   — per-fault figures from the watcher's recording; stray keys.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +16,8 @@ use crate::faults::schedule::RawFault;
 use crate::topology::{Topology, TopologyError, parse_document};
 use crate::workload::WorkloadSpec;
 
+mod measure;
+mod resume;
 pub mod run;
 
 /// A loaded, validated scenario.

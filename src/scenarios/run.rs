@@ -1,26 +1,31 @@
-//! Running a scenario: load → workload (baseline) → reshard → converge →
-//! workload (settle) → stop → checks → report. The topology is brought up and
-//! taken down by the caller, so that teardown happens on every exit path.
+//! Running a scenario: load → workload and watcher (baseline) → the reshard
+//! and the faults side by side (during) → undo what is in force → converge
+//! (recovery) → workload (after) → stop → checks → report. The topology is
+//! brought up and taken down by the caller, so that teardown happens on every
+//! exit path; the faults are undone here, on every path, before returning.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cluster::reshard::{self, Plan, ReshardOptions, SlotOwners};
+use crate::cluster::reshard::SlotOwners;
 use crate::cluster::watch::Watcher;
-use crate::cluster::{self, AddressMap, ClusterError, watch};
+use crate::cluster::{self, AddressMap, ClusterError};
 use crate::faults::{FaultError, FaultKind, FaultWindow, Nemesis};
 use crate::report::{
-    self, Checks, ClientSummary, DowntimeSummary, Environment, EventMs, FailoverMs, FaultReport,
-    Latency, LostKey, PhaseMs, RejoinMs, Report, ReshardSummary, RunDir, WorkloadSummary,
+    self, Checks, ClientSummary, DowntimeSummary, Environment, EventMs, FaultReport, Latency,
+    LostKey, PhaseMs, Report, ReshardSummary, RunDir, WorkloadSummary,
 };
 use crate::runtime::Deployment;
 use crate::timeline::{Clock, Event, Phase};
 use crate::workload::{self, ClientMode, History, Workload};
 use crate::{checker, status};
 
+use super::measure::{fault_report, stray_keys, worst_rank};
+use super::resume::{Resharded, reshard_through_faults};
+pub(crate) use super::resume::{endpoints, plan};
 use super::{ReshardAction, Scenario};
 
 #[derive(Debug, thiserror::Error)]
@@ -65,13 +70,13 @@ pub struct Finished {
 }
 
 /// Progress lines for a person; silent when `quiet` (e.g. `--json`).
-struct Say {
+pub(super) struct Say {
     quiet: bool,
     started: Instant,
 }
 
 impl Say {
-    fn line(&self, msg: impl AsRef<str>) {
+    pub(super) fn line(&self, msg: impl AsRef<str>) {
         if !self.quiet {
             crate::note!(
                 "[{:>6.1}s] {}",
@@ -82,12 +87,12 @@ impl Say {
     }
 }
 
-fn ms(ns: u64) -> f64 {
+pub(super) fn ms(ns: u64) -> f64 {
     ns as f64 / 1e6
 }
 
 /// Sleep for `d` unless cancelled.
-async fn hold(d: Duration, cancel: &CancellationToken) -> Result<(), DrillError> {
+pub(super) async fn hold(d: Duration, cancel: &CancellationToken) -> Result<(), DrillError> {
     tokio::select! {
         _ = cancel.cancelled() => Err(DrillError::Cancelled),
         _ = tokio::time::sleep(d) => Ok(()),
@@ -108,18 +113,6 @@ struct During {
     reshard: Option<Resharded>,
     /// When the last action (reshard end, fault applied or undone) finished.
     ended_at: Instant,
-}
-
-/// A reshard that finished, possibly over several attempts.
-struct Resharded {
-    from: Vec<String>,
-    to: Vec<String>,
-    slots_moved: usize,
-    keys_moved: u64,
-    bytes_moved: u64,
-    duration: Duration,
-    finished_at: Instant,
-    attempts: u32,
 }
 
 /// Run `scenario` against the deployment `d` (already up), store the run under
@@ -679,346 +672,12 @@ pub async fn execute(
 /// PFAIL, FAIL and the promotion within 50 ms, light enough for a 2-core box.
 const WATCH_INTERVAL: Duration = Duration::from_millis(50);
 
-/// How many times a reshard is resumed after a fault interrupted it.
-const RESHARD_ATTEMPTS: u32 = 5;
-
-/// The highest election rank a replica can have: replicas per shard - 1.
-fn worst_rank(t: &crate::topology::Topology) -> u32 {
-    let most = (0..t.nodes.len())
-        .map(|shard| {
-            t.nodes
-                .iter()
-                .filter(|n| n.shard == shard && n.replica_of.is_some())
-                .count()
-        })
-        .max()
-        .unwrap_or(0);
-    most.saturating_sub(1) as u32
-}
-
 fn opt_ms(v: Option<f64>) -> String {
     v.map_or("-".to_string(), |v| format!("{v:.0} ms"))
 }
 
-/// The report of one fault: its window, the failover and rejoin the watcher
-/// recorded, and the client-observed downtime open while it was the latest.
-fn fault_report(
-    w: &FaultWindow,
-    until_ns: u64,
-    app: &checker::Downtime,
-    probe: &checker::Downtime,
-    rec: &watch::Recording,
-    node_timeout_ms: u64,
-    worst_rank: u32,
-) -> FaultReport {
-    let overlapping = |d: &checker::Downtime| -> (BTreeMap<String, f64>, u32) {
-        let mut per_shard = BTreeMap::new();
-        let mut count = 0;
-        for (shard, win) in &d.per_shard {
-            let spans: Vec<&checker::Span> = win
-                .spans
-                .iter()
-                .filter(|s| s.to_ns > w.start_ns && s.from_ns < until_ns)
-                .collect();
-            count += spans.len() as u32;
-            if let Some(longest) = spans.iter().map(|s| s.ms()).reduce(f64::max) {
-                per_shard.insert(shard.clone(), longest);
-            }
-        }
-        (per_shard, count)
-    };
-    let (downtime_ms, downtime_windows) = overlapping(app);
-    let (probe_downtime_ms, _) = overlapping(probe);
-    let failover = if w.fault.takes_node_away() {
-        w.primaries
-            .iter()
-            .map(|p| {
-                let t = watch::failover(rec, p, w.start_ns);
-                failover_ms(p, &t, node_timeout_ms, worst_rank)
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    // From the start command, not from its return: the node's way back
-    // includes its own start.
-    let rejoin = match (w.fault, w.undo_start_ns) {
-        (FaultKind::Kill | FaultKind::Stop, Some(at)) => w
-            .nodes
-            .iter()
-            .map(|n| rejoin_ms(n, &watch::rejoin(rec, n, at)))
-            .collect(),
-        _ => Vec::new(),
-    };
-    FaultReport {
-        fault: w.fault.to_string(),
-        target: w.target.clone(),
-        nodes: w.nodes.clone(),
-        primaries: w.primaries.clone(),
-        detail: w.detail.clone(),
-        start_ms: ms(w.start_ns),
-        applied_ms: ms(w.applied_ns),
-        undo: w.undo.map(|u| u.to_string()),
-        undone_ms: w.undone_ns.map(ms),
-        promoted_after_ms: w.promoted_ms,
-        converged_after_ms: {
-            let from = w.undone_ns.unwrap_or(w.applied_ns);
-            watch::converged(rec, from).map(|at| ms(at.saturating_sub(from)))
-        },
-        failover,
-        rejoin,
-        downtime_ms,
-        probe_downtime_ms,
-        downtime_windows,
-    }
-}
-
-/// A watcher's failover timeline in the report's terms, next to the spec's
-/// bound for the worst rank a replica of the shard can have.
-fn failover_ms(
-    node: &str,
-    t: &watch::FailoverTimeline,
-    node_timeout_ms: u64,
-    worst_rank: u32,
-) -> FailoverMs {
-    FailoverMs {
-        node: node.to_string(),
-        promoted: t.promoted.clone(),
-        pfail_after_ms: t.pfail_after_ms,
-        fail_after_ms: t.fail_after_ms,
-        promoted_after_ms: t.promoted_after_ms,
-        state_ok_after_ms: t.recovered_after_ms,
-        agreed_after_ms: t.agreed_after_ms,
-        node_timeout_ms,
-        expected_min_ms: watch::expected_min_ms(node_timeout_ms, 0) as f64,
-        expected_max_ms: watch::expected_max_ms(node_timeout_ms, worst_rank) as f64,
-    }
-}
-
-fn rejoin_ms(node: &str, r: &watch::Rejoin) -> RejoinMs {
-    RejoinMs {
-        node: node.to_string(),
-        reachable_after_ms: r.reachable_after_ms,
-        replica_after_ms: r.replica_after_ms,
-        link_up_after_ms: r.link_up_after_ms,
-        caught_up_after_ms: r.caught_up_after_ms,
-    }
-}
-
-/// Keys held by a primary in slots it does not own: what an interrupted
-/// migration can leave behind. One pipelined COUNTKEYSINSLOT per foreign slot.
-async fn stray_keys(map: &AddressMap) -> Result<u64, DrillError> {
-    let views = cluster::node_views(map, cluster::ConnectOptions::default()).await;
-    let mut stray = 0;
-    // Replicas hold their primary's keys and own no slots: only primaries count.
-    for v in views
-        .iter()
-        .filter(|v| v.error.is_none() && v.role == Some(cluster::Role::Primary))
-    {
-        let owned: Vec<bool> = {
-            let mut o = vec![false; usize::from(cluster::slots::SLOT_COUNT)];
-            for r in &v.slots {
-                for s in r.slots() {
-                    o[usize::from(s)] = true;
-                }
-            }
-            o
-        };
-        if v.keys == Some(0) {
-            continue;
-        }
-        let mut conn =
-            cluster::conn::NodeConn::connect(&v.name, v.addr, cluster::ConnectOptions::default())
-                .await?;
-        let mut pipe = redis::pipe();
-        for s in (0..cluster::slots::SLOT_COUNT).filter(|&s| !owned[usize::from(s)]) {
-            pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(s);
-        }
-        let counts: Vec<u64> = conn.run_pipe(&pipe, "CLUSTER COUNTKEYSINSLOT").await?;
-        stray += counts.iter().sum::<u64>();
-    }
-    Ok(stray)
-}
-
-/// Run the reshard step; when faults may interrupt it, resume it after the
-/// cluster recovers: close what the interruption left open (finishing or
-/// rolling back each slot), then move what is left to the shard each slot was
-/// bound for — whichever node serves that shard now.
-#[allow(clippy::too_many_arguments)]
-async fn reshard_through_faults(
-    map: &AddressMap,
-    step: &super::ReshardStep,
-    owners_before: &SlotOwners,
-    resume: bool,
-    recovery_timeout: Duration,
-    say: &Say,
-    quiet: bool,
-    cancel: &CancellationToken,
-) -> Result<Resharded, DrillError> {
-    let first = plan(&step.action, owners_before)?;
-    let (from, to) = endpoints(&first);
-    say.line(format!(
-        "resharding {} slots {} -> {}",
-        first.moves.len(),
-        from.join(","),
-        to.join(",")
-    ));
-    let mut opts = ReshardOptions::new(Duration::from_secs(600), cancel.clone());
-    if let Some(b) = step.batch_keys {
-        opts.batch_keys = b;
-    }
-    if let Some(p) = step.parallel_slots {
-        opts.parallel_slots = p;
-    }
-    opts.measure_bytes = true;
-    // A shard is known by a slot its primary served before the move.
-    let anchor: HashMap<String, u16> = to
-        .iter()
-        .filter_map(|n| Some((n.clone(), *owners_before.slots_of(n).first()?)))
-        .collect();
-    let started = Instant::now();
-    let mut done = Resharded {
-        from,
-        to,
-        slots_moved: 0,
-        keys_moved: 0,
-        bytes_moved: 0,
-        duration: Duration::ZERO,
-        finished_at: started,
-        attempts: 0,
-    };
-    let mut current = first.clone();
-    loop {
-        done.attempts += 1;
-        let mut bar = Progress::new(current.moves.len() as u64, quiet);
-        // Keys an interrupted attempt moved: its report is lost with its error.
-        let mut keys_this_attempt = 0;
-        let r = reshard::execute(map, &current, &opts, &mut |p| {
-            keys_this_attempt = p.keys_moved;
-            bar.update(p.slots_done as u64, p.keys_moved)
-        })
-        .await;
-        bar.finish();
-        let err = match r {
-            Ok(rep) => {
-                done.slots_moved += rep.slots_moved;
-                done.keys_moved += rep.keys_moved;
-                done.bytes_moved += rep.bytes_moved;
-                done.finished_at = rep.finished_at;
-                done.duration = rep.finished_at.saturating_duration_since(started);
-                say.line(format!(
-                    "moved {} slots, {} keys in {:.0} ms{}",
-                    done.slots_moved,
-                    done.keys_moved,
-                    done.duration.as_secs_f64() * 1000.0,
-                    if done.attempts > 1 {
-                        format!(" over {} attempts", done.attempts)
-                    } else {
-                        String::new()
-                    }
-                ));
-                return Ok(done);
-            }
-            Err(e) => e,
-        };
-        if err.is_cancelled() || !resume || done.attempts >= RESHARD_ATTEMPTS {
-            return Err(err.into());
-        }
-        done.keys_moved += keys_this_attempt;
-        say.line(format!(
-            "reshard interrupted: {}; resuming once the cluster recovers",
-            crate::cluster::admin::error_chain(&err)
-        ));
-        // Wait until every slot is closed and every owner answers.
-        let bound = Instant::now() + recovery_timeout;
-        let owners = loop {
-            let attempt = async {
-                let mut fix_opts = opts.clone();
-                fix_opts.timeout = Duration::from_secs(60);
-                reshard::fix_open_slots_with(map, &fix_opts).await?;
-                let owners = SlotOwners::load(map, cluster::ConnectOptions::default()).await?;
-                // Recovered: every owner answers and every node that answers
-                // serves every slot (a failed primary still owns its slots
-                // until its replica is promoted).
-                let views = cluster::node_views(map, cluster::ConnectOptions::default()).await;
-                let up: Vec<&cluster::NodeView> =
-                    views.iter().filter(|v| v.error.is_none()).collect();
-                let pending: Vec<String> = owners
-                    .primaries()
-                    .iter()
-                    .filter(|p| !up.iter().any(|v| &v.name == *p))
-                    .map(|p| format!("{p} owns slots and does not answer"))
-                    .chain(
-                        up.iter()
-                            .filter(|v| v.cluster_state.as_deref() != Some("ok"))
-                            .map(|v| format!("{}: cluster_state is not ok", v.name)),
-                    )
-                    .collect();
-                if pending.is_empty() {
-                    Ok(owners)
-                } else {
-                    Err(ClusterError::Plan(pending.join("; ")))
-                }
-            };
-            match attempt.await {
-                Ok(o) => break o,
-                Err(e) if e.is_cancelled() => return Err(e.into()),
-                Err(e) if Instant::now() >= bound => return Err(e.into()),
-                Err(e) => tracing::debug!("not recovered yet: {e}"),
-            }
-            hold(Duration::from_millis(250), cancel).await?;
-        };
-        let moves: Vec<reshard::SlotMove> = first
-            .moves
-            .iter()
-            .filter_map(|m| {
-                let dest = anchor
-                    .get(&m.to)
-                    .and_then(|&s| owners.owner(s))
-                    .unwrap_or(&m.to)
-                    .to_string();
-                let now = owners.owner(m.slot)?;
-                (now != dest).then(|| reshard::SlotMove {
-                    slot: m.slot,
-                    from: now.to_string(),
-                    to: dest,
-                })
-            })
-            .collect();
-        // Slots already where they were bound for, the interrupted ones that
-        // `fix` finished included.
-        done.slots_moved = first.moves.len() - moves.len();
-        say.line(format!("{} slots left to move", moves.len()));
-        current = Plan { moves };
-        if current.is_empty() {
-            done.finished_at = Instant::now();
-            done.duration = done.finished_at.saturating_duration_since(started);
-            return Ok(done);
-        }
-    }
-}
-
 fn address_map(d: &Deployment) -> Result<AddressMap, DrillError> {
     Ok(AddressMap::from_members(&crate::bringup::members(d))?)
-}
-
-/// The plan for the scenario's action, from the current slot owners.
-pub(crate) fn plan(action: &ReshardAction, owners: &SlotOwners) -> Result<Plan, DrillError> {
-    Ok(match action {
-        ReshardAction::Move { from, to, slots } => reshard::plan_move(owners, from, to, *slots)?,
-        ReshardAction::Rebalance | ReshardAction::AddPrimary => {
-            reshard::plan_rebalance(owners, owners.primaries())?
-        }
-        ReshardAction::Drain { node } => {
-            let onto: Vec<String> = owners
-                .primaries()
-                .iter()
-                .filter(|p| *p != node)
-                .cloned()
-                .collect();
-            reshard::plan_drain(owners, node, &onto)?
-        }
-    })
 }
 
 /// The members to wait on after `action`. A drained primary turns into a
@@ -1036,21 +695,6 @@ pub(crate) fn convergence_members(
         }
     }
     members
-}
-
-/// The distinct sources and targets of a plan, in first-seen order.
-pub(crate) fn endpoints(plan: &Plan) -> (Vec<String>, Vec<String>) {
-    let mut from: Vec<String> = Vec::new();
-    let mut to: Vec<String> = Vec::new();
-    for m in &plan.moves {
-        if !from.contains(&m.from) {
-            from.push(m.from.clone());
-        }
-        if !to.contains(&m.to) {
-            to.push(m.to.clone());
-        }
-    }
-    (from, to)
 }
 
 async fn redis_version(map: &AddressMap) -> String {

@@ -1,0 +1,166 @@
+//! The figures of a fault drill that come from the watcher's recording and
+//! from the cluster at the end: per-fault reports (failover, rejoin,
+//! convergence, client downtime), and keys left in slots their node does not own.
+
+use std::collections::BTreeMap;
+
+use crate::checker;
+use crate::cluster::{self, AddressMap, watch};
+use crate::faults::{FaultKind, FaultWindow};
+use crate::report::{FailoverMs, FaultReport, RejoinMs};
+
+use super::run::{DrillError, ms};
+
+/// The highest election rank a replica can have: replicas per shard - 1.
+pub(super) fn worst_rank(t: &crate::topology::Topology) -> u32 {
+    let most = (0..t.nodes.len())
+        .map(|shard| {
+            t.nodes
+                .iter()
+                .filter(|n| n.shard == shard && n.replica_of.is_some())
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    most.saturating_sub(1) as u32
+}
+
+/// The report of one fault: its window, the failover and rejoin the watcher
+/// recorded, and the client-observed downtime open while it was the latest.
+pub(super) fn fault_report(
+    w: &FaultWindow,
+    until_ns: u64,
+    app: &checker::Downtime,
+    probe: &checker::Downtime,
+    rec: &watch::Recording,
+    node_timeout_ms: u64,
+    worst_rank: u32,
+) -> FaultReport {
+    let overlapping = |d: &checker::Downtime| -> (BTreeMap<String, f64>, u32) {
+        let mut per_shard = BTreeMap::new();
+        let mut count = 0;
+        for (shard, win) in &d.per_shard {
+            let spans: Vec<&checker::Span> = win
+                .spans
+                .iter()
+                .filter(|s| s.to_ns > w.start_ns && s.from_ns < until_ns)
+                .collect();
+            count += spans.len() as u32;
+            if let Some(longest) = spans.iter().map(|s| s.ms()).reduce(f64::max) {
+                per_shard.insert(shard.clone(), longest);
+            }
+        }
+        (per_shard, count)
+    };
+    let (downtime_ms, downtime_windows) = overlapping(app);
+    let (probe_downtime_ms, _) = overlapping(probe);
+    let failover = if w.fault.takes_node_away() {
+        w.primaries
+            .iter()
+            .map(|p| {
+                let t = watch::failover(rec, p, w.start_ns);
+                failover_ms(p, &t, node_timeout_ms, worst_rank)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // From the start command, not from its return: the node's way back
+    // includes its own start.
+    let rejoin = match (w.fault, w.undo_start_ns) {
+        (FaultKind::Kill | FaultKind::Stop, Some(at)) => w
+            .nodes
+            .iter()
+            .map(|n| rejoin_ms(n, &watch::rejoin(rec, n, at)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    FaultReport {
+        fault: w.fault.to_string(),
+        target: w.target.clone(),
+        nodes: w.nodes.clone(),
+        primaries: w.primaries.clone(),
+        detail: w.detail.clone(),
+        start_ms: ms(w.start_ns),
+        applied_ms: ms(w.applied_ns),
+        undo: w.undo.map(|u| u.to_string()),
+        undone_ms: w.undone_ns.map(ms),
+        promoted_after_ms: w.promoted_ms,
+        converged_after_ms: {
+            let from = w.undone_ns.unwrap_or(w.applied_ns);
+            watch::converged(rec, from).map(|at| ms(at.saturating_sub(from)))
+        },
+        failover,
+        rejoin,
+        downtime_ms,
+        probe_downtime_ms,
+        downtime_windows,
+    }
+}
+
+/// A watcher's failover timeline in the report's terms, next to the spec's
+/// bound for the worst rank a replica of the shard can have.
+fn failover_ms(
+    node: &str,
+    t: &watch::FailoverTimeline,
+    node_timeout_ms: u64,
+    worst_rank: u32,
+) -> FailoverMs {
+    FailoverMs {
+        node: node.to_string(),
+        promoted: t.promoted.clone(),
+        pfail_after_ms: t.pfail_after_ms,
+        fail_after_ms: t.fail_after_ms,
+        promoted_after_ms: t.promoted_after_ms,
+        state_ok_after_ms: t.recovered_after_ms,
+        agreed_after_ms: t.agreed_after_ms,
+        node_timeout_ms,
+        expected_min_ms: watch::expected_min_ms(node_timeout_ms, 0) as f64,
+        expected_max_ms: watch::expected_max_ms(node_timeout_ms, worst_rank) as f64,
+    }
+}
+
+fn rejoin_ms(node: &str, r: &watch::Rejoin) -> RejoinMs {
+    RejoinMs {
+        node: node.to_string(),
+        reachable_after_ms: r.reachable_after_ms,
+        replica_after_ms: r.replica_after_ms,
+        link_up_after_ms: r.link_up_after_ms,
+        caught_up_after_ms: r.caught_up_after_ms,
+    }
+}
+
+/// Keys held by a primary in slots it does not own: what an interrupted
+/// migration can leave behind. One pipelined COUNTKEYSINSLOT per foreign slot.
+pub(super) async fn stray_keys(map: &AddressMap) -> Result<u64, DrillError> {
+    let views = cluster::node_views(map, cluster::ConnectOptions::default()).await;
+    let mut stray = 0;
+    // Replicas hold their primary's keys and own no slots: only primaries count.
+    for v in views
+        .iter()
+        .filter(|v| v.error.is_none() && v.role == Some(cluster::Role::Primary))
+    {
+        let owned: Vec<bool> = {
+            let mut o = vec![false; usize::from(cluster::slots::SLOT_COUNT)];
+            for r in &v.slots {
+                for s in r.slots() {
+                    o[usize::from(s)] = true;
+                }
+            }
+            o
+        };
+        if v.keys == Some(0) {
+            continue;
+        }
+        let mut conn =
+            cluster::conn::NodeConn::connect(&v.name, v.addr, cluster::ConnectOptions::default())
+                .await?;
+        let mut pipe = redis::pipe();
+        for s in (0..cluster::slots::SLOT_COUNT).filter(|&s| !owned[usize::from(s)]) {
+            pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(s);
+        }
+        let counts: Vec<u64> = conn.run_pipe(&pipe, "CLUSTER COUNTKEYSINSLOT").await?;
+        stray += counts.iter().sum::<u64>();
+    }
+    Ok(stray)
+}
