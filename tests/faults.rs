@@ -372,7 +372,7 @@ fn a_reshard_whose_target_is_killed_finishes_with_no_key_lost_or_left_behind() {
     let file = scenario(
         dir.path(),
         "ruf-test",
-        "  - fault: kill\n    target: s2n1\n    at_ms: 300\n    hold_ms: 6000\n",
+        "  - fault: kill\n    target: s2n1\n    after_slots: 300\n    hold_ms: 6000\n",
         "reshard:\n  from: s1n1\n  to: s2n1\n  slots: 2000\n  batch_keys: 10\n  parallel_slots: 2\n",
     );
     let o = env.run(&[

@@ -11,7 +11,7 @@ use rand::seq::SliceRandom;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::schedule::{Action, FaultStep, Shape, expand};
+use super::schedule::{FaultStep, Shape, expand};
 use super::target::{ClusterSnapshot, Target};
 use super::{FailoverMode, FaultKind};
 use crate::cluster::{self, AddressMap, ClusterError, ConnectOptions, Role};
@@ -171,34 +171,59 @@ impl<'a> Nemesis<'a> {
     }
 
     /// Run a whole schedule: occurrence times are from `start` (the end of the
-    /// baseline). Returns when the last action is done; the caller heals what
-    /// stays in force with [`Nemesis::heal_all`].
+    /// baseline). A step with `after_slots` also waits until `slots` (the
+    /// reshard's progress) reaches that many, or the reshard is over; a hold
+    /// counts from when its fault was actually applied. Returns when the last
+    /// action is done; the caller heals what stays in force with
+    /// [`Nemesis::heal_all`].
     pub async fn run(
         &mut self,
         steps: &[FaultStep],
         start: Instant,
+        mut slots: Option<tokio::sync::watch::Receiver<usize>>,
         cancel: &CancellationToken,
     ) -> Result<(), FaultError> {
-        let (occurrences, actions) = expand(steps);
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        let (occurrences, _) = expand(steps);
+        // (due, undo before apply at equal times, occurrence), earliest first.
+        let mut queue: BinaryHeap<Reverse<(Instant, bool, usize)>> = occurrences
+            .iter()
+            .enumerate()
+            .map(|(o, occ)| Reverse((start + Duration::from_millis(occ.at_ms), true, o)))
+            .collect();
         // Occurrence id → window index once applied.
         let mut window_of: Vec<Option<usize>> = vec![None; occurrences.len()];
-        for (at_ms, action) in actions {
-            let due = start + Duration::from_millis(at_ms);
+        while let Some(Reverse((due, is_apply, o))) = queue.pop() {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return Err(FaultError::Cancelled),
                 _ = tokio::time::sleep_until(due.into()) => {}
             }
-            match action {
-                Action::Apply(o) => {
-                    let step = &steps[occurrences[o].step];
-                    window_of[o] = Some(self.apply(step, cancel).await?);
+            let step = &steps[occurrences[o].step];
+            if !is_apply {
+                if let Some(w) = window_of[o] {
+                    self.undo(w).await?;
                 }
-                Action::Undo(o) => {
-                    if let Some(w) = window_of[o] {
-                        self.undo(w).await?;
-                    }
+                continue;
+            }
+            if let (Some(n), Some(rx)) = (step.after_slots, slots.as_mut()) {
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => return Err(FaultError::Cancelled),
+                    // An error means the reshard is over: apply now.
+                    r = rx.wait_for(|&done| done >= n) => if r.is_err() {
+                        tracing::warn!(after_slots = n, "the reshard ended first; applying the fault now");
+                    },
                 }
+            }
+            window_of[o] = Some(self.apply(step, cancel).await?);
+            if let Some(hold) = step.hold_ms {
+                queue.push(Reverse((
+                    Instant::now() + Duration::from_millis(hold),
+                    false,
+                    o,
+                )));
             }
         }
         Ok(())

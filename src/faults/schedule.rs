@@ -6,6 +6,7 @@
 //!   - fault: kill               # the vocabulary of `FaultKind`
 //!     target: primary_of:0      # see `target`
 //!     at_ms: 0                  # after the baseline (the start of `during`)
+//!     after_slots: 500          # and once the reshard has moved 500 slots (optional)
 //!     hold_ms: 8000             # then undo it: kill/stop → start, pause → resume, partition → heal
 //!   - fault: partition
 //!     shape: isolate            # isolate | halves | bridge | majorities_ring | primaries | one_way | regions
@@ -49,6 +50,8 @@ pub(crate) struct RawFault {
     #[serde(default)]
     pub at_ms: u64,
     #[serde(default)]
+    pub after_slots: Option<usize>,
+    #[serde(default)]
     pub hold_ms: Option<u64>,
     #[serde(default)]
     pub repeat: Option<u32>,
@@ -69,6 +72,9 @@ pub struct FaultStep {
     pub mode: FailoverMode,
     /// When, after the baseline.
     pub at_ms: u64,
+    /// And not before the scenario's reshard has moved this many slots (or
+    /// is over): to hit a migration in its middle whatever the machine's speed.
+    pub after_slots: Option<usize>,
     /// How long before the fault is undone (`None`: it stays until the drill
     /// ends; the teardown undoes it).
     pub hold_ms: Option<u64>,
@@ -181,6 +187,12 @@ impl RawFault {
             }
             _ => {}
         }
+        if self.after_slots.is_some() && repeat > 1 {
+            return Err((
+                "after_slots",
+                "a fault triggered by the reshard's progress happens once; drop `repeat`".into(),
+            ));
+        }
         if repeat as usize > MAX_OCCURRENCES {
             return Err(("repeat", format!("at most {MAX_OCCURRENCES}")));
         }
@@ -191,6 +203,7 @@ impl RawFault {
             shape,
             mode: self.mode.unwrap_or_default(),
             at_ms: self.at_ms,
+            after_slots: self.after_slots,
             hold_ms: self.hold_ms,
             repeat,
             every_ms: self.every_ms,

@@ -259,6 +259,12 @@ impl Scenario {
                 .map_err(|(field, msg)| doc.invalid_field(&["faults", &index, field], msg))?;
             check_targets(&step, &topology)
                 .map_err(|(field, msg)| doc.invalid_field(&["faults", &index, field], msg))?;
+            if step.after_slots.is_some() && raw.reshard.is_none() {
+                return Err(doc.invalid_field(
+                    &["faults", &index, "after_slots"],
+                    "waits for the reshard's progress, and this scenario has no `reshard`",
+                ));
+            }
             faults.push(step);
         }
         if raw.workload.clients == 0 {
@@ -480,6 +486,10 @@ mod tests {
             (
                 "name: r\ntopology: c.yaml\nfaults:\n  - fault: kill\n    target: primary_of:0\n  - fault: pause\n    target: region:moon\n    hold_ms: 5\n",
                 "DIR/s.yaml:7:5: faults.1.target: no region named `moon` in c (regions: default)",
+            ),
+            (
+                "name: r\ntopology: c.yaml\nfaults:\n  - fault: kill\n    target: s1n1\n    after_slots: 5\n",
+                "DIR/s.yaml:6:5: faults.0.after_slots: waits for the reshard's progress",
             ),
             (
                 "name: r\ntopology: c.yaml\nfaults:\n  - fault: partition\n    target: s1n1\n    hold_ms: 5\n",

@@ -41,6 +41,7 @@ pub(super) async fn reshard_through_faults(
     recovery_timeout: Duration,
     say: &Say,
     quiet: bool,
+    slots_done: &tokio::sync::watch::Sender<usize>,
     cancel: &CancellationToken,
 ) -> Result<Resharded, DrillError> {
     let first = plan(&step.action, owners_before)?;
@@ -83,6 +84,7 @@ pub(super) async fn reshard_through_faults(
         let mut keys_this_attempt = 0;
         let r = reshard::execute(map, &current, &opts, &mut |p| {
             keys_this_attempt = p.keys_moved;
+            slots_done.send_replace(done.slots_moved + p.slots_done);
             bar.update(p.slots_done as u64, p.keys_moved)
         })
         .await;

@@ -237,7 +237,11 @@ pub async fn execute(
                 crate::faults::schedule::duration_ms(&scenario.faults) as f64 / 1000.0
             ));
         }
+        // The reshard's progress, for faults that wait for it; dropped with
+        // the reshard future, which tells them it is over.
+        let (slots_tx, slots_rx) = tokio::sync::watch::channel(0usize);
         let reshard = async {
+            let slots_tx = slots_tx;
             match &scenario.reshard {
                 None => Ok(None),
                 Some(step) => reshard_through_faults(
@@ -248,13 +252,14 @@ pub async fn execute(
                     Duration::from_millis(scenario.recovery_timeout_ms),
                     &say,
                     quiet,
+                    &slots_tx,
                     cancel,
                 )
                 .await
                 .map(Some),
             }
         };
-        let faults = nemesis.run(&scenario.faults, during_start, cancel);
+        let faults = nemesis.run(&scenario.faults, during_start, Some(slots_rx), cancel);
         let (reshard, faults) = tokio::join!(reshard, faults);
         let reshard = reshard?;
         faults?;
