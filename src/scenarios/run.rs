@@ -240,9 +240,12 @@ pub async fn execute(
         // The reshard's progress, for faults that wait for it; dropped with
         // the reshard future, which tells them it is over.
         let (slots_tx, slots_rx) = tokio::sync::watch::channel(0usize);
+        // When one side fails, the other stops too: the reshard closes its
+        // slots in flight, the nemesis stops applying faults.
+        let stop = cancel.child_token();
         let reshard = async {
             let slots_tx = slots_tx;
-            match &scenario.reshard {
+            let r = match &scenario.reshard {
                 None => Ok(None),
                 Some(step) => reshard_through_faults(
                     &map,
@@ -253,16 +256,35 @@ pub async fn execute(
                     &say,
                     quiet,
                     &slots_tx,
-                    cancel,
+                    &stop,
                 )
                 .await
                 .map(Some),
+            };
+            if r.is_err() {
+                stop.cancel();
             }
+            r
         };
-        let faults = nemesis.run(&scenario.faults, during_start, Some(slots_rx), cancel);
+        let faults = async {
+            let r = nemesis
+                .run(&scenario.faults, during_start, Some(slots_rx), &stop)
+                .await
+                .map_err(DrillError::from);
+            if r.is_err() {
+                stop.cancel();
+            }
+            r
+        };
         let (reshard, faults) = tokio::join!(reshard, faults);
-        let reshard = reshard?;
-        faults?;
+        // The error that stopped the other side, not the other side's
+        // cancellation (unless the run itself was cancelled).
+        let interrupted = |e: &DrillError| e.exit_code() == crate::exit::INTERRUPTED;
+        let reshard = match (reshard, faults) {
+            (Ok(r), Ok(())) => r,
+            (Err(e), Ok(())) | (Ok(_), Err(e)) => return Err(e),
+            (Err(a), Err(b)) => return Err(if interrupted(&a) { b } else { a }),
+        };
         Ok::<_, DrillError>((during_start, reshard))
     }
     .await;
