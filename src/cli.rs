@@ -655,21 +655,12 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
             runtime,
             seed,
         } => {
-            let raw = RawFault {
-                fault: "partition".into(),
+            let step = fault_now(RawFault {
+                shape: Some(shape),
                 target,
                 peer,
-                shape: Some(shape),
-                mode: None,
-                at_ms: 0,
-                after_slots: None,
-                hold_ms: Some(1),
-                repeat: None,
-                every_ms: None,
-            };
-            let step = raw
-                .validate()
-                .map_err(|(field, m)| CliError::new(exit::BAD_INPUT, format!("{field}: {m}")))?;
+                ..RawFault::new(FaultKind::Partition)
+            })?;
             let (rt, d) = locate(runtime, name.as_deref()).await?;
             apply_fault(&rt, &d, &step, seed, json).await
         }
@@ -879,24 +870,19 @@ async fn node_fault(
     mode: FailoverMode,
     json: bool,
 ) -> Result<i32, CliError> {
-    let target: crate::faults::Target = a
-        .node
-        .parse()
-        .map_err(|e: String| CliError::new(exit::BAD_INPUT, e))?;
-    let step = crate::faults::FaultStep {
-        fault,
-        target: Some(target),
-        peer: None,
-        shape: None,
-        mode,
-        at_ms: 0,
-        after_slots: None,
-        hold_ms: None,
-        repeat: 1,
-        every_ms: None,
-    };
+    let step = fault_now(RawFault {
+        target: Some(a.node),
+        mode: (fault == FaultKind::Failover).then_some(mode),
+        ..RawFault::new(fault)
+    })?;
     let (rt, d) = locate(a.runtime, a.name.as_deref()).await?;
     apply_fault(&rt, &d, &step, None, json).await
+}
+
+/// A fault from the command line, checked by the same rules as a scenario's.
+fn fault_now(raw: RawFault) -> Result<crate::faults::FaultStep, CliError> {
+    raw.validate_now()
+        .map_err(|(field, m)| CliError::new(exit::BAD_INPUT, format!("{field}: {m}")))
 }
 
 /// Apply one fault now and say what it hit.

@@ -127,17 +127,11 @@ fn grow_rebalance_replicate_down(env: &Env) {
     assert_nothing_left(env, &run_id);
 }
 
-#[test]
-fn process_add_node_grow_rebalance_replicate() {
-    grow_rebalance_replicate_down(&Env::new("process"));
-}
-
-#[test]
-fn docker_add_node_grow_rebalance_replicate() {
-    if docker_or_skip("docker_add_node_grow_rebalance_replicate") {
-        grow_rebalance_replicate_down(&Env::new("docker"));
-    }
-}
+crate::on_both_runtimes!(
+    process_add_node_grow_rebalance_replicate,
+    docker_add_node_grow_rebalance_replicate,
+    grow_rebalance_replicate_down
+);
 
 /// Bad input starts nothing; a panic after the new node started removes it
 /// again and leaves the cluster as it was.
@@ -190,14 +184,8 @@ fn failed_add_leaves_nothing(env: &Env) {
     assert_nothing_left(env, &run_id);
 }
 
-#[test]
-fn process_failed_add_node_leaves_nothing() {
-    failed_add_leaves_nothing(&Env::new("process"));
-}
-
-#[test]
-fn docker_failed_add_node_leaves_nothing() {
-    if docker_or_skip("docker_failed_add_node_leaves_nothing") {
-        failed_add_leaves_nothing(&Env::new("docker"));
-    }
-}
+crate::on_both_runtimes!(
+    process_failed_add_node_leaves_nothing,
+    docker_failed_add_node_leaves_nothing,
+    failed_add_leaves_nothing
+);

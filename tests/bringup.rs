@@ -141,17 +141,11 @@ fn cluster_round_trip(env: &Env) {
     );
 }
 
-#[test]
-fn process_cluster_3x1_up_check_data_down() {
-    cluster_round_trip(&Env::new("process"));
-}
-
-#[test]
-fn docker_cluster_3x1_up_check_data_down() {
-    if docker_or_skip("docker_cluster_3x1_up_check_data_down") {
-        cluster_round_trip(&Env::new("docker"));
-    }
-}
+crate::on_both_runtimes!(
+    process_cluster_3x1_up_check_data_down,
+    docker_cluster_3x1_up_check_data_down,
+    cluster_round_trip
+);
 
 async fn ping(a: SocketAddr) -> Result<String, String> {
     let client = redis::Client::open(format!("redis://{a}/")).map_err(|e| e.to_string())?;
@@ -249,17 +243,11 @@ fn replicated_and_node_control(env: &Env) {
     );
 }
 
-#[test]
-fn process_replicated_node_control() {
-    replicated_and_node_control(&Env::new("process"));
-}
-
-#[test]
-fn docker_replicated_node_control() {
-    if docker_or_skip("docker_replicated_node_control") {
-        replicated_and_node_control(&Env::new("docker"));
-    }
-}
+crate::on_both_runtimes!(
+    process_replicated_node_control,
+    docker_replicated_node_control,
+    replicated_and_node_control
+);
 
 #[test]
 fn process_standalone_five_primaries() {

@@ -65,17 +65,11 @@ fn sigint_mid_up(env: &Env) {
     assert_nothing_left(env, &run_id);
 }
 
-#[test]
-fn process_up_interrupted_by_sigint_leaves_nothing() {
-    sigint_mid_up(&Env::new("process"));
-}
-
-#[test]
-fn docker_up_interrupted_by_sigint_leaves_nothing() {
-    if docker_or_skip("docker_up_interrupted_by_sigint_leaves_nothing") {
-        sigint_mid_up(&Env::new("docker"));
-    }
-}
+crate::on_both_runtimes!(
+    process_up_interrupted_by_sigint_leaves_nothing,
+    docker_up_interrupted_by_sigint_leaves_nothing,
+    sigint_mid_up
+);
 
 /// `up` of `yaml` must fail with `code`, say `expect`, and leave nothing.
 fn failing_up(env: &Env, yaml: &str, code: i32, expect: &[&str]) {
@@ -191,17 +185,11 @@ fn panic_mid_up(env: &Env) {
     assert_nothing_left(env, &run_id);
 }
 
-#[test]
-fn process_up_that_panics_leaves_nothing() {
-    panic_mid_up(&Env::new("process"));
-}
-
-#[test]
-fn docker_up_that_panics_leaves_nothing() {
-    if docker_or_skip("docker_up_that_panics_leaves_nothing") {
-        panic_mid_up(&Env::new("docker"));
-    }
-}
+crate::on_both_runtimes!(
+    process_up_that_panics_leaves_nothing,
+    docker_up_that_panics_leaves_nothing,
+    panic_mid_up
+);
 
 #[test]
 fn bad_input_exits_2_and_names_the_place() {

@@ -165,17 +165,11 @@ fn drill_passes(env: &Env) {
     assert_nothing_left(env, &run_id);
 }
 
-#[test]
-fn process_reshard_drill_passes_with_no_lost_writes() {
-    drill_passes(&Env::new("process"));
-}
-
-#[test]
-fn docker_reshard_drill_passes_with_no_lost_writes() {
-    if docker_or_skip("docker_reshard_drill_passes_with_no_lost_writes") {
-        drill_passes(&Env::new("docker"));
-    }
-}
+crate::on_both_runtimes!(
+    process_reshard_drill_passes_with_no_lost_writes,
+    docker_reshard_drill_passes_with_no_lost_writes,
+    drill_passes
+);
 
 #[test]
 fn a_failing_slo_exits_1_and_the_drill_still_cleans_up() {

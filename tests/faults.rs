@@ -183,17 +183,11 @@ fn failover_drill(env: &Env) {
     assert_nothing_left(env, &run_id);
 }
 
-#[test]
-fn process_failover_drill_replaces_the_primary_within_the_spec() {
-    failover_drill(&Env::new("process"));
-}
-
-#[test]
-fn docker_failover_drill_replaces_the_primary_within_the_spec() {
-    if docker_or_skip("docker_failover_drill_replaces_the_primary_within_the_spec") {
-        failover_drill(&Env::new("docker"));
-    }
-}
+crate::on_both_runtimes!(
+    process_failover_drill_replaces_the_primary_within_the_spec,
+    docker_failover_drill_replaces_the_primary_within_the_spec,
+    failover_drill
+);
 
 /// Partitions on the process runtime filter the host's loopback: root only.
 fn can_partition(env: &Env) -> bool {
@@ -259,17 +253,11 @@ fn partition_loses_acknowledged_writes(env: &Env) {
     assert_nothing_left(env, &run_id);
 }
 
-#[test]
-fn process_partition_loses_acknowledged_writes_and_counts_them() {
-    partition_loses_acknowledged_writes(&Env::new("process"));
-}
-
-#[test]
-fn docker_partition_loses_acknowledged_writes_and_counts_them() {
-    if docker_or_skip("docker_partition_loses_acknowledged_writes_and_counts_them") {
-        partition_loses_acknowledged_writes(&Env::new("docker"));
-    }
-}
+crate::on_both_runtimes!(
+    process_partition_loses_acknowledged_writes_and_counts_them,
+    docker_partition_loses_acknowledged_writes_and_counts_them,
+    partition_loses_acknowledged_writes
+);
 
 fn sigint_during_partition(env: &Env) {
     if !can_partition(env) {
@@ -352,17 +340,11 @@ fn sigint_during_partition(env: &Env) {
     }
 }
 
-#[test]
-fn process_sigint_during_a_partition_leaves_nothing() {
-    sigint_during_partition(&Env::new("process"));
-}
-
-#[test]
-fn docker_sigint_during_a_partition_leaves_nothing() {
-    if docker_or_skip("docker_sigint_during_a_partition_leaves_nothing") {
-        sigint_during_partition(&Env::new("docker"));
-    }
-}
+crate::on_both_runtimes!(
+    process_sigint_during_a_partition_leaves_nothing,
+    docker_sigint_during_a_partition_leaves_nothing,
+    sigint_during_partition
+);
 
 #[test]
 fn a_reshard_whose_target_is_killed_finishes_with_no_key_lost_or_left_behind() {

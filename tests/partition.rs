@@ -437,14 +437,8 @@ fn partition_drill(env: &Env) {
     }
 }
 
-#[test]
-fn process_partition_isolate_one_way_heal_down() {
-    partition_drill(&Env::new("process"));
-}
-
-#[test]
-fn docker_partition_isolate_one_way_heal_down() {
-    if docker_or_skip("docker_partition_isolate_one_way_heal_down") {
-        partition_drill(&Env::new("docker"));
-    }
-}
+crate::on_both_runtimes!(
+    process_partition_isolate_one_way_heal_down,
+    docker_partition_isolate_one_way_heal_down,
+    partition_drill
+);

@@ -11,9 +11,9 @@ use rand::seq::SliceRandom;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use super::FaultKind;
 use super::schedule::{FaultStep, Shape, expand};
 use super::target::{ClusterSnapshot, Target};
-use super::{FailoverMode, FaultKind};
 use crate::cluster::{self, AddressMap, ClusterError, ConnectOptions, Role};
 use crate::net::{self, Grudge, NetError};
 use crate::runtime::{Deployment, Runtime, RuntimeError};
@@ -137,13 +137,6 @@ impl<'a> Nemesis<'a> {
         &self.windows
     }
 
-    /// Whether anything is still in force.
-    pub fn anything_in_force(&self) -> bool {
-        !(self.in_force.down.is_empty()
-            && self.in_force.paused.is_empty()
-            && self.in_force.grudges.is_empty())
-    }
-
     /// Nodes that are killed, stopped or paused now: not expected to answer.
     pub fn unavailable_nodes(&self) -> BTreeSet<String> {
         self.in_force
@@ -185,7 +178,7 @@ impl<'a> Nemesis<'a> {
     ) -> Result<(), FaultError> {
         use std::cmp::Reverse;
         use std::collections::BinaryHeap;
-        let (occurrences, _) = expand(steps);
+        let occurrences = expand(steps);
         // (due, undo before apply at equal times, occurrence), earliest first.
         let mut queue: BinaryHeap<Reverse<(Instant, bool, usize)>> = occurrences
             .iter()
@@ -490,15 +483,6 @@ pub(crate) fn grudge_for(
                 .collect();
             net::grudge::regions(&regions)
         }
-    }
-}
-
-/// Describe a failover mode for a window (kept apart for the CLI's output).
-pub fn mode_text(mode: FailoverMode) -> &'static str {
-    match mode {
-        FailoverMode::Default => "coordinated",
-        FailoverMode::Force => "forced",
-        FailoverMode::Takeover => "takeover",
     }
 }
 

@@ -86,8 +86,34 @@ pub struct FaultStep {
 pub(crate) type Invalid = (&'static str, String);
 
 impl RawFault {
-    /// Check the entry on its own (targets are resolved at apply time).
+    /// A bare entry for `fault`, to fill in (the CLI builds its faults so).
+    pub(crate) fn new(fault: FaultKind) -> RawFault {
+        RawFault {
+            fault: fault.to_string(),
+            target: None,
+            peer: None,
+            shape: None,
+            mode: None,
+            at_ms: 0,
+            after_slots: None,
+            hold_ms: None,
+            repeat: None,
+            every_ms: None,
+        }
+    }
+
+    /// Check a `faults:` entry on its own (targets are resolved at apply time).
     pub(crate) fn validate(self) -> Result<FaultStep, Invalid> {
+        self.validate_with(true)
+    }
+
+    /// Check a fault applied once, now, from the command line: the same rules,
+    /// but nothing needs a hold — it stays until a command undoes it.
+    pub(crate) fn validate_now(self) -> Result<FaultStep, Invalid> {
+        self.validate_with(false)
+    }
+
+    fn validate_with(self, scheduled: bool) -> Result<FaultStep, Invalid> {
         let fault: FaultKind = self.fault.parse().map_err(|e| ("fault", e))?;
         let parse = |field: &'static str, v: &Option<String>| -> Result<Option<Target>, Invalid> {
             v.as_deref()
@@ -161,7 +187,10 @@ impl RawFault {
         if self.hold_ms == Some(0) {
             return Err(("hold_ms", "must be at least 1".into()));
         }
-        if matches!(fault, FaultKind::Pause | FaultKind::Partition) && self.hold_ms.is_none() {
+        if scheduled
+            && matches!(fault, FaultKind::Pause | FaultKind::Partition)
+            && self.hold_ms.is_none()
+        {
             return Err((
                 "hold_ms",
                 format!(
@@ -227,17 +256,8 @@ pub struct Occurrence {
     pub heal_at_ms: Option<u64>,
 }
 
-/// What happens at one moment of the schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Apply(usize),
-    Undo(usize),
-}
-
-/// The steps expanded into occurrences (index = occurrence id) and the
-/// actions in time order. At equal times an undo goes first, so that a fault
-/// that ends when the next begins does not overlap it.
-pub fn expand(steps: &[FaultStep]) -> (Vec<Occurrence>, Vec<(u64, Action)>) {
+/// The steps expanded into occurrences, in list order (index = occurrence id).
+pub fn expand(steps: &[FaultStep]) -> Vec<Occurrence> {
     let mut occ = Vec::new();
     for (i, s) in steps.iter().enumerate() {
         for rep in 0..s.repeat {
@@ -250,28 +270,17 @@ pub fn expand(steps: &[FaultStep]) -> (Vec<Occurrence>, Vec<(u64, Action)>) {
             });
         }
     }
-    let mut actions: Vec<(u64, Action)> = Vec::new();
-    for (i, o) in occ.iter().enumerate() {
-        actions.push((o.at_ms, Action::Apply(i)));
-        if let Some(h) = o.heal_at_ms {
-            actions.push((h, Action::Undo(i)));
-        }
-    }
-    actions.sort_by_key(|&(t, a)| {
-        (
-            t,
-            matches!(a, Action::Apply(_)),
-            match a {
-                Action::Apply(i) | Action::Undo(i) => i,
-            },
-        )
-    });
-    (occ, actions)
+    occ
 }
 
-/// When the schedule is over: its last apply or undo (ms after the baseline).
+/// When the schedule is over as planned: its last apply or undo (ms after the
+/// baseline; a fault waiting for the reshard's progress may end later).
 pub fn duration_ms(steps: &[FaultStep]) -> u64 {
-    expand(steps).1.last().map_or(0, |a| a.0)
+    expand(steps)
+        .iter()
+        .map(|o| o.heal_at_ms.unwrap_or(o.at_ms))
+        .max()
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -394,14 +403,15 @@ mod tests {
     }
 
     #[test]
-    fn expansion_orders_undo_before_apply_at_equal_times() {
+    fn repeats_expand_with_their_holds() {
         let steps = vec![
             step("fault: kill\ntarget: s1n1\nat_ms: 0\nhold_ms: 100\nrepeat: 3\nevery_ms: 200\n")
                 .unwrap(),
             step("fault: pause\ntarget: s2n1\nat_ms: 100\nhold_ms: 50\n").unwrap(),
+            step("fault: failover\ntarget: replica\nat_ms: 450\n").unwrap(),
         ];
-        let (occ, actions) = expand(&steps);
-        assert_eq!(occ.len(), 4);
+        let occ = expand(&steps);
+        assert_eq!(occ.len(), 5);
         assert_eq!(
             occ[2],
             Occurrence {
@@ -411,19 +421,19 @@ mod tests {
                 heal_at_ms: Some(500)
             }
         );
-        assert_eq!(
-            actions,
-            vec![
-                (0, Action::Apply(0)),
-                (100, Action::Undo(0)),
-                (100, Action::Apply(3)),
-                (150, Action::Undo(3)),
-                (200, Action::Apply(1)),
-                (300, Action::Undo(1)),
-                (400, Action::Apply(2)),
-                (500, Action::Undo(2)),
-            ]
-        );
+        assert_eq!(occ[4].heal_at_ms, None);
         assert_eq!(duration_ms(&steps), 500);
+        assert_eq!(duration_ms(&[]), 0);
+    }
+
+    #[test]
+    fn a_fault_applied_now_needs_no_hold() {
+        let isolate = || raw("fault: partition\nshape: isolate\ntarget: s1n1\n");
+        assert_eq!(isolate().validate().unwrap_err().0, "hold_ms");
+        let now = isolate().validate_now().unwrap();
+        assert_eq!((now.shape, now.hold_ms), (Some(Shape::Isolate), None));
+        // Every other rule still holds.
+        let bad = raw("fault: partition\nshape: halves\ntarget: s1n1\n").validate_now();
+        assert_eq!(bad.unwrap_err().0, "target");
     }
 }

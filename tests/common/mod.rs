@@ -37,6 +37,26 @@ pub fn docker_or_skip(test: &str) -> bool {
     ok
 }
 
+/// Two tests that run `$body(&Env)`: `$process` on the process runtime, and
+/// `$docker` on Docker — skipped with a note when no engine answers, failing
+/// instead under REDIS_DRILL_REQUIRE_DOCKER=1 (see [`docker_or_skip`]).
+#[macro_export]
+macro_rules! on_both_runtimes {
+    ($process:ident, $docker:ident, $body:ident) => {
+        #[test]
+        fn $process() {
+            $body(&Env::new("process"));
+        }
+
+        #[test]
+        fn $docker() {
+            if docker_or_skip(stringify!($docker)) {
+                $body(&Env::new("docker"));
+            }
+        }
+    };
+}
+
 /// A unique name for a test's topology, so tests never collide.
 pub fn unique_name(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
