@@ -55,6 +55,10 @@ add-node *args="": build
 report *args: build
     {{bin}} report {{args}}
 
+# Check a stored run again from its folder: just check-run runs/cluster-reshard/latest
+check-run *args: build
+    {{bin}} check-run {{args}}
+
 # Bring up a topology and leave it running (default: the 3x1 cluster)
 cluster-up file=topology *args="": build
     {{bin}} up {{file}} {{args}}
@@ -90,6 +94,19 @@ bench-up: build
 # Time resharding vs redis-cli --cluster reshard (2000 slots/36k keys, 200 slots/1M keys)
 bench-reshard *args="":
     cargo bench --bench reshard -- {{args}}
+
+# The workload at its maximum rate vs redis-benchmark on one node (48 connections, unpipelined and -P 16)
+bench-workload *args="":
+    cargo bench --bench workload -- {{args}}
+
+# Run a drill 5 times on fresh topologies and tabulate (--runtime R, --runs N, --workload 'threads: 0', SCENARIO)
+bench-drill *args="": build
+    python3 benches/repeat.py {{args}}
+
+# The reshard drill's latency against an independent client (redis-py) on the same nodes at the same moment
+crosscheck *args="": build
+    python3 -c 'import redis' 2>/dev/null || pip install --quiet redis
+    python3 benches/crosscheck.py {{args}}
 
 # Formatting and lints
 lint:

@@ -39,11 +39,15 @@
 //! how to run it.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+mod common;
+
+use common::Deployed;
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use hdrhistogram::Histogram;
@@ -53,15 +57,13 @@ use redis::AsyncCommands;
 use redis_drill::cluster::reshard::{Plan, ReshardOptions, SlotMove};
 use redis_drill::cluster::slots::{SLOT_COUNT, key_slot};
 use redis_drill::cluster::{
-    AddressMap, ClientOptions, ConnectOptions, ConvergeOptions, Member, SlotOwners, cluster_client,
-    execute, plan_move, wait_converged,
+    ClientOptions, ConnectOptions, ConvergeOptions, SlotOwners, cluster_client, execute, plan_move,
+    wait_converged,
 };
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-const BIN: &str = env!("CARGO_BIN_EXE_redis-drill");
 const TOPOLOGY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/topologies/cluster-3x1.yaml");
-const STATE_DIR_ENV: &str = "REDIS_DRILL_STATE_DIR";
 
 const VALUE_BYTES: usize = 100;
 /// Keys per pipeline when loading, and pipelines in flight.
@@ -70,8 +72,6 @@ const LOAD_CONCURRENCY: usize = 8;
 /// Client tasks running GET/SET during each timed move.
 const CLIENT_TASKS: usize = 4;
 const CLIENT_SEED: u64 = 0x5eed_2026;
-const UP_LIMIT: Duration = Duration::from_secs(60);
-const DOWN_LIMIT: Duration = Duration::from_secs(60);
 /// Bound on one timed move (redis-cli on case (b) takes about a minute here).
 const MOVE_LIMIT: Duration = Duration::from_secs(300);
 const CONVERGE_LIMIT: Duration = Duration::from_secs(30);
@@ -117,167 +117,18 @@ fn main() {
         std::process::exit(2);
     }
     let quick = args.iter().any(|a| a == "--quick");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let code = rt.block_on(async {
-        tokio::select! {
-            r = bench(quick) => match r {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    1
-                }
-            },
-            sig = shutdown_signal() => {
-                // Dropping the bench future runs the guard: the topology is taken down.
-                eprintln!("{sig}: cleaning up and stopping");
-                130
-            }
-        }
-    });
-    drop(rt);
-    std::process::exit(code);
-}
-
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = int.recv() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
-    }
+    // Dropping the bench future on a signal runs the guard: the topology is taken down.
+    common::run_main(
+        async move {
+            bench(quick).await?;
+            Ok(0)
+        },
+        || {},
+    );
 }
 
 // ---------------------------------------------------------------------------
 // The topology.
-
-/// The bench's cluster; `down` when dropped.
-struct Deployed {
-    state: tempfile::TempDir,
-    name: String,
-    members: Vec<Member>,
-    map: AddressMap,
-}
-
-impl Deployed {
-    async fn up() -> Result<Deployed> {
-        let state = tempfile::tempdir().context("creating a state dir")?;
-        let name = format!("bench-reshard-{}", std::process::id());
-        let mut d = Deployed {
-            state,
-            name,
-            members: Vec::new(),
-            map: AddressMap::new(),
-        };
-        let out = d
-            .command(&[
-                "up",
-                TOPOLOGY,
-                "--runtime",
-                "process",
-                "--name",
-                &d.name.clone(),
-                "--json",
-            ])
-            .await?;
-        ensure!(
-            out.status.success(),
-            "redis-drill up failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let out = d
-            .command(&["status", "--name", &d.name.clone(), "--json"])
-            .await?;
-        ensure!(
-            out.status.success(),
-            "redis-drill status failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let status: serde_json::Value =
-            serde_json::from_slice(&out.stdout).context("status JSON")?;
-        for n in status["nodes"].as_array().context("status has no nodes")? {
-            let field = |k: &str| -> Result<&str> {
-                n[k].as_str()
-                    .ok_or_else(|| anyhow!("status node without {k}"))
-            };
-            let addr: SocketAddr = field("address")?.parse()?;
-            ensure!(addr.ip().is_loopback(), "{addr} is not a loopback address");
-            d.members.push(Member {
-                name: field("name")?.to_string(),
-                addr,
-                announce: field("announce")?.parse()?,
-                bus_port: 0,
-                replica_of: n["replica_of"].as_str().map(str::to_string),
-                slots: vec![],
-            });
-        }
-        d.map = AddressMap::from_members(&d.members)?;
-        Ok(d)
-    }
-
-    async fn command(&self, args: &[&str]) -> Result<std::process::Output> {
-        let mut cmd = tokio::process::Command::new(BIN);
-        cmd.args(args)
-            .env(STATE_DIR_ENV, self.state.path())
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        tokio::time::timeout(UP_LIMIT, cmd.output())
-            .await
-            .map_err(|_| anyhow!("redis-drill {} took over {UP_LIMIT:?}", args.join(" ")))?
-            .with_context(|| format!("running redis-drill {}", args.join(" ")))
-    }
-
-    fn member(&self, name: &str) -> Result<&Member> {
-        self.members
-            .iter()
-            .find(|m| m.name == name)
-            .ok_or_else(|| anyhow!("no node {name}"))
-    }
-
-    fn primaries(&self) -> impl Iterator<Item = &Member> {
-        self.members.iter().filter(|m| m.replica_of.is_none())
-    }
-}
-
-impl Drop for Deployed {
-    fn drop(&mut self) {
-        // Synchronous: drop cannot await. Bounded by DOWN_LIMIT.
-        let child = std::process::Command::new(BIN)
-            .args(["down", "--name", &self.name])
-            .env(STATE_DIR_ENV, self.state.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        match child {
-            Ok(mut c) => {
-                let started = Instant::now();
-                loop {
-                    match c.try_wait() {
-                        Ok(Some(_)) => break,
-                        Ok(None) if started.elapsed() < DOWN_LIMIT => {
-                            std::thread::sleep(Duration::from_millis(20));
-                        }
-                        _ => {
-                            let _ = c.kill();
-                            let _ = c.wait();
-                            eprintln!(
-                                "warning: `redis-drill down --name {}` did not finish",
-                                self.name
-                            );
-                            break;
-                        }
-                    }
-                }
-            }
-            Err(e) => eprintln!("warning: could not run redis-drill down: {e}"),
-        }
-    }
-}
 
 async fn node(addr: SocketAddr) -> Result<redis::aio::MultiplexedConnection> {
     ensure!(addr.ip().is_loopback(), "{addr} is not a loopback address");
@@ -720,7 +571,11 @@ async fn bench(quick: bool) -> Result<()> {
     let started = Instant::now();
     let tags = slot_tags()?;
     eprintln!("bringing up cluster-3x1 (process runtime)");
-    let d = Deployed::up().await?;
+    let d = Deployed::up(
+        Path::new(TOPOLOGY),
+        format!("bench-reshard-{}", std::process::id()),
+    )
+    .await?;
     converge(&d).await?;
     let log = target_dir().join("bench-reshard-redis-cli.log");
     let mut rows = Vec::new();

@@ -29,6 +29,8 @@
 //! Without `--bench` (as `cargo test --all-targets` runs it) it only prints
 //! how to run it, so the test suite does not start clusters.
 
+mod common;
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -291,44 +293,12 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
     let cancel = CancellationToken::new();
     // The top-level future runs on this (the main) thread, so the children it
     // spawns get a PR_SET_PDEATHSIG tied to a thread that lives as long as the
-    // process.
-    let code = rt.block_on(async {
-        tokio::select! {
-            r = bench(args, cancel.clone()) => match r {
-                Ok(code) => code,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    1
-                }
-            },
-            sig = shutdown_signal() => {
-                // Dropping the bench future runs every guard: topologies are
-                // taken down, servers killed.
-                cancel.cancel();
-                eprintln!("{sig}: cleaning up and stopping");
-                130
-            }
-        }
-    });
-    drop(rt);
-    std::process::exit(code);
-}
-
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = int.recv() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
-    }
+    // process. On a signal, dropping the bench future runs every guard:
+    // topologies are taken down, servers killed.
+    common::run_main(bench(args, cancel.clone()), move || cancel.cancel());
 }
 
 async fn bench(args: Args, cancel: CancellationToken) -> Result<i32> {

@@ -130,6 +130,12 @@ enum Command {
         #[arg(long, value_enum, default_value = "md")]
         format: ReportFormat,
     },
+    /// Check a stored run again: recompute every figure, SLO and the verdict
+    /// from what its folder recorded, rewrite its reports, exit with the verdict's code.
+    CheckRun {
+        /// A run folder written by `redis-drill run` (runs/<scenario>/<timestamp> or .../latest).
+        run: PathBuf,
+    },
     /// The topology report of a running topology: roles, slots, keys, memory.
     Status {
         /// Which topology (default: the only one that is up).
@@ -547,6 +553,25 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
             }
             Ok(exit::SUCCESS)
         }
+        Command::CheckRun { run } => {
+            let stored = scenarios::check::Stored::read(&run).map_err(|e| {
+                CliError::new(
+                    exit::BAD_INPUT,
+                    format!("{}: not a stored run: {e}", run.display()),
+                )
+            })?;
+            let finished = scenarios::run::Finished {
+                report: scenarios::check::check(&stored),
+                dir: report::RunDir { path: run },
+            };
+            report::write_reports(&finished.dir, &finished.report).map_err(|e| {
+                CliError::new(
+                    exit::ENVIRONMENT,
+                    format!("{}: writing the reports: {e}", finished.dir.path.display()),
+                )
+            })?;
+            Ok(print_run(&finished, json))
+        }
         Command::Status { name, runtime, all } => {
             if all {
                 let list = list_all(runtime).await?;
@@ -725,6 +750,7 @@ fn print_run(finished: &scenarios::run::Finished, json: bool) -> i32 {
     match finished.report.verdict {
         report::Verdict::Pass => exit::SUCCESS,
         report::Verdict::Fail => exit::CHECK_FAILED,
+        report::Verdict::Unknown => exit::UNKNOWN,
     }
 }
 
@@ -1082,7 +1108,8 @@ async fn cleanup(rt: &Runtime, run_id: &str) {
     }
 }
 
-async fn shutdown_signal() -> &'static str {
+/// The first SIGINT or SIGTERM, by name.
+pub async fn shutdown_signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
     let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
     let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");

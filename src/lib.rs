@@ -6,7 +6,8 @@
 //! - [`exit`]      — exit codes, the contract with scripts.
 //! - [`topology`]  — the YAML model, loading and validation with file:line:col errors (pure).
 //! - [`runtime`]   — docker (bollard) and process runtimes: bring up, node control,
-//!   cleanup by run id; the offline image build.
+//!   cleanup by run id; the offline image build; the network namespace the
+//!   workload's clients join on Docker.
 //! - [`net`]       — partitions as grudges (pure shapes) and the iptables DROP rules
 //!   that apply them to a deployment's nodes.
 //! - [`cluster`]   — slot math, CLUSTER NODES parsing, create / check / wait-for-convergence,
@@ -14,13 +15,17 @@
 //!   watcher that records every node's view during a drill, with its analyses.
 //! - [`faults`]    — the nemesis: targets, fault schedules, and the executor that
 //!   applies them and heals everything on every exit path.
-//! - [`workload`]  — load generators and clients; every operation recorded in a history.
-//! - [`checker`]   — pure functions from history + timeline to verdicts (lost writes, downtime, latency).
-//! - [`report`]    — report.json (the source of truth), Markdown, JUnit; run folders.
+//! - [`workload`]  — the open loop's schedule and event loops, app and probe clients, the
+//!   server-side reference (raw PINGs); every operation recorded with its due, sent and end times.
+//! - [`checker`]   — pure functions from history + timeline to figures (lost writes, downtime,
+//!   latency, service time and tool lag, the self-check).
+//! - [`report`]    — report.json (the source of truth), Markdown, JUnit; run folders; tri-state verdicts.
 //! - [`timeline`]  — the run's monotonic clock, phases and events.
 //! - [`compose`]   — the docker-compose equivalent of a topology (pure).
 //! - [`bringup`]   — `up` end to end: nodes, then the cluster created and converged, timed.
-//! - [`scenarios`] — scenario files (what a drill does, its SLOs) and the drill runner.
+//! - [`scenarios`] — scenario files (what a drill does, its SLOs), the drill runner that
+//!   records a run into its folder, the pure check from a stored run to its report, and
+//!   the table of every SLO.
 //! - [`status`]    — the topology report of a running deployment.
 //! - [`cli`]       — the clap front end and the commands it runs.
 //!

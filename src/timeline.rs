@@ -10,13 +10,30 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     epoch: Instant,
+    /// The epoch on CLOCK_MONOTONIC, ns: other tools on the same machine
+    /// (`time.monotonic_ns()` in Python, `clock_gettime`) can place their
+    /// own timestamps on the run's timeline.
+    epoch_monotonic_ns: u64,
 }
 
 impl Clock {
     pub fn start() -> Clock {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes a timespec we own.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        let epoch = Instant::now();
         Clock {
-            epoch: Instant::now(),
+            epoch,
+            epoch_monotonic_ns: ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64,
         }
+    }
+
+    /// The run's time 0 on CLOCK_MONOTONIC, ns.
+    pub fn epoch_monotonic_ns(&self) -> u64 {
+        self.epoch_monotonic_ns
     }
 
     /// Nanoseconds since the epoch.

@@ -2,7 +2,8 @@
 //! each runtime passes with no lost write, leaves a healthy cluster (by our
 //! check and by `redis-cli --cluster check`) with the same number of keys,
 //! stores its run folder, and cleans up; an SLO that cannot hold makes the run
-//! exit 1 with the figure in the report.
+//! exit 1 with the figure in the report, and its stored run checks again to
+//! the same report.
 
 mod common;
 
@@ -62,7 +63,7 @@ fn drill_passes(env: &Env) {
     assert!(stdout.contains("## drill-test — PASS"), "{stdout}");
 
     let r = read_report(&out);
-    assert_eq!(r["format_version"], 1);
+    assert_eq!(r["format_version"], 2);
     assert_eq!(r["seed"], 7);
     assert_eq!(r["verdict"], "pass");
     assert_eq!(r["environment"]["runtime"], env.runtime);
@@ -88,7 +89,36 @@ fn drill_passes(env: &Env) {
             "no ops in {phase}"
         );
     }
-    assert!(r["convergence_ms"].as_f64().unwrap() >= 0.0);
+    // The self-check ran (whether the schedule was kept is asserted in
+    // tests/honest_latency.rs, which has the machine to itself; two drills
+    // side by side here may rightly find it was not).
+    let check = &r["workload"]["self_check"];
+    assert_eq!(check["max_tool_lag_ms"], 1.0, "{check}");
+    assert!(
+        check["phases"]["during"]["tool_lag_p99_ms"].is_f64(),
+        "{check}"
+    );
+    assert_eq!(r["workload"]["engine"]["model"], "open");
+    // The server-side reference: every primary PINGed in the baseline.
+    let pings = &r["reference"]["ping_ms"]["baseline"];
+    assert_eq!(pings.as_object().map(|o| o.len()), Some(3), "{pings}");
+    // Convergence is timed from the reshard's end to the `converged` event:
+    // the figure and the timeline agree.
+    let event_at = |kind: &str| {
+        r["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == kind)
+            .and_then(|e| e["at_ms"].as_f64())
+            .unwrap_or_else(|| panic!("no {kind} event: {}", r["events"]))
+    };
+    let convergence = r["convergence_ms"].as_f64().unwrap();
+    let between = event_at("converged") - event_at("reshard-end");
+    assert!(
+        convergence > 0.0 && (convergence - between).abs() < 0.5,
+        "convergence {convergence} ms, events {between} ms apart"
+    );
     let names: Vec<&str> = r["phases"]
         .as_array()
         .unwrap()
@@ -96,7 +126,13 @@ fn drill_passes(env: &Env) {
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["baseline", "during", "recovery", "after"]);
-    for f in ["report.json", "report.md", "report.xml", "history.jsonl"] {
+    for f in [
+        "report.json",
+        "report.md",
+        "report.xml",
+        "history.jsonl",
+        "pings.jsonl",
+    ] {
         assert!(
             out.join("drill-test/latest").join(f).is_file(),
             "{f} missing"
@@ -156,12 +192,14 @@ fn drill_passes(env: &Env) {
         "{text}"
     );
     let removed = env.json(&["down", "--name", &name, "--json"]);
-    let what = if env.runtime == "docker" {
-        "containers"
+    // Docker: the 6 nodes and the container whose network namespace the
+    // workload's clients used.
+    let (what, n) = if env.runtime == "docker" {
+        ("containers", 7)
     } else {
-        "processes"
+        ("processes", 6)
     };
-    assert_eq!(removed[what], 6, "{removed}");
+    assert_eq!(removed[what], n, "{removed}");
     assert_nothing_left(env, &run_id);
 }
 
@@ -198,7 +236,7 @@ fn a_failing_slo_exits_1_and_the_drill_still_cleans_up() {
     let r: Value = serde_json::from_slice(&o.stdout).expect("--json prints the report");
     assert_eq!(r["verdict"], "fail");
     let slo = r["slo"].as_array().unwrap();
-    let failed: Vec<&Value> = slo.iter().filter(|s| s["pass"] == false).collect();
+    let failed: Vec<&Value> = slo.iter().filter(|s| s["result"] == "fail").collect();
     assert_eq!(failed.len(), 1, "{slo:?}");
     assert_eq!(failed[0]["name"], "max_reshard_ms");
     assert!(failed[0]["value"].as_f64().unwrap() > 0.0);
@@ -206,6 +244,53 @@ fn a_failing_slo_exits_1_and_the_drill_still_cleans_up() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     let run_id = run_id_in(&stderr).expect("run id");
     assert_nothing_left(&env, &run_id);
+    a_stored_run_checks_again_to_the_same_report(&env, &out.join("drill-test/latest"));
+}
+
+/// `check-run` on the stored run rewrites the same report, byte for byte,
+/// and exits with its verdict's code; a key whose stored final value no
+/// write explains is then a lost write, failing `max_lost_writes`.
+fn a_stored_run_checks_again_to_the_same_report(env: &Env, run: &Path) {
+    let before = std::fs::read(run.join("report.json")).unwrap();
+    let o = env.run(&["check-run", run.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read(run.join("report.json")).unwrap(),
+        before,
+        "check-run changed the report"
+    );
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["checks"]["lost_writes"], 0);
+
+    let keys = std::fs::read_to_string(run.join("keys.jsonl")).unwrap();
+    let mut lines: Vec<Value> = keys
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    lines[0]["final"] = Value::from("no write wrote this");
+    let tampered: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(run.join("keys.jsonl"), tampered).unwrap();
+    let o = env.run(&["check-run", run.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["checks"]["lost_writes"], 1, "{}", r["checks"]);
+    let lost = r["slo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "max_lost_writes")
+        .unwrap();
+    assert_eq!(lost["result"], "fail", "{lost}");
+
+    // Not a run folder: bad input, naming it.
+    let o = env.run(&["check-run", run.parent().unwrap().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a stored run"));
 }
 
 #[test]
@@ -217,7 +302,7 @@ fn a_bad_scenario_is_bad_input() {
     assert_eq!(o.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&o.stderr)
-            .contains("drill.yaml:18:3: slo.max_lost_write: unknown field")
+            .contains("drill.yaml:18:3: slo.max_lost_write: unknown SLO `max_lost_write`")
     );
 }
 

@@ -31,11 +31,6 @@ const NOTICE: Duration = Duration::from_secs(30);
 /// delay) before it says cluster_state:ok again.
 const RECOVER: Duration = Duration::from_secs(60);
 
-fn is_root() -> bool {
-    // SAFETY: geteuid(2) cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// The library's view of the runtime the binary uses in `env`.
 async fn library_runtime(env: &Env) -> Runtime {
     match env.runtime {
@@ -258,7 +253,7 @@ fn partition_drill(env: &Env) {
     let all: Vec<String> = d.nodes.iter().map(|n| n.name.clone()).collect();
     let others: Vec<String> = all.iter().filter(|n| *n != VICTIM).cloned().collect();
 
-    if env.runtime == "process" && !is_root() {
+    if env.runtime == "process" && !root_or_skip("partitions on the process runtime") {
         let e = rt.block_on(net::preflight(&lib, &d)).unwrap_err();
         assert_eq!(e.exit_code(), exit::ENVIRONMENT, "{e}");
         assert!(e.to_string().contains("root"), "{e}");

@@ -14,7 +14,7 @@ use redis_drill::checker;
 use redis_drill::cluster::AddressMap;
 use redis_drill::timeline::Clock;
 use redis_drill::workload::{
-    self, ClientMode, History, Mix, Model, OpKind, Workload, WorkloadSpec,
+    self, ClientMode, History, Mix, Model, OpKind, Recorded, Workload, WorkloadSpec,
 };
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -36,14 +36,14 @@ fn shard_names(status: &Value) -> Vec<(u16, u16, String)> {
     out
 }
 
-/// Run `spec` for `secs`, bounded, and return the history.
-async fn run_for(
+/// Run `spec` for `secs`, bounded, and return what it recorded.
+async fn record_for(
     map: &AddressMap,
     spec: &WorkloadSpec,
     seed: u64,
     clock: Clock,
     secs: f64,
-) -> History {
+) -> Recorded {
     let cancel = CancellationToken::new();
     let w = Workload::start(map.clone(), spec.clone(), seed, clock, cancel)
         .await
@@ -52,6 +52,16 @@ async fn run_for(
     tokio::time::timeout(Duration::from_secs(20), w.stop())
         .await
         .expect("stop within 20 s")
+}
+
+async fn run_for(
+    map: &AddressMap,
+    spec: &WorkloadSpec,
+    seed: u64,
+    clock: Clock,
+    secs: f64,
+) -> History {
+    record_for(map, spec, seed, clock, secs).await.history
 }
 
 /// Final values of `keys` as the initial state of the next run.
@@ -133,7 +143,9 @@ fn workload_on_a_stable_process_cluster() {
             "{:?}",
             checker::errors_by_kind(&history)
         );
-        assert!(history.windows(2).all(|w| w[0].start_ns <= w[1].start_ns));
+        assert!(history.windows(2).all(|w| w[0].due_ns <= w[1].due_ns));
+        // Closed loop: an op is due when it is sent.
+        assert!(history.iter().all(|o| o.due_ns == o.sent_ns));
         let probe: Vec<_> = history
             .iter()
             .filter(|o| o.mode == ClientMode::Probe)
@@ -156,7 +168,7 @@ fn workload_on_a_stable_process_cluster() {
                 .iter()
                 .any(|o| o.kind == OpKind::Get && o.value.is_some())
         );
-        assert!(history.iter().all(|o| o.end_ns >= o.start_ns));
+        assert!(history.iter().all(|o| o.end_ns >= o.sent_ns));
         let down = checker::downtime_by_mode(&history, shard_of);
         assert_eq!((down.app.max_ms, down.probe.max_ms), (0.0, 0.0));
         assert_eq!(down.probe.per_shard.len(), 3);
@@ -201,16 +213,38 @@ fn workload_on_a_stable_process_cluster() {
             model: Model::Open { rate: 2000.0 },
             ..spec.clone()
         };
-        let history = run_for(&map, &open, 7, clock, 1.0).await;
+        let recorded = record_for(&map, &open, 7, clock, 1.0).await;
+        let history = recorded.history;
         let counts = checker::counts(&history);
         let lat = checker::latency(&history);
-        eprintln!("open loop: {} ops, latency {lat:?}", counts.total);
+        eprintln!(
+            "open loop: {} ops, latency {lat:?}, engine {:?}",
+            counts.total, recorded.stats
+        );
         assert!(
             (1800..=2200).contains(&counts.total),
             "{} ops at 2000 ops/s for 1 s",
             counts.total
         );
         assert_eq!(counts.ok, counts.total);
+        assert_eq!(recorded.stats.ops_dispatched, counts.total);
+        assert_eq!(recorded.stats.model, "open");
+        // Three times in order, and the due times are the schedule itself:
+        // one op every 500 µs over all clients, none skipped.
+        assert!(
+            history
+                .iter()
+                .all(|o| o.due_ns <= o.sent_ns && o.sent_ns <= o.end_ns)
+        );
+        let first = history[0].due_ns;
+        for (i, o) in history.iter().enumerate() {
+            let want = first + i as u64 * 500_000;
+            assert!(
+                o.due_ns.abs_diff(want) <= 1,
+                "op {i} due at {} ns, the schedule says {want}",
+                o.due_ns
+            );
+        }
         let initial = as_initial(&finals);
         let finals = workload::read_final(&map, &keys).await.expect("read back");
         assert!(

@@ -2,10 +2,14 @@
 //! success before a failure to the first success after it.
 //!
 //! Ops are taken in completion order. Failed and indeterminate ops are
-//! failures; an op that succeeded after redirects is a success. A window that
-//! opens before any success starts at the first failed op's start; one still
-//! open at the end of the history ends at the last failed op's end and is
-//! marked not recovered. Compute it per client mode: the app's view (retries
+//! failures; an op that succeeded after redirects is a success. A failure
+//! opens a window only when it was sent after the last success ended: with
+//! ops in flight concurrently, one sent during an outage can time out after
+//! the shard is back, and says nothing about the time after that success
+//! (counted as a failed op, it opens no window of its own). A window that
+//! opens before any success starts at the first failed op's sending; one
+//! still open at the end of the history ends at the last failed op's end and
+//! is marked not recovered. Compute it per client mode: the app's view (retries
 //! hide short blips) and the probe's (what the cluster did) differ on purpose.
 
 use std::collections::BTreeMap;
@@ -29,6 +33,10 @@ pub struct Window {
     pub windows: u32,
     /// Whether every window closed with a success (false: still failing at the end).
     pub recovered: bool,
+    /// The longest time between two successes' ends, ms: a stall that ends
+    /// in success opens no failure window, but clients waited all the same.
+    #[serde(default)]
+    pub longest_gap_ms: f64,
     /// Every window, in order (at most [`MAX_SPANS`]): what lets a drill
     /// attribute each one to the fault in force when it opened.
     #[serde(default)]
@@ -99,7 +107,7 @@ pub fn downtime<'a>(
     }
     let mut out = Downtime::default();
     for (name, mut shard_ops) in names.into_iter().zip(ops) {
-        shard_ops.sort_by_key(|o| (o.end_ns, o.start_ns));
+        shard_ops.sort_by_key(|o| (o.end_ns, o.sent_ns));
         let w = shard_window(&shard_ops);
         out.max_ms = out.max_ms.max(w.ms);
         out.per_shard.insert(name, w);
@@ -155,15 +163,24 @@ fn shard_window(ops: &[&Op]) -> Window {
     let mut last_fail_end = 0;
     for op in ops {
         if op.is_ok() {
+            if let Some(prev) = last_ok_end {
+                w.longest_gap_ms = w
+                    .longest_gap_ms
+                    .max(op.end_ns.saturating_sub(prev) as f64 / 1e6);
+            }
             if let Some(from) = open.take() {
                 close(from, op.end_ns, &mut w);
             }
             last_ok_end = Some(op.end_ns);
         } else {
             w.failed_ops += 1;
-            last_fail_end = last_fail_end.max(op.end_ns);
-            if open.is_none() {
-                open = Some(last_ok_end.unwrap_or(op.start_ns));
+            // In flight across a success: the shard served after it was sent.
+            let stale = last_ok_end.is_some_and(|ok| op.sent_ns < ok);
+            if open.is_none() && !stale {
+                open = Some(last_ok_end.unwrap_or(op.sent_ns));
+            }
+            if open.is_some() {
+                last_fail_end = last_fail_end.max(op.end_ns);
             }
         }
     }
@@ -185,6 +202,15 @@ mod tests {
 
     fn window(h: &[Op]) -> Window {
         downtime(h, one_shard).per_shard["s1"].clone()
+    }
+
+    #[test]
+    fn a_slow_success_is_a_gap_not_a_window() {
+        // A 900 ms stall that ends in success: no failure window, a 900 ms gap.
+        let h = vec![get("a", 0, 1), get("a", 1, 901), get("a", 901, 902)];
+        let w = window(&h);
+        assert_eq!((w.ms, w.windows), (0.0, 0));
+        assert_eq!(w.longest_gap_ms, 900.0);
     }
 
     #[test]
@@ -280,6 +306,32 @@ mod tests {
         assert_eq!(d.per_shard["s1"].ms, 190.0);
         assert_eq!(d.per_shard["s2"].ms, 0.0);
         assert_eq!(d.max_ms, 190.0);
+    }
+
+    #[test]
+    fn a_failure_in_flight_across_a_success_opens_no_window() {
+        // An op sent during the outage (at 50) times out at 400, after the
+        // shard answered again at 300: it belongs to the outage it was sent
+        // in, not to a new window after the recovery.
+        let h = vec![
+            get("a", 0, 10),
+            failed(get("a", 20, 30)), // the outage opens at 10
+            indeterminate(get("a", 50, 400)),
+            get("a", 290, 300), // ... and closes at 300
+            get("a", 350, 360),
+            get("a", 390, 395),
+        ];
+        let w = window(&h);
+        assert_eq!(w.windows, 1, "{w:?}");
+        assert_eq!((w.from_ns, w.to_ns), (10_000_000, 300_000_000));
+        assert_eq!(w.failed_ops, 2);
+        assert!(w.recovered);
+        // A failure sent after the last success does open one.
+        let mut h2 = h.clone();
+        h2.push(failed(get("a", 397, 398)));
+        h2.push(get("a", 399, 420));
+        let w = window(&h2);
+        assert_eq!(w.windows, 2, "{w:?}");
     }
 
     #[test]

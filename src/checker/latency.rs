@@ -1,6 +1,13 @@
-//! Latency of successful ops: per phase (HdrHistogram) and per second (for the
-//! latency-over-time chart). An op's latency is `end - start`; for open-loop
-//! clients the start is the scheduled one, so stalls are not hidden.
+//! The three times of successful ops — per phase (HdrHistogram) and per
+//! second (for the latency-over-time chart):
+//!
+//! - **latency**, due → end: from the op's place in the schedule, so a stall
+//!   is never hidden (no coordinated omission). What a user feels; latency
+//!   SLOs read it.
+//! - **service time**, sent → end: the client path and the server.
+//! - **tool lag**, due → sent: time the op waited to be sent — the tool's own
+//!   delay (a late wake-up, a busy CPU, a full in-flight pool). When it is
+//!   large, latency measured the tool, and the self-check says so.
 
 use std::collections::BTreeMap;
 
@@ -18,8 +25,9 @@ const HIGHEST_NS: u64 = 60_000_000_000;
 /// Three significant digits: 0.1% error on every percentile.
 const SIGFIG: u8 = 3;
 
-/// Latency percentiles, ms.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Percentiles of one figure over a set of ops, ms. `count: 0` means nothing
+/// was measured: the percentiles are then 0 and mean nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Latency {
     pub count: u64,
     pub p50: f64,
@@ -30,7 +38,14 @@ pub struct Latency {
     pub max: f64,
 }
 
-/// A histogram of latencies plus the exact maximum.
+impl Latency {
+    /// The p99, or `None` when nothing was measured (never a 0 that passes).
+    pub fn p99_measured(&self) -> Option<f64> {
+        (self.count > 0).then_some(self.p99)
+    }
+}
+
+/// A histogram of durations plus the exact maximum.
 struct Hist {
     h: Histogram<u64>,
     max_ns: u64,
@@ -54,7 +69,8 @@ impl Hist {
         if self.h.is_empty() {
             return Latency::default();
         }
-        // A bucket's highest equivalent value can exceed the exact maximum.
+        // A bucket's highest equivalent value can exceed the exact maximum,
+        // and a bucket of sub-µs values reads as 1 µs.
         let q = |q: f64| self.h.value_at_quantile(q).min(self.max_ns) as f64 / 1e6;
         Latency {
             count: self.h.len(),
@@ -67,6 +83,102 @@ impl Hist {
     }
 }
 
+/// Percentiles of any per-item duration in ns (the reference pings use it too).
+pub fn percentiles(durations_ns: impl IntoIterator<Item = u64>) -> Latency {
+    let mut h = Hist::new();
+    for ns in durations_ns {
+        h.record(ns);
+    }
+    h.latency()
+}
+
+/// The three times of a set of ok ops, and how many of them waited for an
+/// in-flight slot.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    /// Due → end.
+    pub latency: Latency,
+    /// Sent → end.
+    pub service: Latency,
+    /// Due → sent.
+    pub tool_lag: Latency,
+    /// Ops (ok or not) that waited for an in-flight slot, and the longest wait (ms).
+    pub pool_waits: u64,
+    pub pool_wait_max_ms: f64,
+}
+
+struct TimingHists {
+    latency: Hist,
+    service: Hist,
+    tool_lag: Hist,
+    pool_waits: u64,
+    pool_wait_max_ns: u64,
+}
+
+impl TimingHists {
+    fn new() -> TimingHists {
+        TimingHists {
+            latency: Hist::new(),
+            service: Hist::new(),
+            tool_lag: Hist::new(),
+            pool_waits: 0,
+            pool_wait_max_ns: 0,
+        }
+    }
+
+    fn record(&mut self, op: &Op) {
+        if op.pool_wait_ns > 0 {
+            self.pool_waits += 1;
+            self.pool_wait_max_ns = self.pool_wait_max_ns.max(op.pool_wait_ns);
+        }
+        // Tool lag is the tool's, whatever the op's outcome.
+        self.tool_lag.record(op.tool_lag_ns());
+        if op.is_ok() {
+            self.latency.record(op.latency_ns());
+            self.service.record(op.service_ns());
+        }
+    }
+
+    fn timing(&self) -> Timing {
+        Timing {
+            latency: self.latency.latency(),
+            service: self.service.latency(),
+            tool_lag: self.tool_lag.latency(),
+            pool_waits: self.pool_waits,
+            pool_wait_max_ms: self.pool_wait_max_ns as f64 / 1e6,
+        }
+    }
+}
+
+/// The three times of the ops due in each phase (`[start, end)`), by phase
+/// name. Latency and service time count ok ops; tool lag counts every op
+/// (a failed op was late to send all the same). Every phase is present,
+/// with `count: 0` when no op fell in it; phases sharing a name are merged.
+pub fn timing_by_phase<'a>(
+    history: impl IntoIterator<Item = &'a Op>,
+    phases: &[Phase],
+) -> BTreeMap<String, Timing> {
+    let mut hists: BTreeMap<&str, TimingHists> = BTreeMap::new();
+    for p in phases {
+        hists
+            .entry(p.name.as_str())
+            .or_insert_with(TimingHists::new);
+    }
+    for op in history {
+        for p in phases {
+            if (p.start_ns..p.end_ns).contains(&op.due_ns)
+                && let Some(h) = hists.get_mut(p.name.as_str())
+            {
+                h.record(op);
+            }
+        }
+    }
+    hists
+        .into_iter()
+        .map(|(name, h)| (name.to_string(), h.timing()))
+        .collect()
+}
+
 /// Latency of the ok ops in `history`.
 pub fn latency<'a>(history: impl IntoIterator<Item = &'a Op>) -> Latency {
     let mut h = Hist::new();
@@ -74,32 +186,6 @@ pub fn latency<'a>(history: impl IntoIterator<Item = &'a Op>) -> Latency {
         h.record(op.latency_ns());
     }
     h.latency()
-}
-
-/// Latency of the ok ops that started in each phase (`[start, end)`), by
-/// phase name. Every phase is present, with `count: 0` when no op fell in it;
-/// phases sharing a name are merged.
-pub fn latency_by_phase<'a>(
-    history: impl IntoIterator<Item = &'a Op>,
-    phases: &[Phase],
-) -> BTreeMap<String, Latency> {
-    let mut hists: BTreeMap<&str, Hist> = BTreeMap::new();
-    for p in phases {
-        hists.entry(p.name.as_str()).or_insert_with(Hist::new);
-    }
-    for op in history.into_iter().filter(|o| o.is_ok()) {
-        for p in phases {
-            if (p.start_ns..p.end_ns).contains(&op.start_ns)
-                && let Some(h) = hists.get_mut(p.name.as_str())
-            {
-                h.record(op.latency_ns());
-            }
-        }
-    }
-    hists
-        .into_iter()
-        .map(|(name, h)| (name.to_string(), h.latency()))
-        .collect()
 }
 
 /// One second of the run.
@@ -110,20 +196,35 @@ pub struct Second {
     pub ok: u64,
     /// Failed and indeterminate ops.
     pub failed: u64,
-    /// Exact p99 latency of the second's ok ops (0 when none).
+    /// Exact p99 latency (due → end) of the second's ok ops (0 when none).
     pub p99_ms: f64,
+    /// Exact p99 service time (sent → end) of the same ops.
+    #[serde(default)]
+    pub service_p99_ms: f64,
+    /// Exact p99 tool lag (due → sent) of every op due in the second.
+    #[serde(default)]
+    pub tool_lag_p99_ms: f64,
 }
 
-/// Ops per second by start time, from the first op's second to the last op's,
+/// Ops per second by due time, from the first op's second to the last op's,
 /// quiet seconds included (a stall shows as a gap, not as nothing).
 pub fn per_second<'a>(history: impl IntoIterator<Item = &'a Op>) -> Vec<Second> {
-    let mut buckets: BTreeMap<u64, (u64, Vec<u64>)> = BTreeMap::new();
+    #[derive(Default)]
+    struct Bucket {
+        failed: u64,
+        latency: Vec<u64>,
+        service: Vec<u64>,
+        lag: Vec<u64>,
+    }
+    let mut buckets: BTreeMap<u64, Bucket> = BTreeMap::new();
     for op in history {
-        let b = buckets.entry(op.start_ns / 1_000_000_000).or_default();
+        let b = buckets.entry(op.due_ns / 1_000_000_000).or_default();
+        b.lag.push(op.tool_lag_ns());
         if op.is_ok() {
-            b.1.push(op.latency_ns());
+            b.latency.push(op.latency_ns());
+            b.service.push(op.service_ns());
         } else {
-            b.0 += 1;
+            b.failed += 1;
         }
     }
     let (Some(&first), Some(&last)) = (buckets.keys().next(), buckets.keys().next_back()) else {
@@ -131,12 +232,14 @@ pub fn per_second<'a>(history: impl IntoIterator<Item = &'a Op>) -> Vec<Second> 
     };
     (first..=last)
         .map(|t_s| {
-            let (failed, mut lat) = buckets.remove(&t_s).unwrap_or_default();
+            let mut b = buckets.remove(&t_s).unwrap_or_default();
             Second {
                 t_s,
-                ok: lat.len() as u64,
-                failed,
-                p99_ms: percentile(&mut lat, 0.99) as f64 / 1e6,
+                ok: b.latency.len() as u64,
+                failed: b.failed,
+                p99_ms: percentile(&mut b.latency, 0.99) as f64 / 1e6,
+                service_p99_ms: percentile(&mut b.service, 0.99) as f64 / 1e6,
+                tool_lag_p99_ms: percentile(&mut b.lag, 0.99) as f64 / 1e6,
             }
         })
         .collect()
@@ -173,8 +276,15 @@ mod tests {
         assert_eq!(l.max, 1000.0);
     }
 
+    /// An op due at `due` ms, sent at `sent`, ended at `end`.
+    fn timed(due: u64, sent: u64, end: u64) -> Op {
+        let mut o = get("k", due, end);
+        o.sent_ns = sent * 1_000_000;
+        o
+    }
+
     #[test]
-    fn by_phase_takes_ok_ops_by_start() {
+    fn by_phase_takes_ops_by_due_time() {
         let phases = vec![
             Phase {
                 name: "before".into(),
@@ -192,30 +302,52 @@ mod tests {
                 end_ns: 600_000_000,
             },
         ];
+        let mut waited = timed(95, 130, 150); // before (by due), 35 ms late to send
+        waited.pool_wait_ns = 30_000_000;
         let h = vec![
-            get("k", 10, 12),           // before, 2 ms
-            get("k", 90, 150),          // before (by start), 60 ms
-            get("k", 100, 104),         // during, 4 ms
-            failed(get("k", 110, 900)), // not ok: not counted
+            timed(10, 10, 12),            // before, 2 ms
+            waited,                       // before, 55 ms from due, 20 ms of service
+            timed(100, 101, 104),         // during, 4 ms, 1 ms lag
+            failed(timed(110, 150, 900)), // not ok: its lag counts, nothing else
         ];
-        let l = latency_by_phase(&h, &phases);
-        assert_eq!(l["before"].count, 2);
-        assert!(close(l["before"].max, 60.0));
-        assert!(close(l["before"].p50, 2.0), "{:?}", l["before"]);
-        assert_eq!(l["during"].count, 1);
-        assert!(close(l["during"].p99, 4.0));
-        assert_eq!(l["empty"], Latency::default());
+        let t = timing_by_phase(&h, &phases);
+        let before = &t["before"];
+        assert_eq!(before.latency.count, 2);
+        assert!(close(before.latency.max, 55.0), "{before:?}");
+        assert!(close(before.service.max, 20.0), "{before:?}");
+        assert!(close(before.tool_lag.max, 35.0), "{before:?}");
+        assert!(close(before.latency.p50, 2.0), "{before:?}");
+        assert_eq!((before.pool_waits, before.pool_wait_max_ms), (1, 30.0));
+        let during = &t["during"];
+        assert_eq!((during.latency.count, during.tool_lag.count), (1, 2));
+        assert!(close(during.latency.p99, 4.0));
+        assert!(close(during.service.p99, 3.0));
+        assert!(close(during.tool_lag.max, 40.0), "{during:?}");
+        assert_eq!(t["empty"], Timing::default());
+        assert_eq!(t["empty"].latency.p99_measured(), None);
+        assert_eq!(during.latency.p99_measured(), Some(during.latency.p99));
     }
 
     #[test]
     fn seconds_with_gaps() {
         let mut h: Vec<Op> = (0..100).map(|i| get("k", 1000 + i, 1000 + i + 1)).collect();
-        h.push(get("k", 1500, 1600)); // the slow one: p99 of 101 ops
+        h.push(timed(1500, 1580, 1600)); // the slow one: p99 of 101 ops, 80 ms of it lag
         h.push(failed(get("k", 3000, 3001)));
         let s = per_second(&h);
         assert_eq!(s.iter().map(|x| x.t_s).collect::<Vec<_>>(), vec![1, 2, 3]);
         assert_eq!((s[0].ok, s[0].failed), (101, 0));
         assert!(close(s[0].p99_ms, 1.0), "{s:?}");
+        assert!(close(s[0].service_p99_ms, 1.0), "{s:?}");
+        assert!(close(s[0].tool_lag_p99_ms, 0.0), "{s:?}");
+        let slow = per_second(&[timed(1500, 1580, 1600)]);
+        assert_eq!(
+            (
+                slow[0].p99_ms,
+                slow[0].service_p99_ms,
+                slow[0].tool_lag_p99_ms
+            ),
+            (100.0, 20.0, 80.0)
+        );
         assert_eq!((s[1].ok, s[1].failed, s[1].p99_ms), (0, 0, 0.0));
         assert_eq!((s[2].ok, s[2].failed), (0, 1));
         assert!(per_second(&[]).is_empty());

@@ -65,7 +65,8 @@ pub struct LostWrite {
 /// The writes of one key, from the history.
 #[derive(Default)]
 struct KeyWrites<'a> {
-    /// (start, end, value) of acknowledged writes.
+    /// (sent, end, value) of acknowledged writes: a write can have taken
+    /// effect anywhere between the two, and nowhere else.
     acked: Vec<(u64, u64, &'a str)>,
     uncertain: Vec<&'a str>,
     /// Count of ok and uncertain incrs.
@@ -92,7 +93,7 @@ fn gather<'a>(history: impl IntoIterator<Item = &'a Op>) -> BTreeMap<&'a str, Ke
                 let w = keys.entry(op.key.as_str()).or_default();
                 let value = op.value.as_deref().unwrap_or("");
                 if op.is_ok() {
-                    w.acked.push((op.start_ns, op.end_ns, value));
+                    w.acked.push((op.sent_ns, op.end_ns, value));
                 } else if uncertain(op) {
                     w.uncertain.push(value);
                 }

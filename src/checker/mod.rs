@@ -8,7 +8,10 @@
 //!
 //! - [`mod@lost`]     — [`lost_writes`] and [`counters()`]: acknowledged writes against the final state.
 //! - [`mod@downtime`] — [`downtime()`]: per shard, the longest window without a success.
-//! - [`mod@latency`]  — [`latency()`], [`latency_by_phase`], [`per_second`] (HdrHistogram, exact per-second p99).
+//! - [`mod@latency`]  — [`latency()`], [`timing_by_phase`] (latency, service time and tool lag by
+//!   phase, HdrHistogram), [`per_second`] (exact per-second p99s).
+//! - [`mod@selfcheck`] — [`self_check`]: did the tool keep its schedule (tool lag per
+//!   phase against its bound); the reference PINGs by phase and by second.
 //! - [`errors_by_kind`], [`redirects`], [`counts`] — tallies.
 //!
 //! Checkers take any iterator of `&Op`, so a caller filters by client mode
@@ -17,6 +20,7 @@
 pub mod downtime;
 pub mod latency;
 pub mod lost;
+pub mod selfcheck;
 
 use std::collections::BTreeMap;
 
@@ -25,8 +29,11 @@ use serde::{Deserialize, Serialize};
 use crate::workload::{Op, Outcome};
 
 pub use downtime::{Downtime, DowntimeByMode, Span, Window, downtime, downtime_by_mode};
-pub use latency::{Latency, Second, latency, latency_by_phase, per_second};
+pub use latency::{Latency, Second, Timing, latency, per_second, percentiles, timing_by_phase};
 pub use lost::{CounterViolation, Counters, LostWrite, LostWrites, counters, lost_writes};
+pub use selfcheck::{
+    PhaseCheck, PingSummary, SelfCheck, ping_p99_per_second, pings_by_phase, self_check,
+};
 
 /// Failed and indeterminate ops by class: the failure kinds (`moved`,
 /// `tryagain`, `clusterdown`, ...) and `indeterminate`. Ok ops are not counted.
@@ -82,8 +89,10 @@ pub(crate) mod fixture {
             key: key.to_string(),
             slot: key_slot(key.as_bytes()),
             value: value.map(str::to_string),
-            start_ns: start_ms * 1_000_000,
+            due_ns: start_ms * 1_000_000,
+            sent_ns: start_ms * 1_000_000,
             end_ns: end_ms * 1_000_000,
+            pool_wait_ns: 0,
             node: None,
             redirects: 0,
             outcome: Outcome::Ok,

@@ -3,15 +3,35 @@
 //! Nodes announce addresses the controller may not be able to reach (container
 //! IPs). `node_address_map` translates them at connect time while the client's
 //! slot map keeps the announced addresses (so MOVED/ASK still match), and the
-//! [`LoopbackOnly`] resolver refuses any address outside 127.0.0.0/8.
+//! map's resolver refuses any address outside 127.0.0.0/8 (or, for a map made
+//! within the run's network, outside the run's own nodes).
+//!
+//! # ASKING in one write
+//!
+//! redis-rs 1.8 follows an ASK redirect by sending `ASKING`, awaiting its
+//! reply, then sending the command, on the node's multiplexed connection.
+//! Another task's request can be written in between: it consumes the
+//! one-shot ASKING flag, and the redirected command is answered MOVED. During
+//! a slot migration that shows as failed ops that are the library's doing.
+//! [`connect_app`] gives the cluster client node connections of type
+//! [`AskingInOneWrite`], which hold the ASKING back and write it together
+//! with the command that follows, so nothing can come between them. App
+//! connections can then carry many requests at once, as applications use them.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use futures::FutureExt as _;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::{ClusterClient, ClusterClientBuilder, NodeAddress};
-use redis::{ErrorKind, RedisError, RedisResult};
+use redis::cluster_async::{ClusterConnection, Connect};
+use redis::io::tcp::TcpSettings;
+use redis::{
+    AsyncConnectionConfig, Cmd, ErrorKind, IntoConnectionInfo, Pipeline, RedisError, RedisFuture,
+    RedisResult, Value,
+};
 
-use super::conn::{AddressMap, LoopbackOnly};
+use super::conn::AddressMap;
 
 /// Timeouts and retries of a cluster client.
 #[derive(Debug, Clone, Copy)]
@@ -71,9 +91,164 @@ pub fn cluster_client(map: &AddressMap, opts: &ClientOptions) -> RedisResult<Clu
         .collect();
     ClusterClientBuilder::new(seeds)
         .node_address_map(translate)
-        .async_dns_resolver(LoopbackOnly)
+        .async_dns_resolver(map.resolver())
+        // A measuring client must not hold a small write back (Nagle).
+        .tcp_settings(TcpSettings::default().set_nodelay(true))
         .connection_timeout(opts.connection_timeout)
         .response_timeout(opts.response_timeout)
         .retries(opts.retries)
         .build()
+}
+
+/// A cluster connection whose node connections write ASKING together with
+/// the command it is for (see the module docs).
+pub type AppConnection = ClusterConnection<AskingInOneWrite>;
+
+/// Open a cluster connection of `client` whose node connections are
+/// [`AskingInOneWrite`]: safe to share between concurrent requests during a
+/// slot migration.
+pub async fn connect_app(client: &ClusterClient) -> RedisResult<AppConnection> {
+    client
+        .get_async_generic_connection::<AskingInOneWrite>()
+        .await
+}
+
+/// A node connection for redis-rs's cluster client: a multiplexed connection
+/// that, asked to send `ASKING`, answers OK at once and sends the ASKING
+/// with the next request made through the same handle, in one write.
+///
+/// redis-rs clones a node's connection for each request, sends ASKING on the
+/// clone and the redirected command on the same clone, so the flag lives in
+/// the handle (a fresh clone never carries it) and cannot reach another
+/// task's request.
+pub struct AskingInOneWrite {
+    inner: MultiplexedConnection,
+    asking: bool,
+}
+
+impl Clone for AskingInOneWrite {
+    fn clone(&self) -> Self {
+        AskingInOneWrite {
+            inner: self.inner.clone(),
+            asking: false,
+        }
+    }
+}
+
+/// Whether `cmd` is a bare `ASKING`.
+fn is_asking(cmd: &Cmd) -> bool {
+    let mut args = cmd.args_iter();
+    args.len() == 1
+        && matches!(args.next(), Some(redis::Arg::Simple(a)) if a.eq_ignore_ascii_case(b"ASKING"))
+}
+
+/// `ASKING`, then the commands of `p` exactly as `p` would write them (a
+/// transaction's MULTI and EXEC included), as one pipeline: offsets into the
+/// original's replies move by one.
+fn with_asking(p: &Pipeline) -> Pipeline {
+    let mut out = redis::pipe();
+    out.cmd("ASKING");
+    if p.is_transaction() {
+        out.cmd("MULTI");
+    }
+    for c in p.cmd_iter() {
+        out.add_command(c.clone());
+    }
+    if p.is_transaction() {
+        out.cmd("EXEC");
+    }
+    out
+}
+
+impl ConnectionLike for AskingInOneWrite {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        if is_asking(cmd) {
+            self.asking = true;
+            return async { Ok(Value::Okay) }.boxed();
+        }
+        if !std::mem::take(&mut self.asking) {
+            return self.inner.req_packed_command(cmd);
+        }
+        async move {
+            let mut p = redis::pipe();
+            p.cmd("ASKING").add_command(cmd.clone());
+            let mut replies = self.inner.req_packed_commands(&p, 1, 1).await?;
+            replies.pop().ok_or_else(|| {
+                RedisError::from((ErrorKind::Parse, "no reply to a command sent after ASKING"))
+            })
+        }
+        .boxed()
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        if !std::mem::take(&mut self.asking) {
+            return self.inner.req_packed_commands(pipeline, offset, count);
+        }
+        async move {
+            let p = with_asking(pipeline);
+            self.inner.req_packed_commands(&p, offset + 1, count).await
+        }
+        .boxed()
+    }
+
+    fn get_db(&self) -> i64 {
+        self.inner.get_db()
+    }
+}
+
+impl Connect for AskingInOneWrite {
+    fn connect_with_config<'a, T>(info: T, config: AsyncConnectionConfig) -> RedisFuture<'a, Self>
+    where
+        T: IntoConnectionInfo + Send + 'a,
+    {
+        MultiplexedConnection::connect_with_config(info, config)
+            .map(|r| {
+                r.map(|inner| AskingInOneWrite {
+                    inner,
+                    asking: false,
+                })
+            })
+            .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_asking_and_rewrites_pipelines() {
+        assert!(is_asking(&redis::cmd("ASKING")));
+        assert!(is_asking(&redis::cmd("asking")));
+        assert!(!is_asking(redis::cmd("ASKING").arg("x")));
+        assert!(!is_asking(redis::cmd("GET").arg("ASKING")));
+
+        let mut p = redis::pipe();
+        p.cmd("SET").arg("k").arg("v").cmd("WAIT").arg(1).arg(100);
+        let mut expected = redis::pipe();
+        expected
+            .cmd("ASKING")
+            .cmd("SET")
+            .arg("k")
+            .arg("v")
+            .cmd("WAIT")
+            .arg(1)
+            .arg(100);
+        assert_eq!(
+            with_asking(&p).get_packed_pipeline(),
+            expected.get_packed_pipeline()
+        );
+
+        // A transaction keeps its MULTI and EXEC, after the ASKING.
+        let mut t = redis::pipe();
+        t.atomic().cmd("SET").arg("k").arg("v");
+        let mut expected = redis::cmd("ASKING").get_packed_command();
+        expected.extend(t.get_packed_pipeline());
+        assert_eq!(with_asking(&t).get_packed_pipeline(), expected);
+    }
 }

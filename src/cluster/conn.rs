@@ -3,7 +3,10 @@
 //! The controller only ever connects to 127.0.0.0/8 (a published port or a
 //! loopback alias). Nodes announce other addresses to each other (container
 //! IPs); [`AddressMap`] translates what they announce into where the controller
-//! reaches them, and refuses anything else.
+//! reaches them, and refuses anything else. The one exception is a map made
+//! [`within_network`](AddressMap::within_network) for the workload's clients
+//! when they sit in the run's own network namespace: they reach the nodes at
+//! the addresses the nodes announce, and nowhere else.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -52,6 +55,9 @@ pub struct MappedNode {
 #[derive(Debug, Clone, Default)]
 pub struct AddressMap {
     nodes: Vec<MappedNode>,
+    /// Non-loopback addresses this map may hand out: the run's own node
+    /// addresses, for a client inside the run's network; empty otherwise.
+    network: Vec<IpAddr>,
 }
 
 /// Whether the controller may connect to `ip`. IPv4 127.0.0.0/8 and `::1`.
@@ -75,14 +81,40 @@ impl AddressMap {
         Ok(map)
     }
 
-    /// Add one node. Fails when `addr` is not loopback or an address is already mapped.
+    /// The map of a client inside the run's network (see the module docs):
+    /// every member reached at the address it announces.
+    pub fn within_network(members: &[Member]) -> Result<Self, ClusterError> {
+        let mut map = AddressMap {
+            nodes: Vec::new(),
+            network: members.iter().map(|m| m.announce.ip()).collect(),
+        };
+        for m in members {
+            map.insert(&m.name, m.announce, m.announce)?;
+        }
+        Ok(map)
+    }
+
+    /// Whether this map's holder may connect to `ip`.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        is_loopback(ip) || self.network.contains(&ip)
+    }
+
+    /// A resolver for redis-rs that yields only what [`AddressMap::allows`].
+    pub fn resolver(&self) -> OwnAddressesOnly {
+        OwnAddressesOnly {
+            network: self.network.clone().into(),
+        }
+    }
+
+    /// Add one node. Fails when `addr` is not loopback (or, within the run's
+    /// network, one of its nodes) or an address is already mapped.
     pub fn insert(
         &mut self,
         name: &str,
         announce: SocketAddr,
         addr: SocketAddr,
     ) -> Result<(), ClusterError> {
-        if !is_loopback(addr.ip()) {
+        if !self.allows(addr.ip()) {
             return Err(ClusterError::Plan(format!(
                 "{name}'s controller address {addr} is not a loopback address"
             )));
@@ -165,32 +197,64 @@ impl Default for ConnectOptions {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LoopbackOnly;
 
+/// `host:port` as an address when `allowed` says yes, else the refusal.
+fn resolve_allowed(
+    host: &str,
+    port: u16,
+    allowed: impl Fn(IpAddr) -> bool,
+) -> Result<SocketAddr, redis::RedisError> {
+    if host == "localhost" {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    match host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
+        Ok(ip) if allowed(ip) => Ok(SocketAddr::new(ip, port)),
+        _ => Err(redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "refusing to connect to an address that is neither loopback nor a node of the run",
+            format!("{host}:{port}"),
+        ))),
+    }
+}
+
+fn one_address<'a>(
+    result: Result<SocketAddr, redis::RedisError>,
+) -> redis::RedisFuture<'a, Box<dyn Iterator<Item = SocketAddr> + Send + 'a>> {
+    Box::pin(async move {
+        let addr = result?;
+        Ok(Box::new(std::iter::once(addr)) as Box<dyn Iterator<Item = SocketAddr> + Send>)
+    })
+}
+
 impl redis::io::AsyncDNSResolver for LoopbackOnly {
     fn resolve<'a, 'b: 'a>(
         &'a self,
         host: &'b str,
         port: u16,
     ) -> redis::RedisFuture<'a, Box<dyn Iterator<Item = SocketAddr> + Send + 'a>> {
-        let result = if host == "localhost" {
-            Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))
-        } else {
-            match host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<IpAddr>()
-            {
-                Ok(ip) if is_loopback(ip) => Ok(SocketAddr::new(ip, port)),
-                _ => Err(redis::RedisError::from((
-                    redis::ErrorKind::InvalidClientConfig,
-                    "refusing to connect to a non-loopback address",
-                    format!("{host}:{port}"),
-                ))),
-            }
-        };
-        Box::pin(async move {
-            let addr = result?;
-            Ok(Box::new(std::iter::once(addr)) as Box<dyn Iterator<Item = SocketAddr> + Send>)
-        })
+        one_address(resolve_allowed(host, port, is_loopback))
+    }
+}
+
+/// A DNS resolver for redis-rs that yields loopback addresses and the run's
+/// own node addresses (for clients inside the run's network), nothing else.
+#[derive(Debug, Clone, Default)]
+pub struct OwnAddressesOnly {
+    network: std::sync::Arc<[IpAddr]>,
+}
+
+impl redis::io::AsyncDNSResolver for OwnAddressesOnly {
+    fn resolve<'a, 'b: 'a>(
+        &'a self,
+        host: &'b str,
+        port: u16,
+    ) -> redis::RedisFuture<'a, Box<dyn Iterator<Item = SocketAddr> + Send + 'a>> {
+        one_address(resolve_allowed(host, port, |ip| {
+            is_loopback(ip) || self.network.contains(&ip)
+        }))
     }
 }
 

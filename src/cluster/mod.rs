@@ -10,7 +10,8 @@
 //! - [`failover`] — manual failover (`CLUSTER FAILOVER [FORCE|TAKEOVER]`) and its wait.
 //! - [`check`]  — the checks of `redis-cli --cluster check`: a pure [`check::evaluate`] and the loader.
 //! - [`view`]   — per-node views for the status report.
-//! - [`client`] — a redis-rs cluster client that goes through the address map.
+//! - [`client`] — a redis-rs cluster client that goes through the address map, and
+//!   node connections that write ASKING with the command it is for.
 //! - [`reshard`] — live resharding: plans (pure), the engine, fixing open slots.
 //! - [`watch`]  — the watcher: every node's view polled over a drill, and pure
 //!   analyses of the recording (failover and rejoin timelines, outage windows).
@@ -32,8 +33,8 @@ pub use admin::{
     add_node, create, wait_converged,
 };
 pub use check::{Check, CheckOptions, CheckReport, CheckedNode, check, check_with};
-pub use client::{ClientOptions, cluster_client};
-pub use conn::{AddressMap, ConnectOptions, LoopbackOnly, MappedNode, Member};
+pub use client::{AppConnection, AskingInOneWrite, ClientOptions, cluster_client, connect_app};
+pub use conn::{AddressMap, ConnectOptions, LoopbackOnly, MappedNode, Member, OwnAddressesOnly};
 pub use error::ClusterError;
 pub use failover::{FailoverReport, manual_failover};
 pub use nodes::{NodeFlags, NodeLine, NodesParseError, parse_cluster_nodes};

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::FaultKind;
@@ -67,7 +67,7 @@ impl FaultError {
 
 /// One fault as it happened: the report's fault table and the chart's shaded
 /// windows come from these.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FaultWindow {
     pub fault: FaultKind,
     /// The target as written (`primary_of:0`), or the shape for a partition.
@@ -89,6 +89,10 @@ pub struct FaultWindow {
     pub undone_ns: Option<u64>,
     /// For a failover: how long until the replica reported itself primary.
     pub promoted_ms: Option<f64>,
+    /// Why the fault did not hit when the scenario asked (`after_slots`
+    /// reached by no reshard): the drill did not do what it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mistimed: Option<String>,
 }
 
 /// What is in force now, so that [`Nemesis::heal_all`] can undo it.
@@ -200,17 +204,29 @@ impl<'a> Nemesis<'a> {
                 }
                 continue;
             }
+            let mut mistimed = None;
             if let (Some(n), Some(rx)) = (step.after_slots, slots.as_mut()) {
-                tokio::select! {
+                let ended = tokio::select! {
                     biased;
                     _ = cancel.cancelled() => return Err(FaultError::Cancelled),
-                    // An error means the reshard is over: apply now.
-                    r = rx.wait_for(|&done| done >= n) => if r.is_err() {
-                        tracing::warn!(after_slots = n, "the reshard ended first; applying the fault now");
-                    },
+                    // An error means the reshard is over: apply now, and say so.
+                    r = rx.wait_for(|&done| done >= n) => r.is_err(),
+                };
+                if ended {
+                    let done = *rx.borrow();
+                    tracing::warn!(
+                        after_slots = n,
+                        done,
+                        "the reshard ended first; applying the fault now"
+                    );
+                    mistimed = Some(format!(
+                        "asked to hit after {n} slots of the reshard, which ended at {done}: it hit after the reshard instead"
+                    ));
                 }
             }
-            window_of[o] = Some(self.apply(step, cancel).await?);
+            let w = self.apply(step, cancel).await?;
+            self.windows[w].mistimed = mistimed;
+            window_of[o] = Some(w);
             if let Some(hold) = step.hold_ms {
                 queue.push(Reverse((
                     Instant::now() + Duration::from_millis(hold),
@@ -273,6 +289,7 @@ impl<'a> Nemesis<'a> {
             undo_start_ns: None,
             undone_ns: None,
             promoted_ms: None,
+            mistimed: None,
         };
         let index = self.windows.len();
         match step.fault {
@@ -346,7 +363,7 @@ impl<'a> Nemesis<'a> {
     /// Undo everything still in force: resume paused nodes, start killed and
     /// stopped ones, lift every partition. Tries everything and returns what
     /// failed, so that one failure does not leave the rest in force.
-    pub async fn heal_all(&mut self) -> Vec<String> {
+    pub async fn heal_all(&mut self) -> Vec<FaultError> {
         let mut errors = Vec::new();
         let open: Vec<usize> = (0..self.windows.len())
             .filter(|&w| self.windows[w].undo.is_some() && self.windows[w].undone_ns.is_none())
@@ -356,7 +373,7 @@ impl<'a> Nemesis<'a> {
         order.sort_by_key(|&w| self.windows[w].fault != FaultKind::Pause);
         for w in order {
             if let Err(e) = self.undo(w).await {
-                errors.push(e.to_string());
+                errors.push(e);
             }
         }
         // Anything left (a failed undo, a `kill` without a hold).
@@ -366,7 +383,7 @@ impl<'a> Nemesis<'a> {
                 .node_action(self.d, &n, crate::runtime::NodeAction::Resume)
                 .await
             {
-                errors.push(e.to_string());
+                errors.push(e.into());
             }
         }
         for n in std::mem::take(&mut self.in_force.down) {
@@ -375,7 +392,7 @@ impl<'a> Nemesis<'a> {
                 .node_action(self.d, &n, crate::runtime::NodeAction::Start)
                 .await
             {
-                errors.push(e.to_string());
+                errors.push(e.into());
             }
         }
         if !self.in_force.grudges.is_empty()
@@ -383,7 +400,7 @@ impl<'a> Nemesis<'a> {
         {
             self.in_force.grudges.clear();
             if let Err(e) = net::heal(self.rt, self.d).await {
-                errors.push(e.to_string());
+                errors.push(e.into());
             }
         }
         errors

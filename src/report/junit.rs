@@ -1,5 +1,8 @@
 //! JUnit XML for CI: one test suite per run, one test case per SLO (a failed
-//! SLO is a failure with the figure in its message), plus the cluster check.
+//! SLO is a failure with the figure in its message, an unknown one is
+//! skipped with the reason), plus the cluster check.
+
+use super::Verdict;
 
 use std::fmt::Write as _;
 
@@ -15,14 +18,19 @@ fn escape(s: &str) -> String {
 
 pub fn render(r: &Report) -> String {
     let cases = r.slo.len() + 1;
-    let failures =
-        r.slo.iter().filter(|s| !s.pass).count() + usize::from(!r.checks.cluster_check_ok);
+    let failures = r.slo.iter().filter(|s| s.result == Verdict::Fail).count()
+        + usize::from(!r.checks.cluster_check_ok);
+    let skipped = r
+        .slo
+        .iter()
+        .filter(|s| s.result == Verdict::Unknown)
+        .count();
     let total_s = r.phases.last().map_or(0.0, |p| p.end_ms / 1000.0);
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         s,
-        "<testsuites name=\"redis-drill\" tests=\"{cases}\" failures=\"{failures}\">\n  \
-         <testsuite name=\"{}\" tests=\"{cases}\" failures=\"{failures}\" time=\"{total_s:.3}\" timestamp=\"{}\">",
+        "<testsuites name=\"redis-drill\" tests=\"{cases}\" failures=\"{failures}\" skipped=\"{skipped}\">\n  \
+         <testsuite name=\"{}\" tests=\"{cases}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{total_s:.3}\" timestamp=\"{}\">",
         escape(&r.scenario),
         escape(&r.started_at)
     );
@@ -43,16 +51,26 @@ pub fn render(r: &Report) -> String {
             escape(&r.scenario),
             escape(&slo.name)
         );
-        if slo.pass {
-            let _ = writeln!(s, "/>");
-        } else {
-            let _ = writeln!(
-                s,
-                ">\n      <failure message=\"{} = {} exceeds the limit {}\"/>\n    </testcase>",
-                escape(&slo.name),
-                escape(&value),
-                slo.limit
-            );
+        match slo.result {
+            Verdict::Pass => {
+                let _ = writeln!(s, "/>");
+            }
+            Verdict::Fail => {
+                let _ = writeln!(
+                    s,
+                    ">\n      <failure message=\"{} = {} exceeds the limit {}\"/>\n    </testcase>",
+                    escape(&slo.name),
+                    escape(&value),
+                    slo.limit
+                );
+            }
+            Verdict::Unknown => {
+                let _ = writeln!(
+                    s,
+                    ">\n      <skipped message=\"unknown: {}\"/>\n    </testcase>",
+                    escape(slo.note.as_deref().unwrap_or("not established"))
+                );
+            }
         }
     }
     let _ = write!(
@@ -78,5 +96,15 @@ mod tests {
     #[test]
     fn junit_snapshot() {
         insta::assert_snapshot!(super::render(&crate::report::tests::sample()));
+    }
+
+    #[test]
+    fn an_unknown_slo_is_skipped_with_its_reason() {
+        let xml = super::render(&crate::report::tests::sample_unknown());
+        assert!(xml.contains(r#"failures="0" skipped="1""#), "{xml}");
+        assert!(
+            xml.contains("<skipped message=\"unknown: tool lag p99 4.20 ms"),
+            "{xml}"
+        );
     }
 }

@@ -30,14 +30,6 @@ fn ms(v: f64) -> String {
     }
 }
 
-fn p99s(lat: &std::collections::BTreeMap<String, Latency>, phases: &[String]) -> String {
-    phases
-        .iter()
-        .filter_map(|p| lat.get(p).map(|l| format!("{p} {}", ms(l.p99))))
-        .collect::<Vec<_>>()
-        .join(" · ")
-}
-
 fn errors(kinds: &std::collections::BTreeMap<String, u64>) -> String {
     if kinds.is_empty() {
         return String::new();
@@ -54,6 +46,7 @@ pub fn render(r: &Report) -> String {
     let verdict = match r.verdict {
         Verdict::Pass => "PASS",
         Verdict::Fail => "FAIL",
+        Verdict::Unknown => "UNKNOWN",
     };
     let _ = writeln!(s, "## {} — {verdict}\n", r.scenario);
     let _ = writeln!(
@@ -82,15 +75,17 @@ pub fn render(r: &Report) -> String {
     if let Some(c) = r.convergence_ms {
         let _ = writeln!(s, "| convergence | {} until every node agrees |", ms(c));
     }
-    let phases: Vec<String> = r.phases.iter().map(|p| p.name.clone()).collect();
     let a = &r.workload.app;
+    // The failures by kind; indeterminate ops have their own count.
+    let mut failed_kinds = a.errors_by_kind.clone();
+    failed_kinds.remove("indeterminate");
     let _ = writeln!(
         s,
         "| app clients ({}) | {} ok, {} failed{}, {} indeterminate |",
         a.clients,
         group(a.ops_ok),
         group(a.ops_failed),
-        errors(&a.errors_by_kind),
+        errors(&failed_kinds),
         group(a.ops_indeterminate)
     );
     let p = &r.workload.probe;
@@ -105,13 +100,13 @@ pub fn render(r: &Report) -> String {
             errors(&p.errors_by_kind)
         );
     }
-    let _ = writeln!(s, "| app p99 | {} |", p99s(&a.latency_ms, &phases));
     let d = &r.downtime_ms;
     let _ = writeln!(
         s,
-        "| downtime (worst shard) | app {} · probe {} |",
+        "| downtime (worst shard) | app {} · probe {} · longest app wait between successes {} |",
         ms(d.max),
-        ms(d.probe_max)
+        ms(d.probe_max),
+        ms(d.gap_max)
     );
     let c = &r.checks;
     let window = match c.loss_window_ms {
@@ -158,6 +153,7 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
+    timing(&mut s, r);
     faults(&mut s, r);
     if !r.slo.is_empty() {
         let _ = writeln!(s, "\n| SLO | limit | value | |\n|---|--:|--:|---|");
@@ -169,17 +165,166 @@ pub fn render(r: &Report) -> String {
                     format!("{v:.2}")
                 }
             });
+            let result = match slo.result {
+                Verdict::Pass => "pass".to_string(),
+                Verdict::Fail => "FAIL".to_string(),
+                Verdict::Unknown => format!(
+                    "unknown: {}",
+                    cell(slo.note.as_deref().unwrap_or("not established"))
+                ),
+            };
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} |",
-                slo.name,
-                slo.limit,
-                value,
-                if slo.pass { "pass" } else { "FAIL" }
+                slo.name, slo.limit, value, result
             );
         }
     }
     s
+}
+
+/// A p99 in a table cell: `—` when nothing was measured.
+fn p99_cell(l: Option<&Latency>) -> String {
+    match l {
+        Some(l) if l.count > 0 => ms(l.p99),
+        _ => "—".to_string(),
+    }
+}
+
+/// Where the time went, phase by phase: what the app clients felt (from the
+/// schedule), how much of it was service (client path and server) and how
+/// much the tool's own lag, next to the probe, the raw PING reference and
+/// the nodes' own execution times; then the self-check and the engine.
+fn timing(s: &mut String, r: &Report) {
+    let a = &r.workload.app;
+    if a.service_ms.is_empty() {
+        return;
+    }
+    let phases: Vec<&str> = r.phases.iter().map(|p| p.name.as_str()).collect();
+    let reference = r.reference.as_ref();
+    let _ = writeln!(
+        s,
+        "\n| p99 by phase | app latency | app service | tool lag | probe latency | PING (worst primary) | server GET / SET |\n|---|--:|--:|--:|--:|--:|--:|"
+    );
+    for phase in &phases {
+        let ping = reference
+            .and_then(|x| x.ping_ms.get(*phase))
+            .and_then(|nodes| {
+                nodes
+                    .iter()
+                    .filter(|(_, p)| p.count > p.failed)
+                    .max_by(|a, b| a.1.p99.total_cmp(&b.1.p99))
+            })
+            .map_or("—".to_string(), |(node, p)| {
+                let failed = if p.failed > 0 {
+                    format!(", {} failed", group(p.failed))
+                } else {
+                    String::new()
+                };
+                format!("{} ({node}{failed})", ms(p.p99))
+            });
+        let server =
+            reference
+                .and_then(|x| x.server.get(*phase))
+                .map_or("—".to_string(), |nodes| {
+                    let worst = |cmd: &str| {
+                        nodes
+                            .values()
+                            .filter_map(|n| n.get(cmd).and_then(|c| c.p99_usec))
+                            .reduce(f64::max)
+                            .map_or("—".to_string(), |us| format!("{us:.0} µs"))
+                    };
+                    format!("{} / {}", worst("get"), worst("set"))
+                });
+        let lag = match r.workload.self_check.phases.get(*phase) {
+            Some(c) if !c.ok => format!("**{}**", ms(c.tool_lag_p99_ms)),
+            _ => p99_cell(a.tool_lag_ms.get(*phase)),
+        };
+        let _ = writeln!(
+            s,
+            "| {phase} | {} | {} | {lag} | {} | {ping} | {server} |",
+            p99_cell(a.latency_ms.get(*phase)),
+            p99_cell(a.service_ms.get(*phase)),
+            p99_cell(r.workload.probe.latency_ms.get(*phase)),
+        );
+    }
+    let c = &r.workload.self_check;
+    if c.ok {
+        let _ = writeln!(
+            s,
+            "\nself-check: the tool sent every op on time (tool lag p99 ≤ {} ms in every phase), so latency measured Redis and the client path, not the tool.",
+            c.max_tool_lag_ms
+        );
+    } else if let Some(note) = &c.note {
+        let distrusted: Vec<&str> = r
+            .slo
+            .iter()
+            .filter(|x| x.result == Verdict::Unknown)
+            .filter(|x| x.note.as_deref().is_some_and(|n| n.contains("tool lag")))
+            .map(|x| x.name.as_str())
+            .collect();
+        let consequence = if distrusted.is_empty() {
+            "; no SLO reads those phases".to_string()
+        } else {
+            format!(", which makes {} unknown", distrusted.join(", "))
+        };
+        let _ = writeln!(s, "\n**self-check failed**: {note}{consequence}.");
+    }
+    let e = &r.workload.engine;
+    if !e.model.is_empty() {
+        let waited: u64 = a.pool_wait.values().map(|w| w.ops).sum::<u64>()
+            + r.workload
+                .probe
+                .pool_wait
+                .values()
+                .map(|w| w.ops)
+                .sum::<u64>();
+        let mut notes = Vec::new();
+        if waited > 0 {
+            notes.push(format!("{} ops waited for room in flight", group(waited)));
+        }
+        if e.unrecorded > 0 {
+            notes.push(format!(
+                "{} ops not recorded (history full)",
+                group(e.unrecorded)
+            ));
+        }
+        if e.dropped_at_stop > 0 {
+            notes.push(format!(
+                "{} ops due before the stop never sent",
+                group(e.dropped_at_stop)
+            ));
+        }
+        let threads = match e.threads {
+            0 => "one event loop on the controller's threads".to_string(),
+            1 => "1 event loop of its own".to_string(),
+            n => format!("{n} event loops of their own"),
+        };
+        let priority = e
+            .priority
+            .as_deref()
+            .map_or(String::new(), |p| format!(", {p}"));
+        let path = if r.environment.client_path.is_empty() {
+            String::new()
+        } else {
+            format!(" · clients: {}", r.environment.client_path)
+        };
+        let _ = writeln!(
+            s,
+            "engine: {} loop · {} ops · peak {} in flight (limit {}) · {} app + {} probe connections · {threads}{priority}{path}{}",
+            e.model,
+            group(e.ops_dispatched),
+            group(e.peak_in_flight),
+            group(e.max_in_flight),
+            e.app_connections,
+            e.probe_connections,
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!(" · {}", notes.join(" · "))
+            }
+        );
+    }
 }
 
 /// Text safe inside a table cell (a grudge's `a | b` would split it).
@@ -292,6 +437,11 @@ mod tests {
         assert_eq!(ms(12.34), "12.3 ms");
         assert_eq!(ms(1234.5), "1234 ms");
         assert_eq!(crate::status::human_bytes(4_100_000), "3.9 MiB");
+    }
+
+    #[test]
+    fn unknown_snapshot() {
+        insta::assert_snapshot!(super::render(&crate::report::tests::sample_unknown()));
     }
 
     #[test]

@@ -16,12 +16,14 @@ use serde::{Deserialize, Serialize};
 
 pub use junit::render as render_junit;
 pub use markdown::render as render_markdown;
-pub use store::{RunDir, write_run};
+pub use store::{RunDir, write_jsonl, write_reports, write_run};
 
 use crate::status::StatusReport;
 
-/// Bumped whenever a field changes meaning or disappears.
-pub const FORMAT_VERSION: u32 = 1;
+/// Bumped whenever a field changes meaning or disappears. 2: SLO results and
+/// the verdict are tri-state (`pass` | `fail` | `unknown`); the history's
+/// `start_ns` became `due_ns`, with `sent_ns` beside it.
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
@@ -31,6 +33,11 @@ pub struct Report {
     pub seed: u64,
     /// RFC 3339, UTC.
     pub started_at: String,
+    /// The run's time 0 on the machine's CLOCK_MONOTONIC, ns: every `*_ms`
+    /// of the report plus this is a `clock_gettime(CLOCK_MONOTONIC)` reading,
+    /// so another tool's timestamps on the same machine line up with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch_monotonic_ns: Option<u64>,
     pub environment: Environment,
     /// The topology report (as `status --json`) before the drill's action.
     pub topology: StatusReport,
@@ -50,6 +57,10 @@ pub struct Report {
     /// Per second of the run: ops ok, failed, p99 — for charts.
     #[serde(default)]
     pub per_second: Vec<Second>,
+    /// The server-side reference beside the clients' figures: raw PINGs per
+    /// primary and each node's own command figures, by phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ReferenceSummary>,
     /// Every fault the nemesis applied, with what it cost (empty for a pure
     /// reshard drill).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -142,6 +153,11 @@ pub struct Environment {
     pub image: String,
     pub host_cores: usize,
     pub redis_drill_version: String,
+    /// How the workload's clients reach the nodes: `host loopback` (process
+    /// runtime), `inside the run's network …` (Docker, from a namespace on the
+    /// run's network), or `published ports (docker-proxy)`.
+    #[serde(default)]
+    pub client_path: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -158,16 +174,9 @@ pub struct EventMs {
     pub detail: String,
 }
 
-/// Latency percentiles, ms.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Latency {
-    pub count: u64,
-    pub p50: f64,
-    pub p95: f64,
-    pub p99: f64,
-    pub p999: f64,
-    pub max: f64,
-}
+pub use crate::checker::{Latency, PhaseCheck, PingSummary, SelfCheck};
+pub use crate::workload::WorkloadStats;
+pub use crate::workload::reference::{CommandStats, NodeSample};
 
 /// What one class of clients saw.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -180,8 +189,38 @@ pub struct ClientSummary {
     /// MOVED/ASK redirects seen (counted exactly by probe clients).
     pub redirects: u64,
     pub errors_by_kind: BTreeMap<String, u64>,
-    /// By phase name.
+    /// Latency from the schedule (due → end) of ok ops, by phase: what a
+    /// user feels; the latency SLOs read it.
     pub latency_ms: BTreeMap<String, Latency>,
+    /// Service time (sent → end) of ok ops, by phase: the client path and
+    /// the server.
+    #[serde(default)]
+    pub service_ms: BTreeMap<String, Latency>,
+    /// The tool's own lag (due → sent) of every op, by phase.
+    #[serde(default)]
+    pub tool_lag_ms: BTreeMap<String, Latency>,
+    /// Ops that waited for room in flight (`max_in_flight`), by phase.
+    #[serde(default)]
+    pub pool_wait: BTreeMap<String, PoolWait>,
+}
+
+/// Ops that had to wait for room in flight before they were sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct PoolWait {
+    pub ops: u64,
+    pub max_ms: f64,
+}
+
+/// The server-side reference.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReferenceSummary {
+    /// How often each primary was PINGed (ms).
+    pub interval_ms: u64,
+    /// Phase → node → round trips of successful PINGs.
+    pub ping_ms: BTreeMap<String, BTreeMap<String, PingSummary>>,
+    /// Phase → node → command (`get`, `set`, …) → what the node counted.
+    #[serde(default)]
+    pub server: BTreeMap<String, BTreeMap<String, NodeSample>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -191,6 +230,12 @@ pub struct WorkloadSummary {
     pub app: ClientSummary,
     /// Probe clients: no retries; what the cluster really did.
     pub probe: ClientSummary,
+    /// What the workload engine did (dispatch, in flight, connections).
+    #[serde(default)]
+    pub engine: WorkloadStats,
+    /// Whether the tool kept its schedule.
+    #[serde(default)]
+    pub self_check: SelfCheck,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -204,9 +249,15 @@ pub struct DowntimeSummary {
     /// The same for probe clients.
     pub probe_per_shard: BTreeMap<String, f64>,
     pub probe_max: f64,
+    /// App clients: per shard, the longest time between two successes
+    /// (a stall that ends in success is no failure window, but a wait).
+    #[serde(default)]
+    pub gap_per_shard: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub gap_max: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ReshardSummary {
     pub from: Vec<String>,
     pub to: Vec<String>,
@@ -260,16 +311,44 @@ pub struct SloResult {
     pub name: String,
     /// The value must be at most this.
     pub limit: f64,
-    /// `null` when the run could not measure it (which fails the SLO).
+    /// The figure (`null` when the run could not measure it).
     pub value: Option<f64>,
-    pub pass: bool,
+    pub result: Verdict,
+    /// Why the result is `unknown`, or why a figure is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
+/// Tri-state, as in Jepsen: `unknown` when the run could not establish the
+/// figure (the tool could not keep its schedule, nothing was measured), so
+/// it can pass nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
     Fail,
+    Unknown,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Unknown => "unknown",
+        }
+    }
+}
+
+/// What the run knows of one SLO's figure.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Figure {
+    /// Measured and trusted.
+    Measured(f64),
+    /// Not measured at all: the SLO fails (a check that did not happen).
+    Missing,
+    /// Measured or not, it cannot be trusted: the SLO is `unknown`.
+    Unknown { value: Option<f64>, why: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -278,6 +357,14 @@ pub struct Second {
     pub ok: u64,
     pub failed: u64,
     pub p99_ms: f64,
+    /// App and probe service time (sent → end) p99 and tool lag (due → sent) p99.
+    #[serde(default)]
+    pub service_p99_ms: f64,
+    #[serde(default)]
+    pub tool_lag_p99_ms: f64,
+    /// The reference PINGs' round-trip p99 this second, over every primary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ping_p99_ms: Option<f64>,
     /// Faults in force during this second (indexes into `faults`), for the
     /// shaded windows of the latency-over-time chart.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -285,32 +372,49 @@ pub struct Second {
 }
 
 impl Report {
-    /// The verdict the SLOs give: pass when every one holds.
+    /// The verdict the SLOs give: fail when one fails; otherwise unknown when
+    /// one is unknown; pass only when every one holds.
     pub fn verdict_from(slo: &[SloResult]) -> Verdict {
-        if slo.iter().all(|s| s.pass) {
-            Verdict::Pass
-        } else {
+        if slo.iter().any(|s| s.result == Verdict::Fail) {
             Verdict::Fail
+        } else if slo.iter().any(|s| s.result == Verdict::Unknown) {
+            Verdict::Unknown
+        } else {
+            Verdict::Pass
         }
     }
 }
 
-/// Evaluate `limits` (name → maximum) against `value_of`. Unknown names were
-/// rejected when the scenario was loaded; a value the run could not measure
-/// fails its SLO rather than passing silently.
+/// Evaluate `limits` (name → maximum) against `figure_of`. Unknown names
+/// were rejected when the scenario was loaded. A figure the run did not
+/// measure fails its SLO; one it could not trust is `unknown` (even when it
+/// is above the limit: an untrusted figure proves nothing either way).
 pub fn evaluate_slos(
     limits: &BTreeMap<String, f64>,
-    value_of: impl Fn(&str) -> Option<f64>,
+    figure_of: impl Fn(&str) -> Figure,
 ) -> Vec<SloResult> {
     limits
         .iter()
         .map(|(name, &limit)| {
-            let value = value_of(name);
+            let (value, result, note) = match figure_of(name) {
+                Figure::Measured(v) => (
+                    Some(v),
+                    if v <= limit {
+                        Verdict::Pass
+                    } else {
+                        Verdict::Fail
+                    },
+                    None,
+                ),
+                Figure::Missing => (None, Verdict::Fail, Some("not measured".to_string())),
+                Figure::Unknown { value, why } => (value, Verdict::Unknown, Some(why)),
+            };
             SloResult {
                 name: name.clone(),
                 limit,
                 value,
-                pass: value.is_some_and(|v| v <= limit),
+                result,
+                note,
             }
         })
         .collect()
@@ -338,9 +442,9 @@ pub(crate) mod tests {
                 ("max_p99_during_ms".to_string(), 5.0),
             ]),
             |n| match n {
-                "max_lost_writes" => Some(0.0),
-                "max_p99_during_ms" => Some(7.5),
-                _ => None,
+                "max_lost_writes" => Figure::Measured(0.0),
+                "max_p99_during_ms" => Figure::Measured(7.5),
+                _ => Figure::Missing,
             },
         );
         Report {
@@ -348,12 +452,14 @@ pub(crate) mod tests {
             scenario: "cluster-reshard".into(),
             seed: 42,
             started_at: "2026-11-21T17:00:00Z".into(),
+            epoch_monotonic_ns: Some(1_000_000_000),
             environment: Environment {
                 runtime: "docker".into(),
                 redis_version: "7.0.15".into(),
                 image: "redis-drill/redis:local".into(),
                 host_cores: 2,
                 redis_drill_version: "0.1.0".into(),
+                client_path: "inside the run's network (the clients container's namespace)".into(),
             },
             topology: StatusReport {
                 name: "cluster-reshard".into(),
@@ -399,6 +505,17 @@ pub(crate) mod tests {
                         ("during".to_string(), lat(0.6, 7.5)),
                         ("after".to_string(), lat(0.3, 1.0)),
                     ]),
+                    service_ms: BTreeMap::from([
+                        ("baseline".to_string(), lat(0.25, 0.9)),
+                        ("during".to_string(), lat(0.5, 7.0)),
+                        ("after".to_string(), lat(0.25, 0.8)),
+                    ]),
+                    tool_lag_ms: BTreeMap::from([
+                        ("baseline".to_string(), lat(0.02, 0.1)),
+                        ("during".to_string(), lat(0.03, 0.3)),
+                        ("after".to_string(), lat(0.02, 0.1)),
+                    ]),
+                    pool_wait: BTreeMap::new(),
                 },
                 probe: ClientSummary {
                     clients: 1,
@@ -407,7 +524,40 @@ pub(crate) mod tests {
                     ops_indeterminate: 0,
                     redirects: 120,
                     errors_by_kind: BTreeMap::from([("tryagain".to_string(), 3)]),
-                    latency_ms: BTreeMap::new(),
+                    ..Default::default()
+                },
+                engine: WorkloadStats {
+                    model: "open".into(),
+                    ops_dispatched: 45003,
+                    peak_in_flight: 12,
+                    max_in_flight: 24010,
+                    app_connections: 8,
+                    probe_connections: 1,
+                    threads: 2,
+                    priority: Some("realtime (SCHED_FIFO 1)".into()),
+                    dispatcher_max_late_ms: 0.4,
+                    ..Default::default()
+                },
+                self_check: SelfCheck {
+                    max_tool_lag_ms: 1.0,
+                    phases: BTreeMap::from([
+                        (
+                            "baseline".to_string(),
+                            PhaseCheck {
+                                tool_lag_p99_ms: 0.1,
+                                ok: true,
+                            },
+                        ),
+                        (
+                            "during".to_string(),
+                            PhaseCheck {
+                                tool_lag_p99_ms: 0.3,
+                                ok: true,
+                            },
+                        ),
+                    ]),
+                    ok: true,
+                    note: None,
                 },
             },
             downtime_ms: DowntimeSummary {
@@ -416,6 +566,8 @@ pub(crate) mod tests {
                 windows: 0,
                 probe_per_shard: BTreeMap::from([("s1n1".to_string(), 1.5)]),
                 probe_max: 1.5,
+                gap_per_shard: BTreeMap::from([("s1n1".to_string(), 3.2)]),
+                gap_max: 3.2,
             },
             convergence_ms: Some(104.0),
             reshard: Some(ReshardSummary {
@@ -440,6 +592,38 @@ pub(crate) mod tests {
             verdict: Report::verdict_from(&slo),
             slo,
             per_second: vec![],
+            reference: Some(ReferenceSummary {
+                interval_ms: 5,
+                ping_ms: BTreeMap::from([(
+                    "during".to_string(),
+                    BTreeMap::from([(
+                        "s1n1".to_string(),
+                        PingSummary {
+                            count: 80,
+                            failed: 0,
+                            p50: 0.2,
+                            p99: 6.5,
+                            max: 7.0,
+                        },
+                    )]),
+                )]),
+                server: BTreeMap::from([(
+                    "during".to_string(),
+                    BTreeMap::from([(
+                        "s1n1".to_string(),
+                        NodeSample::from([(
+                            "get".to_string(),
+                            CommandStats {
+                                calls: 800,
+                                usec_per_call: 1.5,
+                                p50_usec: Some(1.0),
+                                p99_usec: Some(4.0),
+                                p999_usec: Some(9.0),
+                            },
+                        )]),
+                    )]),
+                )]),
+            }),
             faults: vec![],
         }
     }
@@ -489,24 +673,108 @@ pub(crate) mod tests {
         r
     }
 
+    /// A run whose tool fell behind in `during`: its latency SLO is unknown.
+    pub(crate) fn sample_unknown() -> Report {
+        let mut r = sample();
+        r.workload.self_check = crate::checker::self_check(
+            &BTreeMap::from([
+                (
+                    "baseline".to_string(),
+                    crate::checker::Timing {
+                        tool_lag: Latency {
+                            count: 100,
+                            p99: 0.2,
+                            ..Latency::default()
+                        },
+                        ..Default::default()
+                    },
+                ),
+                (
+                    "during".to_string(),
+                    crate::checker::Timing {
+                        tool_lag: Latency {
+                            count: 100,
+                            p99: 4.2,
+                            ..Latency::default()
+                        },
+                        ..Default::default()
+                    },
+                ),
+            ]),
+            1.0,
+        );
+        if let Some(l) = r.workload.app.tool_lag_ms.get_mut("during") {
+            l.p99 = 4.2;
+        }
+        let why = r.workload.self_check.distrust("during").unwrap();
+        r.slo = evaluate_slos(
+            &BTreeMap::from([
+                ("max_lost_writes".to_string(), 0.0),
+                ("max_p99_during_ms".to_string(), 50.0),
+            ]),
+            |n| match n {
+                "max_lost_writes" => Figure::Measured(0.0),
+                _ => Figure::Unknown {
+                    value: Some(7.5),
+                    why: why.clone(),
+                },
+            },
+        );
+        r.verdict = Report::verdict_from(&r.slo);
+        r
+    }
+
     #[test]
-    fn slos_are_maxima_and_unmeasured_fails() {
+    fn slos_are_maxima_unmeasured_fails_untrusted_is_unknown() {
         let limits = BTreeMap::from([
             ("a".to_string(), 1.0),
             ("b".to_string(), 1.0),
             ("c".to_string(), 1.0),
+            ("d".to_string(), 1.0),
+            ("e".to_string(), 1.0),
         ]);
         let r = evaluate_slos(&limits, |n| match n {
-            "a" => Some(1.0),
-            "b" => Some(1.01),
-            _ => None,
+            "a" => Figure::Measured(1.0),
+            "b" => Figure::Measured(1.01),
+            "c" => Figure::Missing,
+            // Below the limit, but untrusted: passes nothing.
+            "d" => Figure::Unknown {
+                value: Some(0.5),
+                why: "tool lag".into(),
+            },
+            // Above the limit, but untrusted: fails nothing either.
+            _ => Figure::Unknown {
+                value: Some(7.0),
+                why: "tool lag".into(),
+            },
         });
         assert_eq!(
-            r.iter().map(|s| s.pass).collect::<Vec<_>>(),
-            vec![true, false, false]
+            r.iter().map(|s| s.result).collect::<Vec<_>>(),
+            vec![
+                Verdict::Pass,
+                Verdict::Fail,
+                Verdict::Fail,
+                Verdict::Unknown,
+                Verdict::Unknown
+            ]
+        );
+        assert_eq!(r[2].note.as_deref(), Some("not measured"));
+        assert_eq!(
+            (r[3].value, r[3].note.as_deref()),
+            (Some(0.5), Some("tool lag"))
         );
         assert_eq!(Report::verdict_from(&r), Verdict::Fail);
         assert_eq!(Report::verdict_from(&r[..1]), Verdict::Pass);
+        // Unknown beats pass, fail beats unknown.
+        assert_eq!(Report::verdict_from(&r[3..]), Verdict::Unknown);
+        assert_eq!(
+            Report::verdict_from(&[r[0].clone(), r[3].clone()]),
+            Verdict::Unknown
+        );
+        assert_eq!(
+            Report::verdict_from(&[r[3].clone(), r[1].clone()]),
+            Verdict::Fail
+        );
     }
 
     #[test]
@@ -522,6 +790,11 @@ pub(crate) mod tests {
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["workload"]["ops_ok"], 40000);
         assert_eq!(v["workload"]["latency_ms"]["during"]["p99"], 7.5);
+        assert_eq!(v["workload"]["service_ms"]["during"]["p99"], 7.0);
+        assert_eq!(v["workload"]["tool_lag_ms"]["during"]["p99"], 0.3);
+        assert_eq!(v["workload"]["self_check"]["ok"], true);
+        assert_eq!(v["reference"]["ping_ms"]["during"]["s1n1"]["p99"], 6.5);
         assert_eq!(v["verdict"], "fail");
+        assert_eq!(v["slo"][1]["result"], "fail");
     }
 }

@@ -2,9 +2,29 @@
 //! `report.md`, `report.xml` (JUnit) and `history.jsonl`, and a `latest` link
 //! beside the timestamps.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::{Report, render_junit, render_markdown};
+
+/// Write `items` to `path` as JSON lines, one item per line.
+pub fn write_jsonl<T: serde::Serialize>(path: &Path, items: &[T]) -> std::io::Result<()> {
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for item in items {
+        serde_json::to_writer(&mut w, item)?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()
+}
+
+/// Write the report in every format into the run's folder (`check-run`
+/// rewrites them in place).
+pub fn write_reports(dir: &RunDir, report: &Report) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
+    std::fs::write(dir.file("report.json"), json)?;
+    std::fs::write(dir.file("report.md"), render_markdown(report))?;
+    std::fs::write(dir.file("report.xml"), render_junit(report))
+}
 
 /// A run's folder.
 #[derive(Debug, Clone)]
@@ -62,10 +82,7 @@ impl RunDir {
 
 /// Write the report in every format into the run's folder and update `latest`.
 pub fn write_run(dir: &RunDir, report: &Report) -> std::io::Result<()> {
-    let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
-    std::fs::write(dir.file("report.json"), json)?;
-    std::fs::write(dir.file("report.md"), render_markdown(report))?;
-    std::fs::write(dir.file("report.xml"), render_junit(report))?;
+    write_reports(dir, report)?;
     dir.link_latest()
 }
 

@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::{self, Listen};
 use super::image::{self, DEFAULT_IMAGE};
+use super::netns::NetNs;
 use super::{
     AddedNode, DeployedNode, Deployment, ExecOutput, NodeAction, Removed, RuntimeError,
     RuntimeKind, UpOptions, labels,
@@ -45,6 +46,12 @@ const STOP_GRACE_S: i32 = 10;
 const RESTART_READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Host address of the first container in a network (.1 is the gateway).
 const FIRST_HOST: u8 = 11;
+/// The `clients` container's host address on the run's /24: below the nodes'
+/// range, above the gateway (.1).
+const CLIENTS_HOST: u8 = 2;
+/// The `clients` container's name suffix: node names cannot start with an
+/// underscore, so it never clashes with a node's container.
+const CLIENTS_SUFFIX: &str = "_clients";
 
 pub struct DockerRuntime {
     docker: Docker,
@@ -337,6 +344,104 @@ impl DockerRuntime {
         next_free_host(subnet, &used).ok_or_else(|| {
             RuntimeError::Environment(format!("no free address left in network {network}"))
         })
+    }
+
+    /// The network namespace of the run's `clients` container, creating and
+    /// starting the container when it is not there: an idle process (the
+    /// image's redis-server listening on its own loopback) on the run's network at
+    /// .2, labelled with the run id like everything else, so `down` and every
+    /// cleanup path remove it.
+    pub async fn client_namespace(&self, d: &Deployment) -> Result<NetNs, RuntimeError> {
+        let name = container_name(&d.run_id, CLIENTS_SUFFIX);
+        let running = match self.docker.inspect_container(&name, None).await {
+            Ok(info) => info.state.and_then(|s| s.running).unwrap_or(false),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {
+                self.create_clients(d, &name).await?;
+                false
+            }
+            Err(e) => {
+                return Err(RuntimeError::Docker {
+                    context: format!("inspecting {name}"),
+                    source: e,
+                });
+            }
+        };
+        if !running {
+            self.docker
+                .start_container(&name, None)
+                .await
+                .map_err(RuntimeError::docker(format!("starting {name}")))?;
+        }
+        let info = self
+            .docker
+            .inspect_container(&name, None)
+            .await
+            .map_err(RuntimeError::docker(format!("inspecting {name}")))?;
+        let pid = info
+            .state
+            .and_then(|s| s.pid)
+            .filter(|&p| p > 0)
+            .ok_or_else(|| RuntimeError::Environment(format!("{name} has no process")))?;
+        NetNs::of_pid(pid).map_err(|e| {
+            RuntimeError::Environment(format!("opening the network namespace of {name}: {e}"))
+        })
+    }
+
+    async fn create_clients(&self, d: &Deployment, name: &str) -> Result<(), RuntimeError> {
+        let network = network_name(&d.run_id);
+        let ip = d
+            .nodes
+            .iter()
+            .find_map(|n| match n.announce.ip() {
+                IpAddr::V4(v4) => {
+                    let o = v4.octets();
+                    Some(Ipv4Addr::new(o[0], o[1], o[2], CLIENTS_HOST))
+                }
+                IpAddr::V6(_) => None,
+            })
+            .ok_or_else(|| RuntimeError::Environment(format!("{} has no IPv4 node", d.name)))?;
+        let mut lbls = common_labels(d);
+        lbls.insert(labels::ROLE.into(), "clients".into());
+        let mut endpoints = HashMap::new();
+        endpoints.insert(
+            network.clone(),
+            EndpointSettings {
+                ipam_config: Some(EndpointIpamConfig {
+                    ipv4_address: Some(ip.to_string()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        );
+        let body = ContainerCreateBody {
+            image: Some(d.image.clone()),
+            // The image's redis-server, listening on its own loopback only
+            // (Redis 7 exits when it listens nowhere): a process that holds
+            // the namespace and does nothing.
+            cmd: Some(
+                ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+                    .map(String::from)
+                    .to_vec(),
+            ),
+            hostname: Some("clients".into()),
+            labels: Some(lbls),
+            host_config: Some(HostConfig {
+                network_mode: Some(network.clone()),
+                ..Default::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(endpoints),
+            }),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptionsBuilder::default().name(name).build();
+        self.docker
+            .create_container(Some(opts), body)
+            .await
+            .map_err(RuntimeError::docker(format!("creating {name}")))?;
+        Ok(())
     }
 
     async fn start_node(&self, n: &DeployedNode) -> Result<(), RuntimeError> {

@@ -11,6 +11,7 @@
 pub mod config;
 pub mod docker;
 pub mod image;
+pub mod netns;
 pub mod process;
 
 use std::fmt;
@@ -436,6 +437,21 @@ impl Runtime {
         match self {
             Runtime::Docker(d) => d.up(topology, opts, cancel).await,
             Runtime::Process(p) => p.up(topology, opts, cancel).await,
+        }
+    }
+
+    /// Where the workload's clients should open their sockets: on Docker,
+    /// the network namespace of the run's `clients` container (created when
+    /// missing), from which the nodes' own addresses are reachable without
+    /// docker-proxy; `None` on the process runtime, whose nodes listen on
+    /// the host's loopback already.
+    pub async fn client_namespace(
+        &self,
+        d: &Deployment,
+    ) -> Result<Option<netns::NetNs>, RuntimeError> {
+        match self {
+            Runtime::Docker(r) => r.client_namespace(d).await.map(Some),
+            Runtime::Process(_) => Ok(None),
         }
     }
 

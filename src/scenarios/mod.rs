@@ -4,6 +4,8 @@
 //!
 //! - [`run`]     — executes a scenario and writes its run folder.
 //! - `resume`    — the reshard step, resumed after a fault breaks it off.
+//! - [`check`]   — from a stored run to its report (pure): what `check-run` re-runs.
+//! - [`slo`]     — every SLO, declared once.
 //! - `measure`   — per-fault figures from the watcher's recording; stray keys.
 
 use std::collections::BTreeMap;
@@ -16,9 +18,11 @@ use crate::faults::schedule::RawFault;
 use crate::topology::{Topology, TopologyError, parse_document};
 use crate::workload::WorkloadSpec;
 
+pub mod check;
 mod measure;
 mod resume;
 pub mod run;
+pub mod slo;
 
 /// A loaded, validated scenario.
 #[derive(Debug, Clone, Serialize)]
@@ -94,8 +98,9 @@ struct RawScenario {
     reshard: Option<RawReshard>,
     #[serde(default)]
     faults: Vec<RawFault>,
+    /// SLO name → limit; the names are checked against [`slo::SLOS`].
     #[serde(default)]
-    slo: RawSlo,
+    slo: BTreeMap<String, f64>,
 }
 
 fn default_phase_ms() -> u64 {
@@ -122,76 +127,6 @@ struct RawReshard {
     drain: Option<String>,
     batch_keys: Option<usize>,
     parallel_slots: Option<usize>,
-}
-
-/// Every SLO a scenario may set: each is a maximum. A typed struct, so a
-/// misspelt name is an error that lists the right ones.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSlo {
-    max_lost_writes: Option<f64>,
-    max_counter_violations: Option<f64>,
-    max_app_failed_ops: Option<f64>,
-    max_app_indeterminate_ops: Option<f64>,
-    max_probe_failed_ops: Option<f64>,
-    max_app_downtime_ms: Option<f64>,
-    max_probe_downtime_ms: Option<f64>,
-    max_p99_baseline_ms: Option<f64>,
-    max_p99_during_ms: Option<f64>,
-    max_p99_after_ms: Option<f64>,
-    max_convergence_ms: Option<f64>,
-    max_reshard_ms: Option<f64>,
-    max_lost_acknowledged_writes: Option<f64>,
-    max_downtime_windows: Option<f64>,
-    max_failover_ms: Option<f64>,
-    max_rejoin_ms: Option<f64>,
-    max_stray_keys: Option<f64>,
-}
-
-impl RawSlo {
-    fn into_map(self) -> BTreeMap<String, f64> {
-        let RawSlo {
-            max_lost_writes,
-            max_counter_violations,
-            max_app_failed_ops,
-            max_app_indeterminate_ops,
-            max_probe_failed_ops,
-            max_app_downtime_ms,
-            max_probe_downtime_ms,
-            max_p99_baseline_ms,
-            max_p99_during_ms,
-            max_p99_after_ms,
-            max_convergence_ms,
-            max_reshard_ms,
-            max_lost_acknowledged_writes,
-            max_downtime_windows,
-            max_failover_ms,
-            max_rejoin_ms,
-            max_stray_keys,
-        } = self;
-        [
-            ("max_lost_writes", max_lost_writes),
-            ("max_counter_violations", max_counter_violations),
-            ("max_app_failed_ops", max_app_failed_ops),
-            ("max_app_indeterminate_ops", max_app_indeterminate_ops),
-            ("max_probe_failed_ops", max_probe_failed_ops),
-            ("max_app_downtime_ms", max_app_downtime_ms),
-            ("max_probe_downtime_ms", max_probe_downtime_ms),
-            ("max_p99_baseline_ms", max_p99_baseline_ms),
-            ("max_p99_during_ms", max_p99_during_ms),
-            ("max_p99_after_ms", max_p99_after_ms),
-            ("max_convergence_ms", max_convergence_ms),
-            ("max_reshard_ms", max_reshard_ms),
-            ("max_lost_acknowledged_writes", max_lost_acknowledged_writes),
-            ("max_downtime_windows", max_downtime_windows),
-            ("max_failover_ms", max_failover_ms),
-            ("max_rejoin_ms", max_rejoin_ms),
-            ("max_stray_keys", max_stray_keys),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| Some((k.to_string(), v?)))
-        .collect()
-    }
 }
 
 impl Scenario {
@@ -276,7 +211,14 @@ impl Scenario {
         if let Err(e) = raw.workload.validate() {
             return Err(doc.invalid_field(&["workload"], e.to_string()));
         }
-        let slo = raw.slo.into_map();
+        let slo = raw.slo;
+        if let Some(name) = slo.keys().find(|n| slo::find(n).is_none()) {
+            let known: Vec<&str> = slo::SLOS.iter().map(|s| s.name).collect();
+            return Err(doc.invalid_field(
+                &["slo", name],
+                format!("unknown SLO `{name}`; the SLOs are {}", known.join(", ")),
+            ));
+        }
         if let Some((name, _)) = slo.iter().find(|(_, v)| !v.is_finite() || **v < 0.0) {
             return Err(doc.invalid_field(&["slo", name], "an SLO limit is a number ≥ 0"));
         }
@@ -473,7 +415,7 @@ mod tests {
             ),
             (
                 "name: r\ntopology: c.yaml\nreshard:\n  rebalance: true\nslo:\n  max_lost_write: 0\n",
-                "DIR/s.yaml:6:3: slo.max_lost_write: unknown field `max_lost_write`",
+                "DIR/s.yaml:6:3: slo.max_lost_write: unknown SLO `max_lost_write`; the SLOs are max_lost_writes,",
             ),
             (
                 "name: r\ntopology: c.yaml\nreshard:\n  from: s1n1\n  to: s1n1\n  slots: 5\n",

@@ -4,8 +4,10 @@
 //! brought up and taken down by the caller, so that teardown happens on every
 //! exit path; the faults are undone here, on every path, before returning.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -14,16 +16,16 @@ use crate::cluster::reshard::SlotOwners;
 use crate::cluster::watch::Watcher;
 use crate::cluster::{self, AddressMap, ClusterError};
 use crate::faults::{FaultError, FaultKind, FaultWindow, Nemesis};
-use crate::report::{
-    self, Checks, ClientSummary, DowntimeSummary, Environment, EventMs, FaultReport, Latency,
-    LostKey, PhaseMs, Report, ReshardSummary, RunDir, WorkloadSummary,
-};
+use crate::report::{self, Environment, Report, ReshardSummary, RunDir};
 use crate::runtime::Deployment;
+use crate::runtime::netns::NetNs;
+use crate::status;
 use crate::timeline::{Clock, Event, Phase};
-use crate::workload::{self, ClientMode, History, Workload};
-use crate::{checker, status};
+use crate::workload::reference::{NodeSample, server_sample};
+use crate::workload::{self, History, Ping, Reference, Workload};
 
-use super::measure::{fault_report, stray_keys, worst_rank};
+use super::check::{self, KeyValues, RECORD_VERSION, Record, Stored, slot_ranges};
+use super::measure::{stray_keys, worst_rank};
 use super::resume::{Resharded, reshard_through_faults};
 pub(crate) use super::resume::{endpoints, plan};
 use super::{ReshardAction, Scenario};
@@ -41,11 +43,17 @@ pub enum DrillError {
         source: std::io::Error,
     },
     #[error("failed to add a primary: {0}")]
-    AddNode(String),
+    AddNode(#[source] crate::bringup::BringupError),
     #[error("{0}")]
     Fault(#[from] FaultError),
-    #[error("faults left in force: {0}")]
-    Heal(String),
+    /// Undoing what the faults left in force failed: the first error, and
+    /// how many there were.
+    #[error("faults left in force ({count} undo(s) failed), first: {first}")]
+    Heal {
+        count: usize,
+        #[source]
+        first: Box<FaultError>,
+    },
     #[error("interrupted")]
     Cancelled,
 }
@@ -58,6 +66,8 @@ impl DrillError {
             // A plan that cannot be made is about what was asked for.
             DrillError::Cluster(ClusterError::Plan(_)) => crate::exit::BAD_INPUT,
             DrillError::Fault(e) => e.exit_code(),
+            DrillError::AddNode(e) => e.exit_code(),
+            DrillError::Heal { first, .. } => first.exit_code(),
             _ => crate::exit::ENVIRONMENT,
         }
     }
@@ -99,13 +109,95 @@ pub(super) async fn hold(d: Duration, cancel: &CancellationToken) -> Result<(), 
     }
 }
 
-/// Total keys over the primaries, from the topology report.
-fn keys_on_primaries(s: &status::StatusReport) -> u64 {
-    s.nodes
-        .iter()
-        .filter(|n| n.role == Some(crate::topology::Role::Primary))
-        .filter_map(|n| n.keys)
-        .sum()
+/// The nodes' own command figures, one sample per phase: each sample reads
+/// and resets the counters, so it covers exactly the phase that just ended.
+struct ServerFigures {
+    nodes: Vec<(String, SocketAddr)>,
+    by_phase: BTreeMap<String, BTreeMap<String, NodeSample>>,
+}
+
+impl ServerFigures {
+    /// Reset every node's counters: what came before (the load) is not counted.
+    async fn start(nodes: Vec<(String, SocketAddr)>) -> ServerFigures {
+        server_sample(&nodes).await;
+        ServerFigures {
+            nodes,
+            by_phase: BTreeMap::new(),
+        }
+    }
+
+    /// The phase `name` has just ended.
+    async fn close(&mut self, name: &str) {
+        let sample = server_sample(&self.nodes).await;
+        self.by_phase.insert(name.to_string(), sample);
+    }
+}
+
+/// Where the workload's clients sit and how they reach the nodes.
+struct ClientSide {
+    map: AddressMap,
+    netns: Option<Arc<NetNs>>,
+    /// In words, for the report.
+    path: String,
+}
+
+impl ClientSide {
+    /// On Docker, inside the run's network when this process may join it
+    /// (root); else through the published ports, with a notice. On the
+    /// process runtime, the host's loopback, where the nodes are.
+    async fn of(
+        rt: &crate::runtime::Runtime,
+        d: &Deployment,
+        map: &AddressMap,
+        threads: u32,
+    ) -> Result<ClientSide, DrillError> {
+        let through_ports = |why: String| {
+            crate::note!(
+                "notice: {why}; the clients reach the nodes through their published ports (docker-proxy), which adds latency and CPU of its own"
+            );
+            ClientSide {
+                map: map.clone(),
+                netns: None,
+                path: "published ports (docker-proxy)".into(),
+            }
+        };
+        if threads == 0 {
+            return Ok(match rt.kind() {
+                crate::runtime::RuntimeKind::Process => ClientSide {
+                    map: map.clone(),
+                    netns: None,
+                    path: "host loopback".into(),
+                },
+                _ => through_ports("workload.threads is 0".into()),
+            });
+        }
+        let ns = match rt.client_namespace(d).await {
+            Ok(Some(ns)) => ns,
+            Ok(None) => {
+                return Ok(ClientSide {
+                    map: map.clone(),
+                    netns: None,
+                    path: "host loopback".into(),
+                });
+            }
+            Err(e) => return Ok(through_ports(format!("no clients container: {e}"))),
+        };
+        let members = crate::bringup::members(d);
+        let first = members.first().map(|m| m.announce);
+        if let Err(e) = ns.check(first, Duration::from_secs(2)) {
+            let why = if e.raw_os_error() == Some(libc::EPERM) {
+                format!("cannot join the run's network namespace ({e}; it needs root)")
+            } else {
+                format!("the run's network namespace does not reach the nodes ({e})")
+            };
+            return Ok(through_ports(why));
+        }
+        Ok(ClientSide {
+            map: AddressMap::within_network(&members)?,
+            netns: Some(Arc::new(ns)),
+            path: "inside the run's network (the clients container's namespace)".into(),
+        })
+    }
 }
 
 /// What the `during` phase did.
@@ -150,7 +242,7 @@ pub async fn execute(
     {
         let (d2, added) = crate::bringup::add_node(rt, d, None, cancel)
             .await
-            .map_err(|e| DrillError::AddNode(e.to_string()))?;
+            .map_err(DrillError::AddNode)?;
         say.line(format!(
             "added empty primary {} in {} ms",
             added.node, added.timings.total_ms
@@ -186,23 +278,55 @@ pub async fn execute(
         t.elapsed().as_secs_f64()
     ));
     let topology = status::collect(d).await;
-    let keys_before = keys_on_primaries(&topology);
     if !quiet {
         crate::note!("\n{}", topology.render_text());
     }
 
     // The shard of a slot, for downtime: its owner before the action.
     let owners_before = SlotOwners::load(&map, cluster::ConnectOptions::default()).await?;
-    let shard_names: Vec<String> = (0..cluster::slots::SLOT_COUNT)
-        .map(|s| owners_before.owner(s).unwrap_or("unassigned").to_string())
-        .collect();
 
+    let clients = ClientSide::of(rt, d, &map, spec.threads).await?;
     let clock = Clock::start();
     let mut phases: Vec<Phase> = Vec::new();
     let wl_cancel = cancel.child_token();
-    let wl = Workload::start(map.clone(), spec.clone(), seed, clock, wl_cancel.clone()).await?;
+    let wl = Workload::start_in(
+        clients.netns.clone(),
+        clients.map.clone(),
+        spec.clone(),
+        seed,
+        clock,
+        wl_cancel.clone(),
+    )
+    .await?;
     let watch_cancel = cancel.child_token();
     let watcher = Watcher::start(map.clone(), clock, WATCH_INTERVAL, watch_cancel.clone());
+    // The server-side reference: the primaries as the run began, PINGed the
+    // way the clients reach them; their own figures read by the controller.
+    let primaries_of = |m: &AddressMap| -> Vec<(String, SocketAddr)> {
+        m.nodes()
+            .iter()
+            .filter(|n| {
+                topology
+                    .nodes
+                    .iter()
+                    .any(|t| t.name == n.name && t.role == Some(crate::topology::Role::Primary))
+            })
+            .map(|n| (n.name.clone(), n.addr))
+            .collect()
+    };
+    let primaries = primaries_of(&map);
+    let reference = (spec.reference_ping_ms > 0).then(|| {
+        Reference::start(
+            clients.netns.clone(),
+            primaries_of(&clients.map),
+            clock,
+            Duration::from_millis(spec.reference_ping_ms),
+            Duration::from_millis(spec.timeout_ms),
+            spec.realtime,
+            spec.nice,
+        )
+    });
+    let mut server = ServerFigures::start(primaries).await;
     say.line(format!(
         "workload running: {} app + {} probe clients, {}{}",
         spec.clients,
@@ -225,6 +349,7 @@ pub async fn execute(
             start_ns: 0,
             end_ns: clock.now_ns(),
         });
+        server.close("baseline").await;
         let during_start = Instant::now();
         if !scenario.faults.is_empty() {
             say.line(format!(
@@ -338,6 +463,7 @@ pub async fn execute(
             start_ns: clock.ns(during_start),
             end_ns: clock.ns(during.ended_at),
         });
+        server.close("during").await;
 
         // Convergence, from the last action. Failovers change who replicates
         // whom, so no fixed pairing is expected; nodes still down are left out.
@@ -376,6 +502,7 @@ pub async fn execute(
             start_ns: clock.ns(during.ended_at),
             end_ns: clock.ns(converged_at),
         });
+        server.close("recovery").await;
 
         // Settle.
         let after_start = clock.now_ns();
@@ -385,309 +512,122 @@ pub async fn execute(
             start_ns: after_start,
             end_ns: clock.now_ns(),
         });
+        server.close("after").await;
         Ok::<_, DrillError>((during, convergence_ms))
     }
     .await;
     wl_cancel.cancel();
     watch_cancel.cancel();
-    let history: History = wl.stop().await;
+    let recorded = wl.stop().await;
+    let history: History = recorded.history;
+    let pings: Vec<Ping> = match reference {
+        Some(r) => tokio::task::spawn_blocking(move || r.stop())
+            .await
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
     let recording = watcher.stop().await;
     let (during, convergence_ms) = result?;
-    if !heal_errors.is_empty() {
-        return Err(DrillError::Heal(heal_errors.join("; ")));
+    let count = heal_errors.len();
+    if let Some(first) = heal_errors.into_iter().next() {
+        return Err(DrillError::Heal {
+            count,
+            first: Box::new(first),
+        });
     }
     say.line(format!("workload stopped: {} ops recorded", history.len()));
-    workload::write_jsonl(&dir.file("history.jsonl"), &history).map_err(|e| DrillError::Io {
-        context: "writing history.jsonl".into(),
-        source: std::io::Error::other(e),
-    })?;
 
-    // Checks: every key read back, the cluster checked by our own check.
+    // The end state: every key read back, the cluster checked by our own check.
     let keys: Vec<String> = loaded.initial.keys().cloned().collect();
     let finals = workload::read_final(&map, &keys).await?;
-    let lost = checker::lost_writes(&history, &loaded.initial, &finals);
-    let counters = checker::counters(&history, &loaded.initial, &finals);
     let check = cluster::check(map.nodes()[0].addr, &map).await?;
     let stray = stray_keys(&map).await?;
     let topology_after = status::collect(d).await;
-
-    let app: Vec<&workload::Op> = history
+    let mut keys: Vec<KeyValues> = loaded
+        .initial
         .iter()
-        .filter(|o| o.mode == ClientMode::App)
-        .collect();
-    let probe: Vec<&workload::Op> = history
-        .iter()
-        .filter(|o| o.mode == ClientMode::Probe)
-        .collect();
-    let shard_of = |slot: u16| shard_names[usize::from(slot)].clone();
-    let down_app = checker::downtime(app.iter().copied(), shard_of);
-    let down_probe = checker::downtime(probe.iter().copied(), shard_of);
-
-    let summarize = |ops: &[&workload::Op], clients: u32| -> ClientSummary {
-        let lat = checker::latency_by_phase(ops.iter().copied(), &phases);
-        ClientSummary {
-            clients,
-            ops_ok: ops.iter().filter(|o| o.is_ok()).count() as u64,
-            ops_failed: ops
-                .iter()
-                .filter(|o| matches!(o.outcome, workload::Outcome::Fail { .. }))
-                .count() as u64,
-            ops_indeterminate: ops
-                .iter()
-                .filter(|o| matches!(o.outcome, workload::Outcome::Indeterminate { .. }))
-                .count() as u64,
-            redirects: ops.iter().map(|o| u64::from(o.redirects)).sum(),
-            errors_by_kind: checker::errors_by_kind(ops.iter().copied()),
-            latency_ms: lat
-                .into_iter()
-                .map(|(k, l)| {
-                    (
-                        k,
-                        Latency {
-                            count: l.count,
-                            p50: l.p50,
-                            p95: l.p95,
-                            p99: l.p99,
-                            p999: l.p999,
-                            max: l.max,
-                        },
-                    )
-                })
-                .collect(),
-        }
-    };
-    let workload_summary = WorkloadSummary {
-        app: summarize(&app, spec.clients),
-        probe: summarize(&probe, spec.probe_clients),
-    };
-
-    let checks = Checks {
-        lost_writes: lost.lost.len() as u64,
-        lost: lost
-            .lost
-            .iter()
-            .take(100)
-            .map(|l| LostKey {
-                key: l.key.clone(),
-                slot: l.slot,
-                found: l.found.clone(),
-                acceptable: l.acceptable.iter().take(5).cloned().collect(),
-                last_ack_ms: l.last_ack_end_ns.map_or(0.0, ms),
-            })
-            .collect(),
-        keys_checked: lost.keys_checked,
-        acknowledged_writes: lost.acknowledged_writes,
-        indeterminate_writes: lost.indeterminate_writes,
-        counter_violations: counters.violations.len() as u64,
-        lost_acknowledged_writes: lost.lost_acknowledged_writes,
-        loss_window_ms: lost.loss_window_ns.map(|(a, b)| (ms(a), ms(b))),
-        stray_keys: stray,
-        keys_before,
-        keys_after: keys_on_primaries(&topology_after),
-        cluster_check_ok: check.ok,
-        cluster_check: check.to_string().lines().map(str::to_string).collect(),
-    };
-    let downtime = DowntimeSummary {
-        per_shard: down_app
-            .per_shard
-            .iter()
-            .map(|(k, w)| (k.clone(), w.ms))
-            .collect(),
-        max: down_app.max_ms,
-        windows: down_app.per_shard.values().map(|w| w.windows).sum(),
-        probe_per_shard: down_probe
-            .per_shard
-            .iter()
-            .map(|(k, w)| (k.clone(), w.ms))
-            .collect(),
-        probe_max: down_probe.max_ms,
-    };
-    let reshard_summary = during.reshard.as_ref().map(|r| ReshardSummary {
-        from: r.from.clone(),
-        to: r.to.clone(),
-        slots_moved: r.slots_moved as u64,
-        keys_moved: r.keys_moved,
-        bytes_moved: r.bytes_moved,
-        duration_ms: r.duration.as_secs_f64() * 1000.0,
-        keys_per_s: r.keys_moved as f64 / r.duration.as_secs_f64().max(1e-9),
-        slots_per_s: r.slots_moved as f64 / r.duration.as_secs_f64().max(1e-9),
-    });
-    let run_end_ns = clock.now_ns();
-    let fault_reports: Vec<FaultReport> = windows
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            // The fault is "the latest" until the next one starts.
-            let until = windows.get(i + 1).map_or(run_end_ns, |n| n.start_ns);
-            fault_report(
-                w,
-                until,
-                &down_app,
-                &down_probe,
-                &recording,
-                scenario.topology.cluster.node_timeout_ms,
-                worst_rank(&scenario.topology),
-            )
+        .map(|(k, v)| KeyValues {
+            key: k.clone(),
+            initial: v.clone(),
+            final_value: finals.get(k).cloned().flatten(),
         })
         .collect();
-    for f in &fault_reports {
-        for fo in &f.failover {
-            say.line(format!(
-                "failover of {}: pfail {} · fail {} · {} promoted {} · state ok {} (spec: {:.0}–{:.0} ms)",
-                fo.node,
-                opt_ms(fo.pfail_after_ms),
-                opt_ms(fo.fail_after_ms),
-                fo.promoted.as_deref().unwrap_or("nobody"),
-                opt_ms(fo.promoted_after_ms),
-                opt_ms(fo.state_ok_after_ms),
-                fo.expected_min_ms,
-                fo.expected_max_ms
-            ));
-        }
-    }
-    for w in &windows {
-        events.push(Event {
-            at_ns: w.start_ns,
-            kind: w.fault.to_string(),
-            detail: format!("{} [{}] {}", w.target, w.nodes.join(" "), w.detail)
-                .trim_end()
-                .to_string(),
-        });
-        if let (Some(u), Some(at)) = (w.undo, w.undone_ns) {
-            events.push(Event {
-                at_ns: at,
-                kind: u.to_string(),
-                detail: format!("after {} {}", w.fault, w.target),
-            });
-        }
-    }
-    events.sort_by_key(|e| e.at_ns);
-
-    let app_p99 = |phase: &str| workload_summary.app.latency_ms.get(phase).map(|l| l.p99);
-    let max_of = |v: Vec<f64>| v.into_iter().reduce(f64::max);
-    let failover_ms = max_of(
-        fault_reports
-            .iter()
-            .flat_map(|f| &f.failover)
-            .filter_map(|f| f.state_ok_after_ms)
-            .collect(),
-    );
-    let rejoin_ms = max_of(
-        fault_reports
-            .iter()
-            .flat_map(|f| &f.rejoin)
-            .filter_map(|r| r.caught_up_after_ms)
-            .collect(),
-    );
-    let measured: HashMap<&str, Option<f64>> = HashMap::from([
-        ("max_lost_writes", Some(checks.lost_writes as f64)),
-        (
-            "max_lost_acknowledged_writes",
-            Some(checks.lost_acknowledged_writes as f64),
-        ),
-        (
-            "max_counter_violations",
-            Some(checks.counter_violations as f64),
-        ),
-        (
-            "max_app_failed_ops",
-            Some(workload_summary.app.ops_failed as f64),
-        ),
-        (
-            "max_app_indeterminate_ops",
-            Some(workload_summary.app.ops_indeterminate as f64),
-        ),
-        (
-            "max_probe_failed_ops",
-            Some(workload_summary.probe.ops_failed as f64),
-        ),
-        ("max_app_downtime_ms", Some(downtime.max)),
-        ("max_probe_downtime_ms", Some(downtime.probe_max)),
-        ("max_downtime_windows", Some(f64::from(downtime.windows))),
-        ("max_p99_baseline_ms", app_p99("baseline")),
-        ("max_p99_during_ms", app_p99("during")),
-        ("max_p99_after_ms", app_p99("after")),
-        ("max_convergence_ms", Some(convergence_ms)),
-        (
-            "max_reshard_ms",
-            reshard_summary.as_ref().map(|r| r.duration_ms),
-        ),
-        ("max_failover_ms", failover_ms),
-        ("max_rejoin_ms", rejoin_ms),
-        ("max_stray_keys", Some(stray as f64)),
-    ]);
-    let mut slo =
-        report::evaluate_slos(&scenario.slo, |name| measured.get(name).copied().flatten());
-    // A cluster that fails its own check at the end fails the run, SLO or not.
-    if !checks.cluster_check_ok {
-        slo.push(report::SloResult {
-            name: "cluster_check".into(),
-            limit: 0.0,
-            value: Some(1.0),
-            pass: false,
-        });
-    }
-    let verdict = Report::verdict_from(&slo);
-    let redis_version = redis_version(&map).await;
-    let report = Report {
-        format_version: report::FORMAT_VERSION,
-        scenario: scenario.name.clone(),
-        seed,
-        started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
-        environment: Environment {
-            runtime: d.runtime.to_string(),
-            redis_version,
-            image: d.image.clone(),
-            host_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            redis_drill_version: env!("CARGO_PKG_VERSION").to_string(),
+    keys.sort_by(|a, b| a.key.cmp(&b.key));
+    let stored = Stored {
+        record: Record {
+            record_version: RECORD_VERSION,
+            scenario: scenario.name.clone(),
+            slo: scenario.slo.clone(),
+            seed,
+            started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
+            epoch_monotonic_ns: clock.epoch_monotonic_ns(),
+            environment: Environment {
+                runtime: d.runtime.to_string(),
+                redis_version: redis_version(&map).await,
+                image: d.image.clone(),
+                host_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                client_path: clients.path.clone(),
+                redis_drill_version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+            app_clients: spec.clients,
+            probe_clients: spec.probe_clients,
+            max_tool_lag_ms: spec.max_tool_lag_ms,
+            reference_ping_ms: spec.reference_ping_ms,
+            node_timeout_ms: scenario.topology.cluster.node_timeout_ms,
+            worst_rank: worst_rank(&scenario.topology),
+            topology,
+            topology_after,
+            slot_owners: slot_ranges(|s| {
+                owners_before.owner(s).unwrap_or("unassigned").to_string()
+            }),
+            phases,
+            events,
+            faults: windows,
+            reshard: during.reshard.as_ref().map(|r| ReshardSummary {
+                from: r.from.clone(),
+                to: r.to.clone(),
+                slots_moved: r.slots_moved as u64,
+                keys_moved: r.keys_moved,
+                bytes_moved: r.bytes_moved,
+                duration_ms: r.duration.as_secs_f64() * 1000.0,
+                keys_per_s: r.keys_moved as f64 / r.duration.as_secs_f64().max(1e-9),
+                slots_per_s: r.slots_moved as f64 / r.duration.as_secs_f64().max(1e-9),
+            }),
+            convergence_ms,
+            end_ns: clock.now_ns(),
+            engine: recorded.stats,
+            server: server.by_phase,
+            cluster_check_ok: check.ok,
+            cluster_check: check.to_string().lines().map(str::to_string).collect(),
+            stray_keys: stray,
         },
-        topology,
-        topology_after: Some(topology_after),
-        phases: phases
-            .iter()
-            .map(|p| PhaseMs {
-                name: p.name.clone(),
-                start_ms: ms(p.start_ns),
-                end_ms: ms(p.end_ns),
-            })
-            .collect(),
-        events: events
-            .iter()
-            .map(|e| EventMs {
-                at_ms: ms(e.at_ns),
-                kind: e.kind.clone(),
-                detail: e.detail.clone(),
-            })
-            .collect(),
-        workload: workload_summary,
-        downtime_ms: downtime,
-        convergence_ms: Some(convergence_ms),
-        reshard: reshard_summary,
-        checks,
-        slo,
-        verdict,
-        per_second: checker::per_second(history.iter())
-            .into_iter()
-            .map(|s| {
-                let (from, to) = (s.t_s * 1_000_000_000, (s.t_s + 1) * 1_000_000_000);
-                report::Second {
-                    t_s: s.t_s,
-                    ok: s.ok,
-                    failed: s.failed,
-                    p99_ms: s.p99_ms,
-                    faults: windows
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, w)| {
-                            w.start_ns < to && w.undone_ns.unwrap_or(run_end_ns) >= from
-                        })
-                        .map(|(i, _)| i)
-                        .collect(),
-                }
-            })
-            .collect(),
-        faults: fault_reports,
+        history,
+        pings,
+        watch: recording,
+        keys,
     };
+    stored.write(&dir.path).map_err(|e| DrillError::Io {
+        context: format!("storing the run in {}", dir.path.display()),
+        source: std::io::Error::other(e),
+    })?;
+
+    let report = check::check(&stored);
+    for fo in report.faults.iter().flat_map(|f| &f.failover) {
+        say.line(format!(
+            "failover of {}: pfail {} · fail {} · {} promoted {} · state ok {} (spec: {:.0}–{:.0} ms)",
+            fo.node,
+            opt_ms(fo.pfail_after_ms),
+            opt_ms(fo.fail_after_ms),
+            fo.promoted.as_deref().unwrap_or("nobody"),
+            opt_ms(fo.promoted_after_ms),
+            opt_ms(fo.state_ok_after_ms),
+            fo.expected_min_ms,
+            fo.expected_max_ms
+        ));
+    }
+    if let Some(note) = &report.workload.self_check.note {
+        say.line(format!("self-check: {note}"));
+    }
     report::write_run(&dir, &report).map_err(|source| DrillError::Io {
         context: format!("writing the report into {}", dir.path.display()),
         source,

@@ -8,11 +8,20 @@
 //!
 //! ```text
 //! {"client":0,"mode":"app","kind":"set","key":"drill:17","slot":9842,"value":"c0-41-xxxx",
-//!  "start_ns":1503211,"end_ns":1731002,"node":null,"redirects":0,"outcome":"ok"}
+//!  "due_ns":1503211,"sent_ns":1503290,"end_ns":1731002,"node":null,"redirects":0,"outcome":"ok"}
 //! {"client":8,"mode":"probe","kind":"get","key":"drill:3","slot":1234,"value":null,...,
 //!  "node":"s1n1","redirects":1,"outcome":{"fail":{"kind":"clusterdown","message":"..."}}}
 //! {...,"outcome":{"indeterminate":{"message":"timeout: ..."}}}
 //! ```
+//!
+//! Three times per op, all in ns since the run's epoch: `due_ns` (when the
+//! schedule asked for it), `sent_ns` (when a client started sending it) and
+//! `end_ns` (when its outcome was known). Latency, what a user feels, runs
+//! from due to end; service time from sent to end; the difference is the
+//! tool's own lag, reported apart (and `pool_wait_ns`, present when not 0,
+//! is the part of that lag spent waiting for an in-flight slot). Histories
+//! written before these fields existed have `start_ns`, read as `due_ns` and
+//! `sent_ns` both.
 //!
 //! `mode` is `app` | `probe`; `kind` is `get` | `set` | `incr`; `outcome` is the
 //! string `"ok"` or a one-key object `fail` / `indeterminate`; a failure's `kind`
@@ -40,10 +49,21 @@ pub struct Op {
     pub slot: u16,
     /// Set: the value written; Get: the value read (None = nil); Incr: the new value if ok.
     pub value: Option<String>,
-    /// ns since the run's epoch (timeline::Clock). For open-loop: the op's SCHEDULED
-    /// start, so that a stall shows in the latency instead of delaying the schedule.
-    pub start_ns: u64,
+    /// When the op was due, ns since the run's epoch (timeline::Clock). Open
+    /// loop: its place in the schedule, so that a stall shows in the latency
+    /// instead of delaying the schedule; closed loop: when it was sent.
+    #[serde(alias = "start_ns")]
+    pub due_ns: u64,
+    /// When a client began sending it (after any wait for an in-flight slot).
+    /// Nothing can have happened on a server before this.
+    #[serde(default = "unset")]
+    pub sent_ns: u64,
+    /// When its outcome was known.
     pub end_ns: u64,
+    /// How long it waited for an in-flight slot (`workload.max_in_flight`)
+    /// before being sent; part of `sent_ns - due_ns`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pool_wait_ns: u64,
     /// The primary (name) that owned the slot in the client's view when sent, if
     /// known (probe clients; the app client's redis-rs view is not visible).
     pub node: Option<String>,
@@ -57,6 +77,15 @@ pub struct Op {
     pub replicas: Option<u32>,
 }
 
+/// `sent_ns` of a history written before it existed: filled with `due_ns` on read.
+fn unset() -> u64 {
+    u64::MAX
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
 impl Op {
     pub fn is_ok(&self) -> bool {
         matches!(self.outcome, Outcome::Ok)
@@ -67,9 +96,20 @@ impl Op {
         matches!(self.kind, OpKind::Set | OpKind::Incr)
     }
 
-    /// Latency in nanoseconds (end - start; 0 when the clock went nowhere).
+    /// Latency from the schedule, ns: due to end. What a user feels.
     pub fn latency_ns(&self) -> u64 {
-        self.end_ns.saturating_sub(self.start_ns)
+        self.end_ns.saturating_sub(self.due_ns)
+    }
+
+    /// Service time, ns: sent to end. What the client path and the server took.
+    pub fn service_ns(&self) -> u64 {
+        self.end_ns.saturating_sub(self.sent_ns)
+    }
+
+    /// The tool's own lag, ns: due to sent. Time the op spent waiting to be
+    /// sent (a late wake-up, a busy CPU, a full pool), not in Redis.
+    pub fn tool_lag_ns(&self) -> u64 {
+        self.sent_ns.saturating_sub(self.due_ns)
     }
 }
 
@@ -281,11 +321,14 @@ pub fn read_jsonl(path: &Path) -> Result<History, HistoryError> {
         if line.trim().is_empty() {
             continue;
         }
-        let op = serde_json::from_str(&line).map_err(|source| HistoryError::Parse {
+        let mut op: Op = serde_json::from_str(&line).map_err(|source| HistoryError::Parse {
             path: path.to_path_buf(),
             line: i + 1,
             source,
         })?;
+        if op.sent_ns == unset() {
+            op.sent_ns = op.due_ns;
+        }
         ops.push(op);
     }
     Ok(ops)
@@ -304,8 +347,10 @@ mod tests {
             key: "drill:1".into(),
             slot: 9842,
             value: Some("c3-0".into()),
-            start_ns: 10,
+            due_ns: 10,
+            sent_ns: 12,
             end_ns: 20,
+            pool_wait_ns: 0,
             node: Some("s1n1".into()),
             redirects: 1,
             outcome,
@@ -317,7 +362,19 @@ mod tests {
         let ok = serde_json::to_string(&op(Outcome::Ok)).unwrap();
         assert_eq!(
             ok,
-            r#"{"client":3,"mode":"probe","kind":"set","key":"drill:1","slot":9842,"value":"c3-0","start_ns":10,"end_ns":20,"node":"s1n1","redirects":1,"outcome":"ok"}"#
+            r#"{"client":3,"mode":"probe","kind":"set","key":"drill:1","slot":9842,"value":"c3-0","due_ns":10,"sent_ns":12,"end_ns":20,"node":"s1n1","redirects":1,"outcome":"ok"}"#
+        );
+        let mut waited = op(Outcome::Ok);
+        waited.pool_wait_ns = 1;
+        assert!(
+            serde_json::to_string(&waited)
+                .unwrap()
+                .contains(r#""pool_wait_ns":1,"#)
+        );
+        let o = op(Outcome::Ok);
+        assert_eq!(
+            (o.latency_ns(), o.service_ns(), o.tool_lag_ns()),
+            (10, 8, 2)
         );
         let fail = serde_json::to_string(&op(Outcome::Fail {
             kind: ErrorKind::TryAgain,
@@ -354,6 +411,14 @@ mod tests {
         ];
         write_jsonl(&path, &ops).unwrap();
         assert_eq!(read_jsonl(&path).unwrap(), ops);
+        // A history from before the three times: start_ns is both due and sent.
+        std::fs::write(
+            &path,
+            r#"{"client":3,"mode":"probe","kind":"get","key":"k","slot":1,"value":null,"start_ns":10,"end_ns":20,"node":null,"redirects":0,"outcome":"ok"}"#,
+        )
+        .unwrap();
+        let old = read_jsonl(&path).unwrap();
+        assert_eq!((old[0].due_ns, old[0].sent_ns, old[0].end_ns), (10, 10, 20));
         std::fs::write(&path, "{\"client\":1}\n").unwrap();
         let err = read_jsonl(&path).unwrap_err();
         assert!(err.to_string().contains("line 1"), "{err}");

@@ -6,27 +6,41 @@
 //! seen is the [`History`] the checkers read.
 //!
 //! - [`spec`]      — [`WorkloadSpec`], the `workload:` section of a scenario.
-//! - [`history`]   — [`Op`], [`Outcome`], error classification, JSON lines.
+//! - [`history`]   — [`Op`] with its due, sent and end times, [`Outcome`],
+//!   error classification, JSON lines.
 //! - `generator`   — per-client seeded op streams (pure).
+//! - `schedule`    — the open loop's constant-arrival-rate schedule and its
+//!   dispatcher, on any clock (pure).
+//! - `lanes`       — which connection an op goes out on; the pool grows when all are busy.
 //! - `router`      — the probe's slot map and node connections.
-//! - `pacer`       — sub-millisecond wake-ups for open-loop schedules.
-//! - [`runner`]    — [`Workload`]: the clients running in background tasks.
+//! - `exec`        — one op on one connection.
+//! - [`runner`]    — [`Workload`]: the clients on threads of their own.
+//! - [`reference`] — [`Reference`]: a raw PING per primary on a thread each, the
+//!   server-side figure beside the clients'.
 //! - [`preload`]   — [`load`] before the run and [`read_final`] after it.
+//! - `thread`      — timer slack and priority of the workload's own threads.
+//! - `timer`       — a timerfd in the event loop's reactor: wake-ups at the due time.
 
+mod exec;
 mod generator;
 pub mod history;
-mod pacer;
+mod lanes;
 pub mod preload;
+pub mod reference;
 mod router;
 pub mod runner;
+mod schedule;
 pub mod spec;
+mod thread;
+mod timer;
 
 pub use history::{
     ClientMode, ErrorKind, History, HistoryError, Op, OpKind, Outcome, classify, read_jsonl,
     write_jsonl,
 };
 pub use preload::{LoadReport, load, read_final};
-pub use runner::Workload;
+pub use reference::{Ping, Reference};
+pub use runner::{Recorded, Workload, WorkloadStats};
 pub use spec::{AppConnection, Distribution, Mix, Model, ValueSize, WaitSpec, WorkloadSpec};
 
 use crate::cluster::ClusterError;

@@ -39,7 +39,7 @@ pub async fn load(
 ) -> Result<LoadReport, WorkloadError> {
     spec.validate()?;
     let started = Instant::now();
-    let mut router = Router::connect(map, PIPELINE_TIMEOUT).await?;
+    let router = Router::connect(map, PIPELINE_TIMEOUT).await?;
     // A stream of its own, apart from every client's.
     let mut rng = StdRng::seed_from_u64(client_seed(seed, u32::MAX));
     let (min, max) = spec.value_size.bounds();
@@ -90,7 +90,7 @@ pub async fn read_final(
     map: &AddressMap,
     keys: &[String],
 ) -> Result<HashMap<String, Option<String>>, WorkloadError> {
-    let mut router = Router::connect(map, PIPELINE_TIMEOUT).await?;
+    let router = Router::connect(map, PIPELINE_TIMEOUT).await?;
     let cmds: Vec<(u16, Cmd)> = keys
         .iter()
         .map(|k| (key_slot(k.as_bytes()), redis::cmd("GET").arg(k).to_owned()))

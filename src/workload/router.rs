@@ -1,17 +1,21 @@
 //! The probe's view of the cluster: a slot map read from `CLUSTER NODES`, one
 //! multiplexed connection per node, and the single-op and pipelined paths that
-//! follow a MOVED or ASK once and report every other error as it is.
+//! follow a MOVED or ASK once and report every other error as it is. Shared
+//! by every op a probe connection has in flight.
 //!
 //! Used by the probe clients, by `load` and by `read_final`. Only addresses
-//! the [`AddressMap`] resolves are reached (127.0.0.0/8).
+//! the [`AddressMap`] allows are reached (127.0.0.0/8, or the run's own nodes
+//! from inside its network).
 
 use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Cmd, RedisError, Value};
 
-use crate::cluster::conn::{AddressMap, LoopbackOnly};
+use crate::cluster::conn::AddressMap;
 use crate::cluster::parse_cluster_nodes;
 use crate::cluster::slots::SLOT_COUNT;
 
@@ -40,6 +44,9 @@ struct Node {
     announce: SocketAddr,
     addr: SocketAddr,
     conn: Option<MultiplexedConnection>,
+    /// Bumped each time a connection is stored, so that a failure seen on an
+    /// old connection does not throw away a newer one another op opened.
+    generation: u64,
 }
 
 /// A failed send: the error, and whether the request may have reached the server.
@@ -60,17 +67,27 @@ pub(crate) struct Exec {
     pub served: Option<usize>,
 }
 
-/// Slot map and connections.
-pub(crate) struct Router {
-    map: AddressMap,
+/// The slot map and the connections, behind one short lock that is never
+/// held across an await.
+struct State {
     nodes: Vec<Node>,
     /// Slot -> index into `nodes`, or [`NONE`].
     owner: Vec<u16>,
+}
+
+/// Slot map and connections, shared by every op the probe has in flight:
+/// each method takes `&self`, and a node's multiplexed connection carries
+/// the ops of many tasks at once.
+pub(crate) struct Router {
+    map: AddressMap,
     config: AsyncConnectionConfig,
     timeout: Duration,
+    state: Mutex<State>,
     /// Set by errors that suggest the map is out of date (connection, CLUSTERDOWN).
-    stale: bool,
-    last_refresh: Option<Instant>,
+    stale: AtomicBool,
+    /// Held while the map is re-read: one refresh at a time.
+    refreshing: tokio::sync::Mutex<()>,
+    last_refresh: Mutex<Option<Instant>>,
 }
 
 impl Router {
@@ -83,71 +100,93 @@ impl Router {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
-            .set_dns_resolver(LoopbackOnly);
-        let mut r = Router {
+            .set_dns_resolver(map.resolver());
+        let r = Router {
             map: map.clone(),
-            nodes: map
-                .nodes()
-                .iter()
-                .map(|n| Node {
-                    name: n.name.clone(),
-                    announce: n.announce,
-                    addr: n.addr,
-                    conn: None,
-                })
-                .collect(),
-            owner: vec![NONE; usize::from(SLOT_COUNT)],
             config,
             timeout,
-            stale: false,
-            last_refresh: None,
+            state: Mutex::new(State {
+                nodes: map
+                    .nodes()
+                    .iter()
+                    .map(|n| Node {
+                        name: n.name.clone(),
+                        announce: n.announce,
+                        addr: n.addr,
+                        conn: None,
+                        generation: 0,
+                    })
+                    .collect(),
+                owner: vec![NONE; usize::from(SLOT_COUNT)],
+            }),
+            stale: AtomicBool::new(false),
+            refreshing: tokio::sync::Mutex::new(()),
+            last_refresh: Mutex::new(None),
         };
         r.refresh().await?;
         Ok(r)
     }
 
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // The state stays consistent between statements: a panic elsewhere
+        // cannot leave it half-written.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The node index for an announced address, adding it when new.
-    fn node_index(&mut self, announce: SocketAddr) -> Result<usize, WorkloadError> {
-        if let Some(i) = self.nodes.iter().position(|n| n.announce == announce) {
+    fn node_index(&self, st: &mut State, announce: SocketAddr) -> Result<usize, WorkloadError> {
+        if let Some(i) = st.nodes.iter().position(|n| n.announce == announce) {
             return Ok(i);
         }
         let addr = self.map.resolve(announce)?;
-        if self.nodes.len() >= usize::from(NONE) {
+        if st.nodes.len() >= usize::from(NONE) {
             return Err(WorkloadError::Cluster(format!(
                 "more than {NONE} nodes announced"
             )));
         }
-        self.nodes.push(Node {
+        st.nodes.push(Node {
             name: self.map.name_of_announce(announce),
             announce,
             addr,
             conn: None,
+            generation: 0,
         });
-        Ok(self.nodes.len() - 1)
+        Ok(st.nodes.len() - 1)
     }
 
     /// Re-read the slot map: CLUSTER NODES on every known node at once, the
     /// first answer wins (a paused node must not hold the probe up).
-    pub async fn refresh(&mut self) -> Result<(), WorkloadError> {
-        self.last_refresh = Some(Instant::now());
-        let asks = self.nodes.iter().enumerate().map(|(i, n)| {
-            let conn = n.conn.clone();
-            let (addr, config) = (n.addr, self.config.clone());
+    pub async fn refresh(&self) -> Result<(), WorkloadError> {
+        let _one_at_a_time = self.refreshing.lock().await;
+        self.refresh_locked().await
+    }
+
+    async fn refresh_locked(&self) -> Result<(), WorkloadError> {
+        *self.last_refresh.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        let known: Vec<(usize, Option<MultiplexedConnection>, SocketAddr)> = self
+            .state()
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (i, n.conn.clone(), n.addr))
+            .collect();
+        let asks = known.into_iter().map(|(i, conn, addr)| {
+            let config = self.config.clone();
             Box::pin(async move {
-                let mut conn = match conn {
-                    Some(c) => c,
-                    None => open(addr, &config).await?,
+                let (mut conn, opened) = match conn {
+                    Some(c) => (c, false),
+                    None => (open(addr, &config).await?, true),
                 };
                 let text: String = redis::cmd("CLUSTER")
                     .arg("NODES")
                     .query_async(&mut conn)
                     .await?;
-                Ok::<_, RedisError>((i, conn, text))
+                Ok::<_, RedisError>((i, conn, opened, text))
             })
         });
         let first = tokio::time::timeout(self.timeout, futures::future::select_ok(asks)).await;
-        let (i, conn, text) = match first {
-            Ok(Ok(((i, conn, text), _rest))) => (i, conn, text),
+        let (i, conn, opened, text) = match first {
+            Ok(Ok(((i, conn, opened, text), _rest))) => (i, conn, opened, text),
             Ok(Err(e)) => return Err(WorkloadError::Cluster(format!("read CLUSTER NODES: {e}"))),
             Err(_) => {
                 return Err(WorkloadError::Cluster(format!(
@@ -156,12 +195,13 @@ impl Router {
                 )));
             }
         };
-        self.nodes[i].conn.get_or_insert(conn);
+        let mut st = self.state();
+        if opened && st.nodes[i].conn.is_none() {
+            st.nodes[i].conn = Some(conn);
+            st.nodes[i].generation += 1;
+        }
         let lines = parse_cluster_nodes(&text).map_err(|e| {
-            WorkloadError::Cluster(format!(
-                "parse CLUSTER NODES of {}: {e}",
-                self.nodes[i].name
-            ))
+            WorkloadError::Cluster(format!("parse CLUSTER NODES of {}: {e}", st.nodes[i].name))
         })?;
         let mut owner = vec![NONE; usize::from(SLOT_COUNT)];
         for line in lines
@@ -169,78 +209,115 @@ impl Router {
             .filter(|l| l.is_primary() && !l.slots.is_empty())
         {
             let Some(announce) = line.addr else { continue };
-            let idx = self.node_index(announce)? as u16;
+            let idx = self.node_index(&mut st, announce)? as u16;
             for range in &line.slots {
                 for s in range.slots() {
                     owner[usize::from(s)] = idx;
                 }
             }
         }
-        self.owner = owner;
-        self.stale = false;
+        st.owner = owner;
+        self.stale.store(false, Ordering::Relaxed);
         Ok(())
     }
 
     /// Refresh when an error marked the map stale and the last refresh is
-    /// older than [`REFRESH_INTERVAL`]. A failed refresh keeps the old map.
-    pub async fn refresh_if_stale(&mut self) {
+    /// older than [`REFRESH_INTERVAL`]; skipped while another op refreshes.
+    /// A failed refresh keeps the old map.
+    pub async fn refresh_if_stale(&self) {
+        if !self.stale.load(Ordering::Relaxed) {
+            return;
+        }
         let due = self
             .last_refresh
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
             .is_none_or(|t| t.elapsed() >= REFRESH_INTERVAL);
-        if self.stale
-            && due
-            && let Err(e) = self.refresh().await
-        {
+        if !due {
+            return;
+        }
+        let Ok(_guard) = self.refreshing.try_lock() else {
+            return;
+        };
+        if let Err(e) = self.refresh_locked().await {
             tracing::debug!("slot map refresh: {e}");
         }
     }
 
     fn owner_of(&self, slot: u16) -> Option<usize> {
-        match self.owner[usize::from(slot)] {
+        match self.state().owner[usize::from(slot)] {
             NONE => None,
             i => Some(usize::from(i)),
         }
     }
 
     /// The name of the node owning `slot` in this view.
-    pub fn owner_name(&self, slot: u16) -> Option<&str> {
-        self.owner_of(slot).map(|i| self.nodes[i].name.as_str())
+    pub fn owner_name(&self, slot: u16) -> Option<String> {
+        let st = self.state();
+        match st.owner[usize::from(slot)] {
+            NONE => None,
+            i => Some(st.nodes[usize::from(i)].name.clone()),
+        }
     }
 
-    /// The connection to node `i`, opened when there is none.
-    async fn conn(&mut self, i: usize) -> Result<MultiplexedConnection, RedisError> {
-        if let Some(c) = &self.nodes[i].conn {
-            return Ok(c.clone());
+    /// The connection to node `i` and its generation, opened when there is none.
+    async fn conn(&self, i: usize) -> Result<(u64, MultiplexedConnection), RedisError> {
+        let addr = {
+            let st = self.state();
+            if let Some(c) = &st.nodes[i].conn {
+                return Ok((st.nodes[i].generation, c.clone()));
+            }
+            st.nodes[i].addr
+        };
+        let c = open(addr, &self.config).await?;
+        let mut st = self.state();
+        let n = &mut st.nodes[i];
+        // Another op may have opened one meanwhile: use the one stored.
+        if let Some(existing) = &n.conn {
+            return Ok((n.generation, existing.clone()));
         }
-        let c = open(self.nodes[i].addr, &self.config).await?;
-        self.nodes[i].conn = Some(c.clone());
-        Ok(c)
+        n.generation += 1;
+        n.conn = Some(c.clone());
+        Ok((n.generation, c))
     }
 
     /// After an I/O error a multiplexed connection is dead for good: forget it
     /// (the next op reconnects) and distrust the slot map.
-    fn connection_failed(&mut self, i: usize) {
-        self.nodes[i].conn = None;
-        self.stale = true;
+    fn connection_failed(&self, i: usize, generation: u64) {
+        let mut st = self.state();
+        if st.nodes[i].generation == generation {
+            st.nodes[i].conn = None;
+        }
+        self.stale.store(true, Ordering::Relaxed);
     }
 
     /// The owner named by a MOVED/ASK error.
-    fn redirect_target(&mut self, err: &RedisError) -> Result<usize, String> {
+    fn redirect_target(&self, err: &RedisError) -> Result<usize, String> {
         let (addr, _slot) = err
             .redirect_node()
             .ok_or_else(|| format!("redirect without a target: {err}"))?;
         let announce: SocketAddr = addr
             .parse()
             .map_err(|_| format!("redirect target `{addr}` is not ip:port"))?;
-        self.node_index(announce).map_err(|e| e.to_string())
+        let mut st = self.state();
+        self.node_index(&mut st, announce)
+            .map_err(|e| e.to_string())
+    }
+
+    fn node_name(&self, i: usize) -> String {
+        self.state().nodes[i].name.clone()
+    }
+
+    fn set_owner(&self, slot: u16, i: usize) {
+        self.state().owner[usize::from(slot)] = i as u16;
     }
 
     /// Send one command to the owner of `slot`. MOVED: update the slot map and
     /// re-send once to the new owner; ASK: send ASKING + the command to the
     /// target once. Every other error is the outcome. Redirects are counted.
-    pub async fn execute(&mut self, cmd: &Cmd, slot: u16) -> Exec {
+    pub async fn execute(&self, cmd: &Cmd, slot: u16) -> Exec {
         let Some(first) = self.owner_of(slot) else {
-            self.stale = true;
+            self.stale.store(true, Ordering::Relaxed);
             return Exec::failed(
                 None,
                 0,
@@ -248,7 +325,7 @@ impl Router {
                 format!("no node serves slot {slot} in the probe's view"),
             );
         };
-        let node = Some(self.nodes[first].name.clone());
+        let node = Some(self.node_name(first));
         let mut redirects = 0;
         let mut err = match self.send(first, cmd, false).await {
             Ok(v) => return Exec::ok(v, node, 0, first),
@@ -270,7 +347,7 @@ impl Router {
                 Err(m) => return Exec::failed(node, redirects, ErrorKind::Other, m),
             };
             if !asking {
-                self.owner[usize::from(slot)] = target as u16;
+                self.set_owner(slot, target);
             }
             err = match self.send(target, cmd, asking).await {
                 Ok(v) => return Exec::ok(v, node, redirects, target),
@@ -288,13 +365,8 @@ impl Router {
 
     /// `WAIT replicas timeout_ms` on the connection to node `i` — the one that
     /// just served this client's write, so WAIT counts that write.
-    pub async fn wait(
-        &mut self,
-        i: usize,
-        replicas: u32,
-        timeout_ms: u64,
-    ) -> Result<u32, RedisError> {
-        let mut conn = self.conn(i).await?;
+    pub async fn wait(&self, i: usize, replicas: u32, timeout_ms: u64) -> Result<u32, RedisError> {
+        let (_, mut conn) = self.conn(i).await?;
         let n: i64 = redis::cmd("WAIT")
             .arg(replicas)
             .arg(timeout_ms)
@@ -303,24 +375,24 @@ impl Router {
         Ok(u32::try_from(n).unwrap_or(0))
     }
 
-    fn outcome_of(&mut self, e: &SendError) -> Outcome {
+    fn outcome_of(&self, e: &SendError) -> Outcome {
         let outcome = classify(&e.err, e.sent);
         if let Outcome::Fail {
             kind: ErrorKind::ClusterDown | ErrorKind::TryAgain,
             ..
         } = outcome
         {
-            self.stale = true;
+            self.stale.store(true, Ordering::Relaxed);
         }
         outcome
     }
 
     /// One command to node `i` (with ASKING first when `asking`).
-    async fn send(&mut self, i: usize, cmd: &Cmd, asking: bool) -> Result<Value, SendError> {
-        let mut conn = match self.conn(i).await {
+    async fn send(&self, i: usize, cmd: &Cmd, asking: bool) -> Result<Value, SendError> {
+        let (generation, mut conn) = match self.conn(i).await {
             Ok(c) => c,
             Err(err) => {
-                self.stale = true;
+                self.stale.store(true, Ordering::Relaxed);
                 return Err(SendError { err, sent: false });
             }
         };
@@ -345,7 +417,7 @@ impl Router {
         };
         r.map_err(|err| {
             if err.is_io_error() {
-                self.connection_failed(i);
+                self.connection_failed(i, generation);
             }
             SendError { err, sent: true }
         })
@@ -353,7 +425,7 @@ impl Router {
 
     /// Run `cmds` (each with its slot), pipelined per owner, following MOVED
     /// and ASK for up to [`PIPELINE_ROUNDS`] rounds. One result per command, in order.
-    pub async fn pipelined(&mut self, cmds: &[(u16, Cmd)]) -> Vec<Result<Value, RedisError>> {
+    pub async fn pipelined(&self, cmds: &[(u16, Cmd)]) -> Vec<Result<Value, RedisError>> {
         let mut results: Vec<Option<Result<Value, RedisError>>> = vec![None; cmds.len()];
         // (command index, asking target) still to send.
         let mut pending: Vec<(usize, Option<usize>)> = (0..cmds.len()).map(|i| (i, None)).collect();
@@ -383,7 +455,7 @@ impl Router {
             }
             let mut sends = Vec::new();
             for (node, asking, idx) in groups {
-                let conn = match self.conn(node).await {
+                let (generation, conn) = match self.conn(node).await {
                     Ok(c) => c,
                     Err(e) => {
                         for i in idx {
@@ -392,10 +464,10 @@ impl Router {
                         continue;
                     }
                 };
-                sends.push(send_chunks(conn, node, asking, idx, cmds));
+                sends.push(send_chunks(conn, (node, generation), asking, idx, cmds));
             }
             pending.clear();
-            for (node, replies) in futures::future::join_all(sends).await {
+            for ((node, generation), replies) in futures::future::join_all(sends).await {
                 for (i, r) in replies {
                     match r {
                         Err(e)
@@ -404,7 +476,7 @@ impl Router {
                         {
                             match self.redirect_target(&e) {
                                 Ok(t) => {
-                                    self.owner[usize::from(cmds[i].0)] = t as u16;
+                                    self.set_owner(cmds[i].0, t);
                                     pending.push((i, None));
                                 }
                                 Err(_) => results[i] = Some(Err(e)),
@@ -421,7 +493,7 @@ impl Router {
                         }
                         Err(e) => {
                             if e.is_io_error() {
-                                self.connection_failed(node);
+                                self.connection_failed(node, generation);
                             }
                             results[i] = Some(Err(e));
                         }
@@ -448,11 +520,11 @@ impl Router {
 /// [`PIPELINE_CHUNK`], one after another. A failed pipeline fails its commands.
 async fn send_chunks(
     mut conn: MultiplexedConnection,
-    node: usize,
+    node: (usize, u64),
     asking: bool,
     idx: Vec<usize>,
     cmds: &[(u16, Cmd)],
-) -> (usize, Vec<(usize, Result<Value, RedisError>)>) {
+) -> ((usize, u64), Vec<(usize, Result<Value, RedisError>)>) {
     let mut out = Vec::with_capacity(idx.len());
     for chunk in idx.chunks(PIPELINE_CHUNK) {
         let mut p = redis::pipe();

@@ -1,33 +1,61 @@
-//! The running workload: one background task per client, each recording its
-//! ops in its own list; [`Workload::stop`] merges them into the history.
+//! The running workload: event loops on threads of their own.
 //!
-//! App clients use the redis crate's cluster client with explicit retries and
-//! timeouts, each with its own connection (`app_connection: per_client`) or all
-//! sharing one (`shared`, one application instance with concurrent workers).
-//! Probe clients each own a `Router`: no retries, one MOVED or ASK followed
-//! and counted, every other error recorded as it came.
+//! Each loop is one thread with a single-threaded tokio runtime that owns a
+//! share of the clients (streams) and their connections, the way
+//! `redis-benchmark` runs an event loop per thread. Nothing is handed from
+//! thread to thread per op: in a VM every such hand-over is a context switch
+//! that costs more than the op, and a thread that must wake another to send
+//! an op is a thread that sends late.
+//!
+//! - **Open loop**: each loop keeps its share of the schedule
+//!   ([`super::schedule`]) with a timerfd in its own reactor
+//!   ([`super::timer`]); at an op's due time it sends the op at once on a
+//!   free connection ([`super::lanes`]), whatever earlier ops are doing. Ops
+//!   in flight are bounded by [`WorkloadSpec::in_flight_limit`]; an op that
+//!   must wait for room records the wait.
+//! - **Closed loop**: each client sends its next op when the previous one
+//!   ended (`depth` at a time on its connection).
+//!
+//! Every op is recorded with three times (due, sent, end; see
+//! [`super::history`]). The loops' threads are apart from the controller's
+//! runtime (the resharding engine, the nemesis, the watcher), run at the
+//! workload's priority (`nice`), and, on Docker, inside the run's network.
+//! With `threads: 0` a single loop runs on the controller's runtime instead
+//! (kept to measure what isolation buys).
+//!
+//! App connections are redis-rs cluster connections with node connections
+//! that write ASKING together with its command (see
+//! [`crate::cluster::client`]), so many ops can share one; probe
+//! connections are [`Router`]s.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Value};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, Semaphore, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::WorkloadError;
+use super::exec::{self, Conn, Done};
 use super::generator::{OpGen, Planned};
-use super::history::{ClientMode, History, Op, OpKind, Outcome, classify};
-use super::pacer::Pacer;
+use super::history::{ClientMode, History, Op, OpKind, Outcome};
+use super::lanes::Lanes;
 use super::router::Router;
-use super::spec::AppConnection;
-use super::spec::{Model, WaitSpec, WorkloadSpec};
-use crate::cluster::{AddressMap, ClientOptions, cluster_client};
+use super::schedule::{Dispatcher, Schedule};
+use super::spec::{AppConnection as Sharing, Model, WaitSpec, WorkloadSpec};
+use super::thread::{self, Priority};
+use super::timer::PreciseTimer;
+use crate::cluster::{AddressMap, AppConnection, ClientOptions, cluster_client, connect_app};
+use crate::runtime::netns::NetNs;
 use crate::timeline::Clock;
 
-/// Ops one client records at most: ~200 bytes each, so 5 M ops bound a
-/// client's memory near 1 GB, and at 20k ops/s it is over four minutes.
-pub const MAX_OPS_PER_CLIENT: usize = 5_000_000;
+/// Ops a run records at most: ~250 bytes each, so 10 M ops bound the
+/// history near 2.5 GB — 40 minutes at 4000 ops/s. Ops past it still run and
+/// are counted in [`WorkloadStats::unrecorded`].
+pub const MAX_OPS: usize = 10_000_000;
 
 /// How long a workload runs at most if nobody stops it. Drills run minutes.
 pub const MAX_RUN: Duration = Duration::from_secs(3600);
@@ -38,31 +66,541 @@ pub const MAX_RUN: Duration = Duration::from_secs(3600);
 /// below any downtime the drill reports.
 const FAILURE_PACE: Duration = Duration::from_millis(1);
 
-/// One client's connection.
-enum Client {
-    App(ClusterConnection),
-    Probe(Box<Router>),
+/// How often (in tasks polled) a busy loop polls for I/O, the timer's
+/// expiry among it. tokio's default, 61, can hold a due op back by dozens of
+/// task polls when replies pour in; 8 costs a cheap `epoll_wait(0)` now and
+/// then.
+const EVENT_INTERVAL: u32 = 8;
+
+/// What the workload engine itself did: the figures of the self-check that
+/// are not in the history.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadStats {
+    /// `open` or `closed`.
+    pub model: String,
+    /// Ops handed to the clients (open loop: by the dispatchers).
+    pub ops_dispatched: u64,
+    /// The most ops in flight at once, and the limit.
+    pub peak_in_flight: u64,
+    pub max_in_flight: u64,
+    /// Connections open at the end, by kind.
+    pub app_connections: u64,
+    pub probe_connections: u64,
+    /// Event-loop threads of the workload (0: one loop on the controller's runtime).
+    pub threads: u32,
+    /// How the workload's threads were scheduled (the weakest of them):
+    /// `realtime (SCHED_FIFO 1)` or `nice N`; `None` when none of its own ran.
+    #[serde(default)]
+    pub priority: Option<String>,
+    /// The latest a dispatcher handed an op over after its due time (ms).
+    pub dispatcher_max_late_ms: f64,
+    /// Ops that ran but are not in the history ([`MAX_OPS`] reached).
+    pub unrecorded: u64,
+    /// Ops due before the stop that never ended: still waiting for room in
+    /// flight, or in flight, when the drain after the stop ran out.
+    pub dropped_at_stop: u64,
 }
 
-/// What every client task shares.
+/// What a stopped workload recorded.
+pub struct Recorded {
+    /// Every op, sorted by due time.
+    pub history: History,
+    pub stats: WorkloadStats,
+}
+
+/// Ops as they are recorded, in chunks of fixed capacity: a push never
+/// moves the ops already there (no copy of a growing vector of megabytes
+/// while the loop waits).
+#[derive(Default)]
+struct Log {
+    chunks: Vec<Vec<Op>>,
+}
+
+/// Ops per chunk of the log: ~1 MB each.
+const LOG_CHUNK: usize = 4096;
+
+impl Log {
+    fn push(&mut self, op: Op) {
+        match self.chunks.last_mut() {
+            Some(c) if c.len() < LOG_CHUNK => c.push(op),
+            _ => {
+                let mut c = Vec::with_capacity(LOG_CHUNK);
+                c.push(op);
+                self.chunks.push(c);
+            }
+        }
+    }
+
+    fn take(&mut self) -> Vec<Op> {
+        self.chunks.drain(..).flatten().collect()
+    }
+}
+
+/// Opens connections for the pools.
 #[derive(Clone)]
-struct Ctx {
-    clock: Clock,
-    cancel: CancellationToken,
-    /// Bound on one op, whatever the client does inside it.
-    op_bound: Duration,
-    /// WAIT after every write.
-    wait: Option<WaitSpec>,
+struct Opener {
+    map: AddressMap,
+    timeout: Duration,
+    app: Option<redis::cluster::ClusterClient>,
 }
 
-/// The workload running in background tasks. Stop it with [`Workload::stop`];
-/// dropping it cancels the clients and discards their history.
+impl Opener {
+    async fn app(&self) -> Result<AppConnection, WorkloadError> {
+        let client = self.app.as_ref().ok_or(WorkloadError::NoNodes)?;
+        tokio::time::timeout(self.timeout * 3, connect_app(client))
+            .await
+            .map_err(|_| {
+                WorkloadError::AppClient(redis::RedisError::from((
+                    redis::ErrorKind::Io,
+                    "cluster connection timed out",
+                )))
+            })?
+            .map_err(WorkloadError::AppClient)
+    }
+
+    async fn probe(&self) -> Result<Arc<Router>, WorkloadError> {
+        Ok(Arc::new(Router::connect(&self.map, self.timeout).await?))
+    }
+}
+
+/// What every loop shares.
+struct Common {
+    clock: Clock,
+    spec: WorkloadSpec,
+    seed: u64,
+    op_bound: Duration,
+    wait: Option<WaitSpec>,
+    /// Streams below this are app clients, the rest probe clients.
+    app_streams: u32,
+    permits: Arc<Semaphore>,
+    max_in_flight: usize,
+    in_flight: AtomicU64,
+    peak_in_flight: AtomicU64,
+    recorded: AtomicU64,
+    unrecorded: AtomicU64,
+    opener: Opener,
+    /// Stop dispatching (open loop) or sending (closed loop).
+    stop: CancellationToken,
+    /// How long a loop drains its ops in flight after the stop.
+    drain: Duration,
+}
+
+impl Common {
+    fn mode(&self, stream: u32) -> ClientMode {
+        if stream < self.app_streams {
+            ClientMode::App
+        } else {
+            ClientMode::Probe
+        }
+    }
+
+    fn enter(&self) {
+        let n = self.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
+        self.peak_in_flight.fetch_max(n, Ordering::AcqRel);
+    }
+
+    fn leave(&self) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// One event loop's clients: its connections, its log, its ops in flight.
+struct Loop {
+    common: Arc<Common>,
+    log: Mutex<Log>,
+    app: Arc<Lanes<AppConnection>>,
+    probe: Arc<Lanes<Arc<Router>>>,
+    /// Open loop: handed over and not yet ended (or given up).
+    outstanding: AtomicU64,
+    idle: Notify,
+    dropped: AtomicU64,
+    /// Fired when the drain after a stop is over: ops still waiting for room
+    /// in flight give up.
+    drain_over: CancellationToken,
+}
+
+impl Loop {
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        client: u32,
+        mode: ClientMode,
+        p: Planned,
+        due_ns: u64,
+        sent_ns: u64,
+        pool_wait_ns: u64,
+        done: Done,
+    ) {
+        let end_ns = self.common.clock.now_ns();
+        let ok = matches!(done.outcome, Outcome::Ok);
+        let value = match p.kind {
+            OpKind::Set => p.value,
+            OpKind::Get | OpKind::Incr if ok => exec::reply_text(done.reply),
+            _ => None,
+        };
+        let op = Op {
+            client,
+            mode,
+            kind: p.kind,
+            key: p.key,
+            slot: p.slot,
+            value,
+            due_ns,
+            sent_ns,
+            end_ns,
+            pool_wait_ns,
+            node: done.node,
+            redirects: done.redirects,
+            outcome: done.outcome,
+            replicas: done.replicas,
+        };
+        let c = &self.common;
+        if c.recorded.fetch_add(1, Ordering::Relaxed) < MAX_OPS as u64 {
+            self.log.lock().unwrap_or_else(|p| p.into_inner()).push(op);
+        } else {
+            c.recorded.fetch_sub(1, Ordering::Relaxed);
+            c.unrecorded.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// One open-loop op has ended (or given up).
+    fn settled(&self) {
+        if self.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// A connection for an op of `mode`, growing the pool in the background
+    /// when every connection is busy. Never waits for a connection to open.
+    fn take(&self, mode: ClientMode) -> Option<(Conn, Box<dyn Send>)> {
+        let opener = self.common.opener.clone();
+        match mode {
+            ClientMode::App => {
+                let t = self
+                    .app
+                    .take_or_grow(|| async move { opener.app().await })?;
+                Some((Conn::App(t.conn().clone()), Box::new(t)))
+            }
+            ClientMode::Probe => {
+                let t = self
+                    .probe
+                    .take_or_grow(|| async move { opener.probe().await })?;
+                Some((Conn::Probe(t.conn().clone()), Box::new(t)))
+            }
+        }
+    }
+}
+
+/// What one loop owns: its index, and its clients.
+#[derive(Debug, Clone)]
+struct Share {
+    index: u32,
+    loops: u32,
+    /// Closed loop: the clients (by number) whose ops this loop sends.
+    clients: Vec<u32>,
+    /// Open loop: the streams whose ops this loop sends.
+    streams: Vec<u32>,
+}
+
+impl Share {
+    fn app_count(&self, c: &Common, ids: &[u32]) -> usize {
+        ids.iter()
+            .filter(|&&i| c.mode(i * self.depth_of(c)) == ClientMode::App)
+            .count()
+    }
+
+    fn depth_of(&self, c: &Common) -> u32 {
+        match c.spec.model {
+            Model::Closed => c.spec.depth,
+            Model::Open { .. } => 1,
+        }
+    }
+}
+
+/// What a loop hands back when it ends.
+#[derive(Default)]
+struct Ended {
+    log: Vec<Op>,
+    handed: u64,
+    max_late_ns: u64,
+    app: u64,
+    probe: u64,
+    dropped: u64,
+}
+
+/// A loop's connections, opened before the run starts.
+struct Conns {
+    app: Vec<AppConnection>,
+    probe: Vec<Arc<Router>>,
+}
+
+async fn connect(common: &Common, share: &Share) -> Result<Conns, WorkloadError> {
+    let ids = match common.spec.model {
+        Model::Closed => &share.clients,
+        Model::Open { .. } => &share.streams,
+    };
+    let apps = share.app_count(common, ids);
+    let probes = ids.len() - apps;
+    let mut app = Vec::new();
+    let n = match common.spec.app_connection {
+        Sharing::Shared => apps.min(1),
+        Sharing::PerClient => apps,
+    };
+    for _ in 0..n {
+        app.push(common.opener.app().await?);
+    }
+    let mut probe = Vec::new();
+    for _ in 0..probes {
+        probe.push(common.opener.probe().await?);
+    }
+    Ok(Conns { app, probe })
+}
+
+/// One loop from start to end: connect, say so, wait for the start, run.
+async fn run_loop(
+    common: Arc<Common>,
+    share: Share,
+    ready: oneshot::Sender<Result<(), WorkloadError>>,
+    go: oneshot::Receiver<Instant>,
+) -> Ended {
+    let conns = match connect(&common, &share).await {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return Ended::default();
+        }
+    };
+    let _ = ready.send(Ok(()));
+    // The workload was abandoned before it started.
+    let Ok(t0) = go.await else {
+        return Ended::default();
+    };
+    let max_conns = |initial: usize| {
+        let per_loop = (common.spec.max_connections as usize).div_ceil(share.loops as usize);
+        per_loop.max(initial)
+    };
+    let max_app = match common.spec.app_connection {
+        Sharing::Shared => conns.app.len(),
+        Sharing::PerClient => max_conns(conns.app.len()),
+    };
+    let max_probe = max_conns(conns.probe.len());
+    let lp = Arc::new(Loop {
+        common: common.clone(),
+        log: Mutex::new(Log::default()),
+        app: Arc::new(Lanes::new(conns.app.clone(), max_app)),
+        probe: Arc::new(Lanes::new(conns.probe.clone(), max_probe)),
+        outstanding: AtomicU64::new(0),
+        idle: Notify::new(),
+        dropped: AtomicU64::new(0),
+        drain_over: CancellationToken::new(),
+    });
+    let (handed, max_late_ns) = match common.spec.model {
+        Model::Open { rate } => open(&lp, &share, rate, t0).await,
+        Model::Closed => closed(&lp, &share, conns).await,
+    };
+    let log = lp.log.lock().unwrap_or_else(|p| p.into_inner()).take();
+    Ended {
+        log,
+        handed,
+        max_late_ns,
+        app: lp.app.len() as u64,
+        probe: lp.probe.len() as u64,
+        dropped: lp.dropped.load(Ordering::Relaxed),
+    }
+}
+
+/// The open loop: keep this loop's share of the schedule until the stop,
+/// then drain what is in flight. Returns (ops handed over, latest hand-over).
+async fn open(lp: &Arc<Loop>, share: &Share, rate: f64, t0: Instant) -> (u64, u64) {
+    let c = &lp.common;
+    let schedule = Schedule::new(rate, c.spec.total_clients());
+    let mut gens: BTreeMap<u32, OpGen> = share
+        .streams
+        .iter()
+        .map(|&s| (s, OpGen::new(&c.spec, c.seed, s)))
+        .collect();
+    let mut d = Dispatcher::new(
+        schedule,
+        share.loops,
+        share.index,
+        MAX_RUN.as_nanos() as u64,
+        MAX_OPS as u64,
+    );
+    let timer = PreciseTimer::new()
+        .map_err(|e| tracing::warn!("no timerfd ({e}); due times use tokio's 1 ms timer"))
+        .ok();
+    let t0_ns = c.clock.ns(t0);
+    let elapsed = || t0.elapsed().as_nanos() as u64;
+    // Bounded by the dispatcher's share: MAX_RUN and MAX_OPS.
+    while let Some(next) = d.next_due_ns() {
+        if elapsed() < next && d.stopped_ns.is_none() {
+            let at = t0 + Duration::from_nanos(next);
+            tokio::select! {
+                biased;
+                _ = c.stop.cancelled() => d.stop(elapsed()),
+                _ = sleep_until(timer.as_ref(), at) => {}
+            }
+        }
+        for due in d.take_due(elapsed()) {
+            let Some(ops) = gens.get_mut(&due.stream) else {
+                continue;
+            };
+            let p = ops.next_op();
+            lp.outstanding.fetch_add(1, Ordering::AcqRel);
+            tokio::spawn(open_op(lp.clone(), due.stream, t0_ns + due.due_ns, p));
+        }
+    }
+    drain(lp).await;
+    (d.handed, d.max_late_ns)
+}
+
+async fn sleep_until(timer: Option<&PreciseTimer>, at: Instant) {
+    let precise = match timer {
+        Some(t) => t.sleep_until(at).await.is_ok(),
+        None => false,
+    };
+    if !precise {
+        tokio::time::sleep_until(at.into()).await;
+    }
+}
+
+/// Wait, bounded, until every op this loop handed over has ended.
+async fn drain(lp: &Loop) {
+    let deadline = tokio::time::Instant::now() + lp.common.drain;
+    // Bounded by the deadline.
+    loop {
+        let idle = lp.idle.notified();
+        let left = lp.outstanding.load(Ordering::Acquire);
+        if left == 0 {
+            return;
+        }
+        if tokio::time::timeout_at(deadline, idle).await.is_err() {
+            tracing::warn!(
+                "{left} workload ops still unfinished {:?} after the stop",
+                lp.common.drain
+            );
+            lp.drain_over.cancel();
+            lp.dropped.fetch_add(left, Ordering::Relaxed);
+            return;
+        }
+    }
+}
+
+/// One open-loop op: room in flight, a connection, the op, the record.
+async fn open_op(lp: Arc<Loop>, stream: u32, due_ns: u64, p: Planned) {
+    let c = &lp.common;
+    let permit = match c.permits.clone().try_acquire_owned() {
+        Ok(permit) => Some((permit, 0)),
+        Err(_) => {
+            let waited_from = c.clock.now_ns();
+            tokio::select! {
+                permit = c.permits.clone().acquire_owned() => {
+                    permit.ok().map(|p| (p, c.clock.now_ns().saturating_sub(waited_from)))
+                }
+                _ = lp.drain_over.cancelled() => None,
+            }
+        }
+    };
+    let Some((_permit, pool_wait_ns)) = permit else {
+        // Counted by the drain that gave up.
+        return;
+    };
+    let mode = c.mode(stream);
+    if let Some((conn, _lane)) = lp.take(mode) {
+        c.enter();
+        let sent_ns = c.clock.now_ns();
+        let done = exec::run(&conn, &p, c.wait, c.op_bound).await;
+        lp.record(stream, mode, p, due_ns, sent_ns, pool_wait_ns, done);
+        c.leave();
+    } else {
+        lp.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+    lp.settled();
+}
+
+/// The closed loop: this loop's clients, `depth` streams each, until the stop.
+async fn closed(lp: &Arc<Loop>, share: &Share, conns: Conns) -> (u64, u64) {
+    let c = &lp.common;
+    let depth = c.spec.depth;
+    let mut apps = conns.app.into_iter().map(Conn::App).cycle();
+    let mut probes = conns.probe.into_iter().map(Conn::Probe);
+    let mut tasks: Vec<JoinHandle<()>> = Vec::new();
+    for &client in &share.clients {
+        let conn = match c.mode(client * depth) {
+            ClientMode::App => apps.next(),
+            ClientMode::Probe => probes.next(),
+        };
+        let Some(conn) = conn else { continue };
+        for d in 0..depth {
+            let stream = client * depth + d;
+            let ops = OpGen::new(&c.spec, c.seed, stream);
+            tasks.push(tokio::spawn(closed_client(
+                lp.clone(),
+                client,
+                stream,
+                conn.clone(),
+                ops,
+            )));
+        }
+    }
+    let deadline = async {
+        c.stop.cancelled().await;
+        tokio::time::sleep(c.drain).await;
+    };
+    let all = futures::future::join_all(tasks.iter_mut());
+    tokio::select! {
+        _ = all => {}
+        _ = deadline => {
+            tracing::warn!("a closed-loop client did not stop within {:?}", c.drain);
+            for t in &tasks {
+                t.abort();
+            }
+        }
+    }
+    (0, 0)
+}
+
+/// One closed-loop stream of a client: the next op when the previous one ended.
+async fn closed_client(lp: Arc<Loop>, client: u32, stream: u32, conn: Conn, mut ops: OpGen) {
+    let c = &lp.common;
+    let mode = c.mode(stream);
+    let deadline = Instant::now() + MAX_RUN;
+    // Bounded by MAX_RUN and by the history's size.
+    while !c.stop.is_cancelled()
+        && Instant::now() < deadline
+        && c.unrecorded.load(Ordering::Relaxed) == 0
+    {
+        let p = ops.next_op();
+        c.enter();
+        let started = Instant::now();
+        let sent_ns = c.clock.ns(started);
+        let done = exec::run(&conn, &p, c.wait, c.op_bound).await;
+        let ok = matches!(done.outcome, Outcome::Ok);
+        lp.record(client, mode, p, sent_ns, sent_ns, 0, done);
+        c.leave();
+        if !ok && started.elapsed() < FAILURE_PACE {
+            tokio::select! {
+                _ = c.stop.cancelled() => {}
+                _ = tokio::time::sleep(FAILURE_PACE) => {}
+            }
+        }
+    }
+}
+
+/// A loop running on a thread of its own, or as a task on the controller's runtime.
+enum Running {
+    Thread(std::thread::JoinHandle<Ended>),
+    Task(JoinHandle<Ended>),
+}
+
+/// The workload running in the background. Stop it with [`Workload::stop`];
+/// dropping it stops the clients and discards their history.
 pub struct Workload {
-    cancel: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
-    logs: Vec<Arc<Mutex<Vec<Op>>>>,
-    /// How long `stop` waits for the clients.
-    stop_bound: Duration,
+    common: Arc<Common>,
+    loops: Vec<Running>,
+    /// The weakest scheduling any loop thread got.
+    priority: Arc<Mutex<Option<Priority>>>,
+    threads: u32,
 }
 
 impl Workload {
@@ -75,389 +613,228 @@ impl Workload {
         clock: Clock,
         cancel: CancellationToken,
     ) -> Result<Workload, WorkloadError> {
+        Self::start_in(None, map, spec, seed, clock, cancel).await
+    }
+
+    /// [`Workload::start`], with the loops' threads in the network namespace
+    /// `netns` (see [`crate::runtime::netns`]), where `map` must lead. Needs
+    /// `threads` ≥ 1: the controller's own threads never move.
+    pub async fn start_in(
+        netns: Option<Arc<NetNs>>,
+        map: AddressMap,
+        spec: WorkloadSpec,
+        seed: u64,
+        clock: Clock,
+        cancel: CancellationToken,
+    ) -> Result<Workload, WorkloadError> {
         spec.validate()?;
         if map.is_empty() {
             return Err(WorkloadError::NoNodes);
         }
+        if netns.is_some() && spec.threads == 0 {
+            return Err(WorkloadError::Spec(
+                "threads: 0 puts the clients on the controller's threads, which cannot move into the run's network; use threads: 1 or more".into(),
+            ));
+        }
         let timeout = Duration::from_millis(spec.timeout_ms);
-        let mut clients = Vec::new();
-        if spec.clients > 0 {
+        let app = if spec.clients > 0 {
             let opts = ClientOptions {
                 connection_timeout: timeout,
                 response_timeout: timeout,
                 retries: spec.app_retries,
             };
-            let client = cluster_client(&map, &opts).map_err(WorkloadError::AppClient)?;
-            let connect = || async {
-                tokio::time::timeout(timeout * 3, client.get_async_connection())
-                    .await
-                    .map_err(|_| {
-                        WorkloadError::AppClient(redis::RedisError::from((
-                            redis::ErrorKind::Io,
-                            "cluster connection timed out",
-                        )))
-                    })?
-                    .map_err(WorkloadError::AppClient)
+            Some(cluster_client(&map, &opts).map_err(WorkloadError::AppClient)?)
+        } else {
+            None
+        };
+        let max_in_flight = spec.in_flight_limit();
+        let (ids, depth) = match spec.model {
+            Model::Closed => (spec.total_clients(), spec.depth),
+            Model::Open { .. } => (spec.total_clients(), 1),
+        };
+        let loops = spec.threads.clamp(1, ids.max(1));
+        let common = Arc::new(Common {
+            clock,
+            seed,
+            op_bound: spec.op_bound(),
+            wait: spec.wait,
+            app_streams: spec.clients * depth,
+            permits: Arc::new(Semaphore::new(max_in_flight.min(Semaphore::MAX_PERMITS))),
+            max_in_flight,
+            in_flight: AtomicU64::new(0),
+            peak_in_flight: AtomicU64::new(0),
+            recorded: AtomicU64::new(0),
+            unrecorded: AtomicU64::new(0),
+            opener: Opener { map, timeout, app },
+            stop: cancel.child_token(),
+            drain: spec.op_bound() * 2 + Duration::from_secs(2),
+            spec: spec.clone(),
+        });
+        let priority = Arc::new(Mutex::new(None));
+        let mut w = Workload {
+            common: common.clone(),
+            loops: Vec::new(),
+            priority: priority.clone(),
+            threads: spec.threads,
+        };
+        let mut readies = Vec::new();
+        let mut gos = Vec::new();
+        for index in 0..loops {
+            let mine: Vec<u32> = (0..ids).filter(|i| i % loops == index).collect();
+            let share = Share {
+                index,
+                loops,
+                clients: mine.clone(),
+                streams: mine,
             };
-            match spec.app_connection {
-                AppConnection::Shared => {
-                    let conn = connect().await?;
-                    for _ in 0..spec.clients {
-                        clients.push(Client::App(conn.clone()));
+            let (ready_tx, ready_rx) = oneshot::channel();
+            let (go_tx, go_rx) = oneshot::channel();
+            readies.push(ready_rx);
+            gos.push(go_tx);
+            let fut = run_loop(common.clone(), share, ready_tx, go_rx);
+            let running = if spec.threads == 0 {
+                Running::Task(tokio::spawn(fut))
+            } else {
+                let realtime = spec.realtime && matches!(spec.model, Model::Open { .. });
+                let (netns, nice, seen) = (netns.clone(), spec.nice, priority.clone());
+                let spawned = std::thread::Builder::new()
+                    .name(format!("redis-drill-loop-{index}"))
+                    .spawn(move || loop_thread(netns, realtime, nice, seen, fut));
+                match spawned {
+                    Ok(t) => Running::Thread(t),
+                    Err(e) => {
+                        common.stop.cancel();
+                        return Err(WorkloadError::Spec(format!("start a client thread: {e}")));
                     }
                 }
-                AppConnection::PerClient => {
-                    for _ in 0..spec.clients {
-                        clients.push(Client::App(connect().await?));
-                    }
-                }
+            };
+            w.loops.push(running);
+        }
+        for ready in readies {
+            let r = ready.await.unwrap_or_else(|_| {
+                Err(WorkloadError::Cluster(
+                    "a client thread ended before it connected".into(),
+                ))
+            });
+            if let Err(e) = r {
+                common.stop.cancel();
+                return Err(e);
             }
         }
-        for _ in 0..spec.probe_clients {
-            clients.push(Client::Probe(Box::new(
-                Router::connect(&map, timeout).await?,
-            )));
-        }
-
-        // A probe op: connect + send, then once more after a redirect, and a
-        // slot-map refresh first; an app op is bounded by redis-rs's overall
-        // timeout. One more second for the scheduler of a loaded 2-core box.
-        let op_bound = timeout * 5 + Duration::from_secs(1);
-        let ctx = Ctx {
-            clock,
-            cancel: cancel.child_token(),
-            op_bound,
-            wait: spec.wait,
-        };
-        let n = clients.len() as u32;
+        // One start for every loop: their schedules are one schedule.
         let t0 = Instant::now();
-        let mut pacer: Option<Pacer> = None;
-        let mut tasks = Vec::new();
-        let mut logs = Vec::new();
-        for (i, client) in clients.into_iter().enumerate() {
-            let id = i as u32;
-            let mode = if id < spec.clients {
-                ClientMode::App
-            } else {
-                ClientMode::Probe
-            };
-            let log = Arc::new(Mutex::new(Vec::new()));
-            logs.push(log.clone());
-            let ops = OpGen::new(&spec, seed, id);
-            let ctx = ctx.clone();
-            let rec = Recorder {
-                id,
-                mode,
-                client,
-                log,
-            };
-            tasks.push(match spec.model {
-                Model::Closed => tokio::spawn(run_closed(rec, ops, ctx)),
-                Model::Open { rate } => {
-                    // Each client runs at rate/n, staggered by its share of one interval.
-                    let interval_ns = 1e9 * f64::from(n) / rate;
-                    let offset_ns = interval_ns * f64::from(id) / f64::from(n);
-                    let pacer = pacer.get_or_insert_with(|| Pacer::start(MAX_RUN)).clone();
-                    tokio::spawn(run_open(rec, ops, ctx, t0, interval_ns, offset_ns, pacer))
-                }
-            });
+        for go in gos {
+            let _ = go.send(t0);
         }
-        Ok(Workload {
-            cancel: ctx.cancel,
-            tasks,
-            logs,
-            stop_bound: op_bound * 2 + Duration::from_secs(2),
-        })
+        Ok(w)
     }
 
     /// Ops recorded so far, over all clients (for progress output).
     pub fn recorded(&self) -> usize {
-        self.logs
-            .iter()
-            .map(|l| l.lock().map(|v| v.len()).unwrap_or(0))
-            .sum()
+        self.common.recorded.load(Ordering::Relaxed) as usize
     }
 
-    /// Stop the clients and return the history, sorted by start. Ops in flight
-    /// complete or time out; an open-loop client first sends the ops scheduled
-    /// before the stop that it is behind on (bounded). Bounded in time: a client
-    /// that does not finish is aborted, keeping what it recorded.
-    pub async fn stop(mut self) -> History {
-        self.cancel.cancel();
-        let deadline = tokio::time::Instant::now() + self.stop_bound;
-        for task in std::mem::take(&mut self.tasks) {
-            let abort = task.abort_handle();
-            if tokio::time::timeout_at(deadline, task).await.is_err() {
-                tracing::warn!(
-                    "a workload client did not stop within {:?}",
-                    self.stop_bound
-                );
-                abort.abort();
+    /// Stop the clients and return what they recorded. Open loop: the ops
+    /// that fell due before the stop are still sent, and every op in flight
+    /// ends or times out; closed loop: each client's op in flight ends.
+    /// Bounded in time: what has not ended by then is left out and counted.
+    pub async fn stop(mut self) -> Recorded {
+        self.common.stop.cancel();
+        let bound = self.common.drain + Duration::from_secs(5);
+        let mut ended = Vec::new();
+        for running in std::mem::take(&mut self.loops) {
+            let joined = match running {
+                Running::Task(t) => tokio::time::timeout(bound, t)
+                    .await
+                    .ok()
+                    .and_then(|r| r.ok()),
+                Running::Thread(t) => {
+                    let join = tokio::task::spawn_blocking(move || t.join());
+                    match tokio::time::timeout(bound, join).await {
+                        Ok(Ok(Ok(e))) => Some(e),
+                        _ => None,
+                    }
+                }
+            };
+            match joined {
+                Some(e) => ended.push(e),
+                None => tracing::warn!("a workload loop did not end within {bound:?}"),
             }
         }
-        let mut ops: Vec<Op> = Vec::new();
-        for log in std::mem::take(&mut self.logs) {
-            let mut v = match log.lock() {
-                Ok(mut g) => std::mem::take(&mut *g),
-                Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-            };
-            ops.append(&mut v);
+        let c = &self.common;
+        let mut history: Vec<Op> = Vec::with_capacity(ended.iter().map(|e| e.log.len()).sum());
+        let mut stats = WorkloadStats {
+            model: match c.spec.model {
+                Model::Closed => "closed".into(),
+                Model::Open { .. } => "open".into(),
+            },
+            peak_in_flight: c.peak_in_flight.load(Ordering::Relaxed),
+            max_in_flight: c.max_in_flight as u64,
+            threads: self.threads,
+            priority: self
+                .priority
+                .lock()
+                .ok()
+                .and_then(|p| *p)
+                .map(Priority::describe),
+            unrecorded: c.unrecorded.load(Ordering::Relaxed),
+            ..WorkloadStats::default()
+        };
+        for e in ended {
+            stats.ops_dispatched += e.handed;
+            stats.dispatcher_max_late_ms =
+                stats.dispatcher_max_late_ms.max(e.max_late_ns as f64 / 1e6);
+            stats.app_connections += e.app;
+            stats.probe_connections += e.probe;
+            stats.dropped_at_stop += e.dropped;
+            history.extend(e.log);
         }
-        ops.sort_by_key(|o| (o.start_ns, o.client));
-        ops
+        if matches!(c.spec.model, Model::Closed) {
+            stats.ops_dispatched = history.len() as u64 + stats.unrecorded;
+        }
+        history.sort_by_key(|o| (o.due_ns, o.client));
+        Recorded { history, stats }
     }
 }
 
 impl Drop for Workload {
     fn drop(&mut self) {
-        self.cancel.cancel();
+        // The loops stop, drain and end on their own threads.
+        self.common.stop.cancel();
     }
 }
 
-/// A client and where it records.
-struct Recorder {
-    id: u32,
-    mode: ClientMode,
-    client: Client,
-    log: Arc<Mutex<Vec<Op>>>,
-}
-
-impl Recorder {
-    /// Run one planned op and record it with `start_ns`.
-    async fn run(&mut self, p: Planned, start_ns: u64, ctx: &Ctx) -> bool {
-        let cmd = match p.kind {
-            OpKind::Get => redis::cmd("GET").arg(&p.key).to_owned(),
-            OpKind::Set => redis::cmd("SET")
-                .arg(&p.key)
-                .arg(p.value.as_deref().unwrap_or(""))
-                .to_owned(),
-            OpKind::Incr => redis::cmd("INCR").arg(&p.key).to_owned(),
-        };
-        let wait = ctx.wait.filter(|_| p.kind != OpKind::Get);
-        let (mut outcome, reply, node, redirects, replicas) = match &mut self.client {
-            Client::App(conn) => {
-                let (o, v, r) = match wait {
-                    None => {
-                        let (o, v) = app_exec(conn, &cmd, ctx.op_bound).await;
-                        (o, v, None)
-                    }
-                    Some(w) => app_exec_wait(conn, cmd, p.slot, w, ctx.op_bound).await,
-                };
-                (o, v, None, 0, r)
-            }
-            Client::Probe(router) => {
-                match tokio::time::timeout(ctx.op_bound, async {
-                    router.refresh_if_stale().await;
-                    let e = router.execute(&cmd, p.slot).await;
-                    let replicas = match (wait, e.served) {
-                        (Some(w), Some(i)) => Some(router.wait(i, w.replicas, w.timeout_ms).await),
-                        _ => None,
-                    };
-                    (e, replicas)
-                })
-                .await
-                {
-                    Ok((e, replicas)) => {
-                        let (o, r) = match replicas {
-                            None => (e.outcome, None),
-                            Some(Ok(n)) => (e.outcome, Some(n)),
-                            // The write was acknowledged, its WAIT was not.
-                            Some(Err(err)) => (
-                                Outcome::Indeterminate {
-                                    message: format!("the write succeeded, its WAIT failed: {err}"),
-                                },
-                                None,
-                            ),
-                        };
-                        (o, e.value, e.node, e.redirects, r)
-                    }
-                    Err(_) => (
-                        bound_exceeded(ctx.op_bound),
-                        Value::Nil,
-                        router.owner_name(p.slot).map(str::to_string),
-                        0,
-                        None,
-                    ),
-                }
-            }
-        };
-        if let (Some(w), Some(n), Outcome::Ok) = (wait, replicas, &outcome)
-            && n < w.replicas
-        {
-            outcome = Outcome::Indeterminate {
-                message: format!(
-                    "WAIT: {n} of {} replicas acknowledged within {} ms",
-                    w.replicas, w.timeout_ms
-                ),
-            };
+/// A loop's own thread: join the run's network, take the workload's
+/// priority and timer slack, and run the loop on a single-threaded runtime.
+fn loop_thread(
+    netns: Option<Arc<NetNs>>,
+    realtime: bool,
+    nice: i32,
+    seen: Arc<Mutex<Option<Priority>>>,
+    fut: impl std::future::Future<Output = Ended>,
+) -> Ended {
+    if let Some(ns) = &netns
+        && let Err(e) = ns.enter()
+    {
+        // Its connections will fail, and the run says so.
+        tracing::error!(
+            "a client thread could not join {}: {e}",
+            ns.path().display()
+        );
+    }
+    let got = thread::prepare(realtime, nice);
+    if let Ok(mut s) = seen.lock() {
+        *s = Some(s.map_or(got, |p| p.weaker(got)));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .event_interval(EVENT_INTERVAL)
+        .build();
+    match rt {
+        Ok(rt) => rt.block_on(fut),
+        Err(e) => {
+            tracing::error!("a client thread's runtime: {e}");
+            Ended::default()
         }
-        let end_ns = ctx.clock.now_ns();
-        let ok = matches!(outcome, Outcome::Ok);
-        let value = match p.kind {
-            OpKind::Set => p.value,
-            OpKind::Get | OpKind::Incr if ok => reply_text(reply),
-            _ => None,
-        };
-        let op = Op {
-            client: self.id,
-            mode: self.mode,
-            kind: p.kind,
-            key: p.key,
-            slot: p.slot,
-            value,
-            start_ns,
-            end_ns,
-            node,
-            redirects,
-            outcome,
-            replicas,
-        };
-        match self.log.lock() {
-            Ok(mut g) => g.push(op),
-            Err(poisoned) => poisoned.into_inner().push(op),
-        }
-        ok
-    }
-}
-
-fn bound_exceeded(bound: Duration) -> Outcome {
-    Outcome::Indeterminate {
-        message: format!("timeout: no outcome within the op bound of {bound:?}"),
-    }
-}
-
-async fn app_exec(conn: &mut ClusterConnection, cmd: &Cmd, bound: Duration) -> (Outcome, Value) {
-    match tokio::time::timeout(bound, cmd.query_async::<Value>(conn)).await {
-        Ok(Ok(v)) => (Outcome::Ok, v),
-        // redis-rs may have sent it (and retried it): every error may have applied
-        // if it is a timeout or a dropped connection; classify says which.
-        Ok(Err(e)) => (classify(&e, true), Value::Nil),
-        Err(_) => (bound_exceeded(bound), Value::Nil),
-    }
-}
-
-/// A write and its WAIT as one pipeline to the slot's primary, so that WAIT
-/// runs on the connection that wrote (redis-rs would send a bare WAIT to every
-/// primary). Returns the outcome, the write's reply and WAIT's count.
-async fn app_exec_wait(
-    conn: &mut ClusterConnection,
-    cmd: Cmd,
-    slot: u16,
-    w: WaitSpec,
-    bound: Duration,
-) -> (Outcome, Value, Option<u32>) {
-    use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
-    let mut pipe = redis::pipe();
-    pipe.add_command(cmd)
-        .cmd("WAIT")
-        .arg(w.replicas)
-        .arg(w.timeout_ms);
-    let route = SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master));
-    match tokio::time::timeout(bound, conn.route_pipeline(pipe, 0, 2, route)).await {
-        Ok(Ok(mut v)) if v.len() == 2 => {
-            let waited = v.pop().unwrap_or(Value::Nil);
-            match v.pop().unwrap_or(Value::Nil) {
-                Value::ServerError(e) => (classify(&e.into(), true), Value::Nil, None),
-                reply => match waited {
-                    Value::Int(n) => (Outcome::Ok, reply, Some(u32::try_from(n).unwrap_or(0))),
-                    other => (
-                        Outcome::Indeterminate {
-                            message: format!("the write succeeded, its WAIT answered {other:?}"),
-                        },
-                        reply,
-                        None,
-                    ),
-                },
-            }
-        }
-        Ok(Ok(v)) => (
-            Outcome::Indeterminate {
-                message: format!("{} replies to a write and its WAIT", v.len()),
-            },
-            Value::Nil,
-            None,
-        ),
-        Ok(Err(e)) => (classify(&e, true), Value::Nil, None),
-        Err(_) => (bound_exceeded(bound), Value::Nil, None),
-    }
-}
-
-/// The text of a GET or INCR reply (nil -> None).
-fn reply_text(v: Value) -> Option<String> {
-    match v {
-        Value::Nil => None,
-        Value::BulkString(b) => Some(
-            String::from_utf8(b)
-                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-        ),
-        Value::SimpleString(s) => Some(s),
-        Value::Int(n) => Some(n.to_string()),
-        Value::Okay => Some("OK".to_string()),
-        other => Some(format!("{other:?}")),
-    }
-}
-
-/// Closed loop: the next op when the previous one completed.
-async fn run_closed(mut rec: Recorder, mut ops: OpGen, ctx: Ctx) {
-    let deadline = Instant::now() + MAX_RUN;
-    for _ in 0..MAX_OPS_PER_CLIENT {
-        if ctx.cancel.is_cancelled() || Instant::now() >= deadline {
-            break;
-        }
-        let p = ops.next_op();
-        let started = Instant::now();
-        let start_ns = ctx.clock.ns(started);
-        if !rec.run(p, start_ns, &ctx).await && started.elapsed() < FAILURE_PACE {
-            tokio::select! {
-                _ = ctx.cancel.cancelled() => {}
-                _ = tokio::time::sleep(FAILURE_PACE) => {}
-            }
-        }
-    }
-}
-
-/// Open loop: op k is due at `t0 + offset + k * interval`; its latency counts
-/// from then. A client behind schedule sends at once and never skips. At a
-/// stop, the ops already due are still sent, for at most one op bound more.
-async fn run_open(
-    mut rec: Recorder,
-    mut ops: OpGen,
-    ctx: Ctx,
-    t0: Instant,
-    interval_ns: f64,
-    offset_ns: f64,
-    pacer: Pacer,
-) {
-    let end = t0 + MAX_RUN;
-    // Set at the stop: (stop instant, drain deadline).
-    let mut stopping: Option<(Instant, Instant)> = None;
-    for k in 0..MAX_OPS_PER_CLIENT {
-        let due = t0 + Duration::from_nanos((offset_ns + k as f64 * interval_ns) as u64);
-        match stopping {
-            Some((stop, drain_end)) => {
-                if due >= stop || Instant::now() >= drain_end {
-                    break;
-                }
-            }
-            None => {
-                if due >= end {
-                    break;
-                }
-                let cancelled = tokio::select! {
-                    biased;
-                    _ = ctx.cancel.cancelled() => true,
-                    _ = pacer.wait_until(due) => false,
-                };
-                if cancelled {
-                    let now = Instant::now();
-                    stopping = Some((now, now + ctx.op_bound));
-                    if due >= now {
-                        break;
-                    }
-                }
-            }
-        }
-        let p = ops.next_op();
-        rec.run(p, ctx.clock.ns(due), &ctx).await;
     }
 }

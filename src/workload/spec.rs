@@ -17,9 +17,18 @@
 //!   app_retries: 5
 //!   app_connection: per_client # or: shared (one connection for all app clients)
 //!   wait: {replicas: 1, timeout_ms: 100}   # WAIT after each write (absent: no WAIT)
+//!   max_in_flight: 20000       # open loop: ops in flight at once (default: never reached)
+//!   max_connections: 16        # open loop: connections of each kind at most
+//!   depth: 1                   # closed loop: ops each client keeps in flight
+//!   max_tool_lag_ms: 1         # the self-check: tool lag p99 bound per phase
+//!   threads: 2                 # the clients' own threads (0: share the controller's)
+//!   realtime: true             # open loop: event loops in SCHED_FIFO (needs root)
+//!   nice: -10                  # otherwise their nice value (needs root; else 0)
+//!   reference_ping_ms: 5       # a raw PING to every primary this often (0: off)
 //! ```
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -29,6 +38,9 @@ use super::WorkloadError;
 /// Largest value a spec may ask for: values are held in memory per op and
 /// written to the history, and a drill measures availability, not bandwidth.
 pub const MAX_VALUE_SIZE: usize = 1 << 20;
+
+/// More client threads than this buys nothing on the machines drills run on.
+pub const MAX_THREADS: u32 = 64;
 
 /// The workload section of a scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +72,40 @@ pub struct WorkloadSpec {
     /// wrote. A write counts as acknowledged only when WAIT reports at least
     /// `replicas`; fewer is an indeterminate write (it may survive or not).
     pub wait: Option<WaitSpec>,
+    /// Open loop: the most ops in flight at once, over all clients. An op due
+    /// while this many are in flight waits for one to finish; the wait is
+    /// recorded (`pool_wait_ns`) and is part of the tool's lag. Absent: enough
+    /// that it is never reached ([`WorkloadSpec::in_flight_limit`]).
+    pub max_in_flight: Option<u32>,
+    /// Open loop: connections of each kind (app, probe) the pool may grow to.
+    /// It starts with `clients` (and `probe_clients`) and opens one more
+    /// whenever every connection is busy.
+    pub max_connections: u32,
+    /// Closed loop: ops each client keeps in flight on its connection (1: one
+    /// at a time; 16 pipelines like `redis-benchmark -P 16`).
+    pub depth: u32,
+    /// The self-check: when the tool's own lag (due → sent) has a p99 above
+    /// this in a phase, that phase's latency SLOs are `unknown` — the machine
+    /// could not drive the rate, so the latency measured the tool.
+    pub max_tool_lag_ms: f64,
+    /// Worker threads of the clients' own runtime, apart from the controller's
+    /// (resharding engine, nemesis, watcher), so those cannot starve them. 0:
+    /// the clients share the controller's threads.
+    pub threads: u32,
+    /// Open loop: run the workload's event loops and the reference PINGs in
+    /// the real-time class (SCHED_FIFO, its lowest priority), so that an op
+    /// due now is sent now even when Redis and the controller fill both CPUs.
+    /// They sleep between ops, and the kernel's real-time throttling keeps 5%
+    /// of every CPU for the rest. Needs CAP_SYS_NICE (root); without it they
+    /// fall back to `nice`, and the report says which applied.
+    pub realtime: bool,
+    /// The nice value of the workload's own threads when they are not
+    /// real-time (the closed loop, or without the privilege): below 0 they
+    /// get the CPU before nice-0 threads. Needs CAP_SYS_NICE to go below 0.
+    pub nice: i32,
+    /// The server-side reference: a raw PING to every primary this often, on
+    /// a thread per primary, beside the clients. 0: off.
+    pub reference_ping_ms: u64,
 }
 
 /// The `wait:` setting of a workload: what a careful application does to make
@@ -105,19 +151,54 @@ impl Default for WorkloadSpec {
             app_retries: 5,
             app_connection: AppConnection::PerClient,
             wait: None,
+            max_in_flight: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            depth: 1,
+            max_tool_lag_ms: DEFAULT_MAX_TOOL_LAG_MS,
+            threads: DEFAULT_THREADS,
+            realtime: true,
+            nice: DEFAULT_NICE,
+            reference_ping_ms: DEFAULT_REFERENCE_PING_MS,
         }
     }
 }
+
+/// Connections of each kind an open loop may open: more than the ops in
+/// flight on a healthy cluster at the rates drills use (a few at 4000 ops/s),
+/// so ops rarely share one; few enough that a hung node, when every op to it
+/// waits out its timeout and every connection is busy, does not open dozens
+/// of redis-rs cluster connections, each refreshing its slot map and
+/// reconnecting on the workload's threads after the failover (ops then share
+/// connections, which are multiplexed).
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
+
+/// The self-check's bound: 1 ms at p99. Loopback Redis answers in ~0.1 ms,
+/// so more tool lag than this is of the order of what is being measured.
+pub const DEFAULT_MAX_TOOL_LAG_MS: f64 = 1.0;
+
+/// Two worker threads: one per core of the reference machine.
+pub const DEFAULT_THREADS: u32 = 2;
+
+/// Nice −10: a CFS weight about 9× that of a nice-0 thread (Redis, the
+/// controller), enough to be scheduled first on wake-up when the CPUs are
+/// full; not −20, which would also take CPU from the kernel's own threads.
+pub const DEFAULT_NICE: i32 = -10;
+
+/// A PING every 5 ms: 200 a second per primary, light beside the workload,
+/// and fine enough to catch a 10 ms stall.
+pub const DEFAULT_REFERENCE_PING_MS: u64 = 5;
 
 /// When clients send.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum Model {
-    /// Each client sends its next op when the previous one completed.
+    /// Each client sends its next op when the previous one completed (or
+    /// keeps `depth` in flight).
     Closed,
-    /// Each client has a fixed schedule (`rate` ops/s shared by all clients, app
-    /// and probe); latency is measured from the scheduled start, and a client
-    /// behind schedule sends at once, never skipping (no coordinated omission).
+    /// A fixed schedule: `rate` ops/s over all clients, app and probe, each op
+    /// sent at its due time on a free connection, whatever the earlier ones
+    /// are doing (a constant arrival rate, as wrk2 and k6 do). Latency is
+    /// measured from the due time; nothing is skipped (no coordinated omission).
     Open { rate: f64 },
 }
 
@@ -249,6 +330,39 @@ impl WorkloadSpec {
         if self.timeout_ms == 0 {
             return bad("timeout_ms must be at least 1".into());
         }
+        if self.depth == 0 {
+            return bad("depth must be at least 1".into());
+        }
+        if self.depth > 1 && self.model != Model::Closed {
+            return bad(format!(
+                "depth {} applies to the closed loop; an open loop keeps as many ops in flight as its schedule asks for",
+                self.depth
+            ));
+        }
+        if self.max_in_flight == Some(0) {
+            return bad("max_in_flight must be at least 1".into());
+        }
+        if self.max_connections == 0 {
+            return bad("max_connections must be at least 1".into());
+        }
+        if !(self.max_tool_lag_ms.is_finite() && self.max_tool_lag_ms > 0.0) {
+            return bad(format!(
+                "max_tool_lag_ms must be a positive number, not {}",
+                self.max_tool_lag_ms
+            ));
+        }
+        if !(-20..=19).contains(&self.nice) {
+            return bad(format!(
+                "nice must be between -20 and 19, not {}",
+                self.nice
+            ));
+        }
+        if self.threads > MAX_THREADS {
+            return bad(format!(
+                "threads must be at most {MAX_THREADS}, not {}",
+                self.threads
+            ));
+        }
         if let Some(w) = self.wait {
             if w.replicas == 0 {
                 return bad("wait.replicas must be at least 1".into());
@@ -288,6 +402,31 @@ impl WorkloadSpec {
 
     pub fn total_clients(&self) -> u32 {
         self.clients + self.probe_clients
+    }
+
+    /// The bound on one op, whatever the client does inside it: a probe op
+    /// connects and sends, then once more after a redirect, with a slot-map
+    /// refresh first; an app op is bounded by redis-rs's overall timeout. One
+    /// second more for the scheduler of a loaded 2-core box.
+    pub fn op_bound(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms) * 5 + Duration::from_secs(1)
+    }
+
+    /// The most ops in flight at once: `max_in_flight`, or by default one
+    /// more than can ever be: in the open loop, every op of one op bound's
+    /// worth of schedule (each op ends within the bound, so no more can be in
+    /// flight), plus the clients; in the closed loop, clients × depth.
+    pub fn in_flight_limit(&self) -> usize {
+        if let Some(n) = self.max_in_flight {
+            return n as usize;
+        }
+        let clients = self.total_clients() as usize;
+        match self.model {
+            Model::Closed => clients * self.depth as usize,
+            Model::Open { rate } => {
+                (rate * self.op_bound().as_secs_f64()).ceil() as usize + clients + 1
+            }
+        }
     }
 }
 
@@ -376,6 +515,60 @@ mod tests {
             })
             .contains("all 0")
         );
+        assert!(
+            bad(WorkloadSpec {
+                depth: 4,
+                model: Model::Open { rate: 100.0 },
+                ..base.clone()
+            })
+            .contains("closed loop")
+        );
+        assert!(
+            bad(WorkloadSpec {
+                max_in_flight: Some(0),
+                ..base.clone()
+            })
+            .contains("max_in_flight")
+        );
+        assert!(
+            bad(WorkloadSpec {
+                max_tool_lag_ms: 0.0,
+                ..base.clone()
+            })
+            .contains("max_tool_lag_ms")
+        );
+        assert!(
+            bad(WorkloadSpec {
+                threads: 1000,
+                ..base.clone()
+            })
+            .contains("threads")
+        );
+    }
+
+    #[test]
+    fn the_default_in_flight_limit_is_never_reached() {
+        // 4000 ops/s with 1 s timeouts: ops end within 6 s, so at most
+        // 24 000 can be in flight; the limit is above that.
+        let s = WorkloadSpec {
+            model: Model::Open { rate: 4000.0 },
+            timeout_ms: 1000,
+            ..WorkloadSpec::default()
+        };
+        assert_eq!(s.op_bound(), Duration::from_secs(6));
+        assert_eq!(s.in_flight_limit(), 24_000 + 9 + 1);
+        let s = WorkloadSpec {
+            max_in_flight: Some(3),
+            ..s
+        };
+        assert_eq!(s.in_flight_limit(), 3);
+        let s = WorkloadSpec {
+            depth: 16,
+            clients: 4,
+            probe_clients: 0,
+            ..WorkloadSpec::default()
+        };
+        assert_eq!(s.in_flight_limit(), 64);
     }
 
     #[test]

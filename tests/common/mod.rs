@@ -37,6 +37,24 @@ pub fn docker_or_skip(test: &str) -> bool {
     ok
 }
 
+/// Whether this process is root, as partitions on the process runtime and
+/// joining a container's network namespace need. When not, a test checks the
+/// refusal instead and says so — unless REDIS_DRILL_REQUIRE_ROOT=1 (as CI
+/// sets), which makes it fail.
+pub fn root_or_skip(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        if std::env::var("REDIS_DRILL_REQUIRE_ROOT").as_deref() == Ok("1") {
+            panic!("{test}: REDIS_DRILL_REQUIRE_ROOT=1 but this is not root");
+        }
+        eprintln!(
+            "{test}: not root, so only the refusal is checked (set REDIS_DRILL_REQUIRE_ROOT=1 to fail instead)"
+        );
+    }
+    root
+}
+
 /// Two tests that run `$body(&Env)`: `$process` on the process runtime, and
 /// `$docker` on Docker — skipped with a note when no engine answers, failing
 /// instead under REDIS_DRILL_REQUIRE_DOCKER=1 (see [`docker_or_skip`]).

@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Check the reshard drill's latency against an independent client, side by
+side on the same nodes at the same moment.
+
+    benches/crosscheck.py [--runtime docker|process] [--runs N]
+                          [--scenario scenarios/cluster-reshard.yaml]
+
+For each run: the scenario's topology is brought up under a name of its own,
+and the drill started on it (`redis-drill run --name`). As soon as the
+drill's clients have a place (Docker: the run's `clients` container, whose
+network namespace the drill's clients use; process runtime: the host), an
+independent client starts there in a process of its own: redis-py's
+RedisCluster, one GET at a time in a closed loop on the drill's own keys
+(reads: it cannot disturb the drill's lost-write check), every op timed with
+time.monotonic_ns(). When the drill ends, the independent client's ops are
+placed on the drill's timeline (report.json's epoch_monotonic_ns) and its p99
+over the drill's `during` phase is set beside the drill's app p99 (from the
+schedule) and service-time p99 for the same phase. The topology is taken down
+on every path.
+
+A closed loop measures service time only (it waits for each reply before it
+asks again), so the drill's service-time p99 is the like-for-like figure; the
+drill's latency p99 adds the time ops waited for their turn on a busy node,
+which a closed loop does not see. The check: the drill's latency p99 during
+the move is at most 3 x the independent client's, plus 5 ms.
+
+Needs root on Docker (nsenter into the clients' namespace) and redis-py
+(`pip install redis`). Prints a Markdown table on stdout.
+"""
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BIN = os.path.join(ROOT, "target", "release", "redis-drill")
+
+
+def worker(nodes, keys, out):
+    """The independent client: GETs in a closed loop until SIGTERM."""
+    from redis.cluster import ClusterNode, RedisCluster
+
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    host, port = nodes[0].rsplit(":", 1)
+    rc = RedisCluster(
+        startup_nodes=[ClusterNode(*n.rsplit(":", 1)) for n in nodes],
+        socket_timeout=1.0,
+        socket_connect_timeout=1.0,
+    )
+    rng = random.Random(7)
+    rows = []
+    deadline = time.monotonic() + 600  # bounded: the drill is far shorter
+    while not stop and time.monotonic() < deadline:
+        key = f"drill:{rng.randrange(keys)}"
+        t0 = time.monotonic_ns()
+        try:
+            rc.get(key)
+            ok = 1
+        except Exception:
+            ok = 0
+        rows.append(f"{t0} {time.monotonic_ns()} {ok}\n")
+    with open(out, "w") as f:
+        f.writelines(rows)
+
+
+def sh(*args, **kw):
+    return subprocess.run(args, check=True, capture_output=True, text=True, **kw)
+
+
+def pct(v, q):
+    if not v:
+        return float("nan")
+    v = sorted(v)
+    return v[min(len(v) - 1, int(q * len(v)))]
+
+
+def scenario_keys(path):
+    for line in open(path):
+        line = line.split("#")[0].strip()
+        if line.startswith("keys:"):
+            return int(line.split(":")[1])
+    return 10000
+
+
+def one_run(runtime, scenario, i, tmp):
+    name = f"crosscheck-{os.getpid()}-{i}"
+    topology = None
+    for line in open(scenario):
+        if line.startswith("topology:"):
+            topology = os.path.join(os.path.dirname(scenario), line.split(":", 1)[1].split("#")[0].strip())
+    env = dict(os.environ, REDIS_DRILL_RUNTIME=runtime)
+    sh(BIN, "up", topology, "--name", name, env=env)
+    drill = indep = None
+    try:
+        status = json.loads(sh(BIN, "status", "--name", name, "--json", env=env).stdout)
+        out = os.path.join(tmp, f"run{i}")
+        drill = subprocess.Popen(
+            [BIN, "run", scenario, "--name", name, "--out", out],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        samples = os.path.join(tmp, f"indep{i}.txt")
+        if runtime == "docker":
+            nodes = [n["announce"] for n in status["nodes"]]
+            cid = ""
+            for _ in range(300):  # bounded: 30 s for the drill to create it
+                cid = sh("docker", "ps", "-q", "--filter",
+                         f"label=redis-drill.run-id={status['run_id']}",
+                         "--filter", "label=redis-drill.role=clients").stdout.strip()
+                if cid or drill.poll() is not None:
+                    break
+                time.sleep(0.1)
+            if not cid:
+                raise RuntimeError("the drill's clients container did not appear")
+            pid = sh("docker", "inspect", "-f", "{{.State.Pid}}", cid).stdout.strip()
+            cmd = ["nsenter", f"--net=/proc/{pid}/ns/net"]
+        else:
+            nodes = [n["address"] for n in status["nodes"]]
+            cmd = []
+        cmd += [sys.executable, os.path.abspath(__file__), "--worker",
+                ",".join(nodes), str(scenario_keys(scenario)), samples]
+        indep = subprocess.Popen(cmd)
+        stdout, stderr = drill.communicate(timeout=600)
+        indep.send_signal(signal.SIGTERM)
+        indep.wait(timeout=30)
+        report = json.load(open(os.path.join(out, "cluster-reshard", "latest", "report.json")))
+    finally:
+        for p in (indep, drill):
+            if p and p.poll() is None:
+                p.kill()
+        subprocess.run([BIN, "down", "--name", name], env=env, capture_output=True)
+    phase = next(p for p in report["phases"] if p["name"] == "during")
+    epoch = report["epoch_monotonic_ns"]
+    lo, hi = epoch + phase["start_ms"] * 1e6, epoch + phase["end_ms"] * 1e6
+    ops = [tuple(map(int, l.split())) for l in open(samples)]
+    during = [(b - a) / 1e6 for a, b, ok in ops if lo <= a < hi and ok]
+    failed = sum(1 for a, b, ok in ops if lo <= a < hi and not ok)
+    w = report["workload"]
+    return {
+        "verdict": report["verdict"],
+        "tool_latency_p99": w["latency_ms"]["during"]["p99"],
+        "tool_service_p99": w["service_ms"]["during"]["p99"],
+        "tool_lag_p99": w["tool_lag_ms"]["during"]["p99"],
+        "indep_p99": pct(during, 0.99),
+        "indep_ops": len(during),
+        "indep_failed": failed,
+    }
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        nodes, keys, out = sys.argv[2].split(","), int(sys.argv[3]), sys.argv[4]
+        worker(nodes, keys, out)
+        return
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runtime", default="docker", choices=["docker", "process"])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--scenario", default=os.path.join(ROOT, "scenarios", "cluster-reshard.yaml"))
+    a = ap.parse_args()
+    print(f"| run | verdict | drill latency p99 | drill service p99 | drill tool lag p99 "
+          f"| independent client p99 (ops) | check: latency <= 3 x independent + 5 ms |")
+    print("|--:|---|--:|--:|--:|--:|---|")
+    ok_all = True
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(1, a.runs + 1):
+            r = one_run(a.runtime, os.path.abspath(a.scenario), i, tmp)
+            ok = r["tool_latency_p99"] <= 3 * r["indep_p99"] + 5
+            ok_all &= ok
+            print(f"| {i} | {r['verdict']} | {r['tool_latency_p99']:.1f} ms | {r['tool_service_p99']:.1f} ms "
+                  f"| {r['tool_lag_p99']:.2f} ms | {r['indep_p99']:.1f} ms ({r['indep_ops']}, "
+                  f"{r['indep_failed']} failed) | {'yes' if ok else 'NO'} |", flush=True)
+    sys.exit(0 if ok_all else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,642 @@
+//! The check stage: from what a drill recorded to its report. A drill stores
+//! its record in the run folder before anything is checked, and [`check`]
+//! reads nothing else — no network, no clock — so `redis-drill check-run`
+//! computes the same report again from a stored run.
+//!
+//! A run folder holds:
+//! - `record.json`: the scenario's SLOs and settings, the environment, the
+//!   topology before and after, the timeline (phases, events, fault
+//!   windows), the reshard's summary, the engine's and the servers' figures,
+//!   and the cluster's state at the end (its own check, stray keys);
+//! - `history.jsonl`: every op the clients ran;
+//! - `pings.jsonl`: the reference PINGs;
+//! - `watch.json`: the watcher's recording of every node's view;
+//! - `keys.jsonl`: every key's value before the run and at its end;
+//! - what [`check`] makes of them: `report.json`, `report.md`, `report.xml`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::checker;
+use crate::cluster::watch;
+use crate::faults::FaultWindow;
+use crate::report::{
+    self, Checks, ClientSummary, DowntimeSummary, Environment, EventMs, FaultReport, LostKey,
+    PhaseMs, PoolWait, ReferenceSummary, Report, ReshardSummary, Verdict, WorkloadSummary,
+};
+use crate::status::StatusReport;
+use crate::timeline::{Event, Phase};
+use crate::workload::reference::NodeSample;
+use crate::workload::{self, ClientMode, History, Op, Ping, WorkloadStats};
+
+use super::measure::fault_report;
+use super::run::ms;
+use super::slo;
+
+/// The record's layout; a reader refuses other versions.
+pub const RECORD_VERSION: u32 = 1;
+
+/// Everything a drill's verdict is computed from, beside the op histories.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub record_version: u32,
+    pub scenario: String,
+    /// The scenario's SLOs, by name.
+    pub slo: BTreeMap<String, f64>,
+    pub seed: u64,
+    pub started_at: String,
+    pub epoch_monotonic_ns: u64,
+    pub environment: Environment,
+    /// Clients of each kind, as the scenario asked.
+    pub app_clients: u32,
+    pub probe_clients: u32,
+    /// The self-check's bound on the tool's lag (ms).
+    pub max_tool_lag_ms: f64,
+    /// The reference PINGs' interval (ms); 0: none.
+    pub reference_ping_ms: u64,
+    /// The failover bounds' inputs: the topology's node timeout and the
+    /// worst election rank a replica can have.
+    pub node_timeout_ms: u64,
+    pub worst_rank: u32,
+    pub topology: StatusReport,
+    pub topology_after: StatusReport,
+    /// The owner of every slot before the action (downtime is per shard).
+    pub slot_owners: Vec<SlotRange>,
+    pub phases: Vec<Phase>,
+    /// The drill's own events (node added, reshard, convergence); the
+    /// faults' events come from `faults`.
+    pub events: Vec<Event>,
+    pub faults: Vec<FaultWindow>,
+    pub reshard: Option<ReshardSummary>,
+    /// From the last action until every node agreed.
+    pub convergence_ms: f64,
+    /// When the workload stopped, ns since the run's start.
+    pub end_ns: u64,
+    pub engine: WorkloadStats,
+    /// Each primary's own command figures, by phase then node.
+    pub server: BTreeMap<String, BTreeMap<String, NodeSample>>,
+    /// The cluster's own check at the end, as printed.
+    pub cluster_check_ok: bool,
+    pub cluster_check: Vec<String>,
+    /// Keys in slots their primary does not own, at the end.
+    pub stray_keys: u64,
+}
+
+/// Slots `from..=to`, owned by `node`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotRange {
+    pub from: u16,
+    pub to: u16,
+    pub node: String,
+}
+
+/// The slot → owner table as ranges.
+pub fn slot_ranges(owner_of: impl Fn(u16) -> String) -> Vec<SlotRange> {
+    let mut out: Vec<SlotRange> = Vec::new();
+    for slot in 0..crate::cluster::slots::SLOT_COUNT {
+        let node = owner_of(slot);
+        match out.last_mut() {
+            Some(r) if r.node == node && r.to + 1 == slot => r.to = slot,
+            _ => out.push(SlotRange {
+                from: slot,
+                to: slot,
+                node,
+            }),
+        }
+    }
+    out
+}
+
+/// One key before the run and at its end (`None`: absent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyValues {
+    pub key: String,
+    pub initial: String,
+    #[serde(rename = "final")]
+    pub final_value: Option<String>,
+}
+
+/// A run as stored: all [`check`] needs.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub record: Record,
+    pub history: History,
+    pub pings: Vec<Ping>,
+    pub watch: watch::Recording,
+    pub keys: Vec<KeyValues>,
+}
+
+/// A stored run that cannot be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum StoredError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: {source}", path.display())]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{}: record version {found}; this redis-drill reads version {RECORD_VERSION}", path.display())]
+    Version { path: PathBuf, found: u32 },
+    #[error("{0}")]
+    History(#[from] workload::HistoryError),
+}
+
+impl Stored {
+    /// Store the run in `dir` (the folder of one run).
+    pub fn write(&self, dir: &Path) -> Result<(), StoredError> {
+        let io = |name: &str| {
+            let path = dir.join(name);
+            move |source| StoredError::Io { path, source }
+        };
+        std::fs::write(dir.join("record.json"), pretty(&self.record)).map_err(io("record.json"))?;
+        std::fs::write(dir.join("watch.json"), pretty(&self.watch)).map_err(io("watch.json"))?;
+        workload::write_jsonl(&dir.join("history.jsonl"), &self.history)?;
+        report::write_jsonl(&dir.join("pings.jsonl"), &self.pings).map_err(io("pings.jsonl"))?;
+        report::write_jsonl(&dir.join("keys.jsonl"), &self.keys).map_err(io("keys.jsonl"))?;
+        Ok(())
+    }
+
+    /// Read back the run stored in `dir`.
+    pub fn read(dir: &Path) -> Result<Stored, StoredError> {
+        let record: Record = read_json(&dir.join("record.json"))?;
+        if record.record_version != RECORD_VERSION {
+            return Err(StoredError::Version {
+                path: dir.join("record.json"),
+                found: record.record_version,
+            });
+        }
+        Ok(Stored {
+            record,
+            history: workload::read_jsonl(&dir.join("history.jsonl"))?,
+            pings: read_lines(&dir.join("pings.jsonl"))?,
+            watch: read_json(&dir.join("watch.json"))?,
+            keys: read_lines(&dir.join("keys.jsonl"))?,
+        })
+    }
+}
+
+/// A value as pretty JSON (these plain types always serialize).
+fn pretty<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec_pretty(v).expect("plain data serializes")
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StoredError> {
+    let bytes = std::fs::read(path).map_err(|source| StoredError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|source| StoredError::Parse {
+        path: path.to_path_buf(),
+        line: source.line(),
+        source,
+    })
+}
+
+fn read_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, StoredError> {
+    let io = |source| StoredError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let reader = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+    let mut out = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(io)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push(
+            serde_json::from_str(&line).map_err(|source| StoredError::Parse {
+                path: path.to_path_buf(),
+                line: i + 1,
+                source,
+            })?,
+        );
+    }
+    Ok(out)
+}
+
+/// The report of a stored run: every figure, every SLO, the verdict.
+pub fn check(s: &Stored) -> Report {
+    let r = &s.record;
+    let history = &s.history;
+    let initial: HashMap<String, String> = s
+        .keys
+        .iter()
+        .map(|k| (k.key.clone(), k.initial.clone()))
+        .collect();
+    let finals: HashMap<String, Option<String>> = s
+        .keys
+        .iter()
+        .map(|k| (k.key.clone(), k.final_value.clone()))
+        .collect();
+    let lost = checker::lost_writes(history, &initial, &finals);
+    let counters = checker::counters(history, &initial, &finals);
+
+    let app: Vec<&Op> = history
+        .iter()
+        .filter(|o| o.mode == ClientMode::App)
+        .collect();
+    let probe: Vec<&Op> = history
+        .iter()
+        .filter(|o| o.mode == ClientMode::Probe)
+        .collect();
+    let mut shard_names =
+        vec![String::from("unassigned"); usize::from(crate::cluster::slots::SLOT_COUNT)];
+    for range in &r.slot_owners {
+        for slot in range.from..=range.to {
+            if let Some(s) = shard_names.get_mut(usize::from(slot)) {
+                s.clone_from(&range.node);
+            }
+        }
+    }
+    let shard_of = |slot: u16| shard_names[usize::from(slot)].clone();
+    let down_app = checker::downtime(app.iter().copied(), shard_of);
+    let down_probe = checker::downtime(probe.iter().copied(), shard_of);
+
+    let app_summary = summarize(&app, r.app_clients, &r.phases);
+    let self_check = checker::self_check(
+        &app_summary
+            .tool_lag_ms
+            .iter()
+            .map(|(k, l)| {
+                (
+                    k.clone(),
+                    checker::Timing {
+                        tool_lag: *l,
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect(),
+        r.max_tool_lag_ms,
+    );
+    let workload = WorkloadSummary {
+        app: app_summary,
+        probe: summarize(&probe, r.probe_clients, &r.phases),
+        engine: r.engine.clone(),
+        self_check,
+    };
+    let keys_on_primaries = |s: &StatusReport| -> u64 {
+        s.nodes
+            .iter()
+            .filter(|n| n.role == Some(crate::topology::Role::Primary))
+            .filter_map(|n| n.keys)
+            .sum()
+    };
+    let checks = Checks {
+        lost_writes: lost.lost.len() as u64,
+        lost: lost
+            .lost
+            .iter()
+            .take(100)
+            .map(|l| LostKey {
+                key: l.key.clone(),
+                slot: l.slot,
+                found: l.found.clone(),
+                acceptable: l.acceptable.iter().take(5).cloned().collect(),
+                last_ack_ms: l.last_ack_end_ns.map_or(0.0, ms),
+            })
+            .collect(),
+        keys_checked: lost.keys_checked,
+        acknowledged_writes: lost.acknowledged_writes,
+        indeterminate_writes: lost.indeterminate_writes,
+        counter_violations: counters.violations.len() as u64,
+        lost_acknowledged_writes: lost.lost_acknowledged_writes,
+        loss_window_ms: lost.loss_window_ns.map(|(a, b)| (ms(a), ms(b))),
+        stray_keys: r.stray_keys,
+        keys_before: keys_on_primaries(&r.topology),
+        keys_after: keys_on_primaries(&r.topology_after),
+        cluster_check_ok: r.cluster_check_ok,
+        cluster_check: r.cluster_check.clone(),
+    };
+    let downtime = DowntimeSummary {
+        per_shard: down_app
+            .per_shard
+            .iter()
+            .map(|(k, w)| (k.clone(), w.ms))
+            .collect(),
+        max: down_app.max_ms,
+        windows: down_app.per_shard.values().map(|w| w.windows).sum(),
+        probe_per_shard: down_probe
+            .per_shard
+            .iter()
+            .map(|(k, w)| (k.clone(), w.ms))
+            .collect(),
+        probe_max: down_probe.max_ms,
+        gap_per_shard: down_app
+            .per_shard
+            .iter()
+            .map(|(k, w)| (k.clone(), w.longest_gap_ms))
+            .collect(),
+        gap_max: down_app
+            .per_shard
+            .values()
+            .map(|w| w.longest_gap_ms)
+            .fold(0.0, f64::max),
+    };
+    let faults: Vec<FaultReport> = r
+        .faults
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            // The fault is "the latest" until the next one starts.
+            let until = r.faults.get(i + 1).map_or(r.end_ns, |n| n.start_ns);
+            fault_report(
+                w,
+                until,
+                &down_app,
+                &down_probe,
+                &s.watch,
+                r.node_timeout_ms,
+                r.worst_rank,
+            )
+        })
+        .collect();
+
+    let figures = slo::Figures {
+        checks: &checks,
+        workload: &workload,
+        downtime: &downtime,
+        convergence_ms: r.convergence_ms,
+        reshard: r.reshard.as_ref(),
+        faults: &faults,
+        history_incomplete: history_incomplete(&r.engine),
+        watch_incomplete: (!s.watch.truncated.is_empty()).then(|| {
+            format!(
+                "the watcher's recording of {} stopped at its size limit",
+                s.watch.truncated.join(", ")
+            )
+        }),
+    };
+    let mut slo = report::evaluate_slos(&r.slo, |name| figures.of(name));
+    // A cluster that fails its own check at the end fails the run, SLO or not.
+    if !checks.cluster_check_ok {
+        slo.push(report::SloResult {
+            name: "cluster_check".into(),
+            limit: 0.0,
+            value: Some(1.0),
+            result: Verdict::Fail,
+            note: Some("the cluster failed its own check at the end".into()),
+        });
+    }
+    // A fault that did not hit when the scenario asked: the drill did not
+    // do what it says.
+    for w in &r.faults {
+        if let Some(why) = &w.mistimed {
+            slo.push(report::SloResult {
+                name: "fault_timing".into(),
+                limit: 0.0,
+                value: Some(1.0),
+                result: Verdict::Fail,
+                note: Some(format!("{} {}: {why}", w.fault, w.target)),
+            });
+        }
+    }
+    let verdict = Report::verdict_from(&slo);
+    let ping_p99 = checker::ping_p99_per_second(&s.pings);
+    Report {
+        format_version: report::FORMAT_VERSION,
+        scenario: r.scenario.clone(),
+        seed: r.seed,
+        started_at: r.started_at.clone(),
+        epoch_monotonic_ns: Some(r.epoch_monotonic_ns),
+        environment: r.environment.clone(),
+        topology: r.topology.clone(),
+        topology_after: Some(r.topology_after.clone()),
+        phases: r
+            .phases
+            .iter()
+            .map(|p| PhaseMs {
+                name: p.name.clone(),
+                start_ms: ms(p.start_ns),
+                end_ms: ms(p.end_ns),
+            })
+            .collect(),
+        events: events(r)
+            .iter()
+            .map(|e| EventMs {
+                at_ms: ms(e.at_ns),
+                kind: e.kind.clone(),
+                detail: e.detail.clone(),
+            })
+            .collect(),
+        workload,
+        downtime_ms: downtime,
+        convergence_ms: Some(r.convergence_ms),
+        reshard: r.reshard.clone(),
+        checks,
+        slo,
+        verdict,
+        per_second: checker::per_second(history.iter())
+            .into_iter()
+            .map(|sec| {
+                let (from, to) = (sec.t_s * 1_000_000_000, (sec.t_s + 1) * 1_000_000_000);
+                report::Second {
+                    t_s: sec.t_s,
+                    ok: sec.ok,
+                    failed: sec.failed,
+                    p99_ms: sec.p99_ms,
+                    service_p99_ms: sec.service_p99_ms,
+                    tool_lag_p99_ms: sec.tool_lag_p99_ms,
+                    ping_p99_ms: ping_p99.get(&sec.t_s).copied(),
+                    faults: r
+                        .faults
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, w)| w.start_ns < to && w.undone_ns.unwrap_or(r.end_ns) >= from)
+                        .map(|(i, _)| i)
+                        .collect(),
+                }
+            })
+            .collect(),
+        reference: (r.reference_ping_ms > 0).then(|| ReferenceSummary {
+            interval_ms: r.reference_ping_ms,
+            ping_ms: checker::pings_by_phase(&s.pings, &r.phases),
+            server: r.server.clone(),
+        }),
+        faults,
+    }
+}
+
+/// Why the history lacks ops the clients ran, if it does.
+fn history_incomplete(e: &WorkloadStats) -> Option<String> {
+    let mut why = Vec::new();
+    if e.unrecorded > 0 {
+        why.push(format!(
+            "{} ops ran past the history's size limit and are not in it",
+            e.unrecorded
+        ));
+    }
+    if e.dropped_at_stop > 0 {
+        why.push(format!(
+            "{} ops were still unfinished when the drain after the stop ran out",
+            e.dropped_at_stop
+        ));
+    }
+    (!why.is_empty()).then(|| why.join("; "))
+}
+
+/// The drill's events and each fault's (applied, undone), in time order.
+fn events(r: &Record) -> Vec<Event> {
+    let mut events = r.events.clone();
+    for w in &r.faults {
+        events.push(Event {
+            at_ns: w.start_ns,
+            kind: w.fault.to_string(),
+            detail: format!("{} [{}] {}", w.target, w.nodes.join(" "), w.detail)
+                .trim_end()
+                .to_string(),
+        });
+        if let (Some(u), Some(at)) = (w.undo, w.undone_ns) {
+            events.push(Event {
+                at_ns: at,
+                kind: u.to_string(),
+                detail: format!("after {} {}", w.fault, w.target),
+            });
+        }
+    }
+    events.sort_by_key(|e| e.at_ns);
+    events
+}
+
+/// One kind of client's figures: counts, errors, and timing by phase.
+fn summarize(ops: &[&Op], clients: u32, phases: &[Phase]) -> ClientSummary {
+    let timing = checker::timing_by_phase(ops.iter().copied(), phases);
+    let by_phase = |f: fn(&checker::Timing) -> checker::Latency| {
+        timing.iter().map(|(k, t)| (k.clone(), f(t))).collect()
+    };
+    let counts = checker::counts(ops.iter().copied());
+    ClientSummary {
+        clients,
+        ops_ok: counts.ok,
+        ops_failed: counts.failed,
+        ops_indeterminate: counts.indeterminate,
+        redirects: checker::redirects(ops.iter().copied()),
+        errors_by_kind: checker::errors_by_kind(ops.iter().copied()),
+        latency_ms: by_phase(|t| t.latency),
+        service_ms: by_phase(|t| t.service),
+        tool_lag_ms: by_phase(|t| t.tool_lag),
+        pool_wait: timing
+            .iter()
+            .map(|(k, t)| {
+                (
+                    k.clone(),
+                    PoolWait {
+                        ops: t.pool_waits,
+                        max_ms: t.pool_wait_max_ms,
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_ranges_merge_runs_of_one_owner() {
+        let r = slot_ranges(|s| if s < 100 { "a".into() } else { "b".into() });
+        assert_eq!(
+            r,
+            vec![
+                SlotRange {
+                    from: 0,
+                    to: 99,
+                    node: "a".into()
+                },
+                SlotRange {
+                    from: 100,
+                    to: 16383,
+                    node: "b".into()
+                },
+            ]
+        );
+    }
+
+    /// A minimal record: one phase, no ops, `max_lost_writes: 0`.
+    fn record(faults: serde_json::Value) -> Record {
+        let topology = serde_json::json!({"name": "t", "run_id": "r", "runtime": "process",
+            "kind": "cluster", "nodes": [], "cluster": null});
+        serde_json::from_value(serde_json::json!({
+            "record_version": RECORD_VERSION, "scenario": "t", "slo": {"max_lost_writes": 0.0},
+            "seed": 1, "started_at": "2026-11-22T00:00:00Z", "epoch_monotonic_ns": 0,
+            "environment": {"runtime": "process", "redis_version": "7.0.15", "image": "",
+                "host_cores": 2, "client_path": "host loopback", "redis_drill_version": "0"},
+            "app_clients": 1, "probe_clients": 0, "max_tool_lag_ms": 1.0, "reference_ping_ms": 0,
+            "node_timeout_ms": 2000, "worst_rank": 0, "topology": topology,
+            "topology_after": topology, "slot_owners": [],
+            "phases": [{"name": "baseline", "start_ns": 0, "end_ns": 1000}],
+            "events": [], "faults": faults, "reshard": null, "convergence_ms": 0.0,
+            "end_ns": 1000, "engine": WorkloadStats::default(), "server": {},
+            "cluster_check_ok": true, "cluster_check": [], "stray_keys": 0
+        }))
+        .expect("a valid record")
+    }
+
+    fn stored(record: Record) -> Stored {
+        Stored {
+            record,
+            history: Vec::new(),
+            pings: Vec::new(),
+            watch: watch::Recording::default(),
+            keys: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_fault_that_missed_its_moment_fails_the_run() {
+        let window = |mistimed: Option<&str>| {
+            serde_json::json!([{"fault": "kill", "target": "primary_of:0", "nodes": ["s1n1"],
+                "primaries": [], "detail": "", "start_ns": 10, "applied_ns": 20, "undo": null,
+                "undo_start_ns": null, "undone_ns": null, "promoted_ms": null,
+                "mistimed": mistimed}])
+        };
+        let on_time = check(&stored(record(window(None))));
+        assert_eq!(on_time.verdict, Verdict::Pass, "{:?}", on_time.slo);
+        let late = check(&stored(record(window(Some("the reshard ended first")))));
+        assert_eq!(late.verdict, Verdict::Fail);
+        let timing = late.slo.iter().find(|s| s.name == "fault_timing").unwrap();
+        assert!(
+            timing
+                .note
+                .as_deref()
+                .unwrap()
+                .contains("the reshard ended first")
+        );
+        // Its events: the fault, merged into the drill's.
+        assert_eq!(late.events[0].kind, "kill");
+    }
+
+    #[test]
+    fn a_stored_run_reads_back_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = stored(record(serde_json::json!([])));
+        s.write(dir.path()).unwrap();
+        let back = Stored::read(dir.path()).unwrap();
+        assert_eq!(
+            serde_json::to_value(check(&back)).unwrap(),
+            serde_json::to_value(check(&s)).unwrap()
+        );
+        // Another version is refused, naming the file.
+        let mut other = s.record.clone();
+        other.record_version = RECORD_VERSION + 1;
+        std::fs::write(dir.path().join("record.json"), pretty(&other)).unwrap();
+        let err = Stored::read(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("record.json") && err.contains("record version"),
+            "{err}"
+        );
+    }
+}

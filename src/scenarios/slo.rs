@@ -1,0 +1,428 @@
+//! Every SLO a scenario may set, declared once: its name, its unit, what it
+//! reads. Each is a maximum. Loading a scenario checks names against this
+//! table, and the check stage reads figures through it, so adding an SLO is
+//! one entry here.
+
+use crate::report::{
+    Checks, DowntimeSummary, FaultReport, Figure, ReshardSummary, WorkloadSummary,
+};
+
+/// The figures a run's SLOs read.
+pub struct Figures<'a> {
+    pub checks: &'a Checks,
+    pub workload: &'a WorkloadSummary,
+    pub downtime: &'a DowntimeSummary,
+    pub convergence_ms: f64,
+    pub reshard: Option<&'a ReshardSummary>,
+    pub faults: &'a [FaultReport],
+    /// Why the history lacks ops the clients ran (ops over the history's
+    /// size, ops dropped at the stop), if it does.
+    pub history_incomplete: Option<String>,
+    /// Why the watcher's recording ends early for some node, if it does.
+    pub watch_incomplete: Option<String>,
+}
+
+/// Where an SLO's figure comes from: an incomplete source makes it `unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The clients' history of ops.
+    History,
+    /// The watcher's recording of every node's view.
+    Watch,
+    /// The drill's own timing, or the cluster read at the end.
+    Drill,
+}
+
+/// One SLO: the figure named `name`, in `unit`, must stay at or under the limit.
+pub struct Slo {
+    pub name: &'static str,
+    pub unit: &'static str,
+    /// What the figure is, for people (`redis-drill slos`, the README).
+    pub reads: &'static str,
+    pub source: Source,
+    figure: fn(&Figures) -> Figure,
+}
+
+fn count(v: u64) -> Figure {
+    Figure::Measured(v as f64)
+}
+
+/// Every SLO, in the order the README lists them.
+pub const SLOS: &[Slo] = &[
+    Slo {
+        name: "max_lost_writes",
+        unit: "keys",
+        reads: "keys whose final value no acknowledged or indeterminate write explains",
+        source: Source::History,
+        figure: |f| count(f.checks.lost_writes),
+    },
+    Slo {
+        name: "max_lost_acknowledged_writes",
+        unit: "writes",
+        reads: "acknowledged writes whose value is gone at the end",
+        source: Source::History,
+        figure: |f| count(f.checks.lost_acknowledged_writes),
+    },
+    Slo {
+        name: "max_counter_violations",
+        unit: "counters",
+        reads: "counters whose final value is outside [acked, acked + indeterminate]",
+        source: Source::History,
+        figure: |f| count(f.checks.counter_violations),
+    },
+    Slo {
+        name: "max_stray_keys",
+        unit: "keys",
+        reads: "keys left in slots their primary does not own",
+        source: Source::Drill,
+        figure: |f| count(f.checks.stray_keys),
+    },
+    Slo {
+        name: "max_keys_missing",
+        unit: "keys",
+        reads: "keys on the primaries before the drill less keys after (the workload only writes keys it loaded)",
+        source: Source::Drill,
+        figure: |f| count(f.checks.keys_before.saturating_sub(f.checks.keys_after)),
+    },
+    Slo {
+        name: "max_app_failed_ops",
+        unit: "ops",
+        reads: "app ops that failed for sure",
+        source: Source::History,
+        figure: |f| count(f.workload.app.ops_failed),
+    },
+    Slo {
+        name: "max_app_indeterminate_ops",
+        unit: "ops",
+        reads: "app ops whose outcome is unknown (timed out, connection lost)",
+        source: Source::History,
+        figure: |f| count(f.workload.app.ops_indeterminate),
+    },
+    Slo {
+        name: "max_probe_failed_ops",
+        unit: "ops",
+        reads: "probe ops that failed for sure",
+        source: Source::History,
+        figure: |f| count(f.workload.probe.ops_failed),
+    },
+    Slo {
+        name: "max_app_downtime_ms",
+        unit: "ms",
+        reads: "the longest failure window of any shard, app clients",
+        source: Source::History,
+        figure: |f| Figure::Measured(f.downtime.max),
+    },
+    Slo {
+        name: "max_probe_downtime_ms",
+        unit: "ms",
+        reads: "the longest failure window of any shard, probe clients",
+        source: Source::History,
+        figure: |f| Figure::Measured(f.downtime.probe_max),
+    },
+    Slo {
+        name: "max_downtime_windows",
+        unit: "windows",
+        reads: "failure windows over all shards, app clients",
+        source: Source::History,
+        figure: |f| count(u64::from(f.downtime.windows)),
+    },
+    Slo {
+        name: "max_p99_baseline_ms",
+        unit: "ms",
+        reads: "app latency p99 (due → end) of successful ops in `baseline`",
+        source: Source::History,
+        figure: |f| app_p99(f, "baseline"),
+    },
+    Slo {
+        name: "max_p99_during_ms",
+        unit: "ms",
+        reads: "app latency p99 (due → end) of successful ops in `during`",
+        source: Source::History,
+        figure: |f| app_p99(f, "during"),
+    },
+    Slo {
+        name: "max_p99_after_ms",
+        unit: "ms",
+        reads: "app latency p99 (due → end) of successful ops in `after`",
+        source: Source::History,
+        figure: |f| app_p99(f, "after"),
+    },
+    Slo {
+        name: "max_convergence_ms",
+        unit: "ms",
+        reads: "from the last action until every node agrees on the slot map",
+        source: Source::Drill,
+        figure: |f| Figure::Measured(f.convergence_ms),
+    },
+    Slo {
+        name: "max_reshard_ms",
+        unit: "ms",
+        reads: "the reshard's duration",
+        source: Source::Drill,
+        figure: |f| {
+            f.reshard
+                .map_or(Figure::Missing, |r| Figure::Measured(r.duration_ms))
+        },
+    },
+    Slo {
+        name: "max_failover_ms",
+        unit: "ms",
+        reads: "the slowest failover: from the fault until the cluster is ok again",
+        source: Source::Watch,
+        figure: |f| {
+            worst(
+                f.faults.iter().flat_map(|x| &x.failover),
+                |fo| fo.state_ok_after_ms,
+                |fo| format!("the failover of {} was never seen to end", fo.node),
+            )
+        },
+    },
+    Slo {
+        name: "max_rejoin_ms",
+        unit: "ms",
+        reads: "the slowest rejoin: from the restart until the node has caught up",
+        source: Source::Watch,
+        figure: |f| {
+            worst(
+                f.faults.iter().flat_map(|x| &x.rejoin),
+                |r| r.caught_up_after_ms,
+                |r| format!("{} was never seen to catch up", r.node),
+            )
+        },
+    },
+];
+
+/// The SLO named `name`.
+pub fn find(name: &str) -> Option<&'static Slo> {
+    SLOS.iter().find(|s| s.name == name)
+}
+
+impl Figures<'_> {
+    /// The figure of the SLO named `name`; [`Figure::Missing`] for a name
+    /// no SLO has (loading rejects those).
+    pub fn of(&self, name: &str) -> Figure {
+        let Some(slo) = find(name) else {
+            return Figure::Missing;
+        };
+        let incomplete = match slo.source {
+            Source::History => self.history_incomplete.as_ref(),
+            Source::Watch => self.watch_incomplete.as_ref(),
+            Source::Drill => None,
+        };
+        match ((slo.figure)(self), incomplete) {
+            (Figure::Measured(v), Some(why)) => Figure::Unknown {
+                value: Some(v),
+                why: why.clone(),
+            },
+            (figure, _) => figure,
+        }
+    }
+}
+
+/// A latency SLO reads the app clients' p99 in its phase: unknown when
+/// nothing succeeded there or the tool could not keep its schedule.
+fn app_p99(f: &Figures, phase: &str) -> Figure {
+    let measured = f
+        .workload
+        .app
+        .latency_ms
+        .get(phase)
+        .and_then(|l| l.p99_measured());
+    let Some(p99) = measured else {
+        return Figure::Unknown {
+            value: None,
+            why: format!("no app op succeeded in `{phase}`"),
+        };
+    };
+    match f.workload.self_check.distrust(phase) {
+        Some(why) => Figure::Unknown {
+            value: Some(p99),
+            why,
+        },
+        None => Figure::Measured(p99),
+    }
+}
+
+/// The largest of the entries' figures. An entry without one was not
+/// measured, so the worst is not known: `unknown`, naming it. No entry at
+/// all: the drill had nothing to measure (missing).
+fn worst<'a, T: 'a>(
+    entries: impl Iterator<Item = &'a T>,
+    figure: impl Fn(&T) -> Option<f64>,
+    unmeasured: impl Fn(&T) -> String,
+) -> Figure {
+    let mut max: Option<f64> = None;
+    let mut missing = Vec::new();
+    for e in entries {
+        match figure(e) {
+            Some(v) => max = Some(max.map_or(v, |m: f64| m.max(v))),
+            None => missing.push(unmeasured(e)),
+        }
+    }
+    match (max, missing.is_empty()) {
+        (None, true) => Figure::Missing,
+        (value, false) => Figure::Unknown {
+            value,
+            why: missing.join("; "),
+        },
+        (Some(v), true) => Figure::Measured(v),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{FailoverMs, Verdict};
+
+    fn figures<'a>(
+        checks: &'a Checks,
+        workload: &'a WorkloadSummary,
+        downtime: &'a DowntimeSummary,
+        faults: &'a [FaultReport],
+    ) -> Figures<'a> {
+        Figures {
+            checks,
+            workload,
+            downtime,
+            convergence_ms: 12.0,
+            reshard: None,
+            faults,
+            history_incomplete: None,
+            watch_incomplete: None,
+        }
+    }
+
+    #[test]
+    fn names_are_unique_and_every_slo_is_a_maximum() {
+        let mut names: Vec<&str> = SLOS.iter().map(|s| s.name).collect();
+        assert!(names.iter().all(|n| n.starts_with("max_")));
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), SLOS.len());
+    }
+
+    /// Every SLO can fail: with a figure over its limit its result is `fail`
+    /// (or, for a figure the run did not measure, `fail` as not measured).
+    #[test]
+    fn every_slo_fails_over_its_limit() {
+        let checks = Checks {
+            lost_writes: 3,
+            lost_acknowledged_writes: 3,
+            counter_violations: 3,
+            stray_keys: 3,
+            keys_before: 10,
+            keys_after: 7,
+            ..Default::default()
+        };
+        let mut workload = WorkloadSummary::default();
+        workload.app.ops_failed = 3;
+        workload.app.ops_indeterminate = 3;
+        workload.probe.ops_failed = 3;
+        for phase in ["baseline", "during", "after"] {
+            workload.app.latency_ms.insert(
+                phase.into(),
+                crate::checker::percentiles([3_000_000, 3_000_000]),
+            );
+        }
+        let downtime = DowntimeSummary {
+            max: 3.0,
+            probe_max: 3.0,
+            windows: 3,
+            ..Default::default()
+        };
+        let faults = vec![FaultReport {
+            failover: vec![FailoverMs {
+                node: "s1n1".into(),
+                state_ok_after_ms: Some(3.0),
+                ..Default::default()
+            }],
+            rejoin: vec![crate::report::RejoinMs {
+                node: "s1n1".into(),
+                caught_up_after_ms: Some(3.0),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }];
+        let reshard = ReshardSummary {
+            duration_ms: 3.0,
+            ..Default::default()
+        };
+        let mut f = figures(&checks, &workload, &downtime, &faults);
+        f.convergence_ms = 3.0;
+        f.reshard = Some(&reshard);
+        for slo in SLOS {
+            let limits = [(slo.name.to_string(), 2.0)].into();
+            let r = crate::report::evaluate_slos(&limits, |n| f.of(n));
+            assert_eq!(r[0].result, Verdict::Fail, "{}: {:?}", slo.name, r[0]);
+            assert_eq!(r[0].value, Some(3.0), "{}", slo.name);
+            let limits = [(slo.name.to_string(), 3.0)].into();
+            let r = crate::report::evaluate_slos(&limits, |n| f.of(n));
+            assert_eq!(r[0].result, Verdict::Pass, "{}: {:?}", slo.name, r[0]);
+        }
+    }
+
+    #[test]
+    fn a_failover_never_seen_to_end_makes_the_worst_unknown() {
+        let (checks, workload, downtime) = Default::default();
+        let faults = vec![FaultReport {
+            failover: vec![
+                FailoverMs {
+                    node: "s1n1".into(),
+                    state_ok_after_ms: Some(3000.0),
+                    ..Default::default()
+                },
+                FailoverMs {
+                    node: "s2n1".into(),
+                    state_ok_after_ms: None,
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }];
+        let f = figures(&checks, &workload, &downtime, &faults);
+        match f.of("max_failover_ms") {
+            Figure::Unknown { value, why } => {
+                assert_eq!(value, Some(3000.0));
+                assert!(why.contains("s2n1"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // No failover at all: nothing measured.
+        let none = figures(&checks, &workload, &downtime, &[]);
+        assert_eq!(none.of("max_failover_ms"), Figure::Missing);
+    }
+
+    #[test]
+    fn an_incomplete_source_makes_its_figures_unknown() {
+        let (checks, mut workload, downtime): (Checks, WorkloadSummary, DowntimeSummary) =
+            Default::default();
+        for phase in ["baseline", "during", "after"] {
+            workload
+                .app
+                .latency_ms
+                .insert(phase.into(), crate::checker::percentiles([1_000_000]));
+        }
+        let mut f = figures(&checks, &workload, &downtime, &[]);
+        f.history_incomplete = Some("12 ops dropped at the stop".into());
+        for slo in SLOS {
+            let figure = f.of(slo.name);
+            let unknown = matches!(&figure, Figure::Unknown { why, .. } if why.contains("dropped"));
+            assert_eq!(
+                unknown,
+                slo.source == Source::History,
+                "{}: {figure:?}",
+                slo.name
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_phase_is_unknown_never_zero() {
+        let (checks, workload, downtime) = Default::default();
+        let f = figures(&checks, &workload, &downtime, &[]);
+        assert!(matches!(
+            f.of("max_p99_during_ms"),
+            Figure::Unknown { value: None, .. }
+        ));
+    }
+}
