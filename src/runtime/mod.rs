@@ -655,13 +655,39 @@ async fn ping_once(addr: SocketAddr) -> Result<(), String> {
     }
 }
 
-/// Find a free TCP port on `ip` by binding port 0.
+/// Find a free TCP port on `ip` by binding port 0, never one this process
+/// handed out before.
+///
+/// The port is free when chosen but nothing holds it until Docker publishes
+/// it, and the kernel may offer a just-released port again at once: two
+/// nodes of one topology, or of two drills started side by side in one
+/// process (the tests), then get the same port and the second start fails
+/// with "port is already allocated". Remembering what was handed out closes
+/// that window inside the process.
 pub(crate) fn free_port(ip: std::net::IpAddr) -> Result<u16, RuntimeError> {
-    let l = std::net::TcpListener::bind((ip, 0))
-        .map_err(RuntimeError::io(format!("finding a free port on {ip}")))?;
-    Ok(l.local_addr()
-        .map_err(RuntimeError::io("reading a bound address"))?
-        .port())
+    use std::sync::Mutex;
+    static HANDED_OUT: Mutex<std::collections::BTreeSet<u16>> =
+        Mutex::new(std::collections::BTreeSet::new());
+    // Bounded: each try is a port the kernel thinks free; a run of 64 that
+    // this process already handed out would mean a port range nearly spent.
+    for _ in 0..64 {
+        let l = std::net::TcpListener::bind((ip, 0))
+            .map_err(RuntimeError::io(format!("finding a free port on {ip}")))?;
+        let port = l
+            .local_addr()
+            .map_err(RuntimeError::io("reading a bound address"))?
+            .port();
+        let mut seen = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.insert(port) {
+            return Ok(port);
+        }
+    }
+    Err(RuntimeError::Io {
+        context: format!(
+            "finding a free port on {ip}: 64 offers were all ports already handed out"
+        ),
+        source: std::io::Error::new(std::io::ErrorKind::AddrInUse, "no fresh port"),
+    })
 }
 
 /// Whether `ip:port` can be bound now.
