@@ -55,11 +55,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use redis::AsyncCommands;
 use redis_drill::cluster::reshard::{Plan, ReshardOptions, SlotMove};
-use redis_drill::cluster::slots::{SLOT_COUNT, key_slot};
 use redis_drill::cluster::{
     ClientOptions, ConnectOptions, ConvergeOptions, SlotOwners, cluster_client, execute, plan_move,
     wait_converged,
 };
+use redis_drill::slots::{SLOT_COUNT, key_slot};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 

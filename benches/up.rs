@@ -37,8 +37,8 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use redis_drill::cluster::slots::even_split;
 use redis_drill::cluster::{self, ConvergeOptions, CreateOptions, Member};
+use redis_drill::slots::even_split;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;

@@ -691,10 +691,11 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
         }
         Command::Heal { name, runtime } => {
             let (rt, d) = locate(runtime, name.as_deref()).await?;
-            crate::net::preflight(&rt, &d)
+            rt.check_partitions(&d)
                 .await
                 .map_err(|e| CliError::new(e.exit_code(), e.to_string()))?;
-            let healed = crate::net::heal(&rt, &d)
+            let healed = rt
+                .heal(&d)
                 .await
                 .map_err(|e| CliError::new(e.exit_code(), e.to_string()))?;
             if json {
@@ -921,7 +922,7 @@ async fn apply_fault(
 ) -> Result<i32, CliError> {
     let fault_err = |e: crate::faults::FaultError| CliError::new(e.exit_code(), e.to_string());
     if step.fault == FaultKind::Partition {
-        crate::net::preflight(rt, d)
+        rt.check_partitions(d)
             .await
             .map_err(|e| fault_err(e.into()))?;
     }

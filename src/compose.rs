@@ -13,9 +13,9 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
-use crate::cluster::slots::even_split;
 use crate::runtime;
 use crate::runtime::config::Listen;
+use crate::slots::even_split;
 use crate::topology::{Kind, NodeSpec, Role, Topology};
 
 /// The image for nodes whose topology names none. The same constant `up` uses,

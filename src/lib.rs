@@ -4,13 +4,14 @@
 //! # Layout
 //!
 //! - [`exit`]      — exit codes, the contract with scripts.
+//! - [`slots`]     — slot math: CRC16 key slots, ranges (pure; topology, cluster and checker use it).
 //! - [`topology`]  — the YAML model, loading and validation with file:line:col errors (pure).
 //! - [`runtime`]   — docker (bollard) and process runtimes: bring up, node control,
+//!   network faults (each runtime's iptables DROP rules that make a grudge real),
 //!   cleanup by run id; the offline image build; the network namespace the
 //!   workload's clients join on Docker.
-//! - [`net`]       — partitions as grudges (pure shapes) and the iptables DROP rules
-//!   that apply them to a deployment's nodes.
-//! - [`cluster`]   — slot math, CLUSTER NODES parsing, create / check / wait-for-convergence,
+//! - [`net`]       — partitions as grudges: who drops whose packets (pure shapes).
+//! - [`cluster`]   — CLUSTER NODES parsing, create / check / wait-for-convergence,
 //!   live resharding (plans, the migration engine, fixing open slots), and the
 //!   watcher that records every node's view during a drill, with its analyses.
 //! - [`faults`]    — the nemesis: targets, fault schedules, and the executor that
@@ -71,6 +72,7 @@ pub mod net;
 pub mod report;
 pub mod runtime;
 pub mod scenarios;
+pub mod slots;
 pub mod status;
 pub mod timeline;
 pub mod topology;

@@ -10,9 +10,9 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::conn::{NodeConn, parse_info};
-use crate::cluster::slots::SLOT_COUNT;
 use crate::cluster::{self, AddressMap, ConnectOptions};
 use crate::runtime::{Deployment, RuntimeKind};
+use crate::slots::SLOT_COUNT;
 use crate::topology::{Kind, Role};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -69,3 +69,8 @@ pub struct Event {
     pub kind: String,
     pub detail: String,
 }
+
+/// Nanoseconds on the run's clock as milliseconds, the unit reports use.
+pub fn ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}

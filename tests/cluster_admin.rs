@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
 use redis_drill::cluster::check::OPEN_SLOTS;
-use redis_drill::cluster::slots::{even_split, key_slot};
 use redis_drill::cluster::{
     AddressMap, ClientOptions, ClusterError, ConnectOptions, ConvergeOptions, CreateOptions,
     Member, NodeView, Role, check, cluster_client, create, node_views, wait_converged,
 };
+use redis_drill::slots::{even_split, key_slot};
 use redis_procs::{RedisProc, start_cluster_nodes};
 use tokio_util::sync::CancellationToken;
 

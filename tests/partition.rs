@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use common::*;
 use redis_drill::cluster::{NodeLine, parse_cluster_nodes};
 use redis_drill::exit;
-use redis_drill::net::{self, Grudge, grudge};
+use redis_drill::net::{Grudge, grudge};
 use redis_drill::runtime::docker::DockerRuntime;
+use redis_drill::runtime::filter;
 use redis_drill::runtime::process::ProcessRuntime;
 use redis_drill::runtime::{Deployment, NodeAction, Runtime};
 
@@ -123,7 +124,7 @@ fn installed(
     let mut out = BTreeSet::new();
     if matches!(lib, Runtime::Docker(_)) {
         for n in &d.nodes {
-            let cmd = ["iptables", "-w", "-S", net::filter::DOCKER_CHAIN].map(String::from);
+            let cmd = ["iptables", "-w", "-S", filter::DOCKER_CHAIN].map(String::from);
             let listing = rt.block_on(lib.exec(d, &n.name, &cmd)).expect("exec");
             if listing.exit_code != 0 {
                 // No chain: nothing ever applied there.
@@ -137,7 +138,7 @@ fn installed(
             }
         }
     } else {
-        let chain = net::filter::process_chain(&d.run_id).unwrap();
+        let chain = filter::process_chain(&d.run_id).unwrap();
         let listing = host_iptables(&["-S", &chain]);
         for line in listing.lines() {
             let f: Vec<&str> = line.split_whitespace().collect();
@@ -206,12 +207,12 @@ fn docker_counters(
             })
             .sum()
     };
-    (count(net::filter::DOCKER_CHAIN, "DROP"), count("INPUT", ""))
+    (count(filter::DOCKER_CHAIN, "DROP"), count("INPUT", ""))
 }
 
 /// Heal `d`: no rule is left, and every pair of nodes talks again.
 fn heal_and_recover(env: &Env, rt: &tokio::runtime::Runtime, lib: &Runtime, d: &Deployment) {
-    let healed = rt.block_on(net::heal(lib, d)).expect("heal");
+    let healed = rt.block_on(lib.heal(d)).expect("heal");
     eprintln!("{}: heal took {:?}", env.runtime, healed.elapsed);
     assert!(installed(rt, lib, d).is_empty());
     let started = Instant::now();
@@ -254,7 +255,7 @@ fn partition_drill(env: &Env) {
     let others: Vec<String> = all.iter().filter(|n| *n != VICTIM).cloned().collect();
 
     if env.runtime == "process" && !root_or_skip("partitions on the process runtime") {
-        let e = rt.block_on(net::preflight(&lib, &d)).unwrap_err();
+        let e = rt.block_on(lib.check_partitions(&d)).unwrap_err();
         assert_eq!(e.exit_code(), exit::ENVIRONMENT, "{e}");
         assert!(e.to_string().contains("root"), "{e}");
         eprintln!("process: not root, so only the preflight refusal is checked: {e}");
@@ -263,15 +264,15 @@ fn partition_drill(env: &Env) {
         assert_nothing_left(env, &run_id);
         return;
     }
-    rt.block_on(net::preflight(&lib, &d)).expect("preflight");
+    rt.block_on(lib.check_partitions(&d)).expect("preflight");
     // Healing what was never partitioned is fine, and leaves no rule.
-    rt.block_on(net::heal(&lib, &d))
+    rt.block_on(lib.heal(&d))
         .expect("heal before any partition");
     assert!(installed(&rt, &lib, &d).is_empty());
 
     // Isolate one node: exactly its links are cut, both ways.
     let isolate = grudge::isolate(VICTIM, &all);
-    let applied = rt.block_on(net::apply(&lib, &d, &isolate)).expect("apply");
+    let applied = rt.block_on(lib.partition(&d, &isolate)).expect("apply");
     eprintln!(
         "{}: apply `{}` ({} rules on {} nodes) took {:?}, spread {:?}",
         env.runtime, isolate, applied.rules, applied.nodes, applied.elapsed, applied.spread
@@ -280,7 +281,7 @@ fn partition_drill(env: &Env) {
     assert!(applied.skipped.is_empty(), "{applied:?}");
     assert_eq!(installed(&rt, &lib, &d), pairs(&isolate));
     // Applying it again changes nothing.
-    rt.block_on(net::apply(&lib, &d, &isolate))
+    rt.block_on(lib.partition(&d, &isolate))
         .expect("apply again");
     assert_eq!(installed(&rt, &lib, &d), pairs(&isolate));
 
@@ -331,11 +332,11 @@ fn partition_drill(env: &Env) {
 
     // One way: `to` drops `from`'s packets, `from` still gets `to`'s. It
     // replaces the partition in force (the isolation, applied again).
-    rt.block_on(net::apply(&lib, &d, &isolate)).expect("apply");
+    rt.block_on(lib.partition(&d, &isolate)).expect("apply");
     let (from, to) = ("s1n1", "s3n1");
     let one_way = grudge::one_way(from, to);
     let applied = rt
-        .block_on(net::apply(&lib, &d, &one_way))
+        .block_on(lib.partition(&d, &one_way))
         .expect("apply one way");
     assert_eq!(applied.rules, 1);
     assert_eq!(installed(&rt, &lib, &d), pairs(&one_way));
@@ -377,12 +378,10 @@ fn partition_drill(env: &Env) {
 
     // Nodes that are not running: heal skips a killed one (docker: its rules
     // died with its namespace; process: the host's rules are lifted anyway).
-    rt.block_on(net::apply(&lib, &d, &isolate)).expect("apply");
+    rt.block_on(lib.partition(&d, &isolate)).expect("apply");
     rt.block_on(lib.node_action(&d, "s3n2", NodeAction::Kill))
         .expect("kill");
-    let healed = rt
-        .block_on(net::heal(&lib, &d))
-        .expect("heal with a node down");
+    let healed = rt.block_on(lib.heal(&d)).expect("heal with a node down");
     if env.runtime == "docker" {
         assert_eq!(healed.skipped, ["s3n2"], "{healed:?}");
         // Docker cannot exec in a paused container: the apply says so, and
@@ -390,7 +389,7 @@ fn partition_drill(env: &Env) {
         rt.block_on(lib.node_action(&d, "s1n1", NodeAction::Pause))
             .expect("pause");
         let e = rt
-            .block_on(net::apply(&lib, &d, &isolate))
+            .block_on(lib.partition(&d, &isolate))
             .expect_err("apply with a node paused");
         assert_eq!(e.exit_code(), exit::ENVIRONMENT, "{e}");
         assert!(e.to_string().contains("paused nodes s1n1"), "{e}");
@@ -403,7 +402,7 @@ fn partition_drill(env: &Env) {
 
     // Partition again, then `down` while it is in force (and a node is
     // down): nothing is left.
-    rt.block_on(net::apply(&lib, &d, &isolate)).expect("apply");
+    rt.block_on(lib.partition(&d, &isolate)).expect("apply");
     env.json(&["down", "--name", &name, "--json"]);
     std::mem::forget(guard);
     assert_nothing_left(env, &run_id);

@@ -18,11 +18,11 @@ use redis_drill::cluster::reshard::{
     FixAction, Plan, Progress, REBALANCE_THRESHOLD, ReshardOptions, SlotMove, SlotOwners, execute,
     fix_open_slots, plan_move, plan_rebalance,
 };
-use redis_drill::cluster::slots::key_slot;
 use redis_drill::cluster::{
     AddressMap, ClientOptions, ClusterError, ConnectOptions, ConvergeOptions, Member, check,
     cluster_client, wait_converged,
 };
+use redis_drill::slots::key_slot;
 use tokio_util::sync::CancellationToken;
 
 const KEYS: usize = 5000;

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::slots::SLOT_COUNT;
+use crate::slots::SLOT_COUNT;
 use crate::workload::{ClientMode, Op};
 
 /// One shard's unavailability.
@@ -41,6 +41,11 @@ pub struct Window {
     /// attribute each one to the fault in force when it opened.
     #[serde(default)]
     pub spans: Vec<Span>,
+    /// Windows past [`MAX_SPANS`], counted in `windows` but not kept in
+    /// `spans`: they are the latest ones, so anything that reads `spans`
+    /// after the last kept one is incomplete.
+    #[serde(default)]
+    pub spans_dropped: u32,
 }
 
 /// One unavailable window, ns since the run's epoch.
@@ -152,6 +157,8 @@ fn shard_window(ops: &[&Op]) -> Window {
                 from_ns: from,
                 to_ns: to,
             });
+        } else {
+            w.spans_dropped += 1;
         }
         let ms = to.saturating_sub(from) as f64 / 1e6;
         if w.windows == 1 || ms > w.ms {
@@ -332,6 +339,31 @@ mod tests {
         h2.push(get("a", 399, 420));
         let w = window(&h2);
         assert_eq!(w.windows, 2, "{w:?}");
+    }
+
+    #[test]
+    fn a_flapping_shard_counts_every_window_and_says_which_it_dropped() {
+        let n = MAX_SPANS as u64 + 5;
+        let h: Vec<Op> = (0..n)
+            .flat_map(|i| {
+                [
+                    failed(get("a", 10 * i, 10 * i + 5)),
+                    get("a", 10 * i + 5, 10 * i + 10),
+                ]
+            })
+            .collect();
+        let w = window(&h);
+        assert_eq!(w.windows as u64, n);
+        assert_eq!(w.spans.len(), MAX_SPANS);
+        assert_eq!(w.spans_dropped, 5);
+        // The first window opens at the first failure's sending; the ones kept are the earliest.
+        assert_eq!(
+            w.spans[0],
+            Span {
+                from_ns: 0,
+                to_ns: 10_000_000
+            }
+        );
     }
 
     #[test]

@@ -96,8 +96,11 @@ pub fn percentiles(durations_ns: impl IntoIterator<Item = u64>) -> Latency {
 /// in-flight slot.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timing {
-    /// Due → end.
+    /// Due → end, ok ops.
     pub latency: Latency,
+    /// Due → end, every op: a failed or timed-out op counts at the time it
+    /// took to fail, so an outage shows here even when no success was slow.
+    pub latency_all: Latency,
     /// Sent → end.
     pub service: Latency,
     /// Due → sent.
@@ -109,6 +112,7 @@ pub struct Timing {
 
 struct TimingHists {
     latency: Hist,
+    latency_all: Hist,
     service: Hist,
     tool_lag: Hist,
     pool_waits: u64,
@@ -119,6 +123,7 @@ impl TimingHists {
     fn new() -> TimingHists {
         TimingHists {
             latency: Hist::new(),
+            latency_all: Hist::new(),
             service: Hist::new(),
             tool_lag: Hist::new(),
             pool_waits: 0,
@@ -133,6 +138,7 @@ impl TimingHists {
         }
         // Tool lag is the tool's, whatever the op's outcome.
         self.tool_lag.record(op.tool_lag_ns());
+        self.latency_all.record(op.latency_ns());
         if op.is_ok() {
             self.latency.record(op.latency_ns());
             self.service.record(op.service_ns());
@@ -142,6 +148,7 @@ impl TimingHists {
     fn timing(&self) -> Timing {
         Timing {
             latency: self.latency.latency(),
+            latency_all: self.latency_all.latency(),
             service: self.service.latency(),
             tool_lag: self.tool_lag.latency(),
             pool_waits: self.pool_waits,
@@ -151,8 +158,9 @@ impl TimingHists {
 }
 
 /// The three times of the ops due in each phase (`[start, end)`), by phase
-/// name. Latency and service time count ok ops; tool lag counts every op
-/// (a failed op was late to send all the same). Every phase is present,
+/// name. Latency and service time count ok ops; `latency_all` and tool lag
+/// count every op
+/// (a failed op took its time and was late to send all the same). Every phase is present,
 /// with `count: 0` when no op fell in it; phases sharing a name are merged.
 pub fn timing_by_phase<'a>(
     history: impl IntoIterator<Item = &'a Op>,
@@ -323,6 +331,12 @@ mod tests {
         assert!(close(during.latency.p99, 4.0));
         assert!(close(during.service.p99, 3.0));
         assert!(close(during.tool_lag.max, 40.0), "{during:?}");
+        // Over all ops, the failed one counts at the 790 ms it took to fail:
+        // the outage the ok-only figure cannot see.
+        assert_eq!(during.latency_all.count, 2);
+        assert!(close(during.latency_all.max, 790.0), "{during:?}");
+        assert!(close(during.latency_all.p99, 790.0), "{during:?}");
+        assert_eq!(before.latency_all.count, 2);
         assert_eq!(t["empty"], Timing::default());
         assert_eq!(t["empty"].latency.p99_measured(), None);
         assert_eq!(during.latency.p99_measured(), Some(during.latency.p99));

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::slots::key_slot;
+use crate::slots::key_slot;
 use crate::workload::{ClientMode, Op, OpKind, Outcome};
 
 /// The verdict on acknowledged writes.

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::workload::{Op, Outcome};
 
-pub use downtime::{Downtime, DowntimeByMode, Span, Window, downtime, downtime_by_mode};
+pub use downtime::{Downtime, DowntimeByMode, MAX_SPANS, Span, Window, downtime, downtime_by_mode};
 pub use latency::{Latency, Second, Timing, latency, per_second, percentiles, timing_by_phase};
 pub use lost::{CounterViolation, Counters, LostWrite, LostWrites, counters, lost_writes};
 pub use selfcheck::{
@@ -77,7 +77,7 @@ pub fn counts<'a>(history: impl IntoIterator<Item = &'a Op>) -> Counts {
 /// Synthetic histories for the checkers' tests.
 #[cfg(test)]
 pub(crate) mod fixture {
-    use crate::cluster::slots::key_slot;
+    use crate::slots::key_slot;
     use crate::workload::{ClientMode, ErrorKind, Op, OpKind, Outcome};
 
     pub fn op(kind: OpKind, key: &str, value: Option<&str>, start_ms: u64, end_ms: u64) -> Op {

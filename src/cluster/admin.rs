@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::conn::{AddressMap, Bound, ConnectOptions, Member, NodeConn, connect_all, parse_info};
 use super::error::ClusterError;
 use super::nodes::{NodeLine, myself};
-use super::slots::{SLOT_COUNT, SlotRange, ranges_from_slots};
+use crate::slots::{SLOT_COUNT, SlotRange, ranges_from_slots};
 
 /// How often the waits poll. The cluster bus gossips every 100 ms, so 25 ms
 /// measures convergence to within a quarter of a gossip round while costing
@@ -975,7 +975,7 @@ pub(crate) fn majority<T: PartialEq>(items: &[T]) -> Option<usize> {
 mod tests {
     use super::*;
     use crate::cluster::nodes::parse_cluster_nodes;
-    use crate::cluster::slots::even_split;
+    use crate::slots::even_split;
 
     const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";

@@ -21,7 +21,7 @@ use super::admin::{error_chain, majority, slot_owners};
 use super::conn::{AddressMap, ConnectOptions, NodeConn};
 use super::error::ClusterError;
 use super::nodes::{NodeLine, myself};
-use super::slots::{SLOT_COUNT, SlotRange, ranges_from_slots};
+use crate::slots::{SLOT_COUNT, SlotRange, ranges_from_slots};
 
 /// Check ids, stable for scripts reading the JSON.
 pub const CONFIG_CONSISTENT: &str = "config_consistent";
@@ -257,7 +257,7 @@ fn slots_coverage(nodes: &[CheckedNode]) -> Check {
     } else {
         vec![format!(
             "{} slots not covered: {}",
-            super::slots::count(&uncovered),
+            crate::slots::count(&uncovered),
             join(&uncovered)
         )]
     };
@@ -438,6 +438,39 @@ async fn load(
         lines,
         keys_in_unclaimed,
     })
+}
+
+/// Keys held by a primary in slots it does not own: what an interrupted
+/// migration can leave behind. One pipelined COUNTKEYSINSLOT per foreign slot.
+pub async fn stray_keys(map: &AddressMap) -> Result<u64, ClusterError> {
+    let views = super::node_views(map, ConnectOptions::default()).await;
+    let mut stray = 0;
+    // Replicas hold their primary's keys and own no slots: only primaries count.
+    for v in views
+        .iter()
+        .filter(|v| v.error.is_none() && v.role == Some(super::Role::Primary))
+    {
+        let owned: Vec<bool> = {
+            let mut o = vec![false; usize::from(SLOT_COUNT)];
+            for r in &v.slots {
+                for s in r.slots() {
+                    o[usize::from(s)] = true;
+                }
+            }
+            o
+        };
+        if v.keys == Some(0) {
+            continue;
+        }
+        let mut conn = NodeConn::connect(&v.name, v.addr, ConnectOptions::default()).await?;
+        let mut pipe = redis::pipe();
+        for s in (0..SLOT_COUNT).filter(|&s| !owned[usize::from(s)]) {
+            pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(s);
+        }
+        let counts: Vec<u64> = conn.run_pipe(&pipe, "CLUSTER COUNTKEYSINSLOT").await?;
+        stray += counts.iter().sum::<u64>();
+    }
+    Ok(stray)
 }
 
 #[cfg(test)]

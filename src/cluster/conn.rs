@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::ClusterError;
 use super::nodes::{NodeLine, parse_cluster_nodes};
-use super::slots::SlotRange;
+use crate::slots::SlotRange;
 
 /// One node of a cluster, as the runtime brought it up.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,14 +1,38 @@
 //! Manual failover: `CLUSTER FAILOVER [FORCE|TAKEOVER]` sent to a replica,
 //! then a wait until the replica reports itself primary.
 
+use std::fmt;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::conn::{AddressMap, Bound, ConnectOptions, NodeConn, parse_info};
 use super::error::ClusterError;
-use crate::faults::FailoverMode;
+
+/// How `CLUSTER FAILOVER` is asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum FailoverMode {
+    /// Coordinated with the primary: it stops writes, the replica catches up,
+    /// then takes over. No acknowledged write is lost.
+    #[default]
+    Default,
+    /// Without the primary's agreement (it may be down), still with an election.
+    Force,
+    /// No election: the replica takes a new epoch by itself.
+    Takeover,
+}
+
+impl fmt::Display for FailoverMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FailoverMode::Default => "default",
+            FailoverMode::Force => "force",
+            FailoverMode::Takeover => "takeover",
+        })
+    }
+}
 
 /// How often the replica's role is read while waiting: the promotion itself
 /// takes tens of ms for a coordinated failover, so 20 ms keeps the figure sharp.

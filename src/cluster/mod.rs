@@ -1,8 +1,7 @@
-//! Cluster administration written in Rust: slot math, CLUSTER NODES parsing,
+//! Cluster administration written in Rust: CLUSTER NODES parsing,
 //! create (MEET, ADDSLOTSRANGE, REPLICATE), wait-for-convergence, and the four
 //! checks of `redis-cli --cluster check`.
 //!
-//! - [`slots`]  — slot math (pure).
 //! - [`nodes`]  — `CLUSTER NODES` parsing (pure).
 //! - [`error`]  — [`ClusterError`].
 //! - [`conn`]   — [`Member`], [`AddressMap`] (the controller only reaches loopback), node connections.
@@ -24,7 +23,6 @@ pub mod error;
 pub mod failover;
 pub mod nodes;
 pub mod reshard;
-pub mod slots;
 pub mod view;
 pub mod watch;
 
@@ -32,7 +30,7 @@ pub use admin::{
     AddNodeReport, ConvergeOptions, Convergence, CreateOptions, CreateReport, POLL_INTERVAL,
     add_node, create, wait_converged,
 };
-pub use check::{Check, CheckOptions, CheckReport, CheckedNode, check, check_with};
+pub use check::{Check, CheckOptions, CheckReport, CheckedNode, check, check_with, stray_keys};
 pub use client::{AppConnection, AskingInOneWrite, ClientOptions, cluster_client, connect_app};
 pub use conn::{AddressMap, ConnectOptions, LoopbackOnly, MappedNode, Member, OwnAddressesOnly};
 pub use error::ClusterError;

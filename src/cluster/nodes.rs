@@ -14,7 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
-use super::slots::SlotRange;
+use crate::slots::SlotRange;
 
 /// The flags of one node line. `fail?` is [`NodeFlags::pfail`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -118,7 +118,7 @@ impl NodeLine {
 
     /// Number of slots this line claims.
     pub fn slot_count(&self) -> usize {
-        super::slots::count(&self.slots)
+        crate::slots::count(&self.slots)
     }
 }
 

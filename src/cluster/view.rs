@@ -10,7 +10,7 @@ use super::admin::{error_chain, majority, slot_owners};
 use super::conn::{AddressMap, ConnectOptions, NodeConn, parse_info};
 use super::error::ClusterError;
 use super::nodes::{NodeLine, myself};
-use super::slots::{SlotRange, count};
+use crate::slots::{SlotRange, count};
 
 /// A node's role, from its own `CLUSTER NODES` line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

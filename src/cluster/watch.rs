@@ -27,8 +27,8 @@ use super::admin::error_chain;
 use super::conn::{AddressMap, ConnectOptions, MappedNode, NodeConn, parse_info};
 use super::error::ClusterError;
 use super::nodes::NodeLine;
-use super::slots::count;
 use super::view::Role;
+use crate::slots::count;
 use crate::timeline::Clock;
 
 /// Samples kept per node: about 16 minutes at the drill's 50 ms interval, far
@@ -94,11 +94,17 @@ pub struct PeerView {
 /// off); every field after `error` is then empty (false, 0, `None`, no peers).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sample {
-    /// When the poll was sent, in nanoseconds on the run's [`Clock`]. The send
-    /// time rather than the reply's: for a node that never answers, that is
-    /// the moment it was seen not answering, and on loopback the two differ
-    /// by well under a millisecond for a node that does.
+    /// When the sample's view was known to hold, in nanoseconds on the run's
+    /// [`Clock`]: the reply's arrival (or the error's). A node that did not
+    /// answer within the poll's timeout is stamped at the poll's sending: it
+    /// was not answering from then on. Stamping at the reply keeps events
+    /// from reading early: a change is seen at the latest when it was known.
     pub at_ns: u64,
+    /// When the poll was sent. `at_ns - sent_ns` is the poll's round trip:
+    /// how much earlier than `at_ns` the view may already have held, on top
+    /// of the polling interval.
+    #[serde(default)]
+    pub sent_ns: u64,
     /// The polled node's name.
     pub observer: String,
     pub reachable: bool,
@@ -125,6 +131,7 @@ impl Sample {
     pub(crate) fn unreachable(at_ns: u64, observer: &str, error: String) -> Sample {
         Sample {
             at_ns,
+            sent_ns: at_ns,
             observer: observer.to_string(),
             reachable: false,
             error: Some(error),
@@ -314,27 +321,28 @@ async fn watch_node(
             _ = stop.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        let at_ns = clock.now_ns();
+        let sent_ns = clock.now_ns();
         let polled = tokio::select! {
             biased;
             _ = stop.cancelled() => return,
             r = tokio::time::timeout(timeout, poll(&mut conn, &node, opts)) => r,
         };
-        let sample = match polled {
-            Ok(Ok(raw)) => raw.into_sample(at_ns, &node.name, &map),
+        let mut sample = match polled {
+            Ok(Ok(raw)) => raw.into_sample(clock.now_ns(), &node.name, &map),
             Ok(Err(e)) => {
                 conn = None;
-                Sample::unreachable(at_ns, &node.name, error_chain(&e))
+                Sample::unreachable(clock.now_ns(), &node.name, error_chain(&e))
             }
             Err(_) => {
                 conn = None;
                 Sample::unreachable(
-                    at_ns,
+                    sent_ns,
                     &node.name,
                     format!("no answer within {} ms", timeout.as_millis()),
                 )
             }
         };
+        sample.sent_ns = sent_ns;
         lock(&log).samples.push(sample);
     }
     lock(&log).truncated = true;
@@ -440,6 +448,7 @@ pub(crate) fn sample_from(
         .collect();
     Sample {
         at_ns,
+        sent_ns: at_ns,
         observer: observer.to_string(),
         reachable: true,
         error: None,
@@ -1004,6 +1013,7 @@ mod tests {
         };
         Sample {
             at_ns: at_ms * MS,
+            sent_ns: at_ms * MS,
             observer: observer.into(),
             reachable: true,
             error: None,

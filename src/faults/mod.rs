@@ -128,29 +128,9 @@ impl FromStr for FaultKind {
     }
 }
 
-/// How `CLUSTER FAILOVER` is asked for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum FailoverMode {
-    /// Coordinated with the primary: it stops writes, the replica catches up,
-    /// then takes over. No acknowledged write is lost.
-    #[default]
-    Default,
-    /// Without the primary's agreement (it may be down), still with an election.
-    Force,
-    /// No election: the replica takes a new epoch by itself.
-    Takeover,
-}
-
-impl fmt::Display for FailoverMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            FailoverMode::Default => "default",
-            FailoverMode::Force => "force",
-            FailoverMode::Takeover => "takeover",
-        })
-    }
-}
+/// How `CLUSTER FAILOVER` is asked for: the cluster layer's, named here too
+/// because a fault schedule sets it.
+pub use crate::cluster::failover::FailoverMode;
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,8 @@ use super::FaultKind;
 use super::schedule::{FaultStep, Shape, expand};
 use super::target::{ClusterSnapshot, Target};
 use crate::cluster::{self, AddressMap, ClusterError, ConnectOptions, Role};
-use crate::net::{self, Grudge, NetError};
+use crate::net::{self, Grudge};
+use crate::runtime::NetError;
 use crate::runtime::{Deployment, Runtime, RuntimeError};
 use crate::timeline::Clock;
 
@@ -309,7 +310,7 @@ impl<'a> Nemesis<'a> {
             }
             FaultKind::Heal => {
                 self.in_force.grudges.clear();
-                let healed = net::heal(self.rt, self.d).await?;
+                let healed = self.rt.heal(self.d).await?;
                 window.detail = format!("every partition, {} nodes", healed.nodes);
             }
             FaultKind::Failover => {
@@ -399,7 +400,7 @@ impl<'a> Nemesis<'a> {
             || self.windows.iter().any(|w| w.fault == FaultKind::Partition)
         {
             self.in_force.grudges.clear();
-            if let Err(e) = net::heal(self.rt, self.d).await {
+            if let Err(e) = self.rt.heal(self.d).await {
                 errors.push(e.into());
             }
         }
@@ -446,9 +447,9 @@ impl<'a> Nemesis<'a> {
             .values()
             .fold(Grudge::default(), |acc, g| acc.union(g));
         let applied = if union.is_empty() {
-            net::heal(self.rt, self.d).await?
+            self.rt.heal(self.d).await?
         } else {
-            net::apply(self.rt, self.d, &union).await?
+            self.rt.partition(self.d, &union).await?
         };
         tracing::debug!(
             nodes = applied.nodes,

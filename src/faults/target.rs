@@ -20,9 +20,9 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use serde::{Serialize, Serializer};
 
-use crate::cluster::slots::{SLOT_COUNT, SlotRange};
 use crate::cluster::{NodeView, Role};
 use crate::runtime::Deployment;
+use crate::slots::{SLOT_COUNT, SlotRange};
 
 /// A fault's target, as written.
 #[derive(Debug, Clone, PartialEq, Eq)]

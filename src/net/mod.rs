@@ -1,12 +1,10 @@
-//! Network faults: partitions as grudges (pure data, [`grudge`]) and the
-//! iptables rules that make them real ([`filter`]).
+//! Network faults as pure data: partitions as grudges ([`grudge`]).
 //!
-//! What to cut is decided from names alone; how it is cut depends on the
-//! runtime, and only [`filter`] knows that. Link latency and bandwidth will
-//! live here too.
+//! What to cut is decided from node names alone; how it is cut depends on
+//! the runtime, which makes a grudge real ([`crate::runtime::Runtime::partition`]
+//! and [`crate::runtime::Runtime::heal`], with each runtime's rules in
+//! `runtime::filter`). Link latency and bandwidth will be described here too.
 
-pub mod filter;
 pub mod grudge;
 
-pub use filter::{Applied, NetError, apply, heal, preflight};
 pub use grudge::{Grudge, Members, Shape, UnknownShape};

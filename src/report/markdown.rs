@@ -204,7 +204,7 @@ fn timing(s: &mut String, r: &Report) {
     let reference = r.reference.as_ref();
     let _ = writeln!(
         s,
-        "\n| p99 by phase | app latency | app service | tool lag | probe latency | PING (worst primary) | server GET / SET |\n|---|--:|--:|--:|--:|--:|--:|"
+        "\n| p99 by phase | app latency (ok ops) | app latency (all ops) | app service | tool lag | probe latency | PING (worst primary) | server GET / SET |\n|---|--:|--:|--:|--:|--:|--:|--:|"
     );
     for phase in &phases {
         let ping = reference
@@ -242,8 +242,9 @@ fn timing(s: &mut String, r: &Report) {
         };
         let _ = writeln!(
             s,
-            "| {phase} | {} | {} | {lag} | {} | {ping} | {server} |",
+            "| {phase} | {} | {} | {} | {lag} | {} | {ping} | {server} |",
             p99_cell(a.latency_ms.get(*phase)),
+            p99_cell(a.latency_all_ms.get(*phase)),
             p99_cell(a.service_ms.get(*phase)),
             p99_cell(r.workload.probe.latency_ms.get(*phase)),
         );
@@ -354,6 +355,11 @@ fn faults(s: &mut String, r: &Report) {
             .map_or("0 ms".to_string(), |(shard, v)| {
                 format!("{} ({shard})", ms(*v))
             });
+        // Windows dropped past the analysis's limit: a lower bound.
+        let worst = match f.downtime_incomplete {
+            Some(_) => format!("≥ {worst}"),
+            None => worst,
+        };
         let _ = writeln!(
             s,
             "| {} {}{} | {} | {} | {} | {} | {} | {} |",

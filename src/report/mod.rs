@@ -106,6 +106,11 @@ pub struct FaultReport {
     /// Distinct unavailable windows (app clients, all shards) in that time.
     #[serde(default)]
     pub downtime_windows: u32,
+    /// Why the downtime above may miss windows: a flapping shard had more
+    /// windows than the analysis keeps, and the ones it dropped may fall in
+    /// this fault's time. The figures are then a lower bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downtime_incomplete: Option<String>,
 }
 
 /// A failover as the cluster's nodes recorded it (ms after the fault).
@@ -192,6 +197,11 @@ pub struct ClientSummary {
     /// Latency from the schedule (due → end) of ok ops, by phase: what a
     /// user feels; the latency SLOs read it.
     pub latency_ms: BTreeMap<String, Latency>,
+    /// Latency from the schedule of every op, by phase: failed and timed-out
+    /// ops count at the time they took to fail. No SLO reads it; it shows
+    /// what `latency_ms` leaves out.
+    #[serde(default)]
+    pub latency_all_ms: BTreeMap<String, Latency>,
     /// Service time (sent → end) of ok ops, by phase: the client path and
     /// the server.
     #[serde(default)]
@@ -503,6 +513,11 @@ pub(crate) mod tests {
                     latency_ms: BTreeMap::from([
                         ("baseline".to_string(), lat(0.3, 1.1)),
                         ("during".to_string(), lat(0.6, 7.5)),
+                        ("after".to_string(), lat(0.3, 1.0)),
+                    ]),
+                    latency_all_ms: BTreeMap::from([
+                        ("baseline".to_string(), lat(0.3, 1.1)),
+                        ("during".to_string(), lat(0.6, 9.5)),
                         ("after".to_string(), lat(0.3, 1.0)),
                     ]),
                     service_ms: BTreeMap::from([

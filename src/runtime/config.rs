@@ -18,37 +18,6 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("repl-diskless-sync-delay", "0"),
 ];
 
-/// Directives redis-drill sets itself; a topology that sets one is rejected,
-/// naming the field to use instead.
-pub const RUNTIME_OWNED: &[(&str, &str)] = &[
-    ("port", "the node's `port` field"),
-    ("bind", "the runtime (it assigns each node its address)"),
-    (
-        "bind-source-addr",
-        "the runtime (it gives each node its own address)",
-    ),
-    ("dir", "the runtime (each node gets its own data directory)"),
-    (
-        "daemonize",
-        "the runtime (it supervises redis-server itself)",
-    ),
-    ("logfile", "the runtime (it collects each node's log)"),
-    ("pidfile", "the runtime"),
-    ("include", "inline directives under `redis`"),
-    ("cluster-enabled", "`kind: cluster`"),
-    ("cluster-config-file", "the runtime"),
-    ("cluster-node-timeout", "`cluster.node_timeout_ms`"),
-    (
-        "cluster-port",
-        "the runtime (it keeps the bus port out of the ephemeral range)",
-    ),
-    ("cluster-announce-ip", "the runtime"),
-    ("cluster-announce-port", "the runtime"),
-    ("cluster-announce-bus-port", "the runtime"),
-    ("replicaof", "the node's `replica_of` field"),
-    ("slaveof", "the node's `replica_of` field"),
-];
-
 /// Where a node listens and how it reaches its primary: what differs between
 /// runtimes.
 #[derive(Debug, Clone)]

@@ -135,7 +135,7 @@ impl Contents {
         let mut symlinks = Vec::new();
         // nft first: it is what Debian's `iptables` is, and it works in a
         // container's namespace with NET_ADMIN alone (so does legacy, on the
-        // kernels we run on; either serves `net::filter`).
+        // kernels we run on; either serves `runtime::filter`).
         let nft = which("xtables-nft-multi");
         let legacy = which("xtables-legacy-multi");
         let has_iptables = nft.is_some() || legacy.is_some();
@@ -164,7 +164,7 @@ impl Contents {
                     "xtables-legacy-multi".to_string(),
                 ));
             }
-            // `net::filter` runs `iptables` and `iptables-restore`: without
+            // `runtime::filter` runs `iptables` and `iptables-restore`: without
             // nft they must be the legacy ones.
             if nft.is_none() {
                 for name in ["iptables", "iptables-restore", "iptables-save"] {

@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod docker;
+pub mod filter;
 pub mod image;
 pub mod netns;
 pub mod process;
@@ -27,6 +28,8 @@ use crate::topology::{NodeSpec, Role, Topology};
 
 /// Label keys. Every container and network carries them; cleanup finds
 /// resources by `redis-drill.run-id` alone.
+pub use filter::{Applied, NetError};
+
 pub mod labels {
     pub const TOOL: &str = "redis-drill.tool";
     pub const RUN_ID: &str = "redis-drill.run-id";
@@ -438,6 +441,31 @@ impl Runtime {
             Runtime::Docker(d) => d.up(topology, opts, cancel).await,
             Runtime::Process(p) => p.up(topology, opts, cancel).await,
         }
+    }
+
+    /// Make `d`'s network faults exactly `grudge`: each node drops the
+    /// packets of the peers it holds a grudge against, silently (no reset, as
+    /// on a real network), and whatever an earlier call cut that `grudge`
+    /// does not name is lifted. An empty grudge heals. Only node-to-node
+    /// traffic is cut; the controller's clients keep reaching every node.
+    /// The rules are each runtime's own (`filter`).
+    pub async fn partition(
+        &self,
+        d: &Deployment,
+        grudge: &crate::net::Grudge,
+    ) -> Result<Applied, NetError> {
+        filter::apply(self, d, grudge).await
+    }
+
+    /// Lift every network fault of `d`; nodes that are not running are skipped.
+    pub async fn heal(&self, d: &Deployment) -> Result<Applied, NetError> {
+        filter::heal(self, d).await
+    }
+
+    /// Whether [`Runtime::partition`] can work on `d` here, and if not, why
+    /// (not root, no iptables in an image, no NET_ADMIN).
+    pub async fn check_partitions(&self, d: &Deployment) -> Result<(), NetError> {
+        filter::preflight(self, d).await
     }
 
     /// Where the workload's clients should open their sockets: on Docker,

@@ -2,7 +2,7 @@
 //! no Docker engine (and for fast local runs).
 //!
 //! Each node gets its own address, 127.0.B.(11+i), with one block B per run, so
-//! [`crate::net::filter`] can drop traffic between pairs of nodes with iptables,
+//! [`super::filter`] can drop traffic between pairs of nodes with iptables,
 //! and every node can use the standard ports. A run lives in its own directory,
 //! `<base>/<run-id>/`, holding `deployment.json` and one directory per node
 //! (redis.conf, nodes.conf, redis.log). The run directory plays the part of the
@@ -429,7 +429,7 @@ impl ProcessRuntime {
                 .map_err(RuntimeError::io(format!("removing {}", dir.display())))?;
             removed.dirs = 1;
         }
-        crate::net::filter::teardown_run(run_id).map_err(|e| {
+        super::filter::teardown_run(run_id).map_err(|e| {
             RuntimeError::Environment(format!("removing the partition rules of run {run_id}: {e}"))
         })?;
         Ok(removed)
@@ -448,7 +448,7 @@ impl ProcessRuntime {
         removed.processes += kill_matching(&self.base, libc::SIGKILL, STOP_GRACE)?;
         // Partition chains of every run, this state directory's or not: like
         // `down --all` on docker, everything redis-drill made on the host.
-        crate::net::filter::teardown_all()
+        super::filter::teardown_all()
             .map_err(|e| RuntimeError::Environment(format!("removing partition rules: {e}")))?;
         Ok(removed)
     }

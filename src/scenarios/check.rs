@@ -33,8 +33,8 @@ use crate::workload::reference::NodeSample;
 use crate::workload::{self, ClientMode, History, Op, Ping, WorkloadStats};
 
 use super::measure::fault_report;
-use super::run::ms;
 use super::slo;
+use crate::timeline::ms;
 
 /// The record's layout; a reader refuses other versions.
 pub const RECORD_VERSION: u32 = 1;
@@ -96,7 +96,7 @@ pub struct SlotRange {
 /// The slot → owner table as ranges.
 pub fn slot_ranges(owner_of: impl Fn(u16) -> String) -> Vec<SlotRange> {
     let mut out: Vec<SlotRange> = Vec::new();
-    for slot in 0..crate::cluster::slots::SLOT_COUNT {
+    for slot in 0..crate::slots::SLOT_COUNT {
         let node = owner_of(slot);
         match out.last_mut() {
             Some(r) if r.node == node && r.to + 1 == slot => r.to = slot,
@@ -250,8 +250,7 @@ pub fn check(s: &Stored) -> Report {
         .iter()
         .filter(|o| o.mode == ClientMode::Probe)
         .collect();
-    let mut shard_names =
-        vec![String::from("unassigned"); usize::from(crate::cluster::slots::SLOT_COUNT)];
+    let mut shard_names = vec![String::from("unassigned"); usize::from(crate::slots::SLOT_COUNT)];
     for range in &r.slot_owners {
         for slot in range.from..=range.to {
             if let Some(s) = shard_names.get_mut(usize::from(slot)) {
@@ -524,6 +523,7 @@ fn summarize(ops: &[&Op], clients: u32, phases: &[Phase]) -> ClientSummary {
         redirects: checker::redirects(ops.iter().copied()),
         errors_by_kind: checker::errors_by_kind(ops.iter().copied()),
         latency_ms: by_phase(|t| t.latency),
+        latency_all_ms: by_phase(|t| t.latency_all),
         service_ms: by_phase(|t| t.service),
         tool_lag_ms: by_phase(|t| t.tool_lag),
         pool_wait: timing

@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 
 use crate::checker;
-use crate::cluster::{self, AddressMap, watch};
+use crate::cluster::watch;
 use crate::faults::{FaultKind, FaultWindow};
 use crate::report::{FailoverMs, FaultReport, RejoinMs};
 
-use super::run::{DrillError, ms};
+use crate::timeline::ms;
 
 /// The highest election rank a replica can have: replicas per shard - 1.
 pub(super) fn worst_rank(t: &crate::topology::Topology) -> u32 {
@@ -52,6 +52,22 @@ pub(super) fn fault_report(
         }
         (per_shard, count)
     };
+    // The windows a shard dropped are its latest: this fault may have some
+    // when it lasts past the last window kept.
+    let truncated: Vec<String> = [app, probe]
+        .iter()
+        .flat_map(|d| &d.per_shard)
+        .filter(|(_, win)| {
+            win.spans_dropped > 0 && win.spans.last().is_some_and(|s| until_ns > s.to_ns)
+        })
+        .map(|(shard, win)| {
+            format!(
+                "{shard} ({} windows past the {} kept)",
+                win.spans_dropped,
+                checker::MAX_SPANS
+            )
+        })
+        .collect();
     let (downtime_ms, downtime_windows) = overlapping(app);
     let (probe_downtime_ms, _) = overlapping(probe);
     let failover = if w.fault.takes_node_away() {
@@ -95,6 +111,12 @@ pub(super) fn fault_report(
         downtime_ms,
         probe_downtime_ms,
         downtime_windows,
+        downtime_incomplete: (!truncated.is_empty()).then(|| {
+            format!(
+                "a lower bound: shards flapped more often than the analysis keeps windows: {}",
+                truncated.join(", ")
+            )
+        }),
     }
 }
 
@@ -128,39 +150,4 @@ fn rejoin_ms(node: &str, r: &watch::Rejoin) -> RejoinMs {
         link_up_after_ms: r.link_up_after_ms,
         caught_up_after_ms: r.caught_up_after_ms,
     }
-}
-
-/// Keys held by a primary in slots it does not own: what an interrupted
-/// migration can leave behind. One pipelined COUNTKEYSINSLOT per foreign slot.
-pub(super) async fn stray_keys(map: &AddressMap) -> Result<u64, DrillError> {
-    let views = cluster::node_views(map, cluster::ConnectOptions::default()).await;
-    let mut stray = 0;
-    // Replicas hold their primary's keys and own no slots: only primaries count.
-    for v in views
-        .iter()
-        .filter(|v| v.error.is_none() && v.role == Some(cluster::Role::Primary))
-    {
-        let owned: Vec<bool> = {
-            let mut o = vec![false; usize::from(cluster::slots::SLOT_COUNT)];
-            for r in &v.slots {
-                for s in r.slots() {
-                    o[usize::from(s)] = true;
-                }
-            }
-            o
-        };
-        if v.keys == Some(0) {
-            continue;
-        }
-        let mut conn =
-            cluster::conn::NodeConn::connect(&v.name, v.addr, cluster::ConnectOptions::default())
-                .await?;
-        let mut pipe = redis::pipe();
-        for s in (0..cluster::slots::SLOT_COUNT).filter(|&s| !owned[usize::from(s)]) {
-            pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(s);
-        }
-        let counts: Vec<u64> = conn.run_pipe(&pipe, "CLUSTER COUNTKEYSINSLOT").await?;
-        stray += counts.iter().sum::<u64>();
-    }
-    Ok(stray)
 }

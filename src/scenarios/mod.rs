@@ -19,7 +19,9 @@ use crate::topology::{Topology, TopologyError, parse_document};
 use crate::workload::WorkloadSpec;
 
 pub mod check;
+mod error;
 mod measure;
+mod progress;
 mod resume;
 pub mod run;
 pub mod slo;

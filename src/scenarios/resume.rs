@@ -11,7 +11,8 @@ use crate::cluster::reshard::{self, Plan, ReshardOptions, SlotOwners};
 use crate::cluster::{self, AddressMap, ClusterError};
 
 use super::ReshardAction;
-use super::run::{DrillError, Progress, Say, hold};
+use super::error::DrillError;
+use super::progress::{Progress, Say, hold};
 
 /// A reshard that finished, possibly over several attempts.
 pub(super) struct Resharded {

@@ -25,88 +25,18 @@ use crate::workload::reference::{NodeSample, server_sample};
 use crate::workload::{self, History, Ping, Reference, Workload};
 
 use super::check::{self, KeyValues, RECORD_VERSION, Record, Stored, slot_ranges};
-use super::measure::{stray_keys, worst_rank};
+pub use super::error::DrillError;
+use super::measure::worst_rank;
+pub(crate) use super::progress::Progress;
+use super::progress::{Say, hold};
 use super::resume::{Resharded, reshard_through_faults};
 pub(crate) use super::resume::{endpoints, plan};
 use super::{ReshardAction, Scenario};
-
-#[derive(Debug, thiserror::Error)]
-pub enum DrillError {
-    #[error("failed to {}", crate::cluster::admin::error_chain(.0))]
-    Cluster(#[from] ClusterError),
-    #[error("workload: {0}")]
-    Workload(#[from] workload::WorkloadError),
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("failed to add a primary: {0}")]
-    AddNode(#[source] crate::bringup::BringupError),
-    #[error("{0}")]
-    Fault(#[from] FaultError),
-    /// Undoing what the faults left in force failed: the first error, and
-    /// how many there were.
-    #[error("faults left in force ({count} undo(s) failed), first: {first}")]
-    Heal {
-        count: usize,
-        #[source]
-        first: Box<FaultError>,
-    },
-    #[error("interrupted")]
-    Cancelled,
-}
-
-impl DrillError {
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            DrillError::Cancelled => crate::exit::INTERRUPTED,
-            DrillError::Cluster(e) if e.is_cancelled() => crate::exit::INTERRUPTED,
-            // A plan that cannot be made is about what was asked for.
-            DrillError::Cluster(ClusterError::Plan(_)) => crate::exit::BAD_INPUT,
-            DrillError::Fault(e) => e.exit_code(),
-            DrillError::AddNode(e) => e.exit_code(),
-            DrillError::Heal { first, .. } => first.exit_code(),
-            _ => crate::exit::ENVIRONMENT,
-        }
-    }
-}
 
 /// What a finished run produced.
 pub struct Finished {
     pub report: Report,
     pub dir: RunDir,
-}
-
-/// Progress lines for a person; silent when `quiet` (e.g. `--json`).
-pub(super) struct Say {
-    quiet: bool,
-    started: Instant,
-}
-
-impl Say {
-    pub(super) fn line(&self, msg: impl AsRef<str>) {
-        if !self.quiet {
-            crate::note!(
-                "[{:>6.1}s] {}",
-                self.started.elapsed().as_secs_f64(),
-                msg.as_ref()
-            );
-        }
-    }
-}
-
-pub(super) fn ms(ns: u64) -> f64 {
-    ns as f64 / 1e6
-}
-
-/// Sleep for `d` unless cancelled.
-pub(super) async fn hold(d: Duration, cancel: &CancellationToken) -> Result<(), DrillError> {
-    tokio::select! {
-        _ = cancel.cancelled() => Err(DrillError::Cancelled),
-        _ = tokio::time::sleep(d) => Ok(()),
-    }
 }
 
 /// The nodes' own command figures, one sample per phase: each sample reads
@@ -262,9 +192,7 @@ pub async fn execute(
         .iter()
         .any(|f| matches!(f.fault, FaultKind::Partition | FaultKind::Heal))
     {
-        crate::net::preflight(rt, d)
-            .await
-            .map_err(FaultError::from)?;
+        rt.check_partitions(d).await.map_err(FaultError::from)?;
     }
     let map = address_map(d)?;
     let spec = &scenario.workload;
@@ -541,7 +469,7 @@ pub async fn execute(
     let keys: Vec<String> = loaded.initial.keys().cloned().collect();
     let finals = workload::read_final(&map, &keys).await?;
     let check = cluster::check(map.nodes()[0].addr, &map).await?;
-    let stray = stray_keys(&map).await?;
+    let stray = cluster::stray_keys(&map).await?;
     let topology_after = status::collect(d).await;
     let mut keys: Vec<KeyValues> = loaded
         .initial
@@ -683,50 +611,4 @@ async fn redis_version(map: &AddressMap) -> String {
         .ok()
         .flatten()
         .unwrap_or_else(|| "unknown".into())
-}
-
-/// A progress bar on a terminal, a line per tenth otherwise, nothing when quiet.
-pub(crate) struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    total: u64,
-    next_line: u64,
-    quiet: bool,
-}
-
-impl Progress {
-    pub(crate) fn new(total: u64, quiet: bool) -> Progress {
-        use std::io::IsTerminal;
-        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-            let b = indicatif::ProgressBar::new(total);
-            b.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "  {bar:40} {pos}/{len} slots {msg} ({elapsed})",
-                )
-                .expect("a valid template"),
-            );
-            b
-        });
-        Progress {
-            bar,
-            total,
-            next_line: total / 10,
-            quiet,
-        }
-    }
-
-    pub(crate) fn update(&mut self, slots_done: u64, keys_moved: u64) {
-        if let Some(b) = &self.bar {
-            b.set_position(slots_done);
-            b.set_message(format!("{keys_moved} keys"));
-        } else if !self.quiet && slots_done >= self.next_line && slots_done < self.total {
-            crate::note!("  {slots_done}/{} slots, {keys_moved} keys", self.total);
-            self.next_line = slots_done + (self.total / 10).max(1);
-        }
-    }
-
-    pub(crate) fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
-    }
 }

@@ -23,9 +23,9 @@ use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Location, MessageFormatter, Spanned};
 
+use super::RUNTIME_OWNED;
 use super::{ClusterSettings, Kind, NodeSpec, Region, Role, Topology};
-use crate::cluster::slots::{SLOT_COUNT, SlotRange, even_split};
-use crate::runtime::config::RUNTIME_OWNED;
+use crate::slots::{SLOT_COUNT, SlotRange, even_split};
 
 /// Longest topology, region or node name. Names end up inside container,
 /// network and host names (`redis-drill-<topology>-<node>`), which Docker and

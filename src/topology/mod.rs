@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::slots::SlotRange;
+use crate::slots::SlotRange;
 
 mod load;
 
@@ -20,6 +20,38 @@ pub use load::{
     DEFAULT_NODE_TIMEOUT_MS, DEFAULT_REGION, MAX_NODES, NAME_MAX, Position, TopologyError,
 };
 pub(crate) use load::{Doc, parse_document};
+
+/// Directives the runtimes set themselves; a topology that sets one is
+/// rejected, naming the field to use instead. Declared here, with the model,
+/// because loading checks against it; `runtime::config` honours it.
+pub const RUNTIME_OWNED: &[(&str, &str)] = &[
+    ("port", "the node's `port` field"),
+    ("bind", "the runtime (it assigns each node its address)"),
+    (
+        "bind-source-addr",
+        "the runtime (it gives each node its own address)",
+    ),
+    ("dir", "the runtime (each node gets its own data directory)"),
+    (
+        "daemonize",
+        "the runtime (it supervises redis-server itself)",
+    ),
+    ("logfile", "the runtime (it collects each node's log)"),
+    ("pidfile", "the runtime"),
+    ("include", "inline directives under `redis`"),
+    ("cluster-enabled", "`kind: cluster`"),
+    ("cluster-config-file", "the runtime"),
+    ("cluster-node-timeout", "`cluster.node_timeout_ms`"),
+    (
+        "cluster-port",
+        "the runtime (it keeps the bus port out of the ephemeral range)",
+    ),
+    ("cluster-announce-ip", "the runtime"),
+    ("cluster-announce-port", "the runtime"),
+    ("cluster-announce-bus-port", "the runtime"),
+    ("replicaof", "the node's `replica_of` field"),
+    ("slaveof", "the node's `replica_of` field"),
+];
 
 /// What kind of Redis deployment a topology describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use rand_distr::Zipf;
 
 use super::history::OpKind;
 use super::spec::{Distribution, WorkloadSpec};
-use crate::cluster::slots::key_slot;
+use crate::slots::key_slot;
 
 /// An op before it is sent.
 #[derive(Debug, Clone, PartialEq)]

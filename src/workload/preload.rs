@@ -15,7 +15,7 @@ use super::generator::{client_seed, initial_value};
 use super::router::Router;
 use super::spec::WorkloadSpec;
 use crate::cluster::AddressMap;
-use crate::cluster::slots::key_slot;
+use crate::slots::key_slot;
 
 /// Response timeout of one pipeline of [`load`] and [`read_final`]: a
 /// thousand commands of up to 1 MiB each on loopback, with room for a busy box.

@@ -17,7 +17,7 @@ use redis::{AsyncConnectionConfig, Cmd, RedisError, Value};
 
 use crate::cluster::conn::AddressMap;
 use crate::cluster::parse_cluster_nodes;
-use crate::cluster::slots::SLOT_COUNT;
+use crate::slots::SLOT_COUNT;
 
 use super::WorkloadError;
 use super::history::{ErrorKind, Outcome, classify};

@@ -20,8 +20,8 @@ use crate::cluster::conn::AddressMap;
 use crate::cluster::error::ClusterError;
 use crate::cluster::nodes::{NodeLine, myself};
 
-use super::engine::ReshardOptions;
 use super::live::{Live, Node};
+use super::options::ReshardOptions;
 use super::steps::{
     DrainError, DrainOpts, Drained, Hooks, OnConflict, assign, drain, is_replica_refusal, lossy,
     setslot,

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use crate::cluster::conn::{AddressMap, ConnectOptions, NodeConn};
 use crate::cluster::error::ClusterError;
 use crate::cluster::nodes::{NodeLine, myself};
-use crate::cluster::slots::SlotRange;
+use crate::slots::SlotRange;
 
 use super::plan::SlotOwners;
 

@@ -5,6 +5,7 @@
 //!   [`plan_drain`] (pure): *what* moves.
 //! - [`engine`] — [`execute`]: *how* — SETSLOT IMPORTING/MIGRATING, GETKEYSINSLOT +
 //!   MIGRATE in batches, SETSLOT NODE, several slots at once; never leaves a slot open.
+//! - [`options`] — [`ReshardOptions`]: batches, concurrency, timeouts, what a cancel does.
 //! - [`fix`]    — [`fix_open_slots`]: close slots a killed controller left open.
 //! - `live`     — the reachable nodes, one connection each, and their own views.
 //! - `steps`    — the MIGRATE loop (BUSYKEY handled as redis-cli does) and SETSLOT.
@@ -28,15 +29,16 @@
 pub mod engine;
 pub mod fix;
 mod live;
+pub mod options;
 pub mod plan;
 mod steps;
 
-pub use engine::{
-    BusyKey, DEFAULT_BATCH_KEYS, DEFAULT_KEYS_IN_FLIGHT_PER_NODE, DEFAULT_MIGRATE_TIMEOUT_MS,
-    DEFAULT_PARALLEL_SLOTS, DEFAULT_SETTLE_TIMEOUT, OnCancel, Progress, ReshardOptions,
-    ReshardReport, execute,
-};
+pub use engine::{BusyKey, Progress, ReshardReport, execute};
 pub use fix::{FixAction, FixReport, FixedSlot, fix_open_slots, fix_open_slots_with};
+pub use options::{
+    DEFAULT_BATCH_KEYS, DEFAULT_KEYS_IN_FLIGHT_PER_NODE, DEFAULT_MIGRATE_TIMEOUT_MS,
+    DEFAULT_PARALLEL_SLOTS, DEFAULT_SETTLE_TIMEOUT, OnCancel, ReshardOptions,
+};
 pub use plan::{
     Plan, PlanStep, REBALANCE_THRESHOLD, SlotMove, SlotOwners, plan_drain, plan_move,
     plan_rebalance,

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::cluster::conn::AddressMap;
 use crate::cluster::error::ClusterError;
 use crate::cluster::nodes::NodeLine;
-use crate::cluster::slots::{SLOT_COUNT, SlotRange, ranges_from_slots};
+use crate::slots::{SLOT_COUNT, SlotRange, ranges_from_slots};
 
 /// `redis-cli --cluster rebalance`'s default threshold: a cluster whose
 /// spread is at or under 2% is left alone.
@@ -449,7 +449,7 @@ pub fn plan_drain(owners: &SlotOwners, node: &str, onto: &[String]) -> Result<Pl
 mod tests {
     use super::*;
     use crate::cluster::nodes::parse_cluster_nodes;
-    use crate::cluster::slots::even_split;
+    use crate::slots::even_split;
     use std::collections::HashSet;
 
     fn names(n: usize) -> Vec<String> {

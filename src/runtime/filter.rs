@@ -35,9 +35,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::grudge::Grudge;
+use super::{Deployment, ExecOutput, Runtime, RuntimeError, RuntimeKind};
 use crate::exit;
-use crate::runtime::{Deployment, ExecOutput, Runtime, RuntimeError, RuntimeKind};
+use crate::net::Grudge;
 
 /// The chain inside each docker node's namespace. One name for all: the
 /// namespace is the node's own.
@@ -171,7 +171,7 @@ pub async fn preflight(rt: &Runtime, d: &Deployment) -> Result<(), NetError> {
                         Err(NetError::Unsupported(format!(
                             "node {}'s image has no iptables (the default image {} has)",
                             n.name,
-                            crate::runtime::image::DEFAULT_IMAGE
+                            super::image::DEFAULT_IMAGE
                         )))
                     }
                     Ok(out) => Err(NetError::Unsupported(format!(
@@ -495,7 +495,7 @@ async fn process_heal(d: &Deployment) -> Result<Applied, NetError> {
         elapsed: Duration::ZERO,
         spread: Duration::ZERO,
     };
-    if !is_root() || crate::runtime::image::which("iptables").is_none() {
+    if !is_root() || super::image::which("iptables").is_none() {
         return Ok(healed);
     }
     let chain = process_chain(&d.run_id)?;
@@ -521,7 +521,7 @@ async fn process_preflight() -> Result<(), NetError> {
         )));
     }
     for program in ["iptables", "iptables-restore"] {
-        if crate::runtime::image::which(program).is_none() {
+        if super::image::which(program).is_none() {
             return Err(NetError::Unsupported(format!(
                 "`{program}` is not installed on this host (apt-get install iptables)"
             )));
@@ -549,7 +549,7 @@ async fn chain_exists_async(chain: &str) -> Result<bool, NetError> {
 /// (0 or 1). Nothing to do, and no error, without root or iptables: then no
 /// chain can have been made. Synchronous, for the process runtime's cleanup.
 pub fn teardown_run(run_id: &str) -> Result<usize, NetError> {
-    if !is_root() || crate::runtime::image::which("iptables").is_none() {
+    if !is_root() || super::image::which("iptables").is_none() {
         return Ok(0);
     }
     remove_chain(&process_chain(run_id)?)
@@ -558,7 +558,7 @@ pub fn teardown_run(run_id: &str) -> Result<usize, NetError> {
 /// Remove every redis-drill chain (`RD-*`) from the host's filter table, of
 /// any run: `down --all`. How many were removed.
 pub fn teardown_all() -> Result<usize, NetError> {
-    if !is_root() || crate::runtime::image::which("iptables").is_none() {
+    if !is_root() || super::image::which("iptables").is_none() {
         return Ok(0);
     }
     let out = host_sync(&["iptables", "-w", "-S"])?;
@@ -675,7 +675,7 @@ fn host_sync(args: &[&str]) -> Result<HostOutput, NetError> {
 /// Where `name` is installed (root's PATH may lack the sbin directories in
 /// CI); the bare name when it is nowhere, so the error names it.
 fn program(name: &str) -> std::path::PathBuf {
-    crate::runtime::image::which(name).unwrap_or_else(|| name.into())
+    super::image::which(name).unwrap_or_else(|| name.into())
 }
 
 /// The first line of `stderr`, else of `stdout`, that says something: what a
