@@ -22,6 +22,7 @@
 //!   latency, service time and tool lag, the self-check).
 //! - [`report`]    — report.json (the source of truth), Markdown, JUnit; run folders; tri-state verdicts.
 //! - [`timeline`]  — the run's monotonic clock, phases and events.
+//! - [`host`]      — what the machine itself did: CPU time its hypervisor stole.
 //! - [`compose`]   — the docker-compose equivalent of a topology (pure).
 //! - [`bringup`]   — `up` end to end: nodes, then the cluster created and converged, timed.
 //! - [`scenarios`] — scenario files (what a drill does, its SLOs), the drill runner that
@@ -68,6 +69,7 @@ pub mod cluster;
 pub mod compose;
 pub mod exit;
 pub mod faults;
+pub mod host;
 pub mod net;
 pub mod report;
 pub mod runtime;

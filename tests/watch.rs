@@ -189,6 +189,21 @@ fn process_watch_kill_failover_restart_rejoin() {
         err.load(Ordering::Relaxed)
     );
     assert!(rec.truncated.is_empty());
+    // Samples are stamped when the reply arrived, after the poll was sent;
+    // a poll that timed out stays at its sending.
+    assert!(
+        rec.samples
+            .iter()
+            .all(|s| s.sent_ns > 0 && s.sent_ns <= s.at_ns),
+        "a sample stamped before its poll was sent"
+    );
+    assert!(
+        rec.samples
+            .iter()
+            .filter(|s| s.reachable)
+            .all(|s| s.at_ns > s.sent_ns),
+        "a reply stamped at its poll's sending"
+    );
 
     // The failover, in order, within the spec's bounds.
     let fo = failover(&rec, failed, fault_ns);

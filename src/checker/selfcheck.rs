@@ -30,9 +30,38 @@ pub struct SelfCheck {
 pub struct PhaseCheck {
     pub tool_lag_p99_ms: f64,
     pub ok: bool,
+    /// CPU time the machine's hypervisor took away in the phase (ms, all
+    /// CPUs): while it does, every thread stands still, the tool's too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steal_ms: Option<f64>,
 }
 
 impl SelfCheck {
+    /// The machine's steal time by phase, and where a phase failed with
+    /// steal in it, a note that says so: late ops there were not the tool's
+    /// doing alone, and no setting inside the machine removes them.
+    pub fn with_steal(mut self, steal_ms: &BTreeMap<String, f64>) -> SelfCheck {
+        for (phase, c) in &mut self.phases {
+            c.steal_ms = steal_ms.get(phase).copied();
+        }
+        let stolen: Vec<String> = self
+            .phases
+            .iter()
+            .filter_map(|(n, c)| {
+                c.steal_ms
+                    .filter(|&s| !c.ok && s > 0.0)
+                    .map(|s| format!("{s:.0} ms in {n}"))
+            })
+            .collect();
+        if let (Some(note), false) = (&mut self.note, stolen.is_empty()) {
+            note.push_str(&format!(
+                "; the machine's hypervisor took CPU time away meanwhile ({}), stopping every thread, the tool's and Redis's alike",
+                stolen.join(", ")
+            ));
+        }
+        self
+    }
+
     /// Why latency in `phase` cannot be trusted, if it cannot.
     pub fn distrust(&self, phase: &str) -> Option<String> {
         let c = self.phases.get(phase)?;
@@ -57,6 +86,7 @@ pub fn self_check(timing: &BTreeMap<String, Timing>, bound_ms: f64) -> SelfCheck
                 PhaseCheck {
                     tool_lag_p99_ms: p99,
                     ok: t.tool_lag.count == 0 || p99 <= bound_ms,
+                    steal_ms: None,
                 },
             )
         })
@@ -177,6 +207,31 @@ mod tests {
         assert!(why.contains("3.50 ms > 1 ms"), "{why}");
         assert!(c.note.unwrap().contains("during 3.50 ms"));
         assert!(self_check(&BTreeMap::new(), 1.0).ok);
+    }
+
+    #[test]
+    fn steal_in_a_failed_phase_is_named_and_kept_everywhere() {
+        let t = BTreeMap::from([
+            ("baseline".to_string(), timing(0.2, 100)),
+            ("during".to_string(), timing(3.5, 100)),
+        ]);
+        let steal = BTreeMap::from([("baseline".to_string(), 20.0), ("during".to_string(), 31.0)]);
+        let c = self_check(&t, 1.0).with_steal(&steal);
+        assert_eq!(c.phases["baseline"].steal_ms, Some(20.0));
+        let note = c.note.unwrap();
+        assert!(
+            note.contains("hypervisor took CPU time away meanwhile (31 ms in during)"),
+            "{note}"
+        );
+        // No steal: the note stays as it was; a passing check gets no note.
+        let plain = self_check(&t, 1.0).with_steal(&BTreeMap::new());
+        assert!(!plain.note.unwrap().contains("hypervisor"));
+        let ok = self_check(
+            &BTreeMap::from([("baseline".to_string(), timing(0.2, 100))]),
+            1.0,
+        )
+        .with_steal(&steal);
+        assert_eq!(ok.note, None);
     }
 
     fn ping(node: &str, due_ms: u64, rtt_ms: u64, ok: bool) -> Ping {

@@ -561,6 +561,7 @@ pub(crate) mod tests {
                             PhaseCheck {
                                 tool_lag_p99_ms: 0.1,
                                 ok: true,
+                                steal_ms: None,
                             },
                         ),
                         (
@@ -568,6 +569,7 @@ pub(crate) mod tests {
                             PhaseCheck {
                                 tool_lag_p99_ms: 0.3,
                                 ok: true,
+                                steal_ms: None,
                             },
                         ),
                     ]),

@@ -78,6 +78,10 @@ pub struct Record {
     pub engine: WorkloadStats,
     /// Each primary's own command figures, by phase then node.
     pub server: BTreeMap<String, BTreeMap<String, NodeSample>>,
+    /// CPU time the machine's hypervisor took away, by phase (ms, all CPUs);
+    /// empty where the kernel does not report it.
+    #[serde(default)]
+    pub steal_ms: BTreeMap<String, f64>,
     /// The cluster's own check at the end, as printed.
     pub cluster_check_ok: bool,
     pub cluster_check: Vec<String>,
@@ -278,7 +282,8 @@ pub fn check(s: &Stored) -> Report {
             })
             .collect(),
         r.max_tool_lag_ms,
-    );
+    )
+    .with_steal(&r.steal_ms);
     let workload = WorkloadSummary {
         app: app_summary,
         probe: summarize(&probe, r.probe_clients, &r.phases),

@@ -151,3 +151,67 @@ fn rejoin_ms(node: &str, r: &watch::Rejoin) -> RejoinMs {
         caught_up_after_ms: r.caught_up_after_ms,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checker::{Downtime, MAX_SPANS, Span, Window};
+
+    fn partition_from(start_ms: u64) -> FaultWindow {
+        FaultWindow {
+            fault: FaultKind::Partition,
+            target: "s1n1".into(),
+            nodes: vec!["s1n1".into()],
+            primaries: vec!["s1n1".into()],
+            detail: String::new(),
+            start_ns: start_ms * 1_000_000,
+            applied_ns: start_ms * 1_000_000,
+            undo: None,
+            undo_start_ns: None,
+            undone_ns: None,
+            promoted_ms: None,
+            mistimed: None,
+        }
+    }
+
+    /// A shard that flapped past the windows kept: the windows dropped are
+    /// its latest, so a fault after the last one kept is a lower bound.
+    fn flapping() -> Downtime {
+        let spans: Vec<Span> = (0..MAX_SPANS as u64)
+            .map(|i| Span {
+                from_ns: i * 10_000_000,
+                to_ns: i * 10_000_000 + 5_000_000,
+            })
+            .collect();
+        let w = Window {
+            windows: MAX_SPANS as u32 + 7,
+            spans_dropped: 7,
+            spans,
+            ..Window::default()
+        };
+        Downtime {
+            per_shard: [("s1n1".to_string(), w)].into(),
+            max_ms: 5.0,
+        }
+    }
+
+    #[test]
+    fn downtime_past_the_windows_kept_is_a_lower_bound() {
+        let d = flapping();
+        let last_kept_ms = (MAX_SPANS as u64 - 1) * 10 + 5;
+        let rec = watch::Recording::default();
+        let early = fault_report(&partition_from(0), 1_000_000, &d, &d, &rec, 2000, 0);
+        assert_eq!(early.downtime_incomplete, None, "{early:?}");
+        let late = fault_report(
+            &partition_from(last_kept_ms - 1),
+            (last_kept_ms + 100) * 1_000_000,
+            &d,
+            &d,
+            &rec,
+            2000,
+            0,
+        );
+        let why = late.downtime_incomplete.expect("a lower bound");
+        assert!(why.contains("s1n1 (7 windows"), "{why}");
+    }
+}

@@ -44,6 +44,9 @@ pub struct Finished {
 struct ServerFigures {
     nodes: Vec<(String, SocketAddr)>,
     by_phase: BTreeMap<String, BTreeMap<String, NodeSample>>,
+    /// The machine's steal time at the last phase boundary, and per phase (ms).
+    stolen_ns: Option<u64>,
+    steal_ms: BTreeMap<String, f64>,
 }
 
 impl ServerFigures {
@@ -53,11 +56,19 @@ impl ServerFigures {
         ServerFigures {
             nodes,
             by_phase: BTreeMap::new(),
+            stolen_ns: crate::host::stolen_ns(),
+            steal_ms: BTreeMap::new(),
         }
     }
 
     /// The phase `name` has just ended.
     async fn close(&mut self, name: &str) {
+        let stolen = crate::host::stolen_ns();
+        if let (Some(before), Some(now)) = (self.stolen_ns, stolen) {
+            self.steal_ms
+                .insert(name.to_string(), now.saturating_sub(before) as f64 / 1e6);
+        }
+        self.stolen_ns = stolen;
         let sample = server_sample(&self.nodes).await;
         self.by_phase.insert(name.to_string(), sample);
     }
@@ -525,6 +536,7 @@ pub async fn execute(
             end_ns: clock.now_ns(),
             engine: recorded.stats,
             server: server.by_phase,
+            steal_ms: server.steal_ms,
             cluster_check_ok: check.ok,
             cluster_check: check.to_string().lines().map(str::to_string).collect(),
             stray_keys: stray,

@@ -37,7 +37,7 @@ pub enum Source {
 pub struct Slo {
     pub name: &'static str,
     pub unit: &'static str,
-    /// What the figure is, for people (`redis-drill slos`, the README).
+    /// What the figure is, for people (`redis-drill slos`, docs/scenarios.md).
     pub reads: &'static str,
     pub source: Source,
     figure: fn(&Figures) -> Figure,
@@ -47,7 +47,7 @@ fn count(v: u64) -> Figure {
     Figure::Measured(v as f64)
 }
 
-/// Every SLO, in the order the README lists them.
+/// Every SLO, in the order docs/scenarios.md lists them.
 pub const SLOS: &[Slo] = &[
     Slo {
         name: "max_lost_writes",

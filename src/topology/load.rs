@@ -1657,9 +1657,10 @@ mod tests {
 
     #[test]
     fn docs_examples_load() {
-        let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-            .unwrap();
-        // Topology examples: the README also shows scenario files.
+        let doc =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/topology.md"))
+                .unwrap();
+        // Topology examples: the page may show scenario files too.
         let blocks: Vec<&str> = doc
             .split("```yaml\n")
             .skip(1)
@@ -1668,18 +1669,19 @@ mod tests {
             .collect();
         assert!(blocks.len() >= 2);
         for b in blocks {
-            parse(b, Some(Path::new("README.md"))).unwrap_or_else(|e| panic!("{e}\n{b}"));
+            parse(b, Some(Path::new("docs/topology.md"))).unwrap_or_else(|e| panic!("{e}\n{b}"));
         }
     }
 
     #[test]
     fn docs_list_every_runtime_owned_directive() {
-        let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-            .unwrap();
+        let doc =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/topology.md"))
+                .unwrap();
         for (name, _) in RUNTIME_OWNED {
             assert!(
                 doc.contains(&format!("`{name}`")),
-                "README.md does not list `{name}`"
+                "docs/topology.md does not list `{name}`"
             );
         }
     }
