@@ -170,6 +170,15 @@ pub fn count(ranges: &[SlotRange]) -> usize {
     ranges.iter().map(SlotRange::len).sum()
 }
 
+/// Ranges as `0-99,200,300-399`, the way `redis-cli` lists them.
+pub fn join(ranges: &[SlotRange]) -> String {
+    ranges
+        .iter()
+        .map(|r| r.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -196,8 +196,9 @@ pub fn latency<'a>(history: impl IntoIterator<Item = &'a Op>) -> Latency {
     h.latency()
 }
 
-/// One second of the run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One second of the run: the latency-over-time chart's data. The check
+/// stage adds the reference and the faults in force.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Second {
     /// Seconds since the run's epoch.
     pub t_s: u64,
@@ -212,6 +213,13 @@ pub struct Second {
     /// Exact p99 tool lag (due → sent) of every op due in the second.
     #[serde(default)]
     pub tool_lag_p99_ms: f64,
+    /// The reference PINGs' round-trip p99 this second, over every primary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ping_p99_ms: Option<f64>,
+    /// Faults in force during this second (indexes into the report's
+    /// `faults`), for the shaded windows of the latency-over-time chart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<usize>,
 }
 
 /// Ops per second by due time, from the first op's second to the last op's,
@@ -248,6 +256,7 @@ pub fn per_second<'a>(history: impl IntoIterator<Item = &'a Op>) -> Vec<Second> 
                 p99_ms: percentile(&mut b.latency, 0.99) as f64 / 1e6,
                 service_p99_ms: percentile(&mut b.service, 0.99) as f64 / 1e6,
                 tool_lag_p99_ms: percentile(&mut b.lag, 0.99) as f64 / 1e6,
+                ..Second::default()
             }
         })
         .collect()

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::conn::{AddressMap, Bound, ConnectOptions, Member, NodeConn, connect_all, parse_info};
 use super::error::ClusterError;
 use super::nodes::{NodeLine, myself};
-use crate::slots::{SLOT_COUNT, SlotRange, ranges_from_slots};
+use crate::slots::{SLOT_COUNT, ranges_from_slots};
 
 /// How often the waits poll. The cluster bus gossips every 100 ms, so 25 ms
 /// measures convergence to within a quarter of a gossip round while costing
@@ -486,18 +486,10 @@ fn validate(members: &[Member]) -> Result<(), ClusterError> {
     if !uncovered.is_empty() {
         return Err(ClusterError::Plan(format!(
             "slots {} are assigned to no primary (the cluster could never report cluster_state:ok)",
-            join(&uncovered)
+            crate::slots::join(&uncovered)
         )));
     }
     Ok(())
-}
-
-fn join(ranges: &[SlotRange]) -> String {
-    ranges
-        .iter()
-        .map(|r| r.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 async fn check_empty(c: &mut NodeConn) -> Result<(), ClusterError> {
@@ -975,6 +967,7 @@ pub(crate) fn majority<T: PartialEq>(items: &[T]) -> Option<usize> {
 mod tests {
     use super::*;
     use crate::cluster::nodes::parse_cluster_nodes;
+    use crate::slots::SlotRange;
     use crate::slots::even_split;
 
     const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";

@@ -138,14 +138,6 @@ fn verdict(
     }
 }
 
-fn join(ranges: &[SlotRange]) -> String {
-    ranges
-        .iter()
-        .map(|r| r.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// A name for a node id: the loaded node whose own line has that id, else the id's prefix.
 fn namer(nodes: &[CheckedNode]) -> impl Fn(&str) -> String + '_ {
     move |id: &str| {
@@ -185,7 +177,7 @@ fn config_consistent(nodes: &[CheckedNode]) -> Check {
                     details.push(format!(
                         "{} sees slots {} served by {}, {} sees them served by {}",
                         n.label(),
-                        join(&ranges_from_slots(slots)),
+                        crate::slots::join(&ranges_from_slots(slots)),
                         show(mine),
                         nodes[r].label(),
                         show(theirs)
@@ -258,7 +250,7 @@ fn slots_coverage(nodes: &[CheckedNode]) -> Check {
         vec![format!(
             "{} slots not covered: {}",
             crate::slots::count(&uncovered),
-            join(&uncovered)
+            crate::slots::join(&uncovered)
         )]
     };
     verdict(

@@ -179,7 +179,7 @@ pub struct EventMs {
     pub detail: String,
 }
 
-pub use crate::checker::{Latency, PhaseCheck, PingSummary, SelfCheck};
+pub use crate::checker::{Latency, PhaseCheck, PingSummary, Second, SelfCheck};
 pub use crate::workload::WorkloadStats;
 pub use crate::workload::reference::{CommandStats, NodeSample};
 
@@ -359,26 +359,6 @@ pub enum Figure {
     Missing,
     /// Measured or not, it cannot be trusted: the SLO is `unknown`.
     Unknown { value: Option<f64>, why: String },
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Second {
-    pub t_s: u64,
-    pub ok: u64,
-    pub failed: u64,
-    pub p99_ms: f64,
-    /// App and probe service time (sent → end) p99 and tool lag (due → sent) p99.
-    #[serde(default)]
-    pub service_p99_ms: f64,
-    #[serde(default)]
-    pub tool_lag_p99_ms: f64,
-    /// The reference PINGs' round-trip p99 this second, over every primary.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ping_p99_ms: Option<f64>,
-    /// Faults in force during this second (indexes into `faults`), for the
-    /// shaded windows of the latency-over-time chart.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub faults: Vec<usize>,
 }
 
 impl Report {

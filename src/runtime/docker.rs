@@ -687,16 +687,7 @@ impl DockerRuntime {
                 labels::ADDED_NODE.to_string(),
             ],
         );
-        let mut containers = self
-            .docker
-            .list_containers(Some(
-                ListContainersOptionsBuilder::default()
-                    .all(true)
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .map_err(RuntimeError::docker("listing containers"))?;
+        let mut containers = self.containers(&filters).await?;
         containers.sort_by_key(|c| (c.created.unwrap_or_default(), c.names.clone()));
         let mut out: BTreeMap<String, Vec<AddedNode>> = BTreeMap::new();
         for c in containers {
@@ -728,20 +719,27 @@ impl DockerRuntime {
             .await
     }
 
+    /// Every container, running or not, matching `filters` (e.g. a label).
+    async fn containers(
+        &self,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Result<Vec<bollard::models::ContainerSummary>, RuntimeError> {
+        self.docker
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(filters)
+                    .build(),
+            ))
+            .await
+            .map_err(RuntimeError::docker("listing containers"))
+    }
+
     /// Force-remove every container, then every network, carrying `label`.
     async fn remove_labelled(&self, label: &str) -> Result<Removed, RuntimeError> {
         let mut filters = HashMap::new();
         filters.insert("label".to_string(), vec![label.to_string()]);
-        let containers = self
-            .docker
-            .list_containers(Some(
-                ListContainersOptionsBuilder::default()
-                    .all(true)
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .map_err(RuntimeError::docker("listing containers"))?;
+        let containers = self.containers(&filters).await?;
         let removes = containers
             .iter()
             .filter_map(|c| c.id.clone())

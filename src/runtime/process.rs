@@ -248,15 +248,7 @@ impl ProcessRuntime {
     pub fn remove_node(&self, d: &Deployment, node: &str) -> Result<Removed, RuntimeError> {
         let run_dir = self.run_dir(&d.run_id);
         let dir = run_dir.join(node);
-        let mut removed = Removed {
-            processes: kill_matching(&dir, libc::SIGKILL, STOP_GRACE)?,
-            ..Default::default()
-        };
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)
-                .map_err(RuntimeError::io(format!("removing {}", dir.display())))?;
-            removed.dirs = 1;
-        }
+        let removed = kill_and_remove(&dir)?;
         // What is on disk is the latest (a `start` may have changed a pid);
         // a run that is gone stays gone.
         let path = run_dir.join("deployment.json");
@@ -420,15 +412,7 @@ impl ProcessRuntime {
     /// (its iptables chain on the host), whatever state it was left in.
     pub fn remove_run(&self, run_id: &str) -> Result<Removed, RuntimeError> {
         let dir = self.run_dir(run_id);
-        let mut removed = Removed {
-            processes: kill_matching(&dir, libc::SIGKILL, STOP_GRACE)?,
-            ..Default::default()
-        };
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)
-                .map_err(RuntimeError::io(format!("removing {}", dir.display())))?;
-            removed.dirs = 1;
-        }
+        let removed = kill_and_remove(&dir)?;
         super::filter::teardown_run(run_id).map_err(|e| {
             RuntimeError::Environment(format!("removing the partition rules of run {run_id}: {e}"))
         })?;
@@ -727,4 +711,18 @@ fn tail_file(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// SIGKILL every redis-server running from under `dir`, then remove `dir`.
+fn kill_and_remove(dir: &Path) -> Result<Removed, RuntimeError> {
+    let mut removed = Removed {
+        processes: kill_matching(dir, libc::SIGKILL, STOP_GRACE)?,
+        ..Default::default()
+    };
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)
+            .map_err(RuntimeError::io(format!("removing {}", dir.display())))?;
+        removed.dirs = 1;
+    }
+    Ok(removed)
 }

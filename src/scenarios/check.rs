@@ -64,7 +64,7 @@ pub struct Record {
     pub topology: StatusReport,
     pub topology_after: StatusReport,
     /// The owner of every slot before the action (downtime is per shard).
-    pub slot_owners: Vec<SlotRange>,
+    pub slot_owners: Vec<OwnedRange>,
     pub phases: Vec<Phase>,
     /// The drill's own events (node added, reshard, convergence); the
     /// faults' events come from `faults`.
@@ -91,20 +91,20 @@ pub struct Record {
 
 /// Slots `from..=to`, owned by `node`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SlotRange {
+pub struct OwnedRange {
     pub from: u16,
     pub to: u16,
     pub node: String,
 }
 
 /// The slot → owner table as ranges.
-pub fn slot_ranges(owner_of: impl Fn(u16) -> String) -> Vec<SlotRange> {
-    let mut out: Vec<SlotRange> = Vec::new();
+pub fn slot_ranges(owner_of: impl Fn(u16) -> String) -> Vec<OwnedRange> {
+    let mut out: Vec<OwnedRange> = Vec::new();
     for slot in 0..crate::slots::SLOT_COUNT {
         let node = owner_of(slot);
         match out.last_mut() {
             Some(r) if r.node == node && r.to + 1 == slot => r.to = slot,
-            _ => out.push(SlotRange {
+            _ => out.push(OwnedRange {
                 from: slot,
                 to: slot,
                 node,
@@ -446,12 +446,6 @@ pub fn check(s: &Stored) -> Report {
             .map(|sec| {
                 let (from, to) = (sec.t_s * 1_000_000_000, (sec.t_s + 1) * 1_000_000_000);
                 report::Second {
-                    t_s: sec.t_s,
-                    ok: sec.ok,
-                    failed: sec.failed,
-                    p99_ms: sec.p99_ms,
-                    service_p99_ms: sec.service_p99_ms,
-                    tool_lag_p99_ms: sec.tool_lag_p99_ms,
                     ping_p99_ms: ping_p99.get(&sec.t_s).copied(),
                     faults: r
                         .faults
@@ -460,6 +454,7 @@ pub fn check(s: &Stored) -> Report {
                         .filter(|(_, w)| w.start_ns < to && w.undone_ns.unwrap_or(r.end_ns) >= from)
                         .map(|(i, _)| i)
                         .collect(),
+                    ..sec
                 }
             })
             .collect(),
@@ -556,12 +551,12 @@ mod tests {
         assert_eq!(
             r,
             vec![
-                SlotRange {
+                OwnedRange {
                     from: 0,
                     to: 99,
                     node: "a".into()
                 },
-                SlotRange {
+                OwnedRange {
                     from: 100,
                     to: 16383,
                     node: "b".into()
