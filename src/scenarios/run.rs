@@ -22,7 +22,7 @@ use crate::runtime::netns::NetNs;
 use crate::status;
 use crate::timeline::{Clock, Event, Phase};
 use crate::workload::reference::{NodeSample, server_sample};
-use crate::workload::{self, History, Ping, Reference, Workload};
+use crate::workload::{self, Ping, Reference, Workload};
 
 use super::check::{self, KeyValues, RECORD_VERSION, Record, Stored, slot_ranges};
 pub use super::error::DrillError;
@@ -141,11 +141,183 @@ impl ClientSide {
     }
 }
 
-/// What the `during` phase did.
-struct During {
-    reshard: Option<Resharded>,
-    /// When the last action (reshard end, fault applied or undone) finished.
-    ended_at: Instant,
+/// The drill's own account on the run's clock: its phases and events.
+#[derive(Default)]
+struct Timeline {
+    phases: Vec<Phase>,
+    events: Vec<Event>,
+}
+
+impl Timeline {
+    fn event(&mut self, at_ns: u64, kind: &str, detail: String) {
+        self.events.push(Event {
+            at_ns,
+            kind: kind.into(),
+            detail,
+        });
+    }
+
+    /// Close the phase `name` and read the servers' figures for it.
+    async fn phase(&mut self, server: &mut ServerFigures, name: &str, start_ns: u64, end_ns: u64) {
+        self.phases.push(Phase {
+            name: name.into(),
+            start_ns,
+            end_ns,
+        });
+        server.close(name).await;
+    }
+}
+
+/// What is ready before anything is measured.
+struct Setup {
+    map: AddressMap,
+    loaded: workload::LoadReport,
+    topology: status::StatusReport,
+    /// The shard of a slot, for downtime: its owner before the action.
+    owners_before: SlotOwners,
+    clients: ClientSide,
+}
+
+impl Setup {
+    async fn prepare(
+        scenario: &Scenario,
+        rt: &crate::runtime::Runtime,
+        d: &Deployment,
+        seed: u64,
+        say: &Say,
+    ) -> Result<Setup, DrillError> {
+        if scenario
+            .faults
+            .iter()
+            .any(|f| matches!(f.fault, FaultKind::Partition | FaultKind::Heal))
+        {
+            rt.check_partitions(d).await.map_err(FaultError::from)?;
+        }
+        let map = address_map(d)?;
+        let t = Instant::now();
+        let loaded = workload::load(&map, &scenario.workload, seed).await?;
+        say.line(format!(
+            "loaded {} keys in {:.1} s",
+            loaded.initial.len(),
+            t.elapsed().as_secs_f64()
+        ));
+        let topology = status::collect(d).await;
+        if !say.quiet {
+            crate::note!("\n{}", topology.render_text());
+        }
+        let owners_before = SlotOwners::load(&map, cluster::ConnectOptions::default()).await?;
+        let clients = ClientSide::of(rt, d, &map, scenario.workload.threads).await?;
+        Ok(Setup {
+            map,
+            loaded,
+            topology,
+            owners_before,
+            clients,
+        })
+    }
+
+    /// The primaries as the run began, as `m` reaches them.
+    fn primaries(&self, m: &AddressMap) -> Vec<(String, SocketAddr)> {
+        m.nodes()
+            .iter()
+            .filter(|n| {
+                self.topology
+                    .nodes
+                    .iter()
+                    .any(|t| t.name == n.name && t.role == Some(crate::topology::Role::Primary))
+            })
+            .map(|n| (n.name.clone(), n.addr))
+            .collect()
+    }
+}
+
+/// Everything that records from the baseline to the end, on one clock: the
+/// workload, the watcher, the reference PINGs, the servers' own figures.
+struct Recorders {
+    clock: Clock,
+    workload: Workload,
+    workload_cancel: CancellationToken,
+    watcher: Watcher,
+    watch_cancel: CancellationToken,
+    reference: Option<Reference>,
+    server: ServerFigures,
+}
+
+/// What the recorders held when they stopped.
+struct Recordings {
+    recorded: workload::Recorded,
+    pings: Vec<Ping>,
+    watch: cluster::watch::Recording,
+    server: ServerFigures,
+}
+
+impl Recorders {
+    async fn start(
+        spec: &workload::WorkloadSpec,
+        setup: &Setup,
+        seed: u64,
+        cancel: &CancellationToken,
+    ) -> Result<Recorders, DrillError> {
+        let clock = Clock::start();
+        let workload_cancel = cancel.child_token();
+        let workload = Workload::start_in(
+            setup.clients.netns.clone(),
+            setup.clients.map.clone(),
+            spec.clone(),
+            seed,
+            clock,
+            workload_cancel.clone(),
+        )
+        .await?;
+        let watch_cancel = cancel.child_token();
+        let watcher = Watcher::start(
+            setup.map.clone(),
+            clock,
+            WATCH_INTERVAL,
+            watch_cancel.clone(),
+        );
+        // PINGed the way the clients reach the nodes; their own figures read
+        // by the controller.
+        let reference = (spec.reference_ping_ms > 0).then(|| {
+            Reference::start(
+                setup.clients.netns.clone(),
+                setup.primaries(&setup.clients.map),
+                clock,
+                Duration::from_millis(spec.reference_ping_ms),
+                Duration::from_millis(spec.timeout_ms),
+                spec.realtime,
+                spec.nice,
+            )
+        });
+        let server = ServerFigures::start(setup.primaries(&setup.map)).await;
+        Ok(Recorders {
+            clock,
+            workload,
+            workload_cancel,
+            watcher,
+            watch_cancel,
+            reference,
+            server,
+        })
+    }
+
+    async fn stop(self) -> Recordings {
+        self.workload_cancel.cancel();
+        self.watch_cancel.cancel();
+        let recorded = self.workload.stop().await;
+        let pings = match self.reference {
+            Some(r) => tokio::task::spawn_blocking(move || r.stop())
+                .await
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        Recordings {
+            recorded,
+            pings,
+            watch: self.watcher.stop().await,
+            server: self.server,
+        }
+    }
 }
 
 /// Run `scenario` against the deployment `d` (already up), store the run under
@@ -171,102 +343,120 @@ pub async fn execute(
         context: format!("creating a run folder under {}", out.display()),
         source,
     })?;
-    // A primary to rebalance onto is added before the workload starts: app
-    // clients map announced addresses to host ports when they connect, so a
-    // node added later would be out of their reach on Docker.
-    let mut events: Vec<Event> = Vec::new();
-    let grown;
-    let d = if scenario
+    let mut timeline = Timeline::default();
+    let grown = add_primary_if_asked(scenario, rt, d, &mut timeline, &say, cancel).await?;
+    let d = grown.as_ref().unwrap_or(d);
+    let setup = Setup::prepare(scenario, rt, d, seed, &say).await?;
+    let mut rec = Recorders::start(&scenario.workload, &setup, seed, cancel).await?;
+    say.line(workload_line(&scenario.workload));
+
+    let mut nemesis = Nemesis::new(rt, d, setup.map.clone(), rec.clock, seed);
+    let acted = act(
+        scenario,
+        &setup,
+        &mut rec,
+        &mut timeline,
+        &mut nemesis,
+        &say,
+        cancel,
+    )
+    .await;
+    // Undo what is in force on every path, cancellation included.
+    let heal_errors = nemesis.heal_all().await;
+    let windows: Vec<FaultWindow> = nemesis.windows().to_vec();
+    say_windows(&windows, &heal_errors, &say);
+    let settled = match acted {
+        Ok(during) => {
+            let down = nemesis.unavailable_nodes();
+            settle(
+                scenario,
+                d,
+                during,
+                &windows,
+                &down,
+                &mut rec,
+                &mut timeline,
+                &say,
+                cancel,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    let clock = rec.clock;
+    let recordings = rec.stop().await;
+    let (reshard, convergence_ms) = settled?;
+    let count = heal_errors.len();
+    if let Some(first) = heal_errors.into_iter().next() {
+        return Err(DrillError::Heal {
+            count,
+            first: Box::new(first),
+        });
+    }
+    say.line(format!(
+        "workload stopped: {} ops recorded",
+        recordings.recorded.history.len()
+    ));
+    let end = EndState::read(&setup, d).await?;
+    let run = Run {
+        scenario,
+        d,
+        seed,
+        started_at,
+        clock,
+        setup,
+        timeline,
+        windows,
+        reshard,
+        convergence_ms,
+        recordings,
+        end,
+    };
+    let stored = run.store();
+    stored.write(&dir.path).map_err(|e| DrillError::Io {
+        context: format!("storing the run in {}", dir.path.display()),
+        source: std::io::Error::other(e),
+    })?;
+    let report = check::check(&stored);
+    say_outcome(&report, &say);
+    report::write_run(&dir, &report).map_err(|source| DrillError::Io {
+        context: format!("writing the report into {}", dir.path.display()),
+        source,
+    })?;
+    Ok(Finished { report, dir })
+}
+
+/// A primary to rebalance onto is added before the workload starts: app
+/// clients map announced addresses to host ports when they connect, so a
+/// node added later would be out of their reach on Docker.
+async fn add_primary_if_asked(
+    scenario: &Scenario,
+    rt: &crate::runtime::Runtime,
+    d: &Deployment,
+    timeline: &mut Timeline,
+    say: &Say,
+    cancel: &CancellationToken,
+) -> Result<Option<Deployment>, DrillError> {
+    let asked = scenario
         .reshard
         .as_ref()
-        .is_some_and(|r| r.action == ReshardAction::AddPrimary)
-    {
-        let (d2, added) = crate::bringup::add_node(rt, d, None, cancel)
-            .await
-            .map_err(DrillError::AddNode)?;
-        say.line(format!(
-            "added empty primary {} in {} ms",
-            added.node, added.timings.total_ms
-        ));
-        events.push(Event {
-            at_ns: 0,
-            kind: "add-node".into(),
-            detail: format!("{} (primary, no slots)", added.node),
-        });
-        grown = d2;
-        &grown
-    } else {
-        d
-    };
-    if scenario
-        .faults
-        .iter()
-        .any(|f| matches!(f.fault, FaultKind::Partition | FaultKind::Heal))
-    {
-        rt.check_partitions(d).await.map_err(FaultError::from)?;
+        .is_some_and(|r| r.action == ReshardAction::AddPrimary);
+    if !asked {
+        return Ok(None);
     }
-    let map = address_map(d)?;
-    let spec = &scenario.workload;
-
-    // Load the data set before anything is measured.
-    let t = Instant::now();
-    let loaded = workload::load(&map, spec, seed).await?;
+    let (grown, added) = crate::bringup::add_node(rt, d, None, cancel)
+        .await
+        .map_err(DrillError::AddNode)?;
     say.line(format!(
-        "loaded {} keys in {:.1} s",
-        loaded.initial.len(),
-        t.elapsed().as_secs_f64()
+        "added empty primary {} in {} ms",
+        added.node, added.timings.total_ms
     ));
-    let topology = status::collect(d).await;
-    if !quiet {
-        crate::note!("\n{}", topology.render_text());
-    }
+    timeline.event(0, "add-node", format!("{} (primary, no slots)", added.node));
+    Ok(Some(grown))
+}
 
-    // The shard of a slot, for downtime: its owner before the action.
-    let owners_before = SlotOwners::load(&map, cluster::ConnectOptions::default()).await?;
-
-    let clients = ClientSide::of(rt, d, &map, spec.threads).await?;
-    let clock = Clock::start();
-    let mut phases: Vec<Phase> = Vec::new();
-    let wl_cancel = cancel.child_token();
-    let wl = Workload::start_in(
-        clients.netns.clone(),
-        clients.map.clone(),
-        spec.clone(),
-        seed,
-        clock,
-        wl_cancel.clone(),
-    )
-    .await?;
-    let watch_cancel = cancel.child_token();
-    let watcher = Watcher::start(map.clone(), clock, WATCH_INTERVAL, watch_cancel.clone());
-    // The server-side reference: the primaries as the run began, PINGed the
-    // way the clients reach them; their own figures read by the controller.
-    let primaries_of = |m: &AddressMap| -> Vec<(String, SocketAddr)> {
-        m.nodes()
-            .iter()
-            .filter(|n| {
-                topology
-                    .nodes
-                    .iter()
-                    .any(|t| t.name == n.name && t.role == Some(crate::topology::Role::Primary))
-            })
-            .map(|n| (n.name.clone(), n.addr))
-            .collect()
-    };
-    let primaries = primaries_of(&map);
-    let reference = (spec.reference_ping_ms > 0).then(|| {
-        Reference::start(
-            clients.netns.clone(),
-            primaries_of(&clients.map),
-            clock,
-            Duration::from_millis(spec.reference_ping_ms),
-            Duration::from_millis(spec.timeout_ms),
-            spec.realtime,
-            spec.nice,
-        )
-    });
-    let mut server = ServerFigures::start(primaries).await;
-    say.line(format!(
+fn workload_line(spec: &workload::WorkloadSpec) -> String {
+    format!(
         "workload running: {} app + {} probe clients, {}{}",
         spec.clients,
         spec.probe_clients,
@@ -278,87 +468,90 @@ pub async fn execute(
             Some(w) => format!(", WAIT {} {} after each write", w.replicas, w.timeout_ms),
             None => String::new(),
         }
-    ));
+    )
+}
 
-    let mut nemesis = Nemesis::new(rt, d, map.clone(), clock, seed);
-    let during = async {
-        hold(Duration::from_millis(scenario.baseline_ms), cancel).await?;
-        phases.push(Phase {
-            name: "baseline".into(),
-            start_ns: 0,
-            end_ns: clock.now_ns(),
-        });
-        server.close("baseline").await;
-        let during_start = Instant::now();
-        if !scenario.faults.is_empty() {
-            say.line(format!(
-                "{} fault(s) scheduled over {:.1} s",
-                scenario
-                    .faults
-                    .iter()
-                    .map(|f| f.repeat as usize)
-                    .sum::<usize>(),
-                crate::faults::schedule::duration_ms(&scenario.faults) as f64 / 1000.0
-            ));
-        }
-        // The reshard's progress, for faults that wait for it; dropped with
-        // the reshard future, which tells them it is over.
-        let (slots_tx, slots_rx) = tokio::sync::watch::channel(0usize);
-        // When one side fails, the other stops too: the reshard closes its
-        // slots in flight, the nemesis stops applying faults.
-        let stop = cancel.child_token();
-        let reshard = async {
-            let slots_tx = slots_tx;
-            let r = match &scenario.reshard {
-                None => Ok(None),
-                Some(step) => reshard_through_faults(
-                    &map,
-                    step,
-                    &owners_before,
-                    !scenario.faults.is_empty(),
-                    Duration::from_millis(scenario.recovery_timeout_ms),
-                    &say,
-                    quiet,
-                    &slots_tx,
-                    &stop,
-                )
-                .await
-                .map(Some),
-            };
-            if r.is_err() {
-                stop.cancel();
-            }
-            r
-        };
-        let faults = async {
-            let r = nemesis
-                .run(&scenario.faults, during_start, Some(slots_rx), &stop)
-                .await
-                .map_err(DrillError::from);
-            if r.is_err() {
-                stop.cancel();
-            }
-            r
-        };
-        let (reshard, faults) = tokio::join!(reshard, faults);
-        // The error that stopped the other side, not the other side's
-        // cancellation (unless the run itself was cancelled).
-        let interrupted = |e: &DrillError| e.exit_code() == crate::exit::INTERRUPTED;
-        let reshard = match (reshard, faults) {
-            (Ok(r), Ok(())) => r,
-            (Err(e), Ok(())) | (Ok(_), Err(e)) => return Err(e),
-            (Err(a), Err(b)) => return Err(if interrupted(&a) { b } else { a }),
-        };
-        Ok::<_, DrillError>((during_start, reshard))
+/// `baseline`, then `during`: the reshard and the faults side by side. When
+/// one side fails, the other stops too: the reshard closes its slots in
+/// flight, the nemesis stops applying faults.
+async fn act(
+    scenario: &Scenario,
+    setup: &Setup,
+    rec: &mut Recorders,
+    timeline: &mut Timeline,
+    nemesis: &mut Nemesis<'_>,
+    say: &Say,
+    cancel: &CancellationToken,
+) -> Result<(Instant, Option<Resharded>), DrillError> {
+    hold(Duration::from_millis(scenario.baseline_ms), cancel).await?;
+    let now = rec.clock.now_ns();
+    timeline.phase(&mut rec.server, "baseline", 0, now).await;
+    let during_start = Instant::now();
+    if !scenario.faults.is_empty() {
+        say.line(format!(
+            "{} fault(s) scheduled over {:.1} s",
+            scenario
+                .faults
+                .iter()
+                .map(|f| f.repeat as usize)
+                .sum::<usize>(),
+            crate::faults::schedule::duration_ms(&scenario.faults) as f64 / 1000.0
+        ));
     }
-    .await;
-    // Undo what is in force on every path, cancellation included.
-    let heal_errors = nemesis.heal_all().await;
-    for e in &heal_errors {
+    // The reshard's progress, for faults that wait for it; dropped with the
+    // reshard future, which tells them it is over.
+    let (slots_tx, slots_rx) = tokio::sync::watch::channel(0usize);
+    let stop = cancel.child_token();
+    let reshard = async {
+        let slots_tx = slots_tx;
+        let r = match &scenario.reshard {
+            None => Ok(None),
+            Some(step) => reshard_through_faults(
+                &setup.map,
+                step,
+                &setup.owners_before,
+                !scenario.faults.is_empty(),
+                Duration::from_millis(scenario.recovery_timeout_ms),
+                say,
+                say.quiet,
+                &slots_tx,
+                &stop,
+            )
+            .await
+            .map(Some),
+        };
+        if r.is_err() {
+            stop.cancel();
+        }
+        r
+    };
+    let faults = async {
+        let r = nemesis
+            .run(&scenario.faults, during_start, Some(slots_rx), &stop)
+            .await
+            .map_err(DrillError::from);
+        if r.is_err() {
+            stop.cancel();
+        }
+        r
+    };
+    let (reshard, faults) = tokio::join!(reshard, faults);
+    // The error that stopped the other side, not the other side's
+    // cancellation (unless the run itself was cancelled).
+    let interrupted = |e: &DrillError| e.exit_code() == crate::exit::INTERRUPTED;
+    match (reshard, faults) {
+        (Ok(r), Ok(())) => Ok((during_start, r)),
+        (Err(e), Ok(())) | (Ok(_), Err(e)) => Err(e),
+        (Err(a), Err(b)) => Err(if interrupted(&a) { b } else { a }),
+    }
+}
+
+/// Each fault as it went, and the undos that failed.
+fn say_windows(windows: &[FaultWindow], heal_errors: &[FaultError], say: &Say) {
+    for e in heal_errors {
         crate::note!("warning: could not undo a fault: {e}");
     }
-    let windows: Vec<FaultWindow> = nemesis.windows().to_vec();
-    for w in &windows {
+    for w in windows {
         say.line(format!(
             "{} {} [{}]{}",
             w.fault,
@@ -373,185 +566,223 @@ pub async fn execute(
             }
         ));
     }
+}
 
-    let result = async {
-        let (during_start, reshard) = during?;
-        let mut ended_at = during_start;
-        if let Some(r) = &reshard {
-            ended_at = ended_at.max(r.finished_at);
-            events.push(Event {
-                at_ns: clock.ns(during_start),
-                kind: "reshard-start".into(),
-                detail: format!("{} -> {}", r.from.join(","), r.to.join(",")),
-            });
-            events.push(Event {
-                at_ns: clock.ns(r.finished_at),
-                kind: "reshard-end".into(),
-                detail: format!(
-                    "{} slots, {} keys, {} attempt(s)",
-                    r.slots_moved, r.keys_moved, r.attempts
-                ),
-            });
-        }
-        for w in &windows {
-            ended_at = ended_at.max(clock.instant(w.undone_ns.unwrap_or(w.applied_ns)));
-        }
-        let during = During { reshard, ended_at };
-        phases.push(Phase {
-            name: "during".into(),
-            start_ns: clock.ns(during_start),
-            end_ns: clock.ns(during.ended_at),
-        });
-        server.close("during").await;
-
-        // Convergence, from the last action. Failovers change who replicates
-        // whom, so no fixed pairing is expected; nodes still down are left out.
-        let down = nemesis.unavailable_nodes();
-        let members: Vec<cluster::Member> = convergence_members(
-            d,
-            scenario.reshard.as_ref().map(|r| &r.action),
-            !scenario.faults.is_empty(),
-        )
-        .into_iter()
-        .filter(|m| !down.contains(&m.name))
-        .collect();
-        let conv = cluster::wait_converged(
-            &members,
-            &cluster::ConvergeOptions::new(
-                Duration::from_millis(scenario.recovery_timeout_ms),
-                cancel.clone(),
+/// Close `during`, wait for the cluster to converge (`recovery`), then let the
+/// workload run on (`after`). Returns the reshard's outcome and the convergence time.
+#[allow(clippy::too_many_arguments)]
+async fn settle(
+    scenario: &Scenario,
+    d: &Deployment,
+    (during_start, reshard): (Instant, Option<Resharded>),
+    windows: &[FaultWindow],
+    down: &std::collections::BTreeSet<String>,
+    rec: &mut Recorders,
+    timeline: &mut Timeline,
+    say: &Say,
+    cancel: &CancellationToken,
+) -> Result<(Option<Resharded>, f64), DrillError> {
+    let clock = rec.clock;
+    let mut ended_at = during_start;
+    if let Some(r) = &reshard {
+        ended_at = ended_at.max(r.finished_at);
+        timeline.event(
+            clock.ns(during_start),
+            "reshard-start",
+            format!("{} -> {}", r.from.join(","), r.to.join(",")),
+        );
+        timeline.event(
+            clock.ns(r.finished_at),
+            "reshard-end",
+            format!(
+                "{} slots, {} keys, {} attempt(s)",
+                r.slots_moved, r.keys_moved, r.attempts
             ),
-        )
-        .await?;
-        let converged_at = Instant::now();
-        let convergence_ms = converged_at
-            .saturating_duration_since(during.ended_at)
-            .as_secs_f64()
-            * 1000.0;
-        events.push(Event {
-            at_ns: clock.ns(converged_at),
-            kind: "converged".into(),
-            detail: format!("after {} polls", conv.polls),
-        });
-        say.line(format!(
-            "converged {convergence_ms:.0} ms after the last action"
-        ));
-        phases.push(Phase {
-            name: "recovery".into(),
-            start_ns: clock.ns(during.ended_at),
-            end_ns: clock.ns(converged_at),
-        });
-        server.close("recovery").await;
-
-        // Settle.
-        let after_start = clock.now_ns();
-        hold(Duration::from_millis(scenario.settle_ms), cancel).await?;
-        phases.push(Phase {
-            name: "after".into(),
-            start_ns: after_start,
-            end_ns: clock.now_ns(),
-        });
-        server.close("after").await;
-        Ok::<_, DrillError>((during, convergence_ms))
+        );
     }
-    .await;
-    wl_cancel.cancel();
-    watch_cancel.cancel();
-    let recorded = wl.stop().await;
-    let history: History = recorded.history;
-    let pings: Vec<Ping> = match reference {
-        Some(r) => tokio::task::spawn_blocking(move || r.stop())
-            .await
-            .unwrap_or_default(),
-        None => Vec::new(),
-    };
-    let recording = watcher.stop().await;
-    let (during, convergence_ms) = result?;
-    let count = heal_errors.len();
-    if let Some(first) = heal_errors.into_iter().next() {
-        return Err(DrillError::Heal {
-            count,
-            first: Box::new(first),
-        });
+    for w in windows {
+        ended_at = ended_at.max(clock.instant(w.undone_ns.unwrap_or(w.applied_ns)));
     }
-    say.line(format!("workload stopped: {} ops recorded", history.len()));
+    let (from, to) = (clock.ns(during_start), clock.ns(ended_at));
+    timeline.phase(&mut rec.server, "during", from, to).await;
 
-    // The end state: every key read back, the cluster checked by our own check.
-    let keys: Vec<String> = loaded.initial.keys().cloned().collect();
-    let finals = workload::read_final(&map, &keys).await?;
-    let check = cluster::check(map.nodes()[0].addr, &map).await?;
-    let stray = cluster::stray_keys(&map).await?;
-    let topology_after = status::collect(d).await;
-    let mut keys: Vec<KeyValues> = loaded
-        .initial
-        .iter()
-        .map(|(k, v)| KeyValues {
-            key: k.clone(),
-            initial: v.clone(),
-            final_value: finals.get(k).cloned().flatten(),
+    // Convergence, from the last action. Failovers change who replicates
+    // whom, so no fixed pairing is expected; nodes still down are left out.
+    let members: Vec<cluster::Member> = convergence_members(
+        d,
+        scenario.reshard.as_ref().map(|r| &r.action),
+        !scenario.faults.is_empty(),
+    )
+    .into_iter()
+    .filter(|m| !down.contains(&m.name))
+    .collect();
+    let conv = cluster::wait_converged(
+        &members,
+        &cluster::ConvergeOptions::new(
+            Duration::from_millis(scenario.recovery_timeout_ms),
+            cancel.clone(),
+        ),
+    )
+    .await?;
+    let converged_at = Instant::now();
+    let convergence_ms = converged_at
+        .saturating_duration_since(ended_at)
+        .as_secs_f64()
+        * 1000.0;
+    timeline.event(
+        clock.ns(converged_at),
+        "converged",
+        format!("after {} polls", conv.polls),
+    );
+    say.line(format!(
+        "converged {convergence_ms:.0} ms after the last action"
+    ));
+    let (from, to) = (clock.ns(ended_at), clock.ns(converged_at));
+    timeline.phase(&mut rec.server, "recovery", from, to).await;
+
+    let after_start = clock.now_ns();
+    hold(Duration::from_millis(scenario.settle_ms), cancel).await?;
+    let now = clock.now_ns();
+    timeline
+        .phase(&mut rec.server, "after", after_start, now)
+        .await;
+    Ok((reshard, convergence_ms))
+}
+
+/// The end state: every key read back, the cluster checked by our own check.
+struct EndState {
+    keys: Vec<KeyValues>,
+    check: cluster::CheckReport,
+    stray_keys: u64,
+    topology_after: status::StatusReport,
+    redis_version: String,
+}
+
+impl EndState {
+    async fn read(setup: &Setup, d: &Deployment) -> Result<EndState, DrillError> {
+        let map = &setup.map;
+        let names: Vec<String> = setup.loaded.initial.keys().cloned().collect();
+        let finals = workload::read_final(map, &names).await?;
+        let check = cluster::check(map.nodes()[0].addr, map).await?;
+        let stray_keys = cluster::stray_keys(map).await?;
+        let mut keys: Vec<KeyValues> = setup
+            .loaded
+            .initial
+            .iter()
+            .map(|(k, v)| KeyValues {
+                key: k.clone(),
+                initial: v.clone(),
+                final_value: finals.get(k).cloned().flatten(),
+            })
+            .collect();
+        keys.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(EndState {
+            keys,
+            check,
+            stray_keys,
+            topology_after: status::collect(d).await,
+            redis_version: redis_version(map).await,
         })
-        .collect();
-    keys.sort_by(|a, b| a.key.cmp(&b.key));
-    let stored = Stored {
-        record: Record {
-            record_version: RECORD_VERSION,
-            scenario: scenario.name.clone(),
-            slo: scenario.slo.clone(),
-            seed,
-            started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
-            epoch_monotonic_ns: clock.epoch_monotonic_ns(),
-            environment: Environment {
-                runtime: d.runtime.to_string(),
-                redis_version: redis_version(&map).await,
-                image: d.image.clone(),
-                host_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-                client_path: clients.path.clone(),
-                redis_drill_version: env!("CARGO_PKG_VERSION").to_string(),
-            },
-            app_clients: spec.clients,
-            probe_clients: spec.probe_clients,
-            max_tool_lag_ms: spec.max_tool_lag_ms,
-            reference_ping_ms: spec.reference_ping_ms,
-            node_timeout_ms: scenario.topology.cluster.node_timeout_ms,
-            worst_rank: worst_rank(&scenario.topology),
-            topology,
-            topology_after,
-            slot_owners: slot_ranges(|s| {
-                owners_before.owner(s).unwrap_or("unassigned").to_string()
-            }),
-            phases,
-            events,
-            faults: windows,
-            reshard: during.reshard.as_ref().map(|r| ReshardSummary {
-                from: r.from.clone(),
-                to: r.to.clone(),
-                slots_moved: r.slots_moved as u64,
-                keys_moved: r.keys_moved,
-                bytes_moved: r.bytes_moved,
-                duration_ms: r.duration.as_secs_f64() * 1000.0,
-                keys_per_s: r.keys_moved as f64 / r.duration.as_secs_f64().max(1e-9),
-                slots_per_s: r.slots_moved as f64 / r.duration.as_secs_f64().max(1e-9),
-            }),
-            convergence_ms,
-            end_ns: clock.now_ns(),
-            engine: recorded.stats,
-            server: server.by_phase,
-            steal_ms: server.steal_ms,
-            cluster_check_ok: check.ok,
-            cluster_check: check.to_string().lines().map(str::to_string).collect(),
-            stray_keys: stray,
-        },
-        history,
-        pings,
-        watch: recording,
-        keys,
-    };
-    stored.write(&dir.path).map_err(|e| DrillError::Io {
-        context: format!("storing the run in {}", dir.path.display()),
-        source: std::io::Error::other(e),
-    })?;
+    }
+}
 
-    let report = check::check(&stored);
+/// Everything a finished run gathered, to be stored in its folder.
+struct Run<'a> {
+    scenario: &'a Scenario,
+    d: &'a Deployment,
+    seed: u64,
+    started_at: std::time::SystemTime,
+    clock: Clock,
+    setup: Setup,
+    timeline: Timeline,
+    windows: Vec<FaultWindow>,
+    reshard: Option<Resharded>,
+    convergence_ms: f64,
+    recordings: Recordings,
+    end: EndState,
+}
+
+impl Run<'_> {
+    /// The run as its folder keeps it: what `check-run` reads again.
+    fn store(self) -> Stored {
+        let Run {
+            scenario,
+            d,
+            seed,
+            started_at,
+            clock,
+            setup,
+            timeline,
+            windows,
+            reshard,
+            convergence_ms,
+            recordings,
+            end,
+        } = self;
+        let spec = &scenario.workload;
+        let owners = &setup.owners_before;
+        Stored {
+            record: Record {
+                record_version: RECORD_VERSION,
+                scenario: scenario.name.clone(),
+                slo: scenario.slo.clone(),
+                seed,
+                started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
+                epoch_monotonic_ns: clock.epoch_monotonic_ns(),
+                environment: Environment {
+                    runtime: d.runtime.to_string(),
+                    redis_version: end.redis_version,
+                    image: d.image.clone(),
+                    host_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    client_path: setup.clients.path.clone(),
+                    redis_drill_version: env!("CARGO_PKG_VERSION").to_string(),
+                },
+                app_clients: spec.clients,
+                probe_clients: spec.probe_clients,
+                max_tool_lag_ms: spec.max_tool_lag_ms,
+                reference_ping_ms: spec.reference_ping_ms,
+                node_timeout_ms: scenario.topology.cluster.node_timeout_ms,
+                worst_rank: worst_rank(&scenario.topology),
+                topology: setup.topology,
+                topology_after: end.topology_after,
+                slot_owners: slot_ranges(|s| owners.owner(s).unwrap_or("unassigned").to_string()),
+                phases: timeline.phases,
+                events: timeline.events,
+                faults: windows,
+                reshard: reshard.as_ref().map(reshard_summary),
+                convergence_ms,
+                end_ns: clock.now_ns(),
+                engine: recordings.recorded.stats,
+                server: recordings.server.by_phase,
+                steal_ms: recordings.server.steal_ms,
+                cluster_check_ok: end.check.ok,
+                cluster_check: end.check.to_string().lines().map(str::to_string).collect(),
+                stray_keys: end.stray_keys,
+            },
+            history: recordings.recorded.history,
+            pings: recordings.pings,
+            watch: recordings.watch,
+            keys: end.keys,
+        }
+    }
+}
+
+fn reshard_summary(r: &Resharded) -> ReshardSummary {
+    let secs = r.duration.as_secs_f64().max(1e-9);
+    ReshardSummary {
+        from: r.from.clone(),
+        to: r.to.clone(),
+        slots_moved: r.slots_moved as u64,
+        keys_moved: r.keys_moved,
+        bytes_moved: r.bytes_moved,
+        duration_ms: r.duration.as_secs_f64() * 1000.0,
+        keys_per_s: r.keys_moved as f64 / secs,
+        slots_per_s: r.slots_moved as f64 / secs,
+    }
+}
+
+/// The failovers and the self-check, in words, once the run is checked.
+fn say_outcome(report: &Report, say: &Say) {
     for fo in report.faults.iter().flat_map(|f| &f.failover) {
         say.line(format!(
             "failover of {}: pfail {} · fail {} · {} promoted {} · state ok {} (spec: {:.0}–{:.0} ms)",
@@ -568,11 +799,6 @@ pub async fn execute(
     if let Some(note) = &report.workload.self_check.note {
         say.line(format!("self-check: {note}"));
     }
-    report::write_run(&dir, &report).map_err(|source| DrillError::Io {
-        context: format!("writing the report into {}", dir.path.display()),
-        source,
-    })?;
-    Ok(Finished { report, dir })
 }
 
 /// How often the watcher asks every node what it sees: fine enough to place
