@@ -13,13 +13,14 @@
 //! - [`net`]       — partitions as grudges: who drops whose packets (pure shapes).
 //! - [`cluster`]   — CLUSTER NODES parsing, create / check / wait-for-convergence,
 //!   live resharding (plans, the migration engine, fixing open slots), and the
-//!   watcher that records every node's view during a drill, with its analyses.
+//!   watcher that records every node's view during a drill.
 //! - [`faults`]    — the nemesis: targets, fault schedules, and the executor that
 //!   applies them and heals everything on every exit path.
 //! - [`workload`]  — the open loop's schedule and event loops, app and probe clients, the
 //!   server-side reference (raw PINGs); every operation recorded with its due, sent and end times.
-//! - [`checker`]   — pure functions from history + timeline to figures (lost writes, downtime,
-//!   latency, service time and tool lag, the self-check).
+//! - [`checker`]   — pure functions from history, the watcher's recording and the timeline
+//!   to figures (lost writes, downtime, latency, service time and tool lag, the
+//!   self-check, failover and rejoin timelines).
 //! - [`report`]    — report.json (the source of truth), Markdown, JUnit; run folders; tri-state verdicts.
 //! - [`timeline`]  — the run's monotonic clock, phases and events.
 //! - [`host`]      — what the machine itself did: CPU time its hypervisor stole.

@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use common::*;
 use redis::AsyncCommands;
-use redis_drill::cluster::conn::parse_info;
-use redis_drill::cluster::watch::windows;
-use redis_drill::cluster::{
-    AddressMap, ClientOptions, Watcher, cluster_client, expected_max_ms, expected_min_ms, failover,
-    rejoin, state_fail_intervals, unreachable_intervals,
+use redis_drill::checker::failover::{
+    expected_max_ms, expected_min_ms, failover, rejoin, state_fail_intervals,
+    unreachable_intervals, windows,
 };
+use redis_drill::cluster::conn::parse_info;
+use redis_drill::cluster::{AddressMap, ClientOptions, Watcher, cluster_client};
 use redis_drill::timeline::Clock;
 use tokio_util::sync::CancellationToken;
 

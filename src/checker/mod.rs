@@ -1,5 +1,5 @@
-//! Checkers: pure functions from a history and a timeline to verdicts and
-//! figures. They never touch the system, so they can be re-run offline on a
+//! Checkers: pure functions from a history, the watcher's recording and a
+//! timeline to verdicts and figures. They never touch the system, so they can be re-run offline on a
 //! history read back with [`crate::workload::read_jsonl`].
 //!
 //! A violated invariant is a finding in the result (a lost write, a counter
@@ -8,6 +8,8 @@
 //!
 //! - [`mod@lost`]     — [`lost_writes`] and [`counters()`]: acknowledged writes against the final state.
 //! - [`mod@downtime`] — [`downtime()`]: per shard, the longest window without a success.
+//! - [`mod@failover`] — the watcher's recording read after the run: failover and rejoin
+//!   timelines, convergence, outage intervals, the spec's bounds for a promotion.
 //! - [`mod@latency`]  — [`latency()`], [`timing_by_phase`] (latency, service time and tool lag by
 //!   phase, HdrHistogram), [`per_second`] (exact per-second p99s).
 //! - [`mod@selfcheck`] — [`self_check`]: did the tool keep its schedule (tool lag per
@@ -18,6 +20,7 @@
 //! (`history.iter().filter(|o| o.mode == ClientMode::Probe)`) or passes `&history`.
 
 pub mod downtime;
+pub mod failover;
 pub mod latency;
 pub mod lost;
 pub mod selfcheck;

@@ -12,8 +12,8 @@
 //! - [`client`] — a redis-rs cluster client that goes through the address map, and
 //!   node connections that write ASKING with the command it is for.
 //! - [`reshard`] — live resharding: plans (pure), the engine, fixing open slots.
-//! - [`watch`]  — the watcher: every node's view polled over a drill, and pure
-//!   analyses of the recording (failover and rejoin timelines, outage windows).
+//! - [`watch`]  — the watcher: every node's view polled over a drill (its
+//!   analyses are the checker's).
 
 pub mod admin;
 pub mod check;
@@ -41,8 +41,4 @@ pub use reshard::{
     fix_open_slots, plan_drain, plan_move, plan_rebalance,
 };
 pub use view::{NodeView, Role, node_views};
-pub use watch::{
-    FailoverTimeline, Interval, PeerFlags, PeerView, Recording, Rejoin, Sample, Watcher, Window,
-    converged, expected_max_ms, expected_min_ms, failover, rejoin, state_fail_intervals,
-    unreachable_intervals,
-};
+pub use watch::{PeerFlags, PeerView, Recording, Sample, Watcher};

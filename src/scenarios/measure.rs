@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use crate::checker;
-use crate::cluster::watch;
+use crate::checker::failover as watch;
+use crate::cluster::watch::Recording;
 use crate::faults::{FaultKind, FaultWindow};
 use crate::report::{FailoverMs, FaultReport, RejoinMs};
 
@@ -32,7 +33,7 @@ pub(super) fn fault_report(
     until_ns: u64,
     app: &checker::Downtime,
     probe: &checker::Downtime,
-    rec: &watch::Recording,
+    rec: &Recording,
     node_timeout_ms: u64,
     worst_rank: u32,
 ) -> FaultReport {
@@ -199,7 +200,7 @@ mod tests {
     fn downtime_past_the_windows_kept_is_a_lower_bound() {
         let d = flapping();
         let last_kept_ms = (MAX_SPANS as u64 - 1) * 10 + 5;
-        let rec = watch::Recording::default();
+        let rec = Recording::default();
         let early = fault_report(&partition_from(0), 1_000_000, &d, &d, &rec, 2000, 0);
         assert_eq!(early.downtime_incomplete, None, "{early:?}");
         let late = fault_report(
