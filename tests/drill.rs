@@ -42,7 +42,7 @@ fn drill_passes(env: &Env) {
     let file = scenario(
         dir.path(),
         400,
-        "  max_lost_writes: 0\n  max_app_failed_ops: 0\n",
+        "  max_lost_keys: 0\n  max_app_failed_ops: 0\n",
     );
     let o = env.run(&[
         "run",
@@ -215,11 +215,7 @@ fn a_failing_slo_exits_1_and_the_drill_still_cleans_up() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("runs");
     // No reshard of 100 slots under load takes 0 ms: this SLO cannot hold.
-    let file = scenario(
-        dir.path(),
-        100,
-        "  max_lost_writes: 0\n  max_reshard_ms: 0\n",
-    );
+    let file = scenario(dir.path(), 100, "  max_lost_keys: 0\n  max_reshard_ms: 0\n");
     let o = env.run(&[
         "run",
         file.to_str().unwrap(),
@@ -249,7 +245,7 @@ fn a_failing_slo_exits_1_and_the_drill_still_cleans_up() {
 
 /// `check-run` on the stored run rewrites the same report, byte for byte,
 /// and exits with its verdict's code; a key whose stored final value no
-/// write explains is then a lost write, failing `max_lost_writes`.
+/// write explains is then a lost write, failing `max_lost_keys`.
 fn a_stored_run_checks_again_to_the_same_report(env: &Env, run: &Path) {
     let before = std::fs::read(run.join("report.json")).unwrap();
     let o = env.run(&["check-run", run.to_str().unwrap(), "--json"]);
@@ -283,7 +279,7 @@ fn a_stored_run_checks_again_to_the_same_report(env: &Env, run: &Path) {
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["name"] == "max_lost_writes")
+        .find(|s| s["name"] == "max_lost_keys")
         .unwrap();
     assert_eq!(lost["result"], "fail", "{lost}");
 
@@ -372,7 +368,7 @@ fn a_drill_on_a_running_topology_leaves_it_up() {
     env.json(&["up", t.to_str().unwrap(), "--name", &name, "--json"]);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("runs");
-    let file = scenario(dir.path(), 300, "  max_lost_writes: 0\n");
+    let file = scenario(dir.path(), 300, "  max_lost_keys: 0\n");
     let o = env.run(&[
         "run",
         file.to_str().unwrap(),

@@ -102,7 +102,7 @@ fn schedule_drill(runtime: &'static str) -> (f64, Vec<(String, f64)>, String) {
          baseline_ms: 1000\n\
          settle_ms: 1000\n\
          reshard:\n  from: s1n1\n  to: s2n1\n  slots: 600\n\
-         slo:\n  max_lost_writes: 0\n  max_p99_during_ms: 50\n",
+         slo:\n  max_lost_keys: 0\n  max_p99_during_ms: 50\n",
         topology("cluster-3x1.yaml").display()
     );
     let file = write_topology(dir.path(), "schedule.yaml", &yaml);

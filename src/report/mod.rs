@@ -428,11 +428,11 @@ pub(crate) mod tests {
         };
         let slo = evaluate_slos(
             &BTreeMap::from([
-                ("max_lost_writes".to_string(), 0.0),
+                ("max_lost_keys".to_string(), 0.0),
                 ("max_p99_during_ms".to_string(), 5.0),
             ]),
             |n| match n {
-                "max_lost_writes" => Figure::Measured(0.0),
+                "max_lost_keys" => Figure::Measured(0.0),
                 "max_p99_during_ms" => Figure::Measured(7.5),
                 _ => Figure::Missing,
             },
@@ -706,11 +706,11 @@ pub(crate) mod tests {
         let why = r.workload.self_check.distrust("during").unwrap();
         r.slo = evaluate_slos(
             &BTreeMap::from([
-                ("max_lost_writes".to_string(), 0.0),
+                ("max_lost_keys".to_string(), 0.0),
                 ("max_p99_during_ms".to_string(), 50.0),
             ]),
             |n| match n {
-                "max_lost_writes" => Figure::Measured(0.0),
+                "max_lost_keys" => Figure::Measured(0.0),
                 _ => Figure::Unknown {
                     value: Some(7.5),
                     why: why.clone(),

@@ -215,11 +215,14 @@ impl Scenario {
         }
         let slo = raw.slo;
         if let Some(name) = slo.keys().find(|n| slo::find(n).is_none()) {
-            let known: Vec<&str> = slo::SLOS.iter().map(|s| s.name).collect();
-            return Err(doc.invalid_field(
-                &["slo", name],
-                format!("unknown SLO `{name}`; the SLOs are {}", known.join(", ")),
-            ));
+            let why = match slo::renamed(name) {
+                Some(new) => format!("`{name}` is now called `{new}`"),
+                None => {
+                    let known: Vec<&str> = slo::SLOS.iter().map(|s| s.name).collect();
+                    format!("unknown SLO `{name}`; the SLOs are {}", known.join(", "))
+                }
+            };
+            return Err(doc.invalid_field(&["slo", name], why));
         }
         if let Some((name, _)) = slo.iter().find(|(_, v)| !v.is_finite() || **v < 0.0) {
             return Err(doc.invalid_field(&["slo", name], "an SLO limit is a number ≥ 0"));
@@ -383,7 +386,7 @@ mod tests {
             load("name: r\ntopology: c.yaml\nreshard:\n  rebalance: true\n  add_primary: true\n")
                 .unwrap();
         assert_eq!(a.reshard.unwrap().action, ReshardAction::AddPrimary);
-        let s = load("name: r\ntopology: c.yaml\nreshard:\n  from: s1n1\n  to: s2n1\n  slots: 100\nslo:\n  max_lost_writes: 0\n").unwrap();
+        let s = load("name: r\ntopology: c.yaml\nreshard:\n  from: s1n1\n  to: s2n1\n  slots: 100\nslo:\n  max_lost_keys: 0\n").unwrap();
         assert_eq!(
             s.reshard.as_ref().unwrap().action,
             ReshardAction::Move {
@@ -394,7 +397,7 @@ mod tests {
         );
         assert_eq!(
             s.slo,
-            BTreeMap::from([("max_lost_writes".to_string(), 0.0)])
+            BTreeMap::from([("max_lost_keys".to_string(), 0.0)])
         );
         assert_eq!((s.baseline_ms, s.settle_ms), (2000, 2000));
         assert_eq!(s.topology.name, "c");
@@ -417,7 +420,11 @@ mod tests {
             ),
             (
                 "name: r\ntopology: c.yaml\nreshard:\n  rebalance: true\nslo:\n  max_lost_write: 0\n",
-                "DIR/s.yaml:6:3: slo.max_lost_write: unknown SLO `max_lost_write`; the SLOs are max_lost_writes,",
+                "DIR/s.yaml:6:3: slo.max_lost_write: unknown SLO `max_lost_write`; the SLOs are max_lost_keys,",
+            ),
+            (
+                "name: r\ntopology: c.yaml\nreshard:\n  rebalance: true\nslo:\n  max_lost_writes: 0\n",
+                "DIR/s.yaml:6:3: slo.max_lost_writes: `max_lost_writes` is now called `max_lost_keys`",
             ),
             (
                 "name: r\ntopology: c.yaml\nreshard:\n  from: s1n1\n  to: s1n1\n  slots: 5\n",

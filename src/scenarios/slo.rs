@@ -50,7 +50,7 @@ fn count(v: u64) -> Figure {
 /// Every SLO, in the order docs/scenarios.md lists them.
 pub const SLOS: &[Slo] = &[
     Slo {
-        name: "max_lost_writes",
+        name: "max_lost_keys",
         unit: "keys",
         reads: "keys whose final value no acknowledged or indeterminate write explains",
         source: Source::History,
@@ -191,6 +191,19 @@ pub const SLOS: &[Slo] = &[
         },
     },
 ];
+
+/// SLOs that changed name: (old, new). A scenario with an old name is
+/// rejected with the new one; a run stored under an old name is checked
+/// again under the new one.
+pub const RENAMED: &[(&str, &str)] = &[
+    // It counts keys; `max_lost_acknowledged_writes` counts writes.
+    ("max_lost_writes", "max_lost_keys"),
+];
+
+/// The current name of an SLO that was renamed.
+pub fn renamed(old: &str) -> Option<&'static str> {
+    RENAMED.iter().find(|(o, _)| *o == old).map(|(_, new)| *new)
+}
 
 /// The SLO named `name`.
 pub fn find(name: &str) -> Option<&'static Slo> {
