@@ -395,10 +395,7 @@ mod tests {
                 slots: 100
             }
         );
-        assert_eq!(
-            s.slo,
-            BTreeMap::from([("max_lost_keys".to_string(), 0.0)])
-        );
+        assert_eq!(s.slo, BTreeMap::from([("max_lost_keys".to_string(), 0.0)]));
         assert_eq!((s.baseline_ms, s.settle_ms), (2000, 2000));
         assert_eq!(s.topology.name, "c");
     }
