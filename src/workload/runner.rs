@@ -181,11 +181,33 @@ struct Common {
     opener: Opener,
     /// Stop dispatching (open loop) or sending (closed loop).
     stop: CancellationToken,
+    /// When the stop came, on the run's clock (`u64::MAX` until then): see
+    /// [`Common::stop_at`].
+    stopped_at_ns: AtomicU64,
     /// How long a loop drains its ops in flight after the stop.
     drain: Duration,
 }
 
 impl Common {
+    /// The instant of the stop, on the run's clock, set by whoever sees it
+    /// first (the caller of [`Workload::stop`], or the first loop to notice a
+    /// cancel from above). Every loop ends its share of the schedule there,
+    /// not where it happened to notice: a loop that woke late would otherwise
+    /// send ops due after the stop while another had skipped one due before
+    /// it, leaving a hole in the schedule.
+    fn stop_at(&self) -> u64 {
+        let now = self.clock.now_ns();
+        match self.stopped_at_ns.compare_exchange(
+            u64::MAX,
+            now,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => now,
+            Err(first) => first,
+        }
+    }
+
     fn mode(&self, stream: u32) -> ClientMode {
         if stream < self.app_streams {
             ClientMode::App
@@ -432,13 +454,18 @@ async fn open(lp: &Arc<Loop>, share: &Share, rate: f64, t0: Instant) -> (u64, u6
     let t0_ns = c.clock.ns(t0);
     let elapsed = || t0.elapsed().as_nanos() as u64;
     // Bounded by the dispatcher's share: MAX_RUN and MAX_OPS.
+    let stop_elapsed = || c.stop_at().saturating_sub(t0_ns);
     while let Some(next) = d.next_due_ns() {
-        if elapsed() < next && d.stopped_ns.is_none() {
-            let at = t0 + Duration::from_nanos(next);
-            tokio::select! {
-                biased;
-                _ = c.stop.cancelled() => d.stop(elapsed()),
-                _ = sleep_until(timer.as_ref(), at) => {}
+        if d.stopped_ns.is_none() {
+            if c.stop.is_cancelled() {
+                d.stop(stop_elapsed());
+            } else if elapsed() < next {
+                let at = t0 + Duration::from_nanos(next);
+                tokio::select! {
+                    biased;
+                    _ = c.stop.cancelled() => d.stop(stop_elapsed()),
+                    _ = sleep_until(timer.as_ref(), at) => {}
+                }
             }
         }
         for due in d.take_due(elapsed()) {
@@ -667,6 +694,7 @@ impl Workload {
             unrecorded: AtomicU64::new(0),
             opener: Opener { map, timeout, app },
             stop: cancel.child_token(),
+            stopped_at_ns: AtomicU64::new(u64::MAX),
             drain: spec.op_bound() * 2 + Duration::from_secs(2),
             spec: spec.clone(),
         });
@@ -739,6 +767,7 @@ impl Workload {
     /// ends or times out; closed loop: each client's op in flight ends.
     /// Bounded in time: what has not ended by then is left out and counted.
     pub async fn stop(mut self) -> Recorded {
+        self.common.stop_at();
         self.common.stop.cancel();
         let bound = self.common.drain + Duration::from_secs(5);
         let mut ended = Vec::new();
