@@ -26,9 +26,10 @@
 //! - [`host`]      — what the machine itself did: CPU time its hypervisor stole.
 //! - [`compose`]   — the docker-compose equivalent of a topology (pure).
 //! - [`bringup`]   — `up` end to end: nodes, then the cluster created and converged, timed.
-//! - [`scenarios`] — scenario files (what a drill does, its SLOs), the drill runner that
-//!   records a run into its folder, the pure check from a stored run to its report, and
-//!   the table of every SLO.
+//! - [`scenarios`] — scenario files (what a drill does, its SLOs); a drill as a plan of
+//!   steps (pure) and the short interpreter that runs it, its steps emitting typed events
+//!   the timeline and the terminal subscribe to; the pure check from a stored run to its
+//!   report; the table of every SLO (name, unit, bound, figure).
 //! - [`status`]    — the topology report of a running deployment.
 //! - [`cli`]       — the clap front end and the commands it runs.
 //!

@@ -58,9 +58,13 @@ pub fn render(r: &Report) -> String {
             Verdict::Fail => {
                 let _ = writeln!(
                     s,
-                    ">\n      <failure message=\"{} = {} exceeds the limit {}\"/>\n    </testcase>",
+                    ">\n      <failure message=\"{} = {} {} {}\"/>\n    </testcase>",
                     escape(&slo.name),
                     escape(&value),
+                    match slo.bound {
+                        super::Bound::AtMost => "exceeds the limit",
+                        super::Bound::AtLeast => "is under the minimum",
+                    },
                     slo.limit
                 );
             }

@@ -176,7 +176,10 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} |",
-                slo.name, slo.limit, value, result
+                slo.name,
+                slo.bound.show(slo.limit),
+                value,
+                result
             );
         }
     }

@@ -319,8 +319,12 @@ pub struct Checks {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SloResult {
     pub name: String,
-    /// The value must be at most this.
+    /// The value must stay on the `bound` side of this.
     pub limit: f64,
+    /// `at_most` (a `max_*` SLO) or `at_least` (a `min_*` SLO). Reports
+    /// written before minimums existed hold only maxima.
+    #[serde(default)]
+    pub bound: Bound,
     /// The figure (`null` when the run could not measure it).
     pub value: Option<f64>,
     pub result: Verdict,
@@ -346,6 +350,35 @@ impl Verdict {
             Verdict::Pass => "pass",
             Verdict::Fail => "fail",
             Verdict::Unknown => "unknown",
+        }
+    }
+}
+
+/// Which side of its limit an SLO's figure must stay on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bound {
+    /// The figure may reach the limit, not pass it (`max_*`: losses, latency).
+    #[default]
+    AtMost,
+    /// The figure must reach the limit (`min_*`: throughput, grants).
+    AtLeast,
+}
+
+impl Bound {
+    /// Whether `value` holds against `limit`.
+    pub fn holds(self, value: f64, limit: f64) -> bool {
+        match self {
+            Bound::AtMost => value <= limit,
+            Bound::AtLeast => value >= limit,
+        }
+    }
+
+    /// The limit as people read it: `50` for a maximum, `≥ 10` for a minimum.
+    pub fn show(self, limit: f64) -> String {
+        match self {
+            Bound::AtMost => format!("{limit}"),
+            Bound::AtLeast => format!("≥ {limit}"),
         }
     }
 }
@@ -382,14 +415,16 @@ impl Report {
 pub fn evaluate_slos(
     limits: &BTreeMap<String, f64>,
     figure_of: impl Fn(&str) -> Figure,
+    bound_of: impl Fn(&str) -> Bound,
 ) -> Vec<SloResult> {
     limits
         .iter()
         .map(|(name, &limit)| {
+            let bound = bound_of(name);
             let (value, result, note) = match figure_of(name) {
                 Figure::Measured(v) => (
                     Some(v),
-                    if v <= limit {
+                    if bound.holds(v, limit) {
                         Verdict::Pass
                     } else {
                         Verdict::Fail
@@ -402,6 +437,7 @@ pub fn evaluate_slos(
             SloResult {
                 name: name.clone(),
                 limit,
+                bound,
                 value,
                 result,
                 note,
@@ -436,6 +472,7 @@ pub(crate) mod tests {
                 "max_p99_during_ms" => Figure::Measured(7.5),
                 _ => Figure::Missing,
             },
+            |_| Bound::AtMost,
         );
         Report {
             format_version: FORMAT_VERSION,
@@ -716,6 +753,7 @@ pub(crate) mod tests {
                     why: why.clone(),
                 },
             },
+            |_| Bound::AtMost,
         );
         r.verdict = Report::verdict_from(&r.slo);
         r
@@ -730,21 +768,25 @@ pub(crate) mod tests {
             ("d".to_string(), 1.0),
             ("e".to_string(), 1.0),
         ]);
-        let r = evaluate_slos(&limits, |n| match n {
-            "a" => Figure::Measured(1.0),
-            "b" => Figure::Measured(1.01),
-            "c" => Figure::Missing,
-            // Below the limit, but untrusted: passes nothing.
-            "d" => Figure::Unknown {
-                value: Some(0.5),
-                why: "tool lag".into(),
+        let r = evaluate_slos(
+            &limits,
+            |n| match n {
+                "a" => Figure::Measured(1.0),
+                "b" => Figure::Measured(1.01),
+                "c" => Figure::Missing,
+                // Below the limit, but untrusted: passes nothing.
+                "d" => Figure::Unknown {
+                    value: Some(0.5),
+                    why: "tool lag".into(),
+                },
+                // Above the limit, but untrusted: fails nothing either.
+                _ => Figure::Unknown {
+                    value: Some(7.0),
+                    why: "tool lag".into(),
+                },
             },
-            // Above the limit, but untrusted: fails nothing either.
-            _ => Figure::Unknown {
-                value: Some(7.0),
-                why: "tool lag".into(),
-            },
-        });
+            |_| Bound::AtMost,
+        );
         assert_eq!(
             r.iter().map(|s| s.result).collect::<Vec<_>>(),
             vec![
@@ -772,6 +814,28 @@ pub(crate) mod tests {
             Report::verdict_from(&[r[3].clone(), r[1].clone()]),
             Verdict::Fail
         );
+    }
+
+    #[test]
+    fn a_minimum_holds_at_its_limit_and_fails_below_it() {
+        let limits = BTreeMap::from([
+            ("min_a".to_string(), 10.0),
+            ("min_b".to_string(), 10.0),
+            ("min_c".to_string(), 10.0),
+        ]);
+        let r = evaluate_slos(
+            &limits,
+            |n| match n {
+                "min_a" => Figure::Measured(10.0),
+                "min_b" => Figure::Measured(9.99),
+                _ => Figure::Missing,
+            },
+            |_| Bound::AtLeast,
+        );
+        let results: Vec<Verdict> = r.iter().map(|s| s.result).collect();
+        assert_eq!(results, [Verdict::Pass, Verdict::Fail, Verdict::Fail]);
+        assert_eq!(r[0].bound, Bound::AtLeast);
+        assert_eq!(Bound::AtLeast.show(10.0), "≥ 10");
     }
 
     #[test]

@@ -71,8 +71,9 @@ pub struct Record {
     pub events: Vec<Event>,
     pub faults: Vec<FaultWindow>,
     pub reshard: Option<ReshardSummary>,
-    /// From the last action until every node agreed.
-    pub convergence_ms: f64,
+    /// From the last action until every node agreed; `None` where the
+    /// topology has no slot map to agree on (not a cluster).
+    pub convergence_ms: Option<f64>,
     /// When the workload stopped, ns since the run's start.
     pub end_ns: u64,
     pub engine: WorkloadStats,
@@ -391,12 +392,13 @@ pub fn check(s: &Stored) -> Report {
             (name.to_string(), limit)
         })
         .collect();
-    let mut slo = report::evaluate_slos(&limits, |name| figures.of(name));
+    let mut slo = report::evaluate_slos(&limits, |name| figures.of(name), slo::bound_of);
     // A cluster that fails its own check at the end fails the run, SLO or not.
     if !checks.cluster_check_ok {
         slo.push(report::SloResult {
             name: "cluster_check".into(),
             limit: 0.0,
+            bound: report::Bound::AtMost,
             value: Some(1.0),
             result: Verdict::Fail,
             note: Some("the cluster failed its own check at the end".into()),
@@ -409,6 +411,7 @@ pub fn check(s: &Stored) -> Report {
             slo.push(report::SloResult {
                 name: "fault_timing".into(),
                 limit: 0.0,
+                bound: report::Bound::AtMost,
                 value: Some(1.0),
                 result: Verdict::Fail,
                 note: Some(format!("{} {}: {why}", w.fault, w.target)),
@@ -445,7 +448,7 @@ pub fn check(s: &Stored) -> Report {
             .collect(),
         workload,
         downtime_ms: downtime,
-        convergence_ms: Some(r.convergence_ms),
+        convergence_ms: r.convergence_ms,
         reshard: r.reshard.clone(),
         checks,
         slo,

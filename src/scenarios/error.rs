@@ -30,6 +30,10 @@ pub enum DrillError {
     },
     #[error("interrupted")]
     Cancelled,
+    /// The plan ended without a stage the record needs (a plan missing a
+    /// step is this tool's bug, reported rather than stored half-empty).
+    #[error("the drill ended without {0}")]
+    Incomplete(String),
 }
 
 impl DrillError {

@@ -2,7 +2,10 @@
 //! workload, the actions (a reshard, a schedule of faults, or both), the
 //! phases, and the SLOs that decide the exit code. Loading is pure.
 //!
-//! - [`run`]     — executes a scenario and writes its run folder.
+//! - `plan`      — a scenario as the list of steps a drill takes (pure).
+//! - [`run`]     — the interpreter of a plan: runs each step, stores the run, checks it.
+//! - `stages`    — what each step does (prepare, record, act, converge, end state, store).
+//! - `events`    — the typed events the steps emit; the timeline and the terminal subscribe.
 //! - `resume`    — the reshard step, resumed after a fault breaks it off.
 //! - [`check`]   — from a stored run to its report (pure): what `check-run` re-runs.
 //! - [`slo`]     — every SLO, declared once.
@@ -20,11 +23,14 @@ use crate::workload::WorkloadSpec;
 
 pub mod check;
 mod error;
+mod events;
 mod measure;
+mod plan;
 mod progress;
 mod resume;
 pub mod run;
 pub mod slo;
+mod stages;
 
 /// A loaded, validated scenario.
 #[derive(Debug, Clone, Serialize)]

@@ -1,30 +1,12 @@
-//! How a drill talks to the person running it and waits: progress lines
-//! with the time since the start, the reshard's progress bar, and a sleep
-//! that an interrupt cuts short.
+//! How a drill waits and shows the reshard's progress: a sleep that an
+//! interrupt cuts short, and the progress bar (the terminal subscriber and
+//! `redis-drill reshard` draw it).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use super::error::DrillError;
-
-/// Progress lines for a person; silent when `quiet` (e.g. `--json`).
-pub(super) struct Say {
-    pub(super) quiet: bool,
-    pub(super) started: Instant,
-}
-
-impl Say {
-    pub(super) fn line(&self, msg: impl AsRef<str>) {
-        if !self.quiet {
-            crate::note!(
-                "[{:>6.1}s] {}",
-                self.started.elapsed().as_secs_f64(),
-                msg.as_ref()
-            );
-        }
-    }
-}
 
 /// Sleep for `d` unless cancelled.
 pub(super) async fn hold(d: Duration, cancel: &CancellationToken) -> Result<(), DrillError> {

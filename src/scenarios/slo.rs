@@ -1,10 +1,10 @@
-//! Every SLO a scenario may set, declared once: its name, its unit, what it
-//! reads. Each is a maximum. Loading a scenario checks names against this
+//! Every SLO a scenario may set, declared once: its name, its unit, its
+//! bound (`max_*` a maximum, `min_*` a minimum), what it reads. Loading a scenario checks names against this
 //! table, and the check stage reads figures through it, so adding an SLO is
 //! one entry here.
 
 use crate::report::{
-    Checks, DowntimeSummary, FaultReport, Figure, ReshardSummary, WorkloadSummary,
+    Bound, Checks, DowntimeSummary, FaultReport, Figure, ReshardSummary, WorkloadSummary,
 };
 
 /// The figures a run's SLOs read.
@@ -12,7 +12,7 @@ pub struct Figures<'a> {
     pub checks: &'a Checks,
     pub workload: &'a WorkloadSummary,
     pub downtime: &'a DowntimeSummary,
-    pub convergence_ms: f64,
+    pub convergence_ms: Option<f64>,
     pub reshard: Option<&'a ReshardSummary>,
     pub faults: &'a [FaultReport],
     /// Why the history lacks ops the clients ran (ops over the history's
@@ -33,10 +33,13 @@ pub enum Source {
     Drill,
 }
 
-/// One SLO: the figure named `name`, in `unit`, must stay at or under the limit.
+/// One SLO: the figure named `name`, in `unit`, must stay on the `bound`
+/// side of the scenario's limit.
 pub struct Slo {
     pub name: &'static str,
     pub unit: &'static str,
+    /// `max_*` SLOs are maxima, `min_*` minima (a test holds names to it).
+    pub bound: Bound,
     /// What the figure is, for people (`redis-drill slos`, docs/scenarios.md).
     pub reads: &'static str,
     pub source: Source,
@@ -52,6 +55,7 @@ pub const SLOS: &[Slo] = &[
     Slo {
         name: "max_lost_keys",
         unit: "keys",
+        bound: Bound::AtMost,
         reads: "keys whose final value no acknowledged or indeterminate write explains",
         source: Source::History,
         figure: |f| count(f.checks.lost_writes),
@@ -59,6 +63,7 @@ pub const SLOS: &[Slo] = &[
     Slo {
         name: "max_lost_acknowledged_writes",
         unit: "writes",
+        bound: Bound::AtMost,
         reads: "acknowledged writes whose value is gone at the end",
         source: Source::History,
         figure: |f| count(f.checks.lost_acknowledged_writes),
@@ -66,6 +71,7 @@ pub const SLOS: &[Slo] = &[
     Slo {
         name: "max_counter_violations",
         unit: "counters",
+        bound: Bound::AtMost,
         reads: "counters whose final value is outside [acked, acked + indeterminate]",
         source: Source::History,
         figure: |f| count(f.checks.counter_violations),
@@ -73,6 +79,7 @@ pub const SLOS: &[Slo] = &[
     Slo {
         name: "max_stray_keys",
         unit: "keys",
+        bound: Bound::AtMost,
         reads: "keys left in slots their primary does not own",
         source: Source::Drill,
         figure: |f| count(f.checks.stray_keys),
@@ -80,6 +87,7 @@ pub const SLOS: &[Slo] = &[
     Slo {
         name: "max_keys_missing",
         unit: "keys",
+        bound: Bound::AtMost,
         reads: "keys on the primaries before the drill less keys after (the workload only writes keys it loaded)",
         source: Source::Drill,
         figure: |f| count(f.checks.keys_before.saturating_sub(f.checks.keys_after)),
@@ -87,6 +95,7 @@ pub const SLOS: &[Slo] = &[
     Slo {
         name: "max_app_failed_ops",
         unit: "ops",
+        bound: Bound::AtMost,
         reads: "app ops that failed for sure",
         source: Source::History,
         figure: |f| count(f.workload.app.ops_failed),
@@ -94,6 +103,7 @@ pub const SLOS: &[Slo] = &[
     Slo {
         name: "max_app_indeterminate_ops",
         unit: "ops",
+        bound: Bound::AtMost,
         reads: "app ops whose outcome is unknown (timed out, connection lost)",
         source: Source::History,
         figure: |f| count(f.workload.app.ops_indeterminate),
@@ -101,6 +111,7 @@ pub const SLOS: &[Slo] = &[
     Slo {
         name: "max_probe_failed_ops",
         unit: "ops",
+        bound: Bound::AtMost,
         reads: "probe ops that failed for sure",
         source: Source::History,
         figure: |f| count(f.workload.probe.ops_failed),
@@ -108,6 +119,7 @@ pub const SLOS: &[Slo] = &[
     Slo {
         name: "max_app_downtime_ms",
         unit: "ms",
+        bound: Bound::AtMost,
         reads: "the longest failure window of any shard, app clients",
         source: Source::History,
         figure: |f| Figure::Measured(f.downtime.max),
@@ -115,6 +127,7 @@ pub const SLOS: &[Slo] = &[
     Slo {
         name: "max_probe_downtime_ms",
         unit: "ms",
+        bound: Bound::AtMost,
         reads: "the longest failure window of any shard, probe clients",
         source: Source::History,
         figure: |f| Figure::Measured(f.downtime.probe_max),
@@ -122,6 +135,7 @@ pub const SLOS: &[Slo] = &[
     Slo {
         name: "max_downtime_windows",
         unit: "windows",
+        bound: Bound::AtMost,
         reads: "failure windows over all shards, app clients",
         source: Source::History,
         figure: |f| count(u64::from(f.downtime.windows)),
@@ -129,6 +143,7 @@ pub const SLOS: &[Slo] = &[
     Slo {
         name: "max_p99_baseline_ms",
         unit: "ms",
+        bound: Bound::AtMost,
         reads: "app latency p99 (due → end) of successful ops in `baseline`",
         source: Source::History,
         figure: |f| app_p99(f, "baseline"),
@@ -136,6 +151,7 @@ pub const SLOS: &[Slo] = &[
     Slo {
         name: "max_p99_during_ms",
         unit: "ms",
+        bound: Bound::AtMost,
         reads: "app latency p99 (due → end) of successful ops in `during`",
         source: Source::History,
         figure: |f| app_p99(f, "during"),
@@ -143,6 +159,7 @@ pub const SLOS: &[Slo] = &[
     Slo {
         name: "max_p99_after_ms",
         unit: "ms",
+        bound: Bound::AtMost,
         reads: "app latency p99 (due → end) of successful ops in `after`",
         source: Source::History,
         figure: |f| app_p99(f, "after"),
@@ -150,13 +167,15 @@ pub const SLOS: &[Slo] = &[
     Slo {
         name: "max_convergence_ms",
         unit: "ms",
+        bound: Bound::AtMost,
         reads: "from the last action until every node agrees on the slot map",
         source: Source::Drill,
-        figure: |f| Figure::Measured(f.convergence_ms),
+        figure: |f| f.convergence_ms.map_or(Figure::Missing, Figure::Measured),
     },
     Slo {
         name: "max_reshard_ms",
         unit: "ms",
+        bound: Bound::AtMost,
         reads: "the reshard's duration",
         source: Source::Drill,
         figure: |f| {
@@ -167,6 +186,7 @@ pub const SLOS: &[Slo] = &[
     Slo {
         name: "max_failover_ms",
         unit: "ms",
+        bound: Bound::AtMost,
         reads: "the slowest failover: from the fault until the cluster is ok again",
         source: Source::Watch,
         figure: |f| {
@@ -180,6 +200,7 @@ pub const SLOS: &[Slo] = &[
     Slo {
         name: "max_rejoin_ms",
         unit: "ms",
+        bound: Bound::AtMost,
         reads: "the slowest rejoin: from the restart until the node has caught up",
         source: Source::Watch,
         figure: |f| {
@@ -203,6 +224,12 @@ pub const RENAMED: &[(&str, &str)] = &[
 /// The current name of an SLO that was renamed.
 pub fn renamed(old: &str) -> Option<&'static str> {
     RENAMED.iter().find(|(o, _)| *o == old).map(|(_, new)| *new)
+}
+
+/// Which side of its limit the SLO named `name` holds on (a maximum for a
+/// name no SLO has; loading rejects those).
+pub fn bound_of(name: &str) -> Bound {
+    find(name).map_or(Bound::AtMost, |s| s.bound)
 }
 
 /// The SLO named `name`.
@@ -297,7 +324,7 @@ mod tests {
             checks,
             workload,
             downtime,
-            convergence_ms: 12.0,
+            convergence_ms: Some(12.0),
             reshard: None,
             faults,
             history_incomplete: None,
@@ -306,15 +333,22 @@ mod tests {
     }
 
     #[test]
-    fn names_are_unique_and_every_slo_is_a_maximum() {
+    fn names_are_unique_and_say_their_bound() {
+        for s in SLOS {
+            let expected = match s.name.split('_').next() {
+                Some("max") => Bound::AtMost,
+                Some("min") => Bound::AtLeast,
+                _ => panic!("{}: an SLO's name starts with max_ or min_", s.name),
+            };
+            assert_eq!(s.bound, expected, "{}", s.name);
+        }
         let mut names: Vec<&str> = SLOS.iter().map(|s| s.name).collect();
-        assert!(names.iter().all(|n| n.starts_with("max_")));
         names.sort();
         names.dedup();
         assert_eq!(names.len(), SLOS.len());
     }
 
-    /// Every SLO can fail: with a figure over its limit its result is `fail`
+    /// Every SLO can fail: with a figure past its limit its result is `fail`
     /// (or, for a figure the run did not measure, `fail` as not measured).
     #[test]
     fn every_slo_fails_over_its_limit() {
@@ -361,15 +395,20 @@ mod tests {
             ..Default::default()
         };
         let mut f = figures(&checks, &workload, &downtime, &faults);
-        f.convergence_ms = 3.0;
+        f.convergence_ms = Some(3.0);
         f.reshard = Some(&reshard);
         for slo in SLOS {
-            let limits = [(slo.name.to_string(), 2.0)].into();
-            let r = crate::report::evaluate_slos(&limits, |n| f.of(n));
+            // Every figure is 3: a maximum of 2 fails, a minimum of 4 fails.
+            let failing = match slo.bound {
+                Bound::AtMost => 2.0,
+                Bound::AtLeast => 4.0,
+            };
+            let limits = [(slo.name.to_string(), failing)].into();
+            let r = crate::report::evaluate_slos(&limits, |n| f.of(n), bound_of);
             assert_eq!(r[0].result, Verdict::Fail, "{}: {:?}", slo.name, r[0]);
             assert_eq!(r[0].value, Some(3.0), "{}", slo.name);
             let limits = [(slo.name.to_string(), 3.0)].into();
-            let r = crate::report::evaluate_slos(&limits, |n| f.of(n));
+            let r = crate::report::evaluate_slos(&limits, |n| f.of(n), bound_of);
             assert_eq!(r[0].result, Verdict::Pass, "{}: {:?}", slo.name, r[0]);
         }
     }
