@@ -231,7 +231,7 @@ fn shared_config(nodes: &[NodeSpec]) -> std::collections::BTreeMap<String, Strin
 }
 
 /// A one-line summary of a running deployment, for listings.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeploymentSummary {
     pub name: String,
     pub run_id: String,
@@ -240,7 +240,7 @@ pub struct DeploymentSummary {
 }
 
 /// What `down` removed.
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Removed {
     pub containers: usize,
     pub networks: usize,
