@@ -231,7 +231,7 @@ fn shared_config(nodes: &[NodeSpec]) -> std::collections::BTreeMap<String, Strin
 }
 
 /// A one-line summary of a running deployment, for listings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct DeploymentSummary {
     pub name: String,
     pub run_id: String,
