@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::conn::{NodeConn, parse_info};
@@ -36,7 +36,7 @@ impl BringupError {
 pub const INJECT_ENV: &str = "REDIS_DRILL_INJECT";
 
 /// How long each stage of `up` took.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Timings {
     /// Start of `up` until every node answered PING.
     pub nodes_ready_ms: u64,
@@ -50,7 +50,7 @@ pub struct Timings {
 }
 
 /// What `up` prints.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UpReport {
     pub name: String,
     pub run_id: String,
@@ -144,7 +144,7 @@ pub async fn up(
 pub const ADD_NODE_CLUSTER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long each stage of `add-node` took.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AddTimings {
     /// Start until the new node answered PING.
     pub node_ready_ms: u64,
@@ -158,7 +158,7 @@ pub struct AddTimings {
 }
 
 /// What `add-node` prints.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AddReport {
     pub name: String,
     /// The new node's name.

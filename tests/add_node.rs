@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use common::*;
 use redis::AsyncCommands;
+use redis_drill::bringup::AddReport;
 use redis_drill::cluster::{ClientOptions, cluster_client};
-use serde_json::Value;
+use redis_drill::exit;
+use redis_drill::status::StatusReport;
 
 /// Keys written before the cluster grows, read back after the rebalance.
 const KEYS: usize = 2000;
@@ -18,27 +20,21 @@ const KEYS: usize = 2000;
 const IDEAL: f64 = 16384.0 / 4.0;
 const TOLERANCE: f64 = 0.02;
 
-fn assert_healthy(status: &Value, nodes: usize) {
-    assert_eq!(status["nodes"].as_array().unwrap().len(), nodes, "{status}");
-    assert_eq!(status["cluster"]["state"], "ok", "{status}");
-    assert_eq!(status["cluster"]["slots_assigned"], 16384, "{status}");
-    assert_eq!(status["cluster"]["nodes_agree"], true, "{status}");
+fn assert_healthy(status: &StatusReport, nodes: usize) {
+    assert_eq!(status.nodes.len(), nodes, "{status:#?}");
+    let c = status.cluster.as_ref().expect("cluster figures");
+    assert_eq!(c.state, "ok", "{status:#?}");
+    assert_eq!(c.slots_assigned, 16384, "{status:#?}");
+    assert!(c.nodes_agree, "{status:#?}");
 }
 
 fn grow_rebalance_replicate_down(env: &Env) {
-    let name = unique_name("grow");
-    let guard = Up {
-        env,
-        name: name.clone(),
-    };
-    let t = topology("cluster-3x1.yaml");
-    let up = env.json(&["up", t.to_str().unwrap(), "--name", &name, "--json"]);
-    let run_id = up["run_id"].as_str().unwrap().to_string();
+    let up = env.up(&topology("cluster-3x1.yaml"), "grow");
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let status = env.json(&["status", "--name", &name, "--json"]);
+    let map = up.endpoints();
     rt.block_on(async {
-        let client = cluster_client(&address_map(&status), &ClientOptions::default()).unwrap();
+        let client = cluster_client(&map, &ClientOptions::default()).unwrap();
         let mut con = client.get_async_connection().await.unwrap();
         for i in 0..KEYS {
             let _: () = con.set(format!("key:{i}"), i).await.unwrap();
@@ -46,46 +42,52 @@ fn grow_rebalance_replicate_down(env: &Env) {
     });
 
     // A new primary: no slots, a healthy 7-node cluster that agrees on it.
-    let added = env.json(&["add-node", "--name", &name, "--json"]);
-    eprintln!("{}: add-node (primary) {}", env.runtime, added["timings"]);
-    assert_eq!(added["node"], "s4n1", "{added}");
-    assert!(addr(&added["address"]).ip().is_loopback(), "{added}");
-    assert!(added["timings"]["total_ms"].as_u64().unwrap() > 0);
-    let status = env.json(&["status", "--name", &name, "--json"]);
+    let added: AddReport = up.json(&["add-node"]);
+    eprintln!("{}: add-node (primary) {:?}", env.runtime, added.timings);
+    assert_eq!(added.node, "s4n1", "{added:?}");
+    assert_eq!(added.replica_of, None, "{added:?}");
+    assert!(added.address.ip().is_loopback(), "{added:?}");
+    let t = &added.timings;
+    assert!(
+        t.total_ms > 0 && t.total_ms >= t.node_ready_ms + t.meet_ms,
+        "{t:?}"
+    );
+    let status = up.status();
     assert_healthy(&status, 7);
     let s4n1 = node(&status, "s4n1");
-    assert_eq!(s4n1["role"], "primary", "{s4n1}");
-    assert_eq!(s4n1["slots"], 0, "{s4n1}");
-    assert_eq!(s4n1["address"], added["address"]);
+    assert!(is_primary(&status, "s4n1"), "{s4n1:?}");
+    assert_eq!(s4n1.slots, 0, "{s4n1:?}");
+    assert_eq!(s4n1.address, added.address);
 
     // Rebalance: every primary within 2% of 16384/4; our check passes; every
     // key reads back, some of them from the new primary.
-    let reshard = env.run(&["reshard", "--rebalance", "--name", &name, "--json"]);
+    let reshard = up.run(&["reshard", "--rebalance", "--json"]);
     assert!(reshard.status.success(), "reshard --rebalance failed");
     // `reshard` returns once the primaries own their slots; replicas learn the
     // new map from gossip a moment later.
-    let mut status = Value::Null;
+    let mut status = up.status();
     wait_until(
         "every node to agree on the slot map",
         Duration::from_secs(10),
         || {
-            status = env.json(&["status", "--name", &name, "--json"]);
-            status["cluster"]["nodes_agree"] == true
+            status = up.status();
+            status.cluster.as_ref().is_some_and(|c| c.nodes_agree)
         },
     );
     assert_healthy(&status, 7);
     for p in ["s1n1", "s2n1", "s3n1", "s4n1"] {
-        let slots = node(&status, p)["slots"].as_u64().unwrap() as f64;
+        let slots = node(&status, p).slots as f64;
         assert!(
             (slots - IDEAL).abs() <= IDEAL * TOLERANCE,
             "{p} serves {slots} slots, not within 2% of {IDEAL}"
         );
     }
-    assert!(node(&status, "s4n1")["keys"].as_u64().unwrap() > 0);
-    let check = env.json(&["check", "--name", &name, "--json"]);
-    assert_eq!(check["ok"], true, "{check}");
+    assert!(node(&status, "s4n1").keys.unwrap() > 0);
+    let check = up.check();
+    assert!(check.ok, "{check}");
+    let map = address_map(&status);
     rt.block_on(async {
-        let client = cluster_client(&address_map(&status), &ClientOptions::default()).unwrap();
+        let client = cluster_client(&map, &ClientOptions::default()).unwrap();
         let mut con = client.get_async_connection().await.unwrap();
         for i in 0..KEYS {
             let v: usize = con.get(format!("key:{i}")).await.unwrap();
@@ -94,37 +96,27 @@ fn grow_rebalance_replicate_down(env: &Env) {
     });
 
     // A replica of the new primary, in its shard.
-    let added = env.json(&[
-        "add-node",
-        "--name",
-        &name,
-        "--replica-of",
-        "s4n1",
-        "--json",
-    ]);
-    eprintln!("{}: add-node (replica) {}", env.runtime, added["timings"]);
-    assert_eq!(added["node"], "s4n2", "{added}");
-    let status = env.json(&["status", "--name", &name, "--json"]);
+    let added: AddReport = up.json(&["add-node", "--replica-of", "s4n1"]);
+    eprintln!("{}: add-node (replica) {:?}", env.runtime, added.timings);
+    assert_eq!(added.node, "s4n2", "{added:?}");
+    assert_eq!(added.replica_of.as_deref(), Some("s4n1"), "{added:?}");
+    let status = up.status();
     assert_healthy(&status, 8);
     let s4n2 = node(&status, "s4n2");
-    assert_eq!(s4n2["role"], "replica", "{s4n2}");
-    assert_eq!(s4n2["replica_of"], "s4n1", "{s4n2}");
+    assert!(is_replica(&status, "s4n2"), "{s4n2:?}");
+    assert_eq!(s4n2.replica_of.as_deref(), Some("s4n1"), "{s4n2:?}");
     assert_eq!(
-        node(&status, "s4n1")["primary_of"],
-        serde_json::json!(["s4n2"])
+        node(&status, "s4n1").primary_of,
+        Some(vec!["s4n2".to_string()])
     );
 
     // `down` removes the added nodes with the rest.
-    let down = env.json(&["down", "--name", &name, "--json"]);
+    let down = up.down();
     if env.runtime == "docker" {
-        assert_eq!(down["containers"], 8, "{down}");
-        assert_eq!(down["networks"], 1, "{down}");
+        assert_eq!((down.containers, down.networks), (8, 1), "{down:?}");
     } else {
-        assert_eq!(down["processes"], 8, "{down}");
-        assert_eq!(down["dirs"], 1, "{down}");
+        assert_eq!((down.processes, down.dirs), (8, 1), "{down:?}");
     }
-    std::mem::forget(guard);
-    assert_nothing_left(env, &run_id);
 }
 
 crate::on_both_runtimes!(
@@ -136,35 +128,37 @@ crate::on_both_runtimes!(
 /// Bad input starts nothing; a panic after the new node started removes it
 /// again and leaves the cluster as it was.
 fn failed_add_leaves_nothing(env: &Env) {
-    let name = unique_name("half");
-    let guard = Up {
-        env,
-        name: name.clone(),
-    };
-    let t = topology("cluster-3x1.yaml");
-    let up = env.json(&["up", t.to_str().unwrap(), "--name", &name, "--json"]);
-    let run_id = up["run_id"].as_str().unwrap().to_string();
+    let up = env.up(&topology("cluster-3x1.yaml"), "half");
+    let run_id = up.run_id.clone();
 
-    let bad = env.run(&["add-node", "--name", &name, "--replica-of", "nosuch"]);
-    assert_eq!(bad.status.code(), Some(2), "unknown primary is bad input");
+    let bad = up.run(&["add-node", "--replica-of", "nosuch"]);
+    assert_eq!(
+        bad.status.code(),
+        Some(exit::BAD_INPUT),
+        "unknown primary is bad input"
+    );
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no node named `nosuch`"));
-    let replica = env.run(&["add-node", "--name", &name, "--replica-of", "s1n2"]);
+    let replica = up.run(&["add-node", "--replica-of", "s1n2"]);
     assert_eq!(
         replica.status.code(),
-        Some(2),
+        Some(exit::BAD_INPUT),
         "a replica cannot be replicated"
     );
 
     let out = env
-        .command(&["add-node", "--name", &name])
+        .command(&["add-node", "--name", &up.name])
         .env("REDIS_DRILL_INJECT", "panic-after-add-node")
         .output()
         .expect("running redis-drill");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // (It exits with the panic's own 101, where `up` maps a panic to 3: the
+    // CLI does not guard add-node the way it guards `up`.)
     assert!(
         !out.status.success(),
-        "the injected panic did not fail add-node"
+        "the injected panic did not fail add-node: {stderr}"
     );
-    let status = env.json(&["status", "--name", &name, "--json"]);
+    assert!(stderr.contains("panicked"), "{stderr}");
+    let status = up.status();
     assert_healthy(&status, 6);
     if env.runtime == "docker" {
         // This run's containers only: other tests add their own s4n1.
@@ -178,10 +172,7 @@ fn failed_add_leaves_nothing(env: &Env) {
         assert!(!dir.exists(), "{} still exists", dir.display());
         assert!(processes_mentioning(&dir).is_empty());
     }
-
-    env.json(&["down", "--name", &name, "--json"]);
-    std::mem::forget(guard);
-    assert_nothing_left(env, &run_id);
+    up.down();
 }
 
 crate::on_both_runtimes!(

@@ -11,81 +11,52 @@ use std::time::Duration;
 use common::*;
 use redis::AsyncCommands;
 use redis_drill::cluster::{ClientOptions, cluster_client};
-use serde_json::Value;
-
-/// `redis-cli --cluster check` from where the runtime lets us reach the nodes:
-/// inside a node's container for docker (container IPs are not for the host),
-/// on the host for processes.
-fn redis_cli_check(env: &Env, name: &str, status: &Value) -> (bool, String) {
-    let out = if env.runtime == "docker" {
-        env.run(&[
-            "exec",
-            "s1n1",
-            "--name",
-            name,
-            "--",
-            "redis-cli",
-            "--cluster",
-            "check",
-            "127.0.0.1:6379",
-        ])
-    } else {
-        let a = node(status, "s1n1")["address"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        std::process::Command::new("redis-cli")
-            .args(["--cluster", "check", &a])
-            .output()
-            .expect("redis-cli")
-    };
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let ok = out.status.success() && !text.contains("[ERR]") && !text.contains("[WARNING]");
-    (ok, text)
-}
+use redis_drill::exit;
+use redis_drill::runtime::{Deployment, RuntimeKind};
+use redis_drill::topology::Kind;
 
 fn cluster_round_trip(env: &Env) {
-    let name = unique_name("c3x1");
-    let guard = Up {
-        env,
-        name: name.clone(),
+    let up = env.up(&topology("cluster-3x1.yaml"), "c3x1");
+    let report = up.up.as_ref().expect("what up printed");
+    eprintln!("{} up in {} ms", env.runtime, report.timings.total_ms);
+    let runtime = match env.runtime {
+        "docker" => RuntimeKind::Docker,
+        _ => RuntimeKind::Process,
     };
-    let t = topology("cluster-3x1.yaml");
-    let up = env.json(&["up", t.to_str().unwrap(), "--name", &name, "--json"]);
-    let run_id = up["run_id"].as_str().unwrap().to_string();
-    eprintln!("{} up in {} ms", env.runtime, up["timings"]["total_ms"]);
+    assert_eq!(report.runtime, runtime);
+    assert!(report.timings.total_ms >= report.timings.nodes_ready_ms);
+    assert!(report.timings.cluster_create_ms >= report.timings.converge_ms);
 
     // The report right after `up`: 3 primaries with one replica each, every slot
     // served once, a healthy cluster.
-    let status = env.json(&["status", "--name", &name, "--json"]);
-    assert_eq!(status["kind"], "cluster");
-    assert_eq!(status["runtime"], env.runtime);
-    let nodes = status["nodes"].as_array().unwrap();
-    assert_eq!(nodes.len(), 6);
+    let status = up.status();
+    assert_eq!(status.kind, Kind::Cluster);
+    assert_eq!(status.runtime, runtime);
+    assert_eq!(status.run_id, up.run_id);
+    assert_eq!(status.nodes.len(), 6);
     for shard in 1..=3 {
-        let p = node(&status, &format!("s{shard}n1"));
-        let r = node(&status, &format!("s{shard}n2"));
-        assert_eq!(p["role"], "primary", "{p}");
-        assert_eq!(r["role"], "replica", "{r}");
-        assert_eq!(r["replica_of"], format!("s{shard}n1"));
-        assert_eq!(p["primary_of"], serde_json::json!([format!("s{shard}n2")]));
-        assert!(p["address"].as_str().unwrap().starts_with("127."), "{p}");
-        assert!(p["used_memory_bytes"].as_u64().unwrap() > 0);
+        let (p, r) = (format!("s{shard}n1"), format!("s{shard}n2"));
+        assert!(is_primary(&status, &p), "{:?}", node(&status, &p));
+        assert!(is_replica(&status, &r), "{:?}", node(&status, &r));
+        assert_eq!(node(&status, &r).replica_of.as_deref(), Some(p.as_str()));
+        assert_eq!(node(&status, &p).primary_of, Some(vec![r.clone()]));
+        let p = node(&status, &p);
+        assert!(p.address.ip().is_loopback(), "{p:?}");
+        assert!(p.used_memory_bytes.unwrap() > 0, "{p:?}");
     }
-    let slots: u64 = nodes.iter().map(|n| n["slots"].as_u64().unwrap()).sum();
-    assert_eq!(slots, 16384);
-    assert_eq!(
-        node(&status, "s1n1")["slot_ranges"],
-        serde_json::json!(["0-5460"])
-    );
-    assert_eq!(status["cluster"]["state"], "ok");
-    assert_eq!(status["cluster"]["slots_assigned"], 16384);
-    assert_eq!(status["cluster"]["nodes_agree"], true);
+    assert_eq!(status.nodes.iter().map(|n| n.slots).sum::<usize>(), 16384);
+    assert_eq!(node(&status, "s1n1").slot_ranges, ["0-5460"]);
+    assert_eq!(node(&status, "s2n1").slot_ranges, ["5461-10922"]);
+    assert_eq!(node(&status, "s3n1").slot_ranges, ["10923-16383"]);
+    let cluster = status.cluster.as_ref().expect("cluster figures");
+    assert_eq!(cluster.state, "ok");
+    assert_eq!(cluster.slots_assigned, 16384);
+    assert!(cluster.nodes_agree);
 
     // Our check and redis-cli's agree that it is healthy.
-    let ours = env.json(&["check", "--name", &name, "--json"]);
-    let (theirs, text) = redis_cli_check(env, &name, &status);
-    assert_eq!(ours["ok"], true, "{ours}");
+    let ours = up.check();
+    assert!(ours.ok, "{ours}");
+    let (theirs, text) = redis_cli_check(&up, &status, "s1n1");
     assert!(theirs, "redis-cli --cluster check disagrees:\n{text}");
     assert!(text.contains("[OK] All 16384 slots covered."), "{text}");
     assert!(
@@ -112,31 +83,26 @@ fn cluster_round_trip(env: &Env) {
             assert_eq!(v, format!("value-{i}"));
         }
     });
-    let status = env.json(&["status", "--name", &name, "--json"]);
+    let status = up.status();
     let mut total = 0;
     for shard in 1..=3 {
-        let keys = node(&status, &format!("s{shard}n1"))["keys"]
-            .as_u64()
-            .unwrap();
+        let keys = node(&status, &format!("s{shard}n1")).keys.unwrap();
         assert!(keys > 100, "shard {shard} holds only {keys} keys");
         total += keys;
     }
     assert_eq!(total as usize, KEYS);
 
-    let down = env.json(&["down", "--name", &name, "--json"]);
+    let name = up.name.clone();
+    let down = up.down();
     if env.runtime == "docker" {
-        assert_eq!(down["containers"], 6);
-        assert_eq!(down["networks"], 1);
+        assert_eq!((down.containers, down.networks), (6, 1), "{down:?}");
     } else {
-        assert_eq!(down["processes"], 6);
-        assert_eq!(down["dirs"], 1);
+        assert_eq!((down.processes, down.dirs), (6, 1), "{down:?}");
     }
-    std::mem::forget(guard);
-    assert_nothing_left(env, &run_id);
     let after = env.run(&["status", "--name", &name]);
     assert_eq!(
         after.status.code(),
-        Some(2),
+        Some(exit::BAD_INPUT),
         "status of a topology that is down is bad input"
     );
 }
@@ -165,82 +131,79 @@ async fn ping(a: SocketAddr) -> Result<String, String> {
 /// A replicated topology comes up with its replicas attached; pause, resume,
 /// kill and start act on the right node.
 fn replicated_and_node_control(env: &Env) {
-    let name = unique_name("r1x2");
-    let _guard = Up {
-        env,
-        name: name.clone(),
-    };
-    let t = topology("replicated-1x2.yaml");
-    env.json(&["up", t.to_str().unwrap(), "--name", &name, "--json"]);
-    let status = env.json(&["status", "--name", &name, "--json"]);
-    assert_eq!(status["cluster"], Value::Null);
-    assert_eq!(node(&status, "n1")["role"], "primary");
+    let up = env.up(&topology("replicated-1x2.yaml"), "r1x2");
+    let status = up.status();
+    assert!(status.cluster.is_none());
+    assert_eq!(status.kind, Kind::Replicated);
+    assert!(is_primary(&status, "n1"));
     assert_eq!(
-        node(&status, "n1")["primary_of"],
-        serde_json::json!(["n2", "n3"])
+        node(&status, "n1").primary_of,
+        Some(vec!["n2".to_string(), "n3".to_string()])
     );
     for r in ["n2", "n3"] {
-        assert_eq!(node(&status, r)["role"], "replica");
-        assert_eq!(node(&status, r)["replica_of"], "n1");
+        assert!(is_replica(&status, r));
+        assert_eq!(node(&status, r).replica_of.as_deref(), Some("n1"));
     }
-    let n2 = addr(&node(&status, "n2")["address"]);
-    let n3 = addr(&node(&status, "n3")["address"]);
+    let n2 = address(&status, "n2");
+    let n3 = address(&status, "n3");
     let rt = tokio::runtime::Runtime::new().unwrap();
+    let ok = |args: &[&str]| {
+        let o = up.run(args);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
 
     // pause: the node stops answering but keeps its socket; resume brings it back.
-    assert!(env.run(&["pause", "n2", "--name", &name]).status.success());
+    ok(&["pause", "n2"]);
     let paused = rt.block_on(ping(n2));
     assert!(paused.is_err(), "a paused node answered: {paused:?}");
-    assert!(env.run(&["resume", "n2", "--name", &name]).status.success());
+    ok(&["resume", "n2"]);
     assert_eq!(rt.block_on(ping(n2)), Ok("PONG".to_string()));
 
-    // kill: gone from the report; start: back as a replica of n1.
-    assert!(env.run(&["kill", "n3", "--name", &name]).status.success());
+    // kill: unreadable in the report; start: back as a replica of n1.
+    ok(&["kill", "n3"]);
     wait_until("n3 to stop answering", Duration::from_secs(10), || {
         rt.block_on(ping(n3)).is_err()
     });
-    let status = env.json(&["status", "--name", &name, "--json"]);
+    let killed = up.status();
+    let n3_now = node(&killed, "n3");
     assert!(
-        node(&status, "n3")["error"].is_string(),
-        "{}",
-        node(&status, "n3")
+        n3_now.error.is_some() && n3_now.role.is_none(),
+        "{n3_now:?}"
     );
-    assert!(env.run(&["start", "n3", "--name", &name]).status.success());
+    ok(&["start", "n3"]);
     wait_until(
         "n3 to rejoin as a replica of n1",
         Duration::from_secs(20),
-        || {
-            let s = env.json(&["status", "--name", &name, "--json"]);
-            node(&s, "n3")["replica_of"] == "n1"
-        },
+        || node(&up.status(), "n3").replica_of.as_deref() == Some("n1"),
     );
     // restart and stop/start: the node comes back as a replica of n1, at the
     // same address.
-    assert!(
-        env.run(&["restart", "n2", "--name", &name])
-            .status
-            .success()
-    );
+    ok(&["restart", "n2"]);
     assert_eq!(rt.block_on(ping(n2)), Ok("PONG".to_string()));
-    assert!(env.run(&["stop", "n2", "--name", &name]).status.success());
+    ok(&["stop", "n2"]);
     wait_until("n2 to stop answering", Duration::from_secs(15), || {
         rt.block_on(ping(n2)).is_err()
     });
-    assert!(env.run(&["start", "n2", "--name", &name]).status.success());
+    ok(&["start", "n2"]);
     wait_until(
         "n2 to rejoin as a replica of n1",
         Duration::from_secs(20),
         || {
-            let s = env.json(&["status", "--name", &name, "--json"]);
-            node(&s, "n2")["replica_of"] == "n1"
-                && node(&s, "n2")["address"] == node(&status, "n2")["address"]
+            let s = up.status();
+            let n = node(&s, "n2");
+            n.replica_of.as_deref() == Some("n1") && n.address == n2
         },
     );
-    let logs = env.run(&["logs", "n1", "--name", &name, "--tail", "200"]);
+    let logs = up.run(&["logs", "n1", "--tail", "200"]);
     assert!(
         String::from_utf8_lossy(&logs.stdout).contains("Synchronization with replica"),
         "n1's log shows no sync"
     );
+    up.down();
 }
 
 crate::on_both_runtimes!(
@@ -252,65 +215,52 @@ crate::on_both_runtimes!(
 #[test]
 fn process_standalone_five_primaries() {
     let env = Env::new("process");
-    let name = unique_name("s5");
-    let _guard = Up {
-        env: &env,
-        name: name.clone(),
-    };
-    let t = topology("standalone-5.yaml");
-    env.json(&["up", t.to_str().unwrap(), "--name", &name, "--json"]);
-    let status = env.json(&["status", "--name", &name, "--json"]);
-    let nodes = status["nodes"].as_array().unwrap();
-    assert_eq!(nodes.len(), 5);
-    assert!(
-        nodes
-            .iter()
-            .all(|n| n["role"] == "primary" && n["primary_of"] == serde_json::json!([]))
-    );
+    let up = env.up(&topology("standalone-5.yaml"), "s5");
+    let status = up.status();
+    assert_eq!(status.kind, Kind::Standalone);
+    assert!(status.cluster.is_none());
+    assert_eq!(status.nodes.len(), 5);
+    for n in &status.nodes {
+        assert!(is_primary(&status, &n.name), "{n:?}");
+        assert_eq!(n.primary_of, Some(vec![]), "{n:?}");
+        assert_eq!(n.replica_of, None, "{n:?}");
+    }
     // Each node on its own loopback address, so a partition can tell them apart.
-    let mut ips: Vec<&str> = nodes
-        .iter()
-        .map(|n| n["address"].as_str().unwrap().split(':').next().unwrap())
-        .collect();
+    let mut ips: Vec<_> = status.nodes.iter().map(|n| n.address.ip()).collect();
     ips.sort();
     ips.dedup();
     assert_eq!(ips.len(), 5);
+    assert!(ips.iter().all(|ip| ip.is_loopback()));
+    up.down();
 }
 
 #[test]
 fn process_down_all_removes_every_run_and_status_lists_them() {
     let env = Env::new("process");
-    let (a, b) = (unique_name("all-a"), unique_name("all-b"));
-    let _ga = Up {
-        env: &env,
-        name: a.clone(),
-    };
-    let _gb = Up {
-        env: &env,
-        name: b.clone(),
-    };
     let t = topology("standalone-5.yaml");
-    env.json(&["up", t.to_str().unwrap(), "--name", &a, "--json"]);
-    env.json(&["up", t.to_str().unwrap(), "--name", &b, "--json"]);
+    let a = env.up(&t, "all-a");
+    let b = env.up(&t, "all-b");
     // A second `up` under a name that is taken is refused, and starts nothing.
-    let again = env.run(&["up", t.to_str().unwrap(), "--name", &a]);
-    assert_eq!(again.status.code(), Some(3));
+    let again = env.run(&["up", t.to_str().unwrap(), "--name", &a.name]);
+    assert_eq!(again.status.code(), Some(exit::ENVIRONMENT));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already up"));
-    let list = env.json(&["status", "--all", "--json"]);
-    let names: Vec<&str> = list
-        .as_array()
-        .unwrap()
+    let list: Vec<Deployment> = env.json(&["status", "--all", "--json"]);
+    let mut listed: Vec<(&str, &str, usize)> = list
         .iter()
-        .map(|d| d["name"].as_str().unwrap())
+        .map(|d| (d.name.as_str(), d.run_id.as_str(), d.nodes.len()))
         .collect();
-    assert_eq!(names.len(), 2, "{names:?}");
-    assert!(names.contains(&a.as_str()) && names.contains(&b.as_str()));
+    listed.sort();
+    let mut want = vec![
+        (a.name.as_str(), a.run_id.as_str(), 5),
+        (b.name.as_str(), b.run_id.as_str(), 5),
+    ];
+    want.sort();
+    assert_eq!(listed, want);
     // `status` without --name is ambiguous now, and says so.
     let ambiguous = env.run(&["status"]);
-    assert_eq!(ambiguous.status.code(), Some(2));
-    let removed = env.json(&["down", "--all", "--json"]);
-    assert_eq!(removed["processes"], 10);
-    assert_eq!(removed["dirs"], 2);
+    assert_eq!(ambiguous.status.code(), Some(exit::BAD_INPUT));
+    let removed: redis_drill::runtime::Removed = env.json(&["down", "--all", "--json"]);
+    assert_eq!((removed.processes, removed.dirs), (10, 2), "{removed:?}");
     assert!(processes_mentioning(env.state.path()).is_empty());
     assert!(
         std::fs::read_dir(env.state.path())

@@ -10,6 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
+use redis_drill::exit;
 
 /// Whether anything of `run_id` exists yet.
 fn something_exists(env: &Env, run_id: &str) -> bool {
@@ -23,11 +24,8 @@ fn something_exists(env: &Env, run_id: &str) -> bool {
 }
 
 fn sigint_mid_up(env: &Env) {
-    let name = unique_name("sigint");
-    let _guard = Up {
-        env,
-        name: name.clone(),
-    };
+    let guard = env.guard("sigint");
+    let name = guard.name.clone();
     let t = topology("cluster-3x1.yaml");
     let mut child = env
         .command(&["up", t.to_str().unwrap(), "--name", &name])
@@ -60,7 +58,11 @@ fn sigint_mid_up(env: &Env) {
     let mut rest = String::new();
     let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
     eprintln!("{first}{rest}");
-    assert_eq!(status.code(), Some(130), "exit code after SIGINT");
+    assert_eq!(
+        status.code(),
+        Some(exit::INTERRUPTED),
+        "exit code after SIGINT"
+    );
     assert!(rest.contains("SIGINT"), "{rest}");
     assert_nothing_left(env, &run_id);
 }
@@ -73,13 +75,9 @@ crate::on_both_runtimes!(
 
 /// `up` of `yaml` must fail with `code`, say `expect`, and leave nothing.
 fn failing_up(env: &Env, yaml: &str, code: i32, expect: &[&str]) {
-    let dir = tempfile::tempdir().unwrap();
-    let name = unique_name("fail");
-    let _guard = Up {
-        env,
-        name: name.clone(),
-    };
-    let file = write_topology(dir.path(), "t.yaml", yaml);
+    let guard = env.guard("fail");
+    let name = guard.name.clone();
+    let file = env.write("t.yaml", yaml);
     let out = env.run(&["up", file.to_str().unwrap(), "--name", &name]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "{stderr}");
@@ -103,7 +101,7 @@ fn docker_up_with_a_taken_port_fails_and_leaves_nothing() {
     failing_up(
         &Env::new("docker"),
         &yaml,
-        3,
+        exit::ENVIRONMENT,
         &[&format!("port {port}"), "s2n2"],
     );
 }
@@ -120,7 +118,7 @@ fn process_up_with_a_taken_port_fails_and_leaves_nothing() {
     failing_up(
         &Env::new("process"),
         &yaml,
-        3,
+        exit::ENVIRONMENT,
         &[&format!("port {port}"), "n3"],
     );
 }
@@ -134,7 +132,7 @@ fn docker_up_with_a_missing_image_fails_and_leaves_nothing() {
     failing_up(
         &Env::new("docker"),
         yaml,
-        3,
+        exit::ENVIRONMENT,
         &["redis-drill/no-such-image:nope", "not present locally"],
     );
 }
@@ -144,7 +142,12 @@ fn docker_up_with_a_missing_image_fails_and_leaves_nothing() {
 fn node_that_cannot_start(env: &Env) {
     let yaml = "name: badconf\nkind: standalone\nstandalone:\n  primaries: 2\noverrides:\n  n2:\n    redis:\n      maxmemory-policy: no-such-policy\n";
     let started = Instant::now();
-    failing_up(env, yaml, 3, &["n2", "not running", "no-such-policy"]);
+    failing_up(
+        env,
+        yaml,
+        exit::ENVIRONMENT,
+        &["n2", "not running", "no-such-policy"],
+    );
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "took {:?}: the wait did not notice the exit",
@@ -167,11 +170,8 @@ fn process_up_of_a_node_that_cannot_start_fails_fast_and_leaves_nothing() {
 /// A panic half-way through `up` (injected once the nodes run) still removes
 /// everything the run created.
 fn panic_mid_up(env: &Env) {
-    let name = unique_name("panic");
-    let _guard = Up {
-        env,
-        name: name.clone(),
-    };
+    let guard = env.guard("panic");
+    let name = guard.name.clone();
     let t = topology("cluster-3x1.yaml");
     let out = env
         .command(&["up", t.to_str().unwrap(), "--name", &name])
@@ -179,7 +179,7 @@ fn panic_mid_up(env: &Env) {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(out.status.code(), Some(exit::ENVIRONMENT), "{stderr}");
     assert!(stderr.contains("panicked"), "{stderr}");
     let run_id = run_id_in(&stderr).expect("run id printed");
     assert_nothing_left(env, &run_id);
@@ -194,16 +194,14 @@ crate::on_both_runtimes!(
 #[test]
 fn bad_input_exits_2_and_names_the_place() {
     let env = Env::new("process");
-    let dir = tempfile::tempdir().unwrap();
-    let file = write_topology(
-        dir.path(),
+    let file = env.write(
         "bad.yaml",
         "name: x\nkind: cluster\ncluster:\n  shards: 0\n",
     );
     for cmd in ["validate", "up", "compose"] {
         let out = env.run(&[cmd, file.to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{cmd}: {stderr}");
+        assert_eq!(out.status.code(), Some(exit::BAD_INPUT), "{cmd}: {stderr}");
         assert!(
             stderr.contains("bad.yaml:4:"),
             "{cmd}: no file:line in {stderr}"
@@ -211,13 +209,13 @@ fn bad_input_exits_2_and_names_the_place() {
     }
     let out = env.run(&[
         "validate",
-        dir.path().join("missing.yaml").to_str().unwrap(),
+        env.files.path().join("missing.yaml").to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(exit::BAD_INPUT));
     let out = env.run(&["status", "--name", "no-such-topology"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(exit::BAD_INPUT));
     let out = env.run(&["frobnicate"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(exit::BAD_INPUT));
     // Nothing was started by any of it.
     assert!(
         std::fs::read_dir(env.state.path())

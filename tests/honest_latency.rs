@@ -19,33 +19,15 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
-use serde_json::Value;
-
-fn report(out: &Path, name: &str) -> Value {
-    let path = out.join(name).join("latest/report.json");
-    serde_json::from_slice(
-        &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-    )
-    .unwrap()
-}
+use redis_drill::exit;
+use redis_drill::report::Verdict;
 
 /// The tests of this binary run one at a time: each needs the machine.
 static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn alone() -> std::sync::MutexGuard<'static, ()> {
     ALONE.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn run(env: &Env, file: &Path, out: &Path) -> std::process::Output {
-    env.run(&[
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ])
 }
 
 /// Attempts per runtime: a VM's host can stall it for milliseconds now and
@@ -92,8 +74,6 @@ fn the_reshard_drill_keeps_its_schedule_on_both_runtimes() {
 /// the loops' priority. Whatever the lag, the report must be consistent with it.
 fn schedule_drill(runtime: &'static str) -> (f64, Vec<(String, f64)>, String) {
     let env = Env::new(runtime);
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("runs");
     let yaml = format!(
         "name: schedule\n\
          topology: {}\n\
@@ -105,53 +85,48 @@ fn schedule_drill(runtime: &'static str) -> (f64, Vec<(String, f64)>, String) {
          slo:\n  max_lost_keys: 0\n  max_p99_during_ms: 50\n",
         topology("cluster-3x1.yaml").display()
     );
-    let file = write_topology(dir.path(), "schedule.yaml", &yaml);
-    let o = run(&env, &file, &out);
-    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
-    let r = report(&out, "schedule");
-    let check = &r["workload"]["self_check"];
-    let bound = check["max_tool_lag_ms"].as_f64().unwrap();
+    let file = env.write("schedule.yaml", &yaml);
+    let d = env.drill(&file, &[]);
+    let r = d.report();
+    let w = &r.workload;
+    let check = &w.self_check;
+    let bound = check.max_tool_lag_ms;
     assert_eq!(bound, 1.0, "the default bound");
     let mut lags = Vec::new();
     for phase in ["baseline", "during", "recovery", "after"] {
-        let lag = &r["workload"]["tool_lag_ms"][phase];
-        if lag["count"].as_u64() == Some(0) {
+        let Some(lag) = w.app.tool_lag_ms.get(phase).filter(|l| l.count > 0) else {
             continue;
-        }
-        let p99 = lag["p99"].as_f64().unwrap();
+        };
         // The self-check agrees with the figure, phase by phase.
-        assert_eq!(
-            check["phases"][phase]["ok"],
-            p99 <= bound,
-            "{runtime} {phase}: {check}"
-        );
-        lags.push((phase.to_string(), p99));
+        let c = &check.phases[phase];
+        assert_eq!(c.tool_lag_p99_ms, lag.p99, "{runtime} {phase}: {check:?}");
+        assert_eq!(c.ok, lag.p99 <= bound, "{runtime} {phase}: {check:?}");
+        lags.push((phase.to_string(), lag.p99));
     }
     let kept = lags.iter().all(|(_, p99)| *p99 <= bound);
-    assert_eq!(check["ok"], kept, "{runtime}: {check}");
+    assert_eq!(check.ok, kept, "{runtime}: {check:?}");
     // The SLO is in `during`: unknown exactly when that phase's lag broke the
     // bound, a pass otherwise (0 ms stays far under 50), never a fail.
-    let during_kept = check["phases"]["during"]["ok"] == true;
-    let slo = r["slo"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "max_p99_during_ms")
-        .unwrap();
-    let (verdict, code, result) = if during_kept {
-        ("pass", 0, "pass")
+    let during_kept = check.phases["during"].ok;
+    let slo = slo(r, "max_p99_during_ms");
+    let (verdict, code) = if during_kept {
+        (Verdict::Pass, exit::SUCCESS)
     } else {
-        ("unknown", 4, "unknown")
+        (Verdict::Unknown, exit::UNKNOWN)
     };
-    assert_eq!(slo["result"], result, "{runtime}: {slo}");
-    assert_eq!(r["verdict"], verdict, "{runtime}");
-    assert_eq!(o.status.code(), Some(code), "{runtime}: {stderr}");
+    assert_eq!(slo.result, verdict, "{runtime}: {slo:?}");
+    assert_eq!(
+        slo.value,
+        Some(w.app.latency_ms["during"].p99),
+        "{runtime}: {slo:?}"
+    );
+    assert_eq!(r.verdict, verdict, "{runtime}");
+    d.assert_code(code);
     // The three figures are there for every phase, and they add up: latency
     // is service time plus lag, so neither exceeds it.
     for phase in ["baseline", "during", "after"] {
-        let w = &r["workload"];
-        let lat = w["latency_ms"][phase]["p50"].as_f64().unwrap();
-        let svc = w["service_ms"][phase]["p50"].as_f64().unwrap();
+        let lat = w.app.latency_ms[phase].p50;
+        let svc = w.app.service_ms[phase].p50;
         assert!(
             svc > 0.0 && svc <= lat,
             "{runtime} {phase}: service {svc} latency {lat}"
@@ -159,7 +134,7 @@ fn schedule_drill(runtime: &'static str) -> (f64, Vec<(String, f64)>, String) {
     }
     // The clients' path is stated, and on Docker it is inside the run's
     // network (this test runs as root, as CI does).
-    let path = r["environment"]["client_path"].as_str().unwrap();
+    let path = r.environment.client_path.as_str();
     match runtime {
         "docker" if root_or_skip("the clients inside the run's network") => {
             assert!(path.starts_with("inside the run's network"), "{path}")
@@ -169,25 +144,22 @@ fn schedule_drill(runtime: &'static str) -> (f64, Vec<(String, f64)>, String) {
     }
     // Beside the clients, the server-side reference: every primary PINGed in
     // every phase, and the nodes' own figures for GET and SET.
+    let reference = r.reference.as_ref().expect("the reference");
     for phase in ["baseline", "during", "after"] {
-        let pings = r["reference"]["ping_ms"][phase].as_object().unwrap();
+        let pings = &reference.ping_ms[phase];
         assert_eq!(pings.len(), 3, "{runtime} {phase}: {pings:?}");
-        assert!(pings.values().all(|p| p["count"].as_u64().unwrap() > 10));
-        let server = r["reference"]["server"][phase].as_object().unwrap();
+        assert!(pings.values().all(|p| p.count > 10), "{pings:?}");
+        let server = &reference.server[phase];
         assert_eq!(server.len(), 3, "{runtime} {phase}: {server:?}");
         assert!(
             server
                 .values()
-                .any(|n| n["get"]["calls"].as_u64().unwrap_or(0) > 0),
+                .any(|n| n.get("get").is_some_and(|g| g.calls > 0)),
             "{server:?}"
         );
     }
-    let run_id = run_id_in(&stderr).expect("run id");
-    assert_nothing_left(&env, &run_id);
-    let priority = r["workload"]["engine"]["priority"]
-        .as_str()
-        .unwrap_or("?")
-        .to_string();
+    assert_nothing_left(&env, d.run_id());
+    let priority = w.engine.priority.clone().unwrap_or_else(|| "?".into());
     (bound, lags, priority)
 }
 
@@ -195,8 +167,6 @@ fn schedule_drill(runtime: &'static str) -> (f64, Vec<(String, f64)>, String) {
 fn a_starved_workload_is_unknown_never_a_pass() {
     let _alone = alone();
     let env = Env::new("process");
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("runs");
     // One op in flight at most; the primary of slot 0 paused for 1.5 s: ops
     // to it hold the only slot for their whole timeout, and every op due
     // meanwhile waits for it. The latency SLO is generous: were the figure
@@ -212,46 +182,44 @@ fn a_starved_workload_is_unknown_never_a_pass() {
          slo:\n  max_p99_during_ms: 100000\n",
         topology("cluster-3x1.yaml").display()
     );
-    let file = write_topology(dir.path(), "starved.yaml", &yaml);
-    let o = run(&env, &file, &out);
-    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert_eq!(
-        o.status.code(),
-        Some(4),
-        "exit code of an unknown verdict\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("## starved — UNKNOWN"), "{stdout}");
-    assert!(stdout.contains("self-check failed"), "{stdout}");
-    let r = report(&out, "starved");
-    assert_eq!(r["verdict"], "unknown");
-    let check = &r["workload"]["self_check"];
-    assert_eq!(check["ok"], false, "{check}");
-    assert_eq!(check["phases"]["during"]["ok"], false, "{check}");
+    let file = env.write("starved.yaml", &yaml);
+    let d = env.drill(&file, &[]);
+    d.assert_code(exit::UNKNOWN);
+    assert!(d.stdout.contains("## starved — UNKNOWN"), "{}", d.stdout);
+    assert!(d.stdout.contains("self-check failed"), "{}", d.stdout);
+    let r = d.report();
+    assert_eq!(r.verdict, Verdict::Unknown);
+    let check = &r.workload.self_check;
+    assert!(!check.ok, "{check:?}");
+    assert!(!check.phases["during"].ok, "{check:?}");
     assert!(
-        check["note"]
-            .as_str()
+        check.phases["during"].tool_lag_p99_ms > check.max_tool_lag_ms,
+        "{check:?}"
+    );
+    assert!(
+        check
+            .note
+            .as_deref()
             .unwrap()
             .contains("could not drive the rate"),
-        "{check}"
+        "{check:?}"
     );
     // The wait for room in flight is recorded on its own.
-    let waited = r["workload"]["pool_wait"]["during"]["ops"]
-        .as_u64()
-        .unwrap();
-    assert!(waited > 0, "{}", r["workload"]["pool_wait"]);
-    assert_eq!(r["workload"]["engine"]["max_in_flight"], 1);
-    let slo = &r["slo"][0];
-    assert_eq!(slo["name"], "max_p99_during_ms");
-    assert_eq!(slo["result"], "unknown", "{slo}");
-    assert!(
-        slo["value"].as_f64().is_some(),
-        "the figure is still reported: {slo}"
+    let waited = &r.workload.app.pool_wait["during"];
+    assert!(waited.ops > 0 && waited.max_ms > 0.0, "{waited:?}");
+    assert_eq!(r.workload.engine.max_in_flight, 1);
+    assert_eq!(r.slo.len(), 1, "{:?}", r.slo);
+    let slo = &r.slo[0];
+    assert_eq!(slo.name, "max_p99_during_ms");
+    assert_eq!(slo.result, Verdict::Unknown, "{slo:?}");
+    assert_eq!(
+        slo.value,
+        Some(r.workload.app.latency_ms["during"].p99),
+        "the figure is still reported: {slo:?}"
     );
     assert!(
-        slo["note"].as_str().unwrap().contains("tool lag p99"),
-        "{slo}"
+        slo.note.as_deref().unwrap().contains("tool lag p99"),
+        "{slo:?}"
     );
-    let run_id = run_id_in(&stderr).expect("run id");
-    assert_nothing_left(&env, &run_id);
+    assert_nothing_left(&env, d.run_id());
 }

@@ -236,14 +236,9 @@ fn heal_and_recover(env: &Env, rt: &tokio::runtime::Runtime, lib: &Runtime, d: &
 }
 
 fn partition_drill(env: &Env) {
-    let name = unique_name("part");
-    let guard = Up {
-        env,
-        name: name.clone(),
-    };
-    let t = write_topology(env.state.path(), "partition.yaml", TOPOLOGY);
-    let up = env.json(&["up", t.to_str().unwrap(), "--name", &name, "--json"]);
-    let run_id = up["run_id"].as_str().unwrap().to_string();
+    let t = env.write("partition.yaml", TOPOLOGY);
+    let up = env.up(&t, "part");
+    let (name, run_id) = (up.name.clone(), up.run_id.clone());
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let lib = rt.block_on(library_runtime(env));
@@ -259,9 +254,7 @@ fn partition_drill(env: &Env) {
         assert_eq!(e.exit_code(), exit::ENVIRONMENT, "{e}");
         assert!(e.to_string().contains("root"), "{e}");
         eprintln!("process: not root, so only the preflight refusal is checked: {e}");
-        env.json(&["down", "--name", &name, "--json"]);
-        std::mem::forget(guard);
-        assert_nothing_left(env, &run_id);
+        up.down();
         return;
     }
     rt.block_on(lib.check_partitions(&d)).expect("preflight");
@@ -403,9 +396,7 @@ fn partition_drill(env: &Env) {
     // Partition again, then `down` while it is in force (and a node is
     // down): nothing is left.
     rt.block_on(lib.partition(&d, &isolate)).expect("apply");
-    env.json(&["down", "--name", &name, "--json"]);
-    std::mem::forget(guard);
-    assert_nothing_left(env, &run_id);
+    up.down();
     if env.runtime == "process" {
         let left: Vec<String> = host_iptables(&["-S"])
             .lines()
@@ -421,7 +412,7 @@ fn partition_drill(env: &Env) {
         host_iptables(&["-I", "INPUT", "-j", &orphan]);
         host_iptables(&["-A", &orphan, "-s", "127.0.99.11", "-j", "DROP"]);
         assert!(host_iptables(&["-S"]).contains(&orphan));
-        env.json(&["down", "--all", "--json"]);
+        let _: redis_drill::runtime::Removed = env.json(&["down", "--all", "--json"]);
         let left: Vec<String> = host_iptables(&["-S"])
             .lines()
             .filter(|l| l.contains(&orphan))

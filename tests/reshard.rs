@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{Env, Up, topology, unique_name};
+use common::{Env, UpGuard, topology};
 use futures::StreamExt;
 use redis::AsyncCommands;
 use redis_drill::cluster::check::{CONFIG_CONSISTENT, OPEN_SLOTS, SLOTS_COVERAGE};
@@ -36,7 +36,7 @@ const CONVERGE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A running cluster-3x1 of this test, taken down when dropped.
 struct Cluster<'a> {
-    _up: Up<'a>,
+    _up: UpGuard<'a>,
     map: AddressMap,
     members: Vec<Member>,
 }
@@ -63,35 +63,23 @@ impl Cluster<'_> {
 }
 
 fn up<'a>(env: &'a Env, prefix: &str) -> Cluster<'a> {
-    let name = unique_name(prefix);
-    let guard = Up {
-        env,
-        name: name.clone(),
-    };
-    let topo = topology("cluster-3x1.yaml");
-    env.json(&[
-        "up",
-        topo.to_str().unwrap(),
-        "--runtime",
-        "process",
-        "--name",
-        &name,
-        "--json",
-    ]);
-    let status = env.json(&["status", "--name", &name, "--json"]);
-    let members: Vec<Member> = status["nodes"]
-        .as_array()
-        .expect("status nodes")
-        .iter()
+    let guard = env.up(&topology("cluster-3x1.yaml"), prefix);
+    let members: Vec<Member> = guard
+        .status()
+        .nodes
+        .into_iter()
         .map(|n| {
-            let addr: SocketAddr = n["address"].as_str().unwrap().parse().unwrap();
-            assert!(addr.ip().is_loopback(), "{addr} is not loopback");
+            assert!(
+                n.address.ip().is_loopback(),
+                "{} is not loopback",
+                n.address
+            );
             Member {
-                name: n["name"].as_str().unwrap().to_string(),
-                addr,
-                announce: n["announce"].as_str().unwrap().parse().unwrap(),
+                name: n.name,
+                addr: n.address,
+                announce: n.announce,
                 bus_port: 0,
-                replica_of: n["replica_of"].as_str().map(str::to_string),
+                replica_of: n.replica_of,
                 slots: vec![],
             }
         })

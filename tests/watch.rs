@@ -2,7 +2,8 @@
 //! write load, kill a primary of a 3x1 cluster with a 2 s node timeout, wait
 //! for its replica to take over, start the old primary again, wait until it is
 //! a caught-up replica, and check the failover and rejoin timelines read from
-//! the recording.
+//! the recording: the events in order, the promotion within the Redis Cluster
+//! spec's range counted from the kill (2500–5500 ms for a 2 s node timeout).
 
 mod common;
 
@@ -85,32 +86,26 @@ async fn write_load(
 #[test]
 fn process_watch_kill_failover_restart_rejoin() {
     let env = Env::new("process");
-    let dir = tempfile::tempdir().unwrap();
-    let name = unique_name("watch");
-    let file = write_topology(
-        dir.path(),
+    let file = env.write(
         "watch.yaml",
         &format!(
             "name: watch\nkind: cluster\ncluster:\n  shards: 3\n  replicas: 1\n  node_timeout_ms: {NODE_TIMEOUT_MS}\n"
         ),
     );
-    let _guard = Up {
-        env: &env,
-        name: name.clone(),
-    };
-    env.json(&["up", file.to_str().unwrap(), "--name", &name, "--json"]);
-    let status = env.json(&["status", "--name", &name, "--json"]);
+    let up = env.up(&file, "watch");
+    let name = up.name.clone();
+    let status = up.status();
     let map = address_map(&status);
     let failed = "s1n1";
-    let replica = node(&status, failed)["primary_of"][0]
-        .as_str()
+    let replica = node(&status, failed)
+        .primary_of
+        .as_ref()
+        .and_then(|r| r.first())
         .expect("s1n1 has a replica")
-        .to_string();
-    let failed_addr = addr(&node(&status, failed)["address"]);
-    let replica_addr = addr(&node(&status, &replica)["address"]);
-    let replica_port = addr(&node(&status, &replica)["announce"])
-        .port()
-        .to_string();
+        .clone();
+    let failed_addr = address(&status, failed);
+    let replica_addr = address(&status, &replica);
+    let replica_port = node(&status, &replica).announce.port().to_string();
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let clock = Clock::start();
@@ -171,8 +166,9 @@ fn process_watch_kill_failover_restart_rejoin() {
     });
     // And the cluster settles: every node reports ok and they all agree.
     wait_until("the cluster to settle", WAIT, || {
-        let s = env.json(&["status", "--name", &name, "--json"]);
-        s["cluster"]["state"] == "ok" && s["cluster"]["nodes_agree"] == true
+        up.status()
+            .cluster
+            .is_some_and(|c| c.state == "ok" && c.nodes_agree)
     });
     let settled_ns = clock.now_ns();
     wait_until("a sample of every node after that", WAIT, || {
@@ -222,19 +218,33 @@ fn process_watch_kill_failover_restart_rejoin() {
     assert!(promoted <= agreed && agreed <= settled_ns + resolution);
     assert_eq!(fo.promoted.as_deref(), Some(replica.as_str()));
     assert!(fo.epoch_after > fo.epoch_before, "{fo:#?}");
-    let took = fo.promoted_after_ms.unwrap();
+    // The spec's range for the promotion, counted from the kill: at best the
+    // node timeout and the election's fixed delay (500 ms), at worst twice
+    // the node timeout, the fixed delay, its random part (500 ms) and the
+    // cron ticks between (500 ms) — and the library's bounds say the same.
+    // The kill happened between `fault_ns` and `killed_ns` (the `kill`
+    // command's run), and the watcher sees a change up to one interval late.
     let timeout = NODE_TIMEOUT_MS as f64;
-    assert!(
-        (0.5 * timeout..=3.0 * timeout).contains(&took),
-        "promoted after {took} ms with a {NODE_TIMEOUT_MS} ms node timeout"
+    let (min, max) = (timeout + 500.0, 2.0 * timeout + 1500.0);
+    assert_eq!(
+        (
+            expected_min_ms(NODE_TIMEOUT_MS, 0) as f64,
+            expected_max_ms(NODE_TIMEOUT_MS, 0) as f64
+        ),
+        (min, max)
     );
-    let (min, max) = (
-        expected_min_ms(NODE_TIMEOUT_MS, 0) as f64,
-        expected_max_ms(NODE_TIMEOUT_MS, 0) as f64,
-    );
+    let ms = |ns: u64| ns as f64 / 1e6;
+    let (earliest, latest) = (ms(fault_ns) + min, ms(killed_ns) + max + ms(resolution));
     assert!(
-        (min..=max).contains(&took),
-        "promoted after {took} ms, outside the spec's {min}..{max} ms"
+        (earliest..=latest).contains(&ms(promoted)),
+        "promoted {} ms after the kill command began and {} ms after it returned; the spec says {min}–{max} ms",
+        ms(promoted - fault_ns),
+        ms(promoted.saturating_sub(killed_ns))
+    );
+    // The figure a report shows is the same span, in whole microseconds.
+    assert_eq!(
+        fo.promoted_after_ms,
+        Some(((promoted - fault_ns) / 1_000) as f64 / 1_000.0)
     );
 
     // The rejoin: reachable, then a replica of the promoted node, linked, caught up.

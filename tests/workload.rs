@@ -12,25 +12,20 @@ use std::time::{Duration, Instant};
 use common::*;
 use redis_drill::checker;
 use redis_drill::cluster::AddressMap;
+use redis_drill::status::StatusReport;
 use redis_drill::timeline::Clock;
 use redis_drill::workload::{
     self, ClientMode, History, Mix, Model, OpKind, Recorded, Workload, WorkloadSpec,
 };
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-/// Primary name by slot from `status --json`, for the downtime checker.
-fn shard_names(status: &Value) -> Vec<(u16, u16, String)> {
+/// Primary name by slot range, from a topology report, for the downtime checker.
+fn shard_names(status: &StatusReport) -> Vec<(u16, u16, String)> {
     let mut out = Vec::new();
-    for n in status["nodes"].as_array().expect("nodes") {
-        for r in n["slot_ranges"].as_array().expect("slot_ranges") {
-            let r = r.as_str().unwrap();
+    for n in &status.nodes {
+        for r in &n.slot_ranges {
             let (a, b) = r.split_once('-').unwrap_or((r, r));
-            out.push((
-                a.parse().unwrap(),
-                b.parse().unwrap(),
-                n["name"].as_str().unwrap().to_string(),
-            ));
+            out.push((a.parse().unwrap(), b.parse().unwrap(), n.name.clone()));
         }
     }
     out
@@ -75,22 +70,8 @@ fn as_initial(finals: &HashMap<String, Option<String>>) -> HashMap<String, Strin
 #[test]
 fn workload_on_a_stable_process_cluster() {
     let env = Env::new("process");
-    let name = unique_name("wl");
-    let _guard = Up {
-        env: &env,
-        name: name.clone(),
-    };
-    let topo = topology("cluster-3x1.yaml");
-    env.json(&[
-        "up",
-        topo.to_str().unwrap(),
-        "--runtime",
-        "process",
-        "--name",
-        &name,
-        "--json",
-    ]);
-    let status = env.json(&["status", "--name", &name, "--json"]);
+    let up = env.up(&topology("cluster-3x1.yaml"), "wl");
+    let status = up.status();
     let map = address_map(&status);
     let shards = shard_names(&status);
     let shard_of = |slot: u16| {

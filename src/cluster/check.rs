@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::admin::{error_chain, majority, slot_owners};
 use super::conn::{AddressMap, ConnectOptions, NodeConn};
@@ -48,7 +48,7 @@ impl CheckedNode {
 }
 
 /// One of the four checks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
     /// Stable id: [`CONFIG_CONSISTENT`], [`OPEN_SLOTS`], [`SLOTS_COVERAGE`], [`MULTIPLE_OWNERS`].
     pub name: String,
@@ -60,7 +60,7 @@ pub struct Check {
 }
 
 /// The result of [`check`]. `ok` when every check is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckReport {
     /// The node the check started from.
     pub entry: String,

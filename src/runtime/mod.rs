@@ -240,7 +240,7 @@ pub struct DeploymentSummary {
 }
 
 /// What `down` removed.
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Removed {
     pub containers: usize,
     pub networks: usize,

@@ -1,11 +1,32 @@
-//! Shared harness for integration tests: run the real `redis-drill` binary,
-//! make sure whatever a test brought up is taken down (a guard, also on panic),
-//! and decide what happens when Docker is missing.
+//! Shared harness for integration tests: run the real `redis-drill` binary
+//! and read what it prints through the library's own types.
+//!
+//! - [`Env`] is one test's world: a runtime, a private process-runtime state
+//!   dir and a dir for the files the test writes. Nothing is shared between
+//!   tests; every topology gets a name of its own ([`unique_name`]).
+//! - [`Env::up`] brings a topology up and returns an [`UpGuard`] that takes
+//!   it down when dropped, panics included.
+//! - [`Env::drill`] runs a scenario into a run folder of its own and returns
+//!   a [`Drilled`]: the exit code, stdout, stderr, the run id, the run folder
+//!   and its `report.json` read as [`Report`]. With `--keep` the topology the
+//!   drill left is taken down when the `Drilled` is dropped.
+//! - [`docker_or_skip`], [`root_or_skip`] and [`on_both_runtimes!`] decide
+//!   what happens without Docker or root (CI sets the variables that make
+//!   those tests fail instead of skipping).
 #![allow(dead_code)]
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+
+use redis_drill::cluster::{AddressMap, CheckReport};
+use redis_drill::report::Report;
+use redis_drill::runtime::Removed;
+use redis_drill::status::{NodeStatus, StatusReport};
+use redis_drill::topology::Role;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_redis-drill");
 
@@ -86,10 +107,12 @@ pub fn unique_name(prefix: &str) -> String {
     )
 }
 
-/// One test's environment: a runtime and a private process-runtime state dir.
+/// One test's environment: a runtime, a private process-runtime state dir,
+/// and a dir for the topology and scenario files the test writes.
 pub struct Env {
     pub runtime: &'static str,
     pub state: tempfile::TempDir,
+    pub files: tempfile::TempDir,
 }
 
 impl Env {
@@ -97,9 +120,11 @@ impl Env {
         Env {
             runtime,
             state: tempfile::tempdir().expect("temp dir"),
+            files: tempfile::tempdir().expect("temp dir"),
         }
     }
 
+    /// The binary with this test's runtime and state dir, not yet started.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.args(args)
@@ -122,8 +147,9 @@ impl Env {
         out
     }
 
-    /// Run, assert success, and parse stdout as JSON.
-    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+    /// Run, assert success, and read stdout as a `T` (the command's `--json`
+    /// output type).
+    pub fn json<T: DeserializeOwned>(&self, args: &[&str]) -> T {
         let out = self.run(args);
         assert!(
             out.status.success(),
@@ -133,23 +159,242 @@ impl Env {
         );
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
             panic!(
-                "redis-drill {}: stdout is not JSON ({e}):\n{}",
+                "redis-drill {}: stdout is not the JSON expected ({e}):\n{}",
                 args.join(" "),
                 String::from_utf8_lossy(&out.stdout)
             )
         })
     }
+
+    /// `status --name NAME --json`.
+    pub fn status(&self, name: &str) -> StatusReport {
+        self.json(&["status", "--name", name, "--json"])
+    }
+
+    /// `check --name NAME --json` (exit 0 or 1, both read).
+    pub fn check(&self, name: &str) -> CheckReport {
+        let out = self.run(&["check", "--name", name, "--json"]);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "check --name {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("check --json prints a CheckReport")
+    }
+
+    /// Write `text` to `file` in this test's files dir; its path.
+    pub fn write(&self, file: &str, text: &str) -> PathBuf {
+        let p = self.files.path().join(file);
+        std::fs::write(&p, text).expect("write a test file");
+        p
+    }
+
+    /// `up FILE --name <prefix>-… --json`: the topology, up, with a guard
+    /// that takes it down when dropped.
+    pub fn up(&self, file: &Path, prefix: &str) -> UpGuard<'_> {
+        let name = unique_name(prefix);
+        // The guard first: a failed `up` still gets a `down`.
+        let mut guard = UpGuard {
+            env: self,
+            name: name.clone(),
+            run_id: String::new(),
+            up: None,
+        };
+        let up: redis_drill::bringup::UpReport =
+            self.json(&["up", file.to_str().unwrap(), "--name", &name, "--json"]);
+        assert_eq!(up.name, name);
+        guard.run_id = up.run_id.clone();
+        guard.up = Some(up);
+        guard
+    }
+
+    /// A guard for a name of its own that the test brings up by hand (an
+    /// `up` expected to fail, or to be interrupted): whatever it left is
+    /// taken down on drop.
+    pub fn guard(&self, prefix: &str) -> UpGuard<'_> {
+        UpGuard {
+            env: self,
+            name: unique_name(prefix),
+            run_id: String::new(),
+            up: None,
+        }
+    }
+
+    /// `run SCENARIO --out DIR EXTRA...`: the drill, with its run folder and
+    /// typed report when it wrote one.
+    pub fn drill(&self, scenario: &Path, extra: &[&str]) -> Drilled<'_> {
+        let out = tempfile::tempdir().expect("temp dir");
+        let mut args = vec![
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = self.run(&args);
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        let run_id = run_id_in(&stderr);
+        // With --keep (and no --name) the drill's own topology stays up: its
+        // name is `<scenario>-<run id>`, taken down by the guard.
+        let kept = match (&run_id, extra.contains(&"--keep")) {
+            (Some(id), true) if !extra.contains(&"--name") => {
+                let scenario_name = scenario_name(scenario);
+                Some(UpGuard {
+                    env: self,
+                    name: format!("{scenario_name}-{id}"),
+                    run_id: id.clone(),
+                    up: None,
+                })
+            }
+            _ => None,
+        };
+        let run_dir = latest_run(out.path());
+        let report = run_dir.as_ref().and_then(|d| {
+            let path = d.join("report.json");
+            let bytes = std::fs::read(&path).ok()?;
+            Some(
+                serde_json::from_slice::<Report>(&bytes)
+                    .unwrap_or_else(|e| panic!("{}: not a report ({e})", path.display())),
+            )
+        });
+        Drilled {
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr,
+            run_id,
+            run_dir,
+            report,
+            kept,
+            _out: out,
+        }
+    }
 }
 
-/// Takes a named topology down when dropped, whatever happened.
-pub struct Up<'a> {
+/// The `name:` of a scenario file.
+fn scenario_name(file: &Path) -> String {
+    let text = std::fs::read_to_string(file).expect("the scenario file");
+    text.lines()
+        .find_map(|l| l.strip_prefix("name:"))
+        .map(|n| n.trim().to_string())
+        .expect("a scenario has a name")
+}
+
+/// The run folder `<out>/<scenario>/latest`, if a drill wrote one.
+fn latest_run(out: &Path) -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(out)
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("latest"))
+        .filter(|p| p.join("report.json").is_file())
+        .collect();
+    assert!(found.len() <= 1, "more than one run folder: {found:?}");
+    found.pop()
+}
+
+/// A topology this test brought up; taken down when dropped, whatever happened.
+pub struct UpGuard<'a> {
     pub env: &'a Env,
     pub name: String,
+    pub run_id: String,
+    /// What `up --json` printed (`None` for a topology a drill kept).
+    pub up: Option<redis_drill::bringup::UpReport>,
 }
 
-impl Drop for Up<'_> {
+impl UpGuard<'_> {
+    /// The topology report now.
+    pub fn status(&self) -> StatusReport {
+        self.env.status(&self.name)
+    }
+
+    /// Where a client on this host reaches each node, from `status` now.
+    pub fn endpoints(&self) -> AddressMap {
+        address_map(&self.status())
+    }
+
+    /// Our check now.
+    pub fn check(&self) -> CheckReport {
+        self.env.check(&self.name)
+    }
+
+    /// `ARGS --name NAME`, run (never panics on a non-zero exit).
+    pub fn run(&self, args: &[&str]) -> Output {
+        let mut a = args.to_vec();
+        a.extend(["--name", &self.name]);
+        self.env.run(&a)
+    }
+
+    /// `ARGS --name NAME --json`, asserting success, read as a `T`.
+    pub fn json<T: DeserializeOwned>(&self, args: &[&str]) -> T {
+        let mut a = args.to_vec();
+        a.extend(["--name", &self.name, "--json"]);
+        self.env.json(&a)
+    }
+
+    /// `down --name NAME`, asserting that nothing of the run is left; what
+    /// `down` says it removed.
+    pub fn down(mut self) -> Removed {
+        let removed: Removed = self.env.json(&["down", "--name", &self.name, "--json"]);
+        assert_nothing_left(self.env, &self.run_id);
+        // Down already: the drop has nothing to do.
+        self.name.clear();
+        removed
+    }
+}
+
+impl Drop for UpGuard<'_> {
     fn drop(&mut self) {
-        let _ = self.env.command(&["down", "--name", &self.name]).output();
+        if !self.name.is_empty() {
+            let _ = self.env.command(&["down", "--name", &self.name]).output();
+        }
+    }
+}
+
+/// What a drill did: its exit code and output, and the run folder with the
+/// report it wrote (none when it stopped before: bad input, an interrupt).
+pub struct Drilled<'a> {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub run_id: Option<String>,
+    pub run_dir: Option<PathBuf>,
+    pub report: Option<Report>,
+    /// The topology a `--keep` drill left up, taken down on drop.
+    pub kept: Option<UpGuard<'a>>,
+    _out: tempfile::TempDir,
+}
+
+impl Drilled<'_> {
+    /// The report; panics with the drill's output when there is none.
+    pub fn report(&self) -> &Report {
+        self.report
+            .as_ref()
+            .unwrap_or_else(|| panic!("the drill wrote no report:\n{}", self.output()))
+    }
+
+    /// The run folder; panics with the drill's output when there is none.
+    pub fn run_dir(&self) -> &Path {
+        self.run_dir
+            .as_deref()
+            .unwrap_or_else(|| panic!("the drill wrote no run folder:\n{}", self.output()))
+    }
+
+    pub fn run_id(&self) -> &str {
+        self.run_id
+            .as_deref()
+            .unwrap_or_else(|| panic!("the drill printed no run id:\n{}", self.output()))
+    }
+
+    /// Assert the exit code, showing the drill's output when it differs.
+    pub fn assert_code(&self, code: i32) {
+        assert_eq!(self.code, Some(code), "{}", self.output());
+    }
+
+    /// stdout and stderr, for failure messages.
+    pub fn output(&self) -> String {
+        format!(
+            "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
@@ -230,16 +475,10 @@ pub fn processes_mentioning(needle: &Path) -> Vec<i32> {
         .collect()
 }
 
-/// Write a topology file into `dir` and return its path.
-pub fn write_topology(dir: &Path, file: &str, yaml: &str) -> PathBuf {
-    let p = dir.join(file);
-    std::fs::write(&p, yaml).expect("write topology");
-    p
-}
-
 /// Nothing of `run_id` is left: no container or network labelled with it
 /// (docker), no run directory and no redis-server in the state dir (process).
 pub fn assert_nothing_left(env: &Env, run_id: &str) {
+    assert!(!run_id.is_empty(), "no run id to look for");
     if env.runtime == "docker" {
         let left = docker_leftovers(&format!("redis-drill.run-id={run_id}"));
         assert!(left.is_empty(), "left behind: {left:?}");
@@ -251,34 +490,90 @@ pub fn assert_nothing_left(env: &Env, run_id: &str) {
     }
 }
 
-/// A socket address from a JSON string.
-pub fn addr(v: &serde_json::Value) -> std::net::SocketAddr {
-    v.as_str()
-        .expect("address string")
-        .parse()
-        .expect("socket address")
-}
-
-/// The address map (announce -> host address) from `status --json`.
-pub fn address_map(status: &serde_json::Value) -> redis_drill::cluster::AddressMap {
-    let mut map = redis_drill::cluster::AddressMap::new();
-    for n in status["nodes"].as_array().expect("nodes") {
-        map.insert(
-            n["name"].as_str().expect("name"),
-            addr(&n["announce"]),
-            addr(&n["address"]),
-        )
-        .expect("a loopback address");
+/// The address map (announce -> host address) of a topology report.
+pub fn address_map(status: &StatusReport) -> AddressMap {
+    let mut map = AddressMap::new();
+    for n in &status.nodes {
+        map.insert(&n.name, n.announce, n.address)
+            .expect("a loopback address");
     }
     map
 }
 
-/// The node called `name` in `status --json`.
-pub fn node<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    status["nodes"]
-        .as_array()
-        .expect("nodes")
+/// The node called `name` in a topology report.
+pub fn node<'a>(status: &'a StatusReport, name: &str) -> &'a NodeStatus {
+    status
+        .nodes
         .iter()
-        .find(|n| n["name"] == name)
-        .unwrap_or_else(|| panic!("no node {name} in {status}"))
+        .find(|n| n.name == name)
+        .unwrap_or_else(|| panic!("no node {name} in {status:#?}"))
+}
+
+/// Where a client on this host reaches `name`.
+pub fn address(status: &StatusReport, name: &str) -> SocketAddr {
+    node(status, name).address
+}
+
+/// Whether `name` reports itself a primary / replica now.
+pub fn is_primary(status: &StatusReport, name: &str) -> bool {
+    node(status, name).role == Some(Role::Primary)
+}
+
+pub fn is_replica(status: &StatusReport, name: &str) -> bool {
+    node(status, name).role == Some(Role::Replica)
+}
+
+/// The names of `list`, for comparisons with string literals.
+pub fn names(list: &[String]) -> Vec<&str> {
+    list.iter().map(String::as_str).collect()
+}
+
+/// The phases of a report, by name.
+pub fn phase_names(r: &Report) -> Vec<&str> {
+    r.phases.iter().map(|p| p.name.as_str()).collect()
+}
+
+/// The SLO result called `name` in a report.
+pub fn slo<'a>(r: &'a Report, name: &str) -> &'a redis_drill::report::SloResult {
+    r.slo
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no SLO {name} in {:#?}", r.slo))
+}
+
+/// `redis-cli --cluster check` from where the runtime lets us reach the
+/// nodes: inside `via`'s container for docker (container IPs are not for
+/// the host), on the host for processes. (exit success, stdout).
+pub fn redis_cli_check(up: &UpGuard, status: &StatusReport, via: &str) -> (bool, String) {
+    let out = if up.env.runtime == "docker" {
+        up.env.run(&[
+            "exec",
+            via,
+            "--name",
+            &up.name,
+            "--",
+            "redis-cli",
+            "--cluster",
+            "check",
+            "127.0.0.1:6379",
+        ])
+    } else {
+        Command::new("redis-cli")
+            .args(["--cluster", "check", &address(status, via).to_string()])
+            .output()
+            .expect("redis-cli")
+    };
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.success(), text)
+}
+
+/// `redis-cli --cluster check` passes with every slot covered and no warning.
+pub fn assert_redis_cli_check_clean(up: &UpGuard, status: &StatusReport, via: &str) {
+    let (ok, text) = redis_cli_check(up, status, via);
+    assert!(
+        ok && text.contains("[OK] All 16384 slots covered.")
+            && !text.contains("[WARNING]")
+            && !text.contains("[ERR]"),
+        "redis-cli --cluster check:\n{text}"
+    );
 }
