@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use redis_drill::exit;
-use redis_drill::report::{Figure, Report, Verdict, evaluate_slos};
+use redis_drill::report::{Bound, Figure, Report, Verdict, evaluate_slos};
 use redis_drill::scenarios::slo::SLOS;
 use redis_drill::slots::key_slot;
 use redis_drill::workload::WorkloadSpec;
@@ -321,7 +321,7 @@ fn every_slo_fails_end_to_end_and_a_stored_run_checks_again_to_the_same_report()
             // Not measured by this drill: the result the code gives a
             // figure not measured, which is never a pass.
             let limits = BTreeMap::from([(name.to_string(), 1e9)]);
-            let documented = evaluate_slos(&limits, |_| Figure::Missing).remove(0);
+            let documented = evaluate_slos(&limits, |_| Figure::Missing, |_| s.bound).remove(0);
             assert_ne!(documented.result, Verdict::Pass);
             let (code, c) = check_run(&env, &copy_run(run, copies.path(), &limits, None));
             let got = slo(&c, name);
@@ -333,7 +333,12 @@ fn every_slo_fails_end_to_end_and_a_stored_run_checks_again_to_the_same_report()
             seen.push(format!("{name}: not measured -> {:?}", got.result));
             continue;
         };
-        let limits = BTreeMap::from([(name.to_string(), value - 1.0)]);
+        // Just past the figure, on the side its bound forbids.
+        let failing = match s.bound {
+            Bound::AtMost => value - 1.0,
+            Bound::AtLeast => value + 1.0,
+        };
+        let limits = BTreeMap::from([(name.to_string(), failing)]);
         let distrusted = latency_phase(name).filter(|p| !r.workload.self_check.phases[*p].ok);
         let (code, c) = check_run(&env, &copy_run(run, copies.path(), &limits, None));
         let got = slo(&c, name);
