@@ -355,10 +355,12 @@ fn check_targets(step: &FaultStep, topology: &Topology) -> Result<(), (&'static 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn load(yaml: &str) -> Result<Scenario, String> {
+    /// The scenario `yaml`, beside a 3x1 cluster topology `c.yaml`; an
+    /// error as its message, with the folder written `DIR`.
+    pub(crate) fn load(yaml: &str) -> Result<Scenario, String> {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("c.yaml"),

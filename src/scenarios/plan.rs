@@ -103,15 +103,7 @@ mod tests {
     use super::*;
 
     fn scenario(yaml: &str) -> Scenario {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("c.yaml"),
-            "name: c\nkind: cluster\ncluster:\n  shards: 3\n  replicas: 1\n",
-        )
-        .unwrap();
-        let p = dir.path().join("s.yaml");
-        std::fs::write(&p, yaml).unwrap();
-        Scenario::load(&p).unwrap()
+        super::super::tests::load(yaml).unwrap()
     }
 
     fn names(steps: &[Step]) -> Vec<String> {
