@@ -298,7 +298,7 @@ impl CliError {
 
 impl From<RuntimeError> for CliError {
     fn from(e: RuntimeError) -> Self {
-        CliError::new(e.exit_code(), e.to_string())
+        CliError::new(e.class().code(), e.to_string())
     }
 }
 
@@ -316,7 +316,7 @@ impl From<scenarios::run::DrillError> for CliError {
 
 impl From<bringup::BringupError> for CliError {
     fn from(e: bringup::BringupError) -> Self {
-        CliError::new(e.exit_code(), e.to_string())
+        CliError::new(e.class().code(), e.to_string())
     }
 }
 
@@ -693,11 +693,11 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
             let (rt, d) = locate(runtime, name.as_deref()).await?;
             rt.check_partitions(&d)
                 .await
-                .map_err(|e| CliError::new(e.exit_code(), e.to_string()))?;
+                .map_err(|e| CliError::new(e.class().code(), e.to_string()))?;
             let healed = rt
                 .heal(&d)
                 .await
-                .map_err(|e| CliError::new(e.exit_code(), e.to_string()))?;
+                .map_err(|e| CliError::new(e.class().code(), e.to_string()))?;
             if json {
                 print_json(&serde_json::json!({
                     "name": d.name,
@@ -871,22 +871,14 @@ async fn reshard_cmd(
 }
 
 fn cluster_error(e: cluster::ClusterError) -> CliError {
-    let code = if e.is_cancelled() {
-        exit::INTERRUPTED
-    } else if matches!(e, cluster::ClusterError::Plan(_)) {
-        // A plan that cannot be made is about what the user asked for.
-        exit::BAD_INPUT
-    } else {
-        exit::ENVIRONMENT
-    };
     CliError::new(
-        code,
+        e.class().code(),
         format!("failed to {}", cluster::admin::error_chain(&e)),
     )
 }
 
 fn drill_error(e: scenarios::run::DrillError) -> CliError {
-    CliError::new(e.exit_code(), e.to_string())
+    CliError::new(e.class().code(), e.to_string())
 }
 
 /// A node fault (kill, stop, start, restart, pause, resume, failover) on a
@@ -920,7 +912,7 @@ async fn apply_fault(
     seed: Option<u64>,
     json: bool,
 ) -> Result<i32, CliError> {
-    let fault_err = |e: crate::faults::FaultError| CliError::new(e.exit_code(), e.to_string());
+    let fault_err = |e: crate::faults::FaultError| CliError::new(e.class().code(), e.to_string());
     if step.fault == FaultKind::Partition {
         rt.check_partitions(d)
             .await

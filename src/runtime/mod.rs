@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::exit;
+use crate::exit::Class;
 use crate::topology::{NodeSpec, Role, Topology};
 
 /// Label keys. Every container and network carries them; cleanup finds
@@ -360,11 +360,12 @@ pub enum RuntimeError {
 }
 
 impl RuntimeError {
-    pub fn exit_code(&self) -> i32 {
+    /// What kind of failure this is (the CLI maps it to an exit code).
+    pub fn class(&self) -> Class {
         match self {
-            RuntimeError::BadInput(_) | RuntimeError::NotFound(_) => exit::BAD_INPUT,
-            RuntimeError::Cancelled => exit::INTERRUPTED,
-            _ => exit::ENVIRONMENT,
+            RuntimeError::BadInput(_) | RuntimeError::NotFound(_) => Class::BadInput,
+            RuntimeError::Cancelled => Class::Interrupted,
+            _ => Class::Environment,
         }
     }
 
