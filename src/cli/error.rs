@@ -162,7 +162,7 @@ mod tests {
             exit::BAD_INPUT
         );
         assert_eq!(
-            code(RuntimeError::NoDocker("x".into()).into()),
+            code(RuntimeError::DockerSilent("x").into()),
             exit::ENVIRONMENT
         );
         assert_eq!(code(RuntimeError::Cancelled.into()), exit::INTERRUPTED);

@@ -323,8 +323,12 @@ pub struct UpOptions {
 pub enum RuntimeError {
     #[error("{0}")]
     BadInput(String),
+    /// The client could not reach an engine (no socket, refused, a bad reply).
     #[error("no docker engine answers: {0}")]
-    NoDocker(String),
+    NoDocker(#[source] bollard::errors::Error),
+    /// An engine was reached but stayed silent: what did not come back in time.
+    #[error("no docker engine answers: {0}")]
+    DockerSilent(&'static str),
     #[error("docker: {context}: {source}")]
     Docker {
         context: String,
