@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cluster::conn::{NodeConn, parse_info};
 use crate::cluster::{self, AddressMap, ClusterError, ConnectOptions, Member};
-use crate::exit;
+use crate::exit::Class;
 use crate::runtime::{Deployment, Runtime, RuntimeError, RuntimeKind, UpOptions};
 use crate::status::{self, StatusReport};
 use crate::topology::{Kind, Topology};
@@ -22,11 +22,14 @@ pub enum BringupError {
 }
 
 impl BringupError {
-    pub fn exit_code(&self) -> i32 {
+    /// What kind of failure this is (the CLI maps it to an exit code). A
+    /// cluster that cannot be made from a topology that validated is not the
+    /// user's input at fault (even a `Plan` error): the environment.
+    pub fn class(&self) -> Class {
         match self {
-            BringupError::Runtime(e) => e.exit_code(),
-            BringupError::Cluster(ClusterError::Cancelled { .. }) => exit::INTERRUPTED,
-            BringupError::Cluster(_) => exit::ENVIRONMENT,
+            BringupError::Runtime(e) => e.class(),
+            BringupError::Cluster(e) if e.is_cancelled() => Class::Interrupted,
+            BringupError::Cluster(_) => Class::Environment,
         }
     }
 }

@@ -1,4 +1,9 @@
 //! Exit codes: the contract scripts and CI rely on. One place, named.
+//!
+//! The modules below the CLI never pick an exit code. Each error type says
+//! what kind of failure it is — a [`Class`] — and [`Class::code`] is the one
+//! place a class becomes a number. A run's verdict is not an error: the CLI
+//! turns it into [`SUCCESS`], [`CHECK_FAILED`] or [`UNKNOWN`] itself.
 
 /// Everything asked for was done, and every check or SLO held.
 pub const SUCCESS: i32 = 0;
@@ -15,3 +20,30 @@ pub const ENVIRONMENT: i32 = 3;
 pub const UNKNOWN: i32 = 4;
 /// Interrupted by SIGINT/SIGTERM; everything the run created has been removed.
 pub const INTERRUPTED: i32 = 130;
+
+/// What kind of failure an error is, as far as the person or script that ran
+/// the command is concerned: whether to fix what they asked for, fix the
+/// machine, or accept that they stopped it themselves. Each module's error
+/// type classifies itself (a `class()` method) without knowing the numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// What was asked for cannot be done as asked: a file that does not parse
+    /// or validate, an unknown topology, node or target, flags that do not fit.
+    BadInput,
+    /// What was asked for is fine, but the machine or what runs on it stopped
+    /// us: no engine, a port taken, a node that did not answer, a timeout.
+    Environment,
+    /// SIGINT/SIGTERM (or the cancellation it set off) stopped the work.
+    Interrupted,
+}
+
+impl Class {
+    /// The exit code of a command that failed this way.
+    pub const fn code(self) -> i32 {
+        match self {
+            Class::BadInput => BAD_INPUT,
+            Class::Environment => ENVIRONMENT,
+            Class::Interrupted => INTERRUPTED,
+        }
+    }
+}

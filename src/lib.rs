@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //!
-//! - [`exit`]      — exit codes, the contract with scripts.
+//! - [`exit`]      — exit codes, the contract with scripts, and the classes of failure
+//!   (bad input, environment, interrupted) that each module's errors report.
 //! - [`slots`]     — slot math: CRC16 key slots, ranges (pure; topology, cluster and checker use it).
 //! - [`topology`]  — the YAML model, loading and validation with file:line:col errors (pure).
 //! - [`runtime`]   — docker (bollard) and process runtimes: bring up, node control,
@@ -31,7 +32,9 @@
 //!   the timeline and the terminal subscribe to; the pure check from a stored run to its
 //!   report; the table of every SLO (name, unit, bound, figure).
 //! - [`status`]    — the topology report of a running deployment.
-//! - [`cli`]       — the clap front end and the commands it runs.
+//! - [`cli`]       — the clap front end: one file per command, the dispatcher, the
+//!   interrupt helper (SIGINT/SIGTERM cancels and waits for cleanup), the one error
+//!   type of the edge.
 //!
 //! Data flows one way: topology → runtime → cluster → report. No part reaches
 //! back up the chain.

@@ -251,7 +251,7 @@ fn partition_drill(env: &Env) {
 
     if env.runtime == "process" && !root_or_skip("partitions on the process runtime") {
         let e = rt.block_on(lib.check_partitions(&d)).unwrap_err();
-        assert_eq!(e.exit_code(), exit::ENVIRONMENT, "{e}");
+        assert_eq!(e.class().code(), exit::ENVIRONMENT, "{e}");
         assert!(e.to_string().contains("root"), "{e}");
         eprintln!("process: not root, so only the preflight refusal is checked: {e}");
         up.down();
@@ -384,7 +384,7 @@ fn partition_drill(env: &Env) {
         let e = rt
             .block_on(lib.partition(&d, &isolate))
             .expect_err("apply with a node paused");
-        assert_eq!(e.exit_code(), exit::ENVIRONMENT, "{e}");
+        assert_eq!(e.class().code(), exit::ENVIRONMENT, "{e}");
         assert!(e.to_string().contains("paused nodes s1n1"), "{e}");
         rt.block_on(lib.node_action(&d, "s1n1", NodeAction::Resume))
             .expect("resume");

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::nodes::NodesParseError;
+use crate::exit::Class;
 
 /// What went wrong in a cluster operation, with the node (name and address)
 /// and the condition involved.
@@ -121,6 +122,17 @@ impl ClusterError {
     /// Whether this error is a cancellation (callers usually stay quiet about it).
     pub fn is_cancelled(&self) -> bool {
         matches!(self, ClusterError::Cancelled { .. })
+    }
+
+    /// What kind of failure this is (the CLI maps it to an exit code): a plan
+    /// that cannot be made is about what was asked for; a cancellation is the
+    /// interrupt; anything else is the cluster or the machine.
+    pub fn class(&self) -> Class {
+        match self {
+            ClusterError::Cancelled { .. } => Class::Interrupted,
+            ClusterError::Plan(_) => Class::BadInput,
+            _ => Class::Environment,
+        }
     }
 
     /// Whether this error is a bounded wait running out.

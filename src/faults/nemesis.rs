@@ -15,6 +15,7 @@ use super::FaultKind;
 use super::schedule::{FaultStep, Shape, expand};
 use super::target::{ClusterSnapshot, Target};
 use crate::cluster::{self, AddressMap, ClusterError, ConnectOptions, Role};
+use crate::exit::Class;
 use crate::net::{self, Grudge};
 use crate::runtime::NetError;
 use crate::runtime::{Deployment, Runtime, RuntimeError};
@@ -52,16 +53,15 @@ pub enum FaultError {
 }
 
 impl FaultError {
-    pub fn exit_code(&self) -> i32 {
+    /// What kind of failure this is (the CLI maps it to an exit code).
+    pub fn class(&self) -> Class {
         match self {
-            FaultError::UnknownTarget { .. } => crate::exit::BAD_INPUT,
-            FaultError::Target { .. } => crate::exit::ENVIRONMENT,
-            FaultError::Runtime(e) => e.exit_code(),
-            FaultError::Net(e) => e.exit_code(),
-            FaultError::Cluster(e) if e.is_cancelled() => crate::exit::INTERRUPTED,
-            FaultError::Cluster(ClusterError::Plan(_)) => crate::exit::BAD_INPUT,
-            FaultError::Cluster(_) => crate::exit::ENVIRONMENT,
-            FaultError::Cancelled => crate::exit::INTERRUPTED,
+            FaultError::UnknownTarget { .. } => Class::BadInput,
+            FaultError::Target { .. } => Class::Environment,
+            FaultError::Runtime(e) => e.class(),
+            FaultError::Net(e) => e.class(),
+            FaultError::Cluster(e) => e.class(),
+            FaultError::Cancelled => Class::Interrupted,
         }
     }
 }

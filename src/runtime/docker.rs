@@ -61,18 +61,15 @@ impl DockerRuntime {
     /// Connect to the local engine and agree on an API version; fail fast when
     /// nothing answers.
     pub async fn connect() -> Result<DockerRuntime, RuntimeError> {
-        let docker = Docker::connect_with_local_defaults()
-            .map_err(|e| RuntimeError::NoDocker(e.to_string()))?;
+        let docker = Docker::connect_with_local_defaults().map_err(RuntimeError::NoDocker)?;
         let docker = tokio::time::timeout(Duration::from_secs(3), docker.negotiate_version())
             .await
-            .map_err(|_| RuntimeError::NoDocker("the engine did not answer within 3 s".into()))?
-            .map_err(|e| RuntimeError::NoDocker(e.to_string()))?;
+            .map_err(|_| RuntimeError::DockerSilent("the engine did not answer within 3 s"))?
+            .map_err(RuntimeError::NoDocker)?;
         tokio::time::timeout(Duration::from_secs(3), docker.ping())
             .await
-            .map_err(|_| {
-                RuntimeError::NoDocker("the engine did not answer a ping within 3 s".into())
-            })?
-            .map_err(|e| RuntimeError::NoDocker(e.to_string()))?;
+            .map_err(|_| RuntimeError::DockerSilent("the engine did not answer a ping within 3 s"))?
+            .map_err(RuntimeError::NoDocker)?;
         Ok(DockerRuntime { docker })
     }
 
@@ -384,9 +381,9 @@ impl DockerRuntime {
             .and_then(|s| s.pid)
             .filter(|&p| p > 0)
             .ok_or_else(|| RuntimeError::Environment(format!("{name} has no process")))?;
-        NetNs::of_pid(pid).map_err(|e| {
-            RuntimeError::Environment(format!("opening the network namespace of {name}: {e}"))
-        })
+        NetNs::of_pid(pid).map_err(RuntimeError::io(format!(
+            "opening the network namespace of {name}"
+        )))
     }
 
     async fn create_clients(&self, d: &Deployment, name: &str) -> Result<(), RuntimeError> {

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::{Deployment, ExecOutput, Runtime, RuntimeError, RuntimeKind};
-use crate::exit;
+use crate::exit::Class;
 use crate::net::Grudge;
 
 /// The chain inside each docker node's namespace. One name for all: the
@@ -80,12 +80,13 @@ pub enum NetError {
 }
 
 impl NetError {
-    pub fn exit_code(&self) -> i32 {
+    /// What kind of failure this is (the CLI maps it to an exit code).
+    pub fn class(&self) -> Class {
         match self {
-            NetError::BadInput(_) => exit::BAD_INPUT,
-            NetError::Runtime(e) => e.exit_code(),
+            NetError::BadInput(_) => Class::BadInput,
+            NetError::Runtime(e) => e.class(),
             NetError::Unsupported(_) | NetError::Command { .. } | NetError::Paused { .. } => {
-                exit::ENVIRONMENT
+                Class::Environment
             }
         }
     }
@@ -733,7 +734,7 @@ mod tests {
         assert!(process_chain(&"x".repeat(25)).is_ok());
         for bad in ["x".repeat(26), "a b".into(), "a;b".into()] {
             let e = process_chain(&bad).unwrap_err();
-            assert_eq!(e.exit_code(), exit::BAD_INPUT, "{e}");
+            assert_eq!(e.class(), Class::BadInput, "{e}");
         }
         let listing = "-P INPUT ACCEPT\n-N DOCKER\n-N RD-0badf00d\n-N RD-1\n\
                        -A INPUT -j RD-0badf00d\n-A RD-1 -s 127.0.0.1/32 -j DROP\n";
@@ -795,7 +796,7 @@ mod tests {
         assert!(none.iter().all(|(_, from)| from.is_empty()) && none.len() == 4);
 
         let e = resolve(&d, &crate::net::grudge::one_way("s1n1", "s9n9")).unwrap_err();
-        assert_eq!(e.exit_code(), exit::BAD_INPUT);
+        assert_eq!(e.class(), Class::BadInput);
         assert_eq!(
             e.to_string(),
             "the partition names node `s9n9`, which c does not have (nodes: s1n1, s1n2, s2n1, s2n2)"
@@ -803,18 +804,22 @@ mod tests {
     }
 
     #[test]
-    fn errors_map_to_exit_codes() {
+    fn errors_are_classified() {
         assert_eq!(
-            NetError::Unsupported("x".into()).exit_code(),
-            exit::ENVIRONMENT
+            NetError::Unsupported("x".into()).class(),
+            Class::Environment
         );
         assert_eq!(
             NetError::Paused {
                 nodes: vec!["a".into()]
             }
-            .exit_code(),
-            exit::ENVIRONMENT
+            .class(),
+            Class::Environment
         );
-        assert_eq!(NetError::BadInput("x".into()).exit_code(), exit::BAD_INPUT);
+        assert_eq!(NetError::BadInput("x".into()).class(), Class::BadInput);
+        assert_eq!(
+            NetError::Runtime(RuntimeError::Cancelled).class(),
+            Class::Interrupted
+        );
     }
 }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::exit;
+use crate::exit::Class;
 use crate::topology::{NodeSpec, Role, Topology};
 
 /// Label keys. Every container and network carries them; cleanup finds
@@ -323,8 +323,12 @@ pub struct UpOptions {
 pub enum RuntimeError {
     #[error("{0}")]
     BadInput(String),
+    /// The client could not reach an engine (no socket, refused, a bad reply).
     #[error("no docker engine answers: {0}")]
-    NoDocker(String),
+    NoDocker(#[source] bollard::errors::Error),
+    /// An engine was reached but stayed silent: what did not come back in time.
+    #[error("no docker engine answers: {0}")]
+    DockerSilent(&'static str),
     #[error("docker: {context}: {source}")]
     Docker {
         context: String,
@@ -360,11 +364,12 @@ pub enum RuntimeError {
 }
 
 impl RuntimeError {
-    pub fn exit_code(&self) -> i32 {
+    /// What kind of failure this is (the CLI maps it to an exit code).
+    pub fn class(&self) -> Class {
         match self {
-            RuntimeError::BadInput(_) | RuntimeError::NotFound(_) => exit::BAD_INPUT,
-            RuntimeError::Cancelled => exit::INTERRUPTED,
-            _ => exit::ENVIRONMENT,
+            RuntimeError::BadInput(_) | RuntimeError::NotFound(_) => Class::BadInput,
+            RuntimeError::Cancelled => Class::Interrupted,
+            _ => Class::Environment,
         }
     }
 

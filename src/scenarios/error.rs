@@ -1,6 +1,7 @@
-//! Why a drill stopped, and the exit code each reason gives.
+//! Why a drill stopped, and what kind of failure each reason is.
 
 use crate::cluster::ClusterError;
+use crate::exit::Class;
 use crate::faults::FaultError;
 use crate::workload;
 
@@ -37,16 +38,18 @@ pub enum DrillError {
 }
 
 impl DrillError {
-    pub fn exit_code(&self) -> i32 {
+    /// What kind of failure this is (the CLI maps it to an exit code).
+    pub fn class(&self) -> Class {
         match self {
-            DrillError::Cancelled => crate::exit::INTERRUPTED,
-            DrillError::Cluster(e) if e.is_cancelled() => crate::exit::INTERRUPTED,
-            // A plan that cannot be made is about what was asked for.
-            DrillError::Cluster(ClusterError::Plan(_)) => crate::exit::BAD_INPUT,
-            DrillError::Fault(e) => e.exit_code(),
-            DrillError::AddNode(e) => e.exit_code(),
-            DrillError::Heal { first, .. } => first.exit_code(),
-            _ => crate::exit::ENVIRONMENT,
+            DrillError::Cancelled => Class::Interrupted,
+            DrillError::Cluster(e) => e.class(),
+            DrillError::Fault(e) => e.class(),
+            DrillError::AddNode(e) => e.class(),
+            DrillError::Heal { first, .. } => first.class(),
+            // An incomplete plan is this tool's own failure, not the user's input.
+            DrillError::Workload(_) | DrillError::Io { .. } | DrillError::Incomplete(_) => {
+                Class::Environment
+            }
         }
     }
 }

@@ -452,7 +452,7 @@ async fn reshard_and_faults(
     let (reshard, faults) = tokio::join!(reshard, faults);
     // The error that stopped the other side, not the other side's
     // cancellation (unless the run itself was cancelled).
-    let interrupted = |e: &DrillError| e.exit_code() == crate::exit::INTERRUPTED;
+    let interrupted = |e: &DrillError| e.class() == crate::exit::Class::Interrupted;
     match (reshard, faults) {
         (Ok(r), Ok(())) => Ok(r),
         (Err(e), Ok(())) | (Ok(_), Err(e)) => Err(e),

@@ -1,0 +1,34 @@
+//! `redis-drill compose TOPOLOGY`.
+
+use std::path::PathBuf;
+
+use super::CliError;
+use crate::exit;
+use crate::runtime::image::DEFAULT_IMAGE;
+use crate::topology::Topology;
+
+/// Print the docker-compose file equivalent to a topology.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Compose {
+    /// The topology file.
+    topology: PathBuf,
+    /// Write to this file instead of stdout.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+}
+
+impl Compose {
+    pub(crate) async fn run(self, _json: bool) -> Result<i32, CliError> {
+        let t = Topology::load(&self.topology)?;
+        let text = crate::compose::render(&t, DEFAULT_IMAGE);
+        match self.output {
+            Some(path) => {
+                if let Err(source) = std::fs::write(&path, text) {
+                    return Err(CliError::WriteFile { path, source });
+                }
+            }
+            None => crate::out!("{text}"),
+        }
+        Ok(exit::SUCCESS)
+    }
+}

@@ -1,0 +1,141 @@
+//! `redis-drill reshard`: move slots on a running cluster.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::CliError;
+use super::interrupt::cancel_on_signal;
+use super::locate::locate;
+use super::output::print_json;
+use crate::bringup;
+use crate::cluster::reshard::{self, ReshardOptions, SlotOwners};
+use crate::cluster::{self, AddressMap};
+use crate::exit;
+use crate::runtime::{Deployment, RuntimeKind};
+use crate::scenarios::{self, ReshardAction};
+
+/// A bound so that a command-line reshard cannot hang for ever, far above
+/// what a move on this tool's topologies takes (the reshard drill moves 2000
+/// slots in about 2 s here, README "The reshard drill").
+const RESHARD_LIMIT: Duration = Duration::from_secs(3600);
+/// How long the nodes get to agree on the new owners after the last move;
+/// gossip settles in tens of milliseconds here (the drill's convergence
+/// line), so a minute only ends a wait on a cluster that is broken.
+const CONVERGE_LIMIT: Duration = Duration::from_secs(60);
+
+/// Move slots on a running cluster: N slots between two primaries, a rebalance, or a drain.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Reshard {
+    /// Which topology (default: the only one that is up).
+    #[arg(long)]
+    name: Option<String>,
+    /// Where the topology runs (default: search every available runtime).
+    #[arg(long, value_enum)]
+    runtime: Option<RuntimeKind>,
+    /// Source primary (with --to and --slots).
+    #[arg(long, requires_all = ["to", "slots"], conflicts_with_all = ["rebalance", "drain"])]
+    from: Option<String>,
+    /// Target primary.
+    #[arg(long, requires = "from")]
+    to: Option<String>,
+    /// How many slots to move.
+    #[arg(long, requires = "from")]
+    slots: Option<usize>,
+    /// Even out the slots over every primary.
+    #[arg(long, conflicts_with = "drain")]
+    rebalance: bool,
+    /// Move every slot of this primary onto the others.
+    #[arg(long)]
+    drain: Option<String>,
+    /// Keys per MIGRATE.
+    #[arg(long)]
+    batch_keys: Option<usize>,
+    /// Slots migrated at once.
+    #[arg(long)]
+    parallel_slots: Option<usize>,
+}
+
+impl Reshard {
+    pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
+        let action = match (self.from, self.to, self.slots, self.rebalance, self.drain) {
+            (Some(from), Some(to), Some(slots), false, None) => {
+                ReshardAction::Move { from, to, slots }
+            }
+            (None, None, None, true, None) => ReshardAction::Rebalance,
+            (None, None, None, false, Some(node)) => ReshardAction::Drain { node },
+            _ => {
+                return Err(CliError::Usage(
+                    "give --from, --to and --slots; or --rebalance; or --drain NODE",
+                ));
+            }
+        };
+        let (_rt, d) = locate(self.runtime, self.name.as_deref()).await?;
+        let mut opts = ReshardOptions::new(RESHARD_LIMIT, CancellationToken::new());
+        if let Some(b) = self.batch_keys {
+            opts.batch_keys = b;
+        }
+        if let Some(p) = self.parallel_slots {
+            opts.parallel_slots = p;
+        }
+        opts.measure_bytes = true;
+        move_slots(&d, &action, &opts, json).await
+    }
+}
+
+/// Plan from the live slot owners, move with a progress bar, and on Ctrl-C
+/// let the engine finish or roll back the slots in flight; then wait until
+/// every node agrees.
+async fn move_slots(
+    d: &Deployment,
+    action: &ReshardAction,
+    opts: &ReshardOptions,
+    json: bool,
+) -> Result<i32, CliError> {
+    let map = AddressMap::from_members(&bringup::members(d))?;
+    let owners = SlotOwners::load(&map, cluster::ConnectOptions::default()).await?;
+    let plan = scenarios::run::plan(action, &owners)?;
+    let (from, to) = scenarios::run::endpoints(&plan);
+    if !json {
+        crate::note!(
+            "moving {} slots {} -> {}",
+            plan.moves.len(),
+            from.join(","),
+            to.join(",")
+        );
+    }
+    let mut bar = scenarios::run::Progress::new(plan.moves.len() as u64, json);
+    let mut on_progress = |p: reshard::Progress| bar.update(p.slots_done as u64, p.keys_moved);
+    let work = reshard::execute(&map, &plan, opts, &mut on_progress);
+    let undoing = "finishing or rolling back the slots in flight...";
+    let result = cancel_on_signal(work, &opts.cancel, undoing).await.output;
+    bar.finish();
+    let rep = result?;
+    // Replicas learn the new owners by gossip: wait until every node agrees, so
+    // that the command's end means a settled cluster.
+    let members = scenarios::run::convergence_members(d, Some(action), false);
+    let conv = cluster::wait_converged(
+        &members,
+        &cluster::ConvergeOptions::new(CONVERGE_LIMIT, opts.cancel.clone()),
+    )
+    .await?;
+    let convergence_ms = rep.finished_at.elapsed().as_secs_f64() * 1000.0;
+    if json {
+        let mut v = serde_json::to_value(&rep).expect("a reshard report serializes");
+        v["convergence_ms"] = serde_json::json!(convergence_ms);
+        v["convergence_polls"] = serde_json::json!(conv.polls);
+        print_json(&v);
+    } else {
+        crate::outln!(
+            "moved {} slots, {} keys ({} bytes) in {:.0} ms: {:.0} keys/s, {:.0} slots/s",
+            rep.slots_moved,
+            rep.keys_moved,
+            rep.bytes_moved,
+            rep.duration.as_secs_f64() * 1000.0,
+            rep.keys_per_s,
+            rep.slots_per_s
+        );
+        crate::outln!("every node agreed {convergence_ms:.0} ms after the last SETSLOT");
+    }
+    Ok(exit::SUCCESS)
+}

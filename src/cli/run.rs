@@ -1,0 +1,112 @@
+//! `redis-drill run SCENARIO`: a whole drill on a topology of its own, or
+//! (`--name`) on one that is already up.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::CliError;
+use super::interrupt::{cancel_on_signal, owned_run, remove_run};
+use super::locate::locate;
+use super::output::print_run;
+use crate::bringup;
+use crate::runtime::{self, Runtime, RuntimeKind};
+use crate::scenarios::{self, Scenario};
+use crate::topology::Kind;
+
+/// Run a drill: bring up its topology, load it, run the workload, act, check, report, take it down.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Run {
+    /// The scenario file (see scenarios/).
+    scenario: PathBuf,
+    /// Where nodes run: docker or process (default: $REDIS_DRILL_RUNTIME, else docker when an engine answers, else process).
+    #[arg(long, value_enum)]
+    runtime: Option<RuntimeKind>,
+    /// Seed for every random choice (default: the scenario's, else a fresh one, printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Leave the topology up afterwards (and after a failure) for inspection.
+    #[arg(long)]
+    keep: bool,
+    /// Root folder for runs: <out>/<scenario>/<timestamp>/.
+    #[arg(long, default_value = "runs")]
+    out: PathBuf,
+    /// Drill this running topology instead of bringing the scenario's up
+    /// (it is left up afterwards).
+    #[arg(long, conflicts_with = "keep")]
+    name: Option<String>,
+}
+
+impl Run {
+    pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
+        let sc = Scenario::load(&self.scenario)?;
+        let seed = self.seed.or(sc.seed).unwrap_or_else(rand::random);
+        if let Some(name) = &self.name {
+            return on_running(sc, seed, self.runtime, name, &self.out, json).await;
+        }
+        let rt = Arc::new(Runtime::select(self.runtime).await?);
+        let run_id = runtime::new_run_id();
+        let opts = runtime::UpOptions {
+            name: format!("{}-{run_id}", sc.name),
+            run_id: run_id.clone(),
+            timeout: Duration::from_secs(60),
+        };
+        crate::note!(
+            "{}: seed {seed} · {} runtime · run id {run_id}",
+            sc.name,
+            rt.kind()
+        );
+        let cancel = CancellationToken::new();
+        let work = {
+            let (rt, cancel, out) = (rt.clone(), cancel.clone(), self.out);
+            async move {
+                let (d, up) = bringup::up(&rt, &sc.topology, &opts, &cancel).await?;
+                if !json {
+                    crate::note!("{} is up in {} ms", sc.topology.name, up.timings.total_ms);
+                }
+                let finished =
+                    scenarios::run::execute(&sc, &rt, &d, seed, &out, json, &cancel).await?;
+                Ok(finished)
+            }
+        };
+        let finished = owned_run(rt.clone(), run_id.clone(), self.keep, cancel, work).await?;
+        if self.keep {
+            crate::note!(
+                "kept the topology up (--keep): redis-drill status --name {}-{run_id}",
+                finished.report.scenario
+            );
+        } else {
+            remove_run(&rt, &run_id).await;
+        }
+        Ok(print_run(&finished, json))
+    }
+}
+
+/// `run --name`: drill a topology that is already up, and leave it up. On
+/// Ctrl-C the workload stops and the reshard finishes or rolls back the slots
+/// in flight; nothing is removed.
+async fn on_running(
+    sc: Scenario,
+    seed: u64,
+    runtime: Option<RuntimeKind>,
+    name: &str,
+    out: &Path,
+    json: bool,
+) -> Result<i32, CliError> {
+    let (rt, d) = locate(runtime, Some(name)).await?;
+    if d.topology.kind != Kind::Cluster {
+        return Err(CliError::NotACluster { name: name.into() });
+    }
+    crate::note!(
+        "{}: seed {seed} · on the running topology {name} ({} runtime)",
+        sc.name,
+        rt.kind()
+    );
+    let cancel = CancellationToken::new();
+    let work = scenarios::run::execute(&sc, &rt, &d, seed, out, json, &cancel);
+    let undoing = format!("stopping the drill; {name} stays up");
+    let finished = cancel_on_signal(work, &cancel, &undoing).await.output?;
+    Ok(print_run(&finished, json))
+}
