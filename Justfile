@@ -43,6 +43,36 @@ fault-drills *args="": build
     done
     exit $rc
 
+# Promote a replica of a primary under load: REPLICAOF NO ONE (lost writes counted), then Redis's coordinated FAILOVER (none lost)
+replica-drills *args="": build
+    #!/usr/bin/env bash
+    set -uo pipefail
+    rc=0
+    for s in replica-promotion replica-promotion-coordinated; do
+      {{bin}} run scenarios/$s.yaml {{args}} || rc=$?
+    done
+    exit $rc
+
+# Crash a standalone primary and start it again: without persistence (its shard is lost), then with AOF appendfsync always (nothing lost)
+standalone-drills *args="": build
+    #!/usr/bin/env bash
+    set -uo pipefail
+    rc=0
+    for s in standalone-restart standalone-restart-aof; do
+      {{bin}} run scenarios/$s.yaml {{args}} || rc=$?
+    done
+    exit $rc
+
+# The cache drills: 50 clients on 1 then 16 counters through a manual failover and a kill; MULTI/EXEC groups while their slots move and a kill
+cache-drills *args="": build
+    #!/usr/bin/env bash
+    set -uo pipefail
+    rc=0
+    for s in counter-contention counter-contention-16 txn-atomicity; do
+      {{bin}} run scenarios/$s.yaml {{args}} || rc=$?
+    done
+    exit $rc
+
 # Move slots on a running cluster: --from A --to B --slots N | --rebalance | --drain NODE
 reshard *args: build
     {{bin}} reshard {{args}}
@@ -112,3 +142,13 @@ crosscheck *args="": build
 lint:
     cargo fmt --all -- --check
     cargo clippy --all-targets -- -D warnings
+
+# The lock drills: a holder frozen past its TTL (fencing), Redlock with an instance restarted at once then past the TTL, a Redlock minority cut off, a lock's primary failed over without then with WAIT
+lock-drills *args="": build
+    #!/usr/bin/env bash
+    set -uo pipefail
+    rc=0
+    for s in lock-holder-pause redlock-restart redlock-restart-delayed redlock-minority-partition lock-failover lock-failover-wait; do
+      {{bin}} run scenarios/$s.yaml {{args}} || rc=$?
+    done
+    exit $rc

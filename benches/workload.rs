@@ -149,6 +149,7 @@ async fn ours(d: &Deployed, app: bool, clients: u32, depth: u32, secs: f64) -> R
             get: 50,
             set: 50,
             incr: 0,
+            ..Mix::default()
         },
         // One event loop, like redis-benchmark --threads 1, and no priority
         // over the server: a fair fight.
@@ -160,6 +161,7 @@ async fn ours(d: &Deployed, app: bool, clients: u32, depth: u32, secs: f64) -> R
     };
     let w = Workload::start(
         d.map.clone(),
+        workload::Routing::Cluster,
         spec,
         1,
         Clock::start(),
@@ -226,7 +228,7 @@ async fn bench(secs: f64, rounds: usize) -> Result<()> {
         value_size: ValueSize::Fixed(VALUE_BYTES),
         ..WorkloadSpec::default()
     };
-    workload::load(&d.map, &spec, 1).await?;
+    workload::load(&d.map, &workload::Routing::Cluster, &spec, 1).await?;
     let mut rows = Vec::new();
     for (clients, pipeline) in CASES {
         let (mut rb, mut app, mut probe) = (Vec::new(), Vec::new(), Vec::new());

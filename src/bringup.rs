@@ -19,6 +19,9 @@ pub enum BringupError {
     Runtime(#[from] RuntimeError),
     #[error("failed to {}", cluster::admin::error_chain(.0))]
     Cluster(#[from] ClusterError),
+    /// redis-drill itself panicked half-way; what it had started is removed.
+    #[error("redis-drill panicked ({0}); the half-added node was removed")]
+    Panicked(String),
 }
 
 impl BringupError {
@@ -29,13 +32,15 @@ impl BringupError {
         match self {
             BringupError::Runtime(e) => e.class(),
             BringupError::Cluster(e) if e.is_cancelled() => Class::Interrupted,
-            BringupError::Cluster(_) => Class::Environment,
+            BringupError::Cluster(_) | BringupError::Panicked(_) => Class::Environment,
         }
     }
 }
 
 /// Fault injection into redis-drill itself, for tests of its own cleanup:
-/// `panic-after-nodes` panics once the nodes run, before the cluster is made.
+/// `panic-after-nodes` panics once the nodes run, before the cluster is made;
+/// `panic-after-add-node` once an added node runs, `panic-after-join` once it
+/// has joined the cluster.
 pub const INJECT_ENV: &str = "REDIS_DRILL_INJECT";
 
 /// How long each stage of `up` took.
@@ -238,6 +243,17 @@ pub async fn add_node(
                 d.name
             ),
         }
+        // If it had met the cluster, the others still list it (`master,fail`).
+        let connect = cluster::ConnectOptions::default();
+        match cluster::forget_strangers(&members(d), connect).await {
+            Ok(ids) if !ids.is_empty() => {
+                tracing::info!(node = %name, ?ids, "the cluster forgot the half-added node")
+            }
+            Ok(_) => {}
+            Err(e) => {
+                crate::note!("warning: the cluster may still list the half-added node {name}: {e}")
+            }
+        }
     };
     match work {
         Ok(Ok(done)) => Ok(done),
@@ -245,9 +261,15 @@ pub async fn add_node(
             undo().await;
             Err(e)
         }
+        // As `up` does: the panic is reported (exit 3), after the undo.
         Err(panic) => {
             undo().await;
-            std::panic::resume_unwind(panic)
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "a panic".into());
+            Err(BringupError::Panicked(what))
         }
     }
 }
@@ -279,6 +301,10 @@ async fn grow(
     }
     let copts = cluster::ConvergeOptions::new(ADD_NODE_CLUSTER_TIMEOUT, cancel.clone());
     let joined = cluster::add_node(&all, &new, &copts).await?;
+    // ... and that one after it joined leaves no trace in the others' tables.
+    if std::env::var(INJECT_ENV).as_deref() == Ok("panic-after-join") {
+        panic!("{INJECT_ENV}=panic-after-join");
+    }
     let total = started.elapsed();
     let status = status::collect(&grown).await;
     let node = grown.node(&spec.name)?;

@@ -3,7 +3,8 @@
 //! The modules below the CLI never pick an exit code. Each error type says
 //! what kind of failure it is — a [`Class`] — and [`Class::code`] is the one
 //! place a class becomes a number. A run's verdict is not an error: the CLI
-//! turns it into [`SUCCESS`], [`CHECK_FAILED`] or [`UNKNOWN`] itself.
+//! turns it into [`SUCCESS`], [`CHECK_FAILED`] or [`UNKNOWN`] itself, and
+//! `compare`'s finding into [`SUCCESS`] or [`REGRESSED`].
 
 /// Everything asked for was done, and every check or SLO held.
 pub const SUCCESS: i32 = 0;
@@ -18,6 +19,10 @@ pub const ENVIRONMENT: i32 = 3;
 /// the workload's rate, so a latency SLO measured the tool. Neither pass nor
 /// fail; the report says why.
 pub const UNKNOWN: i32 = 4;
+/// `compare`: a figure got worse beyond its threshold, stopped being
+/// measured, or a verdict flipped for the worse (a drill that ran before and
+/// not now included). Nothing regressed is [`SUCCESS`].
+pub const REGRESSED: i32 = 5;
 /// Interrupted by SIGINT/SIGTERM; everything the run created has been removed.
 pub const INTERRUPTED: i32 = 130;
 

@@ -13,21 +13,29 @@
 //!   workload's clients join on Docker.
 //! - [`net`]       — partitions as grudges: who drops whose packets (pure shapes).
 //! - [`cluster`]   — CLUSTER NODES parsing, create / check / wait-for-convergence,
-//!   live resharding (plans, the migration engine, fixing open slots), and the
-//!   watcher that records every node's view during a drill.
+//!   live resharding (plans, the migration engine, fixing open slots), the
+//!   watcher that records every node's view during a drill; and for classic
+//!   replication, roles (`ROLE`), failover to a replica and its convergence.
 //! - [`faults`]    — the nemesis: targets, fault schedules, and the executor that
 //!   applies them and heals everything on every exit path.
 //! - [`workload`]  — the open loop's schedule and event loops, app and probe clients, the
-//!   server-side reference (raw PINGs); every operation recorded with its due, sent and end times.
+//!   routing of each topology kind (cluster slot map, client shards, the primary of the
+//!   moment), the server-side reference (raw PINGs); every operation recorded with its
+//!   due, sent and end times (get, set with or without a TTL, incr, del, and
+//!   MULTI/EXEC on hash-tagged groups with their MGET); the lock workload (one instance or Redlock, fencing tokens,
+//!   protected resources, its history).
 //! - [`checker`]   — pure functions from history, the watcher's recording and the timeline
 //!   to figures (lost writes, downtime, latency, service time and tool lag, the
-//!   self-check, failover and rejoin timelines).
-//! - [`report`]    — report.json (the source of truth), Markdown, JUnit; run folders; tri-state verdicts.
+//!   self-check, failover and rejoin timelines, lock safety and liveness,
+//!   counters' lost and over-counted increments, torn transactions).
+//! - [`report`]    — report.json (the source of truth), Markdown, HTML (charts drawn with
+//!   plotters' SVG backend, inlined), JUnit (quick-junit); run folders; tri-state
+//!   verdicts; the headline figures and `compare`'s diff of two sets of runs (pure).
 //! - [`timeline`]  — the run's monotonic clock, phases and events.
 //! - [`host`]      — what the machine itself did: CPU time its hypervisor stole.
 //! - [`compose`]   — the docker-compose equivalent of a topology (pure).
 //! - [`bringup`]   — `up` end to end: nodes, then the cluster created and converged, timed.
-//! - [`scenarios`] — scenario files (what a drill does, its SLOs); a drill as a plan of
+//! - [`scenarios`] — scenario files (what a drill does, its lock workload, its SLOs); a drill as a plan of
 //!   steps (pure) and the short interpreter that runs it, its steps emitting typed events
 //!   the timeline and the terminal subscribe to; the pure check from a stored run to its
 //!   report; the table of every SLO (name, unit, bound, figure).

@@ -145,19 +145,42 @@ fn failed_add_leaves_nothing(env: &Env) {
         "a replica cannot be replicated"
     );
 
-    let out = env
-        .command(&["add-node", "--name", &up.name])
-        .env("REDIS_DRILL_INJECT", "panic-after-add-node")
-        .output()
-        .expect("running redis-drill");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    // (It exits with the panic's own 101, where `up` maps a panic to 3: the
-    // CLI does not guard add-node the way it guards `up`.)
-    assert!(
-        !out.status.success(),
-        "the injected panic did not fail add-node: {stderr}"
-    );
-    assert!(stderr.contains("panicked"), "{stderr}");
+    for inject in ["panic-after-add-node", "panic-after-join"] {
+        let out = env
+            .command(&["add-node", "--name", &up.name])
+            .env("REDIS_DRILL_INJECT", inject)
+            .output()
+            .expect("running redis-drill");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // Reported as `up` reports a panic: an environment error, after the undo.
+        assert_eq!(
+            out.status.code(),
+            Some(exit::ENVIRONMENT),
+            "{inject}: {stderr}"
+        );
+        assert!(stderr.contains(inject), "{inject}: {stderr}");
+        // No node still lists the removed one (a `master,fail` entry that
+        // later clients would try to reach).
+        for n in up.status().nodes {
+            let out = std::process::Command::new("redis-cli")
+                .args([
+                    "-h",
+                    &n.address.ip().to_string(),
+                    "-p",
+                    &n.address.port().to_string(),
+                ])
+                .args(["CLUSTER", "NODES"])
+                .output()
+                .expect("redis-cli");
+            let nodes = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(
+                nodes.lines().count(),
+                6,
+                "{inject}: {} lists\n{nodes}",
+                n.name
+            );
+        }
+    }
     let status = up.status();
     assert_healthy(&status, 6);
     if env.runtime == "docker" {

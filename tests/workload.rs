@@ -15,7 +15,7 @@ use redis_drill::cluster::AddressMap;
 use redis_drill::status::StatusReport;
 use redis_drill::timeline::Clock;
 use redis_drill::workload::{
-    self, ClientMode, History, Mix, Model, OpKind, Recorded, Workload, WorkloadSpec,
+    self, ClientMode, History, Mix, Model, OpKind, Recorded, Routing, Workload, WorkloadSpec,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -40,9 +40,16 @@ async fn record_for(
     secs: f64,
 ) -> Recorded {
     let cancel = CancellationToken::new();
-    let w = Workload::start(map.clone(), spec.clone(), seed, clock, cancel)
-        .await
-        .expect("start the workload");
+    let w = Workload::start(
+        map.clone(),
+        Routing::Cluster,
+        spec.clone(),
+        seed,
+        clock,
+        cancel,
+    )
+    .await
+    .expect("start the workload");
     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
     tokio::time::timeout(Duration::from_secs(20), w.stop())
         .await
@@ -97,12 +104,15 @@ fn workload_on_a_stable_process_cluster() {
                 get: 50,
                 set: 50,
                 incr: 0,
+                ..Mix::default()
             },
             ..WorkloadSpec::default()
         };
 
         // Load.
-        let loaded = workload::load(&map, &spec, 42).await.expect("load");
+        let loaded = workload::load(&map, &Routing::Cluster, &spec, 42)
+            .await
+            .expect("load");
         assert_eq!(loaded.initial.len(), 2000);
         eprintln!("loaded 2000 keys in {} ms", loaded.elapsed_ms);
 
@@ -156,7 +166,9 @@ fn workload_on_a_stable_process_cluster() {
 
         // Nothing lost.
         let keys = spec.all_keys();
-        let finals = workload::read_final(&map, &keys).await.expect("read back");
+        let finals = workload::read_final(&map, &Routing::Cluster, &keys)
+            .await
+            .expect("read back");
         let lost = checker::lost_writes(&history, &loaded.initial, &finals);
         assert_eq!(lost.keys_checked, 2000);
         assert!(lost.acknowledged_writes > 500, "{lost:?}");
@@ -227,7 +239,9 @@ fn workload_on_a_stable_process_cluster() {
             );
         }
         let initial = as_initial(&finals);
-        let finals = workload::read_final(&map, &keys).await.expect("read back");
+        let finals = workload::read_final(&map, &Routing::Cluster, &keys)
+            .await
+            .expect("read back");
         assert!(
             checker::lost_writes(&history, &initial, &finals)
                 .lost
@@ -240,14 +254,17 @@ fn workload_on_a_stable_process_cluster() {
                 get: 0,
                 set: 0,
                 incr: 1,
+                ..Mix::default()
             },
             counter_keys: 50,
             ..spec.clone()
         };
-        let loaded = workload::load(&map, &incr, 3).await.expect("load counters");
+        let loaded = workload::load(&map, &Routing::Cluster, &incr, 3)
+            .await
+            .expect("load counters");
         assert_eq!(loaded.initial.len(), 2050);
         let history = run_for(&map, &incr, 3, clock, 0.5).await;
-        let finals = workload::read_final(&map, &incr.all_keys())
+        let finals = workload::read_final(&map, &Routing::Cluster, &incr.all_keys())
             .await
             .expect("read back");
         let c = checker::counters(&history, &loaded.initial, &finals);

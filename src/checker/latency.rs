@@ -15,7 +15,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::timeline::Phase;
-use crate::workload::Op;
+use crate::workload::{Op, Outcome};
 
 /// Lowest latency the histogram tells apart: 1 µs (in ns), well below a loopback round trip.
 const LOWEST_NS: u64 = 1_000;
@@ -220,6 +220,54 @@ pub struct Second {
     /// `faults`), for the shaded windows of the latency-over-time chart.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<usize>,
+    /// The app clients alone, and the probe clients alone (the HTML report's
+    /// lines; `null` in reports written before they existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<ClientSecond>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<ClientSecond>,
+}
+
+/// One class of clients (app or probe) in one second of the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClientSecond {
+    pub ok: u64,
+    /// Certainly not applied (the server refused it, or it was never sent).
+    pub failed: u64,
+    /// Timed out or cut off after sending: may have taken effect.
+    pub indeterminate: u64,
+    /// Exact p50 and p99 latency (due → end) of the second's ok ops;
+    /// `null` when none succeeded (a gap in the chart, not a 0).
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+/// Per second (by due time) of `history`: one class of clients' counts and
+/// latency percentiles. Seconds without an op are absent.
+pub fn client_seconds<'a>(
+    history: impl IntoIterator<Item = &'a Op>,
+) -> BTreeMap<u64, ClientSecond> {
+    let mut latency: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    let mut seconds: BTreeMap<u64, ClientSecond> = BTreeMap::new();
+    for op in history {
+        let t_s = op.due_ns / 1_000_000_000;
+        let s = seconds.entry(t_s).or_default();
+        match op.outcome {
+            Outcome::Ok => {
+                s.ok += 1;
+                latency.entry(t_s).or_default().push(op.latency_ns());
+            }
+            Outcome::Fail { .. } => s.failed += 1,
+            Outcome::Indeterminate { .. } => s.indeterminate += 1,
+        }
+    }
+    for (t_s, mut v) in latency {
+        if let Some(s) = seconds.get_mut(&t_s) {
+            s.p50_ms = Some(percentile(&mut v, 0.50) as f64 / 1e6);
+            s.p99_ms = Some(percentile(&mut v, 0.99) as f64 / 1e6);
+        }
+    }
+    seconds
 }
 
 /// Ops per second by due time, from the first op's second to the last op's,
@@ -377,5 +425,20 @@ mod tests {
         let mut v = vec![5, 1, 3, 2, 4];
         assert_eq!(percentile(&mut v, 0.5), 3);
         assert_eq!(percentile(&mut v, 1.0), 5);
+    }
+
+    #[test]
+    fn client_seconds_split_outcomes_and_leave_a_second_without_success_empty() {
+        let mut h: Vec<Op> = (1..=100).map(|i| get("k", 0, i)).collect();
+        h.push(failed(get("k", 10, 20)));
+        h.push(indeterminate(get("k", 1200, 1700)));
+        let s = client_seconds(&h);
+        let first = s[&0];
+        assert_eq!((first.ok, first.failed, first.indeterminate), (100, 1, 0));
+        assert!(close(first.p50_ms.unwrap(), 50.0), "{first:?}");
+        assert!(close(first.p99_ms.unwrap(), 99.0), "{first:?}");
+        let second = s[&1];
+        assert_eq!((second.ok, second.indeterminate), (0, 1));
+        assert_eq!(second.p99_ms, None, "no success, no percentile");
     }
 }

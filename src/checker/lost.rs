@@ -12,9 +12,15 @@
 //! applied. A probe's failure is definite: the probe never retries. An
 //! uncertain write is never counted as lost, nor as required. Reads never count.
 //!
+//! A `del` is a write of nil. A `txn` is a write of its op id to every member
+//! of its group. A `set` with a TTL (`SET PX`) makes nil acceptable too while
+//! its value is: the key may have expired before the final read.
+//!
 //! Keys touched by `incr` are counters and checked by [`counters`] instead:
 //! the final value must lie between the initial value plus the acknowledged
-//! increments and that plus the uncertain ones.
+//! increments and that plus the uncertain ones. Below is a lost increment;
+//! above is an over-count (an increment applied twice: an app client's retry
+//! of an INCR whose first attempt had applied), reported apart.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -34,6 +40,7 @@ pub struct LostWrites {
     /// Indeterminate writes plus app-client failed writes: may or may not have applied.
     pub indeterminate_writes: u64,
     /// Keys whose final value no allowed history explains, sorted by key.
+    /// A nil that would have been acceptable is listed as `(nil)`.
     pub lost: Vec<LostWrite>,
     /// Acknowledged writes that the final state contradicts: over the lost
     /// keys, the acked writes that started after the write whose value was
@@ -62,13 +69,19 @@ pub struct LostWrite {
     pub first_lost_ack_end_ns: Option<u64>,
 }
 
+/// What a write left: a value (None: a DEL), and whether it carried a TTL.
+type Written<'a> = (Option<&'a str>, bool);
+
+/// How an acceptable nil is listed among the acceptable values.
+pub const NIL: &str = "(nil)";
+
 /// The writes of one key, from the history.
 #[derive(Default)]
 struct KeyWrites<'a> {
-    /// (sent, end, value) of acknowledged writes: a write can have taken
+    /// (sent, end, what) of acknowledged writes: a write can have taken
     /// effect anywhere between the two, and nowhere else.
-    acked: Vec<(u64, u64, &'a str)>,
-    uncertain: Vec<&'a str>,
+    acked: Vec<(u64, u64, Written<'a>)>,
+    uncertain: Vec<Written<'a>>,
     /// Count of ok and uncertain incrs.
     incr_ok: i64,
     incr_uncertain: i64,
@@ -84,18 +97,35 @@ fn uncertain(op: &Op) -> bool {
     }
 }
 
+/// The keys an op writes and what it writes there: a set or del its key, a
+/// txn every member of its group (its id).
+fn writes_of(op: &Op) -> Vec<(&str, Written<'_>)> {
+    let value = op.value.as_deref().unwrap_or("");
+    match op.kind {
+        OpKind::Set => vec![(op.key.as_str(), (Some(value), op.ttl_ms.is_some()))],
+        OpKind::Del => vec![(op.key.as_str(), (None, false))],
+        OpKind::Txn => op
+            .members
+            .iter()
+            .map(|m| (m.as_str(), (Some(value), false)))
+            .collect(),
+        OpKind::Get | OpKind::Incr | OpKind::TxnRead => Vec::new(),
+    }
+}
+
 fn gather<'a>(history: impl IntoIterator<Item = &'a Op>) -> BTreeMap<&'a str, KeyWrites<'a>> {
     let mut keys: BTreeMap<&str, KeyWrites> = BTreeMap::new();
     for op in history {
         match op.kind {
-            OpKind::Get => {}
-            OpKind::Set => {
-                let w = keys.entry(op.key.as_str()).or_default();
-                let value = op.value.as_deref().unwrap_or("");
-                if op.is_ok() {
-                    w.acked.push((op.sent_ns, op.end_ns, value));
-                } else if uncertain(op) {
-                    w.uncertain.push(value);
+            OpKind::Get | OpKind::TxnRead => {}
+            OpKind::Set | OpKind::Del | OpKind::Txn => {
+                for (key, written) in writes_of(op) {
+                    let w = keys.entry(key).or_default();
+                    if op.is_ok() {
+                        w.acked.push((op.sent_ns, op.end_ns, written));
+                    } else if uncertain(op) {
+                        w.uncertain.push(written);
+                    }
                 }
             }
             OpKind::Incr => {
@@ -139,27 +169,27 @@ pub fn lost_writes<'a>(
         // An acked write is superseded by an acked write that started after it
         // ended: it stays acceptable iff it ended at or after the last acked start.
         let last_start = w.acked.iter().map(|a| a.0).max();
-        let mut acceptable: BTreeSet<&str> = w.uncertain.iter().copied().collect();
+        let mut written: Vec<Written> = w.uncertain.clone();
         if let Some(last_start) = last_start {
-            acceptable.extend(w.acked.iter().filter(|a| a.1 >= last_start).map(|a| a.2));
+            written.extend(w.acked.iter().filter(|a| a.1 >= last_start).map(|a| a.2));
+        } else {
+            written.push((initial.get(key).map(String::as_str), false));
         }
-        let init = initial.get(key).map(String::as_str);
-        let nil_ok = last_start.is_none() && init.is_none();
-        if last_start.is_none()
-            && let Some(v) = init
-        {
-            acceptable.insert(v);
-        }
-        let fine = match found.as_deref() {
-            Some(v) => acceptable.contains(v),
-            None => nil_ok,
-        };
-        if !fine {
+        // A value with a TTL may have expired: nil goes with it.
+        let acceptable: BTreeSet<Option<&str>> = written
+            .iter()
+            .flat_map(|&(v, ttl)| [Some(v), ttl.then_some(None)])
+            .flatten()
+            .collect();
+        if !acceptable.contains(&found.as_deref()) {
             // The write whose value was found, if it was an acked one: every
             // acked write that started after it ended should have replaced it.
-            let found_end = found
-                .as_deref()
-                .and_then(|v| w.acked.iter().filter(|a| a.2 == v).map(|a| a.1).max());
+            let found_end = w
+                .acked
+                .iter()
+                .filter(|a| a.2.0 == found.as_deref())
+                .map(|a| a.1)
+                .max();
             let lost_ends: Vec<u64> = w
                 .acked
                 .iter()
@@ -180,7 +210,10 @@ pub fn lost_writes<'a>(
                 key: key.to_string(),
                 slot: key_slot(key.as_bytes()),
                 found: found.clone(),
-                acceptable: acceptable.into_iter().map(str::to_string).collect(),
+                acceptable: acceptable
+                    .into_iter()
+                    .map(|v| v.unwrap_or(NIL).to_string())
+                    .collect(),
                 last_ack_end_ns: w.acked.iter().map(|a| a.1).max(),
             });
         }
@@ -198,6 +231,13 @@ pub struct Counters {
     pub indeterminate_incrs: u64,
     /// Counters whose final value is out of bounds, sorted by key.
     pub violations: Vec<CounterViolation>,
+    /// Acknowledged increments missing from the counters below their
+    /// bounds (summed over them: `min - found`).
+    pub lost_increments: u64,
+    /// Increments beyond every acknowledged and uncertain one, over the
+    /// counters above their bounds (`found - max`): an INCR applied twice,
+    /// which only a client that retries after sending can do.
+    pub over_counted_increments: u64,
 }
 
 /// A counter outside `[min, max]`.
@@ -240,6 +280,11 @@ pub fn counters<'a>(
             None => Some(0),
             Some(v) => v.parse().ok(),
         };
+        match value {
+            Some(v) if v < min => out.lost_increments += min.abs_diff(v),
+            Some(v) if v > max => out.over_counted_increments += v.abs_diff(max),
+            _ => {}
+        }
         if !value.is_some_and(|v| (min..=max).contains(&v)) {
             out.violations.push(CounterViolation {
                 key: key.to_string(),
@@ -407,6 +452,50 @@ mod tests {
     }
 
     #[test]
+    fn deletes_ttls_and_transactions_are_writes() {
+        // An acked DEL after the last set: nil is the only right answer.
+        let h = vec![set("k", "a", 0, 5), op(OpKind::Del, "k", None, 10, 12)];
+        let r = lost_writes(&h, &init(&[("k", "i")]), &fin(&[("k", None)]));
+        assert!(r.lost.is_empty(), "{r:?}");
+        let r = lost_writes(&h, &init(&[("k", "i")]), &fin(&[("k", Some("a"))]));
+        assert_eq!(r.lost.len(), 1);
+        assert_eq!(r.lost[0].acceptable, vec![NIL]);
+        assert_eq!(r.lost_acknowledged_writes, 1, "the DEL was lost");
+        // A set with a TTL may have expired: nil or its value, not the old one.
+        let mut ttl = set("t", "b", 0, 5);
+        ttl.ttl_ms = Some(100);
+        let h = vec![ttl];
+        for v in [None, Some("b")] {
+            let r = lost_writes(&h, &init(&[("t", "i")]), &fin(&[("t", v)]));
+            assert!(r.lost.is_empty(), "{v:?}");
+        }
+        let r = lost_writes(&h, &init(&[("t", "i")]), &fin(&[("t", Some("i"))]));
+        assert_eq!(r.lost[0].acceptable, vec![NIL, "b"]);
+        // Without a TTL, nil after an acked set is a loss.
+        let h = vec![set("u", "c", 0, 5)];
+        let r = lost_writes(&h, &init(&[("u", "i")]), &fin(&[("u", None)]));
+        assert_eq!(r.lost.len(), 1);
+        // A txn writes its id to every member; one member rolled back is lost.
+        let mut t = op(OpKind::Txn, "{g}", Some("id1"), 0, 5);
+        t.members = vec!["{g}:a".into(), "{g}:b".into()];
+        let initial = init(&[("{g}:a", "init-g"), ("{g}:b", "init-g")]);
+        let r = lost_writes(
+            &[t.clone()],
+            &initial,
+            &fin(&[("{g}:a", Some("id1")), ("{g}:b", Some("id1"))]),
+        );
+        assert!(r.lost.is_empty(), "{r:?}");
+        assert_eq!(r.acknowledged_writes, 2);
+        let r = lost_writes(
+            &[t],
+            &initial,
+            &fin(&[("{g}:a", Some("id1")), ("{g}:b", Some("init-g"))]),
+        );
+        assert_eq!(r.lost.len(), 1);
+        assert_eq!(r.lost[0].key, "{g}:b");
+    }
+
+    #[test]
     fn counter_bounds() {
         let h = vec![
             incr("c", 0, 1),
@@ -423,10 +512,20 @@ mod tests {
             assert_eq!(r.acknowledged_incrs, 2);
             assert_eq!(r.indeterminate_incrs, 2);
         }
-        for v in [Some("11"), Some("15"), Some("x"), None] {
+        for (v, lost, over) in [
+            (Some("11"), 1, 0),
+            (Some("17"), 0, 3),
+            (Some("x"), 0, 0),
+            (None, 12, 0),
+        ] {
             let r = counters(&h, &initial, &fin(&[("c", v)]));
             assert_eq!(r.violations.len(), 1, "{v:?}");
             assert_eq!((r.violations[0].min, r.violations[0].max), (12, 14));
+            assert_eq!(
+                (r.lost_increments, r.over_counted_increments),
+                (lost, over),
+                "{v:?}"
+            );
         }
         // Counters are not string keys: lost_writes leaves them alone.
         let r = lost_writes(&h, &initial, &fin(&[("c", Some("13"))]));

@@ -6,7 +6,8 @@
 //! out of bounds), never an `Err`. Indeterminate ops are treated as such: a
 //! write that timed out may have applied, and is neither lost nor required.
 //!
-//! - [`mod@lost`]     — [`lost_writes`] and [`counters()`]: acknowledged writes against the final state.
+//! - [`mod@lost`]     — [`lost_writes`] and [`counters()`]: acknowledged writes (sets, dels,
+//!   transactions) against the final state; counters' lost increments and over-counts.
 //! - [`mod@downtime`] — [`downtime()`]: per shard, the longest window without a success.
 //! - [`mod@failover`] — the watcher's recording read after the run: failover and rejoin
 //!   timelines, convergence, outage intervals, the spec's bounds for a promotion.
@@ -14,6 +15,10 @@
 //!   phase, HdrHistogram), [`per_second`] (exact per-second p99s).
 //! - [`mod@selfcheck`] — [`self_check`]: did the tool keep its schedule (tool lag per
 //!   phase against its bound); the reference PINGs by phase and by second.
+//! - [`mod@locks`]    — [`locks::check`]: a lock history → mutual exclusion (overlapping
+//!   validity windows), fencing (stale writes accepted and refused), liveness.
+//! - [`mod@txn`]      — [`txn::torn`]: torn transactions, a read or a final group
+//!   state that mixes the ids of two MULTI/EXECs.
 //! - [`errors_by_kind`], [`redirects`], [`counts`] — tallies.
 //!
 //! Checkers take any iterator of `&Op`, so a caller filters by client mode
@@ -22,8 +27,10 @@
 pub mod downtime;
 pub mod failover;
 pub mod latency;
+pub mod locks;
 pub mod lost;
 pub mod selfcheck;
+pub mod txn;
 
 use std::collections::BTreeMap;
 
@@ -32,7 +39,10 @@ use serde::{Deserialize, Serialize};
 use crate::workload::{Op, Outcome};
 
 pub use downtime::{Downtime, DowntimeByMode, MAX_SPANS, Span, Window, downtime, downtime_by_mode};
-pub use latency::{Latency, Second, Timing, latency, per_second, percentiles, timing_by_phase};
+pub use latency::{
+    ClientSecond, Latency, Second, Timing, client_seconds, latency, per_second, percentiles,
+    timing_by_phase,
+};
 pub use lost::{CounterViolation, Counters, LostWrite, LostWrites, counters, lost_writes};
 pub use selfcheck::{
     PhaseCheck, PingSummary, SelfCheck, ping_p99_per_second, pings_by_phase, self_check,
@@ -86,6 +96,9 @@ pub(crate) mod fixture {
     pub fn op(kind: OpKind, key: &str, value: Option<&str>, start_ms: u64, end_ms: u64) -> Op {
         Op {
             replicas: None,
+            ttl_ms: None,
+            members: Vec::new(),
+            values: Vec::new(),
             client: 0,
             mode: ClientMode::Probe,
             kind,

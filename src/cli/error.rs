@@ -55,9 +55,14 @@ pub enum CliError {
     /// A command that needs one running topology, no `--name`, and several up.
     #[error("several topologies are up; pick one with --name: {}", .0.join(", "))]
     Ambiguous(Vec<String>),
-    /// A drill on a running topology of a kind the drill cannot run on.
-    #[error("{name} is not a cluster; the reshard drill needs one")]
-    NotACluster { name: String },
+    /// A drill on a running topology of another kind than its scenario's.
+    #[error("{name} is a {running} topology; the scenario {scenario} is written for a {wants} one")]
+    KindMismatch {
+        name: String,
+        running: String,
+        scenario: String,
+        wants: String,
+    },
     #[error("{}: cannot read the file: {source}", path.display())]
     ReadFile {
         path: PathBuf,
@@ -70,6 +75,9 @@ pub enum CliError {
         #[source]
         source: serde_json::Error,
     },
+    /// A `compare --threshold` that does not parse.
+    #[error("--threshold {0}")]
+    BadThreshold(String),
     #[error("{}: not a stored run: {source}", path.display())]
     NotARun {
         path: PathBuf,
@@ -132,9 +140,10 @@ impl CliError {
             | CliError::FaultArgs { .. }
             | CliError::NothingUp
             | CliError::Ambiguous(_)
-            | CliError::NotACluster { .. }
+            | CliError::KindMismatch { .. }
             | CliError::ReadFile { .. }
             | CliError::NotAReport { .. }
+            | CliError::BadThreshold(_)
             | CliError::NotARun { .. } => Class::BadInput,
             CliError::WriteReports { .. }
             | CliError::WriteFile { .. }

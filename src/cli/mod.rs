@@ -15,6 +15,7 @@
 mod add_node;
 mod check;
 mod check_run;
+mod compare;
 mod compose;
 mod down;
 mod error;
@@ -67,6 +68,7 @@ enum Command {
     AddNode(add_node::AddNode),
     Report(report::Report),
     CheckRun(check_run::CheckRun),
+    Compare(compare::Compare),
     Status(status::Status),
     Check(check::Check),
     Down(down::Down),
@@ -104,6 +106,7 @@ impl Command {
             Command::AddNode(cmd) => cmd.run(json).await,
             Command::Report(cmd) => cmd.run(json).await,
             Command::CheckRun(cmd) => cmd.run(json).await,
+            Command::Compare(cmd) => cmd.run(json).await,
             Command::Status(cmd) => cmd.run(json).await,
             Command::Check(cmd) => cmd.run(json).await,
             Command::Down(cmd) => cmd.run(json).await,

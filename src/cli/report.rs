@@ -7,7 +7,7 @@ use super::output::print_json;
 use crate::exit;
 use crate::report;
 
-/// Render a stored report.json as Markdown or JUnit XML.
+/// Render a stored report.json as Markdown, HTML (the charts page) or JUnit XML.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Report {
     /// A report.json written by `redis-drill run`.
@@ -20,23 +20,18 @@ pub(crate) struct Report {
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum Format {
     Md,
+    /// The self-contained page with charts (as `report.html`).
+    Html,
     Junit,
     Json,
 }
 
 impl Report {
     pub(crate) async fn run(self, _json: bool) -> Result<i32, CliError> {
-        let path = self.report;
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(source) => return Err(CliError::ReadFile { path, source }),
-        };
-        let r: report::Report = match serde_json::from_str(&text) {
-            Ok(r) => r,
-            Err(source) => return Err(CliError::NotAReport { path, source }),
-        };
+        let r = super::compare::read_report(&self.report)?;
         match self.format {
             Format::Md => crate::out!("{}", report::render_markdown(&r)),
+            Format::Html => crate::out!("{}", report::render_html(&r)),
             Format::Junit => crate::out!("{}", report::render_junit(&r)),
             Format::Json => print_json(&r),
         }

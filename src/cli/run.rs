@@ -96,8 +96,16 @@ async fn on_running(
     json: bool,
 ) -> Result<i32, CliError> {
     let (rt, d) = locate(runtime, Some(name)).await?;
-    if d.topology.kind != Kind::Cluster {
-        return Err(CliError::NotACluster { name: name.into() });
+    if d.topology.kind != sc.topology.kind {
+        let kind = |k: Kind| {
+            serde_json::to_value(k).map_or(String::new(), |v| v.as_str().unwrap_or("").to_string())
+        };
+        return Err(CliError::KindMismatch {
+            name: name.into(),
+            running: kind(d.topology.kind),
+            scenario: sc.source.display().to_string(),
+            wants: kind(sc.topology.kind),
+        });
     }
     crate::note!(
         "{}: seed {seed} · on the running topology {name} ({} runtime)",

@@ -177,22 +177,14 @@ pub async fn create(
     let pairs: Vec<(usize, usize)> = (0..n)
         .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
         .collect();
-    meet(
-        &bound,
-        &conns,
-        members,
-        &pairs,
-        "create the cluster: send CLUSTER MEET",
-    )
-    .await?;
-    wait_all_known(
-        &bound,
-        &mut conns,
-        &ids,
-        opts.interval,
-        "create the cluster: wait until every node knows every other",
-    )
-    .await?;
+    let introduce = Introduce {
+        what: "create the cluster",
+        who: "every other",
+        interval: opts.interval,
+    };
+    introduce
+        .run(&bound, &mut conns, members, &pairs, &ids)
+        .await?;
     let all_known = bound.started.elapsed();
 
     // A handshake teaches the node that sent MEET the slots of the node it met,
@@ -359,22 +351,14 @@ pub async fn add_node(
             .await?;
 
     let pairs: Vec<(usize, usize)> = (0..members.len()).map(|to| (new_index, to)).collect();
-    meet(
-        &bound,
-        &conns,
-        &all,
-        &pairs,
-        "add a node: send CLUSTER MEET",
-    )
-    .await?;
-    wait_all_known(
-        &bound,
-        &mut conns,
-        &ids,
-        opts.interval,
-        "add a node: wait until every node knows the new one",
-    )
-    .await?;
+    let introduce = Introduce {
+        what: "add a node",
+        who: "the new one",
+        interval: opts.interval,
+    };
+    introduce
+        .run(&bound, &mut conns, &all, &pairs, &ids)
+        .await?;
     let all_known = bound.started.elapsed();
 
     if let Some(primary) = &new.replica_of {
@@ -409,6 +393,40 @@ pub async fn add_node(
         total: bound.started.elapsed(),
         polls: convergence.polls,
     })
+}
+
+/// Make every member forget the nodes it knows that are not members: what a
+/// node removed half-way through [`add_node`] leaves in the others' tables
+/// (`master,fail` forever, which later clients try to reach). CLUSTER FORGET
+/// goes to every member, so that none gossips the stranger back during the
+/// ban (60 s). Returns the ids forgotten.
+pub async fn forget_strangers(
+    members: &[Member],
+    connect: ConnectOptions,
+) -> Result<Vec<String>, ClusterError> {
+    let known: Vec<SocketAddr> = members.iter().map(|m| m.announce).collect();
+    let mut conns = connect_all(members.iter().map(|m| (m.name.clone(), m.addr)), connect).await?;
+    let mut strangers: Vec<String> = Vec::new();
+    for c in &mut conns {
+        for l in c.cluster_nodes().await? {
+            let stranger = l.addr.is_none_or(|a| !known.contains(&a));
+            if stranger && !l.flags.myself && !strangers.contains(&l.id) {
+                strangers.push(l.id);
+            }
+        }
+    }
+    for c in &mut conns {
+        for id in &strangers {
+            // A member that never learnt of it answers "Unknown node": fine.
+            if let Err(e) = c
+                .run::<()>(redis::cmd("CLUSTER").arg("FORGET").arg(id))
+                .await
+            {
+                tracing::debug!(node = %c.name, %id, "CLUSTER FORGET: {e}");
+            }
+        }
+    }
+    Ok(strangers)
 }
 
 /// The checks of [`add_node`] that need no node: names and addresses unique
@@ -538,6 +556,37 @@ fn not_empty(c: &NodeConn, reason: &str) -> ClusterError {
 }
 
 /// `CLUSTER MEET` for every (from, to) pair of member indexes, concurrently.
+/// MEET the `pairs`, then wait until every node knows `who`: the first half
+/// of both creating a cluster and adding a node, named `what` in errors.
+struct Introduce {
+    what: &'static str,
+    who: &'static str,
+    interval: Duration,
+}
+
+impl Introduce {
+    async fn run(
+        &self,
+        bound: &Bound<'_>,
+        conns: &mut [NodeConn],
+        members: &[Member],
+        pairs: &[(usize, usize)],
+        ids: &[String],
+    ) -> Result<(), ClusterError> {
+        let what = self.what;
+        meet(
+            bound,
+            conns,
+            members,
+            pairs,
+            &format!("{what}: send CLUSTER MEET"),
+        )
+        .await?;
+        let step = format!("{what}: wait until every node knows {}", self.who);
+        wait_all_known(bound, conns, ids, self.interval, &step).await
+    }
+}
+
 async fn meet(
     bound: &Bound<'_>,
     conns: &[NodeConn],

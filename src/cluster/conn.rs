@@ -94,6 +94,19 @@ impl AddressMap {
         Ok(map)
     }
 
+    /// The nodes named in `names`, in that order, reached as this map
+    /// reaches them (within the run's network too). Names it does not hold
+    /// are left out.
+    pub fn subset(&self, names: &[&str]) -> AddressMap {
+        AddressMap {
+            nodes: names
+                .iter()
+                .filter_map(|name| self.nodes.iter().find(|n| n.name == *name).cloned())
+                .collect(),
+            network: self.network.clone(),
+        }
+    }
+
     /// Whether this map's holder may connect to `ip`.
     pub fn allows(&self, ip: IpAddr) -> bool {
         is_loopback(ip) || self.network.contains(&ip)
@@ -148,20 +161,19 @@ impl AddressMap {
 
     /// The name of the node at controller address `addr`, or the address itself.
     pub fn name_of_addr(&self, addr: SocketAddr) -> String {
-        self.nodes
-            .iter()
-            .find(|n| n.addr == addr)
-            .map(|n| n.name.clone())
-            .unwrap_or_else(|| addr.to_string())
+        self.name_where(|n| n.addr == addr, addr)
     }
 
     /// The name of the node announcing `announce`, or the address itself.
     pub fn name_of_announce(&self, announce: SocketAddr) -> String {
+        self.name_where(|n| n.announce == announce, announce)
+    }
+
+    fn name_where(&self, this: impl Fn(&MappedNode) -> bool, or: SocketAddr) -> String {
         self.nodes
             .iter()
-            .find(|n| n.announce == announce)
-            .map(|n| n.name.clone())
-            .unwrap_or_else(|| announce.to_string())
+            .find(|n| this(n))
+            .map_or_else(|| or.to_string(), |n| n.name.clone())
     }
 
     /// Every mapped node, in insertion order.

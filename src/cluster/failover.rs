@@ -34,10 +34,6 @@ impl fmt::Display for FailoverMode {
     }
 }
 
-/// How often the replica's role is read while waiting: the promotion itself
-/// takes tens of ms for a coordinated failover, so 20 ms keeps the figure sharp.
-const ROLE_POLL: Duration = Duration::from_millis(20);
-
 /// What a manual failover did.
 #[derive(Debug, Clone, Serialize)]
 pub struct FailoverReport {
@@ -93,42 +89,16 @@ pub async fn manual_failover(
     let started = Instant::now();
     let _: () = conn.run(&cmd).await?;
     let bound = Bound::new(timeout, cancel, "wait for the replica to take over");
-    for _ in 0..(timeout.as_millis() / ROLE_POLL.as_millis()).max(1) + 1 {
-        let info: Result<String, _> = bound
-            .step(
-                "read the replica's role",
-                conn.run(redis::cmd("INFO").arg("replication")),
-            )
-            .await;
-        if let Err(e) = &info
-            && (e.is_cancelled() || matches!(e, ClusterError::Timeout { .. }))
-        {
-            return Err(info.unwrap_err());
-        }
-        if let Ok(info) = info
-            && parse_info(&info).get("role").map(String::as_str) == Some("master")
-        {
-            return Ok(FailoverReport {
-                node: node.to_string(),
-                mode,
-                old_primary,
-                promoted_ms: started.elapsed().as_secs_f64() * 1000.0,
-            });
-        }
-        bound
-            .pause(
-                ROLE_POLL,
-                "wait for the takeover",
-                &[format!("{node}: still a replica")],
-            )
-            .await?;
-    }
-    Err(bound.timed_out(
-        format!("{node} to take over"),
-        vec![format!(
-            "{node} is still a replica: the cluster did not grant the failover \
-             (a primary votes for one failover per shard every 2 x node timeout, \
-             and Redis abandons a manual failover after 5 s)"
-        )],
-    ))
+    let still = format!(
+        "{node} is still a replica: the cluster did not grant the failover \
+         (a primary votes for one failover per shard every 2 x node timeout, \
+         and Redis abandons a manual failover after 5 s)"
+    );
+    super::replication::wait_primary(&mut conn, &bound, &still).await?;
+    Ok(FailoverReport {
+        node: node.to_string(),
+        mode,
+        old_primary,
+        promoted_ms: started.elapsed().as_secs_f64() * 1000.0,
+    })
 }

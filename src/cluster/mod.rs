@@ -7,6 +7,8 @@
 //! - [`conn`]   — [`Member`], [`AddressMap`] (the controller only reaches loopback), node connections.
 //! - [`admin`]  — [`create`], [`add_node`] and [`wait_converged`].
 //! - [`failover`] — manual failover (`CLUSTER FAILOVER [FORCE|TAKEOVER]`) and its wait.
+//! - [`replication`] — classic replication (`kind: replicated`): roles (`ROLE`),
+//!   the failover to a replica, the wait until replication is whole.
 //! - [`check`]  — the checks of `redis-cli --cluster check`: a pure [`check::evaluate`] and the loader.
 //! - [`view`]   — per-node views for the status report.
 //! - [`client`] — a redis-rs cluster client that goes through the address map, and
@@ -22,13 +24,14 @@ pub mod conn;
 pub mod error;
 pub mod failover;
 pub mod nodes;
+pub mod replication;
 pub mod reshard;
 pub mod view;
 pub mod watch;
 
 pub use admin::{
     AddNodeReport, ConvergeOptions, Convergence, CreateOptions, CreateReport, POLL_INTERVAL,
-    add_node, create, wait_converged,
+    add_node, create, forget_strangers, wait_converged,
 };
 pub use check::{Check, CheckOptions, CheckReport, CheckedNode, check, check_with, stray_keys};
 pub use client::{AppConnection, AskingInOneWrite, ClientOptions, cluster_client, connect_app};

@@ -11,6 +11,12 @@
 //!   (pure, validated with the file's line and field).
 //! - [`nemesis`]  — the executor: applies a schedule on the run's clock,
 //!   records every fault's window, and heals everything on every exit path.
+//!
+//! `pause` also freezes a *client*: `pause lock_holder:<n>` stops the lock
+//! workload's worker that holds lock `n`, past its TTL, the way a GC pause
+//! or a stopped VM would ([`ClientPause`]). It is the same verb because it
+//! is the same fault — a process that stops running while its peers go on —
+//! hitting the other side of the connection; the target says which side.
 
 use std::fmt;
 use std::str::FromStr;
@@ -126,6 +132,20 @@ impl FromStr for FaultKind {
                 )
             })
     }
+}
+
+/// The clients of a drill the nemesis can freeze: its lock workload's
+/// workers. Declared here, where the nemesis needs it; the lock workload
+/// implements it, so neither reaches into the other.
+pub trait ClientPause: Send + Sync {
+    /// Freeze the worker that holds `lock` now — or, when nobody does, the
+    /// next one granted it — before it next writes the protected resource.
+    /// Returns the worker frozen, when one holds the lock now; an error for
+    /// a lock the workload does not have.
+    fn pause_holder(&self, lock: u32) -> Result<Option<String>, String>;
+
+    /// Let every worker frozen on `lock` go on; returns them.
+    fn resume_holder(&self, lock: u32) -> Vec<String>;
 }
 
 /// How `CLUSTER FAILOVER` is asked for: the cluster layer's, named here too

@@ -3,6 +3,7 @@
 //! ([`Nemesis::heal_all`], which every drill calls on every exit path).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
@@ -11,15 +12,16 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::FaultKind;
 use super::schedule::{FaultStep, Shape, expand};
 use super::target::{ClusterSnapshot, Target};
+use super::{ClientPause, FaultKind};
 use crate::cluster::{self, AddressMap, ClusterError, ConnectOptions, Role};
 use crate::exit::Class;
 use crate::net::{self, Grudge};
 use crate::runtime::NetError;
 use crate::runtime::{Deployment, Runtime, RuntimeError};
 use crate::timeline::Clock;
+use crate::topology::Kind;
 
 /// How long a manual failover may take before it is an error: a coordinated
 /// one takes well under a second, a forced one an election; Redis itself
@@ -115,6 +117,10 @@ pub struct Nemesis<'a> {
     rng: StdRng,
     windows: Vec<FaultWindow>,
     in_force: InForce,
+    /// The drill's lock workload, which `pause lock_holder:<n>` freezes.
+    clients: Option<Arc<dyn ClientPause>>,
+    /// Window index → the lock whose holder it froze.
+    holder_pauses: BTreeMap<usize, u32>,
 }
 
 impl<'a> Nemesis<'a> {
@@ -135,7 +141,15 @@ impl<'a> Nemesis<'a> {
             rng: StdRng::seed_from_u64(seed ^ 0x6e65_6d65_7369_7321),
             windows: Vec::new(),
             in_force: InForce::default(),
+            clients: None,
+            holder_pauses: BTreeMap::new(),
         }
+    }
+
+    /// The drill's lock workload, for `pause lock_holder:<n>`.
+    pub fn with_clients(mut self, clients: Arc<dyn ClientPause>) -> Self {
+        self.clients = Some(clients);
+        self
     }
 
     pub fn windows(&self) -> &[FaultWindow] {
@@ -164,8 +178,13 @@ impl<'a> Nemesis<'a> {
                 let _ = map.insert(&n.name, n.announce, n.addr);
             }
         }
-        let views = cluster::node_views(&map, connect).await;
-        ClusterSnapshot::from_views(self.d, &views)
+        if self.d.topology.kind == Kind::Cluster {
+            let views = cluster::node_views(&map, connect).await;
+            ClusterSnapshot::from_views(self.d, &views)
+        } else {
+            let roles = cluster::replication::roles(&map, connect).await;
+            ClusterSnapshot::from_roles(self.d, &roles)
+        }
     }
 
     /// Run a whole schedule: occurrence times are from `start` (the end of the
@@ -245,6 +264,9 @@ impl<'a> Nemesis<'a> {
         step: &FaultStep,
         cancel: &CancellationToken,
     ) -> Result<usize, FaultError> {
+        if let Some(Target::LockHolder(lock)) = step.target {
+            return self.pause_holder(step, lock);
+        }
         let snap = self.snapshot().await;
         for t in [&step.target, &step.peer].into_iter().flatten() {
             if let Some(message) = snap.unknown(t) {
@@ -322,9 +344,28 @@ impl<'a> Nemesis<'a> {
                     });
                 };
                 window.detail = step.mode.to_string();
-                let rep =
-                    cluster::manual_failover(&self.map, node, step.mode, FAILOVER_TIMEOUT, cancel)
-                        .await?;
+                let rep = match self.d.topology.kind {
+                    Kind::Cluster => {
+                        cluster::manual_failover(
+                            &self.map,
+                            node,
+                            step.mode,
+                            FAILOVER_TIMEOUT,
+                            cancel,
+                        )
+                        .await?
+                    }
+                    _ => {
+                        cluster::replication::failover(
+                            &self.map,
+                            node,
+                            step.mode,
+                            FAILOVER_TIMEOUT,
+                            cancel,
+                        )
+                        .await?
+                    }
+                };
                 if let Some(p) = &rep.old_primary {
                     window.primaries = vec![p.clone()];
                 }
@@ -349,6 +390,10 @@ impl<'a> Nemesis<'a> {
         }
         self.windows[w].undo_start_ns = Some(self.clock.now_ns());
         let nodes = self.windows[w].nodes.clone();
+        if let Some(lock) = self.holder_pauses.get(&w).copied() {
+            self.resume_holder(w, lock);
+            return Ok(());
+        }
         match undo {
             FaultKind::Heal => {
                 self.in_force.grudges.remove(&w);
@@ -405,6 +450,59 @@ impl<'a> Nemesis<'a> {
             }
         }
         errors
+    }
+
+    /// `pause lock_holder:<lock>`: freeze the lock workload's worker that
+    /// holds the lock (or the next one granted it) until the undo.
+    fn pause_holder(&mut self, step: &FaultStep, lock: u32) -> Result<usize, FaultError> {
+        let target = format!("lock_holder:{lock}");
+        let unknown = |message: String| FaultError::UnknownTarget {
+            fault: step.fault,
+            target: target.clone(),
+            message,
+        };
+        let clients = self.clients.as_ref().ok_or_else(|| {
+            unknown("names a lock holder, and no lock workload runs here (a drill's `locks:` starts one)".into())
+        })?;
+        let start_ns = self.clock.now_ns();
+        let holder = clients.pause_holder(lock).map_err(unknown)?;
+        let detail = match &holder {
+            Some(w) => format!("{w} frozen before its next write"),
+            None => "nobody held it: its next holder frozen before its write".into(),
+        };
+        let index = self.windows.len();
+        self.windows.push(FaultWindow {
+            fault: step.fault,
+            target,
+            nodes: holder.into_iter().collect(),
+            primaries: Vec::new(),
+            detail,
+            start_ns,
+            applied_ns: self.clock.now_ns(),
+            undo: step.hold_ms.and(step.fault.healed_by()),
+            undo_start_ns: None,
+            undone_ns: None,
+            promoted_ms: None,
+            mistimed: None,
+        });
+        self.holder_pauses.insert(index, lock);
+        tracing::info!(lock, "lock holder paused");
+        Ok(index)
+    }
+
+    /// Undo window `w`, a lock holder's pause: every worker it froze goes on.
+    fn resume_holder(&mut self, w: usize, lock: u32) {
+        if let Some(clients) = &self.clients {
+            let resumed = clients.resume_holder(lock);
+            let window = &mut self.windows[w];
+            for r in resumed {
+                if !window.nodes.contains(&r) {
+                    window.nodes.push(r);
+                }
+            }
+        }
+        self.windows[w].undone_ns = Some(self.clock.now_ns());
+        tracing::info!(lock, "lock holder resumed");
     }
 
     /// A node fault on every node of `nodes` at once (so that `primaries` fail
@@ -522,6 +620,90 @@ mod tests {
 
     fn drops(g: &Grudge, node: &str) -> Vec<String> {
         g.drops_from(node).map(str::to_string).collect()
+    }
+
+    /// A lock workload where worker w2 holds lock 0 and nobody lock 1.
+    #[derive(Default)]
+    struct Holders {
+        calls: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl ClientPause for Holders {
+        fn pause_holder(&self, lock: u32) -> Result<Option<String>, String> {
+            self.calls.lock().unwrap().push(format!("pause {lock}"));
+            match lock {
+                0 => Ok(Some("w2".into())),
+                1 => Ok(None),
+                _ => Err(format!("no lock {lock}")),
+            }
+        }
+
+        fn resume_holder(&self, lock: u32) -> Vec<String> {
+            self.calls.lock().unwrap().push(format!("resume {lock}"));
+            vec![if lock == 0 { "w2" } else { "w5" }.into()]
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lock_holder_is_paused_and_resumed_through_the_lock_workload() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = Runtime::Process(
+            crate::runtime::process::ProcessRuntime::with_state_dir(dir.path()).unwrap(),
+        );
+        let topology = crate::topology::Topology::parse(
+            "name: t\nkind: standalone\nstandalone:\n  primaries: 1\n",
+            None,
+        )
+        .unwrap();
+        let d = Deployment {
+            name: "t".into(),
+            run_id: "r".into(),
+            runtime: crate::runtime::RuntimeKind::Process,
+            image: String::new(),
+            topology,
+            nodes: Vec::new(),
+        };
+        let step = |t: &str| {
+            super::super::schedule::RawFault {
+                target: Some(t.into()),
+                hold_ms: Some(100),
+                ..super::super::schedule::RawFault::new(FaultKind::Pause)
+            }
+            .validate()
+            .unwrap()
+        };
+        let cancel = CancellationToken::new();
+        // Without a lock workload there is nobody to pause: bad input.
+        let mut bare = Nemesis::new(&rt, &d, AddressMap::new(), Clock::start(), 1);
+        let err = bare
+            .apply(&step("lock_holder:0"), &cancel)
+            .await
+            .unwrap_err();
+        assert_eq!(err.class(), Class::BadInput);
+        assert!(err.to_string().contains("no lock workload"), "{err}");
+
+        let holders = Arc::new(Holders::default());
+        let mut n = Nemesis::new(&rt, &d, AddressMap::new(), Clock::start(), 1)
+            .with_clients(holders.clone());
+        let w0 = n.apply(&step("lock_holder:0"), &cancel).await.unwrap();
+        let w1 = n.apply(&step("lock_holder:1"), &cancel).await.unwrap();
+        assert_eq!(n.windows()[w0].nodes, ["w2"]);
+        assert!(n.windows()[w1].nodes.is_empty());
+        assert!(n.windows()[w1].detail.contains("next holder"));
+        assert!(n.apply(&step("lock_holder:9"), &cancel).await.is_err());
+        n.undo(w0).await.unwrap();
+        // The rest is undone with everything else, on every exit path.
+        assert!(n.heal_all().await.is_empty());
+        assert_eq!(
+            n.windows()[w1].nodes,
+            ["w5"],
+            "who froze is known at the resume"
+        );
+        assert!(n.windows().iter().all(|w| w.undone_ns.is_some()));
+        assert_eq!(
+            *holders.calls.lock().unwrap(),
+            ["pause 0", "pause 1", "pause 9", "resume 0", "resume 1"]
+        );
     }
 
     #[test]

@@ -122,6 +122,7 @@ impl RawFault {
         };
         let target = parse("target", &self.target)?;
         let peer = parse("peer", &self.peer)?;
+        check_lock_holder(fault, target.as_ref(), peer.as_ref())?;
         let shape = match (&self.shape, fault) {
             (Some(s), FaultKind::Partition) => {
                 Some(s.parse::<Shape>().map_err(|e| ("shape", e.to_string()))?)
@@ -240,6 +241,41 @@ impl RawFault {
     }
 }
 
+/// `lock_holder:<n>` names a client, not a node: only `pause` takes it,
+/// as the target itself (a GC pause or a stopped VM of the lock holder).
+fn check_lock_holder(
+    fault: FaultKind,
+    target: Option<&Target>,
+    peer: Option<&Target>,
+) -> Result<(), Invalid> {
+    fn nested(t: &Target) -> bool {
+        match t {
+            Target::LockHolder(_) => true,
+            Target::ReplicaOf(inner) => nested(inner),
+            _ => false,
+        }
+    }
+    if peer.is_some_and(nested) {
+        return Err((
+            "peer",
+            "a lock holder is a client, not a node to partition".into(),
+        ));
+    }
+    match target {
+        Some(Target::LockHolder(_)) if fault != FaultKind::Pause => Err((
+            "target",
+            format!(
+                "a lock holder is a client of the drill, not a node: only `pause` freezes one, not {fault}"
+            ),
+        )),
+        Some(Target::ReplicaOf(inner)) if nested(inner) => Err((
+            "target",
+            "a lock holder is a client of the drill and has no replica".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Whether a shape cuts around named nodes (`isolate` the target, `one_way`
 /// from the target to the peer) rather than across the whole cluster.
 pub fn shape_needs_target(shape: Shape) -> bool {
@@ -311,6 +347,8 @@ mod tests {
         let s = step("fault: failover\ntarget: replica_of:s1n1\nmode: takeover\n").unwrap();
         assert_eq!(s.mode, FailoverMode::Takeover);
         step("fault: heal\nat_ms: 10\n").unwrap();
+        let s = step("fault: pause\ntarget: lock_holder:1\nhold_ms: 1500\n").unwrap();
+        assert_eq!(s.target, Some(Target::LockHolder(1)));
         step("fault: kill\ntarget: s1n1\n").unwrap();
     }
 
@@ -393,6 +431,21 @@ mod tests {
                 "fault: heal\ntarget: s1n1\n",
                 "target",
                 "heal takes no target",
+            ),
+            (
+                "fault: kill\ntarget: lock_holder:0\n",
+                "target",
+                "only `pause` freezes one, not kill",
+            ),
+            (
+                "fault: failover\ntarget: replica_of:lock_holder:0\n",
+                "target",
+                "has no replica",
+            ),
+            (
+                "fault: pause\ntarget: lock_holder:0\n",
+                "hold_ms",
+                "needs a hold",
             ),
         ];
         for (yaml, field, msg) in cases {

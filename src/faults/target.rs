@@ -12,6 +12,7 @@
 //! | `random_node` | any node |
 //! | `primaries` / `replicas` / `all` | every such node |
 //! | `region:<name>` | every node of the region |
+//! | `lock_holder:<n>` | not a node: the lock workload's worker holding lock `n` (only `pause` takes it; see [`super::ClientPause`]) |
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,6 +21,7 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use serde::{Serialize, Serializer};
 
+use crate::cluster::replication::NodeRole;
 use crate::cluster::{NodeView, Role};
 use crate::runtime::Deployment;
 use crate::slots::{SLOT_COUNT, SlotRange};
@@ -37,6 +39,9 @@ pub enum Target {
     Replicas,
     All,
     Region(String),
+    /// The client of the drill's lock workload that holds lock `n` when the
+    /// fault hits (or, when nobody does, the next one granted it).
+    LockHolder(u32),
 }
 
 impl fmt::Display for Target {
@@ -52,6 +57,7 @@ impl fmt::Display for Target {
             Target::Replicas => f.write_str("replicas"),
             Target::All => f.write_str("all"),
             Target::Region(r) => write!(f, "region:{r}"),
+            Target::LockHolder(n) => write!(f, "lock_holder:{n}"),
         }
     }
 }
@@ -83,6 +89,12 @@ impl FromStr for Target {
             }
             return Ok(Target::Region(region.to_string()));
         }
+        if let Some(lock) = s.strip_prefix("lock_holder:") {
+            let lock: u32 = lock
+                .parse()
+                .map_err(|_| format!("`{s}`: the lock is a number (lock_holder:0 is the first)"))?;
+            return Ok(Target::LockHolder(lock));
+        }
         Ok(match s {
             "random_primary" => Target::RandomPrimary,
             "replica" => Target::Replica,
@@ -93,7 +105,7 @@ impl FromStr for Target {
             "" => return Err("an empty target".into()),
             name if name.contains(':') => {
                 return Err(format!(
-                    "unknown target `{name}` (targets: a node name, primary_of:<slot>, replica_of:<target>, random_primary, replica, random_node, primaries, replicas, all, region:<name>)"
+                    "unknown target `{name}` (targets: a node name, primary_of:<slot>, replica_of:<target>, random_primary, replica, random_node, primaries, replicas, all, region:<name>, lock_holder:<n>)"
                 ));
             }
             name => Target::Node(name.to_string()),
@@ -143,6 +155,50 @@ impl ClusterSnapshot {
                     primary: v.and_then(|v| v.primary_name.clone()),
                     slots: v.map(|v| v.slots.clone()).unwrap_or_default(),
                     config_epoch: v.and_then(|v| v.config_epoch).unwrap_or(0),
+                }
+            })
+            .collect();
+        ClusterSnapshot { nodes }
+    }
+
+    /// A topology that is not a cluster, from every node's `ROLE`: a
+    /// primary serves the slots its clients route to it
+    /// ([`Routing`](crate::workload::Routing)): its shard on standalone
+    /// primaries, every slot for the primary clients follow on a replicated
+    /// topology (another node that still calls itself primary serves none).
+    pub fn from_roles(d: &Deployment, roles: &[NodeRole]) -> ClusterSnapshot {
+        use crate::workload::Routing;
+        let routing = Routing::of(&d.topology);
+        let serving = crate::cluster::replication::current_primary(roles, None);
+        let nodes = d
+            .nodes
+            .iter()
+            .map(|n| {
+                let r = roles.iter().find(|r| r.name == n.name && r.error.is_none());
+                let slots = match (&routing, r.and_then(|r| r.role)) {
+                    (Routing::Sharded(ranges), Some(Role::Primary)) => ranges
+                        .iter()
+                        .filter(|(name, _)| name == &n.name)
+                        .map(|(_, range)| *range)
+                        .collect(),
+                    (Routing::Primary { .. }, Some(Role::Primary))
+                        if serving == Some(n.name.as_str()) =>
+                    {
+                        vec![SlotRange::new(0, SLOT_COUNT - 1)]
+                    }
+                    _ => Vec::new(),
+                };
+                SnapshotNode {
+                    name: n.name.clone(),
+                    region: d
+                        .spec(&n.name)
+                        .map(|s| s.region.clone())
+                        .unwrap_or_default(),
+                    reachable: r.is_some(),
+                    role: r.and_then(|r| r.role),
+                    primary: r.and_then(|r| r.primary.clone()),
+                    slots,
+                    config_epoch: 0,
                 }
             })
             .collect();
@@ -278,6 +334,9 @@ impl ClusterSnapshot {
                     Ok(nodes)
                 }
             }
+            Target::LockHolder(_) => Err(format!(
+                "{target} is a client of the lock workload, not a node"
+            )),
         }
     }
 }
@@ -341,6 +400,7 @@ pub(crate) mod tests {
             "replicas",
             "all",
             "region:east",
+            "lock_holder:3",
         ] {
             assert_eq!(t.parse::<Target>().unwrap().to_string(), t);
         }
@@ -348,6 +408,7 @@ pub(crate) mod tests {
             ("primary_of:16384", "the slot must be 0..16383"),
             ("primary_of:x", "the slot must be"),
             ("region:", "needs a region name"),
+            ("lock_holder:x", "the lock is a number"),
             ("leader_of:3", "unknown target `leader_of:3`"),
             ("", "an empty target"),
         ] {

@@ -1,98 +1,86 @@
 //! JUnit XML for CI: one test suite per run, one test case per SLO (a failed
 //! SLO is a failure with the figure in its message, an unknown one is
 //! skipped with the reason), plus the cluster check.
+//!
+//! Written by the `quick-junit` crate, which escapes what XML needs escaped
+//! and drops the control characters XML 1.0 forbids (an error message from a
+//! node can carry them): the output always parses.
 
-use super::Verdict;
+use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
 
-use std::fmt::Write as _;
+use super::{Bound, Report, SloResult, Verdict};
 
-use super::Report;
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
+/// The run as one JUnit report of one suite.
+pub fn render(r: &Report) -> String {
+    let mut report = quick_junit::Report::new("redis-drill");
+    report.add_test_suite(suite(r));
+    report
+        .to_string()
+        // Serialising to a String writes to memory: only a bug in the crate fails.
+        .unwrap_or_else(|e| panic!("serialising JUnit XML in memory failed: {e}"))
 }
 
-pub fn render(r: &Report) -> String {
-    let cases = r.slo.len() + 1;
-    let failures = r.slo.iter().filter(|s| s.result == Verdict::Fail).count()
-        + usize::from(!r.checks.cluster_check_ok);
-    let skipped = r
-        .slo
-        .iter()
-        .filter(|s| s.result == Verdict::Unknown)
-        .count();
-    let total_s = r.phases.last().map_or(0.0, |p| p.end_ms / 1000.0);
-    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        s,
-        "<testsuites name=\"redis-drill\" tests=\"{cases}\" failures=\"{failures}\" skipped=\"{skipped}\">\n  \
-         <testsuite name=\"{}\" tests=\"{cases}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{total_s:.3}\" timestamp=\"{}\">",
-        escape(&r.scenario),
-        escape(&r.started_at)
+/// The run's suite: its SLOs and the cluster check.
+pub fn suite(r: &Report) -> TestSuite {
+    let mut suite = TestSuite::new(r.scenario.as_str());
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&r.started_at) {
+        suite.set_timestamp(t);
+    }
+    let total_ms = r.phases.last().map_or(0.0, |p| p.end_ms);
+    suite.set_time(std::time::Duration::from_secs_f64(
+        total_ms.max(0.0) / 1000.0,
+    ));
+    suite.add_properties([
+        Property::new("seed", r.seed.to_string()),
+        Property::new("runtime", r.environment.runtime.as_str()),
+        Property::new("redis_version", r.environment.redis_version.as_str()),
+    ]);
+    suite.add_test_cases(r.slo.iter().map(|slo| slo_case(&r.scenario, slo)));
+    let mut check = TestCase::new(
+        "cluster_check",
+        if r.checks.cluster_check_ok {
+            TestCaseStatus::success()
+        } else {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_message("the cluster check failed at the end")
+                .set_description(r.checks.cluster_check.join("\n"));
+            s
+        },
     );
-    let _ = writeln!(
-        s,
-        "    <properties><property name=\"seed\" value=\"{}\"/><property name=\"runtime\" value=\"{}\"/><property name=\"redis_version\" value=\"{}\"/></properties>",
-        r.seed,
-        escape(&r.environment.runtime),
-        escape(&r.environment.redis_version)
-    );
-    for slo in &r.slo {
-        let value = slo
-            .value
-            .map_or("not measured".to_string(), |v| v.to_string());
-        let _ = write!(
-            s,
-            "    <testcase classname=\"{}.slo\" name=\"{}\"",
-            escape(&r.scenario),
-            escape(&slo.name)
-        );
-        match slo.result {
-            Verdict::Pass => {
-                let _ = writeln!(s, "/>");
-            }
-            Verdict::Fail => {
-                let _ = writeln!(
-                    s,
-                    ">\n      <failure message=\"{} = {} {} {}\"/>\n    </testcase>",
-                    escape(&slo.name),
-                    escape(&value),
-                    match slo.bound {
-                        super::Bound::AtMost => "exceeds the limit",
-                        super::Bound::AtLeast => "is under the minimum",
-                    },
-                    slo.limit
-                );
-            }
-            Verdict::Unknown => {
-                let _ = writeln!(
-                    s,
-                    ">\n      <skipped message=\"unknown: {}\"/>\n    </testcase>",
-                    escape(slo.note.as_deref().unwrap_or("not established"))
-                );
-            }
+    check.set_classname(format!("{}.checks", r.scenario));
+    suite.add_test_case(check);
+    suite
+}
+
+/// One SLO as a test case: pass, failure with its figure, or skipped with
+/// why it is unknown.
+fn slo_case(scenario: &str, slo: &SloResult) -> TestCase {
+    let status = match slo.result {
+        Verdict::Pass => TestCaseStatus::success(),
+        Verdict::Fail => {
+            let value = slo
+                .value
+                .map_or("not measured".to_string(), |v| v.to_string());
+            let side = match slo.bound {
+                Bound::AtMost => "exceeds the limit",
+                Bound::AtLeast => "is under the minimum",
+            };
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_message(format!("{} = {value} {side} {}", slo.name, slo.limit));
+            s
         }
-    }
-    let _ = write!(
-        s,
-        "    <testcase classname=\"{}.checks\" name=\"cluster_check\"",
-        escape(&r.scenario)
-    );
-    if r.checks.cluster_check_ok {
-        let _ = writeln!(s, "/>");
-    } else {
-        let _ = writeln!(
-            s,
-            ">\n      <failure message=\"the cluster check failed at the end\">{}</failure>\n    </testcase>",
-            escape(&r.checks.cluster_check.join("\n"))
-        );
-    }
-    let _ = writeln!(s, "  </testsuite>\n</testsuites>");
-    s
+        Verdict::Unknown => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(format!(
+                "unknown: {}",
+                slo.note.as_deref().unwrap_or("not established")
+            ));
+            s
+        }
+    };
+    let mut case = TestCase::new(slo.name.as_str(), status);
+    case.set_classname(format!("{scenario}.slo"));
+    case
 }
 
 #[cfg(test)]
@@ -105,10 +93,37 @@ mod tests {
     #[test]
     fn an_unknown_slo_is_skipped_with_its_reason() {
         let xml = super::render(&crate::report::tests::sample_unknown());
-        assert!(xml.contains(r#"failures="0" skipped="1""#), "{xml}");
+        assert!(xml.contains(r#"failures="0""#), "{xml}");
+        assert!(xml.contains(r#"skipped="1""#), "{xml}");
         assert!(
             xml.contains("<skipped message=\"unknown: tool lag p99 4.20 ms"),
             "{xml}"
         );
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_xml() {
+        let mut r = crate::report::tests::sample();
+        r.scenario = "drill\u{1}\u{8}name & <co>".into();
+        r.checks.cluster_check_ok = false;
+        r.checks.cluster_check = vec![
+            "node s1n1: ERR \u{0}\u{1b}[31mbad\u{1b}[0m\u{7}".into(),
+            "slot 12 \"open\"".into(),
+        ];
+        r.slo[1].note = Some("why\u{c}\u{1f}".into());
+        let xml = super::render(&r);
+        // Nothing XML 1.0 forbids: every char below U+0020 but tab, LF and CR.
+        let bad: Vec<char> = xml
+            .chars()
+            .filter(|c| (*c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r'))
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "control characters in the XML: {bad:?}\n{xml}"
+        );
+        // What remains is escaped, not dropped.
+        assert!(xml.contains("drillname &amp; &lt;co&gt;"), "{xml}");
+        assert!(xml.contains("node s1n1: ERR bad"), "{xml}");
+        assert!(xml.contains("<failure message=\"the cluster check failed at the end\""));
     }
 }

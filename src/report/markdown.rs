@@ -73,7 +73,11 @@ pub fn render(r: &Report) -> String {
         );
     }
     if let Some(c) = r.convergence_ms {
-        let _ = writeln!(s, "| convergence | {} until every node agrees |", ms(c));
+        let what = match r.topology.kind {
+            crate::topology::Kind::Cluster => "until every node agrees",
+            _ => "until one primary has every replica caught up",
+        };
+        let _ = writeln!(s, "| convergence | {} {what} |", ms(c));
     }
     let a = &r.workload.app;
     // The failures by kind; indeterminate ops have their own count.
@@ -103,8 +107,9 @@ pub fn render(r: &Report) -> String {
     let d = &r.downtime_ms;
     let _ = writeln!(
         s,
-        "| downtime (worst shard) | app {} · probe {} · longest app wait between successes {} |",
+        "| downtime (worst shard) | app {} (writes alone {}) · probe {} · longest app wait between successes {} |",
         ms(d.max),
+        ms(d.write_max),
         ms(d.probe_max),
         ms(d.gap_max)
     );
@@ -132,9 +137,16 @@ pub fn render(r: &Report) -> String {
             group(c.stray_keys)
         );
     }
+    // A cluster gets `redis-cli --cluster check`'s four checks; the other
+    // kinds their replication or liveness check (see `scenarios::stages`).
+    let check = match r.topology.kind {
+        crate::topology::Kind::Cluster => "cluster check",
+        crate::topology::Kind::Replicated => "replication check",
+        crate::topology::Kind::Standalone => "primaries check",
+    };
     let _ = writeln!(
         s,
-        "| keys | {} before, {} after · cluster check {} |",
+        "| keys | {} before, {} after · {check} {} |",
         group(c.keys_before),
         group(c.keys_after),
         if c.cluster_check_ok { "ok" } else { "FAILED" }
@@ -155,6 +167,9 @@ pub fn render(r: &Report) -> String {
     }
     timing(&mut s, r);
     faults(&mut s, r);
+    if let Some(l) = &r.locks {
+        super::locks::render(&mut s, l);
+    }
     if !r.slo.is_empty() {
         let _ = writeln!(s, "\n| SLO | limit | value | |\n|---|--:|--:|---|");
         for slo in &r.slo {

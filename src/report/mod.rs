@@ -1,12 +1,17 @@
-//! Reports: `report.json` is the source of truth; Markdown (for people) and
-//! JUnit XML (for CI) are renderings of it, and can be re-made offline with
-//! `redis-drill report REPORT.json --format md|junit`.
+//! Reports: `report.json` is the source of truth; Markdown and HTML (for
+//! people, the HTML with charts) and JUnit XML (for CI) are renderings of it,
+//! and can be re-made offline with
+//! `redis-drill report REPORT.json --format md|html|junit`.
 //!
 //! Figures are milliseconds (f64) unless a name says otherwise. A violated
 //! invariant (a lost write, a failed SLO) is a value in the report, never an
 //! error: the run completes and the verdict says what happened.
 
+pub mod compare;
+mod figures;
+mod html;
 mod junit;
+mod locks;
 mod markdown;
 mod store;
 
@@ -14,6 +19,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use figures::{Headline, headline};
+pub use html::render as render_html;
 pub use junit::render as render_junit;
 pub use markdown::render as render_markdown;
 pub use store::{RunDir, write_jsonl, write_reports, write_run};
@@ -48,7 +55,8 @@ pub struct Report {
     pub workload: WorkloadSummary,
     pub downtime_ms: DowntimeSummary,
     /// From the last step of the drill's action (the last SETSLOT of a reshard)
-    /// until every node agrees on the slot map; `null` when not measured.
+    /// until every node agrees on the slot map (a replicated topology: until
+    /// one primary has every replica caught up); `null` when not measured.
     pub convergence_ms: Option<f64>,
     pub reshard: Option<ReshardSummary>,
     pub checks: Checks,
@@ -65,6 +73,9 @@ pub struct Report {
     /// reshard drill).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultReport>,
+    /// The lock workload's safety and liveness, when the drill ran one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locks: Option<LocksReport>,
 }
 
 /// One fault and what it did to the cluster and to clients. Times are ms
@@ -179,7 +190,8 @@ pub struct EventMs {
     pub detail: String,
 }
 
-pub use crate::checker::{Latency, PhaseCheck, PingSummary, Second, SelfCheck};
+pub use crate::checker::locks::LockCheck as LocksReport;
+pub use crate::checker::{ClientSecond, Latency, PhaseCheck, PingSummary, Second, SelfCheck};
 pub use crate::workload::WorkloadStats;
 pub use crate::workload::reference::{CommandStats, NodeSample};
 
@@ -265,6 +277,14 @@ pub struct DowntimeSummary {
     pub gap_per_shard: BTreeMap<String, f64>,
     #[serde(default)]
     pub gap_max: f64,
+    /// App clients' writes alone: per shard, the longest window from the
+    /// last write that succeeded before a failed one to the first after it.
+    /// A shard can serve reads while its writes wait (a coordinated
+    /// failover pauses them), which the windows above, over every op, miss.
+    #[serde(default)]
+    pub write_per_shard: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub write_max: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -314,7 +334,44 @@ pub struct Checks {
     /// Our `check` (the four checks of `redis-cli --cluster check`) at the end.
     pub cluster_check_ok: bool,
     pub cluster_check: Vec<String>,
+    /// Counters, when the workload ran `incr` (absent: it did not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counters: Option<CounterChecks>,
+    /// Torn transactions, when the workload ran `txn` or `txn_read`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txn: Option<TxnChecks>,
 }
+
+/// The counters' verdict (checker::counters), with a few examples.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CounterChecks {
+    pub counters_checked: u64,
+    pub acknowledged_incrs: u64,
+    pub indeterminate_incrs: u64,
+    /// Acknowledged increments missing at the end (counters below bounds).
+    pub lost_increments: u64,
+    /// Increments beyond every acknowledged and uncertain one (an INCR that
+    /// applied twice), apart from the lost ones.
+    pub over_counted_increments: u64,
+    /// Up to [`EXAMPLES`] counters out of bounds.
+    pub violations: Vec<crate::checker::CounterViolation>,
+}
+
+/// The torn-transaction verdict (checker::txn::torn), with a few examples.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TxnChecks {
+    pub reads_checked: u64,
+    pub torn_reads: u64,
+    pub groups_checked: u64,
+    pub groups_unread: u64,
+    pub torn_groups: u64,
+    /// Up to [`EXAMPLES`] of each.
+    pub torn_read_examples: Vec<crate::checker::txn::TornRead>,
+    pub torn_group_examples: Vec<crate::checker::txn::TornGroup>,
+}
+
+/// How many examples of a finding a report keeps.
+pub const EXAMPLES: usize = 20;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SloResult {
@@ -602,6 +659,8 @@ pub(crate) mod tests {
                 probe_max: 1.5,
                 gap_per_shard: BTreeMap::from([("s1n1".to_string(), 3.2)]),
                 gap_max: 3.2,
+                write_per_shard: BTreeMap::from([("s1n1".to_string(), 0.0)]),
+                write_max: 0.0,
             },
             convergence_ms: Some(104.0),
             reshard: Some(ReshardSummary {
@@ -659,6 +718,7 @@ pub(crate) mod tests {
                 )]),
             }),
             faults: vec![],
+            locks: None,
         }
     }
 

@@ -1,11 +1,11 @@
 //! Where runs are kept: `<root>/<scenario>/<timestamp>/` holding `report.json`,
-//! `report.md`, `report.xml` (JUnit) and `history.jsonl`, and a `latest` link
+//! `report.md`, `report.html` (charts), `report.xml` (JUnit) and `history.jsonl`, and a `latest` link
 //! beside the timestamps.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::{Report, render_junit, render_markdown};
+use super::{Report, render_html, render_junit, render_markdown};
 
 /// Write `items` to `path` as JSON lines, one item per line.
 pub fn write_jsonl<T: serde::Serialize>(path: &Path, items: &[T]) -> std::io::Result<()> {
@@ -23,6 +23,7 @@ pub fn write_reports(dir: &RunDir, report: &Report) -> std::io::Result<()> {
     let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
     std::fs::write(dir.file("report.json"), json)?;
     std::fs::write(dir.file("report.md"), render_markdown(report))?;
+    std::fs::write(dir.file("report.html"), render_html(report))?;
     std::fs::write(dir.file("report.xml"), render_junit(report))
 }
 
@@ -103,7 +104,7 @@ mod tests {
         write_run(&b, &r).unwrap();
         let latest = std::fs::read_link(root.path().join("drill/latest")).unwrap();
         assert_eq!(latest, b.path.file_name().unwrap());
-        for f in ["report.json", "report.md", "report.xml"] {
+        for f in ["report.json", "report.md", "report.html", "report.xml"] {
             assert!(root.path().join("drill/latest").join(f).is_file(), "{f}");
         }
     }

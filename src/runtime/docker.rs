@@ -185,15 +185,10 @@ impl DockerRuntime {
 
         // Readiness: redis answers PING; failing fast, with the node's log,
         // if its container exits meanwhile.
-        let waits = deployment.nodes.iter().map(|n| {
-            super::wait_for_ping(&n.name, n.addr, opts.timeout, cancel, || self.exited(n))
-        });
-        futures::future::try_join_all(waits).await?;
-        tracing::info!(
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            nodes = deployment.nodes.len(),
-            "docker nodes ready"
-        );
+        let waits: Vec<_> = (deployment.nodes.iter())
+            .map(|n| super::wait_for_ping(&n.name, n.addr, opts.timeout, cancel, || self.exited(n)))
+            .collect();
+        super::all_ready(waits, started, "docker").await?;
         Ok(deployment)
     }
 

@@ -620,6 +620,26 @@ pub fn new_run_id() -> String {
 /// `timeout`. Between failed pings, `alive` is asked whether the node still
 /// runs; when it says no (with the reason: exit code, last log lines), the wait
 /// fails at once instead of running out its time.
+/// Wait for every node's readiness wait ([`wait_for_ping`]), then log how
+/// long the `runtime`'s nodes took to come up.
+pub(crate) async fn all_ready<F>(
+    waits: Vec<F>,
+    started: std::time::Instant,
+    runtime: &str,
+) -> Result<(), RuntimeError>
+where
+    F: std::future::Future<Output = Result<(), RuntimeError>>,
+{
+    let nodes = futures::future::try_join_all(waits).await?.len();
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        nodes,
+        runtime,
+        "nodes ready"
+    );
+    Ok(())
+}
+
 pub(crate) async fn wait_for_ping<F, Fut>(
     node: &str,
     addr: SocketAddr,

@@ -131,19 +131,16 @@ impl ProcessRuntime {
         }
         self.save(&deployment)?;
 
-        let waits = deployment.nodes.iter().map(|n| {
-            let dir = run_dir.join(&n.name);
-            super::wait_for_ping(&n.name, n.addr, opts.timeout, cancel, move || {
-                let dir = dir.clone();
-                async move { exited(&dir) }
+        let waits: Vec<_> = (deployment.nodes.iter())
+            .map(|n| {
+                let dir = run_dir.join(&n.name);
+                super::wait_for_ping(&n.name, n.addr, opts.timeout, cancel, move || {
+                    let dir = dir.clone();
+                    async move { exited(&dir) }
+                })
             })
-        });
-        futures::future::try_join_all(waits).await?;
-        tracing::info!(
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            nodes = deployment.nodes.len(),
-            "process nodes ready"
-        );
+            .collect();
+        super::all_ready(waits, started, "process").await?;
         Ok(deployment)
     }
 

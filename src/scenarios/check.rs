@@ -12,6 +12,8 @@
 //! - `pings.jsonl`: the reference PINGs;
 //! - `watch.json`: the watcher's recording of every node's view;
 //! - `keys.jsonl`: every key's value before the run and at its end;
+//! - `locks.jsonl`, when the drill ran a lock workload: its setup, every
+//!   acquire attempt, grant, release, resource write and pause, its end;
 //! - what [`check`] makes of them: `report.json`, `report.md`, `report.xml`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -24,13 +26,15 @@ use crate::checker;
 use crate::cluster::watch;
 use crate::faults::FaultWindow;
 use crate::report::{
-    self, Checks, ClientSummary, DowntimeSummary, Environment, EventMs, FaultReport, LostKey,
-    PhaseMs, PoolWait, ReferenceSummary, Report, ReshardSummary, Verdict, WorkloadSummary,
+    self, Checks, ClientSummary, CounterChecks, DowntimeSummary, EXAMPLES, Environment, EventMs,
+    FaultReport, LostKey, PhaseMs, PoolWait, ReferenceSummary, Report, ReshardSummary, TxnChecks,
+    Verdict, WorkloadSummary,
 };
 use crate::status::StatusReport;
 use crate::timeline::{Event, Phase};
+use crate::workload::locks::{LOCKS_FILE, LockHistoryError, LockRecording};
 use crate::workload::reference::NodeSample;
-use crate::workload::{self, ClientMode, History, Op, Ping, WorkloadStats};
+use crate::workload::{self, ClientMode, History, Op, OpKind, Ping, WorkloadStats};
 
 use super::measure::fault_report;
 use super::slo;
@@ -132,6 +136,8 @@ pub struct Stored {
     pub pings: Vec<Ping>,
     pub watch: watch::Recording,
     pub keys: Vec<KeyValues>,
+    /// The lock workload's history, when the drill ran one.
+    pub locks: Option<LockRecording>,
 }
 
 /// A stored run that cannot be read back.
@@ -154,6 +160,8 @@ pub enum StoredError {
     Version { path: PathBuf, found: u32 },
     #[error("{0}")]
     History(#[from] workload::HistoryError),
+    #[error("{0}")]
+    Locks(#[from] LockHistoryError),
 }
 
 impl Stored {
@@ -168,6 +176,9 @@ impl Stored {
         workload::write_jsonl(&dir.join("history.jsonl"), &self.history)?;
         report::write_jsonl(&dir.join("pings.jsonl"), &self.pings).map_err(io("pings.jsonl"))?;
         report::write_jsonl(&dir.join("keys.jsonl"), &self.keys).map_err(io("keys.jsonl"))?;
+        if let Some(locks) = &self.locks {
+            locks.write_jsonl(&dir.join(LOCKS_FILE))?;
+        }
         Ok(())
     }
 
@@ -186,6 +197,10 @@ impl Stored {
             pings: read_lines(&dir.join("pings.jsonl"))?,
             watch: read_json(&dir.join("watch.json"))?,
             keys: read_lines(&dir.join("keys.jsonl"))?,
+            locks: match dir.join(LOCKS_FILE) {
+                p if p.exists() => Some(LockRecording::read_jsonl(&p)?),
+                _ => None,
+            },
         })
     }
 }
@@ -230,6 +245,31 @@ fn read_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, Sto
     Ok(out)
 }
 
+/// The counters' verdict as the report keeps it.
+fn counter_checks(c: &checker::Counters) -> CounterChecks {
+    CounterChecks {
+        counters_checked: c.keys_checked,
+        acknowledged_incrs: c.acknowledged_incrs,
+        indeterminate_incrs: c.indeterminate_incrs,
+        lost_increments: c.lost_increments,
+        over_counted_increments: c.over_counted_increments,
+        violations: c.violations.iter().take(EXAMPLES).cloned().collect(),
+    }
+}
+
+/// The torn-transaction verdict as the report keeps it.
+fn txn_checks(t: &checker::txn::Torn) -> TxnChecks {
+    TxnChecks {
+        reads_checked: t.reads_checked,
+        torn_reads: t.torn_reads.len() as u64,
+        groups_checked: t.groups_checked,
+        groups_unread: t.groups_unread,
+        torn_groups: t.torn_groups.len() as u64,
+        torn_read_examples: t.torn_reads.iter().take(EXAMPLES).cloned().collect(),
+        torn_group_examples: t.torn_groups.iter().take(EXAMPLES).cloned().collect(),
+    }
+}
+
 /// The report of a stored run: every figure, every SLO, the verdict.
 pub fn check(s: &Stored) -> Report {
     let r = &s.record;
@@ -246,6 +286,8 @@ pub fn check(s: &Stored) -> Report {
         .collect();
     let lost = checker::lost_writes(history, &initial, &finals);
     let counters = checker::counters(history, &initial, &finals);
+    let torn = checker::txn::torn(history, &finals);
+    let ran = |kinds: &[OpKind]| history.iter().any(|o| kinds.contains(&o.kind));
 
     let app: Vec<&Op> = history
         .iter()
@@ -266,6 +308,9 @@ pub fn check(s: &Stored) -> Report {
     let shard_of = |slot: u16| shard_names[usize::from(slot)].clone();
     let down_app = checker::downtime(app.iter().copied(), shard_of);
     let down_probe = checker::downtime(probe.iter().copied(), shard_of);
+    // Writes alone: a shard whose reads go on while its writes are paused
+    // (a coordinated failover) is down for writers all the same.
+    let down_writes = checker::downtime(app.iter().copied().filter(|o| o.is_write()), shard_of);
 
     let app_summary = summarize(&app, r.app_clients, &r.phases);
     let self_check = checker::self_check(
@@ -323,6 +368,8 @@ pub fn check(s: &Stored) -> Report {
         keys_after: keys_on_primaries(&r.topology_after),
         cluster_check_ok: r.cluster_check_ok,
         cluster_check: r.cluster_check.clone(),
+        counters: ran(&[OpKind::Incr]).then(|| counter_checks(&counters)),
+        txn: ran(&[OpKind::Txn, OpKind::TxnRead]).then(|| txn_checks(&torn)),
     };
     let downtime = DowntimeSummary {
         per_shard: down_app
@@ -348,6 +395,12 @@ pub fn check(s: &Stored) -> Report {
             .values()
             .map(|w| w.longest_gap_ms)
             .fold(0.0, f64::max),
+        write_per_shard: down_writes
+            .per_shard
+            .iter()
+            .map(|(k, w)| (k.clone(), w.ms))
+            .collect(),
+        write_max: down_writes.max_ms,
     };
     let faults: Vec<FaultReport> = r
         .faults
@@ -361,13 +414,14 @@ pub fn check(s: &Stored) -> Report {
                 until,
                 &down_app,
                 &down_probe,
-                &s.watch,
+                (r.topology.kind == crate::topology::Kind::Cluster).then_some(&s.watch),
                 r.node_timeout_ms,
                 r.worst_rank,
             )
         })
         .collect();
 
+    let locks = s.locks.as_ref().map(checker::locks::check);
     let figures = slo::Figures {
         checks: &checks,
         workload: &workload,
@@ -382,6 +436,7 @@ pub fn check(s: &Stored) -> Report {
                 s.watch.truncated.join(", ")
             )
         }),
+        locks: locks.as_ref(),
     };
     // A run stored before an SLO was renamed is checked under its new name.
     let limits: BTreeMap<String, f64> = r
@@ -420,6 +475,8 @@ pub fn check(s: &Stored) -> Report {
     }
     let verdict = Report::verdict_from(&slo);
     let ping_p99 = checker::ping_p99_per_second(&s.pings);
+    let app_seconds = checker::client_seconds(app.iter().copied());
+    let probe_seconds = checker::client_seconds(probe.iter().copied());
     Report {
         format_version: report::FORMAT_VERSION,
         scenario: r.scenario.clone(),
@@ -459,6 +516,9 @@ pub fn check(s: &Stored) -> Report {
                 let (from, to) = (sec.t_s * 1_000_000_000, (sec.t_s + 1) * 1_000_000_000);
                 report::Second {
                     ping_p99_ms: ping_p99.get(&sec.t_s).copied(),
+                    // A second in the run without one class's ops: none of theirs ran.
+                    app: Some(app_seconds.get(&sec.t_s).copied().unwrap_or_default()),
+                    probe: Some(probe_seconds.get(&sec.t_s).copied().unwrap_or_default()),
                     faults: r
                         .faults
                         .iter()
@@ -470,6 +530,7 @@ pub fn check(s: &Stored) -> Report {
                 }
             })
             .collect(),
+        locks,
         reference: (r.reference_ping_ms > 0).then(|| ReferenceSummary {
             interval_ms: r.reference_ping_ms,
             ping_ms: checker::pings_by_phase(&s.pings, &r.phases),
@@ -605,6 +666,7 @@ mod tests {
             pings: Vec::new(),
             watch: watch::Recording::default(),
             keys: Vec::new(),
+            locks: None,
         }
     }
 
@@ -638,6 +700,71 @@ mod tests {
         let names: Vec<&str> = r.slo.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["max_lost_keys"]);
         assert_eq!(r.slo[0].result, Verdict::Pass);
+    }
+
+    /// A run with a lock workload keeps its history in `locks.jsonl`; the
+    /// report's `locks` section and the lock SLOs come from it.
+    #[test]
+    fn a_lock_history_is_stored_checked_and_judged() {
+        use crate::workload::locks::{Algorithm, Grant, LockEnd, LockEvent, LockSetup};
+        let grant = |worker: u32, end_ns: u64| {
+            LockEvent::Grant(Grant {
+                worker,
+                lock: 0,
+                acquisition: 0,
+                token: format!("w{worker}"),
+                fence: u64::from(worker) + 1,
+                start_ns: end_ns - 1_000_000,
+                end_ns,
+                attempt_start_ns: end_ns - 1_000_000,
+                validity_ns: 90_000_000,
+                attempts: 1,
+                granted_on: vec!["n1".into()],
+            })
+        };
+        let mut s = stored(record(serde_json::json!([])));
+        s.record.slo = BTreeMap::from([
+            ("max_lock_violations".to_string(), 0.0),
+            ("min_grants_per_s".to_string(), 1.0),
+        ]);
+        s.locks = Some(LockRecording {
+            setup: LockSetup {
+                algorithm: Algorithm::Single,
+                instances: vec!["n1".into()],
+                quorum: 1,
+                workers: 2,
+                locks: 1,
+                ttl_ms: 100,
+                drift_ms: 3.0,
+                instance_timeout_ms: 10,
+                check_validity: true,
+                extend: false,
+                resources: vec![],
+                wait: None,
+                seed: 1,
+                started_ns: 0,
+            },
+            // Both hold lock 0 from 11 ms: one violation.
+            events: vec![grant(0, 10_000_000), grant(1, 11_000_000)],
+            end: LockEnd {
+                stopped_ns: 1_000_000_000,
+                ..Default::default()
+            },
+        });
+        let dir = tempfile::tempdir().unwrap();
+        s.write(dir.path()).unwrap();
+        assert!(dir.path().join(LOCKS_FILE).is_file());
+        let r = check(&Stored::read(dir.path()).unwrap());
+        let locks = r.locks.as_ref().expect("a locks section");
+        assert_eq!((locks.grants, locks.violations), (2, 1));
+        let result = |name: &str| r.slo.iter().find(|x| x.name == name).unwrap().result;
+        assert_eq!(result("max_lock_violations"), Verdict::Fail);
+        assert_eq!(result("min_grants_per_s"), Verdict::Pass);
+        // A run without one has no section, and reads back without the file.
+        let plain = stored(record(serde_json::json!([])));
+        let other = tempfile::tempdir().unwrap();
+        plain.write(other.path()).unwrap();
+        assert!(check(&Stored::read(other.path()).unwrap()).locks.is_none());
     }
 
     #[test]

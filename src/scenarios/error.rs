@@ -11,6 +11,8 @@ pub enum DrillError {
     Cluster(#[from] ClusterError),
     #[error("workload: {0}")]
     Workload(#[from] workload::WorkloadError),
+    #[error("failed to {0}")]
+    Locks(#[from] workload::locks::LockError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -45,6 +47,7 @@ impl DrillError {
             DrillError::Cluster(e) => e.class(),
             DrillError::Fault(e) => e.class(),
             DrillError::AddNode(e) => e.class(),
+            DrillError::Locks(e) => e.class(),
             DrillError::Heal { first, .. } => first.class(),
             // An incomplete plan is this tool's own failure, not the user's input.
             DrillError::Workload(_) | DrillError::Io { .. } | DrillError::Incomplete(_) => {

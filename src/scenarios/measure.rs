@@ -33,7 +33,7 @@ pub(super) fn fault_report(
     until_ns: u64,
     app: &checker::Downtime,
     probe: &checker::Downtime,
-    rec: &Recording,
+    rec: Option<&Recording>,
     node_timeout_ms: u64,
     worst_rank: u32,
 ) -> FaultReport {
@@ -71,21 +71,23 @@ pub(super) fn fault_report(
         .collect();
     let (downtime_ms, downtime_windows) = overlapping(app);
     let (probe_downtime_ms, _) = overlapping(probe);
-    let failover = if w.fault.takes_node_away() {
-        w.primaries
+    // Only a cluster fails over by itself, and only its nodes are watched
+    // (`rec` is `None` for the other kinds).
+    let failover = match rec {
+        Some(rec) if w.fault.takes_node_away() => w
+            .primaries
             .iter()
             .map(|p| {
                 let t = watch::failover(rec, p, w.start_ns);
                 failover_ms(p, &t, node_timeout_ms, worst_rank)
             })
-            .collect()
-    } else {
-        Vec::new()
+            .collect(),
+        _ => Vec::new(),
     };
     // From the start command, not from its return: the node's way back
     // includes its own start.
-    let rejoin = match (w.fault, w.undo_start_ns) {
-        (FaultKind::Kill | FaultKind::Stop, Some(at)) => w
+    let rejoin = match (w.fault, w.undo_start_ns, rec) {
+        (FaultKind::Kill | FaultKind::Stop, Some(at), Some(rec)) => w
             .nodes
             .iter()
             .map(|n| rejoin_ms(n, &watch::rejoin(rec, n, at)))
@@ -103,10 +105,10 @@ pub(super) fn fault_report(
         undo: w.undo.map(|u| u.to_string()),
         undone_ms: w.undone_ns.map(ms),
         promoted_after_ms: w.promoted_ms,
-        converged_after_ms: {
+        converged_after_ms: rec.and_then(|rec| {
             let from = w.undone_ns.unwrap_or(w.applied_ns);
             watch::converged(rec, from).map(|at| ms(at.saturating_sub(from)))
-        },
+        }),
         failover,
         rejoin,
         downtime_ms,
@@ -201,14 +203,19 @@ mod tests {
         let d = flapping();
         let last_kept_ms = (MAX_SPANS as u64 - 1) * 10 + 5;
         let rec = Recording::default();
-        let early = fault_report(&partition_from(0), 1_000_000, &d, &d, &rec, 2000, 0);
+        let early = fault_report(&partition_from(0), 1_000_000, &d, &d, Some(&rec), 2000, 0);
         assert_eq!(early.downtime_incomplete, None, "{early:?}");
+        // Nodes that are not a cluster's have no failover to time, and say
+        // none (a cluster's unseen failover is reported as not measured).
+        let unwatched = fault_report(&partition_from(0), 1_000_000, &d, &d, None, 2000, 0);
+        assert!(unwatched.failover.is_empty() && unwatched.rejoin.is_empty());
+        assert_eq!(early.failover.len(), 1);
         let late = fault_report(
             &partition_from(last_kept_ms - 1),
             (last_kept_ms + 100) * 1_000_000,
             &d,
             &d,
-            &rec,
+            Some(&rec),
             2000,
             0,
         );

@@ -1,5 +1,5 @@
 //! Scenario files: what a drill does, as plain data — the topology, the
-//! workload, the actions (a reshard, a schedule of faults, or both), the
+//! workload, the lock workload beside it (`locks:`), the actions (a reshard, a schedule of faults, or both), the
 //! phases, and the SLOs that decide the exit code. Loading is pure.
 //!
 //! - `plan`      — a scenario as the list of steps a drill takes (pure).
@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::faults::FaultStep;
 use crate::faults::schedule::RawFault;
-use crate::topology::{Topology, TopologyError, parse_document};
+use crate::topology::{Kind, Topology, TopologyError, parse_document};
 use crate::workload::WorkloadSpec;
+use crate::workload::locks::{Algorithm, LockSpec, ResourceKind};
 
 pub mod check;
 mod error;
@@ -42,6 +43,10 @@ pub struct Scenario {
     /// one is drawn and printed.
     pub seed: Option<u64>,
     pub workload: WorkloadSpec,
+    /// The lock workload, run beside the key/value one: on a standalone
+    /// topology's first primary or all of them (Redlock), or on a
+    /// replicated topology's primary of the moment.
+    pub locks: Option<LockSpec>,
     /// How long the workload runs before the action (ms).
     pub baseline_ms: u64,
     /// How long it runs after the action and convergence (ms).
@@ -96,6 +101,8 @@ struct RawScenario {
     seed: Option<u64>,
     #[serde(default)]
     workload: WorkloadSpec,
+    #[serde(default)]
+    locks: Option<LockSpec>,
     #[serde(default = "default_phase_ms")]
     baseline_ms: u64,
     #[serde(default = "default_phase_ms")]
@@ -160,12 +167,14 @@ impl Scenario {
             ));
         }
         let topology = Topology::load(&topology_path)?;
-        if topology.kind != crate::topology::Kind::Cluster {
+        let kind = topology.kind;
+        if raw.reshard.is_some() && kind != Kind::Cluster {
             return Err(doc.invalid_field(
-                &["topology"],
+                &["reshard"],
                 format!(
-                    "a reshard needs a cluster; {} is not one",
-                    topology_path.display()
+                    "a reshard moves a cluster's slots; {} is a {} topology",
+                    topology_path.display(),
+                    kind_name(kind)
                 ),
             ));
         }
@@ -202,6 +211,12 @@ impl Scenario {
                 .map_err(|(field, msg)| doc.invalid_field(&["faults", &index, field], msg))?;
             check_targets(&step, &topology)
                 .map_err(|(field, msg)| doc.invalid_field(&["faults", &index, field], msg))?;
+            if step.fault == crate::faults::FaultKind::Failover && kind == Kind::Standalone {
+                return Err(doc.invalid_field(
+                    &["faults", &index, "fault"],
+                    "standalone primaries have no replica to fail over to",
+                ));
+            }
             if step.after_slots.is_some() && raw.reshard.is_none() {
                 return Err(doc.invalid_field(
                     &["faults", &index, "after_slots"],
@@ -216,8 +231,9 @@ impl Scenario {
                 "a drill needs at least one app client",
             ));
         }
-        if let Err(e) = raw.workload.validate() {
-            return Err(doc.invalid_field(&["workload"], e.to_string()));
+        if let Some((field, why)) = raw.workload.problem() {
+            let path: Vec<&str> = std::iter::once("workload").chain(field).collect();
+            return Err(doc.invalid_field(&path, why));
         }
         let slo = raw.slo;
         if let Some(name) = slo.keys().find(|n| slo::find(n).is_none()) {
@@ -230,15 +246,35 @@ impl Scenario {
             };
             return Err(doc.invalid_field(&["slo", name], why));
         }
+        if let Some(s) = slo
+            .keys()
+            .filter_map(|n| slo::find(n))
+            .find(|s| !s.on.contains(&kind))
+        {
+            return Err(doc.invalid_field(
+                &["slo", s.name],
+                format!(
+                    "{} topologies have no such figure ({} reads {})",
+                    kind_name(kind),
+                    s.name,
+                    s.reads
+                ),
+            ));
+        }
         if let Some((name, _)) = slo.iter().find(|(_, v)| !v.is_finite() || **v < 0.0) {
             return Err(doc.invalid_field(&["slo", name], "an SLO limit is a number ≥ 0"));
         }
+        check_locks(raw.locks.as_ref(), &topology, &faults, &slo).map_err(|(path, msg)| {
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            doc.invalid_field(&path, msg)
+        })?;
         Ok(Scenario {
             name: raw.name,
             description: raw.description,
             topology,
             seed: raw.seed,
             workload: raw.workload,
+            locks: raw.locks,
             baseline_ms: raw.baseline_ms,
             settle_ms: raw.settle_ms,
             recovery_timeout_ms: raw.recovery_timeout_ms,
@@ -247,6 +283,87 @@ impl Scenario {
             slo,
             source: path.to_path_buf(),
         })
+    }
+}
+
+/// The `locks:` section against the rest of the scenario: the section
+/// itself, the topology it runs on, the lock holders the faults pause, and
+/// the lock SLOs (which read nothing without it). The error's path names
+/// the field.
+fn check_locks(
+    locks: Option<&LockSpec>,
+    topology: &Topology,
+    faults: &[FaultStep],
+    slo: &BTreeMap<String, f64>,
+) -> Result<(), (Vec<String>, String)> {
+    let at = |path: &[&str], msg: String| Err((path.iter().map(|p| p.to_string()).collect(), msg));
+    let paused = faults.iter().enumerate().find_map(|(i, f)| match f.target {
+        Some(crate::faults::Target::LockHolder(n)) => Some((i, n)),
+        _ => None,
+    });
+    let Some(spec) = locks else {
+        if let Some(name) = slo
+            .keys()
+            .find(|n| slo::find(n).is_some_and(|s| s.source == slo::Source::Locks))
+        {
+            return at(
+                &["slo", name],
+                format!("{name} reads the lock workload, and this scenario has no `locks:`"),
+            );
+        }
+        if let Some((i, _)) = paused {
+            return at(
+                &["faults", &i.to_string(), "target"],
+                "names a lock holder, and this scenario has no `locks:`".into(),
+            );
+        }
+        return Ok(());
+    };
+    if let Err((field, msg)) = spec.validate() {
+        return at(&["locks", field], msg);
+    }
+    match (topology.kind, spec.algorithm) {
+        (Kind::Cluster, _) => {
+            return at(
+                &["locks"],
+                "a lock workload runs on a standalone topology (one instance, or Redlock over its primaries) or a replicated one (its primary); this is a cluster".into(),
+            );
+        }
+        (Kind::Replicated, Algorithm::Redlock) => {
+            return at(
+                &["locks", "algorithm"],
+                "Redlock takes independent primaries: a standalone topology (a replicated one has one primary)".into(),
+            );
+        }
+        _ => {}
+    }
+    if let Some((i, n)) = paused
+        && n >= spec.locks
+    {
+        return at(
+            &["faults", &i.to_string(), "target"],
+            format!(
+                "lock_holder:{n}: the lock workload has {} lock(s), 0..{}",
+                spec.locks,
+                spec.locks - 1
+            ),
+        );
+    }
+    if slo.contains_key("max_stale_writes_accepted") && !spec.uses(ResourceKind::Fenced) {
+        return at(
+            &["slo", "max_stale_writes_accepted"],
+            "reads the fenced resource, and `locks.resources` has none".into(),
+        );
+    }
+    Ok(())
+}
+
+/// The kind as a scenario's reader knows it.
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Cluster => "cluster",
+        Kind::Standalone => "standalone",
+        Kind::Replicated => "replicated",
     }
 }
 
@@ -361,12 +478,16 @@ pub(crate) mod tests {
     /// The scenario `yaml`, beside a 3x1 cluster topology `c.yaml`; an
     /// error as its message, with the folder written `DIR`.
     pub(crate) fn load(yaml: &str) -> Result<Scenario, String> {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("c.yaml"),
+        load_beside(
             "name: c\nkind: cluster\ncluster:\n  shards: 3\n  replicas: 1\n",
+            yaml,
         )
-        .unwrap();
+    }
+
+    /// The scenario `yaml` beside the topology `topology` as `c.yaml`.
+    pub(crate) fn load_beside(topology: &str, yaml: &str) -> Result<Scenario, String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("c.yaml"), topology).unwrap();
         let p = dir.path().join("s.yaml");
         std::fs::write(&p, yaml).unwrap();
         Scenario::load(&p).map_err(|e| {
@@ -386,6 +507,106 @@ pub(crate) mod tests {
             }
         }
         assert!(n >= 1);
+    }
+
+    const STANDALONE: &str = "name: s\nkind: standalone\nstandalone: {primaries: 3}\n";
+    const REPLICATED: &str = "name: r\nkind: replicated\nreplicated: {replicas: 2}\n";
+
+    #[test]
+    fn drills_load_on_every_kind_with_what_that_kind_has() {
+        let kill = "name: k\ntopology: c.yaml\nfaults:\n  - {fault: kill, target: primary_of:0, hold_ms: 100}\nslo:\n  max_lost_keys: 0\n";
+        assert_eq!(
+            load_beside(STANDALONE, kill).unwrap().topology.kind,
+            Kind::Standalone
+        );
+        let failover = "name: f\ntopology: c.yaml\nfaults:\n  - {fault: failover, target: n2, mode: force}\nslo:\n  max_convergence_ms: 5000\n";
+        assert_eq!(load_beside(REPLICATED, failover).unwrap().faults.len(), 1);
+        let cases = [
+            (
+                STANDALONE,
+                "name: r\ntopology: c.yaml\nreshard:\n  rebalance: true\n",
+                "DIR/s.yaml:3:1: reshard: a reshard moves a cluster's slots; DIR/c.yaml is a standalone topology",
+            ),
+            (
+                STANDALONE,
+                "name: f\ntopology: c.yaml\nfaults:\n  - {fault: failover, target: n2}\n",
+                "DIR/s.yaml:4:6: faults.0.fault: standalone primaries have no replica to fail over to",
+            ),
+            (
+                STANDALONE,
+                "name: k\ntopology: c.yaml\nfaults:\n  - {fault: kill, target: n1}\nslo:\n  max_convergence_ms: 1\n",
+                "DIR/s.yaml:6:3: slo.max_convergence_ms: standalone topologies have no such figure",
+            ),
+            (
+                REPLICATED,
+                "name: k\ntopology: c.yaml\nfaults:\n  - {fault: kill, target: n1}\nslo:\n  max_stray_keys: 0\n",
+                "DIR/s.yaml:6:3: slo.max_stray_keys: replicated topologies have no such figure (max_stray_keys reads keys left in slots",
+            ),
+        ];
+        for (topology, yaml, expected) in cases {
+            let err = load_beside(topology, yaml).unwrap_err();
+            assert!(err.starts_with(expected), "\n got: {err}\nwant: {expected}");
+        }
+    }
+
+    #[test]
+    fn a_locks_section_loads_and_its_errors_name_the_place() {
+        let base = "name: l\ntopology: c.yaml\nfaults:\n  - {fault: pause, target: lock_holder:0, hold_ms: 500}\n";
+        let s = load_beside(
+            STANDALONE,
+            &format!("{base}locks:\n  algorithm: redlock\n  ttl_ms: 800\nslo:\n  max_lock_violations: 0\n"),
+        )
+        .unwrap();
+        let l = s.locks.unwrap();
+        assert_eq!((l.algorithm, l.ttl_ms), (Algorithm::Redlock, 800));
+        let single = format!("{base}locks: {{algorithm: single}}\n");
+        assert!(load_beside(REPLICATED, &single).unwrap().locks.is_some());
+        let cases = [
+            (
+                STANDALONE,
+                format!("{base}locks:\n  workers: 0\n"),
+                "DIR/s.yaml:6:3: locks.workers: must be between 1 and 256, not 0",
+            ),
+            (
+                STANDALONE,
+                format!("{base}locks:\n  tll_ms: 5\n"),
+                "DIR/s.yaml:6:3: locks.tll_ms: unknown field `tll_ms`",
+            ),
+            (
+                REPLICATED,
+                format!("{base}locks:\n  algorithm: redlock\n"),
+                "DIR/s.yaml:6:3: locks.algorithm: Redlock takes independent primaries",
+            ),
+            (
+                "name: c\nkind: cluster\ncluster:\n  shards: 3\n",
+                single.clone(),
+                "DIR/s.yaml:5:1: locks: a lock workload runs on a standalone topology",
+            ),
+            (
+                STANDALONE,
+                base.to_string(),
+                "DIR/s.yaml:4:20: faults.0.target: names a lock holder, and this scenario has no `locks:`",
+            ),
+            (
+                STANDALONE,
+                "name: k\ntopology: c.yaml\nfaults:\n  - {fault: kill, target: n1}\nslo:\n  min_grants_per_s: 5\n".to_string(),
+                "DIR/s.yaml:6:3: slo.min_grants_per_s: min_grants_per_s reads the lock workload, and this scenario has no `locks:`",
+            ),
+            (
+                STANDALONE,
+                format!("{base}locks: {{locks: 1}}\n").replace("lock_holder:0", "lock_holder:3"),
+                "DIR/s.yaml:4:20: faults.0.target: lock_holder:3: the lock workload has 1 lock(s)",
+            ),
+            (
+                STANDALONE,
+                format!("{base}locks: {{resources: [unfenced]}}\nslo:\n  max_stale_writes_accepted: 0\n"),
+                "DIR/s.yaml:7:3: slo.max_stale_writes_accepted: reads the fenced resource",
+            ),
+        ];
+        for (topology, yaml, expected) in cases {
+            let err = load_beside(topology, &yaml).unwrap_err();
+            assert!(err.starts_with(expected), "\n got: {err}\nwant: {expected}");
+        }
     }
 
     #[test]
@@ -450,6 +671,22 @@ pub(crate) mod tests {
             (
                 "name: r\ntopology: c.yaml\nfaults:\n  - fault: partition\n    target: s1n1\n    hold_ms: 5\n",
                 "DIR/s.yaml:4:5: faults.0.shape: a partition needs a shape",
+            ),
+            (
+                "name: r\ntopology: c.yaml\nreshard:\n  rebalance: true\nworkload:\n  mix: {get: 1, txn: 1}\n  groups: 0\n",
+                "DIR/s.yaml:7:3: workload.groups: mix has txn or txn_read but groups is 0",
+            ),
+            (
+                "name: r\ntopology: c.yaml\nreshard:\n  rebalance: true\nworkload:\n  mix: {set_ttl: 1}\n  ttl_ms: 0\n",
+                "DIR/s.yaml:7:3: workload.ttl_ms: mix has set_ttl but ttl_ms is 0",
+            ),
+            (
+                "name: r\ntopology: c.yaml\nreshard:\n  rebalance: true\nworkload:\n  mix: {txn: 1}\n  groups: 4\n  group_size: 1\n",
+                "DIR/s.yaml:8:3: workload.group_size: group_size must be between 2 and 26",
+            ),
+            (
+                "name: r\ntopology: c.yaml\nreshard:\n  rebalance: true\nworkload:\n  mix:\n    get: 1\n    txn_reads: 1\n",
+                "DIR/s.yaml:8:5: workload.mix.txn_reads: unknown field `txn_reads`",
             ),
         ];
         for (yaml, expected) in cases {

@@ -27,7 +27,9 @@ pub(crate) enum Step {
     /// The reshard and the fault schedule side by side, then undo whatever
     /// is still in force (on every path); closes `during`.
     Act,
-    /// Wait until every node agrees on the slot map again; closes `recovery`.
+    /// Wait until every node agrees on the slot map again (a cluster), or
+    /// until one primary has every replica caught up (a replicated
+    /// topology); closes `recovery`.
     Converge { timeout_ms: u64 },
     /// Stop the recorders. Runs on every path once `Record` has run.
     Stop,
@@ -81,8 +83,8 @@ pub(crate) fn plan(scenario: &Scenario) -> Vec<Step> {
         },
         Step::Act,
     ]);
-    // Only a cluster has a slot map to agree on.
-    if scenario.topology.kind == Kind::Cluster {
+    // Standalone primaries have nothing to agree on.
+    if scenario.topology.kind != Kind::Standalone {
         steps.push(Step::Converge {
             timeout_ms: scenario.recovery_timeout_ms,
         });
@@ -138,6 +140,24 @@ mod tests {
         let steps = plan(&s);
         assert_eq!(steps[0], Step::AddPrimary);
         assert_eq!(steps[1], Step::Prepare);
+    }
+
+    #[test]
+    fn recovery_waits_for_what_the_kind_has_to_agree_on() {
+        let with = |topology: &str| {
+            let s = super::super::tests::load_beside(
+                topology,
+                "name: k\ntopology: c.yaml\nfaults:\n  - {fault: kill, target: n1, hold_ms: 10}\n",
+            )
+            .unwrap();
+            plan(&s).iter().any(|s| matches!(s, Step::Converge { .. }))
+        };
+        assert!(!with(
+            "name: s\nkind: standalone\nstandalone: {primaries: 2}\n"
+        ));
+        assert!(with(
+            "name: r\nkind: replicated\nreplicated: {replicas: 1}\n"
+        ));
     }
 
     #[test]

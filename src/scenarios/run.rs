@@ -144,10 +144,12 @@ impl<'a> Drill<'a> {
             }
             Step::Record => {
                 let setup = self.setup.as_ref().expect("Prepare runs before Record");
-                let rec = Recorders::start(&scenario.workload, setup, self.seed, cancel).await?;
+                let locks = scenario.locks.as_ref();
+                let rec =
+                    Recorders::start(&scenario.workload, locks, setup, self.seed, cancel).await?;
                 self.bus.set_clock(rec.clock);
                 self.bus.emit(DrillEvent::Recording {
-                    workload: stages::workload_line(&scenario.workload),
+                    workload: stages::workload_line(&scenario.workload, locks),
                 });
                 self.recorders = Some(rec);
             }
@@ -162,8 +164,9 @@ impl<'a> Drill<'a> {
                 let setup = self.setup.as_ref().expect("Prepare runs before Act");
                 let rec = self.recorders.as_mut().expect("Record runs before Act");
                 let (clock, bus) = (rec.clock, &self.bus);
+                let locks = rec.lock_control();
                 let acted = stages::act(
-                    scenario, self.rt, &self.d, setup, clock, self.seed, bus, cancel,
+                    scenario, self.rt, &self.d, setup, clock, self.seed, locks, bus, cancel,
                 )
                 .await?;
                 let (from, to) = (clock.ns(acted.started), clock.ns(acted.ended));

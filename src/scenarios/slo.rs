@@ -4,8 +4,10 @@
 //! one entry here.
 
 use crate::report::{
-    Bound, Checks, DowntimeSummary, FaultReport, Figure, ReshardSummary, WorkloadSummary,
+    Bound, Checks, CounterChecks, DowntimeSummary, FaultReport, Figure, LocksReport,
+    ReshardSummary, WorkloadSummary,
 };
+use crate::topology::Kind;
 
 /// The figures a run's SLOs read.
 pub struct Figures<'a> {
@@ -20,6 +22,8 @@ pub struct Figures<'a> {
     pub history_incomplete: Option<String>,
     /// Why the watcher's recording ends early for some node, if it does.
     pub watch_incomplete: Option<String>,
+    /// The lock workload's figures, when the drill ran one.
+    pub locks: Option<&'a LocksReport>,
 }
 
 /// Where an SLO's figure comes from: an incomplete source makes it `unknown`.
@@ -31,6 +35,8 @@ pub enum Source {
     Watch,
     /// The drill's own timing, or the cluster read at the end.
     Drill,
+    /// The lock workload's history.
+    Locks,
 }
 
 /// One SLO: the figure named `name`, in `unit`, must stay on the `bound`
@@ -43,8 +49,17 @@ pub struct Slo {
     /// What the figure is, for people (`redis-drill slos`, docs/scenarios.md).
     pub reads: &'static str,
     pub source: Source,
+    /// The topology kinds that have this figure: a scenario on another kind
+    /// that sets the SLO is rejected at its line, rather than left `unknown`
+    /// at every run.
+    pub on: &'static [Kind],
     figure: fn(&Figures) -> Figure,
 }
+
+/// Every topology kind.
+const EVERY_KIND: &[Kind] = &[Kind::Cluster, Kind::Standalone, Kind::Replicated];
+/// Figures only a cluster has (slots, the watcher's view of failovers).
+const CLUSTER: &[Kind] = &[Kind::Cluster];
 
 fn count(v: u64) -> Figure {
     Figure::Measured(v as f64)
@@ -58,6 +73,7 @@ pub const SLOS: &[Slo] = &[
         bound: Bound::AtMost,
         reads: "keys whose final value no acknowledged or indeterminate write explains",
         source: Source::History,
+        on: EVERY_KIND,
         figure: |f| count(f.checks.lost_writes),
     },
     Slo {
@@ -66,6 +82,7 @@ pub const SLOS: &[Slo] = &[
         bound: Bound::AtMost,
         reads: "acknowledged writes whose value is gone at the end",
         source: Source::History,
+        on: EVERY_KIND,
         figure: |f| count(f.checks.lost_acknowledged_writes),
     },
     Slo {
@@ -74,7 +91,56 @@ pub const SLOS: &[Slo] = &[
         bound: Bound::AtMost,
         reads: "counters whose final value is outside [acked, acked + indeterminate]",
         source: Source::History,
+        on: EVERY_KIND,
         figure: |f| count(f.checks.counter_violations),
+    },
+    Slo {
+        name: "max_lost_increments",
+        unit: "increments",
+        bound: Bound::AtMost,
+        reads: "acknowledged INCRs missing from the counters at the end (below initial + acked)",
+        source: Source::History,
+        on: EVERY_KIND,
+        figure: |f| counters(f, |c| c.lost_increments),
+    },
+    Slo {
+        name: "max_over_counted_increments",
+        unit: "increments",
+        bound: Bound::AtMost,
+        reads: "increments beyond every acknowledged and indeterminate INCR (one applied twice by a retry)",
+        source: Source::History,
+        on: EVERY_KIND,
+        figure: |f| counters(f, |c| c.over_counted_increments),
+    },
+    Slo {
+        name: "max_torn_reads",
+        unit: "reads",
+        bound: Bound::AtMost,
+        reads: "successful txn_reads (MGET of a group) that saw more than one transaction's id",
+        source: Source::History,
+        on: EVERY_KIND,
+        figure: |f| match &f.checks.txn {
+            Some(t) if t.reads_checked > 0 => count(t.torn_reads),
+            _ => Figure::Unknown {
+                value: None,
+                why: "no txn_read succeeded".into(),
+            },
+        },
+    },
+    Slo {
+        name: "max_torn_groups",
+        unit: "groups",
+        bound: Bound::AtMost,
+        reads: "groups whose members ended with different transactions' ids",
+        source: Source::History,
+        on: EVERY_KIND,
+        figure: |f| match &f.checks.txn {
+            Some(t) if t.groups_checked > 0 => count(t.torn_groups),
+            _ => Figure::Unknown {
+                value: None,
+                why: "no group was read back".into(),
+            },
+        },
     },
     Slo {
         name: "max_stray_keys",
@@ -82,6 +148,7 @@ pub const SLOS: &[Slo] = &[
         bound: Bound::AtMost,
         reads: "keys left in slots their primary does not own",
         source: Source::Drill,
+        on: CLUSTER,
         figure: |f| count(f.checks.stray_keys),
     },
     Slo {
@@ -90,6 +157,7 @@ pub const SLOS: &[Slo] = &[
         bound: Bound::AtMost,
         reads: "keys on the primaries before the drill less keys after (the workload only writes keys it loaded)",
         source: Source::Drill,
+        on: EVERY_KIND,
         figure: |f| count(f.checks.keys_before.saturating_sub(f.checks.keys_after)),
     },
     Slo {
@@ -98,6 +166,7 @@ pub const SLOS: &[Slo] = &[
         bound: Bound::AtMost,
         reads: "app ops that failed for sure",
         source: Source::History,
+        on: EVERY_KIND,
         figure: |f| count(f.workload.app.ops_failed),
     },
     Slo {
@@ -106,6 +175,7 @@ pub const SLOS: &[Slo] = &[
         bound: Bound::AtMost,
         reads: "app ops whose outcome is unknown (timed out, connection lost)",
         source: Source::History,
+        on: EVERY_KIND,
         figure: |f| count(f.workload.app.ops_indeterminate),
     },
     Slo {
@@ -114,6 +184,7 @@ pub const SLOS: &[Slo] = &[
         bound: Bound::AtMost,
         reads: "probe ops that failed for sure",
         source: Source::History,
+        on: EVERY_KIND,
         figure: |f| count(f.workload.probe.ops_failed),
     },
     Slo {
@@ -122,7 +193,17 @@ pub const SLOS: &[Slo] = &[
         bound: Bound::AtMost,
         reads: "the longest failure window of any shard, app clients",
         source: Source::History,
+        on: EVERY_KIND,
         figure: |f| Figure::Measured(f.downtime.max),
+    },
+    Slo {
+        name: "max_app_write_downtime_ms",
+        unit: "ms",
+        bound: Bound::AtMost,
+        reads: "the longest failure window of any shard for the app clients' writes alone",
+        source: Source::History,
+        on: EVERY_KIND,
+        figure: |f| Figure::Measured(f.downtime.write_max),
     },
     Slo {
         name: "max_probe_downtime_ms",
@@ -130,6 +211,7 @@ pub const SLOS: &[Slo] = &[
         bound: Bound::AtMost,
         reads: "the longest failure window of any shard, probe clients",
         source: Source::History,
+        on: EVERY_KIND,
         figure: |f| Figure::Measured(f.downtime.probe_max),
     },
     Slo {
@@ -138,6 +220,7 @@ pub const SLOS: &[Slo] = &[
         bound: Bound::AtMost,
         reads: "failure windows over all shards, app clients",
         source: Source::History,
+        on: EVERY_KIND,
         figure: |f| count(u64::from(f.downtime.windows)),
     },
     Slo {
@@ -146,6 +229,7 @@ pub const SLOS: &[Slo] = &[
         bound: Bound::AtMost,
         reads: "app latency p99 (due → end) of successful ops in `baseline`",
         source: Source::History,
+        on: EVERY_KIND,
         figure: |f| app_p99(f, "baseline"),
     },
     Slo {
@@ -154,6 +238,7 @@ pub const SLOS: &[Slo] = &[
         bound: Bound::AtMost,
         reads: "app latency p99 (due → end) of successful ops in `during`",
         source: Source::History,
+        on: EVERY_KIND,
         figure: |f| app_p99(f, "during"),
     },
     Slo {
@@ -162,14 +247,16 @@ pub const SLOS: &[Slo] = &[
         bound: Bound::AtMost,
         reads: "app latency p99 (due → end) of successful ops in `after`",
         source: Source::History,
+        on: EVERY_KIND,
         figure: |f| app_p99(f, "after"),
     },
     Slo {
         name: "max_convergence_ms",
         unit: "ms",
         bound: Bound::AtMost,
-        reads: "from the last action until every node agrees on the slot map",
+        reads: "from the last action until every node agrees on the slot map (a replicated topology: until one primary has every replica caught up)",
         source: Source::Drill,
+        on: &[Kind::Cluster, Kind::Replicated],
         figure: |f| f.convergence_ms.map_or(Figure::Missing, Figure::Measured),
     },
     Slo {
@@ -178,6 +265,7 @@ pub const SLOS: &[Slo] = &[
         bound: Bound::AtMost,
         reads: "the reshard's duration",
         source: Source::Drill,
+        on: CLUSTER,
         figure: |f| {
             f.reshard
                 .map_or(Figure::Missing, |r| Figure::Measured(r.duration_ms))
@@ -189,6 +277,7 @@ pub const SLOS: &[Slo] = &[
         bound: Bound::AtMost,
         reads: "the slowest failover: from the fault until the cluster is ok again",
         source: Source::Watch,
+        on: CLUSTER,
         figure: |f| {
             worst(
                 f.faults.iter().flat_map(|x| &x.failover),
@@ -203,12 +292,65 @@ pub const SLOS: &[Slo] = &[
         bound: Bound::AtMost,
         reads: "the slowest rejoin: from the restart until the node has caught up",
         source: Source::Watch,
+        on: CLUSTER,
         figure: |f| {
             worst(
                 f.faults.iter().flat_map(|x| &x.rejoin),
                 |r| r.caught_up_after_ms,
                 |r| format!("{} was never seen to catch up", r.node),
             )
+        },
+    },
+    Slo {
+        name: "max_lock_violations",
+        unit: "overlaps",
+        bound: Bound::AtMost,
+        reads: "pairs of grants of one lock whose validity windows overlap (two holders at once)",
+        source: Source::Locks,
+        on: EVERY_KIND,
+        figure: |f| f.locks.map_or(Figure::Missing, |l| count(l.violations)),
+    },
+    Slo {
+        name: "max_stale_writes_accepted",
+        unit: "writes",
+        bound: Bound::AtMost,
+        reads: "writes the fenced resource accepted with a token not above one it had already accepted",
+        source: Source::Locks,
+        on: EVERY_KIND,
+        figure: |f| {
+            f.locks
+                .and_then(|l| l.resources.fenced.as_ref())
+                .map_or(Figure::Missing, |r| count(r.stale_writes_accepted))
+        },
+    },
+    Slo {
+        name: "max_acquire_p99_ms",
+        unit: "ms",
+        bound: Bound::AtMost,
+        reads: "lock acquisition latency p99, first attempt to grant, of granted acquisitions",
+        source: Source::Locks,
+        on: EVERY_KIND,
+        figure: |f| match f.locks {
+            None => Figure::Missing,
+            Some(l) => l.acquire_ms.p99_measured().map_or_else(
+                || Figure::Unknown {
+                    value: None,
+                    why: "no lock was granted".into(),
+                },
+                Figure::Measured,
+            ),
+        },
+    },
+    Slo {
+        name: "min_grants_per_s",
+        unit: "grants/s",
+        bound: Bound::AtLeast,
+        reads: "lock grants per second over the lock workload's run",
+        source: Source::Locks,
+        on: EVERY_KIND,
+        figure: |f| {
+            f.locks
+                .map_or(Figure::Missing, |l| Figure::Measured(l.grants_per_s))
         },
     },
 ];
@@ -248,6 +390,7 @@ impl Figures<'_> {
             Source::History => self.history_incomplete.as_ref(),
             Source::Watch => self.watch_incomplete.as_ref(),
             Source::Drill => None,
+            Source::Locks => self.locks.and_then(|l| l.incomplete.as_ref()),
         };
         match ((slo.figure)(self), incomplete) {
             (Figure::Measured(v), Some(why)) => Figure::Unknown {
@@ -256,6 +399,17 @@ impl Figures<'_> {
             },
             (figure, _) => figure,
         }
+    }
+}
+
+/// A counter figure: unknown when no counter was read back at the end.
+fn counters(f: &Figures, figure: fn(&CounterChecks) -> u64) -> Figure {
+    match &f.checks.counters {
+        Some(c) if c.counters_checked > 0 => count(figure(c)),
+        _ => Figure::Unknown {
+            value: None,
+            why: "no counter was read back".into(),
+        },
     }
 }
 
@@ -329,6 +483,7 @@ mod tests {
             faults,
             history_incomplete: None,
             watch_incomplete: None,
+            locks: None,
         }
     }
 
@@ -359,6 +514,19 @@ mod tests {
             stray_keys: 3,
             keys_before: 10,
             keys_after: 7,
+            counters: Some(CounterChecks {
+                counters_checked: 1,
+                lost_increments: 3,
+                over_counted_increments: 3,
+                ..Default::default()
+            }),
+            txn: Some(crate::report::TxnChecks {
+                reads_checked: 10,
+                torn_reads: 3,
+                groups_checked: 10,
+                torn_groups: 3,
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let mut workload = WorkloadSummary::default();
@@ -374,6 +542,7 @@ mod tests {
         let downtime = DowntimeSummary {
             max: 3.0,
             probe_max: 3.0,
+            write_max: 3.0,
             windows: 3,
             ..Default::default()
         };
@@ -394,9 +563,23 @@ mod tests {
             duration_ms: 3.0,
             ..Default::default()
         };
+        let locks = LocksReport {
+            violations: 3,
+            grants_per_s: 3.0,
+            acquire_ms: crate::checker::percentiles([3_000_000, 3_000_000]),
+            resources: crate::checker::locks::Resources {
+                fenced: Some(crate::checker::locks::Fenced {
+                    stale_writes_accepted: 3,
+                    ..Default::default()
+                }),
+                unfenced: None,
+            },
+            ..Default::default()
+        };
         let mut f = figures(&checks, &workload, &downtime, &faults);
         f.convergence_ms = Some(3.0);
         f.reshard = Some(&reshard);
+        f.locks = Some(&locks);
         for slo in SLOS {
             // Every figure is 3: a maximum of 2 fails, a minimum of 4 fails.
             let failing = match slo.bound {
@@ -411,6 +594,38 @@ mod tests {
             let r = crate::report::evaluate_slos(&limits, |n| f.of(n), bound_of);
             assert_eq!(r[0].result, Verdict::Pass, "{}: {:?}", slo.name, r[0]);
         }
+    }
+
+    #[test]
+    fn cache_figures_are_unknown_when_nothing_was_checked() {
+        let (workload, downtime) = Default::default();
+        // No incr, no txn in the run: not measured, never 0.
+        let checks = Checks::default();
+        let f = figures(&checks, &workload, &downtime, &[]);
+        for name in [
+            "max_lost_increments",
+            "max_over_counted_increments",
+            "max_torn_reads",
+            "max_torn_groups",
+        ] {
+            assert!(
+                matches!(f.of(name), Figure::Unknown { value: None, .. }),
+                "{name}: {:?}",
+                f.of(name)
+            );
+        }
+        // Ran, but nothing read back: still unknown.
+        let checks = Checks {
+            txn: Some(crate::report::TxnChecks::default()),
+            counters: Some(CounterChecks::default()),
+            ..Default::default()
+        };
+        let f = figures(&checks, &workload, &downtime, &[]);
+        assert!(matches!(f.of("max_torn_reads"), Figure::Unknown { .. }));
+        assert!(matches!(
+            f.of("max_lost_increments"),
+            Figure::Unknown { .. }
+        ));
     }
 
     #[test]
@@ -446,8 +661,18 @@ mod tests {
 
     #[test]
     fn an_incomplete_source_makes_its_figures_unknown() {
-        let (checks, mut workload, downtime): (Checks, WorkloadSummary, DowntimeSummary) =
+        let (mut checks, mut workload, downtime): (Checks, WorkloadSummary, DowntimeSummary) =
             Default::default();
+        // Counters and groups were read back: their figures are measured.
+        checks.counters = Some(CounterChecks {
+            counters_checked: 1,
+            ..Default::default()
+        });
+        checks.txn = Some(crate::report::TxnChecks {
+            reads_checked: 1,
+            groups_checked: 1,
+            ..Default::default()
+        });
         for phase in ["baseline", "during", "after"] {
             workload
                 .app
@@ -466,6 +691,42 @@ mod tests {
                 slo.name
             );
         }
+    }
+
+    /// A drill without a lock workload measured no lock figure: its lock
+    /// SLOs are never a 0 that passes. One whose workload granted nothing
+    /// has no latency to judge.
+    #[test]
+    fn lock_slos_without_a_lock_workload_are_not_measured() {
+        let (checks, workload, downtime) = Default::default();
+        let mut f = figures(&checks, &workload, &downtime, &[]);
+        for name in [
+            "max_lock_violations",
+            "max_stale_writes_accepted",
+            "max_acquire_p99_ms",
+            "min_grants_per_s",
+        ] {
+            assert_eq!(f.of(name), Figure::Missing, "{name}");
+        }
+        let idle = LocksReport::default();
+        f.locks = Some(&idle);
+        assert!(matches!(
+            f.of("max_acquire_p99_ms"),
+            Figure::Unknown { value: None, .. }
+        ));
+        // No fenced resource: nothing to say about its stale writes.
+        assert_eq!(f.of("max_stale_writes_accepted"), Figure::Missing);
+        assert_eq!(f.of("max_lock_violations"), Figure::Measured(0.0));
+        // A history cut short makes every lock figure unknown.
+        let cut = LocksReport {
+            incomplete: Some("4 lock events ran past the history's size limit".into()),
+            ..Default::default()
+        };
+        f.locks = Some(&cut);
+        assert!(matches!(
+            f.of("max_lock_violations"),
+            Figure::Unknown { value: Some(_), .. }
+        ));
     }
 
     #[test]

@@ -20,8 +20,12 @@ use crate::runtime::Deployment;
 use crate::runtime::netns::NetNs;
 use crate::status;
 use crate::timeline::{Clock, Phase};
+use crate::topology::Kind;
+use crate::workload::locks::{
+    Algorithm, LockControl, LockRecording, LockSpec, LockTarget, LockWorkload,
+};
 use crate::workload::reference::{NodeSample, server_sample};
-use crate::workload::{self, Ping, Reference, Workload};
+use crate::workload::{self, Ping, Reference, Routing, Workload};
 
 use super::check::{KeyValues, RECORD_VERSION, Record, Stored, slot_ranges};
 use super::error::DrillError;
@@ -135,11 +139,15 @@ impl ClientSide {
 /// What is ready before anything is measured.
 pub(super) struct Setup {
     pub(super) map: AddressMap,
+    /// How the clients find a key's node (see [`Routing`]).
+    pub(super) routing: Routing,
     loaded: workload::LoadReport,
     topology: status::StatusReport,
     /// The shard of a slot, for downtime: its owner before the action.
     owners_before: SlotOwners,
     clients: ClientSide,
+    /// Where the lock workload takes its locks, when the scenario has one.
+    locks: Option<LockTarget>,
 }
 
 impl Setup {
@@ -159,22 +167,28 @@ impl Setup {
             rt.check_partitions(d).await.map_err(FaultError::from)?;
         }
         let map = address_map(d)?;
+        let (routing, owners_before) = routing_now(d, &map).await?;
         let t = Instant::now();
-        let loaded = workload::load(&map, &scenario.workload, seed).await?;
+        let loaded = workload::load(&map, &routing, &scenario.workload, seed).await?;
         bus.emit(DrillEvent::Loaded {
             keys: loaded.initial.len(),
             secs: t.elapsed().as_secs_f64(),
         });
         let topology = status::collect(d).await;
         bus.emit(DrillEvent::Topology(Box::new(topology.clone())));
-        let owners_before = SlotOwners::load(&map, cluster::ConnectOptions::default()).await?;
         let clients = ClientSide::of(rt, d, &map, scenario.workload.threads).await?;
+        let locks = scenario
+            .locks
+            .as_ref()
+            .map(|spec| lock_target(spec, &scenario.topology, &routing, &clients.map));
         Ok(Setup {
             map,
+            routing,
             loaded,
             topology,
             owners_before,
             clients,
+            locks,
         })
     }
 
@@ -193,22 +207,75 @@ impl Setup {
     }
 }
 
+/// Where the lock workload takes its locks, as the clients reach the nodes:
+/// Redlock over every primary of a standalone topology; one instance — a
+/// standalone topology's first primary, or a replicated topology's primary
+/// of the moment, followed through failovers. (`Scenario::load` refused the
+/// other pairings.)
+fn lock_target(
+    spec: &LockSpec,
+    topology: &crate::topology::Topology,
+    routing: &Routing,
+    clients: &AddressMap,
+) -> LockTarget {
+    let primaries: Vec<&str> = topology.primaries().map(|n| n.name.as_str()).collect();
+    match (routing, spec.algorithm) {
+        (Routing::Primary { initial, .. }, _) => LockTarget::PrimaryOf {
+            group: clients.clone(),
+            initial: initial.clone(),
+        },
+        (_, Algorithm::Redlock) => LockTarget::Instances(clients.subset(&primaries)),
+        (_, Algorithm::Single) => LockTarget::Instances(clients.subset(&primaries[..1])),
+    }
+}
+
+/// Who serves which slots as the drill begins, and how clients will route:
+/// a cluster's own map; the client's shards on standalone primaries; every
+/// slot to the primary of the moment on a replicated topology (which a
+/// drill on a running topology may have failed over already).
+async fn routing_now(
+    d: &Deployment,
+    map: &AddressMap,
+) -> Result<(Routing, SlotOwners), DrillError> {
+    let connect = cluster::ConnectOptions::default();
+    let routing = match Routing::of(&d.topology) {
+        Routing::Cluster => return Ok((Routing::Cluster, SlotOwners::load(map, connect).await?)),
+        Routing::Primary { nodes, initial } => {
+            let roles = cluster::replication::roles(map, connect).await;
+            let now = cluster::replication::current_primary(&roles, Some(&initial))
+                .map_or(initial, str::to_string);
+            Routing::Primary {
+                nodes,
+                initial: now,
+            }
+        }
+        sharded => sharded,
+    };
+    let assignments = routing.assignments();
+    let owners =
+        SlotOwners::from_assignments(assignments.iter().map(|(n, r)| (n.as_str(), r.as_slice())))?;
+    Ok((routing, owners))
+}
+
 /// Everything that records from the baseline to the end, on one clock: the
-/// workload, the watcher, the reference PINGs, the servers' own figures.
+/// workload, the watcher (clusters only), the reference PINGs, the servers'
+/// own figures.
 pub(super) struct Recorders {
     pub(super) clock: Clock,
     workload: Workload,
     workload_cancel: CancellationToken,
-    watcher: Watcher,
+    watcher: Option<Watcher>,
     watch_cancel: CancellationToken,
     reference: Option<Reference>,
     server: ServerFigures,
+    locks: Option<LockWorkload>,
 }
 
 /// What the recorders held when they stopped.
 pub(super) struct Recordings {
     clock: Clock,
     recorded: workload::Recorded,
+    locks: Option<LockRecording>,
     pings: Vec<Ping>,
     watch: cluster::watch::Recording,
     server: ServerFigures,
@@ -217,6 +284,7 @@ pub(super) struct Recordings {
 impl Recorders {
     pub(super) async fn start(
         spec: &workload::WorkloadSpec,
+        locks: Option<&LockSpec>,
         setup: &Setup,
         seed: u64,
         cancel: &CancellationToken,
@@ -226,19 +294,37 @@ impl Recorders {
         let workload = Workload::start_in(
             setup.clients.netns.clone(),
             setup.clients.map.clone(),
+            setup.routing.clone(),
             spec.clone(),
             seed,
             clock,
             workload_cancel.clone(),
         )
         .await?;
+        let locks = match (locks, &setup.locks) {
+            (Some(spec), Some(target)) => Some(
+                LockWorkload::start_on(
+                    target.clone(),
+                    spec.clone(),
+                    seed,
+                    clock,
+                    setup.clients.netns.clone(),
+                    workload_cancel.clone(),
+                )
+                .await?,
+            ),
+            _ => None,
+        };
         let watch_cancel = cancel.child_token();
-        let watcher = Watcher::start(
-            setup.map.clone(),
-            clock,
-            WATCH_INTERVAL,
-            watch_cancel.clone(),
-        );
+        // Only a cluster's nodes have a view of each other to record.
+        let watcher = setup.routing.is_cluster().then(|| {
+            Watcher::start(
+                setup.map.clone(),
+                clock,
+                WATCH_INTERVAL,
+                watch_cancel.clone(),
+            )
+        });
         // PINGed the way the clients reach the nodes; their own figures read
         // by the controller.
         let reference = (spec.reference_ping_ms > 0).then(|| {
@@ -261,7 +347,13 @@ impl Recorders {
             watch_cancel,
             reference,
             server,
+            locks,
         })
+    }
+
+    /// The lock workload's holders, for the nemesis's `pause lock_holder:<n>`.
+    pub(super) fn lock_control(&self) -> Option<LockControl> {
+        self.locks.as_ref().map(LockWorkload::control)
     }
 
     /// Close the phase `name` (`start_ns`..`end_ns`): the servers' figures
@@ -279,6 +371,10 @@ impl Recorders {
         self.workload_cancel.cancel();
         self.watch_cancel.cancel();
         let recorded = self.workload.stop().await;
+        let locks = match self.locks {
+            Some(l) => Some(l.stop().await),
+            None => None,
+        };
         let pings = match self.reference {
             Some(r) => tokio::task::spawn_blocking(move || r.stop())
                 .await
@@ -288,8 +384,12 @@ impl Recorders {
         Recordings {
             clock: self.clock,
             recorded,
+            locks,
             pings,
-            watch: self.watcher.stop().await,
+            watch: match self.watcher {
+                Some(w) => w.stop().await,
+                None => cluster::watch::Recording::default(),
+            },
             server: self.server,
         }
     }
@@ -325,9 +425,9 @@ pub(super) async fn add_primary(
 }
 
 /// The workload, in words, as it starts.
-pub(super) fn workload_line(spec: &workload::WorkloadSpec) -> String {
+pub(super) fn workload_line(spec: &workload::WorkloadSpec, locks: Option<&LockSpec>) -> String {
     format!(
-        "workload running: {} app + {} probe clients, {}{}",
+        "workload running: {} app + {} probe clients, {}{}{}",
         spec.clients,
         spec.probe_clients,
         match spec.model {
@@ -336,6 +436,16 @@ pub(super) fn workload_line(spec: &workload::WorkloadSpec) -> String {
         },
         match spec.wait {
             Some(w) => format!(", WAIT {} {} after each write", w.replicas, w.timeout_ms),
+            None => String::new(),
+        },
+        match locks {
+            Some(l) => format!(
+                "; locks: {} ({} workers × {} locks, TTL {} ms)",
+                l.algorithm.as_str(),
+                l.workers,
+                l.locks,
+                l.ttl_ms
+            ),
             None => String::new(),
         }
     )
@@ -363,10 +473,14 @@ pub(super) async fn act(
     setup: &Setup,
     clock: Clock,
     seed: u64,
+    locks: Option<LockControl>,
     bus: &Bus,
     cancel: &CancellationToken,
 ) -> Result<Acted, DrillError> {
     let mut nemesis = Nemesis::new(rt, d, setup.map.clone(), clock, seed);
+    if let Some(control) = locks {
+        nemesis = nemesis.with_clients(Arc::new(control));
+    }
     let started = Instant::now();
     let outcome = reshard_and_faults(scenario, setup, &mut nemesis, started, bus, cancel).await;
     let heal_errors = nemesis.heal_all().await;
@@ -472,33 +586,50 @@ pub(super) async fn converge(
     bus: &Bus,
     cancel: &CancellationToken,
 ) -> Result<(f64, Instant), DrillError> {
-    let members: Vec<cluster::Member> = convergence_members(
-        d,
-        scenario.reshard.as_ref().map(|r| &r.action),
-        !scenario.faults.is_empty(),
-    )
-    .into_iter()
-    .filter(|m| !acted.down.contains(&m.name))
-    .collect();
-    let conv = cluster::wait_converged(
-        &members,
-        &cluster::ConvergeOptions::new(timeout, cancel.clone()),
-    )
-    .await?;
+    let polls = match d.topology.kind {
+        Kind::Cluster => {
+            let members: Vec<cluster::Member> = convergence_members(
+                d,
+                scenario.reshard.as_ref().map(|r| &r.action),
+                !scenario.faults.is_empty(),
+            )
+            .into_iter()
+            .filter(|m| !acted.down.contains(&m.name))
+            .collect();
+            let opts = cluster::ConvergeOptions::new(timeout, cancel.clone());
+            cluster::wait_converged(&members, &opts).await?.polls
+        }
+        // One primary, and every replica that is up following it with all
+        // of its writes.
+        _ => {
+            let up: Vec<String> = d
+                .nodes
+                .iter()
+                .map(|n| n.name.clone())
+                .filter(|n| !acted.down.contains(n))
+                .collect();
+            let map = address_map(d)?;
+            let done = cluster::replication::wait_replicated(&map, &up, timeout, cancel).await?;
+            u32::try_from(done.polls).unwrap_or(u32::MAX)
+        }
+    };
     let at = Instant::now();
     let after_ms = at.saturating_duration_since(acted.ended).as_secs_f64() * 1000.0;
     bus.emit(DrillEvent::Converged {
         at,
         after_ms,
-        polls: conv.polls,
+        polls,
     });
     Ok((after_ms, at))
 }
 
-/// The end state: every key read back, the cluster checked by our own check.
+/// The end state: every key read back, the topology checked by our own
+/// check (a cluster's four checks; one primary with every replica caught up
+/// on a replicated topology; every primary answering on standalone ones).
 pub(super) struct EndState {
     keys: Vec<KeyValues>,
-    check: cluster::CheckReport,
+    check_ok: bool,
+    check_lines: Vec<String>,
     stray_keys: u64,
     topology_after: status::StatusReport,
     redis_version: String,
@@ -508,9 +639,15 @@ impl EndState {
     pub(super) async fn read(setup: &Setup, d: &Deployment) -> Result<EndState, DrillError> {
         let map = &setup.map;
         let names: Vec<String> = setup.loaded.initial.keys().cloned().collect();
-        let finals = workload::read_final(map, &names).await?;
-        let check = cluster::check(map.nodes()[0].addr, map).await?;
-        let stray_keys = cluster::stray_keys(map).await?;
+        let finals = workload::read_final(map, &setup.routing, &names).await?;
+        let (check_ok, check_lines, stray_keys) = if setup.routing.is_cluster() {
+            let check = cluster::check(map.nodes()[0].addr, map).await?;
+            let lines = check.to_string().lines().map(str::to_string).collect();
+            (check.ok, lines, cluster::stray_keys(map).await?)
+        } else {
+            let (ok, lines) = replication_check(map, d.topology.kind).await;
+            (ok, lines, 0)
+        };
         let mut keys: Vec<KeyValues> = setup
             .loaded
             .initial
@@ -524,11 +661,46 @@ impl EndState {
         keys.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(EndState {
             keys,
-            check,
+            check_ok,
+            check_lines,
             stray_keys,
             topology_after: status::collect(d).await,
             redis_version: redis_version(map).await,
         })
+    }
+}
+
+/// The end check of a topology that is not a cluster, as lines in the
+/// manner of `redis-cli --cluster check`: on a replicated one, a single
+/// primary with every replica connected and caught up; on standalone ones,
+/// every node answering as a primary.
+async fn replication_check(map: &AddressMap, kind: Kind) -> (bool, Vec<String>) {
+    let roles = cluster::replication::roles(map, cluster::ConnectOptions::default()).await;
+    let problems: Vec<String> = match kind {
+        Kind::Replicated => cluster::replication::replication_pending(&roles),
+        _ => roles
+            .iter()
+            .filter(|r| r.role != Some(cluster::Role::Primary))
+            .map(|r| match &r.error {
+                Some(e) => format!("{}: {e}", r.name),
+                None => format!("{} is not a primary", r.name),
+            })
+            .collect(),
+    };
+    if problems.is_empty() {
+        let what = match kind {
+            Kind::Replicated => format!(
+                "[OK] One primary ({}), every replica connected and caught up.",
+                cluster::replication::current_primary(&roles, None).unwrap_or("-")
+            ),
+            _ => format!("[OK] All {} primaries answer.", roles.len()),
+        };
+        (true, vec![what])
+    } else {
+        (
+            false,
+            problems.into_iter().map(|p| format!("[ERR] {p}")).collect(),
+        )
     }
 }
 
@@ -599,14 +771,15 @@ impl Run<'_> {
                 engine: recordings.recorded.stats,
                 server: recordings.server.by_phase,
                 steal_ms: recordings.server.steal_ms,
-                cluster_check_ok: end.check.ok,
-                cluster_check: end.check.to_string().lines().map(str::to_string).collect(),
+                cluster_check_ok: end.check_ok,
+                cluster_check: end.check_lines,
                 stray_keys: end.stray_keys,
             },
             history: recordings.recorded.history,
             pings: recordings.pings,
             watch: recordings.watch,
             keys: end.keys,
+            locks: recordings.locks,
         }
     }
 }

@@ -1,27 +1,55 @@
 //! One planned op on one connection, and what came of it.
 //!
-//! App connections are redis-rs cluster connections (retries, MOVED/ASK
-//! followed inside the library); probe connections are [`Router`]s (no
-//! retries, one redirect followed and counted). Every op is bounded by
-//! `bound`, whatever the client does inside it.
+//! App connections are redis-rs cluster connections on a cluster (retries,
+//! MOVED/ASK followed inside the library) and [`Router`]s with retries on
+//! the other kinds; probe connections are [`Router`]s (no retries, one
+//! redirect followed and counted). Every op is bounded by `bound`, whatever
+//! the client does inside it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::{Cmd, Value};
+use super::history::ErrorKind;
+
+use redis::Value;
 
 use super::generator::Planned;
 use super::history::{OpKind, Outcome, classify};
-use super::router::Router;
+use super::router::{Req, Router};
 use super::spec::WaitSpec;
 use crate::cluster::AppConnection;
 
 /// A connection an op can go out on.
 #[derive(Clone)]
 pub(crate) enum Conn {
+    /// An app client on a cluster: redis-rs's cluster connection.
     App(AppConnection),
+    /// An app client on a topology that is not a cluster: the router, and
+    /// how many times a failure that certainly did not apply is retried.
+    Direct(Arc<Router>, u32),
     Probe(Arc<Router>),
 }
+
+/// An app client's connection, as its pool keeps it.
+#[derive(Clone)]
+pub(crate) enum AppConn {
+    Cluster(AppConnection),
+    Direct(Arc<Router>),
+}
+
+impl AppConn {
+    /// The connection an op goes out on, with `retries` for a direct one.
+    pub(crate) fn conn(&self, retries: u32) -> Conn {
+        match self {
+            AppConn::Cluster(c) => Conn::App(c.clone()),
+            AppConn::Direct(r) => Conn::Direct(r.clone(), retries),
+        }
+    }
+}
+
+/// The longest pause between two tries of a direct app client: retries
+/// back off from 10 ms, doubling, to this — about redis-rs's own pacing.
+const MAX_BACKOFF: Duration = Duration::from_millis(200);
 
 /// What one op did.
 pub(crate) struct Done {
@@ -35,31 +63,44 @@ pub(crate) struct Done {
     pub replicas: Option<u32>,
 }
 
-/// The command an op sends.
-pub(crate) fn command(p: &Planned) -> Cmd {
+/// The request an op sends.
+pub(crate) fn request(p: &Planned) -> Req {
+    let value = p.value.as_deref().unwrap_or("");
     match p.kind {
-        OpKind::Get => redis::cmd("GET").arg(&p.key).to_owned(),
-        OpKind::Set => redis::cmd("SET")
-            .arg(&p.key)
-            .arg(p.value.as_deref().unwrap_or(""))
-            .to_owned(),
-        OpKind::Incr => redis::cmd("INCR").arg(&p.key).to_owned(),
+        OpKind::Get => Req::One(redis::cmd("GET").arg(&p.key).to_owned()),
+        OpKind::Set => {
+            let mut c = redis::cmd("SET");
+            c.arg(&p.key).arg(value);
+            if let Some(ttl) = p.ttl_ms {
+                c.arg("PX").arg(ttl);
+            }
+            Req::One(c)
+        }
+        OpKind::Incr => Req::One(redis::cmd("INCR").arg(&p.key).to_owned()),
+        OpKind::Del => Req::One(redis::cmd("DEL").arg(&p.key).to_owned()),
+        OpKind::TxnRead => Req::One(redis::cmd("MGET").arg(&p.members).to_owned()),
+        OpKind::Txn => Req::Txn(
+            p.members
+                .iter()
+                .map(|m| redis::cmd("SET").arg(m).arg(value).to_owned())
+                .collect(),
+        ),
     }
 }
 
 /// Run `p` on `conn`: the command, and WAIT after a write when `wait` says so.
 pub(crate) async fn run(conn: &Conn, p: &Planned, wait: Option<WaitSpec>, bound: Duration) -> Done {
-    let cmd = command(p);
-    let wait = wait.filter(|_| p.kind != OpKind::Get);
+    let req = request(p);
+    let wait = wait.filter(|_| p.kind.is_write());
     let mut done = match conn {
         Conn::App(c) => {
             let mut c = c.clone();
             let (outcome, reply, replicas) = match wait {
                 None => {
-                    let (o, v) = app_exec(&mut c, &cmd, bound).await;
+                    let (o, v) = app_exec(&mut c, &req, bound).await;
                     (o, v, None)
                 }
-                Some(w) => app_exec_wait(&mut c, cmd, p.slot, w, bound).await,
+                Some(w) => app_exec_wait(&mut c, &req, p.slot, w, bound).await,
             };
             Done {
                 outcome,
@@ -69,7 +110,13 @@ pub(crate) async fn run(conn: &Conn, p: &Planned, wait: Option<WaitSpec>, bound:
                 replicas,
             }
         }
-        Conn::Probe(router) => probe_exec(router, &cmd, p.slot, wait, bound).await,
+        Conn::Probe(router) => {
+            bounded(router, p.slot, bound, one_try(router, &req, p.slot, wait)).await
+        }
+        Conn::Direct(router, retries) => {
+            let tries = retrying(router, &req, p.slot, wait, *retries);
+            bounded(router, p.slot, bound, tries).await
+        }
     };
     if let (Some(w), Some(n), Outcome::Ok) = (wait, done.replicas, &done.outcome)
         && n < w.replicas
@@ -84,43 +131,79 @@ pub(crate) async fn run(conn: &Conn, p: &Planned, wait: Option<WaitSpec>, bound:
     done
 }
 
-async fn probe_exec(
+/// One try of `cmd` through the router (a refresh first when its map is
+/// stale), and WAIT on the node that served it when asked.
+async fn one_try(router: &Router, req: &Req, slot: u16, wait: Option<WaitSpec>) -> Done {
+    router.refresh_if_stale().await;
+    let e = router.execute(req, slot).await;
+    let replicas = match (wait, e.served) {
+        (Some(w), Some(i)) => Some(router.wait(i, w.replicas, w.timeout_ms).await),
+        _ => None,
+    };
+    let (outcome, replicas) = match replicas {
+        None => (e.outcome, None),
+        Some(Ok(n)) => (e.outcome, Some(n)),
+        // The write was acknowledged, its WAIT was not.
+        Some(Err(err)) => (
+            Outcome::Indeterminate {
+                message: format!("the write succeeded, its WAIT failed: {err}"),
+            },
+            None,
+        ),
+    };
+    Done {
+        outcome,
+        reply: e.value,
+        node: e.node,
+        redirects: e.redirects,
+        replicas,
+    }
+}
+
+/// Tries until one does not fail for a reason that is certain not to have
+/// applied (refused, not connected, READONLY, LOADING, TRYAGAIN,
+/// CLUSTERDOWN), at most `retries` more times, backing off: what an
+/// application's client does. An indeterminate outcome is never retried,
+/// so no write is sent twice. Redirects add up over the tries.
+async fn retrying(
     router: &Router,
-    cmd: &Cmd,
+    req: &Req,
     slot: u16,
     wait: Option<WaitSpec>,
-    bound: Duration,
+    retries: u32,
 ) -> Done {
-    let attempt = async {
-        router.refresh_if_stale().await;
-        let e = router.execute(cmd, slot).await;
-        let replicas = match (wait, e.served) {
-            (Some(w), Some(i)) => Some(router.wait(i, w.replicas, w.timeout_ms).await),
-            _ => None,
-        };
-        (e, replicas)
-    };
-    match tokio::time::timeout(bound, attempt).await {
-        Ok((e, replicas)) => {
-            let (outcome, replicas) = match replicas {
-                None => (e.outcome, None),
-                Some(Ok(n)) => (e.outcome, Some(n)),
-                // The write was acknowledged, its WAIT was not.
-                Some(Err(err)) => (
-                    Outcome::Indeterminate {
-                        message: format!("the write succeeded, its WAIT failed: {err}"),
-                    },
-                    None,
-                ),
-            };
-            Done {
-                outcome,
-                reply: e.value,
-                node: e.node,
-                redirects: e.redirects,
-                replicas,
-            }
+    let mut redirects = 0;
+    let mut first_node = None;
+    let mut backoff = Duration::from_millis(10);
+    for tried in 0.. {
+        let mut done = one_try(router, req, slot, wait).await;
+        redirects += done.redirects;
+        first_node = first_node.or(done.node.clone());
+        let again = matches!(
+            &done.outcome,
+            Outcome::Fail { kind, .. } if kind != &ErrorKind::Other && kind != &ErrorKind::Moved && kind != &ErrorKind::Ask
+        );
+        if !again || tried >= retries {
+            done.redirects = redirects;
+            done.node = first_node;
+            return done;
         }
+        router.distrust();
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+    unreachable!("the loop returns")
+}
+
+/// `attempt`, or an indeterminate outcome once `bound` has passed.
+async fn bounded(
+    router: &Router,
+    slot: u16,
+    bound: Duration,
+    attempt: impl std::future::Future<Output = Done>,
+) -> Done {
+    match tokio::time::timeout(bound, attempt).await {
+        Ok(done) => done,
         Err(_) => Done {
             outcome: bound_exceeded(bound),
             reply: Value::Nil,
@@ -137,8 +220,24 @@ fn bound_exceeded(bound: Duration) -> Outcome {
     }
 }
 
-async fn app_exec(conn: &mut AppConnection, cmd: &Cmd, bound: Duration) -> (Outcome, Value) {
-    match tokio::time::timeout(bound, cmd.query_async::<Value>(conn)).await {
+/// One request on redis-rs's cluster connection: a command as it is, a
+/// transaction as redis-rs's own atomic pipeline (routed by its keys' slot).
+async fn app_query(conn: &mut AppConnection, req: &Req) -> redis::RedisResult<Value> {
+    match req {
+        Req::One(cmd) => cmd.query_async::<Value>(conn).await,
+        Req::Txn(cmds) => {
+            let mut p = redis::pipe();
+            p.atomic();
+            for c in cmds {
+                p.add_command(c.clone());
+            }
+            p.query_async::<Value>(conn).await
+        }
+    }
+}
+
+async fn app_exec(conn: &mut AppConnection, req: &Req, bound: Duration) -> (Outcome, Value) {
+    match tokio::time::timeout(bound, app_query(conn, req)).await {
         Ok(Ok(v)) => (Outcome::Ok, v),
         // redis-rs may have sent it (and retried it): every error may have applied
         // if it is a timeout or a dropped connection; classify says which.
@@ -152,19 +251,16 @@ async fn app_exec(conn: &mut AppConnection, cmd: &Cmd, bound: Duration) -> (Outc
 /// primary). Returns the outcome, the write's reply and WAIT's count.
 async fn app_exec_wait(
     conn: &mut AppConnection,
-    cmd: Cmd,
+    req: &Req,
     slot: u16,
     w: WaitSpec,
     bound: Duration,
 ) -> (Outcome, Value, Option<u32>) {
     use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
-    let mut pipe = redis::pipe();
-    pipe.add_command(cmd)
-        .cmd("WAIT")
-        .arg(w.replicas)
-        .arg(w.timeout_ms);
+    let (mut pipe, at) = req.plain();
+    pipe.cmd("WAIT").arg(w.replicas).arg(w.timeout_ms);
     let route = SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master));
-    match tokio::time::timeout(bound, conn.route_pipeline(pipe, 0, 2, route)).await {
+    match tokio::time::timeout(bound, conn.route_pipeline(pipe, at, 2, route)).await {
         Ok(Ok(mut v)) if v.len() == 2 => {
             let waited = v.pop().unwrap_or(Value::Nil);
             match v.pop().unwrap_or(Value::Nil) {
@@ -205,5 +301,13 @@ pub(crate) fn reply_text(v: Value) -> Option<String> {
         Value::Int(n) => Some(n.to_string()),
         Value::Okay => Some("OK".to_string()),
         other => Some(format!("{other:?}")),
+    }
+}
+
+/// The texts of an MGET reply, element by element (nil -> None).
+pub(crate) fn reply_texts(v: Value) -> Vec<Option<String>> {
+    match v {
+        Value::Array(items) => items.into_iter().map(reply_text).collect(),
+        other => vec![reply_text(other)],
     }
 }

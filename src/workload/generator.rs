@@ -17,8 +17,12 @@ pub(crate) struct Planned {
     pub kind: OpKind,
     pub key: String,
     pub slot: u16,
-    /// The value a `set` writes.
+    /// The value a `set` writes; a `txn`'s op id, which it writes to every member.
     pub value: Option<String>,
+    /// A `set` sent as `SET PX`.
+    pub ttl_ms: Option<u64>,
+    /// `txn`, `txn_read`: the group's members (`key` is its hash tag).
+    pub members: Vec<String>,
 }
 
 /// A seed for one client derived from the run's seed (splitmix64 of both), so
@@ -82,18 +86,34 @@ pub(crate) struct OpGen {
     kinds: WeightedIndex<u32>,
     keys: Keys,
     counters: Keys,
+    groups: Keys,
     sizes: (usize, usize),
-    prefix: String,
+    spec: WorkloadSpec,
 }
 
-const KINDS: [OpKind; 3] = [OpKind::Get, OpKind::Set, OpKind::Incr];
+/// What each weight of [`Mix::weights`](super::spec::Mix::weights) draws.
+#[derive(Clone, Copy)]
+enum Draw {
+    Op(OpKind),
+    SetTtl,
+}
+
+const DRAWS: [Draw; 7] = [
+    Draw::Op(OpKind::Get),
+    Draw::Op(OpKind::Set),
+    Draw::Op(OpKind::Incr),
+    Draw::Op(OpKind::Del),
+    Draw::SetTtl,
+    Draw::Op(OpKind::Txn),
+    Draw::Op(OpKind::TxnRead),
+];
 
 impl OpGen {
     /// The stream of `client` under `seed`. The spec must have passed `validate`.
     pub fn new(spec: &WorkloadSpec, seed: u64, client: u32) -> OpGen {
-        let m = spec.mix;
-        let kinds = WeightedIndex::new([m.get, m.set, m.incr])
-            .unwrap_or_else(|_| WeightedIndex::new([1, 0, 0]).expect("constant weights"));
+        let kinds = WeightedIndex::new(spec.mix.weights()).unwrap_or_else(|_| {
+            WeightedIndex::new([1, 0, 0, 0, 0, 0, 0]).expect("constant weights")
+        });
         OpGen {
             rng: StdRng::seed_from_u64(client_seed(seed, client)),
             client,
@@ -101,41 +121,60 @@ impl OpGen {
             kinds,
             keys: Keys::new(spec.keys.max(1), spec.distribution),
             counters: Keys::new(spec.counter_keys.max(1), spec.distribution),
+            groups: Keys::new(spec.groups.max(1), spec.distribution),
             sizes: spec.value_size.bounds(),
-            prefix: spec.key_prefix.clone(),
+            spec: spec.clone(),
         }
     }
 
+    /// A value unique to this op (the client and its sequence number), so
+    /// that the checkers can tell writes apart, padded to a drawn size.
+    fn unique_value(&mut self, seq: u64) -> String {
+        let size = self.rng.random_range(self.sizes.0..=self.sizes.1);
+        padded(format!("c{}-{seq}-", self.client), size)
+    }
+
     pub fn next_op(&mut self) -> Planned {
-        let kind = KINDS[self.kinds.sample(&mut self.rng)];
+        let draw = DRAWS[self.kinds.sample(&mut self.rng)];
         let seq = self.seq;
         self.seq += 1;
-        let (key, value) = match kind {
-            OpKind::Get => (
-                format!("{}{}", self.prefix, self.keys.pick(&mut self.rng)),
-                None,
-            ),
-            OpKind::Set => {
-                let key = format!("{}{}", self.prefix, self.keys.pick(&mut self.rng));
-                let size = self.rng.random_range(self.sizes.0..=self.sizes.1);
-                // Unique per op, so that the lost-write checker can tell writes apart.
-                (key, Some(padded(format!("c{}-{seq}-", self.client), size)))
-            }
-            OpKind::Incr => (
-                format!(
-                    "{}counter:{}",
-                    self.prefix,
-                    self.counters.pick(&mut self.rng)
-                ),
-                None,
-            ),
+        let mut p = Planned {
+            kind: OpKind::Get,
+            key: String::new(),
+            slot: 0,
+            value: None,
+            ttl_ms: None,
+            members: Vec::new(),
         };
-        Planned {
-            kind,
-            slot: key_slot(key.as_bytes()),
-            key,
-            value,
+        match draw {
+            Draw::Op(kind @ (OpKind::Get | OpKind::Del)) => {
+                p.kind = kind;
+                p.key = self.spec.key(self.keys.pick(&mut self.rng));
+            }
+            Draw::Op(OpKind::Set) | Draw::SetTtl => {
+                p.kind = OpKind::Set;
+                p.key = self.spec.key(self.keys.pick(&mut self.rng));
+                p.value = Some(self.unique_value(seq));
+                if let Draw::SetTtl = draw {
+                    p.ttl_ms = Some(self.spec.ttl_ms);
+                }
+            }
+            Draw::Op(OpKind::Incr) => {
+                p.kind = OpKind::Incr;
+                p.key = self.spec.counter_key(self.counters.pick(&mut self.rng));
+            }
+            Draw::Op(kind @ (OpKind::Txn | OpKind::TxnRead)) => {
+                let g = self.groups.pick(&mut self.rng);
+                p.kind = kind;
+                p.key = self.spec.group_key(g);
+                p.members = self.spec.group_members(g);
+                if kind == OpKind::Txn {
+                    p.value = Some(self.unique_value(seq));
+                }
+            }
         }
+        p.slot = key_slot(p.key.as_bytes());
+        p
     }
 }
 
@@ -152,6 +191,7 @@ mod tests {
                 get: 1,
                 set: 1,
                 incr: 1,
+                ..Mix::default()
             },
             value_size: ValueSize::Range { min: 10, max: 20 },
             ..WorkloadSpec::default()
@@ -213,9 +253,77 @@ mod tests {
                         .unwrap();
                     assert!(n < 10);
                 }
+                other => panic!("{other:?} is not in the mix"),
             }
         }
         assert!(kinds.iter().all(|&k| k > 800), "{kinds:?}");
+    }
+
+    #[test]
+    fn cache_ops_carry_their_ttl_group_and_id() {
+        let s = WorkloadSpec {
+            keys: 100,
+            groups: 4,
+            group_size: 3,
+            ttl_ms: 250,
+            mix: Mix {
+                get: 0,
+                set: 0,
+                incr: 0,
+                del: 1,
+                set_ttl: 1,
+                txn: 1,
+                txn_read: 1,
+            },
+            ..WorkloadSpec::default()
+        };
+        let mut g = OpGen::new(&s, 5, 2);
+        let mut seen = [0; 4];
+        let mut ids = std::collections::HashSet::new();
+        for _ in 0..2000 {
+            let p = g.next_op();
+            assert_eq!(p.slot, key_slot(p.key.as_bytes()));
+            match p.kind {
+                OpKind::Del => {
+                    seen[0] += 1;
+                    assert!(p.key.starts_with("drill:") && p.value.is_none());
+                    assert!(p.members.is_empty() && p.ttl_ms.is_none());
+                }
+                OpKind::Set => {
+                    seen[1] += 1;
+                    assert_eq!(p.ttl_ms, Some(250));
+                }
+                OpKind::Txn | OpKind::TxnRead => {
+                    seen[if p.kind == OpKind::Txn { 2 } else { 3 }] += 1;
+                    let n: u64 = p
+                        .key
+                        .strip_prefix("{drill:g")
+                        .and_then(|k| k.strip_suffix('}'))
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    assert!(n < 4);
+                    assert_eq!(p.members, s.group_members(n));
+                    // Every member hashes to the group's slot.
+                    for m in &p.members {
+                        assert_eq!(key_slot(m.as_bytes()), p.slot, "{m}");
+                    }
+                    if p.kind == OpKind::Txn {
+                        let id = p.value.unwrap();
+                        assert!(id.starts_with("c2-"), "{id}");
+                        assert!(ids.insert(id), "op ids are unique");
+                    } else {
+                        assert!(p.value.is_none());
+                    }
+                }
+                other => panic!("{other:?} is not in the mix"),
+            }
+        }
+        assert!(seen.iter().all(|&k| k > 350), "{seen:?}");
+        assert_eq!(
+            s.group_members(3),
+            vec!["{drill:g3}:a", "{drill:g3}:b", "{drill:g3}:c"]
+        );
     }
 
     #[test]
@@ -227,6 +335,7 @@ mod tests {
                 get: 1,
                 set: 0,
                 incr: 0,
+                ..Mix::default()
             },
             ..WorkloadSpec::default()
         };

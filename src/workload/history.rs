@@ -23,10 +23,23 @@
 //! written before these fields existed have `start_ns`, read as `due_ns` and
 //! `sent_ns` both.
 //!
-//! `mode` is `app` | `probe`; `kind` is `get` | `set` | `incr`; `outcome` is the
+//! `mode` is `app` | `probe`; `kind` is `get` | `set` | `incr` | `del` | `txn` |
+//! `txn_read`; `outcome` is the
 //! string `"ok"` or a one-key object `fail` / `indeterminate`; a failure's `kind`
-//! is one of `moved`, `ask`, `tryagain`, `clusterdown`, `loading`, `connection`,
+//! is one of `moved`, `ask`, `tryagain`, `clusterdown`, `loading`, `readonly`, `connection`,
 //! `timeout`, `other` (the Redis error codes, lowercase).
+//!
+//! A `set` with a TTL carries `ttl_ms` (it was sent as `SET PX`). A `txn` (MULTI,
+//! a SET of every member, EXEC) and a `txn_read` (MGET of the members) carry
+//! `members`, the group's keys in order; `key` is the group's hash tag. A txn's
+//! `value` is its op id, the value it wrote to every member; a txn_read's
+//! `values` what MGET returned, member by member (null = nil):
+//!
+//! ```text
+//! {...,"kind":"txn","key":"{drill:g3}","slot":...,"value":"c2-17-xx",...,
+//!  "members":["{drill:g3}:a","{drill:g3}:b"]}
+//! {...,"kind":"txn_read","key":"{drill:g3}",...,"members":[...],"values":["c2-17-xx",null]}
+//! ```
 
 use std::fmt;
 use std::fs::File;
@@ -47,7 +60,8 @@ pub struct Op {
     pub kind: OpKind,
     pub key: String,
     pub slot: u16,
-    /// Set: the value written; Get: the value read (None = nil); Incr: the new value if ok.
+    /// Set: the value written; Get: the value read (None = nil); Incr: the
+    /// new value if ok; Txn: its op id, written to every member; Del, TxnRead: None.
     pub value: Option<String>,
     /// When the op was due, ns since the run's epoch (timeline::Clock). Open
     /// loop: its place in the schedule, so that a stall shows in the latency
@@ -75,6 +89,16 @@ pub struct Op {
     /// write (absent when no WAIT was sent, e.g. the write itself failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<u32>,
+    /// A `set` sent as `SET PX`: its time to live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_ms: Option<u64>,
+    /// `txn`, `txn_read`: the group's member keys, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
+    /// `txn_read` that succeeded: each member's value (None = nil), in the
+    /// order of `members`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<Option<String>>,
 }
 
 /// `sent_ns` of a history written before it existed: filled with `due_ns` on read.
@@ -91,9 +115,9 @@ impl Op {
         matches!(self.outcome, Outcome::Ok)
     }
 
-    /// Whether the op is a write (`set` or `incr`).
+    /// Whether the op is a write (`set`, `incr`, `del` or `txn`).
     pub fn is_write(&self) -> bool {
-        matches!(self.kind, OpKind::Set | OpKind::Incr)
+        self.kind.is_write()
     }
 
     /// Latency from the schedule, ns: due to end. What a user feels.
@@ -140,20 +164,43 @@ impl fmt::Display for ClientMode {
 
 /// The command of an op.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum OpKind {
     Get,
     Set,
     Incr,
+    Del,
+    /// MULTI; SET of every member of a hash-tagged group to the op's id; EXEC.
+    Txn,
+    /// MGET of every member of a group.
+    TxnRead,
 }
 
 impl OpKind {
+    /// Every kind, in the order of the workload's mix.
+    pub const ALL: [OpKind; 6] = [
+        OpKind::Get,
+        OpKind::Set,
+        OpKind::Incr,
+        OpKind::Del,
+        OpKind::Txn,
+        OpKind::TxnRead,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             OpKind::Get => "get",
             OpKind::Set => "set",
             OpKind::Incr => "incr",
+            OpKind::Del => "del",
+            OpKind::Txn => "txn",
+            OpKind::TxnRead => "txn_read",
         }
+    }
+
+    /// Whether an op of this kind changes the data.
+    pub fn is_write(self) -> bool {
+        matches!(self, OpKind::Set | OpKind::Incr | OpKind::Del | OpKind::Txn)
     }
 }
 
@@ -193,6 +240,9 @@ pub enum ErrorKind {
     TryAgain,
     ClusterDown,
     Loading,
+    /// `READONLY`: a write reached a replica (a demoted primary, on a
+    /// replicated topology).
+    ReadOnly,
     /// Could not connect (refused, reset before sending, no connection to the node).
     Connection,
     /// Connecting timed out (nothing was sent; a response timeout is indeterminate).
@@ -209,6 +259,7 @@ impl ErrorKind {
             ErrorKind::TryAgain => "tryagain",
             ErrorKind::ClusterDown => "clusterdown",
             ErrorKind::Loading => "loading",
+            ErrorKind::ReadOnly => "readonly",
             ErrorKind::Connection => "connection",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Other => "other",
@@ -240,8 +291,10 @@ pub fn classify(err: &redis::RedisError, sent: bool) -> Outcome {
         K::Server(S::TryAgain) => fail(ErrorKind::TryAgain),
         K::Server(S::ClusterDown) => fail(ErrorKind::ClusterDown),
         K::Server(S::BusyLoading) => fail(ErrorKind::Loading),
+        K::Server(S::ReadOnly) => fail(ErrorKind::ReadOnly),
         K::Server(_) | K::Extension => match err.code() {
             Some("LOADING") => fail(ErrorKind::Loading),
+            Some("READONLY") => fail(ErrorKind::ReadOnly),
             Some("TRYAGAIN") => fail(ErrorKind::TryAgain),
             Some("CLUSTERDOWN") => fail(ErrorKind::ClusterDown),
             _ => fail(ErrorKind::Other),
@@ -341,6 +394,9 @@ mod tests {
     fn op(outcome: Outcome) -> Op {
         Op {
             replicas: None,
+            ttl_ms: None,
+            members: Vec::new(),
+            values: Vec::new(),
             client: 3,
             mode: ClientMode::Probe,
             kind: OpKind::Set,
@@ -393,6 +449,41 @@ mod tests {
             ind.ends_with(r#""outcome":{"indeterminate":{"message":"timeout"}}}"#),
             "{ind}"
         );
+    }
+
+    #[test]
+    fn cache_ops_json_forms() {
+        let mut t = op(Outcome::Ok);
+        t.kind = OpKind::Txn;
+        t.key = "{drill:g3}".into();
+        t.members = vec!["{drill:g3}:a".into(), "{drill:g3}:b".into()];
+        let json = serde_json::to_string(&t).unwrap();
+        assert!(
+            json.contains(r#""kind":"txn","key":"{drill:g3}""#),
+            "{json}"
+        );
+        assert!(
+            json.ends_with(r#""outcome":"ok","members":["{drill:g3}:a","{drill:g3}:b"]}"#),
+            "{json}"
+        );
+        t.kind = OpKind::TxnRead;
+        t.values = vec![Some("x".into()), None];
+        let json = serde_json::to_string(&t).unwrap();
+        assert!(json.contains(r#""kind":"txn_read""#), "{json}");
+        assert!(json.ends_with(r#""values":["x",null]}"#), "{json}");
+        let mut s = op(Outcome::Ok);
+        s.ttl_ms = Some(250);
+        assert!(
+            serde_json::to_string(&s)
+                .unwrap()
+                .ends_with(r#""outcome":"ok","ttl_ms":250}"#)
+        );
+        for k in OpKind::ALL {
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.as_str()));
+        }
+        assert!(OpKind::Del.is_write() && OpKind::Txn.is_write());
+        assert!(!OpKind::TxnRead.is_write() && !OpKind::Get.is_write());
     }
 
     #[test]

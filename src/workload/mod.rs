@@ -12,12 +12,16 @@
 //! - `schedule`    — the open loop's constant-arrival-rate schedule and its
 //!   dispatcher, on any clock (pure).
 //! - `lanes`       — which connection an op goes out on; the pool grows when all are busy.
-//! - `router`      — the probe's slot map and node connections.
+//! - [`routing`]   — how a client finds a key's node, by topology kind (pure).
+//! - `router`      — the slot map and node connections of the probe (and of
+//!   app clients on topologies that are not a cluster).
 //! - `exec`        — one op on one connection.
 //! - [`runner`]    — [`Workload`]: the clients on threads of their own.
 //! - [`reference`] — [`Reference`]: a raw PING per primary on a thread each, the
 //!   server-side figure beside the clients'.
 //! - [`preload`]   — [`load`] before the run and [`read_final`] after it.
+//! - [`locks`]     — the lock workload: workers contending for locks (one
+//!   instance or Redlock), fencing tokens, protected resources, its own history.
 //! - `thread`      — timer slack and priority of the workload's own threads.
 //! - `timer`       — a timerfd in the event loop's reactor: wake-ups at the due time.
 
@@ -25,9 +29,11 @@ mod exec;
 mod generator;
 pub mod history;
 mod lanes;
+pub mod locks;
 pub mod preload;
 pub mod reference;
 mod router;
+pub mod routing;
 pub mod runner;
 mod schedule;
 pub mod spec;
@@ -40,6 +46,7 @@ pub use history::{
 };
 pub use preload::{LoadReport, load, read_final};
 pub use reference::{Ping, Reference};
+pub use routing::Routing;
 pub use runner::{Recorded, Workload, WorkloadStats};
 pub use spec::{AppConnection, Distribution, Mix, Model, ValueSize, WaitSpec, WorkloadSpec};
 

@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::WorkloadError;
 use super::generator::{client_seed, initial_value};
 use super::router::Router;
+use super::routing::Routing;
 use super::spec::WorkloadSpec;
 use crate::cluster::AddressMap;
 use crate::slots::key_slot;
@@ -24,22 +25,25 @@ const PIPELINE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The state `load` left behind.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadReport {
-    /// Key -> the value written; counter keys (when the mix has incr) -> "0".
-    /// The checkers' initial state.
+    /// Key -> the value written; counter keys (when the mix has incr) -> "0";
+    /// every member of group n (when the mix has txn or txn_read) -> `init-g<n>`,
+    /// one id for the whole group. The checkers' initial state.
     pub initial: HashMap<String, String>,
     pub elapsed_ms: u64,
 }
 
 /// Write every key of `spec`'s key space (`init-<n>-xxx…` at the spec's value
-/// size, sizes drawn from `seed`) and every counter (0) when the mix has incr.
+/// size, sizes drawn from `seed`), every counter (0) when the mix has incr,
+/// and every group's members (its initial id) when it has txn or txn_read.
 pub async fn load(
     map: &AddressMap,
+    routing: &Routing,
     spec: &WorkloadSpec,
     seed: u64,
 ) -> Result<LoadReport, WorkloadError> {
     spec.validate()?;
     let started = Instant::now();
-    let router = Router::connect(map, PIPELINE_TIMEOUT).await?;
+    let router = Router::connect(map, routing, PIPELINE_TIMEOUT).await?;
     // A stream of its own, apart from every client's.
     let mut rng = StdRng::seed_from_u64(client_seed(seed, u32::MAX));
     let (min, max) = spec.value_size.bounds();
@@ -67,6 +71,19 @@ pub async fn load(
             keys.push(key);
         }
     }
+    if spec.mix.has_groups() {
+        for n in 0..spec.groups {
+            let id = format!("init-g{n}");
+            for key in spec.group_members(n) {
+                cmds.push((
+                    key_slot(key.as_bytes()),
+                    redis::cmd("SET").arg(&key).arg(&id).to_owned(),
+                ));
+                initial.insert(key.clone(), id.clone());
+                keys.push(key);
+            }
+        }
+    }
     let results = router.pipelined(&cmds).await;
     let failed = first_failure(&keys, &results, |v| matches!(v, Value::Okay));
     if let Some((count, key, error)) = failed {
@@ -88,9 +105,10 @@ pub async fn load(
 /// since a guess would be taken for a lost write.
 pub async fn read_final(
     map: &AddressMap,
+    routing: &Routing,
     keys: &[String],
 ) -> Result<HashMap<String, Option<String>>, WorkloadError> {
-    let router = Router::connect(map, PIPELINE_TIMEOUT).await?;
+    let router = Router::connect(map, routing, PIPELINE_TIMEOUT).await?;
     let cmds: Vec<(u16, Cmd)> = keys
         .iter()
         .map(|k| (key_slot(k.as_bytes()), redis::cmd("GET").arg(k).to_owned()))

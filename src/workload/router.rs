@@ -1,7 +1,10 @@
-//! The probe's view of the cluster: a slot map read from `CLUSTER NODES`, one
-//! multiplexed connection per node, and the single-op and pipelined paths that
-//! follow a MOVED or ASK once and report every other error as it is. Shared
-//! by every op a probe connection has in flight.
+//! The probe's view of the topology: a slot map (read from `CLUSTER NODES` on
+//! a cluster; fixed on standalone primaries; the primary of the moment, from
+//! `ROLE`, on a replicated topology — see [`Routing`]), one multiplexed
+//! connection per node, and the single-op and pipelined paths that follow a
+//! MOVED or ASK once and report every other error as it is. Shared by every
+//! op a probe connection has in flight; app clients of topologies that are
+//! not a cluster use it too, with retries on top (`exec`).
 //!
 //! Used by the probe clients, by `load` and by `read_final`. Only addresses
 //! the [`AddressMap`] allows are reached (127.0.0.0/8, or the run's own nodes
@@ -13,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Cmd, RedisError, Value};
+use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisError, Value};
 
 use crate::cluster::conn::AddressMap;
 use crate::cluster::parse_cluster_nodes;
@@ -21,6 +24,8 @@ use crate::slots::SLOT_COUNT;
 
 use super::WorkloadError;
 use super::history::{ErrorKind, Outcome, classify};
+use super::routing::Routing;
+use crate::cluster::replication::{self, NodeRole};
 
 /// No owner known for a slot.
 const NONE: u16 = u16::MAX;
@@ -55,6 +60,52 @@ struct SendError {
     sent: bool,
 }
 
+/// What an op sends: one command, or a transaction (the commands between
+/// MULTI and EXEC, all on one slot).
+#[derive(Debug, Clone)]
+pub(crate) enum Req {
+    One(Cmd),
+    Txn(Vec<Cmd>),
+}
+
+impl Req {
+    /// The commands as a plain pipeline (a transaction's MULTI and EXEC
+    /// spelled out), and the index of the reply that is the op's.
+    pub(crate) fn plain(&self) -> (Pipeline, usize) {
+        let mut p = redis::pipe();
+        match self {
+            Req::One(c) => {
+                p.add_command(c.clone());
+                (p, 0)
+            }
+            Req::Txn(cmds) => {
+                p.cmd("MULTI");
+                for c in cmds {
+                    p.add_command(c.clone());
+                }
+                p.cmd("EXEC");
+                (p, cmds.len() + 1)
+            }
+        }
+    }
+}
+
+/// The op's reply out of a plain pipeline's replies: the first error (a
+/// command a transaction could not queue, MOVED or ASK among them, comes
+/// before EXEC's EXECABORT), or else the last reply.
+pub(crate) fn reply_of(mut replies: Vec<Value>) -> Result<Value, RedisError> {
+    if let Some(i) = replies
+        .iter()
+        .position(|v| matches!(v, Value::ServerError(_)))
+        && let Value::ServerError(e) = replies.swap_remove(i)
+    {
+        return Err(e.into());
+    }
+    replies
+        .pop()
+        .ok_or_else(|| RedisError::from((redis::ErrorKind::Parse, "no reply to a pipeline")))
+}
+
 /// What one command did.
 pub(crate) struct Exec {
     pub outcome: Outcome,
@@ -80,6 +131,7 @@ struct State {
 /// the ops of many tasks at once.
 pub(crate) struct Router {
     map: AddressMap,
+    routing: Routing,
     config: AsyncConnectionConfig,
     timeout: Duration,
     state: Mutex<State>,
@@ -92,8 +144,14 @@ pub(crate) struct Router {
 
 impl Router {
     /// A router whose connections time out after `timeout` (connect and
-    /// response), with its slot map read from the first node that answers.
-    pub async fn connect(map: &AddressMap, timeout: Duration) -> Result<Router, WorkloadError> {
+    /// response), with its slot map as `routing` says: read from the first
+    /// node that answers on a cluster, fixed on standalone primaries, the
+    /// primary found by `ROLE` on a replicated topology.
+    pub async fn connect(
+        map: &AddressMap,
+        routing: &Routing,
+        timeout: Duration,
+    ) -> Result<Router, WorkloadError> {
         if map.is_empty() {
             return Err(WorkloadError::NoNodes);
         }
@@ -103,6 +161,7 @@ impl Router {
             .set_dns_resolver(map.resolver());
         let r = Router {
             map: map.clone(),
+            routing: routing.clone(),
             config,
             timeout,
             state: Mutex::new(State {
@@ -123,6 +182,21 @@ impl Router {
             refreshing: tokio::sync::Mutex::new(()),
             last_refresh: Mutex::new(None),
         };
+        if let Routing::Sharded(ranges) = routing {
+            let mut st = r.state();
+            for (name, range) in ranges {
+                let i = st
+                    .nodes
+                    .iter()
+                    .position(|n| &n.name == name)
+                    .ok_or_else(|| {
+                        WorkloadError::Cluster(format!("{name} is not in the address map"))
+                    })?;
+                for s in range.slots() {
+                    st.owner[usize::from(s)] = i as u16;
+                }
+            }
+        }
         r.refresh().await?;
         Ok(r)
     }
@@ -163,6 +237,68 @@ impl Router {
 
     async fn refresh_locked(&self) -> Result<(), WorkloadError> {
         *self.last_refresh.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        match &self.routing {
+            Routing::Cluster => self.refresh_cluster().await,
+            // The shards are the client's own: nothing to learn.
+            Routing::Sharded(_) => {
+                self.stale.store(false, Ordering::Relaxed);
+                Ok(())
+            }
+            Routing::Primary { .. } => self.refresh_primary().await,
+        }
+    }
+
+    /// Every node's `ROLE` at once (each bounded by the timeout); every slot
+    /// to the primary clients should follow
+    /// ([`replication::current_primary`]). No primary: the old map stays.
+    async fn refresh_primary(&self) -> Result<(), WorkloadError> {
+        let count = self.state().nodes.len();
+        let reads = (0..count).map(|i| async move {
+            let read = async {
+                let (generation, mut conn) = self.conn(i).await?;
+                redis::cmd("ROLE")
+                    .query_async::<Value>(&mut conn)
+                    .await
+                    .inspect_err(|e| {
+                        if e.is_io_error() {
+                            self.connection_failed(i, generation);
+                        }
+                    })
+            };
+            let name = self.node_name(i);
+            match tokio::time::timeout(self.timeout, read).await {
+                Ok(Ok(v)) => match replication::parse_role(&v) {
+                    Ok(reply) => Some(NodeRole::of(&name, reply, &self.map)),
+                    Err(_) => None,
+                },
+                _ => None,
+            }
+        });
+        let roles: Vec<NodeRole> = futures::future::join_all(reads)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        let current = self.owner_name(0);
+        let Some(primary) = replication::current_primary(&roles, current.as_deref()) else {
+            return Err(WorkloadError::Cluster(
+                "read ROLE: no node reports itself primary".into(),
+            ));
+        };
+        let mut st = self.state();
+        let i = st
+            .nodes
+            .iter()
+            .position(|n| n.name == primary)
+            .expect("named from the map") as u16;
+        st.owner = vec![i; usize::from(SLOT_COUNT)];
+        drop(st);
+        self.stale.store(false, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// `CLUSTER NODES` on every known node at once; the first answer wins.
+    async fn refresh_cluster(&self) -> Result<(), WorkloadError> {
         let known: Vec<(usize, Option<MultiplexedConnection>, SocketAddr)> = self
             .state()
             .nodes
@@ -244,6 +380,12 @@ impl Router {
         }
     }
 
+    /// Distrust the map: the next op refreshes it (at most every
+    /// [`REFRESH_INTERVAL`]). A client that failed to reach a node does so.
+    pub fn distrust(&self) {
+        self.stale.store(true, Ordering::Relaxed);
+    }
+
     fn owner_of(&self, slot: u16) -> Option<usize> {
         match self.state().owner[usize::from(slot)] {
             NONE => None,
@@ -315,7 +457,7 @@ impl Router {
     /// Send one command to the owner of `slot`. MOVED: update the slot map and
     /// re-send once to the new owner; ASK: send ASKING + the command to the
     /// target once. Every other error is the outcome. Redirects are counted.
-    pub async fn execute(&self, cmd: &Cmd, slot: u16) -> Exec {
+    pub async fn execute(&self, req: &Req, slot: u16) -> Exec {
         let Some(first) = self.owner_of(slot) else {
             self.stale.store(true, Ordering::Relaxed);
             return Exec::failed(
@@ -327,7 +469,7 @@ impl Router {
         };
         let node = Some(self.node_name(first));
         let mut redirects = 0;
-        let mut err = match self.send(first, cmd, false).await {
+        let mut err = match self.send(first, req, false).await {
             Ok(v) => return Exec::ok(v, node, 0, first),
             Err(e) => e,
         };
@@ -349,7 +491,7 @@ impl Router {
             if !asking {
                 self.set_owner(slot, target);
             }
-            err = match self.send(target, cmd, asking).await {
+            err = match self.send(target, req, asking).await {
                 Ok(v) => return Exec::ok(v, node, redirects, target),
                 Err(e) => e,
             };
@@ -378,7 +520,7 @@ impl Router {
     fn outcome_of(&self, e: &SendError) -> Outcome {
         let outcome = classify(&e.err, e.sent);
         if let Outcome::Fail {
-            kind: ErrorKind::ClusterDown | ErrorKind::TryAgain,
+            kind: ErrorKind::ClusterDown | ErrorKind::TryAgain | ErrorKind::ReadOnly,
             ..
         } = outcome
         {
@@ -387,8 +529,10 @@ impl Router {
         outcome
     }
 
-    /// One command to node `i` (with ASKING first when `asking`).
-    async fn send(&self, i: usize, cmd: &Cmd, asking: bool) -> Result<Value, SendError> {
+    /// One request to node `i` (with ASKING first when `asking`). A
+    /// transaction goes as a plain pipeline, so that a command it could not
+    /// queue (MOVED, ASK) is the error rather than EXEC's EXECABORT.
+    async fn send(&self, i: usize, req: &Req, asking: bool) -> Result<Value, SendError> {
         let (generation, mut conn) = match self.conn(i).await {
             Ok(c) => c,
             Err(err) => {
@@ -396,24 +540,21 @@ impl Router {
                 return Err(SendError { err, sent: false });
             }
         };
-        let r = if asking {
-            let mut p = redis::pipe();
-            p.cmd("ASKING")
-                .ignore()
-                .add_command(cmd.clone())
-                .ignore_errors();
-            p.query_async::<Vec<Value>>(&mut conn)
-                .await
-                .and_then(|mut v| match v.pop() {
-                    Some(Value::ServerError(e)) => Err(e.into()),
-                    Some(v) => Ok(v),
-                    None => Err(RedisError::from((
-                        redis::ErrorKind::Parse,
-                        "empty reply to ASKING pipeline",
-                    ))),
-                })
-        } else {
-            cmd.query_async::<Value>(&mut conn).await
+        let r = match (req, asking) {
+            (Req::One(cmd), false) => cmd.query_async::<Value>(&mut conn).await,
+            _ => {
+                let mut p = redis::pipe();
+                if asking {
+                    p.cmd("ASKING").ignore();
+                }
+                for c in req.plain().0.cmd_iter() {
+                    p.add_command(c.clone());
+                }
+                p.ignore_errors();
+                p.query_async::<Vec<Value>>(&mut conn)
+                    .await
+                    .and_then(reply_of)
+            }
         };
         r.map_err(|err| {
             if err.is_io_error() {

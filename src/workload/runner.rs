@@ -39,16 +39,17 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::WorkloadError;
-use super::exec::{self, Conn, Done};
+use super::exec::{self, AppConn, Conn, Done};
 use super::generator::{OpGen, Planned};
 use super::history::{ClientMode, History, Op, OpKind, Outcome};
 use super::lanes::Lanes;
 use super::router::Router;
+use super::routing::Routing;
 use super::schedule::{Dispatcher, Schedule};
 use super::spec::{AppConnection as Sharing, Model, WaitSpec, WorkloadSpec};
 use super::thread::{self, Priority};
 use super::timer::PreciseTimer;
-use crate::cluster::{AddressMap, AppConnection, ClientOptions, cluster_client, connect_app};
+use crate::cluster::{AddressMap, ClientOptions, cluster_client, connect_app};
 use crate::runtime::netns::NetNs;
 use crate::timeline::Clock;
 
@@ -140,12 +141,19 @@ impl Log {
 #[derive(Clone)]
 struct Opener {
     map: AddressMap,
+    routing: Routing,
     timeout: Duration,
+    /// The redis-rs cluster client app connections come from (clusters only).
     app: Option<redis::cluster::ClusterClient>,
 }
 
 impl Opener {
-    async fn app(&self) -> Result<AppConnection, WorkloadError> {
+    /// An app client's connection: redis-rs's cluster connection on a
+    /// cluster, a router of its own on the other kinds.
+    async fn app(&self) -> Result<AppConn, WorkloadError> {
+        if !self.routing.is_cluster() {
+            return Ok(AppConn::Direct(self.probe().await?));
+        }
         let client = self.app.as_ref().ok_or(WorkloadError::NoNodes)?;
         tokio::time::timeout(self.timeout * 3, connect_app(client))
             .await
@@ -155,11 +163,14 @@ impl Opener {
                     "cluster connection timed out",
                 )))
             })?
+            .map(AppConn::Cluster)
             .map_err(WorkloadError::AppClient)
     }
 
     async fn probe(&self) -> Result<Arc<Router>, WorkloadError> {
-        Ok(Arc::new(Router::connect(&self.map, self.timeout).await?))
+        Ok(Arc::new(
+            Router::connect(&self.map, &self.routing, self.timeout).await?,
+        ))
     }
 }
 
@@ -230,7 +241,7 @@ impl Common {
 struct Loop {
     common: Arc<Common>,
     log: Mutex<Log>,
-    app: Arc<Lanes<AppConnection>>,
+    app: Arc<Lanes<AppConn>>,
     probe: Arc<Lanes<Arc<Router>>>,
     /// Open loop: handed over and not yet ended (or given up).
     outstanding: AtomicU64,
@@ -255,10 +266,11 @@ impl Loop {
     ) {
         let end_ns = self.common.clock.now_ns();
         let ok = matches!(done.outcome, Outcome::Ok);
-        let value = match p.kind {
-            OpKind::Set => p.value,
-            OpKind::Get | OpKind::Incr if ok => exec::reply_text(done.reply),
-            _ => None,
+        let (value, values) = match p.kind {
+            OpKind::Set | OpKind::Txn => (p.value, Vec::new()),
+            OpKind::Get | OpKind::Incr if ok => (exec::reply_text(done.reply), Vec::new()),
+            OpKind::TxnRead if ok => (None, exec::reply_texts(done.reply)),
+            _ => (None, Vec::new()),
         };
         let op = Op {
             client,
@@ -275,6 +287,9 @@ impl Loop {
             redirects: done.redirects,
             outcome: done.outcome,
             replicas: done.replicas,
+            ttl_ms: p.ttl_ms,
+            members: p.members,
+            values,
         };
         let c = &self.common;
         if c.recorded.fetch_add(1, Ordering::Relaxed) < MAX_OPS as u64 {
@@ -301,7 +316,8 @@ impl Loop {
                 let t = self
                     .app
                     .take_or_grow(|| async move { opener.app().await })?;
-                Some((Conn::App(t.conn().clone()), Box::new(t)))
+                let retries = self.common.spec.app_retries;
+                Some((t.conn().conn(retries), Box::new(t)))
             }
             ClientMode::Probe => {
                 let t = self
@@ -352,7 +368,7 @@ struct Ended {
 
 /// A loop's connections, opened before the run starts.
 struct Conns {
-    app: Vec<AppConnection>,
+    app: Vec<AppConn>,
     probe: Vec<Arc<Router>>,
 }
 
@@ -549,7 +565,8 @@ async fn open_op(lp: Arc<Loop>, stream: u32, due_ns: u64, p: Planned) {
 async fn closed(lp: &Arc<Loop>, share: &Share, conns: Conns) -> (u64, u64) {
     let c = &lp.common;
     let depth = c.spec.depth;
-    let mut apps = conns.app.into_iter().map(Conn::App).cycle();
+    let retries = c.spec.app_retries;
+    let mut apps = conns.app.into_iter().map(|a| a.conn(retries)).cycle();
     let mut probes = conns.probe.into_iter().map(Conn::Probe);
     let mut tasks: Vec<JoinHandle<()>> = Vec::new();
     for &client in &share.clients {
@@ -635,20 +652,23 @@ impl Workload {
     /// clients stop when `cancel` fires or at [`Workload::stop`].
     pub async fn start(
         map: AddressMap,
+        routing: Routing,
         spec: WorkloadSpec,
         seed: u64,
         clock: Clock,
         cancel: CancellationToken,
     ) -> Result<Workload, WorkloadError> {
-        Self::start_in(None, map, spec, seed, clock, cancel).await
+        Self::start_in(None, map, routing, spec, seed, clock, cancel).await
     }
 
     /// [`Workload::start`], with the loops' threads in the network namespace
     /// `netns` (see [`crate::runtime::netns`]), where `map` must lead. Needs
     /// `threads` ≥ 1: the controller's own threads never move.
+    #[allow(clippy::too_many_arguments)]
     pub async fn start_in(
         netns: Option<Arc<NetNs>>,
         map: AddressMap,
+        routing: Routing,
         spec: WorkloadSpec,
         seed: u64,
         clock: Clock,
@@ -664,7 +684,7 @@ impl Workload {
             ));
         }
         let timeout = Duration::from_millis(spec.timeout_ms);
-        let app = if spec.clients > 0 {
+        let app = if spec.clients > 0 && routing.is_cluster() {
             let opts = ClientOptions {
                 connection_timeout: timeout,
                 response_timeout: timeout,
@@ -692,7 +712,12 @@ impl Workload {
             peak_in_flight: AtomicU64::new(0),
             recorded: AtomicU64::new(0),
             unrecorded: AtomicU64::new(0),
-            opener: Opener { map, timeout, app },
+            opener: Opener {
+                map,
+                routing,
+                timeout,
+                app,
+            },
             stop: cancel.child_token(),
             stopped_at_ns: AtomicU64::new(u64::MAX),
             drain: spec.op_bound() * 2 + Duration::from_secs(2),

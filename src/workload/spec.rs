@@ -11,8 +11,11 @@
 //!   key_prefix: "drill:"
 //!   distribution: uniform      # or: {zipfian: {s: 0.99}}
 //!   value_size: 64             # or: {min: 16, max: 1024}
-//!   mix: {get: 50, set: 50, incr: 0}
+//!   mix: {get: 50, set: 50, incr: 0, del: 0, set_ttl: 0, txn: 0, txn_read: 0}
 //!   counter_keys: 1000         # incr targets `<prefix>counter:<n>`
+//!   ttl_ms: 0                  # set_ttl sends SET PX ttl_ms
+//!   groups: 0                  # txn / txn_read target `{<prefix>g<n>}`
+//!   group_size: 2              # members of a group: `{<prefix>g<n>}:a`, `:b`, …
 //!   timeout_ms: 1000
 //!   app_retries: 5
 //!   app_connection: per_client # or: shared (one connection for all app clients)
@@ -60,6 +63,13 @@ pub struct WorkloadSpec {
     /// Size of the counter key space for `incr` (`<prefix>counter:<n>`), kept
     /// apart from the string keys so that sets never clobber counters.
     pub counter_keys: u64,
+    /// The time to live of a `set_ttl` op (`SET key value PX ttl_ms`).
+    pub ttl_ms: u64,
+    /// Hash-tagged groups for `txn` and `txn_read` (`{<prefix>g<n>}`), kept
+    /// apart from the string keys: a group's members change only together.
+    pub groups: u64,
+    /// Members of each group (`{<prefix>g<n>}:a`, `:b`, …), all in one slot.
+    pub group_size: u32,
     /// Bound on each op: the response timeout of both clients (and the app
     /// client's overall bound, retries included).
     pub timeout_ms: u64,
@@ -147,6 +157,9 @@ impl Default for WorkloadSpec {
             value_size: ValueSize::Fixed(64),
             mix: Mix::default(),
             counter_keys: 1_000,
+            ttl_ms: 0,
+            groups: 0,
+            group_size: 2,
             timeout_ms: 1_000,
             app_retries: 5,
             app_connection: AppConnection::PerClient,
@@ -276,6 +289,14 @@ pub struct Mix {
     pub get: u32,
     pub set: u32,
     pub incr: u32,
+    /// DEL of a string key.
+    pub del: u32,
+    /// `SET PX ttl_ms` of a string key (recorded as a `set` with its `ttl_ms`).
+    pub set_ttl: u32,
+    /// MULTI; SET of every member of a group; EXEC.
+    pub txn: u32,
+    /// MGET of every member of a group.
+    pub txn_read: u32,
 }
 
 impl Default for Mix {
@@ -285,14 +306,86 @@ impl Default for Mix {
             get: 50,
             set: 50,
             incr: 0,
+            del: 0,
+            set_ttl: 0,
+            txn: 0,
+            txn_read: 0,
         }
     }
 }
 
+impl Mix {
+    /// The weights in the generator's order: get, set, incr, del, set_ttl, txn, txn_read.
+    pub fn weights(&self) -> [u32; 7] {
+        [
+            self.get,
+            self.set,
+            self.incr,
+            self.del,
+            self.set_ttl,
+            self.txn,
+            self.txn_read,
+        ]
+    }
+
+    /// Whether the mix touches groups.
+    pub fn has_groups(&self) -> bool {
+        self.txn > 0 || self.txn_read > 0
+    }
+}
+
+/// The most members a group may have: they are named `a` to `z`.
+pub const MAX_GROUP_SIZE: u32 = 26;
+
 impl WorkloadSpec {
     /// Check the values serde cannot: ranges, a non-empty mix, a positive rate.
     pub fn validate(&self) -> Result<(), WorkloadError> {
-        let bad = |m: String| Err(WorkloadError::Spec(m));
+        match self.problem() {
+            None => Ok(()),
+            Some((_, m)) => Err(WorkloadError::Spec(m)),
+        }
+    }
+
+    /// What [`validate`](Self::validate) rejects, with the field at fault
+    /// (its path under `workload:`, empty when it is the section as a whole),
+    /// so that a scenario's error points at the line.
+    pub fn problem(&self) -> Option<(Vec<&'static str>, String)> {
+        if let Some((field, m)) = self.cache_problem() {
+            return Some((field, m));
+        }
+        self.general_problem().err().map(|m| (Vec::new(), m))
+    }
+
+    /// The cache ops' settings: a TTL for `set_ttl`, groups for `txn`.
+    fn cache_problem(&self) -> Option<(Vec<&'static str>, String)> {
+        let m = self.mix;
+        if m.set_ttl > 0 && self.ttl_ms == 0 {
+            return Some((
+                vec!["ttl_ms"],
+                "mix has set_ttl but ttl_ms is 0 (SET PX needs a time to live of at least 1 ms)"
+                    .into(),
+            ));
+        }
+        if m.has_groups() && self.groups == 0 {
+            return Some((
+                vec!["groups"],
+                "mix has txn or txn_read but groups is 0".into(),
+            ));
+        }
+        if !(2..=MAX_GROUP_SIZE).contains(&self.group_size) {
+            return Some((
+                vec!["group_size"],
+                format!(
+                    "group_size must be between 2 and {MAX_GROUP_SIZE} (a group of one cannot be torn), not {}",
+                    self.group_size
+                ),
+            ));
+        }
+        None
+    }
+
+    fn general_problem(&self) -> Result<(), String> {
+        let bad = |m: String| Err(m);
         if self.clients == 0 && self.probe_clients == 0 {
             return bad("clients and probe_clients are both 0: nothing would run".into());
         }
@@ -320,7 +413,7 @@ impl WorkloadSpec {
                 "value_size {max} is above the limit of {MAX_VALUE_SIZE} bytes"
             ));
         }
-        let total = u64::from(self.mix.get) + u64::from(self.mix.set) + u64::from(self.mix.incr);
+        let total: u64 = self.mix.weights().iter().map(|&w| u64::from(w)).sum();
         if total == 0 {
             return bad("mix weights are all 0".into());
         }
@@ -387,16 +480,37 @@ impl WorkloadSpec {
         format!("{}counter:{n}", self.key_prefix)
     }
 
-    /// Every key of the key space, then every counter key when the mix has incr.
+    /// Group number `n`: its hash tag, `{<prefix>g<n>}`, which every member
+    /// shares, so that the group lives in one slot.
+    pub fn group_key(&self, n: u64) -> String {
+        format!("{{{}g{n}}}", self.key_prefix)
+    }
+
+    /// The members of group number `n`, in order: `<group>:a`, `<group>:b`, …
+    pub fn group_members(&self, n: u64) -> Vec<String> {
+        let group = self.group_key(n);
+        (0..self.group_size.min(MAX_GROUP_SIZE) as u8)
+            .map(|i| format!("{group}:{}", char::from(b'a' + i)))
+            .collect()
+    }
+
+    /// Every key of the key space, then every counter key when the mix has
+    /// incr, then every group member when it has txn or txn_read.
     pub fn all_keys(&self) -> Vec<String> {
         let counters = if self.mix.incr > 0 {
             self.counter_keys
         } else {
             0
         };
+        let groups = if self.mix.has_groups() {
+            self.groups
+        } else {
+            0
+        };
         (0..self.keys)
             .map(|n| self.key(n))
             .chain((0..counters).map(|n| self.counter_key(n)))
+            .chain((0..groups).flat_map(|n| self.group_members(n)))
             .collect()
     }
 
@@ -460,7 +574,8 @@ mod tests {
             Mix {
                 get: 1,
                 set: 2,
-                incr: 3
+                incr: 3,
+                ..Mix::default()
             }
         );
         s.validate().unwrap();
@@ -509,7 +624,8 @@ mod tests {
                 mix: Mix {
                     get: 0,
                     set: 0,
-                    incr: 0
+                    incr: 0,
+                    ..Mix::default()
                 },
                 ..base.clone()
             })
@@ -580,6 +696,7 @@ mod tests {
                 get: 1,
                 set: 1,
                 incr: 1,
+                ..Mix::default()
             },
             ..WorkloadSpec::default()
         };

@@ -1,0 +1,550 @@
+//! Classic replication (`kind: replicated`): each node's role as it reports
+//! it (`ROLE`), the failover of a primary to one of its replicas, and the
+//! wait until replication is whole again. What [`super::failover`] and
+//! [`super::admin::wait_converged`] are to a cluster.
+//!
+//! A replicated topology has no agreement protocol: after a failover nothing
+//! makes the other replicas follow the new primary, and nothing stops the old
+//! one from taking writes. So a failover here is the orchestrator's whole job,
+//! done the two ways operators do it:
+//!
+//! - **default** — Redis's own coordinated `FAILOVER TO host port` on the
+//!   primary: it pauses writes, waits until the replica has every write,
+//!   then swaps roles. No acknowledged write is lost. The other replicas are
+//!   then pointed at the new primary.
+//! - **force** — `REPLICAOF NO ONE` on the replica at once (what a script or
+//!   an operator does when the primary looks dead), then the other replicas
+//!   and the old primary (when it answers) are pointed at it. Writes the old
+//!   primary acknowledged after the replica stopped following it are lost
+//!   when it resyncs: that is what a drill measures.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use redis::Value;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::conn::{AddressMap, Bound, ConnectOptions, NodeConn};
+use super::error::ClusterError;
+use super::failover::{FailoverMode, FailoverReport};
+use super::view::Role;
+
+/// What `ROLE` says of a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleReply {
+    /// A primary: its replication offset, and each replica it serves
+    /// (announced address, acknowledged offset).
+    Primary {
+        offset: u64,
+        replicas: Vec<(SocketAddr, u64)>,
+    },
+    /// A replica of the primary at `primary`; `connected` once its link is
+    /// up (state `connected`), `offset` what it has processed.
+    Replica {
+        primary: SocketAddr,
+        connected: bool,
+        offset: Option<u64>,
+    },
+}
+
+/// Parse a `ROLE` reply (RESP2 or RESP3 arrays). Pure.
+pub fn parse_role(v: &Value) -> Result<RoleReply, String> {
+    let items = array(v).ok_or_else(|| format!("not an array: {v:?}"))?;
+    let kind = items.first().and_then(text).ok_or("no role name")?;
+    match kind.as_str() {
+        "master" => {
+            let offset = items.get(1).and_then(int).ok_or("no master offset")?;
+            let mut replicas = Vec::new();
+            for r in items.get(2).and_then(array).unwrap_or(&[]) {
+                let r = array(r).ok_or("a replica entry is not an array")?;
+                let host = r.first().and_then(text).ok_or("a replica without host")?;
+                let port = r.get(1).and_then(int).ok_or("a replica without port")?;
+                let offset = r.get(2).and_then(int).unwrap_or(0);
+                let addr = format!("{host}:{port}")
+                    .parse()
+                    .map_err(|_| format!("replica address {host}:{port} is not ip:port"))?;
+                replicas.push((addr, offset));
+            }
+            Ok(RoleReply::Primary { offset, replicas })
+        }
+        "slave" => {
+            let host = items.get(1).and_then(text).ok_or("no primary host")?;
+            let port = items.get(2).and_then(int).ok_or("no primary port")?;
+            let state = items.get(3).and_then(text).unwrap_or_default();
+            let offset = items.get(4).and_then(int).filter(|_| state == "connected");
+            let primary = format!("{host}:{port}")
+                .parse()
+                .map_err(|_| format!("primary address {host}:{port} is not ip:port"))?;
+            Ok(RoleReply::Replica {
+                primary,
+                connected: state == "connected",
+                offset,
+            })
+        }
+        other => Err(format!("role `{other}` is not a primary or a replica")),
+    }
+}
+
+fn array(v: &Value) -> Option<&[Value]> {
+    match v {
+        Value::Array(a) => Some(a),
+        _ => None,
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn int(v: &Value) -> Option<u64> {
+    match v {
+        Value::Int(n) => u64::try_from(*n).ok(),
+        Value::BulkString(_) | Value::SimpleString(_) => text(v)?.parse().ok(),
+        _ => None,
+    }
+}
+
+/// One node's role, named through the address map.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeRole {
+    pub name: String,
+    /// Why it could not be read; the fields below are empty then.
+    pub error: Option<String>,
+    pub role: Option<Role>,
+    /// For a replica: its primary's name.
+    pub primary: Option<String>,
+    /// For a replica: whether its link to the primary is up.
+    pub connected: bool,
+    /// The primary's offset, or what a connected replica has processed.
+    pub offset: Option<u64>,
+    /// For a primary: the replicas it serves, by name.
+    pub replicas: Vec<String>,
+}
+
+/// `ROLE` on every node of `map` at once; a node that cannot be read has an
+/// error and no role.
+pub async fn roles(map: &AddressMap, connect: ConnectOptions) -> Vec<NodeRole> {
+    futures::future::join_all(map.nodes().iter().map(|n| async move {
+        let read = async {
+            let mut c = NodeConn::connect(&n.name, n.addr, connect).await?;
+            let v: Value = c.run(&redis::cmd("ROLE")).await?;
+            parse_role(&v).map_err(|detail| c.reply_error("ROLE", detail))
+        };
+        match read.await {
+            Ok(reply) => NodeRole::of(&n.name, reply, map),
+            Err(e) => NodeRole {
+                name: n.name.clone(),
+                error: Some(super::admin::error_chain(&e)),
+                role: None,
+                primary: None,
+                connected: false,
+                offset: None,
+                replicas: Vec::new(),
+            },
+        }
+    }))
+    .await
+}
+
+impl NodeRole {
+    /// `name`'s role from its `ROLE` reply, with addresses named through `map`.
+    pub fn of(name: &str, reply: RoleReply, map: &AddressMap) -> NodeRole {
+        let mut r = NodeRole {
+            name: name.to_string(),
+            error: None,
+            role: None,
+            primary: None,
+            connected: false,
+            offset: None,
+            replicas: Vec::new(),
+        };
+        match reply {
+            RoleReply::Primary { offset, replicas } => {
+                r.role = Some(Role::Primary);
+                r.offset = Some(offset);
+                r.replicas = replicas
+                    .into_iter()
+                    .map(|(a, _)| map.name_of_announce(a))
+                    .collect();
+            }
+            RoleReply::Replica {
+                primary,
+                connected,
+                offset,
+            } => {
+                r.role = Some(Role::Replica);
+                r.primary = Some(map.name_of_announce(primary));
+                r.connected = connected;
+                r.offset = offset;
+            }
+        }
+        r
+    }
+}
+
+/// The primary that clients should write to, from every node's role: the
+/// one serving the most replicas, so that an old primary that has not been
+/// demoted yet (it serves none once they follow the new one) loses; among
+/// equals, `current`, so that clients do not flap. `None` when no node
+/// reports itself primary. Pure.
+pub fn current_primary<'a>(roles: &'a [NodeRole], current: Option<&str>) -> Option<&'a str> {
+    roles
+        .iter()
+        .filter(|r| r.role == Some(Role::Primary))
+        .max_by_key(|r| (r.replicas.len(), Some(r.name.as_str()) == current))
+        .map(|r| r.name.as_str())
+}
+
+/// How often roles are read while waiting: a promotion takes milliseconds
+/// and a resync of a drill's key space well under a second, so 20 ms keeps
+/// the figures sharp without loading the nodes.
+const ROLE_POLL: Duration = Duration::from_millis(20);
+
+/// Fail the primary of `node` over to `node` (a replica), as `mode` says
+/// (see the module's doc), then point every other replica of the old
+/// primary at it. Waits up to `timeout` for `node` to report itself primary.
+pub async fn failover(
+    map: &AddressMap,
+    node: &str,
+    mode: FailoverMode,
+    timeout: Duration,
+    cancel: &CancellationToken,
+) -> Result<FailoverReport, ClusterError> {
+    if mode == FailoverMode::Takeover {
+        return Err(ClusterError::Plan(
+            "takeover is a cluster failover (no election); a replicated topology fails over with `default` (coordinated FAILOVER) or `force` (REPLICAOF NO ONE)".into(),
+        ));
+    }
+    let connect = ConnectOptions::default();
+    let target = map
+        .nodes()
+        .iter()
+        .find(|n| n.name == node)
+        .ok_or_else(|| ClusterError::Plan(format!("no node named `{node}`")))?;
+    let before = roles(map, connect).await;
+    let me = before.iter().find(|r| r.name == node).expect("in the map");
+    let old = match (&me.role, &me.primary) {
+        (Some(Role::Replica), Some(p)) => p.clone(),
+        _ => {
+            return Err(ClusterError::Plan(format!(
+                "{node} is not a replica{}: a failover is asked of the replica that should take over",
+                me.error
+                    .as_ref()
+                    .map(|e| format!(" (it could not be read: {e})"))
+                    .unwrap_or_default()
+            )));
+        }
+    };
+    let bound = Bound::new(timeout, cancel, "fail the primary over");
+    let started = Instant::now();
+    let mut conn = NodeConn::connect(node, target.addr, connect).await?;
+    match mode {
+        FailoverMode::Default => {
+            let primary =
+                map.nodes().iter().find(|n| n.name == old).ok_or_else(|| {
+                    ClusterError::Plan(format!("{node}'s primary {old} is unknown"))
+                })?;
+            let mut p = NodeConn::connect(&primary.name, primary.addr, connect).await?;
+            // Redis gives up (and lets writes go on) after its own timeout,
+            // well inside ours.
+            let redis_timeout = (timeout / 2).as_millis().max(1) as u64;
+            let _: () = p
+                .run(
+                    redis::cmd("FAILOVER")
+                        .arg("TO")
+                        .arg(target.announce.ip().to_string())
+                        .arg(target.announce.port())
+                        .arg("TIMEOUT")
+                        .arg(redis_timeout),
+                )
+                .await?;
+        }
+        _ => {
+            let _: () = conn
+                .run(redis::cmd("REPLICAOF").arg("NO").arg("ONE"))
+                .await?;
+        }
+    }
+    wait_primary(&mut conn, &bound, &format!("{node} is still a replica")).await?;
+    let promoted_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // The others follow the new primary; the old one too after a forced
+    // failover (a coordinated one made it a replica already). A node that
+    // does not answer (down, paused) keeps its old primary: it is pointed
+    // again when it is back (see `repoint`).
+    let others: Vec<&str> = before
+        .iter()
+        .filter(|r| r.name != node)
+        .filter(|r| r.primary.as_deref() == Some(old.as_str()) || r.name == old)
+        .map(|r| r.name.as_str())
+        .collect();
+    repoint(map, node, &others, connect).await;
+    Ok(FailoverReport {
+        node: node.to_string(),
+        mode,
+        old_primary: Some(old),
+        promoted_ms,
+    })
+}
+
+/// Point every node of `nodes` at `primary` (`REPLICAOF host port`); nodes
+/// that do not answer are skipped and logged.
+pub async fn repoint(map: &AddressMap, primary: &str, nodes: &[&str], connect: ConnectOptions) {
+    let Some(p) = map.nodes().iter().find(|n| n.name == primary) else {
+        return;
+    };
+    let (host, port) = (p.announce.ip().to_string(), p.announce.port());
+    let sends = nodes.iter().filter_map(|name| {
+        let n = map.nodes().iter().find(|n| n.name == *name)?;
+        let (host, name) = (host.clone(), n.name.clone());
+        Some(async move {
+            let r = async {
+                let mut c = NodeConn::connect(&name, n.addr, connect).await?;
+                c.run::<()>(redis::cmd("REPLICAOF").arg(&host).arg(port))
+                    .await
+            };
+            if let Err(e) = r.await {
+                tracing::warn!(node = %name, %primary, "could not point it at the new primary: {e}");
+            }
+        })
+    });
+    futures::future::join_all(sends).await;
+}
+
+/// Poll `conn`'s node until it reports itself primary, within `bound`;
+/// `still` says why it may not have, in the timeout's error.
+pub(crate) async fn wait_primary(
+    conn: &mut NodeConn,
+    bound: &Bound<'_>,
+    still: &str,
+) -> Result<(), ClusterError> {
+    let node = conn.name.clone();
+    for _ in 0..(bound.timeout.as_millis() / ROLE_POLL.as_millis()).max(1) + 1 {
+        let v: Value = bound
+            .step("read the replica's role", conn.run(&redis::cmd("ROLE")))
+            .await?;
+        if matches!(parse_role(&v), Ok(RoleReply::Primary { .. })) {
+            return Ok(());
+        }
+        bound
+            .pause(
+                ROLE_POLL,
+                "wait for the promotion",
+                &[format!("{node}: still a replica")],
+            )
+            .await?;
+    }
+    Err(bound.timed_out(format!("{node} to take over"), vec![still.to_string()]))
+}
+
+/// What [`wait_replicated`] saw when replication was whole.
+#[derive(Debug, Clone, Serialize)]
+pub struct Replicated {
+    pub primary: String,
+    pub polls: usize,
+    pub elapsed: Duration,
+}
+
+/// Wait until replication among `nodes` (names in `map`) is whole: exactly
+/// one primary, every other node a connected replica of it with the
+/// primary's offset. Fails with what still differs when `timeout` runs out.
+pub async fn wait_replicated(
+    map: &AddressMap,
+    nodes: &[String],
+    timeout: Duration,
+    cancel: &CancellationToken,
+) -> Result<Replicated, ClusterError> {
+    let started = Instant::now();
+    let bound = Bound::new(timeout, cancel, "wait for replication to converge");
+    let mut sub = AddressMap::new();
+    for n in map.nodes().iter().filter(|n| nodes.contains(&n.name)) {
+        sub.insert(&n.name, n.announce, n.addr)?;
+    }
+    let connect = ConnectOptions {
+        connect_timeout: Duration::from_millis(500),
+        response_timeout: Duration::from_millis(500),
+    };
+    let mut pending = vec!["no roles read yet".to_string()];
+    let max_polls = (timeout.as_millis() / ROLE_POLL.as_millis()).max(1) as usize + 1;
+    for poll in 1..=max_polls {
+        let read = bound.step("read every node's role", async {
+            Ok(roles(&sub, connect).await)
+        });
+        let roles = read.await?;
+        pending = replication_pending(&roles);
+        if pending.is_empty() {
+            return Ok(Replicated {
+                primary: current_primary(&roles, None)
+                    .unwrap_or_default()
+                    .to_string(),
+                polls: poll,
+                elapsed: started.elapsed(),
+            });
+        }
+        bound
+            .pause(ROLE_POLL, "wait for replication to converge", &pending)
+            .await?;
+    }
+    Err(bound.timed_out("replication to converge", pending))
+}
+
+/// What keeps `roles` from being whole replication (empty: nothing). Pure.
+pub fn replication_pending(roles: &[NodeRole]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in roles.iter().filter(|r| r.error.is_some()) {
+        out.push(format!("{}: {}", r.name, r.error.as_deref().unwrap_or("")));
+    }
+    let primaries: Vec<&NodeRole> = roles
+        .iter()
+        .filter(|r| r.role == Some(Role::Primary))
+        .collect();
+    let [primary] = primaries.as_slice() else {
+        out.push(format!(
+            "{} primaries ({})",
+            primaries.len(),
+            primaries
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        return out;
+    };
+    for r in roles.iter().filter(|r| r.role == Some(Role::Replica)) {
+        if r.primary.as_deref() != Some(primary.name.as_str()) {
+            out.push(format!(
+                "{} replicates {}, not {}",
+                r.name,
+                r.primary.as_deref().unwrap_or("nobody"),
+                primary.name
+            ));
+        } else if !r.connected {
+            out.push(format!("{}: link to {} not up", r.name, primary.name));
+        } else if r.offset != primary.offset {
+            out.push(format!(
+                "{}: offset {} behind {}'s {}",
+                r.name,
+                r.offset.map_or("-".into(), |o| o.to_string()),
+                primary.name,
+                primary.offset.map_or("-".into(), |o| o.to_string())
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn role_replies_parse() {
+        let primary = Value::Array(vec![
+            bulk("master"),
+            Value::Int(3129659),
+            Value::Array(vec![
+                Value::Array(vec![bulk("127.0.9.12"), bulk("9001"), bulk("3129242")]),
+                Value::Array(vec![bulk("127.0.9.13"), bulk("9002"), bulk("3129543")]),
+            ]),
+        ]);
+        assert_eq!(
+            parse_role(&primary).unwrap(),
+            RoleReply::Primary {
+                offset: 3129659,
+                replicas: vec![
+                    ("127.0.9.12:9001".parse().unwrap(), 3129242),
+                    ("127.0.9.13:9002".parse().unwrap(), 3129543)
+                ]
+            }
+        );
+        let replica = Value::Array(vec![
+            bulk("slave"),
+            bulk("127.0.9.11"),
+            Value::Int(9000),
+            bulk("connected"),
+            Value::Int(3167038),
+        ]);
+        assert_eq!(
+            parse_role(&replica).unwrap(),
+            RoleReply::Replica {
+                primary: "127.0.9.11:9000".parse().unwrap(),
+                connected: true,
+                offset: Some(3167038)
+            }
+        );
+        let syncing = Value::Array(vec![
+            bulk("slave"),
+            bulk("127.0.9.11"),
+            Value::Int(9000),
+            bulk("sync"),
+            Value::Int(-1),
+        ]);
+        assert!(matches!(
+            parse_role(&syncing).unwrap(),
+            RoleReply::Replica {
+                connected: false,
+                offset: None,
+                ..
+            }
+        ));
+        assert!(parse_role(&Value::Array(vec![bulk("sentinel")])).is_err());
+        assert!(parse_role(&Value::Nil).is_err());
+    }
+
+    fn role(name: &str, role: Role, primary: Option<&str>, offset: u64) -> NodeRole {
+        NodeRole {
+            name: name.into(),
+            error: None,
+            role: Some(role),
+            primary: primary.map(str::to_string),
+            connected: primary.is_some(),
+            offset: Some(offset),
+            replicas: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_primary_clients_follow_serves_the_most_replicas() {
+        let mut old = role("n1", Role::Primary, None, 10);
+        let mut new = role("n2", Role::Primary, None, 10);
+        let r = role("n3", Role::Replica, Some("n2"), 10);
+        new.replicas = vec!["n3".into()];
+        let roles = vec![old.clone(), new.clone(), r.clone()];
+        assert_eq!(current_primary(&roles, Some("n1")), Some("n2"));
+        // Equal: the current one stays.
+        new.replicas.clear();
+        let tie = vec![old.clone(), new, r];
+        assert_eq!(current_primary(&tie, Some("n1")), Some("n1"));
+        assert_eq!(current_primary(&tie, Some("n2")), Some("n2"));
+        old.role = Some(Role::Replica);
+        assert_eq!(current_primary(&[old], None), None);
+    }
+
+    #[test]
+    fn replication_is_whole_with_one_primary_and_every_replica_caught_up() {
+        let p = role("n2", Role::Primary, None, 50);
+        let a = role("n1", Role::Replica, Some("n2"), 50);
+        let b = role("n3", Role::Replica, Some("n2"), 50);
+        assert!(replication_pending(&[p.clone(), a.clone(), b.clone()]).is_empty());
+        let behind = role("n3", Role::Replica, Some("n2"), 40);
+        assert_eq!(
+            replication_pending(&[p.clone(), a.clone(), behind]),
+            ["n3: offset 40 behind n2's 50"]
+        );
+        let elsewhere = role("n3", Role::Replica, Some("n1"), 50);
+        assert_eq!(
+            replication_pending(&[p.clone(), a.clone(), elsewhere]),
+            ["n3 replicates n1, not n2"]
+        );
+        let two = role("n1", Role::Primary, None, 50);
+        assert_eq!(replication_pending(&[p, two, b]), ["2 primaries (n2, n1)"]);
+    }
+}

@@ -1,0 +1,360 @@
+//! `compare OLD NEW`: what moved between two runs of the same drills (two
+//! report.json files, or two folders of runs such as two nightlies). Pure:
+//! the CLI reads the reports, this diffs them.
+//!
+//! The figures are the headline figures ([`super::headline`]); every one of
+//! them is better lower. A figure moved when the change passes BOTH its
+//! threshold's absolute and relative parts (so 0.3 → 0.6 ms is not a p99
+//! regression, and 0 → 1 lost write is). A verdict flip is always listed.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{Report, Verdict, headline};
+
+/// How far a figure may move before it is listed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Threshold {
+    /// In the figure's unit.
+    pub abs: f64,
+    /// As a fraction of the old value.
+    pub rel: f64,
+}
+
+/// The default thresholds, per headline figure. Losses have none: one more
+/// lost write is a regression.
+pub fn default_thresholds() -> BTreeMap<&'static str, Threshold> {
+    let t = |abs, rel| Threshold { abs, rel };
+    BTreeMap::from([
+        ("downtime_ms", t(500.0, 0.25)),
+        ("probe_downtime_ms", t(500.0, 0.25)),
+        ("p99_ms", t(5.0, 0.5)),
+        ("lost_writes", t(0.0, 0.0)),
+        ("lost_acknowledged_writes", t(0.0, 0.0)),
+        ("failover_ms", t(500.0, 0.2)),
+        ("convergence_ms", t(500.0, 0.5)),
+    ])
+}
+
+/// Which way a change went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Worse: a regression.
+    Worse,
+    Better,
+    /// Measured before, not now: a regression (nothing shows it held).
+    NoLongerMeasured,
+    /// Measured now, not before.
+    NowMeasured,
+}
+
+impl Direction {
+    pub fn is_regression(self) -> bool {
+        matches!(self, Direction::Worse | Direction::NoLongerMeasured)
+    }
+}
+
+/// One figure of one drill that moved beyond its threshold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Moved {
+    pub drill: String,
+    pub figure: &'static str,
+    pub old: Option<f64>,
+    pub new: Option<f64>,
+    pub direction: Direction,
+}
+
+/// A drill whose verdict changed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Flip {
+    pub drill: String,
+    /// `None`: the drill did not run on that side.
+    pub old: Option<Verdict>,
+    pub new: Option<Verdict>,
+    pub regression: bool,
+}
+
+/// Everything that moved between two sets of runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Comparison {
+    pub moved: Vec<Moved>,
+    pub flips: Vec<Flip>,
+    pub regressed: bool,
+}
+
+/// A verdict's rank: the higher, the worse.
+fn rank(v: Option<Verdict>) -> u8 {
+    match v {
+        Some(Verdict::Pass) => 0,
+        Some(Verdict::Unknown) => 1,
+        Some(Verdict::Fail) => 2,
+        // A drill that did not run shows nothing held.
+        None => 3,
+    }
+}
+
+/// Whether `old → new` passes the threshold (both its parts).
+fn beyond(old: f64, new: f64, t: Threshold) -> bool {
+    let d = (new - old).abs();
+    d > t.abs && d > t.rel * old.abs()
+}
+
+/// Compare drills by scenario name: `old` and `new` map a drill to its report.
+pub fn compare(
+    old: &BTreeMap<String, Report>,
+    new: &BTreeMap<String, Report>,
+    thresholds: &BTreeMap<&'static str, Threshold>,
+) -> Comparison {
+    let mut c = Comparison::default();
+    let drills: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    for drill in drills {
+        let (o, n) = (old.get(drill), new.get(drill));
+        let (ov, nv) = (o.map(|r| r.verdict), n.map(|r| r.verdict));
+        if ov != nv {
+            c.flips.push(Flip {
+                drill: drill.clone(),
+                old: ov,
+                new: nv,
+                regression: rank(nv) > rank(ov),
+            });
+        }
+        let (Some(o), Some(n)) = (o, n) else { continue };
+        let before: BTreeMap<_, _> = headline(o).into_iter().map(|h| (h.key, h.value)).collect();
+        for h in headline(n) {
+            let was = before.get(h.key).copied().flatten();
+            let direction = match (was, h.value) {
+                (Some(a), Some(b)) => {
+                    let t = thresholds
+                        .get(h.key)
+                        .copied()
+                        .unwrap_or(Threshold { abs: 0.0, rel: 0.0 });
+                    if !beyond(a, b, t) {
+                        continue;
+                    }
+                    if b > a {
+                        Direction::Worse
+                    } else {
+                        Direction::Better
+                    }
+                }
+                (Some(_), None) => Direction::NoLongerMeasured,
+                (None, Some(_)) => Direction::NowMeasured,
+                (None, None) => continue,
+            };
+            c.moved.push(Moved {
+                drill: drill.clone(),
+                figure: h.key,
+                old: was,
+                new: h.value,
+                direction,
+            });
+        }
+    }
+    c.regressed =
+        c.flips.iter().any(|f| f.regression) || c.moved.iter().any(|m| m.direction.is_regression());
+    c
+}
+
+/// Parse `KEY=ABS` or `KEY=ABS,REL` into `thresholds` (a `--threshold`).
+pub fn set_threshold(
+    thresholds: &mut BTreeMap<&'static str, Threshold>,
+    spec: &str,
+) -> Result<(), String> {
+    let (key, value) = spec
+        .split_once('=')
+        .ok_or_else(|| format!("`{spec}`: expected FIGURE=ABS or FIGURE=ABS,REL"))?;
+    let (&name, t) = thresholds
+        .iter()
+        .find(|(k, _)| **k == key.trim())
+        .ok_or_else(|| {
+            let known: Vec<&str> = thresholds.keys().copied().collect();
+            format!(
+                "`{key}`: not a compared figure (one of {})",
+                known.join(", ")
+            )
+        })?;
+    let mut t = *t;
+    let number = |s: &str| {
+        s.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .ok_or_else(|| format!("`{spec}`: `{s}` is not a number ≥ 0"))
+    };
+    match value.split_once(',') {
+        Some((abs, rel)) => {
+            t.abs = number(abs)?;
+            t.rel = number(rel)?;
+        }
+        None => t.abs = number(value)?,
+    }
+    thresholds.insert(name, t);
+    Ok(())
+}
+
+/// The comparison as lines for a terminal.
+pub fn render_text(c: &Comparison) -> String {
+    use std::fmt::Write as _;
+    let show = |v: Option<f64>| v.map_or("not measured".to_string(), |v| format!("{v:.2}"));
+    let show_v = |v: Option<Verdict>| v.map_or("did not run", Verdict::as_str);
+    let mut s = String::new();
+    for f in &c.flips {
+        let _ = writeln!(
+            s,
+            "{}  verdict {} → {}{}",
+            f.drill,
+            show_v(f.old),
+            show_v(f.new),
+            if f.regression { "  REGRESSION" } else { "" }
+        );
+    }
+    for m in &c.moved {
+        let _ = writeln!(
+            s,
+            "{}  {} {} → {}  ({}){}",
+            m.drill,
+            m.figure,
+            show(m.old),
+            show(m.new),
+            match m.direction {
+                Direction::Worse => "worse",
+                Direction::Better => "better",
+                Direction::NoLongerMeasured => "no longer measured",
+                Direction::NowMeasured => "now measured",
+            },
+            if m.direction.is_regression() {
+                "  REGRESSION"
+            } else {
+                ""
+            }
+        );
+    }
+    if s.is_empty() {
+        s.push_str("nothing moved beyond its threshold\n");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::{sample, sample_failover};
+
+    fn one(r: Report) -> BTreeMap<String, Report> {
+        BTreeMap::from([(r.scenario.clone(), r)])
+    }
+
+    #[test]
+    fn the_same_run_moves_nothing() {
+        let c = compare(
+            &one(sample_failover()),
+            &one(sample_failover()),
+            &default_thresholds(),
+        );
+        assert_eq!(c, Comparison::default());
+        assert_eq!(render_text(&c), "nothing moved beyond its threshold\n");
+    }
+
+    #[test]
+    fn an_injected_regression_is_flagged_and_noise_is_not() {
+        let old = sample_failover();
+        let mut new = sample_failover();
+        // Failover 2790 → 4000 ms: beyond 500 ms and 20 %.
+        new.faults[0].failover[0].state_ok_after_ms = Some(4000.0);
+        // One more lost write: no threshold for losses.
+        new.checks.lost_acknowledged_writes += 1;
+        // p99 7.5 → 9 ms: under 5 ms, not listed.
+        new.workload.app.latency_ms.get_mut("during").unwrap().p99 = 9.0;
+        let c = compare(&one(old), &one(new), &default_thresholds());
+        let figures: Vec<(&str, Direction)> =
+            c.moved.iter().map(|m| (m.figure, m.direction)).collect();
+        assert_eq!(
+            figures,
+            [
+                ("lost_acknowledged_writes", Direction::Worse),
+                ("failover_ms", Direction::Worse)
+            ]
+        );
+        assert!(c.regressed);
+        assert!(render_text(&c).contains("failover_ms 2790.00 → 4000.00  (worse)  REGRESSION"));
+    }
+
+    #[test]
+    fn an_improvement_is_listed_but_no_regression() {
+        let old = sample_failover();
+        let mut new = sample_failover();
+        new.faults[0].failover[0].state_ok_after_ms = Some(1000.0);
+        let c = compare(&one(old), &one(new), &default_thresholds());
+        assert_eq!(c.moved.len(), 1);
+        assert_eq!(c.moved[0].direction, Direction::Better);
+        assert!(!c.regressed);
+    }
+
+    #[test]
+    fn verdict_flips_are_always_listed_and_worse_ones_regress() {
+        let mut pass = sample();
+        pass.verdict = Verdict::Pass;
+        let fail = sample();
+        let c = compare(
+            &one(pass.clone()),
+            &one(fail.clone()),
+            &default_thresholds(),
+        );
+        assert_eq!(c.flips.len(), 1);
+        assert!(c.flips[0].regression && c.regressed);
+        let back = compare(&one(fail), &one(pass.clone()), &default_thresholds());
+        assert!(!back.flips[0].regression && !back.regressed);
+        // A drill that no longer ran is a regression; a new drill is not.
+        let gone = compare(&one(pass.clone()), &BTreeMap::new(), &default_thresholds());
+        assert!(gone.regressed, "{gone:?}");
+        let added = compare(&BTreeMap::new(), &one(pass), &default_thresholds());
+        assert!(!added.regressed, "{added:?}");
+    }
+
+    #[test]
+    fn a_figure_no_longer_measured_regresses() {
+        let old = sample();
+        let mut new = sample();
+        new.convergence_ms = None;
+        let c = compare(&one(old), &one(new), &default_thresholds());
+        assert_eq!(c.moved[0].figure, "convergence_ms");
+        assert_eq!(c.moved[0].direction, Direction::NoLongerMeasured);
+        assert!(c.regressed);
+    }
+
+    #[test]
+    fn thresholds_parse_and_name_what_is_wrong() {
+        let mut t = default_thresholds();
+        set_threshold(&mut t, "p99_ms=2").unwrap();
+        assert_eq!(t["p99_ms"], Threshold { abs: 2.0, rel: 0.5 });
+        set_threshold(&mut t, "downtime_ms=100,0.1").unwrap();
+        assert_eq!(
+            t["downtime_ms"],
+            Threshold {
+                abs: 100.0,
+                rel: 0.1
+            }
+        );
+        assert!(
+            set_threshold(&mut t, "p99=2")
+                .unwrap_err()
+                .contains("not a compared figure")
+        );
+        assert!(
+            set_threshold(&mut t, "p99_ms=-1")
+                .unwrap_err()
+                .contains("not a number")
+        );
+        assert!(
+            set_threshold(&mut t, "p99_ms")
+                .unwrap_err()
+                .contains("expected")
+        );
+        // Every headline figure has a default.
+        for h in headline(&sample()) {
+            assert!(default_thresholds().contains_key(h.key), "{}", h.key);
+        }
+    }
+}

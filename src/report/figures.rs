@@ -1,0 +1,126 @@
+//! The headline figures of a run: the few numbers the top of the HTML page
+//! shows and `compare` diffs between two runs. One list, so what people read
+//! first and what a nightly watches for regressions are the same figures.
+
+use super::Report;
+
+/// One headline figure. `value` is `None` when the run did not measure it
+/// (shown as "not measured", never as 0).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Headline {
+    /// Stable name, used by `compare` and its thresholds.
+    pub key: &'static str,
+    /// What a person reads.
+    pub label: &'static str,
+    pub unit: &'static str,
+    pub value: Option<f64>,
+}
+
+/// Every headline figure of `r`, in display order.
+pub fn headline(r: &Report) -> Vec<Headline> {
+    let h = |key, label, unit, value| Headline {
+        key,
+        label,
+        unit,
+        value,
+    };
+    vec![
+        h(
+            "downtime_ms",
+            "App downtime (longest window, any shard)",
+            "ms",
+            measured_downtime(r, r.downtime_ms.max, &r.downtime_ms.per_shard),
+        ),
+        h(
+            "probe_downtime_ms",
+            "Probe downtime (longest window, any shard)",
+            "ms",
+            measured_downtime(r, r.downtime_ms.probe_max, &r.downtime_ms.probe_per_shard),
+        ),
+        h("p99_ms", "App p99, worst phase", "ms", worst_p99(r)),
+        h(
+            "lost_writes",
+            "Lost keys",
+            "keys",
+            Some(r.checks.lost_writes as f64),
+        ),
+        h(
+            "lost_acknowledged_writes",
+            "Lost acknowledged writes",
+            "writes",
+            Some(r.checks.lost_acknowledged_writes as f64),
+        ),
+        h(
+            "failover_ms",
+            "Failover (fault → cluster_state ok), longest",
+            "ms",
+            failover(r),
+        ),
+        h("convergence_ms", "Convergence", "ms", r.convergence_ms),
+    ]
+}
+
+/// A downtime figure is measured when the run had shards to measure; a
+/// report without any per-shard entry measured nothing.
+fn measured_downtime(
+    r: &Report,
+    max: f64,
+    per_shard: &std::collections::BTreeMap<String, f64>,
+) -> Option<f64> {
+    (!per_shard.is_empty() || r.workload.app.ops_ok > 0).then_some(max)
+}
+
+/// The app clients' worst p99 over the phases that had ok ops.
+fn worst_p99(r: &Report) -> Option<f64> {
+    r.workload
+        .app
+        .latency_ms
+        .values()
+        .filter(|l| l.count > 0)
+        .map(|l| l.p99)
+        .reduce(f64::max)
+}
+
+/// The longest failover, from the fault until every node reported
+/// `cluster_state:ok`; `None` when no failover was measured.
+fn failover(r: &Report) -> Option<f64> {
+    r.faults
+        .iter()
+        .flat_map(|f| &f.failover)
+        .filter_map(|f| f.state_ok_after_ms)
+        .reduce(f64::max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(r: &Report, key: &str) -> Option<f64> {
+        headline(r)
+            .into_iter()
+            .find(|h| h.key == key)
+            .unwrap()
+            .value
+    }
+
+    #[test]
+    fn a_failover_is_measured_only_when_a_fault_measured_one() {
+        let r = crate::report::tests::sample();
+        assert_eq!(value(&r, "failover_ms"), None);
+        assert_eq!(value(&r, "p99_ms"), Some(7.5));
+        assert_eq!(value(&r, "convergence_ms"), Some(104.0));
+        let f = crate::report::tests::sample_failover();
+        assert_eq!(value(&f, "failover_ms"), Some(2790.0));
+        assert_eq!(value(&f, "lost_writes"), Some(3.0));
+        assert_eq!(value(&f, "lost_acknowledged_writes"), Some(4.0));
+    }
+
+    #[test]
+    fn keys_are_unique() {
+        let h = headline(&crate::report::tests::sample());
+        let mut keys: Vec<_> = h.iter().map(|h| h.key).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), h.len());
+    }
+}

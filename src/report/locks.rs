@@ -1,0 +1,212 @@
+//! The `locks` section of a report, in Markdown: what the lock workload did,
+//! whether mutual exclusion held, and what fencing saved.
+
+use std::fmt::Write as _;
+
+use super::LocksReport;
+
+fn ms(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0} ms")
+    } else if v >= 10.0 {
+        format!("{v:.1} ms")
+    } else {
+        format!("{v:.2} ms")
+    }
+}
+
+/// `n thing` or `n things`.
+fn count(n: u64, thing: &str) -> String {
+    if n == 1 {
+        format!("{n} {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
+/// Overlaps listed in the Markdown at most (report.json keeps more).
+const SHOWN: usize = 10;
+
+/// Append the section to `s`.
+pub(super) fn render(s: &mut String, l: &LocksReport) {
+    let how = match l.algorithm.as_str() {
+        "redlock" => format!(
+            "Redlock over {} instances (quorum {})",
+            l.instances.len(),
+            l.quorum
+        ),
+        _ => format!("one instance ({})", l.instances.join(", ")),
+    };
+    let _ = writeln!(
+        s,
+        "\n| locks | |\n|---|---|\n| workload | {how}: {} × {}, TTL {} ms, {:.1} s |",
+        count(u64::from(l.workers), "worker"),
+        count(u64::from(l.locks), "lock"),
+        l.ttl_ms,
+        l.duration_ms / 1000.0
+    );
+    let a = &l.acquire_ms;
+    let latency = if a.count > 0 {
+        format!(
+            "acquire p50 {} · p99 {} · max {}",
+            ms(a.p50),
+            ms(a.p99),
+            ms(a.max)
+        )
+    } else {
+        "nothing granted".to_string()
+    };
+    let _ = writeln!(
+        s,
+        "| grants | {} ({:.1}/s) in {}, {} · {latency} · fairness {:.2} |",
+        l.grants,
+        l.grants_per_s,
+        count(l.attempts, "attempt"),
+        count(l.timeouts, "timeout"),
+        l.fairness_index
+    );
+    let exclusion = if l.violations == 0 {
+        "held: no two validity windows of one lock overlap".to_string()
+    } else {
+        format!(
+            "**{}**: validity windows of two holders overlap, the longest by {}",
+            count(l.violations, "violation"),
+            ms(l.longest_overlap_ms)
+        )
+    };
+    let _ = writeln!(s, "| mutual exclusion | {exclusion} |");
+    if let Some(f) = &l.resources.fenced {
+        let _ = writeln!(
+            s,
+            "| fenced resource | {} stale writes accepted, {} refused · {} accepted · {} sent after the writer's validity · {} refused while valid |",
+            f.stale_writes_accepted,
+            f.stale_writes_rejected,
+            f.writes_accepted,
+            f.writes_after_expiry,
+            f.rejected_while_valid
+        );
+    }
+    if let Some(u) = &l.resources.unfenced {
+        let _ = writeln!(
+            s,
+            "| unfenced resource | {} stale writes accepted · {} accepted · {} sent after the writer's validity |",
+            u.stale_writes_accepted, u.writes_accepted, u.writes_after_expiry
+        );
+    }
+    for p in &l.pauses {
+        let _ = writeln!(
+            s,
+            "| pause | {} (lock {}, fence {}) frozen {} → {}{} |",
+            p.worker,
+            p.lock,
+            p.fence,
+            ms(p.from_ms),
+            ms(p.to_ms),
+            if p.outlived_validity {
+                ", past its validity"
+            } else {
+                ""
+            }
+        );
+    }
+    if let Some(why) = &l.incomplete {
+        let _ = writeln!(s, "| incomplete | {why} |");
+    }
+    if !l.overlaps.is_empty() {
+        let _ = writeln!(s, "\nOverlaps (first {}):\n", l.overlaps.len().min(SHOWN));
+        for o in l.overlaps.iter().take(SHOWN) {
+            let _ = writeln!(
+                s,
+                "- lock {}: {} (fence {}, granted on {}) and {} (fence {}, granted on {}) both held it for {} from {}",
+                o.lock,
+                o.first.worker,
+                o.first.fence,
+                o.first.granted_on.join(" "),
+                o.second.worker,
+                o.second.fence,
+                o.second.granted_on.join(" "),
+                ms(o.ms),
+                ms(o.from_ms)
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::checker::locks::{Fenced, Holding, Overlap, PauseMs, Resources, Unfenced};
+
+    /// A Redlock run where an instance restarted without persistence: one
+    /// overlap, and a holder paused past its validity.
+    fn sample() -> LocksReport {
+        let holding = |worker: &str, fence, on: &[&str], from_ms, to_ms| Holding {
+            worker: worker.into(),
+            acquisition: 4,
+            fence,
+            granted_on: on.iter().map(|s| s.to_string()).collect(),
+            from_ms,
+            to_ms,
+        };
+        LocksReport {
+            algorithm: "redlock".into(),
+            instances: ["n1", "n2", "n3", "n4", "n5"].map(String::from).to_vec(),
+            quorum: 3,
+            workers: 6,
+            locks: 1,
+            ttl_ms: 1000,
+            grants: 22,
+            violations: 1,
+            grants_per_s: 1.9,
+            acquire_ms: crate::checker::percentiles([150_000_000, 310_000_000, 402_000_000]),
+            resources: Resources {
+                fenced: Some(Fenced {
+                    stale_writes_rejected: 2,
+                    writes_accepted: 20,
+                    rejected_while_valid: 1,
+                    writes_after_expiry: 1,
+                    ..Default::default()
+                }),
+                unfenced: Some(Unfenced {
+                    stale_writes_accepted: 2,
+                    writes_accepted: 22,
+                    writes_after_expiry: 1,
+                    writes_skipped: 0,
+                }),
+            },
+            attempts: 310,
+            timeouts: 0,
+            longest_overlap_ms: 356.2,
+            overlaps: vec![Overlap {
+                lock: 0,
+                first: holding("w2", 9, &["n1", "n2", "n3"], 2100.5, 2611.0),
+                second: holding("w4", 3, &["n1", "n4", "n5"], 2254.8, 2690.0),
+                from_ms: 2254.8,
+                to_ms: 2611.0,
+                ms: 356.2,
+            }],
+            grants_by_instances: BTreeMap::from([("3".into(), 12), ("5".into(), 10)]),
+            fairness: BTreeMap::new(),
+            fairness_index: 0.93,
+            pauses: vec![PauseMs {
+                worker: "w1".into(),
+                lock: 0,
+                fence: 7,
+                from_ms: 1500.0,
+                to_ms: 2700.0,
+                outlived_validity: true,
+            }],
+            duration_ms: 11_600.0,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn locks_section() {
+        let mut s = String::new();
+        render(&mut s, &sample());
+        insta::assert_snapshot!(s);
+    }
+}

@@ -1,0 +1,63 @@
+//! The lock workload: W workers contending for L locks, on one Redis
+//! instance (`SET NX PX`) or on N independent ones (Redlock), each grant
+//! carrying a fencing token, and a critical section that writes protected
+//! resources — fenced and unfenced, side by side. Every acquire attempt,
+//! grant, timeout, extension, release, resource write and client pause is
+//! recorded with its times on the run's clock; the pure lock checker
+//! ([`crate::checker::locks`]) reads that history and nothing else.
+//!
+//! - [`spec`]     — [`LockSpec`], the `locks:` section of a scenario (pure).
+//! - [`history`]  — the events, [`LockRecording`], `locks.jsonl`.
+//! - `client`     — the lock client: one algorithm over N instances (grant,
+//!   release and extend scripts, quorum, validity, drift).
+//! - `resource`   — the protected resources: registers inside the tool.
+//! - [`control`]  — who holds which lock now; the holders the nemesis froze.
+//! - `worker`     — one worker's loop.
+//! - [`runner`]   — [`LockWorkload`]: the workers on a thread of their own.
+
+mod client;
+pub mod control;
+pub mod history;
+mod resource;
+pub mod runner;
+pub mod spec;
+mod worker;
+
+pub use client::LockTarget;
+pub use control::{LockControl, worker_name};
+pub use history::{
+    Attempt, AttemptOutcome, Extend, Grant, LOCKS_FILE, LockEnd, LockEvent, LockHistoryError,
+    LockRecording, LockSetup, Pause, RegisterState, Release, Timeout, Write, WriteOutcome,
+};
+pub use runner::LockWorkload;
+pub use spec::{Algorithm, HoldDistribution, HoldSpec, LockSpec, ResourceKind};
+pub use worker::MAX_EVENTS;
+
+use crate::exit::Class;
+
+/// What went wrong starting the lock workload. Messages are lowercase
+/// fragments that read after "failed to".
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("check the lock workload: {field}: {message}")]
+    Spec {
+        field: &'static str,
+        message: String,
+    },
+    #[error("start the lock workload: it has no lock instances")]
+    NoInstances,
+    #[error("connect to lock instance {instance}: {message}")]
+    Connect { instance: String, message: String },
+    #[error("{0}")]
+    Start(String),
+}
+
+impl LockError {
+    /// What kind of failure this is (the CLI maps it to an exit code).
+    pub fn class(&self) -> Class {
+        match self {
+            LockError::Spec { .. } | LockError::NoInstances => Class::BadInput,
+            LockError::Connect { .. } | LockError::Start(_) => Class::Environment,
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! One worker: pick a lock, acquire it (retrying with jitter until granted
+//! or timed out), hold it, write the protected resources, release it, think,
+//! again — every step recorded with its times on the run's clock.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio_util::sync::CancellationToken;
+
+use super::client::{LockClient, LockKeys};
+use super::control::LockControl;
+use super::history::{
+    Attempt, AttemptOutcome, Extend, Grant, LockEvent, Pause, Release, Timeout, Write, WriteOutcome,
+};
+use super::resource::Registers;
+use super::spec::LockSpec;
+use crate::timeline::Clock;
+
+/// Events a run records at most: ~250 bytes each, so the history stays
+/// under 250 MB; a drill with contended locks records a few thousand a
+/// second. The workers stop when it is full, and the run says so.
+pub const MAX_EVENTS: usize = 1_000_000;
+
+/// How long a worker runs at most if nobody stops it. Drills run minutes.
+pub const MAX_RUN: Duration = Duration::from_secs(3600);
+
+/// Keeps each worker's random stream apart from the key-value workload's,
+/// which uses the seed directly.
+const SEED_SALT: u64 = 0x6c6f_636b_735f_7631;
+
+/// A timer that wakes more than this late is counted: a worker's steps are
+/// timed in milliseconds, so a later wake-up is the tool's own lag showing.
+const LATE: Duration = Duration::from_millis(1);
+
+/// What every worker shares.
+pub(super) struct Shared {
+    pub spec: LockSpec,
+    pub clock: Clock,
+    pub control: LockControl,
+    pub registers: Registers,
+    pub stop: CancellationToken,
+    log: Mutex<Vec<LockEvent>>,
+    recorded: AtomicU64,
+    pub unrecorded: AtomicU64,
+    late_max_ns: AtomicU64,
+    pub late_over_1ms: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(spec: LockSpec, clock: Clock, stop: CancellationToken) -> Shared {
+        Shared {
+            control: LockControl::new(spec.locks),
+            registers: Registers::new(&spec.resources, spec.locks),
+            spec,
+            clock,
+            stop,
+            log: Mutex::new(Vec::new()),
+            recorded: AtomicU64::new(0),
+            unrecorded: AtomicU64::new(0),
+            late_max_ns: AtomicU64::new(0),
+            late_over_1ms: AtomicU64::new(0),
+        }
+    }
+
+    /// Keep `e`; false once the history is full (the worker stops then).
+    fn record(&self, e: LockEvent) -> bool {
+        if self.recorded.fetch_add(1, Ordering::Relaxed) < MAX_EVENTS as u64 {
+            self.log.lock().unwrap_or_else(|p| p.into_inner()).push(e);
+            true
+        } else {
+            self.recorded.fetch_sub(1, Ordering::Relaxed);
+            self.unrecorded.fetch_add(1, Ordering::Relaxed);
+            false
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.unrecorded.load(Ordering::Relaxed) > 0
+    }
+
+    /// Every event so far, in the order they ended.
+    pub fn take_events(&self) -> Vec<LockEvent> {
+        let mut events = std::mem::take(&mut *self.log.lock().unwrap_or_else(|p| p.into_inner()));
+        events.sort_by_key(LockEvent::end_ns);
+        events
+    }
+
+    pub fn late_max_ms(&self) -> f64 {
+        self.late_max_ns.load(Ordering::Relaxed) as f64 / 1e6
+    }
+
+    /// Sleep until `at`, or until the stop; false when stopped. How late the
+    /// timer woke is kept.
+    async fn nap_until(&self, at: Instant) -> bool {
+        tokio::select! {
+            biased;
+            _ = self.stop.cancelled() => return false,
+            _ = tokio::time::sleep_until(at.into()) => {}
+        }
+        let late = Instant::now().saturating_duration_since(at);
+        self.late_max_ns
+            .fetch_max(late.as_nanos() as u64, Ordering::Relaxed);
+        if late > LATE {
+            self.late_over_1ms.fetch_add(1, Ordering::Relaxed);
+        }
+        true
+    }
+
+    async fn nap(&self, d: Duration) -> bool {
+        self.nap_until(Instant::now() + d).await
+    }
+}
+
+/// A lock held by a worker.
+struct Held {
+    worker: u32,
+    lock: u32,
+    acquisition: u64,
+    keys: LockKeys,
+    token: String,
+    fence: u64,
+    /// Until when the worker believes it holds the lock.
+    valid_until: Instant,
+}
+
+/// One worker until the stop, the history's end or [`MAX_RUN`].
+pub(super) async fn run(shared: &Shared, worker: u32, mut client: LockClient, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed ^ SEED_SALT ^ u64::from(worker).rotate_left(32));
+    let deadline = Instant::now() + MAX_RUN;
+    let think = Duration::from_millis(shared.spec.think_ms);
+    // Bounded by MAX_RUN, the history's size and the stop.
+    for acquisition in 0.. {
+        if shared.stop.is_cancelled() || shared.full() || Instant::now() >= deadline {
+            break;
+        }
+        let lock = rng.random_range(0..shared.spec.locks);
+        if let Some(held) = acquire(shared, &mut client, worker, lock, acquisition, &mut rng).await
+        {
+            critical_section(shared, &mut client, held, &mut rng).await;
+        }
+        if !shared.nap(think).await {
+            break;
+        }
+    }
+}
+
+/// Attempts until granted, timed out, or stopped.
+async fn acquire(
+    shared: &Shared,
+    client: &mut LockClient,
+    worker: u32,
+    lock: u32,
+    acquisition: u64,
+    rng: &mut StdRng,
+) -> Option<Held> {
+    let spec = &shared.spec;
+    let keys = LockKeys::of(lock);
+    let token = format!("w{worker}-{acquisition}-{:016x}", rng.random::<u64>());
+    let started = Instant::now();
+    let start_ns = shared.clock.ns(started);
+    let deadline = started + Duration::from_millis(spec.acquire_timeout_ms);
+    // Bounded by the acquisition timeout and the stop.
+    for attempts in 1u32.. {
+        let round = client.try_lock(&keys, &token).await;
+        let granted = round.outcome == AttemptOutcome::Granted;
+        shared.record(LockEvent::Attempt(Attempt {
+            worker,
+            lock,
+            acquisition,
+            start_ns: round.start_ns,
+            end_ns: round.end_ns,
+            outcome: round.outcome,
+            granted_on: round.granted_on.clone(),
+            errors: round.errors,
+        }));
+        if granted {
+            let fence = round.fence.unwrap_or(0);
+            shared.record(LockEvent::Grant(Grant {
+                worker,
+                lock,
+                acquisition,
+                token: token.clone(),
+                fence,
+                start_ns,
+                end_ns: round.decided_ns,
+                attempt_start_ns: round.start_ns,
+                validity_ns: round.validity_ns,
+                attempts,
+                granted_on: round.granted_on,
+            }));
+            shared.control.granted(worker, lock);
+            let valid_until = shared.clock.instant(round.decided_ns + round.validity_ns);
+            return Some(Held {
+                worker,
+                lock,
+                acquisition,
+                keys,
+                token,
+                fence,
+                valid_until,
+            });
+        }
+        if Instant::now() >= deadline {
+            shared.record(LockEvent::Timeout(Timeout {
+                worker,
+                lock,
+                acquisition,
+                start_ns,
+                end_ns: shared.clock.now_ns(),
+                attempts,
+            }));
+            return None;
+        }
+        let delay = spec.retry_delay(rng);
+        if shared.stop.is_cancelled()
+            || !shared.nap_until(deadline.min(Instant::now() + delay)).await
+        {
+            return None;
+        }
+    }
+    None
+}
+
+/// Hold, write the resources, release.
+async fn critical_section(
+    shared: &Shared,
+    client: &mut LockClient,
+    mut held: Held,
+    rng: &mut StdRng,
+) {
+    let hold = shared.spec.hold.sample(rng);
+    let done = Instant::now() + hold;
+    let kept = work(shared, client, &mut held, done).await;
+    if shared.stop.is_cancelled() {
+        // Nothing written after the stop; the lock is let go.
+    } else if !kept || (shared.spec.check_validity && Instant::now() >= held.valid_until) {
+        skip_writes(shared, &held);
+    } else {
+        safepoint(shared, &held).await;
+        // A holder woken by the stop writes nothing.
+        if !shared.stop.is_cancelled() {
+            write_resources(shared, &held);
+        }
+    }
+    shared.control.releasing(held.worker, held.lock);
+    let r = client.unlock(&held.keys, &held.token).await;
+    shared.record(LockEvent::Release(Release {
+        worker: held.worker,
+        lock: held.lock,
+        acquisition: held.acquisition,
+        start_ns: r.start_ns,
+        end_ns: r.end_ns,
+        released_on: r.on,
+        errors: r.errors,
+    }));
+}
+
+/// The hold: sleep until `done`, extending the lock first when asked and
+/// the hold would outlast its validity. False when an extension failed
+/// (the lock is lost) — or the stop came.
+async fn work(shared: &Shared, client: &mut LockClient, held: &mut Held, done: Instant) -> bool {
+    if shared.spec.extend {
+        // Extend with a quarter of the TTL left: room for a slow round.
+        let margin = shared.spec.ttl() / 4;
+        // Bounded by `done`: each extension moves `valid_until` forward.
+        while done
+            > held
+                .valid_until
+                .checked_sub(margin)
+                .unwrap_or(held.valid_until)
+        {
+            let at = held
+                .valid_until
+                .checked_sub(margin)
+                .unwrap_or(held.valid_until);
+            if !shared.nap_until(at).await {
+                return false;
+            }
+            let (r, validity_ns) = client.extend(&held.keys, &held.token).await;
+            let ok = validity_ns > 0;
+            shared.record(LockEvent::Extend(Extend {
+                worker: held.worker,
+                lock: held.lock,
+                acquisition: held.acquisition,
+                start_ns: r.start_ns,
+                end_ns: r.end_ns,
+                ok,
+                extended_on: r.on,
+                validity_ns,
+            }));
+            if !ok {
+                return false;
+            }
+            let until = shared.clock.instant(r.end_ns + validity_ns);
+            if until <= held.valid_until {
+                // A round slower than a quarter of the TTL gains nothing.
+                return false;
+            }
+            held.valid_until = until;
+        }
+    }
+    shared.nap_until(done).await
+}
+
+/// Where a pause of this worker's lock takes hold: after the validity
+/// check, before the write.
+async fn safepoint(shared: &Shared, held: &Held) {
+    if !shared.control.frozen(held.worker) {
+        return;
+    }
+    let start_ns = shared.clock.now_ns();
+    shared.control.thawed(held.worker, &shared.stop).await;
+    shared.record(LockEvent::Pause(Pause {
+        worker: held.worker,
+        lock: held.lock,
+        acquisition: held.acquisition,
+        start_ns,
+        end_ns: shared.clock.now_ns(),
+    }));
+}
+
+fn write_resources(shared: &Shared, held: &Held) {
+    for &kind in &shared.spec.resources {
+        let start_ns = shared.clock.now_ns();
+        let Some(d) = shared.registers.write(kind, held.lock, held.fence) else {
+            continue;
+        };
+        shared.record(LockEvent::Write(Write {
+            worker: held.worker,
+            lock: held.lock,
+            acquisition: held.acquisition,
+            resource: kind,
+            fence: held.fence,
+            seq: Some(d.seq),
+            start_ns,
+            end_ns: shared.clock.now_ns(),
+            outcome: if d.accepted {
+                WriteOutcome::Accepted
+            } else {
+                WriteOutcome::Rejected
+            },
+            last_fence: d.last_fence,
+        }));
+    }
+}
+
+fn skip_writes(shared: &Shared, held: &Held) {
+    let at = shared.clock.now_ns();
+    for &kind in &shared.spec.resources {
+        shared.record(LockEvent::Write(Write {
+            worker: held.worker,
+            lock: held.lock,
+            acquisition: held.acquisition,
+            resource: kind,
+            fence: held.fence,
+            seq: None,
+            start_ns: at,
+            end_ns: at,
+            outcome: WriteOutcome::Skipped,
+            last_fence: None,
+        }));
+    }
+}

@@ -1,0 +1,143 @@
+//! `report.html` in a real browser: a short failover drill on the process
+//! runtime writes its run folder; every chart section of its report.html
+//! holds an SVG with drawn marks; headless Chromium renders the page to PNG,
+//! and the PNG is neither blank nor without the charts' colours. `redis-drill
+//! report --format html` re-renders the same page from report.json.
+//!
+//! Chromium is Debian's `chromium` package (bootstrap.sh installs it). Without
+//! it the test fails: a report nobody looked at in a browser is not tested.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use redis_drill::exit;
+
+fn scenario(env: &Env) -> std::path::PathBuf {
+    let yaml = format!(
+        "name: html-test\n\
+         topology: {}\n\
+         seed: 5\n\
+         workload:\n  clients: 4\n  probe_clients: 1\n  model: {{open: {{rate: 800}}}}\n  keys: 2000\n  value_size: 32\n  mix: {{get: 50, set: 50}}\n  timeout_ms: 500\n  app_retries: 3\n\
+         baseline_ms: 1000\n\
+         settle_ms: 1000\n\
+         faults:\n  - fault: kill\n    target: primary_of:0\n    hold_ms: 6000\n",
+        topology("cluster-3x1-fast.yaml").display()
+    );
+    env.write("html-test.yaml", &yaml)
+}
+
+/// The `<section class="chart" id="…">` blocks of a page, by id.
+fn sections(page: &str) -> Vec<(String, String)> {
+    page.split("<section class=\"chart\" id=\"")
+        .skip(1)
+        .map(|s| {
+            let (id, rest) = s.split_once('"').expect("an id");
+            let body = rest.split("</section>").next().unwrap_or_default();
+            (id.to_string(), body.to_string())
+        })
+        .collect()
+}
+
+/// Render `html` to a PNG with headless Chromium.
+fn screenshot(html: &Path, png: &Path) {
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1000,3200",
+            &format!("--screenshot={}", png.display()),
+            &format!("file://{}", html.display()),
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("chromium did not start ({e}): bootstrap.sh installs it"));
+    assert!(
+        png.is_file(),
+        "chromium wrote no screenshot: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// (pixels, non-white pixels, pixels near `rgb`) of an RGB(A) PNG.
+fn census(png: &Path, rgb: [u8; 3]) -> (usize, usize, usize) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(png).expect("the png"),
+    ));
+    let mut reader = decoder.read_info().expect("a png");
+    let mut buf = vec![0; reader.output_buffer_size().expect("a size")];
+    let info = reader.next_frame(&mut buf).expect("a frame");
+    let channels = info.color_type.samples();
+    assert!(channels >= 3, "{:?}", info.color_type);
+    let px = &buf[..info.buffer_size()];
+    let (mut all, mut ink, mut near) = (0, 0, 0);
+    for p in px.chunks(channels) {
+        all += 1;
+        if p[..3].iter().any(|&c| c < 235) {
+            ink += 1;
+        }
+        if p[..3].iter().zip(rgb).all(|(&a, b)| a.abs_diff(b) <= 30) {
+            near += 1;
+        }
+    }
+    (all, ink, near)
+}
+
+#[test]
+fn a_drills_report_html_renders_in_chromium_with_every_chart_drawn() {
+    let env = Env::new("process");
+    let d = env.drill(&scenario(&env), &[]);
+    d.assert_code(exit::SUCCESS);
+    let dir = d.run_dir();
+    let html = dir.join("report.html");
+    let page = std::fs::read_to_string(&html).expect("the drill wrote report.html");
+
+    // Every chart a failover drill has data for is drawn, with marks.
+    let found = sections(&page);
+    let ids: Vec<&str> = found.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "latency", "ops", "downtime", "failover", "slots", "keys", "memory"
+        ]
+    );
+    for (id, body) in &found {
+        assert!(body.contains("<svg"), "{id}: no chart: {body}");
+        let marks = body.matches("<polyline").count()
+            + body.matches("<rect").count()
+            + body.matches("<circle").count();
+        assert!(marks > 3, "{id}: nothing drawn");
+    }
+    assert!(
+        page.contains("kill primary_of:0"),
+        "the fault is not marked"
+    );
+
+    // `report --format html` is the same page, from report.json alone.
+    let again = env.run(&[
+        "report",
+        dir.join("report.json").to_str().unwrap(),
+        "--format",
+        "html",
+    ]);
+    assert_eq!(again.status.code(), Some(exit::SUCCESS));
+    assert_eq!(String::from_utf8_lossy(&again.stdout), page);
+
+    // In a real browser: not blank, and the app p99 line's blue is on it.
+    let shots = tempfile::tempdir().unwrap();
+    let png = shots.path().join("report.png");
+    screenshot(&html, &png);
+    let (all, ink, blue) = census(&png, [20, 80, 200]);
+    assert!(all >= 1000 * 3000, "a {all}-pixel screenshot");
+    assert!(ink * 50 > all, "nearly blank: {ink} of {all} pixels drawn");
+    assert!(
+        blue > 200,
+        "the app p99 line is not on the page: {blue} pixels"
+    );
+    if let Ok(keep) = std::env::var("REDIS_DRILL_KEEP_PNG") {
+        let _ = std::fs::copy(&png, keep);
+    }
+}

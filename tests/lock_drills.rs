@@ -1,0 +1,49 @@
+//! A lock drill end to end, through the CLI's own path (`redis-drill run`):
+//! `scenarios/lock-holder-pause.yaml` on each runtime. The holder of lock 0
+//! is frozen past its TTL; the typed report must show the pause, the stale
+//! write the unfenced resource accepted and the fenced one refused, and
+//! mutual exclusion held by the holders' own validity.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use redis_drill::exit;
+use redis_drill::report::Verdict;
+
+fn holder_pause(env: &Env) {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/lock-holder-pause.yaml");
+    let d = env.drill(&file, &["--seed", "7"]);
+    // A loaded machine may miss the throughput SLO (a fail) or the
+    // self-check (unknown); never an error.
+    assert!(
+        [exit::SUCCESS, exit::CHECK_FAILED, exit::UNKNOWN].contains(&d.code.unwrap_or(-1)),
+        "{}",
+        d.stderr
+    );
+    let r = d.report();
+    let l = r.locks.as_ref().expect("a locks section");
+    assert_eq!(l.incomplete, None);
+    assert_eq!(l.algorithm.as_str(), "single");
+    assert!(l.grants > 20, "{} grants", l.grants);
+    assert_eq!(l.pauses.len(), 1, "{:?}", l.pauses);
+    assert!(l.pauses[0].outlived_validity, "{:?}", l.pauses[0]);
+    assert_eq!(l.violations, 0, "{:?}", l.overlaps);
+    let f = l.resources.fenced.as_ref().expect("a fenced resource");
+    let u = l.resources.unfenced.as_ref().expect("an unfenced resource");
+    assert_eq!(f.stale_writes_accepted, 0);
+    assert!(f.stale_writes_rejected >= 1, "{f:?}");
+    assert!(u.stale_writes_accepted >= 1, "{u:?}");
+    for name in ["max_lock_violations", "max_stale_writes_accepted"] {
+        let s = r.slo.iter().find(|s| s.name == name).expect(name);
+        assert_eq!(s.result, Verdict::Pass, "{s:?}");
+    }
+    assert!(d.stdout.contains("| fenced resource |"), "{}", d.stdout);
+}
+
+crate::on_both_runtimes!(
+    process_lock_holder_pause_drill,
+    docker_lock_holder_pause_drill,
+    holder_pause
+);
