@@ -1,8 +1,14 @@
 //! Links between regions on the process runtime, through the real binary:
-//! a 20 ms link makes a PING between nodes of two regions take at least
-//! 40 ms, while a PING inside a region stays fast; the relay is transparent
-//! (the node sees its real peer); replication crosses the link; `down`
-//! leaves no rule and no relay behind. Needs root (iptables on the host).
+//! a 40 ms link makes a PING between nodes of two regions take 80 ms
+//! (± 10 %), while a PING inside a region stays under 2 ms; the relay is
+//! transparent (the node sees its real peer); replication crosses the link;
+//! a lossy link drops its share of packets (the `statistic` match counts
+//! them) and TCP still delivers every reply; `down` leaves no rule and no
+//! relay behind. Needs root (iptables on the host).
+//!
+//! The round trips are measured by a plain TCP client written here, bound
+//! to a node's own address (as that node's connections are), not by
+//! anything of the relay's: an independent view of the link.
 
 mod common;
 
@@ -14,10 +20,13 @@ use redis_drill::topology::Topology;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// One primary in eu, a replica in us (across the link), one in eu.
-const TOPOLOGY: &str = "name: links\nkind: replicated\nregions: [{name: eu}, {name: us}]\nreplicated: {replicas: 2}\nlinks:\n  - between: [eu, us]\n    delay_ms: 20\n";
-const DELAY: Duration = Duration::from_millis(20);
+const TOPOLOGY: &str = "name: links\nkind: replicated\nregions: [{name: eu}, {name: us}]\nreplicated: {replicas: 2}\nlinks:\n  - between: [eu, us]\n    delay_ms: 40\n";
+const DELAY: Duration = Duration::from_millis(40);
 /// PINGs per measurement.
 const PINGS: usize = 25;
+/// The longest one connect or reply may take: a lost SYN is sent again
+/// after 1, 2, 4 s, so a lossy link can take several seconds to connect.
+const IO_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Round trips of `PINGS` PINGs on one connection from `from`'s address
 /// (as the node `from` itself would connect) to `to`, sorted; and what `to`
@@ -25,7 +34,7 @@ const PINGS: usize = 25;
 async fn pings(from: SocketAddr, to: SocketAddr) -> (Vec<Duration>, String) {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.bind(SocketAddr::new(from.ip(), 0)).unwrap();
-    let mut s = tokio::time::timeout(Duration::from_secs(5), socket.connect(to))
+    let mut s = tokio::time::timeout(IO_TIMEOUT, socket.connect(to))
         .await
         .expect("connect within 5 s")
         .expect("connect");
@@ -35,7 +44,7 @@ async fn pings(from: SocketAddr, to: SocketAddr) -> (Vec<Duration>, String) {
     for _ in 0..PINGS {
         let t = Instant::now();
         s.write_all(b"PING\r\n").await.unwrap();
-        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        let n = tokio::time::timeout(IO_TIMEOUT, s.read(&mut buf))
             .await
             .expect("PONG within 5 s")
             .unwrap();
@@ -44,7 +53,7 @@ async fn pings(from: SocketAddr, to: SocketAddr) -> (Vec<Duration>, String) {
     }
     rtts.sort();
     s.write_all(b"CLIENT INFO\r\n").await.unwrap();
-    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+    let n = tokio::time::timeout(IO_TIMEOUT, s.read(&mut buf))
         .await
         .expect("CLIENT INFO within 5 s")
         .unwrap();
@@ -126,13 +135,9 @@ fn a_link_delays_pings_across_regions_only_and_goes_with_down() {
     );
     // A physical floor: no round trip can beat the link's delay both ways.
     assert!(across[0] >= 2 * DELAY, "{across:?}");
-    // Close to it: within 10 % at the median, as the issue asks, plus 2 ms
-    // for timer granularity on a loaded machine.
-    assert!(
-        p50(&across) <= 2 * DELAY * 11 / 10 + Duration::from_millis(2),
-        "{across:?}"
-    );
-    assert!(p50(&inside) < Duration::from_millis(5), "{inside:?}");
+    // Close to it: within 10 % at the median, as the issue asks.
+    assert!(p50(&across) <= 2 * DELAY * 11 / 10, "{across:?}");
+    assert!(p50(&inside) < Duration::from_millis(2), "{inside:?}");
     // Transparent: the far node sees the connection come from `from` itself.
     assert_eq!(
         seen_as.rsplit_once(':').map(|(ip, _)| ip),
@@ -163,4 +168,71 @@ fn a_link_delays_pings_across_regions_only_and_goes_with_down() {
         rules_mentioning(&chain)
     );
     assert!(rules_mentioning(&format!("RL-{run_id}")).is_empty());
+}
+
+/// Two independent instances (no traffic between them but the test's own)
+/// in two regions, across a link that loses 10 % of the packets.
+const LOSSY: &str = "name: lossy\nkind: standalone\nregions: [{name: eu}, {name: us}]\nstandalone: {primaries: 2}\nlinks:\n  - between: [eu, us]\n    delay_ms: 5\n    loss_pct: 10\n";
+
+/// Packets the `DROP` rules of `chain` (filter table) have dropped.
+fn dropped(chain: &str) -> u64 {
+    let out = std::process::Command::new("iptables")
+        .args(["-w", "-t", "filter", "-L", chain, "-v", "-x", "-n"])
+        .output()
+        .expect("iptables");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("DROP"))
+        .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn a_lossy_link_drops_its_share_and_tcp_still_delivers() {
+    if !root_or_skip("a_lossy_link_drops_its_share_and_tcp_still_delivers") {
+        return;
+    }
+    let env = Env::new("process");
+    let file = env.write("lossy.yaml", LOSSY);
+    let topology = Topology::parse(LOSSY, None).unwrap();
+    let region = |n: &str| topology.node(n).unwrap().region.clone();
+    let up = env.up(&file, "lossy");
+    let status = up.status();
+    let (eu, us): (Vec<_>, Vec<_>) = status
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), n.address))
+        .partition(|(n, _)| region(n) == "eu");
+    assert_eq!((eu.len(), us.len()), (1, 1), "{eu:?} {us:?}");
+    let chain = format!("RL-{}", up.run_id);
+    // Nothing crosses the link before the test's own connection.
+    let before = dropped(&chain);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut across = Vec::new();
+    for _ in 0..4 {
+        across.extend(rt.block_on(pings(eu[0].1, us[0].1)).0);
+    }
+    across.sort();
+    let lost = dropped(&chain) - before;
+    eprintln!(
+        "lossy link: {lost} packets dropped by the statistic match over {} PINGs; round trip p50 {:?}, max {:?}",
+        across.len(),
+        p50(&across),
+        across[across.len() - 1]
+    );
+    // Every PING was answered (`pings` checks each reply), over a link that
+    // really dropped packets: 4 x 25 PINGs are at least 200 packets across
+    // (request and reply), so none lost at 10 % has a chance below 1e-9.
+    assert!(lost > 0, "the statistic match dropped nothing");
+    // And not far more than its share: 200-odd packets plus ACKs and
+    // retransmissions stay well under 200 drops at 10 %.
+    assert!(lost < 200, "{lost} packets dropped");
+    assert!(across[0] >= Duration::from_millis(10), "{across:?}");
+    up.down();
+    assert!(
+        rules_mentioning(&chain).is_empty(),
+        "{:#?}",
+        rules_mentioning(&chain)
+    );
 }
