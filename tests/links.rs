@@ -360,3 +360,30 @@ fn relay_overhead_at_zero_delay() {
     );
     up.down();
 }
+
+/// The docker runtime cannot impair links yet: `up` says so, names the
+/// links and the way out, exits with the environment code, and leaves
+/// nothing behind — never a topology without the network it declared.
+#[test]
+fn docker_refuses_links_and_says_why() {
+    if !docker_or_skip("docker_refuses_links_and_says_why") {
+        return;
+    }
+    let env = Env::new("docker");
+    let file = env.write("links.yaml", TOPOLOGY);
+    let name = unique_name("links-docker");
+    let out = env
+        .command(&["up", file.to_str().unwrap(), "--name", &name])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(redis_drill::exit::ENVIRONMENT),
+        "{err}"
+    );
+    assert!(err.contains("eu<->us"), "{err}");
+    assert!(err.contains("--runtime process"), "{err}");
+    let left = docker_leftovers(&format!("redis-drill.topology={name}"));
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
