@@ -387,3 +387,36 @@ fn docker_refuses_links_and_says_why() {
     let left = docker_leftovers(&format!("redis-drill.topology={name}"));
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// A drill over a topology with a link measures the link first: its
+/// report has `links[]` with the declared and measured round trips and a
+/// check that passed, and the Markdown shows them.
+#[test]
+fn a_drill_reports_each_links_measured_round_trip() {
+    if !root_or_skip("a_drill_reports_each_links_measured_round_trip") {
+        return;
+    }
+    let env = Env::new("process");
+    env.write(
+        "zero-two.yaml",
+        "name: drill-links\nkind: standalone\nregions: [{name: eu}, {name: us}]\nstandalone: {primaries: 2}\nlinks:\n  - between: [eu, us]\n    delay_ms: 40\n",
+    );
+    let scenario = env.write(
+        "drill-links.yaml",
+        "name: drill-links\ntopology: zero-two.yaml\nworkload:\n  clients: 2\n  model: {open: {rate: 200}}\n  keys: 100\n  mix: {get: 50, set: 50}\nbaseline_ms: 500\nsettle_ms: 500\nfaults:\n  - fault: kill\n    target: primary_of:0\n    at_ms: 0\n    hold_ms: 200\nslo:\n  max_app_downtime_ms: 60000\n",
+    );
+    let drilled = env.drill(&scenario, &[]);
+    let report = drilled.report();
+    assert_eq!(report.links.len(), 1, "{}", drilled.output());
+    let l = &report.links[0];
+    eprintln!(
+        "link {}: declared {} ms, p50 {:?} p99 {:?} min {:?} over {} PINGs: {:?} ({})",
+        l.link, l.declared_rtt_ms, l.p50_ms, l.p99_ms, l.min_ms, l.pings, l.check, l.note
+    );
+    assert_eq!((l.link.as_str(), l.declared_rtt_ms), ("eu<->us", 80.0));
+    assert_eq!(l.pings, redis_drill::runtime::links::MEASURE_PINGS);
+    assert_eq!(l.check, redis_drill::report::Verdict::Pass, "{}", l.note);
+    let md = std::fs::read_to_string(drilled.run_dir().join("report.md")).unwrap();
+    assert!(md.contains("### Links between regions"), "{md}");
+    assert!(md.contains("| eu<->us |"), "{md}");
+}

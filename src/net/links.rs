@@ -49,6 +49,22 @@ pub fn link_between<'l>(
     links.iter().find(|l| l.joins(a, b))
 }
 
+/// One link's round trips as measured before a drill
+/// (`runtime::links::measure`), stored in the run's record so the check
+/// can judge them again.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LinkSample {
+    /// The link as declared.
+    pub link: Link,
+    /// The nodes measured between, `from` sending the PINGs.
+    pub from: String,
+    pub to: String,
+    /// Each PING's round trip (ms), in the order sent.
+    pub rtt_ms: Vec<f64>,
+    /// Why the measurement stopped short, if it did.
+    pub error: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

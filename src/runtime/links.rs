@@ -134,6 +134,105 @@ pub async fn start(run_dir: &Path, d: &Deployment) -> Result<(), RuntimeError> {
     Ok(())
 }
 
+/// PINGs per link [`measure`] sends: at 80 ms a round trip, 2.4 s a link.
+pub const MEASURE_PINGS: usize = 30;
+/// The longest one connect or PING may take while measuring (a lossy link
+/// resends a lost SYN after 1, 2, 4 s).
+const MEASURE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Measure every link of `d` the way its nodes' traffic crosses it: one
+/// connection from the first node of one region, bound to that node's
+/// address (so the host's rules send it through the relay), to the first
+/// node of the other, and [`MEASURE_PINGS`] sequential PINGs on it, each
+/// timed from the write to the whole `+PONG` on a monotonic clock. A link
+/// with no node on one side, or whose PINGs fail, is stored with why.
+pub async fn measure(
+    d: &Deployment,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Vec<crate::net::links::LinkSample> {
+    let mut out = Vec::new();
+    for link in &d.topology.links {
+        let first_in = |region: &str| {
+            d.nodes
+                .iter()
+                .find(|n| d.spec(&n.name).is_some_and(|s| s.region == region))
+        };
+        let (a, b) = (first_in(&link.between[0]), first_in(&link.between[1]));
+        let mut sample = crate::net::links::LinkSample {
+            link: link.clone(),
+            from: a.map_or_else(String::new, |n| n.name.clone()),
+            to: b.map_or_else(String::new, |n| n.name.clone()),
+            rtt_ms: Vec::new(),
+            error: None,
+        };
+        match (a, b) {
+            (Some(a), Some(b)) => {
+                let pinged = tokio::select! {
+                    _ = cancel.cancelled() => Err("interrupted".to_string()),
+                    r = ping_through(a.announce.ip(), b.announce, &mut sample.rtt_ms) => r,
+                };
+                sample.error = pinged.err();
+            }
+            _ => sample.error = Some("a region of the link has no node".into()),
+        }
+        tracing::info!(link = %link.label(), pings = sample.rtt_ms.len(), error = ?sample.error, "link measured");
+        out.push(sample);
+    }
+    out
+}
+
+/// [`MEASURE_PINGS`] PINGs from `from`'s address to `to`, their round trips
+/// (ms) pushed onto `rtt_ms` as they come.
+async fn ping_through(
+    from: IpAddr,
+    to: std::net::SocketAddr,
+    rtt_ms: &mut Vec<f64>,
+) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let timed = |what: &'static str| move |_| format!("{what} took over {MEASURE_TIMEOUT:?}");
+    let socket = match to {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .map_err(|e| format!("socket: {e}"))?;
+    socket
+        .bind(std::net::SocketAddr::new(from, 0))
+        .map_err(|e| format!("binding to {from}: {e}"))?;
+    let mut s = tokio::time::timeout(MEASURE_TIMEOUT, socket.connect(to))
+        .await
+        .map_err(timed("connecting"))?
+        .map_err(|e| format!("connecting to {to}: {e}"))?;
+    s.set_nodelay(true)
+        .map_err(|e| format!("TCP_NODELAY: {e}"))?;
+    const PONG: &[u8] = b"+PONG\r\n";
+    let mut buf = [0u8; 64];
+    for _ in 0..MEASURE_PINGS {
+        let t = tokio::time::Instant::now();
+        s.write_all(b"PING\r\n")
+            .await
+            .map_err(|e| format!("writing PING: {e}"))?;
+        let mut got = 0;
+        while got < PONG.len() {
+            let n = tokio::time::timeout(MEASURE_TIMEOUT, s.read(&mut buf[got..]))
+                .await
+                .map_err(timed("a PONG"))?
+                .map_err(|e| format!("reading PONG: {e}"))?;
+            if n == 0 {
+                return Err("the node closed the connection".into());
+            }
+            got += n;
+        }
+        if &buf[..got] != PONG {
+            return Err(format!(
+                "the node answered {:?}",
+                String::from_utf8_lossy(&buf[..got])
+            ));
+        }
+        rtt_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(())
+}
+
 /// Each node's address and region.
 fn node_regions(d: &Deployment) -> Vec<(IpAddr, String)> {
     d.nodes
