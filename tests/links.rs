@@ -390,7 +390,8 @@ fn docker_refuses_links_and_says_why() {
 
 /// A drill over a topology with a link measures the link first: its
 /// report has `links[]` with the declared and measured round trips and a
-/// check that passed, and the Markdown shows them.
+/// check that passed, the Markdown shows them, and `check-run` finds the
+/// same from the stored run.
 #[test]
 fn a_drill_reports_each_links_measured_round_trip() {
     if !root_or_skip("a_drill_reports_each_links_measured_round_trip") {
@@ -419,4 +420,9 @@ fn a_drill_reports_each_links_measured_round_trip() {
     let md = std::fs::read_to_string(drilled.run_dir().join("report.md")).unwrap();
     assert!(md.contains("### Links between regions"), "{md}");
     assert!(md.contains("| eu<->us |"), "{md}");
+    // Stored, not just reported: checking the run again gives the same links.
+    let o = env.run(&["check-run", drilled.run_dir().to_str().unwrap(), "--json"]);
+    let again: redis_drill::report::Report = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+    assert_eq!(again.links, report.links);
 }
