@@ -426,3 +426,88 @@ fn a_drill_reports_each_links_measured_round_trip() {
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
     assert_eq!(again.links, report.links);
 }
+
+/// Replication across a link, measured by the test's own clients (from
+/// 127.0.0.1, which no rule covers, so only the replication stream crosses
+/// a link): a write's value shows on a remote replica no sooner than the
+/// link's one-way delay after the write was sent (physics: the stream
+/// crosses the link once), and, at one write at a time, soon after.
+#[test]
+fn replication_lag_across_a_link_is_at_least_its_one_way_delay() {
+    if !root_or_skip("replication_lag_across_a_link_is_at_least_its_one_way_delay") {
+        return;
+    }
+    const WRITES: usize = 20;
+    let env = Env::new("process");
+    let file = topology("replicated-3-region.yaml");
+    let t = Topology::parse(&std::fs::read_to_string(&file).unwrap(), None).unwrap();
+    let up = env.up(&file, "lag");
+    let status = up.status();
+    let addr = |name: &str| {
+        status
+            .nodes
+            .iter()
+            .find(|n| n.name == name)
+            .unwrap()
+            .address
+    };
+    let primary = t.primaries().next().unwrap();
+    let mut p = redis::Client::open(format!("redis://{}/", addr(&primary.name)))
+        .unwrap()
+        .get_connection_with_timeout(Duration::from_secs(5))
+        .unwrap();
+    for replica in t.nodes.iter().filter(|n| n.name != primary.name) {
+        let delay = Duration::from_secs_f64(
+            t.link(&primary.region, &replica.region).unwrap().delay_ms / 1e3,
+        );
+        let mut r = redis::Client::open(format!("redis://{}/", addr(&replica.name)))
+            .unwrap()
+            .get_connection_with_timeout(Duration::from_secs(5))
+            .unwrap();
+        wait_until(
+            "the replica's link to its primary",
+            Duration::from_secs(30),
+            || {
+                redis::cmd("INFO")
+                    .arg("replication")
+                    .query::<String>(&mut r)
+                    .is_ok_and(|i| i.contains("master_link_status:up"))
+            },
+        );
+        let (mut from_sent, mut from_ack) = (Vec::new(), Vec::new());
+        for i in 0..WRITES {
+            let key = format!("lag:{}:{i}", replica.name);
+            let sent = Instant::now();
+            let _: () = redis::cmd("SET").arg(&key).arg(i).query(&mut p).unwrap();
+            let acked = Instant::now();
+            // Poll the replica until the value is there: bounded in time.
+            loop {
+                let v: Option<usize> = redis::cmd("GET").arg(&key).query(&mut r).unwrap();
+                if v == Some(i) {
+                    break;
+                }
+                assert!(
+                    sent.elapsed() < Duration::from_secs(10),
+                    "{key} never arrived"
+                );
+            }
+            from_sent.push(sent.elapsed());
+            from_ack.push(acked.elapsed() - (acked - sent).min(acked.elapsed()));
+        }
+        from_sent.sort();
+        from_ack.sort();
+        eprintln!(
+            "replication eu-west -> {} ({} ms one way): lag after the ack p50 {:?} max {:?}; after the send min {:?}",
+            replica.region,
+            delay.as_millis(),
+            p50(&from_ack),
+            from_ack[WRITES - 1],
+            from_sent[0]
+        );
+        // The physical floor: the value crossed the link once.
+        assert!(from_sent[0] >= delay, "{from_sent:?}");
+        // At one write at a time, the lag is the link and little else.
+        assert!(p50(&from_ack) <= delay * 3 / 2, "{from_ack:?}");
+    }
+    up.down();
+}
