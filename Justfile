@@ -121,6 +121,10 @@ test:
 bench-up: build
     cargo bench --bench up -- --runs 5
 
+# The links' relay at zero delay vs no relay: PING p50/p99 and pipelined PINGs/s to one node (root)
+bench-relay:
+    flock /tmp/redis-drill-heavy.lock cargo test --test links relay_overhead_at_zero_delay -- --nocapture
+
 # Time resharding vs redis-cli --cluster reshard (2000 slots/36k keys, 200 slots/1M keys)
 bench-reshard *args="":
     cargo bench --bench reshard -- {{args}}

@@ -8,7 +8,9 @@
 //!
 //! What compose cannot do: it creates the cluster with `redis-cli --cluster
 //! create`, which splits slots evenly and places replicas itself, and it does
-//! no fault injection.
+//! no fault injection. Nor can it impair the links between regions (compose
+//! has no per-link delay, loss or rate): [`unexpressed_links`] lists them, and
+//! the file says so in its header.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -38,6 +40,17 @@ const FIRST_HOST_PORT: u16 = 7001;
 /// `cluster-create` helper, nodes from .11 on.
 const FIRST_NODE_OCTET: usize = 11;
 const CREATE_OCTET: usize = 10;
+
+/// The links between regions a compose file cannot express, one line each
+/// (`eu-west<->us-east: delay 40 ms`): all of them, since compose knows no
+/// link impairment. Empty when the topology declares no link.
+pub fn unexpressed_links(topology: &Topology) -> Vec<String> {
+    topology
+        .links
+        .iter()
+        .map(|l| format!("{}: {}", l.label(), l.describe()))
+        .collect()
+}
 
 /// A docker-compose file for `topology`; nodes without an image (and a
 /// topology without one) run `default_image`.
@@ -72,6 +85,15 @@ pub fn render(topology: &Topology, default_image: &str) -> String {
         out,
         "# every node listens on {CONTAINER_PORT} at its own address; the host reaches it at 127.0.0.1:<port>"
     );
+    let missing = unexpressed_links(topology);
+    if !missing.is_empty() {
+        out.push_str(
+            "# links this file cannot express (compose has no link impairment; `redis-drill up --runtime process` applies them):\n",
+        );
+        for line in &missing {
+            let _ = writeln!(out, "#   {line}");
+        }
+    }
     out.push_str("version: \"3.8\"\n\n");
 
     out.push_str("services:\n");
@@ -503,6 +525,23 @@ mod tests {
             "img:1",
         );
         assert!(!even.contains("NOTE"));
+    }
+
+    #[test]
+    fn links_are_listed_as_unexpressed() {
+        let t = topo(
+            "name: w\nkind: cluster\nregions: [{name: eu}, {name: us}]\ncluster: {shards: 2}\nlinks:\n  - {between: [eu, us], delay_ms: 40, jitter_ms: 4}\n",
+        );
+        assert_eq!(unexpressed_links(&t), ["eu<->us: delay 40 ms ± 4 ms"]);
+        let text = render(&t, "img:1");
+        assert!(
+            text.contains("# links this file cannot express (compose has no link impairment; `redis-drill up --runtime process` applies them):\n#   eu<->us: delay 40 ms ± 4 ms\n"),
+            "{text}"
+        );
+        yaml(&text);
+        let plain = topo("name: c\nkind: cluster\ncluster: {shards: 2}\n");
+        assert!(unexpressed_links(&plain).is_empty());
+        assert!(!render(&plain, "img:1").contains("links"));
     }
 
     #[test]

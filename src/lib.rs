@@ -10,8 +10,10 @@
 //! - [`runtime`]   — docker (bollard) and process runtimes: bring up, node control,
 //!   network faults (each runtime's iptables DROP rules that make a grudge real),
 //!   cleanup by run id; the offline image build; the network namespace the
-//!   workload's clients join on Docker.
-//! - [`net`]       — partitions as grudges: who drops whose packets (pure shapes).
+//!   workload's clients join on Docker; links between regions on the process
+//!   runtime (the delaying relay, the REDIRECT and loss rules that feed it).
+//! - [`net`]       — partitions as grudges: who drops whose packets (pure shapes);
+//!   which pairs of node addresses a link between regions impairs.
 //! - [`cluster`]   — CLUSTER NODES parsing, create / check / wait-for-convergence,
 //!   live resharding (plans, the migration engine, fixing open slots), the
 //!   watcher that records every node's view during a drill; and for classic

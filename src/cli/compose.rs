@@ -21,6 +21,11 @@ impl Compose {
     pub(crate) async fn run(self, _json: bool) -> Result<i32, CliError> {
         let t = Topology::load(&self.topology)?;
         let text = crate::compose::render(&t, DEFAULT_IMAGE);
+        for link in crate::compose::unexpressed_links(&t) {
+            crate::note!(
+                "notice: compose cannot express the link {link}; `redis-drill up --runtime process` applies it"
+            );
+        }
         match self.output {
             Some(path) => {
                 if let Err(source) = std::fs::write(&path, text) {

@@ -27,6 +27,7 @@ mod logs;
 mod node;
 mod output;
 mod partition;
+mod relay;
 mod report;
 mod reshard;
 mod run;
@@ -91,6 +92,8 @@ enum Command {
     Failover(node::Failover),
     Logs(logs::Logs),
     Exec(exec::Exec),
+    #[command(hide = true)]
+    Relay(relay::Relay),
 }
 
 impl Command {
@@ -123,6 +126,7 @@ impl Command {
             Command::Failover(cmd) => cmd.run(json).await,
             Command::Logs(cmd) => cmd.run(json).await,
             Command::Exec(cmd) => cmd.run(json).await,
+            Command::Relay(cmd) => cmd.run(json).await,
         }
     }
 }

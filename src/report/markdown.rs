@@ -166,6 +166,7 @@ pub fn render(r: &Report) -> String {
         }
     }
     timing(&mut s, r);
+    links(&mut s, r);
     faults(&mut s, r);
     if let Some(l) = &r.locks {
         super::locks::render(&mut s, l);
@@ -344,6 +345,44 @@ fn timing(s: &mut String, r: &Report) {
             }
         );
     }
+}
+
+/// The links between regions: declared against measured round trips, and
+/// the check that says whether they matched.
+fn links(s: &mut String, r: &Report) {
+    if r.links.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\n### Links between regions\n");
+    let _ = writeln!(
+        s,
+        "Round trips measured before the drill: sequential PINGs from a node of one region, bound to its address, to a node of the other, through the link as the nodes' own traffic goes.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| link | from → to | declared RTT | PINGs | p50 | p99 | min | check |"
+    );
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---|");
+    for l in &r.links {
+        let _ = writeln!(
+            s,
+            "| {} | {} → {} | {} | {} | {} | {} | {} | {} |",
+            cell(&l.link),
+            cell(&l.from),
+            cell(&l.to),
+            ms(l.declared_rtt_ms),
+            l.pings,
+            opt(l.p50_ms),
+            opt(l.p99_ms),
+            opt(l.min_ms),
+            l.check.as_str()
+        );
+    }
+    s.push('\n');
+    for l in &r.links {
+        let _ = writeln!(s, "- {} {}: {}", l.link, l.check.as_str(), l.note);
+    }
+    s.push('\n');
 }
 
 /// Text safe inside a table cell (a grudge's `a | b` would split it).

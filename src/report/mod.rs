@@ -76,6 +76,38 @@ pub struct Report {
     /// The lock workload's safety and liveness, when the drill ran one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locks: Option<LocksReport>,
+    /// Each link between regions: its declared round trip beside the one
+    /// measured through it before the drill; empty without links.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<LinkReport>,
+}
+
+/// One link's round trip, declared and measured (`runtime::links::measure`:
+/// sequential PINGs on one connection from a node of one region, bound to
+/// its address, to a node of the other, through the relay as the nodes'
+/// own traffic goes), and whether they matched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkReport {
+    /// `eu<->us`.
+    pub link: String,
+    /// Twice the one-way `delay_ms`.
+    pub declared_rtt_ms: f64,
+    pub jitter_ms: f64,
+    pub loss_pct: f64,
+    /// The two nodes measured between, `from` sending the PINGs.
+    pub from: String,
+    pub to: String,
+    /// PINGs answered; 0 when the link could not be measured.
+    pub pings: usize,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub min_ms: Option<f64>,
+    /// pass: the median within 10 % (at least 1 ms) of the declared round
+    /// trip and no PING faster than the declared round trip less twice the
+    /// jitter; fail otherwise; unknown when nothing was measured.
+    pub check: Verdict,
+    /// The check in words, or why the link was not measured.
+    pub note: String,
 }
 
 /// One fault and what it did to the cluster and to clients. Times are ms
@@ -685,6 +717,7 @@ pub(crate) mod tests {
             verdict: Report::verdict_from(&slo),
             slo,
             per_second: vec![],
+            links: vec![],
             reference: Some(ReferenceSummary {
                 interval_ms: 5,
                 ping_ms: BTreeMap::from([(

@@ -84,6 +84,19 @@ impl DockerRuntime {
         cancel: &CancellationToken,
     ) -> Result<Deployment, RuntimeError> {
         let started = Instant::now();
+        if !topology.links.is_empty() {
+            // Said rather than ignored: a drill over links that are not there
+            // would measure a network that is not the one declared.
+            return Err(RuntimeError::Environment(format!(
+                "the docker runtime cannot impair links between regions yet (this topology declares {}); use --runtime process",
+                topology
+                    .links
+                    .iter()
+                    .map(|l| l.label())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
         if let Some(existing) = self.find(&opts.name).await? {
             return Err(RuntimeError::AlreadyUp {
                 name: opts.name.clone(),

@@ -512,7 +512,7 @@ async fn process_heal(d: &Deployment) -> Result<Applied, NetError> {
     Ok(healed)
 }
 
-async fn process_preflight() -> Result<(), NetError> {
+pub(super) async fn process_preflight() -> Result<(), NetError> {
     if !is_root() {
         // SAFETY: geteuid(2) cannot fail.
         let euid = unsafe { libc::geteuid() };
@@ -611,7 +611,7 @@ fn remove_chain(chain: &str) -> Result<usize, NetError> {
     Ok(1)
 }
 
-fn is_root() -> bool {
+pub(super) fn is_root() -> bool {
     // SAFETY: geteuid(2) cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
@@ -621,14 +621,14 @@ fn argv(args: &[&str]) -> Vec<String> {
 }
 
 /// What a host command printed and returned.
-struct HostOutput {
-    exit_code: i64,
-    stdout: String,
-    stderr: String,
+pub(super) struct HostOutput {
+    pub(super) exit_code: i64,
+    pub(super) stdout: String,
+    pub(super) stderr: String,
 }
 
 /// Run a host command, `input` on its stdin.
-async fn host(args: &[&str], input: Option<&[u8]>) -> Result<HostOutput, NetError> {
+pub(super) async fn host(args: &[&str], input: Option<&[u8]>) -> Result<HostOutput, NetError> {
     use tokio::io::AsyncWriteExt as _;
     let ctx = || format!("running `{}`", args.join(" "));
     let mut child = tokio::process::Command::new(program(args[0]))
@@ -660,7 +660,7 @@ async fn host(args: &[&str], input: Option<&[u8]>) -> Result<HostOutput, NetErro
     })
 }
 
-fn host_sync(args: &[&str]) -> Result<HostOutput, NetError> {
+pub(super) fn host_sync(args: &[&str]) -> Result<HostOutput, NetError> {
     let out = std::process::Command::new(program(args[0]))
         .args(&args[1..])
         .stdin(Stdio::null())
@@ -682,7 +682,7 @@ fn program(name: &str) -> std::path::PathBuf {
 /// The first line of `stderr`, else of `stdout`, that says something: what a
 /// failed iptables said, in one line (not its warning that legacy tables
 /// exist too).
-fn first_line(stderr: &str, stdout: &str) -> String {
+pub(super) fn first_line(stderr: &str, stdout: &str) -> String {
     [stderr, stdout]
         .iter()
         .flat_map(|s| s.lines())

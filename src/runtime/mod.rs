@@ -12,8 +12,10 @@ pub mod config;
 pub mod docker;
 pub mod filter;
 pub mod image;
+pub mod links;
 pub mod netns;
 pub mod process;
+pub mod relay;
 
 use std::fmt;
 use std::net::SocketAddr;

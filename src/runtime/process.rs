@@ -114,6 +114,9 @@ impl ProcessRuntime {
         };
         // Written before anything starts, so cleanup can find this run whatever happens next.
         self.save(&deployment)?;
+        // The links' relay and rules, before any node can open a connection
+        // that should cross one.
+        super::links::start(&run_dir, &deployment).await?;
 
         for (spec, node) in topology.nodes.iter().zip(deployment.nodes.iter_mut()) {
             if cancel.is_cancelled() {
@@ -405,13 +408,17 @@ impl ProcessRuntime {
         Ok(out)
     }
 
-    /// Kill the run's nodes, remove its directory, and lift its partition
-    /// (its iptables chain on the host), whatever state it was left in.
+    /// Kill the run's nodes (and its links' relay), remove its directory, and
+    /// lift its partition and its links (its iptables chains on the host),
+    /// whatever state it was left in.
     pub fn remove_run(&self, run_id: &str) -> Result<Removed, RuntimeError> {
         let dir = self.run_dir(run_id);
         let removed = kill_and_remove(&dir)?;
         super::filter::teardown_run(run_id).map_err(|e| {
             RuntimeError::Environment(format!("removing the partition rules of run {run_id}: {e}"))
+        })?;
+        super::links::teardown_run(run_id).map_err(|e| {
+            RuntimeError::Environment(format!("removing the link rules of run {run_id}: {e}"))
         })?;
         Ok(removed)
     }
@@ -431,6 +438,8 @@ impl ProcessRuntime {
         // `down --all` on docker, everything redis-drill made on the host.
         super::filter::teardown_all()
             .map_err(|e| RuntimeError::Environment(format!("removing partition rules: {e}")))?;
+        super::links::teardown_all()
+            .map_err(|e| RuntimeError::Environment(format!("removing link rules: {e}")))?;
         Ok(removed)
     }
 

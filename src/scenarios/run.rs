@@ -56,6 +56,9 @@ pub async fn execute(
         Box::new(TimelineRecorder(timeline.clone())),
         Box::new(Terminal::new(quiet)),
     ]);
+    // Each link's round trip, measured on the idle topology before anything
+    // else runs, so the report can say whether the network is the declared one.
+    let links = crate::runtime::links::measure(d, cancel).await;
     let steps = drill_plan::plan(scenario);
     tracing::debug!(steps = ?steps.iter().map(Step::to_string).collect::<Vec<_>>(), "the plan");
     let mut drill = Drill::new(scenario, rt, d.clone(), seed, bus.clone(), cancel);
@@ -72,7 +75,8 @@ pub async fn execute(
         return Err(e);
     }
     let timeline = std::mem::take(&mut *timeline.lock().unwrap_or_else(PoisonError::into_inner));
-    let stored = drill.into_run(started_at, timeline)?.store();
+    let mut stored = drill.into_run(started_at, timeline)?.store();
+    stored.record.links = links;
     stored.write(&dir.path).map_err(|e| DrillError::Io {
         context: format!("storing the run in {}", dir.path.display()),
         source: std::io::Error::other(e),

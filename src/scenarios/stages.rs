@@ -774,6 +774,8 @@ impl Run<'_> {
                 cluster_check_ok: end.check_ok,
                 cluster_check: end.check_lines,
                 stray_keys: end.stray_keys,
+                // Measured before the drill, outside these stages; `execute` adds them.
+                links: Vec::new(),
             },
             history: recordings.recorded.history,
             pings: recordings.pings,

@@ -24,13 +24,23 @@ use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Location, MessageFormatter, Spanned};
 
 use super::RUNTIME_OWNED;
-use super::{ClusterSettings, Kind, NodeSpec, Region, Role, Topology};
+use super::{ClusterSettings, Kind, Link, NodeSpec, Region, Role, Topology};
 use crate::slots::{SLOT_COUNT, SlotRange, even_split};
 
 /// Longest topology, region or node name. Names end up inside container,
 /// network and host names (`redis-drill-<topology>-<node>`), which Docker and
 /// DNS labels (63 characters) keep short.
 pub const NAME_MAX: usize = 40;
+
+/// A link figure's range: (min, max, unit, whether min itself is excluded).
+type FigureRange = (f64, f64, &'static str, bool);
+/// One-way delay and jitter: up to a minute, longer than any WAN and still
+/// short enough that a drill with a link can finish.
+const LINK_DELAY_MS: FigureRange = (0.0, 60_000.0, "ms", false);
+/// Loss: 100 % would be a partition, which `partition` faults model.
+const LINK_LOSS_PCT: FigureRange = (0.0, 99.0, "%", false);
+/// Rate: above 0 (0 would be a partition) and at most 100 Gbit/s.
+const LINK_RATE_MBIT: FigureRange = (0.0, 100_000.0, "Mbit/s", true);
 
 /// The region every node lives in when a file names none.
 pub const DEFAULT_REGION: &str = "default";
@@ -188,6 +198,7 @@ struct RawTopology {
     kind: S<String>,
     image: Option<S<String>>,
     regions: Option<S<Vec<RawRegion>>>,
+    links: Option<S<Vec<RawLink>>>,
     redis: Option<RedisMap>,
     cluster: Option<RawCluster>,
     standalone: Option<RawStandalone>,
@@ -200,6 +211,16 @@ struct RawTopology {
 #[serde(deny_unknown_fields)]
 struct RawRegion {
     name: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLink {
+    between: S<Vec<S<String>>>,
+    delay_ms: S<f64>,
+    jitter_ms: Option<S<f64>>,
+    loss_pct: Option<S<f64>>,
+    rate_mbit: Option<S<f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -811,6 +832,7 @@ impl<'a> Resolver<'a> {
             None => None,
         };
         let regions = self.regions()?;
+        let links = self.links(&regions)?;
 
         // Sections must match the kind.
         for (present, k) in [
@@ -886,6 +908,7 @@ impl<'a> Resolver<'a> {
             kind,
             image,
             regions: regions.into_iter().map(|name| Region { name }).collect(),
+            links,
             cluster: ClusterSettings { node_timeout_ms },
             nodes,
             source: None,
@@ -952,6 +975,109 @@ impl<'a> Resolver<'a> {
             out.push(name);
         }
         Ok(out)
+    }
+
+    /// The `links` list: each between two different known regions, no pair
+    /// twice (in either order), every figure in its range.
+    fn links(&self, regions: &[String]) -> Result<Vec<Link>> {
+        let Some(list) = &self.raw.links else {
+            return Ok(Vec::new());
+        };
+        let mut out: Vec<(Link, Location)> = Vec::new();
+        for (i, raw) in list.value.iter().enumerate() {
+            let prefix = format!("links[{i}]");
+            let between = &raw.between;
+            let [a, b] = between.value.as_slice() else {
+                return Err(self.doc.invalid(
+                    between.referenced,
+                    format!("{prefix}.between"),
+                    format!(
+                        "a link is between exactly two regions, not {}",
+                        between.value.len()
+                    ),
+                ));
+            };
+            let a_name = self.region(a, &format!("{prefix}.between[0]"), regions)?;
+            let b_name = self.region(b, &format!("{prefix}.between[1]"), regions)?;
+            if a_name == b_name {
+                return Err(self.doc.invalid(
+                    b.referenced,
+                    format!("{prefix}.between[1]"),
+                    format!(
+                        "a link joins two different regions; traffic inside \"{a_name}\" is never impaired"
+                    ),
+                ));
+            }
+            if let Some((_, first)) = out.iter().find(|(l, _)| l.joins(&a_name, &b_name)) {
+                return Err(self.doc.invalid(
+                    between.referenced,
+                    format!("{prefix}.between"),
+                    format!(
+                        "the link between \"{a_name}\" and \"{b_name}\" is already given at line {}",
+                        first.line()
+                    ),
+                ));
+            }
+            let delay_ms =
+                self.figure(&raw.delay_ms, &format!("{prefix}.delay_ms"), LINK_DELAY_MS)?;
+            let jitter_ms = match &raw.jitter_ms {
+                Some(j) => {
+                    let field = format!("{prefix}.jitter_ms");
+                    let v = self.figure(j, &field, LINK_DELAY_MS)?;
+                    if v > delay_ms {
+                        return Err(self.doc.invalid(
+                            j.referenced,
+                            field,
+                            format!(
+                                "{v} ms of jitter is more than the {delay_ms} ms delay; a delay cannot go below 0"
+                            ),
+                        ));
+                    }
+                    v
+                }
+                None => 0.0,
+            };
+            let loss_pct = match &raw.loss_pct {
+                Some(l) => self.figure(l, &format!("{prefix}.loss_pct"), LINK_LOSS_PCT)?,
+                None => 0.0,
+            };
+            let rate_mbit = match &raw.rate_mbit {
+                Some(r) => Some(self.figure(r, &format!("{prefix}.rate_mbit"), LINK_RATE_MBIT)?),
+                None => None,
+            };
+            out.push((
+                Link {
+                    between: [a_name, b_name],
+                    delay_ms,
+                    jitter_ms,
+                    loss_pct,
+                    rate_mbit,
+                },
+                between.referenced,
+            ));
+        }
+        Ok(out.into_iter().map(|(l, _)| l).collect())
+    }
+
+    /// A link figure inside its range (`range.0` to `range.1`, with
+    /// `range.2` saying what the bounds mean).
+    fn figure(&self, s: &S<f64>, field: &str, range: FigureRange) -> Result<f64> {
+        let (min, max, unit, open_min) = range;
+        let v = s.value;
+        let below = if open_min { v <= min } else { v < min };
+        if !v.is_finite() || below || v > max {
+            let low = if open_min {
+                format!("more than {min}")
+            } else {
+                format!("from {min}")
+            };
+            return Err(self.doc.invalid(
+                s.referenced,
+                field,
+                format!("{v} is out of range ({low} to {max} {unit})"),
+            ));
+        }
+        Ok(v)
     }
 
     fn region(&self, s: &S<String>, field: &str, regions: &[String]) -> Result<String> {
@@ -1901,6 +2027,97 @@ nodes:
         );
         let e = parse("name: a\nkind: b\n", None).unwrap_err();
         assert!(e.to_string().starts_with("<input>:2:7: kind: "), "{e}");
+    }
+
+    const TWO: &str = "name: w\nkind: cluster\nregions: [{name: eu}, {name: us}, {name: ap}]\ncluster: {shards: 3}\n";
+
+    #[test]
+    fn links_resolve_with_defaults() {
+        let t = t(&format!(
+            "{TWO}links:\n  - between: [eu, us]\n    delay_ms: 40\n    jitter_ms: 4\n    loss_pct: 0.5\n    rate_mbit: 100\n  - between: [ap, eu]\n    delay_ms: 75\n"
+        ));
+        assert_eq!(
+            t.links,
+            [
+                Link {
+                    between: ["eu".into(), "us".into()],
+                    delay_ms: 40.0,
+                    jitter_ms: 4.0,
+                    loss_pct: 0.5,
+                    rate_mbit: Some(100.0),
+                },
+                Link {
+                    between: ["ap".into(), "eu".into()],
+                    delay_ms: 75.0,
+                    jitter_ms: 0.0,
+                    loss_pct: 0.0,
+                    rate_mbit: None,
+                },
+            ]
+        );
+        assert_eq!(t.link("us", "eu").map(|l| l.delay_ms), Some(40.0));
+        assert_eq!(t.link("eu", "ap").map(|l| l.delay_ms), Some(75.0));
+        assert!(t.link("us", "ap").is_none());
+        assert_eq!(
+            t.links[0].describe(),
+            "delay 40 ms ± 4 ms, loss 0.5 %, 100 Mbit/s"
+        );
+        assert!(self::t(TWO).links.is_empty());
+    }
+
+    #[test]
+    fn link_errors_point_at_the_field() {
+        let cases = [
+            (
+                "links:\n  - between: [eu, mars]\n    delay_ms: 1\n",
+                "<input>:6:19: links[0].between[1]: no region named \"mars\"; the regions are eu, us, ap",
+            ),
+            (
+                "links:\n  - between: [eu]\n    delay_ms: 1\n",
+                "<input>:6:14: links[0].between: a link is between exactly two regions, not 1",
+            ),
+            (
+                "links:\n  - between: [eu, eu]\n    delay_ms: 1\n",
+                "<input>:6:19: links[0].between[1]: a link joins two different regions; traffic inside \"eu\" is never impaired",
+            ),
+            (
+                "links:\n  - {between: [eu, us], delay_ms: 1}\n  - {between: [us, eu], delay_ms: 2}\n",
+                "<input>:7:15: links[1].between: the link between \"us\" and \"eu\" is already given at line 6",
+            ),
+            (
+                "links:\n  - {between: [eu, us], delay_ms: -1}\n",
+                "<input>:6:35: links[0].delay_ms: -1 is out of range (from 0 to 60000 ms)",
+            ),
+            (
+                "links:\n  - {between: [eu, us], delay_ms: 10, jitter_ms: 11}\n",
+                "<input>:6:50: links[0].jitter_ms: 11 ms of jitter is more than the 10 ms delay; a delay cannot go below 0",
+            ),
+            (
+                "links:\n  - {between: [eu, us], delay_ms: 1, loss_pct: 100}\n",
+                "<input>:6:48: links[0].loss_pct: 100 is out of range (from 0 to 99 %)",
+            ),
+            (
+                "links:\n  - {between: [eu, us], delay_ms: 1, rate_mbit: 0}\n",
+                "<input>:6:49: links[0].rate_mbit: 0 is out of range (more than 0 to 100000 Mbit/s)",
+            ),
+        ];
+        for (links, want) in cases {
+            let e = parse(&format!("{TWO}{links}"), None).unwrap_err();
+            assert_eq!(e.to_string(), want, "{links}");
+        }
+        // Without `regions`, the one region is "default".
+        let e = parse(
+            "name: w\nkind: cluster\nlinks: [{between: [default, x], delay_ms: 1}]\n",
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("this topology has one region"),
+            "{e}"
+        );
+        // A missing delay is a missing field.
+        let e = parse(&format!("{TWO}links:\n  - between: [eu, us]\n"), None).unwrap_err();
+        assert!(e.to_string().contains("missing field `delay_ms`"), "{e}");
     }
 
     #[test]

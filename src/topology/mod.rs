@@ -84,6 +84,10 @@ pub struct Topology {
     pub image: Option<String>,
     /// At least one region; a file without `regions` gets one named `default`.
     pub regions: Vec<Region>,
+    /// Impaired links between pairs of regions; an unlisted pair has none.
+    /// Absent from deployments recorded before links existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
     /// Cluster-wide settings; only meaningful for [`Kind::Cluster`].
     pub cluster: ClusterSettings,
     /// Every node, primaries of each shard first, in a stable order.
@@ -92,11 +96,56 @@ pub struct Topology {
     pub source: Option<PathBuf>,
 }
 
-/// A named place nodes live in. Later issues add link latency and bandwidth
-/// between regions; they will hang off this type and a `links` list.
+/// A named place nodes live in. What lies between two regions is a [`Link`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Region {
     pub name: String,
+}
+
+/// The network between two regions, as a WAN link behaves: every packet
+/// between a node of one and a node of the other is delayed, may be lost,
+/// and shares a rate. Symmetric: both directions get the same impairment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Link {
+    /// The two regions, in the file's order (never the same one twice).
+    pub between: [String; 2],
+    /// One-way delay in ms: a round trip across the link takes twice this.
+    pub delay_ms: f64,
+    /// Each delay is drawn uniformly from `delay_ms ± jitter_ms` (never
+    /// reordering bytes of one connection); 0 for none. At most `delay_ms`.
+    pub jitter_ms: f64,
+    /// Percentage of packets dropped in each direction, 0 for none.
+    pub loss_pct: f64,
+    /// Bandwidth in Mbit/s in each direction; `None` for unlimited.
+    pub rate_mbit: Option<f64>,
+}
+
+impl Link {
+    /// Whether this link joins regions `a` and `b` (in either order).
+    pub fn joins(&self, a: &str, b: &str) -> bool {
+        (self.between[0] == a && self.between[1] == b)
+            || (self.between[0] == b && self.between[1] == a)
+    }
+
+    /// `eu-west<->us-east`, for messages and reports.
+    pub fn label(&self) -> String {
+        format!("{}<->{}", self.between[0], self.between[1])
+    }
+
+    /// What the link does, in one line: `delay 40 ms ± 4 ms, loss 0.5 %, 100 Mbit/s`.
+    pub fn describe(&self) -> String {
+        let mut s = format!("delay {} ms", self.delay_ms);
+        if self.jitter_ms > 0.0 {
+            s.push_str(&format!(" ± {} ms", self.jitter_ms));
+        }
+        if self.loss_pct > 0.0 {
+            s.push_str(&format!(", loss {} %", self.loss_pct));
+        }
+        if let Some(r) = self.rate_mbit {
+            s.push_str(&format!(", {r} Mbit/s"));
+        }
+        s
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,6 +194,11 @@ impl Topology {
     /// The node with this name.
     pub fn node(&self, name: &str) -> Option<&NodeSpec> {
         self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The link between regions `a` and `b`, if the file declares one.
+    pub fn link(&self, a: &str, b: &str) -> Option<&Link> {
+        self.links.iter().find(|l| l.joins(a, b))
     }
 
     /// The primaries, in shard order.

@@ -1,0 +1,341 @@
+//! The delaying relay: how a link between regions gets its latency on a
+//! kernel without `netem`.
+//!
+//! iptables `REDIRECT`s every TCP connection between two nodes that a link
+//! joins to the relay's one port (`runtime::links` writes the rules). The
+//! relay reads where the connection was going (`SO_ORIGINAL_DST`), opens its
+//! own connection there — from the client's own address, so the node sees its
+//! real peer, and marked with [`MARK`], which the rules exempt so the relay's
+//! traffic is not redirected again — and copies both directions, each chunk
+//! held back until `delay ± jitter` after it arrived (and, with a rate, after
+//! the link could have carried it). A chunk is never sent before the one
+//! read before it: jitter never reorders a connection's bytes, as TCP never
+//! would.
+//!
+//! It runs as its own process (`redis-drill relay CONFIG`, started by the
+//! process runtime in the run's directory), so it lives as long as the
+//! nodes do, after `up` has returned, and the run's cleanup finds and kills
+//! it like a node.
+
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::SeedableRng as _;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::net::links::link_between;
+use crate::topology::Link;
+
+/// The fwmark on the relay's own connections; the REDIRECT rules skip
+/// packets that carry it. Any value no other tool here uses.
+pub const MARK: u32 = 0x5244_0077;
+/// The relay's configuration file, in its directory of the run.
+pub const CONFIG_FILE: &str = "relay.json";
+/// Where the relay writes the port it listens on, once it listens.
+pub const PORT_FILE: &str = "port";
+/// Bytes read at once; also the largest chunk one delay applies to.
+const CHUNK: usize = 64 * 1024;
+/// Chunks in flight per direction before the reader waits: bounds the
+/// relay's memory (about 16 MB per direction) without limiting a link's
+/// bandwidth-delay product in any drill here.
+const IN_FLIGHT: usize = 256;
+
+/// What the relay needs to know: every node's address and region, and the
+/// links between regions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RelayConfig {
+    pub nodes: Vec<(IpAddr, String)>,
+    pub links: Vec<Link>,
+}
+
+/// When each chunk of one direction of one connection may leave: pure, so
+/// its promises (the delay's bounds, the order, the rate) are unit-tested.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    delay: Duration,
+    jitter: Duration,
+    /// Bytes per second, `None` for unlimited.
+    rate: Option<f64>,
+    /// When the link finishes carrying what was read so far (rate only).
+    busy_until: Option<Instant>,
+    /// When the last chunk leaves: no chunk may leave before it.
+    last: Option<Instant>,
+}
+
+impl Schedule {
+    pub fn new(link: Option<&Link>) -> Schedule {
+        let ms = |v: f64| Duration::from_secs_f64(v.max(0.0) / 1000.0);
+        Schedule {
+            delay: link.map_or(Duration::ZERO, |l| ms(l.delay_ms)),
+            jitter: link.map_or(Duration::ZERO, |l| ms(l.jitter_ms)),
+            rate: link
+                .and_then(|l| l.rate_mbit)
+                .map(|m| m * 1_000_000.0 / 8.0),
+            busy_until: None,
+            last: None,
+        }
+    }
+
+    /// Whether this schedule holds anything back at all.
+    pub fn is_passthrough(&self) -> bool {
+        self.delay.is_zero() && self.jitter.is_zero() && self.rate.is_none()
+    }
+
+    /// When `len` bytes read at `now` may be written: after the link has
+    /// carried them at its rate, plus a delay drawn uniformly from
+    /// `delay ± jitter`, and never before the previous chunk.
+    pub fn next(&mut self, now: Instant, len: usize, rng: &mut impl rand::Rng) -> Instant {
+        let carried = match self.rate {
+            Some(rate) => {
+                let start = self.busy_until.map_or(now, |b| b.max(now));
+                let end = start + Duration::from_secs_f64(len as f64 / rate);
+                self.busy_until = Some(end);
+                end
+            }
+            None => now,
+        };
+        let delay = if self.jitter.is_zero() {
+            self.delay
+        } else {
+            let j = self.jitter.as_secs_f64();
+            let d = self.delay.as_secs_f64() + rng.random_range(-j..=j);
+            Duration::from_secs_f64(d.max(0.0))
+        };
+        let at = (carried + delay).max(self.last.unwrap_or(carried));
+        self.last = Some(at);
+        at
+    }
+}
+
+/// The relay process: listen on 127.0.0.1 (where REDIRECT sends locally
+/// made connections), write the port to [`PORT_FILE`] beside `config`, and
+/// relay until `cancel`.
+pub async fn run(config: &Path, cancel: CancellationToken) -> std::io::Result<()> {
+    let text = std::fs::read(config)?;
+    let cfg: RelayConfig = serde_json::from_slice(&text)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let dir = config.parent().map_or_else(PathBuf::new, Path::to_path_buf);
+    let tmp = dir.join(format!("{PORT_FILE}.tmp"));
+    std::fs::write(&tmp, port.to_string())?;
+    std::fs::rename(&tmp, dir.join(PORT_FILE))?;
+    tracing::info!(port, links = cfg.links.len(), "relay listening");
+    serve(listener, Arc::new(cfg), cancel).await
+}
+
+/// Accept and relay connections until `cancel`.
+pub async fn serve(
+    listener: TcpListener,
+    cfg: Arc<RelayConfig>,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    loop {
+        let (inbound, peer) = tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors and the like: wait a little, go on.
+                    tracing::warn!("relay accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let cfg = cfg.clone();
+        tokio::spawn(async move {
+            if let Err(e) = relay(inbound, peer, &cfg).await {
+                tracing::debug!(%peer, "relayed connection ended: {e}");
+            }
+        });
+    }
+}
+
+/// Relay one redirected connection to where it was going.
+async fn relay(inbound: TcpStream, peer: SocketAddr, cfg: &RelayConfig) -> std::io::Result<()> {
+    let dst = original_dst(&inbound)?;
+    let link = link_between(&cfg.nodes, &cfg.links, peer.ip(), dst.ip());
+    let outbound = connect_marked(peer.ip(), dst).await?;
+    inbound.set_nodelay(true)?;
+    outbound.set_nodelay(true)?;
+    let (ri, wi) = inbound.into_split();
+    let (ro, wo) = outbound.into_split();
+    tokio::try_join!(
+        pump(ri, wo, Schedule::new(link)),
+        pump(ro, wi, Schedule::new(link))
+    )?;
+    Ok(())
+}
+
+/// Copy `r` to `w`, each chunk held back as `schedule` says; `w` is shut
+/// down after the last byte, so a half-close crosses the link as late as
+/// the data before it.
+async fn pump(
+    mut r: impl AsyncRead + Unpin,
+    mut w: impl AsyncWrite + Unpin + Send + 'static,
+    mut schedule: Schedule,
+) -> std::io::Result<()> {
+    if schedule.is_passthrough() {
+        tokio::io::copy(&mut r, &mut w).await?;
+        return w.shutdown().await;
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Instant, Vec<u8>)>(IN_FLIGHT);
+    let writer = tokio::spawn(async move {
+        while let Some((at, bytes)) = rx.recv().await {
+            tokio::time::sleep_until(at).await;
+            w.write_all(&bytes).await?;
+        }
+        w.shutdown().await
+    });
+    let mut rng = rand::rngs::StdRng::from_os_rng();
+    let mut buf = vec![0u8; CHUNK];
+    let read = async {
+        loop {
+            let n = r.read(&mut buf).await?;
+            if n == 0 {
+                return Ok::<_, std::io::Error>(());
+            }
+            let at = schedule.next(Instant::now(), n, &mut rng);
+            if tx.send((at, buf[..n].to_vec())).await.is_err() {
+                // The writer failed; its error is the one to report.
+                return Ok(());
+            }
+        }
+    }
+    .await;
+    drop(tx);
+    let written = writer
+        .await
+        .map_err(|e| std::io::Error::other(format!("relay writer: {e}")))?;
+    read.and(written)
+}
+
+/// Connect to `dst` from `from` (the redirected client's own address, so
+/// the relay is transparent to the node), marked with [`MARK`].
+async fn connect_marked(from: IpAddr, dst: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = match dst {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    set_mark(socket.as_raw_fd(), MARK)?;
+    socket.bind(SocketAddr::new(from, 0))?;
+    socket.connect(dst).await
+}
+
+fn set_mark(fd: i32, mark: u32) -> std::io::Result<()> {
+    // SAFETY: a valid socket descriptor and a u32 of the right size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_MARK,
+            (&mark as *const u32).cast(),
+            std::mem::size_of::<u32>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Where a REDIRECTed connection was going, from conntrack.
+fn original_dst(s: &TcpStream) -> std::io::Result<SocketAddr> {
+    // SAFETY: sockaddr_in is plain data; getsockopt fills at most `len` bytes.
+    let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let rc = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_IP,
+            libc::SO_ORIGINAL_DST,
+            (&mut addr as *mut libc::sockaddr_in).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(SocketAddr::V4(SocketAddrV4::new(
+        u32::from_be(addr.sin_addr.s_addr).into(),
+        u16::from_be(addr.sin_port),
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(delay_ms: f64, jitter_ms: f64, rate_mbit: Option<f64>) -> Link {
+        Link {
+            between: ["a".into(), "b".into()],
+            delay_ms,
+            jitter_ms,
+            loss_pct: 0.0,
+            rate_mbit,
+        }
+    }
+
+    #[test]
+    fn chunks_leave_after_the_delay_within_the_jitter_and_in_order() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut s = Schedule::new(Some(&link(40.0, 10.0, None)));
+        let t0 = Instant::now();
+        let mut last = t0;
+        let mut spread = (Duration::MAX, Duration::ZERO);
+        for i in 0..1000u64 {
+            let now = t0 + Duration::from_micros(i * 100);
+            let at = s.next(now, 100, &mut rng);
+            let held = at - now;
+            assert!(at >= last, "chunk {i} would overtake the one before it");
+            // Never below delay - jitter; above delay + jitter only to keep order.
+            assert!(held >= Duration::from_millis(30), "{held:?}");
+            assert!(
+                held <= Duration::from_millis(50) || at == last,
+                "chunk {i} held {held:?}"
+            );
+            spread = (spread.0.min(held), spread.1.max(held));
+            last = at;
+        }
+        // The jitter is really drawn: the delays spread over most of ±10 ms.
+        assert!(spread.0 < Duration::from_millis(33), "{spread:?}");
+        assert!(spread.1 > Duration::from_millis(47), "{spread:?}");
+    }
+
+    #[test]
+    fn a_rate_spaces_chunks_by_their_size() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        // 8 Mbit/s = 1 MB/s: 10 kB take 10 ms.
+        let mut s = Schedule::new(Some(&link(5.0, 0.0, Some(8.0))));
+        let t0 = Instant::now();
+        let a = s.next(t0, 10_000, &mut rng);
+        let b = s.next(t0, 10_000, &mut rng);
+        assert_eq!(a - t0, Duration::from_millis(15));
+        assert_eq!(b - t0, Duration::from_millis(25));
+        // An idle link starts fresh.
+        let later = t0 + Duration::from_secs(1);
+        assert_eq!(
+            s.next(later, 1000, &mut rng) - later,
+            Duration::from_millis(6)
+        );
+    }
+
+    #[test]
+    fn no_link_passes_through() {
+        assert!(Schedule::new(None).is_passthrough());
+        assert!(Schedule::new(Some(&link(0.0, 0.0, None))).is_passthrough());
+        assert!(!Schedule::new(Some(&link(0.0, 0.0, Some(1.0)))).is_passthrough());
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let t0 = Instant::now();
+        assert_eq!(Schedule::new(None).next(t0, 10, &mut rng), t0);
+    }
+}

@@ -1,0 +1,513 @@
+//! Links between regions on the process runtime, through the real binary:
+//! a 40 ms link makes a PING between nodes of two regions take 80 ms
+//! (± 10 %), while a PING inside a region stays under 2 ms; the relay is
+//! transparent (the node sees its real peer); replication crosses the link;
+//! a lossy link drops its share of packets (the `statistic` match counts
+//! them) and TCP still delivers every reply; `down` leaves no rule and no
+//! relay behind. Needs root (iptables on the host).
+//!
+//! The round trips are measured by a plain TCP client written here, bound
+//! to a node's own address (as that node's connections are), not by
+//! anything of the relay's: an independent view of the link.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::*;
+use redis_drill::topology::Topology;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// One primary in eu, a replica in us (across the link), one in eu.
+const TOPOLOGY: &str = "name: links\nkind: replicated\nregions: [{name: eu}, {name: us}]\nreplicated: {replicas: 2}\nlinks:\n  - between: [eu, us]\n    delay_ms: 40\n";
+const DELAY: Duration = Duration::from_millis(40);
+/// PINGs per measurement.
+const PINGS: usize = 25;
+/// The longest one connect or reply may take: a lost SYN is sent again
+/// after 1, 2, 4 s, so a lossy link can take several seconds to connect.
+const IO_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Round trips of `PINGS` PINGs on one connection from `from`'s address
+/// (as the node `from` itself would connect) to `to`, sorted; and what `to`
+/// says the connection's peer address is.
+async fn pings(from: SocketAddr, to: SocketAddr) -> (Vec<Duration>, String) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(from.ip(), 0)).unwrap();
+    let mut s = tokio::time::timeout(IO_TIMEOUT, socket.connect(to))
+        .await
+        .expect("connect within 5 s")
+        .expect("connect");
+    s.set_nodelay(true).unwrap();
+    let mut buf = [0u8; 512];
+    let mut rtts = Vec::new();
+    for _ in 0..PINGS {
+        let t = Instant::now();
+        s.write_all(b"PING\r\n").await.unwrap();
+        let n = tokio::time::timeout(IO_TIMEOUT, s.read(&mut buf))
+            .await
+            .expect("PONG within 5 s")
+            .unwrap();
+        rtts.push(t.elapsed());
+        assert_eq!(&buf[..n], b"+PONG\r\n");
+    }
+    rtts.sort();
+    s.write_all(b"CLIENT INFO\r\n").await.unwrap();
+    let n = tokio::time::timeout(IO_TIMEOUT, s.read(&mut buf))
+        .await
+        .expect("CLIENT INFO within 5 s")
+        .unwrap();
+    let info = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let addr = info
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("addr="))
+        .unwrap_or_default()
+        .to_string();
+    (rtts, addr)
+}
+
+fn p50(v: &[Duration]) -> Duration {
+    v[v.len() / 2]
+}
+
+/// The host's iptables rules (nat and filter) that mention `needle`.
+fn rules_mentioning(needle: &str) -> Vec<String> {
+    ["nat", "filter"]
+        .iter()
+        .flat_map(|t| {
+            let out = std::process::Command::new("iptables")
+                .args(["-w", "-t", t, "-S"])
+                .output()
+                .expect("iptables");
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| l.contains(needle))
+                .map(|l| format!("{t}: {l}"))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn a_link_delays_pings_across_regions_only_and_goes_with_down() {
+    let env = Env::new("process");
+    let file = env.write("links.yaml", TOPOLOGY);
+    if !root_or_skip("a_link_delays_pings_across_regions_only_and_goes_with_down") {
+        let out = env
+            .command(&[
+                "up",
+                file.to_str().unwrap(),
+                "--name",
+                &unique_name("links"),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(redis_drill::exit::ENVIRONMENT));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("needs root"), "{err}");
+        return;
+    }
+    let topology = Topology::parse(TOPOLOGY, None).unwrap();
+    let region = |n: &str| topology.node(n).unwrap().region.clone();
+    let up = env.up(&file, "links");
+    let status = up.status();
+    let (eu, us): (Vec<_>, Vec<_>) = status
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), n.address))
+        .partition(|(n, _)| region(n) == "eu");
+    assert_eq!((eu.len(), us.len()), (2, 1), "{eu:?} {us:?}");
+    let chain = format!("redis-drill-run-{}", up.run_id);
+    let rules = rules_mentioning(&chain);
+    // nat: 2 pairs x 2 directions + the jump; filter: the jump (no loss).
+    assert_eq!(rules.len(), 4 + 1 + 1, "{rules:#?}");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (from, near, far) = (eu[0].1, eu[1].1, us[0].1);
+    let (across, seen_as) = rt.block_on(pings(from, far));
+    let (inside, _) = rt.block_on(pings(from, near));
+    eprintln!(
+        "PING round trip across the link p50 {:?} (min {:?}, max {:?}); inside eu p50 {:?}",
+        p50(&across),
+        across[0],
+        across[PINGS - 1],
+        p50(&inside)
+    );
+    // A physical floor: no round trip can beat the link's delay both ways.
+    assert!(across[0] >= 2 * DELAY, "{across:?}");
+    // Close to it: within 10 % at the median, as the issue asks.
+    assert!(p50(&across) <= 2 * DELAY * 11 / 10, "{across:?}");
+    assert!(p50(&inside) < Duration::from_millis(2), "{inside:?}");
+    // Transparent: the far node sees the connection come from `from` itself.
+    assert_eq!(
+        seen_as.rsplit_once(':').map(|(ip, _)| ip),
+        Some(from.ip().to_string().as_str())
+    );
+
+    // Replication crosses the link: the us replica is in sync.
+    wait_until(
+        "the us replica's link to its primary",
+        Duration::from_secs(30),
+        || {
+            redis::Client::open(format!("redis://{far}/"))
+                .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1)))
+                .and_then(|mut c| {
+                    redis::cmd("INFO")
+                        .arg("replication")
+                        .query::<String>(&mut c)
+                })
+                .is_ok_and(|info| info.contains("master_link_status:up"))
+        },
+    );
+
+    let run_id = up.run_id.clone();
+    up.down();
+    assert!(
+        rules_mentioning(&chain).is_empty(),
+        "{:#?}",
+        rules_mentioning(&chain)
+    );
+    assert!(rules_mentioning(&format!("RL-{run_id}")).is_empty());
+}
+
+/// Two independent instances (no traffic between them but the test's own)
+/// in two regions, across a link that loses 10 % of the packets.
+const LOSSY: &str = "name: lossy\nkind: standalone\nregions: [{name: eu}, {name: us}]\nstandalone: {primaries: 2}\nlinks:\n  - between: [eu, us]\n    delay_ms: 5\n    loss_pct: 10\n";
+
+/// Packets the `DROP` rules of `chain` (filter table) have dropped.
+fn dropped(chain: &str) -> u64 {
+    let out = std::process::Command::new("iptables")
+        .args(["-w", "-t", "filter", "-L", chain, "-v", "-x", "-n"])
+        .output()
+        .expect("iptables");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("DROP"))
+        .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn a_lossy_link_drops_its_share_and_tcp_still_delivers() {
+    if !root_or_skip("a_lossy_link_drops_its_share_and_tcp_still_delivers") {
+        return;
+    }
+    let env = Env::new("process");
+    let file = env.write("lossy.yaml", LOSSY);
+    let topology = Topology::parse(LOSSY, None).unwrap();
+    let region = |n: &str| topology.node(n).unwrap().region.clone();
+    let up = env.up(&file, "lossy");
+    let status = up.status();
+    let (eu, us): (Vec<_>, Vec<_>) = status
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), n.address))
+        .partition(|(n, _)| region(n) == "eu");
+    assert_eq!((eu.len(), us.len()), (1, 1), "{eu:?} {us:?}");
+    let chain = format!("RL-{}", up.run_id);
+    // Nothing crosses the link before the test's own connection.
+    let before = dropped(&chain);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut across = Vec::new();
+    for _ in 0..4 {
+        across.extend(rt.block_on(pings(eu[0].1, us[0].1)).0);
+    }
+    across.sort();
+    let lost = dropped(&chain) - before;
+    eprintln!(
+        "lossy link: {lost} packets dropped by the statistic match over {} PINGs; round trip p50 {:?}, max {:?}",
+        across.len(),
+        p50(&across),
+        across[across.len() - 1]
+    );
+    // Every PING was answered (`pings` checks each reply), over a link that
+    // really dropped packets: 4 x 25 PINGs are at least 200 packets across
+    // (request and reply), so none lost at 10 % has a chance below 1e-9.
+    assert!(lost > 0, "the statistic match dropped nothing");
+    // And not far more than its share: 200-odd packets plus ACKs and
+    // retransmissions stay well under 200 drops at 10 %.
+    assert!(lost < 200, "{lost} packets dropped");
+    assert!(across[0] >= Duration::from_millis(10), "{across:?}");
+    up.down();
+    assert!(
+        rules_mentioning(&chain).is_empty(),
+        "{:#?}",
+        rules_mentioning(&chain)
+    );
+}
+
+/// Three independent instances over `eu` and `us`, a link with no delay:
+/// every connection from an eu node's address to the us node still goes
+/// through the relay, which then only copies bytes.
+const ZERO: &str = "name: zero\nkind: standalone\nregions: [{name: eu}, {name: us}]\nstandalone: {primaries: 2}\nlinks:\n  - between: [eu, us]\n    delay_ms: 0\n";
+/// Sequential PINGs per path, and pipelined PINGs (in batches) per path.
+const SEQUENTIAL: usize = 2000;
+const PIPELINED: usize = 50_000;
+const BATCH: usize = 100;
+
+/// Sorted round trips of `SEQUENTIAL` PINGs, then the time `PIPELINED`
+/// PINGs take in batches of `BATCH`, on one connection from `from` to `to`.
+async fn overhead(from: std::net::IpAddr, to: SocketAddr) -> (Vec<Duration>, Duration) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(from, 0)).unwrap();
+    let mut s = tokio::time::timeout(IO_TIMEOUT, socket.connect(to))
+        .await
+        .expect("connect in time")
+        .expect("connect");
+    s.set_nodelay(true).unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut rtts = Vec::with_capacity(SEQUENTIAL);
+    for _ in 0..SEQUENTIAL {
+        let t = Instant::now();
+        s.write_all(b"PING\r\n").await.unwrap();
+        let n = tokio::time::timeout(IO_TIMEOUT, s.read(&mut buf))
+            .await
+            .expect("PONG in time")
+            .unwrap();
+        rtts.push(t.elapsed());
+        assert_eq!(&buf[..n], b"+PONG\r\n");
+    }
+    rtts.sort();
+    let batch = b"PING\r\n".repeat(BATCH);
+    let want = b"+PONG\r\n".len() * BATCH;
+    let t = Instant::now();
+    for _ in 0..PIPELINED / BATCH {
+        s.write_all(&batch).await.unwrap();
+        let mut got = 0;
+        while got < want {
+            let n = tokio::time::timeout(IO_TIMEOUT, s.read(&mut buf))
+                .await
+                .expect("PONGs in time")
+                .unwrap();
+            assert!(n > 0, "connection closed");
+            got += n;
+        }
+        assert_eq!(got, want);
+    }
+    (rtts, t.elapsed())
+}
+
+/// Not a pass/fail benchmark: it prints the relay's cost at zero delay
+/// against the same node reached without it (`just bench-relay`). It
+/// asserts only what the issue asks of a region's inside, a round trip
+/// under 2 ms at the median, and that the relay path really is redirected.
+#[test]
+fn relay_overhead_at_zero_delay() {
+    if !root_or_skip("relay_overhead_at_zero_delay") {
+        return;
+    }
+    let env = Env::new("process");
+    let file = env.write("zero.yaml", ZERO);
+    let topology = Topology::parse(ZERO, None).unwrap();
+    let region = |n: &str| topology.node(n).unwrap().region.clone();
+    let up = env.up(&file, "zero");
+    let status = up.status();
+    let eu = status
+        .nodes
+        .iter()
+        .find(|n| region(&n.name) == "eu")
+        .unwrap();
+    let us = status
+        .nodes
+        .iter()
+        .find(|n| region(&n.name) == "us")
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // 127.0.0.1 is no node's address: no rule covers it.
+    let (direct, direct_bulk) = rt.block_on(overhead([127, 0, 0, 1].into(), us.address));
+    let (relayed, relayed_bulk) = rt.block_on(overhead(eu.address.ip(), us.address));
+    let pct = |v: &[Duration], q: f64| v[((v.len() - 1) as f64 * q) as usize];
+    let rate = |d: Duration| PIPELINED as f64 / d.as_secs_f64();
+    eprintln!("| path | PING p50 | PING p99 | pipelined PINGs/s ({BATCH} a batch) |");
+    eprintln!("|---|---|---|---|");
+    for (name, v, bulk) in [
+        ("direct (no relay)", &direct, direct_bulk),
+        ("through the relay, delay 0", &relayed, relayed_bulk),
+    ] {
+        eprintln!(
+            "| {name} | {:.3} ms | {:.3} ms | {:.0} |",
+            pct(v, 0.5).as_secs_f64() * 1e3,
+            pct(v, 0.99).as_secs_f64() * 1e3,
+            rate(bulk)
+        );
+    }
+    // The relay path is the relay's: its connections are counted by the
+    // REDIRECT rule (its packet counter moved).
+    let out = std::process::Command::new("iptables")
+        .args([
+            "-w",
+            "-t",
+            "nat",
+            "-L",
+            &format!("RL-{}", up.run_id),
+            "-v",
+            "-x",
+            "-n",
+        ])
+        .output()
+        .expect("iptables");
+    let redirected: u64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("REDIRECT") && l.contains(&eu.address.ip().to_string()))
+        .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    assert!(redirected > 0, "no packet was redirected to the relay");
+    assert!(
+        pct(&relayed, 0.5) < Duration::from_millis(2),
+        "{:?}",
+        pct(&relayed, 0.5)
+    );
+    up.down();
+}
+
+/// The docker runtime cannot impair links yet: `up` says so, names the
+/// links and the way out, exits with the environment code, and leaves
+/// nothing behind — never a topology without the network it declared.
+#[test]
+fn docker_refuses_links_and_says_why() {
+    if !docker_or_skip("docker_refuses_links_and_says_why") {
+        return;
+    }
+    let env = Env::new("docker");
+    let file = env.write("links.yaml", TOPOLOGY);
+    let name = unique_name("links-docker");
+    let out = env
+        .command(&["up", file.to_str().unwrap(), "--name", &name])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(redis_drill::exit::ENVIRONMENT),
+        "{err}"
+    );
+    assert!(err.contains("eu<->us"), "{err}");
+    assert!(err.contains("--runtime process"), "{err}");
+    let left = docker_leftovers(&format!("redis-drill.topology={name}"));
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// A drill over a topology with a link measures the link first: its
+/// report has `links[]` with the declared and measured round trips and a
+/// check that passed, the Markdown shows them, and `check-run` finds the
+/// same from the stored run.
+#[test]
+fn a_drill_reports_each_links_measured_round_trip() {
+    if !root_or_skip("a_drill_reports_each_links_measured_round_trip") {
+        return;
+    }
+    let env = Env::new("process");
+    env.write(
+        "zero-two.yaml",
+        "name: drill-links\nkind: standalone\nregions: [{name: eu}, {name: us}]\nstandalone: {primaries: 2}\nlinks:\n  - between: [eu, us]\n    delay_ms: 40\n",
+    );
+    let scenario = env.write(
+        "drill-links.yaml",
+        "name: drill-links\ntopology: zero-two.yaml\nworkload:\n  clients: 2\n  model: {open: {rate: 200}}\n  keys: 100\n  mix: {get: 50, set: 50}\nbaseline_ms: 500\nsettle_ms: 500\nfaults:\n  - fault: kill\n    target: primary_of:0\n    at_ms: 0\n    hold_ms: 200\nslo:\n  max_app_downtime_ms: 60000\n",
+    );
+    let drilled = env.drill(&scenario, &[]);
+    let report = drilled.report();
+    assert_eq!(report.links.len(), 1, "{}", drilled.output());
+    let l = &report.links[0];
+    eprintln!(
+        "link {}: declared {} ms, p50 {:?} p99 {:?} min {:?} over {} PINGs: {:?} ({})",
+        l.link, l.declared_rtt_ms, l.p50_ms, l.p99_ms, l.min_ms, l.pings, l.check, l.note
+    );
+    assert_eq!((l.link.as_str(), l.declared_rtt_ms), ("eu<->us", 80.0));
+    assert_eq!(l.pings, redis_drill::runtime::links::MEASURE_PINGS);
+    assert_eq!(l.check, redis_drill::report::Verdict::Pass, "{}", l.note);
+    let md = std::fs::read_to_string(drilled.run_dir().join("report.md")).unwrap();
+    assert!(md.contains("### Links between regions"), "{md}");
+    assert!(md.contains("| eu<->us |"), "{md}");
+    // Stored, not just reported: checking the run again gives the same links.
+    let o = env.run(&["check-run", drilled.run_dir().to_str().unwrap(), "--json"]);
+    let again: redis_drill::report::Report = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+    assert_eq!(again.links, report.links);
+}
+
+/// Replication across a link, measured by the test's own clients (from
+/// 127.0.0.1, which no rule covers, so only the replication stream crosses
+/// a link): a write's value shows on a remote replica no sooner than the
+/// link's one-way delay after the write was sent (physics: the stream
+/// crosses the link once), and, at one write at a time, soon after.
+#[test]
+fn replication_lag_across_a_link_is_at_least_its_one_way_delay() {
+    if !root_or_skip("replication_lag_across_a_link_is_at_least_its_one_way_delay") {
+        return;
+    }
+    const WRITES: usize = 20;
+    let env = Env::new("process");
+    let file = topology("replicated-3-region.yaml");
+    let t = Topology::parse(&std::fs::read_to_string(&file).unwrap(), None).unwrap();
+    let up = env.up(&file, "lag");
+    let status = up.status();
+    let addr = |name: &str| {
+        status
+            .nodes
+            .iter()
+            .find(|n| n.name == name)
+            .unwrap()
+            .address
+    };
+    let primary = t.primaries().next().unwrap();
+    let mut p = redis::Client::open(format!("redis://{}/", addr(&primary.name)))
+        .unwrap()
+        .get_connection_with_timeout(Duration::from_secs(5))
+        .unwrap();
+    for replica in t.nodes.iter().filter(|n| n.name != primary.name) {
+        let delay = Duration::from_secs_f64(
+            t.link(&primary.region, &replica.region).unwrap().delay_ms / 1e3,
+        );
+        let mut r = redis::Client::open(format!("redis://{}/", addr(&replica.name)))
+            .unwrap()
+            .get_connection_with_timeout(Duration::from_secs(5))
+            .unwrap();
+        wait_until(
+            "the replica's link to its primary",
+            Duration::from_secs(30),
+            || {
+                redis::cmd("INFO")
+                    .arg("replication")
+                    .query::<String>(&mut r)
+                    .is_ok_and(|i| i.contains("master_link_status:up"))
+            },
+        );
+        let (mut from_sent, mut from_ack) = (Vec::new(), Vec::new());
+        for i in 0..WRITES {
+            let key = format!("lag:{}:{i}", replica.name);
+            let sent = Instant::now();
+            let _: () = redis::cmd("SET").arg(&key).arg(i).query(&mut p).unwrap();
+            let acked = Instant::now();
+            // Poll the replica until the value is there: bounded in time.
+            loop {
+                let v: Option<usize> = redis::cmd("GET").arg(&key).query(&mut r).unwrap();
+                if v == Some(i) {
+                    break;
+                }
+                assert!(
+                    sent.elapsed() < Duration::from_secs(10),
+                    "{key} never arrived"
+                );
+            }
+            from_sent.push(sent.elapsed());
+            from_ack.push(acked.elapsed() - (acked - sent).min(acked.elapsed()));
+        }
+        from_sent.sort();
+        from_ack.sort();
+        eprintln!(
+            "replication eu-west -> {} ({} ms one way): lag after the ack p50 {:?} max {:?}; after the send min {:?}",
+            replica.region,
+            delay.as_millis(),
+            p50(&from_ack),
+            from_ack[WRITES - 1],
+            from_sent[0]
+        );
+        // The physical floor: the value crossed the link once.
+        assert!(from_sent[0] >= delay, "{from_sent:?}");
+        // At one write at a time, the lag is the link and little else.
+        assert!(p50(&from_ack) <= delay * 3 / 2, "{from_ack:?}");
+    }
+    up.down();
+}
