@@ -287,3 +287,40 @@ crate::on_both_runtimes!(
     docker_a_lock_drill_without_a_workload_runs_its_locks_alone,
     locks_alone
 );
+
+/// `lock-failover`: a holder whose release meets the demoted primary
+/// (`READONLY`) sends it on to the promoted one, which has the key (it was
+/// replicated before the failover): no lock is left to wait out its TTL
+/// there. Every such release in the history ended on the new primary.
+fn failover_release(env: &Env) {
+    let d = env.drill(&scenario("lock-failover.yaml"), &["--seed", "1"]);
+    assert!(
+        [exit::SUCCESS, exit::CHECK_FAILED, exit::UNKNOWN].contains(&d.code.unwrap_or(-1)),
+        "{}",
+        d.output()
+    );
+    let r = d.report();
+    let promoted = &r.faults[0].nodes[0];
+    let rec = LockRecording::read_jsonl(&d.run_dir().join(LOCKS_FILE)).expect("the lock history");
+    let mut demoted = 0;
+    for e in &rec.events {
+        if let LockEvent::Release(rel) = e
+            && rel.errors.values().any(|e| e.contains("READONLY"))
+        {
+            demoted += 1;
+            assert_eq!(rel.released_on, std::slice::from_ref(promoted), "{rel:?}");
+        }
+    }
+    eprintln!(
+        "{demoted} release(s) met the demoted primary and were sent on to {promoted}; acquire p99 {:.0} ms",
+        r.locks.as_ref().map_or(0.0, |l| l.acquire_ms.p99)
+    );
+    let l = r.locks.as_ref().expect("a locks section");
+    assert!(l.grants > 20, "{} grants", l.grants);
+}
+
+crate::on_both_runtimes!(
+    process_a_release_that_meets_the_demoted_primary_follows_the_promotion,
+    docker_a_release_that_meets_the_demoted_primary_follows_the_promotion,
+    failover_release
+);
