@@ -324,3 +324,47 @@ crate::on_both_runtimes!(
     docker_a_release_that_meets_the_demoted_primary_follows_the_promotion,
     failover_release
 );
+
+/// `lock-failover-vanished`: n3 is cut off from the other nodes longer than
+/// a TTL, then promoted. A lock held at that moment was granted by n1 and
+/// never reached n3, which grants it again: the checker finds the two
+/// holders (first granted on n1, second on n3) and fails
+/// `max_lock_violations`; n3's fencing counter is behind, so the fenced
+/// resource refuses the second holder's writes.
+fn vanished_grant(env: &Env) {
+    if env.runtime == "process" && !root_or_skip("a node partition on the process runtime") {
+        return;
+    }
+    let d = env.drill(&scenario("lock-failover-vanished.yaml"), &["--seed", "1"]);
+    d.assert_code(exit::CHECK_FAILED);
+    let r = d.report();
+    assert!(
+        r.faults.iter().all(|f| f.skipped.is_none()),
+        "{:?}",
+        r.faults
+    );
+    let l = r.locks.as_ref().expect("a locks section");
+    assert_eq!(l.incomplete, None);
+    assert!(l.violations >= 1, "no vanished grant found: {l:?}");
+    let vanished = l
+        .overlaps
+        .iter()
+        .filter(|o| o.first.granted_on == ["n1"] && o.second.granted_on == ["n3"])
+        .count();
+    assert!(vanished >= 1, "{:?}", l.overlaps);
+    let s = r
+        .slo
+        .iter()
+        .find(|s| s.name == "max_lock_violations")
+        .unwrap();
+    assert_eq!(s.result, Verdict::Fail, "{s:?}");
+    let f = l.resources.fenced.as_ref().expect("a fenced resource");
+    assert_eq!(f.stale_writes_accepted, 0, "{f:?}");
+    assert!(f.stale_writes_rejected >= 1, "{f:?}");
+}
+
+crate::on_both_runtimes!(
+    process_a_grant_lost_in_a_failover_is_a_violation,
+    docker_a_grant_lost_in_a_failover_is_a_violation,
+    vanished_grant
+);
