@@ -7,6 +7,10 @@
 //! through their published port (docker-proxy, from the bridge gateway) and
 //! process nodes from 127.0.0.1. So clients on both sides of a partition keep
 //! working, which is what lets a drill see writes accepted by a minority.
+//! The one exception is a grudge naming [`CLIENTS`] (the `clients` shape):
+//! it cuts exactly those client addresses off from the nodes it names
+//! (process: 127.0.0.1 ↔ the node, both ways; docker: the run's gateway and
+//! `clients` container dropped at the node).
 //!
 //! - **docker**: each node's container has its own network namespace, and its
 //!   filter table belongs to redis-drill. One `iptables-restore` per node
