@@ -152,7 +152,7 @@ lock-drills *args="": build
     #!/usr/bin/env bash
     set -uo pipefail
     rc=0
-    for s in lock-holder-pause redlock-restart redlock-restart-delayed redlock-minority-partition lock-failover lock-failover-wait; do
+    for s in lock-holder-pause redlock-restart redlock-restart-delayed redlock-minority-partition lock-failover lock-failover-wait lock-failover-vanished; do
       {{bin}} run scenarios/$s.yaml {{args}} || rc=$?
     done
     exit $rc

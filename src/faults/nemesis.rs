@@ -96,6 +96,11 @@ pub struct FaultWindow {
     /// reached by no reshard): the drill did not do what it says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mistimed: Option<String>,
+    /// Why the runtime could not perform it at all (a partition without
+    /// root, an image without iptables): the drill ran on without it, and
+    /// its verdict is `unknown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 /// What is in force now, so that [`Nemesis::heal_all`] can undo it.
@@ -121,6 +126,9 @@ pub struct Nemesis<'a> {
     clients: Option<Arc<dyn ClientPause>>,
     /// Window index → the lock whose holder it froze.
     holder_pauses: BTreeMap<usize, u32>,
+    /// Why partitions cannot be applied here (the runtime's preflight said
+    /// so): each `partition` and `heal` is recorded as skipped instead.
+    partitions_unsupported: Option<String>,
 }
 
 impl<'a> Nemesis<'a> {
@@ -143,7 +151,16 @@ impl<'a> Nemesis<'a> {
             in_force: InForce::default(),
             clients: None,
             holder_pauses: BTreeMap::new(),
+            partitions_unsupported: None,
         }
+    }
+
+    /// Partitions cannot be applied here, for `why`: the drill runs on, and
+    /// each `partition` or `heal` of its schedule is recorded as skipped
+    /// (the report's verdict is then `unknown`) rather than stopping it.
+    pub fn without_partitions(mut self, why: impl Into<String>) -> Self {
+        self.partitions_unsupported = Some(why.into());
+        self
     }
 
     /// The drill's lock workload, for `pause lock_holder:<n>`.
@@ -172,9 +189,19 @@ impl<'a> Nemesis<'a> {
             connect_timeout: Duration::from_millis(500),
             response_timeout: Duration::from_millis(500),
         };
+        // Nor is a node the controller is cut off from (`clients` partitions).
+        let cut: BTreeSet<&str> = self
+            .in_force
+            .grudges
+            .values()
+            .flat_map(|g| g.drops_from(net::grudge::CLIENTS))
+            .collect();
         let mut map = AddressMap::new();
         for n in self.map.nodes() {
-            if !self.in_force.paused.contains(&n.name) && !self.in_force.down.contains(&n.name) {
+            if !self.in_force.paused.contains(&n.name)
+                && !self.in_force.down.contains(&n.name)
+                && !cut.contains(n.name.as_str())
+            {
                 let _ = map.insert(&n.name, n.announce, n.addr);
             }
         }
@@ -313,6 +340,7 @@ impl<'a> Nemesis<'a> {
             undone_ns: None,
             promoted_ms: None,
             mistimed: None,
+            skipped: None,
         };
         let index = self.windows.len();
         match step.fault {
@@ -327,13 +355,29 @@ impl<'a> Nemesis<'a> {
                     // A whole-cluster shape hits every node.
                     window.nodes = snap.names();
                 }
-                self.in_force.grudges.insert(index, grudge);
-                self.apply_grudges().await?;
+                if let Some(why) = &self.partitions_unsupported {
+                    window.skipped = Some(why.clone());
+                } else {
+                    self.in_force.grudges.insert(index, grudge);
+                    match self.apply_grudges().await {
+                        Ok(()) => {}
+                        // Found out only now (no preflight): the same as above.
+                        Err(NetError::Unsupported(why)) => {
+                            self.in_force.grudges.remove(&index);
+                            window.skipped = Some(why);
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
             }
             FaultKind::Heal => {
                 self.in_force.grudges.clear();
-                let healed = self.rt.heal(self.d).await?;
-                window.detail = format!("every partition, {} nodes", healed.nodes);
+                if let Some(why) = &self.partitions_unsupported {
+                    window.skipped = Some(why.clone());
+                } else {
+                    let healed = self.rt.heal(self.d).await?;
+                    window.detail = format!("every partition, {} nodes", healed.nodes);
+                }
             }
             FaultKind::Failover => {
                 let [node] = nodes.as_slice() else {
@@ -374,7 +418,13 @@ impl<'a> Nemesis<'a> {
             kind => self.act(kind, &nodes).await?,
         }
         window.applied_ns = self.clock.now_ns();
-        tracing::info!(fault = %step.fault, target = %window.target, nodes = ?window.nodes, "fault applied");
+        if let Some(why) = &window.skipped {
+            // Nothing is in force, so nothing to undo.
+            window.undo = None;
+            tracing::warn!(fault = %step.fault, target = %window.target, why = %why, "fault not performed: the drill goes on without it");
+        } else {
+            tracing::info!(fault = %step.fault, target = %window.target, nodes = ?window.nodes, "fault applied");
+        }
         self.windows.push(window);
         Ok(index)
     }
@@ -442,7 +492,10 @@ impl<'a> Nemesis<'a> {
             }
         }
         if !self.in_force.grudges.is_empty()
-            || self.windows.iter().any(|w| w.fault == FaultKind::Partition)
+            || self
+                .windows
+                .iter()
+                .any(|w| w.fault == FaultKind::Partition && w.skipped.is_none())
         {
             self.in_force.grudges.clear();
             if let Err(e) = self.rt.heal(self.d).await {
@@ -484,6 +537,7 @@ impl<'a> Nemesis<'a> {
             undone_ns: None,
             promoted_ms: None,
             mistimed: None,
+            skipped: None,
         });
         self.holder_pauses.insert(index, lock);
         tracing::info!(lock, "lock holder paused");
@@ -591,6 +645,8 @@ pub(crate) fn grudge_for(
             peer.iter()
                 .fold(g, |g, to| g.union(&net::grudge::one_way(from, to)))
         }),
+        // The drill's clients against the target's nodes.
+        Shape::Clients => net::grudge::clients(nodes),
         Shape::Regions => {
             let regions: BTreeMap<String, String> = snap
                 .nodes
@@ -704,6 +760,58 @@ mod tests {
             *holders.calls.lock().unwrap(),
             ["pause 0", "pause 1", "pause 9", "resume 0", "resume 1"]
         );
+    }
+
+    #[tokio::test]
+    async fn a_partition_that_cannot_be_applied_here_is_recorded_as_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = Runtime::Process(
+            crate::runtime::process::ProcessRuntime::with_state_dir(dir.path()).unwrap(),
+        );
+        let topology = crate::topology::Topology::parse(
+            "name: t\nkind: standalone\nstandalone:\n  primaries: 1\n",
+            None,
+        )
+        .unwrap();
+        let d = Deployment {
+            name: "t".into(),
+            run_id: "r".into(),
+            runtime: crate::runtime::RuntimeKind::Process,
+            image: String::new(),
+            topology,
+            nodes: Vec::new(),
+        };
+        let step = |fault: FaultKind, shape: Option<&str>, hold: Option<u64>| {
+            super::super::schedule::RawFault {
+                shape: shape.map(str::to_string),
+                hold_ms: hold,
+                ..super::super::schedule::RawFault::new(fault)
+            }
+            .validate()
+            .unwrap()
+        };
+        let cancel = CancellationToken::new();
+        let mut n = Nemesis::new(&rt, &d, AddressMap::new(), Clock::start(), 1)
+            .without_partitions("it needs root");
+        let cut = n
+            .apply(
+                &step(FaultKind::Partition, Some("halves"), Some(100)),
+                &cancel,
+            )
+            .await
+            .unwrap();
+        let heal = n
+            .apply(&step(FaultKind::Heal, None, None), &cancel)
+            .await
+            .unwrap();
+        for w in [cut, heal] {
+            assert_eq!(n.windows()[w].skipped.as_deref(), Some("it needs root"));
+            // Nothing in force, nothing to undo.
+            assert_eq!(n.windows()[w].undo, None);
+        }
+        n.undo(cut).await.unwrap();
+        assert!(n.heal_all().await.is_empty());
+        assert!(n.windows()[cut].undone_ns.is_none());
     }
 
     #[test]

@@ -9,8 +9,8 @@
 //!     after_slots: 500          # and once the reshard has moved 500 slots (optional)
 //!     hold_ms: 8000             # then undo it: kill/stop → start, pause → resume, partition → heal
 //!   - fault: partition
-//!     shape: isolate            # isolate | halves | bridge | majorities_ring | primaries | one_way | regions
-//!     target: primary_of:100    # isolate: the node cut off; one_way: the sender whose packets drop
+//!     shape: isolate            # isolate | halves | bridge | majorities_ring | primaries | one_way | regions | clients
+//!     target: primary_of:100    # isolate: the node cut off; one_way: the sender whose packets drop; clients: the nodes the drill's clients lose
 //!     hold_ms: 5000
 //!   - fault: failover
 //!     target: replica_of:primary_of:0
@@ -279,7 +279,7 @@ fn check_lock_holder(
 /// Whether a shape cuts around named nodes (`isolate` the target, `one_way`
 /// from the target to the peer) rather than across the whole cluster.
 pub fn shape_needs_target(shape: Shape) -> bool {
-    matches!(shape, Shape::Isolate | Shape::OneWay)
+    matches!(shape, Shape::Isolate | Shape::OneWay | Shape::Clients)
 }
 
 /// One fault to apply: step `step` (index in the list), its `rep`-th time.

@@ -253,6 +253,21 @@ pub fn primaries(primaries: &[String], all: &[String]) -> Grudge {
     Grudge::from_components(&components)
 }
 
+/// The name that stands in a [`Grudge`] for the drill's own clients — the
+/// workload, the lock workload and the controller — which are not nodes:
+/// each runtime knows their source addresses (`filter`).
+pub const CLIENTS: &str = "clients";
+
+/// The drill's clients cut off from `nodes`, both ways; the nodes still hear
+/// each other and every other node, and the clients every other node.
+pub fn clients(nodes: &[String]) -> Grudge {
+    let nodes: Vec<String> = nodes.iter().filter(|n| *n != CLIENTS).cloned().collect();
+    if nodes.is_empty() {
+        return Grudge::default();
+    }
+    Grudge::from_components(&[vec![CLIENTS.to_string()], nodes])
+}
+
 /// `to` drops traffic from `from`; `from` still hears `to`. (Over TCP both
 /// directions of a connection between them stall, since `to` drops the
 /// replies to its own packets too; datagrams from `to` still arrive.)
@@ -294,10 +309,14 @@ pub enum Shape {
     OneWay,
     /// One side per region.
     Regions,
+    /// The drill's clients cut off from the target's nodes (both ways): a
+    /// client-side partition, for nodes that never talk to each other
+    /// (Redlock's instances).
+    Clients,
 }
 
 impl Shape {
-    pub const ALL: [Shape; 7] = [
+    pub const ALL: [Shape; 8] = [
         Shape::Isolate,
         Shape::Halves,
         Shape::Bridge,
@@ -305,6 +324,7 @@ impl Shape {
         Shape::Primaries,
         Shape::OneWay,
         Shape::Regions,
+        Shape::Clients,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -316,6 +336,7 @@ impl Shape {
             Shape::Primaries => "primaries",
             Shape::OneWay => "one_way",
             Shape::Regions => "regions",
+            Shape::Clients => "clients",
         }
     }
 
@@ -343,6 +364,10 @@ impl Shape {
                 _ => Grudge::default(),
             },
             Shape::Regions => regions(members.region_of),
+            Shape::Clients => all
+                .first()
+                .map(|n| clients(std::slice::from_ref(n)))
+                .unwrap_or_default(),
         }
     }
 }
@@ -631,7 +656,7 @@ mod tests {
         assert_eq!(
             err,
             "unknown partition shape `majority` (expected one of: isolate, halves, bridge, \
-             majorities_ring, primaries, one_way, regions)"
+             majorities_ring, primaries, one_way, regions, clients)"
         );
     }
 
@@ -666,7 +691,16 @@ mod tests {
                 "primaries: s1n1 | s3n1 | s2n1 | s2n2 s1n2 s3n2",
                 "one_way: s2n2 -/-> s1n1",
                 "regions: s1n1 s2n1 s3n1 | s1n2 s2n2 s3n2",
+                // The drill's clients against the first node alone.
+                "clients: clients | s2n2",
             ]
+        );
+        let c = clients(&names("s1n1 s2n1"));
+        assert_eq!(c.drops_from(CLIENTS).collect::<Vec<_>>(), ["s1n1", "s2n1"]);
+        assert_eq!(c.drops_from("s1n1").collect::<Vec<_>>(), [CLIENTS]);
+        assert!(
+            c.drops_from("s3n1").next().is_none(),
+            "the rest hear everyone"
         );
         let serialized = serde_json::to_value(Shape::OneWay.grudge(&m)).unwrap();
         assert_eq!(serialized, serde_json::json!({"drops": {"s1n1": ["s2n2"]}}));

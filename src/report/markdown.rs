@@ -79,6 +79,24 @@ pub fn render(r: &Report) -> String {
         };
         let _ = writeln!(s, "| convergence | {} {what} |", ms(c));
     }
+    // A lock drill that ran its locks alone: no key/value figures at all.
+    let kv = r.workload.app.clients > 0 || r.workload.probe.clients > 0 || r.locks.is_none();
+    if kv {
+        kv_rows(&mut s, r);
+        timing(&mut s, r);
+    }
+    links(&mut s, r);
+    faults(&mut s, r);
+    if let Some(l) = &r.locks {
+        super::locks::render(&mut s, l);
+    }
+    slos(&mut s, r);
+    s
+}
+
+/// The key/value workload's rows of the summary table: the clients, the
+/// downtime, the writes lost, the keys.
+fn kv_rows(s: &mut String, r: &Report) {
     let a = &r.workload.app;
     // The failures by kind; indeterminate ops have their own count.
     let mut failed_kinds = a.errors_by_kind.clone();
@@ -165,12 +183,10 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
-    timing(&mut s, r);
-    links(&mut s, r);
-    faults(&mut s, r);
-    if let Some(l) = &r.locks {
-        super::locks::render(&mut s, l);
-    }
+}
+
+/// The SLO table.
+fn slos(s: &mut String, r: &Report) {
     if !r.slo.is_empty() {
         let _ = writeln!(s, "\n| SLO | limit | value | |\n|---|--:|--:|---|");
         for slo in &r.slo {
@@ -199,7 +215,6 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
-    s
 }
 
 /// A p99 in a table cell: `—` when nothing was measured.
@@ -417,6 +432,18 @@ fn faults(s: &mut String, r: &Report) {
             Some(_) => format!("≥ {worst}"),
             None => worst,
         };
+        if let Some(why) = &f.skipped {
+            let _ = writeln!(
+                s,
+                "| {} {} — **not performed**: {} | {} | {} | — | — | — | — |",
+                f.fault,
+                f.target,
+                cell(why),
+                f.nodes.join(" "),
+                ms(f.start_ms),
+            );
+            continue;
+        }
         let _ = writeln!(
             s,
             "| {} {}{} | {} | {} | {} | {} | {} | {} |",

@@ -129,6 +129,11 @@ pub struct FaultReport {
     pub undone_ms: Option<f64>,
     /// Manual failover: until the replica reported itself primary.
     pub promoted_after_ms: Option<f64>,
+    /// Why the runtime could not perform this fault (a partition without
+    /// root, an image without iptables): the drill ran without it, and its
+    /// verdict is `unknown` (SLO `faults_performed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
     /// From the undo (or, with nothing to undo, from the fault) until every
     /// node answered, reported `cluster_state:ok`, flagged nobody and agreed
     /// on the slot owners, as the watcher saw it.

@@ -48,7 +48,7 @@ const RESTART_READY_TIMEOUT: Duration = Duration::from_secs(10);
 const FIRST_HOST: u8 = 11;
 /// The `clients` container's host address on the run's /24: below the nodes'
 /// range, above the gateway (.1).
-const CLIENTS_HOST: u8 = 2;
+pub(crate) const CLIENTS_HOST: u8 = 2;
 /// The `clients` container's name suffix: node names cannot start with an
 /// underscore, so it never clashes with a node's container.
 const CLIENTS_SUFFIX: &str = "_clients";

@@ -7,6 +7,10 @@
 //! through their published port (docker-proxy, from the bridge gateway) and
 //! process nodes from 127.0.0.1. So clients on both sides of a partition keep
 //! working, which is what lets a drill see writes accepted by a minority.
+//! The one exception is a grudge naming [`CLIENTS`] (the `clients` shape):
+//! it cuts exactly those client addresses off from the nodes it names
+//! (process: 127.0.0.1 ↔ the node, both ways; docker: the run's gateway and
+//! `clients` container dropped at the node).
 //!
 //! - **docker**: each node's container has its own network namespace, and its
 //!   filter table belongs to redis-drill. One `iptables-restore` per node
@@ -38,6 +42,7 @@ use serde::Serialize;
 use super::{Deployment, ExecOutput, Runtime, RuntimeError, RuntimeKind};
 use crate::exit::Class;
 use crate::net::Grudge;
+use crate::net::grudge::CLIENTS;
 
 /// The chain inside each docker node's namespace. One name for all: the
 /// namespace is the node's own.
@@ -118,8 +123,23 @@ pub async fn apply(rt: &Runtime, d: &Deployment, grudge: &Grudge) -> Result<Appl
     let peers = resolve(d, grudge)?;
     let started = Instant::now();
     let mut applied = match rt.kind() {
+        // The clients' side is not a container: the node's INPUT rule
+        // stops their requests, so nothing comes back to them either.
         RuntimeKind::Docker => docker_write(rt, d, &peers).await?,
-        RuntimeKind::Process => process_write(d, &peers).await?,
+        RuntimeKind::Process => {
+            // On the host both directions can be cut: the nodes' replies
+            // to the clients too.
+            let to_clients: Vec<(IpAddr, IpAddr)> = grudge
+                .drops_from(CLIENTS)
+                .filter_map(|from| d.nodes.iter().find(|n| n.name == from))
+                .flat_map(|n| {
+                    client_sources(d)
+                        .into_iter()
+                        .map(move |c| (n.announce.ip(), c))
+                })
+                .collect();
+            process_write(d, &peers, &to_clients).await?
+        }
     };
     applied.elapsed = started.elapsed();
     tracing::info!(
@@ -199,7 +219,7 @@ pub async fn preflight(rt: &Runtime, d: &Deployment) -> Result<(), NetError> {
 fn resolve(d: &Deployment, grudge: &Grudge) -> Result<Vec<(String, Vec<IpAddr>)>, NetError> {
     for (dropper, from) in grudge.pairs() {
         for name in [dropper, from] {
-            if d.nodes.iter().all(|n| n.name != name) {
+            if name != CLIENTS && d.nodes.iter().all(|n| n.name != name) {
                 return Err(NetError::BadInput(format!(
                     "the partition names node `{name}`, which {} does not have (nodes: {})",
                     d.name,
@@ -217,12 +237,43 @@ fn resolve(d: &Deployment, grudge: &Grudge) -> Result<Vec<(String, Vec<IpAddr>)>
         .map(|n| {
             let ips = grudge
                 .drops_from(&n.name)
-                .filter_map(|from| d.nodes.iter().find(|p| p.name == from))
-                .map(|p| p.announce.ip())
+                .flat_map(|from| match from {
+                    CLIENTS => client_sources(d),
+                    _ => d
+                        .nodes
+                        .iter()
+                        .filter(|p| p.name == from)
+                        .map(|p| p.announce.ip())
+                        .collect(),
+                })
                 .collect();
             (n.name.clone(), ips)
         })
         .collect())
+}
+
+/// The source addresses of the drill's own connections to `d`'s nodes (the
+/// [`CLIENTS`] of a grudge). Process runtime: the host's 127.0.0.1, from
+/// which the workload, the lock workload and the controller connect to the
+/// nodes' own loopback addresses. Docker: the run's `clients` container
+/// (.2, where the workloads sit when they may join its namespace) and the
+/// network's gateway (.1, the source of everything that comes through a
+/// published port, the controller included).
+fn client_sources(d: &Deployment) -> Vec<IpAddr> {
+    match d.runtime {
+        RuntimeKind::Process => vec![IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)],
+        RuntimeKind::Docker => {
+            let Some(o) = d.nodes.iter().find_map(|n| match n.announce.ip() {
+                IpAddr::V4(v4) => Some(v4.octets()),
+                IpAddr::V6(_) => None,
+            }) else {
+                return Vec::new();
+            };
+            [1, super::docker::CLIENTS_HOST]
+                .map(|h| IpAddr::V4(std::net::Ipv4Addr::new(o[0], o[1], o[2], h)))
+                .to_vec()
+        }
+    }
 }
 
 /// The whole filter table of a docker node: INPUT jumps to [`DOCKER_CHAIN`],
@@ -448,6 +499,7 @@ fn process_script(chain: &str, drops: &[(IpAddr, IpAddr)], add_jump: bool) -> St
 async fn process_write(
     d: &Deployment,
     peers: &[(String, Vec<IpAddr>)],
+    extra: &[(IpAddr, IpAddr)],
 ) -> Result<Applied, NetError> {
     process_preflight().await?;
     let chain = process_chain(&d.run_id)?;
@@ -461,6 +513,7 @@ async fn process_write(
                 .map(|n| n.announce.ip());
             from.iter().filter_map(move |f| Some((*f, to?)))
         })
+        .chain(extra.iter().copied())
         .collect();
     let jumped = host(&["iptables", "-w", "-C", "INPUT", "-j", &chain], None).await?;
     let script = process_script(&chain, &drops, jumped.exit_code != 0);

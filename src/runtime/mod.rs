@@ -454,7 +454,9 @@ impl Runtime {
     /// packets of the peers it holds a grudge against, silently (no reset, as
     /// on a real network), and whatever an earlier call cut that `grudge`
     /// does not name is lifted. An empty grudge heals. Only node-to-node
-    /// traffic is cut; the controller's clients keep reaching every node.
+    /// traffic is cut, and the controller's clients keep reaching every
+    /// node — unless the grudge names [`crate::net::grudge::CLIENTS`] (the
+    /// `clients` shape), which cuts the drill's own clients off too.
     /// The rules are each runtime's own (`filter`).
     pub async fn partition(
         &self,

@@ -478,6 +478,31 @@ pub fn check(s: &Stored) -> Report {
             });
         }
     }
+    // A fault the runtime could not perform: the drill ran, but not the
+    // drill it says, so it passes nothing.
+    let skipped: Vec<String> = r
+        .faults
+        .iter()
+        .filter_map(|w| {
+            let why = w.skipped.as_ref()?;
+            Some(format!("{} {}: not performed: {why}", w.fault, w.target))
+        })
+        .collect();
+    if !skipped.is_empty() {
+        slo.push(report::SloResult {
+            name: "faults_performed".into(),
+            limit: 0.0,
+            bound: report::Bound::AtMost,
+            value: Some(skipped.len() as f64),
+            result: Verdict::Unknown,
+            note: Some(format!(
+                "{} of {} fault(s) could not be performed here, so the drill ran without them: {}",
+                skipped.len(),
+                r.faults.len(),
+                skipped.join("; ")
+            )),
+        });
+    }
     let verdict = Report::verdict_from(&slo);
     let ping_p99 = checker::ping_p99_per_second(&s.pings);
     let app_seconds = checker::client_seconds(app.iter().copied());
@@ -797,6 +822,31 @@ mod tests {
         );
         // Its events: the fault, merged into the drill's.
         assert_eq!(late.events[0].kind, "kill");
+    }
+
+    #[test]
+    fn a_fault_the_runtime_could_not_perform_makes_the_run_unknown() {
+        let window = |skipped: Option<&str>, mistimed: Option<&str>| {
+            serde_json::json!([{"fault": "partition", "target": "isolate", "nodes": ["s1n1"],
+                "primaries": [], "detail": "", "start_ns": 10, "applied_ns": 20, "undo": null,
+                "undo_start_ns": null, "undone_ns": null, "promoted_ms": null,
+                "mistimed": mistimed, "skipped": skipped}])
+        };
+        let done = check(&stored(record(window(None, None))));
+        assert_eq!(done.verdict, Verdict::Pass, "{:?}", done.slo);
+        assert!(done.faults[0].skipped.is_none());
+        let r = check(&stored(record(window(Some("needs root"), None))));
+        assert_eq!(r.verdict, Verdict::Unknown, "{:?}", r.slo);
+        let s = r.slo.iter().find(|s| s.name == "faults_performed").unwrap();
+        let note = s.note.as_deref().unwrap();
+        assert!(
+            note.contains("partition isolate: not performed: needs root"),
+            "{note}"
+        );
+        assert_eq!(r.faults[0].skipped.as_deref(), Some("needs root"));
+        // A failure elsewhere still fails the run.
+        let both = check(&stored(record(window(Some("needs root"), Some("late")))));
+        assert_eq!(both.verdict, Verdict::Fail);
     }
 
     #[test]

@@ -105,6 +105,7 @@ pub(super) fn fault_report(
         undo: w.undo.map(|u| u.to_string()),
         undone_ms: w.undone_ns.map(ms),
         promoted_after_ms: w.promoted_ms,
+        skipped: w.skipped.clone(),
         converged_after_ms: rec.and_then(|rec| {
             let from = w.undone_ns.unwrap_or(w.applied_ns);
             watch::converged(rec, from).map(|at| ms(at.saturating_sub(from)))
@@ -174,6 +175,7 @@ mod tests {
             undone_ns: None,
             promoted_ms: None,
             mistimed: None,
+            skipped: None,
         }
     }
 

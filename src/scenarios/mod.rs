@@ -43,6 +43,12 @@ pub struct Scenario {
     /// one is drawn and printed.
     pub seed: Option<u64>,
     pub workload: WorkloadSpec,
+    /// Whether the key/value workload runs. Not when a lock drill has no
+    /// `workload:` section, or one that would issue nothing (open-loop rate
+    /// 0, or no clients): then only the lock workload runs, and the report
+    /// has only its figures. `workload`'s settings that are not the KV
+    /// workload's own (threads, timeouts) still apply.
+    pub kv: bool,
     /// The lock workload, run beside the key/value one: on a standalone
     /// topology's first primary or all of them (Redlock), or on a
     /// replicated topology's primary of the moment.
@@ -100,7 +106,7 @@ struct RawScenario {
     #[serde(default)]
     seed: Option<u64>,
     #[serde(default)]
-    workload: WorkloadSpec,
+    workload: Option<WorkloadSpec>,
     #[serde(default)]
     locks: Option<LockSpec>,
     #[serde(default = "default_phase_ms")]
@@ -225,17 +231,38 @@ impl Scenario {
             }
             faults.push(step);
         }
-        if raw.workload.clients == 0 {
+        // A lock drill may run its locks alone: no `workload:`, or one that
+        // would issue nothing.
+        let (workload, kv) = match (raw.workload, raw.locks.is_some()) {
+            (None, true) => (WorkloadSpec::default(), false),
+            (Some(w), true) if w.issues_nothing() => (w, false),
+            (w, _) => (w.unwrap_or_default(), true),
+        };
+        if kv && workload.clients == 0 {
             return Err(doc.invalid_field(
                 &["workload", "clients"],
-                "a drill needs at least one app client",
+                "a drill needs at least one app client (a lock drill may leave `workload:` out)",
             ));
         }
-        if let Some((field, why)) = raw.workload.problem() {
+        if let Some((field, why)) = workload.problem().filter(|_| kv) {
             let path: Vec<&str> = std::iter::once("workload").chain(field).collect();
             return Err(doc.invalid_field(&path, why));
         }
         let slo = raw.slo;
+        if !kv
+            && let Some(s) = slo
+                .keys()
+                .filter_map(|n| slo::find(n))
+                .find(|s| s.source == slo::Source::History)
+        {
+            return Err(doc.invalid_field(
+                &["slo", s.name],
+                format!(
+                    "this drill runs no key/value workload (only `locks:`), so nothing measures {} ({})",
+                    s.name, s.reads
+                ),
+            ));
+        }
         if let Some(name) = slo.keys().find(|n| slo::find(n).is_none()) {
             let why = match slo::renamed(name) {
                 Some(new) => format!("`{name}` is now called `{new}`"),
@@ -273,7 +300,8 @@ impl Scenario {
             description: raw.description,
             topology,
             seed: raw.seed,
-            workload: raw.workload,
+            workload,
+            kv,
             locks: raw.locks,
             baseline_ms: raw.baseline_ms,
             settle_ms: raw.settle_ms,
@@ -607,6 +635,44 @@ pub(crate) mod tests {
             let err = load_beside(topology, &yaml).unwrap_err();
             assert!(err.starts_with(expected), "\n got: {err}\nwant: {expected}");
         }
+    }
+
+    #[test]
+    fn a_lock_drill_may_run_its_locks_alone() {
+        let drill = |workload: &str, slo: &str| {
+            load_beside(
+                STANDALONE,
+                &format!(
+                    "name: l\ntopology: c.yaml\n{workload}locks:\n  algorithm: single\n\
+                     faults:\n  - {{fault: pause, target: lock_holder:0, hold_ms: 100}}\n\
+                     slo:\n  max_lock_violations: 0\n{slo}"
+                ),
+            )
+        };
+        // No `workload:`, or one that issues nothing: the locks alone.
+        for w in [
+            "",
+            "workload:\n  model: {open: {rate: 0}}\n",
+            "workload:\n  clients: 0\n  probe_clients: 0\n",
+        ] {
+            let s = drill(w, "").unwrap_or_else(|e| panic!("{w:?}: {e}"));
+            assert!(!s.kv, "{w:?}");
+        }
+        assert!(drill("workload:\n  clients: 2\n", "").unwrap().kv);
+        // Nothing measures a KV figure then: the SLO's line says so.
+        let err = drill("", "  max_app_failed_ops: 0\n").unwrap_err();
+        assert!(
+            err.contains("slo.max_app_failed_ops: this drill runs no key/value workload"),
+            "{err}"
+        );
+        // Without locks, a workload that issues nothing is still refused.
+        let err = load_beside(
+            STANDALONE,
+            "name: l\ntopology: c.yaml\nworkload:\n  model: {open: {rate: 0}}\n\
+             faults:\n  - {fault: kill, target: n1, hold_ms: 100}\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("rate must be a positive number"), "{err}");
     }
 
     #[test]

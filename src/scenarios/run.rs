@@ -149,11 +149,18 @@ impl<'a> Drill<'a> {
             Step::Record => {
                 let setup = self.setup.as_ref().expect("Prepare runs before Record");
                 let locks = scenario.locks.as_ref();
-                let rec =
-                    Recorders::start(&scenario.workload, locks, setup, self.seed, cancel).await?;
+                let rec = Recorders::start(
+                    &scenario.workload,
+                    scenario.kv,
+                    locks,
+                    setup,
+                    self.seed,
+                    cancel,
+                )
+                .await?;
                 self.bus.set_clock(rec.clock);
                 self.bus.emit(DrillEvent::Recording {
-                    workload: stages::workload_line(&scenario.workload, locks),
+                    workload: stages::workload_line(&scenario.workload, scenario.kv, locks),
                 });
                 self.recorders = Some(rec);
             }

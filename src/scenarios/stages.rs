@@ -148,6 +148,38 @@ pub(super) struct Setup {
     clients: ClientSide,
     /// Where the lock workload takes its locks, when the scenario has one.
     locks: Option<LockTarget>,
+    /// Why the scenario's partitions cannot be applied here: they are
+    /// skipped, and the verdict is `unknown`.
+    partitions_unsupported: Option<String>,
+}
+
+/// Whether the scenario's partitions can be applied here: `None` when it has
+/// none or they can; the reason when the runtime cannot (not root, no
+/// iptables), so that the drill runs without them and says so (its verdict
+/// is then `unknown`, never an error exit: the rest of the drill — the
+/// workload, the other faults — is still measured).
+async fn partitions_here(
+    scenario: &Scenario,
+    rt: &crate::runtime::Runtime,
+    d: &Deployment,
+) -> Result<Option<String>, DrillError> {
+    if !scenario
+        .faults
+        .iter()
+        .any(|f| matches!(f.fault, FaultKind::Partition | FaultKind::Heal))
+    {
+        return Ok(None);
+    }
+    let why = match rt.check_partitions(d).await {
+        Ok(()) => return Ok(None),
+        Err(crate::runtime::NetError::Unsupported(why)) => why,
+        Err(e) => return Err(FaultError::from(e).into()),
+    };
+    crate::note!(
+        "notice: {}: the partitions of `faults` cannot be applied here ({why}); the drill runs without them and its verdict will be unknown",
+        scenario.source.display()
+    );
+    Ok(Some(why))
 }
 
 impl Setup {
@@ -159,17 +191,19 @@ impl Setup {
         seed: u64,
         bus: &Bus,
     ) -> Result<Setup, DrillError> {
-        if scenario
-            .faults
-            .iter()
-            .any(|f| matches!(f.fault, FaultKind::Partition | FaultKind::Heal))
-        {
-            rt.check_partitions(d).await.map_err(FaultError::from)?;
-        }
+        let partitions_unsupported = partitions_here(scenario, rt, d).await?;
         let map = address_map(d)?;
         let (routing, owners_before) = routing_now(d, &map).await?;
         let t = Instant::now();
-        let loaded = workload::load(&map, &routing, &scenario.workload, seed).await?;
+        // A lock drill without a KV workload has no key space to load.
+        let loaded = if scenario.kv {
+            workload::load(&map, &routing, &scenario.workload, seed).await?
+        } else {
+            workload::LoadReport {
+                initial: Default::default(),
+                elapsed_ms: 0,
+            }
+        };
         bus.emit(DrillEvent::Loaded {
             keys: loaded.initial.len(),
             secs: t.elapsed().as_secs_f64(),
@@ -189,6 +223,7 @@ impl Setup {
             owners_before,
             clients,
             locks,
+            partitions_unsupported,
         })
     }
 
@@ -262,7 +297,8 @@ async fn routing_now(
 /// own figures.
 pub(super) struct Recorders {
     pub(super) clock: Clock,
-    workload: Workload,
+    /// The KV workload (`None`: a lock drill that runs its locks alone).
+    workload: Option<Workload>,
     workload_cancel: CancellationToken,
     watcher: Option<Watcher>,
     watch_cancel: CancellationToken,
@@ -284,6 +320,7 @@ pub(super) struct Recordings {
 impl Recorders {
     pub(super) async fn start(
         spec: &workload::WorkloadSpec,
+        kv: bool,
         locks: Option<&LockSpec>,
         setup: &Setup,
         seed: u64,
@@ -291,16 +328,22 @@ impl Recorders {
     ) -> Result<Recorders, DrillError> {
         let clock = Clock::start();
         let workload_cancel = cancel.child_token();
-        let workload = Workload::start_in(
-            setup.clients.netns.clone(),
-            setup.clients.map.clone(),
-            setup.routing.clone(),
-            spec.clone(),
-            seed,
-            clock,
-            workload_cancel.clone(),
-        )
-        .await?;
+        let workload = if kv {
+            Some(
+                Workload::start_in(
+                    setup.clients.netns.clone(),
+                    setup.clients.map.clone(),
+                    setup.routing.clone(),
+                    spec.clone(),
+                    seed,
+                    clock,
+                    workload_cancel.clone(),
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
         let locks = match (locks, &setup.locks) {
             (Some(spec), Some(target)) => Some(
                 LockWorkload::start_on(
@@ -327,7 +370,7 @@ impl Recorders {
         });
         // PINGed the way the clients reach the nodes; their own figures read
         // by the controller.
-        let reference = (spec.reference_ping_ms > 0).then(|| {
+        let reference = (kv && spec.reference_ping_ms > 0).then(|| {
             Reference::start(
                 setup.clients.netns.clone(),
                 setup.primaries(&setup.clients.map),
@@ -370,7 +413,13 @@ impl Recorders {
     pub(super) async fn stop(self) -> Recordings {
         self.workload_cancel.cancel();
         self.watch_cancel.cancel();
-        let recorded = self.workload.stop().await;
+        let recorded = match self.workload {
+            Some(w) => w.stop().await,
+            None => workload::Recorded {
+                history: Vec::new(),
+                stats: Default::default(),
+            },
+        };
         let locks = match self.locks {
             Some(l) => Some(l.stop().await),
             None => None,
@@ -425,7 +474,20 @@ pub(super) async fn add_primary(
 }
 
 /// The workload, in words, as it starts.
-pub(super) fn workload_line(spec: &workload::WorkloadSpec, locks: Option<&LockSpec>) -> String {
+pub(super) fn workload_line(
+    spec: &workload::WorkloadSpec,
+    kv: bool,
+    locks: Option<&LockSpec>,
+) -> String {
+    if let (false, Some(l)) = (kv, locks) {
+        return format!(
+            "workload running: locks only: {} ({} workers × {} locks, TTL {} ms), no key/value workload",
+            l.algorithm.as_str(),
+            l.workers,
+            l.locks,
+            l.ttl_ms
+        );
+    }
     format!(
         "workload running: {} app + {} probe clients, {}{}{}",
         spec.clients,
@@ -478,6 +540,9 @@ pub(super) async fn act(
     cancel: &CancellationToken,
 ) -> Result<Acted, DrillError> {
     let mut nemesis = Nemesis::new(rt, d, setup.map.clone(), clock, seed);
+    if let Some(why) = &setup.partitions_unsupported {
+        nemesis = nemesis.without_partitions(why.clone());
+    }
     if let Some(control) = locks {
         nemesis = nemesis.with_clients(Arc::new(control));
     }
@@ -753,8 +818,10 @@ impl Run<'_> {
                     client_path: setup.clients.path.clone(),
                     redis_drill_version: env!("CARGO_PKG_VERSION").to_string(),
                 },
-                app_clients: spec.clients,
-                probe_clients: spec.probe_clients,
+                // No KV workload, no clients of it (the lock workload's
+                // workers are in `locks`).
+                app_clients: if scenario.kv { spec.clients } else { 0 },
+                probe_clients: if scenario.kv { spec.probe_clients } else { 0 },
                 max_tool_lag_ms: spec.max_tool_lag_ms,
                 reference_ping_ms: spec.reference_ping_ms,
                 node_timeout_ms: scenario.topology.cluster.node_timeout_ms,

@@ -338,6 +338,14 @@ impl Mix {
 pub const MAX_GROUP_SIZE: u32 = 26;
 
 impl WorkloadSpec {
+    /// Whether this workload would issue no op at all: no clients, or an
+    /// open loop at rate 0. A lock drill's KV workload may be so (the lock
+    /// workload then runs alone); any other drill's may not (`validate`).
+    pub fn issues_nothing(&self) -> bool {
+        (self.clients == 0 && self.probe_clients == 0)
+            || matches!(self.model, Model::Open { rate } if rate == 0.0)
+    }
+
     /// Check the values serde cannot: ranges, a non-empty mix, a positive rate.
     pub fn validate(&self) -> Result<(), WorkloadError> {
         match self.problem() {

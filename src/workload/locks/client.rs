@@ -22,7 +22,9 @@
 //! the moment, as a failover-aware client does: after any error from its
 //! instance (a lost connection, a timeout, `READONLY` from a demoted
 //! primary), the next round first reads `ROLE` on every node of the group
-//! and moves to the primary [`replication::current_primary`] names.
+//! and moves to the primary [`replication::current_primary`] names; a
+//! release or an extension that got such an error is sent again to the
+//! promoted primary at once.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -474,7 +476,35 @@ impl LockClient {
         (done, if ok { validity } else { 0 })
     }
 
+    /// A compare-and-something on every instance. A client that follows
+    /// the primary and got an error (`READONLY` from a demoted primary, a
+    /// lost connection) looks for the primary of the moment and, when it
+    /// moved, sends it there too: a release that stopped at the old primary
+    /// would leave the holder's key on the promoted one, replicated before
+    /// the failover, and every waiter would wait out its TTL. Compare-and-
+    /// delete touches only this grant's key, so the second try is safe.
     async fn compare_all(&mut self, script: &str, keys: &LockKeys, args: &[String]) -> Done {
+        let first = self.compare_once(script, keys, args).await;
+        if self.group.is_none() || first.errors.is_empty() {
+            return first;
+        }
+        let before = self.instances.first().map(|i| i.name.clone());
+        self.follow().await;
+        if self.instances.first().map(|i| &i.name) == before.as_ref() {
+            return first;
+        }
+        let again = self.compare_once(script, keys, args).await;
+        let mut errors = first.errors;
+        errors.extend(again.errors);
+        Done {
+            start_ns: first.start_ns,
+            end_ns: again.end_ns,
+            on: again.on,
+            errors,
+        }
+    }
+
+    async fn compare_once(&mut self, script: &str, keys: &LockKeys, args: &[String]) -> Done {
         let start_ns = self.clock.now_ns();
         let said = futures::future::join_all(
             self.instances
