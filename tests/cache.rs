@@ -223,7 +223,7 @@ fn ttl_drill_judges_reads_on_both_sides_of_deadlines() {
         "name: ttl-test\n\
          topology: {}\n\
          seed: 7\n\
-         workload:\n  clients: 4\n  probe_clients: 1\n  model: {{open: {{rate: 1000}}}}\n  keys: 100\n  mix: {{get: 85, set_ttl: 15}}\n  ttls_ms: [50, 300]\n  timeout_ms: 500\n  app_retries: 3\n\
+         workload:\n  clients: 4\n  probe_clients: 1\n  model: {{open: {{rate: 1000}}}}\n  keys: 100\n  mix: {{get: 85, set: 0, set_ttl: 15}}\n  ttls_ms: [50, 300]\n  timeout_ms: 500\n  app_retries: 3\n\
          baseline_ms: 1000\n\
          settle_ms: 1000\n\
          faults:\n  - {{fault: failover, target: 'replica_of:primary_of:0', at_ms: 0}}\n\
