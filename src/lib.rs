@@ -29,7 +29,7 @@
 //! - [`checker`]   — pure functions from history, the watcher's recording and the timeline
 //!   to figures (lost writes, downtime, latency, service time and tool lag, the
 //!   self-check, failover and rejoin timelines, lock safety and liveness,
-//!   counters' lost and over-counted increments, torn transactions).
+//!   counters' lost and over-counted increments, torn transactions, TTL accuracy).
 //! - [`report`]    — report.json (the source of truth), Markdown, HTML (charts drawn with
 //!   plotters' SVG backend, inlined), JUnit (quick-junit); run folders; tri-state
 //!   verdicts; the headline figures and `compare`'s diff of two sets of runs (pure).

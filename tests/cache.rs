@@ -9,8 +9,13 @@
 //! - transactions: MULTI/EXEC groups while their slots move a key at a time.
 //!   Every read and every group is checked; a run folder with one member of a
 //!   group overwritten is checked again to one torn group, failing its SLO.
+//! - TTLs: SET PX with mixed TTLs, read on both sides of their deadlines,
+//!   through a coordinated failover. Reads are judged on both sides, expiries
+//!   are seen, the figures agree with the stored history, and a run folder
+//!   with one read of a value long past its deadline added is checked again
+//!   to one more zombie, failing its SLO.
 //!
-//! Both assert properties of the history, never a lucky timing: what a
+//! All assert properties of the history, never a lucky timing: what a
 //! fault costs is the drill's finding, not the test's.
 
 mod common;
@@ -20,7 +25,7 @@ use std::path::{Path, PathBuf};
 use common::*;
 use redis_drill::exit;
 use redis_drill::report::{Report, Verdict};
-use redis_drill::workload::{OpKind, read_jsonl};
+use redis_drill::workload::{ClientMode, Op, OpKind, Outcome, read_jsonl, write_jsonl};
 use serde_json::Value;
 
 /// Copy the run folder `from` to `to`, letting `edit` change each line of
@@ -209,4 +214,115 @@ fn txn_drill_checks_every_read_and_group_while_slots_move() {
         .expect("the transactions' verdict");
     assert_eq!(t2.torn_groups, t.torn_groups + 1);
     assert_eq!(slo(&again, "max_torn_groups").result, Verdict::Fail);
+}
+
+#[test]
+fn ttl_drill_judges_reads_on_both_sides_of_deadlines() {
+    let env = Env::new("process");
+    let yaml = format!(
+        "name: ttl-test\n\
+         topology: {}\n\
+         seed: 7\n\
+         workload:\n  clients: 4\n  probe_clients: 1\n  model: {{open: {{rate: 1000}}}}\n  keys: 100\n  mix: {{get: 85, set: 0, set_ttl: 15}}\n  ttls_ms: [50, 300]\n  timeout_ms: 500\n  app_retries: 3\n\
+         baseline_ms: 1000\n\
+         settle_ms: 1000\n\
+         faults:\n  - {{fault: failover, target: 'replica_of:primary_of:0', at_ms: 0}}\n\
+         slo:\n  max_zombie_reads: 0\n  max_early_expiries: 0\n",
+        topology("cluster-3x1-fast.yaml").display()
+    );
+    let file = env.write("ttl.yaml", &yaml);
+    let d = env.drill(&file, &[]);
+    assert_checked(&d);
+    let r = d.report();
+    assert_eq!(r.faults.len(), 1, "the failover applied: {:?}", r.faults);
+    let t = r.checks.ttl.as_ref().expect("the TTL verdict");
+    eprintln!("ttl drill: {t:?}");
+    // Keys are read often enough to be judged on both sides of deadlines,
+    // and expiries are seen with their lateness bounds in order.
+    assert!(t.reads_checked > 200, "{t:?}");
+    assert!(
+        t.reads_before_deadline > 0 && t.reads_after_deadline > 0,
+        "{t:?}"
+    );
+    assert!(t.expiries_seen > 10, "{t:?}");
+    assert_eq!(t.lateness_at_least_ms.count, t.expiries_seen);
+    assert!(
+        t.lateness_at_least_ms.p50 <= t.lateness_at_most_ms.p50,
+        "{t:?}"
+    );
+    for (name, figure) in [
+        ("max_zombie_reads", t.zombie_reads),
+        ("max_early_expiries", t.early_expiries),
+    ] {
+        let s = slo(r, name);
+        assert_ne!(s.result, Verdict::Unknown, "{s:?}");
+        assert_eq!(s.value, Some(figure as f64), "{s:?}");
+    }
+    // The stored history agrees: every SET PX carries one of the TTLs asked.
+    let dir = d.run_dir();
+    let history = read_jsonl(&dir.join("history.jsonl")).unwrap();
+    let sets: Vec<&Op> = history
+        .iter()
+        .filter(|o| o.kind == OpKind::Set && o.is_ok())
+        .collect();
+    assert_eq!(sets.len() as u64, t.ttl_writes);
+    assert!(
+        sets.iter()
+            .all(|o| matches!(o.ttl_ms, Some(50) | Some(300)))
+    );
+    assert!(
+        sets.iter().any(|o| o.ttl_ms == Some(50)) && sets.iter().any(|o| o.ttl_ms == Some(300))
+    );
+
+    // A read of a value a second past its deadline, added to the history: a
+    // zombie. The key's last write is an acknowledged SET PX and every write
+    // of it was acknowledged, so that write governs the added read.
+    let governs = |w: &Op| {
+        let writes: Vec<&Op> = history
+            .iter()
+            .filter(|o| o.key == w.key && o.kind == OpKind::Set)
+            .collect();
+        writes.iter().all(|o| o.is_ok())
+            && writes
+                .iter()
+                .all(|o| std::ptr::eq(*o, w) || o.end_ns < w.sent_ns)
+    };
+    let w = sets
+        .iter()
+        .rev()
+        .copied()
+        .find(|w| governs(w))
+        .expect("a key whose last write is an acknowledged SET PX alone");
+    let last_end = history.iter().map(|o| o.end_ns).max().unwrap();
+    let at = last_end.max(w.end_ns + w.ttl_ms.unwrap() * 1_000_000) + 1_000_000_000;
+    let zombie = Op {
+        mode: ClientMode::Probe,
+        kind: OpKind::Get,
+        value: w.value.clone(),
+        due_ns: at,
+        sent_ns: at,
+        end_ns: at + 100_000,
+        outcome: Outcome::Ok,
+        ttl_ms: None,
+        ..(*w).clone()
+    };
+    let copy = tempfile::tempdir().unwrap();
+    let to = copy.path().join("zombie");
+    copy_with_keys(dir, &to, |_| {});
+    let mut tampered = history.clone();
+    tampered.push(zombie);
+    write_jsonl(&to.join("history.jsonl"), &tampered).unwrap();
+    let (code, again) = check_run(&env, &to);
+    assert_eq!(code, Some(exit::CHECK_FAILED));
+    let t2 = again.checks.ttl.as_ref().expect("the TTL verdict");
+    assert_eq!(t2.zombie_reads, t.zombie_reads + 1, "{t2:?}");
+    if t.zombie_reads < 20 {
+        assert!(
+            t2.zombie_examples
+                .iter()
+                .any(|z| z.key == w.key && z.read_sent_ns == at),
+            "{t2:?}"
+        );
+    }
+    assert_eq!(slo(&again, "max_zombie_reads").result, Verdict::Fail);
 }

@@ -206,11 +206,13 @@ fn figure_in(r: &Report, name: &str) -> Option<f64> {
         | "max_stale_writes_accepted"
         | "max_acquire_p99_ms"
         | "min_grants_per_s" => None,
-        // Nor counters or transactions in its mix.
+        // Nor counters, transactions or TTLs in its mix.
         "max_lost_increments"
         | "max_over_counted_increments"
         | "max_torn_reads"
-        | "max_torn_groups" => None,
+        | "max_torn_groups"
+        | "max_zombie_reads"
+        | "max_early_expiries" => None,
         other => panic!(
             "the SLO `{other}` has no figure in tests/drill.rs `figure_in`: add it, so that it is seen failing end to end"
         ),
@@ -218,12 +220,14 @@ fn figure_in(r: &Report, name: &str) -> Option<f64> {
 }
 
 /// SLOs whose figure, when the drill read back no counter or transaction
-/// group, is `unknown` rather than missing.
-const READ_BACK_OR_UNKNOWN: [&str; 4] = [
+/// group, or judged no read of a SET PX key, is `unknown` rather than missing.
+const READ_BACK_OR_UNKNOWN: [&str; 6] = [
     "max_lost_increments",
     "max_over_counted_increments",
     "max_torn_reads",
     "max_torn_groups",
+    "max_zombie_reads",
+    "max_early_expiries",
 ];
 
 /// The phase a latency SLO reads, if it is one.

@@ -19,6 +19,8 @@
 //!   validity windows), fencing (stale writes accepted and refused), liveness.
 //! - [`mod@txn`]      — [`txn::torn`]: torn transactions, a read or a final group
 //!   state that mixes the ids of two MULTI/EXECs.
+//! - [`mod@ttl`]      — [`ttl::ttl`]: TTL accuracy, zombie reads past a `SET PX`
+//!   deadline, early expiries before it, the lateness of the expiries seen.
 //! - [`errors_by_kind`], [`redirects`], [`counts`] — tallies.
 //!
 //! Checkers take any iterator of `&Op`, so a caller filters by client mode
@@ -30,6 +32,7 @@ pub mod latency;
 pub mod locks;
 pub mod lost;
 pub mod selfcheck;
+pub mod ttl;
 pub mod txn;
 
 use std::collections::BTreeMap;

@@ -169,6 +169,7 @@ fn kv_rows(s: &mut String, r: &Report) {
         group(c.keys_after),
         if c.cluster_check_ok { "ok" } else { "FAILED" }
     );
+    cache(&mut s, c);
     if !c.lost.is_empty() {
         let _ = writeln!(s, "\nLost writes (first {}):\n", c.lost.len().min(10));
         for l in c.lost.iter().take(10) {
@@ -214,6 +215,63 @@ fn slos(s: &mut String, r: &Report) {
                 result
             );
         }
+    }
+}
+
+/// The cache checkers' rows, for those the workload ran: counters,
+/// transactions, TTLs.
+fn cache(s: &mut String, c: &super::Checks) {
+    if let Some(k) = &c.counters {
+        let _ = writeln!(
+            s,
+            "| counters | {} checked · {} acknowledged INCRs, {} indeterminate · lost {} · over-counted {} |",
+            group(k.counters_checked),
+            group(k.acknowledged_incrs),
+            group(k.indeterminate_incrs),
+            group(k.lost_increments),
+            group(k.over_counted_increments)
+        );
+    }
+    if let Some(t) = &c.txn {
+        let _ = writeln!(
+            s,
+            "| transactions | {} reads, {} torn · {} groups read back ({} unread), {} torn |",
+            group(t.reads_checked),
+            group(t.torn_reads),
+            group(t.groups_checked),
+            group(t.groups_unread),
+            group(t.torn_groups)
+        );
+    }
+    if let Some(t) = &c.ttl {
+        let _ = writeln!(
+            s,
+            "| TTL | {} SET PX · {} reads judged ({} ambiguous) · zombies {} ({} in faults) past {} tolerance · early expiries {} ({} in faults) |",
+            group(t.ttl_writes),
+            group(t.reads_checked),
+            group(t.reads_ambiguous),
+            group(t.zombie_reads),
+            group(t.zombie_reads_in_faults),
+            ms(t.tolerance_ms),
+            group(t.early_expiries),
+            group(t.early_expiries_in_faults)
+        );
+        let (l, m) = (&t.lateness_at_least_ms, &t.lateness_at_most_ms);
+        let lateness = if t.expiries_seen > 0 {
+            format!(
+                "{} expiries seen · at least p50 {} · p99 {} · max {} · at most p50 {} · p99 {} · max {}",
+                group(t.expiries_seen),
+                ms(l.p50),
+                ms(l.p99),
+                ms(l.max),
+                ms(m.p50),
+                ms(m.p99),
+                ms(m.max)
+            )
+        } else {
+            "no expiry seen".to_string()
+        };
+        let _ = writeln!(s, "| expiry lateness | {lateness} |");
     }
 }
 
@@ -537,6 +595,45 @@ mod tests {
     #[test]
     fn summary_snapshot() {
         insta::assert_snapshot!(render(&crate::report::tests::sample()));
+    }
+
+    /// The cache checkers' rows: counters, transactions, TTLs.
+    #[test]
+    fn cache_snapshot() {
+        let mut r = crate::report::tests::sample();
+        r.checks.counters = Some(crate::report::CounterChecks {
+            counters_checked: 1,
+            acknowledged_incrs: 41_200,
+            indeterminate_incrs: 12,
+            lost_increments: 3,
+            over_counted_increments: 0,
+            violations: vec![],
+        });
+        r.checks.txn = Some(crate::report::TxnChecks {
+            reads_checked: 9_800,
+            torn_reads: 0,
+            groups_checked: 64,
+            groups_unread: 0,
+            torn_groups: 1,
+            ..Default::default()
+        });
+        r.checks.ttl = Some(crate::report::TtlChecks {
+            tolerance_ms: 2.0,
+            ttl_writes: 5_000,
+            reads_checked: 12_000,
+            reads_ambiguous: 40,
+            reads_after_deadline: 3_000,
+            reads_before_deadline: 8_000,
+            zombie_reads: 0,
+            early_expiries: 7,
+            zombie_reads_in_faults: 0,
+            early_expiries_in_faults: 7,
+            expiries_seen: 900,
+            lateness_at_least_ms: crate::checker::percentiles([0, 0, 1_000_000]),
+            lateness_at_most_ms: crate::checker::percentiles([2_000_000, 4_000_000, 30_000_000]),
+            ..Default::default()
+        });
+        insta::assert_snapshot!(render(&r));
     }
 
     #[test]

@@ -377,6 +377,9 @@ pub struct Checks {
     /// Torn transactions, when the workload ran `txn` or `txn_read`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub txn: Option<TxnChecks>,
+    /// TTL accuracy, when the workload ran `SET PX`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<TtlChecks>,
 }
 
 /// The counters' verdict (checker::counters), with a few examples.
@@ -405,6 +408,34 @@ pub struct TxnChecks {
     /// Up to [`EXAMPLES`] of each.
     pub torn_read_examples: Vec<crate::checker::txn::TornRead>,
     pub torn_group_examples: Vec<crate::checker::txn::TornGroup>,
+}
+
+/// The TTL verdict (checker::ttl::ttl), with a few examples.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TtlChecks {
+    /// How far past its latest deadline a value may still be read (ms).
+    pub tolerance_ms: f64,
+    pub ttl_writes: u64,
+    pub reads_checked: u64,
+    pub reads_ambiguous: u64,
+    /// Judged reads that could show a zombie (sent past the deadline plus
+    /// the tolerance) or an early expiry (ended before the deadline).
+    pub reads_after_deadline: u64,
+    pub reads_before_deadline: u64,
+    pub zombie_reads: u64,
+    pub early_expiries: u64,
+    /// Of those, the ones whose write or read overlapped a fault window.
+    pub zombie_reads_in_faults: u64,
+    pub early_expiries_in_faults: u64,
+    /// Expiries seen (a nil after the deadline), and their lateness: at
+    /// least (the last read of the value past the latest deadline) and at
+    /// most (the first nil's end past the earliest), ms.
+    pub expiries_seen: u64,
+    pub lateness_at_least_ms: crate::checker::Latency,
+    pub lateness_at_most_ms: crate::checker::Latency,
+    /// Up to [`EXAMPLES`] of each.
+    pub zombie_examples: Vec<crate::checker::ttl::TtlViolation>,
+    pub early_examples: Vec<crate::checker::ttl::TtlViolation>,
 }
 
 /// How many examples of a finding a report keeps.

@@ -29,7 +29,7 @@ use crate::net::links::LinkSample;
 use crate::report::{
     self, Checks, ClientSummary, CounterChecks, DowntimeSummary, EXAMPLES, Environment, EventMs,
     FaultReport, LinkReport, LostKey, PhaseMs, PoolWait, ReferenceSummary, Report, ReshardSummary,
-    TxnChecks, Verdict, WorkloadSummary,
+    TtlChecks, TxnChecks, Verdict, WorkloadSummary,
 };
 use crate::status::StatusReport;
 use crate::timeline::{Event, Phase};
@@ -275,6 +275,28 @@ fn txn_checks(t: &checker::txn::Torn) -> TxnChecks {
     }
 }
 
+/// The TTL verdict as the report keeps it.
+fn ttl_checks(t: &checker::ttl::Ttl) -> TtlChecks {
+    use checker::ttl::Ttl;
+    TtlChecks {
+        tolerance_ms: ms(checker::ttl::TOLERANCE_NS),
+        ttl_writes: t.ttl_writes,
+        reads_checked: t.reads_checked,
+        reads_ambiguous: t.reads_ambiguous,
+        reads_after_deadline: t.reads_after_deadline,
+        reads_before_deadline: t.reads_before_deadline,
+        zombie_reads: t.zombies.len() as u64,
+        early_expiries: t.early_expiries.len() as u64,
+        zombie_reads_in_faults: Ttl::in_faults(&t.zombies),
+        early_expiries_in_faults: Ttl::in_faults(&t.early_expiries),
+        expiries_seen: t.lateness_ns.len() as u64,
+        lateness_at_least_ms: checker::percentiles(t.lateness_ns.iter().map(|l| l.0)),
+        lateness_at_most_ms: checker::percentiles(t.lateness_ns.iter().map(|l| l.1)),
+        zombie_examples: t.zombies.iter().take(EXAMPLES).cloned().collect(),
+        early_examples: t.early_expiries.iter().take(EXAMPLES).cloned().collect(),
+    }
+}
+
 /// The report of a stored run: every figure, every SLO, the verdict.
 pub fn check(s: &Stored) -> Report {
     let r = &s.record;
@@ -292,6 +314,20 @@ pub fn check(s: &Stored) -> Report {
     let lost = checker::lost_writes(history, &initial, &finals);
     let counters = checker::counters(history, &initial, &finals);
     let torn = checker::txn::torn(history, &finals);
+    let fault_windows: Vec<(u64, u64)> = r
+        .faults
+        .iter()
+        .map(|f| {
+            (
+                f.start_ns,
+                f.undone_ns.unwrap_or(r.end_ns).max(f.applied_ns),
+            )
+        })
+        .collect();
+    let ttl = history
+        .iter()
+        .any(|o| o.ttl_ms.is_some())
+        .then(|| ttl_checks(&checker::ttl::ttl(history, &fault_windows)));
     let ran = |kinds: &[OpKind]| history.iter().any(|o| kinds.contains(&o.kind));
 
     let app: Vec<&Op> = history
@@ -375,6 +411,7 @@ pub fn check(s: &Stored) -> Report {
         cluster_check: r.cluster_check.clone(),
         counters: ran(&[OpKind::Incr]).then(|| counter_checks(&counters)),
         txn: ran(&[OpKind::Txn, OpKind::TxnRead]).then(|| txn_checks(&torn)),
+        ttl,
     };
     let downtime = DowntimeSummary {
         per_shard: down_app

@@ -143,6 +143,36 @@ pub const SLOS: &[Slo] = &[
         },
     },
     Slo {
+        name: "max_zombie_reads",
+        unit: "reads",
+        bound: Bound::AtMost,
+        reads: "GETs that returned a SET PX value sent past its deadline plus the tolerance",
+        source: Source::History,
+        on: EVERY_KIND,
+        figure: |f| match &f.checks.ttl {
+            Some(t) if t.reads_after_deadline > 0 => count(t.zombie_reads),
+            _ => Figure::Unknown {
+                value: None,
+                why: "no read of a SET PX key was judged past its deadline".into(),
+            },
+        },
+    },
+    Slo {
+        name: "max_early_expiries",
+        unit: "reads",
+        bound: Bound::AtMost,
+        reads: "GETs that returned nil before a SET PX's deadline, with no DEL",
+        source: Source::History,
+        on: EVERY_KIND,
+        figure: |f| match &f.checks.ttl {
+            Some(t) if t.reads_before_deadline > 0 => count(t.early_expiries),
+            _ => Figure::Unknown {
+                value: None,
+                why: "no read of a SET PX key was judged before its deadline".into(),
+            },
+        },
+    },
+    Slo {
         name: "max_stray_keys",
         unit: "keys",
         bound: Bound::AtMost,
@@ -527,6 +557,13 @@ mod tests {
                 torn_groups: 3,
                 ..Default::default()
             }),
+            ttl: Some(crate::report::TtlChecks {
+                reads_after_deadline: 10,
+                reads_before_deadline: 10,
+                zombie_reads: 3,
+                early_expiries: 3,
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let mut workload = WorkloadSummary::default();
@@ -607,6 +644,8 @@ mod tests {
             "max_over_counted_increments",
             "max_torn_reads",
             "max_torn_groups",
+            "max_zombie_reads",
+            "max_early_expiries",
         ] {
             assert!(
                 matches!(f.of(name), Figure::Unknown { value: None, .. }),
@@ -618,10 +657,18 @@ mod tests {
         let checks = Checks {
             txn: Some(crate::report::TxnChecks::default()),
             counters: Some(CounterChecks::default()),
+            // TTL'd keys written, but every read before their deadline.
+            ttl: Some(crate::report::TtlChecks {
+                reads_checked: 5,
+                reads_before_deadline: 5,
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let f = figures(&checks, &workload, &downtime, &[]);
         assert!(matches!(f.of("max_torn_reads"), Figure::Unknown { .. }));
+        assert!(matches!(f.of("max_zombie_reads"), Figure::Unknown { .. }));
+        assert_eq!(f.of("max_early_expiries"), Figure::Measured(0.0));
         assert!(matches!(
             f.of("max_lost_increments"),
             Figure::Unknown { .. }
@@ -671,6 +718,11 @@ mod tests {
         checks.txn = Some(crate::report::TxnChecks {
             reads_checked: 1,
             groups_checked: 1,
+            ..Default::default()
+        });
+        checks.ttl = Some(crate::report::TtlChecks {
+            reads_after_deadline: 1,
+            reads_before_deadline: 1,
             ..Default::default()
         });
         for phase in ["baseline", "during", "after"] {

@@ -156,7 +156,13 @@ impl OpGen {
                 p.key = self.spec.key(self.keys.pick(&mut self.rng));
                 p.value = Some(self.unique_value(seq));
                 if let Draw::SetTtl = draw {
-                    p.ttl_ms = Some(self.spec.ttl_ms);
+                    // A draw only when mixed, so that a single TTL leaves
+                    // every other stream as it was.
+                    let ttls = &self.spec.ttls_ms;
+                    p.ttl_ms = Some(match ttls.len() {
+                        0 => self.spec.ttl_ms,
+                        n => ttls[self.rng.random_range(0..n)],
+                    });
                 }
             }
             Draw::Op(OpKind::Incr) => {
@@ -257,6 +263,40 @@ mod tests {
             }
         }
         assert!(kinds.iter().all(|&k| k > 800), "{kinds:?}");
+    }
+
+    #[test]
+    fn mixed_ttls_draw_each_of_theirs() {
+        let s = WorkloadSpec {
+            keys: 100,
+            ttl_ms: 7,
+            ttls_ms: vec![100, 1000, 5000],
+            mix: Mix {
+                get: 0,
+                set: 0,
+                set_ttl: 1,
+                ..Mix::default()
+            },
+            ..WorkloadSpec::default()
+        };
+        let mut g = OpGen::new(&s, 5, 0);
+        let mut seen = std::collections::BTreeMap::new();
+        for _ in 0..3000 {
+            let p = g.next_op();
+            assert_eq!(p.kind, OpKind::Set);
+            *seen.entry(p.ttl_ms.unwrap()).or_insert(0) += 1;
+        }
+        assert_eq!(
+            seen.keys().copied().collect::<Vec<_>>(),
+            vec![100, 1000, 5000]
+        );
+        assert!(seen.values().all(|&n| n > 800), "{seen:?}");
+        // A 0 among them is refused at its field.
+        let bad = WorkloadSpec {
+            ttls_ms: vec![100, 0],
+            ..s
+        };
+        assert_eq!(bad.problem().map(|p| p.0), Some(vec!["ttls_ms"]));
     }
 
     #[test]

@@ -292,6 +292,12 @@ pub fn classify(err: &redis::RedisError, sent: bool) -> Outcome {
         K::Server(S::ClusterDown) => fail(ErrorKind::ClusterDown),
         K::Server(S::BusyLoading) => fail(ErrorKind::Loading),
         K::Server(S::ReadOnly) => fail(ErrorKind::ReadOnly),
+        // redis-rs's "Transaction aborted" (EXECABORT): EXEC ran nothing, and
+        // the queued command's own error (MOVED, TRYAGAIN, ...) says why.
+        K::Server(S::ExecAbort) => match err.clone().into_server_errors() {
+            Some(queued) => fail(aborted_kind(queued.iter().map(|(_, e)| e))),
+            None => fail(ErrorKind::Other),
+        },
         K::Server(_) | K::Extension => match err.code() {
             Some("LOADING") => fail(ErrorKind::Loading),
             Some("READONLY") => fail(ErrorKind::ReadOnly),
@@ -321,6 +327,19 @@ pub fn classify(err: &redis::RedisError, sent: bool) -> Outcome {
         K::ClusterConnectionNotFound => fail(ErrorKind::Connection),
         _ => fail(ErrorKind::Other),
     }
+}
+
+/// The class of an aborted transaction: that of the first queued command's
+/// error that is not EXECABORT itself (`other` when none says more).
+fn aborted_kind<'a>(queued: impl IntoIterator<Item = &'a redis::ServerError>) -> ErrorKind {
+    queued
+        .into_iter()
+        .filter(|e| e.kind() != Some(redis::ServerErrorKind::ExecAbort))
+        .find_map(|e| match classify(&e.clone().into(), false) {
+            Outcome::Fail { kind, .. } => Some(kind),
+            _ => None,
+        })
+        .unwrap_or(ErrorKind::Other)
 }
 
 /// Why a history file could not be written or read.
@@ -555,6 +574,27 @@ mod tests {
         assert!(matches!(
             classify(&reset, true),
             Outcome::Indeterminate { .. }
+        ));
+        // An aborted transaction is classed by its queued command's error.
+        let server = |resp: &str| match redis::parse_redis_value(resp.as_bytes()).unwrap() {
+            redis::Value::ServerError(e) => e,
+            other => panic!("{other:?}"),
+        };
+        let execabort = server("-EXECABORT Transaction discarded because of previous errors.\r\n");
+        let moved = server("-MOVED 3999 127.0.0.1:6381\r\n");
+        let tryagain = server("-TRYAGAIN Multiple keys request during rehashing of slot\r\n");
+        assert_eq!(
+            aborted_kind([&execabort, &moved, &tryagain]),
+            ErrorKind::Moved
+        );
+        assert_eq!(aborted_kind([&tryagain]), ErrorKind::TryAgain);
+        assert_eq!(aborted_kind([&execabort]), ErrorKind::Other);
+        assert!(matches!(
+            classify(&execabort.into(), true),
+            Outcome::Fail {
+                kind: ErrorKind::Other,
+                ..
+            }
         ));
         let loading = redis::make_extension_error("LOADING".into(), Some("x".into()));
         assert!(matches!(

@@ -14,6 +14,7 @@
 //!   mix: {get: 50, set: 50, incr: 0, del: 0, set_ttl: 0, txn: 0, txn_read: 0}
 //!   counter_keys: 1000         # incr targets `<prefix>counter:<n>`
 //!   ttl_ms: 0                  # set_ttl sends SET PX ttl_ms
+//!   ttls_ms: []                # or: each set_ttl draws one of these (mixed TTLs)
 //!   groups: 0                  # txn / txn_read target `{<prefix>g<n>}`
 //!   group_size: 2              # members of a group: `{<prefix>g<n>}:a`, `:b`, …
 //!   timeout_ms: 1000
@@ -65,6 +66,9 @@ pub struct WorkloadSpec {
     pub counter_keys: u64,
     /// The time to live of a `set_ttl` op (`SET key value PX ttl_ms`).
     pub ttl_ms: u64,
+    /// Mixed TTLs: each `set_ttl` draws one of these (uniformly) instead of
+    /// `ttl_ms`. Empty: every `set_ttl` uses `ttl_ms`.
+    pub ttls_ms: Vec<u64>,
     /// Hash-tagged groups for `txn` and `txn_read` (`{<prefix>g<n>}`), kept
     /// apart from the string keys: a group's members change only together.
     pub groups: u64,
@@ -158,6 +162,7 @@ impl Default for WorkloadSpec {
             mix: Mix::default(),
             counter_keys: 1_000,
             ttl_ms: 0,
+            ttls_ms: Vec::new(),
             groups: 0,
             group_size: 2,
             timeout_ms: 1_000,
@@ -367,10 +372,16 @@ impl WorkloadSpec {
     /// The cache ops' settings: a TTL for `set_ttl`, groups for `txn`.
     fn cache_problem(&self) -> Option<(Vec<&'static str>, String)> {
         let m = self.mix;
-        if m.set_ttl > 0 && self.ttl_ms == 0 {
+        if self.ttls_ms.contains(&0) {
+            return Some((
+                vec!["ttls_ms"],
+                "ttls_ms has a 0 (SET PX needs a time to live of at least 1 ms)".into(),
+            ));
+        }
+        if m.set_ttl > 0 && self.ttl_ms == 0 && self.ttls_ms.is_empty() {
             return Some((
                 vec!["ttl_ms"],
-                "mix has set_ttl but ttl_ms is 0 (SET PX needs a time to live of at least 1 ms)"
+                "mix has set_ttl but ttl_ms is 0 and ttls_ms empty (SET PX needs a time to live of at least 1 ms)"
                     .into(),
             ));
         }

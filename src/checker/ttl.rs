@@ -1,0 +1,339 @@
+//! TTL accuracy: does a key set with `SET PX` live as long as asked, and no
+//! longer?
+//!
+//! A read is judged against the write that governs it: the acknowledged write
+//! `W` of its key that ended before the read was sent, when every other write
+//! that may have applied by the read's end was acknowledged and ended before
+//! `W` was sent. Any other overlap (a concurrent write, an uncertain one) makes
+//! the read *ambiguous*: it is counted, never judged. Only reads governed by a
+//! `SET PX` are judged; a DEL or a plain SET has no deadline.
+//!
+//! The server fixed `W`'s deadline somewhere in `[W.sent + ttl, W.end + ttl]`
+//! (it applied `W` between the two). With [`TOLERANCE_NS`]:
+//!
+//! - a read sent after `W.end + ttl + tolerance` that returns `W`'s value is a
+//!   **zombie**: it outlived its deadline;
+//! - a read that ended before `W.sent + ttl` and returns nil is an **early
+//!   expiry**: the key was gone before its deadline with no DEL (no eviction
+//!   either: drills that judge TTLs run without `maxmemory`). A write lost in
+//!   a failover looks the same to a cache's user, and is one; those whose
+//!   write or read overlaps a fault window are counted apart as well.
+//!
+//! An expiry is *seen* when a read governed by `W` returned nil after its
+//! earliest deadline. Its lateness lies between two bounds, both reported:
+//! at least the last read of the value sent past the latest deadline, at most
+//! the first nil's end past the earliest. Redis expires a key lazily when it
+//! is read, so a client sees the same lateness whether the active cycle or
+//! the read removed it: the two cannot be told apart from the history.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::workload::{ClientMode, Op, OpKind, Outcome};
+
+/// How far past its deadline a value may still be read: Redis keeps
+/// deadlines in whole milliseconds (1 ms of rounding) and judges a command
+/// against a time it read when the command began (up to 1 ms older on a busy
+/// event loop).
+pub const TOLERANCE_NS: u64 = 2_000_000;
+
+/// The verdict on TTLs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ttl {
+    /// Acknowledged `SET PX`.
+    pub ttl_writes: u64,
+    /// Successful GETs governed by one acknowledged `SET PX` (judged).
+    pub reads_checked: u64,
+    /// Successful GETs of a key with a `SET PX` in its history that a
+    /// concurrent or uncertain write leaves without one governing write.
+    pub reads_ambiguous: u64,
+    /// Judged reads sent after the latest deadline plus the tolerance: the
+    /// ones that could show a zombie.
+    pub reads_after_deadline: u64,
+    /// Judged reads that ended before the earliest deadline: the ones that
+    /// could show an early expiry.
+    pub reads_before_deadline: u64,
+    /// In history order.
+    pub zombies: Vec<TtlViolation>,
+    pub early_expiries: Vec<TtlViolation>,
+    /// Expiries seen, with their lateness bounds (ns): (at least, at most).
+    pub lateness_ns: Vec<(u64, u64)>,
+}
+
+impl Ttl {
+    /// Violations whose write or read overlapped a fault window.
+    pub fn in_faults(v: &[TtlViolation]) -> u64 {
+        v.iter().filter(|x| x.in_fault).count() as u64
+    }
+}
+
+/// A read that saw a value past its deadline, or nil before it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TtlViolation {
+    pub key: String,
+    pub slot: u16,
+    pub client: u32,
+    pub mode: ClientMode,
+    /// The governing write's value, its TTL and when it was sent and ended.
+    pub value: String,
+    pub ttl_ms: u64,
+    pub write_sent_ns: u64,
+    pub write_end_ns: u64,
+    pub read_sent_ns: u64,
+    pub read_end_ns: u64,
+    /// How far past the latest deadline the read was sent (zombie), or how
+    /// far before the earliest deadline it ended (early expiry), ns.
+    pub by_ns: u64,
+    /// Whether the write or the read overlapped a fault window.
+    pub in_fault: bool,
+}
+
+/// Whether a non-ok write may have applied (as the lost-write checker says:
+/// an app client's failure may hide an earlier attempt that applied).
+fn may_have_applied(op: &Op) -> bool {
+    match op.outcome {
+        Outcome::Ok | Outcome::Indeterminate { .. } => true,
+        Outcome::Fail { .. } => op.mode == ClientMode::App,
+    }
+}
+
+fn overlaps(a: (u64, u64), windows: &[(u64, u64)]) -> bool {
+    windows.iter().any(|&(s, e)| a.0 <= e && s <= a.1)
+}
+
+/// Judge every successful GET of a key written with `SET PX` (see the module
+/// docs). `faults` are the fault windows, ns since the run's epoch.
+pub fn ttl<'a>(history: impl IntoIterator<Item = &'a Op>, faults: &[(u64, u64)]) -> Ttl {
+    let mut keys: BTreeMap<&str, (Vec<&Op>, Vec<&Op>)> = BTreeMap::new();
+    for op in history {
+        match op.kind {
+            OpKind::Set | OpKind::Del if may_have_applied(op) => {
+                keys.entry(op.key.as_str()).or_default().0.push(op)
+            }
+            OpKind::Get if op.is_ok() => keys.entry(op.key.as_str()).or_default().1.push(op),
+            _ => {}
+        }
+    }
+    let mut out = Ttl::default();
+    // Per governing write (by its place in the history): the latest a value
+    // read was sent, and the earliest a nil read after the deadline ended.
+    let mut seen: BTreeMap<(&str, usize), (u64, Option<u64>)> = BTreeMap::new();
+    let mut zombies = Vec::new();
+    let mut early = Vec::new();
+    for (&key, (writes, reads)) in &keys {
+        if !writes.iter().any(|w| w.ttl_ms.is_some()) {
+            continue;
+        }
+        out.ttl_writes += writes
+            .iter()
+            .filter(|w| w.is_ok() && w.ttl_ms.is_some())
+            .count() as u64;
+        for g in reads {
+            let candidates: Vec<(usize, &&Op)> = writes
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| w.sent_ns < g.end_ns)
+                .collect();
+            if candidates.is_empty() {
+                continue; // the initial value, which has no TTL
+            }
+            let governing = candidates
+                .iter()
+                .filter(|(_, w)| w.is_ok() && w.end_ns < g.sent_ns)
+                .max_by_key(|(_, w)| w.end_ns)
+                .copied();
+            let Some((wi, w)) = governing else {
+                out.reads_ambiguous += 1;
+                continue;
+            };
+            let alone = candidates
+                .iter()
+                .all(|(i, x)| *i == wi || (x.is_ok() && x.end_ns < w.sent_ns));
+            if !alone {
+                out.reads_ambiguous += 1;
+                continue;
+            }
+            let (Some(ttl_ms), OpKind::Set) = (w.ttl_ms, w.kind) else {
+                continue; // a DEL or a plain SET governs: no deadline
+            };
+            out.reads_checked += 1;
+            let ttl = ttl_ms * 1_000_000;
+            let (earliest, latest) = (w.sent_ns + ttl, w.end_ns + ttl);
+            let violation = |by_ns| TtlViolation {
+                key: key.to_string(),
+                slot: g.slot,
+                client: g.client,
+                mode: g.mode,
+                value: w.value.clone().unwrap_or_default(),
+                ttl_ms,
+                write_sent_ns: w.sent_ns,
+                write_end_ns: w.end_ns,
+                read_sent_ns: g.sent_ns,
+                read_end_ns: g.end_ns,
+                by_ns,
+                in_fault: overlaps((w.sent_ns, w.end_ns), faults)
+                    || overlaps((g.sent_ns, g.end_ns), faults),
+            };
+            if g.sent_ns > latest + TOLERANCE_NS {
+                out.reads_after_deadline += 1;
+            }
+            if g.end_ns < earliest {
+                out.reads_before_deadline += 1;
+            }
+            let entry = seen.entry((key, wi)).or_insert((0, None));
+            match &g.value {
+                Some(v) if Some(v) == w.value.as_ref() => {
+                    entry.0 = entry.0.max(g.sent_ns.saturating_sub(latest));
+                    if g.sent_ns > latest + TOLERANCE_NS {
+                        zombies.push((g.end_ns, violation(g.sent_ns - latest)));
+                    }
+                }
+                None if g.end_ns < earliest => {
+                    early.push((g.end_ns, violation(earliest - g.end_ns)));
+                }
+                None => {
+                    let late = g.end_ns - earliest;
+                    entry.1 = Some(entry.1.map_or(late, |l: u64| l.min(late)));
+                }
+                // Another value: not this checker's (the lost-write and
+                // stale-read checks judge values).
+                Some(_) => {}
+            }
+        }
+    }
+    out.lateness_ns = seen
+        .values()
+        .filter_map(|&(least, most)| most.map(|m| (least.min(m), m)))
+        .collect();
+    zombies.sort_by_key(|z| z.0);
+    early.sort_by_key(|e| e.0);
+    out.zombies = zombies.into_iter().map(|z| z.1).collect();
+    out.early_expiries = early.into_iter().map(|e| e.1).collect();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::*;
+    use super::*;
+
+    fn set_px(key: &str, value: &str, ttl_ms: u64, start_ms: u64, end_ms: u64) -> Op {
+        let mut o = set(key, value, start_ms, end_ms);
+        o.ttl_ms = Some(ttl_ms);
+        o
+    }
+
+    fn read(key: &str, value: Option<&str>, start_ms: u64, end_ms: u64) -> Op {
+        op(OpKind::Get, key, value, start_ms, end_ms)
+    }
+
+    #[test]
+    fn a_key_that_lives_its_ttl_passes() {
+        // Deadline in [110, 111] ms.
+        let h = vec![
+            set_px("k", "v1", 100, 10, 11),
+            read("k", Some("v1"), 50, 51),
+            read("k", Some("v1"), 109, 110),
+            read("k", None, 112, 113),
+            read("k", None, 300, 301),
+        ];
+        let t = ttl(&h, &[]);
+        assert_eq!(t.ttl_writes, 1);
+        assert_eq!((t.reads_checked, t.reads_ambiguous), (4, 0));
+        assert_eq!((t.reads_before_deadline, t.reads_after_deadline), (1, 1));
+        assert!(t.zombies.is_empty() && t.early_expiries.is_empty(), "{t:?}");
+        // Seen once: at least 0 late (no value read past 111), at most 3 ms
+        // (nil ended at 113, the earliest deadline 110).
+        assert_eq!(t.lateness_ns, vec![(0, 3_000_000)]);
+    }
+
+    #[test]
+    fn a_value_past_its_deadline_is_a_zombie() {
+        let h = vec![
+            set_px("k", "v1", 100, 10, 11),
+            // 1 ms past the latest deadline: inside the tolerance.
+            read("k", Some("v1"), 112, 113),
+            // 40 ms past: a zombie.
+            read("k", Some("v1"), 151, 152),
+            read("k", None, 160, 161),
+        ];
+        let t = ttl(&h, &[(140_000_000, 155_000_000)]);
+        assert_eq!(t.zombies.len(), 1, "{t:?}");
+        let z = &t.zombies[0];
+        assert_eq!(
+            (z.by_ns, z.ttl_ms, z.value.as_str()),
+            (40_000_000, 100, "v1")
+        );
+        assert!(z.in_fault);
+        assert_eq!(Ttl::in_faults(&t.zombies), 1);
+        assert_eq!(t.lateness_ns, vec![(40_000_000, 51_000_000)]);
+    }
+
+    #[test]
+    fn nil_before_the_deadline_is_an_early_expiry() {
+        let h = vec![
+            set_px("k", "v1", 1000, 10, 11),
+            read("k", None, 500, 510),
+            // A DEL makes nil expected: not judged as a TTL read.
+            op(OpKind::Del, "k", None, 600, 601),
+            read("k", None, 700, 701),
+        ];
+        let t = ttl(&h, &[]);
+        assert_eq!(t.early_expiries.len(), 1, "{t:?}");
+        let e = &t.early_expiries[0];
+        assert_eq!(e.by_ns, 500_000_000);
+        assert!(!e.in_fault);
+        assert_eq!(t.reads_checked, 1);
+        assert!(t.lateness_ns.is_empty());
+    }
+
+    #[test]
+    fn overlapping_or_uncertain_writes_make_a_read_ambiguous() {
+        let h = vec![
+            set_px("k", "v1", 100, 10, 11),
+            // Concurrent with the read: either value may be there.
+            set_px("k", "v2", 50, 49, 52),
+            read("k", None, 50, 51),
+            // After v2's window, a timed-out write may still apply.
+            indeterminate(set("k", "v3", 60, 1060)),
+            read("k", None, 70, 71),
+            // A probe's certain failure changed nothing: v2 governs again, but
+            // v3 is still uncertain.
+            failed(set("k", "v4", 80, 81)),
+            read("k", Some("v2"), 90, 91),
+        ];
+        let t = ttl(&h, &[]);
+        assert_eq!((t.reads_checked, t.reads_ambiguous), (0, 3), "{t:?}");
+        assert!(t.early_expiries.is_empty());
+        // Without the uncertain write, v2 governs the last two reads: the
+        // nil at 71 ended before v2's earliest deadline (49 + 50 = 99).
+        let h: Vec<Op> = h
+            .into_iter()
+            .filter(|o| o.value.as_deref() != Some("v3"))
+            .collect();
+        let t = ttl(&h, &[]);
+        assert_eq!((t.reads_checked, t.reads_ambiguous), (2, 1), "{t:?}");
+        assert_eq!(t.early_expiries.len(), 1);
+        assert_eq!(t.early_expiries[0].read_end_ns, 71_000_000);
+    }
+
+    #[test]
+    fn keys_without_a_ttl_are_not_judged() {
+        let h = vec![
+            set("k", "v1", 10, 11),
+            read("k", None, 500, 510),
+            read("j", Some("init"), 1, 2),
+        ];
+        assert_eq!(ttl(&h, &[]), Ttl::default());
+        // A plain SET after a SET PX clears the deadline.
+        let h = vec![
+            set_px("k", "v1", 10, 0, 1),
+            set("k", "v2", 2, 3),
+            read("k", Some("v2"), 500, 510),
+        ];
+        let t = ttl(&h, &[]);
+        assert_eq!((t.ttl_writes, t.reads_checked), (1, 0));
+        assert!(t.zombies.is_empty());
+    }
+}
