@@ -169,7 +169,7 @@ fn kv_rows(s: &mut String, r: &Report) {
         group(c.keys_after),
         if c.cluster_check_ok { "ok" } else { "FAILED" }
     );
-    cache(&mut s, c);
+    cache(s, c);
     if !c.lost.is_empty() {
         let _ = writeln!(s, "\nLost writes (first {}):\n", c.lost.len().min(10));
         for l in c.lost.iter().take(10) {
