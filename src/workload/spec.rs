@@ -287,20 +287,29 @@ impl<'de> Deserialize<'de> for ValueSize {
     }
 }
 
-/// Relative weights of the commands.
+/// Relative weights of the commands. A `mix:` that is written is exactly
+/// what it says: a command it does not name weighs 0 (`{incr: 90, get: 10}`
+/// sends no SET). Only a workload with no `mix:` at all gets the default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct Mix {
+    #[serde(default)]
     pub get: u32,
+    #[serde(default)]
     pub set: u32,
+    #[serde(default)]
     pub incr: u32,
     /// DEL of a string key.
+    #[serde(default)]
     pub del: u32,
     /// `SET PX ttl_ms` of a string key (recorded as a `set` with its `ttl_ms`).
+    #[serde(default)]
     pub set_ttl: u32,
     /// MULTI; SET of every member of a group; EXEC.
+    #[serde(default)]
     pub txn: u32,
     /// MGET of every member of a group.
+    #[serde(default)]
     pub txn_read: u32,
 }
 
@@ -569,6 +578,18 @@ mod tests {
 
     fn parse(yaml: &str) -> Result<WorkloadSpec, String> {
         serde_saphyr::from_str::<WorkloadSpec>(yaml).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_written_mix_is_exactly_what_it_names() {
+        let s = parse("counter_keys: 1\nmix: {incr: 90, get: 10}\n").unwrap();
+        assert_eq!(s.mix.weights(), [10, 0, 90, 0, 0, 0, 0]);
+        s.validate().unwrap();
+        // No mix at all: half reads, half writes.
+        assert_eq!(parse("clients: 1\n").unwrap().mix, Mix::default());
+        assert_eq!(Mix::default().weights(), [50, 50, 0, 0, 0, 0, 0]);
+        let err = parse("mix: {}\n").unwrap().validate().unwrap_err();
+        assert!(err.to_string().contains("all 0"), "{err}");
     }
 
     #[test]
