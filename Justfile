@@ -147,12 +147,12 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --all-targets -- -D warnings
 
-# The lock drills: a holder frozen past its TTL (fencing), Redlock with an instance restarted at once then past the TTL, a Redlock minority cut off, a lock's primary failed over without then with WAIT
+# The lock drills: single-instance locks with no fault (the control), a holder frozen past its TTL (fencing), the lock's Redis frozen, Redlock with an instance restarted at once then past the TTL, a Redlock minority cut off, a lock's primary failed over without then with WAIT, a grant that vanishes in a failover without then with WAIT
 lock-drills *args="": build
     #!/usr/bin/env bash
     set -uo pipefail
     rc=0
-    for s in lock-holder-pause redlock-restart redlock-restart-delayed redlock-minority-partition lock-failover lock-failover-wait lock-failover-vanished; do
+    for s in lock-single lock-holder-pause lock-node-pause redlock-restart redlock-restart-delayed redlock-minority-partition lock-failover lock-failover-wait lock-failover-vanished lock-failover-wait-vanished; do
       {{bin}} run scenarios/$s.yaml {{args}} || rc=$?
     done
     exit $rc

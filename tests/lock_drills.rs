@@ -47,3 +47,41 @@ crate::on_both_runtimes!(
     docker_lock_holder_pause_drill,
     holder_pause
 );
+
+/// `scenarios/lock-single.yaml`: no fault, only `during_ms`. The steady
+/// phase lasts what the file asks, and a healthy single-instance lock shows
+/// no overlap and no stale write on either resource.
+#[test]
+fn process_lock_single_steady_drill() {
+    let env = Env::new("process");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/lock-single.yaml");
+    let d = env.drill(&file, &["--seed", "3"]);
+    assert!(
+        [exit::SUCCESS, exit::CHECK_FAILED, exit::UNKNOWN].contains(&d.code.unwrap_or(-1)),
+        "{}",
+        d.stderr
+    );
+    let r = d.report();
+    let during = r
+        .phases
+        .iter()
+        .find(|p| p.name == "during")
+        .expect("a during phase");
+    // The bounds are stored in whole microseconds; their difference in f64
+    // can land a hair under the exact figure (7999.999999999999).
+    let span = ((during.end_ms - during.start_ms) * 1000.0).round() / 1000.0;
+    assert!(
+        (8000.0..9000.0).contains(&span),
+        "the steady phase lasted {span} ms; the file asks 8000"
+    );
+    assert!(r.faults.is_empty() && r.reshard.is_none());
+    let l = r.locks.as_ref().expect("a locks section");
+    assert!(l.grants > 100, "{} grants", l.grants);
+    assert!(l.pauses.is_empty(), "{:?}", l.pauses);
+    assert_eq!(l.violations, 0, "{:?}", l.overlaps);
+    let f = l.resources.fenced.as_ref().expect("a fenced resource");
+    let u = l.resources.unfenced.as_ref().expect("an unfenced resource");
+    assert_eq!((f.stale_writes_accepted, u.stale_writes_accepted), (0, 0));
+    // Every holder's token is the highest yet: the fence refuses nobody.
+    assert_eq!(f.rejected_while_valid, 0, "{f:?}");
+}

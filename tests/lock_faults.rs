@@ -368,3 +368,41 @@ crate::on_both_runtimes!(
     docker_a_grant_lost_in_a_failover_is_a_violation,
     vanished_grant
 );
+
+/// `lock-failover-wait-vanished`: the same cut and promotion with WAIT 2
+/// after every grant. No grant counts while n3 does not acknowledge it, so
+/// none can vanish: no overlap, and grants refused (timeouts) meanwhile.
+#[test]
+fn process_wait_keeps_a_grant_from_vanishing() {
+    let env = Env::new("process");
+    if !root_or_skip("a node partition on the process runtime") {
+        return;
+    }
+    let d = env.drill(
+        &scenario("lock-failover-wait-vanished.yaml"),
+        &["--seed", "1"],
+    );
+    assert!(
+        [exit::SUCCESS, exit::UNKNOWN].contains(&d.code.unwrap_or(-1)),
+        "{}",
+        d.stderr
+    );
+    let r = d.report();
+    assert!(
+        r.faults.iter().all(|f| f.skipped.is_none()),
+        "{:?}",
+        r.faults
+    );
+    let l = r.locks.as_ref().expect("a locks section");
+    assert_eq!(l.incomplete, None);
+    assert_eq!(l.violations, 0, "{:?}", l.overlaps);
+    assert!(l.grants >= 1, "{l:?}");
+    // While n3 is cut off WAIT 2 never reaches 2: acquisitions time out.
+    assert!(l.timeouts >= 1, "{l:?}");
+    let f = l.resources.fenced.as_ref().expect("a fenced resource");
+    assert_eq!(
+        (f.stale_writes_accepted, f.stale_writes_rejected),
+        (0, 0),
+        "{f:?}"
+    );
+}

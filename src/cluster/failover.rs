@@ -94,7 +94,7 @@ pub async fn manual_failover(
          (a primary votes for one failover per shard every 2 x node timeout, \
          and Redis abandons a manual failover after 5 s)"
     );
-    super::replication::wait_primary(&mut conn, &bound, &still).await?;
+    super::role::wait_primary(&mut conn, &bound, &still).await?;
     Ok(FailoverReport {
         node: node.to_string(),
         mode,

@@ -7,6 +7,7 @@
 //! - [`conn`]   — [`Member`], [`AddressMap`] (the controller only reaches loopback), node connections.
 //! - [`admin`]  — [`create`], [`add_node`] and [`wait_converged`].
 //! - [`failover`] — manual failover (`CLUSTER FAILOVER [FORCE|TAKEOVER]`) and its wait.
+//! - [`role`]   — `ROLE` parsed, and the wait until a node is primary.
 //! - [`replication`] — classic replication (`kind: replicated`): roles (`ROLE`),
 //!   the failover to a replica, the wait until replication is whole.
 //! - [`check`]  — the checks of `redis-cli --cluster check`: a pure [`check::evaluate`] and the loader.
@@ -26,6 +27,7 @@ pub mod failover;
 pub mod nodes;
 pub mod replication;
 pub mod reshard;
+pub mod role;
 pub mod view;
 pub mod watch;
 

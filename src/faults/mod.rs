@@ -24,6 +24,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::runtime::NodeAction;
+use crate::workload::locks::LockControl;
 
 pub mod nemesis;
 pub mod schedule;
@@ -135,8 +136,9 @@ impl FromStr for FaultKind {
 }
 
 /// The clients of a drill the nemesis can freeze: its lock workload's
-/// workers. Declared here, where the nemesis needs it; the lock workload
-/// implements it, so neither reaches into the other.
+/// workers. Declared here, where the nemesis needs it, and implemented
+/// here for the lock workload's [`LockControl`], so the workload (a stage
+/// below) never reaches up into the faults.
 pub trait ClientPause: Send + Sync {
     /// Freeze the worker that holds `lock` now — or, when nobody does, the
     /// next one granted it — before it next writes the protected resource.
@@ -146,6 +148,16 @@ pub trait ClientPause: Send + Sync {
 
     /// Let every worker frozen on `lock` go on; returns them.
     fn resume_holder(&self, lock: u32) -> Vec<String>;
+}
+
+impl ClientPause for LockControl {
+    fn pause_holder(&self, lock: u32) -> Result<Option<String>, String> {
+        LockControl::pause_holder(self, lock)
+    }
+
+    fn resume_holder(&self, lock: u32) -> Vec<String> {
+        LockControl::resume_holder(self, lock)
+    }
 }
 
 /// How `CLUSTER FAILOVER` is asked for: the cluster layer's, named here too

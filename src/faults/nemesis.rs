@@ -700,12 +700,11 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_lock_holder_is_paused_and_resumed_through_the_lock_workload() {
-        let dir = tempfile::tempdir().unwrap();
-        let rt = Runtime::Process(
-            crate::runtime::process::ProcessRuntime::with_state_dir(dir.path()).unwrap(),
-        );
+    /// A process runtime in `dir` and a one-node standalone deployment
+    /// with no node up: enough for steps that touch no node.
+    fn one_standalone(dir: &std::path::Path) -> (Runtime, Deployment) {
+        let rt =
+            Runtime::Process(crate::runtime::process::ProcessRuntime::with_state_dir(dir).unwrap());
         let topology = crate::topology::Topology::parse(
             "name: t\nkind: standalone\nstandalone:\n  primaries: 1\n",
             None,
@@ -719,6 +718,13 @@ mod tests {
             topology,
             nodes: Vec::new(),
         };
+        (rt, d)
+    }
+
+    #[tokio::test]
+    async fn a_lock_holder_is_paused_and_resumed_through_the_lock_workload() {
+        let dir = tempfile::tempdir().unwrap();
+        let (rt, d) = one_standalone(dir.path());
         let step = |t: &str| {
             super::super::schedule::RawFault {
                 target: Some(t.into()),
@@ -765,22 +771,7 @@ mod tests {
     #[tokio::test]
     async fn a_partition_that_cannot_be_applied_here_is_recorded_as_skipped() {
         let dir = tempfile::tempdir().unwrap();
-        let rt = Runtime::Process(
-            crate::runtime::process::ProcessRuntime::with_state_dir(dir.path()).unwrap(),
-        );
-        let topology = crate::topology::Topology::parse(
-            "name: t\nkind: standalone\nstandalone:\n  primaries: 1\n",
-            None,
-        )
-        .unwrap();
-        let d = Deployment {
-            name: "t".into(),
-            run_id: "r".into(),
-            runtime: crate::runtime::RuntimeKind::Process,
-            image: String::new(),
-            topology,
-            nodes: Vec::new(),
-        };
+        let (rt, d) = one_standalone(dir.path());
         let step = |fault: FaultKind, shape: Option<&str>, hold: Option<u64>| {
             super::super::schedule::RawFault {
                 shape: shape.map(str::to_string),

@@ -12,7 +12,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::figures::headline;
-use super::{FaultReport, Report};
+use super::{FaultReport, LocksReport, Report};
 use crate::status::StatusReport;
 
 /// Width and height of a chart, px.
@@ -32,7 +32,10 @@ pub fn render(r: &Report) -> String {
         escape(&title)
     );
     summary(&mut s, r);
-    for chart in charts(r) {
+    // The charts draw the key/value workload and the topology's slots: a
+    // lock drill that ran its locks alone has its figures in its table.
+    let charts = if locks_only(r) { Vec::new() } else { charts(r) };
+    for chart in charts {
         let _ = writeln!(
             s,
             "<section class=\"chart\" id=\"{}\"><h2>{}</h2>",
@@ -56,6 +59,11 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 td.n{text-align:right}.pass{background:#d7f5d7}.fail{background:#f8d0d0}.unknown{background:#fbeec0}\
 .verdict{display:inline-block;padding:.2em .8em;font-weight:bold;border-radius:4px}\
 .none{color:#777;font-style:italic}section.chart{margin-top:1.5em}h2{font-size:1.1em}";
+
+/// A lock drill with no key/value workload beside its locks.
+fn locks_only(r: &Report) -> bool {
+    r.locks.is_some() && r.workload.app.clients == 0 && r.workload.probe.clients == 0
+}
 
 /// Verdict, environment, SLO table, headline figures.
 fn summary(s: &mut String, r: &Report) {
@@ -85,7 +93,15 @@ fn summary(s: &mut String, r: &Report) {
             res = slo.result.as_str(),
         );
     }
-    s.push_str("</table>\n<h2>Headline figures</h2><table>\n");
+    s.push_str("</table>\n");
+    if let Some(l) = &r.locks {
+        locks_section(s, l);
+    }
+    // A lock drill that ran its locks alone has no key/value figures.
+    if locks_only(r) {
+        return;
+    }
+    s.push_str("<h2>Headline figures</h2><table>\n");
     for h in headline(r) {
         let _ = writeln!(
             s,
@@ -450,6 +466,24 @@ fn ops_chart(r: &Report) -> Result<String, String> {
             },
         ),
     ];
+    // A second the run covered only in part (its last) is a rate over the
+    // part it covered, drawn at that part's middle; a sliver under a quarter
+    // second is left out rather than drawn as a dip or a spike.
+    let recorded_end = r
+        .phases
+        .iter()
+        .map(|p| p.end_ms / 1000.0)
+        .fold(0.0, f64::max);
+    let series: Vec<Series> = series
+        .into_iter()
+        .map(|(name, colour, points)| {
+            let points = points
+                .into_iter()
+                .filter_map(|(x, y)| per_covered_second(x - 0.5, y, recorded_end))
+                .collect();
+            (name, colour, points)
+        })
+        .collect();
     let y1 = series
         .iter()
         .flat_map(|s| s.2.iter().map(|p| p.1))
@@ -479,6 +513,19 @@ fn ops_chart(r: &Report) -> Result<String, String> {
         }
         legend(&mut chart)
     })
+}
+
+/// The count of the second starting at `t` as a point of a per-second rate:
+/// `(middle of the covered part, count / covered seconds)`, where the run
+/// ended at `end` (s; 0 when unknown: the whole second counts). None for a
+/// second covered less than a quarter.
+fn per_covered_second(t: f64, count: f64, end: f64) -> Option<(f64, f64)> {
+    let covered = if end > 0.0 {
+        (end - t).clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
+    (covered >= 0.25).then(|| (t + covered / 2.0, count / covered))
 }
 
 /// Bars in groups, one group per name: `(group label, [(series value)])`.
@@ -562,6 +609,21 @@ fn downtime_chart(r: &Report) -> Result<String, String> {
         .collect();
     if shards.is_empty() {
         return Err("No shard's downtime was measured in this run.".into());
+    }
+    let longest = d
+        .per_shard
+        .values()
+        .chain(d.probe_per_shard.values())
+        .fold(0.0, |a: f64, b| a.max(*b));
+    if longest == 0.0 {
+        return Err(format!(
+            "No downtime: 0 ms on every shard ({}), for app and probe clients alike.",
+            shards
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     bar_chart(Bars {
         groups: shards
@@ -806,6 +868,28 @@ fn node_chart(
     })
 }
 
+/// Append the section to `s`, in HTML: a table, broken guarantees marked.
+fn locks_section(s: &mut String, l: &LocksReport) {
+    s.push_str("<h2>Locks</h2><table>\n");
+    for (label, text, broken) in super::locks::rows(l) {
+        let _ = writeln!(
+            s,
+            "<tr{}><td>{label}</td><td>{}</td></tr>",
+            if broken { " class=\"fail\"" } else { "" },
+            escape(&text)
+        );
+    }
+    s.push_str("</table>\n");
+    let shown = super::locks::overlaps(l);
+    if !shown.is_empty() {
+        let _ = writeln!(s, "<p>Overlaps (first {}):</p><ul>", shown.len());
+        for o in shown {
+            let _ = writeln!(s, "<li>{}</li>", escape(&o));
+        }
+        s.push_str("</ul>\n");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -966,6 +1050,49 @@ mod tests {
             ),
             "{page}"
         );
+    }
+
+    #[test]
+    fn a_locks_only_drill_shows_its_locks_and_no_key_value_figures() {
+        let mut r = sample();
+        r.workload.app.clients = 0;
+        r.workload.probe.clients = 0;
+        let mut l = crate::report::LocksReport {
+            algorithm: "single".into(),
+            instances: vec!["n1".into()],
+            violations: 2,
+            longest_overlap_ms: 12.5,
+            ..Default::default()
+        };
+        l.grants = 7;
+        r.locks = Some(l);
+        let page = render(&r);
+        assert!(page.contains("<h2>Locks</h2>"), "{page}");
+        assert!(
+            page.contains("<tr class=\"fail\"><td>mutual exclusion</td><td>2 violations:"),
+            "{page}"
+        );
+        assert!(!page.contains("Headline figures"), "{page}");
+        assert!(!page.contains("<section class=\"chart\""), "{page}");
+        // With a key/value workload beside the locks, both are shown.
+        r.workload.app.clients = 1;
+        let page = render(&r);
+        assert!(page.contains("<h2>Locks</h2>") && page.contains("Headline figures"));
+    }
+
+    #[test]
+    fn a_partly_covered_last_second_is_a_rate_over_its_part() {
+        // A whole second.
+        assert_eq!(per_covered_second(3.0, 4000.0, 9.3), Some((3.5, 4000.0)));
+        // The run ended 0.3 s into second 9: 1200 ops there is 4000/s.
+        let (x, y) = per_covered_second(9.0, 1200.0, 9.3).unwrap();
+        assert!(
+            (x - 9.15).abs() < 1e-9 && (y - 4000.0).abs() < 1e-6,
+            "{x} {y}"
+        );
+        // A sliver is left out; an unknown end counts the whole second.
+        assert_eq!(per_covered_second(9.0, 100.0, 9.1), None);
+        assert_eq!(per_covered_second(9.0, 100.0, 0.0), Some((9.5, 100.0)));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The `locks` section of a report, in Markdown: what the lock workload did,
-//! whether mutual exclusion held, and what fencing saved.
+//! The `locks` section of a report: what the lock workload did, whether
+//! mutual exclusion held, and what fencing saved — in Markdown here, and
+//! the same rows for the HTML report (`html.rs`).
 
 use std::fmt::Write as _;
 
@@ -27,8 +28,10 @@ fn count(n: u64, thing: &str) -> String {
 /// Overlaps listed in the Markdown at most (report.json keeps more).
 const SHOWN: usize = 10;
 
-/// Append the section to `s`.
-pub(super) fn render(s: &mut String, l: &LocksReport) {
+/// The section's rows, label and text, as both renderings show them; an
+/// entry `true` marks a row that reports a broken guarantee.
+pub(super) fn rows(l: &LocksReport) -> Vec<(&'static str, String, bool)> {
+    let mut rows = Vec::new();
     let how = match l.algorithm.as_str() {
         "redlock" => format!(
             "Redlock over {} instances (quorum {})",
@@ -37,14 +40,17 @@ pub(super) fn render(s: &mut String, l: &LocksReport) {
         ),
         _ => format!("one instance ({})", l.instances.join(", ")),
     };
-    let _ = writeln!(
-        s,
-        "\n| locks | |\n|---|---|\n| workload | {how}: {} × {}, TTL {} ms, {:.1} s |",
-        count(u64::from(l.workers), "worker"),
-        count(u64::from(l.locks), "lock"),
-        l.ttl_ms,
-        l.duration_ms / 1000.0
-    );
+    rows.push((
+        "workload",
+        format!(
+            "{how}: {} × {}, TTL {} ms, {:.1} s",
+            count(u64::from(l.workers), "worker"),
+            count(u64::from(l.locks), "lock"),
+            l.ttl_ms,
+            l.duration_ms / 1000.0
+        ),
+        false,
+    ));
     let a = &l.acquire_ms;
     let latency = if a.count > 0 {
         format!(
@@ -56,68 +62,92 @@ pub(super) fn render(s: &mut String, l: &LocksReport) {
     } else {
         "nothing granted".to_string()
     };
-    let _ = writeln!(
-        s,
-        "| grants | {} ({:.1}/s) in {}, {} · {latency} · fairness {:.2} |",
-        l.grants,
-        l.grants_per_s,
-        count(l.attempts, "attempt"),
-        count(l.timeouts, "timeout"),
-        l.fairness_index
-    );
-    let exclusion = if l.violations == 0 {
-        "held: no two validity windows of one lock overlap".to_string()
-    } else {
+    rows.push((
+        "grants",
         format!(
-            "**{}**: validity windows of two holders overlap, the longest by {}",
-            count(l.violations, "violation"),
-            ms(l.longest_overlap_ms)
+            "{} ({:.1}/s) in {}, {} · {latency} · fairness {:.2}",
+            l.grants,
+            l.grants_per_s,
+            count(l.attempts, "attempt"),
+            count(l.timeouts, "timeout"),
+            l.fairness_index
+        ),
+        false,
+    ));
+    rows.push(if l.violations == 0 {
+        (
+            "mutual exclusion",
+            "held: no two validity windows of one lock overlap".to_string(),
+            false,
         )
-    };
-    let _ = writeln!(s, "| mutual exclusion | {exclusion} |");
+    } else {
+        (
+            "mutual exclusion",
+            format!(
+                "{}: validity windows of two holders overlap, the longest by {}",
+                count(l.violations, "violation"),
+                ms(l.longest_overlap_ms)
+            ),
+            true,
+        )
+    });
     if let Some(f) = &l.resources.fenced {
-        let _ = writeln!(
-            s,
-            "| fenced resource | {} stale writes accepted, {} refused · {} accepted · {} sent after the writer's validity · {} refused while valid |",
-            f.stale_writes_accepted,
-            f.stale_writes_rejected,
-            f.writes_accepted,
-            f.writes_after_expiry,
-            f.rejected_while_valid
-        );
+        rows.push((
+            "fenced resource",
+            format!(
+                "{} stale writes accepted, {} refused · {} accepted · {} sent after the writer's validity · {} refused while valid",
+                f.stale_writes_accepted,
+                f.stale_writes_rejected,
+                f.writes_accepted,
+                f.writes_after_expiry,
+                f.rejected_while_valid
+            ),
+            f.stale_writes_accepted > 0,
+        ));
     }
     if let Some(u) = &l.resources.unfenced {
-        let _ = writeln!(
-            s,
-            "| unfenced resource | {} stale writes accepted · {} accepted · {} sent after the writer's validity |",
-            u.stale_writes_accepted, u.writes_accepted, u.writes_after_expiry
-        );
+        rows.push((
+            "unfenced resource",
+            format!(
+                "{} stale writes accepted · {} accepted · {} sent after the writer's validity",
+                u.stale_writes_accepted, u.writes_accepted, u.writes_after_expiry
+            ),
+            false,
+        ));
     }
     for p in &l.pauses {
-        let _ = writeln!(
-            s,
-            "| pause | {} (lock {}, fence {}) frozen {} → {}{} |",
-            p.worker,
-            p.lock,
-            p.fence,
-            ms(p.from_ms),
-            ms(p.to_ms),
-            if p.outlived_validity {
-                ", past its validity"
-            } else {
-                ""
-            }
-        );
+        rows.push((
+            "pause",
+            format!(
+                "{} (lock {}, fence {}) frozen {} → {}{}",
+                p.worker,
+                p.lock,
+                p.fence,
+                ms(p.from_ms),
+                ms(p.to_ms),
+                if p.outlived_validity {
+                    ", past its validity"
+                } else {
+                    ""
+                }
+            ),
+            false,
+        ));
     }
     if let Some(why) = &l.incomplete {
-        let _ = writeln!(s, "| incomplete | {why} |");
+        rows.push(("incomplete", why.clone(), true));
     }
-    if !l.overlaps.is_empty() {
-        let _ = writeln!(s, "\nOverlaps (first {}):\n", l.overlaps.len().min(SHOWN));
-        for o in l.overlaps.iter().take(SHOWN) {
-            let _ = writeln!(
-                s,
-                "- lock {}: {} (fence {}, granted on {}) and {} (fence {}, granted on {}) both held it for {} from {}",
+    rows
+}
+
+/// The first overlaps, one sentence each.
+pub(super) fn overlaps(l: &LocksReport) -> Vec<String> {
+    l.overlaps
+        .iter()
+        .take(SHOWN)
+        .map(|o| {
+            format!(
+                "lock {}: {} (fence {}, granted on {}) and {} (fence {}, granted on {}) both held it for {} from {}",
                 o.lock,
                 o.first.worker,
                 o.first.fence,
@@ -127,7 +157,30 @@ pub(super) fn render(s: &mut String, l: &LocksReport) {
                 o.second.granted_on.join(" "),
                 ms(o.ms),
                 ms(o.from_ms)
-            );
+            )
+        })
+        .collect()
+}
+
+/// Append the section to `s`, in Markdown.
+pub(super) fn render(s: &mut String, l: &LocksReport) {
+    let _ = writeln!(s, "\n| locks | |\n|---|---|");
+    for (label, text, broken) in rows(l) {
+        // The mutual-exclusion row's count stands out when it broke.
+        let text = match (label, broken) {
+            ("mutual exclusion", true) => match text.split_once(':') {
+                Some((n, rest)) => format!("**{n}**:{rest}"),
+                None => text,
+            },
+            _ => text,
+        };
+        let _ = writeln!(s, "| {label} | {text} |");
+    }
+    let shown = overlaps(l);
+    if !shown.is_empty() {
+        let _ = writeln!(s, "\nOverlaps (first {}):\n", shown.len());
+        for o in shown {
+            let _ = writeln!(s, "- {o}");
         }
     }
 }

@@ -58,10 +58,12 @@ pub fn render(r: &Report) -> String {
         r.environment.host_cores,
         r.started_at
     );
-    let _ = writeln!(s, "| | |\n|---|---|");
+    // The headline table; left out when nothing fills it (a lock drill
+    // that ran its locks alone has its own section below).
+    let mut t = String::new();
     if let Some(rs) = &r.reshard {
         let _ = writeln!(
-            s,
+            t,
             "| reshard | {} slots, {} keys ({}) {} → {} in {} — {} keys/s |",
             group(rs.slots_moved),
             group(rs.keys_moved),
@@ -77,12 +79,17 @@ pub fn render(r: &Report) -> String {
             crate::topology::Kind::Cluster => "until every node agrees",
             _ => "until one primary has every replica caught up",
         };
-        let _ = writeln!(s, "| convergence | {} {what} |", ms(c));
+        let _ = writeln!(t, "| convergence | {} {what} |", ms(c));
     }
     // A lock drill that ran its locks alone: no key/value figures at all.
     let kv = r.workload.app.clients > 0 || r.workload.probe.clients > 0 || r.locks.is_none();
     if kv {
-        kv_rows(&mut s, r);
+        kv_rows(&mut t, r);
+    }
+    if !t.is_empty() {
+        let _ = write!(s, "| | |\n|---|---|\n{t}");
+    }
+    if kv {
         timing(&mut s, r);
     }
     links(&mut s, r);

@@ -59,6 +59,8 @@ pub struct Scenario {
     pub settle_ms: u64,
     /// How long the cluster may take to converge after the last action (ms).
     pub recovery_timeout_ms: u64,
+    /// The shortest `during` phase (ms); 0 when the action alone decides.
+    pub during_ms: u64,
     /// A reshard, started at the end of the baseline.
     pub reshard: Option<ReshardStep>,
     /// Faults, timed from the end of the baseline.
@@ -115,6 +117,10 @@ struct RawScenario {
     settle_ms: u64,
     #[serde(default = "default_recovery_timeout_ms")]
     recovery_timeout_ms: u64,
+    /// The shortest `during` phase (ms): with no reshard and no faults, the
+    /// workload simply runs this long (a steady drill).
+    #[serde(default)]
+    during_ms: u64,
     #[serde(default)]
     reshard: Option<RawReshard>,
     #[serde(default)]
@@ -199,10 +205,10 @@ impl Scenario {
                 ))
             }
         };
-        if raw.reshard.is_none() && raw.faults.is_empty() {
+        if raw.reshard.is_none() && raw.faults.is_empty() && raw.during_ms == 0 {
             return Err(doc.invalid_field(
                 &[],
-                "a scenario needs something to do: `reshard`, `faults`, or both",
+                "a scenario needs something to do: `reshard`, `faults`, or a steady `during_ms` (any of them together)",
             ));
         }
         let reshard = match &raw.reshard {
@@ -306,6 +312,7 @@ impl Scenario {
             baseline_ms: raw.baseline_ms,
             settle_ms: raw.settle_ms,
             recovery_timeout_ms: raw.recovery_timeout_ms,
+            during_ms: raw.during_ms,
             reshard,
             faults,
             slo,
@@ -693,6 +700,15 @@ pub(crate) mod tests {
         assert_eq!(s.slo, BTreeMap::from([("max_lost_keys".to_string(), 0.0)]));
         assert_eq!((s.baseline_ms, s.settle_ms), (2000, 2000));
         assert_eq!(s.topology.name, "c");
+    }
+
+    #[test]
+    fn a_steady_drill_needs_only_its_duration() {
+        let s = load("name: r\ntopology: c.yaml\nduring_ms: 5000\n").unwrap();
+        assert_eq!(s.during_ms, 5000);
+        assert!(s.reshard.is_none() && s.faults.is_empty());
+        let s = load("name: r\ntopology: c.yaml\nreshard:\n  rebalance: true\n").unwrap();
+        assert_eq!(s.during_ms, 0);
     }
 
     #[test]

@@ -564,7 +564,7 @@ pub(super) async fn act(
             first: Box::new(first),
         });
     }
-    let mut ended = started;
+    let mut ended = started + Duration::from_millis(scenario.during_ms);
     if let Some(r) = &reshard {
         ended = ended.max(r.finished_at);
     }
@@ -628,7 +628,16 @@ async fn reshard_and_faults(
         }
         r
     };
-    let (reshard, faults) = tokio::join!(reshard, faults);
+    // A steady drill: the workload runs at least `during_ms` whatever else
+    // happens (cut short only by an error on either side or a cancel).
+    let steady = async {
+        let until = started + Duration::from_millis(scenario.during_ms);
+        tokio::select! {
+            _ = tokio::time::sleep_until(until.into()) => {}
+            _ = stop.cancelled() => {}
+        }
+    };
+    let (reshard, faults, ()) = tokio::join!(reshard, faults, steady);
     // The error that stopped the other side, not the other side's
     // cancellation (unless the run itself was cancelled).
     let interrupted = |e: &DrillError| e.class() == crate::exit::Class::Interrupted;

@@ -158,16 +158,6 @@ impl LockControl {
     }
 }
 
-impl crate::faults::ClientPause for LockControl {
-    fn pause_holder(&self, lock: u32) -> Result<Option<String>, String> {
-        LockControl::pause_holder(self, lock)
-    }
-
-    fn resume_holder(&self, lock: u32) -> Vec<String> {
-        LockControl::resume_holder(self, lock)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
