@@ -73,6 +73,10 @@ cache-drills *args="": build
     done
     exit $rc
 
+# Every shipped drill (scenarios/*.yaml), each bounded in time, into runs/nightly/<UTC time>/ with summary.json, index.html, junit.xml and the trend since the last nightly; exit 0 passed, 1 failed, 5 regressed, 4 unknown
+nightly *args="": build
+    {{bin}} nightly {{args}}
+
 # Move slots on a running cluster: --from A --to B --slots N | --rebalance | --drain NODE
 reshard *args: build
     {{bin}} reshard {{args}}

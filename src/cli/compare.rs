@@ -51,7 +51,7 @@ impl Compare {
 /// The reports of `path` by scenario: the file itself, or every report.json
 /// under the folder (for a scenario run more than once, the last by path,
 /// which is the latest run: run folders are named by their start time).
-fn reports_in(path: &Path) -> Result<BTreeMap<String, Report>, CliError> {
+pub(crate) fn reports_in(path: &Path) -> Result<BTreeMap<String, Report>, CliError> {
     let mut files = Vec::new();
     if path.is_dir() {
         find_reports(path, &mut files).map_err(|source| CliError::ReadFile {

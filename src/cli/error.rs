@@ -75,6 +75,13 @@ pub enum CliError {
         #[source]
         source: serde_json::Error,
     },
+    /// `nightly --only` names a drill that is not in the scenarios folder.
+    #[error("--only {name}: no scenario {name}.yaml in {}; the drills: {}", dir.display(), known.join(", "))]
+    UnknownDrill {
+        name: String,
+        dir: PathBuf,
+        known: Vec<String>,
+    },
     /// A `compare --threshold` that does not parse.
     #[error("--threshold {0}")]
     BadThreshold(String),
@@ -144,6 +151,7 @@ impl CliError {
             | CliError::ReadFile { .. }
             | CliError::NotAReport { .. }
             | CliError::BadThreshold(_)
+            | CliError::UnknownDrill { .. }
             | CliError::NotARun { .. } => Class::BadInput,
             CliError::WriteReports { .. }
             | CliError::WriteFile { .. }

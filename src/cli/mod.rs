@@ -24,6 +24,7 @@ mod image;
 mod interrupt;
 mod locate;
 mod logs;
+mod nightly;
 mod node;
 mod output;
 mod partition;
@@ -70,6 +71,7 @@ enum Command {
     Report(report::Report),
     CheckRun(check_run::CheckRun),
     Compare(compare::Compare),
+    Nightly(nightly::Nightly),
     Status(status::Status),
     Check(check::Check),
     Down(down::Down),
@@ -110,6 +112,7 @@ impl Command {
             Command::Report(cmd) => cmd.run(json).await,
             Command::CheckRun(cmd) => cmd.run(json).await,
             Command::Compare(cmd) => cmd.run(json).await,
+            Command::Nightly(cmd) => cmd.run(json).await,
             Command::Status(cmd) => cmd.run(json).await,
             Command::Check(cmd) => cmd.run(json).await,
             Command::Down(cmd) => cmd.run(json).await,

@@ -37,6 +37,23 @@ pub(crate) struct Run {
     /// (it is left up afterwards).
     #[arg(long, conflicts_with = "keep")]
     name: Option<String>,
+    /// The run id to label everything with (default: a fresh one). Set by
+    /// `nightly`, which removes a hung drill's resources by it.
+    #[arg(long, hide = true, value_parser = run_id_arg)]
+    run_id: Option<String>,
+}
+
+/// A run id from the command line: 1 to 16 lowercase hex digits, as
+/// [`runtime::new_run_id`] makes (it lands in names, labels and paths).
+fn run_id_arg(s: &str) -> Result<String, String> {
+    if (1..=16).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(s.to_string())
+    } else {
+        Err(format!("`{s}`: expected 1 to 16 lowercase hex digits"))
+    }
 }
 
 impl Run {
@@ -47,7 +64,7 @@ impl Run {
             return on_running(sc, seed, self.runtime, name, &self.out, json).await;
         }
         let rt = Arc::new(Runtime::select(self.runtime).await?);
-        let run_id = runtime::new_run_id();
+        let run_id = self.run_id.clone().unwrap_or_else(runtime::new_run_id);
         let opts = runtime::UpOptions {
             name: format!("{}-{run_id}", sc.name),
             run_id: run_id.clone(),

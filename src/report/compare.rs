@@ -22,16 +22,19 @@ pub struct Threshold {
     pub rel: f64,
 }
 
-/// The default thresholds, per headline figure. Losses have none: one more
-/// lost write is a regression.
+/// The default thresholds, per headline figure. A loss where there was none
+/// is always listed (0 → 1 passes any relative part); a drill that loses
+/// writes by design (a node without persistence killed) loses a different
+/// number every run, so past zero a loss is listed when it grows by more
+/// than a quarter — else a nightly would cry wolf every night.
 pub fn default_thresholds() -> BTreeMap<&'static str, Threshold> {
     let t = |abs, rel| Threshold { abs, rel };
     BTreeMap::from([
         ("downtime_ms", t(500.0, 0.25)),
         ("probe_downtime_ms", t(500.0, 0.25)),
         ("p99_ms", t(5.0, 0.5)),
-        ("lost_writes", t(0.0, 0.0)),
-        ("lost_acknowledged_writes", t(0.0, 0.0)),
+        ("lost_writes", t(0.0, 0.25)),
+        ("lost_acknowledged_writes", t(0.0, 0.25)),
         ("failover_ms", t(500.0, 0.2)),
         ("convergence_ms", t(500.0, 0.5)),
     ])
@@ -259,12 +262,13 @@ mod tests {
 
     #[test]
     fn an_injected_regression_is_flagged_and_noise_is_not() {
-        let old = sample_failover();
+        let mut old = sample_failover();
         let mut new = sample_failover();
         // Failover 2790 → 4000 ms: beyond 500 ms and 20 %.
         new.faults[0].failover[0].state_ok_after_ms = Some(4000.0);
-        // One more lost write: no threshold for losses.
-        new.checks.lost_acknowledged_writes += 1;
+        // A first lost write, where there was none: always listed.
+        old.checks.lost_acknowledged_writes = 0;
+        new.checks.lost_acknowledged_writes = 1;
         // p99 7.5 → 9 ms: under 5 ms, not listed.
         new.workload.app.latency_ms.get_mut("during").unwrap().p99 = 9.0;
         let c = compare(&one(old), &one(new), &default_thresholds());
@@ -279,6 +283,24 @@ mod tests {
         );
         assert!(c.regressed);
         assert!(render_text(&c).contains("failover_ms 2790.00 → 4000.00  (worse)  REGRESSION"));
+    }
+
+    #[test]
+    fn a_loss_by_design_is_listed_when_it_grows_by_more_than_a_quarter() {
+        let lost = |old: u64, new: u64| {
+            let (mut a, mut b) = (sample_failover(), sample_failover());
+            a.checks.lost_acknowledged_writes = old;
+            b.checks.lost_acknowledged_writes = new;
+            compare(&one(a), &one(b), &default_thresholds())
+                .moved
+                .iter()
+                .map(|m| m.figure)
+                .collect::<Vec<_>>()
+        };
+        assert!(lost(319, 331).is_empty(), "run-to-run noise");
+        assert!(lost(4, 5).is_empty());
+        assert_eq!(lost(4, 6), ["lost_acknowledged_writes"]);
+        assert_eq!(lost(0, 1), ["lost_acknowledged_writes"]);
     }
 
     #[test]

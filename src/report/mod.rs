@@ -13,6 +13,7 @@ mod html;
 mod junit;
 mod locks;
 mod markdown;
+pub mod nightly;
 mod store;
 
 use std::collections::BTreeMap;

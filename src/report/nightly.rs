@@ -1,0 +1,640 @@
+//! A nightly: every shipped drill run in turn into one folder, summed up.
+//! Pure: the CLI (`redis-drill nightly`) runs the drills and reads their
+//! reports; this builds the summary, its trend against the previous nightly
+//! ([`super::compare`]), the exit code, `index.html` and `junit.xml`.
+//!
+//! A drill that did not finish (it hung past its time bound, or its run
+//! could not start or crashed) has no report: it is listed with its
+//! [`DrillStatus`], its verdict is `unknown` (the tool could not do what was
+//! asked), and `compare` sees it as a drill that did not run — a regression
+//! when it ran the night before.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+use serde::{Deserialize, Serialize};
+
+use super::compare::{self, Comparison, Direction, Threshold};
+use super::html::escape;
+use super::{Report, Verdict, headline};
+use crate::exit;
+
+/// How a drill's run ended, as the nightly saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DrillStatus {
+    /// It ran to its end and wrote a report (whatever its verdict).
+    Finished,
+    /// It ran past its time bound and was killed; its resources were
+    /// removed by run id.
+    TimedOut,
+    /// It ended without a report: bad input, environment, crash (the exit
+    /// code and the end of its stderr say which).
+    Error,
+}
+
+/// One headline figure, owned (the summary is read back by the next nightly).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Figure {
+    pub key: String,
+    pub label: String,
+    pub unit: String,
+    pub value: Option<f64>,
+}
+
+/// One drill of a nightly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrillEntry {
+    /// The scenario's name (its file's stem).
+    pub drill: String,
+    pub status: DrillStatus,
+    /// The report's verdict; `unknown` when there is no report.
+    pub verdict: Verdict,
+    /// The `run` process's exit code (`None`: killed).
+    pub exit_code: Option<i32>,
+    pub run_id: String,
+    pub duration_ms: f64,
+    /// The run folder, relative to the nightly folder (`None`: no report).
+    pub run_dir: Option<String>,
+    /// SLOs passed, failed, unknown.
+    pub slo_pass: usize,
+    pub slo_fail: usize,
+    pub slo_unknown: usize,
+    pub figures: Vec<Figure>,
+    /// Why there is no report (timeout, the last lines of stderr).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl DrillEntry {
+    /// The entry of a drill that wrote `report` into `run_dir`.
+    pub fn finished(
+        report: &Report,
+        run_id: String,
+        exit_code: Option<i32>,
+        duration_ms: f64,
+        run_dir: String,
+    ) -> DrillEntry {
+        let count = |v| report.slo.iter().filter(|s| s.result == v).count();
+        DrillEntry {
+            drill: report.scenario.clone(),
+            status: DrillStatus::Finished,
+            verdict: report.verdict,
+            exit_code,
+            run_id,
+            duration_ms,
+            run_dir: Some(run_dir),
+            slo_pass: count(Verdict::Pass),
+            slo_fail: count(Verdict::Fail),
+            slo_unknown: count(Verdict::Unknown),
+            figures: headline(report)
+                .into_iter()
+                .map(|h| Figure {
+                    key: h.key.into(),
+                    label: h.label.into(),
+                    unit: h.unit.into(),
+                    value: h.value,
+                })
+                .collect(),
+            note: None,
+        }
+    }
+
+    /// The entry of a drill that left no report.
+    pub fn without_report(
+        drill: String,
+        status: DrillStatus,
+        run_id: String,
+        exit_code: Option<i32>,
+        duration_ms: f64,
+        note: String,
+    ) -> DrillEntry {
+        DrillEntry {
+            drill,
+            status,
+            verdict: Verdict::Unknown,
+            exit_code,
+            run_id,
+            duration_ms,
+            run_dir: None,
+            slo_pass: 0,
+            slo_fail: 0,
+            slo_unknown: 0,
+            figures: Vec::new(),
+            note: Some(note),
+        }
+    }
+}
+
+/// `summary.json` of a nightly folder.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub format_version: u32,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub duration_ms: f64,
+    pub runtime: String,
+    /// Each drill's time bound, s.
+    pub drill_timeout_s: u64,
+    pub drills: Vec<DrillEntry>,
+    /// The previous nightly folder the trend compares against (its name, a
+    /// sibling of this one); `None` on the first nightly.
+    pub previous: Option<String>,
+    /// What moved since the previous nightly (empty without one).
+    pub trend: Comparison,
+    /// pass, fail, regressed or unknown: what [`exit_code`] says in words.
+    pub outcome: Outcome,
+    pub exit_code: i32,
+}
+
+/// What a nightly found, worst first: a scheduler reads it from the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A drill's verdict is fail.
+    Failed,
+    /// No drill failed, but something got worse since the previous nightly.
+    Regressed,
+    /// Nothing failed or regressed, but a verdict is unknown (or a drill
+    /// timed out or could not run).
+    Unknown,
+    /// Every drill passed and nothing regressed.
+    Passed,
+}
+
+impl Outcome {
+    /// The exit code of `redis-drill nightly` ([`crate::exit`]).
+    pub const fn code(self) -> i32 {
+        match self {
+            Outcome::Failed => exit::CHECK_FAILED,
+            Outcome::Regressed => exit::REGRESSED,
+            Outcome::Unknown => exit::UNKNOWN,
+            Outcome::Passed => exit::SUCCESS,
+        }
+    }
+}
+
+/// The nightly's outcome from its drills and its trend.
+pub fn outcome(drills: &[DrillEntry], trend: &Comparison) -> Outcome {
+    if drills.iter().any(|d| d.verdict == Verdict::Fail) {
+        Outcome::Failed
+    } else if trend.regressed {
+        Outcome::Regressed
+    } else if drills.iter().any(|d| d.verdict != Verdict::Pass) {
+        Outcome::Unknown
+    } else {
+        Outcome::Passed
+    }
+}
+
+/// The trend: `compare` of the previous nightly's reports against this
+/// one's, over the drills this nightly ran (a drill left out with `--only`
+/// is not a drill that stopped running). A drill of this nightly without a
+/// report is absent from `new`, so a drill that ran before and hung now is
+/// a regression.
+pub fn trend(
+    previous: &BTreeMap<String, Report>,
+    current: &BTreeMap<String, Report>,
+    drills: &[DrillEntry],
+    thresholds: &BTreeMap<&'static str, Threshold>,
+) -> Comparison {
+    let ran: std::collections::BTreeSet<&str> = drills.iter().map(|d| d.drill.as_str()).collect();
+    let old: BTreeMap<String, Report> = previous
+        .iter()
+        .filter(|(k, _)| ran.contains(k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if old.is_empty() {
+        return Comparison::default();
+    }
+    compare::compare(&old, current, thresholds)
+}
+
+fn status_word(d: &DrillEntry) -> &'static str {
+    match d.status {
+        DrillStatus::Finished => d.verdict.as_str(),
+        DrillStatus::TimedOut => "timed out",
+        DrillStatus::Error => "error",
+    }
+}
+
+fn show(v: Option<f64>, unit: &str) -> String {
+    match v {
+        Some(v) if v.fract() == 0.0 => format!("{v:.0} {unit}"),
+        Some(v) => format!("{v:.1} {unit}"),
+        None => "—".into(),
+    }
+}
+
+/// What changed for `drill` since the previous nightly, as short lines.
+fn changes(s: &Summary, drill: &str) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    for f in s.trend.flips.iter().filter(|f| f.drill == drill) {
+        let v = |v: Option<Verdict>| v.map_or("did not finish", Verdict::as_str);
+        out.push((format!("verdict {} → {}", v(f.old), v(f.new)), f.regression));
+    }
+    for m in s.trend.moved.iter().filter(|m| m.drill == drill) {
+        let word = match m.direction {
+            Direction::Worse => "worse",
+            Direction::Better => "better",
+            Direction::NoLongerMeasured => "no longer measured",
+            Direction::NowMeasured => "now measured",
+        };
+        let n = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.1}"));
+        out.push((
+            format!("{} {} → {} ({word})", m.figure, n(m.old), n(m.new)),
+            m.direction.is_regression(),
+        ));
+    }
+    out
+}
+
+/// The headline figures shown in the index: the measured ones.
+fn figures_cell(d: &DrillEntry) -> String {
+    let shown: Vec<String> = d
+        .figures
+        .iter()
+        .filter(|f| f.value.is_some())
+        .map(|f| format!("{}: {}", escape(&f.label), show(f.value, &f.unit)))
+        .collect();
+    if shown.is_empty() {
+        d.note.as_deref().map(escape).unwrap_or_default()
+    } else {
+        shown.join("<br>")
+    }
+}
+
+/// `index.html`: one row per drill, self-contained (inline CSS, no script,
+/// no network), linking to each drill's `report.html`.
+pub fn render_index(s: &Summary) -> String {
+    let mut h = String::new();
+    let outcome = match s.outcome {
+        Outcome::Failed => "fail",
+        Outcome::Regressed => "regressed",
+        Outcome::Unknown => "unknown",
+        Outcome::Passed => "pass",
+    };
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<title>redis-drill nightly {started}</title>\n<style>\
+body{{font-family:sans-serif;margin:2em;color:#222}}\
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em;vertical-align:top;text-align:left}}\
+.pass{{background:#d9f2d9}}.fail,.error,.timed-out{{background:#f8d0d0}}.unknown{{background:#f3ecc2}}\
+.regressed{{background:#fbe0c0}}.reg{{color:#b00;font-weight:bold}}small{{color:#666}}\
+</style></head><body>\n<h1>Nightly {started}</h1>\n\
+<p class=\"{outcome}\">Outcome: <b>{outcome}</b> (exit code {code}) · {n} drills · {runtime} runtime · \
+{mins:.1} min · each drill bounded to {timeout} s</p>\n",
+        started = escape(&s.started_at),
+        code = s.exit_code,
+        n = s.drills.len(),
+        runtime = escape(&s.runtime),
+        mins = s.duration_ms / 60_000.0,
+        timeout = s.drill_timeout_s,
+    );
+    let _ = writeln!(
+        h,
+        "<p>Compared with: {}</p>",
+        s.previous.as_deref().map_or_else(
+            || "nothing (the first nightly in this folder)".to_string(),
+            |p| format!("<a href=\"../{0}/index.html\">{0}</a>", escape(p))
+        )
+    );
+    h.push_str(
+        "<table>\n<tr><th>Drill</th><th>Verdict</th><th>SLOs pass/fail/unknown</th>\
+<th>Headline figures</th><th>Since the previous nightly</th><th>Time</th><th>Report</th></tr>\n",
+    );
+    for d in &s.drills {
+        let word = status_word(d);
+        let change = changes(s, &d.drill);
+        let change_cell = if s.previous.is_none() {
+            String::new()
+        } else if change.is_empty() {
+            "no change beyond thresholds".into()
+        } else {
+            change
+                .iter()
+                .map(|(t, reg)| {
+                    if *reg {
+                        format!("<span class=\"reg\">{} — REGRESSION</span>", escape(t))
+                    } else {
+                        escape(t)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("<br>")
+        };
+        let link = d.run_dir.as_deref().map_or_else(
+            || "—".to_string(),
+            |dir| {
+                format!(
+                    "<a href=\"{0}/report.html\">report.html</a> · <a href=\"{0}/report.json\">json</a>",
+                    escape(dir)
+                )
+            },
+        );
+        let _ = writeln!(
+            h,
+            "<tr><td>{drill}<br><small>run {run_id}</small></td><td class=\"{class}\">{word}</td>\
+<td>{p}/{f}/{u}</td><td>{figures}</td><td>{change_cell}</td><td>{secs:.0} s</td><td>{link}</td></tr>",
+            drill = escape(&d.drill),
+            run_id = escape(&d.run_id),
+            class = word.replace(' ', "-"),
+            p = d.slo_pass,
+            f = d.slo_fail,
+            u = d.slo_unknown,
+            figures = figures_cell(d),
+            secs = d.duration_ms / 1000.0,
+        );
+    }
+    h.push_str("</table>\n");
+    let gone: Vec<&compare::Flip> = s
+        .trend
+        .flips
+        .iter()
+        .filter(|f| !s.drills.iter().any(|d| d.drill == f.drill))
+        .collect();
+    for f in gone {
+        let _ = writeln!(
+            h,
+            "<p class=\"reg\">{}: ran in the previous nightly, not in this one — REGRESSION</p>",
+            escape(&f.drill)
+        );
+    }
+    h.push_str(
+        "<p><small>Written by redis-drill nightly; summary.json holds the same, junit.xml one suite per drill.</small></p>\n</body></html>\n",
+    );
+    h
+}
+
+/// `junit.xml`: one suite per drill, one case per SLO and check (the run's
+/// own suite, [`super::junit::suite`]); a drill without a report is one
+/// suite holding one errored case that says why.
+pub fn render_junit(s: &Summary, reports: &BTreeMap<String, Report>) -> String {
+    let mut report = quick_junit::Report::new("redis-drill nightly");
+    for d in &s.drills {
+        match reports.get(&d.drill) {
+            Some(r) if d.status == DrillStatus::Finished => {
+                report.add_test_suite(super::junit::suite(r));
+            }
+            _ => {
+                let mut suite = TestSuite::new(d.drill.as_str());
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+                status.set_message(format!(
+                    "{}: {}",
+                    status_word(d),
+                    d.note.as_deref().unwrap_or("no report")
+                ));
+                let mut case = TestCase::new("run", status);
+                case.set_classname(format!("{}.run", d.drill));
+                case.set_time(std::time::Duration::from_secs_f64(
+                    d.duration_ms.max(0.0) / 1000.0,
+                ));
+                suite.add_test_case(case);
+                report.add_test_suite(suite);
+            }
+        }
+    }
+    report
+        .to_string()
+        // Serialising to a String writes to memory: only a bug in the crate fails.
+        .unwrap_or_else(|e| panic!("serialising JUnit XML in memory failed: {e}"))
+}
+
+/// The summary as lines for a terminal.
+pub fn render_text(s: &Summary) -> String {
+    let mut t = String::new();
+    for d in &s.drills {
+        let _ = write!(
+            t,
+            "{:<32} {:<10} {:>5.0} s",
+            d.drill,
+            status_word(d),
+            d.duration_ms / 1000.0
+        );
+        for (c, reg) in changes(s, &d.drill) {
+            let _ = write!(t, "  · {c}{}", if reg { " REGRESSION" } else { "" });
+        }
+        t.push('\n');
+    }
+    let _ = writeln!(
+        t,
+        "nightly: {:?} (exit {}) in {:.1} min{}",
+        s.outcome,
+        s.exit_code,
+        s.duration_ms / 60_000.0,
+        s.previous
+            .as_deref()
+            .map_or(String::new(), |p| format!(", compared with {p}"))
+    );
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::{sample, sample_failover};
+
+    fn entry(r: &Report) -> DrillEntry {
+        DrillEntry::finished(
+            r,
+            "0000abcd".into(),
+            Some(0),
+            12_000.0,
+            format!("{}/2026-11-23T22-00-00Z", r.scenario),
+        )
+    }
+
+    fn reports(rs: &[Report]) -> BTreeMap<String, Report> {
+        rs.iter().map(|r| (r.scenario.clone(), r.clone())).collect()
+    }
+
+    fn summary(drills: Vec<DrillEntry>, previous: Option<&str>, trend: Comparison) -> Summary {
+        let o = outcome(&drills, &trend);
+        Summary {
+            format_version: 1,
+            started_at: "2026-11-23T22:00:00Z".into(),
+            duration_ms: 60_000.0,
+            runtime: "process".into(),
+            drill_timeout_s: 600,
+            drills,
+            previous: previous.map(String::from),
+            trend,
+            outcome: o,
+            exit_code: o.code(),
+        }
+    }
+
+    fn passing_failover() -> Report {
+        let mut r = sample_failover();
+        r.verdict = Verdict::Pass;
+        r
+    }
+
+    #[test]
+    fn outcome_orders_fail_then_regressed_then_unknown() {
+        let pass = entry(&passing_failover());
+        let fail = entry(&sample());
+        assert_eq!(fail.verdict, Verdict::Fail);
+        let none = Comparison::default();
+        let regressed = Comparison {
+            regressed: true,
+            ..Comparison::default()
+        };
+        assert_eq!(outcome(std::slice::from_ref(&pass), &none), Outcome::Passed);
+        assert_eq!(
+            outcome(std::slice::from_ref(&pass), &regressed),
+            Outcome::Regressed
+        );
+        assert_eq!(outcome(&[pass.clone(), fail], &regressed), Outcome::Failed);
+        let hung = DrillEntry::without_report(
+            "hung".into(),
+            DrillStatus::TimedOut,
+            "1".into(),
+            None,
+            1.0,
+            "killed after 1 s".into(),
+        );
+        assert_eq!(hung.verdict, Verdict::Unknown);
+        assert_eq!(outcome(&[pass, hung], &none), Outcome::Unknown);
+        assert_eq!(Outcome::Passed.code(), exit::SUCCESS);
+        assert_eq!(Outcome::Failed.code(), exit::CHECK_FAILED);
+        assert_eq!(Outcome::Regressed.code(), exit::REGRESSED);
+        assert_eq!(Outcome::Unknown.code(), exit::UNKNOWN);
+    }
+
+    #[test]
+    fn trend_flags_a_worse_figure_and_a_drill_that_hung_since() {
+        let old = passing_failover();
+        let mut new = passing_failover();
+        new.faults[0].failover[0].state_ok_after_ms = Some(4000.0);
+        let mut other = sample();
+        other.scenario = "other".into();
+        other.verdict = Verdict::Pass;
+        let hung = DrillEntry::without_report(
+            "other".into(),
+            DrillStatus::TimedOut,
+            "2".into(),
+            None,
+            600_000.0,
+            "killed after 600 s".into(),
+        );
+        let drills = vec![entry(&new), hung];
+        let t = trend(
+            &reports(&[old.clone(), other]),
+            &reports(std::slice::from_ref(&new)),
+            &drills,
+            &compare::default_thresholds(),
+        );
+        assert!(t.regressed);
+        assert_eq!(t.moved.len(), 1, "{t:?}");
+        assert_eq!(t.moved[0].figure, "failover_ms");
+        assert_eq!(t.flips.len(), 1);
+        assert_eq!(t.flips[0].drill, "other");
+        assert!(t.flips[0].regression);
+        // A drill left out of this nightly (`--only`) is not a regression.
+        let only = trend(
+            &reports(&[old.clone(), {
+                let mut o = sample();
+                o.scenario = "left-out".into();
+                o
+            }]),
+            &reports(std::slice::from_ref(&old)),
+            &[entry(&old)],
+            &compare::default_thresholds(),
+        );
+        assert_eq!(only, Comparison::default());
+        // No previous nightly: no trend.
+        assert_eq!(
+            trend(
+                &BTreeMap::new(),
+                &reports(&[new]),
+                &drills,
+                &compare::default_thresholds()
+            ),
+            Comparison::default()
+        );
+    }
+
+    #[test]
+    fn index_has_a_row_per_drill_with_links_and_flags_regressions() {
+        let old = passing_failover();
+        let mut new = passing_failover();
+        new.faults[0].failover[0].state_ok_after_ms = Some(4000.0);
+        let hung = DrillEntry::without_report(
+            "a<b>&hung".into(),
+            DrillStatus::TimedOut,
+            "2".into(),
+            None,
+            600_000.0,
+            "killed after 600 s".into(),
+        );
+        let drills = vec![entry(&new), hung];
+        let t = trend(
+            &reports(&[old]),
+            &reports(std::slice::from_ref(&new)),
+            &drills,
+            &compare::default_thresholds(),
+        );
+        let s = summary(drills, Some("2026-11-22T22-00-00Z"), t);
+        assert_eq!(s.outcome, Outcome::Regressed);
+        let html = render_index(&s);
+        assert_eq!(html.matches("<tr><td>").count(), 2, "{html}");
+        assert!(html.contains(&format!(
+            "<a href=\"{}/2026-11-23T22-00-00Z/report.html\">",
+            new.scenario
+        )));
+        assert!(html.contains("failover_ms 2790.0 → 4000.0 (worse) — REGRESSION"));
+        assert!(html.contains("a&lt;b&gt;&amp;hung"));
+        assert!(html.contains("timed out"));
+        assert!(html.contains("href=\"../2026-11-22T22-00-00Z/index.html\""));
+        assert!(html.contains("Outcome: <b>regressed</b> (exit code 5)"));
+        assert!(!html.contains("<script"));
+        assert!(!html.contains("http"), "no network: {html}");
+        let text = render_text(&s);
+        assert!(text.contains("REGRESSION"), "{text}");
+        assert!(text.contains("exit 5"), "{text}");
+    }
+
+    #[test]
+    fn summary_json_reads_back_its_drills() {
+        let s = summary(
+            vec![entry(&passing_failover())],
+            None,
+            Comparison::default(),
+        );
+        let json = serde_json::to_value(&s).unwrap();
+        let drills: Vec<DrillEntry> = serde_json::from_value(json["drills"].clone()).unwrap();
+        assert_eq!(drills, s.drills);
+        assert_eq!(json["outcome"], "passed");
+        assert_eq!(json["exit_code"], 0);
+        assert_eq!(json["drills"][0]["status"], "finished");
+    }
+
+    #[test]
+    fn junit_has_a_suite_per_drill_and_an_error_for_a_hung_one() {
+        let r = passing_failover();
+        let hung = DrillEntry::without_report(
+            "hung\u{1}".into(),
+            DrillStatus::TimedOut,
+            "2".into(),
+            None,
+            5000.0,
+            "killed after 5 s\u{7}".into(),
+        );
+        let s = summary(vec![entry(&r), hung], None, Comparison::default());
+        let xml = render_junit(&s, &reports(std::slice::from_ref(&r)));
+        assert_eq!(xml.matches("<testsuite ").count(), 2, "{xml}");
+        assert_eq!(
+            xml.matches("<testcase ").count(),
+            r.slo.len() + 1 + 1,
+            "{xml}"
+        );
+        assert!(xml.contains("<error message=\"timed out: killed after 5 s\""));
+        assert!(
+            !xml.chars()
+                .any(|c| (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r'))
+        );
+    }
+}

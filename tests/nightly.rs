@@ -1,0 +1,182 @@
+//! `redis-drill nightly` and `compare` end to end, on the process runtime:
+//! a nightly that passes, the same drill made worse on purpose (a longer
+//! outage) flagged as a regression by the next nightly and by `compare`, and
+//! a drill that hangs killed at its bound while the next one still runs,
+//! with nothing of it left behind.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Env, assert_nothing_left};
+use redis_drill::exit;
+use serde_json::Value;
+
+/// A shipped scenario copied into `dir` (its topology path made absolute),
+/// with `edit` applied to its text.
+fn copy_scenario(dir: &Path, shipped: &str, as_name: &str, edit: impl Fn(String) -> String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("scenarios").join(format!("{shipped}.yaml")))
+        .expect("the shipped scenario");
+    let text = text.replace(
+        "../topologies/",
+        &format!("{}/", root.join("topologies").display()),
+    );
+    let text = edit(text);
+    std::fs::write(dir.join(format!("{as_name}.yaml")), text).expect("writing the scenario");
+}
+
+/// Run a nightly over `scenarios` into `out`; its exit code and summary.
+fn nightly(env: &Env, scenarios: &Path, out: &Path, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec![
+        "nightly",
+        "--scenarios",
+        scenarios.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = env.run(&args);
+    let code = o.status.code().unwrap_or(-1);
+    let latest = out.join("latest");
+    let text = std::fs::read_to_string(latest.join("summary.json")).unwrap_or_else(|e| {
+        panic!(
+            "no summary.json ({e}): {}",
+            String::from_utf8_lossy(&o.stderr)
+        )
+    });
+    let summary: Value = serde_json::from_str(&text).expect("summary.json parses");
+    for f in ["index.html", "junit.xml"] {
+        assert!(latest.join(f).is_file(), "no {f} in the nightly");
+    }
+    (code, summary)
+}
+
+/// The summary's entry of `drill` (by the scenario's name).
+fn entry<'a>(s: &'a Value, drill: &str) -> &'a Value {
+    s["drills"]
+        .as_array()
+        .expect("drills[]")
+        .iter()
+        .find(|d| d["drill"] == drill)
+        .unwrap_or_else(|| panic!("no {drill} in {s}"))
+}
+
+#[test]
+fn a_nightly_flags_a_regression_and_survives_a_hung_drill() {
+    let env = Env::new("process");
+    let scenarios: PathBuf = env.files.path().join("scenarios");
+    std::fs::create_dir(&scenarios).unwrap();
+    let out = env.files.path().join("nightly");
+
+    // 1. A nightly that passes: nothing before it to compare with.
+    copy_scenario(
+        &scenarios,
+        "standalone-restart",
+        "standalone-restart",
+        |t| t,
+    );
+    let (code, first) = nightly(&env, &scenarios, &out, &[]);
+    let d = entry(&first, "standalone-restart");
+    assert_eq!(
+        (&d["status"], &d["verdict"]),
+        (&"finished".into(), &"pass".into()),
+        "{d}"
+    );
+    assert_eq!((code, &first["outcome"]), (exit::SUCCESS, &"passed".into()));
+    assert!(first["previous"].is_null());
+
+    // 2. The same drill with the node kept down 2.5 s longer: its SLO still
+    // holds, but the outage grew well past the downtime threshold (500 ms
+    // and 25 %). The nightly says regressed, not failed.
+    copy_scenario(
+        &scenarios,
+        "standalone-restart",
+        "standalone-restart",
+        |t| {
+            assert!(t.contains("hold_ms: 1000"), "the shipped drill changed");
+            t.replace("hold_ms: 1000", "hold_ms: 3500")
+        },
+    );
+    let (code, second) = nightly(&env, &scenarios, &out, &[]);
+    assert_eq!(entry(&second, "standalone-restart")["verdict"], "pass");
+    assert_eq!(
+        (code, &second["outcome"]),
+        (exit::REGRESSED, &"regressed".into())
+    );
+    let first_name = nightly_dirs(&out)[0]
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    assert_eq!(second["previous"].as_str().map(str::to_string), first_name);
+    let moved = second["trend"]["moved"]
+        .as_array()
+        .expect("trend.moved[]")
+        .iter()
+        .find(|m| m["drill"] == "standalone-restart" && m["figure"] == "downtime_ms")
+        .unwrap_or_else(|| panic!("downtime not flagged: {}", second["trend"]));
+    assert_eq!(moved["direction"], "worse");
+    let (old, new) = (
+        moved["old"].as_f64().unwrap(),
+        moved["new"].as_f64().unwrap(),
+    );
+    assert!(new > old + 2000.0, "{moved}");
+    // `compare` on the two nightly folders finds the same.
+    let dirs = nightly_dirs(&out);
+    let o = env.run(&[
+        "compare",
+        dirs[0].to_str().unwrap(),
+        dirs[1].to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(exit::REGRESSED));
+    let c: Value = serde_json::from_slice(&o.stdout).expect("compare --json");
+    assert!(
+        c["moved"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["figure"] == "downtime_ms" && m["direction"] == "worse"),
+        "{c}"
+    );
+
+    // 3. A drill that hangs (a steady phase of 10 minutes) is killed at its
+    // bound; the drill after it still runs, and nothing of the hung one is
+    // left. No verdict for it: unknown, not a pass.
+    copy_scenario(&scenarios, "lock-single", "hangs", |t| {
+        assert!(t.contains("during_ms: 8000"), "the shipped drill changed");
+        t.replace("during_ms: 8000", "during_ms: 600000")
+    });
+    let (code, third) = nightly(&env, &scenarios, &out, &["--drill-timeout", "8"]);
+    let hung = entry(&third, "lock-single");
+    assert_eq!(
+        (&hung["status"], &hung["verdict"]),
+        (&"timed_out".into(), &"unknown".into()),
+        "{hung}"
+    );
+    // Its bound, then at most the grace before SIGKILL and the removal.
+    let took = hung["duration_ms"].as_f64().unwrap();
+    assert!((8000.0..8000.0 + 35_000.0).contains(&took), "{hung}");
+    assert_nothing_left(&env, hung["run_id"].as_str().unwrap());
+    let after = entry(&third, "standalone-restart");
+    assert_eq!(after["status"], "finished", "{after}");
+    assert_eq!(
+        (code, &third["outcome"]),
+        (exit::UNKNOWN, &"unknown".into()),
+        "{}",
+        third["trend"]
+    );
+    let junit = std::fs::read_to_string(out.join("latest/junit.xml")).unwrap();
+    assert!(junit.contains("timed out"), "{junit}");
+}
+
+/// The nightly folders under `out`, oldest first.
+fn nightly_dirs(out: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(out)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    dirs.sort();
+    dirs
+}
