@@ -123,6 +123,24 @@ fn summary(s: &mut String, r: &Report) {
         probe.ops_failed,
         probe.ops_indeterminate
     );
+    let cache = super::cache::rows(&r.checks);
+    if !cache.is_empty() {
+        rows_table(s, "Cache checks", cache);
+    }
+}
+
+/// A section of labelled rows, those that report a broken guarantee marked.
+fn rows_table(s: &mut String, title: &str, rows: Vec<(&'static str, String, bool)>) {
+    let _ = writeln!(s, "<h2>{}</h2><table>", escape(title));
+    for (label, text, broken) in rows {
+        let _ = writeln!(
+            s,
+            "<tr{}><td>{label}</td><td>{}</td></tr>",
+            if broken { " class=\"fail\"" } else { "" },
+            escape(&text)
+        );
+    }
+    s.push_str("</table>\n");
 }
 
 /// A number as the tables show it: integers plain, others to 2 decimals.
@@ -870,16 +888,7 @@ fn node_chart(
 
 /// Append the section to `s`, in HTML: a table, broken guarantees marked.
 fn locks_section(s: &mut String, l: &LocksReport) {
-    s.push_str("<h2>Locks</h2><table>\n");
-    for (label, text, broken) in super::locks::rows(l) {
-        let _ = writeln!(
-            s,
-            "<tr{}><td>{label}</td><td>{}</td></tr>",
-            if broken { " class=\"fail\"" } else { "" },
-            escape(&text)
-        );
-    }
-    s.push_str("</table>\n");
+    rows_table(s, "Locks", super::locks::rows(l));
     let shown = super::locks::overlaps(l);
     if !shown.is_empty() {
         let _ = writeln!(s, "<p>Overlaps (first {}):</p><ul>", shown.len());
@@ -1078,6 +1087,34 @@ mod tests {
         r.workload.app.clients = 1;
         let page = render(&r);
         assert!(page.contains("<h2>Locks</h2>") && page.contains("Headline figures"));
+    }
+
+    #[test]
+    fn the_cache_checks_are_shown_and_a_broken_guarantee_is_marked() {
+        let mut r = drawn();
+        assert!(
+            !render(&r).contains("Cache checks"),
+            "no cache workload, no section"
+        );
+        r.checks.counters = Some(crate::report::CounterChecks {
+            counters_checked: 1,
+            acknowledged_incrs: 41_200,
+            indeterminate_incrs: 12,
+            lost_increments: 3,
+            over_counted_increments: 0,
+            violations: vec![],
+        });
+        r.checks.txn = Some(crate::report::TxnChecks {
+            reads_checked: 9_800,
+            groups_checked: 64,
+            ..Default::default()
+        });
+        let page = render(&r);
+        assert!(page.contains("<h2>Cache checks</h2>"), "{page}");
+        assert!(page.contains(
+            "<tr class=\"fail\"><td>counters</td><td>1 checked · 41 200 acknowledged INCRs, 12 indeterminate · lost 3 · over-counted 0</td></tr>"
+        ));
+        assert!(page.contains("<tr><td>transactions</td><td>9 800 reads, 0 torn"));
     }
 
     #[test]

@@ -5,16 +5,7 @@
 use std::fmt::Write as _;
 
 use super::LocksReport;
-
-fn ms(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0} ms")
-    } else if v >= 10.0 {
-        format!("{v:.1} ms")
-    } else {
-        format!("{v:.2} ms")
-    }
-}
+use super::text::ms;
 
 /// `n thing` or `n things`.
 fn count(n: u64, thing: &str) -> String {

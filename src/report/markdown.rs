@@ -3,32 +3,8 @@
 
 use std::fmt::Write as _;
 
+use super::text::{group, ms};
 use super::{Latency, Report, Verdict};
-
-/// `1234567` → `1 234 567` (thin grouping reads at a glance in a terminal).
-fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(' ');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn ms(v: f64) -> String {
-    if v == 0.0 {
-        "0 ms".to_string()
-    } else if v >= 100.0 {
-        format!("{v:.0} ms")
-    } else if v >= 10.0 {
-        format!("{v:.1} ms")
-    } else {
-        format!("{v:.2} ms")
-    }
-}
 
 fn errors(kinds: &std::collections::BTreeMap<String, u64>) -> String {
     if kinds.is_empty() {
@@ -225,60 +201,10 @@ fn slos(s: &mut String, r: &Report) {
     }
 }
 
-/// The cache checkers' rows, for those the workload ran: counters,
-/// transactions, TTLs.
+/// The cache checkers' rows ([`super::cache::rows`]).
 fn cache(s: &mut String, c: &super::Checks) {
-    if let Some(k) = &c.counters {
-        let _ = writeln!(
-            s,
-            "| counters | {} checked · {} acknowledged INCRs, {} indeterminate · lost {} · over-counted {} |",
-            group(k.counters_checked),
-            group(k.acknowledged_incrs),
-            group(k.indeterminate_incrs),
-            group(k.lost_increments),
-            group(k.over_counted_increments)
-        );
-    }
-    if let Some(t) = &c.txn {
-        let _ = writeln!(
-            s,
-            "| transactions | {} reads, {} torn · {} groups read back ({} unread), {} torn |",
-            group(t.reads_checked),
-            group(t.torn_reads),
-            group(t.groups_checked),
-            group(t.groups_unread),
-            group(t.torn_groups)
-        );
-    }
-    if let Some(t) = &c.ttl {
-        let _ = writeln!(
-            s,
-            "| TTL | {} SET PX · {} reads judged ({} ambiguous) · zombies {} ({} in faults) past {} tolerance · early expiries {} ({} in faults) |",
-            group(t.ttl_writes),
-            group(t.reads_checked),
-            group(t.reads_ambiguous),
-            group(t.zombie_reads),
-            group(t.zombie_reads_in_faults),
-            ms(t.tolerance_ms),
-            group(t.early_expiries),
-            group(t.early_expiries_in_faults)
-        );
-        let (l, m) = (&t.lateness_at_least_ms, &t.lateness_at_most_ms);
-        let lateness = if t.expiries_seen > 0 {
-            format!(
-                "{} expiries seen · at least p50 {} · p99 {} · max {} · at most p50 {} · p99 {} · max {}",
-                group(t.expiries_seen),
-                ms(l.p50),
-                ms(l.p99),
-                ms(l.max),
-                ms(m.p50),
-                ms(m.p99),
-                ms(m.max)
-            )
-        } else {
-            "no expiry seen".to_string()
-        };
-        let _ = writeln!(s, "| expiry lateness | {lateness} |");
+    for (label, text, _) in super::cache::rows(c) {
+        let _ = writeln!(s, "| {label} | {text} |");
     }
 }
 

@@ -7,6 +7,7 @@
 //! invariant (a lost write, a failed SLO) is a value in the report, never an
 //! error: the run completes and the verdict says what happened.
 
+mod cache;
 pub mod compare;
 mod figures;
 mod html;
@@ -15,6 +16,7 @@ mod locks;
 mod markdown;
 pub mod nightly;
 mod store;
+mod text;
 
 use std::collections::BTreeMap;
 

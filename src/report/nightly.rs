@@ -61,6 +61,10 @@ pub struct DrillEntry {
     pub slo_pass: usize,
     pub slo_fail: usize,
     pub slo_unknown: usize,
+    /// The SLOs that did not pass, as `name value (limit L)` or `name
+    /// unknown: why` — what a reader of the index wants first.
+    #[serde(default)]
+    pub not_passed: Vec<String>,
     pub figures: Vec<Figure>,
     /// Why there is no report (timeout, the last lines of stderr).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -88,6 +92,22 @@ impl DrillEntry {
             slo_pass: count(Verdict::Pass),
             slo_fail: count(Verdict::Fail),
             slo_unknown: count(Verdict::Unknown),
+            not_passed: report
+                .slo
+                .iter()
+                .filter(|s| s.result != Verdict::Pass)
+                .map(|s| match (s.result, s.value) {
+                    (Verdict::Fail, Some(v)) => {
+                        format!("{} {v:.2} (limit {})", s.name, s.bound.show(s.limit))
+                    }
+                    _ => format!(
+                        "{} {}: {}",
+                        s.name,
+                        s.result.as_str(),
+                        s.note.as_deref().unwrap_or("not measured")
+                    ),
+                })
+                .collect(),
             figures: headline(report)
                 .into_iter()
                 .map(|h| Figure {
@@ -121,6 +141,7 @@ impl DrillEntry {
             slo_pass: 0,
             slo_fail: 0,
             slo_unknown: 0,
+            not_passed: Vec::new(),
             figures: Vec::new(),
             note: Some(note),
         }
@@ -337,13 +358,18 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em;
         let _ = writeln!(
             h,
             "<tr><td>{drill}<br><small>run {run_id}</small></td><td class=\"{class}\">{word}</td>\
-<td>{p}/{f}/{u}</td><td>{figures}</td><td>{change_cell}</td><td>{secs:.0} s</td><td>{link}</td></tr>",
+<td>{p}/{f}/{u}{not_passed}</td><td>{figures}</td><td>{change_cell}</td><td>{secs:.0} s</td><td>{link}</td></tr>",
             drill = escape(&d.drill),
             run_id = escape(&d.run_id),
             class = word.replace(' ', "-"),
             p = d.slo_pass,
             f = d.slo_fail,
             u = d.slo_unknown,
+            not_passed = d
+                .not_passed
+                .iter()
+                .map(|n| format!("<br><small>{}</small>", escape(n)))
+                .collect::<String>(),
             figures = figures_cell(d),
             secs = d.duration_ms / 1000.0,
         );
@@ -413,6 +439,9 @@ pub fn render_text(s: &Summary) -> String {
             status_word(d),
             d.duration_ms / 1000.0
         );
+        for n in &d.not_passed {
+            let _ = write!(t, "  · {n}");
+        }
         for (c, reg) in changes(s, &d.drill) {
             let _ = write!(t, "  · {c}{}", if reg { " REGRESSION" } else { "" });
         }
@@ -595,6 +624,27 @@ mod tests {
         let text = render_text(&s);
         assert!(text.contains("REGRESSION"), "{text}");
         assert!(text.contains("exit 5"), "{text}");
+    }
+
+    #[test]
+    fn a_drill_that_did_not_pass_names_its_slos() {
+        let failing = entry(&sample());
+        assert!(!failing.not_passed.is_empty());
+        let named = &failing.not_passed[0];
+        let slo = sample()
+            .slo
+            .into_iter()
+            .find(|s| s.result != Verdict::Pass)
+            .unwrap();
+        assert!(named.starts_with(&slo.name), "{named}");
+        let mut all_pass = sample();
+        for s in &mut all_pass.slo {
+            s.result = Verdict::Pass;
+        }
+        assert!(entry(&all_pass).not_passed.is_empty());
+        let s = summary(vec![failing.clone()], None, Comparison::default());
+        assert!(render_index(&s).contains(&format!("<br><small>{}</small>", escape(named))));
+        assert!(render_text(&s).contains(named.as_str()));
     }
 
     #[test]

@@ -1,0 +1,74 @@
+//! The cache checkers' rows — counters, transactions, TTLs — for those the
+//! workload ran: the same rows in the Markdown summary and the HTML report.
+
+use super::Checks;
+use super::text::{group, ms};
+
+/// Label, text, and whether the row reports a broken guarantee (a lost or
+/// over-counted increment, a torn read or group, a zombie or an early
+/// expiry), which the HTML report marks.
+pub(super) fn rows(c: &Checks) -> Vec<(&'static str, String, bool)> {
+    let mut rows = Vec::new();
+    if let Some(k) = &c.counters {
+        rows.push((
+            "counters",
+            format!(
+                "{} checked · {} acknowledged INCRs, {} indeterminate · lost {} · over-counted {}",
+                group(k.counters_checked),
+                group(k.acknowledged_incrs),
+                group(k.indeterminate_incrs),
+                group(k.lost_increments),
+                group(k.over_counted_increments)
+            ),
+            k.lost_increments > 0 || k.over_counted_increments > 0,
+        ));
+    }
+    if let Some(t) = &c.txn {
+        rows.push((
+            "transactions",
+            format!(
+                "{} reads, {} torn · {} groups read back ({} unread), {} torn",
+                group(t.reads_checked),
+                group(t.torn_reads),
+                group(t.groups_checked),
+                group(t.groups_unread),
+                group(t.torn_groups)
+            ),
+            t.torn_reads > 0 || t.torn_groups > 0,
+        ));
+    }
+    if let Some(t) = &c.ttl {
+        rows.push((
+            "TTL",
+            format!(
+                "{} SET PX · {} reads judged ({} ambiguous) · zombies {} ({} in faults) past {} tolerance · early expiries {} ({} in faults)",
+                group(t.ttl_writes),
+                group(t.reads_checked),
+                group(t.reads_ambiguous),
+                group(t.zombie_reads),
+                group(t.zombie_reads_in_faults),
+                ms(t.tolerance_ms),
+                group(t.early_expiries),
+                group(t.early_expiries_in_faults)
+            ),
+            t.zombie_reads > 0 || t.early_expiries > 0,
+        ));
+        let (l, m) = (&t.lateness_at_least_ms, &t.lateness_at_most_ms);
+        let lateness = if t.expiries_seen > 0 {
+            format!(
+                "{} expiries seen · at least p50 {} · p99 {} · max {} · at most p50 {} · p99 {} · max {}",
+                group(t.expiries_seen),
+                ms(l.p50),
+                ms(l.p99),
+                ms(l.max),
+                ms(m.p50),
+                ms(m.p99),
+                ms(m.max)
+            )
+        } else {
+            "no expiry seen".to_string()
+        };
+        rows.push(("expiry lateness", lateness, false));
+    }
+    rows
+}
