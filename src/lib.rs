@@ -32,7 +32,8 @@
 //!   counters' lost and over-counted increments, torn transactions, TTL accuracy).
 //! - [`report`]    — report.json (the source of truth), Markdown, HTML (charts drawn with
 //!   plotters' SVG backend, inlined), JUnit (quick-junit); run folders; tri-state
-//!   verdicts; the headline figures and `compare`'s diff of two sets of runs (pure).
+//!   verdicts; the headline figures and `compare`'s diff of two sets of runs, and a
+//!   nightly's summary, index and JUnit with its trend (pure).
 //! - [`timeline`]  — the run's monotonic clock, phases and events.
 //! - [`host`]      — what the machine itself did: CPU time its hypervisor stole.
 //! - [`compose`]   — the docker-compose equivalent of a topology (pure).
