@@ -543,7 +543,9 @@ pub(super) fn bar_chart(b: Bars<'_>) -> Result<String, String> {
         .iter()
         .flat_map(|g| g.1.iter().flatten())
         .fold(0.0, |a: f64, v| a.max(*v));
-    let y1 = if y1 > 0.0 { y1 * 1.2 } else { 1.0 };
+    // Room above the tallest bar for its label and for the legend box,
+    // which sits top right over the last group.
+    let y1 = if y1 > 0.0 { y1 * 1.5 } else { 1.0 };
     let per = b.series.len().max(1) as f64;
     let names: Vec<String> = b.groups.iter().map(|g| g.0.clone()).collect();
     svg(H, |root| {

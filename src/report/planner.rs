@@ -61,7 +61,7 @@ pub fn render_html(r: &PlannerReport) -> String {
     let _ = write!(
         s,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>Capacity report: {}</title><style>{STYLE}</style></head><body>\n\
+         <title>Capacity report: {}</title><style>{STYLE}{WIDE}</style></head><body>\n\
          <h1>Capacity report: {}</h1>\n<p>{}</p>\n",
         escape(&r.name),
         escape(&r.name),
@@ -84,7 +84,7 @@ pub fn render_html(r: &PlannerReport) -> String {
     for t in tables(r) {
         let _ = writeln!(s, "<section id=\"{}\"><h2>{}</h2>", t.id, escape(t.title));
         if !t.rows.is_empty() {
-            s.push_str("<table><tr>");
+            s.push_str("<div class=\"wide\"><table><tr>");
             for h in &t.header {
                 let _ = write!(s, "<th>{}</th>", escape(h));
             }
@@ -96,7 +96,7 @@ pub fn render_html(r: &PlannerReport) -> String {
                 }
                 s.push_str("</tr>\n");
             }
-            s.push_str("</table>\n");
+            s.push_str("</table></div>\n");
         }
         for n in &t.notes {
             let _ = writeln!(s, "<p>{}</p>", escape(n));
@@ -106,6 +106,10 @@ pub fn render_html(r: &PlannerReport) -> String {
     s.push_str("</body></html>\n");
     s
 }
+
+/// The node table has 17 columns: the page is wider than a run's report,
+/// its tables in a smaller font, and a table wider still scrolls on its own.
+const WIDE: &str = "body{max-width:1400px}table{font-size:.85em}div.wide{overflow-x:auto}";
 
 fn intro(r: &PlannerReport) -> String {
     format!(
@@ -261,10 +265,8 @@ fn tables(r: &PlannerReport) -> Vec<Table> {
             "headroom",
             "growth/s",
             "fills",
-            "evicted",
-            "expired",
-            "ops/s",
-            "ops/s (Redis)",
+            "evicted / expired",
+            "ops/s (Redis's own)",
             "clients",
             "repl lag",
         ],
@@ -296,12 +298,20 @@ fn tables(r: &PlannerReport) -> Vec<Table> {
                     dash(n.used_memory_bytes, bytes),
                     maxmemory_cell(n.headroom.as_ref()),
                     headroom_cell(n.headroom.as_ref()),
-                    dash(n.memory_growth_bytes_per_s, |g| format!("{} B", rate(g))),
+                    dash(n.memory_growth_bytes_per_s, |g| {
+                        format!("{}/s", signed_bytes(g.round() as i64))
+                    }),
                     fill_cell(&n.fill),
-                    dash(n.evicted_keys, |k| k.to_string()),
-                    dash(n.expired_keys, |k| k.to_string()),
-                    dash(n.ops_per_s, rate),
-                    dash(n.instantaneous_ops_per_sec, |v| v.to_string()),
+                    format!(
+                        "{} / {}",
+                        dash(n.evicted_keys, |k| k.to_string()),
+                        dash(n.expired_keys, |k| k.to_string())
+                    ),
+                    format!(
+                        "{} ({})",
+                        dash(n.ops_per_s, rate),
+                        dash(n.instantaneous_ops_per_sec, |v| v.to_string())
+                    ),
                     dash(n.connected_clients, |v| v.to_string()),
                     lag,
                 ]
@@ -463,6 +473,7 @@ fn tables(r: &PlannerReport) -> Vec<Table> {
                 bytes(p.spread_bytes_after),
                 p.keys_moved,
                 p.est_duration_s
+                    .filter(|_| p.keys_moved > 0)
                     .map_or(String::new(), |s| format!(", in about {}", duration(s)))
             ));
             notes.push(
@@ -726,11 +737,11 @@ mod tests {
         let md = render_markdown(&sample(Kind::Cluster));
         for want in [
             "# Capacity report: c",
-            "| s1<n1> | primary | eu | s1<n1> | 3 | 1010 | 3.0 MiB | 64.0 MiB | 61.0 MiB (95.3 %) | 1024 B | in 17h 21m |",
-            "| 2003 | 1990 | 1 | s1n2: 14 B |",
+            "| s1<n1> | primary | eu | s1<n1> | 3 | 1010 | 3.0 MiB | 64.0 MiB | 61.0 MiB (95.3 %) | 1.0 KiB/s | in 17h 21m |",
+            "| 0 / 0 | 2003 (1990) | 1 | s1n2: 14 B |",
             "| s1n2 | replica |",
             "| 14 B |",
-            "no limit | unknown (no limit) | 0.0 B | no limit |",
+            "no limit | unknown (no limit) | 0 B/s | no limit |",
             "| s1<n1> | 3 | 1010 | 336.67 | 1000 | 2.97 | 1.39 | 1 | 0: 1000, 1: 10 |",
             "| s2n1 | 2 | 0 | 0.00 | 0 | - | - | 2 | - |",
             "| s3n1 | DOWN |",

@@ -321,17 +321,17 @@ pub fn even_out(primaries: &[PrimaryLoad], keys_per_s: Option<f64>) -> EvenPlan 
     plan.est_duration_s = rate.map(|r| plan.keys_moved as f64 / r);
     // A slot left behind on a primary still above the mean by more than a
     // tenth: the rest of the imbalance is that slot's.
-    if let Some((from, slot, keys)) = stuck {
-        if mem[from] - target > target * 0.1 {
-            plan.note = format!(
-                "slot {slot} on {} holds {keys} keys, more than moving it would even out: \
+    if let Some((from, slot, keys)) = stuck
+        && mem[from] - target > target * 0.1
+    {
+        plan.note = format!(
+            "slot {slot} on {} holds {keys} keys, more than moving it would even out: \
                  no reshard evens this; spread its hash tag over more slots",
-                primaries[from].name
-            );
-        }
+            primaries[from].name
+        );
     }
     if plan.moves.is_empty() && plan.note.is_empty() {
-        plan.note = "already even to within one slot: nothing to move".into();
+        plan.note = "even as far as whole slots go: no slot move narrows the gap".into();
     }
     plan
 }
@@ -501,7 +501,7 @@ mod tests {
         assert!(even.moves.is_empty());
         assert_eq!(
             even.note,
-            "already even to within one slot: nothing to move"
+            "even as far as whole slots go: no slot move narrows the gap"
         );
         // Empty slots never move, even when slot counts differ.
         let counts_differ = even_out(
