@@ -3,7 +3,8 @@
 //! keys against each node's DBSIZE (redis-cli), the hot slot against
 //! CLUSTER COUNTKEYSINSLOT, headroom against `maxmemory − used_memory` read
 //! by redis-cli before and after, ops/s against the PINGs a paced client of
-//! this test counted itself. And bad input: an unknown format, nothing up.
+//! this test counted itself; the HTML page rendered in headless Chromium.
+//! And bad input: an unknown format, a too short interval, nothing up.
 
 mod common;
 
@@ -79,6 +80,50 @@ fn paced_pings(addr: SocketAddr, rate: f64, stop: Arc<AtomicBool>) -> Vec<Instan
         done.push(Instant::now());
     }
     done
+}
+
+/// Render `html` to a PNG with headless Chromium (as tests/html_report.rs).
+fn screenshot(html: &std::path::Path, png: &std::path::Path) {
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1200,2000",
+            &format!("--screenshot={}", png.display()),
+            &format!("file://{}", html.display()),
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("chromium did not start ({e}): bootstrap.sh installs it"));
+    assert!(
+        png.is_file(),
+        "chromium wrote no screenshot: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// (pixels, non-white pixels, pixels near `rgb`) of an RGB(A) PNG.
+fn census(png: &std::path::Path, rgb: [u8; 3]) -> (usize, usize, usize) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(png).expect("the png"),
+    ));
+    let mut reader = decoder.read_info().expect("a png");
+    let mut buf = vec![0; reader.output_buffer_size().expect("a size")];
+    let info = reader.next_frame(&mut buf).expect("a frame");
+    let channels = info.color_type.samples();
+    assert!(channels >= 3, "{:?}", info.color_type);
+    let (mut all, mut ink, mut near) = (0, 0, 0);
+    for p in buf[..info.buffer_size()].chunks(channels) {
+        all += 1;
+        if p[..3].iter().any(|&c| c < 235) {
+            ink += 1;
+        }
+        if p[..3].iter().zip(rgb).all(|(&a, b)| a.abs_diff(b) <= 30) {
+            near += 1;
+        }
+    }
+    (all, ink, near)
 }
 
 #[test]
@@ -278,6 +323,15 @@ fn the_planner_report_agrees_with_independent_reads() {
     assert!(out.status.success());
     let page = std::fs::read_to_string(&html).unwrap();
     assert_eq!(page.matches("<svg").count(), 3, "three charts");
+    // In a real browser: the used-memory bars (RGB 20, 80, 200) are drawn.
+    let png = env.files.path().join("planner.png");
+    screenshot(&html, &png);
+    let (all, ink, blue) = census(&png, [20, 80, 200]);
+    assert!(
+        ink * 20 > all,
+        "the page is nearly blank: {ink} of {all} pixels"
+    );
+    assert!(blue > 500, "no used-memory bars in the page: {blue} pixels");
     let md = String::from_utf8(
         g.run(&["status", "--report", "md", "--interval-ms", "200"])
             .stdout,
