@@ -42,7 +42,9 @@
 //!   steps (pure) and the short interpreter that runs it, its steps emitting typed events
 //!   the timeline and the terminal subscribe to; the pure check from a stored run to its
 //!   report; the table of every SLO (name, unit, bound, figure).
-//! - [`status`]    — the topology report of a running deployment.
+//! - [`status`]    — the topology report of a running deployment, and the capacity
+//!   planner's: rates sampled over an interval, headroom, fill times, the reshard that
+//!   evens out memory (its arithmetic pure, in `status::plan`; rendered by `report::planner`).
 //! - [`cli`]       — the clap front end: one file per command, the dispatcher, the
 //!   interrupt helper (SIGINT/SIGTERM cancels and waits for cleanup), the one error
 //!   type of the edge.

@@ -1,7 +1,12 @@
 //! The topology report of a running deployment: for each node its current role,
 //! region, address, primary or replicas, slots, keys and memory; for a cluster,
 //! its state, the slots assigned and whether all nodes agree. What a capacity
-//! planner reads, and what `status --json` gives scripts.
+//! planner reads first, and what `status --json` gives scripts. The
+//! planner's own report (`status --report`), with rates sampled over an
+//! interval and what-if figures, is [`planner`]'s; its arithmetic [`plan`]'s.
+
+pub mod plan;
+pub mod planner;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

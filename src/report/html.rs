@@ -54,7 +54,7 @@ pub fn render(r: &Report) -> String {
     s
 }
 
-const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222;max-width:1000px}\
+pub(super) const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222;max-width:1000px}\
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}\
 td.n{text-align:right}.pass{background:#d7f5d7}.fail{background:#f8d0d0}.unknown{background:#fbeec0}\
 .verdict{display:inline-block;padding:.2em .8em;font-weight:bold;border-radius:4px}\
@@ -548,20 +548,22 @@ fn per_covered_second(t: f64, count: f64, end: f64) -> Option<(f64, f64)> {
 
 /// Bars in groups, one group per name: `(group label, [(series value)])`.
 /// Series names and colours are shared by every group.
-struct Bars<'a> {
-    groups: Vec<(String, Vec<Option<f64>>)>,
-    series: Vec<(&'a str, RGBColor)>,
-    unit: &'a str,
+pub(super) struct Bars<'a> {
+    pub groups: Vec<(String, Vec<Option<f64>>)>,
+    pub series: Vec<(&'a str, RGBColor)>,
+    pub unit: &'a str,
 }
 
-fn bar_chart(b: Bars<'_>) -> Result<String, String> {
+pub(super) fn bar_chart(b: Bars<'_>) -> Result<String, String> {
     let n = b.groups.len();
     let y1 = b
         .groups
         .iter()
         .flat_map(|g| g.1.iter().flatten())
         .fold(0.0, |a: f64, v| a.max(*v));
-    let y1 = if y1 > 0.0 { y1 * 1.2 } else { 1.0 };
+    // Room above the tallest bar for its label and for the legend box,
+    // which sits top right over the last group.
+    let y1 = if y1 > 0.0 { y1 * 1.5 } else { 1.0 };
     let per = b.series.len().max(1) as f64;
     let names: Vec<String> = b.groups.iter().map(|g| g.0.clone()).collect();
     svg(H, |root| {

@@ -15,6 +15,7 @@ mod junit;
 mod locks;
 mod markdown;
 pub mod nightly;
+pub mod planner;
 mod store;
 mod text;
 
@@ -26,7 +27,7 @@ pub use figures::{Headline, headline};
 pub use html::render as render_html;
 pub use junit::render as render_junit;
 pub use markdown::render as render_markdown;
-pub use store::{RunDir, write_jsonl, write_reports, write_run};
+pub use store::{RunDir, newest_reshard, write_jsonl, write_reports, write_run};
 
 use crate::status::StatusReport;
 
