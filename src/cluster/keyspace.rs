@@ -14,8 +14,10 @@
 //! before the drill (and in the few milliseconds between the primaries'
 //! reset and that sample) is not counted.
 //!
-//! A node that does not answer within the poll's timeout is left out of
-//! that second; its next answer covers the gap.
+//! A sample belongs to the phase its node's next boundary sample closes
+//! (phases are separated by the drill's own steps, and a second's sample
+//! may fall between two). A node that does not answer within the poll's
+//! timeout is left out of that second; its next answer covers the gap.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -123,15 +125,25 @@ pub fn phase_deltas(samples: &[KeyspaceSample], phases: &[Phase]) -> BTreeMap<St
     }
     for list in by_node.values_mut() {
         list.sort_by_key(|s| s.at_ns);
+        // A sample's counts belong to the phase its node's next boundary
+        // closes (the reset comes after that boundary, whatever the clock
+        // says); after the last boundary, to the phase it fell in, if any.
+        let mut next_boundary: Vec<Option<&str>> = vec![None; list.len()];
+        let mut next: Option<&str> = None;
+        for (i, s) in list.iter().enumerate().rev() {
+            if let Some(p) = &s.phase_end {
+                next = Some(p.as_str());
+            }
+            next_boundary[i] = next;
+        }
         let mut prev: Option<&KeyspaceSample> = None;
-        for s in list.iter() {
-            let phase = match &s.phase_end {
-                Some(p) => Some(p.as_str()),
-                None => phases
+        for (i, s) in list.iter().enumerate() {
+            let phase = next_boundary[i].or_else(|| {
+                phases
                     .iter()
                     .find(|p| (p.start_ns..p.end_ns).contains(&s.at_ns))
-                    .map(|p| p.name.as_str()),
-            };
+                    .map(|p| p.name.as_str())
+            });
             let step = |now: u64, before: Option<u64>| match before {
                 Some(b) if now >= b => now - b,
                 _ => now,
@@ -359,6 +371,8 @@ mod tests {
         let samples = vec![
             sample(0, "a", 0, 0),
             sample(500, "a", 20, 2),
+            // Between the phases, before the boundary: still baseline's.
+            sample(1000, "a", 40, 4),
             b1,
             // After the reset: counts from 0.
             sample(1500, "a", 10, 30),
@@ -380,6 +394,7 @@ mod tests {
         assert_eq!(d["during"].evicted_keys, 17 + 30);
         assert_eq!(d["during"].keyspace_misses, 30 + 30 + 10 + 1);
         assert_eq!(d["during"].samples, 4);
+        assert_eq!(d["baseline"].samples, 5);
         assert_eq!(d["baseline"].used_memory_max, 1000);
     }
 }

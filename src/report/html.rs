@@ -123,6 +123,45 @@ fn summary(s: &mut String, r: &Report) {
         probe.ops_failed,
         probe.ops_indeterminate
     );
+    if let Some(e) = &r.checks.eviction {
+        eviction_section(s, e, r.checks.stale.as_ref());
+    }
+}
+
+/// Eviction: each phase's hit ratio as the clients saw it beside the
+/// nodes' own INFO count (the cross-check), evictions and memory.
+fn eviction_section(
+    s: &mut String,
+    e: &crate::report::EvictionChecks,
+    stale: Option<&crate::report::StaleChecks>,
+) {
+    let pct = |r: Option<f64>| r.map_or("—".to_string(), |r| format!("{:.1} %", r * 100.0));
+    let _ = writeln!(
+        s,
+        "<h2>Eviction</h2><p>Policy {} · {} keys evicted at the end · {} hot keys · stale reads {}</p>\n         <table><tr><th>phase</th><th>GETs</th><th>hit ratio (clients)</th><th>hot keys' miss ratio</th>\
+         <th>hit ratio (INFO)</th><th>apart (points)</th><th>evicted (INFO)</th><th>used_memory max</th></tr>",
+        e.policy.as_str(),
+        e.evicted_keys_at_end,
+        e.hot_keys,
+        stale.map_or("not measured".to_string(), |t| t.stale_reads.to_string()),
+    );
+    for (name, p) in &e.by_phase {
+        let _ = writeln!(
+            s,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1} MB</td></tr>",
+            escape(name),
+            p.hits.reads,
+            pct(p.hit_ratio),
+            pct(p.hot_miss_ratio),
+            pct(p.info_hit_ratio),
+            p.hit_ratio_difference
+                .map_or("—".to_string(), |d| format!("{:+.1}", d * 100.0)),
+            p.info.evicted_keys,
+            p.info.used_memory_max as f64 / 1_048_576.0
+        );
+    }
+    s.push_str("</table>\n");
 }
 
 /// A number as the tables show it: integers plain, others to 2 decimals.

@@ -226,7 +226,7 @@ fn slos(s: &mut String, r: &Report) {
 }
 
 /// The cache checkers' rows, for those the workload ran: counters,
-/// transactions, TTLs.
+/// transactions, TTLs, stale reads, eviction.
 fn cache(s: &mut String, c: &super::Checks) {
     if let Some(k) = &c.counters {
         let _ = writeln!(
@@ -279,6 +279,51 @@ fn cache(s: &mut String, c: &super::Checks) {
             "no expiry seen".to_string()
         };
         let _ = writeln!(s, "| expiry lateness | {lateness} |");
+    }
+    if let Some(t) = &c.stale {
+        let staleness = if t.stale_reads > 0 {
+            format!(
+                " (superseded p50 {} · p99 {} · max {})",
+                ms(t.staleness_ms.p50),
+                ms(t.staleness_ms.p99),
+                ms(t.staleness_ms.max)
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            s,
+            "| stale reads | {} GETs judged · {} nil · {} unexplained · stale {}{staleness} |",
+            group(t.reads_checked),
+            group(t.nil_reads),
+            group(t.reads_unexplained),
+            group(t.stale_reads)
+        );
+    }
+    if let Some(e) = &c.eviction {
+        let _ = writeln!(
+            s,
+            "| eviction | policy {} · {} keys evicted at the end · {} hot keys · {} INFO samples |",
+            e.policy.as_str(),
+            group(e.evicted_keys_at_end),
+            group(e.hot_keys),
+            group(e.info_samples)
+        );
+        let pct = |r: Option<f64>| r.map_or("—".to_string(), |r| format!("{:.1} %", r * 100.0));
+        for (name, p) in &e.by_phase {
+            let _ = writeln!(
+                s,
+                "| `{name}` hits | clients {} of {} GETs, hot keys miss {} · INFO {} ({} points apart), {} evicted, used_memory max {:.1} MB |",
+                pct(p.hit_ratio),
+                group(p.hits.reads),
+                pct(p.hot_miss_ratio),
+                pct(p.info_hit_ratio),
+                p.hit_ratio_difference
+                    .map_or("—".to_string(), |d| format!("{:+.1}", d * 100.0)),
+                group(p.info.evicted_keys),
+                p.info.used_memory_max as f64 / 1_048_576.0
+            );
+        }
     }
 }
 
