@@ -14,6 +14,11 @@
 //!   are seen, the figures agree with the stored history, and a run folder
 //!   with one read of a value long past its deadline added is checked again
 //!   to one more zombie, failing its SLO.
+//! - eviction (both runtimes): allkeys-lru under several times its memory,
+//!   through a failover. Evictions are seen by INFO and by the clients' nil
+//!   reads, the clients' lookups agree with INFO's phase by phase, nothing is
+//!   stale or lost, and a run folder with one GET of a superseded value
+//!   added is checked again to one stale read, failing its SLO.
 //!
 //! All assert properties of the history, never a lucky timing: what a
 //! fault costs is the drill's finding, not the test's.
@@ -334,9 +339,7 @@ fn ttl_drill_judges_reads_on_both_sides_of_deadlines() {
 /// INFO's within a stated tolerance, phase by phase; nothing is stale or
 /// lost; and a history with one GET of a superseded value added is checked
 /// again to one stale read, failing its SLO.
-#[test]
-fn eviction_drill_sees_evictions_twice_and_no_stale_read() {
-    let env = Env::new("process");
+fn eviction_drill(env: &Env) {
     let yaml = format!(
         "name: eviction-test\n\
          topology: {}\n\
@@ -418,7 +421,7 @@ fn eviction_drill_sees_evictions_twice_and_no_stale_read() {
     let mut tampered = history.clone();
     tampered.push(stale);
     write_jsonl(&to.join("history.jsonl"), &tampered).unwrap();
-    let (code, again) = check_run(&env, &to);
+    let (code, again) = check_run(env, &to);
     assert_eq!(code, Some(exit::CHECK_FAILED));
     let s2 = again.checks.stale.as_ref().expect("the stale-read verdict");
     assert_eq!(s2.stale_reads, 1, "{s2:?}");
@@ -426,3 +429,9 @@ fn eviction_drill_sees_evictions_twice_and_no_stale_read() {
     assert!(s2.examples[0].staleness_ns >= 1_000_000, "{s2:?}");
     assert_eq!(slo(&again, "max_stale_reads").result, Verdict::Fail);
 }
+
+crate::on_both_runtimes!(
+    process_eviction_drill_sees_evictions_twice_and_no_stale_read,
+    docker_eviction_drill_sees_evictions_twice_and_no_stale_read,
+    eviction_drill
+);

@@ -203,15 +203,24 @@ pub const SLOS: &[Slo] = &[
         reads: "app latency p99 in `during` over that in `baseline` (the same run's own reference)",
         source: Source::History,
         on: EVERY_KIND,
-        figure: |f| match (app_p99(f, "during"), app_p99(f, "baseline")) {
-            (Figure::Measured(d), Figure::Measured(b)) if b > 0.0 => Figure::Measured(d / b),
-            (Figure::Unknown { why, .. }, _) | (_, Figure::Unknown { why, .. }) => {
-                Figure::Unknown { value: None, why }
+        figure: |f| {
+            let value = |x: &Figure| match x {
+                Figure::Measured(v) | Figure::Unknown { value: Some(v), .. } => Some(*v),
+                _ => None,
+            };
+            let (d, b) = (app_p99(f, "during"), app_p99(f, "baseline"));
+            let ratio = value(&d)
+                .zip(value(&b).filter(|b| *b > 0.0))
+                .map(|(d, b)| d / b);
+            match (d, b, ratio) {
+                (Figure::Measured(_), Figure::Measured(_), Some(r)) => Figure::Measured(r),
+                (Figure::Unknown { why, .. }, _, value)
+                | (_, Figure::Unknown { why, .. }, value) => Figure::Unknown { value, why },
+                _ => Figure::Unknown {
+                    value: None,
+                    why: "no baseline p99 to compare with".into(),
+                },
             }
-            _ => Figure::Unknown {
-                value: None,
-                why: "no baseline p99 to compare with".into(),
-            },
         },
     },
     Slo {
