@@ -14,6 +14,11 @@
 //!   are seen, the figures agree with the stored history, and a run folder
 //!   with one read of a value long past its deadline added is checked again
 //!   to one more zombie, failing its SLO.
+//! - eviction (both runtimes): allkeys-lru under several times its memory,
+//!   through a failover. Evictions are seen by INFO and by the clients' nil
+//!   reads, the clients' lookups agree with INFO's phase by phase, nothing is
+//!   stale or lost, and a run folder with one GET of a superseded value
+//!   added is checked again to one stale read, failing its SLO.
 //!
 //! All assert properties of the history, never a lucky timing: what a
 //! fault costs is the drill's finding, not the test's.
@@ -326,3 +331,107 @@ fn ttl_drill_judges_reads_on_both_sides_of_deadlines() {
     }
     assert_eq!(slo(&again, "max_zombie_reads").result, Verdict::Fail);
 }
+
+/// The eviction drill, small: every node capped with allkeys-lru, a preload
+/// several times the cap, zipfian reads, a coordinated failover of the
+/// hottest key's shard. Evictions are seen both by the nodes (INFO) and by
+/// the clients (nil reads); the clients' count of lookups agrees with
+/// INFO's within a stated tolerance, phase by phase; nothing is stale or
+/// lost; and a history with one GET of a superseded value added is checked
+/// again to one stale read, failing its SLO.
+fn eviction_drill(env: &Env) {
+    let yaml = format!(
+        "name: eviction-test\n\
+         topology: {}\n\
+         seed: 5\n\
+         workload:\n  clients: 4\n  probe_clients: 1\n  model: {{open: {{rate: 800}}}}\n  keys: 20000\n  distribution: {{zipfian: {{s: 0.99}}}}\n  value_size: {{min: 1024, max: 4096}}\n  mix: {{get: 80, set: 20}}\n  timeout_ms: 500\n  app_retries: 3\n\
+         baseline_ms: 2000\n\
+         settle_ms: 2000\n\
+         faults:\n  - {{fault: failover, target: 'replica_of:primary_of:10567', at_ms: 0}}\n\
+         slo:\n  max_stale_reads: 0\n  max_lost_keys: 0\n  max_hot_miss_ratio_rise: 100\n",
+        topology("cluster-3x1-evict.yaml").display()
+    );
+    let file = env.write("eviction.yaml", &yaml);
+    let d = env.drill(&file, &[]);
+    assert_checked(&d);
+    let r = d.report();
+    let e = r.checks.eviction.as_ref().expect("the eviction verdict");
+    let s = r.checks.stale.as_ref().expect("the stale-read verdict");
+    eprintln!("eviction drill: {e:?}\nstale: {s:?}");
+    assert_eq!(e.policy, redis_drill::checker::eviction::Eviction::AllKeys);
+    // Evictions, seen by INFO and by the clients' misses.
+    let info_evicted: u64 = e.by_phase.values().map(|p| p.info.evicted_keys).sum();
+    let client_misses: u64 = e.by_phase.values().map(|p| p.hits.misses).sum();
+    assert!(info_evicted > 0, "{e:?}");
+    assert!(client_misses > 0 && e.evicted_keys_at_end > 0, "{e:?}");
+    // Every GET names the write it read, and none is stale or lost.
+    assert_eq!(s.reads_unexplained, 0, "{s:?}");
+    assert!(s.reads_checked > 100, "{s:?}");
+    assert_eq!(s.stale_reads, 0, "{s:?}");
+    assert_eq!(r.checks.lost_writes, 0, "{:?}", r.checks.lost);
+    // The clients' lookups against INFO's, in the phases long enough to
+    // count: within 2 % and 20 lookups (GETs sent just before a phase's
+    // boundary read are counted by the server in the next one).
+    for (name, p) in &e.by_phase {
+        if p.hits.reads < 500 {
+            continue;
+        }
+        let info = p.info.keyspace_hits + p.info.keyspace_misses;
+        let diff = info.abs_diff(p.hits.reads) as f64;
+        assert!(
+            diff <= 20.0 + 0.02 * p.hits.reads as f64,
+            "{name}: clients {} lookups, INFO {info}",
+            p.hits.reads
+        );
+        let hd = p.hit_ratio_difference.expect("both ratios");
+        assert!(hd.abs() < 0.03, "{name}: {p:?}");
+    }
+    assert_ne!(slo(r, "max_stale_reads").result, Verdict::Unknown);
+    assert_ne!(slo(r, "max_hot_miss_ratio_rise").result, Verdict::Unknown);
+
+    // A GET of the initial value of a key after an acknowledged SET of it
+    // ended: a stale read.
+    let dir = d.run_dir();
+    let history = read_jsonl(&dir.join("history.jsonl")).unwrap();
+    let w = history
+        .iter()
+        .find(|o| o.kind == OpKind::Set && o.is_ok())
+        .expect("an acknowledged SET");
+    let keys = std::fs::read_to_string(dir.join("keys.jsonl")).unwrap();
+    let initial: String = keys
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["key"] == w.key.as_str())
+        .and_then(|v| v["initial"].as_str().map(str::to_string))
+        .expect("the key was loaded");
+    let at = w.end_ns + 1_000_000;
+    let stale = Op {
+        mode: ClientMode::Probe,
+        kind: OpKind::Get,
+        value: Some(initial),
+        due_ns: at,
+        sent_ns: at,
+        end_ns: at + 100_000,
+        outcome: Outcome::Ok,
+        ..w.clone()
+    };
+    let copy = tempfile::tempdir().unwrap();
+    let to = copy.path().join("stale");
+    copy_with_keys(dir, &to, |_| {});
+    let mut tampered = history.clone();
+    tampered.push(stale);
+    write_jsonl(&to.join("history.jsonl"), &tampered).unwrap();
+    let (code, again) = check_run(env, &to);
+    assert_eq!(code, Some(exit::CHECK_FAILED));
+    let s2 = again.checks.stale.as_ref().expect("the stale-read verdict");
+    assert_eq!(s2.stale_reads, 1, "{s2:?}");
+    assert_eq!(s2.examples[0].key, w.key);
+    assert!(s2.examples[0].staleness_ns >= 1_000_000, "{s2:?}");
+    assert_eq!(slo(&again, "max_stale_reads").result, Verdict::Fail);
+}
+
+crate::on_both_runtimes!(
+    process_eviction_drill_sees_evictions_twice_and_no_stale_read,
+    docker_eviction_drill_sees_evictions_twice_and_no_stale_read,
+    eviction_drill
+);

@@ -213,6 +213,10 @@ fn figure_in(r: &Report, name: &str) -> Option<f64> {
         | "max_torn_groups"
         | "max_zombie_reads"
         | "max_early_expiries" => None,
+        // Nor eviction: no hot keys' miss ratio.
+        "max_hot_miss_ratio_rise" => None,
+        "max_stale_reads" => Some(c.stale.as_ref().expect("GETs ran").stale_reads as f64),
+        "max_p99_during_over_baseline" => Some(p99("during")? / p99("baseline")?),
         other => panic!(
             "the SLO `{other}` has no figure in tests/drill.rs `figure_in`: add it, so that it is seen failing end to end"
         ),
@@ -221,17 +225,21 @@ fn figure_in(r: &Report, name: &str) -> Option<f64> {
 
 /// SLOs whose figure, when the drill read back no counter or transaction
 /// group, or judged no read of a SET PX key, is `unknown` rather than missing.
-const READ_BACK_OR_UNKNOWN: [&str; 6] = [
+const READ_BACK_OR_UNKNOWN: [&str; 7] = [
     "max_lost_increments",
     "max_over_counted_increments",
     "max_torn_reads",
     "max_torn_groups",
     "max_zombie_reads",
     "max_early_expiries",
+    "max_hot_miss_ratio_rise",
 ];
 
 /// The phase a latency SLO reads, if it is one.
 fn latency_phase(name: &str) -> Option<&str> {
+    if name == "max_p99_during_over_baseline" {
+        return Some("during");
+    }
     name.strip_prefix("max_p99_")?.strip_suffix("_ms")
 }
 

@@ -169,7 +169,12 @@ fn workload_on_a_stable_process_cluster() {
         let finals = workload::read_final(&map, &Routing::Cluster, &keys)
             .await
             .expect("read back");
-        let lost = checker::lost_writes(&history, &loaded.initial, &finals);
+        let lost = checker::lost_writes(
+            &history,
+            &loaded.initial,
+            &finals,
+            checker::eviction::Eviction::None,
+        );
         assert_eq!(lost.keys_checked, 2000);
         assert!(lost.acknowledged_writes > 500, "{lost:?}");
         assert!(
@@ -185,7 +190,12 @@ fn workload_on_a_stable_process_cluster() {
         let reread = workload::read_jsonl(&path).unwrap();
         assert_eq!(reread, history);
         assert_eq!(
-            checker::lost_writes(&reread, &loaded.initial, &finals),
+            checker::lost_writes(
+                &reread,
+                &loaded.initial,
+                &finals,
+                checker::eviction::Eviction::None
+            ),
             lost
         );
 
@@ -197,7 +207,12 @@ fn workload_on_a_stable_process_cluster() {
             .unwrap();
         let mut tampered = finals.clone();
         tampered.insert(last_set.key.clone(), Some("not-written".into()));
-        let caught = checker::lost_writes(&history, &loaded.initial, &tampered);
+        let caught = checker::lost_writes(
+            &history,
+            &loaded.initial,
+            &tampered,
+            checker::eviction::Eviction::None,
+        );
         assert_eq!(caught.lost.len(), 1);
         assert_eq!(caught.lost[0].key, last_set.key);
 
@@ -243,9 +258,14 @@ fn workload_on_a_stable_process_cluster() {
             .await
             .expect("read back");
         assert!(
-            checker::lost_writes(&history, &initial, &finals)
-                .lost
-                .is_empty()
+            checker::lost_writes(
+                &history,
+                &initial,
+                &finals,
+                checker::eviction::Eviction::None
+            )
+            .lost
+            .is_empty()
         );
 
         // Counters: incr only, within bounds afterwards.

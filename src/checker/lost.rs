@@ -16,6 +16,12 @@
 //! of its group. A `set` with a TTL (`SET PX`) makes nil acceptable too while
 //! its value is: the key may have expired before the final read.
 //!
+//! The topology's eviction policy is an input ([`Eviction`]): under an
+//! `allkeys-*` policy a key found nil may have been evicted, and is counted
+//! as such ([`LostWrites::evicted_keys`]), apart, never as lost. An older
+//! value stays a loss under every policy. Under `volatile-*` only keys with
+//! a TTL may be evicted, and nil is already acceptable for those.
+//!
 //! Keys touched by `incr` are counters and checked by [`counters`] instead:
 //! the final value must lie between the initial value plus the acknowledged
 //! increments and that plus the uncertain ones. Below is a lost increment;
@@ -26,6 +32,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use super::eviction::Eviction;
 use crate::slots::key_slot;
 use crate::workload::{ClientMode, Op, OpKind, Outcome};
 
@@ -39,6 +46,10 @@ pub struct LostWrites {
     pub acknowledged_writes: u64,
     /// Indeterminate writes plus app-client failed writes: may or may not have applied.
     pub indeterminate_writes: u64,
+    /// Keys found nil that only the eviction policy explains (an
+    /// `allkeys-*` policy; always 0 under the others).
+    #[serde(default)]
+    pub evicted_keys: u64,
     /// Keys whose final value no allowed history explains, sorted by key.
     /// A nil that would have been acceptable is listed as `(nil)`.
     pub lost: Vec<LostWrite>,
@@ -144,11 +155,12 @@ fn gather<'a>(history: impl IntoIterator<Item = &'a Op>) -> BTreeMap<&'a str, Ke
 
 /// Check every acknowledged write (see the module docs). `initial` is the state
 /// `load` left (keys absent from it started nil); `final_values` what
-/// `read_final` read.
+/// `read_final` read; `eviction` what the servers may remove on their own.
 pub fn lost_writes<'a>(
     history: impl IntoIterator<Item = &'a Op>,
     initial: &HashMap<String, String>,
     final_values: &HashMap<String, Option<String>>,
+    eviction: Eviction,
 ) -> LostWrites {
     let mut writes = gather(history);
     for k in initial.keys() {
@@ -181,6 +193,10 @@ pub fn lost_writes<'a>(
             .flat_map(|&(v, ttl)| [Some(v), ttl.then_some(None)])
             .flatten()
             .collect();
+        if found.is_none() && eviction == Eviction::AllKeys && !acceptable.contains(&None) {
+            out.evicted_keys += 1;
+            continue;
+        }
         if !acceptable.contains(&found.as_deref()) {
             // The write whose value was found, if it was an acked one: every
             // acked write that started after it ended should have replaced it.
@@ -320,7 +336,12 @@ mod tests {
     #[test]
     fn lost_write_is_found() {
         let h = vec![set("k", "a", 10, 20), set("k", "b", 30, 40)];
-        let r = lost_writes(&h, &init(&[("k", "i")]), &fin(&[("k", Some("a"))]));
+        let r = lost_writes(
+            &h,
+            &init(&[("k", "i")]),
+            &fin(&[("k", Some("a"))]),
+            Eviction::None,
+        );
         assert_eq!(r.keys_checked, 1);
         assert_eq!(r.acknowledged_writes, 2);
         assert_eq!(r.lost.len(), 1);
@@ -330,10 +351,20 @@ mod tests {
         assert_eq!(l.acceptable, vec!["b"]);
         assert_eq!(l.last_ack_end_ns, Some(40_000_000));
         // The right value is fine.
-        let r = lost_writes(&h, &init(&[("k", "i")]), &fin(&[("k", Some("b"))]));
+        let r = lost_writes(
+            &h,
+            &init(&[("k", "i")]),
+            &fin(&[("k", Some("b"))]),
+            Eviction::None,
+        );
         assert!(r.lost.is_empty());
         // Nil is lost too.
-        let r = lost_writes(&h, &init(&[("k", "i")]), &fin(&[("k", None)]));
+        let r = lost_writes(
+            &h,
+            &init(&[("k", "i")]),
+            &fin(&[("k", None)]),
+            Eviction::None,
+        );
         assert_eq!(r.lost.len(), 1);
     }
 
@@ -355,6 +386,7 @@ mod tests {
             &h,
             &init(&[("k", "i"), ("m", "i"), ("n", "i")]),
             &fin(&[("k", Some("a")), ("m", Some("i")), ("n", Some("q"))]),
+            Eviction::None,
         );
         assert_eq!(r.lost.len(), 2);
         assert_eq!(r.lost_acknowledged_writes, 4);
@@ -363,7 +395,12 @@ mod tests {
         assert_eq!(r.loss_window_ns, Some((30_000_000, 70_000_000)));
         assert_eq!(r.indeterminate_writes, 1);
         // Nothing lost: no window.
-        let r = lost_writes(&h, &HashMap::new(), &fin(&[("k", Some("d"))]));
+        let r = lost_writes(
+            &h,
+            &HashMap::new(),
+            &fin(&[("k", Some("d"))]),
+            Eviction::None,
+        );
         assert_eq!((r.lost_acknowledged_writes, r.loss_window_ns), (0, None));
     }
 
@@ -372,7 +409,12 @@ mod tests {
         // a ended before b started: a is superseded, and so is the initial value.
         let h = vec![set("k", "a", 0, 5), set("k", "b", 6, 9)];
         for bad in ["a", "i"] {
-            let r = lost_writes(&h, &init(&[("k", "i")]), &fin(&[("k", Some(bad))]));
+            let r = lost_writes(
+                &h,
+                &init(&[("k", "i")]),
+                &fin(&[("k", Some(bad))]),
+                Eviction::None,
+            );
             assert_eq!(r.lost.len(), 1, "{bad}");
         }
     }
@@ -382,13 +424,18 @@ mod tests {
         // a [0, 10] and b [5, 15] overlap: either may have landed last.
         let h = vec![set("k", "a", 0, 10), set("k", "b", 5, 15)];
         for v in ["a", "b"] {
-            let r = lost_writes(&h, &HashMap::new(), &fin(&[("k", Some(v))]));
+            let r = lost_writes(&h, &HashMap::new(), &fin(&[("k", Some(v))]), Eviction::None);
             assert!(r.lost.is_empty(), "{v}: {r:?}");
         }
         // A third write after both supersedes them.
         let mut h = h;
         h.push(set("k", "c", 20, 21));
-        let r = lost_writes(&h, &HashMap::new(), &fin(&[("k", Some("a"))]));
+        let r = lost_writes(
+            &h,
+            &HashMap::new(),
+            &fin(&[("k", Some("a"))]),
+            Eviction::None,
+        );
         assert_eq!(r.lost[0].acceptable, vec!["c"]);
     }
 
@@ -399,17 +446,32 @@ mod tests {
             indeterminate(set("k", "x", 0, 1000)),
             set("k", "b", 2000, 2001),
         ];
-        let r = lost_writes(&h, &init(&[("k", "i")]), &fin(&[("k", Some("x"))]));
+        let r = lost_writes(
+            &h,
+            &init(&[("k", "i")]),
+            &fin(&[("k", Some("x"))]),
+            Eviction::None,
+        );
         assert!(r.lost.is_empty(), "{r:?}");
         assert_eq!(r.indeterminate_writes, 1);
         assert_eq!(r.acknowledged_writes, 1);
         // Only an indeterminate write: initial or its value, and not finding it is no loss.
         let h = vec![indeterminate(set("j", "y", 0, 1))];
         for v in ["i", "y"] {
-            let r = lost_writes(&h, &init(&[("j", "i")]), &fin(&[("j", Some(v))]));
+            let r = lost_writes(
+                &h,
+                &init(&[("j", "i")]),
+                &fin(&[("j", Some(v))]),
+                Eviction::None,
+            );
             assert!(r.lost.is_empty(), "{v}");
         }
-        let r = lost_writes(&h, &init(&[("j", "i")]), &fin(&[("j", Some("z"))]));
+        let r = lost_writes(
+            &h,
+            &init(&[("j", "i")]),
+            &fin(&[("j", Some("z"))]),
+            Eviction::None,
+        );
         assert_eq!(r.lost[0].acceptable, vec!["i", "y"]);
     }
 
@@ -421,12 +483,22 @@ mod tests {
             get("k", 1, 2),
             app(failed(set("k", "g", 2, 3))),
         ];
-        let r = lost_writes(&h, &init(&[("k", "i")]), &fin(&[("k", Some("f"))]));
+        let r = lost_writes(
+            &h,
+            &init(&[("k", "i")]),
+            &fin(&[("k", Some("f"))]),
+            Eviction::None,
+        );
         assert_eq!(r.lost.len(), 1);
         assert_eq!(r.lost[0].acceptable, vec!["g", "i"]);
         assert_eq!(r.indeterminate_writes, 1);
         // The app failure may have applied (redis-rs retried it).
-        let r = lost_writes(&h, &init(&[("k", "i")]), &fin(&[("k", Some("g"))]));
+        let r = lost_writes(
+            &h,
+            &init(&[("k", "i")]),
+            &fin(&[("k", Some("g"))]),
+            Eviction::None,
+        );
         assert!(r.lost.is_empty());
     }
 
@@ -436,15 +508,21 @@ mod tests {
             &[],
             &init(&[("a", "1"), ("b", "2")]),
             &fin(&[("a", Some("1"))]),
+            Eviction::None,
         );
         assert_eq!((r.keys_checked, r.keys_unread), (1, 1));
         assert!(r.lost.is_empty());
-        let r = lost_writes(&[], &init(&[("a", "1")]), &fin(&[("a", Some("9"))]));
+        let r = lost_writes(
+            &[],
+            &init(&[("a", "1")]),
+            &fin(&[("a", Some("9"))]),
+            Eviction::None,
+        );
         assert_eq!(r.lost[0].last_ack_end_ns, None);
         // Written but never loaded: nil is not acceptable once a write was acked.
         let h = vec![set("n", "v", 0, 1)];
         assert_eq!(
-            lost_writes(&h, &HashMap::new(), &fin(&[("n", None)]))
+            lost_writes(&h, &HashMap::new(), &fin(&[("n", None)]), Eviction::None)
                 .lost
                 .len(),
             1
@@ -455,9 +533,19 @@ mod tests {
     fn deletes_ttls_and_transactions_are_writes() {
         // An acked DEL after the last set: nil is the only right answer.
         let h = vec![set("k", "a", 0, 5), op(OpKind::Del, "k", None, 10, 12)];
-        let r = lost_writes(&h, &init(&[("k", "i")]), &fin(&[("k", None)]));
+        let r = lost_writes(
+            &h,
+            &init(&[("k", "i")]),
+            &fin(&[("k", None)]),
+            Eviction::None,
+        );
         assert!(r.lost.is_empty(), "{r:?}");
-        let r = lost_writes(&h, &init(&[("k", "i")]), &fin(&[("k", Some("a"))]));
+        let r = lost_writes(
+            &h,
+            &init(&[("k", "i")]),
+            &fin(&[("k", Some("a"))]),
+            Eviction::None,
+        );
         assert_eq!(r.lost.len(), 1);
         assert_eq!(r.lost[0].acceptable, vec![NIL]);
         assert_eq!(r.lost_acknowledged_writes, 1, "the DEL was lost");
@@ -466,14 +554,24 @@ mod tests {
         ttl.ttl_ms = Some(100);
         let h = vec![ttl];
         for v in [None, Some("b")] {
-            let r = lost_writes(&h, &init(&[("t", "i")]), &fin(&[("t", v)]));
+            let r = lost_writes(&h, &init(&[("t", "i")]), &fin(&[("t", v)]), Eviction::None);
             assert!(r.lost.is_empty(), "{v:?}");
         }
-        let r = lost_writes(&h, &init(&[("t", "i")]), &fin(&[("t", Some("i"))]));
+        let r = lost_writes(
+            &h,
+            &init(&[("t", "i")]),
+            &fin(&[("t", Some("i"))]),
+            Eviction::None,
+        );
         assert_eq!(r.lost[0].acceptable, vec![NIL, "b"]);
         // Without a TTL, nil after an acked set is a loss.
         let h = vec![set("u", "c", 0, 5)];
-        let r = lost_writes(&h, &init(&[("u", "i")]), &fin(&[("u", None)]));
+        let r = lost_writes(
+            &h,
+            &init(&[("u", "i")]),
+            &fin(&[("u", None)]),
+            Eviction::None,
+        );
         assert_eq!(r.lost.len(), 1);
         // A txn writes its id to every member; one member rolled back is lost.
         let mut t = op(OpKind::Txn, "{g}", Some("id1"), 0, 5);
@@ -483,6 +581,7 @@ mod tests {
             &[t.clone()],
             &initial,
             &fin(&[("{g}:a", Some("id1")), ("{g}:b", Some("id1"))]),
+            Eviction::None,
         );
         assert!(r.lost.is_empty(), "{r:?}");
         assert_eq!(r.acknowledged_writes, 2);
@@ -490,9 +589,58 @@ mod tests {
             &[t],
             &initial,
             &fin(&[("{g}:a", Some("id1")), ("{g}:b", Some("init-g"))]),
+            Eviction::None,
         );
         assert_eq!(r.lost.len(), 1);
         assert_eq!(r.lost[0].key, "{g}:b");
+    }
+
+    #[test]
+    fn eviction_policy_allows_nil_never_an_older_value() {
+        let h = vec![set("k", "a", 0, 5), set("k", "b", 10, 15)];
+        let initial = init(&[("k", "i"), ("u", "j")]);
+        // No eviction: a nil after an acked set, or a loaded key gone, is lost.
+        let r = lost_writes(
+            &h,
+            &initial,
+            &fin(&[("k", None), ("u", None)]),
+            Eviction::None,
+        );
+        assert_eq!((r.lost.len(), r.evicted_keys), (2, 0));
+        // allkeys-*: both nils are evictions, counted apart, not lost.
+        let r = lost_writes(
+            &h,
+            &initial,
+            &fin(&[("k", None), ("u", None)]),
+            Eviction::AllKeys,
+        );
+        assert!(r.lost.is_empty(), "{r:?}");
+        assert_eq!((r.evicted_keys, r.keys_checked), (2, 2));
+        // An older value is lost under every policy.
+        for e in [Eviction::None, Eviction::Volatile, Eviction::AllKeys] {
+            for old in ["a", "i"] {
+                let r = lost_writes(&h, &initial, &fin(&[("k", Some(old))]), e);
+                assert_eq!(r.lost.len(), 1, "{e:?} {old}");
+                assert_eq!(r.evicted_keys, 0);
+            }
+        }
+        // volatile-*: a key without a TTL is never evicted, so its nil is lost;
+        // one with a TTL may be nil anyway (expired or evicted), not counted.
+        let mut t = set("t", "c", 0, 5);
+        t.ttl_ms = Some(60_000);
+        let h = vec![set("k", "a", 0, 5), t];
+        let r = lost_writes(
+            &h,
+            &HashMap::new(),
+            &fin(&[("k", None), ("t", None)]),
+            Eviction::Volatile,
+        );
+        assert_eq!(r.lost.len(), 1);
+        assert_eq!((r.lost[0].key.as_str(), r.evicted_keys), ("k", 0));
+        // A nil that a DEL or a TTL explains is no eviction under allkeys either.
+        let h = vec![set("k", "a", 0, 5), op(OpKind::Del, "k", None, 10, 12)];
+        let r = lost_writes(&h, &HashMap::new(), &fin(&[("k", None)]), Eviction::AllKeys);
+        assert_eq!((r.lost.len(), r.evicted_keys), (0, 0));
     }
 
     #[test]
@@ -528,7 +676,7 @@ mod tests {
             );
         }
         // Counters are not string keys: lost_writes leaves them alone.
-        let r = lost_writes(&h, &initial, &fin(&[("c", Some("13"))]));
+        let r = lost_writes(&h, &initial, &fin(&[("c", Some("13"))]), Eviction::None);
         assert_eq!(r.keys_checked, 0);
         assert!(r.lost.is_empty());
     }

@@ -7,7 +7,7 @@
 //! write that timed out may have applied, and is neither lost nor required.
 //!
 //! - [`mod@lost`]     — [`lost_writes`] and [`counters()`]: acknowledged writes (sets, dels,
-//!   transactions) against the final state; counters' lost increments and over-counts.
+//!   transactions) against the final state, under the topology's eviction policy; counters' lost increments and over-counts.
 //! - [`mod@downtime`] — [`downtime()`]: per shard, the longest window without a success.
 //! - [`mod@failover`] — the watcher's recording read after the run: failover and rejoin
 //!   timelines, convergence, outage intervals, the spec's bounds for a promotion.
@@ -21,17 +21,24 @@
 //!   state that mixes the ids of two MULTI/EXECs.
 //! - [`mod@ttl`]      — [`ttl::ttl`]: TTL accuracy, zombie reads past a `SET PX`
 //!   deadline, early expiries before it, the lateness of the expiries seen.
+//! - [`mod@stale`]    — [`stale::stale_reads`]: GETs that returned a value an
+//!   acknowledged write had superseded before they began, and by how long.
+//! - [`mod@eviction`] — [`eviction::Eviction`], what a `maxmemory-policy` lets the
+//!   lost-write check accept; [`eviction::hit_ratio`], the clients' hits and misses
+//!   by phase and on the hot keys.
 //! - [`errors_by_kind`], [`redirects`], [`counts`] — tallies.
 //!
 //! Checkers take any iterator of `&Op`, so a caller filters by client mode
 //! (`history.iter().filter(|o| o.mode == ClientMode::Probe)`) or passes `&history`.
 
 pub mod downtime;
+pub mod eviction;
 pub mod failover;
 pub mod latency;
 pub mod locks;
 pub mod lost;
 pub mod selfcheck;
+pub mod stale;
 pub mod ttl;
 pub mod txn;
 

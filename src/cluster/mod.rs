@@ -15,6 +15,9 @@
 //! - [`client`] — a redis-rs cluster client that goes through the address map, and
 //!   node connections that write ASKING with the command it is for.
 //! - [`reshard`] — live resharding: plans (pure), the engine, fixing open slots.
+//! - [`keyspace`] — the keyspace sampler: every node's evictions, expiries,
+//!   hits, misses and memory each second (`INFO stats` + `memory`), and their
+//!   per-phase deltas (pure).
 //! - [`watch`]  — the watcher: every node's view polled over a drill (its
 //!   analyses are the checker's).
 
@@ -24,6 +27,7 @@ pub mod client;
 pub mod conn;
 pub mod error;
 pub mod failover;
+pub mod keyspace;
 pub mod nodes;
 pub mod replication;
 pub mod reshard;

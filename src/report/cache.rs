@@ -1,4 +1,5 @@
-//! The cache checkers' rows — counters, transactions, TTLs — for those the
+//! The cache checkers' rows — counters, transactions, TTLs, stale reads,
+//! eviction — for those the
 //! workload ran: the same rows in the Markdown summary and the HTML report.
 
 use super::Checks;
@@ -69,6 +70,42 @@ pub(super) fn rows(c: &Checks) -> Vec<(&'static str, String, bool)> {
             "no expiry seen".to_string()
         };
         rows.push(("expiry lateness", lateness, false));
+    }
+    if let Some(t) = &c.stale {
+        let staleness = if t.stale_reads > 0 {
+            format!(
+                " (superseded p50 {} · p99 {} · max {})",
+                ms(t.staleness_ms.p50),
+                ms(t.staleness_ms.p99),
+                ms(t.staleness_ms.max)
+            )
+        } else {
+            String::new()
+        };
+        rows.push((
+            "stale reads",
+            format!(
+                "{} GETs judged · {} nil · {} unexplained · stale {}{staleness}",
+                group(t.reads_checked),
+                group(t.nil_reads),
+                group(t.reads_unexplained),
+                group(t.stale_reads)
+            ),
+            t.stale_reads > 0,
+        ));
+    }
+    if let Some(e) = &c.eviction {
+        rows.push((
+            "eviction",
+            format!(
+                "policy {} · {} keys evicted at the end · {} hot keys · {} INFO samples",
+                e.policy.as_str(),
+                group(e.evicted_keys_at_end),
+                group(e.hot_keys),
+                group(e.info_samples)
+            ),
+            false,
+        ));
     }
     rows
 }

@@ -127,6 +127,9 @@ fn summary(s: &mut String, r: &Report) {
     if !cache.is_empty() {
         rows_table(s, "Cache checks", cache);
     }
+    if let Some(e) = &r.checks.eviction {
+        eviction_section(s, e);
+    }
 }
 
 /// A section of labelled rows, those that report a broken guarantee marked.
@@ -138,6 +141,35 @@ fn rows_table(s: &mut String, title: &str, rows: Vec<(&'static str, String, bool
             "<tr{}><td>{label}</td><td>{}</td></tr>",
             if broken { " class=\"fail\"" } else { "" },
             escape(&text)
+        );
+    }
+    s.push_str("</table>\n");
+}
+
+/// Eviction: each phase's hit ratio as the clients saw it beside the
+/// nodes' own INFO count (the cross-check), evictions and memory (the
+/// policy, the keys evicted and the stale reads are among the cache rows).
+fn eviction_section(s: &mut String, e: &crate::report::EvictionChecks) {
+    let pct = |r: Option<f64>| r.map_or("—".to_string(), |r| format!("{:.1} %", r * 100.0));
+    s.push_str(
+        "<h2>Eviction, phase by phase</h2><table><tr><th>phase</th><th>GETs</th>\
+         <th>hit ratio (clients)</th><th>hot keys' miss ratio</th><th>hit ratio (INFO)</th>\
+         <th>apart (points)</th><th>evicted (INFO)</th><th>used_memory max</th></tr>\n",
+    );
+    for (name, p) in &e.by_phase {
+        let _ = writeln!(
+            s,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1} MB</td></tr>",
+            escape(name),
+            p.hits.reads,
+            pct(p.hit_ratio),
+            pct(p.hot_miss_ratio),
+            pct(p.info_hit_ratio),
+            p.hit_ratio_difference
+                .map_or("—".to_string(), |d| format!("{:+.1}", d * 100.0)),
+            p.info.evicted_keys,
+            p.info.used_memory_max as f64 / 1_048_576.0
         );
     }
     s.push_str("</table>\n");

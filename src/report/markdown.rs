@@ -201,10 +201,28 @@ fn slos(s: &mut String, r: &Report) {
     }
 }
 
-/// The cache checkers' rows ([`super::cache::rows`]).
+/// The cache checkers' rows ([`super::cache::rows`]: counters, transactions,
+/// TTLs, stale reads, eviction), then eviction's hit ratios phase by phase.
 fn cache(s: &mut String, c: &super::Checks) {
     for (label, text, _) in super::cache::rows(c) {
         let _ = writeln!(s, "| {label} | {text} |");
+    }
+    if let Some(e) = &c.eviction {
+        let pct = |r: Option<f64>| r.map_or("—".to_string(), |r| format!("{:.1} %", r * 100.0));
+        for (name, p) in &e.by_phase {
+            let _ = writeln!(
+                s,
+                "| `{name}` hits | clients {} of {} GETs, hot keys miss {} · INFO {} ({} points apart), {} evicted, used_memory max {:.1} MB |",
+                pct(p.hit_ratio),
+                group(p.hits.reads),
+                pct(p.hot_miss_ratio),
+                pct(p.info_hit_ratio),
+                p.hit_ratio_difference
+                    .map_or("—".to_string(), |d| format!("{:+.1}", d * 100.0)),
+                group(p.info.evicted_keys),
+                p.info.used_memory_max as f64 / 1_048_576.0
+            );
+        }
     }
 }
 

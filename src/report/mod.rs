@@ -384,6 +384,12 @@ pub struct Checks {
     /// TTL accuracy, when the workload ran `SET PX`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<TtlChecks>,
+    /// Stale reads, when the workload ran GETs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale: Option<StaleChecks>,
+    /// Eviction, when the topology has a `maxmemory-policy` that evicts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eviction: Option<EvictionChecks>,
 }
 
 /// The counters' verdict (checker::counters), with a few examples.
@@ -440,6 +446,51 @@ pub struct TtlChecks {
     /// Up to [`EXAMPLES`] of each.
     pub zombie_examples: Vec<crate::checker::ttl::TtlViolation>,
     pub early_examples: Vec<crate::checker::ttl::TtlViolation>,
+}
+
+/// The stale-read verdict (checker::stale::stale_reads), with a few examples.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StaleChecks {
+    /// Successful GETs whose value names one write (judged).
+    pub reads_checked: u64,
+    pub nil_reads: u64,
+    /// GETs whose value names no write of the key (not judged).
+    pub reads_unexplained: u64,
+    pub stale_reads: u64,
+    /// How long each stale read's value had been superseded (ms).
+    pub staleness_ms: crate::checker::Latency,
+    /// The first [`EXAMPLES`].
+    pub examples: Vec<crate::checker::stale::StaleRead>,
+}
+
+/// The eviction verdict: the policy, the keys found evicted at the end, and
+/// each phase's hits and misses as the clients saw them beside the nodes'
+/// own INFO counts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EvictionChecks {
+    pub policy: crate::checker::eviction::Eviction,
+    /// Keys found nil at the end that only the policy explains.
+    pub evicted_keys_at_end: u64,
+    /// How many keys count as hot, and the first of them.
+    pub hot_keys: u64,
+    pub hot_key_examples: Vec<String>,
+    /// INFO readings taken (every node, each second and phase end).
+    pub info_samples: u64,
+    pub by_phase: BTreeMap<String, EvictionPhase>,
+}
+
+/// One phase: the clients' figure and INFO's cross-check.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EvictionPhase {
+    /// Successful GETs of every workload client, from the history.
+    pub hits: crate::checker::eviction::Hits,
+    pub hit_ratio: Option<f64>,
+    pub hot_miss_ratio: Option<f64>,
+    /// What the nodes counted (summed), and their keyspace hit ratio.
+    pub info: crate::cluster::keyspace::PhaseDelta,
+    pub info_hit_ratio: Option<f64>,
+    /// `info_hit_ratio - hit_ratio`: the cross-check's disagreement.
+    pub hit_ratio_difference: Option<f64>,
 }
 
 /// How many examples of a finding a report keeps.

@@ -23,13 +23,15 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::checker;
+use crate::cluster::keyspace::KeyspaceSample;
 use crate::cluster::watch;
 use crate::faults::FaultWindow;
 use crate::net::links::LinkSample;
 use crate::report::{
     self, Checks, ClientSummary, CounterChecks, DowntimeSummary, EXAMPLES, Environment, EventMs,
-    FaultReport, LinkReport, LostKey, PhaseMs, PoolWait, ReferenceSummary, Report, ReshardSummary,
-    TtlChecks, TxnChecks, Verdict, WorkloadSummary,
+    EvictionChecks, EvictionPhase, FaultReport, LinkReport, LostKey, PhaseMs, PoolWait,
+    ReferenceSummary, Report, ReshardSummary, StaleChecks, TtlChecks, TxnChecks, Verdict,
+    WorkloadSummary,
 };
 use crate::status::StatusReport;
 use crate::timeline::{Event, Phase};
@@ -40,6 +42,9 @@ use crate::workload::{self, ClientMode, History, Op, OpKind, Ping, WorkloadStats
 use super::measure::fault_report;
 use super::slo;
 use crate::timeline::ms;
+
+/// The keyspace sampler's file in a run folder.
+pub const KEYSPACE_FILE: &str = "keyspace.jsonl";
 
 /// The record's layout; a reader refuses other versions.
 pub const RECORD_VERSION: u32 = 1;
@@ -97,6 +102,10 @@ pub struct Record {
     pub cluster_check: Vec<String>,
     /// Keys in slots their primary does not own, at the end.
     pub stray_keys: u64,
+    /// What the nodes' `maxmemory-policy` lets them evict (the widest of
+    /// them): what the lost-write check accepts as evicted.
+    #[serde(default)]
+    pub eviction: checker::eviction::Eviction,
 }
 
 /// Slots `from..=to`, owned by `node`.
@@ -143,6 +152,8 @@ pub struct Stored {
     pub keys: Vec<KeyValues>,
     /// The lock workload's history, when the drill ran one.
     pub locks: Option<LockRecording>,
+    /// The keyspace sampler's readings (empty in runs stored before it).
+    pub keyspace: Vec<KeyspaceSample>,
 }
 
 /// A stored run that cannot be read back.
@@ -181,6 +192,7 @@ impl Stored {
         workload::write_jsonl(&dir.join("history.jsonl"), &self.history)?;
         report::write_jsonl(&dir.join("pings.jsonl"), &self.pings).map_err(io("pings.jsonl"))?;
         report::write_jsonl(&dir.join("keys.jsonl"), &self.keys).map_err(io("keys.jsonl"))?;
+        report::write_jsonl(&dir.join(KEYSPACE_FILE), &self.keyspace).map_err(io(KEYSPACE_FILE))?;
         if let Some(locks) = &self.locks {
             locks.write_jsonl(&dir.join(LOCKS_FILE))?;
         }
@@ -205,6 +217,10 @@ impl Stored {
             locks: match dir.join(LOCKS_FILE) {
                 p if p.exists() => Some(LockRecording::read_jsonl(&p)?),
                 _ => None,
+            },
+            keyspace: match dir.join(KEYSPACE_FILE) {
+                p if p.exists() => read_lines(&p)?,
+                _ => Vec::new(),
             },
         })
     }
@@ -297,6 +313,42 @@ fn ttl_checks(t: &checker::ttl::Ttl) -> TtlChecks {
     }
 }
 
+/// The eviction verdict: the clients' hits by phase beside INFO's.
+fn eviction_checks(
+    r: &Record,
+    history: &[Op],
+    samples: &[KeyspaceSample],
+    evicted_at_end: u64,
+) -> EvictionChecks {
+    let hits = checker::eviction::hit_ratio(history, &r.phases);
+    let info = crate::cluster::keyspace::phase_deltas(samples, &r.phases);
+    let by_phase = hits
+        .by_phase
+        .iter()
+        .map(|(name, h)| {
+            let info = info.get(name).copied().unwrap_or_default();
+            let (hit_ratio, info_hit_ratio) = (h.hit_ratio(), info.hit_ratio());
+            let phase = EvictionPhase {
+                hits: *h,
+                hit_ratio,
+                hot_miss_ratio: h.hot_miss_ratio(),
+                info,
+                info_hit_ratio,
+                hit_ratio_difference: hit_ratio.zip(info_hit_ratio).map(|(a, b)| b - a),
+            };
+            (name.clone(), phase)
+        })
+        .collect();
+    EvictionChecks {
+        policy: r.eviction,
+        evicted_keys_at_end: evicted_at_end,
+        hot_keys: hits.hot_keys.len() as u64,
+        hot_key_examples: hits.hot_keys.iter().take(5).cloned().collect(),
+        info_samples: samples.len() as u64,
+        by_phase,
+    }
+}
+
 /// The report of a stored run: every figure, every SLO, the verdict.
 pub fn check(s: &Stored) -> Report {
     let r = &s.record;
@@ -311,7 +363,7 @@ pub fn check(s: &Stored) -> Report {
         .iter()
         .map(|k| (k.key.clone(), k.final_value.clone()))
         .collect();
-    let lost = checker::lost_writes(history, &initial, &finals);
+    let lost = checker::lost_writes(history, &initial, &finals, r.eviction);
     let counters = checker::counters(history, &initial, &finals);
     let torn = checker::txn::torn(history, &finals);
     let fault_windows: Vec<(u64, u64)> = r
@@ -329,6 +381,19 @@ pub fn check(s: &Stored) -> Report {
         .any(|o| o.ttl_ms.is_some())
         .then(|| ttl_checks(&checker::ttl::ttl(history, &fault_windows)));
     let ran = |kinds: &[OpKind]| history.iter().any(|o| kinds.contains(&o.kind));
+    let stale = ran(&[OpKind::Get]).then(|| {
+        let st = checker::stale::stale_reads(history, &initial);
+        StaleChecks {
+            reads_checked: st.reads_checked,
+            nil_reads: st.nil_reads,
+            reads_unexplained: st.reads_unexplained,
+            stale_reads: st.stale.len() as u64,
+            staleness_ms: checker::percentiles(st.stale.iter().map(|x| x.staleness_ns)),
+            examples: st.stale.iter().take(EXAMPLES).cloned().collect(),
+        }
+    });
+    let eviction = (r.eviction != checker::eviction::Eviction::None)
+        .then(|| eviction_checks(r, history, &s.keyspace, lost.evicted_keys));
 
     let app: Vec<&Op> = history
         .iter()
@@ -412,6 +477,8 @@ pub fn check(s: &Stored) -> Report {
         counters: ran(&[OpKind::Incr]).then(|| counter_checks(&counters)),
         txn: ran(&[OpKind::Txn, OpKind::TxnRead]).then(|| txn_checks(&torn)),
         ttl,
+        stale,
+        eviction,
     };
     let downtime = DowntimeSummary {
         per_shard: down_app
@@ -795,6 +862,7 @@ mod tests {
             watch: watch::Recording::default(),
             keys: Vec::new(),
             locks: None,
+            keyspace: Vec::new(),
         }
     }
 

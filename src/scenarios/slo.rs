@@ -173,6 +173,57 @@ pub const SLOS: &[Slo] = &[
         },
     },
     Slo {
+        name: "max_stale_reads",
+        unit: "reads",
+        bound: Bound::AtMost,
+        reads: "GETs that returned a value an acknowledged SET or DEL had superseded before they began",
+        source: Source::History,
+        on: EVERY_KIND,
+        figure: |f| match &f.checks.stale {
+            Some(s) if s.reads_checked > 0 => count(s.stale_reads),
+            _ => Figure::Unknown {
+                value: None,
+                why: "no GET returned a value".into(),
+            },
+        },
+    },
+    Slo {
+        name: "max_hot_miss_ratio_rise",
+        unit: "points",
+        bound: Bound::AtMost,
+        reads: "the largest rise of the hot keys' miss ratio in a phase after `baseline` over `baseline`'s, in percentage points (eviction drills)",
+        source: Source::History,
+        on: EVERY_KIND,
+        figure: hot_miss_ratio_rise,
+    },
+    Slo {
+        name: "max_p99_during_over_baseline",
+        unit: "x",
+        bound: Bound::AtMost,
+        reads: "app latency p99 in `during` over that in `baseline` (the same run's own reference)",
+        source: Source::History,
+        on: EVERY_KIND,
+        figure: |f| {
+            let value = |x: &Figure| match x {
+                Figure::Measured(v) | Figure::Unknown { value: Some(v), .. } => Some(*v),
+                _ => None,
+            };
+            let (d, b) = (app_p99(f, "during"), app_p99(f, "baseline"));
+            let ratio = value(&d)
+                .zip(value(&b).filter(|b| *b > 0.0))
+                .map(|(d, b)| d / b);
+            match (d, b, ratio) {
+                (Figure::Measured(_), Figure::Measured(_), Some(r)) => Figure::Measured(r),
+                (Figure::Unknown { why, .. }, _, value)
+                | (_, Figure::Unknown { why, .. }, value) => Figure::Unknown { value, why },
+                _ => Figure::Unknown {
+                    value: None,
+                    why: "no baseline p99 to compare with".into(),
+                },
+            }
+        },
+    },
+    Slo {
         name: "max_stray_keys",
         unit: "keys",
         bound: Bound::AtMost,
@@ -443,6 +494,38 @@ fn counters(f: &Figures, figure: fn(&CounterChecks) -> u64) -> Figure {
     }
 }
 
+/// The hot keys' miss ratio: its largest rise in a later phase over
+/// `baseline`, in percentage points. Unknown without an eviction verdict or
+/// without hot reads in `baseline` or in every later phase.
+fn hot_miss_ratio_rise(f: &Figures) -> Figure {
+    let Some(e) = &f.checks.eviction else {
+        return Figure::Unknown {
+            value: None,
+            why: "the topology evicts nothing (no maxmemory-policy that evicts)".into(),
+        };
+    };
+    let Some(base) = e.by_phase.get("baseline").and_then(|p| p.hot_miss_ratio) else {
+        return Figure::Unknown {
+            value: None,
+            why: "no hot key was read in `baseline`".into(),
+        };
+    };
+    let rise = e
+        .by_phase
+        .iter()
+        .filter(|(name, _)| name.as_str() != "baseline")
+        .filter_map(|(_, p)| p.hot_miss_ratio)
+        .map(|r| (r - base) * 100.0)
+        .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
+    rise.map_or_else(
+        || Figure::Unknown {
+            value: None,
+            why: "no hot key was read after `baseline`".into(),
+        },
+        Figure::Measured,
+    )
+}
+
 /// A latency SLO reads the app clients' p99 in its phase: unknown when
 /// nothing succeeded there or the tool could not keep its schedule.
 fn app_p99(f: &Figures, phase: &str) -> Figure {
@@ -535,6 +618,22 @@ mod tests {
 
     /// Every SLO can fail: with a figure past its limit its result is `fail`
     /// (or, for a figure the run did not measure, `fail` as not measured).
+    fn eviction(base: f64, later: f64) -> crate::report::EvictionChecks {
+        let phase = |r: f64| crate::report::EvictionPhase {
+            hot_miss_ratio: Some(r),
+            ..Default::default()
+        };
+        crate::report::EvictionChecks {
+            by_phase: [
+                ("baseline".to_string(), phase(base)),
+                ("during".to_string(), phase(later)),
+                ("after".to_string(), phase(base)),
+            ]
+            .into(),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn every_slo_fails_over_its_limit() {
         let checks = Checks {
@@ -564,6 +663,13 @@ mod tests {
                 early_expiries: 3,
                 ..Default::default()
             }),
+            stale: Some(crate::report::StaleChecks {
+                reads_checked: 10,
+                stale_reads: 3,
+                ..Default::default()
+            }),
+            // 0 % of hot reads missed in baseline, 3 % during.
+            eviction: Some(eviction(0.0, 0.03)),
             ..Default::default()
         };
         let mut workload = WorkloadSummary::default();
@@ -617,7 +723,10 @@ mod tests {
         f.convergence_ms = Some(3.0);
         f.reshard = Some(&reshard);
         f.locks = Some(&locks);
-        for slo in SLOS {
+        for slo in SLOS
+            .iter()
+            .filter(|s| s.name != "max_p99_during_over_baseline")
+        {
             // Every figure is 3: a maximum of 2 fails, a minimum of 4 fails.
             let failing = match slo.bound {
                 Bound::AtMost => 2.0,
@@ -634,6 +743,47 @@ mod tests {
     }
 
     #[test]
+    fn latency_over_baseline_is_a_ratio_of_the_same_run() {
+        let (checks, downtime) = Default::default();
+        let mut workload = WorkloadSummary::default();
+        for (phase, ns) in [("baseline", 2_000_000), ("during", 6_000_000)] {
+            workload
+                .app
+                .latency_ms
+                .insert(phase.into(), crate::checker::percentiles([ns]));
+        }
+        let f = figures(&checks, &workload, &downtime, &[]);
+        let Figure::Measured(x) = f.of("max_p99_during_over_baseline") else {
+            panic!("{:?}", f.of("max_p99_during_over_baseline"));
+        };
+        assert!((x - 3.0).abs() < 0.01, "{x}");
+        workload.app.latency_ms.remove("baseline");
+        let f = figures(&checks, &workload, &downtime, &[]);
+        assert!(matches!(
+            f.of("max_p99_during_over_baseline"),
+            Figure::Unknown { .. }
+        ));
+    }
+
+    #[test]
+    fn hot_miss_ratio_rise_is_the_worst_later_phase_over_baseline() {
+        let (workload, downtime) = Default::default();
+        let checks = Checks {
+            eviction: Some(eviction(0.25, 0.5)),
+            ..Default::default()
+        };
+        let f = figures(&checks, &workload, &downtime, &[]);
+        assert_eq!(f.of("max_hot_miss_ratio_rise"), Figure::Measured(25.0));
+        // Better than baseline: a negative rise.
+        let checks = Checks {
+            eviction: Some(eviction(0.5, 0.25)),
+            ..Default::default()
+        };
+        let f = figures(&checks, &workload, &downtime, &[]);
+        assert_eq!(f.of("max_hot_miss_ratio_rise"), Figure::Measured(0.0));
+    }
+
+    #[test]
     fn cache_figures_are_unknown_when_nothing_was_checked() {
         let (workload, downtime) = Default::default();
         // No incr, no txn in the run: not measured, never 0.
@@ -646,6 +796,8 @@ mod tests {
             "max_torn_groups",
             "max_zombie_reads",
             "max_early_expiries",
+            "max_stale_reads",
+            "max_hot_miss_ratio_rise",
         ] {
             assert!(
                 matches!(f.of(name), Figure::Unknown { value: None, .. }),
@@ -725,6 +877,11 @@ mod tests {
             reads_before_deadline: 1,
             ..Default::default()
         });
+        checks.stale = Some(crate::report::StaleChecks {
+            reads_checked: 1,
+            ..Default::default()
+        });
+        checks.eviction = Some(eviction(0.0, 0.0));
         for phase in ["baseline", "during", "after"] {
             workload
                 .app

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::checker;
+use crate::cluster::keyspace::{self, KeyspaceSample, KeyspaceSampler};
 use crate::cluster::reshard::SlotOwners;
 use crate::cluster::watch::Watcher;
 use crate::cluster::{self, AddressMap, ClusterError};
@@ -294,7 +296,7 @@ async fn routing_now(
 
 /// Everything that records from the baseline to the end, on one clock: the
 /// workload, the watcher (clusters only), the reference PINGs, the servers'
-/// own figures.
+/// own figures, the keyspace sampler.
 pub(super) struct Recorders {
     pub(super) clock: Clock,
     /// The KV workload (`None`: a lock drill that runs its locks alone).
@@ -304,6 +306,8 @@ pub(super) struct Recorders {
     watch_cancel: CancellationToken,
     reference: Option<Reference>,
     server: ServerFigures,
+    /// Every node's INFO evictions, expiries, hits and misses each second.
+    keyspace: KeyspaceSampler,
     locks: Option<LockWorkload>,
 }
 
@@ -315,6 +319,7 @@ pub(super) struct Recordings {
     pings: Vec<Ping>,
     watch: cluster::watch::Recording,
     server: ServerFigures,
+    keyspace: Vec<KeyspaceSample>,
 }
 
 impl Recorders {
@@ -382,7 +387,19 @@ impl Recorders {
             )
         });
         let server = ServerFigures::start(setup.primaries(&setup.map)).await;
+        let keyspace = KeyspaceSampler::start(
+            setup
+                .map
+                .nodes()
+                .iter()
+                .map(|n| (n.name.clone(), n.addr))
+                .collect(),
+            clock,
+            keyspace::INTERVAL,
+            watch_cancel.clone(),
+        );
         Ok(Recorders {
+            keyspace,
             clock,
             workload,
             workload_cancel,
@@ -402,6 +419,9 @@ impl Recorders {
     /// Close the phase `name` (`start_ns`..`end_ns`): the servers' figures
     /// for it are read, and the phase is announced.
     pub(super) async fn close_phase(&mut self, bus: &Bus, name: &str, start_ns: u64, end_ns: u64) {
+        // Read just before the servers' figures reset the primaries' statistics.
+        let reset = self.server.nodes.iter().map(|n| n.0.clone()).collect();
+        self.keyspace.boundary(name, &reset).await;
         self.server.close(name).await;
         bus.emit(DrillEvent::PhaseEnded(Phase {
             name: name.into(),
@@ -440,6 +460,7 @@ impl Recorders {
                 None => cluster::watch::Recording::default(),
             },
             server: self.server,
+            keyspace: self.keyspace.stop().await,
         }
     }
 }
@@ -850,6 +871,16 @@ impl Run<'_> {
                 cluster_check_ok: end.check_ok,
                 cluster_check: end.check_lines,
                 stray_keys: end.stray_keys,
+                eviction: checker::eviction::Eviction::widest(
+                    scenario
+                        .topology
+                        .nodes
+                        .iter()
+                        // No maxmemory (or 0): no limit, nothing is evicted.
+                        .filter(|n| n.config.get("maxmemory").is_some_and(|m| m.trim() != "0"))
+                        .filter_map(|n| n.config.get("maxmemory-policy"))
+                        .map(String::as_str),
+                ),
                 // Measured before the drill, outside these stages; `execute` adds them.
                 links: Vec::new(),
             },
@@ -858,6 +889,7 @@ impl Run<'_> {
             watch: recordings.watch,
             keys: end.keys,
             locks: recordings.locks,
+            keyspace: recordings.keyspace,
         }
     }
 }
