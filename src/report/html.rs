@@ -128,7 +128,7 @@ fn summary(s: &mut String, r: &Report) {
         rows_table(s, "Cache checks", cache);
     }
     if let Some(e) = &r.checks.eviction {
-        eviction_section(s, e);
+        eviction_section(s, e, &r.phases);
     }
 }
 
@@ -149,14 +149,14 @@ fn rows_table(s: &mut String, title: &str, rows: Vec<(&'static str, String, bool
 /// Eviction: each phase's hit ratio as the clients saw it beside the
 /// nodes' own INFO count (the cross-check), evictions and memory (the
 /// policy, the keys evicted and the stale reads are among the cache rows).
-fn eviction_section(s: &mut String, e: &crate::report::EvictionChecks) {
+fn eviction_section(s: &mut String, e: &crate::report::EvictionChecks, phases: &[super::PhaseMs]) {
     let pct = |r: Option<f64>| r.map_or("—".to_string(), |r| format!("{:.1} %", r * 100.0));
     s.push_str(
         "<h2>Eviction, phase by phase</h2><table><tr><th>phase</th><th>GETs</th>\
          <th>hit ratio (clients)</th><th>hot keys' miss ratio</th><th>hit ratio (INFO)</th>\
          <th>apart (points)</th><th>evicted (INFO)</th><th>used_memory max</th></tr>\n",
     );
-    for (name, p) in &e.by_phase {
+    for (name, p) in e.in_run_order(phases) {
         let _ = writeln!(
             s,
             "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\

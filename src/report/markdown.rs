@@ -152,7 +152,7 @@ fn kv_rows(s: &mut String, r: &Report) {
         group(c.keys_after),
         if c.cluster_check_ok { "ok" } else { "FAILED" }
     );
-    cache(s, c);
+    cache(s, c, &r.phases);
     if !c.lost.is_empty() {
         let _ = writeln!(s, "\nLost writes (first {}):\n", c.lost.len().min(10));
         for l in c.lost.iter().take(10) {
@@ -203,13 +203,13 @@ fn slos(s: &mut String, r: &Report) {
 
 /// The cache checkers' rows ([`super::cache::rows`]: counters, transactions,
 /// TTLs, stale reads, eviction), then eviction's hit ratios phase by phase.
-fn cache(s: &mut String, c: &super::Checks) {
+fn cache(s: &mut String, c: &super::Checks, phases: &[super::PhaseMs]) {
     for (label, text, _) in super::cache::rows(c) {
         let _ = writeln!(s, "| {label} | {text} |");
     }
     if let Some(e) = &c.eviction {
         let pct = |r: Option<f64>| r.map_or("—".to_string(), |r| format!("{:.1} %", r * 100.0));
-        for (name, p) in &e.by_phase {
+        for (name, p) in e.in_run_order(phases) {
             let _ = writeln!(
                 s,
                 "| `{name}` hits | clients {} of {} GETs, hot keys miss {} · INFO {} ({} points apart), {} evicted, used_memory max {:.1} MB |",

@@ -479,6 +479,26 @@ pub struct EvictionChecks {
     pub by_phase: BTreeMap<String, EvictionPhase>,
 }
 
+impl EvictionChecks {
+    /// The phases in the order the run went through them (`phases`, the
+    /// report's), then any the run's list does not name.
+    pub fn in_run_order<'a>(&'a self, phases: &[PhaseMs]) -> Vec<(&'a str, &'a EvictionPhase)> {
+        let mut out: Vec<(&str, &EvictionPhase)> = phases
+            .iter()
+            .filter_map(|p| {
+                let (k, v) = self.by_phase.get_key_value(&p.name)?;
+                Some((k.as_str(), v))
+            })
+            .collect();
+        for (k, v) in &self.by_phase {
+            if !out.iter().any(|(n, _)| *n == k.as_str()) {
+                out.push((k.as_str(), v));
+            }
+        }
+        out
+    }
+}
+
 /// One phase: the clients' figure and INFO's cross-check.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct EvictionPhase {
