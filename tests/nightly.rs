@@ -146,7 +146,9 @@ fn a_nightly_flags_a_regression_and_survives_a_hung_drill() {
         assert!(t.contains("during_ms: 8000"), "the shipped drill changed");
         t.replace("during_ms: 8000", "during_ms: 600000")
     });
-    let (code, third) = nightly(&env, &scenarios, &out, &["--drill-timeout", "8"]);
+    // The bound applies to every drill: well above what standalone-restart
+    // takes on a loaded machine (5–10 s; CI once took 8.04 s).
+    let (code, third) = nightly(&env, &scenarios, &out, &["--drill-timeout", "30"]);
     let hung = entry(&third, "lock-single");
     assert_eq!(
         (&hung["status"], &hung["verdict"]),
@@ -155,7 +157,7 @@ fn a_nightly_flags_a_regression_and_survives_a_hung_drill() {
     );
     // Its bound, then at most the grace before SIGKILL and the removal.
     let took = hung["duration_ms"].as_f64().unwrap();
-    assert!((8000.0..8000.0 + 35_000.0).contains(&took), "{hung}");
+    assert!((30_000.0..30_000.0 + 35_000.0).contains(&took), "{hung}");
     assert_nothing_left(&env, hung["run_id"].as_str().unwrap());
     let after = entry(&third, "standalone-restart");
     assert_eq!(after["status"], "finished", "{after}");
