@@ -9,9 +9,6 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
 use common::*;
 use redis_drill::exit;
 
@@ -39,51 +36,6 @@ fn sections(page: &str) -> Vec<(String, String)> {
             (id.to_string(), body.to_string())
         })
         .collect()
-}
-
-/// Render `html` to a PNG with headless Chromium.
-fn screenshot(html: &Path, png: &Path) {
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            "--window-size=1000,3200",
-            &format!("--screenshot={}", png.display()),
-            &format!("file://{}", html.display()),
-        ])
-        .output()
-        .unwrap_or_else(|e| panic!("chromium did not start ({e}): bootstrap.sh installs it"));
-    assert!(
-        png.is_file(),
-        "chromium wrote no screenshot: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// (pixels, non-white pixels, pixels near `rgb`) of an RGB(A) PNG.
-fn census(png: &Path, rgb: [u8; 3]) -> (usize, usize, usize) {
-    let decoder = png::Decoder::new(std::io::BufReader::new(
-        std::fs::File::open(png).expect("the png"),
-    ));
-    let mut reader = decoder.read_info().expect("a png");
-    let mut buf = vec![0; reader.output_buffer_size().expect("a size")];
-    let info = reader.next_frame(&mut buf).expect("a frame");
-    let channels = info.color_type.samples();
-    assert!(channels >= 3, "{:?}", info.color_type);
-    let px = &buf[..info.buffer_size()];
-    let (mut all, mut ink, mut near) = (0, 0, 0);
-    for p in px.chunks(channels) {
-        all += 1;
-        if p[..3].iter().any(|&c| c < 235) {
-            ink += 1;
-        }
-        if p[..3].iter().zip(rgb).all(|(&a, b)| a.abs_diff(b) <= 30) {
-            near += 1;
-        }
-    }
-    (all, ink, near)
 }
 
 #[test]
@@ -129,7 +81,7 @@ fn a_drills_report_html_renders_in_chromium_with_every_chart_drawn() {
     // In a real browser: not blank, and the app p99 line's blue is on it.
     let shots = tempfile::tempdir().unwrap();
     let png = shots.path().join("report.png");
-    screenshot(&html, &png);
+    screenshot(&html, &png, (1000, 3200));
     let (all, ink, blue) = census(&png, [20, 80, 200]);
     assert!(all >= 1000 * 3000, "a {all}-pixel screenshot");
     assert!(ink * 50 > all, "nearly blank: {ink} of {all} pixels drawn");

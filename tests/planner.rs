@@ -82,50 +82,6 @@ fn paced_pings(addr: SocketAddr, rate: f64, stop: Arc<AtomicBool>) -> Vec<Instan
     done
 }
 
-/// Render `html` to a PNG with headless Chromium (as tests/html_report.rs).
-fn screenshot(html: &std::path::Path, png: &std::path::Path) {
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            "--window-size=1200,2000",
-            &format!("--screenshot={}", png.display()),
-            &format!("file://{}", html.display()),
-        ])
-        .output()
-        .unwrap_or_else(|e| panic!("chromium did not start ({e}): bootstrap.sh installs it"));
-    assert!(
-        png.is_file(),
-        "chromium wrote no screenshot: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// (pixels, non-white pixels, pixels near `rgb`) of an RGB(A) PNG.
-fn census(png: &std::path::Path, rgb: [u8; 3]) -> (usize, usize, usize) {
-    let decoder = png::Decoder::new(std::io::BufReader::new(
-        std::fs::File::open(png).expect("the png"),
-    ));
-    let mut reader = decoder.read_info().expect("a png");
-    let mut buf = vec![0; reader.output_buffer_size().expect("a size")];
-    let info = reader.next_frame(&mut buf).expect("a frame");
-    let channels = info.color_type.samples();
-    assert!(channels >= 3, "{:?}", info.color_type);
-    let (mut all, mut ink, mut near) = (0, 0, 0);
-    for p in buf[..info.buffer_size()].chunks(channels) {
-        all += 1;
-        if p[..3].iter().any(|&c| c < 235) {
-            ink += 1;
-        }
-        if p[..3].iter().zip(rgb).all(|(&a, b)| a.abs_diff(b) <= 30) {
-            near += 1;
-        }
-    }
-    (all, ink, near)
-}
-
 #[test]
 fn the_planner_report_agrees_with_independent_reads() {
     let env = Env::new("process");
@@ -325,7 +281,7 @@ fn the_planner_report_agrees_with_independent_reads() {
     assert_eq!(page.matches("<svg").count(), 3, "three charts");
     // In a real browser: the used-memory bars (RGB 20, 80, 200) are drawn.
     let png = env.files.path().join("planner.png");
-    screenshot(&html, &png);
+    screenshot(&html, &png, (1200, 2000));
     let (all, ink, blue) = census(&png, [20, 80, 200]);
     assert!(
         ink * 20 > all,

@@ -577,3 +577,49 @@ pub fn assert_redis_cli_check_clean(up: &UpGuard, status: &StatusReport, via: &s
         "redis-cli --cluster check:\n{text}"
     );
 }
+
+/// Render `html` to a PNG of `(width, height)` with headless Chromium
+/// (Debian's `chromium`, which bootstrap.sh installs).
+pub fn screenshot(html: &Path, png: &Path, (width, height): (u32, u32)) {
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            &format!("--window-size={width},{height}"),
+            &format!("--screenshot={}", png.display()),
+            &format!("file://{}", html.display()),
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("chromium did not start ({e}): bootstrap.sh installs it"));
+    assert!(
+        png.is_file(),
+        "chromium wrote no screenshot: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// (pixels, non-white pixels, pixels near `rgb`) of an RGB(A) PNG.
+pub fn census(png: &Path, rgb: [u8; 3]) -> (usize, usize, usize) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(png).expect("the png"),
+    ));
+    let mut reader = decoder.read_info().expect("a png");
+    let mut buf = vec![0; reader.output_buffer_size().expect("a size")];
+    let info = reader.next_frame(&mut buf).expect("a frame");
+    let channels = info.color_type.samples();
+    assert!(channels >= 3, "{:?}", info.color_type);
+    let px = &buf[..info.buffer_size()];
+    let (mut all, mut ink, mut near) = (0, 0, 0);
+    for p in px.chunks(channels) {
+        all += 1;
+        if p[..3].iter().any(|&c| c < 235) {
+            ink += 1;
+        }
+        if p[..3].iter().zip(rgb).all(|(&a, b)| a.abs_diff(b) <= 30) {
+            near += 1;
+        }
+    }
+    (all, ink, near)
+}
