@@ -88,7 +88,7 @@ pub fn render(topology: &Topology, default_image: &str) -> String {
     let missing = unexpressed_links(topology);
     if !missing.is_empty() {
         out.push_str(
-            "# links this file cannot express (compose has no link impairment; `redis-drill up --runtime process` applies them):\n",
+            "# links this file cannot express (compose has no link impairment; `redis-drill up` applies them, on either runtime):\n",
         );
         for line in &missing {
             let _ = writeln!(out, "#   {line}");
@@ -535,7 +535,7 @@ mod tests {
         assert_eq!(unexpressed_links(&t), ["eu<->us: delay 40 ms ± 4 ms"]);
         let text = render(&t, "img:1");
         assert!(
-            text.contains("# links this file cannot express (compose has no link impairment; `redis-drill up --runtime process` applies them):\n#   eu<->us: delay 40 ms ± 4 ms\n"),
+            text.contains("# links this file cannot express (compose has no link impairment; `redis-drill up` applies them, on either runtime):\n#   eu<->us: delay 40 ms ± 4 ms\n"),
             "{text}"
         );
         yaml(&text);

@@ -23,7 +23,7 @@ impl Compose {
         let text = crate::compose::render(&t, DEFAULT_IMAGE);
         for link in crate::compose::unexpressed_links(&t) {
             crate::note!(
-                "notice: compose cannot express the link {link}; `redis-drill up --runtime process` applies it"
+                "notice: compose cannot express the link {link}; `redis-drill up` applies it (either runtime)"
             );
         }
         match self.output {

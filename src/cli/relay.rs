@@ -10,7 +10,16 @@ use crate::exit;
 #[derive(clap::Args, Debug)]
 pub(crate) struct Relay {
     /// The relay's configuration (`relay.json` in the run's `relay/` directory).
-    config: PathBuf,
+    #[arg(required_unless_present = "inline")]
+    config: Option<PathBuf>,
+    /// The configuration itself, as JSON (the docker runtime, whose
+    /// containers have no file of the run's): then the relay listens on
+    /// 127.0.0.1:`--port`.
+    #[arg(long, requires = "port", conflicts_with = "config")]
+    inline: Option<String>,
+    /// The port to listen on with `--inline`.
+    #[arg(long)]
+    port: Option<u16>,
 }
 
 impl Relay {
@@ -21,10 +30,21 @@ impl Relay {
             super::shutdown_signal().await;
             stop.cancel();
         });
-        match crate::runtime::relay::run(&self.config, cancel).await {
+        let (result, what) = match (&self.config, &self.inline, self.port) {
+            (Some(config), _, _) => (
+                crate::runtime::relay::run(config, cancel).await,
+                config.display().to_string(),
+            ),
+            (None, Some(inline), Some(port)) => (
+                crate::runtime::relay::run_inline(inline, port, cancel).await,
+                format!("port {port}"),
+            ),
+            _ => unreachable!("clap requires a config or --inline with --port"),
+        };
+        match result {
             Ok(()) => Ok(exit::SUCCESS),
             Err(e) => {
-                crate::note!("relay: {}: {e}", self.config.display());
+                crate::note!("relay: {what}: {e}");
                 Ok(exit::ENVIRONMENT)
             }
         }

@@ -84,19 +84,6 @@ impl DockerRuntime {
         cancel: &CancellationToken,
     ) -> Result<Deployment, RuntimeError> {
         let started = Instant::now();
-        if !topology.links.is_empty() {
-            // Said rather than ignored: a drill over links that are not there
-            // would measure a network that is not the one declared.
-            return Err(RuntimeError::Environment(format!(
-                "the docker runtime cannot impair links between regions yet (this topology declares {}); use --runtime process",
-                topology
-                    .links
-                    .iter()
-                    .map(|l| l.label())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
         if let Some(existing) = self.find(&opts.name).await? {
             return Err(RuntimeError::AlreadyUp {
                 name: opts.name.clone(),
@@ -202,6 +189,8 @@ impl DockerRuntime {
             .map(|n| super::wait_for_ping(&n.name, n.addr, opts.timeout, cancel, || self.exited(n)))
             .collect();
         super::all_ready(waits, started, "docker").await?;
+        check_cancel(cancel)?;
+        super::docker_links::install_all(&self.docker, &deployment).await?;
         Ok(deployment)
     }
 
@@ -391,6 +380,15 @@ impl DockerRuntime {
             .ok_or_else(|| RuntimeError::Environment(format!("{name} has no process")))?;
         NetNs::of_pid(pid).map_err(RuntimeError::io(format!(
             "opening the network namespace of {name}"
+        )))
+    }
+
+    /// The network namespace of `node`'s container (running).
+    pub async fn node_namespace(&self, node: &DeployedNode) -> Result<NetNs, RuntimeError> {
+        let pid = super::docker_links::container_pid(&self.docker, &node.handle).await?;
+        NetNs::of_pid(pid).map_err(RuntimeError::io(format!(
+            "opening the network namespace of node {}",
+            node.name
         )))
     }
 
@@ -587,8 +585,11 @@ impl DockerRuntime {
             host_config: Some(HostConfig {
                 port_bindings: Some(ports),
                 network_mode: Some(network.to_string()),
-                // iptables inside the node's own namespace, for partitions.
+                // iptables inside the node's own namespace, for partitions
+                // and links (and the relay's SO_MARK).
                 cap_add: Some(vec!["NET_ADMIN".into()]),
+                // The relay of the links, run in the node's namespace.
+                binds: super::docker_links::bind(&topology.links)?.map(|b| vec![b]),
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
@@ -800,6 +801,7 @@ impl DockerRuntime {
 
     pub async fn node_action(
         &self,
+        deployment: &Deployment,
         node: &DeployedNode,
         action: NodeAction,
     ) -> Result<(), RuntimeError> {
@@ -856,6 +858,9 @@ impl DockerRuntime {
                 || self.exited(node),
             )
             .await?;
+            // A started container has a fresh network namespace: its links'
+            // relay and rules are gone with the old one.
+            super::docker_links::install(&self.docker, deployment, node).await?;
         }
         Ok(())
     }
@@ -865,49 +870,67 @@ impl DockerRuntime {
         node: &DeployedNode,
         cmd: &[String],
     ) -> Result<ExecOutput, RuntimeError> {
-        let ctx = || format!("exec `{}` on node {}", cmd.join(" "), node.name);
-        let created = self
-            .docker
-            .create_exec(
-                &node.handle,
-                bollard::models::ExecConfig {
-                    cmd: Some(cmd.to_vec()),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    ..Default::default()
+        let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        exec_in(&self.docker, &node.handle, &cmd)
+            .await
+            .map_err(|e| match e {
+                RuntimeError::Docker { source, .. } => RuntimeError::Docker {
+                    context: format!("exec `{}` on node {}", cmd.join(" "), node.name),
+                    source,
                 },
-            )
-            .await
-            .map_err(RuntimeError::docker(ctx()))?;
-        let mut stdout = String::new();
-        let mut stderr = String::new();
-        if let bollard::exec::StartExecResults::Attached { mut output, .. } = self
-            .docker
-            .start_exec(&created.id, None)
-            .await
-            .map_err(RuntimeError::docker(ctx()))?
-        {
-            while let Some(chunk) = output.next().await {
-                match chunk.map_err(RuntimeError::docker(ctx()))? {
-                    bollard::container::LogOutput::StdErr { message } => {
-                        stderr.push_str(&String::from_utf8_lossy(&message))
-                    }
-                    other => stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
+                other => other,
+            })
+    }
+}
+
+/// Run `cmd` in container `handle`, attached, and collect what it printed
+/// and returned.
+pub(super) async fn exec_in(
+    docker: &Docker,
+    handle: &str,
+    cmd: &[&str],
+) -> Result<ExecOutput, RuntimeError> {
+    let ctx = || format!("exec `{}` in {handle}", cmd.join(" "));
+    let created = docker
+        .create_exec(
+            handle,
+            bollard::models::ExecConfig {
+                cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(RuntimeError::docker(ctx()))?;
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    if let bollard::exec::StartExecResults::Attached { mut output, .. } = docker
+        .start_exec(&created.id, None)
+        .await
+        .map_err(RuntimeError::docker(ctx()))?
+    {
+        while let Some(chunk) = output.next().await {
+            match chunk.map_err(RuntimeError::docker(ctx()))? {
+                bollard::container::LogOutput::StdErr { message } => {
+                    stderr.push_str(&String::from_utf8_lossy(&message))
                 }
+                other => stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
             }
         }
-        let inspect = self
-            .docker
-            .inspect_exec(&created.id)
-            .await
-            .map_err(RuntimeError::docker(ctx()))?;
-        Ok(ExecOutput {
-            exit_code: inspect.exit_code.unwrap_or(-1),
-            stdout,
-            stderr,
-        })
     }
+    let inspect = docker
+        .inspect_exec(&created.id)
+        .await
+        .map_err(RuntimeError::docker(ctx()))?;
+    Ok(ExecOutput {
+        exit_code: inspect.exit_code.unwrap_or(-1),
+        stdout,
+        stderr,
+    })
+}
 
+impl DockerRuntime {
     pub async fn logs(&self, node: &DeployedNode, tail: usize) -> Result<String, RuntimeError> {
         let opts = LogsOptionsBuilder::default()
             .stdout(true)

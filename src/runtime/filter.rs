@@ -306,7 +306,7 @@ async fn docker_write(
     let docker = docker.client();
     let writes = peers.iter().map(|(node, from)| async move {
         let handle = &d.node(node)?.handle;
-        let result = restore(docker, node, handle, &docker_script(from)).await;
+        let result = restore(docker, node, handle, &[], &docker_script(from)).await;
         Ok::<_, NetError>((node, from.len(), result))
     });
     let mut applied = Applied {
@@ -364,23 +364,26 @@ async fn docker_write(
     Ok(applied)
 }
 
-/// Run `iptables-restore` in `node`'s container (`handle`) with `script` on
-/// its stdin — the image has no shell to hand a file to — and collect what
-/// it printed and returned, with when it was done.
-async fn restore(
+/// Run `iptables-restore -w` (and `extra` arguments) in `node`'s container
+/// (`handle`) with `script` on its stdin — the image has no shell to hand a
+/// file to — and collect what it printed and returned, with when it was done.
+pub(super) async fn restore(
     docker: &bollard::Docker,
     node: &str,
     handle: &str,
+    extra: &[&str],
     script: &str,
 ) -> Result<(ExecOutput, Instant), RuntimeError> {
     use futures::StreamExt as _;
     use tokio::io::AsyncWriteExt as _;
     let ctx = || format!("exec `iptables-restore` on node {node}");
+    let mut cmd = vec!["iptables-restore", "-w"];
+    cmd.extend_from_slice(extra);
     let created = docker
         .create_exec(
             handle,
             bollard::models::ExecConfig {
-                cmd: Some(argv(&["iptables-restore", "-w"])),
+                cmd: Some(argv(&cmd)),
                 attach_stdin: Some(true),
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),

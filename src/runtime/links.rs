@@ -81,7 +81,7 @@ pub fn rules_script(run_id: &str, pairs: &[Impaired], links: &[Link], port: u16)
 
 /// A loss percentage as the `statistic` match's probability, to its
 /// precision (it keeps 31 bits).
-fn probability(loss_pct: f64) -> String {
+pub(super) fn probability(loss_pct: f64) -> String {
     let p = format!("{:.6}", loss_pct / 100.0);
     let p = p.trim_end_matches('0');
     p.strip_suffix('.').unwrap_or(p).to_string()
@@ -148,6 +148,7 @@ const MEASURE_TIMEOUT: Duration = Duration::from_secs(10);
 /// with no node on one side, or whose PINGs fail, is stored with why.
 pub async fn measure(
     d: &Deployment,
+    from: &Origins,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> Vec<crate::net::links::LinkSample> {
     let mut out = Vec::new();
@@ -168,10 +169,16 @@ pub async fn measure(
         match (a, b) {
             (Some(a), Some(b)) => {
                 let pinged = tokio::select! {
-                    _ = cancel.cancelled() => Err("interrupted".to_string()),
-                    r = ping_through(a.announce.ip(), b.announce, &mut sample.rtt_ms) => r,
+                    _ = cancel.cancelled() => Err((Vec::new(), "interrupted".to_string())),
+                    r = from.ping(a, b.announce) => r,
                 };
-                sample.error = pinged.err();
+                match pinged {
+                    Ok(rtts) => sample.rtt_ms = rtts,
+                    Err((rtts, e)) => {
+                        sample.rtt_ms = rtts;
+                        sample.error = Some(e);
+                    }
+                }
             }
             _ => sample.error = Some("a region of the link has no node".into()),
         }
@@ -181,10 +188,76 @@ pub async fn measure(
     out
 }
 
-/// [`MEASURE_PINGS`] PINGs from `from`'s address to `to`, their round trips
-/// (ms) pushed onto `rtt_ms` as they come.
+/// Where a link's measuring connection starts from: the node's own place on
+/// the network, so its traffic takes the node's path through the link.
+pub enum Origins {
+    /// The process runtime: bound to the node's own loopback address, on the
+    /// host (whose rules match it by that address).
+    Address,
+    /// The docker runtime: from inside each node's network namespace (whose
+    /// own rules send it to its relay), by node name.
+    Namespaces(std::collections::BTreeMap<String, std::sync::Arc<super::netns::NetNs>>),
+}
+
+type Pinged = Result<Vec<f64>, (Vec<f64>, String)>;
+
+impl Origins {
+    /// [`MEASURE_PINGS`] PINGs from node `a` to `to`: their round trips (ms),
+    /// with the error that cut them short, if one did.
+    async fn ping(&self, a: &super::DeployedNode, to: std::net::SocketAddr) -> Pinged {
+        let finish = |rtt: Vec<f64>, r: Result<(), String>| match r {
+            Ok(()) => Ok(rtt),
+            Err(e) => Err((rtt, e)),
+        };
+        match self {
+            Origins::Address => {
+                let mut rtt = Vec::new();
+                let r = ping_through(Some(a.announce.ip()), to, &mut rtt).await;
+                finish(rtt, r)
+            }
+            Origins::Namespaces(ns) => {
+                let Some(ns) = ns.get(&a.name).cloned() else {
+                    return Err((
+                        Vec::new(),
+                        format!("no network namespace of node {}", a.name),
+                    ));
+                };
+                // A thread of its own joins the namespace (and ends with it),
+                // so no thread of the controller's is left in there.
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let spawned = std::thread::Builder::new()
+                    .name("link-measure".into())
+                    .spawn(move || {
+                        let mut rtt = Vec::new();
+                        let r = ns
+                            .enter()
+                            .map_err(|e| format!("joining the namespace: {e}"))
+                            .and_then(|()| {
+                                tokio::runtime::Builder::new_current_thread()
+                                    .enable_all()
+                                    .build()
+                                    .map_err(|e| format!("a runtime: {e}"))
+                            })
+                            .and_then(|rt| rt.block_on(ping_through(None, to, &mut rtt)));
+                        let _ = tx.send((rtt, r));
+                    });
+                if let Err(e) = spawned {
+                    return Err((Vec::new(), format!("starting a thread: {e}")));
+                }
+                match rx.await {
+                    Ok((rtt, r)) => finish(rtt, r),
+                    Err(_) => Err((Vec::new(), "the measuring thread died".into())),
+                }
+            }
+        }
+    }
+}
+
+/// [`MEASURE_PINGS`] PINGs from `from`'s address (or wherever the calling
+/// thread's sockets start) to `to`, their round trips (ms) pushed onto
+/// `rtt_ms` as they come.
 async fn ping_through(
-    from: IpAddr,
+    from: Option<IpAddr>,
     to: std::net::SocketAddr,
     rtt_ms: &mut Vec<f64>,
 ) -> Result<(), String> {
@@ -195,9 +268,11 @@ async fn ping_through(
         std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
     }
     .map_err(|e| format!("socket: {e}"))?;
-    socket
-        .bind(std::net::SocketAddr::new(from, 0))
-        .map_err(|e| format!("binding to {from}: {e}"))?;
+    if let Some(from) = from {
+        socket
+            .bind(std::net::SocketAddr::new(from, 0))
+            .map_err(|e| format!("binding to {from}: {e}"))?;
+    }
     let mut s = tokio::time::timeout(MEASURE_TIMEOUT, socket.connect(to))
         .await
         .map_err(timed("connecting"))?
@@ -281,7 +356,7 @@ fn spawn_relay(dir: &Path, config: &Path) -> Result<(), RuntimeError> {
 /// The redis-drill binary that runs the relay: this one when it is
 /// redis-drill (the run's cleanup finds processes by an executable named
 /// `redis-*`), else the one beside it (a test binary under `target/`).
-fn relay_program() -> Result<PathBuf, RuntimeError> {
+pub(super) fn relay_program() -> Result<PathBuf, RuntimeError> {
     let me = std::env::current_exe().map_err(RuntimeError::io("finding this executable"))?;
     if me.file_name().is_some_and(|n| n == "redis-drill") {
         return Ok(me);

@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod docker;
+pub mod docker_links;
 pub mod filter;
 pub mod image;
 pub mod links;
@@ -492,6 +493,37 @@ impl Runtime {
         }
     }
 
+    /// Measure every link of `d` the way its nodes' traffic crosses it
+    /// ([`links::measure`]): from each node's own address on the process
+    /// runtime, from inside its container's namespace on Docker.
+    pub async fn measure_links(
+        &self,
+        d: &Deployment,
+        cancel: &CancellationToken,
+    ) -> Vec<crate::net::links::LinkSample> {
+        if d.topology.links.is_empty() {
+            return Vec::new();
+        }
+        let origins = match self {
+            Runtime::Process(_) => links::Origins::Address,
+            Runtime::Docker(r) => {
+                let mut ns = std::collections::BTreeMap::new();
+                for n in &d.nodes {
+                    match r.node_namespace(n).await {
+                        Ok(x) => {
+                            ns.insert(n.name.clone(), std::sync::Arc::new(x));
+                        }
+                        Err(e) => {
+                            tracing::warn!(node = %n.name, "no namespace to measure from: {e}")
+                        }
+                    }
+                }
+                links::Origins::Namespaces(ns)
+            }
+        };
+        links::measure(d, &origins, cancel).await
+    }
+
     /// Start one more node, described by `spec` (see
     /// [`Deployment::next_node_spec`]), in the running deployment `d`, under the
     /// same rules as `up` (image, redis.conf, labels or run directory), wait
@@ -569,7 +601,7 @@ impl Runtime {
         let node = deployment.node(node)?;
         tracing::info!(node = %node.name, %action, "node action");
         match self {
-            Runtime::Docker(d) => d.node_action(node, action).await,
+            Runtime::Docker(d) => d.node_action(deployment, node, action).await,
             Runtime::Process(p) => p.node_action(deployment, node, action).await,
         }
     }

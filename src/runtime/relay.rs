@@ -119,8 +119,7 @@ impl Schedule {
 /// relay until `cancel`.
 pub async fn run(config: &Path, cancel: CancellationToken) -> std::io::Result<()> {
     let text = std::fs::read(config)?;
-    let cfg: RelayConfig = serde_json::from_slice(&text)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    let cfg = parse_config(&text)?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     let dir = config.parent().map_or_else(PathBuf::new, Path::to_path_buf);
@@ -129,6 +128,22 @@ pub async fn run(config: &Path, cancel: CancellationToken) -> std::io::Result<()
     std::fs::rename(&tmp, dir.join(PORT_FILE))?;
     tracing::info!(port, links = cfg.links.len(), "relay listening");
     serve(listener, Arc::new(cfg), cancel).await
+}
+
+/// The relay inside a container's network namespace (the docker runtime):
+/// the configuration comes inline, the port is fixed (each namespace has
+/// its own), and the runtime knows it listens when a connection to it from
+/// that namespace succeeds.
+pub async fn run_inline(config: &str, port: u16, cancel: CancellationToken) -> std::io::Result<()> {
+    let cfg = parse_config(config.as_bytes())?;
+    let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).await?;
+    tracing::info!(port, links = cfg.links.len(), "relay listening");
+    serve(listener, Arc::new(cfg), cancel).await
+}
+
+fn parse_config(text: &[u8]) -> std::io::Result<RelayConfig> {
+    serde_json::from_slice(text)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// Accept and relay connections until `cancel`.
@@ -162,6 +177,15 @@ pub async fn serve(
 /// Relay one redirected connection to where it was going.
 async fn relay(inbound: TcpStream, peer: SocketAddr, cfg: &RelayConfig) -> std::io::Result<()> {
     let dst = original_dst(&inbound)?;
+    // Only to a node of the run: a connection made to the relay itself (a
+    // readiness probe) has itself as its original destination, and
+    // relaying it would connect to the relay again, without end.
+    if !cfg.nodes.iter().any(|(ip, _)| *ip == dst.ip()) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{dst} is no node of the run: not relayed"),
+        ));
+    }
     let link = link_between(&cfg.nodes, &cfg.links, peer.ip(), dst.ip());
     let outbound = connect_marked(peer.ip(), dst).await?;
     inbound.set_nodelay(true)?;

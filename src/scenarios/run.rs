@@ -58,7 +58,7 @@ pub async fn execute(
     ]);
     // Each link's round trip, measured on the idle topology before anything
     // else runs, so the report can say whether the network is the declared one.
-    let links = crate::runtime::links::measure(d, cancel).await;
+    let links = rt.measure_links(d, cancel).await;
     let steps = drill_plan::plan(scenario);
     tracing::debug!(steps = ?steps.iter().map(Step::to_string).collect::<Vec<_>>(), "the plan");
     let mut drill = Drill::new(scenario, rt, d.clone(), seed, bus.clone(), cancel);

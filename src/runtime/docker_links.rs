@@ -1,0 +1,307 @@
+//! Links between regions made real on the docker runtime: the same delaying
+//! relay as the process runtime's ([`super::relay`]), one inside each node's
+//! own network namespace, fed by that namespace's own iptables rules.
+//!
+//! Each node's container gets the running redis-drill binary bind-mounted
+//! read-only at [`BINARY`] (the image holds the C library and libgcc it
+//! needs: redis-server loads them too), and after it starts:
+//!
+//! - the relay, `docker exec`ed detached: `redis-drill relay --inline
+//!   <config> --port` [`RELAY_PORT`], listening on the namespace's own
+//!   127.0.0.1;
+//! - **nat**, chain [`CHAIN`], jumped to first from `OUTPUT`: every TCP
+//!   connection this node opens to a node across a link is `REDIRECT`ed to
+//!   the relay, unless it carries the relay's own mark. A connection is
+//!   delayed by the relay of the side that opened it, both ways, once;
+//! - **mangle**, chain [`CHAIN`], jumped to first from `POSTROUTING`: a
+//!   lossy link's share of the packets this node sends across it is
+//!   dropped. After the nat table, so the leg into the relay (addressed to
+//!   127.0.0.1 by then) is spared and each direction loses its share once.
+//!   Not the filter table: partitions replace that one whole.
+//!
+//! A node that is started again (kill/stop then start, restart) comes back
+//! in a fresh namespace: its relay and rules are installed again then.
+//! Everything lives in the containers, so removing them removes it all.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use super::filter;
+use super::netns::NetNs;
+use super::relay::{MARK, RelayConfig};
+use super::{DeployedNode, Deployment, RuntimeError};
+use crate::net::links::impaired;
+use crate::topology::Link;
+
+/// Where the redis-drill binary is mounted inside a node's container.
+pub const BINARY: &str = "/redis-drill";
+/// The relay's port on each namespace's loopback; each namespace has its
+/// own, so one fixed port does for every node.
+pub const RELAY_PORT: u16 = 16999;
+/// The link chain in each container's nat and mangle tables.
+pub const CHAIN: &str = "RL";
+/// How long a relay may take to listen.
+const RELAY_START: Duration = Duration::from_secs(10);
+
+/// The bind mount that puts this redis-drill binary into a node's
+/// container, for topologies with links.
+pub fn bind(links: &[Link]) -> Result<Option<String>, RuntimeError> {
+    if links.is_empty() {
+        return Ok(None);
+    }
+    let exe = super::links::relay_program()?;
+    Ok(Some(format!("{}:{BINARY}:ro", exe.display())))
+}
+
+/// The `iptables-restore --noflush` script of the namespace whose traffic
+/// leaves from `own`: redirect its connections to every peer across a link
+/// to the relay on `port`, and drop a lossy link's share of what it sends
+/// there. `jump`: also add the jumps to the chains (a fresh namespace).
+pub fn node_script(
+    own: IpAddr,
+    nodes: &[(IpAddr, String)],
+    links: &[Link],
+    port: u16,
+    jump: bool,
+) -> String {
+    let pairs: Vec<_> = impaired(nodes, links)
+        .into_iter()
+        .filter(|p| p.from == own)
+        .collect();
+    let mut s = format!("*nat\n:{CHAIN} - [0:0]\n");
+    for p in &pairs {
+        s.push_str(&format!(
+            "-A {CHAIN} -d {} -p tcp -m mark ! --mark {MARK:#x} -j REDIRECT --to-ports {port}\n",
+            p.to
+        ));
+    }
+    if jump {
+        s.push_str(&format!("-I OUTPUT 1 -j {CHAIN}\n"));
+    }
+    s.push_str(&format!("COMMIT\n*mangle\n:{CHAIN} - [0:0]\n"));
+    for p in &pairs {
+        let loss = links[p.link].loss_pct;
+        if loss > 0.0 {
+            s.push_str(&format!(
+                "-A {CHAIN} -d {} -m statistic --mode random --probability {} -j DROP\n",
+                p.to,
+                super::links::probability(loss)
+            ));
+        }
+    }
+    if jump {
+        s.push_str(&format!("-I POSTROUTING 1 -j {CHAIN}\n"));
+    }
+    s.push_str("COMMIT\n");
+    s
+}
+
+/// Each node's address (on the run's network) and region.
+pub fn node_regions(d: &Deployment) -> Vec<(IpAddr, String)> {
+    d.nodes
+        .iter()
+        .filter_map(|n| Some((n.announce.ip(), d.spec(&n.name)?.region.clone())))
+        .collect()
+}
+
+/// Install `node`'s relay and rules in its (fresh) namespace; a no-op when
+/// `d` has no links.
+pub async fn install(
+    docker: &bollard::Docker,
+    d: &Deployment,
+    node: &DeployedNode,
+) -> Result<(), RuntimeError> {
+    let links = &d.topology.links;
+    if links.is_empty() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let nodes = node_regions(d);
+    let cfg = RelayConfig {
+        nodes: nodes.clone(),
+        links: links.clone(),
+    };
+    let inline = serde_json::to_string(&cfg).expect("a relay config serializes");
+    let port = RELAY_PORT.to_string();
+    start_detached(
+        docker,
+        &node.handle,
+        &[BINARY, "relay", "--inline", &inline, "--port", &port],
+    )
+    .await
+    .map_err(RuntimeError::docker(format!(
+        "starting the links' relay in node {}",
+        node.name
+    )))?;
+    let pid = container_pid(docker, &node.handle).await?;
+    wait_listening(docker, node, pid).await?;
+    let script = node_script(node.announce.ip(), &nodes, links, RELAY_PORT, true);
+    let (out, _) =
+        filter::restore(docker, &node.name, &node.handle, &["--noflush"], &script).await?;
+    if out.exit_code != 0 {
+        return Err(RuntimeError::Environment(format!(
+            "installing the link rules in node {} with iptables-restore failed (exit code {}): {}",
+            node.name,
+            out.exit_code,
+            filter::first_line(&out.stderr, &out.stdout)
+        )));
+    }
+    tracing::debug!(node = %node.name, elapsed_ms = started.elapsed().as_millis() as u64, "links installed");
+    Ok(())
+}
+
+/// Install every node's relay and rules, all at once.
+pub async fn install_all(docker: &bollard::Docker, d: &Deployment) -> Result<(), RuntimeError> {
+    if d.topology.links.is_empty() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    futures::future::try_join_all(d.nodes.iter().map(|n| install(docker, d, n))).await?;
+    tracing::info!(
+        run = %d.run_id,
+        nodes = d.nodes.len(),
+        links = d.topology.links.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "links up"
+    );
+    Ok(())
+}
+
+/// `docker exec -d`: start `cmd` in `handle` and return at once.
+async fn start_detached(
+    docker: &bollard::Docker,
+    handle: &str,
+    cmd: &[&str],
+) -> Result<(), bollard::errors::Error> {
+    let created = docker
+        .create_exec(
+            handle,
+            bollard::models::ExecConfig {
+                cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                env: Some(vec!["RUST_LOG=warn".into()]),
+                ..Default::default()
+            },
+        )
+        .await?;
+    docker
+        .start_exec(
+            &created.id,
+            Some(bollard::exec::StartExecOptions {
+                detach: true,
+                ..Default::default()
+            }),
+        )
+        .await?;
+    Ok(())
+}
+
+/// The main process of a running container.
+pub async fn container_pid(docker: &bollard::Docker, handle: &str) -> Result<i64, RuntimeError> {
+    let info = docker
+        .inspect_container(handle, None)
+        .await
+        .map_err(RuntimeError::docker(format!("inspecting {handle}")))?;
+    info.state
+        .and_then(|s| s.pid)
+        .filter(|&p| p > 0)
+        .ok_or_else(|| RuntimeError::Environment(format!("{handle} has no process")))
+}
+
+/// Wait until a connection to the relay's port, made from inside the
+/// node's namespace, succeeds; on timeout, say why the relay did not start
+/// (it is run once more, attached, to collect its error).
+async fn wait_listening(
+    docker: &bollard::Docker,
+    node: &DeployedNode,
+    pid: i64,
+) -> Result<(), RuntimeError> {
+    let ns = NetNs::of_pid(pid).map_err(RuntimeError::io(format!(
+        "opening the network namespace of node {}",
+        node.name
+    )))?;
+    let relay = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), RELAY_PORT);
+    let started = Instant::now();
+    let interval = Duration::from_millis(20);
+    let ns = std::sync::Arc::new(ns);
+    for _ in 0..(RELAY_START.as_millis() / interval.as_millis()) {
+        let probe = ns.clone();
+        let reached = tokio::task::spawn_blocking(move || {
+            probe.check(Some(relay), Duration::from_millis(200))
+        })
+        .await
+        .map_err(|e| RuntimeError::Environment(format!("probing the relay: {e}")))?;
+        if reached.is_ok() {
+            return Ok(());
+        }
+        if started.elapsed() >= RELAY_START {
+            break;
+        }
+        tokio::time::sleep(interval).await;
+    }
+    // Why: the binary run again in the container, attached this time.
+    let why = match super::docker::exec_in(docker, &node.handle, &[BINARY, "--version"]).await {
+        Ok(out) if out.exit_code != 0 => format!(
+            "{BINARY} --version in the container exits {}: {}",
+            out.exit_code,
+            filter::first_line(&out.stderr, &out.stdout)
+        ),
+        Ok(_) => format!("{BINARY} runs in the container, but nothing listened on {relay}"),
+        Err(e) => format!("{BINARY} cannot run in the container: {e}"),
+    };
+    Err(RuntimeError::NotReady {
+        node: node.name.clone(),
+        condition: format!("its links' relay listening ({why})"),
+        waited: started.elapsed(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(a: &str, b: &str, loss_pct: f64) -> Link {
+        Link {
+            between: [a.into(), b.into()],
+            delay_ms: 40.0,
+            jitter_ms: 0.0,
+            loss_pct,
+            rate_mbit: None,
+        }
+    }
+
+    fn ip(h: u8) -> IpAddr {
+        IpAddr::from([172, 28, 5, h])
+    }
+
+    #[test]
+    fn a_namespace_redirects_and_drops_only_what_it_sends_across_a_link() {
+        let nodes = vec![
+            (ip(11), "eu".to_string()),
+            (ip(12), "us".to_string()),
+            (ip(13), "eu".to_string()),
+            (ip(14), "ap".to_string()),
+        ];
+        let links = [link("eu", "us", 0.0), link("eu", "ap", 1.0)];
+        assert_eq!(
+            node_script(ip(11), &nodes, &links, 16999, true),
+            "*nat\n:RL - [0:0]\n\
+             -A RL -d 172.28.5.12 -p tcp -m mark ! --mark 0x52440077 -j REDIRECT --to-ports 16999\n\
+             -A RL -d 172.28.5.14 -p tcp -m mark ! --mark 0x52440077 -j REDIRECT --to-ports 16999\n\
+             -I OUTPUT 1 -j RL\nCOMMIT\n\
+             *mangle\n:RL - [0:0]\n\
+             -A RL -d 172.28.5.14 -m statistic --mode random --probability 0.01 -j DROP\n\
+             -I POSTROUTING 1 -j RL\nCOMMIT\n"
+        );
+        // us talks to both eu nodes across the one lossless link, ap to nobody
+        // but eu; a rewrite leaves the jumps alone.
+        let us = node_script(ip(12), &nodes, &links, 16999, false);
+        assert_eq!(us.matches("REDIRECT").count(), 2, "{us}");
+        assert!(!us.contains("DROP") && !us.contains("-I "), "{us}");
+        let ap = node_script(ip(14), &nodes, &links, 16999, true);
+        assert_eq!(ap.matches("REDIRECT").count(), 2, "{ap}");
+        assert_eq!(ap.matches("DROP").count(), 2, "{ap}");
+        // An address no link covers gets empty chains.
+        let lone = node_script(ip(99), &nodes, &links, 16999, true);
+        assert!(!lone.contains("-A RL"), "{lone}");
+    }
+}
