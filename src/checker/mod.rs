@@ -37,6 +37,7 @@ pub mod failover;
 pub mod latency;
 pub mod locks;
 pub mod lost;
+pub mod replication;
 pub mod selfcheck;
 pub mod stale;
 pub mod ttl;

@@ -260,13 +260,25 @@ pub async fn wait_replicated(
         response_timeout: Duration::from_millis(500),
     };
     let mut pending = vec!["no roles read yet".to_string()];
+    // Where the primary was when replication was first seen whole but for
+    // the offsets: under steady writes across a link a replica is never at
+    // the primary's offset of the same instant, so it has caught up once it
+    // reached this mark (and the primary may have moved on meanwhile).
+    let mut mark: Option<(String, u64)> = None;
     let max_polls = (timeout.as_millis() / ROLE_POLL.as_millis()).max(1) as usize + 1;
     for poll in 1..=max_polls {
         let read = bound.step("read every node's role", async {
             Ok(roles(&sub, connect).await)
         });
         let roles = read.await?;
-        pending = replication_pending(&roles);
+        let primary = current_primary(&roles, None).map(str::to_string);
+        if mark.as_ref().map(|(p, _)| Some(p)) != Some(primary.as_ref()) {
+            mark = primary.as_ref().and_then(|p| {
+                let offset = roles.iter().find(|r| &r.name == p)?.offset?;
+                Some((p.clone(), offset))
+            });
+        }
+        pending = replication_pending_at(&roles, mark.as_ref().map(|(_, o)| *o));
         if pending.is_empty() {
             return Ok(Replicated {
                 primary: current_primary(&roles, None)
@@ -283,8 +295,15 @@ pub async fn wait_replicated(
     Err(bound.timed_out("replication to converge", pending))
 }
 
-/// What keeps `roles` from being whole replication (empty: nothing). Pure.
+/// What keeps `roles` from being whole replication (empty: nothing): every
+/// replica at its primary's offset. Pure.
 pub fn replication_pending(roles: &[NodeRole]) -> Vec<String> {
+    replication_pending_at(roles, None)
+}
+
+/// As [`replication_pending`], but a replica at or past `mark` (an offset
+/// the primary had earlier) has caught up. Pure.
+pub fn replication_pending_at(roles: &[NodeRole], mark: Option<u64>) -> Vec<String> {
     let mut out = Vec::new();
     for r in roles.iter().filter(|r| r.error.is_some()) {
         out.push(format!("{}: {}", r.name, r.error.as_deref().unwrap_or("")));
@@ -315,13 +334,17 @@ pub fn replication_pending(roles: &[NodeRole]) -> Vec<String> {
             ));
         } else if !r.connected {
             out.push(format!("{}: link to {} not up", r.name, primary.name));
-        } else if r.offset != primary.offset {
+        } else if match mark {
+            Some(m) => r.offset.is_none_or(|o| o < m),
+            None => r.offset != primary.offset,
+        } {
             out.push(format!(
                 "{}: offset {} behind {}'s {}",
                 r.name,
                 r.offset.map_or("-".into(), |o| o.to_string()),
                 primary.name,
-                primary.offset.map_or("-".into(), |o| o.to_string())
+                mark.or(primary.offset)
+                    .map_or("-".into(), |o| o.to_string())
             ));
         }
     }
@@ -378,6 +401,17 @@ mod tests {
             ["n3 replicates n1, not n2"]
         );
         let two = role("n1", Role::Primary, None, 50);
-        assert_eq!(replication_pending(&[p, two, b]), ["2 primaries (n2, n1)"]);
+        assert_eq!(
+            replication_pending(&[p.clone(), two, b]),
+            ["2 primaries (n2, n1)"]
+        );
+        // Against an earlier mark of the primary's (it wrote on meanwhile):
+        // a replica at or past the mark has caught up, one short of it not.
+        let past = role("n3", Role::Replica, Some("n2"), 45);
+        assert!(replication_pending_at(&[p.clone(), a.clone(), past.clone()], Some(45)).is_empty());
+        assert_eq!(
+            replication_pending_at(&[p, a, past], Some(46)),
+            ["n3: offset 45 behind n2's 46"]
+        );
     }
 }

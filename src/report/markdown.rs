@@ -69,6 +69,7 @@ pub fn render(r: &Report) -> String {
         timing(&mut s, r);
     }
     links(&mut s, r);
+    replication(&mut s, r);
     faults(&mut s, r);
     if let Some(l) = &r.locks {
         super::locks::render(&mut s, l);
@@ -410,6 +411,65 @@ fn links(s: &mut String, r: &Report) {
 }
 
 /// Text safe inside a table cell (a grudge's `a | b` would split it).
+/// The replication probe's lag, per replica region and per replica, with
+/// the write latency it cost to wait for a replica.
+fn replication(s: &mut String, r: &Report) {
+    let Some(rep) = &r.checks.replication else {
+        return;
+    };
+    let _ = writeln!(s, "\n### Replication lag by region\n");
+    let _ = writeln!(
+        s,
+        "A write's acknowledgement → the end of the first read of a replica that returned it (or a later write): {} probe writes, {} acknowledged. Read from where the clients connect, outside every region; the lag is an upper bound, by one polling interval at most. It can never be below the link's one-way delay after the write was sent (the floor).\n",
+        rep.writes, rep.writes_acked
+    );
+    let _ = writeln!(
+        s,
+        "| region | replicas | one way (declared) | writes judged | unseen | lag p50 | lag p99 | lag max | below the floor |"
+    );
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    for g in &rep.regions {
+        let measured = g.lag_ms.count > 0;
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(&g.region),
+            cell(&g.replicas.join(", ")),
+            ms(g.one_way_ms),
+            g.writes_judged,
+            g.unseen,
+            opt(measured.then_some(g.lag_ms.p50)),
+            opt(measured.then_some(g.lag_ms.p99)),
+            opt(measured.then_some(g.lag_ms.max)),
+            g.floor_violations
+        );
+    }
+    s.push('\n');
+    for x in &rep.replicas {
+        let _ = writeln!(
+            s,
+            "- {} ({}, primary {} in {}): soonest after a write was sent {}",
+            x.replica,
+            x.region,
+            x.primary,
+            x.primary_region,
+            opt(x.after_send_min_ms)
+        );
+    }
+    if rep.write_wait_ms.count > 0 {
+        let _ = writeln!(
+            s,
+            "- Write latency p50 {} (p99 {}) alone; {} (p99 {}) with `WAIT 1` after it ({} WAITs counted no replica)",
+            opt((rep.write_ms.count > 0).then_some(rep.write_ms.p50)),
+            opt((rep.write_ms.count > 0).then_some(rep.write_ms.p99)),
+            ms(rep.write_wait_ms.p50),
+            ms(rep.write_wait_ms.p99),
+            rep.wait_short
+        );
+    }
+    s.push('\n');
+}
+
 fn cell(text: &str) -> String {
     text.replace('|', "\\|")
 }

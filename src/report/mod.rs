@@ -390,6 +390,10 @@ pub struct Checks {
     /// Eviction, when the topology has a `maxmemory-policy` that evicts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eviction: Option<EvictionChecks>,
+    /// Replication lag per replica and per region, when the drill ran the
+    /// replication probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication: Option<crate::checker::replication::Replication>,
 }
 
 /// The counters' verdict (checker::counters), with a few examples.

@@ -21,6 +21,7 @@ use crate::faults::schedule::RawFault;
 use crate::topology::{Kind, Topology, TopologyError, parse_document};
 use crate::workload::WorkloadSpec;
 use crate::workload::locks::{Algorithm, LockSpec, ResourceKind};
+use crate::workload::replication::ReplProbeSpec;
 
 pub mod check;
 mod error;
@@ -53,6 +54,9 @@ pub struct Scenario {
     /// topology's first primary or all of them (Redlock), or on a
     /// replicated topology's primary of the moment.
     pub locks: Option<LockSpec>,
+    /// The replication probe, beside the workload: how long a write takes to
+    /// show on each replica ([`crate::workload::replication`]).
+    pub replication_probe: Option<ReplProbeSpec>,
     /// How long the workload runs before the action (ms).
     pub baseline_ms: u64,
     /// How long it runs after the action and convergence (ms).
@@ -111,6 +115,8 @@ struct RawScenario {
     workload: Option<WorkloadSpec>,
     #[serde(default)]
     locks: Option<LockSpec>,
+    #[serde(default)]
+    replication_probe: Option<ReplProbeSpec>,
     #[serde(default = "default_phase_ms")]
     baseline_ms: u64,
     #[serde(default = "default_phase_ms")]
@@ -301,6 +307,21 @@ impl Scenario {
             let path: Vec<&str> = path.iter().map(String::as_str).collect();
             doc.invalid_field(&path, msg)
         })?;
+        if let Some(probe) = &raw.replication_probe {
+            if let Err((field, msg)) = probe.check() {
+                return Err(doc.invalid_field(&["replication_probe", field], msg));
+            }
+            if !topology
+                .nodes
+                .iter()
+                .any(|n| n.role == crate::topology::Role::Replica)
+            {
+                return Err(doc.invalid_field(
+                    &["replication_probe"],
+                    "the replication probe reads replicas, and this topology has none",
+                ));
+            }
+        }
         Ok(Scenario {
             name: raw.name,
             description: raw.description,
@@ -309,6 +330,7 @@ impl Scenario {
             workload,
             kv,
             locks: raw.locks,
+            replication_probe: raw.replication_probe,
             baseline_ms: raw.baseline_ms,
             settle_ms: raw.settle_ms,
             recovery_timeout_ms: raw.recovery_timeout_ms,

@@ -153,6 +153,7 @@ impl<'a> Drill<'a> {
                     &scenario.workload,
                     scenario.kv,
                     locks,
+                    scenario.replication_probe.as_ref(),
                     setup,
                     self.seed,
                     cancel,

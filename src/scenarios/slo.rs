@@ -61,6 +61,33 @@ const EVERY_KIND: &[Kind] = &[Kind::Cluster, Kind::Standalone, Kind::Replicated]
 /// Figures only a cluster has (slots, the watcher's view of failovers).
 const CLUSTER: &[Kind] = &[Kind::Cluster];
 
+/// Kinds with replicas: the replication probe's figures.
+const REPLICATED: &[Kind] = &[Kind::Cluster, Kind::Replicated];
+
+/// A figure of the replication probe; `unknown` when the probe judged no write.
+fn replication(
+    f: &Figures,
+    figure: fn(&crate::checker::replication::Replication) -> Option<f64>,
+) -> Figure {
+    match &f.checks.replication {
+        None => Figure::Unknown {
+            value: None,
+            why: "the drill ran no replication probe (`replication_probe:`)".into(),
+        },
+        Some(r) if r.replicas.iter().all(|x| x.writes_judged == 0) => Figure::Unknown {
+            value: None,
+            why: "the replication probe judged no acknowledged write".into(),
+        },
+        Some(r) => figure(r).map_or_else(
+            || Figure::Unknown {
+                value: None,
+                why: "no replica returned a probe write".into(),
+            },
+            Figure::Measured,
+        ),
+    }
+}
+
 fn count(v: u64) -> Figure {
     Figure::Measured(v as f64)
 }
@@ -434,6 +461,49 @@ pub const SLOS: &[Slo] = &[
                 .map_or(Figure::Missing, |l| Figure::Measured(l.grants_per_s))
         },
     },
+    Slo {
+        name: "max_replication_lag_p99_ms",
+        unit: "ms",
+        bound: Bound::AtMost,
+        reads: "the replication probe's lag p99 in the slowest replica region: a write's acknowledgement → the first read of a replica that returned it",
+        source: Source::Drill,
+        on: REPLICATED,
+        figure: |f| {
+            replication(f, |r| {
+                r.regions
+                    .iter()
+                    .filter(|g| g.lag_ms.count > 0)
+                    .map(|g| g.lag_ms.p99)
+                    .max_by(f64::total_cmp)
+            })
+        },
+    },
+    Slo {
+        name: "max_unreplicated_writes",
+        unit: "writes",
+        bound: Bound::AtMost,
+        reads: "the replication probe's acknowledged writes that some replica never returned (nor a later one), summed over replicas",
+        source: Source::Drill,
+        on: REPLICATED,
+        figure: |f| {
+            replication(f, |r| {
+                Some(r.replicas.iter().map(|x| x.unseen).sum::<u64>() as f64)
+            })
+        },
+    },
+    Slo {
+        name: "max_replication_floor_violations",
+        unit: "reads",
+        bound: Bound::AtMost,
+        reads: "replica reads that returned a write sooner after it was sent than the link's one-way delay allows (a clock or measurement bug)",
+        source: Source::Drill,
+        on: REPLICATED,
+        figure: |f| {
+            replication(f, |r| {
+                Some(r.replicas.iter().map(|x| x.floor_violations).sum::<u64>() as f64)
+            })
+        },
+    },
 ];
 
 /// SLOs that changed name: (old, new). A scenario with an old name is
@@ -670,6 +740,19 @@ mod tests {
             }),
             // 0 % of hot reads missed in baseline, 3 % during.
             eviction: Some(eviction(0.0, 0.03)),
+            replication: Some(crate::checker::replication::Replication {
+                replicas: vec![crate::checker::replication::ReplicaLag {
+                    writes_judged: 10,
+                    unseen: 3,
+                    floor_violations: 3,
+                    ..Default::default()
+                }],
+                regions: vec![crate::checker::replication::RegionLag {
+                    lag_ms: crate::checker::percentiles([3_000_000, 3_000_000]),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let mut workload = WorkloadSummary::default();

@@ -27,6 +27,7 @@ use crate::workload::locks::{
     Algorithm, LockControl, LockRecording, LockSpec, LockTarget, LockWorkload,
 };
 use crate::workload::reference::{NodeSample, server_sample};
+use crate::workload::replication::{ProbeTarget, ReplProbe, ReplProbeSpec, ReplRecording};
 use crate::workload::{self, Ping, Reference, Routing, Workload};
 
 use super::check::{KeyValues, RECORD_VERSION, Record, Stored, slot_ranges};
@@ -230,6 +231,56 @@ impl Setup {
     }
 
     /// The primaries as the run began, as `m` reaches them.
+    /// Each primary with replicas, as the clients reach them, and a key of
+    /// its own: on a cluster one whose slot it owned before the action.
+    fn probe_targets(&self) -> Vec<ProbeTarget> {
+        let m = &self.clients.map;
+        let addr = |name: &str| m.nodes().iter().find(|n| n.name == name).map(|n| n.addr);
+        let cluster = self.routing.is_cluster();
+        let mut out = Vec::new();
+        for p in &self.topology.nodes {
+            if p.role != Some(crate::topology::Role::Primary) {
+                continue;
+            }
+            let replicas: Vec<(String, SocketAddr)> = self
+                .topology
+                .nodes
+                .iter()
+                .filter(|r| r.replica_of.as_deref() == Some(p.name.as_str()))
+                .filter_map(|r| Some((r.name.clone(), addr(&r.name)?)))
+                .collect();
+            let Some(primary) = addr(&p.name) else {
+                continue;
+            };
+            if replicas.is_empty() {
+                continue;
+            }
+            let key = if cluster {
+                // The first probe key whose slot this primary owns.
+                let found = (0..100_000u32)
+                    .map(|i| format!("{{drill:repl:{i}}}"))
+                    .find(|k| {
+                        self.owners_before
+                            .owner(crate::slots::key_slot(k.as_bytes()))
+                            == Some(p.name.as_str())
+                    });
+                match found {
+                    Some(k) => k,
+                    None => continue,
+                }
+            } else {
+                format!("drill:repl:{}", p.name)
+            };
+            out.push(ProbeTarget {
+                primary: (p.name.clone(), primary),
+                replicas,
+                key,
+                cluster,
+            });
+        }
+        out
+    }
+
     fn primaries(&self, m: &AddressMap) -> Vec<(String, SocketAddr)> {
         m.nodes()
             .iter()
@@ -309,6 +360,8 @@ pub(super) struct Recorders {
     /// Every node's INFO evictions, expiries, hits and misses each second.
     keyspace: KeyspaceSampler,
     locks: Option<LockWorkload>,
+    /// The replication probe, when the scenario has one.
+    replication: Option<ReplProbe>,
 }
 
 /// What the recorders held when they stopped.
@@ -320,13 +373,16 @@ pub(super) struct Recordings {
     watch: cluster::watch::Recording,
     server: ServerFigures,
     keyspace: Vec<KeyspaceSample>,
+    replication: Option<ReplRecording>,
 }
 
 impl Recorders {
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn start(
         spec: &workload::WorkloadSpec,
         kv: bool,
         locks: Option<&LockSpec>,
+        probe: Option<&ReplProbeSpec>,
         setup: &Setup,
         seed: u64,
         cancel: &CancellationToken,
@@ -398,7 +454,16 @@ impl Recorders {
             keyspace::INTERVAL,
             watch_cancel.clone(),
         );
+        let replication = probe.map(|p| {
+            ReplProbe::start(
+                p.clone(),
+                setup.probe_targets(),
+                setup.clients.netns.clone(),
+                clock,
+            )
+        });
         Ok(Recorders {
+            replication,
             keyspace,
             clock,
             workload,
@@ -450,7 +515,12 @@ impl Recorders {
                 .unwrap_or_default(),
             None => Vec::new(),
         };
+        let replication = match self.replication {
+            Some(r) => tokio::task::spawn_blocking(move || r.stop()).await.ok(),
+            None => None,
+        };
         Recordings {
+            replication,
             clock: self.clock,
             recorded,
             locks,
@@ -765,12 +835,28 @@ impl EndState {
     }
 }
 
+/// How long the end check lets replicas catch up after the workload stopped:
+/// 40 polls 50 ms apart, 2 s — many times any link's delay.
+const END_CATCH_UP_POLLS: usize = 40;
+const END_CATCH_UP_POLL: Duration = Duration::from_millis(50);
+
 /// The end check of a topology that is not a cluster, as lines in the
 /// manner of `redis-cli --cluster check`: on a replicated one, a single
 /// primary with every replica connected and caught up; on standalone ones,
 /// every node answering as a primary.
 async fn replication_check(map: &AddressMap, kind: Kind) -> (bool, Vec<String>) {
-    let roles = cluster::replication::roles(map, cluster::ConnectOptions::default()).await;
+    let mut roles = cluster::replication::roles(map, cluster::ConnectOptions::default()).await;
+    // The workload has stopped, but its last writes may still be crossing a
+    // link to a far replica: give them the time a WAN allows, then judge.
+    if kind == Kind::Replicated {
+        for _ in 0..END_CATCH_UP_POLLS {
+            if cluster::replication::replication_pending(&roles).is_empty() {
+                break;
+            }
+            tokio::time::sleep(END_CATCH_UP_POLL).await;
+            roles = cluster::replication::roles(map, cluster::ConnectOptions::default()).await;
+        }
+    }
     let problems: Vec<String> = match kind {
         Kind::Replicated => cluster::replication::replication_pending(&roles),
         _ => roles
@@ -890,6 +976,7 @@ impl Run<'_> {
             keys: end.keys,
             locks: recordings.locks,
             keyspace: recordings.keyspace,
+            replication: recordings.replication,
         }
     }
 }

@@ -32,6 +32,7 @@ mod lanes;
 pub mod locks;
 pub mod preload;
 pub mod reference;
+pub mod replication;
 mod router;
 pub mod routing;
 pub mod runner;
