@@ -73,6 +73,16 @@ cache-drills *args="": build
     done
     exit $rc
 
+# The region drills, over WAN links (root): replication lag per region and WAIT's cost; a region cut off and healed (lost writes, partial or full resync, time until every region agrees); a region going dark and its shard failing over to another region
+region-drills *args="": build
+    #!/usr/bin/env bash
+    set -uo pipefail
+    rc=0
+    for s in cross-region-replication region-partition region-failover; do
+      {{bin}} run scenarios/$s.yaml {{args}} || rc=$?
+    done
+    exit $rc
+
 # Every shipped drill (scenarios/*.yaml), each bounded in time, into runs/nightly/<UTC time>/ with summary.json, index.html, junit.xml and the trend since the last nightly; exit 0 passed, 1 failed, 5 regressed, 4 unknown
 nightly *args="": build
     {{bin}} nightly {{args}}

@@ -649,3 +649,80 @@ fn replication_lag_across_a_link_is_at_least_its_one_way_delay() {
     }
     up.down();
 }
+
+// The shipped `cross-region-replication` drill on each runtime: the
+// replication probe's lag on each replica region is at or above the link's
+// one-way delay and close to it (20 writes/s), no read beat the physical
+// floor, every acknowledged write reached both replicas, and waiting for a
+// replica (`WAIT 1`) costs a writer about the nearest replica's round trip.
+// The drill's own link check agrees with the declared links. The lag is
+// cross-checked in `replication_lag_across_a_link_is_at_least_its_one_way_delay`
+// by a client of the test's own.
+on_both_runtimes!(
+    the_cross_region_replication_drill_measures_lag_per_region,
+    the_cross_region_replication_drill_measures_lag_per_region_on_docker,
+    cross_region_replication
+);
+
+fn cross_region_replication(env: &Env) {
+    if !root_or_skip("the_cross_region_replication_drill_measures_lag_per_region") {
+        return;
+    }
+    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios/cross-region-replication.yaml");
+    let drilled = env.drill(&scenario, &["--seed", "1"]);
+    let report = drilled.report();
+    let rep = report
+        .checks
+        .replication
+        .as_ref()
+        .unwrap_or_else(|| panic!("no replication checks: {}", drilled.output()));
+    for g in &rep.regions {
+        eprintln!(
+            "{} ({}): {} writes judged, {} unseen, lag p50 {:.1} p99 {:.1} max {:.1} ms, {} below the floor",
+            env.runtime,
+            g.region,
+            g.writes_judged,
+            g.unseen,
+            g.lag_ms.p50,
+            g.lag_ms.p99,
+            g.lag_ms.max,
+            g.floor_violations
+        );
+    }
+    eprintln!(
+        "{}: write p50 {:.2} ms alone, {:.1} ms with WAIT 1",
+        env.runtime, rep.write_ms.p50, rep.write_wait_ms.p50
+    );
+    let region = |name: &str| {
+        rep.regions
+            .iter()
+            .find(|g| g.region == name)
+            .unwrap_or_else(|| panic!("no region {name}: {:?}", rep.regions))
+    };
+    for (name, one_way) in [("us-east", 40.0), ("ap-south", 75.0)] {
+        let g = region(name);
+        assert!(g.writes_judged > 100, "{g:?}");
+        assert_eq!((g.unseen, g.floor_violations), (0, 0), "{g:?}");
+        // At or above the one-way delay, and close to it at 20 writes/s.
+        assert!(g.lag_ms.p50 >= one_way, "{g:?}");
+        assert!(g.lag_ms.p50 <= one_way * 1.25, "{g:?}");
+    }
+    // WAIT 1 answers when the nearest replica (us-east, 40 ms away) has
+    // acknowledged: a round trip to it.
+    assert!(rep.write_wait_ms.p50 >= 80.0, "{:?}", rep.write_wait_ms);
+    assert!(
+        rep.write_wait_ms.p50 <= 80.0 * 1.25,
+        "{:?}",
+        rep.write_wait_ms
+    );
+    assert!(
+        report
+            .links
+            .iter()
+            .all(|l| l.check == redis_drill::report::Verdict::Pass),
+        "{:?}",
+        report.links
+    );
+    drilled.assert_code(redis_drill::exit::SUCCESS);
+}

@@ -86,6 +86,14 @@ pub struct Replication {
     pub wait_short: u64,
     pub writes: u64,
     pub writes_acked: u64,
+    /// Resyncs the primaries served from the baseline on (their `INFO
+    /// stats` `sync_full` and `sync_partial_ok`, sampled each second): a
+    /// replica cut off for longer than its primary's backlog covers needs a
+    /// full one.
+    #[serde(default)]
+    pub resyncs_full: u64,
+    #[serde(default)]
+    pub resyncs_partial: u64,
 }
 
 /// Judge the probe's history. `places` says where each replica is.

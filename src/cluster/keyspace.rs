@@ -57,6 +57,12 @@ pub struct Counters {
     pub used_memory: u64,
     /// The node's `maxmemory` (bytes; 0: none).
     pub maxmemory: u64,
+    /// Replicas this node, as a primary, served a full resync / a partial
+    /// one (from its backlog) since its statistics were last reset.
+    #[serde(default)]
+    pub sync_full: u64,
+    #[serde(default)]
+    pub sync_partial_ok: u64,
 }
 
 impl Counters {
@@ -72,6 +78,8 @@ impl Counters {
             keyspace_misses: n("keyspace_misses").unwrap_or(0),
             used_memory: n("used_memory").unwrap_or(0),
             maxmemory: n("maxmemory").unwrap_or(0),
+            sync_full: n("sync_full").unwrap_or(0),
+            sync_partial_ok: n("sync_partial_ok").unwrap_or(0),
         })
     }
 }
@@ -103,6 +111,11 @@ pub struct PhaseDelta {
     pub used_memory_max: u64,
     /// Samples that fell in the phase.
     pub samples: u64,
+    /// Full and partial resyncs the nodes served as primaries.
+    #[serde(default)]
+    pub sync_full: u64,
+    #[serde(default)]
+    pub sync_partial_ok: u64,
 }
 
 impl PhaseDelta {
@@ -162,6 +175,8 @@ pub fn phase_deltas(samples: &[KeyspaceSample], phases: &[Phase]) -> BTreeMap<St
                 d.expired_keys += step(c.expired_keys, base.map(|b| b.expired_keys));
                 d.keyspace_hits += step(c.keyspace_hits, base.map(|b| b.keyspace_hits));
                 d.keyspace_misses += step(c.keyspace_misses, base.map(|b| b.keyspace_misses));
+                d.sync_full += step(c.sync_full, base.map(|b| b.sync_full));
+                d.sync_partial_ok += step(c.sync_partial_ok, base.map(|b| b.sync_partial_ok));
             }
             prev = Some(s);
         }
@@ -344,7 +359,7 @@ mod tests {
 
     #[test]
     fn parse_info_text() {
-        let text = "# Stats\r\nexpired_keys:3\r\nevicted_keys:42\r\nkeyspace_hits:900\r\nkeyspace_misses:100\r\n\r\n# Memory\r\nused_memory:1048576\r\nmaxmemory:4194304\r\n";
+        let text = "# Stats\r\nexpired_keys:3\r\nevicted_keys:42\r\nkeyspace_hits:900\r\nkeyspace_misses:100\r\nsync_full:2\r\nsync_partial_ok:1\r\n\r\n# Memory\r\nused_memory:1048576\r\nmaxmemory:4194304\r\n";
         let c = Counters::parse(text).unwrap();
         assert_eq!(
             c,
@@ -355,6 +370,8 @@ mod tests {
                 keyspace_misses: 100,
                 used_memory: 1_048_576,
                 maxmemory: 4_194_304,
+                sync_full: 2,
+                sync_partial_ok: 1,
             }
         );
         assert_eq!(Counters::parse("# Memory\r\nused_memory:1\r\n"), None);

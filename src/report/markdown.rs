@@ -456,6 +456,11 @@ fn replication(s: &mut String, r: &Report) {
             opt(x.after_send_min_ms)
         );
     }
+    let _ = writeln!(
+        s,
+        "- Resyncs the primaries served (INFO stats, sampled each second): {} full, {} partial",
+        rep.resyncs_full, rep.resyncs_partial
+    );
     if rep.write_wait_ms.count > 0 {
         let _ = writeln!(
             s,

@@ -93,6 +93,23 @@ pub fn node_script(
         s.push_str(&format!("-I POSTROUTING 1 -j {CHAIN}\n"));
     }
     s.push_str("COMMIT\n");
+    // Connections this node opened across a link before its rules existed
+    // (a replica's link to its primary, made as it started) bypass the
+    // relay: reset them at their next packet, and the node reconnects
+    // through it. Redirected legs are addressed to 127.0.0.1 by now, the
+    // relay's own are marked, and what peers opened travels in the reply
+    // direction here: none of those match. The filter table, which a
+    // partition replaces whole: by then this has done its work.
+    if jump && !pairs.is_empty() {
+        s.push_str("*filter\n");
+        for p in &pairs {
+            s.push_str(&format!(
+                "-I OUTPUT 1 -d {} -p tcp -m mark ! --mark {MARK:#x} -m conntrack --ctdir ORIGINAL -j REJECT --reject-with tcp-reset\n",
+                p.to
+            ));
+        }
+        s.push_str("COMMIT\n");
+    }
     s
 }
 
@@ -145,6 +162,26 @@ pub async fn install(
             out.exit_code,
             filter::first_line(&out.stderr, &out.stdout)
         )));
+    }
+    // A replica's link to its primary, opened as it started, is reset now
+    // rather than at its next acknowledgement (up to a second away), so
+    // replication crosses the relay before anything is measured.
+    if let Err(e) = super::docker::exec_in(
+        docker,
+        &node.handle,
+        &[
+            "redis-cli",
+            "-p",
+            "6379",
+            "CLIENT",
+            "KILL",
+            "TYPE",
+            "master",
+        ],
+    )
+    .await
+    {
+        tracing::warn!(node = %node.name, "resetting its link to its primary: {e}");
     }
     tracing::debug!(node = %node.name, elapsed_ms = started.elapsed().as_millis() as u64, "links installed");
     Ok(())
@@ -290,18 +327,28 @@ mod tests {
              -I OUTPUT 1 -j RL\nCOMMIT\n\
              *mangle\n:RL - [0:0]\n\
              -A RL -d 172.28.5.14 -m statistic --mode random --probability 0.01 -j DROP\n\
-             -I POSTROUTING 1 -j RL\nCOMMIT\n"
+             -I POSTROUTING 1 -j RL\nCOMMIT\n\
+             *filter\n\
+             -I OUTPUT 1 -d 172.28.5.12 -p tcp -m mark ! --mark 0x52440077 -m conntrack --ctdir ORIGINAL -j REJECT --reject-with tcp-reset\n\
+             -I OUTPUT 1 -d 172.28.5.14 -p tcp -m mark ! --mark 0x52440077 -m conntrack --ctdir ORIGINAL -j REJECT --reject-with tcp-reset\n\
+             COMMIT\n"
         );
         // us talks to both eu nodes across the one lossless link, ap to nobody
         // but eu; a rewrite leaves the jumps alone.
         let us = node_script(ip(12), &nodes, &links, 16999, false);
         assert_eq!(us.matches("REDIRECT").count(), 2, "{us}");
-        assert!(!us.contains("DROP") && !us.contains("-I "), "{us}");
+        assert!(
+            !us.contains("DROP") && !us.contains("-I ") && !us.contains("*filter"),
+            "{us}"
+        );
         let ap = node_script(ip(14), &nodes, &links, 16999, true);
         assert_eq!(ap.matches("REDIRECT").count(), 2, "{ap}");
         assert_eq!(ap.matches("DROP").count(), 2, "{ap}");
         // An address no link covers gets empty chains.
         let lone = node_script(ip(99), &nodes, &links, 16999, true);
-        assert!(!lone.contains("-A RL"), "{lone}");
+        assert!(
+            !lone.contains("-A RL") && !lone.contains("REJECT"),
+            "{lone}"
+        );
     }
 }

@@ -493,7 +493,12 @@ pub fn check(s: &Stored) -> Report {
         stale,
         eviction,
         replication: s.replication.as_ref().map(|rec| {
-            checker::replication::replication(&rec.writes, &rec.seen, &replica_places(r))
+            let mut rep =
+                checker::replication::replication(&rec.writes, &rec.seen, &replica_places(r));
+            let deltas = crate::cluster::keyspace::phase_deltas(&s.keyspace, &r.phases);
+            rep.resyncs_full = deltas.values().map(|d| d.sync_full).sum();
+            rep.resyncs_partial = deltas.values().map(|d| d.sync_partial_ok).sum();
+            rep
         }),
     };
     let downtime = DowntimeSummary {

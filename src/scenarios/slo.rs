@@ -395,6 +395,21 @@ pub const SLOS: &[Slo] = &[
         },
     },
     Slo {
+        name: "max_promotion_ms",
+        unit: "ms",
+        bound: Bound::AtMost,
+        reads: "the slowest failover: from the fault until a replica was promoted (what the cluster spec bounds; a node cut off stays not ok until healed)",
+        source: Source::Watch,
+        on: CLUSTER,
+        figure: |f| {
+            worst(
+                f.faults.iter().flat_map(|x| &x.failover),
+                |fo| fo.promoted_after_ms,
+                |fo| format!("no replica of {} was seen promoted", fo.node),
+            )
+        },
+    },
+    Slo {
         name: "max_rejoin_ms",
         unit: "ms",
         bound: Bound::AtMost,
@@ -503,6 +518,15 @@ pub const SLOS: &[Slo] = &[
                 Some(r.replicas.iter().map(|x| x.floor_violations).sum::<u64>() as f64)
             })
         },
+    },
+    Slo {
+        name: "max_full_resyncs",
+        unit: "resyncs",
+        bound: Bound::AtMost,
+        reads: "full resyncs the primaries served during the drill (INFO stats sync_full): a replica cut off past its primary's backlog",
+        source: Source::Drill,
+        on: REPLICATED,
+        figure: |f| replication(f, |r| Some(r.resyncs_full as f64)),
     },
 ];
 
@@ -747,6 +771,7 @@ mod tests {
                     floor_violations: 3,
                     ..Default::default()
                 }],
+                resyncs_full: 3,
                 regions: vec![crate::checker::replication::RegionLag {
                     lag_ms: crate::checker::percentiles([3_000_000, 3_000_000]),
                     ..Default::default()
@@ -776,6 +801,7 @@ mod tests {
             failover: vec![FailoverMs {
                 node: "s1n1".into(),
                 state_ok_after_ms: Some(3.0),
+                promoted_after_ms: Some(3.0),
                 ..Default::default()
             }],
             rejoin: vec![crate::report::RejoinMs {
