@@ -70,6 +70,17 @@ pub struct RegionLag {
     pub unseen: u64,
     pub lag_ms: Latency,
     pub floor_violations: u64,
+    /// The lag of the writes acknowledged in each phase, in run order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_phase: Vec<PhaseLag>,
+}
+
+/// The lag of the writes acknowledged in one phase.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseLag {
+    pub phase: String,
+    pub lag_ms: Latency,
+    pub unseen: u64,
 }
 
 /// What the replication checker found.
@@ -96,11 +107,14 @@ pub struct Replication {
     pub resyncs_partial: u64,
 }
 
-/// Judge the probe's history. `places` says where each replica is.
+/// Judge the probe's history. `places` says where each replica is;
+/// `phases` (name, start, end in ns) split each region's lag by when the
+/// write was acknowledged.
 pub fn replication(
     writes: &[ReplWrite],
     seen: &[ReplSeen],
     places: &[ReplicaPlace],
+    phases: &[(String, u64, u64)],
 ) -> Replication {
     let end_ns = writes
         .iter()
@@ -125,7 +139,10 @@ pub fn replication(
         wait_short: writes.iter().filter(|w| w.wait_replicas == Some(0)).count() as u64,
         ..Default::default()
     };
-    let mut by_region: BTreeMap<&str, (Vec<u64>, RegionLag)> = BTreeMap::new();
+    // Per region: every judged write's acknowledgement and its lag (`None`: unseen).
+    type Judged = Vec<(u64, Option<u64>)>;
+    let mut by_region: BTreeMap<&str, (Judged, RegionLag)> = BTreeMap::new();
+    let mut judged_here: Judged;
     for place in places {
         let mut reads: Vec<&ReplSeen> =
             seen.iter().filter(|s| s.replica == place.replica).collect();
@@ -141,6 +158,7 @@ pub fn replication(
             ..Default::default()
         };
         let mut after_send_min: Option<u64> = None;
+        judged_here = Vec::new();
         for w in writes.iter().filter(|w| w.primary == place.primary) {
             let Some(ack) = w.ack_ns else { continue };
             if ack.saturating_add(TAIL_NS) > end_ns {
@@ -153,9 +171,11 @@ pub fn replication(
                 .find(|s| s.value >= w.seq && s.end_ns >= w.sent_ns)
             else {
                 r.unseen += 1;
+                judged_here.push((ack, None));
                 continue;
             };
             lags.push(s.end_ns.saturating_sub(ack));
+            judged_here.push((ack, Some(s.end_ns.saturating_sub(ack))));
             let after_send = s.end_ns - w.sent_ns;
             after_send_min = Some(after_send_min.map_or(after_send, |m| m.min(after_send)));
             if after_send < floor_ns {
@@ -165,7 +185,7 @@ pub fn replication(
         r.lag_ms = percentiles(lags.iter().copied());
         r.after_send_min_ms = after_send_min.map(|ns| ns as f64 / 1e6);
         let (all, region) = by_region.entry(&place.region).or_default();
-        all.extend(&lags);
+        all.extend(judged_here.iter().copied());
         region.region.clone_from(&place.region);
         region.replicas.push(place.replica.clone());
         region.one_way_ms = region.one_way_ms.max(place.one_way_ms);
@@ -177,7 +197,19 @@ pub fn replication(
     out.regions = by_region
         .into_values()
         .map(|(all, mut region)| {
-            region.lag_ms = percentiles(all);
+            region.lag_ms = percentiles(all.iter().filter_map(|(_, l)| *l));
+            region.by_phase = phases
+                .iter()
+                .map(|(name, from, to)| {
+                    let here = || all.iter().filter(|(ack, _)| (*from..*to).contains(ack));
+                    PhaseLag {
+                        phase: name.clone(),
+                        lag_ms: percentiles(here().filter_map(|(_, l)| *l)),
+                        unseen: here().filter(|(_, l)| l.is_none()).count() as u64,
+                    }
+                })
+                .filter(|p| p.lag_ms.count + p.unseen > 0)
+                .collect();
             region
         })
         .collect();
@@ -242,7 +274,11 @@ mod tests {
             seen("us", 4, 6000),
         ];
         let places = [place("us", "us-east", 40.0), place("ap", "ap-south", 75.0)];
-        let r = replication(&writes, &reads, &places);
+        let phases = [
+            ("baseline".to_string(), 0, 60 * MS),
+            ("during".to_string(), 60 * MS, 10_000 * MS),
+        ];
+        let r = replication(&writes, &reads, &places, &phases);
         let us = &r.replicas[0];
         // Write 4 is in the last 2 s of the recording: not judged.
         assert_eq!(
@@ -257,6 +293,14 @@ mod tests {
         assert_eq!(r.regions.len(), 2);
         assert_eq!(r.regions[0].region, "ap-south");
         assert_eq!(r.regions[1].lag_ms.count, 3);
+        // By phase: writes 1 and 2 (acked at 1 and 51 ms) in baseline, 3
+        // during: ap's unseen write is the during one.
+        let ap_phases: Vec<(&str, u64, u64)> = r.regions[0]
+            .by_phase
+            .iter()
+            .map(|p| (p.phase.as_str(), p.lag_ms.count, p.unseen))
+            .collect();
+        assert_eq!(ap_phases, [("baseline", 2, 0), ("during", 0, 1)]);
     }
 
     #[test]
@@ -264,18 +308,18 @@ mod tests {
         let writes = [write(1, 0, 1), write(2, 1000, 1001), write(3, 9000, 9001)];
         // Seen 10 ms after it was sent across a 40 ms link: impossible.
         let reads = [seen("us", 1, 45), seen("us", 2, 1010)];
-        let r = replication(&writes, &reads, &[place("us", "us-east", 40.0)]);
+        let r = replication(&writes, &reads, &[place("us", "us-east", 40.0)], &[]);
         assert_eq!(r.replicas[0].floor_violations, 1);
         assert_eq!(r.regions[0].floor_violations, 1);
         // With 25 ms of jitter declared, 10 ms is below even 40 - 25: still one.
         let mut jittery = place("us", "us-east", 40.0);
         jittery.jitter_ms = 25.0;
         assert_eq!(
-            replication(&writes, &reads, &[jittery]).replicas[0].floor_violations,
+            replication(&writes, &reads, &[jittery], &[]).replicas[0].floor_violations,
             1
         );
         // A replica in the primary's own region has no floor.
-        let r = replication(&writes, &reads, &[place("us", "eu", 0.0)]);
+        let r = replication(&writes, &reads, &[place("us", "eu", 0.0)], &[]);
         assert_eq!(r.replicas[0].floor_violations, 0);
     }
 
@@ -287,7 +331,7 @@ mod tests {
         let mut w2 = write(2, 100, 101);
         w2.wait_end_ns = Some(1100 * MS);
         w2.wait_replicas = Some(0);
-        let r = replication(&[w1, w2, write(3, 200, 201)], &[], &[]);
+        let r = replication(&[w1, w2, write(3, 200, 201)], &[], &[], &[]);
         assert_eq!(
             (r.write_ms.count, r.write_wait_ms.count, r.wait_short),
             (1, 2, 1)

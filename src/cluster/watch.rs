@@ -587,8 +587,9 @@ mod tests {
         let clock = Clock::start();
         let cancel = CancellationToken::new();
         let w = Watcher::start(map, clock, Duration::from_millis(20), cancel.clone());
-        // Wait (bounded) until the silent node has timed out twice.
-        for _ in 0..100 {
+        // Wait (bounded: 5 s, ample on a loaded 2-core box) until the silent
+        // node has timed out twice.
+        for _ in 0..250 {
             tokio::time::sleep(Duration::from_millis(20)).await;
             if w.latest().len() == 2 && lock(&w.logs[0]).samples.len() >= 2 {
                 break;

@@ -445,6 +445,31 @@ fn replication(s: &mut String, r: &Report) {
         );
     }
     s.push('\n');
+    if rep.regions.iter().any(|g| g.by_phase.len() > 1) {
+        let _ = writeln!(s, "By the phase the write was acknowledged in:\n");
+        let _ = writeln!(
+            s,
+            "| region | phase | writes | unseen | lag p50 | lag p99 | lag max |"
+        );
+        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|");
+        for g in &rep.regions {
+            for p in &g.by_phase {
+                let measured = p.lag_ms.count > 0;
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} | {} | {} |",
+                    cell(&g.region),
+                    cell(&p.phase),
+                    p.lag_ms.count + p.unseen,
+                    p.unseen,
+                    opt(measured.then_some(p.lag_ms.p50)),
+                    opt(measured.then_some(p.lag_ms.p99)),
+                    opt(measured.then_some(p.lag_ms.max)),
+                );
+            }
+        }
+        s.push('\n');
+    }
     for x in &rep.replicas {
         let _ = writeln!(
             s,

@@ -493,8 +493,17 @@ pub fn check(s: &Stored) -> Report {
         stale,
         eviction,
         replication: s.replication.as_ref().map(|rec| {
-            let mut rep =
-                checker::replication::replication(&rec.writes, &rec.seen, &replica_places(r));
+            let phases: Vec<(String, u64, u64)> = r
+                .phases
+                .iter()
+                .map(|p| (p.name.clone(), p.start_ns, p.end_ns))
+                .collect();
+            let mut rep = checker::replication::replication(
+                &rec.writes,
+                &rec.seen,
+                &replica_places(r),
+                &phases,
+            );
             let deltas = crate::cluster::keyspace::phase_deltas(&s.keyspace, &r.phases);
             rep.resyncs_full = deltas.values().map(|d| d.sync_full).sum();
             rep.resyncs_partial = deltas.values().map(|d| d.sync_partial_ok).sum();
