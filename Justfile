@@ -73,12 +73,12 @@ cache-drills *args="": build
     done
     exit $rc
 
-# The region drills, over WAN links (root): replication lag per region and WAIT's cost; a region cut off and healed (lost writes, partial or full resync, time until every region agrees); a region going dark and its shard failing over to another region
+# The region drills, over WAN links (root): replication lag per region and WAIT's cost; a region cut off and healed (lost writes, partial or full resync, time until every region agrees); a region going dark and its shard failing over to another region; a latency spike on one link
 region-drills *args="": build
     #!/usr/bin/env bash
     set -uo pipefail
     rc=0
-    for s in cross-region-replication region-partition region-failover; do
+    for s in cross-region-replication region-partition region-failover link-spike; do
       {{bin}} run scenarios/$s.yaml {{args}} || rc=$?
     done
     exit $rc

@@ -20,6 +20,9 @@ pub(crate) struct Relay {
     /// The port to listen on with `--inline`.
     #[arg(long)]
     port: Option<u16>,
+    /// The port that takes new links with `--inline` (the `slow` fault).
+    #[arg(long, requires = "inline")]
+    control_port: Option<u16>,
 }
 
 impl Relay {
@@ -36,7 +39,13 @@ impl Relay {
                 config.display().to_string(),
             ),
             (None, Some(inline), Some(port)) => (
-                crate::runtime::relay::run_inline(inline, port, cancel).await,
+                crate::runtime::relay::run_inline(
+                    inline,
+                    port,
+                    self.control_port.unwrap_or(port.saturating_sub(1)),
+                    cancel,
+                )
+                .await,
                 format!("port {port}"),
             ),
             _ => unreachable!("clap requires a config or --inline with --port"),

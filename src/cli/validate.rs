@@ -7,15 +7,40 @@ use super::output::print_json;
 use crate::exit;
 use crate::topology::Topology;
 
-/// Parse and check a topology file; errors name the file, line and column.
+/// Parse and check a topology or scenario file; errors name the file, line
+/// and column.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Validate {
-    /// The topology file to check.
+    /// The topology or scenario file to check (a scenario names its
+    /// `topology:`).
     file: PathBuf,
+}
+
+/// Whether `text` is a scenario: a top-level `topology:` key.
+fn is_scenario(text: &str) -> bool {
+    text.lines().any(|l| l.starts_with("topology:"))
 }
 
 impl Validate {
     pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
+        if std::fs::read_to_string(&self.file).is_ok_and(|t| is_scenario(&t)) {
+            let s = crate::scenarios::Scenario::load(&self.file)?;
+            if json {
+                print_json(
+                    &serde_json::json!({"file": self.file, "valid": true, "scenario": s.name, "topology": s.topology.name}),
+                );
+            } else {
+                crate::outln!(
+                    "{}: ok — scenario `{}` on `{}` ({} faults, {} SLOs)",
+                    self.file.display(),
+                    s.name,
+                    s.topology.name,
+                    s.faults.len(),
+                    s.slo.len()
+                );
+            }
+            return Ok(exit::SUCCESS);
+        }
         let t = Topology::load(&self.file)?;
         if json {
             print_json(&serde_json::json!({"file": self.file, "valid": true, "topology": t}));
@@ -30,5 +55,18 @@ impl Validate {
             );
         }
         Ok(exit::SUCCESS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_scenario_is_told_by_its_topology_key() {
+        assert!(super::is_scenario(
+            "name: x\ntopology: ../topologies/a.yaml\n"
+        ));
+        assert!(!super::is_scenario("name: x\nkind: cluster\n"));
+        // Nested keys do not count.
+        assert!(!super::is_scenario("name: x\nnodes:\n  - topology: y\n"));
     }
 }

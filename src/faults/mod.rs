@@ -56,10 +56,13 @@ pub enum FaultKind {
     Heal,
     /// `CLUSTER FAILOVER [FORCE|TAKEOVER]` on a replica.
     Failover,
+    /// Change a link between regions for a while: a latency spike (its
+    /// `delay_ms` and `jitter_ms`), undone by `heal`.
+    Slow,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 9] = [
+    pub const ALL: [FaultKind; 10] = [
         FaultKind::Kill,
         FaultKind::Restart,
         FaultKind::Stop,
@@ -69,6 +72,7 @@ impl FaultKind {
         FaultKind::Partition,
         FaultKind::Heal,
         FaultKind::Failover,
+        FaultKind::Slow,
     ];
 
     /// What undoes this fault at the end of its hold (`None`: nothing to undo).
@@ -76,7 +80,7 @@ impl FaultKind {
         match self {
             FaultKind::Kill | FaultKind::Stop => Some(FaultKind::Start),
             FaultKind::Pause => Some(FaultKind::Resume),
-            FaultKind::Partition => Some(FaultKind::Heal),
+            FaultKind::Partition | FaultKind::Slow => Some(FaultKind::Heal),
             _ => None,
         }
     }
@@ -116,6 +120,7 @@ impl fmt::Display for FaultKind {
             FaultKind::Partition => "partition",
             FaultKind::Heal => "heal",
             FaultKind::Failover => "failover",
+            FaultKind::Slow => "slow",
         })
     }
 }

@@ -111,6 +111,9 @@ struct InForce {
     paused: BTreeSet<String>,
     /// Partition window index → its grudge; the drops applied are their union.
     grudges: BTreeMap<usize, Grudge>,
+    /// Slow window index → what it made of a link; applied in window order
+    /// over the declared links.
+    slows: BTreeMap<usize, super::schedule::LinkChange>,
 }
 
 /// The nemesis for one deployment.
@@ -370,8 +373,30 @@ impl<'a> Nemesis<'a> {
                     }
                 }
             }
+            FaultKind::Slow => {
+                let change = step
+                    .link
+                    .clone()
+                    .expect("validated: a slow fault changes a link");
+                window.detail = format!(
+                    "{} one way {} ms ± {} ms",
+                    change
+                        .between
+                        .as_ref()
+                        .map_or("every link".to_string(), |[a, b]| format!("{a}<->{b}")),
+                    change.delay_ms,
+                    change.jitter_ms
+                );
+                window.nodes = snap.names();
+                self.in_force.slows.insert(index, change);
+                self.apply_links().await?;
+            }
             FaultKind::Heal => {
                 self.in_force.grudges.clear();
+                if !self.in_force.slows.is_empty() {
+                    self.in_force.slows.clear();
+                    self.apply_links().await?;
+                }
                 if let Some(why) = &self.partitions_unsupported {
                     window.skipped = Some(why.clone());
                 } else {
@@ -445,6 +470,10 @@ impl<'a> Nemesis<'a> {
             return Ok(());
         }
         match undo {
+            FaultKind::Heal if self.windows[w].fault == FaultKind::Slow => {
+                self.in_force.slows.remove(&w);
+                self.apply_links().await?;
+            }
             FaultKind::Heal => {
                 self.in_force.grudges.remove(&w);
                 self.apply_grudges().await?;
@@ -592,6 +621,27 @@ impl<'a> Nemesis<'a> {
     }
 
     /// Make the drops in force exactly the union of the partitions in force.
+    /// Give the relays the declared links with every slow fault in force
+    /// applied over them, in the order they were applied.
+    async fn apply_links(&self) -> Result<(), FaultError> {
+        let mut links = self.d.topology.links.clone();
+        for change in self.in_force.slows.values() {
+            for l in links.iter_mut().filter(|l| match &change.between {
+                Some([a, b]) => l.joins(a, b),
+                None => true,
+            }) {
+                l.delay_ms = change.delay_ms;
+                l.jitter_ms = change.jitter_ms;
+            }
+        }
+        self.rt
+            .set_links(self.d, &links)
+            .await
+            .map_err(FaultError::Runtime)?;
+        tracing::debug!(links = ?links.iter().map(|l| (l.label(), l.delay_ms)).collect::<Vec<_>>(), "links set");
+        Ok(())
+    }
+
     async fn apply_grudges(&self) -> Result<(), NetError> {
         let union = self
             .in_force

@@ -57,6 +57,23 @@ pub(crate) struct RawFault {
     pub repeat: Option<u32>,
     #[serde(default)]
     pub every_ms: Option<u64>,
+    /// slow: the link to change (its two regions); absent: every link.
+    #[serde(default)]
+    pub between: Option<[String; 2]>,
+    /// slow: the link's one-way delay and jitter while the fault holds.
+    #[serde(default)]
+    pub delay_ms: Option<f64>,
+    #[serde(default)]
+    pub jitter_ms: Option<f64>,
+}
+
+/// What a `slow` fault makes of a link while it holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LinkChange {
+    /// The link's two regions; `None`: every link.
+    pub between: Option<[String; 2]>,
+    pub delay_ms: f64,
+    pub jitter_ms: f64,
 }
 
 /// One validated entry of `faults:`.
@@ -80,6 +97,8 @@ pub struct FaultStep {
     pub hold_ms: Option<u64>,
     pub repeat: u32,
     pub every_ms: Option<u64>,
+    /// For `slow`: what the link becomes.
+    pub link: Option<LinkChange>,
 }
 
 /// A validation error: the field (under the entry) and the message.
@@ -99,6 +118,9 @@ impl RawFault {
             hold_ms: None,
             repeat: None,
             every_ms: None,
+            between: None,
+            delay_ms: None,
+            jitter_ms: None,
         }
     }
 
@@ -147,9 +169,49 @@ impl RawFault {
         if self.mode.is_some() && fault != FaultKind::Failover {
             return Err(("mode", format!("only a failover has a mode, not {fault}")));
         }
+        let link = match (fault, self.delay_ms) {
+            (FaultKind::Slow, Some(delay_ms)) => {
+                let jitter_ms = self.jitter_ms.unwrap_or(0.0);
+                if !(0.0..=60_000.0).contains(&delay_ms) {
+                    return Err(("delay_ms", format!("{delay_ms} is not in 0..=60000 ms")));
+                }
+                if !(0.0..=delay_ms).contains(&jitter_ms) {
+                    return Err(("jitter_ms", format!("{jitter_ms} is not in 0..=delay_ms")));
+                }
+                Some(LinkChange {
+                    between: self.between.clone(),
+                    delay_ms,
+                    jitter_ms,
+                })
+            }
+            (FaultKind::Slow, None) => {
+                return Err((
+                    "delay_ms",
+                    "a slow fault needs the link's `delay_ms` while it holds".into(),
+                ));
+            }
+            (_, _)
+                if self.delay_ms.is_some()
+                    || self.jitter_ms.is_some()
+                    || self.between.is_some() =>
+            {
+                let field = if self.between.is_some() {
+                    "between"
+                } else if self.delay_ms.is_some() {
+                    "delay_ms"
+                } else {
+                    "jitter_ms"
+                };
+                return Err((
+                    field,
+                    format!("only a slow fault changes a link, not {fault}"),
+                ));
+            }
+            _ => None,
+        };
         let needs_target = match shape {
             Some(s) => shape_needs_target(s),
-            None => fault != FaultKind::Heal,
+            None => !matches!(fault, FaultKind::Heal | FaultKind::Slow),
         };
         match (needs_target, &target) {
             (true, None) => return Err(("target", format!("{fault} needs a target"))),
@@ -181,7 +243,7 @@ impl RawFault {
             return Err((
                 "hold_ms",
                 format!(
-                    "{fault} is not undone, so it has no hold (only kill, stop, pause and partition have one)"
+                    "{fault} is not undone, so it has no hold (only kill, stop, pause, partition and slow have one)"
                 ),
             ));
         }
@@ -189,7 +251,10 @@ impl RawFault {
             return Err(("hold_ms", "must be at least 1".into()));
         }
         if scheduled
-            && matches!(fault, FaultKind::Pause | FaultKind::Partition)
+            && matches!(
+                fault,
+                FaultKind::Pause | FaultKind::Partition | FaultKind::Slow
+            )
             && self.hold_ms.is_none()
         {
             return Err((
@@ -237,6 +302,7 @@ impl RawFault {
             hold_ms: self.hold_ms,
             repeat,
             every_ms: self.every_ms,
+            link,
         })
     }
 }
@@ -355,6 +421,27 @@ mod tests {
     #[test]
     fn invalid_steps_name_the_field() {
         let cases = [
+            (
+                "fault: slow\nhold_ms: 1000\n",
+                "delay_ms",
+                "needs the link's `delay_ms`",
+            ),
+            (
+                "fault: slow\ndelay_ms: 100\njitter_ms: 200\nhold_ms: 1000\n",
+                "jitter_ms",
+                "not in 0..=delay_ms",
+            ),
+            ("fault: slow\ndelay_ms: 100\n", "hold_ms", "needs a hold"),
+            (
+                "fault: kill\ntarget: s1n1\ndelay_ms: 100\n",
+                "delay_ms",
+                "only a slow fault changes a link",
+            ),
+            (
+                "fault: slow\ntarget: s1n1\ndelay_ms: 100\nhold_ms: 1\n",
+                "target",
+                "takes no target",
+            ),
             (
                 "fault: crash\ntarget: s1n1\n",
                 "fault",

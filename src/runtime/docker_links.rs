@@ -38,6 +38,8 @@ pub const BINARY: &str = "/redis-drill";
 /// The relay's port on each namespace's loopback; each namespace has its
 /// own, so one fixed port does for every node.
 pub const RELAY_PORT: u16 = 16999;
+/// The relay's control port on each namespace's loopback (new links).
+pub const CONTROL_PORT: u16 = 16998;
 /// The link chain in each container's nat and mangle tables.
 pub const CHAIN: &str = "RL";
 /// How long a relay may take to listen.
@@ -139,11 +141,20 @@ pub async fn install(
         links: links.clone(),
     };
     let inline = serde_json::to_string(&cfg).expect("a relay config serializes");
-    let port = RELAY_PORT.to_string();
+    let (port, control) = (RELAY_PORT.to_string(), CONTROL_PORT.to_string());
     start_detached(
         docker,
         &node.handle,
-        &[BINARY, "relay", "--inline", &inline, "--port", &port],
+        &[
+            BINARY,
+            "relay",
+            "--inline",
+            &inline,
+            "--port",
+            &port,
+            "--control-port",
+            &control,
+        ],
     )
     .await
     .map_err(RuntimeError::docker(format!(
@@ -185,6 +196,49 @@ pub async fn install(
     }
     tracing::debug!(node = %node.name, elapsed_ms = started.elapsed().as_millis() as u64, "links installed");
     Ok(())
+}
+
+/// Give every running node's relay `links` (the declared ones, some
+/// changed): what connections cross from now on. How many relays took
+/// them; a node that is not running has no relay to tell (started again,
+/// it gets the declared links).
+pub async fn set(
+    docker: &bollard::Docker,
+    d: &Deployment,
+    links: &[Link],
+) -> Result<usize, RuntimeError> {
+    let line = serde_json::to_string(links).expect("links serialize");
+    let control = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), CONTROL_PORT);
+    let mut told = 0;
+    for node in &d.nodes {
+        let Ok(pid) = container_pid(docker, &node.handle).await else {
+            tracing::warn!(node = %node.name, "not running: its relay keeps no links");
+            continue;
+        };
+        let ns = NetNs::of_pid(pid).map_err(RuntimeError::io(format!(
+            "opening the network namespace of node {}",
+            node.name
+        )))?;
+        let line = line.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("links-set".into())
+            .spawn(move || {
+                let r = ns
+                    .enter()
+                    .and_then(|()| super::links::tell_relay(control, &line));
+                let _ = tx.send(r);
+            })
+            .map_err(RuntimeError::io("starting a thread"))?;
+        rx.await
+            .map_err(|_| RuntimeError::Environment("the links thread died".into()))?
+            .map_err(RuntimeError::io(format!(
+                "giving node {}'s relay new links",
+                node.name
+            )))?;
+        told += 1;
+    }
+    Ok(told)
 }
 
 /// Install every node's relay and rules, all at once.

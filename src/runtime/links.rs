@@ -308,6 +308,39 @@ async fn ping_through(
     Ok(())
 }
 
+/// Send `line` (new links, JSON) to a relay's control port and read its
+/// answer: `ok`, or why not.
+pub(super) fn tell_relay(control: std::net::SocketAddr, line: &str) -> std::io::Result<()> {
+    use std::io::{BufRead as _, Write as _};
+    let timeout = Duration::from_secs(2);
+    let mut s = std::net::TcpStream::connect_timeout(&control, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.write_all(line.as_bytes())?;
+    s.write_all(b"\n")?;
+    let mut answer = String::new();
+    std::io::BufReader::new(s).read_line(&mut answer)?;
+    match answer.trim() {
+        "ok" => Ok(()),
+        other => Err(std::io::Error::other(format!(
+            "the relay answered {other:?}"
+        ))),
+    }
+}
+
+/// Give the run's relay (in `run_dir`) `links`: what connections cross
+/// from now on.
+pub fn set(run_dir: &Path, links: &[Link]) -> Result<(), RuntimeError> {
+    let file = run_dir.join(RELAY_DIR).join(relay::CONTROL_PORT_FILE);
+    let port: u16 = std::fs::read_to_string(&file)
+        .map_err(RuntimeError::io(format!("reading {}", file.display())))?
+        .trim()
+        .parse()
+        .map_err(|_| RuntimeError::Environment(format!("{} holds no port", file.display())))?;
+    let line = serde_json::to_string(links).expect("links serialize");
+    tell_relay(([127, 0, 0, 1], port).into(), &line)
+        .map_err(RuntimeError::io("giving the relay new links".to_string()))
+}
+
 /// Each node's address and region.
 fn node_regions(d: &Deployment) -> Vec<(IpAddr, String)> {
     d.nodes

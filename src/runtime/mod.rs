@@ -493,6 +493,20 @@ impl Runtime {
         }
     }
 
+    /// Change `d`'s links at run time (the `slow` fault): `links` are the
+    /// declared ones, in their order, with other figures. Heal gives the
+    /// declared ones back.
+    pub async fn set_links(
+        &self,
+        d: &Deployment,
+        links: &[crate::topology::Link],
+    ) -> Result<(), RuntimeError> {
+        match self {
+            Runtime::Process(p) => links::set(&p.run_dir_of(d), links),
+            Runtime::Docker(r) => docker_links::set(r.client(), d, links).await.map(|_| ()),
+        }
+    }
+
     /// Measure every link of `d` the way its nodes' traffic crosses it
     /// ([`links::measure`]): from each node's own address on the process
     /// runtime, from inside its container's namespace on Docker.

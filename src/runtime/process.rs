@@ -67,6 +67,11 @@ impl ProcessRuntime {
         })
     }
 
+    /// The directory of `d`'s run.
+    pub fn run_dir_of(&self, d: &Deployment) -> PathBuf {
+        self.run_dir(&d.run_id)
+    }
+
     fn run_dir(&self, run_id: &str) -> PathBuf {
         self.base.join(run_id)
     }

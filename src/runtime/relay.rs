@@ -47,6 +47,11 @@ const CHUNK: usize = 64 * 1024;
 /// bandwidth-delay product in any drill here.
 const IN_FLIGHT: usize = 256;
 
+/// The port beside the relay's (process runtime: in [`CONTROL_PORT_FILE`])
+/// on which it takes a new set of links: one line of JSON (the links, as
+/// declared), answered `ok`. The `slow` fault changes a link so.
+pub const CONTROL_PORT_FILE: &str = "control_port";
+
 /// What the relay needs to know: every node's address and region, and the
 /// links between regions.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -83,9 +88,13 @@ impl Schedule {
         }
     }
 
-    /// Whether this schedule holds anything back at all.
-    pub fn is_passthrough(&self) -> bool {
-        self.delay.is_zero() && self.jitter.is_zero() && self.rate.is_none()
+    /// Take the link's figures as they are now; what is in flight keeps
+    /// its times, and no chunk overtakes an earlier one.
+    pub fn set(&mut self, link: &Link) {
+        let fresh = Schedule::new(Some(link));
+        self.delay = fresh.delay;
+        self.jitter = fresh.jitter;
+        self.rate = fresh.rate;
     }
 
     /// When `len` bytes read at `now` may be written: after the link has
@@ -120,25 +129,115 @@ impl Schedule {
 pub async fn run(config: &Path, cancel: CancellationToken) -> std::io::Result<()> {
     let text = std::fs::read(config)?;
     let cfg = parse_config(&text)?;
+    let control = TcpListener::bind("127.0.0.1:0").await?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     let dir = config.parent().map_or_else(PathBuf::new, Path::to_path_buf);
-    let tmp = dir.join(format!("{PORT_FILE}.tmp"));
-    std::fs::write(&tmp, port.to_string())?;
-    std::fs::rename(&tmp, dir.join(PORT_FILE))?;
+    for (file, p) in [
+        (CONTROL_PORT_FILE, control.local_addr()?.port()),
+        // Last: the port file says the relay is ready.
+        (PORT_FILE, port),
+    ] {
+        let tmp = dir.join(format!("{file}.tmp"));
+        std::fs::write(&tmp, p.to_string())?;
+        std::fs::rename(&tmp, dir.join(file))?;
+    }
     tracing::info!(port, links = cfg.links.len(), "relay listening");
-    serve(listener, Arc::new(cfg), cancel).await
+    let shared = Shared::new(cfg);
+    tokio::spawn(take_links(control, shared.clone(), cancel.clone()));
+    serve(listener, shared, cancel).await
+}
+
+/// The relay's configuration as its connections read it: the links can
+/// change while they run (the `slow` fault).
+#[derive(Clone)]
+pub struct Shared {
+    nodes: Arc<Vec<(IpAddr, String)>>,
+    links: Arc<std::sync::RwLock<Vec<Link>>>,
+}
+
+impl Shared {
+    pub fn new(cfg: RelayConfig) -> Shared {
+        Shared {
+            nodes: Arc::new(cfg.nodes),
+            links: Arc::new(std::sync::RwLock::new(cfg.links)),
+        }
+    }
+
+    /// The index of the link between `from` and `to` now.
+    fn link_index(&self, from: IpAddr, to: IpAddr) -> Option<usize> {
+        let links = self.links.read().unwrap_or_else(|e| e.into_inner());
+        let l = link_between(&self.nodes, &links, from, to)?;
+        links.iter().position(|x| x == l)
+    }
+
+    fn link(&self, i: usize) -> Option<Link> {
+        let links = self.links.read().unwrap_or_else(|e| e.into_inner());
+        links.get(i).cloned()
+    }
+}
+
+/// Take new links on `control` until `cancel`: one line of JSON each
+/// connection, the same links in the same order (only their figures may
+/// change), answered `ok` or the error.
+async fn take_links(control: TcpListener, shared: Shared, cancel: CancellationToken) {
+    use tokio::io::AsyncBufReadExt as _;
+    loop {
+        let (stream, _) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            a = control.accept() => match a {
+                Ok(a) => a,
+                Err(_) => continue,
+            },
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let (r, mut w) = stream.into_split();
+            let mut line = String::new();
+            let mut r = tokio::io::BufReader::new(r);
+            if r.read_line(&mut line).await.is_err() {
+                return;
+            }
+            let answer = match serde_json::from_str::<Vec<Link>>(&line) {
+                Ok(new) => {
+                    let mut links = shared.links.write().unwrap_or_else(|e| e.into_inner());
+                    if new.len() == links.len()
+                        && new
+                            .iter()
+                            .zip(links.iter())
+                            .all(|(a, b)| a.between == b.between)
+                    {
+                        tracing::info!(links = ?new.iter().map(|l| (l.label(), l.delay_ms)).collect::<Vec<_>>(), "links changed");
+                        *links = new;
+                        "ok\n".to_string()
+                    } else {
+                        "error: not the same links\n".to_string()
+                    }
+                }
+                Err(e) => format!("error: {e}\n"),
+            };
+            let _ = w.write_all(answer.as_bytes()).await;
+        });
+    }
 }
 
 /// The relay inside a container's network namespace (the docker runtime):
 /// the configuration comes inline, the port is fixed (each namespace has
 /// its own), and the runtime knows it listens when a connection to it from
 /// that namespace succeeds.
-pub async fn run_inline(config: &str, port: u16, cancel: CancellationToken) -> std::io::Result<()> {
+pub async fn run_inline(
+    config: &str,
+    port: u16,
+    control_port: u16,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
     let cfg = parse_config(config.as_bytes())?;
+    let control = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, control_port)).await?;
     let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).await?;
     tracing::info!(port, links = cfg.links.len(), "relay listening");
-    serve(listener, Arc::new(cfg), cancel).await
+    let shared = Shared::new(cfg);
+    tokio::spawn(take_links(control, shared.clone(), cancel.clone()));
+    serve(listener, shared, cancel).await
 }
 
 fn parse_config(text: &[u8]) -> std::io::Result<RelayConfig> {
@@ -149,7 +248,7 @@ fn parse_config(text: &[u8]) -> std::io::Result<RelayConfig> {
 /// Accept and relay connections until `cancel`.
 pub async fn serve(
     listener: TcpListener,
-    cfg: Arc<RelayConfig>,
+    cfg: Shared,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
     loop {
@@ -175,7 +274,7 @@ pub async fn serve(
 }
 
 /// Relay one redirected connection to where it was going.
-async fn relay(inbound: TcpStream, peer: SocketAddr, cfg: &RelayConfig) -> std::io::Result<()> {
+async fn relay(inbound: TcpStream, peer: SocketAddr, cfg: &Shared) -> std::io::Result<()> {
     let dst = original_dst(&inbound)?;
     // Only to a node of the run: a connection made to the relay itself (a
     // readiness probe) has itself as its original destination, and
@@ -186,35 +285,42 @@ async fn relay(inbound: TcpStream, peer: SocketAddr, cfg: &RelayConfig) -> std::
             format!("{dst} is no node of the run: not relayed"),
         ));
     }
-    let link = link_between(&cfg.nodes, &cfg.links, peer.ip(), dst.ip());
+    let link = cfg.link_index(peer.ip(), dst.ip());
     let outbound = connect_marked(peer.ip(), dst).await?;
     inbound.set_nodelay(true)?;
     outbound.set_nodelay(true)?;
     let (ri, wi) = inbound.into_split();
     let (ro, wo) = outbound.into_split();
     tokio::try_join!(
-        pump(ri, wo, Schedule::new(link)),
-        pump(ro, wi, Schedule::new(link))
+        pump(ri, wo, link.map(|i| (cfg.clone(), i))),
+        pump(ro, wi, link.map(|i| (cfg.clone(), i)))
     )?;
     Ok(())
 }
 
-/// Copy `r` to `w`, each chunk held back as `schedule` says; `w` is shut
-/// down after the last byte, so a half-close crosses the link as late as
-/// the data before it.
+/// Copy `r` to `w`, each chunk held back as the link's schedule says (the
+/// link as it is when the chunk is read: a `slow` fault changes it under
+/// way); `w` is shut down after the last byte, so a half-close crosses the
+/// link as late as the data before it. No link: a plain copy.
 async fn pump(
     mut r: impl AsyncRead + Unpin,
     mut w: impl AsyncWrite + Unpin + Send + 'static,
-    mut schedule: Schedule,
+    link: Option<(Shared, usize)>,
 ) -> std::io::Result<()> {
-    if schedule.is_passthrough() {
+    let current = |l: &Option<(Shared, usize)>| l.as_ref().and_then(|(s, i)| s.link(*i));
+    let mut schedule = Schedule::new(current(&link).as_ref());
+    if link.is_none() {
         tokio::io::copy(&mut r, &mut w).await?;
         return w.shutdown().await;
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(Instant, Vec<u8>)>(IN_FLIGHT);
     let writer = tokio::spawn(async move {
         while let Some((at, bytes)) = rx.recv().await {
-            tokio::time::sleep_until(at).await;
+            // Due already (a link with no delay): no timer, whose 1 ms
+            // granularity would add a millisecond each way.
+            if at > Instant::now() {
+                tokio::time::sleep_until(at).await;
+            }
             w.write_all(&bytes).await?;
         }
         w.shutdown().await
@@ -226,6 +332,9 @@ async fn pump(
             let n = r.read(&mut buf).await?;
             if n == 0 {
                 return Ok::<_, std::io::Error>(());
+            }
+            if let Some(l) = current(&link) {
+                schedule.set(&l);
             }
             let at = schedule.next(Instant::now(), n, &mut rng);
             if tx.send((at, buf[..n].to_vec())).await.is_err() {
@@ -354,12 +463,19 @@ mod tests {
     }
 
     #[test]
-    fn no_link_passes_through() {
-        assert!(Schedule::new(None).is_passthrough());
-        assert!(Schedule::new(Some(&link(0.0, 0.0, None))).is_passthrough());
-        assert!(!Schedule::new(Some(&link(0.0, 0.0, Some(1.0)))).is_passthrough());
+    fn no_link_passes_through_and_a_changed_link_applies_to_what_follows() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let t0 = Instant::now();
         assert_eq!(Schedule::new(None).next(t0, 10, &mut rng), t0);
+        // A slow fault raises the delay under way: later chunks wait longer,
+        // and lowering it again never lets a chunk overtake an earlier one.
+        let mut s = Schedule::new(Some(&link(40.0, 0.0, None)));
+        assert_eq!(s.next(t0, 10, &mut rng) - t0, Duration::from_millis(40));
+        s.set(&link(200.0, 0.0, None));
+        let t1 = t0 + Duration::from_millis(1);
+        assert_eq!(s.next(t1, 10, &mut rng) - t1, Duration::from_millis(200));
+        s.set(&link(40.0, 0.0, None));
+        let t2 = t0 + Duration::from_millis(2);
+        assert_eq!(s.next(t2, 10, &mut rng), t1 + Duration::from_millis(200));
     }
 }

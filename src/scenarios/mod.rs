@@ -235,6 +235,30 @@ impl Scenario {
                     "standalone primaries have no replica to fail over to",
                 ));
             }
+            if let Some(change) = &step.link {
+                if topology.links.is_empty() {
+                    return Err(doc.invalid_field(
+                        &["faults", &index, "fault"],
+                        "a slow fault changes a link between regions, and this topology declares no `links`",
+                    ));
+                }
+                if let Some([a, b]) = &change.between
+                    && !topology.links.iter().any(|l| l.joins(a, b))
+                {
+                    return Err(doc.invalid_field(
+                        &["faults", &index, "between"],
+                        format!(
+                            "the topology declares no link between {a} and {b} (links: {})",
+                            topology
+                                .links
+                                .iter()
+                                .map(|l| l.label())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
+            }
             if step.after_slots.is_some() && raw.reshard.is_none() {
                 return Err(doc.invalid_field(
                     &["faults", &index, "after_slots"],
