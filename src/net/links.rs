@@ -49,6 +49,14 @@ pub fn link_between<'l>(
     links.iter().find(|l| l.joins(a, b))
 }
 
+/// A loss percentage as the `statistic` match's probability, to its
+/// precision (it keeps 31 bits).
+pub fn probability(loss_pct: f64) -> String {
+    let p = format!("{:.6}", loss_pct / 100.0);
+    let p = p.trim_end_matches('0');
+    p.strip_suffix('.').unwrap_or(p).to_string()
+}
+
 /// One link's round trips as measured before a drill
 /// (`runtime::links::measure`), stored in the run's record so the check
 /// can judge them again.

@@ -21,7 +21,7 @@ use bollard::query_parameters::{
     ListNetworksOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
     RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::config::{self, Listen};
@@ -871,7 +871,7 @@ impl DockerRuntime {
         cmd: &[String],
     ) -> Result<ExecOutput, RuntimeError> {
         let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
-        exec_in(&self.docker, &node.handle, &cmd)
+        super::exec::exec_in(&self.docker, &node.handle, &cmd)
             .await
             .map_err(|e| match e {
                 RuntimeError::Docker { source, .. } => RuntimeError::Docker {
@@ -881,53 +881,6 @@ impl DockerRuntime {
                 other => other,
             })
     }
-}
-
-/// Run `cmd` in container `handle`, attached, and collect what it printed
-/// and returned.
-pub(super) async fn exec_in(
-    docker: &Docker,
-    handle: &str,
-    cmd: &[&str],
-) -> Result<ExecOutput, RuntimeError> {
-    let ctx = || format!("exec `{}` in {handle}", cmd.join(" "));
-    let created = docker
-        .create_exec(
-            handle,
-            bollard::models::ExecConfig {
-                cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
-                attach_stdout: Some(true),
-                attach_stderr: Some(true),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(RuntimeError::docker(ctx()))?;
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    if let bollard::exec::StartExecResults::Attached { mut output, .. } = docker
-        .start_exec(&created.id, None)
-        .await
-        .map_err(RuntimeError::docker(ctx()))?
-    {
-        while let Some(chunk) = output.next().await {
-            match chunk.map_err(RuntimeError::docker(ctx()))? {
-                bollard::container::LogOutput::StdErr { message } => {
-                    stderr.push_str(&String::from_utf8_lossy(&message))
-                }
-                other => stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
-            }
-        }
-    }
-    let inspect = docker
-        .inspect_exec(&created.id)
-        .await
-        .map_err(RuntimeError::docker(ctx()))?;
-    Ok(ExecOutput {
-        exit_code: inspect.exit_code.unwrap_or(-1),
-        stdout,
-        stderr,
-    })
 }
 
 impl DockerRuntime {

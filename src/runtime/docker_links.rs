@@ -26,7 +26,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use super::filter;
+use super::exec;
 use super::netns::NetNs;
 use super::relay::{MARK, RelayConfig};
 use super::{DeployedNode, Deployment, RuntimeError};
@@ -51,7 +51,7 @@ pub fn bind(links: &[Link]) -> Result<Option<String>, RuntimeError> {
     if links.is_empty() {
         return Ok(None);
     }
-    let exe = super::links::relay_program()?;
+    let exe = super::relay::relay_program().map_err(RuntimeError::Environment)?;
     Ok(Some(format!("{}:{BINARY}:ro", exe.display())))
 }
 
@@ -87,7 +87,7 @@ pub fn node_script(
             s.push_str(&format!(
                 "-A {CHAIN} -d {} -m statistic --mode random --probability {} -j DROP\n",
                 p.to,
-                super::links::probability(loss)
+                crate::net::links::probability(loss)
             ));
         }
     }
@@ -164,20 +164,19 @@ pub async fn install(
     let pid = container_pid(docker, &node.handle).await?;
     wait_listening(docker, node, pid).await?;
     let script = node_script(node.announce.ip(), &nodes, links, RELAY_PORT, true);
-    let (out, _) =
-        filter::restore(docker, &node.name, &node.handle, &["--noflush"], &script).await?;
+    let (out, _) = exec::restore(docker, &node.name, &node.handle, &["--noflush"], &script).await?;
     if out.exit_code != 0 {
         return Err(RuntimeError::Environment(format!(
             "installing the link rules in node {} with iptables-restore failed (exit code {}): {}",
             node.name,
             out.exit_code,
-            filter::first_line(&out.stderr, &out.stdout)
+            exec::first_line(&out.stderr, &out.stdout)
         )));
     }
     // A replica's link to its primary, opened as it started, is reset now
     // rather than at its next acknowledgement (up to a second away), so
     // replication crosses the relay before anything is measured.
-    if let Err(e) = super::docker::exec_in(
+    if let Err(e) = exec::exec_in(
         docker,
         &node.handle,
         &[
@@ -226,7 +225,7 @@ pub async fn set(
             .spawn(move || {
                 let r = ns
                     .enter()
-                    .and_then(|()| super::links::tell_relay(control, &line));
+                    .and_then(|()| super::relay::tell_relay(control, &line));
                 let _ = tx.send(r);
             })
             .map_err(RuntimeError::io("starting a thread"))?;
@@ -330,11 +329,11 @@ async fn wait_listening(
         tokio::time::sleep(interval).await;
     }
     // Why: the binary run again in the container, attached this time.
-    let why = match super::docker::exec_in(docker, &node.handle, &[BINARY, "--version"]).await {
+    let why = match exec::exec_in(docker, &node.handle, &[BINARY, "--version"]).await {
         Ok(out) if out.exit_code != 0 => format!(
             "{BINARY} --version in the container exits {}: {}",
             out.exit_code,
-            filter::first_line(&out.stderr, &out.stdout)
+            exec::first_line(&out.stderr, &out.stdout)
         ),
         Ok(_) => format!("{BINARY} runs in the container, but nothing listened on {relay}"),
         Err(e) => format!("{BINARY} cannot run in the container: {e}"),

@@ -39,7 +39,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{Deployment, ExecOutput, Runtime, RuntimeError, RuntimeKind};
+use super::exec::{first_line, restore};
+use super::{Deployment, Runtime, RuntimeError, RuntimeKind};
 use crate::exit::Class;
 use crate::net::Grudge;
 use crate::net::grudge::CLIENTS;
@@ -364,75 +365,6 @@ async fn docker_write(
     Ok(applied)
 }
 
-/// Run `iptables-restore -w` (and `extra` arguments) in `node`'s container
-/// (`handle`) with `script` on its stdin — the image has no shell to hand a
-/// file to — and collect what it printed and returned, with when it was done.
-pub(super) async fn restore(
-    docker: &bollard::Docker,
-    node: &str,
-    handle: &str,
-    extra: &[&str],
-    script: &str,
-) -> Result<(ExecOutput, Instant), RuntimeError> {
-    use futures::StreamExt as _;
-    use tokio::io::AsyncWriteExt as _;
-    let ctx = || format!("exec `iptables-restore` on node {node}");
-    let mut cmd = vec!["iptables-restore", "-w"];
-    cmd.extend_from_slice(extra);
-    let created = docker
-        .create_exec(
-            handle,
-            bollard::models::ExecConfig {
-                cmd: Some(argv(&cmd)),
-                attach_stdin: Some(true),
-                attach_stdout: Some(true),
-                attach_stderr: Some(true),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(RuntimeError::docker(ctx()))?;
-    let bollard::exec::StartExecResults::Attached {
-        mut output,
-        mut input,
-    } = docker
-        .start_exec(&created.id, None)
-        .await
-        .map_err(RuntimeError::docker(ctx()))?
-    else {
-        return Err(RuntimeError::Environment(format!(
-            "{}: docker started it detached",
-            ctx()
-        )));
-    };
-    // A command that failed to start has closed its end: its exit code says
-    // why, so a failed write is not the error to report. A small script, so
-    // written whole before any output is read.
-    if input.write_all(script.as_bytes()).await.is_ok() {
-        let _ = input.shutdown().await;
-    }
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    while let Some(chunk) = output.next().await {
-        match chunk.map_err(RuntimeError::docker(ctx()))? {
-            bollard::container::LogOutput::StdErr { message } => {
-                stderr.push_str(&String::from_utf8_lossy(&message))
-            }
-            other => stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
-        }
-    }
-    let done = Instant::now();
-    let info = docker
-        .inspect_exec(&created.id)
-        .await
-        .map_err(RuntimeError::docker(ctx()))?;
-    let out = ExecOutput {
-        exit_code: info.exit_code.unwrap_or(-1),
-        stdout,
-        stderr,
-    };
-    Ok((out, done))
-}
-
 /// Why Docker would not exec in a container.
 enum Refused {
     NotRunning,
@@ -733,19 +665,6 @@ pub(super) fn host_sync(args: &[&str]) -> Result<HostOutput, NetError> {
 /// CI); the bare name when it is nowhere, so the error names it.
 fn program(name: &str) -> std::path::PathBuf {
     super::image::which(name).unwrap_or_else(|| name.into())
-}
-
-/// The first line of `stderr`, else of `stdout`, that says something: what a
-/// failed iptables said, in one line (not its warning that legacy tables
-/// exist too).
-pub(super) fn first_line(stderr: &str, stdout: &str) -> String {
-    [stderr, stdout]
-        .iter()
-        .flat_map(|s| s.lines())
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with("# Warning"))
-        .unwrap_or("(no output)")
-        .to_string()
 }
 
 #[cfg(test)]

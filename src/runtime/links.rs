@@ -19,7 +19,7 @@
 //! removes the chains and exactly the jumps that carry it.
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -71,20 +71,12 @@ pub fn rules_script(run_id: &str, pairs: &[Impaired], links: &[Link], port: u16)
                 "-A {chain} -s {} -d {} -m statistic --mode random --probability {} {tag} -j DROP\n",
                 p.from,
                 p.to,
-                probability(loss)
+                crate::net::links::probability(loss)
             ));
         }
     }
     s.push_str(&format!("-I INPUT 1 {tag} -j {chain}\nCOMMIT\n"));
     s
-}
-
-/// A loss percentage as the `statistic` match's probability, to its
-/// precision (it keeps 31 bits).
-pub(super) fn probability(loss_pct: f64) -> String {
-    let p = format!("{:.6}", loss_pct / 100.0);
-    let p = p.trim_end_matches('0');
-    p.strip_suffix('.').unwrap_or(p).to_string()
 }
 
 /// Start `d`'s links: the relay process in `run_dir/relay/`, then the rules
@@ -127,7 +119,7 @@ pub async fn start(run_dir: &Path, d: &Deployment) -> Result<(), RuntimeError> {
         return Err(RuntimeError::Environment(format!(
             "installing the link rules (chain {chain}) with iptables-restore failed (exit code {}): {}",
             out.exit_code,
-            filter::first_line(&out.stderr, &out.stdout)
+            super::exec::first_line(&out.stderr, &out.stdout)
         )));
     }
     tracing::info!(run = %d.run_id, port, pairs = pairs.len(), links = links.len(), "links up");
@@ -308,25 +300,6 @@ async fn ping_through(
     Ok(())
 }
 
-/// Send `line` (new links, JSON) to a relay's control port and read its
-/// answer: `ok`, or why not.
-pub(super) fn tell_relay(control: std::net::SocketAddr, line: &str) -> std::io::Result<()> {
-    use std::io::{BufRead as _, Write as _};
-    let timeout = Duration::from_secs(2);
-    let mut s = std::net::TcpStream::connect_timeout(&control, timeout)?;
-    s.set_read_timeout(Some(timeout))?;
-    s.write_all(line.as_bytes())?;
-    s.write_all(b"\n")?;
-    let mut answer = String::new();
-    std::io::BufReader::new(s).read_line(&mut answer)?;
-    match answer.trim() {
-        "ok" => Ok(()),
-        other => Err(std::io::Error::other(format!(
-            "the relay answered {other:?}"
-        ))),
-    }
-}
-
 /// Give the run's relay (in `run_dir`) `links`: what connections cross
 /// from now on.
 pub fn set(run_dir: &Path, links: &[Link]) -> Result<(), RuntimeError> {
@@ -337,7 +310,7 @@ pub fn set(run_dir: &Path, links: &[Link]) -> Result<(), RuntimeError> {
         .parse()
         .map_err(|_| RuntimeError::Environment(format!("{} holds no port", file.display())))?;
     let line = serde_json::to_string(links).expect("links serialize");
-    tell_relay(([127, 0, 0, 1], port).into(), &line)
+    relay::tell_relay(([127, 0, 0, 1], port).into(), &line)
         .map_err(RuntimeError::io("giving the relay new links".to_string()))
 }
 
@@ -353,7 +326,7 @@ fn node_regions(d: &Deployment) -> Vec<(IpAddr, String)> {
 /// nodes are), logging to `relay.log`; a thread reaps it.
 fn spawn_relay(dir: &Path, config: &Path) -> Result<(), RuntimeError> {
     use std::os::unix::process::CommandExt;
-    let exe = relay_program()?;
+    let exe = relay::relay_program().map_err(RuntimeError::Environment)?;
     let log_path = dir.join("relay.log");
     let log = std::fs::File::create(&log_path)
         .map_err(RuntimeError::io(format!("creating {}", log_path.display())))?;
@@ -384,27 +357,6 @@ fn spawn_relay(dir: &Path, config: &Path) -> Result<(), RuntimeError> {
         })
         .map_err(RuntimeError::io("starting a reaper thread"))?;
     Ok(())
-}
-
-/// The redis-drill binary that runs the relay: this one when it is
-/// redis-drill (the run's cleanup finds processes by an executable named
-/// `redis-*`), else the one beside it (a test binary under `target/`).
-pub(super) fn relay_program() -> Result<PathBuf, RuntimeError> {
-    let me = std::env::current_exe().map_err(RuntimeError::io("finding this executable"))?;
-    if me.file_name().is_some_and(|n| n == "redis-drill") {
-        return Ok(me);
-    }
-    let beside = me
-        .parent()
-        .and_then(Path::parent)
-        .map(|p| p.join("redis-drill"))
-        .filter(|p| p.is_file());
-    beside.ok_or_else(|| {
-        RuntimeError::Environment(format!(
-            "links need the redis-drill binary to run their relay, and {} is not it",
-            me.display()
-        ))
-    })
 }
 
 /// The port the relay wrote once it listened; fails when it exits first or
@@ -523,7 +475,7 @@ fn command_failed(args: &[&str], out: &filter::HostOutput) -> NetError {
         node: "(host)".into(),
         command: args.join(" "),
         code: out.exit_code,
-        stderr: filter::first_line(&out.stderr, &out.stdout),
+        stderr: super::exec::first_line(&out.stderr, &out.stdout),
     }
 }
 
@@ -577,9 +529,9 @@ mod tests {
 
     #[test]
     fn probabilities_and_chain_names() {
-        assert_eq!(probability(0.5), "0.005");
-        assert_eq!(probability(10.0), "0.1");
-        assert_eq!(probability(99.0), "0.99");
+        assert_eq!(crate::net::links::probability(0.5), "0.005");
+        assert_eq!(crate::net::links::probability(10.0), "0.1");
+        assert_eq!(crate::net::links::probability(99.0), "0.99");
         assert_eq!(chain("0badf00d").unwrap(), "RL-0badf00d");
         assert!(chain("a b").is_err());
     }

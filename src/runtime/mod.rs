@@ -11,6 +11,7 @@
 pub mod config;
 pub mod docker;
 pub mod docker_links;
+mod exec;
 pub mod filter;
 pub mod image;
 pub mod links;

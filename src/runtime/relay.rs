@@ -177,6 +177,46 @@ impl Shared {
     }
 }
 
+/// Send `line` (new links, JSON) to a relay's control port and read its
+/// answer: `ok`, or why not.
+pub fn tell_relay(control: std::net::SocketAddr, line: &str) -> std::io::Result<()> {
+    use std::io::{BufRead as _, Write as _};
+    let timeout = Duration::from_secs(2);
+    let mut s = std::net::TcpStream::connect_timeout(&control, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.write_all(line.as_bytes())?;
+    s.write_all(b"\n")?;
+    let mut answer = String::new();
+    std::io::BufReader::new(s).read_line(&mut answer)?;
+    match answer.trim() {
+        "ok" => Ok(()),
+        other => Err(std::io::Error::other(format!(
+            "the relay answered {other:?}"
+        ))),
+    }
+}
+
+/// The redis-drill binary that runs the relay: this one when it is
+/// redis-drill (the run's cleanup finds processes by an executable named
+/// `redis-*`), else the one beside it (a test binary under `target/`).
+pub fn relay_program() -> Result<PathBuf, String> {
+    let me = std::env::current_exe().map_err(|e| format!("finding this executable: {e}"))?;
+    if me.file_name().is_some_and(|n| n == "redis-drill") {
+        return Ok(me);
+    }
+    let beside = me
+        .parent()
+        .and_then(Path::parent)
+        .map(|p| p.join("redis-drill"))
+        .filter(|p| p.is_file());
+    beside.ok_or_else(|| {
+        format!(
+            "links need the redis-drill binary to run their relay, and {} is not it",
+            me.display()
+        )
+    })
+}
+
 /// Take new links on `control` until `cancel`: one line of JSON each
 /// connection, the same links in the same order (only their figures may
 /// change), answered `ok` or the error.
