@@ -200,7 +200,12 @@ fn figure_in(r: &Report, name: &str) -> Option<f64> {
         "max_convergence_ms" => Some(r.convergence_ms.expect("convergence measured")),
         "max_reshard_ms" => Some(r.reshard.as_ref().expect("a reshard").duration_ms),
         // No fault in a reshard drill: no failover, no rejoin.
-        "max_failover_ms" | "max_rejoin_ms" => None,
+        "max_failover_ms" | "max_promotion_ms" | "max_rejoin_ms" => None,
+        // Nor a replication probe (and a cluster of no links).
+        "max_replication_lag_p99_ms"
+        | "max_unreplicated_writes"
+        | "max_replication_floor_violations"
+        | "max_full_resyncs" => None,
         // Nor a lock workload: no lock figure.
         "max_lock_violations"
         | "max_stale_writes_accepted"
@@ -225,7 +230,7 @@ fn figure_in(r: &Report, name: &str) -> Option<f64> {
 
 /// SLOs whose figure, when the drill read back no counter or transaction
 /// group, or judged no read of a SET PX key, is `unknown` rather than missing.
-const READ_BACK_OR_UNKNOWN: [&str; 7] = [
+const READ_BACK_OR_UNKNOWN: [&str; 11] = [
     "max_lost_increments",
     "max_over_counted_increments",
     "max_torn_reads",
@@ -233,6 +238,11 @@ const READ_BACK_OR_UNKNOWN: [&str; 7] = [
     "max_zombie_reads",
     "max_early_expiries",
     "max_hot_miss_ratio_rise",
+    // The replication probe's figures without a probe: `unknown`, saying so.
+    "max_replication_lag_p99_ms",
+    "max_unreplicated_writes",
+    "max_replication_floor_violations",
+    "max_full_resyncs",
 ];
 
 /// The phase a latency SLO reads, if it is one.
