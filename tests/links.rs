@@ -728,3 +728,55 @@ fn cross_region_replication(env: &Env) {
     );
     drilled.assert_code(redis_drill::exit::SUCCESS);
 }
+
+// The `slow` fault on each runtime (the shipped `link-spike` drill):
+// eu-west<->us-east from 40 to 200 ms one way for 4 s. Writes acknowledged
+// during the spike reach the us-east replica no sooner than 200 ms later —
+// the relay changed the delay of the replication link already open — and
+// those of the baseline and after it at about 40 ms; ap-south, across a
+// link the spike leaves alone, sees no change.
+on_both_runtimes!(
+    a_slow_fault_changes_an_open_link_and_heal_restores_it,
+    a_slow_fault_changes_an_open_link_and_heal_restores_it_on_docker,
+    link_spike
+);
+
+fn link_spike(env: &Env) {
+    if !root_or_skip("a_slow_fault_changes_an_open_link_and_heal_restores_it") {
+        return;
+    }
+    let scenario =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/link-spike.yaml");
+    let drilled = env.drill(&scenario, &["--seed", "1"]);
+    let rep = drilled
+        .report()
+        .checks
+        .replication
+        .as_ref()
+        .unwrap_or_else(|| panic!("no replication checks: {}", drilled.output()));
+    let p50 = |region: &str, phase: &str| {
+        let g = rep.regions.iter().find(|g| g.region == region).unwrap();
+        let p = g
+            .by_phase
+            .iter()
+            .find(|p| p.phase == phase)
+            .unwrap_or_else(|| panic!("no {phase} in {region}: {g:?}"));
+        assert!(p.lag_ms.count > 10, "{region} {phase}: {p:?}");
+        p.lag_ms.p50
+    };
+    let us = [
+        p50("us-east", "baseline"),
+        p50("us-east", "during"),
+        p50("us-east", "after"),
+    ];
+    let ap = [p50("ap-south", "baseline"), p50("ap-south", "during")];
+    eprintln!(
+        "{}: us-east lag p50 baseline/during/after {us:?} ms; ap-south {ap:?} ms",
+        env.runtime
+    );
+    assert!((40.0..50.0).contains(&us[0]), "{us:?}");
+    assert!((200.0..250.0).contains(&us[1]), "{us:?}");
+    assert!((40.0..50.0).contains(&us[2]), "{us:?}");
+    assert!(ap.iter().all(|l| (75.0..90.0).contains(l)), "{ap:?}");
+    drilled.assert_code(redis_drill::exit::SUCCESS);
+}

@@ -324,10 +324,15 @@ impl<'a> Nemesis<'a> {
             .filter(|p| nodes.contains(&p.name))
             .map(|p| p.name.clone())
             .collect();
-        let target_text = match (&step.target, step.shape) {
-            (Some(t), _) => t.to_string(),
-            (None, Some(s)) => s.to_string(),
-            (None, None) => "all".to_string(),
+        let target_text = match (&step.target, step.shape, &step.link) {
+            (Some(t), _, _) => t.to_string(),
+            (None, Some(s), _) => s.to_string(),
+            // A slow fault names a link, not a node.
+            (None, None, Some(change)) => change
+                .between
+                .as_ref()
+                .map_or("every link".to_string(), |[a, b]| format!("{a}<->{b}")),
+            (None, None, None) => "all".to_string(),
         };
         let start_ns = self.clock.now_ns();
         let mut window = FaultWindow {
@@ -378,15 +383,7 @@ impl<'a> Nemesis<'a> {
                     .link
                     .clone()
                     .expect("validated: a slow fault changes a link");
-                window.detail = format!(
-                    "{} one way {} ms ± {} ms",
-                    change
-                        .between
-                        .as_ref()
-                        .map_or("every link".to_string(), |[a, b]| format!("{a}<->{b}")),
-                    change.delay_ms,
-                    change.jitter_ms
-                );
+                window.detail = format!("one way {} ms ± {} ms", change.delay_ms, change.jitter_ms);
                 window.nodes = snap.names();
                 self.in_force.slows.insert(index, change);
                 self.apply_links().await?;
