@@ -19,6 +19,11 @@
 //!   reads, the clients' lookups agree with INFO's phase by phase, nothing is
 //!   stale or lost, and a run folder with one GET of a superseded value
 //!   added is checked again to one stale read, failing its SLO.
+//! - stampede (both runtimes): many readers of two hot keys through a kill of
+//!   their shard's primary. Each expiry is computed once, every computation
+//!   is one reader's read, the readers' downtime is seen, and a run folder with
+//!   a second computation added inside an epoch is checked again to one
+//!   violation, failing its SLO.
 //!
 //! All assert properties of the history, never a lucky timing: what a
 //! fault costs is the drill's finding, not the test's.
@@ -434,4 +439,111 @@ crate::on_both_runtimes!(
     process_eviction_drill_sees_evictions_twice_and_no_stale_read,
     docker_eviction_drill_sees_evictions_twice_and_no_stale_read,
     eviction_drill
+);
+
+/// The stampede drill, small: 40 readers of two hot keys (one guarded by
+/// GET then SET NX, one by the Lua single flight) that stay fresh 500 ms,
+/// through a SIGKILL of their shard's primary. Every computation is one
+/// reader's `Computed` read of the same value; each expiry epoch of the
+/// baseline has one; the readers' downtime covers at least the failure
+/// detection; and a run folder with a second computation added inside an
+/// epoch, granted by the same node while the first held its lock, is
+/// checked again to one violation, failing its SLO.
+fn stampede_drill(env: &Env) {
+    use redis_drill::workload::stampede::{ReadOutcome, StampedeRecording};
+    let yaml = format!(
+        "name: stampede-test\n\
+         topology: {}\n\
+         seed: 7\n\
+         stampede:\n  readers: 40\n  keys: 2\n  ttl_ms: 500\n  compute_ms: 30\n  lock_ttl_ms: 300\n  read_every_ms: 40\n  max_wait_ms: 1000\n\
+         baseline_ms: 2000\n\
+         settle_ms: 1000\n\
+         faults:\n  - {{fault: kill, target: 'primary_of:5685', at_ms: 0, hold_ms: 5000}}\n\
+         slo:\n  max_stampede_violations: 0\n  max_unserved_ms: 60000\n",
+        topology("cluster-3x1-fast.yaml").display()
+    );
+    let file = env.write("stampede.yaml", &yaml);
+    let d = env.drill(&file, &[]);
+    assert_checked(&d);
+    let r = d.report();
+    let s = r.checks.stampede.as_ref().expect("the stampede verdict");
+    eprintln!(
+        "stampede drill: {} reads, {} computes, {} epochs, violations {:?}, failover {:?}, unserved {} ms",
+        s.reads, s.computes, s.epochs, s.violations, s.failover_computes, s.no_serve_max_ms
+    );
+    assert!(s.reads > 500 && s.hits > 0, "{s:?}");
+    assert_eq!(s.by_variant.len(), 2, "{s:?}");
+    // The baseline (2 s, values fresh 500 ms): each key expired about four
+    // times, and each expiry was computed once.
+    let baseline = s.by_phase.iter().find(|p| p.phase == "baseline").unwrap();
+    assert!((4..=12).contains(&baseline.computes), "{baseline:?}");
+    assert_eq!(baseline.failed, 0, "{baseline:?}");
+    // A SIGKILL with a 2 s node timeout: readers went unserved at least as
+    // long as the failure took to detect.
+    assert!(s.failed > 0 && s.no_serve_max_ms >= 1000.0, "{s:?}");
+    let v = slo(r, "max_stampede_violations");
+    assert_eq!(v.value, Some(s.violations.len() as f64), "{v:?}");
+    assert_ne!(v.result, Verdict::Unknown);
+
+    // Every acknowledged computation is one reader's `Computed` read.
+    let dir = d.run_dir();
+    let rec: StampedeRecording =
+        serde_json::from_slice(&std::fs::read(dir.join("stampede.json")).unwrap()).unwrap();
+    assert_eq!(rec.computes.len() as u64, s.computes);
+    for c in rec.computes.iter().filter(|c| c.set_ok) {
+        let n = rec
+            .reads
+            .iter()
+            .filter(|r| {
+                matches!(&r.outcome, ReadOutcome::Computed { value } if *value == c.value)
+                    && r.reader == c.reader
+            })
+            .count();
+        assert_eq!(n, 1, "{c:?}");
+    }
+
+    // A second computation inside the first epoch of key 0, granted by the
+    // same node 5 ms after the first, before the first wrote its value.
+    let first = rec
+        .computes
+        .iter()
+        .find(|c| c.key == 0 && c.set_ok)
+        .expect("a computation of key 0")
+        .clone();
+    let mut second = first.clone();
+    second.reader += 1;
+    second.value = format!("dup{}", first.value);
+    for t in [
+        &mut second.lock_sent_ns,
+        &mut second.lock_end_ns,
+        &mut second.miss_sent_ns,
+        &mut second.miss_end_ns,
+    ] {
+        *t += 5_000_000;
+    }
+    let mut tampered = rec.clone();
+    tampered.computes.push(second);
+    let copy = tempfile::tempdir().unwrap();
+    let to = copy.path().join("dup");
+    copy_with_keys(dir, &to, |_| {});
+    std::fs::write(
+        to.join("stampede.json"),
+        serde_json::to_vec(&tampered).unwrap(),
+    )
+    .unwrap();
+    let (code, again) = check_run(env, &to);
+    assert_eq!(code, Some(exit::CHECK_FAILED));
+    let s2 = again
+        .checks
+        .stampede
+        .as_ref()
+        .expect("the stampede verdict");
+    assert_eq!(s2.violations.len(), s.violations.len() + 1, "{s2:?}");
+    assert_eq!(slo(&again, "max_stampede_violations").result, Verdict::Fail);
+}
+
+crate::on_both_runtimes!(
+    process_stampede_drill_computes_each_expiry_once,
+    docker_stampede_drill_computes_each_expiry_once,
+    stampede_drill
 );

@@ -206,6 +206,13 @@ fn figure_in(r: &Report, name: &str) -> Option<f64> {
         | "max_unreplicated_writes"
         | "max_replication_floor_violations"
         | "max_full_resyncs" => None,
+        // Nor a stampede workload.
+        "max_stampede_violations"
+        | "max_failover_recomputes"
+        | "max_superseded_serves"
+        | "max_failed_reads"
+        | "max_unserved_ms"
+        | "max_stale_serve_ms" => None,
         // Nor a lock workload: no lock figure.
         "max_lock_violations"
         | "max_stale_writes_accepted"
@@ -230,7 +237,7 @@ fn figure_in(r: &Report, name: &str) -> Option<f64> {
 
 /// SLOs whose figure, when the drill read back no counter or transaction
 /// group, or judged no read of a SET PX key, is `unknown` rather than missing.
-const READ_BACK_OR_UNKNOWN: [&str; 11] = [
+const READ_BACK_OR_UNKNOWN: [&str; 17] = [
     "max_lost_increments",
     "max_over_counted_increments",
     "max_torn_reads",
@@ -243,6 +250,13 @@ const READ_BACK_OR_UNKNOWN: [&str; 11] = [
     "max_unreplicated_writes",
     "max_replication_floor_violations",
     "max_full_resyncs",
+    // The stampede workload's without one: `unknown`, saying so.
+    "max_stampede_violations",
+    "max_failover_recomputes",
+    "max_superseded_serves",
+    "max_failed_reads",
+    "max_unserved_ms",
+    "max_stale_serve_ms",
 ];
 
 /// The phase a latency SLO reads, if it is one.

@@ -40,6 +40,7 @@ pub mod lost;
 pub mod replication;
 pub mod selfcheck;
 pub mod stale;
+pub mod stampede;
 pub mod ttl;
 pub mod txn;
 

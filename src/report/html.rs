@@ -60,9 +60,11 @@ td.n{text-align:right}.pass{background:#d7f5d7}.fail{background:#f8d0d0}.unknown
 .verdict{display:inline-block;padding:.2em .8em;font-weight:bold;border-radius:4px}\
 .none{color:#777;font-style:italic}section.chart{margin-top:1.5em}h2{font-size:1.1em}";
 
-/// A lock drill with no key/value workload beside its locks.
+/// A lock or stampede drill with no key/value workload beside it.
 fn locks_only(r: &Report) -> bool {
-    r.locks.is_some() && r.workload.app.clients == 0 && r.workload.probe.clients == 0
+    (r.locks.is_some() || r.checks.stampede.is_some())
+        && r.workload.app.clients == 0
+        && r.workload.probe.clients == 0
 }
 
 /// Verdict, environment, SLO table, headline figures.
@@ -96,6 +98,9 @@ fn summary(s: &mut String, r: &Report) {
     s.push_str("</table>\n");
     if let Some(l) = &r.locks {
         locks_section(s, l);
+    }
+    if let Some(st) = &r.checks.stampede {
+        rows_table(s, "Stampede", super::stampede::rows(st));
     }
     // A lock drill that ran its locks alone has no key/value figures.
     if locks_only(r) {

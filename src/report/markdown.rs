@@ -58,7 +58,9 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(t, "| convergence | {} {what} |", ms(c));
     }
     // A lock drill that ran its locks alone: no key/value figures at all.
-    let kv = r.workload.app.clients > 0 || r.workload.probe.clients > 0 || r.locks.is_none();
+    let kv = r.workload.app.clients > 0
+        || r.workload.probe.clients > 0
+        || (r.locks.is_none() && r.checks.stampede.is_none());
     if kv {
         kv_rows(&mut t, r);
     }
@@ -70,6 +72,9 @@ pub fn render(r: &Report) -> String {
     }
     links(&mut s, r);
     replication(&mut s, r);
+    if let Some(st) = &r.checks.stampede {
+        super::stampede::render(&mut s, st);
+    }
     faults(&mut s, r);
     if let Some(l) = &r.locks {
         super::locks::render(&mut s, l);
@@ -531,6 +536,14 @@ fn faults(s: &mut String, r: &Report) {
             Some(_) => format!("≥ {worst}"),
             None => worst,
         };
+        // No key/value clients: no app downtime was measured (a stampede
+        // drill has its readers' own in its section).
+        let kv = r.workload.app.clients > 0;
+        let (worst, windows) = if kv {
+            (worst, f.downtime_windows.to_string())
+        } else {
+            ("—".to_string(), "—".to_string())
+        };
         if let Some(why) = &f.skipped {
             let _ = writeln!(
                 s,
@@ -561,7 +574,7 @@ fn faults(s: &mut String, r: &Report) {
             },
             opt(f.converged_after_ms),
             worst,
-            f.downtime_windows
+            windows
         );
     }
     let failovers: Vec<_> = r.faults.iter().flat_map(|f| &f.failover).collect();

@@ -16,6 +16,7 @@ mod locks;
 mod markdown;
 pub mod nightly;
 pub mod planner;
+mod stampede;
 mod store;
 mod text;
 
@@ -394,6 +395,9 @@ pub struct Checks {
     /// replication probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication: Option<crate::checker::replication::Replication>,
+    /// The stampede workload's verdict, when the drill ran one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stampede: Option<crate::checker::stampede::Stampede>,
 }
 
 /// The counters' verdict (checker::counters), with a few examples.

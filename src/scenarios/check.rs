@@ -38,6 +38,7 @@ use crate::timeline::{Event, Phase};
 use crate::workload::locks::{LOCKS_FILE, LockHistoryError, LockRecording};
 use crate::workload::reference::NodeSample;
 use crate::workload::replication::ReplRecording;
+use crate::workload::stampede::StampedeRecording;
 use crate::workload::{self, ClientMode, History, Op, OpKind, Ping, WorkloadStats};
 
 use super::measure::fault_report;
@@ -46,6 +47,9 @@ use crate::timeline::ms;
 
 /// The replication probe's file in a run folder.
 pub const REPLICATION_FILE: &str = "replication.json";
+
+/// The stampede workload's file in a run folder.
+pub const STAMPEDE_FILE: &str = "stampede.json";
 /// The keyspace sampler's file in a run folder.
 pub const KEYSPACE_FILE: &str = "keyspace.jsonl";
 
@@ -159,6 +163,8 @@ pub struct Stored {
     pub keyspace: Vec<KeyspaceSample>,
     /// The replication probe's history, when the drill ran one.
     pub replication: Option<ReplRecording>,
+    /// The stampede workload's history, when the drill ran one.
+    pub stampede: Option<StampedeRecording>,
 }
 
 /// A stored run that cannot be read back.
@@ -205,6 +211,9 @@ impl Stored {
             std::fs::write(dir.join(REPLICATION_FILE), pretty(rec))
                 .map_err(io(REPLICATION_FILE))?;
         }
+        if let Some(rec) = &self.stampede {
+            std::fs::write(dir.join(STAMPEDE_FILE), pretty(rec)).map_err(io(STAMPEDE_FILE))?;
+        }
         Ok(())
     }
 
@@ -232,6 +241,10 @@ impl Stored {
                 _ => Vec::new(),
             },
             replication: match dir.join(REPLICATION_FILE) {
+                p if p.exists() => Some(read_json(&p)?),
+                _ => None,
+            },
+            stampede: match dir.join(STAMPEDE_FILE) {
                 p if p.exists() => Some(read_json(&p)?),
                 _ => None,
             },
@@ -508,6 +521,14 @@ pub fn check(s: &Stored) -> Report {
             rep.resyncs_full = deltas.values().map(|d| d.sync_full).sum();
             rep.resyncs_partial = deltas.values().map(|d| d.sync_partial_ok).sum();
             rep
+        }),
+        stampede: s.stampede.as_ref().map(|rec| {
+            let phases: Vec<(String, u64, u64)> = r
+                .phases
+                .iter()
+                .map(|p| (p.name.clone(), p.start_ns, p.end_ns))
+                .collect();
+            checker::stampede::stampede(rec, &phases)
         }),
     };
     let downtime = DowntimeSummary {
@@ -921,6 +942,7 @@ mod tests {
             locks: None,
             keyspace: Vec::new(),
             replication: None,
+            stampede: None,
         }
     }
 

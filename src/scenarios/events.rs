@@ -63,8 +63,9 @@ pub(crate) enum DrillEvent {
         after_ms: f64,
         polls: u32,
     },
-    /// The recorders stopped with this many ops in the history.
-    Stopped { ops: usize },
+    /// The recorders stopped with this many ops in the history (and this
+    /// many stampede reads).
+    Stopped { ops: usize, reads: usize },
     /// A line about the outcome (failover figures, the self-check).
     Outcome(String),
 }
@@ -230,8 +231,12 @@ impl Subscriber for Terminal {
             DrillEvent::Topology(t) => crate::note!("\n{}", t.render_text()),
             DrillEvent::Recording { workload } => self.line(workload),
             DrillEvent::PhaseEnded(_) => {}
-            DrillEvent::Stopped { ops } => {
-                self.line(format!("workload stopped: {ops} ops recorded"));
+            DrillEvent::Stopped { ops, reads } => {
+                self.line(match (ops, reads) {
+                    (_, 0) => format!("workload stopped: {ops} ops recorded"),
+                    (0, _) => format!("workload stopped: {reads} stampede reads recorded"),
+                    _ => format!("workload stopped: {ops} ops, {reads} stampede reads recorded"),
+                });
             }
             DrillEvent::FaultsScheduled { count, span_ms } => self.line(format!(
                 "{count} fault(s) scheduled over {:.1} s",

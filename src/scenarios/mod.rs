@@ -22,6 +22,7 @@ use crate::topology::{Kind, Topology, TopologyError, parse_document};
 use crate::workload::WorkloadSpec;
 use crate::workload::locks::{Algorithm, LockSpec, ResourceKind};
 use crate::workload::replication::ReplProbeSpec;
+use crate::workload::stampede::StampedeSpec;
 
 pub mod check;
 mod error;
@@ -57,6 +58,9 @@ pub struct Scenario {
     /// The replication probe, beside the workload: how long a write takes to
     /// show on each replica ([`crate::workload::replication`]).
     pub replication_probe: Option<ReplProbeSpec>,
+    /// The stampede workload, beside the others: many readers of a few hot
+    /// keys that expire ([`crate::workload::stampede`]).
+    pub stampede: Option<StampedeSpec>,
     /// How long the workload runs before the action (ms).
     pub baseline_ms: u64,
     /// How long it runs after the action and convergence (ms).
@@ -117,6 +121,8 @@ struct RawScenario {
     locks: Option<LockSpec>,
     #[serde(default)]
     replication_probe: Option<ReplProbeSpec>,
+    #[serde(default)]
+    stampede: Option<StampedeSpec>,
     #[serde(default = "default_phase_ms")]
     baseline_ms: u64,
     #[serde(default = "default_phase_ms")]
@@ -269,7 +275,8 @@ impl Scenario {
         }
         // A lock drill may run its locks alone: no `workload:`, or one that
         // would issue nothing.
-        let (workload, kv) = match (raw.workload, raw.locks.is_some()) {
+        let alone = raw.locks.is_some() || raw.stampede.is_some();
+        let (workload, kv) = match (raw.workload, alone) {
             (None, true) => (WorkloadSpec::default(), false),
             (Some(w), true) if w.issues_nothing() => (w, false),
             (w, _) => (w.unwrap_or_default(), true),
@@ -277,7 +284,7 @@ impl Scenario {
         if kv && workload.clients == 0 {
             return Err(doc.invalid_field(
                 &["workload", "clients"],
-                "a drill needs at least one app client (a lock drill may leave `workload:` out)",
+                "a drill needs at least one app client (a lock or stampede drill may leave `workload:` out)",
             ));
         }
         if let Some((field, why)) = workload.problem().filter(|_| kv) {
@@ -294,7 +301,7 @@ impl Scenario {
             return Err(doc.invalid_field(
                 &["slo", s.name],
                 format!(
-                    "this drill runs no key/value workload (only `locks:`), so nothing measures {} ({})",
+                    "this drill runs no key/value workload (only `locks:` or `stampede:`), so nothing measures {} ({})",
                     s.name, s.reads
                 ),
             ));
@@ -346,6 +353,11 @@ impl Scenario {
                 ));
             }
         }
+        if let Some(st) = &raw.stampede
+            && let Err((field, msg)) = st.check()
+        {
+            return Err(doc.invalid_field(&["stampede", field], msg));
+        }
         Ok(Scenario {
             name: raw.name,
             description: raw.description,
@@ -355,6 +367,7 @@ impl Scenario {
             kv,
             locks: raw.locks,
             replication_probe: raw.replication_probe,
+            stampede: raw.stampede,
             baseline_ms: raw.baseline_ms,
             settle_ms: raw.settle_ms,
             recovery_timeout_ms: raw.recovery_timeout_ms,

@@ -154,6 +154,7 @@ impl<'a> Drill<'a> {
                     scenario.kv,
                     locks,
                     scenario.replication_probe.as_ref(),
+                    scenario.stampede.as_ref(),
                     setup,
                     self.seed,
                     cancel,
@@ -161,7 +162,12 @@ impl<'a> Drill<'a> {
                 .await?;
                 self.bus.set_clock(rec.clock);
                 self.bus.emit(DrillEvent::Recording {
-                    workload: stages::workload_line(&scenario.workload, scenario.kv, locks),
+                    workload: stages::workload_line(
+                        &scenario.workload,
+                        scenario.kv,
+                        locks,
+                        scenario.stampede.as_ref(),
+                    ),
                 });
                 self.recorders = Some(rec);
             }
@@ -205,6 +211,7 @@ impl<'a> Drill<'a> {
                     let recordings = rec.stop().await;
                     self.bus.emit(DrillEvent::Stopped {
                         ops: recordings.ops(),
+                        reads: recordings.stampede_reads(),
                     });
                     self.recordings = Some(recordings);
                 }

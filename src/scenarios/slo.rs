@@ -88,6 +88,29 @@ fn replication(
     }
 }
 
+/// A figure of the stampede workload; `unknown` when the drill ran none or
+/// it recorded no read.
+fn stampede(f: &Figures, figure: fn(&crate::checker::stampede::Stampede) -> f64) -> Figure {
+    match &f.checks.stampede {
+        None => Figure::Unknown {
+            value: None,
+            why: "the drill ran no stampede workload (`stampede:`)".into(),
+        },
+        Some(s) if s.reads == 0 => Figure::Unknown {
+            value: None,
+            why: "the stampede workload recorded no read".into(),
+        },
+        Some(s) if s.unrecorded > 0 => Figure::Unknown {
+            value: Some(figure(s)),
+            why: format!(
+                "{} stampede reads ran past the history's size",
+                s.unrecorded
+            ),
+        },
+        Some(s) => Figure::Measured(figure(s)),
+    }
+}
+
 fn count(v: u64) -> Figure {
     Figure::Measured(v as f64)
 }
@@ -527,6 +550,60 @@ pub const SLOS: &[Slo] = &[
         source: Source::Drill,
         on: REPLICATED,
         figure: |f| replication(f, |r| Some(r.resyncs_full as f64)),
+    },
+    Slo {
+        name: "max_stampede_violations",
+        unit: "computations",
+        bound: Bound::AtMost,
+        reads: "second computations of one key in one expiry epoch while the first held the lock (not explained by the lock's PX running out, nor by a failover of its shard)",
+        source: Source::Drill,
+        on: EVERY_KIND,
+        figure: |f| stampede(f, |s| s.violations.len() as f64),
+    },
+    Slo {
+        name: "max_failover_recomputes",
+        unit: "computations",
+        bound: Bound::AtMost,
+        reads: "second computations in one expiry epoch granted by another node than the first: the lock vanished with its shard's primary",
+        source: Source::Drill,
+        on: EVERY_KIND,
+        figure: |f| stampede(f, |s| s.failover_computes.len() as f64),
+    },
+    Slo {
+        name: "max_superseded_serves",
+        unit: "reads",
+        bound: Bound::AtMost,
+        reads: "stampede reads that served a value older than one acknowledged before the read began",
+        source: Source::Drill,
+        on: EVERY_KIND,
+        figure: |f| stampede(f, |s| s.superseded_serves as f64),
+    },
+    Slo {
+        name: "max_failed_reads",
+        unit: "reads",
+        bound: Bound::AtMost,
+        reads: "stampede reads that served no value: none within max_wait_ms, or a computation whose write failed",
+        source: Source::Drill,
+        on: EVERY_KIND,
+        figure: |f| stampede(f, |s| s.failed as f64),
+    },
+    Slo {
+        name: "max_unserved_ms",
+        unit: "ms",
+        bound: Bound::AtMost,
+        reads: "the longest stretch in which no stampede read was served while some reader waited or failed: the readers' downtime",
+        source: Source::Drill,
+        on: EVERY_KIND,
+        figure: |f| stampede(f, |s| s.no_serve_max_ms),
+    },
+    Slo {
+        name: "max_stale_serve_ms",
+        unit: "ms",
+        bound: Bound::AtMost,
+        reads: "serve_stale: how long past its freshness the stalest value served was (0 when none was)",
+        source: Source::Drill,
+        on: EVERY_KIND,
+        figure: |f| stampede(f, |s| s.staleness_ms.max),
     },
 ];
 

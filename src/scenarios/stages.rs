@@ -28,6 +28,7 @@ use crate::workload::locks::{
 };
 use crate::workload::reference::{NodeSample, server_sample};
 use crate::workload::replication::{ProbeTarget, ReplProbe, ReplProbeSpec, ReplRecording};
+use crate::workload::stampede::{StampedeRecording, StampedeSpec, StampedeWorkload};
 use crate::workload::{self, Ping, Reference, Routing, Workload};
 
 use super::check::{KeyValues, RECORD_VERSION, Record, Stored, slot_ranges};
@@ -362,6 +363,8 @@ pub(super) struct Recorders {
     locks: Option<LockWorkload>,
     /// The replication probe, when the scenario has one.
     replication: Option<ReplProbe>,
+    /// The stampede workload, when the scenario has one.
+    stampede: Option<StampedeWorkload>,
 }
 
 /// What the recorders held when they stopped.
@@ -374,6 +377,7 @@ pub(super) struct Recordings {
     server: ServerFigures,
     keyspace: Vec<KeyspaceSample>,
     replication: Option<ReplRecording>,
+    stampede: Option<StampedeRecording>,
 }
 
 impl Recorders {
@@ -383,6 +387,7 @@ impl Recorders {
         kv: bool,
         locks: Option<&LockSpec>,
         probe: Option<&ReplProbeSpec>,
+        stampede: Option<&StampedeSpec>,
         setup: &Setup,
         seed: u64,
         cancel: &CancellationToken,
@@ -418,6 +423,21 @@ impl Recorders {
                 .await?,
             ),
             _ => None,
+        };
+        let stampede = match stampede {
+            Some(spec) => Some(
+                StampedeWorkload::start(
+                    setup.clients.map.clone(),
+                    setup.routing.clone(),
+                    spec.clone(),
+                    seed,
+                    clock,
+                    setup.clients.netns.clone(),
+                    workload_cancel.clone(),
+                )
+                .await?,
+            ),
+            None => None,
         };
         let watch_cancel = cancel.child_token();
         // Only a cluster's nodes have a view of each other to record.
@@ -464,6 +484,7 @@ impl Recorders {
         });
         Ok(Recorders {
             replication,
+            stampede,
             keyspace,
             clock,
             workload,
@@ -519,8 +540,13 @@ impl Recorders {
             Some(r) => tokio::task::spawn_blocking(move || r.stop()).await.ok(),
             None => None,
         };
+        let stampede = match self.stampede {
+            Some(s) => Some(s.stop().await),
+            None => None,
+        };
         Recordings {
             replication,
+            stampede,
             clock: self.clock,
             recorded,
             locks,
@@ -543,6 +569,10 @@ impl Recordings {
 
     pub(super) fn ops(&self) -> usize {
         self.recorded.history.len()
+    }
+
+    pub(super) fn stampede_reads(&self) -> usize {
+        self.stampede.as_ref().map_or(0, |s| s.reads.len())
     }
 }
 
@@ -569,18 +599,43 @@ pub(super) fn workload_line(
     spec: &workload::WorkloadSpec,
     kv: bool,
     locks: Option<&LockSpec>,
+    stampede: Option<&StampedeSpec>,
 ) -> String {
-    if let (false, Some(l)) = (kv, locks) {
-        return format!(
-            "workload running: locks only: {} ({} workers × {} locks, TTL {} ms), no key/value workload",
-            l.algorithm.as_str(),
-            l.workers,
-            l.locks,
-            l.ttl_ms
-        );
+    let stampede = stampede.map_or(String::new(), |s| {
+        format!(
+            "stampede: {} readers of {} hot keys ({}, {}, fresh {} ms, compute {} ms)",
+            s.readers,
+            s.keys,
+            s.variants
+                .iter()
+                .map(|v| v.as_str())
+                .collect::<Vec<_>>()
+                .join("+"),
+            s.policy.as_str(),
+            s.ttl_ms,
+            s.compute_ms
+        )
+    });
+    if !kv {
+        let alone = match locks {
+            Some(l) => format!(
+                "locks: {} ({} workers × {} locks, TTL {} ms)",
+                l.algorithm.as_str(),
+                l.workers,
+                l.locks,
+                l.ttl_ms
+            ),
+            None => String::new(),
+        };
+        let sep = if alone.is_empty() || stampede.is_empty() {
+            ""
+        } else {
+            "; "
+        };
+        return format!("workload running: {alone}{sep}{stampede}, no key/value workload");
     }
     format!(
-        "workload running: {} app + {} probe clients, {}{}{}",
+        "workload running: {} app + {} probe clients, {}{}{}{}",
         spec.clients,
         spec.probe_clients,
         match spec.model {
@@ -600,6 +655,11 @@ pub(super) fn workload_line(
                 l.ttl_ms
             ),
             None => String::new(),
+        },
+        if stampede.is_empty() {
+            String::new()
+        } else {
+            format!("; {stampede}")
         }
     )
 }
@@ -977,6 +1037,7 @@ impl Run<'_> {
             locks: recordings.locks,
             keyspace: recordings.keyspace,
             replication: recordings.replication,
+            stampede: recordings.stampede,
         }
     }
 }

@@ -38,6 +38,7 @@ pub mod routing;
 pub mod runner;
 mod schedule;
 pub mod spec;
+pub mod stampede;
 mod thread;
 mod timer;
 

@@ -446,7 +446,7 @@ impl Router {
             .map_err(|e| e.to_string())
     }
 
-    fn node_name(&self, i: usize) -> String {
+    pub(crate) fn node_name(&self, i: usize) -> String {
         self.state().nodes[i].name.clone()
     }
 

@@ -1,0 +1,567 @@
+//! Stampedes, from the stampede workload's history
+//! ([`crate::workload::stampede`]). Pure.
+//!
+//! - **Epochs.** A computation replaces the value whose write was the last
+//!   acknowledged before the read it rests on was sent (its *predecessor*;
+//!   none at first). Computations with the same key and predecessor belong
+//!   to one expiry epoch, and an epoch should have one.
+//! - **A second computation in an epoch** is judged against the one before
+//!   it that still counts (acknowledged its write, or held its lock when
+//!   the second took it):
+//!   - granted by another node: the lock vanished with its shard's primary —
+//!     a **failover computation**, counted with its window;
+//!   - granted when the first lock's PX could have run out (at least
+//!     `lock_ttl_ms` after the first grant was sent) — **lock expired**;
+//!   - otherwise a **stampede violation**: two readers computed at once
+//!     while one held the lock.
+//!   A first computation whose write failed and whose lock was released
+//!   before the next grant was sent leaves the epoch open: the next is no
+//!   duplicate.
+//! - **Early recomputations**: a read found the key missing before its
+//!   predecessor's PX could have run out (answered before the predecessor's
+//!   write was sent + PX): the value vanished early (a failover that lost
+//!   it, an eviction).
+//! - **Stale serves** (`serve_stale`): a value served past its freshness,
+//!   and by how long (read start − freshness deadline).
+//! - **Superseded serves**: a served value older than one whose write was
+//!   acknowledged before the read began. Never acceptable.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use super::latency::{Latency, percentiles};
+use crate::workload::stampede::{
+    Compute, Found, Read, ReadOutcome, StampedeRecording, Variant, fresh_until,
+};
+
+/// A second computation in one epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Duplicate {
+    pub key: u32,
+    pub variant: Variant,
+    /// The value the epoch replaces (`None`: the first epoch).
+    pub predecessor: Option<String>,
+    /// The computation that counted, and the duplicate: their values,
+    /// granting nodes and grant times (ms since the run's epoch).
+    pub first: String,
+    pub first_node: String,
+    pub first_grant_ms: f64,
+    pub second: String,
+    pub second_node: String,
+    pub second_grant_ms: f64,
+}
+
+/// One variant's figures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VariantFigures {
+    pub variant: Option<Variant>,
+    pub reads: u64,
+    pub failed: u64,
+    pub computes: u64,
+    pub epochs: u64,
+    pub violations: u64,
+    pub failover_computes: u64,
+    pub lock_expired_computes: u64,
+    /// Read start → value served, every served read.
+    pub serve_ms: Latency,
+}
+
+/// One phase's figures (by read start).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseFigures {
+    pub phase: String,
+    pub reads: u64,
+    pub failed: u64,
+    pub computes: u64,
+    pub serve_ms: Latency,
+}
+
+/// What the stampede checker found.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stampede {
+    pub readers: u32,
+    pub keys: u32,
+    pub policy: String,
+    pub reads: u64,
+    pub hits: u64,
+    /// Served after polling while another reader computed.
+    pub waited: u64,
+    pub computed: u64,
+    pub stale_served: u64,
+    pub failed: u64,
+    /// Commands that failed inside reads (each read counts its own).
+    pub command_errors: u64,
+    pub computes: u64,
+    pub epochs: u64,
+    pub violations: Vec<Duplicate>,
+    pub failover_computes: Vec<Duplicate>,
+    pub lock_expired_computes: Vec<Duplicate>,
+    pub early_recomputes: u64,
+    /// The window from the first failover computation's first grant to the
+    /// last's second grant (ms), when there were any.
+    pub failover_window_ms: Option<(f64, f64)>,
+    pub superseded_serves: u64,
+    /// Read start − freshness deadline of each stale serve, ms.
+    pub staleness_ms: Latency,
+    /// The longest stretch in which no read was served (between the ends
+    /// of two served reads, or from the first failed read's start), ms:
+    /// the readers' downtime.
+    pub no_serve_max_ms: f64,
+    /// When that stretch began (ms since the run's epoch).
+    pub no_serve_from_ms: f64,
+    /// Read start → value served.
+    pub serve_ms: Latency,
+    pub hit_ms: Latency,
+    /// Reads that found no fresh value and got one (waited or computed).
+    pub miss_ms: Latency,
+    pub by_variant: Vec<VariantFigures>,
+    pub by_phase: Vec<PhaseFigures>,
+    /// Reads the history could not hold.
+    pub unrecorded: u64,
+}
+
+fn ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}
+
+/// Judge the recording; `phases` (name, start, end in ns) split the reads.
+pub fn stampede(rec: &StampedeRecording, phases: &[(String, u64, u64)]) -> Stampede {
+    let spec = rec.spec.clone().unwrap_or_default();
+    let lock_ttl_ns = spec.lock_ttl_ms * 1_000_000;
+    let px_ns = spec.px_ms() * 1_000_000;
+    let mut out = Stampede {
+        readers: spec.readers,
+        keys: spec.keys,
+        policy: spec.policy.as_str().into(),
+        reads: rec.reads.len() as u64,
+        computes: rec.computes.len() as u64,
+        unrecorded: rec.unrecorded,
+        ..Default::default()
+    };
+    // Acknowledged writes per key, by acknowledgement.
+    let mut acked: HashMap<u32, Vec<&Compute>> = HashMap::new();
+    for c in rec.computes.iter().filter(|c| c.set_ok) {
+        acked.entry(c.key).or_default().push(c);
+    }
+    for v in acked.values_mut() {
+        v.sort_by_key(|c| c.set_end_ns);
+    }
+    let predecessor = |key: u32, before_ns: u64| -> Option<&Compute> {
+        let v = acked.get(&key)?;
+        let i = v.partition_point(|c| c.set_end_ns < before_ns);
+        i.checked_sub(1).map(|i| v[i])
+    };
+    // Epochs.
+    let mut epochs: BTreeMap<(u32, Option<String>), Vec<&Compute>> = BTreeMap::new();
+    for c in &rec.computes {
+        let p = predecessor(c.key, c.miss_sent_ns);
+        if let Some(p) = p
+            && c.found == Found::Missing
+            && c.miss_end_ns < p.set_sent_ns + px_ns
+        {
+            out.early_recomputes += 1;
+        }
+        epochs
+            .entry((c.key, p.map(|p| p.value.clone())))
+            .or_default()
+            .push(c);
+    }
+    out.epochs = epochs.len() as u64;
+    for ((key, pred), mut cs) in epochs {
+        cs.sort_by_key(|c| c.lock_end_ns);
+        let mut counted: Option<&Compute> = None;
+        for c in cs {
+            let Some(first) = counted else {
+                counted = Some(c);
+                continue;
+            };
+            // A first that failed its write and let go of its lock before
+            // this one asked for it leaves the epoch open.
+            if !first.set_ok && first.release_end_ns.is_some_and(|r| r < c.lock_sent_ns) {
+                counted = Some(c);
+                continue;
+            }
+            let dup = Duplicate {
+                key,
+                variant: c.variant,
+                predecessor: pred.clone(),
+                first: first.value.clone(),
+                first_node: first.lock_node.clone(),
+                first_grant_ms: ms(first.lock_end_ns),
+                second: c.value.clone(),
+                second_node: c.lock_node.clone(),
+                second_grant_ms: ms(c.lock_end_ns),
+            };
+            if c.lock_node != first.lock_node {
+                out.failover_computes.push(dup);
+            } else if c.lock_end_ns >= first.lock_sent_ns + lock_ttl_ns {
+                out.lock_expired_computes.push(dup);
+            } else {
+                out.violations.push(dup);
+            }
+            if c.set_ok {
+                counted = Some(c);
+            }
+        }
+    }
+    out.failover_window_ms = out
+        .failover_computes
+        .iter()
+        .map(|d| d.first_grant_ms)
+        .reduce(f64::min)
+        .zip(
+            out.failover_computes
+                .iter()
+                .map(|d| d.second_grant_ms)
+                .reduce(f64::max),
+        );
+    // Reads.
+    let value_write: HashMap<&str, &Compute> =
+        rec.computes.iter().map(|c| (c.value.as_str(), c)).collect();
+    let mut stale_ns = Vec::new();
+    for r in &rec.reads {
+        out.command_errors += u64::from(r.errors);
+        match &r.outcome {
+            ReadOutcome::Hit { .. } => out.hits += 1,
+            ReadOutcome::Waited { .. } => out.waited += 1,
+            ReadOutcome::Computed { .. } => out.computed += 1,
+            ReadOutcome::Stale { value } => {
+                out.stale_served += 1;
+                if let Some(f) = fresh_until(value) {
+                    stale_ns.push(r.start_ns.saturating_sub(f));
+                }
+            }
+            ReadOutcome::Failed { .. } => out.failed += 1,
+        }
+        if let Some(v) = r.outcome.value()
+            && superseded(r, v, &value_write, &predecessor)
+        {
+            out.superseded_serves += 1;
+        }
+    }
+    out.staleness_ms = percentiles(stale_ns);
+    (out.no_serve_from_ms, out.no_serve_max_ms) = longest_unserved(&rec.reads);
+    let served = |r: &&Read| r.outcome.value().is_some();
+    let span = |r: &Read| r.end_ns.saturating_sub(r.start_ns);
+    out.serve_ms = percentiles(rec.reads.iter().filter(served).map(span));
+    out.hit_ms = percentiles(
+        rec.reads
+            .iter()
+            .filter(|r| matches!(r.outcome, ReadOutcome::Hit { .. }))
+            .map(span),
+    );
+    out.miss_ms = percentiles(
+        rec.reads
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.outcome,
+                    ReadOutcome::Waited { .. } | ReadOutcome::Computed { .. }
+                )
+            })
+            .map(span),
+    );
+    for &variant in &spec.variants {
+        if out.by_variant.iter().any(|v| v.variant == Some(variant)) {
+            continue;
+        }
+        let mine = |key: u32| spec.variant_of(key) == variant;
+        let reads: Vec<&Read> = rec.reads.iter().filter(|r| mine(r.key)).collect();
+        let count = |d: &[Duplicate]| d.iter().filter(|d| d.variant == variant).count() as u64;
+        out.by_variant.push(VariantFigures {
+            variant: Some(variant),
+            reads: reads.len() as u64,
+            failed: reads.iter().filter(|r| r.outcome.value().is_none()).count() as u64,
+            computes: rec.computes.iter().filter(|c| c.variant == variant).count() as u64,
+            epochs: 0,
+            violations: count(&out.violations),
+            failover_computes: count(&out.failover_computes),
+            lock_expired_computes: count(&out.lock_expired_computes),
+            serve_ms: percentiles(reads.iter().copied().filter(served).map(span)),
+        });
+    }
+    for (name, start, end) in phases {
+        let inside = |ns: u64| (*start..*end).contains(&ns);
+        let reads: Vec<&Read> = rec.reads.iter().filter(|r| inside(r.start_ns)).collect();
+        out.by_phase.push(PhaseFigures {
+            phase: name.clone(),
+            reads: reads.len() as u64,
+            failed: reads.iter().filter(|r| r.outcome.value().is_none()).count() as u64,
+            computes: rec
+                .computes
+                .iter()
+                .filter(|c| inside(c.lock_end_ns))
+                .count() as u64,
+            serve_ms: percentiles(reads.iter().copied().filter(served).map(span)),
+        });
+    }
+    out
+}
+
+/// The longest stretch without a served read that some read waited
+/// through: (start, length) in ms. A stretch counts only when a read failed
+/// or waited inside it — readers pausing between reads is not downtime.
+fn longest_unserved(reads: &[Read]) -> (f64, f64) {
+    let mut served: Vec<u64> = reads
+        .iter()
+        .filter(|r| r.outcome.value().is_some())
+        .map(|r| r.end_ns)
+        .collect();
+    served.sort_unstable();
+    let mut best = (0u64, 0u64);
+    for r in reads.iter().filter(|r| r.outcome.value().is_none()) {
+        // From the last serve before this failed read began to the first after.
+        let i = served.partition_point(|&e| e <= r.start_ns);
+        let from = if i == 0 { r.start_ns } else { served[i - 1] };
+        let to = served.get(i).copied().unwrap_or(r.end_ns).max(r.end_ns);
+        if to - from > best.1 {
+            best = (from, to - from);
+        }
+    }
+    (ms(best.0), ms(best.1))
+}
+
+/// Whether `r` served `value` although a newer value of its key had been
+/// acknowledged before `r` began: the value's write ended before that newer
+/// write was sent.
+fn superseded<'a>(
+    r: &Read,
+    value: &str,
+    writes: &HashMap<&str, &'a Compute>,
+    newest_before: &impl Fn(u32, u64) -> Option<&'a Compute>,
+) -> bool {
+    let (Some(mine), Some(newest)) = (writes.get(value), newest_before(r.key, r.start_ns)) else {
+        return false;
+    };
+    mine.set_end_ns < newest.set_sent_ns
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::stampede::{Policy, StampedeSpec, value_of};
+
+    const MS: u64 = 1_000_000;
+
+    fn spec() -> StampedeSpec {
+        StampedeSpec {
+            readers: 4,
+            keys: 1,
+            variants: vec![Variant::Lock],
+            ttl_ms: 1000,
+            lock_ttl_ms: 500,
+            ..Default::default()
+        }
+    }
+
+    /// A computation of key 0 by `reader` whose read was at `at` ms, lock
+    /// granted by `node` at `at`+1 ms, value written at `at`+60..61 ms.
+    fn compute(reader: u32, at: u64, node: &str) -> Compute {
+        let set_sent_ns = (at + 60) * MS;
+        Compute {
+            reader,
+            key: 0,
+            variant: Variant::Lock,
+            found: Found::Missing,
+            miss_sent_ns: (at + 2) * MS,
+            miss_end_ns: (at + 3) * MS,
+            lock_sent_ns: at * MS,
+            lock_end_ns: (at + 1) * MS,
+            lock_node: node.into(),
+            value: value_of(&format!("r{reader}-{at}"), set_sent_ns + 1000 * MS),
+            fresh_until_ns: set_sent_ns + 1000 * MS,
+            set_sent_ns,
+            set_end_ns: set_sent_ns + MS,
+            set_ok: true,
+            release_end_ns: Some(set_sent_ns + 2 * MS),
+            released: true,
+        }
+    }
+
+    fn read(reader: u32, at: u64, outcome: ReadOutcome) -> Read {
+        Read {
+            reader,
+            key: 0,
+            start_ns: at * MS,
+            end_ns: (at + 1) * MS,
+            outcome,
+            polls: 0,
+            errors: 0,
+        }
+    }
+
+    fn rec(computes: Vec<Compute>, reads: Vec<Read>) -> StampedeRecording {
+        StampedeRecording {
+            spec: Some(spec()),
+            slot: 0,
+            reads,
+            computes,
+            unrecorded: 0,
+        }
+    }
+
+    #[test]
+    fn one_computation_per_expiry_is_clean() {
+        // One at 0, the next after the first value expired (PX 1000 ms).
+        let a = compute(1, 0, "n1");
+        let b = compute(2, 1100, "n1");
+        let reads = vec![
+            read(
+                1,
+                0,
+                ReadOutcome::Computed {
+                    value: a.value.clone(),
+                },
+            ),
+            read(
+                2,
+                100,
+                ReadOutcome::Hit {
+                    value: a.value.clone(),
+                },
+            ),
+            read(
+                3,
+                1100,
+                ReadOutcome::Computed {
+                    value: b.value.clone(),
+                },
+            ),
+        ];
+        let s = stampede(
+            &rec(vec![a, b], reads),
+            &[("baseline".into(), 0, 2000 * MS)],
+        );
+        assert_eq!((s.computes, s.epochs), (2, 2));
+        assert!(s.violations.is_empty() && s.failover_computes.is_empty());
+        assert_eq!((s.early_recomputes, s.superseded_serves), (0, 0));
+        assert_eq!((s.hits, s.computed, s.failed), (1, 2, 0));
+        assert_eq!(s.no_serve_max_ms, 0.0);
+        assert_eq!(s.by_phase[0].reads, 3);
+        assert_eq!(s.by_variant[0].computes, 2);
+    }
+
+    #[test]
+    fn two_computations_under_one_lock_are_a_violation() {
+        // Both read the key missing before either wrote it, same node,
+        // within the lock's PX: a broken lock.
+        let a = compute(1, 0, "n1");
+        let b = compute(2, 10, "n1");
+        let s = stampede(&rec(vec![a, b], vec![]), &[]);
+        assert_eq!(s.epochs, 1);
+        assert_eq!(s.violations.len(), 1);
+        assert_eq!(s.violations[0].second_node, "n1");
+        assert!(s.failover_computes.is_empty() && s.lock_expired_computes.is_empty());
+    }
+
+    #[test]
+    fn a_lock_that_vanished_or_expired_is_counted_apart() {
+        // Granted by another node: the shard failed over.
+        let s = stampede(
+            &rec(vec![compute(1, 0, "n1"), compute(2, 10, "n4")], vec![]),
+            &[],
+        );
+        assert!(s.violations.is_empty());
+        assert_eq!(s.failover_computes.len(), 1);
+        assert_eq!(s.failover_window_ms, Some((1.0, 11.0)));
+        // Granted after the first lock's PX (500 ms) could have run out,
+        // before the first value was written (a slow computation).
+        let mut slow = compute(1, 0, "n1");
+        slow.set_sent_ns = 700 * MS;
+        slow.set_end_ns = 701 * MS;
+        let s = stampede(&rec(vec![slow, compute(2, 600, "n1")], vec![]), &[]);
+        assert!(s.violations.is_empty());
+        assert_eq!(s.lock_expired_computes.len(), 1);
+    }
+
+    #[test]
+    fn a_failed_write_that_released_leaves_the_epoch_open() {
+        let mut a = compute(1, 0, "n1");
+        a.set_ok = false;
+        let b = compute(2, 70, "n1");
+        let s = stampede(&rec(vec![a, b], vec![]), &[]);
+        assert!(s.violations.is_empty());
+        assert_eq!(s.epochs, 1);
+    }
+
+    #[test]
+    fn a_value_gone_before_its_px_and_an_older_value_served_are_found() {
+        let a = compute(1, 0, "n1");
+        // Missing at 500 ms: a's PX runs to 1060 ms at the earliest.
+        let b = compute(2, 500, "n4");
+        let reads = vec![
+            // After b's value was acknowledged (561 ms), a's served again.
+            read(
+                3,
+                700,
+                ReadOutcome::Hit {
+                    value: a.value.clone(),
+                },
+            ),
+            read(
+                4,
+                800,
+                ReadOutcome::Hit {
+                    value: b.value.clone(),
+                },
+            ),
+        ];
+        let s = stampede(&rec(vec![a, b], reads), &[]);
+        assert_eq!(s.early_recomputes, 1);
+        assert_eq!(s.superseded_serves, 1);
+        assert_eq!(s.epochs, 2);
+    }
+
+    #[test]
+    fn the_longest_stretch_without_a_serve_is_the_readers_downtime() {
+        let a = compute(1, 0, "n1");
+        let v = || ReadOutcome::Hit {
+            value: a.value.clone(),
+        };
+        let failed = || ReadOutcome::Failed {
+            message: "no value".into(),
+        };
+        let mut f1 = read(2, 120, failed());
+        f1.end_ns = 2120 * MS;
+        let reads = vec![
+            read(1, 100, v()),
+            f1,
+            read(3, 2500, v()),
+            read(4, 2600, v()),
+        ];
+        let s = stampede(&rec(vec![a.clone()], reads), &[]);
+        // From the serve ending at 101 ms to the next, ending at 2501 ms.
+        assert_eq!(s.failed, 1);
+        assert_eq!((s.no_serve_from_ms, s.no_serve_max_ms), (101.0, 2400.0));
+    }
+
+    #[test]
+    fn stale_serves_are_counted_with_their_staleness() {
+        let mut sp = spec();
+        sp.policy = Policy::ServeStale;
+        sp.stale_ms = 500;
+        let a = compute(1, 0, "n1");
+        let fresh = a.fresh_until_ns;
+        let mut r = rec(
+            vec![a.clone()],
+            vec![read(
+                2,
+                fresh / MS + 30,
+                ReadOutcome::Stale {
+                    value: a.value.clone(),
+                },
+            )],
+        );
+        r.spec = Some(sp);
+        let s = stampede(&r, &[]);
+        assert_eq!(s.stale_served, 1);
+        assert_eq!(s.staleness_ms.count, 1);
+        assert!(
+            (s.staleness_ms.max - 30.0).abs() < 0.5,
+            "{}",
+            s.staleness_ms.max
+        );
+        assert_eq!(s.policy, "serve_stale");
+    }
+}

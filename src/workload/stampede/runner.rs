@@ -1,0 +1,597 @@
+//! The running stampede workload: its readers as tasks on one thread of
+//! their own (apart from the controller's runtime, and — on Docker — inside
+//! the run's network), sharing one probe router: a multiplexed connection
+//! per node, a slot map that follows MOVED and is re-read after errors, no
+//! retries.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use redis::{Cmd, Value};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    Compute, Found, Policy, Read, ReadOutcome, StampedeRecording, StampedeSpec, Variant,
+    fresh_until, value_of,
+};
+use crate::cluster::AddressMap;
+use crate::runtime::netns::NetNs;
+use crate::timeline::Clock;
+use crate::workload::exec::reply_text;
+use crate::workload::router::{Exec, Req, Router};
+use crate::workload::{Outcome, Routing, WorkloadError};
+
+/// What starting the workload can fail with.
+pub type StampedeError = WorkloadError;
+
+/// Reads a run records at most (~200 bytes each): 10 minutes at 3 000/s.
+const MAX_READS: usize = 2_000_000;
+
+/// Keeps the readers' random streams apart from the other workloads'.
+const SEED_SALT: u64 = 0x7374_616d_7065_6465;
+
+/// `GET k`, and on a miss (or, with `ARGV[3]` above 0, a value whose
+/// freshness ran out before `ARGV[3]`) `SET lock token NX PX ttl`: returns
+/// `{value or nil, 1 when this call took the lock}`.
+const SINGLE_FLIGHT_LUA: &str = r"
+local v = redis.call('GET', KEYS[1])
+if v then
+  local now = tonumber(ARGV[3])
+  local fresh = tonumber(string.match(v, '|(%d+)$'))
+  if now == 0 or fresh == nil or fresh > now then
+    return {v, 0}
+  end
+end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {v, 1}
+end
+return {v, 0}
+";
+
+/// Compare-and-delete: 1 when the lock still held this token.
+const RELEASE_LUA: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+struct Shared {
+    spec: StampedeSpec,
+    clock: Clock,
+    slot: u16,
+    stop: CancellationToken,
+    reads: Mutex<Vec<Read>>,
+    computes: Mutex<Vec<Compute>>,
+    unrecorded: AtomicU64,
+}
+
+impl Shared {
+    fn record(&self, read: Read, compute: Option<Compute>) {
+        let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
+        if reads.len() >= MAX_READS {
+            self.unrecorded.fetch_add(1, Ordering::Relaxed);
+        } else {
+            reads.push(read);
+        }
+        drop(reads);
+        if let Some(c) = compute {
+            self.computes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(c);
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.now_ns()
+    }
+}
+
+/// The stampede workload in the background. Stop it with
+/// [`StampedeWorkload::stop`].
+pub struct StampedeWorkload {
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StampedeWorkload {
+    /// Connect the readers' router to the nodes of `map` (from `netns` when
+    /// given) and start the readers.
+    pub async fn start(
+        map: AddressMap,
+        routing: Routing,
+        spec: StampedeSpec,
+        seed: u64,
+        clock: Clock,
+        netns: Option<Arc<NetNs>>,
+        cancel: CancellationToken,
+    ) -> Result<StampedeWorkload, StampedeError> {
+        spec.check()
+            .map_err(|(f, m)| WorkloadError::Spec(format!("stampede.{f}: {m}")))?;
+        let shared = Arc::new(Shared {
+            slot: spec.slot(),
+            spec,
+            clock,
+            stop: cancel.child_token(),
+            reads: Mutex::new(Vec::new()),
+            computes: Mutex::new(Vec::new()),
+            unrecorded: AtomicU64::new(0),
+        });
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let thread = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("redis-drill-stampede".into())
+                .spawn(move || readers_thread(netns, shared, map, routing, seed, ready_tx))
+                .map_err(|e| WorkloadError::Cluster(format!("start the stampede readers: {e}")))?
+        };
+        match ready_rx.await {
+            Ok(Ok(())) => Ok(StampedeWorkload {
+                shared,
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+                Err(e)
+            }
+            Err(_) => Err(WorkloadError::Cluster(
+                "the stampede readers' thread ended before it connected".into(),
+            )),
+        }
+    }
+
+    /// Stop the readers (each finishes the read it is in, bounded by its
+    /// `max_wait_ms` and a computation) and return what they recorded.
+    pub async fn stop(mut self) -> StampedeRecording {
+        self.shared.stop.cancel();
+        let s = &self.shared.spec;
+        let bound = Duration::from_millis(s.max_wait_ms + s.compute_ms + 4 * s.timeout_ms + 5_000);
+        if let Some(t) = self.thread.take() {
+            let join = tokio::task::spawn_blocking(move || t.join());
+            if tokio::time::timeout(bound, join).await.is_err() {
+                tracing::warn!("the stampede readers did not end within {bound:?}");
+            }
+        }
+        let sh = &self.shared;
+        let mut reads = std::mem::take(&mut *sh.reads.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut computes =
+            std::mem::take(&mut *sh.computes.lock().unwrap_or_else(|p| p.into_inner()));
+        reads.sort_by_key(|r| (r.start_ns, r.reader));
+        computes.sort_by_key(|c| (c.lock_end_ns, c.reader));
+        StampedeRecording {
+            spec: Some(sh.spec.clone()),
+            slot: sh.slot,
+            reads,
+            computes,
+            unrecorded: sh.unrecorded.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for StampedeWorkload {
+    fn drop(&mut self) {
+        self.shared.stop.cancel();
+    }
+}
+
+fn readers_thread(
+    netns: Option<Arc<NetNs>>,
+    shared: Arc<Shared>,
+    map: AddressMap,
+    routing: Routing,
+    seed: u64,
+    ready: oneshot::Sender<Result<(), StampedeError>>,
+) {
+    if let Some(ns) = &netns
+        && let Err(e) = ns.enter()
+    {
+        let _ = ready.send(Err(WorkloadError::Cluster(format!(
+            "join the run's network {}: {e}",
+            ns.path().display()
+        ))));
+        return;
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(WorkloadError::Cluster(format!("a runtime: {e}"))));
+            return;
+        }
+    };
+    rt.block_on(async move {
+        let timeout = Duration::from_millis(shared.spec.timeout_ms);
+        let router = match Router::connect(&map, &routing, timeout).await {
+            Ok(r) => Arc::new(r),
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        };
+        let _ = ready.send(Ok(()));
+        let mut tasks = tokio::task::JoinSet::new();
+        for r in 0..shared.spec.readers {
+            let (shared, router) = (shared.clone(), router.clone());
+            tasks.spawn(async move { reader(&shared, &router, r, seed).await });
+        }
+        while tasks.join_next().await.is_some() {}
+    });
+}
+
+/// One reader: a `get_or_compute` of a random hot key, a pause, again.
+async fn reader(sh: &Shared, router: &Router, r: u32, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed ^ SEED_SALT ^ u64::from(r).wrapping_mul(0x9e37_79b9));
+    let every = sh.spec.read_every_ms;
+    // Readers start spread over one pause, not all at once.
+    if !pause(sh, Duration::from_millis(rng.random_range(0..=every))).await {
+        return;
+    }
+    let mut n = 0u64;
+    while !sh.stop.is_cancelled() {
+        let key = rng.random_range(0..sh.spec.keys);
+        let (read, compute) = get_or_compute(sh, router, r, key, &mut n).await;
+        sh.record(read, compute);
+        // Each pause drawn from every/2 .. 3·every/2: readers do not march in step.
+        let ms = rng.random_range(every / 2..=every + every / 2);
+        if !pause(sh, Duration::from_millis(ms)).await {
+            return;
+        }
+    }
+}
+
+/// Sleep, or false when stopped.
+async fn pause(sh: &Shared, d: Duration) -> bool {
+    tokio::select! {
+        _ = sh.stop.cancelled() => false,
+        _ = tokio::time::sleep(d) => true,
+    }
+}
+
+/// One command through the router (the map re-read first when an error
+/// made it stale).
+async fn call(router: &Router, slot: u16, cmd: Cmd) -> Exec {
+    router.refresh_if_stale().await;
+    let e = router.execute(&Req::One(cmd), slot).await;
+    if !matches!(e.outcome, Outcome::Ok) {
+        router.distrust();
+    }
+    e
+}
+
+/// What the first step of a read found.
+struct Probe {
+    value: Option<String>,
+    /// With the `lua` variant: whether the script took the lock.
+    won: bool,
+    sent_ns: u64,
+    end_ns: u64,
+    node: Option<String>,
+}
+
+/// A fresh value, given the policy: under `poll` every value Redis still
+/// has is fresh (its PX is its freshness); under `serve_stale` the value
+/// says until when.
+fn is_fresh(spec: &StampedeSpec, value: &str, now_ns: u64) -> bool {
+    match spec.policy {
+        Policy::Poll => true,
+        Policy::ServeStale => fresh_until(value).is_none_or(|f| f > now_ns),
+    }
+}
+
+async fn get_or_compute(
+    sh: &Shared,
+    router: &Router,
+    r: u32,
+    key_n: u32,
+    n: &mut u64,
+) -> (Read, Option<Compute>) {
+    let spec = &sh.spec;
+    let variant = spec.variant_of(key_n);
+    let key = spec.key(key_n);
+    let lock = format!("{key}:lock");
+    let start = Instant::now();
+    let start_ns = sh.clock.ns(start);
+    let max_wait = Duration::from_millis(spec.max_wait_ms);
+    let (mut polls, mut errors) = (0u32, 0u32);
+    let done = |outcome, polls, errors| Read {
+        reader: r,
+        key: key_n,
+        start_ns,
+        end_ns: sh.now(),
+        outcome,
+        polls,
+        errors,
+    };
+    loop {
+        *n += 1;
+        let token = format!("r{r}-{n}");
+        let probe = match variant {
+            Variant::Lock => get(sh, router, &key).await,
+            Variant::Lua => single_flight(sh, router, &key, &lock, &token).await,
+        };
+        let mut step = match probe {
+            Ok(p) => Some(p),
+            Err(_) => {
+                errors += 1;
+                None
+            }
+        };
+        if let Some(p) = &step
+            && let Some(v) = &p.value
+            && is_fresh(spec, v, p.end_ns)
+        {
+            let value = v.clone();
+            let outcome = if polls == 0 {
+                ReadOutcome::Hit { value }
+            } else {
+                ReadOutcome::Waited { value }
+            };
+            return (done(outcome, polls, errors), None);
+        }
+        // Missing, or stale under serve_stale: take the lock (the script
+        // already tried).
+        if let Some(p) = step.as_mut()
+            && variant == Variant::Lock
+        {
+            let sent = sh.now();
+            let e = call(
+                router,
+                sh.slot,
+                redis::cmd("SET")
+                    .arg(&lock)
+                    .arg(&token)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(spec.lock_ttl_ms)
+                    .clone(),
+            )
+            .await;
+            match e.outcome {
+                Outcome::Ok => {
+                    p.won = matches!(e.value, Value::Okay);
+                    p.sent_ns = sent;
+                    p.end_ns = sh.now();
+                    p.node = e.served.map(|i| router.node_name(i));
+                }
+                _ => {
+                    errors += 1;
+                    step = None;
+                }
+            }
+        }
+        if let Some(p) = step {
+            if p.won {
+                return compute(sh, router, r, key_n, &key, &lock, &token, p, polls, errors)
+                    .await
+                    .map_read(done);
+            }
+            if let Some(v) = p.value
+                && spec.policy == Policy::ServeStale
+            {
+                return (done(ReadOutcome::Stale { value: v }, polls, errors), None);
+            }
+        }
+        if start.elapsed() >= max_wait || sh.stop.is_cancelled() {
+            let message = format!(
+                "no value within {} ms ({polls} polls, {errors} errors)",
+                spec.max_wait_ms
+            );
+            return (done(ReadOutcome::Failed { message }, polls, errors), None);
+        }
+        polls += 1;
+        tokio::time::sleep(Duration::from_millis(spec.poll_ms)).await;
+    }
+}
+
+/// A computation's read and compute record, before the read is closed.
+struct Computed {
+    outcome: ReadOutcome,
+    polls: u32,
+    errors: u32,
+    compute: Option<Compute>,
+}
+
+impl Computed {
+    fn map_read(self, done: impl Fn(ReadOutcome, u32, u32) -> Read) -> (Read, Option<Compute>) {
+        (done(self.outcome, self.polls, self.errors), self.compute)
+    }
+}
+
+async fn get(sh: &Shared, router: &Router, key: &str) -> Result<Probe, ()> {
+    let sent_ns = sh.now();
+    let e = call(router, sh.slot, redis::cmd("GET").arg(key).clone()).await;
+    match e.outcome {
+        Outcome::Ok => Ok(Probe {
+            value: reply_text(e.value),
+            won: false,
+            sent_ns,
+            end_ns: sh.now(),
+            node: e.served.map(|i| router.node_name(i)),
+        }),
+        _ => Err(()),
+    }
+}
+
+async fn single_flight(
+    sh: &Shared,
+    router: &Router,
+    key: &str,
+    lock: &str,
+    token: &str,
+) -> Result<Probe, ()> {
+    let sent_ns = sh.now();
+    // Under `poll` every value is fresh: the script is told no time.
+    let now = match sh.spec.policy {
+        Policy::Poll => 0,
+        Policy::ServeStale => sent_ns,
+    };
+    let e = call(
+        router,
+        sh.slot,
+        redis::cmd("EVAL")
+            .arg(SINGLE_FLIGHT_LUA)
+            .arg(2)
+            .arg(key)
+            .arg(lock)
+            .arg(token)
+            .arg(sh.spec.lock_ttl_ms)
+            .arg(now)
+            .clone(),
+    )
+    .await;
+    let end_ns = sh.now();
+    match (e.outcome, e.value) {
+        (Outcome::Ok, Value::Array(mut items)) if items.len() == 2 => {
+            let won = matches!(items.pop(), Some(Value::Int(1)));
+            let value = items.pop().and_then(reply_text);
+            Ok(Probe {
+                value,
+                won,
+                sent_ns,
+                end_ns,
+                node: e.served.map(|i| router.node_name(i)),
+            })
+        }
+        _ => Err(()),
+    }
+}
+
+/// The winner's part: (with the `lock` variant) read again, compute, write
+/// with PX, release.
+#[allow(clippy::too_many_arguments)]
+async fn compute(
+    sh: &Shared,
+    router: &Router,
+    r: u32,
+    key_n: u32,
+    key: &str,
+    lock: &str,
+    token: &str,
+    grant: Probe,
+    polls: u32,
+    mut errors: u32,
+) -> Computed {
+    let spec = &sh.spec;
+    let variant = spec.variant_of(key_n);
+    let (lock_sent_ns, lock_end_ns) = (grant.sent_ns, grant.end_ns);
+    let lock_node = grant.node.clone().unwrap_or_default();
+    // The read the computation rests on: with the `lock` variant a second
+    // GET under the lock (a reader that finished between our miss and our
+    // lock has written the value); the script's own GET with `lua`.
+    let (miss_sent_ns, miss_end_ns, found) = match variant {
+        Variant::Lua => (grant.sent_ns, grant.end_ns, grant.value),
+        Variant::Lock => match get(sh, router, key).await {
+            Ok(p) => {
+                if let Some(v) = &p.value
+                    && is_fresh(spec, v, p.end_ns)
+                {
+                    let released = release(sh, router, lock, token).await;
+                    errors += u32::from(released.is_none());
+                    return Computed {
+                        outcome: ReadOutcome::Waited { value: v.clone() },
+                        polls,
+                        errors,
+                        compute: None,
+                    };
+                }
+                (p.sent_ns, p.end_ns, p.value)
+            }
+            Err(()) => {
+                errors += 1;
+                let released = release(sh, router, lock, token).await;
+                errors += u32::from(released.is_none());
+                return Computed {
+                    outcome: ReadOutcome::Failed {
+                        message: "the read under the lock failed".into(),
+                    },
+                    polls,
+                    errors,
+                    compute: None,
+                };
+            }
+        },
+    };
+    // The recomputation itself.
+    tokio::time::sleep(Duration::from_millis(spec.compute_ms)).await;
+    let set_sent_ns = sh.now();
+    let fresh_until_ns = set_sent_ns + spec.ttl_ms * 1_000_000;
+    let value = value_of(token, fresh_until_ns);
+    let e = call(
+        router,
+        sh.slot,
+        redis::cmd("SET")
+            .arg(key)
+            .arg(&value)
+            .arg("PX")
+            .arg(spec.px_ms())
+            .clone(),
+    )
+    .await;
+    let set_end_ns = sh.now();
+    let set_ok = matches!(e.outcome, Outcome::Ok);
+    errors += u32::from(!set_ok);
+    let released = release(sh, router, lock, token).await;
+    errors += u32::from(released.is_none());
+    let compute = Compute {
+        reader: r,
+        key: key_n,
+        variant,
+        found: if found.is_some() {
+            Found::Stale
+        } else {
+            Found::Missing
+        },
+        miss_sent_ns,
+        miss_end_ns,
+        lock_sent_ns,
+        lock_end_ns,
+        lock_node,
+        value: value.clone(),
+        fresh_until_ns,
+        set_sent_ns,
+        set_end_ns,
+        set_ok,
+        release_end_ns: released.map(|_| sh.now()),
+        released: released == Some(true),
+    };
+    let outcome = if set_ok {
+        ReadOutcome::Computed { value }
+    } else {
+        ReadOutcome::Failed {
+            message: format!("the computed value's SET failed: {}", e.outcome.label()),
+        }
+    };
+    Computed {
+        outcome,
+        polls,
+        errors,
+        compute: Some(compute),
+    }
+}
+
+/// Compare-and-delete the lock: `Some(deleted)`, or `None` when it failed.
+async fn release(sh: &Shared, router: &Router, lock: &str, token: &str) -> Option<bool> {
+    let e = call(
+        router,
+        sh.slot,
+        redis::cmd("EVAL")
+            .arg(RELEASE_LUA)
+            .arg(1)
+            .arg(lock)
+            .arg(token)
+            .clone(),
+    )
+    .await;
+    match (e.outcome, e.value) {
+        (Outcome::Ok, Value::Int(n)) => Some(n == 1),
+        _ => None,
+    }
+}
