@@ -212,6 +212,7 @@ fn figure_in(r: &Report, name: &str) -> Option<f64> {
         | "max_superseded_serves"
         | "max_failed_reads"
         | "max_unserved_ms"
+        | "max_warm_ms"
         | "max_stale_serve_ms" => None,
         // Nor a lock workload: no lock figure.
         "max_lock_violations"
@@ -237,7 +238,7 @@ fn figure_in(r: &Report, name: &str) -> Option<f64> {
 
 /// SLOs whose figure, when the drill read back no counter or transaction
 /// group, or judged no read of a SET PX key, is `unknown` rather than missing.
-const READ_BACK_OR_UNKNOWN: [&str; 17] = [
+const READ_BACK_OR_UNKNOWN: [&str; 18] = [
     "max_lost_increments",
     "max_over_counted_increments",
     "max_torn_reads",
@@ -256,6 +257,7 @@ const READ_BACK_OR_UNKNOWN: [&str; 17] = [
     "max_superseded_serves",
     "max_failed_reads",
     "max_unserved_ms",
+    "max_warm_ms",
     "max_stale_serve_ms",
 ];
 

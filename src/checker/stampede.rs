@@ -14,6 +14,7 @@
 //!     `lock_ttl_ms` after the first grant was sent) — **lock expired**;
 //!   - otherwise a **stampede violation**: two readers computed at once
 //!     while one held the lock.
+//!
 //!   A first computation whose write failed and whose lock was released
 //!   before the next grant was sent leaves the epoch open: the next is no
 //!   duplicate.
@@ -25,6 +26,12 @@
 //!   and by how long (read start − freshness deadline).
 //! - **Superseded serves**: a served value older than one whose write was
 //!   acknowledged before the read began. Never acceptable.
+//! - **Warm-up** (a cold start): the miss ratio (reads that found no fresh
+//!   value: waited, computed or failed) in the baseline, and from the start
+//!   of `during` the first one-second window, slid by 100 ms, whose ratio is
+//!   back within [`WARM_TOLERANCE`] of the baseline's: `warm_ms` is from
+//!   `during`'s start to that window's start (0 when the fault cost no
+//!   misses). Windows with fewer than [`WARM_MIN_READS`] reads are skipped.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -34,6 +41,35 @@ use super::latency::{Latency, percentiles};
 use crate::workload::stampede::{
     Compute, Found, Read, ReadOutcome, StampedeRecording, Variant, fresh_until,
 };
+
+/// How far above the baseline's miss ratio counts as warm again: one point.
+pub const WARM_TOLERANCE: f64 = 0.01;
+
+/// A warm-up window with fewer reads than this says nothing.
+pub const WARM_MIN_READS: u64 = 20;
+
+const WARM_WINDOW_NS: u64 = 1_000_000_000;
+const WARM_STEP_NS: u64 = 100_000_000;
+
+/// The miss ratio before and after the action, and how long it took to
+/// come back.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Warm {
+    pub baseline_miss_ratio: f64,
+    pub baseline_reads: u64,
+    /// The highest one-second miss ratio from `during`'s start.
+    pub peak_miss_ratio: f64,
+    /// `during`'s start (ms since the run's epoch).
+    pub from_ms: f64,
+    /// From `during`'s start until the miss ratio was back (`None`: not
+    /// by the end of the recording).
+    pub warm_ms: Option<f64>,
+    /// When not back: how long the recording went on without it (a lower
+    /// bound of `warm_ms`).
+    pub not_warm_for_ms: Option<f64>,
+    /// The miss ratio of each whole second from `during`'s start (at most 120).
+    pub per_second: Vec<f64>,
+}
 
 /// A second computation in one epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,6 +153,10 @@ pub struct Stampede {
     pub miss_ms: Latency,
     pub by_variant: Vec<VariantFigures>,
     pub by_phase: Vec<PhaseFigures>,
+    /// The warm-up after the action, when the run had a baseline and a
+    /// `during` phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm: Option<Warm>,
     /// Reads the history could not hold.
     pub unrecorded: u64,
 }
@@ -281,6 +321,7 @@ pub fn stampede(rec: &StampedeRecording, phases: &[(String, u64, u64)]) -> Stamp
             serve_ms: percentiles(reads.iter().copied().filter(served).map(span)),
         });
     }
+    out.warm = warm(&rec.reads, phases);
     for (name, start, end) in phases {
         let inside = |ns: u64| (*start..*end).contains(&ns);
         let reads: Vec<&Read> = rec.reads.iter().filter(|r| inside(r.start_ns)).collect();
@@ -297,6 +338,57 @@ pub fn stampede(rec: &StampedeRecording, phases: &[(String, u64, u64)]) -> Stamp
         });
     }
     out
+}
+
+/// A read that found no fresh value.
+fn missed(r: &Read) -> bool {
+    matches!(
+        r.outcome,
+        ReadOutcome::Waited { .. } | ReadOutcome::Computed { .. } | ReadOutcome::Failed { .. }
+    )
+}
+
+/// The warm-up (see the module docs).
+fn warm(reads: &[Read], phases: &[(String, u64, u64)]) -> Option<Warm> {
+    let mut reads: Vec<&Read> = reads.iter().collect();
+    reads.sort_by_key(|r| r.start_ns);
+    let phase = |name: &str| phases.iter().find(|p| p.0 == name).map(|p| (p.1, p.2));
+    let (b0, b1) = phase("baseline")?;
+    let (from, _) = phase("during")?;
+    let ratio = |a: u64, b: u64| -> (f64, u64) {
+        let i = reads.partition_point(|r| r.start_ns < a);
+        let j = reads.partition_point(|r| r.start_ns < b);
+        let n = (j - i) as u64;
+        let m = reads[i..j].iter().filter(|r| missed(r)).count() as u64;
+        (if n == 0 { 0.0 } else { m as f64 / n as f64 }, n)
+    };
+    let (baseline, baseline_reads) = ratio(b0, b1);
+    let end = reads.last()?.start_ns;
+    let threshold = baseline + WARM_TOLERANCE;
+    let mut out = Warm {
+        baseline_miss_ratio: baseline,
+        baseline_reads,
+        from_ms: ms(from),
+        ..Default::default()
+    };
+    let mut t = from;
+    while t + WARM_WINDOW_NS <= end {
+        let (r, n) = ratio(t, t + WARM_WINDOW_NS);
+        if n >= WARM_MIN_READS {
+            out.peak_miss_ratio = out.peak_miss_ratio.max(r);
+            if out.warm_ms.is_none() && r <= threshold {
+                out.warm_ms = Some(ms(t - from));
+            }
+            if (t - from).is_multiple_of(WARM_WINDOW_NS) && out.per_second.len() < 120 {
+                out.per_second.push(r);
+            }
+        }
+        t += WARM_STEP_NS;
+    }
+    if out.warm_ms.is_none() {
+        out.not_warm_for_ms = Some(ms(end.saturating_sub(from)));
+    }
+    Some(out)
 }
 
 /// The longest stretch without a served read that some read waited
@@ -534,6 +626,61 @@ mod tests {
         // From the serve ending at 101 ms to the next, ending at 2501 ms.
         assert_eq!(s.failed, 1);
         assert_eq!((s.no_serve_from_ms, s.no_serve_max_ms), (101.0, 2400.0));
+    }
+
+    #[test]
+    fn the_warm_up_is_the_time_until_the_miss_ratio_is_back() {
+        let hit = |at: u64| {
+            read(
+                1,
+                at,
+                ReadOutcome::Hit {
+                    value: "x|1".into(),
+                },
+            )
+        };
+        let miss = |at: u64| {
+            read(
+                1,
+                at,
+                ReadOutcome::Computed {
+                    value: "y|1".into(),
+                },
+            )
+        };
+        let mut reads = Vec::new();
+        // Baseline 0..2 s: a read every 10 ms, 1 in 10 a miss.
+        for i in 0..200 {
+            reads.push(if i % 10 == 0 {
+                miss(i * 10)
+            } else {
+                hit(i * 10)
+            });
+        }
+        // From 2 s: all misses for 1.5 s, then as in the baseline to 6 s.
+        for i in 200..600 {
+            let at = i * 10;
+            reads.push(if at < 3500 || i % 10 == 0 {
+                miss(at)
+            } else {
+                hit(at)
+            });
+        }
+        let phases = vec![
+            ("baseline".to_string(), 0, 2000 * MS),
+            ("during".to_string(), 2000 * MS, 6000 * MS),
+        ];
+        let w = stampede(&rec(vec![], reads.clone()), &phases).warm.unwrap();
+        assert!((w.baseline_miss_ratio - 0.1).abs() < 1e-9, "{w:?}");
+        assert_eq!(w.peak_miss_ratio, 1.0);
+        // The first window from 2 s on that starts at 3.5 s or later.
+        assert_eq!(w.warm_ms, Some(1500.0), "{w:?}");
+        assert_eq!(w.per_second[0], 1.0);
+        // Cut at 3 s: never back.
+        reads.truncate(300);
+        let w = stampede(&rec(vec![], reads), &phases).warm.unwrap();
+        assert_eq!(w.warm_ms, None);
+        assert_eq!(w.not_warm_for_ms, Some(990.0));
     }
 
     #[test]

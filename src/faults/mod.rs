@@ -59,10 +59,13 @@ pub enum FaultKind {
     /// Change a link between regions for a while: a latency spike (its
     /// `delay_ms` and `jitter_ms`), undone by `heal`.
     Slow,
+    /// `FLUSHALL` on the target primaries: the cache restarts cold (their
+    /// replicas follow). Nothing undoes it.
+    Flush,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 10] = [
+    pub const ALL: [FaultKind; 11] = [
         FaultKind::Kill,
         FaultKind::Restart,
         FaultKind::Stop,
@@ -73,6 +76,7 @@ impl FaultKind {
         FaultKind::Heal,
         FaultKind::Failover,
         FaultKind::Slow,
+        FaultKind::Flush,
     ];
 
     /// What undoes this fault at the end of its hold (`None`: nothing to undo).
@@ -121,6 +125,7 @@ impl fmt::Display for FaultKind {
             FaultKind::Heal => "heal",
             FaultKind::Failover => "failover",
             FaultKind::Slow => "slow",
+            FaultKind::Flush => "flush",
         })
     }
 }

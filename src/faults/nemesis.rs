@@ -437,6 +437,30 @@ impl<'a> Nemesis<'a> {
                 }
                 window.promoted_ms = Some(rep.promoted_ms);
             }
+            FaultKind::Flush => {
+                window.detail = "FLUSHALL".into();
+                for n in &nodes {
+                    let addr = self
+                        .map
+                        .nodes()
+                        .iter()
+                        .find(|m| &m.name == n)
+                        .map(|m| m.addr)
+                        .ok_or_else(|| FaultError::Target {
+                            fault: step.fault,
+                            target: window.target.clone(),
+                            message: format!("{n} is not in the address map"),
+                        })?;
+                    let mut c = cluster::conn::NodeConn::connect(
+                        n,
+                        addr,
+                        cluster::ConnectOptions::default(),
+                    )
+                    .await?;
+                    // SYNC: the keys are gone when the fault says it applied.
+                    let () = c.run(redis::cmd("FLUSHALL").arg("SYNC")).await?;
+                }
+            }
             kind => self.act(kind, &nodes).await?,
         }
         window.applied_ns = self.clock.now_ns();

@@ -21,7 +21,7 @@ pub(super) fn rows(s: &Stampede) -> Vec<(&'static str, String, bool)> {
         (
             "readers",
             format!(
-                "{} readers of {} hot key(s), policy {} · {} reads: {} hits, {} after waiting, {} computed, {} stale, {} failed · {} command errors",
+                "{} readers of {} key(s), policy {} · {} reads: {} hits, {} after waiting, {} computed, {} stale, {} failed · {} command errors",
                 s.readers,
                 s.keys,
                 s.policy,
@@ -97,6 +97,23 @@ pub(super) fn rows(s: &Stampede) -> Vec<(&'static str, String, bool)> {
             s.superseded_serves > 0,
         ),
     ];
+    if let Some(w) = &s.warm {
+        rows.push((
+            "warm-up",
+            format!(
+                "miss ratio {:.1} % in the baseline ({} reads), peak {:.1} % after the action · {}",
+                w.baseline_miss_ratio * 100.0,
+                group(w.baseline_reads),
+                w.peak_miss_ratio * 100.0,
+                match (w.warm_ms, w.not_warm_for_ms) {
+                    (Some(v), _) => format!("back within a point of the baseline after {}", ms(v)),
+                    (None, Some(v)) => format!("not back by the end ({} after the action)", ms(v)),
+                    (None, None) => "not measured".into(),
+                }
+            ),
+            w.warm_ms.is_none(),
+        ));
+    }
     if s.unrecorded > 0 {
         rows.push((
             "history",

@@ -597,6 +597,34 @@ pub const SLOS: &[Slo] = &[
         figure: |f| stampede(f, |s| s.no_serve_max_ms),
     },
     Slo {
+        name: "max_warm_ms",
+        unit: "ms",
+        bound: Bound::AtMost,
+        reads: "stampede readers' warm-up: from the action until the one-second miss ratio is back within a point of the baseline's (`unknown`, with the time so far, when it never was)",
+        source: Source::Drill,
+        on: EVERY_KIND,
+        figure: |f| match stampede(f, |_| 0.0) {
+            Figure::Measured(_) => match f.checks.stampede.as_ref().and_then(|s| s.warm.as_ref()) {
+                None => Figure::Unknown {
+                    value: None,
+                    why: "the stampede readers had no baseline and `during` phase to compare"
+                        .into(),
+                },
+                Some(w) => match w.warm_ms {
+                    Some(v) => Figure::Measured(v),
+                    None => Figure::Unknown {
+                        value: w.not_warm_for_ms,
+                        why: format!(
+                            "the miss ratio was not back to the baseline's by the end of the recording ({:.0} ms after the action)",
+                            w.not_warm_for_ms.unwrap_or(0.0)
+                        ),
+                    },
+                },
+            },
+            other => other,
+        },
+    },
+    Slo {
         name: "max_stale_serve_ms",
         unit: "ms",
         bound: Bound::AtMost,

@@ -8,6 +8,9 @@
 //! stampede:
 //!   readers: 100               # concurrent readers, each reading in a loop
 //!   keys: 2                    # hot keys `{<prefix>hot}:<n>`, all in one slot (one shard)
+//!   one_slot: true             # false: `{<prefix>hot:<n>}`, spread over every slot
+//!   distribution: uniform      # or {zipfian: {s: 0.99}}: which key a read picks
+//!   prefill: false             # write every key before the recording starts (a warm cache)
 //!   key_prefix: "drill:"
 //!   variants: [lock, lua]      # key n is guarded by variants[n % len]
 //!   policy: poll               # or serve_stale
@@ -40,13 +43,17 @@ mod runner;
 
 use serde::{Deserialize, Serialize};
 
+use crate::workload::Distribution;
+
 pub use runner::{StampedeError, StampedeWorkload};
 
 /// More readers than this is a typo on the machines drills run on.
 pub const MAX_READERS: u32 = 1_000;
 
-/// More hot keys than this is not a stampede drill.
-pub const MAX_KEYS: u32 = 100;
+/// More keys than this is not a stampede drill (one slot holds at most
+/// [`MAX_ONE_SLOT_KEYS`]: a hot spot, not a key space).
+pub const MAX_KEYS: u32 = 1_000_000;
+pub const MAX_ONE_SLOT_KEYS: u32 = 100;
 
 /// A day: every duration of the section is below it.
 pub const MAX_MS: u64 = 86_400_000;
@@ -95,6 +102,14 @@ impl Policy {
 pub struct StampedeSpec {
     pub readers: u32,
     pub keys: u32,
+    /// All keys (and their locks) in one slot: `{<prefix>hot}:<n>`.
+    /// Otherwise each key its own tag, `{<prefix>hot:<n>}`.
+    pub one_slot: bool,
+    /// Which key a read picks.
+    pub distribution: Distribution,
+    /// Write every key (fresh, by a computation of no one) before the
+    /// recording starts: the baseline reads a warm cache.
+    pub prefill: bool,
     pub key_prefix: String,
     pub variants: Vec<Variant>,
     pub policy: Policy,
@@ -113,6 +128,9 @@ impl Default for StampedeSpec {
         StampedeSpec {
             readers: 100,
             keys: 2,
+            one_slot: true,
+            distribution: Distribution::Uniform,
+            prefill: false,
             key_prefix: "drill:".into(),
             variants: vec![Variant::Lock, Variant::Lua],
             policy: Policy::Poll,
@@ -144,7 +162,20 @@ impl StampedeSpec {
             1,
             u64::from(MAX_READERS),
         )?;
-        within("keys", u64::from(self.keys), 1, u64::from(MAX_KEYS))?;
+        let most = if self.one_slot {
+            MAX_ONE_SLOT_KEYS
+        } else {
+            MAX_KEYS
+        };
+        within("keys", u64::from(self.keys), 1, u64::from(most))?;
+        if let Distribution::Zipfian { s } = self.distribution
+            && !(s > 0.0 && s.is_finite())
+        {
+            return Err((
+                "distribution",
+                format!("zipfian s must be above 0, not {s}"),
+            ));
+        }
         within("ttl_ms", self.ttl_ms, 1, MAX_MS)?;
         within("stale_ms", self.stale_ms, 0, MAX_MS)?;
         within("compute_ms", self.compute_ms, 0, MAX_MS)?;
@@ -182,14 +213,23 @@ impl StampedeSpec {
         format!("{}hot", self.key_prefix)
     }
 
-    /// Hot key `n`.
+    /// Key `n`.
     pub fn key(&self, n: u32) -> String {
-        format!("{{{}}}:{n}", self.tag())
+        if self.one_slot {
+            format!("{{{}}}:{n}", self.tag())
+        } else {
+            format!("{{{}:{n}}}", self.tag())
+        }
     }
 
-    /// The slot of every hot key.
+    /// The slot of key `n` (and of its lock).
+    pub fn slot_of(&self, n: u32) -> u16 {
+        crate::slots::key_slot(self.key(n).as_bytes())
+    }
+
+    /// The slot of every key, when they share one (`one_slot`); else key 0's.
     pub fn slot(&self) -> u16 {
-        crate::slots::key_slot(self.key(0).as_bytes())
+        self.slot_of(0)
     }
 
     pub fn variant_of(&self, key: u32) -> Variant {
@@ -346,6 +386,24 @@ mod tests {
             slot
         );
         assert_eq!(s.variant_of(0), Variant::Lock);
+        let spread = StampedeSpec {
+            one_slot: false,
+            keys: 1000,
+            ..Default::default()
+        };
+        assert!(spread.check().is_ok());
+        assert_eq!(spread.key(7), "{drill:hot:7}");
+        assert_ne!(spread.slot_of(1), spread.slot_of(2));
+        assert_eq!(
+            StampedeSpec {
+                keys: 1000,
+                ..Default::default()
+            }
+            .check()
+            .unwrap_err()
+            .0,
+            "keys"
+        );
         assert_eq!(s.variant_of(3), Variant::Lua);
         let v = value_of("r3-7", 1_234_000);
         assert_eq!(fresh_until(&v), Some(1_234_000));

@@ -24,7 +24,7 @@ use crate::runtime::netns::NetNs;
 use crate::timeline::Clock;
 use crate::workload::exec::reply_text;
 use crate::workload::router::{Exec, Req, Router};
-use crate::workload::{Outcome, Routing, WorkloadError};
+use crate::workload::{Distribution, Outcome, Routing, WorkloadError};
 
 /// What starting the workload can fail with.
 pub type StampedeError = WorkloadError;
@@ -64,7 +64,6 @@ return 0
 struct Shared {
     spec: StampedeSpec,
     clock: Clock,
-    slot: u16,
     stop: CancellationToken,
     reads: Mutex<Vec<Read>>,
     computes: Mutex<Vec<Compute>>,
@@ -115,7 +114,6 @@ impl StampedeWorkload {
         spec.check()
             .map_err(|(f, m)| WorkloadError::Spec(format!("stampede.{f}: {m}")))?;
         let shared = Arc::new(Shared {
-            slot: spec.slot(),
             spec,
             clock,
             stop: cancel.child_token(),
@@ -166,7 +164,7 @@ impl StampedeWorkload {
         computes.sort_by_key(|c| (c.lock_end_ns, c.reader));
         StampedeRecording {
             spec: Some(sh.spec.clone()),
-            slot: sh.slot,
+            slot: sh.spec.slot(),
             reads,
             computes,
             unrecorded: sh.unrecorded.load(Ordering::Relaxed),
@@ -216,6 +214,12 @@ fn readers_thread(
                 return;
             }
         };
+        if shared.spec.prefill
+            && let Err(e) = prefill(&shared, &router).await
+        {
+            let _ = ready.send(Err(e));
+            return;
+        }
         let _ = ready.send(Ok(()));
         let mut tasks = tokio::task::JoinSet::new();
         for r in 0..shared.spec.readers {
@@ -224,6 +228,60 @@ fn readers_thread(
         }
         while tasks.join_next().await.is_some() {}
     });
+}
+
+/// Write every key, fresh from now, before the readers start: values named
+/// `prefill-<n>`, which no computation wrote.
+async fn prefill(sh: &Shared, router: &Router) -> Result<(), StampedeError> {
+    let spec = &sh.spec;
+    let keys: Vec<u32> = (0..spec.keys).collect();
+    for chunk in keys.chunks(1000) {
+        let fresh = sh.now() + spec.ttl_ms * 1_000_000;
+        let cmds: Vec<(u16, Cmd)> = chunk
+            .iter()
+            .map(|&n| {
+                let value = value_of(&format!("prefill-{n}"), fresh);
+                let mut c = redis::cmd("SET");
+                c.arg(spec.key(n)).arg(value).arg("PX").arg(spec.px_ms());
+                (spec.slot_of(n), c)
+            })
+            .collect();
+        for (i, r) in router.pipelined(&cmds).await.into_iter().enumerate() {
+            if let Err(e) = r {
+                return Err(WorkloadError::Cluster(format!(
+                    "prefill {}: {e}",
+                    spec.key(chunk[i])
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Picks the key each read is of.
+enum Picker {
+    Uniform(u32),
+    Zipf(rand_distr::Zipf<f64>),
+}
+
+impl Picker {
+    fn new(spec: &StampedeSpec) -> Picker {
+        match spec.distribution {
+            Distribution::Zipfian { s } => match rand_distr::Zipf::new(f64::from(spec.keys), s) {
+                Ok(z) => Picker::Zipf(z),
+                Err(_) => Picker::Uniform(spec.keys),
+            },
+            Distribution::Uniform => Picker::Uniform(spec.keys),
+        }
+    }
+
+    fn pick(&self, rng: &mut StdRng) -> u32 {
+        match self {
+            Picker::Uniform(n) => rng.random_range(0..*n),
+            // Ranks 1..=n as floats; key 0 is the hottest.
+            Picker::Zipf(z) => (rand_distr::Distribution::sample(z, rng) as u32).max(1) - 1,
+        }
+    }
 }
 
 /// One reader: a `get_or_compute` of a random hot key, a pause, again.
@@ -235,8 +293,9 @@ async fn reader(sh: &Shared, router: &Router, r: u32, seed: u64) {
         return;
     }
     let mut n = 0u64;
+    let picker = Picker::new(&sh.spec);
     while !sh.stop.is_cancelled() {
-        let key = rng.random_range(0..sh.spec.keys);
+        let key = picker.pick(&mut rng);
         let (read, compute) = get_or_compute(sh, router, r, key, &mut n).await;
         sh.record(read, compute);
         // Each pause drawn from every/2 .. 3·every/2: readers do not march in step.
@@ -297,6 +356,7 @@ async fn get_or_compute(
     let variant = spec.variant_of(key_n);
     let key = spec.key(key_n);
     let lock = format!("{key}:lock");
+    let slot = spec.slot_of(key_n);
     let start = Instant::now();
     let start_ns = sh.clock.ns(start);
     let max_wait = Duration::from_millis(spec.max_wait_ms);
@@ -314,8 +374,8 @@ async fn get_or_compute(
         *n += 1;
         let token = format!("r{r}-{n}");
         let probe = match variant {
-            Variant::Lock => get(sh, router, &key).await,
-            Variant::Lua => single_flight(sh, router, &key, &lock, &token).await,
+            Variant::Lock => get(sh, router, slot, &key).await,
+            Variant::Lua => single_flight(sh, router, slot, &key, &lock, &token).await,
         };
         let mut step = match probe {
             Ok(p) => Some(p),
@@ -344,7 +404,7 @@ async fn get_or_compute(
             let sent = sh.now();
             let e = call(
                 router,
-                sh.slot,
+                slot,
                 redis::cmd("SET")
                     .arg(&lock)
                     .arg(&token)
@@ -369,9 +429,11 @@ async fn get_or_compute(
         }
         if let Some(p) = step {
             if p.won {
-                return compute(sh, router, r, key_n, &key, &lock, &token, p, polls, errors)
-                    .await
-                    .map_read(done);
+                return compute(
+                    sh, router, r, key_n, slot, &key, &lock, &token, p, polls, errors,
+                )
+                .await
+                .map_read(done);
             }
             if let Some(v) = p.value
                 && spec.policy == Policy::ServeStale
@@ -405,9 +467,9 @@ impl Computed {
     }
 }
 
-async fn get(sh: &Shared, router: &Router, key: &str) -> Result<Probe, ()> {
+async fn get(sh: &Shared, router: &Router, slot: u16, key: &str) -> Result<Probe, ()> {
     let sent_ns = sh.now();
-    let e = call(router, sh.slot, redis::cmd("GET").arg(key).clone()).await;
+    let e = call(router, slot, redis::cmd("GET").arg(key).clone()).await;
     match e.outcome {
         Outcome::Ok => Ok(Probe {
             value: reply_text(e.value),
@@ -423,6 +485,7 @@ async fn get(sh: &Shared, router: &Router, key: &str) -> Result<Probe, ()> {
 async fn single_flight(
     sh: &Shared,
     router: &Router,
+    slot: u16,
     key: &str,
     lock: &str,
     token: &str,
@@ -435,7 +498,7 @@ async fn single_flight(
     };
     let e = call(
         router,
-        sh.slot,
+        slot,
         redis::cmd("EVAL")
             .arg(SINGLE_FLIGHT_LUA)
             .arg(2)
@@ -472,6 +535,7 @@ async fn compute(
     router: &Router,
     r: u32,
     key_n: u32,
+    slot: u16,
     key: &str,
     lock: &str,
     token: &str,
@@ -488,12 +552,12 @@ async fn compute(
     // lock has written the value); the script's own GET with `lua`.
     let (miss_sent_ns, miss_end_ns, found) = match variant {
         Variant::Lua => (grant.sent_ns, grant.end_ns, grant.value),
-        Variant::Lock => match get(sh, router, key).await {
+        Variant::Lock => match get(sh, router, slot, key).await {
             Ok(p) => {
                 if let Some(v) = &p.value
                     && is_fresh(spec, v, p.end_ns)
                 {
-                    let released = release(sh, router, lock, token).await;
+                    let released = release(router, slot, lock, token).await;
                     errors += u32::from(released.is_none());
                     return Computed {
                         outcome: ReadOutcome::Waited { value: v.clone() },
@@ -506,7 +570,7 @@ async fn compute(
             }
             Err(()) => {
                 errors += 1;
-                let released = release(sh, router, lock, token).await;
+                let released = release(router, slot, lock, token).await;
                 errors += u32::from(released.is_none());
                 return Computed {
                     outcome: ReadOutcome::Failed {
@@ -526,7 +590,7 @@ async fn compute(
     let value = value_of(token, fresh_until_ns);
     let e = call(
         router,
-        sh.slot,
+        slot,
         redis::cmd("SET")
             .arg(key)
             .arg(&value)
@@ -538,7 +602,7 @@ async fn compute(
     let set_end_ns = sh.now();
     let set_ok = matches!(e.outcome, Outcome::Ok);
     errors += u32::from(!set_ok);
-    let released = release(sh, router, lock, token).await;
+    let released = release(router, slot, lock, token).await;
     errors += u32::from(released.is_none());
     let compute = Compute {
         reader: r,
@@ -578,10 +642,10 @@ async fn compute(
 }
 
 /// Compare-and-delete the lock: `Some(deleted)`, or `None` when it failed.
-async fn release(sh: &Shared, router: &Router, lock: &str, token: &str) -> Option<bool> {
+async fn release(router: &Router, slot: u16, lock: &str, token: &str) -> Option<bool> {
     let e = call(
         router,
-        sh.slot,
+        slot,
         redis::cmd("EVAL")
             .arg(RELEASE_LUA)
             .arg(1)
