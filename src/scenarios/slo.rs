@@ -883,6 +883,40 @@ mod tests {
                 }],
                 ..Default::default()
             }),
+            stampede: Some(crate::checker::stampede::Stampede {
+                reads: 10,
+                violations: vec![crate::checker::stampede::Duplicate {
+                key: 0,
+                variant: crate::workload::stampede::Variant::Lock,
+                predecessor: None,
+                first: "a".into(),
+                first_node: "n1".into(),
+                first_grant_ms: 1.0,
+                second: "b".into(),
+                second_node: "n1".into(),
+                second_grant_ms: 2.0,
+            }; 3],
+                failover_computes: vec![crate::checker::stampede::Duplicate {
+                key: 0,
+                variant: crate::workload::stampede::Variant::Lock,
+                predecessor: None,
+                first: "a".into(),
+                first_node: "n1".into(),
+                first_grant_ms: 1.0,
+                second: "b".into(),
+                second_node: "n2".into(),
+                second_grant_ms: 2.0,
+            }; 3],
+                superseded_serves: 3,
+                failed: 3,
+                no_serve_max_ms: 3.0,
+                staleness_ms: crate::checker::percentiles([3_000_000, 3_000_000]),
+                warm: Some(crate::checker::stampede::Warm {
+                    warm_ms: Some(3.0),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let mut workload = WorkloadSummary::default();
