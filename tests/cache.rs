@@ -617,3 +617,110 @@ crate::on_both_runtimes!(
     docker_cold_start_drill_recomputes_each_key_once_and_warms,
     cold_start_drill
 );
+
+/// The app clients' GETs in a drill's stored history.
+fn history_app_gets(d: &Drilled) -> u64 {
+    read_jsonl(&d.run_dir().join("history.jsonl"))
+        .unwrap()
+        .iter()
+        .filter(|o| o.kind == OpKind::Get && o.mode == ClientMode::App)
+        .count() as u64
+}
+
+/// Replica reads, small: app clients GET from replicas, the probe from
+/// primaries, while slot 0's replica is cut off from every other node for
+/// 2.5 s. The replica goes on answering with what it had, so app reads of
+/// its shard go stale; reads of primaries never do; the stale reads agree
+/// with a count made here from the stored history.
+#[test]
+fn replica_reads_go_stale_while_their_replica_is_cut_off() {
+    let env = Env::new("process");
+    let yaml = format!(
+        "name: replica-reads-test\n\
+         topology: {}\n\
+         seed: 9\n\
+         workload:\n  clients: 4\n  probe_clients: 1\n  model: {{open: {{rate: 1500}}}}\n  keys: 300\n  mix: {{get: 60, set: 30, del: 10}}\n  replica_reads: true\n  timeout_ms: 500\n  app_retries: 3\n\
+         baseline_ms: 1000\n\
+         settle_ms: 1000\n\
+         faults:\n  - {{fault: partition, shape: isolate, target: 'replica_of:primary_of:0', at_ms: 0, hold_ms: 2500}}\n\
+         slo:\n  max_staleness_ms: 600000\n",
+        topology("cluster-3x1-fast.yaml").display()
+    );
+    let file = env.write("replica-reads.yaml", &yaml);
+    let d = env.drill(&file, &[]);
+    assert_checked(&d);
+    let r = d.report();
+    let s = r.checks.stale.as_ref().expect("the stale-read verdict");
+    eprintln!("replica reads: {:?}", s.by_mode);
+    let app = &s.by_mode["app"];
+    let probe = &s.by_mode["probe"];
+    assert!(app.reads > 500 && probe.reads > 50, "{s:?}");
+    assert_eq!(
+        probe.stale_reads, 0,
+        "primaries never serve a superseded value here: {s:?}"
+    );
+    assert!(
+        app.stale_reads > 0,
+        "a replica cut off for 2.5 s serves what it had: {s:?}"
+    );
+    assert_eq!(app.stale_reads + probe.stale_reads, s.stale_reads);
+    let staleness = slo(r, "max_staleness_ms");
+    assert_eq!(staleness.value, Some(s.staleness_ms.max));
+    // The replicas served the app clients' reads: their own INFO lookups
+    // (sampled each second) account for nearly every app GET (redis-rs
+    // takes its replicas from CLUSTER SLOTS once; the drill waits until it
+    // lists them all).
+    let samples: Vec<Value> = std::fs::read_to_string(d.run_dir().join("keyspace.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut last: std::collections::HashMap<String, u64> = Default::default();
+    let mut replica_lookups = 0u64;
+    for v in &samples {
+        let node = v["node"].as_str().unwrap().to_string();
+        let n = v["keyspace_hits"].as_u64().unwrap() + v["keyspace_misses"].as_u64().unwrap();
+        let before = last.insert(node.clone(), n).unwrap_or(0);
+        if node.ends_with("n2") {
+            replica_lookups += if n >= before { n - before } else { n };
+        }
+    }
+    let app_gets = history_app_gets(&d);
+    assert!(
+        replica_lookups as f64 >= 0.9 * app_gets as f64,
+        "replicas looked up {replica_lookups} keys for {app_gets} app GETs"
+    );
+    // Every stale read was of the cut replica's shard (its primary's slots).
+    let shard: Vec<u16> = s.examples.iter().map(|e| e.slot).collect();
+    assert!(shard.iter().all(|&slot| slot <= 5460), "{shard:?}");
+
+    // The same count from the stored history: a GET is stale when a write
+    // of its key that started after the read value's write ended had ended
+    // before the GET was sent.
+    let history = read_jsonl(&d.run_dir().join("history.jsonl")).unwrap();
+    let id = |v: &str| v.trim_end_matches('x').to_string();
+    let mut stale = 0u64;
+    for g in history
+        .iter()
+        .filter(|o| o.kind == OpKind::Get && o.is_ok() && o.value.is_some())
+    {
+        let v = id(g.value.as_deref().unwrap());
+        let writes: Vec<&Op> = history
+            .iter()
+            .filter(|o| o.key == g.key && o.is_ok() && matches!(o.kind, OpKind::Set | OpKind::Del))
+            .collect();
+        let made = writes
+            .iter()
+            .filter(|w| w.kind == OpKind::Set && w.value.as_deref().map(id) == Some(v.clone()))
+            .map(|w| w.end_ns)
+            .max()
+            .unwrap_or(0);
+        if writes
+            .iter()
+            .any(|w| w.sent_ns > made && w.end_ns < g.sent_ns)
+        {
+            stale += 1;
+        }
+    }
+    assert_eq!(stale, s.stale_reads);
+}

@@ -229,6 +229,7 @@ fn figure_in(r: &Report, name: &str) -> Option<f64> {
         // Nor eviction: no hot keys' miss ratio.
         "max_hot_miss_ratio_rise" => None,
         "max_stale_reads" => Some(c.stale.as_ref().expect("GETs ran").stale_reads as f64),
+        "max_staleness_ms" => Some(c.stale.as_ref().expect("GETs ran").staleness_ms.max),
         "max_p99_during_over_baseline" => Some(p99("during")? / p99("baseline")?),
         other => panic!(
             "the SLO `{other}` has no figure in tests/drill.rs `figure_in`: add it, so that it is seen failing end to end"

@@ -41,6 +41,8 @@ pub struct ClientOptions {
     /// Retries on MOVED/ASK/TRYAGAIN and connection errors; 0 for a probe that
     /// must see every failure.
     pub retries: u32,
+    /// Send read-only commands to replicas (READONLY on their connections).
+    pub read_from_replicas: bool,
 }
 
 impl Default for ClientOptions {
@@ -52,6 +54,7 @@ impl Default for ClientOptions {
             connection_timeout: Duration::from_secs(1),
             response_timeout: Duration::from_secs(1),
             retries: 3,
+            read_from_replicas: false,
         }
     }
 }
@@ -89,7 +92,13 @@ pub fn cluster_client(map: &AddressMap, opts: &ClientOptions) -> RedisResult<Clu
             )
         })
         .collect();
-    ClusterClientBuilder::new(seeds)
+    let builder = ClusterClientBuilder::new(seeds);
+    let builder = if opts.read_from_replicas {
+        builder.read_routing_strategy(redis::cluster_read_routing::RandomReplicaStrategy)
+    } else {
+        builder
+    };
+    builder
         .node_address_map(translate)
         .async_dns_resolver(map.resolver())
         // A measuring client must not hold a small write back (Nagle).

@@ -415,3 +415,77 @@ mod tests {
         );
     }
 }
+
+/// Wait until every node's `CLUSTER SLOTS` lists, for each slot range, every
+/// replica `CLUSTER NODES` shows following its primary (not failed). Redis
+/// leaves a replica out of `CLUSTER SLOTS` until its replication offset,
+/// as gossiped, is not 0, and a client that reads from replicas (redis-rs's
+/// read routing) takes its map from there once: started too early, it reads
+/// only primaries, silently. Returns how long it took, or which primary
+/// still had a replica missing at `timeout`.
+pub async fn wait_replicas_listed(map: &AddressMap, timeout: Duration) -> Result<Duration, String> {
+    let start = Instant::now();
+    let mut last = String::new();
+    for _ in 0..1000 {
+        match replicas_unlisted(map).await {
+            Ok(None) => return Ok(start.elapsed()),
+            Ok(Some(why)) | Err(why) => last = why,
+        }
+        if start.elapsed() >= timeout {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!(
+        "CLUSTER SLOTS still left a replica out after {:.1} s: {last}",
+        timeout.as_secs_f64()
+    ))
+}
+
+/// `None` when every node's `CLUSTER SLOTS` lists every following replica;
+/// else what is missing where.
+async fn replicas_unlisted(map: &AddressMap) -> Result<Option<String>, String> {
+    for n in map.nodes() {
+        let mut c = NodeConn::connect(&n.name, n.addr, ConnectOptions::default())
+            .await
+            .map_err(|e| super::admin::error_chain(&e))?;
+        let nodes = c
+            .cluster_nodes()
+            .await
+            .map_err(|e| super::admin::error_chain(&e))?;
+        let slots: Value = c
+            .run(redis::cmd("CLUSTER").arg("SLOTS"))
+            .await
+            .map_err(|e| super::admin::error_chain(&e))?;
+        let Value::Array(ranges) = slots else {
+            return Err(format!("{}: CLUSTER SLOTS is not an array", n.name));
+        };
+        for range in ranges {
+            let Value::Array(parts) = range else { continue };
+            // [start, end, primary, replica…]; each node [ip, port, id, …].
+            let id = |v: &Value| match v {
+                Value::Array(a) => a.get(2).and_then(|id| match id {
+                    Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+                    _ => None,
+                }),
+                _ => None,
+            };
+            let Some(primary) = parts.get(2).and_then(id) else {
+                continue;
+            };
+            let listed = parts.len().saturating_sub(3);
+            let following = nodes
+                .iter()
+                .filter(|l| l.primary_id.as_deref() == Some(primary.as_str()))
+                .filter(|l| !l.flags.fail && !l.flags.pfail)
+                .count();
+            if listed < following {
+                return Ok(Some(format!(
+                    "{} lists {listed} of the {following} replica(s) of {primary}",
+                    n.name
+                )));
+            }
+        }
+    }
+    Ok(None)
+}

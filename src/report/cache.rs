@@ -93,6 +93,37 @@ pub(super) fn rows(c: &Checks) -> Vec<(&'static str, String, bool)> {
             ),
             t.stale_reads > 0,
         ));
+        let side = |s: &super::StaleSide| {
+            if s.stale_reads > 0 {
+                format!(
+                    "{} of {} stale (superseded p50 {} · p99 {} · max {})",
+                    group(s.stale_reads),
+                    group(s.reads),
+                    ms(s.staleness_ms.p50),
+                    ms(s.staleness_ms.p99),
+                    ms(s.staleness_ms.max)
+                )
+            } else {
+                format!("{} of {} stale", 0, group(s.reads))
+            }
+        };
+        if t.by_mode.len() > 1 || t.stale_reads > 0 {
+            let modes: Vec<String> = t
+                .by_mode
+                .iter()
+                .map(|(m, s)| format!("{m}: {}", side(s)))
+                .collect();
+            rows.push(("stale reads by client", modes.join(" · "), false));
+        }
+        if t.stale_reads > 0 {
+            let phases: Vec<String> = t
+                .by_phase
+                .iter()
+                .filter(|(_, s)| s.stale_reads > 0)
+                .map(|(p, s)| format!("{p}: {}", side(s)))
+                .collect();
+            rows.push(("stale reads by phase", phases.join(" · "), false));
+        }
     }
     if let Some(e) = &c.eviction {
         rows.push((

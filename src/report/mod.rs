@@ -469,6 +469,22 @@ pub struct StaleChecks {
     pub staleness_ms: crate::checker::Latency,
     /// The first [`EXAMPLES`].
     pub examples: Vec<crate::checker::stale::StaleRead>,
+    /// By client mode (`app`, `probe`): with `replica_reads`, app clients
+    /// read replicas and probes primaries.
+    #[serde(default)]
+    pub by_mode: BTreeMap<String, StaleSide>,
+    /// By the phase the read was sent in.
+    #[serde(default)]
+    pub by_phase: BTreeMap<String, StaleSide>,
+}
+
+/// Reads of one kind of client, or of one phase, and how many were stale.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StaleSide {
+    /// Successful GETs that returned a value.
+    pub reads: u64,
+    pub stale_reads: u64,
+    pub staleness_ms: crate::checker::Latency,
 }
 
 /// The eviction verdict: the policy, the keys found evicted at the end, and

@@ -339,6 +339,30 @@ fn ttl_checks(t: &checker::ttl::Ttl) -> TtlChecks {
     }
 }
 
+/// The successful GETs with a value, and the stale reads, that `pick`
+/// (sent time, client mode) keeps.
+fn stale_side(
+    history: &[Op],
+    stale: &[checker::stale::StaleRead],
+    pick: impl Fn(u64, ClientMode) -> bool,
+) -> crate::report::StaleSide {
+    let reads = history
+        .iter()
+        .filter(|o| o.kind == OpKind::Get && o.is_ok() && o.value.is_some())
+        .filter(|o| pick(o.sent_ns, o.mode))
+        .count() as u64;
+    let mine: Vec<u64> = stale
+        .iter()
+        .filter(|s| pick(s.read_sent_ns, s.mode))
+        .map(|s| s.staleness_ns)
+        .collect();
+    crate::report::StaleSide {
+        reads,
+        stale_reads: mine.len() as u64,
+        staleness_ms: checker::percentiles(mine),
+    }
+}
+
 /// The eviction verdict: the clients' hits by phase beside INFO's.
 fn eviction_checks(
     r: &Record,
@@ -416,6 +440,23 @@ pub fn check(s: &Stored) -> Report {
             stale_reads: st.stale.len() as u64,
             staleness_ms: checker::percentiles(st.stale.iter().map(|x| x.staleness_ns)),
             examples: st.stale.iter().take(EXAMPLES).cloned().collect(),
+            by_mode: [ClientMode::App, ClientMode::Probe]
+                .into_iter()
+                .map(|m| {
+                    let side = stale_side(history, &st.stale, |_, mode| mode == m);
+                    (m.as_str().to_string(), side)
+                })
+                .filter(|(_, s)| s.reads > 0)
+                .collect(),
+            by_phase: r
+                .phases
+                .iter()
+                .map(|p| {
+                    let inside = |sent: u64, _| (p.start_ns..p.end_ns).contains(&sent);
+                    (p.name.clone(), stale_side(history, &st.stale, inside))
+                })
+                .filter(|(_, s)| s.reads > 0)
+                .collect(),
         }
     });
     let eviction = (r.eviction != checker::eviction::Eviction::None)

@@ -287,6 +287,15 @@ impl Scenario {
                 "a drill needs at least one app client (a lock or stampede drill may leave `workload:` out)",
             ));
         }
+        if kv && workload.replica_reads && kind != Kind::Cluster {
+            return Err(doc.invalid_field(
+                &["workload", "replica_reads"],
+                format!(
+                    "replica reads are for clusters (redis-rs's read_from_replicas); this topology is {}",
+                    kind_name(kind)
+                ),
+            ));
+        }
         if let Some((field, why)) = workload.problem().filter(|_| kv) {
             let path: Vec<&str> = std::iter::once("workload").chain(field).collect();
             return Err(doc.invalid_field(&path, why));
@@ -639,6 +648,53 @@ pub(crate) mod tests {
         ];
         for (topology, yaml, expected) in cases {
             let err = load_beside(topology, yaml).unwrap_err();
+            assert!(err.starts_with(expected), "\n got: {err}\nwant: {expected}");
+        }
+    }
+
+    #[test]
+    fn stampede_and_replica_reads_load_and_their_errors_name_the_place() {
+        const CLUSTER: &str = "name: c\nkind: cluster\ncluster:\n  shards: 3\n  replicas: 1\n";
+        let base = "name: s\ntopology: c.yaml\nfaults:\n  - {fault: flush, target: primaries}\n";
+        let s = load_beside(
+            CLUSTER,
+            &format!("{base}stampede:\n  readers: 10\n  one_slot: false\n  keys: 500\nslo:\n  max_warm_ms: 100\n"),
+        )
+        .unwrap();
+        assert!(
+            !s.kv,
+            "a stampede drill may run without the key/value workload"
+        );
+        assert_eq!(s.stampede.unwrap().keys, 500);
+        let cases = [
+            (
+                CLUSTER,
+                format!("{base}stampede:\n  keys: 500\n"),
+                "DIR/s.yaml:6:3: stampede.keys: must be between 1 and 100, not 500",
+            ),
+            (
+                CLUSTER,
+                format!("{base}stampede:\n  policy: serve_stale\n"),
+                "DIR/s.yaml:5:1: stampede.stale_ms: serve_stale needs",
+            ),
+            (
+                CLUSTER,
+                format!("{base}stampede:\n  readerz: 5\n"),
+                "DIR/s.yaml:6:3: stampede.readerz: unknown field `readerz`",
+            ),
+            (
+                REPLICATED,
+                "name: k\ntopology: c.yaml\nworkload:\n  replica_reads: true\nfaults:\n  - {fault: kill, target: n1}\n".to_string(),
+                "DIR/s.yaml:4:3: workload.replica_reads: replica reads are for clusters",
+            ),
+            (
+                CLUSTER,
+                format!("{base}stampede: {{}}\n").replace("flush, target: primaries", "flush, target: primaries, hold_ms: 5"),
+                "DIR/s.yaml:4:39: faults.0.hold_ms: flush is not undone, so it has no hold",
+            ),
+        ];
+        for (topology, yaml, expected) in cases {
+            let err = load_beside(topology, &yaml).unwrap_err();
             assert!(err.starts_with(expected), "\n got: {err}\nwant: {expected}");
         }
     }

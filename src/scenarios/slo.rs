@@ -238,6 +238,21 @@ pub const SLOS: &[Slo] = &[
         },
     },
     Slo {
+        name: "max_staleness_ms",
+        unit: "ms",
+        bound: Bound::AtMost,
+        reads: "the stalest GET: how long its value had been superseded by an acknowledged SET or DEL when the GET was sent (0 when none was stale)",
+        source: Source::History,
+        on: EVERY_KIND,
+        figure: |f| match &f.checks.stale {
+            Some(s) if s.reads_checked > 0 => Figure::Measured(s.staleness_ms.max),
+            _ => Figure::Unknown {
+                value: None,
+                why: "no GET returned a value".into(),
+            },
+        },
+    },
+    Slo {
         name: "max_hot_miss_ratio_rise",
         unit: "points",
         bound: Bound::AtMost,
@@ -865,6 +880,7 @@ mod tests {
             stale: Some(crate::report::StaleChecks {
                 reads_checked: 10,
                 stale_reads: 3,
+                staleness_ms: crate::checker::percentiles([3_000_000, 3_000_000]),
                 ..Default::default()
             }),
             // 0 % of hot reads missed in baseline, 3 % during.
@@ -885,28 +901,34 @@ mod tests {
             }),
             stampede: Some(crate::checker::stampede::Stampede {
                 reads: 10,
-                violations: vec![crate::checker::stampede::Duplicate {
-                key: 0,
-                variant: crate::workload::stampede::Variant::Lock,
-                predecessor: None,
-                first: "a".into(),
-                first_node: "n1".into(),
-                first_grant_ms: 1.0,
-                second: "b".into(),
-                second_node: "n1".into(),
-                second_grant_ms: 2.0,
-            }; 3],
-                failover_computes: vec![crate::checker::stampede::Duplicate {
-                key: 0,
-                variant: crate::workload::stampede::Variant::Lock,
-                predecessor: None,
-                first: "a".into(),
-                first_node: "n1".into(),
-                first_grant_ms: 1.0,
-                second: "b".into(),
-                second_node: "n2".into(),
-                second_grant_ms: 2.0,
-            }; 3],
+                violations: vec![
+                    crate::checker::stampede::Duplicate {
+                        key: 0,
+                        variant: crate::workload::stampede::Variant::Lock,
+                        predecessor: None,
+                        first: "a".into(),
+                        first_node: "n1".into(),
+                        first_grant_ms: 1.0,
+                        second: "b".into(),
+                        second_node: "n1".into(),
+                        second_grant_ms: 2.0,
+                    };
+                    3
+                ],
+                failover_computes: vec![
+                    crate::checker::stampede::Duplicate {
+                        key: 0,
+                        variant: crate::workload::stampede::Variant::Lock,
+                        predecessor: None,
+                        first: "a".into(),
+                        first_node: "n1".into(),
+                        first_grant_ms: 1.0,
+                        second: "b".into(),
+                        second_node: "n2".into(),
+                        second_grant_ms: 2.0,
+                    };
+                    3
+                ],
                 superseded_serves: 3,
                 failed: 3,
                 no_serve_max_ms: 3.0,
@@ -1045,6 +1067,7 @@ mod tests {
             "max_zombie_reads",
             "max_early_expiries",
             "max_stale_reads",
+            "max_staleness_ms",
             "max_hot_miss_ratio_rise",
         ] {
             assert!(

@@ -392,6 +392,15 @@ impl Recorders {
         seed: u64,
         cancel: &CancellationToken,
     ) -> Result<Recorders, DrillError> {
+        // Replica reads take their replicas from CLUSTER SLOTS once, when
+        // the app clients connect: wait until it lists them all.
+        if kv && spec.replica_reads {
+            let took =
+                cluster::replication::wait_replicas_listed(&setup.map, Duration::from_secs(15))
+                    .await
+                    .map_err(|m| workload::WorkloadError::Cluster(format!("replica reads: {m}")))?;
+            tracing::info!("every replica listed in CLUSTER SLOTS after {took:?}");
+        }
         let clock = Clock::start();
         let workload_cancel = cancel.child_token();
         let workload = if kv {

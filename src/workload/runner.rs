@@ -689,6 +689,7 @@ impl Workload {
                 connection_timeout: timeout,
                 response_timeout: timeout,
                 retries: spec.app_retries,
+                read_from_replicas: spec.replica_reads,
             };
             Some(cluster_client(&map, &opts).map_err(WorkloadError::AppClient)?)
         } else {

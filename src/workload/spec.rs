@@ -29,6 +29,7 @@
 //!   realtime: true             # open loop: event loops in SCHED_FIFO (needs root)
 //!   nice: -10                  # otherwise their nice value (needs root; else 0)
 //!   reference_ping_ms: 5       # a raw PING to every primary this often (0: off)
+//!   replica_reads: false       # app clients send GETs to replicas (READONLY; clusters only)
 //! ```
 
 use std::fmt;
@@ -120,6 +121,11 @@ pub struct WorkloadSpec {
     /// The server-side reference: a raw PING to every primary this often, on
     /// a thread per primary, beside the clients. 0: off.
     pub reference_ping_ms: u64,
+    /// App clients send reads (GET, MGET) to a replica of the key's
+    /// primary, as redis-rs's `read_from_replicas` does (READONLY on each
+    /// replica connection, a replica picked at random). Probe clients keep
+    /// reading primaries: the two are judged apart. Clusters only.
+    pub replica_reads: bool,
 }
 
 /// The `wait:` setting of a workload: what a careful application does to make
@@ -177,6 +183,7 @@ impl Default for WorkloadSpec {
             realtime: true,
             nice: DEFAULT_NICE,
             reference_ping_ms: DEFAULT_REFERENCE_PING_MS,
+            replica_reads: false,
         }
     }
 }
