@@ -63,12 +63,12 @@ standalone-drills *args="": build
     done
     exit $rc
 
-# The cache drills: 50 clients on 1 then 16 counters through a manual failover and a kill; MULTI/EXEC groups while their slots move and a kill; SET PX with mixed TTLs through a failover and a primary pause; allkeys-lru under 6x memory pressure through a failover; 100 readers of two hot keys expiring every second through a kill of their shard (single-flight recomputation); FLUSHALL under cache-aside readers of 500 zipfian keys (warm-up)
+# The cache drills: 50 clients on 1 then 16 counters through a manual failover and a kill; MULTI/EXEC groups while their slots move and a kill; SET PX with mixed TTLs through a failover and a primary pause; allkeys-lru under 6x memory pressure through a failover; 100 readers of two hot keys expiring every second through a kill of their shard (single-flight recomputation); FLUSHALL under cache-aside readers of 500 zipfian keys (warm-up); GETs from replicas through a replica cut off and a failover (stale reads)
 cache-drills *args="": build
     #!/usr/bin/env bash
     set -uo pipefail
     rc=0
-    for s in counter-contention counter-contention-16 txn-atomicity ttl-accuracy eviction-lru stampede cold-start; do
+    for s in counter-contention counter-contention-16 txn-atomicity ttl-accuracy eviction-lru stampede cold-start stale-reads; do
       {{bin}} run scenarios/$s.yaml {{args}} || rc=$?
     done
     exit $rc
