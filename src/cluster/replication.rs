@@ -351,71 +351,6 @@ pub fn replication_pending_at(roles: &[NodeRole], mark: Option<u64>) -> Vec<Stri
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn role(name: &str, role: Role, primary: Option<&str>, offset: u64) -> NodeRole {
-        NodeRole {
-            name: name.into(),
-            error: None,
-            role: Some(role),
-            primary: primary.map(str::to_string),
-            connected: primary.is_some(),
-            offset: Some(offset),
-            replicas: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn the_primary_clients_follow_serves_the_most_replicas() {
-        let mut old = role("n1", Role::Primary, None, 10);
-        let mut new = role("n2", Role::Primary, None, 10);
-        let r = role("n3", Role::Replica, Some("n2"), 10);
-        new.replicas = vec!["n3".into()];
-        let roles = vec![old.clone(), new.clone(), r.clone()];
-        assert_eq!(current_primary(&roles, Some("n1")), Some("n2"));
-        // Equal: the current one stays.
-        new.replicas.clear();
-        let tie = vec![old.clone(), new, r];
-        assert_eq!(current_primary(&tie, Some("n1")), Some("n1"));
-        assert_eq!(current_primary(&tie, Some("n2")), Some("n2"));
-        old.role = Some(Role::Replica);
-        assert_eq!(current_primary(&[old], None), None);
-    }
-
-    #[test]
-    fn replication_is_whole_with_one_primary_and_every_replica_caught_up() {
-        let p = role("n2", Role::Primary, None, 50);
-        let a = role("n1", Role::Replica, Some("n2"), 50);
-        let b = role("n3", Role::Replica, Some("n2"), 50);
-        assert!(replication_pending(&[p.clone(), a.clone(), b.clone()]).is_empty());
-        let behind = role("n3", Role::Replica, Some("n2"), 40);
-        assert_eq!(
-            replication_pending(&[p.clone(), a.clone(), behind]),
-            ["n3: offset 40 behind n2's 50"]
-        );
-        let elsewhere = role("n3", Role::Replica, Some("n1"), 50);
-        assert_eq!(
-            replication_pending(&[p.clone(), a.clone(), elsewhere]),
-            ["n3 replicates n1, not n2"]
-        );
-        let two = role("n1", Role::Primary, None, 50);
-        assert_eq!(
-            replication_pending(&[p.clone(), two, b]),
-            ["2 primaries (n2, n1)"]
-        );
-        // Against an earlier mark of the primary's (it wrote on meanwhile):
-        // a replica at or past the mark has caught up, one short of it not.
-        let past = role("n3", Role::Replica, Some("n2"), 45);
-        assert!(replication_pending_at(&[p.clone(), a.clone(), past.clone()], Some(45)).is_empty());
-        assert_eq!(
-            replication_pending_at(&[p, a, past], Some(46)),
-            ["n3: offset 45 behind n2's 46"]
-        );
-    }
-}
-
 /// Wait until every node's `CLUSTER SLOTS` lists, for each slot range, every
 /// replica `CLUSTER NODES` shows following its primary (not failed). Redis
 /// leaves a replica out of `CLUSTER SLOTS` until its replication offset,
@@ -488,4 +423,69 @@ async fn replicas_unlisted(map: &AddressMap) -> Result<Option<String>, String> {
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(name: &str, role: Role, primary: Option<&str>, offset: u64) -> NodeRole {
+        NodeRole {
+            name: name.into(),
+            error: None,
+            role: Some(role),
+            primary: primary.map(str::to_string),
+            connected: primary.is_some(),
+            offset: Some(offset),
+            replicas: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_primary_clients_follow_serves_the_most_replicas() {
+        let mut old = role("n1", Role::Primary, None, 10);
+        let mut new = role("n2", Role::Primary, None, 10);
+        let r = role("n3", Role::Replica, Some("n2"), 10);
+        new.replicas = vec!["n3".into()];
+        let roles = vec![old.clone(), new.clone(), r.clone()];
+        assert_eq!(current_primary(&roles, Some("n1")), Some("n2"));
+        // Equal: the current one stays.
+        new.replicas.clear();
+        let tie = vec![old.clone(), new, r];
+        assert_eq!(current_primary(&tie, Some("n1")), Some("n1"));
+        assert_eq!(current_primary(&tie, Some("n2")), Some("n2"));
+        old.role = Some(Role::Replica);
+        assert_eq!(current_primary(&[old], None), None);
+    }
+
+    #[test]
+    fn replication_is_whole_with_one_primary_and_every_replica_caught_up() {
+        let p = role("n2", Role::Primary, None, 50);
+        let a = role("n1", Role::Replica, Some("n2"), 50);
+        let b = role("n3", Role::Replica, Some("n2"), 50);
+        assert!(replication_pending(&[p.clone(), a.clone(), b.clone()]).is_empty());
+        let behind = role("n3", Role::Replica, Some("n2"), 40);
+        assert_eq!(
+            replication_pending(&[p.clone(), a.clone(), behind]),
+            ["n3: offset 40 behind n2's 50"]
+        );
+        let elsewhere = role("n3", Role::Replica, Some("n1"), 50);
+        assert_eq!(
+            replication_pending(&[p.clone(), a.clone(), elsewhere]),
+            ["n3 replicates n1, not n2"]
+        );
+        let two = role("n1", Role::Primary, None, 50);
+        assert_eq!(
+            replication_pending(&[p.clone(), two, b]),
+            ["2 primaries (n2, n1)"]
+        );
+        // Against an earlier mark of the primary's (it wrote on meanwhile):
+        // a replica at or past the mark has caught up, one short of it not.
+        let past = role("n3", Role::Replica, Some("n2"), 45);
+        assert!(replication_pending_at(&[p.clone(), a.clone(), past.clone()], Some(45)).is_empty());
+        assert_eq!(
+            replication_pending_at(&[p, a, past], Some(46)),
+            ["n3: offset 45 behind n2's 46"]
+        );
+    }
 }
