@@ -589,22 +589,11 @@ fn cold_start_drill(env: &Env) {
     assert_eq!(warm.value, w.warm_ms);
     // The nodes saw at least as many misses as there were computations
     // (each found its key missing with a GET or the script's GET).
-    let samples: Vec<Value> = std::fs::read_to_string(d.run_dir().join("keyspace.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let e = r.checks.eviction.as_ref();
-    assert!(e.is_none(), "no maxmemory, no eviction verdict");
-    let mut misses = 0u64;
-    let mut last: std::collections::HashMap<String, u64> = Default::default();
-    for v in &samples {
-        let node = v["node"].as_str().unwrap().to_string();
-        let m = v["keyspace_misses"].as_u64().unwrap();
-        let before = last.insert(node, m).unwrap_or(0);
-        // A phase boundary resets the counters: count from 0 again.
-        misses += if m >= before { m - before } else { m };
-    }
+    assert!(
+        r.checks.eviction.is_none(),
+        "no maxmemory, no eviction verdict"
+    );
+    let misses: u64 = lookups(&d, |_| true, "keyspace_misses");
     assert!(
         misses >= s.computes,
         "INFO misses {misses} < {} computations",
@@ -617,6 +606,28 @@ crate::on_both_runtimes!(
     docker_cold_start_drill_recomputes_each_key_once_and_warms,
     cold_start_drill
 );
+
+/// What the nodes `pick` counted of an INFO stat (`keyspace_hits`, …) over
+/// the run, from the keyspace sampler's readings (each second and at every
+/// phase's end, where the counters are reset: a reading below the one
+/// before counts from 0).
+fn lookups(d: &Drilled, pick: impl Fn(&str) -> bool, stat: &str) -> u64 {
+    let mut last: std::collections::HashMap<String, u64> = Default::default();
+    let mut total = 0;
+    for l in std::fs::read_to_string(d.run_dir().join("keyspace.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let v: Value = serde_json::from_str(l).unwrap();
+        let node = v["node"].as_str().unwrap();
+        let n = v[stat].as_u64().unwrap();
+        let before = last.insert(node.to_string(), n).unwrap_or(0);
+        if pick(node) {
+            total += if n >= before { n - before } else { n };
+        }
+    }
+    total
+}
 
 /// The app clients' GETs in a drill's stored history.
 fn history_app_gets(d: &Drilled) -> u64 {
@@ -670,21 +681,9 @@ fn replica_reads_go_stale_while_their_replica_is_cut_off() {
     // (sampled each second) account for nearly every app GET (redis-rs
     // takes its replicas from CLUSTER SLOTS once; the drill waits until it
     // lists them all).
-    let samples: Vec<Value> = std::fs::read_to_string(d.run_dir().join("keyspace.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let mut last: std::collections::HashMap<String, u64> = Default::default();
-    let mut replica_lookups = 0u64;
-    for v in &samples {
-        let node = v["node"].as_str().unwrap().to_string();
-        let n = v["keyspace_hits"].as_u64().unwrap() + v["keyspace_misses"].as_u64().unwrap();
-        let before = last.insert(node.clone(), n).unwrap_or(0);
-        if node.ends_with("n2") {
-            replica_lookups += if n >= before { n - before } else { n };
-        }
-    }
+    let replica = |node: &str| node.ends_with("n2");
+    let replica_lookups =
+        lookups(&d, replica, "keyspace_hits") + lookups(&d, replica, "keyspace_misses");
     let app_gets = history_app_gets(&d);
     assert!(
         replica_lookups as f64 >= 0.9 * app_gets as f64,

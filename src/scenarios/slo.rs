@@ -848,6 +848,21 @@ mod tests {
         }
     }
 
+    /// A second computation of an epoch, granted by `node` (the first by n1).
+    fn duplicate(node: &str) -> crate::checker::stampede::Duplicate {
+        crate::checker::stampede::Duplicate {
+            key: 0,
+            variant: crate::workload::stampede::Variant::Lock,
+            predecessor: None,
+            first: "a".into(),
+            first_node: "n1".into(),
+            first_grant_ms: 1.0,
+            second: "b".into(),
+            second_node: node.into(),
+            second_grant_ms: 2.0,
+        }
+    }
+
     #[test]
     fn every_slo_fails_over_its_limit() {
         let checks = Checks {
@@ -901,34 +916,8 @@ mod tests {
             }),
             stampede: Some(crate::checker::stampede::Stampede {
                 reads: 10,
-                violations: vec![
-                    crate::checker::stampede::Duplicate {
-                        key: 0,
-                        variant: crate::workload::stampede::Variant::Lock,
-                        predecessor: None,
-                        first: "a".into(),
-                        first_node: "n1".into(),
-                        first_grant_ms: 1.0,
-                        second: "b".into(),
-                        second_node: "n1".into(),
-                        second_grant_ms: 2.0,
-                    };
-                    3
-                ],
-                failover_computes: vec![
-                    crate::checker::stampede::Duplicate {
-                        key: 0,
-                        variant: crate::workload::stampede::Variant::Lock,
-                        predecessor: None,
-                        first: "a".into(),
-                        first_node: "n1".into(),
-                        first_grant_ms: 1.0,
-                        second: "b".into(),
-                        second_node: "n2".into(),
-                        second_grant_ms: 2.0,
-                    };
-                    3
-                ],
+                violations: vec![duplicate("n1"); 3],
+                failover_computes: vec![duplicate("n2"); 3],
                 superseded_serves: 3,
                 failed: 3,
                 no_serve_max_ms: 3.0,
