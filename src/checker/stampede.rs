@@ -28,10 +28,11 @@
 //!   acknowledged before the read began. Never acceptable.
 //! - **Warm-up** (a cold start): the miss ratio (reads that found no fresh
 //!   value: waited, computed or failed) in the baseline, and from the start
-//!   of `during` the first one-second window, slid by 100 ms, whose ratio is
-//!   back within [`WARM_TOLERANCE`] of the baseline's: `warm_ms` is from
-//!   `during`'s start to that window's start (0 when the fault cost no
-//!   misses). Windows with fewer than [`WARM_MIN_READS`] reads are skipped.
+//!   of `during` one-second windows slid by 100 ms: `warm_ms` is from
+//!   `during`'s start to the start of the first window after which every
+//!   window is within [`WARM_TOLERANCE`] of the baseline's ratio — back for
+//!   good, not between two relapses (0 when the action cost no misses).
+//!   Windows with fewer than [`WARM_MIN_READS`] reads are skipped.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -113,6 +114,23 @@ pub struct PhaseFigures {
     pub serve_ms: Latency,
 }
 
+/// One second of the readers' reads, by when each began.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Second {
+    /// Seconds since the run's epoch (the second starting then).
+    pub t_s: u64,
+    pub hits: u64,
+    /// Served after waiting for, or doing, a computation.
+    pub misses: u64,
+    pub stale: u64,
+    pub failed: u64,
+    /// Computations granted in this second.
+    pub computes: u64,
+}
+
+/// Seconds a report draws at most (an hour).
+pub const MAX_SECONDS: usize = 3600;
+
 /// What the stampede checker found.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stampede {
@@ -153,6 +171,9 @@ pub struct Stampede {
     pub miss_ms: Latency,
     pub by_variant: Vec<VariantFigures>,
     pub by_phase: Vec<PhaseFigures>,
+    /// Every second of the run (at most [`MAX_SECONDS`]).
+    #[serde(default)]
+    pub per_second: Vec<Second>,
     /// The warm-up after the action, when the run had a baseline and a
     /// `during` phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -322,6 +343,7 @@ pub fn stampede(rec: &StampedeRecording, phases: &[(String, u64, u64)]) -> Stamp
         });
     }
     out.warm = warm(&rec.reads, phases);
+    out.per_second = per_second(rec);
     for (name, start, end) in phases {
         let inside = |ns: u64| (*start..*end).contains(&ns);
         let reads: Vec<&Read> = rec.reads.iter().filter(|r| inside(r.start_ns)).collect();
@@ -336,6 +358,43 @@ pub fn stampede(rec: &StampedeRecording, phases: &[(String, u64, u64)]) -> Stamp
                 .count() as u64,
             serve_ms: percentiles(reads.iter().copied().filter(served).map(span)),
         });
+    }
+    out
+}
+
+/// The reads and computations of each second.
+fn per_second(rec: &StampedeRecording) -> Vec<Second> {
+    let last = rec
+        .reads
+        .iter()
+        .map(|r| r.start_ns)
+        .chain(rec.computes.iter().map(|c| c.lock_end_ns))
+        .max();
+    let Some(last) = last else {
+        return Vec::new();
+    };
+    let n = ((last / 1_000_000_000) as usize + 1).min(MAX_SECONDS);
+    let mut out: Vec<Second> = (0..n as u64)
+        .map(|t_s| Second {
+            t_s,
+            ..Default::default()
+        })
+        .collect();
+    for r in &rec.reads {
+        let Some(s) = out.get_mut((r.start_ns / 1_000_000_000) as usize) else {
+            continue;
+        };
+        match r.outcome {
+            ReadOutcome::Hit { .. } => s.hits += 1,
+            ReadOutcome::Waited { .. } | ReadOutcome::Computed { .. } => s.misses += 1,
+            ReadOutcome::Stale { .. } => s.stale += 1,
+            ReadOutcome::Failed { .. } => s.failed += 1,
+        }
+    }
+    for c in &rec.computes {
+        if let Some(s) = out.get_mut((c.lock_end_ns / 1_000_000_000) as usize) {
+            s.computes += 1;
+        }
     }
     out
 }
@@ -371,20 +430,23 @@ fn warm(reads: &[Read], phases: &[(String, u64, u64)]) -> Option<Warm> {
         from_ms: ms(from),
         ..Default::default()
     };
+    // The windows with enough reads: (start, within the threshold).
+    let mut windows: Vec<(u64, bool)> = Vec::new();
     let mut t = from;
     while t + WARM_WINDOW_NS <= end {
         let (r, n) = ratio(t, t + WARM_WINDOW_NS);
         if n >= WARM_MIN_READS {
             out.peak_miss_ratio = out.peak_miss_ratio.max(r);
-            if out.warm_ms.is_none() && r <= threshold {
-                out.warm_ms = Some(ms(t - from));
-            }
+            windows.push((t, r <= threshold));
             if (t - from).is_multiple_of(WARM_WINDOW_NS) && out.per_second.len() < 120 {
                 out.per_second.push(r);
             }
         }
         t += WARM_STEP_NS;
     }
+    // The first window of the run of good ones that lasts to the end.
+    let good_from = windows.iter().rposition(|w| !w.1).map_or(0, |bad| bad + 1);
+    out.warm_ms = windows.get(good_from).map(|w| ms(w.0 - from));
     if out.warm_ms.is_none() {
         out.not_warm_for_ms = Some(ms(end.saturating_sub(from)));
     }
@@ -531,6 +593,17 @@ mod tests {
         assert_eq!((s.hits, s.computed, s.failed), (1, 2, 0));
         assert_eq!(s.no_serve_max_ms, 0.0);
         assert_eq!(s.by_phase[0].reads, 3);
+        // By second: the two computations at 0 s and 1.1 s, the hit at 0.1 s.
+        assert_eq!(s.per_second.len(), 2);
+        assert_eq!(
+            (
+                s.per_second[0].hits,
+                s.per_second[0].misses,
+                s.per_second[0].computes
+            ),
+            (1, 1, 1)
+        );
+        assert_eq!((s.per_second[1].misses, s.per_second[1].computes), (1, 1));
         assert_eq!(s.by_variant[0].computes, 2);
     }
 
@@ -676,6 +749,18 @@ mod tests {
         // The first window from 2 s on that starts at 3.5 s or later.
         assert_eq!(w.warm_ms, Some(1500.0), "{w:?}");
         assert_eq!(w.per_second[0], 1.0);
+        // A relapse (a second of misses again at 5 s): back only after it.
+        let mut relapse = reads.clone();
+        for r in relapse
+            .iter_mut()
+            .filter(|r| (5000 * MS..5500 * MS).contains(&r.start_ns))
+        {
+            r.outcome = ReadOutcome::Failed {
+                message: "x".into(),
+            };
+        }
+        let w = stampede(&rec(vec![], relapse), &phases).warm.unwrap();
+        assert_eq!(w.warm_ms, Some(3500.0), "{w:?}");
         // Cut at 3 s: never back.
         reads.truncate(300);
         let w = stampede(&rec(vec![], reads), &phases).warm.unwrap();

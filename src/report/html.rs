@@ -34,7 +34,14 @@ pub fn render(r: &Report) -> String {
     summary(&mut s, r);
     // The charts draw the key/value workload and the topology's slots: a
     // lock drill that ran its locks alone has its figures in its table.
-    let charts = if locks_only(r) { Vec::new() } else { charts(r) };
+    let mut charts = if locks_only(r) { Vec::new() } else { charts(r) };
+    if let Some(st) = &r.checks.stampede {
+        charts.push(Chart {
+            id: "stampede",
+            title: "Stampede reads per second (by when each began; fault windows shaded)",
+            svg: stampede_chart(r, st),
+        });
+    }
     for chart in charts {
         let _ = writeln!(
             s,
@@ -570,6 +577,80 @@ fn ops_chart(r: &Report) -> Result<String, String> {
     })
 }
 
+/// The stampede readers' reads per second — from the cache, after a miss,
+/// stale, failed — and the computations, over the run.
+fn stampede_chart(r: &Report, st: &crate::checker::stampede::Stampede) -> Result<String, String> {
+    use crate::checker::stampede::Second;
+    let ps = &st.per_second;
+    if ps.is_empty() {
+        return Err("The stampede readers recorded no read.".into());
+    }
+    let recorded_end = r
+        .phases
+        .iter()
+        .map(|p| p.end_ms / 1000.0)
+        .fold(0.0, f64::max);
+    let line = |f: fn(&Second) -> u64| -> Vec<(f64, f64)> {
+        ps.iter()
+            .filter_map(|s| per_covered_second(s.t_s as f64, f(s) as f64, recorded_end))
+            .collect()
+    };
+    let series: Vec<Series> = vec![
+        ("hits", RGBColor(40, 150, 60), line(|s| s.hits)),
+        (
+            "misses (waited or computed)",
+            RGBColor(20, 80, 200),
+            line(|s| s.misses),
+        ),
+        ("stale served", RGBColor(150, 60, 180), line(|s| s.stale)),
+        ("failed", RGBColor(210, 40, 40), line(|s| s.failed)),
+        ("computations", RGBColor(230, 150, 0), line(|s| s.computes)),
+    ];
+    let series: Vec<Series> = series
+        .into_iter()
+        .filter(|s| s.2.iter().any(|p| p.1 > 0.0))
+        .collect();
+    let y1 = series
+        .iter()
+        .flat_map(|s| s.2.iter().map(|p| p.1))
+        .fold(1.0, f64::max)
+        * 40.0; // a decade and a half above the highest line, for the legend
+    let x1 = run_end_s(r).max(ps.len() as f64);
+    svg(H, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..x1, (0.5f64..y1).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds since the run's start")
+            .y_desc("reads/s (log)")
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .draw()?;
+        for w in &r.faults {
+            let x0 = w.start_ms / 1000.0;
+            let x1 = w.undone_ms.unwrap_or(w.start_ms + 100.0) / 1000.0;
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(x0, 0.5), (x1.max(x0 + 0.05), y1)],
+                RGBColor(240, 200, 200).mix(0.5).filled(),
+            )))?;
+        }
+        for (name, colour, points) in series {
+            // A count of 0 has no place on a log scale: drawn at its floor.
+            let points: Vec<(f64, f64)> =
+                points.into_iter().map(|(x, y)| (x, y.max(0.5))).collect();
+            chart
+                .draw_series(LineSeries::new(points, colour.stroke_width(2)))?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+                });
+        }
+        legend(&mut chart)
+    })
+}
+
 /// The count of the second starting at `t` as a point of a per-second rate:
 /// `(middle of the covered part, count / covered seconds)`, where the run
 /// ended at `end` (s; 0 when unknown: the whole second counts). None for a
@@ -1063,6 +1144,35 @@ mod tests {
         assert!(by_id["downtime"].is_ok());
         let page = render(&r);
         assert!(page.contains("This run has no failover."));
+    }
+
+    #[test]
+    fn a_stampede_drill_draws_its_reads_per_second_alone() {
+        use crate::checker::stampede::{Second, Stampede};
+        let mut r = sample();
+        r.workload.app.clients = 0;
+        r.workload.probe.clients = 0;
+        r.checks.stampede = Some(Stampede {
+            reads: 30,
+            per_second: (0..3)
+                .map(|t_s| Second {
+                    t_s,
+                    hits: 10,
+                    misses: t_s,
+                    computes: 1,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        });
+        let page = render(&r);
+        assert!(page.contains("id=\"stampede\""), "the stampede chart");
+        assert!(page.contains("misses (waited or computed)") && page.contains("computations"));
+        // No key/value workload: none of its charts.
+        assert!(!page.contains("id=\"latency\""));
+        // With no read, it says so.
+        r.checks.stampede.as_mut().unwrap().per_second.clear();
+        assert!(render(&r).contains("recorded no read"));
     }
 
     #[test]
