@@ -751,6 +751,13 @@ mod tests {
         assert_eq!(w.per_second[0], 1.0);
         // A relapse (a second of misses again at 5 s): back only after it.
         let mut relapse = reads.clone();
+        for i in 600..800 {
+            relapse.push(if i % 10 == 0 {
+                miss(i * 10)
+            } else {
+                hit(i * 10)
+            });
+        }
         for r in relapse
             .iter_mut()
             .filter(|r| (5000 * MS..5500 * MS).contains(&r.start_ns))
