@@ -626,9 +626,10 @@ pub(super) fn workload_line(
         )
     });
     if !kv {
+        let only = if stampede.is_empty() { " only" } else { "" };
         let alone = match locks {
             Some(l) => format!(
-                "locks: {} ({} workers × {} locks, TTL {} ms)",
+                "locks{only}: {} ({} workers × {} locks, TTL {} ms)",
                 l.algorithm.as_str(),
                 l.workers,
                 l.locks,
