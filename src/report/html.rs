@@ -628,14 +628,8 @@ fn stampede_chart(r: &Report, st: &crate::checker::stampede::Stampede) -> Result
             .y_desc("reads/s (log)")
             .y_label_formatter(&|v| format!("{v:.0}"))
             .draw()?;
-        for w in &r.faults {
-            let x0 = w.start_ms / 1000.0;
-            let x1 = w.undone_ms.unwrap_or(w.start_ms + 100.0) / 1000.0;
-            chart.draw_series(std::iter::once(Rectangle::new(
-                [(x0, 0.5), (x1.max(x0 + 0.05), y1)],
-                RGBColor(240, 200, 200).mix(0.5).filled(),
-            )))?;
-        }
+        shade_faults(&mut chart, r, 0.5, y1)?;
+        mark_phases(&mut chart, r, 0.5, y1)?;
         for (name, colour, points) in series {
             // A count of 0 has no place on a log scale: drawn at its floor.
             let points: Vec<(f64, f64)> =

@@ -91,6 +91,14 @@ fn replication(
 /// A figure of the stampede workload; `unknown` when the drill ran none or
 /// it recorded no read.
 fn stampede(f: &Figures, figure: fn(&crate::checker::stampede::Stampede) -> f64) -> Figure {
+    stampede_figure(f, |s| Figure::Measured(figure(s)))
+}
+
+/// [`stampede`] for a figure that may itself be `unknown`.
+fn stampede_figure(
+    f: &Figures,
+    figure: impl Fn(&crate::checker::stampede::Stampede) -> Figure,
+) -> Figure {
     match &f.checks.stampede {
         None => Figure::Unknown {
             value: None,
@@ -101,13 +109,17 @@ fn stampede(f: &Figures, figure: fn(&crate::checker::stampede::Stampede) -> f64)
             why: "the stampede workload recorded no read".into(),
         },
         Some(s) if s.unrecorded > 0 => Figure::Unknown {
-            value: Some(figure(s)),
+            value: match figure(s) {
+                Figure::Measured(v) => Some(v),
+                Figure::Unknown { value, .. } => value,
+                Figure::Missing => None,
+            },
             why: format!(
                 "{} stampede reads ran past the history's size",
                 s.unrecorded
             ),
         },
-        Some(s) => Figure::Measured(figure(s)),
+        Some(s) => figure(s),
     }
 }
 
@@ -618,8 +630,8 @@ pub const SLOS: &[Slo] = &[
         reads: "stampede readers' warm-up: from the action until the one-second miss ratio is back within a point of the baseline's (`unknown`, with the time so far, when it never was)",
         source: Source::Drill,
         on: EVERY_KIND,
-        figure: |f| match stampede(f, |_| 0.0) {
-            Figure::Measured(_) => match f.checks.stampede.as_ref().and_then(|s| s.warm.as_ref()) {
+        figure: |f| {
+            stampede_figure(f, |s| match &s.warm {
                 None => Figure::Unknown {
                     value: None,
                     why: "the stampede readers had no baseline and `during` phase to compare"
@@ -635,8 +647,7 @@ pub const SLOS: &[Slo] = &[
                         ),
                     },
                 },
-            },
-            other => other,
+            })
         },
     },
     Slo {

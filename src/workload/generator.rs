@@ -52,13 +52,14 @@ pub(crate) fn initial_value(n: u64, size: usize) -> String {
     padded(format!("init-{n}-"), size)
 }
 
-enum Keys {
+/// Picks a key number from `0..n` as a [`Distribution`] says.
+pub(crate) enum Keys {
     Uniform(u64),
     Zipf(Zipf<f64>),
 }
 
 impl Keys {
-    fn new(n: u64, dist: Distribution) -> Keys {
+    pub(crate) fn new(n: u64, dist: Distribution) -> Keys {
         match dist {
             Distribution::Uniform => Keys::Uniform(n),
             Distribution::Zipfian { s } => match Zipf::new(n as f64, s) {
@@ -69,7 +70,7 @@ impl Keys {
         }
     }
 
-    fn pick(&self, rng: &mut StdRng) -> u64 {
+    pub(crate) fn pick(&self, rng: &mut StdRng) -> u64 {
         match self {
             Keys::Uniform(n) => rng.random_range(0..*n),
             // Zipf samples ranks 1..=n as floats.

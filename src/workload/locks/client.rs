@@ -50,8 +50,9 @@ end
 return false
 ";
 
-/// KEYS[1] the lock; ARGV[1] the token. 1 when it deleted the key.
-const RELEASE_LUA: &str = r"
+/// KEYS[1] the lock; ARGV[1] the token. 1 when it deleted the key (the
+/// stampede workload's locks are released with it too).
+pub(crate) const RELEASE_LUA: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end

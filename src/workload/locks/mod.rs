@@ -24,6 +24,7 @@ pub mod spec;
 mod worker;
 
 pub use client::LockTarget;
+pub(crate) use client::RELEASE_LUA;
 pub use control::{LockControl, worker_name};
 pub use history::{
     Attempt, AttemptOutcome, Extend, Grant, LOCKS_FILE, LockEnd, LockEvent, LockHistoryError,

@@ -23,8 +23,10 @@ use crate::cluster::AddressMap;
 use crate::runtime::netns::NetNs;
 use crate::timeline::Clock;
 use crate::workload::exec::reply_text;
+use crate::workload::generator::Keys;
+use crate::workload::locks::RELEASE_LUA;
 use crate::workload::router::{Exec, Req, Router};
-use crate::workload::{Distribution, Outcome, Routing, WorkloadError};
+use crate::workload::{Outcome, Routing, WorkloadError};
 
 /// What starting the workload can fail with.
 pub type StampedeError = WorkloadError;
@@ -51,14 +53,6 @@ if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {v, 1}
 end
 return {v, 0}
-";
-
-/// Compare-and-delete: 1 when the lock still held this token.
-const RELEASE_LUA: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
 ";
 
 struct Shared {
@@ -258,32 +252,6 @@ async fn prefill(sh: &Shared, router: &Router) -> Result<(), StampedeError> {
     Ok(())
 }
 
-/// Picks the key each read is of.
-enum Picker {
-    Uniform(u32),
-    Zipf(rand_distr::Zipf<f64>),
-}
-
-impl Picker {
-    fn new(spec: &StampedeSpec) -> Picker {
-        match spec.distribution {
-            Distribution::Zipfian { s } => match rand_distr::Zipf::new(f64::from(spec.keys), s) {
-                Ok(z) => Picker::Zipf(z),
-                Err(_) => Picker::Uniform(spec.keys),
-            },
-            Distribution::Uniform => Picker::Uniform(spec.keys),
-        }
-    }
-
-    fn pick(&self, rng: &mut StdRng) -> u32 {
-        match self {
-            Picker::Uniform(n) => rng.random_range(0..*n),
-            // Ranks 1..=n as floats; key 0 is the hottest.
-            Picker::Zipf(z) => (rand_distr::Distribution::sample(z, rng) as u32).max(1) - 1,
-        }
-    }
-}
-
 /// One reader: a `get_or_compute` of a random hot key, a pause, again.
 async fn reader(sh: &Shared, router: &Router, r: u32, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed ^ SEED_SALT ^ u64::from(r).wrapping_mul(0x9e37_79b9));
@@ -293,9 +261,9 @@ async fn reader(sh: &Shared, router: &Router, r: u32, seed: u64) {
         return;
     }
     let mut n = 0u64;
-    let picker = Picker::new(&sh.spec);
+    let picker = Keys::new(u64::from(sh.spec.keys), sh.spec.distribution);
     while !sh.stop.is_cancelled() {
-        let key = picker.pick(&mut rng);
+        let key = picker.pick(&mut rng) as u32;
         let (read, compute) = get_or_compute(sh, router, r, key, &mut n).await;
         sh.record(read, compute);
         // Each pause drawn from every/2 .. 3·every/2: readers do not march in step.
