@@ -544,7 +544,7 @@ fn drill_reports_links(env: &Env) {
     );
     let scenario = env.write(
         "drill-links.yaml",
-        "name: drill-links\ntopology: zero-two.yaml\nworkload:\n  clients: 2\n  model: {open: {rate: 200}}\n  keys: 100\n  mix: {get: 50, set: 50}\nbaseline_ms: 500\nsettle_ms: 500\nfaults:\n  - fault: kill\n    target: primary_of:0\n    at_ms: 0\n    hold_ms: 200\nslo:\n  max_app_downtime_ms: 60000\n",
+        "name: drill-links\ntopology: zero-two.yaml\nworkload:\n  clients: 2\n  probe_clients: 2\n  model: {open: {rate: 200}}\n  keys: 100\n  mix: {get: 50, set: 50}\n  regions: [eu, us]\nbaseline_ms: 500\nsettle_ms: 500\nfaults:\n  - fault: kill\n    target: primary_of:0\n    at_ms: 0\n    hold_ms: 200\nslo:\n  max_app_downtime_ms: 60000\n",
     );
     let drilled = env.drill(&scenario, &[]);
     let report = drilled.report();
@@ -560,11 +560,44 @@ fn drill_reports_links(env: &Env) {
     let md = std::fs::read_to_string(drilled.run_dir().join("report.md")).unwrap();
     assert!(md.contains("### Links between regions"), "{md}");
     assert!(md.contains("| eu<->us |"), "{md}");
+    // The clients live in the two regions: each region's clients measured
+    // what they cross, near 0 to the node of their own region and the
+    // link's round trip to the other; and their ops show it.
+    assert_eq!(report.client_regions.len(), 2, "{}", drilled.output());
+    for g in &report.client_regions {
+        assert_eq!(g.paths.len(), 2, "{:?}", g.paths);
+        for p in &g.paths {
+            eprintln!(
+                "clients in {} -> {} ({}): declared {} ms, p50 {:?} p99 {:?}: {:?}",
+                g.region, p.to, p.link, p.declared_rtt_ms, p.p50_ms, p.p99_ms, p.check
+            );
+            assert_eq!(p.check, redis_drill::report::Verdict::Pass, "{}", p.note);
+            let p50 = p.p50_ms.unwrap();
+            if p.declared_rtt_ms == 0.0 {
+                assert!(p50 < 2.0, "{p:?}");
+            } else {
+                assert_eq!(p.declared_rtt_ms, 80.0);
+                assert!((72.0..=88.0).contains(&p50), "{p:?}");
+            }
+        }
+        // Half the keys live across the link: those ops took at least its
+        // round trip.
+        let base = &g.app.latency_ms["baseline"];
+        eprintln!("clients in {}: baseline {base:?}", g.region);
+        assert!(base.count > 20, "{base:?}");
+        assert!(base.p99 >= 80.0, "{base:?}");
+    }
+    assert!(md.contains("### Clients by region"), "{md}");
     // Stored, not just reported: checking the run again gives the same links.
     let o = env.run(&["check-run", drilled.run_dir().to_str().unwrap(), "--json"]);
     let again: redis_drill::report::Report = serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
     assert_eq!(again.links, report.links);
+    assert_eq!(again.client_regions.len(), 2);
+    assert_eq!(
+        again.client_regions[1].paths,
+        report.client_regions[1].paths
+    );
 }
 
 /// Replication across a link, measured by the test's own clients (from

@@ -60,6 +60,11 @@ pub struct LostWrites {
     /// When those writes were acknowledged: the first and the last ack (ns
     /// since the run's epoch) — the loss window, to set against the faults.
     pub loss_window_ns: Option<(u64, u64)>,
+    /// The lost acknowledged writes by the client that had them
+    /// acknowledged: where each client's region is known, what each
+    /// region's clients lost.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lost_acks_by_client: BTreeMap<u32, u64>,
 }
 
 /// One key whose final value is not acceptable.
@@ -89,9 +94,9 @@ pub const NIL: &str = "(nil)";
 /// The writes of one key, from the history.
 #[derive(Default)]
 struct KeyWrites<'a> {
-    /// (sent, end, what) of acknowledged writes: a write can have taken
-    /// effect anywhere between the two, and nowhere else.
-    acked: Vec<(u64, u64, Written<'a>)>,
+    /// (sent, end, what, client) of acknowledged writes: a write can have
+    /// taken effect anywhere between the two, and nowhere else.
+    acked: Vec<(u64, u64, Written<'a>, u32)>,
     uncertain: Vec<Written<'a>>,
     /// Count of ok and uncertain incrs.
     incr_ok: i64,
@@ -133,7 +138,7 @@ fn gather<'a>(history: impl IntoIterator<Item = &'a Op>) -> BTreeMap<&'a str, Ke
                 for (key, written) in writes_of(op) {
                     let w = keys.entry(key).or_default();
                     if op.is_ok() {
-                        w.acked.push((op.sent_ns, op.end_ns, written));
+                        w.acked.push((op.sent_ns, op.end_ns, written, op.client));
                     } else if uncertain(op) {
                         w.uncertain.push(written);
                     }
@@ -206,12 +211,15 @@ pub fn lost_writes<'a>(
                 .filter(|a| a.2.0 == found.as_deref())
                 .map(|a| a.1)
                 .max();
-            let lost_ends: Vec<u64> = w
+            let lost: Vec<_> = w
                 .acked
                 .iter()
                 .filter(|a| found_end.is_none_or(|e| a.0 > e))
-                .map(|a| a.1)
                 .collect();
+            for a in &lost {
+                *out.lost_acks_by_client.entry(a.3).or_default() += 1;
+            }
+            let lost_ends: Vec<u64> = lost.iter().map(|a| a.1).collect();
             let first = lost_ends.iter().copied().min();
             if let (Some(first), Some(last)) = (first, lost_ends.iter().copied().max()) {
                 out.loss_window_ns = Some(match out.loss_window_ns {

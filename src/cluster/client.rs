@@ -215,14 +215,41 @@ impl Connect for AskingInOneWrite {
     where
         T: IntoConnectionInfo + Send + 'a,
     {
-        MultiplexedConnection::connect_with_config(info, config)
-            .map(|r| {
-                r.map(|inner| AskingInOneWrite {
-                    inner,
-                    asking: false,
-                })
-            })
-            .boxed()
+        fn wrap(inner: MultiplexedConnection) -> AskingInOneWrite {
+            AskingInOneWrite {
+                inner,
+                asking: false,
+            }
+        }
+        if super::dial::source().is_none() {
+            return MultiplexedConnection::connect_with_config(info, config)
+                .map(|r| r.map(wrap))
+                .boxed();
+        }
+        // A client in a region: the connection leaves from its address.
+        async move {
+            let info = info.into_connection_info()?;
+            let addr = match info.addr() {
+                redis::ConnectionAddr::Tcp(host, port) => host
+                    .parse::<std::net::IpAddr>()
+                    .ok()
+                    .filter(|ip| super::conn::is_loopback(*ip))
+                    .map(|ip| std::net::SocketAddr::new(ip, *port)),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                RedisError::from((
+                    ErrorKind::InvalidClientConfig,
+                    "a client in a region connects to loopback addresses only",
+                    format!("{:?}", info.addr()),
+                ))
+            })?;
+            let timeout = super::dial::connect_timeout();
+            super::dial::multiplexed_on(addr, info.redis_settings(), config, timeout)
+                .await
+                .map(wrap)
+        }
+        .boxed()
     }
 }
 

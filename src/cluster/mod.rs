@@ -25,6 +25,7 @@ pub mod admin;
 pub mod check;
 pub mod client;
 pub mod conn;
+pub mod dial;
 pub mod error;
 pub mod failover;
 pub mod keyspace;

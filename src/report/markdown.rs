@@ -71,6 +71,7 @@ pub fn render(r: &Report) -> String {
         timing(&mut s, r);
     }
     links(&mut s, r);
+    client_regions(&mut s, r);
     replication(&mut s, r);
     if let Some(st) = &r.checks.stampede {
         super::stampede::render(&mut s, st);
@@ -411,6 +412,87 @@ fn links(s: &mut String, r: &Report) {
     s.push('\n');
     for l in &r.links {
         let _ = writeln!(s, "- {} {}: {}", l.link, l.check.as_str(), l.note);
+    }
+    s.push('\n');
+}
+
+/// The clients of each region: what they cross to reach each region, and
+/// what they saw, phase by phase.
+fn client_regions(s: &mut String, r: &Report) {
+    if r.client_regions.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\n### Clients by region\n");
+    let _ = writeln!(
+        s,
+        "The clients are spread over the regions in turn (client i in the i-th mod n). Round trips measured before the drill, from each region's clients to a node of each region, through the links as their traffic goes:\n"
+    );
+    let _ = writeln!(
+        s,
+        "| clients in | to node | across | declared RTT | PINGs | p50 | p99 | check |"
+    );
+    let _ = writeln!(s, "|---|---|---|---:|---:|---:|---:|---|");
+    for g in &r.client_regions {
+        for p in &g.paths {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                cell(&g.region),
+                cell(&p.to),
+                cell(&p.link),
+                ms(p.declared_rtt_ms),
+                p.pings,
+                opt(p.p50_ms),
+                opt(p.p99_ms),
+                p.check.as_str()
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\n| clients in | app clients | downtime | write downtime | probe downtime | lost acked writes |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
+    for g in &r.client_regions {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            cell(&g.region),
+            g.app.clients,
+            ms(g.downtime_ms),
+            ms(g.write_downtime_ms),
+            ms(g.probe_downtime_ms),
+            g.lost_acknowledged_writes
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nApp clients' ops by phase (latency from the schedule, ok ops):\n"
+    );
+    let _ = writeln!(s, "| clients in | phase | ok | failed | p50 | p99 | max |");
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|");
+    for g in &r.client_regions {
+        for p in &r.phases {
+            let Some(l) = g.app.latency_ms.get(&p.name) else {
+                continue;
+            };
+            let failed = g
+                .app
+                .latency_all_ms
+                .get(&p.name)
+                .map_or(0, |a| a.count.saturating_sub(l.count));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                cell(&g.region),
+                cell(&p.name),
+                l.count,
+                failed,
+                opt((l.count > 0).then_some(l.p50)),
+                opt(l.p99_measured()),
+                opt((l.count > 0).then_some(l.max))
+            );
+        }
     }
     s.push('\n');
 }

@@ -85,6 +85,31 @@ pub struct Report {
     /// measured through it before the drill; empty without links.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<LinkReport>,
+    /// The clients of each region (`workload.regions`): what they cross to
+    /// reach each region, and what they saw; empty without regions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_regions: Vec<ClientRegion>,
+}
+
+/// The clients of one region and what they saw.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientRegion {
+    pub region: String,
+    /// The round trips from these clients to a node of each region (their
+    /// own included), measured before the drill, against the declared ones.
+    pub paths: Vec<LinkReport>,
+    /// Their app clients' ops: counts, and latency by phase.
+    pub app: ClientSummary,
+    /// Their probe clients' ops.
+    pub probe: ClientSummary,
+    /// App clients: the longest unavailable window over all shards (ms);
+    /// writes alone; the probe clients'.
+    pub downtime_ms: f64,
+    pub write_downtime_ms: f64,
+    pub probe_downtime_ms: f64,
+    /// Acknowledged writes of these clients that the final state
+    /// contradicts.
+    pub lost_acknowledged_writes: u64,
 }
 
 /// One link's round trip, declared and measured (`runtime::links::measure`:
@@ -307,6 +332,8 @@ pub struct DowntimeSummary {
     /// App clients: per shard (initial primary's name), the longest window from
     /// the last success before a failure to the first success after it.
     pub per_shard: BTreeMap<String, f64>,
+    /// The longest window over all shards; with clients in regions, the
+    /// worst region's (`client_regions`), when that is longer.
     pub max: f64,
     /// Distinct unavailable windows over all shards (app clients).
     pub windows: u32,
@@ -853,6 +880,7 @@ pub(crate) mod tests {
             slo,
             per_second: vec![],
             links: vec![],
+            client_regions: vec![],
             reference: Some(ReferenceSummary {
                 interval_ms: 5,
                 ping_ms: BTreeMap::from([(

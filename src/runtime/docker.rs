@@ -393,7 +393,6 @@ impl DockerRuntime {
     }
 
     async fn create_clients(&self, d: &Deployment, name: &str) -> Result<(), RuntimeError> {
-        let network = network_name(&d.run_id);
         let ip = d
             .nodes
             .iter()
@@ -405,8 +404,80 @@ impl DockerRuntime {
                 IpAddr::V6(_) => None,
             })
             .ok_or_else(|| RuntimeError::Environment(format!("{} has no IPv4 node", d.name)))?;
+        self.create_idle(d, name, IpAddr::V4(ip), None).await
+    }
+
+    /// The network namespace of the clients of `region`, with the links'
+    /// relay and rules when the topology has links: the container
+    /// `<run>-_clients_<region>` at the region's client address
+    /// ([`Deployment::client_addr`]), created and started when missing.
+    pub async fn region_namespace(
+        &self,
+        d: &Deployment,
+        region: &str,
+    ) -> Result<NetNs, RuntimeError> {
+        let name = region_clients_name(&d.run_id, region);
+        let ip = d.client_addr(region).ok_or_else(|| {
+            RuntimeError::BadInput(format!(
+                "region `{region}` can have no clients here (an unknown region, or past the first {})",
+                super::MAX_CLIENT_REGIONS
+            ))
+        })?;
+        let fresh = match self.docker.inspect_container(&name, None).await {
+            Ok(info) => !info.state.and_then(|s| s.running).unwrap_or(false),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {
+                self.create_idle(d, &name, ip, Some(region)).await?;
+                true
+            }
+            Err(e) => {
+                return Err(RuntimeError::Docker {
+                    context: format!("inspecting {name}"),
+                    source: e,
+                });
+            }
+        };
+        if fresh {
+            self.docker
+                .start_container(&name, None)
+                .await
+                .map_err(RuntimeError::docker(format!("starting {name}")))?;
+            if !d.topology.links.is_empty() {
+                let what = format!("the clients of {region}");
+                super::docker_links::install_relay(
+                    &self.docker,
+                    d,
+                    super::docker_links::Holder {
+                        what: &what,
+                        handle: &name,
+                        own: ip,
+                    },
+                )
+                .await?;
+            }
+        }
+        let pid = super::docker_links::container_pid(&self.docker, &name).await?;
+        NetNs::of_pid(pid).map_err(RuntimeError::io(format!(
+            "opening the network namespace of {name}"
+        )))
+    }
+
+    /// An idle container of the run (no node) on its network at `ip`: the
+    /// clients' namespace, and a region's, which also holds a relay.
+    async fn create_idle(
+        &self,
+        d: &Deployment,
+        name: &str,
+        ip: IpAddr,
+        region: Option<&str>,
+    ) -> Result<(), RuntimeError> {
+        let network = network_name(&d.run_id);
         let mut lbls = common_labels(d);
         lbls.insert(labels::ROLE.into(), "clients".into());
+        if let Some(r) = region {
+            lbls.insert(labels::REGION.into(), r.to_string());
+        }
         let mut endpoints = HashMap::new();
         endpoints.insert(
             network.clone(),
@@ -428,10 +499,16 @@ impl DockerRuntime {
                     .map(String::from)
                     .to_vec(),
             ),
-            hostname: Some("clients".into()),
+            hostname: Some(region.map_or_else(|| "clients".into(), |r| format!("clients-{r}"))),
             labels: Some(lbls),
             host_config: Some(HostConfig {
                 network_mode: Some(network.clone()),
+                // A region's clients hold a relay of the links, as a node does.
+                cap_add: region.map(|_| vec!["NET_ADMIN".into()]),
+                binds: match region {
+                    Some(_) => super::docker_links::bind(&d.topology.links)?.map(|b| vec![b]),
+                    None => None,
+                },
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
@@ -925,6 +1002,12 @@ fn next_free_host(subnet: (u32, u32), used: &[Ipv4Addr]) -> Option<Ipv4Addr> {
     (FIRST_HOST..=254)
         .map(|h| Ipv4Addr::from(net | u32::from(h)))
         .find(|ip| !used.contains(ip))
+}
+
+/// The container of the clients of `region`: node names cannot start with
+/// an underscore, so it never clashes with a node's.
+pub(crate) fn region_clients_name(run_id: &str, region: &str) -> String {
+    container_name(run_id, &format!("_clients_{region}"))
 }
 
 fn container_name(run_id: &str, node: &str) -> String {

@@ -115,12 +115,15 @@ pub fn node_script(
     s
 }
 
-/// Each node's address (on the run's network) and region.
-pub fn node_regions(d: &Deployment) -> Vec<(IpAddr, String)> {
-    d.nodes
-        .iter()
-        .filter_map(|n| Some((n.announce.ip(), d.spec(&n.name)?.region.clone())))
-        .collect()
+/// A container that holds a relay of the links: a node's, or the clients'
+/// of a region.
+#[derive(Debug, Clone, Copy)]
+pub struct Holder<'a> {
+    /// For messages: `node n1`, `the clients of eu-west`.
+    pub what: &'a str,
+    pub handle: &'a str,
+    /// Its address on the run's network, where its traffic leaves from.
+    pub own: IpAddr,
 }
 
 /// Install `node`'s relay and rules in its (fresh) namespace; a no-op when
@@ -130,49 +133,21 @@ pub async fn install(
     d: &Deployment,
     node: &DeployedNode,
 ) -> Result<(), RuntimeError> {
-    let links = &d.topology.links;
-    if links.is_empty() {
+    if d.topology.links.is_empty() {
         return Ok(());
     }
     let started = Instant::now();
-    let nodes = node_regions(d);
-    let cfg = RelayConfig {
-        nodes: nodes.clone(),
-        links: links.clone(),
-    };
-    let inline = serde_json::to_string(&cfg).expect("a relay config serializes");
-    let (port, control) = (RELAY_PORT.to_string(), CONTROL_PORT.to_string());
-    start_detached(
+    let what = format!("node {}", node.name);
+    install_relay(
         docker,
-        &node.handle,
-        &[
-            BINARY,
-            "relay",
-            "--inline",
-            &inline,
-            "--port",
-            &port,
-            "--control-port",
-            &control,
-        ],
+        d,
+        Holder {
+            what: &what,
+            handle: &node.handle,
+            own: node.announce.ip(),
+        },
     )
-    .await
-    .map_err(RuntimeError::docker(format!(
-        "starting the links' relay in node {}",
-        node.name
-    )))?;
-    let pid = container_pid(docker, &node.handle).await?;
-    wait_listening(docker, node, pid).await?;
-    let script = node_script(node.announce.ip(), &nodes, links, RELAY_PORT, true);
-    let (out, _) = exec::restore(docker, &node.name, &node.handle, &["--noflush"], &script).await?;
-    if out.exit_code != 0 {
-        return Err(RuntimeError::Environment(format!(
-            "installing the link rules in node {} with iptables-restore failed (exit code {}): {}",
-            node.name,
-            out.exit_code,
-            exec::first_line(&out.stderr, &out.stdout)
-        )));
-    }
+    .await?;
     // A replica's link to its primary, opened as it started, is reset now
     // rather than at its next acknowledgement (up to a second away), so
     // replication crosses the relay before anything is measured.
@@ -197,26 +172,87 @@ pub async fn install(
     Ok(())
 }
 
-/// Give every running node's relay `links` (the declared ones, some
+/// Start a relay in `h`'s namespace and install the rules that feed it.
+pub async fn install_relay(
+    docker: &bollard::Docker,
+    d: &Deployment,
+    h: Holder<'_>,
+) -> Result<(), RuntimeError> {
+    let links = &d.topology.links;
+    let nodes = d.link_members();
+    let cfg = RelayConfig {
+        nodes: nodes.clone(),
+        links: links.clone(),
+    };
+    let inline = serde_json::to_string(&cfg).expect("a relay config serializes");
+    let (port, control) = (RELAY_PORT.to_string(), CONTROL_PORT.to_string());
+    start_detached(
+        docker,
+        h.handle,
+        &[
+            BINARY,
+            "relay",
+            "--inline",
+            &inline,
+            "--port",
+            &port,
+            "--control-port",
+            &control,
+        ],
+    )
+    .await
+    .map_err(RuntimeError::docker(format!(
+        "starting the links' relay in {}",
+        h.what
+    )))?;
+    let pid = container_pid(docker, h.handle).await?;
+    wait_listening(docker, h, pid).await?;
+    let script = node_script(h.own, &nodes, links, RELAY_PORT, true);
+    let (out, _) = exec::restore(docker, h.what, h.handle, &["--noflush"], &script).await?;
+    if out.exit_code != 0 {
+        return Err(RuntimeError::Environment(format!(
+            "installing the link rules in {} with iptables-restore failed (exit code {}): {}",
+            h.what,
+            out.exit_code,
+            exec::first_line(&out.stderr, &out.stdout)
+        )));
+    }
+    Ok(())
+}
+
+/// Give every running node's relay, and the relays of the regions'
+/// `clients` (what, container) that are running, `links` (the declared ones, some
 /// changed): what connections cross from now on. How many relays took
 /// them; a node that is not running has no relay to tell (started again,
 /// it gets the declared links).
 pub async fn set(
     docker: &bollard::Docker,
     d: &Deployment,
+    clients: &[(String, String)],
     links: &[Link],
 ) -> Result<usize, RuntimeError> {
     let line = serde_json::to_string(links).expect("links serialize");
     let control = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), CONTROL_PORT);
     let mut told = 0;
-    for node in &d.nodes {
-        let Ok(pid) = container_pid(docker, &node.handle).await else {
-            tracing::warn!(node = %node.name, "not running: its relay keeps no links");
+    // Every node, then the clients of every region that has them.
+    let holders = d
+        .nodes
+        .iter()
+        .map(|n| (format!("node {}", n.name), n.handle.clone(), true))
+        .chain(
+            clients
+                .iter()
+                .map(|(what, h)| (what.clone(), h.clone(), false)),
+        );
+    for (what, handle, node) in holders {
+        let Ok(pid) = container_pid(docker, &handle).await else {
+            if node {
+                tracing::warn!("{what} is not running: its relay keeps no links");
+            }
             continue;
         };
         let ns = NetNs::of_pid(pid).map_err(RuntimeError::io(format!(
-            "opening the network namespace of node {}",
-            node.name
+            "opening the network namespace of {what}"
         )))?;
         let line = line.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -232,8 +268,7 @@ pub async fn set(
         rx.await
             .map_err(|_| RuntimeError::Environment("the links thread died".into()))?
             .map_err(RuntimeError::io(format!(
-                "giving node {}'s relay new links",
-                node.name
+                "giving the relay of {what} new links"
             )))?;
         told += 1;
     }
@@ -302,12 +337,12 @@ pub async fn container_pid(docker: &bollard::Docker, handle: &str) -> Result<i64
 /// (it is run once more, attached, to collect its error).
 async fn wait_listening(
     docker: &bollard::Docker,
-    node: &DeployedNode,
+    h: Holder<'_>,
     pid: i64,
 ) -> Result<(), RuntimeError> {
     let ns = NetNs::of_pid(pid).map_err(RuntimeError::io(format!(
-        "opening the network namespace of node {}",
-        node.name
+        "opening the network namespace of {}",
+        h.what
     )))?;
     let relay = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), RELAY_PORT);
     let started = Instant::now();
@@ -329,7 +364,7 @@ async fn wait_listening(
         tokio::time::sleep(interval).await;
     }
     // Why: the binary run again in the container, attached this time.
-    let why = match exec::exec_in(docker, &node.handle, &[BINARY, "--version"]).await {
+    let why = match exec::exec_in(docker, h.handle, &[BINARY, "--version"]).await {
         Ok(out) if out.exit_code != 0 => format!(
             "{BINARY} --version in the container exits {}: {}",
             out.exit_code,
@@ -339,7 +374,7 @@ async fn wait_listening(
         Err(e) => format!("{BINARY} cannot run in the container: {e}"),
     };
     Err(RuntimeError::NotReady {
-        node: node.name.clone(),
+        node: h.what.to_string(),
         condition: format!("its links' relay listening ({why})"),
         waited: started.elapsed(),
     })

@@ -61,13 +61,13 @@ pub(super) async fn exec_in(
 /// file to — and collect what it printed and returned, with when it was done.
 pub(super) async fn restore(
     docker: &bollard::Docker,
-    node: &str,
+    what: &str,
     handle: &str,
     extra: &[&str],
     script: &str,
 ) -> Result<(ExecOutput, Instant), RuntimeError> {
     use tokio::io::AsyncWriteExt as _;
-    let ctx = || format!("exec `iptables-restore` on node {node}");
+    let ctx = || format!("exec `iptables-restore` in {what}");
     let mut cmd = vec!["iptables-restore", "-w"];
     cmd.extend_from_slice(extra);
     let created = docker

@@ -247,10 +247,36 @@ fn resolve(d: &Deployment, grudge: &Grudge) -> Result<Vec<(String, Vec<IpAddr>)>
                         .map(|p| p.announce.ip())
                         .collect(),
                 })
+                .chain(region_clients_cut(d, grudge, &n.name))
                 .collect();
             (n.name.clone(), ips)
         })
         .collect())
+}
+
+/// The client addresses of other regions that `node` drops under `grudge`:
+/// a region's clients share their region's fate, so a node that drops
+/// every node of another region drops that region's clients too (a region
+/// cut off is cut off from its clients' view as well); the clients of its
+/// own region keep reaching it, as on one LAN.
+fn region_clients_cut(d: &Deployment, grudge: &Grudge, node: &str) -> Vec<IpAddr> {
+    let region_of = |name: &str| d.spec(name).map(|s| s.region.as_str());
+    let own = region_of(node);
+    let dropped: Vec<&str> = grudge.drops_from(node).collect();
+    d.topology
+        .regions
+        .iter()
+        .filter(|r| Some(r.name.as_str()) != own)
+        .filter(|r| {
+            let mut of_r = d
+                .nodes
+                .iter()
+                .filter(|p| region_of(&p.name) == Some(r.name.as_str()))
+                .peekable();
+            of_r.peek().is_some() && of_r.all(|p| dropped.contains(&p.name.as_str()))
+        })
+        .filter_map(|r| d.client_addr(&r.name))
+        .collect()
 }
 
 /// The source addresses of the drill's own connections to `d`'s nodes (the
@@ -307,7 +333,14 @@ async fn docker_write(
     let docker = docker.client();
     let writes = peers.iter().map(|(node, from)| async move {
         let handle = &d.node(node)?.handle;
-        let result = restore(docker, node, handle, &[], &docker_script(from)).await;
+        let result = restore(
+            docker,
+            &format!("node {node}"),
+            handle,
+            &[],
+            &docker_script(from),
+        )
+        .await;
         Ok::<_, NetError>((node, from.len(), result))
     });
     let mut applied = Applied {
@@ -776,6 +809,46 @@ mod tests {
             e.to_string(),
             "the partition names node `s9n9`, which c does not have (nodes: s1n1, s1n2, s2n1, s2n2)"
         );
+    }
+
+    #[test]
+    fn a_region_cut_off_is_cut_off_from_the_other_regions_clients() {
+        let mut d = deployment();
+        d.topology = crate::topology::Topology::parse(
+            "name: c\nkind: cluster\nregions: [{name: eu}, {name: us}]\ncluster: {shards: 2, replicas: 1}\n",
+            None,
+        )
+        .unwrap();
+        let region = |n: &str| d.spec(n).unwrap().region.clone();
+        let all: Vec<String> = d.nodes.iter().map(|n| n.name.clone()).collect();
+        let eu: Vec<&String> = all.iter().filter(|n| region(n) == "eu").collect();
+        let ip = |h: u8| IpAddr::from([172, 28, 5, h]);
+        let (eu_clients, us_clients) = (ip(3), ip(4));
+        assert_eq!(d.client_addr("eu"), Some(eu_clients));
+        assert_eq!(d.client_addr("us"), Some(us_clients));
+        let grudge = crate::net::grudge::regions(
+            &d.nodes
+                .iter()
+                .map(|n| (n.name.clone(), region(&n.name)))
+                .collect(),
+        );
+        for (node, from) in resolve(&d, &grudge).unwrap() {
+            // Each side drops the other region's clients, never its own.
+            let (theirs, mine) = if eu.contains(&&node) {
+                (us_clients, eu_clients)
+            } else {
+                (eu_clients, us_clients)
+            };
+            assert!(
+                from.contains(&theirs) && !from.contains(&mine),
+                "{node}: {from:?}"
+            );
+        }
+        // One node cut off from its shard peer alone: no region is cut off.
+        let one = crate::net::grudge::one_way("s1n1", "s1n2");
+        for (_, from) in resolve(&d, &one).unwrap() {
+            assert!(!from.contains(&eu_clients) && !from.contains(&us_clients));
+        }
     }
 
     #[test]

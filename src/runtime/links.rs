@@ -91,7 +91,7 @@ pub async fn start(run_dir: &Path, d: &Deployment) -> Result<(), RuntimeError> {
     filter::process_preflight().await.map_err(|e| {
         RuntimeError::Environment(format!("the topology declares links between regions: {e}"))
     })?;
-    let nodes = node_regions(d);
+    let nodes = d.link_members();
     let dir = run_dir.join(RELAY_DIR);
     std::fs::create_dir_all(&dir)
         .map_err(RuntimeError::io(format!("creating {}", dir.display())))?;
@@ -191,58 +191,135 @@ pub enum Origins {
     Namespaces(std::collections::BTreeMap<String, std::sync::Arc<super::netns::NetNs>>),
 }
 
-type Pinged = Result<Vec<f64>, (Vec<f64>, String)>;
+/// Round trips (ms), or those measured before the error that cut them short.
+pub type Pinged = Result<Vec<f64>, (Vec<f64>, String)>;
 
 impl Origins {
     /// [`MEASURE_PINGS`] PINGs from node `a` to `to`: their round trips (ms),
     /// with the error that cut them short, if one did.
     async fn ping(&self, a: &super::DeployedNode, to: std::net::SocketAddr) -> Pinged {
-        let finish = |rtt: Vec<f64>, r: Result<(), String>| match r {
-            Ok(()) => Ok(rtt),
-            Err(e) => Err((rtt, e)),
-        };
         match self {
-            Origins::Address => {
-                let mut rtt = Vec::new();
-                let r = ping_through(Some(a.announce.ip()), to, &mut rtt).await;
-                finish(rtt, r)
-            }
-            Origins::Namespaces(ns) => {
-                let Some(ns) = ns.get(&a.name).cloned() else {
-                    return Err((
-                        Vec::new(),
-                        format!("no network namespace of node {}", a.name),
-                    ));
-                };
-                // A thread of its own joins the namespace (and ends with it),
-                // so no thread of the controller's is left in there.
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                let spawned = std::thread::Builder::new()
-                    .name("link-measure".into())
-                    .spawn(move || {
-                        let mut rtt = Vec::new();
-                        let r = ns
-                            .enter()
-                            .map_err(|e| format!("joining the namespace: {e}"))
-                            .and_then(|()| {
-                                tokio::runtime::Builder::new_current_thread()
-                                    .enable_all()
-                                    .build()
-                                    .map_err(|e| format!("a runtime: {e}"))
-                            })
-                            .and_then(|rt| rt.block_on(ping_through(None, to, &mut rtt)));
-                        let _ = tx.send((rtt, r));
-                    });
-                if let Err(e) = spawned {
-                    return Err((Vec::new(), format!("starting a thread: {e}")));
-                }
-                match rx.await {
-                    Ok((rtt, r)) => finish(rtt, r),
-                    Err(_) => Err((Vec::new(), "the measuring thread died".into())),
-                }
-            }
+            Origins::Address => ping_from(None, Some(a.announce.ip()), to).await,
+            Origins::Namespaces(ns) => match ns.get(&a.name) {
+                Some(ns) => ping_from(Some(ns.clone()), None, to).await,
+                None => Err((
+                    Vec::new(),
+                    format!("no network namespace of node {}", a.name),
+                )),
+            },
         }
     }
+}
+
+/// [`MEASURE_PINGS`] PINGs to `to` from inside `netns` (when given) and
+/// from the address `source` (when given): their round trips (ms), with the
+/// error that cut them short, if one did. A namespace is joined by a thread
+/// of its own, which ends with the measurement, so no thread of the
+/// controller's is left in there.
+pub async fn ping_from(
+    netns: Option<std::sync::Arc<super::netns::NetNs>>,
+    source: Option<IpAddr>,
+    to: std::net::SocketAddr,
+) -> Pinged {
+    let finish = |rtt: Vec<f64>, r: Result<(), String>| match r {
+        Ok(()) => Ok(rtt),
+        Err(e) => Err((rtt, e)),
+    };
+    let Some(ns) = netns else {
+        let mut rtt = Vec::new();
+        let r = ping_through(source, to, &mut rtt).await;
+        return finish(rtt, r);
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("link-measure".into())
+        .spawn(move || {
+            let mut rtt = Vec::new();
+            let r = ns
+                .enter()
+                .map_err(|e| format!("joining the namespace: {e}"))
+                .and_then(|()| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| format!("a runtime: {e}"))
+                })
+                .and_then(|rt| rt.block_on(ping_through(source, to, &mut rtt)));
+            let _ = tx.send((rtt, r));
+        });
+    if let Err(e) = spawned {
+        return Err((Vec::new(), format!("starting a thread: {e}")));
+    }
+    match rx.await {
+        Ok((rtt, r)) => finish(rtt, r),
+        Err(_) => Err((Vec::new(), "the measuring thread died".into())),
+    }
+}
+
+/// Where a region's clients are measured from: the region, its namespace
+/// (Docker) and its client address (process runtime).
+pub type ClientOrigin = (
+    String,
+    Option<std::sync::Arc<super::netns::NetNs>>,
+    Option<IpAddr>,
+);
+
+/// Measure what the clients of each region in `from` cross to reach a node
+/// of every region (their own included), as [`measure`] measures a link:
+/// [`MEASURE_PINGS`] PINGs to the first node of that region. Each sample's
+/// `link` is the declared link between the two regions, or a link of no
+/// delay for a pair without one (inside a region: it must measure near 0).
+pub async fn measure_clients(
+    d: &Deployment,
+    from: &[ClientOrigin],
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Vec<crate::net::links::LinkSample> {
+    // Every path at once: each is its own connection, and one after the
+    // other they would take seconds per region (30 round trips each).
+    let mut paths = Vec::new();
+    for (region, ns, source) in from {
+        for to_region in &d.topology.regions {
+            let Some(node) = d
+                .nodes
+                .iter()
+                .find(|n| d.spec(&n.name).is_some_and(|s| s.region == to_region.name))
+            else {
+                continue;
+            };
+            let link = d
+                .topology
+                .links
+                .iter()
+                .find(|l| l.joins(region, &to_region.name))
+                .cloned()
+                .unwrap_or_else(|| Link {
+                    between: [region.clone(), to_region.name.clone()],
+                    delay_ms: 0.0,
+                    jitter_ms: 0.0,
+                    loss_pct: 0.0,
+                    rate_mbit: None,
+                });
+            paths.push(async move {
+                let pinged = tokio::select! {
+                    _ = cancel.cancelled() => Err((Vec::new(), "interrupted".to_string())),
+                    r = ping_from(ns.clone(), *source, node.announce) => r,
+                };
+                let (rtt_ms, error) = match pinged {
+                    Ok(r) => (r, None),
+                    Err((r, e)) => (r, Some(e)),
+                };
+                tracing::info!(from = %region, to = %node.name, pings = rtt_ms.len(), error = ?error, "client path measured");
+                crate::net::links::LinkSample {
+                    link,
+                    from: format!("clients in {region}"),
+                    to: node.name.clone(),
+                    rtt_ms,
+                    error,
+                }
+            });
+        }
+    }
+    futures::future::join_all(paths).await
 }
 
 /// [`MEASURE_PINGS`] PINGs from `from`'s address (or wherever the calling
@@ -312,14 +389,6 @@ pub fn set(run_dir: &Path, links: &[Link]) -> Result<(), RuntimeError> {
     let line = serde_json::to_string(links).expect("links serialize");
     relay::tell_relay(([127, 0, 0, 1], port).into(), &line)
         .map_err(RuntimeError::io("giving the relay new links".to_string()))
-}
-
-/// Each node's address and region.
-fn node_regions(d: &Deployment) -> Vec<(IpAddr, String)> {
-    d.nodes
-        .iter()
-        .filter_map(|n| Some((n.announce.ip(), d.spec(&n.name)?.region.clone())))
-        .collect()
 }
 
 /// Start `redis-drill relay CONFIG` in `dir`, its own process group (as the

@@ -20,7 +20,7 @@ pub mod process;
 pub mod relay;
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -127,7 +127,57 @@ impl Deployment {
     pub fn spec(&self, name: &str) -> Option<&NodeSpec> {
         self.topology.node(name)
     }
+
+    /// The address of the clients that live in `region`: on the nodes'
+    /// own network (their /24), at host .[`FIRST_CLIENT_HOST`] + the
+    /// region's index, below the nodes' .11 and up. Every region has one
+    /// from `up` on, so the links' rules know them before any client comes;
+    /// `None` for an unknown region, past the [`MAX_CLIENT_REGIONS`]th, or
+    /// without an IPv4 node.
+    pub fn client_addr(&self, region: &str) -> Option<IpAddr> {
+        let i = self
+            .topology
+            .regions
+            .iter()
+            .position(|r| r.name == region)?;
+        if i >= MAX_CLIENT_REGIONS {
+            return None;
+        }
+        self.nodes.iter().find_map(|n| match n.announce.ip() {
+            IpAddr::V4(v4) => {
+                let o = v4.octets();
+                Some(IpAddr::V4(std::net::Ipv4Addr::new(
+                    o[0],
+                    o[1],
+                    o[2],
+                    FIRST_CLIENT_HOST + i as u8,
+                )))
+            }
+            IpAddr::V6(_) => None,
+        })
+    }
+
+    /// Everything the links sort by region: every node's address on its
+    /// network, then every region's client address.
+    pub fn link_members(&self) -> Vec<(IpAddr, String)> {
+        let nodes = self
+            .nodes
+            .iter()
+            .filter_map(|n| Some((n.announce.ip(), self.spec(&n.name)?.region.clone())));
+        let clients = self
+            .topology
+            .regions
+            .iter()
+            .filter_map(|r| Some((self.client_addr(&r.name)?, r.name.clone())));
+        nodes.chain(clients).collect()
+    }
 }
+
+/// The host part of the first region's client address (see
+/// [`Deployment::client_addr`]); .2 is the docker runtime's `clients`.
+pub const FIRST_CLIENT_HOST: u8 = 3;
+/// Regions that can have clients: hosts .3 to .10.
+pub const MAX_CLIENT_REGIONS: usize = 8;
 
 /// A node added to a running deployment (`add-node`): where it runs and what it
 /// is, as the docker runtime records it on the node's own container.
@@ -494,6 +544,29 @@ impl Runtime {
         }
     }
 
+    /// Where the clients of `region` live: on Docker, the network
+    /// namespace of the region's clients container (created, with its relay
+    /// of the links, when missing); on the process runtime, the region's
+    /// client address on the host, to bind their sockets to.
+    pub async fn region_place(
+        &self,
+        d: &Deployment,
+        region: &str,
+    ) -> Result<(Option<netns::NetNs>, Option<IpAddr>), RuntimeError> {
+        match self {
+            Runtime::Docker(r) => r
+                .region_namespace(d, region)
+                .await
+                .map(|ns| (Some(ns), None)),
+            Runtime::Process(_) => match d.client_addr(region) {
+                Some(ip) => Ok((None, Some(ip))),
+                None => Err(RuntimeError::BadInput(format!(
+                    "region `{region}` can have no clients here (an unknown region, or past the first {MAX_CLIENT_REGIONS})"
+                ))),
+            },
+        }
+    }
+
     /// Change `d`'s links at run time (the `slow` fault): `links` are the
     /// declared ones, in their order, with other figures. Heal gives the
     /// declared ones back.
@@ -504,7 +577,20 @@ impl Runtime {
     ) -> Result<(), RuntimeError> {
         match self {
             Runtime::Process(p) => links::set(&p.run_dir_of(d), links),
-            Runtime::Docker(r) => docker_links::set(r.client(), d, links).await.map(|_| ()),
+            Runtime::Docker(r) => {
+                let clients: Vec<(String, String)> = d
+                    .topology
+                    .regions
+                    .iter()
+                    .map(|g| {
+                        let handle = docker::region_clients_name(&d.run_id, &g.name);
+                        (format!("the clients of {}", g.name), handle)
+                    })
+                    .collect();
+                docker_links::set(r.client(), d, &clients, links)
+                    .await
+                    .map(|_| ())
+            }
         }
     }
 

@@ -28,9 +28,9 @@ use crate::cluster::watch;
 use crate::faults::FaultWindow;
 use crate::net::links::LinkSample;
 use crate::report::{
-    self, Checks, ClientSummary, CounterChecks, DowntimeSummary, EXAMPLES, Environment, EventMs,
-    EvictionChecks, EvictionPhase, FaultReport, LinkReport, LostKey, PhaseMs, PoolWait,
-    ReferenceSummary, Report, ReshardSummary, StaleChecks, TtlChecks, TxnChecks, Verdict,
+    self, Checks, ClientRegion, ClientSummary, CounterChecks, DowntimeSummary, EXAMPLES,
+    Environment, EventMs, EvictionChecks, EvictionPhase, FaultReport, LinkReport, LostKey, PhaseMs,
+    PoolWait, ReferenceSummary, Report, ReshardSummary, StaleChecks, TtlChecks, TxnChecks, Verdict,
     WorkloadSummary,
 };
 use crate::status::StatusReport;
@@ -95,6 +95,14 @@ pub struct Record {
     /// links (and in runs recorded before links existed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<LinkSample>,
+    /// The regions the key/value workload's clients were spread over
+    /// (client i in `client_regions[i mod n]`); empty: in no region.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_regions: Vec<String>,
+    /// The round trips from each region's clients to a node of each region,
+    /// measured before the drill.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_paths: Vec<LinkSample>,
     /// When the workload stopped, ns since the run's start.
     pub end_ns: u64,
     pub engine: WorkloadStats,
@@ -572,7 +580,7 @@ pub fn check(s: &Stored) -> Report {
             checker::stampede::stampede(rec, &phases)
         }),
     };
-    let downtime = DowntimeSummary {
+    let mut downtime = DowntimeSummary {
         per_shard: down_app
             .per_shard
             .iter()
@@ -603,6 +611,15 @@ pub fn check(s: &Stored) -> Report {
             .collect(),
         write_max: down_writes.max_ms,
     };
+    // Clients in regions see different networks: the downtime the SLOs read
+    // is the worst region's, which the windows over every client at once
+    // (one region's successes closing another's outage) can hide.
+    let client_regions = client_regions(r, history, &lost, shard_of);
+    for g in &client_regions {
+        downtime.max = downtime.max.max(g.downtime_ms);
+        downtime.write_max = downtime.write_max.max(g.write_downtime_ms);
+        downtime.probe_max = downtime.probe_max.max(g.probe_downtime_ms);
+    }
     let faults: Vec<FaultReport> = r
         .faults
         .iter()
@@ -764,6 +781,7 @@ pub fn check(s: &Stored) -> Report {
         }),
         faults,
         links: r.links.iter().map(link_report).collect(),
+        client_regions,
     }
 }
 
@@ -852,6 +870,59 @@ pub(crate) fn link_report(s: &LinkSample) -> LinkReport {
         check,
         note,
     }
+}
+
+/// What the clients of each region saw (`workload.regions`): client i is
+/// in `r.client_regions[i mod n]`.
+fn client_regions(
+    r: &Record,
+    history: &[Op],
+    lost: &checker::LostWrites,
+    shard_of: impl Fn(u16) -> String,
+) -> Vec<ClientRegion> {
+    let n = r.client_regions.len();
+    let in_region = |i: usize, client: u32| n > 0 && client as usize % n == i;
+    let count = |i: usize, from: u32, clients: u32| {
+        (from..from + clients).filter(|&c| in_region(i, c)).count() as u32
+    };
+    r.client_regions
+        .iter()
+        .enumerate()
+        .map(|(i, region)| {
+            let mine = |mode: ClientMode| -> Vec<&Op> {
+                history
+                    .iter()
+                    .filter(|o| o.mode == mode && in_region(i, o.client))
+                    .collect()
+            };
+            let (app, probe) = (mine(ClientMode::App), mine(ClientMode::Probe));
+            let from = format!("clients in {region}");
+            ClientRegion {
+                region: region.clone(),
+                paths: r
+                    .client_paths
+                    .iter()
+                    .filter(|p| p.from == from)
+                    .map(link_report)
+                    .collect(),
+                downtime_ms: checker::downtime(app.iter().copied(), &shard_of).max_ms,
+                write_downtime_ms: checker::downtime(
+                    app.iter().copied().filter(|o| o.is_write()),
+                    &shard_of,
+                )
+                .max_ms,
+                probe_downtime_ms: checker::downtime(probe.iter().copied(), &shard_of).max_ms,
+                lost_acknowledged_writes: lost
+                    .lost_acks_by_client
+                    .iter()
+                    .filter(|(c, _)| in_region(i, **c))
+                    .map(|(_, k)| k)
+                    .sum(),
+                app: summarize(&app, count(i, 0, r.app_clients), &r.phases),
+                probe: summarize(&probe, count(i, r.app_clients, r.probe_clients), &r.phases),
+            }
+        })
+        .collect()
 }
 
 /// Why the history lacks ops the clients ran, if it does.
@@ -1024,6 +1095,66 @@ mod tests {
         // A small link is judged within 1 ms, not 10 %.
         let small = link_report(&sample(1.0, vec![2.6, 2.7], None));
         assert_eq!(small.check, Verdict::Pass, "{}", small.note);
+    }
+
+    #[test]
+    fn each_regions_clients_are_judged_apart_and_the_worst_region_is_the_downtime() {
+        use crate::checker::fixture;
+        let mut r = record(serde_json::json!([]));
+        r.phases[0].end_ns = 2_000_000_000;
+        r.end_ns = 2_000_000_000;
+        r.app_clients = 2;
+        r.client_regions = vec!["eu".into(), "us".into()];
+        let at = |client: u32, op: Op| Op {
+            client,
+            mode: ClientMode::App,
+            ..op
+        };
+        let timeout = crate::workload::Outcome::Indeterminate {
+            message: "timed out".into(),
+        };
+        let mut history = Vec::new();
+        // us (client 1) succeeds every 50 ms throughout; eu (client 0)
+        // fails from 100 to 600 ms.
+        for t in (0..1000).step_by(50) {
+            history.push(at(1, fixture::get("k", t, t + 1)));
+            let mut eu = at(0, fixture::get("k", t + 10, t + 11));
+            if (100..600).contains(&t) {
+                eu.outcome = timeout.clone();
+            }
+            history.push(eu);
+        }
+        // us writes b, then eu's later write of a is acknowledged and lost.
+        history.push(at(1, fixture::set("k", "b", 700, 701)));
+        history.push(at(0, fixture::set("k", "a", 800, 801)));
+        history.sort_by_key(|o| o.due_ns);
+        let mut st = stored(r);
+        st.history = history;
+        st.keys = vec![KeyValues {
+            key: "k".into(),
+            initial: "x".into(),
+            final_value: Some("b".into()),
+        }];
+        let report = check(&st);
+        let [eu, us] = &report.client_regions[..] else {
+            panic!("{:?}", report.client_regions.len());
+        };
+        assert_eq!((eu.region.as_str(), us.region.as_str()), ("eu", "us"));
+        assert_eq!((eu.app.clients, us.app.clients), (1, 1));
+        // eu: from its last success (60 ms) to its first after (610 ms).
+        assert!(
+            (549.0..=551.0).contains(&eu.downtime_ms),
+            "{}",
+            eu.downtime_ms
+        );
+        assert_eq!(us.downtime_ms, 0.0);
+        assert_eq!(
+            (eu.lost_acknowledged_writes, us.lost_acknowledged_writes),
+            (1, 0)
+        );
+        // Over every client at once, us's successes close eu's outage; the
+        // figure the SLOs read is eu's.
+        assert_eq!(report.downtime_ms.max, eu.downtime_ms);
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub enum DrillError {
     AddNode(#[source] crate::bringup::BringupError),
     #[error("{0}")]
     Fault(#[from] FaultError),
+    #[error("{0}")]
+    Runtime(#[from] crate::runtime::RuntimeError),
     /// Undoing what the faults left in force failed: the first error, and
     /// how many there were.
     #[error("faults left in force ({count} undo(s) failed), first: {first}")]
@@ -46,6 +48,7 @@ impl DrillError {
             DrillError::Cancelled => Class::Interrupted,
             DrillError::Cluster(e) => e.class(),
             DrillError::Fault(e) => e.class(),
+            DrillError::Runtime(e) => e.class(),
             DrillError::AddNode(e) => e.class(),
             DrillError::Locks(e) => e.class(),
             DrillError::Heal { first, .. } => first.class(),

@@ -296,6 +296,47 @@ impl Scenario {
                 ),
             ));
         }
+        if kv && !workload.regions.is_empty() {
+            let known: Vec<&str> = topology.regions.iter().map(|r| r.name.as_str()).collect();
+            for (i, r) in workload.regions.iter().enumerate() {
+                let index = i.to_string();
+                if !known.contains(&r.as_str()) {
+                    return Err(doc.invalid_field(
+                        &["workload", "regions", &index],
+                        format!(
+                            "no region `{r}` in the topology (regions: {})",
+                            if known.is_empty() {
+                                "none".to_string()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    ));
+                }
+                if workload.regions[..i].contains(r) {
+                    return Err(doc.invalid_field(
+                        &["workload", "regions", &index],
+                        format!("`{r}` is listed twice"),
+                    ));
+                }
+            }
+            if workload.total_clients() < workload.regions.len() as u32 {
+                return Err(doc.invalid_field(
+                    &["workload", "regions"],
+                    format!(
+                        "{} regions and {} clients: every region needs a client (clients are spread over the regions in turn)",
+                        workload.regions.len(),
+                        workload.total_clients()
+                    ),
+                ));
+            }
+            if workload.threads == 0 {
+                return Err(doc.invalid_field(
+                    &["workload", "threads"],
+                    "clients in regions run on threads of their own (each region's): threads must be 1 or more",
+                ));
+            }
+        }
         if let Some((field, why)) = workload.problem().filter(|_| kv) {
             let path: Vec<&str> = std::iter::once("workload").chain(field).collect();
             return Err(doc.invalid_field(&path, why));
@@ -695,6 +736,36 @@ pub(crate) mod tests {
         ];
         for (topology, yaml, expected) in cases {
             let err = load_beside(topology, &yaml).unwrap_err();
+            assert!(err.starts_with(expected), "\n got: {err}\nwant: {expected}");
+        }
+    }
+
+    #[test]
+    fn client_regions_load_and_their_errors_name_the_place() {
+        const TWO: &str = "name: c\nkind: cluster\nregions: [{name: eu}, {name: us}]\ncluster:\n  shards: 3\n  replicas: 1\n";
+        let base = "name: s\ntopology: c.yaml\nfaults:\n  - {fault: kill, target: s1n1}\n";
+        let s = load_beside(TWO, &format!("{base}workload:\n  regions: [us, eu]\n")).unwrap();
+        assert_eq!(s.workload.regions, ["us", "eu"]);
+        let cases = [
+            (
+                format!("{base}workload:\n  regions: [eu, mars]\n"),
+                "DIR/s.yaml:6:17: workload.regions.1: no region `mars` in the topology (regions: eu, us)",
+            ),
+            (
+                format!("{base}workload:\n  regions: [eu, eu]\n"),
+                "DIR/s.yaml:6:17: workload.regions.1: `eu` is listed twice",
+            ),
+            (
+                format!("{base}workload:\n  clients: 1\n  probe_clients: 0\n  regions: [eu, us]\n"),
+                "DIR/s.yaml:8:3: workload.regions: 2 regions and 1 clients: every region needs a client",
+            ),
+            (
+                format!("{base}workload:\n  threads: 0\n  regions: [eu]\n"),
+                "DIR/s.yaml:6:3: workload.threads: clients in regions run on threads of their own",
+            ),
+        ];
+        for (yaml, expected) in cases {
+            let err = load_beside(TWO, &yaml).unwrap_err();
             assert!(err.starts_with(expected), "\n got: {err}\nwant: {expected}");
         }
     }

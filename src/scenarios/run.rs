@@ -143,7 +143,8 @@ impl<'a> Drill<'a> {
                 self.d = stages::add_primary(self.rt, &self.d, &self.bus, cancel).await?;
             }
             Step::Prepare => {
-                let setup = Setup::prepare(scenario, self.rt, &self.d, self.seed, &self.bus);
+                let setup =
+                    Setup::prepare(scenario, self.rt, &self.d, self.seed, &self.bus, cancel);
                 self.setup = Some(setup.await?);
             }
             Step::Record => {

@@ -29,7 +29,7 @@ use crate::workload::locks::{
 use crate::workload::reference::{NodeSample, server_sample};
 use crate::workload::replication::{ProbeTarget, ReplProbe, ReplProbeSpec, ReplRecording};
 use crate::workload::stampede::{StampedeRecording, StampedeSpec, StampedeWorkload};
-use crate::workload::{self, Ping, Reference, Routing, Workload};
+use crate::workload::{self, Ping, Place, Reference, Routing, Workload};
 
 use super::check::{KeyValues, RECORD_VERSION, Record, Stored, slot_ranges};
 use super::error::DrillError;
@@ -77,6 +77,9 @@ impl ServerFigures {
 pub(super) struct ClientSide {
     map: AddressMap,
     netns: Option<Arc<NetNs>>,
+    /// Where the key/value workload's clients live: one place each of
+    /// `workload.regions`, else the one above.
+    places: Vec<Place>,
     /// In words, for the report.
     path: String,
 }
@@ -90,6 +93,38 @@ impl ClientSide {
         d: &Deployment,
         map: &AddressMap,
         threads: u32,
+        regions: &[String],
+    ) -> Result<ClientSide, DrillError> {
+        let mut side = Self::unplaced(rt, d, map, threads).await?;
+        if regions.is_empty() {
+            side.places = vec![Place::unplaced(side.netns.clone())];
+            return Ok(side);
+        }
+        if matches!(rt.kind(), crate::runtime::RuntimeKind::Docker) && side.netns.is_none() {
+            return Err(DrillError::Workload(workload::WorkloadError::Spec(
+                format!(
+                    "workload.regions puts the clients in their regions' own network namespaces, and this run cannot join the run's network ({}): run as root",
+                    side.path
+                ),
+            )));
+        }
+        for r in regions {
+            let (ns, source) = rt.region_place(d, r).await?;
+            side.places.push(Place {
+                region: Some(r.clone()),
+                netns: ns.map(Arc::new),
+                source,
+            });
+        }
+        side.path = format!("{}, clients in {}", side.path, regions.join(", "));
+        Ok(side)
+    }
+
+    async fn unplaced(
+        rt: &crate::runtime::Runtime,
+        d: &Deployment,
+        map: &AddressMap,
+        threads: u32,
     ) -> Result<ClientSide, DrillError> {
         let through_ports = |why: String| {
             crate::note!(
@@ -98,6 +133,7 @@ impl ClientSide {
             ClientSide {
                 map: map.clone(),
                 netns: None,
+                places: Vec::new(),
                 path: "published ports (docker-proxy)".into(),
             }
         };
@@ -106,6 +142,7 @@ impl ClientSide {
                 crate::runtime::RuntimeKind::Process => ClientSide {
                     map: map.clone(),
                     netns: None,
+                    places: Vec::new(),
                     path: "host loopback".into(),
                 },
                 _ => through_ports("workload.threads is 0".into()),
@@ -117,6 +154,7 @@ impl ClientSide {
                 return Ok(ClientSide {
                     map: map.clone(),
                     netns: None,
+                    places: Vec::new(),
                     path: "host loopback".into(),
                 });
             }
@@ -135,6 +173,7 @@ impl ClientSide {
         Ok(ClientSide {
             map: AddressMap::within_network(&members)?,
             netns: Some(Arc::new(ns)),
+            places: Vec::new(),
             path: "inside the run's network (the clients container's namespace)".into(),
         })
     }
@@ -150,6 +189,8 @@ pub(super) struct Setup {
     /// The shard of a slot, for downtime: its owner before the action.
     owners_before: SlotOwners,
     clients: ClientSide,
+    /// The round trips from each region's clients to each region.
+    client_paths: Vec<crate::net::links::LinkSample>,
     /// Where the lock workload takes its locks, when the scenario has one.
     locks: Option<LockTarget>,
     /// Why the scenario's partitions cannot be applied here: they are
@@ -194,6 +235,7 @@ impl Setup {
         d: &Deployment,
         seed: u64,
         bus: &Bus,
+        cancel: &CancellationToken,
     ) -> Result<Setup, DrillError> {
         let partitions_unsupported = partitions_here(scenario, rt, d).await?;
         let map = address_map(d)?;
@@ -214,12 +256,28 @@ impl Setup {
         });
         let topology = status::collect(d).await;
         bus.emit(DrillEvent::Topology(Box::new(topology.clone())));
-        let clients = ClientSide::of(rt, d, &map, scenario.workload.threads).await?;
+        let clients = ClientSide::of(
+            rt,
+            d,
+            &map,
+            scenario.workload.threads,
+            &scenario.workload.regions,
+        )
+        .await?;
         let locks = scenario
             .locks
             .as_ref()
             .map(|spec| lock_target(spec, &scenario.topology, &routing, &clients.map));
+        // What each region's clients cross to reach each region, on the
+        // idle topology, before anything is measured.
+        let origins: Vec<_> = clients
+            .places
+            .iter()
+            .filter_map(|p| Some((p.region.clone()?, p.netns.clone(), p.source)))
+            .collect();
+        let client_paths = crate::runtime::links::measure_clients(d, &origins, cancel).await;
         Ok(Setup {
+            client_paths,
             map,
             routing,
             loaded,
@@ -406,7 +464,7 @@ impl Recorders {
         let workload = if kv {
             Some(
                 Workload::start_in(
-                    setup.clients.netns.clone(),
+                    setup.clients.places.clone(),
                     setup.clients.map.clone(),
                     setup.routing.clone(),
                     spec.clone(),
@@ -1039,6 +1097,12 @@ impl Run<'_> {
                 ),
                 // Measured before the drill, outside these stages; `execute` adds them.
                 links: Vec::new(),
+                client_regions: if scenario.kv {
+                    spec.regions.clone()
+                } else {
+                    Vec::new()
+                },
+                client_paths: setup.client_paths.clone(),
             },
             history: recordings.recorded.history,
             pings: recordings.pings,

@@ -30,6 +30,7 @@ mod generator;
 pub mod history;
 mod lanes;
 pub mod locks;
+pub mod place;
 pub mod preload;
 pub mod reference;
 pub mod replication;
@@ -46,6 +47,7 @@ pub use history::{
     ClientMode, ErrorKind, History, HistoryError, Op, OpKind, Outcome, classify, read_jsonl,
     write_jsonl,
 };
+pub use place::Place;
 pub use preload::{LoadReport, load, read_final};
 pub use reference::{Ping, Reference};
 pub use routing::Routing;

@@ -307,11 +307,11 @@ impl Router {
             .map(|(i, n)| (i, n.conn.clone(), n.addr))
             .collect();
         let asks = known.into_iter().map(|(i, conn, addr)| {
-            let config = self.config.clone();
+            let (config, timeout) = (self.config.clone(), self.timeout);
             Box::pin(async move {
                 let (mut conn, opened) = match conn {
                     Some(c) => (c, false),
-                    None => (open(addr, &config).await?, true),
+                    None => (open(addr, &config, timeout).await?, true),
                 };
                 let text: String = redis::cmd("CLUSTER")
                     .arg("NODES")
@@ -411,7 +411,7 @@ impl Router {
             }
             st.nodes[i].addr
         };
-        let c = open(addr, &self.config).await?;
+        let c = open(addr, &self.config, self.timeout).await?;
         let mut st = self.state();
         let n = &mut st.nodes[i];
         // Another op may have opened one meanwhile: use the one stored.
@@ -724,13 +724,12 @@ impl Exec {
     }
 }
 
-/// Open a multiplexed connection to a loopback address.
+/// Open a multiplexed connection to a loopback address (from the thread's
+/// region, when it has one: [`crate::cluster::dial`]).
 async fn open(
     addr: SocketAddr,
     config: &AsyncConnectionConfig,
+    timeout: Duration,
 ) -> Result<MultiplexedConnection, RedisError> {
-    let client = redis::Client::open(format!("redis://{addr}/"))?;
-    client
-        .get_multiplexed_async_connection_with_config(config)
-        .await
+    crate::cluster::dial::multiplexed(addr, config, timeout).await
 }

@@ -43,6 +43,7 @@ use super::exec::{self, AppConn, Conn, Done};
 use super::generator::{OpGen, Planned};
 use super::history::{ClientMode, History, Op, OpKind, Outcome};
 use super::lanes::Lanes;
+use super::place::Place;
 use super::router::Router;
 use super::routing::Routing;
 use super::schedule::{Dispatcher, Schedule};
@@ -50,7 +51,6 @@ use super::spec::{AppConnection as Sharing, Model, WaitSpec, WorkloadSpec};
 use super::thread::{self, Priority};
 use super::timer::PreciseTimer;
 use crate::cluster::{AddressMap, ClientOptions, cluster_client, connect_app};
-use crate::runtime::netns::NetNs;
 use crate::timeline::Clock;
 
 /// Ops a run records at most: ~250 bytes each, so 10 M ops bound the
@@ -658,15 +658,17 @@ impl Workload {
         clock: Clock,
         cancel: CancellationToken,
     ) -> Result<Workload, WorkloadError> {
-        Self::start_in(None, map, routing, spec, seed, clock, cancel).await
+        Self::start_in(Vec::new(), map, routing, spec, seed, clock, cancel).await
     }
 
-    /// [`Workload::start`], with the loops' threads in the network namespace
-    /// `netns` (see [`crate::runtime::netns`]), where `map` must lead. Needs
-    /// `threads` ≥ 1: the controller's own threads never move.
+    /// [`Workload::start`], with the loops' threads in `places` (see
+    /// [`Place`]), from which `map` must lead: loop i in `places[i mod n]`,
+    /// so that client c is in `places[c mod n]` (the loops are a multiple of
+    /// the places). Moving needs `threads` ≥ 1: the controller's own threads
+    /// never move.
     #[allow(clippy::too_many_arguments)]
     pub async fn start_in(
-        netns: Option<Arc<NetNs>>,
+        places: Vec<Place>,
         map: AddressMap,
         routing: Routing,
         spec: WorkloadSpec,
@@ -678,9 +680,14 @@ impl Workload {
         if map.is_empty() {
             return Err(WorkloadError::NoNodes);
         }
-        if netns.is_some() && spec.threads == 0 {
+        let places = if places.is_empty() {
+            vec![Place::default()]
+        } else {
+            places
+        };
+        if places.iter().any(Place::moves) && spec.threads == 0 {
             return Err(WorkloadError::Spec(
-                "threads: 0 puts the clients on the controller's threads, which cannot move into the run's network; use threads: 1 or more".into(),
+                "threads: 0 puts the clients on the controller's threads, which cannot move into the run's network or a region; use threads: 1 or more".into(),
             ));
         }
         let timeout = Duration::from_millis(spec.timeout_ms);
@@ -700,7 +707,9 @@ impl Workload {
             Model::Closed => (spec.total_clients(), spec.depth),
             Model::Open { .. } => (spec.total_clients(), 1),
         };
-        let loops = spec.threads.clamp(1, ids.max(1));
+        // A multiple of the places, so that every loop's clients share one.
+        let n_places = places.len() as u32;
+        let loops = spec.threads.clamp(1, ids.max(1)).div_ceil(n_places) * n_places;
         let common = Arc::new(Common {
             clock,
             seed,
@@ -750,10 +759,14 @@ impl Workload {
                 Running::Task(tokio::spawn(fut))
             } else {
                 let realtime = spec.realtime && matches!(spec.model, Model::Open { .. });
-                let (netns, nice, seen) = (netns.clone(), spec.nice, priority.clone());
+                let place = places[(index % n_places) as usize].clone();
+                let (nice, seen) = (spec.nice, priority.clone());
                 let spawned = std::thread::Builder::new()
                     .name(format!("redis-drill-loop-{index}"))
-                    .spawn(move || loop_thread(netns, realtime, nice, seen, fut));
+                    .spawn(move || {
+                        crate::cluster::dial::set_connect_timeout(timeout);
+                        loop_thread(place, realtime, nice, seen, fut)
+                    });
                 match spawned {
                     Ok(t) => Running::Thread(t),
                     Err(e) => {
@@ -859,23 +872,19 @@ impl Drop for Workload {
     }
 }
 
-/// A loop's own thread: join the run's network, take the workload's
-/// priority and timer slack, and run the loop on a single-threaded runtime.
+/// A loop's own thread: go to its place (the run's network, a region), take
+/// the workload's priority and timer slack, and run the loop on a
+/// single-threaded runtime.
 fn loop_thread(
-    netns: Option<Arc<NetNs>>,
+    place: Place,
     realtime: bool,
     nice: i32,
     seen: Arc<Mutex<Option<Priority>>>,
     fut: impl std::future::Future<Output = Ended>,
 ) -> Ended {
-    if let Some(ns) = &netns
-        && let Err(e) = ns.enter()
-    {
+    if let Err(e) = place.enter() {
         // Its connections will fail, and the run says so.
-        tracing::error!(
-            "a client thread could not join {}: {e}",
-            ns.path().display()
-        );
+        tracing::error!("a client thread could not go to its place: {e}");
     }
     let got = thread::prepare(realtime, nice);
     if let Ok(mut s) = seen.lock() {

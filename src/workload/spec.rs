@@ -30,6 +30,7 @@
 //!   nice: -10                  # otherwise their nice value (needs root; else 0)
 //!   reference_ping_ms: 5       # a raw PING to every primary this often (0: off)
 //!   replica_reads: false       # app clients send GETs to replicas (READONLY; clusters only)
+//!   regions: []                # the clients' regions, taken in turn: client i in regions[i mod n]
 //! ```
 
 use std::fmt;
@@ -126,6 +127,12 @@ pub struct WorkloadSpec {
     /// replica connection, a replica picked at random). Probe clients keep
     /// reading primaries: the two are judged apart. Clusters only.
     pub replica_reads: bool,
+    /// The regions the clients live in, taken in turn (client i in
+    /// `regions[i mod n]`, app and probe clients alike): their traffic to a
+    /// node in another region crosses the link between the two, and the
+    /// report gives each region's clients' figures apart. Empty: the
+    /// clients are in no region (no link on their path).
+    pub regions: Vec<String>,
 }
 
 /// The `wait:` setting of a workload: what a careful application does to make
@@ -184,6 +191,7 @@ impl Default for WorkloadSpec {
             nice: DEFAULT_NICE,
             reference_ping_ms: DEFAULT_REFERENCE_PING_MS,
             replica_reads: false,
+            regions: Vec::new(),
         }
     }
 }

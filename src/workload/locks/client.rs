@@ -129,8 +129,6 @@ impl Instance {
         if let Some(c) = &self.conn {
             return Ok(c.clone());
         }
-        let client = redis::Client::open(format!("redis://{}/", self.addr))
-            .map_err(|e| format!("client: {e}"))?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeout))
             // Each command has its own bound (WAIT's is longer).
@@ -138,7 +136,7 @@ impl Instance {
             .set_dns_resolver(self.resolver.clone());
         let c = tokio::time::timeout(
             self.timeout,
-            client.get_multiplexed_async_connection_with_config(&config),
+            crate::cluster::dial::multiplexed(self.addr, &config, self.timeout),
         )
         .await
         .map_err(|_| "connect: timeout".to_string())?

@@ -1,0 +1,73 @@
+//! Where a workload thread's clients live on the network: the run's
+//! network namespace on Docker (see [`crate::runtime::netns`]), and, for
+//! clients in a region, that region's own namespace (Docker) or its client
+//! address (process runtime, [`crate::cluster::dial`]). A thread enters its
+//! place once, before it opens a connection.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::runtime::netns::NetNs;
+
+#[derive(Debug, Clone, Default)]
+pub struct Place {
+    /// The region its clients are in; `None`: in no region (no link on
+    /// their path).
+    pub region: Option<String>,
+    /// The network namespace its threads join (Docker).
+    pub netns: Option<Arc<NetNs>>,
+    /// The address its threads' connections leave from (process runtime).
+    pub source: Option<IpAddr>,
+}
+
+impl Place {
+    /// The run's network (or the host's), in no region.
+    pub fn unplaced(netns: Option<Arc<NetNs>>) -> Place {
+        Place {
+            netns,
+            ..Place::default()
+        }
+    }
+
+    /// Whether threads must move to be here.
+    pub fn moves(&self) -> bool {
+        self.netns.is_some() || self.source.is_some()
+    }
+
+    /// Move the calling thread here: its sockets from now on live in the
+    /// namespace and leave from the source address.
+    pub fn enter(&self) -> std::io::Result<()> {
+        if let Some(ns) = &self.netns {
+            ns.enter().map_err(|e| {
+                std::io::Error::new(e.kind(), format!("joining {}: {e}", ns.path().display()))
+            })?;
+        }
+        crate::cluster::dial::set_source(self.source);
+        Ok(())
+    }
+
+    /// For the report: `eu-west` or `-`.
+    pub fn label(&self) -> &str {
+        self.region.as_deref().unwrap_or("-")
+    }
+}
+
+/// The region of client `client` when the workload's clients are spread
+/// over `regions` in turn (client i in `regions[i mod n]`); `None` without
+/// regions.
+pub fn region_of(regions: &[String], client: u32) -> Option<&str> {
+    (!regions.is_empty()).then(|| regions[client as usize % regions.len()].as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_take_the_regions_in_turn() {
+        let r = vec!["eu".to_string(), "us".to_string()];
+        let got: Vec<_> = (0..5).map(|c| region_of(&r, c).unwrap()).collect();
+        assert_eq!(got, ["eu", "us", "eu", "us", "eu"]);
+        assert_eq!(region_of(&[], 3), None);
+    }
+}
