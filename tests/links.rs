@@ -158,8 +158,9 @@ fn a_link_delays_pings_across_regions_only_and_goes_with_down() {
     assert_eq!((eu.len(), us.len()), (2, 1), "{eu:?} {us:?}");
     let chain = format!("redis-drill-run-{}", up.run_id);
     let rules = rules_mentioning(&chain);
-    // nat: 2 pairs x 2 directions + the jump; filter: the jump (no loss).
-    assert_eq!(rules.len(), 4 + 1 + 1, "{rules:#?}");
+    // nat: (2 eu nodes + eu's client address) x (the us node + us's client
+    // address) x 2 directions + the jump; filter: the jump (no loss).
+    assert_eq!(rules.len(), 3 * 2 * 2 + 1 + 1, "{rules:#?}");
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (from, near, far) = (eu[0].1, eu[1].1, us[0].1);
@@ -484,8 +485,9 @@ fn a_docker_link_delays_pings_across_regions_only_and_survives_a_restart() {
     for action in ["kill", "start"] {
         up.run(&[action, &eu[0].0]);
     }
+    // To the us node and to the us clients' address.
     let nat = container_rules(&container(&eu[0].0), "nat");
-    assert_eq!(nat.matches("REDIRECT").count(), 1, "{nat}");
+    assert_eq!(nat.matches("REDIRECT").count(), 2, "{nat}");
     measure("after a kill and a start");
     let run_id = up.run_id.clone();
     up.down();
