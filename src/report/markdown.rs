@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::text::{group, ms};
-use super::{Latency, Report, Verdict};
+use super::{Latency, LinkReport, Report, Verdict};
 
 fn errors(kinds: &std::collections::BTreeMap<String, u64>) -> String {
     if kinds.is_empty() {
@@ -389,12 +389,22 @@ fn links(s: &mut String, r: &Report) {
         s,
         "Round trips measured before the drill: sequential PINGs from a node of one region, bound to its address, to a node of the other, through the link as the nodes' own traffic goes.\n"
     );
+    round_trips(s, &r.links);
+    s.push('\n');
+    for l in &r.links {
+        let _ = writeln!(s, "- {} {}: {}", l.link, l.check.as_str(), l.note);
+    }
+    s.push('\n');
+}
+
+/// Measured round trips against declared ones, one row each.
+fn round_trips<'a>(s: &mut String, rows: impl IntoIterator<Item = &'a LinkReport>) {
     let _ = writeln!(
         s,
         "| link | from → to | declared RTT | PINGs | p50 | p99 | min | check |"
     );
     let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---|");
-    for l in &r.links {
+    for l in rows {
         let _ = writeln!(
             s,
             "| {} | {} → {} | {} | {} | {} | {} | {} | {} |",
@@ -409,11 +419,6 @@ fn links(s: &mut String, r: &Report) {
             l.check.as_str()
         );
     }
-    s.push('\n');
-    for l in &r.links {
-        let _ = writeln!(s, "- {} {}: {}", l.link, l.check.as_str(), l.note);
-    }
-    s.push('\n');
 }
 
 /// The clients of each region: what they cross to reach each region, and
@@ -427,26 +432,17 @@ fn client_regions(s: &mut String, r: &Report) {
         s,
         "The clients are spread over the regions in turn (client i in the i-th mod n). Round trips measured before the drill, from each region's clients to a node of each region, through the links as their traffic goes:\n"
     );
-    let _ = writeln!(
-        s,
-        "| clients in | to node | across | declared RTT | PINGs | p50 | p99 | check |"
-    );
-    let _ = writeln!(s, "|---|---|---|---:|---:|---:|---:|---|");
-    for g in &r.client_regions {
-        for p in &g.paths {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                cell(&g.region),
-                cell(&p.to),
-                cell(&p.link),
-                ms(p.declared_rtt_ms),
-                p.pings,
-                opt(p.p50_ms),
-                opt(p.p99_ms),
-                p.check.as_str()
-            );
-        }
+    let paths: Vec<&LinkReport> = r.client_regions.iter().flat_map(|g| &g.paths).collect();
+    round_trips(s, paths.iter().copied());
+    for p in paths.iter().filter(|p| p.check != Verdict::Pass) {
+        let _ = writeln!(
+            s,
+            "\n- {} → {} {}: {}",
+            p.from,
+            p.to,
+            p.check.as_str(),
+            p.note
+        );
     }
     let _ = writeln!(
         s,

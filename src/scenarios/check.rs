@@ -880,19 +880,21 @@ fn client_regions(
     lost: &checker::LostWrites,
     shard_of: impl Fn(u16) -> String,
 ) -> Vec<ClientRegion> {
-    let n = r.client_regions.len();
-    let in_region = |i: usize, client: u32| n > 0 && client as usize % n == i;
-    let count = |i: usize, from: u32, clients: u32| {
-        (from..from + clients).filter(|&c| in_region(i, c)).count() as u32
+    let in_region = |region: &str, client: u32| {
+        crate::workload::place::region_of(&r.client_regions, client) == Some(region)
+    };
+    let count = |region: &str, from: u32, clients: u32| {
+        (from..from + clients)
+            .filter(|&c| in_region(region, c))
+            .count() as u32
     };
     r.client_regions
         .iter()
-        .enumerate()
-        .map(|(i, region)| {
+        .map(|region| {
             let mine = |mode: ClientMode| -> Vec<&Op> {
                 history
                     .iter()
-                    .filter(|o| o.mode == mode && in_region(i, o.client))
+                    .filter(|o| o.mode == mode && in_region(region, o.client))
                     .collect()
             };
             let (app, probe) = (mine(ClientMode::App), mine(ClientMode::Probe));
@@ -915,11 +917,15 @@ fn client_regions(
                 lost_acknowledged_writes: lost
                     .lost_acks_by_client
                     .iter()
-                    .filter(|(c, _)| in_region(i, **c))
+                    .filter(|(c, _)| in_region(region, **c))
                     .map(|(_, k)| k)
                     .sum(),
-                app: summarize(&app, count(i, 0, r.app_clients), &r.phases),
-                probe: summarize(&probe, count(i, r.app_clients, r.probe_clients), &r.phases),
+                app: summarize(&app, count(region, 0, r.app_clients), &r.phases),
+                probe: summarize(
+                    &probe,
+                    count(region, r.app_clients, r.probe_clients),
+                    &r.phases,
+                ),
             }
         })
         .collect()

@@ -261,7 +261,12 @@ impl Setup {
             d,
             &map,
             scenario.workload.threads,
-            &scenario.workload.regions,
+            // Only the key/value workload's clients have regions.
+            if scenario.kv {
+                &scenario.workload.regions
+            } else {
+                &[]
+            },
         )
         .await?;
         let locks = scenario

@@ -45,11 +45,6 @@ impl Place {
         crate::cluster::dial::set_source(self.source);
         Ok(())
     }
-
-    /// For the report: `eu-west` or `-`.
-    pub fn label(&self) -> &str {
-        self.region.as_deref().unwrap_or("-")
-    }
 }
 
 /// The region of client `client` when the workload's clients are spread
