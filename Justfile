@@ -73,7 +73,7 @@ cache-drills *args="": build
     done
     exit $rc
 
-# The region drills, over WAN links (root): replication lag per region and WAIT's cost; a region cut off and healed (lost writes, partial or full resync, time until every region agrees); a region going dark and its shard failing over to another region; a latency spike on one link
+# The region drills, over WAN links (root): replication lag per region and WAIT's cost; a region cut off and healed (lost writes, partial or full resync, time until every region agrees); a region going dark and its shard failing over to another region (clients outside every region, then clients in each); a latency spike on one link
 region-drills *args="": build
     #!/usr/bin/env bash
     set -uo pipefail
