@@ -93,7 +93,7 @@ impl ProcessRuntime {
         std::fs::create_dir_all(&run_dir)
             .map_err(RuntimeError::io(format!("creating {}", run_dir.display())))?;
 
-        let block = self.pick_block(topology)?;
+        let block = self.pick_block(topology, &run_dir)?;
         let mut deployment = Deployment {
             name: opts.name.clone(),
             run_id: opts.run_id.clone(),
@@ -269,9 +269,11 @@ impl ProcessRuntime {
         Ok(removed)
     }
 
-    /// A block B whose addresses no other run of ours uses, and where every node's
-    /// data and bus ports can be bound now.
-    fn pick_block(&self, topology: &Topology) -> Result<u8, RuntimeError> {
+    /// A block B whose addresses no other run uses, and where every node's
+    /// data and bus ports can be bound now, claimed for `run_dir` (see
+    /// [`claim_block`]) so that an `up` running at the same moment with
+    /// another state dir cannot pick it too.
+    fn pick_block(&self, topology: &Topology, run_dir: &Path) -> Result<u8, RuntimeError> {
         let used: Vec<u8> = self
             .list()?
             .iter()
@@ -289,7 +291,11 @@ impl ProcessRuntime {
                 continue;
             }
             match ports_free(topology, block) {
-                Ok(()) => return Ok(block),
+                Ok(()) => {
+                    if claim_block(&claims_dir(), block, run_dir)? {
+                        return Ok(block);
+                    }
+                }
                 Err(e) => {
                     // A fixed port that is taken is taken on every block (a
                     // wildcard listener): say so rather than trying them all.
@@ -724,7 +730,8 @@ fn tail_file(path: &Path, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// SIGKILL every redis-server running from under `dir`, then remove `dir`.
+/// SIGKILL every redis-server running from under `dir`, then remove `dir`
+/// and its claim on a block.
 fn kill_and_remove(dir: &Path) -> Result<Removed, RuntimeError> {
     let mut removed = Removed {
         processes: kill_matching(dir, libc::SIGKILL, STOP_GRACE)?,
@@ -735,5 +742,97 @@ fn kill_and_remove(dir: &Path) -> Result<Removed, RuntimeError> {
             .map_err(RuntimeError::io(format!("removing {}", dir.display())))?;
         removed.dirs = 1;
     }
+    release_blocks(&claims_dir(), dir);
     Ok(removed)
+}
+
+/// Where runs claim their blocks: one directory for the whole machine,
+/// whatever state dir a run keeps, because the loopback addresses are the
+/// machine's. (Two `up`s with their own state dirs, as parallel tests have,
+/// once picked the same block between one's choice and its first listener.)
+fn claims_dir() -> PathBuf {
+    std::env::temp_dir().join("redis-drill-blocks")
+}
+
+/// Claim `block` for the run in `run_dir`: a file named after the block,
+/// created only if absent, naming the run's directory. A claim whose run
+/// directory is gone (a run removed by hand, a killed `up`) is stale and is
+/// taken over. Returns false when a live run holds the block.
+fn claim_block(dir: &Path, block: u8, run_dir: &Path) -> Result<bool, RuntimeError> {
+    std::fs::create_dir_all(dir)
+        .map_err(RuntimeError::io(format!("creating {}", dir.display())))?;
+    let path = dir.join(block.to_string());
+    for _ in 0..2 {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                use std::io::Write;
+                f.write_all(run_dir.as_os_str().as_encoded_bytes())
+                    .map_err(RuntimeError::io(format!("writing {}", path.display())))?;
+                return Ok(true);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                // An empty holder is a claim being written this instant,
+                // unless it has been empty for long.
+                let fresh = || {
+                    std::fs::metadata(&path)
+                        .and_then(|m| m.modified())
+                        .is_ok_and(|t| t.elapsed().unwrap_or_default() < Duration::from_secs(10))
+                };
+                if Path::new(&holder).is_dir() || (holder.is_empty() && fresh()) {
+                    return Ok(false);
+                }
+                let _ = std::fs::remove_file(&path);
+            }
+            Err(e) => {
+                return Err(RuntimeError::io(format!("creating {}", path.display()))(e));
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Remove every claim held by the run in `run_dir`.
+fn release_blocks(dir: &Path, run_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let holder = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        if Path::new(&holder) == run_dir {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_is_claimed_once_while_its_run_lives() {
+        let tmp = tempfile::tempdir().unwrap();
+        let claims = tmp.path().join("claims");
+        let (a, b) = (tmp.path().join("run-a"), tmp.path().join("run-b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        assert!(claim_block(&claims, 170, &a).unwrap());
+        assert!(
+            !claim_block(&claims, 170, &b).unwrap(),
+            "a live run holds 170"
+        );
+        assert!(claim_block(&claims, 171, &b).unwrap());
+        // Run a's directory goes without a release: its claim is stale.
+        std::fs::remove_dir_all(&a).unwrap();
+        assert!(
+            claim_block(&claims, 170, &b).unwrap(),
+            "stale claim taken over"
+        );
+        release_blocks(&claims, &b);
+        assert_eq!(std::fs::read_dir(&claims).unwrap().count(), 0);
+    }
 }
