@@ -815,3 +815,107 @@ fn link_spike(env: &Env) {
     assert!(ap.iter().all(|l| (75.0..90.0).contains(l)), "{ap:?}");
     drilled.assert_code(redis_drill::exit::SUCCESS);
 }
+
+/// `replica_reads: local` across a link: a 2x1 cluster whose shards each
+/// keep a copy in both regions (s1n1 and s2n2 in eu, s1n2 and s2n1 in us),
+/// clients in both, only GETs. Every read stays in the reader's region, so
+/// no read pays the link; with replicas picked at random, half of them
+/// would cross it (80 ms). CLIENT LIST on each node, read while the
+/// workload runs, is the independent check: only a node of its own region
+/// was sent a GET from a region's client address.
+#[test]
+fn local_replica_reads_stay_in_the_readers_region() {
+    if !root_or_skip("local_replica_reads_stay_in_the_readers_region") {
+        return;
+    }
+    let env = Env::new("process");
+    env.write(
+        "local-two.yaml",
+        "name: local-two\nkind: cluster\nregions: [{name: eu}, {name: us}]\ncluster: {shards: 2, replicas: 1}\nlinks:\n  - between: [eu, us]\n    delay_ms: 40\n",
+    );
+    let scenario = env.write(
+        "local-reads.yaml",
+        "name: local-reads\ntopology: local-two.yaml\nworkload:\n  clients: 2\n  probe_clients: 0\n  model: {open: {rate: 200}}\n  keys: 100\n  mix: {get: 100}\n  regions: [eu, us]\n  replica_reads: local\nbaseline_ms: 1000\nduring_ms: 3000\nsettle_ms: 200\nslo:\n  max_app_failed_ops: 0\n",
+    );
+    // While the drill runs: which connections, from which region's client
+    // address, last sent a GET to which node (CLIENT LIST, polled).
+    let got_from = std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let drilled = std::thread::scope(|scope| {
+        let drill = scope.spawn(|| env.drill(&scenario, &[]));
+        let started = Instant::now();
+        while !drill.is_finished() && started.elapsed() < Duration::from_secs(120) {
+            for (name, region, addr) in running_nodes(env.state.path()) {
+                let Ok(list) = std::process::Command::new("redis-cli")
+                    .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string()])
+                    .args(["CLIENT", "LIST"])
+                    .output()
+                else {
+                    continue;
+                };
+                for line in String::from_utf8_lossy(&list.stdout).lines() {
+                    let field = |k: &str| line.split(' ').find_map(|f| f.strip_prefix(k));
+                    if let (Some("get"), Some(from)) = (field("cmd="), field("addr=")) {
+                        let ip = from.rsplit_once(':').map_or(from, |(ip, _)| ip);
+                        got_from
+                            .lock()
+                            .unwrap()
+                            .insert((format!("{name} ({region})"), ip.to_string()));
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        drill.join().unwrap()
+    });
+    let got_from = got_from.into_inner().unwrap();
+    let report = drilled.report();
+    eprintln!("GETs seen: {got_from:?}");
+    assert_eq!(report.client_regions.len(), 2, "{}", drilled.output());
+    for g in &report.client_regions {
+        let during = &g.app.latency_ms["during"];
+        eprintln!("clients in {}: during {during:?}", g.region);
+        assert!(during.count > 200, "{during:?}");
+        assert!(during.p99 < 40.0, "reads crossed the link: {during:?}");
+        let st = g.stale.as_ref().expect("reads judged");
+        assert!(st.reads > 200, "{st:?}");
+    }
+    // eu's clients are at .3 of the nodes' block, us's at .4.
+    assert!(!got_from.is_empty());
+    for (node, from) in &got_from {
+        let host: u8 = from.rsplit('.').next().unwrap().parse().unwrap();
+        let region = if node.ends_with("(eu)") { 3 } else { 4 };
+        assert_eq!(host, region, "{node} was sent a GET from {from}");
+    }
+}
+
+/// (name, region, address) of every node of the process runs under `state`.
+fn running_nodes(state: &std::path::Path) -> Vec<(String, String, SocketAddr)> {
+    let mut out = Vec::new();
+    for run in std::fs::read_dir(state).into_iter().flatten().flatten() {
+        let Ok(bytes) = std::fs::read(run.path().join("deployment.json")) else {
+            continue;
+        };
+        let Ok(d) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        let region = |name: &str| {
+            d["topology"]["nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|n| n["name"] == name)
+                .and_then(|n| n["region"].as_str())
+                .unwrap_or("")
+                .to_string()
+        };
+        for n in d["nodes"].as_array().into_iter().flatten() {
+            if let (Some(name), Some(Ok(addr))) = (
+                n["name"].as_str(),
+                n["addr"].as_str().map(str::parse::<SocketAddr>),
+            ) {
+                out.push((name.to_string(), region(name), addr));
+            }
+        }
+    }
+    out
+}

@@ -428,10 +428,7 @@ async fn a_grant_with_wait_counts_only_when_the_replicas_have_it() {
         workers: 2,
         locks: 1,
         ttl_ms: 500,
-        wait: Some(WaitSpec {
-            replicas,
-            timeout_ms: 50,
-        }),
+        wait: Some(WaitSpec::new(replicas, 50)),
         acquire_timeout_ms: 400,
         ..Default::default()
     };

@@ -18,13 +18,18 @@
 //! with the command that follows, so nothing can come between them. App
 //! connections can then carry many requests at once, as applications use them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt as _;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::{ClusterClient, ClusterClientBuilder, NodeAddress};
 use redis::cluster_async::{ClusterConnection, Connect};
+use redis::cluster_read_routing::{
+    ReadCandidates, ReadRoutingStrategy, ReadRoutingStrategyFactory, Replicas,
+};
 use redis::io::tcp::TcpSettings;
 use redis::{
     AsyncConnectionConfig, Cmd, ErrorKind, IntoConnectionInfo, Pipeline, RedisError, RedisFuture,
@@ -34,15 +39,31 @@ use redis::{
 use super::conn::AddressMap;
 
 /// Timeouts and retries of a cluster client.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ClientOptions {
     pub connection_timeout: Duration,
     pub response_timeout: Duration,
     /// Retries on MOVED/ASK/TRYAGAIN and connection errors; 0 for a probe that
     /// must see every failure.
     pub retries: u32,
-    /// Send read-only commands to replicas (READONLY on their connections).
-    pub read_from_replicas: bool,
+    /// Where read-only commands go.
+    pub reads: Reads,
+}
+
+/// Where a cluster client sends read-only commands.
+#[derive(Debug, Clone, Default)]
+pub enum Reads {
+    /// To the slot's primary.
+    #[default]
+    Primary,
+    /// To a replica of the slot's primary picked at random (READONLY on
+    /// replica connections): redis-rs's `RandomReplicaStrategy`.
+    RandomReplica,
+    /// To the nearest copy: a replica among `near` (the announced
+    /// addresses of the nodes in the client's region), else the primary
+    /// when it is among them, else a replica at random. See
+    /// [`NearestCopy`].
+    Nearest { near: Arc<HashSet<SocketAddr>> },
 }
 
 impl Default for ClientOptions {
@@ -54,7 +75,7 @@ impl Default for ClientOptions {
             connection_timeout: Duration::from_secs(1),
             response_timeout: Duration::from_secs(1),
             retries: 3,
-            read_from_replicas: false,
+            reads: Reads::Primary,
         }
     }
 }
@@ -93,10 +114,14 @@ pub fn cluster_client(map: &AddressMap, opts: &ClientOptions) -> RedisResult<Clu
         })
         .collect();
     let builder = ClusterClientBuilder::new(seeds);
-    let builder = if opts.read_from_replicas {
-        builder.read_routing_strategy(redis::cluster_read_routing::RandomReplicaStrategy)
-    } else {
-        builder
+    let builder = match &opts.reads {
+        Reads::Primary => builder,
+        Reads::RandomReplica => {
+            builder.read_routing_strategy(redis::cluster_read_routing::RandomReplicaStrategy)
+        }
+        Reads::Nearest { near } => {
+            builder.read_routing_strategy(NearestCopy { near: near.clone() })
+        }
     };
     builder
         .node_address_map(translate)
@@ -107,6 +132,56 @@ pub fn cluster_client(map: &AddressMap, opts: &ClientOptions) -> RedisResult<Clu
         .response_timeout(opts.response_timeout)
         .retries(opts.retries)
         .build()
+}
+
+/// Read routing to the nearest copy of a slot: a replica in the client's
+/// region (at random among several), else the primary when it is in the
+/// region, else a replica at random, as client libraries with zone
+/// affinity route (Valkey GLIDE's `AZAffinity`). Nearness is declared, by
+/// region, not measured: redis-rs hands the strategy the announced
+/// addresses of the slot's nodes, and `near` holds those of the client's
+/// region.
+#[derive(Debug, Clone)]
+pub struct NearestCopy {
+    pub near: Arc<HashSet<SocketAddr>>,
+}
+
+impl NearestCopy {
+    fn is_near(&self, a: &NodeAddress) -> bool {
+        a.host()
+            .parse()
+            .is_ok_and(|ip| self.near.contains(&SocketAddr::new(ip, a.port())))
+    }
+
+    fn pick<'a>(
+        &self,
+        replicas: &Replicas<'a>,
+        primary: Option<&'a NodeAddress>,
+    ) -> &'a NodeAddress {
+        let near: Vec<&'a NodeAddress> = replicas.iter().filter(|r| self.is_near(r)).collect();
+        if !near.is_empty() {
+            return near[rand::random_range(0..near.len())];
+        }
+        match primary {
+            Some(p) if self.is_near(p) => p,
+            _ => replicas.choose_random(),
+        }
+    }
+}
+
+impl ReadRoutingStrategy for NearestCopy {
+    fn route_read<'a>(&self, candidates: &ReadCandidates<'a>) -> &'a NodeAddress {
+        match candidates {
+            ReadCandidates::AnyNode(c) => self.pick(c.replicas(), Some(c.primary())),
+            ReadCandidates::ReplicasOnly(c) => self.pick(c.replicas(), None),
+        }
+    }
+}
+
+impl ReadRoutingStrategyFactory for NearestCopy {
+    fn create_strategy(&self) -> Box<dyn ReadRoutingStrategy> {
+        Box::new(self.clone())
+    }
 }
 
 /// A cluster connection whose node connections write ASKING together with
@@ -286,5 +361,29 @@ mod tests {
         let mut expected = redis::cmd("ASKING").get_packed_command();
         expected.extend(t.get_packed_pipeline());
         assert_eq!(with_asking(&t).get_packed_pipeline(), expected);
+    }
+
+    #[test]
+    fn nearest_copy_prefers_a_replica_in_the_region_then_its_primary() {
+        let a = |h: &str| NodeAddress::new(h.to_string(), 6379);
+        let s = |h: &str| SocketAddr::new(h.parse().unwrap(), 6379);
+        let strategy = NearestCopy {
+            near: Arc::new([s("10.0.0.1"), s("10.0.0.2")].into_iter().collect()),
+        };
+        let (primary_far, primary_near) = (a("10.0.0.9"), a("10.0.0.2"));
+        let replicas = [a("10.0.0.7"), a("10.0.0.1"), a("10.0.0.8")];
+        let r = Replicas::new(&replicas).unwrap();
+        for _ in 0..20 {
+            assert_eq!(strategy.pick(&r, Some(&primary_far)), &a("10.0.0.1"));
+        }
+        // No replica in the region: its primary, when it is there.
+        let far = [a("10.0.0.7"), a("10.0.0.8")];
+        let r = Replicas::new(&far).unwrap();
+        assert_eq!(strategy.pick(&r, Some(&primary_near)), &primary_near);
+        // Neither: some replica, never the far primary.
+        for _ in 0..20 {
+            assert!(far.contains(strategy.pick(&r, Some(&primary_far))));
+            assert!(far.contains(strategy.pick(&r, None)));
+        }
     }
 }

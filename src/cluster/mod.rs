@@ -41,7 +41,9 @@ pub use admin::{
     add_node, create, forget_strangers, wait_converged,
 };
 pub use check::{Check, CheckOptions, CheckReport, CheckedNode, check, check_with, stray_keys};
-pub use client::{AppConnection, AskingInOneWrite, ClientOptions, cluster_client, connect_app};
+pub use client::{
+    AppConnection, AskingInOneWrite, ClientOptions, NearestCopy, Reads, cluster_client, connect_app,
+};
 pub use conn::{AddressMap, ConnectOptions, LoopbackOnly, MappedNode, Member, OwnAddressesOnly};
 pub use error::ClusterError;
 pub use failover::{FailoverReport, manual_failover};

@@ -461,6 +461,48 @@ fn client_regions(s: &mut String, r: &Report) {
             g.lost_acknowledged_writes
         );
     }
+    if r.client_regions
+        .iter()
+        .any(|g| g.writes_with_wait_ms.is_some() || g.stale.is_some())
+    {
+        let _ = writeln!(
+            s,
+            "\nApp clients' ok writes from sending to the answer, without and with WAIT (the difference is what waiting for a replica costs from there), and their reads judged for staleness:\n"
+        );
+        let _ = writeln!(
+            s,
+            "| clients in | writes | p50 | p99 | with WAIT | p50 | p99 | reads | stale | staleness p50 | p99 | max |"
+        );
+        let _ = writeln!(
+            s,
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for g in &r.client_regions {
+            let l = |l: Option<&crate::checker::Latency>| match l {
+                Some(l) if l.count > 0 => format!("{} | {} | {}", l.count, ms(l.p50), ms(l.p99)),
+                _ => "0 | – | –".to_string(),
+            };
+            let st = match &g.stale {
+                Some(st) => format!(
+                    "{} | {} | {} | {} | {}",
+                    st.reads,
+                    st.stale_reads,
+                    opt((st.stale_reads > 0).then_some(st.staleness_ms.p50)),
+                    opt(st.staleness_ms.p99_measured()),
+                    opt((st.stale_reads > 0).then_some(st.staleness_ms.max)),
+                ),
+                None => "0 | 0 | – | – | –".to_string(),
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} |",
+                cell(&g.region),
+                l(Some(&g.writes_ms)),
+                l(g.writes_with_wait_ms.as_ref()),
+                st
+            );
+        }
+    }
     let _ = writeln!(
         s,
         "\nApp clients' ops by phase (latency from the schedule, ok ops):\n"

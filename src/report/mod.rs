@@ -110,6 +110,18 @@ pub struct ClientRegion {
     /// Acknowledged writes of these clients that the final state
     /// contradicts.
     pub lost_acknowledged_writes: u64,
+    /// Their app clients' ok writes, from sending to the answer (ms): those
+    /// without a WAIT, and (with `workload.wait`) those with one. From a
+    /// region away from the primary the difference is what waiting for a
+    /// replica costs there.
+    #[serde(default)]
+    pub writes_ms: crate::checker::Latency,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes_with_wait_ms: Option<crate::checker::Latency>,
+    /// Their app clients' reads judged for staleness (`replica_reads`:
+    /// with `local`, what a region's own replicas gave them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale: Option<StaleSide>,
 }
 
 /// One link's round trip, declared and measured (`runtime::links::measure`:

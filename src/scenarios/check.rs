@@ -347,21 +347,41 @@ fn ttl_checks(t: &checker::ttl::Ttl) -> TtlChecks {
     }
 }
 
+/// What [`stale_side`] picks reads by.
+#[derive(Clone, Copy)]
+struct Read {
+    sent_ns: u64,
+    mode: ClientMode,
+    client: u32,
+}
+
 /// The successful GETs with a value, and the stale reads, that `pick`
-/// (sent time, client mode) keeps.
+/// keeps.
 fn stale_side(
     history: &[Op],
     stale: &[checker::stale::StaleRead],
-    pick: impl Fn(u64, ClientMode) -> bool,
+    pick: impl Fn(Read) -> bool,
 ) -> crate::report::StaleSide {
     let reads = history
         .iter()
         .filter(|o| o.kind == OpKind::Get && o.is_ok() && o.value.is_some())
-        .filter(|o| pick(o.sent_ns, o.mode))
+        .filter(|o| {
+            pick(Read {
+                sent_ns: o.sent_ns,
+                mode: o.mode,
+                client: o.client,
+            })
+        })
         .count() as u64;
     let mine: Vec<u64> = stale
         .iter()
-        .filter(|s| pick(s.read_sent_ns, s.mode))
+        .filter(|s| {
+            pick(Read {
+                sent_ns: s.read_sent_ns,
+                mode: s.mode,
+                client: s.client,
+            })
+        })
         .map(|s| s.staleness_ns)
         .collect();
     crate::report::StaleSide {
@@ -439,33 +459,31 @@ pub fn check(s: &Stored) -> Report {
         .any(|o| o.ttl_ms.is_some())
         .then(|| ttl_checks(&checker::ttl::ttl(history, &fault_windows)));
     let ran = |kinds: &[OpKind]| history.iter().any(|o| kinds.contains(&o.kind));
-    let stale = ran(&[OpKind::Get]).then(|| {
-        let st = checker::stale::stale_reads(history, &initial);
-        StaleChecks {
-            reads_checked: st.reads_checked,
-            nil_reads: st.nil_reads,
-            reads_unexplained: st.reads_unexplained,
-            stale_reads: st.stale.len() as u64,
-            staleness_ms: checker::percentiles(st.stale.iter().map(|x| x.staleness_ns)),
-            examples: st.stale.iter().take(EXAMPLES).cloned().collect(),
-            by_mode: [ClientMode::App, ClientMode::Probe]
-                .into_iter()
-                .map(|m| {
-                    let side = stale_side(history, &st.stale, |_, mode| mode == m);
-                    (m.as_str().to_string(), side)
-                })
-                .filter(|(_, s)| s.reads > 0)
-                .collect(),
-            by_phase: r
-                .phases
-                .iter()
-                .map(|p| {
-                    let inside = |sent: u64, _| (p.start_ns..p.end_ns).contains(&sent);
-                    (p.name.clone(), stale_side(history, &st.stale, inside))
-                })
-                .filter(|(_, s)| s.reads > 0)
-                .collect(),
-        }
+    let judged = ran(&[OpKind::Get]).then(|| checker::stale::stale_reads(history, &initial));
+    let stale = judged.as_ref().map(|st| StaleChecks {
+        reads_checked: st.reads_checked,
+        nil_reads: st.nil_reads,
+        reads_unexplained: st.reads_unexplained,
+        stale_reads: st.stale.len() as u64,
+        staleness_ms: checker::percentiles(st.stale.iter().map(|x| x.staleness_ns)),
+        examples: st.stale.iter().take(EXAMPLES).cloned().collect(),
+        by_mode: [ClientMode::App, ClientMode::Probe]
+            .into_iter()
+            .map(|m| {
+                let side = stale_side(history, &st.stale, |o| o.mode == m);
+                (m.as_str().to_string(), side)
+            })
+            .filter(|(_, s)| s.reads > 0)
+            .collect(),
+        by_phase: r
+            .phases
+            .iter()
+            .map(|p| {
+                let inside = |o: Read| (p.start_ns..p.end_ns).contains(&o.sent_ns);
+                (p.name.clone(), stale_side(history, &st.stale, inside))
+            })
+            .filter(|(_, s)| s.reads > 0)
+            .collect(),
     });
     let eviction = (r.eviction != checker::eviction::Eviction::None)
         .then(|| eviction_checks(r, history, &s.keyspace, lost.evicted_keys));
@@ -614,7 +632,8 @@ pub fn check(s: &Stored) -> Report {
     // Clients in regions see different networks: the downtime the SLOs read
     // is the worst region's, which the windows over every client at once
     // (one region's successes closing another's outage) can hide.
-    let client_regions = client_regions(r, history, &lost, shard_of);
+    let stale_found = judged.as_ref().map(|st| st.stale.as_slice());
+    let client_regions = client_regions(r, history, &lost, stale_found, shard_of);
     for g in &client_regions {
         downtime.max = downtime.max.max(g.downtime_ms);
         downtime.write_max = downtime.write_max.max(g.write_downtime_ms);
@@ -878,6 +897,7 @@ fn client_regions(
     r: &Record,
     history: &[Op],
     lost: &checker::LostWrites,
+    stale: Option<&[checker::stale::StaleRead]>,
     shard_of: impl Fn(u16) -> String,
 ) -> Vec<ClientRegion> {
     let in_region = |region: &str, client: u32| {
@@ -899,6 +919,15 @@ fn client_regions(
             };
             let (app, probe) = (mine(ClientMode::App), mine(ClientMode::Probe));
             let from = format!("clients in {region}");
+            // Ok writes, from sending to the answer (WAIT's included).
+            let writes = |waited: bool| {
+                checker::percentiles(
+                    (app.iter())
+                        .filter(|o| o.is_write() && o.is_ok() && o.replicas.is_some() == waited)
+                        .map(|o| o.end_ns.saturating_sub(o.sent_ns)),
+                )
+            };
+            let with_wait = writes(true);
             ClientRegion {
                 region: region.clone(),
                 paths: r
@@ -920,6 +949,15 @@ fn client_regions(
                     .filter(|(c, _)| in_region(region, **c))
                     .map(|(_, k)| k)
                     .sum(),
+                writes_ms: writes(false),
+                writes_with_wait_ms: (with_wait.count > 0).then_some(with_wait),
+                stale: stale
+                    .map(|st| {
+                        stale_side(history, st, |o| {
+                            o.mode == ClientMode::App && in_region(region, o.client)
+                        })
+                    })
+                    .filter(|s| s.reads > 0),
                 app: summarize(&app, count(region, 0, r.app_clients), &r.phases),
                 probe: summarize(
                     &probe,
@@ -1161,6 +1199,54 @@ mod tests {
         // Over every client at once, us's successes close eu's outage; the
         // figure the SLOs read is eu's.
         assert_eq!(report.downtime_ms.max, eu.downtime_ms);
+    }
+
+    #[test]
+    fn each_regions_writes_split_by_wait_and_its_stale_reads() {
+        use crate::checker::fixture;
+        let mut r = record(serde_json::json!([]));
+        r.client_regions = vec!["eu".into(), "us".into()];
+        let at = |client: u32, op: Op| Op {
+            client,
+            mode: ClientMode::App,
+            ..op
+        };
+        let waited = |op: Op| Op {
+            replicas: Some(1),
+            ..op
+        };
+        let read = |client: u32, value: &str, t: u64| Op {
+            value: Some(value.into()),
+            ..at(client, fixture::get("k", t, t + 1))
+        };
+        let history = vec![
+            // eu (client 0) writes next to the primary: 1 ms, 81 ms with WAIT.
+            at(0, fixture::set("k", "c0-1-", 0, 1)),
+            waited(at(0, fixture::set("k", "c0-2-", 10, 91))),
+            // us (client 1): 80 ms away, 160 ms with WAIT.
+            at(1, fixture::set("j", "c1-1-", 100, 180)),
+            waited(at(1, fixture::set("j", "c1-2-", 200, 360))),
+            // eu reads the newest value; us reads one superseded 400 ms
+            // earlier (c0-2- ended at 91), then the newest.
+            read(0, "c0-2-", 400),
+            read(1, "c0-1-", 491),
+            read(1, "c0-2-", 600),
+        ];
+        let mut st = stored(r);
+        st.history = history;
+        let report = check(&st);
+        let [eu, us] = &report.client_regions[..] else {
+            panic!("{:?}", report.client_regions.len());
+        };
+        let p50 = |l: &crate::checker::Latency| (l.count, l.p50.round());
+        assert_eq!(p50(&eu.writes_ms), (1, 1.0));
+        assert_eq!(p50(eu.writes_with_wait_ms.as_ref().unwrap()), (1, 81.0));
+        assert_eq!(p50(&us.writes_ms), (1, 80.0));
+        assert_eq!(p50(us.writes_with_wait_ms.as_ref().unwrap()), (1, 160.0));
+        let (eu_st, us_st) = (eu.stale.as_ref().unwrap(), us.stale.as_ref().unwrap());
+        assert_eq!((eu_st.reads, eu_st.stale_reads), (1, 0));
+        assert_eq!((us_st.reads, us_st.stale_reads), (2, 1));
+        assert_eq!(us_st.staleness_ms.max.round(), 400.0);
     }
 
     #[test]

@@ -19,10 +19,10 @@ use serde::{Deserialize, Serialize};
 use crate::faults::FaultStep;
 use crate::faults::schedule::RawFault;
 use crate::topology::{Kind, Topology, TopologyError, parse_document};
-use crate::workload::WorkloadSpec;
 use crate::workload::locks::{Algorithm, LockSpec, ResourceKind};
 use crate::workload::replication::ReplProbeSpec;
 use crate::workload::stampede::StampedeSpec;
+use crate::workload::{ReplicaReads, WorkloadSpec};
 
 pub mod check;
 mod error;
@@ -287,13 +287,19 @@ impl Scenario {
                 "a drill needs at least one app client (a lock or stampede drill may leave `workload:` out)",
             ));
         }
-        if kv && workload.replica_reads && kind != Kind::Cluster {
+        if kv && workload.replica_reads.from_replicas() && kind != Kind::Cluster {
             return Err(doc.invalid_field(
                 &["workload", "replica_reads"],
                 format!(
                     "replica reads are for clusters (redis-rs's read_from_replicas); this topology is {}",
                     kind_name(kind)
                 ),
+            ));
+        }
+        if kv && workload.replica_reads == ReplicaReads::Local && workload.regions.is_empty() {
+            return Err(doc.invalid_field(
+                &["workload", "replica_reads"],
+                "`local` reads from a replica in the client's own region, and these clients are in none: give them `workload.regions`",
             ));
         }
         if kv && !workload.regions.is_empty() {
@@ -746,7 +752,25 @@ pub(crate) mod tests {
         let base = "name: s\ntopology: c.yaml\nfaults:\n  - {fault: kill, target: s1n1}\n";
         let s = load_beside(TWO, &format!("{base}workload:\n  regions: [us, eu]\n")).unwrap();
         assert_eq!(s.workload.regions, ["us", "eu"]);
+        let local = format!(
+            "{base}workload:\n  regions: [eu, us]\n  replica_reads: local\n  wait: {{replicas: 1, timeout_ms: 100, every: 2}}\n"
+        );
+        let s = load_beside(TWO, &local).unwrap();
+        assert_eq!(s.workload.replica_reads, ReplicaReads::Local);
+        assert_eq!(s.workload.wait.map(|w| w.every), Some(2));
         let cases = [
+            (
+                format!("{base}workload:\n  replica_reads: local\n"),
+                "DIR/s.yaml:6:3: workload.replica_reads: `local` reads from a replica in the client's own region, and these clients are in none",
+            ),
+            (
+                format!("{base}workload:\n  replica_reads: near\n"),
+                "DIR/s.yaml:6:3: workload.replica_reads: invalid value: string \"near\", expected false, true",
+            ),
+            (
+                format!("{base}workload:\n  wait: {{replicas: 1, timeout_ms: 100, every: 0}}\n"),
+                "DIR/s.yaml:6:3: workload.wait: wait.every must be at least 1",
+            ),
             (
                 format!("{base}workload:\n  regions: [eu, mars]\n"),
                 "DIR/s.yaml:6:17: workload.regions.1: no region `mars` in the topology (regions: eu, us)",

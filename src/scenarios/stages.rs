@@ -110,10 +110,15 @@ impl ClientSide {
         }
         for r in regions {
             let (ns, source) = rt.region_place(d, r).await?;
+            let near = (d.nodes.iter())
+                .filter(|n| d.topology.node(&n.name).is_some_and(|s| &s.region == r))
+                .map(|n| n.announce)
+                .collect();
             side.places.push(Place {
                 region: Some(r.clone()),
                 netns: ns.map(Arc::new),
                 source,
+                near,
             });
         }
         side.path = format!("{}, clients in {}", side.path, regions.join(", "));
@@ -457,7 +462,7 @@ impl Recorders {
     ) -> Result<Recorders, DrillError> {
         // Replica reads take their replicas from CLUSTER SLOTS once, when
         // the app clients connect: wait until it lists them all.
-        if kv && spec.replica_reads {
+        if kv && spec.replica_reads.from_replicas() {
             let took =
                 cluster::replication::wait_replicas_listed(&setup.map, Duration::from_secs(15))
                     .await
@@ -716,6 +721,10 @@ pub(super) fn workload_line(
             workload::Model::Open { rate } => format!("open loop at {rate} ops/s"),
         },
         match spec.wait {
+            Some(w) if w.every > 1 => format!(
+                ", WAIT {} {} after every {} writes of a client",
+                w.replicas, w.timeout_ms, w.every
+            ),
             Some(w) => format!(", WAIT {} {} after each write", w.replicas, w.timeout_ms),
             None => String::new(),
         },

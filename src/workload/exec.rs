@@ -88,10 +88,11 @@ pub(crate) fn request(p: &Planned) -> Req {
     }
 }
 
-/// Run `p` on `conn`: the command, and WAIT after a write when `wait` says so.
+/// Run `p` on `conn`: the command, and WAIT after it when `p` is a write
+/// planned with one (see `workload.wait`).
 pub(crate) async fn run(conn: &Conn, p: &Planned, wait: Option<WaitSpec>, bound: Duration) -> Done {
     let req = request(p);
-    let wait = wait.filter(|_| p.kind.is_write());
+    let wait = wait.filter(|_| p.wait);
     let mut done = match conn {
         Conn::App(c) => {
             let mut c = c.clone();

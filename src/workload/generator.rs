@@ -23,6 +23,9 @@ pub(crate) struct Planned {
     pub ttl_ms: Option<u64>,
     /// `txn`, `txn_read`: the group's members (`key` is its hash tag).
     pub members: Vec<String>,
+    /// A write followed by WAIT (`workload.wait`, on every `every`-th
+    /// write of the client).
+    pub wait: bool,
 }
 
 /// A seed for one client derived from the run's seed (splitmix64 of both), so
@@ -84,6 +87,8 @@ pub(crate) struct OpGen {
     rng: StdRng,
     client: u32,
     seq: u64,
+    /// Writes planned so far (for `wait.every`).
+    writes: u64,
     kinds: WeightedIndex<u32>,
     keys: Keys,
     counters: Keys,
@@ -119,6 +124,7 @@ impl OpGen {
             rng: StdRng::seed_from_u64(client_seed(seed, client)),
             client,
             seq: 0,
+            writes: 0,
             kinds,
             keys: Keys::new(spec.keys.max(1), spec.distribution),
             counters: Keys::new(spec.counter_keys.max(1), spec.distribution),
@@ -146,6 +152,7 @@ impl OpGen {
             value: None,
             ttl_ms: None,
             members: Vec::new(),
+            wait: false,
         };
         match draw {
             Draw::Op(kind @ (OpKind::Get | OpKind::Del)) => {
@@ -181,6 +188,11 @@ impl OpGen {
             }
         }
         p.slot = key_slot(p.key.as_bytes());
+        if p.kind.is_write() {
+            self.writes += 1;
+            p.wait = (self.spec.wait)
+                .is_some_and(|w| self.writes.is_multiple_of(u64::from(w.every.max(1))));
+        }
         p
     }
 }
@@ -203,6 +215,32 @@ mod tests {
             value_size: ValueSize::Range { min: 10, max: 20 },
             ..WorkloadSpec::default()
         }
+    }
+
+    #[test]
+    fn wait_every_marks_every_kth_write_of_a_client_and_no_read() {
+        let s = WorkloadSpec {
+            wait: Some(crate::workload::WaitSpec {
+                every: 3,
+                ..crate::workload::WaitSpec::new(1, 100)
+            }),
+            ..spec()
+        };
+        let mut g = OpGen::new(&s, 7, 0);
+        let ops: Vec<Planned> = (0..300).map(|_| g.next_op()).collect();
+        let writes: Vec<bool> = ops
+            .iter()
+            .filter(|p| p.kind.is_write())
+            .map(|p| p.wait)
+            .collect();
+        assert!(writes.len() > 100);
+        for (i, w) in writes.iter().enumerate() {
+            assert_eq!(*w, (i + 1) % 3 == 0, "write {i}");
+        }
+        assert!(ops.iter().filter(|p| !p.kind.is_write()).all(|p| !p.wait));
+        // Without `wait`, nothing waits.
+        let mut g = OpGen::new(&spec(), 7, 0);
+        assert!((0..300).all(|_| !g.next_op().wait));
     }
 
     #[test]

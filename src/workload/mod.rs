@@ -52,7 +52,9 @@ pub use preload::{LoadReport, load, read_final};
 pub use reference::{Ping, Reference};
 pub use routing::Routing;
 pub use runner::{Recorded, Workload, WorkloadStats};
-pub use spec::{AppConnection, Distribution, Mix, Model, ValueSize, WaitSpec, WorkloadSpec};
+pub use spec::{
+    AppConnection, Distribution, Mix, Model, ReplicaReads, ValueSize, WaitSpec, WorkloadSpec,
+};
 
 use crate::cluster::ClusterError;
 

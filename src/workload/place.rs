@@ -4,7 +4,7 @@
 //! address (process runtime, [`crate::cluster::dial`]). A thread enters its
 //! place once, before it opens a connection.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use crate::runtime::netns::NetNs;
@@ -18,6 +18,9 @@ pub struct Place {
     pub netns: Option<Arc<NetNs>>,
     /// The address its threads' connections leave from (process runtime).
     pub source: Option<IpAddr>,
+    /// The announced addresses of the nodes in its region: the near copies
+    /// for `replica_reads: local`.
+    pub near: Vec<SocketAddr>,
 }
 
 impl Place {

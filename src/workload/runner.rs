@@ -47,10 +47,10 @@ use super::place::Place;
 use super::router::Router;
 use super::routing::Routing;
 use super::schedule::{Dispatcher, Schedule};
-use super::spec::{AppConnection as Sharing, Model, WaitSpec, WorkloadSpec};
+use super::spec::{AppConnection as Sharing, Model, ReplicaReads, WaitSpec, WorkloadSpec};
 use super::thread::{self, Priority};
 use super::timer::PreciseTimer;
-use crate::cluster::{AddressMap, ClientOptions, cluster_client, connect_app};
+use crate::cluster::{AddressMap, ClientOptions, Reads, cluster_client, connect_app};
 use crate::timeline::Clock;
 
 /// Ops a run records at most: ~250 bytes each, so 10 M ops bound the
@@ -189,7 +189,9 @@ struct Common {
     peak_in_flight: AtomicU64,
     recorded: AtomicU64,
     unrecorded: AtomicU64,
-    opener: Opener,
+    /// One per place (loop i uses `openers[i mod n]`): the app clients of a
+    /// region route their reads from it.
+    openers: Vec<Opener>,
     /// Stop dispatching (open loop) or sending (closed loop).
     stop: CancellationToken,
     /// When the stop came, on the run's clock (`u64::MAX` until then): see
@@ -200,6 +202,11 @@ struct Common {
 }
 
 impl Common {
+    /// The opener of the loop that runs `share`: its place's.
+    fn opener(&self, share: &Share) -> &Opener {
+        &self.openers[share.index as usize % self.openers.len()]
+    }
+
     /// The instant of the stop, on the run's clock, set by whoever sees it
     /// first (the caller of [`Workload::stop`], or the first loop to notice a
     /// cancel from above). Every loop ends its share of the schedule there,
@@ -240,6 +247,7 @@ impl Common {
 /// One event loop's clients: its connections, its log, its ops in flight.
 struct Loop {
     common: Arc<Common>,
+    opener: Opener,
     log: Mutex<Log>,
     app: Arc<Lanes<AppConn>>,
     probe: Arc<Lanes<Arc<Router>>>,
@@ -310,7 +318,7 @@ impl Loop {
     /// A connection for an op of `mode`, growing the pool in the background
     /// when every connection is busy. Never waits for a connection to open.
     fn take(&self, mode: ClientMode) -> Option<(Conn, Box<dyn Send>)> {
-        let opener = self.common.opener.clone();
+        let opener = self.opener.clone();
         match mode {
             ClientMode::App => {
                 let t = self
@@ -385,11 +393,11 @@ async fn connect(common: &Common, share: &Share) -> Result<Conns, WorkloadError>
         Sharing::PerClient => apps,
     };
     for _ in 0..n {
-        app.push(common.opener.app().await?);
+        app.push(common.opener(share).app().await?);
     }
     let mut probe = Vec::new();
     for _ in 0..probes {
-        probe.push(common.opener.probe().await?);
+        probe.push(common.opener(share).probe().await?);
     }
     Ok(Conns { app, probe })
 }
@@ -424,6 +432,7 @@ async fn run_loop(
     let max_probe = max_conns(conns.probe.len());
     let lp = Arc::new(Loop {
         common: common.clone(),
+        opener: common.opener(&share).clone(),
         log: Mutex::new(Log::default()),
         app: Arc::new(Lanes::new(conns.app.clone(), max_app)),
         probe: Arc::new(Lanes::new(conns.probe.clone(), max_probe)),
@@ -691,17 +700,33 @@ impl Workload {
             ));
         }
         let timeout = Duration::from_millis(spec.timeout_ms);
-        let app = if spec.clients > 0 && routing.is_cluster() {
-            let opts = ClientOptions {
-                connection_timeout: timeout,
-                response_timeout: timeout,
-                retries: spec.app_retries,
-                read_from_replicas: spec.replica_reads,
+        let mut openers = Vec::new();
+        for place in &places {
+            let app = if spec.clients > 0 && routing.is_cluster() {
+                let reads = match spec.replica_reads {
+                    ReplicaReads::Primary => Reads::Primary,
+                    ReplicaReads::Random => Reads::RandomReplica,
+                    ReplicaReads::Local => Reads::Nearest {
+                        near: Arc::new(place.near.iter().copied().collect()),
+                    },
+                };
+                let opts = ClientOptions {
+                    connection_timeout: timeout,
+                    response_timeout: timeout,
+                    retries: spec.app_retries,
+                    reads,
+                };
+                Some(cluster_client(&map, &opts).map_err(WorkloadError::AppClient)?)
+            } else {
+                None
             };
-            Some(cluster_client(&map, &opts).map_err(WorkloadError::AppClient)?)
-        } else {
-            None
-        };
+            openers.push(Opener {
+                map: map.clone(),
+                routing: routing.clone(),
+                timeout,
+                app,
+            });
+        }
         let max_in_flight = spec.in_flight_limit();
         let (ids, depth) = match spec.model {
             Model::Closed => (spec.total_clients(), spec.depth),
@@ -722,12 +747,7 @@ impl Workload {
             peak_in_flight: AtomicU64::new(0),
             recorded: AtomicU64::new(0),
             unrecorded: AtomicU64::new(0),
-            opener: Opener {
-                map,
-                routing,
-                timeout,
-                app,
-            },
+            openers,
             stop: cancel.child_token(),
             stopped_at_ns: AtomicU64::new(u64::MAX),
             drain: spec.op_bound() * 2 + Duration::from_secs(2),

@@ -21,6 +21,7 @@
 //!   app_retries: 5
 //!   app_connection: per_client # or: shared (one connection for all app clients)
 //!   wait: {replicas: 1, timeout_ms: 100}   # WAIT after each write (absent: no WAIT)
+//!                              # every: 2 -- after every 2nd write of a client only
 //!   max_in_flight: 20000       # open loop: ops in flight at once (default: never reached)
 //!   max_connections: 16        # open loop: connections of each kind at most
 //!   depth: 1                   # closed loop: ops each client keeps in flight
@@ -29,7 +30,8 @@
 //!   realtime: true             # open loop: event loops in SCHED_FIFO (needs root)
 //!   nice: -10                  # otherwise their nice value (needs root; else 0)
 //!   reference_ping_ms: 5       # a raw PING to every primary this often (0: off)
-//!   replica_reads: false       # app clients send GETs to replicas (READONLY; clusters only)
+//!   replica_reads: false       # app clients send GETs to replicas (READONLY; clusters only):
+//!                              # true: a random one; local: one in the client's own region
 //!   regions: []                # the clients' regions, taken in turn: client i in regions[i mod n]
 //! ```
 
@@ -123,10 +125,10 @@ pub struct WorkloadSpec {
     /// a thread per primary, beside the clients. 0: off.
     pub reference_ping_ms: u64,
     /// App clients send reads (GET, MGET) to a replica of the key's
-    /// primary, as redis-rs's `read_from_replicas` does (READONLY on each
-    /// replica connection, a replica picked at random). Probe clients keep
-    /// reading primaries: the two are judged apart. Clusters only.
-    pub replica_reads: bool,
+    /// primary (READONLY on each replica connection): a random one, or the
+    /// nearest (see [`ReplicaReads`]). Probe clients keep reading
+    /// primaries: the two are judged apart. Clusters only.
+    pub replica_reads: ReplicaReads,
     /// The regions the clients live in, taken in turn (client i in
     /// `regions[i mod n]`, app and probe clients alike): their traffic to a
     /// node in another region crosses the link between the two, and the
@@ -145,6 +147,89 @@ pub struct WaitSpec {
     pub replicas: u32,
     /// WAIT's own timeout; it returns the count reached by then.
     pub timeout_ms: u64,
+    /// WAIT after every n-th write of a client (1: every write), so that
+    /// one run shows writes with and without it side by side.
+    #[serde(default = "every_write", skip_serializing_if = "is_every_write")]
+    pub every: u32,
+}
+
+fn every_write() -> u32 {
+    1
+}
+
+fn is_every_write(n: &u32) -> bool {
+    *n == 1
+}
+
+impl WaitSpec {
+    /// WAIT for `replicas` within `timeout_ms` after every write.
+    pub fn new(replicas: u32, timeout_ms: u64) -> WaitSpec {
+        WaitSpec {
+            replicas,
+            timeout_ms,
+            every: 1,
+        }
+    }
+}
+
+/// Where app clients send their reads (`replica_reads`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplicaReads {
+    /// To the key's primary (`false`).
+    #[default]
+    Primary,
+    /// To a replica of the key's primary, picked at random (`true`, redis-rs's
+    /// `RandomReplicaStrategy`).
+    Random,
+    /// To the nearest copy (`local`): a replica in the client's own region,
+    /// else the primary when it is there, else any replica. Needs
+    /// `workload.regions`.
+    Local,
+}
+
+impl ReplicaReads {
+    /// Whether reads leave the primary at all (READONLY connections).
+    pub fn from_replicas(self) -> bool {
+        self != ReplicaReads::Primary
+    }
+}
+
+impl Serialize for ReplicaReads {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ReplicaReads::Primary => s.serialize_bool(false),
+            ReplicaReads::Random => s.serialize_bool(true),
+            ReplicaReads::Local => s.serialize_str("local"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ReplicaReads {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ReplicaReads;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "false, true (a random replica) or `local` (a replica in the client's region)",
+                )
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<ReplicaReads, E> {
+                Ok(if v {
+                    ReplicaReads::Random
+                } else {
+                    ReplicaReads::Primary
+                })
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ReplicaReads, E> {
+                match v {
+                    "local" => Ok(ReplicaReads::Local),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// How app clients hold their redis-rs cluster connection.
@@ -190,7 +275,7 @@ impl Default for WorkloadSpec {
             realtime: true,
             nice: DEFAULT_NICE,
             reference_ping_ms: DEFAULT_REFERENCE_PING_MS,
-            replica_reads: false,
+            replica_reads: ReplicaReads::Primary,
             regions: Vec::new(),
         }
     }
@@ -390,6 +475,9 @@ impl WorkloadSpec {
         if let Some((field, m)) = self.cache_problem() {
             return Some((field, m));
         }
+        if let Some(m) = self.wait_problem() {
+            return Some((vec!["wait"], m));
+        }
         self.general_problem().err().map(|m| (Vec::new(), m))
     }
 
@@ -499,18 +587,25 @@ impl WorkloadSpec {
                 self.threads
             ));
         }
-        if let Some(w) = self.wait {
-            if w.replicas == 0 {
-                return bad("wait.replicas must be at least 1".into());
-            }
-            if w.timeout_ms == 0 || w.timeout_ms >= self.timeout_ms {
-                return bad(format!(
-                    "wait.timeout_ms must be between 1 and timeout_ms ({}) exclusive, not {}: a WAIT of 0 blocks forever and one as long as the op timeout leaves no time for the write",
-                    self.timeout_ms, w.timeout_ms
-                ));
-            }
-        }
         Ok(())
+    }
+
+    /// The `wait:` setting's problem, if it has one.
+    fn wait_problem(&self) -> Option<String> {
+        let w = self.wait?;
+        if w.replicas == 0 {
+            return Some("wait.replicas must be at least 1".into());
+        }
+        if w.every == 0 {
+            return Some("wait.every must be at least 1 (1: WAIT after every write)".into());
+        }
+        if w.timeout_ms == 0 || w.timeout_ms >= self.timeout_ms {
+            return Some(format!(
+                "wait.timeout_ms must be between 1 and timeout_ms ({}) exclusive, not {}: a WAIT of 0 blocks forever and one as long as the op timeout leaves no time for the write",
+                self.timeout_ms, w.timeout_ms
+            ));
+        }
+        None
     }
 
     /// Key number `n` of the key space.

@@ -266,6 +266,14 @@ impl LockSpec {
         {
             return Err(("wait", "replicas must be at least 1".into()));
         }
+        if let Some(w) = self.wait
+            && w.every != 1
+        {
+            return Err((
+                "wait",
+                "every is for the key/value workload: a lock operation always WAITs".into(),
+            ));
+        }
         Ok(())
     }
 
