@@ -31,12 +31,16 @@ impl Validate {
                 );
             } else {
                 crate::outln!(
-                    "{}: ok — scenario `{}` on `{}` ({} faults, {} SLOs)",
+                    "{}: ok — scenario `{}` on `{}` ({} faults, {} SLOs{})",
                     self.file.display(),
                     s.name,
                     s.topology.name,
                     s.faults.len(),
-                    s.slo.len()
+                    s.slo.len(),
+                    match s.slo_by_region.values().map(|l| l.len()).sum::<usize>() {
+                        0 => String::new(),
+                        n => format!(" + {n} by client region"),
+                    }
                 );
             }
             return Ok(exit::SUCCESS);

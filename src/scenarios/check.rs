@@ -63,6 +63,9 @@ pub struct Record {
     pub scenario: String,
     /// The scenario's SLOs, by name.
     pub slo: BTreeMap<String, f64>,
+    /// Its SLOs by client region (`slo_by_region:`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub slo_by_region: BTreeMap<String, BTreeMap<String, f64>>,
     pub seed: u64,
     pub started_at: String,
     pub epoch_monotonic_ns: u64,
@@ -685,6 +688,24 @@ pub fn check(s: &Stored) -> Report {
         })
         .collect();
     let mut slo = report::evaluate_slos(&limits, |name| figures.of(name), slo::bound_of);
+    for (region, limits) in &r.slo_by_region {
+        let group = client_regions.iter().find(|g| &g.region == region);
+        let mut by_region = report::evaluate_slos(
+            limits,
+            |name| match group {
+                Some(g) => figures.of_region(g, name),
+                None => report::Figure::Unknown {
+                    value: None,
+                    why: format!("no clients ran in `{region}`"),
+                },
+            },
+            slo::bound_of,
+        );
+        for s in &mut by_region {
+            s.name = slo::region_slo_name(&s.name, region);
+        }
+        slo.extend(by_region);
+    }
     // A cluster that fails its own check at the end fails the run, SLO or not.
     if !checks.cluster_check_ok {
         slo.push(report::SloResult {
@@ -1247,6 +1268,35 @@ mod tests {
         assert_eq!((eu_st.reads, eu_st.stale_reads), (1, 0));
         assert_eq!((us_st.reads, us_st.stale_reads), (2, 1));
         assert_eq!(us_st.staleness_ms.max.round(), 400.0);
+
+        // SLOs by region read each region's own figures: us's stale read
+        // fails its bound, eu's pass, and the run fails with it.
+        let mut r = st.record.clone();
+        r.slo_by_region = [
+            (
+                "eu".to_string(),
+                [("max_stale_reads".to_string(), 0.0)].into(),
+            ),
+            (
+                "us".to_string(),
+                [
+                    ("max_stale_reads".to_string(), 0.0),
+                    ("max_staleness_ms".to_string(), 500.0),
+                ]
+                .into(),
+            ),
+        ]
+        .into();
+        st.record = r;
+        let report = check(&st);
+        let result = |name: &str| {
+            let s = report.slo.iter().find(|s| s.name == name).unwrap();
+            (s.value, s.result)
+        };
+        assert_eq!(result("max_stale_reads[eu]"), (Some(0.0), Verdict::Pass));
+        assert_eq!(result("max_stale_reads[us]"), (Some(1.0), Verdict::Fail));
+        assert_eq!(result("max_staleness_ms[us]").1, Verdict::Pass);
+        assert_eq!(report.verdict, Verdict::Fail);
     }
 
     #[test]

@@ -75,6 +75,9 @@ pub struct Scenario {
     pub faults: Vec<FaultStep>,
     /// SLO name → the maximum the measured value may reach.
     pub slo: BTreeMap<String, f64>,
+    /// Client region → SLO name → limit, over that region's clients alone
+    /// (`workload.regions`).
+    pub slo_by_region: BTreeMap<String, BTreeMap<String, f64>>,
     pub source: PathBuf,
 }
 
@@ -140,6 +143,10 @@ struct RawScenario {
     /// SLO name → limit; the names are checked against [`slo::SLOS`].
     #[serde(default)]
     slo: BTreeMap<String, f64>,
+    /// Client region → SLO name → limit: the same SLOs over one region's
+    /// clients alone ([`slo::BY_REGION`]).
+    #[serde(default)]
+    slo_by_region: BTreeMap<String, BTreeMap<String, f64>>,
 }
 
 fn default_phase_ms() -> u64 {
@@ -390,6 +397,44 @@ impl Scenario {
         if let Some((name, _)) = slo.iter().find(|(_, v)| !v.is_finite() || **v < 0.0) {
             return Err(doc.invalid_field(&["slo", name], "an SLO limit is a number ≥ 0"));
         }
+        for (region, limits) in &raw.slo_by_region {
+            fn here<'a>(region: &'a str, name: &'a str) -> Vec<&'a str> {
+                if name.is_empty() {
+                    vec!["slo_by_region", region]
+                } else {
+                    vec!["slo_by_region", region, name]
+                }
+            }
+            if !(kv && workload.regions.contains(region)) {
+                return Err(doc.invalid_field(
+                    &here(region, ""),
+                    format!(
+                        "no clients in `{region}`: an SLO by region reads the clients `workload.regions` puts there ({})",
+                        if workload.regions.is_empty() {
+                            "none".to_string()
+                        } else {
+                            workload.regions.join(", ")
+                        }
+                    ),
+                ));
+            }
+            for (name, limit) in limits {
+                if !slo::BY_REGION.contains(&name.as_str()) {
+                    return Err(doc.invalid_field(
+                        &here(region, name),
+                        format!(
+                            "not an SLO a region's clients have apart; these are: {}",
+                            slo::BY_REGION.join(", ")
+                        ),
+                    ));
+                }
+                if !limit.is_finite() || *limit < 0.0 {
+                    return Err(
+                        doc.invalid_field(&here(region, name), "an SLO limit is a number ≥ 0")
+                    );
+                }
+            }
+        }
         check_locks(raw.locks.as_ref(), &topology, &faults, &slo).map_err(|(path, msg)| {
             let path: Vec<&str> = path.iter().map(String::as_str).collect();
             doc.invalid_field(&path, msg)
@@ -431,6 +476,7 @@ impl Scenario {
             reshard,
             faults,
             slo,
+            slo_by_region: raw.slo_by_region,
             source: path.to_path_buf(),
         })
     }
@@ -758,7 +804,30 @@ pub(crate) mod tests {
         let s = load_beside(TWO, &local).unwrap();
         assert_eq!(s.workload.replica_reads, ReplicaReads::Local);
         assert_eq!(s.workload.wait.map(|w| w.every), Some(2));
+        let by_region = format!(
+            "{base}workload:\n  regions: [eu, us]\nslo_by_region:\n  us: {{max_app_write_downtime_ms: 9000, max_staleness_ms: 100}}\n"
+        );
+        let s = load_beside(TWO, &by_region).unwrap();
+        assert_eq!(s.slo_by_region["us"]["max_staleness_ms"], 100.0);
         let cases = [
+            (
+                format!(
+                    "{base}workload:\n  regions: [eu]\nslo_by_region:\n  us: {{max_app_downtime_ms: 1}}\n"
+                ),
+                "DIR/s.yaml:8:3: slo_by_region.us: no clients in `us`: an SLO by region reads the clients `workload.regions` puts there (eu)",
+            ),
+            (
+                format!(
+                    "{base}workload:\n  regions: [eu, us]\nslo_by_region:\n  us: {{max_convergence_ms: 1}}\n"
+                ),
+                "DIR/s.yaml:8:8: slo_by_region.us.max_convergence_ms: not an SLO a region's clients have apart",
+            ),
+            (
+                format!(
+                    "{base}workload:\n  regions: [eu, us]\nslo_by_region:\n  us: {{max_app_downtime_ms: -1}}\n"
+                ),
+                "DIR/s.yaml:8:8: slo_by_region.us.max_app_downtime_ms: an SLO limit is a number ≥ 0",
+            ),
             (
                 format!("{base}workload:\n  replica_reads: local\n"),
                 "DIR/s.yaml:6:3: workload.replica_reads: `local` reads from a replica in the client's own region, and these clients are in none",

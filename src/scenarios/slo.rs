@@ -4,8 +4,8 @@
 //! one entry here.
 
 use crate::report::{
-    Bound, Checks, CounterChecks, DowntimeSummary, FaultReport, Figure, LocksReport,
-    ReshardSummary, WorkloadSummary,
+    Bound, Checks, ClientRegion, ClientSummary, CounterChecks, DowntimeSummary, FaultReport,
+    Figure, LocksReport, ReshardSummary, WorkloadSummary,
 };
 use crate::topology::Kind;
 
@@ -708,6 +708,62 @@ impl Figures<'_> {
     }
 }
 
+/// The SLOs a region's clients can be held to apart (`slo_by_region:`):
+/// the same names and meanings as the run's, read over that region's
+/// clients alone.
+pub const BY_REGION: &[&str] = &[
+    "max_app_downtime_ms",
+    "max_app_write_downtime_ms",
+    "max_probe_downtime_ms",
+    "max_lost_acknowledged_writes",
+    "max_app_failed_ops",
+    "max_stale_reads",
+    "max_staleness_ms",
+    "max_p99_baseline_ms",
+    "max_p99_during_ms",
+    "max_p99_after_ms",
+];
+
+/// How an SLO by region is named in the report: `name[region]`.
+pub fn region_slo_name(name: &str, region: &str) -> String {
+    format!("{name}[{region}]")
+}
+
+impl Figures<'_> {
+    /// The figure of the SLO named `name` ([`BY_REGION`]) over the clients
+    /// of one region; unknown, as the run's own, when the history is
+    /// incomplete.
+    pub fn of_region(&self, g: &ClientRegion, name: &str) -> Figure {
+        let stale = |figure: fn(&crate::report::StaleSide) -> f64| match &g.stale {
+            Some(s) if s.reads > 0 => Figure::Measured(figure(s)),
+            _ => Figure::Unknown {
+                value: None,
+                why: format!("the clients in `{}` read no value", g.region),
+            },
+        };
+        let figure = match name {
+            "max_app_downtime_ms" => Figure::Measured(g.downtime_ms),
+            "max_app_write_downtime_ms" => Figure::Measured(g.write_downtime_ms),
+            "max_probe_downtime_ms" => Figure::Measured(g.probe_downtime_ms),
+            "max_lost_acknowledged_writes" => count(g.lost_acknowledged_writes),
+            "max_app_failed_ops" => count(g.app.ops_failed),
+            "max_stale_reads" => stale(|s| s.stale_reads as f64),
+            "max_staleness_ms" => stale(|s| s.staleness_ms.max),
+            "max_p99_baseline_ms" => p99_in(self, &g.app, "baseline"),
+            "max_p99_during_ms" => p99_in(self, &g.app, "during"),
+            "max_p99_after_ms" => p99_in(self, &g.app, "after"),
+            _ => return Figure::Missing,
+        };
+        match (figure, &self.history_incomplete) {
+            (Figure::Measured(v), Some(why)) => Figure::Unknown {
+                value: Some(v),
+                why: why.clone(),
+            },
+            (figure, _) => figure,
+        }
+    }
+}
+
 /// A counter figure: unknown when no counter was read back at the end.
 fn counters(f: &Figures, figure: fn(&CounterChecks) -> u64) -> Figure {
     match &f.checks.counters {
@@ -754,12 +810,12 @@ fn hot_miss_ratio_rise(f: &Figures) -> Figure {
 /// A latency SLO reads the app clients' p99 in its phase: unknown when
 /// nothing succeeded there or the tool could not keep its schedule.
 fn app_p99(f: &Figures, phase: &str) -> Figure {
-    let measured = f
-        .workload
-        .app
-        .latency_ms
-        .get(phase)
-        .and_then(|l| l.p99_measured());
+    p99_in(f, &f.workload.app, phase)
+}
+
+/// [`app_p99`] over the clients `app` sums up.
+fn p99_in(f: &Figures, app: &ClientSummary, phase: &str) -> Figure {
+    let measured = app.latency_ms.get(phase).and_then(|l| l.p99_measured());
     let Some(p99) = measured else {
         return Figure::Unknown {
             value: None,
