@@ -135,6 +135,7 @@ fn summary(s: &mut String, r: &Report) {
         probe.ops_failed,
         probe.ops_indeterminate
     );
+    regions_section(s, r);
     let cache = super::cache::rows(&r.checks);
     if !cache.is_empty() {
         rows_table(s, "Cache checks", cache);
@@ -142,6 +143,84 @@ fn summary(s: &mut String, r: &Report) {
     if let Some(e) = &r.checks.eviction {
         eviction_section(s, e, &r.phases);
     }
+}
+
+/// The links between regions, as measured, and what the clients of each
+/// region saw (as the Markdown's "Links between regions" and "Clients by
+/// region").
+fn regions_section(s: &mut String, r: &Report) {
+    let opt = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{} ms", fmt_num(v)));
+    let paths = r.links.iter().map(|l| ("Links between regions", l)).chain(
+        (r.client_regions.iter())
+            .flat_map(|g| &g.paths)
+            .map(|l| ("From each region's clients", l)),
+    );
+    let mut title = "";
+    for (t, l) in paths {
+        if t != title {
+            if !title.is_empty() {
+                s.push_str("</table>\n");
+            }
+            title = t;
+            let _ = writeln!(
+                s,
+                "<h2>{t}</h2><table><tr><th>link</th><th>from → to</th><th>declared RTT</th>\
+                 <th>PINGs</th><th>p50</th><th>p99</th><th>check</th></tr>"
+            );
+        }
+        let _ = writeln!(
+            s,
+            "<tr class=\"{c}\"><td>{}</td><td>{} → {}</td><td class=\"n\">{} ms</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{c}</td></tr>",
+            escape(&l.link),
+            escape(&l.from),
+            escape(&l.to),
+            fmt_num(l.declared_rtt_ms),
+            l.pings,
+            opt(l.p50_ms),
+            opt(l.p99_ms),
+            c = l.check.as_str(),
+        );
+    }
+    if !title.is_empty() {
+        s.push_str("</table>\n");
+    }
+    if r.client_regions.is_empty() {
+        return;
+    }
+    s.push_str(
+        "<h2>Clients by region</h2><table><tr><th>clients in</th><th>app clients</th>\
+         <th>downtime</th><th>write downtime</th><th>probe downtime</th><th>lost acked writes</th>\
+         <th>writes p50</th><th>with WAIT p50</th><th>stale / reads</th><th>staleness max</th></tr>\n",
+    );
+    for g in &r.client_regions {
+        let lat =
+            |l: Option<&crate::checker::Latency>| opt(l.filter(|l| l.count > 0).map(|l| l.p50));
+        let (stale, staleness) = match &g.stale {
+            Some(st) => (
+                format!("{} / {}", st.stale_reads, st.reads),
+                opt((st.stale_reads > 0).then_some(st.staleness_ms.max)),
+            ),
+            None => ("—".to_string(), "—".to_string()),
+        };
+        let _ = writeln!(
+            s,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            escape(&g.region),
+            g.app.clients,
+            opt(Some(g.downtime_ms)),
+            opt(Some(g.write_downtime_ms)),
+            opt(Some(g.probe_downtime_ms)),
+            g.lost_acknowledged_writes,
+            lat(Some(&g.writes_ms)),
+            lat(g.writes_with_wait_ms.as_ref()),
+            stale,
+            staleness
+        );
+    }
+    s.push_str("</table>\n");
 }
 
 /// A section of labelled rows, those that report a broken guarantee marked.
@@ -1190,6 +1269,35 @@ mod tests {
         }
         assert!(page.contains("<td>max_p99_during_ms</td>"));
         assert!(page.contains("class=\"verdict fail\""));
+    }
+
+    #[test]
+    fn the_page_shows_the_links_and_each_client_regions_figures() {
+        let mut r = sample();
+        assert!(!render(&r).contains("Clients by region"));
+        let g: crate::report::ClientRegion = serde_json::from_value(serde_json::json!({
+            "region": "us-east", "paths": [], "app": {"clients": 2, "ops_ok": 1, "ops_failed": 0,
+            "ops_indeterminate": 0, "redirects": 0, "errors_by_kind": {}, "latency_ms": {}},
+            "probe": {"clients": 0, "ops_ok": 0, "ops_failed": 0, "ops_indeterminate": 0,
+            "redirects": 0, "errors_by_kind": {}, "latency_ms": {}},
+            "downtime_ms": 1500.0, "write_downtime_ms": 1500.0, "probe_downtime_ms": 0.0,
+            "lost_acknowledged_writes": 3,
+            "writes_ms": {"count": 10, "p50": 82.0, "p95": 83.0, "p99": 84.0, "p999": 84.0, "max": 84.0},
+            "stale": {"reads": 40, "stale_reads": 4, "staleness_ms":
+                {"count": 4, "p50": 40.0, "p95": 41.0, "p99": 41.0, "p999": 41.0, "max": 41.5}}
+        }))
+        .unwrap();
+        r.client_regions = vec![g];
+        let page = render(&r);
+        assert!(page.contains("<h2>Clients by region</h2>"), "{page}");
+        assert!(
+            page.contains("<td>us-east</td><td class=\"n\">2</td><td class=\"n\">1500 ms</td>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<td class=\"n\">4 / 40</td><td class=\"n\">41.50 ms</td>"),
+            "{page}"
+        );
     }
 
     #[test]

@@ -759,8 +759,14 @@ fn claims_dir() -> PathBuf {
 /// directory is gone (a run removed by hand, a killed `up`) is stale and is
 /// taken over. Returns false when a live run holds the block.
 fn claim_block(dir: &Path, block: u8, run_dir: &Path) -> Result<bool, RuntimeError> {
-    std::fs::create_dir_all(dir)
-        .map_err(RuntimeError::io(format!("creating {}", dir.display())))?;
+    if !dir.is_dir() {
+        std::fs::create_dir_all(dir)
+            .map_err(RuntimeError::io(format!("creating {}", dir.display())))?;
+        // Shared by every user's runs, as the addresses are: writable by
+        // all, each claim removable only by its owner (as /tmp).
+        use std::os::unix::fs::PermissionsExt as _;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777));
+    }
     let path = dir.join(block.to_string());
     for _ in 0..2 {
         match std::fs::OpenOptions::new()
@@ -787,6 +793,15 @@ fn claim_block(dir: &Path, block: u8, run_dir: &Path) -> Result<bool, RuntimeErr
                     return Ok(false);
                 }
                 let _ = std::fs::remove_file(&path);
+            }
+            // A claims dir another user made without room for ours: run
+            // unclaimed, as before claims existed, rather than not at all.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                tracing::warn!(
+                    "cannot claim block {block} in {} ({e}): running without a claim",
+                    dir.display()
+                );
+                return Ok(true);
             }
             Err(e) => {
                 return Err(RuntimeError::io(format!("creating {}", path.display()))(e));
