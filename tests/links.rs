@@ -919,3 +919,44 @@ fn running_nodes(state: &std::path::Path) -> Vec<(String, String, SocketAddr)> {
     }
     out
 }
+
+/// `locks.regions`: Redlock over two instances, one per region across a
+/// 40 ms link, a worker in each region. A grant needs both instances, so
+/// every acquisition pays the round trip to the other region (80 ms); from
+/// one place, without regions, it would cost well under a millisecond. The
+/// retry delay is well above the round trip: at the default (10 ms) the two
+/// workers, each first to its own region's instance, split every vote and
+/// nobody is granted anything (seen: 0 grants in 3 s).
+#[test]
+fn lock_workers_in_regions_pay_the_link() {
+    if !root_or_skip("lock_workers_in_regions_pay_the_link") {
+        return;
+    }
+    let env = Env::new("process");
+    env.write(
+        "lock-two.yaml",
+        "name: lock-two\nkind: standalone\nregions: [{name: eu}, {name: us}]\nstandalone: {primaries: 2}\nlinks:\n  - between: [eu, us]\n    delay_ms: 40\n",
+    );
+    let scenario = env.write(
+        "lock-regions.yaml",
+        "name: lock-regions\ntopology: lock-two.yaml\nlocks:\n  algorithm: redlock\n  workers: 2\n  locks: 2\n  ttl_ms: 2000\n  hold: {min_ms: 10, max_ms: 20}\n  think_ms: 10\n  retry_ms: 300\n  acquire_timeout_ms: 3000\n  instance_timeout_ms: 300\n  regions: [eu, us]\nbaseline_ms: 500\nduring_ms: 3000\nsettle_ms: 200\nslo:\n  max_lock_violations: 0\n",
+    );
+    let drilled = env.drill(&scenario, &[]);
+    drilled.assert_code(0);
+    let l = drilled.report().locks.as_ref().expect("a locks section");
+    assert_eq!(l.by_region.len(), 2, "{}", drilled.output());
+    for g in &l.by_region {
+        eprintln!(
+            "workers in {}: {} grants, acquire {:?}",
+            g.region, g.grants, g.acquire_ms
+        );
+        assert_eq!(g.workers, 1);
+        assert!(g.grants >= 3, "{g:?}");
+        assert!(
+            g.acquire_ms.p50 >= 78.0,
+            "a grant without crossing the link: {g:?}"
+        );
+    }
+    let md = std::fs::read_to_string(drilled.run_dir().join("report.md")).unwrap();
+    assert!(md.contains("| workers in |"), "{md}");
+}

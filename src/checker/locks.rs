@@ -46,6 +46,43 @@ use crate::workload::locks::{
 /// a broken lock can overlap thousands of times, and the first ones say why.
 pub const MAX_LISTED: usize = 100;
 
+/// The lock workers of one region and what they got.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LockRegion {
+    pub region: String,
+    pub workers: u32,
+    pub grants: u64,
+    /// Acquisitions that gave up after `acquire_timeout_ms`.
+    pub timeouts: u64,
+    /// First attempt's start → grant, of their granted acquisitions.
+    pub acquire_ms: Latency,
+}
+
+/// What each region's workers got: worker w is in `regions[w mod n]`.
+fn by_region(rec: &LockRecording, grants: &[&Grant]) -> Vec<LockRegion> {
+    let regions = &rec.setup.regions;
+    let region_of = |w: u32| crate::workload::place::region_of(regions, w);
+    regions
+        .iter()
+        .map(|r| {
+            let mine = |w: u32| region_of(w) == Some(r.as_str());
+            LockRegion {
+                region: r.clone(),
+                workers: (0..rec.setup.workers).filter(|&w| mine(w)).count() as u32,
+                grants: grants.iter().filter(|g| mine(g.worker)).count() as u64,
+                timeouts: (rec.events.iter())
+                    .filter(|e| matches!(e, LockEvent::Timeout(t) if mine(t.worker)))
+                    .count() as u64,
+                acquire_ms: percentiles(
+                    (grants.iter())
+                        .filter(|g| mine(g.worker))
+                        .map(|g| g.end_ns.saturating_sub(g.start_ns)),
+                ),
+            }
+        })
+        .collect()
+}
+
 /// What the lock history shows: the report's `locks` section.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LockCheck {
@@ -92,6 +129,9 @@ pub struct LockCheck {
     /// many wake-ups were more than 1 ms late.
     pub max_timer_late_ms: f64,
     pub timer_late_over_1ms: u64,
+    /// With `locks.regions`: what each region's workers got.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_region: Vec<LockRegion>,
     /// Why the history may lack events (then every lock figure is unknown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incomplete: Option<String>,
@@ -220,6 +260,7 @@ pub fn check(rec: &LockRecording) -> LockCheck {
     }
     tally(rec, &by_grant, &mut out);
     (out.fairness, out.fairness_index) = fairness(s.workers, &grants);
+    out.by_region = by_region(rec, &grants);
     out.incomplete = incomplete(rec, &out);
     out
 }
@@ -514,6 +555,7 @@ mod tests {
             wait: None,
             seed: 1,
             started_ns: 0,
+            regions: Vec::new(),
         }
     }
 
@@ -779,6 +821,23 @@ mod tests {
             BTreeMap::from([("3".into(), 2), ("5".into(), 1)])
         );
         assert_eq!(c.incomplete, None);
+        assert!(c.by_region.is_empty());
+        // Workers in regions: w0 and w2 in eu, w1 in us.
+        r.setup.workers = 3;
+        r.setup.regions = vec!["eu".into(), "us".into()];
+        let c = check(&r);
+        let got: Vec<_> = (c.by_region.iter())
+            .map(|g| {
+                (
+                    g.region.as_str(),
+                    g.workers,
+                    g.grants,
+                    g.timeouts,
+                    g.acquire_ms.max,
+                )
+            })
+            .collect();
+        assert_eq!(got, [("eu", 2, 2, 1, 4.0), ("us", 1, 1, 0, 1.0)]);
         // Nothing granted: the latency is not a zero that passes.
         let none = check(&recording(vec![]));
         assert_eq!(none.acquire_ms.p99_measured(), None);

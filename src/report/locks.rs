@@ -167,6 +167,27 @@ pub(super) fn render(s: &mut String, l: &LocksReport) {
         };
         let _ = writeln!(s, "| {label} | {text} |");
     }
+    if !l.by_region.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n| workers in | workers | grants | timeouts | acquire p50 | p99 | max |\n|---|---:|---:|---:|---:|---:|---:|"
+        );
+        for g in &l.by_region {
+            let some = g.acquire_ms.count > 0;
+            let lat = |v: f64| if some { ms(v) } else { "—".to_string() };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                g.region,
+                g.workers,
+                g.grants,
+                g.timeouts,
+                lat(g.acquire_ms.p50),
+                lat(g.acquire_ms.p99),
+                lat(g.acquire_ms.max)
+            );
+        }
+    }
     let shown = overlaps(l);
     if !shown.is_empty() {
         let _ = writeln!(s, "\nOverlaps (first {}):\n", shown.len());

@@ -1397,6 +1397,7 @@ mod tests {
                 wait: None,
                 seed: 1,
                 started_ns: 0,
+                regions: Vec::new(),
             },
             // Both hold lock 0 from 11 ms: one violation.
             events: vec![grant(0, 10_000_000), grant(1, 11_000_000)],

@@ -518,6 +518,35 @@ fn check_locks(
     if let Err((field, msg)) = spec.validate() {
         return at(&["locks", field], msg);
     }
+    let known: Vec<&str> = topology.regions.iter().map(|r| r.name.as_str()).collect();
+    for (i, r) in spec.regions.iter().enumerate() {
+        let index = i.to_string();
+        if !known.contains(&r.as_str()) {
+            return at(
+                &["locks", "regions", &index],
+                format!(
+                    "no region `{r}` in the topology (regions: {})",
+                    known.join(", ")
+                ),
+            );
+        }
+        if spec.regions[..i].contains(r) {
+            return at(
+                &["locks", "regions", &index],
+                format!("`{r}` is listed twice"),
+            );
+        }
+    }
+    if spec.workers < spec.regions.len() as u32 {
+        return at(
+            &["locks", "regions"],
+            format!(
+                "{} regions and {} workers: every region needs a worker (workers are spread over the regions in turn)",
+                spec.regions.len(),
+                spec.workers
+            ),
+        );
+    }
     match (topology.kind, spec.algorithm) {
         (Kind::Cluster, _) => {
             return at(
@@ -875,6 +904,27 @@ pub(crate) mod tests {
         assert_eq!((l.algorithm, l.ttl_ms), (Algorithm::Redlock, 800));
         let single = format!("{base}locks: {{algorithm: single}}\n");
         assert!(load_beside(REPLICATED, &single).unwrap().locks.is_some());
+        const REGIONS: &str = "name: s\nkind: standalone\nregions: [{name: eu}, {name: us}]\nstandalone: {primaries: 2}\n";
+        let placed = format!("{base}locks:\n  algorithm: redlock\n  regions: [us, eu]\n");
+        let l = load_beside(REGIONS, &placed).unwrap().locks.unwrap();
+        assert_eq!(l.regions, ["us", "eu"]);
+        for (yaml, expected) in [
+            (
+                format!("{base}locks:\n  regions: [eu, mars]\n"),
+                "DIR/s.yaml:6:17: locks.regions.1: no region `mars` in the topology (regions: eu, us)",
+            ),
+            (
+                format!("{base}locks:\n  regions: [eu, eu]\n"),
+                "DIR/s.yaml:6:17: locks.regions.1: `eu` is listed twice",
+            ),
+            (
+                format!("{base}locks:\n  workers: 1\n  regions: [eu, us]\n"),
+                "DIR/s.yaml:7:3: locks.regions: 2 regions and 1 workers: every region needs a worker",
+            ),
+        ] {
+            let err = load_beside(REGIONS, &yaml).unwrap_err();
+            assert!(err.starts_with(expected), "\n got: {err}\nwant: {expected}");
+        }
         let cases = [
             (
                 STANDALONE,

@@ -80,6 +80,9 @@ pub(super) struct ClientSide {
     /// Where the key/value workload's clients live: one place each of
     /// `workload.regions`, else the one above.
     places: Vec<Place>,
+    /// Where the lock workers live: one place each of `locks.regions`,
+    /// else the one above.
+    lock_places: Vec<Place>,
     /// In words, for the report.
     path: String,
 }
@@ -94,10 +97,12 @@ impl ClientSide {
         map: &AddressMap,
         threads: u32,
         regions: &[String],
+        lock_regions: &[String],
     ) -> Result<ClientSide, DrillError> {
         let mut side = Self::unplaced(rt, d, map, threads).await?;
-        if regions.is_empty() {
-            side.places = vec![Place::unplaced(side.netns.clone())];
+        side.places = vec![Place::unplaced(side.netns.clone())];
+        side.lock_places = side.places.clone();
+        if regions.is_empty() && lock_regions.is_empty() {
             return Ok(side);
         }
         if matches!(rt.kind(), crate::runtime::RuntimeKind::Docker) && side.netns.is_none() {
@@ -108,20 +113,38 @@ impl ClientSide {
                 ),
             )));
         }
-        for r in regions {
+        // One place per region, whoever lives there.
+        let mut by_region: Vec<(String, Place)> = Vec::new();
+        for r in regions.iter().chain(lock_regions) {
+            if by_region.iter().any(|(name, _)| name == r) {
+                continue;
+            }
             let (ns, source) = rt.region_place(d, r).await?;
             let near = (d.nodes.iter())
                 .filter(|n| d.topology.node(&n.name).is_some_and(|s| &s.region == r))
                 .map(|n| n.announce)
                 .collect();
-            side.places.push(Place {
+            let place = Place {
                 region: Some(r.clone()),
                 netns: ns.map(Arc::new),
                 source,
                 near,
-            });
+            };
+            by_region.push((r.clone(), place));
         }
-        side.path = format!("{}, clients in {}", side.path, regions.join(", "));
+        let place_of = |r: &String| {
+            (by_region.iter().find(|(name, _)| name == r))
+                .map(|(_, p)| p.clone())
+                .unwrap_or_default()
+        };
+        if !regions.is_empty() {
+            side.places = regions.iter().map(place_of).collect();
+            side.path = format!("{}, clients in {}", side.path, regions.join(", "));
+        }
+        if !lock_regions.is_empty() {
+            side.lock_places = lock_regions.iter().map(place_of).collect();
+            side.path = format!("{}, lock workers in {}", side.path, lock_regions.join(", "));
+        }
         Ok(side)
     }
 
@@ -139,6 +162,7 @@ impl ClientSide {
                 map: map.clone(),
                 netns: None,
                 places: Vec::new(),
+                lock_places: Vec::new(),
                 path: "published ports (docker-proxy)".into(),
             }
         };
@@ -148,6 +172,7 @@ impl ClientSide {
                     map: map.clone(),
                     netns: None,
                     places: Vec::new(),
+                    lock_places: Vec::new(),
                     path: "host loopback".into(),
                 },
                 _ => through_ports("workload.threads is 0".into()),
@@ -160,6 +185,7 @@ impl ClientSide {
                     map: map.clone(),
                     netns: None,
                     places: Vec::new(),
+                    lock_places: Vec::new(),
                     path: "host loopback".into(),
                 });
             }
@@ -179,6 +205,7 @@ impl ClientSide {
             map: AddressMap::within_network(&members)?,
             netns: Some(Arc::new(ns)),
             places: Vec::new(),
+            lock_places: Vec::new(),
             path: "inside the run's network (the clients container's namespace)".into(),
         })
     }
@@ -266,12 +293,14 @@ impl Setup {
             d,
             &map,
             scenario.workload.threads,
-            // Only the key/value workload's clients have regions.
+            // Only the key/value workload's clients and the lock workers
+            // have regions.
             if scenario.kv {
                 &scenario.workload.regions
             } else {
                 &[]
             },
+            scenario.locks.as_ref().map_or(&[], |l| &l.regions[..]),
         )
         .await?;
         let locks = scenario
@@ -494,7 +523,7 @@ impl Recorders {
                     spec.clone(),
                     seed,
                     clock,
-                    setup.clients.netns.clone(),
+                    setup.clients.lock_places.clone(),
                     workload_cancel.clone(),
                 )
                 .await?,

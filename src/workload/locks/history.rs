@@ -56,6 +56,9 @@ pub struct LockSetup {
     pub seed: u64,
     /// When the workers started, ns on the run's clock.
     pub started_ns: u64,
+    /// The workers' regions (worker w in `regions[w mod n]`); empty: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
 }
 
 /// How the workload ended.
@@ -395,6 +398,7 @@ mod tests {
             wait: None,
             seed: 1,
             started_ns: 0,
+            regions: Vec::new(),
         }
     }
 

@@ -18,6 +18,7 @@ use super::worker::{self, Shared};
 use crate::cluster::AddressMap;
 use crate::runtime::netns::NetNs;
 use crate::timeline::Clock;
+use crate::workload::place::Place;
 
 /// How long the workers may take to end after the stop: a round in flight
 /// (an instance timeout, WAIT's own), then a release (an instance timeout).
@@ -33,7 +34,8 @@ fn stop_bound(spec: &LockSpec) -> Duration {
 pub struct LockWorkload {
     shared: Arc<Shared>,
     setup: LockSetup,
-    thread: Option<std::thread::JoinHandle<u32>>,
+    /// One thread per place the workers live in.
+    threads: Vec<std::thread::JoinHandle<u32>>,
 }
 
 impl LockWorkload {
@@ -51,17 +53,21 @@ impl LockWorkload {
         cancel: CancellationToken,
     ) -> Result<LockWorkload, LockError> {
         let target = LockTarget::Instances(instances);
-        Self::start_on(target, spec, seed, clock, netns, cancel).await
+        let places = vec![Place::unplaced(netns)];
+        Self::start_on(target, spec, seed, clock, places, cancel).await
     }
 
     /// [`LockWorkload::start`] on any [`LockTarget`]: a fixed set of
-    /// instances, or the primary of the moment of a replicated group.
+    /// instances, or the primary of the moment of a replicated group. The
+    /// workers live in `places` in turn (worker w on the thread of
+    /// `places[w mod n]`, which enters it first: the run's network, a
+    /// region's).
     pub async fn start_on(
         target: LockTarget,
         spec: LockSpec,
         seed: u64,
         clock: Clock,
-        netns: Option<Arc<NetNs>>,
+        places: Vec<Place>,
         cancel: CancellationToken,
     ) -> Result<LockWorkload, LockError> {
         spec.validate()
@@ -79,26 +85,58 @@ impl LockWorkload {
             _ => {}
         }
         let shared = Arc::new(Shared::new(spec.clone(), clock, cancel.child_token()));
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let thread = {
-            let (shared, target) = (shared.clone(), target.clone());
-            std::thread::Builder::new()
-                .name("redis-drill-locks".into())
-                .spawn(move || workers_thread(netns, shared, target, seed, ready_tx))
-                .map_err(|e| LockError::Start(format!("start the workers' thread: {e}")))?
+        let places = if places.is_empty() {
+            vec![Place::default()]
+        } else {
+            places
         };
-        let started_ns = match ready_rx.await {
-            Ok(Ok(at)) => at,
-            Ok(Err(e)) => {
-                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-                return Err(e);
+        let n_places = places.len() as u32;
+        let mut threads = Vec::new();
+        let mut readies = Vec::new();
+        for (i, place) in places.into_iter().enumerate() {
+            let (ready_tx, ready_rx) = oneshot::channel();
+            let workers: Vec<u32> = (0..spec.workers)
+                .filter(|w| w % n_places == i as u32)
+                .collect();
+            let (mine, target) = (shared.clone(), target.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("redis-drill-locks-{i}"))
+                .spawn(move || workers_thread(place, workers, mine, target, seed, ready_tx));
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    shared.stop.cancel();
+                    return Err(LockError::Start(format!("start the workers' thread: {e}")));
+                }
             }
-            Err(_) => {
-                return Err(LockError::Start(
-                    "the workers' thread ended before it connected".into(),
-                ));
+            readies.push(ready_rx);
+        }
+        // Every thread connected its workers, or the start fails (and the
+        // threads that did are stopped).
+        // The workers start as their thread connects them: the first's.
+        let mut started_ns = u64::MAX;
+        let mut failed = None;
+        for ready in readies {
+            match ready.await {
+                Ok(Ok(at)) => started_ns = started_ns.min(at),
+                Ok(Err(e)) => failed = failed.or(Some(e)),
+                Err(_) => {
+                    failed = failed.or(Some(LockError::Start(
+                        "the workers' thread ended before it connected".into(),
+                    )))
+                }
             }
-        };
+        }
+        if let Some(e) = failed {
+            shared.stop.cancel();
+            let _ = tokio::task::spawn_blocking(move || {
+                for t in threads {
+                    let _ = t.join();
+                }
+            })
+            .await;
+            return Err(e);
+        }
         let setup = LockSetup {
             algorithm: spec.algorithm,
             instances,
@@ -114,11 +152,12 @@ impl LockWorkload {
             wait: spec.wait,
             seed,
             started_ns,
+            regions: spec.regions.clone(),
         };
         Ok(LockWorkload {
             shared,
             setup,
-            thread: Some(thread),
+            threads,
         })
     }
 
@@ -139,18 +178,19 @@ impl LockWorkload {
         let stopped_ns = self.shared.clock.now_ns();
         self.shared.stop.cancel();
         let bound = stop_bound(&self.shared.spec) + Duration::from_secs(5);
-        let workers_unfinished = match self.thread.take() {
-            Some(t) => {
-                let join = tokio::task::spawn_blocking(move || t.join());
-                match tokio::time::timeout(bound, join).await {
-                    Ok(Ok(Ok(unfinished))) => unfinished,
-                    _ => {
-                        tracing::warn!("the lock workers' thread did not end within {bound:?}");
-                        self.shared.spec.workers
-                    }
-                }
+        let threads = std::mem::take(&mut self.threads);
+        let join = tokio::task::spawn_blocking(move || {
+            threads
+                .into_iter()
+                .map(|t| t.join().unwrap_or(0))
+                .sum::<u32>()
+        });
+        let workers_unfinished = match tokio::time::timeout(bound, join).await {
+            Ok(Ok(unfinished)) => unfinished,
+            _ => {
+                tracing::warn!("the lock workers' threads did not end within {bound:?}");
+                self.shared.spec.workers
             }
-            None => 0,
         };
         let s = &self.shared;
         LockRecording {
@@ -175,25 +215,25 @@ impl Drop for LockWorkload {
     }
 }
 
-/// The workers' thread: join the run's network, connect every worker, say
-/// so (with the start time), run them until the stop. Returns the workers
-/// that did not end within the stop's bound.
+/// A workers' thread: enter its place, connect its workers, say so (with
+/// the start time), run them until the stop. Returns the workers that did
+/// not end within the stop's bound.
 fn workers_thread(
-    netns: Option<Arc<NetNs>>,
+    place: Place,
+    workers: Vec<u32>,
     shared: Arc<Shared>,
     target: LockTarget,
     seed: u64,
     ready: oneshot::Sender<Result<u64, LockError>>,
 ) -> u32 {
-    if let Some(ns) = &netns
-        && let Err(e) = ns.enter()
-    {
+    if let Err(e) = place.enter() {
         let _ = ready.send(Err(LockError::Start(format!(
-            "join the run's network {}: {e}",
-            ns.path().display()
+            "enter the workers' place ({}): {e}",
+            place.region.as_deref().unwrap_or("the run's network")
         ))));
         return 0;
     }
+    crate::cluster::dial::set_connect_timeout(shared.spec.instance_timeout());
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -206,19 +246,19 @@ fn workers_thread(
     };
     rt.block_on(async move {
         let mut clients = Vec::new();
-        for _ in 0..shared.spec.workers {
+        for &w in &workers {
             let mut c = LockClient::new(&target, &shared.spec, shared.clock);
             if let Some((instance, message)) = c.connect().await.into_iter().next() {
                 let _ = ready.send(Err(LockError::Connect { instance, message }));
                 return 0;
             }
-            clients.push(c);
+            clients.push((w, c));
         }
         let _ = ready.send(Ok(shared.clock.now_ns()));
         let mut tasks = tokio::task::JoinSet::new();
-        for (w, client) in clients.into_iter().enumerate() {
+        for (w, client) in clients {
             let shared = shared.clone();
-            tasks.spawn(async move { worker::run(&shared, w as u32, client, seed).await });
+            tasks.spawn(async move { worker::run(&shared, w, client, seed).await });
         }
         let bound = stop_bound(&shared.spec);
         let all = async { while tasks.join_next().await.is_some() {} };

@@ -82,6 +82,10 @@ pub struct LockSpec {
     /// that many replicas. For primaries with replicas, where a failover can
     /// lose an unreplicated lock.
     pub wait: Option<WaitSpec>,
+    /// The regions the workers live in, taken in turn (worker w in
+    /// `regions[w mod n]`): their connections to an instance in another
+    /// region cross the link between the two. Empty: in no region.
+    pub regions: Vec<String>,
 }
 
 impl Default for LockSpec {
@@ -100,6 +104,7 @@ impl Default for LockSpec {
             check_validity: true,
             resources: vec![ResourceKind::Fenced, ResourceKind::Unfenced],
             wait: None,
+            regions: Vec::new(),
         }
     }
 }
