@@ -112,8 +112,8 @@ impl LockWorkload {
             readies.push(ready_rx);
         }
         // Every thread connected its workers, or the start fails (and the
-        // threads that did are stopped).
-        // The workers start as their thread connects them: the first's.
+        // threads that did are stopped). Each thread's workers start as soon
+        // as it has connected them: the workload started with the first.
         let mut started_ns = u64::MAX;
         let mut failed = None;
         for ready in readies {
