@@ -233,7 +233,6 @@ fn workers_thread(
         ))));
         return 0;
     }
-    crate::cluster::dial::set_connect_timeout(shared.spec.instance_timeout());
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
