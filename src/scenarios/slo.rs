@@ -698,13 +698,19 @@ impl Figures<'_> {
             Source::Drill => None,
             Source::Locks => self.locks.and_then(|l| l.incomplete.as_ref()),
         };
-        match ((slo.figure)(self), incomplete) {
-            (Figure::Measured(v), Some(why)) => Figure::Unknown {
-                value: Some(v),
-                why: why.clone(),
-            },
-            (figure, _) => figure,
-        }
+        distrusted((slo.figure)(self), incomplete)
+    }
+}
+
+/// A measured figure from a source that is incomplete is `unknown`, with
+/// its value and why.
+fn distrusted(figure: Figure, incomplete: Option<&String>) -> Figure {
+    match (figure, incomplete) {
+        (Figure::Measured(v), Some(why)) => Figure::Unknown {
+            value: Some(v),
+            why: why.clone(),
+        },
+        (figure, _) => figure,
     }
 }
 
@@ -754,13 +760,7 @@ impl Figures<'_> {
             "max_p99_after_ms" => p99_in(self, &g.app, "after"),
             _ => return Figure::Missing,
         };
-        match (figure, &self.history_incomplete) {
-            (Figure::Measured(v), Some(why)) => Figure::Unknown {
-                value: Some(v),
-                why: why.clone(),
-            },
-            (figure, _) => figure,
-        }
+        distrusted(figure, self.history_incomplete.as_ref())
     }
 }
 

@@ -700,9 +700,16 @@ impl Workload {
             ));
         }
         let timeout = Duration::from_millis(spec.timeout_ms);
-        let mut openers = Vec::new();
+        // One app client for every place, unless reads go to the copies
+        // near each place: then one per place.
+        let mut openers: Vec<Opener> = Vec::new();
         for place in &places {
-            let app = if spec.clients > 0 && routing.is_cluster() {
+            let shared = openers
+                .first()
+                .filter(|_| spec.replica_reads != ReplicaReads::Local);
+            let app = if let Some(o) = shared {
+                o.app.clone()
+            } else if spec.clients > 0 && routing.is_cluster() {
                 let reads = match spec.replica_reads {
                     ReplicaReads::Primary => Reads::Primary,
                     ReplicaReads::Random => Reads::RandomReplica,
