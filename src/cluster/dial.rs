@@ -78,20 +78,26 @@ pub async fn connect(addr: SocketAddr, timeout: Duration) -> std::io::Result<Tcp
 }
 
 /// A multiplexed Redis connection to `addr`, as redis-rs would open it with
-/// `config`, but from the thread's source address when it has one.
+/// `config`, but from the thread's source address when it has one, and
+/// always with Nagle off: redis-rs leaves it on by default, and then a
+/// second command written while the first is unacknowledged waits for the
+/// peer's delayed ACK — up to 40 ms more on a link's round trip, which the
+/// stampede readers' shared connection showed on Docker until this.
 pub async fn multiplexed(
     addr: SocketAddr,
     config: &AsyncConnectionConfig,
     connect_timeout: Duration,
 ) -> RedisResult<MultiplexedConnection> {
-    if source().is_none() {
-        let client = redis::Client::open(format!("redis://{addr}/"))?;
-        return client
-            .get_multiplexed_async_connection_with_config(config)
-            .await;
-    }
     let info = redis::RedisConnectionInfo::default();
     multiplexed_on(addr, &info, config.clone(), connect_timeout).await
+}
+
+/// A redis-rs client for `addr` whose connections have Nagle off (see
+/// [`multiplexed`]).
+pub fn client(addr: SocketAddr) -> RedisResult<redis::Client> {
+    let info = redis::IntoConnectionInfo::into_connection_info(format!("redis://{addr}/"))?
+        .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+    redis::Client::open(info)
 }
 
 /// [`multiplexed`] with the connection settings redis-rs hands a cluster's

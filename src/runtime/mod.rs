@@ -826,7 +826,7 @@ where
 }
 
 async fn ping_once(addr: SocketAddr) -> Result<(), String> {
-    let client = redis::Client::open(format!("redis://{addr}/")).map_err(|e| e.to_string())?;
+    let client = crate::cluster::dial::client(addr).map_err(|e| e.to_string())?;
     let cfg = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(Duration::from_millis(500)))
         .set_response_timeout(Some(Duration::from_millis(500)));
