@@ -78,7 +78,7 @@ region-drills *args="": build
     #!/usr/bin/env bash
     set -uo pipefail
     rc=0
-    for s in cross-region-replication cross-region-wait region-partition region-failover region-failover-clients region-local-reads redlock-regions link-spike; do
+    for s in cross-region-replication cross-region-wait region-partition region-failover region-failover-clients region-local-reads redlock-regions stampede-regions link-spike; do
       {{bin}} run scenarios/$s.yaml {{args}} || rc=$?
     done
     exit $rc

@@ -213,6 +213,7 @@ fn figure_in(r: &Report, name: &str) -> Option<f64> {
         | "max_failed_reads"
         | "max_unserved_ms"
         | "max_warm_ms"
+        | "max_stampede_serve_p99_ms"
         | "max_stale_serve_ms" => None,
         // Nor a lock workload: no lock figure.
         "max_lock_violations"

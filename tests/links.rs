@@ -960,3 +960,59 @@ fn lock_workers_in_regions_pay_the_link() {
     let md = std::fs::read_to_string(drilled.run_dir().join("report.md")).unwrap();
     assert!(md.contains("| workers in |"), "{md}");
 }
+
+// Stampede readers in three regions (the shipped `stampede-regions` drill):
+// the hot keys' primary is in us-east, so a hit costs each region its round
+// trip to us-east — 80 ms from eu-west, 200 ms from ap-south, nothing from
+// us-east — within 10 %, on both runtimes (on Docker a hit once paid the
+// relay's delayed ACK too: redis-rs connections had Nagle on). The cut of
+// ap-south fails its readers' reads and no one else's.
+on_both_runtimes!(
+    stampede_readers_in_regions_pay_their_round_trip,
+    stampede_readers_in_regions_pay_their_round_trip_on_docker,
+    stampede_regions
+);
+
+fn stampede_regions(env: &Env) {
+    if !root_or_skip("stampede_readers_in_regions_pay_their_round_trip") {
+        return;
+    }
+    let scenario =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/stampede-regions.yaml");
+    let drilled = env.drill(&scenario, &["--seed", "1"]);
+    let report = drilled.report();
+    let st = (report.checks.stampede.as_ref())
+        .unwrap_or_else(|| panic!("no stampede checks: {}", drilled.output()));
+    let region = |name: &str| {
+        (st.by_region.iter())
+            .find(|g| g.region == name)
+            .unwrap_or_else(|| panic!("no readers in {name}: {:?}", st.by_region))
+    };
+    for g in &st.by_region {
+        eprintln!(
+            "{} ({}): {} reads, {} hits p50 {:.2} ms, {} failed, {} computations",
+            env.runtime, g.region, g.reads, g.hits, g.hit_ms.p50, g.failed, g.computes
+        );
+    }
+    for (name, rtt) in [("eu-west", 80.0), ("ap-south", 200.0)] {
+        let g = region(name);
+        assert!(g.hits > 50, "{g:?}");
+        assert!(
+            g.hit_ms.p50 >= rtt && g.hit_ms.p50 <= rtt * 1.1,
+            "{name}: hit p50 {:.1} ms against a {rtt} ms round trip",
+            g.hit_ms.p50
+        );
+    }
+    let near = region("us-east");
+    assert!(near.hit_ms.p50 < 2.0, "{near:?}");
+    assert_eq!((region("eu-west").failed, near.failed), (0, 0));
+    assert!(
+        region("ap-south").failed > 0,
+        "the cut of ap-south reached its readers: {:?}",
+        region("ap-south")
+    );
+    assert!(st.violations.is_empty(), "{:?}", st.violations);
+    let md = std::fs::read_to_string(drilled.run_dir().join("report.md")).unwrap();
+    assert!(md.contains("By the readers' region"), "{md}");
+    drilled.assert_code(redis_drill::exit::SUCCESS);
+}

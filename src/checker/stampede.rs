@@ -103,6 +103,27 @@ pub struct VariantFigures {
     pub serve_ms: Latency,
 }
 
+/// The figures of the readers in one region (`stampede.regions`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RegionFigures {
+    pub region: String,
+    pub readers: u32,
+    pub reads: u64,
+    pub hits: u64,
+    pub failed: u64,
+    /// Computations this region's readers did (won the lock for).
+    pub computes: u64,
+    /// Reads of the key after the first, by this region's losers: each a
+    /// round trip to the key's primary.
+    pub polls: u64,
+    /// The longest stretch in which none of this region's reads was served
+    /// while one of them waited or failed.
+    pub no_serve_max_ms: f64,
+    pub serve_ms: Latency,
+    pub hit_ms: Latency,
+    pub miss_ms: Latency,
+}
+
 /// One phase's figures (by read start).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PhaseFigures {
@@ -170,6 +191,10 @@ pub struct Stampede {
     pub miss_ms: Latency,
     pub by_variant: Vec<VariantFigures>,
     pub by_phase: Vec<PhaseFigures>,
+    /// By the readers' region, in the order of `stampede.regions`; empty
+    /// when the readers are in none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_region: Vec<RegionFigures>,
     /// Every second of the run (at most [`MAX_SECONDS`]).
     #[serde(default)]
     pub per_second: Vec<Second>,
@@ -301,27 +326,32 @@ pub fn stampede(rec: &StampedeRecording, phases: &[(String, u64, u64)]) -> Stamp
         }
     }
     out.staleness_ms = percentiles(stale_ns);
-    (out.no_serve_from_ms, out.no_serve_max_ms) = longest_unserved(&rec.reads);
+    let all: Vec<&Read> = rec.reads.iter().collect();
+    (out.no_serve_from_ms, out.no_serve_max_ms) = longest_unserved(&all);
     let served = |r: &&Read| r.outcome.value().is_some();
     let span = |r: &Read| r.end_ns.saturating_sub(r.start_ns);
-    out.serve_ms = percentiles(rec.reads.iter().filter(served).map(span));
-    out.hit_ms = percentiles(
-        rec.reads
-            .iter()
-            .filter(|r| matches!(r.outcome, ReadOutcome::Hit { .. }))
-            .map(span),
-    );
-    out.miss_ms = percentiles(
-        rec.reads
-            .iter()
-            .filter(|r| {
-                matches!(
-                    r.outcome,
-                    ReadOutcome::Waited { .. } | ReadOutcome::Computed { .. }
-                )
-            })
-            .map(span),
-    );
+    let [serve_ms, hit_ms, miss_ms] = serve_hit_miss(&all);
+    (out.serve_ms, out.hit_ms, out.miss_ms) = (serve_ms, hit_ms, miss_ms);
+    for region in &spec.regions {
+        let mine = |reader: u32| spec.region_of(reader) == Some(region.as_str());
+        let reads: Vec<&Read> = rec.reads.iter().filter(|r| mine(r.reader)).collect();
+        let [serve_ms, hit_ms, miss_ms] = serve_hit_miss(&reads);
+        out.by_region.push(RegionFigures {
+            region: region.clone(),
+            readers: (0..spec.readers).filter(|&r| mine(r)).count() as u32,
+            reads: reads.len() as u64,
+            hits: (reads.iter())
+                .filter(|r| matches!(r.outcome, ReadOutcome::Hit { .. }))
+                .count() as u64,
+            failed: reads.iter().filter(|r| r.outcome.value().is_none()).count() as u64,
+            computes: rec.computes.iter().filter(|c| mine(c.reader)).count() as u64,
+            polls: reads.iter().map(|r| u64::from(r.polls)).sum(),
+            no_serve_max_ms: longest_unserved(&reads).1,
+            serve_ms,
+            hit_ms,
+            miss_ms,
+        });
+    }
     for &variant in &spec.variants {
         if out.by_variant.iter().any(|v| v.variant == Some(variant)) {
             continue;
@@ -454,7 +484,24 @@ fn warm(reads: &[Read], phases: &[(String, u64, u64)]) -> Option<Warm> {
 /// The longest stretch without a served read that some read waited
 /// through: (start, length) in ms. A stretch counts only when a read failed
 /// or waited inside it — readers pausing between reads is not downtime.
-fn longest_unserved(reads: &[Read]) -> (f64, f64) {
+/// Read start → value served: of every served read, of the hits, and of
+/// the reads served after waiting for (or doing) a computation.
+fn serve_hit_miss(reads: &[&Read]) -> [Latency; 3] {
+    let of = |keep: fn(&ReadOutcome) -> bool| {
+        percentiles(
+            (reads.iter())
+                .filter(|r| keep(&r.outcome))
+                .map(|r| r.end_ns.saturating_sub(r.start_ns)),
+        )
+    };
+    [
+        of(|o| o.value().is_some()),
+        of(|o| matches!(o, ReadOutcome::Hit { .. })),
+        of(|o| matches!(o, ReadOutcome::Waited { .. } | ReadOutcome::Computed { .. })),
+    ]
+}
+
+fn longest_unserved(reads: &[&Read]) -> (f64, f64) {
     let mut served: Vec<u64> = reads
         .iter()
         .filter(|r| r.outcome.value().is_some())
@@ -603,6 +650,43 @@ mod tests {
         );
         assert_eq!((s.per_second[1].misses, s.per_second[1].computes), (1, 1));
         assert_eq!(s.by_variant[0].computes, 2);
+    }
+
+    #[test]
+    fn readers_in_regions_are_figured_apart() {
+        // Readers 0, 2 in eu (near the key), 1, 3 in ap: eu's reader
+        // computed, ap's waited 150 ms polling 3 times, then one failed.
+        let a = compute(0, 0, "n1");
+        let mut r = rec(
+            vec![a.clone()],
+            vec![
+                read(0, 0, ReadOutcome::Computed { value: a.value.clone() }),
+                Read {
+                    end_ns: 150 * MS,
+                    polls: 3,
+                    ..read(1, 0, ReadOutcome::Waited { value: a.value.clone() })
+                },
+                read(2, 200, ReadOutcome::Hit { value: a.value.clone() }),
+                Read {
+                    end_ns: 2300 * MS,
+                    ..read(3, 300, ReadOutcome::Failed { message: "timeout".into() })
+                },
+            ],
+        );
+        r.spec.as_mut().unwrap().regions = vec!["eu".into(), "ap".into()];
+        let s = stampede(&r, &[]);
+        let [eu, ap] = &s.by_region[..] else {
+            panic!("two regions: {:?}", s.by_region)
+        };
+        assert_eq!((eu.region.as_str(), eu.readers, eu.reads), ("eu", 2, 2));
+        assert_eq!((eu.hits, eu.computes, eu.failed, eu.polls), (1, 1, 0, 0));
+        assert_eq!(eu.no_serve_max_ms, 0.0);
+        assert_eq!((ap.reads, ap.hits, ap.computes, ap.failed, ap.polls), (2, 0, 0, 1, 3));
+        assert_eq!(ap.miss_ms.max, 150.0);
+        // ap's failed read: from its last serve (150 ms) to the read's end.
+        assert_eq!(ap.no_serve_max_ms, 2150.0);
+        // Without regions, no region figures.
+        assert!(stampede(&rec(vec![], vec![]), &[]).by_region.is_empty());
     }
 
     #[test]

@@ -108,6 +108,9 @@ fn summary(s: &mut String, r: &Report) {
     }
     if let Some(st) = &r.checks.stampede {
         rows_table(s, "Stampede", super::stampede::rows(st));
+        if let Some((head, rows)) = super::stampede::region_grid(st) {
+            grid_table(s, "Stampede readers by region", &head, &rows);
+        }
     }
     // A lock drill that ran its locks alone has no key/value figures.
     if locks_only(r) {
@@ -233,6 +236,25 @@ fn rows_table(s: &mut String, title: &str, rows: Vec<(&'static str, String, bool
             if broken { " class=\"fail\"" } else { "" },
             escape(&text)
         );
+    }
+    s.push_str("</table>\n");
+}
+
+/// A table with a header row; the first column is text, the others
+/// numbers.
+fn grid_table(s: &mut String, title: &str, head: &[&str], rows: &[Vec<String>]) {
+    let _ = write!(s, "<h2>{}</h2><table><tr>", escape(title));
+    for h in head {
+        let _ = write!(s, "<th>{}</th>", escape(h));
+    }
+    s.push_str("</tr>\n");
+    for row in rows {
+        s.push_str("<tr>");
+        for (i, cell) in row.iter().enumerate() {
+            let class = if i == 0 { "" } else { " class=\"n\"" };
+            let _ = write!(s, "<td{class}>{}</td>", escape(cell));
+        }
+        s.push_str("</tr>\n");
     }
     s.push_str("</table>\n");
 }

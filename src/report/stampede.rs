@@ -124,8 +124,50 @@ pub(super) fn rows(s: &Stampede) -> Vec<(&'static str, String, bool)> {
     rows
 }
 
-/// The Markdown section: the rows, then per variant and per phase, then the
-/// first duplicates.
+/// The readers of each region (`stampede.regions`): the header and a row
+/// per region, for the Markdown and the HTML report; `None` without
+/// regions.
+pub(super) fn region_grid(s: &Stampede) -> Option<(Vec<&'static str>, Vec<Vec<String>>)> {
+    if s.by_region.is_empty() {
+        return None;
+    }
+    let head = vec![
+        "region",
+        "readers",
+        "reads",
+        "hits",
+        "failed",
+        "computations",
+        "polls",
+        "hit p50",
+        "miss p50",
+        "miss p99",
+        "serve p99",
+        "longest unserved",
+    ];
+    let rows = (s.by_region.iter())
+        .map(|g| {
+            vec![
+                g.region.clone(),
+                g.readers.to_string(),
+                group(g.reads),
+                group(g.hits),
+                group(g.failed),
+                group(g.computes),
+                group(g.polls),
+                ms(g.hit_ms.p50),
+                ms(g.miss_ms.p50),
+                ms(g.miss_ms.p99),
+                ms(g.serve_ms.p99),
+                ms(g.no_serve_max_ms),
+            ]
+        })
+        .collect();
+    Some((head, rows))
+}
+
+/// The Markdown section: the rows, then per variant, per phase and per
+/// region, then the first duplicates.
 pub(super) fn render(out: &mut String, s: &Stampede) {
     let _ = writeln!(out, "\n### Stampede\n");
     let _ = writeln!(out, "| | |\n|---|---|");
@@ -171,6 +213,16 @@ pub(super) fn render(out: &mut String, s: &Stampede) {
                 ms(p.serve_ms.p99),
                 ms(p.serve_ms.max)
             );
+        }
+    }
+    if let Some((head, rows)) = region_grid(s) {
+        let _ = writeln!(out, "\nBy the readers' region:\n\n| {} |", head.join(" | "));
+        let align: Vec<&str> = (0..head.len())
+            .map(|i| if i == 0 { "---" } else { "---:" })
+            .collect();
+        let _ = writeln!(out, "|{}|", align.join("|"));
+        for row in rows {
+            let _ = writeln!(out, "| {} |", row.join(" | "));
         }
     }
     let dups: Vec<(&str, &Duplicate)> = s
@@ -241,5 +293,35 @@ mod tests {
             out.contains("| violation | 0 | lock | r1-1 (s1n1, 1.000 s)"),
             "{out}"
         );
+        assert!(!out.contains("readers' region"), "no regions, no table");
+    }
+
+    #[test]
+    fn readers_in_regions_get_a_row_each() {
+        use crate::checker::stampede::RegionFigures;
+        let s = Stampede {
+            by_region: vec![
+                RegionFigures {
+                    region: "eu".into(),
+                    readers: 2,
+                    reads: 1200,
+                    computes: 9,
+                    ..Default::default()
+                },
+                RegionFigures {
+                    region: "ap".into(),
+                    readers: 2,
+                    reads: 300,
+                    polls: 4200,
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let mut out = String::new();
+        render(&mut out, &s);
+        let eu = format!("| eu | 2 | {} | 0 | 0 | 9 | 0 |", group(1200));
+        let ap = format!("| ap | 2 | 300 | 0 | 0 | 0 | {} |", group(4200));
+        assert!(out.contains(&eu) && out.contains(&ap), "{out}");
     }
 }

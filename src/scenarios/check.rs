@@ -689,18 +689,15 @@ pub fn check(s: &Stored) -> Report {
         .collect();
     let mut slo = report::evaluate_slos(&limits, |name| figures.of(name), slo::bound_of);
     for (region, limits) in &r.slo_by_region {
-        let group = client_regions.iter().find(|g| &g.region == region);
-        let mut by_region = report::evaluate_slos(
-            limits,
-            |name| match group {
-                Some(g) => figures.of_region(g, name),
-                None => report::Figure::Unknown {
-                    value: None,
-                    why: format!("no clients ran in `{region}`"),
-                },
-            },
-            slo::bound_of,
-        );
+        let at = slo::InRegion {
+            region,
+            clients: client_regions.iter().find(|g| &g.region == region),
+            readers: (checks.stampede.iter())
+                .flat_map(|s| &s.by_region)
+                .find(|g| &g.region == region),
+        };
+        let mut by_region =
+            report::evaluate_slos(limits, |name| figures.of_region(at, name), slo::bound_of);
         for s in &mut by_region {
             s.name = slo::region_slo_name(&s.name, region);
         }
@@ -1297,6 +1294,60 @@ mod tests {
         assert_eq!(result("max_stale_reads[us]"), (Some(1.0), Verdict::Fail));
         assert_eq!(result("max_staleness_ms[us]").1, Verdict::Pass);
         assert_eq!(report.verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn stampede_readers_in_a_region_are_held_to_their_own_slos() {
+        use crate::workload::stampede::{Read, ReadOutcome, StampedeSpec};
+        const MS: u64 = 1_000_000;
+        let read = |reader: u32, at: u64, took: u64, outcome: ReadOutcome| Read {
+            reader,
+            key: 0,
+            start_ns: at * MS,
+            end_ns: (at + took) * MS,
+            outcome,
+            polls: 0,
+            errors: 0,
+        };
+        let hit = || ReadOutcome::Hit { value: "v|0".into() };
+        let spec = StampedeSpec {
+            readers: 2,
+            regions: vec!["eu".into(), "ap".into()],
+            ..Default::default()
+        };
+        // eu (reader 0) is served in 1 ms; ap (reader 1) in 150 ms, and
+        // one of its reads fails.
+        let mut reads: Vec<Read> = (0..20).map(|i| read(0, i * 10, 1, hit())).collect();
+        reads.extend((0..20).map(|i| read(1, i * 10, 150, hit())));
+        reads.push(read(1, 300, 2000, ReadOutcome::Failed { message: "timeout".into() }));
+        let mut st = stored(record(serde_json::json!([])));
+        st.stampede = Some(StampedeRecording {
+            spec: Some(spec),
+            slot: 0,
+            reads,
+            computes: Vec::new(),
+            unrecorded: 0,
+        });
+        let limits = |p99: f64| -> BTreeMap<String, f64> {
+            [
+                ("max_stampede_serve_p99_ms".to_string(), p99),
+                ("max_failed_reads".to_string(), 0.0),
+                ("max_p99_during_ms".to_string(), 10.0),
+            ]
+            .into()
+        };
+        st.record.slo_by_region = [("eu".to_string(), limits(10.0)), ("ap".to_string(), limits(100.0))].into();
+        let report = check(&st);
+        let result = |name: &str| {
+            let s = report.slo.iter().find(|s| s.name == name).unwrap();
+            (s.value, s.result)
+        };
+        assert_eq!(result("max_stampede_serve_p99_ms[eu]"), (Some(1.0), Verdict::Pass));
+        assert_eq!(result("max_failed_reads[eu]"), (Some(0.0), Verdict::Pass));
+        assert_eq!(result("max_stampede_serve_p99_ms[ap]"), (Some(150.0), Verdict::Fail));
+        assert_eq!(result("max_failed_reads[ap]"), (Some(1.0), Verdict::Fail));
+        // No key/value clients in eu: their SLO there is not known, not passed.
+        assert_eq!(result("max_p99_during_ms[eu]"), (None, Verdict::Unknown));
     }
 
     #[test]

@@ -310,38 +310,12 @@ impl Scenario {
             ));
         }
         if kv && !workload.regions.is_empty() {
-            let known: Vec<&str> = topology.regions.iter().map(|r| r.name.as_str()).collect();
-            for (i, r) in workload.regions.iter().enumerate() {
-                let index = i.to_string();
-                if !known.contains(&r.as_str()) {
-                    return Err(doc.invalid_field(
-                        &["workload", "regions", &index],
-                        format!(
-                            "no region `{r}` in the topology (regions: {})",
-                            if known.is_empty() {
-                                "none".to_string()
-                            } else {
-                                known.join(", ")
-                            }
-                        ),
-                    ));
-                }
-                if workload.regions[..i].contains(r) {
-                    return Err(doc.invalid_field(
-                        &["workload", "regions", &index],
-                        format!("`{r}` is listed twice"),
-                    ));
-                }
-            }
-            if workload.total_clients() < workload.regions.len() as u32 {
-                return Err(doc.invalid_field(
-                    &["workload", "regions"],
-                    format!(
-                        "{} regions and {} clients: every region needs a client (clients are spread over the regions in turn)",
-                        workload.regions.len(),
-                        workload.total_clients()
-                    ),
-                ));
+            let clients = workload.total_clients();
+            if let Err((path, why)) =
+                check_region_list("workload", &workload.regions, clients, "client", &topology)
+            {
+                let path: Vec<&str> = path.iter().map(String::as_str).collect();
+                return Err(doc.invalid_field(&path, why));
             }
             if workload.threads == 0 {
                 return Err(doc.invalid_field(
@@ -405,27 +379,58 @@ impl Scenario {
                     vec!["slo_by_region", region, name]
                 }
             }
-            if !(kv && workload.regions.contains(region)) {
+            let clients_here = kv && workload.regions.contains(region);
+            let reader_regions = raw.stampede.as_ref().map_or(&[][..], |s| &s.regions[..]);
+            let readers_here = reader_regions.contains(region);
+            let listed = |l: &[String]| {
+                if l.is_empty() {
+                    "none".to_string()
+                } else {
+                    l.join(", ")
+                }
+            };
+            if !clients_here && !readers_here {
+                let readers = if reader_regions.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ", or the stampede readers `stampede.regions` puts there ({})",
+                        listed(reader_regions)
+                    )
+                };
                 return Err(doc.invalid_field(
                     &here(region, ""),
                     format!(
-                        "no clients in `{region}`: an SLO by region reads the clients `workload.regions` puts there ({})",
-                        if workload.regions.is_empty() {
-                            "none".to_string()
-                        } else {
-                            workload.regions.join(", ")
-                        }
+                        "no clients in `{region}`: an SLO by region reads the clients `workload.regions` puts there ({}){readers}",
+                        listed(if kv { &workload.regions } else { &[] })
                     ),
                 ));
             }
             for (name, limit) in limits {
-                if !slo::BY_REGION.contains(&name.as_str()) {
+                let (kv_slo, reader_slo) = (
+                    slo::BY_REGION.contains(&name.as_str()),
+                    slo::BY_READER_REGION.contains(&name.as_str()),
+                );
+                if !kv_slo && !reader_slo {
                     return Err(doc.invalid_field(
                         &here(region, name),
                         format!(
-                            "not an SLO a region's clients have apart; these are: {}",
-                            slo::BY_REGION.join(", ")
+                            "not an SLO a region's clients have apart; these are: {}; and for stampede readers: {}",
+                            slo::BY_REGION.join(", "),
+                            slo::BY_READER_REGION.join(", ")
                         ),
+                    ));
+                }
+                if kv_slo && !clients_here {
+                    return Err(doc.invalid_field(
+                        &here(region, name),
+                        format!("reads the key/value clients in `{region}`, and `workload.regions` puts none there"),
+                    ));
+                }
+                if reader_slo && !readers_here {
+                    return Err(doc.invalid_field(
+                        &here(region, name),
+                        format!("reads the stampede readers in `{region}`, and `stampede.regions` puts none there"),
                     ));
                 }
                 if !limit.is_finite() || *limit < 0.0 {
@@ -454,10 +459,16 @@ impl Scenario {
                 ));
             }
         }
-        if let Some(st) = &raw.stampede
-            && let Err((field, msg)) = st.check()
-        {
-            return Err(doc.invalid_field(&["stampede", field], msg));
+        if let Some(st) = &raw.stampede {
+            if let Err((field, msg)) = st.check() {
+                return Err(doc.invalid_field(&["stampede", field], msg));
+            }
+            if let Err((path, why)) =
+                check_region_list("stampede", &st.regions, st.readers, "reader", &topology)
+            {
+                let path: Vec<&str> = path.iter().map(String::as_str).collect();
+                return Err(doc.invalid_field(&path, why));
+            }
         }
         Ok(Scenario {
             name: raw.name,
@@ -480,6 +491,51 @@ impl Scenario {
             source: path.to_path_buf(),
         })
     }
+}
+
+/// A list of regions that some members of `section` are spread over in
+/// turn (`workload.regions`, `locks.regions`, `stampede.regions`): each a
+/// region of the topology, none twice, and a member for each. The error's
+/// path names the field.
+fn check_region_list(
+    section: &str,
+    list: &[String],
+    members: u32,
+    member: &str,
+    topology: &Topology,
+) -> Result<(), (Vec<String>, String)> {
+    let known: Vec<&str> = topology.regions.iter().map(|r| r.name.as_str()).collect();
+    let at = |i: Option<usize>, msg: String| {
+        let mut path = vec![section.to_string(), "regions".to_string()];
+        path.extend(i.map(|i| i.to_string()));
+        Err((path, msg))
+    };
+    for (i, r) in list.iter().enumerate() {
+        if !known.contains(&r.as_str()) {
+            let known = if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            };
+            return at(
+                Some(i),
+                format!("no region `{r}` in the topology (regions: {known})"),
+            );
+        }
+        if list[..i].contains(r) {
+            return at(Some(i), format!("`{r}` is listed twice"));
+        }
+    }
+    if members < list.len() as u32 {
+        return at(
+            None,
+            format!(
+                "{} regions and {members} {member}s: every region needs a {member} ({member}s are spread over the regions in turn)",
+                list.len()
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// The `locks:` section against the rest of the scenario: the section
@@ -518,35 +574,7 @@ fn check_locks(
     if let Err((field, msg)) = spec.validate() {
         return at(&["locks", field], msg);
     }
-    let known: Vec<&str> = topology.regions.iter().map(|r| r.name.as_str()).collect();
-    for (i, r) in spec.regions.iter().enumerate() {
-        let index = i.to_string();
-        if !known.contains(&r.as_str()) {
-            return at(
-                &["locks", "regions", &index],
-                format!(
-                    "no region `{r}` in the topology (regions: {})",
-                    known.join(", ")
-                ),
-            );
-        }
-        if spec.regions[..i].contains(r) {
-            return at(
-                &["locks", "regions", &index],
-                format!("`{r}` is listed twice"),
-            );
-        }
-    }
-    if spec.workers < spec.regions.len() as u32 {
-        return at(
-            &["locks", "regions"],
-            format!(
-                "{} regions and {} workers: every region needs a worker (workers are spread over the regions in turn)",
-                spec.regions.len(),
-                spec.workers
-            ),
-        );
-    }
+    check_region_list("locks", &spec.regions, spec.workers, "worker", topology)?;
     match (topology.kind, spec.algorithm) {
         (Kind::Cluster, _) => {
             return at(
@@ -817,6 +845,46 @@ pub(crate) mod tests {
         ];
         for (topology, yaml, expected) in cases {
             let err = load_beside(topology, &yaml).unwrap_err();
+            assert!(err.starts_with(expected), "\n got: {err}\nwant: {expected}");
+        }
+    }
+
+    #[test]
+    fn stampede_readers_in_regions_load_and_their_errors_name_the_place() {
+        const TWO: &str = "name: c\nkind: cluster\nregions: [{name: eu}, {name: us}]\ncluster:\n  shards: 3\n  replicas: 1\n";
+        let base = "name: s\ntopology: c.yaml\nfaults:\n  - {fault: kill, target: s1n1}\n";
+        let s = load_beside(TWO, &format!("{base}stampede:\n  readers: 4\n  regions: [us, eu]\n")).unwrap();
+        let st = s.stampede.unwrap();
+        assert_eq!(st.regions, ["us", "eu"]);
+        assert_eq!((st.region_of(0), st.region_of(3)), (Some("us"), Some("eu")));
+        let gated = format!(
+            "{base}stampede:\n  regions: [eu, us]\nslo_by_region:\n  us: {{max_stampede_serve_p99_ms: 200, max_failed_reads: 0}}\n"
+        );
+        let s = load_beside(TWO, &gated).unwrap();
+        assert_eq!(s.slo_by_region["us"]["max_stampede_serve_p99_ms"], 200.0);
+        for (yaml, expected) in [
+            (
+                format!("{base}stampede:\n  regions: [eu, us]\nslo_by_region:\n  us: {{max_app_downtime_ms: 1}}\n"),
+                "DIR/s.yaml:8:8: slo_by_region.us.max_app_downtime_ms: reads the key/value clients in `us`, and `workload.regions` puts none there",
+            ),
+            (
+                format!("{base}workload:\n  regions: [eu, us]\nslo_by_region:\n  eu: {{max_failed_reads: 1}}\n"),
+                "DIR/s.yaml:8:8: slo_by_region.eu.max_failed_reads: reads the stampede readers in `eu`, and `stampede.regions` puts none there",
+            ),
+            (
+                format!("{base}stampede:\n  regions: [eu, mars]\n"),
+                "DIR/s.yaml:6:17: stampede.regions.1: no region `mars` in the topology (regions: eu, us)",
+            ),
+            (
+                format!("{base}stampede:\n  regions: [eu, eu]\n"),
+                "DIR/s.yaml:6:17: stampede.regions.1: `eu` is listed twice",
+            ),
+            (
+                format!("{base}stampede:\n  readers: 1\n  regions: [eu, us]\n"),
+                "DIR/s.yaml:7:3: stampede.regions: 2 regions and 1 readers: every region needs a reader",
+            ),
+        ] {
+            let err = load_beside(TWO, &yaml).unwrap_err();
             assert!(err.starts_with(expected), "\n got: {err}\nwant: {expected}");
         }
     }

@@ -624,6 +624,26 @@ pub const SLOS: &[Slo] = &[
         figure: |f| stampede(f, |s| s.no_serve_max_ms),
     },
     Slo {
+        name: "max_stampede_serve_p99_ms",
+        unit: "ms",
+        bound: Bound::AtMost,
+        reads: "stampede reads' p99 from the read's first command until it served a value (hits, waits and computations alike)",
+        source: Source::Drill,
+        on: EVERY_KIND,
+        figure: |f| {
+            stampede_figure(f, |s| {
+                if s.serve_ms.count == 0 {
+                    Figure::Unknown {
+                        value: None,
+                        why: "no stampede read was served".into(),
+                    }
+                } else {
+                    Figure::Measured(s.serve_ms.p99)
+                }
+            })
+        },
+    },
+    Slo {
         name: "max_warm_ms",
         unit: "ms",
         bound: Bound::AtMost,
@@ -716,7 +736,7 @@ fn distrusted(figure: Figure, incomplete: Option<&String>) -> Figure {
 
 /// The SLOs a region's clients can be held to apart (`slo_by_region:`):
 /// the same names and meanings as the run's, read over that region's
-/// clients alone.
+/// clients alone (the key/value clients `workload.regions` places).
 pub const BY_REGION: &[&str] = &[
     "max_app_downtime_ms",
     "max_app_write_downtime_ms",
@@ -730,16 +750,59 @@ pub const BY_REGION: &[&str] = &[
     "max_p99_after_ms",
 ];
 
+/// The SLOs a region's stampede readers (`stampede.regions`) can be held
+/// to apart, read over that region's readers alone.
+pub const BY_READER_REGION: &[&str] = &[
+    "max_failed_reads",
+    "max_unserved_ms",
+    "max_stampede_serve_p99_ms",
+];
+
 /// How an SLO by region is named in the report: `name[region]`.
 pub fn region_slo_name(name: &str, region: &str) -> String {
     format!("{name}[{region}]")
 }
 
+/// Who lives in one region: its key/value clients' figures and its
+/// stampede readers', as far as the drill placed any there.
+#[derive(Debug, Clone, Copy)]
+pub struct InRegion<'a> {
+    pub region: &'a str,
+    pub clients: Option<&'a ClientRegion>,
+    pub readers: Option<&'a crate::checker::stampede::RegionFigures>,
+}
+
 impl Figures<'_> {
-    /// The figure of the SLO named `name` ([`BY_REGION`]) over the clients
-    /// of one region; unknown, as the run's own, when the history is
-    /// incomplete.
-    pub fn of_region(&self, g: &ClientRegion, name: &str) -> Figure {
+    /// The figure of the SLO named `name` ([`BY_REGION`],
+    /// [`BY_READER_REGION`]) over one region's clients or readers; unknown,
+    /// as the run's own, when their history is incomplete.
+    pub fn of_region(&self, at: InRegion<'_>, name: &str) -> Figure {
+        if BY_READER_REGION.contains(&name) {
+            let Some(g) = at.readers else {
+                return Figure::Unknown {
+                    value: None,
+                    why: format!("no stampede readers ran in `{}`", at.region),
+                };
+            };
+            return stampede_figure(self, |_| match name {
+                "max_failed_reads" => count(g.failed),
+                "max_unserved_ms" => Figure::Measured(g.no_serve_max_ms),
+                _ if g.serve_ms.count == 0 => Figure::Unknown {
+                    value: None,
+                    why: format!("no stampede read was served in `{}`", at.region),
+                },
+                _ => Figure::Measured(g.serve_ms.p99),
+            });
+        }
+        if !BY_REGION.contains(&name) {
+            return Figure::Missing;
+        }
+        let Some(g) = at.clients else {
+            return Figure::Unknown {
+                value: None,
+                why: format!("no clients ran in `{}`", at.region),
+            };
+        };
         let stale = |figure: fn(&crate::report::StaleSide) -> f64| match &g.stale {
             Some(s) if s.reads > 0 => Figure::Measured(figure(s)),
             _ => Figure::Unknown {
@@ -989,6 +1052,7 @@ mod tests {
                 failed: 3,
                 no_serve_max_ms: 3.0,
                 staleness_ms: crate::checker::percentiles([3_000_000, 3_000_000]),
+                serve_ms: crate::checker::percentiles([3_000_000, 3_000_000]),
                 warm: Some(crate::checker::stampede::Warm {
                     warm_ms: Some(3.0),
                     ..Default::default()

@@ -83,6 +83,9 @@ pub(super) struct ClientSide {
     /// Where the lock workers live: one place each of `locks.regions`,
     /// else the one above.
     lock_places: Vec<Place>,
+    /// Where the stampede readers live: one place each of
+    /// `stampede.regions`, else the one above.
+    stampede_places: Vec<Place>,
     /// In words, for the report.
     path: String,
 }
@@ -98,24 +101,26 @@ impl ClientSide {
         threads: u32,
         regions: &[String],
         lock_regions: &[String],
+        stampede_regions: &[String],
     ) -> Result<ClientSide, DrillError> {
         let mut side = Self::unplaced(rt, d, map, threads).await?;
         side.places = vec![Place::unplaced(side.netns.clone())];
         side.lock_places = side.places.clone();
-        if regions.is_empty() && lock_regions.is_empty() {
+        side.stampede_places = side.places.clone();
+        if regions.is_empty() && lock_regions.is_empty() && stampede_regions.is_empty() {
             return Ok(side);
         }
         if matches!(rt.kind(), crate::runtime::RuntimeKind::Docker) && side.netns.is_none() {
             return Err(DrillError::Workload(workload::WorkloadError::Spec(
                 format!(
-                    "workload.regions puts the clients in their regions' own network namespaces, and this run cannot join the run's network ({}): run as root",
+                    "clients in regions live in their regions' own network namespaces, and this run cannot join the run's network ({}): run as root",
                     side.path
                 ),
             )));
         }
         // One place per region, whoever lives there.
         let mut by_region: Vec<(String, Place)> = Vec::new();
-        for r in regions.iter().chain(lock_regions) {
+        for r in regions.iter().chain(lock_regions).chain(stampede_regions) {
             if by_region.iter().any(|(name, _)| name == r) {
                 continue;
             }
@@ -145,6 +150,14 @@ impl ClientSide {
             side.lock_places = lock_regions.iter().map(place_of).collect();
             side.path = format!("{}, lock workers in {}", side.path, lock_regions.join(", "));
         }
+        if !stampede_regions.is_empty() {
+            side.stampede_places = stampede_regions.iter().map(place_of).collect();
+            side.path = format!(
+                "{}, stampede readers in {}",
+                side.path,
+                stampede_regions.join(", ")
+            );
+        }
         Ok(side)
     }
 
@@ -163,6 +176,7 @@ impl ClientSide {
                 netns: None,
                 places: Vec::new(),
                 lock_places: Vec::new(),
+                stampede_places: Vec::new(),
                 path: "published ports (docker-proxy)".into(),
             }
         };
@@ -173,6 +187,7 @@ impl ClientSide {
                     netns: None,
                     places: Vec::new(),
                     lock_places: Vec::new(),
+                    stampede_places: Vec::new(),
                     path: "host loopback".into(),
                 },
                 _ => through_ports("workload.threads is 0".into()),
@@ -186,6 +201,7 @@ impl ClientSide {
                     netns: None,
                     places: Vec::new(),
                     lock_places: Vec::new(),
+                    stampede_places: Vec::new(),
                     path: "host loopback".into(),
                 });
             }
@@ -206,6 +222,7 @@ impl ClientSide {
             netns: Some(Arc::new(ns)),
             places: Vec::new(),
             lock_places: Vec::new(),
+            stampede_places: Vec::new(),
             path: "inside the run's network (the clients container's namespace)".into(),
         })
     }
@@ -293,14 +310,15 @@ impl Setup {
             d,
             &map,
             scenario.workload.threads,
-            // Only the key/value workload's clients and the lock workers
-            // have regions.
+            // The key/value workload's clients, the lock workers and the
+            // stampede readers have regions.
             if scenario.kv {
                 &scenario.workload.regions
             } else {
                 &[]
             },
             scenario.locks.as_ref().map_or(&[], |l| &l.regions[..]),
+            scenario.stampede.as_ref().map_or(&[], |s| &s.regions[..]),
         )
         .await?;
         let locks = scenario
@@ -532,13 +550,13 @@ impl Recorders {
         };
         let stampede = match stampede {
             Some(spec) => Some(
-                StampedeWorkload::start(
+                StampedeWorkload::start_on(
                     setup.clients.map.clone(),
                     setup.routing.clone(),
                     spec.clone(),
                     seed,
                     clock,
-                    setup.clients.netns.clone(),
+                    setup.clients.stampede_places.clone(),
                     workload_cancel.clone(),
                 )
                 .await?,

@@ -22,6 +22,7 @@
 //!   poll_ms: 5                 # a reader that lost the lock reads again after this long
 //!   max_wait_ms: 2000          # a read with no value by then has failed
 //!   timeout_ms: 500            # each command's bound
+//!   regions: [eu-west, us-east] # optional: reader r lives in regions[r mod n]
 //! ```
 //!
 //! A read, with the `lock` variant: `GET k`; a fresh value is served. On a
@@ -121,6 +122,10 @@ pub struct StampedeSpec {
     pub poll_ms: u64,
     pub max_wait_ms: u64,
     pub timeout_ms: u64,
+    /// The regions the readers live in, taken in turn (reader r in
+    /// `regions[r mod n]`): a reader in another region than the key's
+    /// primary crosses the link on every command. Empty: in none.
+    pub regions: Vec<String>,
 }
 
 impl Default for StampedeSpec {
@@ -142,6 +147,7 @@ impl Default for StampedeSpec {
             poll_ms: 5,
             max_wait_ms: 2000,
             timeout_ms: 500,
+            regions: Vec::new(),
         }
     }
 }
@@ -230,6 +236,11 @@ impl StampedeSpec {
     /// The slot of every key, when they share one (`one_slot`); else key 0's.
     pub fn slot(&self) -> u16 {
         self.slot_of(0)
+    }
+
+    /// The region reader `reader` lives in (`None` without `regions`).
+    pub fn region_of(&self, reader: u32) -> Option<&str> {
+        crate::workload::place::region_of(&self.regions, reader)
     }
 
     pub fn variant_of(&self, key: u32) -> Variant {

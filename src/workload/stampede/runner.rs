@@ -1,6 +1,7 @@
-//! The running stampede workload: its readers as tasks on one thread of
+//! The running stampede workload: its readers as tasks on a thread of
 //! their own (apart from the controller's runtime, and — on Docker — inside
-//! the run's network), sharing one probe router: a multiplexed connection
+//! the run's network; a thread per region when the readers are in regions),
+//! each thread's readers sharing one probe router: a multiplexed connection
 //! per node, a slot map that follows MOVED and is re-read after errors, no
 //! retries.
 
@@ -21,6 +22,7 @@ use super::{
 };
 use crate::cluster::AddressMap;
 use crate::runtime::netns::NetNs;
+use crate::workload::place::Place;
 use crate::timeline::Clock;
 use crate::workload::exec::reply_text;
 use crate::workload::generator::Keys;
@@ -90,7 +92,7 @@ impl Shared {
 /// [`StampedeWorkload::stop`].
 pub struct StampedeWorkload {
     shared: Arc<Shared>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl StampedeWorkload {
@@ -105,8 +107,31 @@ impl StampedeWorkload {
         netns: Option<Arc<NetNs>>,
         cancel: CancellationToken,
     ) -> Result<StampedeWorkload, StampedeError> {
+        let places = vec![Place::unplaced(netns)];
+        Self::start_on(map, routing, spec, seed, clock, places, cancel).await
+    }
+
+    /// [`StampedeWorkload::start`] with the readers in `places` in turn
+    /// (reader r on the thread of `places[r mod n]`, which enters it first:
+    /// the run's network, a region's namespace or its source address), each
+    /// thread with its own router. The first place writes the prefill; no
+    /// reader starts before every thread is connected.
+    pub async fn start_on(
+        map: AddressMap,
+        routing: Routing,
+        spec: StampedeSpec,
+        seed: u64,
+        clock: Clock,
+        places: Vec<Place>,
+        cancel: CancellationToken,
+    ) -> Result<StampedeWorkload, StampedeError> {
         spec.check()
             .map_err(|(f, m)| WorkloadError::Spec(format!("stampede.{f}: {m}")))?;
+        let places = if places.is_empty() {
+            vec![Place::default()]
+        } else {
+            places
+        };
         let shared = Arc::new(Shared {
             spec,
             clock,
@@ -115,27 +140,62 @@ impl StampedeWorkload {
             computes: Mutex::new(Vec::new()),
             unrecorded: AtomicU64::new(0),
         });
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let thread = {
-            let shared = shared.clone();
-            std::thread::Builder::new()
-                .name("redis-drill-stampede".into())
-                .spawn(move || readers_thread(netns, shared, map, routing, seed, ready_tx))
-                .map_err(|e| WorkloadError::Cluster(format!("start the stampede readers: {e}")))?
-        };
-        match ready_rx.await {
-            Ok(Ok(())) => Ok(StampedeWorkload {
-                shared,
-                thread: Some(thread),
-            }),
-            Ok(Err(e)) => {
-                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-                Err(e)
+        let go = CancellationToken::new();
+        let n_places = places.len() as u32;
+        let mut threads = Vec::new();
+        let mut readies = Vec::new();
+        for (i, place) in places.into_iter().enumerate() {
+            let (ready_tx, ready_rx) = oneshot::channel();
+            let readers: Vec<u32> = (0..shared.spec.readers)
+                .filter(|r| r % n_places == i as u32)
+                .collect();
+            let name = match &place.region {
+                Some(r) => format!("redis-drill-stampede-{r}"),
+                None => "redis-drill-stampede".into(),
+            };
+            let job = Job {
+                place,
+                shared: shared.clone(),
+                map: map.clone(),
+                routing: routing.clone(),
+                seed,
+                readers,
+                prefill: i == 0 && shared.spec.prefill,
+                go: go.clone(),
+            };
+            match std::thread::Builder::new()
+                .name(name)
+                .spawn(move || readers_thread(job, ready_tx))
+            {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    shared.stop.cancel();
+                    join_all(threads).await;
+                    return Err(WorkloadError::Cluster(format!(
+                        "start the stampede readers: {e}"
+                    )));
+                }
             }
-            Err(_) => Err(WorkloadError::Cluster(
-                "the stampede readers' thread ended before it connected".into(),
-            )),
+            readies.push(ready_rx);
         }
+        let mut failed = None;
+        for ready in readies {
+            let why = match ready.await {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => e,
+                Err(_) => WorkloadError::Cluster(
+                    "a stampede readers' thread ended before it connected".into(),
+                ),
+            };
+            failed.get_or_insert(why);
+        }
+        if let Some(e) = failed {
+            shared.stop.cancel();
+            join_all(threads).await;
+            return Err(e);
+        }
+        go.cancel();
+        Ok(StampedeWorkload { shared, threads })
     }
 
     /// Stop the readers (each finishes the read it is in, bounded by its
@@ -144,11 +204,9 @@ impl StampedeWorkload {
         self.shared.stop.cancel();
         let s = &self.shared.spec;
         let bound = Duration::from_millis(s.max_wait_ms + s.compute_ms + 4 * s.timeout_ms + 5_000);
-        if let Some(t) = self.thread.take() {
-            let join = tokio::task::spawn_blocking(move || t.join());
-            if tokio::time::timeout(bound, join).await.is_err() {
-                tracing::warn!("the stampede readers did not end within {bound:?}");
-            }
+        let threads = std::mem::take(&mut self.threads);
+        if tokio::time::timeout(bound, join_all(threads)).await.is_err() {
+            tracing::warn!("the stampede readers did not end within {bound:?}");
         }
         let sh = &self.shared;
         let mut reads = std::mem::take(&mut *sh.reads.lock().unwrap_or_else(|p| p.into_inner()));
@@ -172,20 +230,33 @@ impl Drop for StampedeWorkload {
     }
 }
 
-fn readers_thread(
-    netns: Option<Arc<NetNs>>,
+/// Wait for threads that were told to stop.
+async fn join_all(threads: Vec<std::thread::JoinHandle<()>>) {
+    let _ = tokio::task::spawn_blocking(move || {
+        for t in threads {
+            let _ = t.join();
+        }
+    })
+    .await;
+}
+
+/// What one readers' thread runs: its place, its readers, whether it
+/// writes the prefill, and the signal that every thread is connected.
+struct Job {
+    place: Place,
     shared: Arc<Shared>,
     map: AddressMap,
     routing: Routing,
     seed: u64,
-    ready: oneshot::Sender<Result<(), StampedeError>>,
-) {
-    if let Some(ns) = &netns
-        && let Err(e) = ns.enter()
-    {
+    readers: Vec<u32>,
+    prefill: bool,
+    go: CancellationToken,
+}
+
+fn readers_thread(job: Job, ready: oneshot::Sender<Result<(), StampedeError>>) {
+    if let Err(e) = job.place.enter() {
         let _ = ready.send(Err(WorkloadError::Cluster(format!(
-            "join the run's network {}: {e}",
-            ns.path().display()
+            "place the stampede readers: {e}"
         ))));
         return;
     }
@@ -199,6 +270,16 @@ fn readers_thread(
             return;
         }
     };
+    let Job {
+        shared,
+        map,
+        routing,
+        seed,
+        readers,
+        prefill: writes_prefill,
+        go,
+        ..
+    } = job;
     rt.block_on(async move {
         let timeout = Duration::from_millis(shared.spec.timeout_ms);
         let router = match Router::connect(&map, &routing, timeout).await {
@@ -208,20 +289,39 @@ fn readers_thread(
                 return;
             }
         };
-        if shared.spec.prefill
-            && let Err(e) = prefill(&shared, &router).await
-        {
+        warm(&router).await;
+        if writes_prefill && let Err(e) = prefill(&shared, &router).await {
             let _ = ready.send(Err(e));
             return;
         }
         let _ = ready.send(Ok(()));
+        tokio::select! {
+            _ = go.cancelled() => {}
+            _ = shared.stop.cancelled() => return,
+        }
         let mut tasks = tokio::task::JoinSet::new();
-        for r in 0..shared.spec.readers {
+        for r in readers {
             let (shared, router) = (shared.clone(), router.clone());
             tasks.spawn(async move { reader(&shared, &router, r, seed).await });
         }
         while tasks.join_next().await.is_some() {}
     });
+}
+
+/// Open the connection to every node that owns a slot before the first
+/// read: no read should pay the connect's round trips (across a link, the
+/// first read of every reader took two round trips instead of one).
+async fn warm(router: &Router) {
+    let mut owners = std::collections::HashSet::new();
+    let pings: Vec<(u16, Cmd)> = (0..crate::slots::SLOT_COUNT)
+        .filter(|&slot| owners.insert(router.owner_name(slot)))
+        .map(|slot| (slot, redis::cmd("PING")))
+        .collect();
+    for r in router.pipelined(&pings).await {
+        if let Err(e) = r {
+            tracing::warn!("the stampede readers could not reach a node before starting: {e}");
+        }
+    }
 }
 
 /// Write every key, fresh from now, before the readers start: values named
@@ -328,6 +428,11 @@ async fn get_or_compute(
     let start = Instant::now();
     let start_ns = sh.clock.ns(start);
     let max_wait = Duration::from_millis(spec.max_wait_ms);
+    // The application waits this long for a value, whatever its client does
+    // meanwhile (a slot map re-read that tries unreachable nodes in turn
+    // can take several command timeouts): a step still running then is
+    // abandoned, and the read has failed.
+    let deadline = tokio::time::Instant::from_std(start + max_wait);
     let (mut polls, mut errors) = (0u32, 0u32);
     let done = |outcome, polls, errors| Read {
         reader: r,
@@ -342,8 +447,14 @@ async fn get_or_compute(
         *n += 1;
         let token = format!("r{r}-{n}");
         let probe = match variant {
-            Variant::Lock => get(sh, router, slot, &key).await,
-            Variant::Lua => single_flight(sh, router, slot, &key, &lock, &token).await,
+            Variant::Lock => within(deadline, get(sh, router, slot, &key)).await,
+            Variant::Lua => {
+                within(
+                    deadline,
+                    single_flight(sh, router, slot, &key, &lock, &token),
+                )
+                .await
+            }
         };
         let mut step = match probe {
             Ok(p) => Some(p),
@@ -370,20 +481,16 @@ async fn get_or_compute(
             && variant == Variant::Lock
         {
             let sent = sh.now();
-            let e = call(
-                router,
-                slot,
-                redis::cmd("SET")
-                    .arg(&lock)
-                    .arg(&token)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(spec.lock_ttl_ms)
-                    .clone(),
-            )
-            .await;
-            match e.outcome {
-                Outcome::Ok => {
+            let set_nx = redis::cmd("SET")
+                .arg(&lock)
+                .arg(&token)
+                .arg("NX")
+                .arg("PX")
+                .arg(spec.lock_ttl_ms)
+                .clone();
+            let e = tokio::time::timeout_at(deadline, call(router, slot, set_nx)).await;
+            match e {
+                Ok(e) if matches!(e.outcome, Outcome::Ok) => {
                     p.won = matches!(e.value, Value::Okay);
                     p.sent_ns = sent;
                     p.end_ns = sh.now();
@@ -419,6 +526,16 @@ async fn get_or_compute(
         polls += 1;
         tokio::time::sleep(Duration::from_millis(spec.poll_ms)).await;
     }
+}
+
+/// `step`, abandoned as failed when it is still running at `deadline`.
+async fn within<T>(
+    deadline: tokio::time::Instant,
+    step: impl Future<Output = Result<T, ()>>,
+) -> Result<T, ()> {
+    tokio::time::timeout_at(deadline, step)
+        .await
+        .unwrap_or(Err(()))
 }
 
 /// A computation's read and compute record, before the read is closed.
