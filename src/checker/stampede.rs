@@ -660,16 +660,40 @@ mod tests {
         let mut r = rec(
             vec![a.clone()],
             vec![
-                read(0, 0, ReadOutcome::Computed { value: a.value.clone() }),
+                read(
+                    0,
+                    0,
+                    ReadOutcome::Computed {
+                        value: a.value.clone(),
+                    },
+                ),
                 Read {
                     end_ns: 150 * MS,
                     polls: 3,
-                    ..read(1, 0, ReadOutcome::Waited { value: a.value.clone() })
+                    ..read(
+                        1,
+                        0,
+                        ReadOutcome::Waited {
+                            value: a.value.clone(),
+                        },
+                    )
                 },
-                read(2, 200, ReadOutcome::Hit { value: a.value.clone() }),
+                read(
+                    2,
+                    200,
+                    ReadOutcome::Hit {
+                        value: a.value.clone(),
+                    },
+                ),
                 Read {
                     end_ns: 2300 * MS,
-                    ..read(3, 300, ReadOutcome::Failed { message: "timeout".into() })
+                    ..read(
+                        3,
+                        300,
+                        ReadOutcome::Failed {
+                            message: "timeout".into(),
+                        },
+                    )
                 },
             ],
         );
@@ -681,7 +705,10 @@ mod tests {
         assert_eq!((eu.region.as_str(), eu.readers, eu.reads), ("eu", 2, 2));
         assert_eq!((eu.hits, eu.computes, eu.failed, eu.polls), (1, 1, 0, 0));
         assert_eq!(eu.no_serve_max_ms, 0.0);
-        assert_eq!((ap.reads, ap.hits, ap.computes, ap.failed, ap.polls), (2, 0, 0, 1, 3));
+        assert_eq!(
+            (ap.reads, ap.hits, ap.computes, ap.failed, ap.polls),
+            (2, 0, 0, 1, 3)
+        );
         assert_eq!(ap.miss_ms.max, 150.0);
         // ap's failed read: from its last serve (150 ms) to the read's end.
         assert_eq!(ap.no_serve_max_ms, 2150.0);

@@ -63,7 +63,7 @@ pub fn render(r: &Report) -> String {
 
 pub(super) const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222;max-width:1000px}\
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}\
-td.n{text-align:right}.pass{background:#d7f5d7}.fail{background:#f8d0d0}.unknown{background:#fbeec0}\
+td.n{text-align:right;white-space:nowrap}td.k{white-space:nowrap}.pass{background:#d7f5d7}.fail{background:#f8d0d0}.unknown{background:#fbeec0}\
 .verdict{display:inline-block;padding:.2em .8em;font-weight:bold;border-radius:4px}\
 .none{color:#777;font-style:italic}section.chart{margin-top:1.5em}h2{font-size:1.1em}";
 
@@ -251,7 +251,11 @@ fn grid_table(s: &mut String, title: &str, head: &[&str], rows: &[Vec<String>]) 
     for row in rows {
         s.push_str("<tr>");
         for (i, cell) in row.iter().enumerate() {
-            let class = if i == 0 { "" } else { " class=\"n\"" };
+            let class = if i == 0 {
+                " class=\"k\""
+            } else {
+                " class=\"n\""
+            };
             let _ = write!(s, "<td{class}>{}</td>", escape(cell));
         }
         s.push_str("</tr>\n");
@@ -1265,6 +1269,17 @@ mod tests {
         assert!(page.contains("misses (waited or computed)") && page.contains("computations"));
         // No key/value workload: none of its charts.
         assert!(!page.contains("id=\"latency\""));
+        // No readers in regions: no table of them; with some, a row each.
+        assert!(!page.contains("readers by region"));
+        r.checks.stampede.as_mut().unwrap().by_region =
+            vec![crate::checker::stampede::RegionFigures {
+                region: "ap-south".into(),
+                readers: 3,
+                ..Default::default()
+            }];
+        let page = render(&r);
+        assert!(page.contains("Stampede readers by region"));
+        assert!(page.contains("<td class=\"k\">ap-south</td><td class=\"n\">3</td>"));
         // With no read, it says so.
         r.checks.stampede.as_mut().unwrap().per_second.clear();
         assert!(render(&r).contains("recorded no read"));

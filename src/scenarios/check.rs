@@ -1309,7 +1309,9 @@ mod tests {
             polls: 0,
             errors: 0,
         };
-        let hit = || ReadOutcome::Hit { value: "v|0".into() };
+        let hit = || ReadOutcome::Hit {
+            value: "v|0".into(),
+        };
         let spec = StampedeSpec {
             readers: 2,
             regions: vec!["eu".into(), "ap".into()],
@@ -1319,7 +1321,14 @@ mod tests {
         // one of its reads fails.
         let mut reads: Vec<Read> = (0..20).map(|i| read(0, i * 10, 1, hit())).collect();
         reads.extend((0..20).map(|i| read(1, i * 10, 150, hit())));
-        reads.push(read(1, 300, 2000, ReadOutcome::Failed { message: "timeout".into() }));
+        reads.push(read(
+            1,
+            300,
+            2000,
+            ReadOutcome::Failed {
+                message: "timeout".into(),
+            },
+        ));
         let mut st = stored(record(serde_json::json!([])));
         st.stampede = Some(StampedeRecording {
             spec: Some(spec),
@@ -1336,15 +1345,25 @@ mod tests {
             ]
             .into()
         };
-        st.record.slo_by_region = [("eu".to_string(), limits(10.0)), ("ap".to_string(), limits(100.0))].into();
+        st.record.slo_by_region = [
+            ("eu".to_string(), limits(10.0)),
+            ("ap".to_string(), limits(100.0)),
+        ]
+        .into();
         let report = check(&st);
         let result = |name: &str| {
             let s = report.slo.iter().find(|s| s.name == name).unwrap();
             (s.value, s.result)
         };
-        assert_eq!(result("max_stampede_serve_p99_ms[eu]"), (Some(1.0), Verdict::Pass));
+        assert_eq!(
+            result("max_stampede_serve_p99_ms[eu]"),
+            (Some(1.0), Verdict::Pass)
+        );
         assert_eq!(result("max_failed_reads[eu]"), (Some(0.0), Verdict::Pass));
-        assert_eq!(result("max_stampede_serve_p99_ms[ap]"), (Some(150.0), Verdict::Fail));
+        assert_eq!(
+            result("max_stampede_serve_p99_ms[ap]"),
+            (Some(150.0), Verdict::Fail)
+        );
         assert_eq!(result("max_failed_reads[ap]"), (Some(1.0), Verdict::Fail));
         // No key/value clients in eu: their SLO there is not known, not passed.
         assert_eq!(result("max_p99_during_ms[eu]"), (None, Verdict::Unknown));

@@ -853,7 +853,11 @@ pub(crate) mod tests {
     fn stampede_readers_in_regions_load_and_their_errors_name_the_place() {
         const TWO: &str = "name: c\nkind: cluster\nregions: [{name: eu}, {name: us}]\ncluster:\n  shards: 3\n  replicas: 1\n";
         let base = "name: s\ntopology: c.yaml\nfaults:\n  - {fault: kill, target: s1n1}\n";
-        let s = load_beside(TWO, &format!("{base}stampede:\n  readers: 4\n  regions: [us, eu]\n")).unwrap();
+        let s = load_beside(
+            TWO,
+            &format!("{base}stampede:\n  readers: 4\n  regions: [us, eu]\n"),
+        )
+        .unwrap();
         let st = s.stampede.unwrap();
         assert_eq!(st.regions, ["us", "eu"]);
         assert_eq!((st.region_of(0), st.region_of(3)), (Some("us"), Some("eu")));
@@ -864,11 +868,15 @@ pub(crate) mod tests {
         assert_eq!(s.slo_by_region["us"]["max_stampede_serve_p99_ms"], 200.0);
         for (yaml, expected) in [
             (
-                format!("{base}stampede:\n  regions: [eu, us]\nslo_by_region:\n  us: {{max_app_downtime_ms: 1}}\n"),
+                format!(
+                    "{base}stampede:\n  regions: [eu, us]\nslo_by_region:\n  us: {{max_app_downtime_ms: 1}}\n"
+                ),
                 "DIR/s.yaml:8:8: slo_by_region.us.max_app_downtime_ms: reads the key/value clients in `us`, and `workload.regions` puts none there",
             ),
             (
-                format!("{base}workload:\n  regions: [eu, us]\nslo_by_region:\n  eu: {{max_failed_reads: 1}}\n"),
+                format!(
+                    "{base}workload:\n  regions: [eu, us]\nslo_by_region:\n  eu: {{max_failed_reads: 1}}\n"
+                ),
                 "DIR/s.yaml:8:8: slo_by_region.eu.max_failed_reads: reads the stampede readers in `eu`, and `stampede.regions` puts none there",
             ),
             (

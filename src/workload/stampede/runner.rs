@@ -22,11 +22,11 @@ use super::{
 };
 use crate::cluster::AddressMap;
 use crate::runtime::netns::NetNs;
-use crate::workload::place::Place;
 use crate::timeline::Clock;
 use crate::workload::exec::reply_text;
 use crate::workload::generator::Keys;
 use crate::workload::locks::RELEASE_LUA;
+use crate::workload::place::Place;
 use crate::workload::router::{Exec, Req, Router};
 use crate::workload::{Outcome, Routing, WorkloadError};
 
@@ -205,7 +205,10 @@ impl StampedeWorkload {
         let s = &self.shared.spec;
         let bound = Duration::from_millis(s.max_wait_ms + s.compute_ms + 4 * s.timeout_ms + 5_000);
         let threads = std::mem::take(&mut self.threads);
-        if tokio::time::timeout(bound, join_all(threads)).await.is_err() {
+        if tokio::time::timeout(bound, join_all(threads))
+            .await
+            .is_err()
+        {
             tracing::warn!("the stampede readers did not end within {bound:?}");
         }
         let sh = &self.shared;
