@@ -558,6 +558,12 @@ fn drill_reports_links(env: &Env) {
     );
     assert_eq!((l.link.as_str(), l.declared_rtt_ms), ("eu<->us", 80.0));
     assert_eq!(l.pings, redis_drill::runtime::links::MEASURE_PINGS);
+    // The report says how the links were made, and whether netem was there.
+    let how = &report.environment.links_mechanism;
+    assert!(
+        how.starts_with("user-space delaying relay") && how.contains("netem"),
+        "{how}"
+    );
     assert_eq!(l.check, redis_drill::report::Verdict::Pass, "{}", l.note);
     let md = std::fs::read_to_string(drilled.run_dir().join("report.md")).unwrap();
     assert!(md.contains("### Links between regions"), "{md}");

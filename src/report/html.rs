@@ -188,6 +188,13 @@ fn regions_section(s: &mut String, r: &Report) {
     if !title.is_empty() {
         s.push_str("</table>\n");
     }
+    if !r.environment.links_mechanism.is_empty() {
+        let _ = writeln!(
+            s,
+            "<p>Links made by: {}.</p>",
+            escape(&r.environment.links_mechanism)
+        );
+    }
     if r.client_regions.is_empty() {
         return;
     }
@@ -1335,6 +1342,13 @@ mod tests {
             page.contains("<td class=\"n\">4 / 40</td><td class=\"n\">41.50 ms</td>"),
             "{page}"
         );
+        // How the links were made, when the run had any.
+        assert!(!page.contains("Links made by"));
+        r.environment.links_mechanism =
+            "user-space delaying relay (this kernel has no netem)".into();
+        assert!(render(&r).contains(
+            "<p>Links made by: user-space delaying relay (this kernel has no netem).</p>"
+        ));
     }
 
     #[test]

@@ -390,6 +390,9 @@ fn links(s: &mut String, r: &Report) {
         "Round trips measured before the drill: sequential PINGs from a node of one region, bound to its address, to a node of the other, through the link as the nodes' own traffic goes.\n"
     );
     round_trips(s, &r.links);
+    if !r.environment.links_mechanism.is_empty() {
+        let _ = writeln!(s, "\nMade by: {}.", r.environment.links_mechanism);
+    }
     s.push('\n');
     for l in &r.links {
         let _ = writeln!(s, "- {} {}: {}", l.link, l.check.as_str(), l.note);

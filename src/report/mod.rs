@@ -253,6 +253,10 @@ pub struct Environment {
     /// run's network), or `published ports (docker-proxy)`.
     #[serde(default)]
     pub client_path: String,
+    /// How the links between regions were made (the relay; whether the
+    /// kernel had netem); empty without links.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub links_mechanism: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -750,6 +754,7 @@ pub(crate) mod tests {
                 host_cores: 2,
                 redis_drill_version: "0.1.0".into(),
                 client_path: "inside the run's network (the clients container's namespace)".into(),
+                links_mechanism: String::new(),
             },
             topology: StatusReport {
                 name: "cluster-reshard".into(),

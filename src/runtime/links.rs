@@ -36,6 +36,37 @@ pub const RELAY_DIR: &str = "relay";
 /// How long the relay may take to listen.
 const RELAY_START: Duration = Duration::from_secs(10);
 
+/// How the links of a run are made, in words for the report: always the
+/// user-space relay, and whether this kernel could have had netem instead
+/// (tried in a throwaway network namespace, `unshare --net`, which leaves
+/// nothing behind). redis-drill has no netem path: none could be run or
+/// tested on the kernels it is built on.
+pub fn mechanism() -> String {
+    const RELAY: &str =
+        "user-space delaying relay fed by iptables REDIRECT, loss by the `statistic` match";
+    let out = Command::new("unshare")
+        .args([
+            "--net", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms",
+        ])
+        .stdin(Stdio::null())
+        .output();
+    let netem = match out {
+        Ok(o) if o.status.success() => {
+            "this kernel has netem, which redis-drill does not use yet".to_string()
+        }
+        Ok(o) => {
+            let why = String::from_utf8_lossy(&o.stderr).trim().to_string();
+            if why.contains("qdisc kind is unknown") {
+                "this kernel has no netem".to_string()
+            } else {
+                format!("netem not tried: {why}")
+            }
+        }
+        Err(e) => format!("netem not tried: unshare/tc: {e}"),
+    };
+    format!("{RELAY} ({netem})")
+}
+
 /// The comment every rule of `run_id` carries.
 pub fn comment(run_id: &str) -> String {
     format!("redis-drill-run-{run_id}")

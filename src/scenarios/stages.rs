@@ -1122,6 +1122,11 @@ impl Run<'_> {
                     image: d.image.clone(),
                     host_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
                     client_path: setup.clients.path.clone(),
+                    links_mechanism: if d.topology.links.is_empty() {
+                        String::new()
+                    } else {
+                        crate::runtime::links::mechanism()
+                    },
                     redis_drill_version: env!("CARGO_PKG_VERSION").to_string(),
                 },
                 // No KV workload, no clients of it (the lock workload's
