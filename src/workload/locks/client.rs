@@ -40,6 +40,10 @@ use crate::cluster::{AddressMap, OwnAddressesOnly};
 use crate::timeline::Clock;
 use crate::workload::WaitSpec;
 
+/// Looks for the primary of the moment a release or an extension makes
+/// after an error, at most (one instance timeout apart, within the TTL).
+const FOLLOW_ATTEMPTS: u32 = 10;
+
 /// KEYS[1] the lock, KEYS[2] its fencing counter; ARGV[1] the token,
 /// ARGV[2] the TTL (ms). Returns the new counter, or nil when the lock is
 /// taken.
@@ -429,13 +433,15 @@ impl LockClient {
 
     /// After an error from the instance, find the primary of the moment
     /// (`ROLE` on every node of the group) and move to it. Nothing to do
-    /// for a fixed set of instances, or when nothing failed.
-    async fn follow(&mut self) {
+    /// for a fixed set of instances, or when nothing failed. False when no
+    /// node said it is the primary (none answered within the instance
+    /// timeout, or the promotion is not done yet).
+    async fn follow(&mut self) -> bool {
         let Some(group) = self.group.as_mut() else {
-            return;
+            return true;
         };
         let Some(current) = self.instances.first_mut().filter(|i| i.failed) else {
-            return;
+            return true;
         };
         let map = &group.map;
         let roles: Vec<NodeRole> =
@@ -446,16 +452,17 @@ impl LockClient {
                 .collect();
         // No primary to be seen: look again after the next error.
         let Some(primary) = replication::current_primary(&roles, Some(&current.name)) else {
-            return;
+            return false;
         };
         current.failed = false;
         if primary == current.name {
-            return;
+            return true;
         }
         if let Some(node) = map.nodes().iter().find(|n| n.name == primary) {
             tracing::info!(from = %current.name, to = primary, "the lock follows the primary");
             *current = Instance::new(map, node, current.timeout);
         }
+        true
     }
 
     /// Compare-and-delete on every instance.
@@ -488,7 +495,22 @@ impl LockClient {
             return first;
         }
         let before = self.instances.first().map(|i| i.name.clone());
-        self.follow().await;
+        // Look for the primary until one answers, while the key could still
+        // be live (its TTL from the first try): a release that gave up
+        // because no node answered ROLE within the instance timeout — a
+        // busy machine, a promotion under way — would leave the key on the
+        // promoted primary for every waiter to wait out.
+        let started = Instant::now();
+        for attempt in 0..FOLLOW_ATTEMPTS {
+            if self.follow().await {
+                break;
+            }
+            let pause = self.instances.first().map_or(Duration::ZERO, |i| i.timeout);
+            if attempt + 1 == FOLLOW_ATTEMPTS || started.elapsed() + pause >= self.ttl {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+        }
         if self.instances.first().map(|i| &i.name) == before.as_ref() {
             return first;
         }
