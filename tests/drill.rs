@@ -240,7 +240,7 @@ fn figure_in(r: &Report, name: &str) -> Option<f64> {
 
 /// SLOs whose figure, when the drill read back no counter or transaction
 /// group, or judged no read of a SET PX key, is `unknown` rather than missing.
-const READ_BACK_OR_UNKNOWN: [&str; 18] = [
+const READ_BACK_OR_UNKNOWN: [&str; 19] = [
     "max_lost_increments",
     "max_over_counted_increments",
     "max_torn_reads",
@@ -260,6 +260,7 @@ const READ_BACK_OR_UNKNOWN: [&str; 18] = [
     "max_failed_reads",
     "max_unserved_ms",
     "max_warm_ms",
+    "max_stampede_serve_p99_ms",
     "max_stale_serve_ms",
 ];
 

@@ -40,6 +40,9 @@ use crate::cluster::{AddressMap, OwnAddressesOnly};
 use crate::timeline::Clock;
 use crate::workload::WaitSpec;
 
+/// How long each instance's first connection may take, before the drill.
+const START_CONNECT: Duration = Duration::from_secs(5);
+
 /// Looks for the primary of the moment a release or an extension makes
 /// after an error, at most (one instance timeout apart, within the TTL).
 const FOLLOW_ATTEMPTS: u32 = 10;
@@ -129,18 +132,27 @@ impl Instance {
         }
     }
 
+    /// The connection, opened within the instance timeout when there is
+    /// none (a reconnection during the drill is part of what it measures).
     async fn connection(&mut self) -> Result<MultiplexedConnection, String> {
+        self.connection_within(self.timeout).await
+    }
+
+    async fn connection_within(
+        &mut self,
+        bound: Duration,
+    ) -> Result<MultiplexedConnection, String> {
         if let Some(c) = &self.conn {
             return Ok(c.clone());
         }
         let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.timeout))
+            .set_connection_timeout(Some(bound))
             // Each command has its own bound (WAIT's is longer).
             .set_response_timeout(None)
             .set_dns_resolver(self.resolver.clone());
         let c = tokio::time::timeout(
-            self.timeout,
-            crate::cluster::dial::multiplexed(self.addr, &config, self.timeout),
+            bound,
+            crate::cluster::dial::multiplexed(self.addr, &config, bound),
         )
         .await
         .map_err(|_| "connect: timeout".to_string())?
@@ -362,12 +374,14 @@ impl LockClient {
     }
 
     /// Open every connection now; the instances that could not be reached.
+    /// Open every instance's connection before the workers start, each
+    /// within [`START_CONNECT`] rather than the instance timeout (tens of
+    /// ms, which a busy machine's first connect can miss): setting up is
+    /// not what a drill measures.
     pub async fn connect(&mut self) -> Vec<(String, String)> {
-        let tried = futures::future::join_all(
-            self.instances
-                .iter_mut()
-                .map(|i| async move { i.connection().await.err().map(|e| (i.name.clone(), e)) }),
-        )
+        let tried = futures::future::join_all(self.instances.iter_mut().map(|i| async move {
+            (i.connection_within(START_CONNECT).await.err()).map(|e| (i.name.clone(), e))
+        }))
         .await;
         tried.into_iter().flatten().collect()
     }

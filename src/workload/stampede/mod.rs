@@ -38,7 +38,9 @@
 //! the others serve the stale value at once.
 //!
 //! Every command is sent once: the loop around it is the application's
-//! algorithm, and every failure is counted in the read it belongs to.
+//! algorithm, and every failure is counted in the read it belongs to. A
+//! read still waiting for a value when the drill stops has no outcome and
+//! is not recorded (it was not given its `max_wait_ms`).
 
 mod runner;
 

@@ -141,6 +141,10 @@ impl StampedeWorkload {
             unrecorded: AtomicU64::new(0),
         });
         let go = CancellationToken::new();
+        // Dropped before every thread is running (an error, or the caller
+        // gave up on this future): the threads stop rather than wait for
+        // `go` until the run's own cancellation.
+        let unstarted = shared.stop.clone().drop_guard();
         let n_places = places.len() as u32;
         let mut threads = Vec::new();
         let mut readies = Vec::new();
@@ -194,6 +198,7 @@ impl StampedeWorkload {
             join_all(threads).await;
             return Err(e);
         }
+        unstarted.disarm();
         go.cancel();
         Ok(StampedeWorkload { shared, threads })
     }
@@ -367,7 +372,9 @@ async fn reader(sh: &Shared, router: &Router, r: u32, seed: u64) {
     let picker = Keys::new(u64::from(sh.spec.keys), sh.spec.distribution);
     while !sh.stop.is_cancelled() {
         let key = picker.pick(&mut rng) as u32;
-        let (read, compute) = get_or_compute(sh, router, r, key, &mut n).await;
+        let Some((read, compute)) = get_or_compute(sh, router, r, key, &mut n).await else {
+            return;
+        };
         sh.record(read, compute);
         // Each pause drawn from every/2 .. 3·every/2: readers do not march in step.
         let ms = rng.random_range(every / 2..=every + every / 2);
@@ -422,7 +429,7 @@ async fn get_or_compute(
     r: u32,
     key_n: u32,
     n: &mut u64,
-) -> (Read, Option<Compute>) {
+) -> Option<(Read, Option<Compute>)> {
     let spec = &sh.spec;
     let variant = spec.variant_of(key_n);
     let key = spec.key(key_n);
@@ -476,7 +483,7 @@ async fn get_or_compute(
             } else {
                 ReadOutcome::Waited { value }
             };
-            return (done(outcome, polls, errors), None);
+            return Some((done(outcome, polls, errors), None));
         }
         // Missing, or stale under serve_stale: take the lock (the script
         // already tried).
@@ -507,24 +514,31 @@ async fn get_or_compute(
         }
         if let Some(p) = step {
             if p.won {
-                return compute(
-                    sh, router, r, key_n, slot, &key, &lock, &token, p, polls, errors,
-                )
-                .await
-                .map_read(done);
+                return Some(
+                    compute(
+                        sh, router, r, key_n, slot, &key, &lock, &token, p, polls, errors,
+                    )
+                    .await
+                    .map_read(done),
+                );
             }
             if let Some(v) = p.value
                 && spec.policy == Policy::ServeStale
             {
-                return (done(ReadOutcome::Stale { value: v }, polls, errors), None);
+                return Some((done(ReadOutcome::Stale { value: v }, polls, errors), None));
             }
         }
-        if start.elapsed() >= max_wait || sh.stop.is_cancelled() {
+        if start.elapsed() >= max_wait {
             let message = format!(
                 "no value within {} ms ({polls} polls, {errors} errors)",
                 spec.max_wait_ms
             );
-            return (done(ReadOutcome::Failed { message }, polls, errors), None);
+            return Some((done(ReadOutcome::Failed { message }, polls, errors), None));
+        }
+        // The drill ended while this read waited: it has no outcome (not a
+        // failure: the system was not given its max_wait_ms).
+        if sh.stop.is_cancelled() {
+            return None;
         }
         polls += 1;
         tokio::time::sleep(Duration::from_millis(spec.poll_ms)).await;
