@@ -945,7 +945,7 @@ fn lock_workers_in_regions_pay_the_link() {
     );
     let scenario = env.write(
         "lock-regions.yaml",
-        "name: lock-regions\ntopology: lock-two.yaml\nlocks:\n  algorithm: redlock\n  workers: 2\n  locks: 2\n  ttl_ms: 2000\n  hold: {min_ms: 10, max_ms: 20}\n  think_ms: 10\n  retry_ms: 300\n  acquire_timeout_ms: 3000\n  instance_timeout_ms: 300\n  regions: [eu, us]\nbaseline_ms: 500\nduring_ms: 3000\nsettle_ms: 200\nslo:\n  max_lock_violations: 0\n",
+        "name: lock-regions\ntopology: lock-two.yaml\nlocks:\n  algorithm: redlock\n  workers: 2\n  locks: 2\n  ttl_ms: 2000\n  hold: {min_ms: 10, max_ms: 20}\n  think_ms: 10\n  retry_ms: 300\n  acquire_timeout_ms: 3000\n  instance_timeout_ms: 300\n  regions: [eu, us]\nbaseline_ms: 500\nduring_ms: 8000\nsettle_ms: 200\nslo:\n  max_lock_violations: 0\n",
     );
     let drilled = env.drill(&scenario, &[]);
     drilled.assert_code(0);
