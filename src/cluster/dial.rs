@@ -77,8 +77,9 @@ pub async fn connect(addr: SocketAddr, timeout: Duration) -> std::io::Result<Tcp
     Ok(stream)
 }
 
-/// A multiplexed Redis connection to `addr`, as redis-rs would open it with
-/// `config`, but from the thread's source address when it has one, and
+/// A multiplexed Redis connection to `addr` (an address, never a name to
+/// resolve), as redis-rs would open it with `config`, but from the thread's
+/// source address when it has one, and
 /// always with Nagle off: redis-rs leaves it on by default, and then a
 /// second command written while the first is unacknowledged waits for the
 /// peer's delayed ACK — up to 40 ms more on a link's round trip, which the

@@ -112,8 +112,10 @@ fn summary(s: &mut String, r: &Report) {
             grid_table(s, "Stampede readers by region", &head, &rows);
         }
     }
-    // A lock drill that ran its locks alone has no key/value figures.
+    // A lock or stampede drill that ran alone has no key/value figures;
+    // its links it has.
     if locks_only(r) {
+        regions_section(s, r);
         return;
     }
     s.push_str("<h2>Headline figures</h2><table>\n");
@@ -1115,6 +1117,9 @@ fn node_chart(
 /// Append the section to `s`, in HTML: a table, broken guarantees marked.
 fn locks_section(s: &mut String, l: &LocksReport) {
     rows_table(s, "Locks", super::locks::rows(l));
+    if let Some((head, rows)) = super::locks::region_grid(l) {
+        grid_table(s, "Lock workers by region", &head, &rows);
+    }
     let shown = super::locks::overlaps(l);
     if !shown.is_empty() {
         let _ = writeln!(s, "<p>Overlaps (first {}):</p><ul>", shown.len());
@@ -1385,6 +1390,24 @@ mod tests {
         );
         assert!(!page.contains("Headline figures"), "{page}");
         assert!(!page.contains("<section class=\"chart\""), "{page}");
+        // Workers in regions: a row each; the links are shown too.
+        assert!(!page.contains("Lock workers by region"));
+        r.environment.links_mechanism = "user-space delaying relay".into();
+        assert!(render(&r).contains("Links made by: user-space delaying relay."));
+        r.locks.as_mut().unwrap().by_region = vec![crate::checker::locks::LockRegion {
+            region: "ap-south".into(),
+            workers: 2,
+            grants: 5,
+            ..Default::default()
+        }];
+        let page = render(&r);
+        assert!(page.contains("<h2>Lock workers by region</h2>"), "{page}");
+        assert!(
+            page.contains(
+                "<td class=\"k\">ap-south</td><td class=\"n\">2</td><td class=\"n\">5</td>"
+            ),
+            "{page}"
+        );
         // With a key/value workload beside the locks, both are shown.
         r.workload.app.clients = 1;
         let page = render(&r);

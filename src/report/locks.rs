@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::LocksReport;
-use super::text::ms;
+use super::text::{markdown_table, ms};
 
 /// `n thing` or `n things`.
 fn count(n: u64, thing: &str) -> String {
@@ -153,6 +153,39 @@ pub(super) fn overlaps(l: &LocksReport) -> Vec<String> {
         .collect()
 }
 
+/// The workers of each region (`locks.regions`): the header and a row per
+/// region, for the Markdown and the HTML report; `None` without regions.
+pub(super) fn region_grid(l: &LocksReport) -> Option<(Vec<&'static str>, Vec<Vec<String>>)> {
+    if l.by_region.is_empty() {
+        return None;
+    }
+    let head = vec![
+        "workers in",
+        "workers",
+        "grants",
+        "timeouts",
+        "acquire p50",
+        "p99",
+        "max",
+    ];
+    let rows = (l.by_region.iter())
+        .map(|g| {
+            let some = g.acquire_ms.count > 0;
+            let lat = |v: f64| if some { ms(v) } else { "—".to_string() };
+            vec![
+                g.region.clone(),
+                g.workers.to_string(),
+                g.grants.to_string(),
+                g.timeouts.to_string(),
+                lat(g.acquire_ms.p50),
+                lat(g.acquire_ms.p99),
+                lat(g.acquire_ms.max),
+            ]
+        })
+        .collect();
+    Some((head, rows))
+}
+
 /// Append the section to `s`, in Markdown.
 pub(super) fn render(s: &mut String, l: &LocksReport) {
     let _ = writeln!(s, "\n| locks | |\n|---|---|");
@@ -167,26 +200,9 @@ pub(super) fn render(s: &mut String, l: &LocksReport) {
         };
         let _ = writeln!(s, "| {label} | {text} |");
     }
-    if !l.by_region.is_empty() {
-        let _ = writeln!(
-            s,
-            "\n| workers in | workers | grants | timeouts | acquire p50 | p99 | max |\n|---|---:|---:|---:|---:|---:|---:|"
-        );
-        for g in &l.by_region {
-            let some = g.acquire_ms.count > 0;
-            let lat = |v: f64| if some { ms(v) } else { "—".to_string() };
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                g.region,
-                g.workers,
-                g.grants,
-                g.timeouts,
-                lat(g.acquire_ms.p50),
-                lat(g.acquire_ms.p99),
-                lat(g.acquire_ms.max)
-            );
-        }
+    if let Some((head, rows)) = region_grid(l) {
+        s.push('\n');
+        markdown_table(s, &head, &rows);
     }
     let shown = overlaps(l);
     if !shown.is_empty() {
@@ -273,5 +289,31 @@ mod tests {
         let mut s = String::new();
         render(&mut s, &sample());
         insta::assert_snapshot!(s);
+    }
+
+    #[test]
+    fn workers_in_regions_get_a_row_each() {
+        let mut l = sample();
+        assert!(region_grid(&l).is_none());
+        l.by_region = vec![
+            crate::checker::locks::LockRegion {
+                region: "eu".into(),
+                workers: 2,
+                grants: 14,
+                timeouts: 2,
+                acquire_ms: crate::checker::percentiles([154_000_000, 160_000_000]),
+            },
+            crate::checker::locks::LockRegion {
+                region: "ap".into(),
+                workers: 2,
+                ..Default::default()
+            },
+        ];
+        let mut s = String::new();
+        render(&mut s, &l);
+        assert!(s.contains("| workers in | workers | grants | timeouts | acquire p50 | p99 | max |\n|---|---:|---:|---:|---:|---:|---:|\n"), "{s}");
+        assert!(s.contains("| eu | 2 | 14 | 2 | 154 ms |"), "{s}");
+        // No grant: no latency to show.
+        assert!(s.contains("| ap | 2 | 0 | 0 | — | — | — |"), "{s}");
     }
 }

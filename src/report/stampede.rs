@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::text::{group, ms};
+use super::text::{group, markdown_table, ms};
 use crate::checker::stampede::{Duplicate, Stampede};
 
 /// Duplicates listed in the Markdown at most (report.json has them all).
@@ -216,14 +216,8 @@ pub(super) fn render(out: &mut String, s: &Stampede) {
         }
     }
     if let Some((head, rows)) = region_grid(s) {
-        let _ = writeln!(out, "\nBy the readers' region:\n\n| {} |", head.join(" | "));
-        let align: Vec<&str> = (0..head.len())
-            .map(|i| if i == 0 { "---" } else { "---:" })
-            .collect();
-        let _ = writeln!(out, "|{}|", align.join("|"));
-        for row in rows {
-            let _ = writeln!(out, "| {} |", row.join(" | "));
-        }
+        let _ = writeln!(out, "\nBy the readers' region:\n");
+        markdown_table(out, &head, &rows);
     }
     let dups: Vec<(&str, &Duplicate)> = s
         .violations

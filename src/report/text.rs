@@ -24,3 +24,17 @@ pub(super) fn ms(v: f64) -> String {
         format!("{v:.2} ms")
     }
 }
+
+/// A Markdown table: the header row, then the rows; the first column is
+/// text (left), the others numbers (right).
+pub(super) fn markdown_table(out: &mut String, head: &[&str], rows: &[Vec<String>]) {
+    use std::fmt::Write as _;
+    let _ = writeln!(out, "| {} |", head.join(" | "));
+    let align: Vec<&str> = (0..head.len())
+        .map(|i| if i == 0 { "---" } else { "---:" })
+        .collect();
+    let _ = writeln!(out, "|{}|", align.join("|"));
+    for row in rows {
+        let _ = writeln!(out, "| {} |", row.join(" | "));
+    }
+}

@@ -43,7 +43,7 @@ const RELAY_START: Duration = Duration::from_secs(10);
 /// tested on the kernels it is built on.
 pub fn mechanism() -> String {
     const RELAY: &str =
-        "user-space delaying relay fed by iptables REDIRECT, loss by the `statistic` match";
+        "user-space delaying relay fed by iptables REDIRECT, loss by the iptables statistic match";
     let out = Command::new("unshare")
         .args([
             "--net", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms",

@@ -157,8 +157,7 @@ impl Router {
         }
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_dns_resolver(map.resolver());
+            .set_response_timeout(Some(timeout));
         let r = Router {
             map: map.clone(),
             routing: routing.clone(),

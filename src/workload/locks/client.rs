@@ -35,8 +35,8 @@ use redis::{AsyncConnectionConfig, Cmd, RedisError};
 
 use super::history::AttemptOutcome;
 use super::spec::LockSpec;
+use crate::cluster::AddressMap;
 use crate::cluster::replication::{self, NodeRole};
-use crate::cluster::{AddressMap, OwnAddressesOnly};
 use crate::timeline::Clock;
 use crate::workload::WaitSpec;
 
@@ -105,7 +105,6 @@ impl LockKeys {
 struct Instance {
     name: String,
     addr: SocketAddr,
-    resolver: OwnAddressesOnly,
     timeout: Duration,
     conn: Option<MultiplexedConnection>,
     /// An error since the last round: a client that follows the primary
@@ -121,11 +120,10 @@ enum Said<T> {
 }
 
 impl Instance {
-    fn new(map: &AddressMap, node: &crate::cluster::MappedNode, timeout: Duration) -> Instance {
+    fn new(node: &crate::cluster::MappedNode, timeout: Duration) -> Instance {
         Instance {
             name: node.name.clone(),
             addr: node.addr,
-            resolver: map.resolver(),
             timeout,
             conn: None,
             failed: false,
@@ -148,8 +146,7 @@ impl Instance {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(bound))
             // Each command has its own bound (WAIT's is longer).
-            .set_response_timeout(None)
-            .set_dns_resolver(self.resolver.clone());
+            .set_response_timeout(None);
         let c = tokio::time::timeout(
             bound,
             crate::cluster::dial::multiplexed(self.addr, &config, bound),
@@ -349,7 +346,7 @@ impl LockClient {
         let all = |map: &AddressMap| -> Vec<Instance> {
             map.nodes()
                 .iter()
-                .map(|n| Instance::new(map, n, timeout))
+                .map(|n| Instance::new(n, timeout))
                 .collect()
         };
         let (instances, group) = match target {
@@ -474,7 +471,7 @@ impl LockClient {
         }
         if let Some(node) = map.nodes().iter().find(|n| n.name == primary) {
             tracing::info!(from = %current.name, to = primary, "the lock follows the primary");
-            *current = Instance::new(map, node, current.timeout);
+            *current = Instance::new(node, current.timeout);
         }
         true
     }
