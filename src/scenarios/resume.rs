@@ -128,36 +128,22 @@ impl Resharding<'_> {
             bus.emit(DrillEvent::ReshardInterrupted {
                 why: crate::cluster::admin::error_chain(&err),
             });
-            // Wait until every slot is closed and every owner answers.
+            // Wait until every owner answers, then close every open slot. Not
+            // the other way round: until a failed primary's replica is promoted,
+            // the keys the migration had moved to that primary are on a replica,
+            // which no fix sees; closing the slot then would strand them there,
+            // and writes meanwhile would put a second value under their names.
             let bound = Instant::now() + recovery_timeout;
             let owners = loop {
                 let attempt = async {
+                    recovered(map).await?;
                     let mut fix_opts = opts.clone();
                     fix_opts.timeout = Duration::from_secs(60);
                     reshard::fix_open_slots_with(map, &fix_opts).await?;
-                    let owners = SlotOwners::load(map, cluster::ConnectOptions::default()).await?;
-                    // Recovered: every owner answers and every node that answers
-                    // serves every slot (a failed primary still owns its slots
-                    // until its replica is promoted).
-                    let views = cluster::node_views(map, cluster::ConnectOptions::default()).await;
-                    let up: Vec<&cluster::NodeView> =
-                        views.iter().filter(|v| v.error.is_none()).collect();
-                    let pending: Vec<String> = owners
-                        .primaries()
-                        .iter()
-                        .filter(|p| !up.iter().any(|v| &v.name == *p))
-                        .map(|p| format!("{p} owns slots and does not answer"))
-                        .chain(
-                            up.iter()
-                                .filter(|v| v.cluster_state.as_deref() != Some("ok"))
-                                .map(|v| format!("{}: cluster_state is not ok", v.name)),
-                        )
-                        .collect();
-                    if pending.is_empty() {
-                        Ok(owners)
-                    } else {
-                        Err(ClusterError::Plan(pending.join("; ")))
-                    }
+                    // Finishing a slot changes its owner.
+                    Ok::<_, ClusterError>(
+                        SlotOwners::load(map, cluster::ConnectOptions::default()).await?,
+                    )
                 };
                 match attempt.await {
                     Ok(o) => break o,
@@ -198,6 +184,32 @@ impl Resharding<'_> {
                 return Ok(done);
             }
         }
+    }
+}
+
+/// Whether the cluster has recovered: every owner answers and every node that
+/// answers serves every slot (a failed primary still owns its slots until its
+/// replica is promoted, and while it is flagged failed and not yet replaced
+/// the others say `cluster_state:fail`).
+async fn recovered(map: &AddressMap) -> Result<(), ClusterError> {
+    let owners = SlotOwners::load(map, cluster::ConnectOptions::default()).await?;
+    let views = cluster::node_views(map, cluster::ConnectOptions::default()).await;
+    let up: Vec<&cluster::NodeView> = views.iter().filter(|v| v.error.is_none()).collect();
+    let pending: Vec<String> = owners
+        .primaries()
+        .iter()
+        .filter(|p| !up.iter().any(|v| &v.name == *p))
+        .map(|p| format!("{p} owns slots and does not answer"))
+        .chain(
+            up.iter()
+                .filter(|v| v.cluster_state.as_deref() != Some("ok"))
+                .map(|v| format!("{}: cluster_state is not ok", v.name)),
+        )
+        .collect();
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err(ClusterError::Plan(pending.join("; ")))
     }
 }
 
