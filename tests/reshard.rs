@@ -1,8 +1,9 @@
 //! Live resharding against a real cluster (process runtime, real
 //! redis-server): moves checked by our check and by `redis-cli --cluster
 //! check`, a rebalance, a cancel in the middle of a slot, open slots closed by
-//! `fix_open_slots`, and BUSYKEY handling. Every test brings up its own
-//! cluster with the `redis-drill` binary and takes it down from a guard.
+//! `fix_open_slots` (also after the target of a move died), and BUSYKEY
+//! handling. Every test brings up its own cluster with the `redis-drill`
+//! binary and takes it down from a guard.
 
 mod common;
 
@@ -22,6 +23,7 @@ use redis_drill::cluster::{
     AddressMap, ClientOptions, ClusterError, ConnectOptions, ConvergeOptions, Member, check,
     cluster_client, wait_converged,
 };
+use redis_drill::exit;
 use redis_drill::slots::key_slot;
 use tokio_util::sync::CancellationToken;
 
@@ -36,7 +38,7 @@ const CONVERGE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A running cluster-3x1 of this test, taken down when dropped.
 struct Cluster<'a> {
-    _up: UpGuard<'a>,
+    guard: UpGuard<'a>,
     map: AddressMap,
     members: Vec<Member>,
 }
@@ -63,7 +65,11 @@ impl Cluster<'_> {
 }
 
 fn up<'a>(env: &'a Env, prefix: &str) -> Cluster<'a> {
-    let guard = env.up(&topology("cluster-3x1.yaml"), prefix);
+    up_on(env, "cluster-3x1.yaml", prefix)
+}
+
+fn up_on<'a>(env: &'a Env, file: &str, prefix: &str) -> Cluster<'a> {
+    let guard = env.up(&topology(file), prefix);
     let members: Vec<Member> = guard
         .status()
         .nodes
@@ -86,7 +92,7 @@ fn up<'a>(env: &'a Env, prefix: &str) -> Cluster<'a> {
         .collect();
     assert_eq!(members.len(), 6);
     Cluster {
-        _up: guard,
+        guard,
         map: AddressMap::from_members(&members).unwrap(),
         members,
     }
@@ -516,6 +522,141 @@ fn fix_closes_slots_left_open_by_hand() {
         assert_all_read_back(&c, &keys).await;
         // Nothing left to fix.
         assert!(fix_open_slots(&c.map).await.unwrap().slots.is_empty());
+    });
+}
+
+#[test]
+fn fix_waits_until_a_failed_target_is_replaced_then_brings_its_keys_back() {
+    let env = Env::new("process");
+    let c = up_on(&env, "cluster-3x1-fast.yaml", "rs-fixfail");
+    runtime().block_on(async {
+        let slot = 300u16;
+        let keys = keys_in_slot(slot, 1000, "moved");
+        load(&c, &keys).await;
+        let (s1, s2, s2r) = (c.addr("s1n1"), c.addr("s2n1"), c.addr("s2n2"));
+        let (id1, id2) = (node_id(s1).await, node_id(s2).await);
+        let (mut n1, mut n2, mut n2r) = (node(s1).await, node(s2).await, node(s2r).await);
+        // The target's replica is promoted only when the test says so.
+        let () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("cluster-replica-no-failover")
+            .arg("yes")
+            .query_async(&mut n2r)
+            .await
+            .unwrap();
+        // A move of `slot` half done: 500 keys on the target, and on its replica...
+        let setslot = |how: &str, id: &str| {
+            let mut cmd = redis::cmd("CLUSTER");
+            cmd.arg("SETSLOT").arg(slot).arg(how).arg(id);
+            cmd
+        };
+        let () = setslot("IMPORTING", &id1)
+            .query_async(&mut n2)
+            .await
+            .unwrap();
+        let () = setslot("MIGRATING", &id2)
+            .query_async(&mut n1)
+            .await
+            .unwrap();
+        let batch: Vec<Vec<u8>> = redis::cmd("CLUSTER")
+            .arg("GETKEYSINSLOT")
+            .arg(slot)
+            .arg(500)
+            .query_async(&mut n1)
+            .await
+            .unwrap();
+        let target = c.announce("s2n1");
+        let mut migrate = redis::cmd("MIGRATE");
+        migrate
+            .arg(target.ip().to_string())
+            .arg(target.port())
+            .arg("")
+            .arg(0)
+            .arg(5000)
+            .arg("KEYS");
+        for k in &batch {
+            migrate.arg(k);
+        }
+        let _: redis::Value = migrate.query_async(&mut n1).await.unwrap();
+        let acked: u64 = redis::cmd("WAIT")
+            .arg(1)
+            .arg(5000)
+            .query_async(&mut n2)
+            .await
+            .unwrap();
+        assert_eq!(acked, 1);
+        assert_eq!(count_in_slot(s2r, slot).await, 500);
+        // ...then the target dies.
+        let killed = c.guard.run(&["kill", "s2n1"]);
+        assert!(killed.status.success(), "{killed:?}");
+        // Until the others flag it failed, the fixer cannot load the cluster;
+        // once they do, it must not close the slot without the replica's keys.
+        let started = Instant::now();
+        let refusal = loop {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "s2n1 not flagged failed within 20 s"
+            );
+            match fix_open_slots(&c.map).await {
+                Err(ClusterError::OpenSlot { slot: s, detail }) => break (s, detail),
+                Err(e) => eprintln!("not yet: {e}"),
+                Ok(r) => panic!("fixed while the target's replica was not promoted: {r:?}"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(refusal.0, slot);
+        assert!(
+            refusal
+                .1
+                .contains("s2n1 is flagged failed and still serves 5462 slots"),
+            "{}",
+            refusal.1
+        );
+        assert_eq!(count_in_slot(s1, slot).await, 500, "the owner's half stays");
+        // The command says the same, with the environment's exit code.
+        let o = c.guard.run(&["fix"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(exit::ENVIRONMENT), "{err}");
+        assert!(
+            err.contains("fix open slot 300: s2n1 is flagged failed"),
+            "{err}"
+        );
+        // The replica takes over; now the slot closes with every key.
+        let () = redis::cmd("CLUSTER")
+            .arg("FAILOVER")
+            .arg("TAKEOVER")
+            .query_async(&mut n2r)
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let report: serde_json::Value = loop {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no fix within 20 s of the takeover"
+            );
+            let o = c.guard.run(&["fix", "--json"]);
+            if o.status.success() {
+                break serde_json::from_slice(&o.stdout).unwrap();
+            }
+            eprintln!("not yet: {}", String::from_utf8_lossy(&o.stderr));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        eprintln!("{report}");
+        let fixed = report["slots"].as_array().expect("slots");
+        assert_eq!(fixed.len(), 1, "{report}");
+        assert_eq!(fixed[0]["slot"], 300, "{report}");
+        assert_eq!(fixed[0]["action"], "rolled_back", "{report}");
+        assert_eq!(fixed[0]["owner"], "s1n1", "{report}");
+        assert_eq!(fixed[0]["keys_moved"], 500, "{report}");
+        assert_eq!(fixed[0]["stray_keys"], serde_json::json!([]), "{report}");
+        assert_eq!(count_in_slot(s1, slot).await, 1000);
+        assert_eq!(count_in_slot(s2r, slot).await, 0);
+        let again = c.guard.run(&["fix"]);
+        assert!(again.status.success(), "{again:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&again.stdout).trim(),
+            "no open slot"
+        );
     });
 }
 

@@ -20,6 +20,7 @@ mod compose;
 mod down;
 mod error;
 mod exec;
+mod fix;
 mod image;
 mod interrupt;
 mod locate;
@@ -74,6 +75,7 @@ enum Command {
     Nightly(nightly::Nightly),
     Status(status::Status),
     Check(check::Check),
+    Fix(fix::Fix),
     Down(down::Down),
     Compose(compose::Compose),
     Image(image::Image),
@@ -115,6 +117,7 @@ impl Command {
             Command::Nightly(cmd) => cmd.run(json).await,
             Command::Status(cmd) => cmd.run(json).await,
             Command::Check(cmd) => cmd.run(json).await,
+            Command::Fix(cmd) => cmd.run(json).await,
             Command::Down(cmd) => cmd.run(json).await,
             Command::Compose(cmd) => cmd.run(json).await,
             Command::Image(cmd) => cmd.run(json).await,

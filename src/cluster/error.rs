@@ -80,7 +80,7 @@ pub enum ClusterError {
     /// back) unless `left_open` says why it could not be.
     #[error(
         "move slot {slot} from {from} to {to}{}",
-        left_open.as_deref().map(|why| format!(" (and the slot is left open: {why}; `fix` closes it)")).unwrap_or_default()
+        left_open.as_deref().map(|why| format!(" (and the slot is left open: {why}; `redis-drill fix` closes it)")).unwrap_or_default()
     )]
     SlotMove {
         slot: u16,

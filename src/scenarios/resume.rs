@@ -141,9 +141,7 @@ impl Resharding<'_> {
                     fix_opts.timeout = Duration::from_secs(60);
                     reshard::fix_open_slots_with(map, &fix_opts).await?;
                     // Finishing a slot changes its owner.
-                    Ok::<_, ClusterError>(
-                        SlotOwners::load(map, cluster::ConnectOptions::default()).await?,
-                    )
+                    SlotOwners::load(map, cluster::ConnectOptions::default()).await
                 };
                 match attempt.await {
                     Ok(o) => break o,

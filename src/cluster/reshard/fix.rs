@@ -92,6 +92,19 @@ pub async fn fix_open_slots_with(
         .collect();
     open.sort_unstable();
     open.dedup();
+    // A failed primary not yet replaced may hold keys of an open slot (the
+    // target of an interrupted move), and its replica has them too; a replica
+    // is no owner, so closing the slot now would leave them where no one
+    // looks. Wait for the failover (or the node's return).
+    if let (Some(&slot), [(name, slots), ..]) = (open.first(), live.failed_owners(map).as_slice()) {
+        return Err(ClusterError::OpenSlot {
+            slot,
+            detail: format!(
+                "{name} is flagged failed and still serves {slots} slots: its keys of an open \
+                 slot may be on it or its replica; fix once its replica is promoted or it is back"
+            ),
+        });
+    }
     let drain_opts = DrainOpts {
         batch: opts.batch_keys,
         migrate_timeout_ms: opts.migrate_timeout_ms,

@@ -103,6 +103,26 @@ impl Live {
         Ok(Live { nodes })
     }
 
+    /// Primaries some loaded node flags `fail` that still serve slots, with
+    /// the slots they serve: until their replicas are promoted (or they come
+    /// back), whatever they held is out of reach, on them or on a replica.
+    pub fn failed_owners(&self, map: &AddressMap) -> Vec<(String, usize)> {
+        let mut out: Vec<(String, usize)> = Vec::new();
+        let mut seen: HashSet<&str> = self.nodes.iter().map(|n| n.id.as_str()).collect();
+        for n in &self.nodes {
+            for l in &n.view {
+                if l.is_primary() && l.flags.fail && l.slot_count() > 0 && seen.insert(&l.id) {
+                    let name = l
+                        .addr
+                        .map(|a| map.name_of_announce(a))
+                        .unwrap_or_else(|| l.id.clone());
+                    out.push((name, l.slot_count()));
+                }
+            }
+        }
+        out
+    }
+
     pub fn by_name(&self, name: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name == name)
     }

@@ -1,0 +1,91 @@
+//! `redis-drill fix`: close the slots a move left open.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::CliError;
+use super::interrupt::cancel_on_signal;
+use super::locate::locate;
+use super::output::print_json;
+use crate::bringup;
+use crate::cluster::AddressMap;
+use crate::cluster::reshard::{self, FixAction, ReshardOptions};
+use crate::exit;
+use crate::runtime::{RuntimeError, RuntimeKind};
+use crate::topology::Kind;
+
+/// A bound so that the command cannot hang for ever: closing a slot moves at
+/// most the keys of one slot per open slot, seconds here.
+const FIX_LIMIT: Duration = Duration::from_secs(600);
+
+/// Close slots a move left MIGRATING or IMPORTING.
+///
+/// What `redis-cli --cluster fix` does for open slots: a move whose two ends
+/// are alive is finished, else the owner keeps the slot and gets its keys
+/// back. Waits for nothing: while a failed primary that serves slots is not
+/// yet replaced it refuses (exit 3), since the keys it took may be on its
+/// replica. Exit 1 when keys had to be left where they are.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Fix {
+    /// Which topology (default: the only one that is up).
+    #[arg(long)]
+    name: Option<String>,
+    /// Where the topology runs (default: search every available runtime).
+    #[arg(long, value_enum)]
+    runtime: Option<RuntimeKind>,
+}
+
+impl Fix {
+    pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
+        let (_rt, d) = locate(self.runtime, self.name.as_deref()).await?;
+        if d.topology.kind != Kind::Cluster {
+            return Err(RuntimeError::BadInput(format!(
+                "{} is a {} topology; only a cluster has slots to fix",
+                d.name,
+                format!("{:?}", d.topology.kind).to_lowercase()
+            ))
+            .into());
+        }
+        let map = AddressMap::from_members(&bringup::members(&d))?;
+        let opts = ReshardOptions::new(FIX_LIMIT, CancellationToken::new());
+        let work = reshard::fix_open_slots_with(&map, &opts);
+        let stopping = "stopping after the slot in hand...";
+        let report = cancel_on_signal(work, &opts.cancel, stopping)
+            .await
+            .output?;
+        let stray: usize = report.slots.iter().map(|s| s.stray_keys.len()).sum();
+        if json {
+            print_json(&report);
+        } else if report.slots.is_empty() {
+            crate::outln!("no open slot");
+        } else {
+            for s in &report.slots {
+                let what = match s.action {
+                    FixAction::Finished => "move finished",
+                    FixAction::RolledBack => "rolled back",
+                    FixAction::Closed => "closed",
+                };
+                crate::outln!(
+                    "slot {}: {what}, served by {} ({} keys moved){}",
+                    s.slot,
+                    s.owner,
+                    s.keys_moved,
+                    if s.stray_keys.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; left on a node that does not serve it: {}",
+                            s.stray_keys.join(" ")
+                        )
+                    }
+                );
+            }
+        }
+        Ok(if stray == 0 {
+            exit::SUCCESS
+        } else {
+            exit::CHECK_FAILED
+        })
+    }
+}
