@@ -2,7 +2,8 @@
 //! a nightly that passes, the same drill made worse on purpose (a longer
 //! outage) flagged as a regression by the next nightly and by `compare`, and
 //! a drill that hangs killed at its bound while the next one still runs,
-//! with nothing of it left behind.
+//! with nothing of it left behind; and a drill written to fail (`expect:`)
+//! that passes the nightly only when it fails as its scenario says.
 
 mod common;
 
@@ -181,4 +182,76 @@ fn nightly_dirs(out: &Path) -> Vec<PathBuf> {
         .collect();
     dirs.sort();
     dirs
+}
+
+#[test]
+fn a_drill_written_to_fail_passes_the_nightly_only_when_it_fails_so() {
+    let env = Env::new("process");
+    let scenarios: PathBuf = env.files.path().join("scenarios");
+    std::fs::create_dir(&scenarios).unwrap();
+    let out = env.files.path().join("nightly");
+    let written_to_fail = |name: &'static str, limit: &'static str| {
+        move |t: String| {
+            assert!(
+                t.contains("name: standalone-restart\n") && t.contains("max_app_downtime_ms: 5000"),
+                "the shipped drill changed"
+            );
+            t.replace("name: standalone-restart\n", &format!("name: {name}\n"))
+                .replace(
+                    "max_app_downtime_ms: 5000",
+                    &format!("max_app_downtime_ms: {limit}"),
+                )
+                + "expect:\n  fail: [max_app_downtime_ms]\n  why: the node is down a second\n"
+        }
+    };
+    // 1. A limit the outage breaks: the drill fails as it is written to,
+    // and the nightly passes; its own verdict and exit code stay fail.
+    copy_scenario(
+        &scenarios,
+        "standalone-restart",
+        "hazard",
+        written_to_fail("hazard", "1"),
+    );
+    let (code, first) = nightly(&env, &scenarios, &out, &[]);
+    let d = entry(&first, "hazard");
+    assert_eq!(d["verdict"], "fail", "{d}");
+    assert_eq!(d["exit_code"], exit::CHECK_FAILED, "{d}");
+    assert_eq!(d["expected"]["result"], "pass", "{d}");
+    assert_eq!((code, &first["outcome"]), (exit::SUCCESS, &"passed".into()));
+    let index = std::fs::read_to_string(out.join("latest/index.html")).unwrap();
+    assert!(index.contains("fail, as expected"), "{index}");
+
+    // 2. A limit the outage keeps: the hazard did not show, which fails the
+    // nightly though the drill's verdict is pass.
+    copy_scenario(
+        &scenarios,
+        "standalone-restart",
+        "toothless",
+        written_to_fail("toothless", "60000"),
+    );
+    let (code, second) = nightly(&env, &scenarios, &out, &[]);
+    let d = entry(&second, "toothless");
+    assert_eq!(d["verdict"], "pass", "{d}");
+    assert_eq!(d["expected"]["result"], "fail", "{d}");
+    assert!(
+        d["expected"]["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("max_app_downtime_ms held"),
+        "{d}"
+    );
+    assert_eq!(entry(&second, "hazard")["expected"]["result"], "pass");
+    assert_eq!(
+        (code, &second["outcome"]),
+        (exit::CHECK_FAILED, &"failed".into())
+    );
+    let junit = std::fs::read_to_string(out.join("latest/junit.xml")).unwrap();
+    assert!(
+        junit.contains("failed as expected: max_app_downtime_ms"),
+        "{junit}"
+    );
+    assert!(
+        junit.contains("and the scenario expects it to fail"),
+        "{junit}"
+    );
 }

@@ -104,11 +104,7 @@ impl Nightly {
                 "[{}/{}] {stem}: {} in {:.0} s",
                 i + 1,
                 drills.len(),
-                match entry.status {
-                    DrillStatus::Finished => entry.verdict.as_str(),
-                    DrillStatus::TimedOut => "timed out",
-                    DrillStatus::Error => "error",
-                },
+                nightly::status_word(&entry),
                 entry.duration_ms / 1000.0
             );
             if let Some(r) = report {

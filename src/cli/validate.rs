@@ -27,11 +27,11 @@ impl Validate {
             let s = crate::scenarios::Scenario::load(&self.file)?;
             if json {
                 print_json(
-                    &serde_json::json!({"file": self.file, "valid": true, "scenario": s.name, "topology": s.topology.name}),
+                    &serde_json::json!({"file": self.file, "valid": true, "scenario": s.name, "topology": s.topology.name, "expect": s.expect}),
                 );
             } else {
                 crate::outln!(
-                    "{}: ok — scenario `{}` on `{}` ({} faults, {} SLOs{})",
+                    "{}: ok — scenario `{}` on `{}` ({} faults, {} SLOs{}{})",
                     self.file.display(),
                     s.name,
                     s.topology.name,
@@ -40,7 +40,11 @@ impl Validate {
                     match s.slo_by_region.values().map(|l| l.len()).sum::<usize>() {
                         0 => String::new(),
                         n => format!(" + {n} by client region"),
-                    }
+                    },
+                    s.expect.as_ref().map_or_else(String::new, |e| format!(
+                        "; written to fail {}",
+                        e.fail.join(", ")
+                    ))
                 );
             }
             return Ok(exit::SUCCESS);

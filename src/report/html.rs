@@ -65,7 +65,7 @@ pub(super) const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}\
 td.n{text-align:right;white-space:nowrap}td.k{white-space:nowrap}.pass{background:#d7f5d7}.fail{background:#f8d0d0}.unknown{background:#fbeec0}\
 .verdict{display:inline-block;padding:.2em .8em;font-weight:bold;border-radius:4px}\
-.none{color:#777;font-style:italic}section.chart{margin-top:1.5em}h2{font-size:1.1em}";
+.none{color:#777;font-style:italic}p.expected{padding:.3em .6em}section.chart{margin-top:1.5em}h2{font-size:1.1em}";
 
 /// A lock or stampede drill with no key/value workload beside it.
 fn locks_only(r: &Report) -> bool {
@@ -90,6 +90,14 @@ fn summary(s: &mut String, r: &Report) {
         r.environment.host_cores,
         escape(&r.environment.client_path),
     );
+    if let Some(e) = &r.expected {
+        let _ = writeln!(
+            s,
+            "<p class=\"expected {}\">{}</p>",
+            e.result.as_str(),
+            escape(&e.line())
+        );
+    }
     s.push_str("<h2>SLOs</h2><table><tr><th>SLO</th><th>limit</th><th>value</th><th>result</th><th>note</th></tr>\n");
     for slo in &r.slo {
         let _ = writeln!(

@@ -35,7 +35,16 @@ pub fn suite(r: &Report) -> TestSuite {
         Property::new("runtime", r.environment.runtime.as_str()),
         Property::new("redis_version", r.environment.redis_version.as_str()),
     ]);
-    suite.add_test_cases(r.slo.iter().map(|slo| slo_case(&r.scenario, slo)));
+    let expect = |name: &String| match &r.expected {
+        Some(e) if e.fail.contains(name) => Expect::Fail,
+        Some(e) if e.may_fail.contains(name) => Expect::Either,
+        _ => Expect::Hold,
+    };
+    suite.add_test_cases(
+        r.slo
+            .iter()
+            .map(|slo| slo_case(&r.scenario, slo, expect(&slo.name))),
+    );
     let mut check = TestCase::new(
         "cluster_check",
         if r.checks.cluster_check_ok {
@@ -52,24 +61,48 @@ pub fn suite(r: &Report) -> TestSuite {
     suite
 }
 
+/// What the scenario expects of one SLO (`expect:`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// To hold: every SLO of a drill without `expect:`.
+    Hold,
+    /// To fail (`expect.fail`).
+    Fail,
+    /// Either (`expect.may_fail`).
+    Either,
+}
+
 /// One SLO as a test case: pass, failure with its figure, or skipped with
-/// why it is unknown.
-fn slo_case(scenario: &str, slo: &SloResult) -> TestCase {
-    let status = match slo.result {
-        Verdict::Pass => TestCaseStatus::success(),
-        Verdict::Fail => {
-            let value = slo
-                .value
-                .map_or("not measured".to_string(), |v| v.to_string());
-            let side = match slo.bound {
-                Bound::AtMost => "exceeds the limit",
-                Bound::AtLeast => "is under the minimum",
-            };
+/// why it is unknown. An SLO the scenario expects to fail (`expect.fail`)
+/// is the other way round: its failure is the case's success (said in its
+/// output), and its holding is the failure; one that may fail passes
+/// either way.
+fn slo_case(scenario: &str, slo: &SloResult, expect: Expect) -> TestCase {
+    let value = slo
+        .value
+        .map_or("not measured".to_string(), |v| v.to_string());
+    let side = match slo.bound {
+        Bound::AtMost => "exceeds the limit",
+        Bound::AtLeast => "is under the minimum",
+    };
+    let status = match (slo.result, expect) {
+        (Verdict::Pass, Expect::Hold | Expect::Either) => TestCaseStatus::success(),
+        (Verdict::Fail, Expect::Fail | Expect::Either) => TestCaseStatus::success(),
+        (Verdict::Pass, Expect::Fail) => {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_message(format!(
+                "{} = {value} held (limit {}), and the scenario expects it to fail: the hazard it is written to show did not show",
+                slo.name,
+                slo.bound.show(slo.limit)
+            ));
+            s
+        }
+        (Verdict::Fail, Expect::Hold) => {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
             s.set_message(format!("{} = {value} {side} {}", slo.name, slo.limit));
             s
         }
-        Verdict::Unknown => {
+        (Verdict::Unknown, _) => {
             let mut s = TestCaseStatus::skipped();
             s.set_message(format!(
                 "unknown: {}",
@@ -80,6 +113,18 @@ fn slo_case(scenario: &str, slo: &SloResult) -> TestCase {
     };
     let mut case = TestCase::new(slo.name.as_str(), status);
     case.set_classname(format!("{scenario}.slo"));
+    if slo.result == Verdict::Fail && expect != Expect::Hold {
+        case.set_system_out(format!(
+            "failed as {}: {} = {value} {side} {}",
+            if expect == Expect::Fail {
+                "expected"
+            } else {
+                "the scenario allows (may fail)"
+            },
+            slo.name,
+            slo.limit
+        ));
+    }
     case
 }
 

@@ -25,6 +25,9 @@ pub fn render(r: &Report) -> String {
         Verdict::Unknown => "UNKNOWN",
     };
     let _ = writeln!(s, "## {} — {verdict}\n", r.scenario);
+    if let Some(e) = &r.expected {
+        let _ = writeln!(s, "{}\n", e.line());
+    }
     let _ = writeln!(
         s,
         "seed {} · {} · redis {} · {} cores · {}\n",

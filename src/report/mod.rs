@@ -67,6 +67,10 @@ pub struct Report {
     pub checks: Checks,
     pub slo: Vec<SloResult>,
     pub verdict: Verdict,
+    /// The SLOs the scenario is written to break (`expect.fail`), and
+    /// whether they did; `None` for a drill that expects every SLO to hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<Expected>,
     /// Per second of the run: ops ok, failed, p99 — for charts.
     #[serde(default)]
     pub per_second: Vec<Second>,
@@ -661,6 +665,136 @@ pub enum Figure {
     Unknown { value: Option<f64>, why: String },
 }
 
+/// What a scenario written to show a hazard expects: the SLOs the hazard
+/// breaks. The verdict stays what the SLOs give; this says whether the run
+/// failed the way the drill is meant to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Expected {
+    /// The SLOs expected to fail, as [`SloResult::name`] gives them
+    /// (`max_staleness_ms`, `max_app_write_downtime_ms[us-east]`).
+    pub fail: Vec<String>,
+    /// SLOs the hazard breaks in some runs and not in others: either result
+    /// meets the expectation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub may_fail: Vec<String>,
+    /// Why, in the scenario's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// `pass` when every listed SLO failed and every other one held (those
+    /// that may fail aside);
+    /// `fail` when a listed one held (the hazard did not show) or another
+    /// one failed; `unknown` otherwise (an SLO could not be established).
+    pub result: Verdict,
+    /// What happened, in words.
+    pub note: String,
+}
+
+impl Expected {
+    /// The outcome in two words: `As expected`, `Not as expected`, or
+    /// `Expectation unknown`.
+    pub fn word(&self) -> &'static str {
+        match self.result {
+            Verdict::Pass => "As expected",
+            Verdict::Fail => "Not as expected",
+            Verdict::Unknown => "Expectation unknown",
+        }
+    }
+
+    /// The line beside the verdict: what is expected, why, and what happened.
+    pub fn line(&self) -> String {
+        format!(
+            "Expected to fail: {}{}{}. {}: {}.",
+            self.fail.join(", "),
+            if self.may_fail.is_empty() {
+                String::new()
+            } else {
+                format!(" (and may fail: {})", self.may_fail.join(", "))
+            },
+            self.why
+                .as_deref()
+                .map(|w| format!(" — {w}"))
+                .unwrap_or_default(),
+            self.word(),
+            self.note
+        )
+    }
+}
+
+/// Judge `slo` against the SLOs expected to fail (and those that may).
+pub fn expectation(
+    fail: &[String],
+    may_fail: &[String],
+    why: Option<&str>,
+    slo: &[SloResult],
+) -> Expected {
+    let listed = |s: &SloResult| fail.contains(&s.name) || may_fail.contains(&s.name);
+    let held: Vec<&str> = slo
+        .iter()
+        .filter(|s| fail.contains(&s.name) && s.result == Verdict::Pass)
+        .map(|s| s.name.as_str())
+        .collect();
+    let others: Vec<&str> = slo
+        .iter()
+        .filter(|s| !listed(s) && s.result == Verdict::Fail)
+        .map(|s| s.name.as_str())
+        .collect();
+    let unsure: Vec<&str> = slo
+        .iter()
+        .filter(|s| s.result == Verdict::Unknown)
+        .map(|s| s.name.as_str())
+        .chain(
+            fail.iter()
+                .filter(|n| !slo.iter().any(|s| &s.name == *n))
+                .map(String::as_str),
+        )
+        .collect();
+    let (result, note) = if !held.is_empty() || !others.is_empty() {
+        let mut why = Vec::new();
+        if !held.is_empty() {
+            why.push(format!(
+                "{} held: the hazard the drill is written to show did not show",
+                held.join(", ")
+            ));
+        }
+        if !others.is_empty() {
+            why.push(format!(
+                "{} failed too, which was not expected",
+                others.join(", ")
+            ));
+        }
+        (Verdict::Fail, why.join("; "))
+    } else if !unsure.is_empty() {
+        (
+            Verdict::Unknown,
+            format!("{} could not be established", unsure.join(", ")),
+        )
+    } else {
+        let maybe: Vec<String> = slo
+            .iter()
+            .filter(|s| may_fail.contains(&s.name))
+            .map(|s| format!("{} {}", s.name, s.result.as_str()))
+            .collect();
+        (
+            Verdict::Pass,
+            if maybe.is_empty() {
+                "each of them failed, and no other SLO did".to_string()
+            } else {
+                format!(
+                    "each of them failed, and no other SLO did but those that may ({})",
+                    maybe.join(", ")
+                )
+            },
+        )
+    };
+    Expected {
+        fail: fail.to_vec(),
+        may_fail: may_fail.to_vec(),
+        why: why.map(str::to_string),
+        result,
+        note,
+    }
+}
+
 impl Report {
     /// The verdict the SLOs give: fail when one fails; otherwise unknown when
     /// one is unknown; pass only when every one holds.
@@ -894,6 +1028,7 @@ pub(crate) mod tests {
                 ..Default::default()
             },
             verdict: Report::verdict_from(&slo),
+            expected: None,
             slo,
             per_second: vec![],
             links: vec![],
@@ -1130,5 +1265,150 @@ pub(crate) mod tests {
         assert_eq!(v["reference"]["ping_ms"]["during"]["s1n1"]["p99"], 6.5);
         assert_eq!(v["verdict"], "fail");
         assert_eq!(v["slo"][1]["result"], "fail");
+    }
+}
+
+#[cfg(test)]
+mod expectation_tests {
+    use super::*;
+
+    fn slo(name: &str, result: Verdict) -> SloResult {
+        SloResult {
+            name: name.into(),
+            limit: 1.0,
+            bound: Bound::AtMost,
+            value: Some(2.0),
+            result,
+            note: None,
+        }
+    }
+
+    fn names(n: &[&str]) -> Vec<String> {
+        n.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn failing_exactly_the_listed_slos_meets_the_expectation() {
+        let run = [
+            slo("max_staleness_ms", Verdict::Fail),
+            slo("max_lost_acknowledged_writes", Verdict::Pass),
+        ];
+        let e = expectation(
+            &names(&["max_staleness_ms"]),
+            &[],
+            Some("TCP retries"),
+            &run,
+        );
+        assert_eq!(e.result, Verdict::Pass, "{e:?}");
+        assert_eq!(e.note, "each of them failed, and no other SLO did");
+        assert_eq!(
+            e.line(),
+            "Expected to fail: max_staleness_ms — TCP retries. As expected: each of them failed, and no other SLO did."
+        );
+        assert_eq!(e.why.as_deref(), Some("TCP retries"));
+    }
+
+    #[test]
+    fn a_listed_slo_that_held_or_another_that_failed_is_a_failed_expectation() {
+        let held = [
+            slo("max_staleness_ms", Verdict::Pass),
+            slo("max_lost_acknowledged_writes", Verdict::Pass),
+        ];
+        let e = expectation(&names(&["max_staleness_ms"]), &[], None, &held);
+        assert_eq!(e.result, Verdict::Fail);
+        assert_eq!(
+            e.note,
+            "max_staleness_ms held: the hazard the drill is written to show did not show"
+        );
+        let other = [
+            slo("max_staleness_ms", Verdict::Fail),
+            slo("max_lost_acknowledged_writes", Verdict::Fail),
+        ];
+        let e = expectation(&names(&["max_staleness_ms"]), &[], None, &other);
+        assert_eq!(e.result, Verdict::Fail);
+        assert_eq!(
+            e.note,
+            "max_lost_acknowledged_writes failed too, which was not expected"
+        );
+        // By region: the name carries the region.
+        let regions = [
+            slo("max_app_write_downtime_ms[us-east]", Verdict::Fail),
+            slo("max_app_write_downtime_ms[ap-south]", Verdict::Pass),
+        ];
+        let e = expectation(
+            &names(&[
+                "max_app_write_downtime_ms[us-east]",
+                "max_app_write_downtime_ms[ap-south]",
+            ]),
+            &[],
+            None,
+            &regions,
+        );
+        assert_eq!(e.result, Verdict::Fail);
+        assert!(
+            e.note
+                .starts_with("max_app_write_downtime_ms[ap-south] held"),
+            "{}",
+            e.note
+        );
+        // An SLO that may fail meets the expectation either way.
+        for ap_south in [Verdict::Pass, Verdict::Fail] {
+            let regions = [
+                slo("max_app_write_downtime_ms[us-east]", Verdict::Fail),
+                slo("max_app_write_downtime_ms[ap-south]", ap_south),
+            ];
+            let e = expectation(
+                &names(&["max_app_write_downtime_ms[us-east]"]),
+                &names(&["max_app_write_downtime_ms[ap-south]"]),
+                None,
+                &regions,
+            );
+            assert_eq!(e.result, Verdict::Pass, "{e:?}");
+            assert_eq!(
+                e.note,
+                format!(
+                    "each of them failed, and no other SLO did but those that may (max_app_write_downtime_ms[ap-south] {})",
+                    ap_south.as_str()
+                )
+            );
+        }
+        // One that must fail and held is still a failed expectation.
+        let e = expectation(
+            &names(&[
+                "max_app_write_downtime_ms[us-east]",
+                "max_app_write_downtime_ms[ap-south]",
+            ]),
+            &[],
+            None,
+            &regions,
+        );
+        assert_eq!(e.result, Verdict::Fail);
+        assert!(
+            e.note
+                .starts_with("max_app_write_downtime_ms[ap-south] held"),
+            "{}",
+            e.note
+        );
+    }
+
+    #[test]
+    fn an_slo_that_could_not_be_established_leaves_it_unknown() {
+        let run = [
+            slo("max_staleness_ms", Verdict::Fail),
+            slo("max_lost_acknowledged_writes", Verdict::Unknown),
+        ];
+        let e = expectation(&names(&["max_staleness_ms"]), &[], None, &run);
+        assert_eq!(e.result, Verdict::Unknown);
+        assert_eq!(
+            e.note,
+            "max_lost_acknowledged_writes could not be established"
+        );
+        // A failure that was not expected outweighs an unknown.
+        let run = [
+            slo("max_staleness_ms", Verdict::Unknown),
+            slo("max_p99_during_ms", Verdict::Fail),
+        ];
+        let e = expectation(&names(&["max_staleness_ms"]), &[], None, &run);
+        assert_eq!(e.result, Verdict::Fail);
     }
 }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::compare::{self, Comparison, Direction, Threshold};
 use super::html::escape;
-use super::{Report, Verdict, headline};
+use super::{Expected, Report, Verdict, headline};
 use crate::exit;
 
 /// How a drill's run ended, as the nightly saw it.
@@ -69,6 +69,10 @@ pub struct DrillEntry {
     /// Why there is no report (timeout, the last lines of stderr).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The SLOs the drill is written to break, and whether it did
+    /// (the report's `expected`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<Expected>,
 }
 
 impl DrillEntry {
@@ -118,6 +122,16 @@ impl DrillEntry {
                 })
                 .collect(),
             note: None,
+            expected: report.expected.clone(),
+        }
+    }
+
+    /// What the nightly counts: the verdict, or for a drill written to show
+    /// a hazard, whether it failed as it is meant to.
+    pub fn gate(&self) -> Verdict {
+        match (&self.expected, self.status) {
+            (Some(e), DrillStatus::Finished) => e.result,
+            _ => self.verdict,
         }
     }
 
@@ -144,6 +158,7 @@ impl DrillEntry {
             not_passed: Vec::new(),
             figures: Vec::new(),
             note: Some(note),
+            expected: None,
         }
     }
 }
@@ -198,11 +213,11 @@ impl Outcome {
 
 /// The nightly's outcome from its drills and its trend.
 pub fn outcome(drills: &[DrillEntry], trend: &Comparison) -> Outcome {
-    if drills.iter().any(|d| d.verdict == Verdict::Fail) {
+    if drills.iter().any(|d| d.gate() == Verdict::Fail) {
         Outcome::Failed
     } else if trend.regressed {
         Outcome::Regressed
-    } else if drills.iter().any(|d| d.verdict != Verdict::Pass) {
+    } else if drills.iter().any(|d| d.gate() != Verdict::Pass) {
         Outcome::Unknown
     } else {
         Outcome::Passed
@@ -232,8 +247,16 @@ pub fn trend(
     compare::compare(&old, current, thresholds)
 }
 
-fn status_word(d: &DrillEntry) -> &'static str {
+/// The drill's result in a few words: its verdict (for a drill written to
+/// fail, with whether it failed so), `timed out` or `error`.
+pub fn status_word(d: &DrillEntry) -> &'static str {
     match d.status {
+        DrillStatus::Finished if d.expected.is_some() => match (d.verdict, d.gate()) {
+            (Verdict::Fail, Verdict::Pass) => "fail, as expected",
+            (Verdict::Pass, _) => "pass, expected fail",
+            (_, Verdict::Unknown) => "unknown",
+            _ => "fail, not as expected",
+        },
         DrillStatus::Finished => d.verdict.as_str(),
         DrillStatus::TimedOut => "timed out",
         DrillStatus::Error => "error",
@@ -357,11 +380,18 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em;
         );
         let _ = writeln!(
             h,
-            "<tr><td>{drill}<br><small>run {run_id}</small></td><td class=\"{class}\">{word}</td>\
+            "<tr><td>{drill}<br><small>run {run_id}</small></td><td class=\"{class}\" style=\"max-width:16em\">{word}{expected}</td>\
 <td>{p}/{f}/{u}{not_passed}</td><td>{figures}</td><td>{change_cell}</td><td>{secs:.0} s</td><td>{link}</td></tr>",
             drill = escape(&d.drill),
             run_id = escape(&d.run_id),
-            class = word.replace(' ', "-"),
+            class = match d.status {
+                DrillStatus::Finished => d.gate().as_str().to_string(),
+                _ => word.replace(' ', "-"),
+            },
+            expected = d.expected.as_ref().map_or_else(String::new, |e| format!(
+                "<br><small>{}</small>",
+                escape(&e.line())
+            )),
             p = d.slo_pass,
             f = d.slo_fail,
             u = d.slo_unknown,
@@ -434,7 +464,7 @@ pub fn render_text(s: &Summary) -> String {
     for d in &s.drills {
         let _ = write!(
             t,
-            "{:<32} {:<10} {:>5.0} s",
+            "{:<32} {:<21} {:>5.0} s",
             d.drill,
             status_word(d),
             d.duration_ms / 1000.0
@@ -531,6 +561,48 @@ mod tests {
         assert_eq!(Outcome::Failed.code(), exit::CHECK_FAILED);
         assert_eq!(Outcome::Regressed.code(), exit::REGRESSED);
         assert_eq!(Outcome::Unknown.code(), exit::UNKNOWN);
+    }
+
+    #[test]
+    fn a_drill_written_to_fail_passes_the_nightly_when_it_fails_so() {
+        // sample(): max_p99_during_ms fails, max_lost_keys holds.
+        let mut hazard = sample();
+        assert_eq!(hazard.verdict, Verdict::Fail);
+        let expect = |r: &Report, fail: &[&str]| {
+            let fail: Vec<String> = fail.iter().map(|s| s.to_string()).collect();
+            crate::report::expectation(&fail, &[], Some("the point of the drill"), &r.slo)
+        };
+        hazard.expected = Some(expect(&hazard, &["max_p99_during_ms"]));
+        let met = entry(&hazard);
+        assert_eq!((met.verdict, met.gate()), (Verdict::Fail, Verdict::Pass));
+        let none = Comparison::default();
+        let pass = entry(&passing_failover());
+        assert_eq!(
+            outcome(&[pass.clone(), met.clone()], &none),
+            Outcome::Passed
+        );
+        // The hazard did not show: the listed SLO held.
+        let mut toothless = sample();
+        toothless.expected = Some(expect(&toothless, &["max_lost_keys"]));
+        let unmet = entry(&toothless);
+        assert_eq!(unmet.gate(), Verdict::Fail);
+        assert_eq!(outcome(&[pass, unmet.clone()], &none), Outcome::Failed);
+        let s = summary(vec![met, unmet], None, none);
+        let html = render_index(&s);
+        assert!(
+            html.contains("<td class=\"pass\" style=\"max-width:16em\">fail, as expected<br><small>Expected to fail: max_p99_during_ms — the point of the drill. As expected: each of them failed, and no other SLO did.</small>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<td class=\"fail\" style=\"max-width:16em\">fail, not as expected"),
+            "{html}"
+        );
+        // JUnit: the expected failure is a passing case, saying so.
+        let xml = render_junit(&s, &reports(&[hazard]));
+        assert!(
+            xml.contains("failed as expected: max_p99_during_ms = 7.5"),
+            "{xml}"
+        );
     }
 
     #[test]

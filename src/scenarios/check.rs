@@ -66,6 +66,9 @@ pub struct Record {
     /// Its SLOs by client region (`slo_by_region:`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub slo_by_region: BTreeMap<String, BTreeMap<String, f64>>,
+    /// The SLOs the scenario is written to break (`expect:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<super::ExpectSpec>,
     pub seed: u64,
     pub started_at: String,
     pub epoch_monotonic_ns: u64,
@@ -754,6 +757,10 @@ pub fn check(s: &Stored) -> Report {
         });
     }
     let verdict = Report::verdict_from(&slo);
+    let expected = r
+        .expect
+        .as_ref()
+        .map(|e| report::expectation(&e.fail, &e.may_fail, e.why.as_deref(), &slo));
     let ping_p99 = checker::ping_p99_per_second(&s.pings);
     let app_seconds = checker::client_seconds(app.iter().copied());
     let probe_seconds = checker::client_seconds(probe.iter().copied());
@@ -790,6 +797,7 @@ pub fn check(s: &Stored) -> Report {
         checks,
         slo,
         verdict,
+        expected,
         per_second: checker::per_second(history.iter())
             .into_iter()
             .map(|sec| {

@@ -78,7 +78,27 @@ pub struct Scenario {
     /// Client region → SLO name → limit, over that region's clients alone
     /// (`workload.regions`).
     pub slo_by_region: BTreeMap<String, BTreeMap<String, f64>>,
+    /// The SLOs this drill is written to break (`expect:`).
+    pub expect: Option<ExpectSpec>,
     pub source: PathBuf,
+}
+
+/// A drill written to show a hazard: the SLOs the hazard breaks. The verdict
+/// stays what the SLOs give; the report says whether the run failed the way
+/// the drill is meant to, and the nightly counts that as its pass.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSpec {
+    /// SLO names as the report gives them: `max_staleness_ms`, or
+    /// `max_app_write_downtime_ms[us-east]` for one of `slo_by_region`.
+    pub fail: Vec<String>,
+    /// SLOs the hazard breaks in some runs and not in others: either result
+    /// meets the expectation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub may_fail: Vec<String>,
+    /// Why they fail, in a sentence: shown beside the verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// What the reshard step moves.
@@ -147,6 +167,9 @@ struct RawScenario {
     /// clients alone ([`slo::BY_REGION`]).
     #[serde(default)]
     slo_by_region: BTreeMap<String, BTreeMap<String, f64>>,
+    /// The SLOs the drill is written to break.
+    #[serde(default)]
+    expect: Option<ExpectSpec>,
 }
 
 fn default_phase_ms() -> u64 {
@@ -470,6 +493,12 @@ impl Scenario {
                 return Err(doc.invalid_field(&path, why));
             }
         }
+        if let Some(e) = &raw.expect
+            && let Err((path, why)) = check_expect(e, &slo, &raw.slo_by_region)
+        {
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            return Err(doc.invalid_field(&path, why));
+        }
         Ok(Scenario {
             name: raw.name,
             description: raw.description,
@@ -488,9 +517,69 @@ impl Scenario {
             faults,
             slo,
             slo_by_region: raw.slo_by_region,
+            expect: raw.expect,
             source: path.to_path_buf(),
         })
     }
+}
+
+/// `expect.fail`: at least one name, each an SLO the scenario sets (by
+/// region as `name[region]`), none twice.
+fn check_expect(
+    e: &ExpectSpec,
+    slo: &BTreeMap<String, f64>,
+    by_region: &BTreeMap<String, BTreeMap<String, f64>>,
+) -> Result<(), (Vec<String>, String)> {
+    let at = |field: &str, i: Option<usize>, msg: String| {
+        let mut path = vec!["expect".to_string(), field.to_string()];
+        path.extend(i.map(|i| i.to_string()));
+        (path, msg)
+    };
+    if e.fail.is_empty() {
+        return Err(at(
+            "fail",
+            None,
+            "name the SLOs this drill is written to break (at least one)".into(),
+        ));
+    }
+    let set: Vec<String> =
+        slo.keys()
+            .cloned()
+            .chain(by_region.iter().flat_map(|(region, limits)| {
+                limits.keys().map(|n| slo::region_slo_name(n, region))
+            }))
+            .collect();
+    let listed = e
+        .fail
+        .iter()
+        .enumerate()
+        .map(|(i, n)| ("fail", i, n))
+        .chain(
+            e.may_fail
+                .iter()
+                .enumerate()
+                .map(|(i, n)| ("may_fail", i, n)),
+        );
+    let mut seen: Vec<&String> = Vec::new();
+    for (field, i, name) in listed {
+        if seen.contains(&name) {
+            return Err(at(field, Some(i), format!("`{name}` is listed twice")));
+        }
+        seen.push(name);
+        if !set.contains(name) {
+            let sets = if set.is_empty() {
+                "none".to_string()
+            } else {
+                set.join(", ")
+            };
+            return Err(at(
+                field,
+                Some(i),
+                format!("`{name}` is not an SLO of this scenario; it sets {sets}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A list of regions that some members of `section` are spread over in
@@ -890,6 +979,58 @@ pub(crate) mod tests {
             (
                 format!("{base}stampede:\n  readers: 1\n  regions: [eu, us]\n"),
                 "DIR/s.yaml:7:3: stampede.regions: 2 regions and 1 readers: every region needs a reader",
+            ),
+        ] {
+            let err = load_beside(TWO, &yaml).unwrap_err();
+            assert!(err.starts_with(expected), "\n got: {err}\nwant: {expected}");
+        }
+    }
+
+    #[test]
+    fn expected_failures_name_slos_of_the_scenario() {
+        const TWO: &str = "name: c\nkind: cluster\nregions: [{name: eu}, {name: us}]\ncluster:\n  shards: 3\n  replicas: 1\n";
+        let base = "name: s\ntopology: c.yaml\nfaults:\n  - {fault: kill, target: s1n1}\nworkload:\n  regions: [eu, us]\nslo:\n  max_staleness_ms: 100\nslo_by_region:\n  us: {max_app_write_downtime_ms: 9000}\n";
+        let s = load_beside(
+            TWO,
+            &format!(
+                "{base}expect:\n  fail: [max_staleness_ms, 'max_app_write_downtime_ms[us]']\n  why: replicas serve what they have\n"
+            ),
+        )
+        .unwrap();
+        let e = s.expect.expect("an expectation");
+        assert_eq!(
+            e.fail,
+            ["max_staleness_ms", "max_app_write_downtime_ms[us]"]
+        );
+        assert_eq!(e.why.as_deref(), Some("replicas serve what they have"));
+        for (yaml, expected) in [
+            (
+                format!("{base}expect:\n  fail: [max_p99_during_ms]\n"),
+                "DIR/s.yaml:12:10: expect.fail.0: `max_p99_during_ms` is not an SLO of this scenario; it sets max_staleness_ms, max_app_write_downtime_ms[us]",
+            ),
+            (
+                format!("{base}expect:\n  fail: [max_staleness_ms, max_staleness_ms]\n"),
+                "DIR/s.yaml:12:28: expect.fail.1: `max_staleness_ms` is listed twice",
+            ),
+            (
+                format!(
+                    "{base}expect:\n  fail: [max_staleness_ms]\n  may_fail: [max_staleness_ms]\n"
+                ),
+                "DIR/s.yaml:13:14: expect.may_fail.0: `max_staleness_ms` is listed twice",
+            ),
+            (
+                format!(
+                    "{base}expect:\n  fail: [max_staleness_ms]\n  may_fail: [max_p99_after_ms]\n"
+                ),
+                "DIR/s.yaml:13:14: expect.may_fail.0: `max_p99_after_ms` is not an SLO of this scenario",
+            ),
+            (
+                format!("{base}expect:\n  fail: []\n"),
+                "DIR/s.yaml:12:3: expect.fail: name the SLOs this drill is written to break",
+            ),
+            (
+                format!("{base}expect:\n  fails: [max_staleness_ms]\n"),
+                "DIR/s.yaml:12:3: expect.fails: unknown field `fails`; expected one of `fail`, `may_fail`, `why`",
             ),
         ] {
             let err = load_beside(TWO, &yaml).unwrap_err();

@@ -1113,6 +1113,7 @@ impl Run<'_> {
                 scenario: scenario.name.clone(),
                 slo: scenario.slo.clone(),
                 slo_by_region: scenario.slo_by_region.clone(),
+                expect: scenario.expect.clone(),
                 seed,
                 started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
                 epoch_monotonic_ns: clock.epoch_monotonic_ns(),
