@@ -391,6 +391,38 @@ fn a_reshard_whose_target_is_killed_finishes_with_no_key_lost_or_left_behind() {
     assert_nothing_left(&env, d.run_id());
 }
 
+/// The reshard's source killed in the middle of the migration: its replica
+/// takes over the slots it still owned, while the target still imports one
+/// from the dead node (a node importing a slot takes no new owner for it,
+/// so the drill closes the slot before it waits for the cluster to be whole).
+#[test]
+fn a_reshard_whose_source_is_killed_finishes_with_no_key_lost_or_left_behind() {
+    let env = Env::new("process");
+    let file = scenario(
+        &env,
+        "rsk-test",
+        "  - fault: kill\n    target: s1n1\n    after_slots: 300\n    hold_ms: 6000\n",
+        "reshard:\n  from: s1n1\n  to: s2n1\n  slots: 2000\n  batch_keys: 10\n  parallel_slots: 2\n",
+    );
+    let d = env.drill(&file, &[]);
+    d.assert_code(exit::SUCCESS);
+    assert!(d.stderr.contains("reshard interrupted"), "{}", d.stderr);
+    let r = d.report();
+    let c = &r.checks;
+    assert_eq!(c.stray_keys, 0, "{c:?}");
+    assert_eq!(c.lost_writes, 0, "{c:?}");
+    assert!(c.cluster_check_ok, "{c:?}");
+    assert_eq!(c.keys_before, c.keys_after, "{c:?}");
+    assert_eq!(names(&the_fault(r).nodes), ["s1n1"]);
+    let after = r.topology_after.as_ref().expect("the topology after");
+    // The source's shard is served by its promoted replica, less what moved.
+    assert!(is_primary(after, "s1n2"), "{after:#?}");
+    assert_eq!(node(after, "s1n2").slots, 5461 - 2000, "{after:#?}");
+    assert_eq!(node(after, "s2n1").slots, 5462 + 2000, "{after:#?}");
+    assert_eq!(r.reshard.as_ref().expect("a reshard").slots_moved, 2000);
+    assert_nothing_left(&env, d.run_id());
+}
+
 #[test]
 fn bad_fault_schedules_name_the_line_and_field() {
     let env = Env::new("process");

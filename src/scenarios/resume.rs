@@ -128,18 +128,20 @@ impl Resharding<'_> {
             bus.emit(DrillEvent::ReshardInterrupted {
                 why: crate::cluster::admin::error_chain(&err),
             });
-            // Wait until every owner answers, then close every open slot. Not
-            // the other way round: until a failed primary's replica is promoted,
-            // the keys the migration had moved to that primary are on a replica,
-            // which no fix sees; closing the slot then would strand them there,
-            // and writes meanwhile would put a second value under their names.
+            // Close every open slot, then wait until every owner answers. The
+            // fixer refuses while a failed primary that serves slots is not
+            // yet replaced (the keys the migration had moved to it are on its
+            // replica then, which no fix sees), so it runs once the failover
+            // is over; and it must run before the cluster can be whole again: a
+            // node importing a slot from a primary that failed takes no new
+            // owner for it, and says cluster_state:fail until it is closed.
             let bound = Instant::now() + recovery_timeout;
             let owners = loop {
                 let attempt = async {
-                    recovered(map).await?;
                     let mut fix_opts = opts.clone();
                     fix_opts.timeout = Duration::from_secs(60);
                     reshard::fix_open_slots_with(map, &fix_opts).await?;
+                    recovered(map).await?;
                     // Finishing a slot changes its owner.
                     SlotOwners::load(map, cluster::ConnectOptions::default()).await
                 };
