@@ -222,14 +222,7 @@ pub async fn add_node(
     cancel: &CancellationToken,
 ) -> Result<(Deployment, AddReport), BringupError> {
     use futures::FutureExt;
-    if d.topology.kind != Kind::Cluster {
-        return Err(RuntimeError::BadInput(format!(
-            "{} is a {} topology; add-node grows clusters only",
-            d.name,
-            format!("{:?}", d.topology.kind).to_lowercase()
-        ))
-        .into());
-    }
+    require_cluster(d, "add-node grows clusters only")?;
     let spec = d.next_node_spec(replica_of)?;
     let name = spec.name.clone();
     let work = std::panic::AssertUnwindSafe(grow(rt, d, spec, cancel))
@@ -376,18 +369,21 @@ async fn wait_replication(
     .into())
 }
 
+/// Bad input unless `d` is a cluster: "<name> is a <kind> topology; <why>".
+pub fn require_cluster(d: &Deployment, why: &str) -> Result<(), RuntimeError> {
+    if d.topology.kind == Kind::Cluster {
+        return Ok(());
+    }
+    Err(RuntimeError::BadInput(format!(
+        "{} is a {} topology; {why}",
+        d.name,
+        format!("{:?}", d.topology.kind).to_lowercase()
+    )))
+}
+
 /// `redis-cli --cluster check`, in Rust, on a running deployment.
 pub async fn check(d: &Deployment) -> Result<cluster::CheckReport, BringupError> {
-    if d.topology.kind != Kind::Cluster {
-        return Err(RuntimeError::BadInput(
-            format!(
-                "{} is a {:?} topology, not a cluster",
-                d.name, d.topology.kind
-            )
-            .to_lowercase(),
-        )
-        .into());
-    }
+    require_cluster(d, "only a cluster has a slot map to check")?;
     let members = members(d);
     let map = AddressMap::from_members(&members)?;
     let entry = members

@@ -285,6 +285,49 @@ fn opts() -> ReshardOptions {
     ReshardOptions::new(MOVE_TIMEOUT, CancellationToken::new())
 }
 
+/// What a controller killed half-way through moving `slot` from s1n1 to
+/// s2n1 leaves: the slot IMPORTING on s2n1 and MIGRATING on s1n1, and
+/// `keys` of its keys already on s2n1.
+async fn half_move(c: &Cluster<'_>, slot: u16, keys: usize) {
+    let (s1, s2) = (c.addr("s1n1"), c.addr("s2n1"));
+    let (id1, id2) = (node_id(s1).await, node_id(s2).await);
+    let (mut n1, mut n2) = (node(s1).await, node(s2).await);
+    let setslot = |how: &str, id: &str| {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("SETSLOT").arg(slot).arg(how).arg(id);
+        cmd
+    };
+    let () = setslot("IMPORTING", &id1)
+        .query_async(&mut n2)
+        .await
+        .unwrap();
+    let () = setslot("MIGRATING", &id2)
+        .query_async(&mut n1)
+        .await
+        .unwrap();
+    let batch: Vec<Vec<u8>> = redis::cmd("CLUSTER")
+        .arg("GETKEYSINSLOT")
+        .arg(slot)
+        .arg(keys)
+        .query_async(&mut n1)
+        .await
+        .unwrap();
+    let target = c.announce("s2n1");
+    let mut migrate = redis::cmd("MIGRATE");
+    migrate
+        .arg(target.ip().to_string())
+        .arg(target.port())
+        .arg("")
+        .arg(0)
+        .arg(5000)
+        .arg("KEYS");
+    for k in &batch {
+        migrate.arg(k);
+    }
+    let _: redis::Value = migrate.query_async(&mut n1).await.unwrap();
+    assert_eq!(count_in_slot(s2, slot).await, keys as u64);
+}
+
 // ---------------------------------------------------------------------------
 // Tests.
 
@@ -456,43 +499,15 @@ fn fix_closes_slots_left_open_by_hand() {
         load(&c, &keys).await;
         let total = dbsize_sum(&c).await;
         let (s1, s2, s3) = (c.addr("s1n1"), c.addr("s2n1"), c.addr("s3n1"));
-        let (id1, id2) = (node_id(s1).await, node_id(s2).await);
-        let (mut n1, mut n2, mut n3) = (node(s1).await, node(s2).await, node(s3).await);
+        let id1 = node_id(s1).await;
+        let mut n3 = node(s3).await;
         let setslot = |slot: u16, how: &str, id: &str| {
             let mut cmd = redis::cmd("CLUSTER");
             cmd.arg("SETSLOT").arg(slot).arg(how).arg(id);
             cmd
         };
         // A controller killed half-way through `half`...
-        let () = setslot(half, "IMPORTING", &id1)
-            .query_async(&mut n2)
-            .await
-            .unwrap();
-        let () = setslot(half, "MIGRATING", &id2)
-            .query_async(&mut n1)
-            .await
-            .unwrap();
-        let batch: Vec<Vec<u8>> = redis::cmd("CLUSTER")
-            .arg("GETKEYSINSLOT")
-            .arg(half)
-            .arg(500)
-            .query_async(&mut n1)
-            .await
-            .unwrap();
-        let target = c.announce("s2n1");
-        let mut migrate = redis::cmd("MIGRATE");
-        migrate
-            .arg(target.ip().to_string())
-            .arg(target.port())
-            .arg("")
-            .arg(0)
-            .arg(5000)
-            .arg("KEYS");
-        for k in &batch {
-            migrate.arg(k);
-        }
-        let _: redis::Value = migrate.query_async(&mut n1).await.unwrap();
-        assert_eq!(count_in_slot(s2, half).await, 500);
+        half_move(&c, half, 500).await;
         // ...and one killed right after its first step on `only_importing`.
         let () = setslot(only_importing, "IMPORTING", &id1)
             .query_async(&mut n3)
@@ -534,8 +549,7 @@ fn fix_waits_until_a_failed_target_is_replaced_then_brings_its_keys_back() {
         let keys = keys_in_slot(slot, 1000, "moved");
         load(&c, &keys).await;
         let (s1, s2, s2r) = (c.addr("s1n1"), c.addr("s2n1"), c.addr("s2n2"));
-        let (id1, id2) = (node_id(s1).await, node_id(s2).await);
-        let (mut n1, mut n2, mut n2r) = (node(s1).await, node(s2).await, node(s2r).await);
+        let (mut n2, mut n2r) = (node(s2).await, node(s2r).await);
         // The target's replica is promoted only when the test says so.
         let () = redis::cmd("CONFIG")
             .arg("SET")
@@ -545,39 +559,7 @@ fn fix_waits_until_a_failed_target_is_replaced_then_brings_its_keys_back() {
             .await
             .unwrap();
         // A move of `slot` half done: 500 keys on the target, and on its replica...
-        let setslot = |how: &str, id: &str| {
-            let mut cmd = redis::cmd("CLUSTER");
-            cmd.arg("SETSLOT").arg(slot).arg(how).arg(id);
-            cmd
-        };
-        let () = setslot("IMPORTING", &id1)
-            .query_async(&mut n2)
-            .await
-            .unwrap();
-        let () = setslot("MIGRATING", &id2)
-            .query_async(&mut n1)
-            .await
-            .unwrap();
-        let batch: Vec<Vec<u8>> = redis::cmd("CLUSTER")
-            .arg("GETKEYSINSLOT")
-            .arg(slot)
-            .arg(500)
-            .query_async(&mut n1)
-            .await
-            .unwrap();
-        let target = c.announce("s2n1");
-        let mut migrate = redis::cmd("MIGRATE");
-        migrate
-            .arg(target.ip().to_string())
-            .arg(target.port())
-            .arg("")
-            .arg(0)
-            .arg(5000)
-            .arg("KEYS");
-        for k in &batch {
-            migrate.arg(k);
-        }
-        let _: redis::Value = migrate.query_async(&mut n1).await.unwrap();
+        half_move(&c, slot, 500).await;
         let acked: u64 = redis::cmd("WAIT")
             .arg(1)
             .arg(5000)

@@ -12,8 +12,7 @@ use crate::bringup;
 use crate::cluster::AddressMap;
 use crate::cluster::reshard::{self, FixAction, ReshardOptions};
 use crate::exit;
-use crate::runtime::{RuntimeError, RuntimeKind};
-use crate::topology::Kind;
+use crate::runtime::RuntimeKind;
 
 /// A bound so that the command cannot hang for ever: closing a slot moves at
 /// most the keys of one slot per open slot, seconds here.
@@ -39,14 +38,7 @@ pub(crate) struct Fix {
 impl Fix {
     pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
         let (_rt, d) = locate(self.runtime, self.name.as_deref()).await?;
-        if d.topology.kind != Kind::Cluster {
-            return Err(RuntimeError::BadInput(format!(
-                "{} is a {} topology; only a cluster has slots to fix",
-                d.name,
-                format!("{:?}", d.topology.kind).to_lowercase()
-            ))
-            .into());
-        }
+        bringup::require_cluster(&d, "only a cluster has slots to fix")?;
         let map = AddressMap::from_members(&bringup::members(&d))?;
         let opts = ReshardOptions::new(FIX_LIMIT, CancellationToken::new());
         let work = reshard::fix_open_slots_with(&map, &opts);
