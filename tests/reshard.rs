@@ -1,7 +1,8 @@
 //! Live resharding against a real cluster (process runtime, real
 //! redis-server): moves checked by our check and by `redis-cli --cluster
 //! check`, a rebalance, a cancel in the middle of a slot, open slots closed by
-//! `fix_open_slots` (also after the target of a move died), and BUSYKEY
+//! `fix_open_slots` (also after the target of a move died), and BUSYKEY (the
+//! engine and `redis-drill fix` stop at a key with two values and name it)
 //! handling. Every test brings up its own cluster with the `redis-drill`
 //! binary and takes it down from a guard.
 
@@ -720,6 +721,44 @@ fn busykey_same_value_is_replaced_different_value_stops() {
         assert_eq!(count_in_slot(s1, differ).await, 50);
         assert_eq!(count_in_slot(s2, differ).await, 1);
         assert_all_read_back(&c, &keys).await;
+
+        // `redis-drill fix` on that slot left open by hand stops at the same
+        // key and names it; neither value is overwritten.
+        let mut n1 = node(s1).await;
+        let id2 = node_id(s2).await;
+        let () = redis::cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(differ)
+            .arg("IMPORTING")
+            .arg(&id1)
+            .query_async(&mut n2)
+            .await
+            .unwrap();
+        let () = redis::cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(differ)
+            .arg("MIGRATING")
+            .arg(&id2)
+            .query_async(&mut n1)
+            .await
+            .unwrap();
+        let o = c.guard.run(&["fix"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(exit::ENVIRONMENT), "{err}");
+        assert!(
+            err.contains(&format!(
+                "1 keys exist on both nodes with different values: {}",
+                differ_keys[7]
+            )),
+            "{err}"
+        );
+        // The slot is still open: ASKING reads what each node holds.
+        let mut get = redis::pipe();
+        get.cmd("ASKING").ignore().cmd("GET").arg(&differ_keys[7]);
+        let (on_s1,): (Option<String>,) = get.query_async(&mut n1).await.unwrap();
+        let (on_s2,): (Option<String>,) = get.query_async(&mut n2).await.unwrap();
+        assert_eq!(on_s1, Some(value_of(&differ_keys[7])));
+        assert_eq!(on_s2.as_deref(), Some("something else"));
     });
 }
 
