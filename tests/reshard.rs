@@ -1,9 +1,9 @@
 //! Live resharding against a real cluster (process runtime, real
 //! redis-server): moves checked by our check and by `redis-cli --cluster
 //! check`, a rebalance, a cancel in the middle of a slot, open slots closed by
-//! `fix_open_slots` (also after the target of a move died), and BUSYKEY (the
-//! engine and `redis-drill fix` stop at a key with two values and name it)
-//! handling. Every test brings up its own cluster with the `redis-drill`
+//! `fix_open_slots` (also after the target of a move died), and BUSYKEY
+//! handling (the engine and `redis-drill fix` stop at a key with two values
+//! and name it). Every test brings up its own cluster with the `redis-drill`
 //! binary and takes it down from a guard.
 
 mod common;
