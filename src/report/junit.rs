@@ -36,8 +36,8 @@ pub fn suite(r: &Report) -> TestSuite {
         Property::new("redis_version", r.environment.redis_version.as_str()),
     ]);
     let expect = |name: &String| match &r.expected {
-        Some(e) if e.fail.contains(name) => Expect::Fail,
-        Some(e) if e.may_fail.contains(name) => Expect::Either,
+        Some(e) if e.spec.fail.contains(name) => Expect::Fail,
+        Some(e) if e.spec.may_fail.contains(name) => Expect::Either,
         _ => Expect::Hold,
     };
     suite.add_test_cases(

@@ -568,11 +568,15 @@ mod tests {
         // sample(): max_p99_during_ms fails, max_lost_keys holds.
         let mut hazard = sample();
         assert_eq!(hazard.verdict, Verdict::Fail);
-        let expect = |r: &Report, fail: &[&str]| {
-            let fail: Vec<String> = fail.iter().map(|s| s.to_string()).collect();
-            crate::report::expectation(&fail, &[], Some("the point of the drill"), &r.slo)
+        let expect = |r: &Report, fail: &str| {
+            let spec = crate::report::ExpectSpec {
+                fail: vec![fail.to_string()],
+                may_fail: vec![],
+                why: Some("the point of the drill".into()),
+            };
+            crate::report::expectation(&spec, &r.slo)
         };
-        hazard.expected = Some(expect(&hazard, &["max_p99_during_ms"]));
+        hazard.expected = Some(expect(&hazard, "max_p99_during_ms"));
         let met = entry(&hazard);
         assert_eq!((met.verdict, met.gate()), (Verdict::Fail, Verdict::Pass));
         let none = Comparison::default();
@@ -583,7 +587,7 @@ mod tests {
         );
         // The hazard did not show: the listed SLO held.
         let mut toothless = sample();
-        toothless.expected = Some(expect(&toothless, &["max_lost_keys"]));
+        toothless.expected = Some(expect(&toothless, "max_lost_keys"));
         let unmet = entry(&toothless);
         assert_eq!(unmet.gate(), Verdict::Fail);
         assert_eq!(outcome(&[pass, unmet.clone()], &none), Outcome::Failed);

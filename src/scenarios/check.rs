@@ -757,10 +757,7 @@ pub fn check(s: &Stored) -> Report {
         });
     }
     let verdict = Report::verdict_from(&slo);
-    let expected = r
-        .expect
-        .as_ref()
-        .map(|e| report::expectation(&e.fail, &e.may_fail, e.why.as_deref(), &slo));
+    let expected = r.expect.as_ref().map(|e| report::expectation(e, &slo));
     let ping_p99 = checker::ping_p99_per_second(&s.pings);
     let app_seconds = checker::client_seconds(app.iter().copied());
     let probe_seconds = checker::client_seconds(probe.iter().copied());

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::faults::FaultStep;
 use crate::faults::schedule::RawFault;
+pub use crate::report::ExpectSpec;
 use crate::topology::{Kind, Topology, TopologyError, parse_document};
 use crate::workload::locks::{Algorithm, LockSpec, ResourceKind};
 use crate::workload::replication::ReplProbeSpec;
@@ -81,24 +82,6 @@ pub struct Scenario {
     /// The SLOs this drill is written to break (`expect:`).
     pub expect: Option<ExpectSpec>,
     pub source: PathBuf,
-}
-
-/// A drill written to show a hazard: the SLOs the hazard breaks. The verdict
-/// stays what the SLOs give; the report says whether the run failed the way
-/// the drill is meant to, and the nightly counts that as its pass.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExpectSpec {
-    /// SLO names as the report gives them: `max_staleness_ms`, or
-    /// `max_app_write_downtime_ms[us-east]` for one of `slo_by_region`.
-    pub fail: Vec<String>,
-    /// SLOs the hazard breaks in some runs and not in others: either result
-    /// meets the expectation.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub may_fail: Vec<String>,
-    /// Why they fail, in a sentence: shown beside the verdict.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub why: Option<String>,
 }
 
 /// What the reshard step moves.

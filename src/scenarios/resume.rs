@@ -1,6 +1,7 @@
 //! The reshard step of a drill, and how it gets through faults: when one
-//! breaks the migration off, wait until the cluster has recovered, close the
-//! slots left open, and move what is left to the shard each slot was bound for.
+//! breaks the migration off, close the slots left open once the failover is
+//! over, wait until the cluster has recovered, and move what is left to the
+//! shard each slot was bound for.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -141,9 +142,8 @@ impl Resharding<'_> {
                     let mut fix_opts = opts.clone();
                     fix_opts.timeout = Duration::from_secs(60);
                     reshard::fix_open_slots_with(map, &fix_opts).await?;
-                    recovered(map).await?;
-                    // Finishing a slot changes its owner.
-                    SlotOwners::load(map, cluster::ConnectOptions::default()).await
+                    // The owners after the fix: finishing a slot changes its owner.
+                    recovered(map).await
                 };
                 match attempt.await {
                     Ok(o) => break o,
@@ -187,11 +187,11 @@ impl Resharding<'_> {
     }
 }
 
-/// Whether the cluster has recovered: every owner answers and every node that
-/// answers serves every slot (a failed primary still owns its slots until its
-/// replica is promoted, and while it is flagged failed and not yet replaced
-/// the others say `cluster_state:fail`).
-async fn recovered(map: &AddressMap) -> Result<(), ClusterError> {
+/// The slot owners, once the cluster has recovered: every owner answers and
+/// every node that answers serves every slot (a failed primary still owns its
+/// slots until its replica is promoted, and while it is flagged failed and
+/// not yet replaced the others say `cluster_state:fail`).
+async fn recovered(map: &AddressMap) -> Result<SlotOwners, ClusterError> {
     let owners = SlotOwners::load(map, cluster::ConnectOptions::default()).await?;
     let views = cluster::node_views(map, cluster::ConnectOptions::default()).await;
     let up: Vec<&cluster::NodeView> = views.iter().filter(|v| v.error.is_none()).collect();
@@ -207,7 +207,7 @@ async fn recovered(map: &AddressMap) -> Result<(), ClusterError> {
         )
         .collect();
     if pending.is_empty() {
-        Ok(())
+        Ok(owners)
     } else {
         Err(ClusterError::Plan(pending.join("; ")))
     }
