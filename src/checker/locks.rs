@@ -597,6 +597,7 @@ mod tests {
             end_ns: at + MS / 10,
             released_on: ["n1", "n2", "n3"].map(String::from).to_vec(),
             errors: BTreeMap::new(),
+            followed_to: None,
         })
     }
 

@@ -297,6 +297,8 @@ pub(crate) struct Done {
     pub end_ns: u64,
     pub on: Vec<String>,
     pub errors: BTreeMap<String, String>,
+    /// The promoted primary it was sent to again after an error, if any.
+    pub followed_to: Option<String>,
 }
 
 /// Where the lock lives.
@@ -533,6 +535,7 @@ impl LockClient {
             end_ns: again.end_ns,
             on: again.on,
             errors,
+            followed_to: self.instances.first().map(|i| i.name.clone()),
         }
     }
 
@@ -549,6 +552,7 @@ impl LockClient {
             end_ns: self.clock.now_ns(),
             on: Vec::new(),
             errors: BTreeMap::new(),
+            followed_to: None,
         };
         for (name, s) in said {
             match s {

@@ -241,6 +241,11 @@ pub struct Release {
     pub released_on: Vec<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub errors: BTreeMap<String, String>,
+    /// After an error (`READONLY` from a demoted primary, a lost
+    /// connection), the primary of the moment it was sent to again; its
+    /// answer is `released_on` (empty when the grant never reached it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub followed_to: Option<String>,
 }
 
 /// A holder frozen by the nemesis (a `pause` of `lock_holder:<n>`), as it

@@ -255,6 +255,7 @@ async fn critical_section(
         end_ns: r.end_ns,
         released_on: r.on,
         errors: r.errors,
+        followed_to: r.followed_to,
     }));
 }
 
