@@ -199,6 +199,9 @@ fn figure_in(r: &Report, name: &str) -> Option<f64> {
         "max_p99_after_ms" => p99("after"),
         "max_convergence_ms" => Some(r.convergence_ms.expect("convergence measured")),
         "max_reshard_ms" => Some(r.reshard.as_ref().expect("a reshard").duration_ms),
+        "max_keys_overwritten" => {
+            Some(r.reshard.as_ref().expect("a reshard").keys_overwritten as f64)
+        }
         // No fault in a reshard drill: no failover, no rejoin.
         "max_failover_ms" | "max_promotion_ms" | "max_rejoin_ms" => None,
         // Nor a replication probe (and a cluster of no links).
@@ -552,6 +555,83 @@ fn a_drill_on_a_running_topology_leaves_it_up() {
     let status = up.status();
     assert_eq!(node(&status, "s1n1").slots, 5461 - 300);
     assert_eq!(node(&status, "s2n1").slots, 5462 + 300);
+    assert!(up.check().ok);
+    up.down();
+}
+
+/// A key the reshard finds on both nodes with different values (here a
+/// stray copy planted on the target, as a fault can leave one) does not
+/// stop the drill without a report: the source's value replaces the
+/// target's, as `redis-cli --cluster fix --cluster-replace` does, the report
+/// names the key with both values, and `max_keys_overwritten` fails.
+#[test]
+fn a_key_with_two_values_is_overwritten_and_reported() {
+    let env = Env::new("process");
+    let up = env.up(&topology("cluster-3x1.yaml"), "twoval");
+    let spec = WorkloadSpec {
+        keys: KEYS,
+        ..WorkloadSpec::default()
+    };
+    let key = spec
+        .all_keys()
+        .into_iter()
+        .find(|k| key_slot(k.as_bytes()) < 300)
+        .expect("a workload key in the slots the drill moves");
+    let slot = key_slot(key.as_bytes());
+    let status = up.status();
+    let source = redis::Client::open(format!("redis://{}", address(&status, "s1n1"))).unwrap();
+    let s1_id: String = redis::cmd("CLUSTER")
+        .arg("MYID")
+        .query(&mut source.get_connection().unwrap())
+        .unwrap();
+    let target = redis::Client::open(format!("redis://{}", address(&status, "s2n1"))).unwrap();
+    let mut t = target.get_connection().unwrap();
+    // Written while the slot was open there (ASKING), then the slot closed:
+    // s2n1 holds a copy of a key of a slot it does not serve.
+    let () = redis::pipe()
+        .cmd("CLUSTER")
+        .arg("SETSLOT")
+        .arg(slot)
+        .arg("IMPORTING")
+        .arg(&s1_id)
+        .ignore()
+        .cmd("ASKING")
+        .ignore()
+        .cmd("SET")
+        .arg(&key)
+        .arg("planted")
+        .ignore()
+        .cmd("CLUSTER")
+        .arg("SETSLOT")
+        .arg(slot)
+        .arg("STABLE")
+        .ignore()
+        .query(&mut t)
+        .unwrap();
+    let file = scenario(&env, 300, "  max_keys_overwritten: 0\n  max_lost_keys: 0\n");
+    let d = env.drill(&file, &["--name", &up.name]);
+    d.assert_code(exit::CHECK_FAILED);
+    let r = d.report();
+    let rs = r.reshard.as_ref().expect("a reshard section");
+    assert_eq!(rs.keys_overwritten, 1, "{rs:?}");
+    let k = &rs.overwritten[0];
+    assert_eq!((k.key.as_str(), k.slot), (key.as_str(), slot), "{k:?}");
+    assert_eq!((k.from.as_str(), k.to.as_str()), ("s1n1", "s2n1"), "{k:?}");
+    assert_eq!(k.overwritten, "planted", "{k:?}");
+    assert_ne!(k.kept, "planted", "{k:?}");
+    let slo = |name: &str| r.slo.iter().find(|s| s.name == name).expect(name);
+    assert_eq!(slo("max_keys_overwritten").result, Verdict::Fail);
+    assert_eq!(slo("max_keys_overwritten").value, Some(1.0));
+    // The planted value was never acknowledged to a client: no write is lost.
+    assert_eq!(slo("max_lost_keys").result, Verdict::Pass);
+    assert!(
+        d.stdout.contains("| keys with two values | 1 found"),
+        "{}",
+        d.stdout
+    );
+    assert!(d.stdout.contains("\"planted\" overwritten"), "{}", d.stdout);
+    // The move finished: s2n1 serves the slot, with the source's value.
+    assert_eq!(node(&up.status(), "s2n1").slots, 5462 + 300);
     assert!(up.check().ok);
     up.down();
 }

@@ -644,7 +644,7 @@ fn fix_waits_until_a_failed_target_is_replaced_then_brings_its_keys_back() {
 }
 
 #[test]
-fn busykey_same_value_is_replaced_different_value_stops() {
+fn busykey_same_value_is_replaced_different_value_stops_unless_told_to_replace() {
     let env = Env::new("process");
     let c = up(&env, "rs-busy");
     runtime().block_on(async {
@@ -759,6 +759,39 @@ fn busykey_same_value_is_replaced_different_value_stops() {
         let (on_s2,): (Option<String>,) = get.query_async(&mut n2).await.unwrap();
         assert_eq!(on_s1, Some(value_of(&differ_keys[7])));
         assert_eq!(on_s2.as_deref(), Some("something else"));
+
+        // `fix --replace`, as `redis-cli --cluster fix --cluster-replace`:
+        // the move is finished, s1n1's value overwrites s2n1's, and the key
+        // is reported with both.
+        let o = c.guard.run(&["fix", "--replace", "--json"]);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(
+            o.status.code(),
+            Some(exit::SUCCESS),
+            "{out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let fixed: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        assert_eq!(
+            fixed["overwritten"],
+            serde_json::json!([{
+                "slot": differ,
+                "key": differ_keys[7],
+                "from": "s1n1",
+                "to": "s2n1",
+                "kept": value_of(&differ_keys[7]),
+                "overwritten": "something else",
+            }]),
+            "{out}"
+        );
+        assert_eq!(fixed["slots"][0]["action"], "finished", "{out}");
+        assert_eq!(fixed["slots"][0]["owner"], "s2n1", "{out}");
+        converge(&c).await;
+        assert_owner_everywhere(&c, &[differ], "s2n1").await;
+        assert_eq!(count_in_slot(s1, differ).await, 0);
+        assert_eq!(count_in_slot(s2, differ).await, 50);
+        assert_all_read_back(&c, &keys).await;
     });
 }
 

@@ -10,7 +10,9 @@ use super::locate::locate;
 use super::output::print_json;
 use crate::bringup;
 use crate::cluster::AddressMap;
-use crate::cluster::reshard::{self, FixAction, ReshardOptions};
+use crate::cluster::reshard::{
+    self, FixAction, FixReport, KeyConflicts, Overwrites, OverwrittenKey, ReshardOptions,
+};
 use crate::exit;
 use crate::runtime::RuntimeKind;
 
@@ -25,7 +27,7 @@ const FIX_LIMIT: Duration = Duration::from_secs(600);
 /// back. Waits for nothing: while a failed primary that serves slots is not
 /// yet replaced it refuses (exit 3), since the keys it took may be on its
 /// replica. A key found on both nodes with different values stops it (exit
-/// 3, the keys named): neither value is overwritten.
+/// 3, the keys named): neither value is overwritten, unless `--replace`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Fix {
     /// Which topology (default: the only one that is up).
@@ -34,6 +36,20 @@ pub(crate) struct Fix {
     /// Where the topology runs (default: search every available runtime).
     #[arg(long, value_enum)]
     runtime: Option<RuntimeKind>,
+    /// A key on both nodes with different values is moved anyway, as
+    /// `redis-cli --cluster fix --cluster-replace` does: the value of the
+    /// node giving it up overwrites the other. Each such key is printed with
+    /// both values.
+    #[arg(long)]
+    replace: bool,
+}
+
+/// `--json`: the fix, and the keys `--replace` overwrote.
+#[derive(serde::Serialize)]
+struct Fixed<'a> {
+    #[serde(flatten)]
+    report: &'a FixReport,
+    overwritten: &'a [OverwrittenKey],
 }
 
 impl Fix {
@@ -41,15 +57,38 @@ impl Fix {
         let (_rt, d) = locate(self.runtime, self.name.as_deref()).await?;
         bringup::require_cluster(&d, "only a cluster has slots to fix")?;
         let map = AddressMap::from_members(&bringup::members(&d))?;
-        let opts = ReshardOptions::new(FIX_LIMIT, CancellationToken::new());
+        let mut opts = ReshardOptions::new(FIX_LIMIT, CancellationToken::new());
+        let overwrites = Overwrites::default();
+        if self.replace {
+            opts.on_conflict = KeyConflicts::Replace(overwrites.clone());
+        }
         let work = reshard::fix_open_slots_with(&map, &opts);
         let stopping = "stopping after the slot in hand...";
         let report = cancel_on_signal(work, &opts.cancel, stopping)
             .await
             .output?;
+        let overwritten = overwrites.take();
         if json {
-            print_json(&report);
-        } else if report.slots.is_empty() {
+            print_json(&Fixed {
+                report: &report,
+                overwritten: &overwritten,
+            });
+            return Ok(exit::SUCCESS);
+        }
+        for k in &overwritten {
+            crate::outln!(
+                "slot {}: {} was on {} and {} with different values: {}'s {:?} kept, {}'s {:?} overwritten",
+                k.slot,
+                k.key,
+                k.from,
+                k.to,
+                k.from,
+                k.kept,
+                k.to,
+                k.overwritten
+            );
+        }
+        if report.slots.is_empty() {
             crate::outln!("no open slot");
         } else {
             for s in &report.slots {

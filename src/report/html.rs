@@ -148,6 +148,25 @@ fn summary(s: &mut String, r: &Report) {
         probe.ops_failed,
         probe.ops_indeterminate
     );
+    if let Some(rs) = r.reshard.as_ref().filter(|rs| !rs.overwritten.is_empty()) {
+        let rows: Vec<Vec<String>> = (rs.overwritten.iter().take(10))
+            .map(|k| {
+                vec![
+                    k.key.clone(),
+                    k.slot.to_string(),
+                    format!("{}: {:?}", k.from, k.kept),
+                    format!("{}: {:?}", k.to, k.overwritten),
+                ]
+            })
+            .collect();
+        let title = format!(
+            "Keys the reshard found with two values ({} of {}; the giving node's value kept)",
+            rows.len(),
+            rs.keys_overwritten
+        );
+        let head = ["key", "slot", "kept", "overwritten"];
+        aligned_table(s, &title, &head, &[false, true, false, false], &rows);
+    }
     regions_section(s, r);
     let cache = super::cache::rows(&r.checks);
     if !cache.is_empty() {
@@ -260,6 +279,18 @@ fn rows_table(s: &mut String, title: &str, rows: Vec<(&'static str, String, bool
 /// A table with a header row; the first column is text, the others
 /// numbers.
 fn grid_table(s: &mut String, title: &str, head: &[&str], rows: &[Vec<String>]) {
+    let numeric: Vec<bool> = (0..head.len()).map(|i| i > 0).collect();
+    aligned_table(s, title, head, &numeric, rows);
+}
+
+/// A titled table whose columns are right-aligned where `numeric` says.
+fn aligned_table(
+    s: &mut String,
+    title: &str,
+    head: &[&str],
+    numeric: &[bool],
+    rows: &[Vec<String>],
+) {
     let _ = write!(s, "<h2>{}</h2><table><tr>", escape(title));
     for h in head {
         let _ = write!(s, "<th>{}</th>", escape(h));
@@ -268,10 +299,10 @@ fn grid_table(s: &mut String, title: &str, head: &[&str], rows: &[Vec<String>]) 
     for row in rows {
         s.push_str("<tr>");
         for (i, cell) in row.iter().enumerate() {
-            let class = if i == 0 {
-                " class=\"k\""
-            } else {
+            let class = if numeric.get(i).copied().unwrap_or(true) {
                 " class=\"n\""
+            } else {
+                " class=\"k\""
             };
             let _ = write!(s, "<td{class}>{}</td>", escape(cell));
         }

@@ -52,6 +52,13 @@ pub fn render(r: &Report) -> String {
             ms(rs.duration_ms),
             group(rs.keys_per_s as u64)
         );
+        if rs.keys_overwritten > 0 {
+            let _ = writeln!(
+                t,
+                "| keys with two values | {} found on both nodes of a move with different values: the giving node's value was kept, the other overwritten |",
+                group(rs.keys_overwritten)
+            );
+        }
     }
     if let Some(c) = r.convergence_ms {
         let what = match r.topology.kind {
@@ -70,6 +77,9 @@ pub fn render(r: &Report) -> String {
     if !t.is_empty() {
         let _ = write!(s, "| | |\n|---|---|\n{t}");
     }
+    if let Some(rs) = r.reshard.as_ref().filter(|rs| !rs.overwritten.is_empty()) {
+        overwritten(&mut s, rs);
+    }
     if kv {
         timing(&mut s, r);
     }
@@ -85,6 +95,23 @@ pub fn render(r: &Report) -> String {
     }
     slos(&mut s, r);
     s
+}
+
+/// The keys a move overwrote, with both values (the first 10).
+fn overwritten(s: &mut String, rs: &crate::report::ReshardSummary) {
+    let _ = writeln!(
+        s,
+        "\nKeys the reshard found with two values (first {} of {}):\n",
+        rs.overwritten.len().min(10),
+        group(rs.keys_overwritten)
+    );
+    for k in rs.overwritten.iter().take(10) {
+        let _ = writeln!(
+            s,
+            "- `{}` (slot {}): {}'s {:?} kept; {}'s {:?} overwritten",
+            k.key, k.slot, k.from, k.kept, k.to, k.overwritten
+        );
+    }
 }
 
 /// The key/value workload's rows of the summary table: the clients, the

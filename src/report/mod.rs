@@ -386,6 +386,31 @@ pub struct ReshardSummary {
     pub duration_ms: f64,
     pub keys_per_s: f64,
     pub slots_per_s: f64,
+    /// Keys a move found on both nodes with different values: the value of
+    /// the node giving the key up replaced the other (as `redis-cli
+    /// --cluster fix --cluster-replace` does). A split the faults made; each
+    /// overwritten value is gone.
+    #[serde(default)]
+    pub keys_overwritten: u64,
+    /// The first [`MAX_OVERWRITTEN_LISTED`] of them, with both values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overwritten: Vec<OverwrittenKey>,
+}
+
+/// How many overwritten keys report.json lists (the count is exact).
+pub const MAX_OVERWRITTEN_LISTED: usize = 100;
+
+/// A key a move found on two nodes with different values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverwrittenKey {
+    pub key: String,
+    pub slot: u16,
+    /// The node that gave the key up: its value was kept.
+    pub from: String,
+    /// The node whose value was overwritten.
+    pub to: String,
+    pub kept: String,
+    pub overwritten: String,
 }
 
 /// One key whose final value no acknowledged or in-flight write explains.
@@ -1021,6 +1046,7 @@ pub(crate) mod tests {
                 duration_ms: 412.0,
                 keys_per_s: 87378.6,
                 slots_per_s: 4854.4,
+                ..Default::default()
             }),
             checks: Checks {
                 lost_writes: 0,

@@ -50,6 +50,8 @@ pub(crate) enum DrillEvent {
         slots: usize,
         keys: u64,
         attempts: u32,
+        /// Keys met on two nodes with different values, and overwritten.
+        overwritten: usize,
         started: Instant,
         finished: Instant,
     },
@@ -158,6 +160,7 @@ impl Subscriber for TimelineRecorder {
                 slots,
                 keys,
                 attempts,
+                overwritten,
                 started,
                 finished,
             } => {
@@ -170,7 +173,10 @@ impl Subscriber for TimelineRecorder {
                 self.push(
                     ns(finished),
                     "reshard-end",
-                    format!("{slots} slots, {keys} keys, {attempts} attempt(s)"),
+                    format!(
+                        "{slots} slots, {keys} keys, {attempts} attempt(s){}",
+                        overwritten_note(*overwritten)
+                    ),
                 );
             }
             DrillEvent::Converged { at, polls, .. } => self.push(
@@ -272,19 +278,21 @@ impl Subscriber for Terminal {
                 slots,
                 keys,
                 attempts,
+                overwritten,
                 started,
                 finished,
                 ..
             } => {
                 self.finish_bar();
                 self.line(format!(
-                    "moved {slots} slots, {keys} keys in {:.0} ms{}",
+                    "moved {slots} slots, {keys} keys in {:.0} ms{}{}",
                     finished.saturating_duration_since(*started).as_secs_f64() * 1000.0,
                     if *attempts > 1 {
                         format!(" over {attempts} attempts")
                     } else {
                         String::new()
-                    }
+                    },
+                    overwritten_note(*overwritten)
                 ));
             }
             DrillEvent::Fault(w) => self.line(format!(
@@ -308,6 +316,16 @@ impl Subscriber for Terminal {
             }
             DrillEvent::Outcome(s) => self.line(s),
         }
+    }
+}
+
+/// `; N keys had two values …` when a move overwrote any.
+fn overwritten_note(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        n => format!(
+            "; {n} key(s) were on two nodes with different values: the giving node's value was kept"
+        ),
     }
 }
 

@@ -26,6 +26,8 @@ pub(super) struct Resharded {
     pub(super) duration: Duration,
     pub(super) finished_at: Instant,
     pub(super) attempts: u32,
+    /// Keys a move met on two nodes with different values, and overwrote.
+    pub(super) overwritten: Vec<reshard::OverwrittenKey>,
 }
 
 /// How many times a reshard is resumed after a fault interrupted it.
@@ -77,6 +79,12 @@ impl Resharding<'_> {
             opts.parallel_slots = p;
         }
         opts.measure_bytes = true;
+        // A key the faults left on two nodes with different values is a
+        // finding, not a reason to stop the drill without a report: keep the
+        // value of the node giving the key up, as `redis-cli --cluster fix
+        // --cluster-replace` does, and report both.
+        let overwrites = reshard::Overwrites::default();
+        opts.on_conflict = reshard::KeyConflicts::Replace(overwrites.clone());
         // A shard is known by a slot its primary served before the move.
         let anchor: HashMap<String, u16> = to
             .iter()
@@ -92,6 +100,7 @@ impl Resharding<'_> {
             duration: Duration::ZERO,
             finished_at: started,
             attempts: 0,
+            overwritten: Vec::new(),
         };
         let mut current = first.clone();
         loop {
@@ -117,6 +126,7 @@ impl Resharding<'_> {
                     done.bytes_moved += rep.bytes_moved;
                     done.finished_at = rep.finished_at;
                     done.duration = rep.finished_at.saturating_duration_since(started);
+                    done.overwritten = overwrites.take();
                     bus.emit(done.event(started));
                     return Ok(done);
                 }
@@ -180,6 +190,7 @@ impl Resharding<'_> {
             if current.is_empty() {
                 done.finished_at = Instant::now();
                 done.duration = done.finished_at.saturating_duration_since(started);
+                done.overwritten = overwrites.take();
                 bus.emit(done.event(started));
                 return Ok(done);
             }
@@ -222,6 +233,7 @@ impl Resharded {
             slots: self.slots_moved,
             keys: self.keys_moved,
             attempts: self.attempts,
+            overwritten: self.overwritten.len(),
             started,
             finished: self.finished_at,
         }

@@ -430,6 +430,18 @@ pub const SLOS: &[Slo] = &[
         },
     },
     Slo {
+        name: "max_keys_overwritten",
+        unit: "keys",
+        bound: Bound::AtMost,
+        reads: "keys the reshard found on two nodes with different values (a split the faults made); the value of the node giving the key up was kept, the other overwritten",
+        source: Source::Drill,
+        on: CLUSTER,
+        figure: |f| {
+            f.reshard
+                .map_or(Figure::Missing, |r| count(r.keys_overwritten))
+        },
+    },
+    Slo {
         name: "max_failover_ms",
         unit: "ms",
         bound: Bound::AtMost,
@@ -1094,6 +1106,7 @@ mod tests {
         }];
         let reshard = ReshardSummary {
             duration_ms: 3.0,
+            keys_overwritten: 3,
             ..Default::default()
         };
         let locks = LocksReport {

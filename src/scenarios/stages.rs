@@ -1195,6 +1195,18 @@ fn reshard_summary(r: &Resharded) -> ReshardSummary {
         duration_ms: r.duration.as_secs_f64() * 1000.0,
         keys_per_s: r.keys_moved as f64 / secs,
         slots_per_s: r.slots_moved as f64 / secs,
+        keys_overwritten: r.overwritten.len() as u64,
+        overwritten: (r.overwritten.iter())
+            .take(crate::report::MAX_OVERWRITTEN_LISTED)
+            .map(|k| crate::report::OverwrittenKey {
+                key: k.key.clone(),
+                slot: k.slot,
+                from: k.from.clone(),
+                to: k.to.clone(),
+                kept: k.kept.clone(),
+                overwritten: k.overwritten.clone(),
+            })
+            .collect(),
     }
 }
 

@@ -84,7 +84,7 @@ struct Job<'a> {
 struct Shared<'a> {
     live: &'a Live,
     opts: &'a ReshardOptions,
-    drain: DrainOpts,
+    drain: DrainOpts<'a>,
     /// Fired by the caller's token, the first error, or the deadline: no
     /// new slot starts, the ones in flight stop after their current batch.
     stop: CancellationToken,
@@ -180,7 +180,7 @@ pub async fn execute(
             batch: opts.batch_keys,
             migrate_timeout_ms: opts.migrate_timeout_ms,
             measure: opts.measure_bytes,
-            conflicts: OnConflict::Stop,
+            conflicts: OnConflict::forward(&opts.on_conflict),
         },
         stop: opts.cancel.child_token(),
         deadline,
@@ -384,9 +384,10 @@ async fn run_slot(sh: &Shared<'_>, job: &Job<'_>) -> Result<Outcome, ClusterErro
         Err(Stop::Failed(e)) => Some(e),
     };
     // Close the slot again, whatever state it is in. Conflicting keys met
-    // while rolling back stay where they are and are reported.
+    // while rolling back stay where they are and are reported (unless the
+    // options say replace).
     let settle_opts = DrainOpts {
-        conflicts: OnConflict::Leave,
+        conflicts: OnConflict::back(&sh.opts.on_conflict),
         measure: false,
         ..sh.drain
     };

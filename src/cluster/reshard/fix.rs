@@ -109,7 +109,7 @@ pub async fn fix_open_slots_with(
         batch: opts.batch_keys,
         migrate_timeout_ms: opts.migrate_timeout_ms,
         measure: false,
-        conflicts: OnConflict::Stop,
+        conflicts: OnConflict::forward(&opts.on_conflict),
     };
     let mut slots = Vec::with_capacity(open.len());
     for slot in open {
@@ -239,13 +239,14 @@ async fn states(live: &Live, slot: u16) -> Result<Vec<State<'_>>, ClusterError> 
 /// Close `slot` (see the module documentation). Keys of the slot found on a
 /// node that does not serve it are given to the owner; under
 /// [`Prefer::RollBackUnlessEmpty`] a key the owner holds with a different
-/// value is left where it is and listed in `stray_keys`. Bounded by `timeout`
+/// value is left where it is and listed in `stray_keys` (unless `opts` say
+/// replace). Bounded by `timeout`
 /// (checked between MIGRATE batches; each command has its own response timeout).
 pub(crate) async fn close_slot(
     live: &Live,
     slot: u16,
     prefer: Prefer,
-    opts: &DrainOpts,
+    opts: &DrainOpts<'_>,
     timeout: Duration,
 ) -> Result<Closed, ClusterError> {
     let bound = Bound {
@@ -328,7 +329,10 @@ pub(crate) async fn close_slot(
     };
     let leave = match prefer {
         Prefer::Finish => opts.conflicts,
-        Prefer::RollBackUnlessEmpty => OnConflict::Leave,
+        Prefer::RollBackUnlessEmpty => match opts.conflicts {
+            OnConflict::Replace(log) => OnConflict::Replace(log),
+            _ => OnConflict::Leave,
+        },
     };
 
     // The owner keeps the slot (or has just been given it). A migrating owner
@@ -431,8 +435,8 @@ async fn drain_within(
     to: &Node,
     slot: u16,
     expected: u64,
-    opts: &DrainOpts,
-    conflicts: OnConflict,
+    opts: &DrainOpts<'_>,
+    conflicts: OnConflict<'_>,
     bound: Bound,
 ) -> Result<Drained, ClusterError> {
     let o = DrainOpts { conflicts, ..*opts };

@@ -37,7 +37,8 @@ pub use engine::{BusyKey, Progress, ReshardReport, execute};
 pub use fix::{FixAction, FixReport, FixedSlot, fix_open_slots, fix_open_slots_with};
 pub use options::{
     DEFAULT_BATCH_KEYS, DEFAULT_KEYS_IN_FLIGHT_PER_NODE, DEFAULT_MIGRATE_TIMEOUT_MS,
-    DEFAULT_PARALLEL_SLOTS, DEFAULT_SETTLE_TIMEOUT, OnCancel, ReshardOptions,
+    DEFAULT_PARALLEL_SLOTS, DEFAULT_SETTLE_TIMEOUT, KeyConflicts, OnCancel, Overwrites,
+    OverwrittenKey, ReshardOptions,
 };
 pub use plan::{
     Plan, PlanStep, REBALANCE_THRESHOLD, SlotMove, SlotOwners, plan_drain, plan_move,

@@ -2,6 +2,7 @@
 //! happens to a slot in flight on a cancel. Shared by [`super::execute`] and
 //! [`super::fix_open_slots_with`].
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -69,6 +70,8 @@ pub struct ReshardOptions {
     pub measure_bytes: bool,
     /// Connection timeouts; the response timeout is raised to cover a MIGRATE.
     pub connect: ConnectOptions,
+    /// What a move does with a key both nodes hold with different values.
+    pub on_conflict: KeyConflicts,
 }
 
 impl ReshardOptions {
@@ -84,6 +87,7 @@ impl ReshardOptions {
             on_cancel: OnCancel::RollBack,
             measure_bytes: false,
             connect: ConnectOptions::default(),
+            on_conflict: KeyConflicts::Stop,
         }
     }
 
@@ -120,4 +124,51 @@ pub enum OnCancel {
     /// Finish it: migrate the rest of its keys and assign it to the target.
     /// The slot then ends on the target, but clients never see a key missing.
     Finish,
+}
+
+/// What a move does with a key that both nodes hold with different values
+/// (MIGRATE answers `BUSYKEY`). Equal values are always moved with REPLACE.
+#[derive(Debug, Clone, Default)]
+pub enum KeyConflicts {
+    /// Stop and name the keys ([`crate::cluster::ClusterError::BusyKeys`]):
+    /// neither value is lost. A move that was rolling back leaves the key on
+    /// the node that does not serve the slot (a stray key) and reports it.
+    #[default]
+    Stop,
+    /// As `redis-cli --cluster fix --cluster-replace`: the value of the node
+    /// that gives the key up replaces the other (MIGRATE REPLACE), and each
+    /// key overwritten so is written to the log, with both values.
+    Replace(Overwrites),
+}
+
+/// A key that two nodes held with different values, moved with REPLACE
+/// under [`KeyConflicts::Replace`]: `from`'s value replaced `to`'s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OverwrittenKey {
+    pub slot: u16,
+    pub key: String,
+    /// The node that gave the key up; its value was kept.
+    pub from: String,
+    /// The node whose value was overwritten.
+    pub to: String,
+    /// The values (a string's bytes, lossy; `(a list)` and the like for
+    /// other types; `(gone)` when the key had expired meanwhile).
+    pub kept: String,
+    pub overwritten: String,
+}
+
+/// The keys [`KeyConflicts::Replace`] overwrote, shared by the caller and
+/// every move and fix the options go to, in the order they were overwritten.
+#[derive(Debug, Clone, Default)]
+pub struct Overwrites(Arc<Mutex<Vec<OverwrittenKey>>>);
+
+impl Overwrites {
+    pub(crate) fn push(&self, k: OverwrittenKey) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(k);
+    }
+
+    /// Everything overwritten so far; the log is left empty.
+    pub fn take(&self) -> Vec<OverwrittenKey> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }

@@ -11,22 +11,44 @@ use crate::cluster::conn::NodeConn;
 use crate::cluster::error::ClusterError;
 
 use super::live::Node;
+use super::options::{KeyConflicts, Overwrites, OverwrittenKey};
 
 /// What to do with a key that exists on both nodes with different values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OnConflict {
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum OnConflict<'a> {
     /// Stop with [`ClusterError::BusyKeys`]: moving forward, neither value may be lost.
     Stop,
     /// Leave the key where it is and go on: rolling back, the owner's value stays.
     Leave,
+    /// Move it with REPLACE (the moving node's value wins) and log both values.
+    Replace(&'a Overwrites),
+}
+
+impl<'a> OnConflict<'a> {
+    /// Moving forward: what the options ask.
+    pub fn forward(k: &'a KeyConflicts) -> Self {
+        match k {
+            KeyConflicts::Stop => OnConflict::Stop,
+            KeyConflicts::Replace(log) => OnConflict::Replace(log),
+        }
+    }
+
+    /// Rolling back (or clearing keys off a node that does not serve the
+    /// slot): leave a conflicting key where it is, unless told to replace.
+    pub fn back(k: &'a KeyConflicts) -> Self {
+        match k {
+            KeyConflicts::Stop => OnConflict::Leave,
+            KeyConflicts::Replace(log) => OnConflict::Replace(log),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct DrainOpts {
+pub(crate) struct DrainOpts<'a> {
     pub batch: usize,
     pub migrate_timeout_ms: u64,
     pub measure: bool,
-    pub conflicts: OnConflict,
+    pub conflicts: OnConflict<'a>,
 }
 
 /// What one drain did.
@@ -75,7 +97,7 @@ pub(crate) async fn drain(
     slot: u16,
     first: Option<Vec<Vec<u8>>>,
     expected: u64,
-    opts: &DrainOpts,
+    opts: &DrainOpts<'_>,
     hooks: &Hooks<'_>,
 ) -> Result<Drained, DrainError> {
     let mut c = from.conn();
@@ -111,6 +133,8 @@ pub(crate) async fn drain(
             }
             Migrated::BusyKey => {
                 let (same, differ) = compare(from, to, &keys).await?;
+                // Under Replace: the keys the next MIGRATE REPLACE overwrites, logged once it did.
+                let mut overwriting = None;
                 if !differ.is_empty() {
                     match opts.conflicts {
                         OnConflict::Stop => {
@@ -122,6 +146,22 @@ pub(crate) async fn drain(
                             }));
                         }
                         OnConflict::Leave => left.extend(differ),
+                        OnConflict::Replace(log) => {
+                            let (kept, lost) =
+                                futures::future::join(values(from, &differ), values(to, &differ))
+                                    .await;
+                            let (kept, lost) = (kept?, lost?);
+                            let keys = differ.iter().zip(kept.into_iter().zip(lost));
+                            let keys = keys.map(|(k, (kept, overwritten))| OverwrittenKey {
+                                slot,
+                                key: lossy(k),
+                                from: from.name.clone(),
+                                to: to.name.clone(),
+                                kept,
+                                overwritten,
+                            });
+                            overwriting = Some((log, keys.collect::<Vec<_>>()));
+                        }
                     }
                 }
                 done.replaced.extend(same);
@@ -140,6 +180,9 @@ pub(crate) async fn drain(
                             done.keys += movable.len() as u64;
                             done.bytes += bytes;
                             (hooks.on_batch)(movable.len() as u64, bytes);
+                            if let Some((log, keys)) = overwriting {
+                                keys.into_iter().for_each(|k| log.push(k));
+                            }
                             next
                         }
                         Migrated::BusyKey => {
@@ -216,7 +259,7 @@ async fn migrate(
     slot: u16,
     keys: &[Vec<u8>],
     replace: bool,
-    opts: &DrainOpts,
+    opts: &DrainOpts<'_>,
     next_count: usize,
 ) -> Result<(Migrated, Vec<Vec<u8>>), ClusterError> {
     let mut pipe = redis::pipe();
@@ -351,6 +394,39 @@ async fn compare(
     }
     Ok((same, differ))
 }
+
+/// What `node` holds under each key, for people: a string's bytes (lossy,
+/// cut at [`VALUE_CHARS`]), `(a list)` and the like for other types,
+/// `(gone)` for a key that is not there (expired meanwhile).
+async fn values(node: &Node, keys: &[Vec<u8>]) -> Result<Vec<String>, ClusterError> {
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    for k in keys {
+        pipe.cmd("ASKING").cmd("TYPE").arg(k);
+        pipe.cmd("ASKING").cmd("GET").arg(k);
+    }
+    let mut c = node.conn();
+    let v: Vec<Value> = c.run_pipe(&pipe, "ASKING + TYPE + ASKING + GET").await?;
+    if v.len() != 4 * keys.len() {
+        return Err(c.reply_error("GET", "reply count differs from key count"));
+    }
+    Ok(v.chunks(4)
+        .map(|r| match (&r[1], &r[3]) {
+            (_, Value::BulkString(b)) => {
+                let s = lossy(b);
+                match s.char_indices().nth(VALUE_CHARS) {
+                    Some((i, _)) => format!("{}…", &s[..i]),
+                    None => s,
+                }
+            }
+            (Value::SimpleString(t), _) if t != "none" && t != "string" => format!("(a {t})"),
+            _ => "(gone)".to_string(),
+        })
+        .collect())
+}
+
+/// A value longer than this is cut in [`OverwrittenKey`].
+const VALUE_CHARS: usize = 120;
 
 /// `CLUSTER SETSLOT <slot> <args...>` on one node.
 pub(crate) async fn setslot(node: &Node, slot: u16, args: &[&str]) -> Result<(), ClusterError> {
