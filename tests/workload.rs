@@ -237,6 +237,19 @@ fn workload_on_a_stable_process_cluster() {
         assert_eq!(counts.ok, counts.total);
         assert_eq!(recorded.stats.ops_dispatched, counts.total);
         assert_eq!(recorded.stats.model, "open");
+        // The pool was opened whole before the first op, not grown beside
+        // the first ops: each of the two loops holds its half of the 16 app
+        // connections (both send app ops), and the loop with the probe
+        // stream its 8 probe connections.
+        assert_eq!(
+            (
+                recorded.stats.app_connections,
+                recorded.stats.probe_connections
+            ),
+            (16, 8),
+            "{:?}",
+            recorded.stats
+        );
         // Three times in order, and the due times are the schedule itself:
         // one op every 500 µs over all clients, none skipped.
         assert!(

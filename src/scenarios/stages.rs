@@ -461,6 +461,33 @@ async fn routing_now(
     Ok((routing, owners))
 }
 
+/// How long the workloads wait for the recorders' first samples.
+const RECORDERS_SETTLE: Duration = Duration::from_millis(500);
+
+/// Wait until the watcher has polled every node once and every PING thread
+/// has sent its first PING (connected), at most [`RECORDERS_SETTLE`]: their
+/// start-up (threads, connections, the first `CLUSTER NODES` of every node)
+/// is then over before the first op is due, rather than beside it.
+async fn settled(watcher: Option<&Watcher>, nodes: usize, reference: Option<&Reference>) {
+    let ready = || {
+        watcher.is_none_or(|w| w.latest().len() >= nodes) && reference.is_none_or(|r| r.started())
+    };
+    let started = Instant::now();
+    // Bounded in time and count: 100 looks, 5 ms apart.
+    for _ in 0..100 {
+        if ready() || started.elapsed() >= RECORDERS_SETTLE {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    if !ready() {
+        tracing::warn!(
+            "the recorders had not all taken a first sample after {:?}; the workload starts anyway",
+            started.elapsed()
+        );
+    }
+}
+
 /// Everything that records from the baseline to the end, on one clock: the
 /// workload, the watcher (clusters only), the reference PINGs, the servers'
 /// own figures, the keyspace sampler.
@@ -517,6 +544,60 @@ impl Recorders {
             tracing::info!("every replica listed in CLUSTER SLOTS after {took:?}");
         }
         let clock = Clock::start();
+        // The recorders first, the workloads last: starting the watcher, the
+        // PING threads and the samplers (threads, connections, a statistics
+        // reset on every primary) while the first ops ran made those ops
+        // wait on two busy cores, and the baseline's p99 measured the tool
+        // starting up.
+        let watch_cancel = cancel.child_token();
+        // Only a cluster's nodes have a view of each other to record.
+        let watcher = setup.routing.is_cluster().then(|| {
+            Watcher::start(
+                setup.map.clone(),
+                clock,
+                WATCH_INTERVAL,
+                watch_cancel.clone(),
+            )
+        });
+        // PINGed the way the clients reach the nodes; their own figures read
+        // by the controller.
+        let reference = (kv && spec.reference_ping_ms > 0).then(|| {
+            Reference::start(
+                setup.clients.netns.clone(),
+                setup.primaries(&setup.clients.map),
+                clock,
+                Duration::from_millis(spec.reference_ping_ms),
+                Duration::from_millis(spec.timeout_ms),
+                spec.realtime,
+                spec.nice,
+            )
+        });
+        let server = ServerFigures::start(setup.primaries(&setup.map)).await;
+        let keyspace = KeyspaceSampler::start(
+            setup
+                .map
+                .nodes()
+                .iter()
+                .map(|n| (n.name.clone(), n.addr))
+                .collect(),
+            clock,
+            keyspace::INTERVAL,
+            watch_cancel.clone(),
+        );
+        let replication = probe.map(|p| {
+            ReplProbe::start(
+                p.clone(),
+                setup.probe_targets(),
+                setup.clients.netns.clone(),
+                clock,
+            )
+        });
+        settled(
+            watcher.as_ref(),
+            setup.map.nodes().len(),
+            reference.as_ref(),
+        )
+        .await;
         let workload_cancel = cancel.child_token();
         let workload = if kv {
             Some(
@@ -563,49 +644,6 @@ impl Recorders {
             ),
             None => None,
         };
-        let watch_cancel = cancel.child_token();
-        // Only a cluster's nodes have a view of each other to record.
-        let watcher = setup.routing.is_cluster().then(|| {
-            Watcher::start(
-                setup.map.clone(),
-                clock,
-                WATCH_INTERVAL,
-                watch_cancel.clone(),
-            )
-        });
-        // PINGed the way the clients reach the nodes; their own figures read
-        // by the controller.
-        let reference = (kv && spec.reference_ping_ms > 0).then(|| {
-            Reference::start(
-                setup.clients.netns.clone(),
-                setup.primaries(&setup.clients.map),
-                clock,
-                Duration::from_millis(spec.reference_ping_ms),
-                Duration::from_millis(spec.timeout_ms),
-                spec.realtime,
-                spec.nice,
-            )
-        });
-        let server = ServerFigures::start(setup.primaries(&setup.map)).await;
-        let keyspace = KeyspaceSampler::start(
-            setup
-                .map
-                .nodes()
-                .iter()
-                .map(|n| (n.name.clone(), n.addr))
-                .collect(),
-            clock,
-            keyspace::INTERVAL,
-            watch_cancel.clone(),
-        );
-        let replication = probe.map(|p| {
-            ReplProbe::start(
-                p.clone(),
-                setup.probe_targets(),
-                setup.clients.netns.clone(),
-                clock,
-            )
-        });
         Ok(Recorders {
             replication,
             stampede,

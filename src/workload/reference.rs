@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -50,6 +51,8 @@ const MAX_PINGS: usize = 120_000;
 pub struct Reference {
     threads: Vec<JoinHandle<Vec<Ping>>>,
     stop: Vec<mpsc::Sender<()>>,
+    /// Threads past their first PING (connected, or failed to).
+    first: Arc<AtomicUsize>,
 }
 
 impl Reference {
@@ -66,9 +69,11 @@ impl Reference {
     ) -> Reference {
         let mut threads = Vec::new();
         let mut stop = Vec::new();
+        let first = Arc::new(AtomicUsize::new(0));
         for (name, addr) in nodes {
             let (tx, rx) = mpsc::channel();
             let netns = netns.clone();
+            let started = first.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("redis-drill-ping-{name}"))
                 .spawn(move || {
@@ -81,7 +86,7 @@ impl Reference {
                         );
                     }
                     super::thread::prepare(realtime, nice);
-                    ping_loop(name, addr, clock, interval, timeout, rx)
+                    ping_loop(name, addr, clock, interval, timeout, rx, &started)
                 });
             match spawned {
                 Ok(t) => {
@@ -91,7 +96,17 @@ impl Reference {
                 Err(e) => tracing::warn!("reference ping thread: {e}"),
             }
         }
-        Reference { threads, stop }
+        Reference {
+            threads,
+            stop,
+            first,
+        }
+    }
+
+    /// Every thread has sent its first PING: its namespace joined, its
+    /// connection opened (or refused).
+    pub fn started(&self) -> bool {
+        self.first.load(Ordering::Acquire) >= self.threads.len()
     }
 
     /// Stop every thread and return the pings, sorted by due time. Blocks for
@@ -141,6 +156,7 @@ fn ping_loop(
     interval: Duration,
     timeout: Duration,
     stop: mpsc::Receiver<()>,
+    started: &AtomicUsize,
 ) -> Vec<Ping> {
     let t0 = Instant::now();
     let mut out = Vec::new();
@@ -181,6 +197,9 @@ fn ping_loop(
             end_ns: clock.ns(end),
             ok,
         });
+        if out.len() == 1 {
+            started.fetch_add(1, Ordering::Release);
+        }
         // The next due time after now: a reference skips what a stall
         // swallowed (its figure is the round trip, not a schedule).
         let elapsed = end.saturating_duration_since(t0).as_nanos();

@@ -355,6 +355,13 @@ impl Share {
             .count()
     }
 
+    /// The connections of a kind this loop's pool may hold: its share of
+    /// `max_connections`, and never fewer than it started with.
+    fn max_conns(&self, c: &Common, initial: usize) -> usize {
+        let per_loop = (c.spec.max_connections as usize).div_ceil(self.loops as usize);
+        per_loop.max(initial)
+    }
+
     fn depth_of(&self, c: &Common) -> u32 {
         match c.spec.model {
             Model::Closed => c.spec.depth,
@@ -399,7 +406,37 @@ async fn connect(common: &Common, share: &Share) -> Result<Conns, WorkloadError>
     for _ in 0..probes {
         probe.push(common.opener(share).probe().await?);
     }
+    if let Model::Open { .. } = common.spec.model {
+        // The pool the open loop would grow to, opened now: opening it
+        // beside the first ops (a cluster connection is a connection to
+        // every node and a CLUSTER SLOTS) made those ops wait on busy cores,
+        // and the baseline measured the tool's own start. One that fails
+        // here is left to the pool to open when it is needed.
+        let opener = common.opener(share);
+        if matches!(common.spec.app_connection, Sharing::PerClient) && !app.is_empty() {
+            let more = share.max_conns(common, app.len()) - app.len();
+            let opened = futures::future::join_all((0..more).map(|_| opener.app())).await;
+            app.extend(pool_extra(opened, "app"));
+        }
+        if !probe.is_empty() {
+            let more = share.max_conns(common, probe.len()) - probe.len();
+            let opened = futures::future::join_all((0..more).map(|_| opener.probe())).await;
+            probe.extend(pool_extra(opened, "probe"));
+        }
+    }
     Ok(Conns { app, probe })
+}
+
+/// The connections of a pool opened ahead that did open.
+fn pool_extra<C>(opened: Vec<Result<C, WorkloadError>>, kind: &str) -> Vec<C> {
+    let mut ok = Vec::new();
+    for c in opened {
+        match c {
+            Ok(c) => ok.push(c),
+            Err(e) => tracing::debug!("opening a {kind} connection ahead: {e}"),
+        }
+    }
+    ok
 }
 
 /// One loop from start to end: connect, say so, wait for the start, run.
@@ -421,15 +458,11 @@ async fn run_loop(
     let Ok(t0) = go.await else {
         return Ended::default();
     };
-    let max_conns = |initial: usize| {
-        let per_loop = (common.spec.max_connections as usize).div_ceil(share.loops as usize);
-        per_loop.max(initial)
-    };
     let max_app = match common.spec.app_connection {
         Sharing::Shared => conns.app.len(),
-        Sharing::PerClient => max_conns(conns.app.len()),
+        Sharing::PerClient => share.max_conns(&common, conns.app.len()),
     };
-    let max_probe = max_conns(conns.probe.len());
+    let max_probe = share.max_conns(&common, conns.probe.len());
     let lp = Arc::new(Loop {
         common: common.clone(),
         opener: common.opener(&share).clone(),
