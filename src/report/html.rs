@@ -149,7 +149,7 @@ fn summary(s: &mut String, r: &Report) {
         probe.ops_indeterminate
     );
     if let Some(rs) = r.reshard.as_ref().filter(|rs| !rs.overwritten.is_empty()) {
-        let rows: Vec<Vec<String>> = (rs.overwritten.iter().take(10))
+        let rows: Vec<Vec<String>> = (rs.overwritten.iter().take(super::OVERWRITTEN_SHOWN))
             .map(|k| {
                 vec![
                     k.key.clone(),

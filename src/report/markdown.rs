@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::text::{group, ms};
-use super::{Latency, LinkReport, Report, Verdict};
+use super::{Latency, LinkReport, OVERWRITTEN_SHOWN, Report, Verdict};
 
 fn errors(kinds: &std::collections::BTreeMap<String, u64>) -> String {
     if kinds.is_empty() {
@@ -97,15 +97,16 @@ pub fn render(r: &Report) -> String {
     s
 }
 
-/// The keys a move overwrote, with both values (the first 10).
+/// The keys a move overwrote, with both values (the first few).
 fn overwritten(s: &mut String, rs: &crate::report::ReshardSummary) {
+    let shown = &rs.overwritten[..rs.overwritten.len().min(OVERWRITTEN_SHOWN)];
     let _ = writeln!(
         s,
         "\nKeys the reshard found with two values (first {} of {}):\n",
-        rs.overwritten.len().min(10),
+        shown.len(),
         group(rs.keys_overwritten)
     );
-    for k in rs.overwritten.iter().take(10) {
+    for k in shown {
         let _ = writeln!(
             s,
             "- `{}` (slot {}): {}'s {:?} kept; {}'s {:?} overwritten",

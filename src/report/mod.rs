@@ -394,24 +394,14 @@ pub struct ReshardSummary {
     pub keys_overwritten: u64,
     /// The first [`MAX_OVERWRITTEN_LISTED`] of them, with both values.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub overwritten: Vec<OverwrittenKey>,
+    pub overwritten: Vec<crate::cluster::reshard::OverwrittenKey>,
 }
 
 /// How many overwritten keys report.json lists (the count is exact).
 pub const MAX_OVERWRITTEN_LISTED: usize = 100;
 
-/// A key a move found on two nodes with different values.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OverwrittenKey {
-    pub key: String,
-    pub slot: u16,
-    /// The node that gave the key up: its value was kept.
-    pub from: String,
-    /// The node whose value was overwritten.
-    pub to: String,
-    pub kept: String,
-    pub overwritten: String,
-}
+/// How many of them report.md and report.html show.
+pub const OVERWRITTEN_SHOWN: usize = 10;
 
 /// One key whose final value no acknowledged or in-flight write explains.
 #[derive(Debug, Clone, Serialize, Deserialize)]

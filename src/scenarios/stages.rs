@@ -1236,14 +1236,7 @@ fn reshard_summary(r: &Resharded) -> ReshardSummary {
         keys_overwritten: r.overwritten.len() as u64,
         overwritten: (r.overwritten.iter())
             .take(crate::report::MAX_OVERWRITTEN_LISTED)
-            .map(|k| crate::report::OverwrittenKey {
-                key: k.key.clone(),
-                slot: k.slot,
-                from: k.from.clone(),
-                to: k.to.clone(),
-                kept: k.kept.clone(),
-                overwritten: k.overwritten.clone(),
-            })
+            .cloned()
             .collect(),
     }
 }

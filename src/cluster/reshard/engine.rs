@@ -387,7 +387,7 @@ async fn run_slot(sh: &Shared<'_>, job: &Job<'_>) -> Result<Outcome, ClusterErro
     // while rolling back stay where they are and are reported (unless the
     // options say replace).
     let settle_opts = DrainOpts {
-        conflicts: OnConflict::back(&sh.opts.on_conflict),
+        conflicts: sh.drain.conflicts.rolling_back(),
         measure: false,
         ..sh.drain
     };

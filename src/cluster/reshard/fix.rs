@@ -329,10 +329,7 @@ pub(crate) async fn close_slot(
     };
     let leave = match prefer {
         Prefer::Finish => opts.conflicts,
-        Prefer::RollBackUnlessEmpty => match opts.conflicts {
-            OnConflict::Replace(log) => OnConflict::Replace(log),
-            _ => OnConflict::Leave,
-        },
+        Prefer::RollBackUnlessEmpty => opts.conflicts.rolling_back(),
     };
 
     // The owner keeps the slot (or has just been given it). A migrating owner

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::conn::ConnectOptions;
@@ -143,7 +143,7 @@ pub enum KeyConflicts {
 
 /// A key that two nodes held with different values, moved with REPLACE
 /// under [`KeyConflicts::Replace`]: `from`'s value replaced `to`'s.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OverwrittenKey {
     pub slot: u16,
     pub key: String,

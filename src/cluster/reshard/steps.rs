@@ -35,10 +35,10 @@ impl<'a> OnConflict<'a> {
 
     /// Rolling back (or clearing keys off a node that does not serve the
     /// slot): leave a conflicting key where it is, unless told to replace.
-    pub fn back(k: &'a KeyConflicts) -> Self {
-        match k {
-            KeyConflicts::Stop => OnConflict::Leave,
-            KeyConflicts::Replace(log) => OnConflict::Replace(log),
+    pub fn rolling_back(self) -> Self {
+        match self {
+            OnConflict::Replace(log) => OnConflict::Replace(log),
+            OnConflict::Stop | OnConflict::Leave => OnConflict::Leave,
         }
     }
 }
