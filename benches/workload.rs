@@ -36,7 +36,7 @@ mod common;
 use common::Deployed;
 
 use anyhow::{Context, Result, anyhow, ensure};
-use redis_drill::timeline::Clock;
+use redis_drill::record::timeline::Clock;
 use redis_drill::workload::{self, Mix, Model, ValueSize, Workload, WorkloadSpec};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;

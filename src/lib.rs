@@ -26,6 +26,10 @@
 //!   due, sent and end times (get, set with or without a TTL, incr, del, and
 //!   MULTI/EXEC on hash-tagged groups with their MGET); the lock workload (one instance or Redlock, fencing tokens,
 //!   protected resources, its history).
+//! - [`record`]    — the stored run, written before anything is checked: the ops
+//!   history, the lock history, the watcher's recording, the PINGs, the
+//!   timeline and faults, `record.json`; the run folder's read/write, every
+//!   JSON-lines file counted and ended, read back whole or refused.
 //! - [`checker`]   — pure functions from history, the watcher's recording and the timeline
 //!   to figures (lost writes, downtime, latency, service time and tool lag, the
 //!   self-check, failover and rejoin timelines, lock safety and liveness,
@@ -34,7 +38,6 @@
 //!   plotters' SVG backend, inlined), JUnit (quick-junit); run folders; tri-state
 //!   verdicts; the headline figures and `compare`'s diff of two sets of runs, and a
 //!   nightly's summary, index and JUnit with its trend (pure).
-//! - [`timeline`]  — the run's monotonic clock, phases and events.
 //! - [`host`]      — what the machine itself did: CPU time its hypervisor stole.
 //! - [`compose`]   — the docker-compose equivalent of a topology (pure).
 //! - [`bringup`]   — `up` end to end: nodes, then the cluster created and converged, timed.
@@ -89,11 +92,11 @@ pub mod exit;
 pub mod faults;
 pub mod host;
 pub mod net;
+pub mod record;
 pub mod report;
 pub mod runtime;
 pub mod scenarios;
 pub mod slots;
 pub mod status;
-pub mod timeline;
 pub mod topology;
 pub mod workload;

@@ -34,8 +34,8 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use redis_drill::exit;
+use redis_drill::record::ops::{ClientMode, Op, OpKind, Outcome, read_jsonl, write_jsonl};
 use redis_drill::report::{Report, Verdict};
-use redis_drill::workload::{ClientMode, Op, OpKind, Outcome, read_jsonl, write_jsonl};
 use serde_json::Value;
 
 /// Copy the run folder `from` to `to`, letting `edit` change each line of
@@ -450,7 +450,7 @@ crate::on_both_runtimes!(
 /// epoch, granted by the same node while the first held its lock, is
 /// checked again to one violation, failing its SLO.
 fn stampede_drill(env: &Env) {
-    use redis_drill::workload::stampede::{ReadOutcome, StampedeRecording};
+    use redis_drill::record::stampede::{ReadOutcome, StampedeRecording};
     let yaml = format!(
         "name: stampede-test\n\
          topology: {}\n\

@@ -18,8 +18,8 @@ use std::process::Command;
 
 use common::*;
 use redis_drill::exit;
+use redis_drill::record::locks::{LOCKS_FILE, LockEvent, LockRecording};
 use redis_drill::report::Verdict;
-use redis_drill::workload::locks::{LOCKS_FILE, LockEvent, LockRecording};
 
 fn scenario(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

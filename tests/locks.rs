@@ -19,11 +19,10 @@ use tokio_util::sync::CancellationToken;
 
 use redis_drill::checker::locks::{LockCheck, check};
 use redis_drill::cluster::AddressMap;
-use redis_drill::timeline::Clock;
+use redis_drill::record::locks::{AttemptOutcome, LockEvent, LockRecording};
+use redis_drill::record::timeline::Clock;
 use redis_drill::workload::WaitSpec;
-use redis_drill::workload::locks::{
-    Algorithm, AttemptOutcome, HoldSpec, LockEvent, LockRecording, LockSpec, LockWorkload,
-};
+use redis_drill::workload::locks::{Algorithm, HoldSpec, LockSpec, LockWorkload};
 use standalone::{Standalone, start_replicated, start_standalone};
 
 /// The map of `servers`, by their names, as the lock workload takes it.

@@ -20,7 +20,7 @@ use redis_drill::checker::failover::{
 };
 use redis_drill::cluster::conn::parse_info;
 use redis_drill::cluster::{AddressMap, ClientOptions, Watcher, cluster_client};
-use redis_drill::timeline::Clock;
+use redis_drill::record::timeline::Clock;
 use tokio_util::sync::CancellationToken;
 
 /// Short for a quick test, long enough that a loaded 2-core machine does not

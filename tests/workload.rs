@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 use common::*;
 use redis_drill::checker;
 use redis_drill::cluster::AddressMap;
+use redis_drill::record::ops::{self, ClientMode, History, OpKind};
+use redis_drill::record::timeline::Clock;
 use redis_drill::status::StatusReport;
-use redis_drill::timeline::Clock;
-use redis_drill::workload::{
-    self, ClientMode, History, Mix, Model, OpKind, Recorded, Routing, Workload, WorkloadSpec,
-};
+use redis_drill::workload::{self, Mix, Model, Recorded, Routing, Workload, WorkloadSpec};
 use tokio_util::sync::CancellationToken;
 
 /// Primary name by slot range, from a topology report, for the downtime checker.
@@ -186,8 +185,8 @@ fn workload_on_a_stable_process_cluster() {
         // The same verdict offline, from JSON lines.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.jsonl");
-        workload::write_jsonl(&path, &history).unwrap();
-        let reread = workload::read_jsonl(&path).unwrap();
+        ops::write_jsonl(&path, &history).unwrap();
+        let reread = ops::read_jsonl(&path).unwrap();
         assert_eq!(reread, history);
         assert_eq!(
             checker::lost_writes(

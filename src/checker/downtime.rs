@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::record::ops::{ClientMode, Op};
 use crate::slots::SLOT_COUNT;
-use crate::workload::{ClientMode, Op};
 
 /// One shard's unavailability.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -15,56 +15,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::timeline::Phase;
-use crate::workload::{Op, OpKind};
-
-/// What the topology's `maxmemory-policy` lets the server remove.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Eviction {
-    /// `noeviction`, or no `maxmemory`: a key is only removed by a DEL or its TTL.
-    #[default]
-    None,
-    /// `volatile-lru`, `volatile-lfu`, `volatile-random`, `volatile-ttl`:
-    /// keys with a TTL.
-    Volatile,
-    /// `allkeys-lru`, `allkeys-lfu`, `allkeys-random`: any key.
-    AllKeys,
-}
-
-impl Eviction {
-    /// The policy a `maxmemory-policy` value names (case-insensitive);
-    /// `noeviction` and anything unknown evict nothing.
-    pub fn of(policy: &str) -> Eviction {
-        let p = policy.trim().to_ascii_lowercase();
-        if p.starts_with("allkeys-") {
-            Eviction::AllKeys
-        } else if p.starts_with("volatile-") {
-            Eviction::Volatile
-        } else {
-            Eviction::None
-        }
-    }
-
-    /// The policy of a set of nodes: the most permissive any of them has
-    /// (a nil from the node that evicts is acceptable; a checker cannot
-    /// tell which node a key's value lived on across failovers).
-    pub fn widest<'a>(policies: impl IntoIterator<Item = &'a str>) -> Eviction {
-        policies
-            .into_iter()
-            .map(Eviction::of)
-            .max()
-            .unwrap_or_default()
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Eviction::None => "none",
-            Eviction::Volatile => "volatile",
-            Eviction::AllKeys => "allkeys",
-        }
-    }
-}
+use crate::record::ops::{Op, OpKind};
+pub use crate::record::run::Eviction;
+use crate::record::timeline::Phase;
 
 /// The share of GETs on the hottest keys: 1% of the keys read, at least one.
 pub const HOT_SHARE: f64 = 0.01;

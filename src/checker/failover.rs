@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::Role;
-use crate::cluster::watch::{PeerFlags, Recording, Sample};
+use crate::record::watch::Role;
+use crate::record::watch::{PeerFlags, Recording, Sample};
 
 /// Timings of an automatic failover, from a recording. Times are nanoseconds
 /// on the run's clock, `None` when the event was not seen; `*_after_ms` are
@@ -486,8 +486,8 @@ pub fn ms_after(at_ns: Option<u64>, from_ns: u64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::Role;
-    use crate::cluster::watch::{PeerFlags, PeerView};
+    use crate::record::watch::Role;
+    use crate::record::watch::{PeerFlags, PeerView};
 
     const MS: u64 = 1_000_000;
     const NODES: [&str; 6] = ["a", "b", "c", "ar", "br", "cr"];

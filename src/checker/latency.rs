@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::timeline::Phase;
-use crate::workload::{Op, Outcome};
+use crate::record::ops::{Op, Outcome};
+use crate::record::timeline::Phase;
 
 /// Lowest latency the histogram tells apart: 1 µs (in ns), well below a loopback round trip.
 const LOWEST_NS: u64 = 1_000;

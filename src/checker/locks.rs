@@ -37,10 +37,10 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::latency::{Latency, percentiles};
-use crate::timeline::ms;
-use crate::workload::locks::{
+use crate::record::locks::{
     Extend, Grant, LockEvent, LockRecording, ResourceKind, Write, WriteOutcome, worker_name,
 };
+use crate::record::timeline::ms;
 
 /// Overlaps and pauses the report lists at most (the counts stay exact):
 /// a broken lock can overlap thousands of times, and the first ones say why.
@@ -61,7 +61,7 @@ pub struct LockRegion {
 /// What each region's workers got: worker w is in `regions[w mod n]`.
 fn by_region(rec: &LockRecording, grants: &[&Grant]) -> Vec<LockRegion> {
     let regions = &rec.setup.regions;
-    let region_of = |w: u32| crate::workload::place::region_of(regions, w);
+    let region_of = |w: u32| crate::record::region_of(regions, w);
     regions
         .iter()
         .map(|r| {
@@ -530,7 +530,7 @@ fn incomplete(rec: &LockRecording, out: &LockCheck) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workload::locks::{
+    use crate::record::locks::{
         Algorithm, Attempt, AttemptOutcome, LockEnd, LockSetup, Pause, RegisterState, Release,
         Timeout,
     };

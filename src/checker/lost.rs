@@ -33,8 +33,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::eviction::Eviction;
+use crate::record::ops::{ClientMode, Op, OpKind, Outcome};
 use crate::slots::key_slot;
-use crate::workload::{ClientMode, Op, OpKind, Outcome};
 
 /// The verdict on acknowledged writes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

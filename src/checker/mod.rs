@@ -1,6 +1,6 @@
 //! Checkers: pure functions from a history, the watcher's recording and a
 //! timeline to verdicts and figures. They never touch the system, so they can be re-run offline on a
-//! history read back with [`crate::workload::read_jsonl`].
+//! stored run read back with [`crate::record::Stored::read`].
 //!
 //! A violated invariant is a finding in the result (a lost write, a counter
 //! out of bounds), never an `Err`. Indeterminate ops are treated as such: a
@@ -48,7 +48,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::workload::{Op, Outcome};
+use crate::record::ops::{Op, Outcome};
 
 pub use downtime::{Downtime, DowntimeByMode, MAX_SPANS, Span, Window, downtime, downtime_by_mode};
 pub use latency::{
@@ -102,8 +102,8 @@ pub fn counts<'a>(history: impl IntoIterator<Item = &'a Op>) -> Counts {
 /// Synthetic histories for the checkers' tests.
 #[cfg(test)]
 pub(crate) mod fixture {
+    use crate::record::ops::{ClientMode, ErrorKind, Op, OpKind, Outcome};
     use crate::slots::key_slot;
-    use crate::workload::{ClientMode, ErrorKind, Op, OpKind, Outcome};
 
     pub fn op(kind: OpKind, key: &str, value: Option<&str>, start_ms: u64, end_ms: u64) -> Op {
         Op {

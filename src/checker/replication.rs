@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::latency::{Latency, percentiles};
-use crate::workload::replication::{ReplSeen, ReplWrite};
+use crate::record::replication::{ReplSeen, ReplWrite};
 
 /// Writes acknowledged this close to the end of the recording are not judged.
 pub const TAIL_NS: u64 = 2_000_000_000;

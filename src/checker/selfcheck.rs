@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::latency::{Timing, percentiles};
-use crate::timeline::Phase;
-use crate::workload::Ping;
+use crate::record::pings::Ping;
+use crate::record::timeline::Phase;
 
 /// Could the machine drive the rate? Per phase, the app clients' tool lag
 /// p99 against `workload.max_tool_lag_ms`; a phase over the bound makes its

@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::workload::{ClientMode, Op, OpKind, Outcome};
+use crate::record::ops::{ClientMode, Op, OpKind, Outcome};
 
 /// The verdict on reads.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

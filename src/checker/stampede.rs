@@ -39,7 +39,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::latency::{Latency, percentiles};
-use crate::workload::stampede::{
+use crate::record::stampede::{
     Compute, Found, Read, ReadOutcome, StampedeRecording, Variant, fresh_until,
 };
 
@@ -539,7 +539,7 @@ fn superseded<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workload::stampede::{Policy, StampedeSpec, value_of};
+    use crate::record::stampede::{Policy, StampedeSpec, value_of};
 
     const MS: u64 = 1_000_000;
 

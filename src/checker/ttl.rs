@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::workload::{ClientMode, Op, OpKind, Outcome};
+use crate::record::ops::{ClientMode, Op, OpKind, Outcome};
 
 /// How far past its deadline a value may still be read: Redis keeps
 /// deadlines in whole milliseconds (1 ms of rounding) and judges a command

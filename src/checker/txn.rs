@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::workload::{Op, OpKind};
+use crate::record::ops::{Op, OpKind};
 
 /// The verdict on groups.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -110,7 +110,7 @@ pub fn torn<'a>(
 mod tests {
     use super::super::fixture::*;
     use super::*;
-    use crate::workload::OpKind;
+    use crate::record::ops::OpKind;
 
     const MEMBERS: [&str; 2] = ["{g}:a", "{g}:b"];
 

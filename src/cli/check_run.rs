@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use super::CliError;
 use super::output::print_run;
+use crate::record::Stored;
 use crate::report;
-use crate::scenarios::check::{self, Stored};
+use crate::scenarios::check;
 use crate::scenarios::run::Finished;
 
 /// Check a stored run again: recompute every figure, SLO and the verdict

@@ -12,8 +12,8 @@ use crate::bringup::BringupError;
 use crate::cluster::{ClusterError, admin::error_chain};
 use crate::exit::Class;
 use crate::faults::FaultError;
+use crate::record::StoredError;
 use crate::runtime::{NetError, RuntimeError};
-use crate::scenarios::check::StoredError;
 use crate::scenarios::run::DrillError;
 use crate::topology::TopologyError;
 

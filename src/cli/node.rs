@@ -12,8 +12,8 @@ use crate::cluster::AddressMap;
 use crate::exit;
 use crate::faults::schedule::RawFault;
 use crate::faults::{FailoverMode, FaultKind, FaultStep, Nemesis};
+use crate::record::timeline::Clock;
 use crate::runtime::{Deployment, Runtime, RuntimeKind};
-use crate::timeline::Clock;
 
 /// Which node of which running topology a command acts on (shared by the
 /// node faults, `logs` and `exec`).

@@ -19,6 +19,7 @@
 //! may fall between two). A node that does not answer within the poll's
 //! timeout is left out of that second; its next answer covers the gap.
 
+pub use crate::record::keyspace::{Counters, KeyspaceSample};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -31,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::conn::{ConnectOptions, NodeConn, parse_info};
 use super::error::ClusterError;
-use crate::timeline::{Clock, Phase};
+use crate::record::timeline::{Clock, Phase};
 
 /// Once a second: the pace of `INFO`'s own counters as people read them,
 /// and far below any cost to the nodes.
@@ -45,25 +46,6 @@ const POLL_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// How long [`KeyspaceSampler::stop`] waits for a task after cancelling it.
 const STOP_GRACE: Duration = Duration::from_secs(2);
-
-/// A node's counters as `INFO` gives them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counters {
-    pub evicted_keys: u64,
-    pub expired_keys: u64,
-    pub keyspace_hits: u64,
-    pub keyspace_misses: u64,
-    /// A gauge, not a counter (bytes).
-    pub used_memory: u64,
-    /// The node's `maxmemory` (bytes; 0: none).
-    pub maxmemory: u64,
-    /// Replicas this node, as a primary, served a full resync / a partial
-    /// one (from its backlog) since its statistics were last reset.
-    #[serde(default)]
-    pub sync_full: u64,
-    #[serde(default)]
-    pub sync_partial_ok: u64,
-}
 
 impl Counters {
     /// The counters of `INFO stats` + `INFO memory` text; `None` without
@@ -82,22 +64,6 @@ impl Counters {
             sync_partial_ok: n("sync_partial_ok").unwrap_or(0),
         })
     }
-}
-
-/// One reading of one node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyspaceSample {
-    /// When the answer came, ns since the run's epoch.
-    pub at_ns: u64,
-    pub node: String,
-    #[serde(flatten)]
-    pub counters: Counters,
-    /// A boundary sample: the phase it closes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase_end: Option<String>,
-    /// The node's statistics were reset right after this sample.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub reset: bool,
 }
 
 /// What every node counted in one phase, summed over the nodes.

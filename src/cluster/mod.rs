@@ -36,6 +36,7 @@ pub mod role;
 pub mod view;
 pub mod watch;
 
+pub use crate::record::watch::Role;
 pub use admin::{
     AddNodeReport, ConvergeOptions, Convergence, CreateOptions, CreateReport, POLL_INTERVAL,
     add_node, create, forget_strangers, wait_converged,
@@ -52,5 +53,5 @@ pub use reshard::{
     FixReport, Plan, Progress, ReshardOptions, ReshardReport, SlotMove, SlotOwners, execute,
     fix_open_slots, plan_drain, plan_move, plan_rebalance,
 };
-pub use view::{NodeView, Role, node_views};
-pub use watch::{PeerFlags, PeerView, Recording, Sample, Watcher};
+pub use view::{NodeView, node_views};
+pub use watch::Watcher;

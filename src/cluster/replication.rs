@@ -29,7 +29,7 @@ use super::error::ClusterError;
 use super::failover::{FailoverMode, FailoverReport};
 use super::role::{ROLE_POLL, wait_primary};
 pub use super::role::{RoleReply, parse_role};
-use super::view::Role;
+use crate::record::watch::Role;
 
 /// One node's role, named through the address map.
 #[derive(Debug, Clone, Serialize)]

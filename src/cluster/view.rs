@@ -4,21 +4,14 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::admin::{error_chain, majority, slot_owners};
 use super::conn::{AddressMap, ConnectOptions, NodeConn, parse_info};
 use super::error::ClusterError;
 use super::nodes::{NodeLine, myself};
+use crate::record::watch::Role;
 use crate::slots::{SlotRange, count};
-
-/// A node's role, from its own `CLUSTER NODES` line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Primary,
-    Replica,
-}
 
 /// One node as it reports itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

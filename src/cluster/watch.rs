@@ -15,11 +15,10 @@
 //! The analyses never touch the system (the checker side of Jepsen's split), so
 //! a stored [`Recording`] can be analysed again offline.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
@@ -28,9 +27,9 @@ use super::admin::error_chain;
 use super::conn::{AddressMap, ConnectOptions, MappedNode, NodeConn, parse_info};
 use super::error::ClusterError;
 use super::nodes::NodeLine;
-use super::view::Role;
+use crate::record::timeline::Clock;
+use crate::record::watch::{PeerFlags, PeerView, Recording, Role, Sample};
 use crate::slots::count;
-use crate::timeline::Clock;
 
 /// Samples kept per node: about 16 minutes at the drill's 50 ms interval, far
 /// longer than a failover drill, and at most ~15 MB per node (a sample of a
@@ -60,133 +59,6 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 /// [`MIN_POLL_TIMEOUT`, `MAX_POLL_TIMEOUT`].
 pub(crate) fn poll_timeout(interval: Duration) -> Duration {
     (interval * 4).clamp(MIN_POLL_TIMEOUT, MAX_POLL_TIMEOUT)
-}
-
-/// The flags of one `CLUSTER NODES` line that a failover moves through.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PeerFlags {
-    pub myself: bool,
-    pub primary: bool,
-    pub replica: bool,
-    /// `fail?`: the observer has had no answer from the peer for a node timeout.
-    pub pfail: bool,
-    /// `fail`: a majority of primaries agreed the peer is down.
-    pub fail: bool,
-}
-
-/// What an observer believes about one node (itself included, flagged `myself`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PeerView {
-    /// The node's name, from its announced address through the [`AddressMap`];
-    /// its node id when the address is unknown (a node the map does not list).
-    pub name: String,
-    pub flags: PeerFlags,
-    /// For a replica, the name of its primary (resolved like `name`).
-    pub replica_of: Option<String>,
-    /// Number of slots the observer believes the node serves.
-    pub slots: usize,
-    /// Whether the observer's cluster bus link to the node is up.
-    pub link_connected: bool,
-}
-
-/// One poll of one node: its own state and its view of every node.
-///
-/// When `reachable` is false the node did not answer (killed, paused, or cut
-/// off); every field after `error` is then empty (false, 0, `None`, no peers).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Sample {
-    /// When the sample's view was known to hold, in nanoseconds on the run's
-    /// [`Clock`]: the reply's arrival (or the error's). A node that did not
-    /// answer within the poll's timeout is stamped at the poll's sending: it
-    /// was not answering from then on. Stamping at the reply keeps events
-    /// from reading early: a change is seen at the latest when it was known.
-    pub at_ns: u64,
-    /// When the poll was sent. `at_ns - sent_ns` is the poll's round trip:
-    /// how much earlier than `at_ns` the view may already have held, on top
-    /// of the polling interval.
-    #[serde(default)]
-    pub sent_ns: u64,
-    /// The polled node's name.
-    pub observer: String,
-    pub reachable: bool,
-    /// Why the node was not reachable.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// CLUSTER INFO `cluster_state:ok`.
-    pub state_ok: bool,
-    /// CLUSTER INFO `cluster_current_epoch`: a failover raises it.
-    pub epoch: u64,
-    /// INFO replication `role`.
-    pub role: Option<Role>,
-    /// `master_repl_offset` for a primary, `slave_repl_offset` for a replica:
-    /// how far into its primary's stream a replica is, comparable with its
-    /// primary's own offset.
-    pub repl_offset: Option<i64>,
-    /// For a replica, `master_link_status:up`; `None` for a primary.
-    pub link_up: Option<bool>,
-    pub peers: Vec<PeerView>,
-}
-
-impl Sample {
-    /// The sample of a node that did not answer.
-    pub(crate) fn unreachable(at_ns: u64, observer: &str, error: String) -> Sample {
-        Sample {
-            at_ns,
-            sent_ns: at_ns,
-            observer: observer.to_string(),
-            reachable: false,
-            error: Some(error),
-            state_ok: false,
-            epoch: 0,
-            role: None,
-            repl_offset: None,
-            link_up: None,
-            peers: Vec::new(),
-        }
-    }
-
-    /// The observer's view of the node called `name`.
-    pub fn peer(&self, name: &str) -> Option<&PeerView> {
-        self.peers.iter().find(|p| p.name == name)
-    }
-
-    /// The observer's own line.
-    pub fn me(&self) -> Option<&PeerView> {
-        self.peers.iter().find(|p| p.flags.myself)
-    }
-
-    /// Who serves slots in this view, and how many: the primaries with slots.
-    /// Two observers with equal owners agree on the slot map as far as slot
-    /// counts tell (a failover moves a shard's slots whole, so counts suffice).
-    pub fn owners(&self) -> BTreeMap<&str, usize> {
-        self.peers
-            .iter()
-            .filter(|p| p.flags.primary && p.slots > 0)
-            .map(|p| (p.name.as_str(), p.slots))
-            .collect()
-    }
-}
-
-/// Everything a [`Watcher`] saw, sorted by time.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Recording {
-    /// The polling interval: the resolution of every time read from the samples.
-    pub interval_ns: u64,
-    /// The polled nodes, in the address map's order.
-    pub observers: Vec<String>,
-    /// Sorted by `at_ns`, then observer.
-    pub samples: Vec<Sample>,
-    /// Nodes whose polling stopped at [`MAX_SAMPLES_PER_NODE`]; their
-    /// samples end before the recording does.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub truncated: Vec<String>,
-}
-
-impl Recording {
-    /// The samples of one observer, in time order.
-    pub fn of<'a>(&'a self, observer: &'a str) -> impl Iterator<Item = &'a Sample> + 'a {
-        self.samples.iter().filter(move |s| s.observer == observer)
-    }
 }
 
 /// One node's samples, shared between its polling task and the [`Watcher`].
@@ -531,7 +403,10 @@ mod tests {
         let x = s.peer(X).unwrap();
         assert!(x.flags.fail && !x.link_connected);
         assert_eq!(x.replica_of.as_deref(), Some("b"));
-        assert_eq!(s.owners(), BTreeMap::from([("a", 8192), ("b", 8192)]));
+        assert_eq!(
+            s.owners(),
+            std::collections::BTreeMap::from([("a", 8192), ("b", 8192)])
+        );
         // The handshake entry with a's address is left out.
         assert_eq!(s.peers.len(), 4);
         assert_eq!(s.peers.iter().filter(|p| p.name == "a").count(), 1);

@@ -18,11 +18,6 @@
 //! is the same fault — a process that stops running while its peers go on —
 //! hitting the other side of the connection; the target says which side.
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-
 use crate::runtime::NodeAction;
 use crate::workload::locks::LockControl;
 
@@ -30,65 +25,14 @@ pub mod nemesis;
 pub mod schedule;
 pub mod target;
 
-pub use nemesis::{FaultError, FaultWindow, Nemesis};
+pub use crate::record::faults::FaultWindow;
+pub use nemesis::{FaultError, Nemesis};
 pub use schedule::{FaultStep, Shape};
 pub use target::{ClusterSnapshot, Target};
 
-/// Every fault the nemesis knows, by its one name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FaultKind {
-    /// SIGKILL (docker kill): no clean shutdown, connections reset at once.
-    Kill,
-    /// Graceful stop then start.
-    Restart,
-    /// Graceful stop (SIGTERM, docker stop).
-    Stop,
-    /// Start a stopped or killed node with its data.
-    Start,
-    /// SIGSTOP / docker pause: the node freezes with its sockets open.
-    Pause,
-    /// SIGCONT / docker unpause.
-    Resume,
-    /// Drop packets between nodes as a grudge says (silently: no RST, no ICMP).
-    Partition,
-    /// Remove every partition.
-    Heal,
-    /// `CLUSTER FAILOVER [FORCE|TAKEOVER]` on a replica.
-    Failover,
-    /// Change a link between regions for a while: a latency spike (its
-    /// `delay_ms` and `jitter_ms`), undone by `heal`.
-    Slow,
-    /// `FLUSHALL` on the target primaries: the cache restarts cold (their
-    /// replicas follow). Nothing undoes it.
-    Flush,
-}
+pub use crate::record::faults::FaultKind;
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 11] = [
-        FaultKind::Kill,
-        FaultKind::Restart,
-        FaultKind::Stop,
-        FaultKind::Start,
-        FaultKind::Pause,
-        FaultKind::Resume,
-        FaultKind::Partition,
-        FaultKind::Heal,
-        FaultKind::Failover,
-        FaultKind::Slow,
-        FaultKind::Flush,
-    ];
-
-    /// What undoes this fault at the end of its hold (`None`: nothing to undo).
-    pub fn healed_by(self) -> Option<FaultKind> {
-        match self {
-            FaultKind::Kill | FaultKind::Stop => Some(FaultKind::Start),
-            FaultKind::Pause => Some(FaultKind::Resume),
-            FaultKind::Partition | FaultKind::Slow => Some(FaultKind::Heal),
-            _ => None,
-        }
-    }
-
     /// The runtime action behind a node fault.
     pub fn node_action(self) -> Option<NodeAction> {
         Some(match self {
@@ -100,48 +44,6 @@ impl FaultKind {
             FaultKind::Resume => NodeAction::Resume,
             _ => return None,
         })
-    }
-
-    /// Whether the fault takes its node(s) away from the cluster until healed,
-    /// so that the others may fail it over.
-    pub fn takes_node_away(self) -> bool {
-        matches!(
-            self,
-            FaultKind::Kill | FaultKind::Stop | FaultKind::Pause | FaultKind::Partition
-        )
-    }
-}
-
-impl fmt::Display for FaultKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            FaultKind::Kill => "kill",
-            FaultKind::Restart => "restart",
-            FaultKind::Stop => "stop",
-            FaultKind::Start => "start",
-            FaultKind::Pause => "pause",
-            FaultKind::Resume => "resume",
-            FaultKind::Partition => "partition",
-            FaultKind::Heal => "heal",
-            FaultKind::Failover => "failover",
-            FaultKind::Slow => "slow",
-            FaultKind::Flush => "flush",
-        })
-    }
-}
-
-impl FromStr for FaultKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        FaultKind::ALL
-            .into_iter()
-            .find(|k| k.to_string() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown fault `{s}` (faults: {})",
-                    FaultKind::ALL.map(|k| k.to_string()).join(", ")
-                )
-            })
     }
 }
 

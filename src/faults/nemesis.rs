@@ -9,18 +9,17 @@ use std::time::{Duration, Instant};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::schedule::{FaultStep, Shape, expand};
 use super::target::{ClusterSnapshot, Target};
-use super::{ClientPause, FaultKind};
+use super::{ClientPause, FaultKind, FaultWindow};
 use crate::cluster::{self, AddressMap, ClusterError, ConnectOptions, Role};
 use crate::exit::Class;
 use crate::net::{self, Grudge};
+use crate::record::timeline::Clock;
 use crate::runtime::NetError;
 use crate::runtime::{Deployment, Runtime, RuntimeError};
-use crate::timeline::Clock;
 use crate::topology::Kind;
 
 /// How long a manual failover may take before it is an error: a coordinated
@@ -66,41 +65,6 @@ impl FaultError {
             FaultError::Cancelled => Class::Interrupted,
         }
     }
-}
-
-/// One fault as it happened: the report's fault table and the chart's shaded
-/// windows come from these.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FaultWindow {
-    pub fault: FaultKind,
-    /// The target as written (`primary_of:0`), or the shape for a partition.
-    pub target: String,
-    /// The nodes it hit.
-    pub nodes: Vec<String>,
-    /// Of those, the ones that were primaries serving slots when it hit: the
-    /// shards whose failover the drill measures.
-    pub primaries: Vec<String>,
-    /// What exactly: the grudge of a partition, the mode of a failover.
-    pub detail: String,
-    /// When applying began and when it returned, ns since the run's epoch.
-    pub start_ns: u64,
-    pub applied_ns: u64,
-    /// What undoes it, and when that began and returned (None: still in force,
-    /// or nothing to undo).
-    pub undo: Option<FaultKind>,
-    pub undo_start_ns: Option<u64>,
-    pub undone_ns: Option<u64>,
-    /// For a failover: how long until the replica reported itself primary.
-    pub promoted_ms: Option<f64>,
-    /// Why the fault did not hit when the scenario asked (`after_slots`
-    /// reached by no reshard): the drill did not do what it says.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mistimed: Option<String>,
-    /// Why the runtime could not perform it at all (a partition without
-    /// root, an image without iptables): the drill ran on without it, and
-    /// its verdict is `unknown`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub skipped: Option<String>,
 }
 
 /// What is in force now, so that [`Nemesis::heal_all`] can undo it.

@@ -20,6 +20,7 @@ mod stampede;
 mod store;
 mod text;
 
+pub use crate::record::run::{Environment, ExpectSpec, MAX_OVERWRITTEN_LISTED, ReshardSummary};
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -246,24 +247,6 @@ pub struct RejoinMs {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Environment {
-    pub runtime: String,
-    pub redis_version: String,
-    pub image: String,
-    pub host_cores: usize,
-    pub redis_drill_version: String,
-    /// How the workload's clients reach the nodes: `host loopback` (process
-    /// runtime), `inside the run's network …` (Docker, from a namespace on the
-    /// run's network), or `published ports (docker-proxy)`.
-    #[serde(default)]
-    pub client_path: String,
-    /// How the links between regions were made (the relay; whether the
-    /// kernel had netem); empty without links.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub links_mechanism: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PhaseMs {
     pub name: String,
     pub start_ms: f64,
@@ -279,8 +262,8 @@ pub struct EventMs {
 
 pub use crate::checker::locks::LockCheck as LocksReport;
 pub use crate::checker::{ClientSecond, Latency, PhaseCheck, PingSummary, Second, SelfCheck};
-pub use crate::workload::WorkloadStats;
-pub use crate::workload::reference::{CommandStats, NodeSample};
+pub use crate::record::ops::WorkloadStats;
+pub use crate::record::pings::{CommandStats, NodeSample};
 
 /// What one class of clients saw.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -375,30 +358,6 @@ pub struct DowntimeSummary {
     #[serde(default)]
     pub write_max: f64,
 }
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ReshardSummary {
-    pub from: Vec<String>,
-    pub to: Vec<String>,
-    pub slots_moved: u64,
-    pub keys_moved: u64,
-    pub bytes_moved: u64,
-    pub duration_ms: f64,
-    pub keys_per_s: f64,
-    pub slots_per_s: f64,
-    /// Keys a move found on both nodes with different values: the value of
-    /// the node giving the key up replaced the other (as `redis-cli
-    /// --cluster fix --cluster-replace` does). A split the faults made; each
-    /// overwritten value is gone.
-    #[serde(default)]
-    pub keys_overwritten: u64,
-    /// The first [`MAX_OVERWRITTEN_LISTED`] of them, with both values.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub overwritten: Vec<crate::cluster::reshard::OverwrittenKey>,
-}
-
-/// How many overwritten keys report.json lists (the count is exact).
-pub const MAX_OVERWRITTEN_LISTED: usize = 100;
 
 /// How many of them report.md and report.html show.
 pub const OVERWRITTEN_SHOWN: usize = 10;
@@ -678,23 +637,6 @@ pub enum Figure {
     Missing,
     /// Measured or not, it cannot be trusted: the SLO is `unknown`.
     Unknown { value: Option<f64>, why: String },
-}
-
-/// A drill written to show a hazard: the SLOs the hazard breaks (the
-/// scenario's `expect:`, kept in the run's record).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExpectSpec {
-    /// The SLOs expected to fail, as [`SloResult::name`] gives them
-    /// (`max_staleness_ms`, `max_app_write_downtime_ms[us-east]`).
-    pub fail: Vec<String>,
-    /// SLOs the hazard breaks in some runs and not in others: either result
-    /// meets the expectation.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub may_fail: Vec<String>,
-    /// Why, in the scenario's words: shown beside the verdict.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub why: Option<String>,
 }
 
 /// What a scenario written to show a hazard expects, and whether the run

@@ -263,7 +263,7 @@ mod tests {
     fn a_violation_is_marked_and_listed() {
         let d = Duplicate {
             key: 0,
-            variant: crate::workload::stampede::Variant::Lock,
+            variant: crate::record::stampede::Variant::Lock,
             predecessor: None,
             first: "r1-1|5".into(),
             first_node: "s1n1".into(),

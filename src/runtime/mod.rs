@@ -19,6 +19,7 @@ pub mod netns;
 pub mod process;
 pub mod relay;
 
+pub use crate::topology::RuntimeKind;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
@@ -48,23 +49,6 @@ pub mod labels {
     /// deployment read from the network is completed from these.
     pub const ADDED_NODE: &str = "redis-drill.added-node";
     pub const TOOL_VALUE: &str = "redis-drill";
-}
-
-/// Which runtime runs the nodes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum RuntimeKind {
-    Docker,
-    Process,
-}
-
-impl fmt::Display for RuntimeKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RuntimeKind::Docker => "docker",
-            RuntimeKind::Process => "process",
-        })
-    }
 }
 
 impl FromStr for RuntimeKind {

@@ -17,294 +17,24 @@
 //! - what [`check`] makes of them: `report.json`, `report.md`, `report.xml`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::BufRead as _;
-use std::path::{Path, PathBuf};
-
-use serde::{Deserialize, Serialize};
 
 use crate::checker;
 use crate::cluster::keyspace::KeyspaceSample;
-use crate::cluster::watch;
-use crate::faults::FaultWindow;
 use crate::net::links::LinkSample;
+use crate::record::Stored;
+use crate::record::ops::{ClientMode, Op, OpKind, WorkloadStats};
+use crate::record::run::Record;
+use crate::record::status::StatusReport;
+use crate::record::timeline::{Event, Phase};
 use crate::report::{
-    self, Checks, ClientRegion, ClientSummary, CounterChecks, DowntimeSummary, EXAMPLES,
-    Environment, EventMs, EvictionChecks, EvictionPhase, FaultReport, LinkReport, LostKey, PhaseMs,
-    PoolWait, ReferenceSummary, Report, ReshardSummary, StaleChecks, TtlChecks, TxnChecks, Verdict,
-    WorkloadSummary,
+    self, Checks, ClientRegion, ClientSummary, CounterChecks, DowntimeSummary, EXAMPLES, EventMs,
+    EvictionChecks, EvictionPhase, FaultReport, LinkReport, LostKey, PhaseMs, PoolWait,
+    ReferenceSummary, Report, StaleChecks, TtlChecks, TxnChecks, Verdict, WorkloadSummary,
 };
-use crate::status::StatusReport;
-use crate::timeline::{Event, Phase};
-use crate::workload::locks::{LOCKS_FILE, LockHistoryError, LockRecording};
-use crate::workload::reference::NodeSample;
-use crate::workload::replication::ReplRecording;
-use crate::workload::stampede::StampedeRecording;
-use crate::workload::{self, ClientMode, History, Op, OpKind, Ping, WorkloadStats};
 
 use super::measure::fault_report;
 use super::slo;
-use crate::timeline::ms;
-
-/// The replication probe's file in a run folder.
-pub const REPLICATION_FILE: &str = "replication.json";
-
-/// The stampede workload's file in a run folder.
-pub const STAMPEDE_FILE: &str = "stampede.json";
-/// The keyspace sampler's file in a run folder.
-pub const KEYSPACE_FILE: &str = "keyspace.jsonl";
-
-/// The record's layout; a reader refuses other versions.
-pub const RECORD_VERSION: u32 = 1;
-
-/// Everything a drill's verdict is computed from, beside the op histories.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Record {
-    pub record_version: u32,
-    pub scenario: String,
-    /// The scenario's SLOs, by name.
-    pub slo: BTreeMap<String, f64>,
-    /// Its SLOs by client region (`slo_by_region:`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub slo_by_region: BTreeMap<String, BTreeMap<String, f64>>,
-    /// The SLOs the scenario is written to break (`expect:`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expect: Option<super::ExpectSpec>,
-    pub seed: u64,
-    pub started_at: String,
-    pub epoch_monotonic_ns: u64,
-    pub environment: Environment,
-    /// Clients of each kind, as the scenario asked.
-    pub app_clients: u32,
-    pub probe_clients: u32,
-    /// The self-check's bound on the tool's lag (ms).
-    pub max_tool_lag_ms: f64,
-    /// The reference PINGs' interval (ms); 0: none.
-    pub reference_ping_ms: u64,
-    /// The failover bounds' inputs: the topology's node timeout and the
-    /// worst election rank a replica can have.
-    pub node_timeout_ms: u64,
-    pub worst_rank: u32,
-    pub topology: StatusReport,
-    pub topology_after: StatusReport,
-    /// The owner of every slot before the action (downtime is per shard).
-    pub slot_owners: Vec<OwnedRange>,
-    pub phases: Vec<Phase>,
-    /// The drill's own events (node added, reshard, convergence); the
-    /// faults' events come from `faults`.
-    pub events: Vec<Event>,
-    pub faults: Vec<FaultWindow>,
-    pub reshard: Option<ReshardSummary>,
-    /// From the last action until every node agreed; `None` where the
-    /// topology has no slot map to agree on (not a cluster).
-    pub convergence_ms: Option<f64>,
-    /// Each link's round trips, measured before the drill; empty without
-    /// links (and in runs recorded before links existed).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub links: Vec<LinkSample>,
-    /// The regions the key/value workload's clients were spread over
-    /// (client i in `client_regions[i mod n]`); empty: in no region.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub client_regions: Vec<String>,
-    /// The round trips from each region's clients to a node of each region,
-    /// measured before the drill.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub client_paths: Vec<LinkSample>,
-    /// When the workload stopped, ns since the run's start.
-    pub end_ns: u64,
-    pub engine: WorkloadStats,
-    /// Each primary's own command figures, by phase then node.
-    pub server: BTreeMap<String, BTreeMap<String, NodeSample>>,
-    /// CPU time the machine's hypervisor took away, by phase (ms, all CPUs);
-    /// empty where the kernel does not report it.
-    #[serde(default)]
-    pub steal_ms: BTreeMap<String, f64>,
-    /// The cluster's own check at the end, as printed.
-    pub cluster_check_ok: bool,
-    pub cluster_check: Vec<String>,
-    /// Keys in slots their primary does not own, at the end.
-    pub stray_keys: u64,
-    /// What the nodes' `maxmemory-policy` lets them evict (the widest of
-    /// them): what the lost-write check accepts as evicted.
-    #[serde(default)]
-    pub eviction: checker::eviction::Eviction,
-}
-
-/// Slots `from..=to`, owned by `node`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OwnedRange {
-    pub from: u16,
-    pub to: u16,
-    pub node: String,
-}
-
-/// The slot → owner table as ranges.
-pub fn slot_ranges(owner_of: impl Fn(u16) -> String) -> Vec<OwnedRange> {
-    let mut out: Vec<OwnedRange> = Vec::new();
-    for slot in 0..crate::slots::SLOT_COUNT {
-        let node = owner_of(slot);
-        match out.last_mut() {
-            Some(r) if r.node == node && r.to + 1 == slot => r.to = slot,
-            _ => out.push(OwnedRange {
-                from: slot,
-                to: slot,
-                node,
-            }),
-        }
-    }
-    out
-}
-
-/// One key before the run and at its end (`None`: absent).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyValues {
-    pub key: String,
-    pub initial: String,
-    #[serde(rename = "final")]
-    pub final_value: Option<String>,
-}
-
-/// A run as stored: all [`check`] needs.
-#[derive(Debug, Clone)]
-pub struct Stored {
-    pub record: Record,
-    pub history: History,
-    pub pings: Vec<Ping>,
-    pub watch: watch::Recording,
-    pub keys: Vec<KeyValues>,
-    /// The lock workload's history, when the drill ran one.
-    pub locks: Option<LockRecording>,
-    /// The keyspace sampler's readings (empty in runs stored before it).
-    pub keyspace: Vec<KeyspaceSample>,
-    /// The replication probe's history, when the drill ran one.
-    pub replication: Option<ReplRecording>,
-    /// The stampede workload's history, when the drill ran one.
-    pub stampede: Option<StampedeRecording>,
-}
-
-/// A stored run that cannot be read back.
-#[derive(Debug, thiserror::Error)]
-pub enum StoredError {
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{}:{line}: {source}", path.display())]
-    Parse {
-        path: PathBuf,
-        line: usize,
-        #[source]
-        source: serde_json::Error,
-    },
-    #[error("{}: record version {found}; this redis-drill reads version {RECORD_VERSION}", path.display())]
-    Version { path: PathBuf, found: u32 },
-    #[error("{0}")]
-    History(#[from] workload::HistoryError),
-    #[error("{0}")]
-    Locks(#[from] LockHistoryError),
-}
-
-impl Stored {
-    /// Store the run in `dir` (the folder of one run).
-    pub fn write(&self, dir: &Path) -> Result<(), StoredError> {
-        let io = |name: &str| {
-            let path = dir.join(name);
-            move |source| StoredError::Io { path, source }
-        };
-        std::fs::write(dir.join("record.json"), pretty(&self.record)).map_err(io("record.json"))?;
-        std::fs::write(dir.join("watch.json"), pretty(&self.watch)).map_err(io("watch.json"))?;
-        workload::write_jsonl(&dir.join("history.jsonl"), &self.history)?;
-        report::write_jsonl(&dir.join("pings.jsonl"), &self.pings).map_err(io("pings.jsonl"))?;
-        report::write_jsonl(&dir.join("keys.jsonl"), &self.keys).map_err(io("keys.jsonl"))?;
-        report::write_jsonl(&dir.join(KEYSPACE_FILE), &self.keyspace).map_err(io(KEYSPACE_FILE))?;
-        if let Some(locks) = &self.locks {
-            locks.write_jsonl(&dir.join(LOCKS_FILE))?;
-        }
-        if let Some(rec) = &self.replication {
-            std::fs::write(dir.join(REPLICATION_FILE), pretty(rec))
-                .map_err(io(REPLICATION_FILE))?;
-        }
-        if let Some(rec) = &self.stampede {
-            std::fs::write(dir.join(STAMPEDE_FILE), pretty(rec)).map_err(io(STAMPEDE_FILE))?;
-        }
-        Ok(())
-    }
-
-    /// Read back the run stored in `dir`.
-    pub fn read(dir: &Path) -> Result<Stored, StoredError> {
-        let record: Record = read_json(&dir.join("record.json"))?;
-        if record.record_version != RECORD_VERSION {
-            return Err(StoredError::Version {
-                path: dir.join("record.json"),
-                found: record.record_version,
-            });
-        }
-        Ok(Stored {
-            record,
-            history: workload::read_jsonl(&dir.join("history.jsonl"))?,
-            pings: read_lines(&dir.join("pings.jsonl"))?,
-            watch: read_json(&dir.join("watch.json"))?,
-            keys: read_lines(&dir.join("keys.jsonl"))?,
-            locks: match dir.join(LOCKS_FILE) {
-                p if p.exists() => Some(LockRecording::read_jsonl(&p)?),
-                _ => None,
-            },
-            keyspace: match dir.join(KEYSPACE_FILE) {
-                p if p.exists() => read_lines(&p)?,
-                _ => Vec::new(),
-            },
-            replication: match dir.join(REPLICATION_FILE) {
-                p if p.exists() => Some(read_json(&p)?),
-                _ => None,
-            },
-            stampede: match dir.join(STAMPEDE_FILE) {
-                p if p.exists() => Some(read_json(&p)?),
-                _ => None,
-            },
-        })
-    }
-}
-
-/// A value as pretty JSON (these plain types always serialize).
-fn pretty<T: Serialize>(v: &T) -> Vec<u8> {
-    serde_json::to_vec_pretty(v).expect("plain data serializes")
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StoredError> {
-    let bytes = std::fs::read(path).map_err(|source| StoredError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    serde_json::from_slice(&bytes).map_err(|source| StoredError::Parse {
-        path: path.to_path_buf(),
-        line: source.line(),
-        source,
-    })
-}
-
-fn read_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, StoredError> {
-    let io = |source| StoredError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let reader = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
-    let mut out = Vec::new();
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(io)?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        out.push(
-            serde_json::from_str(&line).map_err(|source| StoredError::Parse {
-                path: path.to_path_buf(),
-                line: i + 1,
-                source,
-            })?,
-        );
-    }
-    Ok(out)
-}
+use crate::record::timeline::ms;
 
 /// The counters' verdict as the report keeps it.
 fn counter_checks(c: &checker::Counters) -> CounterChecks {
@@ -924,7 +654,7 @@ fn client_regions(
     shard_of: impl Fn(u16) -> String,
 ) -> Vec<ClientRegion> {
     let in_region = |region: &str, client: u32| {
-        crate::workload::place::region_of(&r.client_regions, client) == Some(region)
+        crate::record::region_of(&r.client_regions, client) == Some(region)
     };
     let count = |region: &str, from: u32, clients: u32| {
         (from..from + clients)
@@ -1069,26 +799,10 @@ fn summarize(ops: &[&Op], clients: u32, phases: &[Phase]) -> ClientSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn slot_ranges_merge_runs_of_one_owner() {
-        let r = slot_ranges(|s| if s < 100 { "a".into() } else { "b".into() });
-        assert_eq!(
-            r,
-            vec![
-                OwnedRange {
-                    from: 0,
-                    to: 99,
-                    node: "a".into()
-                },
-                OwnedRange {
-                    from: 100,
-                    to: 16383,
-                    node: "b".into()
-                },
-            ]
-        );
-    }
+    use crate::record::locks::{LOCKS_FILE, LockRecording};
+    use crate::record::run::{KeyValues, RECORD_VERSION};
+    use crate::record::stampede::StampedeRecording;
+    use crate::record::watch;
 
     /// A minimal record: one phase, no ops, `max_lost_writes: 0` (an SLO's
     /// old name, as a run stored before the rename has it).
@@ -1177,7 +891,7 @@ mod tests {
             mode: ClientMode::App,
             ..op
         };
-        let timeout = crate::workload::Outcome::Indeterminate {
+        let timeout = crate::record::ops::Outcome::Indeterminate {
             message: "timed out".into(),
         };
         let mut history = Vec::new();
@@ -1303,7 +1017,7 @@ mod tests {
 
     #[test]
     fn stampede_readers_in_a_region_are_held_to_their_own_slos() {
-        use crate::workload::stampede::{Read, ReadOutcome, StampedeSpec};
+        use crate::record::stampede::{Read, ReadOutcome, StampedeSpec};
         const MS: u64 = 1_000_000;
         let read = |reader: u32, at: u64, took: u64, outcome: ReadOutcome| Read {
             reader,
@@ -1435,7 +1149,7 @@ mod tests {
     /// report's `locks` section and the lock SLOs come from it.
     #[test]
     fn a_lock_history_is_stored_checked_and_judged() {
-        use crate::workload::locks::{Algorithm, Grant, LockEnd, LockEvent, LockSetup};
+        use crate::record::locks::{Algorithm, Grant, LockEnd, LockEvent, LockSetup};
         let grant = |worker: u32, end_ns: u64| {
             LockEvent::Grant(Grant {
                 worker,
@@ -1510,7 +1224,11 @@ mod tests {
         // Another version is refused, naming the file.
         let mut other = s.record.clone();
         other.record_version = RECORD_VERSION + 1;
-        std::fs::write(dir.path().join("record.json"), pretty(&other)).unwrap();
+        std::fs::write(
+            dir.path().join("record.json"),
+            serde_json::to_vec_pretty(&other).unwrap(),
+        )
+        .unwrap();
         let err = Stored::read(dir.path()).unwrap_err().to_string();
         assert!(
             err.contains("record.json") && err.contains("record version"),

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use crate::faults::FaultWindow;
+use crate::record::timeline::{Clock, Event, Phase};
 use crate::status::StatusReport;
-use crate::timeline::{Clock, Event, Phase};
 
 use super::progress::Progress;
 

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 
 use crate::checker;
 use crate::checker::failover as watch;
-use crate::cluster::watch::Recording;
 use crate::faults::{FaultKind, FaultWindow};
+use crate::record::watch::Recording;
 use crate::report::{FailoverMs, FaultReport, RejoinMs};
 
-use crate::timeline::ms;
+use crate::record::timeline::ms;
 
 /// The highest election rank a replica can have: replicas per shard - 1.
 pub(super) fn worst_rank(t: &crate::topology::Topology) -> u32 {

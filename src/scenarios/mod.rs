@@ -18,11 +18,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::faults::FaultStep;
 use crate::faults::schedule::RawFault;
+use crate::record::replication::ReplProbeSpec;
+use crate::record::stampede::StampedeSpec;
 pub use crate::report::ExpectSpec;
 use crate::topology::{Kind, Topology, TopologyError, parse_document};
 use crate::workload::locks::{Algorithm, LockSpec, ResourceKind};
-use crate::workload::replication::ReplProbeSpec;
-use crate::workload::stampede::StampedeSpec;
 use crate::workload::{ReplicaReads, WorkloadSpec};
 
 pub mod check;

@@ -994,7 +994,7 @@ mod tests {
     fn duplicate(node: &str) -> crate::checker::stampede::Duplicate {
         crate::checker::stampede::Duplicate {
             key: 0,
-            variant: crate::workload::stampede::Variant::Lock,
+            variant: crate::record::stampede::Variant::Lock,
             predecessor: None,
             first: "a".into(),
             first_node: "n1".into(),

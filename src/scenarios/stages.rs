@@ -17,21 +17,24 @@ use crate::cluster::reshard::SlotOwners;
 use crate::cluster::watch::Watcher;
 use crate::cluster::{self, AddressMap, ClusterError};
 use crate::faults::{FaultError, FaultKind, FaultWindow, Nemesis};
+use crate::record::Stored;
+use crate::record::locks::LockRecording;
+use crate::record::pings::{NodeSample, Ping};
+use crate::record::replication::{ReplProbeSpec, ReplRecording};
+use crate::record::run::{KeyValues, RECORD_VERSION, Record, slot_ranges};
+use crate::record::stampede::{StampedeRecording, StampedeSpec};
+use crate::record::timeline::{Clock, Phase};
 use crate::report::{Environment, ReshardSummary};
 use crate::runtime::Deployment;
 use crate::runtime::netns::NetNs;
 use crate::status;
-use crate::timeline::{Clock, Phase};
 use crate::topology::Kind;
-use crate::workload::locks::{
-    Algorithm, LockControl, LockRecording, LockSpec, LockTarget, LockWorkload,
-};
-use crate::workload::reference::{NodeSample, server_sample};
-use crate::workload::replication::{ProbeTarget, ReplProbe, ReplProbeSpec, ReplRecording};
-use crate::workload::stampede::{StampedeRecording, StampedeSpec, StampedeWorkload};
-use crate::workload::{self, Ping, Place, Reference, Routing, Workload};
+use crate::workload::locks::{Algorithm, LockControl, LockSpec, LockTarget, LockWorkload};
+use crate::workload::reference::server_sample;
+use crate::workload::replication::{ProbeTarget, ReplProbe};
+use crate::workload::stampede::StampedeWorkload;
+use crate::workload::{self, Place, Reference, Routing, Workload};
 
-use super::check::{KeyValues, RECORD_VERSION, Record, Stored, slot_ranges};
 use super::error::DrillError;
 use super::events::{Bus, DrillEvent, Timeline};
 use super::measure::worst_rank;
@@ -515,7 +518,7 @@ pub(super) struct Recordings {
     recorded: workload::Recorded,
     locks: Option<LockRecording>,
     pings: Vec<Ping>,
-    watch: cluster::watch::Recording,
+    watch: crate::record::watch::Recording,
     server: ServerFigures,
     keyspace: Vec<KeyspaceSample>,
     replication: Option<ReplRecording>,
@@ -715,7 +718,7 @@ impl Recorders {
             pings,
             watch: match self.watcher {
                 Some(w) => w.stop().await,
-                None => cluster::watch::Recording::default(),
+                None => crate::record::watch::Recording::default(),
             },
             server: self.server,
             keyspace: self.keyspace.stop().await,

@@ -9,15 +9,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::history::ErrorKind;
+use crate::record::ops::ErrorKind;
 
 use redis::Value;
 
+use super::classify;
 use super::generator::Planned;
-use super::history::{OpKind, Outcome, classify};
 use super::router::{Req, Router};
 use super::spec::WaitSpec;
 use crate::cluster::AppConnection;
+use crate::record::ops::{OpKind, Outcome};
 
 /// A connection an op can go out on.
 #[derive(Clone)]

@@ -7,8 +7,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::Zipf;
 
-use super::history::OpKind;
 use super::spec::{Distribution, WorkloadSpec};
+use crate::record::ops::OpKind;
 use crate::slots::key_slot;
 
 /// An op before it is sent.

@@ -6,8 +6,8 @@
 //! seen is the [`History`] the checkers read.
 //!
 //! - [`spec`]      — [`WorkloadSpec`], the `workload:` section of a scenario.
-//! - [`history`]   — [`Op`] with its due, sent and end times, [`Outcome`],
-//!   error classification, JSON lines.
+//! - `classify`    — how a redis-rs error becomes an op's outcome (the ops
+//!   themselves, the history, are [`crate::record::ops`]).
 //! - `generator`   — per-client seeded op streams (pure).
 //! - `schedule`    — the open loop's constant-arrival-rate schedule and its
 //!   dispatcher, on any clock (pure).
@@ -25,9 +25,9 @@
 //! - `thread`      — timer slack and priority of the workload's own threads.
 //! - `timer`       — a timerfd in the event loop's reactor: wake-ups at the due time.
 
+mod classify;
 mod exec;
 mod generator;
-pub mod history;
 mod lanes;
 pub mod locks;
 pub mod place;
@@ -43,15 +43,12 @@ pub mod stampede;
 mod thread;
 mod timer;
 
-pub use history::{
-    ClientMode, ErrorKind, History, HistoryError, Op, OpKind, Outcome, classify, read_jsonl,
-    write_jsonl,
-};
+pub use classify::classify;
 pub use place::Place;
 pub use preload::{LoadReport, load, read_final};
-pub use reference::{Ping, Reference};
+pub use reference::Reference;
 pub use routing::Routing;
-pub use runner::{Recorded, Workload, WorkloadStats};
+pub use runner::{Recorded, Workload};
 pub use spec::{
     AppConnection, Distribution, Mix, Model, ReplicaReads, ValueSize, WaitSpec, WorkloadSpec,
 };

@@ -19,30 +19,11 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use crate::cluster::conn::{NodeConn, parse_info};
 use crate::cluster::{ClusterError, ConnectOptions};
+use crate::record::pings::{CommandStats, NodeSample, Ping};
+use crate::record::timeline::Clock;
 use crate::runtime::netns::NetNs;
-use crate::timeline::Clock;
-
-/// One PING as the reference saw it. Times in ns since the run's epoch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Ping {
-    pub node: String,
-    pub due_ns: u64,
-    pub sent_ns: u64,
-    pub end_ns: u64,
-    /// `+PONG` came back within the timeout.
-    pub ok: bool,
-}
-
-impl Ping {
-    /// The round trip, ns.
-    pub fn rtt_ns(&self) -> u64 {
-        self.end_ns.saturating_sub(self.sent_ns)
-    }
-}
 
 /// PINGs a node thread records at most: 10 minutes at one every 5 ms.
 const MAX_PINGS: usize = 120_000;
@@ -208,24 +189,6 @@ fn ping_loop(
     }
     out
 }
-
-/// One command's figures on one node over one phase, as the node counted them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct CommandStats {
-    pub calls: u64,
-    /// Mean execution time, µs (`usec_per_call`).
-    pub usec_per_call: f64,
-    /// Execution time percentiles, µs (`INFO latencystats`; absent before Redis 7.0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub p50_usec: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub p99_usec: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub p999_usec: Option<f64>,
-}
-
-/// What one node counted since its last reset, by command name (lowercase).
-pub type NodeSample = BTreeMap<String, CommandStats>;
 
 /// Read every node's command figures, then reset them (`CONFIG RESETSTAT`),
 /// in one round trip per node, all nodes at once. A node that does not

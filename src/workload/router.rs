@@ -23,9 +23,10 @@ use crate::cluster::parse_cluster_nodes;
 use crate::slots::SLOT_COUNT;
 
 use super::WorkloadError;
-use super::history::{ErrorKind, Outcome, classify};
+use super::classify;
 use super::routing::Routing;
 use crate::cluster::replication::{self, NodeRole};
+use crate::record::ops::{ErrorKind, Outcome};
 
 /// No owner known for a slot.
 const NONE: u16 = u16::MAX;

@@ -17,7 +17,7 @@
 //!   ended (`depth` at a time on its connection).
 //!
 //! Every op is recorded with three times (due, sent, end; see
-//! [`super::history`]). The loops' threads are apart from the controller's
+//! [`crate::record::ops`]). The loops' threads are apart from the controller's
 //! runtime (the resharding engine, the nemesis, the watcher), run at the
 //! workload's priority (`nice`), and, on Docker, inside the run's network.
 //! With `threads: 0` a single loop runs on the controller's runtime instead
@@ -28,12 +28,12 @@
 //! [`crate::cluster::client`]), so many ops can share one; probe
 //! connections are [`Router`]s.
 
+use crate::record::ops::WorkloadStats;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, Semaphore, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -41,7 +41,6 @@ use tokio_util::sync::CancellationToken;
 use super::WorkloadError;
 use super::exec::{self, AppConn, Conn, Done};
 use super::generator::{OpGen, Planned};
-use super::history::{ClientMode, History, Op, OpKind, Outcome};
 use super::lanes::Lanes;
 use super::place::Place;
 use super::router::Router;
@@ -51,7 +50,8 @@ use super::spec::{AppConnection as Sharing, Model, ReplicaReads, WaitSpec, Workl
 use super::thread::{self, Priority};
 use super::timer::PreciseTimer;
 use crate::cluster::{AddressMap, ClientOptions, Reads, cluster_client, connect_app};
-use crate::timeline::Clock;
+use crate::record::ops::{ClientMode, History, Op, OpKind, Outcome};
+use crate::record::timeline::Clock;
 
 /// Ops a run records at most: ~250 bytes each, so 10 M ops bound the
 /// history near 2.5 GB — 40 minutes at 4000 ops/s. Ops past it still run and
@@ -72,35 +72,6 @@ const FAILURE_PACE: Duration = Duration::from_millis(1);
 /// task polls when replies pour in; 8 costs a cheap `epoll_wait(0)` now and
 /// then.
 const EVENT_INTERVAL: u32 = 8;
-
-/// What the workload engine itself did: the figures of the self-check that
-/// are not in the history.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct WorkloadStats {
-    /// `open` or `closed`.
-    pub model: String,
-    /// Ops handed to the clients (open loop: by the dispatchers).
-    pub ops_dispatched: u64,
-    /// The most ops in flight at once, and the limit.
-    pub peak_in_flight: u64,
-    pub max_in_flight: u64,
-    /// Connections open at the end, by kind.
-    pub app_connections: u64,
-    pub probe_connections: u64,
-    /// Event-loop threads of the workload (0: one loop on the controller's runtime).
-    pub threads: u32,
-    /// How the workload's threads were scheduled (the weakest of them):
-    /// `realtime (SCHED_FIFO 1)` or `nice N`; `None` when none of its own ran.
-    #[serde(default)]
-    pub priority: Option<String>,
-    /// The latest a dispatcher handed an op over after its due time (ms).
-    pub dispatcher_max_late_ms: f64,
-    /// Ops that ran but are not in the history ([`MAX_OPS`] reached).
-    pub unrecorded: u64,
-    /// Ops due before the stop that never ended: still waiting for room in
-    /// flight, or in flight, when the drain after the stop ran out.
-    pub dropped_at_stop: u64,
-}
 
 /// What a stopped workload recorded.
 pub struct Recorded {

@@ -42,6 +42,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::WorkloadError;
+pub use crate::record::ops::{Distribution, WaitSpec};
 
 /// Largest value a spec may ask for: values are held in memory per op and
 /// written to the history, and a drill measures availability, not bandwidth.
@@ -135,30 +136,6 @@ pub struct WorkloadSpec {
     /// report gives each region's clients' figures apart. Empty: the
     /// clients are in no region (no link on their path).
     pub regions: Vec<String>,
-}
-
-/// The `wait:` setting of a workload: what a careful application does to make
-/// an acknowledged write survive a failover (it narrows the loss, it does not
-/// close it: Redis replication stays asynchronous).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WaitSpec {
-    /// Replicas that must have the write.
-    pub replicas: u32,
-    /// WAIT's own timeout; it returns the count reached by then.
-    pub timeout_ms: u64,
-    /// WAIT after every n-th write of a client (1: every write), so that
-    /// one run shows writes with and without it side by side.
-    #[serde(default = "every_write", skip_serializing_if = "is_every_write")]
-    pub every: u32,
-}
-
-fn every_write() -> u32 {
-    1
-}
-
-fn is_every_write(n: &u32) -> bool {
-    *n == 1
 }
 
 impl WaitSpec {
@@ -318,17 +295,6 @@ pub enum Model {
     /// are doing (a constant arrival rate, as wrk2 and k6 do). Latency is
     /// measured from the due time; nothing is skipped (no coordinated omission).
     Open { rate: f64 },
-}
-
-/// How keys are picked.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase", deny_unknown_fields)]
-pub enum Distribution {
-    Uniform,
-    /// Key n (0-based) has weight 1/(n+1)^s: key 0 is the hottest.
-    Zipfian {
-        s: f64,
-    },
 }
 
 /// Size of written values in bytes: `64` or `{min: 16, max: 1024}` (uniform, inclusive).

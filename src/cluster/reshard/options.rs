@@ -2,10 +2,11 @@
 //! happens to a slot in flight on a cancel. Shared by [`super::execute`] and
 //! [`super::fix_open_slots_with`].
 
+pub use crate::record::run::OverwrittenKey;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::conn::ConnectOptions;
@@ -139,22 +140,6 @@ pub enum KeyConflicts {
     /// that gives the key up replaces the other (MIGRATE REPLACE), and each
     /// key overwritten so is written to the log, with both values.
     Replace(Overwrites),
-}
-
-/// A key that two nodes held with different values, moved with REPLACE
-/// under [`KeyConflicts::Replace`]: `from`'s value replaced `to`'s.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OverwrittenKey {
-    pub slot: u16,
-    pub key: String,
-    /// The node that gave the key up; its value was kept.
-    pub from: String,
-    /// The node whose value was overwritten.
-    pub to: String,
-    /// The values (a string's bytes, lossy; `(a list)` and the like for
-    /// other types; `(gone)` when the key had expired meanwhile).
-    pub kept: String,
-    pub overwritten: String,
 }
 
 /// The keys [`KeyConflicts::Replace`] overwrote, shared by the caller and

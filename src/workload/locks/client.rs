@@ -33,11 +33,11 @@ use std::time::{Duration, Instant};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Cmd, RedisError};
 
-use super::history::AttemptOutcome;
 use super::spec::LockSpec;
 use crate::cluster::AddressMap;
 use crate::cluster::replication::{self, NodeRole};
-use crate::timeline::Clock;
+use crate::record::locks::AttemptOutcome;
+use crate::record::timeline::Clock;
 use crate::workload::WaitSpec;
 
 /// How long each instance's first connection may take, before the drill.

@@ -15,6 +15,7 @@
 //! granted it is frozen; a holder that skips its write (its validity ran
 //! out) passes the order on to the next one.
 
+pub use crate::record::locks::worker_name;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -26,11 +27,6 @@ use tokio_util::sync::CancellationToken;
 /// own bound on a run. The nemesis resumes every holder it froze on every
 /// exit path, and the stop wakes frozen workers too.
 const MAX_FREEZE: Duration = Duration::from_secs(3600);
-
-/// A worker's name, as reports show it.
-pub fn worker_name(worker: u32) -> String {
-    format!("w{worker}")
-}
 
 /// The holders of a running lock workload, for the nemesis: cheap to clone.
 #[derive(Clone)]

@@ -7,7 +7,7 @@
 //! ([`crate::checker::locks`]) reads that history and nothing else.
 //!
 //! - [`spec`]     — [`LockSpec`], the `locks:` section of a scenario (pure).
-//! - [`history`]  — the events, [`LockRecording`], `locks.jsonl`.
+//! - the events, `locks.jsonl`, are [`crate::record::locks`].
 //! - `client`     — the lock client: one algorithm over N instances (grant,
 //!   release and extend scripts, quorum, validity, drift).
 //! - `resource`   — the protected resources: registers inside the tool.
@@ -17,7 +17,6 @@
 
 mod client;
 pub mod control;
-pub mod history;
 mod resource;
 pub mod runner;
 pub mod spec;
@@ -26,10 +25,6 @@ mod worker;
 pub use client::LockTarget;
 pub(crate) use client::RELEASE_LUA;
 pub use control::{LockControl, worker_name};
-pub use history::{
-    Attempt, AttemptOutcome, Extend, Grant, LOCKS_FILE, LockEnd, LockEvent, LockHistoryError,
-    LockRecording, LockSetup, Pause, RegisterState, Release, Timeout, Write, WriteOutcome,
-};
 pub use runner::LockWorkload;
 pub use spec::{Algorithm, HoldDistribution, HoldSpec, LockSpec, ResourceKind};
 pub use worker::MAX_EVENTS;

@@ -19,8 +19,8 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use super::history::RegisterState;
 use super::spec::ResourceKind;
+use crate::record::locks::RegisterState;
 
 /// One register's state.
 #[derive(Debug, Default)]

@@ -12,12 +12,12 @@ use tokio_util::sync::CancellationToken;
 use super::LockError;
 use super::client::{LockClient, LockTarget};
 use super::control::LockControl;
-use super::history::{LockEnd, LockRecording, LockSetup};
 use super::spec::{Algorithm, LockSpec};
 use super::worker::{self, Shared};
 use crate::cluster::AddressMap;
+use crate::record::locks::{LockEnd, LockRecording, LockSetup};
+use crate::record::timeline::Clock;
 use crate::runtime::netns::NetNs;
-use crate::timeline::Clock;
 use crate::workload::place::Place;
 
 /// How long the workers may take to end after the stop: a round in flight

@@ -19,6 +19,7 @@
 //!   wait: {replicas: 1, timeout_ms: 100}   # WAIT after each grant; an instance counts only when it reports that many
 //! ```
 
+pub use crate::record::locks::{Algorithm, ResourceKind};
 use std::time::Duration;
 
 use rand::Rng;
@@ -105,47 +106,6 @@ impl Default for LockSpec {
             resources: vec![ResourceKind::Fenced, ResourceKind::Unfenced],
             wait: None,
             regions: Vec::new(),
-        }
-    }
-}
-
-/// How a lock is taken.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Algorithm {
-    /// `SET key token NX PX ttl` on one instance.
-    #[default]
-    Single,
-    /// The same on N independent instances; granted on a quorum of N/2+1
-    /// within the validity.
-    Redlock,
-}
-
-impl Algorithm {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Algorithm::Single => "single",
-            Algorithm::Redlock => "redlock",
-        }
-    }
-}
-
-/// A protected resource the critical section writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ResourceKind {
-    /// Accepts a write only when its fencing token is greater than the last
-    /// one it accepted.
-    Fenced,
-    /// Accepts every write: what a resource protected by the lock alone sees.
-    Unfenced,
-}
-
-impl ResourceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResourceKind::Fenced => "fenced",
-            ResourceKind::Unfenced => "unfenced",
         }
     }
 }

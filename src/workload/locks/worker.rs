@@ -12,12 +12,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::{LockClient, LockKeys};
 use super::control::LockControl;
-use super::history::{
-    Attempt, AttemptOutcome, Extend, Grant, LockEvent, Pause, Release, Timeout, Write, WriteOutcome,
-};
 use super::resource::Registers;
 use super::spec::LockSpec;
-use crate::timeline::Clock;
+use crate::record::locks::{
+    Attempt, AttemptOutcome, Extend, Grant, LockEvent, Pause, Release, Timeout, Write, WriteOutcome,
+};
+use crate::record::timeline::Clock;
 
 /// Events a run records at most: ~250 bytes each, so the history stays
 /// under 250 MB; a drill with contended locks records a few thousand a

@@ -16,19 +16,20 @@ use redis::{Cmd, Value};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use super::{
+use crate::cluster::AddressMap;
+use crate::record::ops::Outcome;
+use crate::record::stampede::{
     Compute, Found, Policy, Read, ReadOutcome, StampedeRecording, StampedeSpec, Variant,
     fresh_until, value_of,
 };
-use crate::cluster::AddressMap;
+use crate::record::timeline::Clock;
 use crate::runtime::netns::NetNs;
-use crate::timeline::Clock;
 use crate::workload::exec::reply_text;
 use crate::workload::generator::Keys;
 use crate::workload::locks::RELEASE_LUA;
 use crate::workload::place::Place;
 use crate::workload::router::{Exec, Req, Router};
-use crate::workload::{Outcome, Routing, WorkloadError};
+use crate::workload::{Routing, WorkloadError};
 
 /// What starting the workload can fail with.
 pub type StampedeError = WorkloadError;

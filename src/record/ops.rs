@@ -19,9 +19,12 @@
 //! `end_ns` (when its outcome was known). Latency, what a user feels, runs
 //! from due to end; service time from sent to end; the difference is the
 //! tool's own lag, reported apart (and `pool_wait_ns`, present when not 0,
-//! is the part of that lag spent waiting for an in-flight slot). Histories
-//! written before these fields existed have `start_ns`, read as `due_ns` and
-//! `sent_ns` both.
+//! is the part of that lag spent waiting for an in-flight slot).
+//!
+//! The file is counted JSON lines ([`super::jsonl`]): it ends with
+//! `{"end":{"entries":N}}`. Every field above is required and no other is
+//! accepted: a history that lacks a time cannot be judged, and a reader
+//! that guessed one would judge something else.
 //!
 //! `mode` is `app` | `probe`; `kind` is `get` | `set` | `incr` | `del` | `txn` |
 //! `txn_read`; `outcome` is the
@@ -42,17 +45,18 @@
 //! ```
 
 use std::fmt;
-use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+use super::jsonl::JsonlError;
 
 /// The recorded operations of a run, sorted by start.
 pub type History = Vec<Op>;
 
 /// One operation as a client saw it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Op {
     /// Client number: app clients first (0..clients), then probe clients.
     pub client: u32,
@@ -66,11 +70,9 @@ pub struct Op {
     /// When the op was due, ns since the run's epoch (timeline::Clock). Open
     /// loop: its place in the schedule, so that a stall shows in the latency
     /// instead of delaying the schedule; closed loop: when it was sent.
-    #[serde(alias = "start_ns")]
     pub due_ns: u64,
     /// When a client began sending it (after any wait for an in-flight slot).
     /// Nothing can have happened on a server before this.
-    #[serde(default = "unset")]
     pub sent_ns: u64,
     /// When its outcome was known.
     pub end_ns: u64,
@@ -101,9 +103,68 @@ pub struct Op {
     pub values: Vec<Option<String>>,
 }
 
-/// `sent_ns` of a history written before it existed: filled with `due_ns` on read.
-fn unset() -> u64 {
-    u64::MAX
+/// What the workload engine itself did: the figures of the self-check that
+/// are not in the history.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadStats {
+    /// `open` or `closed`.
+    pub model: String,
+    /// Ops handed to the clients (open loop: by the dispatchers).
+    pub ops_dispatched: u64,
+    /// The most ops in flight at once, and the limit.
+    pub peak_in_flight: u64,
+    pub max_in_flight: u64,
+    /// Connections open at the end, by kind.
+    pub app_connections: u64,
+    pub probe_connections: u64,
+    /// Event-loop threads of the workload (0: one loop on the controller's runtime).
+    pub threads: u32,
+    /// How the workload's threads were scheduled (the weakest of them):
+    /// `realtime (SCHED_FIFO 1)` or `nice N`; `None` when none of its own ran.
+    #[serde(default)]
+    pub priority: Option<String>,
+    /// The latest a dispatcher handed an op over after its due time (ms).
+    pub dispatcher_max_late_ms: f64,
+    /// Ops that ran but are not in the history (the workload's `MAX_OPS` reached).
+    pub unrecorded: u64,
+    /// Ops due before the stop that never ended: still waiting for room in
+    /// flight, or in flight, when the drain after the stop ran out.
+    pub dropped_at_stop: u64,
+}
+
+/// The `wait:` setting of a workload: what a careful application does to make
+/// an acknowledged write survive a failover (it narrows the loss, it does not
+/// close it: Redis replication stays asynchronous).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitSpec {
+    /// Replicas that must have the write.
+    pub replicas: u32,
+    /// WAIT's own timeout; it returns the count reached by then.
+    pub timeout_ms: u64,
+    /// WAIT after every n-th write of a client (1: every write), so that
+    /// one run shows writes with and without it side by side.
+    #[serde(default = "every_write", skip_serializing_if = "is_every_write")]
+    pub every: u32,
+}
+
+fn every_write() -> u32 {
+    1
+}
+
+fn is_every_write(n: &u32) -> bool {
+    *n == 1
+}
+
+/// How keys are picked.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum Distribution {
+    Uniform,
+    /// Key n (0-based) has weight 1/(n+1)^s: key 0 is the hottest.
+    Zipfian {
+        s: f64,
+    },
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -273,137 +334,17 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// The outcome of a redis-rs error.
-///
-/// `sent` says whether the request may have reached the server: a connection
-/// dropped or a response timeout after sending is then indeterminate. A
-/// refused connection never sent anything, whatever `sent` says.
-pub fn classify(err: &redis::RedisError, sent: bool) -> Outcome {
-    use redis::{ErrorKind as K, ServerErrorKind as S};
-    let message = err.to_string();
-    let fail = |kind| Outcome::Fail {
-        kind,
-        message: message.clone(),
-    };
-    match err.kind() {
-        K::Server(S::Moved) => fail(ErrorKind::Moved),
-        K::Server(S::Ask) => fail(ErrorKind::Ask),
-        K::Server(S::TryAgain) => fail(ErrorKind::TryAgain),
-        K::Server(S::ClusterDown) => fail(ErrorKind::ClusterDown),
-        K::Server(S::BusyLoading) => fail(ErrorKind::Loading),
-        K::Server(S::ReadOnly) => fail(ErrorKind::ReadOnly),
-        // redis-rs's "Transaction aborted" (EXECABORT): EXEC ran nothing, and
-        // the queued command's own error (MOVED, TRYAGAIN, ...) says why.
-        K::Server(S::ExecAbort) => match err.clone().into_server_errors() {
-            Some(queued) => fail(aborted_kind(queued.iter().map(|(_, e)| e))),
-            None => fail(ErrorKind::Other),
-        },
-        K::Server(_) | K::Extension => match err.code() {
-            Some("LOADING") => fail(ErrorKind::Loading),
-            Some("READONLY") => fail(ErrorKind::ReadOnly),
-            Some("TRYAGAIN") => fail(ErrorKind::TryAgain),
-            Some("CLUSTERDOWN") => fail(ErrorKind::ClusterDown),
-            _ => fail(ErrorKind::Other),
-        },
-        _ if err.is_connection_refusal() => fail(ErrorKind::Connection),
-        _ if err.is_timeout() => {
-            if sent {
-                Outcome::Indeterminate {
-                    message: format!("timeout: {message}"),
-                }
-            } else {
-                fail(ErrorKind::Timeout)
-            }
-        }
-        K::Io => {
-            if sent {
-                Outcome::Indeterminate {
-                    message: format!("connection: {message}"),
-                }
-            } else {
-                fail(ErrorKind::Connection)
-            }
-        }
-        K::ClusterConnectionNotFound => fail(ErrorKind::Connection),
-        _ => fail(ErrorKind::Other),
-    }
+/// Write `ops` to `path` as counted JSON lines (one op a line, then the end line).
+pub fn write_jsonl(path: &Path, ops: &[Op]) -> Result<(), JsonlError> {
+    super::jsonl::write(path, ops).map(|_| ())
 }
 
-/// The class of an aborted transaction: that of the first queued command's
-/// error that is not EXECABORT itself (`other` when none says more).
-fn aborted_kind<'a>(queued: impl IntoIterator<Item = &'a redis::ServerError>) -> ErrorKind {
-    queued
+/// Read a history [`write_jsonl`] wrote, refusing one that is not whole.
+pub fn read_jsonl(path: &Path) -> Result<History, JsonlError> {
+    Ok(super::jsonl::read(path)?
         .into_iter()
-        .filter(|e| e.kind() != Some(redis::ServerErrorKind::ExecAbort))
-        .find_map(|e| match classify(&e.clone().into(), false) {
-            Outcome::Fail { kind, .. } => Some(kind),
-            _ => None,
-        })
-        .unwrap_or(ErrorKind::Other)
-}
-
-/// Why a history file could not be written or read.
-#[derive(Debug, thiserror::Error)]
-pub enum HistoryError {
-    #[error("write history {}", path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("read history {}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("parse line {line} of history {}", path.display())]
-    Parse {
-        path: PathBuf,
-        line: usize,
-        #[source]
-        source: serde_json::Error,
-    },
-}
-
-/// Write `ops` to `path` as JSON lines (one op per line).
-pub fn write_jsonl(path: &Path, ops: &[Op]) -> Result<(), HistoryError> {
-    let wrap = |source| HistoryError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut w = BufWriter::new(File::create(path).map_err(wrap)?);
-    for op in ops {
-        serde_json::to_writer(&mut w, op).map_err(|e| wrap(e.into()))?;
-        w.write_all(b"\n").map_err(wrap)?;
-    }
-    w.flush().map_err(wrap)
-}
-
-/// Read a history written by [`write_jsonl`]. Blank lines are skipped.
-pub fn read_jsonl(path: &Path) -> Result<History, HistoryError> {
-    let wrap = |source| HistoryError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let reader = BufReader::new(File::open(path).map_err(wrap)?);
-    let mut ops = Vec::new();
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(wrap)?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let mut op: Op = serde_json::from_str(&line).map_err(|source| HistoryError::Parse {
-            path: path.to_path_buf(),
-            line: i + 1,
-            source,
-        })?;
-        if op.sent_ns == unset() {
-            op.sent_ns = op.due_ns;
-        }
-        ops.push(op);
-    }
-    Ok(ops)
+        .map(|(_, op)| op)
+        .collect())
 }
 
 #[cfg(test)]
@@ -521,88 +462,19 @@ mod tests {
         ];
         write_jsonl(&path, &ops).unwrap();
         assert_eq!(read_jsonl(&path).unwrap(), ops);
-        // A history from before the three times: start_ns is both due and sent.
-        std::fs::write(
-            &path,
-            r#"{"client":3,"mode":"probe","kind":"get","key":"k","slot":1,"value":null,"start_ns":10,"end_ns":20,"node":null,"redirects":0,"outcome":"ok"}"#,
-        )
-        .unwrap();
-        let old = read_jsonl(&path).unwrap();
-        assert_eq!((old[0].due_ns, old[0].sent_ns, old[0].end_ns), (10, 10, 20));
-        std::fs::write(&path, "{\"client\":1}\n").unwrap();
-        let err = read_jsonl(&path).unwrap_err();
-        assert!(err.to_string().contains("line 1"), "{err}");
-    }
-
-    #[test]
-    fn classification() {
-        let moved = redis::RedisError::from((
-            redis::ErrorKind::Server(redis::ServerErrorKind::Moved),
-            "moved",
-            "3999 127.0.0.1:6381".to_string(),
-        ));
-        assert!(matches!(
-            classify(&moved, true),
-            Outcome::Fail {
-                kind: ErrorKind::Moved,
-                ..
-            }
-        ));
-        let timeout = redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
-        assert!(matches!(
-            classify(&timeout, true),
-            Outcome::Indeterminate { .. }
-        ));
-        assert!(matches!(
-            classify(&timeout, false),
-            Outcome::Fail {
-                kind: ErrorKind::Timeout,
-                ..
-            }
-        ));
-        let refused =
-            redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
-        assert!(matches!(
-            classify(&refused, true),
-            Outcome::Fail {
-                kind: ErrorKind::Connection,
-                ..
-            }
-        ));
-        let reset =
-            redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
-        assert!(matches!(
-            classify(&reset, true),
-            Outcome::Indeterminate { .. }
-        ));
-        // An aborted transaction is classed by its queued command's error.
-        let server = |resp: &str| match redis::parse_redis_value(resp.as_bytes()).unwrap() {
-            redis::Value::ServerError(e) => e,
-            other => panic!("{other:?}"),
-        };
-        let execabort = server("-EXECABORT Transaction discarded because of previous errors.\r\n");
-        let moved = server("-MOVED 3999 127.0.0.1:6381\r\n");
-        let tryagain = server("-TRYAGAIN Multiple keys request during rehashing of slot\r\n");
-        assert_eq!(
-            aborted_kind([&execabort, &moved, &tryagain]),
-            ErrorKind::Moved
-        );
-        assert_eq!(aborted_kind([&tryagain]), ErrorKind::TryAgain);
-        assert_eq!(aborted_kind([&execabort]), ErrorKind::Other);
-        assert!(matches!(
-            classify(&execabort.into(), true),
-            Outcome::Fail {
-                kind: ErrorKind::Other,
-                ..
-            }
-        ));
-        let loading = redis::make_extension_error("LOADING".into(), Some("x".into()));
-        assert!(matches!(
-            classify(&loading, true),
-            Outcome::Fail {
-                kind: ErrorKind::Loading,
-                ..
-            }
-        ));
+        // Without a time, or with a field no op has, a line is refused at its number.
+        let line = serde_json::to_string(&ops[0]).unwrap();
+        for bad in [
+            line.replace(r#""sent_ns":12,"#, ""),
+            line.replace(r#""slot":9842,"#, r#""slot":9842,"shard":"s1","#),
+        ] {
+            std::fs::write(
+                &path,
+                format!("{line}\n{bad}\n{{\"end\":{{\"entries\":2}}}}\n"),
+            )
+            .unwrap();
+            let err = read_jsonl(&path).unwrap_err().to_string();
+            assert!(err.contains("h.jsonl:2: "), "{err}");
+        }
     }
 }

@@ -33,8 +33,53 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::spec::{Algorithm, ResourceKind};
-use crate::workload::WaitSpec;
+use super::ops::WaitSpec;
+
+/// How a lock is taken.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// `SET key token NX PX ttl` on one instance.
+    #[default]
+    Single,
+    /// The same on N independent instances; granted on a quorum of N/2+1
+    /// within the validity.
+    Redlock,
+}
+
+impl Algorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Single => "single",
+            Algorithm::Redlock => "redlock",
+        }
+    }
+}
+
+/// A protected resource the critical section writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResourceKind {
+    /// Accepts a write only when its fencing token is greater than the last
+    /// one it accepted.
+    Fenced,
+    /// Accepts every write: what a resource protected by the lock alone sees.
+    Unfenced,
+}
+
+impl ResourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::Fenced => "fenced",
+            ResourceKind::Unfenced => "unfenced",
+        }
+    }
+}
+
+/// A worker's name, as reports show it.
+pub fn worker_name(worker: u32) -> String {
+    format!("w{worker}")
+}
 
 /// What the lock workload was asked to do, and against what.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -297,7 +342,22 @@ pub enum LockHistoryError {
     Shape { path: PathBuf, what: String },
 }
 
-/// A setup or end line: the body with its `event` tag.
+/// The end line: the events' count, then the body, with its tag.
+#[derive(Serialize)]
+struct EndLine<'a> {
+    event: &'static str,
+    events: u64,
+    #[serde(flatten)]
+    body: &'a LockEnd,
+}
+
+/// The count an end line holds.
+#[derive(Deserialize)]
+struct EndCount {
+    events: u64,
+}
+
+/// A setup line: the body with its `event` tag.
 #[derive(Serialize)]
 struct Tagged<'a, T> {
     event: &'static str,
@@ -331,8 +391,9 @@ impl LockRecording {
         }
         write_line(
             &mut w,
-            &Tagged {
+            &EndLine {
                 event: "end",
+                events: self.events.len() as u64,
                 body: &self.end,
             },
         )
@@ -347,32 +408,57 @@ impl LockRecording {
             source,
         };
         let reader = BufReader::new(File::open(path).map_err(wrap)?);
+        let shape = |what: String| LockHistoryError::Shape {
+            path: path.to_path_buf(),
+            what,
+        };
         let (mut setup, mut end, mut events) = (None, None, Vec::new());
         for (i, line) in reader.lines().enumerate() {
             let line = line.map_err(wrap)?;
             if line.trim().is_empty() {
                 continue;
             }
+            let n = i + 1;
             let parse = |source| LockHistoryError::Parse {
                 path: path.to_path_buf(),
-                line: i + 1,
+                line: n,
                 source,
             };
+            if end.is_some() {
+                return Err(shape(format!("line {n} follows the `end` line")));
+            }
             let tag: Tag = serde_json::from_str(&line).map_err(parse)?;
             match tag.event.as_str() {
+                "setup" if setup.is_some() => {
+                    return Err(shape(format!("line {n} is a second `setup` line")));
+                }
                 "setup" => setup = Some(serde_json::from_str(&line).map_err(parse)?),
-                "end" => end = Some(serde_json::from_str(&line).map_err(parse)?),
+                "end" => {
+                    let count: EndCount = serde_json::from_str(&line).map_err(parse)?;
+                    if count.events != events.len() as u64 {
+                        return Err(shape(format!(
+                            "line {n}: the `end` line says {} events, the history holds {}: lines were taken out or added",
+                            count.events,
+                            events.len()
+                        )));
+                    }
+                    end = Some(serde_json::from_str(&line).map_err(parse)?);
+                }
+                _ if setup.is_none() => {
+                    return Err(shape(format!("line {n} comes before the `setup` line")));
+                }
                 _ => events.push(serde_json::from_str(&line).map_err(parse)?),
             }
         }
-        let shape = |what: &str| LockHistoryError::Shape {
-            path: path.to_path_buf(),
-            what: what.to_string(),
-        };
         Ok(LockRecording {
-            setup: setup.ok_or_else(|| shape("no `setup` line"))?,
+            setup: setup.ok_or_else(|| shape("no `setup` line".into()))?,
             events,
-            end: end.ok_or_else(|| shape("no `end` line: the run did not finish writing it"))?,
+            end: end.ok_or_else(|| {
+                shape(
+                    "no `end` line: the file was cut short, or the run did not finish writing it"
+                        .into(),
+                )
+            })?,
         })
     }
 }
@@ -460,7 +546,7 @@ mod tests {
             "{}",
             lines[1]
         );
-        assert!(lines[3].starts_with(r#"{"event":"end","stopped_ns":20"#));
+        assert!(lines[3].starts_with(r#"{"event":"end","events":2,"stopped_ns":20"#));
         assert_eq!(LockRecording::read_jsonl(&path).unwrap(), rec);
         // A file cut short names what is missing.
         std::fs::write(&path, lines[..3].join("\n")).unwrap();
@@ -469,5 +555,24 @@ mod tests {
         std::fs::write(&path, "{\"event\":\"grant\",\"worker\":1}\n").unwrap();
         let err = LockRecording::read_jsonl(&path).unwrap_err().to_string();
         assert!(err.contains("line 1"), "{err}");
+        // An event taken out, one after the end, a second setup.
+        for (text, says) in [
+            (
+                [lines[0], lines[1], lines[3]].join("\n"),
+                "line 3: the `end` line says 2 events, the history holds 1",
+            ),
+            (
+                [lines[0], lines[1], lines[2], lines[3], lines[1]].join("\n"),
+                "line 5 follows the `end` line",
+            ),
+            (
+                [lines[0], lines[0]].join("\n"),
+                "line 2 is a second `setup` line",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = LockRecording::read_jsonl(&path).unwrap_err().to_string();
+            assert!(err.contains(says), "{err}");
+        }
     }
 }

@@ -1,0 +1,142 @@
+//! The faults as they happened (`record.json`'s `faults`): each a window
+//! on the run's clock, written by the nemesis, read by the checker (which
+//! failover, which outage, which loss belongs to which fault) and the
+//! report (the fault table, the shaded windows).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Every fault the nemesis knows, by its one name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultKind {
+    /// SIGKILL (docker kill): no clean shutdown, connections reset at once.
+    Kill,
+    /// Graceful stop then start.
+    Restart,
+    /// Graceful stop (SIGTERM, docker stop).
+    Stop,
+    /// Start a stopped or killed node with its data.
+    Start,
+    /// SIGSTOP / docker pause: the node freezes with its sockets open.
+    Pause,
+    /// SIGCONT / docker unpause.
+    Resume,
+    /// Drop packets between nodes as a grudge says (silently: no RST, no ICMP).
+    Partition,
+    /// Remove every partition.
+    Heal,
+    /// `CLUSTER FAILOVER [FORCE|TAKEOVER]` on a replica.
+    Failover,
+    /// Change a link between regions for a while: a latency spike (its
+    /// `delay_ms` and `jitter_ms`), undone by `heal`.
+    Slow,
+    /// `FLUSHALL` on the target primaries: the cache restarts cold (their
+    /// replicas follow). Nothing undoes it.
+    Flush,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 11] = [
+        FaultKind::Kill,
+        FaultKind::Restart,
+        FaultKind::Stop,
+        FaultKind::Start,
+        FaultKind::Pause,
+        FaultKind::Resume,
+        FaultKind::Partition,
+        FaultKind::Heal,
+        FaultKind::Failover,
+        FaultKind::Slow,
+        FaultKind::Flush,
+    ];
+
+    /// What undoes this fault at the end of its hold (`None`: nothing to undo).
+    pub fn healed_by(self) -> Option<FaultKind> {
+        match self {
+            FaultKind::Kill | FaultKind::Stop => Some(FaultKind::Start),
+            FaultKind::Pause => Some(FaultKind::Resume),
+            FaultKind::Partition | FaultKind::Slow => Some(FaultKind::Heal),
+            _ => None,
+        }
+    }
+
+    /// Whether the fault takes its node(s) away from the cluster until healed,
+    /// so that the others may fail it over.
+    pub fn takes_node_away(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Kill | FaultKind::Stop | FaultKind::Pause | FaultKind::Partition
+        )
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FaultKind::Kill => "kill",
+            FaultKind::Restart => "restart",
+            FaultKind::Stop => "stop",
+            FaultKind::Start => "start",
+            FaultKind::Pause => "pause",
+            FaultKind::Resume => "resume",
+            FaultKind::Partition => "partition",
+            FaultKind::Heal => "heal",
+            FaultKind::Failover => "failover",
+            FaultKind::Slow => "slow",
+            FaultKind::Flush => "flush",
+        })
+    }
+}
+
+impl FromStr for FaultKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        FaultKind::ALL
+            .into_iter()
+            .find(|k| k.to_string() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown fault `{s}` (faults: {})",
+                    FaultKind::ALL.map(|k| k.to_string()).join(", ")
+                )
+            })
+    }
+}
+
+/// One fault as it happened: the report's fault table and the chart's shaded
+/// windows come from these.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FaultWindow {
+    pub fault: FaultKind,
+    /// The target as written (`primary_of:0`), or the shape for a partition.
+    pub target: String,
+    /// The nodes it hit.
+    pub nodes: Vec<String>,
+    /// Of those, the ones that were primaries serving slots when it hit: the
+    /// shards whose failover the drill measures.
+    pub primaries: Vec<String>,
+    /// What exactly: the grudge of a partition, the mode of a failover.
+    pub detail: String,
+    /// When applying began and when it returned, ns since the run's epoch.
+    pub start_ns: u64,
+    pub applied_ns: u64,
+    /// What undoes it, and when that began and returned (None: still in force,
+    /// or nothing to undo).
+    pub undo: Option<FaultKind>,
+    pub undo_start_ns: Option<u64>,
+    pub undone_ns: Option<u64>,
+    /// For a failover: how long until the replica reported itself primary.
+    pub promoted_ms: Option<f64>,
+    /// Why the fault did not hit when the scenario asked (`after_slots`
+    /// reached by no reshard): the drill did not do what it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mistimed: Option<String>,
+    /// Why the runtime could not perform it at all (a partition without
+    /// root, an image without iptables): the drill ran on without it, and
+    /// its verdict is `unknown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}

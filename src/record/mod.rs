@@ -1,0 +1,59 @@
+//! The stored run: what a drill records before anything is checked. The
+//! workload, the watcher, the nemesis and the drill write it; the checker
+//! reads it and nothing else, so any stored run can be checked again
+//! (`redis-drill check-run`).
+//!
+//! - [`ops`]         — the clients' history: every op with its due, sent and end
+//!   times, its target and outcome; the engine's own counts.
+//! - [`locks`]       — the lock workload's history: attempts, grants, releases,
+//!   resource writes, pauses, between its setup and its end line.
+//! - [`watch`]       — the watcher's recording of every node's view.
+//! - [`pings`]       — the reference PINGs and the servers' own command figures.
+//! - [`replication`], [`stampede`], [`keyspace`] — the replication probe's, the
+//!   stampede workload's and the keyspace sampler's recordings.
+//! - [`faults`]      — the faults as they happened, each a window on the run's clock.
+//! - [`timeline`]    — the run's monotonic clock, its phases and events.
+//! - [`status`]      — the topology report (the topology before and after).
+//! - [`run`]         — `record.json`: the scenario's SLOs and settings, the
+//!   environment, the timeline, the reshard's summary, the end state.
+//! - [`jsonl`]       — counted JSON lines: every such file ends with its count.
+//! - [`folder`]      — the run folder: [`Stored`], written whole and read back
+//!   whole or refused (cut short, duplicated, impossible, unknown).
+
+pub mod faults;
+pub mod folder;
+pub mod jsonl;
+pub mod keyspace;
+pub mod locks;
+pub mod ops;
+pub mod pings;
+pub mod replication;
+pub mod run;
+pub mod stampede;
+pub mod status;
+pub mod timeline;
+pub mod watch;
+
+pub use folder::{Stored, StoredError};
+pub use ops::{ClientMode, ErrorKind, History, Op, OpKind, Outcome, WorkloadStats};
+pub use run::{KeyValues, OwnedRange, RECORD_VERSION, Record};
+
+/// The region of client `client` when clients are spread over `regions` in
+/// turn (client i in `regions[i mod n]`); `None` without regions. The
+/// placement rule every recording's client and worker numbers follow.
+pub fn region_of(regions: &[String], client: u32) -> Option<&str> {
+    (!regions.is_empty()).then(|| regions[client as usize % regions.len()].as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_take_the_regions_in_turn() {
+        let r = vec!["eu".to_string(), "us".to_string()];
+        let got: Vec<_> = (0..5).map(|c| region_of(&r, c).unwrap()).collect();
+        assert_eq!(got, ["eu", "us", "eu", "us", "eu"]);
+        assert_eq!(region_of(&[], 3), None);
+    }
+}
