@@ -381,6 +381,43 @@ pub fn converged(rec: &Recording, from_ns: u64) -> Option<u64> {
     None
 }
 
+/// The first time after `from_ns` when every watched node but those in
+/// `left_out` (nodes still down, which a drill's own convergence wait
+/// leaves out too) had answered a poll sent at or after `from_ns`, said
+/// `cluster_state:ok`, flagged none of the others `fail?` or `fail`, and all
+/// agreed on the slot owners. The watcher's view of the moment a drill's
+/// convergence wait returned: `None` when the recording never shows it.
+pub fn agreed_at(rec: &Recording, from_ns: u64, left_out: &BTreeSet<&str>) -> Option<u64> {
+    let watched: BTreeSet<&str> = (rec.observers.iter())
+        .map(String::as_str)
+        .filter(|o| !left_out.contains(o))
+        .collect();
+    if watched.is_empty() {
+        return None;
+    }
+    let mut latest: BTreeMap<&str, &Sample> = BTreeMap::new();
+    for s in in_order(rec).into_iter().filter(|s| s.sent_ns >= from_ns) {
+        if !watched.contains(s.observer.as_str()) {
+            continue;
+        }
+        latest.insert(&s.observer, s);
+        if latest.len() < watched.len() {
+            continue;
+        }
+        let healthy = latest.values().all(|s| {
+            s.reachable
+                && s.state_ok
+                && (s.peers.iter())
+                    .filter(|p| watched.contains(p.name.as_str()))
+                    .all(|p| !p.flags.pfail && !p.flags.fail)
+        });
+        if healthy && agree(latest.values().copied()) == Some(true) {
+            return Some(s.at_ns);
+        }
+    }
+    None
+}
+
 /// Maximal runs of samples, per observer, for which `state` is `Some(true)`;
 /// `None` samples are skipped.
 fn intervals(rec: &Recording, state: impl Fn(&Sample) -> Option<bool>) -> Vec<Interval> {
@@ -598,6 +635,23 @@ mod tests {
         // Healthy before the fault; never again with a still down.
         assert_eq!(converged(&rec, 0), Some(900 * MS));
         assert_eq!(converged(&recording(kill_a()), 1000 * MS), None);
+    }
+
+    #[test]
+    fn agreed_at_leaves_out_the_nodes_still_down() {
+        let rec = recording(kill_a());
+        let a: BTreeSet<&str> = ["a"].into();
+        // With a left out: after ar's promotion every other node agrees
+        // once cr has caught up (3100) and none flags another fail.
+        assert_eq!(agreed_at(&rec, 2900 * MS, &a), Some(3100 * MS));
+        // Only polls sent after `from` count: before the fault they agree,
+        // but that says nothing about after it.
+        assert_eq!(agreed_at(&rec, 1950 * MS, &a), Some(3100 * MS));
+        // With a watched, never: it does not answer.
+        assert_eq!(agreed_at(&rec, 2900 * MS, &BTreeSet::new()), None);
+        // Everyone left out: nothing to agree.
+        let all: BTreeSet<&str> = NODES.iter().copied().collect();
+        assert_eq!(agreed_at(&rec, 0, &all), None);
     }
 
     fn recording(samples: Vec<Sample>) -> Recording {

@@ -9,8 +9,13 @@ use crate::report;
 use crate::scenarios::check;
 use crate::scenarios::run::Finished;
 
-/// Check a stored run again: recompute every figure, SLO and the verdict
-/// from what its folder recorded, rewrite its reports, exit with the verdict's code.
+/// Check a stored run again: read its folder back whole (a record cut
+/// short, with an op twice, an impossible time or an unknown node is bad
+/// input, exit 2, and its old reports are removed), recompute every figure,
+/// SLO and the verdict from the history and recordings, rewrite its
+/// reports, exit with the verdict's code. The drill's own timings (the
+/// reshard's duration, the convergence it waited for) are read from
+/// `record.json` and held against the watcher's recording.
 #[derive(clap::Args, Debug)]
 pub(crate) struct CheckRun {
     /// A run folder written by `redis-drill run` (runs/<scenario>/<timestamp> or .../latest).
@@ -22,7 +27,25 @@ impl CheckRun {
         let path = self.run;
         let stored = match Stored::read(&path) {
             Ok(s) => s,
-            Err(source) => return Err(CliError::NotARun { path, source }),
+            Err(source) => {
+                // No verdict may outlive the record it came from.
+                let dir = report::RunDir { path: path.clone() };
+                match report::remove_reports(&dir) {
+                    Ok(removed) => {
+                        for f in removed {
+                            tracing::warn!(
+                                "removed {}: its run can no longer be read",
+                                f.display()
+                            );
+                        }
+                    }
+                    Err(e) => tracing::error!(
+                        "could not remove the old reports of {}: {e}",
+                        path.display()
+                    ),
+                }
+                return Err(CliError::NotARun { path, source });
+            }
         };
         let finished = Finished {
             report: check::check(&stored),

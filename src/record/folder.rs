@@ -24,6 +24,7 @@ use super::pings::Ping;
 use super::replication::ReplRecording;
 use super::run::{KeyValues, RECORD_VERSION, Record};
 use super::stampede::StampedeRecording;
+use super::valid::{self, Invalid};
 use super::watch::Recording;
 
 /// The record's file in a run folder.
@@ -84,6 +85,8 @@ pub enum StoredError {
     Lines(#[from] JsonlError),
     #[error("{0}")]
     Locks(#[from] LockHistoryError),
+    #[error("{}/{invalid}", dir.display())]
+    Invalid { dir: PathBuf, invalid: Invalid },
 }
 
 impl Stored {
@@ -121,17 +124,32 @@ impl Stored {
                 found: record.record_version,
             });
         }
+        let invalid = |invalid| StoredError::Invalid {
+            dir: dir.to_path_buf(),
+            invalid,
+        };
+        valid::record(&record, RECORD_FILE).map_err(invalid)?;
+        let history = jsonl::read(&dir.join(HISTORY_FILE))?;
+        valid::history(&record, &history, HISTORY_FILE).map_err(invalid)?;
+        let pings = jsonl::read(&dir.join(PINGS_FILE))?;
+        valid::pings(&record, &pings, PINGS_FILE).map_err(invalid)?;
+        let keys = jsonl::read(&dir.join(KEYS_FILE))?;
+        valid::keys(&keys, KEYS_FILE).map_err(invalid)?;
+        let keyspace = jsonl::read(&dir.join(KEYSPACE_FILE))?;
+        valid::keyspace(&record, &keyspace, KEYSPACE_FILE).map_err(invalid)?;
+        let watch: Recording = read_json(&dir.join(WATCH_FILE))?;
+        valid::watch(&record, &watch, WATCH_FILE).map_err(invalid)?;
         Ok(Stored {
             record,
-            history: read_lines(&dir.join(HISTORY_FILE))?,
-            pings: read_lines(&dir.join(PINGS_FILE))?,
-            watch: read_json(&dir.join(WATCH_FILE))?,
-            keys: read_lines(&dir.join(KEYS_FILE))?,
+            history: entries(history),
+            pings: entries(pings),
+            watch,
+            keys: entries(keys),
             locks: match dir.join(LOCKS_FILE) {
                 p if p.exists() => Some(LockRecording::read_jsonl(&p)?),
                 _ => None,
             },
-            keyspace: read_lines(&dir.join(KEYSPACE_FILE))?,
+            keyspace: entries(keyspace),
             replication: match dir.join(REPLICATION_FILE) {
                 p if p.exists() => Some(read_json(&p)?),
                 _ => None,
@@ -161,6 +179,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StoredErr
     })
 }
 
-fn read_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, StoredError> {
-    Ok(jsonl::read(path)?.into_iter().map(|(_, x)| x).collect())
+/// The entries of a counted JSON-lines file, without their line numbers.
+fn entries<T>(lines: Vec<(usize, T)>) -> Vec<T> {
+    lines.into_iter().map(|(_, x)| x).collect()
 }

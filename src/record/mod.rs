@@ -17,6 +17,8 @@
 //! - [`run`]         — `record.json`: the scenario's SLOs and settings, the
 //!   environment, the timeline, the reshard's summary, the end state.
 //! - [`jsonl`]       — counted JSON lines: every such file ends with its count.
+//! - [`valid`]       — what a stored run must be to be judged: possible times,
+//!   known nodes and clients, no op twice, no op missing.
 //! - [`folder`]      — the run folder: [`Stored`], written whole and read back
 //!   whole or refused (cut short, duplicated, impossible, unknown).
 
@@ -32,6 +34,7 @@ pub mod run;
 pub mod stampede;
 pub mod status;
 pub mod timeline;
+pub mod valid;
 pub mod watch;
 
 pub use folder::{Stored, StoredError};

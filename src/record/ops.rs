@@ -130,6 +130,9 @@ pub struct WorkloadStats {
     /// Ops due before the stop that never ended: still waiting for room in
     /// flight, or in flight, when the drain after the stop ran out.
     pub dropped_at_stop: u64,
+    /// Event loops that had not ended when the stop's bound ran out: their
+    /// ops, and their count of ops handed over, are missing from the run.
+    pub loops_unfinished: u32,
 }
 
 /// The `wait:` setting of a workload: what a careful application does to make

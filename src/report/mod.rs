@@ -29,7 +29,7 @@ pub use figures::{Headline, headline};
 pub use html::render as render_html;
 pub use junit::render as render_junit;
 pub use markdown::render as render_markdown;
-pub use store::{RunDir, newest_reshard, write_jsonl, write_reports, write_run};
+pub use store::{REPORT_FILES, RunDir, newest_reshard, remove_reports, write_reports, write_run};
 
 use crate::status::StatusReport;
 
@@ -64,6 +64,13 @@ pub struct Report {
     /// until every node agrees on the slot map (a replicated topology: until
     /// one primary has every replica caught up); `null` when not measured.
     pub convergence_ms: Option<f64>,
+    /// The same moment as the watcher's recording shows it (a cluster): the
+    /// first poll after the action at which every node that is up said
+    /// `cluster_state:ok` and all agreed on the slot owners, ms after the
+    /// action; `null` when the recording never shows it, or has nothing to
+    /// show (not a cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub convergence_seen_ms: Option<f64>,
     pub reshard: Option<ReshardSummary>,
     pub checks: Checks,
     pub slo: Vec<SloResult>,
@@ -969,6 +976,7 @@ pub(crate) mod tests {
                 write_max: 0.0,
             },
             convergence_ms: Some(104.0),
+            convergence_seen_ms: None,
             reshard: Some(ReshardSummary {
                 from: vec!["s1n1".into()],
                 to: vec!["s2n1".into()],

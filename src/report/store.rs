@@ -2,21 +2,13 @@
 //! `report.md`, `report.html` (charts), `report.xml` (JUnit) and `history.jsonl`, and a `latest` link
 //! beside the timestamps.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::{Report, ReshardSummary, render_html, render_junit, render_markdown};
 use crate::status::planner::ReshardRate;
 
-/// Write `items` to `path` as JSON lines, one item per line.
-pub fn write_jsonl<T: serde::Serialize>(path: &Path, items: &[T]) -> std::io::Result<()> {
-    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
-    for item in items {
-        serde_json::to_writer(&mut w, item)?;
-        w.write_all(b"\n")?;
-    }
-    w.flush()
-}
+/// The report's files in a run folder, in every format.
+pub const REPORT_FILES: [&str; 4] = ["report.json", "report.md", "report.html", "report.xml"];
 
 /// Write the report in every format into the run's folder (`check-run`
 /// rewrites them in place).
@@ -26,6 +18,23 @@ pub fn write_reports(dir: &RunDir, report: &Report) -> std::io::Result<()> {
     std::fs::write(dir.file("report.md"), render_markdown(report))?;
     std::fs::write(dir.file("report.html"), render_html(report))?;
     std::fs::write(dir.file("report.xml"), render_junit(report))
+}
+
+/// Remove the reports of a run folder whose record can no longer be read
+/// back: a report that outlives its record would go on claiming a verdict
+/// nothing supports (`compare` and the nightly read `report.json`).
+/// Returns the files removed.
+pub fn remove_reports(dir: &RunDir) -> std::io::Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    for f in REPORT_FILES {
+        let path = dir.file(f);
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed.push(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(removed)
 }
 
 /// A run's folder.
@@ -160,7 +169,7 @@ mod tests {
         write_run(&b, &r).unwrap();
         let latest = std::fs::read_link(root.path().join("drill/latest")).unwrap();
         assert_eq!(latest, b.path.file_name().unwrap());
-        for f in ["report.json", "report.md", "report.html", "report.xml"] {
+        for f in REPORT_FILES {
             assert!(root.path().join("drill/latest").join(f).is_file(), "{f}");
         }
     }

@@ -395,11 +395,13 @@ pub fn check(s: &Stored) -> Report {
         .collect();
 
     let locks = s.locks.as_ref().map(checker::locks::check);
+    let (convergence_seen_ms, convergence_doubt) = convergence_seen(r, &s.watch);
     let figures = slo::Figures {
         checks: &checks,
         workload: &workload,
         downtime: &downtime,
         convergence_ms: r.convergence_ms,
+        convergence_doubt,
         reshard: r.reshard.as_ref(),
         faults: &faults,
         history_incomplete: history_incomplete(&r.engine),
@@ -520,6 +522,7 @@ pub fn check(s: &Stored) -> Report {
         workload,
         downtime_ms: downtime,
         convergence_ms: r.convergence_ms,
+        convergence_seen_ms,
         reshard: r.reshard.clone(),
         checks,
         slo,
@@ -722,6 +725,50 @@ fn client_regions(
         .collect()
 }
 
+/// The drill's convergence held against the watcher's recording: the
+/// watcher's view of the moment (ms after the action), and why the drill's
+/// own figure cannot be trusted, when the recording contradicts it.
+pub(crate) fn convergence_seen(
+    r: &Record,
+    watch: &crate::record::watch::Recording,
+) -> (Option<f64>, Option<String>) {
+    let (Some(measured), Some(recovery)) = (
+        r.convergence_ms,
+        r.phases.iter().find(|p| p.name == "recovery"),
+    ) else {
+        return (None, None);
+    };
+    if r.topology.kind != crate::topology::Kind::Cluster || watch.samples.is_empty() {
+        return (None, None);
+    }
+    let from = recovery.start_ns;
+    // Nodes a fault took away and nothing brought back before the wait
+    // began: the drill's wait leaves them out too.
+    let left_out: std::collections::BTreeSet<&str> = (r.faults.iter())
+        .filter(|f| f.fault.takes_node_away() && f.undone_ns.is_none_or(|u| u > from))
+        .flat_map(|f| f.nodes.iter().map(String::as_str))
+        .collect();
+    let seen = checker::failover::agreed_at(watch, from, &left_out).map(|at| ms(at - from));
+    // The watcher sees a change at most an interval and a poll's round trip
+    // after it happened; twice the interval covers a poll that just missed it.
+    let rtt = (watch.samples.iter())
+        .filter(|s| s.sent_ns >= from)
+        .map(|s| s.at_ns - s.sent_ns)
+        .max()
+        .unwrap_or(0);
+    let slack = ms(2 * watch.interval_ns + rtt);
+    let doubt = match seen {
+        None => Some(format!(
+            "the drill measured {measured:.1} ms, but the watcher's recording never shows every node that is up agreeing on the slot map after the action"
+        )),
+        Some(s) if s > measured + slack => Some(format!(
+            "the drill measured {measured:.1} ms, but the watcher's recording shows the nodes agreeing only {s:.1} ms after the action (more than its {slack:.1} ms of polling slack later)"
+        )),
+        Some(_) => None,
+    };
+    (seen, doubt)
+}
+
 /// Why the history lacks ops the clients ran, if it does.
 fn history_incomplete(e: &WorkloadStats) -> Option<String> {
     let mut why = Vec::new();
@@ -729,6 +776,12 @@ fn history_incomplete(e: &WorkloadStats) -> Option<String> {
         why.push(format!(
             "{} ops ran past the history's size limit and are not in it",
             e.unrecorded
+        ));
+    }
+    if e.loops_unfinished > 0 {
+        why.push(format!(
+            "{} of the workload's event loops did not end within the stop's bound, and their ops are not in the history",
+            e.loops_unfinished
         ));
     }
     if e.dropped_at_stop > 0 {

@@ -15,6 +15,9 @@ pub struct Figures<'a> {
     pub workload: &'a WorkloadSummary,
     pub downtime: &'a DowntimeSummary,
     pub convergence_ms: Option<f64>,
+    /// Why the convergence the drill measured cannot be trusted: the
+    /// watcher's recording contradicts it.
+    pub convergence_doubt: Option<String>,
     pub reshard: Option<&'a ReshardSummary>,
     pub faults: &'a [FaultReport],
     /// Why the history lacks ops the clients ran (ops over the history's
@@ -415,7 +418,14 @@ pub const SLOS: &[Slo] = &[
         reads: "from the last action until every node agrees on the slot map (a replicated topology: until one primary has every replica caught up)",
         source: Source::Drill,
         on: &[Kind::Cluster, Kind::Replicated],
-        figure: |f| f.convergence_ms.map_or(Figure::Missing, Figure::Measured),
+        figure: |f| match (f.convergence_ms, &f.convergence_doubt) {
+            (None, _) => Figure::Missing,
+            (Some(v), None) => Figure::Measured(v),
+            (Some(v), Some(why)) => Figure::Unknown {
+                value: Some(v),
+                why: why.clone(),
+            },
+        },
     },
     Slo {
         name: "max_reshard_ms",
@@ -948,6 +958,7 @@ mod tests {
             workload,
             downtime,
             convergence_ms: Some(12.0),
+            convergence_doubt: None,
             reshard: None,
             faults,
             history_incomplete: None,

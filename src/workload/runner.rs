@@ -841,6 +841,7 @@ impl Workload {
         self.common.stop.cancel();
         let bound = self.common.drain + Duration::from_secs(5);
         let mut ended = Vec::new();
+        let mut unfinished = 0u32;
         for running in std::mem::take(&mut self.loops) {
             let joined = match running {
                 Running::Task(t) => tokio::time::timeout(bound, t)
@@ -857,7 +858,10 @@ impl Workload {
             };
             match joined {
                 Some(e) => ended.push(e),
-                None => tracing::warn!("a workload loop did not end within {bound:?}"),
+                None => {
+                    tracing::warn!("a workload loop did not end within {bound:?}");
+                    unfinished += 1;
+                }
             }
         }
         let c = &self.common;
@@ -877,6 +881,7 @@ impl Workload {
                 .and_then(|p| *p)
                 .map(Priority::describe),
             unrecorded: c.unrecorded.load(Ordering::Relaxed),
+            loops_unfinished: unfinished,
             ..WorkloadStats::default()
         };
         for e in ended {
