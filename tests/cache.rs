@@ -53,7 +53,10 @@ fn copy_with_keys(from: &Path, to: &Path, edit: impl Fn(&mut Value)) -> PathBuf 
         .lines()
         .map(|l| {
             let mut v: Value = serde_json::from_str(l).unwrap();
-            edit(&mut v);
+            // The end line (its count) stays as it is.
+            if v.get("end").is_none() {
+                edit(&mut v);
+            }
             v.to_string()
         })
         .collect();
@@ -306,7 +309,6 @@ fn ttl_drill_judges_reads_on_both_sides_of_deadlines() {
     let last_end = history.iter().map(|o| o.end_ns).max().unwrap();
     let at = last_end.max(w.end_ns + w.ttl_ms.unwrap() * 1_000_000) + 1_000_000_000;
     let zombie = Op {
-        mode: ClientMode::Probe,
         kind: OpKind::Get,
         value: w.value.clone(),
         due_ns: at,
@@ -411,7 +413,6 @@ fn eviction_drill(env: &Env) {
         .expect("the key was loaded");
     let at = w.end_ns + 1_000_000;
     let stale = Op {
-        mode: ClientMode::Probe,
         kind: OpKind::Get,
         value: Some(initial),
         due_ns: at,
@@ -619,7 +620,10 @@ fn lookups(d: &Drilled, pick: impl Fn(&str) -> bool, stat: &str) -> u64 {
         .lines()
     {
         let v: Value = serde_json::from_str(l).unwrap();
-        let node = v["node"].as_str().unwrap();
+        // The end line holds the count.
+        let Some(node) = v["node"].as_str() else {
+            continue;
+        };
         let n = v[stat].as_u64().unwrap();
         let before = last.insert(node.to_string(), n).unwrap_or(0);
         if pick(node) {

@@ -265,8 +265,9 @@ fn locks_alone(env: &Env) {
     assert_eq!(r.workload.app.clients, 0, "{:?}", r.workload.app);
     assert_eq!(r.workload.app.ops_ok + r.workload.app.ops_failed, 0);
     assert_eq!(r.checks.keys_before, 0, "no key space was loaded");
-    let history = std::fs::read_to_string(d.run_dir().join("history.jsonl")).unwrap();
-    assert!(history.trim().is_empty(), "KV ops recorded: {history}");
+    let history = redis_drill::record::ops::read_jsonl(&d.run_dir().join("history.jsonl"))
+        .expect("a whole history");
+    assert!(history.is_empty(), "KV ops recorded: {history:?}");
     let l = r.locks.as_ref().expect("a locks section");
     assert!(l.grants > 10, "{} grants", l.grants);
     assert_eq!(l.violations, 0, "{:?}", l.overlaps);

@@ -108,6 +108,25 @@ pub struct Timing {
     /// Ops (ok or not) that waited for an in-flight slot, and the longest wait (ms).
     pub pool_waits: u64,
     pub pool_wait_max_ms: f64,
+    /// The p99 latency (due → end) over every op, an op that got no answer
+    /// (failed or timed out) counting as slower than any that did: the
+    /// latency 99 % of the ops were answered within. `None` when more than
+    /// 1 % got no answer (the p99 is no answer), or no op was due.
+    pub p99_answered: Option<f64>,
+}
+
+/// The quantile `q` of the answered ops that is the quantile `q` of every
+/// op when `unanswered` more ops rank above every answered one: `None`
+/// when it falls on them. The answered ops' own quantile when all answered.
+pub fn answered_quantile(q: f64, answered: u64, unanswered: u64) -> Option<f64> {
+    if answered == 0 {
+        return None;
+    }
+    if unanswered == 0 {
+        return Some(q);
+    }
+    let q = q * (answered + unanswered) as f64 / answered as f64;
+    (q <= 1.0).then_some(q)
 }
 
 struct TimingHists {
@@ -146,7 +165,12 @@ impl TimingHists {
     }
 
     fn timing(&self) -> Timing {
+        let answered = self.latency.h.len();
+        let unanswered = self.latency_all.h.len() - answered;
+        let p99_answered = answered_quantile(0.99, answered, unanswered)
+            .map(|q| self.latency.h.value_at_quantile(q).min(self.latency.max_ns) as f64 / 1e6);
         Timing {
+            p99_answered,
             latency: self.latency.latency(),
             latency_all: self.latency_all.latency(),
             service: self.service.latency(),

@@ -50,7 +50,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::record::ops::{Op, Outcome};
 
-pub use downtime::{Downtime, DowntimeByMode, MAX_SPANS, Span, Window, downtime, downtime_by_mode};
+pub use downtime::{
+    Downtime, DowntimeByMode, MAX_SPANS, Span, Window, downtime, downtime_by_mode,
+    downtime_of_groups,
+};
 pub use latency::{
     ClientSecond, Latency, Second, Timing, client_seconds, latency, per_second, percentiles,
     timing_by_phase,

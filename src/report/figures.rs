@@ -29,26 +29,31 @@ pub fn headline(r: &Report) -> Vec<Headline> {
             "downtime_ms",
             "App downtime (longest window, any shard)",
             "ms",
-            measured_downtime(r, r.downtime_ms.max, &r.downtime_ms.per_shard),
+            measured_downtime(r, "app", r.downtime_ms.max, &r.downtime_ms.per_shard),
         ),
         h(
             "probe_downtime_ms",
             "Probe downtime (longest window, any shard)",
             "ms",
-            measured_downtime(r, r.downtime_ms.probe_max, &r.downtime_ms.probe_per_shard),
+            measured_downtime(
+                r,
+                "probe",
+                r.downtime_ms.probe_max,
+                &r.downtime_ms.probe_per_shard,
+            ),
         ),
         h("p99_ms", "App p99, worst phase", "ms", worst_p99(r)),
         h(
             "lost_writes",
             "Lost keys",
             "keys",
-            Some(r.checks.lost_writes as f64),
+            lost(r, r.checks.lost_writes),
         ),
         h(
             "lost_acknowledged_writes",
             "Lost acknowledged writes",
             "writes",
-            Some(r.checks.lost_acknowledged_writes as f64),
+            lost(r, r.checks.lost_acknowledged_writes),
         ),
         h(
             "failover_ms",
@@ -60,14 +65,22 @@ pub fn headline(r: &Report) -> Vec<Headline> {
     ]
 }
 
-/// A downtime figure is measured when the run had shards to measure; a
-/// report without any per-shard entry measured nothing.
+/// A downtime figure is measured when the run had shards to measure and
+/// the check did not find its view incomplete (`downtime_ms.unknown`).
 fn measured_downtime(
     r: &Report,
+    view: &str,
     max: f64,
     per_shard: &std::collections::BTreeMap<String, f64>,
 ) -> Option<f64> {
-    (!per_shard.is_empty() || r.workload.app.ops_ok > 0).then_some(max)
+    let measured = (!per_shard.is_empty() || r.workload.app.ops_ok > 0)
+        && !r.downtime_ms.unknown.contains_key(view);
+    measured.then_some(max)
+}
+
+/// A lost-write count, unless keys were not read back.
+fn lost(r: &Report, n: u64) -> Option<f64> {
+    (!r.checks.unknown.contains_key("lost_writes")).then_some(n as f64)
 }
 
 /// The app clients' worst p99 over the phases that had ok ops.

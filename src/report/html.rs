@@ -148,6 +148,14 @@ fn summary(s: &mut String, r: &Report) {
         probe.ops_failed,
         probe.ops_indeterminate
     );
+    let unknown = r.unknown_figures();
+    if !unknown.is_empty() {
+        s.push_str("<p class=\"unknown\">Not measured, so neither passed nor failed:</p><ul class=\"unknown\">");
+        for (figure, why) in unknown {
+            let _ = write!(s, "<li><b>{}</b>: {}</li>", escape(&figure), escape(&why));
+        }
+        s.push_str("</ul>\n");
+    }
     if let Some(rs) = r.reshard.as_ref().filter(|rs| !rs.overwritten.is_empty()) {
         let rows: Vec<Vec<String>> = (rs.overwritten.iter().take(super::OVERWRITTEN_SHOWN))
             .map(|k| {
@@ -885,21 +893,33 @@ pub(super) fn bar_chart(b: Bars<'_>) -> Result<String, String> {
 /// App and probe downtime per shard.
 fn downtime_chart(r: &Report) -> Result<String, String> {
     let d = &r.downtime_ms;
-    let shards: Vec<&String> = d
-        .per_shard
-        .keys()
+    // The shards, then the groups of slots that changed hands.
+    let (app, probe) = (
+        |s: &String| d.per_shard.get(s).or(d.per_group.get(s)).copied(),
+        |s: &String| {
+            d.probe_per_shard
+                .get(s)
+                .or(d.probe_per_group.get(s))
+                .copied()
+        },
+    );
+    let shards: Vec<&String> = (d.per_shard.keys())
         .chain(d.probe_per_shard.keys())
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
+        .chain(
+            (d.per_group.keys())
+                .chain(d.probe_per_group.keys())
+                .collect::<std::collections::BTreeSet<_>>(),
+        )
         .collect();
     if shards.is_empty() {
         return Err("No shard's downtime was measured in this run.".into());
     }
-    let longest = d
-        .per_shard
-        .values()
-        .chain(d.probe_per_shard.values())
-        .fold(0.0, |a: f64, b| a.max(*b));
+    let longest = (shards.iter())
+        .flat_map(|s| [app(s), probe(s)])
+        .flatten()
+        .fold(0.0, f64::max);
     if longest == 0.0 {
         return Err(format!(
             "No downtime: 0 ms on every shard ({}), for app and probe clients alike.",
@@ -913,15 +933,7 @@ fn downtime_chart(r: &Report) -> Result<String, String> {
     bar_chart(Bars {
         groups: shards
             .into_iter()
-            .map(|s| {
-                (
-                    s.clone(),
-                    vec![
-                        d.per_shard.get(s).copied(),
-                        d.probe_per_shard.get(s).copied(),
-                    ],
-                )
-            })
+            .map(|s| (s.clone(), vec![app(s), probe(s)]))
             .collect(),
         series: vec![
             ("app", RGBColor(20, 80, 200)),

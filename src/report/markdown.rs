@@ -144,14 +144,22 @@ fn kv_rows(s: &mut String, r: &Report) {
         );
     }
     let d = &r.downtime_ms;
+    // A view that could not be measured is a lower bound, and says why.
+    let view = |key: &str, v: f64| match d.unknown.get(key) {
+        Some(_) => format!("≥ {} (unknown)", ms(v)),
+        None => ms(v),
+    };
     let _ = writeln!(
         s,
-        "| downtime (worst shard) | app {} (writes alone {}) · probe {} · longest app wait between successes {} |",
-        ms(d.max),
-        ms(d.write_max),
-        ms(d.probe_max),
+        "| downtime (worst shard or moved slots) | app {} (writes alone {}) · probe {} · longest app wait between successes {} |",
+        view("app", d.max),
+        view("writes", d.write_max),
+        view("probe", d.probe_max),
         ms(d.gap_max)
     );
+    for (key, why) in &d.unknown {
+        let _ = writeln!(s, "| downtime unknown ({key}) | {} |", cell(why));
+    }
     let c = &r.checks;
     let window = match c.loss_window_ms {
         Some((a, b)) => format!(", acknowledged between {} and {}", ms(a), ms(b)),
@@ -164,7 +172,11 @@ fn kv_rows(s: &mut String, r: &Report) {
     };
     let _ = writeln!(
         s,
-        "| lost writes | {} of {} acknowledged{keys}{window} ({} indeterminate) |",
+        "| lost writes | {}{} of {} acknowledged{keys}{window} ({} indeterminate) |",
+        match c.unknown.get("lost_writes") {
+            Some(why) => format!("unknown: {} — among the keys read back, ", cell(why)),
+            None => String::new(),
+        },
         group(c.lost_acknowledged_writes),
         group(c.acknowledged_writes),
         group(c.indeterminate_writes)
@@ -185,9 +197,13 @@ fn kv_rows(s: &mut String, r: &Report) {
     };
     let _ = writeln!(
         s,
-        "| keys | {} before, {} after · {check} {} |",
+        "| keys | {} before, {} after{} · {check} {} |",
         group(c.keys_before),
         group(c.keys_after),
+        match c.unknown.get("keys_missing") {
+            Some(why) => format!(" (not all counted: {})", cell(why)),
+            None => String::new(),
+        },
         if c.cluster_check_ok { "ok" } else { "FAILED" }
     );
     cache(s, c, &r.phases);
@@ -212,16 +228,20 @@ fn slos(s: &mut String, r: &Report) {
     if !r.slo.is_empty() {
         let _ = writeln!(s, "\n| SLO | limit | value | |\n|---|--:|--:|---|");
         for slo in &r.slo {
-            let value = slo.value.map_or("not measured".to_string(), |v| {
-                if v.fract() == 0.0 {
-                    format!("{v:.0}")
-                } else {
-                    format!("{v:.2}")
-                }
-            });
+            let value = match slo.value {
+                Some(v) if v.fract() == 0.0 => format!("{v:.0}"),
+                Some(v) => format!("{v:.2}"),
+                // A failure without a figure: beyond every limit (ops
+                // that got no answer); the note says why.
+                None if slo.result == Verdict::Fail => "—".to_string(),
+                None => "not measured".to_string(),
+            };
             let result = match slo.result {
                 Verdict::Pass => "pass".to_string(),
-                Verdict::Fail => "FAIL".to_string(),
+                Verdict::Fail => match &slo.note {
+                    Some(why) => format!("FAIL: {}", cell(why)),
+                    None => "FAIL".to_string(),
+                },
                 Verdict::Unknown => format!(
                     "unknown: {}",
                     cell(slo.note.as_deref().unwrap_or("not established"))

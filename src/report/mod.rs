@@ -134,6 +134,11 @@ pub struct ClientRegion {
     /// with `local`, what a region's own replicas gave them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stale: Option<StaleSide>,
+    /// Their downtime figures that could not be measured, and why (`app`,
+    /// `writes`, `probe`: no op, or a shard holding the drill's keys with
+    /// no op of theirs).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unknown: BTreeMap<String, String>,
 }
 
 /// One link's round trip, declared and measured (`runtime::links::measure`:
@@ -301,6 +306,16 @@ pub struct ClientSummary {
     /// Ops that waited for room in flight (`max_in_flight`), by phase.
     #[serde(default)]
     pub pool_wait: BTreeMap<String, PoolWait>,
+    /// By phase, the latency 99 % of the ops due in it were answered within
+    /// (an op that failed or timed out counting as slower than any answer);
+    /// absent for a phase where more than 1 % got no answer, or none was
+    /// due. The latency SLOs read it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub p99_answered_ms: BTreeMap<String, f64>,
+    /// Figures of these clients the run could not measure, and why (`ops`:
+    /// no op of theirs was recorded).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unknown: BTreeMap<String, String>,
 }
 
 /// Ops that had to wait for room in flight before they were sent.
@@ -364,6 +379,22 @@ pub struct DowntimeSummary {
     pub write_per_shard: BTreeMap<String, f64>,
     #[serde(default)]
     pub write_max: f64,
+    /// The groups of slots that changed hands (`before→after`, a reshard's
+    /// moves; a shard that moved whole is its shard's), each judged apart
+    /// from the slots that stayed: app clients, probe clients, app writes.
+    /// `max`, `probe_max` and `write_max` include them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_group: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub probe_per_group: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub write_per_group: BTreeMap<String, f64>,
+    /// Which of the three views could not be measured, and why (`app`,
+    /// `writes`, `probe`): no op of that kind, or a shard or moved group
+    /// holding the drill's keys that none reached. Its `max` is then a
+    /// lower bound.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unknown: BTreeMap<String, String>,
 }
 
 /// How many of them report.md and report.html show.
@@ -382,6 +413,16 @@ pub struct LostKey {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Checks {
+    /// Figures of this section the run could not measure, and why:
+    /// `lost_writes` (and the acknowledged writes lost with them) when
+    /// keys were not read back, `counters` when counters were not,
+    /// `keys_missing` when a primary's keys could not be counted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unknown: BTreeMap<String, String>,
+    /// Keys the drill loaded or wrote that were not read back at the end:
+    /// no write to them is judged.
+    #[serde(default)]
+    pub keys_unread: u64,
     pub lost_writes: u64,
     pub lost: Vec<LostKey>,
     pub keys_checked: u64,
@@ -640,8 +681,9 @@ impl Bound {
 pub enum Figure {
     /// Measured and trusted.
     Measured(f64),
-    /// Not measured at all: the SLO fails (a check that did not happen).
-    Missing,
+    /// Beyond every limit: a latency percentile that fell on ops that got
+    /// no answer at all (they failed or timed out). The SLO fails.
+    NoAnswer { why: String },
     /// Measured or not, it cannot be trusted: the SLO is `unknown`.
     Unknown { value: Option<f64>, why: String },
 }
@@ -764,6 +806,25 @@ pub fn expectation(spec: &ExpectSpec, slo: &[SloResult]) -> Expected {
 }
 
 impl Report {
+    /// Every figure of the report the run could not measure, and why, by
+    /// section: what a reader must not take for a 0.
+    pub fn unknown_figures(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut add = |section: &str, unknown: &BTreeMap<String, String>| {
+            for (figure, why) in unknown {
+                out.push((format!("{section}.{figure}"), why.clone()));
+            }
+        };
+        add("checks", &self.checks.unknown);
+        add("downtime", &self.downtime_ms.unknown);
+        add("app", &self.workload.app.unknown);
+        add("probe", &self.workload.probe.unknown);
+        for g in &self.client_regions {
+            add(&format!("clients in {}", g.region), &g.unknown);
+        }
+        out
+    }
+
     /// The verdict the SLOs give: fail when one fails; otherwise unknown when
     /// one is unknown; pass only when every one holds.
     pub fn verdict_from(slo: &[SloResult]) -> Verdict {
@@ -800,7 +861,7 @@ pub fn evaluate_slos(
                     },
                     None,
                 ),
-                Figure::Missing => (None, Verdict::Fail, Some("not measured".to_string())),
+                Figure::NoAnswer { why } => (None, Verdict::Fail, Some(why)),
                 Figure::Unknown { value, why } => (value, Verdict::Unknown, Some(why)),
             };
             SloResult {
@@ -839,7 +900,10 @@ pub(crate) mod tests {
             |n| match n {
                 "max_lost_keys" => Figure::Measured(0.0),
                 "max_p99_during_ms" => Figure::Measured(7.5),
-                _ => Figure::Missing,
+                _ => Figure::Unknown {
+                    value: None,
+                    why: "not in the sample".into(),
+                },
             },
             |_| Bound::AtMost,
         );
@@ -918,6 +982,12 @@ pub(crate) mod tests {
                         ("after".to_string(), lat(0.02, 0.1)),
                     ]),
                     pool_wait: BTreeMap::new(),
+                    p99_answered_ms: BTreeMap::from([
+                        ("baseline".to_string(), 1.1),
+                        ("during".to_string(), 7.5),
+                        ("after".to_string(), 1.0),
+                    ]),
+                    unknown: BTreeMap::new(),
                 },
                 probe: ClientSummary {
                     clients: 1,
@@ -974,6 +1044,7 @@ pub(crate) mod tests {
                 gap_max: 3.2,
                 write_per_shard: BTreeMap::from([("s1n1".to_string(), 0.0)]),
                 write_max: 0.0,
+                ..DowntimeSummary::default()
             },
             convergence_ms: Some(104.0),
             convergence_seen_ms: None,
@@ -1043,11 +1114,84 @@ pub(crate) mod tests {
     /// The failover drill's report: one kill, its failover and rejoin.
     pub(crate) fn sample_failover() -> Report {
         let mut r = sample();
+        // One story throughout: s1n1 killed at 2001 ms, its replica
+        // promoted, every node agreeing 2791 ms after the kill, s1n1 started
+        // again at 10 001 ms, the run over at 12 000 ms; the clients saw
+        // s1n1's shard down 2843 ms and lost 4 acknowledged writes on 3 keys.
         r.scenario = "cluster-failover".into();
         r.reshard = None;
+        r.phases = [
+            ("baseline", 0.0, 2000.0),
+            ("during", 2000.0, 2040.0),
+            ("recovery", 2040.0, 4831.0),
+            ("after", 4831.0, 12000.0),
+        ]
+        .map(|(name, start_ms, end_ms)| PhaseMs {
+            name: name.into(),
+            start_ms,
+            end_ms,
+        })
+        .to_vec();
+        r.events.clear();
+        r.convergence_ms = Some(2791.0);
+        let recovery = |p50: f64, p99: f64| Latency {
+            count: 5_000,
+            p50,
+            p95: p50 * 2.0,
+            p99,
+            p999: p99 * 2.0,
+            max: p99 * 3.0,
+        };
+        let app = &mut r.workload.app;
+        app.latency_ms.insert("recovery".into(), recovery(0.4, 2.9));
+        app.latency_all_ms
+            .insert("recovery".into(), recovery(0.4, 2.9));
+        app.service_ms.insert("recovery".into(), recovery(0.3, 2.7));
+        app.tool_lag_ms
+            .insert("recovery".into(), recovery(0.02, 0.1));
+        r.workload.app.ops_ok = 38_760;
+        r.workload.app.ops_failed = 1_200;
+        r.workload.app.ops_indeterminate = 40;
+        r.workload.app.errors_by_kind = BTreeMap::from([
+            ("clusterdown".to_string(), 1_200),
+            ("indeterminate".to_string(), 40),
+        ]);
+        r.downtime_ms = DowntimeSummary {
+            per_shard: BTreeMap::from([
+                ("s1n1".to_string(), 2843.0),
+                ("s2n1".to_string(), 0.0),
+                ("s3n1".to_string(), 0.0),
+            ]),
+            max: 2843.0,
+            windows: 1,
+            probe_per_shard: BTreeMap::from([
+                ("s1n1".to_string(), 2810.0),
+                ("s2n1".to_string(), 0.0),
+                ("s3n1".to_string(), 0.0),
+            ]),
+            probe_max: 2810.0,
+            gap_per_shard: BTreeMap::from([("s1n1".to_string(), 2843.0)]),
+            gap_max: 2843.0,
+            write_per_shard: BTreeMap::from([("s1n1".to_string(), 2843.0)]),
+            write_max: 2843.0,
+            ..DowntimeSummary::default()
+        };
         r.checks.lost_writes = 3;
         r.checks.lost_acknowledged_writes = 4;
+        r.checks.acknowledged_writes = 20_000;
         r.checks.loss_window_ms = Some((2011.5, 2043.0));
+        r.slo = evaluate_slos(
+            &BTreeMap::from([
+                ("max_lost_keys".to_string(), 0.0),
+                ("max_p99_during_ms".to_string(), 5.0),
+            ]),
+            |n| match n {
+                "max_lost_keys" => Figure::Measured(3.0),
+                _ => Figure::Measured(7.5),
+            },
+            |_| Bound::AtMost,
+        );
+        r.verdict = Report::verdict_from(&r.slo);
         r.faults = vec![FaultReport {
             fault: "kill".into(),
             target: "primary_of:0".into(),
@@ -1138,7 +1282,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn slos_are_maxima_unmeasured_fails_untrusted_is_unknown() {
+    fn slos_are_maxima_no_answer_fails_unmeasured_or_untrusted_is_unknown() {
         let limits = BTreeMap::from([
             ("a".to_string(), 1.0),
             ("b".to_string(), 1.0),
@@ -1151,7 +1295,9 @@ pub(crate) mod tests {
             |n| match n {
                 "a" => Figure::Measured(1.0),
                 "b" => Figure::Measured(1.01),
-                "c" => Figure::Missing,
+                "c" => Figure::NoAnswer {
+                    why: "ops got no answer".into(),
+                },
                 // Below the limit, but untrusted: passes nothing.
                 "d" => Figure::Unknown {
                     value: Some(0.5),
@@ -1175,7 +1321,7 @@ pub(crate) mod tests {
                 Verdict::Unknown
             ]
         );
-        assert_eq!(r[2].note.as_deref(), Some("not measured"));
+        assert_eq!(r[2].note.as_deref(), Some("ops got no answer"));
         assert_eq!(
             (r[3].value, r[3].note.as_deref()),
             (Some(0.5), Some("tool lag"))
@@ -1206,12 +1352,15 @@ pub(crate) mod tests {
             |n| match n {
                 "min_a" => Figure::Measured(10.0),
                 "min_b" => Figure::Measured(9.99),
-                _ => Figure::Missing,
+                _ => Figure::Unknown {
+                    value: None,
+                    why: "no grant".into(),
+                },
             },
             |_| Bound::AtLeast,
         );
         let results: Vec<Verdict> = r.iter().map(|s| s.result).collect();
-        assert_eq!(results, [Verdict::Pass, Verdict::Fail, Verdict::Fail]);
+        assert_eq!(results, [Verdict::Pass, Verdict::Fail, Verdict::Unknown]);
         assert_eq!(r[0].bound, Bound::AtLeast);
         assert_eq!(Bound::AtLeast.show(10.0), "≥ 10");
     }

@@ -16,7 +16,7 @@
 //!   acquire attempt, grant, release, resource write and pause, its end;
 //! - what [`check`] makes of them: `report.json`, `report.md`, `report.xml`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::checker;
 use crate::cluster::keyspace::KeyspaceSample;
@@ -232,20 +232,14 @@ pub fn check(s: &Stored) -> Report {
         .iter()
         .filter(|o| o.mode == ClientMode::Probe)
         .collect();
-    let mut shard_names = vec![String::from("unassigned"); usize::from(crate::slots::SLOT_COUNT)];
-    for range in &r.slot_owners {
-        for slot in range.from..=range.to {
-            if let Some(s) = shard_names.get_mut(usize::from(slot)) {
-                s.clone_from(&range.node);
-            }
-        }
-    }
-    let shard_of = |slot: u16| shard_names[usize::from(slot)].clone();
-    let down_app = checker::downtime(app.iter().copied(), shard_of);
-    let down_probe = checker::downtime(probe.iter().copied(), shard_of);
+    let cuts = Cuts::new(r, &s.keys);
+    let view_app = cuts.view(app.iter().copied(), "app ops");
+    let view_probe = cuts.view(probe.iter().copied(), "probe ops");
     // Writes alone: a shard whose reads go on while its writes are paused
     // (a coordinated failover) is down for writers all the same.
-    let down_writes = checker::downtime(app.iter().copied().filter(|o| o.is_write()), shard_of);
+    let view_writes = cuts.view(app.iter().copied().filter(|o| o.is_write()), "app writes");
+    let down_app = &view_app.shards;
+    let down_probe = &view_probe.shards;
 
     let app_summary = summarize(&app, r.app_clients, &r.phases);
     let self_check = checker::self_check(
@@ -279,6 +273,8 @@ pub fn check(s: &Stored) -> Report {
             .sum()
     };
     let checks = Checks {
+        unknown: checks_unknown(&lost, &counters, r),
+        keys_unread: lost.keys_unread,
         lost_writes: lost.lost.len() as u64,
         lost: lost
             .lost
@@ -335,45 +331,48 @@ pub fn check(s: &Stored) -> Report {
         }),
     };
     let mut downtime = DowntimeSummary {
-        per_shard: down_app
-            .per_shard
-            .iter()
-            .map(|(k, w)| (k.clone(), w.ms))
-            .collect(),
-        max: down_app.max_ms,
+        per_shard: ms_of(down_app),
+        max: view_app.max_ms,
         windows: down_app.per_shard.values().map(|w| w.windows).sum(),
-        probe_per_shard: down_probe
-            .per_shard
-            .iter()
-            .map(|(k, w)| (k.clone(), w.ms))
-            .collect(),
-        probe_max: down_probe.max_ms,
-        gap_per_shard: down_app
-            .per_shard
-            .iter()
+        probe_per_shard: ms_of(down_probe),
+        probe_max: view_probe.max_ms,
+        gap_per_shard: (down_app.per_shard.iter())
             .map(|(k, w)| (k.clone(), w.longest_gap_ms))
             .collect(),
-        gap_max: down_app
-            .per_shard
-            .values()
+        gap_max: (down_app.per_shard.values())
             .map(|w| w.longest_gap_ms)
             .fold(0.0, f64::max),
-        write_per_shard: down_writes
-            .per_shard
-            .iter()
-            .map(|(k, w)| (k.clone(), w.ms))
-            .collect(),
-        write_max: down_writes.max_ms,
+        write_per_shard: ms_of(&view_writes.shards),
+        write_max: view_writes.max_ms,
+        per_group: ms_of(&view_app.groups),
+        probe_per_group: ms_of(&view_probe.groups),
+        write_per_group: ms_of(&view_writes.groups),
+        unknown: [
+            ("app", &view_app),
+            ("writes", &view_writes),
+            ("probe", &view_probe),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_string(), v.unknown.clone()?)))
+        .collect(),
     };
     // Clients in regions see different networks: the downtime the SLOs read
     // is the worst region's, which the windows over every client at once
     // (one region's successes closing another's outage) can hide.
     let stale_found = judged.as_ref().map(|st| st.stale.as_slice());
-    let client_regions = client_regions(r, history, &lost, stale_found, shard_of);
+    let client_regions = client_regions(r, history, &lost, stale_found, &cuts);
     for g in &client_regions {
         downtime.max = downtime.max.max(g.downtime_ms);
         downtime.write_max = downtime.write_max.max(g.write_downtime_ms);
         downtime.probe_max = downtime.probe_max.max(g.probe_downtime_ms);
+        // A region's view that could not be measured leaves the worst
+        // region's downtime unknown too.
+        for (view, why) in &g.unknown {
+            downtime
+                .unknown
+                .entry(view.clone())
+                .or_insert_with(|| format!("the clients in `{}`: {why}", g.region));
+        }
     }
     let faults: Vec<FaultReport> = r
         .faults
@@ -385,8 +384,8 @@ pub fn check(s: &Stored) -> Report {
             fault_report(
                 w,
                 until,
-                &down_app,
-                &down_probe,
+                down_app,
+                down_probe,
                 (r.topology.kind == crate::topology::Kind::Cluster).then_some(&s.watch),
                 r.node_timeout_ms,
                 r.worst_rank,
@@ -654,7 +653,7 @@ fn client_regions(
     history: &[Op],
     lost: &checker::LostWrites,
     stale: Option<&[checker::stale::StaleRead]>,
-    shard_of: impl Fn(u16) -> String,
+    cuts: &Cuts,
 ) -> Vec<ClientRegion> {
     let in_region = |region: &str, client: u32| {
         crate::record::region_of(&r.client_regions, client) == Some(region)
@@ -684,7 +683,18 @@ fn client_regions(
                 )
             };
             let with_wait = writes(true);
+            let views = [
+                ("app", cuts.view(app.iter().copied(), "app ops")),
+                (
+                    "writes",
+                    cuts.view(app.iter().copied().filter(|o| o.is_write()), "app writes"),
+                ),
+                ("probe", cuts.view(probe.iter().copied(), "probe ops")),
+            ];
             ClientRegion {
+                unknown: (views.iter())
+                    .filter_map(|(k, v)| Some((k.to_string(), v.unknown.clone()?)))
+                    .collect(),
                 region: region.clone(),
                 paths: r
                     .client_paths
@@ -692,13 +702,9 @@ fn client_regions(
                     .filter(|p| p.from == from)
                     .map(link_report)
                     .collect(),
-                downtime_ms: checker::downtime(app.iter().copied(), &shard_of).max_ms,
-                write_downtime_ms: checker::downtime(
-                    app.iter().copied().filter(|o| o.is_write()),
-                    &shard_of,
-                )
-                .max_ms,
-                probe_downtime_ms: checker::downtime(probe.iter().copied(), &shard_of).max_ms,
+                downtime_ms: views[0].1.max_ms,
+                write_downtime_ms: views[1].1.max_ms,
+                probe_downtime_ms: views[2].1.max_ms,
                 lost_acknowledged_writes: lost
                     .lost_acks_by_client
                     .iter()
@@ -769,6 +775,204 @@ pub(crate) fn convergence_seen(
     (seen, doubt)
 }
 
+/// How downtime is cut up: each slot's shard (its owner when the drill
+/// began) and, for the slots that changed hands, its group; and which of
+/// them hold keys of the drill, so must have been reached for a view to
+/// be measured.
+struct Cuts {
+    shard_names: Vec<String>,
+    groups: Vec<Option<String>>,
+    keyed_shards: BTreeSet<String>,
+    keyed_groups: BTreeSet<String>,
+}
+
+/// One view of downtime (a kind of client, its writes, a region's): the
+/// windows per shard and per moved group, the longest of all, and why it
+/// cannot be trusted when it cannot.
+struct View {
+    shards: checker::Downtime,
+    groups: checker::Downtime,
+    max_ms: f64,
+    unknown: Option<String>,
+}
+
+impl Cuts {
+    fn new(r: &Record, keys: &[crate::record::KeyValues]) -> Cuts {
+        let mut shard_names =
+            vec![String::from("unassigned"); usize::from(crate::slots::SLOT_COUNT)];
+        for range in &r.slot_owners {
+            for slot in range.from..=range.to {
+                if let Some(s) = shard_names.get_mut(usize::from(slot)) {
+                    s.clone_from(&range.node);
+                }
+            }
+        }
+        let groups = moved_groups(r, &shard_names);
+        let mut keyed_shards = BTreeSet::new();
+        let mut keyed_groups = BTreeSet::new();
+        for k in keys {
+            let slot = usize::from(crate::slots::key_slot(k.key.as_bytes()));
+            keyed_shards.insert(shard_names[slot].clone());
+            if let Some(g) = &groups[slot] {
+                keyed_groups.insert(g.clone());
+            }
+        }
+        Cuts {
+            shard_names,
+            groups,
+            keyed_shards,
+            keyed_groups,
+        }
+    }
+
+    fn shard_of(&self, slot: u16) -> String {
+        self.shard_names[usize::from(slot)].clone()
+    }
+
+    /// The view of `ops`, by `who` (`app ops`, `probe ops`, `app writes`).
+    fn view<'a>(&self, ops: impl Iterator<Item = &'a Op> + Clone, who: &str) -> View {
+        let shards = checker::downtime(ops.clone(), |s| self.shard_of(s));
+        let groups =
+            checker::downtime_of_groups(ops.clone(), |s| self.groups[usize::from(s)].clone());
+        let max_ms = shards.max_ms.max(groups.max_ms);
+        let mut unreached: Vec<&str> = (self.keyed_shards.iter())
+            .filter(|s| !shards.per_shard.contains_key(*s))
+            .chain(
+                self.keyed_groups
+                    .iter()
+                    .filter(|g| !groups.per_shard.contains_key(*g)),
+            )
+            .map(String::as_str)
+            .collect();
+        unreached.sort_unstable();
+        let unknown = if ops.clone().next().is_none() {
+            Some(format!("no {who} were recorded"))
+        } else if !unreached.is_empty() {
+            Some(format!(
+                "no {who} reached {}, which hold{} keys of the drill: an outage there would not show",
+                unreached.join(", "),
+                if unreached.len() == 1 { "s" } else { "" }
+            ))
+        } else {
+            None
+        };
+        View {
+            shards,
+            groups,
+            max_ms,
+            unknown,
+        }
+    }
+}
+
+/// Which of the lost-write, counter and key-count figures the run could not
+/// measure, and why.
+fn checks_unknown(
+    lost: &checker::LostWrites,
+    counters: &checker::Counters,
+    r: &Record,
+) -> BTreeMap<String, String> {
+    let mut unknown = BTreeMap::new();
+    let lost_why = if lost.keys_checked == 0 && lost.keys_unread == 0 {
+        Some("the drill loaded and wrote no key to read back".to_string())
+    } else if lost.keys_unread > 0 {
+        Some(format!(
+            "{} of the {} keys the drill loaded or wrote were not read back at the end: a write to them may be lost unseen",
+            lost.keys_unread,
+            lost.keys_unread + lost.keys_checked
+        ))
+    } else {
+        None
+    };
+    if let Some(why) = lost_why {
+        unknown.insert("lost_writes".to_string(), why);
+    }
+    if counters.keys_unread > 0 {
+        unknown.insert(
+            "counters".to_string(),
+            format!(
+                "{} of the {} counters were not read back at the end",
+                counters.keys_unread,
+                counters.keys_unread + counters.keys_checked
+            ),
+        );
+    }
+    let unreadable: Vec<String> = [
+        ("before the drill", &r.topology),
+        ("after it", &r.topology_after),
+    ]
+    .into_iter()
+    .flat_map(|(when, t)| {
+        (t.nodes.iter())
+            .filter(|n| n.role == Some(crate::topology::Role::Primary) && n.keys.is_none())
+            .map(move |n| format!("{} {when}", n.name))
+    })
+    .collect();
+    let no_primary = [&r.topology, &r.topology_after].iter().any(|t| {
+        !t.nodes
+            .iter()
+            .any(|n| n.role == Some(crate::topology::Role::Primary))
+    });
+    if !unreadable.is_empty() {
+        unknown.insert(
+            "keys_missing".to_string(),
+            format!("the keys of {} could not be counted", unreadable.join(", ")),
+        );
+    } else if no_primary {
+        unknown.insert(
+            "keys_missing".to_string(),
+            "no primary could be read before or after the drill".to_string(),
+        );
+    }
+    unknown
+}
+
+/// Each group's longest window, ms.
+fn ms_of(d: &checker::Downtime) -> BTreeMap<String, f64> {
+    d.per_shard.iter().map(|(k, w)| (k.clone(), w.ms)).collect()
+}
+
+/// The group of each slot that changed hands between the start of the
+/// drill (`shard_names`, by the owners then) and its end (the primaries of
+/// `topology_after`), named `before→after`; `None` for a slot that stayed,
+/// and for every slot of a shard that moved whole (a failover: its shard's
+/// own windows are that group's).
+fn moved_groups(r: &Record, shard_names: &[String]) -> Vec<Option<String>> {
+    let mut after: Vec<Option<&str>> = vec![None; shard_names.len()];
+    for n in &r.topology_after.nodes {
+        if n.role != Some(crate::topology::Role::Primary) {
+            continue;
+        }
+        for range in
+            (n.slot_ranges.iter()).filter_map(|s| s.parse::<crate::slots::SlotRange>().ok())
+        {
+            for slot in range.start..=range.end {
+                if let Some(a) = after.get_mut(usize::from(slot)) {
+                    *a = Some(n.name.as_str());
+                }
+            }
+        }
+    }
+    let mut groups: Vec<Option<String>> = (shard_names.iter().zip(&after))
+        .map(|(before, after)| match after {
+            Some(a) if a != before => Some(format!("{before}→{a}")),
+            _ => None,
+        })
+        .collect();
+    // A group that is its whole shard adds nothing to the shard's windows.
+    let mut whole: BTreeMap<&str, bool> = BTreeMap::new();
+    for (before, group) in shard_names.iter().zip(&groups) {
+        let w = whole.entry(before.as_str()).or_insert(true);
+        *w &= group.is_some();
+    }
+    for (before, group) in shard_names.iter().zip(groups.iter_mut()) {
+        if whole.get(before.as_str()) == Some(&true) {
+            *group = None;
+        }
+    }
+    groups
+}
+
 /// Why the history lacks ops the clients ran, if it does.
 fn history_incomplete(e: &WorkloadStats) -> Option<String> {
     let mut why = Vec::new();
@@ -823,7 +1027,18 @@ fn summarize(ops: &[&Op], clients: u32, phases: &[Phase]) -> ClientSummary {
         timing.iter().map(|(k, t)| (k.clone(), f(t))).collect()
     };
     let counts = checker::counts(ops.iter().copied());
+    let mut unknown = BTreeMap::new();
+    if counts.total == 0 {
+        unknown.insert(
+            "ops".to_string(),
+            "no op of these clients was recorded".to_string(),
+        );
+    }
     ClientSummary {
+        p99_answered_ms: (timing.iter())
+            .filter_map(|(k, t)| Some((k.clone(), t.p99_answered?)))
+            .collect(),
+        unknown,
         clients,
         ops_ok: counts.ok,
         ops_failed: counts.failed,
@@ -878,13 +1093,19 @@ mod tests {
         .expect("a valid record")
     }
 
+    /// `record` with no op and one key, read back as it was loaded: its
+    /// lost-write figures are measured (0).
     fn stored(record: Record) -> Stored {
         Stored {
             record,
             history: Vec::new(),
             pings: Vec::new(),
             watch: watch::Recording::default(),
-            keys: Vec::new(),
+            keys: vec![KeyValues {
+                key: "drill:0".into(),
+                initial: "v".into(),
+                final_value: Some("v".into()),
+            }],
             locks: None,
             keyspace: Vec::new(),
             replication: None,

@@ -115,7 +115,7 @@ fn stampede_figure(
             value: match figure(s) {
                 Figure::Measured(v) => Some(v),
                 Figure::Unknown { value, .. } => value,
-                Figure::Missing => None,
+                Figure::NoAnswer { .. } => None,
             },
             why: format!(
                 "{} stampede reads ran past the history's size",
@@ -130,6 +130,20 @@ fn count(v: u64) -> Figure {
     Figure::Measured(v as f64)
 }
 
+/// A figure the run did not measure, and why: `unknown`, never a 0 that
+/// passes nor a failure the run did not show.
+fn not_measured(why: &str) -> Figure {
+    Figure::Unknown {
+        value: None,
+        why: why.to_string(),
+    }
+}
+
+/// A lock figure of a drill without a lock workload.
+fn no_locks() -> Figure {
+    not_measured("the drill ran no lock workload (`locks:`)")
+}
+
 /// Every SLO, in the order docs/scenarios.md lists them.
 pub const SLOS: &[Slo] = &[
     Slo {
@@ -139,7 +153,13 @@ pub const SLOS: &[Slo] = &[
         reads: "keys whose final value no acknowledged or indeterminate write explains",
         source: Source::History,
         on: EVERY_KIND,
-        figure: |f| count(f.checks.lost_writes),
+        figure: |f| {
+            within(
+                &f.checks.unknown,
+                "lost_writes",
+                count(f.checks.lost_writes),
+            )
+        },
     },
     Slo {
         name: "max_lost_acknowledged_writes",
@@ -148,7 +168,13 @@ pub const SLOS: &[Slo] = &[
         reads: "acknowledged writes whose value is gone at the end",
         source: Source::History,
         on: EVERY_KIND,
-        figure: |f| count(f.checks.lost_acknowledged_writes),
+        figure: |f| {
+            within(
+                &f.checks.unknown,
+                "lost_writes",
+                count(f.checks.lost_acknowledged_writes),
+            )
+        },
     },
     Slo {
         name: "max_counter_violations",
@@ -157,7 +183,7 @@ pub const SLOS: &[Slo] = &[
         reads: "counters whose final value is outside [acked, acked + indeterminate]",
         source: Source::History,
         on: EVERY_KIND,
-        figure: |f| count(f.checks.counter_violations),
+        figure: |f| counters(f, |_| f.checks.counter_violations),
     },
     Slo {
         name: "max_lost_increments",
@@ -319,7 +345,13 @@ pub const SLOS: &[Slo] = &[
         reads: "keys on the primaries before the drill less keys after (the workload only writes keys it loaded)",
         source: Source::Drill,
         on: EVERY_KIND,
-        figure: |f| count(f.checks.keys_before.saturating_sub(f.checks.keys_after)),
+        figure: |f| {
+            within(
+                &f.checks.unknown,
+                "keys_missing",
+                count(f.checks.keys_before.saturating_sub(f.checks.keys_after)),
+            )
+        },
     },
     Slo {
         name: "max_app_failed_ops",
@@ -328,7 +360,13 @@ pub const SLOS: &[Slo] = &[
         reads: "app ops that failed for sure",
         source: Source::History,
         on: EVERY_KIND,
-        figure: |f| count(f.workload.app.ops_failed),
+        figure: |f| {
+            within(
+                &f.workload.app.unknown,
+                "ops",
+                count(f.workload.app.ops_failed),
+            )
+        },
     },
     Slo {
         name: "max_app_indeterminate_ops",
@@ -337,7 +375,13 @@ pub const SLOS: &[Slo] = &[
         reads: "app ops whose outcome is unknown (timed out, connection lost)",
         source: Source::History,
         on: EVERY_KIND,
-        figure: |f| count(f.workload.app.ops_indeterminate),
+        figure: |f| {
+            within(
+                &f.workload.app.unknown,
+                "ops",
+                count(f.workload.app.ops_indeterminate),
+            )
+        },
     },
     Slo {
         name: "max_probe_failed_ops",
@@ -346,7 +390,29 @@ pub const SLOS: &[Slo] = &[
         reads: "probe ops that failed for sure",
         source: Source::History,
         on: EVERY_KIND,
-        figure: |f| count(f.workload.probe.ops_failed),
+        figure: |f| {
+            within(
+                &f.workload.probe.unknown,
+                "ops",
+                count(f.workload.probe.ops_failed),
+            )
+        },
+    },
+    Slo {
+        name: "max_app_error_ratio",
+        unit: "ratio",
+        bound: Bound::AtMost,
+        reads: "app ops that failed or timed out over every app op of the run (0.01: one in a hundred)",
+        source: Source::History,
+        on: EVERY_KIND,
+        figure: |f| {
+            let a = &f.workload.app;
+            let all = a.ops_ok + a.ops_failed + a.ops_indeterminate;
+            if all == 0 {
+                return not_measured("no app op was recorded");
+            }
+            Figure::Measured((a.ops_failed + a.ops_indeterminate) as f64 / all as f64)
+        },
     },
     Slo {
         name: "max_app_downtime_ms",
@@ -355,7 +421,7 @@ pub const SLOS: &[Slo] = &[
         reads: "the longest failure window of any shard, app clients",
         source: Source::History,
         on: EVERY_KIND,
-        figure: |f| Figure::Measured(f.downtime.max),
+        figure: |f| within(&f.downtime.unknown, "app", Figure::Measured(f.downtime.max)),
     },
     Slo {
         name: "max_app_write_downtime_ms",
@@ -364,7 +430,13 @@ pub const SLOS: &[Slo] = &[
         reads: "the longest failure window of any shard for the app clients' writes alone",
         source: Source::History,
         on: EVERY_KIND,
-        figure: |f| Figure::Measured(f.downtime.write_max),
+        figure: |f| {
+            within(
+                &f.downtime.unknown,
+                "writes",
+                Figure::Measured(f.downtime.write_max),
+            )
+        },
     },
     Slo {
         name: "max_probe_downtime_ms",
@@ -373,7 +445,13 @@ pub const SLOS: &[Slo] = &[
         reads: "the longest failure window of any shard, probe clients",
         source: Source::History,
         on: EVERY_KIND,
-        figure: |f| Figure::Measured(f.downtime.probe_max),
+        figure: |f| {
+            within(
+                &f.downtime.unknown,
+                "probe",
+                Figure::Measured(f.downtime.probe_max),
+            )
+        },
     },
     Slo {
         name: "max_downtime_windows",
@@ -382,13 +460,19 @@ pub const SLOS: &[Slo] = &[
         reads: "failure windows over all shards, app clients",
         source: Source::History,
         on: EVERY_KIND,
-        figure: |f| count(u64::from(f.downtime.windows)),
+        figure: |f| {
+            within(
+                &f.downtime.unknown,
+                "app",
+                count(u64::from(f.downtime.windows)),
+            )
+        },
     },
     Slo {
         name: "max_p99_baseline_ms",
         unit: "ms",
         bound: Bound::AtMost,
-        reads: "app latency p99 (due → end) of successful ops in `baseline`",
+        reads: "the latency 99 % of the app ops due in `baseline` were answered within (due → end); an op that failed or timed out counts as slower than any answer, so more than 1 % unanswered fails it",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| app_p99(f, "baseline"),
@@ -397,7 +481,7 @@ pub const SLOS: &[Slo] = &[
         name: "max_p99_during_ms",
         unit: "ms",
         bound: Bound::AtMost,
-        reads: "app latency p99 (due → end) of successful ops in `during`",
+        reads: "the latency 99 % of the app ops due in `during` were answered within (due → end); an op that failed or timed out counts as slower than any answer, so more than 1 % unanswered fails it",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| app_p99(f, "during"),
@@ -406,7 +490,7 @@ pub const SLOS: &[Slo] = &[
         name: "max_p99_after_ms",
         unit: "ms",
         bound: Bound::AtMost,
-        reads: "app latency p99 (due → end) of successful ops in `after`",
+        reads: "the latency 99 % of the app ops due in `after` were answered within (due → end); an op that failed or timed out counts as slower than any answer, so more than 1 % unanswered fails it",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| app_p99(f, "after"),
@@ -419,7 +503,9 @@ pub const SLOS: &[Slo] = &[
         source: Source::Drill,
         on: &[Kind::Cluster, Kind::Replicated],
         figure: |f| match (f.convergence_ms, &f.convergence_doubt) {
-            (None, _) => Figure::Missing,
+            (None, _) => {
+                not_measured("the drill measured no convergence (no action to converge from)")
+            }
             (Some(v), None) => Figure::Measured(v),
             (Some(v), Some(why)) => Figure::Unknown {
                 value: Some(v),
@@ -435,8 +521,10 @@ pub const SLOS: &[Slo] = &[
         source: Source::Drill,
         on: CLUSTER,
         figure: |f| {
-            f.reshard
-                .map_or(Figure::Missing, |r| Figure::Measured(r.duration_ms))
+            f.reshard.map_or_else(
+                || not_measured("the drill ran no reshard"),
+                |r| Figure::Measured(r.duration_ms),
+            )
         },
     },
     Slo {
@@ -447,8 +535,10 @@ pub const SLOS: &[Slo] = &[
         source: Source::Drill,
         on: CLUSTER,
         figure: |f| {
-            f.reshard
-                .map_or(Figure::Missing, |r| count(r.keys_overwritten))
+            f.reshard.map_or_else(
+                || not_measured("the drill ran no reshard"),
+                |r| count(r.keys_overwritten),
+            )
         },
     },
     Slo {
@@ -463,6 +553,7 @@ pub const SLOS: &[Slo] = &[
                 f.faults.iter().flat_map(|x| &x.failover),
                 |fo| fo.state_ok_after_ms,
                 |fo| format!("the failover of {} was never seen to end", fo.node),
+                "the drill failed no primary over",
             )
         },
     },
@@ -478,6 +569,7 @@ pub const SLOS: &[Slo] = &[
                 f.faults.iter().flat_map(|x| &x.failover),
                 |fo| fo.promoted_after_ms,
                 |fo| format!("no replica of {} was seen promoted", fo.node),
+                "the drill failed no primary over",
             )
         },
     },
@@ -493,6 +585,7 @@ pub const SLOS: &[Slo] = &[
                 f.faults.iter().flat_map(|x| &x.rejoin),
                 |r| r.caught_up_after_ms,
                 |r| format!("{} was never seen to catch up", r.node),
+                "the drill restarted no node to rejoin",
             )
         },
     },
@@ -503,7 +596,7 @@ pub const SLOS: &[Slo] = &[
         reads: "pairs of grants of one lock whose validity windows overlap (two holders at once)",
         source: Source::Locks,
         on: EVERY_KIND,
-        figure: |f| f.locks.map_or(Figure::Missing, |l| count(l.violations)),
+        figure: |f| f.locks.map_or_else(no_locks, |l| count(l.violations)),
     },
     Slo {
         name: "max_stale_writes_accepted",
@@ -512,10 +605,12 @@ pub const SLOS: &[Slo] = &[
         reads: "writes the fenced resource accepted with a token not above one it had already accepted",
         source: Source::Locks,
         on: EVERY_KIND,
-        figure: |f| {
-            f.locks
-                .and_then(|l| l.resources.fenced.as_ref())
-                .map_or(Figure::Missing, |r| count(r.stale_writes_accepted))
+        figure: |f| match f.locks {
+            None => no_locks(),
+            Some(l) => l.resources.fenced.as_ref().map_or_else(
+                || not_measured("the lock workload wrote no fenced resource"),
+                |r| count(r.stale_writes_accepted),
+            ),
         },
     },
     Slo {
@@ -526,7 +621,7 @@ pub const SLOS: &[Slo] = &[
         source: Source::Locks,
         on: EVERY_KIND,
         figure: |f| match f.locks {
-            None => Figure::Missing,
+            None => no_locks(),
             Some(l) => l.acquire_ms.p99_measured().map_or_else(
                 || Figure::Unknown {
                     value: None,
@@ -545,7 +640,7 @@ pub const SLOS: &[Slo] = &[
         on: EVERY_KIND,
         figure: |f| {
             f.locks
-                .map_or(Figure::Missing, |l| Figure::Measured(l.grants_per_s))
+                .map_or_else(no_locks, |l| Figure::Measured(l.grants_per_s))
         },
     },
     Slo {
@@ -728,11 +823,11 @@ pub fn find(name: &str) -> Option<&'static Slo> {
 }
 
 impl Figures<'_> {
-    /// The figure of the SLO named `name`; [`Figure::Missing`] for a name
-    /// no SLO has (loading rejects those).
+    /// The figure of the SLO named `name`; unknown for a name no SLO has
+    /// (loading rejects those).
     pub fn of(&self, name: &str) -> Figure {
         let Some(slo) = find(name) else {
-            return Figure::Missing;
+            return not_measured(&format!("no SLO is named `{name}`"));
         };
         let incomplete = match slo.source {
             Source::History => self.history_incomplete.as_ref(),
@@ -817,7 +912,9 @@ impl Figures<'_> {
             });
         }
         if !BY_REGION.contains(&name) {
-            return Figure::Missing;
+            return not_measured(&format!(
+                "`{name}` is not an SLO a region's clients have apart"
+            ));
         }
         let Some(g) = at.clients else {
             return Figure::Unknown {
@@ -833,30 +930,58 @@ impl Figures<'_> {
             },
         };
         let figure = match name {
-            "max_app_downtime_ms" => Figure::Measured(g.downtime_ms),
-            "max_app_write_downtime_ms" => Figure::Measured(g.write_downtime_ms),
-            "max_probe_downtime_ms" => Figure::Measured(g.probe_downtime_ms),
-            "max_lost_acknowledged_writes" => count(g.lost_acknowledged_writes),
-            "max_app_failed_ops" => count(g.app.ops_failed),
+            "max_app_downtime_ms" => within(&g.unknown, "app", Figure::Measured(g.downtime_ms)),
+            "max_app_write_downtime_ms" => {
+                within(&g.unknown, "writes", Figure::Measured(g.write_downtime_ms))
+            }
+            "max_probe_downtime_ms" => {
+                within(&g.unknown, "probe", Figure::Measured(g.probe_downtime_ms))
+            }
+            "max_lost_acknowledged_writes" => within(
+                &self.checks.unknown,
+                "lost_writes",
+                count(g.lost_acknowledged_writes),
+            ),
+            "max_app_failed_ops" => within(&g.app.unknown, "ops", count(g.app.ops_failed)),
             "max_stale_reads" => stale(|s| s.stale_reads as f64),
             "max_staleness_ms" => stale(|s| s.staleness_ms.max),
             "max_p99_baseline_ms" => p99_in(self, &g.app, "baseline"),
             "max_p99_during_ms" => p99_in(self, &g.app, "during"),
             "max_p99_after_ms" => p99_in(self, &g.app, "after"),
-            _ => return Figure::Missing,
+            _ => {
+                return not_measured(&format!(
+                    "`{name}` is not an SLO a region's clients have apart"
+                ));
+            }
         };
         distrusted(figure, self.history_incomplete.as_ref())
     }
 }
 
-/// A counter figure: unknown when no counter was read back at the end.
-fn counters(f: &Figures, figure: fn(&CounterChecks) -> u64) -> Figure {
+/// A counter figure: unknown when no counter, or not every counter, was
+/// read back at the end.
+fn counters(f: &Figures, figure: impl Fn(&CounterChecks) -> u64) -> Figure {
     match &f.checks.counters {
-        Some(c) if c.counters_checked > 0 => count(figure(c)),
-        _ => Figure::Unknown {
-            value: None,
-            why: "no counter was read back".into(),
+        Some(c) if c.counters_checked > 0 => {
+            within(&f.checks.unknown, "counters", count(figure(c)))
+        }
+        _ => not_measured("no counter was read back"),
+    }
+}
+
+/// `figure`, unless its section lists it under `key` as not measured: then
+/// `unknown`, with the value and why.
+fn within(
+    unknown: &std::collections::BTreeMap<String, String>,
+    key: &str,
+    figure: Figure,
+) -> Figure {
+    match (unknown.get(key), figure) {
+        (Some(why), Figure::Measured(v)) => Figure::Unknown {
+            value: Some(v),
+            why: why.clone(),
         },
+        (_, figure) => figure,
     }
 }
 
@@ -898,14 +1023,32 @@ fn app_p99(f: &Figures, phase: &str) -> Figure {
     p99_in(f, &f.workload.app, phase)
 }
 
-/// [`app_p99`] over the clients `app` sums up.
+/// The most ops of a phase that may go without an answer before its p99 is
+/// no answer: 1 %.
+const UNANSWERED_SHARE: f64 = 0.01;
+
+/// [`app_p99`] over the clients `app` sums up: the latency 99 % of the ops
+/// due in the phase were answered within, an op that failed or timed out
+/// counting as slower than any answer. More than 1 % unanswered: no answer,
+/// and the SLO fails whatever its limit.
 fn p99_in(f: &Figures, app: &ClientSummary, phase: &str) -> Figure {
-    let measured = app.latency_ms.get(phase).and_then(|l| l.p99_measured());
-    let Some(p99) = measured else {
-        return Figure::Unknown {
-            value: None,
-            why: format!("no app op succeeded in `{phase}`"),
-        };
+    let all = app.latency_all_ms.get(phase).map_or(0, |l| l.count);
+    let answered = app.latency_ms.get(phase).map_or(0, |l| l.count);
+    if all == 0 {
+        return not_measured(&format!("no app op was due in `{phase}`"));
+    }
+    let unanswered = all - answered;
+    let p99 = match app.p99_answered_ms.get(phase) {
+        Some(&v) => v,
+        None => {
+            return Figure::NoAnswer {
+                why: format!(
+                    "{unanswered} of the {all} app ops due in `{phase}` ({:.1} %, more than {:.0} %) failed or timed out: its p99 is an op that got no answer",
+                    100.0 * unanswered as f64 / all as f64,
+                    100.0 * UNANSWERED_SHARE
+                ),
+            };
+        }
     };
     match f.workload.self_check.distrust(phase) {
         Some(why) => Figure::Unknown {
@@ -918,11 +1061,12 @@ fn p99_in(f: &Figures, app: &ClientSummary, phase: &str) -> Figure {
 
 /// The largest of the entries' figures. An entry without one was not
 /// measured, so the worst is not known: `unknown`, naming it. No entry at
-/// all: the drill had nothing to measure (missing).
+/// all: the drill had nothing to measure (`unknown`, saying `none`).
 fn worst<'a, T: 'a>(
     entries: impl Iterator<Item = &'a T>,
     figure: impl Fn(&T) -> Option<f64>,
     unmeasured: impl Fn(&T) -> String,
+    none: &str,
 ) -> Figure {
     let mut max: Option<f64> = None;
     let mut missing = Vec::new();
@@ -933,7 +1077,7 @@ fn worst<'a, T: 'a>(
         }
     }
     match (max, missing.is_empty()) {
-        (None, true) => Figure::Missing,
+        (None, true) => not_measured(none),
         (value, false) => Figure::Unknown {
             value,
             why: missing.join("; "),
@@ -1089,10 +1233,7 @@ mod tests {
         workload.app.ops_indeterminate = 3;
         workload.probe.ops_failed = 3;
         for phase in ["baseline", "during", "after"] {
-            workload.app.latency_ms.insert(
-                phase.into(),
-                crate::checker::percentiles([3_000_000, 3_000_000]),
-            );
+            answered(&mut workload.app, phase, &[3_000_000, 3_000_000]);
         }
         let downtime = DowntimeSummary {
             max: 3.0,
@@ -1137,9 +1278,10 @@ mod tests {
         f.convergence_ms = Some(3.0);
         f.reshard = Some(&reshard);
         f.locks = Some(&locks);
+        // A ratio and a share: their own tests.
         for slo in SLOS
             .iter()
-            .filter(|s| s.name != "max_p99_during_over_baseline")
+            .filter(|s| s.name != "max_p99_during_over_baseline" && s.name != "max_app_error_ratio")
         {
             // Every figure is 3: a maximum of 2 fails, a minimum of 4 fails.
             let failing = match slo.bound {
@@ -1156,15 +1298,67 @@ mod tests {
         }
     }
 
+    /// Ops of `phase` that were all answered, taking `ns` each.
+    fn answered(app: &mut ClientSummary, phase: &str, ns: &[u64]) {
+        let l = crate::checker::percentiles(ns.iter().copied());
+        app.latency_ms.insert(phase.into(), l);
+        app.latency_all_ms.insert(phase.into(), l);
+        app.p99_answered_ms.insert(phase.into(), l.p99);
+    }
+
+    #[test]
+    fn a_latency_slo_fails_when_more_than_one_op_in_a_hundred_got_no_answer() {
+        let (checks, downtime) = Default::default();
+        let mut workload = WorkloadSummary::default();
+        // 95 % of `after` failed fast; the few that succeeded were quick.
+        let ok = crate::checker::percentiles([500_000; 5]);
+        let all = crate::checker::percentiles([100_000; 100]);
+        workload.app.latency_ms.insert("after".into(), ok);
+        workload.app.latency_all_ms.insert("after".into(), all);
+        let f = figures(&checks, &workload, &downtime, &[]);
+        let Figure::NoAnswer { why } = f.of("max_p99_after_ms") else {
+            panic!("{:?}", f.of("max_p99_after_ms"));
+        };
+        assert!(
+            why.contains("95 of the 100 app ops due in `after`"),
+            "{why}"
+        );
+        let limits = [("max_p99_after_ms".to_string(), 1e9)].into();
+        let r = crate::report::evaluate_slos(&limits, |n| f.of(n), bound_of);
+        assert_eq!((r[0].result, r[0].value), (Verdict::Fail, None));
+        // One in a hundred unanswered: the p99 is the slowest answer's rank.
+        workload.app.p99_answered_ms.insert("after".into(), 0.5);
+        let f = figures(&checks, &workload, &downtime, &[]);
+        assert_eq!(f.of("max_p99_after_ms"), Figure::Measured(0.5));
+        // No op due in the phase: not measured.
+        assert!(matches!(
+            f.of("max_p99_during_ms"),
+            Figure::Unknown { value: None, .. }
+        ));
+    }
+
+    #[test]
+    fn the_error_ratio_is_failed_and_timed_out_over_every_app_op() {
+        let (checks, downtime) = Default::default();
+        let mut workload = WorkloadSummary::default();
+        let f = figures(&checks, &workload, &downtime, &[]);
+        assert_eq!(
+            f.of("max_app_error_ratio"),
+            not_measured("no app op was recorded")
+        );
+        workload.app.ops_ok = 90;
+        workload.app.ops_failed = 6;
+        workload.app.ops_indeterminate = 4;
+        let f = figures(&checks, &workload, &downtime, &[]);
+        assert_eq!(f.of("max_app_error_ratio"), Figure::Measured(0.1));
+    }
+
     #[test]
     fn latency_over_baseline_is_a_ratio_of_the_same_run() {
         let (checks, downtime) = Default::default();
         let mut workload = WorkloadSummary::default();
         for (phase, ns) in [("baseline", 2_000_000), ("during", 6_000_000)] {
-            workload
-                .app
-                .latency_ms
-                .insert(phase.into(), crate::checker::percentiles([ns]));
+            answered(&mut workload.app, phase, &[ns]);
         }
         let f = figures(&checks, &workload, &downtime, &[]);
         let Figure::Measured(x) = f.of("max_p99_during_over_baseline") else {
@@ -1172,6 +1366,8 @@ mod tests {
         };
         assert!((x - 3.0).abs() < 0.01, "{x}");
         workload.app.latency_ms.remove("baseline");
+        workload.app.latency_all_ms.remove("baseline");
+        workload.app.p99_answered_ms.remove("baseline");
         let f = figures(&checks, &workload, &downtime, &[]);
         assert!(matches!(
             f.of("max_p99_during_over_baseline"),
@@ -1270,7 +1466,10 @@ mod tests {
         }
         // No failover at all: nothing measured.
         let none = figures(&checks, &workload, &downtime, &[]);
-        assert_eq!(none.of("max_failover_ms"), Figure::Missing);
+        assert_eq!(
+            none.of("max_failover_ms"),
+            not_measured("the drill failed no primary over")
+        );
     }
 
     #[test]
@@ -1298,11 +1497,9 @@ mod tests {
         });
         checks.eviction = Some(eviction(0.0, 0.0));
         for phase in ["baseline", "during", "after"] {
-            workload
-                .app
-                .latency_ms
-                .insert(phase.into(), crate::checker::percentiles([1_000_000]));
+            answered(&mut workload.app, phase, &[1_000_000]);
         }
+        workload.app.ops_ok = 3;
         let mut f = figures(&checks, &workload, &downtime, &[]);
         f.history_incomplete = Some("12 ops dropped at the stop".into());
         for slo in SLOS {
@@ -1330,7 +1527,7 @@ mod tests {
             "max_acquire_p99_ms",
             "min_grants_per_s",
         ] {
-            assert_eq!(f.of(name), Figure::Missing, "{name}");
+            assert_eq!(f.of(name), no_locks(), "{name}");
         }
         let idle = LocksReport::default();
         f.locks = Some(&idle);
@@ -1339,7 +1536,10 @@ mod tests {
             Figure::Unknown { value: None, .. }
         ));
         // No fenced resource: nothing to say about its stale writes.
-        assert_eq!(f.of("max_stale_writes_accepted"), Figure::Missing);
+        assert_eq!(
+            f.of("max_stale_writes_accepted"),
+            not_measured("the lock workload wrote no fenced resource")
+        );
         assert_eq!(f.of("max_lock_violations"), Figure::Measured(0.0));
         // A history cut short makes every lock figure unknown.
         let cut = LocksReport {
