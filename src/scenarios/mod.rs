@@ -482,7 +482,7 @@ impl Scenario {
             let path: Vec<&str> = path.iter().map(String::as_str).collect();
             return Err(doc.invalid_field(&path, why));
         }
-        Ok(Scenario {
+        let scenario = Scenario {
             name: raw.name,
             description: raw.description,
             topology,
@@ -502,7 +502,53 @@ impl Scenario {
             slo_by_region: raw.slo_by_region,
             expect: raw.expect,
             source: path.to_path_buf(),
-        })
+        };
+        // A drill without an SLO has no verdict to give: it would pass on
+        // nothing.
+        if scenario.slo.is_empty() && scenario.slo_by_region.is_empty() {
+            return Err(doc.invalid_field(
+                &[],
+                "a scenario needs at least one SLO (`slo:`): without one its run would pass on nothing (the SLOs are listed in docs/scenarios.md)",
+            ));
+        }
+        // Each SLO must be one the drill can measure: one it cannot would
+        // end `unknown` at every run, after the whole drill.
+        for name in scenario.slo.keys() {
+            if let Some(why) = slo::unmeasurable(name, &scenario) {
+                return Err(doc.invalid_field(
+                    &["slo", name],
+                    format!("this drill cannot measure it: {why}"),
+                ));
+            }
+        }
+        if let Some(ReshardStep {
+            action: ReshardAction::Move { from, slots, .. },
+            ..
+        }) = &scenario.reshard
+        {
+            let held: usize =
+                (scenario.topology.node(from)).map_or(0, |n| n.slots.iter().map(|r| r.len()).sum());
+            if *slots > held {
+                return Err(doc.invalid_field(
+                    &["reshard", "slots"],
+                    format!(
+                        "{from} holds {held} slots when {} is brought up; it cannot give {slots}",
+                        scenario.topology.name
+                    ),
+                ));
+            }
+            for (i, f) in scenario.faults.iter().enumerate() {
+                if let Some(after) = f.after_slots.filter(|a| a > slots) {
+                    return Err(doc.invalid_field(
+                        &["faults", &i.to_string(), "after_slots"],
+                        format!(
+                            "waits for {after} slots moved, and the reshard moves {slots}: the fault would never hit mid-move"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(scenario)
     }
 }
 
@@ -809,11 +855,18 @@ pub(crate) mod tests {
         )
     }
 
-    /// The scenario `yaml` beside the topology `topology` as `c.yaml`.
+    /// The scenario `yaml` beside the topology `topology` as `c.yaml`. A
+    /// `yaml` without SLOs gets one every drill measures (`max_keys_missing`),
+    /// after its last line, so that positions in errors stay as written.
     pub(crate) fn load_beside(topology: &str, yaml: &str) -> Result<Scenario, String> {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("c.yaml"), topology).unwrap();
         let p = dir.path().join("s.yaml");
+        let yaml = if yaml.contains("slo:") {
+            yaml.to_string()
+        } else {
+            format!("{yaml}slo:\n  max_keys_missing: 1000000\n")
+        };
         std::fs::write(&p, yaml).unwrap();
         Scenario::load(&p).map_err(|e| {
             e.to_string()
@@ -1238,6 +1291,73 @@ pub(crate) mod tests {
         assert!(s.reshard.is_none() && s.faults.is_empty());
         let s = load("name: r\ntopology: c.yaml\nreshard:\n  rebalance: true\n").unwrap();
         assert_eq!(s.during_ms, 0);
+    }
+
+    /// What the run could only end `unknown` or fail to do is refused when
+    /// the scenario is loaded, at its line: no SLO at all, an SLO whose
+    /// figure nothing in the drill makes, a move of more slots than the
+    /// source holds, a fault waiting for more slots than the move moves.
+    #[test]
+    fn what_a_run_cannot_measure_or_do_is_refused_before_it_starts() {
+        let move_of = |slots: usize, rest: &str| {
+            format!(
+                "name: r\ntopology: c.yaml\nreshard:\n  from: s1n1\n  to: s2n1\n  slots: {slots}\n{rest}"
+            )
+        };
+        let direct = |yaml: &str| -> String {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(
+                dir.path().join("c.yaml"),
+                "name: c\nkind: cluster\ncluster:\n  shards: 3\n  replicas: 1\n",
+            )
+            .unwrap();
+            std::fs::write(dir.path().join("s.yaml"), yaml).unwrap();
+            Scenario::load(&dir.path().join("s.yaml"))
+                .unwrap_err()
+                .to_string()
+                .replace(&dir.path().display().to_string(), "DIR")
+        };
+        assert_eq!(
+            direct(&move_of(5, "")),
+            "DIR/s.yaml:1:1: a scenario needs at least one SLO (`slo:`): without one its run would pass on nothing (the SLOs are listed in docs/scenarios.md)"
+        );
+        let cases = [
+            (
+                move_of(99999, "slo:\n  max_lost_keys: 0\n"),
+                "DIR/s.yaml:6:3: reshard.slots: s1n1 holds 5461 slots when c is brought up; it cannot give 99999",
+            ),
+            (
+                move_of(
+                    100,
+                    "faults:\n  - {fault: kill, target: s2n1, after_slots: 500}\nslo:\n  max_lost_keys: 0\n",
+                ),
+                "DIR/s.yaml:8:33: faults.0.after_slots: waits for 500 slots moved, and the reshard moves 100: the fault would never hit mid-move",
+            ),
+            (
+                move_of(100, "slo:\n  max_failover_ms: 5000\n"),
+                "DIR/s.yaml:8:3: slo.max_failover_ms: this drill cannot measure it: no fault takes a node away or fails one over",
+            ),
+            (
+                move_of(100, "slo:\n  max_rejoin_ms: 5000\n"),
+                "DIR/s.yaml:8:3: slo.max_rejoin_ms: this drill cannot measure it: no node is started again",
+            ),
+            (
+                move_of(100, "slo:\n  max_lost_increments: 0\n"),
+                "DIR/s.yaml:8:3: slo.max_lost_increments: this drill cannot measure it: the workload's `mix` sends no `incr`",
+            ),
+            (
+                move_of(100, "slo:\n  max_replication_lag_p99_ms: 1\n"),
+                "DIR/s.yaml:8:3: slo.max_replication_lag_p99_ms: this drill cannot measure it: the scenario runs no `replication_probe`",
+            ),
+            (
+                "name: r\ntopology: c.yaml\nfaults:\n  - {fault: kill, target: s1n1}\nslo:\n  max_reshard_ms: 1\n".to_string(),
+                "DIR/s.yaml:6:3: slo.max_reshard_ms: this drill cannot measure it: the scenario has no `reshard`",
+            ),
+        ];
+        for (yaml, want) in cases {
+            let got = load(&yaml).unwrap_err();
+            assert!(got.starts_with(want), "{got}\nwanted: {want}");
+        }
     }
 
     #[test]

@@ -798,6 +798,81 @@ pub const SLOS: &[Slo] = &[
     },
 ];
 
+/// Why `scenario` cannot measure the figure of the SLO named `name`, if it
+/// cannot: the part of the drill that makes it is missing. Checked when the
+/// scenario is loaded, so that a drill that could only end `unknown` on that
+/// SLO is refused before anything starts.
+pub fn unmeasurable(name: &str, s: &super::Scenario) -> Option<String> {
+    use crate::faults::FaultKind;
+    let mix = &s.workload.mix;
+    let kv = |what: &str, weight: u32| {
+        (s.kv && weight == 0).then(|| format!("the workload's `mix` sends no {what}"))
+    };
+    let takes_a_node = s
+        .faults
+        .iter()
+        .any(|f| f.fault.takes_node_away() || f.fault == FaultKind::Failover);
+    let restarts = s.faults.iter().any(|f| {
+        f.fault == FaultKind::Restart
+            || (matches!(f.fault, FaultKind::Kill | FaultKind::Stop) && f.hold_ms.is_some())
+    });
+    let writes = mix.set + mix.incr + mix.del + mix.set_ttl + mix.txn;
+    let evicts = s.topology.nodes.iter().any(|n| {
+        n.config
+            .get("maxmemory-policy")
+            .is_some_and(|p| crate::checker::eviction::Eviction::of(p) != Default::default())
+    });
+    match name {
+        "max_reshard_ms" | "max_keys_overwritten" => {
+            s.reshard.is_none().then(|| "the scenario has no `reshard`".to_string())
+        }
+        "max_failover_ms" | "max_promotion_ms" => (!takes_a_node).then(|| {
+            "no fault takes a node away or fails one over (kill, stop, pause, partition, failover), so nothing is failed over".to_string()
+        }),
+        "max_rejoin_ms" => (!restarts).then(|| {
+            "no node is started again (a `restart`, or a `kill`/`stop` with `hold_ms`), so none rejoins".to_string()
+        }),
+        "max_counter_violations" | "max_lost_increments" | "max_over_counted_increments" => {
+            kv("`incr`", mix.incr)
+        }
+        "max_torn_reads" => kv("`txn_read`", mix.txn_read),
+        "max_torn_groups" => kv("`txn`", mix.txn),
+        "max_zombie_reads" | "max_early_expiries" => kv("`set_ttl`", mix.set_ttl),
+        "max_stale_reads" | "max_staleness_ms" => kv("`get`", mix.get),
+        "max_app_write_downtime_ms" => kv("write (set, incr, del, set_ttl, txn)", writes),
+        "max_probe_downtime_ms" | "max_probe_failed_ops" => (s.kv
+            && s.workload.probe_clients == 0)
+            .then(|| "the workload has no `probe_clients`".to_string()),
+        "max_hot_miss_ratio_rise" => (!evicts).then(|| {
+            "no node of the topology has a `maxmemory-policy` that evicts".to_string()
+        }),
+        "max_replication_lag_p99_ms"
+        | "max_unreplicated_writes"
+        | "max_replication_floor_violations"
+        | "max_full_resyncs" => s
+            .replication_probe
+            .is_none()
+            .then(|| "the scenario runs no `replication_probe`".to_string()),
+        n if find(n).is_some_and(|slo| slo.source == Source::Drill && STAMPEDE.contains(&n)) => s
+            .stampede
+            .is_none()
+            .then(|| "the scenario runs no `stampede` workload".to_string()),
+        _ => None,
+    }
+}
+
+/// The stampede workload's SLOs.
+const STAMPEDE: &[&str] = &[
+    "max_stampede_violations",
+    "max_failover_recomputes",
+    "max_superseded_serves",
+    "max_failed_reads",
+    "max_unserved_ms",
+    "max_stampede_serve_p99_ms",
+    "max_warm_ms",
+    "max_stale_serve_ms",
+];
+
 /// SLOs that changed name: (old, new). A scenario with an old name is
 /// rejected with the new one; a run stored under an old name is checked
 /// again under the new one.
