@@ -176,15 +176,19 @@ crate::on_both_runtimes!(
 fn figure_in(r: &Report, name: &str) -> Option<f64> {
     let c = &r.checks;
     let w = &r.workload;
+    // The latency 99 % of the phase's ops were answered within.
     let p99 = |phase: &str| {
         let l = &w.app.latency_ms[phase];
         assert!(l.count > 0, "no app op succeeded in {phase}");
-        Some(l.p99)
+        Some(w.app.p99_answered_ms[phase])
     };
     match name {
         "max_lost_keys" => Some(c.lost_writes as f64),
         "max_lost_acknowledged_writes" => Some(c.lost_acknowledged_writes as f64),
-        "max_counter_violations" => Some(c.counter_violations as f64),
+        "max_app_error_ratio" => {
+            let all = w.app.ops_ok + w.app.ops_failed + w.app.ops_indeterminate;
+            Some((w.app.ops_failed + w.app.ops_indeterminate) as f64 / all as f64)
+        }
         "max_stray_keys" => Some(c.stray_keys as f64),
         "max_keys_missing" => Some(c.keys_before.saturating_sub(c.keys_after) as f64),
         "max_app_failed_ops" => Some(w.app.ops_failed as f64),
@@ -224,7 +228,8 @@ fn figure_in(r: &Report, name: &str) -> Option<f64> {
         | "max_acquire_p99_ms"
         | "min_grants_per_s" => None,
         // Nor counters, transactions or TTLs in its mix.
-        "max_lost_increments"
+        "max_counter_violations"
+        | "max_lost_increments"
         | "max_over_counted_increments"
         | "max_torn_reads"
         | "max_torn_groups"

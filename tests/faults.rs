@@ -37,7 +37,9 @@ const PROMOTION_MAX_MS: f64 = 2.0 * NODE_TIMEOUT_MS + 1500.0;
 /// before the promotion, takes that long to fail).
 const OP_TIMEOUT_MS: f64 = 500.0;
 
-/// A scenario on the fast topology with `faults` (YAML lines under `faults:`).
+/// A scenario on the fast topology with `faults` (YAML lines under `faults:`),
+/// held to one SLO every run meets (`max_app_error_ratio: 1`): a scenario
+/// needs one, and these tests judge the figures themselves.
 fn scenario(env: &Env, name: &str, faults: &str, extra: &str) -> PathBuf {
     let yaml = format!(
         "name: {name}\n\
@@ -47,7 +49,8 @@ fn scenario(env: &Env, name: &str, faults: &str, extra: &str) -> PathBuf {
          baseline_ms: 1000\n\
          settle_ms: 1000\n\
          {extra}\
-         faults:\n{faults}",
+         faults:\n{faults}\
+         slo:\n  max_app_error_ratio: 1\n",
         topology("cluster-3x1-fast.yaml").display()
     );
     env.write(&format!("{name}.yaml"), &yaml)

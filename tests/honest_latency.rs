@@ -253,7 +253,7 @@ fn a_starved_workload_is_unknown_never_a_pass() {
     assert_eq!(slo.result, Verdict::Unknown, "{slo:?}");
     assert_eq!(
         slo.value,
-        Some(r.workload.app.latency_ms["during"].p99),
+        Some(r.workload.app.p99_answered_ms["during"]),
         "the figure is still reported: {slo:?}"
     );
     assert!(

@@ -20,7 +20,8 @@ fn scenario(env: &Env) -> std::path::PathBuf {
          workload:\n  clients: 4\n  probe_clients: 1\n  model: {{open: {{rate: 800}}}}\n  keys: 2000\n  value_size: 32\n  mix: {{get: 50, set: 50}}\n  timeout_ms: 500\n  app_retries: 3\n\
          baseline_ms: 1000\n\
          settle_ms: 1000\n\
-         faults:\n  - fault: kill\n    target: primary_of:0\n    hold_ms: 6000\n",
+         faults:\n  - fault: kill\n    target: primary_of:0\n    hold_ms: 6000\n\
+         slo:\n  max_app_error_ratio: 1\n",
         topology("cluster-3x1-fast.yaml").display()
     );
     env.write("html-test.yaml", &yaml)

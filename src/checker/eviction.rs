@@ -96,9 +96,7 @@ pub fn hit_ratio<'a>(history: impl IntoIterator<Item = &'a Op>, phases: &[Phase]
             }
         };
         count(&mut out.total);
-        if let Some(p) = phases
-            .iter()
-            .find(|p| (p.start_ns..p.end_ns).contains(&g.sent_ns))
+        if let Some(p) = crate::record::timeline::phase_at(phases, g.sent_ns)
             && let Some(h) = out.by_phase.get_mut(&p.name)
         {
             count(h);

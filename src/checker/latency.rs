@@ -15,7 +15,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::record::ops::{Op, Outcome};
-use crate::record::timeline::Phase;
+use crate::record::timeline::{Phase, phase_at};
 
 /// Lowest latency the histogram tells apart: 1 µs (in ns), well below a loopback round trip.
 const LOWEST_NS: u64 = 1_000;
@@ -181,7 +181,7 @@ impl TimingHists {
     }
 }
 
-/// The three times of the ops due in each phase (`[start, end)`), by phase
+/// The three times of the ops due in each phase ([`phase_at`]), by phase
 /// name. Latency and service time count ok ops; `latency_all` and tool lag
 /// count every op
 /// (a failed op took its time and was late to send all the same). Every phase is present,
@@ -197,12 +197,10 @@ pub fn timing_by_phase<'a>(
             .or_insert_with(TimingHists::new);
     }
     for op in history {
-        for p in phases {
-            if (p.start_ns..p.end_ns).contains(&op.due_ns)
-                && let Some(h) = hists.get_mut(p.name.as_str())
-            {
-                h.record(op);
-            }
+        if let Some(p) = phase_at(phases, op.due_ns)
+            && let Some(h) = hists.get_mut(p.name.as_str())
+        {
+            h.record(op);
         }
     }
     hists

@@ -41,7 +41,8 @@ use crate::slots::key_slot;
 pub struct LostWrites {
     /// Keys whose final value was read and checked.
     pub keys_checked: u64,
-    /// Keys that should have been checked but have no final value (not read back).
+    /// Keys that should have been checked — loaded, written or read by the
+    /// drill — but have no final value (not read back).
     pub keys_unread: u64,
     pub acknowledged_writes: u64,
     /// Indeterminate writes plus app-client failed writes: may or may not have applied.
@@ -133,7 +134,17 @@ fn gather<'a>(history: impl IntoIterator<Item = &'a Op>) -> BTreeMap<&'a str, Ke
     let mut keys: BTreeMap<&str, KeyWrites> = BTreeMap::new();
     for op in history {
         match op.kind {
-            OpKind::Get | OpKind::TxnRead => {}
+            // A key read is a key of the drill: its final value is judged
+            // too (its loaded value may be lost), so a key missing from
+            // the final read is never silently out of the check.
+            OpKind::Get => {
+                keys.entry(op.key.as_str()).or_default();
+            }
+            OpKind::TxnRead => {
+                for m in &op.members {
+                    keys.entry(m.as_str()).or_default();
+                }
+            }
             OpKind::Set | OpKind::Del | OpKind::Txn => {
                 for (key, written) in writes_of(op) {
                     let w = keys.entry(key).or_default();

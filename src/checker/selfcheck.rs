@@ -127,10 +127,10 @@ pub fn pings_by_phase(
     let mut out = BTreeMap::new();
     for p in phases {
         let mut by_node: BTreeMap<&str, (Vec<u64>, u64)> = BTreeMap::new();
-        for ping in pings
-            .iter()
-            .filter(|x| (p.start_ns..p.end_ns).contains(&x.due_ns))
-        {
+        let in_phase = |x: &&Ping| {
+            crate::record::timeline::phase_at(phases, x.due_ns).is_some_and(|q| std::ptr::eq(q, p))
+        };
+        for ping in pings.iter().filter(in_phase) {
             let e = by_node.entry(ping.node.as_str()).or_default();
             if ping.ok {
                 e.0.push(ping.rtt_ns());

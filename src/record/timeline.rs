@@ -70,7 +70,46 @@ pub struct Event {
     pub detail: String,
 }
 
+/// The phase `t` falls in. Phases tile the run: each runs from its start
+/// to the next one's (the few milliseconds a drill spends between closing
+/// one and opening the next belong to the one before), the last one on to
+/// the end of the run. `None` before the first phase: a stored run has
+/// nothing there (its reader refuses it).
+pub fn phase_at(phases: &[Phase], t: u64) -> Option<&Phase> {
+    let i = phases.partition_point(|p| p.start_ns <= t);
+    i.checked_sub(1).map(|i| &phases[i])
+}
+
 /// Nanoseconds on the run's clock as milliseconds, the unit reports use.
 pub fn ms(ns: u64) -> f64 {
     ns as f64 / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_tile_the_run() {
+        let p = |name: &str, start_ns, end_ns| Phase {
+            name: name.into(),
+            start_ns,
+            end_ns,
+        };
+        let phases = [
+            p("baseline", 0, 100),
+            p("during", 104, 200),
+            p("after", 200, 300),
+        ];
+        let at = |t| phase_at(&phases, t).map(|p| p.name.as_str());
+        assert_eq!(at(0), Some("baseline"));
+        // The gap between two phases belongs to the one before.
+        assert_eq!(at(102), Some("baseline"));
+        assert_eq!(at(104), Some("during"));
+        assert_eq!(at(200), Some("after"));
+        // Past the last phase's end: still the last phase.
+        assert_eq!(at(350), Some("after"));
+        assert_eq!(phase_at(&phases[1..], 50), None);
+        assert_eq!(phase_at(&[], 50), None);
+    }
 }

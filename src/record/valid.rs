@@ -131,10 +131,10 @@ pub fn history(r: &Record, ops: &[(usize, Op)], file: &'static str) -> Result<()
                 op.sent_ns - op.due_ns
             )));
         }
-        if op.sent_ns < first_phase {
+        if op.due_ns < first_phase {
             return Err(bad(format!(
-                "the op was sent ({} ns) before the run's first phase began ({first_phase} ns)",
-                op.sent_ns
+                "the op was due ({} ns) before the run's first phase began ({first_phase} ns): it would fall in no phase",
+                op.due_ns
             )));
         }
         let slot = key_slot(op.key.as_bytes());

@@ -826,9 +826,12 @@ impl Report {
     }
 
     /// The verdict the SLOs give: fail when one fails; otherwise unknown when
-    /// one is unknown; pass only when every one holds.
+    /// one is unknown, or when there is none (a run held to nothing has
+    /// shown nothing); pass only when every one holds.
     pub fn verdict_from(slo: &[SloResult]) -> Verdict {
-        if slo.iter().any(|s| s.result == Verdict::Fail) {
+        if slo.is_empty() {
+            Verdict::Unknown
+        } else if slo.iter().any(|s| s.result == Verdict::Fail) {
             Verdict::Fail
         } else if slo.iter().any(|s| s.result == Verdict::Unknown) {
             Verdict::Unknown

@@ -215,7 +215,10 @@ pub fn check(s: &Stored) -> Report {
             .phases
             .iter()
             .map(|p| {
-                let inside = |o: Read| (p.start_ns..p.end_ns).contains(&o.sent_ns);
+                let inside = |o: Read| {
+                    crate::record::timeline::phase_at(&r.phases, o.sent_ns)
+                        .is_some_and(|q| std::ptr::eq(q, p))
+                };
                 (p.name.clone(), stale_side(history, &st.stale, inside))
             })
             .filter(|(_, s)| s.reads > 0)
@@ -436,6 +439,19 @@ pub fn check(s: &Stored) -> Report {
             s.name = slo::region_slo_name(&s.name, region);
         }
         slo.extend(by_region);
+    }
+    // A run held to nothing shows nothing: no verdict but `unknown`.
+    if r.slo.is_empty() && r.slo_by_region.is_empty() {
+        slo.push(report::SloResult {
+            name: "slo".into(),
+            limit: 0.0,
+            bound: report::Bound::AtMost,
+            value: None,
+            result: Verdict::Unknown,
+            note: Some(
+                "the scenario set no SLO: the run is held to nothing, so it passes nothing".into(),
+            ),
+        });
     }
     // A cluster that fails its own check at the end fails the run, SLO or not.
     if !checks.cluster_check_ok {
@@ -744,8 +760,16 @@ pub(crate) fn convergence_seen(
     ) else {
         return (None, None);
     };
-    if r.topology.kind != crate::topology::Kind::Cluster || watch.samples.is_empty() {
+    if r.topology.kind != crate::topology::Kind::Cluster {
         return (None, None);
+    }
+    if watch.samples.is_empty() {
+        return (
+            None,
+            Some(format!(
+                "the drill measured {measured:.1} ms, but the watcher's recording is empty: nothing shows the nodes agreeing"
+            )),
+        );
     }
     let from = recovery.start_ns;
     // Nodes a fault took away and nothing brought back before the wait
@@ -874,10 +898,10 @@ fn checks_unknown(
 ) -> BTreeMap<String, String> {
     let mut unknown = BTreeMap::new();
     let lost_why = if lost.keys_checked == 0 && lost.keys_unread == 0 {
-        Some("the drill loaded and wrote no key to read back".to_string())
+        Some("the drill loaded, wrote and read no key to read back".to_string())
     } else if lost.keys_unread > 0 {
         Some(format!(
-            "{} of the {} keys the drill loaded or wrote were not read back at the end: a write to them may be lost unseen",
+            "{} of the {} keys the drill loaded, wrote or read were not read back at the end: a write to them may be lost unseen",
             lost.keys_unread,
             lost.keys_unread + lost.keys_checked
         ))
@@ -932,11 +956,14 @@ fn ms_of(d: &checker::Downtime) -> BTreeMap<String, f64> {
     d.per_shard.iter().map(|(k, w)| (k.clone(), w.ms)).collect()
 }
 
-/// The group of each slot that changed hands between the start of the
-/// drill (`shard_names`, by the owners then) and its end (the primaries of
-/// `topology_after`), named `before→after`; `None` for a slot that stayed,
-/// and for every slot of a shard that moved whole (a failover: its shard's
-/// own windows are that group's).
+/// The group of each slot of a shard that was split — some of its slots
+/// changed hands between the start of the drill (`shard_names`, by the
+/// owners then) and its end (the primaries of `topology_after`), some did
+/// not — named `before→after` (`s1n1→s2n1` for the slots it gave,
+/// `s1n1→s1n1` for those it kept): each part's outage is its own, and the
+/// other part's successes must not close it. `None` for the slots of a
+/// shard that stayed or moved whole (a failover: its shard's windows are
+/// that group's).
 fn moved_groups(r: &Record, shard_names: &[String]) -> Vec<Option<String>> {
     let mut after: Vec<Option<&str>> = vec![None; shard_names.len()];
     for n in &r.topology_after.nodes {
@@ -953,24 +980,22 @@ fn moved_groups(r: &Record, shard_names: &[String]) -> Vec<Option<String>> {
             }
         }
     }
-    let mut groups: Vec<Option<String>> = (shard_names.iter().zip(&after))
-        .map(|(before, after)| match after {
-            Some(a) if a != before => Some(format!("{before}→{a}")),
-            _ => None,
-        })
+    // Each slot's (owner before, owner after); a slot whose owner after is
+    // not known stays with its shard.
+    let pairs: Vec<(&str, &str)> = (shard_names.iter().zip(&after))
+        .map(|(b, a)| (b.as_str(), a.unwrap_or(b.as_str())))
         .collect();
-    // A group that is its whole shard adds nothing to the shard's windows.
-    let mut whole: BTreeMap<&str, bool> = BTreeMap::new();
-    for (before, group) in shard_names.iter().zip(&groups) {
-        let w = whole.entry(before.as_str()).or_insert(true);
-        *w &= group.is_some();
+    // The shards whose slots went more than one way: each way is a group.
+    // A shard that stayed whole, or moved whole (a failover), is one group,
+    // which its shard's own windows already are.
+    let mut ways: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
+    for (b, a) in &pairs {
+        ways.entry(b).or_default().insert(a);
     }
-    for (before, group) in shard_names.iter().zip(groups.iter_mut()) {
-        if whole.get(before.as_str()) == Some(&true) {
-            *group = None;
-        }
-    }
-    groups
+    pairs
+        .iter()
+        .map(|(b, a)| (ways[b].len() > 1).then(|| format!("{b}→{a}")))
+        .collect()
 }
 
 /// Why the history lacks ops the clients ran, if it does.
