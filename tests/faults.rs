@@ -115,11 +115,16 @@ fn failover_drill(env: &Env) {
         "{}: promoted after {promoted} ms; downtime by shard {:?}, probe {:?}; cluster_state:fail from {fail} to {state_ok} ms",
         env.runtime, f.downtime_ms, f.probe_downtime_ms
     );
-    // The other shards are down only while the cluster as a whole is: from
-    // the FAIL until the promotion every node answers CLUSTERDOWN, because
-    // cluster-require-full-coverage (the default) stops all slots while one is
-    // uncovered: they are down too (clients of every kind see it), and no
-    // longer than that, with two op timeouts for ops in flight at either end.
+    // The other shards are down while the cluster as a whole is: from the
+    // FAIL until the promotion every node answers CLUSTERDOWN, because
+    // cluster-require-full-coverage (the default) stops all slots while one
+    // is uncovered. The probe, one connection per node, sees exactly that,
+    // with two op timeouts for ops in flight at either end. The app clients
+    // (redis-rs) see more: on Docker a killed container's address drops the
+    // client's packets, and while redis-rs waits on the dead node its ops to
+    // the healthy shards time out too (measured: s2n1 down 2.9 s for every
+    // app client, 0.9 s for the probe). So for them only: no longer than
+    // the killed shard.
     let cluster_down = state_ok - fail;
     for shard in ["s2n1", "s3n1"] {
         let other = *f.downtime_ms.get(shard).unwrap_or(&0.0);
@@ -129,12 +134,12 @@ fn failover_drill(env: &Env) {
             "{shard} never down while the cluster was (full coverage): {f:?}"
         );
         assert!(
-            other < down,
+            other <= down,
             "{shard} down longer than the killed shard: {f:?}"
         );
         assert!(
-            other <= cluster_down + 2.0 * OP_TIMEOUT_MS,
-            "{shard} down {other} ms, the cluster was down {cluster_down} ms: {f:?}"
+            probe <= cluster_down + 2.0 * OP_TIMEOUT_MS,
+            "{shard} down {probe} ms for the probe, the cluster was down {cluster_down} ms: {f:?}"
         );
     }
     // The old primary came back as a replica, linked and caught up, in that order.
