@@ -459,7 +459,7 @@ fn ops_that_hang_past_a_short_outage_are_downtime() {
     }
     // The slots s1n1 kept, apart from those it gave (still answering).
     let d = &c.report().downtime_ms;
-    assert!(d.per_group["s1n1→s1n1"] >= 400.0, "{d:?}");
+    assert!(d.per_group["s1n1 (kept)"] >= 400.0, "{d:?}");
     assert!(d.per_group["s1n1→s2n1"] < 100.0, "{d:?}");
 }
 

@@ -313,6 +313,7 @@ impl<'a> Nemesis<'a> {
             promoted_ms: None,
             mistimed: None,
             skipped: None,
+            slot_owners: slot_owners(&snap),
         };
         let index = self.windows.len();
         match step.fault {
@@ -552,6 +553,7 @@ impl<'a> Nemesis<'a> {
             promoted_ms: None,
             mistimed: None,
             skipped: None,
+            slot_owners: Vec::new(),
         });
         self.holder_pauses.insert(index, lock);
         tracing::info!(lock, "lock holder paused");
@@ -691,6 +693,23 @@ pub(crate) fn grudge_for(
             net::grudge::regions(&regions)
         }
     }
+}
+
+/// Who served which slots in `snap`, as ranges (slots no primary that
+/// answered claimed are left out).
+fn slot_owners(snap: &ClusterSnapshot) -> Vec<crate::record::OwnedRange> {
+    let mut owner: Vec<Option<&str>> = vec![None; usize::from(crate::slots::SLOT_COUNT)];
+    for p in snap.primaries() {
+        for range in &p.slots {
+            for slot in range.slots() {
+                owner[usize::from(slot)] = Some(p.name.as_str());
+            }
+        }
+    }
+    crate::record::run::slot_ranges(|s| owner[usize::from(s)].unwrap_or("").to_string())
+        .into_iter()
+        .filter(|r| !r.node.is_empty())
+        .collect()
 }
 
 #[cfg(test)]

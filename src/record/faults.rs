@@ -139,4 +139,11 @@ pub struct FaultWindow {
     /// its verdict is `unknown`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// Who served which slots when the fault hit (a cluster's primaries
+    /// that answered; empty for other kinds): with the owners before and
+    /// after the drill, what splits a shard into the groups of slots whose
+    /// outages are judged apart (the slots a move had already given to a
+    /// target that is killed, say).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slot_owners: Vec<super::run::OwnedRange>,
 }

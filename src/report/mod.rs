@@ -379,10 +379,14 @@ pub struct DowntimeSummary {
     pub write_per_shard: BTreeMap<String, f64>,
     #[serde(default)]
     pub write_max: f64,
-    /// The groups of slots that changed hands (`before→after`, a reshard's
-    /// moves; a shard that moved whole is its shard's), each judged apart
-    /// from the slots that stayed: app clients, probe clients, app writes.
-    /// `max`, `probe_max` and `write_max` include them.
+    /// The parts of a shard split by the drill — its slots grouped by their
+    /// chain of owners from the start, through each fault, to the end
+    /// (`s1n1→s2n1→s2n2`: given to s2n1, killed, served by its replica;
+    /// `s1n1 (kept)`: never left) — each judged apart, since one part's
+    /// successes must not close another's outage: app clients, probe
+    /// clients, app writes. A shard that stayed or moved whole has none
+    /// (its own windows are its group's). `max`, `probe_max` and
+    /// `write_max` include them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub per_group: BTreeMap<String, f64>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

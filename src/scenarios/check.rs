@@ -956,45 +956,74 @@ fn ms_of(d: &checker::Downtime) -> BTreeMap<String, f64> {
     d.per_shard.iter().map(|(k, w)| (k.clone(), w.ms)).collect()
 }
 
-/// The group of each slot of a shard that was split — some of its slots
-/// changed hands between the start of the drill (`shard_names`, by the
-/// owners then) and its end (the primaries of `topology_after`), some did
-/// not — named `before→after` (`s1n1→s2n1` for the slots it gave,
-/// `s1n1→s1n1` for those it kept): each part's outage is its own, and the
-/// other part's successes must not close it. `None` for the slots of a
-/// shard that stayed or moved whole (a failover: its shard's windows are
-/// that group's).
+/// The group of each slot of a shard that was split: the slots whose
+/// hands differed along the drill — the owners at its start
+/// (`shard_names`), when each fault hit (`faults[].slot_owners`), at its
+/// end (the primaries of `topology_after`) — are judged apart, since the
+/// successes of one part must not close the other's outage. A group is
+/// named by its chain of owners (`s1n1→s2n1→s2n2`: given to s2n1, which
+/// was killed, then served by its promoted replica), or `s1n1 (kept)` for
+/// the slots that never left. `None` for the slots of a shard that stayed
+/// or moved whole (a failover: its shard's windows are that group's).
 fn moved_groups(r: &Record, shard_names: &[String]) -> Vec<Option<String>> {
-    let mut after: Vec<Option<&str>> = vec![None; shard_names.len()];
-    for n in &r.topology_after.nodes {
-        if n.role != Some(crate::topology::Role::Primary) {
-            continue;
-        }
-        for range in
-            (n.slot_ranges.iter()).filter_map(|s| s.parse::<crate::slots::SlotRange>().ok())
-        {
-            for slot in range.start..=range.end {
-                if let Some(a) = after.get_mut(usize::from(slot)) {
-                    *a = Some(n.name.as_str());
+    let slots = shard_names.len();
+    let owners_of = |ranges: &mut dyn Iterator<Item = (u16, u16, &str)>| {
+        let mut owner: Vec<Option<String>> = vec![None; slots];
+        for (from, to, node) in ranges {
+            for slot in from..=to {
+                if let Some(o) = owner.get_mut(usize::from(slot)) {
+                    *o = Some(node.to_string());
                 }
             }
         }
+        owner
+    };
+    let mut stages: Vec<Vec<Option<String>>> = Vec::new();
+    for f in r.faults.iter().filter(|f| !f.slot_owners.is_empty()) {
+        stages.push(owners_of(
+            &mut f
+                .slot_owners
+                .iter()
+                .map(|o| (o.from, o.to, o.node.as_str())),
+        ));
     }
-    // Each slot's (owner before, owner after); a slot whose owner after is
-    // not known stays with its shard.
-    let pairs: Vec<(&str, &str)> = (shard_names.iter().zip(&after))
-        .map(|(b, a)| (b.as_str(), a.unwrap_or(b.as_str())))
+    stages.push(owners_of(
+        &mut (r.topology_after.nodes.iter())
+            .filter(|n| n.role == Some(crate::topology::Role::Primary))
+            .flat_map(|n| {
+                (n.slot_ranges.iter())
+                    .filter_map(|s| s.parse::<crate::slots::SlotRange>().ok())
+                    .map(move |range| (range.start, range.end, n.name.as_str()))
+            }),
+    ));
+    // Each slot's chain of distinct owners (an owner not known at a stage
+    // adds nothing).
+    let chains: Vec<Vec<&str>> = (0..slots)
+        .map(|slot| {
+            let mut chain = vec![shard_names[slot].as_str()];
+            for stage in &stages {
+                if let Some(o) = &stage[slot]
+                    && chain.last() != Some(&o.as_str())
+                {
+                    chain.push(o);
+                }
+            }
+            chain
+        })
         .collect();
     // The shards whose slots went more than one way: each way is a group.
-    // A shard that stayed whole, or moved whole (a failover), is one group,
-    // which its shard's own windows already are.
-    let mut ways: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
-    for (b, a) in &pairs {
-        ways.entry(b).or_default().insert(a);
+    let mut ways: BTreeMap<&str, BTreeSet<&[&str]>> = BTreeMap::new();
+    for chain in &chains {
+        ways.entry(chain[0]).or_default().insert(chain.as_slice());
     }
-    pairs
+    chains
         .iter()
-        .map(|(b, a)| (ways[b].len() > 1).then(|| format!("{b}→{a}")))
+        .map(|chain| {
+            (ways[chain[0]].len() > 1).then(|| match chain.len() {
+                1 => format!("{} (kept)", chain[0]),
+                _ => chain.join("→"),
+            })
+        })
         .collect()
 }
 
@@ -1092,6 +1121,60 @@ fn summarize(ops: &[&Op], clients: u32, phases: &[Phase]) -> ClientSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shard_is_split_by_the_chain_of_its_slots_owners() {
+        let mut r = record(serde_json::json!([]));
+        let status = |nodes: serde_json::Value| -> crate::record::status::StatusReport {
+            serde_json::from_value(serde_json::json!({"name": "t", "run_id": "r",
+                "runtime": "process", "kind": "cluster", "nodes": nodes, "cluster": null}))
+            .unwrap()
+        };
+        let node = |name: &str, ranges: &[&str]| {
+            serde_json::json!({"name": name, "role": "primary", "region": "default",
+                "address": "127.0.0.1:1", "announce": "127.0.0.1:1", "slots": 1,
+                "slot_ranges": ranges, "keys": 0, "used_memory_bytes": 0})
+        };
+        // 3000 of s1n1's slots go to s2n1; s2n1 is killed after 500 of them
+        // moved, and its replica s2n2 takes them all in the end.
+        r.topology_after = status(serde_json::json!([
+            node("s1n1", &["3000-5460"]),
+            node("s2n2", &["0-2999", "5461-10922"]),
+            node("s3n1", &["10923-16383"]),
+        ]));
+        let owned = |from, to, node: &str| crate::record::OwnedRange {
+            from,
+            to,
+            node: node.into(),
+        };
+        r.faults = serde_json::from_value(serde_json::json!([{"fault": "kill",
+            "target": "s2n1", "nodes": ["s2n1"], "primaries": ["s2n1"], "detail": "",
+            "start_ns": 10, "applied_ns": 20, "undo": null, "undo_start_ns": null,
+            "undone_ns": null, "promoted_ms": null}]))
+        .unwrap();
+        r.faults[0].slot_owners = vec![
+            owned(0, 499, "s2n1"),
+            owned(500, 5460, "s1n1"),
+            owned(5461, 10922, "s2n1"),
+            owned(10923, 16383, "s3n1"),
+        ];
+        let names: Vec<String> = (0..16384u16)
+            .map(|s| match s {
+                0..=5460 => "s1n1",
+                5461..=10922 => "s2n1",
+                _ => "s3n1",
+            })
+            .map(String::from)
+            .collect();
+        let g = moved_groups(&r, &names);
+        assert_eq!(g[0].as_deref(), Some("s1n1→s2n1→s2n2"));
+        assert_eq!(g[499].as_deref(), Some("s1n1→s2n1→s2n2"));
+        assert_eq!(g[500].as_deref(), Some("s1n1→s2n2"));
+        assert_eq!(g[3000].as_deref(), Some("s1n1 (kept)"));
+        // s2n1's own slots moved whole to s2n2 (a failover), s3n1's stayed.
+        assert_eq!(g[6000], None);
+        assert_eq!(g[12000], None);
+    }
     use crate::record::locks::{LOCKS_FILE, LockRecording};
     use crate::record::run::{KeyValues, RECORD_VERSION};
     use crate::record::stampede::StampedeRecording;

@@ -176,6 +176,7 @@ mod tests {
             promoted_ms: None,
             mistimed: None,
             skipped: None,
+            slot_owners: Vec::new(),
         }
     }
 
