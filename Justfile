@@ -156,6 +156,15 @@ crosscheck *args="": build
     python3 -c 'import redis' 2>/dev/null || pip install --quiet redis
     python3 benches/crosscheck.py {{args}}
 
+# The downtime of the slots a reshard gave to a target killed mid-move, against an independent client (redis-py) writing only keys of those slots; --scenario scenarios/cluster-failover.yaml --shard s1n1 for a failover (root on Docker)
+windows *args="": build
+    python3 -c 'import redis' 2>/dev/null || pip install --quiet redis
+    python3 benches/windows.py {{args}}
+
+# Every way found to make a stored run say PASS on what it did not measure, tried on a synthetic run (no server, seconds)
+verdicts:
+    cargo test --test verdicts
+
 # Formatting and lints
 lint:
     cargo fmt --all -- --check
