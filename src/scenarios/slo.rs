@@ -49,8 +49,12 @@ pub struct Slo {
     pub unit: &'static str,
     /// `max_*` SLOs are maxima, `min_*` minima (a test holds names to it).
     pub bound: Bound,
-    /// What the figure is, for people (`redis-drill slos`, docs/scenarios.md).
+    /// What the figure counts, for people (docs/scenarios.md's SLO table).
     pub reads: &'static str,
+    /// When the figure is `unknown` rather than measured, beyond the rule
+    /// every figure follows (its source incomplete: a history past its
+    /// size limit, ops dropped at the stop, a recording cut short).
+    pub unknown: &'static str,
     pub source: Source,
     /// The topology kinds that have this figure: a scenario on another kind
     /// that sets the SLO is rejected at its line, rather than left `unknown`
@@ -151,6 +155,7 @@ pub const SLOS: &[Slo] = &[
         unit: "keys",
         bound: Bound::AtMost,
         reads: "keys whose final value no acknowledged or indeterminate write explains",
+        unknown: "a key the drill loaded, wrote or read was not read back at the end (its writes are not judged), or none was",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| {
@@ -166,6 +171,7 @@ pub const SLOS: &[Slo] = &[
         unit: "writes",
         bound: Bound::AtMost,
         reads: "acknowledged writes whose value is gone at the end",
+        unknown: "as `max_lost_keys`",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| {
@@ -181,6 +187,7 @@ pub const SLOS: &[Slo] = &[
         unit: "counters",
         bound: Bound::AtMost,
         reads: "counters whose final value is outside [acked, acked + indeterminate]",
+        unknown: "no counter, or not every counter, was read back at the end",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| counters(f, |_| f.checks.counter_violations),
@@ -190,6 +197,7 @@ pub const SLOS: &[Slo] = &[
         unit: "increments",
         bound: Bound::AtMost,
         reads: "acknowledged INCRs missing from the counters at the end (below initial + acked)",
+        unknown: "as `max_counter_violations`",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| counters(f, |c| c.lost_increments),
@@ -199,6 +207,7 @@ pub const SLOS: &[Slo] = &[
         unit: "increments",
         bound: Bound::AtMost,
         reads: "increments beyond every acknowledged and indeterminate INCR (one applied twice by a retry)",
+        unknown: "as `max_counter_violations`",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| counters(f, |c| c.over_counted_increments),
@@ -208,6 +217,7 @@ pub const SLOS: &[Slo] = &[
         unit: "reads",
         bound: Bound::AtMost,
         reads: "successful txn_reads (MGET of a group) that saw more than one transaction's id",
+        unknown: "no `txn_read` succeeded",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| match &f.checks.txn {
@@ -223,6 +233,7 @@ pub const SLOS: &[Slo] = &[
         unit: "groups",
         bound: Bound::AtMost,
         reads: "groups whose members ended with different transactions' ids",
+        unknown: "no group was read back",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| match &f.checks.txn {
@@ -238,6 +249,7 @@ pub const SLOS: &[Slo] = &[
         unit: "reads",
         bound: Bound::AtMost,
         reads: "GETs that returned a SET PX value sent past its deadline plus the tolerance",
+        unknown: "no read of a `SET PX` key was judged past its deadline",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| match &f.checks.ttl {
@@ -253,6 +265,7 @@ pub const SLOS: &[Slo] = &[
         unit: "reads",
         bound: Bound::AtMost,
         reads: "GETs that returned nil before a SET PX's deadline, with no DEL",
+        unknown: "no read of a `SET PX` key was judged before its deadline",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| match &f.checks.ttl {
@@ -268,6 +281,7 @@ pub const SLOS: &[Slo] = &[
         unit: "reads",
         bound: Bound::AtMost,
         reads: "GETs that returned a value an acknowledged SET or DEL had superseded before they began",
+        unknown: "no GET returned a value",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| match &f.checks.stale {
@@ -283,6 +297,7 @@ pub const SLOS: &[Slo] = &[
         unit: "ms",
         bound: Bound::AtMost,
         reads: "the stalest GET: how long its value had been superseded by an acknowledged SET or DEL when the GET was sent (0 when none was stale)",
+        unknown: "no GET returned a value",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| match &f.checks.stale {
@@ -298,6 +313,7 @@ pub const SLOS: &[Slo] = &[
         unit: "points",
         bound: Bound::AtMost,
         reads: "the largest rise of the hot keys' miss ratio in a phase after `baseline` over `baseline`'s, in percentage points (eviction drills)",
+        unknown: "the topology evicts nothing, or no hot key was read in `baseline`, or after it",
         source: Source::History,
         on: EVERY_KIND,
         figure: hot_miss_ratio_rise,
@@ -307,6 +323,7 @@ pub const SLOS: &[Slo] = &[
         unit: "x",
         bound: Bound::AtMost,
         reads: "app latency p99 in `during` over that in `baseline` (the same run's own reference)",
+        unknown: "either p99 is unknown, the baseline's got no answer (more than 1 % unanswered) or is 0. More than 1 % of `during` unanswered is a failure, with no figure",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| {
@@ -319,6 +336,13 @@ pub const SLOS: &[Slo] = &[
                 .zip(value(&b).filter(|b| *b > 0.0))
                 .map(|(d, b)| d / b);
             match (d, b, ratio) {
+                // The reference got no answer: nothing to compare with.
+                (_, Figure::NoAnswer { why }, _) => Figure::Unknown {
+                    value: None,
+                    why: format!("the baseline's p99: {why}"),
+                },
+                // More than 1 % of `during` unanswered: beyond any ratio.
+                (Figure::NoAnswer { why }, _, _) => Figure::NoAnswer { why },
                 (Figure::Measured(_), Figure::Measured(_), Some(r)) => Figure::Measured(r),
                 (Figure::Unknown { why, .. }, _, value)
                 | (_, Figure::Unknown { why, .. }, value) => Figure::Unknown { value, why },
@@ -334,6 +358,7 @@ pub const SLOS: &[Slo] = &[
         unit: "keys",
         bound: Bound::AtMost,
         reads: "keys left in slots their primary does not own",
+        unknown: "never: a cluster that cannot be read at the end stops the drill with an error",
         source: Source::Drill,
         on: CLUSTER,
         figure: |f| count(f.checks.stray_keys),
@@ -343,6 +368,7 @@ pub const SLOS: &[Slo] = &[
         unit: "keys",
         bound: Bound::AtMost,
         reads: "keys on the primaries before the drill less keys after (the workload only writes keys it loaded)",
+        unknown: "a primary's keys could not be counted before or after the drill (the nodes are named)",
         source: Source::Drill,
         on: EVERY_KIND,
         figure: |f| {
@@ -358,6 +384,7 @@ pub const SLOS: &[Slo] = &[
         unit: "ops",
         bound: Bound::AtMost,
         reads: "app ops that failed for sure",
+        unknown: "no app op was recorded",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| {
@@ -373,6 +400,7 @@ pub const SLOS: &[Slo] = &[
         unit: "ops",
         bound: Bound::AtMost,
         reads: "app ops whose outcome is unknown (timed out, connection lost)",
+        unknown: "no app op was recorded",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| {
@@ -388,6 +416,7 @@ pub const SLOS: &[Slo] = &[
         unit: "ops",
         bound: Bound::AtMost,
         reads: "probe ops that failed for sure",
+        unknown: "no probe op was recorded",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| {
@@ -403,6 +432,7 @@ pub const SLOS: &[Slo] = &[
         unit: "ratio",
         bound: Bound::AtMost,
         reads: "app ops that failed or timed out over every app op of the run (0.01: one in a hundred)",
+        unknown: "no app op was recorded",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| {
@@ -419,6 +449,7 @@ pub const SLOS: &[Slo] = &[
         unit: "ms",
         bound: Bound::AtMost,
         reads: "the longest failure window of any shard, app clients",
+        unknown: "no app op was recorded, or a shard or split part of one that holds keys of the drill saw none (an outage there could not show)",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| within(&f.downtime.unknown, "app", Figure::Measured(f.downtime.max)),
@@ -428,6 +459,7 @@ pub const SLOS: &[Slo] = &[
         unit: "ms",
         bound: Bound::AtMost,
         reads: "the longest failure window of any shard for the app clients' writes alone",
+        unknown: "as `max_app_downtime_ms`, for the app clients' writes",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| {
@@ -443,6 +475,7 @@ pub const SLOS: &[Slo] = &[
         unit: "ms",
         bound: Bound::AtMost,
         reads: "the longest failure window of any shard, probe clients",
+        unknown: "as `max_app_downtime_ms`, for the probe's ops",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| {
@@ -458,6 +491,7 @@ pub const SLOS: &[Slo] = &[
         unit: "windows",
         bound: Bound::AtMost,
         reads: "failure windows over all shards, app clients",
+        unknown: "as `max_app_downtime_ms`",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| {
@@ -473,6 +507,7 @@ pub const SLOS: &[Slo] = &[
         unit: "ms",
         bound: Bound::AtMost,
         reads: "the latency 99 % of the app ops due in `baseline` were answered within (due → end); an op that failed or timed out counts as slower than any answer, so more than 1 % unanswered fails it",
+        unknown: "no app op was due in `baseline`, or the tool's own lag broke `max_tool_lag_ms` there. More than 1 % of the phase's ops unanswered is a failure, with no figure",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| app_p99(f, "baseline"),
@@ -482,6 +517,7 @@ pub const SLOS: &[Slo] = &[
         unit: "ms",
         bound: Bound::AtMost,
         reads: "the latency 99 % of the app ops due in `during` were answered within (due → end); an op that failed or timed out counts as slower than any answer, so more than 1 % unanswered fails it",
+        unknown: "as `max_p99_baseline_ms`, in `during`",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| app_p99(f, "during"),
@@ -491,6 +527,7 @@ pub const SLOS: &[Slo] = &[
         unit: "ms",
         bound: Bound::AtMost,
         reads: "the latency 99 % of the app ops due in `after` were answered within (due → end); an op that failed or timed out counts as slower than any answer, so more than 1 % unanswered fails it",
+        unknown: "as `max_p99_baseline_ms`, in `after`",
         source: Source::History,
         on: EVERY_KIND,
         figure: |f| app_p99(f, "after"),
@@ -500,6 +537,7 @@ pub const SLOS: &[Slo] = &[
         unit: "ms",
         bound: Bound::AtMost,
         reads: "from the last action until every node agrees on the slot map (a replicated topology: until one primary has every replica caught up)",
+        unknown: "on a cluster, the watcher's recording is empty, never shows every node that is up agreeing after the action, or shows it later than its polling allows (the drill's own figure is then not trusted)",
         source: Source::Drill,
         on: &[Kind::Cluster, Kind::Replicated],
         figure: |f| match (f.convergence_ms, &f.convergence_doubt) {
@@ -518,6 +556,7 @@ pub const SLOS: &[Slo] = &[
         unit: "ms",
         bound: Bound::AtMost,
         reads: "the reshard's duration",
+        unknown: "never on a drill with a reshard (a scenario without one that sets it is refused)",
         source: Source::Drill,
         on: CLUSTER,
         figure: |f| {
@@ -532,6 +571,7 @@ pub const SLOS: &[Slo] = &[
         unit: "keys",
         bound: Bound::AtMost,
         reads: "keys the reshard found on two nodes with different values (a split the faults made); the value of the node giving the key up was kept, the other overwritten",
+        unknown: "as `max_reshard_ms`",
         source: Source::Drill,
         on: CLUSTER,
         figure: |f| {
@@ -546,6 +586,7 @@ pub const SLOS: &[Slo] = &[
         unit: "ms",
         bound: Bound::AtMost,
         reads: "the slowest failover: from the fault until the cluster is ok again",
+        unknown: "a failover was never seen to end, or the watcher's recording stopped at its size limit",
         source: Source::Watch,
         on: CLUSTER,
         figure: |f| {
@@ -562,6 +603,7 @@ pub const SLOS: &[Slo] = &[
         unit: "ms",
         bound: Bound::AtMost,
         reads: "the slowest failover: from the fault until a replica was promoted (what the cluster spec bounds; a node cut off stays not ok until healed)",
+        unknown: "no replica was seen promoted, or the watcher's recording stopped at its size limit",
         source: Source::Watch,
         on: CLUSTER,
         figure: |f| {
@@ -578,6 +620,7 @@ pub const SLOS: &[Slo] = &[
         unit: "ms",
         bound: Bound::AtMost,
         reads: "the slowest rejoin: from the restart until the node has caught up",
+        unknown: "a started node was never seen to catch up, or the watcher's recording stopped at its size limit",
         source: Source::Watch,
         on: CLUSTER,
         figure: |f| {
@@ -594,6 +637,7 @@ pub const SLOS: &[Slo] = &[
         unit: "overlaps",
         bound: Bound::AtMost,
         reads: "pairs of grants of one lock whose validity windows overlap (two holders at once)",
+        unknown: "the lock history is incomplete (events past its limit, a worker that did not end, a resource's own count of accepted writes not the history's)",
         source: Source::Locks,
         on: EVERY_KIND,
         figure: |f| f.locks.map_or_else(no_locks, |l| count(l.violations)),
@@ -603,6 +647,7 @@ pub const SLOS: &[Slo] = &[
         unit: "writes",
         bound: Bound::AtMost,
         reads: "writes the fenced resource accepted with a token not above one it had already accepted",
+        unknown: "as `max_lock_violations`, or the workload wrote no fenced resource",
         source: Source::Locks,
         on: EVERY_KIND,
         figure: |f| match f.locks {
@@ -618,6 +663,7 @@ pub const SLOS: &[Slo] = &[
         unit: "ms",
         bound: Bound::AtMost,
         reads: "lock acquisition latency p99, first attempt to grant, of granted acquisitions",
+        unknown: "as `max_lock_violations`, or nothing was granted",
         source: Source::Locks,
         on: EVERY_KIND,
         figure: |f| match f.locks {
@@ -636,6 +682,7 @@ pub const SLOS: &[Slo] = &[
         unit: "grants/s",
         bound: Bound::AtLeast,
         reads: "lock grants per second over the lock workload's run",
+        unknown: "as `max_lock_violations`",
         source: Source::Locks,
         on: EVERY_KIND,
         figure: |f| {
@@ -648,6 +695,7 @@ pub const SLOS: &[Slo] = &[
         unit: "ms",
         bound: Bound::AtMost,
         reads: "the replication probe's lag p99 in the slowest replica region: a write's acknowledgement → the first read of a replica that returned it",
+        unknown: "the probe judged no acknowledged write, or no replica returned one",
         source: Source::Drill,
         on: REPLICATED,
         figure: |f| {
@@ -665,6 +713,7 @@ pub const SLOS: &[Slo] = &[
         unit: "writes",
         bound: Bound::AtMost,
         reads: "the replication probe's acknowledged writes that some replica never returned (nor a later one), summed over replicas",
+        unknown: "the probe judged no acknowledged write",
         source: Source::Drill,
         on: REPLICATED,
         figure: |f| {
@@ -678,6 +727,7 @@ pub const SLOS: &[Slo] = &[
         unit: "reads",
         bound: Bound::AtMost,
         reads: "replica reads that returned a write sooner after it was sent than the link's one-way delay allows (a clock or measurement bug)",
+        unknown: "the probe judged no acknowledged write",
         source: Source::Drill,
         on: REPLICATED,
         figure: |f| {
@@ -691,6 +741,7 @@ pub const SLOS: &[Slo] = &[
         unit: "resyncs",
         bound: Bound::AtMost,
         reads: "full resyncs the primaries served during the drill (INFO stats sync_full): a replica cut off past its primary's backlog",
+        unknown: "the probe judged no acknowledged write",
         source: Source::Drill,
         on: REPLICATED,
         figure: |f| replication(f, |r| Some(r.resyncs_full as f64)),
@@ -700,6 +751,7 @@ pub const SLOS: &[Slo] = &[
         unit: "computations",
         bound: Bound::AtMost,
         reads: "second computations of one key in one expiry epoch while the first held the lock (not explained by the lock's PX running out, nor by a failover of its shard)",
+        unknown: "the stampede workload recorded no read, or reads ran past its history's size",
         source: Source::Drill,
         on: EVERY_KIND,
         figure: |f| stampede(f, |s| s.violations.len() as f64),
@@ -709,6 +761,7 @@ pub const SLOS: &[Slo] = &[
         unit: "computations",
         bound: Bound::AtMost,
         reads: "second computations in one expiry epoch granted by another node than the first: the lock vanished with its shard's primary",
+        unknown: "as `max_stampede_violations`",
         source: Source::Drill,
         on: EVERY_KIND,
         figure: |f| stampede(f, |s| s.failover_computes.len() as f64),
@@ -718,6 +771,7 @@ pub const SLOS: &[Slo] = &[
         unit: "reads",
         bound: Bound::AtMost,
         reads: "stampede reads that served a value older than one acknowledged before the read began",
+        unknown: "as `max_stampede_violations`",
         source: Source::Drill,
         on: EVERY_KIND,
         figure: |f| stampede(f, |s| s.superseded_serves as f64),
@@ -727,6 +781,7 @@ pub const SLOS: &[Slo] = &[
         unit: "reads",
         bound: Bound::AtMost,
         reads: "stampede reads that served no value: none within max_wait_ms, or a computation whose write failed",
+        unknown: "as `max_stampede_violations`",
         source: Source::Drill,
         on: EVERY_KIND,
         figure: |f| stampede(f, |s| s.failed as f64),
@@ -736,6 +791,7 @@ pub const SLOS: &[Slo] = &[
         unit: "ms",
         bound: Bound::AtMost,
         reads: "the longest stretch in which no stampede read was served while some reader waited or failed: the readers' downtime",
+        unknown: "as `max_stampede_violations`",
         source: Source::Drill,
         on: EVERY_KIND,
         figure: |f| stampede(f, |s| s.no_serve_max_ms),
@@ -745,6 +801,7 @@ pub const SLOS: &[Slo] = &[
         unit: "ms",
         bound: Bound::AtMost,
         reads: "stampede reads' p99 from the read's first command until it served a value (hits, waits and computations alike)",
+        unknown: "as `max_stampede_violations`, or no read was served",
         source: Source::Drill,
         on: EVERY_KIND,
         figure: |f| {
@@ -765,6 +822,7 @@ pub const SLOS: &[Slo] = &[
         unit: "ms",
         bound: Bound::AtMost,
         reads: "stampede readers' warm-up: from the action until the one-second miss ratio is back within a point of the baseline's (`unknown`, with the time so far, when it never was)",
+        unknown: "as `max_stampede_violations`, or there was no `baseline` and `during` to compare, or the miss ratio never came back (the time so far is given)",
         source: Source::Drill,
         on: EVERY_KIND,
         figure: |f| {
@@ -792,6 +850,7 @@ pub const SLOS: &[Slo] = &[
         unit: "ms",
         bound: Bound::AtMost,
         reads: "serve_stale: how long past its freshness the stalest value served was (0 when none was)",
+        unknown: "as `max_stampede_violations`",
         source: Source::Drill,
         on: EVERY_KIND,
         figure: |f| stampede(f, |s| s.staleness_ms.max),
@@ -872,6 +931,41 @@ const STAMPEDE: &[&str] = &[
     "max_warm_ms",
     "max_stale_serve_ms",
 ];
+
+/// The SLO table of docs/scenarios.md, as the declarations above give it:
+/// a test holds the docs to it.
+pub fn markdown_table() -> String {
+    let cell = |s: &str| s.replace('|', "\\|");
+    let mut out = String::from(
+        "| SLO | unit | bound | counts | `unknown` when |\n|---|---|---|---|---|\n",
+    );
+    for s in SLOS {
+        let kinds = if s.on.len() == EVERY_KIND.len() {
+            String::new()
+        } else {
+            let names: Vec<&str> = (s.on.iter())
+                .map(|k| match k {
+                    Kind::Cluster => "cluster",
+                    Kind::Replicated => "replicated",
+                    Kind::Standalone => "standalone",
+                })
+                .collect();
+            format!(" ({} only)", names.join(", "))
+        };
+        out.push_str(&format!(
+            "| `{}`{kinds} | {} | {} | {} | {} |\n",
+            s.name,
+            s.unit,
+            match s.bound {
+                Bound::AtMost => "at most",
+                Bound::AtLeast => "at least",
+            },
+            cell(s.reads),
+            cell(s.unknown),
+        ));
+    }
+    out
+}
 
 /// SLOs that changed name: (old, new). A scenario with an old name is
 /// rejected with the new one; a run stored under an old name is checked
@@ -1164,6 +1258,22 @@ fn worst<'a, T: 'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// docs/scenarios.md lists every SLO as declared here: what it counts,
+    /// and when it is `unknown`.
+    #[test]
+    fn the_docs_slo_table_is_the_declared_one() {
+        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/scenarios.md"))
+            .unwrap();
+        let (begin, end) = ("<!-- slo-table: begin -->\n", "<!-- slo-table: end -->");
+        let a = docs.find(begin).expect("the table's begin marker") + begin.len();
+        let b = docs.find(end).expect("the table's end marker");
+        let table = markdown_table();
+        assert!(
+            docs[a..b] == table,
+            "docs/scenarios.md's SLO table is not the declared one; it should read:\n{table}"
+        );
+    }
     use crate::report::{FailoverMs, Verdict};
 
     fn figures<'a>(
