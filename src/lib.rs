@@ -43,8 +43,10 @@
 //! - [`bringup`]   — `up` end to end: nodes, then the cluster created and converged, timed.
 //! - [`scenarios`] — scenario files (what a drill does, its lock workload, its SLOs); a drill as a plan of
 //!   steps (pure) and the short interpreter that runs it, its steps emitting typed events
-//!   the timeline and the terminal subscribe to; the pure check from a stored run to its
-//!   report; the table of every SLO (name, unit, bound, figure).
+//!   the timeline and the terminal subscribe to; the check stage (pure): one
+//!   protocol, each checker the stored run in and its section of the report
+//!   out, composed, then judged by the table of every SLO (name, unit, bound,
+//!   what it counts, when it is `unknown`, the section it reads).
 //! - [`status`]    — the topology report of a running deployment, and the capacity
 //!   planner's: rates sampled over an interval, headroom, fill times, the reshard that
 //!   evens out memory (its arithmetic pure, in `status::plan`; rendered by `report::planner`).

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use common::*;
 use redis_drill::exit;
 use redis_drill::report::{Bound, Report, Verdict};
-use redis_drill::scenarios::slo::SLOS;
+use redis_drill::scenarios::check::slo::SLOS;
 use redis_drill::slots::key_slot;
 use redis_drill::workload::WorkloadSpec;
 use serde_json::Value;

@@ -706,7 +706,7 @@ fn slot_owners(snap: &ClusterSnapshot) -> Vec<crate::record::OwnedRange> {
             }
         }
     }
-    crate::record::run::slot_ranges(|s| owner[usize::from(s)].unwrap_or("").to_string())
+    crate::record::status::slot_ranges(|s| owner[usize::from(s)].unwrap_or("").to_string())
         .into_iter()
         .filter(|r| !r.node.is_empty())
         .collect()

@@ -145,5 +145,5 @@ pub struct FaultWindow {
     /// outages are judged apart (the slots a move had already given to a
     /// target that is killed, say).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub slot_owners: Vec<super::run::OwnedRange>,
+    pub slot_owners: Vec<super::status::OwnedRange>,
 }

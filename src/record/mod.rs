@@ -39,7 +39,8 @@ pub mod watch;
 
 pub use folder::{Stored, StoredError};
 pub use ops::{ClientMode, ErrorKind, History, Op, OpKind, Outcome, WorkloadStats};
-pub use run::{KeyValues, OwnedRange, RECORD_VERSION, Record};
+pub use run::{KeyValues, RECORD_VERSION, Record};
+pub use status::OwnedRange;
 
 /// The region of client `client` when clients are spread over `regions` in
 /// turn (client i in `regions[i mod n]`); `None` without regions. The

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::faults::FaultWindow;
 use super::ops::WorkloadStats;
 use super::pings::NodeSample;
-use super::status::StatusReport;
+use super::status::{OwnedRange, StatusReport};
 use super::timeline::{Event, Phase};
 use crate::net::links::LinkSample;
 
@@ -90,31 +90,6 @@ pub struct Record {
     /// them): what the lost-write check accepts as evicted.
     #[serde(default)]
     pub eviction: Eviction,
-}
-
-/// Slots `from..=to`, owned by `node`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OwnedRange {
-    pub from: u16,
-    pub to: u16,
-    pub node: String,
-}
-
-/// The slot → owner table as ranges.
-pub fn slot_ranges(owner_of: impl Fn(u16) -> String) -> Vec<OwnedRange> {
-    let mut out: Vec<OwnedRange> = Vec::new();
-    for slot in 0..crate::slots::SLOT_COUNT {
-        let node = owner_of(slot);
-        match out.last_mut() {
-            Some(r) if r.node == node && r.to + 1 == slot => r.to = slot,
-            _ => out.push(OwnedRange {
-                from: slot,
-                to: slot,
-                node,
-            }),
-        }
-    }
-    out
 }
 
 /// One key before the run and at its end (`None`: absent).
@@ -247,30 +222,5 @@ impl Eviction {
             Eviction::Volatile => "volatile",
             Eviction::AllKeys => "allkeys",
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slot_ranges_merge_runs_of_one_owner() {
-        let r = slot_ranges(|s| if s < 100 { "a".into() } else { "b".into() });
-        assert_eq!(
-            r,
-            vec![
-                OwnedRange {
-                    from: 0,
-                    to: 99,
-                    node: "a".into()
-                },
-                OwnedRange {
-                    from: 100,
-                    to: 16383,
-                    node: "b".into()
-                },
-            ]
-        );
     }
 }

@@ -1,7 +1,8 @@
 //! The topology report (`status --json`, and the topology before and after a
 //! drill in its record): each node's role, region, address, slots, keys and
 //! memory, and the cluster's state. `crate::status` reads it off a running
-//! deployment; the report renders it.
+//! deployment; the report renders it. And who owns which slots, as ranges
+//! ([`OwnedRange`]): at the start of a drill, and when each fault hit.
 
 use std::net::SocketAddr;
 
@@ -59,4 +60,54 @@ pub struct ClusterStatus {
     pub slots_assigned: usize,
     /// Every node readable and reporting the same slot map and node set.
     pub nodes_agree: bool,
+}
+
+/// Slots `from..=to`, owned by `node`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnedRange {
+    pub from: u16,
+    pub to: u16,
+    pub node: String,
+}
+
+/// The slot → owner table as ranges.
+pub fn slot_ranges(owner_of: impl Fn(u16) -> String) -> Vec<OwnedRange> {
+    let mut out: Vec<OwnedRange> = Vec::new();
+    for slot in 0..crate::slots::SLOT_COUNT {
+        let node = owner_of(slot);
+        match out.last_mut() {
+            Some(r) if r.node == node && r.to + 1 == slot => r.to = slot,
+            _ => out.push(OwnedRange {
+                from: slot,
+                to: slot,
+                node,
+            }),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_ranges_merge_runs_of_one_owner() {
+        let r = slot_ranges(|s| if s < 100 { "a".into() } else { "b".into() });
+        assert_eq!(
+            r,
+            vec![
+                OwnedRange {
+                    from: 0,
+                    to: 99,
+                    node: "a".into()
+                },
+                OwnedRange {
+                    from: 100,
+                    to: 16383,
+                    node: "b".into()
+                },
+            ]
+        );
+    }
 }

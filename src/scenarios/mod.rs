@@ -7,9 +7,9 @@
 //! - `stages`    — what each step does (prepare, record, act, converge, end state, store).
 //! - `events`    — the typed events the steps emit; the timeline and the terminal subscribe.
 //! - `resume`    — the reshard step, resumed after a fault breaks it off.
-//! - [`check`]   — from a stored run to its report (pure): what `check-run` re-runs.
-//! - [`slo`]     — every SLO, declared once.
-//! - `measure`   — per-fault figures from the watcher's recording; stray keys.
+//! - [`check`]   — from a stored run to its report (pure): what `check-run`
+//!   re-runs; the checkers, each the run in and its section out, and
+//!   [`check::slo`], every SLO declared once.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,14 +26,13 @@ use crate::workload::locks::{Algorithm, LockSpec, ResourceKind};
 use crate::workload::{ReplicaReads, WorkloadSpec};
 
 pub mod check;
+use check::slo;
 mod error;
 mod events;
-mod measure;
 mod plan;
 mod progress;
 mod resume;
 pub mod run;
-pub mod slo;
 mod stages;
 
 /// A loaded, validated scenario.

@@ -21,8 +21,9 @@ use crate::record::Stored;
 use crate::record::locks::LockRecording;
 use crate::record::pings::{NodeSample, Ping};
 use crate::record::replication::{ReplProbeSpec, ReplRecording};
-use crate::record::run::{KeyValues, RECORD_VERSION, Record, slot_ranges};
+use crate::record::run::{KeyValues, RECORD_VERSION, Record};
 use crate::record::stampede::{StampedeRecording, StampedeSpec};
+use crate::record::status::slot_ranges;
 use crate::record::timeline::{Clock, Phase};
 use crate::report::{Environment, ReshardSummary};
 use crate::runtime::Deployment;
@@ -37,7 +38,6 @@ use crate::workload::{self, Place, Reference, Routing, Workload};
 
 use super::error::DrillError;
 use super::events::{Bus, DrillEvent, Timeline};
-use super::measure::worst_rank;
 use super::resume::{Resharded, Resharding};
 use super::{ReshardAction, Scenario};
 
@@ -1287,4 +1287,18 @@ async fn redis_version(map: &AddressMap) -> String {
         .ok()
         .flatten()
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// The highest election rank a replica can have: replicas per shard - 1.
+fn worst_rank(t: &crate::topology::Topology) -> u32 {
+    let most = (0..t.nodes.len())
+        .map(|shard| {
+            t.nodes
+                .iter()
+                .filter(|n| n.shard == shard && n.replica_of.is_some())
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    most.saturating_sub(1) as u32
 }

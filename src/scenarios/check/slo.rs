@@ -1,33 +1,14 @@
 //! Every SLO a scenario may set, declared once: its name, its unit, its
-//! bound (`max_*` a maximum, `min_*` a minimum), what it reads. Loading a scenario checks names against this
-//! table, and the check stage reads figures through it, so adding an SLO is
-//! one entry here.
+//! bound (`max_*` a maximum, `min_*` a minimum), what it counts, when it is
+//! `unknown`, and the section of the checked run it reads. Loading a
+//! scenario checks names against this table (and refuses an SLO the drill
+//! cannot measure), the check stage reads every figure through it, and
+//! docs/scenarios.md's table is made from it, so adding an SLO is one entry
+//! here.
 
-use crate::report::{
-    Bound, Checks, ClientRegion, ClientSummary, CounterChecks, DowntimeSummary, FaultReport,
-    Figure, LocksReport, ReshardSummary, WorkloadSummary,
-};
+use super::Sections;
+use crate::report::{Bound, ClientRegion, ClientSummary, CounterChecks, Figure};
 use crate::topology::Kind;
-
-/// The figures a run's SLOs read.
-pub struct Figures<'a> {
-    pub checks: &'a Checks,
-    pub workload: &'a WorkloadSummary,
-    pub downtime: &'a DowntimeSummary,
-    pub convergence_ms: Option<f64>,
-    /// Why the convergence the drill measured cannot be trusted: the
-    /// watcher's recording contradicts it.
-    pub convergence_doubt: Option<String>,
-    pub reshard: Option<&'a ReshardSummary>,
-    pub faults: &'a [FaultReport],
-    /// Why the history lacks ops the clients ran (ops over the history's
-    /// size, ops dropped at the stop), if it does.
-    pub history_incomplete: Option<String>,
-    /// Why the watcher's recording ends early for some node, if it does.
-    pub watch_incomplete: Option<String>,
-    /// The lock workload's figures, when the drill ran one.
-    pub locks: Option<&'a LocksReport>,
-}
 
 /// Where an SLO's figure comes from: an incomplete source makes it `unknown`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +41,7 @@ pub struct Slo {
     /// that sets the SLO is rejected at its line, rather than left `unknown`
     /// at every run.
     pub on: &'static [Kind],
-    figure: fn(&Figures) -> Figure,
+    figure: fn(&Sections) -> Figure,
 }
 
 /// Every topology kind.
@@ -73,7 +54,7 @@ const REPLICATED: &[Kind] = &[Kind::Cluster, Kind::Replicated];
 
 /// A figure of the replication probe; `unknown` when the probe judged no write.
 fn replication(
-    f: &Figures,
+    f: &Sections,
     figure: fn(&crate::checker::replication::Replication) -> Option<f64>,
 ) -> Figure {
     match &f.checks.replication {
@@ -97,13 +78,13 @@ fn replication(
 
 /// A figure of the stampede workload; `unknown` when the drill ran none or
 /// it recorded no read.
-fn stampede(f: &Figures, figure: fn(&crate::checker::stampede::Stampede) -> f64) -> Figure {
+fn stampede(f: &Sections, figure: fn(&crate::checker::stampede::Stampede) -> f64) -> Figure {
     stampede_figure(f, |s| Figure::Measured(figure(s)))
 }
 
 /// [`stampede`] for a figure that may itself be `unknown`.
 fn stampede_figure(
-    f: &Figures,
+    f: &Sections,
     figure: impl Fn(&crate::checker::stampede::Stampede) -> Figure,
 ) -> Figure {
     match &f.checks.stampede {
@@ -540,7 +521,7 @@ pub const SLOS: &[Slo] = &[
         unknown: "on a cluster, the watcher's recording is empty, never shows every node that is up agreeing after the action, or shows it later than its polling allows (the drill's own figure is then not trusted)",
         source: Source::Drill,
         on: &[Kind::Cluster, Kind::Replicated],
-        figure: |f| match (f.convergence_ms, &f.convergence_doubt) {
+        figure: |f| match (f.convergence.measured_ms, &f.convergence.doubt) {
             (None, _) => {
                 not_measured("the drill measured no convergence (no action to converge from)")
             }
@@ -560,7 +541,7 @@ pub const SLOS: &[Slo] = &[
         source: Source::Drill,
         on: CLUSTER,
         figure: |f| {
-            f.reshard.map_or_else(
+            f.reshard.as_ref().map_or_else(
                 || not_measured("the drill ran no reshard"),
                 |r| Figure::Measured(r.duration_ms),
             )
@@ -575,7 +556,7 @@ pub const SLOS: &[Slo] = &[
         source: Source::Drill,
         on: CLUSTER,
         figure: |f| {
-            f.reshard.map_or_else(
+            f.reshard.as_ref().map_or_else(
                 || not_measured("the drill ran no reshard"),
                 |r| count(r.keys_overwritten),
             )
@@ -640,7 +621,11 @@ pub const SLOS: &[Slo] = &[
         unknown: "the lock history is incomplete (events past its limit, a worker that did not end, a resource's own count of accepted writes not the history's)",
         source: Source::Locks,
         on: EVERY_KIND,
-        figure: |f| f.locks.map_or_else(no_locks, |l| count(l.violations)),
+        figure: |f| {
+            f.locks
+                .as_ref()
+                .map_or_else(no_locks, |l| count(l.violations))
+        },
     },
     Slo {
         name: "max_stale_writes_accepted",
@@ -650,7 +635,7 @@ pub const SLOS: &[Slo] = &[
         unknown: "as `max_lock_violations`, or the workload wrote no fenced resource",
         source: Source::Locks,
         on: EVERY_KIND,
-        figure: |f| match f.locks {
+        figure: |f| match &f.locks {
             None => no_locks(),
             Some(l) => l.resources.fenced.as_ref().map_or_else(
                 || not_measured("the lock workload wrote no fenced resource"),
@@ -666,7 +651,7 @@ pub const SLOS: &[Slo] = &[
         unknown: "as `max_lock_violations`, or nothing was granted",
         source: Source::Locks,
         on: EVERY_KIND,
-        figure: |f| match f.locks {
+        figure: |f| match &f.locks {
             None => no_locks(),
             Some(l) => l.acquire_ms.p99_measured().map_or_else(
                 || Figure::Unknown {
@@ -687,6 +672,7 @@ pub const SLOS: &[Slo] = &[
         on: EVERY_KIND,
         figure: |f| {
             f.locks
+                .as_ref()
                 .map_or_else(no_locks, |l| Figure::Measured(l.grants_per_s))
         },
     },
@@ -861,7 +847,7 @@ pub const SLOS: &[Slo] = &[
 /// cannot: the part of the drill that makes it is missing. Checked when the
 /// scenario is loaded, so that a drill that could only end `unknown` on that
 /// SLO is refused before anything starts.
-pub fn unmeasurable(name: &str, s: &super::Scenario) -> Option<String> {
+pub fn unmeasurable(name: &str, s: &crate::scenarios::Scenario) -> Option<String> {
     use crate::faults::FaultKind;
     let mix = &s.workload.mix;
     let kv = |what: &str, weight: u32| {
@@ -936,9 +922,8 @@ const STAMPEDE: &[&str] = &[
 /// a test holds the docs to it.
 pub fn markdown_table() -> String {
     let cell = |s: &str| s.replace('|', "\\|");
-    let mut out = String::from(
-        "| SLO | unit | bound | counts | `unknown` when |\n|---|---|---|---|---|\n",
-    );
+    let mut out =
+        String::from("| SLO | unit | bound | counts | `unknown` when |\n|---|---|---|---|---|\n");
     for s in SLOS {
         let kinds = if s.on.len() == EVERY_KIND.len() {
             String::new()
@@ -991,7 +976,7 @@ pub fn find(name: &str) -> Option<&'static Slo> {
     SLOS.iter().find(|s| s.name == name)
 }
 
-impl Figures<'_> {
+impl Sections {
     /// The figure of the SLO named `name`; unknown for a name no SLO has
     /// (loading rejects those).
     pub fn of(&self, name: &str) -> Figure {
@@ -999,10 +984,10 @@ impl Figures<'_> {
             return not_measured(&format!("no SLO is named `{name}`"));
         };
         let incomplete = match slo.source {
-            Source::History => self.history_incomplete.as_ref(),
-            Source::Watch => self.watch_incomplete.as_ref(),
+            Source::History => self.incomplete.history.as_ref(),
+            Source::Watch => self.incomplete.watch.as_ref(),
             Source::Drill => None,
-            Source::Locks => self.locks.and_then(|l| l.incomplete.as_ref()),
+            Source::Locks => self.locks.as_ref().and_then(|l| l.incomplete.as_ref()),
         };
         distrusted((slo.figure)(self), incomplete)
     }
@@ -1058,7 +1043,7 @@ pub struct InRegion<'a> {
     pub readers: Option<&'a crate::checker::stampede::RegionFigures>,
 }
 
-impl Figures<'_> {
+impl Sections {
     /// The figure of the SLO named `name` ([`BY_REGION`],
     /// [`BY_READER_REGION`]) over one region's clients or readers; unknown,
     /// as the run's own, when their history is incomplete.
@@ -1123,13 +1108,13 @@ impl Figures<'_> {
                 ));
             }
         };
-        distrusted(figure, self.history_incomplete.as_ref())
+        distrusted(figure, self.incomplete.history.as_ref())
     }
 }
 
 /// A counter figure: unknown when no counter, or not every counter, was
 /// read back at the end.
-fn counters(f: &Figures, figure: impl Fn(&CounterChecks) -> u64) -> Figure {
+fn counters(f: &Sections, figure: impl Fn(&CounterChecks) -> u64) -> Figure {
     match &f.checks.counters {
         Some(c) if c.counters_checked > 0 => {
             within(&f.checks.unknown, "counters", count(figure(c)))
@@ -1157,7 +1142,7 @@ fn within(
 /// The hot keys' miss ratio: its largest rise in a later phase over
 /// `baseline`, in percentage points. Unknown without an eviction verdict or
 /// without hot reads in `baseline` or in every later phase.
-fn hot_miss_ratio_rise(f: &Figures) -> Figure {
+fn hot_miss_ratio_rise(f: &Sections) -> Figure {
     let Some(e) = &f.checks.eviction else {
         return Figure::Unknown {
             value: None,
@@ -1188,7 +1173,7 @@ fn hot_miss_ratio_rise(f: &Figures) -> Figure {
 
 /// A latency SLO reads the app clients' p99 in its phase: unknown when
 /// nothing succeeded there or the tool could not keep its schedule.
-fn app_p99(f: &Figures, phase: &str) -> Figure {
+fn app_p99(f: &Sections, phase: &str) -> Figure {
     p99_in(f, &f.workload.app, phase)
 }
 
@@ -1200,7 +1185,7 @@ const UNANSWERED_SHARE: f64 = 0.01;
 /// due in the phase were answered within, an op that failed or timed out
 /// counting as slower than any answer. More than 1 % unanswered: no answer,
 /// and the SLO fails whatever its limit.
-fn p99_in(f: &Figures, app: &ClientSummary, phase: &str) -> Figure {
+fn p99_in(f: &Sections, app: &ClientSummary, phase: &str) -> Figure {
     let all = app.latency_all_ms.get(phase).map_or(0, |l| l.count);
     let answered = app.latency_ms.get(phase).map_or(0, |l| l.count);
     if all == 0 {
@@ -1263,8 +1248,9 @@ mod tests {
     /// and when it is `unknown`.
     #[test]
     fn the_docs_slo_table_is_the_declared_one() {
-        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/scenarios.md"))
-            .unwrap();
+        let docs =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/scenarios.md"))
+                .unwrap();
         let (begin, end) = ("<!-- slo-table: begin -->\n", "<!-- slo-table: end -->");
         let a = docs.find(begin).expect("the table's begin marker") + begin.len();
         let b = docs.find(end).expect("the table's end marker");
@@ -1274,25 +1260,28 @@ mod tests {
             "docs/scenarios.md's SLO table is not the declared one; it should read:\n{table}"
         );
     }
-    use crate::report::{FailoverMs, Verdict};
+    use crate::report::{
+        Checks, DowntimeSummary, FailoverMs, FaultReport, LocksReport, ReshardSummary, Verdict,
+        WorkloadSummary,
+    };
 
-    fn figures<'a>(
-        checks: &'a Checks,
-        workload: &'a WorkloadSummary,
-        downtime: &'a DowntimeSummary,
-        faults: &'a [FaultReport],
-    ) -> Figures<'a> {
-        Figures {
-            checks,
-            workload,
-            downtime,
-            convergence_ms: Some(12.0),
-            convergence_doubt: None,
-            reshard: None,
-            faults,
-            history_incomplete: None,
-            watch_incomplete: None,
-            locks: None,
+    /// The sections of a run with these figures, converged in 12 ms.
+    fn figures(
+        checks: &Checks,
+        workload: &WorkloadSummary,
+        downtime: &DowntimeSummary,
+        faults: &[FaultReport],
+    ) -> Sections {
+        Sections {
+            checks: checks.clone(),
+            workload: workload.clone(),
+            downtime: downtime.clone(),
+            faults: faults.to_vec(),
+            convergence: super::super::Converged {
+                measured_ms: Some(12.0),
+                ..Default::default()
+            },
+            ..Default::default()
         }
     }
 
@@ -1460,9 +1449,9 @@ mod tests {
             ..Default::default()
         };
         let mut f = figures(&checks, &workload, &downtime, &faults);
-        f.convergence_ms = Some(3.0);
-        f.reshard = Some(&reshard);
-        f.locks = Some(&locks);
+        f.convergence.measured_ms = Some(3.0);
+        f.reshard = Some(reshard);
+        f.locks = Some(locks);
         // A ratio and a share: their own tests.
         for slo in SLOS
             .iter()
@@ -1686,7 +1675,7 @@ mod tests {
         }
         workload.app.ops_ok = 3;
         let mut f = figures(&checks, &workload, &downtime, &[]);
-        f.history_incomplete = Some("12 ops dropped at the stop".into());
+        f.incomplete.history = Some("12 ops dropped at the stop".into());
         for slo in SLOS {
             let figure = f.of(slo.name);
             let unknown = matches!(&figure, Figure::Unknown { why, .. } if why.contains("dropped"));
@@ -1715,7 +1704,7 @@ mod tests {
             assert_eq!(f.of(name), no_locks(), "{name}");
         }
         let idle = LocksReport::default();
-        f.locks = Some(&idle);
+        f.locks = Some(idle);
         assert!(matches!(
             f.of("max_acquire_p99_ms"),
             Figure::Unknown { value: None, .. }
@@ -1731,7 +1720,7 @@ mod tests {
             incomplete: Some("4 lock events ran past the history's size limit".into()),
             ..Default::default()
         };
-        f.locks = Some(&cut);
+        f.locks = Some(cut);
         assert!(matches!(
             f.of("max_lock_violations"),
             Figure::Unknown { value: Some(_), .. }

@@ -1,9 +1,11 @@
-//! The figures of a fault drill that come from the watcher's recording and
-//! from the cluster at the end: per-fault reports (failover, rejoin,
-//! convergence, client downtime), and keys left in slots their node does not own.
+//! The faults checker: each fault as it happened, with what the watcher's
+//! recording shows of it (the failover and its timeline against the cluster
+//! spec's bound, the rejoin of a node started again, convergence after it)
+//! and the downtime clients saw while it was the latest (`faults`).
 
 use std::collections::BTreeMap;
 
+use super::{Checker, Run};
 use crate::checker;
 use crate::checker::failover as watch;
 use crate::faults::{FaultKind, FaultWindow};
@@ -12,35 +14,54 @@ use crate::report::{FailoverMs, FaultReport, RejoinMs};
 
 use crate::record::timeline::ms;
 
-/// The highest election rank a replica can have: replicas per shard - 1.
-pub(super) fn worst_rank(t: &crate::topology::Topology) -> u32 {
-    let most = (0..t.nodes.len())
-        .map(|shard| {
-            t.nodes
-                .iter()
-                .filter(|n| n.shard == shard && n.replica_of.is_some())
-                .count()
-        })
-        .max()
-        .unwrap_or(0);
-    most.saturating_sub(1) as u32
+/// The faults checker.
+pub(crate) struct Faults;
+
+impl Checker for Faults {
+    type Section = Vec<FaultReport>;
+
+    fn check(&self, run: &Run) -> Vec<FaultReport> {
+        let r = run.record;
+        let cuts = run.cuts();
+        let app = cuts.view(run.app.iter().copied(), "app ops");
+        let probe = cuts.view(run.probe.iter().copied(), "probe ops");
+        // Only a cluster fails over by itself, and only its nodes are watched.
+        let rec = (r.topology.kind == crate::topology::Kind::Cluster).then_some(&run.stored.watch);
+        (r.faults.iter())
+            .enumerate()
+            .map(|(i, w)| {
+                // The fault is "the latest" until the next one starts.
+                let until = r.faults.get(i + 1).map_or(r.end_ns, |n| n.start_ns);
+                fault_report(
+                    w,
+                    until,
+                    [&app.shards, &app.groups],
+                    [&probe.shards, &probe.groups],
+                    rec,
+                    r.node_timeout_ms,
+                    r.worst_rank,
+                )
+            })
+            .collect()
+    }
 }
 
 /// The report of one fault: its window, the failover and rejoin the watcher
-/// recorded, and the client-observed downtime open while it was the latest.
-pub(super) fn fault_report(
+/// recorded, and the client-observed downtime open while it was the latest
+/// (per shard, and per part of a shard the drill split).
+fn fault_report(
     w: &FaultWindow,
     until_ns: u64,
-    app: &checker::Downtime,
-    probe: &checker::Downtime,
+    app: [&checker::Downtime; 2],
+    probe: [&checker::Downtime; 2],
     rec: Option<&Recording>,
     node_timeout_ms: u64,
     worst_rank: u32,
 ) -> FaultReport {
-    let overlapping = |d: &checker::Downtime| -> (BTreeMap<String, f64>, u32) {
+    let overlapping = |ds: [&checker::Downtime; 2]| -> (BTreeMap<String, f64>, u32) {
         let mut per_shard = BTreeMap::new();
         let mut count = 0;
-        for (shard, win) in &d.per_shard {
+        for (shard, win) in ds.iter().flat_map(|d| &d.per_shard) {
             let spans: Vec<&checker::Span> = win
                 .spans
                 .iter()
@@ -55,8 +76,7 @@ pub(super) fn fault_report(
     };
     // The windows a shard dropped are its latest: this fault may have some
     // when it lasts past the last window kept.
-    let truncated: Vec<String> = [app, probe]
-        .iter()
+    let truncated: Vec<String> = (app.iter().chain(&probe))
         .flat_map(|d| &d.per_shard)
         .filter(|(_, win)| {
             win.spans_dropped > 0 && win.spans.last().is_some_and(|s| until_ns > s.to_ns)
@@ -206,18 +226,35 @@ mod tests {
         let d = flapping();
         let last_kept_ms = (MAX_SPANS as u64 - 1) * 10 + 5;
         let rec = Recording::default();
-        let early = fault_report(&partition_from(0), 1_000_000, &d, &d, Some(&rec), 2000, 0);
+        let none = Downtime::default();
+        let early = fault_report(
+            &partition_from(0),
+            1_000_000,
+            [&d, &none],
+            [&d, &none],
+            Some(&rec),
+            2000,
+            0,
+        );
         assert_eq!(early.downtime_incomplete, None, "{early:?}");
         // Nodes that are not a cluster's have no failover to time, and say
         // none (a cluster's unseen failover is reported as not measured).
-        let unwatched = fault_report(&partition_from(0), 1_000_000, &d, &d, None, 2000, 0);
+        let unwatched = fault_report(
+            &partition_from(0),
+            1_000_000,
+            [&d, &none],
+            [&d, &none],
+            None,
+            2000,
+            0,
+        );
         assert!(unwatched.failover.is_empty() && unwatched.rejoin.is_empty());
         assert_eq!(early.failover.len(), 1);
         let late = fault_report(
             &partition_from(last_kept_ms - 1),
             (last_kept_ms + 100) * 1_000_000,
-            &d,
-            &d,
+            [&d, &none],
+            [&d, &none],
             Some(&rec),
             2000,
             0,
