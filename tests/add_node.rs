@@ -149,7 +149,7 @@ fn failed_add_leaves_nothing(env: &Env) {
         let out = env
             .command(&["add-node", "--name", &up.name])
             .env("REDIS_DRILL_INJECT", inject)
-            .output()
+            .bounded_output()
             .expect("running redis-drill");
         let stderr = String::from_utf8_lossy(&out.stderr);
         // Reported as `up` reports a panic: an environment error, after the undo.
@@ -170,7 +170,7 @@ fn failed_add_leaves_nothing(env: &Env) {
                     &n.address.port().to_string(),
                 ])
                 .args(["CLUSTER", "NODES"])
-                .output()
+                .bounded_output()
                 .expect("redis-cli");
             let nodes = String::from_utf8_lossy(&out.stdout);
             assert_eq!(

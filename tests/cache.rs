@@ -648,6 +648,10 @@ fn history_app_gets(d: &Drilled) -> u64 {
 /// its shard go stale; reads of primaries never do; the stale reads agree
 /// with a count made here from the stored history.
 #[test]
+#[cfg_attr(
+    not(root),
+    ignore = "needs root: a partition on the process runtime is an iptables rule"
+)]
 fn replica_reads_go_stale_while_their_replica_is_cut_off() {
     let env = Env::new("process");
     let yaml = format!(

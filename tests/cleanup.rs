@@ -176,7 +176,7 @@ fn panic_mid_up(env: &Env) {
     let out = env
         .command(&["up", t.to_str().unwrap(), "--name", &name])
         .env("REDIS_DRILL_INJECT", "panic-after-nodes")
-        .output()
+        .bounded_output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(exit::ENVIRONMENT), "{stderr}");

@@ -341,7 +341,7 @@ fn sigint_during_partition(env: &Env) {
     if env.runtime == "process" {
         let rules = std::process::Command::new("iptables")
             .args(["-w", "-S"])
-            .output()
+            .bounded_output()
             .unwrap();
         let rules = String::from_utf8_lossy(&rules.stdout);
         assert!(

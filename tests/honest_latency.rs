@@ -9,11 +9,11 @@
 //!   schedule never catches up, so its lag is still there after the move
 //!   (the old closed-per-client design: 289 ms p99 after). Where the
 //!   machine's hypervisor took CPU time away in a quiet phase, that phase's
-//!   lag is the hypervisor's as much as the tool's: it holds if it is no more
-//!   than the bound plus the time taken (no stall outlasts all the time
-//!   stolen) and the self-check names the hypervisor. CI's VM has had 250–470
-//!   ms stolen per one-second phase, p99 lag 1.4–2.7 ms; the old backlog was
-//!   289 ms with nothing stolen. During the move
+//!   lag is the hypervisor's as much as the tool's: it holds if it stays
+//!   under 5 ms (`STOLEN_LAG_MAX_MS`) and the self-check names the
+//!   hypervisor. CI's VM has had 250–470 ms stolen per one-second phase, p99
+//!   lag 1.4–2.7 ms; the old backlog was 289 ms, which fails every attempt.
+//!   During the move
 //!   the machine is saturated and a VM's host may take its cores away, so
 //!   that phase is not held to the bound; every report, whatever its lag,
 //!   must be consistent with its figures — the self-check, the latency SLO's
@@ -85,13 +85,20 @@ struct Lag {
     steal_ms: f64,
 }
 
+/// How far past its bound a quiet phase's lag may go when the machine's
+/// hypervisor took CPU time away in it: CI's VM, with 250–470 ms stolen per
+/// one-second phase, showed p99 lags of 1.4–2.7 ms; a workload that falls
+/// behind its schedule shows hundreds (the old backlog: 289 ms p99 after the
+/// move). 5 ms is twice the worst the hypervisor was seen to cause, and a
+/// fiftieth of the backlog.
+const STOLEN_LAG_MAX_MS: f64 = 5.0;
+
 impl Lag {
-    /// Under the bound, or over it by no more than the hypervisor took: an
-    /// op is late by at most the stall it waited out, and no stall lasts
-    /// longer than all the time stolen in the phase. A backlog grows past
-    /// both.
+    /// Under the bound; or, when the hypervisor took time away in the phase,
+    /// under [`STOLEN_LAG_MAX_MS`]. Not "the bound plus all the time stolen":
+    /// that let a 289 ms backlog pass on a VM that had 300 ms stolen.
     fn held(&self, bound: f64) -> bool {
-        self.p99 <= bound || (self.steal_ms > 0.0 && self.p99 <= bound + self.steal_ms)
+        self.p99 <= bound || (self.steal_ms > 0.0 && self.p99 <= STOLEN_LAG_MAX_MS.max(bound))
     }
 }
 
@@ -188,14 +195,18 @@ fn schedule_drill(runtime: &'static str) -> (f64, Vec<Lag>, String) {
         let pings = &reference.ping_ms[phase];
         assert_eq!(pings.len(), 3, "{runtime} {phase}: {pings:?}");
         assert!(pings.values().all(|p| p.count > 10), "{pings:?}");
+        // Every primary served both commands in every phase (half GETs,
+        // half SETs over 4000 keys on three shards: hundreds of each).
         let server = &reference.server[phase];
         assert_eq!(server.len(), 3, "{runtime} {phase}: {server:?}");
-        assert!(
-            server
-                .values()
-                .any(|n| n.get("get").is_some_and(|g| g.calls > 0)),
-            "{server:?}"
-        );
+        for (node, commands) in server {
+            for command in ["get", "set"] {
+                assert!(
+                    commands.get(command).is_some_and(|c| c.calls > 0),
+                    "{runtime} {phase}: {node} counted no {command}: {server:?}"
+                );
+            }
+        }
     }
     assert_nothing_left(&env, d.run_id());
     let priority = w.engine.priority.clone().unwrap_or_else(|| "?".into());

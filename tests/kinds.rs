@@ -46,7 +46,7 @@ fn role_by_redis_cli(status: &StatusReport, node: &str) -> Vec<String> {
             &n.address.port().to_string(),
             "ROLE",
         ])
-        .output()
+        .bounded_output()
         .expect("redis-cli");
     String::from_utf8_lossy(&out.stdout)
         .lines()

@@ -6,6 +6,8 @@
 //! an instance restarted at once without persistence — breaks mutual
 //! exclusion, while the same restart delayed past the TTL does not.
 
+#[path = "common/bounded.rs"]
+mod bounded;
 #[path = "common/redis_procs.rs"]
 mod redis_procs;
 #[path = "common/standalone.rs"]
@@ -13,6 +15,8 @@ mod standalone;
 
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
+
+use bounded::Bounded;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -38,7 +42,7 @@ fn redis_cli(s: &Standalone, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
         .args(["-h", "127.0.0.1", "-p", &s.addr.port().to_string()])
         .args(args)
-        .output()
+        .bounded_output()
         .expect("run redis-cli");
     assert!(out.status.success(), "redis-cli {args:?}: {out:?}");
     String::from_utf8(out.stdout).unwrap().trim().to_string()

@@ -160,7 +160,7 @@ fn host_iptables(args: &[&str]) -> String {
     let out = std::process::Command::new("iptables")
         .arg("-w")
         .args(args)
-        .output()
+        .bounded_output()
         .expect("iptables");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

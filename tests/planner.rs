@@ -41,7 +41,7 @@ fn cli(addr: SocketAddr, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
         .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string()])
         .args(args)
-        .output()
+        .bounded_output()
         .expect("redis-cli runs");
     assert!(out.status.success(), "redis-cli {args:?}: {out:?}");
     String::from_utf8_lossy(&out.stdout).trim().to_string()

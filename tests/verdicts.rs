@@ -16,7 +16,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::BIN;
+use common::{BIN, Bounded};
 use redis_drill::exit;
 use redis_drill::record::ops::{ClientMode, ErrorKind, Op, OpKind, Outcome};
 use redis_drill::record::pings::Ping;
@@ -343,7 +343,7 @@ fn check_run(run: &Path) -> Checked {
     let out = std::process::Command::new(BIN)
         .args(["check-run", run.to_str().unwrap(), "--json"])
         .env_remove("RUST_LOG")
-        .output()
+        .bounded_output()
         .expect("running redis-drill");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     eprintln!("check-run -> {:?}\n{stderr}", out.status.code());
@@ -625,7 +625,7 @@ fn no_slos_no_verdict() {
         let out = std::process::Command::new(BIN)
             .args([cmd, file.to_str().unwrap()])
             .env("REDIS_DRILL_RUNTIME", "process")
-            .output()
+            .bounded_output()
             .unwrap();
         assert_eq!(out.status.code(), Some(exit::BAD_INPUT), "{cmd}");
         let err = String::from_utf8_lossy(&out.stderr);

@@ -15,6 +15,9 @@
 //!   those tests fail instead of skipping).
 #![allow(dead_code)]
 
+#[path = "bounded.rs"]
+mod bounded;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -29,6 +32,8 @@ use redis_drill::status::{NodeStatus, StatusReport};
 use redis_drill::topology::Role;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_redis-drill");
+
+pub use bounded::Bounded;
 
 /// Where the example topologies live.
 pub fn topology(name: &str) -> PathBuf {
@@ -79,10 +84,44 @@ pub fn root_or_skip(test: &str) -> bool {
 /// Two tests that run `$body(&Env)`: `$process` on the process runtime, and
 /// `$docker` on Docker — skipped with a note when no engine answers, failing
 /// instead under REDIS_DRILL_REQUIRE_DOCKER=1 (see [`docker_or_skip`]).
+///
+/// With `needs_root: "why"` both twins, with `process_needs_root: "why"` the
+/// process twin, show as ignored with that reason in a build that is not
+/// root (the `root` cfg of build.rs: made as root, or under
+/// REDIS_DRILL_REQUIRE_ROOT=1), rather than pass having checked nothing.
 #[macro_export]
 macro_rules! on_both_runtimes {
     ($process:ident, $docker:ident, $body:ident) => {
         #[test]
+        fn $process() {
+            $body(&Env::new("process"));
+        }
+
+        #[test]
+        fn $docker() {
+            if docker_or_skip(stringify!($docker)) {
+                $body(&Env::new("docker"));
+            }
+        }
+    };
+    ($process:ident, $docker:ident, $body:ident, needs_root: $why:literal) => {
+        #[test]
+        #[cfg_attr(not(root), ignore = $why)]
+        fn $process() {
+            $body(&Env::new("process"));
+        }
+
+        #[test]
+        #[cfg_attr(not(root), ignore = $why)]
+        fn $docker() {
+            if docker_or_skip(stringify!($docker)) {
+                $body(&Env::new("docker"));
+            }
+        }
+    };
+    ($process:ident, $docker:ident, $body:ident, process_needs_root: $why:literal) => {
+        #[test]
+        #[cfg_attr(not(root), ignore = $why)]
         fn $process() {
             $body(&Env::new("process"));
         }
@@ -137,7 +176,10 @@ impl Env {
 
     /// Run to completion, returning the output (never panics on a non-zero exit).
     pub fn run(&self, args: &[&str]) -> Output {
-        let out = self.command(args).output().expect("running redis-drill");
+        let out = self
+            .command(args)
+            .bounded_output()
+            .expect("running redis-drill");
         eprintln!(
             "$ redis-drill {} -> {:?}\n{}",
             args.join(" "),
@@ -344,7 +386,10 @@ impl UpGuard<'_> {
 impl Drop for UpGuard<'_> {
     fn drop(&mut self) {
         if !self.name.is_empty() {
-            let _ = self.env.command(&["down", "--name", &self.name]).output();
+            let _ = self
+                .env
+                .command(&["down", "--name", &self.name])
+                .bounded_output();
         }
     }
 }
@@ -445,7 +490,7 @@ pub fn docker_leftovers(label: &str) -> Vec<String> {
     ] {
         let o = Command::new("docker")
             .args(&args)
-            .output()
+            .bounded_output()
             .expect("docker cli");
         out.extend(
             String::from_utf8_lossy(&o.stdout)
@@ -560,7 +605,7 @@ pub fn redis_cli_check(up: &UpGuard, status: &StatusReport, via: &str) -> (bool,
     } else {
         Command::new("redis-cli")
             .args(["--cluster", "check", &address(status, via).to_string()])
-            .output()
+            .bounded_output()
             .expect("redis-cli")
     };
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -591,7 +636,7 @@ pub fn screenshot(html: &Path, png: &Path, (width, height): (u32, u32)) {
             &format!("--screenshot={}", png.display()),
             &format!("file://{}", html.display()),
         ])
-        .output()
+        .bounded_output()
         .unwrap_or_else(|e| panic!("chromium did not start ({e}): bootstrap.sh installs it"));
     assert!(
         png.is_file(),

@@ -10,6 +10,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::bounded::Bounded;
 use super::redis_procs::{free_ports, wait_for_ping};
 
 /// One standalone redis-server, restartable on its port.
@@ -145,7 +146,7 @@ fn wait_for_link(r: &Standalone) {
         let info = Command::new("redis-cli")
             .args(["-h", "127.0.0.1", "-p", &r.addr.port().to_string()])
             .args(["INFO", "replication"])
-            .output()
+            .bounded_output()
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default();
         if info.contains("master_link_status:up") {
