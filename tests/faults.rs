@@ -479,7 +479,11 @@ fn fault_commands_hit_targets_on_a_running_topology() {
     assert_eq!(fo.fault, "failover");
     assert_eq!(names(&fo.nodes), ["s1n2"]);
     let promoted = fo.promoted_ms.expect("the promotion timed");
-    assert!(promoted > 0.0 && promoted < 5000.0, "{fo:?}");
+    // A coordinated failover: the replica catches up with its primary and
+    // takes over at once, no election timeout (measured: 21.5 ms). Half a
+    // second is far past that and far below the 2 s node timeout a forced
+    // one would wait out.
+    assert!(promoted > 0.0 && promoted < 500.0, "{fo:?}");
     assert!(role_is_primary("s1n2"));
     wait_until("s1n1 to follow s1n2", Duration::from_secs(10), || {
         is_replica(&up.status(), "s1n1")

@@ -119,7 +119,18 @@ async fn a_quiet_single_instance_run_holds_and_redis_saw_every_grant() {
     assert_eq!(c.violations, 0, "{:?}", c.overlaps);
     assert_eq!(c.timeouts, 0);
     assert_eq!(c.acquire_ms.count, c.grants);
-    assert!(c.acquire_ms.p99 > 0.0 && c.acquire_ms.p99 < 1000.0);
+    // Four workers take turns at two locks held 5-20 ms each, retrying
+    // every 5 ms: measured p99 100-121 ms (three runs). Twice that: a 2-core
+    // machine busy with other tests; a lock left to its 500 ms TTL shows.
+    eprintln!(
+        "acquire p99 {:.2} ms, max {:.2} ms",
+        c.acquire_ms.p99, c.acquire_ms.max
+    );
+    assert!(
+        c.acquire_ms.p99 > 0.0 && c.acquire_ms.p99 < 250.0,
+        "{:?}",
+        c.acquire_ms
+    );
     let f = c.resources.fenced.as_ref().unwrap();
     let u = c.resources.unfenced.as_ref().unwrap();
     // One instance, nobody paused: tokens only go up, nothing is stale.
