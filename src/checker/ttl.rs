@@ -56,7 +56,15 @@ pub struct Ttl {
     pub reads_before_deadline: u64,
     /// In history order.
     pub zombies: Vec<TtlViolation>,
+    /// Nil reads before the deadline that no takeover explains.
     pub early_expiries: Vec<TtlViolation>,
+    /// Nil reads before the deadline of a write acknowledged, on a slot of
+    /// a primary that had been replaced, after its replica's promotion and
+    /// before the old primary knew: only the old primary could have
+    /// acknowledged it, and its writes are discarded when it rejoins. A
+    /// lost write, not an early expiry.
+    #[serde(default)]
+    pub lost_in_failover: Vec<LostToFailover>,
     /// Expiries seen, with their lateness bounds (ns): (at least, at most).
     pub lateness_ns: Vec<(u64, u64)>,
 }
@@ -89,6 +97,48 @@ pub struct TtlViolation {
     pub in_fault: bool,
 }
 
+/// A primary replaced by its replica while the drill ran: the old primary
+/// may still acknowledge writes (queued while it was paused or cut off)
+/// from the promotion until it learns of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Takeover {
+    /// The replaced primary, and the replica promoted in its place.
+    pub primary: String,
+    pub by: String,
+    /// The slots the old primary served when the fault hit.
+    pub slots: Vec<(u16, u16)>,
+    /// When the replica was seen promoted, and when the old primary was
+    /// first seen a replica (`None`: not seen before the recording ended),
+    /// ns since the run's epoch.
+    pub promoted_ns: u64,
+    pub demoted_ns: Option<u64>,
+}
+
+impl Takeover {
+    /// Whether a write of `slot` acknowledged at `ack_ns` can only have been
+    /// the old primary's: after the promotion, before it knew.
+    pub fn stranded(&self, slot: u16, ack_ns: u64) -> bool {
+        self.slots.iter().any(|&(a, b)| (a..=b).contains(&slot))
+            && ack_ns >= self.promoted_ns
+            && self.demoted_ns.is_none_or(|d| ack_ns <= d)
+    }
+}
+
+/// A `SET PX` lost to a failover: the read that found it gone early, and
+/// the takeover that explains it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LostToFailover {
+    #[serde(flatten)]
+    pub read: TtlViolation,
+    /// The primary that acknowledged it (the only one that could have), the
+    /// replica promoted in its place, when, and when the old primary was
+    /// seen a replica (ns since the run's epoch).
+    pub acknowledged_by: String,
+    pub replaced_by: String,
+    pub promoted_ns: u64,
+    pub demoted_ns: Option<u64>,
+}
+
 /// Whether a non-ok write may have applied (as the lost-write checker says:
 /// an app client's failure may hide an earlier attempt that applied).
 fn may_have_applied(op: &Op) -> bool {
@@ -103,8 +153,14 @@ fn overlaps(a: (u64, u64), windows: &[(u64, u64)]) -> bool {
 }
 
 /// Judge every successful GET of a key written with `SET PX` (see the module
-/// docs). `faults` are the fault windows, ns since the run's epoch.
-pub fn ttl<'a>(history: impl IntoIterator<Item = &'a Op>, faults: &[(u64, u64)]) -> Ttl {
+/// docs). `faults` are the fault windows, ns since the run's epoch;
+/// `takeovers` the primaries replaced meanwhile, which explain a nil read
+/// early as a write lost to the failover.
+pub fn ttl<'a>(
+    history: impl IntoIterator<Item = &'a Op>,
+    faults: &[(u64, u64)],
+    takeovers: &[Takeover],
+) -> Ttl {
     let mut keys: BTreeMap<&str, (Vec<&Op>, Vec<&Op>)> = BTreeMap::new();
     for op in history {
         match op.kind {
@@ -209,7 +265,21 @@ pub fn ttl<'a>(history: impl IntoIterator<Item = &'a Op>, faults: &[(u64, u64)])
     zombies.sort_by_key(|z| z.0);
     early.sort_by_key(|e| e.0);
     out.zombies = zombies.into_iter().map(|z| z.1).collect();
-    out.early_expiries = early.into_iter().map(|e| e.1).collect();
+    for (_, v) in early {
+        match takeovers
+            .iter()
+            .find(|t| t.stranded(v.slot, v.write_end_ns))
+        {
+            Some(t) => out.lost_in_failover.push(LostToFailover {
+                read: v,
+                acknowledged_by: t.primary.clone(),
+                replaced_by: t.by.clone(),
+                promoted_ns: t.promoted_ns,
+                demoted_ns: t.demoted_ns,
+            }),
+            None => out.early_expiries.push(v),
+        }
+    }
     out
 }
 
@@ -238,7 +308,7 @@ mod tests {
             read("k", None, 112, 113),
             read("k", None, 300, 301),
         ];
-        let t = ttl(&h, &[]);
+        let t = ttl(&h, &[], &[]);
         assert_eq!(t.ttl_writes, 1);
         assert_eq!((t.reads_checked, t.reads_ambiguous), (4, 0));
         assert_eq!((t.reads_before_deadline, t.reads_after_deadline), (1, 1));
@@ -258,7 +328,7 @@ mod tests {
             read("k", Some("v1"), 151, 152),
             read("k", None, 160, 161),
         ];
-        let t = ttl(&h, &[(140_000_000, 155_000_000)]);
+        let t = ttl(&h, &[(140_000_000, 155_000_000)], &[]);
         assert_eq!(t.zombies.len(), 1, "{t:?}");
         let z = &t.zombies[0];
         assert_eq!(
@@ -279,13 +349,48 @@ mod tests {
             op(OpKind::Del, "k", None, 600, 601),
             read("k", None, 700, 701),
         ];
-        let t = ttl(&h, &[]);
+        let t = ttl(&h, &[], &[]);
         assert_eq!(t.early_expiries.len(), 1, "{t:?}");
         let e = &t.early_expiries[0];
         assert_eq!(e.by_ns, 500_000_000);
         assert!(!e.in_fault);
         assert_eq!(t.reads_checked, 1);
         assert!(t.lateness_ns.is_empty());
+    }
+
+    /// A write acknowledged on a replaced primary's slot after its replica's
+    /// promotion and before the old primary knew is lost, not expired early;
+    /// the same write acknowledged before the promotion, or on another
+    /// primary's slot, stays an early expiry.
+    #[test]
+    fn nil_after_a_write_a_replaced_primary_acknowledged_is_a_lost_write() {
+        let h = vec![set_px("k", "v1", 1000, 10, 11), read("k", None, 500, 510)];
+        let slot = h[0].slot;
+        let takeover = |promoted_ms: u64, demoted_ms: Option<u64>, slots: (u16, u16)| Takeover {
+            primary: "s3n1".into(),
+            by: "s3n2".into(),
+            slots: vec![slots],
+            promoted_ns: promoted_ms * 1_000_000,
+            demoted_ns: demoted_ms.map(|d| d * 1_000_000),
+        };
+        let t = ttl(&h, &[], &[takeover(5, Some(20), (slot, slot))]);
+        assert!(t.early_expiries.is_empty(), "{t:?}");
+        let lost = &t.lost_in_failover[0];
+        assert_eq!(
+            (lost.acknowledged_by.as_str(), lost.replaced_by.as_str()),
+            ("s3n1", "s3n2")
+        );
+        assert_eq!(lost.read.write_end_ns, 11_000_000);
+        // Not yet promoted when it was acknowledged; demoted before; another
+        // primary's slot: an early expiry each time.
+        for other in [
+            takeover(12, None, (slot, slot)),
+            takeover(5, Some(10), (slot, slot)),
+            takeover(5, None, (slot.wrapping_add(1), slot.wrapping_add(1))),
+        ] {
+            let t = ttl(&h, &[], &[other]);
+            assert_eq!((t.early_expiries.len(), t.lost_in_failover.len()), (1, 0));
+        }
     }
 
     #[test]
@@ -303,7 +408,7 @@ mod tests {
             failed(set("k", "v4", 80, 81)),
             read("k", Some("v2"), 90, 91),
         ];
-        let t = ttl(&h, &[]);
+        let t = ttl(&h, &[], &[]);
         assert_eq!((t.reads_checked, t.reads_ambiguous), (0, 3), "{t:?}");
         assert!(t.early_expiries.is_empty());
         // Without the uncertain write, v2 governs the last two reads: the
@@ -312,7 +417,7 @@ mod tests {
             .into_iter()
             .filter(|o| o.value.as_deref() != Some("v3"))
             .collect();
-        let t = ttl(&h, &[]);
+        let t = ttl(&h, &[], &[]);
         assert_eq!((t.reads_checked, t.reads_ambiguous), (2, 1), "{t:?}");
         assert_eq!(t.early_expiries.len(), 1);
         assert_eq!(t.early_expiries[0].read_end_ns, 71_000_000);
@@ -325,14 +430,14 @@ mod tests {
             read("k", None, 500, 510),
             read("j", Some("init"), 1, 2),
         ];
-        assert_eq!(ttl(&h, &[]), Ttl::default());
+        assert_eq!(ttl(&h, &[], &[]), Ttl::default());
         // A plain SET after a SET PX clears the deadline.
         let h = vec![
             set_px("k", "v1", 10, 0, 1),
             set("k", "v2", 2, 3),
             read("k", Some("v2"), 500, 510),
         ];
-        let t = ttl(&h, &[]);
+        let t = ttl(&h, &[], &[]);
         assert_eq!((t.ttl_writes, t.reads_checked), (1, 0));
         assert!(t.zombies.is_empty());
     }

@@ -149,8 +149,10 @@ pub const MAX_OVERWRITTEN_LISTED: usize = 100;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectSpec {
-    /// The SLOs expected to fail, as [`SloResult::name`] gives them
-    /// (`max_staleness_ms`, `max_app_write_downtime_ms[us-east]`).
+    /// The SLOs expected to fail, as the report's SLO results name them
+    /// (`max_staleness_ms`, `max_app_write_downtime_ms[us-east]`); may be
+    /// empty when `may_fail` is not.
+    #[serde(default)]
     pub fail: Vec<String>,
     /// SLOs the hazard breaks in some runs and not in others: either result
     /// meets the expectation.

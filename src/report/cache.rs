@@ -54,6 +54,38 @@ pub(super) fn rows(c: &Checks) -> Vec<(&'static str, String, bool)> {
             ),
             t.zombie_reads > 0 || t.early_expiries > 0,
         ));
+        // Each write lost to a failover, with the facts that say so: the
+        // write, the primary that acknowledged it, the one promoted in its
+        // place, and when.
+        if t.lost_in_failover > 0 {
+            let first = t.lost_in_failover_examples.first().map(|l| {
+                format!(
+                    " — e.g. `{}` set at {} (PX {} ms), acknowledged at {} by {} after {} was promoted in its place at {}{}, read nil {} before its deadline",
+                    l.read.key,
+                    ms(l.read.write_sent_ns as f64 / 1e6),
+                    l.read.ttl_ms,
+                    ms(l.read.write_end_ns as f64 / 1e6),
+                    l.acknowledged_by,
+                    l.replaced_by,
+                    ms(l.promoted_ns as f64 / 1e6),
+                    l.demoted_ns.map_or(String::new(), |d| format!(
+                        ", before {} was seen a replica at {}",
+                        l.acknowledged_by,
+                        ms(d as f64 / 1e6)
+                    )),
+                    ms(l.read.by_ns as f64 / 1e6),
+                )
+            });
+            rows.push((
+                "TTL writes lost to a failover",
+                format!(
+                    "{} write(s) read back nil before their deadline, acknowledged by a primary after its replica had been promoted in its place{}",
+                    group(t.lost_in_failover),
+                    first.unwrap_or_default()
+                ),
+                true,
+            ));
+        }
         let (l, m) = (&t.lateness_at_least_ms, &t.lateness_at_most_ms);
         let lateness = if t.expiries_seen > 0 {
             format!(

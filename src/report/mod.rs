@@ -527,6 +527,15 @@ pub struct TtlChecks {
     /// Up to [`EXAMPLES`] of each.
     pub zombie_examples: Vec<crate::checker::ttl::TtlViolation>,
     pub early_examples: Vec<crate::checker::ttl::TtlViolation>,
+    /// Writes read back as nil before their deadline that a replaced
+    /// primary acknowledged after its replica's promotion: lost to the
+    /// failover (counted in `checks.lost_acknowledged_writes`), not expired
+    /// early; and up to [`EXAMPLES`] of them, each with the primary that
+    /// acknowledged it, the one promoted in its place, and when.
+    #[serde(default)]
+    pub lost_in_failover: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost_in_failover_examples: Vec<crate::checker::ttl::LostToFailover>,
 }
 
 /// The stale-read verdict (checker::stale::stale_reads), with a few examples.
@@ -722,14 +731,17 @@ impl Expected {
     /// The line beside the verdict: what is expected, why, and what happened.
     pub fn line(&self) -> String {
         let spec = &self.spec;
+        let listed = match (spec.fail.is_empty(), spec.may_fail.is_empty()) {
+            (false, true) => format!("Expected to fail: {}", spec.fail.join(", ")),
+            (false, false) => format!(
+                "Expected to fail: {} (and may fail: {})",
+                spec.fail.join(", "),
+                spec.may_fail.join(", ")
+            ),
+            (true, _) => format!("May fail: {}", spec.may_fail.join(", ")),
+        };
         format!(
-            "Expected to fail: {}{}{}. {}: {}.",
-            spec.fail.join(", "),
-            if spec.may_fail.is_empty() {
-                String::new()
-            } else {
-                format!(" (and may fail: {})", spec.may_fail.join(", "))
-            },
+            "{listed}{}. {}: {}.",
             spec.why
                 .as_deref()
                 .map(|w| format!(" — {w}"))
@@ -790,15 +802,17 @@ pub fn expectation(spec: &ExpectSpec, slo: &[SloResult]) -> Expected {
             .filter(|s| may_fail.contains(&s.name))
             .map(|s| format!("{} {}", s.name, s.result.as_str()))
             .collect();
+        let each = if fail.is_empty() {
+            "no SLO failed"
+        } else {
+            "each of them failed, and no other SLO did"
+        };
         (
             Verdict::Pass,
             if maybe.is_empty() {
-                "each of them failed, and no other SLO did".to_string()
+                each.to_string()
             } else {
-                format!(
-                    "each of them failed, and no other SLO did but those that may ({})",
-                    maybe.join(", ")
-                )
+                format!("{each} but those that may ({})", maybe.join(", "))
             },
         )
     };

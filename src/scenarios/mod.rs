@@ -563,11 +563,11 @@ fn check_expect(
         path.extend(i.map(|i| i.to_string()));
         (path, msg)
     };
-    if e.fail.is_empty() {
+    if e.fail.is_empty() && e.may_fail.is_empty() {
         return Err(at(
             "fail",
             None,
-            "name the SLOs this drill is written to break (at least one)".into(),
+            "name the SLOs this drill is written to break (`fail`), or may break in some runs (`may_fail`): at least one".into(),
         ));
     }
     let set: Vec<String> =

@@ -35,6 +35,18 @@ impl Checker for Data {
                 .filter_map(|n| n.keys)
                 .sum()
         };
+        // TTL accuracy: also the SET PX writes a replaced primary lost.
+        let ttl = history.iter().any(|o| o.ttl_ms.is_some()).then(|| {
+            let fault_windows: Vec<(u64, u64)> = (r.faults.iter())
+                .map(|f| {
+                    (
+                        f.start_ns,
+                        f.undone_ns.unwrap_or(r.end_ns).max(f.applied_ns),
+                    )
+                })
+                .collect();
+            checker::ttl::ttl(history, &fault_windows, run.takeovers())
+        });
         let phases: Vec<(String, u64, u64)> = (r.phases.iter())
             .map(|p| (p.name.clone(), p.start_ns, p.end_ns))
             .collect();
@@ -56,7 +68,8 @@ impl Checker for Data {
             acknowledged_writes: lost.acknowledged_writes,
             indeterminate_writes: lost.indeterminate_writes,
             counter_violations: counters.violations.len() as u64,
-            lost_acknowledged_writes: lost.lost_acknowledged_writes,
+            lost_acknowledged_writes: lost.lost_acknowledged_writes
+                + ttl.as_ref().map_or(0, lost_writes_in_failover),
             loss_window_ms: lost.loss_window_ns.map(|(a, b)| (ms(a), ms(b))),
             stray_keys: r.stray_keys,
             keys_before: keys_on_primaries(&r.topology),
@@ -67,17 +80,7 @@ impl Checker for Data {
             txn: run
                 .ran(&[OpKind::Txn, OpKind::TxnRead])
                 .then(|| txn_checks(&checker::txn::torn(history, &run.finals))),
-            ttl: history.iter().any(|o| o.ttl_ms.is_some()).then(|| {
-                let fault_windows: Vec<(u64, u64)> = (r.faults.iter())
-                    .map(|f| {
-                        (
-                            f.start_ns,
-                            f.undone_ns.unwrap_or(r.end_ns).max(f.applied_ns),
-                        )
-                    })
-                    .collect();
-                ttl_checks(&checker::ttl::ttl(history, &fault_windows))
-            }),
+            ttl: ttl.as_ref().map(ttl_checks),
             stale: run.stale().map(|st| stale_checks(run, st)),
             eviction: (r.eviction != checker::eviction::Eviction::None)
                 .then(|| eviction_checks(r, history, &run.stored.keyspace, lost.evicted_keys)),
@@ -176,7 +179,18 @@ fn ttl_checks(t: &checker::ttl::Ttl) -> TtlChecks {
         lateness_at_most_ms: checker::percentiles(t.lateness_ns.iter().map(|l| l.1)),
         zombie_examples: t.zombies.iter().take(EXAMPLES).cloned().collect(),
         early_examples: t.early_expiries.iter().take(EXAMPLES).cloned().collect(),
+        lost_in_failover: lost_writes_in_failover(t),
+        lost_in_failover_examples: t.lost_in_failover.iter().take(EXAMPLES).cloned().collect(),
     }
+}
+
+/// The writes the TTL checker found lost to a failover: each write once,
+/// however many reads found it gone.
+fn lost_writes_in_failover(t: &checker::ttl::Ttl) -> u64 {
+    let writes: std::collections::BTreeSet<(&str, u64)> = (t.lost_in_failover.iter())
+        .map(|l| (l.read.key.as_str(), l.read.write_sent_ns))
+        .collect();
+    writes.len() as u64
 }
 
 /// What [`stale_side`] picks reads by.

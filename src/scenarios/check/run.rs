@@ -24,6 +24,7 @@ pub(crate) struct Run<'a> {
     pub initial: HashMap<String, String>,
     pub finals: HashMap<String, Option<String>>,
     lost: OnceCell<checker::LostWrites>,
+    takeovers: OnceCell<Vec<checker::ttl::Takeover>>,
     stale: OnceCell<Option<checker::stale::StaleReads>>,
     cuts: OnceCell<Cuts>,
 }
@@ -45,6 +46,7 @@ impl<'a> Run<'a> {
                 .map(|k| (k.key.clone(), k.final_value.clone()))
                 .collect(),
             lost: OnceCell::new(),
+            takeovers: OnceCell::new(),
             stale: OnceCell::new(),
             cuts: OnceCell::new(),
         }
@@ -71,6 +73,44 @@ impl<'a> Run<'a> {
                     .then(|| checker::stale::stale_reads(self.history, &self.initial))
             })
             .as_ref()
+    }
+
+    /// The primaries a fault took away and a replica replaced (a cluster's,
+    /// as the watcher saw them): who, by whom, when, over which slots, and
+    /// when the old primary was first seen a replica again.
+    pub fn takeovers(&self) -> &[checker::ttl::Takeover] {
+        self.takeovers.get_or_init(|| {
+            let r = self.record;
+            if r.topology.kind != crate::topology::Kind::Cluster {
+                return Vec::new();
+            }
+            let watch = &self.stored.watch;
+            let mut out = Vec::new();
+            for f in r.faults.iter().filter(|f| f.fault.takes_node_away()) {
+                for p in &f.primaries {
+                    let t = checker::failover::failover(watch, p, f.start_ns);
+                    let (Some(by), Some(after_ms)) = (t.promoted, t.promoted_after_ms) else {
+                        continue;
+                    };
+                    let promoted_ns = f.start_ns + (after_ms * 1e6) as u64;
+                    let demoted_ns = (watch.samples.iter())
+                        .filter(|s| &s.observer == p && s.reachable && s.at_ns >= promoted_ns)
+                        .find(|s| s.role == Some(crate::record::watch::Role::Replica))
+                        .map(|s| s.at_ns);
+                    out.push(checker::ttl::Takeover {
+                        primary: p.clone(),
+                        by,
+                        slots: (f.slot_owners.iter())
+                            .filter(|o| &o.node == p)
+                            .map(|o| (o.from, o.to))
+                            .collect(),
+                        promoted_ns,
+                        demoted_ns,
+                    });
+                }
+            }
+            out
+        })
     }
 
     /// How downtime is cut up.
