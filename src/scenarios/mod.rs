@@ -829,6 +829,16 @@ fn check_targets(step: &FaultStep, topology: &Topology) -> Result<(), (&'static 
                     .collect::<Vec<_>>()
                     .join(", ")
             )),
+            // Nothing to resolve to in a topology without replicas, whatever
+            // roles the drill goes through.
+            Target::ReplicaOf(_) | Target::Replica | Target::Replicas
+                if !topology.nodes.iter().any(|n| n.replica_of.is_some()) =>
+            {
+                Err(format!(
+                    "`{t}` names a replica, and {} has none",
+                    topology.name
+                ))
+            }
             Target::ReplicaOf(inner) => walk(inner, topology),
             _ => Ok(()),
         }
@@ -1357,6 +1367,16 @@ pub(crate) mod tests {
             let got = load(&yaml).unwrap_err();
             assert!(got.starts_with(want), "{got}\nwanted: {want}");
         }
+        // A replica target where there is no replica to resolve to.
+        let got = load_beside(
+            "name: c\nkind: standalone\nstandalone: {primaries: 2}\n",
+            "name: r\ntopology: c.yaml\nfaults:\n  - {fault: kill, target: 'replica_of:primary_of:0'}\nslo:\n  max_keys_missing: 0\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            got,
+            "DIR/s.yaml:4:27: faults.0.target: `replica_of:primary_of:0` names a replica, and c has none"
+        );
     }
 
     #[test]
