@@ -27,13 +27,13 @@ pub fn headline(r: &Report) -> Vec<Headline> {
     vec![
         h(
             "downtime_ms",
-            "App downtime (longest window, any shard)",
+            "App downtime (longest window, any shard or moved slots)",
             "ms",
             measured_downtime(r, "app", r.downtime_ms.max, &r.downtime_ms.per_shard),
         ),
         h(
             "probe_downtime_ms",
-            "Probe downtime (longest window, any shard)",
+            "Probe downtime (longest window, any shard or moved slots)",
             "ms",
             measured_downtime(
                 r,

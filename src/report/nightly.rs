@@ -324,7 +324,7 @@ pub fn render_index(s: &Summary) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <title>redis-drill nightly {started}</title>\n<style>\
 body{{font-family:sans-serif;margin:2em;color:#222}}\
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em;vertical-align:top;text-align:left}}\
+table{{border-collapse:collapse}}td:nth-child(4){{min-width:20em}}td,th{{border:1px solid #ccc;padding:.3em .6em;vertical-align:top;text-align:left}}\
 .pass{{background:#d9f2d9}}.fail,.error,.timed-out{{background:#f8d0d0}}.unknown{{background:#f3ecc2}}\
 .regressed{{background:#fbe0c0}}.reg{{color:#b00;font-weight:bold}}small{{color:#666}}\
 </style></head><body>\n<h1>Nightly {started}</h1>\n\
