@@ -695,7 +695,7 @@ fn faults(s: &mut String, r: &Report) {
     }
     let _ = writeln!(
         s,
-        "\n| fault | nodes | at | undone | converged after | app downtime (worst shard) | windows |\n|---|---|--:|--:|--:|--:|--:|"
+        "\n| fault | nodes | at | undone | converged after | app downtime (worst shard or moved slots) | windows |\n|---|---|--:|--:|--:|--:|--:|"
     );
     for f in &r.faults {
         let worst = f
@@ -706,9 +706,15 @@ fn faults(s: &mut String, r: &Report) {
                 format!("{} ({shard})", ms(*v))
             });
         // Windows dropped past the analysis's limit: a lower bound.
-        let worst = match f.downtime_incomplete {
-            Some(_) => format!("≥ {worst}"),
-            None => worst,
+        // The app's downtime could not be measured (a shard or part with
+        // no app op): what the windows show is a lower bound.
+        let worst = match (
+            &f.downtime_incomplete,
+            r.downtime_ms.unknown.contains_key("app"),
+        ) {
+            (_, true) => format!("≥ {worst} (unknown)"),
+            (Some(_), false) => format!("≥ {worst}"),
+            (None, false) => worst,
         };
         // No key/value clients: no app downtime was measured (a stampede
         // drill has its readers' own in its section).
@@ -818,6 +824,29 @@ mod tests {
     #[test]
     fn unknown_snapshot() {
         insta::assert_snapshot!(super::render(&crate::report::tests::sample_unknown()));
+    }
+
+    /// A fault's row does not give a downtime the run could not measure as
+    /// its figure: it is a lower bound, marked unknown.
+    #[test]
+    fn a_fault_row_under_unknown_app_downtime_says_so() {
+        let mut r = crate::report::tests::sample_failover();
+        let row = |r: &Report| {
+            render(r)
+                .lines()
+                .find(|l| l.starts_with("| kill "))
+                .expect("the kill's row")
+                .to_string()
+        };
+        assert!(!row(&r).contains("unknown"), "{}", row(&r));
+        r.downtime_ms
+            .unknown
+            .insert("app".into(), "shard s2n1 saw no app op".into());
+        assert!(
+            row(&r).contains("| ≥ 2843 ms (s1n1) (unknown) |"),
+            "{}",
+            row(&r)
+        );
     }
 
     #[test]
