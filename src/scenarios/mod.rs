@@ -1375,7 +1375,7 @@ pub(crate) mod tests {
         .unwrap_err();
         assert_eq!(
             got,
-            "DIR/s.yaml:4:27: faults.0.target: `replica_of:primary_of:0` names a replica, and c has none"
+            "DIR/s.yaml:4:19: faults.0.target: `replica_of:primary_of:0` names a replica, and c has none"
         );
     }
 
