@@ -29,18 +29,14 @@ Needs root on Docker (nsenter into the clients' namespace) and redis-py
 """
 
 import argparse
-import json
 import os
 import random
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-BIN = os.path.join(ROOT, "target", "release", "redis-drill")
+from beside import ROOT, run_beside, samples_of
 
 
 def worker(nodes, keys, out):
@@ -71,10 +67,6 @@ def worker(nodes, keys, out):
         f.writelines(rows)
 
 
-def sh(*args, **kw):
-    return subprocess.run(args, check=True, capture_output=True, text=True, **kw)
-
-
 def pct(v, q):
     if not v:
         return float("nan")
@@ -91,54 +83,13 @@ def scenario_keys(path):
 
 
 def one_run(runtime, scenario, i, tmp):
-    name = f"crosscheck-{os.getpid()}-{i}"
-    topology = None
-    for line in open(scenario):
-        if line.startswith("topology:"):
-            topology = os.path.join(os.path.dirname(scenario), line.split(":", 1)[1].split("#")[0].strip())
-    env = dict(os.environ, REDIS_DRILL_RUNTIME=runtime)
-    sh(BIN, "up", topology, "--name", name, env=env)
-    drill = indep = None
-    try:
-        status = json.loads(sh(BIN, "status", "--name", name, "--json", env=env).stdout)
-        out = os.path.join(tmp, f"run{i}")
-        drill = subprocess.Popen(
-            [BIN, "run", scenario, "--name", name, "--out", out],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        samples = os.path.join(tmp, f"indep{i}.txt")
-        if runtime == "docker":
-            nodes = [n["announce"] for n in status["nodes"]]
-            cid = ""
-            for _ in range(300):  # bounded: 30 s for the drill to create it
-                cid = sh("docker", "ps", "-q", "--filter",
-                         f"label=redis-drill.run-id={status['run_id']}",
-                         "--filter", "label=redis-drill.role=clients").stdout.strip()
-                if cid or drill.poll() is not None:
-                    break
-                time.sleep(0.1)
-            if not cid:
-                raise RuntimeError("the drill's clients container did not appear")
-            pid = sh("docker", "inspect", "-f", "{{.State.Pid}}", cid).stdout.strip()
-            cmd = ["nsenter", f"--net=/proc/{pid}/ns/net"]
-        else:
-            nodes = [n["address"] for n in status["nodes"]]
-            cmd = []
-        cmd += [sys.executable, os.path.abspath(__file__), "--worker",
-                ",".join(nodes), str(scenario_keys(scenario)), samples]
-        indep = subprocess.Popen(cmd)
-        stdout, stderr = drill.communicate(timeout=600)
-        indep.send_signal(signal.SIGTERM)
-        indep.wait(timeout=30)
-        report = json.load(open(os.path.join(out, "cluster-reshard", "latest", "report.json")))
-    finally:
-        for p in (indep, drill):
-            if p and p.poll() is None:
-                p.kill()
-        subprocess.run([BIN, "down", "--name", name], env=env, capture_output=True)
+    samples = os.path.join(tmp, f"indep{i}.txt")
+    report = run_beside(runtime, scenario, f"crosscheck-{os.getpid()}-{i}", os.path.join(tmp, f"run{i}"),
+                        __file__, [scenario_keys(scenario)], samples, timeout=600)
     phase = next(p for p in report["phases"] if p["name"] == "during")
     epoch = report["epoch_monotonic_ns"]
     lo, hi = epoch + phase["start_ms"] * 1e6, epoch + phase["end_ms"] * 1e6
-    ops = [tuple(map(int, l.split())) for l in open(samples)]
+    ops = samples_of(samples)
     during = [(b - a) / 1e6 for a, b, ok in ops if lo <= a < hi and ok]
     failed = sum(1 for a, b, ok in ops if lo <= a < hi and not ok)
     w = report["workload"]
@@ -163,8 +114,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--scenario", default=os.path.join(ROOT, "scenarios", "cluster-reshard.yaml"))
     a = ap.parse_args()
-    print(f"| run | verdict | drill latency p99 | drill service p99 | drill tool lag p99 "
-          f"| independent client p99 (ops) | check: latency <= 3 x independent + 5 ms |")
+    print("| run | verdict | drill latency p99 | drill service p99 | drill tool lag p99 "
+          "| independent client p99 (ops) | check: latency <= 3 x independent + 5 ms |")
     print("|--:|---|--:|--:|--:|--:|---|")
     ok_all = True
     with tempfile.TemporaryDirectory() as tmp:

@@ -33,17 +33,13 @@ Needs root on Docker (nsenter into the clients' namespace) and redis-py
 """
 
 import argparse
-import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-BIN = os.path.join(ROOT, "target", "release", "redis-drill")
+from beside import ROOT, run_beside, samples_of
 
 
 def keys_in(lo, hi, n):
@@ -130,60 +126,13 @@ def window(ops):
     return best / 1e6
 
 
-def sh(*args, **kw):
-    return subprocess.run(args, check=True, capture_output=True, text=True, **kw)
-
-
 def one_run(a, i, tmp):
-    name = f"windows-{os.getpid()}-{i}"
-    scenario = os.path.abspath(a.scenario)
-    topology = None
-    for line in open(scenario):
-        if line.startswith("topology:"):
-            topology = os.path.join(os.path.dirname(scenario), line.split(":", 1)[1].split("#")[0].strip())
-    env = dict(os.environ, REDIS_DRILL_RUNTIME=a.runtime)
-    sh(BIN, "up", topology, "--name", name, env=env)
-    drill = indep = None
     lo, hi = map(int, a.slots.split("-"))
-    try:
-        status = json.loads(sh(BIN, "status", "--name", name, "--json", env=env).stdout)
-        out = os.path.join(tmp, f"run{i}")
-        drill = subprocess.Popen(
-            [BIN, "run", scenario, "--name", name, "--out", out],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        samples = os.path.join(tmp, f"indep{i}.txt")
-        if a.runtime == "docker":
-            nodes = [n["announce"] for n in status["nodes"]]
-            cid = ""
-            for _ in range(300):  # bounded: 30 s for the drill to create it
-                cid = sh("docker", "ps", "-q", "--filter",
-                         f"label=redis-drill.run-id={status['run_id']}",
-                         "--filter", "label=redis-drill.role=clients").stdout.strip()
-                if cid or drill.poll() is not None:
-                    break
-                time.sleep(0.1)
-            if not cid:
-                raise RuntimeError("the drill's clients container did not appear")
-            pid = sh("docker", "inspect", "-f", "{{.State.Pid}}", cid).stdout.strip()
-            cmd = ["nsenter", f"--net=/proc/{pid}/ns/net"]
-        else:
-            nodes = [n["address"] for n in status["nodes"]]
-            cmd = []
-        cmd += [sys.executable, os.path.abspath(__file__), "--worker",
-                ",".join(nodes), str(lo), str(hi), str(a.timeout), samples]
-        indep = subprocess.Popen(cmd)
-        drill.communicate(timeout=900)
-        indep.send_signal(signal.SIGTERM)
-        indep.wait(timeout=30)
-        runs = [os.path.join(out, d, "latest", "report.json") for d in os.listdir(out)]
-        report = json.load(open(runs[0]))
-    finally:
-        for p in (indep, drill):
-            if p and p.poll() is None:
-                p.kill()
-        subprocess.run([BIN, "down", "--name", name], env=env, capture_output=True)
+    samples = os.path.join(tmp, f"indep{i}.txt")
+    report = run_beside(a.runtime, a.scenario, f"windows-{os.getpid()}-{i}", os.path.join(tmp, f"run{i}"),
+                        __file__, [lo, hi, a.timeout], samples)
     epoch = report["epoch_monotonic_ns"]
-    ops = [tuple(map(int, l.split())) for l in open(samples)]
+    ops = samples_of(samples)
     # On the drill's clock, within the drill's phases.
     end = report["phases"][-1]["end_ms"] * 1e6
     ops = [(s - epoch, e - epoch, ok) for s, e, ok in ops if 0 <= s - epoch < end]
