@@ -2,7 +2,7 @@
 
 use tokio_util::sync::CancellationToken;
 
-use super::CliError;
+use super::error::CliError;
 use super::interrupt::cancel_on_signal;
 use super::locate::locate;
 use super::output::print_json;

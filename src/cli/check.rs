@@ -1,6 +1,6 @@
 //! `redis-drill check`: the checks of `redis-cli --cluster check`.
 
-use super::CliError;
+use super::error::CliError;
 use super::locate::locate;
 use super::output::print_json;
 use crate::bringup;

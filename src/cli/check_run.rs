@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::CliError;
+use super::error::CliError;
 use super::output::print_run;
 use crate::record::Stored;
 use crate::report;

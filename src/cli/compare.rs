@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::CliError;
+use super::error::CliError;
 use super::output::print_json;
 use crate::exit;
 use crate::report::{self, Report, compare};

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::CliError;
+use super::error::CliError;
 use crate::exit;
 use crate::runtime::image::DEFAULT_IMAGE;
 use crate::topology::Topology;

@@ -1,6 +1,6 @@
 //! `redis-drill down`: remove what redis-drill created.
 
-use super::CliError;
+use super::error::CliError;
 use super::locate::{locate, runtimes};
 use super::output::print_json;
 use crate::exit;

@@ -1,6 +1,6 @@
 //! `redis-drill exec NODE -- CMD...`.
 
-use super::CliError;
+use super::error::CliError;
 use super::locate::locate;
 use super::node::NodeArgs;
 use super::output::print_json;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::CliError;
+use super::error::CliError;
 use super::interrupt::cancel_on_signal;
 use super::locate::locate;
 use super::output::print_json;

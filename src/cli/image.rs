@@ -1,6 +1,6 @@
 //! `redis-drill image build`.
 
-use super::CliError;
+use super::error::CliError;
 use super::output::print_json;
 use crate::exit;
 use crate::runtime::docker::DockerRuntime;

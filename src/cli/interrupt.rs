@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::CliError;
+use super::error::CliError;
 use crate::runtime::Runtime;
 
 /// How long an interrupted run's work gets to see the cancellation and finish

@@ -1,7 +1,7 @@
 //! Which running topology a command means: the one named, or the only one up,
 //! searched on the runtime given or on every runtime available.
 
-use super::CliError;
+use super::error::CliError;
 use crate::runtime::{self, Deployment, Runtime, RuntimeError, RuntimeKind};
 
 /// The runtimes to search: the one named (by flag or environment), or every

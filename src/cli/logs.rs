@@ -1,6 +1,6 @@
 //! `redis-drill logs NODE`.
 
-use super::CliError;
+use super::error::CliError;
 use super::locate::locate;
 use super::node::NodeArgs;
 use crate::exit;

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use super::CliError;
+use super::error::CliError;
 use super::compare::reports_in;
 use super::output::print_json;
 use crate::exit;
@@ -333,7 +333,7 @@ async fn run_one(
     let mut signal = None;
     let waited = tokio::select! {
         r = tokio::time::timeout(bound, child.wait()) => r.ok(),
-        s = super::shutdown_signal() => { signal = Some(s); None }
+        s = super::interrupt::shutdown_signal() => { signal = Some(s); None }
     };
     let (status, exit_code) = match waited {
         Some(Ok(st)) => (DrillStatus::Finished, st.code()),

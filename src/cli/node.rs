@@ -4,7 +4,7 @@
 
 use tokio_util::sync::CancellationToken;
 
-use super::CliError;
+use super::error::CliError;
 use super::locate::locate;
 use super::output::print_json;
 use crate::bringup;

@@ -1,7 +1,7 @@
 //! `redis-drill partition` and `heal`: packets dropped between nodes as a
 //! grudge says, and every drop removed.
 
-use super::CliError;
+use super::error::CliError;
 use super::locate::locate;
 use super::node::{apply_fault, fault_now};
 use super::output::print_json;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::CliError;
+use super::error::CliError;
 use crate::exit;
 
 /// Run the delaying relay of a run's links (started by `up`; hidden).
@@ -30,7 +30,7 @@ impl Relay {
         let cancel = tokio_util::sync::CancellationToken::new();
         let stop = cancel.clone();
         tokio::spawn(async move {
-            super::shutdown_signal().await;
+            super::interrupt::shutdown_signal().await;
             stop.cancel();
         });
         let (result, what) = match (&self.config, &self.inline, self.port) {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::CliError;
+use super::error::CliError;
 use super::interrupt::{cancel_on_signal, owned_run, remove_run};
 use super::locate::locate;
 use super::output::print_run;

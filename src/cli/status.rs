@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::CliError;
+use super::error::CliError;
 use super::locate::{list_all, locate};
 use super::output::print_json;
 use crate::exit;

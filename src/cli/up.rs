@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::CliError;
+use super::error::CliError;
 use super::interrupt::owned_run;
 use super::output::print_json;
 use crate::bringup;
