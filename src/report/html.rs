@@ -61,7 +61,7 @@ pub fn render(r: &Report) -> String {
     s
 }
 
-pub(super) const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222;max-width:1000px}\
+pub(crate) const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222;max-width:1000px}\
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}\
 td.n{text-align:right;white-space:nowrap}td.k{white-space:nowrap}.pass{background:#d7f5d7}.fail{background:#f8d0d0}.unknown{background:#fbeec0}\
 .verdict{display:inline-block;padding:.2em .8em;font-weight:bold;border-radius:4px}\
@@ -821,13 +821,13 @@ fn per_covered_second(t: f64, count: f64, end: f64) -> Option<(f64, f64)> {
 
 /// Bars in groups, one group per name: `(group label, [(series value)])`.
 /// Series names and colours are shared by every group.
-pub(super) struct Bars<'a> {
+pub(crate) struct Bars<'a> {
     pub groups: Vec<(String, Vec<Option<f64>>)>,
     pub series: Vec<(&'a str, RGBColor)>,
     pub unit: &'a str,
 }
 
-pub(super) fn bar_chart(b: Bars<'_>) -> Result<String, String> {
+pub(crate) fn bar_chart(b: Bars<'_>) -> Result<String, String> {
     let n = b.groups.len();
     let y1 = b
         .groups

@@ -10,12 +10,11 @@
 mod cache;
 pub mod compare;
 mod figures;
-mod html;
+pub(crate) mod html;
 mod junit;
 mod locks;
 mod markdown;
 pub mod nightly;
-pub mod planner;
 mod stampede;
 mod store;
 mod text;
@@ -29,7 +28,7 @@ pub use figures::{Headline, headline};
 pub use html::render as render_html;
 pub use junit::render as render_junit;
 pub use markdown::render as render_markdown;
-pub use store::{REPORT_FILES, RunDir, newest_reshard, remove_reports, write_reports, write_run};
+pub use store::{REPORT_FILES, RunDir, remove_reports, write_reports, write_run};
 
 use crate::status::StatusReport;
 
