@@ -47,7 +47,11 @@ fn recheck(name: &str) -> tempfile::TempDir {
         .arg(dir.path())
         .bounded_output()
         .expect("running tar");
-    assert!(out.status.success(), "unpacking {}: {out:?}", archive.display());
+    assert!(
+        out.status.success(),
+        "unpacking {}: {out:?}",
+        archive.display()
+    );
     let out = Command::new(BIN)
         .arg("check-run")
         .arg(dir.path())
@@ -84,7 +88,11 @@ fn first_difference(a: &str, b: &str) -> String {
 fn every_golden_run_rechecks_to_the_same_reports_byte_for_byte() {
     let bless = std::env::var_os("REDIS_DRILL_BLESS").is_some();
     let names = drills();
-    assert!(names.len() >= 15, "only {} golden runs in tests/golden", names.len());
+    assert!(
+        names.len() >= 15,
+        "only {} golden runs in tests/golden",
+        names.len()
+    );
     let mut differences = Vec::new();
     for name in &names {
         let dir = recheck(name);
@@ -99,7 +107,10 @@ fn every_golden_run_rechecks_to_the_same_reports_byte_for_byte() {
             let stored = std::fs::read_to_string(&stored_path)
                 .unwrap_or_else(|e| panic!("reading {}: {e}", stored_path.display()));
             if stored != now {
-                differences.push(format!("{name}/{file}: {}", first_difference(&stored, &now)));
+                differences.push(format!(
+                    "{name}/{file}: {}",
+                    first_difference(&stored, &now)
+                ));
             }
         }
     }
@@ -124,5 +135,8 @@ fn a_report_changed_by_hand_is_caught() {
     assert_ne!(now, tampered);
     assert!(first_difference(&tampered, &now).starts_with("line "));
     let history = std::fs::read_to_string(dir.path().join("history.jsonl")).unwrap();
-    assert!(history.lines().count() > 10, "{name}: the golden history is nearly empty");
+    assert!(
+        history.lines().count() > 10,
+        "{name}: the golden history is nearly empty"
+    );
 }

@@ -78,8 +78,9 @@ impl RunDir {
         self.path.join(name)
     }
 
-    /// Point `<root>/<scenario>/latest` at this run.
-    fn link_latest(&self) -> std::io::Result<()> {
+    /// Point `latest` beside this folder at it (`<root>/<scenario>/latest`;
+    /// the nightly points `<out>/latest` at its own folder the same way).
+    pub fn link_latest(&self) -> std::io::Result<()> {
         let Some(parent) = self.path.parent() else {
             return Ok(());
         };
