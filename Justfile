@@ -165,6 +165,14 @@ windows *args="": build
 verdicts:
     cargo test --test verdicts
 
+# Re-check one small stored run of each drill kind and compare every report file byte for byte (no server, seconds); REDIS_DRILL_BLESS=1 rewrites them
+golden:
+    cargo test --test golden
+
+# Make the golden stored runs again on the process runtime (root; a minute or four): only when a report is meant to change
+golden-remake: build
+    python3 tests/golden/make.py
+
 # Formatting and lints
 lint:
     cargo fmt --all -- --check

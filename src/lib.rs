@@ -47,9 +47,10 @@
 //!   protocol, each checker the stored run in and its section of the report
 //!   out, composed, then judged by the table of every SLO (name, unit, bound,
 //!   what it counts, when it is `unknown`, the section it reads).
-//! - [`status`]    — the topology report of a running deployment, and the capacity
-//!   planner's: rates sampled over an interval, headroom, fill times, the reshard that
-//!   evens out memory (its arithmetic pure, in `status::plan`; rendered by `report::planner`).
+//! - [`status`]    — the topology report of a running deployment: roles, slots, keys, memory.
+//! - [`planner`]   — the capacity planner's report: rates sampled over an interval
+//!   (`collect`), headroom, fill times and the reshard that evens out memory
+//!   (`arithmetic`, pure), rendered as Markdown and HTML (`render`).
 //! - [`cli`]       — the clap front end: one file per command, the dispatcher, the
 //!   interrupt helper (SIGINT/SIGTERM cancels and waits for cleanup), the one error
 //!   type of the edge.
@@ -94,6 +95,7 @@ pub mod exit;
 pub mod faults;
 pub mod host;
 pub mod net;
+pub mod planner;
 pub mod record;
 pub mod report;
 pub mod runtime;

@@ -3,10 +3,7 @@
 //! its state, the slots assigned and whether all nodes agree. What a capacity
 //! planner reads first, and what `status --json` gives scripts. The
 //! planner's own report (`status --report`), with rates sampled over an
-//! interval and what-if figures, is [`planner`]'s; its arithmetic [`plan`]'s.
-
-pub mod plan;
-pub mod planner;
+//! interval and what-if figures, is [`crate::planner`]'s.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use redis_drill::exit;
+use redis_drill::planner::PlannerReport;
+use redis_drill::planner::arithmetic::Fill;
 use redis_drill::slots::{SlotRange, key_slot};
-use redis_drill::status::plan::Fill;
-use redis_drill::status::planner::PlannerReport;
 use redis_drill::topology::Role;
 
 /// Keys written under one hash tag: they all land in one slot.

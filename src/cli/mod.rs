@@ -34,6 +34,7 @@ mod report;
 mod reshard;
 mod run;
 mod status;
+mod supervisor;
 mod up;
 mod validate;
 

@@ -14,23 +14,19 @@
 //! its own left running.
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use super::error::CliError;
 use super::compare::reports_in;
+use super::error::CliError;
 use super::output::print_json;
+use super::supervisor::{self, Ended};
 use crate::exit;
 use crate::report::nightly::{self, DrillEntry, DrillStatus, Summary};
 use crate::report::{Report, compare};
 use crate::runtime::{self, Runtime, RuntimeKind};
 use crate::scenarios::Scenario;
-
-/// How long a drill has after SIGTERM to stop and remove its run before it
-/// is SIGKILLed: a run's own teardown (removing a 6-node topology) takes a
-/// few seconds; 30 s leaves room on a loaded 2-core machine.
-const TERM_GRACE: Duration = Duration::from_secs(30);
 
 /// Run every shipped drill (every scenarios/*.yaml), each bounded in time,
 /// into <out>/<UTC timestamp>/ with summary.json, index.html and junit.xml,
@@ -139,7 +135,7 @@ impl Nightly {
             exit_code: outcome.code(),
         };
         write_nightly(&dir, &summary, &reports)?;
-        link_latest(&self.out, &dir);
+        link_latest(&dir);
         if json {
             print_json(&summary);
         } else {
@@ -235,13 +231,12 @@ fn previous_nightly(out: &Path, current: &Path) -> Option<PathBuf> {
 }
 
 /// Point `<out>/latest` at `dir` (best effort: the nightly is written either way).
-fn link_latest(out: &Path, dir: &Path) {
-    let latest = out.join("latest");
-    let _ = std::fs::remove_file(&latest);
-    if let Some(name) = dir.file_name()
-        && let Err(e) = std::os::unix::fs::symlink(name, &latest)
-    {
-        tracing::warn!(path = %latest.display(), "could not link the latest nightly: {e}");
+fn link_latest(dir: &Path) {
+    let run = crate::report::RunDir {
+        path: dir.to_path_buf(),
+    };
+    if let Err(e) = run.link_latest() {
+        tracing::warn!(path = %dir.display(), "could not link the latest nightly: {e}");
     }
 }
 
@@ -284,77 +279,86 @@ async fn run_one(
     let name = match Scenario::load(path) {
         Ok(sc) => sc.name,
         Err(e) => {
+            let why = format!("the scenario does not load: {e}");
             let entry = DrillEntry::without_report(
                 stem.to_string(),
                 DrillStatus::Error,
                 run_id,
                 Some(exit::BAD_INPUT),
                 ms(clock),
-                format!("the scenario does not load: {e}"),
+                why,
             );
             return (entry, None, None);
         }
     };
     let log_path = logs.join(format!("{stem}.log"));
-    let spawned = std::fs::File::create(&log_path).and_then(|log| {
-        let err = log.try_clone()?;
-        let exe = std::env::current_exe()?;
-        tokio::process::Command::new(exe)
-            .arg("run")
-            .arg(path)
-            .args(["--runtime", &rt.kind().to_string()])
-            .arg("--out")
-            .arg(dir)
-            .args(["--run-id", &run_id])
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err)
-            // Its own group: the nightly signals the drill and everything it
-            // started, and a Ctrl-C at the terminal reaches only the nightly.
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-    });
+    let kind = rt.kind().to_string();
+    let args: [&OsStr; 8] = [
+        "run".as_ref(),
+        path.as_os_str(),
+        "--runtime".as_ref(),
+        kind.as_ref(),
+        "--out".as_ref(),
+        dir.as_os_str(),
+        "--run-id".as_ref(),
+        run_id.as_ref(),
+    ];
+    let spawned = std::env::current_exe().and_then(|exe| supervisor::spawn(&exe, &args, &log_path));
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
-            let entry = DrillEntry::without_report(
-                name,
-                DrillStatus::Error,
-                run_id,
-                None,
-                ms(clock),
-                format!("could not start `redis-drill run`: {e}"),
-            );
+            let why = format!("could not start `redis-drill run`: {e}");
+            let entry =
+                DrillEntry::without_report(name, DrillStatus::Error, run_id, None, ms(clock), why);
             return (entry, None, None);
         }
     };
-    let pid = child.id();
-    let mut signal = None;
-    let waited = tokio::select! {
-        r = tokio::time::timeout(bound, child.wait()) => r.ok(),
-        s = super::interrupt::shutdown_signal() => { signal = Some(s); None }
-    };
-    let (status, exit_code) = match waited {
-        Some(Ok(st)) => (DrillStatus::Finished, st.code()),
-        Some(Err(e)) => {
-            tracing::warn!(drill = stem, "waiting for the drill failed: {e}");
-            (DrillStatus::Error, None)
-        }
-        None => {
-            // Past its bound (or the nightly was interrupted): SIGTERM to its
-            // group lets it remove its own run; SIGKILL after the grace.
-            let code = stop_group(&mut child, pid).await;
-            (DrillStatus::TimedOut, code)
-        }
-    };
+    let (ended, signal) = supervisor::wait_bounded(&mut child, bound).await;
     // Whatever still carries the run id goes, in every case: a drill that
     // was killed never ran its teardown.
     match rt.remove_run(&run_id).await {
         Ok(r) => tracing::info!(run_id, removed = %r, "removed the drill's run"),
         Err(e) => crate::note!("nightly: removing run {run_id} of {stem} failed: {e}"),
     }
-    let duration_ms = ms(clock);
+    let ran = Ran {
+        name,
+        run_id,
+        duration_ms: ms(clock),
+        log: log_path,
+        bound,
+        interrupted: signal.is_some(),
+    };
+    let (entry, report) = entry_of(ran, ended, dir);
+    (entry, report, signal)
+}
+
+/// A drill that was started: what its entry is made of, beside how it ended.
+struct Ran {
+    name: String,
+    run_id: String,
+    duration_ms: f64,
+    log: PathBuf,
+    bound: Duration,
+    interrupted: bool,
+}
+
+/// The nightly's entry for a drill that ran, and its report when it
+/// finished and wrote one.
+fn entry_of(ran: Ran, ended: Ended, dir: &Path) -> (DrillEntry, Option<Report>) {
+    let (status, exit_code) = match ended {
+        Ended::Exited(code) => (DrillStatus::Finished, code),
+        Ended::WaitFailed(e) => {
+            tracing::warn!(drill = ran.name, "waiting for the drill failed: {e}");
+            (DrillStatus::Error, None)
+        }
+        Ended::Stopped(code) => (DrillStatus::TimedOut, code),
+    };
+    let Ran {
+        name,
+        run_id,
+        duration_ms,
+        ..
+    } = ran;
     let found = find_report(&dir.join(&name));
     match (status, found) {
         (DrillStatus::Finished, Some((run_dir, report))) => {
@@ -364,15 +368,15 @@ async fn run_one(
                 .display()
                 .to_string();
             let entry = DrillEntry::finished(&report, run_id, exit_code, duration_ms, rel);
-            (entry, Some(report), signal)
+            (entry, Some(report))
         }
         (DrillStatus::TimedOut, _) => {
-            let why = if signal.is_some() {
+            let why = if ran.interrupted {
                 "stopped: the nightly was interrupted".to_string()
             } else {
                 format!(
                     "killed after its bound of {} s; run {run_id} removed",
-                    bound.as_secs()
+                    ran.bound.as_secs()
                 )
             };
             let entry = DrillEntry::without_report(
@@ -383,44 +387,25 @@ async fn run_one(
                 duration_ms,
                 why,
             );
-            (entry, None, signal)
+            (entry, None)
         }
         _ => {
-            let tail = log_tail(&log_path, 3);
+            let tail = supervisor::log_tail(&ran.log, 3);
+            let why = format!(
+                "exit code {}, no report: {tail}",
+                exit_code.map_or("none".into(), |c| c.to_string())
+            );
             let entry = DrillEntry::without_report(
                 name,
                 DrillStatus::Error,
                 run_id,
                 exit_code,
                 duration_ms,
-                format!(
-                    "exit code {}, no report: {tail}",
-                    exit_code.map_or("none".into(), |c| c.to_string())
-                ),
+                why,
             );
-            (entry, None, signal)
+            (entry, None)
         }
     }
-}
-
-/// SIGTERM the drill's process group, wait up to [`TERM_GRACE`], then
-/// SIGKILL it. Returns the drill's exit code if it exited by itself.
-async fn stop_group(child: &mut tokio::process::Child, pid: Option<u32>) -> Option<i32> {
-    let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) else {
-        let _ = child.kill().await;
-        return None;
-    };
-    // SAFETY: killpg only sends a signal to the group the child leads.
-    unsafe { libc::killpg(pid, libc::SIGTERM) };
-    if let Ok(Ok(st)) = tokio::time::timeout(TERM_GRACE, child.wait()).await {
-        // Anything of the group still alive (a relay it forked) goes too.
-        unsafe { libc::killpg(pid, libc::SIGKILL) };
-        return st.code();
-    }
-    // SAFETY: as above.
-    unsafe { libc::killpg(pid, libc::SIGKILL) };
-    let _ = child.wait().await;
-    None
 }
 
 /// The newest run folder under `root` (`<out>/<scenario>/`) with its report;
@@ -437,13 +422,6 @@ fn find_report(root: &Path) -> Option<(PathBuf, Report)> {
     let dir = dirs.pop()?;
     let report = super::compare::read_report(&dir.join("report.json")).ok()?;
     Some((dir, report))
-}
-
-/// The last `n` non-empty lines of a drill's log, joined.
-fn log_tail(path: &Path, n: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].join(" / ")
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use super::error::CliError;
 use super::locate::{list_all, locate};
 use super::output::print_json;
 use crate::exit;
-use crate::report::{self, planner};
+use crate::planner;
 use crate::runtime::RuntimeKind;
 use crate::status;
 
@@ -59,9 +59,9 @@ impl Status {
         }
         let (_rt, d) = locate(self.runtime, self.name.as_deref()).await?;
         if let Some(format) = self.report {
-            let rate = report::newest_reshard(&self.runs);
+            let rate = planner::newest_reshard(&self.runs);
             let interval = Duration::from_millis(self.interval_ms);
-            let r = status::planner::collect_planner(&d, interval, rate).await;
+            let r = planner::collect_planner(&d, interval, rate).await;
             let text = match format {
                 ReportFormat::Md => planner::render_markdown(&r),
                 ReportFormat::Html => planner::render_html(&r),

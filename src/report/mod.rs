@@ -26,14 +26,15 @@ mod cache;
 pub mod compare;
 mod faults;
 mod figures;
-mod html;
+/// The run report's HTML page, and what the capacity planner's page shares
+/// with it (the style sheet, the bar chart).
+pub(crate) mod html;
 mod junit;
 mod locks;
 mod markdown;
 mod model;
 /// The nightly's summary, index and JUnit, from the drills' reports.
 pub mod nightly;
-pub mod planner;
 mod regions;
 mod section;
 mod sections;
@@ -48,7 +49,7 @@ pub use html::render as render_html;
 pub use junit::render as render_junit;
 pub use markdown::render as render_markdown;
 pub use model::*;
-pub use store::{REPORT_FILES, RunDir, newest_reshard, remove_reports, write_reports, write_run};
+pub use store::{REPORT_FILES, RunDir, remove_reports, write_reports, write_run};
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -4,9 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::model::{Report, ReshardSummary};
+use super::model::Report;
 use super::{html, junit, markdown};
-use crate::status::planner::ReshardRate;
 
 /// The report's files in a run folder, in every format.
 pub const REPORT_FILES: [&str; 4] = ["report.json", "report.md", "report.html", "report.xml"];
@@ -82,8 +81,9 @@ impl RunDir {
         self.path.join(name)
     }
 
-    /// Point `<root>/<scenario>/latest` at this run.
-    fn link_latest(&self) -> std::io::Result<()> {
+    /// Point `latest` beside this folder at it (`<root>/<scenario>/latest`;
+    /// the nightly points `<out>/latest` at its own folder the same way).
+    pub fn link_latest(&self) -> std::io::Result<()> {
         let Some(parent) = self.path.parent() else {
             return Ok(());
         };
@@ -98,61 +98,6 @@ impl RunDir {
 pub fn write_run(dir: &RunDir, report: &Report) -> std::io::Result<()> {
     write_reports(dir, report)?;
     dir.link_latest()
-}
-
-/// The keys/s of the newest run under `root` (`<root>/<scenario>/<stamp>/report.json`)
-/// whose report has a `reshard` section that moved keys: what the capacity
-/// planner's reshard plan is timed with. Newest by `started_at`; `latest`
-/// links are skipped (they point at a run already seen), and so is a file
-/// that does not read as a report.
-pub fn newest_reshard(root: &Path) -> ReshardRate {
-    /// The two fields read: a report of another format version still has them.
-    #[derive(serde::Deserialize)]
-    struct Stored {
-        started_at: String,
-        reshard: Option<ReshardSummary>,
-    }
-    let mut best: Option<(String, PathBuf, f64)> = None;
-    let dirs = |p: &Path| -> Vec<PathBuf> {
-        std::fs::read_dir(p)
-            .map(|rd| {
-                rd.filter_map(Result::ok)
-                    .filter(|e| e.file_name() != "latest")
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                    .map(|e| e.path())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    for scenario in dirs(root) {
-        for run in dirs(&scenario) {
-            let file = run.join("report.json");
-            let Ok(text) = std::fs::read(&file) else {
-                continue;
-            };
-            let Ok(stored) = serde_json::from_slice::<Stored>(&text) else {
-                continue;
-            };
-            let Some(r) = stored
-                .reshard
-                .filter(|r| r.keys_moved > 0 && r.keys_per_s > 0.0)
-            else {
-                continue;
-            };
-            if best.as_ref().is_none_or(|b| stored.started_at > b.0) {
-                best = Some((stored.started_at, file, r.keys_per_s));
-            }
-        }
-    }
-    match best {
-        Some((started_at, file, keys_per_s)) => ReshardRate {
-            keys_per_s: Some(keys_per_s),
-            source: Some(file.display().to_string()),
-            started_at: Some(started_at),
-            note: String::new(),
-        },
-        None => ReshardRate::none(),
-    }
 }
 
 #[cfg(test)]
@@ -175,41 +120,5 @@ mod tests {
         for f in REPORT_FILES {
             assert!(root.path().join("drill/latest").join(f).is_file(), "{f}");
         }
-    }
-
-    #[test]
-    fn the_newest_reshard_on_record_gives_the_rate() {
-        let root = tempfile::tempdir().unwrap();
-        assert_eq!(newest_reshard(root.path()), ReshardRate::none());
-        let t = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
-        let mut r = crate::report::tests::sample();
-        let write = |r: &Report, scenario: &str, secs: u64| {
-            let dir = RunDir::create(
-                root.path(),
-                scenario,
-                t + std::time::Duration::from_secs(secs),
-            )
-            .unwrap();
-            write_run(&dir, r).unwrap();
-            dir
-        };
-        r.started_at = "2027-01-15T08:00:00Z".into();
-        r.reshard.as_mut().unwrap().keys_per_s = 1000.0;
-        write(&r, "cluster-reshard", 0);
-        r.started_at = "2027-01-15T09:00:00Z".into();
-        r.reshard.as_mut().unwrap().keys_per_s = 2000.0;
-        let newest = write(&r, "cluster-reshard", 3600);
-        // A newer run without a reshard does not count.
-        r.started_at = "2027-01-15T10:00:00Z".into();
-        r.reshard = None;
-        write(&r, "cluster-failover", 7200);
-        let got = newest_reshard(root.path());
-        assert_eq!(got.keys_per_s, Some(2000.0));
-        assert_eq!(got.started_at.as_deref(), Some("2027-01-15T09:00:00Z"));
-        assert_eq!(
-            got.source.as_deref(),
-            Some(newest.file("report.json").display().to_string().as_str())
-        );
-        assert!(got.note.is_empty());
     }
 }

@@ -105,7 +105,7 @@ mod tests {
     use super::*;
 
     fn scenario(yaml: &str) -> Scenario {
-        super::super::tests::load(yaml).unwrap()
+        super::super::load::tests::load(yaml).unwrap()
     }
 
     fn names(steps: &[Step]) -> Vec<String> {
@@ -145,7 +145,7 @@ mod tests {
     #[test]
     fn recovery_waits_for_what_the_kind_has_to_agree_on() {
         let with = |topology: &str| {
-            let s = super::super::tests::load_beside(
+            let s = super::super::load::tests::load_beside(
                 topology,
                 "name: k\ntopology: c.yaml\nfaults:\n  - {fault: kill, target: n1, hold_ms: 10}\n",
             )

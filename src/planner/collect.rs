@@ -5,26 +5,28 @@
 //! and clients; and the what-if figures from the measured rates: when each
 //! node's headroom fills, and the reshard that would even out memory.
 //!
-//! Reading is here; the arithmetic is in [`super::plan`] (pure); the
-//! renderers are `report::planner`'s. Field names of [`PlannerReport`] are
+//! Reading is here; the arithmetic is in [`super::arithmetic`] (pure); the
+//! renderers are [`super::render`]'s. Field names of [`PlannerReport`] are
 //! the JSON's and stay stable (docs/report.md, "The capacity report").
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::plan::{
+use super::arithmetic::{
     EvenPlan, Fill, Headroom, PrimaryLoad, SlotKeys, SlotSkew, even_out, fill_time, headroom,
     slot_skew,
 };
-use super::{ClusterStatus, NodeStatus, StatusReport, collect};
 use crate::cluster::conn::{NodeConn, parse_info};
 use crate::cluster::role::{RoleReply, parse_role};
 use crate::cluster::{ClusterError, ConnectOptions};
+use crate::report::ReshardSummary;
 use crate::runtime::{Deployment, RuntimeKind};
 use crate::slots::SlotRange;
+use crate::status::{ClusterStatus, NodeStatus, StatusReport, collect};
 use crate::topology::{Kind, Role};
 
 /// Bumped whenever a field of [`PlannerReport`] changes meaning or disappears.
@@ -312,6 +314,9 @@ pub fn rates(first: (Duration, u64, u64), second: (Duration, u64, u64)) -> Optio
     ))
 }
 
+/// The planner's report from the status read and the two INFO readings of
+/// each node: per node, then lags filled in from the primaries' side, the
+/// even-out plan, shards and regions.
 fn assemble(
     base: StatusReport,
     taken_at: String,
@@ -335,75 +340,7 @@ fn assemble(
         .nodes
         .iter()
         .zip(&readings)
-        .map(|(n, r)| {
-            let info = r.second.as_ref().map(|s| &s.1);
-            let get = |f: &str| info.and_then(|i| num(i, f));
-            let used = get("used_memory").or(n.used_memory_bytes);
-            let measured = match (&r.first, &r.second) {
-                (Some(a), Some(b)) => {
-                    let at = |s: &(Instant, HashMap<String, String>)| {
-                        Some((
-                            s.0.duration_since(origin),
-                            num(&s.1, "total_commands_processed")?,
-                            num(&s.1, "used_memory")?,
-                        ))
-                    };
-                    at(a).zip(at(b)).and_then(|(a, b)| rates(a, b))
-                }
-                _ => None,
-            };
-            let head = match (used, r.maxmemory) {
-                (Some(u), Some(m)) => Some(headroom(u, m)),
-                _ => None,
-            };
-            let growth = measured.map(|m| m.1);
-            let fill = head
-                .as_ref()
-                .map_or(Fill::Unknown, |h| fill_time(h, growth));
-            let (offset, replicas) = match &r.role {
-                Some(RoleReply::Primary { offset, replicas }) => (
-                    Some(*offset),
-                    replicas
-                        .iter()
-                        .map(|(addr, acked)| ReplicaLag {
-                            name: name_of
-                                .get(addr)
-                                .cloned()
-                                .unwrap_or_else(|| addr.to_string()),
-                            lag_bytes: offset.saturating_sub(*acked),
-                        })
-                        .collect(),
-                ),
-                Some(RoleReply::Replica { offset, .. }) => (*offset, Vec::new()),
-                None => (None, Vec::new()),
-            };
-            NodePlan {
-                name: n.name.clone(),
-                role: n.role,
-                region: n.region.clone(),
-                address: n.address,
-                shard: n.replica_of.clone().unwrap_or_else(|| n.name.clone()),
-                slots: n.slots,
-                keys: n.keys,
-                keys_per_slot: r.counts.as_deref().and_then(slot_skew),
-                used_memory_bytes: used,
-                used_memory_dataset_bytes: get("used_memory_dataset"),
-                maxmemory_policy: r.policy.clone(),
-                headroom: head,
-                memory_growth_bytes_per_s: growth,
-                fill,
-                evicted_keys: get("evicted_keys"),
-                expired_keys: get("expired_keys"),
-                ops_per_s: measured.map(|m| m.0),
-                instantaneous_ops_per_sec: get("instantaneous_ops_per_sec"),
-                sampled_ms: measured.map(|m| m.2),
-                connected_clients: get("connected_clients"),
-                replication_offset: offset,
-                replicas,
-                lag_bytes: None,
-                error: r.error.clone().or_else(|| n.error.clone()),
-            }
-        })
+        .map(|(n, r)| node_plan(n, r, origin, &name_of))
         .collect();
     let lags: BTreeMap<String, u64> = nodes
         .iter()
@@ -414,20 +351,7 @@ fn assemble(
             n.lag_bytes = lags.get(&n.name).copied();
         }
     }
-    let even = cluster.then(|| {
-        let loads: Vec<PrimaryLoad> = nodes
-            .iter()
-            .zip(&readings)
-            .filter(|(n, _)| n.role == Some(Role::Primary) && n.slots > 0)
-            .map(|(n, r)| PrimaryLoad {
-                name: n.name.clone(),
-                dataset_bytes: n.used_memory_dataset_bytes.unwrap_or(0),
-                keys: n.keys.unwrap_or(0),
-                slots: r.counts.clone().unwrap_or_default(),
-            })
-            .collect();
-        even_out(&loads, rate.keys_per_s)
-    });
+    let even = cluster.then(|| even_out(&primary_loads(&nodes, &readings), rate.keys_per_s));
     let shards = shards(&nodes, cluster);
     let regions = regions(&nodes);
     PlannerReport {
@@ -444,6 +368,112 @@ fn assemble(
         cluster: base.cluster,
         even_out: even,
         reshard_rate: rate,
+    }
+}
+
+/// What the even-out plan weighs: each primary that holds slots, its
+/// dataset, keys and keys per slot.
+fn primary_loads(nodes: &[NodePlan], readings: &[Reading]) -> Vec<PrimaryLoad> {
+    nodes
+        .iter()
+        .zip(readings)
+        .filter(|(n, _)| n.role == Some(Role::Primary) && n.slots > 0)
+        .map(|(n, r)| PrimaryLoad {
+            name: n.name.clone(),
+            dataset_bytes: n.used_memory_dataset_bytes.unwrap_or(0),
+            keys: n.keys.unwrap_or(0),
+            slots: r.counts.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Ops/s, memory growth and the sampled time from a node's two readings,
+/// timed from `origin` (the first reading of all).
+fn measured_rates(r: &Reading, origin: Instant) -> Option<(f64, f64, f64)> {
+    let (Some(a), Some(b)) = (&r.first, &r.second) else {
+        return None;
+    };
+    let at = |s: &(Instant, HashMap<String, String>)| {
+        Some((
+            s.0.duration_since(origin),
+            num(&s.1, "total_commands_processed")?,
+            num(&s.1, "used_memory")?,
+        ))
+    };
+    at(a).zip(at(b)).and_then(|(a, b)| rates(a, b))
+}
+
+/// A node's replication offset and, for a primary, each replica's lag as
+/// the primary sees it (`ROLE`), replicas named by their address.
+fn replication_of(
+    r: &Reading,
+    name_of: &BTreeMap<SocketAddr, String>,
+) -> (Option<u64>, Vec<ReplicaLag>) {
+    match &r.role {
+        Some(RoleReply::Primary { offset, replicas }) => (
+            Some(*offset),
+            replicas
+                .iter()
+                .map(|(addr, acked)| ReplicaLag {
+                    name: name_of
+                        .get(addr)
+                        .cloned()
+                        .unwrap_or_else(|| addr.to_string()),
+                    lag_bytes: offset.saturating_sub(*acked),
+                })
+                .collect(),
+        ),
+        Some(RoleReply::Replica { offset, .. }) => (*offset, Vec::new()),
+        None => (None, Vec::new()),
+    }
+}
+
+/// One node's row of the report: the status read, the second INFO reading's
+/// figures, the rates between the readings, headroom and fill time.
+fn node_plan(
+    n: &NodeStatus,
+    r: &Reading,
+    origin: Instant,
+    name_of: &BTreeMap<SocketAddr, String>,
+) -> NodePlan {
+    let info = r.second.as_ref().map(|s| &s.1);
+    let get = |f: &str| info.and_then(|i| num(i, f));
+    let used = get("used_memory").or(n.used_memory_bytes);
+    let measured = measured_rates(r, origin);
+    let head = match (used, r.maxmemory) {
+        (Some(u), Some(m)) => Some(headroom(u, m)),
+        _ => None,
+    };
+    let growth = measured.map(|m| m.1);
+    let fill = head
+        .as_ref()
+        .map_or(Fill::Unknown, |h| fill_time(h, growth));
+    let (offset, replicas) = replication_of(r, name_of);
+    NodePlan {
+        name: n.name.clone(),
+        role: n.role,
+        region: n.region.clone(),
+        address: n.address,
+        shard: n.replica_of.clone().unwrap_or_else(|| n.name.clone()),
+        slots: n.slots,
+        keys: n.keys,
+        keys_per_slot: r.counts.as_deref().and_then(slot_skew),
+        used_memory_bytes: used,
+        used_memory_dataset_bytes: get("used_memory_dataset"),
+        maxmemory_policy: r.policy.clone(),
+        headroom: head,
+        memory_growth_bytes_per_s: growth,
+        fill,
+        evicted_keys: get("evicted_keys"),
+        expired_keys: get("expired_keys"),
+        ops_per_s: measured.map(|m| m.0),
+        instantaneous_ops_per_sec: get("instantaneous_ops_per_sec"),
+        sampled_ms: measured.map(|m| m.2),
+        connected_clients: get("connected_clients"),
+        replication_offset: offset,
+        replicas,
+        lag_bytes: None,
+        error: r.error.clone().or_else(|| n.error.clone()),
     }
 }
 
@@ -527,6 +557,61 @@ pub fn regions(nodes: &[NodePlan]) -> Vec<RegionPlan> {
             }
         })
         .collect()
+}
+
+/// The keys/s of the newest run under `root` (`<root>/<scenario>/<stamp>/report.json`)
+/// whose report has a `reshard` section that moved keys: what the capacity
+/// planner's reshard plan is timed with. Newest by `started_at`; `latest`
+/// links are skipped (they point at a run already seen), and so is a file
+/// that does not read as a report.
+pub fn newest_reshard(root: &Path) -> ReshardRate {
+    /// The two fields read: a report of another format version still has them.
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        started_at: String,
+        reshard: Option<ReshardSummary>,
+    }
+    let mut best: Option<(String, PathBuf, f64)> = None;
+    let dirs = |p: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(p)
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .filter(|e| e.file_name() != "latest")
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for scenario in dirs(root) {
+        for run in dirs(&scenario) {
+            let file = run.join("report.json");
+            let Ok(text) = std::fs::read(&file) else {
+                continue;
+            };
+            let Ok(stored) = serde_json::from_slice::<Stored>(&text) else {
+                continue;
+            };
+            let Some(r) = stored
+                .reshard
+                .filter(|r| r.keys_moved > 0 && r.keys_per_s > 0.0)
+            else {
+                continue;
+            };
+            if best.as_ref().is_none_or(|b| stored.started_at > b.0) {
+                best = Some((stored.started_at, file, r.keys_per_s));
+            }
+        }
+    }
+    match best {
+        Some((started_at, file, keys_per_s)) => ReshardRate {
+            keys_per_s: Some(keys_per_s),
+            source: Some(file.display().to_string()),
+            started_at: Some(started_at),
+            note: String::new(),
+        },
+        None => ReshardRate::none(),
+    }
 }
 
 #[cfg(test)]
@@ -614,5 +699,41 @@ mod tests {
             (Some(4000), Some(3000))
         );
         assert_eq!(g[1].keys, 0, "a replica's keys are copies");
+    }
+
+    #[test]
+    fn the_newest_reshard_on_record_gives_the_rate() {
+        let root = tempfile::tempdir().unwrap();
+        assert_eq!(newest_reshard(root.path()), ReshardRate::none());
+        let t = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+        let mut r = crate::report::tests::sample();
+        let write = |r: &crate::report::Report, scenario: &str, secs: u64| {
+            let dir = crate::report::RunDir::create(
+                root.path(),
+                scenario,
+                t + std::time::Duration::from_secs(secs),
+            )
+            .unwrap();
+            crate::report::write_run(&dir, r).unwrap();
+            dir
+        };
+        r.started_at = "2027-01-15T08:00:00Z".into();
+        r.reshard.as_mut().unwrap().keys_per_s = 1000.0;
+        write(&r, "cluster-reshard", 0);
+        r.started_at = "2027-01-15T09:00:00Z".into();
+        r.reshard.as_mut().unwrap().keys_per_s = 2000.0;
+        let newest = write(&r, "cluster-reshard", 3600);
+        // A newer run without a reshard does not count.
+        r.started_at = "2027-01-15T10:00:00Z".into();
+        r.reshard = None;
+        write(&r, "cluster-failover", 7200);
+        let got = newest_reshard(root.path());
+        assert_eq!(got.keys_per_s, Some(2000.0));
+        assert_eq!(got.started_at.as_deref(), Some("2027-01-15T09:00:00Z"));
+        assert_eq!(
+            got.source.as_deref(),
+            Some(newest.file("report.json").display().to_string().as_str())
+        );
+        assert!(got.note.is_empty());
     }
 }

@@ -217,15 +217,6 @@ pub struct EvenPlan {
 /// rate on this machine) turns keys into an estimated duration.
 pub fn even_out(primaries: &[PrimaryLoad], keys_per_s: Option<f64>) -> EvenPlan {
     let now: Vec<f64> = primaries.iter().map(|p| p.dataset_bytes as f64).collect();
-    let spread = |v: &[f64]| -> u64 {
-        let max = v.iter().copied().fold(f64::MIN, f64::max);
-        let min = v.iter().copied().fold(f64::MAX, f64::min);
-        if v.is_empty() {
-            0
-        } else {
-            (max - min).max(0.0).round() as u64
-        }
-    };
     let rate = keys_per_s.filter(|r| *r > 0.0 && r.is_finite());
     let mut plan = EvenPlan {
         moves: Vec::new(),
@@ -253,54 +244,7 @@ pub fn even_out(primaries: &[PrimaryLoad], keys_per_s: Option<f64>) -> EvenPlan 
     }
     let target = now.iter().sum::<f64>() / now.len() as f64;
     let mut mem = now.clone();
-    // (owner index, slot, keys, estimated bytes), biggest first.
-    let mut candidates: Vec<(usize, u16, u64, f64)> = primaries
-        .iter()
-        .enumerate()
-        .flat_map(|(i, p)| {
-            let bpk = p.bytes_per_key().unwrap_or(0.0);
-            p.slots
-                .iter()
-                .filter(|s| s.keys > 0)
-                .map(move |s| (i, s.slot, s.keys, s.keys as f64 * bpk))
-        })
-        .collect();
-    candidates.sort_by(|a, b| b.3.total_cmp(&a.3).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)));
-    let mut moved: BTreeMap<(usize, usize), (Vec<u16>, u64, f64)> = BTreeMap::new();
-    let mut stuck: Option<(usize, u16, u64)> = None;
-    // A primary either gives or takes: never both, so no slot travels in a
-    // circle.
-    let mut gives = vec![false; mem.len()];
-    let mut takes = vec![false; mem.len()];
-    for (from, slot, keys, bytes) in candidates {
-        if mem[from] <= target || bytes <= 0.0 || takes[from] {
-            continue;
-        }
-        let Some(to) = (0..mem.len())
-            .filter(|&i| i != from && !gives[i])
-            .min_by(|&a, &b| mem[a].total_cmp(&mem[b]).then(a.cmp(&b)))
-        else {
-            continue;
-        };
-        let worst_now = (mem[from] - target).abs().max((mem[to] - target).abs());
-        let worst_after = (mem[from] - bytes - target)
-            .abs()
-            .max((mem[to] + bytes - target).abs());
-        // A move must pay for what it costs: bring the worse of the two at
-        // least half the slot's bytes closer to the mean.
-        if worst_now - worst_after >= bytes / 2.0 {
-            mem[from] -= bytes;
-            mem[to] += bytes;
-            gives[from] = true;
-            takes[to] = true;
-            let e = moved.entry((from, to)).or_default();
-            e.0.push(slot);
-            e.1 += keys;
-            e.2 += bytes;
-        } else if stuck.is_none() {
-            stuck = Some((from, slot, keys));
-        }
-    }
+    let Greedy { moved, stuck } = greedy(candidates(primaries), &mut mem, target);
     for ((from, to), (mut slots, keys, bytes)) in moved {
         slots.sort_unstable();
         plan.keys_moved += keys;
@@ -334,6 +278,83 @@ pub fn even_out(primaries: &[PrimaryLoad], keys_per_s: Option<f64>) -> EvenPlan 
         plan.note = "even as far as whole slots go: no slot move narrows the gap".into();
     }
     plan
+}
+
+/// `max - min` of the primaries' datasets, bytes.
+fn spread(v: &[f64]) -> u64 {
+    let max = v.iter().copied().fold(f64::MIN, f64::max);
+    let min = v.iter().copied().fold(f64::MAX, f64::min);
+    if v.is_empty() {
+        0
+    } else {
+        (max - min).max(0.0).round() as u64
+    }
+}
+
+/// Every non-empty slot as (owner index, slot, keys, estimated bytes),
+/// biggest first (ties by owner, then slot, so the plan is reproducible).
+fn candidates(primaries: &[PrimaryLoad]) -> Vec<(usize, u16, u64, f64)> {
+    let mut candidates: Vec<(usize, u16, u64, f64)> = primaries
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| {
+            let bpk = p.bytes_per_key().unwrap_or(0.0);
+            p.slots
+                .iter()
+                .filter(|s| s.keys > 0)
+                .map(move |s| (i, s.slot, s.keys, s.keys as f64 * bpk))
+        })
+        .collect();
+    candidates.sort_by(|a, b| b.3.total_cmp(&a.3).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)));
+    candidates
+}
+
+/// What the greedy pass chose: per (from, to) the slots, keys and bytes
+/// moved; and the first slot too big to move, if any.
+struct Greedy {
+    moved: BTreeMap<(usize, usize), (Vec<u16>, u64, f64)>,
+    stuck: Option<(usize, u16, u64)>,
+}
+
+/// The one greedy pass of [`even_out`] over `candidates`, updating `mem`
+/// (each primary's projected dataset) as slots move.
+fn greedy(candidates: Vec<(usize, u16, u64, f64)>, mem: &mut [f64], target: f64) -> Greedy {
+    // A primary either gives or takes: never both, so no slot travels in a
+    // circle.
+    let mut moved: BTreeMap<(usize, usize), (Vec<u16>, u64, f64)> = BTreeMap::new();
+    let mut stuck: Option<(usize, u16, u64)> = None;
+    let mut gives = vec![false; mem.len()];
+    let mut takes = vec![false; mem.len()];
+    for (from, slot, keys, bytes) in candidates {
+        if mem[from] <= target || bytes <= 0.0 || takes[from] {
+            continue;
+        }
+        let Some(to) = (0..mem.len())
+            .filter(|&i| i != from && !gives[i])
+            .min_by(|&a, &b| mem[a].total_cmp(&mem[b]).then(a.cmp(&b)))
+        else {
+            continue;
+        };
+        let worst_now = (mem[from] - target).abs().max((mem[to] - target).abs());
+        let worst_after = (mem[from] - bytes - target)
+            .abs()
+            .max((mem[to] + bytes - target).abs());
+        // A move must pay for what it costs: bring the worse of the two at
+        // least half the slot's bytes closer to the mean.
+        if worst_now - worst_after >= bytes / 2.0 {
+            mem[from] -= bytes;
+            mem[to] += bytes;
+            gives[from] = true;
+            takes[to] = true;
+            let e = moved.entry((from, to)).or_default();
+            e.0.push(slot);
+            e.1 += keys;
+            e.2 += bytes;
+        } else if stuck.is_none() {
+            stuck = Some((from, slot, keys));
+        }
+    }
+    Greedy { moved, stuck }
 }
 
 /// Sorted slots as ranges: `[1, 2, 3, 7]` → `1-3`, `7`.

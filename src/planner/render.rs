@@ -12,10 +12,10 @@ use std::fmt::Write as _;
 
 use plotters::style::RGBColor;
 
-use super::html::{Bars, STYLE, bar_chart, escape};
+use super::arithmetic::{Fill, Headroom, SlotSkew};
+use super::collect::PlannerReport;
+use crate::report::html::{Bars, STYLE, bar_chart, escape};
 use crate::status::human_bytes;
-use crate::status::plan::{Fill, Headroom, SlotSkew};
-use crate::status::planner::PlannerReport;
 use crate::topology::{Kind, Role};
 
 /// One table of the report, rendered as Markdown or HTML alike.
@@ -233,10 +233,20 @@ fn skew_cells(k: Option<&SlotSkew>, cluster: bool) -> Vec<String> {
     }
 }
 
+/// The report's tables, in the order both renderings show them.
 fn tables(r: &PlannerReport) -> Vec<Table> {
-    let cluster = r.kind == Kind::Cluster;
-    let mut out = Vec::new();
+    vec![
+        nodes_table(r),
+        keys_per_slot_table(r),
+        shards_table(r),
+        regions_table(r),
+        even_out_table(r),
+    ]
+}
 
+/// Every node: role, place, memory against `maxmemory`, growth and when it fills, ops/s, lag.
+fn nodes_table(r: &PlannerReport) -> Table {
+    let cluster = r.kind == Kind::Cluster;
     let mut notes = vec![
         "ops/s: the change of `total_commands_processed` between two INFO reads over the \
          time measured between them (our own first INFO not counted); Redis's \
@@ -250,7 +260,7 @@ fn tables(r: &PlannerReport) -> Vec<Table> {
             notes.push(format!("{}: {e}", n.name));
         }
     }
-    out.push(Table {
+    Table {
         id: "nodes",
         title: "Nodes",
         header: vec![
@@ -318,14 +328,18 @@ fn tables(r: &PlannerReport) -> Vec<Table> {
             })
             .collect(),
         notes,
-    });
+    }
+}
 
+/// Each primary's keys over its slots: how evenly they spread, and the biggest slots.
+fn keys_per_slot_table(r: &PlannerReport) -> Table {
+    let cluster = r.kind == Kind::Cluster;
     let primaries: Vec<_> = r
         .nodes
         .iter()
         .filter(|n| n.role == Some(Role::Primary))
         .collect();
-    out.push(Table {
+    Table {
         id: "keys-per-slot",
         title: "Keys per slot",
         header: vec![
@@ -358,9 +372,13 @@ fn tables(r: &PlannerReport) -> Vec<Table> {
         } else {
             format!("n/a: a {} topology has no slots.", kind(r.kind))
         }],
-    });
+    }
+}
 
-    out.push(Table {
+/// Each shard (a primary with its replicas): slots, keys, skew, memory.
+fn shards_table(r: &PlannerReport) -> Table {
+    let cluster = r.kind == Kind::Cluster;
+    Table {
         id: "shards",
         title: "Shards (a primary and its replicas)",
         header: vec![
@@ -408,9 +426,13 @@ fn tables(r: &PlannerReport) -> Vec<Table> {
             })
             .collect(),
         notes: Vec::new(),
-    });
+    }
+}
 
-    out.push(Table {
+/// Each region: its nodes, slots, keys, memory and headroom, ops/s, clients.
+fn regions_table(r: &PlannerReport) -> Table {
+    let cluster = r.kind == Kind::Cluster;
+    Table {
         id: "regions",
         title: "Regions",
         header: vec![
@@ -454,8 +476,11 @@ fn tables(r: &PlannerReport) -> Vec<Table> {
             })
             .collect(),
         notes: Vec::new(),
-    });
+    }
+}
 
+/// The slot moves that would even out memory, timed at the newest reshard drill's rate.
+fn even_out_table(r: &PlannerReport) -> Table {
     let mut notes = Vec::new();
     let rows = match &r.even_out {
         None => {
@@ -524,7 +549,7 @@ fn tables(r: &PlannerReport) -> Vec<Table> {
             None => format!("Duration unknown: {}.", r.reshard_rate.note),
         });
     }
-    out.push(Table {
+    Table {
         id: "even-out",
         title: "Reshard plan to even out memory",
         header: vec![
@@ -538,8 +563,7 @@ fn tables(r: &PlannerReport) -> Vec<Table> {
         ],
         rows,
         notes,
-    });
-    out
+    }
 }
 
 type Drawn = (&'static str, &'static str, Result<String, String>);
@@ -626,8 +650,8 @@ fn charts(r: &PlannerReport) -> Vec<Drawn> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::plan::{self, SlotKeys, even_out, fill_time, headroom, slot_skew};
-    use crate::status::planner::{
+    use crate::planner::arithmetic::{self, SlotKeys, even_out, fill_time, headroom, slot_skew};
+    use crate::planner::collect::{
         NodePlan, PLANNER_FORMAT_VERSION, ReplicaLag, ReshardRate, regions, shards,
     };
 
@@ -700,13 +724,13 @@ mod tests {
         let nodes = vec![a, r, b, down];
         let even = even_out(
             &[
-                plan::PrimaryLoad {
+                arithmetic::PrimaryLoad {
                     name: "s1<n1>".into(),
                     dataset_bytes: 101_000,
                     keys: 1010,
                     slots: counts,
                 },
-                plan::PrimaryLoad {
+                arithmetic::PrimaryLoad {
                     name: "s2n1".into(),
                     dataset_bytes: 0,
                     keys: 0,
