@@ -1,14 +1,16 @@
 //! The cache checkers' rows — counters, transactions, TTLs, stale reads,
-//! eviction — for those the
-//! workload ran: the same rows in the Markdown summary and the HTML report.
+//! eviction — for those the workload ran, in the summary table.
 
-use super::Checks;
-use super::text::{group, ms};
+use super::model::{Checks, StaleChecks, TtlChecks};
+use super::text::{group, ms, spread};
 
-/// Label, text, and whether the row reports a broken guarantee (a lost or
-/// over-counted increment, a torn read or group, a zombie or an early
-/// expiry), which the HTML report marks.
-pub(super) fn rows(c: &Checks) -> Vec<(&'static str, String, bool)> {
+/// A row: label, text, and whether it reports a broken guarantee (a lost
+/// or over-counted increment, a torn read or group, a zombie or an early
+/// expiry), which every rendering marks.
+type Rows = Vec<(&'static str, String, bool)>;
+
+/// Every cache checker's rows, in a fixed order.
+pub(super) fn rows(c: &Checks) -> Rows {
     let mut rows = Vec::new();
     if let Some(k) = &c.counters {
         rows.push((
@@ -39,7 +41,31 @@ pub(super) fn rows(c: &Checks) -> Vec<(&'static str, String, bool)> {
         ));
     }
     if let Some(t) = &c.ttl {
+        ttl(t, &mut rows);
+    }
+    if let Some(t) = &c.stale {
+        stale(t, &mut rows);
+    }
+    if let Some(e) = &c.eviction {
         rows.push((
+            "eviction",
+            format!(
+                "policy {} · {} keys evicted at the end · {} hot keys · {} INFO samples",
+                e.policy.as_str(),
+                group(e.evicted_keys_at_end),
+                group(e.hot_keys),
+                group(e.info_samples)
+            ),
+            false,
+        ));
+    }
+    rows
+}
+
+/// The TTL checker's rows: zombies and early expiries, writes lost to a
+/// failover, how late expiries came.
+fn ttl(t: &TtlChecks, rows: &mut Rows) {
+    rows.push((
             "TTL",
             format!(
                 "{} SET PX · {} reads judged ({} ambiguous) · zombies {} ({} in faults) past {} tolerance · early expiries {} ({} in faults)",
@@ -54,11 +80,11 @@ pub(super) fn rows(c: &Checks) -> Vec<(&'static str, String, bool)> {
             ),
             t.zombie_reads > 0 || t.early_expiries > 0,
         ));
-        // Each write lost to a failover, with the facts that say so: the
-        // write, the primary that acknowledged it, the one promoted in its
-        // place, and when.
-        if t.lost_in_failover > 0 {
-            let first = t.lost_in_failover_examples.first().map(|l| {
+    // Each write lost to a failover, with the facts that say so: the
+    // write, the primary that acknowledged it, the one promoted in its
+    // place, and when.
+    if t.lost_in_failover > 0 {
+        let first = t.lost_in_failover_examples.first().map(|l| {
                 format!(
                     " — e.g. `{}` set at {} (PX {} ms), acknowledged at {} by {} after {} was promoted in its place at {}{}, read nil {} before its deadline",
                     l.read.key,
@@ -76,7 +102,7 @@ pub(super) fn rows(c: &Checks) -> Vec<(&'static str, String, bool)> {
                     ms(l.read.by_ns as f64 / 1e6),
                 )
             });
-            rows.push((
+        rows.push((
                 "TTL writes lost to a failover",
                 format!(
                     "{} write(s) read back nil before their deadline, acknowledged by a primary after its replica had been promoted in its place{}",
@@ -85,90 +111,66 @@ pub(super) fn rows(c: &Checks) -> Vec<(&'static str, String, bool)> {
                 ),
                 true,
             ));
-        }
-        let (l, m) = (&t.lateness_at_least_ms, &t.lateness_at_most_ms);
-        let lateness = if t.expiries_seen > 0 {
+    }
+    let (l, m) = (&t.lateness_at_least_ms, &t.lateness_at_most_ms);
+    let lateness = if t.expiries_seen > 0 {
+        format!(
+            "{} expiries seen · at least {} · at most {}",
+            group(t.expiries_seen),
+            spread(l),
+            spread(m)
+        )
+    } else {
+        "no expiry seen".to_string()
+    };
+    rows.push(("expiry lateness", lateness, false));
+}
+
+/// The stale-read checker's rows: overall, by client mode, by phase.
+fn stale(t: &StaleChecks, rows: &mut Rows) {
+    let staleness = if t.stale_reads > 0 {
+        format!(" (superseded {})", spread(&t.staleness_ms))
+    } else {
+        String::new()
+    };
+    rows.push((
+        "stale reads",
+        format!(
+            "{} GETs judged · {} nil · {} unexplained · stale {}{staleness}",
+            group(t.reads_checked),
+            group(t.nil_reads),
+            group(t.reads_unexplained),
+            group(t.stale_reads)
+        ),
+        t.stale_reads > 0,
+    ));
+    let side = |s: &super::model::StaleSide| {
+        if s.stale_reads > 0 {
             format!(
-                "{} expiries seen · at least p50 {} · p99 {} · max {} · at most p50 {} · p99 {} · max {}",
-                group(t.expiries_seen),
-                ms(l.p50),
-                ms(l.p99),
-                ms(l.max),
-                ms(m.p50),
-                ms(m.p99),
-                ms(m.max)
+                "{} of {} stale (superseded {})",
+                group(s.stale_reads),
+                group(s.reads),
+                spread(&s.staleness_ms)
             )
         } else {
-            "no expiry seen".to_string()
-        };
-        rows.push(("expiry lateness", lateness, false));
-    }
-    if let Some(t) = &c.stale {
-        let staleness = if t.stale_reads > 0 {
-            format!(
-                " (superseded p50 {} · p99 {} · max {})",
-                ms(t.staleness_ms.p50),
-                ms(t.staleness_ms.p99),
-                ms(t.staleness_ms.max)
-            )
-        } else {
-            String::new()
-        };
-        rows.push((
-            "stale reads",
-            format!(
-                "{} GETs judged · {} nil · {} unexplained · stale {}{staleness}",
-                group(t.reads_checked),
-                group(t.nil_reads),
-                group(t.reads_unexplained),
-                group(t.stale_reads)
-            ),
-            t.stale_reads > 0,
-        ));
-        let side = |s: &super::StaleSide| {
-            if s.stale_reads > 0 {
-                format!(
-                    "{} of {} stale (superseded p50 {} · p99 {} · max {})",
-                    group(s.stale_reads),
-                    group(s.reads),
-                    ms(s.staleness_ms.p50),
-                    ms(s.staleness_ms.p99),
-                    ms(s.staleness_ms.max)
-                )
-            } else {
-                format!("{} of {} stale", 0, group(s.reads))
-            }
-        };
-        if t.by_mode.len() > 1 || t.stale_reads > 0 {
-            let modes: Vec<String> = t
-                .by_mode
-                .iter()
-                .map(|(m, s)| format!("{m}: {}", side(s)))
-                .collect();
-            rows.push(("stale reads by client", modes.join(" · "), false));
+            format!("{} of {} stale", 0, group(s.reads))
         }
-        if t.stale_reads > 0 {
-            let phases: Vec<String> = t
-                .by_phase
-                .iter()
-                .filter(|(_, s)| s.stale_reads > 0)
-                .map(|(p, s)| format!("{p}: {}", side(s)))
-                .collect();
-            rows.push(("stale reads by phase", phases.join(" · "), false));
-        }
+    };
+    if t.by_mode.len() > 1 || t.stale_reads > 0 {
+        let modes: Vec<String> = t
+            .by_mode
+            .iter()
+            .map(|(m, s)| format!("{m}: {}", side(s)))
+            .collect();
+        rows.push(("stale reads by client", modes.join(" · "), false));
     }
-    if let Some(e) = &c.eviction {
-        rows.push((
-            "eviction",
-            format!(
-                "policy {} · {} keys evicted at the end · {} hot keys · {} INFO samples",
-                e.policy.as_str(),
-                group(e.evicted_keys_at_end),
-                group(e.hot_keys),
-                group(e.info_samples)
-            ),
-            false,
-        ));
+    if t.stale_reads > 0 {
+        let phases: Vec<String> = t
+            .by_phase
+            .iter()
+            .filter(|(_, s)| s.stale_reads > 0)
+            .map(|(p, s)| format!("{p}: {}", side(s)))
+            .collect();
+        rows.push(("stale reads by phase", phases.join(" · "), false));
     }
-    rows
 }

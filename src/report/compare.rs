@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{Report, Verdict, headline};
+use super::figures::headline;
+use super::model::{Report, Verdict};
 
 /// How far a figure may move before it is listed.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -54,6 +55,8 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// Whether the move makes the nightly fail as regressed: worse, or a
+    /// figure that is no longer measured (a blind spot is a regression).
     pub fn is_regression(self) -> bool {
         matches!(self, Direction::Worse | Direction::NoLongerMeasured)
     }

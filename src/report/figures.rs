@@ -2,7 +2,7 @@
 //! shows and `compare` diffs between two runs. One list, so what people read
 //! first and what a nightly watches for regressions are the same figures.
 
-use super::Report;
+use super::model::Report;
 
 /// One headline figure. `value` is `None` when the run did not measure it
 /// (shown as "not measured", never as 0).

@@ -8,7 +8,7 @@
 
 use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
 
-use super::{Bound, Report, SloResult, Verdict};
+use super::model::{Bound, Report, SloResult, Verdict};
 
 /// The run as one JUnit report of one suite.
 pub fn render(r: &Report) -> String {

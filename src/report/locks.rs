@@ -1,11 +1,10 @@
 //! The `locks` section of a report: what the lock workload did, whether
-//! mutual exclusion held, and what fencing saved — in Markdown here, and
-//! the same rows for the HTML report (`html.rs`).
+//! mutual exclusion held, and what fencing saved, as one [`Section`] that
+//! every rendering shows.
 
-use std::fmt::Write as _;
-
-use super::LocksReport;
-use super::text::{markdown_table, ms};
+use super::model::LocksReport;
+use super::section::{EMPTY, Section, Table};
+use super::text::{ms, spread};
 
 /// `n thing` or `n things`.
 fn count(n: u64, thing: &str) -> String {
@@ -44,12 +43,7 @@ pub(super) fn rows(l: &LocksReport) -> Vec<(&'static str, String, bool)> {
     ));
     let a = &l.acquire_ms;
     let latency = if a.count > 0 {
-        format!(
-            "acquire p50 {} · p99 {} · max {}",
-            ms(a.p50),
-            ms(a.p99),
-            ms(a.max)
-        )
+        format!("acquire {}", spread(a))
     } else {
         "nothing granted".to_string()
     };
@@ -65,6 +59,13 @@ pub(super) fn rows(l: &LocksReport) -> Vec<(&'static str, String, bool)> {
         ),
         false,
     ));
+    guarantees(l, &mut rows);
+    rows
+}
+
+/// The rows that say whether the guarantees held: mutual exclusion, the
+/// fenced and unfenced resources, the pauses, an incomplete history.
+fn guarantees(l: &LocksReport, rows: &mut Vec<(&'static str, String, bool)>) {
     rows.push(if l.violations == 0 {
         (
             "mutual exclusion",
@@ -128,7 +129,6 @@ pub(super) fn rows(l: &LocksReport) -> Vec<(&'static str, String, bool)> {
     if let Some(why) = &l.incomplete {
         rows.push(("incomplete", why.clone(), true));
     }
-    rows
 }
 
 /// The first overlaps, one sentence each.
@@ -171,7 +171,7 @@ pub(super) fn region_grid(l: &LocksReport) -> Option<(Vec<&'static str>, Vec<Vec
     let rows = (l.by_region.iter())
         .map(|g| {
             let some = g.acquire_ms.count > 0;
-            let lat = |v: f64| if some { ms(v) } else { "—".to_string() };
+            let lat = |v: f64| if some { ms(v) } else { EMPTY.to_string() };
             vec![
                 g.region.clone(),
                 g.workers.to_string(),
@@ -186,35 +186,25 @@ pub(super) fn region_grid(l: &LocksReport) -> Option<(Vec<&'static str>, Vec<Vec
     Some((head, rows))
 }
 
-/// Append the section to `s`, in Markdown.
-pub(super) fn render(s: &mut String, l: &LocksReport) {
-    let _ = writeln!(s, "\n| locks | |\n|---|---|");
-    for (label, text, broken) in rows(l) {
-        // The mutual-exclusion row's count stands out when it broke.
-        let text = match (label, broken) {
-            ("mutual exclusion", true) => match text.split_once(':') {
-                Some((n, rest)) => format!("**{n}**:{rest}"),
-                None => text,
-            },
-            _ => text,
-        };
-        let _ = writeln!(s, "| {label} | {text} |");
-    }
+/// The section: the rows (a broken guarantee marked), the workers by
+/// region, the first overlaps.
+pub(super) fn section(l: &LocksReport) -> Section {
+    let mut s = Section::titled("Locks");
+    s.table(Table::of_labels(rows(l)));
     if let Some((head, rows)) = region_grid(l) {
-        s.push('\n');
-        markdown_table(s, &head, &rows);
+        s.text("By the workers' region:");
+        s.table(Table::new(&head).with_rows(rows));
     }
     let shown = overlaps(l);
     if !shown.is_empty() {
-        let _ = writeln!(s, "\nOverlaps (first {}):\n", shown.len());
-        for o in shown {
-            let _ = writeln!(s, "- {o}");
-        }
+        s.text(format!("Overlaps (first {}):", shown.len()));
+        s.list(shown);
     }
+    s
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
@@ -222,7 +212,7 @@ mod tests {
 
     /// A Redlock run where an instance restarted without persistence: one
     /// overlap, and a holder paused past its validity.
-    fn sample() -> LocksReport {
+    pub(crate) fn sample() -> LocksReport {
         let holding = |worker: &str, fence, on: &[&str], from_ms, to_ms| Holding {
             worker: worker.into(),
             acquisition: 4,
@@ -285,13 +275,6 @@ mod tests {
     }
 
     #[test]
-    fn locks_section() {
-        let mut s = String::new();
-        render(&mut s, &sample());
-        insta::assert_snapshot!(s);
-    }
-
-    #[test]
     fn workers_in_regions_get_a_row_each() {
         let mut l = sample();
         assert!(region_grid(&l).is_none());
@@ -309,11 +292,9 @@ mod tests {
                 ..Default::default()
             },
         ];
-        let mut s = String::new();
-        render(&mut s, &l);
-        assert!(s.contains("| workers in | workers | grants | timeouts | acquire p50 | p99 | max |\n|---|---:|---:|---:|---:|---:|---:|\n"), "{s}");
-        assert!(s.contains("| eu | 2 | 14 | 2 | 154 ms |"), "{s}");
+        let rows = section(&l).rows_under("workers in");
+        assert_eq!(rows[0][..5], ["eu", "2", "14", "2", "154 ms"], "{rows:?}");
         // No grant: no latency to show.
-        assert!(s.contains("| ap | 2 | 0 | 0 | — | — | — |"), "{s}");
+        assert_eq!(rows[1], ["ap", "2", "0", "0", "—", "—", "—"], "{rows:?}");
     }
 }

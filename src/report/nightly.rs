@@ -16,9 +16,10 @@ use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 use serde::{Deserialize, Serialize};
 
 use super::compare::{self, Comparison, Direction, Threshold};
-use super::html::escape;
-use super::{Expected, Report, Verdict, headline};
+use super::figures::headline;
+use super::model::{Expected, Report, Verdict};
 use crate::exit;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 /// How a drill's run ended, as the nightly saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -263,14 +264,6 @@ pub fn status_word(d: &DrillEntry) -> &'static str {
     }
 }
 
-fn show(v: Option<f64>, unit: &str) -> String {
-    match v {
-        Some(v) if v.fract() == 0.0 => format!("{v:.0} {unit}"),
-        Some(v) => format!("{v:.1} {unit}"),
-        None => "—".into(),
-    }
-}
-
 /// What changed for `drill` since the previous nightly, as short lines.
 fn changes(s: &Summary, drill: &str) -> Vec<(String, bool)> {
     let mut out = Vec::new();
@@ -294,134 +287,152 @@ fn changes(s: &Summary, drill: &str) -> Vec<(String, bool)> {
     out
 }
 
-/// The headline figures shown in the index: the measured ones.
-fn figures_cell(d: &DrillEntry) -> String {
-    let shown: Vec<String> = d
-        .figures
-        .iter()
-        .filter(|f| f.value.is_some())
-        .map(|f| format!("{}: {}", escape(&f.label), show(f.value, &f.unit)))
-        .collect();
-    if shown.is_empty() {
-        d.note.as_deref().map(escape).unwrap_or_default()
-    } else {
-        shown.join("<br>")
+/// How much a drill needs a reader's look, most first: failed, did not
+/// finish, unknown, regressed, passed only as its scenario expects (a
+/// drill written to fail), passed. The index lists them in this order.
+fn attention(s: &Summary, d: &DrillEntry) -> u8 {
+    let regressed = || changes(s, &d.drill).iter().any(|(_, reg)| *reg);
+    match (d.status, d.gate()) {
+        (DrillStatus::Finished, Verdict::Fail) => 0,
+        (DrillStatus::TimedOut | DrillStatus::Error, _) => 1,
+        (_, Verdict::Unknown) => 2,
+        _ if regressed() => 3,
+        _ if d.expected.is_some() => 4,
+        _ => 5,
     }
 }
 
-/// `index.html`: one row per drill, self-contained (inline CSS, no script,
-/// no network), linking to each drill's `report.html`.
+/// The index's style: the run report's, with compact rows.
+const INDEX_STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222;max-width:1200px}\
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .5em;vertical-align:top;text-align:left}\
+td.n{text-align:right;white-space:nowrap}td.v{white-space:nowrap}\
+.pass{background:#d9f2d9}.fail,.error,.timed-out{background:#f8d0d0}.unknown{background:#f3ecc2}\
+.regressed{background:#fbe0c0}.reg{color:#b00;font-weight:bold}small{color:#666}h2{font-size:1.1em}";
+
+/// `index.html`: the drills that need a look (did not pass, regressed, or
+/// passed only as expected) on top, then those that passed; one compact
+/// row per drill, linking to its `report.html`. Self-contained (inline
+/// CSS, no script, no network); written through maud, which escapes every
+/// value.
 pub fn render_index(s: &Summary) -> String {
-    let mut h = String::new();
+    let mut drills: Vec<&DrillEntry> = s.drills.iter().collect();
+    drills.sort_by_key(|d| attention(s, d));
+    let (look, passed): (Vec<&DrillEntry>, Vec<&DrillEntry>) =
+        drills.into_iter().partition(|d| attention(s, d) < 5);
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "redis-drill nightly " (s.started_at) }
+                style { (PreEscaped(INDEX_STYLE)) }
+            }
+            body {
+                h1 { "Nightly " (s.started_at) }
+                (index_head(s))
+                @if !look.is_empty() {
+                    h2 { "Needs a look (" (look.len()) ")" }
+                    (drill_table(s, &look))
+                }
+                @if !passed.is_empty() {
+                    h2 { "Passed (" (passed.len()) ")" }
+                    (drill_table(s, &passed))
+                }
+                @for f in s.trend.flips.iter().filter(|f| !s.drills.iter().any(|d| d.drill == f.drill)) {
+                    p class="reg" { (f.drill) ": ran in the previous nightly, not in this one — REGRESSION" }
+                }
+                p { small { "Written by redis-drill nightly; summary.json holds the same, junit.xml one suite per drill." } }
+            }
+        }
+    };
+    page.into_string() + "\n"
+}
+
+/// The outcome, the environment, and the nightly compared with.
+fn index_head(s: &Summary) -> Markup {
     let outcome = match s.outcome {
         Outcome::Failed => "fail",
         Outcome::Regressed => "regressed",
         Outcome::Unknown => "unknown",
         Outcome::Passed => "pass",
     };
-    let _ = write!(
-        h,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<title>redis-drill nightly {started}</title>\n<style>\
-body{{font-family:sans-serif;margin:2em;color:#222}}\
-table{{border-collapse:collapse}}td:nth-child(4){{min-width:20em}}td,th{{border:1px solid #ccc;padding:.3em .6em;vertical-align:top;text-align:left}}\
-.pass{{background:#d9f2d9}}.fail,.error,.timed-out{{background:#f8d0d0}}.unknown{{background:#f3ecc2}}\
-.regressed{{background:#fbe0c0}}.reg{{color:#b00;font-weight:bold}}small{{color:#666}}\
-</style></head><body>\n<h1>Nightly {started}</h1>\n\
-<p class=\"{outcome}\">Outcome: <b>{outcome}</b> (exit code {code}) · {n} drills · {runtime} runtime · \
-{mins:.1} min · each drill bounded to {timeout} s</p>\n",
-        started = escape(&s.started_at),
-        code = s.exit_code,
-        n = s.drills.len(),
-        runtime = escape(&s.runtime),
-        mins = s.duration_ms / 60_000.0,
-        timeout = s.drill_timeout_s,
-    );
-    let _ = writeln!(
-        h,
-        "<p>Compared with: {}</p>",
-        s.previous.as_deref().map_or_else(
-            || "nothing (the first nightly in this folder)".to_string(),
-            |p| format!("<a href=\"../{0}/index.html\">{0}</a>", escape(p))
-        )
-    );
-    h.push_str(
-        "<table>\n<tr><th>Drill</th><th>Verdict</th><th>SLOs pass/fail/unknown</th>\
-<th>Headline figures</th><th>Since the previous nightly</th><th>Time</th><th>Report</th></tr>\n",
-    );
-    for d in &s.drills {
-        let word = status_word(d);
-        let change = changes(s, &d.drill);
-        let change_cell = if s.previous.is_none() {
-            String::new()
-        } else if change.is_empty() {
-            "no change beyond thresholds".into()
-        } else {
-            change
-                .iter()
-                .map(|(t, reg)| {
-                    if *reg {
-                        format!("<span class=\"reg\">{} — REGRESSION</span>", escape(t))
-                    } else {
-                        escape(t)
+    html! {
+        p class=(outcome) {
+            "Outcome: " b { (outcome) } " (exit code " (s.exit_code) ") · " (s.drills.len())
+            " drills · " (s.runtime) " runtime · " (format!("{:.1}", s.duration_ms / 60_000.0))
+            " min · each drill bounded to " (s.drill_timeout_s) " s"
+        }
+        p {
+            "Compared with: "
+            @match s.previous.as_deref() {
+                Some(p) => a href={ "../" (p) "/index.html" } { (p) },
+                None => "nothing (the first nightly in this folder)",
+            }
+        }
+    }
+}
+
+/// One compact row per drill: its name and run, its verdict (and what it
+/// was expected to do), its SLOs and those that did not pass, what moved
+/// since the previous nightly, its time, its report.
+fn drill_table(s: &Summary, drills: &[&DrillEntry]) -> Markup {
+    html! {
+        table {
+            tr {
+                th { "Drill" } th { "Verdict" } th { "SLOs pass/fail/unknown" }
+                th { "Since the previous nightly" } th { "Time" } th { "Report" }
+            }
+            @for d in drills {
+                tr {
+                    td { (d.drill) br; small { "run " (d.run_id) } }
+                    td class={ "v " (verdict_class(d)) } {
+                        (status_word(d))
+                        @if let Some(e) = &d.expected { br; small { (e.line()) } }
                     }
-                })
-                .collect::<Vec<_>>()
-                .join("<br>")
-        };
-        let link = d.run_dir.as_deref().map_or_else(
-            || "—".to_string(),
-            |dir| {
-                format!(
-                    "<a href=\"{0}/report.html\">report.html</a> · <a href=\"{0}/report.json\">json</a>",
-                    escape(dir)
-                )
-            },
-        );
-        let _ = writeln!(
-            h,
-            "<tr><td>{drill}<br><small>run {run_id}</small></td><td class=\"{class}\" style=\"max-width:16em\">{word}{expected}</td>\
-<td>{p}/{f}/{u}{not_passed}</td><td>{figures}</td><td>{change_cell}</td><td>{secs:.0} s</td><td>{link}</td></tr>",
-            drill = escape(&d.drill),
-            run_id = escape(&d.run_id),
-            class = match d.status {
-                DrillStatus::Finished => d.gate().as_str().to_string(),
-                _ => word.replace(' ', "-"),
-            },
-            expected = d.expected.as_ref().map_or_else(String::new, |e| format!(
-                "<br><small>{}</small>",
-                escape(&e.line())
-            )),
-            p = d.slo_pass,
-            f = d.slo_fail,
-            u = d.slo_unknown,
-            not_passed = d
-                .not_passed
-                .iter()
-                .map(|n| format!("<br><small>{}</small>", escape(n)))
-                .collect::<String>(),
-            figures = figures_cell(d),
-            secs = d.duration_ms / 1000.0,
-        );
+                    td {
+                        (d.slo_pass) "/" (d.slo_fail) "/" (d.slo_unknown)
+                        @for n in &d.not_passed { br; small { (n) } }
+                        @if let Some(note) = &d.note { br; small { (note) } }
+                    }
+                    td { (moved(s, d)) }
+                    td class="n" { (format!("{:.0} s", d.duration_ms / 1000.0)) }
+                    td {
+                        @match d.run_dir.as_deref() {
+                            Some(dir) => {
+                                a href={ (dir) "/report.html" } { "report.html" } " · "
+                                a href={ (dir) "/report.json" } { "json" }
+                            }
+                            None => "—",
+                        }
+                    }
+                }
+            }
+        }
     }
-    h.push_str("</table>\n");
-    let gone: Vec<&compare::Flip> = s
-        .trend
-        .flips
-        .iter()
-        .filter(|f| !s.drills.iter().any(|d| d.drill == f.drill))
-        .collect();
-    for f in gone {
-        let _ = writeln!(
-            h,
-            "<p class=\"reg\">{}: ran in the previous nightly, not in this one — REGRESSION</p>",
-            escape(&f.drill)
-        );
+}
+
+/// The class that colours a drill's verdict: its gate, or how it ended.
+fn verdict_class(d: &DrillEntry) -> String {
+    match d.status {
+        DrillStatus::Finished => d.gate().as_str().to_string(),
+        _ => status_word(d).replace(' ', "-"),
     }
-    h.push_str(
-        "<p><small>Written by redis-drill nightly; summary.json holds the same, junit.xml one suite per drill.</small></p>\n</body></html>\n",
-    );
-    h
+}
+
+/// What moved for `d` since the previous nightly, regressions flagged.
+fn moved(s: &Summary, d: &DrillEntry) -> Markup {
+    let change = changes(s, &d.drill);
+    html! {
+        @if s.previous.is_none() {
+        } @else if change.is_empty() {
+            "no change beyond thresholds"
+        } @else {
+            @for (i, (t, reg)) in change.iter().enumerate() {
+                @if i > 0 { br; }
+                @if *reg { span class="reg" { (t) " — REGRESSION" } } @else { (t) }
+            }
+        }
+    }
 }
 
 /// `junit.xml`: one suite per drill, one case per SLO and check (the run's
@@ -494,6 +505,18 @@ pub fn render_text(s: &Summary) -> String {
 mod tests {
     use super::*;
     use crate::report::tests::{sample, sample_failover};
+
+    /// A drill killed at its time bound.
+    fn hung(drill: &str) -> DrillEntry {
+        DrillEntry::without_report(
+            drill.into(),
+            DrillStatus::TimedOut,
+            "2".into(),
+            None,
+            600_000.0,
+            "killed after 600 s".into(),
+        )
+    }
 
     fn entry(r: &Report) -> DrillEntry {
         DrillEntry::finished(
@@ -569,12 +592,12 @@ mod tests {
         let mut hazard = sample();
         assert_eq!(hazard.verdict, Verdict::Fail);
         let expect = |r: &Report, fail: &str| {
-            let spec = crate::report::ExpectSpec {
+            let spec = crate::report::model::ExpectSpec {
                 fail: vec![fail.to_string()],
                 may_fail: vec![],
                 why: Some("the point of the drill".into()),
             };
-            crate::report::expectation(&spec, &r.slo)
+            crate::report::model::expectation(&spec, &r.slo)
         };
         hazard.expected = Some(expect(&hazard, "max_p99_during_ms"));
         let met = entry(&hazard);
@@ -594,11 +617,11 @@ mod tests {
         let s = summary(vec![met, unmet], None, none);
         let html = render_index(&s);
         assert!(
-            html.contains("<td class=\"pass\" style=\"max-width:16em\">fail, as expected<br><small>Expected to fail: max_p99_during_ms — the point of the drill. As expected: each of them failed, and no other SLO did.</small>"),
+            html.contains("<td class=\"v pass\">fail, as expected<br><small>Expected to fail: max_p99_during_ms — the point of the drill. As expected: each of them failed, and no other SLO did.</small>"),
             "{html}"
         );
         assert!(
-            html.contains("<td class=\"fail\" style=\"max-width:16em\">fail, not as expected"),
+            html.contains("<td class=\"v fail\">fail, not as expected"),
             "{html}"
         );
         // JUnit: the expected failure is a passing case, saying so.
@@ -617,14 +640,7 @@ mod tests {
         let mut other = sample();
         other.scenario = "other".into();
         other.verdict = Verdict::Pass;
-        let hung = DrillEntry::without_report(
-            "other".into(),
-            DrillStatus::TimedOut,
-            "2".into(),
-            None,
-            600_000.0,
-            "killed after 600 s".into(),
-        );
+        let hung = hung("other");
         let drills = vec![entry(&new), hung];
         let t = trend(
             &reports(&[old.clone(), other]),
@@ -667,14 +683,7 @@ mod tests {
         let old = passing_failover();
         let mut new = passing_failover();
         new.faults[0].failover[0].state_ok_after_ms = Some(4000.0);
-        let hung = DrillEntry::without_report(
-            "a<b>&hung".into(),
-            DrillStatus::TimedOut,
-            "2".into(),
-            None,
-            600_000.0,
-            "killed after 600 s".into(),
-        );
+        let hung = hung("a<b>&hung");
         let drills = vec![entry(&new), hung];
         let t = trend(
             &reports(&[old]),
@@ -702,6 +711,23 @@ mod tests {
         assert!(text.contains("exit 5"), "{text}");
     }
 
+    /// What did not pass comes first, whatever the order the drills ran in.
+    #[test]
+    fn the_index_lists_what_needs_a_look_above_what_passed() {
+        let pass = entry(&passing_failover());
+        let fail = entry(&sample());
+        let s = summary(vec![pass, fail], None, Comparison::default());
+        let html = render_index(&s);
+        let look = html
+            .find("Needs a look (1)")
+            .expect("a section of drills to look at");
+        let passed = html
+            .find("Passed (1)")
+            .expect("a section of drills that passed");
+        let failing = html.find("fail</td>").expect("the failing drill's row");
+        assert!(look < failing && failing < passed, "{html}");
+    }
+
     #[test]
     fn a_drill_that_did_not_pass_names_its_slos() {
         let failing = entry(&sample());
@@ -719,7 +745,8 @@ mod tests {
         }
         assert!(entry(&all_pass).not_passed.is_empty());
         let s = summary(vec![failing.clone()], None, Comparison::default());
-        assert!(render_index(&s).contains(&format!("<br><small>{}</small>", escape(named))));
+        let shown = maud::html! { (named) }.into_string();
+        assert!(render_index(&s).contains(&format!("<br><small>{shown}</small>")));
         assert!(render_text(&s).contains(named.as_str()));
     }
 

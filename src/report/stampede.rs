@@ -1,10 +1,9 @@
 //! The stampede section of a report: what the readers saw of a hot key
-//! expiring, and whether its recomputation stayed single — in Markdown
-//! here, and the same rows for the HTML report (`html.rs`).
+//! expiring, and whether its recomputation stayed single, as one
+//! [`Section`] that every rendering shows.
 
-use std::fmt::Write as _;
-
-use super::text::{group, markdown_table, ms};
+use super::section::{EMPTY, Section, Table};
+use super::text::{group, ms, spread};
 use crate::checker::stampede::{Duplicate, Stampede};
 
 /// Duplicates listed in the Markdown at most (report.json has them all).
@@ -84,12 +83,7 @@ pub(super) fn rows(s: &Stampede) -> Vec<(&'static str, String, bool)> {
                 group(s.superseded_serves),
                 group(s.stale_served),
                 if s.staleness_ms.count > 0 {
-                    format!(
-                        " (past freshness p50 {} p99 {} max {})",
-                        ms(s.staleness_ms.p50),
-                        ms(s.staleness_ms.p99),
-                        ms(s.staleness_ms.max)
-                    )
+                    format!(" (past freshness {})", spread(&s.staleness_ms))
                 } else {
                     String::new()
                 }
@@ -97,6 +91,14 @@ pub(super) fn rows(s: &Stampede) -> Vec<(&'static str, String, bool)> {
             s.superseded_serves > 0,
         ),
     ];
+    rows.extend(warm_and_history(s));
+    rows
+}
+
+/// The warm-up row (how long the misses took to settle) and the reads the
+/// history could not hold.
+fn warm_and_history(s: &Stampede) -> Vec<(&'static str, String, bool)> {
+    let mut rows = Vec::new();
     if let Some(w) = &s.warm {
         rows.push((
             "warm-up",
@@ -166,93 +168,117 @@ pub(super) fn region_grid(s: &Stampede) -> Option<(Vec<&'static str>, Vec<Vec<St
     Some((head, rows))
 }
 
-/// The Markdown section: the rows, then per variant, per phase and per
-/// region, then the first duplicates.
-pub(super) fn render(out: &mut String, s: &Stampede) {
-    let _ = writeln!(out, "\n### Stampede\n");
-    let _ = writeln!(out, "| | |\n|---|---|");
-    for (label, text, _) in rows(s) {
-        let _ = writeln!(out, "| {label} | {text} |");
+/// The section: the rows (a broken guarantee marked), then per variant,
+/// per phase and per region, then the first duplicates.
+pub(super) fn section(s: &Stampede) -> Section {
+    let mut out = Section::titled("Stampede");
+    out.table(Table::of_labels(rows(s)));
+    out.table(by_variant(s));
+    out.table(by_phase(s));
+    if let Some((head, rows)) = region_grid(s) {
+        out.text("By the readers' region:");
+        out.table(Table::new(&head).with_rows(rows));
     }
-    let _ = writeln!(
-        out,
-        "\n| variant | reads | failed | computations | violations | lock expired | failover | serve p50 | serve p99 | serve max |"
-    );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for v in &s.by_variant {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            v.variant.map_or("—", |v| v.as_str()),
+    let dups = duplicates(s);
+    if !dups.rows.is_empty() {
+        out.text(format!(
+            "Second computations in one epoch (the first {SHOWN} at most; report.json has all):"
+        ));
+        out.table(dups);
+    }
+    out
+}
+
+/// Reads, failures, computations and serve latency per variant.
+fn by_variant(s: &Stampede) -> Table {
+    let t = Table::new(&[
+        "variant",
+        "reads",
+        "failed",
+        "computations",
+        "violations",
+        "lock expired",
+        "failover",
+        "serve p50",
+        "serve p99",
+        "serve max",
+    ]);
+    t.with_rows(s.by_variant.iter().map(|v| {
+        vec![
+            v.variant.map_or(EMPTY, |v| v.as_str()).to_string(),
             group(v.reads),
             group(v.failed),
             group(v.computes),
-            v.violations,
-            v.lock_expired_computes,
-            v.failover_computes,
+            v.violations.to_string(),
+            v.lock_expired_computes.to_string(),
+            v.failover_computes.to_string(),
             ms(v.serve_ms.p50),
             ms(v.serve_ms.p99),
-            ms(v.serve_ms.max)
-        );
-    }
-    if !s.by_phase.is_empty() {
-        let _ = writeln!(
-            out,
-            "\n| phase | reads | failed | computations | serve p50 | serve p99 | serve max |"
-        );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
-        for p in &s.by_phase {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                p.phase,
-                group(p.reads),
-                group(p.failed),
-                group(p.computes),
-                ms(p.serve_ms.p50),
-                ms(p.serve_ms.p99),
-                ms(p.serve_ms.max)
-            );
-        }
-    }
-    if let Some((head, rows)) = region_grid(s) {
-        let _ = writeln!(out, "\nBy the readers' region:\n");
-        markdown_table(out, &head, &rows);
-    }
-    let dups: Vec<(&str, &Duplicate)> = s
-        .violations
-        .iter()
-        .map(|d| ("violation", d))
+            ms(v.serve_ms.max),
+        ]
+    }))
+}
+
+/// Reads, failures, computations and serve latency per phase.
+fn by_phase(s: &Stampede) -> Table {
+    let t = Table::new(&[
+        "phase",
+        "reads",
+        "failed",
+        "computations",
+        "serve p50",
+        "serve p99",
+        "serve max",
+    ]);
+    t.with_rows(s.by_phase.iter().map(|p| {
+        vec![
+            p.phase.clone(),
+            group(p.reads),
+            group(p.failed),
+            group(p.computes),
+            ms(p.serve_ms.p50),
+            ms(p.serve_ms.p99),
+            ms(p.serve_ms.max),
+        ]
+    }))
+}
+
+/// The first second computations in one epoch: violations, then those a
+/// failover or an expired lock explains.
+fn duplicates(s: &Stampede) -> Table {
+    let dups = (s.violations.iter().map(|d| ("violation", d)))
         .chain(s.failover_computes.iter().map(|d| ("failover", d)))
         .chain(s.lock_expired_computes.iter().map(|d| ("lock expired", d)))
-        .take(SHOWN)
-        .collect();
-    if !dups.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nSecond computations in one epoch (the first {SHOWN} at most; report.json has all):\n"
-        );
-        let _ = writeln!(
-            out,
-            "| kind | key | variant | first (node, granted) | second (node, granted) |"
-        );
-        let _ = writeln!(out, "|---|---:|---|---|---|");
-        for (kind, d) in dups {
-            let _ = writeln!(
-                out,
-                "| {kind} | {} | {} | {} ({}, {:.3} s) | {} ({}, {:.3} s) |",
-                d.key,
-                d.variant.as_str(),
+        .take(SHOWN);
+    let t = Table::aligned(
+        &[
+            "kind",
+            "key",
+            "variant",
+            "first (node, granted)",
+            "second (node, granted)",
+        ],
+        "lrlll",
+    );
+    t.with_rows(dups.map(|(kind, d): (&str, &Duplicate)| {
+        vec![
+            kind.to_string(),
+            d.key.to_string(),
+            d.variant.as_str().to_string(),
+            format!(
+                "{} ({}, {:.3} s)",
                 id(&d.first),
                 d.first_node,
-                d.first_grant_ms / 1e3,
+                d.first_grant_ms / 1e3
+            ),
+            format!(
+                "{} ({}, {:.3} s)",
                 id(&d.second),
                 d.second_node,
                 d.second_grant_ms / 1e3
-            );
-        }
-    }
-    out.push('\n');
+            ),
+        ]
+    }))
 }
 
 #[cfg(test)]
@@ -281,13 +307,13 @@ mod tests {
         assert!(rows.iter().any(|(l, t, bad)| *l == "computations"
             && *bad
             && t.contains("stampede violations 1")));
-        let mut out = String::new();
-        render(&mut out, &s);
-        assert!(
-            out.contains("| violation | 0 | lock | r1-1 (s1n1, 1.000 s)"),
-            "{out}"
+        let out = section(&s);
+        let dups = out.rows_under("kind");
+        assert_eq!(
+            dups[0][..4],
+            ["violation", "0", "lock", "r1-1 (s1n1, 1.000 s)"]
         );
-        assert!(!out.contains("readers' region"), "no regions, no table");
+        assert!(out.rows_under("region").is_empty(), "no regions, no table");
     }
 
     #[test]
@@ -312,10 +338,11 @@ mod tests {
             ],
             ..Default::default()
         };
-        let mut out = String::new();
-        render(&mut out, &s);
-        let eu = format!("| eu | 2 | {} | 0 | 0 | 9 | 0 |", group(1200));
-        let ap = format!("| ap | 2 | 300 | 0 | 0 | 0 | {} |", group(4200));
-        assert!(out.contains(&eu) && out.contains(&ap), "{out}");
+        let rows = section(&s).rows_under("region");
+        assert_eq!(rows[0][..7], ["eu", "2", &group(1200), "0", "0", "9", "0"]);
+        assert_eq!(
+            rows[1][..7],
+            ["ap", "2", "300", "0", "0", "0", &group(4200)]
+        );
     }
 }

@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Report, render_html, render_junit, render_markdown};
+use super::model::Report;
+use super::{html, junit, markdown};
 
 /// The report's files in a run folder, in every format.
 pub const REPORT_FILES: [&str; 4] = ["report.json", "report.md", "report.html", "report.xml"];
@@ -14,9 +15,9 @@ pub const REPORT_FILES: [&str; 4] = ["report.json", "report.md", "report.html", 
 pub fn write_reports(dir: &RunDir, report: &Report) -> std::io::Result<()> {
     let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
     std::fs::write(dir.file("report.json"), json)?;
-    std::fs::write(dir.file("report.md"), render_markdown(report))?;
-    std::fs::write(dir.file("report.html"), render_html(report))?;
-    std::fs::write(dir.file("report.xml"), render_junit(report))
+    std::fs::write(dir.file("report.md"), markdown::render(report))?;
+    std::fs::write(dir.file("report.html"), html::render(report))?;
+    std::fs::write(dir.file("report.xml"), junit::render(report))
 }
 
 /// Remove the reports of a run folder whose record can no longer be read
@@ -74,6 +75,8 @@ impl RunDir {
         )))
     }
 
+    /// A file of the run folder (`report.json`, `ops.bin`): one place
+    /// that joins the folder and a name.
     pub fn file(&self, name: &str) -> PathBuf {
         self.path.join(name)
     }

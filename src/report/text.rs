@@ -13,6 +13,7 @@ pub(super) fn group(n: u64) -> String {
     out
 }
 
+/// A duration in ms, to a precision that suits its size.
 pub(super) fn ms(v: f64) -> String {
     if v == 0.0 {
         "0 ms".to_string()
@@ -25,16 +26,17 @@ pub(super) fn ms(v: f64) -> String {
     }
 }
 
-/// A Markdown table: the header row, then the rows; the first column is
-/// text (left), the others numbers (right).
-pub(super) fn markdown_table(out: &mut String, head: &[&str], rows: &[Vec<String>]) {
-    use std::fmt::Write as _;
-    let _ = writeln!(out, "| {} |", head.join(" | "));
-    let align: Vec<&str> = (0..head.len())
-        .map(|i| if i == 0 { "---" } else { "---:" })
-        .collect();
-    let _ = writeln!(out, "|{}|", align.join("|"));
-    for row in rows {
-        let _ = writeln!(out, "| {} |", row.join(" | "));
+/// A number as the tables show it: integers plain, others to 2 decimals.
+pub(super) fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
     }
+}
+
+/// A distribution as one phrase, `p50 … · p99 … · max …`: how every
+/// section states a latency or a staleness.
+pub(super) fn spread(l: &crate::checker::Latency) -> String {
+    format!("p50 {} · p99 {} · max {}", ms(l.p50), ms(l.p99), ms(l.max))
 }

@@ -1,18 +1,14 @@
-//! `report.html`: one self-contained page per run, for people. The top is the
-//! ten-second summary (verdict, SLO table, headline figures); below it the
-//! charts, drawn by plotters' SVG backend and inlined, so the page needs no
-//! network and no JavaScript. A chart whose data the report does not hold
-//! (no failover in a reshard drill) is left out with a line saying why,
-//! rather than drawn empty.
+//! The run report's charts, drawn by plotters' SVG backend and inlined, so
+//! the page needs no network and no JavaScript. A chart whose data the
+//! report does not hold (no failover in a reshard drill) is an `Err` with a
+//! line saying why, rather than a chart drawn empty.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::figures::headline;
-use super::{FaultReport, LocksReport, Report};
+use crate::report::model::{ClientSecond, FailoverMs, FaultReport, Report, Second};
 use crate::status::StatusReport;
 
 /// Width and height of a chart, px.
@@ -20,358 +16,6 @@ const W: u32 = 960;
 const H: u32 = 320;
 
 type Drawn = Result<(), Box<dyn std::error::Error>>;
-
-/// The whole page.
-pub fn render(r: &Report) -> String {
-    let mut s = String::new();
-    let title = format!("{} — {}", r.scenario, r.verdict.as_str().to_uppercase());
-    let _ = write!(
-        s,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>{}</title><style>{STYLE}</style></head><body>\n",
-        escape(&title)
-    );
-    summary(&mut s, r);
-    // The charts draw the key/value workload and the topology's slots: a
-    // lock drill that ran its locks alone has its figures in its table.
-    let mut charts = if locks_only(r) { Vec::new() } else { charts(r) };
-    if let Some(st) = &r.checks.stampede {
-        charts.push(Chart {
-            id: "stampede",
-            title: "Stampede reads per second (by when each began; fault windows shaded)",
-            svg: stampede_chart(r, st),
-        });
-    }
-    for chart in charts {
-        let _ = writeln!(
-            s,
-            "<section class=\"chart\" id=\"{}\"><h2>{}</h2>",
-            chart.id,
-            escape(chart.title)
-        );
-        match chart.svg {
-            Ok(svg) => s.push_str(&svg),
-            Err(why) => {
-                let _ = write!(s, "<p class=\"none\">{}</p>", escape(&why));
-            }
-        }
-        s.push_str("</section>\n");
-    }
-    s.push_str("</body></html>\n");
-    s
-}
-
-pub(crate) const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222;max-width:1000px}\
-table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}\
-td.n{text-align:right;white-space:nowrap}td.k{white-space:nowrap}.pass{background:#d7f5d7}.fail{background:#f8d0d0}.unknown{background:#fbeec0}\
-.verdict{display:inline-block;padding:.2em .8em;font-weight:bold;border-radius:4px}\
-.none{color:#777;font-style:italic}p.expected{padding:.3em .6em}section.chart{margin-top:1.5em}h2{font-size:1.1em}";
-
-/// A lock or stampede drill with no key/value workload beside it.
-fn locks_only(r: &Report) -> bool {
-    (r.locks.is_some() || r.checks.stampede.is_some())
-        && r.workload.app.clients == 0
-        && r.workload.probe.clients == 0
-}
-
-/// Verdict, environment, SLO table, headline figures.
-fn summary(s: &mut String, r: &Report) {
-    let v = r.verdict.as_str();
-    let _ = write!(
-        s,
-        "<h1>{} <span class=\"verdict {v}\">{}</span></h1>\n\
-         <p>Started {} · seed {} · {} runtime · Redis {} · {} cores · clients via {}</p>\n",
-        escape(&r.scenario),
-        v.to_uppercase(),
-        escape(&r.started_at),
-        r.seed,
-        escape(&r.environment.runtime),
-        escape(&r.environment.redis_version),
-        r.environment.host_cores,
-        escape(&r.environment.client_path),
-    );
-    if let Some(e) = &r.expected {
-        let _ = writeln!(
-            s,
-            "<p class=\"expected {}\">{}</p>",
-            e.result.as_str(),
-            escape(&e.line())
-        );
-    }
-    s.push_str("<h2>SLOs</h2><table><tr><th>SLO</th><th>limit</th><th>value</th><th>result</th><th>note</th></tr>\n");
-    for slo in &r.slo {
-        let _ = writeln!(
-            s,
-            "<tr class=\"{res}\"><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{res}</td><td>{}</td></tr>",
-            escape(&slo.name),
-            escape(&slo.bound.show(slo.limit)),
-            slo.value.map_or("not measured".into(), fmt_num),
-            escape(slo.note.as_deref().unwrap_or("")),
-            res = slo.result.as_str(),
-        );
-    }
-    s.push_str("</table>\n");
-    if let Some(l) = &r.locks {
-        locks_section(s, l);
-    }
-    if let Some(st) = &r.checks.stampede {
-        rows_table(s, "Stampede", super::stampede::rows(st));
-        if let Some((head, rows)) = super::stampede::region_grid(st) {
-            grid_table(s, "Stampede readers by region", &head, &rows);
-        }
-    }
-    // A lock or stampede drill that ran alone has no key/value figures;
-    // its links it has.
-    if locks_only(r) {
-        regions_section(s, r);
-        return;
-    }
-    s.push_str("<h2>Headline figures</h2><table>\n");
-    for h in headline(r) {
-        let _ = writeln!(
-            s,
-            "<tr><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-            escape(h.label),
-            h.value.map_or("not measured".into(), fmt_num),
-            h.unit
-        );
-    }
-    let (app, probe) = (&r.workload.app, &r.workload.probe);
-    let _ = writeln!(
-        s,
-        "<tr><td>App ops ok / failed / indeterminate</td><td class=\"n\">{} / {} / {}</td><td>ops</td></tr>\n\
-         <tr><td>Probe ops ok / failed / indeterminate</td><td class=\"n\">{} / {} / {}</td><td>ops</td></tr>\n</table>",
-        app.ops_ok,
-        app.ops_failed,
-        app.ops_indeterminate,
-        probe.ops_ok,
-        probe.ops_failed,
-        probe.ops_indeterminate
-    );
-    let unknown = r.unknown_figures();
-    if !unknown.is_empty() {
-        s.push_str("<p class=\"unknown\">Not measured, so neither passed nor failed:</p><ul class=\"unknown\">");
-        for (figure, why) in unknown {
-            let _ = write!(s, "<li><b>{}</b>: {}</li>", escape(&figure), escape(&why));
-        }
-        s.push_str("</ul>\n");
-    }
-    if let Some(rs) = r.reshard.as_ref().filter(|rs| !rs.overwritten.is_empty()) {
-        let rows: Vec<Vec<String>> = (rs.overwritten.iter().take(super::OVERWRITTEN_SHOWN))
-            .map(|k| {
-                vec![
-                    k.key.clone(),
-                    k.slot.to_string(),
-                    format!("{}: {:?}", k.from, k.kept),
-                    format!("{}: {:?}", k.to, k.overwritten),
-                ]
-            })
-            .collect();
-        let title = format!(
-            "Keys the reshard found with two values ({} of {}; the giving node's value kept)",
-            rows.len(),
-            rs.keys_overwritten
-        );
-        let head = ["key", "slot", "kept", "overwritten"];
-        aligned_table(s, &title, &head, &[false, true, false, false], &rows);
-    }
-    regions_section(s, r);
-    let cache = super::cache::rows(&r.checks);
-    if !cache.is_empty() {
-        rows_table(s, "Cache checks", cache);
-    }
-    if let Some(e) = &r.checks.eviction {
-        eviction_section(s, e, &r.phases);
-    }
-}
-
-/// The links between regions, as measured, and what the clients of each
-/// region saw (as the Markdown's "Links between regions" and "Clients by
-/// region").
-fn regions_section(s: &mut String, r: &Report) {
-    let opt = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{} ms", fmt_num(v)));
-    let paths = r.links.iter().map(|l| ("Links between regions", l)).chain(
-        (r.client_regions.iter())
-            .flat_map(|g| &g.paths)
-            .map(|l| ("From each region's clients", l)),
-    );
-    let mut title = "";
-    for (t, l) in paths {
-        if t != title {
-            if !title.is_empty() {
-                s.push_str("</table>\n");
-            }
-            title = t;
-            let _ = writeln!(
-                s,
-                "<h2>{t}</h2><table><tr><th>link</th><th>from → to</th><th>declared RTT</th>\
-                 <th>PINGs</th><th>p50</th><th>p99</th><th>check</th></tr>"
-            );
-        }
-        let _ = writeln!(
-            s,
-            "<tr class=\"{c}\"><td>{}</td><td>{} → {}</td><td class=\"n\">{} ms</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{c}</td></tr>",
-            escape(&l.link),
-            escape(&l.from),
-            escape(&l.to),
-            fmt_num(l.declared_rtt_ms),
-            l.pings,
-            opt(l.p50_ms),
-            opt(l.p99_ms),
-            c = l.check.as_str(),
-        );
-    }
-    if !title.is_empty() {
-        s.push_str("</table>\n");
-    }
-    if !r.environment.links_mechanism.is_empty() {
-        let _ = writeln!(
-            s,
-            "<p>Links made by: {}.</p>",
-            escape(&r.environment.links_mechanism)
-        );
-    }
-    if r.client_regions.is_empty() {
-        return;
-    }
-    s.push_str(
-        "<h2>Clients by region</h2><table><tr><th>clients in</th><th>app clients</th>\
-         <th>downtime</th><th>write downtime</th><th>probe downtime</th><th>lost acked writes</th>\
-         <th>writes p50</th><th>with WAIT p50</th><th>stale / reads</th><th>staleness max</th></tr>\n",
-    );
-    for g in &r.client_regions {
-        let lat =
-            |l: Option<&crate::checker::Latency>| opt(l.filter(|l| l.count > 0).map(|l| l.p50));
-        let (stale, staleness) = match &g.stale {
-            Some(st) => (
-                format!("{} / {}", st.stale_reads, st.reads),
-                opt((st.stale_reads > 0).then_some(st.staleness_ms.max)),
-            ),
-            None => ("—".to_string(), "—".to_string()),
-        };
-        let _ = writeln!(
-            s,
-            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            escape(&g.region),
-            g.app.clients,
-            opt(Some(g.downtime_ms)),
-            opt(Some(g.write_downtime_ms)),
-            opt(Some(g.probe_downtime_ms)),
-            g.lost_acknowledged_writes,
-            lat(Some(&g.writes_ms)),
-            lat(g.writes_with_wait_ms.as_ref()),
-            stale,
-            staleness
-        );
-    }
-    s.push_str("</table>\n");
-}
-
-/// A section of labelled rows, those that report a broken guarantee marked.
-fn rows_table(s: &mut String, title: &str, rows: Vec<(&'static str, String, bool)>) {
-    let _ = writeln!(s, "<h2>{}</h2><table>", escape(title));
-    for (label, text, broken) in rows {
-        let _ = writeln!(
-            s,
-            "<tr{}><td>{label}</td><td>{}</td></tr>",
-            if broken { " class=\"fail\"" } else { "" },
-            escape(&text)
-        );
-    }
-    s.push_str("</table>\n");
-}
-
-/// A table with a header row; the first column is text, the others
-/// numbers.
-fn grid_table(s: &mut String, title: &str, head: &[&str], rows: &[Vec<String>]) {
-    let numeric: Vec<bool> = (0..head.len()).map(|i| i > 0).collect();
-    aligned_table(s, title, head, &numeric, rows);
-}
-
-/// A titled table whose columns are right-aligned where `numeric` says.
-fn aligned_table(
-    s: &mut String,
-    title: &str,
-    head: &[&str],
-    numeric: &[bool],
-    rows: &[Vec<String>],
-) {
-    let _ = write!(s, "<h2>{}</h2><table><tr>", escape(title));
-    for h in head {
-        let _ = write!(s, "<th>{}</th>", escape(h));
-    }
-    s.push_str("</tr>\n");
-    for row in rows {
-        s.push_str("<tr>");
-        for (i, cell) in row.iter().enumerate() {
-            let class = if numeric.get(i).copied().unwrap_or(true) {
-                " class=\"n\""
-            } else {
-                " class=\"k\""
-            };
-            let _ = write!(s, "<td{class}>{}</td>", escape(cell));
-        }
-        s.push_str("</tr>\n");
-    }
-    s.push_str("</table>\n");
-}
-
-/// Eviction: each phase's hit ratio as the clients saw it beside the
-/// nodes' own INFO count (the cross-check), evictions and memory (the
-/// policy, the keys evicted and the stale reads are among the cache rows).
-fn eviction_section(s: &mut String, e: &crate::report::EvictionChecks, phases: &[super::PhaseMs]) {
-    let pct = |r: Option<f64>| r.map_or("—".to_string(), |r| format!("{:.1} %", r * 100.0));
-    s.push_str(
-        "<h2>Eviction, phase by phase</h2><table><tr><th>phase</th><th>GETs</th>\
-         <th>hit ratio (clients)</th><th>hot keys' miss ratio</th><th>hit ratio (INFO)</th>\
-         <th>apart (points)</th><th>evicted (INFO)</th><th>used_memory max</th></tr>\n",
-    );
-    for (name, p) in e.in_run_order(phases) {
-        let _ = writeln!(
-            s,
-            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1} MB</td></tr>",
-            escape(name),
-            p.hits.reads,
-            pct(p.hit_ratio),
-            pct(p.hot_miss_ratio),
-            pct(p.info_hit_ratio),
-            p.hit_ratio_difference
-                .map_or("—".to_string(), |d| format!("{:+.1}", d * 100.0)),
-            p.info.evicted_keys,
-            p.info.used_memory_max as f64 / 1_048_576.0
-        );
-    }
-    s.push_str("</table>\n");
-}
-
-/// A number as the tables show it: integers plain, others to 2 decimals.
-fn fmt_num(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
-/// Escape text for HTML element content and attribute values.
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// One chart of the page: its anchor, title, and the inline SVG or why
 /// there is none.
@@ -407,6 +51,26 @@ pub(crate) fn charts(r: &Report) -> Vec<Chart> {
             }),
         ),
     ]
+}
+
+/// The stampede drill's chart: its reads per second, by when each began.
+pub(crate) fn stampede(r: &Report, st: &crate::checker::stampede::Stampede) -> Chart {
+    Chart {
+        id: "stampede",
+        title: "Stampede reads per second (by when each began; fault windows shaded)",
+        svg: stampede_chart(r, st),
+    }
+}
+
+/// The name of the category drawn at `v` on an axis of categories (one
+/// per whole number), or nothing between two of them.
+fn category(names: &[String], v: f64) -> String {
+    let i = v.round();
+    if (v - i).abs() < 1e-6 && i >= 0.0 {
+        names.get(i as usize).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
 }
 
 /// Draw into an SVG string of `W` x `h`, through `draw`.
@@ -479,7 +143,7 @@ fn latency_lines(r: &Report) -> Lines {
     };
     let ps = &r.per_second;
     if ps.iter().any(|s| s.app.is_some()) {
-        let col = |f: fn(&super::ClientSecond) -> Option<f64>, probe: bool| {
+        let col = |f: fn(&ClientSecond) -> Option<f64>, probe: bool| {
             ps.iter()
                 .map(|s| {
                     let c = if probe { s.probe } else { s.app };
@@ -589,6 +253,23 @@ where
 type TimeChart<'a, 'b, Y> =
     ChartContext<'a, SVGBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>;
 
+/// Draw `points` as a line, named in the legend.
+fn named_line<Y>(
+    chart: &mut TimeChart<'_, '_, Y>,
+    name: &str,
+    colour: RGBColor,
+    points: Vec<(f64, f64)>,
+) -> Drawn
+where
+    Y: Ranged<ValueType = f64>,
+{
+    chart
+        .draw_series(LineSeries::new(points, colour.stroke_width(2)))?
+        .label(name)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+    Ok(())
+}
+
 /// Shade each fault's window, labelled with the fault at its top.
 fn shade_faults<Y>(chart: &mut TimeChart<'_, '_, Y>, r: &Report, y0: f64, y1: f64) -> Drawn
 where
@@ -635,11 +316,7 @@ where
 type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
 
 /// A failover marker: name, colour, and when it happened (ms after the fault).
-type Mark = (
-    &'static str,
-    RGBColor,
-    fn(&super::FailoverMs) -> Option<f64>,
-);
+type Mark = (&'static str, RGBColor, fn(&FailoverMs) -> Option<f64>);
 
 /// Ok, failed and indeterminate ops per second (app and probe together).
 fn ops_chart(r: &Report) -> Result<String, String> {
@@ -647,7 +324,7 @@ fn ops_chart(r: &Report) -> Result<String, String> {
     if ps.is_empty() {
         return Err("No per-second counts in this report.".into());
     }
-    let count = |f: fn(&super::ClientSecond) -> u64, s: &super::Second| {
+    let count = |f: fn(&ClientSecond) -> u64, s: &Second| {
         s.app.as_ref().map_or(0, f) + s.probe.as_ref().map_or(0, f)
     };
     let split = ps.iter().any(|s| s.app.is_some());
@@ -727,12 +404,7 @@ fn ops_chart(r: &Report) -> Result<String, String> {
             .draw()?;
         shade_faults(&mut chart, r, 0.0, y1)?;
         for (name, colour, points) in series.into_iter().filter(|s| !s.2.is_empty()) {
-            chart
-                .draw_series(LineSeries::new(points, colour.stroke_width(2)))?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
-                });
+            named_line(&mut chart, name, colour, points)?;
         }
         legend(&mut chart)
     })
@@ -795,12 +467,7 @@ fn stampede_chart(r: &Report, st: &crate::checker::stampede::Stampede) -> Result
             // A count of 0 has no place on a log scale: drawn at its floor.
             let points: Vec<(f64, f64)> =
                 points.into_iter().map(|(x, y)| (x, y.max(0.5))).collect();
-            chart
-                .draw_series(LineSeries::new(points, colour.stroke_width(2)))?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
-                });
+            named_line(&mut chart, name, colour, points)?;
         }
         legend(&mut chart)
     })
@@ -827,6 +494,9 @@ pub(crate) struct Bars<'a> {
     pub unit: &'a str,
 }
 
+/// Bars side by side per group (a node's keys before and after, the
+/// planner's sizes): one chart shape that the run report and the capacity
+/// planner both draw.
 pub(crate) fn bar_chart(b: Bars<'_>) -> Result<String, String> {
     let n = b.groups.len();
     let y1 = b
@@ -849,14 +519,7 @@ pub(crate) fn bar_chart(b: Bars<'_>) -> Result<String, String> {
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(n + 1)
-            .x_label_formatter(&|x| {
-                let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 {
-                    names.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&|x| category(&names, *x))
             .y_desc(b.unit)
             .y_label_formatter(&|v| fmt_axis(*v))
             .draw()?;
@@ -946,7 +609,7 @@ fn downtime_chart(r: &Report) -> Result<String, String> {
 /// One row per failover: the spec's range shaded, then PFAIL, FAIL,
 /// promoted, and cluster_state ok everywhere, ms after the fault.
 fn failover_chart(r: &Report) -> Result<String, String> {
-    let rows: Vec<(String, &super::FailoverMs)> = r
+    let rows: Vec<(String, &FailoverMs)> = r
         .faults
         .iter()
         .flat_map(|f| {
@@ -991,14 +654,7 @@ fn failover_chart(r: &Report) -> Result<String, String> {
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(n + 1)
-            .y_label_formatter(&|y| {
-                let i = y.round();
-                if (y - i).abs() < 1e-6 && i >= 0.0 {
-                    labels.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
+            .y_label_formatter(&|y| category(&labels, *y))
             .x_desc("ms after the fault")
             .draw()?;
         chart
@@ -1165,27 +821,11 @@ fn node_chart(
     })
 }
 
-/// Append the section to `s`, in HTML: a table, broken guarantees marked.
-fn locks_section(s: &mut String, l: &LocksReport) {
-    rows_table(s, "Locks", super::locks::rows(l));
-    if let Some((head, rows)) = super::locks::region_grid(l) {
-        grid_table(s, "Lock workers by region", &head, &rows);
-    }
-    let shown = super::locks::overlaps(l);
-    if !shown.is_empty() {
-        let _ = writeln!(s, "<p>Overlaps (first {}):</p><ul>", shown.len());
-        for o in shown {
-            let _ = writeln!(s, "<li>{}</li>", escape(&o));
-        }
-        s.push_str("</ul>\n");
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+    use crate::report::model::{ClientSecond, Second};
     use crate::report::tests::{sample, sample_failover};
-    use crate::report::{ClientSecond, Second, Verdict};
     use crate::status::NodeStatus;
 
     /// The sample with per-second figures, a slot map and keys per node.
@@ -1304,193 +944,6 @@ mod tests {
         assert!(by_id["slots"].is_err());
         // Downtime was measured (0 ms is a figure): drawn.
         assert!(by_id["downtime"].is_ok());
-        let page = render(&r);
-        assert!(page.contains("This run has no failover."));
-    }
-
-    #[test]
-    fn a_stampede_drill_draws_its_reads_per_second_alone() {
-        use crate::checker::stampede::{Second, Stampede};
-        let mut r = sample();
-        r.workload.app.clients = 0;
-        r.workload.probe.clients = 0;
-        r.checks.stampede = Some(Stampede {
-            reads: 30,
-            per_second: (0..3)
-                .map(|t_s| Second {
-                    t_s,
-                    hits: 10,
-                    misses: t_s,
-                    computes: 1,
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        });
-        let page = render(&r);
-        assert!(page.contains("id=\"stampede\""), "the stampede chart");
-        assert!(page.contains("misses (waited or computed)") && page.contains("computations"));
-        // No key/value workload: none of its charts.
-        assert!(!page.contains("id=\"latency\""));
-        // No readers in regions: no table of them; with some, a row each.
-        assert!(!page.contains("readers by region"));
-        r.checks.stampede.as_mut().unwrap().by_region =
-            vec![crate::checker::stampede::RegionFigures {
-                region: "ap-south".into(),
-                readers: 3,
-                ..Default::default()
-            }];
-        let page = render(&r);
-        assert!(page.contains("Stampede readers by region"));
-        assert!(page.contains("<td class=\"k\">ap-south</td><td class=\"n\">3</td>"));
-        // With no read, it says so.
-        r.checks.stampede.as_mut().unwrap().per_second.clear();
-        assert!(render(&r).contains("recorded no read"));
-    }
-
-    #[test]
-    fn the_page_escapes_names_and_is_self_contained() {
-        let mut r = drawn();
-        r.scenario = "<script>alert('x')</script>&".into();
-        r.slo[0].note = Some("a \"quoted\" <note>".into());
-        let page = render(&r);
-        assert!(!page.contains("<script>"), "raw scenario name in the page");
-        assert!(page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;"));
-        assert!(page.contains("a &quot;quoted&quot; &lt;note&gt;"));
-        // Nothing fetched, nothing run.
-        for banned in ["http://", "https://", "<script", "<link", "<img", "<iframe"] {
-            let hits: Vec<_> = page.match_indices(banned).collect();
-            // The SVG namespace is an identifier, not a fetch.
-            let real = hits
-                .iter()
-                .filter(|(i, _)| !page[*i..].starts_with("http://www.w3.org/2000/svg"))
-                .count();
-            assert_eq!(real, 0, "{banned} in the page");
-        }
-        assert!(page.contains("<td>max_p99_during_ms</td>"));
-        assert!(page.contains("class=\"verdict fail\""));
-    }
-
-    #[test]
-    fn the_page_shows_the_links_and_each_client_regions_figures() {
-        let mut r = sample();
-        assert!(!render(&r).contains("Clients by region"));
-        let g: crate::report::ClientRegion = serde_json::from_value(serde_json::json!({
-            "region": "us-east", "paths": [], "app": {"clients": 2, "ops_ok": 1, "ops_failed": 0,
-            "ops_indeterminate": 0, "redirects": 0, "errors_by_kind": {}, "latency_ms": {}},
-            "probe": {"clients": 0, "ops_ok": 0, "ops_failed": 0, "ops_indeterminate": 0,
-            "redirects": 0, "errors_by_kind": {}, "latency_ms": {}},
-            "downtime_ms": 1500.0, "write_downtime_ms": 1500.0, "probe_downtime_ms": 0.0,
-            "lost_acknowledged_writes": 3,
-            "writes_ms": {"count": 10, "p50": 82.0, "p95": 83.0, "p99": 84.0, "p999": 84.0, "max": 84.0},
-            "stale": {"reads": 40, "stale_reads": 4, "staleness_ms":
-                {"count": 4, "p50": 40.0, "p95": 41.0, "p99": 41.0, "p999": 41.0, "max": 41.5}}
-        }))
-        .unwrap();
-        r.client_regions = vec![g];
-        let page = render(&r);
-        assert!(page.contains("<h2>Clients by region</h2>"), "{page}");
-        assert!(
-            page.contains("<td>us-east</td><td class=\"n\">2</td><td class=\"n\">1500 ms</td>"),
-            "{page}"
-        );
-        assert!(
-            page.contains("<td class=\"n\">4 / 40</td><td class=\"n\">41.50 ms</td>"),
-            "{page}"
-        );
-        // How the links were made, when the run had any.
-        assert!(!page.contains("Links made by"));
-        r.environment.links_mechanism =
-            "user-space delaying relay (this kernel has no netem)".into();
-        assert!(render(&r).contains(
-            "<p>Links made by: user-space delaying relay (this kernel has no netem).</p>"
-        ));
-    }
-
-    #[test]
-    fn the_summary_says_not_measured_not_zero() {
-        let page = render(&sample());
-        // The sample measured no failover: its headline row says so.
-        assert!(
-            page.contains(
-                "Failover (fault → cluster_state ok), longest</td><td class=\"n\">not measured"
-            ),
-            "{page}"
-        );
-    }
-
-    #[test]
-    fn a_locks_only_drill_shows_its_locks_and_no_key_value_figures() {
-        let mut r = sample();
-        r.workload.app.clients = 0;
-        r.workload.probe.clients = 0;
-        let mut l = crate::report::LocksReport {
-            algorithm: "single".into(),
-            instances: vec!["n1".into()],
-            violations: 2,
-            longest_overlap_ms: 12.5,
-            ..Default::default()
-        };
-        l.grants = 7;
-        r.locks = Some(l);
-        let page = render(&r);
-        assert!(page.contains("<h2>Locks</h2>"), "{page}");
-        assert!(
-            page.contains("<tr class=\"fail\"><td>mutual exclusion</td><td>2 violations:"),
-            "{page}"
-        );
-        assert!(!page.contains("Headline figures"), "{page}");
-        assert!(!page.contains("<section class=\"chart\""), "{page}");
-        // Workers in regions: a row each; the links are shown too.
-        assert!(!page.contains("Lock workers by region"));
-        r.environment.links_mechanism = "user-space delaying relay".into();
-        assert!(render(&r).contains("Links made by: user-space delaying relay."));
-        r.locks.as_mut().unwrap().by_region = vec![crate::checker::locks::LockRegion {
-            region: "ap-south".into(),
-            workers: 2,
-            grants: 5,
-            ..Default::default()
-        }];
-        let page = render(&r);
-        assert!(page.contains("<h2>Lock workers by region</h2>"), "{page}");
-        assert!(
-            page.contains(
-                "<td class=\"k\">ap-south</td><td class=\"n\">2</td><td class=\"n\">5</td>"
-            ),
-            "{page}"
-        );
-        // With a key/value workload beside the locks, both are shown.
-        r.workload.app.clients = 1;
-        let page = render(&r);
-        assert!(page.contains("<h2>Locks</h2>") && page.contains("Headline figures"));
-    }
-
-    #[test]
-    fn the_cache_checks_are_shown_and_a_broken_guarantee_is_marked() {
-        let mut r = drawn();
-        assert!(
-            !render(&r).contains("Cache checks"),
-            "no cache workload, no section"
-        );
-        r.checks.counters = Some(crate::report::CounterChecks {
-            counters_checked: 1,
-            acknowledged_incrs: 41_200,
-            indeterminate_incrs: 12,
-            lost_increments: 3,
-            over_counted_increments: 0,
-            violations: vec![],
-        });
-        r.checks.txn = Some(crate::report::TxnChecks {
-            reads_checked: 9_800,
-            groups_checked: 64,
-            ..Default::default()
-        });
-        let page = render(&r);
-        assert!(page.contains("<h2>Cache checks</h2>"), "{page}");
-        assert!(page.contains(
-            "<tr class=\"fail\"><td>counters</td><td>1 checked · 41 200 acknowledged INCRs, 12 indeterminate · lost 3 · over-counted 0</td></tr>"
-        ));
-        assert!(page.contains("<tr><td>transactions</td><td>9 800 reads, 0 torn"));
     }
 
     #[test]
@@ -1525,12 +978,5 @@ mod tests {
         ]);
         assert_eq!(r, vec![vec![(0.0, 1.0)], vec![(2.0, 2.0), (3.0, 3.0)]]);
         assert!(runs([(0.0, None)]).is_empty());
-    }
-
-    #[test]
-    fn a_passing_verdict_is_shown_as_pass() {
-        let mut r = drawn();
-        r.verdict = Verdict::Pass;
-        assert!(render(&r).contains("class=\"verdict pass\">PASS"));
     }
 }
