@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use super::error::CliError;
 use super::compare::reports_in;
+use super::error::CliError;
 use super::output::print_json;
 use crate::exit;
 use crate::report::nightly::{self, DrillEntry, DrillStatus, Summary};

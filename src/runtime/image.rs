@@ -12,7 +12,9 @@ use std::time::Instant;
 use bollard::Docker;
 use futures::StreamExt;
 
-use super::{RuntimeError, labels};
+use super::deployment::labels;
+use super::error::RuntimeError;
+use super::host::which;
 
 /// The image `up` uses when a topology names none. A stable tag, so compose
 /// files and scripts can name it; `redis-drill image build` rebuilds it.
@@ -37,16 +39,6 @@ pub struct Contents {
     symlinks: Vec<(PathBuf, String)>,
     pub redis_version: String,
     pub has_iptables: bool,
-}
-
-/// Locate a program on PATH (and the sbin dirs, which root's PATH may lack in CI).
-pub fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    path.split(':')
-        .map(PathBuf::from)
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
 }
 
 /// The host's redis-server version, e.g. `7.0.15`.
