@@ -27,6 +27,8 @@ use crate::topology::Kind;
 /// abandons a manual failover after 5 s (CLUSTER_MF_TIMEOUT).
 const FAILOVER_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Why a fault could not be applied or undone: the drill stops on it
+/// (a violated invariant is a verdict, never one of these).
 #[derive(Debug, thiserror::Error)]
 pub enum FaultError {
     /// A target naming a node or region the deployment does not have.
@@ -136,6 +138,7 @@ impl<'a> Nemesis<'a> {
         self
     }
 
+    /// Every fault applied so far, with its window: the run's record of faults.
     pub fn windows(&self) -> &[FaultWindow] {
         &self.windows
     }

@@ -21,10 +21,15 @@ use crate::topology::{NodeSpec, Role, Topology};
 pub mod labels {
     /// The tool that made a resource: what `down --all` looks for.
     pub const TOOL: &str = "redis-drill.tool";
+    /// The run a resource belongs to: cleanup removes by it alone.
     pub const RUN_ID: &str = "redis-drill.run-id";
+    /// The deployment's name, for people reading `docker ps`.
     pub const TOPOLOGY: &str = "redis-drill.topology";
+    /// A node's name, on its container.
     pub const NODE: &str = "redis-drill.node";
+    /// A node's role (or `clients`), on its container.
     pub const ROLE: &str = "redis-drill.role";
+    /// A node's region, on its container.
     pub const REGION: &str = "redis-drill.region";
     /// On the network only: the whole [`super::Deployment`] as JSON.
     pub const DEPLOYMENT: &str = "redis-drill.deployment";
@@ -32,6 +37,7 @@ pub mod labels {
     /// JSON. A network's labels cannot change after it is created, so the
     /// deployment read from the network is completed from these.
     pub const ADDED_NODE: &str = "redis-drill.added-node";
+    /// The value of [`TOOL`].
     pub const TOOL_VALUE: &str = "redis-drill";
 }
 
@@ -55,16 +61,20 @@ pub struct Deployment {
     pub name: String,
     /// Unique per `up`; every resource is labelled with it.
     pub run_id: String,
+    /// Which backend runs it: a later invocation must use the same.
     pub runtime: RuntimeKind,
     /// The image the nodes run (docker) or the redis-server binary (process).
     pub image: String,
+    /// The topology it was brought up from (grown by `add-node`).
     pub topology: Topology,
+    /// Every node, in the topology's order.
     pub nodes: Vec<DeployedNode>,
 }
 
 /// Where one node runs and how it is reached.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeployedNode {
+    /// The name it is addressed by.
     pub name: String,
     /// Where the controller reaches the node: on 127.0.0.0/8 always (a published
     /// port for docker, the node's own loopback alias for process).
@@ -78,20 +88,28 @@ pub struct DeployedNode {
 }
 
 impl Deployment {
+    /// Every node's name, comma-separated: what an error about a node that
+    /// is not there lists.
+    pub fn node_names(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The node named `name`, or an error listing the ones there are.
     pub fn node(&self, name: &str) -> Result<&DeployedNode, RuntimeError> {
         self.nodes.iter().find(|n| n.name == name).ok_or_else(|| {
             RuntimeError::BadInput(format!(
                 "no node named `{name}` in {} (nodes: {})",
                 self.name,
-                self.nodes
-                    .iter()
-                    .map(|n| n.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                self.node_names()
             ))
         })
     }
 
+    /// The topology's spec of node `name` (its role, region, shard).
     pub fn spec(&self, name: &str) -> Option<&NodeSpec> {
         self.topology.node(name)
     }
@@ -151,7 +169,9 @@ pub const MAX_CLIENT_REGIONS: usize = 8;
 /// is, as the docker runtime records it on the node's own container.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AddedNode {
+    /// Where it runs.
     pub node: DeployedNode,
+    /// What it is in the topology.
     pub spec: NodeSpec,
 }
 
@@ -255,22 +275,31 @@ fn shared_config(nodes: &[NodeSpec]) -> std::collections::BTreeMap<String, Strin
 /// A one-line summary of a running deployment, for listings.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeploymentSummary {
+    /// The name it is addressed by.
     pub name: String,
+    /// The run id every resource of it is labelled with.
     pub run_id: String,
+    /// Which backend runs it: a later invocation must use the same.
     pub runtime: RuntimeKind,
+    /// How many nodes it has.
     pub nodes: usize,
 }
 
 /// What `down` removed.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Removed {
+    /// Containers removed (docker).
     pub containers: usize,
+    /// Networks removed (docker).
     pub networks: usize,
+    /// Processes killed (process).
     pub processes: usize,
+    /// Run directories removed (process).
     pub dirs: usize,
 }
 
 impl Removed {
+    /// Count `other` in too: `down --all` sums over runs.
     pub fn add(&mut self, other: Removed) {
         self.containers += other.containers;
         self.networks += other.networks;
@@ -278,6 +307,7 @@ impl Removed {
         self.dirs += other.dirs;
     }
 
+    /// Whether nothing was there to remove.
     pub fn is_empty(&self) -> bool {
         self.containers + self.networks + self.processes + self.dirs == 0
     }
@@ -327,15 +357,20 @@ impl fmt::Display for NodeAction {
 /// The output of a command run on (or for) a node.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExecOutput {
+    /// Its exit code; -1 when the engine did not say.
     pub exit_code: i64,
+    /// What it wrote to stdout.
     pub stdout: String,
+    /// What it wrote to stderr.
     pub stderr: String,
 }
 
 /// Options for bringing a topology up.
 #[derive(Debug, Clone)]
 pub struct UpOptions {
+    /// The name it is addressed by.
     pub name: String,
+    /// The run id every resource of it is labelled with.
     pub run_id: String,
     /// Bound on the whole bring-up of the nodes (not the cluster creation).
     pub timeout: Duration,

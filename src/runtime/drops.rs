@@ -25,11 +25,7 @@ pub(crate) fn resolve(
                 return Err(NetError::BadInput(format!(
                     "the partition names node `{name}`, which {} does not have (nodes: {})",
                     d.name,
-                    d.nodes
-                        .iter()
-                        .map(|n| n.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    d.node_names()
                 )));
             }
         }

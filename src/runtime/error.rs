@@ -63,11 +63,13 @@ impl RuntimeError {
         }
     }
 
+    /// An I/O error with what was being done, for `map_err`.
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError {
         let context = context.into();
         move |source| RuntimeError::Io { context, source }
     }
 
+    /// An engine error with what was being done, for `map_err`.
     pub(crate) fn docker(
         context: impl Into<String>,
     ) -> impl FnOnce(bollard::errors::Error) -> RuntimeError {

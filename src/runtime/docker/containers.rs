@@ -89,17 +89,7 @@ impl DockerRuntime {
         if let Some(r) = region {
             lbls.insert(labels::REGION.into(), r.to_string());
         }
-        let mut endpoints = HashMap::new();
-        endpoints.insert(
-            network.clone(),
-            EndpointSettings {
-                ipam_config: Some(EndpointIpamConfig {
-                    ipv4_address: Some(ip.to_string()),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-        );
+        let endpoints = endpoint(&network, ip, None);
         let body = ContainerCreateBody {
             image: Some(d.image.clone()),
             // The image's redis-server, listening on its own loopback only
@@ -135,6 +125,8 @@ impl DockerRuntime {
         Ok(())
     }
 
+    /// The run's bridge network on `subnet`, the whole deployment on its labels
+    /// (how a later invocation finds it).
     pub(super) async fn create_network(
         &self,
         name: &str,
@@ -168,6 +160,8 @@ impl DockerRuntime {
         Ok(())
     }
 
+    /// A node's container: its redis.conf as arguments, labels, its data port
+    /// published on 127.0.0.1, its static address, NET_ADMIN for the rules.
     pub(super) async fn create_container(
         &self,
         deployment: &Deployment,
@@ -209,18 +203,7 @@ impl DockerRuntime {
                 host_port: Some(node.addr.port().to_string()),
             }]),
         );
-        let mut endpoints = HashMap::new();
-        endpoints.insert(
-            network.to_string(),
-            EndpointSettings {
-                ipam_config: Some(EndpointIpamConfig {
-                    ipv4_address: Some(node.announce.ip().to_string()),
-                    ..Default::default()
-                }),
-                aliases: Some(vec![spec.name.clone()]),
-                ..Default::default()
-            },
-        );
+        let endpoints = endpoint(network, node.announce.ip(), Some(vec![spec.name.clone()]));
         let body = ContainerCreateBody {
             image: Some(image),
             cmd: Some(args),
@@ -283,6 +266,24 @@ impl DockerRuntime {
     }
 }
 
+/// A container's one endpoint: on `network` at the static address `ip`,
+/// under `aliases` (a node's name) when given.
+fn endpoint(
+    network: &str,
+    ip: IpAddr,
+    aliases: Option<Vec<String>>,
+) -> HashMap<String, EndpointSettings> {
+    let settings = EndpointSettings {
+        ipam_config: Some(EndpointIpamConfig {
+            ipv4_address: Some(ip.to_string()),
+            ..Default::default()
+        }),
+        aliases,
+        ..Default::default()
+    };
+    HashMap::from([(network.to_string(), settings)])
+}
+
 /// The lowest address from .[`FIRST_HOST`] to .254 of the /24 `subnet`
 /// (network, mask) that is not in `used`.
 pub(super) fn next_free_host(subnet: (u32, u32), used: &[Ipv4Addr]) -> Option<Ipv4Addr> {
@@ -292,6 +293,7 @@ pub(super) fn next_free_host(subnet: (u32, u32), used: &[Ipv4Addr]) -> Option<Ip
         .find(|ip| !used.contains(ip))
 }
 
+/// The image a node runs: its own, the topology's, or the default.
 pub(super) fn image_for(topology: &Topology, node: &NodeSpec) -> String {
     node.image
         .clone()
@@ -299,6 +301,7 @@ pub(super) fn image_for(topology: &Topology, node: &NodeSpec) -> String {
         .unwrap_or_else(|| DEFAULT_IMAGE.to_string())
 }
 
+/// The labels every resource of the run carries, so cleanup finds it.
 pub(super) fn common_labels(d: &Deployment) -> HashMap<String, String> {
     HashMap::from([
         (labels::TOOL.to_string(), labels::TOOL_VALUE.to_string()),

@@ -43,6 +43,7 @@ pub(super) const CLIENTS_SUFFIX: &str = "_clients";
 /// The docker backend: a connection to one engine, through which every
 /// container, network and exec of a run goes.
 pub struct DockerRuntime {
+    /// The engine's client; every file of the backend calls through it.
     pub(super) docker: Docker,
 }
 
@@ -62,6 +63,7 @@ impl DockerRuntime {
         Ok(DockerRuntime { docker })
     }
 
+    /// The engine's client, for `image build`, which needs nothing else.
     pub fn client(&self) -> &Docker {
         &self.docker
     }
@@ -86,6 +88,7 @@ impl DockerRuntime {
         }
     }
 
+    /// Start a node's container, naming a taken host port when that is why it failed.
     pub(super) async fn start_node(&self, n: &DeployedNode) -> Result<(), RuntimeError> {
         self.docker
             .start_container(&n.handle, None)
@@ -124,6 +127,7 @@ impl DockerRuntime {
         ))
     }
 
+    /// Run `cmd` inside the node's container, attached.
     pub async fn exec(
         &self,
         node: &DeployedNode,
@@ -141,6 +145,7 @@ impl DockerRuntime {
             })
     }
 
+    /// The last `tail` lines the node's container logged.
     pub async fn logs(&self, node: &DeployedNode, tail: usize) -> Result<String, RuntimeError> {
         let opts = LogsOptionsBuilder::default()
             .stdout(true)
@@ -163,6 +168,7 @@ impl DockerRuntime {
     }
 }
 
+/// The run's network: found again by its run id.
 pub(super) fn network_name(run_id: &str) -> String {
     format!("redis-drill-{run_id}")
 }
@@ -173,6 +179,7 @@ pub(super) fn region_clients_name(run_id: &str, region: &str) -> String {
     container_name(run_id, &format!("_clients_{region}"))
 }
 
+/// A node's container: the run id and the node's name, unique per run.
 pub(super) fn container_name(run_id: &str, node: &str) -> String {
     format!("redis-drill-{run_id}-{node}")
 }

@@ -122,6 +122,7 @@ pub fn node_script(
 pub struct Holder<'a> {
     /// For messages: `node n1`, `the clients of eu-west`.
     pub what: &'a str,
+    /// Its container, where the relay and the rules go.
     pub handle: &'a str,
     /// Its address on the run's network, where its traffic leaves from.
     pub own: IpAddr,

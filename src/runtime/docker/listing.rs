@@ -34,11 +34,7 @@ impl DockerRuntime {
 
     /// Every deployment of this engine, by name.
     pub(super) async fn list(&self) -> Result<Vec<Deployment>, RuntimeError> {
-        let mut filters = HashMap::new();
-        filters.insert(
-            "label".to_string(),
-            vec![format!("{}={}", labels::TOOL, labels::TOOL_VALUE)],
-        );
+        let filters = with_labels(vec![format!("{}={}", labels::TOOL, labels::TOOL_VALUE)]);
         let nets = self.networks(&filters).await?;
         let mut out: Vec<Deployment> = nets
             .into_iter()
@@ -67,14 +63,10 @@ impl DockerRuntime {
 
     /// Nodes added by `add-node`, per run id, in the order they were created.
     async fn added_nodes(&self) -> Result<BTreeMap<String, Vec<AddedNode>>, RuntimeError> {
-        let mut filters = HashMap::new();
-        filters.insert(
-            "label".to_string(),
-            vec![
-                format!("{}={}", labels::TOOL, labels::TOOL_VALUE),
-                labels::ADDED_NODE.to_string(),
-            ],
-        );
+        let filters = with_labels(vec![
+            format!("{}={}", labels::TOOL, labels::TOOL_VALUE),
+            labels::ADDED_NODE.to_string(),
+        ]);
         let mut containers = self.containers(&filters).await?;
         containers.sort_by_key(|c| (c.created.unwrap_or_default(), c.names.clone()));
         let mut out: BTreeMap<String, Vec<AddedNode>> = BTreeMap::new();
@@ -127,8 +119,7 @@ impl DockerRuntime {
 
     /// Force-remove every container, then every network, carrying `label`.
     async fn remove_labelled(&self, label: &str) -> Result<Removed, RuntimeError> {
-        let mut filters = HashMap::new();
-        filters.insert("label".to_string(), vec![label.to_string()]);
+        let filters = with_labels(vec![label.to_string()]);
         let containers = self.containers(&filters).await?;
         let removes = containers
             .iter()
@@ -161,4 +152,10 @@ impl DockerRuntime {
             ..Default::default()
         })
     }
+}
+
+/// An engine filter for resources carrying every one of `labels` (`key` or
+/// `key=value`).
+fn with_labels(labels: Vec<String>) -> HashMap<String, Vec<String>> {
+    HashMap::from([("label".to_string(), labels)])
 }

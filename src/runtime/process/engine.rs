@@ -32,12 +32,15 @@ const BUS_PORT: u16 = 16379;
 /// Host part of the first node's address in its block.
 const FIRST_HOST: u8 = 11;
 
+/// The process backend: where its runs' directories live and which redis-server it starts.
 pub struct ProcessRuntime {
     redis_server: PathBuf,
     base: PathBuf,
 }
 
 impl ProcessRuntime {
+    /// The backend with the host's redis-server and the default state directory
+    /// (or `REDIS_DRILL_STATE_DIR`); fails when redis-server is not installed.
     pub fn new() -> Result<ProcessRuntime, RuntimeError> {
         let redis_server = crate::runtime::host::which("redis-server").ok_or_else(|| {
             RuntimeError::Environment(
@@ -70,6 +73,8 @@ impl ProcessRuntime {
         self.base.join(run_id)
     }
 
+    /// Start every node of `topology` as a process in a block of its own, its
+    /// links' relay and rules, and wait until each answers PING.
     pub async fn up(
         &self,
         topology: &Topology,
@@ -396,10 +401,12 @@ impl ProcessRuntime {
             .map_err(RuntimeError::io(format!("writing {}", path.display())))
     }
 
+    /// The deployment with this name, if it is up.
     pub fn find(&self, name: &str) -> Result<Option<Deployment>, RuntimeError> {
         Ok(self.list()?.into_iter().find(|d| d.name == name))
     }
 
+    /// Every run of this state directory, read from its `deployment.json`.
     pub fn list(&self) -> Result<Vec<Deployment>, RuntimeError> {
         let Ok(entries) = std::fs::read_dir(&self.base) else {
             return Ok(Vec::new());
@@ -428,6 +435,8 @@ impl ProcessRuntime {
         Ok(removed)
     }
 
+    /// Remove every run of this state directory, orphaned processes, and every
+    /// redis-drill chain on the host: `down --all`.
     pub fn remove_all(&self) -> Result<Removed, RuntimeError> {
         let mut removed = Removed::default();
         if let Ok(entries) = std::fs::read_dir(&self.base) {
@@ -448,6 +457,7 @@ impl ProcessRuntime {
         Ok(removed)
     }
 
+    /// Signal the node's processes (or start it again from its directory).
     pub async fn node_action(
         &self,
         d: &Deployment,
@@ -521,6 +531,7 @@ impl ProcessRuntime {
         .await
     }
 
+    /// Run `cmd` on the host, where the process nodes run.
     pub async fn exec(&self, cmd: &[String]) -> Result<ExecOutput, RuntimeError> {
         let (program, args) = cmd
             .split_first()
@@ -538,6 +549,7 @@ impl ProcessRuntime {
         })
     }
 
+    /// The last `tail` lines of the node's `redis.log`.
     pub fn logs(
         &self,
         d: &Deployment,

@@ -62,6 +62,7 @@ fn is_zombie(pid: i32) -> bool {
         .unwrap_or(true)
 }
 
+/// Send `sig` to `pid`, ignoring a process that is already gone.
 pub(super) fn signal(pid: i32, sig: i32) {
     // SAFETY: kill(2) with a pid we just read from /proc; a stale pid yields ESRCH.
     unsafe {
@@ -110,6 +111,7 @@ pub(super) fn kill_matching(
     )))
 }
 
+/// The last `n` lines of `path`; empty when it cannot be read.
 pub(super) fn tail_file(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
