@@ -13,6 +13,8 @@ use crate::runtime::{Deployment, Runtime, RuntimeError, RuntimeKind, UpOptions};
 use crate::status::{self, StatusReport};
 use crate::topology::{Kind, Topology};
 
+/// Why `up` or `add-node` failed: the runtime's or the cluster admin's error,
+/// with its exit-code class.
 #[derive(Debug, thiserror::Error)]
 pub enum BringupError {
     #[error(transparent)]
@@ -60,14 +62,20 @@ pub struct Timings {
 /// What `up` prints.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UpReport {
+    /// The deployment's name.
     pub name: String,
+    /// Its run id, for cleanup by hand.
     pub run_id: String,
+    /// Which backend runs it.
     pub runtime: RuntimeKind,
+    /// How long each phase took.
     pub timings: Timings,
+    /// The topology as it stands afterwards.
     pub status: StatusReport,
 }
 
 impl UpReport {
+    /// The report as the terminal shows it.
     pub fn render_text(&self) -> String {
         let t = &self.timings;
         let mut s = format!(
@@ -168,6 +176,7 @@ pub struct AddTimings {
 /// What `add-node` prints.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AddReport {
+    /// The deployment's name.
     pub name: String,
     /// The new node's name.
     pub node: String,
@@ -177,11 +186,14 @@ pub struct AddReport {
     pub replica_of: Option<String>,
     /// Its cluster node id.
     pub id: String,
+    /// How long each phase took.
     pub timings: AddTimings,
+    /// The topology as it stands afterwards.
     pub status: StatusReport,
 }
 
 impl AddReport {
+    /// The report as the terminal shows it.
     pub fn render_text(&self) -> String {
         let t = &self.timings;
         let what = match &self.replica_of {

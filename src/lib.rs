@@ -7,13 +7,15 @@
 //!   (bad input, environment, interrupted) that each module's errors report.
 //! - [`slots`]     — slot math: CRC16 key slots, ranges (pure; topology, cluster and checker use it).
 //! - [`topology`]  — the YAML model, loading and validation with file:line:col errors (pure).
-//! - [`runtime`]   — docker (bollard) and process runtimes: bring up, node control,
-//!   network faults (each runtime's iptables DROP rules that make a grudge real),
-//!   cleanup by run id; the offline image build; the network namespace the
-//!   workload's clients join on Docker; links between regions on the process
-//!   runtime (the delaying relay, the REDIRECT and loss rules that feed it).
-//! - [`net`]       — partitions as grudges: who drops whose packets (pure shapes);
-//!   which pairs of node addresses a link between regions impairs.
+//! - [`runtime`]   — the `Runtime` handle over one backend (`runtime::Backend`):
+//!   docker (bollard) and process, each a folder with its nodes, its partitions
+//!   (iptables DROP rules that make a grudge real), its links between regions
+//!   (the delaying relay and the rules that feed it) and its clients' places;
+//!   cleanup by run id; the offline image build.
+//! - [`net`]       — the network protocol every backend implements (`net::Net`:
+//!   partition, heal, check, set links, measure links); partitions as grudges
+//!   (pure shapes); which pairs of addresses a link impairs; the dialer that
+//!   binds a client's source address to its region.
 //! - [`cluster`]   — CLUSTER NODES parsing, create / check / wait-for-convergence,
 //!   live resharding (plans, the migration engine, fixing open slots), the
 //!   watcher that records every node's view during a drill; and for classic

@@ -15,9 +15,8 @@ use redis_drill::cluster::{NodeLine, parse_cluster_nodes};
 use redis_drill::exit;
 use redis_drill::net::{Grudge, grudge};
 use redis_drill::runtime::docker::DockerRuntime;
-use redis_drill::runtime::filter;
 use redis_drill::runtime::process::ProcessRuntime;
-use redis_drill::runtime::{Deployment, NodeAction, Runtime};
+use redis_drill::runtime::{Deployment, NodeAction, Runtime, RuntimeKind};
 
 /// 3 shards of a primary and a replica, with a 1 s node timeout so the
 /// cluster flags a silent peer within seconds.
@@ -35,8 +34,8 @@ const RECOVER: Duration = Duration::from_secs(60);
 /// The library's view of the runtime the binary uses in `env`.
 async fn library_runtime(env: &Env) -> Runtime {
     match env.runtime {
-        "docker" => Runtime::Docker(DockerRuntime::connect().await.expect("docker engine")),
-        _ => Runtime::Process(
+        "docker" => Runtime::from(DockerRuntime::connect().await.expect("docker engine")),
+        _ => Runtime::from(
             ProcessRuntime::with_state_dir(env.state.path()).expect("process runtime"),
         ),
     }
@@ -122,9 +121,15 @@ fn installed(
             .clone()
     };
     let mut out = BTreeSet::new();
-    if matches!(lib, Runtime::Docker(_)) {
+    if lib.kind() == RuntimeKind::Docker {
         for n in &d.nodes {
-            let cmd = ["iptables", "-w", "-S", filter::DOCKER_CHAIN].map(String::from);
+            let cmd = [
+                "iptables",
+                "-w",
+                "-S",
+                redis_drill::runtime::docker::DOCKER_CHAIN,
+            ]
+            .map(String::from);
             let listing = rt.block_on(lib.exec(d, &n.name, &cmd)).expect("exec");
             if listing.exit_code != 0 {
                 // No chain: nothing ever applied there.
@@ -138,7 +143,7 @@ fn installed(
             }
         }
     } else {
-        let chain = filter::process_chain(&d.run_id).unwrap();
+        let chain = redis_drill::runtime::process::process_chain(&d.run_id).unwrap();
         let listing = host_iptables(&["-S", &chain]);
         for line in listing.lines() {
             let f: Vec<&str> = line.split_whitespace().collect();
@@ -207,7 +212,10 @@ fn docker_counters(
             })
             .sum()
     };
-    (count(filter::DOCKER_CHAIN, "DROP"), count("INPUT", ""))
+    (
+        count(redis_drill::runtime::docker::DOCKER_CHAIN, "DROP"),
+        count("INPUT", ""),
+    )
 }
 
 /// Heal `d`: no rule is left, and every pair of nodes talks again.

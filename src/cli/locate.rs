@@ -12,10 +12,10 @@ pub(crate) async fn runtimes(flag: Option<RuntimeKind>) -> Result<Vec<Runtime>, 
     }
     let mut out = Vec::new();
     if let Ok(d) = runtime::docker::DockerRuntime::connect().await {
-        out.push(Runtime::Docker(d));
+        out.push(d.into());
     }
     if let Ok(p) = runtime::process::ProcessRuntime::new() {
-        out.push(Runtime::Process(p));
+        out.push(p.into());
     }
     Ok(out)
 }

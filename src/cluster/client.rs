@@ -296,7 +296,7 @@ impl Connect for AskingInOneWrite {
                 asking: false,
             }
         }
-        if super::dial::source().is_none() {
+        if crate::net::dial::source().is_none() {
             return MultiplexedConnection::connect_with_config(info, config)
                 .map(|r| r.map(wrap))
                 .boxed();
@@ -319,8 +319,8 @@ impl Connect for AskingInOneWrite {
                     format!("{:?}", info.addr()),
                 ))
             })?;
-            let timeout = super::dial::connect_timeout();
-            super::dial::multiplexed_on(addr, info.redis_settings(), config, timeout)
+            let timeout = crate::net::dial::connect_timeout();
+            crate::net::dial::multiplexed_on(addr, info.redis_settings(), config, timeout)
                 .await
                 .map(wrap)
         }

@@ -292,7 +292,7 @@ impl NodeConn {
             addr,
             source,
         };
-        let client = super::dial::client(addr).map_err(wrap)?;
+        let client = crate::net::dial::client(addr).map_err(wrap)?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(opts.connect_timeout))
             .set_response_timeout(Some(opts.response_timeout))

@@ -25,7 +25,6 @@ pub mod admin;
 pub mod check;
 pub mod client;
 pub mod conn;
-pub mod dial;
 pub mod error;
 pub mod failover;
 pub mod keyspace;

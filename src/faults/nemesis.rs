@@ -27,6 +27,8 @@ use crate::topology::Kind;
 /// abandons a manual failover after 5 s (CLUSTER_MF_TIMEOUT).
 const FAILOVER_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Why a fault could not be applied or undone: the drill stops on it
+/// (a violated invariant is a verdict, never one of these).
 #[derive(Debug, thiserror::Error)]
 pub enum FaultError {
     /// A target naming a node or region the deployment does not have.
@@ -136,6 +138,7 @@ impl<'a> Nemesis<'a> {
         self
     }
 
+    /// Every fault applied so far, with its window: the run's record of faults.
     pub fn windows(&self) -> &[FaultWindow] {
         &self.windows
     }
@@ -271,78 +274,11 @@ impl<'a> Nemesis<'a> {
                 });
             }
         }
-        let resolve = |t: &Option<Target>, rng: &mut StdRng| -> Result<Vec<String>, FaultError> {
-            match t {
-                None => Ok(Vec::new()),
-                Some(t) => snap.resolve(t, rng).map_err(|message| FaultError::Target {
-                    fault: step.fault,
-                    target: t.to_string(),
-                    message,
-                }),
-            }
-        };
-        let nodes = resolve(&step.target, &mut self.rng)?;
-        let primaries: Vec<String> = snap
-            .primaries()
-            .iter()
-            .filter(|p| nodes.contains(&p.name))
-            .map(|p| p.name.clone())
-            .collect();
-        let target_text = match (&step.target, step.shape, &step.link) {
-            (Some(t), _, _) => t.to_string(),
-            (None, Some(s), _) => s.to_string(),
-            // A slow fault names a link, not a node.
-            (None, None, Some(change)) => change
-                .between
-                .as_ref()
-                .map_or("every link".to_string(), |[a, b]| format!("{a}<->{b}")),
-            (None, None, None) => "all".to_string(),
-        };
-        let start_ns = self.clock.now_ns();
-        let mut window = FaultWindow {
-            fault: step.fault,
-            target: target_text,
-            nodes: nodes.clone(),
-            primaries,
-            detail: String::new(),
-            start_ns,
-            applied_ns: start_ns,
-            undo: step.hold_ms.and(step.fault.healed_by()),
-            undo_start_ns: None,
-            undone_ns: None,
-            promoted_ms: None,
-            mistimed: None,
-            skipped: None,
-            slot_owners: slot_owners(&snap),
-        };
+        let nodes = resolve_target(&snap, step, &step.target, &mut self.rng)?;
+        let mut window = self.open_window(step, &snap, nodes);
         let index = self.windows.len();
         match step.fault {
-            FaultKind::Partition => {
-                let shape = step.shape.expect("validated: a partition has a shape");
-                let peer = resolve(&step.peer, &mut self.rng)?;
-                let grudge = grudge_for(shape, &nodes, &peer, &snap, &mut self.rng);
-                window.detail = grudge.describe();
-                if shape == Shape::OneWay {
-                    window.nodes.extend(peer);
-                } else if step.target.is_none() {
-                    // A whole-cluster shape hits every node.
-                    window.nodes = snap.names();
-                }
-                if let Some(why) = &self.partitions_unsupported {
-                    window.skipped = Some(why.clone());
-                } else {
-                    self.in_force.grudges.insert(index, grudge);
-                    match self.apply_grudges().await {
-                        Ok(()) => {}
-                        // Found out only now (no preflight): the same as above.
-                        Err(NetError::Unsupported(why)) => {
-                            self.in_force.grudges.remove(&index);
-                            window.skipped = Some(why);
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-            }
+            FaultKind::Partition => self.partition(step, &snap, index, &mut window).await?,
             FaultKind::Slow => {
                 let change = step
                     .link
@@ -353,80 +289,10 @@ impl<'a> Nemesis<'a> {
                 self.in_force.slows.insert(index, change);
                 self.apply_links().await?;
             }
-            FaultKind::Heal => {
-                self.in_force.grudges.clear();
-                if !self.in_force.slows.is_empty() {
-                    self.in_force.slows.clear();
-                    self.apply_links().await?;
-                }
-                if let Some(why) = &self.partitions_unsupported {
-                    window.skipped = Some(why.clone());
-                } else {
-                    let healed = self.rt.heal(self.d).await?;
-                    window.detail = format!("every partition, {} nodes", healed.nodes);
-                }
-            }
-            FaultKind::Failover => {
-                let [node] = nodes.as_slice() else {
-                    return Err(FaultError::Target {
-                        fault: step.fault,
-                        target: window.target,
-                        message: format!("a failover needs one replica, not {}", nodes.len()),
-                    });
-                };
-                window.detail = step.mode.to_string();
-                let rep = match self.d.topology.kind {
-                    Kind::Cluster => {
-                        cluster::manual_failover(
-                            &self.map,
-                            node,
-                            step.mode,
-                            FAILOVER_TIMEOUT,
-                            cancel,
-                        )
-                        .await?
-                    }
-                    _ => {
-                        cluster::replication::failover(
-                            &self.map,
-                            node,
-                            step.mode,
-                            FAILOVER_TIMEOUT,
-                            cancel,
-                        )
-                        .await?
-                    }
-                };
-                if let Some(p) = &rep.old_primary {
-                    window.primaries = vec![p.clone()];
-                }
-                window.promoted_ms = Some(rep.promoted_ms);
-            }
-            FaultKind::Flush => {
-                window.detail = "FLUSHALL".into();
-                for n in &nodes {
-                    let addr = self
-                        .map
-                        .nodes()
-                        .iter()
-                        .find(|m| &m.name == n)
-                        .map(|m| m.addr)
-                        .ok_or_else(|| FaultError::Target {
-                            fault: step.fault,
-                            target: window.target.clone(),
-                            message: format!("{n} is not in the address map"),
-                        })?;
-                    let mut c = cluster::conn::NodeConn::connect(
-                        n,
-                        addr,
-                        cluster::ConnectOptions::default(),
-                    )
-                    .await?;
-                    // SYNC: the keys are gone when the fault says it applied.
-                    let () = c.run(redis::cmd("FLUSHALL").arg("SYNC")).await?;
-                }
-            }
-            kind => self.act(kind, &nodes).await?,
+            FaultKind::Heal => self.heal(&mut window).await?,
+            FaultKind::Failover => self.failover(step, &mut window, cancel).await?,
+            FaultKind::Flush => self.flush(step, &mut window).await?,
+            kind => self.act(kind, &window.nodes.clone()).await?,
         }
         window.applied_ns = self.clock.now_ns();
         if let Some(why) = &window.skipped {
@@ -438,6 +304,161 @@ impl<'a> Nemesis<'a> {
         }
         self.windows.push(window);
         Ok(index)
+    }
+
+    /// The window of `step` about to be applied to `nodes`, its start taken
+    /// now: what it hits, and which slots those nodes served.
+    fn open_window(
+        &self,
+        step: &FaultStep,
+        snap: &ClusterSnapshot,
+        nodes: Vec<String>,
+    ) -> FaultWindow {
+        let primaries: Vec<String> = snap
+            .primaries()
+            .iter()
+            .filter(|p| nodes.contains(&p.name))
+            .map(|p| p.name.clone())
+            .collect();
+        let target = match (&step.target, step.shape, &step.link) {
+            (Some(t), _, _) => t.to_string(),
+            (None, Some(s), _) => s.to_string(),
+            // A slow fault names a link, not a node.
+            (None, None, Some(change)) => change
+                .between
+                .as_ref()
+                .map_or("every link".to_string(), |[a, b]| format!("{a}<->{b}")),
+            (None, None, None) => "all".to_string(),
+        };
+        let start_ns = self.clock.now_ns();
+        FaultWindow {
+            fault: step.fault,
+            target,
+            nodes,
+            primaries,
+            detail: String::new(),
+            start_ns,
+            applied_ns: start_ns,
+            undo: step.hold_ms.and(step.fault.healed_by()),
+            undo_start_ns: None,
+            undone_ns: None,
+            promoted_ms: None,
+            mistimed: None,
+            skipped: None,
+            slot_owners: slot_owners(snap),
+        }
+    }
+
+    /// `partition`: add the step's grudge to those in force (window
+    /// `index`) and apply their union, or record why it was skipped.
+    async fn partition(
+        &mut self,
+        step: &FaultStep,
+        snap: &ClusterSnapshot,
+        index: usize,
+        window: &mut FaultWindow,
+    ) -> Result<(), FaultError> {
+        let shape = step.shape.expect("validated: a partition has a shape");
+        let peer = resolve_target(snap, step, &step.peer, &mut self.rng)?;
+        let grudge = grudge_for(shape, &window.nodes, &peer, snap, &mut self.rng);
+        window.detail = grudge.describe();
+        if shape == Shape::OneWay {
+            window.nodes.extend(peer);
+        } else if step.target.is_none() {
+            // A whole-cluster shape hits every node.
+            window.nodes = snap.names();
+        }
+        if let Some(why) = &self.partitions_unsupported {
+            window.skipped = Some(why.clone());
+            return Ok(());
+        }
+        self.in_force.grudges.insert(index, grudge);
+        match self.apply_grudges().await {
+            Ok(()) => Ok(()),
+            // Found out only now (no preflight): the same as above.
+            Err(NetError::Unsupported(why)) => {
+                self.in_force.grudges.remove(&index);
+                window.skipped = Some(why);
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `heal`: lift every partition and every slow fault in force.
+    async fn heal(&mut self, window: &mut FaultWindow) -> Result<(), FaultError> {
+        self.in_force.grudges.clear();
+        if !self.in_force.slows.is_empty() {
+            self.in_force.slows.clear();
+            self.apply_links().await?;
+        }
+        if let Some(why) = &self.partitions_unsupported {
+            window.skipped = Some(why.clone());
+        } else {
+            let healed = self.rt.heal(self.d).await?;
+            window.detail = format!("every partition, {} nodes", healed.nodes);
+        }
+        Ok(())
+    }
+
+    /// `failover`: a manual failover of the window's one replica.
+    async fn failover(
+        &mut self,
+        step: &FaultStep,
+        window: &mut FaultWindow,
+        cancel: &CancellationToken,
+    ) -> Result<(), FaultError> {
+        let [node] = window.nodes.as_slice() else {
+            return Err(FaultError::Target {
+                fault: step.fault,
+                target: window.target.clone(),
+                message: format!("a failover needs one replica, not {}", window.nodes.len()),
+            });
+        };
+        window.detail = step.mode.to_string();
+        let rep = match self.d.topology.kind {
+            Kind::Cluster => {
+                cluster::manual_failover(&self.map, node, step.mode, FAILOVER_TIMEOUT, cancel)
+                    .await?
+            }
+            _ => {
+                cluster::replication::failover(&self.map, node, step.mode, FAILOVER_TIMEOUT, cancel)
+                    .await?
+            }
+        };
+        if let Some(p) = &rep.old_primary {
+            window.primaries = vec![p.clone()];
+        }
+        window.promoted_ms = Some(rep.promoted_ms);
+        Ok(())
+    }
+
+    /// `flush`: FLUSHALL SYNC on every node of the window.
+    async fn flush(
+        &mut self,
+        step: &FaultStep,
+        window: &mut FaultWindow,
+    ) -> Result<(), FaultError> {
+        window.detail = "FLUSHALL".into();
+        for n in &window.nodes {
+            let addr = self
+                .map
+                .nodes()
+                .iter()
+                .find(|m| &m.name == n)
+                .map(|m| m.addr)
+                .ok_or_else(|| FaultError::Target {
+                    fault: step.fault,
+                    target: window.target.clone(),
+                    message: format!("{n} is not in the address map"),
+                })?;
+            let mut c =
+                cluster::conn::NodeConn::connect(n, addr, cluster::ConnectOptions::default())
+                    .await?;
+            // SYNC: the keys are gone when the fault says it applied.
+            let () = c.run(redis::cmd("FLUSHALL").arg("SYNC")).await?;
+        }
+        Ok(())
     }
 
     /// Undo the fault of window `w` (start what it killed, resume what it
@@ -651,6 +672,24 @@ impl<'a> Nemesis<'a> {
     }
 }
 
+/// The nodes `t` (the step's target or peer) names now, drawn from `rng`
+/// where it picks; none without a target.
+fn resolve_target(
+    snap: &ClusterSnapshot,
+    step: &FaultStep,
+    t: &Option<Target>,
+    rng: &mut StdRng,
+) -> Result<Vec<String>, FaultError> {
+    match t {
+        None => Ok(Vec::new()),
+        Some(t) => snap.resolve(t, rng).map_err(|message| FaultError::Target {
+            fault: step.fault,
+            target: t.to_string(),
+            message,
+        }),
+    }
+}
+
 /// The grudge of a partition shape; node order shuffled from the seed, so
 /// that `halves` splits differently per seed but the same for one seed.
 pub(crate) fn grudge_for(
@@ -758,7 +797,7 @@ mod tests {
     /// with no node up: enough for steps that touch no node.
     fn one_standalone(dir: &std::path::Path) -> (Runtime, Deployment) {
         let rt =
-            Runtime::Process(crate::runtime::process::ProcessRuntime::with_state_dir(dir).unwrap());
+            Runtime::from(crate::runtime::process::ProcessRuntime::with_state_dir(dir).unwrap());
         let topology = crate::topology::Topology::parse(
             "name: t\nkind: standalone\nstandalone:\n  primaries: 1\n",
             None,

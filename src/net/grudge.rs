@@ -3,7 +3,7 @@
 //! bridge, majorities ring, primaries apart, one way, regions — are pure
 //! functions of an ordered list of node names; the caller orders that list
 //! with the run's seed, so the same seed cuts the same nodes. Applying a grudge
-//! to real packets is [`super::filter`]'s job.
+//! to real packets is each runtime backend's job ([`super::Net::partition`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -255,7 +255,7 @@ pub fn primaries(primaries: &[String], all: &[String]) -> Grudge {
 
 /// The name that stands in a [`Grudge`] for the drill's own clients — the
 /// workload, the lock workload and the controller — which are not nodes:
-/// each runtime knows their source addresses (`filter`).
+/// each runtime backend knows their source addresses (its `partitions`).
 pub const CLIENTS: &str = "clients";
 
 /// The drill's clients cut off from `nodes`, both ways; the nodes still hear
@@ -316,6 +316,7 @@ pub enum Shape {
 }
 
 impl Shape {
+    /// Every shape, in the order error messages list them.
     pub const ALL: [Shape; 8] = [
         Shape::Isolate,
         Shape::Halves,
@@ -327,6 +328,7 @@ impl Shape {
         Shape::Clients,
     ];
 
+    /// The shape's name, as YAML and the CLI write it.
     pub fn as_str(self) -> &'static str {
         match self {
             Shape::Isolate => "isolate",
@@ -393,6 +395,7 @@ impl fmt::Display for Shape {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown partition shape `{given}` (expected one of: {})", Shape::ALL.map(Shape::as_str).join(", "))]
 pub struct UnknownShape {
+    /// The name that was given.
     pub given: String,
 }
 

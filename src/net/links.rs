@@ -1,6 +1,6 @@
 //! Links between regions as data: which directed pairs of node addresses a
 //! topology's [`Link`]s impair. Pure; the runtime turns the pairs into
-//! iptables rules and the relay into delays (`runtime::links`,
+//! iptables rules and the relay into delays (each backend's `links`,
 //! `runtime::relay`).
 
 use std::net::IpAddr;
@@ -11,7 +11,9 @@ use crate::topology::Link;
 /// two nodes in the two regions `links[link]` joins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Impaired {
+    /// The sender's address.
     pub from: IpAddr,
+    /// The receiver's address.
     pub to: IpAddr,
     /// Index into the topology's `links`.
     pub link: usize,
@@ -66,6 +68,7 @@ pub struct LinkSample {
     pub link: Link,
     /// The nodes measured between, `from` sending the PINGs.
     pub from: String,
+    /// The node the PINGs went to.
     pub to: String,
     /// Each PING's round trip (ms), in the order sent.
     pub rtt_ms: Vec<f64>,

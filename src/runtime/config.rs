@@ -24,6 +24,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
 pub struct Listen {
     /// Address to bind (`0.0.0.0` in a container, the node's own 127.x.y.z as a process).
     pub bind: String,
+    /// Data port.
     pub port: u16,
     /// Cluster bus port (cluster kind only).
     pub bus_port: u16,

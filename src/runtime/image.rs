@@ -12,7 +12,9 @@ use std::time::Instant;
 use bollard::Docker;
 use futures::StreamExt;
 
-use super::{RuntimeError, labels};
+use super::deployment::labels;
+use super::error::RuntimeError;
+use super::host::which;
 
 /// The image `up` uses when a topology names none. A stable tag, so compose
 /// files and scripts can name it; `redis-drill image build` rebuilds it.
@@ -34,19 +36,11 @@ struct Entry {
 #[derive(Debug)]
 pub struct Contents {
     files: BTreeSet<Entry>,
-    symlinks: Vec<(PathBuf, String)>,
+    symlinks: Vec<Symlink>,
+    /// The host's redis-server version, which the image will run.
     pub redis_version: String,
+    /// Whether iptables goes in too (partitions inside containers need it).
     pub has_iptables: bool,
-}
-
-/// Locate a program on PATH (and the sbin dirs, which root's PATH may lack in CI).
-pub fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    path.split(':')
-        .map(PathBuf::from)
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
 }
 
 /// The host's redis-server version, e.g. `7.0.15`.
@@ -101,6 +95,69 @@ fn parse_ldd(text: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// A symlink in the image: where it sits, and what it points to.
+type Symlink = (PathBuf, String);
+
+/// Add the host's iptables to the image, when it has one: nft first (it is
+/// what Debian's `iptables` is, and it works in a container's namespace with
+/// NET_ADMIN alone; so does legacy, on the kernels we run on: either serves
+/// the docker backend's partitions), its dlopen'ed extensions, and the
+/// `iptables*` names as symlinks. Whether there was one.
+fn add_iptables(
+    files: &mut BTreeSet<Entry>,
+    binaries: &mut Vec<PathBuf>,
+    symlinks: &mut Vec<Symlink>,
+) -> bool {
+    let nft = which("xtables-nft-multi");
+    let legacy = which("xtables-legacy-multi");
+    let mut add = |host: &PathBuf, multi: &str, names: &[&str]| {
+        files.insert(Entry {
+            host: host.clone(),
+            image: format!("/usr/sbin/{multi}").into(),
+        });
+        binaries.push(host.clone());
+        for name in names {
+            symlinks.push((
+                PathBuf::from(format!("/usr/sbin/{name}")),
+                multi.to_string(),
+            ));
+        }
+    };
+    if let Some(nft) = &nft {
+        let names = ["iptables", "iptables-save", "iptables-restore", "ip6tables"];
+        add(nft, "xtables-nft-multi", &names);
+    }
+    if let Some(legacy) = &legacy {
+        add(
+            legacy,
+            "xtables-legacy-multi",
+            &["iptables-legacy", "iptables-legacy-restore"],
+        );
+        // The partitions run `iptables` and `iptables-restore`: without nft
+        // they must be the legacy ones.
+        if nft.is_none() {
+            for name in ["iptables", "iptables-restore", "iptables-save"] {
+                let link = PathBuf::from(format!("/usr/sbin/{name}"));
+                symlinks.push((link, "xtables-legacy-multi".to_string()));
+            }
+        }
+    }
+    let has_iptables = nft.is_some() || legacy.is_some();
+    if has_iptables && let Ok(dir) = std::fs::read_dir(XTABLES_DIR) {
+        for e in dir.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "so") && p.is_file() {
+                files.insert(Entry {
+                    host: p.clone(),
+                    image: p.clone(),
+                });
+                binaries.push(p);
+            }
+        }
+    }
+    has_iptables
+}
+
 impl Contents {
     /// Gather the files from the host. Fails (environment error) when
     /// redis-server or redis-cli is missing; iptables is optional.
@@ -133,60 +190,7 @@ impl Contents {
         }
 
         let mut symlinks = Vec::new();
-        // nft first: it is what Debian's `iptables` is, and it works in a
-        // container's namespace with NET_ADMIN alone (so does legacy, on the
-        // kernels we run on; either serves `runtime::filter`).
-        let nft = which("xtables-nft-multi");
-        let legacy = which("xtables-legacy-multi");
-        let has_iptables = nft.is_some() || legacy.is_some();
-        if let Some(nft) = &nft {
-            files.insert(Entry {
-                host: nft.clone(),
-                image: "/usr/sbin/xtables-nft-multi".into(),
-            });
-            binaries.push(nft.clone());
-            for name in ["iptables", "iptables-save", "iptables-restore", "ip6tables"] {
-                symlinks.push((
-                    PathBuf::from(format!("/usr/sbin/{name}")),
-                    "xtables-nft-multi".to_string(),
-                ));
-            }
-        }
-        if let Some(legacy) = &legacy {
-            files.insert(Entry {
-                host: legacy.clone(),
-                image: "/usr/sbin/xtables-legacy-multi".into(),
-            });
-            binaries.push(legacy.clone());
-            for name in ["iptables-legacy", "iptables-legacy-restore"] {
-                symlinks.push((
-                    PathBuf::from(format!("/usr/sbin/{name}")),
-                    "xtables-legacy-multi".to_string(),
-                ));
-            }
-            // `runtime::filter` runs `iptables` and `iptables-restore`: without
-            // nft they must be the legacy ones.
-            if nft.is_none() {
-                for name in ["iptables", "iptables-restore", "iptables-save"] {
-                    symlinks.push((
-                        PathBuf::from(format!("/usr/sbin/{name}")),
-                        "xtables-legacy-multi".to_string(),
-                    ));
-                }
-            }
-        }
-        if has_iptables && let Ok(dir) = std::fs::read_dir(XTABLES_DIR) {
-            for e in dir.flatten() {
-                let p = e.path();
-                if p.extension().is_some_and(|x| x == "so") && p.is_file() {
-                    files.insert(Entry {
-                        host: p.clone(),
-                        image: p.clone(),
-                    });
-                    binaries.push(p);
-                }
-            }
-        }
+        let has_iptables = add_iptables(&mut files, &mut binaries, &mut symlinks);
 
         for bin in &binaries {
             for lib in ldd(bin)? {
@@ -261,6 +265,7 @@ impl Contents {
             .map_err(RuntimeError::io("finishing the image context"))
     }
 
+    /// How many files the image holds, for `image build`'s report.
     pub fn file_count(&self) -> usize {
         self.files.len()
     }
@@ -283,11 +288,17 @@ fn append_bytes(
 /// What `image build` did.
 #[derive(Debug, serde::Serialize)]
 pub struct Built {
+    /// The tag built.
     pub image: String,
+    /// The host's redis-server version, which the image will run.
     pub redis_version: String,
+    /// Files copied in from the host.
     pub files: usize,
+    /// The build context's size, as sent to the engine.
     pub context_bytes: usize,
+    /// Whether the image has iptables.
     pub iptables: bool,
+    /// How long the build took.
     pub elapsed_ms: u64,
 }
 

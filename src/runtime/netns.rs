@@ -31,6 +31,7 @@ impl NetNs {
         Self::open(&PathBuf::from(format!("/proc/{pid}/ns/net")))
     }
 
+    /// The namespace at `path` (a `/proc/<pid>/ns/net`), held open so it outlives its process's exit.
     pub fn open(path: &Path) -> io::Result<NetNs> {
         Ok(NetNs {
             file: File::open(path)?,
@@ -70,6 +71,7 @@ impl NetNs {
         })
     }
 
+    /// Where it was opened from, for messages.
     pub fn path(&self) -> &Path {
         &self.path
     }

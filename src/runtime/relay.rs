@@ -2,7 +2,7 @@
 //! kernel without `netem`.
 //!
 //! iptables `REDIRECT`s every TCP connection between two nodes that a link
-//! joins to the relay's one port (`runtime::links` writes the rules). The
+//! joins to the relay's one port (each backend's `links` writes the rules). The
 //! relay reads where the connection was going (`SO_ORIGINAL_DST`), opens its
 //! own connection there — from the client's own address, so the node sees its
 //! real peer, and marked with [`MARK`], which the rules exempt so the relay's
@@ -56,7 +56,9 @@ pub const CONTROL_PORT_FILE: &str = "control_port";
 /// links between regions.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RelayConfig {
+    /// Every address the relay may see, with its region: which link a connection crosses.
     pub nodes: Vec<(IpAddr, String)>,
+    /// The links, as declared (or as a `slow` fault changed them).
     pub links: Vec<Link>,
 }
 
@@ -75,6 +77,7 @@ pub struct Schedule {
 }
 
 impl Schedule {
+    /// The schedule of `link`, or of no delay at all where no link joins the pair.
     pub fn new(link: Option<&Link>) -> Schedule {
         let ms = |v: f64| Duration::from_secs_f64(v.max(0.0) / 1000.0);
         Schedule {
@@ -157,6 +160,7 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The relay's state from its configuration, shared by every connection.
     pub fn new(cfg: RelayConfig) -> Shared {
         Shared {
             nodes: Arc::new(cfg.nodes),

@@ -1,7 +1,7 @@
 //! Where a workload thread's clients live on the network: the run's
 //! network namespace on Docker (see [`crate::runtime::netns`]), and, for
 //! clients in a region, that region's own namespace (Docker) or its client
-//! address (process runtime, [`crate::cluster::dial`]). A thread enters its
+//! address (process runtime, [`crate::net::dial`]). A thread enters its
 //! place once, before it opens a connection.
 
 use std::net::{IpAddr, SocketAddr};
@@ -45,7 +45,7 @@ impl Place {
                 std::io::Error::new(e.kind(), format!("joining {}: {e}", ns.path().display()))
             })?;
         }
-        crate::cluster::dial::set_source(self.source);
+        crate::net::dial::set_source(self.source);
         Ok(())
     }
 }

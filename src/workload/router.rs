@@ -725,11 +725,11 @@ impl Exec {
 }
 
 /// Open a multiplexed connection to a loopback address (from the thread's
-/// region, when it has one: [`crate::cluster::dial`]).
+/// region, when it has one: [`crate::net::dial`]).
 async fn open(
     addr: SocketAddr,
     config: &AsyncConnectionConfig,
     timeout: Duration,
 ) -> Result<MultiplexedConnection, RedisError> {
-    crate::cluster::dial::multiplexed(addr, config, timeout).await
+    crate::net::dial::multiplexed(addr, config, timeout).await
 }

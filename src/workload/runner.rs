@@ -795,7 +795,7 @@ impl Workload {
                 let spawned = std::thread::Builder::new()
                     .name(format!("redis-drill-loop-{index}"))
                     .spawn(move || {
-                        crate::cluster::dial::set_connect_timeout(timeout);
+                        crate::net::dial::set_connect_timeout(timeout);
                         loop_thread(place, realtime, nice, seen, fut)
                     });
                 match spawned {

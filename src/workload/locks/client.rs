@@ -149,7 +149,7 @@ impl Instance {
             .set_response_timeout(None);
         let c = tokio::time::timeout(
             bound,
-            crate::cluster::dial::multiplexed(self.addr, &config, bound),
+            crate::net::dial::multiplexed(self.addr, &config, bound),
         )
         .await
         .map_err(|_| "connect: timeout".to_string())?

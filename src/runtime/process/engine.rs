@@ -1,13 +1,8 @@
-//! The process runtime: redis-server processes on loopback, for machines with
-//! no Docker engine (and for fast local runs).
-//!
-//! Each node gets its own address, 127.0.B.(11+i), with one block B per run, so
-//! [`super::filter`] can drop traffic between pairs of nodes with iptables,
-//! and every node can use the standard ports. A run lives in its own directory,
-//! `<base>/<run-id>/`, holding `deployment.json` and one directory per node
-//! (redis.conf, nodes.conf, redis.log). The run directory plays the part of the
-//! Docker label: every redis-server we start has its path on its command line,
-//! so cleanup finds our processes — and only ours — from /proc.
+//! The process backend's nodes: redis-server processes on loopback, each
+//! at its own address in the run's block, the run described by
+//! `deployment.json` in its directory. Bring-up, node actions, listing and
+//! removal; the network rules are in [`super::partitions`] and
+//! [`super::links`], the processes themselves in [`super::procs`].
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -16,11 +11,14 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::config::{self, Listen};
-use super::{
-    AddedNode, DeployedNode, Deployment, ExecOutput, NodeAction, Removed, RuntimeError,
-    RuntimeKind, UpOptions,
+use super::blocks::{BLOCKS, claim_block, claims_dir};
+use super::procs::{STOP_GRACE, kill_and_remove, kill_matching, pids_matching, signal, tail_file};
+use crate::runtime::config::{self, Listen};
+use crate::runtime::deployment::{
+    AddedNode, DeployedNode, Deployment, ExecOutput, NodeAction, Removed, RuntimeKind, UpOptions,
 };
+use crate::runtime::error::RuntimeError;
+use crate::runtime::ready::{all_ready, check_cancel, port_is_free, wait_for_ping};
 use crate::topology::{Kind, NodeSpec, Topology};
 
 /// Overrides where run directories live (default: `$TMPDIR/redis-drill`).
@@ -33,19 +31,18 @@ const DATA_PORT: u16 = 6379;
 const BUS_PORT: u16 = 16379;
 /// Host part of the first node's address in its block.
 const FIRST_HOST: u8 = 11;
-/// Blocks 127.0.B.0/24 we draw from; 127.0.0.0/24 is left to everything else.
-const BLOCKS: std::ops::RangeInclusive<u8> = 100..=250;
-/// How long a graceful stop may take before SIGKILL.
-const STOP_GRACE: Duration = Duration::from_secs(10);
 
+/// The process backend: where its runs' directories live and which redis-server it starts.
 pub struct ProcessRuntime {
     redis_server: PathBuf,
     base: PathBuf,
 }
 
 impl ProcessRuntime {
+    /// The backend with the host's redis-server and the default state directory
+    /// (or `REDIS_DRILL_STATE_DIR`); fails when redis-server is not installed.
     pub fn new() -> Result<ProcessRuntime, RuntimeError> {
-        let redis_server = super::image::which("redis-server").ok_or_else(|| {
+        let redis_server = crate::runtime::host::which("redis-server").ok_or_else(|| {
             RuntimeError::Environment(
                 "redis-server not found on PATH; install it (apt-get install redis-server) or use --runtime docker".into(),
             )
@@ -76,6 +73,8 @@ impl ProcessRuntime {
         self.base.join(run_id)
     }
 
+    /// Start every node of `topology` as a process in a block of its own, its
+    /// links' relay and rules, and wait until each answers PING.
     pub async fn up(
         &self,
         topology: &Topology,
@@ -142,13 +141,13 @@ impl ProcessRuntime {
         let waits: Vec<_> = (deployment.nodes.iter())
             .map(|n| {
                 let dir = run_dir.join(&n.name);
-                super::wait_for_ping(&n.name, n.addr, opts.timeout, cancel, move || {
+                wait_for_ping(&n.name, n.addr, opts.timeout, cancel, move || {
                     let dir = dir.clone();
                     async move { exited(&dir) }
                 })
             })
             .collect();
-        super::all_ready(waits, started, "process").await?;
+        all_ready(waits, started, "process").await?;
         Ok(deployment)
     }
 
@@ -189,7 +188,7 @@ impl ProcessRuntime {
         if d.topology.kind == Kind::Cluster {
             ports.push(BUS_PORT);
         }
-        if let Some(&port) = ports.iter().find(|&&p| !super::port_is_free(addr.ip(), p)) {
+        if let Some(&port) = ports.iter().find(|&&p| !port_is_free(addr.ip(), p)) {
             return Err(RuntimeError::PortTaken {
                 node: spec.name.clone(),
                 ip: ip.to_string(),
@@ -227,7 +226,7 @@ impl ProcessRuntime {
             }
             self.save(&grown)?;
             let dir = run_dir.join(&name);
-            super::wait_for_ping(&name, addr, timeout, cancel, move || {
+            wait_for_ping(&name, addr, timeout, cancel, move || {
                 let dir = dir.clone();
                 async move { exited(&dir) }
             })
@@ -402,10 +401,12 @@ impl ProcessRuntime {
             .map_err(RuntimeError::io(format!("writing {}", path.display())))
     }
 
+    /// The deployment with this name, if it is up.
     pub fn find(&self, name: &str) -> Result<Option<Deployment>, RuntimeError> {
         Ok(self.list()?.into_iter().find(|d| d.name == name))
     }
 
+    /// Every run of this state directory, read from its `deployment.json`.
     pub fn list(&self) -> Result<Vec<Deployment>, RuntimeError> {
         let Ok(entries) = std::fs::read_dir(&self.base) else {
             return Ok(Vec::new());
@@ -425,7 +426,7 @@ impl ProcessRuntime {
     pub fn remove_run(&self, run_id: &str) -> Result<Removed, RuntimeError> {
         let dir = self.run_dir(run_id);
         let removed = kill_and_remove(&dir)?;
-        super::filter::teardown_run(run_id).map_err(|e| {
+        super::partitions::teardown_run(run_id).map_err(|e| {
             RuntimeError::Environment(format!("removing the partition rules of run {run_id}: {e}"))
         })?;
         super::links::teardown_run(run_id).map_err(|e| {
@@ -434,6 +435,8 @@ impl ProcessRuntime {
         Ok(removed)
     }
 
+    /// Remove every run of this state directory, orphaned processes, and every
+    /// redis-drill chain on the host: `down --all`.
     pub fn remove_all(&self) -> Result<Removed, RuntimeError> {
         let mut removed = Removed::default();
         if let Ok(entries) = std::fs::read_dir(&self.base) {
@@ -447,13 +450,14 @@ impl ProcessRuntime {
         removed.processes += kill_matching(&self.base, libc::SIGKILL, STOP_GRACE)?;
         // Partition chains of every run, this state directory's or not: like
         // `down --all` on docker, everything redis-drill made on the host.
-        super::filter::teardown_all()
+        super::partitions::teardown_all()
             .map_err(|e| RuntimeError::Environment(format!("removing partition rules: {e}")))?;
         super::links::teardown_all()
             .map_err(|e| RuntimeError::Environment(format!("removing link rules: {e}")))?;
         Ok(removed)
     }
 
+    /// Signal the node's processes (or start it again from its directory).
     pub async fn node_action(
         &self,
         d: &Deployment,
@@ -514,7 +518,7 @@ impl ProcessRuntime {
         }
         self.save(&updated)?;
         let dir = run_dir.join(&node.name);
-        super::wait_for_ping(
+        wait_for_ping(
             &node.name,
             node.addr,
             Duration::from_secs(10),
@@ -527,6 +531,7 @@ impl ProcessRuntime {
         .await
     }
 
+    /// Run `cmd` on the host, where the process nodes run.
     pub async fn exec(&self, cmd: &[String]) -> Result<ExecOutput, RuntimeError> {
         let (program, args) = cmd
             .split_first()
@@ -544,6 +549,7 @@ impl ProcessRuntime {
         })
     }
 
+    /// The last `tail` lines of the node's `redis.log`.
     pub fn logs(
         &self,
         d: &Deployment,
@@ -554,14 +560,6 @@ impl ProcessRuntime {
             &self.run_dir(&d.run_id).join(&node.name).join("redis.log"),
             tail,
         ))
-    }
-}
-
-fn check_cancel(cancel: &CancellationToken) -> Result<(), RuntimeError> {
-    if cancel.is_cancelled() {
-        Err(RuntimeError::Cancelled)
-    } else {
-        Ok(())
     }
 }
 
@@ -619,7 +617,7 @@ fn ports_free(topology: &Topology, block: u8) -> Result<(), RuntimeError> {
             ports.push(BUS_PORT);
         }
         for port in ports {
-            if !super::port_is_free(addr.ip(), port) {
+            if !port_is_free(addr.ip(), port) {
                 return Err(RuntimeError::PortTaken {
                     node: name,
                     ip: addr.ip().to_string(),
@@ -629,225 +627,4 @@ fn ports_free(topology: &Topology, block: u8) -> Result<(), RuntimeError> {
         }
     }
     Ok(())
-}
-
-/// Pids of our live (non-zombie) redis-server processes under `dir` (a run
-/// directory, a node directory, or the base). Redis rewrites its process
-/// title, so the command line is not enough: a process is ours when its
-/// executable is a redis binary and its working directory (the node's data
-/// dir, where we start it and where `dir` points it) lies under `dir`, or when
-/// its title names a config file there (`proc-title-template` below).
-fn pids_matching(dir: &Path) -> Vec<i32> {
-    let me = std::process::id() as i32;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    // With a trailing slash, so that s1n1 never matches s1n10's config path.
-    let mut needle = dir.as_os_str().as_encoded_bytes().to_vec();
-    needle.push(b'/');
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| pid != me && !is_zombie(pid))
-        .filter(|&pid| {
-            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
-            if !exe
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("redis-"))
-            {
-                return false;
-            }
-            let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
-            // A removed directory reads as "<path> (deleted)".
-            let cwd = cwd.to_string_lossy();
-            let cwd = Path::new(cwd.strip_suffix(" (deleted)").unwrap_or(&cwd));
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            cwd.starts_with(dir)
-                || cmdline
-                    .windows(needle.len())
-                    .any(|w| w == needle.as_slice())
-        })
-        .collect()
-}
-
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))
-        })
-        .unwrap_or(true)
-}
-
-fn signal(pid: i32, sig: i32) {
-    // SAFETY: kill(2) with a pid we just read from /proc; a stale pid yields ESRCH.
-    unsafe {
-        libc::kill(pid, sig);
-    }
-}
-
-/// Send `sig` to every process mentioning `needle` (a paused one is resumed so
-/// it can act on SIGTERM), wait up to `grace` for them to go, then SIGKILL what
-/// is left. Returns how many there were.
-fn kill_matching(needle: &Path, sig: i32, grace: Duration) -> Result<usize, RuntimeError> {
-    let pids = pids_matching(needle);
-    for &pid in &pids {
-        signal(pid, sig);
-        if sig != libc::SIGKILL {
-            signal(pid, libc::SIGCONT);
-        }
-    }
-    let started = Instant::now();
-    let interval = Duration::from_millis(10);
-    let max_polls = grace.as_millis() / interval.as_millis() + 1;
-    for _ in 0..max_polls {
-        if pids.iter().all(|&p| is_zombie(p)) {
-            return Ok(pids.len());
-        }
-        if started.elapsed() >= grace {
-            break;
-        }
-        std::thread::sleep(interval);
-    }
-    for &pid in &pids {
-        signal(pid, libc::SIGKILL);
-    }
-    for _ in 0..200 {
-        if pids.iter().all(|&p| is_zombie(p)) {
-            return Ok(pids.len());
-        }
-        std::thread::sleep(interval);
-    }
-    Err(RuntimeError::Environment(format!(
-        "processes {pids:?} did not exit after SIGKILL"
-    )))
-}
-
-fn tail_file(path: &Path, n: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// SIGKILL every redis-server running from under `dir`, then remove `dir`
-/// and its claim on a block.
-fn kill_and_remove(dir: &Path) -> Result<Removed, RuntimeError> {
-    let mut removed = Removed {
-        processes: kill_matching(dir, libc::SIGKILL, STOP_GRACE)?,
-        ..Default::default()
-    };
-    if dir.exists() {
-        std::fs::remove_dir_all(dir)
-            .map_err(RuntimeError::io(format!("removing {}", dir.display())))?;
-        removed.dirs = 1;
-    }
-    release_blocks(&claims_dir(), dir);
-    Ok(removed)
-}
-
-/// Where runs claim their blocks: one directory for the whole machine,
-/// whatever state dir a run keeps, because the loopback addresses are the
-/// machine's. (Two `up`s with their own state dirs, as parallel tests have,
-/// once picked the same block between one's choice and its first listener.)
-fn claims_dir() -> PathBuf {
-    std::env::temp_dir().join("redis-drill-blocks")
-}
-
-/// Claim `block` for the run in `run_dir`: a file named after the block,
-/// created only if absent, naming the run's directory. A claim whose run
-/// directory is gone (a run removed by hand, a killed `up`) is stale and is
-/// taken over. Returns false when a live run holds the block.
-fn claim_block(dir: &Path, block: u8, run_dir: &Path) -> Result<bool, RuntimeError> {
-    if !dir.is_dir() {
-        std::fs::create_dir_all(dir)
-            .map_err(RuntimeError::io(format!("creating {}", dir.display())))?;
-        // Shared by every user's runs, as the addresses are: writable by
-        // all, each claim removable only by its owner (as /tmp).
-        use std::os::unix::fs::PermissionsExt as _;
-        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777));
-    }
-    let path = dir.join(block.to_string());
-    for _ in 0..2 {
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(mut f) => {
-                use std::io::Write;
-                f.write_all(run_dir.as_os_str().as_encoded_bytes())
-                    .map_err(RuntimeError::io(format!("writing {}", path.display())))?;
-                return Ok(true);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let holder = std::fs::read_to_string(&path).unwrap_or_default();
-                // An empty holder is a claim being written this instant,
-                // unless it has been empty for long.
-                let fresh = || {
-                    std::fs::metadata(&path)
-                        .and_then(|m| m.modified())
-                        .is_ok_and(|t| t.elapsed().unwrap_or_default() < Duration::from_secs(10))
-                };
-                if Path::new(&holder).is_dir() || (holder.is_empty() && fresh()) {
-                    return Ok(false);
-                }
-                let _ = std::fs::remove_file(&path);
-            }
-            // A claims dir another user made without room for ours: run
-            // unclaimed, as before claims existed, rather than not at all.
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                tracing::warn!(
-                    "cannot claim block {block} in {} ({e}): running without a claim",
-                    dir.display()
-                );
-                return Ok(true);
-            }
-            Err(e) => {
-                return Err(RuntimeError::io(format!("creating {}", path.display()))(e));
-            }
-        }
-    }
-    Ok(false)
-}
-
-/// Remove every claim held by the run in `run_dir`.
-fn release_blocks(dir: &Path, run_dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let holder = std::fs::read_to_string(entry.path()).unwrap_or_default();
-        if Path::new(&holder) == run_dir {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_block_is_claimed_once_while_its_run_lives() {
-        let tmp = tempfile::tempdir().unwrap();
-        let claims = tmp.path().join("claims");
-        let (a, b) = (tmp.path().join("run-a"), tmp.path().join("run-b"));
-        std::fs::create_dir_all(&a).unwrap();
-        std::fs::create_dir_all(&b).unwrap();
-        assert!(claim_block(&claims, 170, &a).unwrap());
-        assert!(
-            !claim_block(&claims, 170, &b).unwrap(),
-            "a live run holds 170"
-        );
-        assert!(claim_block(&claims, 171, &b).unwrap());
-        // Run a's directory goes without a release: its claim is stale.
-        std::fs::remove_dir_all(&a).unwrap();
-        assert!(
-            claim_block(&claims, 170, &b).unwrap(),
-            "stale claim taken over"
-        );
-        release_blocks(&claims, &b);
-        assert_eq!(std::fs::read_dir(&claims).unwrap().count(), 0);
-    }
 }

@@ -3,10 +3,10 @@
 //!
 //! On the process runtime every node listens on its own loopback address,
 //! and the host's link rules match a pair of addresses (`-s <from> -d <to>`,
-//! see `runtime::links`). A workload thread whose clients live in a region
+//! see `runtime::process::links`). A workload thread whose clients live in a region
 //! sets that region's client address once ([`set_source`]); every connection
 //! it then opens through [`connect`] or [`multiplexed`] — redis-rs's cluster
-//! node connections included ([`super::client`]) — is bound to it, so the
+//! node connections included (`cluster::client`) — is bound to it, so the
 //! rules send it through the link as they send the nodes' own traffic. On
 //! Docker the thread joins its region's namespace instead and sets nothing.
 //!

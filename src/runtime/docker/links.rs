@@ -1,5 +1,5 @@
 //! Links between regions made real on the docker runtime: the same delaying
-//! relay as the process runtime's ([`super::relay`]), one inside each node's
+//! relay as the process runtime's ([`crate::runtime::relay`]), one inside each node's
 //! own network namespace, fed by that namespace's own iptables rules.
 //!
 //! Each node's container gets the running redis-drill binary bind-mounted
@@ -27,10 +27,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::exec;
-use super::netns::NetNs;
-use super::relay::{MARK, RelayConfig};
-use super::{DeployedNode, Deployment, RuntimeError};
 use crate::net::links::impaired;
+use crate::runtime::deployment::{DeployedNode, Deployment};
+use crate::runtime::error::RuntimeError;
+use crate::runtime::netns::NetNs;
+use crate::runtime::relay::{MARK, RelayConfig};
 use crate::topology::Link;
 
 /// Where the redis-drill binary is mounted inside a node's container.
@@ -51,7 +52,7 @@ pub fn bind(links: &[Link]) -> Result<Option<String>, RuntimeError> {
     if links.is_empty() {
         return Ok(None);
     }
-    let exe = super::relay::relay_program().map_err(RuntimeError::Environment)?;
+    let exe = crate::runtime::relay::relay_program().map_err(RuntimeError::Environment)?;
     Ok(Some(format!("{}:{BINARY}:ro", exe.display())))
 }
 
@@ -121,6 +122,7 @@ pub fn node_script(
 pub struct Holder<'a> {
     /// For messages: `node n1`, `the clients of eu-west`.
     pub what: &'a str,
+    /// Its container, where the relay and the rules go.
     pub handle: &'a str,
     /// Its address on the run's network, where its traffic leaves from.
     pub own: IpAddr,
@@ -214,7 +216,7 @@ pub async fn install_relay(
             "installing the link rules in {} with iptables-restore failed (exit code {}): {}",
             h.what,
             out.exit_code,
-            exec::first_line(&out.stderr, &out.stdout)
+            crate::runtime::host::first_line(&out.stderr, &out.stdout)
         )));
     }
     Ok(())
@@ -261,7 +263,7 @@ pub async fn set(
             .spawn(move || {
                 let r = ns
                     .enter()
-                    .and_then(|()| super::relay::tell_relay(control, &line));
+                    .and_then(|()| crate::runtime::relay::tell_relay(control, &line));
                 let _ = tx.send(r);
             })
             .map_err(RuntimeError::io("starting a thread"))?;
@@ -368,7 +370,7 @@ async fn wait_listening(
         Ok(out) if out.exit_code != 0 => format!(
             "{BINARY} --version in the container exits {}: {}",
             out.exit_code,
-            exec::first_line(&out.stderr, &out.stdout)
+            crate::runtime::host::first_line(&out.stderr, &out.stdout)
         ),
         Ok(_) => format!("{BINARY} runs in the container, but nothing listened on {relay}"),
         Err(e) => format!("{BINARY} cannot run in the container: {e}"),

@@ -1,13 +1,17 @@
 //! `docker exec` in a container, attached: a command and what it printed
 //! and returned, with its stdin fed when it reads one. Shared by the
-//! partitions' rules (`filter`), the links (`docker_links`) and `exec`.
+//! partitions' rules ([`super::partitions`]), the links ([`super::links`])
+//! and `exec`.
 
 use std::time::Instant;
 
 use bollard::Docker;
-use futures::StreamExt as _;
+use bollard::container::LogOutput;
+use futures::{Stream, StreamExt as _};
 
-use super::{ExecOutput, RuntimeError};
+use crate::runtime::deployment::ExecOutput;
+use crate::runtime::error::RuntimeError;
+use crate::runtime::host::argv;
 
 /// Run `cmd` in container `handle`, attached, and collect what it printed
 /// and returned.
@@ -21,7 +25,7 @@ pub(super) async fn exec_in(
         .create_exec(
             handle,
             bollard::models::ExecConfig {
-                cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                cmd: Some(argv(cmd)),
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),
                 ..Default::default()
@@ -29,31 +33,15 @@ pub(super) async fn exec_in(
         )
         .await
         .map_err(RuntimeError::docker(ctx()))?;
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    if let bollard::exec::StartExecResults::Attached { mut output, .. } = docker
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    if let bollard::exec::StartExecResults::Attached { output, .. } = docker
         .start_exec(&created.id, None)
         .await
         .map_err(RuntimeError::docker(ctx()))?
     {
-        while let Some(chunk) = output.next().await {
-            match chunk.map_err(RuntimeError::docker(ctx()))? {
-                bollard::container::LogOutput::StdErr { message } => {
-                    stderr.push_str(&String::from_utf8_lossy(&message))
-                }
-                other => stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
-            }
-        }
+        (stdout, stderr) = collect(output, ctx).await?;
     }
-    let inspect = docker
-        .inspect_exec(&created.id)
-        .await
-        .map_err(RuntimeError::docker(ctx()))?;
-    Ok(ExecOutput {
-        exit_code: inspect.exit_code.unwrap_or(-1),
-        stdout,
-        stderr,
-    })
+    finish(docker, &created.id, stdout, stderr, ctx).await
 }
 
 /// Run `iptables-restore -w` (and `extra` arguments) in `node`'s container
@@ -83,10 +71,7 @@ pub(super) async fn restore(
         )
         .await
         .map_err(RuntimeError::docker(ctx()))?;
-    let bollard::exec::StartExecResults::Attached {
-        mut output,
-        mut input,
-    } = docker
+    let bollard::exec::StartExecResults::Attached { output, mut input } = docker
         .start_exec(&created.id, None)
         .await
         .map_err(RuntimeError::docker(ctx()))?
@@ -102,41 +87,46 @@ pub(super) async fn restore(
     if input.write_all(script.as_bytes()).await.is_ok() {
         let _ = input.shutdown().await;
     }
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    while let Some(chunk) = output.next().await {
-        match chunk.map_err(RuntimeError::docker(ctx()))? {
-            bollard::container::LogOutput::StdErr { message } => {
-                stderr.push_str(&String::from_utf8_lossy(&message))
-            }
-            other => stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
-        }
-    }
+    let (stdout, stderr) = collect(output, ctx).await?;
     let done = Instant::now();
-    let info = docker
-        .inspect_exec(&created.id)
-        .await
-        .map_err(RuntimeError::docker(ctx()))?;
-    let out = ExecOutput {
-        exit_code: info.exit_code.unwrap_or(-1),
-        stdout,
-        stderr,
-    };
+    let out = finish(docker, &created.id, stdout, stderr, ctx).await?;
     Ok((out, done))
 }
 
-/// The first line of `stderr`, else of `stdout`, that says something: what a
-/// failed iptables said, in one line (not its warning that legacy tables
-/// exist too).
-pub(super) fn first_line(stderr: &str, stdout: &str) -> String {
-    [stderr, stdout]
-        .iter()
-        .flat_map(|s| s.lines())
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with("# Warning"))
-        .unwrap_or("(no output)")
-        .to_string()
+/// Everything an attached exec printed, (stdout, stderr), until it ends.
+async fn collect<S, E>(
+    mut output: std::pin::Pin<Box<S>>,
+    ctx: impl Fn() -> String,
+) -> Result<(String, String), RuntimeError>
+where
+    S: Stream<Item = Result<LogOutput, E>> + ?Sized + Send,
+    E: Into<bollard::errors::Error>,
+{
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    while let Some(chunk) = output.next().await {
+        match chunk.map_err(|e| RuntimeError::docker(ctx())(e.into()))? {
+            LogOutput::StdErr { message } => stderr.push_str(&String::from_utf8_lossy(&message)),
+            other => stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
+        }
+    }
+    Ok((stdout, stderr))
 }
 
-fn argv(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| s.to_string()).collect()
+/// The exec's exit code, asked of the engine, with what it printed.
+async fn finish(
+    docker: &Docker,
+    id: &str,
+    stdout: String,
+    stderr: String,
+    ctx: impl Fn() -> String,
+) -> Result<ExecOutput, RuntimeError> {
+    let info = docker
+        .inspect_exec(id)
+        .await
+        .map_err(RuntimeError::docker(ctx()))?;
+    Ok(ExecOutput {
+        exit_code: info.exit_code.unwrap_or(-1),
+        stdout,
+        stderr,
+    })
 }

@@ -1,0 +1,161 @@
+//! Finding what the docker backend has up, from the engine alone: the
+//! deployment each run's network carries as a label, grown by the nodes
+//! `add-node` labelled on their own containers; and removing everything
+//! that carries a run's label (or the tool's).
+
+use std::collections::{BTreeMap, HashMap};
+
+use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder};
+
+use super::engine::DockerRuntime;
+use crate::runtime::deployment::{AddedNode, Deployment, Removed, labels};
+use crate::runtime::error::RuntimeError;
+
+impl DockerRuntime {
+    /// Networks matching `filters` (e.g. a label).
+    async fn networks(
+        &self,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Result<Vec<bollard::models::Network>, RuntimeError> {
+        self.docker
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::default()
+                    .filters(filters)
+                    .build(),
+            ))
+            .await
+            .map_err(RuntimeError::docker("listing networks"))
+    }
+
+    /// The deployment with this name, if it is up.
+    pub(super) async fn find(&self, name: &str) -> Result<Option<Deployment>, RuntimeError> {
+        Ok(self.list().await?.into_iter().find(|d| d.name == name))
+    }
+
+    /// Every deployment of this engine, by name.
+    pub(super) async fn list(&self) -> Result<Vec<Deployment>, RuntimeError> {
+        let filters = with_labels(vec![format!("{}={}", labels::TOOL, labels::TOOL_VALUE)]);
+        let nets = self.networks(&filters).await?;
+        let mut out: Vec<Deployment> = nets
+            .into_iter()
+            .filter_map(|n| n.labels?.get(labels::DEPLOYMENT).cloned())
+            .filter_map(|json| match serde_json::from_str::<Deployment>(&json) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    tracing::warn!("ignoring a network whose deployment label does not parse: {e}");
+                    None
+                }
+            })
+            .collect();
+        for (run_id, added) in self.added_nodes().await? {
+            let Some(d) = out.iter_mut().find(|d| d.run_id == run_id) else {
+                continue;
+            };
+            for a in added {
+                if d.nodes.iter().all(|n| n.name != a.node.name) {
+                    *d = d.with_node(a);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Nodes added by `add-node`, per run id, in the order they were created.
+    async fn added_nodes(&self) -> Result<BTreeMap<String, Vec<AddedNode>>, RuntimeError> {
+        let filters = with_labels(vec![
+            format!("{}={}", labels::TOOL, labels::TOOL_VALUE),
+            labels::ADDED_NODE.to_string(),
+        ]);
+        let mut containers = self.containers(&filters).await?;
+        containers.sort_by_key(|c| (c.created.unwrap_or_default(), c.names.clone()));
+        let mut out: BTreeMap<String, Vec<AddedNode>> = BTreeMap::new();
+        for c in containers {
+            let Some(lbls) = c.labels else { continue };
+            let (Some(run_id), Some(json)) =
+                (lbls.get(labels::RUN_ID), lbls.get(labels::ADDED_NODE))
+            else {
+                continue;
+            };
+            match serde_json::from_str::<AddedNode>(json) {
+                Ok(a) => out.entry(run_id.clone()).or_default().push(a),
+                Err(e) => {
+                    tracing::warn!(
+                        "ignoring a container whose added-node label does not parse: {e}"
+                    )
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Remove everything labelled with `run_id`.
+    pub(super) async fn remove_run(&self, run_id: &str) -> Result<Removed, RuntimeError> {
+        self.remove_labelled(&format!("{}={run_id}", labels::RUN_ID))
+            .await
+    }
+
+    /// Remove everything redis-drill made on this engine.
+    pub(super) async fn remove_all(&self) -> Result<Removed, RuntimeError> {
+        self.remove_labelled(&format!("{}={}", labels::TOOL, labels::TOOL_VALUE))
+            .await
+    }
+
+    /// Every container, running or not, matching `filters` (e.g. a label).
+    async fn containers(
+        &self,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Result<Vec<bollard::models::ContainerSummary>, RuntimeError> {
+        self.docker
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(filters)
+                    .build(),
+            ))
+            .await
+            .map_err(RuntimeError::docker("listing containers"))
+    }
+
+    /// Force-remove every container, then every network, carrying `label`.
+    async fn remove_labelled(&self, label: &str) -> Result<Removed, RuntimeError> {
+        let filters = with_labels(vec![label.to_string()]);
+        let containers = self.containers(&filters).await?;
+        let removes = containers
+            .iter()
+            .filter_map(|c| c.id.clone())
+            .map(|id| async move { self.remove_container(&id).await });
+        let containers: usize = futures::future::try_join_all(removes)
+            .await?
+            .into_iter()
+            .sum();
+        let nets = self.networks(&filters).await?;
+        let mut networks = 0;
+        for n in nets {
+            let Some(id) = n.id else { continue };
+            match self.docker.remove_network(&id).await {
+                Ok(()) => networks += 1,
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(e) => {
+                    return Err(RuntimeError::Docker {
+                        context: format!("removing network {id}"),
+                        source: e,
+                    });
+                }
+            }
+        }
+        Ok(Removed {
+            containers,
+            networks,
+            ..Default::default()
+        })
+    }
+}
+
+/// An engine filter for resources carrying every one of `labels` (`key` or
+/// `key=value`).
+fn with_labels(labels: Vec<String>) -> HashMap<String, Vec<String>> {
+    HashMap::from([("label".to_string(), labels)])
+}

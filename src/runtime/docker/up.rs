@@ -1,0 +1,324 @@
+//! Bringing a topology up on Docker, growing and shrinking it, and the
+//! node actions (kill, stop, start, restart, pause, resume).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bollard::query_parameters::{
+    KillContainerOptionsBuilder, RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::containers::{host_ports, image_for};
+use super::engine::{
+    BUS_PORT, DATA_PORT, DockerRuntime, FIRST_HOST, RESTART_READY_TIMEOUT, STOP_GRACE_S,
+    container_name, network_name,
+};
+use crate::runtime::deployment::{
+    AddedNode, DeployedNode, Deployment, NodeAction, Removed, RuntimeKind, UpOptions,
+};
+use crate::runtime::error::RuntimeError;
+use crate::runtime::image::{self, DEFAULT_IMAGE};
+use crate::runtime::ready::{all_ready, check_cancel, free_port, port_is_free, wait_for_ping};
+use crate::topology::{NodeSpec, Role, Topology};
+
+impl DockerRuntime {
+    /// Start every node of `topology` on a network of its own and wait until
+    /// each answers PING; then install the links' relays. On any error the
+    /// caller removes the run by its id.
+    pub(super) async fn up(
+        &self,
+        topology: &Topology,
+        opts: &UpOptions,
+        cancel: &CancellationToken,
+    ) -> Result<Deployment, RuntimeError> {
+        let started = Instant::now();
+        if let Some(existing) = self.find(&opts.name).await? {
+            return Err(RuntimeError::AlreadyUp {
+                name: opts.name.clone(),
+                run_id: existing.run_id,
+            });
+        }
+        let images = self.ensure_images(topology).await?;
+        check_cancel(cancel)?;
+
+        let subnet = self.pick_subnet().await?;
+        let deployment = plan(topology, opts, subnet)?;
+        let network = network_name(&opts.run_id);
+        self.create_network(&network, subnet, &deployment).await?;
+        tracing::debug!(
+            network,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "network created"
+        );
+        check_cancel(cancel)?;
+        self.start_containers(&deployment, &network, &images, started, cancel)
+            .await?;
+
+        // Readiness: redis answers PING; failing fast, with the node's log,
+        // if its container exits meanwhile.
+        let waits: Vec<_> = (deployment.nodes.iter())
+            .map(|n| wait_for_ping(&n.name, n.addr, opts.timeout, cancel, || self.exited(n)))
+            .collect();
+        all_ready(waits, started, "docker").await?;
+        check_cancel(cancel)?;
+        super::links::install_all(&self.docker, &deployment).await?;
+        Ok(deployment)
+    }
+
+    /// Every node's image, present locally (built or checked) before
+    /// anything is created: a bad image name must fail first.
+    async fn ensure_images<'t>(
+        &self,
+        topology: &'t Topology,
+    ) -> Result<BTreeMap<&'t str, String>, RuntimeError> {
+        let images: BTreeMap<&str, String> = topology
+            .nodes
+            .iter()
+            .map(|n| (n.name.as_str(), image_for(topology, n)))
+            .collect();
+        let mut unique: Vec<&String> = images.values().collect();
+        unique.sort();
+        unique.dedup();
+        for img in unique {
+            image::ensure(&self.docker, img).await?;
+        }
+        Ok(images)
+    }
+
+    /// Create every node's container and start it. Primaries first: a
+    /// primary cannot report cluster_state:ok until 2 s after its own start
+    /// (Redis's writable delay), so each primary starts as soon as it is
+    /// created, while the replicas — which carry no such delay — are created
+    /// alongside and started once every primary runs.
+    async fn start_containers(
+        &self,
+        deployment: &Deployment,
+        network: &str,
+        images: &BTreeMap<&str, String>,
+        started: Instant,
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        let topology = &deployment.topology;
+        let image_of = |spec: &NodeSpec| images[spec.name.as_str()].clone();
+        let (primaries, replicas): (Vec<_>, Vec<_>) = topology
+            .nodes
+            .iter()
+            .zip(&deployment.nodes)
+            .partition(|(spec, _)| spec.role == Role::Primary);
+        let start_primaries = primaries.iter().map(|&(spec, node)| {
+            let image = image_of(spec);
+            async move {
+                self.create_container(deployment, network, spec, node, image, None)
+                    .await?;
+                self.start_node(node).await
+            }
+        });
+        let create_replicas = replicas.iter().map(|&(spec, node)| {
+            self.create_container(deployment, network, spec, node, image_of(spec), None)
+        });
+        futures::future::try_join(
+            futures::future::try_join_all(start_primaries),
+            futures::future::try_join_all(create_replicas),
+        )
+        .await?;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "primaries started"
+        );
+        check_cancel(cancel)?;
+        futures::future::try_join_all(replicas.iter().map(|(_, node)| self.start_node(node)))
+            .await?;
+        check_cancel(cancel)?;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "containers started"
+        );
+        Ok(())
+    }
+
+    /// Start one more container in `d`'s network: the next free static IP of
+    /// its subnet, a free host port on 127.0.0.1, the same labels as `up` plus
+    /// [`labels::ADDED_NODE`], which is how [`DockerRuntime::list`] learns of it.
+    /// On error its container is removed again.
+    pub(super) async fn add_node(
+        &self,
+        d: &Deployment,
+        spec: NodeSpec,
+        timeout: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<Deployment, RuntimeError> {
+        let started = Instant::now();
+        let image = image_for(&d.topology, &spec);
+        image::ensure(&self.docker, &image).await?;
+        check_cancel(cancel)?;
+        let network = network_name(&d.run_id);
+        let ip = self.next_ip(d, &network).await?;
+        let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let port = match spec.port {
+            Some(p) if port_is_free(lo, p) => p,
+            Some(p) => {
+                return Err(RuntimeError::PortTaken {
+                    node: spec.name.clone(),
+                    ip: "127.0.0.1".into(),
+                    port: p,
+                });
+            }
+            None => free_port(lo)?,
+        };
+        let node = DeployedNode {
+            name: spec.name.clone(),
+            addr: SocketAddr::new(lo, port),
+            announce: SocketAddr::new(IpAddr::V4(ip), DATA_PORT),
+            bus_port: BUS_PORT,
+            handle: container_name(&d.run_id, &spec.name),
+        };
+        let added = AddedNode {
+            node: node.clone(),
+            spec: spec.clone(),
+        };
+        let grown = d.with_node(added.clone());
+        let result = async {
+            self.create_container(&grown, &network, &spec, &node, image, Some(&added))
+                .await?;
+            check_cancel(cancel)?;
+            self.start_node(&node).await?;
+            wait_for_ping(&node.name, node.addr, timeout, cancel, || {
+                self.exited(&node)
+            })
+            .await
+        }
+        .await;
+        if let Err(e) = result {
+            if let Err(undo) = self.remove_container(&node.handle).await {
+                tracing::warn!(node = %node.name, "removing the half-added node failed: {undo}");
+            }
+            return Err(e);
+        }
+        tracing::info!(
+            node = %node.name,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "docker node added"
+        );
+        Ok(grown)
+    }
+
+    /// Remove one node's container. Idempotent.
+    pub(super) async fn remove_node(
+        &self,
+        d: &Deployment,
+        node: &str,
+    ) -> Result<Removed, RuntimeError> {
+        let containers = self
+            .remove_container(&container_name(&d.run_id, node))
+            .await?;
+        Ok(Removed {
+            containers,
+            ..Default::default()
+        })
+    }
+
+    /// Apply a node action; a started node is waited for and gets its
+    /// links' relay and rules again (its namespace is a fresh one).
+    pub(super) async fn node_action(
+        &self,
+        deployment: &Deployment,
+        node: &DeployedNode,
+        action: NodeAction,
+    ) -> Result<(), RuntimeError> {
+        let ctx = format!("{action} node {}", node.name);
+        let d = &self.docker;
+        let h = node.handle.as_str();
+        match action {
+            NodeAction::Kill => {
+                d.kill_container(
+                    h,
+                    Some(
+                        KillContainerOptionsBuilder::default()
+                            .signal("SIGKILL")
+                            .build(),
+                    ),
+                )
+                .await
+            }
+            NodeAction::Stop => {
+                d.stop_container(
+                    h,
+                    Some(
+                        StopContainerOptionsBuilder::default()
+                            .t(STOP_GRACE_S)
+                            .build(),
+                    ),
+                )
+                .await
+            }
+            NodeAction::Start => d.start_container(h, None).await,
+            NodeAction::Restart => {
+                d.restart_container(
+                    h,
+                    Some(
+                        RestartContainerOptionsBuilder::default()
+                            .t(STOP_GRACE_S)
+                            .build(),
+                    ),
+                )
+                .await
+            }
+            NodeAction::Pause => d.pause_container(h).await,
+            NodeAction::Resume => d.unpause_container(h).await,
+        }
+        .map_err(RuntimeError::docker(ctx))?;
+        // Docker reports a container started before redis-server listens in
+        // it; wait for PING, as the process runtime does.
+        if matches!(action, NodeAction::Start | NodeAction::Restart) {
+            wait_for_ping(
+                &node.name,
+                node.addr,
+                RESTART_READY_TIMEOUT,
+                &CancellationToken::new(),
+                || self.exited(node),
+            )
+            .await?;
+            // A started container has a fresh network namespace: its links'
+            // relay and rules are gone with the old one.
+            super::links::install(&self.docker, deployment, node).await?;
+        }
+        Ok(())
+    }
+}
+
+/// What `up` will make of `topology` on the /24 `subnet`: each node at its
+/// static address from .[`FIRST_HOST`], its data port published on a host
+/// port of 127.0.0.1. Fails when a fixed host port is taken.
+fn plan(
+    topology: &Topology,
+    opts: &UpOptions,
+    subnet: [u8; 3],
+) -> Result<Deployment, RuntimeError> {
+    let host_ports = host_ports(topology)?;
+    let ip_of = |i: usize| Ipv4Addr::new(subnet[0], subnet[1], subnet[2], FIRST_HOST + i as u8);
+    let nodes: Vec<DeployedNode> = topology
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| DeployedNode {
+            name: n.name.clone(),
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), host_ports[i]),
+            announce: SocketAddr::new(IpAddr::V4(ip_of(i)), DATA_PORT),
+            bus_port: BUS_PORT,
+            handle: container_name(&opts.run_id, &n.name),
+        })
+        .collect();
+    Ok(Deployment {
+        name: opts.name.clone(),
+        run_id: opts.run_id.clone(),
+        runtime: RuntimeKind::Docker,
+        image: topology
+            .image
+            .clone()
+            .unwrap_or_else(|| DEFAULT_IMAGE.to_string()),
+        topology: topology.clone(),
+        nodes,
+    })
+}
