@@ -17,9 +17,10 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::admin::{error_chain, majority, slot_owners};
+use super::admin::{majority, slot_owners};
 use super::conn::{AddressMap, ConnectOptions, NodeConn};
 use super::error::ClusterError;
+use super::error::error_chain;
 use super::nodes::{NodeLine, myself};
 use crate::slots::{SLOT_COUNT, SlotRange, ranges_from_slots};
 
@@ -435,12 +436,12 @@ async fn load(
 /// Keys held by a primary in slots it does not own: what an interrupted
 /// migration can leave behind. One pipelined COUNTKEYSINSLOT per foreign slot.
 pub async fn stray_keys(map: &AddressMap) -> Result<u64, ClusterError> {
-    let views = super::node_views(map, ConnectOptions::default()).await;
+    let views = super::view::node_views(map, ConnectOptions::default()).await;
     let mut stray = 0;
     // Replicas hold their primary's keys and own no slots: only primaries count.
     for v in views
         .iter()
-        .filter(|v| v.error.is_none() && v.role == Some(super::Role::Primary))
+        .filter(|v| v.error.is_none() && v.role == Some(crate::record::watch::Role::Primary))
     {
         let owned: Vec<bool> = {
             let mut o = vec![false; usize::from(SLOT_COUNT)];

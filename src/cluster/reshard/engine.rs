@@ -427,9 +427,9 @@ async fn run_slot(sh: &Shared<'_>, job: &Job<'_>) -> Result<Outcome, ClusterErro
         }),
         (Some(e @ ClusterError::BusyKeys { .. }), Ok(_)) => Err(e),
         (Some(e), Ok(_)) => Err(wrap(e, None)),
-        (Some(e), Err(settle)) => Err(wrap(e, Some(crate::cluster::admin::error_chain(&settle)))),
+        (Some(e), Err(settle)) => Err(wrap(e, Some(crate::cluster::error::error_chain(&settle)))),
         (None, Err(settle)) => {
-            let why = crate::cluster::admin::error_chain(&settle);
+            let why = crate::cluster::error::error_chain(&settle);
             Err(wrap(settle, Some(why)))
         }
     }

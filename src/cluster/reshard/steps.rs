@@ -442,7 +442,7 @@ pub(crate) async fn setslot(node: &Node, slot: u16, args: &[&str]) -> Result<(),
 /// just lost its last slot turns itself into a replica of the new owner
 /// (cluster-allow-replica-migration), which is no reason to fail.
 pub(crate) fn is_replica_refusal(e: &ClusterError) -> bool {
-    crate::cluster::admin::error_chain(e).contains("only with masters")
+    crate::cluster::error::error_chain(e).contains("only with masters")
 }
 
 /// `SETSLOT <slot> NODE <to>`: on `to` first (it bumps its config epoch and

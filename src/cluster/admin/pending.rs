@@ -1,0 +1,213 @@
+//! What has not converged yet: the conditions of `wait_converged`, judged on
+//! one poll's snapshots of every node (pure).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::cluster::conn::Member;
+use crate::cluster::nodes::{NodeLine, myself};
+use crate::slots::SLOT_COUNT;
+
+/// What the members say the cluster should look like.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Expectations {
+    /// Number of nodes every view should list.
+    pub nodes: usize,
+    /// Replica name -> primary name.
+    pub primary_of: HashMap<String, String>,
+}
+
+impl Expectations {
+    pub fn of(members: &[Member]) -> Self {
+        Expectations {
+            nodes: members.len(),
+            primary_of: members
+                .iter()
+                .filter_map(|m| Some((m.name.clone(), m.replica_of.clone()?)))
+                .collect(),
+        }
+    }
+}
+
+/// One node's state, as one poll saw it.
+#[derive(Debug, Clone)]
+pub(crate) struct Snapshot {
+    pub cluster_state: String,
+    pub lines: Vec<NodeLine>,
+    /// INFO replication `role`: master or slave.
+    pub role: String,
+    pub master_link_status: Option<String>,
+    pub master_repl_offset: Option<i64>,
+    pub slave_repl_offset: Option<i64>,
+}
+
+/// The conditions of [`wait_converged`] that do not hold, one string per node
+/// ("s2n1: cluster_state:fail, ..."). Empty when the cluster has converged. Pure.
+pub(crate) fn convergence_pending(
+    views: &[(String, Result<Snapshot, String>)],
+    expect: &Expectations,
+    check_offsets: bool,
+) -> Vec<String> {
+    // Node ids of the reachable nodes, from their own `myself` lines.
+    let mut name_of: HashMap<&str, &str> = HashMap::new();
+    let mut id_of: HashMap<&str, &str> = HashMap::new();
+    for (name, snap) in views {
+        if let Ok(s) = snap
+            && let Some(me) = myself(&s.lines)
+        {
+            name_of.insert(me.id.as_str(), name.as_str());
+            id_of.insert(name.as_str(), me.id.as_str());
+        }
+    }
+    let label = |id: &str| -> String {
+        name_of
+            .get(id)
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| short(id).to_string())
+    };
+
+    let ok: Vec<(&str, &Snapshot)> = views
+        .iter()
+        .filter_map(|(n, s)| s.as_ref().ok().map(|s| (n.as_str(), s)))
+        .collect();
+    let owners: Vec<Vec<Option<&str>>> = ok.iter().map(|(_, s)| slot_owners(&s.lines)).collect();
+    // Handshake entries carry random ids until the handshake completes; they are
+    // reported as flags below, not counted as nodes.
+    let id_sets: Vec<BTreeSet<&str>> = ok
+        .iter()
+        .map(|(_, s)| {
+            s.lines
+                .iter()
+                .filter(|l| !l.flags.handshake)
+                .map(|l| l.id.as_str())
+                .collect()
+        })
+        .collect();
+    let reference = majority(&owners);
+    let union: BTreeSet<&str> = id_sets.iter().flatten().copied().collect();
+    let total = union.len().max(expect.nodes);
+
+    let mut issues: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    let position: HashMap<&str, usize> = views
+        .iter()
+        .enumerate()
+        .map(|(i, (n, _))| (n.as_str(), i))
+        .collect();
+    for (i, (_, snap)) in views.iter().enumerate() {
+        if let Err(e) = snap {
+            issues
+                .entry(i)
+                .or_default()
+                .push(format!("unreachable ({e})"));
+        }
+    }
+    for (k, (name, s)) in ok.iter().enumerate() {
+        let mine = issues.entry(position[name]).or_default();
+        if s.cluster_state != "ok" {
+            mine.push(format!("cluster_state:{}", s.cluster_state));
+        }
+        if myself(&s.lines).is_none() {
+            mine.push("no myself line in CLUSTER NODES".into());
+        }
+        if let Some(r) = reference {
+            let differ = owners[k]
+                .iter()
+                .zip(&owners[r])
+                .filter(|(a, b)| a != b)
+                .count();
+            if differ > 0 {
+                mine.push(format!(
+                    "slot map differs from the majority on {differ} slots"
+                ));
+            }
+        }
+        if id_sets[k].len() < total || id_sets[k] != union {
+            mine.push(format!("knows {} of {total} nodes", id_sets[k].len()));
+        }
+        for l in &s.lines {
+            let flags = l.flags.unsettled();
+            if !flags.is_empty() {
+                mine.push(format!("sees {} as {}", label(&l.id), flags.join(",")));
+            }
+        }
+        // Replication.
+        let me = myself(&s.lines);
+        let expected_primary = expect.primary_of.get(*name);
+        if let Some(primary) = expected_primary {
+            if s.role != "slave" {
+                mine.push(format!("role {}, expected replica of {primary}", s.role));
+            } else if let (Some(want), Some(me)) = (id_of.get(primary.as_str()), me)
+                && me.primary_id.as_deref() != Some(*want)
+            {
+                let actual = me
+                    .primary_id
+                    .as_deref()
+                    .map(label)
+                    .unwrap_or_else(|| "nothing".into());
+                mine.push(format!("replica of {actual}, expected {primary}"));
+            }
+        }
+        if s.role == "slave" {
+            let status = s.master_link_status.as_deref().unwrap_or("missing");
+            if status != "up" {
+                mine.push(format!("master_link_status:{status}"));
+            }
+            if check_offsets {
+                let primary_snap = me
+                    .and_then(|m| m.primary_id.as_deref())
+                    .and_then(|pid| name_of.get(pid))
+                    .and_then(|pn| ok.iter().find(|(n, _)| n == pn));
+                if let Some((pn, ps)) = primary_snap
+                    && (ps.master_repl_offset != s.slave_repl_offset
+                        || s.slave_repl_offset.is_none())
+                {
+                    mine.push(format!(
+                        "slave_repl_offset {} differs from {pn}'s master_repl_offset {}",
+                        opt(s.slave_repl_offset),
+                        opt(ps.master_repl_offset)
+                    ));
+                }
+            }
+        }
+    }
+    issues
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(i, v)| format!("{}: {}", views[i].0, v.join(", ")))
+        .collect()
+}
+
+pub(super) fn opt(v: Option<i64>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "missing".into())
+}
+
+/// Owner id per slot in one view: from every line that lists slots (what
+/// redis-cli's configuration signature reads).
+pub(crate) fn slot_owners(lines: &[NodeLine]) -> Vec<Option<&str>> {
+    let mut owners = vec![None; usize::from(SLOT_COUNT)];
+    for l in lines {
+        for r in &l.slots {
+            for s in r.slots() {
+                owners[usize::from(s)] = Some(l.id.as_str());
+            }
+        }
+    }
+    owners
+}
+
+/// Index of the most common element (the first of the most common on a tie).
+pub(crate) fn majority<T: PartialEq>(items: &[T]) -> Option<usize> {
+    let mut best: Option<(usize, usize)> = None;
+    for (i, a) in items.iter().enumerate() {
+        let count = items.iter().filter(|b| *b == a).count();
+        if best.is_none_or(|(_, c)| count > c) {
+            best = Some((i, count));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+/// A node id cut to its first 8 characters, as redis-cli shows it, for
+/// nodes that no member's `myself` line names.
+pub(super) fn short(id: &str) -> &str {
+    &id[..id.len().min(8)]
+}
