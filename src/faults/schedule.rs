@@ -26,8 +26,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::target::Target;
-use super::{FailoverMode, FaultKind};
+use crate::cluster::failover::FailoverMode;
 pub use crate::net::Shape;
+use crate::record::faults::FaultKind;
 
 /// Bound on expanded occurrences: a drill is minutes long; thousands of faults
 /// would be a typo in `repeat`.

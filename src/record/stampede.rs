@@ -238,7 +238,7 @@ impl StampedeSpec {
 
     /// The region reader `reader` lives in (`None` without `regions`).
     pub fn region_of(&self, reader: u32) -> Option<&str> {
-        super::region_of(&self.regions, reader)
+        super::regions::region_of(&self.regions, reader)
     }
 
     pub fn variant_of(&self, key: u32) -> Variant {

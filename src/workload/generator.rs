@@ -220,9 +220,9 @@ mod tests {
     #[test]
     fn wait_every_marks_every_kth_write_of_a_client_and_no_read() {
         let s = WorkloadSpec {
-            wait: Some(crate::workload::WaitSpec {
+            wait: Some(crate::workload::spec::WaitSpec {
                 every: 3,
-                ..crate::workload::WaitSpec::new(1, 100)
+                ..crate::workload::spec::WaitSpec::new(1, 100)
             }),
             ..spec()
         };

@@ -22,8 +22,8 @@ use crate::cluster::conn::AddressMap;
 use crate::cluster::parse_cluster_nodes;
 use crate::slots::SLOT_COUNT;
 
-use super::WorkloadError;
 use super::classify;
+use super::error::WorkloadError;
 use super::routing::Routing;
 use crate::cluster::replication::{self, NodeRole};
 use crate::record::ops::{ErrorKind, Outcome};

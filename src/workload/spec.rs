@@ -41,7 +41,7 @@ use std::time::Duration;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::WorkloadError;
+use super::error::WorkloadError;
 pub use crate::record::ops::{Distribution, WaitSpec};
 
 /// Largest value a spec may ask for: values are held in memory per op and

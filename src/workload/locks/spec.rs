@@ -25,7 +25,7 @@ use std::time::Duration;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::workload::WaitSpec;
+use crate::workload::spec::WaitSpec;
 
 /// More workers than this is a typo on the machines drills run on: each has
 /// a connection to every instance.
