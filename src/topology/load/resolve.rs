@@ -86,30 +86,66 @@ pub(super) struct Resolver<'a> {
 }
 
 impl<'a> Resolver<'a> {
+    /// The resolved topology: the file's settings, then its nodes (from the
+    /// short form or the `nodes` list), checked across nodes.
     pub(super) fn resolve(&self) -> Result<Topology> {
         let raw = self.raw;
-        let doc = self.doc;
         let name = self.name(&raw.name, "name")?;
-        let kind = match raw.kind.value.as_str() {
-            "cluster" => Kind::Cluster,
-            "standalone" => Kind::Standalone,
-            "replicated" => Kind::Replicated,
-            other => {
-                return Err(doc.invalid(
-                    raw.kind.referenced,
-                    "kind",
-                    format!("unknown kind \"{other}\"; expected cluster, standalone or replicated"),
-                ));
-            }
-        };
+        let kind = self.kind()?;
         let image = match &raw.image {
             Some(i) => Some(self.image(i, "image")?),
             None => None,
         };
         let regions = self.regions()?;
         let links = self.links(&regions)?;
+        self.sections_match(kind)?;
+        let node_timeout_ms = self.node_timeout_ms()?;
+        let topology_config = match &raw.redis {
+            Some(m) => self.redis(m, "redis")?,
+            None => BTreeMap::new(),
+        };
+        let drafts = if raw.nodes.is_some() {
+            self.explicit(kind, &regions)?
+        } else {
+            self.short_form(kind, &regions)?
+        };
+        self.check_ports(&drafts)?;
+        if kind == Kind::Cluster {
+            self.check_slots(&drafts)?;
+        }
+        Ok(Topology {
+            name,
+            kind,
+            image,
+            regions: regions.into_iter().map(|name| Region { name }).collect(),
+            links,
+            cluster: ClusterSettings { node_timeout_ms },
+            nodes: self.node_specs(drafts, &topology_config)?,
+            source: None,
+        })
+    }
 
-        // Sections must match the kind.
+    /// `kind`: one of the three.
+    fn kind(&self) -> Result<Kind> {
+        let raw = self.raw;
+        Ok(match raw.kind.value.as_str() {
+            "cluster" => Kind::Cluster,
+            "standalone" => Kind::Standalone,
+            "replicated" => Kind::Replicated,
+            other => {
+                return Err(self.doc.invalid(
+                    raw.kind.referenced,
+                    "kind",
+                    format!("unknown kind \"{other}\"; expected cluster, standalone or replicated"),
+                ));
+            }
+        })
+    }
+
+    /// The `cluster`, `standalone` and `replicated` sections: only the kind's own.
+    fn sections_match(&self, kind: Kind) -> Result<()> {
+        let raw = self.raw;
+        let doc = self.doc;
         for (present, k) in [
             (raw.cluster.is_some(), Kind::Cluster),
             (raw.standalone.is_some(), Kind::Standalone),
@@ -127,39 +163,38 @@ impl<'a> Resolver<'a> {
                 ));
             }
         }
+        Ok(())
+    }
 
-        let node_timeout_ms = match raw
-            .cluster
-            .as_ref()
-            .and_then(|c| c.node_timeout_ms.as_ref())
-        {
-            Some(t) if t.value <= 0 => {
-                return Err(doc.invalid(
-                    t.referenced,
-                    "cluster.node_timeout_ms",
-                    format!("must be greater than 0 (milliseconds), not {}", t.value),
-                ));
-            }
-            Some(t) => t.value as u64,
-            None => DEFAULT_NODE_TIMEOUT_MS,
-        };
+    /// `cluster.node_timeout_ms`, above 0, or the default.
+    fn node_timeout_ms(&self) -> Result<u64> {
+        Ok(
+            match self
+                .raw
+                .cluster
+                .as_ref()
+                .and_then(|c| c.node_timeout_ms.as_ref())
+            {
+                Some(t) if t.value <= 0 => {
+                    return Err(self.doc.invalid(
+                        t.referenced,
+                        "cluster.node_timeout_ms",
+                        format!("must be greater than 0 (milliseconds), not {}", t.value),
+                    ));
+                }
+                Some(t) => t.value as u64,
+                None => DEFAULT_NODE_TIMEOUT_MS,
+            },
+        )
+    }
 
-        let topology_config = match &raw.redis {
-            Some(m) => self.redis(m, "redis")?,
-            None => BTreeMap::new(),
-        };
-
-        let drafts = if raw.nodes.is_some() {
-            self.explicit(kind, &regions)?
-        } else {
-            self.short_form(kind, &regions)?
-        };
-
-        self.check_ports(&drafts)?;
-        if kind == Kind::Cluster {
-            self.check_slots(&drafts)?;
-        }
-
+    /// The drafts as nodes, each with the topology's `redis` directives
+    /// under its own.
+    fn node_specs(
+        &self,
+        drafts: Vec<Draft>,
+        topology_config: &BTreeMap<String, String>,
+    ) -> Result<Vec<NodeSpec>> {
         let mut nodes = Vec::with_capacity(drafts.len());
         for d in drafts {
             let mut config = topology_config.clone();
@@ -178,16 +213,7 @@ impl<'a> Resolver<'a> {
                 slots: d.slots.into_iter().map(|(r, _)| r).collect(),
             });
         }
-        Ok(Topology {
-            name,
-            kind,
-            image,
-            regions: regions.into_iter().map(|name| Region { name }).collect(),
-            links,
-            cluster: ClusterSettings { node_timeout_ms },
-            nodes,
-            source: None,
-        })
+        Ok(nodes)
     }
 
     pub(super) fn name(&self, s: &S<String>, field: &str) -> Result<String> {
