@@ -93,38 +93,9 @@ pub async fn create(
         )
         .await?;
 
-    bound
-        .step(
-            "create the cluster: assign slots",
-            futures::future::try_join_all(
-                members
-                    .iter()
-                    .zip(conns.iter_mut())
-                    .filter(|(m, _)| !m.slots.is_empty())
-                    .map(|(m, c)| async move {
-                        let mut cmd = redis::cmd("CLUSTER");
-                        cmd.arg("ADDSLOTSRANGE");
-                        for r in &m.slots {
-                            cmd.arg(r.start).arg(r.end);
-                        }
-                        c.run::<()>(&cmd).await
-                    }),
-            ),
-        )
-        .await?;
+    assign_slots(&bound, members, &mut conns).await?;
 
-    // Distinct epochs before the nodes meet, so that no two primaries collide
-    // on an epoch and none has to bump its own (what redis-cli does too).
-    let ids: Vec<String> = bound
-        .step(
-            "create the cluster: set config epochs",
-            futures::future::try_join_all(conns.iter_mut().enumerate().map(|(i, c)| async move {
-                c.run::<()>(redis::cmd("CLUSTER").arg("SET-CONFIG-EPOCH").arg(i + 1))
-                    .await?;
-                c.run::<String>(redis::cmd("CLUSTER").arg("MYID")).await
-            })),
-        )
-        .await?;
+    let ids = set_epochs(&bound, &mut conns).await?;
 
     // Every pair meets directly (node i MEETs every j > i): meeting only the
     // first node leaves the others to learn of each other from gossip, which
@@ -162,6 +133,82 @@ pub async fn create(
     )
     .await?;
 
+    replicate(&bound, members, &mut conns, &ids).await?;
+
+    let expect = Expectations::of(members);
+    let convergence = converge_on(
+        &bound,
+        conns,
+        &expect,
+        (opts.connect, opts.interval, opts.check_offsets),
+        "create the cluster: wait for convergence",
+    )
+    .await?;
+    let converged = bound.started.elapsed();
+    debug_assert_eq!(ids.len(), n);
+    Ok(CreateReport {
+        ids: members.iter().map(|m| m.name.clone()).zip(ids).collect(),
+        total: bound.started.elapsed(),
+        all_known,
+        converged,
+        polls: convergence.polls,
+    })
+}
+
+/// One `CLUSTER ADDSLOTSRANGE` per primary, concurrently.
+async fn assign_slots(
+    bound: &Bound<'_>,
+    members: &[Member],
+    conns: &mut [NodeConn],
+) -> Result<(), ClusterError> {
+    bound
+        .step(
+            "create the cluster: assign slots",
+            futures::future::try_join_all(
+                members
+                    .iter()
+                    .zip(conns.iter_mut())
+                    .filter(|(m, _)| !m.slots.is_empty())
+                    .map(|(m, c)| async move {
+                        let mut cmd = redis::cmd("CLUSTER");
+                        cmd.arg("ADDSLOTSRANGE");
+                        for r in &m.slots {
+                            cmd.arg(r.start).arg(r.end);
+                        }
+                        c.run::<()>(&cmd).await
+                    }),
+            ),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Distinct config epochs before the nodes meet, so that no two primaries
+/// collide on an epoch and none has to bump its own (what redis-cli does
+/// too). Returns every node's id, in member order.
+async fn set_epochs(
+    bound: &Bound<'_>,
+    conns: &mut [NodeConn],
+) -> Result<Vec<String>, ClusterError> {
+    bound
+        .step(
+            "create the cluster: set config epochs",
+            futures::future::try_join_all(conns.iter_mut().enumerate().map(|(i, c)| async move {
+                c.run::<()>(redis::cmd("CLUSTER").arg("SET-CONFIG-EPOCH").arg(i + 1))
+                    .await?;
+                c.run::<String>(redis::cmd("CLUSTER").arg("MYID")).await
+            })),
+        )
+        .await
+}
+
+/// `CLUSTER REPLICATE` on every replica, naming its primary's id.
+async fn replicate(
+    bound: &Bound<'_>,
+    members: &[Member],
+    conns: &mut [NodeConn],
+    ids: &[String],
+) -> Result<(), ClusterError> {
     let index: HashMap<&str, usize> = members
         .iter()
         .enumerate()
@@ -182,25 +229,7 @@ pub async fn create(
             )),
         )
         .await?;
-
-    let expect = Expectations::of(members);
-    let convergence = converge_on(
-        &bound,
-        conns,
-        &expect,
-        (opts.connect, opts.interval, opts.check_offsets),
-        "create the cluster: wait for convergence",
-    )
-    .await?;
-    let converged = bound.started.elapsed();
-    debug_assert_eq!(ids.len(), n);
-    Ok(CreateReport {
-        ids: members.iter().map(|m| m.name.clone()).zip(ids).collect(),
-        total: bound.started.elapsed(),
-        all_known,
-        converged,
-        polls: convergence.polls,
-    })
+    Ok(())
 }
 
 pub(super) fn validate(members: &[Member]) -> Result<(), ClusterError> {

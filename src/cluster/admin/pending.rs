@@ -42,50 +42,14 @@ pub(crate) struct Snapshot {
 
 /// The conditions of [`wait_converged`] that do not hold, one string per node
 /// ("s2n1: cluster_state:fail, ..."). Empty when the cluster has converged. Pure.
+///
+/// [`wait_converged`]: super::wait_converged
 pub(crate) fn convergence_pending(
     views: &[(String, Result<Snapshot, String>)],
     expect: &Expectations,
     check_offsets: bool,
 ) -> Vec<String> {
-    // Node ids of the reachable nodes, from their own `myself` lines.
-    let mut name_of: HashMap<&str, &str> = HashMap::new();
-    let mut id_of: HashMap<&str, &str> = HashMap::new();
-    for (name, snap) in views {
-        if let Ok(s) = snap
-            && let Some(me) = myself(&s.lines)
-        {
-            name_of.insert(me.id.as_str(), name.as_str());
-            id_of.insert(name.as_str(), me.id.as_str());
-        }
-    }
-    let label = |id: &str| -> String {
-        name_of
-            .get(id)
-            .map(|n| n.to_string())
-            .unwrap_or_else(|| short(id).to_string())
-    };
-
-    let ok: Vec<(&str, &Snapshot)> = views
-        .iter()
-        .filter_map(|(n, s)| s.as_ref().ok().map(|s| (n.as_str(), s)))
-        .collect();
-    let owners: Vec<Vec<Option<&str>>> = ok.iter().map(|(_, s)| slot_owners(&s.lines)).collect();
-    // Handshake entries carry random ids until the handshake completes; they are
-    // reported as flags below, not counted as nodes.
-    let id_sets: Vec<BTreeSet<&str>> = ok
-        .iter()
-        .map(|(_, s)| {
-            s.lines
-                .iter()
-                .filter(|l| !l.flags.handshake)
-                .map(|l| l.id.as_str())
-                .collect()
-        })
-        .collect();
-    let reference = majority(&owners);
-    let union: BTreeSet<&str> = id_sets.iter().flatten().copied().collect();
-    let total = union.len().max(expect.nodes);
-
+    let poll = Poll::of(views, expect);
     let mut issues: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     let position: HashMap<&str, usize> = views
         .iter()
@@ -100,74 +64,10 @@ pub(crate) fn convergence_pending(
                 .push(format!("unreachable ({e})"));
         }
     }
-    for (k, (name, s)) in ok.iter().enumerate() {
+    for (k, (name, s)) in poll.ok.iter().enumerate() {
         let mine = issues.entry(position[name]).or_default();
-        if s.cluster_state != "ok" {
-            mine.push(format!("cluster_state:{}", s.cluster_state));
-        }
-        if myself(&s.lines).is_none() {
-            mine.push("no myself line in CLUSTER NODES".into());
-        }
-        if let Some(r) = reference {
-            let differ = owners[k]
-                .iter()
-                .zip(&owners[r])
-                .filter(|(a, b)| a != b)
-                .count();
-            if differ > 0 {
-                mine.push(format!(
-                    "slot map differs from the majority on {differ} slots"
-                ));
-            }
-        }
-        if id_sets[k].len() < total || id_sets[k] != union {
-            mine.push(format!("knows {} of {total} nodes", id_sets[k].len()));
-        }
-        for l in &s.lines {
-            let flags = l.flags.unsettled();
-            if !flags.is_empty() {
-                mine.push(format!("sees {} as {}", label(&l.id), flags.join(",")));
-            }
-        }
-        // Replication.
-        let me = myself(&s.lines);
-        let expected_primary = expect.primary_of.get(*name);
-        if let Some(primary) = expected_primary {
-            if s.role != "slave" {
-                mine.push(format!("role {}, expected replica of {primary}", s.role));
-            } else if let (Some(want), Some(me)) = (id_of.get(primary.as_str()), me)
-                && me.primary_id.as_deref() != Some(*want)
-            {
-                let actual = me
-                    .primary_id
-                    .as_deref()
-                    .map(label)
-                    .unwrap_or_else(|| "nothing".into());
-                mine.push(format!("replica of {actual}, expected {primary}"));
-            }
-        }
-        if s.role == "slave" {
-            let status = s.master_link_status.as_deref().unwrap_or("missing");
-            if status != "up" {
-                mine.push(format!("master_link_status:{status}"));
-            }
-            if check_offsets {
-                let primary_snap = me
-                    .and_then(|m| m.primary_id.as_deref())
-                    .and_then(|pid| name_of.get(pid))
-                    .and_then(|pn| ok.iter().find(|(n, _)| n == pn));
-                if let Some((pn, ps)) = primary_snap
-                    && (ps.master_repl_offset != s.slave_repl_offset
-                        || s.slave_repl_offset.is_none())
-                {
-                    mine.push(format!(
-                        "slave_repl_offset {} differs from {pn}'s master_repl_offset {}",
-                        opt(s.slave_repl_offset),
-                        opt(ps.master_repl_offset)
-                    ));
-                }
-            }
-        }
+        poll.membership(k, s, mine);
+        poll.replication(name, s, expect, check_offsets, mine);
     }
     issues
         .into_iter()
@@ -176,7 +76,162 @@ pub(crate) fn convergence_pending(
         .collect()
 }
 
-pub(super) fn opt(v: Option<i64>) -> String {
+/// One poll's views, read once: who is who, and what the majority says.
+struct Poll<'v> {
+    /// Node id -> name, and back, from the reachable nodes' `myself` lines.
+    name_of: HashMap<&'v str, &'v str>,
+    id_of: HashMap<&'v str, &'v str>,
+    /// The reachable nodes, in the order of the views.
+    ok: Vec<(&'v str, &'v Snapshot)>,
+    /// Per reachable node: the owner of every slot, and the ids it lists.
+    owners: Vec<Vec<Option<&'v str>>>,
+    id_sets: Vec<BTreeSet<&'v str>>,
+    /// The most common slot map, every id any node lists, and how many nodes
+    /// every view should list.
+    reference: Option<usize>,
+    union: BTreeSet<&'v str>,
+    total: usize,
+}
+
+impl<'v> Poll<'v> {
+    fn of(views: &'v [(String, Result<Snapshot, String>)], expect: &Expectations) -> Self {
+        let mut name_of: HashMap<&str, &str> = HashMap::new();
+        let mut id_of: HashMap<&str, &str> = HashMap::new();
+        for (name, snap) in views {
+            if let Ok(s) = snap
+                && let Some(me) = myself(&s.lines)
+            {
+                name_of.insert(me.id.as_str(), name.as_str());
+                id_of.insert(name.as_str(), me.id.as_str());
+            }
+        }
+        let ok: Vec<(&str, &Snapshot)> = views
+            .iter()
+            .filter_map(|(n, s)| s.as_ref().ok().map(|s| (n.as_str(), s)))
+            .collect();
+        let owners: Vec<Vec<Option<&str>>> =
+            ok.iter().map(|(_, s)| slot_owners(&s.lines)).collect();
+        // Handshake entries carry random ids until the handshake completes; they are
+        // reported as flags below, not counted as nodes.
+        let id_sets: Vec<BTreeSet<&str>> = ok
+            .iter()
+            .map(|(_, s)| {
+                s.lines
+                    .iter()
+                    .filter(|l| !l.flags.handshake)
+                    .map(|l| l.id.as_str())
+                    .collect()
+            })
+            .collect();
+        let reference = majority(&owners);
+        let union: BTreeSet<&str> = id_sets.iter().flatten().copied().collect();
+        let total = union.len().max(expect.nodes);
+        Poll {
+            name_of,
+            id_of,
+            ok,
+            owners,
+            id_sets,
+            reference,
+            union,
+            total,
+        }
+    }
+
+    /// A node's name when a reachable node calls itself by `id`, else the
+    /// short id.
+    fn label(&self, id: &str) -> String {
+        self.name_of
+            .get(id)
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| short(id).to_string())
+    }
+
+    /// Reachable node `k`'s own state, slot map, node list and flags.
+    fn membership(&self, k: usize, s: &Snapshot, mine: &mut Vec<String>) {
+        if s.cluster_state != "ok" {
+            mine.push(format!("cluster_state:{}", s.cluster_state));
+        }
+        if myself(&s.lines).is_none() {
+            mine.push("no myself line in CLUSTER NODES".into());
+        }
+        if let Some(r) = self.reference {
+            let differ = self.owners[k]
+                .iter()
+                .zip(&self.owners[r])
+                .filter(|(a, b)| a != b)
+                .count();
+            if differ > 0 {
+                mine.push(format!(
+                    "slot map differs from the majority on {differ} slots"
+                ));
+            }
+        }
+        let (ids, total) = (&self.id_sets[k], self.total);
+        if ids.len() < total || *ids != self.union {
+            mine.push(format!("knows {} of {total} nodes", ids.len()));
+        }
+        for l in &s.lines {
+            let flags = l.flags.unsettled();
+            if !flags.is_empty() {
+                mine.push(format!("sees {} as {}", self.label(&l.id), flags.join(",")));
+            }
+        }
+    }
+
+    /// Node `name`'s replication: the primary it should follow, its link and,
+    /// when asked, its offset against its primary's.
+    fn replication(
+        &self,
+        name: &str,
+        s: &Snapshot,
+        expect: &Expectations,
+        check_offsets: bool,
+        mine: &mut Vec<String>,
+    ) {
+        let me = myself(&s.lines);
+        if let Some(primary) = expect.primary_of.get(name) {
+            if s.role != "slave" {
+                mine.push(format!("role {}, expected replica of {primary}", s.role));
+            } else if let (Some(want), Some(me)) = (self.id_of.get(primary.as_str()), me)
+                && me.primary_id.as_deref() != Some(*want)
+            {
+                let actual = me
+                    .primary_id
+                    .as_deref()
+                    .map(|id| self.label(id))
+                    .unwrap_or_else(|| "nothing".into());
+                mine.push(format!("replica of {actual}, expected {primary}"));
+            }
+        }
+        if s.role != "slave" {
+            return;
+        }
+        let status = s.master_link_status.as_deref().unwrap_or("missing");
+        if status != "up" {
+            mine.push(format!("master_link_status:{status}"));
+        }
+        if !check_offsets {
+            return;
+        }
+        let primary_snap = me
+            .and_then(|m| m.primary_id.as_deref())
+            .and_then(|pid| self.name_of.get(pid))
+            .and_then(|pn| self.ok.iter().find(|(n, _)| n == pn));
+        if let Some((pn, ps)) = primary_snap
+            && (ps.master_repl_offset != s.slave_repl_offset || s.slave_repl_offset.is_none())
+        {
+            mine.push(format!(
+                "slave_repl_offset {} differs from {pn}'s master_repl_offset {}",
+                opt(s.slave_repl_offset),
+                opt(ps.master_repl_offset)
+            ));
+        }
+    }
+}
+
+/// An offset as written in a pending condition, "missing" when INFO gave none.
+fn opt(v: Option<i64>) -> String {
     v.map(|v| v.to_string()).unwrap_or_else(|| "missing".into())
 }
 
