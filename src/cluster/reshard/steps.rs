@@ -134,36 +134,11 @@ pub(crate) async fn drain(
             Migrated::BusyKey => {
                 let (same, differ) = compare(from, to, &keys).await?;
                 // Under Replace: the keys the next MIGRATE REPLACE overwrites, logged once it did.
-                let mut overwriting = None;
-                if !differ.is_empty() {
-                    match opts.conflicts {
-                        OnConflict::Stop => {
-                            return Err(DrainError::Failed(ClusterError::BusyKeys {
-                                slot,
-                                from: from.name.clone(),
-                                to: to.name.clone(),
-                                keys: differ.iter().map(|k| lossy(k)).collect(),
-                            }));
-                        }
-                        OnConflict::Leave => left.extend(differ),
-                        OnConflict::Replace(log) => {
-                            let (kept, lost) =
-                                futures::future::join(values(from, &differ), values(to, &differ))
-                                    .await;
-                            let (kept, lost) = (kept?, lost?);
-                            let keys = differ.iter().zip(kept.into_iter().zip(lost));
-                            let keys = keys.map(|(k, (kept, overwritten))| OverwrittenKey {
-                                slot,
-                                key: lossy(k),
-                                from: from.name.clone(),
-                                to: to.name.clone(),
-                                kept,
-                                overwritten,
-                            });
-                            overwriting = Some((log, keys.collect::<Vec<_>>()));
-                        }
-                    }
-                }
+                let overwriting = if differ.is_empty() {
+                    None
+                } else {
+                    conflicting(from, to, slot, differ, opts.conflicts, &mut left).await?
+                };
                 done.replaced.extend(same);
                 let movable: Vec<Vec<u8>> =
                     keys.into_iter().filter(|k| !left.contains(k)).collect();
@@ -203,6 +178,46 @@ pub(crate) async fn drain(
              ({expected} keys when it opened)"
         ),
     )))
+}
+
+/// Keys that differ on both nodes, handled as `conflicts` says: stop naming
+/// them, leave them (added to `left`), or return them with both values, to
+/// be logged once the MIGRATE REPLACE that overwrites them succeeded.
+async fn conflicting<'a>(
+    from: &Node,
+    to: &Node,
+    slot: u16,
+    differ: Vec<Vec<u8>>,
+    conflicts: OnConflict<'a>,
+    left: &mut HashSet<Vec<u8>>,
+) -> Result<Option<(&'a Overwrites, Vec<OverwrittenKey>)>, DrainError> {
+    match conflicts {
+        OnConflict::Stop => Err(DrainError::Failed(ClusterError::BusyKeys {
+            slot,
+            from: from.name.clone(),
+            to: to.name.clone(),
+            keys: differ.iter().map(|k| lossy(k)).collect(),
+        })),
+        OnConflict::Leave => {
+            left.extend(differ);
+            Ok(None)
+        }
+        OnConflict::Replace(log) => {
+            let (kept, lost) =
+                futures::future::join(values(from, &differ), values(to, &differ)).await;
+            let (kept, lost) = (kept?, lost?);
+            let keys = differ.iter().zip(kept.into_iter().zip(lost));
+            let keys = keys.map(|(k, (kept, overwritten))| OverwrittenKey {
+                slot,
+                key: lossy(k),
+                from: from.name.clone(),
+                to: to.name.clone(),
+                kept,
+                overwritten,
+            });
+            Ok(Some((log, keys.collect())))
+        }
+    }
 }
 
 /// What a drain asks and tells its caller.
