@@ -26,8 +26,11 @@ use crate::slots::{SLOT_COUNT, SlotRange, ranges_from_slots};
 
 /// Check ids, stable for scripts reading the JSON.
 pub const CONFIG_CONSISTENT: &str = "config_consistent";
+/// No slot left migrating or importing.
 pub const OPEN_SLOTS: &str = "open_slots";
+/// Every slot served by some primary.
 pub const SLOTS_COVERAGE: &str = "slots_coverage";
+/// No slot claimed by two primaries.
 pub const MULTIPLE_OWNERS: &str = "multiple_owners";
 
 /// One node as [`check`] loaded it.
@@ -73,6 +76,7 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
+    /// The check with this id (one of the constants above).
     pub fn get(&self, name: &str) -> Option<&Check> {
         self.checks.iter().find(|c| c.name == name)
     }

@@ -135,6 +135,8 @@ impl Link {
     }
 }
 
+/// Settings that apply to every node of a cluster, kept apart from the nodes
+/// so the runtimes write them once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClusterSettings {
     /// `cluster-node-timeout` in ms: how long a node may be unreachable before it

@@ -446,6 +446,7 @@ impl Router {
             .map_err(|e| e.to_string())
     }
 
+    /// Node `i`'s name, as ops record their target.
     pub(crate) fn node_name(&self, i: usize) -> String {
         self.state().nodes[i].name.clone()
     }

@@ -306,6 +306,7 @@ pub enum ValueSize {
 }
 
 impl ValueSize {
+    /// The smallest and largest value, in bytes.
     pub fn bounds(self) -> (usize, usize) {
         match self {
             ValueSize::Fixed(n) => (n, n),
@@ -618,6 +619,7 @@ impl WorkloadSpec {
             .collect()
     }
 
+    /// Every client of the workload, over all its client groups.
     pub fn total_clients(&self) -> u32 {
         self.clients + self.probe_clients
     }

@@ -28,6 +28,7 @@ pub struct ConvergeOptions {
 }
 
 impl ConvergeOptions {
+    /// The defaults with the two settings every caller must choose.
     pub fn new(timeout: Duration, cancel: CancellationToken) -> Self {
         ConvergeOptions {
             timeout,

@@ -30,6 +30,7 @@ pub struct CreateOptions {
 }
 
 impl CreateOptions {
+    /// The defaults with the two settings every caller must choose.
     pub fn new(timeout: Duration, cancel: CancellationToken) -> Self {
         CreateOptions {
             timeout,

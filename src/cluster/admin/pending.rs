@@ -17,6 +17,7 @@ pub(crate) struct Expectations {
 }
 
 impl Expectations {
+    /// What `members` imply: every node listed, every replica on its primary.
     pub fn of(members: &[Member]) -> Self {
         Expectations {
             nodes: members.len(),

@@ -168,6 +168,8 @@ pub(crate) enum Prefer {
     RollBackUnlessEmpty,
 }
 
+/// How one open slot was closed: who owns it now, and the keys moved or
+/// left behind, for the fix's report.
 pub(crate) struct Closed {
     pub action: FixAction,
     pub owner: String,

@@ -43,6 +43,8 @@ impl<'a> OnConflict<'a> {
     }
 }
 
+/// How a drain moves keys: batch size, MIGRATE timeout, whether to measure
+/// bytes, and what to do with a conflicting key.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DrainOpts<'a> {
     pub batch: usize,
@@ -64,6 +66,7 @@ pub(crate) struct Drained {
     pub left: Vec<Vec<u8>>,
 }
 
+/// Why a drain stopped: asked to between batches, or a failure.
 pub(crate) enum DrainError {
     /// `interrupted` said stop between two batches; nothing is half done.
     Interrupted,
@@ -239,6 +242,7 @@ pub(crate) struct Budget {
 }
 
 impl Budget {
+    /// A budget of `keys` keys in flight.
     pub fn new(keys: usize) -> Budget {
         let size = u32::try_from(keys.clamp(1, Semaphore::MAX_PERMITS)).unwrap_or(u32::MAX);
         Budget {

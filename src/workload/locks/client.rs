@@ -93,6 +93,7 @@ pub(crate) struct LockKeys {
 }
 
 impl LockKeys {
+    /// The keys of lock `n`.
     pub fn of(n: u32) -> LockKeys {
         LockKeys {
             lock: format!("drill:lock:{{{n}}}"),

@@ -166,6 +166,7 @@ impl LockWorkload {
         self.shared.control.clone()
     }
 
+    /// How the workload was set up, for the record.
     pub fn setup(&self) -> &LockSetup {
         &self.setup
     }
