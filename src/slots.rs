@@ -38,6 +38,7 @@ pub struct SlotRange {
 }
 
 impl SlotRange {
+    /// The slots `start..=end`.
     pub fn new(start: u16, end: u16) -> Self {
         debug_assert!(start <= end && end < SLOT_COUNT);
         SlotRange { start, end }
@@ -49,10 +50,12 @@ impl SlotRange {
         usize::from(self.end - self.start) + 1
     }
 
+    /// Whether `slot` is in the range.
     pub fn contains(&self, slot: u16) -> bool {
         self.start <= slot && slot <= self.end
     }
 
+    /// Every slot of the range, in order.
     pub fn slots(&self) -> impl Iterator<Item = u16> {
         self.start..=self.end
     }

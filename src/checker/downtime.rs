@@ -66,6 +66,7 @@ pub struct Span {
 }
 
 impl Span {
+    /// The span's length in milliseconds, the unit every report shows.
     pub fn ms(&self) -> f64 {
         self.to_ns.saturating_sub(self.from_ns) as f64 / 1e6
     }

@@ -41,10 +41,13 @@ impl Hits {
         (self.reads > 0).then(|| self.misses as f64 / self.reads as f64)
     }
 
+    /// Hits over reads; `None` without reads, so an idle phase reads unknown, not 0.
     pub fn hit_ratio(&self) -> Option<f64> {
         (self.reads > 0).then(|| self.hits as f64 / self.reads as f64)
     }
 
+    /// Misses on hot keys over reads of hot keys: what eviction costs the keys
+    /// that matter; `None` without such reads.
     pub fn hot_miss_ratio(&self) -> Option<f64> {
         (self.hot_reads > 0).then(|| self.hot_misses as f64 / self.hot_reads as f64)
     }

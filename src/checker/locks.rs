@@ -146,6 +146,8 @@ pub struct Resources {
     pub unfenced: Option<Unfenced>,
 }
 
+/// What the fenced resource saw: the writes fencing refused are the ones a
+/// lock alone would have let through.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Fenced {
     /// Stale writes it accepted anyway: fencing failed (should be 0).
@@ -162,6 +164,8 @@ pub struct Fenced {
     pub writes_skipped: u64,
 }
 
+/// What the unfenced resource saw, beside the fenced one: the same writes
+/// with nothing to refuse them, so the difference is what fencing buys.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Unfenced {
     /// Writes whose token was not above one it had already taken: what a

@@ -89,6 +89,8 @@ pub struct Counts {
     pub indeterminate: u64,
 }
 
+/// Ops by kind and outcome: the figures every report opens with, counted
+/// here once so every rendering agrees.
 pub fn counts<'a>(history: impl IntoIterator<Item = &'a Op>) -> Counts {
     let mut c = Counts::default();
     for op in history {

@@ -139,51 +139,9 @@ pub fn replication(
         wait_short: writes.iter().filter(|w| w.wait_replicas == Some(0)).count() as u64,
         ..Default::default()
     };
-    // Per region: every judged write's acknowledgement and its lag (`None`: unseen).
-    type Judged = Vec<(u64, Option<u64>)>;
     let mut by_region: BTreeMap<&str, (Judged, RegionLag)> = BTreeMap::new();
-    let mut judged_here: Judged;
     for place in places {
-        let mut reads: Vec<&ReplSeen> =
-            seen.iter().filter(|s| s.replica == place.replica).collect();
-        reads.sort_by_key(|s| s.end_ns);
-        let floor_ns = ((place.one_way_ms - place.jitter_ms).max(0.0) * 1e6) as u64;
-        let mut lags = Vec::new();
-        let mut r = ReplicaLag {
-            replica: place.replica.clone(),
-            region: place.region.clone(),
-            primary: place.primary.clone(),
-            primary_region: place.primary_region.clone(),
-            one_way_ms: place.one_way_ms,
-            ..Default::default()
-        };
-        let mut after_send_min: Option<u64> = None;
-        judged_here = Vec::new();
-        for w in writes.iter().filter(|w| w.primary == place.primary) {
-            let Some(ack) = w.ack_ns else { continue };
-            if ack.saturating_add(TAIL_NS) > end_ns {
-                continue;
-            }
-            r.writes_judged += 1;
-            // The first read, after the write was sent, that saw it or later.
-            let Some(s) = reads
-                .iter()
-                .find(|s| s.value >= w.seq && s.end_ns >= w.sent_ns)
-            else {
-                r.unseen += 1;
-                judged_here.push((ack, None));
-                continue;
-            };
-            lags.push(s.end_ns.saturating_sub(ack));
-            judged_here.push((ack, Some(s.end_ns.saturating_sub(ack))));
-            let after_send = s.end_ns - w.sent_ns;
-            after_send_min = Some(after_send_min.map_or(after_send, |m| m.min(after_send)));
-            if after_send < floor_ns {
-                r.floor_violations += 1;
-            }
-        }
-        r.lag_ms = percentiles(lags.iter().copied());
-        r.after_send_min_ms = after_send_min.map(|ns| ns as f64 / 1e6);
+        let (r, judged_here) = replica_lag(place, writes, seen, end_ns);
         let (all, region) = by_region.entry(&place.region).or_default();
         all.extend(judged_here.iter().copied());
         region.region.clone_from(&place.region);
@@ -198,22 +156,81 @@ pub fn replication(
         .into_values()
         .map(|(all, mut region)| {
             region.lag_ms = percentiles(all.iter().filter_map(|(_, l)| *l));
-            region.by_phase = phases
-                .iter()
-                .map(|(name, from, to)| {
-                    let here = || all.iter().filter(|(ack, _)| (*from..*to).contains(ack));
-                    PhaseLag {
-                        phase: name.clone(),
-                        lag_ms: percentiles(here().filter_map(|(_, l)| *l)),
-                        unseen: here().filter(|(_, l)| l.is_none()).count() as u64,
-                    }
-                })
-                .filter(|p| p.lag_ms.count + p.unseen > 0)
-                .collect();
+            region.by_phase = phase_lags(&all, phases);
             region
         })
         .collect();
     out
+}
+
+/// Every judged write's acknowledgement and its lag (`None`: unseen).
+type Judged = Vec<(u64, Option<u64>)>;
+
+/// One replica's lag: for each acknowledged write of its primary (but the
+/// last [`TAIL_NS`]), the first read that saw it or a later one.
+fn replica_lag(
+    place: &ReplicaPlace,
+    writes: &[ReplWrite],
+    seen: &[ReplSeen],
+    end_ns: u64,
+) -> (ReplicaLag, Judged) {
+    let mut reads: Vec<&ReplSeen> = seen.iter().filter(|s| s.replica == place.replica).collect();
+    reads.sort_by_key(|s| s.end_ns);
+    let floor_ns = ((place.one_way_ms - place.jitter_ms).max(0.0) * 1e6) as u64;
+    let mut lags = Vec::new();
+    let mut r = ReplicaLag {
+        replica: place.replica.clone(),
+        region: place.region.clone(),
+        primary: place.primary.clone(),
+        primary_region: place.primary_region.clone(),
+        one_way_ms: place.one_way_ms,
+        ..Default::default()
+    };
+    let mut after_send_min: Option<u64> = None;
+    let mut judged_here = Vec::new();
+    for w in writes.iter().filter(|w| w.primary == place.primary) {
+        let Some(ack) = w.ack_ns else { continue };
+        if ack.saturating_add(TAIL_NS) > end_ns {
+            continue;
+        }
+        r.writes_judged += 1;
+        // The first read, after the write was sent, that saw it or later.
+        let Some(s) = reads
+            .iter()
+            .find(|s| s.value >= w.seq && s.end_ns >= w.sent_ns)
+        else {
+            r.unseen += 1;
+            judged_here.push((ack, None));
+            continue;
+        };
+        lags.push(s.end_ns.saturating_sub(ack));
+        judged_here.push((ack, Some(s.end_ns.saturating_sub(ack))));
+        let after_send = s.end_ns - w.sent_ns;
+        after_send_min = Some(after_send_min.map_or(after_send, |m| m.min(after_send)));
+        if after_send < floor_ns {
+            r.floor_violations += 1;
+        }
+    }
+    r.lag_ms = percentiles(lags.iter().copied());
+    r.after_send_min_ms = after_send_min.map(|ns| ns as f64 / 1e6);
+    (r, judged_here)
+}
+
+/// A region's lag per phase, by when the write was acknowledged; phases
+/// with nothing judged are left out.
+fn phase_lags(all: &Judged, phases: &[(String, u64, u64)]) -> Vec<PhaseLag> {
+    phases
+        .iter()
+        .map(|(name, from, to)| {
+            let here = || all.iter().filter(|(ack, _)| (*from..*to).contains(ack));
+            PhaseLag {
+                phase: name.clone(),
+                lag_ms: percentiles(here().filter_map(|(_, l)| *l)),
+                unseen: here().filter(|(_, l)| l.is_none()).count() as u64,
+            }
+        })
+        .filter(|p| p.lag_ms.count + p.unseen > 0)
+        .collect()
 }
 
 #[cfg(test)]

@@ -26,6 +26,8 @@ pub struct SelfCheck {
     pub note: Option<String>,
 }
 
+/// One phase of the self-check: the tool's own lag and whether it stayed
+/// under the bound, so a slow phase is told apart from a slow cluster.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct PhaseCheck {
     pub tool_lag_p99_ms: f64,

@@ -102,6 +102,22 @@ pub fn stale_reads<'a>(
     history: impl IntoIterator<Item = &'a Op>,
     initial: &'a HashMap<String, String>,
 ) -> StaleReads {
+    let mut out = StaleReads::default();
+    let mut stale: Vec<StaleRead> = Vec::new();
+    for (key, k) in by_key(history) {
+        if k.reads.is_empty() {
+            continue;
+        }
+        judge_key(key, k, initial, &mut out, &mut stale);
+    }
+    stale.sort_by_key(|s| (s.read_end_ns, s.client));
+    out.stale = stale;
+    out
+}
+
+/// Per key: the writes that may have applied (a transaction writes each of
+/// its members) and the successful reads.
+fn by_key<'a>(history: impl IntoIterator<Item = &'a Op>) -> BTreeMap<&'a str, Key<'a>> {
     let mut keys: BTreeMap<&str, Key> = BTreeMap::new();
     for op in history {
         let acked = op.is_ok();
@@ -128,79 +144,80 @@ pub fn stale_reads<'a>(
             OpKind::Get | OpKind::Incr | OpKind::TxnRead => {}
         }
     }
-    let mut out = StaleReads::default();
-    let mut stale: Vec<StaleRead> = Vec::new();
-    for (key, mut k) in keys {
-        if k.reads.is_empty() {
-            continue;
-        }
-        if let Some(v) = initial.get(key) {
-            k.writes.push(Write {
-                value: Some(v.as_str()),
-                sent_ns: 0,
-                end_ns: 0,
-                acked: true,
-            });
-        }
-        // The acknowledged writes by start, with the earliest end among
-        // those that start at or after each: "the first write certainly
-        // after S ended" is one binary search.
-        let mut acked: Vec<(u64, u64, Option<&str>)> = k
-            .writes
-            .iter()
-            .filter(|w| w.acked)
-            .map(|w| (w.sent_ns, w.end_ns, w.value))
-            .collect();
-        acked.sort_by_key(|a| a.0);
-        let mut earliest_end: Vec<(u64, usize)> = vec![(u64::MAX, usize::MAX); acked.len() + 1];
-        for i in (0..acked.len()).rev() {
-            earliest_end[i] = earliest_end[i + 1].min((acked[i].1, i));
-        }
-        let mut by_value: HashMap<&str, Option<&Write>> = HashMap::new();
-        for w in &k.writes {
-            if let Some(v) = w.value {
-                by_value
-                    .entry(v)
-                    .and_modify(|e| *e = None)
-                    .or_insert(Some(w));
-            }
-        }
-        for g in k.reads {
-            let Some(v) = g.value.as_deref() else {
-                out.nil_reads += 1;
-                continue;
-            };
-            let Some(Some(source)) = by_value.get(v) else {
-                out.reads_unexplained += 1;
-                continue;
-            };
-            out.reads_checked += 1;
-            if !source.acked {
-                continue;
-            }
-            // The acked writes that started after the source ended.
-            let first = acked.partition_point(|a| a.0 <= source.end_ns);
-            let (end, i) = earliest_end[first];
-            if i == usize::MAX || end >= g.sent_ns {
-                continue;
-            }
-            stale.push(StaleRead {
-                key: key.to_string(),
-                slot: g.slot,
-                client: g.client,
-                mode: g.mode,
-                read: value_id(v).to_string(),
-                superseded_by: acked[i].2.map_or(super::lost::NIL, value_id).to_string(),
-                superseded_at_ns: end,
-                read_sent_ns: g.sent_ns,
-                read_end_ns: g.end_ns,
-                staleness_ns: g.sent_ns - end,
-            });
+    keys
+}
+
+/// Judge the reads of one key against its writes and its initial value.
+fn judge_key<'a>(
+    key: &str,
+    mut k: Key<'a>,
+    initial: &'a HashMap<String, String>,
+    out: &mut StaleReads,
+    stale: &mut Vec<StaleRead>,
+) {
+    if let Some(v) = initial.get(key) {
+        k.writes.push(Write {
+            value: Some(v.as_str()),
+            sent_ns: 0,
+            end_ns: 0,
+            acked: true,
+        });
+    }
+    // The acknowledged writes by start, with the earliest end among
+    // those that start at or after each: "the first write certainly
+    // after S ended" is one binary search.
+    let mut acked: Vec<(u64, u64, Option<&str>)> = k
+        .writes
+        .iter()
+        .filter(|w| w.acked)
+        .map(|w| (w.sent_ns, w.end_ns, w.value))
+        .collect();
+    acked.sort_by_key(|a| a.0);
+    let mut earliest_end: Vec<(u64, usize)> = vec![(u64::MAX, usize::MAX); acked.len() + 1];
+    for i in (0..acked.len()).rev() {
+        earliest_end[i] = earliest_end[i + 1].min((acked[i].1, i));
+    }
+    let mut by_value: HashMap<&str, Option<&Write>> = HashMap::new();
+    for w in &k.writes {
+        if let Some(v) = w.value {
+            by_value
+                .entry(v)
+                .and_modify(|e| *e = None)
+                .or_insert(Some(w));
         }
     }
-    stale.sort_by_key(|s| (s.read_end_ns, s.client));
-    out.stale = stale;
-    out
+    for g in k.reads {
+        let Some(v) = g.value.as_deref() else {
+            out.nil_reads += 1;
+            continue;
+        };
+        let Some(Some(source)) = by_value.get(v) else {
+            out.reads_unexplained += 1;
+            continue;
+        };
+        out.reads_checked += 1;
+        if !source.acked {
+            continue;
+        }
+        // The acked writes that started after the source ended.
+        let first = acked.partition_point(|a| a.0 <= source.end_ns);
+        let (end, i) = earliest_end[first];
+        if i == usize::MAX || end >= g.sent_ns {
+            continue;
+        }
+        stale.push(StaleRead {
+            key: key.to_string(),
+            slot: g.slot,
+            client: g.client,
+            mode: g.mode,
+            read: value_id(v).to_string(),
+            superseded_by: acked[i].2.map_or(super::lost::NIL, value_id).to_string(),
+            superseded_at_ns: end,
+            read_sent_ns: g.sent_ns,
+            read_end_ns: g.end_ns,
+            staleness_ns: g.sent_ns - end,
+        });
+    }
 }
 
 #[cfg(test)]

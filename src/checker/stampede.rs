@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use super::latency::{Latency, percentiles};
 use crate::record::stampede::{
-    Compute, Found, Read, ReadOutcome, StampedeRecording, Variant, fresh_until,
+    Compute, Found, Read, ReadOutcome, StampedeRecording, StampedeSpec, Variant, fresh_until,
 };
 
 /// How far above the baseline's miss ratio counts as warm again: one point.
@@ -213,8 +213,6 @@ fn ms(ns: u64) -> f64 {
 /// Judge the recording; `phases` (name, start, end in ns) split the reads.
 pub fn stampede(rec: &StampedeRecording, phases: &[(String, u64, u64)]) -> Stampede {
     let spec = rec.spec.clone().unwrap_or_default();
-    let lock_ttl_ns = spec.lock_ttl_ms * 1_000_000;
-    let px_ns = spec.px_ms() * 1_000_000;
     let mut out = Stampede {
         readers: spec.readers,
         keys: spec.keys,
@@ -224,23 +222,61 @@ pub fn stampede(rec: &StampedeRecording, phases: &[(String, u64, u64)]) -> Stamp
         unrecorded: rec.unrecorded,
         ..Default::default()
     };
-    // Acknowledged writes per key, by acknowledgement.
-    let mut acked: HashMap<u32, Vec<&Compute>> = HashMap::new();
-    for c in rec.computes.iter().filter(|c| c.set_ok) {
-        acked.entry(c.key).or_default().push(c);
+    let acked = Acked::of(rec);
+    let epochs = epochs(&mut out, rec, &acked, spec.px_ms() * 1_000_000);
+    out.epochs = epochs.len() as u64;
+    duplicates(&mut out, epochs, spec.lock_ttl_ms * 1_000_000);
+    reads(&mut out, rec, &acked);
+    let all: Vec<&Read> = rec.reads.iter().collect();
+    (out.no_serve_from_ms, out.no_serve_max_ms) = longest_unserved(&all);
+    let [serve_ms, hit_ms, miss_ms] = serve_hit_miss(&all);
+    (out.serve_ms, out.hit_ms, out.miss_ms) = (serve_ms, hit_ms, miss_ms);
+    out.by_region = by_region(rec, &spec);
+    by_variant(&mut out, rec, &spec);
+    out.warm = warm(&rec.reads, phases);
+    out.per_second = per_second(rec);
+    out.by_phase = by_phase(rec, phases);
+    out
+}
+
+/// Acknowledged writes per key, in the order they were acknowledged.
+struct Acked<'r>(HashMap<u32, Vec<&'r Compute>>);
+
+impl<'r> Acked<'r> {
+    fn of(rec: &'r StampedeRecording) -> Self {
+        let mut acked: HashMap<u32, Vec<&Compute>> = HashMap::new();
+        for c in rec.computes.iter().filter(|c| c.set_ok) {
+            acked.entry(c.key).or_default().push(c);
+        }
+        for v in acked.values_mut() {
+            v.sort_by_key(|c| c.set_end_ns);
+        }
+        Acked(acked)
     }
-    for v in acked.values_mut() {
-        v.sort_by_key(|c| c.set_end_ns);
-    }
-    let predecessor = |key: u32, before_ns: u64| -> Option<&Compute> {
-        let v = acked.get(&key)?;
+
+    /// The newest write of `key` acknowledged before `before_ns`.
+    fn predecessor(&self, key: u32, before_ns: u64) -> Option<&'r Compute> {
+        let v = self.0.get(&key)?;
         let i = v.partition_point(|c| c.set_end_ns < before_ns);
         i.checked_sub(1).map(|i| v[i])
-    };
-    // Epochs.
-    let mut epochs: BTreeMap<(u32, Option<String>), Vec<&Compute>> = BTreeMap::new();
+    }
+}
+
+/// An epoch: a key and the value it held (its predecessor write) when a
+/// computation missed it.
+type Epochs<'r> = BTreeMap<(u32, Option<String>), Vec<&'r Compute>>;
+
+/// The computations grouped by epoch; counts the early recomputes (a miss
+/// before the predecessor's PX ran out) on the way.
+fn epochs<'r>(
+    out: &mut Stampede,
+    rec: &'r StampedeRecording,
+    acked: &Acked<'r>,
+    px_ns: u64,
+) -> Epochs<'r> {
+    let mut epochs: Epochs = BTreeMap::new();
     for c in &rec.computes {
-        let p = predecessor(c.key, c.miss_sent_ns);
+        let p = acked.predecessor(c.key, c.miss_sent_ns);
         if let Some(p) = p
             && c.found == Found::Missing
             && c.miss_end_ns < p.set_sent_ns + px_ns
@@ -252,7 +288,12 @@ pub fn stampede(rec: &StampedeRecording, phases: &[(String, u64, u64)]) -> Stamp
             .or_default()
             .push(c);
     }
-    out.epochs = epochs.len() as u64;
+    epochs
+}
+
+/// A second computation in an epoch is a duplicate: after a failover, after
+/// the lock expired, or a violation. Then the window the failover ones span.
+fn duplicates(out: &mut Stampede, epochs: Epochs<'_>, lock_ttl_ns: u64) {
     for ((key, pred), mut cs) in epochs {
         cs.sort_by_key(|c| c.lock_end_ns);
         let mut counted: Option<&Compute> = None;
@@ -301,9 +342,14 @@ pub fn stampede(rec: &StampedeRecording, phases: &[(String, u64, u64)]) -> Stamp
                 .map(|d| d.second_grant_ms)
                 .reduce(f64::max),
         );
-    // Reads.
+}
+
+/// The reads by outcome, their staleness, and the serves of a value some
+/// newer write had already superseded.
+fn reads(out: &mut Stampede, rec: &StampedeRecording, acked: &Acked<'_>) {
     let value_write: HashMap<&str, &Compute> =
         rec.computes.iter().map(|c| (c.value.as_str(), c)).collect();
+    let predecessor = |key: u32, before_ns: u64| acked.predecessor(key, before_ns);
     let mut stale_ns = Vec::new();
     for r in &rec.reads {
         out.command_errors += u64::from(r.errors);
@@ -326,17 +372,16 @@ pub fn stampede(rec: &StampedeRecording, phases: &[(String, u64, u64)]) -> Stamp
         }
     }
     out.staleness_ms = percentiles(stale_ns);
-    let all: Vec<&Read> = rec.reads.iter().collect();
-    (out.no_serve_from_ms, out.no_serve_max_ms) = longest_unserved(&all);
-    let served = |r: &&Read| r.outcome.value().is_some();
-    let span = |r: &Read| r.end_ns.saturating_sub(r.start_ns);
-    let [serve_ms, hit_ms, miss_ms] = serve_hit_miss(&all);
-    (out.serve_ms, out.hit_ms, out.miss_ms) = (serve_ms, hit_ms, miss_ms);
+}
+
+/// The readers' figures per region, when the spec places them in regions.
+fn by_region(rec: &StampedeRecording, spec: &StampedeSpec) -> Vec<RegionFigures> {
+    let mut out = Vec::new();
     for region in &spec.regions {
         let mine = |reader: u32| spec.region_of(reader) == Some(region.as_str());
         let reads: Vec<&Read> = rec.reads.iter().filter(|r| mine(r.reader)).collect();
         let [serve_ms, hit_ms, miss_ms] = serve_hit_miss(&reads);
-        out.by_region.push(RegionFigures {
+        out.push(RegionFigures {
             region: region.clone(),
             readers: (0..spec.readers).filter(|&r| mine(r)).count() as u32,
             reads: reads.len() as u64,
@@ -352,6 +397,13 @@ pub fn stampede(rec: &StampedeRecording, phases: &[(String, u64, u64)]) -> Stamp
             miss_ms,
         });
     }
+    out
+}
+
+/// The figures per key variant (a variant listed twice counts once).
+fn by_variant(out: &mut Stampede, rec: &StampedeRecording, spec: &StampedeSpec) {
+    let served = |r: &&Read| r.outcome.value().is_some();
+    let span = |r: &Read| r.end_ns.saturating_sub(r.start_ns);
     for &variant in &spec.variants {
         if out.by_variant.iter().any(|v| v.variant == Some(variant)) {
             continue;
@@ -370,12 +422,17 @@ pub fn stampede(rec: &StampedeRecording, phases: &[(String, u64, u64)]) -> Stamp
             serve_ms: percentiles(reads.iter().copied().filter(served).map(span)),
         });
     }
-    out.warm = warm(&rec.reads, phases);
-    out.per_second = per_second(rec);
+}
+
+/// The reads and computations of each phase.
+fn by_phase(rec: &StampedeRecording, phases: &[(String, u64, u64)]) -> Vec<PhaseFigures> {
+    let served = |r: &&Read| r.outcome.value().is_some();
+    let span = |r: &Read| r.end_ns.saturating_sub(r.start_ns);
+    let mut out = Vec::new();
     for (name, start, end) in phases {
         let inside = |ns: u64| (*start..*end).contains(&ns);
         let reads: Vec<&Read> = rec.reads.iter().filter(|r| inside(r.start_ns)).collect();
-        out.by_phase.push(PhaseFigures {
+        out.push(PhaseFigures {
             phase: name.clone(),
             reads: reads.len() as u64,
             failed: reads.iter().filter(|r| r.outcome.value().is_none()).count() as u64,

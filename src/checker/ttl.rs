@@ -161,7 +161,32 @@ pub fn ttl<'a>(
     faults: &[(u64, u64)],
     takeovers: &[Takeover],
 ) -> Ttl {
-    let mut keys: BTreeMap<&str, (Vec<&Op>, Vec<&Op>)> = BTreeMap::new();
+    let keys = by_key(history);
+    let mut judged = Judged::default();
+    for (&key, (writes, reads)) in &keys {
+        if !writes.iter().any(|w| w.ttl_ms.is_some()) {
+            continue;
+        }
+        judged.out.ttl_writes += writes
+            .iter()
+            .filter(|w| w.is_ok() && w.ttl_ms.is_some())
+            .count() as u64;
+        for g in reads {
+            match governing(writes, g) {
+                Governing::Initial => {}
+                Governing::Ambiguous => judged.out.reads_ambiguous += 1,
+                Governing::Write(wi, w) => judged.read(key, wi, w, g, faults),
+            }
+        }
+    }
+    judged.finish(takeovers)
+}
+
+/// Per key: the writes that may have applied, and the successful reads.
+type ByKey<'a> = BTreeMap<&'a str, (Vec<&'a Op>, Vec<&'a Op>)>;
+
+fn by_key<'a>(history: impl IntoIterator<Item = &'a Op>) -> ByKey<'a> {
+    let mut keys: ByKey = BTreeMap::new();
     for op in history {
         match op.kind {
             OpKind::Set | OpKind::Del if may_have_applied(op) => {
@@ -171,116 +196,138 @@ pub fn ttl<'a>(
             _ => {}
         }
     }
-    let mut out = Ttl::default();
-    // Per governing write (by its place in the history): the latest a value
-    // read was sent, and the earliest a nil read after the deadline ended.
-    let mut seen: BTreeMap<(&str, usize), (u64, Option<u64>)> = BTreeMap::new();
-    let mut zombies = Vec::new();
-    let mut early = Vec::new();
-    for (&key, (writes, reads)) in &keys {
-        if !writes.iter().any(|w| w.ttl_ms.is_some()) {
-            continue;
-        }
-        out.ttl_writes += writes
-            .iter()
-            .filter(|w| w.is_ok() && w.ttl_ms.is_some())
-            .count() as u64;
-        for g in reads {
-            let candidates: Vec<(usize, &&Op)> = writes
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| w.sent_ns < g.end_ns)
-                .collect();
-            if candidates.is_empty() {
-                continue; // the initial value, which has no TTL
-            }
-            let governing = candidates
-                .iter()
-                .filter(|(_, w)| w.is_ok() && w.end_ns < g.sent_ns)
-                .max_by_key(|(_, w)| w.end_ns)
-                .copied();
-            let Some((wi, w)) = governing else {
-                out.reads_ambiguous += 1;
-                continue;
-            };
-            let alone = candidates
-                .iter()
-                .all(|(i, x)| *i == wi || (x.is_ok() && x.end_ns < w.sent_ns));
-            if !alone {
-                out.reads_ambiguous += 1;
-                continue;
-            }
-            let (Some(ttl_ms), OpKind::Set) = (w.ttl_ms, w.kind) else {
-                continue; // a DEL or a plain SET governs: no deadline
-            };
-            out.reads_checked += 1;
-            let ttl = ttl_ms * 1_000_000;
-            let (earliest, latest) = (w.sent_ns + ttl, w.end_ns + ttl);
-            let violation = |by_ns| TtlViolation {
-                key: key.to_string(),
-                slot: g.slot,
-                client: g.client,
-                mode: g.mode,
-                value: w.value.clone().unwrap_or_default(),
-                ttl_ms,
-                write_sent_ns: w.sent_ns,
-                write_end_ns: w.end_ns,
-                read_sent_ns: g.sent_ns,
-                read_end_ns: g.end_ns,
-                by_ns,
-                in_fault: overlaps((w.sent_ns, w.end_ns), faults)
-                    || overlaps((g.sent_ns, g.end_ns), faults),
-            };
-            if g.sent_ns > latest + TOLERANCE_NS {
-                out.reads_after_deadline += 1;
-            }
-            if g.end_ns < earliest {
-                out.reads_before_deadline += 1;
-            }
-            let entry = seen.entry((key, wi)).or_insert((0, None));
-            match &g.value {
-                Some(v) if Some(v) == w.value.as_ref() => {
-                    entry.0 = entry.0.max(g.sent_ns.saturating_sub(latest));
-                    if g.sent_ns > latest + TOLERANCE_NS {
-                        zombies.push((g.end_ns, violation(g.sent_ns - latest)));
-                    }
-                }
-                None if g.end_ns < earliest => {
-                    early.push((g.end_ns, violation(earliest - g.end_ns)));
-                }
-                None => {
-                    let late = g.end_ns - earliest;
-                    entry.1 = Some(entry.1.map_or(late, |l: u64| l.min(late)));
-                }
-                // Another value: not this checker's (the lost-write and
-                // stale-read checks judge values).
-                Some(_) => {}
-            }
-        }
-    }
-    out.lateness_ns = seen
-        .values()
-        .filter_map(|&(least, most)| most.map(|m| (least.min(m), m)))
+    keys
+}
+
+/// Which write a read saw.
+enum Governing<'a> {
+    /// No write before it: the initial value, which has no TTL.
+    Initial,
+    /// No single acknowledged write came before it alone.
+    Ambiguous,
+    /// The write (with its place in the history) the read saw.
+    Write(usize, &'a Op),
+}
+
+/// The write governing read `g`: the latest acknowledged before it was sent,
+/// when no other write could have landed meanwhile.
+fn governing<'a>(writes: &[&'a Op], g: &Op) -> Governing<'a> {
+    let candidates: Vec<(usize, &&Op)> = writes
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.sent_ns < g.end_ns)
         .collect();
-    zombies.sort_by_key(|z| z.0);
-    early.sort_by_key(|e| e.0);
-    out.zombies = zombies.into_iter().map(|z| z.1).collect();
-    for (_, v) in early {
-        match takeovers
-            .iter()
-            .find(|t| t.stranded(v.slot, v.write_end_ns))
-        {
-            Some(t) => out.lost_in_failover.push(LostToFailover {
-                read: v,
-                acknowledged_by: t.primary.clone(),
-                replaced_by: t.by.clone(),
-                promoted_ns: t.promoted_ns,
-                demoted_ns: t.demoted_ns,
-            }),
-            None => out.early_expiries.push(v),
+    if candidates.is_empty() {
+        return Governing::Initial;
+    }
+    let governing = candidates
+        .iter()
+        .filter(|(_, w)| w.is_ok() && w.end_ns < g.sent_ns)
+        .max_by_key(|(_, w)| w.end_ns)
+        .copied();
+    let Some((wi, w)) = governing else {
+        return Governing::Ambiguous;
+    };
+    let alone = candidates
+        .iter()
+        .all(|(i, x)| *i == wi || (x.is_ok() && x.end_ns < w.sent_ns));
+    if alone {
+        Governing::Write(wi, w)
+    } else {
+        Governing::Ambiguous
+    }
+}
+
+/// The figures so far, and what is judged once every read is in.
+#[derive(Default)]
+struct Judged<'a> {
+    out: Ttl,
+    /// Per governing write (by its place in the history): the latest a value
+    /// read was sent, and the earliest a nil read after the deadline ended.
+    seen: BTreeMap<(&'a str, usize), (u64, Option<u64>)>,
+    zombies: Vec<(u64, TtlViolation)>,
+    early: Vec<(u64, TtlViolation)>,
+}
+
+impl<'a> Judged<'a> {
+    /// Read `g` of `key` against its governing write `w` (number `wi`).
+    fn read(&mut self, key: &'a str, wi: usize, w: &Op, g: &Op, faults: &[(u64, u64)]) {
+        let (Some(ttl_ms), OpKind::Set) = (w.ttl_ms, w.kind) else {
+            return; // a DEL or a plain SET governs: no deadline
+        };
+        self.out.reads_checked += 1;
+        let ttl = ttl_ms * 1_000_000;
+        let (earliest, latest) = (w.sent_ns + ttl, w.end_ns + ttl);
+        let violation = |by_ns| TtlViolation {
+            key: key.to_string(),
+            slot: g.slot,
+            client: g.client,
+            mode: g.mode,
+            value: w.value.clone().unwrap_or_default(),
+            ttl_ms,
+            write_sent_ns: w.sent_ns,
+            write_end_ns: w.end_ns,
+            read_sent_ns: g.sent_ns,
+            read_end_ns: g.end_ns,
+            by_ns,
+            in_fault: overlaps((w.sent_ns, w.end_ns), faults)
+                || overlaps((g.sent_ns, g.end_ns), faults),
+        };
+        if g.sent_ns > latest + TOLERANCE_NS {
+            self.out.reads_after_deadline += 1;
+        }
+        if g.end_ns < earliest {
+            self.out.reads_before_deadline += 1;
+        }
+        let entry = self.seen.entry((key, wi)).or_insert((0, None));
+        match &g.value {
+            Some(v) if Some(v) == w.value.as_ref() => {
+                entry.0 = entry.0.max(g.sent_ns.saturating_sub(latest));
+                if g.sent_ns > latest + TOLERANCE_NS {
+                    self.zombies.push((g.end_ns, violation(g.sent_ns - latest)));
+                }
+            }
+            None if g.end_ns < earliest => {
+                self.early.push((g.end_ns, violation(earliest - g.end_ns)));
+            }
+            None => {
+                let late = g.end_ns - earliest;
+                entry.1 = Some(entry.1.map_or(late, |l: u64| l.min(late)));
+            }
+            // Another value: not this checker's (the lost-write and
+            // stale-read checks judge values).
+            Some(_) => {}
         }
     }
-    out
+
+    /// The lateness per write, the zombies and early expiries in time order,
+    /// an early nil explained by a failover when one stranded the write.
+    fn finish(mut self, takeovers: &[Takeover]) -> Ttl {
+        self.out.lateness_ns = self
+            .seen
+            .values()
+            .filter_map(|&(least, most)| most.map(|m| (least.min(m), m)))
+            .collect();
+        self.zombies.sort_by_key(|z| z.0);
+        self.early.sort_by_key(|e| e.0);
+        self.out.zombies = self.zombies.into_iter().map(|z| z.1).collect();
+        for (_, v) in self.early {
+            match takeovers
+                .iter()
+                .find(|t| t.stranded(v.slot, v.write_end_ns))
+            {
+                Some(t) => self.out.lost_in_failover.push(LostToFailover {
+                    read: v,
+                    acknowledged_by: t.primary.clone(),
+                    replaced_by: t.by.clone(),
+                    promoted_ns: t.promoted_ns,
+                    demoted_ns: t.demoted_ns,
+                }),
+                None => self.out.early_expiries.push(v),
+            }
+        }
+        self.out
+    }
 }
 
 #[cfg(test)]

@@ -17,16 +17,20 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::admin::{error_chain, majority, slot_owners};
+use super::admin::{majority, slot_owners};
 use super::conn::{AddressMap, ConnectOptions, NodeConn};
 use super::error::ClusterError;
+use super::error::error_chain;
 use super::nodes::{NodeLine, myself};
 use crate::slots::{SLOT_COUNT, SlotRange, ranges_from_slots};
 
 /// Check ids, stable for scripts reading the JSON.
 pub const CONFIG_CONSISTENT: &str = "config_consistent";
+/// No slot left migrating or importing.
 pub const OPEN_SLOTS: &str = "open_slots";
+/// Every slot served by some primary.
 pub const SLOTS_COVERAGE: &str = "slots_coverage";
+/// No slot claimed by two primaries.
 pub const MULTIPLE_OWNERS: &str = "multiple_owners";
 
 /// One node as [`check`] loaded it.
@@ -72,6 +76,7 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
+    /// The check with this id (one of the constants above).
     pub fn get(&self, name: &str) -> Option<&Check> {
         self.checks.iter().find(|c| c.name == name)
     }
@@ -435,12 +440,12 @@ async fn load(
 /// Keys held by a primary in slots it does not own: what an interrupted
 /// migration can leave behind. One pipelined COUNTKEYSINSLOT per foreign slot.
 pub async fn stray_keys(map: &AddressMap) -> Result<u64, ClusterError> {
-    let views = super::node_views(map, ConnectOptions::default()).await;
+    let views = super::view::node_views(map, ConnectOptions::default()).await;
     let mut stray = 0;
     // Replicas hold their primary's keys and own no slots: only primaries count.
     for v in views
         .iter()
-        .filter(|v| v.error.is_none() && v.role == Some(super::Role::Primary))
+        .filter(|v| v.error.is_none() && v.role == Some(crate::record::watch::Role::Primary))
     {
         let owned: Vec<bool> = {
             let mut o = vec![false; usize::from(SLOT_COUNT)];

@@ -181,6 +181,7 @@ impl AddressMap {
         &self.nodes
     }
 
+    /// No node mapped: callers refuse to start on an empty map.
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }
@@ -279,6 +280,8 @@ pub(crate) struct NodeConn {
 }
 
 impl NodeConn {
+    /// Connect to one node, named in every error it returns, within the
+    /// connect options' timeouts.
     pub async fn connect(
         name: &str,
         addr: SocketAddr,
@@ -340,6 +343,8 @@ impl NodeConn {
         }
     }
 
+    /// An unexpected reply to `what`, naming this node, for replies that
+    /// parse but do not say what Redis documents.
     pub fn reply_error(&self, what: &'static str, detail: impl Into<String>) -> ClusterError {
         ClusterError::Reply {
             node: self.name.clone(),
@@ -349,6 +354,7 @@ impl NodeConn {
         }
     }
 
+    /// CLUSTER NODES text as lines, a parse error naming this node.
     pub fn parse_nodes(&self, text: &str) -> Result<Vec<NodeLine>, ClusterError> {
         parse_cluster_nodes(text).map_err(|source| ClusterError::Nodes {
             node: self.name.clone(),
@@ -357,6 +363,7 @@ impl NodeConn {
         })
     }
 
+    /// This node's view of the cluster (CLUSTER NODES), parsed.
     pub async fn cluster_nodes(&mut self) -> Result<Vec<NodeLine>, ClusterError> {
         let text: String = self.run(redis::cmd("CLUSTER").arg("NODES")).await?;
         self.parse_nodes(&text)
@@ -410,6 +417,7 @@ pub(crate) struct Bound<'a> {
 }
 
 impl<'a> Bound<'a> {
+    /// Start the clock of an operation named `what` (in errors) now.
     pub fn new(timeout: Duration, cancel: &'a CancellationToken, what: &'static str) -> Self {
         let started = Instant::now();
         Bound {
@@ -421,12 +429,14 @@ impl<'a> Bound<'a> {
         }
     }
 
+    /// The error of this operation cancelled, naming it.
     pub fn cancelled(&self) -> ClusterError {
         ClusterError::Cancelled {
             what: self.what.to_string(),
         }
     }
 
+    /// The error of step `what` out of time, with what was still pending.
     pub fn timed_out(&self, what: impl Into<String>, pending: Vec<String>) -> ClusterError {
         ClusterError::Timeout {
             what: what.into(),

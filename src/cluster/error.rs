@@ -153,3 +153,16 @@ impl ClusterError {
         }
     }
 }
+
+/// An error and its sources on one line: how every cluster failure is shown
+/// in a report row or an event, where a multi-line chain would not fit.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

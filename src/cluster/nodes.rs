@@ -103,10 +103,12 @@ pub struct NodeLine {
 }
 
 impl NodeLine {
+    /// Flagged `master`: the node serves slots or may.
     pub fn is_primary(&self) -> bool {
         self.flags.master
     }
 
+    /// Flagged `slave`: the node follows a primary.
     pub fn is_replica(&self) -> bool {
         self.flags.slave
     }

@@ -61,7 +61,7 @@ pub async fn roles(map: &AddressMap, connect: ConnectOptions) -> Vec<NodeRole> {
             Ok(reply) => NodeRole::of(&n.name, reply, map),
             Err(e) => NodeRole {
                 name: n.name.clone(),
-                error: Some(super::admin::error_chain(&e)),
+                error: Some(super::error::error_chain(&e)),
                 role: None,
                 primary: None,
                 connected: false,
@@ -383,15 +383,15 @@ async fn replicas_unlisted(map: &AddressMap) -> Result<Option<String>, String> {
     for n in map.nodes() {
         let mut c = NodeConn::connect(&n.name, n.addr, ConnectOptions::default())
             .await
-            .map_err(|e| super::admin::error_chain(&e))?;
+            .map_err(|e| super::error::error_chain(&e))?;
         let nodes = c
             .cluster_nodes()
             .await
-            .map_err(|e| super::admin::error_chain(&e))?;
+            .map_err(|e| super::error::error_chain(&e))?;
         let slots: Value = c
             .run(redis::cmd("CLUSTER").arg("SLOTS"))
             .await
-            .map_err(|e| super::admin::error_chain(&e))?;
+            .map_err(|e| super::error::error_chain(&e))?;
         let Value::Array(ranges) = slots else {
             return Err(format!("{}: CLUSTER SLOTS is not an array", n.name));
         };

@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
-use super::admin::{error_chain, majority, slot_owners};
+use super::admin::{majority, slot_owners};
 use super::conn::{AddressMap, ConnectOptions, NodeConn, parse_info};
 use super::error::ClusterError;
+use super::error::error_chain;
 use super::nodes::{NodeLine, myself};
 use crate::record::watch::Role;
 use crate::slots::{SlotRange, count};

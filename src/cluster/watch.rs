@@ -23,9 +23,9 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use super::admin::error_chain;
 use super::conn::{AddressMap, ConnectOptions, MappedNode, NodeConn, parse_info};
 use super::error::ClusterError;
+use super::error::error_chain;
 use super::nodes::NodeLine;
 use crate::record::timeline::Clock;
 use crate::record::watch::{PeerFlags, PeerView, Recording, Role, Sample};

@@ -9,6 +9,8 @@
 //!   resolution against a snapshot of the cluster, random picks from the seed).
 //! - [`schedule`] — the `faults:` list of a scenario: what, when, how long
 //!   (pure, validated with the file's line and field).
+//! - [`pause`]    — [`ClientPause`], how the nemesis freezes a client.
+//! - `action`     — the runtime action behind each node fault.
 //! - [`nemesis`]  — the executor: applies a schedule on the run's clock,
 //!   records every fault's window, and heals everything on every exit path.
 //!
@@ -18,59 +20,19 @@
 //! is the same fault — a process that stops running while its peers go on —
 //! hitting the other side of the connection; the target says which side.
 
-use crate::runtime::NodeAction;
-use crate::workload::locks::LockControl;
-
+mod action;
 pub mod nemesis;
+pub mod pause;
 pub mod schedule;
 pub mod target;
 
 pub use crate::record::faults::FaultWindow;
 pub use nemesis::{FaultError, Nemesis};
+pub use pause::ClientPause;
 pub use schedule::{FaultStep, Shape};
 pub use target::{ClusterSnapshot, Target};
 
 pub use crate::record::faults::FaultKind;
-
-impl FaultKind {
-    /// The runtime action behind a node fault.
-    pub fn node_action(self) -> Option<NodeAction> {
-        Some(match self {
-            FaultKind::Kill => NodeAction::Kill,
-            FaultKind::Restart => NodeAction::Restart,
-            FaultKind::Stop => NodeAction::Stop,
-            FaultKind::Start => NodeAction::Start,
-            FaultKind::Pause => NodeAction::Pause,
-            FaultKind::Resume => NodeAction::Resume,
-            _ => return None,
-        })
-    }
-}
-
-/// The clients of a drill the nemesis can freeze: its lock workload's
-/// workers. Declared here, where the nemesis needs it, and implemented
-/// here for the lock workload's [`LockControl`], so the workload (a stage
-/// below) never reaches up into the faults.
-pub trait ClientPause: Send + Sync {
-    /// Freeze the worker that holds `lock` now — or, when nobody does, the
-    /// next one granted it — before it next writes the protected resource.
-    /// Returns the worker frozen, when one holds the lock now; an error for
-    /// a lock the workload does not have.
-    fn pause_holder(&self, lock: u32) -> Result<Option<String>, String>;
-
-    /// Let every worker frozen on `lock` go on; returns them.
-    fn resume_holder(&self, lock: u32) -> Vec<String>;
-}
-
-impl ClientPause for LockControl {
-    fn pause_holder(&self, lock: u32) -> Result<Option<String>, String> {
-        LockControl::pause_holder(self, lock)
-    }
-
-    fn resume_holder(&self, lock: u32) -> Vec<String> {
-        LockControl::resume_holder(self, lock)
-    }
-}
 
 /// How `CLUSTER FAILOVER` is asked for: the cluster layer's, named here too
 /// because a fault schedule sets it.

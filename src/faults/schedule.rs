@@ -26,8 +26,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::target::Target;
-use super::{FailoverMode, FaultKind};
+use crate::cluster::failover::FailoverMode;
 pub use crate::net::Shape;
+use crate::record::faults::FaultKind;
 
 /// Bound on expanded occurrences: a drill is minutes long; thousands of faults
 /// would be a typo in `repeat`.
@@ -135,6 +136,9 @@ impl RawFault {
         self.validate_with(false)
     }
 
+    /// The checks in the order a reader fixes an entry: what the fault is and
+    /// whom it hits, its shape, mode and link, whether it takes a target and a
+    /// peer, its hold, its repeats.
     fn validate_with(self, scheduled: bool) -> Result<FaultStep, Invalid> {
         let fault: FaultKind = self.fault.parse().map_err(|e| ("fault", e))?;
         let parse = |field: &'static str, v: &Option<String>| -> Result<Option<Target>, Invalid> {
@@ -145,7 +149,32 @@ impl RawFault {
         let target = parse("target", &self.target)?;
         let peer = parse("peer", &self.peer)?;
         check_lock_holder(fault, target.as_ref(), peer.as_ref())?;
-        let shape = match (&self.shape, fault) {
+        let shape = self.shape(fault)?;
+        if self.mode.is_some() && fault != FaultKind::Failover {
+            return Err(("mode", format!("only a failover has a mode, not {fault}")));
+        }
+        let link = self.link(fault)?;
+        check_target_and_peer(fault, shape, &target, &peer)?;
+        self.check_hold(fault, scheduled)?;
+        let repeat = self.repeat()?;
+        Ok(FaultStep {
+            fault,
+            target,
+            peer,
+            shape,
+            mode: self.mode.unwrap_or_default(),
+            at_ms: self.at_ms,
+            after_slots: self.after_slots,
+            hold_ms: self.hold_ms,
+            repeat,
+            every_ms: self.every_ms,
+            link,
+        })
+    }
+
+    /// A partition's shape: required for a partition, refused otherwise.
+    fn shape(&self, fault: FaultKind) -> Result<Option<Shape>, Invalid> {
+        Ok(match (&self.shape, fault) {
             (Some(s), FaultKind::Partition) => {
                 Some(s.parse::<Shape>().map_err(|e| ("shape", e.to_string()))?)
             }
@@ -165,11 +194,13 @@ impl RawFault {
                 ));
             }
             (None, _) => None,
-        };
-        if self.mode.is_some() && fault != FaultKind::Failover {
-            return Err(("mode", format!("only a failover has a mode, not {fault}")));
-        }
-        let link = match (fault, self.delay_ms) {
+        })
+    }
+
+    /// A slow fault's link change (`delay_ms`, `jitter_ms`, `between`), in
+    /// range; the link fields are refused on any other fault.
+    fn link(&self, fault: FaultKind) -> Result<Option<LinkChange>, Invalid> {
+        Ok(match (fault, self.delay_ms) {
             (FaultKind::Slow, Some(delay_ms)) => {
                 let jitter_ms = self.jitter_ms.unwrap_or(0.0);
                 if !(0.0..=60_000.0).contains(&delay_ms) {
@@ -208,37 +239,12 @@ impl RawFault {
                 ));
             }
             _ => None,
-        };
-        let needs_target = match shape {
-            Some(s) => shape_needs_target(s),
-            None => !matches!(fault, FaultKind::Heal | FaultKind::Slow),
-        };
-        match (needs_target, &target) {
-            (true, None) => return Err(("target", format!("{fault} needs a target"))),
-            (false, Some(_)) => {
-                return Err((
-                    "target",
-                    match shape {
-                        Some(s) => {
-                            format!("a `{s}` partition cuts the whole cluster: it takes no target")
-                        }
-                        None => format!("{fault} takes no target"),
-                    },
-                ));
-            }
-            _ => {}
-        }
-        match (shape == Some(Shape::OneWay), &peer) {
-            (true, None) => {
-                return Err((
-                    "peer",
-                    "a one_way partition needs a `peer` (the node that drops what `target` sends)"
-                        .into(),
-                ));
-            }
-            (false, Some(_)) => return Err(("peer", "only a one_way partition has a peer".into())),
-            _ => {}
-        }
+        })
+    }
+
+    /// `hold_ms`: only on a fault that is undone, at least 1, and required
+    /// in a schedule for the faults the drill must wait out.
+    fn check_hold(&self, fault: FaultKind, scheduled: bool) -> Result<(), Invalid> {
         if self.hold_ms.is_some() && fault.healed_by().is_none() {
             return Err((
                 "hold_ms",
@@ -264,6 +270,12 @@ impl RawFault {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// `repeat` (1 when absent) with its `every_ms`, longer than the hold,
+    /// and never on a fault triggered by the reshard's progress.
+    fn repeat(&self) -> Result<u32, Invalid> {
         let repeat = self.repeat.unwrap_or(1);
         if repeat == 0 {
             return Err(("repeat", "must be at least 1".into()));
@@ -291,20 +303,49 @@ impl RawFault {
         if repeat as usize > MAX_OCCURRENCES {
             return Err(("repeat", format!("at most {MAX_OCCURRENCES}")));
         }
-        Ok(FaultStep {
-            fault,
-            target,
-            peer,
-            shape,
-            mode: self.mode.unwrap_or_default(),
-            at_ms: self.at_ms,
-            after_slots: self.after_slots,
-            hold_ms: self.hold_ms,
-            repeat,
-            every_ms: self.every_ms,
-            link,
-        })
+        Ok(repeat)
     }
+}
+
+/// Whether the fault (or its partition's shape) takes a target, and a
+/// one_way partition its peer.
+fn check_target_and_peer(
+    fault: FaultKind,
+    shape: Option<Shape>,
+    target: &Option<Target>,
+    peer: &Option<Target>,
+) -> Result<(), Invalid> {
+    let needs_target = match shape {
+        Some(s) => shape_needs_target(s),
+        None => !matches!(fault, FaultKind::Heal | FaultKind::Slow),
+    };
+    match (needs_target, &target) {
+        (true, None) => return Err(("target", format!("{fault} needs a target"))),
+        (false, Some(_)) => {
+            return Err((
+                "target",
+                match shape {
+                    Some(s) => {
+                        format!("a `{s}` partition cuts the whole cluster: it takes no target")
+                    }
+                    None => format!("{fault} takes no target"),
+                },
+            ));
+        }
+        _ => {}
+    }
+    match (shape == Some(Shape::OneWay), &peer) {
+        (true, None) => {
+            return Err((
+                "peer",
+                "a one_way partition needs a `peer` (the node that drops what `target` sends)"
+                    .into(),
+            ));
+        }
+        (false, Some(_)) => return Err(("peer", "only a one_way partition has a peer".into())),
+        _ => {}
+    }
+    Ok(())
 }
 
 /// `lock_holder:<n>` names a client, not a node: only `pause` takes it,

@@ -39,6 +39,8 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
+    /// Every fault, once: what the parser lists in its message and the
+    /// vocabulary tests walk.
     pub const ALL: [FaultKind; 11] = [
         FaultKind::Kill,
         FaultKind::Restart,

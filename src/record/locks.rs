@@ -48,6 +48,7 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    /// The name the spec and the reports use.
     pub fn as_str(self) -> &'static str {
         match self {
             Algorithm::Single => "single",
@@ -68,6 +69,7 @@ pub enum ResourceKind {
 }
 
 impl ResourceKind {
+    /// The name the spec and the reports use.
     pub fn as_str(self) -> &'static str {
         match self {
             ResourceKind::Fenced => "fenced",
@@ -178,6 +180,7 @@ pub struct Attempt {
     pub errors: BTreeMap<String, String>,
 }
 
+/// How one acquire attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptOutcome {
@@ -264,6 +267,7 @@ pub struct Write {
     pub last_fence: Option<u64>,
 }
 
+/// What a protected resource did with one write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WriteOutcome {

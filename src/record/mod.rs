@@ -16,6 +16,7 @@
 //! - [`status`]      — the topology report (the topology before and after).
 //! - [`run`]         — `record.json`: the scenario's SLOs and settings, the
 //!   environment, the timeline, the reshard's summary, the end state.
+//! - [`regions`]     — which region a client or worker number stands in.
 //! - [`jsonl`]       — counted JSON lines: every such file ends with its count.
 //! - [`valid`]       — what a stored run must be to be judged: possible times,
 //!   known nodes and clients, no op twice, no op missing.
@@ -29,6 +30,7 @@ pub mod keyspace;
 pub mod locks;
 pub mod ops;
 pub mod pings;
+pub mod regions;
 pub mod replication;
 pub mod run;
 pub mod stampede;
@@ -39,25 +41,6 @@ pub mod watch;
 
 pub use folder::{Stored, StoredError};
 pub use ops::{ClientMode, ErrorKind, History, Op, OpKind, Outcome, WorkloadStats};
+pub use regions::region_of;
 pub use run::{KeyValues, RECORD_VERSION, Record};
 pub use status::OwnedRange;
-
-/// The region of client `client` when clients are spread over `regions` in
-/// turn (client i in `regions[i mod n]`); `None` without regions. The
-/// placement rule every recording's client and worker numbers follow.
-pub fn region_of(regions: &[String], client: u32) -> Option<&str> {
-    (!regions.is_empty()).then(|| regions[client as usize % regions.len()].as_str())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn clients_take_the_regions_in_turn() {
-        let r = vec!["eu".to_string(), "us".to_string()];
-        let got: Vec<_> = (0..5).map(|c| region_of(&r, c).unwrap()).collect();
-        assert_eq!(got, ["eu", "us", "eu", "us", "eu"]);
-        assert_eq!(region_of(&[], 3), None);
-    }
-}

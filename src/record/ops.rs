@@ -175,6 +175,7 @@ fn is_zero(v: &u64) -> bool {
 }
 
 impl Op {
+    /// Acknowledged: the op certainly happened.
     pub fn is_ok(&self) -> bool {
         matches!(self.outcome, Outcome::Ok)
     }
@@ -212,6 +213,7 @@ pub enum ClientMode {
 }
 
 impl ClientMode {
+    /// The name the history and the reports use.
     pub fn as_str(self) -> &'static str {
         match self {
             ClientMode::App => "app",
@@ -251,6 +253,7 @@ impl OpKind {
         OpKind::TxnRead,
     ];
 
+    /// The name the history and the reports use.
     pub fn as_str(self) -> &'static str {
         match self {
             OpKind::Get => "get",

@@ -120,6 +120,7 @@ pub struct Environment {
     pub links_mechanism: String,
 }
 
+/// The reshard's figures, stored with the run so a re-check needs no cluster.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ReshardSummary {
     pub from: Vec<String>,
@@ -218,6 +219,7 @@ impl Eviction {
             .unwrap_or_default()
     }
 
+    /// The name the spec and the reports use.
     pub fn as_str(self) -> &'static str {
         match self {
             Eviction::None => "none",

@@ -52,6 +52,8 @@ pub const MAX_READERS: u32 = 1_000;
 /// More keys than this is not a stampede drill (one slot holds at most
 /// [`MAX_ONE_SLOT_KEYS`]: a hot spot, not a key space).
 pub const MAX_KEYS: u32 = 1_000_000;
+/// Most keys of the one-slot variant: they share one hash tag, so one node
+/// holds them all.
 pub const MAX_ONE_SLOT_KEYS: u32 = 100;
 
 /// A day: every duration of the section is below it.
@@ -68,6 +70,7 @@ pub enum Variant {
 }
 
 impl Variant {
+    /// The name the spec and the reports use.
     pub fn as_str(self) -> &'static str {
         match self {
             Variant::Lock => "lock",
@@ -87,6 +90,7 @@ pub enum Policy {
 }
 
 impl Policy {
+    /// The name the spec and the reports use.
     pub fn as_str(self) -> &'static str {
         match self {
             Policy::Poll => "poll",
@@ -238,9 +242,10 @@ impl StampedeSpec {
 
     /// The region reader `reader` lives in (`None` without `regions`).
     pub fn region_of(&self, reader: u32) -> Option<&str> {
-        super::region_of(&self.regions, reader)
+        super::regions::region_of(&self.regions, reader)
     }
 
+    /// The variant key `key` belongs to: the variants take the keys in turn.
     pub fn variant_of(&self, key: u32) -> Variant {
         self.variants[key as usize % self.variants.len()]
     }

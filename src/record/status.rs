@@ -22,6 +22,7 @@ pub struct StatusReport {
     pub cluster: Option<ClusterStatus>,
 }
 
+/// One node as the topology report shows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeStatus {
     pub name: String,
@@ -52,6 +53,7 @@ pub struct NodeStatus {
     pub error: Option<String>,
 }
 
+/// The cluster-wide part of the topology report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClusterStatus {
     /// `ok` when every node reports cluster_state:ok, else `fail`.

@@ -17,6 +17,7 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// Time zero of the run: every recording counts from it.
     pub fn start() -> Clock {
         let mut ts = libc::timespec {
             tv_sec: 0,

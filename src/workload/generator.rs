@@ -62,6 +62,7 @@ pub(crate) enum Keys {
 }
 
 impl Keys {
+    /// `n` keys drawn by `dist`.
     pub(crate) fn new(n: u64, dist: Distribution) -> Keys {
         match dist {
             Distribution::Uniform => Keys::Uniform(n),
@@ -73,6 +74,7 @@ impl Keys {
         }
     }
 
+    /// The next key's number, from the client's own seeded generator.
     pub(crate) fn pick(&self, rng: &mut StdRng) -> u64 {
         match self {
             Keys::Uniform(n) => rng.random_range(0..*n),
@@ -141,6 +143,7 @@ impl OpGen {
         padded(format!("c{}-{seq}-", self.client), size)
     }
 
+    /// The client's next op, from its seed alone, so a run can be replayed.
     pub fn next_op(&mut self) -> Planned {
         let draw = DRAWS[self.kinds.sample(&mut self.rng)];
         let seq = self.seq;
@@ -220,9 +223,9 @@ mod tests {
     #[test]
     fn wait_every_marks_every_kth_write_of_a_client_and_no_read() {
         let s = WorkloadSpec {
-            wait: Some(crate::workload::WaitSpec {
+            wait: Some(crate::workload::spec::WaitSpec {
                 every: 3,
-                ..crate::workload::WaitSpec::new(1, 100)
+                ..crate::workload::spec::WaitSpec::new(1, 100)
             }),
             ..spec()
         };

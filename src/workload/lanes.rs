@@ -24,6 +24,7 @@ pub(crate) struct Taken<C> {
 }
 
 impl<C> Taken<C> {
+    /// The connection this op goes out on.
     pub fn conn(&self) -> &C {
         &self.lane.conn
     }
@@ -117,6 +118,7 @@ impl<C> Lanes<C> {
         self.growing.store(false, Ordering::Release);
     }
 
+    /// Connections opened so far.
     pub fn len(&self) -> usize {
         self.lanes.read().unwrap_or_else(|p| p.into_inner()).len()
     }

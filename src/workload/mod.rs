@@ -22,10 +22,12 @@
 //! - [`preload`]   — [`load`] before the run and [`read_final`] after it.
 //! - [`locks`]     — the lock workload: workers contending for locks (one
 //!   instance or Redlock), fencing tokens, protected resources, its own history.
+//! - [`error`]     — [`WorkloadError`], what setting up, loading or reading back can fail on.
 //! - `thread`      — timer slack and priority of the workload's own threads.
 //! - `timer`       — a timerfd in the event loop's reactor: wake-ups at the due time.
 
 mod classify;
+pub mod error;
 mod exec;
 mod generator;
 mod lanes;
@@ -44,6 +46,7 @@ mod thread;
 mod timer;
 
 pub use classify::classify;
+pub use error::WorkloadError;
 pub use place::Place;
 pub use preload::{LoadReport, load, read_final};
 pub use reference::Reference;
@@ -52,44 +55,3 @@ pub use runner::{Recorded, Workload};
 pub use spec::{
     AppConnection, Distribution, Mix, Model, ReplicaReads, ValueSize, WaitSpec, WorkloadSpec,
 };
-
-use crate::cluster::ClusterError;
-
-/// What went wrong setting up, loading or reading back a workload. Messages are
-/// lowercase fragments that read after "failed to".
-#[derive(Debug, thiserror::Error)]
-pub enum WorkloadError {
-    #[error("check the workload spec: {0}")]
-    Spec(String),
-
-    #[error("start the workload: the address map has no nodes")]
-    NoNodes,
-
-    /// An address could not be mapped, or another cluster-side problem.
-    #[error("map a node address")]
-    Address(#[from] ClusterError),
-
-    #[error("reach the cluster: {0}")]
-    Cluster(String),
-
-    #[error("connect the app client")]
-    AppClient(#[source] redis::RedisError),
-
-    /// `load` could not write some keys.
-    #[error("load {failed} of {total} keys; first: {key}: {error}")]
-    Load {
-        failed: usize,
-        total: usize,
-        key: String,
-        error: String,
-    },
-
-    /// `read_final` could not read some keys (a nil reply is a value, not this).
-    #[error("read {failed} of {total} keys back; first: {key}: {error}")]
-    Read {
-        failed: usize,
-        total: usize,
-        key: String,
-        error: String,
-    },
-}

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::runtime::netns::NetNs;
 
+/// Where a workload thread's clients live (see the module documentation).
 #[derive(Debug, Clone, Default)]
 pub struct Place {
     /// The region its clients are in; `None`: in no region (no link on

@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use redis::{Cmd, RedisError, Value};
 use serde::Serialize;
 
-use super::WorkloadError;
+use super::error::WorkloadError;
 use super::generator::{client_seed, initial_value};
 use super::router::Router;
 use super::routing::Routing;

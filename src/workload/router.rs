@@ -22,8 +22,8 @@ use crate::cluster::conn::AddressMap;
 use crate::cluster::parse_cluster_nodes;
 use crate::slots::SLOT_COUNT;
 
-use super::WorkloadError;
 use super::classify;
+use super::error::WorkloadError;
 use super::routing::Routing;
 use crate::cluster::replication::{self, NodeRole};
 use crate::record::ops::{ErrorKind, Outcome};
@@ -446,6 +446,7 @@ impl Router {
             .map_err(|e| e.to_string())
     }
 
+    /// Node `i`'s name, as ops record their target.
     pub(crate) fn node_name(&self, i: usize) -> String {
         self.state().nodes[i].name.clone()
     }

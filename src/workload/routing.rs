@@ -57,6 +57,7 @@ impl Routing {
         }
     }
 
+    /// Whether keys are routed by slot.
     pub fn is_cluster(&self) -> bool {
         *self == Routing::Cluster
     }

@@ -38,7 +38,7 @@ use tokio::sync::{Notify, Semaphore, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::WorkloadError;
+use super::error::WorkloadError;
 use super::exec::{self, AppConn, Conn, Done};
 use super::generator::{OpGen, Planned};
 use super::lanes::Lanes;

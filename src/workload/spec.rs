@@ -41,7 +41,7 @@ use std::time::Duration;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::WorkloadError;
+use super::error::WorkloadError;
 pub use crate::record::ops::{Distribution, WaitSpec};
 
 /// Largest value a spec may ask for: values are held in memory per op and
@@ -306,6 +306,7 @@ pub enum ValueSize {
 }
 
 impl ValueSize {
+    /// The smallest and largest value, in bytes.
     pub fn bounds(self) -> (usize, usize) {
         match self {
             ValueSize::Fixed(n) => (n, n),
@@ -618,6 +619,7 @@ impl WorkloadSpec {
             .collect()
     }
 
+    /// Every client of the workload, over all its client groups.
     pub fn total_clients(&self) -> u32 {
         self.clients + self.probe_clients
     }

@@ -97,7 +97,32 @@ struct Shared<'a> {
     gates: Vec<Budget>,
 }
 
-impl Shared<'_> {
+impl<'a> Shared<'a> {
+    /// What every slot task shares, before any has run.
+    fn new(live: &'a Live, opts: &'a ReshardOptions, deadline: Instant) -> Self {
+        Shared {
+            live,
+            opts,
+            drain: DrainOpts {
+                batch: opts.batch_keys,
+                migrate_timeout_ms: opts.migrate_timeout_ms,
+                measure: opts.measure_bytes,
+                conflicts: OnConflict::forward(&opts.on_conflict),
+            },
+            stop: opts.cancel.child_token(),
+            deadline,
+            keys: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            busykeys: Mutex::new(Vec::new()),
+            last_ack: Mutex::new(None),
+            gates: live
+                .nodes
+                .iter()
+                .map(|_| Budget::new(opts.keys_in_flight_per_node))
+                .collect(),
+        }
+    }
+
     fn stopped(&self) -> bool {
         self.stop.is_cancelled() || Instant::now() >= self.deadline
     }
@@ -110,7 +135,7 @@ impl Shared<'_> {
     }
 }
 
-enum Outcome {
+enum SlotEnd {
     Moved,
     NotStarted,
     /// Interrupted and put back where it was.
@@ -161,91 +186,25 @@ pub async fn execute(
         return Ok(report(started, started, 0, 0, 0, Vec::new()));
     }
     let deadline = started + opts.timeout;
-    let live = tokio::select! {
-        biased;
-        _ = opts.cancel.cancelled() => return Err(cancelled()),
-        _ = tokio::time::sleep_until(deadline.into()) => return Err(ClusterError::Timeout {
-            what: "move slots: load the cluster".into(),
-            timeout: opts.timeout,
-            pending: Vec::new(),
-        }),
-        r = Live::load(map, opts.engine_connect()) => r?,
-    };
+    let live = load_live(map, opts, deadline).await?;
     let jobs = resolve(&live, plan)?;
     let total = jobs.len();
-    let shared = Shared {
-        live: &live,
-        opts,
-        drain: DrainOpts {
-            batch: opts.batch_keys,
-            migrate_timeout_ms: opts.migrate_timeout_ms,
-            measure: opts.measure_bytes,
-            conflicts: OnConflict::forward(&opts.on_conflict),
-        },
-        stop: opts.cancel.child_token(),
-        deadline,
-        keys: AtomicU64::new(0),
-        bytes: AtomicU64::new(0),
-        busykeys: Mutex::new(Vec::new()),
-        last_ack: Mutex::new(None),
-        gates: live
-            .nodes
-            .iter()
-            .map(|_| Budget::new(opts.keys_in_flight_per_node))
-            .collect(),
-    };
-    let shared = &shared;
-    // At most `parallel_slots` slots in flight; a new one starts as one ends.
-    let mut queue = jobs.iter();
-    let mut in_flight = futures::stream::FuturesUnordered::new();
-    let mut done = 0usize;
-    let mut rolled_back = 0usize;
-    let mut first_error: Option<ClusterError> = None;
-    loop {
-        while in_flight.len() < opts.parallel_slots {
-            match queue.next() {
-                Some(job) => in_flight.push(slot_task(shared, job)),
-                None => break,
-            }
-        }
-        let Some((slot, r)) = in_flight.next().await else {
-            break;
-        };
-        match r {
-            Ok(Outcome::Moved) => {
-                done += 1;
-                progress(Progress {
-                    slot,
-                    slots_done: done,
-                    slots_total: total,
-                    keys_moved: shared.keys.load(Ordering::Relaxed),
-                });
-            }
-            Ok(Outcome::RolledBack) => rolled_back += 1,
-            Ok(Outcome::NotStarted) => {}
-            Err(e) => {
-                shared.stop.cancel();
-                if first_error.is_none() {
-                    first_error = Some(e);
-                } else {
-                    tracing::warn!(slot, "another slot failed too: {e}");
-                }
-            }
-        }
-    }
-    if let Some(e) = first_error {
+    let shared = Shared::new(&live, opts, deadline);
+    let tally = run_jobs(&shared, &jobs, progress).await;
+    if let Some(e) = tally.first_error {
         return Err(e);
     }
     if opts.cancel.is_cancelled() {
         return Err(cancelled());
     }
-    if done < total {
+    if tally.done < total {
         return Err(ClusterError::Timeout {
             what: "move slots".into(),
             timeout: opts.timeout,
             pending: vec![format!(
-                "{} of {total} slots not moved ({rolled_back} rolled back)",
-                total - done
+                "{} of {total} slots not moved ({} rolled back)",
+                total - tally.done,
+                tally.rolled_back
             )],
         });
     }
@@ -258,11 +217,85 @@ pub async fn execute(
     Ok(report(
         started,
         finished_at,
-        done,
+        tally.done,
         shared.keys.load(Ordering::Relaxed),
         shared.bytes.load(Ordering::Relaxed),
         busykeys,
     ))
+}
+
+/// The cluster as the engine needs it, unless the move is cancelled or its
+/// deadline passes first.
+async fn load_live(
+    map: &AddressMap,
+    opts: &ReshardOptions,
+    deadline: Instant,
+) -> Result<Live, ClusterError> {
+    tokio::select! {
+        biased;
+        _ = opts.cancel.cancelled() => Err(cancelled()),
+        _ = tokio::time::sleep_until(deadline.into()) => Err(ClusterError::Timeout {
+            what: "move slots: load the cluster".into(),
+            timeout: opts.timeout,
+            pending: Vec::new(),
+        }),
+        r = Live::load(map, opts.engine_connect()) => r,
+    }
+}
+
+/// How the slot tasks ended.
+#[derive(Default)]
+struct Tally {
+    done: usize,
+    rolled_back: usize,
+    /// The first failure; the others are logged, and every task is stopped.
+    first_error: Option<ClusterError>,
+}
+
+/// Run the jobs, at most `parallel_slots` slots in flight (a new one starts
+/// as one ends), reporting each slot that moved.
+async fn run_jobs(
+    shared: &Shared<'_>,
+    jobs: &[Job<'_>],
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Tally {
+    let total = jobs.len();
+    let mut queue = jobs.iter();
+    let mut in_flight = futures::stream::FuturesUnordered::new();
+    let mut tally = Tally::default();
+    loop {
+        while in_flight.len() < shared.opts.parallel_slots {
+            match queue.next() {
+                Some(job) => in_flight.push(slot_task(shared, job)),
+                None => break,
+            }
+        }
+        let Some((slot, r)) = in_flight.next().await else {
+            break;
+        };
+        match r {
+            Ok(SlotEnd::Moved) => {
+                tally.done += 1;
+                progress(Progress {
+                    slot,
+                    slots_done: tally.done,
+                    slots_total: total,
+                    keys_moved: shared.keys.load(Ordering::Relaxed),
+                });
+            }
+            Ok(SlotEnd::RolledBack) => tally.rolled_back += 1,
+            Ok(SlotEnd::NotStarted) => {}
+            Err(e) => {
+                shared.stop.cancel();
+                if tally.first_error.is_none() {
+                    tally.first_error = Some(e);
+                } else {
+                    tracing::warn!(slot, "another slot failed too: {e}");
+                }
+            }
+        }
+    }
+    tally
 }
 
 fn cancelled() -> ClusterError {
@@ -370,16 +403,16 @@ impl From<ClusterError> for Stop {
     }
 }
 
-async fn slot_task(sh: &Shared<'_>, job: &Job<'_>) -> (u16, Result<Outcome, ClusterError>) {
+async fn slot_task(sh: &Shared<'_>, job: &Job<'_>) -> (u16, Result<SlotEnd, ClusterError>) {
     (job.slot, run_slot(sh, job).await)
 }
 
-async fn run_slot(sh: &Shared<'_>, job: &Job<'_>) -> Result<Outcome, ClusterError> {
+async fn run_slot(sh: &Shared<'_>, job: &Job<'_>) -> Result<SlotEnd, ClusterError> {
     if sh.stopped() {
-        return Ok(Outcome::NotStarted);
+        return Ok(SlotEnd::NotStarted);
     }
     let cause = match forward(sh, job).await {
-        Ok(()) => return Ok(Outcome::Moved),
+        Ok(()) => return Ok(SlotEnd::Moved),
         Err(Stop::Interrupted) => None,
         Err(Stop::Failed(e)) => Some(e),
     };
@@ -414,9 +447,9 @@ async fn run_slot(sh: &Shared<'_>, job: &Job<'_>) -> Result<Outcome, ClusterErro
         (None, Ok(c)) if c.stray_keys.is_empty() => {
             if c.owner_id == job.dst.id {
                 sh.acked(Instant::now());
-                Ok(Outcome::Moved)
+                Ok(SlotEnd::Moved)
             } else {
-                Ok(Outcome::RolledBack)
+                Ok(SlotEnd::RolledBack)
             }
         }
         (None, Ok(c)) => Err(ClusterError::BusyKeys {
@@ -427,9 +460,9 @@ async fn run_slot(sh: &Shared<'_>, job: &Job<'_>) -> Result<Outcome, ClusterErro
         }),
         (Some(e @ ClusterError::BusyKeys { .. }), Ok(_)) => Err(e),
         (Some(e), Ok(_)) => Err(wrap(e, None)),
-        (Some(e), Err(settle)) => Err(wrap(e, Some(crate::cluster::admin::error_chain(&settle)))),
+        (Some(e), Err(settle)) => Err(wrap(e, Some(crate::cluster::error::error_chain(&settle)))),
         (None, Err(settle)) => {
-            let why = crate::cluster::admin::error_chain(&settle);
+            let why = crate::cluster::error::error_chain(&settle);
             Err(wrap(settle, Some(why)))
         }
     }

@@ -168,6 +168,8 @@ pub(crate) enum Prefer {
     RollBackUnlessEmpty,
 }
 
+/// How one open slot was closed: who owns it now, and the keys moved or
+/// left behind, for the fix's report.
 pub(crate) struct Closed {
     pub action: FixAction,
     pub owner: String,
@@ -249,23 +251,75 @@ pub(crate) async fn close_slot(
     opts: &DrainOpts<'_>,
     timeout: Duration,
 ) -> Result<Closed, ClusterError> {
-    let bound = Bound {
-        deadline: Instant::now() + timeout,
+    let deadline = Deadline {
+        at: Instant::now() + timeout,
         timeout,
     };
-    let open_slot = |detail: String| ClusterError::OpenSlot { slot, detail };
     let st = states(live, slot).await?;
-    let claimants: Vec<usize> = (0..st.len()).filter(|&i| st[i].me.serves(slot)).collect();
-    let owner = match claimants.as_slice() {
-        [] => {
-            return Err(open_slot(
-                "no primary serves it (a coverage problem: `redis-cli --cluster fix` assigns it)"
-                    .into(),
-            ));
+    let owner = settle_owner(&st, slot).await?;
+    let finish = finish_target(&st, owner, slot, prefer);
+    let mut keys_moved = 0u64;
+    let new_owner = match finish {
+        Some(t) => {
+            keys_moved += finish_move(&st, owner, t, slot, opts, deadline).await?;
+            t
         }
-        [one] => *one,
+        None => owner,
+    };
+    let leave = match prefer {
+        Prefer::Finish => opts.conflicts,
+        Prefer::RollBackUnlessEmpty => opts.conflicts.rolling_back(),
+    };
+
+    // The owner keeps the slot (or has just been given it). A migrating owner
+    // answers the RESTORE of a key it lacks with ASK, so it must be stable
+    // before keys can come back to it.
+    if finish.is_none() && st[new_owner].open(slot) {
+        setslot(st[new_owner].node, slot, &["STABLE"]).await?;
+    }
+    // Everyone else gives its keys of the slot to the owner, then closes.
+    let mut stray: Vec<Vec<u8>> = Vec::new();
+    let give = GiveBack {
+        owner: st[new_owner].node,
+        slot,
+        opts,
+        leave,
+        deadline,
+    };
+    for i in (0..st.len()).filter(|&i| i != new_owner && !(finish.is_some() && i == owner)) {
+        let (moved, left) = give.from(&st[i]).await?;
+        keys_moved += moved;
+        stray.extend(left);
+    }
+    stray.sort();
+    stray.dedup();
+    let action = match finish {
+        Some(_) => FixAction::Finished,
+        None if keys_moved > 0 => FixAction::RolledBack,
+        None => FixAction::Closed,
+    };
+    Ok(Closed {
+        action,
+        owner: st[new_owner].node.name.clone(),
+        owner_id: st[new_owner].node.id.clone(),
+        keys_moved,
+        stray_keys: stray.iter().map(|k| lossy(k)).collect(),
+    })
+}
+
+/// The one primary that keeps serving `slot`. When gossip has not settled and
+/// several claim it, the higher config epoch wins, as it will in the cluster,
+/// and the others are told so; a tie, or a loser holding keys, is an error.
+async fn settle_owner(st: &[State<'_>], slot: u16) -> Result<usize, ClusterError> {
+    let open_slot = |detail: String| ClusterError::OpenSlot { slot, detail };
+    let claimants: Vec<usize> = (0..st.len()).filter(|&i| st[i].me.serves(slot)).collect();
+    match claimants.as_slice() {
+        [] => Err(open_slot(
+            "no primary serves it (a coverage problem: `redis-cli --cluster fix` assigns it)"
+                .into(),
+        )),
+        [one] => Ok(*one),
         many => {
-            // Gossip has not settled: the higher config epoch wins, as it will in the cluster.
             let best = *many
                 .iter()
                 .max_by_key(|&&i| st[i].me.config_epoch)
@@ -287,67 +341,76 @@ pub(crate) async fn close_slot(
                 }
                 setslot(st[i].node, slot, &["NODE", &st[best].node.id]).await?;
             }
-            best
+            Ok(best)
         }
-    };
+    }
+}
 
-    // Finish the move the owner was making, when that is what we want and can do.
+/// Where to finish the move the owner was making, when that is what `prefer`
+/// wants and the target is importing from it.
+fn finish_target(st: &[State<'_>], owner: usize, slot: u16, prefer: Prefer) -> Option<usize> {
     let target = st[owner].migrating(slot).and_then(|id| {
         st.iter()
             .position(|t| t.node.id == id && t.importing(slot) == Some(&st[owner].node.id))
     });
-    let finish = match (prefer, target) {
+    match (prefer, target) {
         (Prefer::Finish, Some(t)) => Some(t),
         (Prefer::RollBackUnlessEmpty, Some(t)) if st[owner].keys == 0 => Some(t),
         _ => None,
-    };
-    let mut keys_moved = 0u64;
-    let mut stray: Vec<Vec<u8>> = Vec::new();
-    let new_owner = match finish {
-        Some(t) => {
-            let d = drain_within(
-                st[owner].node,
-                st[t].node,
-                slot,
-                st[owner].keys,
-                opts,
-                opts.conflicts,
-                bound,
-            )
-            .await?;
-            keys_moved += d.keys;
-            let rest: Vec<&Node> = st
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i != t)
-                .map(|(_, s)| s.node)
-                .collect();
-            assign(st[t].node, slot, &rest).await?;
-            t
-        }
-        None => owner,
-    };
-    let leave = match prefer {
-        Prefer::Finish => opts.conflicts,
-        Prefer::RollBackUnlessEmpty => opts.conflicts.rolling_back(),
-    };
-
-    // The owner keeps the slot (or has just been given it). A migrating owner
-    // answers the RESTORE of a key it lacks with ASK, so it must be stable
-    // before keys can come back to it.
-    if finish.is_none() && st[new_owner].open(slot) {
-        setslot(st[new_owner].node, slot, &["STABLE"]).await?;
     }
-    // Everyone else gives its keys of the slot to the owner, then closes.
-    // MIGRATE only runs on a node that owns the slot or has it open, so a node
-    // holding keys is made to import from the owner first.
-    let owner_node = st[new_owner].node;
-    for i in (0..st.len()).filter(|&i| i != new_owner && !(finish.is_some() && i == owner)) {
-        let (node, mut keys) = (st[i].node, st[i].keys);
-        if keys == 0 && !st[i].open(slot) {
-            continue;
+}
+
+/// Finish the owner's move: drain it into `t`, then give `t` the slot
+/// everywhere. Returns the keys moved.
+async fn finish_move(
+    st: &[State<'_>],
+    owner: usize,
+    t: usize,
+    slot: u16,
+    opts: &DrainOpts<'_>,
+    deadline: Deadline,
+) -> Result<u64, ClusterError> {
+    let d = drain_within(
+        st[owner].node,
+        st[t].node,
+        slot,
+        st[owner].keys,
+        opts,
+        opts.conflicts,
+        deadline,
+    )
+    .await?;
+    let rest: Vec<&Node> = st
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != t)
+        .map(|(_, s)| s.node)
+        .collect();
+    assign(st[t].node, slot, &rest).await?;
+    Ok(d.keys)
+}
+
+/// Giving a slot's keys back to its owner from the other primaries.
+struct GiveBack<'a> {
+    owner: &'a Node,
+    slot: u16,
+    opts: &'a DrainOpts<'a>,
+    leave: OnConflict<'a>,
+    deadline: Deadline,
+}
+
+impl GiveBack<'_> {
+    /// Move the keys of the slot `s` holds to the owner, then close the slot
+    /// on `s`. MIGRATE only runs on a node that owns the slot or has it open,
+    /// so a node holding keys is made to import from the owner first. Returns
+    /// the keys moved and those left on purpose.
+    async fn from(&self, s: &State<'_>) -> Result<(u64, Vec<Vec<u8>>), ClusterError> {
+        let (node, slot, mut keys) = (s.node, self.slot, s.keys);
+        if keys == 0 && !s.open(slot) {
+            return Ok((0, Vec::new()));
         }
-        let mut importing = st[i].importing(slot).is_some();
+        let mut importing = s.importing(slot).is_some();
+        let mut moved = 0;
         let mut left_here: Vec<Vec<u8>> = Vec::new();
         // A write redirected (ASK) before the owner became stable can still
         // land here until this node is stable too; once it is, nothing can,
@@ -357,15 +420,28 @@ pub(crate) async fn close_slot(
         while keys > left_here.len() as u64 {
             attempts += 1;
             if attempts > CLOSE_ATTEMPTS {
-                return Err(open_slot(format!(
-                    "{} still holds {keys} keys of the slot after {CLOSE_ATTEMPTS} rounds",
-                    node.name
-                )));
+                return Err(ClusterError::OpenSlot {
+                    slot,
+                    detail: format!(
+                        "{} still holds {keys} keys of the slot after {CLOSE_ATTEMPTS} rounds",
+                        node.name
+                    ),
+                });
             }
             if !importing {
-                setslot(node, slot, &["IMPORTING", &owner_node.id]).await?;
+                setslot(node, slot, &["IMPORTING", &self.owner.id]).await?;
             }
-            let d = match drain_within(node, owner_node, slot, keys, opts, leave, bound).await {
+            let drained = drain_within(
+                node,
+                self.owner,
+                slot,
+                keys,
+                self.opts,
+                self.leave,
+                self.deadline,
+            )
+            .await;
+            let d = match drained {
                 Ok(d) => d,
                 Err(e) => {
                     // Not the owner: closing it only stops it taking redirected writes.
@@ -373,31 +449,17 @@ pub(crate) async fn close_slot(
                     return Err(e);
                 }
             };
-            keys_moved += d.keys;
+            moved += d.keys;
             left_here = d.left;
             setslot_stable(node, slot).await?;
             importing = false;
             keys = count_keys(node, slot).await?;
         }
-        if attempts == 0 && st[i].open(slot) {
+        if attempts == 0 && s.open(slot) {
             setslot_stable(node, slot).await?;
         }
-        stray.extend(left_here);
+        Ok((moved, left_here))
     }
-    stray.sort();
-    stray.dedup();
-    let action = match finish {
-        Some(_) => FixAction::Finished,
-        None if keys_moved > 0 => FixAction::RolledBack,
-        None => FixAction::Closed,
-    };
-    Ok(Closed {
-        action,
-        owner: st[new_owner].node.name.clone(),
-        owner_id: st[new_owner].node.id.clone(),
-        keys_moved,
-        stray_keys: stray.iter().map(|k| lossy(k)).collect(),
-    })
 }
 
 /// Rounds of drain-then-STABLE on one node before giving up on writes that
@@ -420,13 +482,15 @@ async fn count_keys(node: &Node, slot: u16) -> Result<u64, ClusterError> {
 }
 
 /// When closing a slot must be done.
+/// When closing a slot must be done by, and the timeout that set it (named
+/// in the error).
 #[derive(Clone, Copy)]
-struct Bound {
-    deadline: Instant,
+struct Deadline {
+    at: Instant,
     timeout: Duration,
 }
 
-/// [`drain`] bounded by `bound` (checked between batches).
+/// [`drain`] bounded by `deadline` (checked between batches).
 async fn drain_within(
     from: &Node,
     to: &Node,
@@ -434,10 +498,10 @@ async fn drain_within(
     expected: u64,
     opts: &DrainOpts<'_>,
     conflicts: OnConflict<'_>,
-    bound: Bound,
+    deadline: Deadline,
 ) -> Result<Drained, ClusterError> {
     let o = DrainOpts { conflicts, ..*opts };
-    let past = || Instant::now() >= bound.deadline;
+    let past = || Instant::now() >= deadline.at;
     let hooks = Hooks {
         interrupted: &past,
         on_batch: &|_, _| {},
@@ -451,7 +515,7 @@ async fn drain_within(
                 "close slot {slot}: move its keys from {} to {}",
                 from.name, to.name
             ),
-            timeout: bound.timeout,
+            timeout: deadline.timeout,
             pending: vec![format!("slot {slot} is still open")],
         }),
     }

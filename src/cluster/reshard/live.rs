@@ -27,10 +27,12 @@ pub(crate) struct Node {
 }
 
 impl Node {
+    /// Whether this node is a primary now (only primaries give or take slots).
     pub fn is_primary(&self) -> bool {
         self.me.is_primary()
     }
 
+    /// A handle on this node's connection, for a task of its own.
     pub fn conn(&self) -> NodeConn {
         self.conn.clone()
     }
@@ -44,6 +46,7 @@ pub(crate) struct Live {
 }
 
 impl Live {
+    /// Connect to every mapped node and read its view.
     pub async fn load(map: &AddressMap, connect: ConnectOptions) -> Result<Live, ClusterError> {
         if map.is_empty() {
             return Err(ClusterError::Plan(
@@ -123,10 +126,12 @@ impl Live {
         out
     }
 
+    /// The node with this name.
     pub fn by_name(&self, name: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name == name)
     }
 
+    /// The primaries, the nodes slots move between.
     pub fn primaries(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter().filter(|n| n.is_primary())
     }

@@ -76,6 +76,7 @@ pub struct ReshardOptions {
 }
 
 impl ReshardOptions {
+    /// The defaults with the two settings every caller must choose.
     pub fn new(timeout: Duration, cancel: CancellationToken) -> Self {
         ReshardOptions {
             batch_keys: DEFAULT_BATCH_KEYS,
@@ -148,6 +149,7 @@ pub enum KeyConflicts {
 pub struct Overwrites(Arc<Mutex<Vec<OverwrittenKey>>>);
 
 impl Overwrites {
+    /// Log a key REPLACE overwrote, from any slot task.
     pub(crate) fn push(&self, k: OverwrittenKey) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).push(k);
     }

@@ -227,10 +227,12 @@ pub struct PlanStep {
 }
 
 impl Plan {
+    /// Nothing to move: the engine returns at once.
     pub fn is_empty(&self) -> bool {
         self.moves.is_empty()
     }
 
+    /// The slots the plan moves.
     pub fn len(&self) -> usize {
         self.moves.len()
     }

@@ -43,6 +43,8 @@ impl<'a> OnConflict<'a> {
     }
 }
 
+/// How a drain moves keys: batch size, MIGRATE timeout, whether to measure
+/// bytes, and what to do with a conflicting key.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DrainOpts<'a> {
     pub batch: usize,
@@ -64,6 +66,7 @@ pub(crate) struct Drained {
     pub left: Vec<Vec<u8>>,
 }
 
+/// Why a drain stopped: asked to between batches, or a failure.
 pub(crate) enum DrainError {
     /// `interrupted` said stop between two batches; nothing is half done.
     Interrupted,
@@ -134,36 +137,11 @@ pub(crate) async fn drain(
             Migrated::BusyKey => {
                 let (same, differ) = compare(from, to, &keys).await?;
                 // Under Replace: the keys the next MIGRATE REPLACE overwrites, logged once it did.
-                let mut overwriting = None;
-                if !differ.is_empty() {
-                    match opts.conflicts {
-                        OnConflict::Stop => {
-                            return Err(DrainError::Failed(ClusterError::BusyKeys {
-                                slot,
-                                from: from.name.clone(),
-                                to: to.name.clone(),
-                                keys: differ.iter().map(|k| lossy(k)).collect(),
-                            }));
-                        }
-                        OnConflict::Leave => left.extend(differ),
-                        OnConflict::Replace(log) => {
-                            let (kept, lost) =
-                                futures::future::join(values(from, &differ), values(to, &differ))
-                                    .await;
-                            let (kept, lost) = (kept?, lost?);
-                            let keys = differ.iter().zip(kept.into_iter().zip(lost));
-                            let keys = keys.map(|(k, (kept, overwritten))| OverwrittenKey {
-                                slot,
-                                key: lossy(k),
-                                from: from.name.clone(),
-                                to: to.name.clone(),
-                                kept,
-                                overwritten,
-                            });
-                            overwriting = Some((log, keys.collect::<Vec<_>>()));
-                        }
-                    }
-                }
+                let overwriting = if differ.is_empty() {
+                    None
+                } else {
+                    conflicting(from, to, slot, differ, opts.conflicts, &mut left).await?
+                };
                 done.replaced.extend(same);
                 let movable: Vec<Vec<u8>> =
                     keys.into_iter().filter(|k| !left.contains(k)).collect();
@@ -205,6 +183,46 @@ pub(crate) async fn drain(
     )))
 }
 
+/// Keys that differ on both nodes, handled as `conflicts` says: stop naming
+/// them, leave them (added to `left`), or return them with both values, to
+/// be logged once the MIGRATE REPLACE that overwrites them succeeded.
+async fn conflicting<'a>(
+    from: &Node,
+    to: &Node,
+    slot: u16,
+    differ: Vec<Vec<u8>>,
+    conflicts: OnConflict<'a>,
+    left: &mut HashSet<Vec<u8>>,
+) -> Result<Option<(&'a Overwrites, Vec<OverwrittenKey>)>, DrainError> {
+    match conflicts {
+        OnConflict::Stop => Err(DrainError::Failed(ClusterError::BusyKeys {
+            slot,
+            from: from.name.clone(),
+            to: to.name.clone(),
+            keys: differ.iter().map(|k| lossy(k)).collect(),
+        })),
+        OnConflict::Leave => {
+            left.extend(differ);
+            Ok(None)
+        }
+        OnConflict::Replace(log) => {
+            let (kept, lost) =
+                futures::future::join(values(from, &differ), values(to, &differ)).await;
+            let (kept, lost) = (kept?, lost?);
+            let keys = differ.iter().zip(kept.into_iter().zip(lost));
+            let keys = keys.map(|(k, (kept, overwritten))| OverwrittenKey {
+                slot,
+                key: lossy(k),
+                from: from.name.clone(),
+                to: to.name.clone(),
+                kept,
+                overwritten,
+            });
+            Ok(Some((log, keys.collect())))
+        }
+    }
+}
+
 /// What a drain asks and tells its caller.
 pub(crate) struct Hooks<'a> {
     /// Asked before each batch: stop there (nothing is half done between batches).
@@ -224,6 +242,7 @@ pub(crate) struct Budget {
 }
 
 impl Budget {
+    /// A budget of `keys` keys in flight.
     pub fn new(keys: usize) -> Budget {
         let size = u32::try_from(keys.clamp(1, Semaphore::MAX_PERMITS)).unwrap_or(u32::MAX);
         Budget {
@@ -442,7 +461,7 @@ pub(crate) async fn setslot(node: &Node, slot: u16, args: &[&str]) -> Result<(),
 /// just lost its last slot turns itself into a replica of the new owner
 /// (cluster-allow-replica-migration), which is no reason to fail.
 pub(crate) fn is_replica_refusal(e: &ClusterError) -> bool {
-    crate::cluster::admin::error_chain(e).contains("only with masters")
+    crate::cluster::error::error_chain(e).contains("only with masters")
 }
 
 /// `SETSLOT <slot> NODE <to>`: on `to` first (it bumps its config epoch and

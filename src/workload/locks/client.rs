@@ -38,7 +38,7 @@ use crate::cluster::AddressMap;
 use crate::cluster::replication::{self, NodeRole};
 use crate::record::locks::AttemptOutcome;
 use crate::record::timeline::Clock;
-use crate::workload::WaitSpec;
+use crate::workload::spec::WaitSpec;
 
 /// How long each instance's first connection may take, before the drill.
 const START_CONNECT: Duration = Duration::from_secs(5);
@@ -93,6 +93,7 @@ pub(crate) struct LockKeys {
 }
 
 impl LockKeys {
+    /// The keys of lock `n`.
     pub fn of(n: u32) -> LockKeys {
         LockKeys {
             lock: format!("drill:lock:{{{n}}}"),

@@ -51,6 +51,7 @@ struct State {
 }
 
 impl LockControl {
+    /// Nobody holding any of the `locks` locks yet.
     pub(crate) fn new(locks: u32) -> LockControl {
         LockControl {
             inner: Arc::new(Inner {

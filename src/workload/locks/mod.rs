@@ -17,6 +17,7 @@
 
 mod client;
 pub mod control;
+pub mod error;
 mod resource;
 pub mod runner;
 pub mod spec;
@@ -25,35 +26,7 @@ mod worker;
 pub use client::LockTarget;
 pub(crate) use client::RELEASE_LUA;
 pub use control::{LockControl, worker_name};
+pub use error::LockError;
 pub use runner::LockWorkload;
 pub use spec::{Algorithm, HoldDistribution, HoldSpec, LockSpec, ResourceKind};
 pub use worker::MAX_EVENTS;
-
-use crate::exit::Class;
-
-/// What went wrong starting the lock workload. Messages are lowercase
-/// fragments that read after "failed to".
-#[derive(Debug, thiserror::Error)]
-pub enum LockError {
-    #[error("check the lock workload: {field}: {message}")]
-    Spec {
-        field: &'static str,
-        message: String,
-    },
-    #[error("start the lock workload: it has no lock instances")]
-    NoInstances,
-    #[error("connect to lock instance {instance}: {message}")]
-    Connect { instance: String, message: String },
-    #[error("{0}")]
-    Start(String),
-}
-
-impl LockError {
-    /// What kind of failure this is (the CLI maps it to an exit code).
-    pub fn class(&self) -> Class {
-        match self {
-            LockError::Spec { .. } | LockError::NoInstances => Class::BadInput,
-            LockError::Connect { .. } | LockError::Start(_) => Class::Environment,
-        }
-    }
-}

@@ -46,6 +46,7 @@ pub(crate) struct Registers {
 }
 
 impl Registers {
+    /// One register per lock for each kind the drill uses.
     pub fn new(kinds: &[ResourceKind], locks: u32) -> Registers {
         Registers {
             by_kind: kinds

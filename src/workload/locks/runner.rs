@@ -9,9 +9,9 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use super::LockError;
 use super::client::{LockClient, LockTarget};
 use super::control::LockControl;
+use super::error::LockError;
 use super::spec::{Algorithm, LockSpec};
 use super::worker::{self, Shared};
 use crate::cluster::AddressMap;
@@ -166,6 +166,7 @@ impl LockWorkload {
         self.shared.control.clone()
     }
 
+    /// How the workload was set up, for the record.
     pub fn setup(&self) -> &LockSetup {
         &self.setup
     }

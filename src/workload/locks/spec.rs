@@ -25,7 +25,7 @@ use std::time::Duration;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::workload::WaitSpec;
+use crate::workload::spec::WaitSpec;
 
 /// More workers than this is a typo on the machines drills run on: each has
 /// a connection to every instance.
@@ -41,6 +41,7 @@ pub const MAX_MS: u64 = 86_400_000;
 /// 1 % is the factor of the Redlock specification and its reference
 /// implementations; the 2 ms cover the granularity of the servers' expiry.
 pub const DRIFT_FACTOR: f64 = 0.01;
+/// The drift's fixed part (see [`DRIFT_FACTOR`]).
 pub const DRIFT_FLOOR: Duration = Duration::from_millis(2);
 
 /// The `locks:` section of a scenario.
@@ -132,6 +133,7 @@ impl Default for HoldSpec {
     }
 }
 
+/// How long a holder keeps its lock: fixed, uniform or with a long tail.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HoldDistribution {
@@ -242,6 +244,7 @@ impl LockSpec {
         Ok(())
     }
 
+    /// The lock's TTL.
     pub fn ttl(&self) -> Duration {
         Duration::from_millis(self.ttl_ms)
     }
@@ -273,6 +276,7 @@ impl LockSpec {
         Duration::from_millis(rng.random_range(self.retry_ms - half..=self.retry_ms + half))
     }
 
+    /// Whether the drill writes a resource of this kind.
     pub fn uses(&self, kind: ResourceKind) -> bool {
         self.resources.contains(&kind)
     }

@@ -50,6 +50,7 @@ pub(super) struct Shared {
 }
 
 impl Shared {
+    /// What the workers share, before any has started.
     pub fn new(spec: LockSpec, clock: Clock, stop: CancellationToken) -> Shared {
         Shared {
             control: LockControl::new(spec.locks),
@@ -88,6 +89,7 @@ impl Shared {
         events
     }
 
+    /// The latest any worker woke past its due time: the tool's own lag.
     pub fn late_max_ms(&self) -> f64 {
         self.late_max_ns.load(Ordering::Relaxed) as f64 / 1e6
     }

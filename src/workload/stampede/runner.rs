@@ -24,12 +24,13 @@ use crate::record::stampede::{
 };
 use crate::record::timeline::Clock;
 use crate::runtime::netns::NetNs;
+use crate::workload::error::WorkloadError;
 use crate::workload::exec::reply_text;
 use crate::workload::generator::Keys;
 use crate::workload::locks::RELEASE_LUA;
 use crate::workload::place::Place;
 use crate::workload::router::{Exec, Req, Router};
-use crate::workload::{Routing, WorkloadError};
+use crate::workload::routing::Routing;
 
 /// What starting the workload can fail with.
 pub type StampedeError = WorkloadError;

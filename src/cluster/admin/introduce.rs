@@ -1,0 +1,127 @@
+//! Introducing nodes: MEET the pairs, then wait until every node knows the
+//! others — the first half of both creating a cluster and adding a node.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use super::converge::max_polls;
+use super::pending::short;
+use crate::cluster::conn::{Bound, Member, NodeConn};
+use crate::cluster::error::ClusterError;
+
+/// `CLUSTER MEET` for every (from, to) pair of member indexes, concurrently.
+/// MEET the `pairs`, then wait until every node knows `who`: the first half
+/// of both creating a cluster and adding a node, named `what` in errors.
+pub(super) struct Introduce {
+    pub(super) what: &'static str,
+    pub(super) who: &'static str,
+    pub(super) interval: Duration,
+}
+
+impl Introduce {
+    pub(super) async fn run(
+        &self,
+        bound: &Bound<'_>,
+        conns: &mut [NodeConn],
+        members: &[Member],
+        pairs: &[(usize, usize)],
+        ids: &[String],
+    ) -> Result<(), ClusterError> {
+        let what = self.what;
+        meet(
+            bound,
+            conns,
+            members,
+            pairs,
+            &format!("{what}: send CLUSTER MEET"),
+        )
+        .await?;
+        let step = format!("{what}: wait until every node knows {}", self.who);
+        wait_all_known(bound, conns, ids, self.interval, &step).await
+    }
+}
+
+pub(super) async fn meet(
+    bound: &Bound<'_>,
+    conns: &[NodeConn],
+    members: &[Member],
+    pairs: &[(usize, usize)],
+    step: &str,
+) -> Result<(), ClusterError> {
+    bound
+        .step(
+            step,
+            futures::future::try_join_all(pairs.iter().map(|&(from, to)| {
+                let mut c = conns[from].clone();
+                let m = &members[to];
+                async move {
+                    c.run::<()>(
+                        redis::cmd("CLUSTER")
+                            .arg("MEET")
+                            .arg(m.announce.ip().to_string())
+                            .arg(m.announce.port())
+                            .arg(m.bus_port),
+                    )
+                    .await
+                }
+            })),
+        )
+        .await
+        .map(|_| ())
+}
+
+/// Poll CLUSTER NODES until every node lists exactly the members' ids, none in
+/// handshake or without an address.
+pub(super) async fn wait_all_known(
+    bound: &Bound<'_>,
+    conns: &mut [NodeConn],
+    ids: &[String],
+    interval: Duration,
+    step: &str,
+) -> Result<(), ClusterError> {
+    let conn_names: Vec<String> = conns.iter().map(|c| c.name.clone()).collect();
+    let names: HashMap<&str, &str> = ids
+        .iter()
+        .map(String::as_str)
+        .zip(conn_names.iter().map(String::as_str))
+        .collect();
+    let wanted: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+    let mut pending: Vec<String> = Vec::new();
+    for _ in 0..max_polls(bound.timeout, interval) {
+        let views = bound
+            .step(step, async {
+                Ok(futures::future::join_all(conns.iter_mut().map(|c| c.cluster_nodes())).await)
+            })
+            .await
+            .map_err(|e| e.with_pending(pending.clone()))?;
+        pending.clear();
+        for (name, view) in conn_names.iter().zip(views) {
+            let lines = view?;
+            let mut issues = Vec::new();
+            let known: BTreeSet<&str> = lines
+                .iter()
+                .filter(|l| l.flags.unsettled().is_empty())
+                .map(|l| l.id.as_str())
+                .collect();
+            let missing: Vec<&str> = wanted.difference(&known).map(|id| names[id]).collect();
+            if !missing.is_empty() {
+                issues.push(format!("does not know {}", missing.join(", ")));
+            }
+            for l in lines.iter().filter(|l| !l.flags.unsettled().is_empty()) {
+                let who = l
+                    .addr
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|| short(&l.id).to_string());
+                issues.push(format!("{} {who}", l.flags.unsettled().join(",")));
+            }
+            if !issues.is_empty() {
+                pending.push(format!("{name}: {}", issues.join(", ")));
+            }
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        bound.pause(interval, step, &pending).await?;
+    }
+    Err(bound.timed_out(step, pending))
+}

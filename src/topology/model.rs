@@ -1,0 +1,203 @@
+//! The resolved topology: what every stage downstream of loading sees.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::slots::SlotRange;
+
+/// Directives the runtimes set themselves; a topology that sets one is
+/// rejected, naming the field to use instead. Declared here, with the model,
+/// because loading checks against it; `runtime::config` honours it.
+pub const RUNTIME_OWNED: &[(&str, &str)] = &[
+    ("port", "the node's `port` field"),
+    ("bind", "the runtime (it assigns each node its address)"),
+    (
+        "bind-source-addr",
+        "the runtime (it gives each node its own address)",
+    ),
+    ("dir", "the runtime (each node gets its own data directory)"),
+    (
+        "daemonize",
+        "the runtime (it supervises redis-server itself)",
+    ),
+    ("logfile", "the runtime (it collects each node's log)"),
+    ("pidfile", "the runtime"),
+    ("include", "inline directives under `redis`"),
+    ("cluster-enabled", "`kind: cluster`"),
+    ("cluster-config-file", "the runtime"),
+    ("cluster-node-timeout", "`cluster.node_timeout_ms`"),
+    (
+        "cluster-port",
+        "the runtime (it keeps the bus port out of the ephemeral range)",
+    ),
+    ("cluster-announce-ip", "the runtime"),
+    ("cluster-announce-port", "the runtime"),
+    ("cluster-announce-bus-port", "the runtime"),
+    ("replicaof", "the node's `replica_of` field"),
+    ("slaveof", "the node's `replica_of` field"),
+];
+
+/// What kind of Redis deployment a topology describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A Redis Cluster: shards of one primary and R replicas, 16384 slots.
+    Cluster,
+    /// N independent primaries that know nothing of each other (Redlock's setting).
+    Standalone,
+    /// One primary with R replicas (classic replication).
+    Replicated,
+}
+
+/// A node's role when the topology is brought up. Roles change under failover;
+/// this is the *initial* role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Primary,
+    Replica,
+}
+
+/// A resolved, validated topology.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Topology {
+    pub name: String,
+    pub kind: Kind,
+    /// Image for every node that does not name its own; `None` means the
+    /// locally built default image (see `runtime::image`).
+    pub image: Option<String>,
+    /// At least one region; a file without `regions` gets one named `default`.
+    pub regions: Vec<Region>,
+    /// Impaired links between pairs of regions; an unlisted pair has none.
+    /// Absent from deployments recorded before links existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
+    /// Cluster-wide settings; only meaningful for [`Kind::Cluster`].
+    pub cluster: ClusterSettings,
+    /// Every node, primaries of each shard first, in a stable order.
+    pub nodes: Vec<NodeSpec>,
+    /// The file this came from, for error messages and reports.
+    pub source: Option<PathBuf>,
+}
+
+/// A named place nodes live in. What lies between two regions is a [`Link`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Region {
+    pub name: String,
+}
+
+/// The network between two regions, as a WAN link behaves: every packet
+/// between a node of one and a node of the other is delayed, may be lost,
+/// and shares a rate. Symmetric: both directions get the same impairment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Link {
+    /// The two regions, in the file's order (never the same one twice).
+    pub between: [String; 2],
+    /// One-way delay in ms: a round trip across the link takes twice this.
+    pub delay_ms: f64,
+    /// Each delay is drawn uniformly from `delay_ms ± jitter_ms` (never
+    /// reordering bytes of one connection); 0 for none. At most `delay_ms`.
+    pub jitter_ms: f64,
+    /// Percentage of packets dropped in each direction, 0 for none.
+    pub loss_pct: f64,
+    /// Bandwidth in Mbit/s in each direction; `None` for unlimited.
+    pub rate_mbit: Option<f64>,
+}
+
+impl Link {
+    /// Whether this link joins regions `a` and `b` (in either order).
+    pub fn joins(&self, a: &str, b: &str) -> bool {
+        (self.between[0] == a && self.between[1] == b)
+            || (self.between[0] == b && self.between[1] == a)
+    }
+
+    /// `eu-west<->us-east`, for messages and reports.
+    pub fn label(&self) -> String {
+        format!("{}<->{}", self.between[0], self.between[1])
+    }
+
+    /// What the link does, in one line: `delay 40 ms ± 4 ms, loss 0.5 %, 100 Mbit/s`.
+    pub fn describe(&self) -> String {
+        let mut s = format!("delay {} ms", self.delay_ms);
+        if self.jitter_ms > 0.0 {
+            s.push_str(&format!(" ± {} ms", self.jitter_ms));
+        }
+        if self.loss_pct > 0.0 {
+            s.push_str(&format!(", loss {} %", self.loss_pct));
+        }
+        if let Some(r) = self.rate_mbit {
+            s.push_str(&format!(", {r} Mbit/s"));
+        }
+        s
+    }
+}
+
+/// Settings that apply to every node of a cluster, kept apart from the nodes
+/// so the runtimes write them once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSettings {
+    /// `cluster-node-timeout` in ms: how long a node may be unreachable before it
+    /// is marked PFAIL. Drives failover time, so drills set it explicitly.
+    pub node_timeout_ms: u64,
+}
+
+/// One Redis node, fully resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeSpec {
+    pub name: String,
+    pub role: Role,
+    /// For replicas: the name of the primary they replicate.
+    pub replica_of: Option<String>,
+    /// Index of the shard (0-based): a primary and its replicas share it.
+    /// For standalone topologies each node is its own shard.
+    pub shard: usize,
+    pub region: String,
+    /// Fixed host port, if the file gives one; otherwise the runtime picks a free one.
+    pub port: Option<u16>,
+    /// Image override for this node.
+    pub image: Option<String>,
+    /// redis.conf directives for this node: built-in defaults, then the
+    /// topology's `redis`, then the node's own `redis`, later ones winning.
+    /// Directives the runtime owns (port, bind, dir, cluster-enabled, ...) are
+    /// rejected at validation.
+    pub config: BTreeMap<String, String>,
+    /// Slots this node owns at creation (cluster primaries only; empty otherwise).
+    pub slots: Vec<SlotRange>,
+}
+
+impl Topology {
+    /// The node with this name.
+    pub fn node(&self, name: &str) -> Option<&NodeSpec> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The link between regions `a` and `b`, if the file declares one.
+    pub fn link(&self, a: &str, b: &str) -> Option<&Link> {
+        self.links.iter().find(|l| l.joins(a, b))
+    }
+
+    /// The primaries, in shard order.
+    pub fn primaries(&self) -> impl Iterator<Item = &NodeSpec> {
+        self.nodes.iter().filter(|n| n.role == Role::Primary)
+    }
+}
+
+/// Which runtime runs the nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    Docker,
+    Process,
+}
+
+impl fmt::Display for RuntimeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RuntimeKind::Docker => "docker",
+            RuntimeKind::Process => "process",
+        })
+    }
+}
