@@ -11,12 +11,13 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use tokio_util::sync::CancellationToken;
 
+use super::pause::ClientPause;
 use super::schedule::{FaultStep, Shape, expand};
 use super::target::{ClusterSnapshot, Target};
-use super::{ClientPause, FaultKind, FaultWindow};
 use crate::cluster::{self, AddressMap, ClusterError, ConnectOptions, Role};
 use crate::exit::Class;
 use crate::net::{self, Grudge};
+use crate::record::faults::{FaultKind, FaultWindow};
 use crate::record::timeline::Clock;
 use crate::runtime::NetError;
 use crate::runtime::{Deployment, Runtime, RuntimeError};
