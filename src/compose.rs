@@ -55,13 +55,35 @@ pub fn unexpressed_links(topology: &Topology) -> Vec<String> {
 /// A docker-compose file for `topology`; nodes without an image (and a
 /// topology without one) run `default_image`.
 pub fn render(topology: &Topology, default_image: &str) -> String {
-    let net = &topology.name;
     let subnet = subnet_octet(&topology.name);
     let ip = |i: usize| format!("172.29.{subnet}.{}", FIRST_NODE_OCTET + i);
     let index = |name: &str| topology.nodes.iter().position(|n| n.name == name);
     let host_ports = host_ports(topology);
     let mut out = String::new();
+    render_header(&mut out, topology);
+    out.push_str("services:\n");
+    for (i, node) in topology.nodes.iter().enumerate() {
+        let replicaof = match (topology.kind, &node.replica_of) {
+            (Kind::Replicated, Some(primary)) => index(primary).map(|p| (ip(p), CONTAINER_PORT)),
+            _ => None,
+        };
+        let place = Place {
+            ip: ip(i),
+            host_port: host_ports[i],
+            replicaof,
+        };
+        render_node(&mut out, topology, node, default_image, place);
+    }
+    if topology.kind == Kind::Cluster {
+        render_create(&mut out, topology, default_image, &ip, index);
+    }
+    render_network(&mut out, topology, subnet);
+    out
+}
 
+/// The file's opening comments: where it came from, what it holds, and the
+/// links it cannot express.
+fn render_header(out: &mut String, topology: &Topology) {
     let source = topology
         .source
         .as_ref()
@@ -95,64 +117,75 @@ pub fn render(topology: &Topology, default_image: &str) -> String {
         }
     }
     out.push_str("version: \"3.8\"\n\n");
+}
 
-    out.push_str("services:\n");
-    for (i, node) in topology.nodes.iter().enumerate() {
-        let replicaof = match (topology.kind, &node.replica_of) {
-            (Kind::Replicated, Some(primary)) => index(primary).map(|p| (ip(p), CONTAINER_PORT)),
-            _ => None,
-        };
-        let listen = Listen {
-            bind: "0.0.0.0".into(),
-            port: CONTAINER_PORT,
-            bus_port: CONTAINER_BUS_PORT,
-            dir: "/data".into(),
-            logfile: String::new(),
-            replicaof,
-        };
-        let args = runtime::config::to_args(&runtime::config::directives(topology, node, &listen));
-        let image = node
-            .image
-            .as_deref()
-            .or(topology.image.as_deref())
-            .unwrap_or(default_image);
+/// Where one node's service sits: its address on the compose network, the
+/// host port that reaches it, and the primary it replicates (a replicated
+/// topology's replicas).
+struct Place {
+    ip: String,
+    host_port: u16,
+    replicaof: Option<(String, u16)>,
+}
 
-        let _ = writeln!(out, "  {}:", node.name);
-        let _ = writeln!(out, "    image: {}", quote(image));
-        let _ = writeln!(out, "    hostname: {}", node.name);
-        out.push_str("    # the image's entrypoint is redis-server; one directive per line\n");
-        let _ = writeln!(out, "    command: {}", arg_list(&args, 6));
-        out.push_str("    ports:\n");
-        let _ = writeln!(
-            out,
-            "      - {}",
-            quote(&format!("127.0.0.1:{}:{CONTAINER_PORT}", host_ports[i]))
-        );
-        out.push_str("    networks:\n");
-        let _ = writeln!(out, "      {net}:");
-        let _ = writeln!(out, "        ipv4_address: {}", ip(i));
-        out.push_str("    tmpfs:\n      - /data\n");
-        out.push_str("    cap_add:\n      - NET_ADMIN\n");
-        out.push_str("    healthcheck:\n");
-        let _ = writeln!(
-            out,
-            "      test: {}",
-            flow_list(&["CMD", "redis-cli", "-p", "6379", "ping"])
-        );
-        out.push_str("      interval: 1s\n      timeout: 3s\n      retries: 30\n");
-        out.push_str("    labels:\n");
-        for (k, v) in labels(topology, node) {
-            let _ = writeln!(out, "      {k}: {}", quote(&v));
-        }
-        out.push('\n');
+/// One node's service: image, redis-server directives, port, address,
+/// health check and labels.
+fn render_node(
+    out: &mut String,
+    topology: &Topology,
+    node: &crate::topology::NodeSpec,
+    default_image: &str,
+    place: Place,
+) {
+    let listen = Listen {
+        bind: "0.0.0.0".into(),
+        port: CONTAINER_PORT,
+        bus_port: CONTAINER_BUS_PORT,
+        dir: "/data".into(),
+        logfile: String::new(),
+        replicaof: place.replicaof,
+    };
+    let args = runtime::config::to_args(&runtime::config::directives(topology, node, &listen));
+    let image = node
+        .image
+        .as_deref()
+        .or(topology.image.as_deref())
+        .unwrap_or(default_image);
+    let _ = writeln!(out, "  {}:", node.name);
+    let _ = writeln!(out, "    image: {}", quote(image));
+    let _ = writeln!(out, "    hostname: {}", node.name);
+    out.push_str("    # the image's entrypoint is redis-server; one directive per line\n");
+    let _ = writeln!(out, "    command: {}", arg_list(&args, 6));
+    out.push_str("    ports:\n");
+    let _ = writeln!(
+        out,
+        "      - {}",
+        quote(&format!("127.0.0.1:{}:{CONTAINER_PORT}", place.host_port))
+    );
+    out.push_str("    networks:\n");
+    let _ = writeln!(out, "      {}:", topology.name);
+    let _ = writeln!(out, "        ipv4_address: {}", place.ip);
+    out.push_str("    tmpfs:\n      - /data\n");
+    out.push_str("    cap_add:\n      - NET_ADMIN\n");
+    out.push_str("    healthcheck:\n");
+    let _ = writeln!(
+        out,
+        "      test: {}",
+        flow_list(&["CMD", "redis-cli", "-p", "6379", "ping"])
+    );
+    out.push_str("      interval: 1s\n      timeout: 3s\n      retries: 30\n");
+    out.push_str("    labels:\n");
+    for (k, v) in labels(topology, node) {
+        let _ = writeln!(out, "      {k}: {}", quote(&v));
     }
+    out.push('\n');
+}
 
-    if topology.kind == Kind::Cluster {
-        render_create(&mut out, topology, default_image, &ip, index);
-    }
-
+/// The topology's own bridge network, labelled, on a subnet derived from
+/// its name.
+fn render_network(out: &mut String, topology: &Topology, subnet: impl std::fmt::Display) {
     out.push_str("networks:\n");
-    let _ = writeln!(out, "  {net}:");
+    let _ = writeln!(out, "  {}:", topology.name);
     out.push_str("    driver: bridge\n");
     out.push_str("    labels:\n");
     let _ = writeln!(out, "      redis-drill.tool: {}", quote("redis-drill"));
@@ -163,7 +196,6 @@ pub fn render(topology: &Topology, default_image: &str) -> String {
         "        # derived from the topology name; change it if it clashes with another network"
     );
     let _ = writeln!(out, "        - subnet: 172.29.{subnet}.0/24");
-    out
 }
 
 /// The one-shot `cluster-create` service: `redis-cli --cluster create` over
