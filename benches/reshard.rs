@@ -11,7 +11,7 @@
 //! For each case the dataset is written straight into s1n1 (pipelined) in the
 //! lowest N slots of s1n1 — the slots `redis-cli --cluster reshard
 //! --cluster-from s1n1 --cluster-slots N` takes, and those
-//! [`redis_drill::cluster::plan_move`] takes; the bench checks both moved
+//! [`redis_drill::cluster::moves_between`] takes; the bench checks both moved
 //! exactly those. Keys carry a hash tag per slot so they can be generated
 //! without hashing millions of candidates; it changes nothing for MIGRATE.
 //! Then:
@@ -54,10 +54,10 @@ use hdrhistogram::Histogram;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use redis::AsyncCommands;
-use redis_drill::cluster::reshard::{Plan, ReshardOptions, SlotMove};
+use redis_drill::cluster::reshard::{ReshardOptions, SlotMove, SlotMoves};
 use redis_drill::cluster::{
-    ClientOptions, ConnectOptions, ConvergeOptions, SlotOwners, cluster_client, execute, plan_move,
-    wait_converged,
+    ClientOptions, ConnectOptions, ConvergeOptions, SlotOwners, cluster_client, execute,
+    moves_between, wait_converged,
 };
 use redis_drill::slots::{SLOT_COUNT, key_slot};
 use serde::Serialize;
@@ -352,14 +352,14 @@ struct Row {
 async fn ours(d: &Deployed, slots: &[u16]) -> Result<Duration> {
     let started = Instant::now();
     let owners = SlotOwners::load(&d.map, ConnectOptions::default()).await?;
-    let plan = plan_move(&owners, "s1n1", "s2n1", slots.len())?;
+    let plan = moves_between(&owners, "s1n1", "s2n1", slots.len())?;
     let elapsed_plan = started.elapsed();
     let report = execute(&d.map, &plan, &ReshardOptions::default(), &mut |_| {}).await?;
     let elapsed = started.elapsed();
     let planned: Vec<u16> = plan.moves.iter().map(|m| m.slot).collect();
     ensure!(
         planned == slots,
-        "plan_move picked other slots than the dataset's"
+        "moves_between picked other slots than the dataset's"
     );
     eprintln!(
         "  redis-drill: {} slots, {} keys in {:.2?} (plan {:.2?}, engine {:.2?}, last SETSLOT NODE at {:.2?})",
@@ -474,7 +474,7 @@ async fn verify_moved(d: &Deployed, slots: &[u16], keys: usize, s2_before: usize
 
 /// Put the slots back on s1n1 (untimed, with our engine) and empty the cluster.
 async fn reset(d: &Deployed, slots: &[u16]) -> Result<()> {
-    let plan = Plan {
+    let plan = SlotMoves {
         moves: slots
             .iter()
             .map(|&slot| SlotMove {

@@ -37,7 +37,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use redis_drill::cluster::{self, ConvergeOptions, CreateOptions, Member};
+use redis_drill::cluster::{self, ConvergeOptions, Member};
 use redis_drill::slots::even_split;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -924,7 +924,7 @@ async fn bench_drill_create(cancel: &CancellationToken) -> Result<Duration> {
     let mut servers = start_servers(NODES)?;
     servers.wait_ping().await?;
     let members = servers.members(true);
-    let opts = CreateOptions::new(CONVERGE_LIMIT, cancel.clone());
+    let opts = ConvergeOptions::new(CONVERGE_LIMIT, cancel.clone());
     let t = Instant::now();
     cluster::create(&members, &opts)
         .await

@@ -126,7 +126,7 @@ pub async fn up(
     let (create, converge) = match topology.kind {
         Kind::Cluster => {
             let members = members(&d);
-            let copts = cluster::CreateOptions::new(opts.timeout, cancel.clone());
+            let copts = cluster::ConvergeOptions::new(opts.timeout, cancel.clone());
             let report = cluster::create(&members, &copts).await?;
             (report.total, report.converged)
         }
@@ -394,7 +394,7 @@ pub fn require_cluster(d: &Deployment, why: &str) -> Result<(), RuntimeError> {
 }
 
 /// `redis-cli --cluster check`, in Rust, on a running deployment.
-pub async fn check(d: &Deployment) -> Result<cluster::CheckReport, BringupError> {
+pub async fn check(d: &Deployment) -> Result<cluster::Health, BringupError> {
     require_cluster(d, "only a cluster has a slot map to check")?;
     let members = members(d);
     let map = AddressMap::from_members(&members)?;
@@ -402,7 +402,7 @@ pub async fn check(d: &Deployment) -> Result<cluster::CheckReport, BringupError>
         .first()
         .map(|m| m.addr)
         .ok_or_else(|| RuntimeError::BadInput("no nodes".into()))?;
-    Ok(cluster::check(entry, &map).await?)
+    Ok(cluster::health(entry, &map).await?)
 }
 
 fn ms(d: Duration) -> u64 {

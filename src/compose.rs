@@ -67,7 +67,7 @@ pub fn render(topology: &Topology, default_image: &str) -> String {
             (Kind::Replicated, Some(primary)) => index(primary).map(|p| (ip(p), CONTAINER_PORT)),
             _ => None,
         };
-        let place = Place {
+        let place = ServiceAddr {
             ip: ip(i),
             host_port: host_ports[i],
             replicaof,
@@ -122,7 +122,7 @@ fn render_header(out: &mut String, topology: &Topology) {
 /// Where one node's service sits: its address on the compose network, the
 /// host port that reaches it, and the primary it replicates (a replicated
 /// topology's replicas).
-struct Place {
+struct ServiceAddr {
     ip: String,
     host_port: u16,
     replicaof: Option<(String, u16)>,
@@ -135,7 +135,7 @@ fn render_node(
     topology: &Topology,
     node: &crate::topology::NodeSpec,
     default_image: &str,
-    place: Place,
+    place: ServiceAddr,
 ) {
     let listen = Listen {
         bind: "0.0.0.0".into(),

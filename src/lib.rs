@@ -13,11 +13,11 @@
 //!   (the delaying relay and the rules that feed it) and its clients' places;
 //!   cleanup by run id; the offline image build.
 //! - [`net`]       — the network protocol every backend implements (`net::Net`:
-//!   partition, heal, check, set links, measure links); partitions as grudges
+//!   partition, heal, can_partition, set links, measure links); partitions as grudges
 //!   (pure shapes); which pairs of addresses a link impairs; the dialer that
 //!   binds a client's source address to its region.
-//! - [`cluster`]   — CLUSTER NODES parsing, create / check / wait-for-convergence,
-//!   live resharding (plans, the migration engine, fixing open slots), the
+//! - [`cluster`]   — CLUSTER NODES parsing, create / health (`redis-cli --cluster check`) / wait-for-convergence,
+//!   live resharding (slot moves, the migration engine, fixing open slots), the
 //!   watcher that records every node's view during a drill; and for classic
 //!   replication, roles (`ROLE`), failover to a replica and its convergence.
 //! - [`faults`]    — the nemesis: targets, fault schedules, and the executor that

@@ -59,10 +59,7 @@ fn from_cluster_views(
         .iter()
         .map(|n| {
             let v = views.iter().find(|v| v.name == n.name);
-            let role = v.and_then(|v| v.role).map(|r| match r {
-                cluster::Role::Primary => Role::Primary,
-                cluster::Role::Replica => Role::Replica,
-            });
+            let role = v.and_then(|v| v.role);
             NodeStatus {
                 name: n.name.clone(),
                 role,
@@ -298,6 +295,8 @@ impl StatusReport {
     }
 }
 
+/// Bytes for a reader (`1.5 MiB`): the status text and the planner's report
+/// show memory this way.
 pub(crate) fn human_bytes(b: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
     let mut v = b as f64;

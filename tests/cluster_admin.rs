@@ -9,10 +9,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
-use redis_drill::cluster::check::OPEN_SLOTS;
+use redis_drill::cluster::health::OPEN_SLOTS;
 use redis_drill::cluster::{
-    AddressMap, ClientOptions, ClusterError, ConnectOptions, ConvergeOptions, CreateOptions,
-    Member, NodeView, Role, check, cluster_client, create, node_views, wait_converged,
+    AddressMap, ClientOptions, ClusterError, ConnectOptions, ConvergeOptions, Member, NodeView,
+    Role, cluster_client, create, health, node_views, wait_converged,
 };
 use redis_drill::slots::{even_split, key_slot};
 use redis_procs::{RedisProc, start_cluster_nodes};
@@ -82,8 +82,8 @@ async fn redis_cli_check(addr: SocketAddr) -> (bool, String) {
 async fn both_checks(
     entry: SocketAddr,
     map: &AddressMap,
-) -> (redis_drill::cluster::CheckReport, String) {
-    let ours = check(entry, map).await.expect("our check");
+) -> (redis_drill::cluster::Health, String) {
+    let ours = health(entry, map).await.expect("our check");
     let (cli_ok, cli_out) = redis_cli_check(entry).await;
     assert_eq!(
         ours.ok, cli_ok,
@@ -100,7 +100,7 @@ async fn create_converge_check_write_and_open_slot() {
 
     let report = create(
         &members,
-        &CreateOptions::new(CREATE_TIMEOUT, CancellationToken::new()),
+        &ConvergeOptions::new(CREATE_TIMEOUT, CancellationToken::new()),
     )
     .await
     .unwrap_or_else(|e| panic!("create: {e}"));
@@ -246,7 +246,7 @@ async fn create_refuses_a_node_that_is_not_empty() {
 
     let err = create(
         &members,
-        &CreateOptions::new(CREATE_TIMEOUT, CancellationToken::new()),
+        &ConvergeOptions::new(CREATE_TIMEOUT, CancellationToken::new()),
     )
     .await
     .expect_err("create on a non-empty node");
@@ -270,7 +270,7 @@ async fn cancelled_create_returns_promptly() {
     // Already cancelled: nothing is done.
     let cancel = CancellationToken::new();
     cancel.cancel();
-    let err = create(&members, &CreateOptions::new(CREATE_TIMEOUT, cancel))
+    let err = create(&members, &ConvergeOptions::new(CREATE_TIMEOUT, cancel))
         .await
         .unwrap_err();
     assert!(err.is_cancelled(), "{err}");
@@ -284,7 +284,7 @@ async fn cancelled_create_returns_promptly() {
         trigger.cancel();
         Instant::now()
     });
-    let err = create(&members, &CreateOptions::new(CREATE_TIMEOUT, cancel))
+    let err = create(&members, &ConvergeOptions::new(CREATE_TIMEOUT, cancel))
         .await
         .unwrap_err();
     let returned = Instant::now();

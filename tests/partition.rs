@@ -258,14 +258,14 @@ fn partition_drill(env: &Env) {
     let others: Vec<String> = all.iter().filter(|n| *n != VICTIM).cloned().collect();
 
     if env.runtime == "process" && !root_or_skip("partitions on the process runtime") {
-        let e = rt.block_on(lib.check_partitions(&d)).unwrap_err();
+        let e = rt.block_on(lib.can_partition(&d)).unwrap_err();
         assert_eq!(e.class().code(), exit::ENVIRONMENT, "{e}");
         assert!(e.to_string().contains("root"), "{e}");
         eprintln!("process: not root, so only the preflight refusal is checked: {e}");
         up.down();
         return;
     }
-    rt.block_on(lib.check_partitions(&d)).expect("preflight");
+    rt.block_on(lib.can_partition(&d)).expect("preflight");
     // Healing what was never partitioned is fine, and leaves no rule.
     rt.block_on(lib.heal(&d))
         .expect("heal before any partition");

@@ -15,14 +15,14 @@ use std::time::{Duration, Instant};
 use common::{Env, UpGuard, topology};
 use futures::StreamExt;
 use redis::AsyncCommands;
-use redis_drill::cluster::check::{CONFIG_CONSISTENT, OPEN_SLOTS, SLOTS_COVERAGE};
+use redis_drill::cluster::health::{CONFIG_CONSISTENT, OPEN_SLOTS, SLOTS_COVERAGE};
 use redis_drill::cluster::reshard::{
-    FixAction, Plan, Progress, REBALANCE_THRESHOLD, ReshardOptions, SlotMove, SlotOwners, execute,
-    fix_open_slots, plan_move, plan_rebalance,
+    FixAction, Progress, REBALANCE_THRESHOLD, ReshardOptions, SlotMove, SlotMoves, SlotOwners,
+    execute, fix_open_slots, moves_between, rebalance_moves,
 };
 use redis_drill::cluster::{
-    AddressMap, ClientOptions, ClusterError, ConnectOptions, ConvergeOptions, Member, check,
-    cluster_client, wait_converged,
+    AddressMap, ClientOptions, ClusterError, ConnectOptions, ConvergeOptions, Member,
+    cluster_client, health, wait_converged,
 };
 use redis_drill::exit;
 use redis_drill::slots::key_slot;
@@ -209,7 +209,7 @@ async fn converge(c: &Cluster<'_>) {
 async fn assert_checks_pass(c: &Cluster<'_>) {
     converge(c).await;
     let entry = c.addr("s1n1");
-    let ours = check(entry, &c.map).await.expect("our check");
+    let ours = health(entry, &c.map).await.expect("our check");
     assert!(ours.ok, "our check:\n{ours}");
     let out = tokio::time::timeout(
         Duration::from_secs(20),
@@ -345,7 +345,7 @@ fn move_500_slots_with_keys() {
             .await
             .unwrap();
         assert_eq!(owners.count("s1n1"), 5461);
-        let plan = plan_move(&owners, "s1n1", "s2n1", 500).unwrap();
+        let plan = moves_between(&owners, "s1n1", "s2n1", 500).unwrap();
         let moved: Vec<u16> = plan.moves.iter().map(|m| m.slot).collect();
         assert_eq!((moved[0], moved[499]), (0, 499));
         let expected_keys = keys.iter().filter(|k| key_slot(k.as_bytes()) < 500).count() as u64;
@@ -391,7 +391,7 @@ fn rebalance_a_skewed_cluster() {
         let owners = SlotOwners::load(&c.map, ConnectOptions::default())
             .await
             .unwrap();
-        let skew = plan_move(&owners, "s1n1", "s3n1", 3000).unwrap();
+        let skew = moves_between(&owners, "s1n1", "s3n1", 3000).unwrap();
         execute(&c.map, &skew, &opts(), &mut |_| {})
             .await
             .unwrap_or_else(|e| panic!("execute skew: {e}"));
@@ -401,7 +401,7 @@ fn rebalance_a_skewed_cluster() {
         let all = owners.primaries().to_vec();
         assert!(owners.spread(&all) > 0.5, "{:?}", owners.counts());
 
-        let plan = plan_rebalance(&owners, &all).unwrap();
+        let plan = rebalance_moves(&owners, &all).unwrap();
         assert!(!plan.is_empty());
         let report = execute(&c.map, &plan, &opts(), &mut |_| {})
             .await
@@ -434,7 +434,7 @@ fn cancel_in_the_middle_of_a_slot_rolls_it_back() {
         keys.extend(keys_in_slot(small, 10, "small"));
         load(&c, &keys).await;
         let total = dbsize_sum(&c).await;
-        let plan = Plan {
+        let plan = SlotMoves {
             moves: [big, small]
                 .iter()
                 .map(|&slot| SlotMove {
@@ -515,7 +515,7 @@ fn fix_closes_slots_left_open_by_hand() {
             .await
             .unwrap();
 
-        let before = check(s1, &c.map).await.unwrap();
+        let before = health(s1, &c.map).await.unwrap();
         assert!(!before.get(OPEN_SLOTS).unwrap().ok, "{before}");
 
         let report = fix_open_slots(&c.map)
@@ -681,7 +681,7 @@ fn busykey_same_value_is_replaced_different_value_stops_unless_told_to_replace()
             let _: redis::Value = pipe.query_async(&mut n2).await.unwrap();
             assert_eq!(count_in_slot(s2, slot).await, 1);
         }
-        let mv = |slot: u16| Plan {
+        let mv = |slot: u16| SlotMoves {
             moves: vec![SlotMove {
                 slot,
                 from: "s1n1".into(),
@@ -713,7 +713,7 @@ fn busykey_same_value_is_replaced_different_value_stops_unless_told_to_replace()
         // Rolled back, nothing open, the owner's value intact; the stray copy
         // is still on s2n1, which our check reports as a second owner.
         converge(&c).await;
-        let report = check(s1, &c.map).await.unwrap();
+        let report = health(s1, &c.map).await.unwrap();
         for name in [OPEN_SLOTS, CONFIG_CONSISTENT, SLOTS_COVERAGE] {
             assert!(report.get(name).unwrap().ok, "{report}");
         }
@@ -806,7 +806,7 @@ fn drain_a_primary_onto_the_others() {
             .await
             .unwrap();
         let onto = vec!["s1n1".to_string(), "s2n1".to_string()];
-        let plan = redis_drill::cluster::plan_drain(&owners, "s3n1", &onto).unwrap();
+        let plan = redis_drill::cluster::drain_moves(&owners, "s3n1", &onto).unwrap();
         assert_eq!(plan.len(), 5461);
         let report = execute(&c.map, &plan, &opts(), &mut |_| {})
             .await
@@ -834,7 +834,7 @@ fn drain_a_primary_onto_the_others() {
         // No slot open, every slot covered, every key still there.
         let started = Instant::now();
         let report = loop {
-            let r = check(c.addr("s1n1"), &c.map).await.unwrap();
+            let r = health(c.addr("s1n1"), &c.map).await.unwrap();
             if r.ok || started.elapsed() > CONVERGE_TIMEOUT {
                 break r;
             }

@@ -31,7 +31,7 @@ use crate::slots::SLOT_COUNT;
 
 /// One shard's unavailability.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Window {
+pub struct ShardDowntime {
     /// Length of the longest window, ms (0 without failures).
     pub ms: f64,
     /// Bounds of the longest window, ns since the run's epoch (0 without failures).
@@ -73,13 +73,13 @@ impl Span {
 }
 
 /// Windows kept per shard: a flapping shard cannot grow the report without
-/// bound; the count in [`Window::windows`] stays exact.
+/// bound; the count in [`ShardDowntime::windows`] stays exact.
 pub const MAX_SPANS: usize = 1000;
 
 /// Downtime of every shard that saw ops.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Downtime {
-    pub per_shard: BTreeMap<String, Window>,
+    pub per_shard: BTreeMap<String, ShardDowntime>,
     /// The longest window over all shards, ms.
     pub max_ms: f64,
 }
@@ -162,10 +162,10 @@ pub fn downtime_by_mode<'a>(
 
 /// The windows of one group's ops (any order): availability by invocation
 /// (see the module's docs).
-fn shard_window(ops: &[&Op]) -> Window {
-    let mut w = Window {
+fn shard_window(ops: &[&Op]) -> ShardDowntime {
+    let mut w = ShardDowntime {
         recovered: true,
-        ..Window::default()
+        ..ShardDowntime::default()
     };
     // Successes by end (the last one before a sending) and by sending (the
     // first one sent after), with the earliest end from each sending on.
@@ -223,7 +223,7 @@ fn shard_window(ops: &[&Op]) -> Window {
 }
 
 /// Count a window and keep it when it is the longest.
-fn close_window((from, to, closed): (u64, u64, bool), w: &mut Window) {
+fn close_window((from, to, closed): (u64, u64, bool), w: &mut ShardDowntime) {
     w.windows += 1;
     w.recovered &= closed;
     if w.spans.len() < MAX_SPANS {
@@ -251,7 +251,7 @@ mod tests {
         "s1".to_string()
     }
 
-    fn window(h: &[Op]) -> Window {
+    fn window(h: &[Op]) -> ShardDowntime {
         downtime(h, one_shard).per_shard["s1"].clone()
     }
 

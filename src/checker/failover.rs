@@ -303,7 +303,7 @@ pub struct Interval {
 
 /// A stretch of time during which at least one observer reported something.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Window {
+pub struct ObservedWindow {
     pub start_ns: u64,
     /// `None` when it lasted to the end of the recording.
     pub end_ns: Option<u64>,
@@ -323,10 +323,10 @@ pub fn unreachable_intervals(rec: &Recording) -> Vec<Interval> {
 }
 
 /// The union of `intervals`: when at least one observer was in one. Sorted.
-pub fn windows(intervals: &[Interval]) -> Vec<Window> {
+pub fn windows(intervals: &[Interval]) -> Vec<ObservedWindow> {
     let mut sorted: Vec<&Interval> = intervals.iter().collect();
     sorted.sort_by_key(|i| i.start_ns);
-    let mut out: Vec<Window> = Vec::new();
+    let mut out: Vec<ObservedWindow> = Vec::new();
     for i in sorted {
         match out.last_mut() {
             Some(w) if w.end_ns.is_none_or(|end| i.start_ns <= end) => {
@@ -335,7 +335,7 @@ pub fn windows(intervals: &[Interval]) -> Vec<Window> {
                     w.observers.push(i.observer.clone());
                 }
             }
-            _ => out.push(Window {
+            _ => out.push(ObservedWindow {
                 start_ns: i.start_ns,
                 end_ns: i.end_ns,
                 observers: vec![i.observer.clone()],

@@ -213,7 +213,7 @@ pub struct PauseMs {
 
 /// One grant's window, in ns.
 #[derive(Debug, Clone)]
-struct Window<'a> {
+struct GrantWindow<'a> {
     grant: &'a Grant,
     from: u64,
     to: u64,
@@ -227,7 +227,7 @@ type Key = (u32, u64);
 pub fn check(rec: &LockRecording) -> LockCheck {
     let s = &rec.setup;
     let windows = windows(rec);
-    let by_grant: HashMap<Key, &Window> = windows
+    let by_grant: HashMap<Key, &GrantWindow> = windows
         .iter()
         .map(|w| ((w.grant.worker, w.grant.acquisition), w))
         .collect();
@@ -270,7 +270,7 @@ pub fn check(rec: &LockRecording) -> LockCheck {
 }
 
 /// Attempts, timeouts, extensions, lost releases, pauses.
-fn tally(rec: &LockRecording, by_grant: &HashMap<Key, &Window>, out: &mut LockCheck) {
+fn tally(rec: &LockRecording, by_grant: &HashMap<Key, &GrantWindow>, out: &mut LockCheck) {
     for e in &rec.events {
         match e {
             LockEvent::Attempt(_) => out.attempts += 1,
@@ -301,7 +301,7 @@ fn tally(rec: &LockRecording, by_grant: &HashMap<Key, &Window>, out: &mut LockCh
 }
 
 /// Every grant's validity window, extensions and release applied.
-fn windows(rec: &LockRecording) -> Vec<Window<'_>> {
+fn windows(rec: &LockRecording) -> Vec<GrantWindow<'_>> {
     let mut extends: HashMap<Key, Vec<&Extend>> = HashMap::new();
     let mut released: HashMap<Key, u64> = HashMap::new();
     for e in &rec.events {
@@ -336,7 +336,7 @@ fn windows(rec: &LockRecording) -> Vec<Window<'_>> {
             let to = released
                 .get(&key)
                 .map_or(valid_until, |&r| r.min(valid_until));
-            Window {
+            GrantWindow {
                 grant: g,
                 from: g.end_ns,
                 to: to.max(g.end_ns),
@@ -347,8 +347,8 @@ fn windows(rec: &LockRecording) -> Vec<Window<'_>> {
 }
 
 /// Every pair of windows of one lock that overlap, in time order.
-fn overlaps(windows: &[Window]) -> Vec<Overlap> {
-    let mut by_lock: BTreeMap<u32, Vec<&Window>> = BTreeMap::new();
+fn overlaps(windows: &[GrantWindow]) -> Vec<Overlap> {
+    let mut by_lock: BTreeMap<u32, Vec<&GrantWindow>> = BTreeMap::new();
     for w in windows {
         by_lock.entry(w.grant.lock).or_default().push(w);
     }
@@ -379,7 +379,7 @@ fn overlaps(windows: &[Window]) -> Vec<Overlap> {
     out
 }
 
-fn holding(w: &Window) -> Holding {
+fn holding(w: &GrantWindow) -> Holding {
     Holding {
         worker: worker_name(w.grant.worker),
         acquisition: w.grant.acquisition,
@@ -391,7 +391,7 @@ fn holding(w: &Window) -> Holding {
 }
 
 /// Fencing, per resource kind the drill used.
-fn resources(rec: &LockRecording, by_grant: &HashMap<Key, &Window>) -> Resources {
+fn resources(rec: &LockRecording, by_grant: &HashMap<Key, &GrantWindow>) -> Resources {
     let mut out = Resources::default();
     for &kind in &rec.setup.resources {
         let writes: Vec<&Write> = rec
@@ -419,7 +419,7 @@ fn resources(rec: &LockRecording, by_grant: &HashMap<Key, &Window>) -> Resources
 }
 
 /// One resource's writes, walked in the order it decided on them.
-fn fencing(writes: &[&Write], by_grant: &HashMap<Key, &Window>) -> Fenced {
+fn fencing(writes: &[&Write], by_grant: &HashMap<Key, &GrantWindow>) -> Fenced {
     let mut f = Fenced::default();
     let mut by_lock: BTreeMap<u32, Vec<&Write>> = BTreeMap::new();
     for w in writes {

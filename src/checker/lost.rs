@@ -258,13 +258,13 @@ pub fn lost_writes<'a>(
 
 /// The verdict on counters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Counters {
+pub struct CounterVerdict {
     pub keys_checked: u64,
     pub keys_unread: u64,
     pub acknowledged_incrs: u64,
     /// Indeterminate incrs plus app-client failed incrs.
     pub indeterminate_incrs: u64,
-    /// Counters whose final value is out of bounds, sorted by key.
+    /// CounterVerdict whose final value is out of bounds, sorted by key.
     pub violations: Vec<CounterViolation>,
     /// Acknowledged increments missing from the counters below their
     /// bounds (summed over them: `min - found`).
@@ -295,8 +295,8 @@ pub fn counters<'a>(
     history: impl IntoIterator<Item = &'a Op>,
     initial: &HashMap<String, String>,
     final_values: &HashMap<String, Option<String>>,
-) -> Counters {
-    let mut out = Counters::default();
+) -> CounterVerdict {
+    let mut out = CounterVerdict::default();
     for (key, w) in gather(history) {
         if !w.counter {
             continue;
@@ -694,7 +694,7 @@ mod tests {
                 "{v:?}"
             );
         }
-        // Counters are not string keys: lost_writes leaves them alone.
+        // CounterVerdict are not string keys: lost_writes leaves them alone.
         let r = lost_writes(&h, &initial, &fin(&[("c", Some("13"))]), Eviction::None);
         assert_eq!(r.keys_checked, 0);
         assert!(r.lost.is_empty());

@@ -51,14 +51,14 @@ use serde::{Deserialize, Serialize};
 use crate::record::ops::{Op, Outcome};
 
 pub use downtime::{
-    Downtime, DowntimeByMode, MAX_SPANS, Span, Window, downtime, downtime_by_mode,
+    Downtime, DowntimeByMode, MAX_SPANS, ShardDowntime, Span, downtime, downtime_by_mode,
     downtime_of_groups,
 };
 pub use latency::{
     ClientSecond, Latency, Second, Timing, client_seconds, latency, per_second, percentiles,
     timing_by_phase,
 };
-pub use lost::{CounterViolation, Counters, LostWrite, LostWrites, counters, lost_writes};
+pub use lost::{CounterVerdict, CounterViolation, LostWrite, LostWrites, counters, lost_writes};
 pub use selfcheck::{
     PhaseCheck, PingSummary, SelfCheck, ping_p99_per_second, pings_by_phase, self_check,
 };

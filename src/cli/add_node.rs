@@ -25,6 +25,8 @@ pub(crate) struct AddNode {
 }
 
 impl AddNode {
+    /// Add the node to the located topology and print what it took; a failure or Ctrl-C removes
+    /// the new node only, never the running topology.
     pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
         let (rt, d) = locate(self.runtime, self.name.as_deref()).await?;
         // Not `owned_run`: a failure removes the new node only (bringup does

@@ -19,6 +19,8 @@ pub(crate) struct Check {
 }
 
 impl Check {
+    /// Run the checks on the located topology and print them (JSON with `json`); exit 1 when
+    /// one fails, so that a script can gate on a healthy cluster.
     pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
         let (_rt, d) = locate(self.runtime, self.name.as_deref()).await?;
         let report = bringup::check(&d).await?;

@@ -23,6 +23,8 @@ pub(crate) struct CheckRun {
 }
 
 impl CheckRun {
+    /// Judge the stored run again and rewrite its reports; a folder that no longer reads back
+    /// loses its old reports, so no verdict outlives its record.
     pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
         let path = self.run;
         let stored = match Stored::read(&path) {

@@ -27,6 +27,8 @@ pub(crate) struct Compare {
 }
 
 impl Compare {
+    /// Compare the two sides under the thresholds given (defaults for the rest) and print what
+    /// moved; the exit code says whether anything regressed.
     pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
         let mut thresholds = compare::default_thresholds();
         for spec in &self.thresholds {

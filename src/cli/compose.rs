@@ -18,6 +18,8 @@ pub(crate) struct Compose {
 }
 
 impl Compose {
+    /// Write the compose file to `--output` or stdout, with a notice for each link compose
+    /// cannot express (`json` has nothing to add).
     pub(crate) async fn run(self, _json: bool) -> Result<i32, CliError> {
         let t = Topology::load(&self.topology)?;
         let text = crate::compose::render(&t, DEFAULT_IMAGE);

@@ -21,6 +21,8 @@ pub(crate) struct Down {
 }
 
 impl Down {
+    /// Remove one located run, or with `--all` every run of every runtime, and print what was
+    /// removed.
     pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
         let removed = if self.all {
             let mut removed = Removed::default();

@@ -183,7 +183,10 @@ mod tests {
             exit::ENVIRONMENT
         );
         assert_eq!(code(RuntimeError::Cancelled.into()), exit::INTERRUPTED);
-        assert_eq!(code(ClusterError::Plan("x".into()).into()), exit::BAD_INPUT);
+        assert_eq!(
+            code(ClusterError::BadInput("x".into()).into()),
+            exit::BAD_INPUT
+        );
         assert_eq!(
             code(ClusterError::Cancelled { what: "x".into() }.into()),
             exit::INTERRUPTED
@@ -196,7 +199,7 @@ mod tests {
         assert_eq!(code(timeout().into()), exit::ENVIRONMENT);
         // Bring-up: even a plan error is the environment (the topology validated).
         assert_eq!(
-            code(BringupError::Cluster(ClusterError::Plan("x".into())).into()),
+            code(BringupError::Cluster(ClusterError::BadInput("x".into())).into()),
             exit::ENVIRONMENT
         );
         assert_eq!(
@@ -239,7 +242,7 @@ mod tests {
             "/x/r.json: cannot read the file: entity not found"
         );
         assert!(std::error::Error::source(&e).is_some());
-        let e: CliError = ClusterError::Plan("no members".into()).into();
+        let e: CliError = ClusterError::BadInput("no members".into()).into();
         assert_eq!(e.to_string(), "failed to plan the cluster: no members");
     }
 }

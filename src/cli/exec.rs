@@ -17,6 +17,8 @@ pub(crate) struct Exec {
 }
 
 impl Exec {
+    /// Run the command in the node's environment and print its output; its non-zero exit is
+    /// this command's failed check.
     pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
         let n = self.node;
         let (rt, d) = locate(n.runtime, n.name.as_deref()).await?;

@@ -53,6 +53,8 @@ struct Fixed<'a> {
 }
 
 impl Fix {
+    /// Close every open slot of the located cluster, bounded by `FIX_LIMIT` and stoppable by
+    /// Ctrl-C after the slot in hand, and print what was done.
     pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
         let (_rt, d) = locate(self.runtime, self.name.as_deref()).await?;
         bringup::require_cluster(&d, "only a cluster has slots to fix")?;

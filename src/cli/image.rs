@@ -25,6 +25,7 @@ enum ImageCommand {
 }
 
 impl Image {
+    /// Build the image and print what went into it.
     pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
         let ImageCommand::Build { tag } = self.command;
         let docker = DockerRuntime::connect().await?;

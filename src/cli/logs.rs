@@ -16,6 +16,7 @@ pub(crate) struct Logs {
 }
 
 impl Logs {
+    /// Print the node's last log lines (plain text whatever `json` says: a log is text).
     pub(crate) async fn run(self, _json: bool) -> Result<i32, CliError> {
         let n = self.node;
         let (rt, d) = locate(n.runtime, n.name.as_deref()).await?;

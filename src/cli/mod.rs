@@ -51,8 +51,11 @@ pub use interrupt::shutdown_signal;
 #[command(
     name = "redis-drill",
     version,
-    about = "Bring up Redis topologies, drive changes and faults through them under load, and report what clients saw"
+    about = "Bring up Redis topologies, drive changes and faults through them under load, and report what clients saw",
+    long_about = None
 )]
+/// The command line as clap parses it: the global `--json` and one command.
+/// (`long_about = None` keeps this comment out of `--help`.)
 pub struct Cli {
     /// Print machine-readable JSON on stdout instead of text.
     #[arg(long, global = true)]

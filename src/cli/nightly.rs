@@ -60,6 +60,8 @@ pub(crate) struct Nightly {
 }
 
 impl Nightly {
+    /// Run the chosen drills, write the nightly's folder and compare it with the previous one;
+    /// the exit code says whether a drill failed or something regressed.
     pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
         let mut thresholds = compare::default_thresholds();
         for spec in &self.thresholds {

@@ -33,6 +33,8 @@ pub(crate) struct NodeArgs {
 
 impl NodeArgs {
     /// Apply `fault` (any node fault but failover) to the node or target.
+    /// Apply `fault` to the named node now, as a one-step fault schedule, so that the command
+    /// line and a scenario share one code path.
     pub(crate) async fn run(self, fault: FaultKind, json: bool) -> Result<i32, CliError> {
         self.apply(fault, None, json).await
     }
@@ -64,6 +66,8 @@ pub(crate) struct Failover {
 }
 
 impl Failover {
+    /// Fail over at the named node in the chosen mode, as the `failover` fault does in a
+    /// scenario.
     pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
         self.node
             .apply(FaultKind::Failover, Some(self.mode), json)
@@ -86,7 +90,7 @@ pub(super) async fn apply_fault(
     json: bool,
 ) -> Result<i32, CliError> {
     if step.fault == FaultKind::Partition {
-        rt.check_partitions(d).await?;
+        rt.can_partition(d).await?;
     }
     let map = AddressMap::from_members(&bringup::members(d))?;
     let mut nemesis = Nemesis::new(

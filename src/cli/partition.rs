@@ -33,6 +33,8 @@ pub(crate) struct Partition {
 }
 
 impl Partition {
+    /// Apply the partition now, after asking the runtime whether partitions can work here, as a
+    /// one-step fault schedule.
     pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
         let step = fault_now(RawFault {
             shape: Some(self.shape),
@@ -57,9 +59,11 @@ pub(crate) struct Heal {
 }
 
 impl Heal {
+    /// Lift every partition of the located topology, after the same question to the runtime as
+    /// `partition`.
     pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
         let (rt, d) = locate(self.runtime, self.name.as_deref()).await?;
-        rt.check_partitions(&d).await?;
+        rt.can_partition(&d).await?;
         let healed = rt.heal(&d).await?;
         if json {
             print_json(&serde_json::json!({

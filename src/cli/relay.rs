@@ -26,6 +26,8 @@ pub(crate) struct Relay {
 }
 
 impl Relay {
+    /// Run the relay from its config file (or the inline form) until a signal stops it; `up`
+    /// starts it, a user never needs to.
     pub(crate) async fn run(self, _json: bool) -> Result<i32, CliError> {
         let cancel = tokio_util::sync::CancellationToken::new();
         let stop = cancel.clone();

@@ -27,6 +27,8 @@ enum Format {
 }
 
 impl Report {
+    /// Print the report in the chosen format (`json` has nothing to add: `--format json` is the
+    /// JSON).
     pub(crate) async fn run(self, _json: bool) -> Result<i32, CliError> {
         let r = super::compare::read_report(&self.report)?;
         match self.format {

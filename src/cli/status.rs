@@ -53,6 +53,8 @@ enum ReportFormat {
 }
 
 impl Status {
+    /// Print the located topology's status, the planner's report with `--report`, or one line
+    /// per running topology with `--all`.
     pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
         if self.all {
             return list(self.runtime, json).await;

@@ -34,6 +34,8 @@ pub(crate) struct Up {
 }
 
 impl Up {
+    /// Load the topology, bring it up on the chosen runtime and print its endpoints; on failure
+    /// nothing of it is left unless `--keep` says so.
     pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
         let t = Topology::load(&self.topology)?;
         let rt = Arc::new(Runtime::select(self.runtime).await?);

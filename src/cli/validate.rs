@@ -22,6 +22,8 @@ fn is_scenario(text: &str) -> bool {
 }
 
 impl Validate {
+    /// Load the file as a scenario (when it has a top-level `topology:`) or a topology and say
+    /// it is valid; its errors are positioned bad input.
     pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
         if std::fs::read_to_string(&self.file).is_ok_and(|t| is_scenario(&t)) {
             let s = crate::scenarios::Scenario::load(&self.file)?;

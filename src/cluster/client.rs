@@ -186,12 +186,12 @@ impl ReadRoutingStrategyFactory for NearestCopy {
 
 /// A cluster connection whose node connections write ASKING together with
 /// the command it is for (see the module docs).
-pub type AppConnection = ClusterConnection<AskingInOneWrite>;
+pub type AskingConnection = ClusterConnection<AskingInOneWrite>;
 
 /// Open a cluster connection of `client` whose node connections are
 /// [`AskingInOneWrite`]: safe to share between concurrent requests during a
 /// slot migration.
-pub async fn connect_app(client: &ClusterClient) -> RedisResult<AppConnection> {
+pub async fn connect_app(client: &ClusterClient) -> RedisResult<AskingConnection> {
     client
         .get_async_generic_connection::<AskingInOneWrite>()
         .await

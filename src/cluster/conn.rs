@@ -128,7 +128,7 @@ impl AddressMap {
         addr: SocketAddr,
     ) -> Result<(), ClusterError> {
         if !self.allows(addr.ip()) {
-            return Err(ClusterError::Plan(format!(
+            return Err(ClusterError::BadInput(format!(
                 "{name}'s controller address {addr} is not a loopback address"
             )));
         }
@@ -137,7 +137,7 @@ impl AddressMap {
             .iter()
             .find(|n| n.announce == announce || n.addr == addr || n.name == name)
         {
-            return Err(ClusterError::Plan(format!(
+            return Err(ClusterError::BadInput(format!(
                 "{name} ({announce} via {addr}) clashes with {} ({} via {})",
                 other.name, other.announce, other.addr
             )));
@@ -280,6 +280,20 @@ pub(crate) struct NodeConn {
 }
 
 impl NodeConn {
+    /// The connection a poller kept in `slot` from its last poll, or a new one
+    /// put there: a sampler reconnects only after a failure dropped it.
+    pub(crate) async fn kept<'c>(
+        slot: &'c mut Option<NodeConn>,
+        name: &str,
+        addr: SocketAddr,
+        opts: ConnectOptions,
+    ) -> Result<&'c mut NodeConn, ClusterError> {
+        Ok(match slot {
+            Some(c) => c,
+            None => slot.insert(NodeConn::connect(name, addr, opts).await?),
+        })
+    }
+
     /// Connect to one node, named in every error it returns, within the
     /// connect options' timeouts.
     pub async fn connect(
@@ -316,6 +330,22 @@ impl NodeConn {
         cmd.query_async(&mut self.conn)
             .await
             .map_err(|source| self.command_error(cmd, source))
+    }
+
+    /// The keys in each of `slots` (`CLUSTER COUNTKEYSINSLOT`), in their
+    /// order, in pipelines of [`COUNT_BATCH`]: a few round trips, bounded
+    /// replies. The health check and the capacity planner both count this way.
+    pub async fn count_keys_in_slots(&mut self, slots: &[u16]) -> Result<Vec<u64>, ClusterError> {
+        let mut counts = Vec::with_capacity(slots.len());
+        for batch in slots.chunks(COUNT_BATCH) {
+            let mut pipe = redis::pipe();
+            for s in batch {
+                pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(*s);
+            }
+            let got: Vec<u64> = self.run_pipe(&pipe, "CLUSTER COUNTKEYSINSLOT").await?;
+            counts.extend(got);
+        }
+        Ok(counts)
     }
 
     /// Run a pipeline; errors name the node and the pipeline's first command.
@@ -405,9 +435,14 @@ pub fn parse_info(text: &str) -> HashMap<String, String> {
         .collect()
 }
 
+/// How many `CLUSTER COUNTKEYSINSLOT` go in one pipeline: a primary of a
+/// three-shard cluster owns 5461 slots; 1024 a round trip keeps each reply
+/// small and the count to a handful of round trips.
+const COUNT_BATCH: usize = 1024;
+
 /// The time and cancellation bound of one operation: every step and every wait
 /// goes through it, so that a cancel returns promptly and nothing outlives the timeout.
-pub(crate) struct Bound<'a> {
+pub(crate) struct TimeBox<'a> {
     pub started: Instant,
     pub deadline: Instant,
     pub timeout: Duration,
@@ -416,11 +451,11 @@ pub(crate) struct Bound<'a> {
     pub what: &'static str,
 }
 
-impl<'a> Bound<'a> {
+impl<'a> TimeBox<'a> {
     /// Start the clock of an operation named `what` (in errors) now.
     pub fn new(timeout: Duration, cancel: &'a CancellationToken, what: &'static str) -> Self {
         let started = Instant::now();
-        Bound {
+        TimeBox {
             started,
             deadline: started + timeout,
             timeout,

@@ -13,7 +13,7 @@ use crate::exit::Class;
 pub enum ClusterError {
     /// The members do not describe a cluster we can build.
     #[error("plan the cluster: {0}")]
-    Plan(String),
+    BadInput(String),
 
     /// The controller was about to reach an address it must not connect to.
     #[error(
@@ -130,7 +130,7 @@ impl ClusterError {
     pub fn class(&self) -> Class {
         match self {
             ClusterError::Cancelled { .. } => Class::Interrupted,
-            ClusterError::Plan(_) => Class::BadInput,
+            ClusterError::BadInput(_) => Class::BadInput,
             _ => Class::Environment,
         }
     }

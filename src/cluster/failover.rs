@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::conn::{AddressMap, Bound, ConnectOptions, NodeConn, parse_info};
+use super::conn::{AddressMap, ConnectOptions, NodeConn, TimeBox, parse_info};
 use super::error::ClusterError;
 
 /// How `CLUSTER FAILOVER` is asked for.
@@ -54,17 +54,16 @@ pub async fn manual_failover(
     timeout: Duration,
     cancel: &CancellationToken,
 ) -> Result<FailoverReport, ClusterError> {
-    let target = map
-        .nodes()
-        .iter()
-        .find(|n| n.name == node)
-        .ok_or_else(|| ClusterError::Plan(format!("no node named `{node}` in the cluster")))?;
+    let target =
+        map.nodes().iter().find(|n| n.name == node).ok_or_else(|| {
+            ClusterError::BadInput(format!("no node named `{node}` in the cluster"))
+        })?;
     let connect = ConnectOptions::default();
     let mut conn = NodeConn::connect(&target.name, target.addr, connect).await?;
     let info: String = conn.run(redis::cmd("INFO").arg("replication")).await?;
     let info = parse_info(&info);
     if info.get("role").map(String::as_str) != Some("slave") {
-        return Err(ClusterError::Plan(format!(
+        return Err(ClusterError::BadInput(format!(
             "{node} is not a replica: a failover is asked of the replica that should take over"
         )));
     }
@@ -88,7 +87,7 @@ pub async fn manual_failover(
     }
     let started = Instant::now();
     let _: () = conn.run(&cmd).await?;
-    let bound = Bound::new(timeout, cancel, "wait for the replica to take over");
+    let bound = TimeBox::new(timeout, cancel, "wait for the replica to take over");
     let still = format!(
         "{node} is still a replica: the cluster did not grant the failover \
          (a primary votes for one failover per shard every 2 x node timeout, \

@@ -19,7 +19,7 @@
 //! may fall between two). A node that does not answer within the poll's
 //! timeout is left out of that second; its next answer covers the gap.
 
-pub use crate::record::keyspace::{Counters, KeyspaceSample};
+pub use crate::record::keyspace::{InfoCounters, KeyspaceSample};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -47,13 +47,13 @@ const POLL_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long [`KeyspaceSampler::stop`] waits for a task after cancelling it.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
-impl Counters {
+impl InfoCounters {
     /// The counters of `INFO stats` + `INFO memory` text; `None` without
     /// `keyspace_hits` (not an INFO reply).
-    pub fn parse(info: &str) -> Option<Counters> {
+    pub fn parse(info: &str) -> Option<InfoCounters> {
         let f = parse_info(info);
         let n = |k: &str| f.get(k).and_then(|v| v.trim().parse::<u64>().ok());
-        Some(Counters {
+        Some(InfoCounters {
             evicted_keys: n("evicted_keys").unwrap_or(0),
             expired_keys: n("expired_keys").unwrap_or(0),
             keyspace_hits: n("keyspace_hits")?,
@@ -155,21 +155,16 @@ async fn read(
     conn: &mut Option<NodeConn>,
     name: &str,
     addr: SocketAddr,
-) -> Result<Counters, ClusterError> {
-    let c = match conn {
-        Some(c) => c,
-        None => {
-            let opts = ConnectOptions {
-                connect_timeout: POLL_TIMEOUT,
-                response_timeout: POLL_TIMEOUT,
-            };
-            conn.insert(NodeConn::connect(name, addr, opts).await?)
-        }
+) -> Result<InfoCounters, ClusterError> {
+    let opts = ConnectOptions {
+        connect_timeout: POLL_TIMEOUT,
+        response_timeout: POLL_TIMEOUT,
     };
+    let c = NodeConn::kept(conn, name, addr, opts).await?;
     let mut p = redis::pipe();
     p.cmd("INFO").arg("stats").cmd("INFO").arg("memory");
     let (stats, memory): (String, String) = c.run_pipe(&p, "INFO stats + INFO memory").await?;
-    Counters::parse(&format!("{stats}\r\n{memory}")).ok_or_else(|| ClusterError::Command {
+    InfoCounters::parse(&format!("{stats}\r\n{memory}")).ok_or_else(|| ClusterError::Command {
         node: name.to_string(),
         addr,
         command: "INFO stats".into(),
@@ -288,7 +283,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The latest counters of each node, for a test or a status line.
-pub fn latest(samples: &[KeyspaceSample]) -> HashMap<&str, Counters> {
+pub fn latest(samples: &[KeyspaceSample]) -> HashMap<&str, InfoCounters> {
     let mut out = HashMap::new();
     for s in samples {
         out.insert(s.node.as_str(), s.counters);
@@ -304,11 +299,11 @@ mod tests {
         KeyspaceSample {
             at_ns: at_ms * 1_000_000,
             node: node.into(),
-            counters: Counters {
+            counters: InfoCounters {
                 evicted_keys: evicted,
                 keyspace_misses: misses,
                 used_memory: evicted * 10,
-                ..Counters::default()
+                ..InfoCounters::default()
             },
             phase_end: None,
             reset: false,
@@ -326,10 +321,10 @@ mod tests {
     #[test]
     fn parse_info_text() {
         let text = "# Stats\r\nexpired_keys:3\r\nevicted_keys:42\r\nkeyspace_hits:900\r\nkeyspace_misses:100\r\nsync_full:2\r\nsync_partial_ok:1\r\n\r\n# Memory\r\nused_memory:1048576\r\nmaxmemory:4194304\r\n";
-        let c = Counters::parse(text).unwrap();
+        let c = InfoCounters::parse(text).unwrap();
         assert_eq!(
             c,
-            Counters {
+            InfoCounters {
                 evicted_keys: 42,
                 expired_keys: 3,
                 keyspace_hits: 900,
@@ -340,7 +335,7 @@ mod tests {
                 sync_partial_ok: 1,
             }
         );
-        assert_eq!(Counters::parse("# Memory\r\nused_memory:1\r\n"), None);
+        assert_eq!(InfoCounters::parse("# Memory\r\nused_memory:1\r\n"), None);
     }
 
     #[test]

@@ -10,11 +10,11 @@
 //! - [`role`]   — `ROLE` parsed, and the wait until a node is primary.
 //! - [`replication`] — classic replication (`kind: replicated`): roles (`ROLE`),
 //!   the failover to a replica, the wait until replication is whole.
-//! - [`check`]  — the checks of `redis-cli --cluster check`: a pure [`check::evaluate`] and the loader.
+//! - [`health`] — a cluster's health as `redis-cli --cluster check` judges it: a pure [`health::evaluate`] and the loader.
 //! - [`view`]   — per-node views for the status report.
 //! - [`client`] — a redis-rs cluster client that goes through the address map, and
 //!   node connections that write ASKING with the command it is for.
-//! - [`reshard`] — live resharding: plans (pure), the engine, fixing open slots.
+//! - [`reshard`] — live resharding: slot moves (pure), the engine, fixing open slots.
 //! - [`keyspace`] — the keyspace sampler: every node's evictions, expiries,
 //!   hits, misses and memory each second (`INFO stats` + `memory`), and their
 //!   per-phase deltas (pure).
@@ -22,11 +22,11 @@
 //!   analyses are the checker's).
 
 pub mod admin;
-pub mod check;
 pub mod client;
 pub mod conn;
 pub mod error;
 pub mod failover;
+pub mod health;
 pub mod keyspace;
 pub mod nodes;
 pub mod replication;
@@ -37,20 +37,21 @@ pub mod watch;
 
 pub use crate::record::watch::Role;
 pub use admin::{
-    AddNodeReport, ConvergeOptions, Convergence, CreateOptions, CreateReport, POLL_INTERVAL,
-    add_node, create, forget_strangers, wait_converged,
+    AddNodeReport, ConvergeOptions, ConvergeReport, CreateReport, POLL_INTERVAL, add_node, create,
+    forget_strangers, wait_converged,
 };
-pub use check::{Check, CheckOptions, CheckReport, CheckedNode, check, check_with, stray_keys};
 pub use client::{
-    AppConnection, AskingInOneWrite, ClientOptions, NearestCopy, Reads, cluster_client, connect_app,
+    AskingConnection, AskingInOneWrite, ClientOptions, NearestCopy, Reads, cluster_client,
+    connect_app,
 };
 pub use conn::{AddressMap, ConnectOptions, LoopbackOnly, MappedNode, Member, OwnAddressesOnly};
 pub use error::ClusterError;
 pub use failover::{FailoverReport, manual_failover};
+pub use health::{Finding, Health, HealthOptions, LoadedNode, health, health_with, stray_keys};
 pub use nodes::{NodeFlags, NodeLine, NodesParseError, parse_cluster_nodes};
 pub use reshard::{
-    FixReport, Plan, Progress, ReshardOptions, ReshardReport, SlotMove, SlotOwners, execute,
-    fix_open_slots, plan_drain, plan_move, plan_rebalance,
+    FixReport, Progress, ReshardOptions, ReshardReport, SlotMove, SlotMoves, SlotOwners,
+    drain_moves, execute, fix_open_slots, moves_between, rebalance_moves,
 };
 pub use view::{NodeView, node_views};
 pub use watch::Watcher;

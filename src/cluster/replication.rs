@@ -24,7 +24,7 @@ use redis::Value;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::conn::{AddressMap, Bound, ConnectOptions, NodeConn};
+use super::conn::{AddressMap, ConnectOptions, NodeConn, TimeBox};
 use super::error::ClusterError;
 use super::failover::{FailoverMode, FailoverReport};
 use super::role::{ROLE_POLL, wait_primary};
@@ -133,7 +133,7 @@ pub async fn failover(
     cancel: &CancellationToken,
 ) -> Result<FailoverReport, ClusterError> {
     if mode == FailoverMode::Takeover {
-        return Err(ClusterError::Plan(
+        return Err(ClusterError::BadInput(
             "takeover is a cluster failover (no election); a replicated topology fails over with `default` (coordinated FAILOVER) or `force` (REPLICAOF NO ONE)".into(),
         ));
     }
@@ -142,13 +142,13 @@ pub async fn failover(
         .nodes()
         .iter()
         .find(|n| n.name == node)
-        .ok_or_else(|| ClusterError::Plan(format!("no node named `{node}`")))?;
+        .ok_or_else(|| ClusterError::BadInput(format!("no node named `{node}`")))?;
     let before = roles(map, connect).await;
     let me = before.iter().find(|r| r.name == node).expect("in the map");
     let old = match (&me.role, &me.primary) {
         (Some(Role::Replica), Some(p)) => p.clone(),
         _ => {
-            return Err(ClusterError::Plan(format!(
+            return Err(ClusterError::BadInput(format!(
                 "{node} is not a replica{}: a failover is asked of the replica that should take over",
                 me.error
                     .as_ref()
@@ -157,15 +157,14 @@ pub async fn failover(
             )));
         }
     };
-    let bound = Bound::new(timeout, cancel, "fail the primary over");
+    let bound = TimeBox::new(timeout, cancel, "fail the primary over");
     let started = Instant::now();
     let mut conn = NodeConn::connect(node, target.addr, connect).await?;
     match mode {
         FailoverMode::Default => {
-            let primary =
-                map.nodes().iter().find(|n| n.name == old).ok_or_else(|| {
-                    ClusterError::Plan(format!("{node}'s primary {old} is unknown"))
-                })?;
+            let primary = map.nodes().iter().find(|n| n.name == old).ok_or_else(|| {
+                ClusterError::BadInput(format!("{node}'s primary {old} is unknown"))
+            })?;
             let mut p = NodeConn::connect(&primary.name, primary.addr, connect).await?;
             // Redis gives up (and lets writes go on) after its own timeout,
             // well inside ours.
@@ -250,7 +249,7 @@ pub async fn wait_replicated(
     cancel: &CancellationToken,
 ) -> Result<Replicated, ClusterError> {
     let started = Instant::now();
-    let bound = Bound::new(timeout, cancel, "wait for replication to converge");
+    let bound = TimeBox::new(timeout, cancel, "wait for replication to converge");
     let mut sub = AddressMap::new();
     for n in map.nodes().iter().filter(|n| nodes.contains(&n.name)) {
         sub.insert(&n.name, n.announce, n.addr)?;

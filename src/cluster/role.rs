@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use redis::Value;
 
-use super::conn::{Bound, NodeConn};
+use super::conn::{NodeConn, TimeBox};
 use super::error::ClusterError;
 
 /// What `ROLE` says of a node.
@@ -98,7 +98,7 @@ pub(crate) const ROLE_POLL: Duration = Duration::from_millis(20);
 /// `still` says why it may not have, in the timeout's error.
 pub(crate) async fn wait_primary(
     conn: &mut NodeConn,
-    bound: &Bound<'_>,
+    bound: &TimeBox<'_>,
     still: &str,
 ) -> Result<(), ClusterError> {
     let node = conn.name.clone();

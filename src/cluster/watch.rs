@@ -233,10 +233,7 @@ async fn poll(
     node: &MappedNode,
     opts: ConnectOptions,
 ) -> Result<Raw, ClusterError> {
-    let c = match conn {
-        Some(c) => c,
-        None => conn.insert(NodeConn::connect(&node.name, node.addr, opts).await?),
-    };
+    let c = NodeConn::kept(conn, &node.name, node.addr, opts).await?;
     let mut pipe = redis::pipe();
     pipe.cmd("CLUSTER")
         .arg("NODES")

@@ -509,23 +509,21 @@ impl<'a> Nemesis<'a> {
                 errors.push(e);
             }
         }
-        // Anything left (a failed undo, a `kill` without a hold).
-        for n in std::mem::take(&mut self.in_force.paused) {
-            if let Err(e) = self
-                .rt
-                .node_action(self.d, &n, crate::runtime::NodeAction::Resume)
-                .await
-            {
-                errors.push(e.into());
-            }
-        }
-        for n in std::mem::take(&mut self.in_force.down) {
-            if let Err(e) = self
-                .rt
-                .node_action(self.d, &n, crate::runtime::NodeAction::Start)
-                .await
-            {
-                errors.push(e.into());
+        // Anything left (a failed undo, a `kill` without a hold): paused
+        // nodes resumed first, then stopped ones started.
+        use crate::runtime::NodeAction;
+        let left = [
+            (
+                std::mem::take(&mut self.in_force.paused),
+                NodeAction::Resume,
+            ),
+            (std::mem::take(&mut self.in_force.down), NodeAction::Start),
+        ];
+        for (nodes, action) in left {
+            for n in nodes {
+                if let Err(e) = self.rt.node_action(self.d, &n, action).await {
+                    errors.push(e.into());
+                }
             }
         }
         if !self.in_force.grudges.is_empty()

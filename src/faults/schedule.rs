@@ -103,7 +103,7 @@ pub struct FaultStep {
 }
 
 /// A validation error: the field (under the entry) and the message.
-pub(crate) type Invalid = (&'static str, String);
+pub(crate) type FieldError = (&'static str, String);
 
 impl RawFault {
     /// A bare entry for `fault`, to fill in (the CLI builds its faults so).
@@ -126,26 +126,27 @@ impl RawFault {
     }
 
     /// Check a `faults:` entry on its own (targets are resolved at apply time).
-    pub(crate) fn validate(self) -> Result<FaultStep, Invalid> {
+    pub(crate) fn validate(self) -> Result<FaultStep, FieldError> {
         self.validate_with(true)
     }
 
     /// Check a fault applied once, now, from the command line: the same rules,
     /// but nothing needs a hold — it stays until a command undoes it.
-    pub(crate) fn validate_now(self) -> Result<FaultStep, Invalid> {
+    pub(crate) fn validate_now(self) -> Result<FaultStep, FieldError> {
         self.validate_with(false)
     }
 
     /// The checks in the order a reader fixes an entry: what the fault is and
     /// whom it hits, its shape, mode and link, whether it takes a target and a
     /// peer, its hold, its repeats.
-    fn validate_with(self, scheduled: bool) -> Result<FaultStep, Invalid> {
+    fn validate_with(self, scheduled: bool) -> Result<FaultStep, FieldError> {
         let fault: FaultKind = self.fault.parse().map_err(|e| ("fault", e))?;
-        let parse = |field: &'static str, v: &Option<String>| -> Result<Option<Target>, Invalid> {
-            v.as_deref()
-                .map(|s| s.parse::<Target>().map_err(|e| (field, e)))
-                .transpose()
-        };
+        let parse =
+            |field: &'static str, v: &Option<String>| -> Result<Option<Target>, FieldError> {
+                v.as_deref()
+                    .map(|s| s.parse::<Target>().map_err(|e| (field, e)))
+                    .transpose()
+            };
         let target = parse("target", &self.target)?;
         let peer = parse("peer", &self.peer)?;
         check_lock_holder(fault, target.as_ref(), peer.as_ref())?;
@@ -173,7 +174,7 @@ impl RawFault {
     }
 
     /// A partition's shape: required for a partition, refused otherwise.
-    fn shape(&self, fault: FaultKind) -> Result<Option<Shape>, Invalid> {
+    fn shape(&self, fault: FaultKind) -> Result<Option<Shape>, FieldError> {
         Ok(match (&self.shape, fault) {
             (Some(s), FaultKind::Partition) => {
                 Some(s.parse::<Shape>().map_err(|e| ("shape", e.to_string()))?)
@@ -199,7 +200,7 @@ impl RawFault {
 
     /// A slow fault's link change (`delay_ms`, `jitter_ms`, `between`), in
     /// range; the link fields are refused on any other fault.
-    fn link(&self, fault: FaultKind) -> Result<Option<LinkChange>, Invalid> {
+    fn link(&self, fault: FaultKind) -> Result<Option<LinkChange>, FieldError> {
         Ok(match (fault, self.delay_ms) {
             (FaultKind::Slow, Some(delay_ms)) => {
                 let jitter_ms = self.jitter_ms.unwrap_or(0.0);
@@ -244,7 +245,7 @@ impl RawFault {
 
     /// `hold_ms`: only on a fault that is undone, at least 1, and required
     /// in a schedule for the faults the drill must wait out.
-    fn check_hold(&self, fault: FaultKind, scheduled: bool) -> Result<(), Invalid> {
+    fn check_hold(&self, fault: FaultKind, scheduled: bool) -> Result<(), FieldError> {
         if self.hold_ms.is_some() && fault.healed_by().is_none() {
             return Err((
                 "hold_ms",
@@ -275,7 +276,7 @@ impl RawFault {
 
     /// `repeat` (1 when absent) with its `every_ms`, longer than the hold,
     /// and never on a fault triggered by the reshard's progress.
-    fn repeat(&self) -> Result<u32, Invalid> {
+    fn repeat(&self) -> Result<u32, FieldError> {
         let repeat = self.repeat.unwrap_or(1);
         if repeat == 0 {
             return Err(("repeat", "must be at least 1".into()));
@@ -314,7 +315,7 @@ fn check_target_and_peer(
     shape: Option<Shape>,
     target: &Option<Target>,
     peer: &Option<Target>,
-) -> Result<(), Invalid> {
+) -> Result<(), FieldError> {
     let needs_target = match shape {
         Some(s) => shape_needs_target(s),
         None => !matches!(fault, FaultKind::Heal | FaultKind::Slow),
@@ -354,7 +355,7 @@ fn check_lock_holder(
     fault: FaultKind,
     target: Option<&Target>,
     peer: Option<&Target>,
-) -> Result<(), Invalid> {
+) -> Result<(), FieldError> {
     fn nested(t: &Target) -> bool {
         match t {
             Target::LockHolder(_) => true,
@@ -434,7 +435,7 @@ mod tests {
         serde_saphyr::from_str(yaml).unwrap()
     }
 
-    fn step(yaml: &str) -> Result<FaultStep, Invalid> {
+    fn step(yaml: &str) -> Result<FaultStep, FieldError> {
         raw(yaml).validate()
     }
 

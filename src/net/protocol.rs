@@ -48,7 +48,10 @@ pub trait Net: Send + Sync {
     /// root, no iptables in an image, no NET_ADMIN): asked before a drill
     /// starts, so that it can run on without its partitions rather than fail
     /// in the middle.
-    fn check<'a>(&'a self, d: &'a Self::Deployment) -> BoxFuture<'a, Result<(), Self::Error>>;
+    fn can_partition<'a>(
+        &'a self,
+        d: &'a Self::Deployment,
+    ) -> BoxFuture<'a, Result<(), Self::Error>>;
 
     /// Change `d`'s links at run time (the `slow` fault): `links` are the
     /// declared ones, in their order, with other figures. Setting the

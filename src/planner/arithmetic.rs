@@ -88,11 +88,14 @@ pub struct Headroom {
 }
 
 impl Headroom {
+    /// Whether the node has a `maxmemory`: without one, headroom and fill
+    /// times are unknown rather than infinite.
     pub fn limited(&self) -> bool {
         self.maxmemory_bytes > 0
     }
 }
 
+/// A node's headroom from its `used_memory` and `maxmemory` (0: no limit).
 pub fn headroom(used: u64, maxmemory: u64) -> Headroom {
     let bytes = (maxmemory > 0).then(|| maxmemory as i64 - used as i64);
     Headroom {
@@ -166,7 +169,7 @@ impl PrimaryLoad {
 
 /// Slots that go from one primary to another.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SlotMove {
+pub struct MoveEstimate {
     pub from: String,
     pub to: String,
     pub slots: usize,
@@ -191,7 +194,7 @@ pub struct Projected {
 /// The reshard that would even out memory across a cluster's primaries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvenPlan {
-    pub moves: Vec<SlotMove>,
+    pub moves: Vec<MoveEstimate>,
     pub primaries: Vec<Projected>,
     /// Largest minus smallest dataset, now and after the plan.
     pub spread_bytes_now: u64,
@@ -248,7 +251,7 @@ pub fn even_out(primaries: &[PrimaryLoad], keys_per_s: Option<f64>) -> EvenPlan 
     for ((from, to), (mut slots, keys, bytes)) in moved {
         slots.sort_unstable();
         plan.keys_moved += keys;
-        plan.moves.push(SlotMove {
+        plan.moves.push(MoveEstimate {
             from: primaries[from].name.clone(),
             to: primaries[to].name.clone(),
             slots: slots.len(),

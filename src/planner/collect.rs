@@ -32,11 +32,6 @@ use crate::topology::{Kind, Role};
 /// Bumped whenever a field of [`PlannerReport`] changes meaning or disappears.
 pub const PLANNER_FORMAT_VERSION: u32 = 1;
 
-/// How many `CLUSTER COUNTKEYSINSLOT` go in one pipeline: a primary of a
-/// three-shard cluster owns 5461 slots; 1024 a round trip keeps each reply
-/// small and the count to a handful of round trips.
-const COUNT_BATCH: usize = 1024;
-
 /// Our own commands that fall between the two INFO reads and that the
 /// delta of `total_commands_processed` counts: the first INFO (a command
 /// is counted once it has run, so the second INFO does not count itself).
@@ -139,7 +134,7 @@ pub struct NodePlan {
     /// For a primary: each replica's lag, its offset minus the replica's
     /// acknowledged offset, bytes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub replicas: Vec<ReplicaLag>,
+    pub replicas: Vec<OffsetLag>,
     /// For a replica: its lag as its primary's `ROLE` reports it.
     pub lag_bytes: Option<u64>,
     /// What could not be read, when something could not.
@@ -148,7 +143,7 @@ pub struct NodePlan {
 
 /// A replica's offset lag behind its primary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReplicaLag {
+pub struct OffsetLag {
     pub name: String,
     pub lag_bytes: u64,
 }
@@ -267,20 +262,12 @@ async fn read_node(
     // at the second sample, the cross-check of our own ops/s.
     let slots = owned_slots(n);
     if cluster && n.role == Some(Role::Primary) {
-        let mut counts = Vec::with_capacity(slots.len());
-        for batch in slots.chunks(COUNT_BATCH) {
-            let mut pipe = redis::pipe();
-            for s in batch {
-                pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(*s);
-            }
-            let got: Vec<u64> = conn.run_pipe(&pipe, "CLUSTER COUNTKEYSINSLOT").await?;
-            counts.extend(
-                batch
-                    .iter()
-                    .zip(got)
-                    .map(|(&slot, keys)| SlotKeys { slot, keys }),
-            );
-        }
+        let got = conn.count_keys_in_slots(&slots).await?;
+        let counts = slots
+            .iter()
+            .zip(got)
+            .map(|(&slot, keys)| SlotKeys { slot, keys })
+            .collect();
         r.counts = Some(counts);
     }
     Ok(())
@@ -408,13 +395,13 @@ fn measured_rates(r: &Reading, origin: Instant) -> Option<(f64, f64, f64)> {
 fn replication_of(
     r: &Reading,
     name_of: &BTreeMap<SocketAddr, String>,
-) -> (Option<u64>, Vec<ReplicaLag>) {
+) -> (Option<u64>, Vec<OffsetLag>) {
     match &r.role {
         Some(RoleReply::Primary { offset, replicas }) => (
             Some(*offset),
             replicas
                 .iter()
-                .map(|(addr, acked)| ReplicaLag {
+                .map(|(addr, acked)| OffsetLag {
                     name: name_of
                         .get(addr)
                         .cloned()
@@ -567,7 +554,7 @@ pub fn regions(nodes: &[NodePlan]) -> Vec<RegionPlan> {
 pub fn newest_reshard(root: &Path) -> ReshardRate {
     /// The two fields read: a report of another format version still has them.
     #[derive(serde::Deserialize)]
-    struct Stored {
+    struct ReportHead {
         started_at: String,
         reshard: Option<ReshardSummary>,
     }
@@ -589,7 +576,7 @@ pub fn newest_reshard(root: &Path) -> ReshardRate {
             let Ok(text) = std::fs::read(&file) else {
                 continue;
             };
-            let Ok(stored) = serde_json::from_slice::<Stored>(&text) else {
+            let Ok(stored) = serde_json::from_slice::<ReportHead>(&text) else {
                 continue;
             };
             let Some(r) = stored
@@ -670,7 +657,7 @@ mod tests {
         let mut p = node("p", Role::Primary, "eu", "p");
         p.slots = 100;
         p.headroom = Some(headroom(1000, 4000));
-        p.replicas = vec![ReplicaLag {
+        p.replicas = vec![OffsetLag {
             name: "r".into(),
             lag_bytes: 42,
         }];

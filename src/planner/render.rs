@@ -652,7 +652,7 @@ mod tests {
     use super::*;
     use crate::planner::arithmetic::{self, SlotKeys, even_out, fill_time, headroom, slot_skew};
     use crate::planner::collect::{
-        NodePlan, PLANNER_FORMAT_VERSION, ReplicaLag, ReshardRate, regions, shards,
+        NodePlan, OffsetLag, PLANNER_FORMAT_VERSION, ReshardRate, regions, shards,
     };
 
     fn node(name: &str, role: Role, shard: &str) -> NodePlan {
@@ -706,7 +706,7 @@ mod tests {
         a.fill = fill_time(a.headroom.as_ref().unwrap(), Some(1024.0));
         a.ops_per_s = Some(2003.4);
         a.instantaneous_ops_per_sec = Some(1990);
-        a.replicas = vec![ReplicaLag {
+        a.replicas = vec![OffsetLag {
             name: "s1n2".into(),
             lag_bytes: 14,
         }];

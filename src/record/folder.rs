@@ -24,7 +24,7 @@ use super::pings::Ping;
 use super::replication::ReplRecording;
 use super::run::{KeyValues, RECORD_VERSION, Record};
 use super::stampede::StampedeRecording;
-use super::valid::{self, Invalid};
+use super::valid::{self, Defect};
 use super::watch::Recording;
 
 /// The record's file in a run folder.
@@ -66,27 +66,17 @@ pub struct Stored {
 /// A stored run that cannot be read back.
 #[derive(Debug, thiserror::Error)]
 pub enum StoredError {
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{}:{line}: {source}", path.display())]
-    Parse {
-        path: PathBuf,
-        line: usize,
-        #[source]
-        source: serde_json::Error,
-    },
     #[error("{}: record version {found}; this redis-drill reads version {RECORD_VERSION}", path.display())]
     Version { path: PathBuf, found: u32 },
+    /// One of the run's files could not be written or read back whole (its
+    /// I/O, its JSON, or a JSON-lines file's count); the same errors as
+    /// [`JsonlError`]'s, so the two are one type.
     #[error("{0}")]
-    Lines(#[from] JsonlError),
+    File(#[from] JsonlError),
     #[error("{0}")]
     Locks(#[from] LockHistoryError),
     #[error("{}/{invalid}", dir.display())]
-    Invalid { dir: PathBuf, invalid: Invalid },
+    Invalid { dir: PathBuf, invalid: Defect },
 }
 
 impl Stored {
@@ -94,7 +84,7 @@ impl Stored {
     pub fn write(&self, dir: &Path) -> Result<(), StoredError> {
         let io = |name: &str| {
             let path = dir.join(name);
-            move |source| StoredError::Io { path, source }
+            move |source| StoredError::from(JsonlError::Io { path, source })
         };
         std::fs::write(dir.join(RECORD_FILE), pretty(&self.record)).map_err(io(RECORD_FILE))?;
         std::fs::write(dir.join(WATCH_FILE), pretty(&self.watch)).map_err(io(WATCH_FILE))?;
@@ -168,15 +158,17 @@ fn pretty<T: Serialize>(v: &T) -> Vec<u8> {
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StoredError> {
-    let bytes = std::fs::read(path).map_err(|source| StoredError::Io {
+    let bytes = std::fs::read(path).map_err(|source| JsonlError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    serde_json::from_slice(&bytes).map_err(|source| StoredError::Parse {
-        path: path.to_path_buf(),
-        line: source.line(),
-        source,
-    })
+    Ok(
+        serde_json::from_slice(&bytes).map_err(|source| JsonlError::Parse {
+            path: path.to_path_buf(),
+            line: source.line(),
+            source,
+        })?,
+    )
 }
 
 /// The entries of a counted JSON-lines file, without their line numbers.

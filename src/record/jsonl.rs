@@ -34,7 +34,9 @@ struct EndLine {
     end: End,
 }
 
-/// Why a counted JSON-lines file could not be written or read back whole.
+/// Why a counted JSON-lines file could not be written or read back whole;
+/// its `Io` and `Parse` also serve a stored run's plain JSON files
+/// (`record::StoredError::File`).
 #[derive(Debug, thiserror::Error)]
 pub enum JsonlError {
     #[error("{}: {source}", path.display())]

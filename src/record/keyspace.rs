@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// A node's counters as `INFO` gives them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counters {
+pub struct InfoCounters {
     pub evicted_keys: u64,
     pub expired_keys: u64,
     pub keyspace_hits: u64,
@@ -30,7 +30,7 @@ pub struct KeyspaceSample {
     pub at_ns: u64,
     pub node: String,
     #[serde(flatten)]
-    pub counters: Counters,
+    pub counters: InfoCounters,
     /// A boundary sample: the phase it closes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase_end: Option<String>,

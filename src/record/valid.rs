@@ -15,13 +15,13 @@ use crate::slots::key_slot;
 
 /// One thing wrong with a stored run: the file, the line when it has one, what.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid {
+pub struct Defect {
     pub file: &'static str,
     pub line: Option<usize>,
     pub what: String,
 }
 
-impl std::fmt::Display for Invalid {
+impl std::fmt::Display for Defect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.line {
             Some(line) => write!(f, "{}:{line}: {}", self.file, self.what),
@@ -41,8 +41,8 @@ pub fn known_nodes(r: &Record) -> BTreeSet<&str> {
 
 /// The record itself: versions aside (the reader checks those), its
 /// timeline must be possible.
-pub fn record(r: &Record, file: &'static str) -> Result<(), Invalid> {
-    let bad = |what: String| Invalid {
+pub fn record(r: &Record, file: &'static str) -> Result<(), Defect> {
+    let bad = |what: String| Defect {
         file,
         line: None,
         what,
@@ -100,14 +100,14 @@ pub fn record(r: &Record, file: &'static str) -> Result<(), Invalid> {
 }
 
 /// The ops history, each op with its line in `file`.
-pub fn history(r: &Record, ops: &[(usize, Op)], file: &'static str) -> Result<(), Invalid> {
+pub fn history(r: &Record, ops: &[(usize, Op)], file: &'static str) -> Result<(), Defect> {
     let known = known_nodes(r);
     let clients = r.app_clients + r.probe_clients;
     let first_phase = r.phases.first().map_or(0, |p| p.start_ns);
     // (client, due, sent, end, key) → the line it was first seen on.
     let mut seen: HashMap<(u32, u64, u64, u64, &str), usize> = HashMap::with_capacity(ops.len());
     for (line, op) in ops {
-        let bad = |what: String| Invalid {
+        let bad = |what: String| Defect {
             file,
             line: Some(*line),
             what,
@@ -178,7 +178,7 @@ pub fn history(r: &Record, ops: &[(usize, Op)], file: &'static str) -> Result<()
     let e = &r.engine;
     let accounted = ops.len() as u64 + e.unrecorded + e.dropped_at_stop;
     if accounted < e.ops_dispatched {
-        return Err(Invalid {
+        return Err(Defect {
             file,
             line: None,
             what: format!(
@@ -195,10 +195,10 @@ pub fn history(r: &Record, ops: &[(usize, Op)], file: &'static str) -> Result<()
 }
 
 /// The reference PINGs.
-pub fn pings(r: &Record, pings: &[(usize, Ping)], file: &'static str) -> Result<(), Invalid> {
+pub fn pings(r: &Record, pings: &[(usize, Ping)], file: &'static str) -> Result<(), Defect> {
     let known = known_nodes(r);
     for (line, p) in pings {
-        let bad = |what: String| Invalid {
+        let bad = |what: String| Defect {
             file,
             line: Some(*line),
             what,
@@ -220,11 +220,11 @@ pub fn pings(r: &Record, pings: &[(usize, Ping)], file: &'static str) -> Result<
 }
 
 /// Every key's values before and after: each key once.
-pub fn keys(keys: &[(usize, KeyValues)], file: &'static str) -> Result<(), Invalid> {
+pub fn keys(keys: &[(usize, KeyValues)], file: &'static str) -> Result<(), Defect> {
     let mut seen: HashMap<&str, usize> = HashMap::with_capacity(keys.len());
     for (line, k) in keys {
         if let Some(first) = seen.insert(k.key.as_str(), *line) {
-            return Err(Invalid {
+            return Err(Defect {
                 file,
                 line: Some(*line),
                 what: format!("key `{}` is listed again (first on line {first})", k.key),
@@ -239,11 +239,11 @@ pub fn keyspace(
     r: &Record,
     samples: &[(usize, KeyspaceSample)],
     file: &'static str,
-) -> Result<(), Invalid> {
+) -> Result<(), Defect> {
     let known = known_nodes(r);
     for (line, s) in samples {
         if !known.contains(s.node.as_str()) {
-            return Err(Invalid {
+            return Err(Defect {
                 file,
                 line: Some(*line),
                 what: format!("node `{}` is not a node of the run's topology", s.node),
@@ -255,9 +255,9 @@ pub fn keyspace(
 
 /// The watcher's recording: its observers are the run's nodes, and each
 /// sample is an answer to a poll sent before it.
-pub fn watch(r: &Record, w: &Recording, file: &'static str) -> Result<(), Invalid> {
+pub fn watch(r: &Record, w: &Recording, file: &'static str) -> Result<(), Defect> {
     let known = known_nodes(r);
-    let bad = |what: String| Invalid {
+    let bad = |what: String| Defect {
         file,
         line: None,
         what,

@@ -7,13 +7,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// A node's role, from its own `CLUSTER NODES` line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Primary,
-    Replica,
-}
+/// A node's role as its own `CLUSTER NODES` line gives it: the same two
+/// values a topology declares, so one type serves both.
+pub use crate::topology::Role;
 
 /// The flags of one `CLUSTER NODES` line that a failover moves through.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

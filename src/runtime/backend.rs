@@ -27,7 +27,7 @@ use crate::topology::{NodeSpec, Topology};
 /// backend whose nodes sit on a network of their own), or a source address
 /// to bind their sockets to (a backend whose nodes share the host's
 /// loopback), or both.
-pub type Place = (Option<NetNs>, Option<IpAddr>);
+pub type ClientOrigin = (Option<NetNs>, Option<IpAddr>);
 
 /// One way of running nodes. Every method works from the [`Deployment`]
 /// alone, so that a later invocation (`status`, `down`, `kill`) can act on
@@ -110,13 +110,13 @@ pub trait Backend: Net<Deployment = Deployment, Error = NetError> + Send + Sync 
         d: &'a Deployment,
     ) -> BoxFuture<'a, Result<Option<NetNs>, RuntimeError>>;
 
-    /// Where the clients of `region` live ([`Place`]), so that their traffic
+    /// Where the clients of `region` live ([`ClientOrigin`]), so that their traffic
     /// crosses the region's links as the nodes' does.
     fn region_place<'a>(
         &'a self,
         d: &'a Deployment,
         region: &'a str,
-    ) -> BoxFuture<'a, Result<Place, RuntimeError>>;
+    ) -> BoxFuture<'a, Result<ClientOrigin, RuntimeError>>;
 
     /// `redis-cli` host and port that reach `node` from where
     /// [`Backend::exec`] runs.

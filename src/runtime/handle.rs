@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use super::backend::{Backend, Place};
+use super::backend::{Backend, ClientOrigin};
 use super::deployment::{
     DeployedNode, Deployment, ExecOutput, NodeAction, Removed, RuntimeKind, UpOptions,
 };
@@ -121,8 +121,8 @@ impl Runtime {
 
     /// Whether [`Runtime::partition`] can work on `d` here, and if not, why
     /// (not root, no iptables in an image, no NET_ADMIN).
-    pub async fn check_partitions(&self, d: &Deployment) -> Result<(), NetError> {
-        self.backend.check(d).await
+    pub async fn can_partition(&self, d: &Deployment) -> Result<(), NetError> {
+        self.backend.can_partition(d).await
     }
 
     /// Where the workload's clients should open their sockets: a network
@@ -137,7 +137,11 @@ impl Runtime {
     /// namespace of the region's clients container (created, with its relay
     /// of the links, when missing); on the process runtime, the region's
     /// client address on the host, to bind their sockets to.
-    pub async fn region_place(&self, d: &Deployment, region: &str) -> Result<Place, RuntimeError> {
+    pub async fn region_place(
+        &self,
+        d: &Deployment,
+        region: &str,
+    ) -> Result<ClientOrigin, RuntimeError> {
         self.backend.region_place(d, region).await
     }
 

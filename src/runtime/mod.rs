@@ -43,7 +43,7 @@ pub mod ready;
 pub mod relay;
 
 pub use crate::net::Applied;
-pub use backend::{Backend, Place};
+pub use backend::{Backend, ClientOrigin};
 pub use deployment::{
     AddedNode, DeployedNode, Deployment, DeploymentSummary, ExecOutput, FIRST_CLIENT_HOST,
     MAX_CLIENT_REGIONS, NodeAction, Removed, RuntimeKind, UpOptions, labels, new_run_id,

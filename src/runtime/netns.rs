@@ -55,7 +55,7 @@ impl NetNs {
     /// Whether a thread may join it and, from there, open a TCP connection
     /// to `reach` within `timeout`: tried on a thread of its own, which then
     /// ends, so the caller stays where it is.
-    pub fn check(&self, reach: Option<SocketAddr>, timeout: Duration) -> io::Result<()> {
+    pub fn probe(&self, reach: Option<SocketAddr>, timeout: Duration) -> io::Result<()> {
         std::thread::scope(|s| {
             s.spawn(|| {
                 self.enter()?;
@@ -86,11 +86,11 @@ mod tests {
         // The namespace this process is already in: joining it changes
         // nothing, and needs the same privilege as joining another.
         let ns = NetNs::of_pid(std::process::id() as i64).unwrap();
-        match ns.check(None, Duration::from_secs(1)) {
+        match ns.probe(None, Duration::from_secs(1)) {
             Ok(()) => {
                 // And from there, a listener of this process is reachable.
                 let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-                ns.check(Some(l.local_addr().unwrap()), Duration::from_secs(1))
+                ns.probe(Some(l.local_addr().unwrap()), Duration::from_secs(1))
                     .unwrap();
             }
             Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{e}"),

@@ -65,7 +65,7 @@ pub struct RelayConfig {
 /// When each chunk of one direction of one connection may leave: pure, so
 /// its promises (the delay's bounds, the order, the rate) are unit-tested.
 #[derive(Debug, Clone)]
-pub struct Schedule {
+pub struct Pacer {
     delay: Duration,
     jitter: Duration,
     /// Bytes per second, `None` for unlimited.
@@ -76,11 +76,11 @@ pub struct Schedule {
     last: Option<Instant>,
 }
 
-impl Schedule {
+impl Pacer {
     /// The schedule of `link`, or of no delay at all where no link joins the pair.
-    pub fn new(link: Option<&Link>) -> Schedule {
+    pub fn new(link: Option<&Link>) -> Pacer {
         let ms = |v: f64| Duration::from_secs_f64(v.max(0.0) / 1000.0);
-        Schedule {
+        Pacer {
             delay: link.map_or(Duration::ZERO, |l| ms(l.delay_ms)),
             jitter: link.map_or(Duration::ZERO, |l| ms(l.jitter_ms)),
             rate: link
@@ -94,7 +94,7 @@ impl Schedule {
     /// Take the link's figures as they are now; what is in flight keeps
     /// its times, and no chunk overtakes an earlier one.
     pub fn set(&mut self, link: &Link) {
-        let fresh = Schedule::new(Some(link));
+        let fresh = Pacer::new(Some(link));
         self.delay = fresh.delay;
         self.jitter = fresh.jitter;
         self.rate = fresh.rate;
@@ -352,7 +352,7 @@ async fn pump(
     link: Option<(Shared, usize)>,
 ) -> std::io::Result<()> {
     let current = |l: &Option<(Shared, usize)>| l.as_ref().and_then(|(s, i)| s.link(*i));
-    let mut schedule = Schedule::new(current(&link).as_ref());
+    let mut schedule = Pacer::new(current(&link).as_ref());
     if link.is_none() {
         tokio::io::copy(&mut r, &mut w).await?;
         return w.shutdown().await;
@@ -465,7 +465,7 @@ mod tests {
     #[test]
     fn chunks_leave_after_the_delay_within_the_jitter_and_in_order() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let mut s = Schedule::new(Some(&link(40.0, 10.0, None)));
+        let mut s = Pacer::new(Some(&link(40.0, 10.0, None)));
         let t0 = Instant::now();
         let mut last = t0;
         let mut spread = (Duration::MAX, Duration::ZERO);
@@ -492,7 +492,7 @@ mod tests {
     fn a_rate_spaces_chunks_by_their_size() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         // 8 Mbit/s = 1 MB/s: 10 kB take 10 ms.
-        let mut s = Schedule::new(Some(&link(5.0, 0.0, Some(8.0))));
+        let mut s = Pacer::new(Some(&link(5.0, 0.0, Some(8.0))));
         let t0 = Instant::now();
         let a = s.next(t0, 10_000, &mut rng);
         let b = s.next(t0, 10_000, &mut rng);
@@ -510,10 +510,10 @@ mod tests {
     fn no_link_passes_through_and_a_changed_link_applies_to_what_follows() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let t0 = Instant::now();
-        assert_eq!(Schedule::new(None).next(t0, 10, &mut rng), t0);
+        assert_eq!(Pacer::new(None).next(t0, 10, &mut rng), t0);
         // A slow fault raises the delay under way: later chunks wait longer,
         // and lowering it again never lets a chunk overtake an earlier one.
-        let mut s = Schedule::new(Some(&link(40.0, 0.0, None)));
+        let mut s = Pacer::new(Some(&link(40.0, 0.0, None)));
         assert_eq!(s.next(t0, 10, &mut rng) - t0, Duration::from_millis(40));
         s.set(&link(200.0, 0.0, None));
         let t1 = t0 + Duration::from_millis(1);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cluster::reshard::{self, Plan, ReshardOptions, SlotOwners};
+use crate::cluster::reshard::{self, ReshardOptions, SlotMoves, SlotOwners};
 use crate::cluster::{self, AddressMap, ClusterError};
 
 use super::ReshardAction;
@@ -186,7 +186,7 @@ impl Resharding<'_> {
             bus.emit(DrillEvent::ReshardResumed {
                 slots_left: moves.len(),
             });
-            current = Plan { moves };
+            current = SlotMoves { moves };
             if current.is_empty() {
                 done.finished_at = Instant::now();
                 done.duration = done.finished_at.saturating_duration_since(started);
@@ -220,7 +220,7 @@ async fn recovered(map: &AddressMap) -> Result<SlotOwners, ClusterError> {
     if pending.is_empty() {
         Ok(owners)
     } else {
-        Err(ClusterError::Plan(pending.join("; ")))
+        Err(ClusterError::BadInput(pending.join("; ")))
     }
 }
 
@@ -241,11 +241,13 @@ impl Resharded {
 }
 
 /// The plan for the scenario's action, from the current slot owners.
-pub(crate) fn plan(action: &ReshardAction, owners: &SlotOwners) -> Result<Plan, DrillError> {
+pub(crate) fn plan(action: &ReshardAction, owners: &SlotOwners) -> Result<SlotMoves, DrillError> {
     Ok(match action {
-        ReshardAction::Move { from, to, slots } => reshard::plan_move(owners, from, to, *slots)?,
+        ReshardAction::Move { from, to, slots } => {
+            reshard::moves_between(owners, from, to, *slots)?
+        }
         ReshardAction::Rebalance | ReshardAction::AddPrimary => {
-            reshard::plan_rebalance(owners, owners.primaries())?
+            reshard::rebalance_moves(owners, owners.primaries())?
         }
         ReshardAction::Drain { node } => {
             let onto: Vec<String> = owners
@@ -254,13 +256,13 @@ pub(crate) fn plan(action: &ReshardAction, owners: &SlotOwners) -> Result<Plan, 
                 .filter(|p| *p != node)
                 .cloned()
                 .collect();
-            reshard::plan_drain(owners, node, &onto)?
+            reshard::drain_moves(owners, node, &onto)?
         }
     })
 }
 
 /// The distinct sources and targets of a plan, in first-seen order.
-pub(crate) fn endpoints(plan: &Plan) -> (Vec<String>, Vec<String>) {
+pub(crate) fn endpoints(plan: &SlotMoves) -> (Vec<String>, Vec<String>) {
     let mut from: Vec<String> = Vec::new();
     let mut to: Vec<String> = Vec::new();
     for m in &plan.moves {

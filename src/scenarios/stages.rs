@@ -212,7 +212,7 @@ impl ClientSide {
         };
         let members = crate::bringup::members(d);
         let first = members.first().map(|m| m.announce);
-        if let Err(e) = ns.check(first, Duration::from_secs(2)) {
+        if let Err(e) = ns.probe(first, Duration::from_secs(2)) {
             let why = if e.raw_os_error() == Some(libc::EPERM) {
                 format!("cannot join the run's network namespace ({e}; it needs root)")
             } else {
@@ -267,7 +267,7 @@ async fn partitions_here(
     {
         return Ok(None);
     }
-    let why = match rt.check_partitions(d).await {
+    let why = match rt.can_partition(d).await {
         Ok(()) => return Ok(None),
         Err(crate::runtime::NetError::Unsupported(why)) => why,
         Err(e) => return Err(FaultError::from(e).into()),
@@ -1036,7 +1036,7 @@ impl EndState {
         let names: Vec<String> = setup.loaded.initial.keys().cloned().collect();
         let finals = workload::read_final(map, &setup.routing, &names).await?;
         let (check_ok, check_lines, stray_keys) = if setup.routing.is_cluster() {
-            let check = cluster::check(map.nodes()[0].addr, map).await?;
+            let check = cluster::health(map.nodes()[0].addr, map).await?;
             let lines = check.to_string().lines().map(str::to_string).collect();
             (check.ok, lines, cluster::stray_keys(map).await?)
         } else {

@@ -52,8 +52,9 @@ pub enum Kind {
     Replicated,
 }
 
-/// A node's role when the topology is brought up. Roles change under failover;
-/// this is the *initial* role.
+/// A node's role: primary or replica. In a topology it is the role a node is
+/// brought up with; roles change under failover, and a recording
+/// (`record::watch`) holds the role each node reported at each sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {

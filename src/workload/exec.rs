@@ -17,14 +17,14 @@ use super::classify;
 use super::generator::Planned;
 use super::router::{Req, Router};
 use super::spec::WaitSpec;
-use crate::cluster::AppConnection;
+use crate::cluster::AskingConnection;
 use crate::record::ops::{OpKind, Outcome};
 
 /// A connection an op can go out on.
 #[derive(Clone)]
 pub(crate) enum Conn {
     /// An app client on a cluster: redis-rs's cluster connection.
-    App(AppConnection),
+    App(AskingConnection),
     /// An app client on a topology that is not a cluster: the router, and
     /// how many times a failure that certainly did not apply is retried.
     Direct(Arc<Router>, u32),
@@ -34,7 +34,7 @@ pub(crate) enum Conn {
 /// An app client's connection, as its pool keeps it.
 #[derive(Clone)]
 pub(crate) enum AppConn {
-    Cluster(AppConnection),
+    Cluster(AskingConnection),
     Direct(Arc<Router>),
 }
 
@@ -224,7 +224,7 @@ fn bound_exceeded(bound: Duration) -> Outcome {
 
 /// One request on redis-rs's cluster connection: a command as it is, a
 /// transaction as redis-rs's own atomic pipeline (routed by its keys' slot).
-async fn app_query(conn: &mut AppConnection, req: &Req) -> redis::RedisResult<Value> {
+async fn app_query(conn: &mut AskingConnection, req: &Req) -> redis::RedisResult<Value> {
     match req {
         Req::One(cmd) => cmd.query_async::<Value>(conn).await,
         Req::Txn(cmds) => {
@@ -238,7 +238,7 @@ async fn app_query(conn: &mut AppConnection, req: &Req) -> redis::RedisResult<Va
     }
 }
 
-async fn app_exec(conn: &mut AppConnection, req: &Req, bound: Duration) -> (Outcome, Value) {
+async fn app_exec(conn: &mut AskingConnection, req: &Req, bound: Duration) -> (Outcome, Value) {
     match tokio::time::timeout(bound, app_query(conn, req)).await {
         Ok(Ok(v)) => (Outcome::Ok, v),
         // redis-rs may have sent it (and retried it): every error may have applied
@@ -252,7 +252,7 @@ async fn app_exec(conn: &mut AppConnection, req: &Req, bound: Duration) -> (Outc
 /// runs on the connection that wrote (redis-rs would send a bare WAIT to every
 /// primary). Returns the outcome, the write's reply and WAIT's count.
 async fn app_exec_wait(
-    conn: &mut AppConnection,
+    conn: &mut AskingConnection,
     req: &Req,
     slot: u16,
     w: WaitSpec,

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 
-use redis_drill::cluster::{AddressMap, CheckReport};
+use redis_drill::cluster::{AddressMap, Health};
 use redis_drill::report::Report;
 use redis_drill::runtime::Removed;
 use redis_drill::status::{NodeStatus, StatusReport};
@@ -214,14 +214,14 @@ impl Env {
     }
 
     /// `check --name NAME --json` (exit 0 or 1, both read).
-    pub fn check(&self, name: &str) -> CheckReport {
+    pub fn check(&self, name: &str) -> Health {
         let out = self.run(&["check", "--name", name, "--json"]);
         assert!(
             matches!(out.status.code(), Some(0 | 1)),
             "check --name {name}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        serde_json::from_slice(&out.stdout).expect("check --json prints a CheckReport")
+        serde_json::from_slice(&out.stdout).expect("check --json prints a Health")
     }
 
     /// Write `text` to `file` in this test's files dir; its path.
@@ -354,7 +354,7 @@ impl UpGuard<'_> {
     }
 
     /// Our check now.
-    pub fn check(&self) -> CheckReport {
+    pub fn check(&self) -> Health {
         self.env.check(&self.name)
     }
 

@@ -8,7 +8,7 @@ use serde::{Serialize, Serializer};
 use tokio_util::sync::CancellationToken;
 
 use super::pending::{Expectations, Snapshot, convergence_pending};
-use crate::cluster::conn::{AddressMap, Bound, ConnectOptions, Member, NodeConn, parse_info};
+use crate::cluster::conn::{AddressMap, ConnectOptions, Member, NodeConn, TimeBox, parse_info};
 use crate::cluster::error::{ClusterError, error_chain};
 
 /// How often the waits poll. The cluster bus gossips every 100 ms, so 25 ms
@@ -16,12 +16,19 @@ use crate::cluster::error::{ClusterError, error_chain};
 /// one pipelined round trip per node per poll.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(25);
 
-/// Options of [`wait_converged`].
+/// Options of an operation that ends in a convergence wait: [`wait_converged`]
+/// itself, `create` and `add_node` (one type, since all three take the same).
 #[derive(Debug, Clone)]
 pub struct ConvergeOptions {
+    /// Bound on the whole operation, convergence included. Primaries of a new
+    /// cluster can take up to ~5 s to report `cluster_state:ok` (see
+    /// `create`), so allow more there.
     pub timeout: Duration,
+    /// Fired to stop the operation early; it then returns `Cancelled`.
     pub cancel: CancellationToken,
+    /// Timeouts of each node connection.
     pub connect: ConnectOptions,
+    /// How often the wait polls (default [`POLL_INTERVAL`]).
     pub interval: Duration,
     /// Also require replicas' replication offsets to equal their primary's.
     pub check_offsets: bool,
@@ -42,12 +49,14 @@ impl ConvergeOptions {
 
 /// The outcome of a successful wait for convergence.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct Convergence {
+pub struct ConvergeReport {
     #[serde(serialize_with = "millis")]
     pub elapsed: Duration,
     pub polls: u32,
 }
 
+/// A duration serialized as fractional milliseconds, the unit of every time
+/// in the admin reports' JSON.
 pub(super) fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64() * 1000.0)
 }
@@ -63,10 +72,10 @@ pub(super) fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Erro
 pub async fn wait_converged(
     members: &[Member],
     opts: &ConvergeOptions,
-) -> Result<Convergence, ClusterError> {
+) -> Result<ConvergeReport, ClusterError> {
     // Building the map checks every address is loopback.
     AddressMap::from_members(members)?;
-    let bound = Bound::new(opts.timeout, &opts.cancel, "wait for convergence");
+    let bound = TimeBox::new(opts.timeout, &opts.cancel, "wait for convergence");
     let expect = Expectations::of(members);
     let mut polled: Vec<Polled> = members
         .iter()
@@ -88,6 +97,8 @@ pub async fn wait_converged(
     .await
 }
 
+/// One node the convergence wait polls, by name and address, with the
+/// connection kept between polls.
 pub(super) struct Polled {
     pub(super) name: String,
     pub(super) addr: SocketAddr,
@@ -96,6 +107,8 @@ pub(super) struct Polled {
     pub(super) conn: Option<NodeConn>,
 }
 
+/// One node's state as the convergence conditions need it, read in one
+/// pipelined round trip (`CLUSTER INFO`, `CLUSTER NODES`, `INFO replication`).
 pub(super) async fn snapshot(c: &mut NodeConn) -> Result<Snapshot, ClusterError> {
     let mut pipe = redis::pipe();
     pipe.cmd("CLUSTER")
@@ -123,17 +136,13 @@ pub(super) async fn snapshot(c: &mut NodeConn) -> Result<Snapshot, ClusterError>
     })
 }
 
+/// One poll of one node: its snapshot, or why there is none as text (the
+/// wait lists it as pending). A failed poll drops the connection, so that the
+/// next one reconnects to a node that restarted.
 pub(super) async fn poll_one(p: &mut Polled, connect: ConnectOptions) -> Result<Snapshot, String> {
-    if p.conn.is_none() {
-        p.conn = Some(
-            NodeConn::connect(&p.name, p.addr, connect)
-                .await
-                .map_err(|e| error_chain(&e))?,
-        );
-    }
-    let Some(conn) = p.conn.as_mut() else {
-        return Err("not connected".into());
-    };
+    let conn = NodeConn::kept(&mut p.conn, &p.name, p.addr, connect)
+        .await
+        .map_err(|e| error_chain(&e))?;
     match snapshot(conn).await {
         Ok(s) => Ok(s),
         Err(e) => {
@@ -146,12 +155,12 @@ pub(super) async fn poll_one(p: &mut Polled, connect: ConnectOptions) -> Result<
 /// [`converge_loop`] over connections that are already open (after create or
 /// add-node, which connected to every node anyway).
 pub(super) async fn converge_on(
-    bound: &Bound<'_>,
+    bound: &TimeBox<'_>,
     conns: Vec<NodeConn>,
     expect: &Expectations,
     (connect, interval, check_offsets): (ConnectOptions, Duration, bool),
     step: &str,
-) -> Result<Convergence, ClusterError> {
+) -> Result<ConvergeReport, ClusterError> {
     let mut polled: Vec<Polled> = conns
         .into_iter()
         .map(|c| Polled {
@@ -172,15 +181,18 @@ pub(super) async fn converge_on(
     .await
 }
 
+/// Poll every node every `interval` until [`wait_converged`]'s conditions
+/// hold for `expect`, or fail when `bound` runs out (naming `step` and the
+/// nodes still pending) or is cancelled.
 pub(super) async fn converge_loop(
-    bound: &Bound<'_>,
+    bound: &TimeBox<'_>,
     polled: &mut [Polled],
     expect: &Expectations,
     connect: ConnectOptions,
     interval: Duration,
     check_offsets: bool,
     step: &str,
-) -> Result<Convergence, ClusterError> {
+) -> Result<ConvergeReport, ClusterError> {
     let started = Instant::now();
     let mut pending: Vec<String> = Vec::new();
     for poll in 0..max_polls(bound.timeout, interval) {
@@ -197,7 +209,7 @@ pub(super) async fn converge_loop(
             polled.iter().map(|p| p.name.clone()).zip(snaps).collect();
         pending = convergence_pending(&views, expect, check_offsets);
         if pending.is_empty() {
-            return Ok(Convergence {
+            return Ok(ConvergeReport {
                 elapsed: started.elapsed(),
                 polls: u32::try_from(poll + 1).unwrap_or(u32::MAX),
             });

@@ -5,42 +5,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio_util::sync::CancellationToken;
 
-use super::converge::{POLL_INTERVAL, converge_on, millis};
+use super::converge::{ConvergeOptions, converge_on, millis};
 use super::introduce::{Introduce, meet};
 use super::pending::Expectations;
-use crate::cluster::conn::{
-    AddressMap, Bound, ConnectOptions, Member, NodeConn, connect_all, parse_info,
-};
+use crate::cluster::conn::{AddressMap, Member, NodeConn, TimeBox, connect_all, parse_info};
 use crate::cluster::error::ClusterError;
 use crate::slots::{SLOT_COUNT, ranges_from_slots};
-
-/// Options of [`create`].
-#[derive(Debug, Clone)]
-pub struct CreateOptions {
-    /// Bound on the whole operation, convergence included. Primaries can take
-    /// up to ~5 s to report `cluster_state:ok` (see [`create`]), so allow more.
-    pub timeout: Duration,
-    pub cancel: CancellationToken,
-    pub connect: ConnectOptions,
-    pub interval: Duration,
-    /// Also require replicas' replication offsets to equal their primary's.
-    pub check_offsets: bool,
-}
-
-impl CreateOptions {
-    /// The defaults with the two settings every caller must choose.
-    pub fn new(timeout: Duration, cancel: CancellationToken) -> Self {
-        CreateOptions {
-            timeout,
-            cancel,
-            connect: ConnectOptions::default(),
-            interval: POLL_INTERVAL,
-            check_offsets: false,
-        }
-    }
-}
 
 /// What [`create`] did and how long it took. Times are from the start of `create`.
 #[derive(Debug, Clone, Serialize)]
@@ -71,10 +42,10 @@ pub struct CreateReport {
 /// ~5.1 s after the call when it runs later. Runtimes should call it early.
 pub async fn create(
     members: &[Member],
-    opts: &CreateOptions,
+    opts: &ConvergeOptions,
 ) -> Result<CreateReport, ClusterError> {
     validate(members)?;
-    let bound = Bound::new(opts.timeout, &opts.cancel, "create the cluster");
+    let bound = TimeBox::new(opts.timeout, &opts.cancel, "create the cluster");
     let n = members.len();
 
     let mut conns = bound
@@ -90,7 +61,7 @@ pub async fn create(
     bound
         .step(
             "create the cluster: check every node is empty",
-            futures::future::try_join_all(conns.iter_mut().map(check_empty)),
+            futures::future::try_join_all(conns.iter_mut().map(require_empty)),
         )
         .await?;
 
@@ -158,7 +129,7 @@ pub async fn create(
 
 /// One `CLUSTER ADDSLOTSRANGE` per primary, concurrently.
 async fn assign_slots(
-    bound: &Bound<'_>,
+    bound: &TimeBox<'_>,
     members: &[Member],
     conns: &mut [NodeConn],
 ) -> Result<(), ClusterError> {
@@ -188,7 +159,7 @@ async fn assign_slots(
 /// collide on an epoch and none has to bump its own (what redis-cli does
 /// too). Returns every node's id, in member order.
 async fn set_epochs(
-    bound: &Bound<'_>,
+    bound: &TimeBox<'_>,
     conns: &mut [NodeConn],
 ) -> Result<Vec<String>, ClusterError> {
     bound
@@ -205,7 +176,7 @@ async fn set_epochs(
 
 /// `CLUSTER REPLICATE` on every replica, naming its primary's id.
 async fn replicate(
-    bound: &Bound<'_>,
+    bound: &TimeBox<'_>,
     members: &[Member],
     conns: &mut [NodeConn],
     ids: &[String],
@@ -233,9 +204,13 @@ async fn replicate(
     Ok(())
 }
 
+/// Refuse a member list that cannot make a cluster, before any node is
+/// touched: no members, an address the controller may not reach, a replica
+/// of a member that is missing or itself a replica, a replica with slots, a
+/// slot assigned twice or to no one.
 pub(super) fn validate(members: &[Member]) -> Result<(), ClusterError> {
     if members.is_empty() {
-        return Err(ClusterError::Plan("no members".into()));
+        return Err(ClusterError::BadInput("no members".into()));
     }
     AddressMap::from_members(members)?;
     let by_name: HashMap<&str, &Member> = members.iter().map(|m| (m.name.as_str(), m)).collect();
@@ -244,13 +219,13 @@ pub(super) fn validate(members: &[Member]) -> Result<(), ClusterError> {
         if let Some(p) = &m.replica_of {
             match by_name.get(p.as_str()) {
                 None => {
-                    return Err(ClusterError::Plan(format!(
+                    return Err(ClusterError::BadInput(format!(
                         "{} replicates unknown member {p}",
                         m.name
                     )));
                 }
                 Some(pm) if pm.replica_of.is_some() => {
-                    return Err(ClusterError::Plan(format!(
+                    return Err(ClusterError::BadInput(format!(
                         "{} replicates {p}, which is itself a replica",
                         m.name
                     )));
@@ -258,7 +233,7 @@ pub(super) fn validate(members: &[Member]) -> Result<(), ClusterError> {
                 Some(_) => {}
             }
             if !m.slots.is_empty() {
-                return Err(ClusterError::Plan(format!(
+                return Err(ClusterError::BadInput(format!(
                     "{} is a replica but has slots assigned",
                     m.name
                 )));
@@ -267,7 +242,7 @@ pub(super) fn validate(members: &[Member]) -> Result<(), ClusterError> {
         for r in &m.slots {
             for s in r.slots() {
                 if let Some(other) = owner[usize::from(s)].replace(&m.name) {
-                    return Err(ClusterError::Plan(format!(
+                    return Err(ClusterError::BadInput(format!(
                         "slot {s} is assigned to both {other} and {}",
                         m.name
                     )));
@@ -277,7 +252,7 @@ pub(super) fn validate(members: &[Member]) -> Result<(), ClusterError> {
     }
     let uncovered = ranges_from_slots((0..SLOT_COUNT).filter(|&s| owner[usize::from(s)].is_none()));
     if !uncovered.is_empty() {
-        return Err(ClusterError::Plan(format!(
+        return Err(ClusterError::BadInput(format!(
             "slots {} are assigned to no primary (the cluster could never report cluster_state:ok)",
             crate::slots::join(&uncovered)
         )));
@@ -285,7 +260,10 @@ pub(super) fn validate(members: &[Member]) -> Result<(), ClusterError> {
     Ok(())
 }
 
-pub(super) async fn check_empty(c: &mut NodeConn) -> Result<(), ClusterError> {
+/// Refuse a node that is not a fresh cluster node (cluster support off, other
+/// nodes known, slots assigned, keys held): creating or growing a cluster
+/// must never merge one that exists.
+pub(super) async fn require_empty(c: &mut NodeConn) -> Result<(), ClusterError> {
     let info: String = match c.run(redis::cmd("CLUSTER").arg("INFO")).await {
         Ok(text) => text,
         Err(ClusterError::Command { source, .. })
@@ -322,6 +300,7 @@ pub(super) async fn check_empty(c: &mut NodeConn) -> Result<(), ClusterError> {
     Ok(())
 }
 
+/// The error for node `c` that cannot join because of `reason`.
 pub(super) fn not_empty(c: &NodeConn, reason: &str) -> ClusterError {
     ClusterError::NotEmpty {
         node: c.name.clone(),

@@ -7,10 +7,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::converge::{ConvergeOptions, converge_on, millis};
-use super::create::check_empty;
+use super::create::require_empty;
 use super::introduce::Introduce;
 use super::pending::Expectations;
-use crate::cluster::conn::{AddressMap, Bound, ConnectOptions, Member, connect_all};
+use crate::cluster::conn::{AddressMap, ConnectOptions, Member, TimeBox, connect_all};
 use crate::cluster::error::ClusterError;
 
 /// What [`add_node`] did and how long it took. Times are from the start of `add_node`.
@@ -52,7 +52,7 @@ pub async fn add_node(
     opts: &ConvergeOptions,
 ) -> Result<AddNodeReport, ClusterError> {
     validate_addition(members, new)?;
-    let bound = Bound::new(opts.timeout, &opts.cancel, "add a node to the cluster");
+    let bound = TimeBox::new(opts.timeout, &opts.cancel, "add a node to the cluster");
     let mut all: Vec<Member> = members.to_vec();
     all.push(new.clone());
 
@@ -66,7 +66,7 @@ pub async fn add_node(
     bound
         .step(
             "add a node: check the new node is empty",
-            check_empty(&mut conns[new_index]),
+            require_empty(&mut conns[new_index]),
         )
         .await?;
     let ids: Vec<String> =
@@ -162,7 +162,7 @@ pub async fn forget_strangers(
 /// and loopback, no slots on the new node, its primary a member.
 pub(super) fn validate_addition(members: &[Member], new: &Member) -> Result<(), ClusterError> {
     if members.is_empty() {
-        return Err(ClusterError::Plan(format!(
+        return Err(ClusterError::BadInput(format!(
             "no cluster to add {} to",
             new.name
         )));
@@ -171,7 +171,7 @@ pub(super) fn validate_addition(members: &[Member], new: &Member) -> Result<(), 
     all.push(new.clone());
     AddressMap::from_members(&all)?;
     if !new.slots.is_empty() {
-        return Err(ClusterError::Plan(format!(
+        return Err(ClusterError::BadInput(format!(
             "{} must join with no slots (move them with a reshard afterwards)",
             new.name
         )));
@@ -179,7 +179,7 @@ pub(super) fn validate_addition(members: &[Member], new: &Member) -> Result<(), 
     if let Some(p) = &new.replica_of
         && !members.iter().any(|m| &m.name == p)
     {
-        return Err(ClusterError::Plan(format!(
+        return Err(ClusterError::BadInput(format!(
             "{} replicates unknown member {p}",
             new.name
         )));

@@ -6,22 +6,27 @@ use std::time::Duration;
 
 use super::converge::max_polls;
 use super::pending::short;
-use crate::cluster::conn::{Bound, Member, NodeConn};
+use crate::cluster::conn::{Member, NodeConn, TimeBox};
 use crate::cluster::error::ClusterError;
 
 /// `CLUSTER MEET` for every (from, to) pair of member indexes, concurrently.
 /// MEET the `pairs`, then wait until every node knows `who`: the first half
 /// of both creating a cluster and adding a node, named `what` in errors.
 pub(super) struct Introduce {
+    /// The operation, first in every step's error ("create the cluster").
     pub(super) what: &'static str,
+    /// Whom every node must know, for the wait's step name ("every other").
     pub(super) who: &'static str,
+    /// How often the wait polls.
     pub(super) interval: Duration,
 }
 
 impl Introduce {
+    /// MEET `pairs` (indexes into `members` and `conns`), then wait until
+    /// every node lists all of `ids`, within `bound`.
     pub(super) async fn run(
         &self,
-        bound: &Bound<'_>,
+        bound: &TimeBox<'_>,
         conns: &mut [NodeConn],
         members: &[Member],
         pairs: &[(usize, usize)],
@@ -41,8 +46,9 @@ impl Introduce {
     }
 }
 
+/// `CLUSTER MEET` for every (from, to) pair of member indexes, concurrently.
 pub(super) async fn meet(
-    bound: &Bound<'_>,
+    bound: &TimeBox<'_>,
     conns: &[NodeConn],
     members: &[Member],
     pairs: &[(usize, usize)],
@@ -73,7 +79,7 @@ pub(super) async fn meet(
 /// Poll CLUSTER NODES until every node lists exactly the members' ids, none in
 /// handshake or without an address.
 pub(super) async fn wait_all_known(
-    bound: &Bound<'_>,
+    bound: &TimeBox<'_>,
     conns: &mut [NodeConn],
     ids: &[String],
     interval: Duration,

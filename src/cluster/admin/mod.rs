@@ -24,7 +24,7 @@ mod pending;
 mod tests;
 
 pub(crate) use crate::cluster::error::error_chain;
-pub use converge::{ConvergeOptions, Convergence, POLL_INTERVAL, wait_converged};
-pub use create::{CreateOptions, CreateReport, create};
+pub use converge::{ConvergeOptions, ConvergeReport, POLL_INTERVAL, wait_converged};
+pub use create::{CreateReport, create};
 pub use grow::{AddNodeReport, add_node, forget_strangers};
 pub(crate) use pending::{majority, slot_owners};

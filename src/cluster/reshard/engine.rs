@@ -1,4 +1,4 @@
-//! The engine: execute a [`Plan`] on a live cluster with the standard slot
+//! The engine: execute a [`SlotMoves`] on a live cluster with the standard slot
 //! migration protocol, several slots at once, never leaving a slot open.
 
 use std::collections::HashSet;
@@ -15,8 +15,8 @@ use crate::cluster::error::ClusterError;
 
 use super::fix::{Prefer, close_slot};
 use super::live::{Live, Node};
+use super::moves::SlotMoves;
 use super::options::{OnCancel, ReshardOptions};
-use super::plan::Plan;
 use super::steps::{
     Budget, DrainError, DrainOpts, Hooks, OnConflict, assign, drain, lossy, setslot,
 };
@@ -172,13 +172,13 @@ enum SlotEnd {
 /// this future (the future is `Send` when `progress` is).
 pub async fn execute(
     map: &AddressMap,
-    plan: &Plan,
+    plan: &SlotMoves,
     opts: &ReshardOptions,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<ReshardReport, ClusterError> {
     let started = Instant::now();
     if opts.batch_keys == 0 || opts.parallel_slots == 0 {
-        return Err(ClusterError::Plan(
+        return Err(ClusterError::BadInput(
             "batch_keys and parallel_slots must be at least 1".into(),
         ));
     }
@@ -328,8 +328,8 @@ fn report(
 }
 
 /// Check the plan against the nodes' own views and resolve names to nodes.
-fn resolve<'a>(live: &'a Live, plan: &Plan) -> Result<Vec<Job<'a>>, ClusterError> {
-    let bad = |detail: String| ClusterError::Plan(detail);
+fn resolve<'a>(live: &'a Live, plan: &SlotMoves) -> Result<Vec<Job<'a>>, ClusterError> {
+    let bad = |detail: String| ClusterError::BadInput(detail);
     let primary = |name: &str| -> Result<&'a Node, ClusterError> {
         match live.by_name(name) {
             Some(n) if n.is_primary() => Ok(n),
@@ -539,7 +539,7 @@ mod tests {
     fn execute_is_send() {
         fn assert_send<T: Send>(_: &T) {}
         let map = AddressMap::new();
-        let plan = Plan::default();
+        let plan = SlotMoves::default();
         let opts = ReshardOptions::default();
         let mut progress = |_: Progress| {};
         let fut = execute(&map, &plan, &opts, &mut progress);

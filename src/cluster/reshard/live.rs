@@ -9,7 +9,7 @@ use crate::cluster::error::ClusterError;
 use crate::cluster::nodes::{NodeLine, myself};
 use crate::slots::SlotRange;
 
-use super::plan::SlotOwners;
+use super::moves::SlotOwners;
 
 /// One reachable node.
 pub(crate) struct Node {
@@ -49,7 +49,7 @@ impl Live {
     /// Connect to every mapped node and read its view.
     pub async fn load(map: &AddressMap, connect: ConnectOptions) -> Result<Live, ClusterError> {
         if map.is_empty() {
-            return Err(ClusterError::Plan(
+            return Err(ClusterError::BadInput(
                 "the address map has no nodes to start from".into(),
             ));
         }
@@ -73,7 +73,7 @@ impl Live {
             let first = map.nodes()[0].announce;
             return Err(failed
                 .remove(&first)
-                .unwrap_or_else(|| ClusterError::Plan("no node could be loaded".into())));
+                .unwrap_or_else(|| ClusterError::BadInput("no node could be loaded".into())));
         }
         // Primaries the loaded nodes know but that were not loaded: a mapped node
         // that did not answer fails the load; an unmapped loopback one is tried.
@@ -144,7 +144,7 @@ impl Live {
             .map(|n| (n.name.as_str(), n.me.slots.as_slice()))
             .collect();
         SlotOwners::from_assignments(assignments).map_err(|e| match e {
-            ClusterError::Plan(detail) => ClusterError::Plan(format!(
+            ClusterError::BadInput(detail) => ClusterError::BadInput(format!(
                 "{detail} (the cluster has not converged; wait and retry)"
             )),
             other => other,

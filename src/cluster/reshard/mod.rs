@@ -1,8 +1,8 @@
-//! Live resharding, in Rust (no redis-cli): slot migration plans and the
+//! Live resharding, in Rust (no redis-cli): the slots to move and the
 //! engine that executes them under load.
 //!
-//! - [`plan`]   — [`SlotOwners`] and the planners [`plan_move`], [`plan_rebalance`],
-//!   [`plan_drain`] (pure): *what* moves.
+//! - [`moves`]  — [`SlotOwners`] and the functions [`moves_between`], [`rebalance_moves`],
+//!   [`drain_moves`] (pure): *what* moves.
 //! - [`engine`] — [`execute`]: *how* — SETSLOT IMPORTING/MIGRATING, GETKEYSINSLOT +
 //!   MIGRATE in batches, SETSLOT NODE, several slots at once; never leaves a slot open.
 //! - [`options`] — [`ReshardOptions`]: batches, concurrency, timeouts, what a cancel does.
@@ -15,9 +15,9 @@
 //! ```no_run
 //! # async fn demo(map: &redis_drill::cluster::AddressMap) -> Result<(), redis_drill::cluster::ClusterError> {
 //! use redis_drill::cluster::ConnectOptions;
-//! use redis_drill::cluster::reshard::{ReshardOptions, SlotOwners, execute, plan_move};
+//! use redis_drill::cluster::reshard::{ReshardOptions, SlotOwners, execute, moves_between};
 //! let owners = SlotOwners::load(map, ConnectOptions::default()).await?;
-//! let plan = plan_move(&owners, "s1n1", "s2n1", 500)?;
+//! let plan = moves_between(&owners, "s1n1", "s2n1", 500)?;
 //! let report = execute(map, &plan, &ReshardOptions::default(), &mut |p| {
 //!     eprintln!("{}/{} slots, {} keys", p.slots_done, p.slots_total, p.keys_moved)
 //! })
@@ -29,18 +29,18 @@
 pub mod engine;
 pub mod fix;
 mod live;
+pub mod moves;
 pub mod options;
-pub mod plan;
 mod steps;
 
 pub use engine::{BusyKey, Progress, ReshardReport, execute};
 pub use fix::{FixAction, FixReport, FixedSlot, fix_open_slots, fix_open_slots_with};
+pub use moves::{
+    MoveGroup, REBALANCE_THRESHOLD, SlotMove, SlotMoves, SlotOwners, drain_moves, moves_between,
+    rebalance_moves,
+};
 pub use options::{
     DEFAULT_BATCH_KEYS, DEFAULT_KEYS_IN_FLIGHT_PER_NODE, DEFAULT_MIGRATE_TIMEOUT_MS,
     DEFAULT_PARALLEL_SLOTS, DEFAULT_SETTLE_TIMEOUT, KeyConflicts, OnCancel, Overwrites,
     OverwrittenKey, ReshardOptions,
-};
-pub use plan::{
-    Plan, PlanStep, REBALANCE_THRESHOLD, SlotMove, SlotOwners, plan_drain, plan_move,
-    plan_rebalance,
 };

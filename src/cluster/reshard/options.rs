@@ -41,7 +41,7 @@ pub const DEFAULT_KEYS_IN_FLIGHT_PER_NODE: usize = DEFAULT_BATCH_KEYS;
 /// 60 s; on the links a drill builds a target that is idle for 10 s is a fault.
 pub const DEFAULT_MIGRATE_TIMEOUT_MS: u64 = 10_000;
 
-/// Bound on closing one slot after an error or a cancel (rolling back up to a
+/// TimeBox on closing one slot after an error or a cancel (rolling back up to a
 /// whole slot of keys), on top of the operation's own timeout.
 pub const DEFAULT_SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -56,10 +56,10 @@ pub struct ReshardOptions {
     /// for no limit. A batch larger than this waits until it is alone.
     pub keys_in_flight_per_node: usize,
     pub migrate_timeout_ms: u64,
-    /// Bound on the whole operation. When it passes, the slots in flight are
+    /// TimeBox on the whole operation. When it passes, the slots in flight are
     /// closed (within `settle_timeout`) and a timeout is returned.
     pub timeout: Duration,
-    /// Bound on closing each slot in flight after an error, a cancel or the timeout.
+    /// TimeBox on closing each slot in flight after an error, a cancel or the timeout.
     pub settle_timeout: Duration,
     /// Stops the operation between two batches; the slots in flight are closed first.
     pub cancel: CancellationToken,

@@ -15,7 +15,7 @@ use super::engine::{DockerRuntime, region_clients_name};
 use super::partitions::client_sources;
 use crate::net::links::LinkSample;
 use crate::net::{Applied, Grudge, Net};
-use crate::runtime::backend::{Backend, Place};
+use crate::runtime::backend::{Backend, ClientOrigin};
 use crate::runtime::deployment::{
     DeployedNode, Deployment, ExecOutput, NodeAction, Removed, RuntimeKind, UpOptions,
 };
@@ -56,8 +56,8 @@ impl Net for DockerRuntime {
         .boxed()
     }
 
-    fn check<'a>(&'a self, d: &'a Deployment) -> BoxFuture<'a, Result<(), NetError>> {
-        self.check_partitions(d).boxed()
+    fn can_partition<'a>(&'a self, d: &'a Deployment) -> BoxFuture<'a, Result<(), NetError>> {
+        self.probe_partitions(d).boxed()
     }
 
     /// Every node's relay, and every region's clients' relay, told the new
@@ -202,7 +202,7 @@ impl Backend for DockerRuntime {
         &'a self,
         d: &'a Deployment,
         region: &'a str,
-    ) -> BoxFuture<'a, Result<Place, RuntimeError>> {
+    ) -> BoxFuture<'a, Result<ClientOrigin, RuntimeError>> {
         async move {
             let ns = self.region_namespace(d, region).await?;
             Ok((Some(ns), None))

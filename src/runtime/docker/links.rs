@@ -353,7 +353,7 @@ async fn wait_listening(
     for _ in 0..(RELAY_START.as_millis() / interval.as_millis()) {
         let probe = ns.clone();
         let reached = tokio::task::spawn_blocking(move || {
-            probe.check(Some(relay), Duration::from_millis(200))
+            probe.probe(Some(relay), Duration::from_millis(200))
         })
         .await
         .map_err(|e| RuntimeError::Environment(format!("probing the relay: {e}")))?;

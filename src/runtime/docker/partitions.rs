@@ -60,7 +60,7 @@ fn docker_script(from: &[IpAddr]) -> String {
 impl DockerRuntime {
     /// Whether every running node's image ships iptables and its container
     /// may use it (NET_ADMIN).
-    pub(super) async fn check_partitions(&self, d: &Deployment) -> Result<(), NetError> {
+    pub(super) async fn probe_partitions(&self, d: &Deployment) -> Result<(), NetError> {
         let checks = d.nodes.iter().map(|n| async move {
             let cmd = argv(&["iptables", "-w", "-S", "INPUT"]);
             match self.exec(n, &cmd).await {

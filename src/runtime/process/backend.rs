@@ -16,7 +16,7 @@ use super::{links, partitions};
 use crate::net::grudge::CLIENTS;
 use crate::net::links::LinkSample;
 use crate::net::{Applied, Grudge, Net};
-use crate::runtime::backend::{Backend, Place};
+use crate::runtime::backend::{Backend, ClientOrigin};
 use crate::runtime::deployment::{
     DeployedNode, Deployment, ExecOutput, MAX_CLIENT_REGIONS, NodeAction, Removed, RuntimeKind,
     UpOptions,
@@ -59,7 +59,7 @@ impl Net for ProcessRuntime {
         partitions::heal(d).boxed()
     }
 
-    fn check<'a>(&'a self, _d: &'a Deployment) -> BoxFuture<'a, Result<(), NetError>> {
+    fn can_partition<'a>(&'a self, _d: &'a Deployment) -> BoxFuture<'a, Result<(), NetError>> {
         partitions::preflight().boxed()
     }
 
@@ -173,7 +173,7 @@ impl Backend for ProcessRuntime {
         &'a self,
         d: &'a Deployment,
         region: &'a str,
-    ) -> BoxFuture<'a, Result<Place, RuntimeError>> {
+    ) -> BoxFuture<'a, Result<ClientOrigin, RuntimeError>> {
         let place = match d.client_addr(region) {
             Some(ip) => Ok((None, Some(ip))),
             None => Err(RuntimeError::BadInput(format!(

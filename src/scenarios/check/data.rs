@@ -136,7 +136,7 @@ fn stale_checks(run: &Run, st: &checker::stale::StaleReads) -> StaleChecks {
 }
 
 /// The counters' verdict as the report keeps it.
-fn counter_checks(c: &checker::Counters) -> CounterChecks {
+fn counter_checks(c: &checker::CounterVerdict) -> CounterChecks {
     CounterChecks {
         counters_checked: c.keys_checked,
         acknowledged_incrs: c.acknowledged_incrs,
@@ -304,7 +304,7 @@ fn replica_places(r: &Record) -> Vec<checker::replication::ReplicaPlace> {
 /// measure, and why.
 fn checks_unknown(
     lost: &checker::LostWrites,
-    counters: &checker::Counters,
+    counters: &checker::CounterVerdict,
     r: &Record,
 ) -> BTreeMap<String, String> {
     let mut unknown = BTreeMap::new();

@@ -179,7 +179,7 @@ fn rejoin_ms(node: &str, r: &watch::Rejoin) -> RejoinMs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checker::{Downtime, MAX_SPANS, Span, Window};
+    use crate::checker::{Downtime, MAX_SPANS, ShardDowntime, Span};
 
     fn partition_from(start_ms: u64) -> FaultWindow {
         FaultWindow {
@@ -209,11 +209,11 @@ mod tests {
                 to_ns: i * 10_000_000 + 5_000_000,
             })
             .collect();
-        let w = Window {
+        let w = ShardDowntime {
             windows: MAX_SPANS as u32 + 7,
             spans_dropped: 7,
             spans,
-            ..Window::default()
+            ..ShardDowntime::default()
         };
         Downtime {
             per_shard: [("s1n1".to_string(), w)].into(),

@@ -10,6 +10,8 @@ use serde_saphyr::{Location, MessageFormatter};
 use super::error::{Position, TopologyError};
 use super::raw::S;
 
+/// Any YAML value, each node with where it starts: kept beside the typed parse so that an error
+/// can point at the line and column of the value it is about, and say what was found there.
 #[derive(Debug)]
 pub(super) enum Tree {
     Scalar(Scalar),
@@ -17,6 +19,8 @@ pub(super) enum Tree {
     Map(Vec<(S<String>, S<Tree>)>),
 }
 
+/// The kind of a scalar, all an error message needs of it ("expected a number, found a
+/// string").
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Scalar {
     Null,
@@ -82,10 +86,12 @@ impl<'de> Deserialize<'de> for Tree {
     }
 }
 
+/// A location as (line, column), the order positions are compared and sorted in.
 pub(super) fn pos(loc: &Location) -> (u64, u64) {
     (loc.line(), loc.column())
 }
 
+/// What a value is, with its article, for "found ..." in an error message.
 pub(super) fn describe(t: &Tree) -> &'static str {
     match t {
         Tree::Scalar(Scalar::Null) => "an empty value",
@@ -103,6 +109,7 @@ pub(super) enum Seg {
     Index(usize),
 }
 
+/// A field path as a user writes it (`cluster.slots[0]`), for the field an error names.
 pub(super) fn format_path(segs: &[Seg]) -> String {
     let mut out = String::new();
     for s in segs {
@@ -197,6 +204,8 @@ pub(crate) struct Doc<'a> {
 }
 
 impl Doc<'_> {
+    /// The position of `loc` in this document, naming `field`: where every error about a value
+    /// points (line and column at least 1).
     pub(super) fn at(&self, loc: Location, field: impl Into<String>) -> Position {
         Position {
             file: self.file.clone(),
@@ -206,6 +215,8 @@ impl Doc<'_> {
         }
     }
 
+    /// The error for a value that parsed but is not allowed, at `loc`, naming `field` and
+    /// saying why in `message`.
     pub(super) fn invalid(
         &self,
         loc: Location,
@@ -303,6 +314,9 @@ impl Doc<'_> {
         }
     }
 
+    /// A serde error as one sentence in our words (an unknown field with the ones allowed, a
+    /// wrong type with what was found), without the parser's own position, which the caller
+    /// puts in front.
     pub(super) fn message(&self, e: &serde_saphyr::Error) -> String {
         use serde_saphyr::Error as E;
         match e {

@@ -56,4 +56,5 @@ impl TopologyError {
     }
 }
 
+/// The loader's result: every step fails with a positioned [`TopologyError`].
 pub(super) type Result<T, E = TopologyError> = std::result::Result<T, E>;

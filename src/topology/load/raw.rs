@@ -8,8 +8,11 @@ use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
+/// Short for a value with its position: the raw form has one on nearly every field.
 pub(super) type S<T> = Spanned<T>;
 
+/// A topology file as written, before any default or cross-field rule: each field optional
+/// where the file may leave it out, with its position for errors.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTopology {
@@ -26,12 +29,14 @@ pub(super) struct RawTopology {
     pub(super) nodes: Option<S<Vec<RawNode>>>,
 }
 
+/// One `regions:` entry as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRegion {
     pub(super) name: S<String>,
 }
 
+/// One `links:` entry as written: the two regions and the link's figures, checked later.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawLink {
@@ -42,6 +47,8 @@ pub(super) struct RawLink {
     pub(super) rate_mbit: Option<S<f64>>,
 }
 
+/// The `cluster:` short form as written: counts and the optional explicit slot ranges per
+/// shard.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawCluster {
@@ -51,18 +58,21 @@ pub(super) struct RawCluster {
     pub(super) slots: Option<S<Vec<Vec<S<String>>>>>,
 }
 
+/// The `standalone:` short form as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStandalone {
     pub(super) primaries: Option<S<i64>>,
 }
 
+/// The `replicated:` short form as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawReplicated {
     pub(super) replicas: Option<S<i64>>,
 }
 
+/// One `overrides:` entry as written: settings for one node of a short form.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawOverride {
@@ -72,6 +82,7 @@ pub(super) struct RawOverride {
     pub(super) redis: Option<RedisMap>,
 }
 
+/// One `nodes:` entry as written (the explicit form).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawNode {
@@ -84,6 +95,8 @@ pub(super) struct RawNode {
     pub(super) slots: Option<S<Vec<S<String>>>>,
 }
 
+/// A `redis:` mapping of directives, in file order with positions, so that a bad directive is
+/// reported where it stands.
 pub(super) type RedisMap = Entries<S<RedisValue>>;
 
 /// A mapping kept in file order, each key with its position (serde's maps

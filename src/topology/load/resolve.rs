@@ -13,12 +13,16 @@ use super::raw::{RawTopology, RedisMap, S};
 use crate::slots::SlotRange;
 use crate::topology::model::{ClusterSettings, Kind, Link, NodeSpec, Region, Role, Topology};
 
+/// Whether `s` may name a topology, region or node: lowercase letters,
+/// digits and `-`, at most `NAME_MAX` bytes, since names end up inside
+/// container, network and host names.
 pub(super) fn valid_name(s: &str) -> bool {
     (1..=NAME_MAX).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+/// A kind as the file spells it, for messages that name the section to use.
 pub(super) fn kind_name(kind: Kind) -> &'static str {
     match kind {
         Kind::Cluster => "cluster",
@@ -58,6 +62,8 @@ pub(super) struct Draft<'r> {
 }
 
 impl Draft<'_> {
+    /// A node drafted with no per-node settings yet: the short forms draft each node, then
+    /// overrides fill in port, image, redis and slots.
     pub(super) fn new(
         name: String,
         role: Role,
@@ -80,6 +86,8 @@ impl Draft<'_> {
     }
 }
 
+/// Turns the raw form into a [`Topology`]: holds the document so that every check can point at
+/// the value it refuses.
 pub(super) struct Resolver<'a> {
     pub(super) doc: &'a Doc<'a>,
     pub(super) raw: &'a RawTopology,
@@ -216,6 +224,7 @@ impl<'a> Resolver<'a> {
         Ok(nodes)
     }
 
+    /// `s` as a name, or an error at it (see [`valid_name`]).
     pub(super) fn name(&self, s: &S<String>, field: &str) -> Result<String> {
         if valid_name(&s.value) {
             Ok(s.value.clone())
@@ -231,6 +240,8 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// `s` as an image reference, trimmed; refused when empty or with white space inside (it
+    /// goes on a command line).
     pub(super) fn image(&self, s: &S<String>, field: &str) -> Result<String> {
         let v = s.value.trim();
         if v.is_empty() || v.chars().any(char::is_whitespace) {
@@ -246,6 +257,8 @@ impl<'a> Resolver<'a> {
         Ok(v.to_string())
     }
 
+    /// The declared region names, in file order, or the single default region when the file
+    /// declares none; each name valid and declared once.
     pub(super) fn regions(&self) -> Result<Vec<String>> {
         let Some(list) = &self.raw.regions else {
             return Ok(vec![DEFAULT_REGION.to_string()]);
@@ -381,6 +394,7 @@ impl<'a> Resolver<'a> {
         Ok(v)
     }
 
+    /// `s` as one of the declared `regions`, or an error at it that lists them.
     pub(super) fn region(&self, s: &S<String>, field: &str, regions: &[String]) -> Result<String> {
         if regions.contains(&s.value) {
             return Ok(s.value.clone());
@@ -402,6 +416,8 @@ impl<'a> Resolver<'a> {
         ))
     }
 
+    /// `s` as a port (1-65535), with where it was written and its field, so
+    /// that a port two nodes share is reported at the later one.
     pub(super) fn port(&self, s: &S<i64>, field: &str) -> Result<(u16, Location, String)> {
         match u16::try_from(s.value) {
             Ok(p) if p > 0 => Ok((p, s.referenced, field.to_string())),
@@ -429,6 +445,8 @@ impl<'a> Resolver<'a> {
         Ok(s.value as usize)
     }
 
+    /// The error for a topology of more nodes than one machine runs (`MAX_NODES`), at the count
+    /// that asks for them.
     pub(super) fn too_many(&self, loc: Location, field: &str, n: u64) -> TopologyError {
         self.doc.invalid(
             loc,

@@ -231,6 +231,8 @@ impl<'a> Resolver<'a> {
             .collect()
     }
 
+    /// One shard's `cluster.slots` entries parsed as slot ranges, each with where it was
+    /// written, for the coverage and overlap checks.
     pub(super) fn ranges(&self, ranges: &[S<String>], prefix: &str) -> Result<Slots> {
         ranges
             .iter()

@@ -167,7 +167,7 @@ impl SlotOwners {
 
     /// The owners after `plan`. Fails when a move's source does not own its
     /// slot at that point, or names an unknown primary.
-    pub fn apply(&self, plan: &Plan) -> Result<SlotOwners, ClusterError> {
+    pub fn apply(&self, plan: &SlotMoves) -> Result<SlotOwners, ClusterError> {
         let mut next = self.clone();
         for m in &plan.moves {
             let from = next.require(&m.from)?;
@@ -213,20 +213,20 @@ pub struct SlotMove {
 
 /// Slots to move, in the order the engine starts them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Plan {
+pub struct SlotMoves {
     pub moves: Vec<SlotMove>,
 }
 
 /// The moves of a plan between one pair of primaries, for display.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PlanStep {
+pub struct MoveGroup {
     pub from: String,
     pub to: String,
     pub slots: usize,
     pub ranges: Vec<SlotRange>,
 }
 
-impl Plan {
+impl SlotMoves {
     /// Nothing to move: the engine returns at once.
     pub fn is_empty(&self) -> bool {
         self.moves.is_empty()
@@ -238,7 +238,7 @@ impl Plan {
     }
 
     /// The moves grouped by (from, to), in order of first appearance.
-    pub fn steps(&self) -> Vec<PlanStep> {
+    pub fn steps(&self) -> Vec<MoveGroup> {
         let mut order: Vec<(String, String)> = Vec::new();
         let mut slots: BTreeMap<(String, String), Vec<u16>> = BTreeMap::new();
         for m in &self.moves {
@@ -252,7 +252,7 @@ impl Plan {
             .into_iter()
             .map(|key| {
                 let s = slots.remove(&key).unwrap_or_default();
-                PlanStep {
+                MoveGroup {
                     slots: s.len(),
                     ranges: ranges_from_slots(s),
                     from: key.0,
@@ -263,7 +263,7 @@ impl Plan {
     }
 }
 
-impl fmt::Display for Plan {
+impl fmt::Display for SlotMoves {
     /// `move 500 slots: 500 from s1n1 to s2n1 (0-499)`, one line per pair.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_empty() {
@@ -286,18 +286,18 @@ impl fmt::Display for Plan {
 }
 
 fn plan_error(detail: String) -> ClusterError {
-    ClusterError::Plan(detail)
+    ClusterError::BadInput(detail)
 }
 
 /// Move `count` slots from `from` to `to`: the lowest `count` slots `from`
 /// serves, as `redis-cli --cluster reshard --cluster-from` picks them. Fails
 /// when `from` serves fewer, or either is not a primary, or they are the same.
-pub fn plan_move(
+pub fn moves_between(
     owners: &SlotOwners,
     from: &str,
     to: &str,
     count: usize,
-) -> Result<Plan, ClusterError> {
+) -> Result<SlotMoves, ClusterError> {
     owners.require(from)?;
     owners.require(to)?;
     if from == to {
@@ -312,7 +312,7 @@ pub fn plan_move(
             slots.len()
         )));
     }
-    Ok(Plan {
+    Ok(SlotMoves {
         moves: slots[..count]
             .iter()
             .map(|&slot| SlotMove {
@@ -334,7 +334,10 @@ pub fn plan_move(
 /// the number of slots moved is the least that reaches that split, and no slot
 /// moves twice. Sources give their lowest slots first; the largest surplus
 /// feeds the largest deficit first (ties by name).
-pub fn plan_rebalance(owners: &SlotOwners, primaries: &[String]) -> Result<Plan, ClusterError> {
+pub fn rebalance_moves(
+    owners: &SlotOwners,
+    primaries: &[String],
+) -> Result<SlotMoves, ClusterError> {
     if primaries.is_empty() {
         return Err(plan_error("no primaries to rebalance".into()));
     }
@@ -346,7 +349,7 @@ pub fn plan_rebalance(owners: &SlotOwners, primaries: &[String]) -> Result<Plan,
         }
     }
     if owners.spread(primaries) <= REBALANCE_THRESHOLD {
-        return Ok(Plan::default());
+        return Ok(SlotMoves::default());
     }
     let mut by_count: Vec<(&str, usize)> = primaries
         .iter()
@@ -393,7 +396,7 @@ pub fn plan_rebalance(owners: &SlotOwners, primaries: &[String]) -> Result<Plan,
             }
         }
     }
-    Ok(Plan { moves })
+    Ok(SlotMoves { moves })
 }
 
 /// Move every slot of `node` onto `onto`, as evenly as possible: each slot
@@ -401,7 +404,11 @@ pub fn plan_rebalance(owners: &SlotOwners, primaries: &[String]) -> Result<Plan,
 /// name), so primaries that start equal end within one slot of each other.
 /// Each receiver gets one consecutive run of `node`'s slots, lowest first, in
 /// name order. Fails when `onto` is empty, lists `node`, or names an unknown primary.
-pub fn plan_drain(owners: &SlotOwners, node: &str, onto: &[String]) -> Result<Plan, ClusterError> {
+pub fn drain_moves(
+    owners: &SlotOwners,
+    node: &str,
+    onto: &[String],
+) -> Result<SlotMoves, ClusterError> {
     owners.require(node)?;
     if onto.is_empty() {
         return Err(plan_error(format!(
@@ -444,7 +451,7 @@ pub fn plan_drain(owners: &SlotOwners, node: &str, onto: &[String]) -> Result<Pl
             });
         }
     }
-    Ok(Plan { moves })
+    Ok(SlotMoves { moves })
 }
 
 #[cfg(test)]
@@ -521,7 +528,7 @@ mod tests {
 
     /// The invariants of every plan: each slot at most once, never onto its
     /// owner, every source owns its slot, applies cleanly.
-    fn assert_sound(owners: &SlotOwners, plan: &Plan) -> SlotOwners {
+    fn assert_sound(owners: &SlotOwners, plan: &SlotMoves) -> SlotOwners {
         let mut seen = HashSet::new();
         for m in &plan.moves {
             assert!(seen.insert(m.slot), "slot {} moved twice", m.slot);
@@ -562,7 +569,7 @@ mod tests {
             ("p1", "px", 1, Err("px is not a primary")),
         ];
         for (from, to, count, want) in cases {
-            let got = plan_move(&owners, from, to, *count);
+            let got = moves_between(&owners, from, to, *count);
             match want {
                 Ok((lo, hi)) => {
                     let plan = got.unwrap();
@@ -571,7 +578,7 @@ mod tests {
                     assert_eq!(plan.moves.last().unwrap().slot, *hi);
                     let after = assert_sound(&owners, &plan);
                     assert_eq!(after.count(to), owners.count(to) + count);
-                    assert_eq!(plan, plan_move(&owners, from, to, *count).unwrap());
+                    assert_eq!(plan, moves_between(&owners, from, to, *count).unwrap());
                 }
                 Err(text) => {
                     let e = got.unwrap_err().to_string();
@@ -579,7 +586,7 @@ mod tests {
                 }
             }
         }
-        assert!(plan_move(&owners, "p1", "p2", 0).unwrap().is_empty());
+        assert!(moves_between(&owners, "p1", "p2", 0).unwrap().is_empty());
     }
 
     #[test]
@@ -591,7 +598,7 @@ mod tests {
             ),
             ("b".into(), vec![]),
         ]);
-        let plan = plan_move(&owners, "a", "b", 3).unwrap();
+        let plan = moves_between(&owners, "a", "b", 3).unwrap();
         let slots: Vec<u16> = plan.moves.iter().map(|m| m.slot).collect();
         assert_eq!(slots, vec![7, 8, 100]);
         assert_eq!(
@@ -617,7 +624,7 @@ mod tests {
                     owners.spread(&all) > REBALANCE_THRESHOLD,
                     "{shape}/{n}: starts skewed"
                 );
-                let plan = plan_rebalance(&owners, &all).unwrap();
+                let plan = rebalance_moves(&owners, &all).unwrap();
                 let after = assert_sound(&owners, &plan);
                 let spread = after.spread(&all);
                 assert!(
@@ -630,9 +637,9 @@ mod tests {
                     "{shape}/{n}: {counts:?}"
                 );
                 assert_eq!(plan.len(), least_moves(&owners, &all), "{shape}/{n}");
-                assert_eq!(plan, plan_rebalance(&owners, &all).unwrap(), "{shape}/{n}");
+                assert_eq!(plan, rebalance_moves(&owners, &all).unwrap(), "{shape}/{n}");
                 // Balanced now: nothing more to do.
-                assert!(plan_rebalance(&after, &all).unwrap().is_empty());
+                assert!(rebalance_moves(&after, &all).unwrap().is_empty());
             }
         }
     }
@@ -641,7 +648,7 @@ mod tests {
     fn rebalance_fills_an_empty_primary_from_every_other() {
         let owners = one_new_empty(4);
         let all = owners.primaries().to_vec();
-        let plan = plan_rebalance(&owners, &all).unwrap();
+        let plan = rebalance_moves(&owners, &all).unwrap();
         assert!(plan.moves.iter().all(|m| m.to == "p4"));
         let froms: BTreeSet<&str> = plan.moves.iter().map(|m| m.from.as_str()).collect();
         assert_eq!(
@@ -655,13 +662,13 @@ mod tests {
     fn rebalance_within_threshold_or_of_a_subset() {
         let owners = even(3);
         let all = owners.primaries().to_vec();
-        assert!(plan_rebalance(&owners, &all).unwrap().is_empty());
+        assert!(rebalance_moves(&owners, &all).unwrap().is_empty());
         // Only p1 and p2 take part after moving 3000 slots from p1 to p3: p3 stays.
         let skew = owners
-            .apply(&plan_move(&owners, "p1", "p3", 3000).unwrap())
+            .apply(&moves_between(&owners, "p1", "p3", 3000).unwrap())
             .unwrap();
         let two = vec!["p1".to_string(), "p2".to_string()];
-        let plan = plan_rebalance(&skew, &two).unwrap();
+        let plan = rebalance_moves(&skew, &two).unwrap();
         let after = assert_sound(&skew, &plan);
         assert_eq!(after.count("p3"), skew.count("p3"));
         assert!(after.spread(&two) <= REBALANCE_THRESHOLD);
@@ -670,7 +677,7 @@ mod tests {
             (vec!["p1".to_string(), "p1".to_string()], "listed twice"),
             (vec!["zz".to_string()], "zz is not a primary"),
         ] {
-            let e = plan_rebalance(&owners, &bad).unwrap_err().to_string();
+            let e = rebalance_moves(&owners, &bad).unwrap_err().to_string();
             assert!(e.contains(want), "{e}");
         }
     }
@@ -680,7 +687,7 @@ mod tests {
         for n in [3usize, 4, 5, 7] {
             let owners = even(n);
             let onto: Vec<String> = names(n).into_iter().skip(1).collect();
-            let plan = plan_drain(&owners, "p1", &onto).unwrap();
+            let plan = drain_moves(&owners, "p1", &onto).unwrap();
             let after = assert_sound(&owners, &plan);
             assert_eq!(after.count("p1"), 0, "n={n}");
             assert_eq!(plan.len(), owners.count("p1"));
@@ -689,7 +696,7 @@ mod tests {
                 counts.iter().max().unwrap() - counts.iter().min().unwrap() <= 1,
                 "n={n}: {counts:?}"
             );
-            assert_eq!(plan, plan_drain(&owners, "p1", &onto).unwrap());
+            assert_eq!(plan, drain_moves(&owners, "p1", &onto).unwrap());
             // One consecutive run per receiver.
             for s in plan.steps() {
                 assert_eq!(s.ranges.len(), 1, "n={n}: {s:?}");
@@ -704,13 +711,13 @@ mod tests {
             ("b".into(), vec![SlotRange::new(100, 16383)]),
             ("c".into(), vec![]),
         ]);
-        let plan = plan_drain(&owners, "a", &["b".into(), "c".into()]).unwrap();
+        let plan = drain_moves(&owners, "a", &["b".into(), "c".into()]).unwrap();
         assert!(plan.moves.iter().all(|m| m.to == "c"));
-        let e = plan_drain(&owners, "a", &["a".into()]).unwrap_err();
+        let e = drain_moves(&owners, "a", &["a".into()]).unwrap_err();
         assert!(e.to_string().contains("onto itself"), "{e}");
-        let e = plan_drain(&owners, "a", &[]).unwrap_err();
+        let e = drain_moves(&owners, "a", &[]).unwrap_err();
         assert!(e.to_string().contains("no primaries"), "{e}");
-        assert!(plan_drain(&owners, "c", &["a".into()]).unwrap().is_empty());
+        assert!(drain_moves(&owners, "c", &["a".into()]).unwrap().is_empty());
     }
 
     #[test]
@@ -763,7 +770,7 @@ mod tests {
             "{e}"
         );
         let owners = even(2);
-        let bad = Plan {
+        let bad = SlotMoves {
             moves: vec![SlotMove {
                 slot: 9000,
                 from: "p1".into(),

@@ -1,6 +1,6 @@
-//! The checks of `redis-cli --cluster check`, in Rust.
+//! A cluster's health: the checks of `redis-cli --cluster check`, in Rust.
 //!
-//! Like redis-cli, [`check`] starts from one entry node, loads `CLUSTER NODES`
+//! Like redis-cli, [`health`] starts from one entry node, loads `CLUSTER NODES`
 //! from it and from every node it knows (skipping those it flags `noaddr` or
 //! `fail`), and then judges the collected views with [`evaluate`], which is pure:
 //!
@@ -33,9 +33,9 @@ pub const SLOTS_COVERAGE: &str = "slots_coverage";
 /// No slot claimed by two primaries.
 pub const MULTIPLE_OWNERS: &str = "multiple_owners";
 
-/// One node as [`check`] loaded it.
+/// One node as [`health`] loaded it.
 #[derive(Debug, Clone)]
-pub struct CheckedNode {
+pub struct LoadedNode {
     pub name: String,
     /// The controller address it was loaded from.
     pub addr: SocketAddr,
@@ -45,7 +45,7 @@ pub struct CheckedNode {
     pub keys_in_unclaimed: Vec<u16>,
 }
 
-impl CheckedNode {
+impl LoadedNode {
     fn label(&self) -> String {
         format!("{} ({})", self.name, self.addr)
     }
@@ -53,7 +53,7 @@ impl CheckedNode {
 
 /// One of the four checks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Check {
+pub struct Finding {
     /// Stable id: [`CONFIG_CONSISTENT`], [`OPEN_SLOTS`], [`SLOTS_COVERAGE`], [`MULTIPLE_OWNERS`].
     pub name: String,
     pub ok: bool,
@@ -63,26 +63,26 @@ pub struct Check {
     pub details: Vec<String>,
 }
 
-/// The result of [`check`]. `ok` when every check is.
+/// The result of [`health`]. `ok` when every check is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckReport {
+pub struct Health {
     /// The node the check started from.
     pub entry: String,
-    pub checks: Vec<Check>,
+    pub checks: Vec<Finding>,
     pub ok: bool,
     /// Nodes the entry knows that were not loaded, and why (as redis-cli, they
     /// are left out of every check, so a primary among them shows up as uncovered slots).
     pub skipped: Vec<String>,
 }
 
-impl CheckReport {
+impl Health {
     /// The check with this id (one of the constants above).
-    pub fn get(&self, name: &str) -> Option<&Check> {
+    pub fn get(&self, name: &str) -> Option<&Finding> {
         self.checks.iter().find(|c| c.name == name)
     }
 }
 
-impl fmt::Display for CheckReport {
+impl fmt::Display for Health {
     /// The lines redis-cli prints: `[OK] ...`, `[ERR] ...`, `[WARNING] ...`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -109,14 +109,14 @@ impl fmt::Display for CheckReport {
 }
 
 /// Judge the views of the loaded nodes. Pure.
-pub fn evaluate(entry: &str, nodes: &[CheckedNode], skipped: Vec<String>) -> CheckReport {
+pub fn evaluate(entry: &str, nodes: &[LoadedNode], skipped: Vec<String>) -> Health {
     let checks = vec![
         config_consistent(nodes),
         open_slots(nodes),
         slots_coverage(nodes),
         multiple_owners(nodes),
     ];
-    CheckReport {
+    Health {
         entry: entry.to_string(),
         ok: checks.iter().all(|c| c.ok),
         checks,
@@ -130,8 +130,8 @@ fn verdict(
     ok_summary: &str,
     err_summary: String,
     details: Vec<String>,
-) -> Check {
-    Check {
+) -> Finding {
+    Finding {
         name: name.to_string(),
         ok,
         summary: if ok {
@@ -144,7 +144,7 @@ fn verdict(
 }
 
 /// A name for a node id: the loaded node whose own line has that id, else the id's prefix.
-fn namer(nodes: &[CheckedNode]) -> impl Fn(&str) -> String + '_ {
+fn namer(nodes: &[LoadedNode]) -> impl Fn(&str) -> String + '_ {
     move |id: &str| {
         nodes
             .iter()
@@ -154,7 +154,7 @@ fn namer(nodes: &[CheckedNode]) -> impl Fn(&str) -> String + '_ {
     }
 }
 
-fn config_consistent(nodes: &[CheckedNode]) -> Check {
+fn config_consistent(nodes: &[LoadedNode]) -> Finding {
     let mut details = Vec::new();
     if nodes.len() > 1 {
         let owners: Vec<Vec<Option<&str>>> = nodes.iter().map(|n| slot_owners(&n.lines)).collect();
@@ -200,7 +200,7 @@ fn config_consistent(nodes: &[CheckedNode]) -> Check {
     )
 }
 
-fn open_slots(nodes: &[CheckedNode]) -> Check {
+fn open_slots(nodes: &[LoadedNode]) -> Finding {
     let name = namer(nodes);
     let mut details = Vec::new();
     let mut open: Vec<u16> = Vec::new();
@@ -237,7 +237,7 @@ fn open_slots(nodes: &[CheckedNode]) -> Check {
     )
 }
 
-fn slots_coverage(nodes: &[CheckedNode]) -> Check {
+fn slots_coverage(nodes: &[LoadedNode]) -> Finding {
     let mut covered = vec![false; usize::from(SLOT_COUNT)];
     for n in nodes {
         if let Some(me) = myself(&n.lines) {
@@ -267,7 +267,7 @@ fn slots_coverage(nodes: &[CheckedNode]) -> Check {
     )
 }
 
-fn multiple_owners(nodes: &[CheckedNode]) -> Check {
+fn multiple_owners(nodes: &[LoadedNode]) -> Finding {
     // Per slot, the indexes of the primaries claiming it or holding keys in it.
     let mut owners: Vec<Vec<usize>> = vec![Vec::new(); usize::from(SLOT_COUNT)];
     for (i, n) in nodes.iter().enumerate() {
@@ -318,9 +318,9 @@ fn multiple_owners(nodes: &[CheckedNode]) -> Check {
     )
 }
 
-/// Options of [`check_with`].
+/// Options of [`health_with`].
 #[derive(Debug, Clone, Copy)]
-pub struct CheckOptions {
+pub struct HealthOptions {
     pub connect: ConnectOptions,
     /// Look for keys in slots a primary does not claim (`CLUSTER COUNTKEYSINSLOT`
     /// on each of them, pipelined, skipped on empty nodes), as redis-cli's
@@ -328,28 +328,28 @@ pub struct CheckOptions {
     pub count_keys: bool,
 }
 
-impl Default for CheckOptions {
+impl Default for HealthOptions {
     fn default() -> Self {
-        CheckOptions {
+        HealthOptions {
             connect: ConnectOptions::default(),
             count_keys: true,
         }
     }
 }
 
-/// [`check_with`] with default options.
-pub async fn check(entry: SocketAddr, map: &AddressMap) -> Result<CheckReport, ClusterError> {
-    check_with(entry, map, &CheckOptions::default()).await
+/// [`health_with`] with default options.
+pub async fn health(entry: SocketAddr, map: &AddressMap) -> Result<Health, ClusterError> {
+    health_with(entry, map, &HealthOptions::default()).await
 }
 
 /// Load the views of `entry` and every node it knows (reached through `map`),
 /// then [`evaluate`] them. Fails when the entry cannot be loaded, or when a
 /// node it knows announces an address the map cannot translate to loopback.
-pub async fn check_with(
+pub async fn health_with(
     entry: SocketAddr,
     map: &AddressMap,
-    opts: &CheckOptions,
-) -> Result<CheckReport, ClusterError> {
+    opts: &HealthOptions,
+) -> Result<Health, ClusterError> {
     let entry_name = map.name_of_addr(entry);
     let mut conn = NodeConn::connect(&entry_name, entry, opts.connect).await?;
     let lines = conn.cluster_nodes().await?;
@@ -402,7 +402,7 @@ async fn load(
     mut c: NodeConn,
     lines: Vec<NodeLine>,
     count_keys: bool,
-) -> Result<CheckedNode, ClusterError> {
+) -> Result<LoadedNode, ClusterError> {
     let mut keys_in_unclaimed = Vec::new();
     let primary = myself(&lines).is_some_and(|m| !m.is_replica());
     if count_keys && primary {
@@ -412,24 +412,17 @@ async fn load(
             let unclaimed: Vec<u16> = (0..SLOT_COUNT)
                 .filter(|&s| !me.is_some_and(|m| m.serves(s)))
                 .collect();
-            // Pipelines of 1024 commands: a few round trips, bounded replies.
-            for chunk in unclaimed.chunks(1024) {
-                let mut pipe = redis::pipe();
-                for s in chunk {
-                    pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(*s);
-                }
-                let counts: Vec<u64> = c.run_pipe(&pipe, "CLUSTER COUNTKEYSINSLOT").await?;
-                keys_in_unclaimed.extend(
-                    chunk
-                        .iter()
-                        .zip(counts)
-                        .filter(|(_, n)| *n > 0)
-                        .map(|(s, _)| *s),
-                );
-            }
+            let counts = c.count_keys_in_slots(&unclaimed).await?;
+            keys_in_unclaimed.extend(
+                unclaimed
+                    .iter()
+                    .zip(counts)
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(s, _)| *s),
+            );
         }
     }
-    Ok(CheckedNode {
+    Ok(LoadedNode {
         name: c.name.clone(),
         addr: c.addr,
         lines,
@@ -502,8 +495,8 @@ mod tests {
 
     const GOOD: [&str; 3] = ["0-5460", "5461-10922", "10923-16383"];
 
-    fn node(name: &str, port: u16, text: &str) -> CheckedNode {
-        CheckedNode {
+    fn node(name: &str, port: u16, text: &str) -> LoadedNode {
+        LoadedNode {
             name: name.into(),
             addr: format!("127.0.0.1:{port}").parse().unwrap(),
             lines: parse_cluster_nodes(text).unwrap(),
@@ -513,7 +506,7 @@ mod tests {
 
     /// Nodes a, b, c (primaries) and r (replica of a); per node, the slot
     /// columns of its view and extra tokens on its own line.
-    fn cluster(views: [([&str; 3], &str); 4]) -> Vec<CheckedNode> {
+    fn cluster(views: [([&str; 3], &str); 4]) -> Vec<LoadedNode> {
         let ids = [A, B, C, R];
         let names = ["a", "b", "c", "r"];
         (0..4)
@@ -527,11 +520,11 @@ mod tests {
             .collect()
     }
 
-    fn healthy() -> Vec<CheckedNode> {
+    fn healthy() -> Vec<LoadedNode> {
         cluster([(GOOD, ""); 4])
     }
 
-    fn failing(report: &CheckReport) -> Vec<&str> {
+    fn failing(report: &Health) -> Vec<&str> {
         report
             .checks
             .iter()
