@@ -4,7 +4,14 @@
 //! charts ([`charts`]). The page is written through maud, which escapes
 //! every value it is given: a scenario, node or note cannot break the page.
 
+mod bars;
+mod binned;
 mod charts;
+mod cluster;
+mod draw;
+mod per_second;
+mod scatter;
+mod stampede;
 #[cfg(test)]
 mod tests;
 
@@ -15,7 +22,7 @@ use super::model::Report;
 use super::section::{Align, Block, Section, Table};
 use super::sections;
 use super::text::number;
-pub(crate) use charts::{Bars, bar_chart};
+pub(crate) use bars::{Bars, bar_chart};
 
 /// The page's style sheet, shared with the pages of the nightly and the
 /// capacity planner so that every page of the tool looks alike.
