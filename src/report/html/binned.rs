@@ -55,7 +55,9 @@ struct Bin {
 /// The ops cut into bins of `w` s, from the first op's bin to the last's,
 /// quiet bins included (a stall is a gap, not nothing): `(bin start, bin)`.
 fn bins(log: &OpLog, w: f64) -> Vec<(f64, Bin)> {
-    let index = |t: f64| (t / w).floor().max(0.0) as usize;
+    // An op due on a bin's edge belongs to the later bin, whatever the
+    // division's last bit says (0.6 / 0.2 is 2.9999999999999996).
+    let index = |t: f64| (t / w + 1e-9).floor().max(0.0) as usize;
     let (Some(first), Some(last)) = (log.ops.first(), log.ops.last()) else {
         return Vec::new();
     };
