@@ -88,7 +88,14 @@ fn a_drills_report_html_renders_in_chromium_with_every_chart_drawn() {
     assert_eq!(
         ids,
         [
-            "latency", "ops", "downtime", "failover", "slots", "keys", "memory"
+            "latency",
+            "latency-raw",
+            "ops",
+            "downtime",
+            "failover",
+            "slots",
+            "keys",
+            "memory"
         ]
     );
     for (id, body) in &found {
@@ -103,7 +110,9 @@ fn a_drills_report_html_renders_in_chromium_with_every_chart_drawn() {
         "the fault is not marked"
     );
 
-    // `report --format html` is the same page, from report.json alone.
+    // `report --format html` is the same page from report.json alone, but
+    // for the time charts: without the run's ops they are per second, and
+    // say so; every op's chart says why it is not drawn.
     let again = env.run(&[
         "report",
         dir.join("report.json").to_str().unwrap(),
@@ -111,7 +120,26 @@ fn a_drills_report_html_renders_in_chromium_with_every_chart_drawn() {
         "html",
     ]);
     assert_eq!(again.status.code(), Some(exit::SUCCESS));
-    assert_eq!(String::from_utf8_lossy(&again.stdout), page);
+    let again = String::from_utf8_lossy(&again.stdout);
+    let before_charts = |p: &str| {
+        p.split("<section class=\"chart\"")
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(before_charts(&again), before_charts(&page));
+    let after_time_charts = |p: &str| {
+        p.split("<section class=\"chart\" id=\"downtime\"")
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(after_time_charts(&again), after_time_charts(&page));
+    assert!(
+        again.contains("per whole second"),
+        "the fallback does not say so"
+    );
+    assert!(again.contains("report.json alone"));
 
     // In a real browser: not blank, and the app p99 line's blue is on it.
     let shots = tempfile::tempdir().unwrap();

@@ -62,7 +62,9 @@ pub(super) fn section_md(s: &mut String, section: &Section) {
 }
 
 /// A table: the header row (`| | |` for a table of labels), the alignment
-/// row, then the rows; a row marked failing has its first cell in bold.
+/// row, then the rows; a marked row's cell that the mark is about carries
+/// its sign (`✗`, bold; `?`), a failing row without one has its first cell
+/// in bold.
 fn table_md(s: &mut String, t: &Table) {
     let head: Vec<String> = if t.head.is_empty() {
         vec![String::new(); t.align.len()]
@@ -78,8 +80,21 @@ fn table_md(s: &mut String, t: &Table) {
     let mut lines = vec![line(&head), format!("|{}|", align.join("|"))];
     for row in &t.rows {
         let mut cells: Vec<String> = row.cells.iter().map(|c| cell(c)).collect();
-        if let (Some(Mark::Fail), Some(first)) = (row.mark, cells.first_mut()) {
-            *first = format!("**{first}**");
+        match row.flagged() {
+            // The cell the mark is about: bold when it failed, with the sign.
+            Some((i, sign)) => {
+                if let Some(c) = cells.get_mut(i) {
+                    *c = match row.mark {
+                        Some(Mark::Fail) => format!("**{c}** {sign}"),
+                        _ => format!("{c} {sign}"),
+                    };
+                }
+            }
+            None => {
+                if let (Some(Mark::Fail), Some(first)) = (row.mark, cells.first_mut()) {
+                    *first = format!("**{first}**");
+                }
+            }
         }
         lines.push(line(&cells));
     }

@@ -10,6 +10,8 @@
 //! # Layout, from the bottom up
 //!
 //! - `model`: [`Report`] and the types it is made of; the SLO evaluation.
+//! - `oplog`: the run's ops cut down for the charts, handed over beside
+//!   the report by the check stage, never serialized.
 //! - `text`, `section`: how numbers are written; the section model — a
 //!   titled list of tables (head, alignment, rows, marks), paragraphs and
 //!   lists — with its one empty-cell mark.
@@ -35,6 +37,7 @@ mod markdown;
 mod model;
 /// The nightly's summary, index and JUnit, from the drills' reports.
 pub mod nightly;
+mod oplog;
 mod regions;
 mod section;
 mod sections;
@@ -49,6 +52,7 @@ pub use html::render as render_html;
 pub use junit::render as render_junit;
 pub use markdown::render as render_markdown;
 pub use model::*;
+pub use oplog::{OpEnd, OpLog, OpPoint};
 pub use store::{REPORT_FILES, RunDir, remove_reports, write_reports, write_run};
 
 #[cfg(test)]

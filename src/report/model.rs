@@ -82,6 +82,12 @@ pub struct Report {
     /// reach each region, and what they saw; empty without regions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub client_regions: Vec<ClientRegion>,
+    /// The run's ops for the HTML charts, when the report was just made
+    /// from its stored run (`check`): never written to `report.json`, whose
+    /// per-second series stays as it was; absent when a page is re-made
+    /// from `report.json` alone, and the charts then say they are per second.
+    #[serde(skip)]
+    pub op_log: Option<super::oplog::OpLog>,
 }
 
 /// The clients of one region and what they saw.

@@ -35,9 +35,11 @@ pub enum DrillStatus {
     Error,
 }
 
-/// One headline figure, owned (the summary is read back by the next nightly).
+/// One headline figure of a drill, owned (the summary is read back by the
+/// next nightly); named apart from the report model's `Figure`, which is
+/// what a run knows of one SLO's figure (measured, or why not).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Figure {
+pub struct HeadlineFigure {
     pub key: String,
     pub label: String,
     pub unit: String,
@@ -66,7 +68,7 @@ pub struct DrillEntry {
     /// unknown: why` — what a reader of the index wants first.
     #[serde(default)]
     pub not_passed: Vec<String>,
-    pub figures: Vec<Figure>,
+    pub figures: Vec<HeadlineFigure>,
     /// Why there is no report (timeout, the last lines of stderr).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -115,7 +117,7 @@ impl DrillEntry {
                 .collect(),
             figures: headline(report)
                 .into_iter()
-                .map(|h| Figure {
+                .map(|h| HeadlineFigure {
                     key: h.key.into(),
                     label: h.label.into(),
                     unit: h.unit.into(),
@@ -181,14 +183,16 @@ pub struct Summary {
     /// What moved since the previous nightly (empty without one).
     pub trend: Comparison,
     /// pass, fail, regressed or unknown: what [`exit_code`] says in words.
-    pub outcome: Outcome,
+    pub outcome: NightlyOutcome,
     pub exit_code: i32,
 }
 
-/// What a nightly found, worst first: a scheduler reads it from the exit code.
+/// What a nightly found, worst first: a scheduler reads it from the exit
+/// code. Named apart from an op's `record::ops::Outcome`; serialized as
+/// before (`failed`, `regressed`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum NightlyOutcome {
     /// A drill's verdict is fail.
     Failed,
     /// No drill failed, but something got worse since the previous nightly.
@@ -200,28 +204,28 @@ pub enum Outcome {
     Passed,
 }
 
-impl Outcome {
+impl NightlyOutcome {
     /// The exit code of `redis-drill nightly` ([`crate::exit`]).
     pub const fn code(self) -> i32 {
         match self {
-            Outcome::Failed => exit::CHECK_FAILED,
-            Outcome::Regressed => exit::REGRESSED,
-            Outcome::Unknown => exit::UNKNOWN,
-            Outcome::Passed => exit::SUCCESS,
+            NightlyOutcome::Failed => exit::CHECK_FAILED,
+            NightlyOutcome::Regressed => exit::REGRESSED,
+            NightlyOutcome::Unknown => exit::UNKNOWN,
+            NightlyOutcome::Passed => exit::SUCCESS,
         }
     }
 }
 
 /// The nightly's outcome from its drills and its trend.
-pub fn outcome(drills: &[DrillEntry], trend: &Comparison) -> Outcome {
+pub fn outcome(drills: &[DrillEntry], trend: &Comparison) -> NightlyOutcome {
     if drills.iter().any(|d| d.gate() == Verdict::Fail) {
-        Outcome::Failed
+        NightlyOutcome::Failed
     } else if trend.regressed {
-        Outcome::Regressed
+        NightlyOutcome::Regressed
     } else if drills.iter().any(|d| d.gate() != Verdict::Pass) {
-        Outcome::Unknown
+        NightlyOutcome::Unknown
     } else {
-        Outcome::Passed
+        NightlyOutcome::Passed
     }
 }
 
@@ -351,10 +355,10 @@ pub fn render_index(s: &Summary) -> String {
 /// The outcome, the environment, and the nightly compared with.
 fn index_head(s: &Summary) -> Markup {
     let outcome = match s.outcome {
-        Outcome::Failed => "fail",
-        Outcome::Regressed => "regressed",
-        Outcome::Unknown => "unknown",
-        Outcome::Passed => "pass",
+        NightlyOutcome::Failed => "fail",
+        NightlyOutcome::Regressed => "regressed",
+        NightlyOutcome::Unknown => "unknown",
+        NightlyOutcome::Passed => "pass",
     };
     html! {
         p class=(outcome) {
@@ -564,12 +568,18 @@ mod tests {
             regressed: true,
             ..Comparison::default()
         };
-        assert_eq!(outcome(std::slice::from_ref(&pass), &none), Outcome::Passed);
+        assert_eq!(
+            outcome(std::slice::from_ref(&pass), &none),
+            NightlyOutcome::Passed
+        );
         assert_eq!(
             outcome(std::slice::from_ref(&pass), &regressed),
-            Outcome::Regressed
+            NightlyOutcome::Regressed
         );
-        assert_eq!(outcome(&[pass.clone(), fail], &regressed), Outcome::Failed);
+        assert_eq!(
+            outcome(&[pass.clone(), fail], &regressed),
+            NightlyOutcome::Failed
+        );
         let hung = DrillEntry::without_report(
             "hung".into(),
             DrillStatus::TimedOut,
@@ -579,11 +589,11 @@ mod tests {
             "killed after 1 s".into(),
         );
         assert_eq!(hung.verdict, Verdict::Unknown);
-        assert_eq!(outcome(&[pass, hung], &none), Outcome::Unknown);
-        assert_eq!(Outcome::Passed.code(), exit::SUCCESS);
-        assert_eq!(Outcome::Failed.code(), exit::CHECK_FAILED);
-        assert_eq!(Outcome::Regressed.code(), exit::REGRESSED);
-        assert_eq!(Outcome::Unknown.code(), exit::UNKNOWN);
+        assert_eq!(outcome(&[pass, hung], &none), NightlyOutcome::Unknown);
+        assert_eq!(NightlyOutcome::Passed.code(), exit::SUCCESS);
+        assert_eq!(NightlyOutcome::Failed.code(), exit::CHECK_FAILED);
+        assert_eq!(NightlyOutcome::Regressed.code(), exit::REGRESSED);
+        assert_eq!(NightlyOutcome::Unknown.code(), exit::UNKNOWN);
     }
 
     #[test]
@@ -606,14 +616,17 @@ mod tests {
         let pass = entry(&passing_failover());
         assert_eq!(
             outcome(&[pass.clone(), met.clone()], &none),
-            Outcome::Passed
+            NightlyOutcome::Passed
         );
         // The hazard did not show: the listed SLO held.
         let mut toothless = sample();
         toothless.expected = Some(expect(&toothless, "max_lost_keys"));
         let unmet = entry(&toothless);
         assert_eq!(unmet.gate(), Verdict::Fail);
-        assert_eq!(outcome(&[pass, unmet.clone()], &none), Outcome::Failed);
+        assert_eq!(
+            outcome(&[pass, unmet.clone()], &none),
+            NightlyOutcome::Failed
+        );
         let s = summary(vec![met, unmet], None, none);
         let html = render_index(&s);
         assert!(
@@ -692,7 +705,7 @@ mod tests {
             &compare::default_thresholds(),
         );
         let s = summary(drills, Some("2026-11-22T22-00-00Z"), t);
-        assert_eq!(s.outcome, Outcome::Regressed);
+        assert_eq!(s.outcome, NightlyOutcome::Regressed);
         let html = render_index(&s);
         assert_eq!(html.matches("<tr><td>").count(), 2, "{html}");
         assert!(html.contains(&format!(

@@ -38,7 +38,7 @@ fn round_trips<'a>(rows: impl IntoIterator<Item = &'a LinkReport>) -> Table {
             opt(l.min_ms),
             l.check.as_str().to_string(),
         ];
-        t.rows.push(Row::marked(cells, Some(l.check.into())));
+        t.rows.push(Row::marked_at(cells, Some(l.check.into()), 7));
     }
     t
 }

@@ -35,6 +35,17 @@ impl Mark {
             Mark::Unknown => "unknown",
         }
     }
+
+    /// The sign a marked cell carries, the same in Markdown and HTML: `✗`
+    /// for a failure, `?` for a result not established; none for a pass,
+    /// which needs no pointing at.
+    pub(crate) fn sign(self) -> Option<&'static str> {
+        match self {
+            Mark::Pass => None,
+            Mark::Fail => Some("✗"),
+            Mark::Unknown => Some("?"),
+        }
+    }
 }
 
 impl From<super::model::Verdict> for Mark {
@@ -52,17 +63,45 @@ impl From<super::model::Verdict> for Mark {
 pub(crate) struct Row {
     pub cells: Vec<String>,
     pub mark: Option<Mark>,
+    /// The cell the mark is about (the SLO's value that broke its limit,
+    /// the `unknown` result): it carries the mark's sign ([`Mark::sign`])
+    /// in every rendering, so a reader sees which figure failed, not only
+    /// that the row did.
+    pub at: Option<usize>,
 }
 
 impl Row {
     /// A plain row.
     pub(crate) fn new(cells: Vec<String>) -> Self {
-        Row { cells, mark: None }
+        Row {
+            cells,
+            mark: None,
+            at: None,
+        }
     }
 
     /// A row marked `mark` (`None` leaves it plain).
     pub(crate) fn marked(cells: Vec<String>, mark: Option<Mark>) -> Self {
-        Row { cells, mark }
+        Row {
+            cells,
+            mark,
+            at: None,
+        }
+    }
+
+    /// A row marked `mark` whose cell `at` is what the mark is about.
+    pub(crate) fn marked_at(cells: Vec<String>, mark: Option<Mark>, at: usize) -> Self {
+        Row {
+            cells,
+            mark,
+            at: Some(at),
+        }
+    }
+
+    /// The cell that carries the mark's sign, and the sign: none for a
+    /// passing or plain row.
+    pub(crate) fn flagged(&self) -> Option<(usize, &'static str)> {
+        Some((self.at?, self.mark?.sign()?))
     }
 }
 

@@ -30,7 +30,8 @@ pub(super) fn body(r: &Report) -> Vec<Section> {
 }
 
 /// The SLO table: each SLO's limit, its value and its result, the row
-/// coloured by the result.
+/// coloured by the result; a failed value and an unknown result carry
+/// their sign.
 pub(super) fn slos(r: &Report) -> Section {
     let mut s = Section::titled("SLOs");
     let mut t = Table::aligned(&["SLO", "limit", "value", "result", "note"], "lrrll");
@@ -58,7 +59,10 @@ pub(super) fn slos(r: &Report) -> Section {
             result.to_string(),
             note.to_string(),
         ];
-        t.rows.push(Row::marked(cells, Some(slo.result.into())));
+        // A failure points at its value, an unknown at its result.
+        let at = if slo.result == Verdict::Fail { 2 } else { 3 };
+        t.rows
+            .push(Row::marked_at(cells, Some(slo.result.into()), at));
     }
     s.table(t);
     s

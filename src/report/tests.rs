@@ -199,6 +199,7 @@ pub(crate) fn sample() -> Report {
         per_second: vec![],
         links: vec![],
         client_regions: vec![],
+        op_log: None,
         reference: Some(ReferenceSummary {
             interval_ms: 5,
             ping_ms: BTreeMap::from([(

@@ -92,7 +92,7 @@ fn by_phase(r: &Report) -> Table {
             ping(r, phase),
             server(r, phase),
         ];
-        t.rows.push(Row::marked(cells, lag.1));
+        t.rows.push(Row::marked_at(cells, lag.1, 4));
     }
     t
 }

@@ -4,7 +4,14 @@
 //! charts ([`charts`]). The page is written through maud, which escapes
 //! every value it is given: a scenario, node or note cannot break the page.
 
+mod bars;
+mod binned;
 mod charts;
+mod cluster;
+mod draw;
+mod per_second;
+mod scatter;
+mod stampede;
 #[cfg(test)]
 mod tests;
 
@@ -15,7 +22,7 @@ use super::model::Report;
 use super::section::{Align, Block, Section, Table};
 use super::sections;
 use super::text::number;
-pub(crate) use charts::{Bars, bar_chart};
+pub(crate) use bars::{Bars, bar_chart};
 
 /// The page's style sheet, shared with the pages of the nightly and the
 /// capacity planner so that every page of the tool looks alike.
@@ -24,6 +31,9 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 td.n{text-align:right;white-space:nowrap}td.k{white-space:nowrap}.pass{background:#d7f5d7}.fail{background:#f8d0d0}.unknown{background:#fbeec0}\
 .verdict{display:inline-block;padding:.2em .8em;font-weight:bold;border-radius:4px}\
 .none{color:#777;font-style:italic}p.expected{padding:.3em .6em}section.chart{margin-top:1.5em}h2{font-size:1.1em}";
+
+/// What the run page adds to [`STYLE`]: a marked cell stands out in bold.
+const RUN_STYLE: &str = "td.flag{font-weight:bold}";
 
 /// The whole page.
 pub fn render(r: &Report) -> String {
@@ -40,14 +50,14 @@ pub fn render(r: &Report) -> String {
             head {
                 meta charset="utf-8";
                 title { (title) }
-                style { (PreEscaped(STYLE)) }
+                style { (PreEscaped(STYLE)) (PreEscaped(RUN_STYLE)) }
             }
             body {
                 h1 { (r.scenario) " " span class={ "verdict " (v) } { (v.to_uppercase()) } }
                 p {
                     "Started " (r.started_at) " · seed " (r.seed) " · " (r.environment.runtime)
                     " runtime · Redis " (r.environment.redis_version) " · "
-                    (r.environment.host_cores) " cores · clients via " (r.environment.client_path)
+                    (r.environment.host_cores) " cores · clients: " (r.environment.client_path)
                 }
                 @if let Some(e) = &r.expected {
                     p class={ "expected " (e.result.as_str()) } { (e.line()) }
@@ -131,10 +141,12 @@ fn table(t: &Table) -> Markup {
             @for row in &t.rows {
                 tr class=[row.mark.map(|m| m.as_str())] {
                     @for (i, c) in row.cells.iter().enumerate() {
-                        @if t.align.get(i) == Some(&Align::Right) {
-                            td class="n" { (c) }
-                        } @else {
-                            td { (c) }
+                        @let n = t.align.get(i) == Some(&Align::Right);
+                        @match row.flagged().filter(|f| f.0 == i) {
+                            Some((_, sign)) => td class=(if n { "flag n" } else { "flag" }) {
+                                (c) " " span class="sign" { (sign) }
+                            },
+                            None => td class=[n.then_some("n")] { (c) },
                         }
                     }
                 }

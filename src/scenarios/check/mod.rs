@@ -188,6 +188,7 @@ pub fn check(s: &Stored) -> Report {
         faults: sections.faults,
         links: sections.links,
         client_regions: sections.regions,
+        op_log: Some(report::OpLog::of(&s.history)),
     }
 }
 

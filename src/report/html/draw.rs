@@ -1,0 +1,209 @@
+//! What every chart of the run report shares: the SVG canvas, the axis
+//! labels and legend, the run's time axis with its fault windows and phases.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::report::model::{FaultReport, Report};
+
+/// Width and height of a chart, px.
+pub(super) const W: u32 = 960;
+pub(super) const H: u32 = 320;
+
+pub(super) type Drawn = Result<(), Box<dyn std::error::Error>>;
+
+/// The name of the category drawn at `v` on an axis of categories (one
+/// per whole number), or nothing between two of them.
+pub(super) fn category(names: &[String], v: f64) -> String {
+    let i = v.round();
+    if (v - i).abs() < 1e-6 && i >= 0.0 {
+        names.get(i as usize).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
+/// Draw into an SVG string of `W` x `h`, through `draw`.
+pub(super) fn svg(
+    h: u32,
+    draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Drawn,
+) -> Result<String, String> {
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (W, h)).into_drawing_area();
+        let drawn = root
+            .fill(&WHITE)
+            .map_err(Into::into)
+            .and_then(|()| draw(&root))
+            .and_then(|()| root.present().map_err(Into::into));
+        drawn.map_err(|e| format!("the chart could not be drawn: {e}"))?;
+    }
+    Ok(out)
+}
+
+/// The run's end on the chart's time axis, s.
+pub(super) fn run_end_s(r: &Report) -> f64 {
+    let phases = r.phases.iter().map(|p| p.end_ms / 1000.0);
+    let seconds = r.per_second.iter().map(|s| s.t_s as f64 + 1.0);
+    phases.chain(seconds).fold(1.0, f64::max)
+}
+
+/// Each fault's window, s since the run's start (until undone, or the end).
+pub(super) fn fault_windows(r: &Report) -> Vec<(f64, f64, &FaultReport)> {
+    let end = run_end_s(r);
+    r.faults
+        .iter()
+        .map(|f| {
+            (
+                f.start_ms / 1000.0,
+                f.undone_ms.map_or(end, |u| u / 1000.0),
+                f,
+            )
+        })
+        .collect()
+}
+
+/// A series with gaps: the runs of consecutive `Some` points, each drawn as
+/// its own line so a second without a figure is a gap, not a slope.
+pub(super) fn runs(points: impl IntoIterator<Item = (f64, Option<f64>)>) -> Vec<Vec<(f64, f64)>> {
+    let mut out: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+    for (x, y) in points {
+        match y {
+            Some(y) => out.last_mut().expect("never empty").push((x, y)),
+            None if out.last().is_some_and(|l| !l.is_empty()) => out.push(Vec::new()),
+            None => {}
+        }
+    }
+    out.retain(|l| !l.is_empty());
+    out
+}
+
+/// An axis value without trailing noise (0.3, 12, 1500).
+pub(super) fn fmt_axis(v: f64) -> String {
+    if v >= 10.0 {
+        format!("{v:.0}")
+    } else if v >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// The series' names, boxed in the upper right corner.
+pub(super) fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+) -> Drawn
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .draw()
+        .map_err(|e| e.to_string().into())
+}
+
+pub(super) type TimeChart<'a, 'b, Y> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>;
+
+/// Draw `points` as a line, named in the legend.
+pub(super) fn named_line<Y>(
+    chart: &mut TimeChart<'_, '_, Y>,
+    name: &str,
+    colour: RGBColor,
+    points: Vec<(f64, f64)>,
+) -> Drawn
+where
+    Y: Ranged<ValueType = f64>,
+{
+    chart
+        .draw_series(LineSeries::new(points, colour.stroke_width(2)))?
+        .label(name)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+    Ok(())
+}
+
+/// Shade each fault's window, labelled with the fault at its top.
+pub(super) fn shade_faults<Y>(
+    chart: &mut TimeChart<'_, '_, Y>,
+    r: &Report,
+    y0: f64,
+    y1: f64,
+) -> Drawn
+where
+    Y: Ranged<ValueType = f64>,
+{
+    for (from, to, f) in fault_windows(r) {
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [(from, y0), (to, y1)],
+            RGBColor(230, 60, 60).mix(0.12).filled(),
+        )))?;
+        chart.draw_series(std::iter::once(Text::new(
+            format!("{} {}", f.fault, f.target),
+            (from, y1),
+            ("sans-serif", 12).into_font().color(&RGBColor(170, 30, 30)),
+        )))?;
+    }
+    Ok(())
+}
+
+/// A dashed-looking grey line at each phase's start, named below the top
+/// (staggered so that short phases' names do not overlap).
+pub(super) fn mark_phases<Y>(
+    chart: &mut TimeChart<'_, '_, Y>,
+    r: &Report,
+    y0: f64,
+    y1: f64,
+) -> Drawn
+where
+    Y: Ranged<ValueType = f64>,
+{
+    // The label rows, from the top: the second row sits lower on a log axis too.
+    let rows = [y1 / 1.35, y1 / 1.8, y1 / 2.4];
+    for (i, p) in r.phases.iter().enumerate() {
+        let x = p.start_ms / 1000.0;
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(x, y0), (x, y1)],
+            BLACK.mix(0.35).stroke_width(1),
+        )))?;
+        chart.draw_series(std::iter::once(Text::new(
+            p.name.clone(),
+            (x, rows[i % rows.len()]),
+            ("sans-serif", 12).into_font().color(&BLACK.mix(0.7)),
+        )))?;
+    }
+    Ok(())
+}
+
+/// A named line: name, colour, points.
+pub(super) type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
+/// The count of the second starting at `t` as a point of a per-second rate:
+/// `(middle of the covered part, count / covered seconds)`, where the run
+/// ended at `end` (s; 0 when unknown: the whole second counts). None for a
+/// second covered less than a quarter.
+pub(super) fn per_covered_second(t: f64, count: f64, end: f64) -> Option<(f64, f64)> {
+    per_covered(t, 1.0, count, end)
+}
+
+/// The count of the bin `[t, t + width)` as a point of a per-second rate:
+/// `(middle of the covered part, count / covered seconds)`, where the run
+/// ended at `end` (s; 0 when unknown: the whole bin counts). None for a bin
+/// covered less than a quarter: a sliver would be drawn as a dip or a spike.
+pub(super) fn per_covered(t: f64, width: f64, count: f64, end: f64) -> Option<(f64, f64)> {
+    let covered = if end > 0.0 {
+        (end - t).clamp(0.0, width)
+    } else {
+        width
+    };
+    (covered >= width / 4.0).then(|| (t + covered / 2.0, count / covered))
+}
+
+/// When the run's recording ended, s (0 when the report has no phases).
+pub(super) fn recorded_end_s(r: &Report) -> f64 {
+    r.phases
+        .iter()
+        .map(|p| p.end_ms / 1000.0)
+        .fold(0.0, f64::max)
+}
