@@ -19,7 +19,7 @@ use crate::topology::{Kind, Topology};
 pub enum BringupError {
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
-    #[error("failed to {}", cluster::admin::error_chain(.0))]
+    #[error("failed to {}", cluster::error::error_chain(.0))]
     Cluster(#[from] ClusterError),
     /// redis-drill itself panicked half-way; what it had started is removed.
     #[error("redis-drill panicked ({0}); the half-added node was removed")]

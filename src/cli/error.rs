@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use crate::bringup::BringupError;
-use crate::cluster::{ClusterError, admin::error_chain};
+use crate::cluster::{ClusterError, error::error_chain};
 use crate::exit::Class;
 use crate::faults::FaultError;
 use crate::record::StoredError;

@@ -10,14 +10,7 @@ pub(crate) async fn runtimes(flag: Option<RuntimeKind>) -> Result<Vec<Runtime>, 
     if flag.is_some() || std::env::var(runtime::RUNTIME_ENV).is_ok_and(|v| !v.is_empty()) {
         return Ok(vec![Runtime::select(flag).await?]);
     }
-    let mut out = Vec::new();
-    if let Ok(d) = runtime::docker::DockerRuntime::connect().await {
-        out.push(d.into());
-    }
-    if let Ok(p) = runtime::process::ProcessRuntime::new() {
-        out.push(p.into());
-    }
-    Ok(out)
+    Ok(Runtime::available().await)
 }
 
 /// Every running topology on the runtimes searched.

@@ -94,26 +94,27 @@ async fn move_slots(
 ) -> Result<i32, CliError> {
     let map = AddressMap::from_members(&bringup::members(d))?;
     let owners = SlotOwners::load(&map, cluster::ConnectOptions::default()).await?;
-    let plan = scenarios::run::plan(action, &owners)?;
-    let (from, to) = scenarios::run::endpoints(&plan);
+    let moves = scenarios::reshard::slot_moves(action, &owners)?;
+    let (from, to) = scenarios::reshard::endpoints(&moves);
     if !json {
         crate::note!(
             "moving {} slots {} -> {}",
-            plan.moves.len(),
+            moves.moves.len(),
             from.join(","),
             to.join(",")
         );
     }
-    let mut bar = scenarios::run::Progress::new(plan.moves.len() as u64, json);
+    // The bar subscribes to the moves' progress events; the moves draw nothing.
+    let mut bar = scenarios::bar::ReshardBar::new(moves.moves.len() as u64, json);
     let mut on_progress = |p: reshard::Progress| bar.update(p.slots_done as u64, p.keys_moved);
-    let work = reshard::execute(&map, &plan, opts, &mut on_progress);
+    let work = scenarios::reshard::run_moves(&map, &moves, opts, &mut on_progress);
     let undoing = "finishing or rolling back the slots in flight...";
     let result = cancel_on_signal(work, &opts.cancel, undoing).await.output;
     bar.finish();
     let rep = result?;
     // Replicas learn the new owners by gossip: wait until every node agrees, so
     // that the command's end means a settled cluster.
-    let members = scenarios::run::convergence_members(d, Some(action), false);
+    let members = scenarios::reshard::convergence_members(d, Some(action), false);
     let conv = cluster::wait_converged(
         &members,
         &cluster::ConvergeOptions::new(CONVERGE_LIMIT, opts.cancel.clone()),

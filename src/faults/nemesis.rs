@@ -50,7 +50,7 @@ pub enum FaultError {
     Runtime(#[from] RuntimeError),
     #[error("{0}")]
     Net(#[from] NetError),
-    #[error("failover: {}", crate::cluster::admin::error_chain(.0))]
+    #[error("failover: {}", crate::cluster::error::error_chain(.0))]
     Cluster(#[from] ClusterError),
     #[error("interrupted")]
     Cancelled,

@@ -68,6 +68,20 @@ impl Runtime {
         }
     }
 
+    /// Every runtime that answers here, for commands that search for a
+    /// topology already up (`status`, `down`, node commands) rather than
+    /// start one: a new backend adds its arm here and the CLI finds its runs.
+    pub async fn available() -> Vec<Runtime> {
+        let mut out: Vec<Runtime> = Vec::new();
+        if let Ok(d) = DockerRuntime::connect().await {
+            out.push(d.into());
+        }
+        if let Ok(p) = ProcessRuntime::new() {
+            out.push(p.into());
+        }
+        out
+    }
+
     /// Which backend runs the nodes.
     pub fn kind(&self) -> RuntimeKind {
         self.backend.kind()

@@ -7,7 +7,7 @@ use crate::workload;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DrillError {
-    #[error("failed to {}", crate::cluster::admin::error_chain(.0))]
+    #[error("failed to {}", crate::cluster::error::error_chain(.0))]
     Cluster(#[from] ClusterError),
     #[error("workload: {0}")]
     Workload(#[from] workload::WorkloadError),

@@ -12,7 +12,7 @@ use crate::faults::FaultWindow;
 use crate::record::timeline::{Clock, Event, Phase};
 use crate::status::StatusReport;
 
-use super::progress::Progress;
+use super::bar::ReshardBar;
 
 /// Something a step of the drill did, at the moment it did it.
 #[derive(Debug, Clone)]
@@ -195,7 +195,7 @@ impl Subscriber for TimelineRecorder {
 pub(crate) struct Terminal {
     quiet: bool,
     started: Instant,
-    bar: Option<Progress>,
+    bar: Option<ReshardBar>,
 }
 
 impl Terminal {
@@ -255,7 +255,7 @@ impl Subscriber for Terminal {
             )),
             DrillEvent::ReshardAttempt { slots } => {
                 self.finish_bar();
-                self.bar = Some(Progress::new(*slots as u64, false));
+                self.bar = Some(ReshardBar::new(*slots as u64, false));
             }
             DrillEvent::ReshardProgress {
                 slots_done,

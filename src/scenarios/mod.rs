@@ -25,12 +25,14 @@ use crate::topology::Topology;
 use crate::workload::WorkloadSpec;
 use crate::workload::locks::LockSpec;
 
+pub(crate) mod bar;
 pub mod check;
 mod error;
 mod events;
+mod hold;
 mod load;
 mod plan;
-mod progress;
+pub(crate) mod reshard;
 mod resume;
 pub mod run;
 mod stages;

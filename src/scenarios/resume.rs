@@ -11,10 +11,10 @@ use tokio_util::sync::CancellationToken;
 use crate::cluster::reshard::{self, ReshardOptions, SlotMoves, SlotOwners};
 use crate::cluster::{self, AddressMap, ClusterError};
 
-use super::ReshardAction;
 use super::error::DrillError;
 use super::events::{Bus, DrillEvent};
-use super::progress::hold;
+use super::hold::hold;
+use super::reshard::{endpoints, run_moves, slot_moves};
 
 /// A reshard that finished, possibly over several attempts.
 pub(super) struct Resharded {
@@ -62,46 +62,24 @@ impl Resharding<'_> {
             step,
             owners_before,
             resume,
-            recovery_timeout,
+            ..
         } = *self;
-        let first = plan(&step.action, owners_before)?;
+        let first = slot_moves(&step.action, owners_before)?;
         let (from, to) = endpoints(&first);
         bus.emit(DrillEvent::ReshardPlanned {
             slots: first.moves.len(),
             from: from.clone(),
             to: to.clone(),
         });
-        let mut opts = ReshardOptions::new(Duration::from_secs(600), cancel.clone());
-        if let Some(b) = step.batch_keys {
-            opts.batch_keys = b;
-        }
-        if let Some(p) = step.parallel_slots {
-            opts.parallel_slots = p;
-        }
-        opts.measure_bytes = true;
-        // A key the faults left on two nodes with different values is a
-        // finding, not a reason to stop the drill without a report: keep the
-        // value of the node giving the key up, as `redis-cli --cluster fix
-        // --cluster-replace` does, and report both.
         let overwrites = reshard::Overwrites::default();
-        opts.on_conflict = reshard::KeyConflicts::Replace(overwrites.clone());
+        let opts = self.options(&overwrites, cancel);
         // A shard is known by a slot its primary served before the move.
         let anchor: HashMap<String, u16> = to
             .iter()
             .filter_map(|n| Some((n.clone(), *owners_before.slots_of(n).first()?)))
             .collect();
         let started = Instant::now();
-        let mut done = Resharded {
-            from,
-            to,
-            slots_moved: 0,
-            keys_moved: 0,
-            bytes_moved: 0,
-            duration: Duration::ZERO,
-            finished_at: started,
-            attempts: 0,
-            overwritten: Vec::new(),
-        };
+        let mut done = Resharded::new(from, to, started);
         let mut current = first.clone();
         loop {
             done.attempts += 1;
@@ -110,7 +88,7 @@ impl Resharding<'_> {
             });
             // Keys an interrupted attempt moved: its report is lost with its error.
             let mut keys_this_attempt = 0;
-            let r = reshard::execute(map, &current, &opts, &mut |p| {
+            let r = run_moves(map, &current, &opts, &mut |p| {
                 keys_this_attempt = p.keys_moved;
                 slots_done.send_replace(done.slots_moved + p.slots_done);
                 bus.emit(DrillEvent::ReshardProgress {
@@ -124,10 +102,7 @@ impl Resharding<'_> {
                     done.slots_moved += rep.slots_moved;
                     done.keys_moved += rep.keys_moved;
                     done.bytes_moved += rep.bytes_moved;
-                    done.finished_at = rep.finished_at;
-                    done.duration = rep.finished_at.saturating_duration_since(started);
-                    done.overwritten = overwrites.take();
-                    bus.emit(done.event(started));
+                    done.finish(rep.finished_at, started, &overwrites, bus);
                     return Ok(done);
                 }
                 Err(e) => e,
@@ -137,49 +112,10 @@ impl Resharding<'_> {
             }
             done.keys_moved += keys_this_attempt;
             bus.emit(DrillEvent::ReshardInterrupted {
-                why: crate::cluster::admin::error_chain(&err),
+                why: crate::cluster::error::error_chain(&err),
             });
-            // Close every open slot, then wait until every owner answers. The
-            // fixer refuses while a failed primary that serves slots is not
-            // yet replaced (the keys the migration had moved to it are on its
-            // replica then, which no fix sees), so it runs once the failover
-            // is over; and it must run before the cluster can be whole again: a
-            // node importing a slot from a primary that failed takes no new
-            // owner for it, and says cluster_state:fail until it is closed.
-            let bound = Instant::now() + recovery_timeout;
-            let owners = loop {
-                let attempt = async {
-                    let mut fix_opts = opts.clone();
-                    fix_opts.timeout = Duration::from_secs(60);
-                    reshard::fix_open_slots_with(map, &fix_opts).await?;
-                    // The owners after the fix: finishing a slot changes its owner.
-                    recovered(map).await
-                };
-                match attempt.await {
-                    Ok(o) => break o,
-                    Err(e) if e.is_cancelled() => return Err(e.into()),
-                    Err(e) if Instant::now() >= bound => return Err(e.into()),
-                    Err(e) => tracing::debug!("not recovered yet: {e}"),
-                }
-                hold(Duration::from_millis(250), cancel).await?;
-            };
-            let moves: Vec<reshard::SlotMove> = first
-                .moves
-                .iter()
-                .filter_map(|m| {
-                    let dest = anchor
-                        .get(&m.to)
-                        .and_then(|&s| owners.owner(s))
-                        .unwrap_or(&m.to)
-                        .to_string();
-                    let now = owners.owner(m.slot)?;
-                    (now != dest).then(|| reshard::SlotMove {
-                        slot: m.slot,
-                        from: now.to_string(),
-                        to: dest,
-                    })
-                })
-                .collect();
+            let owners = self.recover(&opts, cancel).await?;
+            let moves = moves_left(&first, &anchor, &owners);
             // Slots already where they were bound for, the interrupted ones that
             // `fix` finished included.
             done.slots_moved = first.moves.len() - moves.len();
@@ -188,14 +124,94 @@ impl Resharding<'_> {
             });
             current = SlotMoves { moves };
             if current.is_empty() {
-                done.finished_at = Instant::now();
-                done.duration = done.finished_at.saturating_duration_since(started);
-                done.overwritten = overwrites.take();
-                bus.emit(done.event(started));
+                done.finish(Instant::now(), started, &overwrites, bus);
                 return Ok(done);
             }
         }
     }
+
+    /// The engine's options for this step: its batch and parallelism, bytes
+    /// measured, and a key the faults left on two nodes with different values
+    /// overwritten into `overwrites` rather than stopping the drill.
+    fn options(
+        &self,
+        overwrites: &reshard::Overwrites,
+        cancel: &CancellationToken,
+    ) -> ReshardOptions {
+        let mut opts = ReshardOptions::new(Duration::from_secs(600), cancel.clone());
+        if let Some(b) = self.step.batch_keys {
+            opts.batch_keys = b;
+        }
+        if let Some(p) = self.step.parallel_slots {
+            opts.parallel_slots = p;
+        }
+        opts.measure_bytes = true;
+        // A key the faults left on two nodes with different values is a
+        // finding, not a reason to stop the drill without a report: keep the
+        // value of the node giving the key up, as `redis-cli --cluster fix
+        // --cluster-replace` does, and report both.
+        opts.on_conflict = reshard::KeyConflicts::Replace(overwrites.clone());
+        opts
+    }
+
+    /// After an interruption: close every open slot, then wait until every
+    /// owner answers, within the recovery timeout; the slot owners then.
+    async fn recover(
+        &self,
+        opts: &ReshardOptions,
+        cancel: &CancellationToken,
+    ) -> Result<SlotOwners, DrillError> {
+        // The fixer refuses while a failed primary that serves slots is not
+        // yet replaced (the keys the migration had moved to it are on its
+        // replica then, which no fix sees), so it runs once the failover
+        // is over; and it must run before the cluster can be whole again: a
+        // node importing a slot from a primary that failed takes no new
+        // owner for it, and says cluster_state:fail until it is closed.
+        let bound = Instant::now() + self.recovery_timeout;
+        loop {
+            let attempt = async {
+                let mut fix_opts = opts.clone();
+                fix_opts.timeout = Duration::from_secs(60);
+                reshard::fix_open_slots_with(self.map, &fix_opts).await?;
+                // The owners after the fix: finishing a slot changes its owner.
+                recovered(self.map).await
+            };
+            match attempt.await {
+                Ok(o) => return Ok(o),
+                Err(e) if e.is_cancelled() => return Err(e.into()),
+                Err(e) if Instant::now() >= bound => return Err(e.into()),
+                Err(e) => tracing::debug!("not recovered yet: {e}"),
+            }
+            hold(Duration::from_millis(250), cancel).await?;
+        }
+    }
+}
+
+/// The moves of the first plan still to do, given the owners now: each slot
+/// goes to the shard it was bound for (known by its `anchor` slot), whichever
+/// node serves that shard now; slots already there are left out.
+fn moves_left(
+    first: &SlotMoves,
+    anchor: &HashMap<String, u16>,
+    owners: &SlotOwners,
+) -> Vec<reshard::SlotMove> {
+    first
+        .moves
+        .iter()
+        .filter_map(|m| {
+            let dest = anchor
+                .get(&m.to)
+                .and_then(|&s| owners.owner(s))
+                .unwrap_or(&m.to)
+                .to_string();
+            let now = owners.owner(m.slot)?;
+            (now != dest).then(|| reshard::SlotMove {
+                slot: m.slot,
+                from: now.to_string(),
+                to: dest,
+            })
+        })
+        .collect()
 }
 
 /// The slot owners, once the cluster has recovered: every owner answers and
@@ -225,6 +241,35 @@ async fn recovered(map: &AddressMap) -> Result<SlotOwners, ClusterError> {
 }
 
 impl Resharded {
+    /// Nothing moved yet, between `from` and `to`, from `started` on.
+    fn new(from: Vec<String>, to: Vec<String>, started: Instant) -> Resharded {
+        Resharded {
+            from,
+            to,
+            slots_moved: 0,
+            keys_moved: 0,
+            bytes_moved: 0,
+            duration: Duration::ZERO,
+            finished_at: started,
+            attempts: 0,
+            overwritten: Vec::new(),
+        }
+    }
+
+    /// The reshard ended at `at`: take the keys it overwrote and say so.
+    fn finish(
+        &mut self,
+        at: Instant,
+        started: Instant,
+        overwrites: &reshard::Overwrites,
+        bus: &Bus,
+    ) {
+        self.finished_at = at;
+        self.duration = at.saturating_duration_since(started);
+        self.overwritten = overwrites.take();
+        bus.emit(self.event(started));
+    }
+
     /// The reshard's end, as an event.
     fn event(&self, started: Instant) -> DrillEvent {
         DrillEvent::Resharded {
@@ -238,40 +283,4 @@ impl Resharded {
             finished: self.finished_at,
         }
     }
-}
-
-/// The plan for the scenario's action, from the current slot owners.
-pub(crate) fn plan(action: &ReshardAction, owners: &SlotOwners) -> Result<SlotMoves, DrillError> {
-    Ok(match action {
-        ReshardAction::Move { from, to, slots } => {
-            reshard::moves_between(owners, from, to, *slots)?
-        }
-        ReshardAction::Rebalance | ReshardAction::AddPrimary => {
-            reshard::rebalance_moves(owners, owners.primaries())?
-        }
-        ReshardAction::Drain { node } => {
-            let onto: Vec<String> = owners
-                .primaries()
-                .iter()
-                .filter(|p| *p != node)
-                .cloned()
-                .collect();
-            reshard::drain_moves(owners, node, &onto)?
-        }
-    })
-}
-
-/// The distinct sources and targets of a plan, in first-seen order.
-pub(crate) fn endpoints(plan: &SlotMoves) -> (Vec<String>, Vec<String>) {
-    let mut from: Vec<String> = Vec::new();
-    let mut to: Vec<String> = Vec::new();
-    for m in &plan.moves {
-        if !from.contains(&m.from) {
-            from.push(m.from.clone());
-        }
-        if !to.contains(&m.to) {
-            to.push(m.to.clone());
-        }
-    }
-    (from, to)
 }

@@ -19,11 +19,8 @@ use super::Scenario;
 use super::check;
 pub use super::error::DrillError;
 use super::events::{Bus, DrillEvent, Terminal, Timeline, TimelineRecorder};
+use super::hold::hold;
 use super::plan::{self as drill_plan, Step};
-pub(crate) use super::progress::Progress;
-use super::progress::hold;
-pub(crate) use super::resume::{endpoints, plan};
-pub(crate) use super::stages::convergence_members;
 use super::stages::{self, Acted, EndState, Recorders, Recordings, Setup};
 
 /// What a finished run produced.

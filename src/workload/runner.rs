@@ -173,6 +173,40 @@ struct Common {
 }
 
 impl Common {
+    /// The state every loop shares, for `spec` with its ops timed on `clock`;
+    /// the loops stop when `cancel` fires.
+    fn new(
+        spec: &WorkloadSpec,
+        seed: u64,
+        clock: Clock,
+        openers: Vec<Opener>,
+        cancel: &CancellationToken,
+    ) -> Common {
+        let max_in_flight = spec.in_flight_limit();
+        let depth = match spec.model {
+            Model::Closed => spec.depth,
+            Model::Open { .. } => 1,
+        };
+        Common {
+            clock,
+            seed,
+            op_bound: spec.op_bound(),
+            wait: spec.wait,
+            app_streams: spec.clients * depth,
+            permits: Arc::new(Semaphore::new(max_in_flight.min(Semaphore::MAX_PERMITS))),
+            max_in_flight,
+            in_flight: AtomicU64::new(0),
+            peak_in_flight: AtomicU64::new(0),
+            recorded: AtomicU64::new(0),
+            unrecorded: AtomicU64::new(0),
+            openers,
+            stop: cancel.child_token(),
+            stopped_at_ns: AtomicU64::new(u64::MAX),
+            drain: spec.op_bound() * 2 + Duration::from_secs(2),
+            spec: spec.clone(),
+        }
+    }
+
     /// The opener of the loop that runs `share`: its place's.
     fn opener(&self, share: &Share) -> &Opener {
         &self.openers[share.index as usize % self.openers.len()]
@@ -689,81 +723,14 @@ impl Workload {
         clock: Clock,
         cancel: CancellationToken,
     ) -> Result<Workload, WorkloadError> {
-        spec.validate()?;
-        if map.is_empty() {
-            return Err(WorkloadError::NoNodes);
-        }
-        let places = if places.is_empty() {
-            vec![Place::default()]
-        } else {
-            places
-        };
-        if places.iter().any(Place::moves) && spec.threads == 0 {
-            return Err(WorkloadError::Spec(
-                "threads: 0 puts the clients on the controller's threads, which cannot move into the run's network or a region; use threads: 1 or more".into(),
-            ));
-        }
+        let places = checked_places(places, &map, &spec)?;
         let timeout = Duration::from_millis(spec.timeout_ms);
-        // One app client for every place, unless reads go to the copies
-        // near each place: then one per place.
-        let mut openers: Vec<Opener> = Vec::new();
-        for place in &places {
-            let shared = openers
-                .first()
-                .filter(|_| spec.replica_reads != ReplicaReads::Local);
-            let app = if let Some(o) = shared {
-                o.app.clone()
-            } else if spec.clients > 0 && routing.is_cluster() {
-                let reads = match spec.replica_reads {
-                    ReplicaReads::Primary => Reads::Primary,
-                    ReplicaReads::Random => Reads::RandomReplica,
-                    ReplicaReads::Local => Reads::Nearest {
-                        near: Arc::new(place.near.iter().copied().collect()),
-                    },
-                };
-                let opts = ClientOptions {
-                    connection_timeout: timeout,
-                    response_timeout: timeout,
-                    retries: spec.app_retries,
-                    reads,
-                };
-                Some(cluster_client(&map, &opts).map_err(WorkloadError::AppClient)?)
-            } else {
-                None
-            };
-            openers.push(Opener {
-                map: map.clone(),
-                routing: routing.clone(),
-                timeout,
-                app,
-            });
-        }
-        let max_in_flight = spec.in_flight_limit();
-        let (ids, depth) = match spec.model {
-            Model::Closed => (spec.total_clients(), spec.depth),
-            Model::Open { .. } => (spec.total_clients(), 1),
-        };
+        let openers = openers(&places, &map, &routing, &spec, timeout)?;
+        let ids = spec.total_clients();
         // A multiple of the places, so that every loop's clients share one.
         let n_places = places.len() as u32;
         let loops = spec.threads.clamp(1, ids.max(1)).div_ceil(n_places) * n_places;
-        let common = Arc::new(Common {
-            clock,
-            seed,
-            op_bound: spec.op_bound(),
-            wait: spec.wait,
-            app_streams: spec.clients * depth,
-            permits: Arc::new(Semaphore::new(max_in_flight.min(Semaphore::MAX_PERMITS))),
-            max_in_flight,
-            in_flight: AtomicU64::new(0),
-            peak_in_flight: AtomicU64::new(0),
-            recorded: AtomicU64::new(0),
-            unrecorded: AtomicU64::new(0),
-            openers,
-            stop: cancel.child_token(),
-            stopped_at_ns: AtomicU64::new(u64::MAX),
-            drain: spec.op_bound() * 2 + Duration::from_secs(2),
-            spec: spec.clone(),
-        });
+        let common = Arc::new(Common::new(&spec, seed, clock, openers, &cancel));
         let priority = Arc::new(Mutex::new(None));
         let mut w = Workload {
             common: common.clone(),
@@ -786,27 +753,14 @@ impl Workload {
             readies.push(ready_rx);
             gos.push(go_tx);
             let fut = run_loop(common.clone(), share, ready_tx, go_rx);
-            let running = if spec.threads == 0 {
-                Running::Task(tokio::spawn(fut))
-            } else {
-                let realtime = spec.realtime && matches!(spec.model, Model::Open { .. });
-                let place = places[(index % n_places) as usize].clone();
-                let (nice, seen) = (spec.nice, priority.clone());
-                let spawned = std::thread::Builder::new()
-                    .name(format!("redis-drill-loop-{index}"))
-                    .spawn(move || {
-                        crate::net::dial::set_connect_timeout(timeout);
-                        loop_thread(place, realtime, nice, seen, fut)
-                    });
-                match spawned {
-                    Ok(t) => Running::Thread(t),
-                    Err(e) => {
-                        common.stop.cancel();
-                        return Err(WorkloadError::Spec(format!("start a client thread: {e}")));
-                    }
+            let place = &places[(index % n_places) as usize];
+            match spawn_loop(&spec, index, place, timeout, priority.clone(), fut) {
+                Ok(running) => w.loops.push(running),
+                Err(e) => {
+                    common.stop.cancel();
+                    return Err(e);
                 }
-            };
-            w.loops.push(running);
+            }
         }
         for ready in readies {
             let r = ready.await.unwrap_or_else(|_| {
@@ -899,6 +853,112 @@ impl Workload {
         history.sort_by_key(|o| (o.due_ns, o.client));
         Recorded { history, stats }
     }
+}
+
+/// The places the loops run in, after checking the spec can run there: a
+/// workload needs nodes, and a loop that must move into a place needs a
+/// thread of its own (the controller's threads never move).
+fn checked_places(
+    places: Vec<Place>,
+    map: &AddressMap,
+    spec: &WorkloadSpec,
+) -> Result<Vec<Place>, WorkloadError> {
+    spec.validate()?;
+    if map.is_empty() {
+        return Err(WorkloadError::NoNodes);
+    }
+    let places = if places.is_empty() {
+        vec![Place::default()]
+    } else {
+        places
+    };
+    if places.iter().any(Place::moves) && spec.threads == 0 {
+        return Err(WorkloadError::Spec(
+            "threads: 0 puts the clients on the controller's threads, which cannot move into the run's network or a region; use threads: 1 or more".into(),
+        ));
+    }
+    Ok(places)
+}
+
+/// One opener for every place. They share one app client, unless reads go
+/// to the copies near each place: then each place has its own.
+fn openers(
+    places: &[Place],
+    map: &AddressMap,
+    routing: &Routing,
+    spec: &WorkloadSpec,
+    timeout: Duration,
+) -> Result<Vec<Opener>, WorkloadError> {
+    let mut openers: Vec<Opener> = Vec::new();
+    for place in places {
+        let shared = openers
+            .first()
+            .filter(|_| spec.replica_reads != ReplicaReads::Local);
+        let app = if let Some(o) = shared {
+            o.app.clone()
+        } else if spec.clients > 0 && routing.is_cluster() {
+            Some(app_client(place, map, spec, timeout)?)
+        } else {
+            None
+        };
+        openers.push(Opener {
+            map: map.clone(),
+            routing: routing.clone(),
+            timeout,
+            app,
+        });
+    }
+    Ok(openers)
+}
+
+/// The redis-rs cluster client the app connections of `place` come from,
+/// reading where the spec's `replica_reads` says.
+fn app_client(
+    place: &Place,
+    map: &AddressMap,
+    spec: &WorkloadSpec,
+    timeout: Duration,
+) -> Result<redis::cluster::ClusterClient, WorkloadError> {
+    let reads = match spec.replica_reads {
+        ReplicaReads::Primary => Reads::Primary,
+        ReplicaReads::Random => Reads::RandomReplica,
+        ReplicaReads::Local => Reads::Nearest {
+            near: Arc::new(place.near.iter().copied().collect()),
+        },
+    };
+    let opts = ClientOptions {
+        connection_timeout: timeout,
+        response_timeout: timeout,
+        retries: spec.app_retries,
+        reads,
+    };
+    cluster_client(map, &opts).map_err(WorkloadError::AppClient)
+}
+
+/// Start loop `index`: as a task on the controller's runtime with
+/// `threads: 0`, else on a thread of its own in `place`.
+fn spawn_loop(
+    spec: &WorkloadSpec,
+    index: u32,
+    place: &Place,
+    timeout: Duration,
+    seen: Arc<Mutex<Option<Priority>>>,
+    fut: impl std::future::Future<Output = Ended> + Send + 'static,
+) -> Result<Running, WorkloadError> {
+    if spec.threads == 0 {
+        return Ok(Running::Task(tokio::spawn(fut)));
+    }
+    let realtime = spec.realtime && matches!(spec.model, Model::Open { .. });
+    let place = place.clone();
+    let nice = spec.nice;
+    std::thread::Builder::new()
+        .name(format!("redis-drill-loop-{index}"))
+        .spawn(move || {
+            crate::net::dial::set_connect_timeout(timeout);
+            loop_thread(place, realtime, nice, seen, fut)
+        })
+        .map(Running::Thread)
+        .map_err(|e| WorkloadError::Spec(format!("start a client thread: {e}")))
 }
 
 impl Drop for Workload {

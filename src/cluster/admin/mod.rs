@@ -23,7 +23,6 @@ mod pending;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use crate::cluster::error::error_chain;
 pub use converge::{ConvergeOptions, ConvergeReport, POLL_INTERVAL, wait_converged};
 pub use create::{CreateReport, create};
 pub use grow::{AddNodeReport, add_node, forget_strangers};

@@ -43,8 +43,10 @@ impl DockerRuntime {
         let images = self.ensure_images(topology).await?;
         check_cancel(cancel)?;
 
+        // Fixed host ports are refused before the engine is asked for a subnet.
+        let host_ports = host_ports(topology)?;
         let subnet = self.pick_subnet().await?;
-        let deployment = plan(topology, opts, subnet)?;
+        let deployment = layout(topology, opts, subnet, &host_ports);
         let network = network_name(&opts.run_id);
         self.create_network(&network, subnet, &deployment).await?;
         tracing::debug!(
@@ -290,13 +292,13 @@ impl DockerRuntime {
 
 /// What `up` will make of `topology` on the /24 `subnet`: each node at its
 /// static address from .[`FIRST_HOST`], its data port published on a host
-/// port of 127.0.0.1. Fails when a fixed host port is taken.
-fn plan(
+/// port of 127.0.0.1 (`host_ports`, one per node, already checked free).
+fn layout(
     topology: &Topology,
     opts: &UpOptions,
     subnet: [u8; 3],
-) -> Result<Deployment, RuntimeError> {
-    let host_ports = host_ports(topology)?;
+    host_ports: &[u16],
+) -> Deployment {
     let ip_of = |i: usize| Ipv4Addr::new(subnet[0], subnet[1], subnet[2], FIRST_HOST + i as u8);
     let nodes: Vec<DeployedNode> = topology
         .nodes
@@ -310,7 +312,7 @@ fn plan(
             handle: container_name(&opts.run_id, &n.name),
         })
         .collect();
-    Ok(Deployment {
+    Deployment {
         name: opts.name.clone(),
         run_id: opts.run_id.clone(),
         runtime: RuntimeKind::Docker,
@@ -320,5 +322,5 @@ fn plan(
             .unwrap_or_else(|| DEFAULT_IMAGE.to_string()),
         topology: topology.clone(),
         nodes,
-    })
+    }
 }

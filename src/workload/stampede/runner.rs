@@ -425,6 +425,26 @@ fn is_fresh(spec: &StampedeSpec, value: &str, now_ns: u64) -> bool {
     }
 }
 
+/// One read of one key by one reader: what every step of it needs.
+struct KeyRead<'a> {
+    sh: &'a Shared,
+    router: &'a Router,
+    reader: u32,
+    key_n: u32,
+    variant: Variant,
+    slot: u16,
+    key: String,
+    lock: String,
+    /// The application waits this long for a value, whatever its client does
+    /// meanwhile (a slot map re-read that tries unreachable nodes in turn
+    /// can take several command timeouts): a step still running then is
+    /// abandoned, and the read has failed.
+    deadline: tokio::time::Instant,
+}
+
+/// Read key `key_n` as reader `r` the way the scenario's variant says: a
+/// fresh value is a hit; otherwise take the lock and compute, or wait and
+/// poll (or serve the stale value). `None` when the drill ended first.
 async fn get_or_compute(
     sh: &Shared,
     router: &Router,
@@ -433,18 +453,21 @@ async fn get_or_compute(
     n: &mut u64,
 ) -> Option<(Read, Option<Compute>)> {
     let spec = &sh.spec;
-    let variant = spec.variant_of(key_n);
-    let key = spec.key(key_n);
-    let lock = format!("{key}:lock");
-    let slot = spec.slot_of(key_n);
     let start = Instant::now();
     let start_ns = sh.clock.ns(start);
     let max_wait = Duration::from_millis(spec.max_wait_ms);
-    // The application waits this long for a value, whatever its client does
-    // meanwhile (a slot map re-read that tries unreachable nodes in turn
-    // can take several command timeouts): a step still running then is
-    // abandoned, and the read has failed.
-    let deadline = tokio::time::Instant::from_std(start + max_wait);
+    let key = spec.key(key_n);
+    let kr = KeyRead {
+        sh,
+        router,
+        reader: r,
+        key_n,
+        variant: spec.variant_of(key_n),
+        slot: spec.slot_of(key_n),
+        lock: format!("{key}:lock"),
+        key,
+        deadline: tokio::time::Instant::from_std(start + max_wait),
+    };
     let (mut polls, mut errors) = (0u32, 0u32);
     let done = |outcome, polls, errors| Read {
         reader: r,
@@ -458,77 +481,8 @@ async fn get_or_compute(
     loop {
         *n += 1;
         let token = format!("r{r}-{n}");
-        let probe = match variant {
-            Variant::Lock => within(deadline, get(sh, router, slot, &key)).await,
-            Variant::Lua => {
-                within(
-                    deadline,
-                    single_flight(sh, router, slot, &key, &lock, &token),
-                )
-                .await
-            }
-        };
-        let mut step = match probe {
-            Ok(p) => Some(p),
-            Err(_) => {
-                errors += 1;
-                None
-            }
-        };
-        if let Some(p) = &step
-            && let Some(v) = &p.value
-            && is_fresh(spec, v, p.end_ns)
-        {
-            let value = v.clone();
-            let outcome = if polls == 0 {
-                ReadOutcome::Hit { value }
-            } else {
-                ReadOutcome::Waited { value }
-            };
-            return Some((done(outcome, polls, errors), None));
-        }
-        // Missing, or stale under serve_stale: take the lock (the script
-        // already tried).
-        if let Some(p) = step.as_mut()
-            && variant == Variant::Lock
-        {
-            let sent = sh.now();
-            let set_nx = redis::cmd("SET")
-                .arg(&lock)
-                .arg(&token)
-                .arg("NX")
-                .arg("PX")
-                .arg(spec.lock_ttl_ms)
-                .clone();
-            let e = tokio::time::timeout_at(deadline, call(router, slot, set_nx)).await;
-            match e {
-                Ok(e) if matches!(e.outcome, Outcome::Ok) => {
-                    p.won = matches!(e.value, Value::Okay);
-                    p.sent_ns = sent;
-                    p.end_ns = sh.now();
-                    p.node = e.served.map(|i| router.node_name(i));
-                }
-                _ => {
-                    errors += 1;
-                    step = None;
-                }
-            }
-        }
-        if let Some(p) = step {
-            if p.won {
-                return Some(
-                    compute(
-                        sh, router, r, key_n, slot, &key, &lock, &token, p, polls, errors,
-                    )
-                    .await
-                    .map_read(done),
-                );
-            }
-            if let Some(v) = p.value
-                && spec.policy == Policy::ServeStale
-            {
-                return Some((done(ReadOutcome::Stale { value: v }, polls, errors), None));
-            }
+        if let Some((outcome, compute)) = kr.attempt(&token, polls, &mut errors).await {
+            return Some((done(outcome, polls, errors), compute));
         }
         if start.elapsed() >= max_wait {
             let message = format!(
@@ -547,6 +501,176 @@ async fn get_or_compute(
     }
 }
 
+impl KeyRead<'_> {
+    /// One try (with `token` as the lock's value): the read's outcome when
+    /// it ended — a fresh value, a computation won, a stale value served —
+    /// or `None` to poll again. Failed steps are counted in `errors`.
+    async fn attempt(
+        &self,
+        token: &str,
+        polls: u32,
+        errors: &mut u32,
+    ) -> Option<(ReadOutcome, Option<Compute>)> {
+        let spec = &self.sh.spec;
+        let (sh, router, slot) = (self.sh, self.router, self.slot);
+        let probe = match self.variant {
+            Variant::Lock => within(self.deadline, get(sh, router, slot, &self.key)).await,
+            Variant::Lua => {
+                let flight = single_flight(sh, router, slot, &self.key, &self.lock, token);
+                within(self.deadline, flight).await
+            }
+        };
+        let Ok(mut p) = probe else {
+            *errors += 1;
+            return None;
+        };
+        if let Some(v) = &p.value
+            && is_fresh(spec, v, p.end_ns)
+        {
+            let value = v.clone();
+            let outcome = if polls == 0 {
+                ReadOutcome::Hit { value }
+            } else {
+                ReadOutcome::Waited { value }
+            };
+            return Some((outcome, None));
+        }
+        // Missing, or stale under serve_stale: take the lock (the script
+        // already tried).
+        if self.variant == Variant::Lock && !self.take_lock(&mut p, token).await {
+            *errors += 1;
+            return None;
+        }
+        if p.won {
+            return Some(self.compute(token, p, errors).await);
+        }
+        match p.value {
+            Some(value) if spec.policy == Policy::ServeStale => {
+                Some((ReadOutcome::Stale { value }, None))
+            }
+            _ => None,
+        }
+    }
+
+    /// `SET lock token NX PX`: whether it was answered (then `p` says
+    /// whether it was won, when, and by which node).
+    async fn take_lock(&self, p: &mut Probe, token: &str) -> bool {
+        let sh = self.sh;
+        let sent = sh.now();
+        let set_nx = redis::cmd("SET")
+            .arg(&self.lock)
+            .arg(token)
+            .arg("NX")
+            .arg("PX")
+            .arg(sh.spec.lock_ttl_ms)
+            .clone();
+        let e = tokio::time::timeout_at(self.deadline, call(self.router, self.slot, set_nx)).await;
+        match e {
+            Ok(e) if matches!(e.outcome, Outcome::Ok) => {
+                p.won = matches!(e.value, Value::Okay);
+                p.sent_ns = sent;
+                p.end_ns = sh.now();
+                p.node = e.served.map(|i| self.router.node_name(i));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The winner's part: (with the `lock` variant) read again, compute, write
+    /// with PX, release. Failed steps are counted in `errors`.
+    async fn compute(
+        &self,
+        token: &str,
+        grant: Probe,
+        errors: &mut u32,
+    ) -> (ReadOutcome, Option<Compute>) {
+        let (sh, spec) = (self.sh, &self.sh.spec);
+        let (router, slot) = (self.router, self.slot);
+        let (lock_sent_ns, lock_end_ns) = (grant.sent_ns, grant.end_ns);
+        let lock_node = grant.node.clone().unwrap_or_default();
+        // The read the computation rests on: the script's own GET with `lua`.
+        let base = match self.variant {
+            Variant::Lua => grant,
+            Variant::Lock => match self.read_under_lock(token, errors).await {
+                Ok(p) => p,
+                Err(outcome) => return (outcome, None),
+            },
+        };
+        // The recomputation itself.
+        tokio::time::sleep(Duration::from_millis(spec.compute_ms)).await;
+        let set_sent_ns = sh.now();
+        let fresh_until_ns = set_sent_ns + spec.ttl_ms * 1_000_000;
+        let value = value_of(token, fresh_until_ns);
+        let set = redis::cmd("SET")
+            .arg(&self.key)
+            .arg(&value)
+            .arg("PX")
+            .arg(spec.px_ms())
+            .clone();
+        let e = call(router, slot, set).await;
+        let set_end_ns = sh.now();
+        let set_ok = matches!(e.outcome, Outcome::Ok);
+        *errors += u32::from(!set_ok);
+        let released = release(router, slot, &self.lock, token).await;
+        *errors += u32::from(released.is_none());
+        let compute = Compute {
+            reader: self.reader,
+            key: self.key_n,
+            variant: self.variant,
+            found: if base.value.is_some() {
+                Found::Stale
+            } else {
+                Found::Missing
+            },
+            miss_sent_ns: base.sent_ns,
+            miss_end_ns: base.end_ns,
+            lock_sent_ns,
+            lock_end_ns,
+            lock_node,
+            value: value.clone(),
+            fresh_until_ns,
+            set_sent_ns,
+            set_end_ns,
+            set_ok,
+            release_end_ns: released.map(|_| sh.now()),
+            released: released == Some(true),
+        };
+        let outcome = if set_ok {
+            ReadOutcome::Computed { value }
+        } else {
+            ReadOutcome::Failed {
+                message: format!("the computed value's SET failed: {}", e.outcome.label()),
+            }
+        };
+        (outcome, Some(compute))
+    }
+
+    /// With the `lock` variant, a second GET under the lock: a reader that
+    /// finished between our miss and our lock has written the value. The
+    /// read's outcome (the lock released) when that ends it.
+    async fn read_under_lock(&self, token: &str, errors: &mut u32) -> Result<Probe, ReadOutcome> {
+        let (router, slot, lock) = (self.router, self.slot, &self.lock);
+        let outcome = match get(self.sh, router, slot, &self.key).await {
+            Ok(p) => match &p.value {
+                Some(v) if is_fresh(&self.sh.spec, v, p.end_ns) => {
+                    ReadOutcome::Waited { value: v.clone() }
+                }
+                _ => return Ok(p),
+            },
+            Err(()) => {
+                *errors += 1;
+                ReadOutcome::Failed {
+                    message: "the read under the lock failed".into(),
+                }
+            }
+        };
+        let released = release(router, slot, lock, token).await;
+        *errors += u32::from(released.is_none());
+        Err(outcome)
+    }
+}
+
 /// `step`, abandoned as failed when it is still running at `deadline`.
 async fn within<T>(
     deadline: tokio::time::Instant,
@@ -555,20 +679,6 @@ async fn within<T>(
     tokio::time::timeout_at(deadline, step)
         .await
         .unwrap_or(Err(()))
-}
-
-/// A computation's read and compute record, before the read is closed.
-struct Computed {
-    outcome: ReadOutcome,
-    polls: u32,
-    errors: u32,
-    compute: Option<Compute>,
-}
-
-impl Computed {
-    fn map_read(self, done: impl Fn(ReadOutcome, u32, u32) -> Read) -> (Read, Option<Compute>) {
-        (done(self.outcome, self.polls, self.errors), self.compute)
-    }
 }
 
 async fn get(sh: &Shared, router: &Router, slot: u16, key: &str) -> Result<Probe, ()> {
@@ -628,120 +738,6 @@ async fn single_flight(
             })
         }
         _ => Err(()),
-    }
-}
-
-/// The winner's part: (with the `lock` variant) read again, compute, write
-/// with PX, release.
-#[allow(clippy::too_many_arguments)]
-async fn compute(
-    sh: &Shared,
-    router: &Router,
-    r: u32,
-    key_n: u32,
-    slot: u16,
-    key: &str,
-    lock: &str,
-    token: &str,
-    grant: Probe,
-    polls: u32,
-    mut errors: u32,
-) -> Computed {
-    let spec = &sh.spec;
-    let variant = spec.variant_of(key_n);
-    let (lock_sent_ns, lock_end_ns) = (grant.sent_ns, grant.end_ns);
-    let lock_node = grant.node.clone().unwrap_or_default();
-    // The read the computation rests on: with the `lock` variant a second
-    // GET under the lock (a reader that finished between our miss and our
-    // lock has written the value); the script's own GET with `lua`.
-    let (miss_sent_ns, miss_end_ns, found) = match variant {
-        Variant::Lua => (grant.sent_ns, grant.end_ns, grant.value),
-        Variant::Lock => match get(sh, router, slot, key).await {
-            Ok(p) => {
-                if let Some(v) = &p.value
-                    && is_fresh(spec, v, p.end_ns)
-                {
-                    let released = release(router, slot, lock, token).await;
-                    errors += u32::from(released.is_none());
-                    return Computed {
-                        outcome: ReadOutcome::Waited { value: v.clone() },
-                        polls,
-                        errors,
-                        compute: None,
-                    };
-                }
-                (p.sent_ns, p.end_ns, p.value)
-            }
-            Err(()) => {
-                errors += 1;
-                let released = release(router, slot, lock, token).await;
-                errors += u32::from(released.is_none());
-                return Computed {
-                    outcome: ReadOutcome::Failed {
-                        message: "the read under the lock failed".into(),
-                    },
-                    polls,
-                    errors,
-                    compute: None,
-                };
-            }
-        },
-    };
-    // The recomputation itself.
-    tokio::time::sleep(Duration::from_millis(spec.compute_ms)).await;
-    let set_sent_ns = sh.now();
-    let fresh_until_ns = set_sent_ns + spec.ttl_ms * 1_000_000;
-    let value = value_of(token, fresh_until_ns);
-    let e = call(
-        router,
-        slot,
-        redis::cmd("SET")
-            .arg(key)
-            .arg(&value)
-            .arg("PX")
-            .arg(spec.px_ms())
-            .clone(),
-    )
-    .await;
-    let set_end_ns = sh.now();
-    let set_ok = matches!(e.outcome, Outcome::Ok);
-    errors += u32::from(!set_ok);
-    let released = release(router, slot, lock, token).await;
-    errors += u32::from(released.is_none());
-    let compute = Compute {
-        reader: r,
-        key: key_n,
-        variant,
-        found: if found.is_some() {
-            Found::Stale
-        } else {
-            Found::Missing
-        },
-        miss_sent_ns,
-        miss_end_ns,
-        lock_sent_ns,
-        lock_end_ns,
-        lock_node,
-        value: value.clone(),
-        fresh_until_ns,
-        set_sent_ns,
-        set_end_ns,
-        set_ok,
-        release_end_ns: released.map(|_| sh.now()),
-        released: released == Some(true),
-    };
-    let outcome = if set_ok {
-        ReadOutcome::Computed { value }
-    } else {
-        ReadOutcome::Failed {
-            message: format!("the computed value's SET failed: {}", e.outcome.label()),
-        }
-    };
-    Computed {
-        outcome,
-        polls,
-        errors,
-        compute: Some(compute),
     }
 }
 

@@ -1,31 +1,21 @@
-//! How a drill waits and shows the reshard's progress: a sleep that an
-//! interrupt cuts short, and the progress bar (the terminal subscriber and
-//! `redis-drill reshard` draw it).
+//! The reshard's progress bar: a subscriber to the reshard's progress
+//! events, drawn by the terminal side (the drill's [`Terminal`] and
+//! `redis-drill reshard`), never by the step that moves the slots.
+//!
+//! [`Terminal`]: super::events::Terminal
 
-use std::time::Duration;
-
-use tokio_util::sync::CancellationToken;
-
-use super::error::DrillError;
-
-/// Sleep for `d` unless cancelled.
-pub(super) async fn hold(d: Duration, cancel: &CancellationToken) -> Result<(), DrillError> {
-    tokio::select! {
-        _ = cancel.cancelled() => Err(DrillError::Cancelled),
-        _ = tokio::time::sleep(d) => Ok(()),
-    }
-}
-
-/// A progress bar on a terminal, a line per tenth otherwise, nothing when quiet.
-pub(crate) struct Progress {
+/// A progress bar on a terminal, a line per tenth otherwise, nothing when
+/// quiet: how a person sees a reshard's slots move.
+pub(crate) struct ReshardBar {
     bar: Option<indicatif::ProgressBar>,
     total: u64,
     next_line: u64,
     quiet: bool,
 }
 
-impl Progress {
-    pub(crate) fn new(total: u64, quiet: bool) -> Progress {
+impl ReshardBar {
+    /// A bar for `total` slots (`quiet`: draw nothing, as under `--json`).
+    pub(crate) fn new(total: u64, quiet: bool) -> ReshardBar {
         use std::io::IsTerminal;
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let b = indicatif::ProgressBar::new(total);
@@ -37,7 +27,7 @@ impl Progress {
             );
             b
         });
-        Progress {
+        ReshardBar {
             bar,
             total,
             next_line: total / 10,
@@ -45,6 +35,7 @@ impl Progress {
         }
     }
 
+    /// One progress event: `slots_done` of the total moved, `keys_moved` keys.
     pub(crate) fn update(&mut self, slots_done: u64, keys_moved: u64) {
         if let Some(b) = &self.bar {
             b.set_position(slots_done);
@@ -55,6 +46,7 @@ impl Progress {
         }
     }
 
+    /// The reshard ended: the bar is cleared.
     pub(crate) fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
