@@ -55,6 +55,18 @@ pub(super) fn thin(log: &OpLog) -> Thinned<'_> {
     }
 }
 
+/// `n` as English writes an ordinal: 2nd, 3rd, 11th, 21st.
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
 /// The chart's title, saying what was left out when the ops were thinned.
 pub(super) fn title(log: &OpLog) -> String {
     let t = thin(log);
@@ -63,11 +75,14 @@ pub(super) fn title(log: &OpLog) -> String {
     match (t.ok_every, t.other_every) {
         (1, 1) => base.to_string(),
         (k, 1) => format!(
-            "{base} — thinned: every {k}th ok op of {} drawn, every error and timeout",
+            "{base} — thinned: every {} ok op of {} drawn, every error and timeout",
+            ordinal(k),
             log.ops.len()
         ),
         (k, j) => format!(
-            "{base} — thinned: every {k}th ok op and every {j}th error or timeout of {} drawn",
+            "{base} — thinned: every {} ok op and every {} error or timeout of {} drawn",
+            ordinal(k),
+            ordinal(j),
             log.ops.len()
         ),
     }
@@ -182,5 +197,12 @@ mod tests {
         let again = thin(&l);
         assert!(t.points.iter().zip(&again.points).all(|(a, b)| a == b));
         assert!(title(&l).contains("every 6th ok op of 100300 drawn"));
+        let ords: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 111].map(ordinal).to_vec();
+        assert_eq!(
+            ords,
+            [
+                "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "111th"
+            ]
+        );
     }
 }
