@@ -167,7 +167,7 @@ mod tests {
     use super::*;
     use crate::exit;
 
-    /// The documented codes (README "Exit codes", docs/report.md) for a
+    /// The documented codes (docs/commands.md "Exit codes", docs/report.md) for a
     /// sample of each family: the lower modules' classes pass through.
     #[test]
     fn errors_map_to_the_documented_exit_codes() {

@@ -17,7 +17,7 @@ use crate::scenarios::{self, ReshardAction};
 
 /// A bound so that a command-line reshard cannot hang for ever, far above
 /// what a move on this tool's topologies takes (the reshard drill moves 2000
-/// slots in about 2 s here, README "The reshard drill").
+/// slots in about 2 s here, docs/drills.md "The reshard drill").
 const RESHARD_LIMIT: Duration = Duration::from_secs(3600);
 /// How long the nodes get to agree on the new owners after the last move;
 /// gossip settles in tens of milliseconds here (the drill's convergence
