@@ -57,6 +57,8 @@ pub(crate) struct Reshard {
 }
 
 impl Reshard {
+    /// Move the slots the flags ask for on the running cluster, drawing the
+    /// bar from the engine's progress events; the exit code says how it ended.
     pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
         let action = match (self.from, self.to, self.slots, self.rebalance, self.drain) {
             (Some(from), Some(to), Some(slots), false, None) => {

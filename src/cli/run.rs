@@ -57,6 +57,8 @@ fn run_id_arg(s: &str) -> Result<String, String> {
 }
 
 impl Run {
+    /// Run the drill end to end (or on a topology already up, with `--name`)
+    /// and return the verdict's exit code.
     pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
         let sc = Scenario::load(&self.scenario)?;
         let seed = self.seed.or(sc.seed).unwrap_or_else(rand::random);

@@ -5,6 +5,9 @@ use crate::exit::Class;
 use crate::faults::FaultError;
 use crate::workload;
 
+/// Why a drill could not run to its verdict (bad input, the environment,
+/// the cluster, an interrupt): an error, never a verdict, so its exit code
+/// is bad input, environment or interrupted, never a check's 1.
 #[derive(Debug, thiserror::Error)]
 pub enum DrillError {
     #[error("failed to {}", crate::cluster::error::error_chain(.0))]

@@ -91,6 +91,7 @@ struct BusInner {
 }
 
 impl Bus {
+    /// A bus that hands every event to each subscriber in turn.
     pub(crate) fn new(subscribers: Vec<Box<dyn Subscriber>>) -> Bus {
         Bus {
             inner: Arc::new(Mutex::new(BusInner {
@@ -105,6 +106,8 @@ impl Bus {
         self.lock().clock = Some(clock);
     }
 
+    /// Send one event to every subscriber, stamped with the drill's clock;
+    /// steps call this instead of printing.
     pub(crate) fn emit(&self, event: DrillEvent) {
         let mut inner = self.lock();
         let clock = inner.clock;
@@ -199,6 +202,8 @@ pub(crate) struct Terminal {
 }
 
 impl Terminal {
+    /// The terminal subscriber; `quiet` (with `--json`) keeps stdout for
+    /// the machine-readable result.
     pub(crate) fn new(quiet: bool) -> Terminal {
         Terminal {
             quiet,

@@ -103,6 +103,7 @@ pub enum ReshardAction {
     Drain { node: String },
 }
 
+/// A drill's reshard step: what to move, with the engine's settings.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReshardStep {
     pub action: ReshardAction,

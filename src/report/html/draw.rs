@@ -8,8 +8,10 @@ use crate::report::model::{FaultReport, Report};
 
 /// Width and height of a chart, px.
 pub(super) const W: u32 = 960;
+/// Height of a chart, px: three to one, readable at the page's width.
 pub(super) const H: u32 = 320;
 
+/// What drawing a chart gives: nothing, or why plotters could not draw it.
 pub(super) type Drawn = Result<(), Box<dyn std::error::Error>>;
 
 /// The name of the category drawn at `v` on an axis of categories (one
@@ -105,6 +107,8 @@ where
         .map_err(|e| e.to_string().into())
 }
 
+/// A chart whose x axis is seconds since the run's start, y of any kind:
+/// every time chart shades faults and marks phases on one of these.
 pub(super) type TimeChart<'a, 'b, Y> =
     ChartContext<'a, SVGBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>;
 

@@ -14,6 +14,8 @@ use crate::report::model::{ClientSecond, Report, Second};
 /// The latency lines of the chart: name, colour, points.
 pub(super) type Lines = Vec<(String, RGBColor, Vec<Vec<(f64, f64)>>)>;
 
+/// The per-second latency lines (app and probe p50/p99, reference PING),
+/// the fallback when the page is made from report.json alone.
 pub(super) fn latency_lines(r: &Report) -> Lines {
     let mid = |t: u64| t as f64 + 0.5;
     let positive = |v: Option<f64>| v.filter(|v| *v > 0.0);

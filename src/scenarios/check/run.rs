@@ -30,6 +30,8 @@ pub(crate) struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
+    /// The stored run as every checker reads it: the record, and the
+    /// history split once by client kind so no checker splits it again.
     pub fn new(stored: &'a Stored) -> Run<'a> {
         let history = &stored.history[..];
         let of = |mode| history.iter().filter(|o| o.mode == mode).collect();

@@ -75,6 +75,8 @@ pub(super) fn stampede_figure(
     }
 }
 
+/// A count that was measured (a count nobody measured is `unknown`, not
+/// this).
 pub(super) fn count(v: u64) -> Figure {
     Figure::Measured(v as f64)
 }
