@@ -5,8 +5,8 @@
 use plotters::prelude::*;
 
 use super::draw::{
-    Drawn, H, Series, fmt_axis, legend, mark_phases, named_line, per_covered, recorded_end_s,
-    run_end_s, runs, shade_faults, svg,
+    Drawn, H, Series, fmt_axis, legend, mark_phases, named_line, recorded_end_s, run_end_s, runs,
+    shade_faults, svg,
 };
 use crate::report::model::Report;
 use crate::report::oplog::{OpEnd, OpLog};
@@ -209,14 +209,34 @@ where
     Ok(())
 }
 
+/// When the workload was sending, s: from the first op due to the later of
+/// the recording's end and the last op due (the schedule's last ops fall
+/// due a few ms after the last phase is closed). The first and last bins
+/// are rates over this span, so neither reads as a dip or a spike.
+fn sending(log: &OpLog, end: f64) -> (f64, f64) {
+    match (log.ops.first(), log.ops.last()) {
+        (Some(first), Some(last)) => (first.due_s, last.due_s.max(end)),
+        _ => (0.0, end),
+    }
+}
+
+/// The count of bin `[t, t + w)` as a rate over the part of it inside the
+/// sending span: `(middle of that part, count / its length)`; None for a
+/// part shorter than a quarter bin (a sliver would be drawn as a spike).
+fn per_sending(t: f64, w: f64, count: f64, (from, to): (f64, f64)) -> Option<(f64, f64)> {
+    let (a, b) = (t.max(from), (t + w).min(to));
+    let covered = b - a;
+    (covered >= w / 4.0).then(|| (a + covered / 2.0, count / covered))
+}
+
 /// Ok, failed and indeterminate ops per bin, as rates (ops/s) so that the
 /// axis reads the same whatever the bin; app and probe together.
 pub(super) fn ops_series(r: &Report, log: &OpLog, w: f64) -> Vec<Series<'static>> {
     let bins = bins(log, w);
-    let end = recorded_end_s(r);
+    let span = sending(log, recorded_end_s(r));
     let line = |f: fn(&Bin) -> u64| -> Vec<(f64, f64)> {
         (bins.iter())
-            .filter_map(|(t, b)| per_covered(*t, w, f(b) as f64, end))
+            .filter_map(|(t, b)| per_sending(*t, w, f(b) as f64, span))
             .collect()
     };
     vec![
@@ -288,6 +308,37 @@ mod tests {
             })
             .collect();
         OpLog { ops }
+    }
+
+    /// The Docker reshard's shape: 4000 ops/s due from 50.7 ms to 5348.5 ms,
+    /// the last phase closed at 5340 ms. Every bin reads 4000 ops/s: the
+    /// first is not a dip (ops began mid-bin) and the last not a spike (ops
+    /// fell due after the recording's end).
+    #[test]
+    fn the_first_and_last_bins_are_rates_over_the_time_ops_were_sent() {
+        let ops = (0..21192)
+            .map(|i| OpPoint {
+                due_s: 0.0507 + i as f64 / 4000.0,
+                latency_ms: 1.0,
+                end: OpEnd::Ok,
+                probe: false,
+            })
+            .collect();
+        let log = OpLog { ops };
+        let span = sending(&log, 5.340);
+        let rates: Vec<f64> = (bins(&log, 0.1).iter())
+            .filter_map(|(t, b)| per_sending(*t, 0.1, b.ok as f64, span))
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(rates.len(), 54);
+        for v in rates {
+            assert!((3950.0..4050.0).contains(&v), "{v} ops/s");
+        }
+        // Without the span, as drawn before: the last bin read 4850 ops/s.
+        assert_eq!(
+            super::super::draw::per_covered(5.3, 0.1, 194.0, 5.340).map(|p| p.1.round()),
+            Some(4850.0)
+        );
     }
 
     #[test]
