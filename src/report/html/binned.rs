@@ -5,7 +5,7 @@
 use plotters::prelude::*;
 
 use super::draw::{
-    Drawn, H, Series, fmt_axis, legend, mark_phases, named_line, recorded_end_s, run_end_s, runs,
+    H, Lines, Series, latency_lines_chart, legend, named_line, recorded_end_s, run_end_s, runs,
     shade_faults, svg,
 };
 use crate::report::model::Report;
@@ -109,10 +109,6 @@ pub(super) fn too_sparse(log: &OpLog, w: f64, probe: bool) -> bool {
     (mine().count() as f64) / bins < MIN_OPS_PER_BIN
 }
 
-/// The latency lines: name, colour, runs of points (a bin without an ok
-/// op of the class is a gap).
-pub(super) type Lines = Vec<(String, RGBColor, Vec<Vec<(f64, f64)>>)>;
-
 /// App and probe p50 and p99 per bin, and the reference PING's p99 per
 /// second (the pings are in the report, per second only).
 pub(super) fn latency_lines(r: &Report, log: &OpLog, w: f64) -> Lines {
@@ -158,55 +154,12 @@ pub(super) fn latency_lines(r: &Report, log: &OpLog, w: f64) -> Lines {
 /// Latency per bin on a log axis (a failover's 500 ms timeouts beside a
 /// 0.3 ms baseline), phases marked, faults shaded.
 pub(super) fn latency_chart(r: &Report, log: &OpLog) -> Result<String, String> {
-    let w = bin_width(run_end_s(r));
-    let lines = latency_lines(r, log, w);
-    let values = lines
-        .iter()
-        .flat_map(|(_, _, runs)| runs.iter().flatten().map(|p| p.1));
-    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    if lines.is_empty() || lo > hi {
-        return Err("No op succeeded in this run: no latency to draw.".into());
-    }
-    let (y0, y1) = (lo / 1.5, hi * 1.5);
-    let x1 = run_end_s(r);
-    svg(H + 40, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..x1, (y0..y1).log_scale())?;
-        chart
-            .configure_mesh()
-            .x_desc("seconds since the run's start")
-            .y_desc("ms (log)")
-            .y_labels(8)
-            .y_label_formatter(&|v| fmt_axis(*v))
-            .draw()?;
-        shade_faults(&mut chart, r, y0, y1)?;
-        mark_phases(&mut chart, r, y0, y1)?;
-        draw_lines(&mut chart, &lines)?;
-        legend(&mut chart)
-    })
-}
-
-/// Each line as its runs, named once in the legend.
-fn draw_lines<Y>(chart: &mut super::draw::TimeChart<'_, '_, Y>, lines: &Lines) -> Drawn
-where
-    Y: Ranged<ValueType = f64>,
-{
-    for (name, colour, runs) in lines {
-        let colour = *colour;
-        for (i, run) in runs.iter().enumerate() {
-            let s =
-                chart.draw_series(LineSeries::new(run.iter().copied(), colour.stroke_width(2)))?;
-            if i == 0 {
-                s.label(name.as_str()).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
-                });
-            }
-        }
-    }
-    Ok(())
+    let lines = latency_lines(r, log, bin_width(run_end_s(r)));
+    latency_lines_chart(
+        r,
+        &lines,
+        "No op succeeded in this run: no latency to draw.",
+    )
 }
 
 /// When the workload was sending, s: from the first op due to the later of

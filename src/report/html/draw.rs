@@ -211,3 +211,56 @@ pub(super) fn recorded_end_s(r: &Report) -> f64 {
         .map(|p| p.end_ms / 1000.0)
         .fold(0.0, f64::max)
 }
+
+/// Latency lines: each a name, a colour and its runs of points (a run
+/// breaks where a bin or second had no value, so a gap reads as a gap).
+pub(super) type Lines = Vec<(String, RGBColor, Vec<Vec<(f64, f64)>>)>;
+
+/// Latency lines on a log axis over the run's time (a failover's 500 ms
+/// timeouts beside a 0.3 ms baseline), phases marked, faults shaded: the
+/// latency chart whether its points are per bin or per second. `empty` is
+/// why there is no chart when no line has a point.
+pub(super) fn latency_lines_chart(
+    r: &Report,
+    lines: &Lines,
+    empty: &str,
+) -> Result<String, String> {
+    let values = lines
+        .iter()
+        .flat_map(|(_, _, runs)| runs.iter().flatten().map(|p| p.1));
+    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if lines.is_empty() || lo > hi {
+        return Err(empty.into());
+    }
+    let (y0, y1) = (lo / 1.5, hi * 1.5);
+    let x1 = run_end_s(r);
+    svg(H + 40, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..x1, (y0..y1).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds since the run's start")
+            .y_desc("ms (log)")
+            .y_labels(8)
+            .y_label_formatter(&|v| fmt_axis(*v))
+            .draw()?;
+        shade_faults(&mut chart, r, y0, y1)?;
+        mark_phases(&mut chart, r, y0, y1)?;
+        for (name, colour, runs) in lines {
+            let colour = *colour;
+            for (i, run) in runs.iter().enumerate() {
+                let s = chart
+                    .draw_series(LineSeries::new(run.iter().copied(), colour.stroke_width(2)))?;
+                if i == 0 {
+                    s.label(name.as_str()).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+                    });
+                }
+            }
+        }
+        legend(&mut chart)
+    })
+}

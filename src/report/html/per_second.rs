@@ -6,13 +6,10 @@
 use plotters::prelude::*;
 
 use super::draw::{
-    H, Series, fmt_axis, legend, mark_phases, named_line, per_covered_second, run_end_s, runs,
+    H, Lines, Series, latency_lines_chart, legend, named_line, per_covered_second, run_end_s, runs,
     shade_faults, svg,
 };
 use crate::report::model::{ClientSecond, Report, Second};
-
-/// The latency lines of the chart: name, colour, points.
-pub(super) type Lines = Vec<(String, RGBColor, Vec<Vec<(f64, f64)>>)>;
 
 /// The per-second latency lines (app and probe p50/p99, reference PING),
 /// the fallback when the page is made from report.json alone.
@@ -67,45 +64,11 @@ pub(super) fn latency_lines(r: &Report) -> Lines {
 /// Latency per second on a log axis (a failover's 500 ms timeouts beside a
 /// 0.3 ms baseline), phases marked, faults shaded.
 pub(super) fn latency_chart(r: &Report) -> Result<String, String> {
-    let lines = latency_lines(r);
-    let values = lines
-        .iter()
-        .flat_map(|(_, _, runs)| runs.iter().flatten().map(|p| p.1));
-    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    if lines.is_empty() || lo > hi {
-        return Err("No per-second latency in this report.".into());
-    }
-    let (y0, y1) = (lo / 1.5, hi * 1.5);
-    let x1 = run_end_s(r);
-    svg(H + 40, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..x1, (y0..y1).log_scale())?;
-        chart
-            .configure_mesh()
-            .x_desc("seconds since the run's start")
-            .y_desc("ms (log)")
-            .y_labels(8)
-            .y_label_formatter(&|v| fmt_axis(*v))
-            .draw()?;
-        shade_faults(&mut chart, r, y0, y1)?;
-        mark_phases(&mut chart, r, y0, y1)?;
-        for (name, colour, runs) in &lines {
-            let colour = *colour;
-            for (i, run) in runs.iter().enumerate() {
-                let s = chart
-                    .draw_series(LineSeries::new(run.iter().copied(), colour.stroke_width(2)))?;
-                if i == 0 {
-                    s.label(name.as_str()).legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
-                    });
-                }
-            }
-        }
-        legend(&mut chart)
-    })
+    latency_lines_chart(
+        r,
+        &latency_lines(r),
+        "No per-second latency in this report.",
+    )
 }
 
 /// Ok, failed and indeterminate ops per second (app and probe together).
