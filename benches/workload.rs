@@ -161,7 +161,7 @@ async fn ours(d: &Deployed, app: bool, clients: u32, depth: u32, secs: f64) -> R
     };
     let w = Workload::start(
         d.map.clone(),
-        workload::Routing::Cluster,
+        workload::Sharding::Cluster,
         spec,
         1,
         Clock::start(),
@@ -228,7 +228,7 @@ async fn bench(secs: f64, rounds: usize) -> Result<()> {
         value_size: ValueSize::Fixed(VALUE_BYTES),
         ..WorkloadSpec::default()
     };
-    workload::load(&d.map, &workload::Routing::Cluster, &spec, 1).await?;
+    workload::load(&d.map, &workload::Sharding::Cluster, &spec, 1).await?;
     let mut rows = Vec::new();
     for (clients, pipeline) in CASES {
         let (mut rb, mut app, mut probe) = (Vec::new(), Vec::new(), Vec::new());

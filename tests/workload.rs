@@ -15,7 +15,7 @@ use redis_drill::cluster::AddressMap;
 use redis_drill::record::ops::{self, ClientMode, History, OpKind};
 use redis_drill::record::timeline::Clock;
 use redis_drill::status::StatusReport;
-use redis_drill::workload::{self, Mix, Model, Recorded, Routing, Workload, WorkloadSpec};
+use redis_drill::workload::{self, Mix, Model, Recorded, Sharding, Workload, WorkloadSpec};
 use tokio_util::sync::CancellationToken;
 
 /// Primary name by slot range, from a topology report, for the downtime checker.
@@ -41,7 +41,7 @@ async fn record_for(
     let cancel = CancellationToken::new();
     let w = Workload::start(
         map.clone(),
-        Routing::Cluster,
+        Sharding::Cluster,
         spec.clone(),
         seed,
         clock,
@@ -109,7 +109,7 @@ fn workload_on_a_stable_process_cluster() {
         };
 
         // Load.
-        let loaded = workload::load(&map, &Routing::Cluster, &spec, 42)
+        let loaded = workload::load(&map, &Sharding::Cluster, &spec, 42)
             .await
             .expect("load");
         assert_eq!(loaded.initial.len(), 2000);
@@ -165,7 +165,7 @@ fn workload_on_a_stable_process_cluster() {
 
         // Nothing lost.
         let keys = spec.all_keys();
-        let finals = workload::read_final(&map, &Routing::Cluster, &keys)
+        let finals = workload::read_final(&map, &Sharding::Cluster, &keys)
             .await
             .expect("read back");
         let lost = checker::lost_writes(
@@ -266,7 +266,7 @@ fn workload_on_a_stable_process_cluster() {
             );
         }
         let initial = as_initial(&finals);
-        let finals = workload::read_final(&map, &Routing::Cluster, &keys)
+        let finals = workload::read_final(&map, &Sharding::Cluster, &keys)
             .await
             .expect("read back");
         assert!(
@@ -291,12 +291,12 @@ fn workload_on_a_stable_process_cluster() {
             counter_keys: 50,
             ..spec.clone()
         };
-        let loaded = workload::load(&map, &Routing::Cluster, &incr, 3)
+        let loaded = workload::load(&map, &Sharding::Cluster, &incr, 3)
             .await
             .expect("load counters");
         assert_eq!(loaded.initial.len(), 2050);
         let history = run_for(&map, &incr, 3, clock, 0.5).await;
-        let finals = workload::read_final(&map, &Routing::Cluster, &incr.all_keys())
+        let finals = workload::read_final(&map, &Sharding::Cluster, &incr.all_keys())
             .await
             .expect("read back");
         let c = checker::counters(&history, &loaded.initial, &finals);

@@ -25,8 +25,8 @@ use crate::runtime::Runtime;
 /// short enough for someone waiting at a terminal.
 const RUN_GRACE: Duration = Duration::from_secs(20);
 
-/// How some work ended.
-pub(crate) struct Ended<T> {
+/// How some work ended: its output, and the signal that cut it short.
+pub(crate) struct Settled<T> {
     /// What the work returned (after the cancellation, when a signal came).
     pub output: T,
     /// The signal that interrupted it, when one did.
@@ -51,14 +51,14 @@ pub(crate) async fn cancel_on_signal<F: Future>(
     work: F,
     cancel: &CancellationToken,
     undoing: &str,
-) -> Ended<F::Output> {
+) -> Settled<F::Output> {
     tokio::pin!(work);
     tokio::select! {
-        output = &mut work => Ended { output, signal: None },
+        output = &mut work => Settled { output, signal: None },
         signal = shutdown_signal() => {
             crate::note!("{signal}: {undoing}");
             cancel.cancel();
-            Ended { output: work.await, signal: Some(signal) }
+            Settled { output: work.await, signal: Some(signal) }
         }
     }
 }

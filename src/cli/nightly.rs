@@ -136,7 +136,8 @@ impl Nightly {
             outcome,
             exit_code: outcome.code(),
         };
-        write_nightly(&dir, &summary, &reports)?;
+        let history = history(&self.out, &dir);
+        write_nightly(&dir, &summary, &history, &reports)?;
         link_latest(&dir);
         if json {
             print_json(&summary);
@@ -216,12 +217,16 @@ fn create_nightly_dir(out: &Path, started: std::time::SystemTime) -> Result<Path
     ))
 }
 
-/// The newest nightly folder under `out` before `current`: a sibling holding
-/// a summary.json, by name (names are UTC timestamps).
-fn previous_nightly(out: &Path, current: &Path) -> Option<PathBuf> {
-    let here = current.file_name()?.to_os_string();
-    let mut found: Vec<PathBuf> = std::fs::read_dir(out)
-        .ok()?
+/// The nightly folders under `out` before `current`, oldest first: its
+/// siblings holding a summary.json, by name (names are UTC timestamps).
+fn earlier_nightlies(out: &Path, current: &Path) -> Vec<PathBuf> {
+    let Some(here) = current.file_name().map(std::ffi::OsStr::to_os_string) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter(|e| e.file_name() < here)
@@ -229,7 +234,33 @@ fn previous_nightly(out: &Path, current: &Path) -> Option<PathBuf> {
         .filter(|p| p.join("summary.json").is_file())
         .collect();
     found.sort();
-    found.pop()
+    found
+}
+
+/// The newest nightly folder under `out` before `current`.
+fn previous_nightly(out: &Path, current: &Path) -> Option<PathBuf> {
+    earlier_nightlies(out, current).pop()
+}
+
+/// The summaries of the last nightlies before `current`, oldest first, for
+/// the index's sparklines; one that cannot be read is left out (and logged).
+fn history(out: &Path, current: &Path) -> Vec<nightly::PastNightly> {
+    let earlier = earlier_nightlies(out, current);
+    let keep = earlier.len().saturating_sub(nightly::SPARK_NIGHTLIES - 1);
+    earlier[keep..]
+        .iter()
+        .filter_map(|dir| {
+            let path = dir.join("summary.json");
+            let read = std::fs::read(&path).map_err(|e| e.to_string());
+            match read.and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string())) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "left out of the sparklines: {e}");
+                    None
+                }
+            }
+        })
+        .collect()
 }
 
 /// Point `<out>/latest` at `dir` (best effort: the nightly is written either way).
@@ -246,6 +277,7 @@ fn link_latest(dir: &Path) {
 fn write_nightly(
     dir: &Path,
     summary: &Summary,
+    history: &[nightly::PastNightly],
     reports: &BTreeMap<String, Report>,
 ) -> Result<(), CliError> {
     let write = |name: &str, body: Vec<u8>| {
@@ -256,7 +288,10 @@ fn write_nightly(
         "summary.json",
         serde_json::to_vec_pretty(summary).expect("a summary serializes"),
     )?;
-    write("index.html", nightly::render_index(summary).into_bytes())?;
+    write(
+        "index.html",
+        nightly::render_index(summary, history).into_bytes(),
+    )?;
     write(
         "junit.xml",
         nightly::render_junit(summary, reports).into_bytes(),

@@ -27,8 +27,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
-use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
+
+use super::poll::Ticks;
 
 use super::conn::{ConnectOptions, NodeConn, parse_info};
 use super::error::ClusterError;
@@ -201,28 +202,19 @@ impl KeyspaceSampler {
                 let (name, addr, stop, log) = (name.clone(), *addr, stop.clone(), log.clone());
                 tokio::spawn(async move {
                     let mut conn = None;
-                    let mut ticks = tokio::time::interval(interval);
-                    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-                    for _ in 0..MAX_SAMPLES_PER_NODE {
-                        tokio::select! {
-                            biased;
-                            _ = stop.cancelled() => return,
-                            _ = ticks.tick() => {}
-                        }
-                        let got = tokio::select! {
-                            biased;
-                            _ = stop.cancelled() => return,
-                            r = tokio::time::timeout(POLL_TIMEOUT, read(&mut conn, &name, addr)) => r,
-                        };
-                        match got {
-                            Ok(Ok(counters)) => lock(&log).push(KeyspaceSample {
+                    let mut ticks = Ticks::new(interval, &stop, MAX_SAMPLES_PER_NODE);
+                    while ticks.next().await {
+                        let read = tokio::time::timeout(POLL_TIMEOUT, read(&mut conn, &name, addr));
+                        match ticks.or_stop(read).await {
+                            None => return,
+                            Some(Ok(Ok(counters))) => lock(&log).push(KeyspaceSample {
                                 at_ns: clock.now_ns(),
                                 node: name.clone(),
                                 counters,
                                 phase_end: None,
                                 reset: false,
                             }),
-                            _ => conn = None,
+                            Some(_) => conn = None,
                         }
                     }
                 })

@@ -20,6 +20,7 @@
 //!   per-phase deltas (pure).
 //! - [`watch`]  — the watcher: every node's view polled over a drill (its
 //!   analyses are the checker's).
+//! - `poll`     — the polling loop both of those run on each node.
 
 pub mod admin;
 pub mod client;
@@ -29,6 +30,7 @@ pub mod failover;
 pub mod health;
 pub mod keyspace;
 pub mod nodes;
+mod poll;
 pub mod replication;
 pub mod reshard;
 pub mod role;

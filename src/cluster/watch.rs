@@ -19,8 +19,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use super::poll::Ticks;
 use tokio::task::JoinHandle;
-use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use super::conn::{AddressMap, ConnectOptions, MappedNode, NodeConn, parse_info};
@@ -185,20 +185,12 @@ async fn watch_node(
         response_timeout: timeout,
     };
     let mut conn: Option<NodeConn> = None;
-    let mut ticks = tokio::time::interval(interval);
-    // After a poll that timed out, poll again at once rather than in a burst.
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    for _ in 0..MAX_SAMPLES_PER_NODE {
-        tokio::select! {
-            biased;
-            _ = stop.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
+    let mut ticks = Ticks::new(interval, &stop, MAX_SAMPLES_PER_NODE);
+    while ticks.next().await {
         let sent_ns = clock.now_ns();
-        let polled = tokio::select! {
-            biased;
-            _ = stop.cancelled() => return,
-            r = tokio::time::timeout(timeout, poll(&mut conn, &node, opts)) => r,
+        let polled = tokio::time::timeout(timeout, poll(&mut conn, &node, opts));
+        let Some(polled) = ticks.or_stop(polled).await else {
+            return;
         };
         let mut sample = match polled {
             Ok(Ok(raw)) => raw.into_sample(clock.now_ns(), &node.name, &map),
@@ -218,7 +210,9 @@ async fn watch_node(
         sample.sent_ns = sent_ns;
         lock(&log).samples.push(sample);
     }
-    lock(&log).truncated = true;
+    if ticks.full() {
+        lock(&log).truncated = true;
+    }
 }
 
 /// The replies of one poll.

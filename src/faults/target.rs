@@ -163,25 +163,25 @@ impl ClusterSnapshot {
 
     /// A topology that is not a cluster, from every node's `ROLE`: a
     /// primary serves the slots its clients route to it
-    /// ([`Routing`](crate::workload::Routing)): its shard on standalone
+    /// ([`Sharding`](crate::workload::Sharding)): its shard on standalone
     /// primaries, every slot for the primary clients follow on a replicated
     /// topology (another node that still calls itself primary serves none).
     pub fn from_roles(d: &Deployment, roles: &[NodeRole]) -> ClusterSnapshot {
-        use crate::workload::Routing;
-        let routing = Routing::of(&d.topology);
+        use crate::workload::Sharding;
+        let sharding = Sharding::of(&d.topology);
         let serving = crate::cluster::replication::current_primary(roles, None);
         let nodes = d
             .nodes
             .iter()
             .map(|n| {
                 let r = roles.iter().find(|r| r.name == n.name && r.error.is_none());
-                let slots = match (&routing, r.and_then(|r| r.role)) {
-                    (Routing::Sharded(ranges), Some(Role::Primary)) => ranges
+                let slots = match (&sharding, r.and_then(|r| r.role)) {
+                    (Sharding::Sharded(ranges), Some(Role::Primary)) => ranges
                         .iter()
                         .filter(|(name, _)| name == &n.name)
                         .map(|(_, range)| *range)
                         .collect(),
-                    (Routing::Primary { .. }, Some(Role::Primary))
+                    (Sharding::Primary { .. }, Some(Role::Primary))
                         if serving == Some(n.name.as_str()) =>
                     {
                         vec![SlotRange::new(0, SLOT_COUNT - 1)]

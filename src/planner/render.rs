@@ -1,115 +1,95 @@
 //! The capacity planner's report rendered for people: Markdown (for a
 //! ticket or a terminal) and a self-contained HTML page (tables and charts
 //! drawn by plotters' SVG backend, no JavaScript). Both render the same
-//! tables from one [`PlannerReport`], so they never disagree; JSON is the
-//! report itself (`serde`).
+//! sections (the run report's section model, [`crate::report::section`])
+//! from one [`PlannerReport`], so they never disagree; JSON is the report
+//! itself (`serde`).
 //!
-//! A figure that was not measured is "-"; keys per slot outside a cluster
+//! A figure that was not measured is "—" (every report's empty-cell mark); keys per slot outside a cluster
 //! is "n/a"; a node without `maxmemory` has "no limit", never an infinite
 //! headroom or a made-up fill time.
 
-use std::fmt::Write as _;
-
+use maud::{DOCTYPE, PreEscaped, html};
 use plotters::style::RGBColor;
 
 use super::arithmetic::{Fill, Headroom, SlotSkew};
 use super::collect::PlannerReport;
-use crate::report::html::{Bars, STYLE, bar_chart, escape};
+use crate::report::html::{self, Bars, STYLE, bar_chart};
+use crate::report::markdown;
+use crate::report::section::{EMPTY, Section, Table};
 use crate::status::human_bytes;
 use crate::topology::{Kind, Role};
 
-/// One table of the report, rendered as Markdown or HTML alike.
-struct Table {
+/// One table of the report and the lines under it, with the anchor the
+/// HTML page gives it; both renderings show it as a [`Section`].
+struct PlanTable {
     id: &'static str,
     title: &'static str,
     header: Vec<&'static str>,
+    /// Each column's alignment (`l` text, `r` a number).
+    align: &'static str,
     rows: Vec<Vec<String>>,
     /// Lines below the table (or instead of it, without rows).
     notes: Vec<String>,
 }
 
+impl PlanTable {
+    /// The table as a section of the report.
+    fn section(self) -> Section {
+        let mut s = Section::titled(self.title);
+        s.table(Table::aligned(&self.header, self.align).with_rows(self.rows));
+        for n in self.notes {
+            s.text(n);
+        }
+        s
+    }
+}
+
 /// The report as Markdown.
 pub fn render_markdown(r: &PlannerReport) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "# Capacity report: {}\n", r.name);
-    let _ = writeln!(s, "{}\n", intro(r));
+    let mut s = format!("## Capacity report: {}\n\n{}\n\n", r.name, intro(r));
     for t in tables(r) {
-        let _ = writeln!(s, "## {}\n", t.title);
-        if !t.rows.is_empty() {
-            let _ = writeln!(s, "| {} |", t.header.join(" | "));
-            let _ = writeln!(
-                s,
-                "|{}",
-                t.header.iter().map(|_| "---|").collect::<String>()
-            );
-            for row in &t.rows {
-                let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
-                let _ = writeln!(s, "| {} |", cells.join(" | "));
-            }
-            s.push('\n');
-        }
-        for n in &t.notes {
-            let _ = writeln!(s, "{n}\n");
-        }
+        markdown::section_md(&mut s, &t.section());
     }
     s
 }
 
-/// The report as one self-contained HTML page.
+/// The report as one self-contained HTML page, written through maud (every
+/// value escaped by construction).
 pub fn render_html(r: &PlannerReport) -> String {
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>Capacity report: {}</title><style>{STYLE}{WIDE}</style></head><body>\n\
-         <h1>Capacity report: {}</h1>\n<p>{}</p>\n",
-        escape(&r.name),
-        escape(&r.name),
-        escape(&intro(r))
-    );
-    for (id, title, svg) in charts(r) {
-        let _ = writeln!(
-            s,
-            "<section class=\"chart\" id=\"{id}\"><h2>{}</h2>",
-            escape(title)
-        );
-        match svg {
-            Ok(svg) => s.push_str(&svg),
-            Err(why) => {
-                let _ = write!(s, "<p class=\"none\">{}</p>", escape(&why));
+    let title = format!("Capacity report: {}", r.name);
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title) }
+                style { (PreEscaped(STYLE)) (PreEscaped(WIDE)) }
             }
-        }
-        s.push_str("</section>\n");
-    }
-    for t in tables(r) {
-        let _ = writeln!(s, "<section id=\"{}\"><h2>{}</h2>", t.id, escape(t.title));
-        if !t.rows.is_empty() {
-            s.push_str("<div class=\"wide\"><table><tr>");
-            for h in &t.header {
-                let _ = write!(s, "<th>{}</th>", escape(h));
-            }
-            s.push_str("</tr>\n");
-            for row in &t.rows {
-                s.push_str("<tr>");
-                for c in row {
-                    let _ = write!(s, "<td>{}</td>", escape(c));
+            body {
+                h1 { (title) }
+                p { (intro(r)) }
+                @for (id, title, svg) in charts(r) {
+                    section class="chart" id=(id) {
+                        h2 { (title) }
+                        @match svg {
+                            Ok(svg) => (PreEscaped(svg)),
+                            Err(why) => p class="none" { (why) },
+                        }
+                    }
                 }
-                s.push_str("</tr>\n");
+                @for t in tables(r) {
+                    section id=(t.id) { (html::section(&t.section())) }
+                }
             }
-            s.push_str("</table></div>\n");
         }
-        for n in &t.notes {
-            let _ = writeln!(s, "<p>{}</p>", escape(n));
-        }
-        s.push_str("</section>\n");
-    }
-    s.push_str("</body></html>\n");
-    s
+    };
+    page.into_string() + "\n"
 }
 
 /// The node table has 17 columns: the page is wider than a run's report,
 /// its tables in a smaller font, and a table wider still scrolls on its own.
-const WIDE: &str = "body{max-width:1400px}table{font-size:.85em}div.wide{overflow-x:auto}";
+const WIDE: &str = "body{max-width:1400px}table{font-size:.85em;display:block;overflow-x:auto}";
 
 fn intro(r: &PlannerReport) -> String {
     format!(
@@ -131,7 +111,7 @@ fn kind(k: Kind) -> String {
 }
 
 fn dash<T>(v: Option<T>, f: impl FnOnce(T) -> String) -> String {
-    v.map_or_else(|| "-".to_string(), f)
+    v.map_or_else(|| EMPTY.to_string(), f)
 }
 
 fn bytes(b: u64) -> String {
@@ -157,7 +137,7 @@ fn rate(v: f64) -> String {
 /// Seconds as a person reads them: `3h 12m`, `45s`, `0.40s`.
 pub(crate) fn duration(s: f64) -> String {
     if !s.is_finite() {
-        return "-".into();
+        return EMPTY.into();
     }
     if s < 10.0 {
         return format!("{s:.2}s");
@@ -170,7 +150,7 @@ pub(crate) fn duration(s: f64) -> String {
 
 fn headroom_cell(h: Option<&Headroom>) -> String {
     match h {
-        None => "-".into(),
+        None => EMPTY.into(),
         Some(h) => match (h.headroom_bytes, h.headroom_pct) {
             (Some(b), Some(p)) => format!("{} ({p:.1} %)", signed_bytes(b)),
             _ => "unknown (no limit)".into(),
@@ -180,7 +160,7 @@ fn headroom_cell(h: Option<&Headroom>) -> String {
 
 fn maxmemory_cell(h: Option<&Headroom>) -> String {
     match h {
-        None => "-".into(),
+        None => EMPTY.into(),
         Some(h) if h.limited() => bytes(h.maxmemory_bytes),
         Some(_) => "no limit".into(),
     }
@@ -219,7 +199,7 @@ fn skew_cells(k: Option<&SlotSkew>, cluster: bool) -> Vec<String> {
             ratio(k.cv),
             k.empty_slots.to_string(),
             if k.biggest.is_empty() {
-                "-".into()
+                EMPTY.into()
             } else {
                 k.biggest
                     .iter()
@@ -228,13 +208,13 @@ fn skew_cells(k: Option<&SlotSkew>, cluster: bool) -> Vec<String> {
                     .join(", ")
             },
         ],
-        (None, true) => vec!["-".into(); 8],
+        (None, true) => vec![EMPTY.into(); 8],
         (None, false) => vec!["n/a".into(); 8],
     }
 }
 
 /// The report's tables, in the order both renderings show them.
-fn tables(r: &PlannerReport) -> Vec<Table> {
+fn tables(r: &PlannerReport) -> Vec<PlanTable> {
     vec![
         nodes_table(r),
         keys_per_slot_table(r),
@@ -245,7 +225,7 @@ fn tables(r: &PlannerReport) -> Vec<Table> {
 }
 
 /// Every node: role, place, memory against `maxmemory`, growth and when it fills, ops/s, lag.
-fn nodes_table(r: &PlannerReport) -> Table {
+fn nodes_table(r: &PlannerReport) -> PlanTable {
     let cluster = r.kind == Kind::Cluster;
     let mut notes = vec![
         "ops/s: the change of `total_commands_processed` between two INFO reads over the \
@@ -260,8 +240,9 @@ fn nodes_table(r: &PlannerReport) -> Table {
             notes.push(format!("{}: {e}", n.name));
         }
     }
-    Table {
+    PlanTable {
         id: "nodes",
+        align: "llllrrrrrrlrrrl",
         title: "Nodes",
         header: vec![
             "node",
@@ -286,7 +267,7 @@ fn nodes_table(r: &PlannerReport) -> Table {
             .map(|n| {
                 let lag = match n.role {
                     Some(Role::Replica) => dash(n.lag_bytes, |b| format!("{b} B")),
-                    _ if n.replicas.is_empty() => "-".into(),
+                    _ if n.replicas.is_empty() => EMPTY.into(),
                     _ => n
                         .replicas
                         .iter()
@@ -332,15 +313,16 @@ fn nodes_table(r: &PlannerReport) -> Table {
 }
 
 /// Each primary's keys over its slots: how evenly they spread, and the biggest slots.
-fn keys_per_slot_table(r: &PlannerReport) -> Table {
+fn keys_per_slot_table(r: &PlannerReport) -> PlanTable {
     let cluster = r.kind == Kind::Cluster;
     let primaries: Vec<_> = r
         .nodes
         .iter()
         .filter(|n| n.role == Some(Role::Primary))
         .collect();
-    Table {
+    PlanTable {
         id: "keys-per-slot",
+        align: "lrrrrrrrl",
         title: "Keys per slot",
         header: vec![
             "primary",
@@ -376,10 +358,11 @@ fn keys_per_slot_table(r: &PlannerReport) -> Table {
 }
 
 /// Each shard (a primary with its replicas): slots, keys, skew, memory.
-fn shards_table(r: &PlannerReport) -> Table {
+fn shards_table(r: &PlannerReport) -> PlanTable {
     let cluster = r.kind == Kind::Cluster;
-    Table {
+    PlanTable {
         id: "shards",
+        align: "lllrrrrrlrr",
         title: "Shards (a primary and its replicas)",
         header: vec![
             "primary",
@@ -401,7 +384,7 @@ fn shards_table(r: &PlannerReport) -> Table {
                 vec![
                     s.primary.clone(),
                     if s.replicas.is_empty() {
-                        "-".into()
+                        EMPTY.into()
                     } else {
                         s.replicas.join(", ")
                     },
@@ -430,10 +413,11 @@ fn shards_table(r: &PlannerReport) -> Table {
 }
 
 /// Each region: its nodes, slots, keys, memory and headroom, ops/s, clients.
-fn regions_table(r: &PlannerReport) -> Table {
+fn regions_table(r: &PlannerReport) -> PlanTable {
     let cluster = r.kind == Kind::Cluster;
-    Table {
+    PlanTable {
         id: "regions",
+        align: "lrrrrrrrrrrr",
         title: "Regions",
         header: vec![
             "region",
@@ -480,7 +464,7 @@ fn regions_table(r: &PlannerReport) -> Table {
 }
 
 /// The slot moves that would even out memory, timed at the newest reshard drill's rate.
-fn even_out_table(r: &PlannerReport) -> Table {
+fn even_out_table(r: &PlannerReport) -> PlanTable {
     let mut notes = Vec::new();
     let rows = match &r.even_out {
         None => {
@@ -543,14 +527,15 @@ fn even_out_table(r: &PlannerReport) -> Table {
             Some(k) => format!(
                 "Durations at {} keys/s, the newest reshard drill on record ({}, {}).",
                 rate(k),
-                r.reshard_rate.started_at.as_deref().unwrap_or("-"),
-                r.reshard_rate.source.as_deref().unwrap_or("-")
+                r.reshard_rate.started_at.as_deref().unwrap_or(EMPTY),
+                r.reshard_rate.source.as_deref().unwrap_or(EMPTY)
             ),
             None => format!("Duration unknown: {}.", r.reshard_rate.note),
         });
     }
-    Table {
+    PlanTable {
         id: "even-out",
+        align: "llrlrrr",
         title: "Reshard plan to even out memory",
         header: vec![
             "from",
@@ -760,19 +745,19 @@ mod tests {
     fn markdown_states_every_figure_and_says_what_is_not_measured() {
         let md = render_markdown(&sample(Kind::Cluster));
         for want in [
-            "# Capacity report: c",
+            "## Capacity report: c",
             "| s1<n1> | primary | eu | s1<n1> | 3 | 1010 | 3.0 MiB | 64.0 MiB | 61.0 MiB (95.3 %) | 1.0 KiB/s | in 17h 21m |",
             "| 0 / 0 | 2003 (1990) | 1 | s1n2: 14 B |",
             "| s1n2 | replica |",
             "| 14 B |",
             "no limit | unknown (no limit) | 0 B/s | no limit |",
             "| s1<n1> | 3 | 1010 | 336.67 | 1000 | 2.97 | 1.39 | 1 | 0: 1000, 1: 10 |",
-            "| s2n1 | 2 | 0 | 0.00 | 0 | - | - | 2 | - |",
+            "| s2n1 | 2 | 0 | 0.00 | 0 | — | — | 2 | — |",
             "| s3n1 | DOWN |",
             "s3n1: connect to s3n1 at 127.0.0.1:7004: refused",
             "no reshard drill on record: run `just cluster-reshard` first",
             "slot 0 on s1<n1> holds 1000 keys",
-            "| s1<n1> | s2n1 | 1 | 1 | 10 | 1000 B | - |",
+            "| s1<n1> | s2n1 | 1 | 1 | 10 | 1000 B | — |",
         ] {
             assert!(md.contains(want), "missing {want:?} in\n{md}");
         }
@@ -809,6 +794,6 @@ mod tests {
         assert_eq!(duration(0.4), "0.40s");
         assert_eq!(duration(61_444.0), "17h 4m");
         assert_eq!(duration(45.0), "45s");
-        assert_eq!(duration(f64::INFINITY), "-");
+        assert_eq!(duration(f64::INFINITY), EMPTY);
     }
 }

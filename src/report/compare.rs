@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::figures::headline;
+use super::figures::{bounding_slos, headline};
 use super::model::{Report, Verdict};
 
 /// How far a figure may move before it is listed.
@@ -70,6 +70,18 @@ pub struct Moved {
     pub old: Option<f64>,
     pub new: Option<f64>,
     pub direction: Direction,
+    /// Worse, but the drill expects (or allows) an SLO over this figure to
+    /// fail and its expectation held: listed, not a regression.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expected: bool,
+}
+
+impl Moved {
+    /// Whether this move is a regression: worse (unless the drill expects
+    /// it), or no longer measured.
+    pub fn is_regression(&self) -> bool {
+        self.direction.is_regression() && !(self.expected && self.direction == Direction::Worse)
+    }
 }
 
 /// A drill whose verdict changed.
@@ -79,6 +91,9 @@ pub struct Flip {
     /// `None`: the drill did not run on that side.
     pub old: Option<Verdict>,
     pub new: Option<Verdict>,
+    /// Whether what the drill is gated on got worse: its verdict, or for a
+    /// drill with an `expect` block, whether its expectation held (a drill
+    /// allowed to fail that flips from pass to fail has not regressed).
     pub regression: bool,
 }
 
@@ -88,6 +103,12 @@ pub struct Comparison {
     pub moved: Vec<Moved>,
     pub flips: Vec<Flip>,
     pub regressed: bool,
+}
+
+/// What a drill is gated on: its verdict, or for a drill written to show a
+/// hazard, whether it showed as expected.
+fn gate(r: &Report) -> Verdict {
+    r.expected.as_ref().map_or(r.verdict, |e| e.result)
 }
 
 /// A verdict's rank: the higher, the worse.
@@ -123,10 +144,18 @@ pub fn compare(
                 drill: drill.clone(),
                 old: ov,
                 new: nv,
-                regression: rank(nv) > rank(ov),
+                regression: rank(n.map(gate)) > rank(o.map(gate)),
             });
         }
         let (Some(o), Some(n)) = (o, n) else { continue };
+        let expected = |key: &str| {
+            let Some(e) = n.expected.as_ref().filter(|e| e.result == Verdict::Pass) else {
+                return false;
+            };
+            let bounds = bounding_slos(key);
+            (e.spec.fail.iter().chain(&e.spec.may_fail))
+                .any(|slo| bounds.contains(&slo.split('[').next().unwrap_or(slo)))
+        };
         let before: BTreeMap<_, _> = headline(o).into_iter().map(|h| (h.key, h.value)).collect();
         for h in headline(n) {
             let was = before.get(h.key).copied().flatten();
@@ -155,11 +184,11 @@ pub fn compare(
                 old: was,
                 new: h.value,
                 direction,
+                expected: expected(h.key),
             });
         }
     }
-    c.regressed =
-        c.flips.iter().any(|f| f.regression) || c.moved.iter().any(|m| m.direction.is_regression());
+    c.regressed = c.flips.iter().any(|f| f.regression) || c.moved.iter().any(Moved::is_regression);
     c
 }
 
@@ -230,8 +259,10 @@ pub fn render_text(c: &Comparison) -> String {
                 Direction::NoLongerMeasured => "no longer measured",
                 Direction::NowMeasured => "now measured",
             },
-            if m.direction.is_regression() {
+            if m.is_regression() {
                 "  REGRESSION"
+            } else if m.expected {
+                "  (expected by the drill)"
             } else {
                 ""
             }
@@ -336,6 +367,58 @@ mod tests {
         assert!(gone.regressed, "{gone:?}");
         let added = compare(&BTreeMap::new(), &one(pass), &default_thresholds());
         assert!(!added.regressed, "{added:?}");
+    }
+
+    /// A drill allowed to lose acknowledged writes (`may_fail`) that loses
+    /// one tonight and none last night has not regressed: its flip and its
+    /// figure are listed, the nightly stays green; once its expectation
+    /// fails (another SLO broke), the same flip is a regression.
+    #[test]
+    fn what_a_drill_allows_to_fail_does_not_regress_while_its_expectation_holds() {
+        let allowing = |verdict, lost, held| {
+            let mut r = sample_failover();
+            r.verdict = verdict;
+            r.checks.lost_acknowledged_writes = lost;
+            r.expected = Some(crate::report::model::Expected {
+                spec: crate::report::model::ExpectSpec {
+                    fail: vec![],
+                    may_fail: vec!["max_lost_acknowledged_writes".into()],
+                    why: None,
+                },
+                result: if held { Verdict::Pass } else { Verdict::Fail },
+                note: String::new(),
+            });
+            r
+        };
+        let old = allowing(Verdict::Pass, 0, true);
+        let c = compare(
+            &one(old.clone()),
+            &one(allowing(Verdict::Fail, 1, true)),
+            &default_thresholds(),
+        );
+        assert_eq!(c.flips.len(), 1, "{c:?}");
+        assert!(!c.flips[0].regression, "{c:?}");
+        let lost = c
+            .moved
+            .iter()
+            .find(|m| m.figure == "lost_acknowledged_writes");
+        assert!(
+            lost.is_some_and(|m| m.expected && !m.is_regression()),
+            "{c:?}"
+        );
+        assert!(!c.regressed, "{c:?}");
+        assert!(
+            render_text(&c).contains("(worse)  (expected by the drill)"),
+            "{}",
+            render_text(&c)
+        );
+        let broke = compare(
+            &one(old),
+            &one(allowing(Verdict::Fail, 1, false)),
+            &default_thresholds(),
+        );
+        assert!(broke.flips[0].regression && broke.regressed, "{broke:?}");
+        assert!(broke.moved.iter().all(|m| !m.expected), "{broke:?}");
     }
 
     #[test]

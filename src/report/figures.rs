@@ -16,6 +16,28 @@ pub struct Headline {
     pub value: Option<f64>,
 }
 
+/// The SLOs that bound a headline figure (by [`Headline::key`]): a drill
+/// that expects one of them to fail, or allows it to, expects the figure
+/// to move, so `compare` does not count its getting worse as a regression
+/// while the drill's expectation holds.
+pub fn bounding_slos(key: &str) -> &'static [&'static str] {
+    match key {
+        "downtime_ms" => &["max_app_downtime_ms", "max_app_write_downtime_ms"],
+        "probe_downtime_ms" => &["max_probe_downtime_ms"],
+        "p99_ms" => &["max_p99_during_over_baseline"],
+        // A lost acknowledged write is also a lost key.
+        "lost_writes" => &[
+            "max_lost_writes",
+            "max_lost_keys",
+            "max_lost_acknowledged_writes",
+        ],
+        "lost_acknowledged_writes" => &["max_lost_acknowledged_writes"],
+        "failover_ms" => &["max_failover_ms"],
+        "convergence_ms" => &["max_convergence_ms"],
+        _ => &[],
+    }
+}
+
 /// Every headline figure of `r`, in display order.
 pub fn headline(r: &Report) -> Vec<Headline> {
     let h = |key, label, unit, value| Headline {
@@ -126,6 +148,13 @@ mod tests {
         assert_eq!(value(&f, "failover_ms"), Some(2790.0));
         assert_eq!(value(&f, "lost_writes"), Some(3.0));
         assert_eq!(value(&f, "lost_acknowledged_writes"), Some(4.0));
+    }
+
+    #[test]
+    fn every_headline_figure_names_the_slos_that_bound_it() {
+        for h in headline(&crate::report::tests::sample()) {
+            assert!(!bounding_slos(h.key).is_empty(), "{}", h.key);
+        }
     }
 
     #[test]

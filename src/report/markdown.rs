@@ -40,7 +40,7 @@ pub fn render(r: &Report) -> String {
 
 /// One section: its title as a level-3 heading, then its blocks, each
 /// followed by a blank line.
-pub(super) fn section_md(s: &mut String, section: &Section) {
+pub(crate) fn section_md(s: &mut String, section: &Section) {
     if section.is_empty() {
         return;
     }

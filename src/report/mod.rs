@@ -33,13 +33,13 @@ mod figures;
 pub(crate) mod html;
 mod junit;
 mod locks;
-mod markdown;
+pub(crate) mod markdown;
 mod model;
 /// The nightly's summary, index and JUnit, from the drills' reports.
 pub mod nightly;
 mod oplog;
 mod regions;
-mod section;
+pub(crate) mod section;
 mod sections;
 mod stampede;
 mod store;

@@ -166,6 +166,14 @@ impl DrillEntry {
     }
 }
 
+/// What the index's sparklines read of an earlier nightly's `summary.json`:
+/// when it ran and its drills (the rest of the file is left unread).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PastNightly {
+    pub started_at: String,
+    pub drills: Vec<DrillEntry>,
+}
+
 /// `summary.json` of a nightly folder.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
@@ -257,6 +265,13 @@ pub fn trend(
 pub fn status_word(d: &DrillEntry) -> &'static str {
     match d.status {
         DrillStatus::Finished if d.expected.is_some() => match (d.verdict, d.gate()) {
+            // Only `may_fail` SLOs: either result meets the expectation.
+            (Verdict::Fail, Verdict::Pass)
+                if d.expected.as_ref().is_some_and(|e| e.spec.fail.is_empty()) =>
+            {
+                "fail, as allowed"
+            }
+            (Verdict::Pass, Verdict::Pass) => "pass",
             (Verdict::Fail, Verdict::Pass) => "fail, as expected",
             (Verdict::Pass, _) => "pass, expected fail",
             (_, Verdict::Unknown) => "unknown",
@@ -277,6 +292,7 @@ fn changes(s: &Summary, drill: &str) -> Vec<(String, bool)> {
     }
     for m in s.trend.moved.iter().filter(|m| m.drill == drill) {
         let word = match m.direction {
+            Direction::Worse if m.expected => "worse, as the drill allows",
             Direction::Worse => "worse",
             Direction::Better => "better",
             Direction::NoLongerMeasured => "no longer measured",
@@ -285,7 +301,7 @@ fn changes(s: &Summary, drill: &str) -> Vec<(String, bool)> {
         let n = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.1}"));
         out.push((
             format!("{} {} → {} ({word})", m.figure, n(m.old), n(m.new)),
-            m.direction.is_regression(),
+            m.is_regression(),
         ));
     }
     out
@@ -309,16 +325,20 @@ fn attention(s: &Summary, d: &DrillEntry) -> u8 {
 /// The index's style: the run report's, with compact rows.
 const INDEX_STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222;max-width:1200px}\
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .5em;vertical-align:top;text-align:left}\
-td.n{text-align:right;white-space:nowrap}td.v{white-space:nowrap}\
+td.n{text-align:right;white-space:nowrap}td.v{white-space:nowrap}td.v small{white-space:normal;display:inline-block;max-width:24em}\
 .pass{background:#d9f2d9}.fail,.error,.timed-out{background:#f8d0d0}.unknown{background:#f3ecc2}\
-.regressed{background:#fbe0c0}.reg{color:#b00;font-weight:bold}small{color:#666}h2{font-size:1.1em}";
+.regressed{background:#fbe0c0}.reg{color:#b00;font-weight:bold}small{color:#666}h2{font-size:1.1em}\
+rect.sq{stroke:#888;stroke-width:.5}rect.pass{fill:#5a5}rect.fail,rect.error,rect.timed-out{fill:#d44}\
+rect.unknown{fill:#db3}rect.absent{fill:none}.spark{fill:none;stroke:#357;stroke-width:1.2}circle.spark{fill:#357}";
 
 /// `index.html`: the drills that need a look (did not pass, regressed, or
 /// passed only as expected) on top, then those that passed; one compact
 /// row per drill, linking to its `report.html`. Self-contained (inline
 /// CSS, no script, no network); written through maud, which escapes every
-/// value.
-pub fn render_index(s: &Summary) -> String {
+/// value. `history` holds the earlier nightlies in this folder, oldest
+/// first, for each drill's sparkline ([`SPARK_NIGHTLIES`] at most are drawn).
+pub fn render_index(s: &Summary, history: &[PastNightly]) -> String {
+    let history = &history[history.len().saturating_sub(SPARK_NIGHTLIES - 1)..];
     let mut drills: Vec<&DrillEntry> = s.drills.iter().collect();
     drills.sort_by_key(|d| attention(s, d));
     let (look, passed): (Vec<&DrillEntry>, Vec<&DrillEntry>) =
@@ -336,11 +356,11 @@ pub fn render_index(s: &Summary) -> String {
                 (index_head(s))
                 @if !look.is_empty() {
                     h2 { "Needs a look (" (look.len()) ")" }
-                    (drill_table(s, &look))
+                    (drill_table(s, history, &look))
                 }
                 @if !passed.is_empty() {
                     h2 { "Passed (" (passed.len()) ")" }
-                    (drill_table(s, &passed))
+                    (drill_table(s, history, &passed))
                 }
                 @for f in s.trend.flips.iter().filter(|f| !s.drills.iter().any(|d| d.drill == f.drill)) {
                     p class="reg" { (f.drill) ": ran in the previous nightly, not in this one — REGRESSION" }
@@ -379,11 +399,11 @@ fn index_head(s: &Summary) -> Markup {
 /// One compact row per drill: its name and run, its verdict (and what it
 /// was expected to do), its SLOs and those that did not pass, what moved
 /// since the previous nightly, its time, its report.
-fn drill_table(s: &Summary, drills: &[&DrillEntry]) -> Markup {
+fn drill_table(s: &Summary, history: &[PastNightly], drills: &[&DrillEntry]) -> Markup {
     html! {
         table {
             tr {
-                th { "Drill" } th { "Verdict" } th { "SLOs pass/fail/unknown" }
+                th { "Drill" } th { "Verdict" } th { "Last nightlies" } th { "SLOs pass/fail/unknown" }
                 th { "Since the previous nightly" } th { "Time" } th { "Report" }
             }
             @for d in drills {
@@ -393,6 +413,7 @@ fn drill_table(s: &Summary, drills: &[&DrillEntry]) -> Markup {
                         (status_word(d))
                         @if let Some(e) = &d.expected { br; small { (e.line()) } }
                     }
+                    td class="v" { (sparkline(s, history, d)) }
                     td {
                         (d.slo_pass) "/" (d.slo_fail) "/" (d.slo_unknown)
                         @for n in &d.not_passed { br; small { (n) } }
@@ -410,6 +431,79 @@ fn drill_table(s: &Summary, drills: &[&DrillEntry]) -> Markup {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// How many nightlies (this one included) a drill's sparkline shows.
+pub const SPARK_NIGHTLIES: usize = 14;
+
+/// One drill across the last nightlies, oldest on the left, this one on the
+/// right: a square per nightly coloured by its verdict (hollow where the
+/// drill did not run), and under it a line of its first measured headline
+/// figure (a gap where it was not measured). Each square's tooltip says the
+/// nightly and the result.
+fn sparkline(s: &Summary, history: &[PastNightly], d: &DrillEntry) -> Markup {
+    const STEP: f64 = 12.0;
+    const LINE_H: f64 = 16.0;
+    let nights: Vec<(&str, Option<&DrillEntry>)> = history
+        .iter()
+        .map(|h| {
+            let e = h.drills.iter().find(|e| e.drill == d.drill);
+            (h.started_at.as_str(), e)
+        })
+        .chain(std::iter::once((s.started_at.as_str(), Some(d))))
+        .collect();
+    let figure = d.figures.iter().find(|f| f.value.is_some());
+    let values: Vec<Option<f64>> = nights
+        .iter()
+        .map(|(_, e)| {
+            let f = figure?;
+            (*e)?.figures.iter().find(|g| g.key == f.key)?.value
+        })
+        .collect();
+    let (lo, hi) = values
+        .iter()
+        .flatten()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(*v), hi.max(*v))
+        });
+    let y = |v: f64| {
+        let span = hi - lo;
+        let at = if span > 0.0 { (v - lo) / span } else { 0.5 };
+        14.0 + LINE_H - at * LINE_H
+    };
+    let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+    for (i, v) in values.iter().enumerate() {
+        match v {
+            Some(v) => runs
+                .last_mut()
+                .expect("one run")
+                .push((i as f64 * STEP + 5.5, y(*v))),
+            None => runs.push(Vec::new()),
+        }
+    }
+    let width = nights.len() as f64 * STEP;
+    let height = 16.0 + LINE_H;
+    html! {
+        svg width=(width) height=(height) role="img" aria-label={ "the last " (nights.len()) " nightlies" } {
+            @for (i, (at, e)) in nights.iter().enumerate() {
+                rect x=(i as f64 * STEP + 0.5) y="0.5" width="10" height="10"
+                    class={ "sq " (e.map_or("absent".to_string(), verdict_class)) } {
+                    title { (at) ": " (e.map_or("did not run", status_word)) }
+                }
+            }
+            @for run in runs.iter().filter(|r| !r.is_empty()) {
+                @let points = run.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect::<Vec<_>>().join(" ");
+                @if run.len() == 1 {
+                    circle cx=(format!("{:.1}", run[0].0)) cy=(format!("{:.1}", run[0].1)) r="1.5" class="spark" {}
+                } @else {
+                    polyline points=(points) class="spark" {}
+                }
+            }
+            @if let Some(f) = figure {
+                title { (f.label) ", " (format!("{:.1}", lo)) "–" (format!("{:.1}", hi)) " " (f.unit) " over these nightlies" }
             }
         }
     }
@@ -628,7 +722,7 @@ mod tests {
             NightlyOutcome::Failed
         );
         let s = summary(vec![met, unmet], None, none);
-        let html = render_index(&s);
+        let html = render_index(&s, &[]);
         assert!(
             html.contains("<td class=\"v pass\">fail, as expected<br><small>Expected to fail: max_p99_during_ms — the point of the drill. As expected: each of them failed, and no other SLO did.</small>"),
             "{html}"
@@ -706,7 +800,7 @@ mod tests {
         );
         let s = summary(drills, Some("2026-11-22T22-00-00Z"), t);
         assert_eq!(s.outcome, NightlyOutcome::Regressed);
-        let html = render_index(&s);
+        let html = render_index(&s, &[]);
         assert_eq!(html.matches("<tr><td>").count(), 2, "{html}");
         assert!(html.contains(&format!(
             "<a href=\"{}/2026-11-23T22-00-00Z/report.html\">",
@@ -730,7 +824,7 @@ mod tests {
         let pass = entry(&passing_failover());
         let fail = entry(&sample());
         let s = summary(vec![pass, fail], None, Comparison::default());
-        let html = render_index(&s);
+        let html = render_index(&s, &[]);
         let look = html
             .find("Needs a look (1)")
             .expect("a section of drills to look at");
@@ -739,6 +833,50 @@ mod tests {
             .expect("a section of drills that passed");
         let failing = html.find("fail</td>").expect("the failing drill's row");
         assert!(look < failing && failing < passed, "{html}");
+    }
+
+    /// Each drill's sparkline has a square per nightly (oldest first, hollow
+    /// where it did not run) and a line through its figure where measured.
+    #[test]
+    fn the_sparkline_shows_each_earlier_nightly_of_the_drill() {
+        let mut failed = entry(&passing_failover());
+        failed.verdict = Verdict::Fail;
+        let night = |at: &str, drills| PastNightly {
+            started_at: at.into(),
+            drills,
+        };
+        let history = vec![
+            night("2026-11-20T22:00:00Z", vec![entry(&passing_failover())]),
+            night("2026-11-21T22:00:00Z", vec![failed]),
+            night("2026-11-22T22:00:00Z", vec![]),
+        ];
+        let s = summary(
+            vec![entry(&passing_failover())],
+            None,
+            Comparison::default(),
+        );
+        let html = render_index(&s, &history);
+        let squares: Vec<&str> = html
+            .match_indices("<rect ")
+            .map(|(i, _)| {
+                let class = &html[i..].split("class=\"sq ").nth(1).expect("a class");
+                &class[..class.find('"').expect("a closing quote")]
+            })
+            .collect();
+        assert_eq!(squares, ["pass", "fail", "absent", "pass"], "{html}");
+        assert!(
+            html.contains("<title>2026-11-22T22:00:00Z: did not run</title>"),
+            "{html}"
+        );
+        assert_eq!(html.matches("<polyline").count(), 1, "{html}");
+        assert_eq!(
+            html.matches("<circle").count(),
+            1,
+            "a gap where it did not run: {html}"
+        );
+        let long: Vec<PastNightly> = (0..30).map(|_| night("old", vec![])).collect();
+        let html = render_index(&s, &long);
+        assert_eq!(html.matches("<rect ").count(), SPARK_NIGHTLIES, "{html}");
     }
 
     #[test]
@@ -759,7 +897,7 @@ mod tests {
         assert!(entry(&all_pass).not_passed.is_empty());
         let s = summary(vec![failing.clone()], None, Comparison::default());
         let shown = maud::html! { (named) }.into_string();
-        assert!(render_index(&s).contains(&format!("<br><small>{shown}</small>")));
+        assert!(render_index(&s, &[]).contains(&format!("<br><small>{shown}</small>")));
         assert!(render_text(&s).contains(named.as_str()));
     }
 

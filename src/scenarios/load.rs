@@ -6,8 +6,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::ExpectSpec;
 use super::check::slo;
-use super::{ExpectSpec, RawReshard, RawScenario, ReshardAction, ReshardStep, Scenario};
+use super::spec::{RawReshard, RawScenario, ReshardAction, ReshardStep, Scenario};
 use crate::faults::FaultStep;
 use crate::faults::schedule::RawFault;
 use crate::record::replication::ReplProbeSpec;

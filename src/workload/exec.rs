@@ -53,7 +53,7 @@ impl AppConn {
 const MAX_BACKOFF: Duration = Duration::from_millis(200);
 
 /// What one op did.
-pub(crate) struct Done {
+pub(crate) struct OpDone {
     pub outcome: Outcome,
     /// The reply when ok.
     pub reply: Value,
@@ -91,7 +91,12 @@ pub(crate) fn request(p: &Planned) -> Req {
 
 /// Run `p` on `conn`: the command, and WAIT after it when `p` is a write
 /// planned with one (see `workload.wait`).
-pub(crate) async fn run(conn: &Conn, p: &Planned, wait: Option<WaitSpec>, bound: Duration) -> Done {
+pub(crate) async fn run(
+    conn: &Conn,
+    p: &Planned,
+    wait: Option<WaitSpec>,
+    bound: Duration,
+) -> OpDone {
     let req = request(p);
     let wait = wait.filter(|_| p.wait);
     let mut done = match conn {
@@ -104,7 +109,7 @@ pub(crate) async fn run(conn: &Conn, p: &Planned, wait: Option<WaitSpec>, bound:
                 }
                 Some(w) => app_exec_wait(&mut c, &req, p.slot, w, bound).await,
             };
-            Done {
+            OpDone {
                 outcome,
                 reply,
                 node: None,
@@ -135,7 +140,7 @@ pub(crate) async fn run(conn: &Conn, p: &Planned, wait: Option<WaitSpec>, bound:
 
 /// One try of `cmd` through the router (a refresh first when its map is
 /// stale), and WAIT on the node that served it when asked.
-async fn one_try(router: &Router, req: &Req, slot: u16, wait: Option<WaitSpec>) -> Done {
+async fn one_try(router: &Router, req: &Req, slot: u16, wait: Option<WaitSpec>) -> OpDone {
     router.refresh_if_stale().await;
     let e = router.execute(req, slot).await;
     let replicas = match (wait, e.served) {
@@ -153,7 +158,7 @@ async fn one_try(router: &Router, req: &Req, slot: u16, wait: Option<WaitSpec>) 
             None,
         ),
     };
-    Done {
+    OpDone {
         outcome,
         reply: e.value,
         node: e.node,
@@ -173,7 +178,7 @@ async fn retrying(
     slot: u16,
     wait: Option<WaitSpec>,
     retries: u32,
-) -> Done {
+) -> OpDone {
     let mut redirects = 0;
     let mut first_node = None;
     let mut backoff = Duration::from_millis(10);
@@ -202,11 +207,11 @@ async fn bounded(
     router: &Router,
     slot: u16,
     bound: Duration,
-    attempt: impl std::future::Future<Output = Done>,
-) -> Done {
+    attempt: impl std::future::Future<Output = OpDone>,
+) -> OpDone {
     match tokio::time::timeout(bound, attempt).await {
         Ok(done) => done,
-        Err(_) => Done {
+        Err(_) => OpDone {
             outcome: bound_exceeded(bound),
             reply: Value::Nil,
             node: router.owner_name(slot),

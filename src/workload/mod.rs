@@ -12,7 +12,7 @@
 //! - `schedule`    — the open loop's constant-arrival-rate schedule and its
 //!   dispatcher, on any clock (pure).
 //! - `lanes`       — which connection an op goes out on; the pool grows when all are busy.
-//! - [`routing`]   — how a client finds a key's node, by topology kind (pure).
+//! - [`sharding`]  — how a client finds a key's node, by topology kind (pure).
 //! - `router`      — the slot map and node connections of the probe (and of
 //!   app clients on topologies that are not a cluster).
 //! - `exec`        — one op on one connection.
@@ -37,9 +37,9 @@ pub mod preload;
 pub mod reference;
 pub mod replication;
 mod router;
-pub mod routing;
 pub mod runner;
 mod schedule;
+pub mod sharding;
 pub mod spec;
 pub mod stampede;
 mod thread;
@@ -50,8 +50,8 @@ pub use error::WorkloadError;
 pub use place::Place;
 pub use preload::{LoadReport, load, read_final};
 pub use reference::Reference;
-pub use routing::Routing;
 pub use runner::{Recorded, Workload};
+pub use sharding::Sharding;
 pub use spec::{
     AppConnection, Distribution, Mix, Model, ReplicaReads, ValueSize, WaitSpec, WorkloadSpec,
 };

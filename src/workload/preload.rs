@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::error::WorkloadError;
 use super::generator::{client_seed, initial_value};
 use super::router::Router;
-use super::routing::Routing;
+use super::sharding::Sharding;
 use super::spec::WorkloadSpec;
 use crate::cluster::AddressMap;
 use crate::slots::key_slot;
@@ -37,13 +37,13 @@ pub struct LoadReport {
 /// and every group's members (its initial id) when it has txn or txn_read.
 pub async fn load(
     map: &AddressMap,
-    routing: &Routing,
+    sharding: &Sharding,
     spec: &WorkloadSpec,
     seed: u64,
 ) -> Result<LoadReport, WorkloadError> {
     spec.validate()?;
     let started = Instant::now();
-    let router = Router::connect(map, routing, PIPELINE_TIMEOUT).await?;
+    let router = Router::connect(map, sharding, PIPELINE_TIMEOUT).await?;
     // A stream of its own, apart from every client's.
     let mut rng = StdRng::seed_from_u64(client_seed(seed, u32::MAX));
     let (min, max) = spec.value_size.bounds();
@@ -105,10 +105,10 @@ pub async fn load(
 /// since a guess would be taken for a lost write.
 pub async fn read_final(
     map: &AddressMap,
-    routing: &Routing,
+    sharding: &Sharding,
     keys: &[String],
 ) -> Result<HashMap<String, Option<String>>, WorkloadError> {
-    let router = Router::connect(map, routing, PIPELINE_TIMEOUT).await?;
+    let router = Router::connect(map, sharding, PIPELINE_TIMEOUT).await?;
     let cmds: Vec<(u16, Cmd)> = keys
         .iter()
         .map(|k| (key_slot(k.as_bytes()), redis::cmd("GET").arg(k).to_owned()))

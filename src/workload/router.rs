@@ -1,6 +1,6 @@
 //! The probe's view of the topology: a slot map (read from `CLUSTER NODES` on
 //! a cluster; fixed on standalone primaries; the primary of the moment, from
-//! `ROLE`, on a replicated topology — see [`Routing`]), one multiplexed
+//! `ROLE`, on a replicated topology — see [`Sharding`]), one multiplexed
 //! connection per node, and the single-op and pipelined paths that follow a
 //! MOVED or ASK once and report every other error as it is. Shared by every
 //! op a probe connection has in flight; app clients of topologies that are
@@ -24,7 +24,7 @@ use crate::slots::SLOT_COUNT;
 
 use super::classify;
 use super::error::WorkloadError;
-use super::routing::Routing;
+use super::sharding::Sharding;
 use crate::cluster::replication::{self, NodeRole};
 use crate::record::ops::{ErrorKind, Outcome};
 
@@ -108,7 +108,7 @@ pub(crate) fn reply_of(mut replies: Vec<Value>) -> Result<Value, RedisError> {
 }
 
 /// What one command did.
-pub(crate) struct Exec {
+pub(crate) struct Routed {
     pub outcome: Outcome,
     /// The reply when ok.
     pub value: Value,
@@ -132,7 +132,7 @@ struct State {
 /// the ops of many tasks at once.
 pub(crate) struct Router {
     map: AddressMap,
-    routing: Routing,
+    sharding: Sharding,
     config: AsyncConnectionConfig,
     timeout: Duration,
     state: Mutex<State>,
@@ -145,12 +145,12 @@ pub(crate) struct Router {
 
 impl Router {
     /// A router whose connections time out after `timeout` (connect and
-    /// response), with its slot map as `routing` says: read from the first
+    /// response), with its slot map as `sharding` says: read from the first
     /// node that answers on a cluster, fixed on standalone primaries, the
     /// primary found by `ROLE` on a replicated topology.
     pub async fn connect(
         map: &AddressMap,
-        routing: &Routing,
+        sharding: &Sharding,
         timeout: Duration,
     ) -> Result<Router, WorkloadError> {
         if map.is_empty() {
@@ -161,7 +161,7 @@ impl Router {
             .set_response_timeout(Some(timeout));
         let r = Router {
             map: map.clone(),
-            routing: routing.clone(),
+            sharding: sharding.clone(),
             config,
             timeout,
             state: Mutex::new(State {
@@ -182,7 +182,7 @@ impl Router {
             refreshing: tokio::sync::Mutex::new(()),
             last_refresh: Mutex::new(None),
         };
-        if let Routing::Sharded(ranges) = routing {
+        if let Sharding::Sharded(ranges) = sharding {
             let mut st = r.state();
             for (name, range) in ranges {
                 let i = st
@@ -237,14 +237,14 @@ impl Router {
 
     async fn refresh_locked(&self) -> Result<(), WorkloadError> {
         *self.last_refresh.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-        match &self.routing {
-            Routing::Cluster => self.refresh_cluster().await,
+        match &self.sharding {
+            Sharding::Cluster => self.refresh_cluster().await,
             // The shards are the client's own: nothing to learn.
-            Routing::Sharded(_) => {
+            Sharding::Sharded(_) => {
                 self.stale.store(false, Ordering::Relaxed);
                 Ok(())
             }
-            Routing::Primary { .. } => self.refresh_primary().await,
+            Sharding::Primary { .. } => self.refresh_primary().await,
         }
     }
 
@@ -458,10 +458,10 @@ impl Router {
     /// Send one command to the owner of `slot`. MOVED: update the slot map and
     /// re-send once to the new owner; ASK: send ASKING + the command to the
     /// target once. Every other error is the outcome. Redirects are counted.
-    pub async fn execute(&self, req: &Req, slot: u16) -> Exec {
+    pub async fn execute(&self, req: &Req, slot: u16) -> Routed {
         let Some(first) = self.owner_of(slot) else {
             self.stale.store(true, Ordering::Relaxed);
-            return Exec::failed(
+            return Routed::failed(
                 None,
                 0,
                 ErrorKind::Other,
@@ -471,7 +471,7 @@ impl Router {
         let node = Some(self.node_name(first));
         let mut redirects = 0;
         let mut err = match self.send(first, req, false).await {
-            Ok(v) => return Exec::ok(v, node, 0, first),
+            Ok(v) => return Routed::ok(v, node, 0, first),
             Err(e) => e,
         };
         for _ in 0..2 {
@@ -487,17 +487,17 @@ impl Router {
             }
             let target = match self.redirect_target(&err.err) {
                 Ok(t) => t,
-                Err(m) => return Exec::failed(node, redirects, ErrorKind::Other, m),
+                Err(m) => return Routed::failed(node, redirects, ErrorKind::Other, m),
             };
             if !asking {
                 self.set_owner(slot, target);
             }
             err = match self.send(target, req, asking).await {
-                Ok(v) => return Exec::ok(v, node, redirects, target),
+                Ok(v) => return Routed::ok(v, node, redirects, target),
                 Err(e) => e,
             };
         }
-        Exec {
+        Routed {
             outcome: self.outcome_of(&err),
             value: Value::Nil,
             node,
@@ -703,9 +703,9 @@ async fn send_chunks(
     (node, out)
 }
 
-impl Exec {
-    fn ok(value: Value, node: Option<String>, redirects: u32, served: usize) -> Exec {
-        Exec {
+impl Routed {
+    fn ok(value: Value, node: Option<String>, redirects: u32, served: usize) -> Routed {
+        Routed {
             outcome: Outcome::Ok,
             value,
             node,
@@ -714,8 +714,8 @@ impl Exec {
         }
     }
 
-    fn failed(node: Option<String>, redirects: u32, kind: ErrorKind, message: String) -> Exec {
-        Exec {
+    fn failed(node: Option<String>, redirects: u32, kind: ErrorKind, message: String) -> Routed {
+        Routed {
             outcome: Outcome::Fail { kind, message },
             value: Value::Nil,
             node,

@@ -39,13 +39,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::error::WorkloadError;
-use super::exec::{self, AppConn, Conn, Done};
+use super::exec::{self, AppConn, Conn, OpDone};
 use super::generator::{OpGen, Planned};
 use super::lanes::Lanes;
 use super::place::Place;
 use super::router::Router;
-use super::routing::Routing;
 use super::schedule::{Dispatcher, Schedule};
+use super::sharding::Sharding;
 use super::spec::{AppConnection as Sharing, Model, ReplicaReads, WaitSpec, WorkloadSpec};
 use super::thread::{self, Priority};
 use super::timer::PreciseTimer;
@@ -112,7 +112,7 @@ impl Log {
 #[derive(Clone)]
 struct Opener {
     map: AddressMap,
-    routing: Routing,
+    sharding: Sharding,
     timeout: Duration,
     /// The redis-rs cluster client app connections come from (clusters only).
     app: Option<redis::cluster::ClusterClient>,
@@ -122,7 +122,7 @@ impl Opener {
     /// An app client's connection: redis-rs's cluster connection on a
     /// cluster, a router of its own on the other kinds.
     async fn app(&self) -> Result<AppConn, WorkloadError> {
-        if !self.routing.is_cluster() {
+        if !self.sharding.is_cluster() {
             return Ok(AppConn::Direct(self.probe().await?));
         }
         let client = self.app.as_ref().ok_or(WorkloadError::NoNodes)?;
@@ -140,7 +140,7 @@ impl Opener {
 
     async fn probe(&self) -> Result<Arc<Router>, WorkloadError> {
         Ok(Arc::new(
-            Router::connect(&self.map, &self.routing, self.timeout).await?,
+            Router::connect(&self.map, &self.sharding, self.timeout).await?,
         ))
     }
 }
@@ -275,7 +275,7 @@ impl Loop {
         due_ns: u64,
         sent_ns: u64,
         pool_wait_ns: u64,
-        done: Done,
+        done: OpDone,
     ) {
         let end_ns = self.common.clock.now_ns();
         let ok = matches!(done.outcome, Outcome::Ok);
@@ -377,7 +377,7 @@ impl Share {
 
 /// What a loop hands back when it ends.
 #[derive(Default)]
-struct Ended {
+struct LoopEnd {
     log: Vec<Op>,
     handed: u64,
     max_late_ns: u64,
@@ -450,18 +450,18 @@ async fn run_loop(
     share: Share,
     ready: oneshot::Sender<Result<(), WorkloadError>>,
     go: oneshot::Receiver<Instant>,
-) -> Ended {
+) -> LoopEnd {
     let conns = match connect(&common, &share).await {
         Ok(c) => c,
         Err(e) => {
             let _ = ready.send(Err(e));
-            return Ended::default();
+            return LoopEnd::default();
         }
     };
     let _ = ready.send(Ok(()));
     // The workload was abandoned before it started.
     let Ok(t0) = go.await else {
-        return Ended::default();
+        return LoopEnd::default();
     };
     let max_app = match common.spec.app_connection {
         Sharing::Shared => conns.app.len(),
@@ -484,7 +484,7 @@ async fn run_loop(
         Model::Closed => closed(&lp, &share, conns).await,
     };
     let log = lp.log.lock().unwrap_or_else(|p| p.into_inner()).take();
-    Ended {
+    LoopEnd {
         log,
         handed,
         max_late_ns,
@@ -680,8 +680,8 @@ async fn closed_client(lp: Arc<Loop>, client: u32, stream: u32, conn: Conn, mut 
 
 /// A loop running on a thread of its own, or as a task on the controller's runtime.
 enum Running {
-    Thread(std::thread::JoinHandle<Ended>),
-    Task(JoinHandle<Ended>),
+    Thread(std::thread::JoinHandle<LoopEnd>),
+    Task(JoinHandle<LoopEnd>),
 }
 
 /// The workload running in the background. Stop it with [`Workload::stop`];
@@ -699,13 +699,13 @@ impl Workload {
     /// clients stop when `cancel` fires or at [`Workload::stop`].
     pub async fn start(
         map: AddressMap,
-        routing: Routing,
+        sharding: Sharding,
         spec: WorkloadSpec,
         seed: u64,
         clock: Clock,
         cancel: CancellationToken,
     ) -> Result<Workload, WorkloadError> {
-        Self::start_in(Vec::new(), map, routing, spec, seed, clock, cancel).await
+        Self::start_in(Vec::new(), map, sharding, spec, seed, clock, cancel).await
     }
 
     /// [`Workload::start`], with the loops' threads in `places` (see
@@ -717,7 +717,7 @@ impl Workload {
     pub async fn start_in(
         places: Vec<Place>,
         map: AddressMap,
-        routing: Routing,
+        sharding: Sharding,
         spec: WorkloadSpec,
         seed: u64,
         clock: Clock,
@@ -725,7 +725,7 @@ impl Workload {
     ) -> Result<Workload, WorkloadError> {
         let places = checked_places(places, &map, &spec)?;
         let timeout = Duration::from_millis(spec.timeout_ms);
-        let openers = openers(&places, &map, &routing, &spec, timeout)?;
+        let openers = openers(&places, &map, &sharding, &spec, timeout)?;
         let ids = spec.total_clients();
         // A multiple of the places, so that every loop's clients share one.
         let n_places = places.len() as u32;
@@ -885,7 +885,7 @@ fn checked_places(
 fn openers(
     places: &[Place],
     map: &AddressMap,
-    routing: &Routing,
+    sharding: &Sharding,
     spec: &WorkloadSpec,
     timeout: Duration,
 ) -> Result<Vec<Opener>, WorkloadError> {
@@ -896,14 +896,14 @@ fn openers(
             .filter(|_| spec.replica_reads != ReplicaReads::Local);
         let app = if let Some(o) = shared {
             o.app.clone()
-        } else if spec.clients > 0 && routing.is_cluster() {
+        } else if spec.clients > 0 && sharding.is_cluster() {
             Some(app_client(place, map, spec, timeout)?)
         } else {
             None
         };
         openers.push(Opener {
             map: map.clone(),
-            routing: routing.clone(),
+            sharding: sharding.clone(),
             timeout,
             app,
         });
@@ -943,7 +943,7 @@ fn spawn_loop(
     place: &Place,
     timeout: Duration,
     seen: Arc<Mutex<Option<Priority>>>,
-    fut: impl std::future::Future<Output = Ended> + Send + 'static,
+    fut: impl std::future::Future<Output = LoopEnd> + Send + 'static,
 ) -> Result<Running, WorkloadError> {
     if spec.threads == 0 {
         return Ok(Running::Task(tokio::spawn(fut)));
@@ -976,8 +976,8 @@ fn loop_thread(
     realtime: bool,
     nice: i32,
     seen: Arc<Mutex<Option<Priority>>>,
-    fut: impl std::future::Future<Output = Ended>,
-) -> Ended {
+    fut: impl std::future::Future<Output = LoopEnd>,
+) -> LoopEnd {
     if let Err(e) = place.enter() {
         // Its connections will fail, and the run says so.
         tracing::error!("a client thread could not go to its place: {e}");
@@ -994,7 +994,7 @@ fn loop_thread(
         Ok(rt) => rt.block_on(fut),
         Err(e) => {
             tracing::error!("a client thread's runtime: {e}");
-            Ended::default()
+            LoopEnd::default()
         }
     }
 }

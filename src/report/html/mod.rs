@@ -116,7 +116,7 @@ fn chart_sections(r: &Report) -> Markup {
 }
 
 /// One section: its title, then its blocks.
-fn section(s: &Section) -> Markup {
+pub(crate) fn section(s: &Section) -> Markup {
     html! {
         @if let Some(title) = &s.title { h2 { (title) } }
         @for b in &s.blocks {
@@ -153,21 +153,4 @@ fn table(t: &Table) -> Markup {
             }
         }
     }
-}
-
-/// Escape text for HTML element content and attribute values, for the
-/// pages still written with `format!` (the capacity planner's).
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }

@@ -33,8 +33,8 @@ impl EndState {
     ) -> Result<EndState, DrillError> {
         let map = &setup.map;
         let names: Vec<String> = setup.loaded.initial.keys().cloned().collect();
-        let finals = workload::read_final(map, &setup.routing, &names).await?;
-        let (check_ok, check_lines, stray_keys) = if setup.routing.is_cluster() {
+        let finals = workload::read_final(map, &setup.sharding, &names).await?;
+        let (check_ok, check_lines, stray_keys) = if setup.sharding.is_cluster() {
             let check = cluster::health(map.nodes()[0].addr, map).await?;
             let lines = check.to_string().lines().map(str::to_string).collect();
             (check.ok, lines, cluster::stray_keys(map).await?)

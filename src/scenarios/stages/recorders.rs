@@ -155,7 +155,7 @@ impl Recorders {
         // starting up.
         let watch_cancel = cancel.child_token();
         // Only a cluster's nodes have a view of each other to record.
-        let watcher = setup.routing.is_cluster().then(|| {
+        let watcher = setup.sharding.is_cluster().then(|| {
             Watcher::start(
                 setup.map.clone(),
                 clock,
@@ -328,7 +328,7 @@ impl WorkloadsOn<'_> {
         Ok(Workload::start_in(
             s.clients.places.clone(),
             s.clients.map.clone(),
-            s.routing.clone(),
+            s.sharding.clone(),
             spec.clone(),
             self.seed,
             self.clock,
@@ -359,7 +359,7 @@ impl WorkloadsOn<'_> {
         let s = self.setup;
         Ok(StampedeWorkload::start_on(
             s.clients.map.clone(),
-            s.routing.clone(),
+            s.sharding.clone(),
             spec.clone(),
             self.seed,
             self.clock,

@@ -1,6 +1,6 @@
 //! Before anything is measured: where the clients sit and how they reach
 //! the nodes ([`ClientSide`]), what the drill prepares ([`Setup`]: the
-//! address map, the routing, the data loaded, the lock target), and a
+//! address map, the sharding, the data loaded, the lock target), and a
 //! primary added when the drill rebalances onto one.
 
 use std::net::SocketAddr;
@@ -17,7 +17,7 @@ use crate::runtime::netns::NetNs;
 use crate::status;
 use crate::workload::locks::{Algorithm, LockSpec, LockTarget};
 use crate::workload::replication::ProbeTarget;
-use crate::workload::{self, Place, Routing};
+use crate::workload::{self, Place, Sharding};
 
 use crate::scenarios::Scenario;
 use crate::scenarios::error::DrillError;
@@ -181,8 +181,8 @@ impl ClientSide {
 /// What is ready before anything is measured.
 pub(in crate::scenarios) struct Setup {
     pub(in crate::scenarios) map: AddressMap,
-    /// How the clients find a key's node (see [`Routing`]).
-    pub(in crate::scenarios) routing: Routing,
+    /// How the clients find a key's node (see [`Sharding`]).
+    pub(in crate::scenarios) sharding: Sharding,
     pub(super) loaded: workload::LoadReport,
     pub(super) topology: status::StatusReport,
     /// The shard of a slot, for downtime: its owner before the action.
@@ -238,11 +238,11 @@ impl Setup {
     ) -> Result<Setup, DrillError> {
         let partitions_unsupported = partitions_here(scenario, rt, d).await?;
         let map = address_map(d)?;
-        let (routing, owners_before) = routing_now(d, &map).await?;
+        let (sharding, owners_before) = routing_now(d, &map).await?;
         let t = Instant::now();
         // A lock drill without a KV workload has no key space to load.
         let loaded = if scenario.kv {
-            workload::load(&map, &routing, &scenario.workload, seed).await?
+            workload::load(&map, &sharding, &scenario.workload, seed).await?
         } else {
             workload::LoadReport {
                 initial: Default::default(),
@@ -274,7 +274,7 @@ impl Setup {
         let locks = scenario
             .locks
             .as_ref()
-            .map(|spec| lock_target(spec, &scenario.topology, &routing, &clients.map));
+            .map(|spec| lock_target(spec, &scenario.topology, &sharding, &clients.map));
         // What each region's clients cross to reach each region, on the
         // idle topology, before anything is measured.
         let origins: Vec<_> = clients
@@ -286,7 +286,7 @@ impl Setup {
         Ok(Setup {
             client_paths,
             map,
-            routing,
+            sharding,
             loaded,
             topology,
             owners_before,
@@ -302,7 +302,7 @@ impl Setup {
     pub(super) fn probe_targets(&self) -> Vec<ProbeTarget> {
         let m = &self.clients.map;
         let addr = |name: &str| m.nodes().iter().find(|n| n.name == name).map(|n| n.addr);
-        let cluster = self.routing.is_cluster();
+        let cluster = self.sharding.is_cluster();
         let mut out = Vec::new();
         for p in &self.topology.nodes {
             if p.role != Some(crate::topology::Role::Primary) {
@@ -370,12 +370,12 @@ impl Setup {
 fn lock_target(
     spec: &LockSpec,
     topology: &crate::topology::Topology,
-    routing: &Routing,
+    sharding: &Sharding,
     clients: &AddressMap,
 ) -> LockTarget {
     let primaries: Vec<&str> = topology.primaries().map(|n| n.name.as_str()).collect();
-    match (routing, spec.algorithm) {
-        (Routing::Primary { initial, .. }, _) => LockTarget::PrimaryOf {
+    match (sharding, spec.algorithm) {
+        (Sharding::Primary { initial, .. }, _) => LockTarget::PrimaryOf {
             group: clients.clone(),
             initial: initial.clone(),
         },
@@ -391,25 +391,25 @@ fn lock_target(
 async fn routing_now(
     d: &Deployment,
     map: &AddressMap,
-) -> Result<(Routing, SlotOwners), DrillError> {
+) -> Result<(Sharding, SlotOwners), DrillError> {
     let connect = cluster::ConnectOptions::default();
-    let routing = match Routing::of(&d.topology) {
-        Routing::Cluster => return Ok((Routing::Cluster, SlotOwners::load(map, connect).await?)),
-        Routing::Primary { nodes, initial } => {
+    let sharding = match Sharding::of(&d.topology) {
+        Sharding::Cluster => return Ok((Sharding::Cluster, SlotOwners::load(map, connect).await?)),
+        Sharding::Primary { nodes, initial } => {
             let roles = cluster::replication::roles(map, connect).await;
             let now = cluster::replication::current_primary(&roles, Some(&initial))
                 .map_or(initial, str::to_string);
-            Routing::Primary {
+            Sharding::Primary {
                 nodes,
                 initial: now,
             }
         }
         sharded => sharded,
     };
-    let assignments = routing.assignments();
+    let assignments = sharding.assignments();
     let owners =
         SlotOwners::from_assignments(assignments.iter().map(|(n, r)| (n.as_str(), r.as_slice())))?;
-    Ok((routing, owners))
+    Ok((sharding, owners))
 }
 
 /// A primary to rebalance onto, added before the workload starts. Returns

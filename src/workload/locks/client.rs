@@ -293,7 +293,7 @@ pub(crate) struct Round {
 
 /// A compare-and-delete or compare-and-extend on every instance.
 #[derive(Debug)]
-pub(crate) struct Done {
+pub(crate) struct Compared {
     pub start_ns: u64,
     pub end_ns: u64,
     pub on: Vec<String>,
@@ -480,14 +480,14 @@ impl LockClient {
     }
 
     /// Compare-and-delete on every instance.
-    pub async fn unlock(&mut self, keys: &LockKeys, token: &str) -> Done {
+    pub async fn unlock(&mut self, keys: &LockKeys, token: &str) -> Compared {
         self.compare_all(RELEASE_LUA, keys, &[token.to_string()])
             .await
     }
 
     /// Compare-and-PEXPIRE on every instance; with the validity it gives
     /// (ns from `end_ns`; 0 without a quorum).
-    pub async fn extend(&mut self, keys: &LockKeys, token: &str) -> (Done, u64) {
+    pub async fn extend(&mut self, keys: &LockKeys, token: &str) -> (Compared, u64) {
         let started = Instant::now();
         let args = [token.to_string(), self.ttl.as_millis().to_string()];
         let done = self.compare_all(EXTEND_LUA, keys, &args).await;
@@ -503,7 +503,7 @@ impl LockClient {
     /// would leave the holder's key on the promoted one, replicated before
     /// the failover, and every waiter would wait out its TTL. Compare-and-
     /// delete touches only this grant's key, so the second try is safe.
-    async fn compare_all(&mut self, script: &str, keys: &LockKeys, args: &[String]) -> Done {
+    async fn compare_all(&mut self, script: &str, keys: &LockKeys, args: &[String]) -> Compared {
         let first = self.compare_once(script, keys, args).await;
         if self.group.is_none() || first.errors.is_empty() {
             return first;
@@ -531,7 +531,7 @@ impl LockClient {
         let again = self.compare_once(script, keys, args).await;
         let mut errors = first.errors;
         errors.extend(again.errors);
-        Done {
+        Compared {
             start_ns: first.start_ns,
             end_ns: again.end_ns,
             on: again.on,
@@ -540,7 +540,7 @@ impl LockClient {
         }
     }
 
-    async fn compare_once(&mut self, script: &str, keys: &LockKeys, args: &[String]) -> Done {
+    async fn compare_once(&mut self, script: &str, keys: &LockKeys, args: &[String]) -> Compared {
         let start_ns = self.clock.now_ns();
         let said = futures::future::join_all(
             self.instances
@@ -548,7 +548,7 @@ impl LockClient {
                 .map(|i| async move { (i.name.clone(), i.compare(script, keys, args).await) }),
         )
         .await;
-        let mut done = Done {
+        let mut done = Compared {
             start_ns,
             end_ns: self.clock.now_ns(),
             on: Vec::new(),

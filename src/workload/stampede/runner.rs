@@ -29,8 +29,8 @@ use crate::workload::exec::reply_text;
 use crate::workload::generator::Keys;
 use crate::workload::locks::RELEASE_LUA;
 use crate::workload::place::Place;
-use crate::workload::router::{Exec, Req, Router};
-use crate::workload::routing::Routing;
+use crate::workload::router::{Req, Routed, Router};
+use crate::workload::sharding::Sharding;
 
 /// What starting the workload can fail with.
 pub type StampedeError = WorkloadError;
@@ -102,7 +102,7 @@ impl StampedeWorkload {
     /// given) and start the readers.
     pub async fn start(
         map: AddressMap,
-        routing: Routing,
+        sharding: Sharding,
         spec: StampedeSpec,
         seed: u64,
         clock: Clock,
@@ -110,7 +110,7 @@ impl StampedeWorkload {
         cancel: CancellationToken,
     ) -> Result<StampedeWorkload, StampedeError> {
         let places = vec![Place::unplaced(netns)];
-        Self::start_on(map, routing, spec, seed, clock, places, cancel).await
+        Self::start_on(map, sharding, spec, seed, clock, places, cancel).await
     }
 
     /// [`StampedeWorkload::start`] with the readers in `places` in turn
@@ -120,7 +120,7 @@ impl StampedeWorkload {
     /// reader starts before every thread is connected.
     pub async fn start_on(
         map: AddressMap,
-        routing: Routing,
+        sharding: Sharding,
         spec: StampedeSpec,
         seed: u64,
         clock: Clock,
@@ -163,7 +163,7 @@ impl StampedeWorkload {
                 place,
                 shared: shared.clone(),
                 map: map.clone(),
-                routing: routing.clone(),
+                sharding: sharding.clone(),
                 seed,
                 readers,
                 prefill: i == 0 && shared.spec.prefill,
@@ -256,7 +256,7 @@ struct Job {
     place: Place,
     shared: Arc<Shared>,
     map: AddressMap,
-    routing: Routing,
+    sharding: Sharding,
     seed: u64,
     readers: Vec<u32>,
     prefill: bool,
@@ -283,7 +283,7 @@ fn readers_thread(job: Job, ready: oneshot::Sender<Result<(), StampedeError>>) {
     let Job {
         shared,
         map,
-        routing,
+        sharding,
         seed,
         readers,
         prefill: writes_prefill,
@@ -292,7 +292,7 @@ fn readers_thread(job: Job, ready: oneshot::Sender<Result<(), StampedeError>>) {
     } = job;
     rt.block_on(async move {
         let timeout = Duration::from_millis(shared.spec.timeout_ms);
-        let router = match Router::connect(&map, &routing, timeout).await {
+        let router = match Router::connect(&map, &sharding, timeout).await {
             Ok(r) => Arc::new(r),
             Err(e) => {
                 let _ = ready.send(Err(e));
@@ -396,7 +396,7 @@ async fn pause(sh: &Shared, d: Duration) -> bool {
 
 /// One command through the router (the map re-read first when an error
 /// made it stale).
-async fn call(router: &Router, slot: u16, cmd: Cmd) -> Exec {
+async fn call(router: &Router, slot: u16, cmd: Cmd) -> Routed {
     router.refresh_if_stale().await;
     let e = router.execute(&Req::One(cmd), slot).await;
     if !matches!(e.outcome, Outcome::Ok) {

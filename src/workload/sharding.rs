@@ -18,10 +18,10 @@ use serde::Serialize;
 use crate::slots::{SlotRange, even_split};
 use crate::topology::{Kind, Role, Topology};
 
-/// The routing of a topology's clients.
+/// The sharding of a topology's clients.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Routing {
+pub enum Sharding {
     /// A Redis Cluster: the slot map from `CLUSTER NODES`, MOVED and ASK followed.
     Cluster,
     /// Independent primaries, each serving one range of slots.
@@ -35,17 +35,17 @@ pub enum Routing {
     },
 }
 
-impl Routing {
-    /// The routing `topology`'s clients use.
-    pub fn of(topology: &Topology) -> Routing {
+impl Sharding {
+    /// The sharding `topology`'s clients use.
+    pub fn of(topology: &Topology) -> Sharding {
         match topology.kind {
-            Kind::Cluster => Routing::Cluster,
+            Kind::Cluster => Sharding::Cluster,
             Kind::Standalone => {
                 let names: Vec<String> = topology.primaries().map(|n| n.name.clone()).collect();
                 let ranges = even_split(names.len());
-                Routing::Sharded(names.into_iter().zip(ranges).collect())
+                Sharding::Sharded(names.into_iter().zip(ranges).collect())
             }
-            Kind::Replicated => Routing::Primary {
+            Kind::Replicated => Sharding::Primary {
                 nodes: topology.nodes.iter().map(|n| n.name.clone()).collect(),
                 initial: topology
                     .nodes
@@ -59,16 +59,18 @@ impl Routing {
 
     /// Whether keys are routed by slot.
     pub fn is_cluster(&self) -> bool {
-        *self == Routing::Cluster
+        *self == Sharding::Cluster
     }
 
     /// Who serves which slots before anything happens, for routings that
     /// know it without asking a node (none for a cluster: read its map).
     pub fn assignments(&self) -> Vec<(String, Vec<SlotRange>)> {
         match self {
-            Routing::Cluster => Vec::new(),
-            Routing::Sharded(ranges) => ranges.iter().map(|(n, r)| (n.clone(), vec![*r])).collect(),
-            Routing::Primary { initial, .. } => {
+            Sharding::Cluster => Vec::new(),
+            Sharding::Sharded(ranges) => {
+                ranges.iter().map(|(n, r)| (n.clone(), vec![*r])).collect()
+            }
+            Sharding::Primary { initial, .. } => {
                 vec![(
                     initial.clone(),
                     vec![SlotRange::new(0, crate::slots::SLOT_COUNT - 1)],
@@ -82,18 +84,18 @@ impl Routing {
 mod tests {
     use super::*;
 
-    fn of(yaml: &str) -> Routing {
-        Routing::of(&Topology::parse(yaml, None).unwrap())
+    fn of(yaml: &str) -> Sharding {
+        Sharding::of(&Topology::parse(yaml, None).unwrap())
     }
 
     #[test]
     fn each_kind_routes_its_way() {
         assert_eq!(
             of("name: c\nkind: cluster\ncluster: {shards: 3, replicas: 1}\n"),
-            Routing::Cluster
+            Sharding::Cluster
         );
         let s = of("name: s\nkind: standalone\nstandalone: {primaries: 3}\n");
-        let Routing::Sharded(ranges) = &s else {
+        let Sharding::Sharded(ranges) = &s else {
             panic!("{s:?}")
         };
         let names: Vec<&str> = ranges.iter().map(|(n, _)| n.as_str()).collect();
@@ -110,7 +112,7 @@ mod tests {
         let r = of("name: r\nkind: replicated\nreplicated: {replicas: 2}\n");
         assert_eq!(
             r,
-            Routing::Primary {
+            Sharding::Primary {
                 nodes: vec!["n1".into(), "n2".into(), "n3".into()],
                 initial: "n1".into()
             }

@@ -1,0 +1,164 @@
+//! A scenario as data: [`Scenario`] (what `load` returns, validated) and
+//! the reshard step it may hold, and the raw YAML shapes `load` reads
+//! before validating them. Kept apart from the folder's index so that
+//! `mod.rs` only says what the folder holds.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::faults::FaultStep;
+use crate::faults::schedule::RawFault;
+use crate::record::replication::ReplProbeSpec;
+use crate::record::stampede::StampedeSpec;
+use crate::report::ExpectSpec;
+use crate::topology::Topology;
+use crate::workload::WorkloadSpec;
+use crate::workload::locks::LockSpec;
+
+/// A loaded, validated scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scenario {
+    pub name: String,
+    pub description: Option<String>,
+    pub topology: Topology,
+    /// Seed for every random choice; `--seed` overrides it, and without either
+    /// one is drawn and printed.
+    pub seed: Option<u64>,
+    pub workload: WorkloadSpec,
+    /// Whether the key/value workload runs. Not when a lock drill has no
+    /// `workload:` section, or one that would issue nothing (open-loop rate
+    /// 0, or no clients): then only the lock workload runs, and the report
+    /// has only its figures. `workload`'s settings that are not the KV
+    /// workload's own (threads, timeouts) still apply.
+    pub kv: bool,
+    /// The lock workload, run beside the key/value one: on a standalone
+    /// topology's first primary or all of them (Redlock), or on a
+    /// replicated topology's primary of the moment.
+    pub locks: Option<LockSpec>,
+    /// The replication probe, beside the workload: how long a write takes to
+    /// show on each replica ([`crate::workload::replication`]).
+    pub replication_probe: Option<ReplProbeSpec>,
+    /// The stampede workload, beside the others: many readers of a few hot
+    /// keys that expire ([`crate::workload::stampede`]).
+    pub stampede: Option<StampedeSpec>,
+    /// How long the workload runs before the action (ms).
+    pub baseline_ms: u64,
+    /// How long it runs after the action and convergence (ms).
+    pub settle_ms: u64,
+    /// How long the cluster may take to converge after the last action (ms).
+    pub recovery_timeout_ms: u64,
+    /// The shortest `during` phase (ms); 0 when the action alone decides.
+    pub during_ms: u64,
+    /// A reshard, started at the end of the baseline.
+    pub reshard: Option<ReshardStep>,
+    /// Faults, timed from the end of the baseline.
+    pub faults: Vec<FaultStep>,
+    /// SLO name → the maximum the measured value may reach.
+    pub slo: BTreeMap<String, f64>,
+    /// Client region → SLO name → limit, over that region's clients alone
+    /// (`workload.regions`).
+    pub slo_by_region: BTreeMap<String, BTreeMap<String, f64>>,
+    /// The SLOs this drill is written to break (`expect:`).
+    pub expect: Option<ExpectSpec>,
+    pub source: PathBuf,
+}
+
+/// What the reshard step moves.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReshardAction {
+    /// Move `slots` slots from one primary to another.
+    Move {
+        from: String,
+        to: String,
+        slots: usize,
+    },
+    /// Even out the slots over every primary.
+    Rebalance,
+    /// Add one empty primary (before the workload starts), then rebalance onto it.
+    AddPrimary,
+    /// Move every slot of a primary onto the others.
+    Drain { node: String },
+}
+
+/// A drill's reshard step: what to move, with the engine's settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReshardStep {
+    pub action: ReshardAction,
+    /// Keys per MIGRATE (engine default when absent).
+    pub batch_keys: Option<usize>,
+    /// Slots migrated at once (engine default when absent).
+    pub parallel_slots: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawScenario {
+    pub(super) name: String,
+    #[serde(default)]
+    pub(super) description: Option<String>,
+    /// Path of the topology file, relative to the scenario file.
+    pub(super) topology: String,
+    #[serde(default)]
+    pub(super) seed: Option<u64>,
+    #[serde(default)]
+    pub(super) workload: Option<WorkloadSpec>,
+    #[serde(default)]
+    pub(super) locks: Option<LockSpec>,
+    #[serde(default)]
+    pub(super) replication_probe: Option<ReplProbeSpec>,
+    #[serde(default)]
+    pub(super) stampede: Option<StampedeSpec>,
+    #[serde(default = "default_phase_ms")]
+    pub(super) baseline_ms: u64,
+    #[serde(default = "default_phase_ms")]
+    pub(super) settle_ms: u64,
+    #[serde(default = "default_recovery_timeout_ms")]
+    pub(super) recovery_timeout_ms: u64,
+    /// The shortest `during` phase (ms): with no reshard and no faults, the
+    /// workload simply runs this long (a steady drill).
+    #[serde(default)]
+    pub(super) during_ms: u64,
+    #[serde(default)]
+    pub(super) reshard: Option<RawReshard>,
+    #[serde(default)]
+    pub(super) faults: Vec<RawFault>,
+    /// SLO name → limit; the names are checked against [`super::check::slo::SLOS`].
+    #[serde(default)]
+    pub(super) slo: BTreeMap<String, f64>,
+    /// Client region → SLO name → limit: the same SLOs over one region's
+    /// clients alone ([`super::check::slo::BY_REGION`]).
+    #[serde(default)]
+    pub(super) slo_by_region: BTreeMap<String, BTreeMap<String, f64>>,
+    /// The SLOs the drill is written to break.
+    #[serde(default)]
+    pub(super) expect: Option<ExpectSpec>,
+}
+
+fn default_phase_ms() -> u64 {
+    2000
+}
+
+/// A minute: a failover with a 15 s node timeout recovers in about 17 s; a
+/// cluster still not converged a minute after its last fault is a finding.
+fn default_recovery_timeout_ms() -> u64 {
+    60_000
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReshard {
+    pub(super) from: Option<String>,
+    pub(super) to: Option<String>,
+    pub(super) slots: Option<usize>,
+    #[serde(default)]
+    pub(super) rebalance: bool,
+    /// With `rebalance: true`: first add an empty primary.
+    #[serde(default)]
+    pub(super) add_primary: bool,
+    pub(super) drain: Option<String>,
+    pub(super) batch_keys: Option<usize>,
+    pub(super) parallel_slots: Option<usize>,
+}
