@@ -5,8 +5,8 @@
 use plotters::prelude::*;
 
 use super::draw::{
-    H, Lines, Series, latency_lines_chart, legend, named_line, recorded_end_s, run_end_s, runs,
-    shade_faults, svg,
+    H, Key, LEGEND_W, Lines, Series, latency_lines_chart, named_line, recorded_end_s, run_end_s,
+    runs, shade_faults, side_legend, svg,
 };
 use crate::report::model::Report;
 use crate::report::oplog::{OpEnd, OpLog};
@@ -219,6 +219,7 @@ pub(super) fn ops_chart(r: &Report, log: &OpLog) -> Result<String, String> {
     svg(H, |root| {
         let mut chart = ChartBuilder::on(root)
             .margin(12)
+            .margin_right(LEGEND_W)
             .x_label_area_size(40)
             .y_label_area_size(60)
             .build_cartesian_2d(0f64..x1, 0f64..y1)?;
@@ -229,10 +230,11 @@ pub(super) fn ops_chart(r: &Report, log: &OpLog) -> Result<String, String> {
             .y_label_formatter(&|v| format!("{v:.0}"))
             .draw()?;
         shade_faults(&mut chart, r, 0.0, y1)?;
+        let mut key = Key::new();
         for (name, colour, points) in series.into_iter().filter(|s| !s.2.is_empty()) {
-            named_line(&mut chart, name, colour, points)?;
+            named_line(&mut chart, &mut key, name, colour, points)?;
         }
-        legend(&mut chart)
+        side_legend(root, &key)
     })
 }
 

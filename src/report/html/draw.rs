@@ -91,7 +91,8 @@ pub(super) fn fmt_axis(v: f64) -> String {
     }
 }
 
-/// The series' names, boxed in the upper right corner.
+/// The series' names, boxed in the upper right corner of the plot: for
+/// the bar charts, which leave room above their bars for it.
 pub(super) fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
 ) -> Drawn
@@ -107,14 +108,62 @@ where
         .map_err(|e| e.to_string().into())
 }
 
+/// The room on a time chart's right, px, where its legend goes: outside
+/// the plot, so that it covers neither the data nor the phase and fault
+/// labels. A time chart leaves it with `.margin_right(LEGEND_W)`.
+pub(super) const LEGEND_W: u32 = 220;
+
+/// How a legend entry shows its series.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Swatch {
+    Line,
+    Dot,
+}
+
+/// A time chart's legend: each series' name, colour and swatch.
+pub(super) type Key = Vec<(String, RGBColor, Swatch)>;
+
+/// Draw `key` boxed in the room [`LEGEND_W`] leaves right of the plot,
+/// level with its top.
+pub(super) fn side_legend(root: &DrawingArea<SVGBackend, Shift>, key: &Key) -> Drawn {
+    if key.is_empty() {
+        return Ok(());
+    }
+    const ROW: i32 = 16;
+    let (w, _) = root.dim_in_pixel();
+    let x0 = i32::try_from(w.saturating_sub(LEGEND_W)).unwrap_or(0) + 8;
+    let (x1, y0) = (x0 + i32::try_from(LEGEND_W).unwrap_or(0) - 16, 12);
+    let rows = i32::try_from(key.len()).unwrap_or(i32::MAX);
+    let y1 = y0 + 8 + rows.saturating_mul(ROW);
+    root.draw(&Rectangle::new([(x0, y0), (x1, y1)], WHITE.filled()))?;
+    root.draw(&Rectangle::new([(x0, y0), (x1, y1)], BLACK.mix(0.4)))?;
+    for (i, (name, colour, swatch)) in key.iter().enumerate() {
+        let y = y0 + 4 + ROW / 2 + i32::try_from(i).unwrap_or(0) * ROW;
+        match swatch {
+            Swatch::Line => root.draw(&PathElement::new(
+                vec![(x0 + 6, y), (x0 + 24, y)],
+                colour.stroke_width(2),
+            ))?,
+            Swatch::Dot => root.draw(&Circle::new((x0 + 15, y), 4, colour.filled()))?,
+        }
+        root.draw(&Text::new(
+            name.clone(),
+            (x0 + 30, y - 6),
+            ("sans-serif", 12).into_font(),
+        ))?;
+    }
+    Ok(())
+}
+
 /// A chart whose x axis is seconds since the run's start, y of any kind:
 /// every time chart shades faults and marks phases on one of these.
 pub(super) type TimeChart<'a, 'b, Y> =
     ChartContext<'a, SVGBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>;
 
-/// Draw `points` as a line, named in the legend.
+/// Draw `points` as a line, named in `key`.
 pub(super) fn named_line<Y>(
     chart: &mut TimeChart<'_, '_, Y>,
+    key: &mut Key,
     name: &str,
     colour: RGBColor,
     points: Vec<(f64, f64)>,
@@ -122,10 +171,8 @@ pub(super) fn named_line<Y>(
 where
     Y: Ranged<ValueType = f64>,
 {
-    chart
-        .draw_series(LineSeries::new(points, colour.stroke_width(2)))?
-        .label(name)
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+    chart.draw_series(LineSeries::new(points, colour.stroke_width(2)))?;
+    key.push((name.to_string(), colour, Swatch::Line));
     Ok(())
 }
 
@@ -237,6 +284,7 @@ pub(super) fn latency_lines_chart(
     svg(H + 40, |root| {
         let mut chart = ChartBuilder::on(root)
             .margin(12)
+            .margin_right(LEGEND_W)
             .x_label_area_size(40)
             .y_label_area_size(60)
             .build_cartesian_2d(0f64..x1, (y0..y1).log_scale())?;
@@ -249,18 +297,15 @@ pub(super) fn latency_lines_chart(
             .draw()?;
         shade_faults(&mut chart, r, y0, y1)?;
         mark_phases(&mut chart, r, y0, y1)?;
+        let mut key = Key::new();
         for (name, colour, runs) in lines {
-            let colour = *colour;
-            for (i, run) in runs.iter().enumerate() {
-                let s = chart
-                    .draw_series(LineSeries::new(run.iter().copied(), colour.stroke_width(2)))?;
-                if i == 0 {
-                    s.label(name.as_str()).legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
-                    });
-                }
+            for run in runs {
+                chart.draw_series(LineSeries::new(run.iter().copied(), colour.stroke_width(2)))?;
+            }
+            if !runs.is_empty() {
+                key.push((name.clone(), *colour, Swatch::Line));
             }
         }
-        legend(&mut chart)
+        side_legend(root, &key)
     })
 }

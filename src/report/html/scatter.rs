@@ -4,7 +4,9 @@
 
 use plotters::prelude::*;
 
-use super::draw::{H, fmt_axis, legend, mark_phases, run_end_s, shade_faults, svg};
+use super::draw::{
+    H, Key, LEGEND_W, Swatch, fmt_axis, mark_phases, run_end_s, shade_faults, side_legend, svg,
+};
 use crate::report::model::Report;
 use crate::report::oplog::{OpEnd, OpLog, OpPoint};
 
@@ -117,6 +119,7 @@ pub(super) fn chart(r: &Report, log: &OpLog) -> Result<String, String> {
     svg(H + 80, |root| {
         let mut chart = ChartBuilder::on(root)
             .margin(12)
+            .margin_right(LEGEND_W)
             .x_label_area_size(40)
             .y_label_area_size(60)
             .build_cartesian_2d(0f64..x1, (y0..y1).log_scale())?;
@@ -129,6 +132,7 @@ pub(super) fn chart(r: &Report, log: &OpLog) -> Result<String, String> {
             .draw()?;
         shade_faults(&mut chart, r, y0, y1)?;
         mark_phases(&mut chart, r, y0, y1)?;
+        let mut key = Key::new();
         for (end, name, colour) in OUTCOMES {
             let mine: Vec<&OpPoint> = t.points.iter().copied().filter(|p| p.end == end).collect();
             if mine.is_empty() {
@@ -140,15 +144,13 @@ pub(super) fn chart(r: &Report, log: &OpLog) -> Result<String, String> {
                 (colour.mix(0.9).filled(), 3)
             };
             let all = log.ops.iter().filter(|o| o.end == end).count();
-            chart
-                .draw_series(
-                    mine.iter()
-                        .map(|p| Circle::new((p.due_s, y(p)), r_px, style)),
-                )?
-                .label(format!("{name} ({all})"))
-                .legend(move |(x, y)| Circle::new((x + 6, y), 4, colour.filled()));
+            chart.draw_series(
+                mine.iter()
+                    .map(|p| Circle::new((p.due_s, y(p)), r_px, style)),
+            )?;
+            key.push((format!("{name} ({all})"), colour, Swatch::Dot));
         }
-        legend(&mut chart)
+        side_legend(root, &key)
     })
 }
 

@@ -3,7 +3,8 @@
 use plotters::prelude::*;
 
 use super::draw::{
-    H, Series, legend, mark_phases, named_line, per_covered_second, run_end_s, shade_faults, svg,
+    H, Key, LEGEND_W, Series, mark_phases, named_line, per_covered_second, run_end_s, shade_faults,
+    side_legend, svg,
 };
 use crate::report::model::Report;
 
@@ -47,11 +48,12 @@ pub(super) fn stampede_chart(
         .iter()
         .flat_map(|s| s.2.iter().map(|p| p.1))
         .fold(1.0, f64::max)
-        * 40.0; // a decade and a half above the highest line, for the legend
+        * 6.0; // room above the highest line for the phase and fault labels
     let x1 = run_end_s(r).max(ps.len() as f64);
     svg(H, |root| {
         let mut chart = ChartBuilder::on(root)
             .margin(12)
+            .margin_right(LEGEND_W)
             .x_label_area_size(40)
             .y_label_area_size(60)
             .build_cartesian_2d(0f64..x1, (0.5f64..y1).log_scale())?;
@@ -63,12 +65,13 @@ pub(super) fn stampede_chart(
             .draw()?;
         shade_faults(&mut chart, r, 0.5, y1)?;
         mark_phases(&mut chart, r, 0.5, y1)?;
+        let mut key = Key::new();
         for (name, colour, points) in series {
             // A count of 0 has no place on a log scale: drawn at its floor.
             let points: Vec<(f64, f64)> =
                 points.into_iter().map(|(x, y)| (x, y.max(0.5))).collect();
-            named_line(&mut chart, name, colour, points)?;
+            named_line(&mut chart, &mut key, name, colour, points)?;
         }
-        legend(&mut chart)
+        side_legend(root, &key)
     })
 }
