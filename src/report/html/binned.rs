@@ -5,8 +5,7 @@
 use plotters::prelude::*;
 
 use super::draw::{
-    H, Key, LEGEND_W, Lines, Series, latency_lines_chart, named_line, recorded_end_s, run_end_s,
-    runs, shade_faults, side_legend, svg,
+    Lines, Series, latency_lines_chart, ops_lines_chart, recorded_end_s, run_end_s, runs,
 };
 use crate::report::model::Report;
 use crate::report::oplog::{OpEnd, OpLog};
@@ -210,32 +209,7 @@ pub(super) fn ops_chart(r: &Report, log: &OpLog) -> Result<String, String> {
     }
     let w = bin_width(run_end_s(r));
     let series = ops_series(r, log, w);
-    let y1 = series
-        .iter()
-        .flat_map(|s| s.2.iter().map(|p| p.1))
-        .fold(1.0, f64::max)
-        * 1.15;
-    let x1 = run_end_s(r);
-    svg(H, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .margin_right(LEGEND_W)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..x1, 0f64..y1)?;
-        chart
-            .configure_mesh()
-            .x_desc("seconds since the run's start")
-            .y_desc("ops/s")
-            .y_label_formatter(&|v| format!("{v:.0}"))
-            .draw()?;
-        shade_faults(&mut chart, r, 0.0, y1)?;
-        let mut key = Key::new();
-        for (name, colour, points) in series.into_iter().filter(|s| !s.2.is_empty()) {
-            named_line(&mut chart, &mut key, name, colour, points)?;
-        }
-        side_legend(root, &key)
-    })
+    ops_lines_chart(r, series)
 }
 
 #[cfg(test)]
