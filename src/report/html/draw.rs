@@ -282,21 +282,7 @@ pub(super) fn latency_lines_chart(
     let (y0, y1) = (lo / 1.5, hi * 1.5);
     let x1 = run_end_s(r);
     svg(H + 40, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .margin_right(LEGEND_W)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..x1, (y0..y1).log_scale())?;
-        chart
-            .configure_mesh()
-            .x_desc("seconds since the run's start")
-            .y_desc("ms (log)")
-            .y_labels(8)
-            .y_label_formatter(&|v| fmt_axis(*v))
-            .draw()?;
-        shade_faults(&mut chart, r, y0, y1)?;
-        mark_phases(&mut chart, r, y0, y1)?;
+        let mut chart = latency_axes(root, r, x1, (y0, y1), "seconds since the run's start")?;
         let mut key = Key::new();
         for (name, colour, runs) in lines {
             for run in runs {
@@ -308,6 +294,34 @@ pub(super) fn latency_lines_chart(
         }
         side_legend(root, &key)
     })
+}
+
+/// A latency chart's axes: seconds since the run's start across (to
+/// `x1`), ms on a log scale up (`y0..y1`), faults shaded and phases
+/// marked; room on the right for the legend ([`LEGEND_W`]).
+pub(super) fn latency_axes<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    r: &Report,
+    x1: f64,
+    (y0, y1): (f64, f64),
+    x_desc: &str,
+) -> Result<TimeChart<'a, 'b, LogCoord<f64>>, Box<dyn std::error::Error>> {
+    let mut chart = ChartBuilder::on(root)
+        .margin(12)
+        .margin_right(LEGEND_W)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..x1, (y0..y1).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc("ms (log)")
+        .y_labels(8)
+        .y_label_formatter(&|v| fmt_axis(*v))
+        .draw()?;
+    shade_faults(&mut chart, r, y0, y1)?;
+    mark_phases(&mut chart, r, y0, y1)?;
+    Ok(chart)
 }
 
 /// An ops/s chart: each of `series` (empty ones left out) as a line over

@@ -4,9 +4,7 @@
 
 use plotters::prelude::*;
 
-use super::draw::{
-    H, Key, LEGEND_W, Swatch, fmt_axis, mark_phases, run_end_s, shade_faults, side_legend, svg,
-};
+use super::draw::{H, Key, Swatch, latency_axes, run_end_s, side_legend, svg};
 use crate::report::model::Report;
 use crate::report::oplog::{OpEnd, OpLog, OpPoint};
 
@@ -117,21 +115,8 @@ pub(super) fn chart(r: &Report, log: &OpLog) -> Result<String, String> {
     let (y0, y1) = (lo / 1.5, hi * 3.0);
     let x1 = run_end_s(r).max(t.points.iter().map(|p| p.due_s).fold(0.0, f64::max));
     svg(H + 80, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .margin_right(LEGEND_W)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..x1, (y0..y1).log_scale())?;
-        chart
-            .configure_mesh()
-            .x_desc("seconds since the run's start (when the op was due)")
-            .y_desc("ms (log)")
-            .y_labels(8)
-            .y_label_formatter(&|v| fmt_axis(*v))
-            .draw()?;
-        shade_faults(&mut chart, r, y0, y1)?;
-        mark_phases(&mut chart, r, y0, y1)?;
+        let x_desc = "seconds since the run's start (when the op was due)";
+        let mut chart = latency_axes(root, r, x1, (y0, y1), x_desc)?;
         let mut key = Key::new();
         for (end, name, colour) in OUTCOMES {
             let mine: Vec<&OpPoint> = t.points.iter().copied().filter(|p| p.end == end).collect();
