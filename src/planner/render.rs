@@ -9,7 +9,7 @@
 //! is "n/a"; a node without `maxmemory` has "no limit", never an infinite
 //! headroom or a made-up fill time.
 
-use maud::{DOCTYPE, PreEscaped, html};
+use maud::{PreEscaped, html};
 use plotters::style::RGBColor;
 
 use super::arithmetic::{Fill, Headroom, SlotSkew};
@@ -58,33 +58,23 @@ pub fn render_markdown(r: &PlannerReport) -> String {
 /// value escaped by construction).
 pub fn render_html(r: &PlannerReport) -> String {
     let title = format!("Capacity report: {}", r.name);
-    let page = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                title { (title) }
-                style { (PreEscaped(STYLE)) (PreEscaped(WIDE)) }
-            }
-            body {
-                h1 { (title) }
-                p { (intro(r)) }
-                @for (id, title, svg) in charts(r) {
-                    section class="chart" id=(id) {
-                        h2 { (title) }
-                        @match svg {
-                            Ok(svg) => (PreEscaped(svg)),
-                            Err(why) => p class="none" { (why) },
-                        }
-                    }
-                }
-                @for t in tables(r) {
-                    section id=(t.id) { (html::section(&t.section())) }
+    let body = html! {
+        h1 { (title) }
+        p { (intro(r)) }
+        @for (id, title, svg) in charts(r) {
+            section class="chart" id=(id) {
+                h2 { (title) }
+                @match svg {
+                    Ok(svg) => (PreEscaped(svg)),
+                    Err(why) => p class="none" { (why) },
                 }
             }
         }
+        @for t in tables(r) {
+            section id=(t.id) { (html::section(&t.section())) }
+        }
     };
-    page.into_string() + "\n"
+    html::page(&title, &[STYLE, WIDE], body)
 }
 
 /// The node table has 17 columns: the page is wider than a run's report,

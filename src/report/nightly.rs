@@ -19,7 +19,7 @@ use super::compare::{self, Comparison, Direction, Threshold};
 use super::figures::headline;
 use super::model::{Expected, Report, Verdict};
 use crate::exit;
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{Markup, html};
 
 /// How a drill's run ended, as the nightly saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -343,33 +343,27 @@ pub fn render_index(s: &Summary, history: &[PastNightly]) -> String {
     drills.sort_by_key(|d| attention(s, d));
     let (look, passed): (Vec<&DrillEntry>, Vec<&DrillEntry>) =
         drills.into_iter().partition(|d| attention(s, d) < 5);
-    let page = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                title { "redis-drill nightly " (s.started_at) }
-                style { (PreEscaped(INDEX_STYLE)) }
-            }
-            body {
-                h1 { "Nightly " (s.started_at) }
-                (index_head(s))
-                @if !look.is_empty() {
-                    h2 { "Needs a look (" (look.len()) ")" }
-                    (drill_table(s, history, &look))
-                }
-                @if !passed.is_empty() {
-                    h2 { "Passed (" (passed.len()) ")" }
-                    (drill_table(s, history, &passed))
-                }
-                @for f in s.trend.flips.iter().filter(|f| !s.drills.iter().any(|d| d.drill == f.drill)) {
-                    p class="reg" { (f.drill) ": ran in the previous nightly, not in this one — REGRESSION" }
-                }
-                p { small { "Written by redis-drill nightly; summary.json holds the same, junit.xml one suite per drill." } }
-            }
+    let body = html! {
+        h1 { "Nightly " (s.started_at) }
+        (index_head(s))
+        @if !look.is_empty() {
+            h2 { "Needs a look (" (look.len()) ")" }
+            (drill_table(s, history, &look))
         }
+        @if !passed.is_empty() {
+            h2 { "Passed (" (passed.len()) ")" }
+            (drill_table(s, history, &passed))
+        }
+        @for f in s.trend.flips.iter().filter(|f| !s.drills.iter().any(|d| d.drill == f.drill)) {
+            p class="reg" { (f.drill) ": ran in the previous nightly, not in this one — REGRESSION" }
+        }
+        p { small { "Written by redis-drill nightly; summary.json holds the same, junit.xml one suite per drill." } }
     };
-    page.into_string() + "\n"
+    super::html::page(
+        &format!("redis-drill nightly {}", s.started_at),
+        &[INDEX_STYLE],
+        body,
+    )
 }
 
 /// The outcome, the environment, and the nightly compared with.

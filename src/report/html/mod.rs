@@ -44,27 +44,35 @@ pub fn render(r: &Report) -> String {
         shown.push(headline_section(r));
     }
     shown.extend(sections::body(r));
+    let body = html! {
+        h1 { (r.scenario) " " span class={ "verdict " (v) } { (v.to_uppercase()) } }
+        p {
+            "Started " (r.started_at) " · seed " (r.seed) " · " (r.environment.runtime)
+            " runtime · Redis " (r.environment.redis_version) " · "
+            (r.environment.host_cores) " cores · clients: " (r.environment.client_path)
+        }
+        @if let Some(e) = &r.expected {
+            p class={ "expected " (e.result.as_str()) } { (e.line()) }
+        }
+        @for s in &shown { (section(s)) }
+        (chart_sections(r))
+    };
+    page(&title, &[STYLE, RUN_STYLE], body)
+}
+
+/// A whole self-contained page (every page of the tool: the run report,
+/// the nightly index, the capacity report): `title`, the style sheets
+/// inline, `body`; no script, nothing fetched.
+pub(crate) fn page(title: &str, styles: &[&str], body: Markup) -> String {
     let page = html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 title { (title) }
-                style { (PreEscaped(STYLE)) (PreEscaped(RUN_STYLE)) }
+                style { @for s in styles { (PreEscaped(s)) } }
             }
-            body {
-                h1 { (r.scenario) " " span class={ "verdict " (v) } { (v.to_uppercase()) } }
-                p {
-                    "Started " (r.started_at) " · seed " (r.seed) " · " (r.environment.runtime)
-                    " runtime · Redis " (r.environment.redis_version) " · "
-                    (r.environment.host_cores) " cores · clients: " (r.environment.client_path)
-                }
-                @if let Some(e) = &r.expected {
-                    p class={ "expected " (e.result.as_str()) } { (e.line()) }
-                }
-                @for s in &shown { (section(s)) }
-                (chart_sections(r))
-            }
+            body { (body) }
         }
     };
     page.into_string() + "\n"
