@@ -114,7 +114,8 @@ impl Nightly {
                 break;
             }
         }
-        let previous = previous_nightly(&self.out, &dir);
+        let earlier = earlier_nightlies(&self.out, &dir);
+        let previous = earlier.last().cloned();
         let old = previous
             .as_ref()
             .and_then(|p| reports_in(p).ok())
@@ -136,7 +137,7 @@ impl Nightly {
             outcome,
             exit_code: outcome.code(),
         };
-        let history = history(&self.out, &dir);
+        let history = history(&earlier);
         write_nightly(&dir, &summary, &history, &reports)?;
         link_latest(&dir);
         if json {
@@ -237,15 +238,9 @@ fn earlier_nightlies(out: &Path, current: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// The newest nightly folder under `out` before `current`.
-fn previous_nightly(out: &Path, current: &Path) -> Option<PathBuf> {
-    earlier_nightlies(out, current).pop()
-}
-
-/// The summaries of the last nightlies before `current`, oldest first, for
+/// The summaries of the last of the `earlier` nightlies (oldest first), for
 /// the index's sparklines; one that cannot be read is left out (and logged).
-fn history(out: &Path, current: &Path) -> Vec<nightly::PastNightly> {
-    let earlier = earlier_nightlies(out, current);
+fn history(earlier: &[PathBuf]) -> Vec<nightly::PastNightly> {
     let keep = earlier.len().saturating_sub(nightly::SPARK_NIGHTLIES - 1);
     earlier[keep..]
         .iter()
@@ -489,7 +484,7 @@ mod tests {
     }
 
     #[test]
-    fn the_previous_nightly_is_the_newest_older_folder_with_a_summary() {
+    fn the_earlier_nightlies_are_the_older_folders_with_a_summary_and_feed_the_sparklines() {
         let out = tempfile::tempdir().unwrap();
         for (name, summary) in [
             ("2026-11-20T22-00-00Z", true),
@@ -505,9 +500,20 @@ mod tests {
         }
         let current = out.path().join("2026-11-23T22-00-00Z");
         std::fs::create_dir(&current).unwrap();
-        let p = previous_nightly(out.path(), &current).unwrap();
+        let earlier = earlier_nightlies(out.path(), &current);
+        let p = earlier.last().unwrap();
         assert!(p.ends_with("2026-11-21T22-00-00Z"), "{}", p.display());
+        assert_eq!(earlier.len(), 2, "{earlier:?}");
         let first = out.path().join("2026-11-19T22-00-00Z");
-        assert_eq!(previous_nightly(out.path(), &first), None);
+        assert_eq!(earlier_nightlies(out.path(), &first), Vec::<PathBuf>::new());
+        // The sparklines read what they can: "{}" is not a summary.
+        std::fs::write(
+            earlier[1].join("summary.json"),
+            r#"{"started_at": "2026-11-21T22:00:00Z", "drills": [], "outcome": "passed"}"#,
+        )
+        .unwrap();
+        let read = history(&earlier);
+        assert_eq!(read.len(), 1, "{read:?}");
+        assert_eq!(read[0].started_at, "2026-11-21T22:00:00Z");
     }
 }

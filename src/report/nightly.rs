@@ -468,16 +468,9 @@ fn sparkline(s: &Summary, history: &[PastNightly], d: &DrillEntry) -> Markup {
         let at = if span > 0.0 { (v - lo) / span } else { 0.5 };
         14.0 + LINE_H - at * LINE_H
     };
-    let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
-    for (i, v) in values.iter().enumerate() {
-        match v {
-            Some(v) => runs
-                .last_mut()
-                .expect("one run")
-                .push((i as f64 * STEP + 5.5, y(*v))),
-            None => runs.push(Vec::new()),
-        }
-    }
+    let runs = super::html::runs(
+        (values.iter().enumerate()).map(|(i, v)| (i as f64 * STEP + 5.5, v.map(y))),
+    );
     let width = nights.len() as f64 * STEP;
     let height = 16.0 + LINE_H;
     html! {
@@ -488,7 +481,7 @@ fn sparkline(s: &Summary, history: &[PastNightly], d: &DrillEntry) -> Markup {
                     title { (at) ": " (e.map_or("did not run", status_word)) }
                 }
             }
-            @for run in runs.iter().filter(|r| !r.is_empty()) {
+            @for run in &runs {
                 @let points = run.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect::<Vec<_>>().join(" ");
                 @if run.len() == 1 {
                     circle cx=(format!("{:.1}", run[0].0)) cy=(format!("{:.1}", run[0].1)) r="1.5" class="spark" {}

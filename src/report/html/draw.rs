@@ -67,7 +67,7 @@ pub(super) fn fault_windows(r: &Report) -> Vec<(f64, f64, &FaultReport)> {
 
 /// A series with gaps: the runs of consecutive `Some` points, each drawn as
 /// its own line so a second without a figure is a gap, not a slope.
-pub(super) fn runs(points: impl IntoIterator<Item = (f64, Option<f64>)>) -> Vec<Vec<(f64, f64)>> {
+pub(crate) fn runs(points: impl IntoIterator<Item = (f64, Option<f64>)>) -> Vec<Vec<(f64, f64)>> {
     let mut out: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
     for (x, y) in points {
         match y {

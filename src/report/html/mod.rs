@@ -23,6 +23,7 @@ use super::section::{Align, Block, Section, Table};
 use super::sections;
 use super::text::number;
 pub(crate) use bars::{Bars, bar_chart};
+pub(crate) use draw::runs;
 
 /// The page's style sheet, shared with the pages of the nightly and the
 /// capacity planner so that every page of the tool looks alike.
