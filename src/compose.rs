@@ -165,7 +165,10 @@ fn render_node(
     out.push_str("    networks:\n");
     let _ = writeln!(out, "      {}:", topology.name);
     let _ = writeln!(out, "        ipv4_address: {}", place.ip);
-    out.push_str("    tmpfs:\n      - /data\n");
+    // An anonymous volume, as the docker runtime gives each node: it
+    // survives `docker kill` and `docker start`, so a restarted node keeps
+    // its nodes.conf and its cluster identity (a tmpfs would not).
+    out.push_str("    volumes:\n      - /data\n");
     out.push_str("    cap_add:\n      - NET_ADMIN\n");
     out.push_str("    healthcheck:\n");
     let _ = writeln!(

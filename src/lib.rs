@@ -43,6 +43,7 @@
 //! - [`host`]      — what the machine itself did: CPU time its hypervisor stole.
 //! - [`compose`]   — the docker-compose equivalent of a topology (pure).
 //! - [`bringup`]   — `up` end to end: nodes, then the cluster created and converged, timed.
+//! - [`attach`]    — a deployment the tool did not start, discovered from seed addresses.
 //! - [`scenarios`] — scenario files (what a drill does, its lock workload, its SLOs); a drill as a plan of
 //!   steps (pure) and the short interpreter that runs it, its steps emitting typed events
 //!   the timeline and the terminal subscribe to; the check stage (pure): one
@@ -88,6 +89,7 @@ macro_rules! outln {
     }};
 }
 
+pub mod attach;
 pub mod bringup;
 pub mod checker;
 pub mod cli;

@@ -33,6 +33,8 @@ pub enum CliError {
     #[error(transparent)]
     Bringup(#[from] BringupError),
     #[error(transparent)]
+    Attach(#[from] crate::attach::AttachError),
+    #[error(transparent)]
     Fault(#[from] FaultError),
     /// Boxed: the largest of them, and rare.
     #[error(transparent)]
@@ -141,6 +143,7 @@ impl CliError {
             CliError::Net(e) => e.class(),
             CliError::Cluster(e) => e.class(),
             CliError::Bringup(e) => e.class(),
+            CliError::Attach(e) => e.class(),
             CliError::Fault(e) => e.class(),
             CliError::Drill(e) => e.class(),
             CliError::Usage(_)

@@ -29,6 +29,10 @@ pub(crate) async fn locate(
     name: Option<&str>,
 ) -> Result<(Runtime, Deployment), CliError> {
     let mut rts = runtimes(flag).await?;
+    // An attached deployment is found whatever runtime runs the others.
+    if !rts.iter().any(|rt| rt.kind() == RuntimeKind::External) && flag.is_none() {
+        rts.push(crate::runtime::external::ExternalRuntime::new().into());
+    }
     let mut found: Vec<(usize, Deployment)> = Vec::new();
     for (i, rt) in rts.iter().enumerate() {
         for d in rt.list().await? {

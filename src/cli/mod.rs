@@ -13,6 +13,7 @@
 //! - [`output`]: JSON printing and a finished run's summary and verdict.
 
 mod add_node;
+mod attach;
 mod check;
 mod check_run;
 mod compare;
@@ -70,6 +71,7 @@ pub struct Cli {
 enum Command {
     Validate(validate::Validate),
     Up(up::Up),
+    Attach(attach::Attach),
     Run(run::Run),
     Reshard(reshard::Reshard),
     AddNode(add_node::AddNode),
@@ -112,6 +114,7 @@ impl Command {
         match self {
             Command::Validate(cmd) => cmd.run(json).await,
             Command::Up(cmd) => cmd.run(json).await,
+            Command::Attach(cmd) => cmd.run(json).await,
             Command::Run(cmd) => cmd.run(json).await,
             Command::Reshard(cmd) => cmd.run(json).await,
             Command::AddNode(cmd) => cmd.run(json).await,

@@ -37,6 +37,16 @@ pub(crate) struct Run {
     /// (it is left up afterwards).
     #[arg(long, conflicts_with = "keep")]
     name: Option<String>,
+    /// Drill a deployment the tool did not start, found from these
+    /// addresses (HOST:PORT[,HOST:PORT...], each optionally NAME=HOST:PORT):
+    /// it writes only keys under the drill's prefix, deletes them after,
+    /// and starts or stops nothing itself (see docs/attach.md).
+    #[arg(long, conflicts_with_all = ["keep", "name", "runtime"])]
+    attach: Option<String>,
+    /// With --attach: the hooks file, the user's commands for the faults
+    /// redis-drill cannot carry out itself (kill, start, partition...).
+    #[arg(long, requires = "attach")]
+    hooks: Option<PathBuf>,
     /// The run id to label everything with (default: a fresh one). Set by
     /// `nightly`, which removes a hung drill's resources by it.
     #[arg(long, hide = true, value_parser = run_id_arg)]
@@ -63,7 +73,11 @@ impl Run {
         let sc = Scenario::load(&self.scenario)?;
         let seed = self.seed.or(sc.seed).unwrap_or_else(rand::random);
         if let Some(name) = &self.name {
-            return on_running(sc, seed, self.runtime, name, &self.out, json).await;
+            let (rt, d) = locate(self.runtime, Some(name)).await?;
+            return on_running(sc, seed, &rt, &d, &self.out, json).await;
+        }
+        if let Some(seeds) = &self.attach {
+            return self.attached(sc, seed, seeds, json).await;
         }
         let rt = Arc::new(Runtime::select(self.runtime).await?);
         let run_id = self.run_id.clone().unwrap_or_else(runtime::new_run_id);
@@ -103,18 +117,49 @@ impl Run {
     }
 }
 
-/// `run --name`: drill a topology that is already up, and leave it up. On
-/// Ctrl-C the workload stops and the reshard finishes or rolls back the slots
-/// in flight; nothing is removed.
+impl Run {
+    /// `run --attach`: discover the deployment, remember it under a fresh
+    /// run id for the drill's length, drill it as a running topology, and
+    /// forget it on every path; its servers are never started or stopped
+    /// but by the user's hooks.
+    async fn attached(
+        &self,
+        sc: Scenario,
+        seed: u64,
+        seeds: &str,
+        json: bool,
+    ) -> Result<i32, CliError> {
+        let seeds = crate::attach::parse_seeds(seeds)?;
+        let hooks = super::attach::load_hooks(self.hooks.as_deref())?;
+        let run_id = self.run_id.clone().unwrap_or_else(runtime::new_run_id);
+        let name = format!("{}-{run_id}", sc.name);
+        let d = super::attach::discover(&seeds, &name, &run_id, hooks).await?;
+        let ext = crate::runtime::external::ExternalRuntime::new();
+        ext.save(&d)?;
+        if !json {
+            crate::note!("{}", super::attach::describe(&d));
+        }
+        let rt = Runtime::from(ext);
+        let result = on_running(sc, seed, &rt, &d, &self.out, json).await;
+        remove_run(&rt, &run_id).await;
+        result
+    }
+}
+
+/// `run --name` (and `run --attach`): drill a topology that is already up,
+/// and leave it up. On Ctrl-C the workload stops and the reshard finishes
+/// or rolls back the slots in flight; nothing is removed. A deployment the
+/// tool did not start is drilled as it is: its own node timeout and
+/// settings stand in for the scenario's topology.
 async fn on_running(
-    sc: Scenario,
+    mut sc: Scenario,
     seed: u64,
-    runtime: Option<RuntimeKind>,
-    name: &str,
+    rt: &Runtime,
+    d: &crate::runtime::Deployment,
     out: &Path,
     json: bool,
 ) -> Result<i32, CliError> {
-    let (rt, d) = locate(runtime, Some(name)).await?;
+    let name = d.name.as_str();
     if d.topology.kind != sc.topology.kind {
         let kind = |k: Kind| {
             serde_json::to_value(k).map_or(String::new(), |v| v.as_str().unwrap_or("").to_string())
@@ -126,13 +171,16 @@ async fn on_running(
             wants: kind(sc.topology.kind),
         });
     }
+    if d.attached.is_some() {
+        sc.topology = d.topology.clone();
+    }
     crate::note!(
         "{}: seed {seed} · on the running topology {name} ({} runtime)",
         sc.name,
         rt.kind()
     );
     let cancel = CancellationToken::new();
-    let work = scenarios::run::execute(&sc, &rt, &d, seed, out, json, &cancel);
+    let work = scenarios::run::execute(&sc, rt, d, seed, out, json, &cancel);
     let undoing = format!("stopping the drill; {name} stays up");
     let finished = cancel_on_signal(work, &cancel, &undoing).await.output?;
     Ok(print_run(&finished, json))

@@ -11,6 +11,8 @@
 //!   (pure, validated with the file's line and field).
 //! - [`pause`]    — [`ClientPause`], how the nemesis freezes a client.
 //! - `action`     — the runtime action behind each node fault.
+//! - [`hooked`]   — on a deployment the tool did not start: which faults it
+//!   can carry out (checked before the drill) and the user's hooks run.
 //! - [`nemesis`]  — the executor: applies a schedule on the run's clock,
 //!   records every fault's window, and heals everything on every exit path.
 //!
@@ -21,6 +23,7 @@
 //! hitting the other side of the connection; the target says which side.
 
 mod action;
+pub mod hooked;
 pub mod nemesis;
 pub mod pause;
 pub mod schedule;

@@ -11,13 +11,14 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use tokio_util::sync::CancellationToken;
 
+use super::hooked;
 use super::pause::ClientPause;
 use super::schedule::{FaultStep, Shape, expand};
 use super::target::{ClusterSnapshot, Target};
 use crate::cluster::{self, AddressMap, ClusterError, ConnectOptions, Role};
 use crate::exit::Class;
 use crate::net::{self, Grudge};
-use crate::record::faults::{FaultKind, FaultWindow};
+use crate::record::faults::{FaultKind, FaultWindow, HookRun};
 use crate::record::timeline::Clock;
 use crate::runtime::NetError;
 use crate::runtime::{Deployment, Runtime, RuntimeError};
@@ -52,6 +53,9 @@ pub enum FaultError {
     Net(#[from] NetError),
     #[error("failover: {}", crate::cluster::error::error_chain(.0))]
     Cluster(#[from] ClusterError),
+    /// A user's hook that failed while undoing at the end: what it left.
+    #[error("{0}")]
+    Hook(String),
     #[error("interrupted")]
     Cancelled,
 }
@@ -65,6 +69,7 @@ impl FaultError {
             FaultError::Runtime(e) => e.class(),
             FaultError::Net(e) => e.class(),
             FaultError::Cluster(e) => e.class(),
+            FaultError::Hook(_) => Class::Environment,
             FaultError::Cancelled => Class::Interrupted,
         }
     }
@@ -293,7 +298,7 @@ impl<'a> Nemesis<'a> {
             FaultKind::Heal => self.heal(&mut window).await?,
             FaultKind::Failover => self.failover(step, &mut window, cancel).await?,
             FaultKind::Flush => self.flush(step, &mut window).await?,
-            kind => self.act(kind, &window.nodes.clone()).await?,
+            kind => self.act_on(kind, &mut window).await?,
         }
         window.applied_ns = self.clock.now_ns();
         if let Some(why) = &window.skipped {
@@ -347,6 +352,7 @@ impl<'a> Nemesis<'a> {
             mistimed: None,
             skipped: None,
             slot_owners: slot_owners(snap),
+            hooks: Vec::new(),
         }
     }
 
@@ -369,6 +375,19 @@ impl<'a> Nemesis<'a> {
             // A whole-cluster shape hits every node.
             window.nodes = snap.names();
         }
+        if hooked::command(self.d, FaultKind::Partition).is_some() {
+            let targets = hooked::partition_targets(self.d, &grudge);
+            let runs = hooked::run_for(self.d, &self.clock, FaultKind::Partition, &targets).await;
+            window.hooks.extend(runs);
+            if let Some(why) = hooked::failure(&window.hooks) {
+                let runs = hooked::run_for(self.d, &self.clock, FaultKind::Heal, &targets).await;
+                window.hooks.extend(runs);
+                window.skipped = Some(why);
+            } else {
+                self.in_force.grudges.insert(index, grudge);
+            }
+            return Ok(());
+        }
         if let Some(why) = &self.partitions_unsupported {
             window.skipped = Some(why.clone());
             return Ok(());
@@ -388,6 +407,15 @@ impl<'a> Nemesis<'a> {
 
     /// `heal`: lift every partition and every slow fault in force.
     async fn heal(&mut self, window: &mut FaultWindow) -> Result<(), FaultError> {
+        if hooked::command(self.d, FaultKind::Heal).is_some() {
+            let runs = self.heal_hooked().await;
+            window.detail = format!("every partition, {} hook run(s)", runs.len());
+            if let Some(why) = hooked::failure(&runs) {
+                window.skipped = Some(why);
+            }
+            window.hooks.extend(runs);
+            return Ok(());
+        }
         self.in_force.grudges.clear();
         if !self.in_force.slows.is_empty() {
             self.in_force.slows.clear();
@@ -482,9 +510,26 @@ impl<'a> Nemesis<'a> {
                 self.in_force.slows.remove(&w);
                 self.apply_links().await?;
             }
+            FaultKind::Heal if hooked::command(self.d, FaultKind::Heal).is_some() => {
+                if let Some(g) = self.in_force.grudges.remove(&w) {
+                    let targets = hooked::partition_targets(self.d, &g);
+                    let runs =
+                        hooked::run_for(self.d, &self.clock, FaultKind::Heal, &targets).await;
+                    self.windows[w].hooks.extend(runs);
+                }
+            }
             FaultKind::Heal => {
                 self.in_force.grudges.remove(&w);
                 self.apply_grudges().await?;
+            }
+            kind if hooked::command(self.d, kind).is_some() => {
+                let targets = hooked::nodes_only(&nodes);
+                let runs = hooked::run_for(self.d, &self.clock, kind, &targets).await;
+                let ok = hooked::failure(&runs).is_none();
+                self.windows[w].hooks.extend(runs);
+                if ok {
+                    self.record_in_force(kind, &nodes);
+                }
             }
             kind => self.act(kind, &nodes).await?,
         }
@@ -521,9 +566,18 @@ impl<'a> Nemesis<'a> {
         ];
         for (nodes, action) in left {
             for n in nodes {
-                if let Err(e) = self.rt.node_action(self.d, &n, action).await {
+                if let Some(runs) = self.leftover_hook(&n, action).await {
+                    errors.extend(hooked::failure(&runs).map(FaultError::Hook));
+                } else if let Err(e) = self.rt.node_action(self.d, &n, action).await {
                     errors.push(e.into());
                 }
+            }
+        }
+        if !self.in_force.grudges.is_empty() && hooked::command(self.d, FaultKind::Heal).is_some() {
+            let runs = self.heal_hooked().await;
+            errors.extend(hooked::failure(&runs).map(FaultError::Hook));
+            if let Some(last) = self.windows.last_mut() {
+                last.hooks.extend(runs);
             }
         }
         if !self.in_force.grudges.is_empty()
@@ -538,6 +592,49 @@ impl<'a> Nemesis<'a> {
             }
         }
         errors
+    }
+
+    /// The heal hook for every partition in force, which it lifts.
+    async fn heal_hooked(&mut self) -> Vec<HookRun> {
+        let grudges = std::mem::take(&mut self.in_force.grudges);
+        let mut runs = Vec::new();
+        for g in grudges.values() {
+            let targets = hooked::partition_targets(self.d, g);
+            runs.extend(hooked::run_for(self.d, &self.clock, FaultKind::Heal, &targets).await);
+        }
+        runs
+    }
+
+    /// At the end, the hook that gives back a node still down or paused
+    /// (its runs kept on the last window that hit it); `None` where the
+    /// deployment has no hook for it and the runtime acts.
+    async fn leftover_hook(
+        &mut self,
+        node: &str,
+        action: crate::runtime::NodeAction,
+    ) -> Option<Vec<HookRun>> {
+        use crate::runtime::NodeAction;
+        let kind = match action {
+            NodeAction::Resume => FaultKind::Resume,
+            _ => FaultKind::Start,
+        };
+        hooked::command(self.d, kind)?;
+        let runs = hooked::run_for(
+            self.d,
+            &self.clock,
+            kind,
+            &hooked::nodes_only(&[node.to_string()]),
+        )
+        .await;
+        if let Some(w) = self
+            .windows
+            .iter_mut()
+            .rev()
+            .find(|w| w.nodes.iter().any(|n| n == node))
+        {
+            w.hooks.extend(runs.clone());
+        }
+        Some(runs)
     }
 
     /// `pause lock_holder:<lock>`: freeze the lock workload's worker that
@@ -574,6 +671,7 @@ impl<'a> Nemesis<'a> {
             mistimed: None,
             skipped: None,
             slot_owners: Vec::new(),
+            hooks: Vec::new(),
         });
         self.holder_pauses.insert(index, lock);
         tracing::info!(lock, "lock holder paused");
@@ -607,6 +705,39 @@ impl<'a> Nemesis<'a> {
         for r in results {
             r?;
         }
+        self.record_in_force(kind, nodes);
+        Ok(())
+    }
+
+    /// A node fault on the window's nodes: through the user's hooks on an
+    /// attached deployment that has one for it, else through the runtime.
+    /// A hook that fails leaves the window skipped (the verdict is then
+    /// `unknown`), and the undo's hooks run at once for whatever it did.
+    async fn act_on(
+        &mut self,
+        kind: FaultKind,
+        window: &mut FaultWindow,
+    ) -> Result<(), FaultError> {
+        if hooked::command(self.d, kind).is_none() {
+            return self.act(kind, &window.nodes.clone()).await;
+        }
+        let targets = hooked::nodes_only(&window.nodes);
+        let runs = hooked::run_for(self.d, &self.clock, kind, &targets).await;
+        window.hooks.extend(runs);
+        if let Some(why) = hooked::failure(&window.hooks) {
+            if let Some(undo) = kind.healed_by() {
+                let runs = hooked::run_for(self.d, &self.clock, undo, &targets).await;
+                window.hooks.extend(runs);
+            }
+            window.skipped = Some(why);
+            return Ok(());
+        }
+        self.record_in_force(kind, &window.nodes);
+        Ok(())
+    }
+
+    /// What a node fault that was carried out leaves in force.
+    fn record_in_force(&mut self, kind: FaultKind, nodes: &[String]) {
         for n in nodes {
             match kind {
                 FaultKind::Kill | FaultKind::Stop => {
@@ -624,7 +755,6 @@ impl<'a> Nemesis<'a> {
                 _ => {}
             }
         }
-        Ok(())
     }
 
     /// Make the drops in force exactly the union of the partitions in force.
@@ -806,6 +936,7 @@ mod tests {
             name: "t".into(),
             run_id: "r".into(),
             runtime: crate::runtime::RuntimeKind::Process,
+            attached: None,
             image: String::new(),
             topology,
             nodes: Vec::new(),

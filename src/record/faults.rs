@@ -148,4 +148,47 @@ pub struct FaultWindow {
     /// target that is killed, say).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slot_owners: Vec<super::status::OwnedRange>,
+    /// The user's commands run for this fault and its undo (on a deployment
+    /// reached through hooks), in the order they started.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<HookRun>,
+}
+
+/// One run of a user's hook command: what ran, when, and how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HookRun {
+    /// The fault kind it stands for (`kill`, `start`, `partition`...).
+    pub hook: String,
+    /// The node it was run for.
+    pub node: String,
+    /// The command as run, placeholders filled in.
+    pub command: String,
+    /// When it started and when it ended (or was killed), ns on the run's clock.
+    pub start_ns: u64,
+    pub end_ns: u64,
+    /// Its exit code; `None` when it was killed (a timeout) or died of a signal.
+    pub exit_code: Option<i32>,
+    /// Killed after the hooks' timeout.
+    #[serde(default)]
+    pub timed_out: bool,
+    /// The end of what it printed (stdout then stderr).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub output: String,
+}
+
+impl HookRun {
+    /// Whether it did what it stands for: exit 0 within the timeout.
+    pub fn ok(&self) -> bool {
+        self.exit_code == Some(0) && !self.timed_out
+    }
+
+    /// `kill s1n1: exit 1` / `kill s1n1: timed out`, for verdicts and messages.
+    pub fn outcome(&self) -> String {
+        let how = match (self.timed_out, self.exit_code) {
+            (true, _) => "timed out".to_string(),
+            (false, Some(c)) => format!("exit {c}"),
+            (false, None) => "killed by a signal".to_string(),
+        };
+        format!("{} {}: {how}", self.hook, self.node)
+    }
 }

@@ -16,6 +16,8 @@
 //! - [`status`]      — the topology report (the topology before and after).
 //! - [`run`]         — `record.json`: the scenario's SLOs and settings, the
 //!   environment, the timeline, the reshard's summary, the end state.
+//! - [`attached`]    — on a deployment the tool did not start: its servers,
+//!   the drill's key patterns, and what the tool did to it, in order.
 //! - [`regions`]     — which region a client or worker number stands in.
 //! - [`jsonl`]       — counted JSON lines: every such file ends with its count.
 //! - [`valid`]       — what a stored run must be to be judged: possible times,
@@ -23,6 +25,7 @@
 //! - [`folder`]      — the run folder: [`Stored`], written whole and read back
 //!   whole or refused (cut short, duplicated, impossible, unknown).
 
+pub mod attached;
 pub mod faults;
 pub mod folder;
 pub mod jsonl;

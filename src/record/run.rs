@@ -86,6 +86,10 @@ pub struct Record {
     pub cluster_check: Vec<String>,
     /// Keys in slots their primary does not own, at the end.
     pub stray_keys: u64,
+    /// On a deployment the tool did not start: what it was and what the
+    /// tool did to it; absent on the tool's own topologies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached: Option<super::attached::AttachedRun>,
     /// What the nodes' `maxmemory-policy` lets them evict (the widest of
     /// them): what the lost-write check accepts as evicted.
     #[serde(default)]

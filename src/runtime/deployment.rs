@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::error::RuntimeError;
+pub use crate::record::attached::ServerFacts;
 pub use crate::topology::RuntimeKind;
 use crate::topology::{NodeSpec, Role, Topology};
 
@@ -47,8 +48,9 @@ impl FromStr for RuntimeKind {
         match s {
             "docker" => Ok(RuntimeKind::Docker),
             "process" => Ok(RuntimeKind::Process),
+            "external" => Ok(RuntimeKind::External),
             other => Err(RuntimeError::BadInput(format!(
-                "unknown runtime `{other}` (expected docker or process)"
+                "unknown runtime `{other}` (expected docker, process or external)"
             ))),
         }
     }
@@ -69,6 +71,23 @@ pub struct Deployment {
     pub topology: Topology,
     /// Every node, in the topology's order.
     pub nodes: Vec<DeployedNode>,
+    /// For a deployment the tool did not start ([`RuntimeKind::External`]):
+    /// how it was attached and what its servers said of themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached: Option<Attachment>,
+}
+
+/// How a deployment the tool did not start was attached.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The addresses given, as given (`name=host:port` or `host:port`).
+    pub seeds: Vec<String>,
+    /// Every server as it described itself when attached.
+    pub servers: Vec<ServerFacts>,
+    /// The user's commands for the faults redis-drill cannot carry out on
+    /// it (`--hooks FILE`); none: only faults through Redis.
+    #[serde(default)]
+    pub hooks: super::hooks::Hooks,
 }
 
 /// Where one node runs and how it is reached.
@@ -408,6 +427,7 @@ mod tests {
             name: "t".into(),
             run_id: "r".into(),
             runtime: RuntimeKind::Process,
+            attached: None,
             image: String::new(),
             topology,
             nodes,

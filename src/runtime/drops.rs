@@ -107,6 +107,7 @@ mod tests {
             name: "c".into(),
             run_id: "0badf00d".into(),
             runtime: RuntimeKind::Docker,
+            attached: None,
             image: String::new(),
             topology,
             nodes,

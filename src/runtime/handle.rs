@@ -15,6 +15,7 @@ use super::deployment::{
 };
 use super::docker::DockerRuntime;
 use super::error::{NetError, RuntimeError};
+use super::external::ExternalRuntime;
 use super::netns::NetNs;
 use super::process::ProcessRuntime;
 use crate::net::links::LinkSample;
@@ -56,6 +57,7 @@ impl Runtime {
         match chosen {
             Some(RuntimeKind::Docker) => Ok(DockerRuntime::connect().await?.into()),
             Some(RuntimeKind::Process) => Ok(ProcessRuntime::new()?.into()),
+            Some(RuntimeKind::External) => Ok(ExternalRuntime::new().into()),
             None => match DockerRuntime::connect().await {
                 Ok(d) => Ok(d.into()),
                 Err(e) => {
@@ -79,6 +81,7 @@ impl Runtime {
         if let Ok(p) = ProcessRuntime::new() {
             out.push(p.into());
         }
+        out.push(ExternalRuntime::new().into());
         out
     }
 

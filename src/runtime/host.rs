@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::process::Stdio;
 
+use super::deployment::ExecOutput;
 use super::error::{NetError, RuntimeError};
 
 /// Locate a program on PATH (and the sbin dirs, which root's PATH may lack in CI).
@@ -123,4 +124,23 @@ pub(crate) fn host_sync(args: &[&str]) -> Result<HostOutput, NetError> {
 /// CI); the bare name when it is nowhere, so the error names it.
 fn program(name: &str) -> PathBuf {
     which(name).unwrap_or_else(|| name.into())
+}
+
+/// Run `cmd` on the host (where the process nodes run, and from where an
+/// attached deployment is reached), for what it printed.
+pub async fn exec(cmd: &[String]) -> Result<ExecOutput, RuntimeError> {
+    let (program, args) = cmd
+        .split_first()
+        .ok_or_else(|| RuntimeError::BadInput("exec needs a command".into()))?;
+    let out = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(RuntimeError::io(format!("running `{}`", cmd.join(" "))))?;
+    Ok(ExecOutput {
+        exit_code: out.status.code().map(i64::from).unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
 }

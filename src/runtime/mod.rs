@@ -15,12 +15,15 @@
 //!   dispatch point to a backend.
 //! - [`backend`]: the [`Backend`] trait a backend implements, beside
 //!   [`crate::net::Net`].
-//! - [`docker`], [`process`]: the two backends, each a folder with its
-//!   nodes, its partitions, its links and its clients' places.
+//! - [`docker`], [`process`]: the two backends that run nodes, each a
+//!   folder with its nodes, its partitions, its links and its clients'
+//!   places; [`external`]: a deployment the tool did not start, attached by
+//!   address, which it never acts on.
 //! - Shared by the backends: [`deployment`] (what runs), [`error`],
 //!   [`ready`] (PING waits, ports), [`drops`] (a grudge as addresses),
 //!   [`links`] (measuring links), [`relay`] (the delaying relay),
-//!   [`netns`], [`config`] (redis.conf), [`image`] (the default image's
+//!   [`netns`], [`hooks`] (the user's commands for faults on a deployment
+//!   the tool did not start), [`config`] (redis.conf), [`image`] (the default image's
 //!   build), [`host`] (PATH, root, host commands).
 //!
 //! A new backend is a folder beside `docker/` and `process/` whose type
@@ -33,7 +36,9 @@ pub mod deployment;
 pub mod docker;
 pub mod drops;
 pub mod error;
+pub mod external;
 pub mod handle;
+pub mod hooks;
 pub mod host;
 pub mod image;
 pub mod links;
@@ -45,8 +50,9 @@ pub mod relay;
 pub use crate::net::Applied;
 pub use backend::{Backend, ClientOrigin};
 pub use deployment::{
-    AddedNode, DeployedNode, Deployment, DeploymentSummary, ExecOutput, FIRST_CLIENT_HOST,
-    MAX_CLIENT_REGIONS, NodeAction, Removed, RuntimeKind, UpOptions, labels, new_run_id,
+    AddedNode, Attachment, DeployedNode, Deployment, DeploymentSummary, ExecOutput,
+    FIRST_CLIENT_HOST, MAX_CLIENT_REGIONS, NodeAction, Removed, RuntimeKind, UpOptions, labels,
+    new_run_id,
 };
 pub use error::{NetError, RuntimeError};
 pub use handle::{ADD_NODE_TIMEOUT, RUNTIME_ENV, Runtime};

@@ -36,6 +36,10 @@ pub enum DrillError {
         #[source]
         first: Box<FaultError>,
     },
+    /// A drill refused on a deployment the tool did not start (a fault it
+    /// cannot carry out there, keys under its prefix already).
+    #[error("{0}")]
+    Attached(String),
     #[error("interrupted")]
     Cancelled,
     /// The plan ended without a stage the record needs (a plan missing a
@@ -49,6 +53,7 @@ impl DrillError {
     pub fn class(&self) -> Class {
         match self {
             DrillError::Cancelled => Class::Interrupted,
+            DrillError::Attached(_) => Class::BadInput,
             DrillError::Cluster(e) => e.class(),
             DrillError::Fault(e) => e.class(),
             DrillError::Runtime(e) => e.class(),

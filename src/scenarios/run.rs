@@ -53,6 +53,13 @@ pub async fn execute(
         Box::new(TimelineRecorder(timeline.clone())),
         Box::new(Terminal::new(quiet)),
     ]);
+    // On a deployment the tool did not start: refuse before anything runs
+    // what cannot be done there, or would touch keys that are not the drill's.
+    let preflight = if d.attached.is_some() {
+        stages::attached::preflight(scenario, d).await?
+    } else {
+        Vec::new()
+    };
     // Each link's round trip, measured on the idle topology before anything
     // else runs, so the report can say whether the network is the declared one.
     let links = rt.measure_links(d, cancel).await;
@@ -68,12 +75,28 @@ pub async fn execute(
             failed.get_or_insert(e);
         }
     }
+    // Every key the drill wrote on someone's deployment goes, whatever happened.
+    let cleanup = match d.attached {
+        Some(_) => Some(stages::attached::cleanup(scenario, &drill.d).await),
+        None => None,
+    };
     if let Some(e) = failed {
         return Err(e);
     }
+    let loaded = drill.setup.as_ref().map_or(0, |s| s.loaded_keys());
     let timeline = std::mem::take(&mut *timeline.lock().unwrap_or_else(PoisonError::into_inner));
     let mut stored = drill.into_run(started_at, timeline)?.store();
     stored.record.links = links;
+    if let Some(cleanup) = cleanup {
+        stored.record.attached = stages::attached::record(
+            scenario,
+            d,
+            preflight,
+            loaded as u64,
+            &stored.record.faults,
+            cleanup,
+        );
+    }
     stored.write(&dir.path).map_err(|e| DrillError::Io {
         context: format!("storing the run in {}", dir.path.display()),
         source: std::io::Error::other(e),

@@ -192,6 +192,9 @@ impl Topology {
 pub enum RuntimeKind {
     Docker,
     Process,
+    /// A deployment the tool did not start and never starts or stops:
+    /// attached by address (`redis-drill attach`, `run --attach`).
+    External,
 }
 
 impl fmt::Display for RuntimeKind {
@@ -199,6 +202,7 @@ impl fmt::Display for RuntimeKind {
         f.write_str(match self {
             RuntimeKind::Docker => "docker",
             RuntimeKind::Process => "process",
+            RuntimeKind::External => "external",
         })
     }
 }

@@ -316,6 +316,7 @@ fn layout(
         name: opts.name.clone(),
         run_id: opts.run_id.clone(),
         runtime: RuntimeKind::Docker,
+        attached: None,
         image: topology
             .image
             .clone()

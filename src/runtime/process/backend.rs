@@ -148,7 +148,7 @@ impl Backend for ProcessRuntime {
         _node: &'a DeployedNode,
         cmd: &'a [String],
     ) -> BoxFuture<'a, Result<ExecOutput, RuntimeError>> {
-        ProcessRuntime::exec(self, cmd).boxed()
+        crate::runtime::host::exec(cmd).boxed()
     }
 
     fn logs<'a>(

@@ -15,7 +15,7 @@ use super::blocks::{BLOCKS, claim_block, claims_dir};
 use super::procs::{STOP_GRACE, kill_and_remove, kill_matching, pids_matching, signal, tail_file};
 use crate::runtime::config::{self, Listen};
 use crate::runtime::deployment::{
-    AddedNode, DeployedNode, Deployment, ExecOutput, NodeAction, Removed, RuntimeKind, UpOptions,
+    AddedNode, DeployedNode, Deployment, NodeAction, Removed, RuntimeKind, UpOptions,
 };
 use crate::runtime::error::RuntimeError;
 use crate::runtime::ready::{all_ready, check_cancel, port_is_free, wait_for_ping};
@@ -97,6 +97,7 @@ impl ProcessRuntime {
             name: opts.name.clone(),
             run_id: opts.run_id.clone(),
             runtime: RuntimeKind::Process,
+            attached: None,
             image: self.redis_server.display().to_string(),
             topology: topology.clone(),
             nodes: topology
@@ -529,24 +530,6 @@ impl ProcessRuntime {
             },
         )
         .await
-    }
-
-    /// Run `cmd` on the host, where the process nodes run.
-    pub async fn exec(&self, cmd: &[String]) -> Result<ExecOutput, RuntimeError> {
-        let (program, args) = cmd
-            .split_first()
-            .ok_or_else(|| RuntimeError::BadInput("exec needs a command".into()))?;
-        let out = tokio::process::Command::new(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .map_err(RuntimeError::io(format!("running `{}`", cmd.join(" "))))?;
-        Ok(ExecOutput {
-            exit_code: out.status.code().map(i64::from).unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
     }
 
     /// The last `tail` lines of the node's `redis.log`.

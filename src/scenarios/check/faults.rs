@@ -197,6 +197,7 @@ mod tests {
             mistimed: None,
             skipped: None,
             slot_owners: Vec::new(),
+            hooks: Vec::new(),
         }
     }
 

@@ -7,9 +7,11 @@
 //! The files, lowest first (each imports only from the ones above it):
 //! `setup` (clients, setup, an added primary), `recorders` (the recorders
 //! and workloads), `act` (`during` and `recovery`), `end` (the end state),
-//! `store` (the run as stored).
+//! `store` (the run as stored); `attached` (a deployment the tool did not
+//! start: the preflight, the cleanup, what was done to it).
 
 mod act;
+pub(super) mod attached;
 mod end;
 mod recorders;
 mod setup;

@@ -132,14 +132,16 @@ impl ClientSide {
         };
         if threads == 0 {
             return Ok(match rt.kind() {
-                crate::runtime::RuntimeKind::Process => ClientSide {
-                    map: map.clone(),
-                    netns: None,
-                    places: Vec::new(),
-                    lock_places: Vec::new(),
-                    stampede_places: Vec::new(),
-                    path: "host loopback".into(),
-                },
+                crate::runtime::RuntimeKind::Process | crate::runtime::RuntimeKind::External => {
+                    ClientSide {
+                        map: map.clone(),
+                        netns: None,
+                        places: Vec::new(),
+                        lock_places: Vec::new(),
+                        stampede_places: Vec::new(),
+                        path: "host loopback".into(),
+                    }
+                }
                 _ => through_ports("workload.threads is 0".into()),
             });
         }
@@ -211,6 +213,8 @@ async fn partitions_here(
         .faults
         .iter()
         .any(|f| matches!(f.fault, FaultKind::Partition | FaultKind::Heal))
+        // The user's hooks cut and heal an attached deployment.
+        || crate::faults::hooked::command(d, FaultKind::Partition).is_some()
     {
         return Ok(None);
     }
@@ -227,6 +231,11 @@ async fn partitions_here(
 }
 
 impl Setup {
+    /// How many keys were written before the baseline.
+    pub(in crate::scenarios) fn loaded_keys(&self) -> usize {
+        self.loaded.initial.len()
+    }
+
     /// Load the key space, read the topology and the slot owners, place the clients.
     pub(in crate::scenarios) async fn prepare(
         scenario: &Scenario,

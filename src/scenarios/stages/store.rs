@@ -96,6 +96,8 @@ impl Run<'_> {
                 cluster_check_ok: end.check_ok,
                 cluster_check: end.check_lines,
                 stray_keys: end.stray_keys,
+                // Filled in by `execute` once the drill's keys are deleted.
+                attached: None,
                 eviction: checker::eviction::Eviction::widest(
                     scenario
                         .topology

@@ -1,0 +1,110 @@
+//! `redis-drill attach SEEDS --name NAME`: remember a deployment the tool
+//! did not start, discovered from its addresses, so that `status`, `check`,
+//! `reshard`, `fix`, `failover`, `run --name` and the planner's report work
+//! on it. `down --name NAME` forgets it and touches none of its servers.
+
+use std::path::PathBuf;
+
+use super::error::CliError;
+use super::output::print_json;
+use crate::attach::{self, Seed};
+use crate::exit;
+use crate::runtime::external::ExternalRuntime;
+use crate::runtime::hooks::Hooks;
+use crate::runtime::{self, Deployment};
+
+/// Attach a running deployment the tool did not start (a cluster, a primary
+/// with replicas, or independent instances), by address.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Attach {
+    /// The servers' addresses: HOST:PORT[,HOST:PORT...], each optionally
+    /// NAME=HOST:PORT to name the node (a cluster's other nodes are found
+    /// from CLUSTER NODES).
+    seeds: String,
+    /// The name later commands address it by (`--name`).
+    #[arg(long)]
+    name: String,
+    /// A hooks file: the user's commands for the faults redis-drill cannot
+    /// carry out on a server it did not start (kill, start, partition...;
+    /// see docs/attach.md).
+    #[arg(long)]
+    hooks: Option<PathBuf>,
+}
+
+impl Attach {
+    /// Discover and remember the deployment; print what was found.
+    pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
+        let seeds = attach::parse_seeds(&self.seeds)?;
+        let hooks = load_hooks(self.hooks.as_deref())?;
+        let d = discover(&seeds, &self.name, &runtime::new_run_id(), hooks).await?;
+        ExternalRuntime::new().save(&d)?;
+        if json {
+            print_json(&d);
+        } else {
+            crate::outln!("{}", describe(&d));
+            crate::outln!(
+                "drill it with `redis-drill run SCENARIO --name {0}`; forget it with `redis-drill down --name {0}` (its servers are not touched)",
+                d.name
+            );
+        }
+        Ok(exit::SUCCESS)
+    }
+}
+
+/// The hooks file's commands, or none.
+pub(crate) fn load_hooks(path: Option<&std::path::Path>) -> Result<Hooks, CliError> {
+    Ok(match path {
+        Some(p) => Hooks::load(p)?,
+        None => Hooks::default(),
+    })
+}
+
+/// The deployment the seeds make, with the user's hooks.
+pub(crate) async fn discover(
+    seeds: &[Seed],
+    name: &str,
+    run_id: &str,
+    hooks: Hooks,
+) -> Result<Deployment, CliError> {
+    let mut d = attach::discover(seeds, name, run_id).await?;
+    if let Some(a) = d.attached.as_mut() {
+        a.hooks = hooks;
+    }
+    Ok(d)
+}
+
+/// `staging: a redis 7.0.15 cluster of 6 nodes (s1n1 primary at ..., ...)`.
+pub(crate) fn describe(d: &Deployment) -> String {
+    let kind = serde_json::to_value(d.topology.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    let mut s = format!(
+        "attached {}: a {kind} deployment of {} node(s), {}",
+        d.name,
+        d.nodes.len(),
+        d.image.trim_start_matches("attached: ")
+    );
+    for (n, f) in d
+        .nodes
+        .iter()
+        .zip(d.attached.iter().flat_map(|a| &a.servers))
+    {
+        s.push_str(&format!(
+            "\n  {:<8} {:<8} {} (announces {})",
+            n.name, f.role, n.addr, n.announce
+        ));
+    }
+    if let Some(a) = &d.attached {
+        let hooks: Vec<&str> = a.hooks.commands().iter().map(|(k, _)| *k).collect();
+        s.push_str(&format!(
+            "\n  hooks: {}",
+            if hooks.is_empty() {
+                "none (faults through Redis only)".to_string()
+            } else {
+                hooks.join(", ")
+            }
+        ));
+    }
+    s
+}

@@ -1,0 +1,108 @@
+//! Where attached deployments are remembered: one directory per run id
+//! under `<state dir>-attached/`, holding `deployment.json`. Forgetting a
+//! deployment removes that directory and nothing else.
+
+use std::path::PathBuf;
+
+use crate::runtime::deployment::{Deployment, Removed};
+use crate::runtime::error::RuntimeError;
+use crate::runtime::process::STATE_DIR_ENV;
+
+/// The external backend: where its attached deployments are remembered.
+pub struct ExternalRuntime {
+    base: PathBuf,
+}
+
+impl ExternalRuntime {
+    /// Beside the process runtime's state directory (`REDIS_DRILL_STATE_DIR`,
+    /// default `$TMPDIR/redis-drill`), with `-attached` appended: tests that
+    /// point the state directory at their own temp dir see only their own
+    /// attached deployments too.
+    pub fn new() -> ExternalRuntime {
+        let base = match std::env::var_os(STATE_DIR_ENV) {
+            Some(d) if !d.is_empty() => PathBuf::from(d),
+            _ => std::env::temp_dir().join("redis-drill"),
+        };
+        let mut name = base.file_name().unwrap_or_default().to_os_string();
+        name.push("-attached");
+        ExternalRuntime {
+            base: base.with_file_name(name),
+        }
+    }
+
+    fn run_dir(&self, run_id: &str) -> PathBuf {
+        self.base.join(run_id)
+    }
+
+    /// Remember `d` (attached by its run id), refusing a name already in use.
+    pub fn save(&self, d: &Deployment) -> Result<(), RuntimeError> {
+        if let Some(existing) = self.find(&d.name)?
+            && existing.run_id != d.run_id
+        {
+            return Err(RuntimeError::AlreadyUp {
+                name: d.name.clone(),
+                run_id: existing.run_id,
+            });
+        }
+        let dir = self.run_dir(&d.run_id);
+        std::fs::create_dir_all(&dir)
+            .map_err(RuntimeError::io(format!("creating {}", dir.display())))?;
+        let path = dir.join("deployment.json");
+        let tmp = path.with_extension("json.tmp");
+        let json = serde_json::to_vec_pretty(d).expect("a deployment serializes");
+        std::fs::write(&tmp, json)
+            .map_err(RuntimeError::io(format!("writing {}", tmp.display())))?;
+        std::fs::rename(&tmp, &path)
+            .map_err(RuntimeError::io(format!("writing {}", path.display())))
+    }
+
+    /// The attached deployment with this name.
+    pub fn find(&self, name: &str) -> Result<Option<Deployment>, RuntimeError> {
+        Ok(self.list()?.into_iter().find(|d| d.name == name))
+    }
+
+    /// Every attached deployment remembered here.
+    pub fn list(&self) -> Result<Vec<Deployment>, RuntimeError> {
+        let Ok(entries) = std::fs::read_dir(&self.base) else {
+            return Ok(Vec::new());
+        };
+        let mut out: Vec<Deployment> = entries
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("deployment.json")).ok())
+            .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Forget the run `run_id`: its directory here, never a server.
+    pub fn forget(&self, run_id: &str) -> Result<Removed, RuntimeError> {
+        let dir = self.run_dir(run_id);
+        if !dir.exists() {
+            return Ok(Removed::default());
+        }
+        std::fs::remove_dir_all(&dir)
+            .map_err(RuntimeError::io(format!("removing {}", dir.display())))?;
+        Ok(Removed {
+            dirs: 1,
+            ..Removed::default()
+        })
+    }
+
+    /// Forget every attached deployment (`down --all`).
+    pub fn forget_all(&self) -> Result<Removed, RuntimeError> {
+        let mut removed = Removed::default();
+        if let Ok(entries) = std::fs::read_dir(&self.base) {
+            for e in entries.flatten().filter(|e| e.path().is_dir()) {
+                removed.add(self.forget(&e.file_name().to_string_lossy())?);
+            }
+        }
+        Ok(removed)
+    }
+}
+
+impl Default for ExternalRuntime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
