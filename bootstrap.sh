@@ -13,13 +13,16 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Debian packages: redis-server/redis-cli (the nodes, the image, the peer we
-# compare with), iptables (partitions), chromium (headless: the test that
+# compare with), iptables (partitions), docker-compose (attach tests), chromium (headless: the test that
 # renders report.html to PNG), ca-certificates/curl-free otherwise.
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 [ -x /usr/sbin/xtables-nft-multi ] || command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# docker-compose (1.29, Debian's): the attach tests bring a cluster up with
+# it from compose/, as a user's own deployment the tool did not start.
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]} (apt-get)"
   as_root apt-get update -qq

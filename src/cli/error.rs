@@ -51,6 +51,9 @@ pub enum CliError {
         field: &'static str,
         message: String,
     },
+    /// `run --read-only` of a drill that writes by nature.
+    #[error("{0}")]
+    ReadOnly(String),
     /// A command that needs a running topology, and none is up.
     #[error("nothing is up (start one with `redis-drill up TOPOLOGY`)")]
     NothingUp,
@@ -147,6 +150,7 @@ impl CliError {
             CliError::Fault(e) => e.class(),
             CliError::Drill(e) => e.class(),
             CliError::Usage(_)
+            | CliError::ReadOnly(_)
             | CliError::FaultArgs { .. }
             | CliError::NothingUp
             | CliError::Ambiguous(_)

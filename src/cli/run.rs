@@ -47,6 +47,11 @@ pub(crate) struct Run {
     /// redis-drill cannot carry out itself (kill, start, partition...).
     #[arg(long, requires = "attach")]
     hooks: Option<PathBuf>,
+    /// Run the drill without a single write: no keys loaded, the workload
+    /// only GETs the drill's own (absent) keys; latency, downtime and
+    /// failover from reads alone, lost writes and staleness not measured.
+    #[arg(long)]
+    read_only: bool,
     /// The run id to label everything with (default: a fresh one). Set by
     /// `nightly`, which removes a hung drill's resources by it.
     #[arg(long, hide = true, value_parser = run_id_arg)]
@@ -70,7 +75,10 @@ impl Run {
     /// Run the drill end to end (or on a topology already up, with `--name`)
     /// and return the verdict's exit code.
     pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
-        let sc = Scenario::load(&self.scenario)?;
+        let mut sc = Scenario::load(&self.scenario)?;
+        if self.read_only {
+            sc = sc.read_only().map_err(CliError::ReadOnly)?;
+        }
         let seed = self.seed.or(sc.seed).unwrap_or_else(rand::random);
         if let Some(name) = &self.name {
             let (rt, d) = locate(self.runtime, Some(name)).await?;

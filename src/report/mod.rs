@@ -23,6 +23,7 @@
 //! - `store`, `compare`, `nightly`, `figures`: writing a run's reports,
 //!   comparing runs, the nightly's pages, the headline figures.
 
+mod attached;
 mod cache;
 /// `compare`: what moved between two runs of the same drills.
 pub mod compare;

@@ -88,6 +88,10 @@ pub struct Report {
     /// from `report.json` alone, and the charts then say they are per second.
     #[serde(skip)]
     pub op_log: Option<super::oplog::OpLog>,
+    /// On a deployment the tool did not start: its servers, the keys the
+    /// drill kept to, and what the tool did to it, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached: Option<crate::record::attached::AttachedRun>,
 }
 
 /// The clients of one region and what they saw.
@@ -180,6 +184,9 @@ pub struct FaultReport {
     /// verdict is `unknown` (SLO `faults_performed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// The user's hooks run for it and its undo (an attached deployment).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<crate::record::faults::HookRun>,
     /// From the undo (or, with nothing to undo, from the fault) until every
     /// node answered, reported `cluster_state:ok`, flagged nobody and agreed
     /// on the slot owners, as the watcher saw it.

@@ -22,6 +22,7 @@ pub(super) fn body(r: &Report) -> Vec<Section> {
         out.push(super::stampede::section(st));
     }
     out.push(super::faults::section(r));
+    out.push(super::attached::section(r));
     if let Some(l) = &r.locks {
         out.push(super::locks::section(l));
     }

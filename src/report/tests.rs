@@ -200,6 +200,7 @@ pub(crate) fn sample() -> Report {
         links: vec![],
         client_regions: vec![],
         op_log: None,
+        attached: None,
         reference: Some(ReferenceSummary {
             interval_ms: 5,
             ping_ms: BTreeMap::from([(

@@ -91,6 +91,7 @@ impl Scenario {
             slo_by_region: raw.slo_by_region,
             expect: raw.expect,
             source: path.to_path_buf(),
+            read_only: false,
         };
         check_measurable(&scenario, &doc)?;
         check_reshard_reach(&scenario, &doc)?;

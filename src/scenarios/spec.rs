@@ -63,6 +63,58 @@ pub struct Scenario {
     /// The SLOs this drill is written to break (`expect:`).
     pub expect: Option<ExpectSpec>,
     pub source: PathBuf,
+    /// Run without a single write (`run --read-only`): no keys loaded, the
+    /// workload only reads; see [`Scenario::read_only`].
+    pub read_only: bool,
+}
+
+impl Scenario {
+    /// This drill without a single write, for a deployment that must not be
+    /// written (`run --read-only`): no keys loaded before the baseline, and
+    /// every op of the workload a GET of the drill's own (absent) keys, so
+    /// latency, downtime and failover come from reads alone and the
+    /// figures that need writes (lost writes, staleness) are not measured.
+    /// Refused, naming why, for a drill whose point is writing: locks, a
+    /// stampede, a replication probe, a reshard (MIGRATE writes), a flush.
+    pub fn read_only(mut self) -> Result<Scenario, String> {
+        let refuse = |what: &str| {
+            Err(format!(
+                "{}: --read-only: {what} writes by nature, so this drill cannot run without writing",
+                self.source.display()
+            ))
+        };
+        if self.locks.is_some() {
+            return refuse("the lock workload");
+        }
+        if self.stampede.is_some() {
+            return refuse("the stampede workload");
+        }
+        if self.replication_probe.is_some() {
+            return refuse("the replication probe");
+        }
+        if self.reshard.is_some() {
+            return refuse("a reshard (MIGRATE)");
+        }
+        if self
+            .faults
+            .iter()
+            .any(|f| f.fault == crate::faults::FaultKind::Flush)
+        {
+            return refuse("a flush");
+        }
+        self.workload.mix = crate::workload::spec::Mix {
+            get: 100,
+            set: 0,
+            incr: 0,
+            del: 0,
+            set_ttl: 0,
+            txn: 0,
+            txn_read: 0,
+        };
+        self.workload.wait = None;
+        self.read_only = true;
+        Ok(self)
+    }
 }
 
 /// What the reshard step moves.

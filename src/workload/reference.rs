@@ -190,10 +190,15 @@ fn ping_loop(
     out
 }
 
-/// Read every node's command figures, then reset them (`CONFIG RESETSTAT`),
-/// in one round trip per node, all nodes at once. A node that does not
-/// answer is left out.
-pub async fn server_sample(nodes: &[(String, SocketAddr)]) -> BTreeMap<String, NodeSample> {
+/// Read every node's command figures, then (`reset`) reset them (`CONFIG
+/// RESETSTAT`), in one round trip per node, all nodes at once. A node that
+/// does not answer is left out. Without `reset` (a deployment the tool did
+/// not start, whose counters are its owners'), the figures are cumulative:
+/// [`since`] makes a phase's of two samples.
+pub async fn server_sample(
+    nodes: &[(String, SocketAddr)],
+    reset: bool,
+) -> BTreeMap<String, NodeSample> {
     let reads = nodes.iter().map(|(name, addr)| async move {
         let sample = async {
             let mut c = NodeConn::connect(name, *addr, ConnectOptions::default()).await?;
@@ -201,10 +206,10 @@ pub async fn server_sample(nodes: &[(String, SocketAddr)]) -> BTreeMap<String, N
             p.cmd("INFO")
                 .arg("commandstats")
                 .cmd("INFO")
-                .arg("latencystats")
-                .cmd("CONFIG")
-                .arg("RESETSTAT")
-                .ignore();
+                .arg("latencystats");
+            if reset {
+                p.cmd("CONFIG").arg("RESETSTAT").ignore();
+            }
             let (cmds, lat): (String, String) = c.run_pipe(&p, "INFO commandstats").await?;
             Ok::<_, ClusterError>(parse_command_stats(&cmds, &lat))
         };
@@ -219,6 +224,32 @@ pub async fn server_sample(nodes: &[(String, SocketAddr)]) -> BTreeMap<String, N
                 tracing::debug!("server figures of {name}: {e}");
                 None
             }
+        })
+        .collect()
+}
+
+/// What a node counted between two cumulative samples: calls and mean
+/// time per call of the difference; no percentiles (`INFO latencystats`
+/// cannot be split by time). A node whose counters went back (it restarted)
+/// counted `now` since.
+pub fn since(before: &NodeSample, now: &NodeSample) -> NodeSample {
+    let restarted = before
+        .iter()
+        .any(|(cmd, b)| now.get(cmd).is_none_or(|n| n.calls < b.calls));
+    now.iter()
+        .filter_map(|(cmd, n)| {
+            let b = before.get(cmd).filter(|_| !restarted);
+            let calls = n.calls - b.map_or(0, |b| b.calls);
+            let usec = n.calls as f64 * n.usec_per_call
+                - b.map_or(0.0, |b| b.calls as f64 * b.usec_per_call);
+            (calls > 0).then(|| {
+                let stats = CommandStats {
+                    calls,
+                    usec_per_call: (usec / calls as f64).max(0.0),
+                    ..CommandStats::default()
+                };
+                (cmd.clone(), stats)
+            })
         })
         .collect()
 }

@@ -16,7 +16,7 @@
 #![allow(dead_code)]
 
 #[path = "bounded.rs"]
-mod bounded;
+pub mod bounded;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -83,6 +83,9 @@ impl ExternalRuntime {
         }
         std::fs::remove_dir_all(&dir)
             .map_err(RuntimeError::io(format!("removing {}", dir.display())))?;
+        // The last one forgotten takes the folder with it (fails, harmlessly,
+        // while others are remembered).
+        let _ = std::fs::remove_dir(&self.base);
         Ok(Removed {
             dirs: 1,
             ..Removed::default()

@@ -126,6 +126,7 @@ fn fault_report(
         undone_ms: w.undone_ns.map(ms),
         promoted_after_ms: w.promoted_ms,
         skipped: w.skipped.clone(),
+        hooks: w.hooks.clone(),
         converged_after_ms: rec.and_then(|rec| {
             let from = w.undone_ns.unwrap_or(w.applied_ns);
             watch::converged(rec, from).map(|at| ms(at.saturating_sub(from)))

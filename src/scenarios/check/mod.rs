@@ -189,6 +189,7 @@ pub fn check(s: &Stored) -> Report {
         links: sections.links,
         client_regions: sections.regions,
         op_log: Some(report::OpLog::of(&s.history)),
+        attached: r.attached.clone(),
     }
 }
 

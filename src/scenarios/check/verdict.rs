@@ -101,6 +101,25 @@ pub(crate) fn judge(run: &Run, sections: &Sections) -> Judged {
             ),
         ));
     }
+    // A user's hook that failed or hung: the fault (or its undo) is not
+    // known to have happened as the drill says.
+    let hooks: Vec<String> = (r.faults.iter())
+        .flat_map(|w| &w.hooks)
+        .filter(|h| !h.ok())
+        .map(|h| h.outcome())
+        .collect();
+    if !hooks.is_empty() {
+        slo.push(entry(
+            "hooks_ok",
+            Some(hooks.len() as f64),
+            Verdict::Unknown,
+            format!(
+                "{} hook run(s) did not end with exit 0 in time, so the faults are not known to have happened as scheduled: {}",
+                hooks.len(),
+                hooks.join("; ")
+            ),
+        ));
+    }
     let verdict = report::Report::verdict_from(&slo);
     let expected = r.expect.as_ref().map(|e| report::expectation(e, &slo));
     Judged {

@@ -206,7 +206,11 @@ pub(in crate::scenarios) fn record(
     }
     actions.push(Action {
         at_ns: Some(0),
-        what: "ran the workload (reads and writes of the drill's keys only)".into(),
+        what: if scenario.read_only {
+            "ran the workload: GETs of the drill's own keys, none of which exist (read-only)".into()
+        } else {
+            "ran the workload (reads and writes of the drill's keys only)".into()
+        },
     });
     for w in faults {
         let how = if w.hooks.is_empty() {
@@ -244,7 +248,7 @@ pub(in crate::scenarios) fn record(
         seeds: a.seeds.clone(),
         servers: a.servers.clone(),
         key_patterns: key_patterns(scenario),
-        read_only: false,
+        read_only: scenario.read_only,
         actions,
         keys_deleted: deleted,
         cleanup_failed,

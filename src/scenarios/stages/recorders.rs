@@ -18,7 +18,7 @@ use crate::record::replication::{ReplProbeSpec, ReplRecording};
 use crate::record::stampede::{StampedeRecording, StampedeSpec};
 use crate::record::timeline::{Clock, Phase};
 use crate::workload::locks::{LockControl, LockSpec, LockTarget, LockWorkload};
-use crate::workload::reference::server_sample;
+use crate::workload::reference::{server_sample, since};
 use crate::workload::replication::ReplProbe;
 use crate::workload::stampede::StampedeWorkload;
 use crate::workload::{self, Reference, Workload};
@@ -31,6 +31,9 @@ use crate::scenarios::events::{Bus, DrillEvent};
 /// and resets the counters, so it covers exactly the phase that just ended.
 pub(in crate::scenarios) struct ServerFigures {
     pub(super) nodes: Vec<(String, SocketAddr)>,
+    /// The last cumulative sample, on a deployment whose counters the tool
+    /// must not reset (one it did not start); `None`: reset at each sample.
+    pub(super) cumulative: Option<BTreeMap<String, NodeSample>>,
     pub(super) by_phase: BTreeMap<String, BTreeMap<String, NodeSample>>,
     /// The machine's steal time at the last phase boundary, and per phase (ms).
     pub(super) stolen_ns: Option<u64>,
@@ -38,11 +41,15 @@ pub(in crate::scenarios) struct ServerFigures {
 }
 
 impl ServerFigures {
-    /// Reset every node's counters: what came before (the load) is not counted.
-    async fn start(nodes: Vec<(String, SocketAddr)>) -> ServerFigures {
-        server_sample(&nodes).await;
+    /// Reset every node's counters: what came before (the load) is not
+    /// counted. On a deployment the tool did not start (`keep_counters`)
+    /// its counters are left alone and each phase is the difference of two
+    /// samples.
+    async fn start(nodes: Vec<(String, SocketAddr)>, keep_counters: bool) -> ServerFigures {
+        let first = server_sample(&nodes, !keep_counters).await;
         ServerFigures {
             nodes,
+            cumulative: keep_counters.then_some(first),
             by_phase: BTreeMap::new(),
             stolen_ns: crate::host::stolen_ns(),
             steal_ms: BTreeMap::new(),
@@ -57,8 +64,21 @@ impl ServerFigures {
                 .insert(name.to_string(), now.saturating_sub(before) as f64 / 1e6);
         }
         self.stolen_ns = stolen;
-        let sample = server_sample(&self.nodes).await;
-        self.by_phase.insert(name.to_string(), sample);
+        let sample = server_sample(&self.nodes, self.cumulative.is_none()).await;
+        let phase = match &mut self.cumulative {
+            None => sample,
+            Some(last) => {
+                let phase = (sample.iter())
+                    .map(|(node, now)| {
+                        let before = last.get(node).cloned().unwrap_or_default();
+                        (node.clone(), since(&before, now))
+                    })
+                    .collect();
+                *last = sample;
+                phase
+            }
+        };
+        self.by_phase.insert(name.to_string(), phase);
     }
 }
 
@@ -165,7 +185,7 @@ impl Recorders {
         });
         let reference =
             (kv && spec.reference_ping_ms > 0).then(|| reference_pings(spec, setup, clock));
-        let server = ServerFigures::start(setup.primaries(&setup.map)).await;
+        let server = ServerFigures::start(setup.primaries(&setup.map), setup.attached).await;
         let keyspace = keyspace_sampler(setup, clock, &watch_cancel);
         let replication = probe.map(|p| {
             ReplProbe::start(

@@ -197,6 +197,9 @@ pub(in crate::scenarios) struct Setup {
     /// Why the scenario's partitions cannot be applied here: they are
     /// skipped, and the verdict is `unknown`.
     pub(super) partitions_unsupported: Option<String>,
+    /// A deployment the tool did not start: its servers' counters and
+    /// settings are left as they are.
+    pub(super) attached: bool,
 }
 
 /// Whether the scenario's partitions can be applied here: `None` when it has
@@ -249,8 +252,9 @@ impl Setup {
         let map = address_map(d)?;
         let (sharding, owners_before) = routing_now(d, &map).await?;
         let t = Instant::now();
-        // A lock drill without a KV workload has no key space to load.
-        let loaded = if scenario.kv {
+        // A lock drill without a KV workload has no key space to load; a
+        // read-only drill writes nothing, not even its own keys.
+        let loaded = if scenario.kv && !scenario.read_only {
             workload::load(&map, &sharding, &scenario.workload, seed).await?
         } else {
             workload::LoadReport {
@@ -302,6 +306,7 @@ impl Setup {
             clients,
             locks,
             partitions_unsupported,
+            attached: d.attached.is_some(),
         })
     }
 

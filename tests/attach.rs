@@ -1,0 +1,500 @@
+//! Drills on deployments redis-drill did not start: plain redis-server
+//! processes this test starts itself, and a cluster brought up by
+//! docker-compose from the project's own `compose/cluster-3x1-fast.yml`,
+//! whose nodes a `kill` hook stops with `docker kill`. Each drill must leave
+//! the deployment as it found it (no drill key left, nothing of the tool's
+//! remembered), refuse what it cannot do there before anything runs, and
+//! turn a hook that fails or hangs into an `unknown` verdict.
+
+mod common;
+#[path = "common/redis_procs.rs"]
+mod redis_procs;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::bounded::Bounded as _;
+use common::{Env, docker_or_skip, wait_until};
+use redis_drill::exit;
+use redis_drill::report::Verdict;
+
+/// `redis-cli -h HOST -p PORT ARGS...`, its stdout trimmed.
+fn cli(addr: SocketAddr, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .bounded_output()
+        .expect("redis-cli runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn dbsize(addr: SocketAddr) -> u64 {
+    cli(addr, &["DBSIZE"]).parse().unwrap_or(u64::MAX)
+}
+
+/// Plain redis-server processes (no cluster), killed when dropped.
+struct Plain {
+    procs: Vec<(Child, SocketAddr)>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl Drop for Plain {
+    fn drop(&mut self) {
+        for (c, _) in &mut self.procs {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Plain {
+    /// A primary and `replicas` replicas of it, each answering PING and the
+    /// replicas linked.
+    fn start(replicas: usize) -> Plain {
+        let ports = redis_procs::free_ports(replicas + 1);
+        let mut plain = Plain {
+            procs: Vec::new(),
+            _dirs: Vec::new(),
+        };
+        for (i, port) in ports.iter().enumerate() {
+            let dir = tempfile::tempdir().unwrap();
+            let mut cmd = Command::new("redis-server");
+            cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            if i > 0 {
+                cmd.args(["--replicaof", "127.0.0.1", &ports[0].to_string()]);
+            }
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            plain.procs.push((cmd.spawn().expect("redis-server"), addr));
+            plain._dirs.push(dir);
+            redis_procs::wait_for_ping(addr);
+        }
+        let primary = plain.addr(0);
+        // Online, past the first sync (Redis waits 5 s for more replicas
+        // before a diskless one).
+        wait_until("the replicas online", Duration::from_secs(30), || {
+            cli(primary, &["INFO", "replication"])
+                .matches("state=online")
+                .count()
+                == replicas
+        });
+        plain
+    }
+
+    fn addr(&self, i: usize) -> SocketAddr {
+        self.procs[i].1
+    }
+
+    /// `n1=ADDR,n2=ADDR,...`
+    fn seeds(&self) -> String {
+        (self.procs.iter().enumerate())
+            .map(|(i, (_, a))| format!("n{}={a}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// The external runtime's folder beside the test's state dir: empty (gone)
+/// when nothing is remembered.
+fn nothing_remembered(env: &Env) {
+    let mut name = env.state.path().file_name().unwrap().to_os_string();
+    name.push("-attached");
+    let dir = env.state.path().with_file_name(name);
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.is_empty(),
+        "attached deployments left remembered: {left:?}"
+    );
+}
+
+#[test]
+fn a_primary_with_replicas_is_drilled_through_redis_and_left_as_found() {
+    let env = Env::new("process");
+    let plain = Plain::start(2);
+    // Someone else's key, outside the drill's prefix: never read, never touched.
+    assert_eq!(cli(plain.addr(0), &["SET", "orders:1", "theirs"]), "OK");
+    let scenario = Path::new("scenarios/replica-promotion-coordinated.yaml");
+    let seeds = plain.seeds();
+    let d = env.drill(scenario, &["--attach", &seeds]);
+    // A verdict on measured figures: pass or fail, never an error or unknown.
+    let report = d.report();
+    assert!(
+        matches!(d.code, Some(0) | Some(1)),
+        "exit {:?}: {}",
+        d.code,
+        d.output()
+    );
+    assert_ne!(report.verdict, Verdict::Unknown, "{}", d.output());
+    let a = report.attached.as_ref().expect("the attached section");
+    assert_eq!(a.keys_deleted, Some(10_000), "{a:?}");
+    assert_eq!(a.servers.len(), 3);
+    assert!(a.servers.iter().all(|s| s.version.starts_with("redis ")));
+    // The promotion went through Redis itself: FAILOVER, no hook.
+    assert!(report.faults.iter().all(|f| f.hooks.is_empty()));
+    // Left as found: the servers up, their key there, no drill key.
+    for i in 0..3 {
+        assert_eq!(cli(plain.addr(i), &["PING"]), "PONG");
+    }
+    let primary = (0..3)
+        .map(|i| plain.addr(i))
+        .find(|a| cli(*a, &["ROLE"]).starts_with("master"))
+        .expect("a primary");
+    wait_until("the replicas caught up", Duration::from_secs(10), || {
+        (0..3).all(|i| dbsize(plain.addr(i)) == 1)
+    });
+    assert_eq!(cli(primary, &["GET", "orders:1"]), "theirs");
+    nothing_remembered(&env);
+}
+
+#[test]
+fn attach_status_and_down_never_touch_the_servers() {
+    let env = Env::new("process");
+    let plain = Plain::start(1);
+    let name = common::unique_name("att");
+    let seeds = plain.seeds();
+    let out = env.run(&["attach", &seeds, "--name", &name]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("replicated deployment of 2 node(s)"),
+        "{text}"
+    );
+    let status = env.status(&name);
+    assert_eq!(status.nodes.len(), 2);
+    // Node faults need a hook here: refused, naming the hook, nothing done.
+    let kill = env.run(&["kill", "n1", "--name", &name]);
+    assert_eq!(kill.status.code(), Some(exit::BAD_INPUT));
+    assert!(String::from_utf8_lossy(&kill.stderr).contains("give a `kill` hook"));
+    let down = env.run(&["down", "--name", &name]);
+    assert!(down.status.success());
+    assert_eq!(cli(plain.addr(0), &["PING"]), "PONG");
+    assert_eq!(cli(plain.addr(1), &["PING"]), "PONG");
+    nothing_remembered(&env);
+}
+
+#[test]
+fn what_cannot_be_done_on_an_attached_deployment_is_refused_before_anything_runs() {
+    let env = Env::new("process");
+    let plain = Plain::start(1);
+    let seeds = plain.seeds();
+    // An address that does not answer: the environment, naming it.
+    let dead = format!("127.0.0.1:{}", redis_procs::free_ports(1)[0]);
+    let d = env.drill(
+        Path::new("scenarios/replica-promotion-coordinated.yaml"),
+        &["--attach", &dead],
+    );
+    d.assert_code(exit::ENVIRONMENT);
+    assert!(
+        d.stderr.contains(&dead) && d.stderr.contains("does not answer"),
+        "{}",
+        d.stderr
+    );
+    // A kill without a kill hook: bad input, before a key is written.
+    let killing = env.write(
+        "kill.yaml",
+        &format!(
+            "name: kill-primary\ntopology: {}/topologies/replicated-1x2.yaml\nworkload: {{clients: 2, model: {{open: {{rate: 200}}}}, keys: 100}}\nbaseline_ms: 500\nfaults:\n  - {{fault: kill, target: primary_of:0, at_ms: 0, hold_ms: 1000}}\nslo:\n  max_app_downtime_ms: 5000\n",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+    );
+    let d = env.drill(&killing, &["--attach", &seeds]);
+    d.assert_code(exit::BAD_INPUT);
+    assert!(
+        d.stderr.contains("`kill` only through a hook"),
+        "{}",
+        d.stderr
+    );
+    assert_eq!(dbsize(plain.addr(0)), 0);
+    // A key under the drill's prefix already: refused, the key kept.
+    assert_eq!(cli(plain.addr(0), &["SET", "drill:7", "someone's"]), "OK");
+    let d = env.drill(
+        Path::new("scenarios/replica-promotion-coordinated.yaml"),
+        &["--attach", &seeds],
+    );
+    d.assert_code(exit::BAD_INPUT);
+    assert!(
+        d.stderr
+            .contains("already holds keys under the drill's prefix"),
+        "{}",
+        d.stderr
+    );
+    assert_eq!(cli(plain.addr(0), &["GET", "drill:7"]), "someone's");
+    assert_eq!(dbsize(plain.addr(0)), 1);
+    // A hooks file with a placeholder it does not know: named, bad input.
+    let hooks = env.write("hooks.yaml", "kill: \"kill {pid}\"\n");
+    let d = env.drill(
+        Path::new("scenarios/replica-promotion-coordinated.yaml"),
+        &["--attach", &seeds, "--hooks", hooks.to_str().unwrap()],
+    );
+    d.assert_code(exit::BAD_INPUT);
+    assert!(
+        d.stderr.contains("hooks.yaml") && d.stderr.contains("{pid}"),
+        "{}",
+        d.stderr
+    );
+    nothing_remembered(&env);
+}
+
+/// A compose project of the project's own cluster file, taken down (with
+/// its volumes) when dropped.
+struct Compose {
+    project: String,
+}
+
+const COMPOSE_FILE: &str = "compose/cluster-3x1-fast.yml";
+
+impl Compose {
+    fn up() -> Compose {
+        let c = Compose {
+            project: format!("rdattach{}", std::process::id()),
+        };
+        c.run(&["down", "-v"]);
+        let up = c.run(&["up", "-d"]);
+        assert!(
+            up.status.success(),
+            "{}",
+            String::from_utf8_lossy(&up.stderr)
+        );
+        let first: SocketAddr = "127.0.0.1:7001".parse().unwrap();
+        wait_until("the compose cluster ok", Duration::from_secs(90), || {
+            let info = cli(first, &["CLUSTER", "INFO"]);
+            info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:6")
+        });
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new("docker-compose")
+            .args(["-f", COMPOSE_FILE, "-p", &self.project])
+            .args(args)
+            .stdin(Stdio::null())
+            .bounded_output()
+            .expect("docker-compose runs")
+    }
+
+    /// Every service by its compose name at its published port.
+    fn seeds(&self) -> String {
+        ["s1n1", "s1n2", "s2n1", "s2n2", "s3n1", "s3n2"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("{n}=127.0.0.1:{}", 7001 + i))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn addrs() -> Vec<SocketAddr> {
+        (7001..=7006)
+            .map(|p| format!("127.0.0.1:{p}").parse().unwrap())
+            .collect()
+    }
+
+    /// `redis-cli --cluster check` from inside the cluster's network.
+    fn cluster_check(&self) -> String {
+        let out = Command::new("docker")
+            .args(["exec", &format!("{}_s1n1_1", self.project)])
+            .args(["redis-cli", "--cluster", "check", "172.29.27.11:6379"])
+            .stdin(Stdio::null())
+            .bounded_output()
+            .expect("docker exec runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Compose {
+    fn drop(&mut self) {
+        let down = self.run(&["down", "-v"]);
+        if !down.status.success() {
+            eprintln!(
+                "docker-compose down: {}",
+                String::from_utf8_lossy(&down.stderr)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_compose_cluster_fails_over_under_a_docker_kill_hook_and_is_left_as_found() {
+    if !docker_or_skip("a_compose_cluster_fails_over_under_a_docker_kill_hook_and_is_left_as_found")
+    {
+        return;
+    }
+    let env = Env::new("docker");
+    // The compose file runs the image the tool builds.
+    let built = env.run(&["image", "build"]);
+    assert!(built.status.success());
+    let compose = Compose::up();
+    let p = &compose.project;
+    let hooks = env.write(
+        "hooks.yaml",
+        &format!(
+            "timeout_ms: 30000\nkill: \"docker kill {p}_{{node}}_1\"\nstart: \"docker start {p}_{{node}}_1\"\n"
+        ),
+    );
+    let hooks = hooks.to_str().unwrap();
+    let seeds = compose.seeds();
+    let failover = Path::new("scenarios/cluster-failover.yaml");
+    let d = env.drill(failover, &["--attach", &seeds, "--hooks", hooks]);
+    let report = d.report();
+    assert!(
+        matches!(d.code, Some(0) | Some(1)),
+        "exit {:?}: {}",
+        d.code,
+        d.output()
+    );
+    assert_ne!(report.verdict, Verdict::Unknown, "{}", d.output());
+    // The kill and the start went through the hooks, each exit 0, on the
+    // run's clock; the failover was measured from the watcher.
+    let f = &report.faults[0];
+    let hooks_run: Vec<(&str, Option<i32>)> = f
+        .hooks
+        .iter()
+        .map(|h| (h.hook.as_str(), h.exit_code))
+        .collect();
+    assert_eq!(hooks_run, [("kill", Some(0)), ("start", Some(0))], "{f:?}");
+    assert!(
+        f.hooks[0]
+            .command
+            .starts_with(&format!("docker kill {p}_s"))
+    );
+    assert!(!f.failover.is_empty(), "{f:?}");
+    let a = report.attached.as_ref().expect("the attached section");
+    assert_eq!(a.keys_deleted, Some(10_000));
+    assert!(
+        a.actions.iter().any(|x| x.what.contains("through hooks")),
+        "{:?}",
+        a.actions
+    );
+    // As found, apart from the failover itself.
+    for addr in Compose::addrs() {
+        assert_eq!(dbsize(addr), 0, "{addr} keeps drill keys");
+    }
+    wait_until("the cluster check ok", Duration::from_secs(30), || {
+        let check = compose.cluster_check();
+        check.contains("[OK] All 16384 slots covered.") && !check.contains("[ERR]")
+    });
+
+    // A kill hook that fails: the drill goes on without the fault, the
+    // start hook undoes whatever it did, the verdict is unknown.
+    let failing = env.write(
+        "failing.yaml",
+        &format!("kill: \"echo no such pod {{node}} >&2; exit 7\"\nstart: \"docker start {p}_{{node}}_1\"\n"),
+    );
+    let d = env.drill(
+        failover,
+        &["--attach", &seeds, "--hooks", failing.to_str().unwrap()],
+    );
+    d.assert_code(exit::UNKNOWN);
+    let r = d.report();
+    let slo = |name: &str| r.slo.iter().find(|s| s.name == name).map(|s| s.result);
+    assert_eq!(slo("hooks_ok"), Some(Verdict::Unknown));
+    assert_eq!(slo("faults_performed"), Some(Verdict::Unknown));
+    let hooks_run: Vec<&str> = r.faults[0].hooks.iter().map(|h| h.hook.as_str()).collect();
+    assert_eq!(hooks_run, ["kill", "start"]);
+    assert!(r.faults[0].hooks[0].output.contains("no such pod"));
+
+    // A kill hook that hangs: killed at its timeout, unknown again, and
+    // nothing of it left running.
+    let hanging = env.write(
+        "hanging.yaml",
+        "timeout_ms: 1000\nkill: \"sleep 300; echo never-reached-{node}\"\nstart: \"true\"\n",
+    );
+    let d = env.drill(
+        failover,
+        &["--attach", &seeds, "--hooks", hanging.to_str().unwrap()],
+    );
+    d.assert_code(exit::UNKNOWN);
+    let h = &d.report().faults[0].hooks[0];
+    assert!(
+        h.timed_out && h.end_ns - h.start_ns < 5_000_000_000,
+        "{h:?}"
+    );
+    let sleeping = Command::new("pgrep")
+        .args(["-f", "never-reached-"])
+        .bounded_output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&sleeping.stdout).trim().is_empty(),
+        "the hook's shell is left"
+    );
+
+    // Read-only: the same drill without a single write from the drill, as
+    // the servers' own counters show (CONFIG RESETSTAT is not sent either).
+    // Per node: its run id (a restart changes it) and the writes it counted.
+    let writes = || -> Vec<(String, u64)> {
+        Compose::addrs()
+            .iter()
+            .map(|a| {
+                let run_id = cli(*a, &["INFO", "server"])
+                    .lines()
+                    .find_map(|l| l.strip_prefix("run_id:").map(str::to_string))
+                    .unwrap_or_default();
+                let counted = cli(*a, &["INFO", "commandstats"])
+                    .lines()
+                    .filter(|l| {
+                        [
+                            "cmdstat_set:",
+                            "cmdstat_del:",
+                            "cmdstat_unlink:",
+                            "cmdstat_incr:",
+                        ]
+                        .iter()
+                        .any(|c| l.starts_with(c))
+                    })
+                    .filter_map(|l| {
+                        l.split("calls=")
+                            .nth(1)?
+                            .split(',')
+                            .next()?
+                            .parse::<u64>()
+                            .ok()
+                    })
+                    .sum::<u64>();
+                (run_id, counted)
+            })
+            .collect()
+    };
+    let before = writes();
+    let d = env.drill(
+        failover,
+        &["--attach", &seeds, "--hooks", hooks, "--read-only"],
+    );
+    assert!(
+        matches!(d.code, Some(0) | Some(1) | Some(4)),
+        "exit {:?}: {}",
+        d.code,
+        d.output()
+    );
+    let r = d.report();
+    assert!(r.attached.as_ref().unwrap().read_only);
+    assert!(
+        r.workload.app.ops_ok > 1000,
+        "reads ran: {:?}",
+        r.workload.app
+    );
+    // A node that stayed up counted no new write; a node killed and started
+    // again counts from zero, and counted none since.
+    let after = writes();
+    for (i, (b, a)) in before.iter().zip(&after).enumerate() {
+        if a.0 == b.0 {
+            assert_eq!(
+                a.1, b.1,
+                "node {i} counted writes during the read-only drill"
+            );
+        } else {
+            assert_eq!(
+                a.1, 0,
+                "node {i} (restarted) counted writes during the read-only drill"
+            );
+        }
+    }
+    nothing_remembered(&env);
+}
