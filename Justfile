@@ -33,12 +33,12 @@ cluster-partition *args="": build
     {{bin}} run scenarios/cluster-partition.yaml {{args}}
     {{bin}} run scenarios/cluster-partition-wait.yaml {{args}}
 
-# Every fault drill in turn (failover at 2 s and 5 s node timeout, manual failover, partition, reshard under failure, zombie primary, a restart faster than the op timeout)
+# Every fault drill in turn (failover at 2 s and 5 s node timeout, manual failover, partition, reshard under failure, zombie primary, CLIENT PAUSE of a primary, a restart faster than the op timeout)
 fault-drills *args="": build
     #!/usr/bin/env bash
     set -uo pipefail
     rc=0
-    for s in cluster-failover cluster-failover-5s cluster-manual-failover cluster-partition cluster-partition-wait reshard-under-failure pause-primary restart-faster-than-timeout; do
+    for s in cluster-failover cluster-failover-5s cluster-manual-failover cluster-partition cluster-partition-wait reshard-under-failure pause-primary stall-primary restart-faster-than-timeout; do
       {{bin}} run scenarios/$s.yaml {{args}} || rc=$?
     done
     exit $rc

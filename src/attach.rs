@@ -1,8 +1,9 @@
 //! Attaching to a deployment the tool did not start: from the addresses the
 //! user gives, find out what it is — a cluster (its nodes, shards and
 //! slots), a primary with replicas, or independent instances — name its
-//! nodes as the tool names its own, and record what each server says of
-//! itself. The result is a [`Deployment`] of the external runtime, which
+//! nodes as the tool names its own (`s1n1` is the primary of the shard
+//! serving slot 0; the user's own name for a node goes to the hooks as
+//! `{seed}`), and record what each server says of itself. The result is a [`Deployment`] of the external runtime, which
 //! every command then works on as on one of its own, except that nothing is
 //! ever started, stopped or removed.
 //!
@@ -235,14 +236,6 @@ fn layout(name: &str, probed: &[Probed]) -> Result<Layout, AttachError> {
     } else {
         Kind::Standalone
     };
-    let mut names: Vec<&str> = placed.iter().map(|n| n.spec.name.as_str()).collect();
-    names.sort_unstable();
-    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-        return Err(AttachError::BadInput(format!(
-            "two nodes would be named `{}`: name the seeds (name=host:port) so that every node has a name of its own",
-            w[0]
-        )));
-    }
     let node_timeout_ms = (probed.iter())
         .find_map(|p| p.config.get("cluster-node-timeout")?.parse().ok())
         .unwrap_or(DEFAULT_NODE_TIMEOUT_MS);
@@ -350,7 +343,7 @@ fn cluster_layout(probed: &[Probed]) -> Result<Vec<Placed>, AttachError> {
             .filter(|l| l.is_replica() && l.primary_id.as_deref() == Some(p.id.as_str()))
             .collect();
         replicas.sort_by_key(|l| l.addr);
-        let primary_name = name_of(seed_of(&p.id), format!("s{}n1", shard + 1));
+        let primary_name = format!("s{}n1", shard + 1);
         for (j, line) in std::iter::once(*p).chain(replicas).enumerate() {
             let seed = seed_of(&line.id);
             let announce = line.addr.expect("lines with an address");
@@ -367,7 +360,7 @@ fn cluster_layout(probed: &[Probed]) -> Result<Vec<Placed>, AttachError> {
             let (name, role, of, slots) = if j == 0 {
                 (primary_name.clone(), Role::Primary, None, p.slots.clone())
             } else {
-                let n = name_of(seed, format!("s{}n{}", shard + 1, j + 1));
+                let n = format!("s{}n{}", shard + 1, j + 1);
                 (n, Role::Replica, Some(primary_name.clone()), Vec::new())
             };
             out.push(placed(
@@ -376,7 +369,12 @@ fn cluster_layout(probed: &[Probed]) -> Result<Vec<Placed>, AttachError> {
                 of,
                 shard,
                 slots,
-                (addr, announce, line.bus_port, line.id.clone()),
+                (
+                    addr,
+                    announce,
+                    line.bus_port,
+                    handle(seed.map(|p| &p.seed), announce),
+                ),
                 seed.cloned(),
             ));
         }
@@ -384,8 +382,13 @@ fn cluster_layout(probed: &[Probed]) -> Result<Vec<Placed>, AttachError> {
     Ok(out)
 }
 
-fn name_of(seed: Option<&Probed>, generated: String) -> String {
-    seed.and_then(|s| s.seed.name.clone()).unwrap_or(generated)
+/// What the user calls a node (the hooks' `{seed}`): the name its seed gave
+/// (`NAME=HOST:PORT`), else the address it is reached at.
+fn handle(seed: Option<&Seed>, reached: SocketAddr) -> String {
+    match seed {
+        Some(s) => s.name.clone().unwrap_or_else(|| s.addr.to_string()),
+        None => reached.to_string(),
+    }
 }
 
 /// Not a cluster: one primary with the replicas among the seeds (a
@@ -396,11 +399,18 @@ fn plain_layout(probed: &[Probed]) -> Result<Vec<Placed>, AttachError> {
     let is_replica = |p: &Probed| p.info.get("role").map(String::as_str) == Some("slave");
     let primaries: Vec<&Probed> = probed.iter().filter(|p| !is_replica(p)).collect();
     let replicas: Vec<&Probed> = probed.iter().filter(|p| is_replica(p)).collect();
-    let node = |p: &Probed| (p.seed.addr, p.seed.addr, 0, String::new());
+    let node = |p: &Probed| {
+        (
+            p.seed.addr,
+            p.seed.addr,
+            0,
+            handle(Some(&p.seed), p.seed.addr),
+        )
+    };
     if replicas.is_empty() {
         return Ok((primaries.iter().enumerate())
             .map(|(i, p)| {
-                let name = p.seed.name.clone().unwrap_or(format!("n{}", i + 1));
+                let name = format!("n{}", i + 1);
                 placed(
                     name,
                     Role::Primary,
@@ -420,7 +430,7 @@ fn plain_layout(probed: &[Probed]) -> Result<Vec<Placed>, AttachError> {
             replicas.len()
         )));
     };
-    let primary_name = primary.seed.name.clone().unwrap_or("n1".into());
+    let primary_name = "n1".to_string();
     let mut out = vec![placed(
         primary_name.clone(),
         Role::Primary,
@@ -443,7 +453,7 @@ fn plain_layout(probed: &[Probed]) -> Result<Vec<Placed>, AttachError> {
                 r.seed.text, primary.seed.text
             )));
         }
-        let name = r.seed.name.clone().unwrap_or(format!("n{}", j + 2));
+        let name = format!("n{}", j + 2);
         out.push(placed(
             name,
             Role::Replica,
@@ -504,7 +514,7 @@ fff 172.29.1.16:6379@16379 slave aaa 0 0 1 connected
     }
 
     #[test]
-    fn a_cluster_is_laid_out_by_shard_with_seed_names_kept() {
+    fn a_cluster_is_laid_out_by_shard_and_named_as_the_tools_own() {
         let cluster = [("cluster_enabled", "1"), ("redis_version", "7.0.15")];
         let seeds: Vec<Probed> = ["aaa", "bbb", "ccc", "ddd", "eee", "fff"]
             .iter()
@@ -522,8 +532,11 @@ fff 172.29.1.16:6379@16379 slave aaa 0 0 1 connected
         assert_eq!(t.kind, Kind::Cluster);
         assert_eq!(t.cluster.node_timeout_ms, 2000);
         let names: Vec<&str> = t.nodes.iter().map(|n| n.name.as_str()).collect();
-        assert_eq!(names, ["s1n1", "s1n2", "second", "s2n2", "s3n1", "s3n2"]);
-        assert_eq!(t.nodes[3].replica_of.as_deref(), Some("second"));
+        assert_eq!(names, ["s1n1", "s1n2", "s2n1", "s2n2", "s3n1", "s3n2"]);
+        assert_eq!(t.nodes[3].replica_of.as_deref(), Some("s2n1"));
+        // The user's name for a node stays with it, for the hooks.
+        assert_eq!(nodes[2].handle, "second");
+        assert_eq!(nodes[0].handle, "127.0.0.1:7001");
         assert_eq!(t.nodes[4].slots, vec![SlotRange::new(10923, 16383)]);
         // Reached at the seed's address, announcing the cluster's own.
         assert_eq!(nodes[1].addr, "127.0.0.1:7006".parse().unwrap());
@@ -563,7 +576,7 @@ fff 172.29.1.16:6379@16379 slave aaa 0 0 1 connected
         ];
         let (t, _, _) = layout("x", &pr).unwrap();
         assert_eq!(t.kind, Kind::Replicated);
-        assert_eq!(t.nodes[1].name, "r");
+        assert_eq!(t.nodes[1].name, "n2");
         assert_eq!(t.nodes[1].replica_of.as_deref(), Some("n1"));
         let stray = [
             probed("127.0.0.1:7101", &primary, None, ""),

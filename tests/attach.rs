@@ -264,10 +264,28 @@ impl Compose {
             "{}",
             String::from_utf8_lossy(&up.stderr)
         );
-        let first: SocketAddr = "127.0.0.1:7001".parse().unwrap();
+        // `cluster-create` (redis-cli --cluster create) has ended, then
+        // every node says the cluster is ok: a cluster still being made
+        // would be attached as six primaries.
+        let created = Command::new("timeout")
+            .args([
+                "90",
+                "docker",
+                "wait",
+                &format!("{}_cluster-create_1", c.project),
+            ])
+            .bounded_output()
+            .expect("docker wait runs");
+        assert_eq!(
+            String::from_utf8_lossy(&created.stdout).trim(),
+            "0",
+            "cluster-create failed"
+        );
         wait_until("the compose cluster ok", Duration::from_secs(90), || {
-            let info = cli(first, &["CLUSTER", "INFO"]);
-            info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:6")
+            Compose::addrs().iter().all(|a| {
+                let info = cli(*a, &["CLUSTER", "INFO"]);
+                info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:6")
+            })
         });
         c
     }
@@ -336,7 +354,7 @@ fn a_compose_cluster_fails_over_under_a_docker_kill_hook_and_is_left_as_found() 
     let hooks = env.write(
         "hooks.yaml",
         &format!(
-            "timeout_ms: 30000\nkill: \"docker kill {p}_{{node}}_1\"\nstart: \"docker start {p}_{{node}}_1\"\n"
+            "timeout_ms: 30000\nkill: \"docker kill {p}_{{seed}}_1\"\nstart: \"docker start {p}_{{seed}}_1\"\n"
         ),
     );
     let hooks = hooks.to_str().unwrap();
@@ -386,7 +404,7 @@ fn a_compose_cluster_fails_over_under_a_docker_kill_hook_and_is_left_as_found() 
     // start hook undoes whatever it did, the verdict is unknown.
     let failing = env.write(
         "failing.yaml",
-        &format!("kill: \"echo no such pod {{node}} >&2; exit 7\"\nstart: \"docker start {p}_{{node}}_1\"\n"),
+        &format!("kill: \"echo no such pod {{node}} >&2; exit 7\"\nstart: \"docker start {p}_{{seed}}_1\"\n"),
     );
     let d = env.drill(
         failover,
@@ -496,5 +514,45 @@ fn a_compose_cluster_fails_over_under_a_docker_kill_hook_and_is_left_as_found() 
             );
         }
     }
+    nothing_remembered(&env);
+}
+
+#[test]
+fn a_stall_goes_through_redis_itself_and_needs_no_hook() {
+    let env = Env::new("process");
+    let plain = Plain::start(1);
+    let seeds = plain.seeds();
+    let scenario = env.write(
+        "stall.yaml",
+        &format!(
+            "name: stall-attached\ntopology: {}/topologies/replicated-1x2.yaml\nworkload: {{clients: 2, probe_clients: 1, model: {{open: {{rate: 400}}}}, keys: 500, timeout_ms: 5000}}\nbaseline_ms: 1000\nsettle_ms: 1000\nfaults:\n  - {{fault: stall_writes, target: primary_of:0, at_ms: 0, hold_ms: 1500}}\nslo:\n  max_lost_acknowledged_writes: 0\n  max_app_failed_ops: 0\n",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+    );
+    let d = env.drill(&scenario, &["--attach", &seeds]);
+    assert!(
+        matches!(d.code, Some(0) | Some(1)),
+        "exit {:?}: {}",
+        d.code,
+        d.output()
+    );
+    let f = &d.report().faults[0];
+    assert!(f.hooks.is_empty() && f.skipped.is_none(), "{f:?}");
+    assert!(
+        f.detail
+            .starts_with("CLIENT PAUSE 1500 WRITE: not a SIGSTOP"),
+        "{}",
+        f.detail
+    );
+    // Undone by CLIENT UNPAUSE after its hold; the writes waited it out.
+    let held = f.undone_ms.unwrap() - f.applied_ms;
+    assert!((1400.0..3000.0).contains(&held), "held {held} ms");
+    let p99_during = d.report().workload.app.latency_ms["during"].p99;
+    assert!(
+        p99_during > 500.0,
+        "writes did not wait: p99 {p99_during} ms"
+    );
+    assert_eq!(cli(plain.addr(0), &["PING"]), "PONG");
+    assert_eq!(dbsize(plain.addr(0)), 0);
     nothing_remembered(&env);
 }

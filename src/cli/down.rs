@@ -32,7 +32,12 @@ impl Down {
             removed
         } else {
             let (rt, d) = locate(self.runtime, self.name.as_deref()).await?;
-            rt.remove_run(&d.run_id).await?
+            let removed = rt.remove_run(&d.run_id).await?;
+            if d.attached.is_some() && !json {
+                crate::outln!("forgot {} (attached: its servers were not touched)", d.name);
+                return Ok(exit::SUCCESS);
+            }
+            removed
         };
         if json {
             print_json(&removed);

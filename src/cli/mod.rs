@@ -97,6 +97,7 @@ enum Command {
     Pause(node::NodeArgs),
     /// Unfreeze a paused node.
     Resume(node::NodeArgs),
+
     Partition(partition::Partition),
     Heal(partition::Heal),
     Failover(node::Failover),
@@ -134,6 +135,7 @@ impl Command {
             Command::Restart(node) => node.run(FaultKind::Restart, json).await,
             Command::Pause(node) => node.run(FaultKind::Pause, json).await,
             Command::Resume(node) => node.run(FaultKind::Resume, json).await,
+
             Command::Partition(cmd) => cmd.run(json).await,
             Command::Heal(cmd) => cmd.run(json).await,
             Command::Failover(cmd) => cmd.run(json).await,

@@ -26,7 +26,11 @@ pub fn preflight(d: &Deployment, steps: &[FaultStep]) -> Result<(), String> {
     for (i, step) in steps.iter().enumerate() {
         let entry = format!("faults[{i}] ({})", step.fault);
         let needs: Vec<FaultKind> = match step.fault {
-            FaultKind::Failover => Vec::new(),
+            // Through Redis itself.
+            FaultKind::Failover
+            | FaultKind::Stall
+            | FaultKind::StallWrites
+            | FaultKind::Unstall => Vec::new(),
             FaultKind::Flush => {
                 return Err(format!(
                     "{entry}: FLUSHALL is refused on an attached deployment: it would delete keys that are not the drill's"

@@ -29,6 +29,11 @@ use crate::topology::Kind;
 /// abandons a manual failover after 5 s (CLUSTER_MF_TIMEOUT).
 const FAILOVER_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a `stall` with no hold (applied once, from code that gives
+/// none) lasts: Redis needs a timeout, and `CLIENT PAUSE ALL` cannot be
+/// ended early (it holds `CLIENT UNPAUSE` too).
+const STALL_WITHOUT_HOLD_MS: u64 = 10_000;
+
 /// Why a fault could not be applied or undone: the drill stops on it
 /// (a violated invariant is a verdict, never one of these).
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +86,9 @@ struct InForce {
     /// Killed or stopped nodes.
     down: BTreeSet<String>,
     paused: BTreeSet<String>,
+    /// Nodes under CLIENT PAUSE (`stall`, `stall_writes`), with when the
+    /// pause ends by itself.
+    stalled: BTreeMap<String, Instant>,
     /// Partition window index → its grudge; the drops applied are their union.
     grudges: BTreeMap<usize, Grudge>,
     /// Slow window index → what it made of a link; applied in window order
@@ -298,6 +306,10 @@ impl<'a> Nemesis<'a> {
             FaultKind::Heal => self.heal(&mut window).await?,
             FaultKind::Failover => self.failover(step, &mut window, cancel).await?,
             FaultKind::Flush => self.flush(step, &mut window).await?,
+            FaultKind::Stall | FaultKind::StallWrites | FaultKind::Unstall => {
+                self.client_pause(step.fault, step.hold_ms, &mut window)
+                    .await?
+            }
             kind => self.act_on(kind, &mut window).await?,
         }
         window.applied_ns = self.clock.now_ns();
@@ -462,6 +474,93 @@ impl<'a> Nemesis<'a> {
         Ok(())
     }
 
+    /// `stall`, `stall_writes`: CLIENT PAUSE ALL or WRITE on every node of
+    /// the window, for exactly its hold, so that it ends by itself even if
+    /// redis-drill does not live to undo it; `unstall`: CLIENT UNPAUSE.
+    /// Through Redis: the same on every backend, and on a deployment the
+    /// tool did not start.
+    async fn client_pause(
+        &mut self,
+        kind: FaultKind,
+        hold_ms: Option<u64>,
+        window: &mut FaultWindow,
+    ) -> Result<(), FaultError> {
+        if kind == FaultKind::Unstall {
+            window.detail = "CLIENT UNPAUSE".into();
+            return self.unpause_clients(&window.nodes).await;
+        }
+        let mode = if kind == FaultKind::Stall {
+            "ALL"
+        } else {
+            "WRITE"
+        };
+        // Validated: a scheduled stall has a hold.
+        let hold = hold_ms.unwrap_or(STALL_WITHOUT_HOLD_MS);
+        window.detail = format!(
+            "CLIENT PAUSE {hold} {mode}: not a SIGSTOP — the node keeps its cluster bus and replication, so nothing fails over; {}",
+            if mode == "ALL" {
+                "its clients' commands wait"
+            } else {
+                "its clients' writes wait, reads go on"
+            }
+        );
+        for n in window.nodes.clone() {
+            let mut c = self.node_conn(kind, window, &n).await?;
+            let () = c
+                .run(redis::cmd("CLIENT").arg("PAUSE").arg(hold).arg(mode))
+                .await?;
+            let ends = Instant::now() + Duration::from_millis(hold);
+            self.in_force.stalled.insert(n, ends);
+        }
+        Ok(())
+    }
+
+    /// CLIENT UNPAUSE on each of `nodes`. Under `CLIENT PAUSE ALL` Redis
+    /// holds the UNPAUSE itself until the pause ends, so each is given until
+    /// its pause's own end to answer.
+    async fn unpause_clients(&mut self, nodes: &[String]) -> Result<(), FaultError> {
+        for n in nodes {
+            let Some(addr) = self
+                .map
+                .nodes()
+                .iter()
+                .find(|m| &m.name == n)
+                .map(|m| m.addr)
+            else {
+                continue;
+            };
+            let left = (self.in_force.stalled.get(n)).map_or(Duration::ZERO, |end| {
+                end.saturating_duration_since(Instant::now())
+            });
+            let opts = cluster::ConnectOptions {
+                response_timeout: left + cluster::ConnectOptions::default().response_timeout,
+                ..cluster::ConnectOptions::default()
+            };
+            let mut c = cluster::conn::NodeConn::connect(n, addr, opts).await?;
+            let () = c.run(redis::cmd("CLIENT").arg("UNPAUSE")).await?;
+            self.in_force.stalled.remove(n);
+        }
+        Ok(())
+    }
+
+    /// A connection to node `n` of the window, or why there is none.
+    async fn node_conn(
+        &self,
+        kind: FaultKind,
+        window: &FaultWindow,
+        n: &str,
+    ) -> Result<cluster::conn::NodeConn, FaultError> {
+        let addr = (self.map.nodes().iter())
+            .find(|m| m.name == n)
+            .map(|m| m.addr)
+            .ok_or_else(|| FaultError::Target {
+                fault: kind,
+                target: window.target.clone(),
+                message: format!("{n} is not in the address map"),
+            })?;
+        Ok(cluster::conn::NodeConn::connect(n, addr, cluster::ConnectOptions::default()).await?)
+    }
+
     /// `flush`: FLUSHALL SYNC on every node of the window.
     async fn flush(
         &mut self,
@@ -470,20 +569,7 @@ impl<'a> Nemesis<'a> {
     ) -> Result<(), FaultError> {
         window.detail = "FLUSHALL".into();
         for n in &window.nodes {
-            let addr = self
-                .map
-                .nodes()
-                .iter()
-                .find(|m| &m.name == n)
-                .map(|m| m.addr)
-                .ok_or_else(|| FaultError::Target {
-                    fault: step.fault,
-                    target: window.target.clone(),
-                    message: format!("{n} is not in the address map"),
-                })?;
-            let mut c =
-                cluster::conn::NodeConn::connect(n, addr, cluster::ConnectOptions::default())
-                    .await?;
+            let mut c = self.node_conn(step.fault, window, n).await?;
             // SYNC: the keys are gone when the fault says it applied.
             let () = c.run(redis::cmd("FLUSHALL").arg("SYNC")).await?;
         }
@@ -522,6 +608,7 @@ impl<'a> Nemesis<'a> {
                 self.in_force.grudges.remove(&w);
                 self.apply_grudges().await?;
             }
+            FaultKind::Unstall => self.unpause_clients(&nodes).await?,
             kind if hooked::command(self.d, kind).is_some() => {
                 let targets = hooked::nodes_only(&nodes);
                 let runs = hooked::run_for(self.d, &self.clock, kind, &targets).await;
@@ -553,6 +640,13 @@ impl<'a> Nemesis<'a> {
             if let Err(e) = self.undo(w).await {
                 errors.push(e);
             }
+        }
+        // Nodes still stalled (a failed undo): CLIENT UNPAUSE.
+        let stalled: Vec<String> = std::mem::take(&mut self.in_force.stalled)
+            .into_keys()
+            .collect();
+        if let Err(e) = self.unpause_clients(&stalled).await {
+            errors.push(e);
         }
         // Anything left (a failed undo, a `kill` without a hold): paused
         // nodes resumed first, then stopped ones started.

@@ -250,7 +250,7 @@ impl RawFault {
             return Err((
                 "hold_ms",
                 format!(
-                    "{fault} is not undone, so it has no hold (only kill, stop, pause, partition and slow have one)"
+                    "{fault} is not undone, so it has no hold (only kill, stop, pause, partition, slow, stall and stall_writes have one)"
                 ),
             ));
         }
@@ -260,7 +260,11 @@ impl RawFault {
         if scheduled
             && matches!(
                 fault,
-                FaultKind::Pause | FaultKind::Partition | FaultKind::Slow
+                FaultKind::Pause
+                    | FaultKind::Partition
+                    | FaultKind::Slow
+                    | FaultKind::Stall
+                    | FaultKind::StallWrites
             )
             && self.hold_ms.is_none()
         {

@@ -36,12 +36,22 @@ pub enum FaultKind {
     /// `FLUSHALL` on the target primaries: the cache restarts cold (their
     /// replicas follow). Nothing undoes it.
     Flush,
+    /// `CLIENT PAUSE ALL`: the node stops serving its clients' commands, but
+    /// it is not frozen as by SIGSTOP: it answers its cluster bus and its
+    /// replicas, so no failover follows. Through Redis: works on a
+    /// deployment the tool did not start.
+    Stall,
+    /// `CLIENT PAUSE WRITE`: the node holds its clients' writes (and
+    /// commands that may write) and serves reads.
+    StallWrites,
+    /// `CLIENT UNPAUSE`: undoes `stall` and `stall_writes`.
+    Unstall,
 }
 
 impl FaultKind {
     /// Every fault, once: what the parser lists in its message and the
     /// vocabulary tests walk.
-    pub const ALL: [FaultKind; 11] = [
+    pub const ALL: [FaultKind; 14] = [
         FaultKind::Kill,
         FaultKind::Restart,
         FaultKind::Stop,
@@ -53,6 +63,9 @@ impl FaultKind {
         FaultKind::Failover,
         FaultKind::Slow,
         FaultKind::Flush,
+        FaultKind::Stall,
+        FaultKind::StallWrites,
+        FaultKind::Unstall,
     ];
 
     /// What undoes this fault at the end of its hold (`None`: nothing to undo).
@@ -61,6 +74,7 @@ impl FaultKind {
             FaultKind::Kill | FaultKind::Stop => Some(FaultKind::Start),
             FaultKind::Pause => Some(FaultKind::Resume),
             FaultKind::Partition | FaultKind::Slow => Some(FaultKind::Heal),
+            FaultKind::Stall | FaultKind::StallWrites => Some(FaultKind::Unstall),
             _ => None,
         }
     }
@@ -89,6 +103,9 @@ impl fmt::Display for FaultKind {
             FaultKind::Failover => "failover",
             FaultKind::Slow => "slow",
             FaultKind::Flush => "flush",
+            FaultKind::Stall => "stall",
+            FaultKind::StallWrites => "stall_writes",
+            FaultKind::Unstall => "unstall",
         })
     }
 }

@@ -5,8 +5,8 @@
 //!
 //! ```yaml
 //! timeout_ms: 30000            # each run; a hook that takes longer is killed
-//! kill: "docker kill shop_{node}_1"
-//! start: "docker start shop_{node}_1"
+//! kill: "docker kill shop_{seed}_1"
+//! start: "docker start shop_{seed}_1"
 //! partition: "ssh {host} sudo iptables -I INPUT -s {peers} -j DROP"
 //! heal: "ssh {host} sudo iptables -D INPUT -s {peers} -j DROP"
 //! ```
@@ -14,8 +14,8 @@
 //! A command runs under `sh -c` on this host once per node the fault hits,
 //! with these placeholders filled in: `{node}` (the node's name), `{addr}`,
 //! `{host}` and `{port}` (where redis-drill reaches it), `{announce}` (the
-//! address it announces to its peers), `{id}` (its cluster node id, or
-//! empty), and for `partition` and `heal` `{peers}` (the announced IPs it
+//! address it announces to its peers), `{seed}` (the user's name for it:
+//! the `NAME` of its `NAME=HOST:PORT` seed, else its address), and for `partition` and `heal` `{peers}` (the announced IPs it
 //! is cut from, comma-separated). Any other `{word}` is refused when the
 //! file is read.
 
@@ -35,7 +35,7 @@ pub const DEFAULT_HOOK_TIMEOUT_MS: u64 = 30_000;
 /// How much of a hook's output is kept: its end.
 const OUTPUT_KEPT: usize = 2000;
 /// The placeholders a command may use.
-pub const PLACEHOLDERS: &[&str] = &["node", "addr", "host", "port", "announce", "id", "peers"];
+pub const PLACEHOLDERS: &[&str] = &["node", "seed", "addr", "host", "port", "announce", "peers"];
 
 /// The user's commands, by the fault they carry out.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -158,7 +158,7 @@ pub fn render(cmd: &str, node: &DeployedNode, peers: &str) -> String {
         .replace("{host}", &node.addr.ip().to_string())
         .replace("{port}", &node.addr.port().to_string())
         .replace("{announce}", &node.announce.to_string())
-        .replace("{id}", &node.handle)
+        .replace("{seed}", &node.handle)
         .replace("{peers}", peers)
 }
 
@@ -283,7 +283,7 @@ mod tests {
     #[test]
     fn placeholders_are_filled_in() {
         let cmd = render(
-            "x {node} {addr} {host} {port} {announce} {id} {peers}",
+            "x {node} {addr} {host} {port} {announce} {seed} {peers}",
             &node(),
             "10.0.0.2",
         );

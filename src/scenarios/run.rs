@@ -94,6 +94,7 @@ pub async fn execute(
             preflight,
             loaded as u64,
             &stored.record.faults,
+            &stored.record.events,
             cleanup,
         );
     }

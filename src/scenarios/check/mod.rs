@@ -211,6 +211,15 @@ fn events(r: &Record) -> Vec<Event> {
                 detail: format!("after {} {}", w.fault, w.target),
             });
         }
+        // The user's hooks, each from its start, with how it ended.
+        for h in &w.hooks {
+            let took = h.end_ns.saturating_sub(h.start_ns) as f64 / 1e6;
+            events.push(Event {
+                at_ns: h.start_ns,
+                kind: "hook".into(),
+                detail: format!("{} ({took:.0} ms): `{}`", h.outcome(), h.command),
+            });
+        }
     }
     events.sort_by_key(|e| e.at_ns);
     events

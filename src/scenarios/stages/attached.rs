@@ -11,6 +11,7 @@ use crate::cluster::ConnectOptions;
 use crate::cluster::conn::{NodeConn, parse_info};
 use crate::record::attached::{Action, AttachedRun};
 use crate::record::faults::FaultWindow;
+use crate::record::timeline::Event;
 use crate::runtime::{DeployedNode, Deployment};
 use crate::scenarios::Scenario;
 use crate::scenarios::error::DrillError;
@@ -78,7 +79,11 @@ pub(in crate::scenarios) async fn preflight(
         at_ns: None,
         what: format!(
             "read each primary's keys matching {} (SCAN, on {}): none",
-            patterns.join(" "),
+            patterns
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(" "),
             scanned.join(", ")
         ),
     }])
@@ -194,6 +199,7 @@ pub(in crate::scenarios) fn record(
     preflight: Vec<Action>,
     loaded: u64,
     faults: &[FaultWindow],
+    events: &[Event],
     cleanup: (Option<u64>, Vec<String>),
 ) -> Option<AttachedRun> {
     let a = d.attached.as_ref()?;
@@ -212,6 +218,13 @@ pub(in crate::scenarios) fn record(
             "ran the workload (reads and writes of the drill's keys only)".into()
         },
     });
+    let mut during: Vec<Action> = (events.iter())
+        .filter(|e| e.kind.starts_with("reshard") || e.kind.starts_with("node"))
+        .map(|e| Action {
+            at_ns: Some(e.at_ns),
+            what: format!("{}: {}", e.kind, e.detail),
+        })
+        .collect();
     for w in faults {
         let how = if w.hooks.is_empty() {
             "through Redis".to_string()
@@ -223,7 +236,7 @@ pub(in crate::scenarios) fn record(
             .skipped
             .as_deref()
             .map_or(String::new(), |s| format!(" — not performed: {s}"));
-        actions.push(Action {
+        during.push(Action {
             at_ns: Some(w.start_ns),
             what: format!(
                 "{} {} ({}) {how}{skipped}",
@@ -233,6 +246,8 @@ pub(in crate::scenarios) fn record(
             ),
         });
     }
+    during.sort_by_key(|a| a.at_ns);
+    actions.extend(during);
     let (deleted, cleanup_failed) = cleanup;
     actions.push(Action {
         at_ns: None,

@@ -139,7 +139,7 @@ impl ClientSide {
                         places: Vec::new(),
                         lock_places: Vec::new(),
                         stampede_places: Vec::new(),
-                        path: "host loopback".into(),
+                        path: host_path(d),
                     }
                 }
                 _ => through_ports("workload.threads is 0".into()),
@@ -154,7 +154,7 @@ impl ClientSide {
                     places: Vec::new(),
                     lock_places: Vec::new(),
                     stampede_places: Vec::new(),
-                    path: "host loopback".into(),
+                    path: host_path(d),
                 });
             }
             Err(e) => return Ok(through_ports(format!("no clients container: {e}"))),
@@ -177,6 +177,20 @@ impl ClientSide {
             stampede_places: Vec::new(),
             path: "inside the run's network (the clients container's namespace)".into(),
         })
+    }
+}
+
+/// The clients' path when they run on the host: its loopback for the
+/// process runtime; for a deployment the tool did not start, whatever lies
+/// behind the addresses it was attached by (published ports, a tunnel),
+/// which the tool cannot see.
+fn host_path(d: &Deployment) -> String {
+    match &d.attached {
+        None => "host loopback".into(),
+        Some(a) => format!(
+            "from this host to the addresses attached ({}), through whatever serves them",
+            a.seeds.first().map_or("", String::as_str)
+        ),
     }
 }
 
