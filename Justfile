@@ -151,6 +151,10 @@ bench-workload *args="":
 bench-drill *args="": build
     python3 benches/repeat.py {{args}}
 
+# The failover and reshard drills on the tool's own Docker cluster and on a docker-compose cluster attached (--runs N)
+bench-attached *args="": build
+    python3 benches/attached.py {{args}}
+
 # The reshard drill's latency against an independent client (redis-py) on the same nodes at the same moment
 crosscheck *args="": build
     python3 -c 'import redis' 2>/dev/null || pip install --quiet redis

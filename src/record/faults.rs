@@ -43,6 +43,7 @@ pub enum FaultKind {
     Stall,
     /// `CLIENT PAUSE WRITE`: the node holds its clients' writes (and
     /// commands that may write) and serves reads.
+    #[serde(rename = "stall_writes")]
     StallWrites,
     /// `CLIENT UNPAUSE`: undoes `stall` and `stall_writes`.
     Unstall,

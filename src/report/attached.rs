@@ -98,7 +98,7 @@ pub(super) fn section(r: &Report) -> Section {
         let cells = vec![
             h.hook.clone(),
             h.node.clone(),
-            format!("`{}`", h.command),
+            h.command.clone(),
             ms(h.start_ns as f64 / 1e6),
             ms(h.end_ns.saturating_sub(h.start_ns) as f64 / 1e6),
             result,
@@ -113,10 +113,7 @@ pub(super) fn section(r: &Report) -> Section {
     s
 }
 
-/// `` `drill:*` `\{drill:*` ``: SCAN patterns, as code.
+/// `drill:* \{drill:*`: the SCAN patterns, as given to SCAN.
 fn patterns(p: &[String]) -> String {
-    p.iter()
-        .map(|p| format!("`{p}`"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    p.join(" ")
 }

@@ -21,7 +21,7 @@
 //!   address, which it never acts on.
 //! - Shared by the backends: [`deployment`] (what runs), [`error`],
 //!   [`ready`] (PING waits, ports), [`drops`] (a grudge as addresses),
-//!   [`links`] (measuring links), [`relay`] (the delaying relay),
+//!   [`links`] (measuring links), [`state`] (deployments remembered on disk), [`relay`] (the delaying relay),
 //!   [`netns`], [`hooks`] (the user's commands for faults on a deployment
 //!   the tool did not start), [`config`] (redis.conf), [`image`] (the default image's
 //!   build), [`host`] (PATH, root, host commands).
@@ -46,6 +46,7 @@ pub mod netns;
 pub mod process;
 pub mod ready;
 pub mod relay;
+pub mod state;
 
 pub use crate::net::Applied;
 pub use backend::{Backend, ClientOrigin};

@@ -47,13 +47,7 @@ impl ExternalRuntime {
         let dir = self.run_dir(&d.run_id);
         std::fs::create_dir_all(&dir)
             .map_err(RuntimeError::io(format!("creating {}", dir.display())))?;
-        let path = dir.join("deployment.json");
-        let tmp = path.with_extension("json.tmp");
-        let json = serde_json::to_vec_pretty(d).expect("a deployment serializes");
-        std::fs::write(&tmp, json)
-            .map_err(RuntimeError::io(format!("writing {}", tmp.display())))?;
-        std::fs::rename(&tmp, &path)
-            .map_err(RuntimeError::io(format!("writing {}", path.display())))
+        crate::runtime::state::save(&self.base, d)
     }
 
     /// The attached deployment with this name.
@@ -63,16 +57,7 @@ impl ExternalRuntime {
 
     /// Every attached deployment remembered here.
     pub fn list(&self) -> Result<Vec<Deployment>, RuntimeError> {
-        let Ok(entries) = std::fs::read_dir(&self.base) else {
-            return Ok(Vec::new());
-        };
-        let mut out: Vec<Deployment> = entries
-            .flatten()
-            .filter_map(|e| std::fs::read(e.path().join("deployment.json")).ok())
-            .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
-            .collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
+        Ok(crate::runtime::state::list(&self.base))
     }
 
     /// Forget the run `run_id`: its directory here, never a server.

@@ -393,13 +393,7 @@ impl ProcessRuntime {
     }
 
     fn save(&self, d: &Deployment) -> Result<(), RuntimeError> {
-        let path = self.run_dir(&d.run_id).join("deployment.json");
-        let tmp = path.with_extension("json.tmp");
-        let json = serde_json::to_vec_pretty(d).expect("a deployment serializes");
-        std::fs::write(&tmp, json)
-            .map_err(RuntimeError::io(format!("writing {}", tmp.display())))?;
-        std::fs::rename(&tmp, &path)
-            .map_err(RuntimeError::io(format!("writing {}", path.display())))
+        crate::runtime::state::save(&self.base, d)
     }
 
     /// The deployment with this name, if it is up.
@@ -409,16 +403,7 @@ impl ProcessRuntime {
 
     /// Every run of this state directory, read from its `deployment.json`.
     pub fn list(&self) -> Result<Vec<Deployment>, RuntimeError> {
-        let Ok(entries) = std::fs::read_dir(&self.base) else {
-            return Ok(Vec::new());
-        };
-        let mut out: Vec<Deployment> = entries
-            .flatten()
-            .filter_map(|e| std::fs::read(e.path().join("deployment.json")).ok())
-            .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
-            .collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
+        Ok(crate::runtime::state::list(&self.base))
     }
 
     /// Kill the run's nodes (and its links' relay), remove its directory, and

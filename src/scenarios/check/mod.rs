@@ -217,7 +217,7 @@ fn events(r: &Record) -> Vec<Event> {
             events.push(Event {
                 at_ns: h.start_ns,
                 kind: "hook".into(),
-                detail: format!("{} ({took:.0} ms): `{}`", h.outcome(), h.command),
+                detail: format!("{} ({took:.0} ms): {}", h.outcome(), h.command),
             });
         }
     }

@@ -229,8 +229,8 @@ pub(in crate::scenarios) fn record(
         let how = if w.hooks.is_empty() {
             "through Redis".to_string()
         } else {
-            let runs: Vec<String> = w.hooks.iter().map(|h| format!("`{}`", h.command)).collect();
-            format!("through hooks {}", runs.join(", "))
+            let runs: Vec<String> = w.hooks.iter().map(|h| h.command.clone()).collect();
+            format!("through hooks: {}", runs.join("; "))
         };
         let skipped = w
             .skipped
