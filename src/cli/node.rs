@@ -89,7 +89,9 @@ pub(super) async fn apply_fault(
     seed: Option<u64>,
     json: bool,
 ) -> Result<i32, CliError> {
-    if step.fault == FaultKind::Partition {
+    // An attached deployment is cut through the user's hook instead.
+    let hooked = crate::faults::hooked::command(d, step.fault).is_some();
+    if step.fault == FaultKind::Partition && !hooked {
         rt.can_partition(d).await?;
     }
     let map = AddressMap::from_members(&bringup::members(d))?;
@@ -128,6 +130,11 @@ pub(super) async fn apply_fault(
                 None => String::new(),
             }
         );
+    }
+    // A hook that failed or hung: the fault is not known to have happened.
+    if let Some(why) = &w.skipped {
+        crate::note!("error: {} {} not performed: {why}", w.fault, w.target);
+        return Ok(exit::ENVIRONMENT);
     }
     Ok(exit::SUCCESS)
 }

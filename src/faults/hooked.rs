@@ -15,7 +15,7 @@ pub(crate) fn command(d: &Deployment, kind: FaultKind) -> Option<&str> {
 }
 
 /// Before a drill on an attached deployment: every fault of `steps` (and
-/// the undo a hold asks for) can be carried out there — through Redis
+/// its undo, at the end of its hold or of the drill) can be carried out there — through Redis
 /// (`failover`) or through a hook — and none is one redis-drill refuses
 /// to do to someone's system (`flush`). `Err` names the fault and what to
 /// give. Nothing to check on the tool's own topologies.
@@ -41,9 +41,9 @@ pub fn preflight(d: &Deployment, steps: &[FaultStep]) -> Result<(), String> {
                     "{entry}: a deployment redis-drill did not start has no links of its making to slow"
                 ));
             }
-            kind => std::iter::once(kind)
-                .chain(step.hold_ms.and(kind.healed_by()))
-                .collect(),
+            // With or without a hold: what a fault leaves in force is
+            // undone at the end of the drill, through the undo's hook.
+            kind => std::iter::once(kind).chain(kind.healed_by()).collect(),
         };
         if let Some(missing) = needs.iter().find(|k| command(d, **k).is_none()) {
             return Err(format!(
@@ -114,4 +114,67 @@ pub(crate) fn failure(runs: &[HookRun]) -> Option<String> {
         })
         .collect();
     (!failed.is_empty()).then(|| failed.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faults::schedule::RawFault;
+    use crate::runtime::hooks::Hooks;
+    use crate::runtime::{Attachment, RuntimeKind};
+
+    fn attached(hooks: &str) -> Deployment {
+        let topology = crate::topology::Topology::parse(
+            "name: t\nkind: standalone\nstandalone:\n  primaries: 1\n",
+            None,
+        )
+        .unwrap();
+        Deployment {
+            name: "t".into(),
+            run_id: "r".into(),
+            runtime: RuntimeKind::External,
+            attached: Some(Attachment {
+                seeds: vec!["127.0.0.1:7001".into()],
+                servers: Vec::new(),
+                hooks: Hooks::parse(hooks).unwrap(),
+            }),
+            image: String::new(),
+            topology,
+            nodes: Vec::new(),
+        }
+    }
+
+    fn step(fault: FaultKind, hold_ms: Option<u64>) -> FaultStep {
+        RawFault {
+            target: Some("n1".into()),
+            hold_ms,
+            ..RawFault::new(fault)
+        }
+        .validate_now()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_fault_needs_its_hook_and_its_undos_whether_or_not_it_holds() {
+        let d = attached("kill: \"true\"\n");
+        // The teardown starts a killed node again: without a `start` hook it could not.
+        for hold in [None, Some(1000)] {
+            let e = preflight(&d, &[step(FaultKind::Kill, hold)]).unwrap_err();
+            assert!(e.contains("`start`"), "{e}");
+        }
+        let both = attached("kill: \"true\"\nstart: \"true\"\n");
+        assert!(preflight(&both, &[step(FaultKind::Kill, None)]).is_ok());
+        let e = preflight(&both, &[step(FaultKind::Pause, None)]).unwrap_err();
+        assert!(
+            e.contains("faults[0] (pause)") && e.contains("`pause`"),
+            "{e}"
+        );
+        // Through Redis: no hook. Refused whatever the hooks: flush.
+        assert!(preflight(&d, &[step(FaultKind::StallWrites, Some(500))]).is_ok());
+        assert!(
+            preflight(&d, &[step(FaultKind::Flush, None)])
+                .unwrap_err()
+                .contains("FLUSHALL")
+        );
+    }
 }

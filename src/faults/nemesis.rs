@@ -689,10 +689,21 @@ impl<'a> Nemesis<'a> {
     }
 
     /// The heal hook for every partition in force, which it lifts.
+    /// With none in force here (a `heal` from the command line, after a
+    /// `partition` of another invocation), every node is healed from every
+    /// other: the hooks keep no state between invocations.
     async fn heal_hooked(&mut self) -> Vec<HookRun> {
         let grudges = std::mem::take(&mut self.in_force.grudges);
         let mut runs = Vec::new();
-        for g in grudges.values() {
+        // Each node alone: every node cut from every other, all lifted.
+        let alone: Vec<Vec<String>> = self.d.nodes.iter().map(|n| vec![n.name.clone()]).collect();
+        let everyone = [Grudge::from_components(&alone)];
+        let lifted: &[Grudge] = if grudges.is_empty() {
+            &everyone
+        } else {
+            &grudges.into_values().collect::<Vec<_>>()
+        };
+        for g in lifted {
             let targets = hooked::partition_targets(self.d, g);
             runs.extend(hooked::run_for(self.d, &self.clock, FaultKind::Heal, &targets).await);
         }
