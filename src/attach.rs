@@ -146,7 +146,7 @@ pub async fn discover(seeds: &[Seed], name: &str, run_id: &str) -> Result<Deploy
         name: name.to_string(),
         run_id: run_id.to_string(),
         runtime: RuntimeKind::External,
-        image: versions(&facts),
+        image: format!("attached: {}", versions(&facts)),
         topology,
         nodes,
         attached: Some(Attachment {
@@ -158,11 +158,11 @@ pub async fn discover(seeds: &[Seed], name: &str, run_id: &str) -> Result<Deploy
 }
 
 /// `redis 7.0.15` (or `valkey 8.1.1`), or every version found when they differ.
-fn versions(facts: &[ServerFacts]) -> String {
+pub fn versions(facts: &[ServerFacts]) -> String {
     let mut v: Vec<&str> = facts.iter().map(|f| f.version.as_str()).collect();
     v.sort_unstable();
     v.dedup();
-    format!("attached: {}", v.join(", "))
+    v.join(", ")
 }
 
 async fn probe(seed: &Seed) -> Result<Probed, AttachError> {

@@ -83,7 +83,9 @@ pub(crate) fn describe(d: &Deployment) -> String {
         "attached {}: a {kind} deployment of {} node(s), {}",
         d.name,
         d.nodes.len(),
-        d.image.trim_start_matches("attached: ")
+        d.attached
+            .as_ref()
+            .map_or(String::new(), |a| attach::versions(&a.servers))
     );
     for (n, f) in d
         .nodes

@@ -37,6 +37,12 @@ fn refuse<T: Send + 'static>(
     async move { Err(e) }.boxed()
 }
 
+/// A partition refused: only a `partition` hook cuts an attached deployment.
+fn no_partitions<T: Send + 'static>() -> BoxFuture<'static, Result<T, NetError>> {
+    let e = NetError::Unsupported(refusal("a partition", "partition"));
+    async move { Err(e) }.boxed()
+}
+
 impl Net for ExternalRuntime {
     type Deployment = Deployment;
     type Error = NetError;
@@ -46,8 +52,7 @@ impl Net for ExternalRuntime {
         _d: &'a Deployment,
         _grudge: &'a Grudge,
     ) -> BoxFuture<'a, Result<Applied, NetError>> {
-        let e = NetError::Unsupported(refusal("a partition", "partition"));
-        async move { Err(e) }.boxed()
+        no_partitions()
     }
 
     /// Nothing of the tool's is in force on an attached deployment.
@@ -57,8 +62,7 @@ impl Net for ExternalRuntime {
     }
 
     fn can_partition<'a>(&'a self, _d: &'a Deployment) -> BoxFuture<'a, Result<(), NetError>> {
-        let e = NetError::Unsupported(refusal("a partition", "partition"));
-        async move { Err(e) }.boxed()
+        no_partitions()
     }
 
     fn set_links<'a>(
