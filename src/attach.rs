@@ -36,17 +36,55 @@ pub enum AttachError {
     BadInput(String),
     /// A seed that does not answer, or answers with an error (a wrong
     /// password, a refused command).
-    #[error("--attach: {seed} does not answer as a Redis server: {}", error_chain(.source))]
+    #[error("--attach: {seed} does not answer as a Redis server: {}{}", error_chain(.source), security_hint(.source))]
     Unreachable {
         seed: String,
         #[source]
-        source: ClusterError,
+        source: Box<ClusterError>,
     },
     /// A node the cluster names that cannot be reached from here.
     #[error(
         "--attach: the cluster names node {id} at {announce}, which is not among the seeds and not an address redis-drill may reach from here; give its address as a seed (name=host:port)"
     )]
     UnreachableNode { id: String, announce: String },
+}
+
+/// What to do about a seed refused for want of credentials or TLS, from the
+/// error's text (redis-rs keeps its kinds coarse).
+fn security_hint(e: &ClusterError) -> String {
+    use crate::net::secure::{self, ENV_PASSWORD, ENV_TLS_CA, ENV_TLS_SERVER_NAME, ENV_USER};
+    let text = error_chain(e);
+    let has_tls = secure::current().tls.is_some();
+    let hint = if text.contains("AuthenticationFailed") || text.contains("WRONGPASS") {
+        format!(
+            "the server refused the user and password given ({}); check {ENV_USER} and {ENV_PASSWORD} or the --credentials file",
+            secure::current().facts().describe()
+        )
+    } else if text.contains("NOAUTH") || text.contains("NOPERM") {
+        format!(
+            "the server wants a password (or a user allowed INFO): give it in {ENV_PASSWORD} ({ENV_USER} for an ACL user) or a --credentials file"
+        )
+    } else if text.contains("certificate") || text.contains("TLS handshake") {
+        format!(
+            "the server's certificate is not trusted by the CA given ({ENV_TLS_CA}) or not made out to this address (set {ENV_TLS_SERVER_NAME} to the name it is)"
+        )
+    } else if !has_tls
+        && [
+            "reset by peer",
+            "end of file",
+            "Broken pipe",
+            "unexpected EOF",
+        ]
+        .iter()
+        .any(|t| text.contains(t))
+    {
+        format!(
+            "the connection was dropped at once; if the port speaks TLS, give the CA that signed its certificate in {ENV_TLS_CA} or a --credentials file"
+        )
+    } else {
+        return String::new();
+    };
+    format!(" ({hint})")
 }
 
 impl AttachError {
@@ -153,6 +191,8 @@ pub async fn discover(seeds: &[Seed], name: &str, run_id: &str) -> Result<Deploy
             seeds: seeds.iter().map(|s| s.text.clone()).collect(),
             servers: facts,
             hooks: Default::default(),
+            security: crate::net::secure::current().facts(),
+            credentials: None,
         }),
     })
 }
@@ -169,7 +209,7 @@ async fn probe(seed: &Seed) -> Result<Probed, AttachError> {
     let label = seed.name.clone().unwrap_or_else(|| seed.addr.to_string());
     let unreachable = |source| AttachError::Unreachable {
         seed: seed.text.clone(),
-        source,
+        source: Box::new(source),
     };
     if !is_loopback(seed.addr.ip()) {
         return Err(AttachError::BadInput(format!(

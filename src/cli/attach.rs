@@ -3,12 +3,13 @@
 //! `reshard`, `fix`, `failover`, `run --name` and the planner's report work
 //! on it. `down --name NAME` forgets it and touches none of its servers.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::error::CliError;
 use super::output::print_json;
 use crate::attach::{self, Seed};
 use crate::exit;
+use crate::net::secure::{self, Security};
 use crate::runtime::external::ExternalRuntime;
 use crate::runtime::hooks::Hooks;
 use crate::runtime::{self, Deployment};
@@ -29,6 +30,12 @@ pub(crate) struct Attach {
     /// see docs/attach.md).
     #[arg(long)]
     hooks: Option<PathBuf>,
+    /// A credentials file (password or ACL user, TLS CA / client
+    /// certificate / server name; see docs/attach.md), read again by every
+    /// later command on this deployment. The REDIS_DRILL_* variables
+    /// override its fields.
+    #[arg(long)]
+    credentials: Option<PathBuf>,
 }
 
 impl Attach {
@@ -36,7 +43,9 @@ impl Attach {
     pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
         let seeds = attach::parse_seeds(&self.seeds)?;
         let hooks = load_hooks(self.hooks.as_deref())?;
-        let d = discover(&seeds, &self.name, &runtime::new_run_id(), hooks).await?;
+        secure(self.credentials.as_deref())?;
+        let mut d = discover(&seeds, &self.name, &runtime::new_run_id(), hooks).await?;
+        remember_credentials(&mut d, self.credentials.as_deref());
         ExternalRuntime::new().save(&d)?;
         if json {
             print_json(&d);
@@ -49,6 +58,47 @@ impl Attach {
         }
         Ok(exit::SUCCESS)
     }
+}
+
+/// Read the connection security (`--credentials FILE`, then the
+/// `REDIS_DRILL_*` variables) and use it for every connection from now on.
+pub(crate) fn secure(credentials: Option<&Path>) -> Result<(), CliError> {
+    let s = Security::load(credentials)?;
+    if !s.facts().is_plain() {
+        tracing::info!(security = %s.facts().describe(), "connection security");
+    }
+    secure::install(s);
+    Ok(())
+}
+
+/// The credentials file, made absolute so that a later command run from
+/// elsewhere finds it.
+pub(crate) fn remember_credentials(d: &mut Deployment, credentials: Option<&Path>) {
+    if let Some(a) = d.attached.as_mut() {
+        a.credentials = credentials.map(|p| std::path::absolute(p).unwrap_or_else(|_| p.into()));
+    }
+}
+
+/// Before a command touches an attached deployment: the connection
+/// security it was attached with (its credentials file, then the
+/// variables), refused when this command lacks TLS or AUTH the attach had.
+pub(crate) fn secure_attached(d: &Deployment) -> Result<(), CliError> {
+    let Some(a) = &d.attached else {
+        return Ok(());
+    };
+    let s = Security::load(a.credentials.as_deref())?;
+    let now = s.facts();
+    if (a.security.tls.is_some() && now.tls.is_none())
+        || (a.security.auth.is_some() && now.auth.is_none())
+    {
+        return Err(CliError::SecurityMismatch {
+            name: d.name.clone(),
+            attached: a.security.describe(),
+            now: now.describe(),
+        });
+    }
+    secure::install(s);
+    Ok(())
 }
 
 /// The hooks file's commands, or none.

@@ -1,7 +1,7 @@
 //! `redis-drill down`: remove what redis-drill created.
 
 use super::error::CliError;
-use super::locate::{locate, runtimes};
+use super::locate::{find, runtimes};
 use super::output::print_json;
 use crate::exit;
 use crate::runtime::{Removed, RuntimeKind};
@@ -31,7 +31,7 @@ impl Down {
             }
             removed
         } else {
-            let (rt, d) = locate(self.runtime, self.name.as_deref()).await?;
+            let (rt, d) = find(self.runtime, self.name.as_deref()).await?;
             let removed = rt.remove_run(&d.run_id).await?;
             if d.attached.is_some() && !json {
                 crate::outln!("forgot {} (attached: its servers were not touched)", d.name);

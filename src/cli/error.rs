@@ -51,6 +51,19 @@ pub enum CliError {
         field: &'static str,
         message: String,
     },
+    /// Credentials (`--credentials`, `REDIS_DRILL_*`) that cannot be read.
+    #[error("credentials: {0}")]
+    Security(#[from] crate::net::secure::SecurityError),
+    /// A command on an attached deployment without the connection security
+    /// it was attached with.
+    #[error(
+        "{name} was attached with {attached}; this command has {now}: give the same --credentials file or REDIS_DRILL_* variables (docs/attach.md)"
+    )]
+    SecurityMismatch {
+        name: String,
+        attached: String,
+        now: String,
+    },
     /// `run --read-only` of a drill that writes by nature.
     #[error("{0}")]
     ReadOnly(String),
@@ -151,6 +164,8 @@ impl CliError {
             CliError::Drill(e) => e.class(),
             CliError::Usage(_)
             | CliError::ReadOnly(_)
+            | CliError::Security(_)
+            | CliError::SecurityMismatch { .. }
             | CliError::FaultArgs { .. }
             | CliError::NothingUp
             | CliError::Ambiguous(_)

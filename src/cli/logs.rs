@@ -1,7 +1,7 @@
 //! `redis-drill logs NODE`.
 
 use super::error::CliError;
-use super::locate::locate;
+use super::locate::find;
 use super::node::NodeArgs;
 use crate::exit;
 
@@ -19,7 +19,7 @@ impl Logs {
     /// Print the node's last log lines (plain text whatever `json` says: a log is text).
     pub(crate) async fn run(self, _json: bool) -> Result<i32, CliError> {
         let n = self.node;
-        let (rt, d) = locate(n.runtime, n.name.as_deref()).await?;
+        let (rt, d) = find(n.runtime, n.name.as_deref()).await?;
         let logs = rt.logs(&d, &n.node, self.tail).await?;
         crate::outln!("{}", logs.trim_end());
         Ok(exit::SUCCESS)

@@ -47,6 +47,11 @@ pub(crate) struct Run {
     /// redis-drill cannot carry out itself (kill, start, partition...).
     #[arg(long, requires = "attach")]
     hooks: Option<PathBuf>,
+    /// With --attach: a credentials file (password or ACL user, TLS CA,
+    /// client certificate, server name; see docs/attach.md). The
+    /// REDIS_DRILL_* variables override its fields.
+    #[arg(long, requires = "attach")]
+    credentials: Option<PathBuf>,
     /// Run the drill without a single write: no keys loaded, the workload
     /// only GETs the drill's own (absent) keys; latency, downtime and
     /// failover from reads alone, lost writes and staleness not measured.
@@ -139,9 +144,11 @@ impl Run {
     ) -> Result<i32, CliError> {
         let seeds = crate::attach::parse_seeds(seeds)?;
         let hooks = super::attach::load_hooks(self.hooks.as_deref())?;
+        super::attach::secure(self.credentials.as_deref())?;
         let run_id = self.run_id.clone().unwrap_or_else(runtime::new_run_id);
         let name = format!("{}-{run_id}", sc.name);
-        let d = super::attach::discover(&seeds, &name, &run_id, hooks).await?;
+        let mut d = super::attach::discover(&seeds, &name, &run_id, hooks).await?;
+        super::attach::remember_credentials(&mut d, self.credentials.as_deref());
         let ext = crate::runtime::external::ExternalRuntime::new();
         ext.save(&d)?;
         if !json {

@@ -296,12 +296,15 @@ impl Connect for AskingInOneWrite {
                 asking: false,
             }
         }
-        if crate::net::dial::source().is_none() {
+        if crate::net::dial::source().is_none() && crate::net::secure::current().is_plain() {
             return MultiplexedConnection::connect_with_config(info, config)
                 .map(|r| r.map(wrap))
                 .boxed();
         }
-        // A client in a region: the connection leaves from its address.
+        // A client in a region (the connection leaves from its address), or
+        // connections with TLS or AUTH (as every other connection gets them):
+        // through the tool's own dialer, to loopback addresses only, as the
+        // client's resolver would allow.
         async move {
             let info = info.into_connection_info()?;
             let addr = match info.addr() {
@@ -315,7 +318,7 @@ impl Connect for AskingInOneWrite {
             .ok_or_else(|| {
                 RedisError::from((
                     ErrorKind::InvalidClientConfig,
-                    "a client in a region connects to loopback addresses only",
+                    "a client in a region, or with TLS or AUTH, connects to loopback addresses only",
                     format!("{:?}", info.addr()),
                 ))
             })?;

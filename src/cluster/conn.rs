@@ -309,13 +309,10 @@ impl NodeConn {
             addr,
             source,
         };
-        let client = crate::net::dial::client(addr).map_err(wrap)?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(opts.connect_timeout))
-            .set_response_timeout(Some(opts.response_timeout))
-            .set_dns_resolver(LoopbackOnly);
-        let conn = client
-            .get_multiplexed_async_connection_with_config(&config)
+            .set_response_timeout(Some(opts.response_timeout));
+        let conn = crate::net::dial::multiplexed(addr, &config, opts.connect_timeout)
             .await
             .map_err(wrap)?;
         Ok(NodeConn {

@@ -137,6 +137,8 @@ mod tests {
                 seeds: vec!["127.0.0.1:7001".into()],
                 servers: Vec::new(),
                 hooks: Hooks::parse(hooks).unwrap(),
+                security: Default::default(),
+                credentials: None,
             }),
             image: String::new(),
             topology,

@@ -93,26 +93,31 @@ pub async fn multiplexed(
     multiplexed_on(addr, &info, config.clone(), connect_timeout).await
 }
 
-/// A redis-rs client for `addr` whose connections have Nagle off (see
-/// [`multiplexed`]).
-pub fn client(addr: SocketAddr) -> RedisResult<redis::Client> {
-    let info = redis::IntoConnectionInfo::into_connection_info(format!("redis://{addr}/"))?
-        .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
-    redis::Client::open(info)
-}
-
 /// [`multiplexed`] with the connection settings redis-rs hands a cluster's
-/// node connection.
+/// node connection. TLS and AUTH as the process's connection security says
+/// ([`super::secure::current`]).
 pub(crate) async fn multiplexed_on(
     addr: SocketAddr,
     info: &redis::RedisConnectionInfo,
     config: AsyncConnectionConfig,
     connect_timeout: Duration,
 ) -> RedisResult<MultiplexedConnection> {
-    let stream = connect(addr, connect_timeout)
+    let io = |e: std::io::Error| RedisError::from((ErrorKind::Io, "connect", e.to_string()));
+    let sec = super::secure::current();
+    let tcp = connect(addr, connect_timeout).await.map_err(io)?;
+    // The TLS handshake is bounded as the TCP connect is; AUTH goes with
+    // redis-rs's own setup commands, bounded by `config`.
+    let stream = tokio::time::timeout(connect_timeout, super::secure::wrap_async(&sec, addr, tcp))
         .await
-        .map_err(|e| RedisError::from((ErrorKind::Io, "connect", e.to_string())))?;
-    let (conn, driver) = MultiplexedConnection::new_with_config(info, stream, config).await?;
+        .map_err(|_| {
+            io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("TLS handshake with {addr} timed out after {connect_timeout:?}"),
+            ))
+        })?
+        .map_err(io)?;
+    let (conn, driver) =
+        MultiplexedConnection::new_with_config(&sec.apply(info), stream, config).await?;
     tokio::spawn(driver);
     Ok(conn)
 }

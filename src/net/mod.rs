@@ -7,12 +7,15 @@
 //! business, behind one trait, [`Net`] ([`protocol`]): partition, heal,
 //! check, set links, measure links. The dialer that binds a client's source
 //! address to its region ([`dial`]) lives here too, below both the runtime
-//! and the cluster code that open connections through it.
+//! and the cluster code that open connections through it, and the
+//! connection security (AUTH, TLS) every connection gets ([`secure`]).
 
+pub mod ca;
 pub mod dial;
 pub mod grudge;
 pub mod links;
 pub mod protocol;
+pub mod secure;
 
 pub use grudge::{Grudge, Members, Shape, UnknownShape};
 pub use protocol::{Applied, Net};

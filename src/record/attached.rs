@@ -53,6 +53,12 @@ pub struct AttachedRun {
     /// The addresses given to attach, as given.
     pub seeds: Vec<String>,
     pub servers: Vec<ServerFacts>,
+    /// How every connection authenticated and encrypted (no secret).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::net::secure::SecurityFacts::is_plain"
+    )]
+    pub security: crate::net::secure::SecurityFacts,
     /// The patterns of every key the drill may write (and deleted after).
     pub key_patterns: Vec<String>,
     /// Whether the drill ran without a single write (`--read-only`).

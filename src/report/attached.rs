@@ -18,6 +18,10 @@ pub(super) fn section(r: &Report) -> Section {
         patterns(&a.key_patterns),
         if a.read_only { " It ran read-only: not one write." } else { "" }
     ));
+    s.text(format!(
+        "Every connection (workload, probes, watcher, admin): {}.",
+        a.security.describe()
+    ));
     match a.keys_deleted {
         Some(n) => {
             s.text(format!(

@@ -88,6 +88,17 @@ pub struct Attachment {
     /// it (`--hooks FILE`); none: only faults through Redis.
     #[serde(default)]
     pub hooks: super::hooks::Hooks,
+    /// How the tool's connections authenticated and encrypted when it
+    /// attached: what, never a secret.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::net::secure::SecurityFacts::is_plain"
+    )]
+    pub security: crate::net::secure::SecurityFacts,
+    /// The credentials file given at attach (`--credentials`), read again
+    /// by each later command; the secrets stay in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<std::path::PathBuf>,
 }
 
 /// Where one node runs and how it is reached.

@@ -137,9 +137,7 @@ fn unknown_placeholder(cmd: &str) -> Option<String> {
     let mut rest = cmd;
     while let Some(open) = rest.find('{') {
         let after = &rest[open + 1..];
-        let Some(close) = after.find('}') else {
-            return None;
-        };
+        let close = after.find('}')?;
         let word = &after[..close];
         let is_word =
             !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');

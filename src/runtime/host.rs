@@ -132,8 +132,12 @@ pub async fn exec(cmd: &[String]) -> Result<ExecOutput, RuntimeError> {
     let (program, args) = cmd
         .split_first()
         .ok_or_else(|| RuntimeError::BadInput("exec needs a command".into()))?;
+    // A redis-cli run here authenticates as the tool does: the password in
+    // its environment (REDISCLI_AUTH), never on a command line.
+    let (_, env) = crate::net::secure::current().redis_cli();
     let out = tokio::process::Command::new(program)
         .args(args)
+        .envs(env)
         .stdin(Stdio::null())
         .output()
         .await

@@ -82,12 +82,11 @@ where
 }
 
 async fn ping_once(addr: SocketAddr) -> Result<(), String> {
-    let client = crate::net::dial::client(addr).map_err(|e| e.to_string())?;
+    let bound = Duration::from_millis(500);
     let cfg = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(Duration::from_millis(500)))
-        .set_response_timeout(Some(Duration::from_millis(500)));
-    let mut con = client
-        .get_multiplexed_async_connection_with_config(&cfg)
+        .set_connection_timeout(Some(bound))
+        .set_response_timeout(Some(bound));
+    let mut con = crate::net::dial::multiplexed(addr, &cfg, bound)
         .await
         .map_err(|e| e.to_string())?;
     let pong: String = redis::cmd("PING")

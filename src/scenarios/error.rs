@@ -12,7 +12,9 @@ use crate::workload;
 pub enum DrillError {
     #[error("failed to {}", crate::cluster::error::error_chain(.0))]
     Cluster(#[from] ClusterError),
-    #[error("workload: {0}")]
+    /// The workload's errors are fragments with their causes as sources:
+    /// spelled out, so that "connect the app client" says why.
+    #[error("workload: {}", crate::cluster::error::error_chain(.0))]
     Workload(#[from] workload::WorkloadError),
     #[error("failed to {0}")]
     Locks(#[from] workload::locks::LockError),

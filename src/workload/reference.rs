@@ -12,12 +12,14 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use crate::net::secure::SyncStream;
 
 use crate::cluster::conn::{NodeConn, parse_info};
 use crate::cluster::{ClusterError, ConnectOptions};
@@ -114,16 +116,14 @@ impl Drop for Reference {
     }
 }
 
-fn connect(addr: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
-    let s = TcpStream::connect_timeout(&addr, timeout)?;
-    s.set_nodelay(true)?;
-    s.set_read_timeout(Some(timeout))?;
-    s.set_write_timeout(Some(timeout))?;
-    Ok(s)
+/// A raw connection (TLS and AUTH as the process's connection security
+/// says), every read and write bounded by `timeout`.
+fn connect(addr: SocketAddr, timeout: Duration) -> std::io::Result<SyncStream> {
+    crate::net::secure::connect_sync(addr, timeout)
 }
 
 /// One PING on `conn`: true when `+PONG` came back.
-fn ping(conn: &mut TcpStream) -> bool {
+fn ping(conn: &mut SyncStream) -> bool {
     let mut reply = [0u8; 7];
     conn.write_all(b"PING\r\n").is_ok()
         && conn.read_exact(&mut reply).is_ok()
@@ -141,7 +141,7 @@ fn ping_loop(
 ) -> Vec<Ping> {
     let t0 = Instant::now();
     let mut out = Vec::new();
-    let mut conn: Option<TcpStream> = None;
+    let mut conn: Option<SyncStream> = None;
     let mut k: u32 = 0;
     while out.len() < MAX_PINGS {
         let due = t0 + interval * k;

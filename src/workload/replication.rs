@@ -14,11 +14,13 @@
 //! lag of every write on every replica.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use crate::net::secure::SyncStream;
 
 use crate::record::replication::{ReplProbeSpec, ReplRecording, ReplSeen, ReplWrite};
 use crate::record::timeline::Clock;
@@ -156,16 +158,7 @@ impl Drop for ReplProbe {
     }
 }
 
-/// A RESP command.
-fn command(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
+use crate::net::secure::resp_command as command;
 
 /// A reply the probe understands: a simple string, an integer, a bulk
 /// string (or nil), or an error.
@@ -204,25 +197,22 @@ fn read_reply(r: &mut impl BufRead) -> std::io::Result<Reply> {
     })
 }
 
+/// A raw connection (TLS and AUTH as the process's connection security
+/// says): commands written straight to the stream, replies read through a
+/// buffer.
 struct Conn {
-    w: TcpStream,
-    r: BufReader<TcpStream>,
+    r: BufReader<SyncStream>,
 }
 
 fn connect(addr: SocketAddr, timeout: Duration) -> std::io::Result<Conn> {
-    let s = TcpStream::connect_timeout(&addr, timeout)?;
-    s.set_nodelay(true)?;
-    s.set_read_timeout(Some(timeout))?;
-    s.set_write_timeout(Some(timeout))?;
     Ok(Conn {
-        r: BufReader::new(s.try_clone()?),
-        w: s,
+        r: BufReader::new(crate::net::secure::connect_sync(addr, timeout)?),
     })
 }
 
 impl Conn {
     fn call(&mut self, args: &[&[u8]]) -> std::io::Result<Reply> {
-        self.w.write_all(&command(args))?;
+        self.r.get_mut().write_all(&command(args))?;
         read_reply(&mut self.r)
     }
 }

@@ -11,8 +11,8 @@
 //! from inside its network).
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
@@ -53,6 +53,13 @@ struct Node {
     /// Bumped each time a connection is stored, so that a failure seen on an
     /// old connection does not throw away a newer one another op opened.
     generation: u64,
+    /// Held while a connection to the node is being opened: one attempt at
+    /// a time, the ops that need it wait for it (a client library's
+    /// reconnect is single-flight too). Without it every op arriving while
+    /// the node has no connection opened its own, hundreds a second at the
+    /// drill's rates; cheap over plain TCP, but over TLS a storm of
+    /// handshakes that took the CPU a failover needed.
+    connecting: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A failed send: the error, and whether the request may have reached the server.
@@ -174,6 +181,7 @@ impl Router {
                         addr: n.addr,
                         conn: None,
                         generation: 0,
+                        connecting: Default::default(),
                     })
                     .collect(),
                 owner: vec![NONE; usize::from(SLOT_COUNT)],
@@ -224,6 +232,7 @@ impl Router {
             addr,
             conn: None,
             generation: 0,
+            connecting: Default::default(),
         });
         Ok(st.nodes.len() - 1)
     }
@@ -404,8 +413,26 @@ impl Router {
 
     /// The connection to node `i` and its generation, opened when there is none.
     async fn conn(&self, i: usize) -> Result<(u64, MultiplexedConnection), RedisError> {
+        let connecting = {
+            let st = self.state();
+            if let Some(c) = &st.nodes[i].conn {
+                return Ok((st.nodes[i].generation, c.clone()));
+            }
+            st.nodes[i].connecting.clone()
+        };
+        // Bounded: an op waits at most its own timeout for another's attempt.
+        let _turn = tokio::time::timeout(self.timeout, connecting.lock())
+            .await
+            .map_err(|_| {
+                RedisError::from((
+                    redis::ErrorKind::Io,
+                    "connect",
+                    "waited a timeout for another op's connection attempt".to_string(),
+                ))
+            })?;
         let addr = {
             let st = self.state();
+            // The attempt this op waited for succeeded: use it.
             if let Some(c) = &st.nodes[i].conn {
                 return Ok((st.nodes[i].generation, c.clone()));
             }

@@ -152,7 +152,21 @@ pub struct Env {
     pub runtime: &'static str,
     pub state: tempfile::TempDir,
     pub files: tempfile::TempDir,
+    /// Environment variables every command gets (credentials, say); the
+    /// test's own `REDIS_DRILL_*` credentials are never inherited.
+    pub vars: std::sync::Mutex<Vec<(String, String)>>,
 }
+
+/// The variables the tool reads credentials from (src/net/secure.rs).
+const CREDENTIAL_VARS: [&str; 7] = [
+    "REDIS_DRILL_CREDENTIALS",
+    "REDIS_DRILL_USER",
+    "REDIS_DRILL_PASSWORD",
+    "REDIS_DRILL_TLS_CA",
+    "REDIS_DRILL_TLS_CERT",
+    "REDIS_DRILL_TLS_KEY",
+    "REDIS_DRILL_TLS_SERVER_NAME",
+];
 
 impl Env {
     pub fn new(runtime: &'static str) -> Env {
@@ -160,7 +174,17 @@ impl Env {
             runtime,
             state: tempfile::tempdir().expect("temp dir"),
             files: tempfile::tempdir().expect("temp dir"),
+            vars: Default::default(),
         }
+    }
+
+    /// Every later command gets exactly these variables (besides the
+    /// runtime's), replacing the ones set before.
+    pub fn set_vars(&self, vars: &[(&str, &str)]) {
+        *self.vars.lock().unwrap() = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
     }
 
     /// The binary with this test's runtime and state dir, not yet started.
@@ -171,6 +195,10 @@ impl Env {
             .env("REDIS_DRILL_STATE_DIR", self.state.path())
             .env_remove("RUST_LOG")
             .stdin(Stdio::null());
+        for k in CREDENTIAL_VARS {
+            c.env_remove(k);
+        }
+        c.envs(self.vars.lock().unwrap().iter().map(|(k, v)| (k, v)));
         c
     }
 

@@ -262,6 +262,7 @@ pub(in crate::scenarios) fn record(
     Some(AttachedRun {
         seeds: a.seeds.clone(),
         servers: a.servers.clone(),
+        security: crate::net::secure::current().facts(),
         key_patterns: key_patterns(scenario),
         read_only: scenario.read_only,
         actions,
