@@ -38,7 +38,7 @@ fault-drills *args="": build
     #!/usr/bin/env bash
     set -uo pipefail
     rc=0
-    for s in cluster-failover cluster-failover-5s cluster-manual-failover cluster-partition cluster-partition-wait reshard-under-failure pause-primary stall-primary restart-faster-than-timeout; do
+    for s in cluster-failover cluster-failover-5s cluster-manual-failover cluster-partition cluster-partition-wait reshard-under-failure pause-primary stall-primary drop-clients restart-faster-than-timeout; do
       {{bin}} run scenarios/$s.yaml {{args}} || rc=$?
     done
     exit $rc
@@ -154,6 +154,11 @@ bench-drill *args="": build
 # The failover and reshard drills on the tool's own Docker cluster and on a docker-compose cluster attached (--runs N)
 bench-attached *args="": build
     python3 benches/attached.py {{args}}
+
+# What TLS and ACL checks cost clients: cluster-manual-failover on a plain and a TLS + ACL cluster (process runtime), each beside redis-py (--runs N)
+bench-security *args="": build
+    python3 -c 'import redis' 2>/dev/null || pip install --quiet redis
+    python3 benches/security.py {{args}}
 
 # The reshard drill's latency against an independent client (redis-py) on the same nodes at the same moment
 crosscheck *args="": build

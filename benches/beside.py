@@ -51,13 +51,15 @@ def clients_namespace(run_id, drill):
     return ["nsenter", f"--net=/proc/{pid}/ns/net"]
 
 
-def run_beside(runtime, scenario, name, out, script, worker_args, samples, timeout=900):
+def run_beside(runtime, scenario, name, out, script, worker_args, samples, timeout=900,
+               topology=None, env=None):
     """Run the drill and `script --worker NODES *worker_args SAMPLES` beside
     it; returns the drill's report.json, parsed. NODES are the addresses the
-    drill's clients use, comma-separated."""
+    drill's clients use, comma-separated. `topology`: another topology file
+    than the scenario's (of its kind); `env`: the tool's environment."""
     scenario = os.path.abspath(scenario)
-    env = dict(os.environ, REDIS_DRILL_RUNTIME=runtime)
-    sh(BIN, "up", topology_of(scenario), "--name", name, env=env)
+    env = dict(env or os.environ, REDIS_DRILL_RUNTIME=runtime)
+    sh(BIN, "up", topology or topology_of(scenario), "--name", name, env=env)
     drill = indep = None
     try:
         status = json.loads(sh(BIN, "status", "--name", name, "--json", env=env).stdout)

@@ -191,9 +191,9 @@ pub async fn discover(seeds: &[Seed], name: &str, run_id: &str) -> Result<Deploy
             seeds: seeds.iter().map(|s| s.text.clone()).collect(),
             servers: facts,
             hooks: Default::default(),
-            security: crate::net::secure::current().facts(),
-            credentials: None,
         }),
+        security: crate::net::secure::current().facts(),
+        credentials: None,
     })
 }
 
@@ -304,6 +304,7 @@ fn layout(name: &str, probed: &[Probed]) -> Result<Layout, AttachError> {
         links: Vec::new(),
         cluster: ClusterSettings { node_timeout_ms },
         nodes: placed.iter().map(|n| n.spec.clone()).collect(),
+        security: Default::default(),
         source: None,
     };
     let nodes = placed.into_iter().map(|n| n.node).collect();

@@ -525,7 +525,7 @@ mod tests {
     #[test]
     fn images_ports_and_quoting() {
         let t = topo(
-            "name: s\nkind: standalone\nimage: redis:7.2\nredis: {requirepass: \"pa$$ \\\"w\\\"\"}\nstandalone: {primaries: 3}\noverrides:\n  n2: {image: other:1, port: 7001}\n",
+            "name: s\nkind: standalone\nimage: redis:7.2\nredis: {ignore-warnings: \"pa$$ \\\"w\\\"\"}\nstandalone: {primaries: 3}\noverrides:\n  n2: {image: other:1, port: 7001}\n",
         );
         let text = render(&t, "img:1");
         let v = yaml(&text);

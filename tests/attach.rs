@@ -913,5 +913,30 @@ fn a_stall_goes_through_redis_itself_and_needs_no_hook() {
     );
     assert_eq!(cli(plain.addr(0), &["PING"]), "PONG");
     assert_eq!(dbsize(plain.addr(0)), 0);
+
+    // CLIENT KILL of every client: through Redis too, the clients reconnect.
+    let dropping = env.write(
+        "drop.yaml",
+        &format!(
+            "name: drop-attached\ntopology: {}/topologies/replicated-1x2.yaml\nworkload: {{clients: 2, probe_clients: 1, model: {{open: {{rate: 400}}}}, keys: 500, timeout_ms: 500}}\nbaseline_ms: 1000\nsettle_ms: 1000\nfaults:\n  - {{fault: drop_clients, target: primary_of:0, at_ms: 0}}\nslo:\n  max_lost_acknowledged_writes: 0\n",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+    );
+    let d = env.drill(&dropping, &["--attach", &seeds]);
+    assert!(matches!(d.code, Some(0) | Some(1)), "{}", d.output());
+    let f = &d.report().faults[0];
+    assert!(f.hooks.is_empty() && f.skipped.is_none(), "{f:?}");
+    // The count is Redis's own reply: at least the drill's 3 clients' and
+    // the probe's connections to the primary were open.
+    let closed: u64 = f
+        .detail
+        .split("closed (")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", f.detail));
+    assert!(closed >= 3, "{}", f.detail);
+    assert_eq!(cli(plain.addr(0), &["PING"]), "PONG");
+    assert_eq!(dbsize(plain.addr(0)), 0);
     nothing_remembered(&env);
 }

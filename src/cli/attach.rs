@@ -74,26 +74,28 @@ pub(crate) fn secure(credentials: Option<&Path>) -> Result<(), CliError> {
 /// The credentials file, made absolute so that a later command run from
 /// elsewhere finds it.
 pub(crate) fn remember_credentials(d: &mut Deployment, credentials: Option<&Path>) {
-    if let Some(a) = d.attached.as_mut() {
-        a.credentials = credentials.map(|p| std::path::absolute(p).unwrap_or_else(|_| p.into()));
-    }
+    d.credentials = credentials.map(|p| std::path::absolute(p).unwrap_or_else(|_| p.into()));
 }
 
-/// Before a command touches an attached deployment: the connection
-/// security it was attached with (its credentials file, then the
-/// variables), refused when this command lacks TLS or AUTH the attach had.
-pub(crate) fn secure_attached(d: &Deployment) -> Result<(), CliError> {
-    let Some(a) = &d.attached else {
-        return Ok(());
+/// Before a command touches a deployment: the connection security it
+/// needs. An attached one's: its credentials file, then the variables,
+/// refused when this command lacks TLS or AUTH the attach had. One the
+/// tool started with `security:`: the credentials it made at bring-up.
+pub(crate) fn secure_for(d: &Deployment) -> Result<(), CliError> {
+    let s = if d.attached.is_some() {
+        Security::load(d.credentials.as_deref())?
+    } else if let Some(c) = &d.credentials {
+        Security::load_with(Some(c), |_| None)?
+    } else {
+        Security::none()
     };
-    let s = Security::load(a.credentials.as_deref())?;
     let now = s.facts();
-    if (a.security.tls.is_some() && now.tls.is_none())
-        || (a.security.auth.is_some() && now.auth.is_none())
+    if (d.security.tls.is_some() && now.tls.is_none())
+        || (d.security.auth.is_some() && now.auth.is_none())
     {
         return Err(CliError::SecurityMismatch {
             name: d.name.clone(),
-            attached: a.security.describe(),
+            attached: d.security.describe(),
             now: now.describe(),
         });
     }

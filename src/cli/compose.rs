@@ -23,6 +23,12 @@ impl Compose {
     pub(crate) async fn run(self, _json: bool) -> Result<i32, CliError> {
         let t = Topology::load(&self.topology)?;
         let text = crate::compose::render(&t, DEFAULT_IMAGE);
+        if !t.security.is_plain() {
+            crate::note!(
+                "notice: the compose file is plain TCP without a password: `security:` ({}) needs a CA and credentials made at bring-up, which `redis-drill up --runtime process` makes",
+                t.security.describe()
+            );
+        }
         for link in crate::compose::unexpressed_links(&t) {
             crate::note!(
                 "notice: compose cannot express the link {link}; `redis-drill up` applies it (either runtime)"

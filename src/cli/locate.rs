@@ -24,13 +24,13 @@ pub(crate) async fn list_all(flag: Option<RuntimeKind>) -> Result<Vec<Deployment
 
 /// The running deployment a command means, with the runtime it runs on: the
 /// one called `name`, or the only one that is up; the connection security
-/// an attached one needs is in force when it returns.
+/// it needs (TLS, AUTH) is in force when it returns.
 pub(crate) async fn locate(
     flag: Option<RuntimeKind>,
     name: Option<&str>,
 ) -> Result<(Runtime, Deployment), CliError> {
     let (rt, d) = find(flag, name).await?;
-    super::attach::secure_attached(&d)?;
+    super::attach::secure_for(&d)?;
     Ok((rt, d))
 }
 

@@ -30,7 +30,8 @@ pub fn preflight(d: &Deployment, steps: &[FaultStep]) -> Result<(), String> {
             FaultKind::Failover
             | FaultKind::Stall
             | FaultKind::StallWrites
-            | FaultKind::Unstall => Vec::new(),
+            | FaultKind::Unstall
+            | FaultKind::DropClients => Vec::new(),
             FaultKind::Flush => {
                 return Err(format!(
                     "{entry}: FLUSHALL is refused on an attached deployment: it would delete keys that are not the drill's"
@@ -137,9 +138,9 @@ mod tests {
                 seeds: vec!["127.0.0.1:7001".into()],
                 servers: Vec::new(),
                 hooks: Hooks::parse(hooks).unwrap(),
-                security: Default::default(),
-                credentials: None,
             }),
+            security: Default::default(),
+            credentials: None,
             image: String::new(),
             topology,
             nodes: Vec::new(),

@@ -310,6 +310,7 @@ impl<'a> Nemesis<'a> {
                 self.client_pause(step.fault, step.hold_ms, &mut window)
                     .await?
             }
+            FaultKind::DropClients => self.drop_clients(&mut window).await?,
             kind => self.act_on(kind, &mut window).await?,
         }
         window.applied_ns = self.clock.now_ns();
@@ -512,6 +513,32 @@ impl<'a> Nemesis<'a> {
             let ends = Instant::now() + Duration::from_millis(hold);
             self.in_force.stalled.insert(n, ends);
         }
+        Ok(())
+    }
+
+    /// `drop_clients`: CLIENT KILL TYPE normal on every node of the window
+    /// (not the connection sending it): every client connection closed at
+    /// once, the tool's own watcher's too. Through Redis, on every backend.
+    async fn drop_clients(&mut self, window: &mut FaultWindow) -> Result<(), FaultError> {
+        let mut dropped = Vec::new();
+        for n in window.nodes.clone() {
+            let mut c = self.node_conn(FaultKind::DropClients, window, &n).await?;
+            let count: u64 = c
+                .run(
+                    redis::cmd("CLIENT")
+                        .arg("KILL")
+                        .arg("TYPE")
+                        .arg("normal")
+                        .arg("SKIPME")
+                        .arg("yes"),
+                )
+                .await?;
+            dropped.push(format!("{count} on {n}"));
+        }
+        window.detail = format!(
+            "CLIENT KILL TYPE normal: client connections closed ({}); the node keeps serving, replication and the cluster bus untouched — the clients must reconnect",
+            dropped.join(", ")
+        );
         Ok(())
     }
 
@@ -1042,6 +1069,8 @@ mod tests {
             run_id: "r".into(),
             runtime: crate::runtime::RuntimeKind::Process,
             attached: None,
+            security: Default::default(),
+            credentials: None,
             image: String::new(),
             topology,
             nodes: Vec::new(),

@@ -47,12 +47,18 @@ pub enum FaultKind {
     StallWrites,
     /// `CLIENT UNPAUSE`: undoes `stall` and `stall_writes`.
     Unstall,
+    /// `CLIENT KILL TYPE normal`: every client connection of the node is
+    /// closed at once (replicas and the cluster bus are not clients): the
+    /// clients must notice and reconnect. The node itself is fine. Through
+    /// Redis; nothing to undo.
+    #[serde(rename = "drop_clients")]
+    DropClients,
 }
 
 impl FaultKind {
     /// Every fault, once: what the parser lists in its message and the
     /// vocabulary tests walk.
-    pub const ALL: [FaultKind; 14] = [
+    pub const ALL: [FaultKind; 15] = [
         FaultKind::Kill,
         FaultKind::Restart,
         FaultKind::Stop,
@@ -67,6 +73,7 @@ impl FaultKind {
         FaultKind::Stall,
         FaultKind::StallWrites,
         FaultKind::Unstall,
+        FaultKind::DropClients,
     ];
 
     /// What undoes this fault at the end of its hold (`None`: nothing to undo).
@@ -107,6 +114,7 @@ impl fmt::Display for FaultKind {
             FaultKind::Stall => "stall",
             FaultKind::StallWrites => "stall_writes",
             FaultKind::Unstall => "unstall",
+            FaultKind::DropClients => "drop_clients",
         })
     }
 }

@@ -118,6 +118,13 @@ pub struct Environment {
     /// run's network), or `published ports (docker-proxy)`.
     #[serde(default)]
     pub client_path: String,
+    /// How every connection of the tool authenticated and encrypted (TLS,
+    /// AUTH): what, never a secret. Absent: plain TCP, no AUTH.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::net::secure::SecurityFacts::is_plain"
+    )]
+    pub connections: crate::net::secure::SecurityFacts,
     /// How the links between regions were made (the relay; whether the
     /// kernel had netem); empty without links.
     #[serde(default, skip_serializing_if = "String::is_empty")]

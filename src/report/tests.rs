@@ -45,6 +45,7 @@ pub(crate) fn sample() -> Report {
             host_cores: 2,
             redis_drill_version: "0.1.0".into(),
             client_path: "inside the run's network (the clients container's namespace)".into(),
+            connections: Default::default(),
             links_mechanism: String::new(),
         },
         topology: StatusReport {

@@ -155,6 +155,14 @@ fn engine(r: &Report) -> Option<String> {
     } else {
         format!(" · clients: {}", r.environment.client_path)
     };
+    let path = if r.environment.connections.is_plain() {
+        path
+    } else {
+        format!(
+            "{path} · connections: {}",
+            r.environment.connections.describe()
+        )
+    };
     let notes: String = notes.iter().map(|n| format!(" · {n}")).collect();
     Some(format!(
         "engine: {} loop · {} ops · peak {} in flight (limit {}) · {} app + {} probe connections · {threads}{priority}{path}{notes}",

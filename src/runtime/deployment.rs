@@ -75,6 +75,18 @@ pub struct Deployment {
     /// how it was attached and what its servers said of themselves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attached: Option<Attachment>,
+    /// How the tool's connections to it authenticate and encrypt: what,
+    /// never a secret.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::net::secure::SecurityFacts::is_plain"
+    )]
+    pub security: crate::net::secure::SecurityFacts,
+    /// The credentials file every command on it reads: made at bring-up
+    /// for a topology with `security:` (in the run's folder, removed with
+    /// it), or given at attach (`--credentials`). The secrets stay in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<std::path::PathBuf>,
 }
 
 /// How a deployment the tool did not start was attached.
@@ -88,17 +100,6 @@ pub struct Attachment {
     /// it (`--hooks FILE`); none: only faults through Redis.
     #[serde(default)]
     pub hooks: super::hooks::Hooks,
-    /// How the tool's connections authenticated and encrypted when it
-    /// attached: what, never a secret.
-    #[serde(
-        default,
-        skip_serializing_if = "crate::net::secure::SecurityFacts::is_plain"
-    )]
-    pub security: crate::net::secure::SecurityFacts,
-    /// The credentials file given at attach (`--credentials`), read again
-    /// by each later command; the secrets stay in it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials: Option<std::path::PathBuf>,
 }
 
 /// Where one node runs and how it is reached.
@@ -439,6 +440,8 @@ mod tests {
             run_id: "r".into(),
             runtime: RuntimeKind::Process,
             attached: None,
+            security: Default::default(),
+            credentials: None,
             image: String::new(),
             topology,
             nodes,

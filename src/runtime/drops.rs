@@ -108,6 +108,8 @@ mod tests {
             run_id: "0badf00d".into(),
             runtime: RuntimeKind::Docker,
             attached: None,
+            security: Default::default(),
+            credentials: None,
             image: String::new(),
             topology,
             nodes,

@@ -46,6 +46,7 @@ pub mod netns;
 pub mod process;
 pub mod ready;
 pub mod relay;
+pub mod secrets;
 pub mod state;
 
 pub use crate::net::Applied;

@@ -19,5 +19,6 @@ pub use load::{
 };
 pub(crate) use load::{Doc, parse_document};
 pub use model::{
-    ClusterSettings, Kind, Link, NodeSpec, RUNTIME_OWNED, Region, Role, RuntimeKind, Topology,
+    AuthMode, ClusterSettings, Kind, Link, NodeSpec, RUNTIME_OWNED, Region, Role, RuntimeKind,
+    SecuritySpec, Topology,
 };

@@ -38,6 +38,24 @@ pub const RUNTIME_OWNED: &[(&str, &str)] = &[
     ("cluster-announce-bus-port", "the runtime"),
     ("replicaof", "the node's `replica_of` field"),
     ("slaveof", "the node's `replica_of` field"),
+    (
+        "requirepass",
+        "`security.auth` (the runtime makes the password)",
+    ),
+    ("masterauth", "`security.auth`"),
+    ("masteruser", "`security.auth`"),
+    (
+        "tls-port",
+        "`security.tls` (the node's `port` becomes its TLS port)",
+    ),
+    (
+        "tls-cert-file",
+        "`security.tls` (the runtime makes a throwaway CA)",
+    ),
+    ("tls-key-file", "`security.tls`"),
+    ("tls-ca-cert-file", "`security.tls`"),
+    ("tls-replication", "`security.tls`"),
+    ("tls-cluster", "`security.tls`"),
 ];
 
 /// What kind of Redis deployment a topology describes.
@@ -80,8 +98,58 @@ pub struct Topology {
     pub cluster: ClusterSettings,
     /// Every node, primaries of each shard first, in a stable order.
     pub nodes: Vec<NodeSpec>,
+    /// TLS and AUTH on every node, with credentials the runtime makes at
+    /// bring-up; absent: plain TCP, no password.
+    #[serde(default, skip_serializing_if = "SecuritySpec::is_plain")]
+    pub security: SecuritySpec,
     /// The file this came from, for error messages and reports.
     pub source: Option<PathBuf>,
+}
+
+/// What a topology's `security:` asks of its nodes, so that a drill shows
+/// what TLS and ACL checks cost clients beside the same drill without them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecuritySpec {
+    /// TLS only: each node's port speaks TLS (no plain port), replication
+    /// and the cluster bus too, with certificates from a CA made at bring-up.
+    #[serde(default)]
+    pub tls: bool,
+    #[serde(default)]
+    pub auth: AuthMode,
+}
+
+impl SecuritySpec {
+    pub fn is_plain(&self) -> bool {
+        !self.tls && self.auth == AuthMode::None
+    }
+
+    /// `TLS and AUTH as an ACL user`, for reports.
+    pub fn describe(&self) -> String {
+        let auth = match self.auth {
+            AuthMode::None => None,
+            AuthMode::Password => Some("AUTH with a password (requirepass)"),
+            AuthMode::Acl => Some("AUTH as an ACL user (the default user off)"),
+        };
+        match (self.tls, auth) {
+            (false, None) => "plain TCP, no AUTH".into(),
+            (true, None) => "TLS (a throwaway CA)".into(),
+            (false, Some(a)) => a.into(),
+            (true, Some(a)) => format!("TLS (a throwaway CA) and {a}"),
+        }
+    }
+}
+
+/// How clients authenticate to a topology's nodes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// No password.
+    #[default]
+    None,
+    /// `requirepass`: AUTH as the default user.
+    Password,
+    /// An ACL user (`drill`) with its own password, the default user off.
+    Acl,
 }
 
 /// A named place nodes live in. What lies between two regions is a [`Link`].

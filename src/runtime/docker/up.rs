@@ -34,6 +34,12 @@ impl DockerRuntime {
         cancel: &CancellationToken,
     ) -> Result<Deployment, RuntimeError> {
         let started = Instant::now();
+        if !topology.security.is_plain() {
+            return Err(RuntimeError::BadInput(format!(
+                "security: {} is made on the process runtime only for now (the docker image would need the throwaway CA's files inside); run with --runtime process",
+                topology.security.describe()
+            )));
+        }
         if let Some(existing) = self.find(&opts.name).await? {
             return Err(RuntimeError::AlreadyUp {
                 name: opts.name.clone(),
@@ -317,6 +323,8 @@ fn layout(
         run_id: opts.run_id.clone(),
         runtime: RuntimeKind::Docker,
         attached: None,
+        security: Default::default(),
+        credentials: None,
         image: topology
             .image
             .clone()

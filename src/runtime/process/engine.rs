@@ -19,6 +19,7 @@ use crate::runtime::deployment::{
 };
 use crate::runtime::error::RuntimeError;
 use crate::runtime::ready::{all_ready, check_cancel, port_is_free, wait_for_ping};
+use crate::runtime::secrets;
 use crate::topology::{Kind, NodeSpec, Topology};
 
 /// Overrides where run directories live (default: `$TMPDIR/redis-drill`).
@@ -98,6 +99,8 @@ impl ProcessRuntime {
             run_id: opts.run_id.clone(),
             runtime: RuntimeKind::Process,
             attached: None,
+            security: Default::default(),
+            credentials: None,
             image: self.redis_server.display().to_string(),
             topology: topology.clone(),
             nodes: topology
@@ -117,6 +120,15 @@ impl ProcessRuntime {
                 })
                 .collect(),
         };
+        if !topology.security.is_plain() {
+            let made = secrets::make(&run_dir, topology.security, &secrets::block_ips(block))?;
+            let sec = crate::net::secure::Security::load_with(Some(&made.credentials), |_| None)
+                .map_err(|e| RuntimeError::Environment(e.to_string()))?;
+            deployment.security = sec.facts();
+            deployment.credentials = Some(made.credentials);
+            // Every connection from here on (the readiness PINGs first).
+            crate::net::secure::install(sec);
+        }
         // Written before anything starts, so cleanup can find this run whatever happens next.
         self.save(&deployment)?;
         // The links' relay and rules, before any node can open a connection
@@ -338,6 +350,10 @@ impl ProcessRuntime {
         directives.insert(1, ("bind-source-addr".into(), addr.ip().to_string()));
         if topology.kind == Kind::Cluster {
             directives.insert(2, ("cluster-announce-ip".into(), addr.ip().to_string()));
+        }
+        if !topology.security.is_plain() {
+            let made = secrets::load(run_dir, topology.security)?;
+            secrets::directives(topology.security, topology.kind, &made, &mut directives);
         }
         // So `ps` shows which run a node belongs to.
         directives.push((

@@ -66,6 +66,7 @@ impl Run<'_> {
                     image: d.image.clone(),
                     host_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
                     client_path: setup.clients.path.clone(),
+                    connections: crate::net::secure::current().facts(),
                     links_mechanism: if d.topology.links.is_empty() {
                         String::new()
                     } else {

@@ -27,6 +27,15 @@ pub(super) struct RawTopology {
     pub(super) replicated: Option<RawReplicated>,
     pub(super) overrides: Option<Entries<RawOverride>>,
     pub(super) nodes: Option<S<Vec<RawNode>>>,
+    pub(super) security: Option<RawSecurity>,
+}
+
+/// `security:` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSecurity {
+    pub(super) tls: Option<S<bool>>,
+    pub(super) auth: Option<S<String>>,
 }
 
 /// One `regions:` entry as written.

@@ -11,7 +11,9 @@ use super::error::{Result, TopologyError};
 use super::limits::*;
 use super::raw::{RawTopology, RedisMap, S};
 use crate::slots::SlotRange;
-use crate::topology::model::{ClusterSettings, Kind, Link, NodeSpec, Region, Role, Topology};
+use crate::topology::model::{
+    AuthMode, ClusterSettings, Kind, Link, NodeSpec, Region, Role, SecuritySpec, Topology,
+};
 
 /// Whether `s` may name a topology, region or node: lowercase letters,
 /// digits and `-`, at most `NAME_MAX` bytes, since names end up inside
@@ -129,7 +131,34 @@ impl<'a> Resolver<'a> {
             links,
             cluster: ClusterSettings { node_timeout_ms },
             nodes: self.node_specs(drafts, &topology_config)?,
+            security: self.security()?,
             source: None,
+        })
+    }
+
+    /// `security`: `tls` a boolean, `auth` one of none, password, acl.
+    fn security(&self) -> Result<SecuritySpec> {
+        let Some(raw) = &self.raw.security else {
+            return Ok(SecuritySpec::default());
+        };
+        let auth = match &raw.auth {
+            None => AuthMode::None,
+            Some(a) => match a.value.as_str() {
+                "none" => AuthMode::None,
+                "password" => AuthMode::Password,
+                "acl" => AuthMode::Acl,
+                other => {
+                    return Err(self.doc.invalid(
+                        a.referenced,
+                        "security.auth",
+                        format!("unknown auth \"{other}\"; expected none, password or acl"),
+                    ));
+                }
+            },
+        };
+        Ok(SecuritySpec {
+            tls: raw.tls.as_ref().is_some_and(|t| t.value),
+            auth,
         })
     }
 
