@@ -38,7 +38,7 @@ fault-drills *args="": build
     #!/usr/bin/env bash
     set -uo pipefail
     rc=0
-    for s in cluster-failover cluster-failover-5s cluster-manual-failover cluster-partition cluster-partition-wait reshard-under-failure pause-primary stall-primary drop-clients restart-faster-than-timeout; do
+    for s in cluster-failover cluster-failover-5s cluster-manual-failover cluster-partition cluster-partition-wait reshard-under-failure pause-primary stall-primary drop-clients sleep-primary config-maxmemory restart-faster-than-timeout; do
       {{bin}} run scenarios/$s.yaml {{args}} || rc=$?
     done
     exit $rc

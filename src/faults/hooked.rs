@@ -31,7 +31,11 @@ pub fn preflight(d: &Deployment, steps: &[FaultStep]) -> Result<(), String> {
             | FaultKind::Stall
             | FaultKind::StallWrites
             | FaultKind::Unstall
-            | FaultKind::DropClients => Vec::new(),
+            | FaultKind::DropClients
+            | FaultKind::Sleep
+            | FaultKind::Wake
+            | FaultKind::Config
+            | FaultKind::RestoreConfig => Vec::new(),
             FaultKind::Flush => {
                 return Err(format!(
                     "{entry}: FLUSHALL is refused on an attached deployment: it would delete keys that are not the drill's"

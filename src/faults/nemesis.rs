@@ -80,17 +80,22 @@ impl FaultError {
     }
 }
 
+/// A node's values of the directives a `config` fault set, before it did.
+type SavedConfig = (String, Vec<(String, String)>);
+
 /// What is in force now, so that [`Nemesis::heal_all`] can undo it.
 #[derive(Debug, Default)]
 struct InForce {
     /// Killed or stopped nodes.
     down: BTreeSet<String>,
     paused: BTreeSet<String>,
-    /// Nodes under CLIENT PAUSE (`stall`, `stall_writes`), with when the
-    /// pause ends by itself.
+    /// Nodes under CLIENT PAUSE (`stall`, `stall_writes`) or DEBUG SLEEP
+    /// (`sleep`), with when the pause or the sleep ends by itself.
     stalled: BTreeMap<String, Instant>,
     /// Partition window index → its grudge; the drops applied are their union.
     grudges: BTreeMap<usize, Grudge>,
+    /// Config window index → each node's values before its CONFIG SET.
+    configs: BTreeMap<usize, Vec<SavedConfig>>,
     /// Slow window index → what it made of a link; applied in window order
     /// over the declared links.
     slows: BTreeMap<usize, super::schedule::LinkChange>,
@@ -311,6 +316,12 @@ impl<'a> Nemesis<'a> {
                     .await?
             }
             FaultKind::DropClients => self.drop_clients(&mut window).await?,
+            FaultKind::Sleep => self.debug_sleep(step.hold_ms, &mut window).await?,
+            FaultKind::Wake => self.wake(&window.nodes.clone()).await?,
+            FaultKind::Config => self.config_set(step, index, &mut window).await?,
+            FaultKind::RestoreConfig => {
+                window.detail = "nothing to restore: a restore_config undoes a config fault".into();
+            }
             kind => self.act_on(kind, &mut window).await?,
         }
         window.applied_ns = self.clock.now_ns();
@@ -542,6 +553,170 @@ impl<'a> Nemesis<'a> {
         Ok(())
     }
 
+    /// `sleep`: DEBUG SLEEP for the hold on every node of the window, each
+    /// sent on a connection of its own that a task holds until the reply
+    /// (the command blocks its connection as it blocks the node). It ends by
+    /// itself; `wake` waits for it.
+    async fn debug_sleep(
+        &mut self,
+        hold_ms: Option<u64>,
+        window: &mut FaultWindow,
+    ) -> Result<(), FaultError> {
+        let hold = hold_ms.unwrap_or(STALL_WITHOUT_HOLD_MS);
+        let secs = format!("{:.3}", hold as f64 / 1000.0);
+        window.detail = format!(
+            "DEBUG SLEEP {secs}: the node's whole event loop stops — clients, cluster bus, replication — as near a SIGSTOP as Redis goes (the kernel still accepts connections; past the node timeout the cluster fails it over)"
+        );
+        for n in window.nodes.clone() {
+            let addr = self.node_conn_addr(FaultKind::Sleep, window, &n)?;
+            let opts = cluster::ConnectOptions {
+                response_timeout: Duration::from_millis(hold)
+                    + cluster::ConnectOptions::default().response_timeout,
+                ..cluster::ConnectOptions::default()
+            };
+            let mut c = cluster::conn::NodeConn::connect(&n, addr, opts).await?;
+            // A server that refuses DEBUG says so at once to DEBUG HELP
+            // (harmless); asleep, it would say nothing until it woke.
+            if let Err(e) = c.run::<redis::Value>(redis::cmd("DEBUG").arg("HELP")).await {
+                return Err(FaultError::Target {
+                    fault: FaultKind::Sleep,
+                    target: window.target.clone(),
+                    message: format!(
+                        "{n} refuses DEBUG ({e}); the server needs `enable-debug-command yes` (or `local` when redis-drill runs on its host)"
+                    ),
+                });
+            }
+            // The command blocks its connection as it blocks the node: a
+            // task holds it until the reply (bounded by its response timeout).
+            let mut cmd = redis::cmd("DEBUG");
+            cmd.arg("SLEEP").arg(&secs);
+            tokio::spawn(async move {
+                if let Err(e) = c.run::<()>(&cmd).await {
+                    tracing::warn!("DEBUG SLEEP: {e}");
+                }
+            });
+            let ends = Instant::now() + Duration::from_millis(hold);
+            self.in_force.stalled.insert(n, ends);
+        }
+        Ok(())
+    }
+
+    /// `config`: on every node of the window, CONFIG GET of each directive
+    /// of `set` (kept for the undo), then one CONFIG SET of them all.
+    async fn config_set(
+        &mut self,
+        step: &FaultStep,
+        index: usize,
+        window: &mut FaultWindow,
+    ) -> Result<(), FaultError> {
+        let mut saved = Vec::new();
+        let mut was = Vec::new();
+        for n in window.nodes.clone() {
+            let mut c = self.node_conn(FaultKind::Config, window, &n).await?;
+            let mut old = Vec::new();
+            for k in step.set.keys() {
+                let pair: Vec<String> = c.run(redis::cmd("CONFIG").arg("GET").arg(k)).await?;
+                let [_, v] = pair.as_slice() else {
+                    return Err(FaultError::Target {
+                        fault: FaultKind::Config,
+                        target: window.target.clone(),
+                        message: format!(
+                            "{n} does not know the directive `{k}` (CONFIG GET gave nothing)"
+                        ),
+                    });
+                };
+                old.push((k.clone(), v.clone()));
+            }
+            let mut set = redis::cmd("CONFIG");
+            set.arg("SET");
+            for (k, v) in &step.set {
+                set.arg(k).arg(v);
+            }
+            let () = c.run(&set).await?;
+            was.push(format!(
+                "{n}: {}",
+                old.iter()
+                    .map(|(k, v)| format!("{k} was {}", if v.is_empty() { "\"\"" } else { v }))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            saved.push((n, old));
+            // Stored node by node: a later node's failure still restores these.
+            self.in_force.configs.insert(index, saved.clone());
+        }
+        window.detail = format!(
+            "CONFIG SET {} ({}), put back by restore_config",
+            step.set
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            was.join("; ")
+        );
+        Ok(())
+    }
+
+    /// `restore_config`: the values window `w`'s config fault found, set
+    /// again on each node.
+    async fn restore_config(&mut self, w: usize) -> Result<(), FaultError> {
+        let Some(saved) = self.in_force.configs.get(&w).cloned() else {
+            return Ok(());
+        };
+        for (n, old) in &saved {
+            let window = self.windows[w].clone();
+            let mut c = self.node_conn(FaultKind::RestoreConfig, &window, n).await?;
+            let mut set = redis::cmd("CONFIG");
+            set.arg("SET");
+            for (k, v) in old {
+                set.arg(k).arg(v);
+            }
+            let () = c.run(&set).await?;
+        }
+        self.in_force.configs.remove(&w);
+        Ok(())
+    }
+
+    /// `wake`: each of `nodes` answers PING again (a sleeping node answers
+    /// when its sleep ends).
+    async fn wake(&mut self, nodes: &[String]) -> Result<(), FaultError> {
+        for n in nodes {
+            let Some(addr) = (self.map.nodes().iter())
+                .find(|m| &m.name == n)
+                .map(|m| m.addr)
+            else {
+                continue;
+            };
+            let left = (self.in_force.stalled.get(n)).map_or(Duration::ZERO, |end| {
+                end.saturating_duration_since(Instant::now())
+            });
+            let opts = cluster::ConnectOptions {
+                response_timeout: left + cluster::ConnectOptions::default().response_timeout,
+                ..cluster::ConnectOptions::default()
+            };
+            let mut c = cluster::conn::NodeConn::connect(n, addr, opts).await?;
+            let _: String = c.run(&redis::cmd("PING")).await?;
+            self.in_force.stalled.remove(n);
+        }
+        Ok(())
+    }
+
+    /// The address of node `n` of the window, or why there is none.
+    fn node_conn_addr(
+        &self,
+        kind: FaultKind,
+        window: &FaultWindow,
+        n: &str,
+    ) -> Result<std::net::SocketAddr, FaultError> {
+        (self.map.nodes().iter())
+            .find(|m| m.name == n)
+            .map(|m| m.addr)
+            .ok_or_else(|| FaultError::Target {
+                fault: kind,
+                target: window.target.clone(),
+                message: format!("{n} is not in the address map"),
+            })
+    }
+
     /// CLIENT UNPAUSE on each of `nodes`. Under `CLIENT PAUSE ALL` Redis
     /// holds the UNPAUSE itself until the pause ends, so each is given until
     /// its pause's own end to answer.
@@ -636,6 +811,8 @@ impl<'a> Nemesis<'a> {
                 self.apply_grudges().await?;
             }
             FaultKind::Unstall => self.unpause_clients(&nodes).await?,
+            FaultKind::Wake => self.wake(&nodes).await?,
+            FaultKind::RestoreConfig => self.restore_config(w).await?,
             kind if hooked::command(self.d, kind).is_some() => {
                 let targets = hooked::nodes_only(&nodes);
                 let runs = hooked::run_for(self.d, &self.clock, kind, &targets).await;

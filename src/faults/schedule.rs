@@ -23,6 +23,8 @@
 //! Times are relative to the end of the baseline; the schedule is expanded
 //! into [`Occurrence`]s in time order by [`expand`].
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::target::Target;
@@ -66,6 +68,9 @@ pub(crate) struct RawFault {
     pub delay_ms: Option<f64>,
     #[serde(default)]
     pub jitter_ms: Option<f64>,
+    /// config: the settings to change, `directive: value`.
+    #[serde(default)]
+    pub set: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 /// What a `slow` fault makes of a link while it holds.
@@ -100,6 +105,9 @@ pub struct FaultStep {
     pub every_ms: Option<u64>,
     /// For `slow`: what the link becomes.
     pub link: Option<LinkChange>,
+    /// For `config`: the directives to set and their values (names
+    /// lowercased, bools as yes/no).
+    pub set: BTreeMap<String, String>,
 }
 
 /// A validation error: the field (under the entry) and the message.
@@ -122,6 +130,7 @@ impl RawFault {
             between: None,
             delay_ms: None,
             jitter_ms: None,
+            set: None,
         }
     }
 
@@ -157,6 +166,7 @@ impl RawFault {
         let link = self.link(fault)?;
         check_target_and_peer(fault, shape, &target, &peer)?;
         self.check_hold(fault, scheduled)?;
+        let set = self.settings(fault)?;
         let repeat = self.repeat()?;
         Ok(FaultStep {
             fault,
@@ -170,7 +180,56 @@ impl RawFault {
             repeat,
             every_ms: self.every_ms,
             link,
+            set,
         })
+    }
+
+    /// A config fault's `set`: required there, refused elsewhere; no
+    /// directive redis-drill owns (the port, the data dir, the passwords:
+    /// changing them would cut the tool off the node).
+    fn settings(&self, fault: FaultKind) -> Result<BTreeMap<String, String>, FieldError> {
+        match (&self.set, fault) {
+            (None, FaultKind::Config) => Err((
+                "set",
+                "a config fault needs `set: {directive: value, ...}`".into(),
+            )),
+            (Some(_), f) if f != FaultKind::Config => Err((
+                "set",
+                format!("only a config fault sets directives, not {f}"),
+            )),
+            (None, _) => Ok(BTreeMap::new()),
+            (Some(map), _) => {
+                if map.is_empty() {
+                    return Err(("set", "names no directive".into()));
+                }
+                let mut out = BTreeMap::new();
+                for (k, v) in map {
+                    let key = k.to_ascii_lowercase();
+                    if let Some((_, instead)) = crate::topology::RUNTIME_OWNED
+                        .iter()
+                        .find(|(n, _)| *n == key)
+                    {
+                        return Err((
+                            "set",
+                            format!("`{key}` is redis-drill's to set ({instead}), not a fault's"),
+                        ));
+                    }
+                    let value = match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        serde_json::Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
+                        serde_json::Value::Number(n) => n.to_string(),
+                        other => {
+                            return Err((
+                                "set",
+                                format!("`{key}`: {other} is not a string, a number or a bool"),
+                            ));
+                        }
+                    };
+                    out.insert(key, value);
+                }
+                Ok(out)
+            }
+        }
     }
 
     /// A partition's shape: required for a partition, refused otherwise.
@@ -250,7 +309,7 @@ impl RawFault {
             return Err((
                 "hold_ms",
                 format!(
-                    "{fault} is not undone, so it has no hold (only kill, stop, pause, partition, slow, stall and stall_writes have one)"
+                    "{fault} is not undone, so it has no hold (only kill, stop, pause, partition, slow, stall, stall_writes and sleep have one)"
                 ),
             ));
         }
@@ -265,6 +324,7 @@ impl RawFault {
                     | FaultKind::Slow
                     | FaultKind::Stall
                     | FaultKind::StallWrites
+                    | FaultKind::Sleep
             )
             && self.hold_ms.is_none()
         {

@@ -53,12 +53,27 @@ pub enum FaultKind {
     /// Redis; nothing to undo.
     #[serde(rename = "drop_clients")]
     DropClients,
+    /// `DEBUG SLEEP` for the hold: the node's whole event loop stops —
+    /// clients, the cluster bus, replication — the nearest thing to a
+    /// SIGSTOP through Redis (its listening socket still accepts, the
+    /// kernel does that). Needs `enable-debug-command` on the server.
+    Sleep,
+    /// Wait until a sleeping node answers again: undoes `sleep` (which
+    /// ends by itself).
+    Wake,
+    /// `CONFIG SET` of the settings the fault's `set` gives, each node's
+    /// old values read first (`CONFIG GET`) and put back by
+    /// `restore_config`. Through Redis.
+    Config,
+    /// `CONFIG SET` of the values a `config` fault found: its undo.
+    #[serde(rename = "restore_config")]
+    RestoreConfig,
 }
 
 impl FaultKind {
     /// Every fault, once: what the parser lists in its message and the
     /// vocabulary tests walk.
-    pub const ALL: [FaultKind; 15] = [
+    pub const ALL: [FaultKind; 19] = [
         FaultKind::Kill,
         FaultKind::Restart,
         FaultKind::Stop,
@@ -74,6 +89,10 @@ impl FaultKind {
         FaultKind::StallWrites,
         FaultKind::Unstall,
         FaultKind::DropClients,
+        FaultKind::Sleep,
+        FaultKind::Wake,
+        FaultKind::Config,
+        FaultKind::RestoreConfig,
     ];
 
     /// What undoes this fault at the end of its hold (`None`: nothing to undo).
@@ -83,6 +102,8 @@ impl FaultKind {
             FaultKind::Pause => Some(FaultKind::Resume),
             FaultKind::Partition | FaultKind::Slow => Some(FaultKind::Heal),
             FaultKind::Stall | FaultKind::StallWrites => Some(FaultKind::Unstall),
+            FaultKind::Sleep => Some(FaultKind::Wake),
+            FaultKind::Config => Some(FaultKind::RestoreConfig),
             _ => None,
         }
     }
@@ -115,6 +136,10 @@ impl fmt::Display for FaultKind {
             FaultKind::StallWrites => "stall_writes",
             FaultKind::Unstall => "unstall",
             FaultKind::DropClients => "drop_clients",
+            FaultKind::Sleep => "sleep",
+            FaultKind::Wake => "wake",
+            FaultKind::Config => "config",
+            FaultKind::RestoreConfig => "restore_config",
         })
     }
 }

@@ -16,6 +16,8 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("protected-mode", "no"),
     ("repl-diskless-sync", "yes"),
     ("repl-diskless-sync-delay", "0"),
+    // The `sleep` fault is DEBUG SLEEP, which Redis 7 refuses by default.
+    ("enable-debug-command", "yes"),
 ];
 
 /// Where a node listens and how it reaches its primary: what differs between

@@ -58,9 +58,24 @@ pub(in crate::scenarios) async fn preflight(
     crate::faults::hooked::preflight(d, &scenario.faults)
         .map_err(|why| DrillError::Attached(format!("{}: {why}", scenario.source.display())))?;
     let patterns = key_patterns(scenario);
+    let sleeps = scenario
+        .faults
+        .iter()
+        .any(|f| f.fault == crate::faults::FaultKind::Sleep);
     let mut scanned = Vec::new();
     for n in &d.nodes {
         let mut c = connect(n).await?;
+        // `sleep` is DEBUG SLEEP: refused by a server that does not allow
+        // DEBUG, which says so to a harmless DEBUG HELP.
+        if sleeps && let Err(e) = c.run::<redis::Value>(redis::cmd("DEBUG").arg("HELP")).await {
+            return Err(DrillError::Attached(format!(
+                "{}: the `sleep` fault is DEBUG SLEEP, and node {} ({}) refuses DEBUG ({}); it needs `enable-debug-command yes` (or `local` where redis-drill runs on its host), or use `stall` (CLIENT PAUSE) or a `pause` hook",
+                scenario.source.display(),
+                n.name,
+                n.addr,
+                crate::cluster::error::error_chain(&e)
+            )));
+        }
         if !is_primary(&mut c).await? {
             continue;
         }
@@ -79,11 +94,8 @@ pub(in crate::scenarios) async fn preflight(
         at_ns: None,
         what: format!(
             "read each primary's keys matching {} (SCAN, on {}): none",
-            patterns
-                .iter()
-                .map(|p| format!("`{p}`"))
-                .collect::<Vec<_>>()
-                .join(" "),
+            // Plain text: the HTML report shows Markdown backticks literally.
+            patterns.join(", "),
             scanned.join(", ")
         ),
     }])
