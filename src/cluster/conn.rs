@@ -312,9 +312,22 @@ impl NodeConn {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(opts.connect_timeout))
             .set_response_timeout(Some(opts.response_timeout));
-        let conn = crate::net::dial::multiplexed(addr, &config, opts.connect_timeout)
-            .await
-            .map_err(wrap)?;
+        // The whole connect bounded, its setup commands included, as
+        // redis-rs bounds its own: a node that accepts but never answers
+        // (SIGSTOP) must not hang an admin command.
+        let conn = tokio::time::timeout(
+            opts.connect_timeout + opts.response_timeout,
+            crate::net::dial::multiplexed(addr, &config, opts.connect_timeout),
+        )
+        .await
+        .map_err(|_| {
+            wrap(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "connect",
+                format!("{addr} accepted the connection but did not answer its setup"),
+            )))
+        })?
+        .map_err(wrap)?;
         Ok(NodeConn {
             name: name.to_string(),
             addr,

@@ -116,20 +116,8 @@ pub(crate) async fn multiplexed_on(
             ))
         })?
         .map_err(io)?;
-    // redis-rs's setup commands (AUTH, CLIENT SETINFO) bounded as redis-rs
-    // bounds them when it connects itself: a node that accepts but never
-    // answers (SIGSTOP, DEBUG SLEEP) must not hang the caller.
-    let (conn, driver) = tokio::time::timeout(
-        connect_timeout,
-        MultiplexedConnection::new_with_config(&sec.apply(info), stream, config),
-    )
-    .await
-    .map_err(|_| {
-        io(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!("{addr} accepted the connection but did not answer its setup within {connect_timeout:?}"),
-        ))
-    })??;
+    let (conn, driver) =
+        MultiplexedConnection::new_with_config(&sec.apply(info), stream, config).await?;
     tokio::spawn(driver);
     Ok(conn)
 }

@@ -86,8 +86,9 @@ async fn ping_once(addr: SocketAddr) -> Result<(), String> {
     let cfg = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(bound))
         .set_response_timeout(Some(bound));
-    let mut con = crate::net::dial::multiplexed(addr, &cfg, bound)
+    let mut con = tokio::time::timeout(bound * 2, crate::net::dial::multiplexed(addr, &cfg, bound))
         .await
+        .map_err(|_| format!("{addr} did not answer its connection setup"))?
         .map_err(|e| e.to_string())?;
     let pong: String = redis::cmd("PING")
         .query_async(&mut con)
