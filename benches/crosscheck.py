@@ -30,41 +30,22 @@ Needs root on Docker (nsenter into the clients' namespace) and redis-py
 
 import argparse
 import os
-import random
-import signal
 import sys
 import tempfile
-import time
 
-from beside import ROOT, run_beside, samples_of
+from beside import ROOT, closed_loop_gets, run_beside, samples_of
 
 
 def worker(nodes, keys, out):
     """The independent client: GETs in a closed loop until SIGTERM."""
     from redis.cluster import ClusterNode, RedisCluster
 
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    host, port = nodes[0].rsplit(":", 1)
     rc = RedisCluster(
         startup_nodes=[ClusterNode(*n.rsplit(":", 1)) for n in nodes],
         socket_timeout=1.0,
         socket_connect_timeout=1.0,
     )
-    rng = random.Random(7)
-    rows = []
-    deadline = time.monotonic() + 600  # bounded: the drill is far shorter
-    while not stop and time.monotonic() < deadline:
-        key = f"drill:{rng.randrange(keys)}"
-        t0 = time.monotonic_ns()
-        try:
-            rc.get(key)
-            ok = 1
-        except Exception:
-            ok = 0
-        rows.append(f"{t0} {time.monotonic_ns()} {ok}\n")
-    with open(out, "w") as f:
-        f.writelines(rows)
+    closed_loop_gets(rc, keys, out)
 
 
 def pct(v, q):

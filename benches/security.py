@@ -18,13 +18,10 @@ failover's promotion and the app downtime.
 
 import argparse
 import os
-import random
-import signal
 import sys
 import tempfile
-import time
 
-from beside import ROOT, run_beside, samples_of
+from beside import ROOT, closed_loop_gets, run_beside, samples_of
 
 KINDS = {
     "plain": os.path.join(ROOT, "topologies", "cluster-3x1-fast.yaml"),
@@ -37,15 +34,12 @@ def worker(nodes, keys, state, out):
     credentials the tool made when the cluster has any."""
     from redis.cluster import ClusterNode, RedisCluster
 
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     kw = {}
     # The cluster is up (with its secrets) before the drill starts.
     found = [os.path.join(state, d, "secrets", "credentials.yaml") for d in os.listdir(state)]
     found = [f for f in found if os.path.exists(f)]
     if found:
-        creds = found[0]
-        text = dict(line.strip().split(": ", 1) for line in open(creds)
+        text = dict(line.strip().split(": ", 1) for line in open(found[0])
                     if ": " in line and not line.startswith("#"))
         kw = dict(ssl=True, ssl_ca_certs=text["ca"], ssl_cert_reqs="required",
                   ssl_check_hostname=False, username=text.get("user"), password=text["password"])
@@ -55,20 +49,7 @@ def worker(nodes, keys, state, out):
         socket_connect_timeout=1.0,
         **kw,
     )
-    rng = random.Random(7)
-    rows = []
-    deadline = time.monotonic() + 600  # bounded: the drill is far shorter
-    while not stop and time.monotonic() < deadline:
-        key = f"drill:{rng.randrange(keys)}"
-        t0 = time.monotonic_ns()
-        try:
-            rc.get(key)
-            ok = 1
-        except Exception:
-            ok = 0
-        rows.append(f"{t0} {time.monotonic_ns()} {ok}\n")
-    with open(out, "w") as f:
-        f.writelines(rows)
+    closed_loop_gets(rc, keys, out)
 
 
 def pct(v, q):

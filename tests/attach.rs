@@ -257,41 +257,39 @@ fn a_deployment_behind_tls_and_an_acl_user_is_drilled_as_one_without() {
     let ca = secured.ca.ca.display().to_string();
     let other_ca = secured.other_ca.display().to_string();
 
-    // No credentials: the environment (exit 3), naming the node.
-    let d = env.drill(scenario, &["--attach", &seeds]);
-    d.assert_code(exit::ENVIRONMENT);
-    assert!(
-        d.stderr.contains("n1") && d.stderr.contains("REDIS_DRILL_TLS_CA"),
-        "{}",
-        d.stderr
-    );
-    // A wrong password: exit 3 naming the node, and the password nowhere.
-    env.set_vars(&[
-        ("REDIS_DRILL_TLS_CA", &ca),
-        ("REDIS_DRILL_USER", DRILL_USER),
-        ("REDIS_DRILL_PASSWORD", "not-the-password-7d2"),
-    ]);
-    let d = env.drill(scenario, &["--attach", &seeds]);
-    d.assert_code(exit::ENVIRONMENT);
-    assert!(
-        d.stderr.contains("n1") && d.stderr.contains("refused the user and password"),
-        "{}",
-        d.stderr
-    );
-    assert!(!d.output().contains("not-the-password"), "{}", d.output());
-    // A certificate from a CA not trusted: exit 3 naming the node.
-    env.set_vars(&[
-        ("REDIS_DRILL_TLS_CA", &other_ca),
-        ("REDIS_DRILL_USER", DRILL_USER),
-        ("REDIS_DRILL_PASSWORD", DRILL_PASSWORD),
-    ]);
-    let d = env.drill(scenario, &["--attach", &seeds]);
-    d.assert_code(exit::ENVIRONMENT);
-    assert!(
-        d.stderr.contains("n1") && d.stderr.contains("certificate"),
-        "{}",
-        d.stderr
-    );
+    // Each wrong setting: the environment (exit 3), naming the node and
+    // what to fix; the wrong password in no output.
+    let wrong_pw = "not-the-password-7d2";
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (&[], "REDIS_DRILL_TLS_CA"),
+        (
+            &[
+                ("REDIS_DRILL_TLS_CA", &ca),
+                ("REDIS_DRILL_USER", DRILL_USER),
+                ("REDIS_DRILL_PASSWORD", wrong_pw),
+            ],
+            "refused the user and password",
+        ),
+        (
+            &[
+                ("REDIS_DRILL_TLS_CA", &other_ca),
+                ("REDIS_DRILL_USER", DRILL_USER),
+                ("REDIS_DRILL_PASSWORD", DRILL_PASSWORD),
+            ],
+            "certificate",
+        ),
+    ];
+    for (vars, says) in cases {
+        env.set_vars(vars);
+        let d = env.drill(scenario, &["--attach", &seeds]);
+        d.assert_code(exit::ENVIRONMENT);
+        assert!(
+            d.stderr.contains("n1") && d.stderr.contains(says),
+            "{}",
+            d.stderr
+        );
+        assert!(!d.output().contains(wrong_pw), "{}", d.output());
+    }
     nothing_remembered(&env);
     for i in 0..3 {
         assert_eq!(cli_as(plain.addr(i), Some(&secured), &["DBSIZE"]), "0");

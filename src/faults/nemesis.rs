@@ -679,25 +679,7 @@ impl<'a> Nemesis<'a> {
     /// `wake`: each of `nodes` answers PING again (a sleeping node answers
     /// when its sleep ends).
     async fn wake(&mut self, nodes: &[String]) -> Result<(), FaultError> {
-        for n in nodes {
-            let Some(addr) = (self.map.nodes().iter())
-                .find(|m| &m.name == n)
-                .map(|m| m.addr)
-            else {
-                continue;
-            };
-            let left = (self.in_force.stalled.get(n)).map_or(Duration::ZERO, |end| {
-                end.saturating_duration_since(Instant::now())
-            });
-            let opts = cluster::ConnectOptions {
-                response_timeout: left + cluster::ConnectOptions::default().response_timeout,
-                ..cluster::ConnectOptions::default()
-            };
-            let mut c = cluster::conn::NodeConn::connect(n, addr, opts).await?;
-            let _: String = c.run(&redis::cmd("PING")).await?;
-            self.in_force.stalled.remove(n);
-        }
-        Ok(())
+        self.when_held_ends(nodes, redis::cmd("PING")).await
     }
 
     /// The address of node `n` of the window, or why there is none.
@@ -721,11 +703,21 @@ impl<'a> Nemesis<'a> {
     /// holds the UNPAUSE itself until the pause ends, so each is given until
     /// its pause's own end to answer.
     async fn unpause_clients(&mut self, nodes: &[String]) -> Result<(), FaultError> {
+        let mut unpause = redis::cmd("CLIENT");
+        unpause.arg("UNPAUSE");
+        self.when_held_ends(nodes, unpause).await
+    }
+
+    /// `cmd` on each of `nodes` that is held (CLIENT PAUSE, DEBUG SLEEP),
+    /// each given until its hold's own end to answer (a held node answers
+    /// when the hold ends); the node is no longer held after.
+    async fn when_held_ends(
+        &mut self,
+        nodes: &[String],
+        cmd: redis::Cmd,
+    ) -> Result<(), FaultError> {
         for n in nodes {
-            let Some(addr) = self
-                .map
-                .nodes()
-                .iter()
+            let Some(addr) = (self.map.nodes().iter())
                 .find(|m| &m.name == n)
                 .map(|m| m.addr)
             else {
@@ -739,7 +731,8 @@ impl<'a> Nemesis<'a> {
                 ..cluster::ConnectOptions::default()
             };
             let mut c = cluster::conn::NodeConn::connect(n, addr, opts).await?;
-            let () = c.run(redis::cmd("CLIENT").arg("UNPAUSE")).await?;
+            // `()` takes OK and PONG alike; an error reply stays an error.
+            let () = c.run(&cmd).await?;
             self.in_force.stalled.remove(n);
         }
         Ok(())
@@ -752,14 +745,7 @@ impl<'a> Nemesis<'a> {
         window: &FaultWindow,
         n: &str,
     ) -> Result<cluster::conn::NodeConn, FaultError> {
-        let addr = (self.map.nodes().iter())
-            .find(|m| m.name == n)
-            .map(|m| m.addr)
-            .ok_or_else(|| FaultError::Target {
-                fault: kind,
-                target: window.target.clone(),
-                message: format!("{n} is not in the address map"),
-            })?;
+        let addr = self.node_conn_addr(kind, window, n)?;
         Ok(cluster::conn::NodeConn::connect(n, addr, cluster::ConnectOptions::default()).await?)
     }
 
