@@ -148,8 +148,17 @@ fn a_nightly_flags_a_regression_and_survives_a_hung_drill() {
         t.replace("during_ms: 8000", "during_ms: 600000")
     });
     // The bound applies to every drill: well above what standalone-restart
-    // takes on a loaded machine (5–10 s; CI once took 8.04 s).
-    let (code, third) = nightly(&env, &scenarios, &out, &["--drill-timeout", "30"]);
+    // takes on a loaded machine (5–10 s; CI once took 8.04 s). What this
+    // step checks is the hung drill, so the p99 of the restart drill beside
+    // it is not compared: on a loaded 2-core machine it moved 1.2 → 7.2 ms
+    // between two runs of the same drill (CI on 96a8bce), past the default
+    // 5 ms, and a regression outranks unknown.
+    let (code, third) = nightly(
+        &env,
+        &scenarios,
+        &out,
+        &["--drill-timeout", "30", "--threshold", "p99_ms=1000"],
+    );
     let hung = entry(&third, "lock-single");
     assert_eq!(
         (&hung["status"], &hung["verdict"]),

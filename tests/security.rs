@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::bounded::Bounded as _;
-use common::{Env, address, topology};
+use common::{Env, address, docker_or_skip, topology};
 use redis_drill::exit;
 use redis_drill::report::Verdict;
 
@@ -34,13 +34,31 @@ fn redis_cli(addr: SocketAddr, args: &[&str], cmd: &[&str]) -> String {
     .to_string()
 }
 
-#[test]
-fn a_tls_and_acl_cluster_is_drilled_as_a_plain_one_and_its_secrets_go_with_it() {
-    let env = Env::new("process");
+crate::on_both_runtimes!(
+    a_tls_and_acl_cluster_is_drilled_as_a_plain_one_and_its_secrets_go_with_it,
+    a_tls_and_acl_cluster_on_docker_is_drilled_as_a_plain_one_and_its_secrets_go_with_it,
+    tls_and_acl_cluster
+);
+
+/// Where the runtime keeps a run's secrets on the host: in the process
+/// runtime's run folder; beside the state dir (`-docker`) for Docker,
+/// mounted into its nodes.
+fn secrets_of(env: &Env, run_id: &str) -> std::path::PathBuf {
+    match env.runtime {
+        "process" => env.state.path().join(run_id).join("secrets"),
+        _ => {
+            let mut name = env.state.path().as_os_str().to_owned();
+            name.push("-docker");
+            std::path::PathBuf::from(name).join(run_id).join("secrets")
+        }
+    }
+}
+
+fn tls_and_acl_cluster(env: &Env) {
     let up = env.up(&topology("cluster-3x1-fast-tls.yaml"), "sec");
     let status = up.status();
     let s1n1 = address(&status, "s1n1");
-    let secrets = env.state.path().join(&up.run_id).join("secrets");
+    let secrets = secrets_of(env, &up.run_id);
     let ca = secrets.join("ca.pem");
     let creds = std::fs::read_to_string(secrets.join("credentials.yaml")).unwrap();
     let password = creds
@@ -109,8 +127,37 @@ fn a_tls_and_acl_cluster_is_drilled_as_a_plain_one_and_its_secrets_go_with_it() 
             }
         }
     }
+    if env.runtime == "docker" {
+        // Nor on the containers' command lines (`docker inspect`, `ps`):
+        // the nodes read it from the mounted file.
+        let label = format!("label=redis-drill.run-id={}", up.run_id);
+        let ids = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &label])
+            .args(["--filter", "label=redis-drill.node"])
+            .bounded_output()
+            .unwrap();
+        let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(ids.len(), 6, "{ids:?}");
+        let inspect = Command::new("docker")
+            .arg("inspect")
+            .args(&ids)
+            .bounded_output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&inspect.stdout);
+        assert!(text.contains("/secrets/security.conf"), "{text}");
+        assert!(!text.contains(&password), "docker inspect shows the password");
+    }
     up.down();
     assert!(!secrets.exists(), "the secrets outlived the run");
+    let folder = secrets.parent().unwrap().parent().unwrap();
+    assert!(
+        env.runtime == "process" || !folder.exists(),
+        "{} outlived its last run",
+        folder.display()
+    );
 }
 
 #[test]
@@ -139,13 +186,4 @@ fn a_security_setting_is_checked_before_anything_starts() {
         err.contains("requirepass") && err.contains("security.auth"),
         "{err}"
     );
-    // Not made on Docker (yet): refused before any container or network.
-    let docker = Env::new("docker");
-    let out = docker.run(&[
-        "up",
-        topology("cluster-3x1-fast-tls.yaml").to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(exit::BAD_INPUT));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("process runtime only"), "{err}");
 }

@@ -303,22 +303,22 @@ impl Connect for AskingInOneWrite {
         }
         // A client in a region (the connection leaves from its address), or
         // connections with TLS or AUTH (as every other connection gets them):
-        // through the tool's own dialer, to loopback addresses only, as the
-        // client's resolver would allow.
+        // through the tool's own dialer, to loopback addresses and the run's
+        // own nodes only, as the client's resolver allows.
         async move {
             let info = info.into_connection_info()?;
             let addr = match info.addr() {
                 redis::ConnectionAddr::Tcp(host, port) => host
                     .parse::<std::net::IpAddr>()
                     .ok()
-                    .filter(|ip| super::conn::is_loopback(*ip))
+                    .filter(|ip| super::conn::is_own(*ip))
                     .map(|ip| std::net::SocketAddr::new(ip, *port)),
                 _ => None,
             }
             .ok_or_else(|| {
                 RedisError::from((
                     ErrorKind::InvalidClientConfig,
-                    "a client in a region, or with TLS or AUTH, connects to loopback addresses only",
+                    "a client in a region, or with TLS or AUTH, connects to loopback addresses and the run's own nodes only",
                     format!("{:?}", info.addr()),
                 ))
             })?;

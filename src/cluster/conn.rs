@@ -113,7 +113,14 @@ impl AddressMap {
     }
 
     /// A resolver for redis-rs that yields only what [`AddressMap::allows`].
+    /// The run's node addresses it allows are remembered for the process
+    /// ([`is_own`]): a cluster client's connections that go through the
+    /// tool's own dialer (TLS, AUTH, a region) are held to the same.
     pub fn resolver(&self) -> OwnAddressesOnly {
+        OWN_NETWORK
+            .lock()
+            .expect("the own-network set is never poisoned")
+            .extend(self.network.iter().copied());
         OwnAddressesOnly {
             network: self.network.clone().into(),
         }
@@ -203,6 +210,20 @@ impl Default for ConnectOptions {
             response_timeout: Duration::from_secs(2),
         }
     }
+}
+
+/// Every run-network node address a resolver of this process allows.
+static OWN_NETWORK: std::sync::Mutex<std::collections::BTreeSet<IpAddr>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Whether a connection of this process may go to `ip`: loopback, or a node
+/// of a run's own network that a client's resolver allows.
+pub fn is_own(ip: IpAddr) -> bool {
+    is_loopback(ip)
+        || OWN_NETWORK
+            .lock()
+            .expect("the own-network set is never poisoned")
+            .contains(&ip)
 }
 
 /// A DNS resolver for redis-rs that only yields loopback addresses, so that no

@@ -82,6 +82,20 @@ where
 }
 
 async fn ping_once(addr: SocketAddr) -> Result<(), String> {
+    let pong: String = query_once(addr, &redis::cmd("PING")).await?;
+    if pong == "PONG" {
+        Ok(())
+    } else {
+        Err(format!("unexpected reply {pong}"))
+    }
+}
+
+/// One command on a connection of its own to `addr` (the tool's dialer:
+/// TLS and AUTH as in force), the whole bounded to about a second.
+pub(crate) async fn query_once<T: redis::FromRedisValue>(
+    addr: SocketAddr,
+    cmd: &redis::Cmd,
+) -> Result<T, String> {
     let bound = Duration::from_millis(500);
     let cfg = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(bound))
@@ -90,15 +104,7 @@ async fn ping_once(addr: SocketAddr) -> Result<(), String> {
         .await
         .map_err(|_| format!("{addr} did not answer its connection setup"))?
         .map_err(|e| e.to_string())?;
-    let pong: String = redis::cmd("PING")
-        .query_async(&mut con)
-        .await
-        .map_err(|e| e.to_string())?;
-    if pong == "PONG" {
-        Ok(())
-    } else {
-        Err(format!("unexpected reply {pong}"))
-    }
+    cmd.query_async(&mut con).await.map_err(|e| e.to_string())
 }
 
 /// Find a free TCP port on `ip` by binding port 0, never one this process

@@ -82,6 +82,26 @@ pub fn make(run_dir: &Path, spec: SecuritySpec, ips: &[IpAddr]) -> Result<Secret
     })
 }
 
+impl Secrets {
+    /// The same secrets as a node sees them with [`Self::dir`] mounted at
+    /// `dir` (docker: `/secrets`).
+    pub fn relocated(&self, dir: &Path) -> Secrets {
+        let at = |p: &Path| dir.join(p.file_name().expect("a secrets file has a name"));
+        Secrets {
+            dir: dir.to_path_buf(),
+            ca: self.ca.as_ref().map(|c| CaFiles {
+                ca: at(&c.ca),
+                server_cert: at(&c.server_cert),
+                server_key: at(&c.server_key),
+                client_cert: at(&c.client_cert),
+                client_key: at(&c.client_key),
+            }),
+            password: self.password.clone(),
+            credentials: at(&self.credentials),
+        }
+    }
+}
+
 /// Every address of the process runtime's block `127.0.B.0/24`: the server
 /// certificate covers nodes added later too.
 pub fn block_ips(block: u8) -> Vec<IpAddr> {
@@ -161,6 +181,25 @@ pub fn directives(
     }
 }
 
+/// For a node that takes its settings as arguments (docker): [`directives`]
+/// split in two. The port moves (`tls-port`) among `args`; every other
+/// directive — the certificate files and the password — is returned as the
+/// text of a file the node reads first, so that no password stands on a
+/// command line (`docker inspect`, `ps`).
+pub fn file_and_args(
+    spec: SecuritySpec,
+    kind: Kind,
+    secrets: &Secrets,
+    args: &mut Vec<(String, String)>,
+) -> String {
+    let before = args.len();
+    directives(spec, kind, secrets, args);
+    let added = args.split_off(before);
+    let (ports, file): (Vec<_>, Vec<_>) = added.into_iter().partition(|(k, _)| k == "tls-port");
+    args.extend(ports);
+    crate::runtime::config::to_conf(&file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,5 +234,26 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o077, 0, "credentials readable by others: {mode:o}");
+    }
+
+    #[test]
+    fn a_docker_node_gets_its_password_in_a_file_and_its_port_as_an_argument() {
+        let run = tempfile::tempdir().unwrap();
+        let spec = SecuritySpec {
+            tls: true,
+            auth: AuthMode::Password,
+        };
+        let s = make(run.path(), spec, &block_ips(9)).unwrap();
+        let inside = s.relocated(Path::new("/secrets"));
+        let mut args = vec![("port".to_string(), "6379".to_string())];
+        let file = file_and_args(spec, Kind::Cluster, &inside, &mut args);
+        assert_eq!(
+            args,
+            [("port".into(), "0".into()), ("tls-port".into(), "6379".into())]
+        );
+        let password = inside.password.clone().unwrap();
+        assert!(file.contains(&format!("requirepass {password}")), "{file}");
+        assert!(file.contains("tls-cert-file \"/secrets/server.pem\""), "{file}");
+        assert!(!file.contains(&run.path().display().to_string()), "{file}");
     }
 }

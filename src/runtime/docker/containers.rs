@@ -12,12 +12,15 @@ use bollard::models::{
 };
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 
-use super::engine::{BUS_PORT, DATA_PORT, DockerRuntime, FIRST_HOST, network_name};
+use super::engine::{
+    BUS_PORT, DATA_PORT, DockerRuntime, FIRST_HOST, SECRETS_MOUNT, network_name,
+};
 use crate::runtime::config::{self, Listen};
 use crate::runtime::deployment::{AddedNode, DeployedNode, Deployment, labels};
 use crate::runtime::error::RuntimeError;
 use crate::runtime::image::DEFAULT_IMAGE;
 use crate::runtime::ready::{free_port, port_is_free};
+use crate::runtime::secrets;
 use crate::topology::{Kind, NodeSpec, Topology};
 
 impl DockerRuntime {
@@ -181,7 +184,22 @@ impl DockerRuntime {
             logfile: String::new(),
             replicaof,
         };
-        let args = config::to_args(&config::directives(topology, spec, &listen));
+        let mut directives = config::directives(topology, spec, &listen);
+        let mut binds: Vec<String> = super::links::bind(&topology.links)?.into_iter().collect();
+        let mut first = Vec::new();
+        if !topology.security.is_plain() {
+            // The certificates and the password from a file on the host,
+            // mounted read-only; only the port stays an argument.
+            let host = secrets::load(&self.run_dir(&deployment.run_id), topology.security)?;
+            let inside = host.relocated(std::path::Path::new(SECRETS_MOUNT));
+            let text =
+                secrets::file_and_args(topology.security, topology.kind, &inside, &mut directives);
+            let file = host.dir.join("security.conf");
+            write_private(&file, &text)?;
+            binds.push(format!("{}:{SECRETS_MOUNT}:ro", host.dir.display()));
+            first.push(format!("{SECRETS_MOUNT}/security.conf"));
+        }
+        let args: Vec<String> = first.into_iter().chain(config::to_args(&directives)).collect();
         let mut lbls = common_labels(deployment);
         lbls.insert(labels::NODE.into(), spec.name.clone());
         lbls.insert(
@@ -225,7 +243,7 @@ impl DockerRuntime {
                 // and links (and the relay's SO_MARK).
                 cap_add: Some(vec!["NET_ADMIN".into()]),
                 // The relay of the links, run in the node's namespace.
-                binds: super::links::bind(&topology.links)?.map(|b| vec![b]),
+                binds: (!binds.is_empty()).then_some(binds),
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
@@ -264,6 +282,23 @@ impl DockerRuntime {
             )
         })
     }
+}
+
+/// Write `text` to `path`, readable by its owner only (it holds a
+/// password), whole: through a temporary file and a rename.
+fn write_private(path: &std::path::Path, text: &str) -> Result<(), RuntimeError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let err = || RuntimeError::io(format!("writing {}", path.display()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(err())?;
+    std::io::Write::write_all(&mut f, text.as_bytes()).map_err(err())?;
+    std::fs::rename(&tmp, path).map_err(err())
 }
 
 /// A container's one endpoint: on `network` at the static address `ip`,

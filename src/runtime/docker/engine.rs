@@ -39,12 +39,19 @@ pub(super) const CLIENTS_HOST: u8 = 2;
 /// The `clients` container's name suffix: node names cannot start with an
 /// underscore, so it never clashes with a node's container.
 pub(super) const CLIENTS_SUFFIX: &str = "_clients";
+/// Where a node of a run with `security:` finds its certificates and its
+/// settings file.
+pub(super) const SECRETS_MOUNT: &str = "/secrets";
 
 /// The docker backend: a connection to one engine, through which every
 /// container, network and exec of a run goes.
 pub struct DockerRuntime {
     /// The engine's client; every file of the backend calls through it.
     pub(super) docker: Docker,
+    /// Where the secrets of runs with `security:` live on the host, one
+    /// folder per run id, mounted read-only into its nodes at
+    /// [`SECRETS_MOUNT`] and removed with the run.
+    pub(super) secrets_base: std::path::PathBuf,
 }
 
 impl DockerRuntime {
@@ -60,7 +67,16 @@ impl DockerRuntime {
             .await
             .map_err(|_| RuntimeError::DockerSilent("the engine did not answer a ping within 3 s"))?
             .map_err(RuntimeError::NoDocker)?;
-        Ok(DockerRuntime { docker })
+        Ok(DockerRuntime {
+            docker,
+            secrets_base: crate::runtime::state::base("-docker"),
+        })
+    }
+
+    /// The folder of `run_id`'s secrets on the host (made by `up` when its
+    /// topology has `security:`).
+    pub(super) fn run_dir(&self, run_id: &str) -> std::path::PathBuf {
+        self.secrets_base.join(run_id)
     }
 
     /// The engine's client, for `image build`, which needs nothing else.
@@ -134,7 +150,11 @@ impl DockerRuntime {
         cmd: &[String],
     ) -> Result<ExecOutput, RuntimeError> {
         let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
-        super::exec::exec_in(&self.docker, &node.handle, &cmd)
+        // A redis-cli run there authenticates as the tool does: the
+        // password in its environment (REDISCLI_AUTH), never on a command
+        // line; the CA is at /secrets/ca.pem for `--tls --cacert`.
+        let (_, env) = crate::net::secure::current().redis_cli();
+        super::exec::exec_with(&self.docker, &node.handle, &cmd, &env)
             .await
             .map_err(|e| match e {
                 RuntimeError::Docker { source, .. } => RuntimeError::Docker {

@@ -20,12 +20,24 @@ pub(super) async fn exec_in(
     handle: &str,
     cmd: &[&str],
 ) -> Result<ExecOutput, RuntimeError> {
+    exec_with(docker, handle, cmd, &[]).await
+}
+
+/// [`exec_in`] with `env` (`NAME`, value) set for the command.
+pub(super) async fn exec_with(
+    docker: &Docker,
+    handle: &str,
+    cmd: &[&str],
+    env: &[(String, String)],
+) -> Result<ExecOutput, RuntimeError> {
     let ctx = || format!("exec `{}` in {handle}", cmd.join(" "));
     let created = docker
         .create_exec(
             handle,
             bollard::models::ExecConfig {
                 cmd: Some(argv(cmd)),
+                env: (!env.is_empty())
+                    .then(|| env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),
                 ..Default::default()

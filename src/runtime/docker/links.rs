@@ -153,18 +153,11 @@ pub async fn install(
     // A replica's link to its primary, opened as it started, is reset now
     // rather than at its next acknowledgement (up to a second away), so
     // replication crosses the relay before anything is measured.
-    if let Err(e) = exec::exec_in(
-        docker,
-        &node.handle,
-        &[
-            "redis-cli",
-            "-p",
-            "6379",
-            "CLIENT",
-            "KILL",
-            "TYPE",
-            "master",
-        ],
+    // From the host, through the tool's dialer: a node of a topology with
+    // `security:` refuses a redis-cli inside it that has no password.
+    if let Err(e) = crate::runtime::ready::query_once::<redis::Value>(
+        node.addr,
+        redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("master"),
     )
     .await
     {

@@ -91,14 +91,24 @@ impl DockerRuntime {
 
     /// Remove everything labelled with `run_id`.
     pub(super) async fn remove_run(&self, run_id: &str) -> Result<Removed, RuntimeError> {
-        self.remove_labelled(&format!("{}={run_id}", labels::RUN_ID))
-            .await
+        let mut removed = self
+            .remove_labelled(&format!("{}={run_id}", labels::RUN_ID))
+            .await?;
+        removed.dirs = remove_dir(&self.run_dir(run_id))?;
+        Ok(removed)
     }
 
     /// Remove everything redis-drill made on this engine.
     pub(super) async fn remove_all(&self) -> Result<Removed, RuntimeError> {
-        self.remove_labelled(&format!("{}={}", labels::TOOL, labels::TOOL_VALUE))
-            .await
+        let mut removed = self
+            .remove_labelled(&format!("{}={}", labels::TOOL, labels::TOOL_VALUE))
+            .await?;
+        if let Ok(entries) = std::fs::read_dir(&self.secrets_base) {
+            for e in entries.flatten() {
+                removed.dirs += remove_dir(&e.path())?;
+            }
+        }
+        Ok(removed)
     }
 
     /// Every container, running or not, matching `filters` (e.g. a label).
@@ -151,6 +161,22 @@ impl DockerRuntime {
             networks,
             ..Default::default()
         })
+    }
+}
+
+/// Remove a run's secrets folder on the host, if it has one: 1 if it did;
+/// and the folder of them all once it is empty.
+fn remove_dir(dir: &std::path::Path) -> Result<usize, RuntimeError> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => {
+            if let Some(base) = dir.parent() {
+                // Fails, as it should, while another run's secrets are there.
+                let _ = std::fs::remove_dir(base);
+            }
+            Ok(1)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(RuntimeError::io(format!("removing {}", dir.display()))(e)),
     }
 }
 

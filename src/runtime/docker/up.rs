@@ -20,6 +20,7 @@ use crate::runtime::deployment::{
 };
 use crate::runtime::error::RuntimeError;
 use crate::runtime::image::{self, DEFAULT_IMAGE};
+use crate::runtime::secrets;
 use crate::runtime::ready::{all_ready, check_cancel, free_port, port_is_free, wait_for_ping};
 use crate::topology::{NodeSpec, Role, Topology};
 
@@ -34,12 +35,6 @@ impl DockerRuntime {
         cancel: &CancellationToken,
     ) -> Result<Deployment, RuntimeError> {
         let started = Instant::now();
-        if !topology.security.is_plain() {
-            return Err(RuntimeError::BadInput(format!(
-                "security: {} is made on the process runtime only for now (the docker image would need the throwaway CA's files inside); run with --runtime process",
-                topology.security.describe()
-            )));
-        }
         if let Some(existing) = self.find(&opts.name).await? {
             return Err(RuntimeError::AlreadyUp {
                 name: opts.name.clone(),
@@ -52,7 +47,10 @@ impl DockerRuntime {
         // Fixed host ports are refused before the engine is asked for a subnet.
         let host_ports = host_ports(topology)?;
         let subnet = self.pick_subnet().await?;
-        let deployment = layout(topology, opts, subnet, &host_ports);
+        let mut deployment = layout(topology, opts, subnet, &host_ports);
+        if !topology.security.is_plain() {
+            self.make_secrets(&mut deployment, subnet)?;
+        }
         let network = network_name(&opts.run_id);
         self.create_network(&network, subnet, &deployment).await?;
         tracing::debug!(
@@ -73,6 +71,28 @@ impl DockerRuntime {
         check_cancel(cancel)?;
         super::links::install_all(&self.docker, &deployment).await?;
         Ok(deployment)
+    }
+
+    /// The secrets of a topology with `security:`, in the run's folder on
+    /// the host: a CA whose server certificate covers 127.0.0.1 (the
+    /// published ports) and every address of the run's subnet (the bus,
+    /// replication, nodes added later), a password, the credentials file
+    /// every later command reads — installed for this process's
+    /// connections from here on, the readiness PINGs first.
+    fn make_secrets(&self, d: &mut Deployment, subnet: [u8; 3]) -> Result<(), RuntimeError> {
+        let dir = self.run_dir(&d.run_id);
+        std::fs::create_dir_all(&dir)
+            .map_err(RuntimeError::io(format!("creating {}", dir.display())))?;
+        let ips: Vec<IpAddr> = std::iter::once(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            .chain((1..=254).map(|h| IpAddr::V4(Ipv4Addr::new(subnet[0], subnet[1], subnet[2], h))))
+            .collect();
+        let made = secrets::make(&dir, d.topology.security, &ips)?;
+        let sec = crate::net::secure::Security::load_with(Some(&made.credentials), |_| None)
+            .map_err(|e| RuntimeError::Environment(e.to_string()))?;
+        d.security = sec.facts();
+        d.credentials = Some(made.credentials);
+        crate::net::secure::install(sec);
+        Ok(())
     }
 
     /// Every node's image, present locally (built or checked) before

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use crate::runtime::deployment::{Deployment, Removed};
 use crate::runtime::error::RuntimeError;
-use crate::runtime::process::STATE_DIR_ENV;
 
 /// The external backend: where its attached deployments are remembered.
 pub struct ExternalRuntime {
@@ -19,14 +18,8 @@ impl ExternalRuntime {
     /// point the state directory at their own temp dir see only their own
     /// attached deployments too.
     pub fn new() -> ExternalRuntime {
-        let base = match std::env::var_os(STATE_DIR_ENV) {
-            Some(d) if !d.is_empty() => PathBuf::from(d),
-            _ => std::env::temp_dir().join("redis-drill"),
-        };
-        let mut name = base.file_name().unwrap_or_default().to_os_string();
-        name.push("-attached");
         ExternalRuntime {
-            base: base.with_file_name(name),
+            base: crate::runtime::state::base("-attached"),
         }
     }
 

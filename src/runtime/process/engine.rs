@@ -22,9 +22,7 @@ use crate::runtime::ready::{all_ready, check_cancel, port_is_free, wait_for_ping
 use crate::runtime::secrets;
 use crate::topology::{Kind, NodeSpec, Topology};
 
-/// Overrides where run directories live (default: `$TMPDIR/redis-drill`).
-/// Tests point it at their own temp dir so they never see each other's runs.
-pub const STATE_DIR_ENV: &str = "REDIS_DRILL_STATE_DIR";
+pub use crate::runtime::state::STATE_DIR_ENV;
 /// Default data port on each node's own address.
 const DATA_PORT: u16 = 6379;
 /// Default bus port: explicit (cluster-port), low, and out of the kernel's
@@ -48,11 +46,10 @@ impl ProcessRuntime {
                 "redis-server not found on PATH; install it (apt-get install redis-server) or use --runtime docker".into(),
             )
         })?;
-        let base = match std::env::var_os(STATE_DIR_ENV) {
-            Some(d) if !d.is_empty() => PathBuf::from(d),
-            _ => std::env::temp_dir().join("redis-drill"),
-        };
-        Ok(ProcessRuntime { redis_server, base })
+        Ok(ProcessRuntime {
+            redis_server,
+            base: crate::runtime::state::base(""),
+        })
     }
 
     /// A runtime whose runs live under `base`, as [`STATE_DIR_ENV`] would
