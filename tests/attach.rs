@@ -445,9 +445,17 @@ fn a_cluster_behind_tls_fails_over_through_redis_under_an_acl_user() {
             secured.ca.ca.display()
         ),
     );
+    // Named by a `kind: external` file, its credentials file beside it.
+    assert_eq!(creds.parent(), Some(env.files.path()));
+    let staging = env.write(
+        "staging.yaml",
+        &format!(
+            "name: staging\nkind: external\nexternal:\n  seeds: [{seeds}]\n  credentials: credentials.yaml\n"
+        ),
+    );
     let d = env.drill(
         Path::new("scenarios/cluster-manual-failover.yaml"),
-        &["--attach", &seeds, "--credentials", creds.to_str().unwrap()],
+        &["--attach", staging.to_str().unwrap()],
     );
     let report = d.report();
     assert!(
@@ -533,8 +541,30 @@ fn attach_status_and_down_never_touch_the_servers() {
     let plain = Plain::start(1);
     let name = common::unique_name("att");
     let seeds = plain.seeds();
-    let out = env.run(&["attach", &seeds, "--name", &name]);
-    assert!(out.status.success());
+    // Addresses need a name; a `kind: external` file has one, and is
+    // attached, never brought up.
+    let out = env.run(&["attach", &seeds]);
+    assert_eq!(out.status.code(), Some(exit::BAD_INPUT));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--name NAME is needed"));
+    let list = seeds.split(',').collect::<Vec<_>>().join(", ");
+    let file = env.write(
+        "deployment.yaml",
+        &format!("name: {name}\nkind: external\nexternal:\n  seeds: [{list}]\n"),
+    );
+    let file = file.to_str().unwrap();
+    let up = env.run(&["up", file]);
+    assert_eq!(up.status.code(), Some(exit::BAD_INPUT));
+    let err = String::from_utf8_lossy(&up.stderr);
+    assert!(
+        err.contains("deployment.yaml:2:1: kind: `kind: external` names a deployment redis-drill did not start"),
+        "{err}"
+    );
+    let out = env.run(&["attach", file]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("replicated deployment of 2 node(s)"),

@@ -148,7 +148,10 @@ fn tls_and_acl_cluster(env: &Env) {
             .unwrap();
         let text = String::from_utf8_lossy(&inspect.stdout);
         assert!(text.contains("/secrets/security.conf"), "{text}");
-        assert!(!text.contains(&password), "docker inspect shows the password");
+        assert!(
+            !text.contains(&password),
+            "docker inspect shows the password"
+        );
     }
     up.down();
     assert!(!secrets.exists(), "the secrets outlived the run");

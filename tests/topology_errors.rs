@@ -58,6 +58,10 @@ case!(
 case!(missing_name, "kind: cluster\ncluster: {shards: 1}\n");
 case!(missing_kind, "name: a\ncluster: {shards: 1}\n");
 case!(
+    kind_external,
+    "name: a\nkind: external\nexternal:\n  seeds: [127.0.0.1:7000]\n"
+);
+case!(
     missing_node_name,
     "name: a\nkind: cluster\nnodes:\n  - name: p\n  - replica_of: p\n"
 );

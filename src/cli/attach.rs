@@ -20,11 +20,13 @@ use crate::runtime::{self, Deployment};
 pub(crate) struct Attach {
     /// The servers' addresses: HOST:PORT[,HOST:PORT...], each optionally
     /// NAME=HOST:PORT to name the node (a cluster's other nodes are found
-    /// from CLUSTER NODES).
+    /// from CLUSTER NODES); or a topology file of `kind: external` that
+    /// names them, with its hooks and credentials files.
     seeds: String,
-    /// The name later commands address it by (`--name`).
+    /// The name later commands address it by (`--name`); by default the
+    /// `kind: external` file's name.
     #[arg(long)]
-    name: String,
+    name: Option<String>,
     /// A hooks file: the user's commands for the faults redis-drill cannot
     /// carry out on a server it did not start (kill, start, partition...;
     /// see docs/attach.md).
@@ -41,11 +43,14 @@ pub(crate) struct Attach {
 impl Attach {
     /// Discover and remember the deployment; print what was found.
     pub(crate) async fn run(self, json: bool) -> Result<i32, CliError> {
-        let seeds = attach::parse_seeds(&self.seeds)?;
-        let hooks = load_hooks(self.hooks.as_deref())?;
-        secure(self.credentials.as_deref())?;
-        let mut d = discover(&seeds, &self.name, &runtime::new_run_id(), hooks).await?;
-        remember_credentials(&mut d, self.credentials.as_deref());
+        let t = target(&self.seeds, self.hooks, self.credentials)?;
+        let name = (self.name.or(t.name)).ok_or(CliError::Usage(
+            "attach: --name NAME is needed with addresses (a kind: external file names itself)",
+        ))?;
+        let hooks = load_hooks(t.hooks.as_deref())?;
+        secure(t.credentials.as_deref())?;
+        let mut d = discover(&t.seeds, &name, &runtime::new_run_id(), hooks).await?;
+        remember_credentials(&mut d, t.credentials.as_deref());
         ExternalRuntime::new().save(&d)?;
         if json {
             print_json(&d);
@@ -58,6 +63,41 @@ impl Attach {
         }
         Ok(exit::SUCCESS)
     }
+}
+
+/// What `attach` and `run --attach` were pointed at: addresses, or a
+/// `kind: external` file naming them with its hooks and credentials files
+/// (`--hooks` and `--credentials` on the command line win over the file's).
+pub(crate) struct Target {
+    pub seeds: Vec<attach::Seed>,
+    /// The file's name for the deployment.
+    pub name: Option<String>,
+    pub hooks: Option<PathBuf>,
+    pub credentials: Option<PathBuf>,
+}
+
+/// `arg` as [`Target`]: a file when it ends in `.yaml`/`.yml` or is one,
+/// else addresses. Checked before anything is reached.
+pub(crate) fn target(
+    arg: &str,
+    hooks: Option<PathBuf>,
+    credentials: Option<PathBuf>,
+) -> Result<Target, CliError> {
+    if attach::file::names_a_file(arg) {
+        let f = attach::file::ExternalFile::load(Path::new(arg))?;
+        return Ok(Target {
+            seeds: f.seeds,
+            name: Some(f.name),
+            hooks: hooks.or(f.hooks),
+            credentials: credentials.or(f.credentials),
+        });
+    }
+    Ok(Target {
+        seeds: attach::parse_seeds(arg)?,
+        name: None,
+        hooks,
+        credentials,
+    })
 }
 
 /// Read the connection security (`--credentials FILE`, then the

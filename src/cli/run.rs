@@ -38,9 +38,10 @@ pub(crate) struct Run {
     #[arg(long, conflicts_with = "keep")]
     name: Option<String>,
     /// Drill a deployment the tool did not start, found from these
-    /// addresses (HOST:PORT[,HOST:PORT...], each optionally NAME=HOST:PORT):
-    /// it writes only keys under the drill's prefix, deletes them after,
-    /// and starts or stops nothing itself (see docs/attach.md).
+    /// addresses (HOST:PORT[,HOST:PORT...], each optionally NAME=HOST:PORT)
+    /// or from a topology file of `kind: external` (its seeds, hooks and
+    /// credentials): it writes only keys under the drill's prefix, deletes
+    /// them after, and starts or stops nothing itself (see docs/attach.md).
     #[arg(long, conflicts_with_all = ["keep", "name", "runtime"])]
     attach: Option<String>,
     /// With --attach: the hooks file, the user's commands for the faults
@@ -142,13 +143,13 @@ impl Run {
         seeds: &str,
         json: bool,
     ) -> Result<i32, CliError> {
-        let seeds = crate::attach::parse_seeds(seeds)?;
-        let hooks = super::attach::load_hooks(self.hooks.as_deref())?;
-        super::attach::secure(self.credentials.as_deref())?;
+        let t = super::attach::target(seeds, self.hooks.clone(), self.credentials.clone())?;
+        let hooks = super::attach::load_hooks(t.hooks.as_deref())?;
+        super::attach::secure(t.credentials.as_deref())?;
         let run_id = self.run_id.clone().unwrap_or_else(runtime::new_run_id);
-        let name = format!("{}-{run_id}", sc.name);
-        let mut d = super::attach::discover(&seeds, &name, &run_id, hooks).await?;
-        super::attach::remember_credentials(&mut d, self.credentials.as_deref());
+        let name = format!("{}-{run_id}", t.name.as_deref().unwrap_or(&sc.name));
+        let mut d = super::attach::discover(&t.seeds, &name, &run_id, hooks).await?;
+        super::attach::remember_credentials(&mut d, t.credentials.as_deref());
         let ext = crate::runtime::external::ExternalRuntime::new();
         ext.save(&d)?;
         if !json {

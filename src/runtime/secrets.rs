@@ -249,11 +249,17 @@ mod tests {
         let file = file_and_args(spec, Kind::Cluster, &inside, &mut args);
         assert_eq!(
             args,
-            [("port".into(), "0".into()), ("tls-port".into(), "6379".into())]
+            [
+                ("port".into(), "0".into()),
+                ("tls-port".into(), "6379".into())
+            ]
         );
         let password = inside.password.clone().unwrap();
         assert!(file.contains(&format!("requirepass {password}")), "{file}");
-        assert!(file.contains("tls-cert-file \"/secrets/server.pem\""), "{file}");
+        assert!(
+            file.contains("tls-cert-file \"/secrets/server.pem\""),
+            "{file}"
+        );
         assert!(!file.contains(&run.path().display().to_string()), "{file}");
     }
 }

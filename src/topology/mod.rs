@@ -17,7 +17,7 @@ mod model;
 pub use load::{
     DEFAULT_NODE_TIMEOUT_MS, DEFAULT_REGION, MAX_NODES, NAME_MAX, Position, TopologyError,
 };
-pub(crate) use load::{Doc, parse_document};
+pub(crate) use load::{Doc, parse_document, valid_name};
 pub use model::{
     AuthMode, ClusterSettings, Kind, Link, NodeSpec, RUNTIME_OWNED, Region, Role, RuntimeKind,
     SecuritySpec, Topology,

@@ -12,9 +12,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 
-use super::engine::{
-    BUS_PORT, DATA_PORT, DockerRuntime, FIRST_HOST, SECRETS_MOUNT, network_name,
-};
+use super::engine::{BUS_PORT, DATA_PORT, DockerRuntime, FIRST_HOST, SECRETS_MOUNT, network_name};
 use crate::runtime::config::{self, Listen};
 use crate::runtime::deployment::{AddedNode, DeployedNode, Deployment, labels};
 use crate::runtime::error::RuntimeError;
@@ -199,7 +197,10 @@ impl DockerRuntime {
             binds.push(format!("{}:{SECRETS_MOUNT}:ro", host.dir.display()));
             first.push(format!("{SECRETS_MOUNT}/security.conf"));
         }
-        let args: Vec<String> = first.into_iter().chain(config::to_args(&directives)).collect();
+        let args: Vec<String> = first
+            .into_iter()
+            .chain(config::to_args(&directives))
+            .collect();
         let mut lbls = common_labels(deployment);
         lbls.insert(labels::NODE.into(), spec.name.clone());
         lbls.insert(

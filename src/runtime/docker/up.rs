@@ -20,8 +20,8 @@ use crate::runtime::deployment::{
 };
 use crate::runtime::error::RuntimeError;
 use crate::runtime::image::{self, DEFAULT_IMAGE};
-use crate::runtime::secrets;
 use crate::runtime::ready::{all_ready, check_cancel, free_port, port_is_free, wait_for_ping};
+use crate::runtime::secrets;
 use crate::topology::{NodeSpec, Role, Topology};
 
 impl DockerRuntime {

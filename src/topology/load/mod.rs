@@ -30,3 +30,4 @@ pub(crate) use doc::Doc;
 pub use error::{Position, TopologyError};
 pub use limits::{DEFAULT_NODE_TIMEOUT_MS, DEFAULT_REGION, MAX_NODES, NAME_MAX};
 pub(crate) use parse::parse_document;
+pub(crate) use resolve::valid_name;

@@ -23,6 +23,7 @@ pub fn load(path: &Path) -> Result<Topology> {
 /// Resolve a topology from its text; `path` only names it in errors and in
 /// [`Topology::source`].
 pub fn parse(src: &str, path: Option<&Path>) -> Result<Topology> {
+    refuse_external(src, path)?;
     let (raw, doc) = parse_document::<RawTopology>(
         src,
         path,
@@ -35,6 +36,27 @@ pub fn parse(src: &str, path: Option<&Path>) -> Result<Topology> {
     .resolve()?;
     topology.source = path.map(Path::to_path_buf);
     Ok(topology)
+}
+
+/// A `kind: external` file names a deployment to attach, not one to start:
+/// refused with where it goes instead, before its other fields (which no
+/// topology has) are read as unknown.
+fn refuse_external(src: &str, path: Option<&Path>) -> Result<()> {
+    #[derive(serde::Deserialize)]
+    struct KindOnly {
+        kind: Option<String>,
+    }
+    let Ok((probe, doc)) = parse_document::<KindOnly>(src, path, "") else {
+        // The full parse reports what is wrong with the file.
+        return Ok(());
+    };
+    if probe.kind.as_deref() == Some("external") {
+        return Err(doc.invalid_field(
+            &["kind"],
+            "`kind: external` names a deployment redis-drill did not start: it is attached, never brought up — `redis-drill attach FILE`, or `redis-drill run SCENARIO --attach FILE` with a scenario whose topology is of the deployment's kind (cluster, standalone or replicated)",
+        ));
+    }
+    Ok(())
 }
 
 /// Parse any redis-drill YAML file (topologies, scenarios) into `T`, with

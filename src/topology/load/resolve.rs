@@ -18,7 +18,7 @@ use crate::topology::model::{
 /// Whether `s` may name a topology, region or node: lowercase letters,
 /// digits and `-`, at most `NAME_MAX` bytes, since names end up inside
 /// container, network and host names.
-pub(super) fn valid_name(s: &str) -> bool {
+pub(crate) fn valid_name(s: &str) -> bool {
     (1..=NAME_MAX).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')

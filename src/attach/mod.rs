@@ -12,6 +12,8 @@
 //! the cluster names that is not among the seeds is reached at the address
 //! it announces, when that is one the tool may reach.
 
+pub mod file;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
