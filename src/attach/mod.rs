@@ -350,6 +350,9 @@ fn placed(
             region: "default".into(),
             port: None,
             image: None,
+            // Not the tool's to choose: what each server is, is recorded
+            // from what it reports (`servers`).
+            server: Default::default(),
             config,
             slots,
         },

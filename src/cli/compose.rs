@@ -25,8 +25,20 @@ impl Compose {
         let text = crate::compose::render(&t, DEFAULT_IMAGE);
         if !t.security.is_plain() {
             crate::note!(
-                "notice: the compose file is plain TCP without a password: `security:` ({}) needs a CA and credentials made at bring-up, which `redis-drill up --runtime process` makes",
+                "notice: the compose file is plain TCP without a password: `security:` ({}) needs a CA and credentials made at bring-up, which `redis-drill up` makes (either runtime)",
                 t.security.describe()
+            );
+        }
+        let mut servers: Vec<&crate::topology::Server> = (t.nodes.iter())
+            .filter(|n| n.image.is_none() && t.image.is_none() && !n.server.is_default())
+            .map(|n| &n.server)
+            .collect();
+        servers.sort();
+        servers.dedup();
+        for s in servers {
+            crate::note!(
+                "notice: nodes of server {s} run {}: build it first with `redis-drill image build --server {s}`",
+                crate::runtime::image::for_server(s)
             );
         }
         for link in crate::compose::unexpressed_links(&t) {

@@ -129,6 +129,30 @@ pub struct Environment {
     /// kernel had netem); empty without links.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub links_mechanism: String,
+    /// The server each node reported at the end (`INFO server`): `redis
+    /// 7.0.15`, `valkey 9.1.2`; `unknown` for a node that did not answer.
+    /// Absent in records made before servers could differ.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub servers: BTreeMap<String, String>,
+}
+
+impl Environment {
+    /// The server(s) the run ran on, for the report's engine line: `redis
+    /// 7.0.15`, or `mixed: redis 7.0.15 ×4, valkey 9.1.2 ×2`.
+    pub fn server_line(&self) -> String {
+        if self.servers.is_empty() {
+            return format!("redis {}", self.redis_version);
+        }
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for s in self.servers.values() {
+            *counts.entry(s.as_str()).or_default() += 1;
+        }
+        if counts.len() == 1 {
+            return counts.into_keys().next().unwrap_or_default().to_string();
+        }
+        let parts: Vec<String> = counts.iter().map(|(s, n)| format!("{s} ×{n}")).collect();
+        format!("mixed: {}", parts.join(", "))
+    }
 }
 
 /// The reshard's figures, stored with the run so a re-check needs no cluster.

@@ -35,6 +35,9 @@ pub fn suite(r: &Report) -> TestSuite {
         Property::new("runtime", r.environment.runtime.as_str()),
         Property::new("redis_version", r.environment.redis_version.as_str()),
     ]);
+    if !r.environment.servers.is_empty() {
+        suite.add_property(Property::new("server", r.environment.server_line()));
+    }
     let expect = |name: &String| match &r.expected {
         Some(e) if e.spec.fail.contains(name) => Expect::Fail,
         Some(e) if e.spec.may_fail.contains(name) => Expect::Either,

@@ -19,10 +19,10 @@ pub fn render(r: &Report) -> String {
         s.push_str(&format!("{}\n\n", e.line()));
     }
     s.push_str(&format!(
-        "seed {} · {} · redis {} · {} cores · {}\n\n",
+        "seed {} · {} · {} · {} cores · {}\n\n",
         r.seed,
         r.environment.runtime,
-        r.environment.redis_version,
+        r.environment.server_line(),
         r.environment.host_cores,
         r.started_at
     ));

@@ -47,6 +47,7 @@ pub(crate) fn sample() -> Report {
             client_path: "inside the run's network (the clients container's namespace)".into(),
             connections: Default::default(),
             links_mechanism: String::new(),
+            servers: Default::default(),
         },
         topology: StatusReport {
             name: "cluster-reshard".into(),

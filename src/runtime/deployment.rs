@@ -284,10 +284,26 @@ impl Deployment {
             region,
             port: None,
             image: None,
+            // The server most of the nodes run (`add-node --server` is to come).
+            server: common_server(&t.nodes),
             config: shared_config(&t.nodes),
             slots: Vec::new(),
         })
     }
+}
+
+/// The server most of `nodes` run (the first such in node order on a tie).
+fn common_server(nodes: &[NodeSpec]) -> crate::topology::Server {
+    let count = |s: &crate::topology::Server| nodes.iter().filter(|n| &n.server == s).count();
+    nodes
+        .iter()
+        .map(|n| &n.server)
+        .fold(None::<&crate::topology::Server>, |best, s| match best {
+            Some(b) if count(b) >= count(s) => Some(b),
+            _ => Some(s),
+        })
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The redis.conf settings every one of `nodes` has, with the same value.

@@ -37,10 +37,39 @@ struct Entry {
 pub struct Contents {
     files: BTreeSet<Entry>,
     symlinks: Vec<Symlink>,
-    /// The host's redis-server version, which the image will run.
+    /// The server's version, which the image will run (`7.0.15`).
     pub redis_version: String,
+    /// Where the server sits in the image: its entrypoint.
+    entrypoint: String,
     /// Whether iptables goes in too (partitions inside containers need it).
     pub has_iptables: bool,
+}
+
+fn missing(p: &str) -> RuntimeError {
+    RuntimeError::Environment(format!(
+        "{p} not found on this host; install it (apt-get install redis-server redis-tools) to build the image"
+    ))
+}
+
+/// The image a node runs `server` in when its topology names no image: one
+/// per server, built here from its binary on first use. The host's
+/// redis-server (`redis`, `redis-7.0`) is [`DEFAULT_IMAGE`]; a binary by path
+/// gets a tag of its own from its path and modification time.
+pub fn for_server(server: &crate::topology::Server) -> String {
+    use crate::topology::Server;
+    match server {
+        Server::Redis | Server::Redis70 => DEFAULT_IMAGE.to_string(),
+        Server::Path(p) => {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            p.hash(&mut h);
+            if let Ok(m) = std::fs::metadata(p).and_then(|m| m.modified()) {
+                m.hash(&mut h);
+            }
+            format!("redis-drill/server-{:08x}:local", h.finish() as u32)
+        }
+        named => format!("redis-drill/{named}:local"),
+    }
 }
 
 /// The host's redis-server version, e.g. `7.0.15`.
@@ -162,22 +191,29 @@ impl Contents {
     /// Gather the files from the host. Fails (environment error) when
     /// redis-server or redis-cli is missing; iptables is optional.
     pub fn gather() -> Result<Contents, RuntimeError> {
-        let missing = |p: &str| {
-            RuntimeError::Environment(format!(
-                "{p} not found on this host; install it (apt-get install redis-server redis-tools) to build the image"
-            ))
-        };
         let server = which("redis-server").ok_or_else(|| missing("redis-server"))?;
+        Self::gather_for(&server)
+    }
+
+    /// Gather the files of an image that runs `server` (a redis-server or
+    /// valkey-server binary), with the host's redis-cli and iptables.
+    pub fn gather_for(server: &Path) -> Result<Contents, RuntimeError> {
         let cli = which("redis-cli").ok_or_else(|| missing("redis-cli"))?;
-        let redis_version = host_redis_version(&server)?;
+        let redis_version = host_redis_version(server)?;
+        // Debian's redis-server is a symlink to redis-check-rdb; the binary picks
+        // its mode from argv[0], so it must sit in the image under the name
+        // it was called by (redis-server, valkey-server).
+        let name = server.file_name().map_or_else(
+            || "redis-server".into(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let entrypoint = format!("/usr/bin/{name}");
 
         let mut files = BTreeSet::new();
         let mut binaries: Vec<PathBuf> = Vec::new();
-        // Debian's redis-server is a symlink to redis-check-rdb; the binary picks
-        // its mode from argv[0], so it must sit in the image as redis-server.
         for (src, dst) in [
-            (&server, "/usr/bin/redis-server"),
-            (&cli, "/usr/bin/redis-cli"),
+            (server, entrypoint.as_str()),
+            (cli.as_path(), "/usr/bin/redis-cli"),
         ] {
             let real = src
                 .canonicalize()
@@ -212,6 +248,7 @@ impl Contents {
             files,
             symlinks,
             redis_version,
+            entrypoint,
             has_iptables,
         })
     }
@@ -221,8 +258,9 @@ impl Contents {
         let mut tar = tar::Builder::new(Vec::new());
         tar.follow_symlinks(true);
         let dockerfile = format!(
-            "FROM scratch\nCOPY rootfs/ /\nWORKDIR /data\nENTRYPOINT [\"/usr/bin/redis-server\"]\n\
+            "FROM scratch\nCOPY rootfs/ /\nWORKDIR /data\nENTRYPOINT [\"{}\"]\n\
              LABEL {}={} redis-drill.redis-version={}\n",
+            self.entrypoint,
             labels::TOOL,
             labels::TOOL_VALUE,
             self.redis_version
@@ -304,8 +342,15 @@ pub struct Built {
 
 /// Build `tag` from the host's binaries.
 pub async fn build(docker: &Docker, tag: &str) -> Result<Built, RuntimeError> {
+    let server = which("redis-server").ok_or_else(|| missing("redis-server"))?;
+    build_for(docker, tag, &server).await
+}
+
+/// Build `tag` to run the `server` binary, with the host's tools.
+pub async fn build_for(docker: &Docker, tag: &str, server: &Path) -> Result<Built, RuntimeError> {
     let started = Instant::now();
-    let contents = tokio::task::spawn_blocking(Contents::gather)
+    let server = server.to_path_buf();
+    let contents = tokio::task::spawn_blocking(move || Contents::gather_for(&server))
         .await
         .map_err(|e| RuntimeError::Environment(format!("gathering image files: {e}")))??;
     let tar = contents.context_tar()?;
@@ -362,15 +407,21 @@ pub async fn present(docker: &Docker, image: &str) -> Result<bool, RuntimeError>
     }
 }
 
-/// Make `image` available: use it if present; build it if it is the default;
-/// otherwise try to pull it, and say clearly when that is impossible.
-pub async fn ensure(docker: &Docker, image: &str) -> Result<(), RuntimeError> {
+/// Make `image` available: use it if present; build it if it is the image
+/// of a node's `server` ([`for_server`]); otherwise try to pull it, and say
+/// clearly when that is impossible.
+pub async fn ensure(
+    docker: &Docker,
+    image: &str,
+    server: &crate::topology::Server,
+) -> Result<(), RuntimeError> {
     if present(docker, image).await? {
         return Ok(());
     }
-    if image == DEFAULT_IMAGE {
-        crate::note!("building {DEFAULT_IMAGE} from this host's redis-server (first use)...");
-        let built = build(docker, image).await?;
+    if image == for_server(server) {
+        let binary = crate::runtime::servers::find(server)?.binary;
+        crate::note!("building {image} from {} (first use)...", binary.display());
+        let built = build_for(docker, image, &binary).await?;
         crate::note!("built {} in {} ms", built.image, built.elapsed_ms);
         return Ok(());
     }

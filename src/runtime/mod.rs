@@ -47,6 +47,7 @@ pub mod process;
 pub mod ready;
 pub mod relay;
 pub mod secrets;
+pub mod servers;
 pub mod state;
 
 pub use crate::net::Applied;

@@ -152,6 +152,93 @@ pub enum AuthMode {
     Acl,
 }
 
+/// Which server a node runs: a build redis-drill knows by name, or a binary
+/// by its path. The version each node reports is what the report records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum Server {
+    /// The host's `redis-server`, whatever its version (the default).
+    #[default]
+    Redis,
+    /// The host's `redis-server`, which must be Redis 7.0 (Debian's).
+    Redis70,
+    /// Valkey 8.1, key-by-key slot migration like Redis 7.
+    Valkey81,
+    /// Valkey 9.1, with atomic slot migration (`CLUSTER MIGRATESLOTS`).
+    Valkey91,
+    /// Any redis-server or valkey-server binary.
+    Path(PathBuf),
+}
+
+impl Server {
+    /// The servers known by name, as a file spells them.
+    pub const NAMED: [(&'static str, Server); 4] = [
+        ("redis", Server::Redis),
+        ("redis-7.0", Server::Redis70),
+        ("valkey-8.1", Server::Valkey81),
+        ("valkey-9.1", Server::Valkey91),
+    ];
+
+    /// A name from [`Self::NAMED`], or a path (it holds a `/`).
+    pub fn parse(s: &str) -> Result<Server, String> {
+        let s = s.trim();
+        if let Some((_, server)) = Self::NAMED.iter().find(|(n, _)| *n == s) {
+            return Ok(server.clone());
+        }
+        if s.contains('/') {
+            return Ok(Server::Path(PathBuf::from(s)));
+        }
+        let names: Vec<&str> = Self::NAMED.iter().map(|(n, _)| *n).collect();
+        Err(format!(
+            "unknown server \"{}\"; expected {}, or the path of a server binary (with a `/`)",
+            s.escape_debug(),
+            names.join(", ")
+        ))
+    }
+
+    pub fn is_default(&self) -> bool {
+        *self == Server::Redis
+    }
+
+    /// The `major.minor` a named server's binary must report.
+    pub fn version_prefix(&self) -> Option<&'static str> {
+        match self {
+            Server::Redis70 => Some("7.0."),
+            Server::Valkey81 => Some("8.1."),
+            Server::Valkey91 => Some("9.1."),
+            Server::Redis | Server::Path(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Server::Path(p) => write!(f, "{}", p.display()),
+            named => {
+                let name = Self::NAMED
+                    .iter()
+                    .find(|(_, s)| s == named)
+                    .map_or("?", |(n, _)| n);
+                f.write_str(name)
+            }
+        }
+    }
+}
+
+impl From<Server> for String {
+    fn from(s: Server) -> String {
+        s.to_string()
+    }
+}
+
+impl TryFrom<String> for Server {
+    type Error = String;
+    fn try_from(s: String) -> Result<Server, String> {
+        Server::parse(&s)
+    }
+}
+
 /// A named place nodes live in. What lies between two regions is a [`Link`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Region {
@@ -228,6 +315,10 @@ pub struct NodeSpec {
     pub port: Option<u16>,
     /// Image override for this node.
     pub image: Option<String>,
+    /// The server it runs (absent in deployments recorded before servers
+    /// could differ: the default).
+    #[serde(default, skip_serializing_if = "Server::is_default")]
+    pub server: Server,
     /// redis.conf directives for this node: built-in defaults, then the
     /// topology's `redis`, then the node's own `redis`, later ones winning.
     /// Directives the runtime owns (port, bind, dir, cluster-enabled, ...) are

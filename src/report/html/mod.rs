@@ -49,7 +49,7 @@ pub fn render(r: &Report) -> String {
         h1 { (r.scenario) " " span class={ "verdict " (v) } { (v.to_uppercase()) } }
         p {
             "Started " (r.started_at) " · seed " (r.seed) " · " (r.environment.runtime)
-            " runtime · Redis " (r.environment.redis_version) " · "
+            " runtime · " (capitalized(&r.environment.server_line())) " · "
             (r.environment.host_cores) " cores · clients: " (r.environment.client_path)
         }
         @if let Some(e) = &r.expected {
@@ -81,6 +81,14 @@ pub(crate) fn page(title: &str, styles: &[&str], body: Markup) -> String {
 
 /// A lock or stampede drill with no key/value workload beside it: the
 /// charts, which draw the key/value workload and the slots, are left out.
+/// `redis 7.0.15` → `Redis 7.0.15` (a heading's spelling).
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
 fn locks_only(r: &Report) -> bool {
     (r.locks.is_some() || r.checks.stampede.is_some())
         && r.workload.app.clients == 0

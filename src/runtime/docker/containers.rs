@@ -16,7 +16,6 @@ use super::engine::{BUS_PORT, DATA_PORT, DockerRuntime, FIRST_HOST, SECRETS_MOUN
 use crate::runtime::config::{self, Listen};
 use crate::runtime::deployment::{AddedNode, DeployedNode, Deployment, labels};
 use crate::runtime::error::RuntimeError;
-use crate::runtime::image::DEFAULT_IMAGE;
 use crate::runtime::ready::{free_port, port_is_free};
 use crate::runtime::secrets;
 use crate::topology::{Kind, NodeSpec, Topology};
@@ -334,7 +333,7 @@ pub(super) fn image_for(topology: &Topology, node: &NodeSpec) -> String {
     node.image
         .clone()
         .or_else(|| topology.image.clone())
-        .unwrap_or_else(|| DEFAULT_IMAGE.to_string())
+        .unwrap_or_else(|| crate::runtime::image::for_server(&node.server))
 }
 
 /// The labels every resource of the run carries, so cleanup finds it.

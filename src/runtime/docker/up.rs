@@ -19,7 +19,7 @@ use crate::runtime::deployment::{
     AddedNode, DeployedNode, Deployment, NodeAction, Removed, RuntimeKind, UpOptions,
 };
 use crate::runtime::error::RuntimeError;
-use crate::runtime::image::{self, DEFAULT_IMAGE};
+use crate::runtime::image;
 use crate::runtime::ready::{all_ready, check_cancel, free_port, port_is_free, wait_for_ping};
 use crate::runtime::secrets;
 use crate::topology::{NodeSpec, Role, Topology};
@@ -101,16 +101,21 @@ impl DockerRuntime {
         &self,
         topology: &'t Topology,
     ) -> Result<BTreeMap<&'t str, String>, RuntimeError> {
+        // Every node's server found and asked first (its image is built
+        // from it), and whether it has TLS when the topology asks for it.
+        crate::runtime::servers::check(topology)?;
         let images: BTreeMap<&str, String> = topology
             .nodes
             .iter()
             .map(|n| (n.name.as_str(), image_for(topology, n)))
             .collect();
-        let mut unique: Vec<&String> = images.values().collect();
-        unique.sort();
-        unique.dedup();
-        for img in unique {
-            image::ensure(&self.docker, img).await?;
+        let mut done: Vec<&String> = Vec::new();
+        for n in &topology.nodes {
+            let img = &images[n.name.as_str()];
+            if !done.contains(&img) {
+                image::ensure(&self.docker, img, &n.server).await?;
+                done.push(img);
+            }
         }
         Ok(images)
     }
@@ -179,7 +184,7 @@ impl DockerRuntime {
     ) -> Result<Deployment, RuntimeError> {
         let started = Instant::now();
         let image = image_for(&d.topology, &spec);
-        image::ensure(&self.docker, &image).await?;
+        image::ensure(&self.docker, &image, &spec.server).await?;
         check_cancel(cancel)?;
         let network = network_name(&d.run_id);
         let ip = self.next_ip(d, &network).await?;
@@ -345,10 +350,16 @@ fn layout(
         attached: None,
         security: Default::default(),
         credentials: None,
-        image: topology
-            .image
-            .clone()
-            .unwrap_or_else(|| DEFAULT_IMAGE.to_string()),
+        image: {
+            let mut images: Vec<String> = topology
+                .nodes
+                .iter()
+                .map(|n| image_for(topology, n))
+                .collect();
+            images.sort();
+            images.dedup();
+            images.join(", ")
+        },
         topology: topology.clone(),
         nodes,
     }

@@ -19,7 +19,7 @@ use crate::runtime::deployment::{
 };
 use crate::runtime::error::RuntimeError;
 use crate::runtime::ready::{all_ready, check_cancel, port_is_free, wait_for_ping};
-use crate::runtime::secrets;
+use crate::runtime::{secrets, servers};
 use crate::topology::{Kind, NodeSpec, Topology};
 
 pub use crate::runtime::state::STATE_DIR_ENV;
@@ -31,23 +31,23 @@ const BUS_PORT: u16 = 16379;
 /// Host part of the first node's address in its block.
 const FIRST_HOST: u8 = 11;
 
-/// The process backend: where its runs' directories live and which redis-server it starts.
+/// The process backend: where its runs' directories live. Each node runs
+/// its topology's server binary (`runtime::servers`).
 pub struct ProcessRuntime {
-    redis_server: PathBuf,
     base: PathBuf,
 }
 
 impl ProcessRuntime {
-    /// The backend with the host's redis-server and the default state directory
-    /// (or `REDIS_DRILL_STATE_DIR`); fails when redis-server is not installed.
+    /// The backend with the default state directory (or
+    /// `REDIS_DRILL_STATE_DIR`); fails when redis-server is not installed
+    /// (the default server, and the host's tools beside it).
     pub fn new() -> Result<ProcessRuntime, RuntimeError> {
-        let redis_server = crate::runtime::host::which("redis-server").ok_or_else(|| {
+        crate::runtime::host::which("redis-server").ok_or_else(|| {
             RuntimeError::Environment(
                 "redis-server not found on PATH; install it (apt-get install redis-server) or use --runtime docker".into(),
             )
         })?;
         Ok(ProcessRuntime {
-            redis_server,
             base: crate::runtime::state::base(""),
         })
     }
@@ -56,10 +56,8 @@ impl ProcessRuntime {
     /// say: for tests that drive the library beside the binary, in parallel,
     /// without touching the process's environment.
     pub fn with_state_dir(base: impl Into<PathBuf>) -> Result<ProcessRuntime, RuntimeError> {
-        Ok(ProcessRuntime {
-            base: base.into(),
-            ..ProcessRuntime::new()?
-        })
+        ProcessRuntime::new()?;
+        Ok(ProcessRuntime { base: base.into() })
     }
 
     /// The directory of `d`'s run.
@@ -86,6 +84,8 @@ impl ProcessRuntime {
                 run_id: existing.run_id,
             });
         }
+        // Every node's server found and asked before anything is made.
+        let servers = servers::check(topology)?;
         let run_dir = self.run_dir(&opts.run_id);
         std::fs::create_dir_all(&run_dir)
             .map_err(RuntimeError::io(format!("creating {}", run_dir.display())))?;
@@ -98,7 +98,14 @@ impl ProcessRuntime {
             attached: None,
             security: Default::default(),
             credentials: None,
-            image: self.redis_server.display().to_string(),
+            image: {
+                let mut bins: Vec<String> = servers
+                    .values()
+                    .map(|f| f.binary.display().to_string())
+                    .collect();
+                bins.dedup();
+                bins.join(", ")
+            },
             topology: topology.clone(),
             nodes: topology
                 .nodes
@@ -143,7 +150,7 @@ impl ProcessRuntime {
                 node.addr,
                 replica_target(topology, &deployment_addrs(topology, block), spec),
             )?;
-            let pid = self.spawn(&run_dir, &spec.name)?;
+            let pid = self.spawn(&run_dir, &spec.name, &servers[&spec.server].binary)?;
             node.handle = pid.to_string();
         }
         self.save(&deployment)?;
@@ -230,7 +237,8 @@ impl ProcessRuntime {
                 addr,
                 replica_target(&grown.topology, &addrs, &spec),
             )?;
-            let pid = self.spawn(&run_dir, &name)?;
+            let binary = servers::find(&spec.server)?.binary;
+            let pid = self.spawn(&run_dir, &name, &binary)?;
             if let Some(n) = grown.nodes.iter_mut().find(|n| n.name == name) {
                 n.handle = pid.to_string();
             }
@@ -365,7 +373,7 @@ impl ProcessRuntime {
     /// Start the node's redis-server in its own process group (a Ctrl-C at the
     /// terminal reaches us, and we clean up, rather than killing nodes behind
     /// our back). A thread reaps it when it exits, so no zombie is left.
-    fn spawn(&self, run_dir: &Path, node: &str) -> Result<u32, RuntimeError> {
+    fn spawn(&self, run_dir: &Path, node: &str, binary: &Path) -> Result<u32, RuntimeError> {
         use std::os::unix::process::CommandExt;
         let dir = run_dir.join(node);
         let conf = dir.join("redis.conf");
@@ -380,7 +388,7 @@ impl ProcessRuntime {
                 "opening {}",
                 console_path.display()
             )))?;
-        let mut child = Command::new(&self.redis_server)
+        let mut child = Command::new(binary)
             .arg(&conf)
             .current_dir(&dir)
             .stdin(Stdio::null())
@@ -393,7 +401,8 @@ impl ProcessRuntime {
             .process_group(0)
             .spawn()
             .map_err(RuntimeError::io(format!(
-                "starting redis-server for node {node}"
+                "starting {} for node {node}",
+                binary.display()
             )))?;
         let pid = child.id();
         std::thread::Builder::new()
@@ -510,7 +519,12 @@ impl ProcessRuntime {
         if !pids_matching(&run_dir.join(&node.name)).is_empty() {
             return Ok(());
         }
-        let pid = self.spawn(&run_dir, &node.name)?;
+        let server = d
+            .topology
+            .node(&node.name)
+            .map(|n| n.server.clone())
+            .unwrap_or_default();
+        let pid = self.spawn(&run_dir, &node.name, &servers::expected_binary(&server)?)?;
         let mut updated = d.clone();
         if let Some(n) = updated.nodes.iter_mut().find(|n| n.name == node.name) {
             n.handle = pid.to_string();

@@ -23,6 +23,8 @@ pub(in crate::scenarios) struct EndState {
     pub(super) stray_keys: u64,
     pub(super) topology_after: status::StatusReport,
     pub(super) redis_version: String,
+    /// What each node says it runs (`valkey 9.1.2`).
+    pub(super) servers: std::collections::BTreeMap<String, String>,
 }
 
 impl EndState {
@@ -60,6 +62,7 @@ impl EndState {
             stray_keys,
             topology_after: status::collect(d).await,
             redis_version: redis_version(map).await,
+            servers: servers(map).await,
         })
     }
 }
@@ -111,6 +114,42 @@ async fn replication_check(map: &AddressMap, kind: Kind) -> (bool, Vec<String>) 
             false,
             problems.into_iter().map(|p| format!("[ERR] {p}")).collect(),
         )
+    }
+}
+
+/// What every node says it runs, from `INFO server`: `valkey 9.1.2` when it
+/// reports a `valkey_version`, else `redis` and its `redis_version` (which
+/// Valkey also reports, as the Redis version it is compatible with);
+/// `unknown` for a node that does not answer.
+async fn servers(map: &AddressMap) -> std::collections::BTreeMap<String, String> {
+    let reads = map.nodes().iter().map(|n| async move {
+        let read = async {
+            let mut c = cluster::conn::NodeConn::connect(
+                &n.name,
+                n.addr,
+                cluster::ConnectOptions::default(),
+            )
+            .await?;
+            let info: String = c.run(redis::cmd("INFO").arg("server")).await?;
+            Ok::<_, ClusterError>(server_of(&cluster::conn::parse_info(&info)))
+        };
+        (
+            n.name.clone(),
+            read.await
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| "unknown".into()),
+        )
+    });
+    futures::future::join_all(reads).await.into_iter().collect()
+}
+
+/// `valkey 9.1.2` or `redis 7.0.15` from a node's `INFO server` fields.
+pub(crate) fn server_of(info: &std::collections::HashMap<String, String>) -> Option<String> {
+    match (info.get("valkey_version"), info.get("redis_version")) {
+        (Some(v), _) => Some(format!("valkey {v}")),
+        (None, Some(r)) => Some(format!("redis {r}")),
+        (None, None) => None,
     }
 }
 

@@ -63,6 +63,7 @@ impl Run<'_> {
                 environment: Environment {
                     runtime: d.runtime.to_string(),
                     redis_version: end.redis_version,
+                    servers: end.servers,
                     image: d.image.clone(),
                     host_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
                     client_path: setup.clients.path.clone(),

@@ -74,7 +74,7 @@ impl<'a> Resolver<'a> {
             return Err(doc.invalid(
                 loc,
                 "overrides",
-                "only allowed with the short form; with `nodes`, set `region`, `port`, `image` and `redis` on the node itself",
+                "only allowed with the short form; with `nodes`, set `region`, `port`, `image`, `server` and `redis` on the node itself",
             ));
         }
         if list.is_empty() {
@@ -290,6 +290,9 @@ impl<'a> Resolver<'a> {
         }
         if let Some(img) = &n.image {
             d.image = Some(self.image(img, &format!("{prefix}.image"))?);
+        }
+        if let Some(s) = &n.server {
+            d.server = Some(self.server(s, &format!("{prefix}.server"))?);
         }
         if let Some(m) = &n.redis {
             d.redis = Some((m, format!("{prefix}.redis")));

@@ -19,6 +19,7 @@ pub(super) struct RawTopology {
     pub(super) name: S<String>,
     pub(super) kind: S<String>,
     pub(super) image: Option<S<String>>,
+    pub(super) server: Option<S<String>>,
     pub(super) regions: Option<S<Vec<RawRegion>>>,
     pub(super) links: Option<S<Vec<RawLink>>>,
     pub(super) redis: Option<RedisMap>,
@@ -88,6 +89,7 @@ pub(super) struct RawOverride {
     pub(super) region: Option<S<String>>,
     pub(super) port: Option<S<i64>>,
     pub(super) image: Option<S<String>>,
+    pub(super) server: Option<S<String>>,
     pub(super) redis: Option<RedisMap>,
 }
 
@@ -100,6 +102,7 @@ pub(super) struct RawNode {
     pub(super) region: Option<S<String>>,
     pub(super) port: Option<S<i64>>,
     pub(super) image: Option<S<String>>,
+    pub(super) server: Option<S<String>>,
     pub(super) redis: Option<RedisMap>,
     pub(super) slots: Option<S<Vec<S<String>>>>,
 }

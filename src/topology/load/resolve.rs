@@ -12,7 +12,7 @@ use super::limits::*;
 use super::raw::{RawTopology, RedisMap, S};
 use crate::slots::SlotRange;
 use crate::topology::model::{
-    AuthMode, ClusterSettings, Kind, Link, NodeSpec, Region, Role, SecuritySpec, Topology,
+    AuthMode, ClusterSettings, Kind, Link, NodeSpec, Region, Role, SecuritySpec, Server, Topology,
 };
 
 /// Whether `s` may name a topology, region or node: lowercase letters,
@@ -58,6 +58,7 @@ pub(super) struct Draft<'r> {
     pub(super) region: String,
     pub(super) port: Option<(u16, Location, String)>,
     pub(super) image: Option<String>,
+    pub(super) server: Option<Server>,
     pub(super) redis: Option<(&'r RedisMap, String)>,
     /// Slots with where each range was written (generated ranges have no position).
     pub(super) slots: Slots,
@@ -82,6 +83,7 @@ impl Draft<'_> {
             region,
             port: None,
             image: None,
+            server: None,
             redis: None,
             slots: Vec::new(),
         }
@@ -105,6 +107,10 @@ impl<'a> Resolver<'a> {
         let image = match &raw.image {
             Some(i) => Some(self.image(i, "image")?),
             None => None,
+        };
+        let server = match &raw.server {
+            Some(s) => self.server(s, "server")?,
+            None => Server::default(),
         };
         let regions = self.regions()?;
         let links = self.links(&regions)?;
@@ -130,7 +136,7 @@ impl<'a> Resolver<'a> {
             regions: regions.into_iter().map(|name| Region { name }).collect(),
             links,
             cluster: ClusterSettings { node_timeout_ms },
-            nodes: self.node_specs(drafts, &topology_config)?,
+            nodes: self.node_specs(drafts, &topology_config, &server)?,
             security: self.security()?,
             source: None,
         })
@@ -231,6 +237,7 @@ impl<'a> Resolver<'a> {
         &self,
         drafts: Vec<Draft>,
         topology_config: &BTreeMap<String, String>,
+        server: &Server,
     ) -> Result<Vec<NodeSpec>> {
         let mut nodes = Vec::with_capacity(drafts.len());
         for d in drafts {
@@ -246,6 +253,7 @@ impl<'a> Resolver<'a> {
                 region: d.region,
                 port: d.port.map(|(p, _, _)| p),
                 image: d.image,
+                server: d.server.unwrap_or_else(|| server.clone()),
                 config,
                 slots: d.slots.into_iter().map(|(r, _)| r).collect(),
             });
@@ -267,6 +275,11 @@ impl<'a> Resolver<'a> {
                 ),
             ))
         }
+    }
+
+    /// `s` as a server: a name redis-drill knows, or a path (see [`Server::parse`]).
+    pub(super) fn server(&self, s: &S<String>, field: &str) -> Result<Server> {
+        Server::parse(&s.value).map_err(|why| self.doc.invalid(s.referenced, field, why))
     }
 
     /// `s` as an image reference, trimmed; refused when empty or with white space inside (it

@@ -201,6 +201,9 @@ impl<'a> Resolver<'a> {
             if let Some(i) = &ov.image {
                 d.image = Some(self.image(i, &format!("{prefix}.image"))?);
             }
+            if let Some(s) = &ov.server {
+                d.server = Some(self.server(s, &format!("{prefix}.server"))?);
+            }
             if let Some(m) = &ov.redis {
                 d.redis = Some((m, format!("{prefix}.redis")));
             }
