@@ -81,6 +81,40 @@ fn valkey_cluster(env: &Env) {
         "{:?}",
         report.faults
     );
+    // A node killed by the runtime (not through Redis) is seen to fail over:
+    // the runtime knows a Valkey process as its own (it once did not, and a
+    // kill found nothing to kill).
+    let d = env.drill(
+        Path::new("scenarios/cluster-failover.yaml"),
+        &["--name", &up.name],
+    );
+    let report = d.report();
+    let failover = report.slo.iter().find(|s| s.name == "max_failover_ms");
+    assert!(
+        failover.is_some_and(|s| s.result != Verdict::Unknown && s.value.is_some_and(|v| v > 0.0)),
+        "{failover:?}: {}",
+        d.output()
+    );
+    let run_id = up.run_id.clone();
+    up.down();
+    no_server_left(env, &run_id);
+}
+
+/// No server process of the run `run_id` is left (the process runtime's,
+/// whatever their binary).
+fn no_server_left(env: &Env, run_id: &str) {
+    if env.runtime != "process" {
+        return;
+    }
+    let out = Command::new("pgrep")
+        .args(["-af", run_id])
+        .bounded_output()
+        .unwrap();
+    let left = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !left.lines().any(|l| l.contains("-server")),
+        "left running: {left}"
+    );
 }
 
 #[test]
@@ -112,6 +146,9 @@ fn a_cluster_can_mix_servers_node_by_node() {
             && line.contains("valkey 9.1."),
         "{line}"
     );
+    let run_id = up.run_id.clone();
+    up.down();
+    no_server_left(&env, &run_id);
 }
 
 #[test]

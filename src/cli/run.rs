@@ -58,6 +58,17 @@ pub(crate) struct Run {
     /// failover from reads alone, lost writes and staleness not measured.
     #[arg(long)]
     read_only: bool,
+    /// Run the drill once per server, same seed, each on a topology of its
+    /// own whose every node runs that server (redis, redis-7.0, valkey-8.1,
+    /// valkey-9.1, or a path), and write the runs side by side:
+    /// <out>/<scenario>/matrix-<stamp>/matrix.{md,html,json}.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_parser = crate::topology::Server::parse,
+        conflicts_with_all = ["keep", "name", "attach", "run_id"]
+    )]
+    servers: Vec<crate::topology::Server>,
     /// The run id to label everything with (default: a fresh one). Set by
     /// `nightly`, which removes a hung drill's resources by it.
     #[arg(long, hide = true, value_parser = run_id_arg)]
@@ -94,7 +105,33 @@ impl Run {
             return self.attached(sc, seed, seeds, json).await;
         }
         let rt = Arc::new(Runtime::select(self.runtime).await?);
+        if !self.servers.is_empty() {
+            return self.matrix(sc, seed, &rt, json).await;
+        }
         let run_id = self.run_id.clone().unwrap_or_else(runtime::new_run_id);
+        let finished = self.own(sc, seed, &rt, run_id.clone(), json).await?;
+        if self.keep {
+            crate::note!(
+                "kept the topology up (--keep): redis-drill status --name {}-{run_id}",
+                finished.report.scenario
+            );
+        } else {
+            remove_run(&rt, &run_id).await;
+        }
+        Ok(print_run(&finished, json))
+    }
+
+    /// Bring the scenario's topology up under `run_id`, drill it, and
+    /// return what it found; on an error or a signal, the run is removed
+    /// (unless --keep).
+    async fn own(
+        &self,
+        sc: Scenario,
+        seed: u64,
+        rt: &Arc<Runtime>,
+        run_id: String,
+        json: bool,
+    ) -> Result<scenarios::run::Finished, CliError> {
         let opts = runtime::UpOptions {
             name: format!("{}-{run_id}", sc.name),
             run_id: run_id.clone(),
@@ -107,7 +144,7 @@ impl Run {
         );
         let cancel = CancellationToken::new();
         let work = {
-            let (rt, cancel, out) = (rt.clone(), cancel.clone(), self.out);
+            let (rt, cancel, out) = (rt.clone(), cancel.clone(), self.out.clone());
             async move {
                 let (d, up) = bringup::up(&rt, &sc.topology, &opts, &cancel).await?;
                 if !json {
@@ -118,17 +155,130 @@ impl Run {
                 Ok(finished)
             }
         };
-        let finished = owned_run(rt.clone(), run_id.clone(), self.keep, cancel, work).await?;
-        if self.keep {
-            crate::note!(
-                "kept the topology up (--keep): redis-drill status --name {}-{run_id}",
-                finished.report.scenario
-            );
-        } else {
-            remove_run(&rt, &run_id).await;
-        }
-        Ok(print_run(&finished, json))
+        owned_run(rt.clone(), run_id, self.keep, cancel, work).await
     }
+
+    /// `run --servers`: the drill once per server, same seed, one after the
+    /// other, each on a topology of its own; every server checked before the
+    /// first starts. A run that could not be carried out is an entry without
+    /// a report (its error), and the matrix goes on; a signal stops it.
+    async fn matrix(
+        &self,
+        sc: Scenario,
+        seed: u64,
+        rt: &Arc<Runtime>,
+        json: bool,
+    ) -> Result<i32, CliError> {
+        use crate::report::matrix::{Matrix, MatrixEntry};
+        use crate::report::nightly::{DrillEntry, DrillStatus};
+        let each: Vec<(String, Scenario)> = (self.servers.iter())
+            .map(|server| {
+                let mut one = sc.clone();
+                for n in &mut one.topology.nodes {
+                    n.server = server.clone();
+                }
+                (server.to_string(), one)
+            })
+            .collect();
+        for (_, one) in &each {
+            crate::runtime::servers::check(&one.topology)?;
+        }
+        let started_at =
+            humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        let total = each.len();
+        let mut runs = Vec::new();
+        for (i, (server, one)) in each.into_iter().enumerate() {
+            crate::note!("[{}/{total}] {} on {server}", i + 1, sc.name);
+            let run_id = runtime::new_run_id();
+            let t0 = std::time::Instant::now();
+            let result = self.own(one, seed, rt, run_id.clone(), json).await;
+            let ms = t0.elapsed().as_secs_f64() * 1000.0;
+            let run = match result {
+                Ok(f) => {
+                    remove_run(rt, &run_id).await;
+                    let code = print_verdict_code(f.report.verdict);
+                    MatrixEntry {
+                        server,
+                        reported: f.report.environment.server_line(),
+                        entry: DrillEntry::finished(
+                            &f.report,
+                            run_id,
+                            Some(code),
+                            ms,
+                            f.dir.path.display().to_string(),
+                        ),
+                    }
+                }
+                Err(e @ CliError::Interrupted { .. }) => return Err(e),
+                Err(e) => MatrixEntry {
+                    server,
+                    reported: String::new(),
+                    entry: DrillEntry::without_report(
+                        sc.name.clone(),
+                        DrillStatus::Error,
+                        run_id,
+                        Some(e.class().code()),
+                        ms,
+                        e.to_string(),
+                    ),
+                },
+            };
+            crate::note!(
+                "[{}/{total}] {} on {}: {}",
+                i + 1,
+                sc.name,
+                run.server,
+                crate::report::nightly::status_word(&run.entry)
+            );
+            runs.push(run);
+        }
+        let m = Matrix {
+            scenario: sc.name.clone(),
+            seed,
+            runtime: rt.kind().to_string(),
+            started_at,
+            runs,
+        };
+        let stamp = chrono_free_stamp();
+        let dir = self.out.join(&sc.name).join(format!("matrix-{stamp}"));
+        let write = |name: &str, text: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).map_err(|source| CliError::WriteFile { path, source })
+        };
+        std::fs::create_dir_all(&dir).map_err(|source| CliError::WriteFile {
+            path: dir.clone(),
+            source,
+        })?;
+        write("matrix.md", m.render_markdown())?;
+        write("matrix.html", m.render_html())?;
+        write(
+            "matrix.json",
+            serde_json::to_string_pretty(&m).expect("a matrix serializes"),
+        )?;
+        if json {
+            super::output::print_json(&m);
+        } else {
+            crate::out!("\n{}", m.render_markdown());
+            crate::note!("\nmatrix: {}", dir.display());
+        }
+        Ok(m.exit_code())
+    }
+}
+
+/// The exit code a run's verdict gives.
+fn print_verdict_code(v: crate::report::Verdict) -> i32 {
+    match v {
+        crate::report::Verdict::Pass => crate::exit::SUCCESS,
+        crate::report::Verdict::Fail => crate::exit::CHECK_FAILED,
+        crate::report::Verdict::Unknown => crate::exit::UNKNOWN,
+    }
+}
+
+/// `2026-11-26T18-00-00Z`: a folder name from now, as run folders are named.
+fn chrono_free_stamp() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace(':', "-")
 }
 
 impl Run {

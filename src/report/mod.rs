@@ -35,8 +35,9 @@ pub(crate) mod html;
 mod junit;
 mod locks;
 pub(crate) mod markdown;
-mod model;
 /// The nightly's summary, index and JUnit, from the drills' reports.
+pub mod matrix;
+mod model;
 pub mod nightly;
 mod oplog;
 mod regions;

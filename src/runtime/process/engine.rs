@@ -482,7 +482,14 @@ impl ProcessRuntime {
         };
         match action {
             NodeAction::Kill => {
-                kill_matching(&node_dir, libc::SIGKILL, STOP_GRACE)?;
+                // As `docker kill` of a stopped container: a kill that finds
+                // no process killed nothing, and must not pass for one.
+                if kill_matching(&node_dir, libc::SIGKILL, STOP_GRACE)? == 0 {
+                    return Err(RuntimeError::BadInput(format!(
+                        "node {} is not running (no server process of it found)",
+                        node.name
+                    )));
+                }
             }
             NodeAction::Stop => {
                 kill_matching(&node_dir, libc::SIGTERM, STOP_GRACE)?;

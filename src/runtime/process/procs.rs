@@ -33,10 +33,10 @@ pub(super) fn pids_matching(dir: &Path) -> Vec<i32> {
         .filter(|&pid| pid != me && !is_zombie(pid))
         .filter(|&pid| {
             let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
-            if !exe
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("redis-"))
-            {
+            if !exe.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.starts_with("redis-") || n.starts_with("valkey-")
+            }) {
                 return false;
             }
             let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
