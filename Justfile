@@ -28,6 +28,11 @@ cluster-reshard *args="": build
 cluster-failover *args="": build
     {{bin}} run scenarios/cluster-failover.yaml {{args}}
 
+# The failover and reshard drills once per server (Redis 7.0, Valkey 8.1, Valkey 9.1; ./bootstrap.sh installs Valkey), same seed, side by side (runs/<drill>/matrix-*/)
+server-matrix *args="": build
+    {{bin}} run scenarios/cluster-failover.yaml --servers redis-7.0,valkey-8.1,valkey-9.1 {{args}}
+    {{bin}} run scenarios/cluster-reshard.yaml --servers redis-7.0,valkey-8.1,valkey-9.1 {{args}}
+
 # The partition drill, without then with WAIT 1: acknowledged writes lost by an isolated primary
 cluster-partition *args="": build
     {{bin}} run scenarios/cluster-partition.yaml {{args}}

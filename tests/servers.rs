@@ -209,3 +209,89 @@ fn a_server_that_cannot_run_is_refused_before_anything_starts() {
         assert!(!names.contains("missing"), "{names}");
     }
 }
+
+#[test]
+fn a_matrix_runs_the_drill_once_per_server_and_sets_them_side_by_side() {
+    let env = Env::new("process");
+    let out = tempfile::tempdir().unwrap();
+    let o = env.run(&[
+        "run",
+        "scenarios/standalone-restart.yaml",
+        "--servers",
+        "redis,valkey-9.1",
+        "--seed",
+        "3",
+        "--out",
+        out.path().to_str().unwrap(),
+        "--json",
+    ]);
+    let m: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+    let runs = m["runs"].as_array().expect("runs[]");
+    assert_eq!(runs.len(), 2, "{m}");
+    assert_eq!(runs[0]["server"], "redis");
+    assert!(
+        runs[0]["reported"].as_str().unwrap().starts_with("redis "),
+        "{m}"
+    );
+    assert!(
+        runs[1]["reported"]
+            .as_str()
+            .unwrap()
+            .starts_with("valkey 9.1."),
+        "{m}"
+    );
+    assert_eq!(m["seed"], 3);
+    // The exit code is the worst verdict's.
+    let worst = if runs.iter().any(|r| r["entry"]["verdict"] == "fail") {
+        exit::CHECK_FAILED
+    } else if runs.iter().any(|r| r["entry"]["verdict"] == "unknown") {
+        exit::UNKNOWN
+    } else {
+        exit::SUCCESS
+    };
+    assert_eq!(o.status.code(), Some(worst), "{m}");
+    // Each run has its folder and report; the matrix its three files.
+    for r in runs {
+        let dir = Path::new(r["entry"]["run_dir"].as_str().expect("a run folder"));
+        assert!(dir.join("report.json").is_file(), "{r}");
+    }
+    let matrix_dir = std::fs::read_dir(out.path().join("standalone-restart"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("matrix-")
+        })
+        .expect("a matrix folder");
+    for f in ["matrix.md", "matrix.html", "matrix.json"] {
+        assert!(matrix_dir.join(f).is_file(), "{f}");
+    }
+    let md = std::fs::read_to_string(matrix_dir.join("matrix.md")).unwrap();
+    assert!(md.contains("| | redis | valkey-9.1 |"), "{md}");
+
+    // A server that cannot run stops the matrix before any drill starts.
+    let empty = tempfile::tempdir().unwrap();
+    env.set_vars(&[("REDIS_DRILL_SERVERS", empty.path().to_str().unwrap())]);
+    let o = env.run(&[
+        "run",
+        "scenarios/standalone-restart.yaml",
+        "--servers",
+        "redis,valkey-8.1",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(exit::ENVIRONMENT));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("server valkey-8.1: no binary"));
+    assert!(std::fs::read_dir(env.state.path()).map_or(true, |mut d| d.next().is_none()));
+    let o = env.run(&[
+        "run",
+        "scenarios/standalone-restart.yaml",
+        "--servers",
+        "keydb",
+    ]);
+    assert_eq!(o.status.code(), Some(exit::BAD_INPUT));
+}

@@ -180,7 +180,14 @@ td,th{border:1px solid #ccc;padding:.3em .6em}td.n{text-align:right;font-variant
                         tr {
                             td { "run folder" }
                             @for r in &self.runs {
-                                td { small { (r.entry.run_dir.as_deref().unwrap_or("no report")) } }
+                                td {
+                                    small {
+                                        @match r.entry.run_dir.as_deref() {
+                                            Some(d) => a href=(format!("{d}/report.html")) { (d) },
+                                            None => "no report",
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
