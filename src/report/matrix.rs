@@ -200,9 +200,7 @@ td,th{border:1px solid #ccc;padding:.3em .6em}td.n{text-align:right;font-variant
 
 /// A figure as the tables show it: 3 significant digits at most.
 fn show(v: f64) -> String {
-    if v == v.trunc() && v.abs() < 1e9 {
-        format!("{v:.0}")
-    } else if v.abs() >= 100.0 {
+    if (v == v.trunc() && v.abs() < 1e9) || v.abs() >= 100.0 {
         format!("{v:.0}")
     } else if v.abs() >= 10.0 {
         format!("{v:.1}")
