@@ -231,11 +231,15 @@ pub async fn add_node(
     rt: &Runtime,
     d: &Deployment,
     replica_of: Option<&str>,
+    server: Option<&crate::topology::Server>,
     cancel: &CancellationToken,
 ) -> Result<(Deployment, AddReport), BringupError> {
     use futures::FutureExt;
     require_cluster(d, "add-node grows clusters only")?;
-    let spec = d.next_node_spec(replica_of)?;
+    let mut spec = d.next_node_spec(replica_of)?;
+    if let Some(s) = server {
+        spec.server = s.clone();
+    }
     let name = spec.name.clone();
     let work = std::panic::AssertUnwindSafe(grow(rt, d, spec, cancel))
         .catch_unwind()

@@ -133,6 +133,23 @@ fn a_cluster_can_mix_servers_node_by_node() {
     assert!(version(address(&status, "s2n2")).starts_with("valkey 8.1."));
     let health = up.check();
     assert!(health.ok, "{health:?}");
+    // A node of another server added later: a Valkey 9.1 replica of s3n1.
+    let out = env.run(&[
+        "add-node",
+        "--name",
+        &up.name,
+        "--replica-of",
+        "s3n1",
+        "--server",
+        "valkey-9.1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = up.status();
+    assert!(version(address(&status, "s3n3")).starts_with("valkey 9.1."));
     let d = env.drill(
         Path::new("scenarios/cluster-manual-failover.yaml"),
         &["--name", &up.name],

@@ -22,6 +22,10 @@ pub(crate) struct AddNode {
     /// Add a replica of this primary instead of a new primary.
     #[arg(long)]
     replica_of: Option<String>,
+    /// The server the new node runs (redis, redis-7.0, valkey-8.1,
+    /// valkey-9.1, or a path; default: the one most nodes run).
+    #[arg(long, value_parser = crate::topology::Server::parse)]
+    server: Option<crate::topology::Server>,
 }
 
 impl AddNode {
@@ -32,7 +36,13 @@ impl AddNode {
         // Not `owned_run`: a failure removes the new node only (bringup does
         // that), never the running topology.
         let cancel = CancellationToken::new();
-        let work = bringup::add_node(&rt, &d, self.replica_of.as_deref(), &cancel);
+        let work = bringup::add_node(
+            &rt,
+            &d,
+            self.replica_of.as_deref(),
+            self.server.as_ref(),
+            &cancel,
+        );
         let undoing = "stopping and removing the new node...";
         let (_, report) = cancel_on_signal(work, &cancel, undoing).await.output?;
         if json {

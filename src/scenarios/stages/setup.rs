@@ -448,7 +448,7 @@ pub(in crate::scenarios) async fn add_primary(
     bus: &Bus,
     cancel: &CancellationToken,
 ) -> Result<Deployment, DrillError> {
-    let (grown, added) = crate::bringup::add_node(rt, d, None, cancel)
+    let (grown, added) = crate::bringup::add_node(rt, d, None, None, cancel)
         .await
         .map_err(DrillError::AddNode)?;
     bus.emit(DrillEvent::NodeAdded {
