@@ -149,8 +149,17 @@ pub fn has_tls(binary: &Path) -> Result<bool, RuntimeError> {
 /// Every server `topology`'s nodes run, found and checked (TLS too when it
 /// asks for it), by server: before anything starts.
 pub fn check(topology: &Topology) -> Result<BTreeMap<Server, Found>, RuntimeError> {
+    check_nodes(topology, |_| true)
+}
+
+/// [`check`] for the nodes `which` picks (on Docker: those that run their
+/// server's own image, not one the topology names).
+pub fn check_nodes(
+    topology: &Topology,
+    which: impl Fn(&crate::topology::NodeSpec) -> bool,
+) -> Result<BTreeMap<Server, Found>, RuntimeError> {
     let mut out = BTreeMap::new();
-    for n in &topology.nodes {
+    for n in topology.nodes.iter().filter(|n| which(n)) {
         if out.contains_key(&n.server) {
             continue;
         }

@@ -102,8 +102,11 @@ impl DockerRuntime {
         topology: &'t Topology,
     ) -> Result<BTreeMap<&'t str, String>, RuntimeError> {
         // Every node's server found and asked first (its image is built
-        // from it), and whether it has TLS when the topology asks for it.
-        crate::runtime::servers::check(topology)?;
+        // from it), and whether it has TLS when the topology asks for it —
+        // but for nodes of an image the topology names, which brings its own.
+        crate::runtime::servers::check_nodes(topology, |n| {
+            n.image.is_none() && topology.image.is_none()
+        })?;
         let images: BTreeMap<&str, String> = topology
             .nodes
             .iter()
