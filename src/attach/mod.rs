@@ -314,11 +314,7 @@ fn layout(name: &str, probed: &[Probed]) -> Result<Layout, AttachError> {
 }
 
 fn server_version(p: &Probed) -> String {
-    match (p.info.get("valkey_version"), p.info.get("redis_version")) {
-        (Some(v), _) => format!("valkey {v}"),
-        (None, Some(v)) => format!("redis {v}"),
-        (None, None) => "unknown".into(),
-    }
+    crate::cluster::conn::server_of(&p.info).unwrap_or_else(|| "unknown".into())
 }
 
 /// One node as placed: its spec, where it is reached, what it said.

@@ -22,7 +22,12 @@ pub(crate) fn print_run(finished: &Finished, json: bool) -> i32 {
         crate::out!("\n{}", report::render_markdown(&finished.report));
         crate::note!("\nreport: {}", finished.dir.path.display());
     }
-    match finished.report.verdict {
+    verdict_code(finished.report.verdict)
+}
+
+/// The exit code of a run with this verdict.
+pub(crate) fn verdict_code(v: Verdict) -> i32 {
+    match v {
         Verdict::Pass => exit::SUCCESS,
         Verdict::Fail => exit::CHECK_FAILED,
         Verdict::Unknown => exit::UNKNOWN,

@@ -196,7 +196,7 @@ impl Run {
             let run = match result {
                 Ok(f) => {
                     remove_run(rt, &run_id).await;
-                    let code = print_verdict_code(f.report.verdict);
+                    let code = super::output::verdict_code(f.report.verdict);
                     MatrixEntry {
                         server,
                         reported: f.report.environment.server_line(),
@@ -239,7 +239,7 @@ impl Run {
             started_at,
             runs,
         };
-        let stamp = chrono_free_stamp();
+        let stamp = m.started_at.replace(':', "-");
         let dir = self.out.join(&sc.name).join(format!("matrix-{stamp}"));
         let write = |name: &str, text: String| {
             let path = dir.join(name);
@@ -263,22 +263,6 @@ impl Run {
         }
         Ok(m.exit_code())
     }
-}
-
-/// The exit code a run's verdict gives.
-fn print_verdict_code(v: crate::report::Verdict) -> i32 {
-    match v {
-        crate::report::Verdict::Pass => crate::exit::SUCCESS,
-        crate::report::Verdict::Fail => crate::exit::CHECK_FAILED,
-        crate::report::Verdict::Unknown => crate::exit::UNKNOWN,
-    }
-}
-
-/// `2026-11-26T18-00-00Z`: a folder name from now, as run folders are named.
-fn chrono_free_stamp() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-        .to_string()
-        .replace(':', "-")
 }
 
 impl Run {

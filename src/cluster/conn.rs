@@ -458,6 +458,17 @@ fn command_label(cmd: &Cmd) -> String {
 }
 
 /// `key:value` lines of INFO and CLUSTER INFO. Section headers and blank lines are skipped.
+/// `valkey 9.1.2` or `redis 7.0.15` from a node's `INFO server` fields:
+/// `valkey_version` when it has one, else `redis_version` (which Valkey also
+/// reports, as the Redis version it is compatible with).
+pub fn server_of(info: &HashMap<String, String>) -> Option<String> {
+    match (info.get("valkey_version"), info.get("redis_version")) {
+        (Some(v), _) => Some(format!("valkey {v}")),
+        (None, Some(r)) => Some(format!("redis {r}")),
+        (None, None) => None,
+    }
+}
+
 pub fn parse_info(text: &str) -> HashMap<String, String> {
     text.lines()
         .filter(|l| !l.starts_with('#'))

@@ -72,24 +72,6 @@ pub fn for_server(server: &crate::topology::Server) -> String {
     }
 }
 
-/// The host's redis-server version, e.g. `7.0.15`.
-pub fn host_redis_version(redis_server: &Path) -> Result<String, RuntimeError> {
-    let out = Command::new(redis_server)
-        .arg("--version")
-        .output()
-        .map_err(RuntimeError::io(format!(
-            "running {} --version",
-            redis_server.display()
-        )))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace()
-        .find_map(|w| w.strip_prefix("v="))
-        .map(str::to_string)
-        .ok_or_else(|| {
-            RuntimeError::Environment(format!("cannot read the version from `{}`", text.trim()))
-        })
-}
-
 /// The shared libraries a binary loads, as `ldd` lists them (absolute paths).
 fn ldd(binary: &Path) -> Result<Vec<PathBuf>, RuntimeError> {
     let out = Command::new("ldd")
@@ -199,7 +181,7 @@ impl Contents {
     /// valkey-server binary), with the host's redis-cli and iptables.
     pub fn gather_for(server: &Path) -> Result<Contents, RuntimeError> {
         let cli = which("redis-cli").ok_or_else(|| missing("redis-cli"))?;
-        let redis_version = host_redis_version(server)?;
+        let redis_version = crate::runtime::servers::ask_version(server)?.1;
         // Debian's redis-server is a symlink to redis-check-rdb; the binary picks
         // its mode from argv[0], so it must sit in the image under the name
         // it was called by (redis-server, valkey-server).

@@ -70,22 +70,8 @@ pub fn find(server: &Server) -> Result<Found, RuntimeError> {
             binary.display()
         )));
     }
-    let out = Command::new(&binary)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(RuntimeError::io(format!(
-            "server {server}: running {} --version",
-            binary.display()
-        )))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let version = parse_version(&text).ok_or_else(|| {
-        RuntimeError::Environment(format!(
-            "server {server}: {} --version said `{}`, not a Redis or Valkey server's version",
-            binary.display(),
-            text.trim()
-        ))
-    })?;
+    let version = ask_version(&binary)
+        .map_err(|e| RuntimeError::Environment(format!("server {server}: {e}")))?;
     if let Some(prefix) = server.version_prefix()
         && !version.1.starts_with(prefix)
     {
@@ -101,6 +87,26 @@ pub fn find(server: &Server) -> Result<Found, RuntimeError> {
         server: server.clone(),
         binary,
         version: format!("{} {}", version.0, version.1),
+    })
+}
+
+/// What `binary --version` says it is: (`redis` or `valkey`, `7.0.15`).
+pub fn ask_version(binary: &Path) -> Result<(&'static str, String), RuntimeError> {
+    let out = Command::new(binary)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(RuntimeError::io(format!(
+            "running {} --version",
+            binary.display()
+        )))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    parse_version(&text).ok_or_else(|| {
+        RuntimeError::Environment(format!(
+            "{} --version said `{}`, not a Redis or Valkey server's version",
+            binary.display(),
+            text.trim()
+        ))
     })
 }
 

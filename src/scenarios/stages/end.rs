@@ -117,10 +117,8 @@ async fn replication_check(map: &AddressMap, kind: Kind) -> (bool, Vec<String>) 
     }
 }
 
-/// What every node says it runs, from `INFO server`: `valkey 9.1.2` when it
-/// reports a `valkey_version`, else `redis` and its `redis_version` (which
-/// Valkey also reports, as the Redis version it is compatible with);
-/// `unknown` for a node that does not answer.
+/// What every node says it runs, from `INFO server`
+/// ([`cluster::conn::server_of`]); `unknown` for a node that does not answer.
 async fn servers(map: &AddressMap) -> std::collections::BTreeMap<String, String> {
     let reads = map.nodes().iter().map(|n| async move {
         let read = async {
@@ -131,7 +129,7 @@ async fn servers(map: &AddressMap) -> std::collections::BTreeMap<String, String>
             )
             .await?;
             let info: String = c.run(redis::cmd("INFO").arg("server")).await?;
-            Ok::<_, ClusterError>(server_of(&cluster::conn::parse_info(&info)))
+            Ok::<_, ClusterError>(cluster::conn::server_of(&cluster::conn::parse_info(&info)))
         };
         (
             n.name.clone(),
@@ -142,15 +140,6 @@ async fn servers(map: &AddressMap) -> std::collections::BTreeMap<String, String>
         )
     });
     futures::future::join_all(reads).await.into_iter().collect()
-}
-
-/// `valkey 9.1.2` or `redis 7.0.15` from a node's `INFO server` fields.
-pub(crate) fn server_of(info: &std::collections::HashMap<String, String>) -> Option<String> {
-    match (info.get("valkey_version"), info.get("redis_version")) {
-        (Some(v), _) => Some(format!("valkey {v}")),
-        (None, Some(r)) => Some(format!("redis {r}")),
-        (None, None) => None,
-    }
 }
 
 /// The Redis version of the first node, for the report's environment
