@@ -54,6 +54,11 @@ pub(crate) struct Reshard {
     /// Slots migrated at once.
     #[arg(long)]
     parallel_slots: Option<usize>,
+    /// How slots move: key by key (MIGRATE, every server), atomic (the
+    /// server's own migration, Valkey 9.0+; refused where a node lacks it),
+    /// or auto (atomic when every node involved has it).
+    #[arg(long, value_enum, default_value_t = reshard::Method::Keys)]
+    method: reshard::Method,
 }
 
 impl Reshard {
@@ -80,6 +85,7 @@ impl Reshard {
         if let Some(p) = self.parallel_slots {
             opts.parallel_slots = p;
         }
+        opts.method = self.method;
         opts.measure_bytes = true;
         move_slots(&d, &action, &opts, json).await
     }
@@ -138,7 +144,34 @@ async fn move_slots(
             rep.keys_per_s,
             rep.slots_per_s
         );
-        crate::outln!("every node agreed {convergence_ms:.0} ms after the last SETSLOT");
+        for m in &rep.migrations {
+            crate::outln!(
+                "  migration {} {} -> {} slots {}: {} in {:.0} ms{}, {} keys on the target",
+                short(&m.name),
+                m.source,
+                m.target,
+                m.slot_ranges,
+                m.state,
+                m.duration_ms,
+                m.pause_seen_ms
+                    .map(|p| format!(" (write pause seen for {p:.0} ms)"))
+                    .unwrap_or_default(),
+                m.keys_on_target
+                    .map(|k| k.to_string())
+                    .unwrap_or_else(|| "unknown".into())
+            );
+        }
+        let last = if rep.method == reshard::Method::Atomic {
+            "migration"
+        } else {
+            "SETSLOT"
+        };
+        crate::outln!("every node agreed {convergence_ms:.0} ms after the last {last}");
     }
     Ok(exit::SUCCESS)
+}
+
+/// A migration's name as people read it: its first 8 characters.
+fn short(name: &str) -> &str {
+    name.get(..8).unwrap_or(name)
 }

@@ -108,6 +108,21 @@ pub enum ClusterError {
     /// An open slot in a state the fixer does not handle.
     #[error("fix open slot {slot}: {detail}")]
     OpenSlot { slot: u16, detail: String },
+
+    /// An atomic slot migration (the server's own) did not end with its
+    /// slots on the target: failed, cancelled, its source gone, or the slots'
+    /// claims wrong afterwards.
+    #[error("atomic slot migration of slots {ranges} from {from} to {to}: {detail}")]
+    Migration {
+        from: String,
+        to: String,
+        ranges: String,
+        detail: String,
+    },
+
+    /// `--method atomic` on nodes whose server has no atomic slot migration.
+    #[error("{detail}")]
+    Unsupported { detail: String },
 }
 
 fn pending_text(pending: &[String]) -> String {
@@ -130,7 +145,7 @@ impl ClusterError {
     pub fn class(&self) -> Class {
         match self {
             ClusterError::Cancelled { .. } => Class::Interrupted,
-            ClusterError::BadInput(_) => Class::BadInput,
+            ClusterError::BadInput(_) | ClusterError::Unsupported { .. } => Class::BadInput,
             _ => Class::Environment,
         }
     }

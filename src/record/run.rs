@@ -175,6 +175,62 @@ pub struct ReshardSummary {
     /// The first [`MAX_OVERWRITTEN_LISTED`] of them, with both values.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overwritten: Vec<OverwrittenKey>,
+    /// How the slots moved: `keys` (key by key, MIGRATE) or `atomic` (the
+    /// server's own slot migration); absent in runs from before there was a choice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// With `atomic`: each migration the servers ran, as they recorded it and
+    /// as the engine saw it, failed and cancelled ones included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub migrations: Vec<MigrationRecord>,
+}
+
+/// One atomic slot migration (Valkey 9's `CLUSTER MIGRATESLOTS` job): the
+/// server's own record (`CLUSTER GETSLOTMIGRATIONS` on the source) beside
+/// what the engine saw polling it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MigrationRecord {
+    /// The server's name for the job (the same on source and target).
+    pub name: String,
+    pub source: String,
+    pub target: String,
+    /// As the server lists them (`0-999`).
+    pub slot_ranges: String,
+    pub slots: usize,
+    /// The last state seen: `success`, `failed` or `cancelled` once it ended.
+    pub state: String,
+    /// The server's message (why it failed), empty when none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// Each state the engine saw, with when it first saw it (ms from the
+    /// reshard's start; polled every few ms, so a state shorter than a poll
+    /// may be missing).
+    pub states: Vec<SeenState>,
+    /// From the command that started it to the poll that saw it end (ms).
+    pub duration_ms: f64,
+    /// How long the source was seen in its write pause (`waiting-to-pause`,
+    /// `failover-paused`, `failover-granted`), to the polling's resolution;
+    /// `None` when no poll fell inside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_seen_ms: Option<f64>,
+    /// Copy-on-write of the snapshot's fork, bytes (the server's figure).
+    pub cow_size: u64,
+    /// The server's own times, Unix seconds.
+    pub server_create_time: i64,
+    pub server_last_update_time: i64,
+    /// Keys of the moved slots on the target after it succeeded
+    /// (`CLUSTER COUNTKEYSINSLOT`); `None` when it did not succeed or the
+    /// count could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys_on_target: Option<u64>,
+}
+
+/// A state of a migration and when the engine first saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeenState {
+    pub state: String,
+    /// ms from the reshard's start.
+    pub at_ms: f64,
 }
 
 /// How many overwritten keys report.json lists (the count is exact).

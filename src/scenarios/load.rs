@@ -725,11 +725,38 @@ fn reshard_step(
         }
     }
 
+    check_method(r, doc, topology)?;
     Ok(ReshardStep {
         action,
         batch_keys: r.batch_keys,
         parallel_slots: r.parallel_slots,
+        method: r.method,
     })
+}
+
+/// `method: atomic` on a topology whose servers are known to lack atomic
+/// slot migration is refused here, at its line; a server the tool cannot
+/// know (the host's `redis-server`, a path) is asked when the slots move.
+fn check_method(r: &RawReshard, doc: &Document, topology: &Topology) -> Result<(), TopologyError> {
+    if r.method != crate::cluster::reshard::Method::Atomic {
+        return Ok(());
+    }
+    let lacking: Vec<String> = topology
+        .primaries()
+        .filter(|n| n.server.atomic_migration() == Some(false))
+        .map(|n| format!("{} ({})", n.name, n.server))
+        .collect();
+    if lacking.is_empty() {
+        return Ok(());
+    }
+    Err(doc.invalid_field(
+        &["reshard", "method"],
+        format!(
+            "atomic slot migration needs Valkey 9.0 or later; {} {} not (use `method: keys`, or `auto` to use it where the servers have it)",
+            lacking.join(", "),
+            if lacking.len() == 1 { "is" } else { "are" }
+        ),
+    ))
 }
 
 /// Targets that name a node or a region must name one the topology has;

@@ -28,6 +28,10 @@ pub(super) struct Resharded {
     pub(super) attempts: u32,
     /// Keys a move met on two nodes with different values, and overwrote.
     pub(super) overwritten: Vec<reshard::OverwrittenKey>,
+    /// How the slots moved (the last attempt's choice).
+    pub(super) method: reshard::Method,
+    /// The atomic migrations the servers ran, every attempt's.
+    pub(super) migrations: Vec<reshard::MigrationRecord>,
 }
 
 /// How many times a reshard is resumed after a fault interrupted it.
@@ -102,7 +106,8 @@ impl Resharding<'_> {
                     done.slots_moved += rep.slots_moved;
                     done.keys_moved += rep.keys_moved;
                     done.bytes_moved += rep.bytes_moved;
-                    done.finish(rep.finished_at, started, &overwrites, bus);
+                    done.method = rep.method;
+                    done.finish(rep.finished_at, started, &overwrites, &opts.migrations, bus);
                     return Ok(done);
                 }
                 Err(e) => e,
@@ -124,7 +129,7 @@ impl Resharding<'_> {
             });
             current = SlotMoves { moves };
             if current.is_empty() {
-                done.finish(Instant::now(), started, &overwrites, bus);
+                done.finish(Instant::now(), started, &overwrites, &opts.migrations, bus);
                 return Ok(done);
             }
         }
@@ -145,6 +150,7 @@ impl Resharding<'_> {
         if let Some(p) = self.step.parallel_slots {
             opts.parallel_slots = p;
         }
+        opts.method = self.step.method;
         opts.measure_bytes = true;
         // A key the faults left on two nodes with different values is a
         // finding, not a reason to stop the drill without a report: keep the
@@ -253,6 +259,8 @@ impl Resharded {
             finished_at: started,
             attempts: 0,
             overwritten: Vec::new(),
+            method: reshard::Method::Keys,
+            migrations: Vec::new(),
         }
     }
 
@@ -262,11 +270,13 @@ impl Resharded {
         at: Instant,
         started: Instant,
         overwrites: &reshard::Overwrites,
+        migrations: &reshard::MigrationLog,
         bus: &Bus,
     ) {
         self.finished_at = at;
         self.duration = at.saturating_duration_since(started);
         self.overwritten = overwrites.take();
+        self.migrations = migrations.take();
         bus.emit(self.event(started));
     }
 

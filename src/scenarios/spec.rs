@@ -143,6 +143,8 @@ pub struct ReshardStep {
     pub batch_keys: Option<usize>,
     /// Slots migrated at once (engine default when absent).
     pub parallel_slots: Option<usize>,
+    /// Key by key, atomic (the server's own migration) or auto.
+    pub method: crate::cluster::reshard::Method,
 }
 
 #[derive(Debug, Deserialize)]
@@ -213,4 +215,6 @@ pub(super) struct RawReshard {
     pub(super) drain: Option<String>,
     pub(super) batch_keys: Option<usize>,
     pub(super) parallel_slots: Option<usize>,
+    #[serde(default)]
+    pub(super) method: crate::cluster::reshard::Method,
 }

@@ -209,6 +209,17 @@ impl Server {
             Server::Redis | Server::Path(_) => None,
         }
     }
+
+    /// Whether the server has atomic slot migration (`CLUSTER
+    /// MIGRATESLOTS`, Valkey 9.0+); `None` for a server known only when it
+    /// runs (the host's `redis-server`, a path).
+    pub fn atomic_migration(&self) -> Option<bool> {
+        match self {
+            Server::Redis70 | Server::Valkey81 => Some(false),
+            Server::Valkey91 => Some(true),
+            Server::Redis | Server::Path(_) => None,
+        }
+    }
 }
 
 impl fmt::Display for Server {

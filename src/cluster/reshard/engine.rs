@@ -16,7 +16,8 @@ use crate::cluster::error::ClusterError;
 use super::fix::{Prefer, close_slot};
 use super::live::{Live, Node};
 use super::moves::SlotMoves;
-use super::options::{OnCancel, ReshardOptions};
+use super::atomic::{self, Pair};
+use super::options::{Method, MigrationRecord, OnCancel, ReshardOptions};
 use super::steps::{
     Budget, DrainError, DrainOpts, Hooks, OnConflict, assign, drain, lossy, setslot,
 };
@@ -61,6 +62,11 @@ pub struct ReshardReport {
     #[serde(serialize_with = "millis")]
     pub finished_after: Duration,
     pub busykeys: Vec<BusyKey>,
+    /// How the slots moved: `keys` or `atomic` (never `auto`: what it chose).
+    pub method: Method,
+    /// With `atomic`: the servers' migrations, as recorded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub migrations: Vec<MigrationRecord>,
 }
 
 fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -188,6 +194,14 @@ pub async fn execute(
     let deadline = started + opts.timeout;
     let live = load_live(map, opts, deadline).await?;
     let jobs = resolve(&live, plan)?;
+    if choose_method(&jobs, opts.method).await? == Method::Atomic {
+        let pairs = pairs_of(&jobs);
+        let out = atomic::run(&pairs, opts, started, deadline, progress).await?;
+        let mut rep = report(started, out.finished_at, out.slots_done, out.keys, 0, Vec::new());
+        rep.method = Method::Atomic;
+        rep.migrations = out.records;
+        return Ok(rep);
+    }
     let total = jobs.len();
     let shared = Shared::new(&live, opts, deadline);
     let tally = run_jobs(&shared, &jobs, progress).await;
@@ -222,6 +236,68 @@ pub async fn execute(
         shared.bytes.load(Ordering::Relaxed),
         busykeys,
     ))
+}
+
+/// The method the moves use: `keys` as asked; `atomic` when every node
+/// involved has it, else refused naming those that lack it; `auto` atomic
+/// when every node has it, else keys.
+async fn choose_method(jobs: &[Job<'_>], asked: Method) -> Result<Method, ClusterError> {
+    if asked == Method::Keys {
+        return Ok(Method::Keys);
+    }
+    let mut nodes: Vec<&Node> = Vec::new();
+    for j in jobs {
+        for n in [j.src, j.dst] {
+            if !nodes.iter().any(|x| x.id == n.id) {
+                nodes.push(n);
+            }
+        }
+    }
+    let mut lacking = Vec::new();
+    for n in nodes {
+        if atomic::protocol_of(n).await?.is_none() {
+            lacking.push(n.name.clone());
+        }
+    }
+    match (asked, lacking.is_empty()) {
+        (_, true) => Ok(Method::Atomic),
+        (Method::Auto, false) => {
+            tracing::info!(
+                nodes = %lacking.join(", "),
+                "no atomic slot migration on these nodes: moving key by key"
+            );
+            Ok(Method::Keys)
+        }
+        _ => Err(ClusterError::Unsupported {
+            detail: format!(
+                "method atomic: {} {} no atomic slot migration (CLUSTER MIGRATESLOTS, Valkey 9.0 and later); move key by key (method keys) or let the tool choose (method auto)",
+                lacking.join(", "),
+                if lacking.len() == 1 { "has" } else { "have" }
+            ),
+        }),
+    }
+}
+
+/// The moves grouped by source and target, in first-seen order: one atomic job each.
+fn pairs_of<'a>(jobs: &[Job<'a>]) -> Vec<Pair<'a>> {
+    let mut pairs: Vec<Pair<'a>> = Vec::new();
+    for j in jobs {
+        match pairs
+            .iter_mut()
+            .find(|p| p.src.id == j.src.id && p.dst.id == j.dst.id)
+        {
+            Some(p) => p.slots.push(j.slot),
+            None => pairs.push(Pair {
+                src: j.src,
+                dst: j.dst,
+                slots: vec![j.slot],
+            }),
+        }
+    }
+    for p in &mut pairs {
+        p.slots.sort_unstable();
+    }
+    pairs
 }
 
 /// The cluster as the engine needs it, unless the move is cancelled or its
@@ -324,6 +400,8 @@ fn report(
         finished_at,
         finished_after: finished_at.saturating_duration_since(started),
         busykeys,
+        method: Method::Keys,
+        migrations: Vec::new(),
     }
 }
 

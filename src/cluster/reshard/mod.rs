@@ -5,6 +5,7 @@
 //!   [`drain_moves`] (pure): *what* moves.
 //! - [`engine`] — [`execute`]: *how* — SETSLOT IMPORTING/MIGRATING, GETKEYSINSLOT +
 //!   MIGRATE in batches, SETSLOT NODE, several slots at once; never leaves a slot open.
+//!   Or ([`Method::Atomic`]) the server's own atomic migration, in `atomic`.
 //! - [`options`] — [`ReshardOptions`]: batches, concurrency, timeouts, what a cancel does.
 //! - [`fix`]    — [`fix_open_slots`]: close slots a killed controller left open.
 //! - `live`     — the reachable nodes, one connection each, and their own views.
@@ -26,6 +27,7 @@
 //! # Ok(()) }
 //! ```
 
+mod atomic;
 pub mod engine;
 pub mod fix;
 mod live;
@@ -41,6 +43,6 @@ pub use moves::{
 };
 pub use options::{
     DEFAULT_BATCH_KEYS, DEFAULT_KEYS_IN_FLIGHT_PER_NODE, DEFAULT_MIGRATE_TIMEOUT_MS,
-    DEFAULT_PARALLEL_SLOTS, DEFAULT_SETTLE_TIMEOUT, KeyConflicts, OnCancel, Overwrites,
-    OverwrittenKey, ReshardOptions,
+    DEFAULT_PARALLEL_SLOTS, DEFAULT_SETTLE_TIMEOUT, KeyConflicts, Method, MigrationLog,
+    MigrationRecord, OnCancel, Overwrites, OverwrittenKey, ReshardOptions,
 };

@@ -2,11 +2,11 @@
 //! happens to a slot in flight on a cancel. Shared by [`super::execute`] and
 //! [`super::fix_open_slots_with`].
 
-pub use crate::record::run::OverwrittenKey;
+pub use crate::record::run::{MigrationRecord, OverwrittenKey};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::conn::ConnectOptions;
@@ -73,6 +73,11 @@ pub struct ReshardOptions {
     pub connect: ConnectOptions,
     /// What a move does with a key both nodes hold with different values.
     pub on_conflict: KeyConflicts,
+    /// Key by key, the server's atomic slot migration, or whichever the nodes support.
+    pub method: Method,
+    /// Every atomic migration's record as it ends, failed and cancelled ones
+    /// included (an operation that fails returns no report).
+    pub migrations: MigrationLog,
 }
 
 impl ReshardOptions {
@@ -90,6 +95,8 @@ impl ReshardOptions {
             measure_bytes: false,
             connect: ConnectOptions::default(),
             on_conflict: KeyConflicts::Stop,
+            method: Method::Keys,
+            migrations: MigrationLog::default(),
         }
     }
 
@@ -156,6 +163,51 @@ impl Overwrites {
 
     /// Everything overwritten so far; the log is left empty.
     pub fn take(&self) -> Vec<OverwrittenKey> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// How slots move.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// Key by key: SETSLOT IMPORTING/MIGRATING, MIGRATE in batches, SETSLOT
+    /// NODE — every Redis and Valkey; clients meet ASK and TRYAGAIN meanwhile.
+    /// The default, as with `redis-cli --cluster` and `valkey-cli --cluster`.
+    #[default]
+    Keys,
+    /// The server's own atomic slot migration (Valkey 9.0+ `CLUSTER
+    /// MIGRATESLOTS`): refused before anything moves when a node involved
+    /// lacks it.
+    Atomic,
+    /// Atomic when every node involved supports it, else key by key.
+    Auto,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Keys => "keys",
+            Method::Atomic => "atomic",
+            Method::Auto => "auto",
+        }
+    }
+}
+
+/// The records of the atomic migrations an operation ran, shared by the
+/// caller and the engine (as [`Overwrites`]).
+#[derive(Debug, Clone, Default)]
+pub struct MigrationLog(Arc<Mutex<Vec<MigrationRecord>>>);
+
+impl MigrationLog {
+    pub(crate) fn push(&self, r: MigrationRecord) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(r);
+    }
+
+    /// Every record so far; the log is left empty.
+    pub fn take(&self) -> Vec<MigrationRecord> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }

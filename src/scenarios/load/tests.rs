@@ -438,6 +438,43 @@ fn a_move_resolves() {
 }
 
 #[test]
+fn method_atomic_is_refused_at_its_line_on_servers_known_to_lack_it() {
+    use crate::cluster::reshard::Method;
+    let scenario = |method: &str| {
+        format!(
+            "name: r\ntopology: c.yaml\nreshard:\n  from: s1n1\n  to: s2n1\n  slots: 100\n  method: {method}\n"
+        )
+    };
+    let on = |server: &str| {
+        format!("name: c\nkind: cluster\nserver: {server}\ncluster:\n  shards: 3\n  replicas: 1\n")
+    };
+    let ok = load_beside(&on("valkey-9.1"), &scenario("atomic")).unwrap();
+    assert_eq!(ok.reshard.unwrap().method, Method::Atomic);
+    // The host's redis-server is asked when the slots move.
+    assert_eq!(
+        load(&scenario("atomic")).unwrap().reshard.unwrap().method,
+        Method::Atomic
+    );
+    let err = load_beside(&on("valkey-8.1"), &scenario("atomic")).unwrap_err();
+    assert!(
+        err.contains("DIR/s.yaml:7:3: reshard.method: atomic slot migration needs Valkey 9.0 or later; s1n1 (valkey-8.1), s2n1 (valkey-8.1), s3n1 (valkey-8.1) are not"),
+        "{err}"
+    );
+    let auto = load_beside(&on("redis-7.0"), &scenario("auto")).unwrap();
+    assert_eq!(auto.reshard.unwrap().method, Method::Auto);
+    let err = load(&scenario("fast")).unwrap_err();
+    assert!(err.contains("unknown variant `fast`"), "{err}");
+    assert_eq!(
+        load("name: r\ntopology: c.yaml\nreshard:\n  rebalance: true\n")
+            .unwrap()
+            .reshard
+            .unwrap()
+            .method,
+        Method::Keys
+    );
+}
+
+#[test]
 fn a_steady_drill_needs_only_its_duration() {
     let s = load("name: r\ntopology: c.yaml\nduring_ms: 5000\n").unwrap();
     assert_eq!(s.during_ms, 5000);

@@ -147,6 +147,8 @@ fn reshard_summary(r: &Resharded) -> ReshardSummary {
             .take(crate::report::MAX_OVERWRITTEN_LISTED)
             .cloned()
             .collect(),
+        method: Some(r.method.as_str().to_string()),
+        migrations: r.migrations.clone(),
     }
 }
 
