@@ -159,16 +159,30 @@ fn atomic_reshard_moves_the_slots_and_a_ctrl_c_leaves_no_migration_running() {
         assert!(states.iter().all(|s| terminal(s)), "{n}: {states:?}");
     }
     let s1_states = migration_states(s1);
-    assert!(s1_states.contains(&"cancelled".to_string()), "{s1_states:?}");
+    assert!(
+        s1_states.contains(&"cancelled".to_string()),
+        "{s1_states:?}"
+    );
     // Every slot has one owner: the cancelled ones stayed on s1n1, nothing
     // of them on s2n1.
     assert!(own_ranges(s1).starts_with("1000-"), "{}", own_ranges(s1));
-    assert_eq!(keys_in(s2, 1000..=1010), 0, "imported keys left on the target");
-    wait_until("every node sees all slots served", Duration::from_secs(10), || {
-        ["s1n1", "s1n2", "s2n1", "s2n2", "s3n1", "s3n2"].iter().all(|n| {
-            cli(address(&status, n), &["CLUSTER", "INFO"]).contains("cluster_slots_ok:16384")
-        })
-    });
+    assert_eq!(
+        keys_in(s2, 1000..=1010),
+        0,
+        "imported keys left on the target"
+    );
+    wait_until(
+        "every node sees all slots served",
+        Duration::from_secs(10),
+        || {
+            ["s1n1", "s1n2", "s2n1", "s2n2", "s3n1", "s3n2"]
+                .iter()
+                .all(|n| {
+                    cli(address(&status, n), &["CLUSTER", "INFO"])
+                        .contains("cluster_slots_ok:16384")
+                })
+        },
+    );
     assert_redis_cli_check_clean(&up, &status, "s1n1");
 }
 

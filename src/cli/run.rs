@@ -69,6 +69,16 @@ pub(crate) struct Run {
         conflicts_with_all = ["keep", "name", "attach", "run_id"]
     )]
     servers: Vec<crate::topology::Server>,
+    /// Run a drill with a reshard step once per method (keys, atomic, auto),
+    /// same seed, on a topology of its own each, and write the runs side by
+    /// side as --servers does; with --servers, every server by every method.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_enum,
+        conflicts_with_all = ["keep", "name", "attach", "run_id"]
+    )]
+    methods: Vec<crate::cluster::reshard::Method>,
     /// The run id to label everything with (default: a fresh one). Set by
     /// `nightly`, which removes a hung drill's resources by it.
     #[arg(long, hide = true, value_parser = run_id_arg)]
@@ -105,7 +115,7 @@ impl Run {
             return self.attached(sc, seed, seeds, json).await;
         }
         let rt = Arc::new(Runtime::select(self.runtime).await?);
-        if !self.servers.is_empty() {
+        if !self.servers.is_empty() || !self.methods.is_empty() {
             return self.matrix(sc, seed, &rt, json).await;
         }
         let run_id = self.run_id.clone().unwrap_or_else(runtime::new_run_id);
@@ -171,15 +181,7 @@ impl Run {
     ) -> Result<i32, CliError> {
         use crate::report::matrix::{Matrix, MatrixEntry};
         use crate::report::nightly::{DrillEntry, DrillStatus};
-        let each: Vec<(String, Scenario)> = (self.servers.iter())
-            .map(|server| {
-                let mut one = sc.clone();
-                for n in &mut one.topology.nodes {
-                    n.server = server.clone();
-                }
-                (server.to_string(), one)
-            })
-            .collect();
+        let each = self.variants(&sc)?;
         for (_, one) in &each {
             crate::runtime::servers::check(&one.topology)?;
         }
@@ -187,8 +189,8 @@ impl Run {
             humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
         let total = each.len();
         let mut runs = Vec::new();
-        for (i, (server, one)) in each.into_iter().enumerate() {
-            crate::note!("[{}/{total}] {} on {server}", i + 1, sc.name);
+        for (i, (variant, one)) in each.into_iter().enumerate() {
+            crate::note!("[{}/{total}] {} on {variant}", i + 1, sc.name);
             let run_id = runtime::new_run_id();
             let t0 = std::time::Instant::now();
             let result = self.own(one, seed, rt, run_id.clone(), json).await;
@@ -197,21 +199,33 @@ impl Run {
                 Ok(f) => {
                     remove_run(rt, &run_id).await;
                     let code = super::output::verdict_code(f.report.verdict);
+                    let mut entry = DrillEntry::finished(
+                        &f.report,
+                        run_id,
+                        Some(code),
+                        ms,
+                        f.dir.path.display().to_string(),
+                    );
+                    // Runs that moved slots are compared on the move too.
+                    entry.figures.extend(
+                        crate::report::reshard_figures(&f.report)
+                            .into_iter()
+                            .map(|h| crate::report::nightly::HeadlineFigure {
+                                key: h.key.into(),
+                                label: h.label.into(),
+                                unit: h.unit.into(),
+                                value: h.value,
+                            }),
+                    );
                     MatrixEntry {
-                        server,
+                        variant,
                         reported: f.report.environment.server_line(),
-                        entry: DrillEntry::finished(
-                            &f.report,
-                            run_id,
-                            Some(code),
-                            ms,
-                            f.dir.path.display().to_string(),
-                        ),
+                        entry,
                     }
                 }
                 Err(e @ CliError::Interrupted { .. }) => return Err(e),
                 Err(e) => MatrixEntry {
-                    server,
+                    variant,
                     reported: String::new(),
                     entry: DrillEntry::without_report(
                         sc.name.clone(),
@@ -227,7 +241,7 @@ impl Run {
                 "[{}/{total}] {} on {}: {}",
                 i + 1,
                 sc.name,
-                run.server,
+                run.variant,
                 crate::report::nightly::status_word(&run.entry)
             );
             runs.push(run);
@@ -237,6 +251,12 @@ impl Run {
             seed,
             runtime: rt.kind().to_string(),
             started_at,
+            axis: match (self.servers.is_empty(), self.methods.is_empty()) {
+                (false, true) => "servers",
+                (true, false) => "methods",
+                _ => "servers and methods",
+            }
+            .into(),
             runs,
         };
         let stamp = m.started_at.replace(':', "-");
@@ -266,6 +286,64 @@ impl Run {
 }
 
 impl Run {
+    /// The scenario once per server and method asked for (every server by
+    /// every method), each labelled; a method on a drill without a reshard,
+    /// or `atomic` on a server known to lack it, is refused here, before
+    /// anything starts.
+    fn variants(&self, sc: &Scenario) -> Result<Vec<(String, Scenario)>, CliError> {
+        use crate::cluster::reshard::Method;
+        if !self.methods.is_empty() && sc.reshard.is_none() {
+            return Err(CliError::Usage(
+                "--methods compares ways of moving slots: the drill has no `reshard:` step",
+            ));
+        }
+        let servers: Vec<Option<&crate::topology::Server>> = if self.servers.is_empty() {
+            vec![None]
+        } else {
+            self.servers.iter().map(Some).collect()
+        };
+        let methods: Vec<Option<Method>> = if self.methods.is_empty() {
+            vec![None]
+        } else {
+            self.methods.iter().copied().map(Some).collect()
+        };
+        let mut out = Vec::new();
+        for server in &servers {
+            for method in &methods {
+                let mut one = sc.clone();
+                let mut label = Vec::new();
+                if let Some(server) = server {
+                    for n in &mut one.topology.nodes {
+                        n.server = (*server).clone();
+                    }
+                    label.push(server.to_string());
+                }
+                if let Some(m) = method {
+                    if let Some(step) = one.reshard.as_mut() {
+                        step.method = *m;
+                    }
+                    label.push(m.as_str().to_string());
+                    let lacking: Vec<String> = (one.topology.primaries())
+                        .filter(|n| n.server.atomic_migration() == Some(false))
+                        .map(|n| format!("{} ({})", n.name, n.server))
+                        .collect();
+                    if *m == Method::Atomic && !lacking.is_empty() {
+                        return Err(CliError::Cluster(
+                            crate::cluster::ClusterError::Unsupported {
+                                detail: format!(
+                                    "--methods atomic: {} has no atomic slot migration (Valkey 9.0 and later); use auto, which moves key by key there",
+                                    lacking.join(", ")
+                                ),
+                            },
+                        ));
+                    }
+                }
+                out.push((label.join(" · "), one));
+            }
+        }
+        Ok(out)
+    }
+
     /// `run --attach`: discover the deployment, remember it under a fresh
     /// run id for the drill's length, drill it as a running topology, and
     /// forget it on every path; its servers are never started or stopped

@@ -87,6 +87,76 @@ pub fn headline(r: &Report) -> Vec<Headline> {
     ]
 }
 
+/// The reshard's figures beside the headline ones, for a side-by-side of
+/// runs that moved slots (a matrix over servers or methods); empty without a
+/// reshard. Unmeasured figures are `None`, never 0.
+pub fn reshard(r: &Report) -> Vec<Headline> {
+    let Some(rs) = &r.reshard else {
+        return Vec::new();
+    };
+    let h = |key, label, unit, value| Headline {
+        key,
+        label,
+        unit,
+        value,
+    };
+    let during = r
+        .workload
+        .app
+        .latency_ms
+        .get("during")
+        .filter(|l| l.count > 0);
+    let during_s = r
+        .phases
+        .iter()
+        .find(|p| p.name == "during")
+        .map(|p| (p.end_ms - p.start_ms) / 1000.0)
+        .filter(|s| *s > 0.0);
+    let pause = rs
+        .migrations
+        .iter()
+        .filter_map(|m| m.pause_seen_ms)
+        .reduce(f64::max);
+    vec![
+        h(
+            "reshard_ms",
+            "Reshard, first move to last handover",
+            "ms",
+            (rs.slots_moved > 0).then_some(rs.duration_ms),
+        ),
+        h(
+            "reshard_keys_per_s",
+            "Keys moved per second",
+            "keys/s",
+            (rs.slots_moved > 0 && rs.keys_moved > 0).then_some(rs.keys_per_s),
+        ),
+        h(
+            "ops_during_per_s",
+            "App ops completed per second while slots moved",
+            "ops/s",
+            during.zip(during_s).map(|(l, s)| l.count as f64 / s),
+        ),
+        h(
+            "p99_during_ms",
+            "App p99 while slots moved",
+            "ms",
+            during.map(|l| l.p99),
+        ),
+        h(
+            "gap_ms",
+            "App longest wait between two successes, any shard",
+            "ms",
+            (r.workload.app.ops_ok > 0).then_some(r.downtime_ms.gap_max),
+        ),
+        h(
+            "pause_seen_ms",
+            "Server write pause, as polled (atomic only)",
+            "ms",
+            pause,
+        ),
+    ]
+}
+
 /// A downtime figure is measured when the run had shards to measure and
 /// the check did not find its view incomplete (`downtime_ms.unknown`).
 fn measured_downtime(

@@ -10,11 +10,13 @@ use super::nightly::{DrillEntry, DrillStatus};
 use crate::exit;
 use maud::html;
 
-/// One server's run of the drill.
+/// One run of the drill: one server, one method, or one of each.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MatrixEntry {
-    /// As the matrix named it (`valkey-9.1`).
-    pub server: String,
+    /// What this run varied, as the matrix named it: `valkey-9.1`,
+    /// `atomic`, or `valkey-9.1 · atomic`.
+    #[serde(alias = "server")]
+    pub variant: String,
     /// What its nodes reported (`valkey 9.1.2`); empty without a report.
     pub reported: String,
     pub entry: DrillEntry,
@@ -27,7 +29,15 @@ pub struct Matrix {
     pub seed: u64,
     pub runtime: String,
     pub started_at: String,
+    /// What varies between the runs: `servers`, `methods` (the reshard's),
+    /// or `servers and methods`.
+    #[serde(default = "servers_axis")]
+    pub axis: String,
     pub runs: Vec<MatrixEntry>,
+}
+
+fn servers_axis() -> String {
+    "servers".into()
 }
 
 impl Matrix {
@@ -85,17 +95,26 @@ impl Matrix {
         }
     }
 
+    /// `cluster-reshard on 3 servers`, `cluster-reshard by 2 methods`.
+    fn title(&self) -> String {
+        let n = self.runs.len();
+        match self.axis.as_str() {
+            "servers" => format!("{} on {n} servers", self.scenario),
+            "methods" => format!("{} by {n} methods", self.scenario),
+            axis => format!("{}, {n} runs by {axis}", self.scenario),
+        }
+    }
+
     /// The matrix as Markdown.
     pub fn render_markdown(&self) -> String {
         let mut s = format!(
-            "# {} on {} servers\n\nseed {} · {} runtime · {}\n\n",
-            self.scenario,
-            self.runs.len(),
+            "# {}\n\nseed {} · {} runtime · {}\n\n",
+            self.title(),
             self.seed,
             self.runtime,
             self.started_at
         );
-        let head: Vec<&str> = self.runs.iter().map(|r| r.server.as_str()).collect();
+        let head: Vec<&str> = self.runs.iter().map(|r| r.variant.as_str()).collect();
         s.push_str(&format!("| | {} |\n", head.join(" | ")));
         s.push_str(&format!("|---|{}\n", "---:|".repeat(self.runs.len())));
         let row =
@@ -127,13 +146,13 @@ impl Matrix {
             } else {
                 r.entry.not_passed.join("; ")
             };
-            s.push_str(&format!("- {}: {np}\n", r.server));
+            s.push_str(&format!("- {}: {np}\n", r.variant));
         }
         s.push_str("\nRuns:\n\n");
         for r in &self.runs {
             s.push_str(&format!(
                 "- {}: {}\n",
-                r.server,
+                r.variant,
                 r.entry.run_dir.as_deref().unwrap_or("no report")
             ));
         }
@@ -151,14 +170,14 @@ td,th{border:1px solid #ccc;padding:.3em .6em}td.n{text-align:right;font-variant
             html {
                 head {
                     meta charset="utf-8";
-                    title { (self.scenario) " on " (self.runs.len()) " servers" }
+                    title { (self.title()) }
                     style { (maud::PreEscaped(css)) }
                 }
                 body {
-                    h1 { (self.scenario) " on " (self.runs.len()) " servers" }
+                    h1 { (self.title()) }
                     p { "seed " (self.seed) " · " (self.runtime) " runtime · " (self.started_at) }
                     table {
-                        tr { th {} @for r in &self.runs { th { (r.server) } } }
+                        tr { th {} @for r in &self.runs { th { (r.variant) } } }
                         tr { td { "server reported" } @for r in &self.runs { td { (r.reported) } } }
                         tr {
                             td { "verdict" }
@@ -242,14 +261,15 @@ mod tests {
             seed: 7,
             runtime: "process".into(),
             started_at: "2026-11-26T18:00:00Z".into(),
+            axis: "servers".into(),
             runs: vec![
                 MatrixEntry {
-                    server: "redis-7.0".into(),
+                    variant: "redis-7.0".into(),
                     reported: "redis 7.0.15".into(),
                     entry: entry(Verdict::Pass, Some(1.234)),
                 },
                 MatrixEntry {
-                    server: "valkey-9.1".into(),
+                    variant: "valkey-9.1".into(),
                     reported: "valkey 9.1.2".into(),
                     entry: entry(Verdict::Pass, None),
                 },

@@ -49,7 +49,7 @@ mod summary;
 mod text;
 mod timing;
 
-pub use figures::{Headline, headline};
+pub use figures::{Headline, headline, reshard as reshard_figures};
 pub use html::render as render_html;
 pub use junit::render as render_junit;
 pub use markdown::render as render_markdown;

@@ -51,6 +51,9 @@ pub(super) fn sections(r: &Report) -> Vec<Section> {
     if let Some(rs) = r.reshard.as_ref().filter(|rs| !rs.overwritten.is_empty()) {
         out.push(overwritten(rs));
     }
+    if let Some(rs) = r.reshard.as_ref().filter(|rs| !rs.migrations.is_empty()) {
+        out.push(migrations(rs));
+    }
     // A lock or stampede drill alone measures none of the key/value
     // figures: there is nothing to say about which were not measured.
     if has_kv(r) {
@@ -62,13 +65,24 @@ pub(super) fn sections(r: &Report) -> Vec<Section> {
 
 /// The reshard's row, and the keys it found with two values.
 fn reshard_rows(t: &mut Table, rs: &ReshardSummary) {
+    let atomic = rs.method.as_deref() == Some("atomic");
+    let bytes = if atomic {
+        // The server moves the keys: no MEMORY USAGE was read.
+        "bytes not measured".to_string()
+    } else {
+        crate::status::human_bytes(rs.bytes_moved)
+    };
+    let how = match rs.method.as_deref() {
+        Some("atomic") => " (atomic: the server's own migration)",
+        Some("keys") => " (key by key)",
+        _ => "",
+    };
     t.label(
         "reshard",
         format!(
-            "{} slots, {} keys ({}) {} → {} in {} — {} keys/s",
+            "{} slots, {} keys ({bytes}) {} → {} in {} — {} keys/s{how}",
             group(rs.slots_moved),
             group(rs.keys_moved),
-            crate::status::human_bytes(rs.bytes_moved),
             rs.from.join(","),
             rs.to.join(","),
             ms(rs.duration_ms),
@@ -249,6 +263,55 @@ fn overwritten(rs: &ReshardSummary) -> Section {
             ]
         }),
     );
+    s.table(t);
+    s
+}
+
+/// The atomic migrations: the server's record of each (state, message, cow
+/// size) beside what the engine saw polling it (the states in order, with
+/// when each was first seen, and the write pause).
+fn migrations(rs: &ReshardSummary) -> Section {
+    let mut s = Section::titled("Slot migrations (the server's record)");
+    s.text(
+        "Each state as the tool first saw it polling CLUSTER GETSLOTMIGRATIONS every 10 ms (ms from the reshard's start); a state shorter than a poll may be missing, and the pause then reads `not seen`.",
+    );
+    let t = Table::aligned(
+        &[
+            "migration",
+            "move",
+            "slots",
+            "state",
+            "took",
+            "states seen",
+            "pause seen",
+            "cow",
+            "keys on target",
+        ],
+        "llllrlrrr",
+    )
+    .with_rows(rs.migrations.iter().map(|m| {
+        let states: Vec<String> = m
+            .states
+            .iter()
+            .map(|st| format!("{} @{}", st.state, ms(st.at_ms)))
+            .collect();
+        let state = if m.message.is_empty() {
+            m.state.clone()
+        } else {
+            format!("{}: {}", m.state, m.message)
+        };
+        vec![
+            m.name.get(..8).unwrap_or(&m.name).to_string(),
+            format!("{} → {}", m.source, m.target),
+            format!("{} ({})", m.slot_ranges, group(m.slots as u64)),
+            state,
+            ms(m.duration_ms),
+            states.join(" → "),
+            m.pause_seen_ms.map_or_else(|| "not seen".to_string(), ms),
+            crate::status::human_bytes(m.cow_size),
+            m.keys_on_target.map_or_else(|| EMPTY.to_string(), group),
+        ]
+    }));
     s.table(t);
     s
 }

@@ -149,10 +149,7 @@ async fn jobs_of(node: &Node) -> Result<Vec<JobView>, ClusterError> {
         .conn()
         .run(redis::cmd("CLUSTER").arg("GETSLOTMIGRATIONS"))
         .await?;
-    parse_jobs(&v).map_err(|detail| {
-        node.conn()
-            .reply_error("CLUSTER GETSLOTMIGRATIONS", detail)
-    })
+    parse_jobs(&v).map_err(|detail| node.conn().reply_error("CLUSTER GETSLOTMIGRATIONS", detail))
 }
 
 /// Cancel every migration of `nodes` (errors only logged: a node that is
@@ -384,7 +381,10 @@ async fn drive(
     if stop.is_some() {
         let now = Instant::now();
         for f in followed.iter_mut().filter(|f| f.sent_at.is_none()) {
-            f.give_up("not started: an earlier MIGRATESLOTS was refused".into(), now);
+            f.give_up(
+                "not started: an earlier MIGRATESLOTS was refused".into(),
+                now,
+            );
         }
         cancel_all(&involved).await;
     }
@@ -395,7 +395,8 @@ async fn drive(
         finished_at: t0,
         records: Vec::new(),
     };
-    let mut settle_by: Option<Instant> = stop.as_ref().map(|_| Instant::now() + opts.settle_timeout);
+    let mut settle_by: Option<Instant> =
+        stop.as_ref().map(|_| Instant::now() + opts.settle_timeout);
     let mut polls: u64 = 0;
     loop {
         let now = Instant::now();
@@ -403,7 +404,9 @@ async fn drive(
             settle_by = Some(now + opts.settle_timeout);
             cancel_all(&involved).await;
         }
-        let open: Vec<usize> = (0..followed.len()).filter(|&i| !followed[i].ended).collect();
+        let open: Vec<usize> = (0..followed.len())
+            .filter(|&i| !followed[i].ended)
+            .collect();
         if open.is_empty() {
             break;
         }
@@ -414,7 +417,10 @@ async fn drive(
                 .iter()
                 .map(|&i| {
                     let f = &followed[i];
-                    format!("{} -> {} ({}): {}", f.pair.src.name, f.pair.dst.name, f.record.slot_ranges, f.record.state)
+                    format!(
+                        "{} -> {} ({}): {}",
+                        f.pair.src.name, f.pair.dst.name, f.record.slot_ranges, f.record.state
+                    )
                 })
                 .collect();
             for &i in &open {
@@ -444,15 +450,24 @@ async fn drive(
             let src = sources[i];
             match r {
                 Ok(jobs) => {
-                    for f in followed.iter_mut().filter(|f| f.pair.src.id == src.id && !f.ended) {
+                    for f in followed
+                        .iter_mut()
+                        .filter(|f| f.pair.src.id == src.id && !f.ended)
+                    {
                         f.update(&jobs, &before[i], t0, now);
                     }
                 }
                 Err(e) => {
                     tracing::debug!(node = %src.name, "poll slot migrations: {}", error_chain(&e));
-                    for f in followed.iter_mut().filter(|f| f.pair.src.id == src.id && !f.ended) {
+                    for f in followed
+                        .iter_mut()
+                        .filter(|f| f.pair.src.id == src.id && !f.ended)
+                    {
                         if now.saturating_duration_since(f.last_answer) >= opts.settle_timeout {
-                            f.give_up(format!("the source stopped answering: {}", error_chain(&e)), now);
+                            f.give_up(
+                                format!("the source stopped answering: {}", error_chain(&e)),
+                                now,
+                            );
                             if stop.is_none() {
                                 stop = Some(f.error(f.record.message.clone()));
                             }
@@ -518,7 +533,12 @@ async fn drive(
             pending: followed
                 .iter()
                 .filter(|f| f.record.state != "success")
-                .map(|f| format!("{} -> {}: {}", f.pair.src.name, f.pair.dst.name, f.record.state))
+                .map(|f| {
+                    format!(
+                        "{} -> {}: {}",
+                        f.pair.src.name, f.pair.dst.name, f.record.state
+                    )
+                })
                 .collect(),
         });
     }
@@ -575,7 +595,8 @@ async fn check_claims(followed: &[Followed<'_>]) -> Result<(), ClusterError> {
         let mut problem: Option<(usize, String)> = None;
         for (i, f) in followed.iter().enumerate() {
             let (mut s, mut d) = (f.pair.src.conn(), f.pair.dst.conn());
-            let (Ok(src_view), Ok(dst_view)) = (s.cluster_nodes().await, d.cluster_nodes().await) else {
+            let (Ok(src_view), Ok(dst_view)) = (s.cluster_nodes().await, d.cluster_nodes().await)
+            else {
                 continue;
             };
             let claims = |view: &[crate::cluster::nodes::NodeLine]| {

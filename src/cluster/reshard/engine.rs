@@ -13,10 +13,10 @@ use tokio_util::sync::CancellationToken;
 use crate::cluster::conn::AddressMap;
 use crate::cluster::error::ClusterError;
 
+use super::atomic::{self, Pair};
 use super::fix::{Prefer, close_slot};
 use super::live::{Live, Node};
 use super::moves::SlotMoves;
-use super::atomic::{self, Pair};
 use super::options::{Method, MigrationRecord, OnCancel, ReshardOptions};
 use super::steps::{
     Budget, DrainError, DrainOpts, Hooks, OnConflict, assign, drain, lossy, setslot,
@@ -197,7 +197,14 @@ pub async fn execute(
     if choose_method(&jobs, opts.method).await? == Method::Atomic {
         let pairs = pairs_of(&jobs);
         let out = atomic::run(&pairs, opts, started, deadline, progress).await?;
-        let mut rep = report(started, out.finished_at, out.slots_done, out.keys, 0, Vec::new());
+        let mut rep = report(
+            started,
+            out.finished_at,
+            out.slots_done,
+            out.keys,
+            0,
+            Vec::new(),
+        );
         rep.method = Method::Atomic;
         rep.migrations = out.records;
         return Ok(rep);
@@ -315,8 +322,25 @@ async fn load_live(
             timeout: opts.timeout,
             pending: Vec::new(),
         }),
-        r = Live::load(map, opts.engine_connect()) => r,
+        r = load_widened(map, opts) => r,
     }
+}
+
+/// Connections per node for the slot tasks: one per slot in flight, up to
+/// this many.
+const MAX_CONNS_PER_NODE: usize = 16;
+
+/// The live cluster, each primary with a connection per slot in flight (up
+/// to [`MAX_CONNS_PER_NODE`]): on Valkey 8+ every `SETSLOT` waits for the
+/// node's replicas, and slots sharing one connection would wait in line.
+async fn load_widened(map: &AddressMap, opts: &ReshardOptions) -> Result<Live, ClusterError> {
+    let connect = opts.engine_connect();
+    let mut live = Live::load(map, connect).await?;
+    let n = opts.parallel_slots.clamp(1, MAX_CONNS_PER_NODE);
+    for node in live.nodes.iter_mut().filter(|n| n.is_primary()) {
+        node.widen(n, connect).await?;
+    }
+    Ok(live)
 }
 
 /// How the slot tasks ended.

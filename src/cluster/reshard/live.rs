@@ -22,8 +22,13 @@ pub(crate) struct Node {
     pub me: NodeLine,
     /// Its whole `CLUSTER NODES`, as loaded.
     pub view: Vec<NodeLine>,
-    /// One multiplexed connection, cloned by every task that talks to the node.
-    pub conn: NodeConn,
+    /// Multiplexed connections, handed out in turn to the tasks that talk to
+    /// the node: a command the node blocks (Valkey 8+ holds `CLUSTER
+    /// SETSLOT` until its replicas acknowledge it) holds up every command
+    /// behind it on its connection, so slots moved at once need connections
+    /// of their own.
+    pub conns: Vec<NodeConn>,
+    next: std::sync::atomic::AtomicUsize,
 }
 
 impl Node {
@@ -32,9 +37,25 @@ impl Node {
         self.me.is_primary()
     }
 
-    /// A handle on this node's connection, for a task of its own.
+    /// A handle on one of this node's connections (the next in turn), for a
+    /// task of its own.
     pub fn conn(&self) -> NodeConn {
-        self.conn.clone()
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.conns[i % self.conns.len()].clone()
+    }
+
+    /// Open connections until the node has `n` (at least one is kept).
+    pub async fn widen(&mut self, n: usize, connect: ConnectOptions) -> Result<(), ClusterError> {
+        let addr = self.conns[0].addr;
+        let more = n.saturating_sub(self.conns.len());
+        let opened = futures::future::join_all(
+            (0..more).map(|_| NodeConn::connect(&self.name, addr, connect)),
+        )
+        .await;
+        for c in opened {
+            self.conns.push(c?);
+        }
+        Ok(())
     }
 }
 
@@ -170,7 +191,8 @@ async fn load_node(
         id: me.id.clone(),
         announce,
         me,
-        conn,
+        conns: vec![conn],
+        next: std::sync::atomic::AtomicUsize::new(0),
         view: lines,
     })
 }

@@ -168,9 +168,7 @@ impl Overwrites {
 }
 
 /// How slots move.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     /// Key by key: SETSLOT IMPORTING/MIGRATING, MIGRATE in batches, SETSLOT

@@ -164,7 +164,7 @@ pub(crate) async fn drain(
                             next
                         }
                         Migrated::BusyKey => {
-                            return Err(DrainError::Failed(from.conn.reply_error(
+                            return Err(DrainError::Failed(from.conns[0].reply_error(
                                 "MIGRATE REPLACE",
                                 format!("BUSYKEY in slot {slot} despite REPLACE"),
                             )));
@@ -174,7 +174,7 @@ pub(crate) async fn drain(
             }
         };
     }
-    Err(DrainError::Failed(from.conn.reply_error(
+    Err(DrainError::Failed(from.conns[0].reply_error(
         "CLUSTER GETKEYSINSLOT",
         format!(
             "slot {slot} still holds keys after {rounds} MIGRATE batches of {batch} \
