@@ -33,6 +33,11 @@ server-matrix *args="": build
     {{bin}} run scenarios/cluster-failover.yaml --servers redis-7.0,valkey-8.1,valkey-9.1 {{args}}
     {{bin}} run scenarios/cluster-reshard.yaml --servers redis-7.0,valkey-8.1,valkey-9.1 {{args}}
 
+# Valkey 9.1's atomic slot migration: the reshard drill key by key and atomically, same seed, side by side (runs/reshard-atomic/matrix-*/); then its target killed mid-move
+reshard-atomic *args="": build
+    {{bin}} run scenarios/reshard-atomic.yaml --methods keys,atomic {{args}}
+    {{bin}} run scenarios/reshard-atomic-target-killed.yaml {{args}}
+
 # The partition drill, without then with WAIT 1: acknowledged writes lost by an isolated primary
 cluster-partition *args="": build
     {{bin}} run scenarios/cluster-partition.yaml {{args}}

@@ -1,5 +1,9 @@
-//! `cargo bench --bench reshard -- [--quick]`: how fast our resharding engine
-//! moves slots compared with `redis-cli --cluster reshard`, under client load.
+//! `cargo bench --bench reshard -- [--quick] [--server valkey-9.1]`: how fast
+//! our resharding engine moves slots compared with `redis-cli --cluster
+//! reshard`, under client load. With `--server valkey-9.1` the cluster runs
+//! Valkey 9.1 and the engine moves each case twice, atomically (`CLUSTER
+//! MIGRATESLOTS`) and key by key, beside redis-cli (Debian's, which moves key by
+//! key on any server).
 //!
 //! On a cluster-3x1 brought up with the process runtime, two cases:
 //!
@@ -24,6 +28,8 @@
 //!    10 keys per MIGRATE, one slot at a time);
 //! 4. move them back (untimed) and FLUSHALL for the next case.
 //!
+//! Before each timed move the same client load runs 2 s with nothing moving:
+//! its p99 then is the row's baseline, beside its p99 during the move.
 //! During each timed move a cluster client (redis-rs, through
 //! [`redis_drill::cluster::cluster_client`], following MOVED/ASK with
 //! retries) runs GET/SET on random dataset keys from 4 tasks, and every
@@ -54,7 +60,7 @@ use hdrhistogram::Histogram;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use redis::AsyncCommands;
-use redis_drill::cluster::reshard::{ReshardOptions, SlotMove, SlotMoves};
+use redis_drill::cluster::reshard::{Method, ReshardOptions, SlotMove, SlotMoves};
 use redis_drill::cluster::{
     ClientOptions, ConnectOptions, ConvergeOptions, SlotOwners, cluster_client, execute,
     moves_between, wait_converged,
@@ -64,6 +70,12 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 const TOPOLOGY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/topologies/cluster-3x1.yaml");
+const TOPOLOGY_VALKEY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/topologies/cluster-3x1-valkey.yaml"
+);
+/// The client load alone before each move: the row's baseline.
+const BASELINE: Duration = Duration::from_secs(2);
 
 const VALUE_BYTES: usize = 100;
 /// Keys per pipeline when loading, and pipelines in flight.
@@ -109,18 +121,35 @@ fn main() {
         );
         return;
     }
-    if let Some(bad) = args
-        .iter()
-        .find(|a| !["--bench", "--quick"].contains(&a.as_str()))
-    {
-        eprintln!("error: unknown argument {bad}\nusage: cargo bench --bench reshard -- [--quick]");
-        std::process::exit(2);
+    let mut valkey = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--bench" | "--quick" => {}
+            "--server" => match it.next().map(String::as_str) {
+                Some("valkey-9.1") => valkey = true,
+                Some("redis") | Some("redis-7.0") => valkey = false,
+                other => {
+                    eprintln!(
+                        "error: --server {}: expected redis-7.0 or valkey-9.1",
+                        other.unwrap_or("(missing)")
+                    );
+                    std::process::exit(2);
+                }
+            },
+            bad => {
+                eprintln!(
+                    "error: unknown argument {bad}\nusage: cargo bench --bench reshard -- [--quick] [--server redis-7.0|valkey-9.1]"
+                );
+                std::process::exit(2);
+            }
+        }
     }
     let quick = args.iter().any(|a| a == "--quick");
     // Dropping the bench future on a signal runs the guard: the topology is taken down.
     common::run_main(
         async move {
-            bench(quick).await?;
+            bench(quick, valkey).await?;
             Ok(0)
         },
         || {},
@@ -345,16 +374,27 @@ struct Row {
     keys: usize,
     seconds: f64,
     keys_per_s: f64,
+    /// The same load for [`BASELINE`] right before the move.
+    baseline: ClientFigures,
     client: ClientFigures,
 }
 
 /// Ours, timed from loading the owners to the engine's return.
-async fn ours(d: &Deployed, slots: &[u16]) -> Result<Duration> {
+async fn ours(d: &Deployed, slots: &[u16], method: Method) -> Result<Duration> {
     let started = Instant::now();
     let owners = SlotOwners::load(&d.map, ConnectOptions::default()).await?;
     let plan = moves_between(&owners, "s1n1", "s2n1", slots.len())?;
     let elapsed_plan = started.elapsed();
-    let report = execute(&d.map, &plan, &ReshardOptions::default(), &mut |_| {}).await?;
+    let opts = ReshardOptions {
+        method,
+        ..ReshardOptions::default()
+    };
+    let report = execute(&d.map, &plan, &opts, &mut |_| {}).await?;
+    ensure!(
+        report.method == method,
+        "asked for {method:?}, moved by {:?}",
+        report.method
+    );
     let elapsed = started.elapsed();
     let planned: Vec<u16> = plan.moves.iter().map(|m| m.slot).collect();
     ensure!(
@@ -493,6 +533,7 @@ async fn run_case(
     d: &Deployed,
     tags: &[String],
     case: &Case,
+    tools: &[&'static str],
     log: &std::path::Path,
 ) -> Result<Vec<Row>> {
     eprintln!("case {}", case.label);
@@ -511,7 +552,7 @@ async fn run_case(
     let keys = Arc::new(dataset(tags, &slots, case.keys));
     let s1 = d.member("s1n1")?.addr;
     let mut rows = Vec::new();
-    for tool in ["redis-drill", "redis-cli"] {
+    for &tool in tools {
         let t = Instant::now();
         load(s1, &keys).await?;
         ensure!(
@@ -521,8 +562,12 @@ async fn run_case(
         converge(d).await?;
         eprintln!("  loaded {} keys in {:.2?}", keys.len(), t.elapsed());
         let client = Client::start(d, keys.clone()).await?;
+        tokio::time::sleep(BASELINE).await;
+        let baseline = client.stop().await;
+        let client = Client::start(d, keys.clone()).await?;
         let moved = match tool {
-            "redis-drill" => ours(d, &slots).await,
+            "redis-drill" => ours(d, &slots, Method::Keys).await,
+            "redis-drill atomic" => ours(d, &slots, Method::Atomic).await,
             _ => redis_cli(d, slots.len(), log).await,
         };
         let figures = client.stop().await;
@@ -544,6 +589,7 @@ async fn run_case(
             keys: keys.len(),
             seconds: elapsed.as_secs_f64(),
             keys_per_s: keys.len() as f64 / elapsed.as_secs_f64(),
+            baseline,
             client: figures,
         });
         reset(d, &slots).await?;
@@ -564,15 +610,31 @@ struct Report<'a> {
 #[derive(Serialize)]
 struct Ratio {
     case: String,
+    /// Which of our methods.
+    tool: &'static str,
     redis_cli_over_redis_drill: f64,
 }
 
-async fn bench(quick: bool) -> Result<()> {
+async fn bench(quick: bool, valkey: bool) -> Result<()> {
     let started = Instant::now();
     let tags = slot_tags()?;
-    eprintln!("bringing up cluster-3x1 (process runtime)");
+    let (topology, tools): (&str, &[&'static str]) = if valkey {
+        (
+            TOPOLOGY_VALKEY,
+            &["redis-drill atomic", "redis-drill", "redis-cli"],
+        )
+    } else {
+        (TOPOLOGY, &["redis-drill", "redis-cli"])
+    };
+    eprintln!(
+        "bringing up {} (process runtime)",
+        Path::new(topology)
+            .file_stem()
+            .unwrap_or_default()
+            .display()
+    );
     let d = Deployed::up(
-        Path::new(TOPOLOGY),
+        Path::new(topology),
         format!("bench-reshard-{}", std::process::id()),
     )
     .await?;
@@ -580,52 +642,60 @@ async fn bench(quick: bool) -> Result<()> {
     let log = target_dir().join("bench-reshard-redis-cli.log");
     let mut rows = Vec::new();
     for case in cases(quick) {
-        rows.extend(run_case(&d, &tags, &case, &log).await?);
+        rows.extend(run_case(&d, &tags, &case, tools, &log).await?);
     }
     drop(d);
 
-    let ratios: Vec<Ratio> = cases(quick)
-        .iter()
-        .filter_map(|c| {
-            let t = |tool: &str| {
-                rows.iter()
-                    .find(|r| r.case == c.label && r.tool == tool)
-                    .map(|r| r.seconds)
-            };
-            Some(Ratio {
-                case: c.label.to_string(),
-                redis_cli_over_redis_drill: t("redis-cli")? / t("redis-drill")?,
-            })
-        })
-        .collect();
+    let mut ratios: Vec<Ratio> = Vec::new();
+    for c in cases(quick) {
+        let t = |tool: &str| {
+            rows.iter()
+                .find(|r| r.case == c.label && r.tool == tool)
+                .map(|r| r.seconds)
+        };
+        for &ours in tools.iter().filter(|t| t.starts_with("redis-drill")) {
+            if let (Some(cli), Some(us)) = (t("redis-cli"), t(ours)) {
+                ratios.push(Ratio {
+                    case: c.label.to_string(),
+                    tool: ours,
+                    redis_cli_over_redis_drill: cli / us,
+                });
+            }
+        }
+    }
     let environment = environment();
-    println!("## Resharding: redis-drill engine vs `redis-cli --cluster reshard`\n");
+    println!(
+        "## Resharding: redis-drill engine vs `redis-cli --cluster reshard`{}\n",
+        if valkey { " (Valkey 9.1)" } else { "" }
+    );
     println!(
         "{environment}; values of {VALUE_BYTES} B; {CLIENT_TASKS} client tasks doing GET/SET during each move.\n"
     );
     println!(
-        "| case | tool | seconds | keys/s | failed client ops | client ops ok | client p50 / p99 / max ms |"
+        "| case | tool | seconds | keys/s | failed client ops | client ops ok (ops/s) | client p50 / p99 / max ms | client p99 before the move (ms) |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {} | {:.2} | {:.0} | {} | {} | {:.2} / {:.2} / {:.1} |",
+            "| {} | {} | {:.2} | {:.0} | {} | {} ({:.0}) | {:.2} / {:.2} / {:.1} | {:.2} |",
             r.case,
             r.tool,
             r.seconds,
             r.keys_per_s,
             r.client.failed,
             r.client.ok,
+            r.client.ok as f64 / r.seconds,
             r.client.p50_ms,
             r.client.p99_ms,
-            r.client.max_ms
+            r.client.max_ms,
+            r.baseline.p99_ms
         );
     }
     println!();
     for r in &ratios {
         println!(
-            "- {}: redis-drill is {:.1}x faster than redis-cli",
-            r.case, r.redis_cli_over_redis_drill
+            "- {}: {} is {:.1}x faster than redis-cli",
+            r.case, r.tool, r.redis_cli_over_redis_drill
         );
     }
     let path = target_dir().join("bench-reshard.json");

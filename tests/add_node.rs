@@ -1,6 +1,7 @@
 //! `add-node` on both runtimes, through the real binary: grow a 3x1 cluster
 //! holding data by an empty primary, rebalance slots onto it, add a replica of
-//! it, and make sure `down` removes the added nodes too. A failure half-way
+//! it, remove both again (`remove-node`: drained, forgotten, no ghost), and
+//! make sure `down` removes the rest. A failure half-way
 //! (an injected panic) leaves the topology as it was.
 
 mod common;
@@ -110,13 +111,90 @@ fn grow_rebalance_replicate_down(env: &Env) {
         Some(vec!["s4n2".to_string()])
     );
 
-    // `down` removes the added nodes with the rest.
+    // remove-node: the replica, then the primary (its slots drained onto
+    // the others first); no remaining node lists either (redis-cli asked on
+    // each), redis-cli's check passes, every key reads back.
+    let ids: Vec<String> = ["s4n2", "s4n1"]
+        .iter()
+        .map(|n| {
+            cluster_nodes(&up, &status, n)
+                .lines()
+                .find(|l| l.contains("myself"))
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let removed: serde_json::Value = up.json(&["remove-node", "s4n2"]);
+    assert_eq!(removed["slots_drained"], 0, "{removed}");
+    assert_eq!(removed["id"], ids[0].as_str(), "{removed}");
+    let removed: serde_json::Value = up.json(&["remove-node", "s4n1"]);
+    assert!(
+        removed["slots_drained"].as_u64().unwrap() > 4000,
+        "{removed}"
+    );
+    assert_eq!(removed["id"], ids[1].as_str(), "{removed}");
+    let status = up.status();
+    assert_healthy(&status, 6);
+    for n in ["s1n1", "s1n2", "s2n1", "s2n2", "s3n1", "s3n2"] {
+        let text = cluster_nodes(&up, &status, n);
+        for id in &ids {
+            assert!(!text.contains(id.as_str()), "{n} still lists {id}:\n{text}");
+        }
+        assert_eq!(text.lines().count(), 6, "{n}:\n{text}");
+    }
+    assert_redis_cli_check_clean(&up, &status, "s1n1");
+    let map = address_map(&status);
+    rt.block_on(async {
+        let client = cluster_client(&map, &ClientOptions::default()).unwrap();
+        let mut con = client.get_async_connection().await.unwrap();
+        for i in 0..KEYS {
+            let v: usize = con.get(format!("key:{i}")).await.unwrap();
+            assert_eq!(v, i, "key:{i}");
+        }
+    });
+    let out = up.run(&["remove-node", "s9n9"]);
+    assert_eq!(out.status.code(), Some(exit::BAD_INPUT), "{out:?}");
+
+    // `down` removes what is left.
     let down = up.down();
     if env.runtime == "docker" {
-        assert_eq!((down.containers, down.networks), (8, 1), "{down:?}");
+        assert_eq!((down.containers, down.networks), (6, 1), "{down:?}");
     } else {
-        assert_eq!((down.processes, down.dirs), (8, 1), "{down:?}");
+        assert_eq!((down.processes, down.dirs), (6, 1), "{down:?}");
     }
+}
+
+/// `CLUSTER NODES` of `n` as redis-cli prints it (inside its container on Docker).
+fn cluster_nodes(up: &UpGuard, status: &StatusReport, n: &str) -> String {
+    let out = if up.env.runtime == "docker" {
+        up.env.run(&[
+            "exec",
+            n,
+            "--name",
+            &up.name,
+            "--",
+            "redis-cli",
+            "CLUSTER",
+            "NODES",
+        ])
+    } else {
+        let a = address(status, n);
+        std::process::Command::new("redis-cli")
+            .args([
+                "-h",
+                &a.ip().to_string(),
+                "-p",
+                &a.port().to_string(),
+                "CLUSTER",
+                "NODES",
+            ])
+            .bounded_output()
+            .expect("redis-cli")
+    };
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 crate::on_both_runtimes!(

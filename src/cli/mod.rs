@@ -31,6 +31,7 @@ mod node;
 mod output;
 mod partition;
 mod relay;
+mod remove_node;
 mod report;
 mod reshard;
 mod run;
@@ -75,6 +76,7 @@ enum Command {
     Run(run::Run),
     Reshard(reshard::Reshard),
     AddNode(add_node::AddNode),
+    RemoveNode(remove_node::RemoveNode),
     Report(report::Report),
     CheckRun(check_run::CheckRun),
     Compare(compare::Compare),
@@ -119,6 +121,7 @@ impl Command {
             Command::Run(cmd) => cmd.run(json).await,
             Command::Reshard(cmd) => cmd.run(json).await,
             Command::AddNode(cmd) => cmd.run(json).await,
+            Command::RemoveNode(cmd) => cmd.run(json).await,
             Command::Report(cmd) => cmd.run(json).await,
             Command::CheckRun(cmd) => cmd.run(json).await,
             Command::Compare(cmd) => cmd.run(json).await,

@@ -40,7 +40,7 @@ pub mod watch;
 pub use crate::record::watch::Role;
 pub use admin::{
     AddNodeReport, ConvergeOptions, ConvergeReport, CreateReport, POLL_INTERVAL, add_node, create,
-    forget_strangers, wait_converged,
+    forget_node, forget_strangers, wait_converged,
 };
 pub use client::{
     AskingConnection, AskingInOneWrite, ClientOptions, NearestCopy, Reads, cluster_client,

@@ -527,3 +527,32 @@ pub(crate) fn counters() -> CounterChecks {
         violations: vec![],
     }
 }
+
+#[test]
+fn the_reshard_figures_say_not_measured_never_zero() {
+    use super::figures::reshard;
+    let find = |r: &Report, key: &str| reshard(r).into_iter().find(|h| h.key == key).unwrap().value;
+    let mut r = sample();
+    assert_eq!(find(&r, "reshard_ms"), Some(412.0));
+    assert_eq!(find(&r, "reshard_keys_per_s"), Some(87378.6));
+    // Key by key: no server pause to show.
+    assert_eq!(find(&r, "pause_seen_ms"), None);
+    let rs = r.reshard.as_mut().unwrap();
+    rs.method = Some("atomic".into());
+    rs.migrations = vec![
+        crate::record::run::MigrationRecord {
+            pause_seen_ms: Some(12.5),
+            ..Default::default()
+        },
+        crate::record::run::MigrationRecord::default(),
+    ];
+    assert_eq!(find(&r, "pause_seen_ms"), Some(12.5));
+    // No op during the move: its p99 and rate are not measured, not 0.
+    r.workload.app.latency_ms.remove("during");
+    assert_eq!(find(&r, "p99_during_ms"), None);
+    assert_eq!(find(&r, "ops_during_per_s"), None);
+    r.reshard.as_mut().unwrap().slots_moved = 0;
+    assert_eq!(find(&r, "reshard_ms"), None);
+    r.reshard = None;
+    assert!(reshard(&r).is_empty());
+}

@@ -158,6 +158,63 @@ pub async fn forget_strangers(
     Ok(strangers)
 }
 
+/// Make every one of `members` forget the node `id` (`CLUSTER FORGET`, on
+/// all of them at once: each forgets for 60 s, and a member still listing it
+/// would teach it back by gossip), until none lists it, within `timeout`.
+/// The node itself must be stopped already (a running one would rejoin once
+/// the ban ends). Returns the members that were told; an error names the
+/// members that still list it.
+pub async fn forget_node(
+    members: &[Member],
+    id: &str,
+    connect: ConnectOptions,
+    timeout: Duration,
+) -> Result<Vec<String>, ClusterError> {
+    let mut conns = connect_all(members.iter().map(|m| (m.name.clone(), m.addr)), connect).await?;
+    let deadline = std::time::Instant::now() + timeout;
+    let mut told = Vec::new();
+    loop {
+        let forgets = futures::future::join_all(conns.iter_mut().map(|c| async move {
+            let r = c
+                .run::<()>(redis::cmd("CLUSTER").arg("FORGET").arg(id))
+                .await;
+            (c.name.clone(), r)
+        }))
+        .await;
+        for (name, r) in forgets {
+            match r {
+                Ok(()) => {
+                    if !told.contains(&name) {
+                        told.push(name);
+                    }
+                }
+                // Already forgotten (or never known): what we want.
+                Err(e) => tracing::debug!(node = %name, %id, "CLUSTER FORGET: {e}"),
+            }
+        }
+        let mut listing = Vec::new();
+        for c in &mut conns {
+            if c.cluster_nodes().await?.iter().any(|l| l.id == id) {
+                listing.push(c.name.clone());
+            }
+        }
+        if listing.is_empty() {
+            return Ok(told);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(ClusterError::Timeout {
+                what: format!("forget node {id}"),
+                timeout,
+                pending: listing
+                    .iter()
+                    .map(|n| format!("{n} still lists it"))
+                    .collect(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The checks of [`add_node`] that need no node: names and addresses unique
 /// and loopback, no slots on the new node, its primary a member.
 pub(super) fn validate_addition(members: &[Member], new: &Member) -> Result<(), ClusterError> {

@@ -25,5 +25,5 @@ mod tests;
 
 pub use converge::{ConvergeOptions, ConvergeReport, POLL_INTERVAL, wait_converged};
 pub use create::{CreateReport, create};
-pub use grow::{AddNodeReport, add_node, forget_strangers};
+pub use grow::{AddNodeReport, add_node, forget_node, forget_strangers};
 pub(crate) use pending::{majority, slot_owners};

@@ -330,17 +330,32 @@ async fn load_live(
 /// this many.
 const MAX_CONNS_PER_NODE: usize = 16;
 
-/// The live cluster, each primary with a connection per slot in flight (up
-/// to [`MAX_CONNS_PER_NODE`]): on Valkey 8+ every `SETSLOT` waits for the
-/// node's replicas, and slots sharing one connection would wait in line.
+/// The live cluster, each Valkey 8+ primary with a connection per slot in
+/// flight (up to [`MAX_CONNS_PER_NODE`]): there every `SETSLOT` waits for
+/// the node's replicas, and slots sharing one connection would wait in line.
 async fn load_widened(map: &AddressMap, opts: &ReshardOptions) -> Result<Live, ClusterError> {
     let connect = opts.engine_connect();
     let mut live = Live::load(map, connect).await?;
     let n = opts.parallel_slots.clamp(1, MAX_CONNS_PER_NODE);
     for node in live.nodes.iter_mut().filter(|n| n.is_primary()) {
-        node.widen(n, connect).await?;
+        // Redis answers SETSLOT at once: one connection serves every slot
+        // in flight (more only add contention on its nodes.conf writes).
+        if holds_setslot(node).await? {
+            node.widen(n, connect).await?;
+        }
     }
     Ok(live)
+}
+
+/// Whether the node holds `CLUSTER SETSLOT` until its replicas acknowledge
+/// it: Valkey 8 and later.
+async fn holds_setslot(node: &Node) -> Result<bool, ClusterError> {
+    let text: String = node.conn().run(redis::cmd("INFO").arg("server")).await?;
+    let info = crate::cluster::conn::parse_info(&text);
+    Ok(info
+        .get("valkey_version")
+        .and_then(|v| v.split('.').next()?.parse::<u32>().ok())
+        .is_some_and(|major| major >= 8))
 }
 
 /// How the slot tasks ended.
