@@ -663,7 +663,7 @@ async fn bench(quick: bool, valkey: bool) -> Result<()> {
             }
         }
     }
-    let environment = environment();
+    let environment = environment(valkey);
     println!(
         "## Resharding: redis-drill engine vs `redis-cli --cluster reshard`{}\n",
         if valkey { " (Valkey 9.1)" } else { "" }
@@ -717,25 +717,22 @@ async fn bench(quick: bool, valkey: bool) -> Result<()> {
     Ok(())
 }
 
-fn environment() -> String {
+fn environment(valkey: bool) -> String {
+    use redis_drill::runtime::servers;
+    use redis_drill::topology::Server;
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
-    let redis = std::process::Command::new("redis-server")
-        .arg("--version")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .and_then(|v| {
-            v.split_whitespace()
-                .find(|w| w.starts_with("v="))
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| "v=?".into());
-    format!(
-        "{cpus} CPUs, Redis {}, cluster-3x1 on the process runtime",
-        redis.trim_start_matches("v=")
-    )
+    let server = if valkey {
+        Server::Valkey91
+    } else {
+        Server::Redis
+    };
+    let version = servers::expected_binary(&server)
+        .and_then(|b| servers::ask_version(&b))
+        .map(|(name, v)| format!("{name} {v}"))
+        .unwrap_or_else(|e| format!("{server} (version not read: {e})"));
+    format!("{cpus} CPUs, {version}, cluster-3x1 on the process runtime")
 }
 
 fn target_dir() -> PathBuf {

@@ -160,7 +160,16 @@ fn render_node(
     let _ = writeln!(out, "  {}:", node.name);
     let _ = writeln!(out, "    image: {}", quote(image));
     let _ = writeln!(out, "    hostname: {}", node.name);
-    out.push_str("    # the image's entrypoint is redis-server; one directive per line\n");
+    // The tool's images start their server binary with these arguments.
+    let entry = match &node.server {
+        s if s.is_default() || node.image.is_some() || topology.image.is_some() => "redis-server",
+        s if s.to_string().starts_with("valkey") => "valkey-server",
+        _ => "the server",
+    };
+    let _ = writeln!(
+        out,
+        "    # the image's entrypoint is {entry}; one directive per line"
+    );
     let _ = writeln!(out, "    command: {}", arg_list(&args, 6));
     out.push_str("    ports:\n");
     let _ = writeln!(
