@@ -231,6 +231,32 @@ fn a_server_that_cannot_run_is_refused_before_anything_starts() {
 fn a_matrix_runs_the_drill_once_per_server_and_sets_them_side_by_side() {
     let env = Env::new("process");
     let out = tempfile::tempdir().unwrap();
+    // By method: only a drill that moves slots, and atomic only where the
+    // servers have it; refused before anything starts.
+    let o = env.run(&[
+        "run",
+        "scenarios/standalone-restart.yaml",
+        "--methods",
+        "atomic",
+    ]);
+    assert_eq!(o.status.code(), Some(exit::BAD_INPUT), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no `reshard:` step"),
+        "{o:?}"
+    );
+    let o = env.run(&[
+        "run",
+        "scenarios/cluster-reshard.yaml",
+        "--servers",
+        "valkey-8.1",
+        "--methods",
+        "keys,atomic",
+    ]);
+    assert_eq!(o.status.code(), Some(exit::BAD_INPUT), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("s1n1 (valkey-8.1)"),
+        "{o:?}"
+    );
     let o = env.run(&[
         "run",
         "scenarios/standalone-restart.yaml",
@@ -246,7 +272,8 @@ fn a_matrix_runs_the_drill_once_per_server_and_sets_them_side_by_side() {
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
     let runs = m["runs"].as_array().expect("runs[]");
     assert_eq!(runs.len(), 2, "{m}");
-    assert_eq!(runs[0]["server"], "redis");
+    assert_eq!(runs[0]["variant"], "redis");
+    assert_eq!(m["axis"], "servers", "{m}");
     assert!(
         runs[0]["reported"].as_str().unwrap().starts_with("redis "),
         "{m}"

@@ -143,17 +143,8 @@ impl DockerRuntime {
         let mut networks = 0;
         for n in nets {
             let Some(id) = n.id else { continue };
-            match self.docker.remove_network(&id).await {
-                Ok(()) => networks += 1,
-                Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404, ..
-                }) => {}
-                Err(e) => {
-                    return Err(RuntimeError::Docker {
-                        context: format!("removing network {id}"),
-                        source: e,
-                    });
-                }
+            if self.remove_network(&id).await? {
+                networks += 1;
             }
         }
         Ok(Removed {
@@ -161,6 +152,52 @@ impl DockerRuntime {
             networks,
             ..Default::default()
         })
+    }
+}
+
+impl DockerRuntime {
+    /// Remove a network once its containers are gone: true if it was there.
+    /// The engine may answer `has active endpoints` for a moment after the
+    /// last of them was force-removed (it releases endpoints on its own
+    /// time); each endpoint still listed is then disconnected by force and
+    /// the removal tried again, a bounded number of times.
+    async fn remove_network(&self, id: &str) -> Result<bool, RuntimeError> {
+        const TRIES: u32 = 20;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let e = match self.docker.remove_network(id).await {
+                Ok(()) => return Ok(true),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => return Ok(false),
+                Err(e) => e,
+            };
+            if tries >= TRIES || !e.to_string().contains("active endpoints") {
+                return Err(RuntimeError::Docker {
+                    context: format!("removing network {id}"),
+                    source: e,
+                });
+            }
+            tracing::debug!(network = %id, tries, "network still has endpoints: disconnecting them");
+            let endpoints = self
+                .docker
+                .inspect_network(id, None::<bollard::query_parameters::InspectNetworkOptions>)
+                .await
+                .ok()
+                .and_then(|n| n.containers)
+                .unwrap_or_default();
+            for container in endpoints.into_keys() {
+                let req = bollard::models::NetworkDisconnectRequest {
+                    container,
+                    force: Some(true),
+                };
+                if let Err(e) = self.docker.disconnect_network(id, req).await {
+                    tracing::debug!(network = %id, "disconnect: {e}");
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 }
 
