@@ -224,3 +224,61 @@ fn bad_input_exits_2_and_names_the_place() {
             .is_none()
     );
 }
+
+/// A container redis-drill did not start, attached to a run's network by
+/// hand (`docker run --network redis-drill-<run>` to look around), does not
+/// keep `down` from removing the network: it is disconnected, the network
+/// removed, and the container itself left running.
+#[test]
+fn docker_down_removes_the_network_a_foreign_container_was_attached_to() {
+    if !docker_or_skip("docker_down_removes_the_network_a_foreign_container_was_attached_to") {
+        return;
+    }
+    let env = Env::new("docker");
+    let file = env.write(
+        "one.yaml",
+        "name: one\nkind: standalone\nstandalone: {primaries: 1}\n",
+    );
+    let up = env.up(&file, "foreign");
+    let network = format!("redis-drill-{}", up.run_id);
+    let foreign = Foreign(format!("not-redis-drill-{}", up.run_id));
+    let started = std::process::Command::new("docker")
+        .args(["run", "-d", "--name", &foreign.0, "--network", &network])
+        .args(["redis-drill/redis:local", "--save", ""])
+        .bounded_output()
+        .expect("docker cli");
+    assert!(started.status.success(), "{started:?}");
+    // `down` run by hand, not through the guard: if it fails, the foreign
+    // container is removed first (its guard is dropped before `up`'s), and
+    // the guard's own `down` then removes the network.
+    let down = env.run(&["down", "--name", &up.name]);
+    let still = std::process::Command::new("docker")
+        .args(["inspect", "-f", "{{.State.Running}}", &foreign.0])
+        .bounded_output()
+        .expect("docker cli");
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    assert!(
+        docker_leftovers(&format!("redis-drill.run-id={}", up.run_id)).is_empty(),
+        "left behind"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&still.stdout).trim(),
+        "true",
+        "the foreign container was not left alone"
+    );
+}
+
+/// A container the test started itself, force-removed when dropped.
+struct Foreign(String);
+
+impl Drop for Foreign {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .args(["rm", "-f", &self.0])
+            .bounded_output();
+    }
+}
