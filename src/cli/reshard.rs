@@ -119,6 +119,14 @@ async fn move_slots(
     let undoing = "finishing or rolling back the slots in flight...";
     let result = cancel_on_signal(work, &opts.cancel, undoing).await.output;
     bar.finish();
+    // The server's record of each atomic migration, whether the move
+    // succeeded or not (a failed one says why).
+    let migrations = opts.migrations.take();
+    if !json {
+        for m in &migrations {
+            crate::outln!("{}", migration_line(m));
+        }
+    }
     let rep = result?;
     // Replicas learn the new owners by gossip: wait until every node agrees, so
     // that the command's end means a settled cluster.
@@ -133,34 +141,25 @@ async fn move_slots(
         let mut v = serde_json::to_value(&rep).expect("a reshard report serializes");
         v["convergence_ms"] = serde_json::json!(convergence_ms);
         v["convergence_polls"] = serde_json::json!(conv.polls);
+        if !migrations.is_empty() {
+            v["migrations"] = serde_json::json!(migrations);
+        }
         print_json(&v);
     } else {
+        let bytes = if rep.method == reshard::Method::Atomic {
+            // The server moved the keys: no MEMORY USAGE was read.
+            "bytes not measured".to_string()
+        } else {
+            format!("{} bytes", rep.bytes_moved)
+        };
         crate::outln!(
-            "moved {} slots, {} keys ({} bytes) in {:.0} ms: {:.0} keys/s, {:.0} slots/s",
+            "moved {} slots, {} keys ({bytes}) in {:.0} ms: {:.0} keys/s, {:.0} slots/s",
             rep.slots_moved,
             rep.keys_moved,
-            rep.bytes_moved,
             rep.duration.as_secs_f64() * 1000.0,
             rep.keys_per_s,
             rep.slots_per_s
         );
-        for m in &rep.migrations {
-            crate::outln!(
-                "  migration {} {} -> {} slots {}: {} in {:.0} ms{}, {} keys on the target",
-                short(&m.name),
-                m.source,
-                m.target,
-                m.slot_ranges,
-                m.state,
-                m.duration_ms,
-                m.pause_seen_ms
-                    .map(|p| format!(" (write pause seen for {p:.0} ms)"))
-                    .unwrap_or_default(),
-                m.keys_on_target
-                    .map(|k| k.to_string())
-                    .unwrap_or_else(|| "unknown".into())
-            );
-        }
         let last = if rep.method == reshard::Method::Atomic {
             "migration"
         } else {
@@ -171,7 +170,24 @@ async fn move_slots(
     Ok(exit::SUCCESS)
 }
 
-/// A migration's name as people read it: its first 8 characters.
-fn short(name: &str) -> &str {
-    name.get(..8).unwrap_or(name)
+/// One atomic migration as the terminal shows it.
+fn migration_line(m: &reshard::MigrationRecord) -> String {
+    let state = if m.message.is_empty() {
+        m.state.clone()
+    } else {
+        format!("{}: {}", m.state, m.message)
+    };
+    format!(
+        "  migration {} {} -> {} slots {}: {state} in {:.0} ms{}, {} keys on the target",
+        m.name.get(..8).unwrap_or(&m.name),
+        m.source,
+        m.target,
+        m.slot_ranges,
+        m.duration_ms,
+        m.pause_seen_ms
+            .map(|p| format!(" (write pause seen for {p:.0} ms)"))
+            .unwrap_or_default(),
+        m.keys_on_target
+            .map_or_else(|| "unknown".to_string(), |k| k.to_string())
+    )
 }

@@ -11,8 +11,9 @@
 //! server's help says `ALL`). Redis 8.4's `CLUSTER MIGRATION IMPORT | STATUS |
 //! CANCEL` has the same three steps with the roles turned — started on the
 //! target, which answers a task id that STATUS and CANCEL then name — so it
-//! would be a second [`Protocol`]; no Redis 8.4 binary is reachable on the
-//! machine this was built on, and it is not implemented.
+//! would fit as a second way to start, follow and cancel a job (the job's
+//! name being that id, polled on the target); no Redis 8.4 binary is
+//! reachable on the machine this was built on, and it is not implemented.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -38,21 +39,13 @@ const TERMINAL: [&str; 3] = ["success", "failed", "cancelled"];
 /// The source's states while it holds its writes for the handover.
 const PAUSED: [&str; 3] = ["waiting-to-pause", "failover-paused", "failover-granted"];
 
-/// The atomic protocols; only Valkey's is implemented (module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Protocol {
-    /// Valkey 9.0+: `CLUSTER MIGRATESLOTS` on the source.
-    ValkeyMigrateSlots,
-}
-
-/// Which atomic protocol a node speaks, if any (`COMMAND INFO` of the
-/// subcommand: nil on a server without it).
-pub(super) async fn protocol_of(node: &Node) -> Result<Option<Protocol>, ClusterError> {
+/// Whether a node has Valkey's atomic slot migration (`COMMAND INFO` of
+/// the subcommand: nil on a server without it).
+pub(super) async fn supported_by(node: &Node) -> Result<bool, ClusterError> {
     let mut cmd = redis::cmd("COMMAND");
     cmd.arg("INFO").arg("CLUSTER|MIGRATESLOTS");
     let v: Value = node.conn().run(&cmd).await?;
-    let known = matches!(&v, Value::Array(items) if items.iter().any(|i| !matches!(i, Value::Nil)));
-    Ok(known.then_some(Protocol::ValkeyMigrateSlots))
+    Ok(matches!(&v, Value::Array(items) if items.iter().any(|i| !matches!(i, Value::Nil))))
 }
 
 /// The slots going from one primary to another: one server job.
@@ -67,8 +60,6 @@ pub(super) struct Outcome {
     pub slots_done: usize,
     pub keys: u64,
     pub finished_at: Instant,
-    /// The migrations' records (also in the options' log).
-    pub records: Vec<MigrationRecord>,
 }
 
 /// One job as `CLUSTER GETSLOTMIGRATIONS` lists it.
@@ -78,7 +69,6 @@ struct JobView {
     operation: String,
     slot_ranges: String,
     target_node: String,
-    source_node: String,
     state: String,
     message: String,
     cow_size: u64,
@@ -127,7 +117,6 @@ fn parse_jobs(v: &Value) -> Result<Vec<JobView>, String> {
                     "operation" => j.operation = t,
                     "slot_ranges" => j.slot_ranges = t,
                     "target_node" => j.target_node = t,
-                    "source_node" => j.source_node = t,
                     "state" => j.state = t,
                     "message" => j.message = t,
                     "cow_size" => j.cow_size = t.parse().unwrap_or(0),
@@ -176,8 +165,7 @@ struct Followed<'a> {
     pair: &'a Pair<'a>,
     ranges: Vec<SlotRange>,
     sent_at: Option<Instant>,
-    /// The server's job, once found among the source's jobs.
-    job: Option<JobView>,
+    /// Its record; its `name` is the server's job, once found.
     record: MigrationRecord,
     ended: bool,
     /// Its end taken into the outcome.
@@ -202,7 +190,6 @@ impl<'a> Followed<'a> {
             pair,
             ranges,
             sent_at: None,
-            job: None,
             ended: false,
             counted: false,
             pause_first_seen: None,
@@ -214,13 +201,14 @@ impl<'a> Followed<'a> {
     /// target), note each new state with when it was first seen.
     fn update(&mut self, jobs: &[JobView], before: &HashSet<String>, t0: Instant, now: Instant) {
         self.last_answer = now;
-        let found = match &self.job {
-            Some(j) => jobs.iter().find(|x| x.name == j.name),
-            None => jobs.iter().find(|x| {
+        let found = if self.record.name.is_empty() {
+            jobs.iter().find(|x| {
                 x.operation.eq_ignore_ascii_case("export")
                     && x.target_node == self.pair.dst.id
                     && !before.contains(&x.name)
-            }),
+            })
+        } else {
+            jobs.iter().find(|x| x.name == self.record.name)
         };
         let Some(j) = found else {
             return;
@@ -253,7 +241,6 @@ impl<'a> Followed<'a> {
                 self.record.duration_ms = ms(now.saturating_duration_since(sent));
             }
         }
-        self.job = Some(j.clone());
     }
 
     /// End it without the server's word (its source stopped answering, or it
@@ -287,7 +274,8 @@ fn ms(d: Duration) -> f64 {
 /// cancel, the deadline or a job that fails, every migration still running
 /// is cancelled (the servers roll them back) and followed to its end, within
 /// the settle timeout. Every record goes to `opts.migrations`, and every slot
-/// involved is checked to end with one owner, its source or its target.
+/// involved is checked to end with one owner, its source or its target,
+/// however the migrations ended.
 pub(super) async fn run(
     pairs: &[Pair<'_>],
     opts: &ReshardOptions,
@@ -301,14 +289,15 @@ pub(super) async fn run(
     // The target's half of each job ends a little after the source's (a
     // cancelled import is cleaned up once the target sees the link drop).
     let imports = imports_ended(&followed, opts.settle_timeout).await;
+    let claims = check_claims(&followed).await;
     for f in &followed {
         opts.migrations.push(f.record.clone());
     }
+    // Something left running, or a slot without its one owner, outranks
+    // why the migrations stopped.
     imports?;
-    let mut outcome = r?;
-    check_claims(&followed).await?;
-    outcome.records = followed.iter().map(|f| f.record.clone()).collect();
-    Ok(outcome)
+    claims?;
+    r
 }
 
 /// The distinct nodes among `nodes`, first-seen order.
@@ -393,11 +382,9 @@ async fn drive(
         slots_done: 0,
         keys: 0,
         finished_at: t0,
-        records: Vec::new(),
     };
     let mut settle_by: Option<Instant> =
         stop.as_ref().map(|_| Instant::now() + opts.settle_timeout);
-    let mut polls: u64 = 0;
     loop {
         let now = Instant::now();
         if settle_by.is_none() && (opts.cancel.is_cancelled() || now >= deadline) {
@@ -444,7 +431,6 @@ async fn drive(
             }
         }))
         .await;
-        polls += 1;
         let now = Instant::now();
         for (i, r) in polled.into_iter().flatten() {
             let src = sources[i];
@@ -511,11 +497,9 @@ async fn drive(
                 cancel_all(&involved).await;
             }
         }
-        if polls > 0 {
-            tokio::select! {
-                _ = tokio::time::sleep(POLL) => {}
-                _ = opts.cancel.cancelled(), if settle_by.is_none() => {}
-            }
+        tokio::select! {
+            _ = tokio::time::sleep(POLL) => {}
+            _ = opts.cancel.cancelled(), if settle_by.is_none() => {}
         }
     }
     if let Some(e) = stop {
@@ -654,8 +638,6 @@ mod tests {
             bulk("0-999"),
             bulk("target_node"),
             bulk("8a73"),
-            bulk("source_node"),
-            bulk("6013"),
             bulk("create_time"),
             Value::Int(1795729388),
             bulk("state"),

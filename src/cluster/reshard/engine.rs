@@ -17,7 +17,7 @@ use super::atomic::{self, Pair};
 use super::fix::{Prefer, close_slot};
 use super::live::{Live, Node};
 use super::moves::SlotMoves;
-use super::options::{Method, MigrationRecord, OnCancel, ReshardOptions};
+use super::options::{Method, OnCancel, ReshardOptions};
 use super::steps::{
     Budget, DrainError, DrainOpts, Hooks, OnConflict, assign, drain, lossy, setslot,
 };
@@ -62,11 +62,9 @@ pub struct ReshardReport {
     #[serde(serialize_with = "millis")]
     pub finished_after: Duration,
     pub busykeys: Vec<BusyKey>,
-    /// How the slots moved: `keys` or `atomic` (never `auto`: what it chose).
+    /// How the slots moved: `keys` or `atomic` (never `auto`: what it
+    /// chose). The atomic migrations' records are in the options' log.
     pub method: Method,
-    /// With `atomic`: the servers' migrations, as recorded.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub migrations: Vec<MigrationRecord>,
 }
 
 fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -206,7 +204,6 @@ pub async fn execute(
             Vec::new(),
         );
         rep.method = Method::Atomic;
-        rep.migrations = out.records;
         return Ok(rep);
     }
     let total = jobs.len();
@@ -262,7 +259,7 @@ async fn choose_method(jobs: &[Job<'_>], asked: Method) -> Result<Method, Cluste
     }
     let mut lacking = Vec::new();
     for n in nodes {
-        if atomic::protocol_of(n).await?.is_none() {
+        if !atomic::supported_by(n).await? {
             lacking.push(n.name.clone());
         }
     }
@@ -350,10 +347,11 @@ async fn load_widened(map: &AddressMap, opts: &ReshardOptions) -> Result<Live, C
 /// Whether the node holds `CLUSTER SETSLOT` until its replicas acknowledge
 /// it: Valkey 8 and later.
 async fn holds_setslot(node: &Node) -> Result<bool, ClusterError> {
+    use crate::cluster::conn::{parse_info, server_of};
     let text: String = node.conn().run(redis::cmd("INFO").arg("server")).await?;
-    let info = crate::cluster::conn::parse_info(&text);
-    Ok(info
-        .get("valkey_version")
+    Ok(server_of(&parse_info(&text))
+        .as_deref()
+        .and_then(|s| s.strip_prefix("valkey "))
         .and_then(|v| v.split('.').next()?.parse::<u32>().ok())
         .is_some_and(|major| major >= 8))
 }
@@ -440,7 +438,6 @@ fn report(
         finished_after: finished_at.saturating_duration_since(started),
         busykeys,
         method: Method::Keys,
-        migrations: Vec::new(),
     }
 }
 
