@@ -33,6 +33,10 @@ server-matrix *args="": build
     {{bin}} run scenarios/cluster-failover.yaml --servers redis-7.0,valkey-8.1,valkey-9.1 {{args}}
     {{bin}} run scenarios/cluster-reshard.yaml --servers redis-7.0,valkey-8.1,valkey-9.1 {{args}}
 
+# A Redis 7.0 cluster upgraded to Valkey 9.1 node by node under load, then the rollback attempt
+rolling-upgrade *args="": build
+    {{bin}} run scenarios/rolling-upgrade.yaml {{args}}
+
 # Valkey 9.1's atomic slot migration: the reshard drill key by key and atomically, same seed, side by side (runs/reshard-atomic/matrix-*/); then its target killed mid-move
 reshard-atomic *args="": build
     {{bin}} run scenarios/reshard-atomic.yaml --methods keys,atomic {{args}}

@@ -268,7 +268,7 @@ fn base() -> Stored {
                 .map(String::from)
                 .to_vec(),
             samples,
-            truncated: Vec::new(),
+            ..Recording::default()
         },
         keys,
         locks: None,

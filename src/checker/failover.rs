@@ -367,8 +367,17 @@ pub fn agree<'a>(latest: impl IntoIterator<Item = &'a Sample>) -> Option<bool> {
 pub fn converged(rec: &Recording, from_ns: u64) -> Option<u64> {
     let mut latest: BTreeMap<&str, &Sample> = BTreeMap::new();
     for s in in_order(rec).into_iter().filter(|s| s.at_ns >= from_ns) {
+        // Only the nodes that are members then (a rolling upgrade's come
+        // and go).
+        if !rec.member_at(&s.observer, s.at_ns) {
+            continue;
+        }
         latest.insert(&s.observer, s);
-        if latest.len() < rec.observers.len() {
+        latest.retain(|o, _| rec.member_at(o, s.at_ns));
+        let members = (rec.observers.iter())
+            .filter(|o| rec.member_at(o, s.at_ns))
+            .count();
+        if latest.len() < members {
             continue;
         }
         let healthy = latest.values().all(|s| {
@@ -388,19 +397,22 @@ pub fn converged(rec: &Recording, from_ns: u64) -> Option<u64> {
 /// agreed on the slot owners. The watcher's view of the moment a drill's
 /// convergence wait returned: `None` when the recording never shows it.
 pub fn agreed_at(rec: &Recording, from_ns: u64, left_out: &BTreeSet<&str>) -> Option<u64> {
-    let watched: BTreeSet<&str> = (rec.observers.iter())
-        .map(String::as_str)
-        .filter(|o| !left_out.contains(o))
-        .collect();
-    if watched.is_empty() {
-        return None;
-    }
+    // The nodes waited for at `at`: members then, and not left out.
+    let watched_at = |at: u64| -> BTreeSet<&str> {
+        (rec.observers.iter())
+            .map(String::as_str)
+            .filter(|o| !left_out.contains(o) && rec.member_at(o, at))
+            .collect()
+    };
     let mut latest: BTreeMap<&str, &Sample> = BTreeMap::new();
     for s in in_order(rec).into_iter().filter(|s| s.sent_ns >= from_ns) {
-        if !watched.contains(s.observer.as_str()) {
+        let watched = watched_at(s.at_ns);
+        // Nobody to wait for is no evidence of agreement.
+        if watched.is_empty() || !watched.contains(s.observer.as_str()) {
             continue;
         }
         latest.insert(&s.observer, s);
+        latest.retain(|o, _| watched.contains(o));
         if latest.len() < watched.len() {
             continue;
         }
@@ -660,6 +672,8 @@ mod tests {
             observers: NODES.iter().map(|n| n.to_string()).collect(),
             samples,
             truncated: Vec::new(),
+            joined: BTreeMap::new(),
+            left: BTreeMap::new(),
         }
     }
 

@@ -106,6 +106,10 @@ impl Run {
         if self.read_only {
             sc = sc.read_only().map_err(CliError::ReadOnly)?;
         }
+        // A `replace`'s server binary now, not half-way through the drill.
+        for server in sc.faults.iter().filter_map(|f| f.server.as_ref()) {
+            crate::runtime::servers::find(server)?;
+        }
         let seed = self.seed.or(sc.seed).unwrap_or_else(rand::random);
         if let Some(name) = &self.name {
             let (rt, d) = locate(self.runtime, Some(name)).await?;

@@ -94,6 +94,17 @@ impl AddressMap {
         Ok(map)
     }
 
+    /// A map of `members` made as this one was made: within the run's
+    /// network if it is, else at their controller addresses (the nodes a
+    /// rolling upgrade left).
+    pub fn remade(&self, members: &[Member]) -> Result<Self, ClusterError> {
+        if self.network.is_empty() {
+            Self::from_members(members)
+        } else {
+            Self::within_network(members)
+        }
+    }
+
     /// The nodes named in `names`, in that order, reached as this map
     /// reaches them (within the run's network too). Names it does not hold
     /// are left out.
@@ -157,8 +168,20 @@ impl AddressMap {
         Ok(())
     }
 
-    /// Where the controller reaches the node announcing `announce`.
+    /// Where the controller reaches the node announcing `announce`. Within
+    /// the run's network, a node the run added since this map was made
+    /// ([`admit`]) is reached at what it announces.
+    /// A node admitted since takes precedence over this map's entry for the
+    /// same address: a removed node's address may be given to a new one.
     pub fn resolve(&self, announce: SocketAddr) -> Result<SocketAddr, ClusterError> {
+        if let Some(name) = admitted(announce) {
+            if let Some(n) = self.nodes.iter().find(|n| n.name == name) {
+                return Ok(n.addr);
+            }
+            if is_loopback(announce.ip()) || !self.network.is_empty() {
+                return Ok(announce);
+            }
+        }
         match self.nodes.iter().find(|n| n.announce == announce) {
             Some(n) => Ok(n.addr),
             None if is_loopback(announce.ip()) => Ok(announce),
@@ -166,14 +189,46 @@ impl AddressMap {
         }
     }
 
+    /// The name of the node announcing `announce`: one [`admit`]ted since
+    /// first (it may hold a removed node's address), else this map's.
+    pub fn name_at(&self, announce: SocketAddr) -> Option<String> {
+        admitted(announce).or_else(|| {
+            self.nodes
+                .iter()
+                .find(|n| n.announce == announce)
+                .map(|n| n.name.clone())
+        })
+    }
+
+    /// Map one more member, as this map maps the others: at its announced
+    /// address within the run's network, else at its controller address.
+    /// Also [`admit`]s it, for the maps made before it joined.
+    pub fn add_member(&mut self, m: &Member) -> Result<(), ClusterError> {
+        let addr = if self.network.is_empty() {
+            m.addr
+        } else {
+            self.network.push(m.announce.ip());
+            m.announce
+        };
+        admit(&m.name, m.announce);
+        self.insert(&m.name, m.announce, addr)
+    }
+
+    /// Forget the node named `name` (removed from the cluster).
+    pub fn remove(&mut self, name: &str) {
+        self.nodes.retain(|n| n.name != name);
+    }
+
     /// The name of the node at controller address `addr`, or the address itself.
     pub fn name_of_addr(&self, addr: SocketAddr) -> String {
         self.name_where(|n| n.addr == addr, addr)
     }
 
-    /// The name of the node announcing `announce`, or the address itself.
+    /// The name of the node announcing `announce` (one [`admit`]ted since
+    /// included), or the address itself.
     pub fn name_of_announce(&self, announce: SocketAddr) -> String {
-        self.name_where(|n| n.announce == announce, announce)
+        self.name_at(announce)
+            .unwrap_or_else(|| announce.to_string())
     }
 
     fn name_where(&self, this: impl Fn(&MappedNode) -> bool, or: SocketAddr) -> String {
@@ -215,6 +270,46 @@ impl Default for ConnectOptions {
 /// Every run-network node address a resolver of this process allows.
 static OWN_NETWORK: std::sync::Mutex<std::collections::BTreeSet<IpAddr>> =
     std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Nodes a run added while it ran (a rolling upgrade's new servers), by
+/// announced address: clients whose maps were made before them reach them
+/// too, as a real client would after a refresh of its slot map.
+static ADMITTED: std::sync::Mutex<Vec<(String, SocketAddr)>> = std::sync::Mutex::new(Vec::new());
+
+/// Let this process's clients reach `name`, a node the run has just added
+/// at `announce` (within its network, its address joins [`is_own`]'s).
+pub fn admit(name: &str, announce: SocketAddr) {
+    let mut admitted = ADMITTED
+        .lock()
+        .expect("the admitted list is never poisoned");
+    admitted.retain(|(_, a)| *a != announce);
+    admitted.push((name.to_string(), announce));
+    if !is_loopback(announce.ip()) {
+        OWN_NETWORK
+            .lock()
+            .expect("the own-network set is never poisoned")
+            .insert(announce.ip());
+    }
+}
+
+/// Forget every node [`admit`]ted: a drill starts with none (the list
+/// is the process's, and a matrix runs drills one after another).
+pub fn clear_admitted() {
+    ADMITTED
+        .lock()
+        .expect("the admitted list is never poisoned")
+        .clear();
+}
+
+/// The name of the node [`admit`]ted at `announce`, if one was.
+fn admitted(announce: SocketAddr) -> Option<String> {
+    ADMITTED
+        .lock()
+        .expect("the admitted list is never poisoned")
+        .iter()
+        .find(|(_, a)| *a == announce)
+        .map(|(n, _)| n.clone())
+}
 
 /// Whether a connection of this process may go to `ip`: loopback, or a node
 /// of a run's own network that a client's resolver allows.
@@ -286,8 +381,9 @@ impl redis::io::AsyncDNSResolver for OwnAddressesOnly {
         host: &'b str,
         port: u16,
     ) -> redis::RedisFuture<'a, Box<dyn Iterator<Item = SocketAddr> + Send + 'a>> {
+        // A node admitted since (a rolling upgrade's) too.
         one_address(resolve_allowed(host, port, |ip| {
-            is_loopback(ip) || self.network.contains(&ip)
+            is_loopback(ip) || self.network.contains(&ip) || is_own(ip)
         }))
     }
 }

@@ -80,9 +80,95 @@ fn lock(log: &Mutex<NodeLog>) -> MutexGuard<'_, NodeLog> {
 pub struct Watcher {
     stop: CancellationToken,
     interval: Duration,
+    inner: Arc<Mutex<Watched>>,
+    /// What a [`Follow`] needs to start one more polling task.
+    map: Arc<AddressMap>,
+    clock: Clock,
+}
+
+/// The nodes polled, their logs and tasks, and when each joined or left the
+/// watch after it began.
+#[derive(Default)]
+struct Watched {
     observers: Vec<String>,
     logs: Vec<Arc<Mutex<NodeLog>>>,
     tasks: Vec<JoinHandle<()>>,
+    /// Each node's own stop (a child of the watcher's).
+    stops: Vec<CancellationToken>,
+    joined: std::collections::BTreeMap<String, u64>,
+    left: std::collections::BTreeMap<String, u64>,
+}
+
+fn watched(w: &Mutex<Watched>) -> MutexGuard<'_, Watched> {
+    w.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A drill's handle on the watcher's membership: a node added to the
+/// cluster while the drill runs is polled from then on, and a node removed
+/// from it stops being polled (a rolling upgrade's). Both are recorded, so
+/// that the analyses wait for a node only while it was a member.
+#[derive(Clone)]
+pub struct Follow {
+    stop: CancellationToken,
+    interval: Duration,
+    inner: Arc<Mutex<Watched>>,
+    map: Arc<AddressMap>,
+    clock: Clock,
+}
+
+impl Follow {
+    /// Poll `node` from now on.
+    pub fn join(&self, node: MappedNode) {
+        if self.stop.is_cancelled() {
+            return;
+        }
+        let mut w = watched(&self.inner);
+        if w.observers.contains(&node.name) {
+            return;
+        }
+        w.joined.insert(node.name.clone(), self.clock.now_ns());
+        spawn_watch(
+            &mut w,
+            node,
+            &self.map,
+            self.clock,
+            self.interval,
+            &self.stop,
+        );
+    }
+
+    /// Stop polling `name`, which has left the cluster; its samples stay.
+    pub fn leave(&self, name: &str) {
+        let mut w = watched(&self.inner);
+        if let Some(i) = w.observers.iter().position(|o| o == name) {
+            w.stops[i].cancel();
+            w.left.insert(name.to_string(), self.clock.now_ns());
+        }
+    }
+}
+
+/// Start polling `node`, its log and task kept in `w`.
+fn spawn_watch(
+    w: &mut Watched,
+    node: MappedNode,
+    map: &Arc<AddressMap>,
+    clock: Clock,
+    interval: Duration,
+    stop: &CancellationToken,
+) {
+    let log = Arc::new(Mutex::new(NodeLog::default()));
+    let own = stop.child_token();
+    w.observers.push(node.name.clone());
+    w.logs.push(log.clone());
+    w.stops.push(own.clone());
+    w.tasks.push(tokio::spawn(watch_node(
+        node,
+        map.clone(),
+        clock,
+        interval,
+        own,
+        log,
+    )));
 }
 
 impl Watcher {
@@ -104,33 +190,35 @@ impl Watcher {
         let interval = interval.max(MIN_INTERVAL);
         let stop = cancel.child_token();
         let map = Arc::new(map);
-        let mut logs = Vec::new();
-        let mut tasks = Vec::new();
+        let mut w = Watched::default();
         for node in map.nodes() {
-            let log = Arc::new(Mutex::new(NodeLog::default()));
-            logs.push(log.clone());
-            tasks.push(tokio::spawn(watch_node(
-                node.clone(),
-                map.clone(),
-                clock,
-                interval,
-                stop.clone(),
-                log,
-            )));
+            spawn_watch(&mut w, node.clone(), &map, clock, interval, &stop);
         }
         Watcher {
             stop,
             interval,
-            observers: map.nodes().iter().map(|n| n.name.clone()).collect(),
-            logs,
-            tasks,
+            inner: Arc::new(Mutex::new(w)),
+            map,
+            clock,
+        }
+    }
+
+    /// A handle that adds and retires nodes while the watcher runs.
+    pub fn follow(&self) -> Follow {
+        Follow {
+            stop: self.stop.clone(),
+            interval: self.interval,
+            inner: self.inner.clone(),
+            map: self.map.clone(),
+            clock: self.clock,
         }
     }
 
     /// The most recent sample of every node polled so far, for a drill that
     /// waits on what the nodes report.
     pub fn latest(&self) -> Vec<Sample> {
-        self.logs
+        watched(&self.inner)
+            .logs
             .iter()
             .filter_map(|l| lock(l).samples.last().cloned())
             .collect()
@@ -138,20 +226,32 @@ impl Watcher {
 
     /// Stop polling and return everything recorded, sorted by time. A poll in
     /// flight is abandoned.
-    pub async fn stop(mut self) -> Recording {
+    pub async fn stop(self) -> Recording {
         self.stop.cancel();
-        for mut task in std::mem::take(&mut self.tasks) {
+        let (tasks, observers, logs, joined, left) = {
+            let mut w = watched(&self.inner);
+            (
+                std::mem::take(&mut w.tasks),
+                std::mem::take(&mut w.observers),
+                std::mem::take(&mut w.logs),
+                std::mem::take(&mut w.joined),
+                std::mem::take(&mut w.left),
+            )
+        };
+        for mut task in tasks {
             if tokio::time::timeout(STOP_GRACE, &mut task).await.is_err() {
                 task.abort();
             }
         }
         let mut rec = Recording {
             interval_ns: u64::try_from(self.interval.as_nanos()).unwrap_or(u64::MAX),
-            observers: std::mem::take(&mut self.observers),
+            observers,
             samples: Vec::new(),
             truncated: Vec::new(),
+            joined,
+            left,
         };
-        for (name, log) in rec.observers.iter().zip(&self.logs) {
+        for (name, log) in rec.observers.iter().zip(&logs) {
             let mut log = lock(log);
             rec.samples.append(&mut log.samples);
             if log.truncated {
@@ -335,8 +435,7 @@ fn peer_name(line: &NodeLine, observer: &str, map: &AddressMap) -> String {
         return observer.to_string();
     }
     line.addr
-        .and_then(|a| map.nodes().iter().find(|n| n.announce == a))
-        .map(|n| n.name.clone())
+        .and_then(|a| map.name_at(a))
         .unwrap_or_else(|| line.id.clone())
 }
 
@@ -457,7 +556,7 @@ mod tests {
         // node has timed out twice.
         for _ in 0..250 {
             tokio::time::sleep(Duration::from_millis(20)).await;
-            if w.latest().len() == 2 && lock(&w.logs[0]).samples.len() >= 2 {
+            if w.latest().len() == 2 && lock(&watched(&w.inner).logs[0]).samples.len() >= 2 {
                 break;
             }
         }
@@ -499,12 +598,12 @@ mod tests {
         );
         cancel.cancel();
         for _ in 0..100 {
-            if w.tasks.iter().all(|t| t.is_finished()) {
+            if watched(&w.inner).tasks.iter().all(|t| t.is_finished()) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert!(w.tasks.iter().all(|t| t.is_finished()));
+        assert!(watched(&w.inner).tasks.iter().all(|t| t.is_finished()));
         let n = w.stop().await.samples.len();
         assert!(n <= 1, "{n} samples after an immediate cancel");
     }

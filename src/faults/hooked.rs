@@ -46,6 +46,11 @@ pub fn preflight(d: &Deployment, steps: &[FaultStep]) -> Result<(), String> {
                     "{entry}: a deployment redis-drill did not start has no links of its making to slow"
                 ));
             }
+            FaultKind::Replace => {
+                return Err(format!(
+                    "{entry}: a replace starts and stops servers: redis-drill only does that on a topology it started"
+                ));
+            }
             // With or without a hold: what a fault leaves in force is
             // undone at the end of the drill, through the undo's hook.
             kind => std::iter::once(kind).chain(kind.healed_by()).collect(),

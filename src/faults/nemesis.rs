@@ -12,6 +12,8 @@ use rand::seq::SliceRandom;
 use tokio_util::sync::CancellationToken;
 
 use super::hooked;
+
+mod replace;
 use super::pause::ClientPause;
 use super::schedule::{FaultStep, Shape, expand};
 use super::target::{ClusterSnapshot, Target};
@@ -104,7 +106,8 @@ struct InForce {
 /// The nemesis for one deployment.
 pub struct Nemesis<'a> {
     rt: &'a Runtime,
-    d: &'a Deployment,
+    /// The deployment as it is now: a `replace` grows and shrinks it.
+    d: std::borrow::Cow<'a, Deployment>,
     map: AddressMap,
     clock: Clock,
     rng: StdRng,
@@ -117,6 +120,10 @@ pub struct Nemesis<'a> {
     /// Why partitions cannot be applied here (the runtime's preflight said
     /// so): each `partition` and `heal` is recorded as skipped instead.
     partitions_unsupported: Option<String>,
+    /// Nodes a `replace` removed: their names are not given again.
+    retired: BTreeSet<String>,
+    /// The drill's watcher, told of the nodes a `replace` adds and removes.
+    watch: Option<cluster::watch::Follow>,
 }
 
 impl<'a> Nemesis<'a> {
@@ -130,7 +137,7 @@ impl<'a> Nemesis<'a> {
     ) -> Self {
         Nemesis {
             rt,
-            d,
+            d: std::borrow::Cow::Borrowed(d),
             map,
             clock,
             // Apart from the workload's streams, which use the seed directly.
@@ -140,6 +147,8 @@ impl<'a> Nemesis<'a> {
             clients: None,
             holder_pauses: BTreeMap::new(),
             partitions_unsupported: None,
+            retired: BTreeSet::new(),
+            watch: None,
         }
     }
 
@@ -151,10 +160,23 @@ impl<'a> Nemesis<'a> {
         self
     }
 
+    /// The drill's watcher, which polls the nodes a `replace` adds from
+    /// then on and stops polling the ones it removes.
+    pub fn with_watch(mut self, watch: cluster::watch::Follow) -> Self {
+        self.watch = Some(watch);
+        self
+    }
+
     /// The drill's lock workload, for `pause lock_holder:<n>`.
     pub fn with_clients(mut self, clients: Arc<dyn ClientPause>) -> Self {
         self.clients = Some(clients);
         self
+    }
+
+    /// The deployment as the faults left it (a `replace` adds a node and
+    /// removes one).
+    pub fn deployment(&self) -> &Deployment {
+        &self.d
     }
 
     /// Every fault applied so far, with its window: the run's record of faults.
@@ -196,10 +218,10 @@ impl<'a> Nemesis<'a> {
         }
         if self.d.topology.kind == Kind::Cluster {
             let views = cluster::node_views(&map, connect).await;
-            ClusterSnapshot::from_views(self.d, &views)
+            ClusterSnapshot::from_views(&self.d, &views)
         } else {
             let roles = cluster::replication::roles(&map, connect).await;
-            ClusterSnapshot::from_roles(self.d, &roles)
+            ClusterSnapshot::from_roles(&self.d, &roles)
         }
     }
 
@@ -310,6 +332,7 @@ impl<'a> Nemesis<'a> {
             }
             FaultKind::Heal => self.heal(&mut window).await?,
             FaultKind::Failover => self.failover(step, &mut window, cancel).await?,
+            FaultKind::Replace => self.replace(step, &snap, &mut window, cancel).await?,
             FaultKind::Flush => self.flush(step, &mut window).await?,
             FaultKind::Stall | FaultKind::StallWrites | FaultKind::Unstall => {
                 self.client_pause(step.fault, step.hold_ms, &mut window)
@@ -399,12 +422,12 @@ impl<'a> Nemesis<'a> {
             // A whole-cluster shape hits every node.
             window.nodes = snap.names();
         }
-        if hooked::command(self.d, FaultKind::Partition).is_some() {
-            let targets = hooked::partition_targets(self.d, &grudge);
-            let runs = hooked::run_for(self.d, &self.clock, FaultKind::Partition, &targets).await;
+        if hooked::command(&self.d, FaultKind::Partition).is_some() {
+            let targets = hooked::partition_targets(&self.d, &grudge);
+            let runs = hooked::run_for(&self.d, &self.clock, FaultKind::Partition, &targets).await;
             window.hooks.extend(runs);
             if let Some(why) = hooked::failure(&window.hooks) {
-                let runs = hooked::run_for(self.d, &self.clock, FaultKind::Heal, &targets).await;
+                let runs = hooked::run_for(&self.d, &self.clock, FaultKind::Heal, &targets).await;
                 window.hooks.extend(runs);
                 window.skipped = Some(why);
             } else {
@@ -431,7 +454,7 @@ impl<'a> Nemesis<'a> {
 
     /// `heal`: lift every partition and every slow fault in force.
     async fn heal(&mut self, window: &mut FaultWindow) -> Result<(), FaultError> {
-        if hooked::command(self.d, FaultKind::Heal).is_some() {
+        if hooked::command(&self.d, FaultKind::Heal).is_some() {
             let runs = self.heal_hooked().await;
             window.detail = format!("every partition, {} hook run(s)", runs.len());
             if let Some(why) = hooked::failure(&runs) {
@@ -448,7 +471,7 @@ impl<'a> Nemesis<'a> {
         if let Some(why) = &self.partitions_unsupported {
             window.skipped = Some(why.clone());
         } else {
-            let healed = self.rt.heal(self.d).await?;
+            let healed = self.rt.heal(&self.d).await?;
             window.detail = format!("every partition, {} nodes", healed.nodes);
         }
         Ok(())
@@ -784,11 +807,11 @@ impl<'a> Nemesis<'a> {
                 self.in_force.slows.remove(&w);
                 self.apply_links().await?;
             }
-            FaultKind::Heal if hooked::command(self.d, FaultKind::Heal).is_some() => {
+            FaultKind::Heal if hooked::command(&self.d, FaultKind::Heal).is_some() => {
                 if let Some(g) = self.in_force.grudges.remove(&w) {
-                    let targets = hooked::partition_targets(self.d, &g);
+                    let targets = hooked::partition_targets(&self.d, &g);
                     let runs =
-                        hooked::run_for(self.d, &self.clock, FaultKind::Heal, &targets).await;
+                        hooked::run_for(&self.d, &self.clock, FaultKind::Heal, &targets).await;
                     self.windows[w].hooks.extend(runs);
                 }
             }
@@ -799,9 +822,9 @@ impl<'a> Nemesis<'a> {
             FaultKind::Unstall => self.unpause_clients(&nodes).await?,
             FaultKind::Wake => self.wake(&nodes).await?,
             FaultKind::RestoreConfig => self.restore_config(w).await?,
-            kind if hooked::command(self.d, kind).is_some() => {
+            kind if hooked::command(&self.d, kind).is_some() => {
                 let targets = hooked::nodes_only(&nodes);
-                let runs = hooked::run_for(self.d, &self.clock, kind, &targets).await;
+                let runs = hooked::run_for(&self.d, &self.clock, kind, &targets).await;
                 let ok = hooked::failure(&runs).is_none();
                 self.windows[w].hooks.extend(runs);
                 if ok {
@@ -852,12 +875,13 @@ impl<'a> Nemesis<'a> {
             for n in nodes {
                 if let Some(runs) = self.leftover_hook(&n, action).await {
                     errors.extend(hooked::failure(&runs).map(FaultError::Hook));
-                } else if let Err(e) = self.rt.node_action(self.d, &n, action).await {
+                } else if let Err(e) = self.rt.node_action(&self.d, &n, action).await {
                     errors.push(e.into());
                 }
             }
         }
-        if !self.in_force.grudges.is_empty() && hooked::command(self.d, FaultKind::Heal).is_some() {
+        if !self.in_force.grudges.is_empty() && hooked::command(&self.d, FaultKind::Heal).is_some()
+        {
             let runs = self.heal_hooked().await;
             errors.extend(hooked::failure(&runs).map(FaultError::Hook));
             if let Some(last) = self.windows.last_mut() {
@@ -871,7 +895,7 @@ impl<'a> Nemesis<'a> {
                 .any(|w| w.fault == FaultKind::Partition && w.skipped.is_none())
         {
             self.in_force.grudges.clear();
-            if let Err(e) = self.rt.heal(self.d).await {
+            if let Err(e) = self.rt.heal(&self.d).await {
                 errors.push(e.into());
             }
         }
@@ -894,8 +918,8 @@ impl<'a> Nemesis<'a> {
             &grudges.into_values().collect::<Vec<_>>()
         };
         for g in lifted {
-            let targets = hooked::partition_targets(self.d, g);
-            runs.extend(hooked::run_for(self.d, &self.clock, FaultKind::Heal, &targets).await);
+            let targets = hooked::partition_targets(&self.d, g);
+            runs.extend(hooked::run_for(&self.d, &self.clock, FaultKind::Heal, &targets).await);
         }
         runs
     }
@@ -913,9 +937,9 @@ impl<'a> Nemesis<'a> {
             NodeAction::Resume => FaultKind::Resume,
             _ => FaultKind::Start,
         };
-        hooked::command(self.d, kind)?;
+        hooked::command(&self.d, kind)?;
         let runs = hooked::run_for(
-            self.d,
+            &self.d,
             &self.clock,
             kind,
             &hooked::nodes_only(&[node.to_string()]),
@@ -994,9 +1018,12 @@ impl<'a> Nemesis<'a> {
         let action = kind
             .node_action()
             .expect("only node faults are acted on nodes");
-        let results =
-            futures::future::join_all(nodes.iter().map(|n| self.rt.node_action(self.d, n, action)))
-                .await;
+        let results = futures::future::join_all(
+            nodes
+                .iter()
+                .map(|n| self.rt.node_action(&self.d, n, action)),
+        )
+        .await;
         for r in results {
             r?;
         }
@@ -1013,15 +1040,15 @@ impl<'a> Nemesis<'a> {
         kind: FaultKind,
         window: &mut FaultWindow,
     ) -> Result<(), FaultError> {
-        if hooked::command(self.d, kind).is_none() {
+        if hooked::command(&self.d, kind).is_none() {
             return self.act(kind, &window.nodes.clone()).await;
         }
         let targets = hooked::nodes_only(&window.nodes);
-        let runs = hooked::run_for(self.d, &self.clock, kind, &targets).await;
+        let runs = hooked::run_for(&self.d, &self.clock, kind, &targets).await;
         window.hooks.extend(runs);
         if let Some(why) = hooked::failure(&window.hooks) {
             if let Some(undo) = kind.healed_by() {
-                let runs = hooked::run_for(self.d, &self.clock, undo, &targets).await;
+                let runs = hooked::run_for(&self.d, &self.clock, undo, &targets).await;
                 window.hooks.extend(runs);
             }
             window.skipped = Some(why);
@@ -1067,7 +1094,7 @@ impl<'a> Nemesis<'a> {
             }
         }
         self.rt
-            .set_links(self.d, &links)
+            .set_links(&self.d, &links)
             .await
             .map_err(FaultError::Runtime)?;
         tracing::debug!(links = ?links.iter().map(|l| (l.label(), l.delay_ms)).collect::<Vec<_>>(), "links set");
@@ -1081,9 +1108,9 @@ impl<'a> Nemesis<'a> {
             .values()
             .fold(Grudge::default(), |acc, g| acc.union(g));
         let applied = if union.is_empty() {
-            self.rt.heal(self.d).await?
+            self.rt.heal(&self.d).await?
         } else {
-            self.rt.partition(self.d, &union).await?
+            self.rt.partition(&self.d, &union).await?
         };
         tracing::debug!(
             nodes = applied.nodes,

@@ -71,6 +71,13 @@ pub(crate) struct RawFault {
     /// config: the settings to change, `directive: value`.
     #[serde(default)]
     pub set: Option<BTreeMap<String, serde_json::Value>>,
+    /// replace: the new node's server (`valkey-9.1`, `redis-7.0`, a path).
+    #[serde(default)]
+    pub server: Option<String>,
+    /// replace: the new node may fail to take over (a rollback to an older
+    /// server): the drill records why and goes on instead of stopping.
+    #[serde(default)]
+    pub may_fail: Option<bool>,
 }
 
 /// What a `slow` fault makes of a link while it holds.
@@ -108,6 +115,10 @@ pub struct FaultStep {
     /// For `config`: the directives to set and their values (names
     /// lowercased, bools as yes/no).
     pub set: BTreeMap<String, String>,
+    /// For `replace`: the new node's server.
+    pub server: Option<crate::topology::Server>,
+    /// For `replace`: a refusal is recorded, not an error.
+    pub may_fail: bool,
 }
 
 /// A validation error: the field (under the entry) and the message.
@@ -131,6 +142,8 @@ impl RawFault {
             delay_ms: None,
             jitter_ms: None,
             set: None,
+            server: None,
+            may_fail: None,
         }
     }
 
@@ -167,6 +180,7 @@ impl RawFault {
         check_target_and_peer(fault, shape, &target, &peer)?;
         self.check_hold(fault, scheduled)?;
         let set = self.settings(fault)?;
+        let server = self.server(fault)?;
         let repeat = self.repeat()?;
         Ok(FaultStep {
             fault,
@@ -181,7 +195,38 @@ impl RawFault {
             every_ms: self.every_ms,
             link,
             set,
+            server,
+            may_fail: self.may_fail.unwrap_or(false),
         })
+    }
+
+    /// A replace's `server` (required there) and `may_fail`; both refused
+    /// on any other fault.
+    fn server(&self, fault: FaultKind) -> Result<Option<crate::topology::Server>, FieldError> {
+        if fault != FaultKind::Replace {
+            if self.server.is_some() {
+                return Err((
+                    "server",
+                    format!("only a replace names a server, not {fault}"),
+                ));
+            }
+            if self.may_fail.is_some() {
+                return Err(("may_fail", format!("only a replace may fail, not {fault}")));
+            }
+            return Ok(None);
+        }
+        let Some(s) = &self.server else {
+            return Err((
+                "server",
+                format!(
+                    "a replace needs the new node's `server` ({}, or a path to a binary)",
+                    crate::topology::Server::NAMED.map(|(n, _)| n).join(", ")
+                ),
+            ));
+        };
+        crate::topology::Server::parse(s)
+            .map(Some)
+            .map_err(|e| ("server", e))
     }
 
     /// A config fault's `set`: required there, refused elsewhere; no

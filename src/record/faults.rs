@@ -68,12 +68,18 @@ pub enum FaultKind {
     /// `CONFIG SET` of the values a `config` fault found: its undo.
     #[serde(rename = "restore_config")]
     RestoreConfig,
+    /// Replace a node by a new one on another server, under load: the new
+    /// node joins as a replica of the shard's primary and syncs; if the old
+    /// node is the primary, a coordinated failover hands the shard to the
+    /// new one; then the old node is stopped and forgotten by every other.
+    /// One step of a rolling upgrade (or of its rollback). Nothing undoes it.
+    Replace,
 }
 
 impl FaultKind {
     /// Every fault, once: what the parser lists in its message and the
     /// vocabulary tests walk.
-    pub const ALL: [FaultKind; 19] = [
+    pub const ALL: [FaultKind; 20] = [
         FaultKind::Kill,
         FaultKind::Restart,
         FaultKind::Stop,
@@ -93,6 +99,7 @@ impl FaultKind {
         FaultKind::Wake,
         FaultKind::Config,
         FaultKind::RestoreConfig,
+        FaultKind::Replace,
     ];
 
     /// What undoes this fault at the end of its hold (`None`: nothing to undo).
@@ -140,6 +147,7 @@ impl fmt::Display for FaultKind {
             FaultKind::Wake => "wake",
             FaultKind::Config => "config",
             FaultKind::RestoreConfig => "restore_config",
+            FaultKind::Replace => "replace",
         })
     }
 }

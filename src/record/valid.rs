@@ -269,6 +269,13 @@ pub fn watch(r: &Record, w: &Recording, file: &'static str) -> Result<(), Defect
             )));
         }
     }
+    for o in w.joined.keys().chain(w.left.keys()) {
+        if !w.observers.contains(o) {
+            return Err(bad(format!(
+                "`{o}` joined or left the watch but is not one of its observers"
+            )));
+        }
+    }
     for (i, s) in w.samples.iter().enumerate() {
         if !w.observers.contains(&s.observer) {
             return Err(bad(format!(

@@ -129,9 +129,24 @@ pub struct Recording {
     /// samples end before the recording does.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub truncated: Vec<String>,
+    /// Nodes that joined the watch after it began (a rolling upgrade's new
+    /// nodes), with when (ns on the run's clock).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub joined: BTreeMap<String, u64>,
+    /// Nodes that left the cluster while it was watched, with when: from
+    /// then on no analysis waits for them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub left: BTreeMap<String, u64>,
 }
 
 impl Recording {
+    /// Whether `observer` was a member of the cluster at `at_ns`: it had
+    /// joined the watch (or was in it from the start) and had not left.
+    pub fn member_at(&self, observer: &str, at_ns: u64) -> bool {
+        self.joined.get(observer).is_none_or(|&j| j <= at_ns)
+            && self.left.get(observer).is_none_or(|&l| l > at_ns)
+    }
+
     /// The samples of one observer, in time order.
     pub fn of<'a>(&'a self, observer: &'a str) -> impl Iterator<Item = &'a Sample> + 'a {
         self.samples.iter().filter(move |s| s.observer == observer)

@@ -154,6 +154,12 @@ fn faults_of(
                 "standalone primaries have no replica to fail over to".into(),
             ));
         }
+        if step.fault == crate::faults::FaultKind::Replace && topology.kind != Kind::Cluster {
+            return Err(here(
+                "fault",
+                "a replace joins a new node to a cluster: this topology is not one".into(),
+            ));
+        }
         if let Some(change) = &step.link {
             check_link_change(change.between.as_ref(), topology)
                 .map_err(|(field, msg)| here(field, msg))?;

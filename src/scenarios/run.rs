@@ -204,11 +204,17 @@ impl<'a> Drill<'a> {
                 let setup = self.setup.as_ref().expect("Prepare runs before Act");
                 let rec = self.recorders.as_mut().expect("Record runs before Act");
                 let (clock, bus) = (rec.clock, &self.bus);
-                let locks = rec.lock_control();
-                let acted = stages::act(
-                    scenario, self.rt, &self.d, setup, clock, self.seed, locks, bus, cancel,
+                let (locks, watch) = (rec.lock_control(), rec.watch_follow());
+                let mut acted = stages::act(
+                    scenario, self.rt, &self.d, setup, clock, self.seed, locks, watch, bus, cancel,
                 )
                 .await?;
+                // A rolling upgrade's nodes are the ones read from now on.
+                if let Some(d) = acted.deployment.take() {
+                    let setup = self.setup.as_mut().expect("Prepare runs before Act");
+                    setup.map = setup.map.remade(&crate::bringup::members(&d))?;
+                    self.d = d;
+                }
                 let (from, to) = (clock.ns(acted.started), clock.ns(acted.ended));
                 rec.close_phase(bus, "during", from, to).await;
                 self.settled_at = Some(acted.ended);

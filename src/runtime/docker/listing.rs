@@ -57,6 +57,29 @@ impl DockerRuntime {
                 }
             }
         }
+        // A node removed from a running deployment (`remove-node`, a
+        // rolling upgrade's `replace`) is gone with its container; the
+        // network's label still lists it.
+        let filters = with_labels(vec![format!("{}={}", labels::TOOL, labels::TOOL_VALUE)]);
+        let present: std::collections::BTreeSet<String> = self
+            .containers(&filters)
+            .await?
+            .into_iter()
+            .flat_map(|c| c.names.unwrap_or_default())
+            .map(|n| n.trim_start_matches('/').to_string())
+            .collect();
+        for d in &mut out {
+            let gone: Vec<String> = (d.nodes.iter())
+                .filter(|n| !present.contains(&n.handle))
+                .map(|n| n.name.clone())
+                .collect();
+            // None left at all: a run being brought up or taken down, not
+            // one whose nodes were removed one by one.
+            if !gone.is_empty() && gone.len() < d.nodes.len() {
+                d.nodes.retain(|n| !gone.contains(&n.name));
+                d.topology.nodes.retain(|n| !gone.contains(&n.name));
+            }
+        }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }

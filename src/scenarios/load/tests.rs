@@ -625,3 +625,61 @@ fn errors_name_the_place() {
         assert!(err.starts_with(expected), "\n got: {err}\nwant: {expected}");
     }
 }
+
+#[test]
+fn a_replace_names_its_server_on_a_cluster_and_nothing_else_does() {
+    let with = |fault: &str| {
+        format!("name: u\ntopology: c.yaml\nfaults:\n  - {fault}\nslo:\n  max_lost_keys: 0\n")
+    };
+    let ok = load(&with("{fault: replace, target: s1n2, server: valkey-9.1}")).unwrap();
+    assert_eq!(ok.faults[0].server, Some(crate::topology::Server::Valkey91));
+    assert!(!ok.faults[0].may_fail);
+    let rollback =
+        with("{fault: replace, target: primary_of:0, server: redis-7.0, may_fail: true}");
+    assert!(load(&rollback).unwrap().faults[0].may_fail);
+    for (fault, field, says) in [
+        (
+            "{fault: replace, target: s1n2}",
+            "server",
+            "a replace needs the new node's `server`",
+        ),
+        (
+            "{fault: replace, target: s1n2, server: valkey-7}",
+            "server",
+            "valkey-7",
+        ),
+        (
+            "{fault: kill, target: s1n2, server: valkey-9.1}",
+            "server",
+            "only a replace names a server",
+        ),
+        (
+            "{fault: kill, target: s1n2, may_fail: true}",
+            "may_fail",
+            "only a replace may fail",
+        ),
+        (
+            "{fault: replace, server: valkey-9.1}",
+            "target",
+            "replace needs a target",
+        ),
+        (
+            "{fault: replace, target: s1n2, server: valkey-9.1, hold_ms: 5}",
+            "hold_ms",
+            "not undone",
+        ),
+    ] {
+        let e = load(&with(fault)).unwrap_err();
+        assert!(
+            e.contains(&format!("faults[0].{field}")) || e.contains(field),
+            "{fault}: {e}"
+        );
+        assert!(e.contains(says), "{fault}: {e}");
+    }
+    let e = load_beside(
+        STANDALONE,
+        &with("{fault: replace, target: n1, server: valkey-9.1}"),
+    )
+    .unwrap_err();
+    assert!(e.contains("not one"), "{e}");
+}

@@ -29,6 +29,9 @@ pub(in crate::scenarios) struct Acted {
     pub(in crate::scenarios) reshard: Option<Resharded>,
     pub(in crate::scenarios) windows: Vec<FaultWindow>,
     pub(in crate::scenarios) down: std::collections::BTreeSet<String>,
+    /// The deployment as the faults left it, when a `replace` changed its
+    /// nodes (the drill goes on with it).
+    pub(in crate::scenarios) deployment: Option<Deployment>,
 }
 
 /// `during`: the reshard and the faults side by side, then whatever is in
@@ -44,12 +47,18 @@ pub(in crate::scenarios) async fn act(
     clock: Clock,
     seed: u64,
     locks: Option<LockControl>,
+    watch: Option<crate::cluster::watch::Follow>,
     bus: &Bus,
     cancel: &CancellationToken,
 ) -> Result<Acted, DrillError> {
+    // Nodes admitted by an earlier drill of this process are not this one's.
+    crate::cluster::conn::clear_admitted();
     let mut nemesis = Nemesis::new(rt, d, setup.map.clone(), clock, seed);
     if let Some(why) = &setup.partitions_unsupported {
         nemesis = nemesis.without_partitions(why.clone());
+    }
+    if let Some(w) = watch {
+        nemesis = nemesis.with_watch(w);
     }
     if let Some(control) = locks {
         nemesis = nemesis.with_clients(Arc::new(control));
@@ -79,12 +88,16 @@ pub(in crate::scenarios) async fn act(
     for w in &windows {
         ended = ended.max(clock.instant(w.undone_ns.unwrap_or(w.applied_ns)));
     }
+    let replaced = windows
+        .iter()
+        .any(|w| w.fault == crate::faults::FaultKind::Replace);
     Ok(Acted {
         started,
         ended,
         reshard,
         windows,
         down: nemesis.unavailable_nodes(),
+        deployment: replaced.then(|| nemesis.deployment().clone()),
     })
 }
 

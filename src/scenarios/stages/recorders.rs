@@ -232,6 +232,11 @@ impl Recorders {
         })
     }
 
+    /// The watcher's membership, for a nemesis that adds and removes nodes.
+    pub(in crate::scenarios) fn watch_follow(&self) -> Option<crate::cluster::watch::Follow> {
+        self.watcher.as_ref().map(Watcher::follow)
+    }
+
     /// The lock workload's holders, for the nemesis's `pause lock_holder:<n>`.
     pub(in crate::scenarios) fn lock_control(&self) -> Option<LockControl> {
         self.locks.as_ref().map(LockWorkload::control)

@@ -62,10 +62,9 @@ pub fn unmeasurable(name: &str, s: &crate::scenarios::Scenario) -> Option<String
     let kv = |what: &str, weight: u32| {
         (s.kv && weight == 0).then(|| format!("the workload's `mix` sends no {what}"))
     };
-    let takes_a_node = s
-        .faults
-        .iter()
-        .any(|f| f.fault.takes_node_away() || f.fault == FaultKind::Failover);
+    let takes_a_node = s.faults.iter().any(|f| {
+        f.fault.takes_node_away() || matches!(f.fault, FaultKind::Failover | FaultKind::Replace)
+    });
     let restarts = s.faults.iter().any(|f| {
         f.fault == FaultKind::Restart
             || (matches!(f.fault, FaultKind::Kill | FaultKind::Stop) && f.hold_ms.is_some())
@@ -81,7 +80,7 @@ pub fn unmeasurable(name: &str, s: &crate::scenarios::Scenario) -> Option<String
             s.reshard.is_none().then(|| "the scenario has no `reshard`".to_string())
         }
         "max_failover_ms" | "max_promotion_ms" => (!takes_a_node).then(|| {
-            "no fault takes a node away or fails one over (kill, stop, pause, partition, failover), so nothing is failed over".to_string()
+            "no fault takes a node away or fails one over (kill, stop, pause, partition, failover, replace), so nothing is failed over".to_string()
         }),
         "max_rejoin_ms" => (!restarts).then(|| {
             "no node is started again (a `restart`, or a `kill`/`stop` with `hold_ms`), so none rejoins".to_string()
