@@ -268,3 +268,79 @@ fn a_drill_written_to_fail_passes_the_nightly_only_when_it_fails_so() {
         "{junit}"
     );
 }
+
+/// `nightly --servers`: each drill once per server, every node of its
+/// topology on that server, each run a drill of its own in the summary
+/// (`NAME@SERVER`) with its report in the server's folder; the list says
+/// so without running anything; an unknown server is refused (exit 2) and
+/// a missing binary before the first drill (exit 3).
+#[test]
+fn a_nightly_runs_each_drill_once_per_server() {
+    let env = Env::new("process");
+    let scenarios: PathBuf = env.files.path().join("scenarios");
+    std::fs::create_dir(&scenarios).unwrap();
+    let out = env.files.path().join("nightly");
+    copy_scenario(
+        &scenarios,
+        "standalone-restart",
+        "standalone-restart",
+        |t| {
+            t.replace("baseline_ms: 2000", "baseline_ms: 500")
+                .replace("settle_ms: 2000", "settle_ms: 500")
+        },
+    );
+    let dir = scenarios.to_str().unwrap();
+    let list = env.run(&[
+        "nightly",
+        "--scenarios",
+        dir,
+        "--servers",
+        "redis-7.0,valkey-9.1",
+        "--list",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&list.stdout),
+        "standalone-restart@redis-7.0\nstandalone-restart@valkey-9.1\n"
+    );
+    let bad = env.run(&["nightly", "--scenarios", dir, "--servers", "valkey-7"]);
+    assert_eq!(bad.status.code(), Some(exit::BAD_INPUT));
+    let missing = env.run(&[
+        "nightly",
+        "--scenarios",
+        dir,
+        "--out",
+        out.to_str().unwrap(),
+        "--servers",
+        "/nonexistent/valkey-server",
+    ]);
+    assert_eq!(missing.status.code(), Some(exit::ENVIRONMENT));
+    assert!(!out.join("latest").exists(), "a nightly ran");
+
+    let (code, s) = nightly(
+        &env,
+        &scenarios,
+        &out,
+        &["--servers", "redis-7.0,valkey-9.1"],
+    );
+    assert_eq!(code, exit::SUCCESS, "{s}");
+    for (server, reported) in [("redis-7.0", "redis 7.0"), ("valkey-9.1", "valkey 9.1")] {
+        let e = entry(&s, &format!("standalone-restart@{server}"));
+        assert_eq!(e["verdict"], "pass", "{e}");
+        let run_dir = e["run_dir"].as_str().expect("a report");
+        assert!(run_dir.starts_with(&format!("{server}/")), "{run_dir}");
+        let report: Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join("latest").join(run_dir).join("report.json")).unwrap(),
+        )
+        .unwrap();
+        let servers = report["environment"]["servers"]
+            .as_object()
+            .expect("servers");
+        assert_eq!(servers.len(), 5, "{servers:?}");
+        assert!(
+            servers
+                .values()
+                .all(|v| v.as_str().unwrap().starts_with(reported)),
+            "{server}: {servers:?}"
+        );
+    }
+}

@@ -54,9 +54,25 @@ pub(crate) struct Nightly {
     /// Override a compared figure's threshold, as `compare --threshold`.
     #[arg(long = "threshold", value_name = "FIGURE=ABS[,REL]")]
     thresholds: Vec<String>,
+    /// Run each drill once per server (redis-7.0, valkey-8.1, valkey-9.1, a
+    /// path), every node of its topology on it: a server matrix every
+    /// night, each run a drill of its own (`cluster-failover@valkey-9.1`)
+    /// in the index, the JUnit and the trend.
+    #[arg(long, value_delimiter = ',', value_parser = crate::topology::Server::parse)]
+    servers: Vec<crate::topology::Server>,
     /// Print the drills the nightly would run, one a line, and exit.
     #[arg(long)]
     list: bool,
+}
+
+/// One run of the nightly: a drill, on a server when the nightly is a
+/// matrix.
+struct Planned<'a> {
+    /// How the nightly names it: the drill, `@server` in a matrix.
+    label: String,
+    stem: &'a str,
+    path: &'a Path,
+    server: Option<&'a crate::topology::Server>,
 }
 
 impl Nightly {
@@ -67,12 +83,34 @@ impl Nightly {
         for spec in &self.thresholds {
             compare::set_threshold(&mut thresholds, spec).map_err(CliError::BadThreshold)?;
         }
-        let drills = drills_in(&self.scenarios, &self.only)?;
+        let found = drills_in(&self.scenarios, &self.only)?;
+        let servers: Vec<Option<&crate::topology::Server>> = if self.servers.is_empty() {
+            vec![None]
+        } else {
+            self.servers.iter().map(Some).collect()
+        };
+        let drills: Vec<Planned> = (found.iter())
+            .flat_map(|(stem, path)| {
+                servers.iter().map(move |server| Planned {
+                    label: match server {
+                        Some(s) => format!("{stem}@{s}"),
+                        None => stem.clone(),
+                    },
+                    stem,
+                    path,
+                    server: *server,
+                })
+            })
+            .collect();
         if self.list {
-            for (name, _) in &drills {
-                crate::outln!("{name}");
+            for d in &drills {
+                crate::outln!("{}", d.label);
             }
             return Ok(exit::SUCCESS);
+        }
+        // Every server's binary before the first drill, not at its turn.
+        for server in &self.servers {
+            crate::runtime::servers::find(server)?;
         }
         let rt = Runtime::select(self.runtime).await?;
         let started = std::time::SystemTime::now();
@@ -94,12 +132,13 @@ impl Nightly {
         let mut entries = Vec::new();
         let mut reports = BTreeMap::new();
         let mut interrupted = None;
-        for (i, (stem, path)) in drills.iter().enumerate() {
-            crate::note!("[{}/{}] {stem}", i + 1, drills.len());
-            let ran = run_one(&rt, stem, path, &dir, &logs, bound).await;
+        for (i, planned) in drills.iter().enumerate() {
+            let label = &planned.label;
+            crate::note!("[{}/{}] {label}", i + 1, drills.len());
+            let ran = run_one(&rt, planned, &dir, &logs, bound).await;
             let (entry, report, signal) = ran;
             crate::note!(
-                "[{}/{}] {stem}: {} in {:.0} s",
+                "[{}/{}] {label}: {} in {:.0} s",
                 i + 1,
                 drills.len(),
                 nightly::status_word(&entry),
@@ -118,7 +157,7 @@ impl Nightly {
         let previous = earlier.last().cloned();
         let old = previous
             .as_ref()
-            .and_then(|p| reports_in(p).ok())
+            .map(|p| previous_reports(p))
             .unwrap_or_default();
         let trend = nightly::trend(&old, &reports, &entries, &thresholds);
         let outcome = nightly::outcome(&entries, &trend);
@@ -293,17 +332,57 @@ fn write_nightly(
     )
 }
 
+/// The reports of an earlier nightly by the name it gave each drill (its
+/// summary's entries: `@server` in a matrix); one without a summary, by
+/// scenario name.
+fn previous_reports(dir: &Path) -> BTreeMap<String, Report> {
+    let summary: Option<nightly::PastNightly> = std::fs::read(dir.join("summary.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let Some(summary) = summary else {
+        return reports_in(dir).unwrap_or_default();
+    };
+    (summary.drills.iter())
+        .filter_map(|e| {
+            let run = dir.join(e.run_dir.as_ref()?).join("report.json");
+            let r = super::compare::read_report(&run).ok()?;
+            Some((e.drill.clone(), r))
+        })
+        .collect()
+}
+
 /// Run one drill as a child `redis-drill run`, bounded by `bound`. Returns
 /// its entry, its report when it wrote one, and the signal when the nightly
 /// itself was interrupted meanwhile.
 async fn run_one(
     rt: &Runtime,
-    stem: &str,
-    path: &Path,
+    planned: &Planned<'_>,
     dir: &Path,
     logs: &Path,
     bound: Duration,
 ) -> (DrillEntry, Option<Report>, Option<&'static str>) {
+    let (entry, report, signal) = run_child(rt, planned, dir, logs, bound).await;
+    // In a matrix, each server's run is a drill of its own.
+    let entry = DrillEntry {
+        drill: planned.label.clone(),
+        ..entry
+    };
+    (entry, report, signal)
+}
+
+async fn run_child(
+    rt: &Runtime,
+    planned: &Planned<'_>,
+    dir: &Path,
+    logs: &Path,
+    bound: Duration,
+) -> (DrillEntry, Option<Report>, Option<&'static str>) {
+    let (stem, path) = (planned.stem, planned.path);
+    // A matrix's runs of one drill each in their server's folder.
+    let out = match planned.server {
+        Some(s) => dir.join(s.to_string().replace('/', "_")),
+        None => dir.to_path_buf(),
+    };
     let run_id = runtime::new_run_id();
     let clock = Instant::now();
     let ms = |c: Instant| c.elapsed().as_secs_f64() * 1000.0;
@@ -323,18 +402,23 @@ async fn run_one(
             return (entry, None, None);
         }
     };
-    let log_path = logs.join(format!("{stem}.log"));
+    let log_path = logs.join(format!("{}.log", planned.label.replace('/', "_")));
     let kind = rt.kind().to_string();
-    let args: [&OsStr; 8] = [
+    let server = planned.server.map(|s| s.to_string());
+    let mut args: Vec<&OsStr> = vec![
         "run".as_ref(),
         path.as_os_str(),
         "--runtime".as_ref(),
         kind.as_ref(),
         "--out".as_ref(),
-        dir.as_os_str(),
+        out.as_os_str(),
         "--run-id".as_ref(),
         run_id.as_ref(),
     ];
+    if let Some(s) = &server {
+        args.push(OsStr::new("--server"));
+        args.push(OsStr::new(s.as_str()));
+    }
     let spawned = std::env::current_exe().and_then(|exe| supervisor::spawn(&exe, &args, &log_path));
     let mut child = match spawned {
         Ok(c) => c,
@@ -360,7 +444,7 @@ async fn run_one(
         bound,
         interrupted: signal.is_some(),
     };
-    let (entry, report) = entry_of(ran, ended, dir);
+    let (entry, report) = entry_of(ran, ended, dir, &out);
     (entry, report, signal)
 }
 
@@ -376,7 +460,7 @@ struct Ran {
 
 /// The nightly's entry for a drill that ran, and its report when it
 /// finished and wrote one.
-fn entry_of(ran: Ran, ended: Ended, dir: &Path) -> (DrillEntry, Option<Report>) {
+fn entry_of(ran: Ran, ended: Ended, dir: &Path, out: &Path) -> (DrillEntry, Option<Report>) {
     let (status, exit_code) = match ended {
         Ended::Exited(code) => (DrillStatus::Finished, code),
         Ended::WaitFailed(e) => {
@@ -391,7 +475,7 @@ fn entry_of(ran: Ran, ended: Ended, dir: &Path) -> (DrillEntry, Option<Report>) 
         duration_ms,
         ..
     } = ran;
-    let found = find_report(&dir.join(&name));
+    let found = find_report(&out.join(&name));
     match (status, found) {
         (DrillStatus::Finished, Some((run_dir, report))) => {
             let rel = run_dir

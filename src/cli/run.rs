@@ -58,6 +58,16 @@ pub(crate) struct Run {
     /// failover from reads alone, lost writes and staleness not measured.
     #[arg(long)]
     read_only: bool,
+    /// Run the drill with every node of its topology on this server
+    /// (redis, redis-7.0, valkey-8.1, valkey-9.1, or a path), whatever the
+    /// topology file says: one run of a server matrix (what `nightly
+    /// --servers` runs).
+    #[arg(
+        long,
+        value_parser = crate::topology::Server::parse,
+        conflicts_with_all = ["servers", "name", "attach"]
+    )]
+    server: Option<crate::topology::Server>,
     /// Run the drill once per server, same seed, each on a topology of its
     /// own whose every node runs that server (redis, redis-7.0, valkey-8.1,
     /// valkey-9.1, or a path), and write the runs side by side:
@@ -105,6 +115,11 @@ impl Run {
         let mut sc = Scenario::load(&self.scenario)?;
         if self.read_only {
             sc = sc.read_only().map_err(CliError::ReadOnly)?;
+        }
+        if let Some(server) = &self.server {
+            for n in &mut sc.topology.nodes {
+                n.server = server.clone();
+            }
         }
         // A `replace`'s server binary now, not half-way through the drill.
         for server in sc.faults.iter().filter_map(|f| f.server.as_ref()) {
