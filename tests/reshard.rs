@@ -854,3 +854,50 @@ fn drain_a_primary_onto_the_others() {
         assert_all_read_back(&c, &keys).await;
     });
 }
+
+/// `max_impact_ms`: the move completes, every key arrives, and the control
+/// loop ran beside it (its PINGs counted, its knobs within the ceilings);
+/// without it, no impact report.
+#[test]
+fn a_move_under_max_impact_is_steered_by_the_sources_pings() {
+    let env = Env::new("process");
+    let c = up(&env, "rs-gentle");
+    runtime().block_on(async {
+        let keys = keys(KEYS);
+        load(&c, &keys).await;
+        let owners = SlotOwners::load(&c.map, ConnectOptions::default())
+            .await
+            .unwrap();
+        let plan = moves_between(&owners, "s1n1", "s2n1", 300).unwrap();
+        let expected_keys = keys.iter().filter(|k| key_slot(k.as_bytes()) < 300).count() as u64;
+        let mut o = opts();
+        o.max_impact_ms = Some(1.0);
+        o.batch_keys = 200;
+        o.parallel_slots = 4;
+        let report = execute(&c.map, &plan, &o, &mut |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("execute: {e}"));
+        assert_eq!(report.slots_moved, 300);
+        assert_eq!(report.keys_moved, expected_keys);
+        let i = report.impact.as_ref().expect("an impact report");
+        assert_eq!(i.max_impact_ms, 1.0);
+        assert!(i.pings > 0, "{i:?}");
+        assert!(i.over_bound <= i.pings, "{i:?}");
+        assert!(
+            i.ping_p50_ms > 0.0 && i.ping_p50_ms <= i.ping_max_ms,
+            "{i:?}"
+        );
+        assert!((10..=200).contains(&i.batch_max), "{i:?}");
+        assert!((1..=4).contains(&i.parallel_max), "{i:?}");
+        assert_checks_pass(&c).await;
+        assert_eq!(dbsize_sum(&c).await, KEYS as u64);
+        assert_all_read_back(&c, &keys).await;
+        // Moved back without a bound: no loop, no report.
+        let owners = SlotOwners::load(&c.map, ConnectOptions::default())
+            .await
+            .unwrap();
+        let back = moves_between(&owners, "s2n1", "s1n1", 300).unwrap();
+        let report = execute(&c.map, &back, &opts(), &mut |_| {}).await.unwrap();
+        assert!(report.impact.is_none());
+    });
+}

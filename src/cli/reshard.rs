@@ -59,6 +59,19 @@ pub(crate) struct Reshard {
     /// or auto (atomic when every node involved has it).
     #[arg(long, value_enum, default_value_t = reshard::Method::Keys)]
     method: reshard::Method,
+    /// Key by key: keep each source's PING under this many ms, lowering
+    /// keys per MIGRATE and slots in flight while it is over (then
+    /// --batch-keys and --parallel-slots are the ceilings).
+    #[arg(long, value_parser = positive_ms)]
+    max_impact_ms: Option<f64>,
+}
+
+/// A bound in ms: a positive number.
+fn positive_ms(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a positive number of ms")),
+    }
 }
 
 impl Reshard {
@@ -86,6 +99,12 @@ impl Reshard {
             opts.parallel_slots = p;
         }
         opts.method = self.method;
+        if self.max_impact_ms.is_some() && self.method != reshard::Method::Keys {
+            return Err(CliError::Usage(
+                "--max-impact-ms steers key-by-key moves (--method keys): an atomic migration is the server's",
+            ));
+        }
+        opts.max_impact_ms = self.max_impact_ms;
         opts.measure_bytes = true;
         move_slots(&d, &action, &opts, json).await
     }
@@ -160,6 +179,19 @@ async fn move_slots(
             rep.keys_per_s,
             rep.slots_per_s
         );
+        if let Some(i) = &rep.impact {
+            crate::outln!(
+                "max impact {} ms: source PINGs p50 {:.2} / p99 {:.2} / max {:.1} ms, {} of {} over the bound; up to {} keys a MIGRATE and {} slots at once",
+                i.max_impact_ms,
+                i.ping_p50_ms,
+                i.ping_p99_ms,
+                i.ping_max_ms,
+                i.over_bound,
+                i.pings,
+                i.batch_max,
+                i.parallel_max
+            );
+        }
         let last = if rep.method == reshard::Method::Atomic {
             "migration"
         } else {

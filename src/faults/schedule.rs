@@ -116,8 +116,10 @@ pub struct FaultStep {
     /// lowercased, bools as yes/no).
     pub set: BTreeMap<String, String>,
     /// For `replace`: the new node's server.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<crate::topology::Server>,
     /// For `replace`: a refusal is recorded, not an error.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub may_fail: bool,
 }
 

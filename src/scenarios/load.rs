@@ -732,11 +732,26 @@ fn reshard_step(
     }
 
     check_method(r, doc, topology)?;
+    if let Some(ms) = r.max_impact_ms {
+        if !(ms.is_finite() && ms > 0.0) {
+            return Err(doc.invalid_field(
+                &["reshard", "max_impact_ms"],
+                "must be a positive number of ms",
+            ));
+        }
+        if r.method != crate::cluster::reshard::Method::Keys {
+            return Err(doc.invalid_field(
+                &["reshard", "max_impact_ms"],
+                "steers key-by-key moves (`method: keys`): an atomic migration is the server's",
+            ));
+        }
+    }
     Ok(ReshardStep {
         action,
         batch_keys: r.batch_keys,
         parallel_slots: r.parallel_slots,
         method: r.method,
+        max_impact_ms: r.max_impact_ms,
     })
 }
 

@@ -145,6 +145,9 @@ pub struct ReshardStep {
     pub parallel_slots: Option<usize>,
     /// Key by key, atomic (the server's own migration) or auto.
     pub method: crate::cluster::reshard::Method,
+    /// Key by key: the sources' PING bound the engine steers by.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_impact_ms: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -217,4 +220,5 @@ pub(super) struct RawReshard {
     pub(super) parallel_slots: Option<usize>,
     #[serde(default)]
     pub(super) method: crate::cluster::reshard::Method,
+    pub(super) max_impact_ms: Option<f64>,
 }

@@ -42,7 +42,7 @@ mod schedule;
 pub mod sharding;
 pub mod spec;
 pub mod stampede;
-mod thread;
+pub(crate) mod thread;
 mod timer;
 
 pub use classify::classify;

@@ -118,12 +118,12 @@ impl Drop for Reference {
 
 /// A raw connection (TLS and AUTH as the process's connection security
 /// says), every read and write bounded by `timeout`.
-fn connect(addr: SocketAddr, timeout: Duration) -> std::io::Result<SyncStream> {
+pub(crate) fn connect(addr: SocketAddr, timeout: Duration) -> std::io::Result<SyncStream> {
     crate::net::secure::connect_sync(addr, timeout)
 }
 
 /// One PING on `conn`: true when `+PONG` came back.
-fn ping(conn: &mut SyncStream) -> bool {
+pub(crate) fn ping(conn: &mut SyncStream) -> bool {
     let mut reply = [0u8; 7];
     conn.write_all(b"PING\r\n").is_ok()
         && conn.read_exact(&mut reply).is_ok()

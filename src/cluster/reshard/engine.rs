@@ -21,6 +21,7 @@ use super::options::{Method, OnCancel, ReshardOptions};
 use super::steps::{
     Budget, DrainError, DrainOpts, Hooks, OnConflict, assign, drain, lossy, setslot,
 };
+use super::throttle::Throttle;
 
 /// Emitted after each slot that moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -65,6 +66,9 @@ pub struct ReshardReport {
     /// How the slots moved: `keys` or `atomic` (never `auto`: what it
     /// chose). The atomic migrations' records are in the options' log.
     pub method: Method,
+    /// With `--max-impact-ms`: what the control loop saw and did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impact: Option<super::throttle::ImpactReport>,
 }
 
 fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -99,16 +103,26 @@ struct Shared<'a> {
     last_ack: Mutex<Option<Instant>>,
     /// One budget per live node: keys in MIGRATEs in flight on it.
     gates: Vec<Budget>,
+    /// With `--max-impact-ms`: the slots in flight and keys per MIGRATE
+    /// allowed now.
+    throttle: Option<&'a Throttle>,
 }
 
 impl<'a> Shared<'a> {
     /// What every slot task shares, before any has run.
-    fn new(live: &'a Live, opts: &'a ReshardOptions, deadline: Instant) -> Self {
+    fn new(
+        live: &'a Live,
+        opts: &'a ReshardOptions,
+        deadline: Instant,
+        throttle: Option<&'a Throttle>,
+    ) -> Self {
         Shared {
             live,
             opts,
+            throttle,
             drain: DrainOpts {
                 batch: opts.batch_keys,
+                throttle,
                 migrate_timeout_ms: opts.migrate_timeout_ms,
                 measure: opts.measure_bytes,
                 conflicts: OnConflict::forward(&opts.on_conflict),
@@ -207,8 +221,33 @@ pub async fn execute(
         return Ok(rep);
     }
     let total = jobs.len();
-    let shared = Shared::new(&live, opts, deadline);
-    let tally = run_jobs(&shared, &jobs, progress).await;
+    let throttle = opts
+        .max_impact_ms
+        .map(|ms| std::sync::Arc::new(Throttle::new(ms, opts.batch_keys, opts.parallel_slots)));
+    let shared = Shared::new(&live, opts, deadline, throttle.as_deref());
+    let tally = match &throttle {
+        None => run_jobs(&shared, &jobs, progress).await,
+        Some(t) => {
+            // The loop PINGs the sources until the last slot is done.
+            let mut sources: Vec<(String, std::net::SocketAddr)> = Vec::new();
+            for j in &jobs {
+                if !sources.iter().any(|(n, _)| *n == j.src.name) {
+                    sources.push((j.src.name.clone(), j.src.conns[0].addr));
+                }
+            }
+            let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let control = {
+                let (t, done) = (t.clone(), done.clone());
+                tokio::task::spawn_blocking(move || t.control(&sources, &done))
+            };
+            let tally = run_jobs(&shared, &jobs, progress).await;
+            done.store(true, std::sync::atomic::Ordering::Release);
+            if let Err(e) = control.await {
+                tracing::warn!("max-impact: the control loop ended badly: {e}");
+            }
+            tally
+        }
+    };
     if let Some(e) = tally.first_error {
         return Err(e);
     }
@@ -232,14 +271,16 @@ pub async fn execute(
         .unwrap_or_else(|e| e.into_inner())
         .unwrap_or_else(Instant::now);
     let busykeys = std::mem::take(&mut *shared.busykeys.lock().unwrap_or_else(|e| e.into_inner()));
-    Ok(report(
+    let mut rep = report(
         started,
         finished_at,
         tally.done,
         shared.keys.load(Ordering::Relaxed),
         shared.bytes.load(Ordering::Relaxed),
         busykeys,
-    ))
+    );
+    rep.impact = throttle.as_deref().map(Throttle::report);
+    Ok(rep)
 }
 
 /// The method the moves use: `keys` as asked; `atomic` when every node
@@ -377,7 +418,10 @@ async fn run_jobs(
     let mut in_flight = futures::stream::FuturesUnordered::new();
     let mut tally = Tally::default();
     loop {
-        while in_flight.len() < shared.opts.parallel_slots {
+        let limit = shared
+            .throttle
+            .map_or(shared.opts.parallel_slots, Throttle::parallel);
+        while in_flight.len() < limit.max(1) {
             match queue.next() {
                 Some(job) => in_flight.push(slot_task(shared, job)),
                 None => break,
@@ -438,6 +482,7 @@ fn report(
         finished_after: finished_at.saturating_duration_since(started),
         busykeys,
         method: Method::Keys,
+        impact: None,
     }
 }
 

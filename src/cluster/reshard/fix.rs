@@ -107,6 +107,7 @@ pub async fn fix_open_slots_with(
     }
     let drain_opts = DrainOpts {
         batch: opts.batch_keys,
+        throttle: None,
         migrate_timeout_ms: opts.migrate_timeout_ms,
         measure: false,
         conflicts: OnConflict::forward(&opts.on_conflict),

@@ -34,6 +34,7 @@ mod live;
 pub mod moves;
 pub mod options;
 mod steps;
+mod throttle;
 
 pub use engine::{BusyKey, Progress, ReshardReport, execute};
 pub use fix::{FixAction, FixReport, FixedSlot, fix_open_slots, fix_open_slots_with};
@@ -46,3 +47,4 @@ pub use options::{
     DEFAULT_PARALLEL_SLOTS, DEFAULT_SETTLE_TIMEOUT, KeyConflicts, Method, MigrationLog,
     MigrationRecord, OnCancel, Overwrites, OverwrittenKey, ReshardOptions,
 };
+pub use throttle::ImpactReport;

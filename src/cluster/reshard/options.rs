@@ -78,6 +78,10 @@ pub struct ReshardOptions {
     /// Every atomic migration's record as it ends, failed and cancelled ones
     /// included (an operation that fails returns no report).
     pub migrations: MigrationLog,
+    /// Key by key: keep each source's PING under this many ms by lowering
+    /// keys per MIGRATE and slots in flight when it rises (`--max-impact-ms`;
+    /// `batch_keys` and `parallel_slots` are then the ceilings).
+    pub max_impact_ms: Option<f64>,
 }
 
 impl ReshardOptions {
@@ -97,6 +101,7 @@ impl ReshardOptions {
             on_conflict: KeyConflicts::Stop,
             method: Method::Keys,
             migrations: MigrationLog::default(),
+            max_impact_ms: None,
         }
     }
 

@@ -48,6 +48,9 @@ impl<'a> OnConflict<'a> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DrainOpts<'a> {
     pub batch: usize,
+    /// With `--max-impact-ms`: the batch is the throttle's, read before
+    /// each MIGRATE (`batch` is then its ceiling).
+    pub throttle: Option<&'a super::throttle::Throttle>,
     pub migrate_timeout_ms: u64,
     pub measure: bool,
     pub conflicts: OnConflict<'a>,
@@ -104,15 +107,23 @@ pub(crate) async fn drain(
     hooks: &Hooks<'_>,
 ) -> Result<Drained, DrainError> {
     let mut c = from.conn();
-    let batch = opts.batch.max(1);
+    let batch_now = || opts.throttle.map_or(opts.batch, |t| t.batch()).max(1);
+    let batch = batch_now();
     let mut done = Drained::default();
     let mut left: HashSet<Vec<u8>> = HashSet::new();
     let mut keys = match first {
         Some(k) => k,
         None => get_keys(&mut c, slot, batch).await?,
     };
-    let rounds = expected / batch as u64 + SLACK_ROUNDS;
+    // Throttled batches may shrink to the floor.
+    let smallest = if opts.throttle.is_some() {
+        super::throttle::MIN_BATCH.min(batch)
+    } else {
+        batch
+    };
+    let rounds = expected / smallest as u64 + SLACK_ROUNDS;
     for _ in 0..rounds {
+        let batch = batch_now();
         keys.retain(|k| !left.contains(k));
         if keys.is_empty() {
             done.left = left.into_iter().collect();
@@ -121,6 +132,11 @@ pub(crate) async fn drain(
         }
         if (hooks.interrupted)() {
             return Err(DrainError::Interrupted);
+        }
+        if let Some(pause) = opts.throttle.map(|t| t.pause())
+            && !pause.is_zero()
+        {
+            tokio::time::sleep(pause).await;
         }
         let next_count = batch + left.len();
         let permits = hold(hooks.gates, keys.len()).await;

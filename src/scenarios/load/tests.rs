@@ -683,3 +683,26 @@ fn a_replace_names_its_server_on_a_cluster_and_nothing_else_does() {
     .unwrap_err();
     assert!(e.contains("not one"), "{e}");
 }
+
+#[test]
+fn max_impact_is_a_positive_bound_on_key_by_key_moves() {
+    let with = |extra: &str| {
+        format!(
+            "name: g\ntopology: c.yaml\nreshard:\n  from: s1n1\n  to: s2n1\n  slots: 10\n{extra}slo:\n  max_lost_keys: 0\n"
+        )
+    };
+    let ok = load(&with("  max_impact_ms: 1.5\n")).unwrap();
+    assert_eq!(ok.reshard.unwrap().max_impact_ms, Some(1.5));
+    for (extra, says) in [
+        ("  max_impact_ms: 0\n", "positive"),
+        ("  max_impact_ms: -1\n", "positive"),
+        ("  method: atomic\n  max_impact_ms: 1\n", "key-by-key"),
+    ] {
+        let e = load(&with(extra)).unwrap_err();
+        assert!(
+            e.contains("max_impact_ms") || e.contains("method"),
+            "{extra}: {e}"
+        );
+        assert!(e.contains(says) || e.contains("atomic"), "{extra}: {e}");
+    }
+}
