@@ -50,17 +50,24 @@ pub(super) fn run_end_s(r: &Report) -> f64 {
     phases.chain(seconds).fold(1.0, f64::max)
 }
 
-/// Each fault's window, s since the run's start (until undone, or the end).
+/// Each fault's window, s since the run's start: until undone, or the end;
+/// a fault nothing undoes (a failover, a flush, a replace) is over once
+/// applied.
 pub(super) fn fault_windows(r: &Report) -> Vec<(f64, f64, &FaultReport)> {
     let end = run_end_s(r);
     r.faults
         .iter()
         .map(|f| {
-            (
-                f.start_ms / 1000.0,
-                f.undone_ms.map_or(end, |u| u / 1000.0),
-                f,
-            )
+            let once = f
+                .fault
+                .parse::<crate::faults::FaultKind>()
+                .is_ok_and(|k| k.healed_by().is_none());
+            let until = match f.undone_ms {
+                Some(u) => u / 1000.0,
+                None if once => f.applied_ms / 1000.0,
+                None => end,
+            };
+            (f.start_ms / 1000.0, until, f)
         })
         .collect()
 }
