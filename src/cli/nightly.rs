@@ -68,7 +68,8 @@ pub(crate) struct Nightly {
 /// One run of the nightly: a drill, on a server when the nightly is a
 /// matrix.
 struct Planned<'a> {
-    /// How the nightly names it: the drill, `@server` in a matrix.
+    /// How the nightly lists it: the drill's file, `@server` in a matrix
+    /// (its entry is named by the scenario, `@server` too).
     label: String,
     stem: &'a str,
     path: &'a Path,
@@ -361,12 +362,11 @@ async fn run_one(
     logs: &Path,
     bound: Duration,
 ) -> (DrillEntry, Option<Report>, Option<&'static str>) {
-    let (entry, report, signal) = run_child(rt, planned, dir, logs, bound).await;
+    let (mut entry, report, signal) = run_child(rt, planned, dir, logs, bound).await;
     // In a matrix, each server's run is a drill of its own.
-    let entry = DrillEntry {
-        drill: planned.label.clone(),
-        ..entry
-    };
+    if let Some(s) = planned.server {
+        entry.drill = format!("{}@{s}", entry.drill);
+    }
     (entry, report, signal)
 }
 
