@@ -87,28 +87,34 @@ def run_beside(runtime, scenario, name, out, script, worker_args, samples, timeo
         subprocess.run([BIN, "down", "--name", name], env=env, capture_output=True)
 
 
-def closed_loop_gets(rc, keys, out):
-    """The independent client's loop: GETs of the drill's keys, one at a
+def closed_loop(op, out):
+    """An independent client's loop: `op(i)` for i = 1, 2, ..., one at a
     time, each timed with time.monotonic_ns(), until SIGTERM (or 600 s);
     written to `out` as `sent_ns end_ns ok` lines."""
-    import random
-
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    rng = random.Random(7)
     rows = []
     deadline = time.monotonic() + 600  # bounded: the drill is far shorter
+    i = 0
     while not stop and time.monotonic() < deadline:
-        key = f"drill:{rng.randrange(keys)}"
+        i += 1
         t0 = time.monotonic_ns()
         try:
-            rc.get(key)
+            op(i)
             ok = 1
         except Exception:
             ok = 0
         rows.append(f"{t0} {time.monotonic_ns()} {ok}\n")
     with open(out, "w") as f:
         f.writelines(rows)
+
+
+def closed_loop_gets(rc, keys, out):
+    """GETs of the drill's keys, at random, in [`closed_loop`]."""
+    import random
+
+    rng = random.Random(7)
+    closed_loop(lambda _: rc.get(f"drill:{rng.randrange(keys)}"), out)
 
 
 def samples_of(path):

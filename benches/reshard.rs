@@ -421,17 +421,7 @@ async fn ours(
         report.finished_after
     );
     if let Some(i) = &report.impact {
-        eprintln!(
-            "  max impact {} ms: source PINGs p50 {:.2} / p99 {:.2} / max {:.1} ms, {} of {} over; batch up to {}, slots up to {}",
-            i.max_impact_ms,
-            i.ping_p50_ms,
-            i.ping_p99_ms,
-            i.ping_max_ms,
-            i.over_bound,
-            i.pings,
-            i.batch_max,
-            i.parallel_max
-        );
+        eprintln!("  {i}");
     }
     Ok(elapsed)
 }

@@ -22,12 +22,10 @@ on Docker (nsenter into the clients' namespace). Prints a Markdown table.
 
 import argparse
 import os
-import signal
 import sys
 import tempfile
-import time
 
-from beside import ROOT, run_beside, samples_of
+from beside import ROOT, closed_loop, run_beside, samples_of
 
 
 def worker(nodes, out):
@@ -41,23 +39,7 @@ def worker(nodes, out):
         socket_connect_timeout=1.0,
     )
     keys = [f"upgrade:{i}" for i in range(300)]
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    rows = []
-    deadline = time.monotonic() + 600  # bounded: the drill is far shorter
-    i = 0
-    while not stop and time.monotonic() < deadline:
-        key = keys[i % len(keys)]
-        i += 1
-        t0 = time.monotonic_ns()
-        try:
-            rc.set(key, i)
-            ok = 1
-        except Exception:
-            ok = 0
-        rows.append(f"{t0} {time.monotonic_ns()} {ok}\n")
-    with open(out, "w") as f:
-        f.writelines(rows)
+    closed_loop(lambda i: rc.set(keys[i % len(keys)], i), out)
 
 
 def one_run(runtime, i, tmp):

@@ -180,17 +180,7 @@ async fn move_slots(
             rep.slots_per_s
         );
         if let Some(i) = &rep.impact {
-            crate::outln!(
-                "max impact {} ms: source PINGs p50 {:.2} / p99 {:.2} / max {:.1} ms, {} of {} over the bound; up to {} keys a MIGRATE and {} slots at once",
-                i.max_impact_ms,
-                i.ping_p50_ms,
-                i.ping_p99_ms,
-                i.ping_max_ms,
-                i.over_bound,
-                i.pings,
-                i.batch_max,
-                i.parallel_max
-            );
+            crate::outln!("{i}");
         }
         let last = if rep.method == reshard::Method::Atomic {
             "migration"

@@ -55,6 +55,25 @@ pub struct ImpactReport {
     pub pause_max_ms: f64,
 }
 
+impl std::fmt::Display for ImpactReport {
+    /// One line: what the loop saw and how far it let the knobs go.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "max impact {} ms: source PINGs p50 {:.2} / p99 {:.2} / max {:.1} ms, {} of {} over the bound; up to {} keys a MIGRATE, {} slots at once, {:.2} ms pauses",
+            self.max_impact_ms,
+            self.ping_p50_ms,
+            self.ping_p99_ms,
+            self.ping_max_ms,
+            self.over_bound,
+            self.pings,
+            self.batch_max,
+            self.parallel_max,
+            self.pause_max_ms
+        )
+    }
+}
+
 /// The knobs the slot tasks read, and the loop that turns them.
 pub(crate) struct Throttle {
     bound_ms: f64,
