@@ -1,7 +1,8 @@
 //! Atomic slot migration (`reshard --method atomic`, Valkey 9.1's `CLUSTER
 //! MIGRATESLOTS`): the slots and their keys move, the server's record comes
 //! back, a Ctrl-C in the middle leaves no migration running and every slot
-//! with one owner; a server without it is refused before anything moves.
+//! with one owner; jobs split by `--atomic-job-keys` move in slot order; a
+//! server without it is refused before anything moves.
 
 mod common;
 
@@ -116,6 +117,64 @@ fn atomic_reshard_moves_the_slots_and_a_ctrl_c_leaves_no_migration_running() {
     assert!(own_ranges(s2).contains("0-999"), "{}", own_ranges(s2));
     assert_redis_cli_check_clean(&up, &status, "s1n1");
 
+    // Jobs of at most 800 keys: the next 1000 slots (about 5 500 keys) in
+    // several jobs, one after another, each recorded, in slot order.
+    let before = keys_in(s1, 1000..=1999);
+    let rep: serde_json::Value = up.json(&[
+        "reshard",
+        "--from",
+        "s1n1",
+        "--to",
+        "s2n1",
+        "--slots",
+        "1000",
+        "--method",
+        "atomic",
+        "--atomic-job-keys",
+        "800",
+    ]);
+    assert_eq!(rep["slots_moved"], 1000, "{rep}");
+    let jobs = rep["migrations"].as_array().unwrap();
+    assert!(
+        jobs.len() >= (before as usize).div_ceil(800),
+        "{} jobs for {before} keys: {rep}",
+        jobs.len()
+    );
+    let mut next = 1000u64;
+    let mut moved = 0u64;
+    for j in jobs {
+        assert_eq!(j["state"], "success", "{j}");
+        let keys = j["keys_on_target"].as_u64().unwrap();
+        assert!(keys <= 800, "a job of {keys} keys: {j}");
+        let (a, b) = j["slot_ranges"].as_str().unwrap().split_once('-').unwrap();
+        assert_eq!(a.parse::<u64>().unwrap(), next, "{rep}");
+        next = b.parse::<u64>().unwrap() + 1;
+        moved += keys;
+    }
+    assert_eq!(next, 2000, "{rep}");
+    assert_eq!(moved, before, "{rep}");
+    assert_eq!(keys_in(s2, 1000..=1999), before);
+    assert_eq!(keys_in(s1, 1000..=1999), 0, "keys left on the source");
+    // Splitting key-by-key moves means nothing: refused before anything moves.
+    let out = up.run(&[
+        "reshard",
+        "--from",
+        "s1n1",
+        "--to",
+        "s2n1",
+        "--slots",
+        "10",
+        "--atomic-job-keys",
+        "10",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--atomic-job-keys"),
+        "{out:?}"
+    );
+    assert!(own_ranges(s1).starts_with("2000-"), "{}", own_ranges(s1));
+    assert_redis_cli_check_clean(&up, &status, "s1n1");
+
     // Enough data on s1n1 that its snapshot takes a while; SIGINT once the
     // migration is seen running.
     load(s1, 600_000, 200);
@@ -165,9 +224,9 @@ fn atomic_reshard_moves_the_slots_and_a_ctrl_c_leaves_no_migration_running() {
     );
     // Every slot has one owner: the cancelled ones stayed on s1n1, nothing
     // of them on s2n1.
-    assert!(own_ranges(s1).starts_with("1000-"), "{}", own_ranges(s1));
+    assert!(own_ranges(s1).starts_with("2000-"), "{}", own_ranges(s1));
     assert_eq!(
-        keys_in(s2, 1000..=1010),
+        keys_in(s2, 2000..=2010),
         0,
         "imported keys left on the target"
     );

@@ -64,6 +64,12 @@ pub(crate) struct Reshard {
     /// --batch-keys and --parallel-slots are the ceilings).
     #[arg(long, value_parser = positive_ms)]
     max_impact_ms: Option<f64>,
+    /// Atomic: at most this many keys per server job (slots grouped in
+    /// order; a slot with more keys is a job of its own). A job's end
+    /// deletes its keys on the source in one go — on Valkey 9.1 about a
+    /// second for a million keys, while the source answers nothing.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    atomic_job_keys: Option<u64>,
 }
 
 /// A bound in ms: a positive number.
@@ -105,6 +111,12 @@ impl Reshard {
             ));
         }
         opts.max_impact_ms = self.max_impact_ms;
+        if self.atomic_job_keys.is_some() && self.method == reshard::Method::Keys {
+            return Err(CliError::Usage(
+                "--atomic-job-keys splits atomic migrations: give --method atomic or auto",
+            ));
+        }
+        opts.atomic_job_keys = self.atomic_job_keys;
         opts.measure_bytes = true;
         move_slots(&d, &action, &opts, json).await
     }

@@ -746,12 +746,24 @@ fn reshard_step(
             ));
         }
     }
+    if let Some(n) = r.atomic_job_keys {
+        if n == 0 {
+            return Err(doc.invalid_field(&["reshard", "atomic_job_keys"], "must be at least 1"));
+        }
+        if r.method == crate::cluster::reshard::Method::Keys {
+            return Err(doc.invalid_field(
+                &["reshard", "atomic_job_keys"],
+                "splits atomic migrations: give `method: atomic` or `method: auto`",
+            ));
+        }
+    }
     Ok(ReshardStep {
         action,
         batch_keys: r.batch_keys,
         parallel_slots: r.parallel_slots,
         method: r.method,
         max_impact_ms: r.max_impact_ms,
+        atomic_job_keys: r.atomic_job_keys,
     })
 }
 

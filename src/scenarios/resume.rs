@@ -152,6 +152,7 @@ impl Resharding<'_> {
         }
         opts.method = self.step.method;
         opts.max_impact_ms = self.step.max_impact_ms;
+        opts.atomic_job_keys = self.step.atomic_job_keys;
         opts.measure_bytes = true;
         // A key the faults left on two nodes with different values is a
         // finding, not a reason to stop the drill without a report: keep the

@@ -148,6 +148,9 @@ pub struct ReshardStep {
     /// Key by key: the sources' PING bound the engine steers by.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_impact_ms: Option<f64>,
+    /// Atomic: at most this many keys per server job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub atomic_job_keys: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -221,4 +224,5 @@ pub(super) struct RawReshard {
     #[serde(default)]
     pub(super) method: crate::cluster::reshard::Method,
     pub(super) max_impact_ms: Option<f64>,
+    pub(super) atomic_job_keys: Option<u64>,
 }

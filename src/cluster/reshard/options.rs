@@ -82,6 +82,10 @@ pub struct ReshardOptions {
     /// keys per MIGRATE and slots in flight when it rises (`--max-impact-ms`;
     /// `batch_keys` and `parallel_slots` are then the ceilings).
     pub max_impact_ms: Option<f64>,
+    /// Atomic: at most this many keys per server job (`--atomic-job-keys`);
+    /// `None`, one job per source and target. A job's end deletes its keys
+    /// on the source in one go, holding its clients meanwhile.
+    pub atomic_job_keys: Option<u64>,
 }
 
 impl ReshardOptions {
@@ -102,6 +106,7 @@ impl ReshardOptions {
             method: Method::Keys,
             migrations: MigrationLog::default(),
             max_impact_ms: None,
+            atomic_job_keys: None,
         }
     }
 

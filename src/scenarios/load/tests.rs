@@ -706,3 +706,22 @@ fn max_impact_is_a_positive_bound_on_key_by_key_moves() {
         assert!(e.contains(says) || e.contains("atomic"), "{extra}: {e}");
     }
 }
+
+#[test]
+fn atomic_job_keys_is_a_positive_count_on_atomic_moves() {
+    let with = |extra: &str| {
+        format!(
+            "name: g\ntopology: c.yaml\nreshard:\n  from: s1n1\n  to: s2n1\n  slots: 10\n{extra}slo:\n  max_lost_keys: 0\n"
+        )
+    };
+    let ok = load(&with("  method: auto\n  atomic_job_keys: 50000\n")).unwrap();
+    assert_eq!(ok.reshard.unwrap().atomic_job_keys, Some(50_000));
+    for (extra, says) in [
+        ("  method: auto\n  atomic_job_keys: 0\n", "at least 1"),
+        ("  atomic_job_keys: 1000\n", "method: atomic"),
+    ] {
+        let e = load(&with(extra)).unwrap_err();
+        assert!(e.contains("atomic_job_keys"), "{extra}: {e}");
+        assert!(e.contains(says), "{extra}: {e}");
+    }
+}
