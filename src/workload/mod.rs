@@ -6,6 +6,8 @@
 //! seen is the [`History`] the checkers read.
 //!
 //! - [`spec`]      — [`WorkloadSpec`], the `workload:` section of a scenario.
+//! - [`adapter`]   — other client libraries, each an adapter process speaking
+//!   JSON lines (the protocol of docs/clients.md).
 //! - `classify`    — how a redis-rs error becomes an op's outcome (the ops
 //!   themselves, the history, are [`crate::record::ops`]).
 //! - `generator`   — per-client seeded op streams (pure).
@@ -26,6 +28,7 @@
 //! - `thread`      — timer slack and priority of the workload's own threads.
 //! - `timer`       — a timerfd in the event loop's reactor: wake-ups at the due time.
 
+pub mod adapter;
 mod classify;
 pub mod error;
 mod exec;

@@ -1,0 +1,352 @@
+//! Client libraries other than redis-rs, each driven by an adapter process
+//! that speaks the [`protocol`] (JSON lines on its stdin and stdout).
+//!
+//! [`run`] starts an adapter in a process group of its own, says hello,
+//! waits for it to be ready, feeds it the ops a little ahead of their due
+//! times, collects one result per op, and ends it; the process group is
+//! killed on every path. What the adapter gets wrong — it crashes, hangs,
+//! writes a line that is not the protocol, answers an op twice or never — is
+//! not an error of the run but a [`GroupRun::problem`], naming the adapter
+//! and the line: that group's figures are then `unknown`, and its ops
+//! without a result are unrecorded, never lost writes.
+//!
+//! Shipped adapters: `adapters/python/adapter.py` (redis-py), built into
+//! the binary and run with the interpreter of the virtualenv
+//! `./bootstrap.sh` makes ([`python_env`]).
+
+pub mod protocol;
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use protocol::{FromAdapter, Hello, OpLine, Ready, ResultLine};
+
+use crate::record::timeline::Clock;
+
+/// The Python adapter's source, written next to the run when it starts.
+const PYTHON_ADAPTER: &str = include_str!("../../../adapters/python/adapter.py");
+
+/// The libraries the Python adapter drives.
+pub const PYTHON_LIBRARIES: [&str; 1] = ["redis-py"];
+
+/// How an adapter is started.
+#[derive(Debug, Clone)]
+pub struct Adapter {
+    /// The library, as the scenario names it.
+    pub library: String,
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+}
+
+/// Why an adapter could not be set up: the environment, before anything runs.
+#[derive(Debug, thiserror::Error)]
+pub enum AdapterError {
+    #[error(
+        "client library {library}: its adapter's interpreter {path} is missing (run ./bootstrap.sh --deps-only, or set REDIS_DRILL_ADAPTERS)"
+    )]
+    Missing { library: String, path: PathBuf },
+    #[error("client library {0}: no shipped adapter drives it (shipped: {list})", list = PYTHON_LIBRARIES.join(", "))]
+    Unknown(String),
+    #[error("client library {library}: {what}: {source}")]
+    Io {
+        library: String,
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The folder of the adapters' environments: `$REDIS_DRILL_ADAPTERS`, else
+/// `~/.local/share/redis-drill/adapters`.
+pub fn adapters_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("REDIS_DRILL_ADAPTERS") {
+        return PathBuf::from(d);
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+    PathBuf::from(home).join(".local/share/redis-drill/adapters")
+}
+
+/// The Python virtualenv's interpreter, which holds the libraries' pinned versions.
+pub fn python_env() -> PathBuf {
+    adapters_dir().join("python/bin/python")
+}
+
+impl Adapter {
+    /// The shipped adapter for `library`; its script is written into `dir`
+    /// (the run's own folder, removed with it).
+    pub fn shipped(library: &str, dir: &Path) -> Result<Adapter, AdapterError> {
+        if !PYTHON_LIBRARIES.contains(&library) {
+            return Err(AdapterError::Unknown(library.to_string()));
+        }
+        let python = python_env();
+        if !python.exists() {
+            return Err(AdapterError::Missing {
+                library: library.to_string(),
+                path: python,
+            });
+        }
+        let script = dir.join("adapter.py");
+        std::fs::write(&script, PYTHON_ADAPTER).map_err(|source| AdapterError::Io {
+            library: library.to_string(),
+            what: format!("write {}", script.display()),
+            source,
+        })?;
+        Ok(Adapter {
+            library: library.to_string(),
+            program: python,
+            args: vec!["-u".into(), script.into_os_string()],
+        })
+    }
+}
+
+/// Time bounds of one adapter's run.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// From the hello to its `ready`.
+    pub ready: Duration,
+    /// Ops are written this long before they are due.
+    pub lead: Duration,
+    /// After the last op was due: every result and `done` within this.
+    pub drain: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            ready: Duration::from_secs(15),
+            lead: Duration::from_millis(200),
+            drain: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What one adapter did.
+#[derive(Debug, Clone, Default)]
+pub struct GroupRun {
+    pub library: String,
+    /// Its `ready` line: library version and settings.
+    pub ready: Option<Ready>,
+    /// Every op's result, by op id (ops without one are absent).
+    pub results: HashMap<u64, ResultLine>,
+    /// Why this group's figures cannot be trusted (`unknown`): the adapter
+    /// and, where a line is at fault, its number and text.
+    pub problem: Option<String>,
+    /// The last lines the adapter wrote to stderr.
+    pub stderr_tail: String,
+}
+
+impl GroupRun {
+    fn fault(&mut self, why: String) {
+        if self.problem.is_none() {
+            self.problem = Some(format!("adapter {}: {why}", self.library));
+        }
+    }
+}
+
+/// Kills the adapter's process group when dropped.
+struct Reaper(Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let pid = self.0.id() as i32;
+        // SAFETY: signalling the process group we created (process_group(0)).
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+        let _ = self.0.wait();
+    }
+}
+
+enum Event {
+    Line(usize, String),
+    Eof,
+}
+
+/// Run `ops` (in due order) through the adapter; see the module's doc.
+pub fn run(
+    adapter: &Adapter,
+    hello: &Hello,
+    ops: &[OpLine],
+    clock: &Clock,
+    limits: Limits,
+) -> Result<GroupRun, AdapterError> {
+    let io = |what: &str, source| AdapterError::Io {
+        library: adapter.library.clone(),
+        what: what.to_string(),
+        source,
+    };
+    let mut child = Command::new(&adapter.program)
+        .args(&adapter.args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| io(&format!("start {}", adapter.program.display()), e))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let mut reaper = Reaper(child);
+    let mut out = GroupRun {
+        library: adapter.library.clone(),
+        ..GroupRun::default()
+    };
+
+    let (tx, rx) = mpsc::channel::<Event>();
+    let reader = std::thread::spawn(move || {
+        for (i, line) in BufReader::new(stdout).lines().enumerate() {
+            match line {
+                Ok(l) => {
+                    if tx.send(Event::Line(i + 1, l)).is_err() {
+                        return;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        let _ = tx.send(Event::Eof);
+    });
+    let errs = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf);
+        buf
+    });
+
+    let hello_sent = writeln!(stdin, "{}", protocol::hello_line(hello)).and_then(|_| stdin.flush());
+    if let Err(e) = hello_sent {
+        out.fault(format!("could not be sent its hello: {e}"));
+    }
+    // Ready, or why not.
+    if out.problem.is_none() {
+        match rx.recv_timeout(limits.ready) {
+            Ok(Event::Line(n, l)) => match protocol::parse(&l) {
+                Ok(FromAdapter::Ready(r)) => out.ready = Some(r),
+                Ok(FromAdapter::Error(m)) => out.fault(format!("could not start: {m}")),
+                Ok(other) => out.fault(format!("stdout line {n}: expected `ready`, got {other:?}")),
+                Err(e) => out.fault(format!("stdout line {n}: {e}: {}", clip(&l))),
+            },
+            Ok(Event::Eof) => out.fault("exited before it was ready".into()),
+            Err(_) => out.fault(format!("not ready within {:?}", limits.ready)),
+        }
+    }
+
+    if out.problem.is_none() {
+        let want: HashMap<u64, ()> = ops.iter().map(|o| (o.id, ())).collect();
+        // Ops go out from a thread of their own, each `lead` before its due time.
+        let feed: Vec<String> = ops.iter().map(protocol::op_line).collect();
+        let dues: Vec<u64> = ops.iter().map(|o| o.due_ns).collect();
+        let lead = limits.lead;
+        let clock2 = *clock;
+        let writer = std::thread::spawn(move || -> Result<(), std::io::Error> {
+            let mut w = std::io::BufWriter::new(stdin);
+            for (line, due) in feed.iter().zip(dues) {
+                let at = clock2.instant(due).checked_sub(lead);
+                if let Some(at) = at {
+                    let now = Instant::now();
+                    if at > now {
+                        w.flush()?;
+                        std::thread::sleep(at - now);
+                    }
+                }
+                writeln!(w, "{line}")?;
+            }
+            writeln!(w, "{}", protocol::end_line())?;
+            w.flush()
+        });
+        let last_due = ops.iter().map(|o| o.due_ns).max().unwrap_or(0);
+        // Ops already overdue when it became ready still get the whole drain.
+        let deadline = clock.instant(last_due).max(Instant::now()) + limits.drain;
+        let mut done = false;
+        while out.problem.is_none() && !done {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(Event::Line(n, l)) => match protocol::parse(&l) {
+                    Ok(FromAdapter::Result(r)) => {
+                        if !want.contains_key(&r.id) {
+                            out.fault(format!(
+                                "stdout line {n}: a result for op {} it was never sent",
+                                r.id
+                            ));
+                        } else {
+                            let id = r.id;
+                            let again = match out.results.entry(id) {
+                                std::collections::hash_map::Entry::Vacant(e) => {
+                                    e.insert(r);
+                                    false
+                                }
+                                std::collections::hash_map::Entry::Occupied(_) => true,
+                            };
+                            if again {
+                                out.fault(format!("stdout line {n}: a second result for op {id}"));
+                            }
+                        }
+                    }
+                    Ok(FromAdapter::Done) => done = true,
+                    Ok(other) => out.fault(format!("stdout line {n}: unexpected {other:?}")),
+                    Err(e) => out.fault(format!("stdout line {n}: {e}: {}", clip(&l))),
+                },
+                Ok(Event::Eof) => {
+                    let status = reaper.0.wait().ok();
+                    out.fault(format!(
+                        "exited ({}) with {} of {} ops without a result",
+                        status.map_or("status unknown".to_string(), |s| s.to_string()),
+                        ops.len() - out.results.len(),
+                        ops.len()
+                    ));
+                }
+                Err(_) => out.fault(format!(
+                    "hung: {} of {} ops without a result {:?} after the last was due",
+                    ops.len() - out.results.len(),
+                    ops.len(),
+                    limits.drain
+                )),
+            }
+        }
+        if done && out.results.len() < ops.len() {
+            out.fault(format!(
+                "said done with {} of {} ops without a result",
+                ops.len() - out.results.len(),
+                ops.len()
+            ));
+        }
+        if out.problem.is_some() {
+            // The writer may be asleep until a due time: kill the adapter
+            // first, so that its next write fails at once.
+            drop(reaper);
+            let _ = writer.join();
+            let _ = reader.join();
+            out.stderr_tail = tail(errs.join().unwrap_or_default());
+            return Ok(out);
+        }
+        if let Ok(Err(e)) = writer.join() {
+            out.fault(format!("could not be sent its ops: {e}"));
+        }
+    }
+    drop(reaper);
+    let _ = reader.join();
+    out.stderr_tail = tail(errs.join().unwrap_or_default());
+    Ok(out)
+}
+
+fn clip(line: &str) -> String {
+    if line.len() <= 200 {
+        line.to_string()
+    } else {
+        let mut end = 200;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &line[..end])
+    }
+}
+
+/// The last 20 lines of an adapter's stderr.
+fn tail(buf: Vec<u8>) -> String {
+    let text = String::from_utf8_lossy(&buf);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
