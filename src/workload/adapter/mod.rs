@@ -149,15 +149,51 @@ impl GroupRun {
     }
 }
 
-/// Kills the adapter's process group when dropped.
-struct Reaper(Child);
+/// Kills the adapter's process group, at the latest when dropped.
+struct Reaper {
+    child: Child,
+    status: Option<std::process::ExitStatus>,
+}
+
+impl Reaper {
+    /// Give the adapter up to `grace` to exit by itself, then kill its
+    /// process group, then reap it; its exit status. The group is killed
+    /// before the adapter is reaped, while its pid (the group's id) cannot
+    /// have been given to another process.
+    fn finish(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
+        if self.status.is_some() {
+            return self.status;
+        }
+        let pid = self.child.id() as i32;
+        let until = Instant::now() + grace;
+        loop {
+            // SAFETY: a zeroed siginfo_t is valid; waitid with WNOWAIT only
+            // looks (the child stays a zombie, its pid still ours).
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            let r = unsafe {
+                libc::waitid(
+                    libc::P_PID,
+                    pid as libc::id_t,
+                    &mut info,
+                    libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+                )
+            };
+            // SAFETY: si_pid is set by waitid (0 while the child runs).
+            if r != 0 || unsafe { info.si_pid() } != 0 || Instant::now() >= until {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // SAFETY: signalling the process group we created (process_group(0)).
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+        self.status = self.child.wait().ok();
+        self.status
+    }
+}
 
 impl Drop for Reaper {
     fn drop(&mut self) {
-        let pid = self.0.id() as i32;
-        // SAFETY: signalling the process group we created (process_group(0)).
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
-        let _ = self.0.wait();
+        self.finish(Duration::ZERO);
     }
 }
 
@@ -190,7 +226,10 @@ pub fn run(
     let mut stdin = child.stdin.take().expect("piped");
     let stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
-    let mut reaper = Reaper(child);
+    let mut reaper = Reaper {
+        child,
+        status: None,
+    };
     let mut out = GroupRun {
         library: adapter.library.clone(),
         ..GroupRun::default()
@@ -290,7 +329,7 @@ pub fn run(
                     Err(e) => out.fault(format!("stdout line {n}: {e}: {}", clip(&l))),
                 },
                 Ok(Event::Eof) => {
-                    let status = reaper.0.wait().ok();
+                    let status = reaper.finish(Duration::from_secs(1));
                     out.fault(format!(
                         "exited ({}) with {} of {} ops without a result",
                         status.map_or("status unknown".to_string(), |s| s.to_string()),
