@@ -78,7 +78,7 @@ fn the_redis_py_adapter_keeps_the_schedule_and_its_writes_read_back() {
     let run = adapter::run(
         &a,
         &hello("redis-py", nodes, 4, &clock),
-        &ops,
+        ops.clone().into_iter(),
         &clock,
         Limits::default(),
     )
@@ -202,7 +202,7 @@ fn a_faulty_adapter_is_named_with_its_line_and_leaves_nothing_running() {
         let pidfile = dir.path().join(format!("{}.pid", name.replace(' ', "-")));
         let a = fake(&script, &pidfile);
         let h = hello("fake", vec!["127.0.0.1:1".into()], 1, &clock);
-        let run = adapter::run(&a, &h, &ops, &clock, limits).unwrap();
+        let run = adapter::run(&a, &h, ops.clone().into_iter(), &clock, limits).unwrap();
         let problem = run.problem.clone().unwrap_or_default();
         assert!(problem.starts_with("adapter fake: "), "{name}: {problem}");
         assert!(

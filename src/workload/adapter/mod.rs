@@ -22,7 +22,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use protocol::{FromAdapter, Hello, OpLine, Ready, ResultLine};
@@ -112,7 +112,9 @@ pub struct Limits {
     pub ready: Duration,
     /// Ops are written this long before they are due.
     pub lead: Duration,
-    /// After the last op was due: every result and `done` within this.
+    /// Every op's result within this after it was due (or after the
+    /// adapter was ready, for an op overdue by then), and `done` within
+    /// this after the last op was fed.
     pub drain: Duration,
 }
 
@@ -202,11 +204,19 @@ enum Event {
     Eof,
 }
 
-/// Run `ops` (in due order) through the adapter; see the module's doc.
+/// How often the host looks for a hung adapter while it waits for lines.
+const TICK: Duration = Duration::from_millis(100);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Run `ops` through the adapter, pulled in due order as they come (the
+/// feed ends when the iterator does); see the module's doc.
 pub fn run(
     adapter: &Adapter,
     hello: &Hello,
-    ops: &[OpLine],
+    ops: impl Iterator<Item = OpLine> + Send + 'static,
     clock: &Clock,
     limits: Limits,
 ) -> Result<GroupRun, AdapterError> {
@@ -274,38 +284,73 @@ pub fn run(
     }
 
     if out.problem.is_none() {
-        let want: HashMap<u64, ()> = ops.iter().map(|o| (o.id, ())).collect();
-        // Ops go out from a thread of their own, each `lead` before its due time.
-        let feed: Vec<String> = ops.iter().map(protocol::op_line).collect();
-        let dues: Vec<u64> = ops.iter().map(|o| o.due_ns).collect();
+        let became_ready = Instant::now();
+        // Ops go out from a thread of their own, each `lead` before its due
+        // time, pulled from `ops` as they come: a drill's length is known
+        // only when it ends. Each op is noted as sent (with its due time)
+        // before its line is written, so its result always finds it.
+        let sent: Arc<Mutex<HashMap<u64, u64>>> = Arc::default();
+        let fed = Arc::new(Mutex::new(None::<Instant>));
         let lead = limits.lead;
         let clock2 = *clock;
+        let (sent2, fed2) = (sent.clone(), fed.clone());
         let writer = std::thread::spawn(move || -> Result<(), std::io::Error> {
             let mut w = std::io::BufWriter::new(stdin);
-            for (line, due) in feed.iter().zip(dues) {
-                let at = clock2.instant(due).checked_sub(lead);
-                if let Some(at) = at {
+            for op in ops {
+                if let Some(at) = clock2.instant(op.due_ns).checked_sub(lead) {
                     let now = Instant::now();
                     if at > now {
                         w.flush()?;
                         std::thread::sleep(at - now);
                     }
                 }
-                writeln!(w, "{line}")?;
+                lock(&sent2).insert(op.id, op.due_ns);
+                writeln!(w, "{}", protocol::op_line(&op))?;
             }
             writeln!(w, "{}", protocol::end_line())?;
-            w.flush()
+            w.flush()?;
+            *lock(&fed2) = Some(Instant::now());
+            Ok(())
         });
-        let last_due = ops.iter().map(|o| o.due_ns).max().unwrap_or(0);
-        // Ops already overdue when it became ready still get the whole drain.
-        let deadline = clock.instant(last_due).max(Instant::now()) + limits.drain;
         let mut done = false;
+        let mut answered: HashMap<u64, ()> = HashMap::new();
         while out.problem.is_none() && !done {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
+            // Hung: every op fed and `drain` gone by since, or an op still
+            // unanswered `drain` after it was due (or after the adapter was
+            // ready, for ops overdue by then).
+            let now = Instant::now();
+            let oldest = {
+                let sent = lock(&sent);
+                sent.iter()
+                    .filter(|(id, _)| !answered.contains_key(id))
+                    .map(|(_, due)| clock.instant(*due))
+                    .min()
+            };
+            let fed_at = *lock(&fed);
+            let by = match (oldest, fed_at) {
+                (Some(due), _) => Some(due.max(became_ready) + limits.drain),
+                (None, Some(f)) => Some(f + limits.drain),
+                (None, None) => None,
+            };
+            if by.is_some_and(|b| now >= b) {
+                let (total, left) = {
+                    let sent = lock(&sent);
+                    (sent.len(), sent.len() - answered.len())
+                };
+                out.fault(format!(
+                    "hung: {left} of {total} ops without a result {:?} after they were due",
+                    limits.drain
+                ));
+                break;
+            }
+            match rx.recv_timeout(TICK) {
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    out.fault("its stdout reader stopped".into());
+                }
                 Ok(Event::Line(n, l)) => match protocol::parse(&l) {
                     Ok(FromAdapter::Result(r)) => {
-                        if !want.contains_key(&r.id) {
+                        if !lock(&sent).contains_key(&r.id) {
                             out.fault(format!(
                                 "stdout line {n}: a result for op {} it was never sent",
                                 r.id
@@ -315,6 +360,7 @@ pub fn run(
                             let again = match out.results.entry(id) {
                                 std::collections::hash_map::Entry::Vacant(e) => {
                                     e.insert(r);
+                                    answered.insert(id, ());
                                     false
                                 }
                                 std::collections::hash_map::Entry::Occupied(_) => true,
@@ -330,26 +376,20 @@ pub fn run(
                 },
                 Ok(Event::Eof) => {
                     let status = reaper.finish(Duration::from_secs(1));
+                    let total = lock(&sent).len();
                     out.fault(format!(
-                        "exited ({}) with {} of {} ops without a result",
+                        "exited ({}) with {} of {total} ops without a result",
                         status.map_or("status unknown".to_string(), |s| s.to_string()),
-                        ops.len() - out.results.len(),
-                        ops.len()
+                        total - out.results.len(),
                     ));
                 }
-                Err(_) => out.fault(format!(
-                    "hung: {} of {} ops without a result {:?} after the last was due",
-                    ops.len() - out.results.len(),
-                    ops.len(),
-                    limits.drain
-                )),
             }
         }
-        if done && out.results.len() < ops.len() {
+        let total = lock(&sent).len();
+        if done && out.results.len() < total {
             out.fault(format!(
-                "said done with {} of {} ops without a result",
-                ops.len() - out.results.len(),
-                ops.len()
+                "said done with {} of {total} ops without a result",
+                total - out.results.len(),
             ));
         }
         if out.problem.is_some() {
