@@ -313,7 +313,6 @@ pub fn run(
             Ok(())
         });
         let mut done = false;
-        let mut answered: HashMap<u64, ()> = HashMap::new();
         while out.problem.is_none() && !done {
             // Hung: every op fed and `drain` gone by since, or an op still
             // unanswered `drain` after it was due (or after the adapter was
@@ -322,7 +321,7 @@ pub fn run(
             let oldest = {
                 let sent = lock(&sent);
                 sent.iter()
-                    .filter(|(id, _)| !answered.contains_key(id))
+                    .filter(|(id, _)| !out.results.contains_key(id))
                     .map(|(_, due)| clock.instant(*due))
                     .min()
             };
@@ -335,7 +334,7 @@ pub fn run(
             if by.is_some_and(|b| now >= b) {
                 let (total, left) = {
                     let sent = lock(&sent);
-                    (sent.len(), sent.len() - answered.len())
+                    (sent.len(), sent.len() - out.results.len())
                 };
                 out.fault(format!(
                     "hung: {left} of {total} ops without a result {:?} after they were due",
@@ -360,7 +359,6 @@ pub fn run(
                             let again = match out.results.entry(id) {
                                 std::collections::hash_map::Entry::Vacant(e) => {
                                     e.insert(r);
-                                    answered.insert(id, ());
                                     false
                                 }
                                 std::collections::hash_map::Entry::Occupied(_) => true,
