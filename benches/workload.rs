@@ -139,7 +139,7 @@ async fn redis_benchmark(
 /// The workload's ops per second, in a closed loop for `secs`, with history.
 async fn ours(d: &Deployed, app: bool, clients: u32, depth: u32, secs: f64) -> Result<(f64, u64)> {
     let spec = WorkloadSpec {
-        clients: if app { clients } else { 0 },
+        clients: if app { clients } else { 0 }.into(),
         probe_clients: if app { 0 } else { clients },
         model: Model::Closed,
         depth,

@@ -27,6 +27,7 @@ fn hello(library: &str, nodes: Vec<String>, clients: u32, clock: &Clock) -> Hell
         clients,
         epoch_monotonic_ns: clock.epoch_monotonic_ns(),
         settings: serde_json::Map::new(),
+        max_in_flight: None,
     }
 }
 
@@ -60,29 +61,42 @@ fn the_redis_py_adapter_keeps_the_schedule_and_its_writes_read_back() {
     let clock = Clock::start();
     let dir = tempfile::tempdir().unwrap();
     let a = Adapter::shipped("redis-py", dir.path()).expect("the adapters' virtualenv");
-    // 4 clients; 300 SETs then a GET of each, 1 ms apart from 0.5 s on.
+    // 4 clients; 300 SETs then a GET of each, 1 ms apart, from 100 ms
+    // after the adapter is ready (the first op is pulled then, as a
+    // workload's schedule starts once every adapter is ready).
     let n = 300u64;
-    let start = 500_000_000u64;
-    let mut ops = Vec::new();
-    for i in 0..2 * n {
+    let fed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let fed2 = fed.clone();
+    let mut start = None;
+    let mut i = 0u64;
+    let feed = std::iter::from_fn(move || {
+        if i == 2 * n {
+            return None;
+        }
+        let start = *start.get_or_insert_with(|| clock.now_ns() + 100_000_000);
         let k = i % n;
-        ops.push(OpLine {
+        let op = OpLine {
             id: i,
             client: (k % 4) as u32,
             op: if i < n { OpKind::Set } else { OpKind::Get },
             key: format!("adapter:{k}"),
             value: (i < n).then(|| format!("v{k}")),
             due_ns: start + i * 1_000_000,
-        });
-    }
+        };
+        fed2.lock().unwrap().push(op.clone());
+        i += 1;
+        Some(op)
+    });
     let run = adapter::run(
         &a,
         &hello("redis-py", nodes, 4, &clock),
-        ops.clone().into_iter(),
+        feed,
         &clock,
         Limits::default(),
     )
     .unwrap();
+    let ops = fed.lock().unwrap().clone();
+    assert_eq!(ops.len() as u64, 2 * n);
     assert!(
         run.problem.is_none(),
         "{:?}\n{}",
@@ -126,6 +140,8 @@ fn fake(script: &str, pidfile: &Path) -> Adapter {
         library: "fake".into(),
         program: "python3".into(),
         args: vec!["-c".into(), format!("{prelude}{script}").into()],
+        env: Vec::new(),
+        nice: None,
     }
 }
 

@@ -96,7 +96,7 @@ fn workload_on_a_stable_process_cluster() {
     rt.block_on(async {
         let clock = Clock::start();
         let spec = WorkloadSpec {
-            clients: 4,
+            clients: 4.into(),
             probe_clients: 1,
             keys: 2000,
             mix: Mix {

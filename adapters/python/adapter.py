@@ -4,32 +4,41 @@
 
 Reads JSON lines on stdin — a hello, ops ahead of their due times, an end —
 and writes JSON lines on stdout: ready (or error), one result per op, done.
-Each client of the hello is a thread with a connection object of its own,
-running its ops in due order: it sleeps until an op's due time, sends it, and
-writes its result with when it was sent and when it ended, on the run's clock
-(CLOCK_MONOTONIC minus the hello's epoch). A client still busy at an op's due
-time sends it late: the lag shows as sent - due, never hidden.
+Each client of the hello is a client object of the library (its own
+connections); a dispatcher hands each op, at its due time, to a pool of
+worker threads that run it on its client, so an op never waits for the ones
+before it (the clients are thread-safe, as an application server uses them).
+Each result says when the op was sent and when it ended, on the run's clock
+(CLOCK_MONOTONIC minus the hello's epoch). An op due while every worker is
+busy is sent late: the lag shows as sent - due, never hidden.
 
-Libraries: redis-py (`redis`). Settings pass through to the library's client
+Libraries: redis-py (`redis`), valkey-py (`valkey`), valkey-glide (`glide`,
+asyncio: its clients run on an event loop of their own). Settings pass through to the library's client
 constructor, by the library's own names; `ready` echoes the settings that
 change outcomes as the client runs with them, defaults included.
 """
 
+import asyncio
+import concurrent.futures
 import json
-import queue
+import os
 import sys
 import threading
 import time
 
 PROTOCOL = 1
 _out_lock = threading.Lock()
+# The protocol's own copy of stdout; fd 1 itself is pointed at stderr, so
+# that nothing a library prints (GLIDE's core logs to stdout) can break a line.
+_proto = os.fdopen(os.dup(1), "w", buffering=1)
+os.dup2(2, 1)
 
 
 def emit(obj):
     line = json.dumps(obj, separators=(",", ":"))
     with _out_lock:
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
+        _proto.write(line + "\n")
+        _proto.flush()
 
 
 def now_ns(epoch):
@@ -134,7 +143,115 @@ class RedisPy:
         return "indeterminate", None
 
 
-LIBRARIES = {RedisPy.name: RedisPy}
+class ValkeyPy(RedisPy):
+    """valkey-py: redis-py's fork, the same client API under `valkey`."""
+    name = "valkey-py"
+
+    def __init__(self, hello):
+        import valkey
+        from valkey.cluster import ClusterNode, ValkeyCluster
+        self.redis = valkey
+        self.version = valkey.__version__
+        settings = dict(hello.get("settings") or {})
+        nodes = [n.rsplit(":", 1) for n in hello["nodes"]]
+        if hello["topology"] == "cluster":
+            self.make = lambda: ValkeyCluster(
+                startup_nodes=[ClusterNode(h, int(p)) for h, p in nodes], **settings)
+        else:
+            h, p = nodes[0]
+            self.make = lambda: valkey.Valkey(host=h, port=int(p), **settings)
+        probe = self.make()
+        self.effective = self.settings_of(probe, settings)
+        probe.close()
+
+
+# ---------------------------------------------------------------------------
+# valkey-glide: a Rust core with asyncio bindings. Its clients live on an
+# event loop of their own; each op is a coroutine started there at its due
+# time.
+
+
+class Glide:
+    name = "valkey-glide"
+    asynchronous = True
+    # GLIDE's documented defaults (2.6): what `ready` reports when unset.
+    DEFAULTS = {"request_timeout": 250, "periodic_checks": "enabled (default interval)",
+                "read_from": "primary", "reconnect_strategy": "library default",
+                "inflight_requests_limit": 1000}
+
+    def __init__(self, hello):
+        import glide
+        from importlib.metadata import version
+        # Its core's warnings (one per MOVED it follows) go to stderr, at
+        # most the errors.
+        glide.Logger.set_logger_config(glide.LogLevel.ERROR)
+        self.glide = glide
+        self.version = version("valkey-glide")
+        settings = dict(hello.get("settings") or {})
+        kwargs = {}
+        for k, v in settings.items():
+            if k == "periodic_checks":
+                if v in ("disabled", False):
+                    kwargs[k] = glide.PeriodicChecksStatus.DISABLED
+                elif v in ("default", True):
+                    kwargs[k] = glide.PeriodicChecksStatus.ENABLED_DEFAULT_CONFIGS
+                elif isinstance(v, dict) and set(v) == {"interval_s"}:
+                    kwargs[k] = glide.PeriodicChecksManualInterval(duration_in_sec=int(v["interval_s"]))
+                else:
+                    raise ValueError(f"periodic_checks: {v!r} is not disabled, default or {{interval_s: N}}")
+            elif k == "read_from":
+                kwargs[k] = glide.ReadFrom[str(v).upper()]
+            elif k == "reconnect_strategy":
+                kwargs[k] = glide.BackoffStrategy(**v)
+            else:
+                kwargs[k] = v
+        nodes = [glide.NodeAddress(h, int(p)) for h, p in (n.rsplit(":", 1) for n in hello["nodes"])]
+        if hello["topology"] == "cluster":
+            self.config = lambda: glide.GlideClusterClientConfiguration(nodes, **kwargs)
+            self.cls = glide.GlideClusterClient
+        else:
+            self.config = lambda: glide.GlideClientConfiguration(nodes[:1], **kwargs)
+            self.cls = glide.GlideClient
+        self.config()  # a setting it refuses fails here, before `ready`
+        self.effective = dict(self.DEFAULTS)
+        self.effective.update(settings)
+
+    async def make(self):
+        return await self.cls.create(self.config())
+
+    async def run(self, client, op, key, value):
+        if op == "set":
+            await client.set(key, value)
+            return None
+        if op == "get":
+            v = await client.get(key)
+            return None if v is None else v.decode("utf-8", "replace")
+        if op == "incr":
+            return str(await client.incr(key))
+        if op == "del":
+            await client.delete([key])
+            return None
+        raise Unsupported(op)
+
+    def classify(self, e):
+        g = self.glide
+        msg = str(e)
+        if isinstance(e, (g.TimeoutError, g.ConnectionError)):
+            return "indeterminate", None
+        for head, kind in (("CLUSTERDOWN", "clusterdown"), ("TRYAGAIN", "tryagain"),
+                           ("MOVED", "moved"), ("ASK", "ask"), ("READONLY", "readonly"),
+                           ("LOADING", "loading")):
+            if head in msg:
+                return "fail", kind
+        if isinstance(e, g.ClosingError):
+            return "fail", "connection"
+        if isinstance(e, g.RequestError):
+            # GLIDE does not say whether a failed request reached a server.
+            return "indeterminate", None
+        return "indeterminate", None
+
+
+LIBRARIES = {RedisPy.name: RedisPy, ValkeyPy.name: ValkeyPy, Glide.name: Glide}
 
 
 class Unsupported(Exception):
@@ -142,52 +259,96 @@ class Unsupported(Exception):
 
 
 # ---------------------------------------------------------------------------
-# The harness: threads, schedule, lines.
+# The harness: a dispatcher, a pool of workers, lines.
 
 
-def client_loop(lib, epoch, q, pending):
-    client, err = None, None
+def run_op(lib, clients, epoch, item):
+    """Run one op on its client now; its result line."""
+    sent = now_ns(epoch)
+    res = {"type": "result", "id": item["id"], "sent_ns": sent}
     try:
-        client = lib.make()
-    except Exception as e:  # noqa: BLE001 - its ops report it
-        err = e
-    while True:
-        item = q.get()
-        if item is None:
-            break
-        wait = (item["due_ns"] - now_ns(epoch)) / 1e9
-        if wait > 0:
-            time.sleep(wait)
-        sent = now_ns(epoch)
-        res = {"type": "result", "id": item["id"], "sent_ns": sent}
-        try:
-            if client is None:
-                raise err
-            v = lib.run(client, item["op"], item["key"], item.get("value"))
-            res["end_ns"] = now_ns(epoch)
-            res["outcome"] = "ok"
-            if v is not None:
-                res["value"] = v
-        except Unsupported as e:
-            res["end_ns"] = now_ns(epoch)
-            res.update({"outcome": "fail", "kind": "other", "class": "Unsupported",
-                        "message": f"{lib.name} adapter does not run `{e}`"})
-        except Exception as e:  # noqa: BLE001 - every library error is a result
-            res["end_ns"] = now_ns(epoch)
-            outcome, kind = lib.classify(e)
-            res["outcome"] = outcome
-            if kind:
-                res["kind"] = kind
-            res["class"] = f"{type(e).__module__}.{type(e).__qualname__}"
-            res["message"] = str(e)[:300]
-        emit(res)
-        with pending["lock"]:
-            pending["n"] -= 1
-    if client is not None:
-        try:
-            client.close()
-        except Exception:  # noqa: BLE001
-            pass
+        client = clients[int(item["client"])]
+        if isinstance(client, Exception):
+            raise client
+        v = lib.run(client, item["op"], item["key"], item.get("value"))
+        res["end_ns"] = now_ns(epoch)
+        res["outcome"] = "ok"
+        if v is not None:
+            res["value"] = v
+    except Unsupported as e:
+        res["end_ns"] = now_ns(epoch)
+        res.update({"outcome": "fail", "kind": "other", "class": "Unsupported",
+                    "message": f"{lib.name} adapter does not run `{e}`"})
+    except Exception as e:  # noqa: BLE001 - every library error is a result
+        res["end_ns"] = now_ns(epoch)
+        outcome, kind = lib.classify(e)
+        res["outcome"] = outcome
+        if kind:
+            res["kind"] = kind
+        res["class"] = f"{type(e).__module__}.{type(e).__qualname__}"
+        res["message"] = str(e)[:300]
+    return res
+
+
+def run_and_emit(lib, clients, epoch, item):
+    emit(run_op(lib, clients, epoch, item))
+
+
+async def run_op_async(lib, clients, epoch, item):
+    """run_op for a library whose calls are coroutines."""
+    sent = now_ns(epoch)
+    res = {"type": "result", "id": item["id"], "sent_ns": sent}
+    try:
+        client = clients[int(item["client"])]
+        if isinstance(client, Exception):
+            raise client
+        v = await lib.run(client, item["op"], item["key"], item.get("value"))
+        res["end_ns"] = now_ns(epoch)
+        res["outcome"] = "ok"
+        if v is not None:
+            res["value"] = v
+    except Unsupported as e:
+        res["end_ns"] = now_ns(epoch)
+        res.update({"outcome": "fail", "kind": "other", "class": "Unsupported",
+                    "message": f"{lib.name} adapter does not run `{e}`"})
+    except Exception as e:  # noqa: BLE001 - every library error is a result
+        res["end_ns"] = now_ns(epoch)
+        outcome, kind = lib.classify(e)
+        res["outcome"] = outcome
+        if kind:
+            res["kind"] = kind
+        res["class"] = f"{type(e).__module__}.{type(e).__qualname__}"
+        res["message"] = str(e)[:300]
+    emit(res)
+
+
+class AsyncRunner:
+    """An event loop on a thread of its own, for an asyncio library."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.pending = set()
+        self.lock = threading.Lock()
+
+    def call(self, coro, timeout):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def submit(self, coro):
+        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        with self.lock:
+            self.pending.add(fut)
+        fut.add_done_callback(self._done)
+
+    def _done(self, fut):
+        with self.lock:
+            self.pending.discard(fut)
+
+    def drain(self):
+        with self.lock:
+            left = list(self.pending)
+        concurrent.futures.wait(left)
 
 
 def main():
@@ -202,30 +363,55 @@ def main():
         assert cls is not None, (f"library {hello['library']!r} is not one of this adapter's: "
                                  f"{', '.join(sorted(LIBRARIES))}")
         lib = cls(hello)
+        runner = AsyncRunner() if getattr(lib, "asynchronous", False) else None
+        # One client object per client of the hello; a client that cannot
+        # be made reports it on each of its ops.
+        clients = []
+        for _ in range(int(hello["clients"])):
+            try:
+                clients.append(runner.call(lib.make(), 15) if runner else lib.make())
+            except Exception as e:  # noqa: BLE001 - its ops report it
+                clients.append(e)
     except Exception as e:  # noqa: BLE001 - said on the protocol, then exit
         emit({"type": "error", "message": f"{type(e).__name__}: {e}"})
         return 3
     epoch = int(hello["epoch_monotonic_ns"])
+    # The dispatcher must get the interpreter back at an op's due time: a
+    # worker holding it for the default 5 ms would make every op late.
+    sys.setswitchinterval(0.0005)
+    # Ops in flight at once: an op due while every worker is busy waits,
+    # and the wait shows as sent - due. Workers start as they are needed.
+    workers = max(1, int(hello.get("max_in_flight") or 64))
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
     emit({"type": "ready", "library": lib.name, "version": lib.version,
           "settings": lib.effective})
-    queues = [queue.Queue() for _ in range(int(hello["clients"]))]
-    pending = {"n": 0, "lock": threading.Lock()}
-    threads = [threading.Thread(target=client_loop, args=(lib, epoch, q, pending), daemon=True)
-               for q in queues]
-    for t in threads:
-        t.start()
+    # The dispatcher: ops arrive in due order; each is handed to a worker
+    # at its due time, whatever the ops before it are doing.
     for line in sys.stdin:
         msg = json.loads(line)
-        if msg.get("type") == "end":
+        kind = msg.get("type")
+        if kind == "end":
             break
-        if msg.get("type") == "op":
-            with pending["lock"]:
-                pending["n"] += 1
-            queues[int(msg["client"])].put(msg)
-    for q in queues:
-        q.put(None)
-    for t in threads:
-        t.join()
+        if kind == "op":
+            wait = (int(msg["due_ns"]) - now_ns(epoch)) / 1e9
+            if wait > 0:
+                time.sleep(wait)
+            if runner:
+                runner.submit(run_op_async(lib, clients, epoch, msg))
+            else:
+                pool.submit(run_and_emit, lib, clients, epoch, msg)
+    pool.shutdown(wait=True)
+    if runner:
+        runner.drain()
+    for c in clients:
+        if not isinstance(c, Exception):
+            try:
+                if runner:
+                    runner.call(c.close(), 5)
+                else:
+                    c.close()
+            except Exception:  # noqa: BLE001
+                pass
     emit({"type": "done"})
     return 0
 

@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::eviction::Eviction;
-use crate::record::ops::{ClientMode, Op, OpKind, Outcome};
+use crate::record::ops::{Op, OpKind, Outcome};
 use crate::slots::key_slot;
 
 /// The verdict on acknowledged writes.
@@ -110,7 +110,7 @@ fn uncertain(op: &Op) -> bool {
     match op.outcome {
         Outcome::Ok => false,
         Outcome::Indeterminate { .. } => true,
-        Outcome::Fail { .. } => op.mode == ClientMode::App,
+        Outcome::Fail { .. } => op.mode.retries(),
     }
 }
 

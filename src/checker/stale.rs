@@ -76,7 +76,7 @@ fn uncertain(op: &Op) -> bool {
     match op.outcome {
         Outcome::Ok => false,
         Outcome::Indeterminate { .. } => true,
-        Outcome::Fail { .. } => op.mode == ClientMode::App,
+        Outcome::Fail { .. } => op.mode.retries(),
     }
 }
 

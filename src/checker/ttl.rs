@@ -144,7 +144,7 @@ pub struct LostToFailover {
 fn may_have_applied(op: &Op) -> bool {
     match op.outcome {
         Outcome::Ok | Outcome::Indeterminate { .. } => true,
-        Outcome::Fail { .. } => op.mode == ClientMode::App,
+        Outcome::Fail { .. } => op.mode.retries(),
     }
 }
 

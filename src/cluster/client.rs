@@ -90,6 +90,9 @@ impl ClientOptions {
     }
 }
 
+/// The version of redis-rs the app clients are (Cargo.lock's, checked by a test).
+pub const REDIS_RS_VERSION: &str = "1.8.1";
+
 /// A cluster client seeded with every mapped node's controller address.
 pub fn cluster_client(map: &AddressMap, opts: &ClientOptions) -> RedisResult<ClusterClient> {
     if map.is_empty() {

@@ -43,8 +43,8 @@ pub use admin::{
     forget_node, forget_strangers, wait_converged,
 };
 pub use client::{
-    AskingConnection, AskingInOneWrite, ClientOptions, NearestCopy, Reads, cluster_client,
-    connect_app,
+    AskingConnection, AskingInOneWrite, ClientOptions, NearestCopy, REDIS_RS_VERSION, Reads,
+    cluster_client, connect_app,
 };
 pub use conn::{AddressMap, ConnectOptions, LoopbackOnly, MappedNode, Member, OwnAddressesOnly};
 pub use error::ClusterError;

@@ -133,6 +133,62 @@ pub struct WorkloadStats {
     /// Event loops that had not ended when the stop's bound ran out: their
     /// ops, and their count of ops handed over, are missing from the run.
     pub loops_unfinished: u32,
+    /// The groups of other libraries' clients, each run by its adapter, in
+    /// the order of their client numbers (after the probe clients).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adapters: Vec<AdapterStats>,
+    /// The app clients' library (redis-rs), its version and the settings
+    /// that change outcomes; absent without app clients (and in runs
+    /// recorded before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_library: Option<LibraryInfo>,
+}
+
+/// A client library as a run used it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LibraryInfo {
+    pub library: String,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One adapter's group: who it was, and what it did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdapterStats {
+    /// The group's name in the report (its library's, unless named).
+    pub name: String,
+    pub library: String,
+    /// The library's version as its adapter reported it (`None`: it never
+    /// said it was ready).
+    pub version: Option<String>,
+    /// The settings that change outcomes, as the library ran with them.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+    /// Its clients are numbers `first_client..first_client + clients`.
+    pub first_client: u32,
+    pub clients: u32,
+    /// Ops sent to the adapter (due before the stop), and those of them it
+    /// gave a result for.
+    pub fed: u64,
+    pub results: u64,
+    /// Why this group's figures cannot be trusted: the adapter, and the
+    /// line at fault. Its ops without a result are in the history as
+    /// indeterminate (they may have been applied), never as lost writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    /// The last lines it wrote to stderr, when it had a problem.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stderr_tail: String,
+}
+
+impl WorkloadStats {
+    /// The adapter group client `c` belongs to, if any.
+    pub fn adapter_of(&self, client: u32) -> Option<&AdapterStats> {
+        self.adapters
+            .iter()
+            .find(|a| (a.first_client..a.first_client + a.clients).contains(&client))
+    }
 }
 
 /// The `wait:` setting of a workload: what a careful application does to make
@@ -210,14 +266,24 @@ pub enum ClientMode {
     App,
     /// The drill's own client without retries: what the cluster really did.
     Probe,
+    /// A client of another library, run by its adapter: which library is
+    /// told by the client's number (`WorkloadStats::adapters`).
+    Adapter,
 }
 
 impl ClientMode {
+    /// Whether this client retries inside its library, so that an op it
+    /// reports failed may still have been applied by an earlier attempt.
+    pub fn retries(self) -> bool {
+        self != ClientMode::Probe
+    }
+
     /// The name the history and the reports use.
     pub fn as_str(self) -> &'static str {
         match self {
             ClientMode::App => "app",
             ClientMode::Probe => "probe",
+            ClientMode::Adapter => "adapter",
         }
     }
 }

@@ -102,7 +102,8 @@ pub fn record(r: &Record, file: &'static str) -> Result<(), Defect> {
 /// The ops history, each op with its line in `file`.
 pub fn history(r: &Record, ops: &[(usize, Op)], file: &'static str) -> Result<(), Defect> {
     let known = known_nodes(r);
-    let clients = r.app_clients + r.probe_clients;
+    let adapted: u32 = r.engine.adapters.iter().map(|a| a.clients).sum();
+    let clients = r.app_clients + r.probe_clients + adapted;
     let first_phase = r.phases.first().map_or(0, |p| p.start_ns);
     // (client, due, sent, end, key) → the line it was first seen on.
     let mut seen: HashMap<(u32, u64, u64, u64, &str), usize> = HashMap::with_capacity(ops.len());
@@ -146,14 +147,16 @@ pub fn history(r: &Record, ops: &[(usize, Op)], file: &'static str) -> Result<()
         }
         if op.client >= clients {
             return Err(bad(format!(
-                "client {}: the run had {} app and {} probe clients",
+                "client {}: the run had {} app, {} probe and {adapted} adapters' clients",
                 op.client, r.app_clients, r.probe_clients
             )));
         }
         let mode = if op.client < r.app_clients {
             ClientMode::App
-        } else {
+        } else if op.client < r.app_clients + r.probe_clients {
             ClientMode::Probe
+        } else {
+            ClientMode::Adapter
         };
         if op.mode != mode {
             return Err(bad(format!(

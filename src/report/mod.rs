@@ -33,6 +33,7 @@ mod figures;
 /// with it (the style sheet, the bar chart).
 pub(crate) mod html;
 mod junit;
+mod libraries;
 mod locks;
 pub(crate) mod markdown;
 /// The nightly's summary, index and JUnit, from the drills' reports.

@@ -82,6 +82,10 @@ pub struct Report {
     /// reach each region, and what they saw; empty without regions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub client_regions: Vec<ClientRegion>,
+    /// Each client library's clients apart, when the drill ran more than
+    /// redis-rs (`workload.clients` groups).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_libraries: Vec<ClientLibrary>,
     /// The run's ops for the HTML charts, when the report was just made
     /// from its stored run (`check`): never written to `report.json`, whose
     /// per-second series stays as it was; absent when a page is re-made
@@ -130,6 +134,54 @@ pub struct ClientRegion {
     /// no op of theirs).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub unknown: BTreeMap<String, String>,
+}
+
+/// One client library's clients and what they saw, when a drill ran more
+/// than one library (`workload.clients` groups): a column of the report's
+/// client-libraries table.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ClientLibrary {
+    /// The group's name (its library's, unless the scenario named it).
+    pub name: String,
+    pub library: String,
+    /// As the library reported it (`None`: its adapter never said).
+    pub version: Option<String>,
+    /// Every setting that changes an outcome, as the library ran with it.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+    pub clients: u32,
+    /// Counts, errors, latency and the tool's lag by phase.
+    pub summary: ClientSummary,
+    /// The longest unavailable window over all shards (ms), and of writes alone.
+    pub downtime_ms: f64,
+    pub write_downtime_ms: f64,
+    /// The longest time between two successes on any shard (ms): ops that
+    /// hang, then succeed, open no failure window, but the clients waited.
+    #[serde(default)]
+    pub longest_wait_ms: f64,
+    /// The longest window of each shard (its primary when the drill began).
+    #[serde(default)]
+    pub downtime_by_shard_ms: BTreeMap<String, f64>,
+    /// Its acknowledged writes that the final state contradicts.
+    pub lost_acknowledged_writes: u64,
+    /// Its reads judged for staleness.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale: Option<StaleSide>,
+    /// Failed and indeterminate ops by the error the library raised.
+    #[serde(default)]
+    pub error_classes: BTreeMap<String, u64>,
+    /// Ok ops per 100 ms of the run (by when they ended), from its start.
+    #[serde(default)]
+    pub ok_per_bucket: Vec<u32>,
+    /// Figures that could not be measured, and why (`downtime`, `writes`,
+    /// `latency <phase>`, `lost`, `stale`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unknown: BTreeMap<String, String>,
+    /// Why its adapter's figures cannot be trusted, naming the line at fault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stderr_tail: String,
 }
 
 /// One link's round trip, declared and measured (`runtime::links::measure`:

@@ -15,6 +15,7 @@ pub(super) fn body(r: &Report) -> Vec<Section> {
     if super::summary::has_kv(r) {
         out.push(super::timing::section(r));
     }
+    out.push(super::libraries::section(r));
     out.push(super::regions::links(r));
     out.push(super::regions::clients(r));
     out.push(super::regions::replication(r));

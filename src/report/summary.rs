@@ -121,8 +121,12 @@ fn kv_rows(t: &mut Table, r: &Report) {
     // The failures by kind; indeterminate ops have their own count.
     let mut failed_kinds = a.errors_by_kind.clone();
     failed_kinds.remove("indeterminate");
+    let library = match &r.workload.engine.app_library {
+        Some(l) => format!(", {} {}", l.library, l.version),
+        None => String::new(),
+    };
     t.label(
-        &format!("app clients ({})", a.clients),
+        &format!("app clients ({}{library})", a.clients),
         format!(
             "{} ok, {} failed{}, {} indeterminate",
             group(a.ops_ok),

@@ -201,6 +201,7 @@ pub(crate) fn sample() -> Report {
         per_second: vec![],
         links: vec![],
         client_regions: vec![],
+        client_libraries: vec![],
         op_log: None,
         attached: None,
         reference: Some(ReferenceSummary {

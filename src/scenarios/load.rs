@@ -210,10 +210,19 @@ fn check_workload(
     doc: &Document,
 ) -> Result<(), TopologyError> {
     let kind = topology.kind;
-    if workload.clients == 0 {
+    if workload.clients.all() == 0 {
         return Err(doc.invalid_field(
             &["workload", "clients"],
             "a drill needs at least one app client (a lock or stampede drill may leave `workload:` out)",
+        ));
+    }
+    if !workload.clients.groups.is_empty() && kind != Kind::Cluster {
+        return Err(doc.invalid_field(
+            &["workload", "clients"],
+            format!(
+                "client libraries other than redis-rs run against a cluster (their cluster clients); this topology is {} (not built yet)",
+                kind_name(kind)
+            ),
         ));
     }
     if workload.replica_reads.from_replicas() && kind != Kind::Cluster {

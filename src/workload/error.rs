@@ -20,6 +20,10 @@ pub enum WorkloadError {
     #[error("reach the cluster: {0}")]
     Cluster(String),
 
+    /// A client library's adapter could not start (named in the message).
+    #[error("start a client library's adapter: {0}")]
+    Adapter(String),
+
     #[error("connect the app client")]
     AppClient(#[source] redis::RedisError),
 

@@ -28,11 +28,13 @@
 //! - `thread`      — timer slack and priority of the workload's own threads.
 //! - `timer`       — a timerfd in the event loop's reactor: wake-ups at the due time.
 
+mod adapted;
 pub mod adapter;
 mod classify;
 pub mod error;
 mod exec;
 mod generator;
+pub mod groups;
 mod lanes;
 pub mod locks;
 pub mod place;
@@ -56,5 +58,6 @@ pub use reference::Reference;
 pub use runner::{Recorded, Workload};
 pub use sharding::Sharding;
 pub use spec::{
-    AppConnection, Distribution, Mix, Model, ReplicaReads, ValueSize, WaitSpec, WorkloadSpec,
+    AppConnection, ClientGroup, Clients, Distribution, Mix, Model, ReplicaReads, ValueSize,
+    WaitSpec, WorkloadSpec,
 };

@@ -38,6 +38,7 @@ use tokio::sync::{Notify, Semaphore, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::adapted::{Groups, StopAt};
 use super::error::WorkloadError;
 use super::exec::{self, AppConn, Conn, OpDone};
 use super::generator::{OpGen, Planned};
@@ -192,7 +193,7 @@ impl Common {
             seed,
             op_bound: spec.op_bound(),
             wait: spec.wait,
-            app_streams: spec.clients * depth,
+            app_streams: spec.clients.redis_rs * depth,
             permits: Arc::new(Semaphore::new(max_in_flight.min(Semaphore::MAX_PERMITS))),
             max_in_flight,
             in_flight: AtomicU64::new(0),
@@ -332,7 +333,8 @@ impl Loop {
                 let retries = self.common.spec.app_retries;
                 Some((t.conn().conn(retries), Box::new(t)))
             }
-            ClientMode::Probe => {
+            // The loops run no adapter's client (`Common::mode`).
+            ClientMode::Probe | ClientMode::Adapter => {
                 let t = self
                     .probe
                     .take_or_grow(|| async move { opener.probe().await })?;
@@ -498,7 +500,7 @@ async fn run_loop(
 /// then drain what is in flight. Returns (ops handed over, latest hand-over).
 async fn open(lp: &Arc<Loop>, share: &Share, rate: f64, t0: Instant) -> (u64, u64) {
     let c = &lp.common;
-    let schedule = Schedule::new(rate, c.spec.total_clients());
+    let schedule = Schedule::with_own(rate, c.spec.total_clients(), c.spec.builtin_clients());
     let mut gens: BTreeMap<u32, OpGen> = share
         .streams
         .iter()
@@ -619,7 +621,7 @@ async fn closed(lp: &Arc<Loop>, share: &Share, conns: Conns) -> (u64, u64) {
     for &client in &share.clients {
         let conn = match c.mode(client * depth) {
             ClientMode::App => apps.next(),
-            ClientMode::Probe => probes.next(),
+            ClientMode::Probe | ClientMode::Adapter => probes.next(),
         };
         let Some(conn) = conn else { continue };
         for d in 0..depth {
@@ -689,6 +691,8 @@ enum Running {
 pub struct Workload {
     common: Arc<Common>,
     loops: Vec<Running>,
+    /// The other libraries' clients, each group run by its adapter.
+    groups: Option<Groups>,
     /// The weakest scheduling any loop thread got.
     priority: Arc<Mutex<Option<Priority>>>,
     threads: u32,
@@ -726,15 +730,21 @@ impl Workload {
         let places = checked_places(places, &map, &spec)?;
         let timeout = Duration::from_millis(spec.timeout_ms);
         let openers = openers(&places, &map, &sharding, &spec, timeout)?;
-        let ids = spec.total_clients();
+        // The tool's own clients; the adapters run the others.
+        let ids = spec.builtin_clients();
         // A multiple of the places, so that every loop's clients share one.
         let n_places = places.len() as u32;
-        let loops = spec.threads.clamp(1, ids.max(1)).div_ceil(n_places) * n_places;
+        let loops = if ids == 0 {
+            0
+        } else {
+            spec.threads.clamp(1, ids).div_ceil(n_places) * n_places
+        };
         let common = Arc::new(Common::new(&spec, seed, clock, openers, &cancel));
         let priority = Arc::new(Mutex::new(None));
         let mut w = Workload {
             common: common.clone(),
             loops: Vec::new(),
+            groups: None,
             priority: priority.clone(),
             threads: spec.threads,
         };
@@ -773,10 +783,32 @@ impl Workload {
                 return Err(e);
             }
         }
-        // One start for every loop: their schedules are one schedule.
+        if !spec.clients.groups.is_empty() {
+            let c = common.clone();
+            let stop_at: StopAt = Arc::new(move || c.stop.is_cancelled().then(|| c.stop_at()));
+            let place = places[0].clone();
+            let spec2 = spec.clone();
+            let cluster = sharding.is_cluster();
+            let groups = tokio::task::spawn_blocking(move || {
+                Groups::start(&spec2, seed, clock, &map, cluster, &place, stop_at)
+            })
+            .await
+            .map_err(|e| WorkloadError::Adapter(format!("the adapters' start: {e}")));
+            match groups {
+                Ok(Ok(g)) => w.groups = Some(g),
+                Ok(Err(e)) | Err(e) => {
+                    common.stop.cancel();
+                    return Err(e);
+                }
+            }
+        }
+        // One start for every loop and adapter: their schedules are one schedule.
         let t0 = Instant::now();
         for go in gos {
             let _ = go.send(t0);
+        }
+        if let Some(g) = &w.groups {
+            g.go(clock.ns(t0));
         }
         Ok(w)
     }
@@ -850,8 +882,50 @@ impl Workload {
         if matches!(c.spec.model, Model::Closed) {
             stats.ops_dispatched = history.len() as u64 + stats.unrecorded;
         }
+        if c.spec.clients.redis_rs > 0 {
+            stats.app_library = Some(redis_rs_info(&c.spec));
+        }
+        if let Some(groups) = self.groups.take() {
+            let stop_ns = c.stop_at();
+            let (ops, adapters) = tokio::task::spawn_blocking(move || groups.finish(stop_ns))
+                .await
+                .unwrap_or_default();
+            stats.ops_dispatched += adapters.iter().map(|a| a.fed).sum::<u64>();
+            for a in &adapters {
+                if let Some(p) = &a.problem {
+                    tracing::error!("{p}");
+                }
+            }
+            stats.adapters = adapters;
+            history.extend(ops);
+        }
         history.sort_by_key(|o| (o.due_ns, o.client));
         Recorded { history, stats }
+    }
+}
+
+/// The built-in app clients' library as this workload runs it: the
+/// settings that change what its clients see during a fault.
+fn redis_rs_info(spec: &WorkloadSpec) -> crate::record::ops::LibraryInfo {
+    let mut settings = serde_json::Map::new();
+    let mut put = |k: &str, v: serde_json::Value| {
+        settings.insert(k.to_string(), v);
+    };
+    put("response_timeout_ms", spec.timeout_ms.into());
+    put("connection_timeout_ms", spec.timeout_ms.into());
+    put("retries", spec.app_retries.into());
+    put(
+        "connection",
+        serde_json::to_value(spec.app_connection).unwrap_or_default(),
+    );
+    put(
+        "read_from_replicas",
+        serde_json::to_value(spec.replica_reads).unwrap_or_default(),
+    );
+    crate::record::ops::LibraryInfo {
+        library: super::groups::REDIS_RS.into(),
+        version: crate::cluster::REDIS_RS_VERSION.into(),
+        settings,
     }
 }
 
@@ -896,7 +970,7 @@ fn openers(
             .filter(|_| spec.replica_reads != ReplicaReads::Local);
         let app = if let Some(o) = shared {
             o.app.clone()
-        } else if spec.clients > 0 && sharding.is_cluster() {
+        } else if spec.clients.redis_rs > 0 && sharding.is_cluster() {
             Some(app_client(place, map, spec, timeout)?)
         } else {
             None

@@ -22,6 +22,9 @@
 pub(crate) struct Schedule {
     interval_ns: f64,
     streams: u32,
+    /// The streams the workload's own event loops run (`0..own`); the
+    /// rest are the adapters' (see [`super::adapted`]).
+    own: u32,
 }
 
 impl Schedule {
@@ -30,6 +33,17 @@ impl Schedule {
         Schedule {
             interval_ns: 1e9 / rate,
             streams: streams.max(1),
+            own: streams.max(1),
+        }
+    }
+
+    /// [`Schedule::new`], of which the event loops run only streams
+    /// `0..own` (at least 1, at most `streams`).
+    pub fn with_own(rate: f64, streams: u32, own: u32) -> Schedule {
+        let s = Schedule::new(rate, streams);
+        Schedule {
+            own: own.clamp(1, s.streams),
+            ..s
         }
     }
 
@@ -37,6 +51,11 @@ impl Schedule {
     /// each time, so rounding never accumulates over a long run.
     pub fn due_ns(&self, j: u64) -> u64 {
         (j as f64 * self.interval_ns) as u64
+    }
+
+    /// How many streams share the schedule.
+    pub fn streams(&self) -> u32 {
+        self.streams
     }
 
     /// The stream op `j` belongs to.
@@ -96,11 +115,13 @@ impl Dispatcher {
     }
 
     fn own(&self, j: u64) -> bool {
-        self.schedule.stream(j) % self.loops == self.index
+        let s = self.schedule.stream(j);
+        s < self.schedule.own && s % self.loops == self.index
     }
 
     fn skip_to_own(&mut self) {
-        // Bounded: a loop owns one stream in every `loops` consecutive ones.
+        // Bounded: a loop (index < loops ≤ own streams) owns one stream in
+        // every `streams` consecutive ops.
         while !self.own(self.next) {
             self.next += 1;
         }

@@ -4,7 +4,9 @@
 //!
 //! ```yaml
 //! workload:
-//!   clients: 8                 # app clients (redis-rs cluster client with retries)
+//!   clients: 8                 # app clients (redis-rs cluster client with retries), or
+//!                              # groups of client libraries (see [`super::groups`]):
+//!                              # [{library: redis-rs, count: 8}, {library: redis-py, count: 8}]
 //!   probe_clients: 1           # the drill's own client, no retries
 //!   model: closed              # or: {open: {rate: 2000}}   (ops/s over all clients)
 //!   keys: 10000
@@ -42,6 +44,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::error::WorkloadError;
+pub use super::groups::{ClientGroup, Clients};
 pub use crate::record::ops::{Distribution, WaitSpec};
 
 /// Largest value a spec may ask for: values are held in memory per op and
@@ -55,8 +58,9 @@ pub const MAX_THREADS: u32 = 64;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkloadSpec {
-    /// App clients: redis-rs's cluster client with `app_retries`.
-    pub clients: u32,
+    /// App clients: redis-rs's cluster client with `app_retries`, and
+    /// groups of other client libraries run by adapters.
+    pub clients: Clients,
     /// Probe clients: no retries, redirects counted exactly.
     pub probe_clients: u32,
     pub model: Model,
@@ -227,7 +231,7 @@ pub enum AppConnection {
 impl Default for WorkloadSpec {
     fn default() -> Self {
         WorkloadSpec {
-            clients: 8,
+            clients: Clients::from(8),
             probe_clients: 1,
             model: Model::Closed,
             keys: 10_000,
@@ -423,7 +427,7 @@ impl WorkloadSpec {
     /// open loop at rate 0. A lock drill's KV workload may be so (the lock
     /// workload then runs alone); any other drill's may not (`validate`).
     pub fn issues_nothing(&self) -> bool {
-        (self.clients == 0 && self.probe_clients == 0)
+        (self.clients.all() == 0 && self.probe_clients == 0)
             || matches!(self.model, Model::Open { rate } if rate == 0.0)
     }
 
@@ -444,6 +448,9 @@ impl WorkloadSpec {
         }
         if let Some(m) = self.wait_problem() {
             return Some((vec!["wait"], m));
+        }
+        if let Some((field, m)) = self.groups_problem() {
+            return Some((field, m));
         }
         self.general_problem().err().map(|m| (Vec::new(), m))
     }
@@ -484,7 +491,7 @@ impl WorkloadSpec {
 
     fn general_problem(&self) -> Result<(), String> {
         let bad = |m: String| Err(m);
-        if self.clients == 0 && self.probe_clients == 0 {
+        if self.clients.all() == 0 && self.probe_clients == 0 {
             return bad("clients and probe_clients are both 0: nothing would run".into());
         }
         if self.keys == 0 {
@@ -557,6 +564,61 @@ impl WorkloadSpec {
         Ok(())
     }
 
+    /// What the adapters' groups cannot do with this workload: they run an
+    /// open loop's schedule of GET, SET, INCR and DEL, from the run's own
+    /// network (not a region), without WAIT.
+    fn groups_problem(&self) -> Option<(Vec<&'static str>, String)> {
+        let c = &self.clients;
+        if let Some(m) = c.problem() {
+            return Some((vec!["clients"], m));
+        }
+        let first = c.groups.first()?;
+        let shipped = super::adapter::SHIPPED;
+        if let Some(g) = c
+            .groups
+            .iter()
+            .find(|g| !shipped.contains(&g.library.as_str()))
+        {
+            return Some((
+                vec!["clients"],
+                format!(
+                    "client library {} has no shipped adapter (built in: redis-rs; adapters: {})",
+                    g.library,
+                    shipped.join(", ")
+                ),
+            ));
+        }
+        let who = format!("the {} clients run by an adapter", first.label());
+        if self.model == Model::Closed {
+            return Some((
+                vec!["model"],
+                format!(
+                    "{who} keep an open loop's schedule: give the workload `model: {{open: {{rate: N}}}}`"
+                ),
+            ));
+        }
+        let m = self.mix;
+        if m.set_ttl > 0 || m.has_groups() {
+            return Some((
+                vec!["mix"],
+                format!("{who} run get, set, incr and del; this mix has set_ttl, txn or txn_read"),
+            ));
+        }
+        if self.wait.is_some() {
+            return Some((
+                vec!["wait"],
+                format!("{who} do not send WAIT after their writes; leave `wait:` out"),
+            ));
+        }
+        if !self.regions.is_empty() {
+            return Some((
+                vec!["regions"],
+                format!("{who} run in the run's own network, not in regions (not built yet)"),
+            ));
+        }
+        None
+    }
+
     /// The `wait:` setting's problem, if it has one.
     fn wait_problem(&self) -> Option<String> {
         let w = self.wait?;
@@ -619,9 +681,17 @@ impl WorkloadSpec {
             .collect()
     }
 
-    /// Every client of the workload, over all its client groups.
+    /// Every client of the workload, over all its client groups: the
+    /// streams of the open loop's schedule.
     pub fn total_clients(&self) -> u32 {
-        self.clients + self.probe_clients
+        self.clients.all() + self.probe_clients
+    }
+
+    /// The clients the tool runs itself: redis-rs app clients, then probe
+    /// clients (streams `0..builtin_clients()`; the adapters' groups
+    /// follow, in order).
+    pub fn builtin_clients(&self) -> u32 {
+        self.clients.redis_rs + self.probe_clients
     }
 
     /// The bound on one op, whatever the client does inside it: a probe op
@@ -673,7 +743,7 @@ mod tests {
     #[test]
     fn defaults_and_forms() {
         let s = parse("clients: 4\n").unwrap();
-        assert_eq!(s.clients, 4);
+        assert_eq!(s.clients, Clients::from(4));
         assert_eq!(s.probe_clients, 1);
         assert_eq!(s.model, Model::Closed);
         assert_eq!(s.timeout_ms, 1000);
@@ -717,7 +787,7 @@ mod tests {
         let base = WorkloadSpec::default();
         assert!(
             bad(WorkloadSpec {
-                clients: 0,
+                clients: Clients::from(0),
                 probe_clients: 0,
                 ..base.clone()
             })
@@ -798,7 +868,7 @@ mod tests {
         assert_eq!(s.in_flight_limit(), 3);
         let s = WorkloadSpec {
             depth: 16,
-            clients: 4,
+            clients: Clients::from(4),
             probe_clients: 0,
             ..WorkloadSpec::default()
         };

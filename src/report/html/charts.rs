@@ -29,6 +29,13 @@ pub(crate) fn charts(r: &Report) -> Vec<Chart> {
         svg,
     };
     let mut all = time_charts(r);
+    if !r.client_libraries.is_empty() {
+        all.push(chart(
+            "libraries",
+            "Successes by client library (ok ops per 100 ms, as ops/s; fault windows shaded)",
+            libraries_chart(r),
+        ));
+    }
     all.extend([
         chart("downtime", "Downtime per shard", downtime_chart(r)),
         chart("failover", "Failover timeline", failover_chart(r)),
@@ -47,6 +54,35 @@ pub(crate) fn charts(r: &Report) -> Vec<Chart> {
         ),
     ]);
     all
+}
+
+/// Each library's ok ops per 100 ms, on one time axis: where one
+/// library's line drops and another's does not, the library is the cause.
+fn libraries_chart(r: &Report) -> Result<String, String> {
+    use plotters::style::RGBColor;
+    const COLOURS: [RGBColor; 6] = [
+        RGBColor(40, 90, 200),
+        RGBColor(220, 110, 0),
+        RGBColor(40, 150, 60),
+        RGBColor(170, 40, 160),
+        RGBColor(120, 120, 120),
+        RGBColor(200, 40, 40),
+    ];
+    let width_s = crate::scenarios::check::LIBRARY_BUCKET_MS as f64 / 1000.0;
+    let series: Vec<super::draw::Series> = (r.client_libraries.iter())
+        .enumerate()
+        .map(|(i, l)| {
+            let points = (l.ok_per_bucket.iter())
+                .enumerate()
+                .map(|(b, n)| ((b as f64 + 0.5) * width_s, f64::from(*n) / width_s))
+                .collect();
+            (l.name.as_str(), COLOURS[i % COLOURS.len()], points)
+        })
+        .collect();
+    if series.iter().all(|s| s.2.is_empty()) {
+        return Err("No library's ops were counted.".into());
+    }
+    super::draw::ops_lines_chart(r, series)
 }
 
 /// Latency, every op, and ops over time: from the run's ops when the

@@ -138,7 +138,7 @@ fn client_regions(run: &Run) -> Vec<ClientRegion> {
 }
 
 /// One kind of client's figures: counts, errors, and timing by phase.
-fn summarize(ops: &[&Op], clients: u32, phases: &[Phase]) -> ClientSummary {
+pub(super) fn summarize(ops: &[&Op], clients: u32, phases: &[Phase]) -> ClientSummary {
     let timing = checker::timing_by_phase(ops.iter().copied(), phases);
     let by_phase = |f: fn(&checker::Timing) -> checker::Latency| {
         timing.iter().map(|(k, t)| (k.clone(), f(t))).collect()

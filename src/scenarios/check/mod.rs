@@ -15,6 +15,8 @@
 //! - [`data`]        — what became of the data (`checks`).
 //! - [`clients`]     — what each kind of client saw, and the self-check
 //!   (`workload`); each region's clients apart (`client_regions`).
+//! - [`libraries`]   — each client library's clients apart, when the drill
+//!   ran more than redis-rs (`client_libraries`).
 //! - [`downtime`]    — availability by invocation, per shard and split part
 //!   (`downtime_ms`).
 //! - [`faults`]      — each fault, its failover and rejoin, and the
@@ -33,11 +35,13 @@ mod convergence;
 mod data;
 mod downtime;
 mod faults;
+mod libraries;
 mod links;
 mod run;
 mod verdict;
 
 pub(crate) use convergence::Converged;
+pub(crate) use libraries::BUCKET_MS as LIBRARY_BUCKET_MS;
 pub(crate) use run::Run;
 
 use crate::checker;
@@ -86,6 +90,7 @@ pub(crate) struct Sections {
     pub checks: Checks,
     pub workload: WorkloadSummary,
     pub regions: Vec<ClientRegion>,
+    pub libraries: Vec<report::ClientLibrary>,
     pub downtime: DowntimeSummary,
     pub faults: Vec<FaultReport>,
     pub convergence: Converged,
@@ -104,6 +109,7 @@ pub(crate) fn compose(run: &Run) -> Sections {
         workload: clients::Clients.check(run),
         downtime: downtime::Availability { regions: &regions }.check(run),
         regions,
+        libraries: libraries::Libraries.check(run),
         faults: faults::Faults.check(run),
         convergence: convergence::Convergence.check(run),
         reshard: r.reshard.clone(),
@@ -188,6 +194,7 @@ pub fn check(s: &Stored) -> Report {
         faults: sections.faults,
         links: sections.links,
         client_regions: sections.regions,
+        client_libraries: sections.libraries,
         op_log: Some(report::OpLog::of(&s.history)),
         attached: r.attached.clone(),
     }

@@ -455,7 +455,7 @@ pub(in crate::scenarios) fn workload_line(
     }
     format!(
         "workload running: {} app + {} probe clients, {}{}{}{}",
-        spec.clients,
+        app_clients(&spec.clients),
         spec.probe_clients,
         match spec.model {
             workload::Model::Closed => "closed loop".to_string(),
@@ -485,6 +485,23 @@ pub(in crate::scenarios) fn workload_line(
             format!("; {stampede}")
         }
     )
+}
+
+/// The app clients, in words: `8` (redis-rs), or each library's
+/// (`8 redis-rs + 8 redis-py`).
+fn app_clients(c: &workload::Clients) -> String {
+    if c.groups.is_empty() {
+        return c.redis_rs.to_string();
+    }
+    let rs = (c.redis_rs > 0).then(|| format!("{} {}", c.redis_rs, workload::groups::REDIS_RS));
+    rs.into_iter()
+        .chain(
+            c.groups
+                .iter()
+                .map(|g| format!("{} {}", g.count, g.label())),
+        )
+        .collect::<Vec<_>>()
+        .join(" + ")
 }
 
 /// How often the watcher asks every node what it sees: fine enough to place

@@ -77,7 +77,11 @@ impl Run<'_> {
                 },
                 // No KV workload, no clients of it (the lock workload's
                 // workers are in `locks`).
-                app_clients: if scenario.kv { spec.clients } else { 0 },
+                app_clients: if scenario.kv {
+                    spec.clients.redis_rs
+                } else {
+                    0
+                },
                 probe_clients: if scenario.kv { spec.probe_clients } else { 0 },
                 max_tool_lag_ms: spec.max_tool_lag_ms,
                 reference_ping_ms: spec.reference_ping_ms,

@@ -32,8 +32,17 @@ use crate::record::timeline::Clock;
 /// The Python adapter's source, written next to the run when it starts.
 const PYTHON_ADAPTER: &str = include_str!("../../../adapters/python/adapter.py");
 
+/// The Node.js adapter's source (node-redis).
+const NODE_ADAPTER: &str = include_str!("../../../adapters/node/adapter.js");
+
+/// Where Debian installs node-redis and its dependencies.
+pub const NODE_PATH: &str = "/usr/share/nodejs";
+
 /// The libraries the Python adapter drives.
-pub const PYTHON_LIBRARIES: [&str; 1] = ["redis-py"];
+pub const PYTHON_LIBRARIES: [&str; 3] = ["redis-py", "valkey-py", "valkey-glide"];
+
+/// Every library a shipped adapter drives.
+pub const SHIPPED: &[&str] = &["redis-py", "valkey-py", "valkey-glide", "node-redis"];
 
 /// How an adapter is started.
 #[derive(Debug, Clone)]
@@ -42,16 +51,21 @@ pub struct Adapter {
     pub library: String,
     pub program: PathBuf,
     pub args: Vec<OsString>,
+    /// Its environment, beside the tool's own.
+    pub env: Vec<(OsString, OsString)>,
+    /// The nice value the adapter runs at (the workload's own threads'),
+    /// where the tool may set it (root); `None`: inherited.
+    pub nice: Option<i32>,
 }
 
 /// Why an adapter could not be set up: the environment, before anything runs.
 #[derive(Debug, thiserror::Error)]
 pub enum AdapterError {
     #[error(
-        "client library {library}: its adapter's interpreter {path} is missing (run ./bootstrap.sh --deps-only, or set REDIS_DRILL_ADAPTERS)"
+        "client library {library}: its adapter needs {path}, which is missing (run ./bootstrap.sh --deps-only, or set REDIS_DRILL_ADAPTERS)"
     )]
     Missing { library: String, path: PathBuf },
-    #[error("client library {0}: no shipped adapter drives it (shipped: {list})", list = PYTHON_LIBRARIES.join(", "))]
+    #[error("client library {0}: no shipped adapter drives it (shipped: {list})", list = SHIPPED.join(", "))]
     Unknown(String),
     #[error("client library {library}: {what}: {source}")]
     Io {
@@ -81,6 +95,9 @@ impl Adapter {
     /// The shipped adapter for `library`; its script is written into `dir`
     /// (the run's own folder, removed with it).
     pub fn shipped(library: &str, dir: &Path) -> Result<Adapter, AdapterError> {
+        if library == "node-redis" {
+            return Self::node(library, dir);
+        }
         if !PYTHON_LIBRARIES.contains(&library) {
             return Err(AdapterError::Unknown(library.to_string()));
         }
@@ -101,8 +118,44 @@ impl Adapter {
             library: library.to_string(),
             program: python,
             args: vec!["-u".into(), script.into_os_string()],
+            env: Vec::new(),
+            nice: None,
         })
     }
+
+    /// The node-redis adapter: Debian's Node.js and node-redis.
+    fn node(library: &str, dir: &Path) -> Result<Adapter, AdapterError> {
+        let missing = |path: PathBuf| AdapterError::Missing {
+            library: library.to_string(),
+            path,
+        };
+        let node = which("node").ok_or_else(|| missing("node".into()))?;
+        let package = Path::new(NODE_PATH).join("redis/package.json");
+        if !package.exists() {
+            return Err(missing(package));
+        }
+        let script = dir.join("adapter.js");
+        std::fs::write(&script, NODE_ADAPTER).map_err(|source| AdapterError::Io {
+            library: library.to_string(),
+            what: format!("write {}", script.display()),
+            source,
+        })?;
+        Ok(Adapter {
+            library: library.to_string(),
+            program: node,
+            args: vec![script.into_os_string()],
+            env: vec![("NODE_PATH".into(), NODE_PATH.into())],
+            nice: None,
+        })
+    }
+}
+
+/// `program` on the PATH, if it is there.
+fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
 }
 
 /// Time bounds of one adapter's run.
@@ -204,6 +257,9 @@ enum Event {
     Eof,
 }
 
+/// How much of an adapter's stderr is kept (its end).
+const STDERR_KEPT: usize = 64 * 1024;
+
 /// How often the host looks for a hung adapter while it waits for lines.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -220,17 +276,43 @@ pub fn run(
     clock: &Clock,
     limits: Limits,
 ) -> Result<GroupRun, AdapterError> {
+    run_with(adapter, hello, ops, clock, limits, |_| {})
+}
+
+/// [`run`], telling `on_ready` as soon as the adapter is ready (its `ready`
+/// line) or cannot be (why), before the first op is pulled: a workload
+/// starts its schedule only when every adapter is ready.
+pub fn run_with(
+    adapter: &Adapter,
+    hello: &Hello,
+    ops: impl Iterator<Item = OpLine> + Send + 'static,
+    clock: &Clock,
+    limits: Limits,
+    on_ready: impl FnOnce(Result<&Ready, &str>),
+) -> Result<GroupRun, AdapterError> {
     let io = |what: &str, source| AdapterError::Io {
         library: adapter.library.clone(),
         what: what.to_string(),
         source,
     };
-    let mut child = Command::new(&adapter.program)
-        .args(&adapter.args)
+    let mut cmd = Command::new(&adapter.program);
+    cmd.args(&adapter.args)
+        .envs(adapter.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
+        .process_group(0);
+    if let Some(nice) = adapter.nice {
+        // SAFETY: setpriority is async-signal-safe; a refusal (no
+        // privilege) leaves the inherited value, which the caller reports.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::setpriority(libc::PRIO_PROCESS, 0, nice);
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd
         .spawn()
         .map_err(|e| io(&format!("start {}", adapter.program.display()), e))?;
     let mut stdin = child.stdin.take().expect("piped");
@@ -259,9 +341,21 @@ pub fn run(
         }
         let _ = tx.send(Event::Eof);
     });
+    // Its stderr, of which the last STDERR_KEPT bytes are kept: a library
+    // that logs every redirect writes megabytes in a drill.
     let errs = std::thread::spawn(move || {
         let mut buf = Vec::new();
-        let _ = stderr.read_to_end(&mut buf);
+        let mut chunk = [0u8; 8192];
+        // Bounded by the adapter's life: EOF when it exits.
+        while let Ok(n) = stderr.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if buf.len() > 2 * STDERR_KEPT {
+                buf.drain(..buf.len() - STDERR_KEPT);
+            }
+        }
         buf
     });
 
@@ -281,6 +375,10 @@ pub fn run(
             Ok(Event::Eof) => out.fault("exited before it was ready".into()),
             Err(_) => out.fault(format!("not ready within {:?}", limits.ready)),
         }
+    }
+    match (&out.ready, &out.problem) {
+        (Some(r), None) => on_ready(Ok(r)),
+        (_, p) => on_ready(Err(p.as_deref().unwrap_or("not ready"))),
     }
 
     if out.problem.is_none() {
@@ -306,6 +404,10 @@ pub fn run(
                 }
                 lock(&sent2).insert(op.id, op.due_ns);
                 writeln!(w, "{}", protocol::op_line(&op))?;
+                // Out now: the iterator may wait before it yields the next
+                // one, and a line held in the buffer would reach the
+                // adapter after its due time.
+                w.flush()?;
             }
             writeln!(w, "{}", protocol::end_line())?;
             w.flush()?;

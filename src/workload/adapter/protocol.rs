@@ -34,6 +34,11 @@ pub struct Hello {
     pub epoch_monotonic_ns: u64,
     /// The library's settings as the scenario names them, passed through.
     pub settings: serde_json::Map<String, serde_json::Value>,
+    /// Ops in flight at once at most, over all its clients (absent: the
+    /// adapter's own default). An op due while this many are in flight is
+    /// sent when one ends, and the wait shows as its lag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u32>,
 }
 
 /// The adapter's first line.

@@ -1,0 +1,145 @@
+//! The client-libraries section: when a drill ran clients of more than
+//! one library, one table with a column per library (its name and version
+//! in the column's head) and a row per figure, then each library's
+//! settings, its errors as it raised them, and what went wrong with an
+//! adapter, in its own words.
+
+use super::model::{ClientLibrary, Report};
+use super::section::{EMPTY, Row, Section, Table};
+use super::text::ms;
+
+/// A figure, or `unknown` when its key is in the library's unknowns
+/// because its adapter failed; a figure measured but in doubt (the
+/// self-check) keeps its value, marked.
+fn or_unknown(l: &ClientLibrary, key: &str, v: String) -> String {
+    if !l.unknown.contains_key(key) {
+        v
+    } else if l.problem.is_some() || v == EMPTY {
+        "unknown".into()
+    } else {
+        format!("{v} {DOUBT}")
+    }
+}
+
+/// The sign of a figure measured but not to be trusted.
+const DOUBT: &str = "(unknown)";
+
+/// The column head: the group's name, its library's version.
+fn head(l: &ClientLibrary) -> String {
+    let v = l.version.as_deref().unwrap_or("version unknown");
+    if l.name == l.library {
+        format!("{} {v}", l.name)
+    } else {
+        format!("{} ({} {v})", l.name, l.library)
+    }
+}
+
+/// Each phase's p99 latency (ok ops) of a library, or `unknown`.
+fn p99(l: &ClientLibrary, phase: &str) -> String {
+    match l.summary.latency_ms.get(phase) {
+        Some(x) if x.count > 0 => or_unknown(l, &format!("latency {phase}"), ms(x.p99)),
+        _ => EMPTY.into(),
+    }
+}
+
+/// The section; empty when the drill ran one library.
+pub(super) fn section(r: &Report) -> Section {
+    let libs = &r.client_libraries;
+    if libs.is_empty() {
+        return Section::default();
+    }
+    let mut s = Section::titled("Client libraries");
+    s.text("The same schedule of ops, through each library's own cluster client, side by side: every figure is that library's clients' alone.");
+    let mut heads: Vec<String> = vec!["".into()];
+    heads.extend(libs.iter().map(head));
+    let head_refs: Vec<&str> = heads.iter().map(String::as_str).collect();
+    let mut t = Table::new(&head_refs);
+    let mut row = |label: &str, f: &dyn Fn(&ClientLibrary) -> String| {
+        let mut cells = vec![label.to_string()];
+        cells.extend(libs.iter().map(f));
+        let unknown = (cells.iter().skip(1)).position(|c| c == "unknown" || c.ends_with(DOUBT));
+        t.rows.push(match unknown {
+            Some(i) => Row::marked_at(cells, Some(super::section::Mark::Unknown), i + 1),
+            None => Row::new(cells),
+        });
+    };
+    row("clients", &|l| l.clients.to_string());
+    row("ops ok", &|l| l.summary.ops_ok.to_string());
+    row("ops failed", &|l| l.summary.ops_failed.to_string());
+    row("ops indeterminate", &|l| {
+        l.summary.ops_indeterminate.to_string()
+    });
+    row("downtime (longest, any shard)", &|l| {
+        or_unknown(l, "downtime", ms(l.downtime_ms))
+    });
+    row("longest wait between successes", &|l| {
+        or_unknown(l, "downtime", ms(l.longest_wait_ms))
+    });
+    row("write downtime", &|l| {
+        or_unknown(l, "writes", ms(l.write_downtime_ms))
+    });
+    let mut shards: Vec<&String> = libs
+        .iter()
+        .flat_map(|l| l.downtime_by_shard_ms.keys())
+        .collect();
+    shards.sort();
+    shards.dedup();
+    for shard in shards {
+        row(
+            &format!("downtime, shard {shard}"),
+            &|l| match l.downtime_by_shard_ms.get(shard) {
+                Some(v) => or_unknown(l, "downtime", ms(*v)),
+                None => or_unknown(l, "downtime", EMPTY.into()),
+            },
+        );
+    }
+    for p in &r.phases {
+        row(&format!("p99 latency, {}", p.name), &|l| p99(l, &p.name));
+    }
+    row("lost acknowledged writes", &|l| {
+        or_unknown(l, "lost", l.lost_acknowledged_writes.to_string())
+    });
+    if libs.iter().any(|l| l.stale.is_some()) {
+        row("stale reads", &|l| match &l.stale {
+            Some(st) => or_unknown(l, "stale", format!("{} of {}", st.stale_reads, st.reads)),
+            None => EMPTY.into(),
+        });
+    }
+    s.table(t);
+    let mut notes = Vec::new();
+    for l in libs {
+        if !l.settings.is_empty() {
+            let set: Vec<String> = (l.settings.iter())
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            notes.push(format!("{} settings: {}", l.name, set.join(", ")));
+        }
+        if !l.error_classes.is_empty() {
+            let errs: Vec<String> = (l.error_classes.iter())
+                .map(|(k, n)| format!("{k} ×{n}"))
+                .collect();
+            notes.push(format!("{} errors: {}", l.name, errs.join(", ")));
+        }
+        for (k, why) in &l.unknown {
+            if l.problem.is_none() {
+                notes.push(format!("{} {k} unknown: {why}", l.name));
+            }
+        }
+        if let Some(p) = &l.problem {
+            let tail = if l.stderr_tail.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (its stderr ended: {})",
+                    l.stderr_tail.lines().last().unwrap_or_default()
+                )
+            };
+            notes.push(format!(
+                "{}: every figure unknown — {p}{tail}; its ops without a result are counted indeterminate, never lost",
+                l.name
+            ));
+        }
+    }
+    s.list(notes);
+    s
+}

@@ -1,0 +1,221 @@
+//! The client-libraries checker: when a drill ran clients of more than one
+//! library (`workload.clients` groups), what each library's clients saw —
+//! downtime per shard, failed and indeterminate ops, latency by phase,
+//! lost acknowledged writes, stale reads, error classes — apart, each under
+//! its library's name and version (`client_libraries`). redis-rs's app
+//! clients are the first column; each adapter's group follows. A group
+//! whose adapter failed (crashed, hung, broke the protocol) has every
+//! figure `unknown`, with the adapter's own words; one that could not keep
+//! the schedule has its latency `unknown` in those phases, as the built-in
+//! clients' self-check does.
+
+use std::collections::BTreeMap;
+
+use super::clients::summarize;
+use super::data::stale_side;
+use super::{Checker, Run};
+use crate::checker;
+use crate::record::ops::{ClientMode, Op, Outcome};
+use crate::report::ClientLibrary;
+
+/// Successes are counted in buckets this long for the report's chart.
+pub const BUCKET_MS: u64 = 100;
+
+/// The client-libraries checker.
+pub(crate) struct Libraries;
+
+impl Checker for Libraries {
+    type Section = Vec<ClientLibrary>;
+
+    fn check(&self, run: &Run) -> Vec<ClientLibrary> {
+        let r = run.record;
+        let e = &r.engine;
+        if e.adapters.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        if r.app_clients > 0 {
+            let lib = e.app_library.clone().unwrap_or_default();
+            out.push(library(
+                run,
+                Group {
+                    name: lib.library.clone(),
+                    library: lib.library,
+                    version: Some(lib.version),
+                    settings: lib.settings,
+                    clients: (0, r.app_clients),
+                    mode: ClientMode::App,
+                    problem: None,
+                    stderr_tail: String::new(),
+                },
+            ));
+        }
+        for a in &e.adapters {
+            out.push(library(
+                run,
+                Group {
+                    name: a.name.clone(),
+                    library: a.library.clone(),
+                    version: a.version.clone(),
+                    settings: a.settings.clone(),
+                    clients: (a.first_client, a.clients),
+                    mode: ClientMode::Adapter,
+                    problem: a.problem.clone(),
+                    stderr_tail: a.stderr_tail.clone(),
+                },
+            ));
+        }
+        out
+    }
+}
+
+/// One library's clients, as the record has them.
+struct Group {
+    name: String,
+    library: String,
+    version: Option<String>,
+    settings: serde_json::Map<String, serde_json::Value>,
+    /// (first client number, clients).
+    clients: (u32, u32),
+    mode: ClientMode,
+    problem: Option<String>,
+    stderr_tail: String,
+}
+
+impl Group {
+    fn has(&self, mode: ClientMode, client: u32) -> bool {
+        let (first, n) = self.clients;
+        mode == self.mode && (first..first + n).contains(&client)
+    }
+}
+
+fn library(run: &Run, g: Group) -> ClientLibrary {
+    let r = run.record;
+    let ops: Vec<&Op> = (run.history.iter())
+        .filter(|o| g.has(o.mode, o.client))
+        .collect();
+    let cuts = run.cuts();
+    let all = cuts.view(ops.iter().copied(), &format!("{} ops", g.name));
+    let writes = cuts.view(
+        ops.iter().copied().filter(|o| o.is_write()),
+        &format!("{} writes", g.name),
+    );
+    let mut summary = summarize(&ops, g.clients.1, &r.phases);
+    let mut unknown = BTreeMap::new();
+    if let Some(p) = &g.problem {
+        // Nothing this group recorded can be trusted: every figure unknown.
+        let keys = ["downtime", "writes", "lost", "stale"].map(String::from);
+        let phases = r.phases.iter().map(|p| format!("latency {}", p.name));
+        for k in keys.into_iter().chain(phases) {
+            unknown.insert(k, p.clone());
+        }
+    } else {
+        if let Some(u) = all.unknown.clone() {
+            unknown.insert("downtime".into(), u);
+        }
+        if let Some(u) = writes.unknown.clone() {
+            unknown.insert("writes".into(), u);
+        }
+        // The self-check, as for the built-in clients: a phase whose
+        // tool lag p99 is over the bound measured the client's backlog.
+        let check = checker::self_check(
+            &(summary.tool_lag_ms.iter())
+                .map(|(k, l)| {
+                    let t = checker::Timing {
+                        tool_lag: *l,
+                        ..Default::default()
+                    };
+                    (k.clone(), t)
+                })
+                .collect(),
+            r.max_tool_lag_ms,
+        );
+        for (phase, c) in check.phases.iter().filter(|(_, c)| !c.ok) {
+            unknown.insert(
+                format!("latency {phase}"),
+                format!(
+                    "ops were sent late (tool lag p99 {:.2} ms; bound {} ms): the latency measured the client's own backlog as much as Redis",
+                    c.tool_lag_p99_ms, r.max_tool_lag_ms
+                ),
+            );
+        }
+    }
+    if g.problem.is_some() {
+        summary.unknown.insert(
+            "ops".into(),
+            "its adapter failed: these counts are of what it reported".into(),
+        );
+    }
+    let lost = run.lost();
+    let (first, n) = g.clients;
+    let lost_acks = (lost.lost_acks_by_client.iter())
+        .filter(|(c, _)| (first..first + n).contains(*c))
+        .map(|(_, k)| k)
+        .sum();
+    let stale = run
+        .stale()
+        .map(|st| stale_side(run.history, &st.stale, |o| g.has(o.mode, o.client)))
+        .filter(|s| s.reads > 0);
+    ClientLibrary {
+        name: g.name,
+        library: g.library,
+        version: g.version,
+        settings: g.settings,
+        clients: n,
+        downtime_ms: all.max_ms,
+        write_downtime_ms: writes.max_ms,
+        longest_wait_ms: (all.shards.per_shard.values())
+            .map(|d| d.longest_gap_ms)
+            .fold(0.0, f64::max),
+        downtime_by_shard_ms: (all.shards.per_shard.iter())
+            .map(|(s, d)| (s.clone(), d.ms))
+            .collect(),
+        lost_acknowledged_writes: lost_acks,
+        stale,
+        error_classes: error_classes(&ops),
+        ok_per_bucket: ok_per_bucket(&ops, r.end_ns),
+        summary,
+        unknown,
+        problem: g.problem,
+        stderr_tail: g.stderr_tail,
+    }
+}
+
+/// Failed and indeterminate ops by the error as the library raised it:
+/// an adapter's `class` (the message's head before `: `), else the tool's
+/// kind.
+fn error_classes(ops: &[&Op]) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for o in ops {
+        let class = match &o.outcome {
+            Outcome::Ok => continue,
+            Outcome::Fail { message, .. } | Outcome::Indeterminate { message }
+                if o.mode == ClientMode::Adapter =>
+            {
+                let head = message.split(": ").next().unwrap_or_default();
+                if head.is_empty() || head.contains(' ') {
+                    o.outcome.label().to_string()
+                } else {
+                    head.to_string()
+                }
+            }
+            other => other.label().to_string(),
+        };
+        *out.entry(class).or_default() += 1;
+    }
+    out
+}
+
+/// Ok ops by the [`BUCKET_MS`] bucket of their end, from the run's start
+/// to `end_ns`.
+fn ok_per_bucket(ops: &[&Op], end_ns: u64) -> Vec<u32> {
+    let bucket = BUCKET_MS * 1_000_000;
+    let n = (end_ns / bucket + 1) as usize;
+    let mut out = vec![0u32; n];
+    for o in ops.iter().filter(|o| o.is_ok()) {
+        if let Some(b) = out.get_mut((o.end_ns / bucket) as usize) {
+            *b += 1;
+        }
+    }
+    out
+}

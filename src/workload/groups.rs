@@ -1,0 +1,231 @@
+//! `workload.clients`: how many app clients, of which client library.
+//!
+//! ```yaml
+//! clients: 8                                   # eight redis-rs app clients
+//! clients:                                     # or groups, one per library
+//!   - {library: redis-rs, count: 8}
+//!   - {library: redis-py, count: 8}
+//!   - {library: redis-py, count: 8, name: redis-py-refresh,
+//!      settings: {reinitialize_steps: 1}}
+//! ```
+//!
+//! redis-rs is built in; every other library runs as an adapter process
+//! ([`super::adapter`]) whose group is reported apart, under its name. Pure:
+//! parsing and checking.
+
+use std::fmt;
+
+use serde::de::{self, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The built-in library: the tool's own redis-rs cluster client.
+pub const REDIS_RS: &str = "redis-rs";
+
+/// The app clients of a workload: the built-in redis-rs ones, and groups of
+/// other libraries' clients run by adapters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Clients {
+    /// redis-rs app clients (the number `clients: N` gives).
+    pub redis_rs: u32,
+    /// Groups of another library's clients, in the order given.
+    pub groups: Vec<ClientGroup>,
+}
+
+/// One group of a library's clients, run by that library's adapter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientGroup {
+    /// The library, as the shipped adapters name it (`redis-py`, ...).
+    pub library: String,
+    /// Clients: each a client object of the library, with its own connections.
+    pub count: u32,
+    /// How the report names the group (default: the library's name); two
+    /// groups of one library with different settings need a name each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The library's settings, by the library's own names, passed to its
+    /// client as they are (and recorded in the report as the library runs
+    /// with them, defaults included).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ClientGroup {
+    /// The group's name in the report: its `name`, else its library's.
+    pub fn label(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.library)
+    }
+}
+
+impl From<u32> for Clients {
+    fn from(redis_rs: u32) -> Clients {
+        Clients {
+            redis_rs,
+            groups: Vec::new(),
+        }
+    }
+}
+
+impl Clients {
+    /// App clients of the adapters' groups.
+    pub fn adapted(&self) -> u32 {
+        self.groups.iter().map(|g| g.count).sum()
+    }
+
+    /// App clients of every library.
+    pub fn all(&self) -> u32 {
+        self.redis_rs + self.adapted()
+    }
+
+    /// What is wrong with the groups, if anything: a count of 0, a name
+    /// given twice, redis-rs with settings (its settings are the workload's
+    /// own fields).
+    pub fn problem(&self) -> Option<String> {
+        let mut seen: Vec<&str> = Vec::new();
+        if self.redis_rs > 0 && !self.groups.is_empty() {
+            seen.push(REDIS_RS);
+        }
+        for g in &self.groups {
+            if g.count == 0 {
+                return Some(format!("clients: the {} group has count 0", g.label()));
+            }
+            if g.label().is_empty() {
+                return Some("clients: a group's name is empty".into());
+            }
+            if seen.contains(&g.label()) {
+                return Some(format!(
+                    "clients: two groups are named {}; give one a `name:` of its own",
+                    g.label()
+                ));
+            }
+            seen.push(g.label());
+        }
+        None
+    }
+}
+
+impl Serialize for Clients {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.groups.is_empty() {
+            return s.serialize_u32(self.redis_rs);
+        }
+        let mut all = Vec::new();
+        if self.redis_rs > 0 {
+            all.push(ClientGroup {
+                library: REDIS_RS.into(),
+                count: self.redis_rs,
+                name: None,
+                settings: serde_json::Map::new(),
+            });
+        }
+        all.extend(self.groups.iter().cloned());
+        all.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Clients {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Clients;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "a number of redis-rs clients, or a list of groups ({library: redis-py, count: 8, settings: {...}})",
+                )
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Clients, E> {
+                u32::try_from(v)
+                    .map(Clients::from)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Clients, E> {
+                u32::try_from(v)
+                    .map(Clients::from)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Clients, A::Error> {
+                let mut out = Clients::default();
+                let mut rs = false;
+                // Bounded by the document.
+                while let Some(g) = seq.next_element::<ClientGroup>()? {
+                    if g.library == REDIS_RS {
+                        if rs {
+                            return Err(de::Error::custom(
+                                "redis-rs is listed twice (it is one group: the workload's own settings apply to it)",
+                            ));
+                        }
+                        if !g.settings.is_empty() || g.name.is_some() {
+                            return Err(de::Error::custom(
+                                "redis-rs takes no `settings:` or `name:` here: its settings are the workload's own fields (timeout_ms, app_retries, app_connection, replica_reads)",
+                            ));
+                        }
+                        rs = true;
+                        out.redis_rs = g.count;
+                    } else {
+                        out.groups.push(g);
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<Clients, String> {
+        serde_saphyr::from_str::<Clients>(yaml).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_number_is_redis_rs_clients_and_a_list_is_groups() {
+        assert_eq!(parse("8").unwrap(), Clients::from(8));
+        let c = parse(
+            "- {library: redis-rs, count: 4}\n- {library: redis-py, count: 2, settings: {socket_timeout: 1}}\n",
+        )
+        .unwrap();
+        assert_eq!(c.redis_rs, 4);
+        assert_eq!(c.groups.len(), 1);
+        assert_eq!(c.groups[0].label(), "redis-py");
+        assert_eq!(c.groups[0].settings["socket_timeout"], 1);
+        assert_eq!((c.adapted(), c.all()), (2, 6));
+        assert_eq!(c.problem(), None);
+    }
+
+    #[test]
+    fn groups_round_trip_and_a_plain_count_stays_a_number() {
+        let c =
+            parse("- {library: redis-rs, count: 4}\n- {library: redis-py, count: 2}\n").unwrap();
+        let back = serde_json::to_value(&c).unwrap();
+        assert_eq!(back[0]["library"], "redis-rs");
+        assert_eq!(back[1]["count"], 2);
+        assert_eq!(serde_json::to_value(Clients::from(3)).unwrap(), 3);
+    }
+
+    #[test]
+    fn bad_groups_are_named() {
+        let e = parse("- {library: redis-rs, count: 1}\n- {library: redis-rs, count: 2}\n")
+            .unwrap_err();
+        assert!(e.contains("listed twice"), "{e}");
+        let e = parse("- {library: redis-rs, count: 1, settings: {a: 1}}\n").unwrap_err();
+        assert!(e.contains("workload's own fields"), "{e}");
+        let e = parse("- {library: redis-py, count: 1, retries: 3}\n").unwrap_err();
+        assert!(e.contains("retries"), "{e}");
+        let c =
+            parse("- {library: redis-py, count: 1}\n- {library: redis-py, count: 2}\n").unwrap();
+        assert!(
+            c.problem()
+                .unwrap()
+                .contains("two groups are named redis-py")
+        );
+        let c = parse("- {library: redis-py, count: 0}\n").unwrap();
+        assert!(c.problem().unwrap().contains("count 0"));
+        let c =
+            parse("- {library: redis-py, count: 1}\n- {library: redis-py, count: 1, name: b}\n")
+                .unwrap();
+        assert_eq!(c.problem(), None);
+    }
+}
