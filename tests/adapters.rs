@@ -18,6 +18,15 @@ use redis_drill::record::timeline::Clock;
 use redis_drill::workload::adapter::protocol::{Ended, Hello, OpLine, PROTOCOL};
 use redis_drill::workload::adapter::{self, Adapter, Limits};
 
+/// One test of this file at a time: the drills run five client
+/// libraries' processes, and the schedule test beside one of them measured
+/// the machine's two cores, not the adapter.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn hello(library: &str, nodes: Vec<String>, clients: u32, clock: &Clock) -> Hello {
     Hello {
         protocol: PROTOCOL,
@@ -28,6 +37,7 @@ fn hello(library: &str, nodes: Vec<String>, clients: u32, clock: &Clock) -> Hell
         epoch_monotonic_ns: clock.epoch_monotonic_ns(),
         settings: serde_json::Map::new(),
         max_in_flight: None,
+        deadline_ms: None,
     }
 }
 
@@ -49,6 +59,7 @@ fn get(addr: SocketAddr, key: &str) -> String {
 
 #[test]
 fn the_redis_py_adapter_keeps_the_schedule_and_its_writes_read_back() {
+    let _serial = one_at_a_time();
     let env = Env::new("process");
     let topo = env.write(
         "c.yaml",
@@ -160,6 +171,7 @@ fn gone(pidfile: &Path) -> bool {
 
 #[test]
 fn a_faulty_adapter_is_named_with_its_line_and_leaves_nothing_running() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let clock = Clock::start();
     let ops: Vec<OpLine> = (0..5)
@@ -231,4 +243,141 @@ fn a_faulty_adapter_is_named_with_its_line_and_leaves_nothing_running() {
         assert!(run.results.len() <= 1, "{name}: {:?}", run.results);
         assert!(gone(&pidfile), "{name}: the adapter is still running");
     }
+}
+
+/// A drill whose app clients are every shipped library, `count` each, on a
+/// three-primary cluster, through a coordinated failover (which loses no
+/// acknowledged write).
+fn matrix_scenario(env: &Env, libraries: &[&str], count: u32) -> std::path::PathBuf {
+    let groups: String = libraries
+        .iter()
+        .map(|l| format!("    - {{library: {l}, count: {count}}}\n"))
+        .collect();
+    env.write(
+        "matrix.yaml",
+        &format!(
+            "name: matrix\ntopology: {}\nworkload:\n  clients:\n{groups}  probe_clients: 1\n  model: {{open: {{rate: 400}}}}\n  keys: 2000\n  mix: {{get: 50, set: 50}}\n  timeout_ms: 500\n  app_retries: 3\nbaseline_ms: 1500\nsettle_ms: 2000\nfaults:\n  - {{fault: failover, target: replica_of:primary_of:0, mode: default, at_ms: 0}}\nslo:\n  max_lost_acknowledged_writes: 0\n",
+            common::topology("cluster-3x1-fast.yaml").display()
+        ),
+    )
+}
+
+const EVERY_LIBRARY: [&str; 5] = [
+    "redis-rs",
+    "redis-py",
+    "valkey-py",
+    "valkey-glide",
+    "node-redis",
+];
+
+#[test]
+fn a_drill_measures_every_shipped_library_beside_redis_rs() {
+    let _serial = one_at_a_time();
+    let env = Env::new("process");
+    // The adapters' scripts are written under TMPDIR: none may outlive the run.
+    let tmp = tempfile::tempdir().unwrap();
+    env.set_vars(&[("TMPDIR", tmp.path().to_str().unwrap())]);
+    let file = matrix_scenario(&env, &EVERY_LIBRARY, 2);
+    let d = env.drill(&file, &[]);
+    let out = d.output();
+    d.assert_code(0);
+    let r = d.report();
+    let libs = &r.client_libraries;
+    let names: Vec<(&str, Option<&str>)> = libs
+        .iter()
+        .map(|l| (l.name.as_str(), l.version.as_deref()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("redis-rs", Some("1.8.1")),
+            ("redis-py", Some("8.1.0")),
+            ("valkey-py", Some("6.2.0")),
+            ("valkey-glide", Some("2.6.0")),
+            ("node-redis", Some("4.5.1")),
+        ],
+        "{out}"
+    );
+    // 400 ops/s over 11 clients for ~5 s: every library ran its share, and
+    // every write it said was acknowledged is in the final state (the
+    // final read-back explains every key, adapters' writes included).
+    for l in libs {
+        assert!(l.problem.is_none(), "{}: {:?}", l.name, l.problem);
+        assert_eq!(l.clients, 2, "{}", l.name);
+        assert!(
+            l.summary.ops_ok > 200,
+            "{}: {} ok\n{out}",
+            l.name,
+            l.summary.ops_ok
+        );
+        assert_eq!(l.lost_acknowledged_writes, 0, "{}", l.name);
+        assert!(!l.settings.is_empty(), "{}: no settings recorded", l.name);
+        assert!(!l.ok_per_bucket.is_empty(), "{}", l.name);
+    }
+    assert_eq!(r.checks.lost_writes, 0, "{out}");
+    let md = std::fs::read_to_string(d.run_dir().join("report.md")).unwrap();
+    assert!(
+        md.contains("| | redis-rs 1.8.1 | redis-py 8.1.0 | valkey-py 6.2.0 | valkey-glide 2.6.0 | node-redis 4.5.1 |"),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(d.run_dir().join("report.html")).unwrap();
+    assert!(html.contains("Successes by client library"));
+    let left = common::processes_mentioning(tmp.path());
+    assert!(left.is_empty(), "adapters left running: {left:?}");
+}
+
+#[test]
+fn an_adapter_that_dies_mid_drill_makes_its_library_unknown_and_loses_nothing() {
+    let _serial = one_at_a_time();
+    let env = Env::new("process");
+    let tmp = tempfile::tempdir().unwrap();
+    // An adapters folder whose Python is the real one, killed 3 s after it
+    // starts: in the middle of the drill's baseline.
+    let adapters = tmp.path().join("adapters");
+    let bin = adapters.join("python/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let real = adapter::python_env();
+    let python = bin.join("python");
+    std::fs::write(
+        &python,
+        format!(
+            "#!/bin/sh\nexec timeout -s KILL 3 {} \"$@\"\n",
+            real.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.set_vars(&[
+        ("TMPDIR", tmp.path().to_str().unwrap()),
+        ("REDIS_DRILL_ADAPTERS", adapters.to_str().unwrap()),
+    ]);
+    let file = matrix_scenario(&env, &["redis-rs", "redis-py"], 2);
+    let d = env.drill(&file, &[]);
+    let out = d.output();
+    let r = d.report();
+    let py = &r.client_libraries[1];
+    let problem = py.problem.as_deref().unwrap_or_default();
+    assert!(
+        problem.starts_with("adapter redis-py: exited"),
+        "{problem}\n{out}"
+    );
+    for k in ["downtime", "lost", "latency baseline"] {
+        assert!(py.unknown.contains_key(k), "{k}: {:?}", py.unknown);
+    }
+    // The verdict cannot pass a library it could not measure.
+    assert_eq!(
+        common::slo(r, "adapters_ok").result,
+        redis_drill::report::Verdict::Unknown
+    );
+    assert_eq!(r.verdict, redis_drill::report::Verdict::Unknown, "{out}");
+    // Its ops without a result are indeterminate, never lost writes; the
+    // redis-rs clients beside it were measured.
+    assert_eq!(r.checks.lost_acknowledged_writes, 0, "{out}");
+    assert_eq!(r.checks.lost_writes, 0, "{out}");
+    assert!(py.summary.ops_indeterminate > 0, "{:?}", py.summary);
+    assert!(r.client_libraries[0].problem.is_none());
+    assert!(r.client_libraries[0].summary.ops_ok > 200);
+    let left = common::processes_mentioning(tmp.path());
+    assert!(left.is_empty(), "adapters left running: {left:?}");
 }

@@ -102,6 +102,7 @@ async function main() {
   const effective = Object.assign({}, DEFAULTS, hello.settings || {});
   emit({ type: 'ready', library: 'node-redis', version, settings: effective });
 
+  const deadlineMs = hello.deadline_ms == null ? null : Number(hello.deadline_ms);
   let pending = 0;
   let ended = false;
   let finish;
@@ -113,6 +114,20 @@ async function main() {
     if (nowNs(epoch) < item.due_ns) { setImmediate(start, item); return; }
     const sent = nowNs(epoch);
     const res = { type: 'result', id: item.id, sent_ns: sent };
+    // One answer per op: the library's, or past the hello's deadline_ms
+    // the adapter's own (`indeterminate`: the library never returned).
+    let answered = false;
+    const answer = (r) => {
+      if (answered) return;
+      answered = true;
+      if (watchdog) clearTimeout(watchdog);
+      emit(r);
+      settle();
+    };
+    const watchdog = deadlineMs == null ? null : setTimeout(() => answer({
+      type: 'result', id: item.id, sent_ns: sent, end_ns: nowNs(epoch), outcome: 'indeterminate',
+      class: 'redis-drill.NoReturn', message: `the library had not returned after ${deadlineMs} ms`,
+    }), deadlineMs);
     let p;
     try {
       p = runOp(clients[item.client], item.op, item.key, item.value);
@@ -134,7 +149,7 @@ async function main() {
         res.class = (e && e.constructor && e.constructor.name) || 'Error';
         res.message = String((e && e.message) || e).slice(0, 300);
       }
-    }).then(() => { emit(res); settle(); });
+    }).then(() => answer(res));
   };
 
   for (;;) {
@@ -149,11 +164,10 @@ async function main() {
   }
   ended = true;
   if (pending > 0) await allDone;
-  for (const c of clients) {
-    try { await c.disconnect(); } catch (e) { /* gone already */ }
-  }
   emit({ type: 'done' });
-  return 0;
+  // Not a graceful disconnect: a library may hold a request or a
+  // reconnect for minutes; every op is answered, so the process ends here.
+  process.exit(0);
 }
 
 main().then((code) => { process.exitCode = code; }, (e) => {

@@ -262,9 +262,64 @@ class Unsupported(Exception):
 # The harness: a dispatcher, a pool of workers, lines.
 
 
+class Ledger:
+    """The ops in flight, so that an op the library holds past the hello's
+    `deadline_ms` is answered `indeterminate` by the harness (the library
+    never returned: it may have been applied) and the library's own late
+    answer, if it comes, is dropped: one result per op, whatever the library
+    does."""
+
+    def __init__(self, epoch, deadline_ms):
+        self.epoch = epoch
+        self.deadline_ns = None if deadline_ms is None else int(deadline_ms) * 1_000_000
+        self.lock = threading.Lock()
+        self.open = {}
+
+    def start(self, op_id, at):
+        """An op handed over (at its due time) or sent (at `at`)."""
+        with self.lock:
+            self.open[op_id] = at
+
+    def sent(self, op_id, at):
+        with self.lock:
+            if op_id in self.open:
+                self.open[op_id] = at
+
+    def left(self):
+        with self.lock:
+            return len(self.open)
+
+    def answer(self, res):
+        """Write the library's answer, unless the op was answered already;
+        under the ledger's lock, so that an op out of the ledger is an op
+        whose line is written (`done` waits for an empty ledger)."""
+        with self.lock:
+            if self.open.pop(res["id"], None) is not None:
+                emit(res)
+
+    def watch(self):
+        """Answer every op held past the deadline; forever, every 100 ms."""
+        if self.deadline_ns is None:
+            return
+        while True:
+            time.sleep(0.1)
+            now = now_ns(self.epoch)
+            with self.lock:
+                late = [(i, t) for i, t in self.open.items() if now - t > self.deadline_ns]
+                for i, t in late:
+                    del self.open[i]
+                    emit({"type": "result", "id": i, "sent_ns": t, "end_ns": now,
+                          "outcome": "indeterminate", "class": "redis-drill.NoReturn",
+                          "message": f"the library had not returned after {self.deadline_ns // 1_000_000} ms"})
+
+
+LEDGER = None
+
+
 def run_op(lib, clients, epoch, item):
     """Run one op on its client now; its result line."""
     sent = now_ns(epoch)
+    LEDGER.sent(item["id"], sent)
     res = {"type": "result", "id": item["id"], "sent_ns": sent}
     try:
         client = clients[int(item["client"])]
@@ -291,12 +346,13 @@ def run_op(lib, clients, epoch, item):
 
 
 def run_and_emit(lib, clients, epoch, item):
-    emit(run_op(lib, clients, epoch, item))
+    LEDGER.answer(run_op(lib, clients, epoch, item))
 
 
 async def run_op_async(lib, clients, epoch, item):
     """run_op for a library whose calls are coroutines."""
     sent = now_ns(epoch)
+    LEDGER.sent(item["id"], sent)
     res = {"type": "result", "id": item["id"], "sent_ns": sent}
     try:
         client = clients[int(item["client"])]
@@ -319,7 +375,7 @@ async def run_op_async(lib, clients, epoch, item):
             res["kind"] = kind
         res["class"] = f"{type(e).__module__}.{type(e).__qualname__}"
         res["message"] = str(e)[:300]
-    emit(res)
+    LEDGER.answer(res)
 
 
 class AsyncRunner:
@@ -352,6 +408,13 @@ class AsyncRunner:
 
 
 def main():
+    # SIGUSR1 writes every thread's stack to $REDIS_DRILL_ADAPTER_STACKS
+    # (a diagnosis aid: where a library holds its threads).
+    if os.environ.get("REDIS_DRILL_ADAPTER_STACKS"):
+        import faulthandler
+        import signal
+        stacks = open(f"{os.environ['REDIS_DRILL_ADAPTER_STACKS']}.{os.getpid()}", "w")
+        faulthandler.register(signal.SIGUSR1, file=stacks, all_threads=True)
     first = sys.stdin.readline()
     if not first:
         return 2
@@ -382,6 +445,9 @@ def main():
     # Ops in flight at once: an op due while every worker is busy waits,
     # and the wait shows as sent - due. Workers start as they are needed.
     workers = max(1, int(hello.get("max_in_flight") or 64))
+    global LEDGER
+    LEDGER = Ledger(epoch, hello.get("deadline_ms"))
+    threading.Thread(target=LEDGER.watch, daemon=True).start()
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
     emit({"type": "ready", "library": lib.name, "version": lib.version,
           "settings": lib.effective})
@@ -396,24 +462,20 @@ def main():
             wait = (int(msg["due_ns"]) - now_ns(epoch)) / 1e9
             if wait > 0:
                 time.sleep(wait)
+            LEDGER.start(msg["id"], int(msg["due_ns"]))
             if runner:
                 runner.submit(run_op_async(lib, clients, epoch, msg))
             else:
                 pool.submit(run_and_emit, lib, clients, epoch, msg)
-    pool.shutdown(wait=True)
-    if runner:
-        runner.drain()
-    for c in clients:
-        if not isinstance(c, Exception):
-            try:
-                if runner:
-                    runner.call(c.close(), 5)
-                else:
-                    c.close()
-            except Exception:  # noqa: BLE001
-                pass
+    # Every op answered, by its library or by the ledger past the deadline;
+    # a thread the library still holds is not waited for.
+    while LEDGER.left() > 0:
+        time.sleep(0.01)
     emit({"type": "done"})
-    return 0
+    _proto.flush()
+    # Not a normal exit: it would join the worker threads, and a library
+    # may hold one for minutes (a connect to an address that vanished).
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,9 @@ pub enum CliError {
     /// `run --read-only` of a drill that writes by nature.
     #[error("{0}")]
     ReadOnly(String),
+    /// `run --clients` that the scenario's workload cannot run.
+    #[error("{0}")]
+    Clients(String),
     /// A command that needs a running topology, and none is up.
     #[error("nothing is up (start one with `redis-drill up TOPOLOGY`)")]
     NothingUp,
@@ -164,6 +167,7 @@ impl CliError {
             CliError::Drill(e) => e.class(),
             CliError::Usage(_)
             | CliError::ReadOnly(_)
+            | CliError::Clients(_)
             | CliError::Security(_)
             | CliError::SecurityMismatch { .. }
             | CliError::FaultArgs { .. }

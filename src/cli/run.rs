@@ -89,6 +89,12 @@ pub(crate) struct Run {
         conflicts_with_all = ["keep", "name", "attach", "run_id"]
     )]
     methods: Vec<crate::cluster::reshard::Method>,
+    /// Run the drill with these app clients instead of the scenario's:
+    /// LIBRARY:COUNT[,LIBRARY:COUNT...] (redis-rs, redis-py, valkey-py,
+    /// valkey-glide, node-redis), e.g. `redis-rs:4,redis-py:4`; each
+    /// library other than redis-rs with its defaults (docs/clients.md).
+    #[arg(long, value_parser = clients_arg)]
+    clients: Option<crate::workload::Clients>,
     /// The run id to label everything with (default: a fresh one). Set by
     /// `nightly`, which removes a hung drill's resources by it.
     #[arg(long, hide = true, value_parser = run_id_arg)]
@@ -108,6 +114,31 @@ fn run_id_arg(s: &str) -> Result<String, String> {
     }
 }
 
+/// `--clients`: LIBRARY:COUNT pairs, comma-separated.
+fn clients_arg(s: &str) -> Result<crate::workload::Clients, String> {
+    use crate::workload::{ClientGroup, Clients, groups::REDIS_RS};
+    let mut out = Clients::default();
+    for part in s.split(',') {
+        let (library, count) = part
+            .split_once(':')
+            .ok_or_else(|| format!("`{part}`: expected LIBRARY:COUNT, e.g. redis-py:4"))?;
+        let count: u32 = count
+            .parse()
+            .map_err(|_| format!("`{part}`: the count `{count}` is not a whole number"))?;
+        if library == REDIS_RS {
+            out.redis_rs += count;
+        } else {
+            out.groups.push(ClientGroup {
+                library: library.to_string(),
+                count,
+                name: None,
+                settings: serde_json::Map::new(),
+            });
+        }
+    }
+    Ok(out)
+}
+
 impl Run {
     /// Run the drill end to end (or on a topology already up, with `--name`)
     /// and return the verdict's exit code.
@@ -115,6 +146,11 @@ impl Run {
         let mut sc = Scenario::load(&self.scenario)?;
         if self.read_only {
             sc = sc.read_only().map_err(CliError::ReadOnly)?;
+        }
+        if let Some(clients) = &self.clients {
+            sc = sc
+                .with_clients(clients.clone())
+                .map_err(CliError::Clients)?;
         }
         if let Some(server) = &self.server {
             for n in &mut sc.topology.nodes {

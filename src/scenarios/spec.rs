@@ -76,6 +76,33 @@ impl Scenario {
     /// figures that need writes (lost writes, staleness) are not measured.
     /// Refused, naming why, for a drill whose point is writing: locks, a
     /// stampede, a replication probe, a reshard (MIGRATE writes), a flush.
+    /// The scenario with these app clients (`run --clients`), checked as
+    /// its own `workload.clients` would be; the error names the file.
+    pub fn with_clients(mut self, clients: crate::workload::Clients) -> Result<Scenario, String> {
+        let bad = |why: String| format!("{}: --clients: {why}", self.source.display());
+        if !self.kv {
+            return Err(bad("this drill has no key/value workload".into()));
+        }
+        if clients.all() == 0 {
+            return Err(bad("a drill needs at least one app client".into()));
+        }
+        if !clients.groups.is_empty() && self.topology.kind != crate::topology::Kind::Cluster {
+            return Err(bad(
+                "client libraries other than redis-rs run against a cluster (not built yet for other kinds)".into(),
+            ));
+        }
+        self.workload.clients = clients;
+        if let Some((field, why)) = self.workload.problem() {
+            let field = field.join(".");
+            return Err(bad(if field.is_empty() {
+                why
+            } else {
+                format!("workload.{field}: {why}")
+            }));
+        }
+        Ok(self)
+    }
+
     pub fn read_only(mut self) -> Result<Scenario, String> {
         let refuse = |what: &str| {
             Err(format!(

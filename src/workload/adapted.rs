@@ -173,11 +173,12 @@ impl Groups {
             let sub = groups._dir.path().join(format!("{i}"));
             std::fs::create_dir_all(&sub)
                 .map_err(|e| WorkloadError::Spec(format!("a folder for an adapter: {e}")))?;
-            let mut adapter = Adapter::shipped(&g.library, &sub)
+            // At the controller's own priority, not the event loops' raised
+            // one: a library's whole runtime (retry storms, hundreds of
+            // threads) raised above the servers starved them and the engine
+            // on a 2-core machine, and the drill measured that.
+            let adapter = Adapter::shipped(&g.library, &sub)
                 .map_err(|e| WorkloadError::Adapter(e.to_string()))?;
-            // At the priority of the workload's own threads: a library is
-            // not to be measured behind the servers on a busy machine.
-            adapter.nice = Some(spec.nice);
             let hello = Hello {
                 protocol: PROTOCOL,
                 library: g.library.clone(),
@@ -187,6 +188,7 @@ impl Groups {
                 epoch_monotonic_ns: clock.epoch_monotonic_ns(),
                 settings: g.settings.clone(),
                 max_in_flight: Some(in_flight(rate, spec, g.count)),
+                deadline_ms: Some(deadline(&limits).as_millis() as u64),
             };
             let (go_tx, go_rx) = mpsc::channel();
             let fed = Arc::new(Mutex::new(Vec::new()));
@@ -278,8 +280,8 @@ impl Groups {
 
     /// After the workload's stop (the feeds see it and end): wait for every
     /// adapter to finish, bounded, and make the history's ops of what each
-    /// was fed. Ops due at or after the stop are left out (the feed may have
-    /// handed one over just before it saw the stop).
+    /// was fed — all of them, those the feed handed over just before it saw
+    /// the stop (due up to the lead after it) included.
     pub(crate) fn finish(self, stop_ns: u64) -> (Vec<Op>, Vec<AdapterStats>) {
         let mut ops = Vec::new();
         let mut stats = Vec::new();
@@ -319,7 +321,10 @@ impl Groups {
                 results = run.results;
             }
             let fed = std::mem::take(&mut *r.fed.lock().unwrap_or_else(|e| e.into_inner()));
-            for f in fed.into_iter().filter(|f| f.due_ns < stop_ns) {
+            // Every op fed is in the history, those due after the stop too:
+            // the adapter had them (up to the lead ahead) and ran them, and
+            // a write it made must be there to explain the final state.
+            for f in fed {
                 s.fed += 1;
                 let op = match results.remove(&f.id) {
                     Some(res) => match op_of(&f, &res) {
@@ -355,6 +360,13 @@ fn in_flight(rate: f64, spec: &WorkloadSpec, count: u32) -> u32 {
     let share = rate * f64::from(count) / f64::from(spec.total_clients().max(1));
     let n = (share * spec.op_bound().as_secs_f64()).ceil() as u32 + count;
     n.min(MAX_IN_FLIGHT)
+}
+
+/// How long an adapter lets its library hold an op before it answers it
+/// itself: 5 s inside the host's hang bound, so that the host's bound
+/// catches only an adapter that is broken, not a library that waits.
+fn deadline(limits: &Limits) -> Duration {
+    limits.drain.saturating_sub(Duration::from_secs(5))
 }
 
 /// The most ops an adapter is asked to keep in flight.

@@ -1,7 +1,8 @@
 //! The verdict: every SLO of the scenario judged against the sections (and
 //! each region's apart), the run's own checks beside them — a cluster that
 //! fails its check at the end, a fault that did not hit when asked, a fault
-//! that could not be performed, a scenario held to nothing — the verdict
+//! that could not be performed, a client library's adapter that failed, a
+//! scenario held to nothing — the verdict
 //! they give, and whether a drill written to fail failed as it should.
 
 use std::collections::BTreeMap;
@@ -117,6 +118,23 @@ pub(crate) fn judge(run: &Run, sections: &Sections) -> Judged {
                 "{} hook run(s) did not end with exit 0 in time, so the faults are not known to have happened as scheduled: {}",
                 hooks.len(),
                 hooks.join("; ")
+            ),
+        ));
+    }
+    // A client library whose adapter failed: the drill was asked to
+    // measure it and could not, so it passes nothing.
+    let broken: Vec<&str> = (r.engine.adapters.iter())
+        .filter_map(|a| a.problem.as_deref())
+        .collect();
+    if !broken.is_empty() {
+        slo.push(entry(
+            "adapters_ok",
+            Some(broken.len() as f64),
+            Verdict::Unknown,
+            format!(
+                "{} client library adapter(s) failed, so their libraries' figures are unknown: {}",
+                broken.len(),
+                broken.join("; ")
             ),
         ));
     }

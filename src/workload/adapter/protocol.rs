@@ -39,6 +39,14 @@ pub struct Hello {
     /// sent when one ends, and the wait shows as its lag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_in_flight: Option<u32>,
+    /// An op its library has not returned this long after it was handed
+    /// over is answered `indeterminate` by the adapter itself (class
+    /// `redis-drill.NoReturn`), and the library's late answer dropped: a
+    /// library that holds an op for minutes (a connect to an address that
+    /// vanished, no timeout set) is measured, not taken for a hung adapter.
+    /// Below the host's hang bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
 }
 
 /// The adapter's first line.
