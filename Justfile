@@ -28,6 +28,10 @@ cluster-reshard *args="": build
 cluster-failover *args="": build
     {{bin}} run scenarios/cluster-failover.yaml {{args}}
 
+# Every shipped client library side by side (redis-rs, redis-py, valkey-py, valkey-glide, node-redis) through a reshard, a kill, a partition and a manual failover
+client-matrix *args="": build
+    {{bin}} run scenarios/client-matrix.yaml {{args}}
+
 # The failover and reshard drills once per server (Redis 7.0, Valkey 8.1, Valkey 9.1; ./bootstrap.sh installs Valkey), same seed, side by side (runs/<drill>/matrix-*/)
 server-matrix *args="": build
     {{bin}} run scenarios/cluster-failover.yaml --servers redis-7.0,valkey-8.1,valkey-9.1 {{args}}

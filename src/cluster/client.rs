@@ -393,3 +393,19 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod version_tests {
+    #[test]
+    fn the_redis_rs_version_named_in_reports_is_the_one_built() {
+        let lock = include_str!("../../Cargo.lock");
+        let at = lock
+            .find("\nname = \"redis\"\n")
+            .expect("redis in Cargo.lock");
+        let version = lock[at..]
+            .lines()
+            .find_map(|l| l.strip_prefix("version = \""))
+            .and_then(|v| v.strip_suffix('"'));
+        assert_eq!(version, Some(super::REDIS_RS_VERSION));
+    }
+}

@@ -32,7 +32,7 @@ pub(crate) fn charts(r: &Report) -> Vec<Chart> {
     if !r.client_libraries.is_empty() {
         all.push(chart(
             "libraries",
-            "Successes by client library (ok ops per 100 ms, as ops/s; fault windows shaded)",
+            "Successes by client library (ok ops per 100 ms, as ops/s, a strip each; fault windows shaded)",
             libraries_chart(r),
         ));
     }
@@ -56,34 +56,94 @@ pub(crate) fn charts(r: &Report) -> Vec<Chart> {
     all
 }
 
-/// Each library's ok ops per 100 ms, on one time axis: where one
-/// library's line drops and another's does not, the library is the cause.
+/// Each library's ok ops per 100 ms, a strip each on one time axis:
+/// where one library's strip drops and another's does not, the library is
+/// the cause. Each strip's y axis goes to twice that library's median rate,
+/// so that one library's burst after a fault (a queue flushed) does not
+/// flatten the others; a point above it is drawn at the top and says so.
 fn libraries_chart(r: &Report) -> Result<String, String> {
-    use plotters::style::RGBColor;
+    use plotters::prelude::*;
     const COLOURS: [RGBColor; 6] = [
         RGBColor(40, 90, 200),
         RGBColor(220, 110, 0),
         RGBColor(40, 150, 60),
         RGBColor(170, 40, 160),
-        RGBColor(120, 120, 120),
+        RGBColor(90, 90, 90),
         RGBColor(200, 40, 40),
     ];
-    let width_s = crate::scenarios::check::LIBRARY_BUCKET_MS as f64 / 1000.0;
-    let series: Vec<super::draw::Series> = (r.client_libraries.iter())
-        .enumerate()
-        .map(|(i, l)| {
-            let points = (l.ok_per_bucket.iter())
-                .enumerate()
-                .map(|(b, n)| ((b as f64 + 0.5) * width_s, f64::from(*n) / width_s))
-                .collect();
-            (l.name.as_str(), COLOURS[i % COLOURS.len()], points)
-        })
-        .collect();
-    if series.iter().all(|s| s.2.is_empty()) {
+    const STRIP: u32 = 110;
+    let libs = &r.client_libraries;
+    if libs.iter().all(|l| l.ok_per_bucket.iter().all(|&n| n == 0)) {
         return Err("No library's ops were counted.".into());
     }
-    super::draw::ops_lines_chart(r, series)
+    let width_s = crate::scenarios::check::LIBRARY_BUCKET_MS as f64 / 1000.0;
+    let x1 = super::draw::run_end_s(r);
+    let h = STRIP * libs.len() as u32 + 70;
+    super::draw::svg(h, |root| {
+        let (strips, axis) = root.split_vertically(h - 70);
+        let areas = strips.split_evenly((libs.len(), 1));
+        for (i, (l, area)) in libs.iter().zip(areas.iter()).enumerate() {
+            let rates: Vec<f64> = (l.ok_per_bucket.iter())
+                .map(|n| f64::from(*n) / width_s)
+                .collect();
+            let mut sorted: Vec<f64> = rates.iter().copied().filter(|v| *v > 0.0).collect();
+            sorted.sort_by(f64::total_cmp);
+            let median = sorted.get(sorted.len() / 2).copied().unwrap_or(1.0);
+            let y1 = (median * 2.0).max(1.0);
+            let colour = COLOURS[i % COLOURS.len()];
+            let mut chart = ChartBuilder::on(area)
+                .margin_left(12)
+                .margin_right(super::draw::LEGEND_W)
+                .margin_top(4)
+                .y_label_area_size(60)
+                .build_cartesian_2d(0f64..x1, 0f64..y1)?;
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(0)
+                .y_labels(3)
+                .y_desc("ops/s")
+                .y_label_formatter(&|v| format!("{v:.0}"))
+                .draw()?;
+            super::draw::shade_faults(&mut chart, r, 0.0, y1)?;
+            let points =
+                (rates.iter().enumerate()).map(|(b, v)| ((b as f64 + 0.5) * width_s, v.min(y1)));
+            chart.draw_series(LineSeries::new(points, colour.stroke_width(2)))?;
+            let over = rates.iter().filter(|v| **v > y1).count();
+            let name = if over > 0 {
+                format!("{} ({over} above the axis)", l.name)
+            } else {
+                l.name.clone()
+            };
+            // Its name in the right margin, beside its strip.
+            area.draw(&Text::new(
+                name,
+                (W_LABEL_X, STRIP as i32 / 2 - 8),
+                ("sans-serif", 13).into_font().color(&colour),
+            ))?;
+        }
+        // The shared time axis under the strips.
+        let mut chart = ChartBuilder::on(&axis)
+            .margin_left(12)
+            .margin_right(super::draw::LEGEND_W)
+            .x_label_area_size(55)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..x1, 0f64..1f64)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .y_labels(0)
+            .x_label_style(("sans-serif", 12))
+            .axis_desc_style(("sans-serif", 13))
+            .x_desc("seconds since the run's start")
+            .draw()?;
+        Ok(())
+    })
 }
+
+/// Where a strip's library name is written, px from the left: in the
+/// right margin the other charts give their legend.
+const W_LABEL_X: i32 = (super::draw::W - super::draw::LEGEND_W + 16) as i32;
 
 /// Latency, every op, and ops over time: from the run's ops when the
 /// report has them, else per second from `report.json`, saying so.

@@ -725,3 +725,56 @@ fn atomic_job_keys_is_a_positive_count_on_atomic_moves() {
         assert!(e.contains(says), "{extra}: {e}");
     }
 }
+
+#[test]
+fn client_library_groups_load_and_their_errors_name_the_field() {
+    const C: &str = "name: c\nkind: cluster\ncluster:\n  shards: 3\n  replicas: 1\n";
+    let base = "name: s\ntopology: c.yaml\nfaults:\n  - {fault: kill, target: s1n1}\n";
+    let open = "  model: {open: {rate: 100}}\n";
+    let s = load_beside(
+        C,
+        &format!("{base}workload:\n  clients:\n    - {{library: redis-rs, count: 2}}\n    - {{library: node-redis, count: 3}}\n{open}"),
+    )
+    .unwrap();
+    assert_eq!(s.workload.clients.redis_rs, 2);
+    assert_eq!(s.workload.clients.groups[0].library, "node-redis");
+    assert_eq!(s.workload.total_clients(), 6);
+    let cases = [
+        (
+            C,
+            format!("{base}workload:\n  clients:\n    - {{library: lettuce, count: 2}}\n{open}"),
+            "DIR/s.yaml:6:3: workload.clients: client library lettuce has no shipped adapter",
+        ),
+        (
+            C,
+            format!("{base}workload:\n  clients:\n    - {{library: redis-py, count: 2}}\n"),
+            "DIR/s.yaml:5:1: workload.model: the redis-py clients run by an adapter keep an open loop's schedule",
+        ),
+        (
+            C,
+            format!(
+                "{base}workload:\n  clients:\n    - {{library: redis-py, count: 2}}\n{open}  mix: {{get: 1, txn: 1}}\n  groups: 10\n"
+            ),
+            "DIR/s.yaml:9:3: workload.mix: the redis-py clients run by an adapter run get, set, incr and del",
+        ),
+        (
+            C,
+            format!(
+                "{base}workload:\n  clients:\n    - {{library: redis-py, count: 1}}\n    - {{library: redis-py, count: 1}}\n{open}"
+            ),
+            "DIR/s.yaml:6:3: workload.clients: clients: two groups are named redis-py",
+        ),
+        (
+            STANDALONE,
+            format!(
+                "{}workload:\n  clients:\n    - {{library: redis-py, count: 1}}\n{open}",
+                base.replace("s1n1", "n1")
+            ),
+            "DIR/s.yaml:6:3: workload.clients: client libraries other than redis-rs run against a cluster",
+        ),
+    ];
+    for (topo, yaml, expected) in cases {
+        let err = load_beside(topo, &yaml).unwrap_err();
+        assert!(err.starts_with(expected), "\n got: {err}\nwant: {expected}");
+    }
+}
