@@ -60,16 +60,21 @@ class RedisPy:
     def __init__(self, hello):
         import redis
         from redis.cluster import ClusterNode, RedisCluster
-        self.redis = redis
-        self.version = redis.__version__
+        self.setup(hello, redis, redis.Redis, RedisCluster, ClusterNode)
+
+    def setup(self, hello, module, plain, cluster, node):
+        """Clients of `module` (redis-py or its fork valkey-py): `cluster`
+        seeded with the hello's nodes, or `plain` on the first."""
+        self.redis = module
+        self.version = module.__version__
         settings = dict(hello.get("settings") or {})
         nodes = [n.rsplit(":", 1) for n in hello["nodes"]]
         if hello["topology"] == "cluster":
-            self.make = lambda: RedisCluster(
-                startup_nodes=[ClusterNode(h, int(p)) for h, p in nodes], **settings)
+            self.make = lambda: cluster(
+                startup_nodes=[node(h, int(p)) for h, p in nodes], **settings)
         else:
             h, p = nodes[0]
-            self.make = lambda: redis.Redis(host=h, port=int(p), **settings)
+            self.make = lambda: plain(host=h, port=int(p), **settings)
         probe = self.make()
         self.effective = self.settings_of(probe, settings)
         probe.close()
@@ -150,19 +155,7 @@ class ValkeyPy(RedisPy):
     def __init__(self, hello):
         import valkey
         from valkey.cluster import ClusterNode, ValkeyCluster
-        self.redis = valkey
-        self.version = valkey.__version__
-        settings = dict(hello.get("settings") or {})
-        nodes = [n.rsplit(":", 1) for n in hello["nodes"]]
-        if hello["topology"] == "cluster":
-            self.make = lambda: ValkeyCluster(
-                startup_nodes=[ClusterNode(h, int(p)) for h, p in nodes], **settings)
-        else:
-            h, p = nodes[0]
-            self.make = lambda: valkey.Valkey(host=h, port=int(p), **settings)
-        probe = self.make()
-        self.effective = self.settings_of(probe, settings)
-        probe.close()
+        self.setup(hello, valkey, valkey.Valkey, ValkeyCluster, ClusterNode)
 
 
 # ---------------------------------------------------------------------------
@@ -316,66 +309,58 @@ class Ledger:
 LEDGER = None
 
 
-def run_op(lib, clients, epoch, item):
-    """Run one op on its client now; its result line."""
+def begin(clients, epoch, item):
+    """The op's result line as it is sent, and its client (or why none)."""
     sent = now_ns(epoch)
     LEDGER.sent(item["id"], sent)
-    res = {"type": "result", "id": item["id"], "sent_ns": sent}
-    try:
-        client = clients[int(item["client"])]
-        if isinstance(client, Exception):
-            raise client
-        v = lib.run(client, item["op"], item["key"], item.get("value"))
-        res["end_ns"] = now_ns(epoch)
+    return {"type": "result", "id": item["id"], "sent_ns": sent}, clients[int(item["client"])]
+
+
+def ended(lib, epoch, res, value=None, error=None):
+    """Complete `res` with how the op ended: its value, or the error the
+    library raised (as the protocol's outcome, kind, class and message)."""
+    res["end_ns"] = now_ns(epoch)
+    if error is None:
         res["outcome"] = "ok"
-        if v is not None:
-            res["value"] = v
-    except Unsupported as e:
-        res["end_ns"] = now_ns(epoch)
+        if value is not None:
+            res["value"] = value
+    elif isinstance(error, Unsupported):
         res.update({"outcome": "fail", "kind": "other", "class": "Unsupported",
-                    "message": f"{lib.name} adapter does not run `{e}`"})
-    except Exception as e:  # noqa: BLE001 - every library error is a result
-        res["end_ns"] = now_ns(epoch)
-        outcome, kind = lib.classify(e)
+                    "message": f"{lib.name} adapter does not run `{error}`"})
+    else:
+        outcome, kind = lib.classify(error)
         res["outcome"] = outcome
         if kind:
             res["kind"] = kind
-        res["class"] = f"{type(e).__module__}.{type(e).__qualname__}"
-        res["message"] = str(e)[:300]
+        res["class"] = f"{type(error).__module__}.{type(error).__qualname__}"
+        res["message"] = str(error)[:300]
     return res
 
 
 def run_and_emit(lib, clients, epoch, item):
-    LEDGER.answer(run_op(lib, clients, epoch, item))
+    """Run one op on its client now, and answer it."""
+    res, client = begin(clients, epoch, item)
+    try:
+        if isinstance(client, Exception):
+            raise client
+        v = lib.run(client, item["op"], item["key"], item.get("value"))
+    except Exception as e:  # noqa: BLE001 - every library error is a result
+        LEDGER.answer(ended(lib, epoch, res, error=e))
+        return
+    LEDGER.answer(ended(lib, epoch, res, value=v))
 
 
 async def run_op_async(lib, clients, epoch, item):
-    """run_op for a library whose calls are coroutines."""
-    sent = now_ns(epoch)
-    LEDGER.sent(item["id"], sent)
-    res = {"type": "result", "id": item["id"], "sent_ns": sent}
+    """run_and_emit for a library whose calls are coroutines."""
+    res, client = begin(clients, epoch, item)
     try:
-        client = clients[int(item["client"])]
         if isinstance(client, Exception):
             raise client
         v = await lib.run(client, item["op"], item["key"], item.get("value"))
-        res["end_ns"] = now_ns(epoch)
-        res["outcome"] = "ok"
-        if v is not None:
-            res["value"] = v
-    except Unsupported as e:
-        res["end_ns"] = now_ns(epoch)
-        res.update({"outcome": "fail", "kind": "other", "class": "Unsupported",
-                    "message": f"{lib.name} adapter does not run `{e}`"})
     except Exception as e:  # noqa: BLE001 - every library error is a result
-        res["end_ns"] = now_ns(epoch)
-        outcome, kind = lib.classify(e)
-        res["outcome"] = outcome
-        if kind:
-            res["kind"] = kind
-        res["class"] = f"{type(e).__module__}.{type(e).__qualname__}"
-        res["message"] = str(e)[:300]
-    LEDGER.answer(res)
+        LEDGER.answer(ended(lib, epoch, res, error=e))
+        return
+    LEDGER.answer(ended(lib, epoch, res, value=v))
 
 
 class AsyncRunner:

@@ -23,19 +23,7 @@ impl Checker for Clients {
     fn check(&self, run: &Run) -> WorkloadSummary {
         let r = run.record;
         let app = summarize(&run.app, r.app_clients, &r.phases);
-        let self_check = checker::self_check(
-            &(app.tool_lag_ms.iter())
-                .map(|(k, l)| {
-                    let timing = checker::Timing {
-                        tool_lag: *l,
-                        ..Default::default()
-                    };
-                    (k.clone(), timing)
-                })
-                .collect(),
-            r.max_tool_lag_ms,
-        )
-        .with_steal(&r.steal_ms);
+        let self_check = lag_check(&app, r.max_tool_lag_ms).with_steal(&r.steal_ms);
         WorkloadSummary {
             app,
             probe: summarize(&run.probe, r.probe_clients, &r.phases),
@@ -135,6 +123,21 @@ fn client_regions(run: &Run) -> Vec<ClientRegion> {
             }
         })
         .collect()
+}
+
+/// The self-check of one kind of client: its tool lag's p99 by phase
+/// against `bound_ms`.
+pub(super) fn lag_check(c: &ClientSummary, bound_ms: f64) -> checker::SelfCheck {
+    let timing = (c.tool_lag_ms.iter())
+        .map(|(k, l)| {
+            let t = checker::Timing {
+                tool_lag: *l,
+                ..Default::default()
+            };
+            (k.clone(), t)
+        })
+        .collect();
+    checker::self_check(&timing, bound_ms)
 }
 
 /// One kind of client's figures: counts, errors, and timing by phase.

@@ -11,10 +11,9 @@
 
 use std::collections::BTreeMap;
 
-use super::clients::summarize;
+use super::clients::{lag_check, summarize};
 use super::data::stale_side;
 use super::{Checker, Run};
-use crate::checker;
 use crate::record::ops::{ClientMode, Op, Outcome};
 use crate::report::ClientLibrary;
 
@@ -118,18 +117,7 @@ fn library(run: &Run, g: Group) -> ClientLibrary {
         }
         // The self-check, as for the built-in clients: a phase whose
         // tool lag p99 is over the bound measured the client's backlog.
-        let check = checker::self_check(
-            &(summary.tool_lag_ms.iter())
-                .map(|(k, l)| {
-                    let t = checker::Timing {
-                        tool_lag: *l,
-                        ..Default::default()
-                    };
-                    (k.clone(), t)
-                })
-                .collect(),
-            r.max_tool_lag_ms,
-        );
+        let check = lag_check(&summary, r.max_tool_lag_ms);
         for (phase, c) in check.phases.iter().filter(|(_, c)| !c.ok) {
             unknown.insert(
                 format!("latency {phase}"),
@@ -207,10 +195,12 @@ fn error_classes(ops: &[&Op]) -> BTreeMap<String, u64> {
 }
 
 /// Ok ops by the [`BUCKET_MS`] bucket of their end, from the run's start
-/// to `end_ns`.
+/// to `end_ns` or the last op's end (an adapter's op fed just before the
+/// stop ends after it): every ok op is in a bucket.
 fn ok_per_bucket(ops: &[&Op], end_ns: u64) -> Vec<u32> {
     let bucket = BUCKET_MS * 1_000_000;
-    let n = (end_ns / bucket + 1) as usize;
+    let last = ops.iter().map(|o| o.end_ns).fold(end_ns, u64::max);
+    let n = (last / bucket + 1) as usize;
     let mut out = vec![0u32; n];
     for o in ops.iter().filter(|o| o.is_ok()) {
         if let Some(b) = out.get_mut((o.end_ns / bucket) as usize) {

@@ -53,9 +53,6 @@ pub struct Adapter {
     pub args: Vec<OsString>,
     /// Its environment, beside the tool's own.
     pub env: Vec<(OsString, OsString)>,
-    /// The nice value the adapter runs at (the workload's own threads'),
-    /// where the tool may set it (root); `None`: inherited.
-    pub nice: Option<i32>,
 }
 
 /// Why an adapter could not be set up: the environment, before anything runs.
@@ -108,18 +105,12 @@ impl Adapter {
                 path: python,
             });
         }
-        let script = dir.join("adapter.py");
-        std::fs::write(&script, PYTHON_ADAPTER).map_err(|source| AdapterError::Io {
-            library: library.to_string(),
-            what: format!("write {}", script.display()),
-            source,
-        })?;
+        let script = write_script(library, dir, "adapter.py", PYTHON_ADAPTER)?;
         Ok(Adapter {
             library: library.to_string(),
             program: python,
             args: vec!["-u".into(), script.into_os_string()],
             env: Vec::new(),
-            nice: None,
         })
     }
 
@@ -134,20 +125,30 @@ impl Adapter {
         if !package.exists() {
             return Err(missing(package));
         }
-        let script = dir.join("adapter.js");
-        std::fs::write(&script, NODE_ADAPTER).map_err(|source| AdapterError::Io {
-            library: library.to_string(),
-            what: format!("write {}", script.display()),
-            source,
-        })?;
+        let script = write_script(library, dir, "adapter.js", NODE_ADAPTER)?;
         Ok(Adapter {
             library: library.to_string(),
             program: node,
             args: vec![script.into_os_string()],
             env: vec![("NODE_PATH".into(), NODE_PATH.into())],
-            nice: None,
         })
     }
+}
+
+/// Write an adapter's script, built into the binary, as `dir/name`.
+fn write_script(
+    library: &str,
+    dir: &Path,
+    name: &str,
+    text: &str,
+) -> Result<PathBuf, AdapterError> {
+    let script = dir.join(name);
+    std::fs::write(&script, text).map_err(|source| AdapterError::Io {
+        library: library.to_string(),
+        what: format!("write {}", script.display()),
+        source,
+    })?;
+    Ok(script)
 }
 
 /// `program` on the PATH, if it is there.
@@ -302,16 +303,6 @@ pub fn run_with(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    if let Some(nice) = adapter.nice {
-        // SAFETY: setpriority is async-signal-safe; a refusal (no
-        // privilege) leaves the inherited value, which the caller reports.
-        unsafe {
-            cmd.pre_exec(move || {
-                libc::setpriority(libc::PRIO_PROCESS, 0, nice);
-                Ok(())
-            });
-        }
-    }
     let mut child = cmd
         .spawn()
         .map_err(|e| io(&format!("start {}", adapter.program.display()), e))?;
