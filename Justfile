@@ -32,6 +32,10 @@ cluster-failover *args="": build
 client-matrix *args="": build
     {{bin}} run scenarios/client-matrix.yaml {{args}}
 
+# client-matrix with the setting docs/clients.md tells each library's users to change (socket timeouts, GLIDE's periodic checks every 1 s, node-redis's offline queue off)
+client-matrix-tuned *args="": build
+    {{bin}} run scenarios/client-matrix-tuned.yaml {{args}}
+
 # The failover and reshard drills once per server (Redis 7.0, Valkey 8.1, Valkey 9.1; ./bootstrap.sh installs Valkey), same seed, side by side (runs/<drill>/matrix-*/)
 server-matrix *args="": build
     {{bin}} run scenarios/cluster-failover.yaml --servers redis-7.0,valkey-8.1,valkey-9.1 {{args}}
@@ -165,6 +169,10 @@ bench-reshard *args="":
 bench-workload *args="":
     cargo bench --bench workload -- {{args}}
 
+# Each client library's adapter in the open loop (100 ops/s doubling) vs redis-benchmark on one node, 2 connections (--clients C, --rounds R, --libraries a,b)
+bench-adapters *args="":
+    cargo bench --bench adapters -- {{args}}
+
 # Run a drill 5 times on fresh topologies and tabulate (--runtime R, --runs N, --workload 'threads: 0', SCENARIO)
 bench-drill *args="": build
     python3 benches/repeat.py {{args}}
@@ -182,6 +190,11 @@ bench-security *args="": build
 crosscheck *args="": build
     python3 -c 'import redis' 2>/dev/null || pip install --quiet redis
     python3 benches/crosscheck.py {{args}}
+
+# Each client library's downtime in client-matrix against the same library driven by an independent client on the same nodes at the same moment (--runtime process|docker, --runs N; root on Docker)
+crosscheck-clients *args="": build
+    python3 -c 'import redis' 2>/dev/null || pip install --quiet redis
+    python3 benches/clients_crosscheck.py {{args}}
 
 # The downtime of the slots a reshard gave to a target killed mid-move, against an independent client (redis-py) writing only keys of those slots; --scenario scenarios/cluster-failover.yaml --shard s1n1 for a failover (root on Docker)
 windows *args="": build

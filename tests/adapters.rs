@@ -255,7 +255,7 @@ fn matrix_scenario(env: &Env, libraries: &[&str], count: u32) -> std::path::Path
     env.write(
         "matrix.yaml",
         &format!(
-            "name: matrix\ntopology: {}\nworkload:\n  clients:\n{groups}  probe_clients: 1\n  model: {{open: {{rate: 400}}}}\n  keys: 2000\n  mix: {{get: 50, set: 50}}\n  timeout_ms: 500\n  app_retries: 3\nbaseline_ms: 1500\nsettle_ms: 2000\nfaults:\n  - {{fault: failover, target: replica_of:primary_of:0, mode: default, at_ms: 0}}\nslo:\n  max_lost_acknowledged_writes: 0\n",
+            "name: matrix\ntopology: {}\nworkload:\n  clients:\n{groups}  probe_clients: 1\n  model: {{open: {{rate: 400}}}}\n  keys: 2000\n  mix: {{get: 50, set: 50}}\n  timeout_ms: 500\n  app_retries: 3\nbaseline_ms: 1500\nsettle_ms: 2000\nreshard: {{from: s1n1, to: s2n1, slots: 100}}\nfaults:\n  - {{fault: failover, target: replica_of:primary_of:3000, mode: default, at_ms: 0}}\nslo:\n  max_lost_acknowledged_writes: 0\n",
             common::topology("cluster-3x1-fast.yaml").display()
         ),
     )
@@ -311,6 +311,21 @@ fn a_drill_measures_every_shipped_library_beside_redis_rs() {
         );
         assert_eq!(l.lost_acknowledged_writes, 0, "{}", l.name);
         assert!(!l.settings.is_empty(), "{}: no settings recorded", l.name);
+        // The reshard split s1n1's slots: the part that moved is judged
+        // apart, and the longest downtime is one of the windows shown.
+        assert!(
+            !l.downtime_by_group_ms.is_empty(),
+            "{}: no moved slots judged apart",
+            l.name
+        );
+        let shown = (l.downtime_by_shard_ms.values())
+            .chain(l.downtime_by_group_ms.values())
+            .fold(0.0, |a: f64, b| a.max(*b));
+        assert_eq!(
+            l.downtime_ms, shown,
+            "{}: the longest window is a row",
+            l.name
+        );
         let charted: u64 = l.ok_per_bucket.iter().map(|&n| u64::from(n)).sum();
         assert_eq!(
             charted, l.summary.ops_ok,
@@ -324,6 +339,7 @@ fn a_drill_measures_every_shipped_library_beside_redis_rs() {
         md.contains("| | redis-rs 1.8.1 | redis-py 8.1.0 | valkey-py 6.2.0 | valkey-glide 2.6.0 | node-redis 4.5.1 |"),
         "{md}"
     );
+    assert!(md.contains("| downtime, slots s1n1→s2n1"), "{md}");
     let html = std::fs::read_to_string(d.run_dir().join("report.html")).unwrap();
     assert!(html.contains("Successes by client library"));
     let left = common::processes_mentioning(tmp.path());

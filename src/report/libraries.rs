@@ -50,6 +50,9 @@ pub(super) fn section(r: &Report) -> Section {
     }
     let mut s = Section::titled("Client libraries");
     s.text("The same schedule of ops, through each library's own cluster client, side by side: every figure is that library's clients' alone.");
+    if libs.iter().any(|l| !l.downtime_by_group_ms.is_empty()) {
+        s.text("\"slots a→b→c\": the part of shard a's slots that the drill moved or failed over, by its owners in turn, judged apart from the rest of the shard.");
+    }
     let mut heads: Vec<String> = vec!["".into()];
     heads.extend(libs.iter().map(head));
     let head_refs: Vec<&str> = heads.iter().map(String::as_str).collect();
@@ -69,7 +72,7 @@ pub(super) fn section(r: &Report) -> Section {
     row("ops indeterminate", &|l| {
         l.summary.ops_indeterminate.to_string()
     });
-    row("downtime (longest, any shard)", &|l| {
+    row("downtime (longest, any shard or moved slots)", &|l| {
         or_unknown(l, "downtime", ms(l.downtime_ms))
     });
     row("longest wait between successes", &|l| {
@@ -88,6 +91,21 @@ pub(super) fn section(r: &Report) -> Section {
         row(
             &format!("downtime, shard {shard}"),
             &|l| match l.downtime_by_shard_ms.get(shard) {
+                Some(v) => or_unknown(l, "downtime", ms(*v)),
+                None => or_unknown(l, "downtime", EMPTY.into()),
+            },
+        );
+    }
+    let mut groups: Vec<&String> = libs
+        .iter()
+        .flat_map(|l| l.downtime_by_group_ms.keys())
+        .collect();
+    groups.sort();
+    groups.dedup();
+    for group in groups {
+        row(
+            &format!("downtime, slots {group}"),
+            &|l| match l.downtime_by_group_ms.get(group) {
                 Some(v) => or_unknown(l, "downtime", ms(*v)),
                 None => or_unknown(l, "downtime", EMPTY.into()),
             },

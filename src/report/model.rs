@@ -162,6 +162,11 @@ pub struct ClientLibrary {
     /// The longest window of each shard (its primary when the drill began).
     #[serde(default)]
     pub downtime_by_shard_ms: BTreeMap<String, f64>,
+    /// The longest window of each part of a shard the drill split, by its
+    /// chain of owners (`s1n1→s2n1→s2n2`), as `downtime_ms.per_group`:
+    /// `downtime_ms` is the longest of these and the shards'.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub downtime_by_group_ms: BTreeMap<String, f64>,
     /// Its acknowledged writes that the final state contradicts.
     pub lost_acknowledged_writes: u64,
     /// Its reads judged for staleness.

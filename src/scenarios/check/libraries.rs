@@ -153,9 +153,13 @@ fn library(run: &Run, g: Group) -> ClientLibrary {
         downtime_ms: all.max_ms,
         write_downtime_ms: writes.max_ms,
         longest_wait_ms: (all.shards.per_shard.values())
+            .chain(all.groups.per_shard.values())
             .map(|d| d.longest_gap_ms)
             .fold(0.0, f64::max),
         downtime_by_shard_ms: (all.shards.per_shard.iter())
+            .map(|(s, d)| (s.clone(), d.ms))
+            .collect(),
+        downtime_by_group_ms: (all.groups.per_shard.iter())
             .map(|(s, d)| (s.clone(), d.ms))
             .collect(),
         lost_acknowledged_writes: lost_acks,
