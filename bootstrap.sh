@@ -23,10 +23,9 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # docker-compose (1.29, Debian's): the attach tests bring a cluster up with
 # it from compose/, as a user's own deployment the tool did not start.
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
-# node-redis 4.5 (Debian's, with Node.js): the node-redis adapter
-# (`workload.clients`, docs/clients.md); found through NODE_PATH=/usr/share/nodejs.
+# Node.js: the node-redis adapter's runtime (`workload.clients`,
+# docs/clients.md); node-redis itself goes into the tool's folder, below.
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
-[ -f /usr/share/nodejs/redis/package.json ] || missing+=(node-redis)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]} (apt-get)"
   as_root apt-get update -qq
@@ -82,6 +81,25 @@ then
   say "installing the client-library adapters' virtualenv into $venv (${py_pins[*]})"
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${py_pins[@]}"
+fi
+
+# node-redis 4.5.1 and the two packages it needs, Debian's (no npm here),
+# unpacked with dpkg-deb into the tool's folder (the adapter's NODE_PATH);
+# nothing installed globally. Skipped when node-redis 4.5.1 is there.
+node_dir="$adapters_dir/node"
+node_pin=4.5.1
+if ! grep -q "\"version\": \"$node_pin\"" "$node_dir/redis/package.json" 2>/dev/null; then
+  say "installing node-redis $node_pin (Debian's node-redis, node-generic-pool, node-yallist) into $node_dir"
+  tmp="$(mktemp -d)"
+  debs=(node-redis node-generic-pool node-yallist)
+  (cd "$tmp" && apt-get download -qq "${debs[@]}" >/dev/null 2>&1) \
+    || { as_root apt-get update -qq && (cd "$tmp" && apt-get download -qq "${debs[@]}" >/dev/null); }
+  for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$tmp/root"; done
+  rm -rf "$node_dir.tmp" && mkdir -p "$node_dir.tmp"
+  cp -r "$tmp/root/usr/share/nodejs/." "$node_dir.tmp/"
+  rm -rf "$tmp" "$node_dir" && mv "$node_dir.tmp" "$node_dir"
+  grep -q "\"version\": \"$node_pin\"" "$node_dir/redis/package.json" \
+    || { echo "$node_dir/redis is not node-redis $node_pin" >&2; exit 3; }
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -48,8 +48,9 @@ LIBRARIES = ["redis-rs", "redis-py", "valkey-py", "valkey-glide", "node-redis"]
 INDEPENDENT = ["redis-py", "valkey-py", "valkey-glide", "node-redis"]
 SLOT = 12000
 PAUSE_S = 0.010
-VENV_PY = os.path.expanduser("~/.local/share/redis-drill/adapters/python/bin/python")
-NODE_PATH = "/usr/share/nodejs"
+ADAPTERS = os.environ.get("REDIS_DRILL_ADAPTERS") or os.path.expanduser("~/.local/share/redis-drill/adapters")
+VENV_PY = os.path.join(ADAPTERS, "python", "bin", "python")
+NODE_PATH = os.path.join(ADAPTERS, "node")
 
 # One library's independent client, in the adapters' virtualenv: argv =
 # library, nodes (comma-separated), keys file, out file.

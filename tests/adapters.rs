@@ -255,7 +255,7 @@ fn matrix_scenario(env: &Env, libraries: &[&str], count: u32) -> std::path::Path
     env.write(
         "matrix.yaml",
         &format!(
-            "name: matrix\ntopology: {}\nworkload:\n  clients:\n{groups}  probe_clients: 1\n  model: {{open: {{rate: 400}}}}\n  keys: 2000\n  mix: {{get: 50, set: 50}}\n  timeout_ms: 500\n  app_retries: 3\nbaseline_ms: 1500\nsettle_ms: 2000\nreshard: {{from: s1n1, to: s2n1, slots: 100}}\nfaults:\n  - {{fault: failover, target: replica_of:primary_of:3000, mode: default, at_ms: 0}}\nslo:\n  max_lost_acknowledged_writes: 0\n",
+            "name: matrix\ntopology: {}\nworkload:\n  clients:\n{groups}  probe_clients: 1\n  model: {{open: {{rate: 400}}}}\n  keys: 2000\n  mix: {{get: 50, set: 50}}\n  timeout_ms: 500\n  app_retries: 3\nbaseline_ms: 1500\nsettle_ms: 2000\nreshard: {{from: s1n1, to: s2n1, slots: 100}}\nfaults:\n  - {{fault: failover, target: replica_of:primary_of:3000, mode: default, at_ms: 2000}}\nslo:\n  max_lost_acknowledged_writes: 0\n",
             common::topology("cluster-3x1-fast.yaml").display()
         ),
     )

@@ -35,9 +35,6 @@ const PYTHON_ADAPTER: &str = include_str!("../../../adapters/python/adapter.py")
 /// The Node.js adapter's source (node-redis).
 const NODE_ADAPTER: &str = include_str!("../../../adapters/node/adapter.js");
 
-/// Where Debian installs node-redis and its dependencies.
-pub const NODE_PATH: &str = "/usr/share/nodejs";
-
 /// The libraries the Python adapter drives.
 pub const PYTHON_LIBRARIES: [&str; 3] = ["redis-py", "valkey-py", "valkey-glide"];
 
@@ -88,6 +85,12 @@ pub fn python_env() -> PathBuf {
     adapters_dir().join("python/bin/python")
 }
 
+/// The folder holding node-redis and its dependencies (Debian's packages,
+/// unpacked there by `./bootstrap.sh`): the node adapter's `NODE_PATH`.
+pub fn node_modules() -> PathBuf {
+    adapters_dir().join("node")
+}
+
 impl Adapter {
     /// The shipped adapter for `library`; its script is written into `dir`
     /// (the run's own folder, removed with it).
@@ -114,14 +117,16 @@ impl Adapter {
         })
     }
 
-    /// The node-redis adapter: Debian's Node.js and node-redis.
+    /// The node-redis adapter: Node.js, and node-redis from the tool's own
+    /// folder ([`node_modules`]).
     fn node(library: &str, dir: &Path) -> Result<Adapter, AdapterError> {
         let missing = |path: PathBuf| AdapterError::Missing {
             library: library.to_string(),
             path,
         };
         let node = which("node").ok_or_else(|| missing("node".into()))?;
-        let package = Path::new(NODE_PATH).join("redis/package.json");
+        let modules = node_modules();
+        let package = modules.join("redis/package.json");
         if !package.exists() {
             return Err(missing(package));
         }
@@ -130,7 +135,7 @@ impl Adapter {
             library: library.to_string(),
             program: node,
             args: vec![script.into_os_string()],
-            env: vec![("NODE_PATH".into(), NODE_PATH.into())],
+            env: vec![("NODE_PATH".into(), modules.into_os_string())],
         })
     }
 }
