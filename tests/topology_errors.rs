@@ -334,6 +334,62 @@ case!(
     "name: a\nkind: cluster\nnodes:\n  - name: p1\n  - name: p2\n    slots: [\"0-16383\"]\n"
 );
 
+// --- sentinel: ------------------------------------------------------------
+
+const REPLICATED: &str =
+    "name: a\nkind: replicated\nregions: [{name: eu}, {name: us}]\nreplicated: {replicas: 2}\n";
+
+case!(
+    sentinel_in_a_cluster,
+    "name: a\nkind: cluster\ncluster: {shards: 3}\nsentinel: {count: 3}\n"
+);
+case!(
+    sentinel_quorum_above_count,
+    &format!("{REPLICATED}sentinel:\n  count: 3\n  quorum: 4\n")
+);
+case!(
+    sentinel_quorum_zero,
+    &format!("{REPLICATED}sentinel:\n  quorum: 0\n")
+);
+case!(
+    sentinel_count_too_many,
+    &format!("{REPLICATED}sentinel:\n  count: 12\n")
+);
+case!(
+    sentinel_down_after_zero,
+    &format!("{REPLICATED}sentinel:\n  down_after_ms: 0\n")
+);
+case!(
+    sentinel_unknown_field,
+    &format!("{REPLICATED}sentinel:\n  down_after: 5000\n")
+);
+case!(
+    sentinel_unknown_region,
+    &format!(
+        "{REPLICATED}sentinel:\n  count: 2\n  placement:\n    - host: n1\n    - region: ap-south\n"
+    )
+);
+case!(
+    sentinel_unknown_host,
+    &format!("{REPLICATED}sentinel:\n  count: 2\n  placement:\n    - host: n1\n    - host: n9\n")
+);
+case!(
+    sentinel_placement_count_mismatch,
+    &format!("{REPLICATED}sentinel:\n  count: 3\n  placement:\n    - host: n1\n    - region: us\n")
+);
+case!(
+    sentinel_placement_host_and_region,
+    &format!("{REPLICATED}sentinel:\n  count: 1\n  placement:\n    - {{host: n1, region: eu}}\n")
+);
+case!(
+    sentinel_with_security,
+    &format!("{REPLICATED}security: {{auth: password}}\nsentinel: {{count: 3}}\n")
+);
+case!(
+    sentinel_name_taken_by_a_node,
+    "name: a\nkind: replicated\nnodes:\n  - name: n1\n  - name: sentinel1\n    replica_of: n1\nsentinel: {count: 1}\n"
+);
+
 #[test]
 fn text_without_a_file_is_called_input() {
     let e = Topology::parse("name: a\nkind: nope\n", None).unwrap_err();

@@ -307,6 +307,7 @@ fn layout(name: &str, probed: &[Probed]) -> Result<Layout, AttachError> {
         cluster: ClusterSettings { node_timeout_ms },
         nodes: placed.iter().map(|n| n.spec.clone()).collect(),
         security: Default::default(),
+        sentinel: None,
         source: None,
     };
     let nodes = placed.into_iter().map(|n| n.node).collect();

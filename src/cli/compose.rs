@@ -41,6 +41,12 @@ impl Compose {
                 crate::runtime::image::for_server(s)
             );
         }
+        if let Some(s) = &t.sentinel {
+            crate::note!(
+                "notice: the compose file has no Sentinels: its {} `sentinel:` members are not written",
+                s.members.len()
+            );
+        }
         for link in crate::compose::unexpressed_links(&t) {
             crate::note!(
                 "notice: compose cannot express the link {link}; `redis-drill up` applies it (either runtime)"

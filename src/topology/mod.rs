@@ -20,5 +20,5 @@ pub use load::{
 pub(crate) use load::{Doc, parse_document, valid_name};
 pub use model::{
     AuthMode, ClusterSettings, Kind, Link, NodeSpec, RUNTIME_OWNED, Region, Role, RuntimeKind,
-    SecuritySpec, Server, Topology,
+    SecuritySpec, SentinelSpec, Sentinels, Server, Topology,
 };

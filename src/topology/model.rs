@@ -102,8 +102,50 @@ pub struct Topology {
     /// bring-up; absent: plain TCP, no password.
     #[serde(default, skip_serializing_if = "SecuritySpec::is_plain")]
     pub security: SecuritySpec,
+    /// Redis Sentinels watching a replicated topology's primary (`sentinel:`);
+    /// absent: nothing fails it over by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentinel: Option<Sentinels>,
     /// The file this came from, for error messages and reports.
     pub source: Option<PathBuf>,
+}
+
+/// The Sentinels of a replicated topology and how they judge its primary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sentinels {
+    /// The name they monitor the primary by (`sentinel monitor <name> …`):
+    /// the topology's name.
+    pub master_name: String,
+    /// Sentinels that must agree the primary is down (`+odown`) before one
+    /// of them may fail it over; the failover itself needs a majority.
+    pub quorum: u32,
+    /// `down-after-milliseconds`: how long the primary may go unanswered
+    /// before a Sentinel marks it subjectively down (`+sdown`).
+    pub down_after_ms: u64,
+    /// `failover-timeout`: bounds a failover's steps, and the time before the
+    /// same primary may be failed over again (twice this).
+    pub failover_timeout_ms: u64,
+    /// `parallel-syncs`: replicas resynchronised with a new primary at once.
+    pub parallel_syncs: u32,
+    /// Each Sentinel, in order (`sentinel1`, `sentinel2`, …).
+    pub members: Vec<SentinelSpec>,
+}
+
+/// One Sentinel: where it runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentinelSpec {
+    pub name: String,
+    /// Its region (its host node's, when it has one).
+    pub region: String,
+    /// The node whose machine it shares (`placement: [{host: n1}]`): in a
+    /// partition it is on that node's side. `None`: a machine of its own.
+    pub host: Option<String>,
+    /// The server binary it runs in Sentinel mode (its host's, else the topology's).
+    #[serde(default, skip_serializing_if = "Server::is_default")]
+    pub server: Server,
+    /// Where in the file it was placed (`sentinel.placement[1]`, or
+    /// `sentinel` for the default placement), for errors found later.
+    pub field: String,
 }
 
 /// What a topology's `security:` asks of its nodes, so that a drill shows

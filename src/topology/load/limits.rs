@@ -28,3 +28,24 @@ pub const DEFAULT_NODE_TIMEOUT_MS: u64 = 5000;
 /// /24, and generated host ports (7001 + index) and their cluster bus ports
 /// (+10000) below the kernel's ephemeral range.
 pub const MAX_NODES: usize = 200;
+
+/// Most Sentinels a topology may have: a majority of 9 already needs 5 to
+/// agree; more is a typo on one machine.
+pub const MAX_SENTINELS: i64 = 9;
+
+/// Sentinels when `sentinel:` gives no `count`: three, the fewest whose
+/// majority survives losing one (Redis's documented minimum).
+pub const DEFAULT_SENTINELS: i64 = 3;
+
+/// `down-after-milliseconds` when the file gives none: 5 s, as the clusters'
+/// node timeout ([`DEFAULT_NODE_TIMEOUT_MS`]), against Redis's stock 30 s,
+/// so failover drills finish in seconds.
+pub const DEFAULT_DOWN_AFTER_MS: i64 = 5000;
+
+/// `failover-timeout` when the file gives none: 15 s, against Redis's stock
+/// 180 s: a second failover of the same primary waits twice this.
+pub const DEFAULT_FAILOVER_TIMEOUT_MS: i64 = 15_000;
+
+/// Longest `down_after_ms` and `failover_timeout_ms`: an hour is already
+/// longer than any drill.
+pub const MAX_SENTINEL_MS: i64 = 3_600_000;

@@ -21,6 +21,7 @@ mod limits;
 mod parse;
 mod raw;
 mod resolve;
+mod sentinel;
 mod short_form;
 #[cfg(test)]
 mod tests;

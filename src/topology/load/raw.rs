@@ -29,6 +29,27 @@ pub(super) struct RawTopology {
     pub(super) overrides: Option<Entries<RawOverride>>,
     pub(super) nodes: Option<S<Vec<RawNode>>>,
     pub(super) security: Option<RawSecurity>,
+    pub(super) sentinel: Option<S<RawSentinel>>,
+}
+
+/// `sentinel:` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSentinel {
+    pub(super) count: Option<S<i64>>,
+    pub(super) quorum: Option<S<i64>>,
+    pub(super) down_after_ms: Option<S<i64>>,
+    pub(super) failover_timeout_ms: Option<S<i64>>,
+    pub(super) parallel_syncs: Option<S<i64>>,
+    pub(super) placement: Option<S<Vec<S<RawPlacement>>>>,
+}
+
+/// One `sentinel.placement` entry: beside a node, or on its own in a region.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPlacement {
+    pub(super) host: Option<S<String>>,
+    pub(super) region: Option<S<String>>,
 }
 
 /// `security:` as written.

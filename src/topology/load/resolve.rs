@@ -129,6 +129,8 @@ impl<'a> Resolver<'a> {
         if kind == Kind::Cluster {
             self.check_slots(&drafts)?;
         }
+        let nodes = self.node_specs(drafts, &topology_config, &server)?;
+        let sentinel = self.sentinel(&name, kind, &regions, &nodes, &server)?;
         Ok(Topology {
             name,
             kind,
@@ -136,8 +138,9 @@ impl<'a> Resolver<'a> {
             regions: regions.into_iter().map(|name| Region { name }).collect(),
             links,
             cluster: ClusterSettings { node_timeout_ms },
-            nodes: self.node_specs(drafts, &topology_config, &server)?,
+            nodes,
             security: self.security()?,
+            sentinel,
             source: None,
         })
     }

@@ -415,3 +415,63 @@ fn runtime_owned_messages_read_well() {
         "`pidfile` is set by redis-drill"
     );
 }
+
+#[test]
+fn sentinels_default_beside_the_nodes_then_in_the_regions() {
+    let t = t(
+        "name: a\nkind: replicated\nregions: [{name: eu}, {name: us}]\nreplicated: {replicas: 1}\nsentinel: {count: 3}\n",
+    );
+    let s = t.sentinel.as_ref().expect("sentinels");
+    assert_eq!(s.master_name, "a");
+    // A majority of 3; the stock timings are cut to drill scale.
+    assert_eq!(
+        (
+            s.quorum,
+            s.down_after_ms,
+            s.failover_timeout_ms,
+            s.parallel_syncs
+        ),
+        (2, 5000, 15_000, 1)
+    );
+    let placed: Vec<(&str, &str, Option<&str>)> = (s.members.iter())
+        .map(|m| (m.name.as_str(), m.region.as_str(), m.host.as_deref()))
+        .collect();
+    assert_eq!(
+        placed,
+        [
+            ("sentinel1", "eu", Some("n1")),
+            ("sentinel2", "us", Some("n2")),
+            ("sentinel3", "eu", None),
+        ]
+    );
+}
+
+#[test]
+fn sentinels_are_placed_as_the_file_says() {
+    let t = t(
+        "name: a\nkind: replicated\nregions: [{name: eu}, {name: us}, {name: ap}]\nserver: valkey-9.1\nreplicated: {replicas: 2}\nsentinel:\n  count: 2\n  quorum: 1\n  down_after_ms: 2000\n  failover_timeout_ms: 6000\n  parallel_syncs: 2\n  placement:\n    - region: ap\n    - host: n3\n",
+    );
+    let s = t.sentinel.as_ref().expect("sentinels");
+    assert_eq!(
+        (
+            s.quorum,
+            s.down_after_ms,
+            s.failover_timeout_ms,
+            s.parallel_syncs
+        ),
+        (1, 2000, 6000, 2)
+    );
+    let m = &s.members;
+    assert_eq!((m[0].region.as_str(), m[0].host.as_deref()), ("ap", None));
+    assert_eq!(m[0].field, "sentinel.placement[0]");
+    assert_eq!(m[0].server, Server::Valkey91);
+    assert_eq!(m[1].host.as_deref(), Some("n3"));
+    assert_eq!(m[1].region, t.node("n3").unwrap().region);
+    // Without `sentinel:` there is none; the model round-trips through the
+    // deployment's JSON either way.
+    let plain = self::t("name: b\nkind: replicated\nreplicated: {replicas: 1}\n");
+    assert!(plain.sentinel.is_none());
+    let json = serde_json::to_string(&t).unwrap();
+    let back: Topology = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.sentinel, t.sentinel);
+}
