@@ -116,11 +116,11 @@ pub async fn up(
     opts: &UpOptions,
     cancel: &CancellationToken,
 ) -> Result<(Deployment, UpReport), BringupError> {
-    if topology.sentinel.is_some() {
+    if topology.sentinel.is_some() && rt.kind() != RuntimeKind::Process {
         let file = (topology.source.as_deref())
             .map_or_else(|| "the topology".into(), |p| p.display().to_string());
         return Err(RuntimeError::BadInput(format!(
-            "{file}: sentinel: Sentinels are checked but not started yet by either runtime (issue 31 in progress): remove the `sentinel:` section to bring the nodes up"
+            "{file}: sentinel: Sentinels run on the process runtime only, for now (`--runtime process`)"
         ))
         .into());
     }
@@ -141,6 +141,9 @@ pub async fn up(
         Kind::Replicated => {
             let t = Instant::now();
             wait_replication(&d, opts.timeout, cancel).await?;
+            if let Some(s) = &topology.sentinel {
+                wait_sentinels(&d, s, opts.timeout, cancel).await?;
+            }
             (t.elapsed(), t.elapsed())
         }
         Kind::Standalone => (Duration::ZERO, Duration::ZERO),
@@ -388,6 +391,69 @@ async fn wait_replication(
     Err(RuntimeError::NotReady {
         node: pending.join(", "),
         condition: "master_link_status:up".into(),
+        waited: started.elapsed(),
+    }
+    .into())
+}
+
+/// Wait until every Sentinel watches the primary, knows each of its
+/// replicas and every other Sentinel (hello messages every 2 s, replicas
+/// from the primary's INFO): before that, a fault would find Sentinels that
+/// cannot agree, and a drill would measure their start-up.
+async fn wait_sentinels(
+    d: &Deployment,
+    s: &crate::topology::Sentinels,
+    timeout: Duration,
+    cancel: &CancellationToken,
+) -> Result<(), BringupError> {
+    let started = Instant::now();
+    let interval = cluster::POLL_INTERVAL;
+    let replicas = (d.topology.nodes.iter())
+        .filter(|n| n.replica_of.is_some())
+        .count()
+        .to_string();
+    let others = (d.sentinels.len().saturating_sub(1)).to_string();
+    let mut pending: Vec<String> = Vec::new();
+    for _ in 0..(timeout.as_millis() / interval.as_millis()).max(1) + 1 {
+        pending.clear();
+        for n in &d.sentinels {
+            let ok = async {
+                let mut c = NodeConn::connect(&n.name, n.addr, ConnectOptions::default()).await?;
+                let kv: Vec<String> = c
+                    .run(redis::cmd("SENTINEL").arg("MASTER").arg(&s.master_name))
+                    .await?;
+                let get = |k: &str| {
+                    kv.chunks(2)
+                        .find(|p| p[0] == k)
+                        .and_then(|p| p.get(1).cloned())
+                };
+                Ok::<_, ClusterError>(
+                    get("flags").as_deref() == Some("master")
+                        && get("num-slaves").as_deref() == Some(replicas.as_str())
+                        && get("num-other-sentinels").as_deref() == Some(others.as_str()),
+                )
+            };
+            if !ok.await.unwrap_or(false) {
+                pending.push(n.name.clone());
+            }
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() >= timeout {
+            break;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return Err(RuntimeError::Cancelled.into()),
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+    Err(RuntimeError::NotReady {
+        node: pending.join(", "),
+        condition: format!(
+            "watching {} with its {replicas} replicas and {others} other Sentinels",
+            s.master_name
+        ),
         waited: started.elapsed(),
     }
     .into())

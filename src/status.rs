@@ -37,7 +37,64 @@ pub async fn collect(d: &Deployment) -> StatusReport {
         kind: d.topology.kind,
         nodes,
         cluster,
+        sentinels: from_sentinels(d, connect).await,
     }
+}
+
+/// Each Sentinel's `SENTINEL MASTER`: the primary it names (by node name,
+/// through the nodes' announced addresses), its epoch and flags.
+async fn from_sentinels(
+    d: &Deployment,
+    connect: ConnectOptions,
+) -> Vec<crate::record::status::SentinelStatus> {
+    let Some(s) = &d.topology.sentinel else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for n in &d.sentinels {
+        let region = (s.members.iter())
+            .find(|m| m.name == n.name)
+            .map(|m| m.region.clone())
+            .unwrap_or_default();
+        let mut st = crate::record::status::SentinelStatus {
+            name: n.name.clone(),
+            region,
+            address: n.addr,
+            primary: None,
+            config_epoch: None,
+            flags: None,
+            replicas: None,
+            other_sentinels: None,
+            error: None,
+        };
+        let read = async {
+            let mut c = NodeConn::connect(&n.name, n.addr, connect).await?;
+            c.run::<Vec<String>>(redis::cmd("SENTINEL").arg("MASTER").arg(&s.master_name))
+                .await
+        };
+        match read.await {
+            Ok(kv) => {
+                let get = |k: &str| kv.chunks(2).find(|p| p[0] == k).and_then(|p| p.get(1));
+                let num = |k: &str| get(k).and_then(|v| v.parse().ok());
+                if let (Some(ip), Some(port)) = (get("ip"), get("port")) {
+                    let named = (d.nodes.iter())
+                        .find(|x| {
+                            x.announce.ip().to_string() == *ip
+                                && x.announce.port().to_string() == *port
+                        })
+                        .map(|x| x.name.clone());
+                    st.primary = Some(named.unwrap_or_else(|| format!("{ip}:{port}")));
+                }
+                st.config_epoch = num("config-epoch");
+                st.flags = get("flags").cloned();
+                st.replicas = num("num-slaves");
+                st.other_sentinels = num("num-other-sentinels");
+            }
+            Err(e) => st.error = Some(e.to_string()),
+        }
+        out.push(st);
+    }
+    out
 }
 
 fn region_of(d: &Deployment, node: &str) -> String {
@@ -290,6 +347,74 @@ impl StatusReport {
                     "nodes DISAGREE about the configuration"
                 }
             );
+        }
+        if !self.sentinels.is_empty() {
+            let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+            let mut rows: Vec<Vec<String>> = vec![
+                [
+                    "SENTINEL",
+                    "REGION",
+                    "ADDRESS",
+                    "PRIMARY",
+                    "EPOCH",
+                    "FLAGS",
+                    "REPLICAS",
+                    "SENTINELS",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ];
+            for t in &self.sentinels {
+                rows.push(vec![
+                    t.name.clone(),
+                    t.region.clone(),
+                    t.address.to_string(),
+                    or_dash(t.primary.clone()),
+                    or_dash(t.config_epoch.map(|e| e.to_string())),
+                    or_dash(t.flags.clone()),
+                    or_dash(t.replicas.map(|e| e.to_string())),
+                    // Itself and the others it knows.
+                    or_dash(t.other_sentinels.map(|e| (e + 1).to_string())),
+                ]);
+            }
+            let mut widths = [0usize; 8];
+            for r in &rows {
+                for (w, c) in widths.iter_mut().zip(r) {
+                    *w = (*w).max(c.len());
+                }
+            }
+            let _ = writeln!(s);
+            for r in &rows {
+                let mut l = String::new();
+                for (c, w) in r.iter().zip(widths) {
+                    let _ = write!(l, "{c:<w$}  ");
+                }
+                let _ = writeln!(s, "{}", l.trim_end());
+            }
+            for t in &self.sentinels {
+                if let Some(e) = &t.error {
+                    let _ = writeln!(s, "  {}: {e}", t.name);
+                }
+            }
+            let mut named: Vec<&str> = (self.sentinels.iter())
+                .filter_map(|t| t.primary.as_deref())
+                .collect();
+            named.sort_unstable();
+            named.dedup();
+            let _ = match named.as_slice() {
+                [one] if self.sentinels.iter().all(|t| t.primary.is_some()) => {
+                    writeln!(s, "sentinels: all name {one} as the primary")
+                }
+                _ => writeln!(
+                    s,
+                    "sentinels DISAGREE or could not all be read: they name {}",
+                    if named.is_empty() {
+                        "none".to_string()
+                    } else {
+                        named.join(", ")
+                    }
+                ),
+            };
         }
         s
     }

@@ -196,6 +196,7 @@ pub async fn discover(seeds: &[Seed], name: &str, run_id: &str) -> Result<Deploy
         }),
         security: crate::net::secure::current().facts(),
         credentials: None,
+        sentinels: Vec::new(),
     })
 }
 

@@ -45,12 +45,27 @@ impl NodeArgs {
         mode: Option<FailoverMode>,
         json: bool,
     ) -> Result<i32, CliError> {
+        let (rt, d) = locate(self.runtime, self.name.as_deref()).await?;
+        // A Sentinel is no fault target of a drill yet: the command acts on
+        // its process (or container) directly.
+        if let Some(action) = fault.node_action()
+            && d.sentinels.iter().any(|s| s.name == self.node)
+        {
+            rt.node_action(&d, &self.node, action).await?;
+            if json {
+                print_json(
+                    &serde_json::json!({"sentinel": self.node, "action": action.to_string()}),
+                );
+            } else {
+                crate::outln!("{}: {action}", self.node);
+            }
+            return Ok(exit::SUCCESS);
+        }
         let step = fault_now(RawFault {
             target: Some(self.node),
             mode,
             ..RawFault::new(fault)
         })?;
-        let (rt, d) = locate(self.runtime, self.name.as_deref()).await?;
         apply_fault(&rt, &d, &step, None, json).await
     }
 }

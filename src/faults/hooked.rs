@@ -150,6 +150,7 @@ mod tests {
             }),
             security: Default::default(),
             credentials: None,
+            sentinels: Vec::new(),
             image: String::new(),
             topology,
             nodes: Vec::new(),

@@ -1261,6 +1261,7 @@ mod tests {
             attached: None,
             security: Default::default(),
             credentials: None,
+            sentinels: Vec::new(),
             image: String::new(),
             topology,
             nodes: Vec::new(),

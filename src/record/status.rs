@@ -20,6 +20,36 @@ pub struct StatusReport {
     pub nodes: Vec<NodeStatus>,
     /// Cluster-wide figures; `null` for standalone and replicated topologies.
     pub cluster: Option<ClusterStatus>,
+    /// Each Sentinel's view of the primary (`sentinel:`); absent without.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sentinels: Vec<SentinelStatus>,
+}
+
+/// One Sentinel as the topology report shows it: which primary it names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentinelStatus {
+    pub name: String,
+    pub region: String,
+    /// Where a client on this host reaches it.
+    pub address: SocketAddr,
+    /// The node it names as the primary (`SENTINEL MASTER`), by name; the
+    /// address when no node has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary: Option<String>,
+    /// Its configuration epoch: one more for each failover it has seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_epoch: Option<u64>,
+    /// Its flags for the primary (`master`, `s_down`, `o_down`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flags: Option<String>,
+    /// The replicas and other Sentinels it knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_sentinels: Option<u64>,
+    /// Why it could not be read, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// One node as the topology report shows it.

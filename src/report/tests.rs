@@ -56,6 +56,7 @@ pub(crate) fn sample() -> Report {
             kind: Kind::Cluster,
             nodes: vec![],
             cluster: None,
+            sentinels: vec![],
         },
         topology_after: None,
         phases: vec![

@@ -3,6 +3,7 @@
 //! Shared by both runtimes and by `compose`, so the three agree.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 use crate::topology::{Kind, NodeSpec, Topology};
 
@@ -70,6 +71,47 @@ pub fn directives(topology: &Topology, node: &NodeSpec, listen: &Listen) -> Vec<
     }
     out.extend(rest);
     out
+}
+
+/// The port every Sentinel listens on (Redis's own convention).
+pub const SENTINEL_PORT: u16 = 26379;
+
+/// A Sentinel's directives, in a stable order: where it listens (and, so
+/// that its peers reach it there rather than where its connections leave
+/// from, what it announces), then what it monitors. The file is the
+/// Sentinel's own afterwards: it rewrites it with its id, epochs and peers.
+pub fn sentinel_directives(
+    s: &crate::topology::Sentinels,
+    listen: &Listen,
+    primary: SocketAddr,
+) -> Vec<(String, String)> {
+    let m = &s.master_name;
+    vec![
+        ("bind".into(), listen.bind.clone()),
+        ("port".into(), listen.port.to_string()),
+        ("dir".into(), listen.dir.clone()),
+        ("daemonize".into(), "no".into()),
+        ("logfile".into(), quote(&listen.logfile)),
+        ("protected-mode".into(), "no".into()),
+        ("sentinel announce-ip".into(), listen.bind.clone()),
+        ("sentinel announce-port".into(), listen.port.to_string()),
+        (
+            "sentinel monitor".into(),
+            format!("{m} {} {} {}", primary.ip(), primary.port(), s.quorum),
+        ),
+        (
+            "sentinel down-after-milliseconds".into(),
+            format!("{m} {}", s.down_after_ms),
+        ),
+        (
+            "sentinel failover-timeout".into(),
+            format!("{m} {}", s.failover_timeout_ms),
+        ),
+        (
+            "sentinel parallel-syncs".into(),
+            format!("{m} {}", s.parallel_syncs),
+        ),
+    ]
 }
 
 /// Render directives as a redis.conf file.

@@ -71,6 +71,10 @@ pub struct Deployment {
     pub topology: Topology,
     /// Every node, in the topology's order.
     pub nodes: Vec<DeployedNode>,
+    /// The Sentinels (`sentinel:`), in the topology's order; they answer on
+    /// their own port and are nobody's peers in the cluster sense.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sentinels: Vec<DeployedNode>,
     /// For a deployment the tool did not start ([`RuntimeKind::External`]):
     /// how it was attached and what its servers said of themselves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,6 +134,15 @@ impl Deployment {
     }
 
     /// The node named `name`, or an error listing the ones there are.
+    /// A node or a Sentinel by name: what node commands (kill, start, logs)
+    /// act on.
+    pub fn member(&self, name: &str) -> Result<&DeployedNode, RuntimeError> {
+        match self.sentinels.iter().find(|n| n.name == name) {
+            Some(s) => Ok(s),
+            None => self.node(name),
+        }
+    }
+
     pub fn node(&self, name: &str) -> Result<&DeployedNode, RuntimeError> {
         self.nodes.iter().find(|n| n.name == name).ok_or_else(|| {
             RuntimeError::BadInput(format!(
@@ -458,6 +471,7 @@ mod tests {
             attached: None,
             security: Default::default(),
             credentials: None,
+            sentinels: Vec::new(),
             image: String::new(),
             topology,
             nodes,

@@ -110,6 +110,7 @@ mod tests {
             attached: None,
             security: Default::default(),
             credentials: None,
+            sentinels: Vec::new(),
             image: String::new(),
             topology,
             nodes,

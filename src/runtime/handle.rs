@@ -243,7 +243,7 @@ impl Runtime {
         node: &str,
         action: NodeAction,
     ) -> Result<(), RuntimeError> {
-        let node = deployment.node(node)?;
+        let node = deployment.member(node)?;
         tracing::info!(node = %node.name, %action, "node action");
         self.backend.node_action(deployment, node, action).await
     }
@@ -267,7 +267,7 @@ impl Runtime {
         node: &str,
         tail: usize,
     ) -> Result<String, RuntimeError> {
-        let node = deployment.node(node)?;
+        let node = deployment.member(node)?;
         self.backend.logs(deployment, node, tail).await
     }
 

@@ -180,6 +180,12 @@ pub fn check_nodes(
         }
         out.insert(n.server.clone(), found);
     }
+    // The Sentinels run their server in Sentinel mode.
+    for m in topology.sentinel.iter().flat_map(|s| &s.members) {
+        if !out.contains_key(&m.server) {
+            out.insert(m.server.clone(), find(&m.server)?);
+        }
+    }
     Ok(out)
 }
 

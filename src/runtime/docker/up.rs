@@ -353,6 +353,7 @@ fn layout(
         attached: None,
         security: Default::default(),
         credentials: None,
+        sentinels: Vec::new(),
         image: {
             let mut images: Vec<String> = topology
                 .nodes

@@ -98,6 +98,7 @@ impl ProcessRuntime {
             attached: None,
             security: Default::default(),
             credentials: None,
+            sentinels: Vec::new(),
             image: {
                 let mut bins: Vec<String> = servers
                     .values()
@@ -165,7 +166,91 @@ impl ProcessRuntime {
             })
             .collect();
         all_ready(waits, started, "process").await?;
+        if let Some(sentinels) = &topology.sentinel {
+            self.start_sentinels(
+                &run_dir,
+                topology,
+                sentinels,
+                &servers,
+                block,
+                &mut deployment,
+            )?;
+            self.save(&deployment)?;
+            let waits: Vec<_> = (deployment.sentinels.iter())
+                .map(|n| {
+                    let dir = run_dir.join(&n.name);
+                    wait_for_ping(&n.name, n.addr, opts.timeout, cancel, move || {
+                        let dir = dir.clone();
+                        async move { exited(&dir) }
+                    })
+                })
+                .collect();
+            all_ready(waits, started, "process").await?;
+        }
         Ok(deployment)
+    }
+
+    /// Each Sentinel in a folder of its own beside the nodes', at the next
+    /// addresses of the block, once the nodes answer (so that none starts
+    /// by judging the primary down).
+    fn start_sentinels(
+        &self,
+        run_dir: &Path,
+        topology: &Topology,
+        sentinels: &crate::topology::Sentinels,
+        servers: &std::collections::BTreeMap<crate::topology::Server, servers::Found>,
+        block: u8,
+        deployment: &mut Deployment,
+    ) -> Result<(), RuntimeError> {
+        let primary = (topology.nodes.iter())
+            .position(|n| n.role == crate::topology::Role::Primary)
+            .map(|i| deployment.nodes[i].addr)
+            .ok_or_else(|| {
+                RuntimeError::BadInput("the Sentinels have no primary to watch".into())
+            })?;
+        for (j, m) in sentinels.members.iter().enumerate() {
+            let host = FIRST_HOST as usize + topology.nodes.len() + j;
+            let host = u8::try_from(host).map_err(|_| {
+                RuntimeError::Environment(
+                    "too many nodes and Sentinels for one 127.0.B.0/24 block".into(),
+                )
+            })?;
+            let addr = SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::new(127, 0, block, host)),
+                config::SENTINEL_PORT,
+            );
+            let dir = run_dir.join(&m.name);
+            std::fs::create_dir_all(&dir)
+                .map_err(RuntimeError::io(format!("creating {}", dir.display())))?;
+            let listen = Listen {
+                bind: addr.ip().to_string(),
+                port: addr.port(),
+                bus_port: 0,
+                dir: dir.display().to_string(),
+                logfile: dir.join("redis.log").display().to_string(),
+                replicaof: None,
+            };
+            let conf = config::to_conf(&config::sentinel_directives(sentinels, &listen, primary));
+            let path = dir.join("sentinel.conf");
+            std::fs::write(&path, conf)
+                .map_err(RuntimeError::io(format!("writing {}", path.display())))?;
+            let binary = &servers
+                .get(&m.server)
+                .ok_or_else(|| {
+                    RuntimeError::Environment(format!("server {} was not checked", m.server))
+                })?
+                .binary;
+            let pid =
+                self.spawn_with(run_dir, &m.name, binary, "sentinel.conf", &["--sentinel"])?;
+            deployment.sentinels.push(DeployedNode {
+                name: m.name.clone(),
+                addr,
+                announce: addr,
+                bus_port: 0,
+                handle: pid.to_string(),
+            });
+        }
+        Ok(())
     }
 
     /// Start one more redis-server in `d`'s run: the lowest free address of
@@ -374,9 +459,22 @@ impl ProcessRuntime {
     /// terminal reaches us, and we clean up, rather than killing nodes behind
     /// our back). A thread reaps it when it exits, so no zombie is left.
     fn spawn(&self, run_dir: &Path, node: &str, binary: &Path) -> Result<u32, RuntimeError> {
+        self.spawn_with(run_dir, node, binary, "redis.conf", &[])
+    }
+
+    /// [`Self::spawn`] with another config file in the node's folder and
+    /// arguments after it (a Sentinel: `sentinel.conf --sentinel`).
+    fn spawn_with(
+        &self,
+        run_dir: &Path,
+        node: &str,
+        binary: &Path,
+        conf_name: &str,
+        args: &[&str],
+    ) -> Result<u32, RuntimeError> {
         use std::os::unix::process::CommandExt;
         let dir = run_dir.join(node);
-        let conf = dir.join("redis.conf");
+        let conf = dir.join(conf_name);
         // What redis-server prints before its log file is open (a config
         // error, say) goes here.
         let console_path = dir.join("console.log");
@@ -390,6 +488,7 @@ impl ProcessRuntime {
             )))?;
         let mut child = Command::new(binary)
             .arg(&conf)
+            .args(args)
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(
@@ -526,14 +625,32 @@ impl ProcessRuntime {
         if !pids_matching(&run_dir.join(&node.name)).is_empty() {
             return Ok(());
         }
-        let server = d
-            .topology
-            .node(&node.name)
-            .map(|n| n.server.clone())
-            .unwrap_or_default();
-        let pid = self.spawn(&run_dir, &node.name, &servers::expected_binary(&server)?)?;
+        let sentinel = (d.topology.sentinel.iter())
+            .flat_map(|s| &s.members)
+            .find(|m| m.name == node.name);
+        let pid = match sentinel {
+            // From the file it rewrote: its id, epoch and peers as it left them.
+            Some(m) => self.spawn_with(
+                &run_dir,
+                &node.name,
+                &servers::expected_binary(&m.server)?,
+                "sentinel.conf",
+                &["--sentinel"],
+            )?,
+            None => {
+                let server = d
+                    .topology
+                    .node(&node.name)
+                    .map(|n| n.server.clone())
+                    .unwrap_or_default();
+                self.spawn(&run_dir, &node.name, &servers::expected_binary(&server)?)?
+            }
+        };
         let mut updated = d.clone();
-        if let Some(n) = updated.nodes.iter_mut().find(|n| n.name == node.name) {
+        if let Some(n) = (updated.nodes.iter_mut())
+            .chain(updated.sentinels.iter_mut())
+            .find(|n| n.name == node.name)
+        {
             n.handle = pid.to_string();
         }
         self.save(&updated)?;
