@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cluster::conn::{NodeConn, parse_info};
 use crate::cluster::{self, AddressMap, ClusterError, ConnectOptions, Member};
 use crate::exit::Class;
-use crate::runtime::{Deployment, Runtime, RuntimeError, RuntimeKind, UpOptions};
+use crate::runtime::{DeployedNode, Deployment, Runtime, RuntimeError, RuntimeKind, UpOptions};
 use crate::status::{self, StatusReport};
 use crate::topology::{Kind, Topology};
 
@@ -352,48 +352,25 @@ async fn wait_replication(
     timeout: Duration,
     cancel: &CancellationToken,
 ) -> Result<(), BringupError> {
-    let started = Instant::now();
-    let interval = cluster::POLL_INTERVAL;
     let replicas: Vec<_> = d
         .nodes
         .iter()
         .filter(|n| d.spec(&n.name).is_some_and(|s| s.replica_of.is_some()))
         .collect();
-    let mut pending: Vec<String> = Vec::new();
-    for _ in 0..(timeout.as_millis() / interval.as_millis()).max(1) + 1 {
-        pending.clear();
-        for n in &replicas {
-            let up = async {
-                let mut c = NodeConn::connect(&n.name, n.addr, ConnectOptions::default()).await?;
-                let info: String = c.run(redis::cmd("INFO").arg("replication")).await?;
-                Ok::<_, ClusterError>(
-                    parse_info(&info)
-                        .get("master_link_status")
-                        .map(String::as_str)
-                        == Some("up"),
-                )
-            };
-            if !up.await.unwrap_or(false) {
-                pending.push(n.name.clone());
-            }
+    let up = |n: &'_ DeployedNode| {
+        let (name, addr) = (n.name.clone(), n.addr);
+        async move {
+            let mut c = NodeConn::connect(&name, addr, ConnectOptions::default()).await?;
+            let info: String = c.run(redis::cmd("INFO").arg("replication")).await?;
+            Ok::<_, ClusterError>(
+                parse_info(&info)
+                    .get("master_link_status")
+                    .map(String::as_str)
+                    == Some("up"),
+            )
         }
-        if pending.is_empty() {
-            return Ok(());
-        }
-        if started.elapsed() >= timeout {
-            break;
-        }
-        tokio::select! {
-            _ = cancel.cancelled() => return Err(RuntimeError::Cancelled.into()),
-            _ = tokio::time::sleep(interval) => {}
-        }
-    }
-    Err(RuntimeError::NotReady {
-        node: pending.join(", "),
-        condition: "master_link_status:up".into(),
-        waited: started.elapsed(),
-    }
-    .into())
+    };
+    poll_until(&replicas, up, "master_link_status:up", timeout, cancel).await
 }
 
 /// Wait until every Sentinel watches the primary, knows each of its
@@ -406,34 +383,56 @@ async fn wait_sentinels(
     timeout: Duration,
     cancel: &CancellationToken,
 ) -> Result<(), BringupError> {
-    let started = Instant::now();
-    let interval = cluster::POLL_INTERVAL;
     let replicas = (d.topology.nodes.iter())
         .filter(|n| n.replica_of.is_some())
         .count()
         .to_string();
     let others = (d.sentinels.len().saturating_sub(1)).to_string();
+    let watching = |n: &'_ DeployedNode| {
+        let (name, addr) = (n.name.clone(), n.addr);
+        let (master, replicas, others) = (s.master_name.clone(), replicas.clone(), others.clone());
+        async move {
+            let mut c = NodeConn::connect(&name, addr, ConnectOptions::default()).await?;
+            let kv: Vec<String> = c
+                .run(redis::cmd("SENTINEL").arg("MASTER").arg(&master))
+                .await?;
+            let get = |k: &str| kv.chunks(2).find(|p| p[0] == k).and_then(|p| p.get(1));
+            Ok::<_, ClusterError>(
+                get("flags").map(String::as_str) == Some("master")
+                    && get("num-slaves") == Some(&replicas)
+                    && get("num-other-sentinels") == Some(&others),
+            )
+        }
+    };
+    let sentinels: Vec<&DeployedNode> = d.sentinels.iter().collect();
+    let condition = format!(
+        "watching {} with its {replicas} replicas and {others} other Sentinels",
+        s.master_name
+    );
+    poll_until(&sentinels, watching, &condition, timeout, cancel).await
+}
+
+/// Ask `ready` of each of `members` every poll interval until all say yes
+/// (an error counts as no), within `timeout`; the error names those still
+/// pending and the `condition` they did not meet.
+async fn poll_until<F, Fut>(
+    members: &[&DeployedNode],
+    ready: F,
+    condition: &str,
+    timeout: Duration,
+    cancel: &CancellationToken,
+) -> Result<(), BringupError>
+where
+    F: Fn(&DeployedNode) -> Fut,
+    Fut: std::future::Future<Output = Result<bool, ClusterError>>,
+{
+    let started = Instant::now();
+    let interval = cluster::POLL_INTERVAL;
     let mut pending: Vec<String> = Vec::new();
     for _ in 0..(timeout.as_millis() / interval.as_millis()).max(1) + 1 {
         pending.clear();
-        for n in &d.sentinels {
-            let ok = async {
-                let mut c = NodeConn::connect(&n.name, n.addr, ConnectOptions::default()).await?;
-                let kv: Vec<String> = c
-                    .run(redis::cmd("SENTINEL").arg("MASTER").arg(&s.master_name))
-                    .await?;
-                let get = |k: &str| {
-                    kv.chunks(2)
-                        .find(|p| p[0] == k)
-                        .and_then(|p| p.get(1).cloned())
-                };
-                Ok::<_, ClusterError>(
-                    get("flags").as_deref() == Some("master")
-                        && get("num-slaves").as_deref() == Some(replicas.as_str())
-                        && get("num-other-sentinels").as_deref() == Some(others.as_str()),
-                )
-            };
-            if !ok.await.unwrap_or(false) {
+        for n in members {
+            if !ready(n).await.unwrap_or(false) {
                 pending.push(n.name.clone());
             }
         }
@@ -450,10 +449,7 @@ async fn wait_sentinels(
     }
     Err(RuntimeError::NotReady {
         node: pending.join(", "),
-        condition: format!(
-            "watching {} with its {replicas} replicas and {others} other Sentinels",
-            s.master_name
-        ),
+        condition: condition.into(),
         waited: started.elapsed(),
     }
     .into())

@@ -7,6 +7,7 @@
 use super::model::{ClientLibrary, Report};
 use super::section::{EMPTY, Row, Section, Table};
 use super::text::ms;
+use std::collections::BTreeMap;
 
 /// A figure, or `unknown` when its key is in the library's unknowns
 /// because its adapter failed; a figure measured but in doubt (the
@@ -81,35 +82,25 @@ pub(super) fn section(r: &Report) -> Section {
     row("write downtime", &|l| {
         or_unknown(l, "writes", ms(l.write_downtime_ms))
     });
-    let mut shards: Vec<&String> = libs
-        .iter()
-        .flat_map(|l| l.downtime_by_shard_ms.keys())
-        .collect();
-    shards.sort();
-    shards.dedup();
-    for shard in shards {
-        row(
-            &format!("downtime, shard {shard}"),
-            &|l| match l.downtime_by_shard_ms.get(shard) {
-                Some(v) => or_unknown(l, "downtime", ms(*v)),
-                None => or_unknown(l, "downtime", EMPTY.into()),
-            },
-        );
-    }
-    let mut groups: Vec<&String> = libs
-        .iter()
-        .flat_map(|l| l.downtime_by_group_ms.keys())
-        .collect();
-    groups.sort();
-    groups.dedup();
-    for group in groups {
-        row(
-            &format!("downtime, slots {group}"),
-            &|l| match l.downtime_by_group_ms.get(group) {
-                Some(v) => or_unknown(l, "downtime", ms(*v)),
-                None => or_unknown(l, "downtime", EMPTY.into()),
-            },
-        );
+    // A row per shard, then per part of a shard the drill split.
+    type Windows = fn(&ClientLibrary) -> &BTreeMap<String, f64>;
+    let windows: [(&str, Windows); 2] = [
+        ("shard", |l| &l.downtime_by_shard_ms),
+        ("slots", |l| &l.downtime_by_group_ms),
+    ];
+    for (what, of) in windows {
+        let mut keys: Vec<&String> = libs.iter().flat_map(|l| of(l).keys()).collect();
+        keys.sort();
+        keys.dedup();
+        for key in keys {
+            row(
+                &format!("downtime, {what} {key}"),
+                &|l| match of(l).get(key) {
+                    Some(v) => or_unknown(l, "downtime", ms(*v)),
+                    None => or_unknown(l, "downtime", EMPTY.into()),
+                },
+            );
+        }
     }
     for p in &r.phases {
         row(&format!("p99 latency, {}", p.name), &|l| p99(l, &p.name));

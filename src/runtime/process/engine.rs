@@ -156,16 +156,7 @@ impl ProcessRuntime {
         }
         self.save(&deployment)?;
 
-        let waits: Vec<_> = (deployment.nodes.iter())
-            .map(|n| {
-                let dir = run_dir.join(&n.name);
-                wait_for_ping(&n.name, n.addr, opts.timeout, cancel, move || {
-                    let dir = dir.clone();
-                    async move { exited(&dir) }
-                })
-            })
-            .collect();
-        all_ready(waits, started, "process").await?;
+        answering(&run_dir, &deployment.nodes, opts.timeout, cancel, started).await?;
         if let Some(sentinels) = &topology.sentinel {
             self.start_sentinels(
                 &run_dir,
@@ -176,16 +167,14 @@ impl ProcessRuntime {
                 &mut deployment,
             )?;
             self.save(&deployment)?;
-            let waits: Vec<_> = (deployment.sentinels.iter())
-                .map(|n| {
-                    let dir = run_dir.join(&n.name);
-                    wait_for_ping(&n.name, n.addr, opts.timeout, cancel, move || {
-                        let dir = dir.clone();
-                        async move { exited(&dir) }
-                    })
-                })
-                .collect();
-            all_ready(waits, started, "process").await?;
+            answering(
+                &run_dir,
+                &deployment.sentinels,
+                opts.timeout,
+                cancel,
+                started,
+            )
+            .await?;
         }
         Ok(deployment)
     }
@@ -727,6 +716,27 @@ fn replica_target(
     }
     let primary = spec.replica_of.as_deref()?;
     addrs.iter().find(|(n, _)| n == primary).map(|(_, a)| *a)
+}
+
+/// Wait until each of `members` answers PING (or its process has exited,
+/// which is an error naming its log).
+async fn answering(
+    run_dir: &Path,
+    members: &[DeployedNode],
+    timeout: Duration,
+    cancel: &CancellationToken,
+    started: Instant,
+) -> Result<(), RuntimeError> {
+    let waits: Vec<_> = (members.iter())
+        .map(|n| {
+            let dir = run_dir.join(&n.name);
+            wait_for_ping(&n.name, n.addr, timeout, cancel, move || {
+                let dir = dir.clone();
+                async move { exited(&dir) }
+            })
+        })
+        .collect();
+    all_ready(waits, started, "process").await
 }
 
 fn ports_free(topology: &Topology, block: u8) -> Result<(), RuntimeError> {
