@@ -65,6 +65,10 @@ fault-drills *args="": build
     done
     exit $rc
 
+# Kill a Sentinel-watched primary under load: the Sentinels fail it over (their timeline from +sdown to +switch-master beside the clients'), then make it a replica when it is back
+sentinel-failover *args="": build
+    {{bin}} run scenarios/sentinel-failover.yaml {{args}}
+
 # Promote a replica of a primary under load: REPLICAOF NO ONE (lost writes counted), then Redis's coordinated FAILOVER (none lost)
 replica-drills *args="": build
     #!/usr/bin/env bash

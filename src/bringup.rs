@@ -109,6 +109,21 @@ pub fn members(d: &Deployment) -> Vec<Member> {
         .collect()
 }
 
+/// The deployment's Sentinels as members (no bus, no slots), for
+/// [`AddressMap::with_sentinels`](crate::cluster::AddressMap::with_sentinels).
+pub fn sentinel_members(d: &Deployment) -> Vec<Member> {
+    (d.sentinels.iter())
+        .map(|n| Member {
+            name: n.name.clone(),
+            addr: n.addr,
+            announce: n.announce,
+            bus_port: 0,
+            replica_of: None,
+            slots: Vec::new(),
+        })
+        .collect()
+}
+
 /// Bring `topology` up and make it whole. On error the caller removes the run.
 pub async fn up(
     rt: &Runtime,
@@ -116,14 +131,6 @@ pub async fn up(
     opts: &UpOptions,
     cancel: &CancellationToken,
 ) -> Result<(Deployment, UpReport), BringupError> {
-    if topology.sentinel.is_some() && rt.kind() != RuntimeKind::Process {
-        let file = (topology.source.as_deref())
-            .map_or_else(|| "the topology".into(), |p| p.display().to_string());
-        return Err(RuntimeError::BadInput(format!(
-            "{file}: sentinel: Sentinels run on the process runtime only, for now (`--runtime process`)"
-        ))
-        .into());
-    }
     let started = Instant::now();
     let d = rt.up(topology, opts, cancel).await?;
     let nodes_ready = started.elapsed();

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Env, assert_nothing_left, wait_until};
+use common::{Env, assert_nothing_left, docker_or_skip, wait_until};
 use redis_drill::exit;
 use redis_drill::record::status::StatusReport;
 
@@ -25,9 +25,7 @@ fn agreed(s: &StatusReport) -> Option<(String, u64)> {
         .then_some((p, e))
 }
 
-#[test]
-fn sentinels_watch_the_primary_fail_it_over_and_leave_nothing() {
-    let env = Env::new("process");
+fn watch_and_fail_over(env: &Env) {
     let file = env.write("sentinels.yaml", TOPOLOGY);
     let up = env.up(&file, "sentinels");
     let s = up.status();
@@ -89,28 +87,103 @@ fn sentinels_watch_the_primary_fail_it_over_and_leave_nothing() {
     assert!(common::is_primary(&s, &new), "{s:#?}");
     let run_id = up.run_id.clone();
     up.down();
-    assert_nothing_left(&env, &run_id);
+    assert_nothing_left(env, &run_id);
 }
 
-#[test]
-fn sentinels_are_refused_on_docker_for_now_before_anything_starts() {
-    let env = Env::new("docker");
-    let file = env.write("sentinels.yaml", TOPOLOGY);
-    let out = env.run(&["validate", file.to_str().unwrap()]);
+crate::on_both_runtimes!(
+    process_sentinels_watch_the_primary_fail_it_over_and_leave_nothing,
+    docker_sentinels_watch_the_primary_fail_it_over_and_leave_nothing,
+    watch_and_fail_over
+);
+
+/// `sentinel-failover`, shortened (the old primary back after 3 s): the
+/// Sentinels' timeline in the report, step by step from the kill, each
+/// step in the order Sentinel takes them and `+sdown` when
+/// `down_after_ms` says; the clients found the new primary through the
+/// Sentinels; the old primary was made a replica of the new one.
+fn failover_drill(env: &Env) {
+    let shipped = std::fs::read_to_string(common::scenario_path("sentinel-failover.yaml"))
+        .expect("the drill");
+    let text = shipped
+        .replace(
+            "../topologies/replicated-sentinel.yaml",
+            &common::topology("replicated-sentinel.yaml")
+                .display()
+                .to_string(),
+        )
+        .replace("rate: 2000", "rate: 500")
+        .replace("hold_ms: 10000", "hold_ms: 3000");
+    assert!(text.contains("hold_ms: 3000"), "the drill changed: {text}");
+    let d = env.drill(
+        &env.write("sentinel-failover.yaml", &text),
+        &["--seed", "2"],
+    );
+    assert_eq!(d.code, Some(exit::SUCCESS), "{}", d.output());
+    let r = d.report();
     assert!(
-        out.status.success(),
+        r.environment
+            .client_path
+            .contains("the primary from the Sentinels"),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        r.environment.client_path
     );
-    let out = env.run(&["up", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(exit::BAD_INPUT));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let s = r.sentinel.as_ref().expect("a Sentinels section");
+    assert_eq!(s.sentinels.len(), 3);
+    assert_eq!(s.timelines.len(), 1, "{s:#?}");
+    let t = &s.timelines[0];
+    assert_eq!(t.listening, 3, "every Sentinel heard throughout: {t:#?}");
+    assert!(t.unknown.is_empty(), "{t:#?}");
+    let at = |e: &str| {
+        t.steps
+            .iter()
+            .find(|s| s.event == e)
+            .and_then(|s| s.after_ms)
+            .unwrap_or_else(|| panic!("{e} not heard: {t:#?}"))
+    };
+    let (sdown, odown, elected, switched, converted) = (
+        at("+sdown"),
+        at("+odown"),
+        at("+elected-leader"),
+        at("+switch-master"),
+        at("+convert-to-slave"),
+    );
+    // Not before down_after_ms; within the second a Sentinel waits
+    // between PINGs after it (and the half second a Docker kill takes).
+    let down_after = s.down_after_ms as f64;
     assert!(
-        err.contains("sentinels.yaml: sentinel: Sentinels run on the process runtime only"),
-        "{err}"
+        sdown >= down_after - 50.0 && sdown <= down_after + 1500.0,
+        "+sdown {sdown} ms after the kill, down_after_ms {down_after}: {t:#?}"
     );
-    let left: Vec<_> = std::fs::read_dir(env.state.path())
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    assert!(left.is_empty(), "{left:?}");
+    assert!(
+        sdown <= odown && odown <= elected && elected <= switched,
+        "{t:#?}"
+    );
+    // The old primary is back after 3 s, then made a replica.
+    assert!(converted > 3000.0 && converted > switched, "{t:#?}");
+    assert_eq!(t.old_primary.as_deref(), Some("n1"), "{t:#?}");
+    let new = t.new_primary.clone().expect("a new primary");
+    assert!(new == "n2" || new == "n3", "{t:#?}");
+    // Clients were answered by it once the Sentinels named it.
+    let first = t
+        .first_success_ms
+        .expect("a client answered by the new primary");
+    assert!(first > odown, "{t:#?}");
+    // What the report says of the end agrees with the Sentinels.
+    let after = r.topology_after.as_ref().expect("the topology after");
+    assert!(common::is_primary(after, &new), "{after:#?}");
+    assert!(
+        after
+            .sentinels
+            .iter()
+            .all(|x| x.primary.as_deref() == Some(new.as_str())),
+        "{:#?}",
+        after.sentinels
+    );
+    assert!(d.stdout.contains("### Sentinels"), "{}", d.stdout);
 }
+
+crate::on_both_runtimes!(
+    process_the_sentinel_failover_drill_times_each_step,
+    docker_the_sentinel_failover_drill_times_each_step,
+    failover_drill
+);

@@ -275,6 +275,7 @@ fn base() -> Stored {
         keyspace: Vec::new(),
         replication: None,
         stampede: None,
+        sentinel: None,
     }
 }
 

@@ -39,6 +39,7 @@ pub mod locks;
 pub mod lost;
 pub mod replication;
 pub mod selfcheck;
+pub mod sentinel;
 pub mod stale;
 pub mod stampede;
 pub mod ttl;

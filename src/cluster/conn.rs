@@ -58,6 +58,9 @@ pub struct AddressMap {
     /// Non-loopback addresses this map may hand out: the run's own node
     /// addresses, for a client inside the run's network; empty otherwise.
     network: Vec<IpAddr>,
+    /// The topology's Sentinels (`sentinel:`), reached as the nodes are:
+    /// what a client asks where the primary is. Never among [`Self::nodes`].
+    sentinels: Vec<MappedNode>,
 }
 
 /// Whether the controller may connect to `ip`. IPv4 127.0.0.0/8 and `::1`.
@@ -87,6 +90,7 @@ impl AddressMap {
         let mut map = AddressMap {
             nodes: Vec::new(),
             network: members.iter().map(|m| m.announce.ip()).collect(),
+            sentinels: Vec::new(),
         };
         for m in members {
             map.insert(&m.name, m.announce, m.announce)?;
@@ -98,11 +102,47 @@ impl AddressMap {
     /// network if it is, else at their controller addresses (the nodes a
     /// rolling upgrade left).
     pub fn remade(&self, members: &[Member]) -> Result<Self, ClusterError> {
-        if self.network.is_empty() {
-            Self::from_members(members)
+        let mut map = if self.network.is_empty() {
+            Self::from_members(members)?
         } else {
-            Self::within_network(members)
+            Self::within_network(members)?
+        };
+        map.sentinels = self.sentinels.clone();
+        map.network
+            .extend(self.sentinels.iter().map(|s| s.announce.ip()));
+        Ok(map)
+    }
+
+    /// This map with the topology's Sentinels, reached as the nodes are:
+    /// at their announced addresses within the run's network, else at
+    /// their controller addresses.
+    pub fn with_sentinels(mut self, sentinels: &[Member]) -> Result<Self, ClusterError> {
+        let within = !self.network.is_empty();
+        for m in sentinels {
+            let addr = if within {
+                self.network.push(m.announce.ip());
+                m.announce
+            } else {
+                m.addr
+            };
+            if !self.allows(addr.ip()) {
+                return Err(ClusterError::BadInput(format!(
+                    "Sentinel {}'s controller address {addr} is not a loopback address",
+                    m.name
+                )));
+            }
+            self.sentinels.push(MappedNode {
+                name: m.name.clone(),
+                announce: m.announce,
+                addr,
+            });
         }
+        Ok(self)
+    }
+
+    /// The Sentinels, in the topology's order (empty without `sentinel:`).
+    pub fn sentinels(&self) -> &[MappedNode] {
+        &self.sentinels
     }
 
     /// The nodes named in `names`, in that order, reached as this map
@@ -115,6 +155,7 @@ impl AddressMap {
                 .filter_map(|name| self.nodes.iter().find(|n| n.name == *name).cloned())
                 .collect(),
             network: self.network.clone(),
+            sentinels: self.sentinels.clone(),
         }
     }
 

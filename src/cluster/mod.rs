@@ -34,6 +34,7 @@ mod poll;
 pub mod replication;
 pub mod reshard;
 pub mod role;
+pub mod sentinel;
 pub mod view;
 pub mod watch;
 

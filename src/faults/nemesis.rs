@@ -414,7 +414,8 @@ impl<'a> Nemesis<'a> {
     ) -> Result<(), FaultError> {
         let shape = step.shape.expect("validated: a partition has a shape");
         let peer = resolve_target(snap, step, &step.peer, &mut self.rng)?;
-        let grudge = grudge_for(shape, &window.nodes, &peer, snap, &mut self.rng);
+        let lone = self.d.lone_sentinels();
+        let grudge = grudge_for(shape, &window.nodes, &peer, snap, &lone, &mut self.rng);
         window.detail = grudge.describe();
         if shape == Shape::OneWay {
             window.nodes.extend(peer);
@@ -1148,9 +1149,13 @@ pub(crate) fn grudge_for(
     nodes: &[String],
     peer: &[String],
     snap: &ClusterSnapshot,
+    lone_sentinels: &[(String, String)],
     rng: &mut StdRng,
 ) -> Grudge {
+    // Sentinels on machines of their own are parties too; one beside a
+    // node goes where its node goes (`runtime::drops`).
     let mut all = snap.names();
+    all.extend(lone_sentinels.iter().map(|(name, _)| name.clone()));
     all.shuffle(rng);
     match shape {
         // The target's nodes together against the rest: one node, a
@@ -1175,10 +1180,9 @@ pub(crate) fn grudge_for(
         // The drill's clients against the target's nodes.
         Shape::Clients => net::grudge::clients(nodes),
         Shape::Regions => {
-            let regions: BTreeMap<String, String> = snap
-                .nodes
-                .iter()
+            let regions: BTreeMap<String, String> = (snap.nodes.iter())
                 .map(|n| (n.name.clone(), n.region.clone()))
+                .chain(lone_sentinels.iter().cloned())
                 .collect();
             net::grudge::regions(&regions)
         }
@@ -1214,6 +1218,7 @@ mod tests {
             &v(nodes),
             &v(peer),
             &six(),
+            &[],
             &mut StdRng::seed_from_u64(seed),
         )
     }

@@ -10,6 +10,7 @@
 //! - `keyspace.jsonl`: the keyspace sampler's readings;
 //! - `locks.jsonl`, `replication.json`, `stampede.json`, when the drill ran
 //!   a lock workload, the replication probe, a stampede workload;
+//! - `sentinel.jsonl`, when the topology has Sentinels: their events;
 //! - what the check makes of them: `report.json`, `report.md`, `report.xml`, `report.html`.
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use super::ops::History;
 use super::pings::Ping;
 use super::replication::ReplRecording;
 use super::run::{KeyValues, RECORD_VERSION, Record};
+use super::sentinel::{SENTINEL_FILE, SentinelRecording};
 use super::stampede::StampedeRecording;
 use super::valid::{self, Defect};
 use super::watch::Recording;
@@ -61,6 +63,8 @@ pub struct Stored {
     pub replication: Option<ReplRecording>,
     /// The stampede workload's history, when the drill ran one.
     pub stampede: Option<StampedeRecording>,
+    /// The Sentinels' events, when the topology has Sentinels.
+    pub sentinel: Option<SentinelRecording>,
 }
 
 /// A stored run that cannot be read back.
@@ -101,6 +105,9 @@ impl Stored {
         }
         if let Some(rec) = &self.stampede {
             std::fs::write(dir.join(STAMPEDE_FILE), pretty(rec)).map_err(io(STAMPEDE_FILE))?;
+        }
+        if let Some(rec) = &self.sentinel {
+            jsonl::write(&dir.join(SENTINEL_FILE), &rec.events)?;
         }
         Ok(())
     }
@@ -146,6 +153,12 @@ impl Stored {
             },
             stampede: match dir.join(STAMPEDE_FILE) {
                 p if p.exists() => Some(read_json(&p)?),
+                _ => None,
+            },
+            sentinel: match dir.join(SENTINEL_FILE) {
+                p if p.exists() => Some(SentinelRecording {
+                    events: entries(jsonl::read(&p)?),
+                }),
                 _ => None,
             },
         })

@@ -11,6 +11,8 @@
 //! - [`pings`]       — the reference PINGs and the servers' own command figures.
 //! - [`replication`], [`stampede`], [`keyspace`] — the replication probe's, the
 //!   stampede workload's and the keyspace sampler's recordings.
+//! - [`sentinel`]    — the Sentinels' events as the tool heard them, and
+//!   when it was listening to each.
 //! - [`faults`]      — the faults as they happened, each a window on the run's clock.
 //! - [`timeline`]    — the run's monotonic clock, its phases and events.
 //! - [`status`]      — the topology report (the topology before and after).
@@ -36,6 +38,7 @@ pub mod pings;
 pub mod regions;
 pub mod replication;
 pub mod run;
+pub mod sentinel;
 pub mod stampede;
 pub mod status;
 pub mod timeline;

@@ -94,6 +94,10 @@ pub struct Record {
     /// them): what the lost-write check accepts as evicted.
     #[serde(default)]
     pub eviction: Eviction,
+    /// The topology's Sentinels and how they judge the primary, when it
+    /// has Sentinels: what their timeline is measured against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentinel: Option<crate::topology::Sentinels>,
 }
 
 /// One key before the run and at its end (`None`: absent).

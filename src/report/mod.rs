@@ -44,6 +44,7 @@ mod oplog;
 mod regions;
 pub(crate) mod section;
 mod sections;
+pub mod sentinel;
 mod stampede;
 mod store;
 mod summary;

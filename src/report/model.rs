@@ -96,6 +96,10 @@ pub struct Report {
     /// drill kept to, and what the tool did to it, in order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attached: Option<crate::record::attached::AttachedRun>,
+    /// With Sentinels: what they published and each fault's failover
+    /// timeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentinel: Option<super::sentinel::SentinelReport>,
 }
 
 /// The clients of one region and what they saw.

@@ -205,6 +205,7 @@ pub(crate) fn sample() -> Report {
         client_libraries: vec![],
         op_log: None,
         attached: None,
+        sentinel: None,
         reference: Some(ReferenceSummary {
             interval_ms: 5,
             ping_ms: BTreeMap::from([(

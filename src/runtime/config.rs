@@ -83,6 +83,7 @@ pub const SENTINEL_PORT: u16 = 26379;
 pub fn sentinel_directives(
     s: &crate::topology::Sentinels,
     listen: &Listen,
+    announce: SocketAddr,
     primary: SocketAddr,
 ) -> Vec<(String, String)> {
     let m = &s.master_name;
@@ -93,8 +94,8 @@ pub fn sentinel_directives(
         ("daemonize".into(), "no".into()),
         ("logfile".into(), quote(&listen.logfile)),
         ("protected-mode".into(), "no".into()),
-        ("sentinel announce-ip".into(), listen.bind.clone()),
-        ("sentinel announce-port".into(), listen.port.to_string()),
+        ("sentinel announce-ip".into(), announce.ip().to_string()),
+        ("sentinel announce-port".into(), announce.port().to_string()),
         (
             "sentinel monitor".into(),
             format!("{m} {} {} {}", primary.ip(), primary.port(), s.quorum),

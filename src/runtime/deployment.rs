@@ -133,7 +133,6 @@ impl Deployment {
             .join(", ")
     }
 
-    /// The node named `name`, or an error listing the ones there are.
     /// A node or a Sentinel by name: what node commands (kill, start, logs)
     /// act on.
     pub fn member(&self, name: &str) -> Result<&DeployedNode, RuntimeError> {
@@ -143,6 +142,38 @@ impl Deployment {
         }
     }
 
+    /// The side a node or Sentinel takes in a partition: a Sentinel placed
+    /// beside a node (`placement: [{host: n1}]`, the default) shares its
+    /// machine and so its fate; anything else stands for itself.
+    pub fn party_of<'a>(&'a self, name: &'a str) -> &'a str {
+        (self.topology.sentinel.iter())
+            .flat_map(|s| &s.members)
+            .find(|m| m.name == name)
+            .and_then(|m| m.host.as_deref())
+            .unwrap_or(name)
+    }
+
+    /// The Sentinels on machines of their own, with their regions: the
+    /// parties of a partition beside the nodes.
+    pub fn lone_sentinels(&self) -> Vec<(String, String)> {
+        (self.topology.sentinel.iter())
+            .flat_map(|s| &s.members)
+            .filter(|m| m.host.is_none())
+            .map(|m| (m.name.clone(), m.region.clone()))
+            .collect()
+    }
+
+    /// A node's region, or a Sentinel's.
+    pub fn region_of(&self, name: &str) -> Option<&str> {
+        self.spec(name).map(|s| s.region.as_str()).or_else(|| {
+            (self.topology.sentinel.iter())
+                .flat_map(|s| &s.members)
+                .find(|m| m.name == name)
+                .map(|m| m.region.as_str())
+        })
+    }
+
+    /// The node named `name`, or an error listing the ones there are.
     pub fn node(&self, name: &str) -> Result<&DeployedNode, RuntimeError> {
         self.nodes.iter().find(|n| n.name == name).ok_or_else(|| {
             RuntimeError::BadInput(format!(

@@ -10,18 +10,21 @@ use super::error::NetError;
 use crate::net::Grudge;
 use crate::net::grudge::CLIENTS;
 
-/// Each node of `d` with the addresses it drops, in node order; `clients`
-/// are the sources of the drill's own connections (the [`CLIENTS`] of a
-/// grudge) on this backend. Fails on a grudge naming a node `d` does not
-/// have.
+/// Each node of `d`, then each Sentinel, with the addresses it drops, in
+/// that order; `clients` are the sources of the drill's own connections
+/// (the [`CLIENTS`] of a grudge) on this backend. A Sentinel placed beside
+/// a node is on that node's side ([`Deployment::party_of`]): it drops what
+/// the node drops, and whoever drops the node drops it too. Fails on a
+/// grudge naming a node or Sentinel `d` does not have.
 pub(crate) fn resolve(
     d: &Deployment,
     grudge: &Grudge,
     clients: &[IpAddr],
 ) -> Result<Vec<(String, Vec<IpAddr>)>, NetError> {
+    let members: Vec<&crate::runtime::DeployedNode> = d.nodes.iter().chain(&d.sentinels).collect();
     for (dropper, from) in grudge.pairs() {
         for name in [dropper, from] {
-            if name != CLIENTS && d.nodes.iter().all(|n| n.name != name) {
+            if name != CLIENTS && members.iter().all(|n| n.name != name) {
                 return Err(NetError::BadInput(format!(
                     "the partition names node `{name}`, which {} does not have (nodes: {})",
                     d.name,
@@ -30,22 +33,37 @@ pub(crate) fn resolve(
             }
         }
     }
-    Ok(d.nodes
+    Ok(members
         .iter()
         .map(|n| {
-            let ips = grudge
-                .drops_from(&n.name)
-                .flat_map(|from| match from {
-                    CLIENTS => clients.to_vec(),
-                    _ => d
-                        .nodes
-                        .iter()
-                        .filter(|p| p.name == from)
-                        .map(|p| p.announce.ip())
-                        .collect(),
-                })
-                .chain(region_clients_cut(d, grudge, &n.name))
-                .collect();
+            let party = d.party_of(&n.name);
+            let mut ips: Vec<IpAddr> = Vec::new();
+            let sides = if party == n.name {
+                vec![party]
+            } else {
+                vec![party, n.name.as_str()]
+            };
+            for side in sides {
+                for from in grudge.drops_from(side) {
+                    match from {
+                        CLIENTS => ips.extend_from_slice(clients),
+                        _ => ips.extend(
+                            members
+                                .iter()
+                                .filter(|p| p.name == from || d.party_of(&p.name) == from)
+                                .filter(|p| p.name != n.name)
+                                .map(|p| p.announce.ip()),
+                        ),
+                    }
+                }
+            }
+            ips.extend(region_clients_cut(d, grudge, party));
+            let mut seen = Vec::new();
+            ips.retain(|ip| {
+                let new = !seen.contains(ip);
+                seen.push(*ip);
+                new
+            });
             (n.name.clone(), ips)
         })
         .collect())
@@ -57,8 +75,7 @@ pub(crate) fn resolve(
 /// cut off is cut off from its clients' view as well); the clients of its
 /// own region keep reaching it, as on one LAN.
 fn region_clients_cut(d: &Deployment, grudge: &Grudge, node: &str) -> Vec<IpAddr> {
-    let region_of = |name: &str| d.spec(name).map(|s| s.region.as_str());
-    let own = region_of(node);
+    let own = d.region_of(node);
     let dropped: Vec<&str> = grudge.drops_from(node).collect();
     d.topology
         .regions
@@ -68,7 +85,7 @@ fn region_clients_cut(d: &Deployment, grudge: &Grudge, node: &str) -> Vec<IpAddr
             let mut of_r = d
                 .nodes
                 .iter()
-                .filter(|p| region_of(&p.name) == Some(r.name.as_str()))
+                .filter(|p| d.region_of(&p.name) == Some(r.name.as_str()))
                 .peekable();
             of_r.peek().is_some() && of_r.all(|p| dropped.contains(&p.name.as_str()))
         })
@@ -115,6 +132,57 @@ mod tests {
             topology,
             nodes,
         }
+    }
+
+    #[test]
+    fn a_sentinel_beside_a_node_is_cut_off_with_it() {
+        let topology = crate::topology::Topology::parse(
+            "name: r\nkind: replicated\nreplicated: {replicas: 2}\nsentinel: {count: 3}\n",
+            None,
+        )
+        .unwrap();
+        let at = |h: u8, port: u16| crate::runtime::DeployedNode {
+            name: String::new(),
+            addr: format!("127.0.0.1:{}", 7000 + u16::from(h))
+                .parse()
+                .unwrap(),
+            announce: format!("172.28.5.{h}:{port}").parse().unwrap(),
+            bus_port: 0,
+            handle: String::new(),
+        };
+        let named = |name: &str, n: crate::runtime::DeployedNode| crate::runtime::DeployedNode {
+            name: name.into(),
+            ..n
+        };
+        let d = Deployment {
+            nodes: vec![
+                named("n1", at(11, 6379)),
+                named("n2", at(12, 6379)),
+                named("n3", at(13, 6379)),
+            ],
+            sentinels: vec![
+                named("sentinel1", at(14, 26379)),
+                named("sentinel2", at(15, 26379)),
+                named("sentinel3", at(16, 26379)),
+            ],
+            topology,
+            ..deployment()
+        };
+        // Placed beside n1, n2, n3 by default.
+        assert_eq!(d.party_of("sentinel1"), "n1");
+        let all: Vec<String> = ["n1", "n2", "n3"].map(String::from).to_vec();
+        let peers = resolve(&d, &crate::net::grudge::isolate("n1", &all), &[]).unwrap();
+        let ip = |h: u8| IpAddr::from([172, 28, 5, h]);
+        let of = |name: &str| peers.iter().find(|(n, _)| n == name).unwrap().1.clone();
+        // {n1, sentinel1} | {n2, n3, sentinel2, sentinel3}: Jepsen's shape.
+        assert_eq!(of("n1"), [ip(12), ip(15), ip(13), ip(16)]);
+        assert_eq!(of("sentinel1"), of("n1"));
+        assert_eq!(of("n2"), [ip(11), ip(14)]);
+        assert_eq!(of("sentinel3"), [ip(11), ip(14)]);
+        assert_eq!(peers.len(), 6, "every node and Sentinel is written");
+        // A name that is neither is refused; a Sentinel's is not.
+        assert!(resolve(&d, &crate::net::grudge::one_way("sentinel2", "n1"), &[]).is_ok());
+        assert!(resolve(&d, &crate::net::grudge::one_way("sentinel9", "n1"), &[]).is_err());
     }
 
     #[test]

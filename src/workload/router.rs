@@ -148,6 +148,9 @@ pub(crate) struct Router {
     /// Held while the map is re-read: one refresh at a time.
     refreshing: tokio::sync::Mutex<()>,
     last_refresh: Mutex<Option<Instant>>,
+    /// The Sentinel asked first (the last one that answered), as Sentinel
+    /// clients keep the one that answered at the front of their list.
+    sentinel_first: std::sync::atomic::AtomicUsize,
 }
 
 impl Router {
@@ -189,6 +192,7 @@ impl Router {
             stale: AtomicBool::new(false),
             refreshing: tokio::sync::Mutex::new(()),
             last_refresh: Mutex::new(None),
+            sentinel_first: Default::default(),
         };
         if let Sharding::Sharded(ranges) = sharding {
             let mut st = r.state();
@@ -253,8 +257,69 @@ impl Router {
                 self.stale.store(false, Ordering::Relaxed);
                 Ok(())
             }
+            Sharding::Primary {
+                sentinel: Some(master),
+                ..
+            } if !self.map.sentinels().is_empty() => self.refresh_from_sentinels(master).await,
             Sharding::Primary { .. } => self.refresh_primary().await,
         }
+    }
+
+    /// Ask the Sentinels where the primary is
+    /// (`SENTINEL get-master-addr-by-name`), one after the other from the
+    /// one that answered last, each bounded by the timeout; the first
+    /// answer names the primary of every slot — what redis-py's and
+    /// redis-rs's Sentinel clients do. Nothing else is checked: a client
+    /// beside a minority of Sentinels that still name the old primary
+    /// writes there, as those clients do in a split brain.
+    async fn refresh_from_sentinels(&self, master: &str) -> Result<(), WorkloadError> {
+        let sentinels = self.map.sentinels();
+        let first = self.sentinel_first.load(Ordering::Relaxed);
+        let mut heard = Vec::new();
+        for k in 0..sentinels.len() {
+            let i = (first + k) % sentinels.len();
+            let s = &sentinels[i];
+            let ask = async {
+                let mut c = open(s.addr, &self.config, self.timeout).await?;
+                redis::cmd("SENTINEL")
+                    .arg("get-master-addr-by-name")
+                    .arg(master)
+                    .query_async::<Option<(String, u16)>>(&mut c)
+                    .await
+            };
+            let said = match tokio::time::timeout(self.timeout, ask).await {
+                Ok(Ok(Some((host, port)))) => match host.parse::<std::net::IpAddr>() {
+                    Ok(ip) => SocketAddr::new(ip, port),
+                    Err(_) => {
+                        heard.push(format!("{}: primary at {host}:{port}", s.name));
+                        continue;
+                    }
+                },
+                Ok(Ok(None)) => {
+                    heard.push(format!("{}: no primary named {master}", s.name));
+                    continue;
+                }
+                Ok(Err(e)) => {
+                    heard.push(format!("{}: {e}", s.name));
+                    continue;
+                }
+                Err(_) => {
+                    heard.push(format!("{}: no answer within {:?}", s.name, self.timeout));
+                    continue;
+                }
+            };
+            let mut st = self.state();
+            let n = self.node_index(&mut st, said)? as u16;
+            st.owner = vec![n; usize::from(SLOT_COUNT)];
+            drop(st);
+            self.sentinel_first.store(i, Ordering::Relaxed);
+            self.stale.store(false, Ordering::Relaxed);
+            return Ok(());
+        }
+        Err(WorkloadError::Cluster(format!(
+            "no Sentinel named the primary: {}",
+            heard.join("; ")
+        )))
     }
 
     /// Every node's `ROLE` at once (each bounded by the timeout); every slot

@@ -10,8 +10,9 @@
 //!   contiguous share of the 16384 slots in the topology's order — what a
 //!   client-side sharding library does with a fixed node list;
 //! - a **replicated** topology sends every key to the node that is primary
-//!   now, found by reading `ROLE` on every node, as a client that follows
-//!   failovers (a Sentinel-aware one) would.
+//!   now: with Sentinels (`sentinel:`), the one they name
+//!   (`SENTINEL get-master-addr-by-name`, as a Sentinel client asks it);
+//!   without, the one found by reading `ROLE` on every node.
 
 use serde::Serialize;
 
@@ -32,6 +33,9 @@ pub enum Sharding {
         nodes: Vec<String>,
         /// The primary when the topology was brought up.
         initial: String,
+        /// The name the Sentinels monitor it by, when the topology has
+        /// Sentinels: clients ask them where the primary is.
+        sentinel: Option<String>,
     },
 }
 
@@ -53,6 +57,7 @@ impl Sharding {
                     .find(|n| n.role == Role::Primary)
                     .map(|n| n.name.clone())
                     .unwrap_or_default(),
+                sentinel: topology.sentinel.as_ref().map(|s| s.master_name.clone()),
             },
         }
     }
@@ -114,8 +119,18 @@ mod tests {
             r,
             Sharding::Primary {
                 nodes: vec!["n1".into(), "n2".into(), "n3".into()],
-                initial: "n1".into()
+                initial: "n1".into(),
+                sentinel: None,
             }
+        );
+        let r = of("name: r\nkind: replicated\nreplicated: {replicas: 2}\nsentinel: {count: 3}\n");
+        let Sharding::Primary { sentinel, .. } = &r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(
+            sentinel.as_deref(),
+            Some("r"),
+            "monitored by the topology's name"
         );
         assert_eq!(
             r.assignments(),

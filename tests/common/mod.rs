@@ -35,6 +35,13 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_redis-drill");
 
 pub use bounded::Bounded;
 
+/// A shipped scenario (scenarios/).
+pub fn scenario_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name)
+}
+
 /// Where the example topologies live.
 pub fn topology(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -43,12 +43,12 @@ impl Net for DockerRuntime {
         .boxed()
     }
 
-    /// Every node's table written empty; a node not running has no rules.
+    /// Every node's and Sentinel's table written empty; one not running has
+    /// no rules.
     fn heal<'a>(&'a self, d: &'a Deployment) -> BoxFuture<'a, Result<Applied, NetError>> {
         async move {
-            let empty: Vec<_> = d
-                .nodes
-                .iter()
+            let empty: Vec<_> = (d.nodes.iter())
+                .chain(&d.sentinels)
                 .map(|n| (n.name.clone(), Vec::new()))
                 .collect();
             self.write_partitions(d, &empty).await

@@ -261,6 +261,69 @@ impl DockerRuntime {
         Ok(())
     }
 
+    /// A Sentinel's container: `image`'s server as a Sentinel on its
+    /// folder's `sentinel.conf` (`dir`, mounted writable at
+    /// [`SENTINEL_MOUNT`]), labelled with the run and the `sentinel` role,
+    /// at its static address, its port published on 127.0.0.1.
+    pub(super) async fn create_sentinel_container(
+        &self,
+        d: &Deployment,
+        network: &str,
+        m: &crate::topology::SentinelSpec,
+        node: &DeployedNode,
+        image: String,
+        dir: &std::path::Path,
+    ) -> Result<(), RuntimeError> {
+        let port = config::SENTINEL_PORT;
+        let mut lbls = common_labels(d);
+        lbls.insert(labels::ROLE.into(), "sentinel".into());
+        lbls.insert(labels::REGION.into(), m.region.clone());
+        let ports: HashMap<String, Option<Vec<PortBinding>>> = HashMap::from([(
+            format!("{port}/tcp"),
+            Some(vec![PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some(node.addr.port().to_string()),
+            }]),
+        )]);
+        let body = ContainerCreateBody {
+            image: Some(image),
+            cmd: Some(vec![
+                format!("{SENTINEL_MOUNT}/sentinel.conf"),
+                "--sentinel".into(),
+            ]),
+            hostname: Some(m.name.clone()),
+            labels: Some(lbls),
+            exposed_ports: Some(vec![format!("{port}/tcp")]),
+            host_config: Some(HostConfig {
+                port_bindings: Some(ports),
+                network_mode: Some(network.to_string()),
+                // iptables inside its namespace, for partitions.
+                cap_add: Some(vec!["NET_ADMIN".into()]),
+                binds: Some(vec![format!("{}:{SENTINEL_MOUNT}", dir.display())]),
+                ..Default::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(endpoint(
+                    network,
+                    node.announce.ip(),
+                    Some(vec![m.name.clone()]),
+                )),
+            }),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptionsBuilder::default()
+            .name(&node.handle)
+            .build();
+        self.docker
+            .create_container(Some(opts), body)
+            .await
+            .map_err(RuntimeError::docker(format!(
+                "creating Sentinel {}",
+                m.name
+            )))?;
+        Ok(())
+    }
+
     /// A /24 that no Docker network and no host route uses, from 172.28.0.0/14,
     /// starting at a random offset so concurrent runs rarely try the same one.
     pub(super) async fn pick_subnet(&self) -> Result<[u8; 3], RuntimeError> {
@@ -334,6 +397,33 @@ pub(super) fn image_for(topology: &Topology, node: &NodeSpec) -> String {
         .clone()
         .or_else(|| topology.image.clone())
         .unwrap_or_else(|| crate::runtime::image::for_server(&node.server))
+}
+
+/// Where a Sentinel's folder (its `sentinel.conf`) is mounted in its container.
+pub(super) const SENTINEL_MOUNT: &str = "/sentinel";
+
+/// A free host port of 127.0.0.1 for each Sentinel, none of the nodes'
+/// (`taken`) and none twice.
+pub(super) fn sentinel_ports(topology: &Topology, taken: &[u16]) -> Result<Vec<u16>, RuntimeError> {
+    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let count = topology.sentinel.as_ref().map_or(0, |s| s.members.len());
+    let mut ports: Vec<u16> = Vec::with_capacity(count);
+    // Bounded: a free port the kernel hands out twice in a row is rare.
+    for _ in 0..count * 20 {
+        if ports.len() == count {
+            break;
+        }
+        let p = free_port(lo)?;
+        if !taken.contains(&p) && !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    if ports.len() < count {
+        return Err(RuntimeError::Environment(format!(
+            "no {count} distinct free ports on 127.0.0.1 for the Sentinels"
+        )));
+    }
+    Ok(ports)
 }
 
 /// The labels every resource of the run carries, so cleanup finds it.

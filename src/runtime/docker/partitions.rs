@@ -58,10 +58,10 @@ fn docker_script(from: &[IpAddr]) -> String {
 }
 
 impl DockerRuntime {
-    /// Whether every running node's image ships iptables and its container
-    /// may use it (NET_ADMIN).
+    /// Whether every running node's and Sentinel's image ships iptables and
+    /// its container may use it (NET_ADMIN).
     pub(super) async fn probe_partitions(&self, d: &Deployment) -> Result<(), NetError> {
-        let checks = d.nodes.iter().map(|n| async move {
+        let checks = d.nodes.iter().chain(&d.sentinels).map(|n| async move {
             let cmd = argv(&["iptables", "-w", "-S", "INPUT"]);
             match self.exec(n, &cmd).await {
                 Ok(out) if out.exit_code == 0 => Ok(()),
@@ -99,7 +99,7 @@ impl DockerRuntime {
     ) -> Result<Applied, NetError> {
         let docker = &self.docker;
         let writes = peers.iter().map(|(node, from)| async move {
-            let handle = &d.node(node)?.handle;
+            let handle = &d.member(node)?.handle;
             let result = restore(
                 docker,
                 &format!("node {node}"),

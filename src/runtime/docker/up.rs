@@ -10,7 +10,7 @@ use bollard::query_parameters::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::containers::{host_ports, image_for};
+use super::containers::{SENTINEL_MOUNT, host_ports, image_for, sentinel_ports};
 use super::engine::{
     BUS_PORT, DATA_PORT, DockerRuntime, FIRST_HOST, RESTART_READY_TIMEOUT, STOP_GRACE_S,
     container_name, network_name,
@@ -46,8 +46,9 @@ impl DockerRuntime {
 
         // Fixed host ports are refused before the engine is asked for a subnet.
         let host_ports = host_ports(topology)?;
+        let sentinel_ports = sentinel_ports(topology, &host_ports)?;
         let subnet = self.pick_subnet().await?;
-        let mut deployment = layout(topology, opts, subnet, &host_ports);
+        let mut deployment = layout(topology, opts, subnet, &host_ports, &sentinel_ports);
         if !topology.security.is_plain() {
             self.make_secrets(&mut deployment, subnet)?;
         }
@@ -69,8 +70,68 @@ impl DockerRuntime {
             .collect();
         all_ready(waits, started, "docker").await?;
         check_cancel(cancel)?;
+        if let Some(s) = &topology.sentinel {
+            // Once the nodes answer, so that none starts by judging the
+            // primary down.
+            futures::future::try_join_all(
+                (s.members.iter().zip(&deployment.sentinels))
+                    .map(|(m, n)| self.start_sentinel(&deployment, &network, s, m, n)),
+            )
+            .await?;
+            let waits: Vec<_> = (deployment.sentinels.iter())
+                .map(|n| wait_for_ping(&n.name, n.addr, opts.timeout, cancel, || self.exited(n)))
+                .collect();
+            all_ready(waits, started, "docker").await?;
+            check_cancel(cancel)?;
+        }
         super::links::install_all(&self.docker, &deployment).await?;
         Ok(deployment)
+    }
+
+    /// One Sentinel's container: the image of its server, its
+    /// `sentinel.conf` in a folder of the run's on the host, mounted
+    /// writable (a Sentinel rewrites its file with its id, epochs and
+    /// peers), listening on [`config::SENTINEL_PORT`] at its static address
+    /// and announcing it, published on a host port of 127.0.0.1.
+    async fn start_sentinel(
+        &self,
+        d: &Deployment,
+        network: &str,
+        s: &crate::topology::Sentinels,
+        m: &crate::topology::SentinelSpec,
+        node: &DeployedNode,
+    ) -> Result<(), RuntimeError> {
+        let primary = (d.topology.nodes.iter().zip(&d.nodes))
+            .find(|(spec, _)| spec.role == Role::Primary)
+            .map(|(_, n)| n.announce)
+            .ok_or_else(|| {
+                RuntimeError::BadInput("the Sentinels have no primary to watch".into())
+            })?;
+        let dir = self.run_dir(&d.run_id).join(&m.name);
+        std::fs::create_dir_all(&dir)
+            .map_err(RuntimeError::io(format!("creating {}", dir.display())))?;
+        let listen = crate::runtime::config::Listen {
+            bind: "0.0.0.0".into(),
+            port: crate::runtime::config::SENTINEL_PORT,
+            bus_port: 0,
+            dir: SENTINEL_MOUNT.into(),
+            logfile: String::new(),
+            replicaof: None,
+        };
+        let conf = crate::runtime::config::to_conf(&crate::runtime::config::sentinel_directives(
+            s,
+            &listen,
+            node.announce,
+            primary,
+        ));
+        let path = dir.join("sentinel.conf");
+        std::fs::write(&path, conf)
+            .map_err(RuntimeError::io(format!("writing {}", path.display())))?;
+        let image = crate::runtime::image::for_server(&m.server);
+        image::ensure(&self.docker, &image, &m.server).await?;
+        self.create_sentinel_container(d, network, m, node, image, &dir)
+            .await?;
+        self.start_node(node).await
     }
 
     /// The secrets of a topology with `security:`, in the run's folder on
@@ -317,8 +378,11 @@ impl DockerRuntime {
             )
             .await?;
             // A started container has a fresh network namespace: its links'
-            // relay and rules are gone with the old one.
-            super::links::install(&self.docker, deployment, node).await?;
+            // relay and rules are gone with the old one. (A Sentinel has
+            // none: its traffic does not cross the links' relays.)
+            if !deployment.sentinels.iter().any(|s| s.name == node.name) {
+                super::links::install(&self.docker, deployment, node).await?;
+            }
         }
         Ok(())
     }
@@ -332,6 +396,7 @@ fn layout(
     opts: &UpOptions,
     subnet: [u8; 3],
     host_ports: &[u16],
+    sentinel_ports: &[u16],
 ) -> Deployment {
     let ip_of = |i: usize| Ipv4Addr::new(subnet[0], subnet[1], subnet[2], FIRST_HOST + i as u8);
     let nodes: Vec<DeployedNode> = topology
@@ -353,7 +418,21 @@ fn layout(
         attached: None,
         security: Default::default(),
         credentials: None,
-        sentinels: Vec::new(),
+        // The Sentinels at the addresses after the nodes'.
+        sentinels: (topology.sentinel.iter())
+            .flat_map(|s| &s.members)
+            .enumerate()
+            .map(|(j, m)| DeployedNode {
+                name: m.name.clone(),
+                addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), sentinel_ports[j]),
+                announce: SocketAddr::new(
+                    IpAddr::V4(ip_of(topology.nodes.len() + j)),
+                    crate::runtime::config::SENTINEL_PORT,
+                ),
+                bus_port: 0,
+                handle: container_name(&opts.run_id, &m.name),
+            })
+            .collect(),
         image: {
             let mut images: Vec<String> = topology
                 .nodes

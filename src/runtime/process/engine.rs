@@ -219,7 +219,9 @@ impl ProcessRuntime {
                 logfile: dir.join("redis.log").display().to_string(),
                 replicaof: None,
             };
-            let conf = config::to_conf(&config::sentinel_directives(sentinels, &listen, primary));
+            let conf = config::to_conf(&config::sentinel_directives(
+                sentinels, &listen, addr, primary,
+            ));
             let path = dir.join("sentinel.conf");
             std::fs::write(&path, conf)
                 .map_err(RuntimeError::io(format!("writing {}", path.display())))?;

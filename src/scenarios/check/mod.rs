@@ -197,6 +197,7 @@ pub fn check(s: &Stored) -> Report {
         client_libraries: sections.libraries,
         op_log: Some(report::OpLog::of(&s.history)),
         attached: r.attached.clone(),
+        sentinel: checker::sentinel::check(r, &s.history, s.sentinel.as_ref()),
     }
 }
 
@@ -336,6 +337,7 @@ mod tests {
             keyspace: Vec::new(),
             replication: None,
             stampede: None,
+            sentinel: None,
         }
     }
 

@@ -85,13 +85,21 @@ impl ServerFigures {
 /// How long the workloads wait for the recorders' first samples.
 const RECORDERS_SETTLE: Duration = Duration::from_millis(500);
 
-/// Wait until the watcher has polled every node once and every PING thread
-/// has sent its first PING (connected), at most [`RECORDERS_SETTLE`]: their
+/// Wait until the watcher has polled every node once, every PING thread
+/// has sent its first PING (connected) and every Sentinel is listened to,
+/// at most [`RECORDERS_SETTLE`]: their
 /// start-up (threads, connections, the first `CLUSTER NODES` of every node)
 /// is then over before the first op is due, rather than beside it.
-async fn settled(watcher: Option<&Watcher>, nodes: usize, reference: Option<&Reference>) {
+async fn settled(
+    watcher: Option<&Watcher>,
+    nodes: usize,
+    reference: Option<&Reference>,
+    sentinel: Option<&cluster::sentinel::SentinelListener>,
+) {
     let ready = || {
-        watcher.is_none_or(|w| w.latest().len() >= nodes) && reference.is_none_or(|r| r.started())
+        watcher.is_none_or(|w| w.latest().len() >= nodes)
+            && reference.is_none_or(|r| r.started())
+            && sentinel.is_none_or(|s| s.listening() >= s.count())
     };
     let started = Instant::now();
     // Bounded in time and count: 100 looks, 5 ms apart.
@@ -128,6 +136,8 @@ pub(in crate::scenarios) struct Recorders {
     replication: Option<ReplProbe>,
     /// The stampede workload, when the scenario has one.
     stampede: Option<StampedeWorkload>,
+    /// The Sentinels' events, when the topology has Sentinels.
+    sentinel: Option<cluster::sentinel::SentinelListener>,
 }
 
 /// What the recorders held when they stopped.
@@ -141,6 +151,7 @@ pub(in crate::scenarios) struct Recordings {
     pub(super) keyspace: Vec<KeyspaceSample>,
     pub(super) replication: Option<ReplRecording>,
     pub(super) stampede: Option<StampedeRecording>,
+    pub(super) sentinel: Option<crate::record::sentinel::SentinelRecording>,
 }
 
 impl Recorders {
@@ -187,6 +198,16 @@ impl Recorders {
             (kv && spec.reference_ping_ms > 0).then(|| reference_pings(spec, setup, clock));
         let server = ServerFigures::start(setup.primaries(&setup.map), setup.attached).await;
         let keyspace = keyspace_sampler(setup, clock, &watch_cancel);
+        // The Sentinels' events, heard from where the controller reaches them.
+        let sentinel = (!setup.map.sentinels().is_empty()).then(|| {
+            cluster::sentinel::SentinelListener::start(
+                (setup.map.sentinels().iter())
+                    .map(|s| (s.name.clone(), s.addr))
+                    .collect(),
+                clock,
+                watch_cancel.clone(),
+            )
+        });
         let replication = probe.map(|p| {
             ReplProbe::start(
                 p.clone(),
@@ -199,6 +220,7 @@ impl Recorders {
             watcher.as_ref(),
             setup.map.nodes().len(),
             reference.as_ref(),
+            sentinel.as_ref(),
         )
         .await;
         let workload_cancel = cancel.child_token();
@@ -218,6 +240,7 @@ impl Recorders {
             None => None,
         };
         Ok(Recorders {
+            sentinel,
             replication,
             stampede,
             keyspace,
@@ -291,7 +314,12 @@ impl Recorders {
             Some(s) => Some(s.stop().await),
             None => None,
         };
+        let sentinel = match self.sentinel {
+            Some(s) => Some(s.stop().await),
+            None => None,
+        };
         Recordings {
+            sentinel,
             replication,
             stampede,
             clock: self.clock,

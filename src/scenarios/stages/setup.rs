@@ -170,7 +170,8 @@ impl ClientSide {
             return Ok(through_ports(why));
         }
         Ok(ClientSide {
-            map: AddressMap::within_network(&members)?,
+            map: AddressMap::within_network(&members)?
+                .with_sentinels(&crate::bringup::sentinel_members(d))?,
             netns: Some(Arc::new(ns)),
             places: Vec::new(),
             lock_places: Vec::new(),
@@ -298,6 +299,18 @@ impl Setup {
             scenario.stampede.as_ref().map_or(&[], |s| &s.regions[..]),
         )
         .await?;
+        let mut clients = clients;
+        if let Sharding::Primary {
+            sentinel: Some(master),
+            ..
+        } = &sharding
+        {
+            clients.path = format!(
+                "{}; the primary from the Sentinels (SENTINEL get-master-addr-by-name {master}, the first of {} to answer, asked again after an error)",
+                clients.path,
+                map.sentinels().len()
+            );
+        }
         let locks = scenario
             .locks
             .as_ref()
@@ -423,13 +436,18 @@ async fn routing_now(
     let connect = cluster::ConnectOptions::default();
     let sharding = match Sharding::of(&d.topology) {
         Sharding::Cluster => return Ok((Sharding::Cluster, SlotOwners::load(map, connect).await?)),
-        Sharding::Primary { nodes, initial } => {
+        Sharding::Primary {
+            nodes,
+            initial,
+            sentinel,
+        } => {
             let roles = cluster::replication::roles(map, connect).await;
             let now = cluster::replication::current_primary(&roles, Some(&initial))
                 .map_or(initial, str::to_string);
             Sharding::Primary {
                 nodes,
                 initial: now,
+                sentinel,
             }
         }
         sharded => sharded,
@@ -460,5 +478,6 @@ pub(in crate::scenarios) async fn add_primary(
 
 /// The deployment's nodes as the controller reaches them.
 pub(super) fn address_map(d: &Deployment) -> Result<AddressMap, DrillError> {
-    Ok(AddressMap::from_members(&crate::bringup::members(d))?)
+    Ok(AddressMap::from_members(&crate::bringup::members(d))?
+        .with_sentinels(&crate::bringup::sentinel_members(d))?)
 }

@@ -114,6 +114,7 @@ impl Run<'_> {
                         .filter_map(|n| n.config.get("maxmemory-policy"))
                         .map(String::as_str),
                 ),
+                sentinel: d.topology.sentinel.clone(),
                 // Measured before the drill, outside these stages; `execute` adds them.
                 links: Vec::new(),
                 client_regions: if scenario.kv {
@@ -131,6 +132,7 @@ impl Run<'_> {
             keyspace: recordings.keyspace,
             replication: recordings.replication,
             stampede: recordings.stampede,
+            sentinel: recordings.sentinel,
         }
     }
 }

@@ -1,0 +1,269 @@
+//! The Sentinels' timeline of each fault: from the fault to the first
+//! `+sdown` and `+odown` of the primary, to `+elected-leader` and
+//! `+switch-master` (the failover done), to the first op a client had
+//! answered by the new primary, and to the old primary's `+convert-to-slave`
+//! when it came back — each set beside what the topology's
+//! `down_after_ms` and `failover_timeout_ms` promise. Pure: the stored
+//! run in, [`SentinelReport`] out.
+//!
+//! An event the tool did not hear is `not seen` only if it was listening
+//! to at least one Sentinel over the whole window (then the Sentinels did
+//! not publish it: a failover that did not happen); otherwise it is
+//! unknown, with why.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use crate::record::Op;
+use crate::record::faults::FaultKind;
+use crate::record::run::Record;
+use crate::record::sentinel::SentinelRecording;
+use crate::record::timeline::ms;
+use crate::report::sentinel::{SentinelReport, SentinelStep, SentinelTimeline};
+
+/// How long after `down_after_ms` a Sentinel may take to mark the primary
+/// down: it PINGs every instance once a second, so the first unanswered
+/// PING can come up to a second after the fault.
+pub const SDOWN_SLACK_MS: f64 = 1000.0;
+
+/// The steps of a failover, in the order a Sentinel publishes them.
+const STEPS: [&str; 5] = [
+    "+sdown",
+    "+odown",
+    "+elected-leader",
+    "+switch-master",
+    "+convert-to-slave",
+];
+
+/// The report's `sentinel` section: `None` without Sentinels.
+pub fn check(
+    r: &Record,
+    history: &[Op],
+    rec: Option<&SentinelRecording>,
+) -> Option<SentinelReport> {
+    let settings = r.sentinel.as_ref()?;
+    let names: Vec<String> = settings.members.iter().map(|m| m.name.clone()).collect();
+    let mut out = SentinelReport {
+        master_name: settings.master_name.clone(),
+        sentinels: names.clone(),
+        quorum: settings.quorum,
+        down_after_ms: settings.down_after_ms,
+        failover_timeout_ms: settings.failover_timeout_ms,
+        events: BTreeMap::new(),
+        timelines: Vec::new(),
+        unknown: BTreeMap::new(),
+    };
+    let Some(rec) = rec else {
+        out.unknown.insert(
+            "events".into(),
+            format!("the run has no {}", crate::record::sentinel::SENTINEL_FILE),
+        );
+        return Some(out);
+    };
+    for e in rec.events.iter().filter(|e| e.is_sentinels()) {
+        *out.events.entry(e.event.clone()).or_default() += 1;
+    }
+    // Every address a node was seen at, to its name.
+    let name_of = |a: SocketAddr| -> String {
+        (r.topology.nodes.iter())
+            .chain(&r.topology_after.nodes)
+            .find(|n| n.announce == a || n.address == a)
+            .map_or_else(|| a.to_string(), |n| n.name.clone())
+    };
+    // A start, resume or heal is the end of a fault, not one of its own:
+    // the old primary's return belongs to its kill's timeline.
+    let faults: Vec<_> = (r.faults.iter())
+        .filter(|w| {
+            w.skipped.is_none()
+                && !matches!(
+                    w.fault,
+                    FaultKind::Start | FaultKind::Resume | FaultKind::Heal
+                )
+        })
+        .collect();
+    for (i, w) in faults.iter().enumerate() {
+        // From when applying began, as the faults table counts: the fault
+        // took hold somewhere before it returned (a `docker kill` returns
+        // ~200 ms after the process is gone).
+        let from = w.start_ns;
+        // Until the next fault, or the end of the run.
+        let to = faults.get(i + 1).map_or(r.end_ns, |n| n.start_ns);
+        let heard = rec
+            .events
+            .iter()
+            .filter(|e| e.is_sentinels() && e.t_ns >= from && e.t_ns <= to);
+        let listening = names.iter().filter(|s| rec.covered(s, from, to)).count();
+        let mut steps: Vec<SentinelStep> = Vec::new();
+        let mut switched: Option<(u64, String, String)> = None;
+        for step in STEPS {
+            let first = heard.clone().find(|e| {
+                e.event == step
+                    && match step {
+                        "+sdown" | "+odown" => e.instance().is_some_and(|i| i.kind == "master"),
+                        _ => true,
+                    }
+            });
+            if step == "+switch-master"
+                && let Some(e) = first
+                && let Some((old, new)) = e.switch()
+            {
+                switched = Some((e.t_ns, name_of(old), name_of(new)));
+            }
+            steps.push(SentinelStep {
+                event: step.to_string(),
+                after_ms: first.map(|e| ms(e.t_ns.saturating_sub(from))),
+                sentinel: first.map(|e| e.sentinel.clone()),
+                detail: first.map(|e| e.detail.clone()),
+            });
+        }
+        // The first op a client had answered by the new primary: sent after
+        // the fault, ok, served by it.
+        let first_success_ms = switched.as_ref().and_then(|(_, _, new)| {
+            (history.iter())
+                .filter(|o| o.sent_ns >= from && o.is_ok() && o.node.as_deref() == Some(new))
+                .map(|o| o.end_ns)
+                .min()
+                .map(|t| ms(t.saturating_sub(from)))
+        });
+        let mut unknown = BTreeMap::new();
+        if listening == 0 {
+            unknown.insert(
+                "events".to_string(),
+                format!(
+                    "the tool was not listening to any Sentinel from {:.0} ms to {:.0} ms",
+                    ms(from),
+                    ms(to)
+                ),
+            );
+        }
+        let sdown = steps[0].after_ms;
+        out.timelines.push(SentinelTimeline {
+            fault: format!("{} {}", w.fault, w.target),
+            nodes: w.nodes.clone(),
+            at_ms: ms(from),
+            window_ms: ms(to.saturating_sub(from)),
+            listening,
+            steps,
+            old_primary: switched.as_ref().map(|s| s.1.clone()),
+            new_primary: switched.as_ref().map(|s| s.2.clone()),
+            first_success_ms,
+            sdown_late: sdown.map(|s| s > settings.down_after_ms as f64 + SDOWN_SLACK_MS),
+            unknown,
+        });
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::sentinel::{LISTENING, SentinelEvent};
+
+    fn ev(t_ms: u64, s: &str, event: &str, detail: &str) -> SentinelEvent {
+        SentinelEvent {
+            t_ns: t_ms * 1_000_000,
+            sentinel: s.into(),
+            event: event.into(),
+            detail: detail.into(),
+        }
+    }
+
+    fn record() -> Record {
+        let node = |name: &str, port: u16| {
+            serde_json::json!({"name": name, "role": "primary", "region": "default",
+                "address": format!("127.0.5.{port}:6379"), "announce": format!("127.0.5.{port}:6379"),
+                "slots": 0, "slot_ranges": [], "keys": 0, "used_memory_bytes": 0})
+        };
+        let status = serde_json::json!({"name": "t", "run_id": "r", "runtime": "process",
+            "kind": "replicated", "nodes": [node("n1", 2), node("n2", 3)], "cluster": null});
+        let mut v = serde_json::json!({
+            "record_version": crate::record::RECORD_VERSION, "scenario": "t", "slo": {},
+            "seed": 1, "started_at": "2026-11-22T00:00:00Z", "epoch_monotonic_ns": 0,
+            "environment": {"runtime": "process", "redis_version": "7.0.15", "image": "",
+                "host_cores": 2, "client_path": "host loopback", "redis_drill_version": "0"},
+            "app_clients": 1, "probe_clients": 0, "max_tool_lag_ms": 1.0, "reference_ping_ms": 0,
+            "node_timeout_ms": 2000, "worst_rank": 0, "topology": status,
+            "topology_after": status, "slot_owners": [],
+            "phases": [{"name": "baseline", "start_ns": 0, "end_ns": 1000}],
+            "events": [], "reshard": null, "convergence_ms": 0.0,
+            "end_ns": 20_000_000_000u64, "engine": crate::record::WorkloadStats::default(),
+            "server": {}, "cluster_check_ok": true, "cluster_check": [], "stray_keys": 0
+        });
+        v["faults"] = serde_json::json!([{"fault": "kill", "target": "primary_of:0",
+            "nodes": ["n1"], "primaries": ["n1"], "detail": "", "start_ns": 1_000_000_000u64,
+            "applied_ns": 1_000_000_000u64, "undo": null, "undo_start_ns": null,
+            "undone_ns": null, "promoted_ms": null}]);
+        v["sentinel"] = serde_json::json!({"master_name": "t", "quorum": 2,
+            "down_after_ms": 2000, "failover_timeout_ms": 10000, "parallel_syncs": 1,
+            "members": [
+                {"name": "sentinel1", "region": "default", "host": null, "field": "sentinel"},
+                {"name": "sentinel2", "region": "default", "host": null, "field": "sentinel"}]});
+        serde_json::from_value(v).expect("a record")
+    }
+
+    #[test]
+    fn a_failover_is_timed_from_the_fault_step_by_step() {
+        let r = record();
+        let rec = SentinelRecording {
+            events: vec![
+                ev(0, "sentinel1", LISTENING, ""),
+                ev(0, "sentinel2", LISTENING, ""),
+                ev(3100, "sentinel2", "+sdown", "master t 127.0.5.2 6379"),
+                ev(
+                    3150,
+                    "sentinel2",
+                    "+odown",
+                    "master t 127.0.5.2 6379 #quorum 2/2",
+                ),
+                ev(
+                    3200,
+                    "sentinel2",
+                    "+elected-leader",
+                    "master t 127.0.5.2 6379",
+                ),
+                ev(
+                    4000,
+                    "sentinel1",
+                    "+switch-master",
+                    "t 127.0.5.2 6379 127.0.5.3 6379",
+                ),
+            ],
+        };
+        let s = check(&r, &[], Some(&rec)).expect("a section");
+        let t = &s.timelines[0];
+        assert_eq!(t.listening, 2);
+        let at = |e: &str| t.steps.iter().find(|s| s.event == e).unwrap().after_ms;
+        assert_eq!(at("+sdown"), Some(2100.0));
+        assert_eq!(at("+switch-master"), Some(3000.0));
+        assert_eq!(
+            at("+convert-to-slave"),
+            None,
+            "not seen: the old primary never came back"
+        );
+        assert_eq!(t.new_primary.as_deref(), Some("n2"));
+        assert_eq!(t.old_primary.as_deref(), Some("n1"));
+        assert_eq!(t.sdown_late, Some(false), "2100 ms is within 2000 + 1000");
+        assert!(t.unknown.is_empty());
+        assert_eq!(s.events["+sdown"], 1);
+    }
+
+    #[test]
+    fn silence_is_unknown_unless_a_sentinel_was_heard_throughout() {
+        let r = record();
+        // Listening began after the fault: nothing heard proves nothing.
+        let rec = SentinelRecording {
+            events: vec![ev(1500, "sentinel1", LISTENING, "")],
+        };
+        let s = check(&r, &[], Some(&rec)).unwrap();
+        assert_eq!(s.timelines[0].listening, 0);
+        assert!(s.timelines[0].unknown.contains_key("events"));
+        // No recording at all: the whole section's events are unknown.
+        let s = check(&r, &[], None).unwrap();
+        assert!(s.unknown.contains_key("events"));
+        assert!(s.timelines.is_empty());
+        // Without Sentinels, no section.
+        let mut plain = record();
+        plain.sentinel = None;
+        assert!(check(&plain, &[], Some(&rec)).is_none());
+    }
+}

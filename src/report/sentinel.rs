@@ -1,0 +1,147 @@
+//! The `sentinel` section of a report: the Sentinels' settings, what they
+//! published, and each fault's timeline from the fault to the failover and
+//! to the first client answered by the new primary, beside what
+//! `down_after_ms` promises ([`crate::checker::sentinel`] computes it).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::section::{EMPTY, Section, Table};
+
+/// The Sentinels' account of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentinelReport {
+    pub master_name: String,
+    pub sentinels: Vec<String>,
+    pub quorum: u32,
+    pub down_after_ms: u64,
+    pub failover_timeout_ms: u64,
+    /// How many times each event was published, all Sentinels together.
+    pub events: BTreeMap<String, u64>,
+    /// One per fault, in order.
+    pub timelines: Vec<SentinelTimeline>,
+    /// What could not be established, and why.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unknown: BTreeMap<String, String>,
+}
+
+/// From one fault to the failover it caused (or did not).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentinelTimeline {
+    /// The fault and its target as the scenario wrote it.
+    pub fault: String,
+    pub nodes: Vec<String>,
+    /// When it was applied, ms since the run began.
+    pub at_ms: f64,
+    /// How long the timeline runs: to the next fault or the end of the run.
+    pub window_ms: f64,
+    /// Sentinels the tool heard throughout the window.
+    pub listening: usize,
+    /// `+sdown`, `+odown`, `+elected-leader`, `+switch-master`,
+    /// `+convert-to-slave`: the first of each after the fault.
+    pub steps: Vec<SentinelStep>,
+    pub old_primary: Option<String>,
+    pub new_primary: Option<String>,
+    /// From the fault to the end of the first op a client had answered by
+    /// the new primary.
+    pub first_success_ms: Option<f64>,
+    /// Whether `+sdown` came later than `down_after_ms` plus the second a
+    /// Sentinel may take to send its next PING.
+    pub sdown_late: Option<bool>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unknown: BTreeMap<String, String>,
+}
+
+/// The first time one event was heard after a fault.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentinelStep {
+    pub event: String,
+    /// ms after the fault; `None`: not heard in the window.
+    pub after_ms: Option<f64>,
+    pub sentinel: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// The section every rendering shows.
+pub(super) fn section(s: &SentinelReport) -> Section {
+    let mut sec = Section::titled("Sentinels");
+    sec.text(format!(
+        "{} Sentinels ({}) watch `{}`: quorum {}, down after {} ms, failover timeout {} ms.",
+        s.sentinels.len(),
+        s.sentinels.join(", "),
+        s.master_name,
+        s.quorum,
+        s.down_after_ms,
+        s.failover_timeout_ms
+    ));
+    for (what, why) in &s.unknown {
+        sec.warning(format!("{what}: unknown — {why}"));
+    }
+    if !s.timelines.is_empty() {
+        let mut t = Table::aligned(
+            &[
+                "fault",
+                "at",
+                "+sdown",
+                "+odown",
+                "+elected-leader",
+                "+switch-master",
+                "first success on the new primary",
+                "+convert-to-slave",
+            ],
+            "lrrrrrrr",
+        );
+        for tl in &s.timelines {
+            let cell = |e: &str| match tl.steps.iter().find(|st| st.event == e) {
+                _ if !tl.unknown.is_empty() => "unknown".to_string(),
+                Some(SentinelStep {
+                    after_ms: Some(ms), ..
+                }) => format!("{ms:.0} ms"),
+                _ => "not seen".to_string(),
+            };
+            let switch = match (&tl.old_primary, &tl.new_primary) {
+                (Some(o), Some(n)) => format!("{} ({o} → {n})", cell("+switch-master")),
+                _ => cell("+switch-master"),
+            };
+            t.row(vec![
+                tl.fault.clone(),
+                format!("{:.0} ms", tl.at_ms),
+                cell("+sdown"),
+                cell("+odown"),
+                cell("+elected-leader"),
+                switch,
+                tl.first_success_ms
+                    .map_or_else(|| EMPTY.to_string(), |m| format!("{m:.0} ms")),
+                cell("+convert-to-slave"),
+            ]);
+        }
+        sec.table(t);
+        let late: Vec<&str> = (s.timelines.iter())
+            .filter(|t| t.sdown_late == Some(true))
+            .map(|t| t.fault.as_str())
+            .collect();
+        if !late.is_empty() {
+            sec.warning(format!(
+                "+sdown came more than down_after_ms + {:.0} ms after: {}",
+                crate::checker::sentinel::SDOWN_SLACK_MS,
+                late.join(", ")
+            ));
+        }
+        for tl in &s.timelines {
+            for (what, why) in &tl.unknown {
+                sec.warning(format!("{}: {what} unknown — {why}", tl.fault));
+            }
+        }
+    }
+    if !s.events.is_empty() {
+        sec.text(format!(
+            "Published: {}.",
+            (s.events.iter())
+                .map(|(e, n)| format!("{e} ×{n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    sec
+}
