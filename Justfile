@@ -69,6 +69,16 @@ fault-drills *args="": build
 sentinel-failover *args="": build
     {{bin}} run scenarios/sentinel-failover.yaml {{args}}
 
+# Jepsen's 2013 Sentinel split brain: the primary and one Sentinel cut off from the majority for 8 s, then healed — acknowledged writes lost; again with min-replicas-to-write 1 (Docker: partitions of Sentinels need their own network namespaces)
+sentinel-split-brain *args="": build
+    #!/usr/bin/env bash
+    set -uo pipefail
+    rc=0
+    for s in sentinel-split-brain sentinel-split-brain-min-replicas; do
+      {{bin}} run scenarios/$s.yaml {{args}} || rc=$?
+    done
+    exit $rc
+
 # Promote a replica of a primary under load: REPLICAOF NO ONE (lost writes counted), then Redis's coordinated FAILOVER (none lost)
 replica-drills *args="": build
     #!/usr/bin/env bash
@@ -199,6 +209,11 @@ crosscheck *args="": build
 crosscheck-clients *args="": build
     python3 -c 'import redis' 2>/dev/null || pip install --quiet redis
     python3 benches/clients_crosscheck.py {{args}}
+
+# The split-brain drill's lost writes against an independent client (redis-py through the same Sentinels, fresh keys, read back after) on the same nodes at the same moment (Docker, root; --runs N, --scenario scenarios/sentinel-split-brain-min-replicas.yaml)
+crosscheck-sentinel *args="": build
+    python3 -c 'import redis' 2>/dev/null || pip install --quiet redis
+    python3 benches/sentinel_crosscheck.py {{args}}
 
 # The downtime of the slots a reshard gave to a target killed mid-move, against an independent client (redis-py) writing only keys of those slots; --scenario scenarios/cluster-failover.yaml --shard s1n1 for a failover (root on Docker)
 windows *args="": build

@@ -19,7 +19,7 @@ use crate::record::faults::FaultKind;
 use crate::record::run::Record;
 use crate::record::sentinel::SentinelRecording;
 use crate::record::timeline::ms;
-use crate::report::sentinel::{SentinelReport, SentinelStep, SentinelTimeline};
+use crate::report::sentinel::{SentinelReport, SentinelStep, SentinelTimeline, SplitBrain};
 
 /// How long after `down_after_ms` a Sentinel may take to mark the primary
 /// down: it PINGs every instance once a second, so the first unanswered
@@ -125,6 +125,45 @@ pub fn check(
                 .min()
                 .map(|t| ms(t.saturating_sub(from)))
         });
+        // After the switch, who wrote where: acknowledged writes the old
+        // primary took while the Sentinels named another (a split brain),
+        // and the clients on each side.
+        let after_switch = |name: &str| -> (u64, Option<u64>, usize) {
+            let Some((t_switch, _, _)) = &switched else {
+                return (0, None, 0);
+            };
+            let mut clients: Vec<u32> = Vec::new();
+            let (mut n, mut last) = (0u64, None::<u64>);
+            for o in history.iter().filter(|o| {
+                o.is_write()
+                    && o.is_ok()
+                    && o.end_ns >= *t_switch
+                    && o.node.as_deref() == Some(name)
+            }) {
+                n += 1;
+                last = Some(last.map_or(o.end_ns, |l| l.max(o.end_ns)));
+                if !clients.contains(&o.client) {
+                    clients.push(o.client);
+                }
+            }
+            (n, last, clients.len())
+        };
+        let split = switched.as_ref().map(|(t_switch, old, new)| {
+            let (on_old, last_old, clients_old) = after_switch(old);
+            let (on_new, _, clients_new) = after_switch(new);
+            let converted = steps
+                .iter()
+                .find(|s| s.event == "+convert-to-slave")
+                .and_then(|s| s.after_ms);
+            SplitBrain {
+                writes_on_old: on_old,
+                writes_on_new: on_new,
+                clients_on_old: clients_old,
+                clients_on_new: clients_new,
+                last_write_on_old_ms: last_old.map(|t| ms(t.saturating_sub(from))),
+                two_primaries_ms: converted.map(|c| c - ms(t_switch.saturating_sub(from))),
+            }
+        });
         let mut unknown = BTreeMap::new();
         if listening == 0 {
             unknown.insert(
@@ -148,6 +187,7 @@ pub fn check(
             new_primary: switched.as_ref().map(|s| s.2.clone()),
             first_success_ms,
             sdown_late: sdown.map(|s| s > settings.down_after_ms as f64 + SDOWN_SLACK_MS),
+            split_brain: split,
             unknown,
         });
     }
@@ -245,6 +285,55 @@ mod tests {
         assert_eq!(t.sdown_late, Some(false), "2100 ms is within 2000 + 1000");
         assert!(t.unknown.is_empty());
         assert_eq!(s.events["+sdown"], 1);
+    }
+
+    /// An acknowledged app SET, `t_ms` after the run began, answered by `node`.
+    fn write(client: u32, node: &str, t_ms: u64, kind: &str) -> Op {
+        serde_json::from_value(serde_json::json!({"client": client, "mode": "app",
+            "kind": kind, "key": "drill:1", "slot": 1, "value": "v", "due_ns": t_ms * 1_000_000,
+            "sent_ns": t_ms * 1_000_000, "end_ns": t_ms * 1_000_000 + 500_000, "node": node,
+            "redirects": 0, "outcome": "ok"}))
+        .expect("an op")
+    }
+
+    #[test]
+    fn a_split_brain_counts_who_wrote_where_after_the_switch() {
+        let r = record();
+        let rec = SentinelRecording {
+            events: vec![
+                ev(0, "sentinel1", LISTENING, ""),
+                ev(
+                    4000,
+                    "sentinel2",
+                    "+switch-master",
+                    "t 127.0.5.2 6379 127.0.5.3 6379",
+                ),
+                ev(
+                    9000,
+                    "sentinel2",
+                    "+convert-to-slave",
+                    "slave 127.0.5.2:6379 127.0.5.2 6379 @ t 127.0.5.3 6379",
+                ),
+            ],
+        };
+        let history = vec![
+            write(0, "n1", 3000, "set"), // before the switch: not counted
+            write(0, "n1", 5000, "set"),
+            write(1, "n1", 6000, "set"),
+            write(1, "n1", 6500, "get"), // a read is not a write
+            write(2, "n2", 7000, "set"),
+        ];
+        let s = check(&r, &history, Some(&rec)).unwrap();
+        let sb = s.timelines[0].split_brain.as_ref().expect("a split");
+        assert_eq!((sb.writes_on_old, sb.clients_on_old), (2, 2));
+        assert_eq!((sb.writes_on_new, sb.clients_on_new), (1, 1));
+        assert_eq!(
+            sb.last_write_on_old_ms,
+            Some(5000.5),
+            "6000.5 ms after the run began"
+        );
+        assert_eq!(sb.two_primaries_ms, Some(5000.0));
+        assert_eq!(s.timelines[0].first_success_ms, Some(6000.5));
     }
 
     #[test]

@@ -49,8 +49,31 @@ pub struct SentinelTimeline {
     /// Whether `+sdown` came later than `down_after_ms` plus the second a
     /// Sentinel may take to send its next PING.
     pub sdown_late: Option<bool>,
+    /// With a `+switch-master`: who wrote where after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_brain: Option<SplitBrain>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub unknown: BTreeMap<String, String>,
+}
+
+/// After the Sentinels switched to a new primary: the writes the old one
+/// still acknowledged (a split brain: they are discarded when it is made a
+/// replica), the writes the new one took, and how long two nodes were
+/// primary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitBrain {
+    /// Acknowledged writes answered by the old primary after `+switch-master`.
+    pub writes_on_old: u64,
+    pub writes_on_new: u64,
+    /// Clients with at least one such write on each.
+    pub clients_on_old: usize,
+    pub clients_on_new: usize,
+    /// The end of the last write the old primary acknowledged, ms after the fault.
+    pub last_write_on_old_ms: Option<f64>,
+    /// From `+switch-master` to the old primary's `+convert-to-slave`: how
+    /// long two nodes called themselves primary (`None`: it was not heard
+    /// converted before the window ended).
+    pub two_primaries_ms: Option<f64>,
 }
 
 /// The first time one event was heard after a fault.
@@ -129,6 +152,25 @@ pub(super) fn section(s: &SentinelReport) -> Section {
             ));
         }
         for tl in &s.timelines {
+            if let (Some(sb), Some(old), Some(new)) =
+                (&tl.split_brain, &tl.old_primary, &tl.new_primary)
+            {
+                let two = sb.two_primaries_ms.map_or_else(
+                    || "until the end of the window (never heard converted)".to_string(),
+                    |m| format!("for {m:.0} ms"),
+                );
+                let last = sb.last_write_on_old_ms.map_or(String::new(), |m| {
+                    format!(", the last {m:.0} ms after the fault")
+                });
+                sec.text(format!(
+                    "{}: after `+switch-master` {old} and {new} were both primary {two}; {old} acknowledged {} writes from {} clients{last}, {new} {} writes from {} clients.",
+                    tl.fault,
+                    sb.writes_on_old,
+                    sb.clients_on_old,
+                    sb.writes_on_new,
+                    sb.clients_on_new
+                ));
+            }
             for (what, why) in &tl.unknown {
                 sec.warning(format!("{}: {what} unknown — {why}", tl.fault));
             }
