@@ -51,6 +51,7 @@ pub fn check(
         failover_timeout_ms: settings.failover_timeout_ms,
         events: BTreeMap::new(),
         timelines: Vec::new(),
+        writes_per_bucket: writes_per_bucket(history),
         unknown: BTreeMap::new(),
     };
     let Some(rec) = rec else {
@@ -194,6 +195,25 @@ pub fn check(
     Some(out)
 }
 
+/// Acknowledged writes per node per [`BUCKET_MS`] of the run, by end.
+fn writes_per_bucket(history: &[Op]) -> BTreeMap<String, Vec<u32>> {
+    let bucket = BUCKET_MS * 1_000_000;
+    let mut out: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for o in history.iter().filter(|o| o.is_write() && o.is_ok()) {
+        let Some(node) = &o.node else { continue };
+        let b = (o.end_ns / bucket) as usize;
+        let v = out.entry(node.clone()).or_default();
+        if v.len() <= b {
+            v.resize(b + 1, 0);
+        }
+        v[b] += 1;
+    }
+    out
+}
+
+/// The buckets of [`SentinelReport::writes_per_bucket`], ms.
+pub const BUCKET_MS: u64 = 100;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,6 +354,11 @@ mod tests {
         );
         assert_eq!(sb.two_primaries_ms, Some(5000.0));
         assert_eq!(s.timelines[0].first_success_ms, Some(6000.5));
+        // Per node, per 100 ms by end: n1's three writes (3000.5, 5000.5,
+        // 6000.5 ms), n2's one.
+        assert_eq!(s.writes_per_bucket["n1"].iter().sum::<u32>(), 3);
+        assert_eq!(s.writes_per_bucket["n1"][50], 1);
+        assert_eq!(s.writes_per_bucket["n2"].len(), 71);
     }
 
     #[test]

@@ -21,6 +21,11 @@ pub struct SentinelReport {
     pub events: BTreeMap<String, u64>,
     /// One per fault, in order.
     pub timelines: Vec<SentinelTimeline>,
+    /// Acknowledged writes answered by each node, per 100 ms of the run
+    /// (by when each ended), for every node that answered one: where two
+    /// primaries took writes at once, a split brain.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub writes_per_bucket: BTreeMap<String, Vec<u32>>,
     /// What could not be established, and why.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub unknown: BTreeMap<String, String>,

@@ -36,6 +36,15 @@ pub(crate) fn charts(r: &Report) -> Vec<Chart> {
             libraries_chart(r),
         ));
     }
+    if let Some(s) = &r.sentinel
+        && !s.writes_per_bucket.is_empty()
+    {
+        all.push(chart(
+            "primaries",
+            "Acknowledged writes by the node that answered them (per 100 ms, as writes/s, a strip each; fault windows shaded, the Sentinels' +switch-master and +convert-to-slave marked)",
+            primaries_chart(r, s),
+        ));
+    }
     all.extend([
         chart("downtime", "Downtime per shard", downtime_chart(r)),
         chart("failover", "Failover timeline", failover_chart(r)),
@@ -123,6 +132,99 @@ fn libraries_chart(r: &Report) -> Result<String, String> {
             ))?;
         }
         // The shared time axis under the strips.
+        let mut chart = ChartBuilder::on(&axis)
+            .margin_left(12)
+            .margin_right(super::draw::LEGEND_W)
+            .x_label_area_size(55)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..x1, 0f64..1f64)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .y_labels(0)
+            .x_label_style(("sans-serif", 12))
+            .axis_desc_style(("sans-serif", 13))
+            .x_desc("seconds since the run's start")
+            .draw()?;
+        Ok(())
+    })
+}
+
+/// Each node's acknowledged writes per 100 ms, a strip each on one time
+/// axis, the fault windows shaded and the Sentinels' `+switch-master` and
+/// `+convert-to-slave` marked: a split brain is two strips taking writes
+/// at once, and the old primary's strip after the switch is what was lost.
+fn primaries_chart(
+    r: &Report,
+    s: &crate::report::sentinel::SentinelReport,
+) -> Result<String, String> {
+    use plotters::prelude::*;
+    const STRIP: u32 = 110;
+    let nodes: Vec<(&String, &Vec<u32>)> = s.writes_per_bucket.iter().collect();
+    let width_s = crate::checker::sentinel::BUCKET_MS as f64 / 1000.0;
+    let x1 = super::draw::run_end_s(r);
+    let y1 = (nodes.iter())
+        .flat_map(|(_, v)| v.iter())
+        .map(|n| f64::from(*n) / width_s)
+        .fold(1.0, f64::max)
+        * 1.1;
+    // The Sentinels' switch and conversion, s since the run's start.
+    let marks: Vec<(f64, String)> = (s.timelines.iter())
+        .flat_map(|t| {
+            t.steps.iter().filter_map(move |st| {
+                let after = st.after_ms?;
+                matches!(st.event.as_str(), "+switch-master" | "+convert-to-slave")
+                    .then(|| ((t.at_ms + after) / 1000.0, st.event.clone()))
+            })
+        })
+        .collect();
+    let h = STRIP * nodes.len() as u32 + 70;
+    super::draw::svg(h, |root| {
+        let (strips, axis) = root.split_vertically(h - 70);
+        let areas = strips.split_evenly((nodes.len(), 1));
+        for (i, ((name, counts), area)) in nodes.iter().zip(areas.iter()).enumerate() {
+            let colour = [
+                RGBColor(40, 90, 200),
+                RGBColor(220, 110, 0),
+                RGBColor(40, 150, 60),
+            ][i % 3];
+            let mut chart = ChartBuilder::on(area)
+                .margin_left(12)
+                .margin_right(super::draw::LEGEND_W)
+                .margin_top(4)
+                .y_label_area_size(60)
+                .build_cartesian_2d(0f64..x1, 0f64..y1)?;
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(0)
+                .y_labels(3)
+                .y_desc("writes/s")
+                .y_label_formatter(&|v| format!("{v:.0}"))
+                .draw()?;
+            super::draw::shade_faults(&mut chart, r, 0.0, y1)?;
+            for (at, event) in &marks {
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(*at, 0.0), (*at, y1)],
+                    RGBColor(90, 90, 90).stroke_width(1),
+                )))?;
+                if i == 0 {
+                    chart.draw_series(std::iter::once(Text::new(
+                        event.clone(),
+                        (*at, y1 * 0.2),
+                        ("sans-serif", 11).into_font().color(&RGBColor(60, 60, 60)),
+                    )))?;
+                }
+            }
+            let points = (counts.iter().enumerate())
+                .map(|(b, n)| ((b as f64 + 0.5) * width_s, f64::from(*n) / width_s));
+            chart.draw_series(LineSeries::new(points, colour.stroke_width(2)))?;
+            area.draw(&Text::new(
+                name.to_string(),
+                (W_LABEL_X, STRIP as i32 / 2 - 8),
+                ("sans-serif", 13).into_font().color(&colour),
+            ))?;
+        }
         let mut chart = ChartBuilder::on(&axis)
             .margin_left(12)
             .margin_right(super::draw::LEGEND_W)
@@ -300,6 +402,66 @@ pub(super) mod tests {
                 .collect(),
         });
         r
+    }
+
+    #[test]
+    fn a_split_brain_draws_a_strip_per_primary_with_the_switch_marked() {
+        let mut r = drawn();
+        assert!(
+            charts(&r).iter().all(|c| c.id != "primaries"),
+            "no Sentinels, no chart"
+        );
+        let step = |event: &str, after: f64| crate::report::sentinel::SentinelStep {
+            event: event.into(),
+            after_ms: Some(after),
+            sentinel: Some("sentinel2".into()),
+            detail: None,
+        };
+        r.sentinel = Some(crate::report::sentinel::SentinelReport {
+            master_name: "t".into(),
+            sentinels: vec!["sentinel1".into()],
+            quorum: 1,
+            down_after_ms: 2000,
+            failover_timeout_ms: 10000,
+            events: Default::default(),
+            timelines: vec![crate::report::sentinel::SentinelTimeline {
+                fault: "partition primary_of:0".into(),
+                nodes: vec!["n1".into()],
+                at_ms: 1000.0,
+                window_ms: 4000.0,
+                listening: 1,
+                steps: vec![
+                    step("+switch-master", 1500.0),
+                    step("+convert-to-slave", 3000.0),
+                ],
+                old_primary: Some("n1".into()),
+                new_primary: Some("n2".into()),
+                first_success_ms: None,
+                sdown_late: None,
+                split_brain: None,
+                unknown: Default::default(),
+            }],
+            writes_per_bucket: [
+                ("n1".to_string(), vec![50; 40]),
+                ("n2".to_string(), vec![0, 0, 30]),
+            ]
+            .into_iter()
+            .collect(),
+            unknown: Default::default(),
+        });
+        let c = charts(&r)
+            .into_iter()
+            .find(|c| c.id == "primaries")
+            .expect("the chart");
+        let svg = c.svg.expect("drawn");
+        for text in ["n1", "n2", "+switch-master", "+convert-to-slave"] {
+            assert!(svg.contains(&format!(">\n{text}\n<")), "{text} missing");
+        }
+        // One line per node in its colour.
+        assert!(
+            svg.contains("#285AC8") && svg.contains("#DC6E00"),
+            "the strips' lines"
+        );
     }
 
     #[test]
