@@ -107,9 +107,11 @@ impl AddressMap {
         } else {
             Self::within_network(members)?
         };
+        if !self.network.is_empty() {
+            map.network
+                .extend(self.sentinels.iter().map(|s| s.announce.ip()));
+        }
         map.sentinels = self.sentinels.clone();
-        map.network
-            .extend(self.sentinels.iter().map(|s| s.announce.ip()));
         Ok(map)
     }
 
@@ -725,6 +727,41 @@ mod tests {
             replica_of: None,
             slots: vec![],
         }
+    }
+
+    #[test]
+    fn sentinels_are_reached_as_the_nodes_are_and_never_listed_among_them() {
+        let nodes = [member("n1", "127.0.0.1:7001", "172.18.0.2:6379")];
+        let sentinels = [member("sentinel1", "127.0.0.1:7101", "172.18.0.5:26379")];
+        // From the host: at their published ports; no container address allowed.
+        let host = AddressMap::from_members(&nodes)
+            .unwrap()
+            .with_sentinels(&sentinels)
+            .unwrap();
+        assert_eq!(host.sentinels()[0].addr, sa("127.0.0.1:7101"));
+        assert_eq!(host.nodes().len(), 1, "a Sentinel is not a node");
+        let again = host.remade(&nodes).unwrap();
+        assert_eq!(again.sentinels(), host.sentinels());
+        assert!(
+            !again.allows("172.18.0.5".parse().unwrap()),
+            "remade from the host stays on the host"
+        );
+        // Inside the run's network: at their own addresses, which it then allows.
+        let inside = AddressMap::within_network(&nodes)
+            .unwrap()
+            .with_sentinels(&sentinels)
+            .unwrap();
+        assert_eq!(inside.sentinels()[0].addr, sa("172.18.0.5:26379"));
+        assert!(inside.allows("172.18.0.5".parse().unwrap()));
+        assert!(inside.subset(&["n1"]).sentinels().len() == 1);
+        // A Sentinel the host would reach at a container address is refused.
+        let bad = [member("sentinel1", "172.18.0.5:26379", "172.18.0.5:26379")];
+        assert!(
+            AddressMap::from_members(&nodes)
+                .unwrap()
+                .with_sentinels(&bad)
+                .is_err()
+        );
     }
 
     #[test]
