@@ -65,41 +65,43 @@ pub(crate) fn charts(r: &Report) -> Vec<Chart> {
     all
 }
 
-/// Each library's ok ops per 100 ms, a strip each on one time axis:
-/// where one library's strip drops and another's does not, the library is
-/// the cause. Each strip's y axis goes to twice that library's median rate,
-/// so that one library's burst after a fault (a queue flushed) does not
-/// flatten the others; a point above it is drawn at the top and says so.
-fn libraries_chart(r: &Report) -> Result<String, String> {
+/// Colours of the strips, in order.
+const STRIP_COLOURS: [plotters::style::RGBColor; 6] = [
+    plotters::style::RGBColor(40, 90, 200),
+    plotters::style::RGBColor(220, 110, 0),
+    plotters::style::RGBColor(40, 150, 60),
+    plotters::style::RGBColor(170, 40, 160),
+    plotters::style::RGBColor(90, 90, 90),
+    plotters::style::RGBColor(200, 40, 40),
+];
+
+/// One strip: its name, its rate per bucket (per s) and its y axis's top.
+struct Strip {
+    name: String,
+    rates: Vec<f64>,
+    y1: f64,
+}
+
+/// Strips on one time axis, one per series, each `width_s` bucket a point,
+/// the fault windows shaded and each of `marks` (s, what) a grey line,
+/// named in the first strip. A point above its strip's axis is drawn at
+/// the top, and the strip's name says how many were.
+fn strips_chart(
+    r: &Report,
+    strips: &[Strip],
+    width_s: f64,
+    y_desc: &str,
+    marks: &[(f64, String)],
+) -> Result<String, String> {
     use plotters::prelude::*;
-    const COLOURS: [RGBColor; 6] = [
-        RGBColor(40, 90, 200),
-        RGBColor(220, 110, 0),
-        RGBColor(40, 150, 60),
-        RGBColor(170, 40, 160),
-        RGBColor(90, 90, 90),
-        RGBColor(200, 40, 40),
-    ];
     const STRIP: u32 = 110;
-    let libs = &r.client_libraries;
-    if libs.iter().all(|l| l.ok_per_bucket.iter().all(|&n| n == 0)) {
-        return Err("No library's ops were counted.".into());
-    }
-    let width_s = crate::scenarios::check::LIBRARY_BUCKET_MS as f64 / 1000.0;
     let x1 = super::draw::run_end_s(r);
-    let h = STRIP * libs.len() as u32 + 70;
+    let h = STRIP * strips.len() as u32 + 70;
     super::draw::svg(h, |root| {
-        let (strips, axis) = root.split_vertically(h - 70);
-        let areas = strips.split_evenly((libs.len(), 1));
-        for (i, (l, area)) in libs.iter().zip(areas.iter()).enumerate() {
-            let rates: Vec<f64> = (l.ok_per_bucket.iter())
-                .map(|n| f64::from(*n) / width_s)
-                .collect();
-            let mut sorted: Vec<f64> = rates.iter().copied().filter(|v| *v > 0.0).collect();
-            sorted.sort_by(f64::total_cmp);
-            let median = sorted.get(sorted.len() / 2).copied().unwrap_or(1.0);
-            let y1 = (median * 2.0).max(1.0);
-            let colour = COLOURS[i % COLOURS.len()];
+        let (top, axis) = root.split_vertically(h - 70);
+        let areas = top.split_evenly((strips.len(), 1));
+        for (i, (st, area)) in strips.iter().zip(areas.iter()).enumerate() {
+            let (y1, colour) = (st.y1, STRIP_COLOURS[i % STRIP_COLOURS.len()]);
             let mut chart = ChartBuilder::on(area)
                 .margin_left(12)
                 .margin_right(super::draw::LEGEND_W)
@@ -111,18 +113,31 @@ fn libraries_chart(r: &Report) -> Result<String, String> {
                 .disable_x_mesh()
                 .x_labels(0)
                 .y_labels(3)
-                .y_desc("ops/s")
+                .y_desc(y_desc)
                 .y_label_formatter(&|v| format!("{v:.0}"))
                 .draw()?;
             super::draw::shade_faults(&mut chart, r, 0.0, y1)?;
+            for (at, what) in marks {
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(*at, 0.0), (*at, y1)],
+                    RGBColor(90, 90, 90).stroke_width(1),
+                )))?;
+                if i == 0 {
+                    chart.draw_series(std::iter::once(Text::new(
+                        what.clone(),
+                        (*at, y1 * 0.2),
+                        ("sans-serif", 11).into_font().color(&RGBColor(60, 60, 60)),
+                    )))?;
+                }
+            }
             let points =
-                (rates.iter().enumerate()).map(|(b, v)| ((b as f64 + 0.5) * width_s, v.min(y1)));
+                (st.rates.iter().enumerate()).map(|(b, v)| ((b as f64 + 0.5) * width_s, v.min(y1)));
             chart.draw_series(LineSeries::new(points, colour.stroke_width(2)))?;
-            let over = rates.iter().filter(|v| **v > y1).count();
+            let over = st.rates.iter().filter(|v| **v > y1).count();
             let name = if over > 0 {
-                format!("{} ({over} above the axis)", l.name)
+                format!("{} ({over} above the axis)", st.name)
             } else {
-                l.name.clone()
+                st.name.clone()
             };
             // Its name in the right margin, beside its strip.
             area.draw(&Text::new(
@@ -150,24 +165,57 @@ fn libraries_chart(r: &Report) -> Result<String, String> {
     })
 }
 
+/// Each library's ok ops per 100 ms, a strip each on one time axis:
+/// where one library's strip drops and another's does not, the library is
+/// the cause. Each strip's y axis goes to twice that library's median rate,
+/// so that one library's burst after a fault (a queue flushed) does not
+/// flatten the others; a point above it is drawn at the top and says so.
+fn libraries_chart(r: &Report) -> Result<String, String> {
+    let libs = &r.client_libraries;
+    if libs.iter().all(|l| l.ok_per_bucket.iter().all(|&n| n == 0)) {
+        return Err("No library's ops were counted.".into());
+    }
+    let width_s = crate::scenarios::check::LIBRARY_BUCKET_MS as f64 / 1000.0;
+    let strips: Vec<Strip> = (libs.iter())
+        .map(|l| {
+            let rates: Vec<f64> = (l.ok_per_bucket.iter())
+                .map(|n| f64::from(*n) / width_s)
+                .collect();
+            let mut sorted: Vec<f64> = rates.iter().copied().filter(|v| *v > 0.0).collect();
+            sorted.sort_by(f64::total_cmp);
+            let median = sorted.get(sorted.len() / 2).copied().unwrap_or(1.0);
+            Strip {
+                name: l.name.clone(),
+                rates,
+                y1: (median * 2.0).max(1.0),
+            }
+        })
+        .collect();
+    strips_chart(r, &strips, width_s, "ops/s", &[])
+}
+
 /// Each node's acknowledged writes per 100 ms, a strip each on one time
-/// axis, the fault windows shaded and the Sentinels' `+switch-master` and
-/// `+convert-to-slave` marked: a split brain is two strips taking writes
-/// at once, and the old primary's strip after the switch is what was lost.
+/// axis on one scale, the fault windows shaded and the Sentinels'
+/// `+switch-master` and `+convert-to-slave` marked: a split brain is two
+/// strips taking writes at once, and the old primary's strip after the
+/// switch is what was lost.
 fn primaries_chart(
     r: &Report,
     s: &crate::report::sentinel::SentinelReport,
 ) -> Result<String, String> {
-    use plotters::prelude::*;
-    const STRIP: u32 = 110;
-    let nodes: Vec<(&String, &Vec<u32>)> = s.writes_per_bucket.iter().collect();
     let width_s = crate::checker::sentinel::BUCKET_MS as f64 / 1000.0;
-    let x1 = super::draw::run_end_s(r);
-    let y1 = (nodes.iter())
-        .flat_map(|(_, v)| v.iter())
-        .map(|n| f64::from(*n) / width_s)
+    let rates = |v: &Vec<u32>| -> Vec<f64> { v.iter().map(|n| f64::from(*n) / width_s).collect() };
+    let y1 = (s.writes_per_bucket.values())
+        .flat_map(rates)
         .fold(1.0, f64::max)
         * 1.1;
+    let strips: Vec<Strip> = (s.writes_per_bucket.iter())
+        .map(|(node, v)| Strip {
+            name: node.clone(),
+            rates: rates(v),
+            y1,
+        })
+        .collect();
     // The Sentinels' switch and conversion, s since the run's start.
     let marks: Vec<(f64, String)> = (s.timelines.iter())
         .flat_map(|t| {
@@ -178,69 +226,7 @@ fn primaries_chart(
             })
         })
         .collect();
-    let h = STRIP * nodes.len() as u32 + 70;
-    super::draw::svg(h, |root| {
-        let (strips, axis) = root.split_vertically(h - 70);
-        let areas = strips.split_evenly((nodes.len(), 1));
-        for (i, ((name, counts), area)) in nodes.iter().zip(areas.iter()).enumerate() {
-            let colour = [
-                RGBColor(40, 90, 200),
-                RGBColor(220, 110, 0),
-                RGBColor(40, 150, 60),
-            ][i % 3];
-            let mut chart = ChartBuilder::on(area)
-                .margin_left(12)
-                .margin_right(super::draw::LEGEND_W)
-                .margin_top(4)
-                .y_label_area_size(60)
-                .build_cartesian_2d(0f64..x1, 0f64..y1)?;
-            chart
-                .configure_mesh()
-                .disable_x_mesh()
-                .x_labels(0)
-                .y_labels(3)
-                .y_desc("writes/s")
-                .y_label_formatter(&|v| format!("{v:.0}"))
-                .draw()?;
-            super::draw::shade_faults(&mut chart, r, 0.0, y1)?;
-            for (at, event) in &marks {
-                chart.draw_series(std::iter::once(PathElement::new(
-                    vec![(*at, 0.0), (*at, y1)],
-                    RGBColor(90, 90, 90).stroke_width(1),
-                )))?;
-                if i == 0 {
-                    chart.draw_series(std::iter::once(Text::new(
-                        event.clone(),
-                        (*at, y1 * 0.2),
-                        ("sans-serif", 11).into_font().color(&RGBColor(60, 60, 60)),
-                    )))?;
-                }
-            }
-            let points = (counts.iter().enumerate())
-                .map(|(b, n)| ((b as f64 + 0.5) * width_s, f64::from(*n) / width_s));
-            chart.draw_series(LineSeries::new(points, colour.stroke_width(2)))?;
-            area.draw(&Text::new(
-                name.to_string(),
-                (W_LABEL_X, STRIP as i32 / 2 - 8),
-                ("sans-serif", 13).into_font().color(&colour),
-            ))?;
-        }
-        let mut chart = ChartBuilder::on(&axis)
-            .margin_left(12)
-            .margin_right(super::draw::LEGEND_W)
-            .x_label_area_size(55)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..x1, 0f64..1f64)?;
-        chart
-            .configure_mesh()
-            .disable_mesh()
-            .y_labels(0)
-            .x_label_style(("sans-serif", 12))
-            .axis_desc_style(("sans-serif", 13))
-            .x_desc("seconds since the run's start")
-            .draw()?;
-        Ok(())
-    })
+    strips_chart(r, &strips, width_s, "writes/s", &marks)
 }
 
 /// Where a strip's library name is written, px from the left: in the
