@@ -69,12 +69,22 @@ fault-drills *args="": build
 sentinel-failover *args="": build
     {{bin}} run scenarios/sentinel-failover.yaml {{args}}
 
-# Jepsen's 2013 Sentinel split brain: the primary and one Sentinel cut off from the majority for 8 s, then healed — acknowledged writes lost; again with min-replicas-to-write 1 (Docker: partitions of Sentinels need their own network namespaces)
+# Jepsen's 2013 Sentinel split brain: the primary and one Sentinel cut off from the majority for 8 s, then healed — acknowledged writes lost; again with min-replicas-to-write 1 (partitions: Docker, or the process runtime as root)
 sentinel-split-brain *args="": build
     #!/usr/bin/env bash
     set -uo pipefail
     rc=0
     for s in sentinel-split-brain sentinel-split-brain-min-replicas; do
+      {{bin}} run scenarios/$s.yaml {{args}} || rc=$?
+    done
+    exit $rc
+
+# Sentinels that cannot agree: cut apart from each other, then the primary killed; and a quorum of 3 of 3 when the primary's machine, with its Sentinel, is cut off — no failover, reported as such
+sentinel-flapping *args="": build
+    #!/usr/bin/env bash
+    set -uo pipefail
+    rc=0
+    for s in sentinel-flapping sentinel-flapping-quorum; do
       {{bin}} run scenarios/$s.yaml {{args}} || rc=$?
     done
     exit $rc

@@ -191,6 +191,7 @@ fn base() -> Stored {
             pool_wait_ns: 0,
             node: (client >= APP_CLIENTS)
                 .then(|| shard_before(key_slot(keys[k].as_bytes())).to_string()),
+            served: None,
             redirects: 0,
             outcome: Outcome::Ok,
             replicas: None,

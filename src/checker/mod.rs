@@ -128,6 +128,7 @@ pub(crate) mod fixture {
             end_ns: end_ms * 1_000_000,
             pool_wait_ns: 0,
             node: None,
+            served: None,
             redirects: 0,
             outcome: Outcome::Ok,
         }

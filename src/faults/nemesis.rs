@@ -390,6 +390,7 @@ impl<'a> Nemesis<'a> {
             nodes,
             primaries,
             detail: String::new(),
+            shape: step.shape,
             start_ns,
             applied_ns: start_ns,
             undo: step.hold_ms.and(step.fault.healed_by()),
@@ -415,10 +416,22 @@ impl<'a> Nemesis<'a> {
         let shape = step.shape.expect("validated: a partition has a shape");
         let peer = resolve_target(snap, step, &step.peer, &mut self.rng)?;
         let lone = self.d.lone_sentinels();
-        let grudge = grudge_for(shape, &window.nodes, &peer, snap, &lone, &mut self.rng);
+        let sentinels: Vec<String> = self.d.sentinels.iter().map(|s| s.name.clone()).collect();
+        let grudge = grudge_for(
+            shape,
+            &window.nodes,
+            &peer,
+            snap,
+            &lone,
+            &sentinels,
+            &mut self.rng,
+        );
         window.detail = grudge.describe();
         if shape == Shape::OneWay {
             window.nodes.extend(peer);
+        } else if shape == Shape::Sentinels {
+            // Only the Sentinels are cut: no node is hit.
+            window.nodes = sentinels.clone();
         } else if step.target.is_none() {
             // A whole-cluster shape hits every node.
             window.nodes = snap.names();
@@ -982,6 +995,7 @@ impl<'a> Nemesis<'a> {
             nodes: holder.into_iter().collect(),
             primaries: Vec::new(),
             detail,
+            shape: None,
             start_ns,
             applied_ns: self.clock.now_ns(),
             undo: step.hold_ms.and(step.fault.healed_by()),
@@ -1150,6 +1164,7 @@ pub(crate) fn grudge_for(
     peer: &[String],
     snap: &ClusterSnapshot,
     lone_sentinels: &[(String, String)],
+    sentinels: &[String],
     rng: &mut StdRng,
 ) -> Grudge {
     // Sentinels on machines of their own are parties too; one beside a
@@ -1186,6 +1201,7 @@ pub(crate) fn grudge_for(
                 .collect();
             net::grudge::regions(&regions)
         }
+        Shape::Sentinels => net::grudge::sentinels(sentinels),
     }
 }
 
@@ -1218,6 +1234,7 @@ mod tests {
             &v(nodes),
             &v(peer),
             &six(),
+            &[],
             &[],
             &mut StdRng::seed_from_u64(seed),
         )

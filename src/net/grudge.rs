@@ -268,6 +268,13 @@ pub fn clients(nodes: &[String]) -> Grudge {
     Grudge::from_components(&[vec![CLIENTS.to_string()], nodes])
 }
 
+/// Each Sentinel alone among the Sentinels: every one drops every other;
+/// nobody else is cut.
+pub fn sentinels(names: &[String]) -> Grudge {
+    let alone: Vec<Vec<String>> = names.iter().map(|n| vec![n.clone()]).collect();
+    Grudge::from_components(&alone)
+}
+
 /// `to` drops traffic from `from`; `from` still hears `to`. (Over TCP both
 /// directions of a connection between them stall, since `to` drops the
 /// replies to its own packets too; datagrams from `to` still arrive.)
@@ -313,11 +320,15 @@ pub enum Shape {
     /// client-side partition, for nodes that never talk to each other
     /// (Redlock's instances).
     Clients,
+    /// Every Sentinel alone against every other Sentinel; the nodes and
+    /// the clients still reach each Sentinel, and each other: Sentinels
+    /// that see the primary but cannot agree on it.
+    Sentinels,
 }
 
 impl Shape {
     /// Every shape, in the order error messages list them.
-    pub const ALL: [Shape; 8] = [
+    pub const ALL: [Shape; 9] = [
         Shape::Isolate,
         Shape::Halves,
         Shape::Bridge,
@@ -326,6 +337,7 @@ impl Shape {
         Shape::OneWay,
         Shape::Regions,
         Shape::Clients,
+        Shape::Sentinels,
     ];
 
     /// The shape's name, as YAML and the CLI write it.
@@ -339,6 +351,7 @@ impl Shape {
             Shape::OneWay => "one_way",
             Shape::Regions => "regions",
             Shape::Clients => "clients",
+            Shape::Sentinels => "sentinels",
         }
     }
 
@@ -370,6 +383,7 @@ impl Shape {
                 .first()
                 .map(|n| clients(std::slice::from_ref(n)))
                 .unwrap_or_default(),
+            Shape::Sentinels => sentinels(members.sentinels),
         }
     }
 }
@@ -383,6 +397,8 @@ pub struct Members<'a> {
     pub primaries: &'a [String],
     /// Each node's region (for [`Shape::Regions`]).
     pub region_of: &'a BTreeMap<String, String>,
+    /// The Sentinels, by name (for [`Shape::Sentinels`]).
+    pub sentinels: &'a [String],
 }
 
 impl fmt::Display for Shape {
@@ -659,7 +675,7 @@ mod tests {
         assert_eq!(
             err,
             "unknown partition shape `majority` (expected one of: isolate, halves, bridge, \
-             majorities_ring, primaries, one_way, regions, clients)"
+             majorities_ring, primaries, one_way, regions, clients, sentinels)"
         );
     }
 
@@ -678,6 +694,7 @@ mod tests {
             order: &order,
             primaries: &ps,
             region_of: &region_of,
+            sentinels: &names("t1 t2 t3"),
         };
         let described: Vec<String> = Shape::ALL
             .iter()
@@ -696,6 +713,8 @@ mod tests {
                 "regions: s1n1 s2n1 s3n1 | s1n2 s2n2 s3n2",
                 // The drill's clients against the first node alone.
                 "clients: clients | s2n2",
+                // The Sentinels apart; the nodes untouched.
+                "sentinels: t1 | t2 | t3",
             ]
         );
         let c = clients(&names("s1n1 s2n1"));

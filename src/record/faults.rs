@@ -181,6 +181,9 @@ pub struct FaultWindow {
     pub primaries: Vec<String>,
     /// What exactly: the grudge of a partition, the mode of a failover.
     pub detail: String,
+    /// A partition's shape (`isolate`, `clients`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<crate::net::Shape>,
     /// When applying began and when it returned, ns since the run's epoch.
     pub start_ns: u64,
     pub applied_ns: u64,

@@ -83,6 +83,12 @@ pub struct Op {
     /// The primary (name) that owned the slot in the client's view when sent, if
     /// known (probe clients; the app client's redis-rs view is not visible).
     pub node: Option<String>,
+    /// The node that answered it, when not `node`: an op retried after an
+    /// error and answered by another node (a Sentinel client's write that
+    /// failed on the dead primary and succeeded on the new one). Who took
+    /// a write is `served` or else `node` ([`Op::served_by`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served: Option<String>,
     /// MOVED/ASK redirects the op went through (probe clients count them exactly;
     /// app clients follow them inside redis-rs and record 0).
     pub redirects: u32,
@@ -231,6 +237,12 @@ fn is_zero(v: &u64) -> bool {
 }
 
 impl Op {
+    /// The node that answered the op, as far as the client knows: the one
+    /// its last try went to.
+    pub fn served_by(&self) -> Option<&str> {
+        self.served.as_deref().or(self.node.as_deref())
+    }
+
     /// Acknowledged: the op certainly happened.
     pub fn is_ok(&self) -> bool {
         matches!(self.outcome, Outcome::Ok)
@@ -440,6 +452,7 @@ mod tests {
             end_ns: 20,
             pool_wait_ns: 0,
             node: Some("s1n1".into()),
+            served: None,
             redirects: 1,
             outcome,
         }

@@ -43,6 +43,10 @@ pub struct SentinelTimeline {
     pub window_ms: f64,
     /// Sentinels the tool heard throughout the window.
     pub listening: usize,
+    /// Whether the fault hit the node that was primary then (a kill, stop,
+    /// pause or partition of it): a fault the Sentinels should fail over.
+    #[serde(default)]
+    pub failover_due: bool,
     /// `+sdown`, `+odown`, `+elected-leader`, `+switch-master`,
     /// `+convert-to-slave`: the first of each after the fault.
     pub steps: Vec<SentinelStep>,
@@ -174,6 +178,31 @@ pub(super) fn section(s: &SentinelReport) -> Section {
                     sb.clients_on_old,
                     sb.writes_on_new,
                     sb.clients_on_new
+                ));
+            }
+            if tl.failover_due && tl.new_primary.is_none() && tl.unknown.is_empty() {
+                let seen = |e: &str| {
+                    (tl.steps.iter())
+                        .find(|st| st.event == e)
+                        .and_then(|st| st.after_ms)
+                };
+                let how = match (seen("+sdown"), seen("+odown"), seen("+elected-leader")) {
+                    (None, _, _) => "no Sentinel even marked it down (+sdown)".to_string(),
+                    (Some(sd), None, _) => format!(
+                        "a Sentinel marked it down (+sdown at {sd:.0} ms) but never a quorum of {} agreed (+odown not seen)",
+                        s.quorum
+                    ),
+                    (_, Some(od), None) => format!(
+                        "they agreed it was down (+odown at {od:.0} ms) but elected no leader (a majority of {} must vote)",
+                        s.sentinels.len()
+                    ),
+                    (_, _, Some(el)) => format!(
+                        "a leader was elected (+elected-leader at {el:.0} ms) but never switched the primary"
+                    ),
+                };
+                sec.warning(format!(
+                    "{}: no failover within the {:.0} ms that followed — {how}; {} Sentinels heard throughout.",
+                    tl.fault, tl.window_ms, tl.listening
                 ));
             }
             for (what, why) in &tl.unknown {

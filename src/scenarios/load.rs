@@ -55,6 +55,15 @@ impl Scenario {
             check_workload(&workload, &topology, &doc)?;
         }
         check_slos(&raw.slo, kv, topology.kind, &doc)?;
+        if raw.slo.contains_key("max_sentinel_failover_ms") && topology.sentinel.is_none() {
+            return Err(doc.invalid_field(
+                &["slo", "max_sentinel_failover_ms"],
+                format!(
+                    "{} has no Sentinels to fail its primary over (`sentinel:` in its topology)",
+                    topology.name
+                ),
+            ));
+        }
         let readers = raw.stampede.as_ref().map_or(&[][..], |s| &s.regions[..]);
         let clients: &[String] = if kv { &workload.regions } else { &[] };
         check_slos_by_region(&raw.slo_by_region, clients, readers, &doc)?;
@@ -152,6 +161,15 @@ fn faults_of(
             return Err(here(
                 "fault",
                 "standalone primaries have no replica to fail over to".into(),
+            ));
+        }
+        if step.shape == Some(crate::net::Shape::Sentinels) && topology.sentinel.is_none() {
+            return Err(here(
+                "shape",
+                format!(
+                    "a `sentinels` partition cuts the Sentinels apart, and {} has none (`sentinel:` in its topology)",
+                    topology.name
+                ),
             ));
         }
         if step.fault == crate::faults::FaultKind::Replace && topology.kind != Kind::Cluster {

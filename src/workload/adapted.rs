@@ -425,6 +425,7 @@ fn op_of(f: &Fed, r: &ResultLine) -> Result<Op, String> {
         end_ns: r.end_ns,
         pool_wait_ns: 0,
         node: None,
+        served: None,
         redirects: r.redirects.unwrap_or(0),
         outcome,
         replicas: None,
@@ -452,6 +453,7 @@ fn unanswered(f: Fed, stop_ns: u64, name: &str) -> Op {
         end_ns: stop_ns.max(f.due_ns),
         pool_wait_ns: 0,
         node: None,
+        served: None,
         redirects: 0,
         outcome: Outcome::Indeterminate {
             message: format!("no result from adapter {name}"),

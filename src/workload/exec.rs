@@ -59,6 +59,8 @@ pub(crate) struct OpDone {
     pub reply: Value,
     /// The owner in the client's view (probe only).
     pub node: Option<String>,
+    /// The node that answered, when a retry went elsewhere than `node`.
+    pub served: Option<String>,
     pub redirects: u32,
     /// With WAIT: the replicas it reported.
     pub replicas: Option<u32>,
@@ -113,6 +115,7 @@ pub(crate) async fn run(
                 outcome,
                 reply,
                 node: None,
+                served: None,
                 redirects: 0,
                 replicas,
             }
@@ -162,6 +165,7 @@ async fn one_try(router: &Router, req: &Req, slot: u16, wait: Option<WaitSpec>) 
         outcome,
         reply: e.value,
         node: e.node,
+        served: None,
         redirects: e.redirects,
         replicas,
     }
@@ -192,6 +196,9 @@ async fn retrying(
         );
         if !again || tried >= retries {
             done.redirects = redirects;
+            if done.node != first_node {
+                done.served = done.node.take();
+            }
             done.node = first_node;
             return done;
         }
@@ -215,6 +222,7 @@ async fn bounded(
             outcome: bound_exceeded(bound),
             reply: Value::Nil,
             node: router.owner_name(slot),
+            served: None,
             redirects: 0,
             replicas: None,
         },

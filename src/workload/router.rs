@@ -122,8 +122,9 @@ pub(crate) struct Routed {
     /// The owner in the client's view when the command was first sent.
     pub node: Option<String>,
     pub redirects: u32,
-    /// The node that answered with success (an index for [`Router::wait`]).
-    pub served: Option<usize>,
+    /// The node that answered with success (an index for [`Router::wait`]),
+    /// and the generation of the connection that carried it.
+    pub served: Option<(usize, u64)>,
 }
 
 /// The slot map and the connections, behind one short lock that is never
@@ -563,7 +564,7 @@ impl Router {
         let node = Some(self.node_name(first));
         let mut redirects = 0;
         let mut err = match self.send(first, req, false).await {
-            Ok(v) => return Routed::ok(v, node, 0, first),
+            Ok((v, generation)) => return Routed::ok(v, node, 0, (first, generation)),
             Err(e) => e,
         };
         for _ in 0..2 {
@@ -585,7 +586,9 @@ impl Router {
                 self.set_owner(slot, target);
             }
             err = match self.send(target, req, asking).await {
-                Ok(v) => return Routed::ok(v, node, redirects, target),
+                Ok((v, generation)) => {
+                    return Routed::ok(v, node, redirects, (target, generation));
+                }
                 Err(e) => e,
             };
         }
@@ -600,8 +603,28 @@ impl Router {
 
     /// `WAIT replicas timeout_ms` on the connection to node `i` — the one that
     /// just served this client's write, so WAIT counts that write.
-    pub async fn wait(&self, i: usize, replicas: u32, timeout_ms: u64) -> Result<u32, RedisError> {
-        let (_, mut conn) = self.conn(i).await?;
+    pub async fn wait(
+        &self,
+        (i, generation): (usize, u64),
+        replicas: u32,
+        timeout_ms: u64,
+    ) -> Result<u32, RedisError> {
+        // WAIT counts the replicas that have every write of *its*
+        // connection: on any other (one opened since, after an error) it
+        // has nothing to wait for and reports every replica at once.
+        let conn = {
+            let st = self.state();
+            let n = &st.nodes[i];
+            n.conn.clone().filter(|_| n.generation == generation)
+        };
+        let Some(mut conn) = conn else {
+            return Err(RedisError::from((
+                redis::ErrorKind::Io,
+                "WAIT",
+                "the connection that carried the write was closed before WAIT could be sent on it"
+                    .to_string(),
+            )));
+        };
         let n: i64 = redis::cmd("WAIT")
             .arg(replicas)
             .arg(timeout_ms)
@@ -625,7 +648,7 @@ impl Router {
     /// One request to node `i` (with ASKING first when `asking`). A
     /// transaction goes as a plain pipeline, so that a command it could not
     /// queue (MOVED, ASK) is the error rather than EXEC's EXECABORT.
-    async fn send(&self, i: usize, req: &Req, asking: bool) -> Result<Value, SendError> {
+    async fn send(&self, i: usize, req: &Req, asking: bool) -> Result<(Value, u64), SendError> {
         let (generation, mut conn) = match self.conn(i).await {
             Ok(c) => c,
             Err(err) => {
@@ -649,7 +672,7 @@ impl Router {
                     .and_then(reply_of)
             }
         };
-        r.map_err(|err| {
+        r.map(|v| (v, generation)).map_err(|err| {
             if err.is_io_error() {
                 self.connection_failed(i, generation);
             }
@@ -796,7 +819,7 @@ async fn send_chunks(
 }
 
 impl Routed {
-    fn ok(value: Value, node: Option<String>, redirects: u32, served: usize) -> Routed {
+    fn ok(value: Value, node: Option<String>, redirects: u32, served: (usize, u64)) -> Routed {
         Routed {
             outcome: Outcome::Ok,
             value,

@@ -298,6 +298,7 @@ impl Loop {
             end_ns,
             pool_wait_ns,
             node: done.node,
+            served: done.served,
             redirects: done.redirects,
             outcome: done.outcome,
             replicas: done.replicas,

@@ -567,6 +567,25 @@ pub fn assert_nothing_left(env: &Env, run_id: &str) {
         assert!(!dir.exists(), "{} still exists", dir.display());
         let procs = processes_mentioning(env.state.path());
         assert!(procs.is_empty(), "redis-server processes left: {procs:?}");
+        // Its partition chain, and its Sentinels' source rules in the nat
+        // table (as root, where it can have made them).
+        // SAFETY: geteuid(2) cannot fail.
+        if unsafe { libc::geteuid() } == 0 {
+            let chain = format!("RD-{run_id}");
+            for table in ["filter", "nat"] {
+                let listing = Command::new("iptables")
+                    .args(["-w", "-t", table, "-S"])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_default();
+                assert!(
+                    !listing
+                        .lines()
+                        .any(|l| l.split_whitespace().any(|w| w == chain)),
+                    "{chain} left in the {table} table:\n{listing}"
+                );
+            }
+        }
     }
 }
 

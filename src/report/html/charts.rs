@@ -411,6 +411,7 @@ pub(super) mod tests {
             failover_timeout_ms: 10000,
             events: Default::default(),
             timelines: vec![crate::report::sentinel::SentinelTimeline {
+                failover_due: true,
                 fault: "partition primary_of:0".into(),
                 nodes: vec!["n1".into()],
                 at_ms: 1000.0,

@@ -104,23 +104,29 @@ impl DockerRuntime {
         }
     }
 
-    /// Start a node's container, naming a taken host port when that is why it failed.
+    /// Start a node's container; a host port the engine has already given
+    /// to another container is [`RuntimeError::PortTaken`] (which `up`
+    /// answers with other ports when the tool chose them).
     pub(super) async fn start_node(&self, n: &DeployedNode) -> Result<(), RuntimeError> {
         self.docker
             .start_container(&n.handle, None)
             .await
             .map_err(|source| {
                 let text = source.to_string();
-                let hint = if text.contains("port is already allocated")
+                if text.contains("port is already allocated")
                     || text.contains("address already in use")
                 {
-                    format!(" (host port {} is taken)", n.addr.port())
+                    tracing::debug!(node = %n.name, "starting its container: {text}");
+                    RuntimeError::PortTaken {
+                        node: n.name.clone(),
+                        ip: n.addr.ip().to_string(),
+                        port: n.addr.port(),
+                    }
                 } else {
-                    String::new()
-                };
-                RuntimeError::Docker {
-                    context: format!("starting node {}{hint}", n.name),
-                    source,
+                    RuntimeError::Docker {
+                        context: format!("starting node {}", n.name),
+                        source,
+                    }
                 }
             })
     }

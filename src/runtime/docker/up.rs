@@ -43,7 +43,42 @@ impl DockerRuntime {
         }
         let images = self.ensure_images(topology).await?;
         check_cancel(cancel)?;
+        // The host ports the tool picks are free when picked, but another
+        // process (a second drill) may pick one too before this run's
+        // container holds it: then the run is removed and brought up again
+        // on other ports, a bounded number of times. A port the topology
+        // fixed is not retried.
+        const TRIES: usize = 3;
+        for attempt in 1..=TRIES {
+            match self.up_once(topology, opts, &images, started, cancel).await {
+                Err(RuntimeError::PortTaken { node, ip, port })
+                    if attempt < TRIES && !fixed_port(topology, &node) =>
+                {
+                    tracing::warn!(
+                        node,
+                        port,
+                        attempt,
+                        "host port {ip}:{port} was taken before the container held it; \
+                         bringing the run up again on other ports"
+                    );
+                    self.remove_run(&opts.run_id).await?;
+                    check_cancel(cancel)?;
+                }
+                other => return other,
+            }
+        }
+        unreachable!("the last try returns")
+    }
 
+    /// One try of [`Self::up`], from the host ports on.
+    async fn up_once(
+        &self,
+        topology: &Topology,
+        opts: &UpOptions,
+        images: &BTreeMap<&str, String>,
+        started: Instant,
+        cancel: &CancellationToken,
+    ) -> Result<Deployment, RuntimeError> {
         // Fixed host ports are refused before the engine is asked for a subnet.
         let host_ports = host_ports(topology)?;
         let sentinel_ports = sentinel_ports(topology, &host_ports)?;
@@ -60,7 +95,7 @@ impl DockerRuntime {
             "network created"
         );
         check_cancel(cancel)?;
-        self.start_containers(&deployment, &network, &images, started, cancel)
+        self.start_containers(&deployment, &network, images, started, cancel)
             .await?;
 
         // Readiness: redis answers PING; failing fast, with the node's log,
@@ -253,46 +288,62 @@ impl DockerRuntime {
         let network = network_name(&d.run_id);
         let ip = self.next_ip(d, &network).await?;
         let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        let port = match spec.port {
-            Some(p) if port_is_free(lo, p) => p,
-            Some(p) => {
-                return Err(RuntimeError::PortTaken {
-                    node: spec.name.clone(),
-                    ip: "127.0.0.1".into(),
-                    port: p,
-                });
+        // As in `up`: a port the tool picked that another process took
+        // before the container held it is picked again (bounded).
+        const TRIES: usize = 3;
+        let mut attempt = 0;
+        let (node, grown) = loop {
+            attempt += 1;
+            let port = match spec.port {
+                Some(p) if port_is_free(lo, p) => p,
+                Some(p) => {
+                    return Err(RuntimeError::PortTaken {
+                        node: spec.name.clone(),
+                        ip: "127.0.0.1".into(),
+                        port: p,
+                    });
+                }
+                None => free_port(lo)?,
+            };
+            let node = DeployedNode {
+                name: spec.name.clone(),
+                addr: SocketAddr::new(lo, port),
+                announce: SocketAddr::new(IpAddr::V4(ip), DATA_PORT),
+                bus_port: BUS_PORT,
+                handle: container_name(&d.run_id, &spec.name),
+            };
+            let added = AddedNode {
+                node: node.clone(),
+                spec: spec.clone(),
+            };
+            let grown = d.with_node(added.clone());
+            let result = async {
+                self.create_container(&grown, &network, &spec, &node, image.clone(), Some(&added))
+                    .await?;
+                check_cancel(cancel)?;
+                self.start_node(&node).await?;
+                wait_for_ping(&node.name, node.addr, timeout, cancel, || {
+                    self.exited(&node)
+                })
+                .await
             }
-            None => free_port(lo)?,
-        };
-        let node = DeployedNode {
-            name: spec.name.clone(),
-            addr: SocketAddr::new(lo, port),
-            announce: SocketAddr::new(IpAddr::V4(ip), DATA_PORT),
-            bus_port: BUS_PORT,
-            handle: container_name(&d.run_id, &spec.name),
-        };
-        let added = AddedNode {
-            node: node.clone(),
-            spec: spec.clone(),
-        };
-        let grown = d.with_node(added.clone());
-        let result = async {
-            self.create_container(&grown, &network, &spec, &node, image, Some(&added))
-                .await?;
-            check_cancel(cancel)?;
-            self.start_node(&node).await?;
-            wait_for_ping(&node.name, node.addr, timeout, cancel, || {
-                self.exited(&node)
-            })
-            .await
-        }
-        .await;
-        if let Err(e) = result {
-            if let Err(undo) = self.remove_container(&node.handle).await {
-                tracing::warn!(node = %node.name, "removing the half-added node failed: {undo}");
+            .await;
+            match result {
+                Ok(()) => break (node, grown),
+                Err(e) => {
+                    if let Err(undo) = self.remove_container(&node.handle).await {
+                        tracing::warn!(node = %node.name, "removing the half-added node failed: {undo}");
+                    }
+                    let retry = matches!(e, RuntimeError::PortTaken { .. })
+                        && spec.port.is_none()
+                        && attempt < TRIES;
+                    if !retry {
+                        return Err(e);
+                    }
+                    tracing::warn!(node = %node.name, port, attempt, "host port taken before the container held it; trying another");
+                }
             }
-            return Err(e);
-        }
+        };
         tracing::info!(
             node = %node.name,
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -446,4 +497,9 @@ fn layout(
         topology: topology.clone(),
         nodes,
     }
+}
+
+/// Whether `node` is a node of `topology` with a host port it fixed.
+fn fixed_port(topology: &Topology, node: &str) -> bool {
+    topology.node(node).and_then(|n| n.port).is_some()
 }

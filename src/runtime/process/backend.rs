@@ -61,15 +61,16 @@ impl Net for ProcessRuntime {
 
     fn can_partition<'a>(&'a self, d: &'a Deployment) -> BoxFuture<'a, Result<(), NetError>> {
         async move {
-            if !d.sentinels.is_empty() {
+            partitions::preflight().await?;
+            if !partitions::sentinels_sourced(d).await? {
                 // Each node sends from its own address; a Redis 7.0
-                // Sentinel sends from 127.0.0.1 whatever it binds, so its
-                // packets cannot be told from anyone else's.
+                // Sentinel sends from 127.0.0.1 unless the nat table gives
+                // its uid's packets its address (set up at bring-up, as root).
                 return Err(NetError::Unsupported(
-                    "partitions of a topology with Sentinels run on Docker only for now: on the process runtime a Sentinel's packets leave from 127.0.0.1 whatever address it binds, so no host rule can cut it off alone".into(),
+                    "this run's Sentinels send from 127.0.0.1 (they were started without the nat rule that gives each its own address: not as root, or iptables failed; see the bring-up's warning), so no host rule can cut one off alone".into(),
                 ));
             }
-            partitions::preflight().await
+            Ok(())
         }
         .boxed()
     }

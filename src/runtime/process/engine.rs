@@ -197,17 +197,36 @@ impl ProcessRuntime {
             .ok_or_else(|| {
                 RuntimeError::BadInput("the Sentinels have no primary to watch".into())
             })?;
-        for (j, m) in sentinels.members.iter().enumerate() {
+        let mut addrs = Vec::with_capacity(sentinels.members.len());
+        for j in 0..sentinels.members.len() {
             let host = FIRST_HOST as usize + topology.nodes.len() + j;
             let host = u8::try_from(host).map_err(|_| {
                 RuntimeError::Environment(
                     "too many nodes and Sentinels for one 127.0.B.0/24 block".into(),
                 )
             })?;
-            let addr = SocketAddr::new(
+            addrs.push(SocketAddr::new(
                 IpAddr::V4(Ipv4Addr::new(127, 0, block, host)),
                 config::SENTINEL_PORT,
-            );
+            ));
+        }
+        // As root, each Sentinel runs under a uid of its own whose packets
+        // the nat table gives its address, so partitions can cut it off like
+        // a node; otherwise partitions of this run are refused as unsupported.
+        let sourced = crate::runtime::host::iptables_usable()
+            && match super::partitions::source_sentinels(
+                &deployment.run_id,
+                &addrs.iter().map(|a| a.ip()).collect::<Vec<_>>(),
+            ) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(
+                        "the Sentinels send from 127.0.0.1, so partitions cannot cut them off: {e}"
+                    );
+                    false
+                }
+            };
+        for (m, addr) in sentinels.members.iter().zip(addrs) {
             let dir = run_dir.join(&m.name);
             std::fs::create_dir_all(&dir)
                 .map_err(RuntimeError::io(format!("creating {}", dir.display())))?;
@@ -231,8 +250,27 @@ impl ProcessRuntime {
                     RuntimeError::Environment(format!("server {} was not checked", m.server))
                 })?
                 .binary;
-            let pid =
-                self.spawn_with(run_dir, &m.name, binary, "sentinel.conf", &["--sentinel"])?;
+            let uid = if sourced {
+                let uid = super::partitions::sentinel_uid(addr.ip());
+                if let Some(uid) = uid {
+                    give_to(&dir, uid)?;
+                }
+                uid
+            } else {
+                None
+            };
+            let binary = match uid {
+                Some(_) => runnable_by_anyone(run_dir, binary)?,
+                None => binary.clone(),
+            };
+            let pid = self.spawn_with(
+                run_dir,
+                &m.name,
+                &binary,
+                "sentinel.conf",
+                &["--sentinel"],
+                uid,
+            )?;
             deployment.sentinels.push(DeployedNode {
                 name: m.name.clone(),
                 addr,
@@ -450,11 +488,13 @@ impl ProcessRuntime {
     /// terminal reaches us, and we clean up, rather than killing nodes behind
     /// our back). A thread reaps it when it exits, so no zombie is left.
     fn spawn(&self, run_dir: &Path, node: &str, binary: &Path) -> Result<u32, RuntimeError> {
-        self.spawn_with(run_dir, node, binary, "redis.conf", &[])
+        self.spawn_with(run_dir, node, binary, "redis.conf", &[], None)
     }
 
     /// [`Self::spawn`] with another config file in the node's folder and
-    /// arguments after it (a Sentinel: `sentinel.conf --sentinel`).
+    /// arguments after it (a Sentinel: `sentinel.conf --sentinel`), and,
+    /// given a uid, run as that user (a Sentinel as root: see
+    /// [`super::partitions::sentinel_uid`]).
     fn spawn_with(
         &self,
         run_dir: &Path,
@@ -462,6 +502,7 @@ impl ProcessRuntime {
         binary: &Path,
         conf_name: &str,
         args: &[&str],
+        uid: Option<u32>,
     ) -> Result<u32, RuntimeError> {
         use std::os::unix::process::CommandExt;
         let dir = run_dir.join(node);
@@ -477,7 +518,11 @@ impl ProcessRuntime {
                 "opening {}",
                 console_path.display()
             )))?;
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        if let Some(uid) = uid {
+            command.uid(uid).gid(uid);
+        }
+        let mut child = command
             .arg(&conf)
             .args(args)
             .current_dir(&dir)
@@ -620,14 +665,28 @@ impl ProcessRuntime {
             .flat_map(|s| &s.members)
             .find(|m| m.name == node.name);
         let pid = match sentinel {
-            // From the file it rewrote: its id, epoch and peers as it left them.
-            Some(m) => self.spawn_with(
-                &run_dir,
-                &node.name,
-                &servers::expected_binary(&m.server)?,
-                "sentinel.conf",
-                &["--sentinel"],
-            )?,
+            // From the file it rewrote: its id, epoch and peers as it left
+            // them; under its own uid again if its folder is that uid's.
+            Some(m) => {
+                let dir = run_dir.join(&node.name);
+                let uid = super::partitions::sentinel_uid(node.announce.ip()).filter(|uid| {
+                    use std::os::unix::fs::MetadataExt;
+                    std::fs::metadata(&dir).is_ok_and(|md| md.uid() == *uid)
+                });
+                let binary = servers::expected_binary(&m.server)?;
+                let binary = match uid {
+                    Some(_) => runnable_by_anyone(&run_dir, &binary)?,
+                    None => binary,
+                };
+                self.spawn_with(
+                    &run_dir,
+                    &node.name,
+                    &binary,
+                    "sentinel.conf",
+                    &["--sentinel"],
+                    uid,
+                )?
+            }
             None => {
                 let server = d
                     .topology
@@ -758,4 +817,60 @@ fn ports_free(topology: &Topology, block: u8) -> Result<(), RuntimeError> {
         }
     }
     Ok(())
+}
+
+/// Give a Sentinel's folder and the files in it to `uid` (its group too),
+/// so that, running as that user, it can rewrite its `sentinel.conf` and
+/// write its log there.
+fn give_to(dir: &Path, uid: u32) -> Result<(), RuntimeError> {
+    let chown = |p: &Path| {
+        std::os::unix::fs::chown(p, Some(uid), Some(uid)).map_err(RuntimeError::io(format!(
+            "giving {} to uid {uid}",
+            p.display()
+        )))
+    };
+    chown(dir)?;
+    for entry in
+        std::fs::read_dir(dir).map_err(RuntimeError::io(format!("listing {}", dir.display())))?
+    {
+        let entry = entry.map_err(RuntimeError::io(format!("listing {}", dir.display())))?;
+        chown(&entry.path())?;
+    }
+    Ok(())
+}
+
+/// `binary`, or, when a user other than root could not run it where it is
+/// (a server built under root's home, mode 700), a copy of it in the run's
+/// folder (`bin/`), made once, that anyone can run.
+fn runnable_by_anyone(run_dir: &Path, binary: &Path) -> Result<PathBuf, RuntimeError> {
+    use std::os::unix::fs::PermissionsExt;
+    let others_x =
+        |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0);
+    if binary.ancestors().all(others_x) {
+        return Ok(binary.to_path_buf());
+    }
+    let name = binary
+        .file_name()
+        .ok_or_else(|| RuntimeError::Environment(format!("{} names no file", binary.display())))?;
+    let bin = run_dir.join("bin");
+    let copy = bin.join(name);
+    if !copy.is_file() {
+        std::fs::create_dir_all(&bin)
+            .map_err(RuntimeError::io(format!("creating {}", bin.display())))?;
+        std::fs::copy(binary, &copy).map_err(RuntimeError::io(format!(
+            "copying {} to {}",
+            binary.display(),
+            copy.display()
+        )))?;
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).map_err(
+            RuntimeError::io(format!("making {} runnable", copy.display())),
+        )?;
+    }
+    if !copy.ancestors().all(others_x) {
+        return Err(RuntimeError::Environment(format!(
+            "a Sentinel runs under a uid of its own, which cannot reach {} (a folder on the way is not searchable by others)",
+            copy.display()
+        )));
+    }
+    Ok(copy)
 }

@@ -7,6 +7,13 @@
 //! chain outlives its run. The whole rule set is written in one
 //! `iptables-restore`, so a new grudge replaces the previous one
 //! atomically.
+//!
+//! A Sentinel cannot be told to send from its address (Redis 7.0 has no
+//! `bind-source-addr` for Sentinel links), so as root each runs under a uid
+//! of its own ([`sentinel_uid`]) and a rule of the run's chain in the nat
+//! table ([`source_sentinels`]) rewrites the source of what that uid sends
+//! on `lo` to the Sentinel's address: from then on its packets are matched
+//! by the same `-s`/`-d` rules as a node's.
 
 use std::net::IpAddr;
 
@@ -69,9 +76,8 @@ pub(super) async fn write(
     let drops: Vec<(IpAddr, IpAddr)> = peers
         .iter()
         .flat_map(|(node, from)| {
-            let to = d
-                .nodes
-                .iter()
+            let to = (d.nodes.iter())
+                .chain(&d.sentinels)
                 .find(|n| &n.name == node)
                 .map(|n| n.announce.ip());
             from.iter().filter_map(move |f| Some((*f, to?)))
@@ -95,6 +101,118 @@ pub(super) async fn write(
         rules: drops.len(),
         ..Applied::none(d.nodes.len())
     })
+}
+
+/// The uid a Sentinel of the process runtime runs under (as root), so the
+/// nat table can give its packets its own address: one per loopback
+/// address, far above any account's (`0x5244` "RD", then 127.0.B.H's B and H).
+pub fn sentinel_uid(addr: IpAddr) -> Option<u32> {
+    match addr {
+        IpAddr::V4(v4) if v4.is_loopback() => {
+            let o = v4.octets();
+            Some(0x5244_0000 | (u32::from(o[2]) << 8) | u32::from(o[3]))
+        }
+        _ => None,
+    }
+}
+
+/// The nat rules that give each Sentinel's packets its own address: for
+/// each, `-o lo -m owner --uid-owner <its uid> -j SNAT --to-source <its
+/// address>`, in the run's chain of the nat table, jumped to from
+/// POSTROUTING. Installed before the Sentinels start, so that every
+/// connection they open carries their address. Synchronous: bring-up calls
+/// it between spawning processes. The caller checks [`iptables_usable`].
+pub(super) fn source_sentinels(run_id: &str, sentinels: &[IpAddr]) -> Result<(), NetError> {
+    let chain = process_chain(run_id)?;
+    let run = |args: &[&str]| -> Result<(), NetError> {
+        let out = host_sync(args)?;
+        if out.exit_code != 0 {
+            return Err(out.failed(format!("(host, run {run_id})"), args.join(" ")));
+        }
+        Ok(())
+    };
+    if host_sync(&["iptables", "-w", "-t", "nat", "-S", &chain])?.exit_code != 0 {
+        run(&["iptables", "-w", "-t", "nat", "-N", &chain])?;
+    }
+    run(&["iptables", "-w", "-t", "nat", "-F", &chain])?;
+    for ip in sentinels {
+        let Some(uid) = sentinel_uid(*ip) else {
+            return Err(NetError::BadInput(format!(
+                "a Sentinel of the process runtime at {ip}, not a loopback address"
+            )));
+        };
+        let (uid, ip) = (uid.to_string(), ip.to_string());
+        run(&[
+            "iptables",
+            "-w",
+            "-t",
+            "nat",
+            "-A",
+            &chain,
+            "-o",
+            "lo",
+            "-m",
+            "owner",
+            "--uid-owner",
+            &uid,
+            "-j",
+            "SNAT",
+            "--to-source",
+            &ip,
+        ])?;
+    }
+    let jump = [
+        "iptables",
+        "-w",
+        "-t",
+        "nat",
+        "-C",
+        "POSTROUTING",
+        "-j",
+        &chain,
+    ];
+    if host_sync(&jump)?.exit_code != 0 {
+        run(&[
+            "iptables",
+            "-w",
+            "-t",
+            "nat",
+            "-I",
+            "POSTROUTING",
+            "1",
+            "-j",
+            &chain,
+        ])?;
+    }
+    tracing::debug!(
+        chain,
+        sentinels = sentinels.len(),
+        "Sentinels sourced from their addresses"
+    );
+    Ok(())
+}
+
+/// Whether every Sentinel of `d` sends from its own address: its uid's
+/// SNAT rule is in the run's nat chain. Without it a partition cannot cut
+/// a Sentinel off alone (its packets leave from 127.0.0.1).
+pub(super) async fn sentinels_sourced(d: &Deployment) -> Result<bool, NetError> {
+    if d.sentinels.is_empty() {
+        return Ok(true);
+    }
+    let chain = process_chain(&d.run_id)?;
+    let out = host(&["iptables", "-w", "-t", "nat", "-S", &chain], None).await?;
+    if out.exit_code != 0 {
+        return Ok(false);
+    }
+    Ok(d.sentinels.iter().all(|s| {
+        let ip = s.announce.ip();
+        sentinel_uid(ip).is_some_and(|uid| {
+            out.stdout.lines().any(|l| {
+                l.contains(&format!("--uid-owner {uid} "))
+                    && l.contains(&format!("--to-source {ip}"))
+            })
+        })
+    }))
 }
 
 /// Flush the run's chain. Without root no chain can have been made by this
@@ -160,7 +278,8 @@ pub fn teardown_run(run_id: &str) -> Result<usize, NetError> {
     if !iptables_usable() {
         return Ok(0);
     }
-    remove_chain(&process_chain(run_id)?)
+    let chain = process_chain(run_id)?;
+    Ok(remove_chain(&chain)? + remove_nat_chain(&chain)?)
 }
 
 /// Remove every redis-drill chain (`RD-*`) from the host's filter table, of
@@ -177,6 +296,12 @@ pub fn teardown_all() -> Result<usize, NetError> {
     let mut removed = 0;
     for chain in chains_in(&out.stdout, PROCESS_CHAIN_PREFIX) {
         removed += remove_chain(chain)?;
+    }
+    let out = host_sync(&["iptables", "-w", "-t", "nat", "-S"])?;
+    if out.exit_code == 0 {
+        for chain in chains_in(&out.stdout, PROCESS_CHAIN_PREFIX) {
+            removed += remove_nat_chain(chain)?;
+        }
     }
     Ok(removed)
 }
@@ -215,6 +340,40 @@ fn remove_chain(chain: &str) -> Result<usize, NetError> {
     Ok(1)
 }
 
+/// Remove a run's chain of the nat table (its Sentinels' sources) and its
+/// jumps from POSTROUTING; 1 when it was there.
+fn remove_nat_chain(chain: &str) -> Result<usize, NetError> {
+    if host_sync(&["iptables", "-w", "-t", "nat", "-S", chain])?.exit_code != 0 {
+        return Ok(0);
+    }
+    for _ in 0..MAX_JUMPS {
+        let args = [
+            "iptables",
+            "-w",
+            "-t",
+            "nat",
+            "-D",
+            "POSTROUTING",
+            "-j",
+            chain,
+        ];
+        if host_sync(&args)?.exit_code != 0 {
+            break;
+        }
+    }
+    for args in [
+        ["iptables", "-w", "-t", "nat", "-F", chain],
+        ["iptables", "-w", "-t", "nat", "-X", chain],
+    ] {
+        let out = host_sync(&args)?;
+        if out.exit_code != 0 {
+            return Err(out.failed("(host)", args.join(" ")));
+        }
+    }
+    tracing::debug!(chain, "Sentinel source chain removed");
+    Ok(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +393,17 @@ mod tests {
             process_script("RD-0badf00d", &[], false),
             "*filter\n:RD-0badf00d - [0:0]\nCOMMIT\n"
         );
+    }
+
+    #[test]
+    fn each_loopback_address_has_its_own_sentinel_uid() {
+        let a = sentinel_uid("127.0.101.14".parse().unwrap()).unwrap();
+        let b = sentinel_uid("127.0.101.15".parse().unwrap()).unwrap();
+        let c = sentinel_uid("127.0.102.14".parse().unwrap()).unwrap();
+        assert_eq!(a, 0x5244_650e);
+        assert!(a != b && a != c && b != c);
+        assert!(a > 65_535, "far from any account's uid");
+        assert_eq!(sentinel_uid("10.0.0.1".parse().unwrap()), None);
     }
 
     #[test]

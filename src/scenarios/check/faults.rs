@@ -189,6 +189,7 @@ mod tests {
             nodes: vec!["s1n1".into()],
             primaries: vec!["s1n1".into()],
             detail: String::new(),
+            shape: None,
             start_ns: start_ms * 1_000_000,
             applied_ns: start_ms * 1_000_000,
             undo: None,

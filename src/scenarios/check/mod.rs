@@ -97,6 +97,8 @@ pub(crate) struct Sections {
     pub reshard: Option<ReshardSummary>,
     pub locks: Option<LocksReport>,
     pub links: Vec<LinkReport>,
+    /// The Sentinels' timelines (`None` without Sentinels).
+    pub sentinel: Option<crate::report::sentinel::SentinelReport>,
     pub incomplete: Incomplete,
 }
 
@@ -115,6 +117,7 @@ pub(crate) fn compose(run: &Run) -> Sections {
         reshard: r.reshard.clone(),
         locks: Locks.check(run),
         links: links::Links.check(run),
+        sentinel: checker::sentinel::check(r, run.history, run.stored.sentinel.as_ref()),
         incomplete: Incomplete {
             history: clients::history_incomplete(&r.engine),
             watch: (!run.stored.watch.truncated.is_empty()).then(|| {
@@ -197,7 +200,7 @@ pub fn check(s: &Stored) -> Report {
         client_libraries: sections.libraries,
         op_log: Some(report::OpLog::of(&s.history)),
         attached: r.attached.clone(),
-        sentinel: checker::sentinel::check(r, &s.history, s.sentinel.as_ref()),
+        sentinel: sections.sentinel,
     }
 }
 

@@ -778,3 +778,34 @@ fn client_library_groups_load_and_their_errors_name_the_field() {
         assert!(err.starts_with(expected), "\n got: {err}\nwant: {expected}");
     }
 }
+
+#[test]
+fn sentinel_shapes_and_slos_need_sentinels() {
+    let plain = "name: p\nkind: replicated\nreplicated: {replicas: 2}\n";
+    let watched = "name: w\nkind: replicated\nreplicated: {replicas: 2}\nsentinel: {count: 3}\n";
+    let flapping = "name: f\ntopology: c.yaml\nfaults:\n  - {fault: partition, shape: sentinels, hold_ms: 1000}\n  - {fault: kill, target: primary_of:0, at_ms: 100, hold_ms: 500}\nslo:\n  max_sentinel_failover_ms: 5000\n";
+    let s = load_beside(watched, flapping).expect("Sentinels to cut apart and to time");
+    assert_eq!(s.faults[0].shape, Some(crate::net::Shape::Sentinels));
+    assert_eq!(
+        load_beside(plain, flapping).unwrap_err(),
+        "DIR/s.yaml:4:24: faults.0.shape: a `sentinels` partition cuts the Sentinels apart, and p has none (`sentinel:` in its topology)"
+    );
+    let timed = "name: t\ntopology: c.yaml\nfaults:\n  - {fault: kill, target: primary_of:0, hold_ms: 500}\nslo:\n  max_sentinel_failover_ms: 5000\n";
+    assert_eq!(
+        load_beside(plain, timed).unwrap_err(),
+        "DIR/s.yaml:6:3: slo.max_sentinel_failover_ms: p has no Sentinels to fail its primary over (`sentinel:` in its topology)"
+    );
+    // A cluster has no Sentinels at all: the SLO is off its kind.
+    let got = load(timed).unwrap_err();
+    assert!(
+        got.contains("slo.max_sentinel_failover_ms: cluster topologies have no such figure"),
+        "{got}"
+    );
+    // The shape takes no target.
+    let aimed = "name: a\ntopology: c.yaml\nfaults:\n  - {fault: partition, shape: sentinels, target: primary_of:0}\n";
+    let got = load_beside(watched, aimed).unwrap_err();
+    assert!(
+        got.contains("a `sentinels` partition cuts the whole cluster: it takes no target"),
+        "{got}"
+    );
+}

@@ -570,7 +570,7 @@ impl KeyRead<'_> {
                 p.won = matches!(e.value, Value::Okay);
                 p.sent_ns = sent;
                 p.end_ns = sh.now();
-                p.node = e.served.map(|i| self.router.node_name(i));
+                p.node = e.served.map(|(i, _)| self.router.node_name(i));
                 true
             }
             _ => false,
@@ -690,7 +690,7 @@ async fn get(sh: &Shared, router: &Router, slot: u16, key: &str) -> Result<Probe
             won: false,
             sent_ns,
             end_ns: sh.now(),
-            node: e.served.map(|i| router.node_name(i)),
+            node: e.served.map(|(i, _)| router.node_name(i)),
         }),
         _ => Err(()),
     }
@@ -734,7 +734,7 @@ async fn single_flight(
                 won,
                 sent_ns,
                 end_ns,
-                node: e.served.map(|i| router.node_name(i)),
+                node: e.served.map(|(i, _)| router.node_name(i)),
             })
         }
         _ => Err(()),

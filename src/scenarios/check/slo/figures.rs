@@ -222,3 +222,62 @@ pub(super) fn worst<'a, T: 'a>(
         (Some(v), true) => Figure::Measured(v),
     }
 }
+
+/// `max_sentinel_failover_ms`: the slowest `+switch-master` after a fault of
+/// the primary. A failover the Sentinels were heard not to make (listened to
+/// throughout the fault's window, no `+switch-master`) fails with no
+/// figure, saying how far they got; one nobody listened for is unknown.
+pub(super) fn sentinel_failover(f: &Sections) -> Figure {
+    let Some(s) = &f.sentinel else {
+        return not_measured("the topology has no Sentinels");
+    };
+    let due: Vec<_> = s.timelines.iter().filter(|t| t.failover_due).collect();
+    if due.is_empty() {
+        return not_measured("no fault hit the primary");
+    }
+    let (mut worst, mut missed, mut unheard) = (None::<f64>, Vec::new(), Vec::new());
+    for t in due {
+        let step = |e: &str| {
+            t.steps
+                .iter()
+                .find(|s| s.event == e)
+                .and_then(|s| s.after_ms)
+        };
+        match step("+switch-master") {
+            Some(ms) => worst = Some(worst.map_or(ms, |w| w.max(ms))),
+            None if t.listening > 0 => {
+                let reached = ["+elected-leader", "+odown", "+sdown"]
+                    .into_iter()
+                    .find_map(|e| step(e).map(|ms| format!("{e} at {ms:.0} ms")))
+                    .unwrap_or_else(|| "not even +sdown".into());
+                missed.push(format!(
+                    "the Sentinels did not fail {} over within the {:.0} ms after `{}` (furthest: {reached}; quorum {} of {})",
+                    t.nodes.join(" "),
+                    t.window_ms,
+                    t.fault,
+                    s.quorum,
+                    s.sentinels.len()
+                ));
+            }
+            None => unheard.push(format!(
+                "no Sentinel was heard throughout the window of `{}`",
+                t.fault
+            )),
+        }
+    }
+    if !missed.is_empty() {
+        return Figure::NoAnswer {
+            why: missed.join("; "),
+        };
+    }
+    if !unheard.is_empty() {
+        return Figure::Unknown {
+            value: worst,
+            why: unheard.join("; "),
+        };
+    }
+    worst.map_or_else(
+        || not_measured("no fault hit the primary"),
+        Figure::Measured,
+    )
+}

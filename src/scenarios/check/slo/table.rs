@@ -458,6 +458,16 @@ pub const SLOS: &[Slo] = &[
         },
     },
     Slo {
+        name: "max_sentinel_failover_ms",
+        unit: "ms",
+        bound: Bound::AtMost,
+        reads: "the slowest Sentinel failover: from a fault of the primary (kill, stop, pause, partition) to the Sentinels' `+switch-master`; one that did not come before the next fault or the end of the run fails it (with no figure)",
+        unknown: "no fault hit the primary, or the tool was not listening to any Sentinel over a fault's window",
+        source: Source::Drill,
+        on: &[Kind::Replicated],
+        figure: sentinel_failover,
+    },
+    Slo {
         name: "max_promotion_ms",
         unit: "ms",
         bound: Bound::AtMost,

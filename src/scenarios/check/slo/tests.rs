@@ -211,6 +211,7 @@ fn every_slo_fails_over_its_limit() {
     f.convergence.measured_ms = Some(3.0);
     f.reshard = Some(reshard);
     f.locks = Some(locks);
+    f.sentinel = Some(sentinels_switching_after(3.0));
     // A ratio and a share: their own tests.
     for slo in SLOS
         .iter()
@@ -492,6 +493,88 @@ fn an_empty_phase_is_unknown_never_zero() {
     let f = figures(&checks, &workload, &downtime, &[]);
     assert!(matches!(
         f.of("max_p99_during_ms"),
+        Figure::Unknown { value: None, .. }
+    ));
+}
+
+/// A Sentinels section with one kill of the primary, switched `ms` after.
+fn sentinels_switching_after(ms: f64) -> crate::report::sentinel::SentinelReport {
+    use crate::report::sentinel::{SentinelReport, SentinelStep, SentinelTimeline};
+    let step = |event: &str, after_ms: Option<f64>| SentinelStep {
+        event: event.into(),
+        after_ms,
+        sentinel: None,
+        detail: None,
+    };
+    SentinelReport {
+        master_name: "m".into(),
+        sentinels: vec!["sentinel1".into(), "sentinel2".into(), "sentinel3".into()],
+        quorum: 2,
+        down_after_ms: 2000,
+        failover_timeout_ms: 10000,
+        events: Default::default(),
+        timelines: vec![SentinelTimeline {
+            fault: "kill primary_of:0".into(),
+            nodes: vec!["n1".into()],
+            at_ms: 1000.0,
+            failover_due: true,
+            window_ms: 9000.0,
+            listening: 3,
+            steps: vec![
+                step("+sdown", Some(ms.min(2.0))),
+                step("+switch-master", Some(ms)),
+            ],
+            old_primary: Some("n1".into()),
+            new_primary: Some("n2".into()),
+            first_success_ms: None,
+            sdown_late: Some(false),
+            split_brain: None,
+            unknown: Default::default(),
+        }],
+        writes_per_bucket: Default::default(),
+        unknown: Default::default(),
+    }
+}
+
+#[test]
+fn a_sentinel_failover_that_did_not_come_fails_with_no_figure_and_one_unheard_is_unknown() {
+    let (checks, workload, downtime, faults): (
+        Checks,
+        WorkloadSummary,
+        DowntimeSummary,
+        Vec<FaultReport>,
+    ) = Default::default();
+    let mut f = figures(&checks, &workload, &downtime, &faults);
+    assert!(matches!(
+        f.of("max_sentinel_failover_ms"),
+        Figure::Unknown { value: None, .. }
+    ));
+    let mut s = sentinels_switching_after(3300.0);
+    f.sentinel = Some(s.clone());
+    assert_eq!(f.of("max_sentinel_failover_ms"), Figure::Measured(3300.0));
+    // Heard throughout, never switched: the failover did not happen.
+    s.timelines[0].steps.retain(|x| x.event == "+sdown");
+    s.timelines[0].new_primary = None;
+    f.sentinel = Some(s.clone());
+    let Figure::NoAnswer { why } = f.of("max_sentinel_failover_ms") else {
+        panic!("{:?}", f.of("max_sentinel_failover_ms"))
+    };
+    assert!(
+        why.contains("did not fail n1 over") && why.contains("+sdown at 2 ms"),
+        "{why}"
+    );
+    // Nobody heard: nothing is known.
+    s.timelines[0].listening = 0;
+    f.sentinel = Some(s.clone());
+    assert!(matches!(
+        f.of("max_sentinel_failover_ms"),
+        Figure::Unknown { .. }
+    ));
+    // No fault of the primary: nothing to time.
+    s.timelines[0].failover_due = false;
+    f.sentinel = Some(s);
+    assert!(matches!(
+        f.of("max_sentinel_failover_ms"),
         Figure::Unknown { value: None, .. }
     ));
 }
