@@ -208,6 +208,8 @@ fn figure_in(r: &Report, name: &str) -> Option<f64> {
         }
         // No fault in a reshard drill: no failover, no rejoin.
         "max_failover_ms" | "max_promotion_ms" | "max_rejoin_ms" => None,
+        // Nor Sentinels (a cluster has none).
+        "max_sentinel_failover_ms" => None,
         // Nor a replication probe (and a cluster of no links).
         "max_replication_lag_p99_ms"
         | "max_unreplicated_writes"

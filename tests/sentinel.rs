@@ -433,3 +433,109 @@ crate::on_both_runtimes!(
     docker_with_wait_a_split_brain_loses_no_acknowledged_write,
     split_brain_wait
 );
+
+/// A server that cannot run as a Sentinel (here a script that answers
+/// `--version` as Redis 7.0 but refuses the Sentinel's config as an old
+/// build would) is refused before any node starts: the Sentinel named, its
+/// place in the topology, what the server printed; exit code 3; nothing
+/// started or left.
+#[test]
+fn a_server_that_cannot_be_a_sentinel_is_refused_before_anything_starts() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new("process");
+    let bin = tempfile::tempdir().expect("a folder");
+    let fake = bin.path().join("redis-server");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\n\
+         case \"$1\" in --version) echo 'Redis server v=7.0.15 sha=00000000:0 malloc=libc bits=64'; exit 0;; esac\n\
+         echo '*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***'\n\
+         echo 'Reading the configuration file, at line 8'\n\
+         echo \">>> 'sentinel announce-ip 127.0.0.1'\"\n\
+         echo 'Unrecognized sentinel configuration statement'\n\
+         exit 1\n",
+    )
+    .expect("the script");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let topology = env.write(
+        "fake.yaml",
+        &format!(
+            "name: fake\nkind: replicated\nserver: {}\nreplicated: {{replicas: 2}}\nsentinel: {{count: 3}}\n",
+            fake.display()
+        ),
+    );
+    let out = env.run(&["up", topology.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(exit::ENVIRONMENT), "{err}");
+    assert!(
+        err.contains("Sentinel sentinel1 (`sentinel` of the topology)")
+            && err.contains("cannot run as a Sentinel here: it exited")
+            && err.contains("FATAL CONFIG FILE ERROR")
+            && err.contains("Unrecognized sentinel configuration statement"),
+        "{err}"
+    );
+    let left: Vec<_> = std::fs::read_dir(env.state.path())
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// A Sentinel named as a fault's target is killed and started like a node:
+/// the primary's machine lost with the Sentinel beside it (`kill n1` and
+/// `kill sentinel1` at once) under a quorum of 3 of 3 — the two Sentinels
+/// left can never agree, so nobody fails it over; both come back when
+/// started. A Sentinel cannot be failed over or flushed.
+fn sentinel_target(env: &Env) {
+    let topology = env.write(
+        "quorum3.yaml",
+        "name: quorum3\nkind: replicated\nreplicated: {replicas: 2}\nsentinel:\n  count: 3\n  quorum: 3\n  down_after_ms: 1000\n  failover_timeout_ms: 5000\n",
+    );
+    let scenario = |faults: &str| {
+        format!(
+            "name: machine-lost\ntopology: {}\nworkload:\n  clients: 4\n  model: {{open: {{rate: 300}}}}\n  keys: 1000\n  timeout_ms: 500\n  app_retries: 3\nbaseline_ms: 1000\nsettle_ms: 2000\nrecovery_timeout_ms: 20000\nfaults:\n{faults}slo:\n  max_sentinel_failover_ms: 3000\nexpect:\n  fail: [max_sentinel_failover_ms]\n  why: two Sentinels cannot make a quorum of three\n",
+            topology.display()
+        )
+    };
+    let lost = scenario(
+        "  - {fault: kill, target: n1, at_ms: 0, hold_ms: 4000}\n  - {fault: kill, target: sentinel1, at_ms: 0, hold_ms: 4000}\n",
+    );
+    let d = env.drill(&env.write("machine-lost.yaml", &lost), &["--seed", "6"]);
+    let r = d.report();
+    let e = r.expected.as_ref().expect("an expectation");
+    assert_eq!(e.result, Verdict::Pass, "{}: {}", e.note, d.output());
+    let killed: Vec<&str> = r
+        .faults
+        .iter()
+        .flat_map(|f| f.nodes.iter().map(String::as_str))
+        .collect();
+    assert!(
+        killed.contains(&"sentinel1") && killed.contains(&"n1"),
+        "{killed:?}"
+    );
+    let s = r.sentinel.as_ref().expect("a Sentinels section");
+    let kill = (s.timelines.iter())
+        .find(|t| t.failover_due)
+        .unwrap_or_else(|| panic!("the kill of n1 asks for a failover: {s:#?}"));
+    assert!(kill.listening >= 2, "{kill:#?}");
+    assert_eq!(kill.new_primary, None, "{kill:#?}");
+    let after = r.topology_after.as_ref().expect("the topology after");
+    assert_eq!(
+        after.sentinels.len(),
+        3,
+        "sentinel1 started again: {:#?}",
+        after.sentinels
+    );
+    assert!(common::is_primary(after, "n1"), "{after:#?}");
+    // A Sentinel has no replica to fail over to.
+    let bad = scenario("  - {fault: failover, target: sentinel2}\n");
+    let out = env.run(&["run", env.write("bad.yaml", &bad).to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(exit::BAD_INPUT), "{err}");
+    assert!(err.contains("`sentinel2` is a Sentinel: only kill, stop, start, restart, pause, resume and partitions around it take one, not failover"), "{err}");
+}
+
+crate::on_both_runtimes!(
+    process_a_sentinel_is_a_fault_target,
+    docker_a_sentinel_is_a_fault_target,
+    sentinel_target
+);

@@ -14,7 +14,7 @@ use crate::runtime::RuntimeKind;
 /// as a grudge says, until `heal`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Partition {
-    /// isolate | halves | bridge | majorities_ring | primaries | one_way | regions.
+    /// isolate | halves | bridge | majorities_ring | primaries | one_way | regions | clients | sentinels.
     shape: String,
     /// For isolate: the node(s) cut off; for one_way: the sender whose packets drop.
     target: Option<String>,

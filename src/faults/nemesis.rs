@@ -306,7 +306,13 @@ impl<'a> Nemesis<'a> {
             return self.pause_holder(step, lock);
         }
         let snap = self.snapshot().await;
+        let sentinels: Vec<String> = self.d.sentinels.iter().map(|s| s.name.clone()).collect();
         for t in [&step.target, &step.peer].into_iter().flatten() {
+            // A Sentinel named as a target is itself (the snapshot knows the
+            // nodes only).
+            if matches!(t, Target::Node(n) if sentinels.contains(n)) {
+                continue;
+            }
             if let Some(message) = snap.unknown(t) {
                 return Err(FaultError::UnknownTarget {
                     fault: step.fault,
@@ -315,7 +321,7 @@ impl<'a> Nemesis<'a> {
                 });
             }
         }
-        let nodes = resolve_target(&snap, step, &step.target, &mut self.rng)?;
+        let nodes = resolve_target(&snap, step, &step.target, &sentinels, &mut self.rng)?;
         let mut window = self.open_window(step, &snap, nodes);
         let index = self.windows.len();
         match step.fault {
@@ -414,7 +420,8 @@ impl<'a> Nemesis<'a> {
         window: &mut FaultWindow,
     ) -> Result<(), FaultError> {
         let shape = step.shape.expect("validated: a partition has a shape");
-        let peer = resolve_target(snap, step, &step.peer, &mut self.rng)?;
+        let sentinels: Vec<String> = self.d.sentinels.iter().map(|s| s.name.clone()).collect();
+        let peer = resolve_target(snap, step, &step.peer, &sentinels, &mut self.rng)?;
         let lone = self.d.lone_sentinels();
         let sentinels: Vec<String> = self.d.sentinels.iter().map(|s| s.name.clone()).collect();
         let grudge = grudge_for(
@@ -1144,10 +1151,13 @@ fn resolve_target(
     snap: &ClusterSnapshot,
     step: &FaultStep,
     t: &Option<Target>,
+    sentinels: &[String],
     rng: &mut StdRng,
 ) -> Result<Vec<String>, FaultError> {
     match t {
         None => Ok(Vec::new()),
+        // A Sentinel, by name: the runtime acts on it as on a node.
+        Some(Target::Node(n)) if sentinels.contains(n) => Ok(vec![n.clone()]),
         Some(t) => snap.resolve(t, rng).map_err(|message| FaultError::Target {
             fault: step.fault,
             target: t.to_string(),

@@ -180,18 +180,156 @@ pub fn check_nodes(
         }
         out.insert(n.server.clone(), found);
     }
-    // The Sentinels run their server in Sentinel mode.
-    for m in topology.sentinel.iter().flat_map(|s| &s.members) {
-        if !out.contains_key(&m.server) {
-            out.insert(m.server.clone(), find(&m.server)?);
+    // The Sentinels run their server in Sentinel mode: each server they
+    // run is started as one, with the directives the tool writes, once.
+    if let Some(s) = &topology.sentinel {
+        let mut probed: Vec<&Server> = Vec::new();
+        for m in &s.members {
+            if !out.contains_key(&m.server) {
+                out.insert(m.server.clone(), find(&m.server)?);
+            }
+            if probed.contains(&&m.server) {
+                continue;
+            }
+            probed.push(&m.server);
+            probe_sentinel(s, &out[&m.server]).map_err(|why| {
+                RuntimeError::Environment(format!(
+                    "Sentinel {} (`{}` of the topology): server {} ({}) cannot run as a Sentinel here: {why}",
+                    m.name,
+                    m.field,
+                    m.server,
+                    out[&m.server].binary.display()
+                ))
+            })?;
         }
     }
     Ok(out)
 }
 
+/// How long a probe Sentinel has to say it is up.
+const SENTINEL_PROBE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Start `found`'s binary as a Sentinel, with the directives the tool writes
+/// for `s` (on a free port of 127.0.0.1, in a folder of its own, watching
+/// a primary nobody runs), and wait until it logs its Sentinel ID: a server
+/// built without Sentinel, too old for a directive, or that cannot run here
+/// is refused before any node starts, with what it printed. Once per binary
+/// and settings in a process.
+fn probe_sentinel(s: &crate::topology::Sentinels, found: &Found) -> Result<(), String> {
+    use std::sync::Mutex;
+    static PASSED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let key = format!("{}|{s:?}", found.binary.display());
+    if PASSED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains(&key)
+    {
+        return Ok(());
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("redis-drill-sentinel-probe")
+        .tempdir()
+        .map_err(|e| format!("making a folder for it: {e}"))?;
+    let lo = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    let port = super::ready::free_port(lo).map_err(|e| e.to_string())?;
+    let log = dir.path().join("sentinel.log");
+    let listen = super::config::Listen {
+        bind: lo.to_string(),
+        port,
+        bus_port: 0,
+        dir: dir.path().display().to_string(),
+        logfile: log.display().to_string(),
+        replicaof: None,
+    };
+    let addr = std::net::SocketAddr::new(lo, port);
+    // A primary nobody runs: the probe only has to start.
+    let nobody = std::net::SocketAddr::new(lo, 1);
+    let conf = dir.path().join("sentinel.conf");
+    std::fs::write(
+        &conf,
+        super::config::to_conf(&super::config::sentinel_directives(
+            s, &listen, addr, nobody,
+        )),
+    )
+    .map_err(|e| format!("writing {}: {e}", conf.display()))?;
+    let console = dir.path().join("console.log");
+    let out = std::fs::File::create(&console).map_err(|e| format!("{e}"))?;
+    let err = out.try_clone().map_err(|e| format!("{e}"))?;
+    let mut child = std::process::Command::new(&found.binary)
+        .arg(&conf)
+        .arg("--sentinel")
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("starting it: {e}"))?;
+    let said = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+    let deadline = std::time::Instant::now() + SENTINEL_PROBE;
+    // Bounded by the deadline; 20 ms apart.
+    let verdict = loop {
+        if said(&log).contains("Sentinel ID is") {
+            break Ok(());
+        }
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                let text = format!("{}{}", said(&console), said(&log));
+                break Err(format!("it exited ({status}): {}", what_went_wrong(&text)));
+            }
+            Ok(None) => {}
+            Err(e) => break Err(format!("waiting for it: {e}")),
+        }
+        if std::time::Instant::now() >= deadline {
+            break Err(format!(
+                "it did not say it was up (`Sentinel ID is …`) within {} s",
+                SENTINEL_PROBE.as_secs()
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    if verdict.is_ok() {
+        PASSED.lock().unwrap_or_else(|p| p.into_inner()).push(key);
+    }
+    verdict
+}
+
+/// What a server that exited at start printed that says why: a config
+/// file error's block (`*** FATAL CONFIG FILE ERROR …` and the lines under
+/// it), else its last line.
+fn what_went_wrong(text: &str) -> String {
+    let lines: Vec<&str> = (text.lines())
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    match lines.iter().position(|l| l.contains("FATAL")) {
+        Some(i) => lines[i..]
+            .iter()
+            .take(4)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" / "),
+        None => lines
+            .last()
+            .map_or("it printed nothing".into(), |l| l.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_config_error_is_told_by_its_block() {
+        let text = "\n*** FATAL CONFIG FILE ERROR (Redis 6.0.16) ***\nReading the configuration file, at line 8\n>>> 'sentinel announce-hostnames yes'\nUnrecognized sentinel configuration statement\n";
+        assert_eq!(
+            what_went_wrong(text),
+            "*** FATAL CONFIG FILE ERROR (Redis 6.0.16) *** / Reading the configuration file, at line 8 / >>> 'sentinel announce-hostnames yes' / Unrecognized sentinel configuration statement"
+        );
+        assert_eq!(what_went_wrong("a\nb\n\n"), "b");
+        assert_eq!(what_went_wrong(""), "it printed nothing");
+    }
 
     #[test]
     fn versions_parse_by_family() {

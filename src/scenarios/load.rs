@@ -822,7 +822,45 @@ fn check_method(r: &RawReshard, doc: &Document, topology: &Topology) -> Result<(
 /// Targets that name a node or a region must name one the topology has;
 /// role-based targets are resolved when the fault is applied.
 fn check_targets(step: &FaultStep, topology: &Topology) -> Result<(), (&'static str, String)> {
-    use crate::faults::Target;
+    use crate::faults::{FaultKind, Target};
+    // A Sentinel named as a target: the faults a process or a machine can
+    // suffer, and partitions around it.
+    let sentinel = |t: &Option<Target>| match t {
+        Some(Target::Node(n)) => (topology.sentinel.iter())
+            .flat_map(|s| &s.members)
+            .any(|m| &m.name == n)
+            .then(|| n.clone()),
+        _ => None,
+    };
+    for (field, t) in [("target", &step.target), ("peer", &step.peer)] {
+        if let Some(name) = sentinel(t) {
+            let fits = match step.fault {
+                FaultKind::Kill
+                | FaultKind::Stop
+                | FaultKind::Start
+                | FaultKind::Restart
+                | FaultKind::Pause
+                | FaultKind::Resume => true,
+                FaultKind::Partition => step.shape != Some(crate::net::Shape::Clients),
+                _ => false,
+            };
+            if !fits {
+                return Err((
+                    field,
+                    format!(
+                        "`{name}` is a Sentinel: only kill, stop, start, restart, pause, resume and partitions around it take one, not {}{}",
+                        step.fault,
+                        if step.fault == FaultKind::Partition {
+                            " of shape clients"
+                        } else {
+                            ""
+                        }
+                    ),
+                ));
+            }
+        }
+    }
+    let sentinel_named = |t: &Target| sentinel(&Some(t.clone())).is_some();
     fn walk(t: &Target, topology: &Topology) -> Result<(), String> {
         match t {
             Target::Node(n) if topology.node(n).is_none() => Err(format!(
@@ -860,7 +898,9 @@ fn check_targets(step: &FaultStep, topology: &Topology) -> Result<(), (&'static 
         }
     }
     for (field, t) in [("target", &step.target), ("peer", &step.peer)] {
-        if let Some(t) = t {
+        if let Some(t) = t
+            && !sentinel_named(t)
+        {
             walk(t, topology).map_err(|m| (field, m))?;
         }
     }
