@@ -97,27 +97,43 @@ crate::on_both_runtimes!(
     watch_and_fail_over
 );
 
+/// A shipped Sentinel drill, shortened: its topology taken from the
+/// repository, each `(from, to)` applied in turn (one that finds nothing
+/// fails: the drill changed under the test), run with `--seed seed`.
+fn shortened<'a>(
+    env: &'a Env,
+    drill: &str,
+    edits: &[(&str, &str)],
+    seed: &str,
+) -> common::Drilled<'a> {
+    let topologies = common::topology("");
+    let mut text = std::fs::read_to_string(common::scenario_path(drill))
+        .expect("the drill")
+        .replace("../topologies/", &topologies.display().to_string());
+    for (from, to) in edits {
+        assert!(
+            text.contains(from),
+            "{drill} changed: no `{from}` in {text}"
+        );
+        text = text.replacen(from, to, 1);
+    }
+    env.drill(&env.write(drill, &text), &["--seed", seed])
+}
+
 /// `sentinel-failover`, shortened (the old primary back after 3 s): the
 /// Sentinels' timeline in the report, step by step from the kill, each
 /// step in the order Sentinel takes them and `+sdown` when
 /// `down_after_ms` says; the clients found the new primary through the
 /// Sentinels; the old primary was made a replica of the new one.
 fn failover_drill(env: &Env) {
-    let shipped = std::fs::read_to_string(common::scenario_path("sentinel-failover.yaml"))
-        .expect("the drill");
-    let text = shipped
-        .replace(
-            "../topologies/replicated-sentinel.yaml",
-            &common::topology("replicated-sentinel.yaml")
-                .display()
-                .to_string(),
-        )
-        .replace("rate: 2000", "rate: 500")
-        .replace("hold_ms: 10000", "hold_ms: 3000");
-    assert!(text.contains("hold_ms: 3000"), "the drill changed: {text}");
-    let d = env.drill(
-        &env.write("sentinel-failover.yaml", &text),
-        &["--seed", "2"],
+    let d = shortened(
+        env,
+        "sentinel-failover.yaml",
+        &[
+            ("rate: 2000", "rate: 500"),
+            ("hold_ms: 10000", "hold_ms: 3000"),
+        ],
+        "2",
     );
     assert_eq!(d.code, Some(exit::SUCCESS), "{}", d.output());
     let r = d.report();
@@ -202,21 +218,14 @@ crate::on_both_runtimes!(
 /// and those writes are lost. The drill says so as it expects to: its
 /// `expect:` met, the loss inside the split, both primaries named.
 fn split_brain(env: &Env) {
-    let shipped = std::fs::read_to_string(common::scenario_path("sentinel-split-brain.yaml"))
-        .expect("the drill");
-    let text = shipped
-        .replace(
-            "../topologies/replicated-sentinel.yaml",
-            &common::topology("replicated-sentinel.yaml")
-                .display()
-                .to_string(),
-        )
-        .replace("rate: 1000", "rate: 500")
-        .replace("hold_ms: 8000", "hold_ms: 5000");
-    assert!(text.contains("hold_ms: 5000"), "the drill changed: {text}");
-    let d = env.drill(
-        &env.write("sentinel-split-brain.yaml", &text),
-        &["--seed", "3"],
+    let d = shortened(
+        env,
+        "sentinel-split-brain.yaml",
+        &[
+            ("rate: 1000", "rate: 500"),
+            ("hold_ms: 8000", "hold_ms: 5000"),
+        ],
+        "3",
     );
     let r = d.report();
     // The cut held both ways, Sentinels included (on the process runtime
@@ -308,25 +317,15 @@ crate::on_both_runtimes!(
 /// heard — and `max_sentinel_failover_ms` fails with no figure rather than
 /// passing on a failover that never came.
 fn flapping(env: &Env) {
-    let shipped = std::fs::read_to_string(common::scenario_path("sentinel-flapping.yaml"))
-        .expect("the drill");
-    let text = shipped
-        .replace(
-            "../topologies/replicated-sentinel.yaml",
-            &common::topology("replicated-sentinel.yaml")
-                .display()
-                .to_string(),
-        )
-        .replace("rate: 1000", "rate: 500")
-        .replace("hold_ms: 13000", "hold_ms: 10000")
-        .replace("hold_ms: 10000            #", "hold_ms: 7000            #");
-    assert!(
-        text.contains("hold_ms: 7000") && text.contains("hold_ms: 10000"),
-        "the drill changed: {text}"
-    );
-    let d = env.drill(
-        &env.write("sentinel-flapping.yaml", &text),
-        &["--seed", "4"],
+    let d = shortened(
+        env,
+        "sentinel-flapping.yaml",
+        &[
+            ("rate: 1000", "rate: 500"),
+            ("hold_ms: 13000", "hold_ms: 10000"),
+            ("hold_ms: 10000            #", "hold_ms: 7000            #"),
+        ],
+        "4",
     );
     let r = d.report();
     let e = r.expected.as_ref().expect("an expectation");
@@ -394,21 +393,14 @@ crate::on_both_runtimes!(
 /// connection that carried its write: one sent on a fresh connection would
 /// report every replica at once and call a discarded write acknowledged.
 fn split_brain_wait(env: &Env) {
-    let shipped = std::fs::read_to_string(common::scenario_path("sentinel-split-brain-wait.yaml"))
-        .expect("the drill");
-    let text = shipped
-        .replace(
-            "../topologies/replicated-sentinel.yaml",
-            &common::topology("replicated-sentinel.yaml")
-                .display()
-                .to_string(),
-        )
-        .replace("rate: 1000", "rate: 500")
-        .replace("hold_ms: 8000", "hold_ms: 5000");
-    assert!(text.contains("hold_ms: 5000"), "the drill changed: {text}");
-    let d = env.drill(
-        &env.write("sentinel-split-brain-wait.yaml", &text),
-        &["--seed", "5"],
+    let d = shortened(
+        env,
+        "sentinel-split-brain-wait.yaml",
+        &[
+            ("rate: 1000", "rate: 500"),
+            ("hold_ms: 8000", "hold_ms: 5000"),
+        ],
+        "5",
     );
     let r = d.report();
     assert_eq!(r.verdict, Verdict::Pass, "{}", d.output());

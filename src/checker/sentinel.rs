@@ -22,11 +22,9 @@ use crate::record::timeline::ms;
 use crate::report::sentinel::{SentinelReport, SentinelStep, SentinelTimeline, SplitBrain};
 
 /// How long after `down_after_ms` a Sentinel may take to mark the primary
-/// down: it counts from its first unanswered PING, and it PINGs every
-/// instance once a second, so that PING can go out up to a second after the
-/// fault; and it checks on its timer, which ticks 10 to 19 times a second
-/// (up to 100 ms more).
-pub const SDOWN_SLACK_MS: f64 = 1100.0;
+/// down: it PINGs every instance once a second, so the first unanswered
+/// PING can come up to a second after the fault.
+pub const SDOWN_SLACK_MS: f64 = 1000.0;
 
 /// The steps of a failover, in the order a Sentinel publishes them.
 const STEPS: [&str; 5] = [
@@ -330,7 +328,7 @@ mod tests {
         );
         assert_eq!(t.new_primary.as_deref(), Some("n2"));
         assert_eq!(t.old_primary.as_deref(), Some("n1"));
-        assert_eq!(t.sdown_late, Some(false), "2100 ms is within 2000 + 1100");
+        assert_eq!(t.sdown_late, Some(false), "2100 ms is within 2000 + 1000");
         assert!(t.unknown.is_empty());
         assert_eq!(s.events["+sdown"], 1);
     }
