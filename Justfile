@@ -69,12 +69,12 @@ fault-drills *args="": build
 sentinel-failover *args="": build
     {{bin}} run scenarios/sentinel-failover.yaml {{args}}
 
-# Jepsen's 2013 Sentinel split brain: the primary and one Sentinel cut off from the majority for 8 s, then healed — acknowledged writes lost; again with min-replicas-to-write 1 (partitions: Docker, or the process runtime as root)
+# Jepsen's 2013 Sentinel split brain: the primary and one Sentinel cut off from the majority for 8 s, then healed — acknowledged writes lost; again with min-replicas-to-write 1, with WAIT 1, and in Jepsen's own shape (5 nodes, clients on both sides) (partitions: Docker, or the process runtime as root)
 sentinel-split-brain *args="": build
     #!/usr/bin/env bash
     set -uo pipefail
     rc=0
-    for s in sentinel-split-brain sentinel-split-brain-min-replicas; do
+    for s in sentinel-split-brain sentinel-split-brain-min-replicas sentinel-split-brain-wait sentinel-split-brain-jepsen; do
       {{bin}} run scenarios/$s.yaml {{args}} || rc=$?
     done
     exit $rc

@@ -35,13 +35,15 @@ def topology_of(scenario):
     raise ValueError(f"{scenario}: no `topology:` line")
 
 
-def clients_namespace(run_id, drill):
+def clients_namespace(run_id, drill, region=None):
     """The command prefix that enters the drill's clients' network namespace
-    on Docker (the container appears once the drill starts its workload)."""
+    on Docker (the container appears once the drill starts its workload);
+    with `region`, the namespace of the clients living in that region."""
     cid = ""
+    where = [] if region is None else ["--filter", f"label=redis-drill.region={region}"]
     for _ in range(300):  # bounded: 30 s for the drill to create it
         cid = sh("docker", "ps", "-q", "--filter", f"label=redis-drill.run-id={run_id}",
-                 "--filter", "label=redis-drill.role=clients").stdout.strip()
+                 "--filter", "label=redis-drill.role=clients", *where).stdout.strip()
         if cid or drill.poll() is not None:
             break
         time.sleep(0.1)

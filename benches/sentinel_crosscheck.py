@@ -4,6 +4,7 @@ on the same nodes at the same moment.
 
     benches/sentinel_crosscheck.py [--runs N]
                                    [--scenario scenarios/sentinel-split-brain.yaml]
+                                   [--region R] [--clients SPEC]
 
 For each run (Docker: partitions of Sentinels need their own namespaces):
 the scenario's topology is brought up under a name of its own and the drill
@@ -16,6 +17,12 @@ op timed with time.monotonic_ns(). Then, from the same place and through the
 Sentinels again, every key it had acknowledged is read back: a key that is
 gone is an acknowledged write lost. Its loss — how many, and when they were
 acknowledged on the drill's timeline — is set beside the drill's own.
+
+`--region R` (a scenario whose clients live in regions, e.g.
+sentinel-split-brain-jepsen.yaml): the independent client lives among the
+clients of region R, and is set beside theirs. `--clients SPEC` passes
+`run --clients SPEC` to the drill (client libraries beside redis-rs, e.g.
+redis-rs:4,redis-py:2,valkey-py:2): each library's loss is printed too.
 
 Needs root (nsenter into the clients' namespace) and redis-py (`pip install
 redis`). Prints a Markdown table on stdout.
@@ -68,7 +75,7 @@ def sentinel_ips(run_id):
     return sorted(f"{ip}:{SENTINEL_PORT}" for ip in ips)
 
 
-def one_run(scenario, i, tmp):
+def one_run(scenario, i, tmp, region=None, clients=None):
     name = f"sbxc-{os.getpid()}-{i}"
     out = os.path.join(tmp, f"run{i}")
     samples = os.path.join(tmp, f"writes{i}.txt")
@@ -82,9 +89,10 @@ def one_run(scenario, i, tmp):
         master = next(l.split(":", 1)[1].split("#")[0].strip()
                       for l in open(topology_of(scenario)) if l.startswith("name:"))
         addrs = sentinel_ips(status["run_id"])
-        drill = subprocess.Popen([BIN, "run", scenario, "--name", name, "--out", out],
+        more = ["--clients", clients] if clients else []
+        drill = subprocess.Popen([BIN, "run", scenario, "--name", name, "--out", out, *more],
                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        ns = clients_namespace(status["run_id"], drill)
+        ns = clients_namespace(status["run_id"], drill, region)
         me = [sys.executable, os.path.abspath(__file__)]
         indep = subprocess.Popen(ns + me + ["--writer", ",".join(addrs), master, samples])
         drill.communicate(timeout=600)
@@ -107,7 +115,16 @@ def one_run(scenario, i, tmp):
     window = ((min(b for _, _, b in lost) - epoch) / 1e6, (max(b for _, _, b in lost) - epoch) / 1e6) if lost else None
     c = report["checks"]
     t = report["sentinel"]["timelines"][0]
+    side = next((g for g in report.get("client_regions", []) if g["region"] == region), None)
+    if side is not None:
+        # Its acknowledged writes: the ok writes' latency count. When they
+        # were acknowledged: the whole drill's loss window (the report has
+        # none per region; the other side loses at most a write or two
+        # acknowledged at the cut).
+        c = {"lost_acknowledged_writes": side["lost_acknowledged_writes"],
+             "acknowledged_writes": side["writes_ms"]["count"], "loss_window_ms": c.get("loss_window_ms")}
     return {
+        "libraries": [(l["name"], l["lost_acknowledged_writes"]) for l in report.get("client_libraries", [])],
         "verdict": report["verdict"],
         "cut_ms": report["faults"][0]["start_ms"],
         "heal_ms": report["faults"][0]["undone_ms"],
@@ -135,17 +152,23 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--scenario", default=os.path.join(ROOT, "scenarios", "sentinel-split-brain.yaml"))
+    ap.add_argument("--region", help="the independent client among the clients of this region")
+    ap.add_argument("--clients", help="run --clients SPEC for the drill")
     a = ap.parse_args()
-    print("| run | verdict | cut → heal | old primary made a replica | drill: lost of acknowledged (share), acknowledged when "
-          "| independent redis-py: lost of acknowledged (share), acknowledged when |")
-    print("|--:|---|--:|--:|--:|--:|")
+    whose = f"drill, clients in {a.region}" if a.region else "drill"
+    print(f"| run | verdict | cut → heal | old primary made a replica | {whose}: lost of acknowledged (share), acknowledged when "
+          "| independent redis-py: lost of acknowledged (share), acknowledged when |"
+          + (" drill, by library: lost |" if a.clients else ""))
+    print("|--:|---|--:|--:|--:|--:|" + ("--:|" if a.clients else ""))
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(1, a.runs + 1):
-            r = one_run(os.path.abspath(a.scenario), i, tmp)
+            r = one_run(os.path.abspath(a.scenario), i, tmp, a.region, a.clients)
+            libs = " · ".join(f"{n} {x}" for n, x in r["libraries"])
             conv = f"{r['cut_ms'] + r['converted_ms']:.0f} ms" if r["converted_ms"] else "—"
             print(f"| {i} | {r['verdict']} | {r['cut_ms']:.0f} → {r['heal_ms']:.0f} ms | {conv} "
                   f"| {r['drill_lost']} of {r['drill_acked']} ({r['drill_lost'] / max(1, r['drill_acked']):.0%}), {span(r['drill_window'])} "
-                  f"| {r['indep_lost']} of {r['indep_acked']} ({r['indep_lost'] / max(1, r['indep_acked']):.0%}), {span(r['indep_window'])} |",
+                  f"| {r['indep_lost']} of {r['indep_acked']} ({r['indep_lost'] / max(1, r['indep_acked']):.0%}), {span(r['indep_window'])} |"
+                  + (f" {libs} |" if a.clients else ""),
                   flush=True)
 
 

@@ -33,6 +33,8 @@ fn hello(library: &str, nodes: Vec<String>, clients: u32, clock: &Clock) -> Hell
         library: library.into(),
         topology: "cluster".into(),
         nodes,
+        sentinels: Vec::new(),
+        service: None,
         clients,
         epoch_monotonic_ns: clock.epoch_monotonic_ns(),
         settings: serde_json::Map::new(),

@@ -531,3 +531,156 @@ crate::on_both_runtimes!(
     docker_a_sentinel_is_a_fault_target,
     sentinel_target
 );
+
+/// `sentinel-split-brain`, shortened, with redis-py and valkey-py beside
+/// redis-rs: each library's own Sentinel client (`Sentinel(...).
+/// master_for(...)`) asks the Sentinels where the primary is. Cut off from
+/// the majority but not from its clients, the old primary keeps
+/// acknowledging every library's writes — nothing tells a Sentinel client
+/// to ask again while its connection works — and each library loses them
+/// at the demotion. The Python adapters name the node each op was sent to:
+/// the old primary after the switch, the new one after the demotion.
+fn libraries_split_brain(env: &Env) {
+    let d = shortened(
+        env,
+        "sentinel-split-brain.yaml",
+        &[
+            ("rate: 1000", "rate: 500"),
+            ("hold_ms: 8000", "hold_ms: 5000"),
+            (
+                "clients: 8",
+                "clients: [{library: redis-rs, count: 4}, {library: redis-py, count: 2}, {library: valkey-py, count: 2}]",
+            ),
+        ],
+        "4",
+    );
+    let r = d.report();
+    let e = r.expected.as_ref().expect("an expectation");
+    assert_eq!(e.result, Verdict::Pass, "{}: {}", e.note, d.output());
+    let libs: Vec<&str> = (r.client_libraries.iter())
+        .map(|l| l.library.as_str())
+        .collect();
+    assert_eq!(
+        libs,
+        ["redis-rs", "redis-py", "valkey-py"],
+        "{}",
+        d.output()
+    );
+    for l in &r.client_libraries[1..] {
+        assert!(l.version.is_some(), "{l:#?}");
+        assert_eq!(l.problem, None, "{}", l.name);
+        assert!(
+            l.summary.ops_ok > 500,
+            "{}: {} ok",
+            l.name,
+            l.summary.ops_ok
+        );
+        assert!(
+            l.settings.contains_key("sentinel_kwargs"),
+            "the Sentinel client's settings as run: {:?}",
+            l.settings
+        );
+        assert!(
+            l.lost_acknowledged_writes > 0,
+            "{} lost nothing: its Sentinel client left the cut-off primary before the demotion",
+            l.name
+        );
+    }
+    // Who the adapters' ops were sent to.
+    let t = &r.sentinel.as_ref().expect("a Sentinels section").timelines[0];
+    let new = t
+        .new_primary
+        .clone()
+        .expect("a failover on the majority side");
+    let run_dir = d.run_dir.as_ref().expect("a run folder");
+    let history = std::fs::read_to_string(run_dir.join("history.jsonl")).expect("history.jsonl");
+    let mut on = std::collections::BTreeMap::<String, u64>::new();
+    for v in history
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["mode"] == "adapter" && v["outcome"] == "ok")
+    {
+        *on.entry(v["node"].as_str().unwrap_or("none").to_string())
+            .or_default() += 1;
+    }
+    assert!(on.get("n1").is_some_and(|n| *n > 100), "{on:?}");
+    assert!(on.get(new.as_str()).is_some_and(|n| *n > 100), "{on:?}");
+    assert_eq!(on.get("none"), None, "an ok op with no node: {on:?}");
+}
+
+crate::on_both_runtimes!(
+    process_every_library_loses_the_writes_the_old_primary_took,
+    docker_every_library_loses_the_writes_the_old_primary_took,
+    libraries_split_brain
+);
+
+/// `sentinel-split-brain-jepsen`, shortened: Jepsen 2013's shape, clients on
+/// both sides. The majority's clients lose the primary until the Sentinels
+/// on their side fail over (down_after_ms and an election), then write to
+/// the new one and lose next to nothing; the minority's clients never notice — their
+/// Sentinels still name n1 — and lose what n1 acknowledged after the cut.
+fn jepsen_shape(env: &Env) {
+    let d = shortened(
+        env,
+        "sentinel-split-brain-jepsen.yaml",
+        &[
+            ("rate: 1000", "rate: 500"),
+            ("hold_ms: 8000", "hold_ms: 5000"),
+        ],
+        "8",
+    );
+    let r = d.report();
+    let e = r.expected.as_ref().expect("an expectation");
+    assert_eq!(e.result, Verdict::Pass, "{}: {}", e.note, d.output());
+    let side = |name: &str| {
+        (r.client_regions.iter())
+            .find(|g| g.region == name)
+            .unwrap_or_else(|| panic!("no clients in {name}: {}", d.output()))
+    };
+    let (minority, majority) = (side("minority"), side("majority"));
+    assert!(minority.lost_acknowledged_writes > 100, "{}", d.output());
+    // At most what n1 acknowledged in the moment before the cut and had
+    // not sent on yet (replication is asynchronous).
+    assert!(
+        majority.lost_acknowledged_writes * 50 < minority.lost_acknowledged_writes,
+        "{}",
+        d.output()
+    );
+    let down_after = r.sentinel.as_ref().expect("Sentinels").down_after_ms as f64;
+    assert!(
+        majority.downtime_ms >= down_after,
+        "the majority's clients had a primary before the Sentinels could agree: {} ms",
+        majority.downtime_ms
+    );
+    assert!(
+        minority.downtime_ms < 1000.0,
+        "the minority's clients kept n1: {} ms",
+        minority.downtime_ms
+    );
+    // The shard's downtime, and the fault's, are the majority's: the
+    // minority's successes on n1 do not close the majority's outage.
+    assert_eq!(
+        r.downtime_ms.per_shard.get("n1"),
+        Some(&majority.downtime_ms),
+        "{:?}",
+        r.downtime_ms
+    );
+    assert_eq!(
+        r.faults[0].downtime_ms.get("n1"),
+        Some(&majority.downtime_ms),
+        "{:?}",
+        r.faults[0]
+    );
+    let t = &r.sentinel.as_ref().expect("Sentinels").timelines[0];
+    let new = t
+        .new_primary
+        .clone()
+        .expect("a failover on the majority side");
+    assert!(["n3", "n4", "n5"].contains(&new.as_str()), "{t:#?}");
+}
+
+crate::on_both_runtimes!(
+    process_jepsens_shape_loses_the_minority_clients_writes,
+    docker_jepsens_shape_loses_the_minority_clients_writes,
+    jepsen_shape
+);

@@ -55,7 +55,8 @@ class RedisPy:
     # library's defaults as of 8.1 (read back from the client where it can be).
     OUTCOME_SETTINGS = ("socket_timeout", "socket_connect_timeout", "retry",
                         "cluster_error_retry_attempts", "reinitialize_steps",
-                        "read_from_replicas", "require_full_coverage")
+                        "read_from_replicas", "require_full_coverage",
+                        "sentinel_kwargs", "min_other_sentinels")
 
     def __init__(self, hello):
         import redis
@@ -72,12 +73,36 @@ class RedisPy:
         if hello["topology"] == "cluster":
             self.make = lambda: cluster(
                 startup_nodes=[node(h, int(p)) for h, p in nodes], **settings)
+        elif hello["topology"] == "sentinel":
+            self.make = self.sentinel_client(module, hello, settings)
         else:
             h, p = nodes[0]
             self.make = lambda: plain(host=h, port=int(p), **settings)
         probe = self.make()
         self.effective = self.settings_of(probe, settings)
         probe.close()
+
+    def sentinel_client(self, module, hello, settings):
+        """A maker of Sentinel clients as an application makes one:
+        `Sentinel(sentinels, **settings).master_for(service)` — the
+        settings apply to the connections to the primary and, as the
+        library does when `sentinel_kwargs` is not given, their socket_*
+        ones to the Sentinels too. Each connection records on its thread
+        the node it last sent to (the op's `node`)."""
+        import importlib
+        sentinel = importlib.import_module(module.__name__ + ".sentinel")
+
+        class Tracked(sentinel.SentinelManagedConnection):
+            def send_packed_command(self, *args, **kwargs):
+                try:
+                    return super().send_packed_command(*args, **kwargs)
+                finally:
+                    SENT_TO.addr = f"{self.host}:{self.port}"
+
+        sentinels = [(h, int(p)) for h, p in (s.rsplit(":", 1) for s in hello["sentinels"])]
+        service = hello["service"]
+        return lambda: sentinel.Sentinel(sentinels, **settings).master_for(
+            service, connection_class=Tracked)
 
     def settings_of(self, client, asked):
         out = {}
@@ -98,6 +123,12 @@ class RedisPy:
             if hasattr(client, k):
                 v = getattr(client, k)
                 out[k] = v if isinstance(v, (int, float, bool, str, type(None))) else repr(v)
+        manager = getattr(getattr(client, "connection_pool", None), "sentinel_manager", None)
+        if manager is not None:
+            # What the Sentinels are asked with (the library's socket_*
+            # settings when `sentinel_kwargs` is not given).
+            out["sentinel_kwargs"] = dict(manager.sentinel_kwargs)
+            out["min_other_sentinels"] = manager.min_other_sentinels
         retry = getattr(client, "retry", None)
         if retry is not None:
             out["retry"] = {"retries": getattr(retry, "_retries", None),
@@ -143,7 +174,10 @@ class RedisPy:
             return "fail", "other"
         if isinstance(e, ex.ConnectionError):
             # Refused before sending, or dropped after: which one the
-            # library does not say, so it may have been applied.
+            # library does not say, so it may have been applied. (A
+            # Sentinel client's MasterNotFoundError and "The previous
+            # master is now a slave" too: they end the retries of an op
+            # an earlier attempt may have sent.)
             return "indeterminate", None
         return "indeterminate", None
 
@@ -307,6 +341,9 @@ class Ledger:
 
 
 LEDGER = None
+# The node the op running on this thread was last sent to, where the
+# library lets the adapter see it.
+SENT_TO = threading.local()
 
 
 def begin(clients, epoch, item):
@@ -340,14 +377,22 @@ def ended(lib, epoch, res, value=None, error=None):
 def run_and_emit(lib, clients, epoch, item):
     """Run one op on its client now, and answer it."""
     res, client = begin(clients, epoch, item)
+    SENT_TO.addr = None
     try:
         if isinstance(client, Exception):
             raise client
         v = lib.run(client, item["op"], item["key"], item.get("value"))
     except Exception as e:  # noqa: BLE001 - every library error is a result
-        LEDGER.answer(ended(lib, epoch, res, error=e))
+        LEDGER.answer(sent_to(ended(lib, epoch, res, error=e)))
         return
-    LEDGER.answer(ended(lib, epoch, res, value=v))
+    LEDGER.answer(sent_to(ended(lib, epoch, res, value=v)))
+
+
+def sent_to(res):
+    """`res` with the node its op was last sent to, when known."""
+    if getattr(SENT_TO, "addr", None):
+        res["node"] = SENT_TO.addr
+    return res
 
 
 async def run_op_async(lib, clients, epoch, item):

@@ -50,7 +50,12 @@ pub(super) fn section(r: &Report) -> Section {
         return Section::default();
     }
     let mut s = Section::titled("Client libraries");
-    s.text("The same schedule of ops, through each library's own cluster client, side by side: every figure is that library's clients' alone.");
+    let client = if r.sentinel.is_some() {
+        "Sentinel client (the primary the Sentinels name, asked again after a failover)"
+    } else {
+        "cluster client"
+    };
+    s.text(format!("The same schedule of ops, through each library's own {client}, side by side: every figure is that library's clients' alone."));
     if libs.iter().any(|l| !l.downtime_by_group_ms.is_empty()) {
         s.text("\"slots a→b→c\": the part of shard a's slots that the drill moved or failed over, by its owners in turn, judged apart from the rest of the shard.");
     }

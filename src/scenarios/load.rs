@@ -234,14 +234,11 @@ fn check_workload(
             "a drill needs at least one app client (a lock or stampede drill may leave `workload:` out)",
         ));
     }
-    if !workload.clients.groups.is_empty() && kind != Kind::Cluster {
-        return Err(doc.invalid_field(
-            &["workload", "clients"],
-            format!(
-                "client libraries other than redis-rs run against a cluster (their cluster clients); this topology is {} (not built yet)",
-                kind_name(kind)
-            ),
-        ));
+    if let Some(why) = workload
+        .clients
+        .topology_problem(kind, topology.sentinel.is_some())
+    {
+        return Err(doc.invalid_field(&["workload", "clients"], why));
     }
     if workload.replica_reads.from_replicas() && kind != Kind::Cluster {
         return Err(doc.invalid_field(

@@ -86,10 +86,10 @@ impl Scenario {
         if clients.all() == 0 {
             return Err(bad("a drill needs at least one app client".into()));
         }
-        if !clients.groups.is_empty() && self.topology.kind != crate::topology::Kind::Cluster {
-            return Err(bad(
-                "client libraries other than redis-rs run against a cluster (not built yet for other kinds)".into(),
-            ));
+        if let Some(why) =
+            clients.topology_problem(self.topology.kind, self.topology.sentinel.is_some())
+        {
+            return Err(bad(why));
         }
         self.workload.clients = clients;
         if let Some((field, why)) = self.workload.problem() {

@@ -23,6 +23,7 @@ use super::error::WorkloadError;
 use super::generator::{OpGen, Planned};
 use super::place::Place;
 use super::schedule::Schedule;
+use super::sharding::Sharding;
 use super::spec::{Model, WorkloadSpec};
 use crate::cluster::AddressMap;
 use crate::record::ops::{AdapterStats, ClientMode, Op, Outcome};
@@ -135,6 +136,9 @@ pub(crate) struct Groups {
     /// Where their scripts were written; removed with it.
     _dir: tempfile::TempDir,
     limits: Limits,
+    /// Node names by the address the libraries see (`host:port`), to name
+    /// the node a result says served it.
+    names: std::collections::HashMap<String, String>,
 }
 
 impl Groups {
@@ -146,7 +150,7 @@ impl Groups {
         seed: u64,
         clock: Clock,
         map: &AddressMap,
-        cluster: bool,
+        sharding: &Sharding,
         place: &Place,
         stop_at: StopAt,
     ) -> Result<Groups, WorkloadError> {
@@ -159,6 +163,11 @@ impl Groups {
             running: Vec::new(),
             _dir: dir,
             limits,
+            names: map
+                .nodes()
+                .iter()
+                .map(|n| (n.announce.to_string(), n.name.clone()))
+                .collect(),
         };
         let Model::Open { rate } = spec.model else {
             return Err(WorkloadError::Spec(
@@ -166,6 +175,18 @@ impl Groups {
             ));
         };
         let seeds = seeds(map)?;
+        let (topology, sentinels, service) = match sharding {
+            Sharding::Cluster => ("cluster", Vec::new(), None),
+            Sharding::Primary {
+                sentinel: Some(master),
+                ..
+            } => ("sentinel", sentinel_seeds(map)?, Some(master.clone())),
+            _ => {
+                return Err(WorkloadError::Spec(
+                    "client libraries run by adapters need a cluster or a replicated topology with Sentinels".into(),
+                ));
+            }
+        };
         let schedule = Schedule::new(rate, spec.total_clients());
         let mut first = spec.builtin_clients();
         let mut readies = Vec::new();
@@ -182,8 +203,10 @@ impl Groups {
             let hello = Hello {
                 protocol: PROTOCOL,
                 library: g.library.clone(),
-                topology: if cluster { "cluster" } else { "standalone" }.into(),
+                topology: topology.into(),
                 nodes: seeds.clone(),
+                sentinels: sentinels.clone(),
+                service: service.clone(),
                 clients: g.count,
                 epoch_monotonic_ns: clock.epoch_monotonic_ns(),
                 settings: g.settings.clone(),
@@ -327,7 +350,7 @@ impl Groups {
             for f in fed {
                 s.fed += 1;
                 let op = match results.remove(&f.id) {
-                    Some(res) => match op_of(&f, &res) {
+                    Some(res) => match op_of(&f, &res, &self.names) {
                         Ok(op) => {
                             s.results += 1;
                             op
@@ -391,8 +414,24 @@ fn seeds(map: &AddressMap) -> Result<Vec<String>, WorkloadError> {
     Ok(map.nodes().iter().map(|n| n.addr.to_string()).collect())
 }
 
+/// The Sentinels a Sentinel client asks, as [`seeds`]: the primary's
+/// address they give is the one the nodes announce.
+fn sentinel_seeds(map: &AddressMap) -> Result<Vec<String>, WorkloadError> {
+    if let Some(n) = map.sentinels().iter().find(|n| n.addr != n.announce) {
+        return Err(WorkloadError::Adapter(format!(
+            "Sentinel {} announces {} but is reached at {}: its adapter must run where the announced addresses are reachable (the run's own network)",
+            n.name, n.announce, n.addr
+        )));
+    }
+    Ok(map.sentinels().iter().map(|n| n.addr.to_string()).collect())
+}
+
 /// The history's op of a result.
-fn op_of(f: &Fed, r: &ResultLine) -> Result<Op, String> {
+fn op_of(
+    f: &Fed,
+    r: &ResultLine,
+    names: &std::collections::HashMap<String, String>,
+) -> Result<Op, String> {
     let outcome = r.outcome()?;
     if r.end_ns < r.sent_ns {
         return Err(format!(
@@ -424,7 +463,11 @@ fn op_of(f: &Fed, r: &ResultLine) -> Result<Op, String> {
         sent_ns: r.sent_ns,
         end_ns: r.end_ns,
         pool_wait_ns: 0,
-        node: None,
+        // An address no node announces is said as it is.
+        node: r
+            .node
+            .as_ref()
+            .map(|a| names.get(a).cloned().unwrap_or_else(|| a.clone())),
         served: None,
         redirects: r.redirects.unwrap_or(0),
         outcome,

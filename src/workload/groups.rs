@@ -104,6 +104,35 @@ impl Clients {
     }
 }
 
+impl Clients {
+    /// Why these groups cannot run against a topology of this kind, if
+    /// they cannot: adapters drive a library's cluster client, or its
+    /// Sentinel client on a replicated topology with Sentinels.
+    pub fn topology_problem(&self, kind: crate::topology::Kind, sentinels: bool) -> Option<String> {
+        use crate::topology::Kind;
+        if self.groups.is_empty() {
+            return None;
+        }
+        match kind {
+            Kind::Cluster => None,
+            Kind::Replicated if sentinels => self.groups.iter().find_map(|g| {
+                super::adapter::no_sentinel_client(&g.library).map(|why| {
+                    format!(
+                        "the {} group cannot ask the Sentinels where the primary is: {why} (redis-py and valkey-py can)",
+                        g.label()
+                    )
+                })
+            }),
+            Kind::Replicated => Some(
+                "client libraries other than redis-rs run against a replicated topology through its Sentinels, and this one has no `sentinel:`".into(),
+            ),
+            Kind::Standalone => Some(
+                "client libraries other than redis-rs run against a cluster or a replicated topology with Sentinels; this topology is standalone (not built yet)".into(),
+            ),
+        }
+    }
+}
+
 impl Serialize for Clients {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if self.groups.is_empty() {

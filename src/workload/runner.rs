@@ -789,9 +789,9 @@ impl Workload {
             let stop_at: StopAt = Arc::new(move || c.stop.is_cancelled().then(|| c.stop_at()));
             let place = places[0].clone();
             let spec2 = spec.clone();
-            let cluster = sharding.is_cluster();
+            let sharding = sharding.clone();
             let groups = tokio::task::spawn_blocking(move || {
-                Groups::start(&spec2, seed, clock, &map, cluster, &place, stop_at)
+                Groups::start(&spec2, seed, clock, &map, &sharding, &place, stop_at)
             })
             .await
             .map_err(|e| WorkloadError::Adapter(format!("the adapters' start: {e}")));

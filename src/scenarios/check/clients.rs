@@ -47,7 +47,7 @@ impl Checker for Regions {
 /// What the clients of each region saw (`workload.regions`): client i is
 /// in `r.client_regions[i mod n]`.
 fn client_regions(run: &Run) -> Vec<ClientRegion> {
-    let (r, history, lost, cuts) = (run.record, run.history, run.lost(), run.cuts());
+    let (r, history, lost) = (run.record, run.history, run.lost());
     let stale = run.stale().map(|st| st.stale.as_slice());
     let in_region = |region: &str, client: u32| {
         crate::record::region_of(&r.client_regions, client) == Some(region)
@@ -77,14 +77,11 @@ fn client_regions(run: &Run) -> Vec<ClientRegion> {
                 )
             };
             let with_wait = writes(true);
-            let views = [
-                ("app", cuts.view(app.iter().copied(), "app ops")),
-                (
-                    "writes",
-                    cuts.view(app.iter().copied().filter(|o| o.is_write()), "app writes"),
-                ),
-                ("probe", cuts.view(probe.iter().copied(), "probe ops")),
-            ];
+            let [app_v, writes_v, probe_v] = &(run.region_views().iter())
+                .find(|(g, _)| g == region)
+                .expect("a view of every client region")
+                .1;
+            let views = [("app", app_v), ("writes", writes_v), ("probe", probe_v)];
             ClientRegion {
                 unknown: (views.iter())
                     .filter_map(|(k, v)| Some((k.to_string(), v.unknown.clone()?)))

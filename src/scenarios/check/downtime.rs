@@ -56,6 +56,19 @@ impl Checker for Availability<'_> {
         // Clients in regions see different networks: the downtime the SLOs
         // read is the worst region's, which the windows over every client at
         // once (one region's successes closing another's outage) can hide.
+        // Each shard's worst view, a region's included.
+        for (_, [app, writes, probe]) in run.region_views() {
+            for (all, view) in [
+                (&mut downtime.per_shard, app),
+                (&mut downtime.write_per_shard, writes),
+                (&mut downtime.probe_per_shard, probe),
+            ] {
+                for (shard, w) in view.shards.per_shard.iter() {
+                    let x = all.entry(shard.clone()).or_insert(0.0);
+                    *x = x.max(w.ms);
+                }
+            }
+        }
         for g in self.regions {
             downtime.max = downtime.max.max(g.downtime_ms);
             downtime.write_max = downtime.write_max.max(g.write_downtime_ms);

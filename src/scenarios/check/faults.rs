@@ -25,6 +25,25 @@ impl Checker for Faults {
         let cuts = run.cuts();
         let app = cuts.view(run.app.iter().copied(), "app ops");
         let probe = cuts.view(run.probe.iter().copied(), "probe ops");
+        // Every client's view, then each region's: a shard's worst window
+        // while the fault was the latest is the worst of them.
+        let regions = run.region_views();
+        let app_views: Vec<&checker::Downtime> = [&app.shards, &app.groups]
+            .into_iter()
+            .chain(
+                regions
+                    .iter()
+                    .flat_map(|(_, [a, _, _])| [&a.shards, &a.groups]),
+            )
+            .collect();
+        let probe_views: Vec<&checker::Downtime> = [&probe.shards, &probe.groups]
+            .into_iter()
+            .chain(
+                regions
+                    .iter()
+                    .flat_map(|(_, [_, _, p])| [&p.shards, &p.groups]),
+            )
+            .collect();
         // Only a cluster fails over by itself, and only its nodes are watched.
         let rec = (r.topology.kind == crate::topology::Kind::Cluster).then_some(&run.stored.watch);
         (r.faults.iter())
@@ -35,8 +54,8 @@ impl Checker for Faults {
                 fault_report(
                     w,
                     until,
-                    [&app.shards, &app.groups],
-                    [&probe.shards, &probe.groups],
+                    &app_views,
+                    &probe_views,
                     rec,
                     r.node_timeout_ms,
                     r.worst_rank,
@@ -52,31 +71,39 @@ impl Checker for Faults {
 fn fault_report(
     w: &FaultWindow,
     until_ns: u64,
-    app: [&checker::Downtime; 2],
-    probe: [&checker::Downtime; 2],
+    app: &[&checker::Downtime],
+    probe: &[&checker::Downtime],
     rec: Option<&Recording>,
     node_timeout_ms: u64,
     worst_rank: u32,
 ) -> FaultReport {
-    let overlapping = |ds: [&checker::Downtime; 2]| -> (BTreeMap<String, f64>, u32) {
-        let mut per_shard = BTreeMap::new();
+    // The windows counted are every client's view's (the first two); the
+    // longest per shard, the worst of every view.
+    let overlapping = |ds: &[&checker::Downtime]| -> (BTreeMap<String, f64>, u32) {
+        let mut per_shard = BTreeMap::<String, f64>::new();
         let mut count = 0;
-        for (shard, win) in ds.iter().flat_map(|d| &d.per_shard) {
-            let spans: Vec<&checker::Span> = win
-                .spans
-                .iter()
-                .filter(|s| s.to_ns > w.start_ns && s.from_ns < until_ns)
-                .collect();
-            count += spans.len() as u32;
-            if let Some(longest) = spans.iter().map(|s| s.ms()).reduce(f64::max) {
-                per_shard.insert(shard.clone(), longest);
+        for (i, d) in ds.iter().enumerate() {
+            for (shard, win) in &d.per_shard {
+                let spans: Vec<&checker::Span> = win
+                    .spans
+                    .iter()
+                    .filter(|s| s.to_ns > w.start_ns && s.from_ns < until_ns)
+                    .collect();
+                if i < 2 {
+                    count += spans.len() as u32;
+                }
+                if let Some(longest) = spans.iter().map(|s| s.ms()).reduce(f64::max) {
+                    let x = per_shard.entry(shard.clone()).or_insert(0.0);
+                    *x = x.max(longest);
+                }
             }
         }
         (per_shard, count)
     };
     // The windows a shard dropped are its latest: this fault may have some
     // when it lasts past the last window kept.
-    let truncated: Vec<String> = (app.iter().chain(&probe))
+    // (Judged on every client's views, as the windows are counted.)
+    let truncated: Vec<String> = (app.iter().take(2).chain(probe.iter().take(2)))
         .flat_map(|d| &d.per_shard)
         .filter(|(_, win)| {
             win.spans_dropped > 0 && win.spans.last().is_some_and(|s| until_ns > s.to_ns)
@@ -233,8 +260,8 @@ mod tests {
         let early = fault_report(
             &partition_from(0),
             1_000_000,
-            [&d, &none],
-            [&d, &none],
+            &[&d, &none],
+            &[&d, &none],
             Some(&rec),
             2000,
             0,
@@ -245,8 +272,8 @@ mod tests {
         let unwatched = fault_report(
             &partition_from(0),
             1_000_000,
-            [&d, &none],
-            [&d, &none],
+            &[&d, &none],
+            &[&d, &none],
             None,
             2000,
             0,
@@ -256,13 +283,65 @@ mod tests {
         let late = fault_report(
             &partition_from(last_kept_ms - 1),
             (last_kept_ms + 100) * 1_000_000,
-            [&d, &none],
-            [&d, &none],
+            &[&d, &none],
+            &[&d, &none],
             Some(&rec),
             2000,
             0,
         );
         let why = late.downtime_incomplete.expect("a lower bound");
         assert!(why.contains("s1n1 (7 windows"), "{why}");
+    }
+
+    /// A region's clients out while another region's are served: every
+    /// client's view of the shard has no window (one region's successes
+    /// close the other's outage), the region's has one, and the fault's
+    /// downtime is the region's — its windows counted once, from every
+    /// client's view.
+    #[test]
+    fn a_regions_outage_is_the_faults_downtime() {
+        let shard = |spans: Vec<Span>| Downtime {
+            per_shard: [(
+                "n1".to_string(),
+                ShardDowntime {
+                    windows: spans.len() as u32,
+                    spans,
+                    ..ShardDowntime::default()
+                },
+            )]
+            .into(),
+            max_ms: 0.0,
+        };
+        let every = shard(vec![Span {
+            from_ns: 2_000_000_000,
+            to_ns: 2_004_000_000,
+        }]);
+        let majority = shard(vec![Span {
+            from_ns: 2_000_000_000,
+            to_ns: 5_500_000_000,
+        }]);
+        let none = Downtime::default();
+        let f = fault_report(
+            &partition_from(1_000),
+            10_000_000_000,
+            &[&every, &none, &majority, &none],
+            &[&none, &none],
+            None,
+            2000,
+            0,
+        );
+        assert_eq!(f.downtime_ms["n1"], 3500.0, "{f:?}");
+        assert_eq!(f.downtime_windows, 1, "{f:?}");
+        // Without the region's view, the outage would not show.
+        let blind = fault_report(
+            &partition_from(1_000),
+            10_000_000_000,
+            &[&every, &none],
+            &[&none, &none],
+            None,
+            2000,
+            0,
+        );
+        assert_eq!(blind.downtime_ms["n1"], 4.0, "{blind:?}");
     }
 }

@@ -27,6 +27,7 @@ pub(crate) struct Run<'a> {
     takeovers: OnceCell<Vec<checker::ttl::Takeover>>,
     stale: OnceCell<Option<checker::stale::StaleReads>>,
     cuts: OnceCell<Cuts>,
+    region_views: OnceCell<Vec<(String, [View; 3])>>,
 }
 
 impl<'a> Run<'a> {
@@ -51,6 +52,7 @@ impl<'a> Run<'a> {
             takeovers: OnceCell::new(),
             stale: OnceCell::new(),
             cuts: OnceCell::new(),
+            region_views: OnceCell::new(),
         }
     }
 
@@ -119,6 +121,41 @@ impl<'a> Run<'a> {
     pub fn cuts(&self) -> &Cuts {
         self.cuts
             .get_or_init(|| Cuts::new(self.record, &self.stored.keys))
+    }
+
+    /// Each client region's downtime views, in `record.client_regions`
+    /// order (none without regions): its app ops, its app writes, its
+    /// probe ops. One region's clients may be out while another's are
+    /// served — a shard's windows over every client at once would close
+    /// the first's outage with the second's successes.
+    pub fn region_views(&self) -> &[(String, [View; 3])] {
+        self.region_views.get_or_init(|| {
+            let r = self.record;
+            let in_region = |region: &str, o: &&Op| {
+                crate::record::region_of(&r.client_regions, o.client) == Some(region)
+            };
+            let cuts = self.cuts();
+            let mut seen: Vec<&String> = Vec::new();
+            (r.client_regions.iter())
+                .filter(|g| {
+                    let new = !seen.contains(g);
+                    seen.push(g);
+                    new
+                })
+                .map(|region| {
+                    let app = self.app.iter().copied().filter(|o| in_region(region, o));
+                    let probe = self.probe.iter().copied().filter(|o| in_region(region, o));
+                    (
+                        region.clone(),
+                        [
+                            cuts.view(app.clone(), "app ops"),
+                            cuts.view(app.filter(|o| o.is_write()), "app writes"),
+                            cuts.view(probe, "probe ops"),
+                        ],
+                    )
+                })
+                .collect()
+        })
     }
 
     /// Whether the history has an op of one of `kinds`.

@@ -770,9 +770,36 @@ fn client_library_groups_load_and_their_errors_name_the_field() {
                 "{}workload:\n  clients:\n    - {{library: redis-py, count: 1}}\n{open}",
                 base.replace("s1n1", "n1")
             ),
-            "DIR/s.yaml:6:3: workload.clients: client libraries other than redis-rs run against a cluster",
+            "DIR/s.yaml:6:3: workload.clients: client libraries other than redis-rs run against a cluster or a replicated topology with Sentinels; this topology is standalone",
+        ),
+        (
+            "name: w\nkind: replicated\nreplicated: {replicas: 2}\nsentinel: {count: 3}\n",
+            format!(
+                "{}workload:\n  clients:\n    - {{library: redis-py, count: 1}}\n    - {{library: valkey-glide, count: 1}}\n{open}",
+                base.replace("s1n1", "n1")
+            ),
+            "DIR/s.yaml:6:3: workload.clients: the valkey-glide group cannot ask the Sentinels where the primary is: valkey-glide 2.6 has no Sentinel client (redis-py and valkey-py can)",
+        ),
+        (
+            "name: p\nkind: replicated\nreplicated: {replicas: 2}\n",
+            format!(
+                "{}workload:\n  clients:\n    - {{library: redis-py, count: 1}}\n{open}",
+                base.replace("s1n1", "n1")
+            ),
+            "DIR/s.yaml:6:3: workload.clients: client libraries other than redis-rs run against a replicated topology through its Sentinels, and this one has no `sentinel:`",
         ),
     ];
+    // Python's Sentinel clients on a topology with Sentinels.
+    let watched = "name: w\nkind: replicated\nreplicated: {replicas: 2}\nsentinel: {count: 3}\n";
+    let s = load_beside(
+        watched,
+        &format!(
+            "{}workload:\n  clients:\n    - {{library: redis-py, count: 1}}\n    - {{library: valkey-py, count: 1}}\n{open}",
+            base.replace("s1n1", "n1")
+        ),
+    )
+    .unwrap();
+    assert_eq!(s.workload.clients.adapted(), 2);
     for (topo, yaml, expected) in cases {
         let err = load_beside(topo, &yaml).unwrap_err();
         assert!(err.starts_with(expected), "\n got: {err}\nwant: {expected}");

@@ -41,6 +41,19 @@ pub const PYTHON_LIBRARIES: [&str; 3] = ["redis-py", "valkey-py", "valkey-glide"
 /// Every library a shipped adapter drives.
 pub const SHIPPED: &[&str] = &["redis-py", "valkey-py", "valkey-glide", "node-redis"];
 
+/// Why a shipped library cannot ask Sentinels where the primary is (its
+/// adapter has no Sentinel mode), or `None` when it can.
+pub fn no_sentinel_client(library: &str) -> Option<&'static str> {
+    match library {
+        "redis-py" | "valkey-py" => None,
+        "valkey-glide" => Some("valkey-glide 2.6 has no Sentinel client"),
+        "node-redis" => {
+            Some("node-redis 4.5 has no Sentinel client (createSentinel came with node-redis 5)")
+        }
+        _ => Some("its adapter has no Sentinel mode"),
+    }
+}
+
 /// How an adapter is started.
 #[derive(Debug, Clone)]
 pub struct Adapter {

@@ -23,11 +23,19 @@ pub struct Hello {
     pub protocol: u32,
     /// The library the adapter is asked to drive (an adapter may serve several).
     pub library: String,
-    /// `cluster` (the library's cluster client, seeded with `nodes`) or
-    /// `standalone` (a plain client of `nodes[0]`).
+    /// `cluster` (the library's cluster client, seeded with `nodes`),
+    /// `sentinel` (the library's Sentinel client: the primary of `service`
+    /// as `sentinels` name it, asked again after a failover) or `standalone`
+    /// (a plain client of `nodes[0]`).
     pub topology: String,
     /// Seeds, `host:port`.
     pub nodes: Vec<String>,
+    /// `sentinel`: the Sentinels, `host:port`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sentinels: Vec<String>,
+    /// `sentinel`: the name the Sentinels monitor the primary by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     /// Clients to open: op lines name one by number, `0..clients`.
     pub clients: u32,
     /// The run's time 0 on CLOCK_MONOTONIC, ns.
@@ -108,6 +116,12 @@ pub struct ResultLine {
     /// Redirects the library reports it followed, where it exposes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirects: Option<u32>,
+    /// The node (`host:port`) the library last sent the op to — the one
+    /// that answered it, when it was answered — where the library exposes
+    /// it (the Python adapters' Sentinel clients): who took a write in a
+    /// split brain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 impl ResultLine {
