@@ -677,6 +677,20 @@ fn jepsen_shape(env: &Env) {
         .clone()
         .expect("a failover on the majority side");
     assert!(["n3", "n4", "n5"].contains(&new.as_str()), "{t:#?}");
+    // A `regions` cut that leaves n1 with two Sentinels of five asks the
+    // other three for a failover: it is timed, and it is the headline's.
+    assert!(t.failover_due, "{t:#?}");
+    let switched = (t.steps.iter())
+        .find(|s| s.event == "+switch-master")
+        .and_then(|s| s.after_ms);
+    let headline = redis_drill::report::headline(r)
+        .into_iter()
+        .find(|h| h.key == "failover_ms")
+        .and_then(|h| h.value);
+    assert!(
+        switched.is_some() && headline == switched,
+        "{headline:?} {t:#?}"
+    );
 }
 
 crate::on_both_runtimes!(

@@ -88,17 +88,20 @@ pub fn check(
         .map(|n| n.name.clone());
     // A fault the Sentinels should answer with a failover: the primary of
     // the moment killed, stopped or paused, or cut off from others by a
-    // partition around it (`isolate`, `one_way`). A whole-cluster shape may
-    // leave it on the majority's side, and `clients` and `sentinels` cut no
-    // Sentinel from it: those ask for none.
+    // partition around it (`isolate`, `one_way`), or by any partition that
+    // left it apart from a quorum and a majority of the Sentinels (a
+    // whole-topology shape — `regions` — as the nemesis judged it); `clients`
+    // and `sentinels` cut no Sentinel from it: those ask for none.
     let asks_failover = |w: &crate::record::faults::FaultWindow, primary: Option<&String>| {
         let hits = primary.is_some_and(|p| w.nodes.contains(p));
         hits && match w.fault {
             FaultKind::Kill | FaultKind::Stop | FaultKind::Pause => true,
-            FaultKind::Partition => matches!(
-                w.shape,
-                Some(crate::net::Shape::Isolate | crate::net::Shape::OneWay)
-            ),
+            FaultKind::Partition => {
+                matches!(
+                    w.shape,
+                    Some(crate::net::Shape::Isolate | crate::net::Shape::OneWay)
+                ) || w.primary_cut_from_sentinels
+            }
             _ => false,
         }
     };

@@ -397,6 +397,7 @@ impl<'a> Nemesis<'a> {
             primaries,
             detail: String::new(),
             shape: step.shape,
+            primary_cut_from_sentinels: false,
             start_ns,
             applied_ns: start_ns,
             undo: step.hold_ms.and(step.fault.healed_by()),
@@ -434,6 +435,8 @@ impl<'a> Nemesis<'a> {
             &mut self.rng,
         );
         window.detail = grudge.describe();
+        window.primary_cut_from_sentinels =
+            primary_cut_from_sentinels(self.d.topology.sentinel.as_ref(), snap, &grudge);
         if shape == Shape::OneWay {
             window.nodes.extend(peer);
         } else if shape == Shape::Sentinels {
@@ -1003,6 +1006,7 @@ impl<'a> Nemesis<'a> {
             primaries: Vec::new(),
             detail,
             shape: None,
+            primary_cut_from_sentinels: false,
             start_ns,
             applied_ns: self.clock.now_ns(),
             undo: step.hold_ms.and(step.fault.healed_by()),
@@ -1215,6 +1219,30 @@ pub(crate) fn grudge_for(
     }
 }
 
+/// Whether `grudge` leaves the primary of `snap` apart from enough of
+/// `sentinels` to fail it over: at least their quorum, and a majority of
+/// them, unable to reach it (a Sentinel beside a node is on its side).
+pub(crate) fn primary_cut_from_sentinels(
+    sentinels: Option<&crate::topology::Sentinels>,
+    snap: &ClusterSnapshot,
+    grudge: &Grudge,
+) -> bool {
+    let Some(s) = sentinels else {
+        return false;
+    };
+    let Some(primary) = (snap.nodes.iter())
+        .find(|n| n.role == Some(Role::Primary))
+        .map(|n| n.name.as_str())
+    else {
+        return false;
+    };
+    let away = (s.members.iter())
+        .filter(|m| grudge.cuts(m.host.as_deref().unwrap_or(&m.name), primary))
+        .count();
+    let needed = (s.quorum as usize).max(s.members.len() / 2 + 1);
+    away >= needed
+}
+
 /// Who served which slots in `snap`, as ranges (slots no primary that
 /// answered claimed are left out).
 fn slot_owners(snap: &ClusterSnapshot) -> Vec<crate::record::OwnedRange> {
@@ -1236,6 +1264,63 @@ fn slot_owners(snap: &ClusterSnapshot) -> Vec<crate::record::OwnedRange> {
 mod tests {
     use super::*;
     use crate::faults::target::tests::six;
+
+    /// Jepsen's shape: five nodes with a Sentinel beside each, {n1, n2} |
+    /// {n3, n4, n5} by regions. Three Sentinels (a quorum of 3, a majority
+    /// of 5) cannot reach n1: a failover is due. The same cut with the
+    /// primary on the majority's side, or a quorum of 4, is not one.
+    #[test]
+    fn a_partition_asks_for_a_failover_when_a_quorum_loses_the_primary() {
+        let topo = crate::topology::Topology::parse(
+            "name: j\nkind: replicated\nregions: [{name: a}, {name: b}]\nreplicated: {replicas: 4}\noverrides:\n  n2: {region: a}\n  n3: {region: b}\n  n4: {region: b}\n  n5: {region: b}\nsentinel: {count: 5, quorum: 3}\n",
+            None,
+        )
+        .unwrap();
+        let node = |name: &str, role: Role, region: &str| crate::faults::target::SnapshotNode {
+            name: name.into(),
+            region: region.into(),
+            reachable: true,
+            role: Some(role),
+            primary: None,
+            slots: Vec::new(),
+            config_epoch: 0,
+        };
+        let snap = |primary: &str| ClusterSnapshot {
+            nodes: ["n1", "n2", "n3", "n4", "n5"]
+                .iter()
+                .map(|&n| {
+                    let role = if n == primary {
+                        Role::Primary
+                    } else {
+                        Role::Replica
+                    };
+                    node(n, role, if ["n1", "n2"].contains(&n) { "a" } else { "b" })
+                })
+                .collect(),
+        };
+        let s = topo.sentinel.clone().unwrap();
+        let cut = |snap: &ClusterSnapshot| {
+            grudge_for(
+                Shape::Regions,
+                &[],
+                &[],
+                snap,
+                &[],
+                &[],
+                &mut StdRng::seed_from_u64(1),
+            )
+        };
+        let n1 = snap("n1");
+        assert!(primary_cut_from_sentinels(Some(&s), &n1, &cut(&n1)));
+        let n4 = snap("n4");
+        assert!(!primary_cut_from_sentinels(Some(&s), &n4, &cut(&n4)));
+        let four = crate::topology::Sentinels {
+            quorum: 4,
+            ..s.clone()
+        };
+        assert!(!primary_cut_from_sentinels(Some(&four), &n1, &cut(&n1)));
+        assert!(!primary_cut_from_sentinels(None, &n1, &cut(&n1)));
+    }
 
     fn g(shape: Shape, nodes: &[&str], peer: &[&str], seed: u64) -> Grudge {
         let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();

@@ -70,6 +70,11 @@ impl Grudge {
             .map(String::as_str)
     }
 
+    /// Whether `a` and `b` cannot talk: either drops the other's packets.
+    pub fn cuts(&self, a: &str, b: &str) -> bool {
+        self.drops_from(a).any(|x| x == b) || self.drops_from(b).any(|x| x == a)
+    }
+
     /// Whether nobody drops anything: applying it is a heal.
     pub fn is_empty(&self) -> bool {
         self.drops.is_empty()

@@ -184,6 +184,11 @@ pub struct FaultWindow {
     /// A partition's shape (`isolate`, `clients`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shape: Option<crate::net::Shape>,
+    /// A partition that left the primary of the moment apart from enough
+    /// Sentinels to fail it over (its quorum, and a majority of them): the
+    /// Sentinels' failover is due, whatever the shape.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub primary_cut_from_sentinels: bool,
     /// When applying began and when it returned, ns since the run's epoch.
     pub start_ns: u64,
     pub applied_ns: u64,

@@ -79,7 +79,11 @@ pub fn headline(r: &Report) -> Vec<Headline> {
         ),
         h(
             "failover_ms",
-            "Failover (fault → cluster_state ok), longest",
+            if r.sentinel.is_some() {
+                "Failover (fault → +switch-master), longest"
+            } else {
+                "Failover (fault → cluster_state ok), longest"
+            },
             "ms",
             failover(r),
         ),
@@ -189,6 +193,20 @@ fn worst_p99(r: &Report) -> Option<f64> {
 /// The longest failover, from the fault until every node reported
 /// `cluster_state:ok`; `None` when no failover was measured.
 fn failover(r: &Report) -> Option<f64> {
+    if let Some(s) = &r.sentinel {
+        // Each fault that asked the Sentinels for one, to its
+        // +switch-master; none when one of them did not come.
+        let due = s.timelines.iter().filter(|t| t.failover_due);
+        return due
+            .map(|t| {
+                (t.steps.iter())
+                    .find(|x| x.event == "+switch-master")
+                    .and_then(|x| x.after_ms)
+            })
+            .collect::<Option<Vec<f64>>>()?
+            .into_iter()
+            .reduce(f64::max);
+    }
     r.faults
         .iter()
         .flat_map(|f| &f.failover)

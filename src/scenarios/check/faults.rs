@@ -217,6 +217,7 @@ mod tests {
             primaries: vec!["s1n1".into()],
             detail: String::new(),
             shape: None,
+            primary_cut_from_sentinels: false,
             start_ns: start_ms * 1_000_000,
             applied_ns: start_ms * 1_000_000,
             undo: None,
