@@ -220,7 +220,7 @@ crosscheck-clients *args="": build
     python3 -c 'import redis' 2>/dev/null || pip install --quiet redis
     python3 benches/clients_crosscheck.py {{args}}
 
-# The split-brain drill's lost writes against an independent client (redis-py through the same Sentinels, fresh keys, read back after) on the same nodes at the same moment (Docker, root; --runs N, --scenario scenarios/sentinel-split-brain-min-replicas.yaml)
+# The split-brain drill's lost writes against an independent client (redis-py through the same Sentinels, fresh keys, read back after) on the same nodes at the same moment (Docker, root; --runs N, --scenario FILE, --wait for the WAIT variant, --region minority for Jepsen's shape, --clients SPEC for libraries beside redis-rs)
 crosscheck-sentinel *args="": build
     python3 -c 'import redis' 2>/dev/null || pip install --quiet redis
     python3 benches/sentinel_crosscheck.py {{args}}

@@ -18,6 +18,10 @@ Sentinels again, every key it had acknowledged is read back: a key that is
 gone is an acknowledged write lost. Its loss — how many, and when they were
 acknowledged on the drill's timeline — is set beside the drill's own.
 
+`--wait` (for sentinel-split-brain-wait.yaml): the independent client
+follows each SET with `WAIT 1 100` and counts it acknowledged only when a
+replica had it, as the drill does.
+
 `--region R` (a scenario whose clients live in regions, e.g.
 sentinel-split-brain-jepsen.yaml): the independent client lives among the
 clients of region R, and is set beside theirs. `--clients SPEC` passes
@@ -50,10 +54,25 @@ def sentinel(addrs, name):
     return s.master_for(name, socket_timeout=0.5, socket_connect_timeout=0.5)
 
 
-def writer(addrs, name, out):
-    """Fresh keys, one SET at a time, until SIGTERM."""
+def writer(addrs, name, out, wait=False):
+    """Fresh keys, one SET at a time, until SIGTERM. With `wait`, each SET
+    is followed by `WAIT 1 100` on the same connection (one pipeline), and
+    counts as acknowledged only when a replica had it — as the drill's
+    `workload.wait: {replicas: 1, timeout_ms: 100}` counts its writes."""
     m = sentinel(addrs, name)
-    closed_loop(lambda i: m.set(f"xcheck:{i}", i), out)
+    if not wait:
+        closed_loop(lambda i: m.set(f"xcheck:{i}", i), out)
+        return
+
+    def set_and_wait(i):
+        p = m.pipeline(transaction=False)
+        p.set(f"xcheck:{i}", i)
+        p.execute_command("WAIT", 1, 100)
+        _, replicas = p.execute()
+        if int(replicas) < 1:
+            raise RuntimeError("no replica acknowledged it")
+
+    closed_loop(set_and_wait, out)
 
 
 def readback(addrs, name, samples, out):
@@ -75,7 +94,7 @@ def sentinel_ips(run_id):
     return sorted(f"{ip}:{SENTINEL_PORT}" for ip in ips)
 
 
-def one_run(scenario, i, tmp, region=None, clients=None):
+def one_run(scenario, i, tmp, region=None, clients=None, wait=False):
     name = f"sbxc-{os.getpid()}-{i}"
     out = os.path.join(tmp, f"run{i}")
     samples = os.path.join(tmp, f"writes{i}.txt")
@@ -94,7 +113,8 @@ def one_run(scenario, i, tmp, region=None, clients=None):
                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         ns = clients_namespace(status["run_id"], drill, region)
         me = [sys.executable, os.path.abspath(__file__)]
-        indep = subprocess.Popen(ns + me + ["--writer", ",".join(addrs), master, samples])
+        indep = subprocess.Popen(ns + me + ["--writer", ",".join(addrs), master, samples]
+                                 + (["--wait"] if wait else []))
         drill.communicate(timeout=600)
         indep.send_signal(signal.SIGTERM)
         indep.wait(timeout=30)
@@ -144,7 +164,7 @@ def span(w):
 
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--writer":
-        writer(sys.argv[2].split(","), sys.argv[3], sys.argv[4])
+        writer(sys.argv[2].split(","), sys.argv[3], sys.argv[4], wait="--wait" in sys.argv[5:])
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--readback":
         readback(sys.argv[2].split(","), sys.argv[3], sys.argv[4], sys.argv[5])
@@ -154,6 +174,8 @@ def main():
     ap.add_argument("--scenario", default=os.path.join(ROOT, "scenarios", "sentinel-split-brain.yaml"))
     ap.add_argument("--region", help="the independent client among the clients of this region")
     ap.add_argument("--clients", help="run --clients SPEC for the drill")
+    ap.add_argument("--wait", action="store_true",
+                    help="the independent writer follows each SET with WAIT 1 100 (for sentinel-split-brain-wait.yaml)")
     a = ap.parse_args()
     whose = f"drill, clients in {a.region}" if a.region else "drill"
     print(f"| run | verdict | cut → heal | old primary made a replica | {whose}: lost of acknowledged (share), acknowledged when "
@@ -162,7 +184,7 @@ def main():
     print("|--:|---|--:|--:|--:|--:|" + ("--:|" if a.clients else ""))
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(1, a.runs + 1):
-            r = one_run(os.path.abspath(a.scenario), i, tmp, a.region, a.clients)
+            r = one_run(os.path.abspath(a.scenario), i, tmp, a.region, a.clients, a.wait)
             libs = " · ".join(f"{n} {x}" for n, x in r["libraries"])
             conv = f"{r['cut_ms'] + r['converted_ms']:.0f} ms" if r["converted_ms"] else "—"
             print(f"| {i} | {r['verdict']} | {r['cut_ms']:.0f} → {r['heal_ms']:.0f} ms | {conv} "

@@ -405,25 +405,28 @@ struct AdapterReady {
 /// library can reach and that the nodes announce (a library follows the
 /// addresses CLUSTER SLOTS gives, with no map of its own).
 fn seeds(map: &AddressMap) -> Result<Vec<String>, WorkloadError> {
-    if let Some(n) = map.nodes().iter().find(|n| n.addr != n.announce) {
-        return Err(WorkloadError::Adapter(format!(
-            "node {} announces {} but is reached at {}: a client library follows the announced addresses, so its adapter must run where they are reachable (the run's own network)",
-            n.name, n.announce, n.addr
-        )));
-    }
-    Ok(map.nodes().iter().map(|n| n.addr.to_string()).collect())
+    as_announced("node", map.nodes())
 }
 
 /// The Sentinels a Sentinel client asks, as [`seeds`]: the primary's
 /// address they give is the one the nodes announce.
 fn sentinel_seeds(map: &AddressMap) -> Result<Vec<String>, WorkloadError> {
-    if let Some(n) = map.sentinels().iter().find(|n| n.addr != n.announce) {
+    as_announced("Sentinel", map.sentinels())
+}
+
+/// The addresses of `members` (`what`s), each reached where it announces
+/// itself, or which one is not.
+fn as_announced(
+    what: &str,
+    members: &[crate::cluster::MappedNode],
+) -> Result<Vec<String>, WorkloadError> {
+    if let Some(n) = members.iter().find(|n| n.addr != n.announce) {
         return Err(WorkloadError::Adapter(format!(
-            "Sentinel {} announces {} but is reached at {}: its adapter must run where the announced addresses are reachable (the run's own network)",
+            "{what} {} announces {} but is reached at {}: a client library follows the announced addresses, so its adapter must run where they are reachable (the run's own network)",
             n.name, n.announce, n.addr
         )));
     }
-    Ok(map.sentinels().iter().map(|n| n.addr.to_string()).collect())
+    Ok(members.iter().map(|n| n.addr.to_string()).collect())
 }
 
 /// The history's op of a result.

@@ -102,9 +102,7 @@ impl Clients {
         }
         None
     }
-}
 
-impl Clients {
     /// Why these groups cannot run against a topology of this kind, if
     /// they cannot: adapters drive a library's cluster client, or its
     /// Sentinel client on a replicated topology with Sentinels.
