@@ -23,7 +23,11 @@ pub(super) fn failover_chart(r: &Report) -> Result<String, String> {
         })
         .collect();
     if rows.is_empty() {
-        return Err("This run has no failover.".into());
+        return Err(if r.sentinel.is_some() {
+            "A cluster's failover is drawn here; the Sentinels' failovers are timed step by step in the Sentinels section above.".into()
+        } else {
+            "This run has no failover.".into()
+        });
     }
     let marks: [Mark; 5] = [
         ("PFAIL", RGBColor(240, 180, 0), |f| f.pfail_after_ms),
