@@ -26,6 +26,9 @@
 //! - [`mod@eviction`] — [`eviction::Eviction`], what a `maxmemory-policy` lets the
 //!   lost-write check accept; [`eviction::hit_ratio`], the clients' hits and misses
 //!   by phase and on the hot keys.
+//! - [`mod@linearizable`] — [`linearizable::check_key`]: one key's history against
+//!   a register (and counter) model, Wing–Gong–Lowe's search with a budget; a
+//!   violation with its minimal witness (not yet wired into the reports).
 //! - [`errors_by_kind`], [`redirects`], [`counts`] — tallies.
 //!
 //! Checkers take any iterator of `&Op`, so a caller filters by client mode
@@ -35,6 +38,7 @@ pub mod downtime;
 pub mod eviction;
 pub mod failover;
 pub mod latency;
+pub mod linearizable;
 pub mod locks;
 pub mod lost;
 pub mod replication;
