@@ -461,7 +461,7 @@ pub const SLOS: &[Slo] = &[
         name: "max_sentinel_failover_ms",
         unit: "ms",
         bound: Bound::AtMost,
-        reads: "the slowest Sentinel failover: from a fault of the primary (kill, stop, pause, partition) to the Sentinels' `+switch-master`; one that did not come before the next fault or the end of the run fails it (with no figure)",
+        reads: "the slowest Sentinel failover: from a fault of the primary (kill, stop, pause, a partition around it, or any partition leaving it apart from a quorum and a majority of the Sentinels — a `regions` cut, say) to the Sentinels' `+switch-master`; one that did not come before the next fault or the end of the run fails it (with no figure)",
         unknown: "no fault hit the primary, or the tool was not listening to any Sentinel over a fault's window",
         source: Source::Drill,
         on: &[Kind::Replicated],
