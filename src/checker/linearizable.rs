@@ -205,21 +205,9 @@ fn search(initial: Option<&str>, ops: &[LinOp], budget: u64) -> Search {
         if count > budget {
             return Search::OutOfBudget(count - 1);
         }
-        if e == NONE {
-            // Only calls were left after the last choice, none of them
-            // acceptable: undo.
-            let Some((op, before)) = stack.pop() else {
-                return Search::Violation;
-            };
-            linearized[op / 64] &= !(1 << (op % 64));
-            state = before;
-            relink(&mut next, &mut prev, pos[op][1]);
-            relink(&mut next, &mut prev, pos[op][0]);
-            e = next[pos[op][0]];
-            continue;
-        }
-        let (_, is_return, op) = events[e];
-        if !is_return {
+        // At a call: try to linearize its op now.
+        if e != NONE && !events[e].1 {
+            let op = events[e].2;
             if let Some(after) = apply(&mut values, state, steps[op]) {
                 linearized[op / 64] |= 1 << (op % 64);
                 if cache.insert((linearized.clone(), after)) {
@@ -233,18 +221,19 @@ fn search(initial: Option<&str>, ops: &[LinOp], budget: u64) -> Search {
                 linearized[op / 64] &= !(1 << (op % 64));
             }
             e = next[e];
-        } else {
-            // An op's return, and it is not linearized: the choices so far
-            // cannot be extended. Undo the last one and try the next call.
-            let Some((undo, before)) = stack.pop() else {
-                return Search::Violation;
-            };
-            linearized[undo / 64] &= !(1 << (undo % 64));
-            state = before;
-            relink(&mut next, &mut prev, pos[undo][1]);
-            relink(&mut next, &mut prev, pos[undo][0]);
-            e = next[pos[undo][0]];
+            continue;
         }
+        // At the return of an op not linearized (or past the last call):
+        // the choices so far cannot be extended. Undo the last one and try
+        // the call after it.
+        let Some((undo, before)) = stack.pop() else {
+            return Search::Violation;
+        };
+        linearized[undo / 64] &= !(1 << (undo % 64));
+        state = before;
+        relink(&mut next, &mut prev, pos[undo][1]);
+        relink(&mut next, &mut prev, pos[undo][0]);
+        e = next[pos[undo][0]];
     }
     Search::Linearizable
 }
