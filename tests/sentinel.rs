@@ -120,6 +120,13 @@ fn shortened<'a>(
     env.drill(&env.write(drill, &text), &["--seed", seed])
 }
 
+/// The drill's `expect:` held: it failed exactly the SLOs it says it does.
+fn met_expectation(d: &common::Drilled) {
+    let r = d.report();
+    let e = r.expected.as_ref().expect("an expectation");
+    assert_eq!(e.result, Verdict::Pass, "{}: {}", e.note, d.output());
+}
+
 /// `sentinel-failover`, shortened (the old primary back after 3 s): the
 /// Sentinels' timeline in the report, step by step from the kill, each
 /// step in the order Sentinel takes them and `+sdown` when
@@ -261,8 +268,7 @@ fn split_brain(env: &Env) {
             "{other} still heard {beside}: {sdowns:#?}"
         );
     }
-    let e = r.expected.as_ref().expect("an expectation");
-    assert_eq!(e.result, Verdict::Pass, "{}: {}", e.note, d.output());
+    met_expectation(&d);
     let t = &r.sentinel.as_ref().expect("a Sentinels section").timelines[0];
     assert_eq!(t.old_primary.as_deref(), Some("n1"), "{t:#?}");
     let new = t
@@ -328,8 +334,7 @@ fn flapping(env: &Env) {
         "4",
     );
     let r = d.report();
-    let e = r.expected.as_ref().expect("an expectation");
-    assert_eq!(e.result, Verdict::Pass, "{}: {}", e.note, d.output());
+    met_expectation(&d);
     let s = r.sentinel.as_ref().expect("a Sentinels section");
     let kill = (s.timelines.iter())
         .find(|t| t.fault.starts_with("kill"))
@@ -493,8 +498,7 @@ fn sentinel_target(env: &Env) {
     );
     let d = env.drill(&env.write("machine-lost.yaml", &lost), &["--seed", "6"]);
     let r = d.report();
-    let e = r.expected.as_ref().expect("an expectation");
-    assert_eq!(e.result, Verdict::Pass, "{}: {}", e.note, d.output());
+    met_expectation(&d);
     let killed: Vec<&str> = r
         .faults
         .iter()
@@ -555,8 +559,7 @@ fn libraries_split_brain(env: &Env) {
         "4",
     );
     let r = d.report();
-    let e = r.expected.as_ref().expect("an expectation");
-    assert_eq!(e.result, Verdict::Pass, "{}: {}", e.note, d.output());
+    met_expectation(&d);
     let libs: Vec<&str> = (r.client_libraries.iter())
         .map(|l| l.library.as_str())
         .collect();
@@ -630,8 +633,7 @@ fn jepsen_shape(env: &Env) {
         "8",
     );
     let r = d.report();
-    let e = r.expected.as_ref().expect("an expectation");
-    assert_eq!(e.result, Verdict::Pass, "{}: {}", e.note, d.output());
+    met_expectation(&d);
     let side = |name: &str| {
         (r.client_regions.iter())
             .find(|g| g.region == name)
