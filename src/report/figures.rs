@@ -226,6 +226,61 @@ mod tests {
             .value
     }
 
+    /// With Sentinels, the failover figure is the slowest +switch-master of
+    /// the faults that asked for one — and none at all when one of them
+    /// never came (a missed failover is not a fast one), or none was due.
+    #[test]
+    fn a_sentinel_failover_is_measured_only_when_every_due_one_came() {
+        use crate::report::sentinel::{SentinelReport, SentinelStep, SentinelTimeline};
+        let timeline = |due: bool, switched: Option<f64>| SentinelTimeline {
+            failover_due: due,
+            fault: "kill primary_of:0".into(),
+            nodes: vec!["n1".into()],
+            at_ms: 1000.0,
+            window_ms: 4000.0,
+            listening: 3,
+            steps: switched
+                .map(|ms| SentinelStep {
+                    event: "+switch-master".into(),
+                    after_ms: Some(ms),
+                    sentinel: None,
+                    detail: None,
+                })
+                .into_iter()
+                .collect(),
+            old_primary: Some("n1".into()),
+            new_primary: switched.map(|_| "n2".into()),
+            first_success_ms: None,
+            sdown_late: None,
+            split_brain: None,
+            unknown: Default::default(),
+        };
+        let with = |timelines: Vec<SentinelTimeline>| {
+            let mut r = crate::report::tests::sample();
+            r.sentinel = Some(SentinelReport {
+                master_name: "t".into(),
+                sentinels: vec!["sentinel1".into()],
+                quorum: 2,
+                down_after_ms: 2000,
+                failover_timeout_ms: 10000,
+                events: Default::default(),
+                timelines,
+                writes_per_bucket: Default::default(),
+                unknown: Default::default(),
+            });
+            r
+        };
+        let two = with(vec![
+            timeline(true, Some(3300.0)),
+            timeline(true, Some(4100.0)),
+        ]);
+        assert_eq!(value(&two, "failover_ms"), Some(4100.0));
+        let missed = with(vec![timeline(true, Some(3300.0)), timeline(true, None)]);
+        assert_eq!(value(&missed, "failover_ms"), None);
+        let undue = with(vec![timeline(false, None)]);
+        assert_eq!(value(&undue, "failover_ms"), None);
+    }
+
     #[test]
     fn a_failover_is_measured_only_when_a_fault_measured_one() {
         let r = crate::report::tests::sample();
