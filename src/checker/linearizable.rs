@@ -9,26 +9,41 @@
 //! and return out of the list; at a return whose op was not linearized yet,
 //! undo the last choice and try the next. A cache of (ops linearized,
 //! state) pairs already explored keeps the search from doing the same work
-//! twice — the pruning that makes it fast.
+//! twice — the pruning that makes it fast. Fast here because a step does
+//! little: the set of ops linearized carries a hash updated by one XOR per
+//! step (Zobrist's), the cache is probed with it and stores a set only when
+//! it is new, and a state is one interned id.
 //!
 //! The model is a register whose value is a string or nil: `SET` writes a
 //! value, `DEL` writes nil, `GET` must read the current value, `INCR` adds
 //! one to an integer (nil is 0) and must return the new value when its answer
-//! is known. An op whose outcome is unknown (a timeout: it may or may not
-//! have taken effect — Jepsen's `:info`) has no return: it may be linearized
-//! anywhere after its call, or never, which is the same as last. A failed op
-//! (certainly not applied) and a read whose answer was lost are not in the
-//! history at all: the caller leaves them out.
+//! is known, `APPEND` adds a suffix (to nil: the suffix), a compare-and-set
+//! swaps in a value only if it finds the one it expects, and says whether it
+//! did when its answer is known (etcd's `cas` as Jepsen tests it; a Lua or
+//! `WATCH` check-and-set). An op whose outcome is unknown (a timeout: it may
+//! or may not have taken effect — Jepsen's `:info`) has no return: it may be
+//! linearized anywhere after its call, or never, which is the same as last. A
+//! failed op (certainly not applied) and a read whose answer was lost are not
+//! in the history at all: the caller leaves them out.
 //!
 //! Bounded: `budget` steps per key; a key whose search runs out is
 //! [`KeyVerdict::Unknown`], never linearizable. A violation comes with a
 //! minimal witness: ops removed one at a time (keeping the order of the
 //! rest) while the rest stays non-linearizable, so that no op of the
-//! witness can go — the picture a person needs to believe it.
+//! witness can go — the picture a person needs to believe it. The ops after
+//! the point where the violation shows, and runs of ops, go first, each in
+//! one try ([`check_key`]).
+//!
+//! Many keys: [`decide_keys`] takes turns between them, so that one key
+//! whose search explodes does not hide another's violation (Porcupine checks
+//! its partitions in parallel for the same reason).
 //!
 //! Pure: no I/O; the caller builds [`LinOp`]s from the recorded history.
+//! `benches/lin.rs` checks Porcupine's own test histories with it and with
+//! Porcupine, side by side (`just bench-lin`).
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// What an op did to the key, as the client saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +54,20 @@ pub enum Action {
     Read(Option<String>),
     /// `INCR`, with the value it returned when known.
     Incr(Option<i64>),
+    /// Compare-and-set: if the value is `expect`, make it `new`. `ok` is
+    /// what the client was told (`Some(false)`: the value was not
+    /// `expect`, nothing changed); `None` when the answer was lost, so the
+    /// op either swapped or found another value — etcd's `cas` in Jepsen's
+    /// register test, the shape of a Lua or `WATCH`/`MULTI` check-and-set.
+    Cas {
+        expect: Option<String>,
+        new: String,
+        ok: Option<bool>,
+    },
+    /// `APPEND s`: the value becomes the old one followed by `s` (nil
+    /// counts as empty, as in Redis). Its answer (the new length) is not
+    /// modelled: reads check the content.
+    Append(String),
 }
 
 /// One op on the key: when it was called, when it returned (`None`: its
@@ -74,11 +103,37 @@ pub const DEFAULT_BUDGET: u64 = 2_000_000;
 /// Whether `ops` on one key, starting from `initial`, are linearizable; a
 /// violation with its minimal witness.
 pub fn check_key(initial: Option<&str>, ops: &[LinOp], budget: u64) -> KeyVerdict {
+    let mut prepared = Prepared::new(initial, ops);
+    let values = std::mem::take(&mut prepared.values);
+    let steps = prepared.steps.clone();
+    let mut search =
+        KeySearch::from_parts(values, prepared.initial, steps, &prepared.timed, budget);
+    match search
+        .run(u64::MAX)
+        .expect("a search without a turn limit runs to its end")
+    {
+        Search::Linearizable => KeyVerdict::Linearizable,
+        Search::OutOfBudget(steps) => KeyVerdict::Unknown { steps },
+        Search::Violation => {
+            let found = search.found();
+            prepared.values = std::mem::take(&mut search.values);
+            drop(search);
+            KeyVerdict::Violation {
+                witness: shrink(initial, ops, prepared, budget, found),
+            }
+        }
+    }
+}
+
+/// [`check_key`] without the witness: a violation's `witness` is empty.
+/// Shrinking costs a search per op, so a run with thousands of violating
+/// keys decides them all this way and draws only the first few.
+pub fn decide(initial: Option<&str>, ops: &[LinOp], budget: u64) -> KeyVerdict {
     match search(initial, ops, budget) {
         Search::Linearizable => KeyVerdict::Linearizable,
         Search::OutOfBudget(steps) => KeyVerdict::Unknown { steps },
         Search::Violation => KeyVerdict::Violation {
-            witness: shrink(initial, ops, budget),
+            witness: Vec::new(),
         },
     }
 }
@@ -90,34 +145,336 @@ enum Search {
     OutOfBudget(u64),
 }
 
-/// Interned values: the model's state is a small id, cheap to hash.
-#[derive(Default)]
-struct Values {
-    ids: HashMap<String, u32>,
-    strings: Vec<String>,
+/// The verdict on several keys' histories taken together: linearizable
+/// iff each key's is (a key's history is linearizable on its own or not at
+/// all, whatever the other keys do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeysVerdict {
+    Linearizable,
+    /// The first key found not linearizable, an index into the keys
+    /// given; others may be too.
+    Violation {
+        key: usize,
+    },
+    /// No key was found not linearizable, and these ran out of budget.
+    Unknown {
+        keys: Vec<usize>,
+    },
 }
 
-impl Values {
-    fn id(&mut self, v: &str) -> u32 {
-        if let Some(&i) = self.ids.get(v) {
-            return i;
+/// Steps a key searches in [`decide_keys`] before the next key's turn:
+/// enough that most keys decide in their first turn, few enough that a
+/// hard key delays a violation on an easy one by about a millisecond per
+/// turn.
+const TURN: u64 = 4_096;
+
+/// Whether every key's history is linearizable, each key with at most
+/// `budget` steps. The keys take turns of [`TURN`] steps, in rounds: one
+/// key whose search explodes (dozens of concurrent appends whose order no
+/// read pins down) would otherwise hide, for as long as its budget lasts,
+/// a violation that another key shows in a few steps. After the first
+/// round (where most keys end: threads would cost more than they save)
+/// the turns of a round run on every core, and the round's first key in
+/// key order that is found not linearizable ends the check — the same key
+/// however the turns were spread over the cores. [`check_key`] on that
+/// key then gives its witness.
+pub fn decide_keys(keys: &[(Option<&str>, &[LinOp])], budget: u64) -> KeysVerdict {
+    // Keys still searching, in key order; the first round starts each.
+    let mut searching: Vec<(usize, Option<KeySearch>)> =
+        (0..keys.len()).map(|k| (k, None)).collect();
+    let mut unknown = Vec::new();
+    let mut threads = 1;
+    while !searching.is_empty() {
+        let mut still = Vec::with_capacity(searching.len());
+        for (key, turn) in round(keys, budget, searching, threads) {
+            match turn {
+                Ok(search) => still.push((key, Some(search))),
+                Err(Search::Linearizable) => {}
+                Err(Search::Violation) => return KeysVerdict::Violation { key },
+                Err(Search::OutOfBudget(_)) => unknown.push(key),
+            }
         }
-        let i = self.strings.len() as u32;
-        self.ids.insert(v.to_string(), i);
-        self.strings.push(v.to_string());
-        i
+        searching = still;
+        threads = cores();
+    }
+    if unknown.is_empty() {
+        KeysVerdict::Linearizable
+    } else {
+        unknown.sort_unstable();
+        KeysVerdict::Unknown { keys: unknown }
     }
 }
 
-/// The register's value: nil, or an interned string.
-type State = Option<u32>;
+/// The cores this process may use, asked once: asking reads the cgroup's
+/// limits, which costs more than deciding a small history.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
+/// A turn of each search, started if it was not, on up to `threads`
+/// threads; in key order, each search to go on or its end.
+fn round(
+    keys: &[(Option<&str>, &[LinOp])],
+    budget: u64,
+    searching: Vec<(usize, Option<KeySearch>)>,
+    threads: usize,
+) -> Vec<(usize, Result<KeySearch, Search>)> {
+    let turn = |(key, search): (usize, Option<KeySearch>)| {
+        let (initial, ops) = keys[key];
+        let mut search = search.unwrap_or_else(|| KeySearch::new(initial, ops, budget));
+        let end = search.run(TURN);
+        (key, end.map_or(Ok(search), Err))
+    };
+    let threads = threads.min(searching.len());
+    if threads < 2 {
+        return searching.into_iter().map(turn).collect();
+    }
+    // Each thread takes the next search until none is left.
+    let queue = std::sync::Mutex::new(searching.into_iter());
+    let next = || queue.lock().expect("no thread panics holding it").next();
+    let mut done: Vec<_> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..threads)
+            .map(|_| s.spawn(|| std::iter::from_fn(next).map(turn).collect::<Vec<_>>()))
+            .collect();
+        (threads.into_iter())
+            .flat_map(|t| t.join().expect("a search does not panic"))
+            .collect()
+    });
+    done.sort_unstable_by_key(|&(key, _)| key);
+    done
+}
+
+/// The register's value: an interned string's id, or [`NIL`].
+type State = u32;
+/// No string's id: ids count up from 0.
+const NIL: State = u32::MAX;
+
+/// Interned values: the model's state is a small id, cheap to hash and
+/// to compare. The values that appends and increments make are interned
+/// too, each once: the search tries the same op from the same state over
+/// and over, so `derived` keeps every such transition already computed.
+///
+/// An append's value is kept as (value, suffix), not as a string: a
+/// search over dozens of concurrent appends makes a new value at almost
+/// every step, each as long as all the appends before it, and storing
+/// them would fill memory with copies (a kilobyte per state in Jepsen's
+/// key/value histories). Two values are the same id iff their bytes are
+/// equal, whichever way they were made: each value's polynomial hash
+/// comes from its parts' in O(1), and values with equal hashes are
+/// compared byte for byte, so the hash only finds candidates.
+#[derive(Default)]
+struct Values {
+    values: Vec<Value>,
+    /// A value's hash → the last id with that hash, each id chaining to
+    /// the one before (`Value::same_hash`, `NIL`: none).
+    by_hash: HashMap<u64, State, BuildHasherDefault<Mix>>,
+    /// The transitions computed: (suffix appended, or [`INCR`]; the
+    /// value made, or `NIL` when an INCR finds no integer; the state's
+    /// transition before, or `NONE`), the last per state (its id + 1, or 0
+    /// for nil) in `last_derived`. A list per state, not one map: the
+    /// search tries op after op from the state it is in, so the lookups
+    /// after the first find it in the cache; and one arena for all, not a
+    /// vector per state, for a new state at almost every step.
+    derived: Vec<(u32, State, u32)>,
+    last_derived: Vec<u32>,
+    /// Where values are spelled out to be compared.
+    scratch: [Vec<u8>; 2],
+}
+
+/// One interned value.
+struct Value {
+    made: Made,
+    /// Its bytes' polynomial hash, Σ bᵢ·Kⁿ⁻¹⁻ⁱ mod 2⁶⁴ over its n bytes,
+    /// and Kⁿ: the hash of a + b is hash(a)·Kⁿ⁽ᵇ⁾ + hash(b).
+    hash: u64,
+    pow: u64,
+    len: usize,
+    same_hash: State,
+}
+
+enum Made {
+    Bytes(Box<[u8]>),
+    /// A value followed by another.
+    Append(State, State),
+}
+
+/// The base of [`Value::hash`]: odd, so that its powers never vanish.
+const K: u64 = 0x100_0000_01b3;
+
+/// [`Values::derived`]'s mark for an INCR: no suffix has this id.
+const INCR: u32 = u32::MAX;
+
+impl Values {
+    fn id(&mut self, v: &str) -> State {
+        let (mut hash, mut pow) = (0u64, 1u64);
+        for &b in v.as_bytes() {
+            hash = hash.wrapping_mul(K).wrapping_add(u64::from(b));
+            pow = pow.wrapping_mul(K);
+        }
+        let value = Value {
+            made: Made::Bytes(v.as_bytes().into()),
+            hash,
+            pow,
+            len: v.len(),
+            same_hash: NIL,
+        };
+        self.intern(value)
+    }
+
+    /// The id of `value`: an equal one's if there is one, else its own.
+    fn intern(&mut self, mut value: Value) -> State {
+        let last = self.by_hash.get(&value.hash).copied().unwrap_or(NIL);
+        let mut i = last;
+        let mut spelled = false;
+        while i != NIL {
+            let other = &self.values[i as usize];
+            if let (Made::Bytes(a), Made::Bytes(b)) = (&value.made, &other.made) {
+                if a == b {
+                    return i;
+                }
+            } else if other.len == value.len {
+                let [mine, theirs] = &mut self.scratch;
+                if !spelled {
+                    mine.clear();
+                    match &value.made {
+                        Made::Bytes(b) => mine.extend_from_slice(b),
+                        &Made::Append(a, b) => {
+                            spell_out(&self.values, a, mine);
+                            spell_out(&self.values, b, mine);
+                        }
+                    }
+                    spelled = true;
+                }
+                theirs.clear();
+                spell_out(&self.values, i, theirs);
+                if mine == theirs {
+                    return i;
+                }
+            }
+            i = other.same_hash;
+        }
+        let i = self.values.len() as State;
+        value.same_hash = last;
+        self.by_hash.insert(value.hash, i);
+        self.values.push(value);
+        i
+    }
+
+    /// What `op` (a suffix, or [`INCR`]) made from `state`, if known.
+    fn derived_of(&self, state: State, op: u32) -> Option<State> {
+        let i = state.wrapping_add(1) as usize;
+        let mut t = self.last_derived.get(i).copied().unwrap_or(NONE);
+        while t != NONE {
+            let (o, v, before) = self.derived[t as usize];
+            if o == op {
+                return Some(v);
+            }
+            t = before;
+        }
+        None
+    }
+
+    fn derive(&mut self, state: State, op: u32, made: State) {
+        let i = state.wrapping_add(1) as usize;
+        if self.last_derived.len() <= i {
+            self.last_derived.resize(i + 1, NONE);
+        }
+        self.derived.push((op, made, self.last_derived[i]));
+        self.last_derived[i] = (self.derived.len() - 1) as u32;
+    }
+
+    fn opt(&mut self, v: Option<&str>) -> State {
+        v.map_or(NIL, |v| self.id(v))
+    }
+
+    /// The value `state` followed by `suffix`.
+    fn append(&mut self, state: State, suffix: State) -> State {
+        if state == NIL {
+            return suffix;
+        }
+        if let Some(v) = self.derived_of(state, suffix) {
+            return v;
+        }
+        let (a, b) = (&self.values[state as usize], &self.values[suffix as usize]);
+        let value = Value {
+            made: Made::Append(state, suffix),
+            hash: a.hash.wrapping_mul(b.pow).wrapping_add(b.hash),
+            pow: a.pow.wrapping_mul(b.pow),
+            len: a.len + b.len,
+            same_hash: NIL,
+        };
+        let v = self.intern(value);
+        self.derive(state, suffix, v);
+        v
+    }
+
+    /// `state` plus one, if it is an integer (nil is 0) that does not
+    /// overflow.
+    fn incr(&mut self, state: State) -> Option<State> {
+        if let Some(v) = self.derived_of(state, INCR) {
+            return (v != NIL).then_some(v);
+        }
+        let now = match state {
+            NIL => Some(0),
+            i => {
+                let mut bytes = Vec::new();
+                spell_out(&self.values, i, &mut bytes);
+                std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|s| s.parse::<i64>().ok())
+            }
+        };
+        let v = (now.and_then(|n| n.checked_add(1))).map(|n| self.id(&n.to_string()));
+        self.derive(state, INCR, v.unwrap_or(NIL));
+        v
+    }
+}
+
+/// Append the bytes of value `id` to `out`.
+fn spell_out(values: &[Value], id: State, out: &mut Vec<u8>) {
+    if let Made::Bytes(b) = &values[id as usize].made {
+        out.extend_from_slice(b);
+        return;
+    }
+    let mut todo = vec![id];
+    while let Some(i) = todo.pop() {
+        match &values[i as usize].made {
+            Made::Bytes(b) => out.extend_from_slice(b),
+            Made::Append(a, b) => todo.extend([*b, *a]),
+        }
+    }
+}
 
 /// What an op does in the model, its values interned.
 #[derive(Clone, Copy)]
 enum Step {
     Write(State),
     Read(State),
-    Incr(Option<i64>),
+    /// The answer, interned as the string a read of it would return.
+    Incr(Option<State>),
+    Cas {
+        expect: State,
+        new: State,
+        ok: Option<bool>,
+    },
+    Append(State),
+}
+
+impl Step {
+    fn new(values: &mut Values, action: &Action) -> Step {
+        match action {
+            Action::Write(v) => Step::Write(values.opt(v.as_deref())),
+            Action::Read(v) => Step::Read(values.opt(v.as_deref())),
+            Action::Incr(a) => Step::Incr(a.map(|a| values.id(&a.to_string()))),
+            Action::Cas { expect, new, ok } => Step::Cas {
+                expect: values.opt(expect.as_deref()),
+                new: values.id(new),
+                ok: *ok,
+            },
+            Action::Append(s) => Step::Append(values.id(s)),
+        }
+    }
 }
 
 /// The state after `step` from `state`, if the model accepts it there.
@@ -126,116 +483,427 @@ fn apply(values: &mut Values, state: State, step: Step) -> Option<State> {
         Step::Write(v) => Some(v),
         Step::Read(v) => (v == state).then_some(state),
         Step::Incr(answer) => {
-            let now = match state {
-                None => 0,
-                Some(i) => values.strings[i as usize].parse::<i64>().ok()?,
-            };
-            let next = now.checked_add(1)?;
+            let next = values.incr(state)?;
             if answer.is_some_and(|a| a != next) {
                 return None;
             }
-            Some(Some(values.id(&next.to_string())))
+            Some(next)
         }
+        Step::Cas { expect, new, ok } => {
+            let swaps = state == expect;
+            if ok.is_some_and(|told| told != swaps) {
+                return None;
+            }
+            Some(if swaps { new } else { state })
+        }
+        Step::Append(suffix) => Some(values.append(state, suffix)),
     }
 }
 
-/// The search proper (no witness).
+/// The search proper (no witness), to its end.
 fn search(initial: Option<&str>, ops: &[LinOp], budget: u64) -> Search {
-    let n = ops.len();
-    if n == 0 {
-        return Search::Linearizable;
-    }
-    let mut values = Values::default();
-    let init: State = initial.map(|v| values.id(v));
-    let steps: Vec<Step> = ops
-        .iter()
-        .map(|o| match &o.action {
-            Action::Write(v) => Step::Write(v.as_deref().map(|v| values.id(v))),
-            Action::Read(v) => Step::Read(v.as_deref().map(|v| values.id(v))),
-            Action::Incr(a) => Step::Incr(*a),
-        })
-        .collect();
-    // Events: (time, is_return, op). At one instant calls come before
-    // returns: ops that touch are concurrent, not ordered. An unknown
-    // outcome returns after everything.
-    let mut events: Vec<(u64, bool, usize)> = Vec::with_capacity(2 * n);
-    for (i, o) in ops.iter().enumerate() {
-        events.push((o.call, false, i));
-        events.push((o.ret.unwrap_or(u64::MAX).max(o.call), true, i));
-    }
-    events.sort_by_key(|&(t, ret, i)| (t, ret, i));
-    // A doubly linked list over the events, with a head sentinel at index
-    // `len`: lifting an op unlinks its call and its return.
-    const NONE: usize = usize::MAX;
-    let len = events.len();
-    let head = len;
-    let mut next: Vec<usize> = (1..len).chain([NONE, 0]).collect();
-    let mut prev: Vec<usize> = std::iter::once(head)
-        .chain(0..len - 1)
-        .chain([NONE])
-        .collect();
-    let mut pos = vec![[0usize; 2]; n]; // each op's call and return events
-    for (e, &(_, ret, i)) in events.iter().enumerate() {
-        pos[i][usize::from(ret)] = e;
-    }
-    let unlink = |next: &mut Vec<usize>, prev: &mut Vec<usize>, e: usize| {
-        let (p, q) = (prev[e], next[e]);
-        next[p] = q;
-        if q != NONE {
-            prev[q] = p;
+    let mut s = KeySearch::new(initial, ops, budget);
+    s.run(u64::MAX)
+        .expect("a search without a turn limit runs to its end")
+}
+
+/// A history's ops interned and their calls and returns put in time
+/// order, once: [`shrink`] searches many of its sub-histories.
+struct Prepared {
+    values: Values,
+    initial: State,
+    steps: Vec<Step>,
+    /// (time, is a return, op), in order. At one instant calls come before
+    /// returns: ops that touch are concurrent, not ordered. An unknown
+    /// outcome returns after everything.
+    timed: Vec<(u64, bool, u32)>,
+}
+
+impl Prepared {
+    fn new(initial: Option<&str>, ops: &[LinOp]) -> Prepared {
+        let mut values = Values::default();
+        let initial = values.opt(initial);
+        let steps = ops
+            .iter()
+            .map(|o| Step::new(&mut values, &o.action))
+            .collect();
+        let mut timed: Vec<(u64, bool, u32)> = Vec::with_capacity(2 * ops.len());
+        for (i, o) in ops.iter().enumerate() {
+            timed.push((o.call, false, i as u32));
+            timed.push((o.ret.unwrap_or(u64::MAX).max(o.call), true, i as u32));
         }
-    };
-    let relink = |next: &mut Vec<usize>, prev: &mut Vec<usize>, e: usize| {
-        let (p, q) = (prev[e], next[e]);
-        next[p] = e;
-        if q != NONE {
-            prev[q] = e;
+        timed.sort_unstable();
+        Prepared {
+            values,
+            initial,
+            steps,
+            timed,
         }
-    };
-    let words = n.div_ceil(64);
-    let mut linearized = vec![0u64; words];
-    let mut cache: HashSet<(Vec<u64>, State)> = HashSet::new();
-    // The choices made: (op, state before it).
-    let mut stack: Vec<(usize, State)> = Vec::new();
-    let mut state = init;
-    let mut e = next[head];
-    let mut count: u64 = 0;
-    while next[head] != NONE {
-        count += 1;
-        if count > budget {
-            return Search::OutOfBudget(count - 1);
+    }
+
+    /// Whether the ops `keep` (in increasing order) are not linearizable:
+    /// the same search as of those ops alone, without interning or
+    /// sorting them again. The values appends make stay for the next.
+    fn violates(&mut self, keep: &[usize], budget: u64) -> bool {
+        let mut renumber = vec![NONE; self.steps.len()];
+        for (j, &k) in keep.iter().enumerate() {
+            renumber[k] = j as u32;
         }
-        // At a call: try to linearize its op now.
-        if e != NONE && !events[e].1 {
-            let op = events[e].2;
-            if let Some(after) = apply(&mut values, state, steps[op]) {
-                linearized[op / 64] |= 1 << (op % 64);
-                if cache.insert((linearized.clone(), after)) {
-                    stack.push((op, state));
-                    state = after;
-                    unlink(&mut next, &mut prev, pos[op][0]);
-                    unlink(&mut next, &mut prev, pos[op][1]);
-                    e = next[head];
-                    continue;
-                }
-                linearized[op / 64] &= !(1 << (op % 64));
+        let steps = keep.iter().map(|&k| self.steps[k]).collect();
+        let timed: Vec<(u64, bool, u32)> = (self.timed.iter())
+            .filter(|e| renumber[e.2 as usize] != NONE)
+            .map(|&(t, ret, i)| (t, ret, renumber[i as usize]))
+            .collect();
+        self.violates_with(steps, &timed, budget)
+    }
+
+    /// Whether the history cut at `t` is not linearizable: the ops called
+    /// by then, those still running made unknown outcomes (returning
+    /// after everything, their answers lost), their reads gone. See
+    /// [`violating_prefix`].
+    fn cut_violates(&mut self, t: u64, budget: u64) -> bool {
+        let n = self.steps.len();
+        let (mut called, mut done) = (vec![false; n], vec![false; n]);
+        for &(_, ret, i) in self.timed.iter().take_while(|e| e.0 <= t) {
+            let flag = if ret { &mut done } else { &mut called };
+            flag[i as usize] = true;
+        }
+        let mut renumber = vec![NONE; n];
+        let mut steps = Vec::new();
+        let mut running = Vec::new();
+        for i in (0..n).filter(|&i| called[i]) {
+            let step = match (done[i], self.steps[i]) {
+                (true, step) => step,
+                (false, Step::Read(_)) => continue,
+                (false, Step::Incr(_)) => Step::Incr(None),
+                (false, Step::Cas { expect, new, .. }) => Step::Cas {
+                    expect,
+                    new,
+                    ok: None,
+                },
+                (false, step) => step,
+            };
+            renumber[i] = steps.len() as u32;
+            if !done[i] {
+                running.push((u64::MAX, true, steps.len() as u32));
             }
-            e = next[e];
-            continue;
+            steps.push(step);
         }
-        // At the return of an op not linearized (or past the last call):
-        // the choices so far cannot be extended. Undo the last one and try
-        // the call after it.
-        let Some((undo, before)) = stack.pop() else {
-            return Search::Violation;
-        };
-        linearized[undo / 64] &= !(1 << (undo % 64));
-        state = before;
-        relink(&mut next, &mut prev, pos[undo][1]);
-        relink(&mut next, &mut prev, pos[undo][0]);
-        e = next[pos[undo][0]];
+        let timed: Vec<(u64, bool, u32)> = (self.timed.iter())
+            .take_while(|e| e.0 <= t)
+            .filter(|e| renumber[e.2 as usize] != NONE)
+            .map(|&(time, ret, i)| (time, ret, renumber[i as usize]))
+            .chain(running)
+            .collect();
+        self.violates_with(steps, &timed, budget)
     }
-    Search::Linearizable
+
+    fn violates_with(&mut self, steps: Vec<Step>, timed: &[(u64, bool, u32)], budget: u64) -> bool {
+        let values = std::mem::take(&mut self.values);
+        let mut search = KeySearch::from_parts(values, self.initial, steps, timed, budget);
+        let end = search.run(u64::MAX);
+        self.values = std::mem::take(&mut search.values);
+        matches!(end, Some(Search::Violation))
+    }
+}
+
+/// No event: the end of the list.
+const NONE: u32 = u32::MAX;
+
+/// One key's search, which can stop after some steps and go on later
+/// ([`decide_keys`] takes turns between keys).
+struct KeySearch {
+    values: Values,
+    steps: Vec<Step>,
+    /// The calls and returns in time order, each `op << 1 | is_return`,
+    /// and their times.
+    /// At one instant calls come before returns: ops that touch are
+    /// concurrent, not ordered. An unknown outcome returns after
+    /// everything.
+    events: Vec<u32>,
+    times: Vec<u64>,
+    /// The latest return at which the search had to undo a choice: every
+    /// op that returned before it was linearized then.
+    stuck: u32,
+    /// A doubly linked list over `events`, with a head sentinel at index
+    /// `events.len()`: linearizing an op lifts its call and its return
+    /// out of it, undoing puts them back.
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    /// Each op's call and return events.
+    pos: Vec<[u32; 2]>,
+    /// One random word per op: the hash of a set of ops is the XOR of
+    /// theirs (Zobrist's), kept up to date in one XOR per step.
+    zobrist: Vec<u64>,
+    linearized: Vec<u64>,
+    hash: u64,
+    seen: Seen,
+    /// The choices made: (op, state before it).
+    stack: Vec<(u32, State)>,
+    state: State,
+    /// The event the search is at.
+    at: u32,
+    count: u64,
+    budget: u64,
+}
+
+impl KeySearch {
+    fn new(initial: Option<&str>, ops: &[LinOp], budget: u64) -> KeySearch {
+        let p = Prepared::new(initial, ops);
+        KeySearch::from_parts(p.values, p.initial, p.steps, &p.timed, budget)
+    }
+
+    /// The search of ops whose `steps` are made of `values`, from
+    /// `state`, with their calls and returns `timed` in order.
+    fn from_parts(
+        values: Values,
+        state: State,
+        steps: Vec<Step>,
+        timed: &[(u64, bool, u32)],
+        budget: u64,
+    ) -> KeySearch {
+        let n = steps.len();
+        let events: Vec<u32> = timed
+            .iter()
+            .map(|&(_, ret, i)| i << 1 | u32::from(ret))
+            .collect();
+        let times = timed.iter().map(|&(t, _, _)| t).collect();
+        let len = events.len() as u32;
+        let head = len;
+        let next: Vec<u32> = (1..len)
+            .chain([NONE, if len == 0 { NONE } else { 0 }])
+            .collect();
+        let prev: Vec<u32> = (0..len)
+            .map(|e| if e == 0 { head } else { e - 1 })
+            .chain([NONE])
+            .collect();
+        let mut pos = vec![[0u32; 2]; n];
+        for (e, &ev) in events.iter().enumerate() {
+            pos[(ev >> 1) as usize][(ev & 1) as usize] = e as u32;
+        }
+        let zobrist = (0..n as u64)
+            .map(|i| mix(i ^ 0x6a09_e667_f3bc_c908))
+            .collect();
+        let words = n.div_ceil(64);
+        KeySearch {
+            values,
+            steps,
+            events,
+            times,
+            stuck: 0,
+            at: next[head as usize],
+            next,
+            prev,
+            pos,
+            zobrist,
+            linearized: vec![0; words],
+            hash: 0,
+            seen: Seen::new(words, n),
+            stack: Vec::new(),
+            state,
+            count: 0,
+            budget,
+        }
+    }
+
+    /// What [`shrink`] needs of a search that found a violation.
+    fn found(&self) -> Found {
+        Found {
+            steps: self.count,
+            stuck: self.times.get(self.stuck as usize).copied().unwrap_or(0),
+        }
+    }
+
+    fn unlink(&mut self, e: u32) {
+        let (p, q) = (self.prev[e as usize], self.next[e as usize]);
+        self.next[p as usize] = q;
+        if q != NONE {
+            self.prev[q as usize] = p;
+        }
+    }
+
+    fn relink(&mut self, e: u32) {
+        let (p, q) = (self.prev[e as usize], self.next[e as usize]);
+        self.next[p as usize] = e;
+        if q != NONE {
+            self.prev[q as usize] = e;
+        }
+    }
+
+    /// Search on for at most `turn` steps: its end, or `None` when the
+    /// turn is over first.
+    fn run(&mut self, turn: u64) -> Option<Search> {
+        let head = self.events.len();
+        let stop = self.count.saturating_add(turn);
+        while self.next[head] != NONE {
+            if self.count == stop {
+                return None;
+            }
+            self.count += 1;
+            if self.count > self.budget {
+                return Some(Search::OutOfBudget(self.count - 1));
+            }
+            let e = self.at;
+            // At a call: try to linearize its op now.
+            if e != NONE && self.events[e as usize] & 1 == 0 {
+                let op = (self.events[e as usize] >> 1) as usize;
+                if let Some(after) = apply(&mut self.values, self.state, self.steps[op]) {
+                    let (word, bit) = (op / 64, 1u64 << (op % 64));
+                    self.linearized[word] |= bit;
+                    let hash = self.hash ^ self.zobrist[op];
+                    if self
+                        .seen
+                        .insert(hash ^ mix(u64::from(after)), after, &self.linearized)
+                    {
+                        self.stack.push((op as u32, self.state));
+                        self.state = after;
+                        self.hash = hash;
+                        self.unlink(self.pos[op][0]);
+                        self.unlink(self.pos[op][1]);
+                        self.at = self.next[head];
+                        continue;
+                    }
+                    self.linearized[word] &= !bit;
+                }
+                self.at = self.next[e as usize];
+                continue;
+            }
+            // At the return of an op not linearized (or past the last
+            // call): the choices so far cannot be extended. Undo the last
+            // one and try the call after it.
+            if e != NONE {
+                self.stuck = self.stuck.max(e);
+            }
+            let Some((undo, before)) = self.stack.pop() else {
+                return Some(Search::Violation);
+            };
+            let undo = undo as usize;
+            self.linearized[undo / 64] &= !(1 << (undo % 64));
+            self.hash ^= self.zobrist[undo];
+            self.state = before;
+            self.relink(self.pos[undo][1]);
+            self.relink(self.pos[undo][0]);
+            self.at = self.next[self.pos[undo][0] as usize];
+        }
+        Some(Search::Linearizable)
+    }
+}
+
+/// Of a search that found a violation: its steps, and the time of the
+/// latest return at which it got stuck.
+#[derive(Clone, Copy)]
+struct Found {
+    steps: u64,
+    stuck: u64,
+}
+
+/// The (ops linearized, state) pairs already explored: the cache that
+/// keeps the search from doing the same work twice. An open-addressing
+/// table of entry numbers; each entry's set of ops is stored once, in
+/// `sets`, and only when new, so that a lookup neither hashes the set (its
+/// hash comes with it) nor copies it.
+struct Seen {
+    /// Per slot, an entry's hash and number + 1 (0: an empty slot); a
+    /// power of two long, at most half full. The hash is kept here so
+    /// that a probe reads one place.
+    slots: Vec<(u64, u32)>,
+    states: Vec<State>,
+    /// Entry `i`'s set is `sets[i * words..][..words]`.
+    sets: Vec<u64>,
+    words: usize,
+}
+
+impl Seen {
+    /// For a search of `ops` ops: most configurations seen are a few per
+    /// op, so that many slots to begin with, and a small history's many
+    /// tries (in [`shrink`]) do not each clear a large table.
+    fn new(words: usize, ops: usize) -> Seen {
+        Seen {
+            slots: vec![(0, 0); (4 * ops).next_power_of_two().max(16)],
+            states: Vec::new(),
+            sets: Vec::new(),
+            words,
+        }
+    }
+
+    /// Add (`set`, `state`), whose hash is `hash`; false if it was there.
+    fn insert(&mut self, hash: u64, state: State, set: &[u64]) -> bool {
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        loop {
+            let (h, slot) = self.slots[i];
+            if slot == 0 {
+                break;
+            }
+            let e = (slot - 1) as usize;
+            if h == hash
+                && self.states[e] == state
+                && (self.sets[e * self.words..][..self.words].iter())
+                    .zip(set)
+                    .all(|(a, b)| a == b)
+            {
+                return false;
+            }
+            i = (i + 1) & mask;
+        }
+        self.states.push(state);
+        self.slots[i] = (hash, self.states.len() as u32);
+        self.sets.extend_from_slice(set);
+        if self.states.len() * 2 > self.slots.len() {
+            self.grow();
+        }
+        true
+    }
+
+    fn grow(&mut self) {
+        let mut slots = vec![(0u64, 0u32); self.slots.len() * 2];
+        let mask = slots.len() - 1;
+        for &(hash, slot) in self.slots.iter().filter(|s| s.1 != 0) {
+            let mut i = hash as usize & mask;
+            while slots[i].1 != 0 {
+                i = (i + 1) & mask;
+            }
+            slots[i] = (hash, slot);
+        }
+        self.slots = slots;
+    }
+}
+
+/// SplitMix64's finalizer: a word whose bits each depend on all of `x`'s.
+/// Spreads small ids (states, op numbers) over the whole word, for
+/// [`Seen`]'s slots and [`Mix`].
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The hasher of [`Values::by_hash`], whose keys are hashes already: a
+/// word at a time, one multiply each, [`mix`] at the end — far cheaper
+/// than the standard SipHash, whose defence against chosen keys a checker
+/// does not need.
+#[derive(Default)]
+struct Mix(u64);
+
+impl Hasher for Mix {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            self.write_u64(u64::from_le_bytes(w.try_into().expect("8 bytes")));
+        }
+        let mut last = [0u8; 8];
+        let rest = words.remainder();
+        last[..rest.len()].copy_from_slice(rest);
+        self.write_u64(u64::from_le_bytes(last) ^ (rest.len() as u64) << 59);
+    }
+    fn write_u64(&mut self, n: u64) {
+        // FxHash's step (rustc's own hasher).
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    fn finish(&self) -> u64 {
+        mix(self.0)
+    }
 }
 
 /// A minimal non-linearizable sub-history of `ops` (known not to be
@@ -243,50 +911,240 @@ fn search(initial: Option<&str>, ops: &[LinOp], budget: u64) -> Search {
 /// is still a violation and leaves no read more unexplained than before (a
 /// read of a value no op left writes — dropping the write a read saw would
 /// only make up a different anomaly). The ops kept are each needed.
-fn shrink(initial: Option<&str>, ops: &[LinOp], budget: u64) -> Vec<usize> {
-    let mut keep: Vec<usize> = (0..ops.len()).collect();
+///
+/// Each try is a search, and a search of a history whose violation is
+/// gone can be long, so two cheaper cuts come first: the ops called after
+/// the violation shows ([`violating_prefix`]), then runs of ops dropped
+/// together ([`drop_runs`]). No try may take more than [`try_budget`]
+/// steps; one that runs out keeps its op.
+fn shrink(
+    initial: Option<&str>,
+    ops: &[LinOp],
+    mut prepared: Prepared,
+    budget: u64,
+    found: Found,
+) -> Vec<usize> {
+    let budget = try_budget(budget, found.steps);
+    let mut keep = violating_prefix(initial, ops, &mut prepared, budget, found.stuck);
+    keep = drop_runs(initial, ops, &mut prepared, keep, budget);
     let mut unexplained = unexplained_reads(initial, ops, &keep);
-    let mut i = 0;
-    while i < keep.len() {
-        let trial: Vec<usize> = (keep.iter().enumerate())
-            .filter(|&(j, _)| j != i)
-            .map(|(_, &k)| k)
-            .collect();
-        let sub: Vec<LinOp> = trial.iter().map(|&k| ops[k].clone()).collect();
-        let still = unexplained_reads(initial, ops, &trial);
-        if still <= unexplained && matches!(search(initial, &sub, budget), Search::Violation) {
-            keep = trial;
-            unexplained = still;
-        } else {
-            i += 1;
+    // Pass after pass until one removes nothing: a write kept because a
+    // read of its value was still there can go once that read has gone.
+    loop {
+        let before = keep.len();
+        let mut i = 0;
+        while i < keep.len() {
+            let trial: Vec<usize> = (keep.iter().enumerate())
+                .filter(|&(j, _)| j != i)
+                .map(|(_, &k)| k)
+                .collect();
+            let still = unexplained_reads(initial, ops, &trial);
+            if still <= unexplained && prepared.violates(&trial, budget) {
+                keep = trial;
+                unexplained = still;
+            } else {
+                i += 1;
+            }
         }
+        if keep.len() == before {
+            return keep;
+        }
+    }
+}
+
+/// Steps each try of [`shrink`] may take: `budget`, but no more than
+/// [`TRY_FACTOR`] times what the whole history's search took, or
+/// [`TRY_FLOOR`]. A sub-history is smaller but may be looser (the op that
+/// pinned the order gone), and 50 ops of concurrent appends can search for
+/// ever: without a bound a witness could cost minutes where the verdict
+/// cost milliseconds.
+fn try_budget(budget: u64, found_steps: u64) -> u64 {
+    budget.min(TRY_FLOOR.max(found_steps.saturating_mul(TRY_FACTOR)))
+}
+
+/// See [`try_budget`]: a try rarely needs more than the history took...
+const TRY_FACTOR: u64 = 4;
+/// ...and a small history's tries get at least this (a few milliseconds).
+const TRY_FLOOR: u64 = 100_000;
+
+/// The ops called up to the first instant at which the history, cut
+/// there, is already not linearizable — all of them when that would leave
+/// a read more unexplained (it saw a write called after the cut).
+///
+/// Cut at time `t`, a history keeps the ops called by `t`; those still
+/// running then become unknown outcomes, and their reads go. A cut of a
+/// linearizable history is linearizable (its linearization, stopped at
+/// `t`), so the cuts that are not form a suffix of the cut times. The
+/// search of the whole history got stuck at `stuck`, so every cut before
+/// it is linearizable, and the first cut that is not is nearly always at
+/// or just after it: tried first, then 2, 4, 8... cuts on, then bisected
+/// (each try a search as long as the history's). And if the cut is not
+/// linearizable, neither are its ops with their real outcomes.
+fn violating_prefix(
+    initial: Option<&str>,
+    ops: &[LinOp],
+    prepared: &mut Prepared,
+    budget: u64,
+    stuck: u64,
+) -> Vec<usize> {
+    let all: Vec<usize> = (0..ops.len()).collect();
+    let mut cuts: Vec<u64> = (ops.iter())
+        .filter_map(|o| o.ret)
+        .filter(|&t| t >= stuck)
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    // The first cut not linearizable; past the last, the whole history.
+    let mut violates = |i: usize| prepared.cut_violates(cuts[i], budget);
+    let (mut lo, mut hi) = (0, cuts.len());
+    let mut step = 1;
+    while lo < hi {
+        let i = lo + step - 1;
+        if i >= hi {
+            break;
+        }
+        if violates(i) {
+            hi = i;
+            break;
+        }
+        lo = i + 1;
+        step *= 2;
+    }
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if violates(mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    let Some(&t) = cuts.get(lo) else {
+        return all;
+    };
+    let keep: Vec<usize> = all.iter().copied().filter(|&k| ops[k].call <= t).collect();
+    if unexplained_reads(initial, ops, &keep) > unexplained_reads(initial, ops, &all) {
+        return all;
+    }
+    keep
+}
+
+/// `keep` with runs of ops dropped together while what is left stays a
+/// violation and explains as many reads: runs of half its length, then a
+/// quarter, down to two (Zeller's delta debugging, the complement half).
+/// A long history's witness is a few ops, most of them near each other: a
+/// run that goes in one try saves a try per op, and the tries after it
+/// search a smaller history.
+fn drop_runs(
+    initial: Option<&str>,
+    ops: &[LinOp],
+    prepared: &mut Prepared,
+    mut keep: Vec<usize>,
+    budget: u64,
+) -> Vec<usize> {
+    let mut unexplained = unexplained_reads(initial, ops, &keep);
+    let mut run = keep.len() / 2;
+    while run >= 2 {
+        let mut start = 0;
+        while start < keep.len() {
+            let end = (start + run).min(keep.len());
+            let trial: Vec<usize> = keep[..start].iter().chain(&keep[end..]).copied().collect();
+            let still = unexplained_reads(initial, ops, &trial);
+            if still <= unexplained && prepared.violates(&trial, budget) {
+                keep = trial;
+                unexplained = still;
+            } else {
+                start = end;
+            }
+        }
+        run /= 2;
     }
     keep
 }
 
 /// Reads among `ops[keep]` of a value that no op among them could have
-/// written (nor the initial value): a SET's value, an INCR's answer, any
-/// integer when an INCR's answer was lost.
+/// written (nor the initial value; nil: a DEL, or a key that began nil): a SET's value, a compare-and-set's
+/// new value, an INCR's answer, any integer when an INCR's answer was
+/// lost, any such value (or nil) followed by APPENDs' suffixes. A
+/// compare-and-set told it swapped read the value it expected.
 fn unexplained_reads(initial: Option<&str>, ops: &[LinOp], keep: &[usize]) -> usize {
     let kept = || keep.iter().map(|&k| &ops[k]);
     let any_int = kept().any(|o| o.action == Action::Incr(None));
-    let written: HashSet<String> = kept()
+    let answers: Vec<String> = kept()
         .filter_map(|o| match &o.action {
-            Action::Write(Some(v)) => Some(v.clone()),
             Action::Incr(Some(a)) => Some(a.to_string()),
             _ => None,
         })
-        .chain(initial.map(str::to_string))
         .collect();
+    let written: Strings = kept()
+        .filter_map(|o| match &o.action {
+            Action::Write(Some(v)) | Action::Cas { new: v, .. } => Some(v.as_str()),
+            _ => None,
+        })
+        .chain(answers.iter().map(String::as_str))
+        .chain(initial)
+        .collect();
+    let suffixes: HashSet<&[u8], BuildHasherDefault<Mix>> = kept()
+        .filter_map(|o| match &o.action {
+            Action::Append(s) => Some(s.as_bytes()),
+            _ => None,
+        })
+        .collect();
+    // nil: the initial state, or a DEL's.
+    let nil = initial.is_none() || kept().any(|o| o.action == Action::Write(None));
     kept()
         .filter(|o| match &o.action {
-            Action::Read(Some(v)) => {
-                let could = written.contains(v) || (any_int && v.parse::<i64>().is_ok());
-                !could
-            }
+            Action::Read(v)
+            | Action::Cas {
+                expect: v,
+                ok: Some(true),
+                ..
+            } => match v {
+                None => !nil,
+                Some(v) => {
+                    let could = written.contains(v.as_str())
+                        || (any_int && v.parse::<i64>().is_ok())
+                        || appended(v.as_bytes(), nil, &written, &suffixes);
+                    !could
+                }
+            },
             _ => false,
         })
         .count()
+}
+
+/// The values ops wrote, for [`unexplained_reads`] (the fast hasher: it
+/// runs for every try of [`shrink`]).
+type Strings<'a> = HashSet<&'a str, BuildHasherDefault<Mix>>;
+
+/// Whether `v` is a value in `written` (or nil, as empty, if `nil`)
+/// followed by one or more of `suffixes`, each any number of times.
+fn appended(
+    v: &[u8],
+    nil: bool,
+    written: &Strings,
+    suffixes: &HashSet<&[u8], BuildHasherDefault<Mix>>,
+) -> bool {
+    if suffixes.is_empty() {
+        return false;
+    }
+    let mut lengths: Vec<usize> = suffixes.iter().map(|s| s.len()).collect();
+    lengths.sort_unstable();
+    lengths.dedup();
+    // ends[i]: v[..i] is such a value, or (without a suffix yet) a base.
+    let mut ends = vec![false; v.len() + 1];
+    ends[0] = nil;
+    for w in written.iter().filter(|w| v.starts_with(w.as_bytes())) {
+        ends[w.len()] = true;
+    }
+    for i in 1..=v.len() {
+        ends[i] = ends[i]
+            || (lengths.iter())
+                .any(|&l| l > 0 && l <= i && ends[i - l] && suffixes.contains(&v[i - l..i]));
+    }
+    // At least one suffix: a base alone is a written value, not an append.
+    (lengths.iter()).any(|&l| {
+        l > 0 && l <= v.len() && ends[v.len() - l] && suffixes.contains(&v[v.len() - l..])
+    })
 }
 
 #[cfg(test)]
@@ -442,6 +1300,36 @@ mod tests {
         );
     }
 
+    /// A witness keeps the DEL a nil read saw, and loses a write once the
+    /// read that needed it has gone.
+    #[test]
+    fn a_witness_explains_its_nils_and_keeps_nothing_it_does_not_need() {
+        let del = |call, ret| LinOp {
+            call,
+            ret: Some(ret),
+            action: Action::Write(None),
+        };
+        // nil read after a SET that followed the DEL: stale, with the DEL.
+        let h = [del(0, 1), w(2, 3, "a"), r(4, 5, None)];
+        assert_eq!(
+            check_key(Some("init"), &h, B),
+            KeyVerdict::Violation {
+                witness: vec![0, 1, 2]
+            }
+        );
+        // A nil no DEL explains: the read alone, whatever came before it.
+        let h = [
+            w(0, 1, "a"),
+            r(2, 3, Some("a")),
+            w(4, 5, "b"),
+            r(6, 7, None),
+        ];
+        assert_eq!(
+            check_key(Some("init"), &h, B),
+            KeyVerdict::Violation { witness: vec![3] }
+        );
+    }
+
     /// Hundreds of concurrent writes of distinct values, every one timed
     /// out, and reads no order explains: the search cannot finish and says
     /// so within its budget.
@@ -473,5 +1361,188 @@ mod tests {
             h.push(r(4 * i + 1, 4 * i + 3, Some(&format!("v{i}"))));
         }
         assert_eq!(check_key(None, &h, 100_000), KeyVerdict::Linearizable);
+    }
+
+    fn cas(call: u64, ret: Option<u64>, expect: &str, new: &str, ok: Option<bool>) -> LinOp {
+        LinOp {
+            call,
+            ret,
+            action: Action::Cas {
+                expect: Some(expect.into()),
+                new: new.into(),
+                ok,
+            },
+        }
+    }
+    fn append(call: u64, ret: u64, s: &str) -> LinOp {
+        LinOp {
+            call,
+            ret: Some(ret),
+            action: Action::Append(s.into()),
+        }
+    }
+
+    /// etcd's compare-and-set as Jepsen records it: a swap told ok found
+    /// its value, one told it failed did not, one whose answer was lost
+    /// did either.
+    #[test]
+    fn compare_and_set_swaps_only_what_it_expects() {
+        let h = [
+            w(0, 1, "1"),
+            cas(2, Some(3), "1", "2", Some(true)),
+            cas(4, Some(5), "1", "3", Some(false)),
+            r(6, 7, Some("2")),
+        ];
+        assert_eq!(check_key(None, &h, B), KeyVerdict::Linearizable);
+        // From nil: expecting a value fails.
+        let h = [cas(0, Some(1), "1", "2", Some(false)), r(2, 3, None)];
+        assert_eq!(check_key(None, &h, B), KeyVerdict::Linearizable);
+        // Lost answers: it swapped, or it did not.
+        for seen in ["1", "2"] {
+            let h = [
+                w(0, 1, "1"),
+                cas(2, None, "1", "2", None),
+                r(10, 11, Some(seen)),
+            ];
+            assert_eq!(check_key(None, &h, B), KeyVerdict::Linearizable, "{seen}");
+        }
+        // Two swaps concurrent with each other, from 1: one wins.
+        let h = [
+            w(0, 1, "1"),
+            cas(2, Some(6), "1", "2", Some(true)),
+            cas(3, Some(5), "1", "3", Some(false)),
+            r(7, 8, Some("2")),
+        ];
+        assert_eq!(check_key(None, &h, B), KeyVerdict::Linearizable);
+    }
+
+    #[test]
+    fn a_compare_and_set_that_contradicts_the_value_is_a_violation() {
+        // Told it failed, though the value was what it expected.
+        let h = [w(0, 1, "1"), cas(2, Some(3), "1", "2", Some(false))];
+        assert_eq!(
+            check_key(None, &h, B),
+            KeyVerdict::Violation {
+                witness: vec![0, 1]
+            }
+        );
+        // Both swaps from 1 told ok: only one can have found 1.
+        let h = [
+            w(0, 1, "1"),
+            cas(2, Some(6), "1", "2", Some(true)),
+            cas(3, Some(5), "1", "3", Some(true)),
+        ];
+        assert_eq!(
+            check_key(None, &h, B),
+            KeyVerdict::Violation {
+                witness: vec![0, 1, 2]
+            }
+        );
+        // A lost answer cannot make a value it does not write.
+        let h = [
+            w(0, 1, "1"),
+            cas(2, None, "1", "2", None),
+            r(10, 11, Some("3")),
+        ];
+        assert!(matches!(
+            check_key(None, &h, B),
+            KeyVerdict::Violation { .. }
+        ));
+    }
+
+    /// APPEND as Redis has it: nil appended to is the suffix; concurrent
+    /// appends in either order.
+    #[test]
+    fn appends_concatenate_in_some_order() {
+        let h = [append(0, 1, "a"), append(2, 3, "b"), r(4, 5, Some("ab"))];
+        assert_eq!(check_key(None, &h, B), KeyVerdict::Linearizable);
+        let h = [append(0, 10, "x"), append(1, 9, "y"), r(11, 12, Some("yx"))];
+        assert_eq!(check_key(Some(""), &h, B), KeyVerdict::Linearizable);
+        // A DEL empties it; a SET replaces what was appended.
+        let del = LinOp {
+            call: 2,
+            ret: Some(3),
+            action: Action::Write(None),
+        };
+        let h = [
+            append(0, 1, "a"),
+            del,
+            append(4, 5, "b"),
+            r(6, 7, Some("b")),
+        ];
+        assert_eq!(check_key(None, &h, B), KeyVerdict::Linearizable);
+        let h = [w(0, 1, "s"), append(2, 3, "t"), r(4, 5, Some("st"))];
+        assert_eq!(check_key(None, &h, B), KeyVerdict::Linearizable);
+    }
+
+    #[test]
+    fn appends_seen_out_of_order_are_a_violation() {
+        // x then y, read as y then x.
+        let h = [append(0, 1, "x"), append(2, 3, "y"), r(4, 5, Some("yx"))];
+        assert_eq!(
+            check_key(None, &h, B),
+            KeyVerdict::Violation {
+                witness: vec![0, 1, 2]
+            }
+        );
+        // An append lost: both acknowledged, one read back.
+        let h = [append(0, 5, "x"), append(1, 6, "y"), r(7, 8, Some("x"))];
+        assert!(matches!(
+            check_key(None, &h, B),
+            KeyVerdict::Violation { .. }
+        ));
+    }
+
+    /// A stale read at the end of a long history: the witness is its few
+    /// ops, found by cutting the history where the violation shows and
+    /// dropping runs, not by a search per op.
+    #[test]
+    fn a_late_violation_in_a_long_history_has_a_small_witness() {
+        let mut h = Vec::new();
+        for i in 0..2_000u64 {
+            h.push(w(4 * i, 4 * i + 2, &format!("v{i}")));
+            h.push(r(4 * i + 1, 4 * i + 3, Some(&format!("v{i}"))));
+        }
+        let end = 4 * 2_000;
+        h.push(r(end, end + 1, Some("v1998")));
+        h.push(w(end + 2, end + 3, "after"));
+        let t = std::time::Instant::now();
+        assert_eq!(
+            check_key(None, &h, B),
+            KeyVerdict::Violation {
+                witness: vec![3_996, 3_998, 4_000]
+            },
+            "v1998 written, v1999 written, v1998 read"
+        );
+        assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    /// Keys decided together: a violation on an easy key is found though
+    /// another key's search cannot end; the verdict names that key.
+    #[test]
+    fn keys_take_turns_so_a_hard_key_hides_no_violation() {
+        let hard: Vec<LinOp> = (0..40)
+            .map(|i| LinOp {
+                call: i,
+                ret: None,
+                action: Action::Write(Some(format!("v{i}"))),
+            })
+            .chain([r(1000, 1001, Some("never"))])
+            .collect();
+        let fine = [w(0, 1, "a"), r(2, 3, Some("a"))];
+        let stale = [w(0, 1, "a"), w(2, 3, "b"), r(4, 5, Some("a"))];
+        let keys: [(Option<&str>, &[LinOp]); 3] = [(None, &hard), (None, &fine), (None, &stale)];
+        let t = std::time::Instant::now();
+        assert_eq!(
+            decide_keys(&keys, u64::MAX),
+            KeysVerdict::Violation { key: 2 }
+        );
+        assert!(t.elapsed() < std::time::Duration::from_secs(5));
+        assert_eq!(
+            decide_keys(&keys[..2], 50_000),
+            KeysVerdict::Unknown { keys: vec![0] }
+        );
+        assert_eq!(decide_keys(&keys[1..2], B), KeysVerdict::Linearizable);
+        assert_eq!(decide_keys(&[], B), KeysVerdict::Linearizable);
     }
 }

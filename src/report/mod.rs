@@ -34,6 +34,7 @@ mod figures;
 pub(crate) mod html;
 mod junit;
 mod libraries;
+pub mod linearizability;
 mod locks;
 pub(crate) mod markdown;
 /// The nightly's summary, index and JUnit, from the drills' reports.

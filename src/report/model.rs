@@ -100,6 +100,11 @@ pub struct Report {
     /// timeline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sentinel: Option<super::sentinel::SentinelReport>,
+    /// Every key's history against one copy of the key: keys decided,
+    /// violations and their smallest counter-examples; absent for a drill
+    /// with no key/value workload (and in runs checked before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linearizability: Option<super::linearizability::LinearizabilityReport>,
 }
 
 /// The clients of one region and what they saw.
@@ -768,6 +773,11 @@ pub enum Figure {
     NoAnswer { why: String },
     /// Measured or not, it cannot be trusted: the SLO is `unknown`.
     Unknown { value: Option<f64>, why: String },
+    /// At least `value`, and maybe more: what was established is a floor
+    /// (violations found among the keys decided, others undecided). It
+    /// breaks a maximum it is already over, meets a minimum it already
+    /// reaches, and is `unknown` otherwise.
+    AtLeast { value: f64, why: String },
 }
 
 /// What a scenario written to show a hazard expects, and whether the run
@@ -953,6 +963,22 @@ pub fn evaluate_slos(
                 ),
                 Figure::NoAnswer { why } => (None, Verdict::Fail, Some(why)),
                 Figure::Unknown { value, why } => (value, Verdict::Unknown, Some(why)),
+                Figure::AtLeast { value, why } => {
+                    let settled = match bound {
+                        Bound::AtMost => !bound.holds(value, limit),
+                        Bound::AtLeast => bound.holds(value, limit),
+                    };
+                    let result = match (settled, bound) {
+                        (false, _) => Verdict::Unknown,
+                        (true, Bound::AtMost) => Verdict::Fail,
+                        (true, Bound::AtLeast) => Verdict::Pass,
+                    };
+                    (
+                        Some(value),
+                        result,
+                        Some(format!("at least {value}: {why}")),
+                    )
+                }
             };
             SloResult {
                 name: name.clone(),

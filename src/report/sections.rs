@@ -23,6 +23,9 @@ pub(super) fn body(r: &Report) -> Vec<Section> {
         out.push(super::stampede::section(st));
     }
     out.push(super::faults::section(r));
+    if let Some(l) = &r.linearizability {
+        out.push(super::linearizability::section(l));
+    }
     if let Some(s) = &r.sentinel {
         out.push(super::sentinel::section(s));
     }

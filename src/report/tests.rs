@@ -206,6 +206,7 @@ pub(crate) fn sample() -> Report {
         op_log: None,
         attached: None,
         sentinel: None,
+        linearizability: None,
         reference: Some(ReferenceSummary {
             interval_ms: 5,
             ping_ms: BTreeMap::from([(

@@ -45,6 +45,23 @@ pub(crate) fn charts(r: &Report) -> Vec<Chart> {
             primaries_chart(r, s),
         ));
     }
+    if let Some(l) = &r.linearizability {
+        const IDS: [&str; 3] = [
+            "linearizability-1",
+            "linearizability-2",
+            "linearizability-3",
+        ];
+        for (w, id) in l.witnesses.iter().zip(IDS) {
+            all.push(chart(
+                id,
+                &format!(
+                    "Not linearizable: {} — the smallest set of its {} ops no single copy explains (each op a bar from its send to its answer; a pale bar's outcome is unknown; fault windows shaded)",
+                    w.key, w.ops_on_key
+                ),
+                super::linearizable::witness_chart(r, w),
+            ));
+        }
+    }
     all.extend([
         chart("downtime", "Downtime per shard", downtime_chart(r)),
         chart("failover", "Failover timeline", failover_chart(r)),

@@ -9,6 +9,7 @@ mod binned;
 mod charts;
 mod cluster;
 mod draw;
+mod linearizable;
 mod per_second;
 mod scatter;
 mod stampede;

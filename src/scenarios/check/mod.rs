@@ -36,6 +36,7 @@ mod data;
 mod downtime;
 mod faults;
 mod libraries;
+mod linearizability;
 mod links;
 mod run;
 mod verdict;
@@ -99,6 +100,9 @@ pub(crate) struct Sections {
     pub links: Vec<LinkReport>,
     /// The Sentinels' timelines (`None` without Sentinels).
     pub sentinel: Option<crate::report::sentinel::SentinelReport>,
+    /// Every key's history against one copy of it (`None` without a
+    /// key/value workload).
+    pub linearizability: Option<crate::report::linearizability::LinearizabilityReport>,
     pub incomplete: Incomplete,
 }
 
@@ -118,6 +122,7 @@ pub(crate) fn compose(run: &Run) -> Sections {
         locks: Locks.check(run),
         links: links::Links.check(run),
         sentinel: checker::sentinel::check(r, run.history, run.stored.sentinel.as_ref()),
+        linearizability: linearizability::Linearizability.check(run),
         incomplete: Incomplete {
             history: clients::history_incomplete(&r.engine),
             watch: (!run.stored.watch.truncated.is_empty()).then(|| {
@@ -201,6 +206,7 @@ pub fn check(s: &Stored) -> Report {
         op_log: Some(report::OpLog::of(&s.history)),
         attached: r.attached.clone(),
         sentinel: sections.sentinel,
+        linearizability: sections.linearizability,
     }
 }
 
@@ -304,7 +310,7 @@ mod tests {
 
     /// A minimal record: one phase, no ops, `max_lost_writes: 0` (an SLO's
     /// old name, as a run stored before the rename has it).
-    fn record(faults: serde_json::Value) -> Record {
+    pub(super) fn record(faults: serde_json::Value) -> Record {
         let topology = serde_json::json!({"name": "t", "run_id": "r", "runtime": "process",
             "kind": "cluster", "nodes": [], "cluster": null});
         serde_json::from_value(serde_json::json!({
@@ -325,7 +331,7 @@ mod tests {
 
     /// `record` with no op and one key, read back as it was loaded: its
     /// lost-write figures are measured (0).
-    fn stored(record: Record) -> Stored {
+    pub(super) fn stored(record: Record) -> Stored {
         Stored {
             record,
             history: Vec::new(),

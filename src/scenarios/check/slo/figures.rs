@@ -64,6 +64,7 @@ pub(super) fn stampede_figure(
             value: match figure(s) {
                 Figure::Measured(v) => Some(v),
                 Figure::Unknown { value, .. } => value,
+                Figure::AtLeast { value, .. } => Some(value),
                 Figure::NoAnswer { .. } => None,
             },
             why: format!(
@@ -280,4 +281,49 @@ pub(super) fn sentinel_failover(f: &Sections) -> Figure {
         || not_measured("no fault hit the primary"),
         Figure::Measured,
     )
+}
+
+/// The linearizability checker's count of keys no order explains: a floor
+/// when some key was never read or its search ran out.
+pub(super) fn linearizability(f: &Sections) -> Figure {
+    let Some(l) = &f.linearizability else {
+        return Figure::Unknown {
+            value: None,
+            why: "the drill ran no key/value workload".into(),
+        };
+    };
+    if let Some((_, why)) = l.unknown.first_key_value() {
+        return Figure::Unknown {
+            value: None,
+            why: why.clone(),
+        };
+    }
+    if l.keys_checked == 0 || l.keys_unread == l.keys_checked {
+        return Figure::Unknown {
+            value: None,
+            why: "no key was read, not even at the end: writes alone are always linearizable"
+                .into(),
+        };
+    }
+    let mut why = Vec::new();
+    if l.keys_undecided > 0 {
+        why.push(format!(
+            "{} of {} keys undecided within the search budget",
+            l.keys_undecided, l.keys_checked
+        ));
+    }
+    if l.keys_unread > 0 {
+        why.push(format!(
+            "{} keys never read, not even at the end",
+            l.keys_unread
+        ));
+    }
+    if why.is_empty() {
+        count(l.violations)
+    } else {
+        Figure::AtLeast {
+            value: l.violations as f64,
+            why: why.join("; "),
+        }
+    }
 }

@@ -92,6 +92,25 @@ pub fn unmeasurable(name: &str, s: &crate::scenarios::Scenario) -> Option<String
         "max_torn_groups" => kv("`txn`", mix.txn),
         "max_zombie_reads" | "max_early_expiries" => kv("`set_ttl`", mix.set_ttl),
         "max_stale_reads" | "max_staleness_ms" => kv("`get`", mix.get),
+        "max_linearizability_violations" if !s.kv => {
+            Some("the drill runs no key/value workload".to_string())
+        }
+        "max_linearizability_violations" => s
+            .topology
+            .nodes
+            .iter()
+            .find(|n| {
+                n.config.get("maxmemory-policy").is_some_and(|p| {
+                    crate::checker::eviction::Eviction::of(p)
+                        == crate::checker::eviction::Eviction::AllKeys
+                })
+            })
+            .map(|n| {
+                format!(
+                    "node `{}` evicts any key (`maxmemory-policy`): a key that can vanish on its own is not one copy of a register",
+                    n.name
+                )
+            }),
         "max_app_write_downtime_ms" => kv("write (set, incr, del, set_ttl, txn)", writes),
         "max_probe_downtime_ms" | "max_probe_failed_ops" => (s.kv
             && s.workload.probe_clients == 0)
@@ -205,7 +224,7 @@ impl Sections {
 /// its value and why.
 fn distrusted(figure: Figure, incomplete: Option<&String>) -> Figure {
     match (figure, incomplete) {
-        (Figure::Measured(v), Some(why)) => Figure::Unknown {
+        (Figure::Measured(v) | Figure::AtLeast { value: v, .. }, Some(why)) => Figure::Unknown {
             value: Some(v),
             why: why.clone(),
         },

@@ -152,6 +152,16 @@ pub const SLOS: &[Slo] = &[
         },
     },
     Slo {
+        name: "max_linearizability_violations",
+        unit: "keys",
+        bound: Bound::AtMost,
+        reads: "keys whose history (every client's GET, SET, DEL, INCR, MULTI/EXEC and MGET on it, replica reads too, and the value read back at the end) no single copy of the key explains, each op taking effect between its send and its answer (an indeterminate one any time after its send, or never)",
+        unknown: "no key was checked, or the eviction policy may evict any key; a key never read or undecided within the search budget makes the count a floor (`at least`): it fails a limit it is already over, and is `unknown` under it",
+        source: Source::History,
+        on: EVERY_KIND,
+        figure: linearizability,
+    },
+    Slo {
         name: "max_staleness_ms",
         unit: "ms",
         bound: Bound::AtMost,

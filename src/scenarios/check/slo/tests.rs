@@ -212,6 +212,12 @@ fn every_slo_fails_over_its_limit() {
     f.reshard = Some(reshard);
     f.locks = Some(locks);
     f.sentinel = Some(sentinels_switching_after(3.0));
+    f.linearizability = Some(crate::report::linearizability::LinearizabilityReport {
+        keys_checked: 10,
+        keys_linearizable: 7,
+        violations: 3,
+        ..Default::default()
+    });
     // A ratio and a share: their own tests.
     for slo in SLOS
         .iter()
@@ -435,6 +441,11 @@ fn an_incomplete_source_makes_its_figures_unknown() {
     }
     workload.app.ops_ok = 3;
     let mut f = figures(&checks, &workload, &downtime, &[]);
+    f.linearizability = Some(crate::report::linearizability::LinearizabilityReport {
+        keys_checked: 1,
+        keys_linearizable: 1,
+        ..Default::default()
+    });
     f.incomplete.history = Some("12 ops dropped at the stop".into());
     for slo in SLOS {
         let figure = f.of(slo.name);
