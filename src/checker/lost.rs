@@ -105,8 +105,10 @@ struct KeyWrites<'a> {
     counter: bool,
 }
 
-/// Whether a non-ok write may have applied.
-fn uncertain(op: &Op) -> bool {
+/// Whether a non-ok write may have applied: a timeout, or a failure in a
+/// client that retries inside its library (an earlier try may have applied).
+/// The linearizability checker reads the same rule.
+pub(crate) fn uncertain(op: &Op) -> bool {
     match op.outcome {
         Outcome::Ok => false,
         Outcome::Indeterminate { .. } => true,

@@ -85,12 +85,14 @@ impl KeyHistory {
 /// was answered ok; `None` when it may have happened at any time after it
 /// was sent, or never. `Err` when it certainly did not happen (a failure
 /// in a client that does not retry) — it is left out.
+/// The rule is the lost-write checker's ([`crate::checker::lost::uncertain`]).
 fn returned(op: &Op) -> Result<Option<u64>, ()> {
-    match op.outcome {
-        Outcome::Ok => Ok(Some(op.end_ns.max(op.sent_ns))),
-        Outcome::Indeterminate { .. } => Ok(None),
-        Outcome::Fail { .. } if op.mode.retries() => Ok(None),
-        Outcome::Fail { .. } => Err(()),
+    if op.is_ok() {
+        Ok(Some(op.end_ns.max(op.sent_ns)))
+    } else if crate::checker::lost::uncertain(op) {
+        Ok(None)
+    } else {
+        Err(())
     }
 }
 
