@@ -239,6 +239,12 @@ fn figure_in(r: &Report, name: &str) -> Option<f64> {
         | "max_early_expiries" => None,
         // Nor eviction: no hot keys' miss ratio.
         "max_hot_miss_ratio_rise" => None,
+        "max_linearizability_violations" => {
+            let l = r.linearizability.as_ref().expect("a key/value workload ran");
+            // Every key decided and read: the figure is exact, not a floor.
+            assert_eq!((l.keys_undecided, l.keys_unread), (0, 0), "{l:?}");
+            Some(l.violations as f64)
+        }
         "max_stale_reads" => Some(c.stale.as_ref().expect("GETs ran").stale_reads as f64),
         "max_staleness_ms" => Some(c.stale.as_ref().expect("GETs ran").staleness_ms.max),
         "max_p99_during_over_baseline" => Some(p99("during")? / p99("baseline")?),
@@ -343,6 +349,11 @@ fn every_slo_fails_end_to_end_and_a_stored_run_checks_again_to_the_same_report()
     // (an incomplete source would make them `unknown`, rightly).
     let e = &r.workload.engine;
     assert_eq!((e.unrecorded, e.dropped_at_stop), (0, 0), "{e:?}");
+
+    // The linearizability search's time, measured by `run` and kept in the
+    // folder (check-run reads it back: the report stays the folder's).
+    let took = r.linearizability.as_ref().and_then(|l| l.took_ms);
+    assert!(took.is_some_and(|ms| ms > 0.0), "{took:?}");
 
     // The stored run checks again to the same report, byte for byte, and
     // the same exit code.

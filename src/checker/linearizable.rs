@@ -42,8 +42,10 @@
 //! `benches/lin.rs` checks Porcupine's own test histories with it and with
 //! Porcupine, side by side (`just bench-lin`).
 
-use std::collections::{HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 /// What an op did to the key, as the client saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,46 +164,83 @@ pub enum KeysVerdict {
     },
 }
 
-/// Steps a key searches in [`decide_keys`] before the next key's turn:
-/// enough that most keys decide in their first turn, few enough that a
-/// hard key delays a violation on an easy one by about a millisecond per
-/// turn.
-const TURN: u64 = 4_096;
+/// Steps a key searches in [`decide_keys`] per turn: small enough that a
+/// hard key delays a violation on an easy one by well under a millisecond
+/// per turn, large enough that taking turns costs nothing next to the
+/// steps.
+const TURN: u64 = 1_024;
+
+/// The first turns, taken on the calling thread: most keys of a drill end
+/// within them.
+const FIRST_TURN: u64 = 256;
+
+/// Turns the calling thread takes alone after the first, before the other
+/// cores join (a few milliseconds): a history that decides by then is not
+/// worth a thread, nor the wait at the end for one whose core another
+/// program took.
+const SOLO_TURNS: usize = 32;
 
 /// Whether every key's history is linearizable, each key with at most
-/// `budget` steps. The keys take turns of [`TURN`] steps, in rounds: one
-/// key whose search explodes (dozens of concurrent appends whose order no
-/// read pins down) would otherwise hide, for as long as its budget lasts,
-/// a violation that another key shows in a few steps. After the first
-/// round (where most keys end: threads would cost more than they save)
-/// the turns of a round run on every core, and the round's first key in
-/// key order that is found not linearizable ends the check — the same key
-/// however the turns were spread over the cores. [`check_key`] on that
-/// key then gives its witness.
+/// `budget` steps. The keys take turns of [`TURN`] steps: one key whose
+/// search explodes (dozens of concurrent appends whose order no read
+/// pins down) would otherwise hide, for as long as its budget lasts, a
+/// violation that another key shows in a few steps. The keys with the
+/// fewest turns go first; after [`SOLO_TURNS`] turns every core takes
+/// turns, without waiting for each other. The key found not linearizable
+/// in the fewest turns (the first in key order among those) is the verdict
+/// — the same key however the turns fell on the cores. [`check_key`] on
+/// that key then gives its witness.
 pub fn decide_keys(keys: &[(Option<&str>, &[LinOp])], budget: u64) -> KeysVerdict {
-    // Keys still searching, in key order; the first round starts each.
-    let mut searching: Vec<(usize, Option<KeySearch>)> =
-        (0..keys.len()).map(|k| (k, None)).collect();
-    let mut unknown = Vec::new();
-    let mut threads = 1;
-    while !searching.is_empty() {
-        let mut still = Vec::with_capacity(searching.len());
-        for (key, turn) in round(keys, budget, searching, threads) {
-            match turn {
-                Ok(search) => still.push((key, Some(search))),
-                Err(Search::Linearizable) => {}
-                Err(Search::Violation) => return KeysVerdict::Violation { key },
-                Err(Search::OutOfBudget(_)) => unknown.push(key),
-            }
+    let turn = |key: usize, search: Option<KeySearch>, steps: u64| {
+        let (initial, ops) = keys[key];
+        let mut search = search.unwrap_or_else(|| KeySearch::new(initial, ops, budget));
+        let end = search.run(steps);
+        end.map_or(Ok(search), Err)
+    };
+    let mut turns = Turns {
+        next: BinaryHeap::new(),
+        parked: (0..keys.len()).map(|_| None).collect(),
+        first: None,
+        running: 0,
+        unknown: Vec::new(),
+        panic: None,
+    };
+    for key in 0..keys.len() {
+        turns.end_turn(key, 1, turn(key, None, FIRST_TURN));
+        if let Some((_, key)) = turns.first {
+            return KeysVerdict::Violation { key };
         }
-        searching = still;
-        threads = cores();
     }
-    if unknown.is_empty() {
-        KeysVerdict::Linearizable
+    let shared = (Mutex::new(turns), Condvar::new());
+    let each = |key, search| turn(key, Some(search), TURN);
+    take_turns(&shared, &each, Some(SOLO_TURNS));
+    let left = lock(&shared.0).next.len();
+    let helpers = cores().saturating_sub(1).min(left.saturating_sub(1));
+    if helpers > 0 {
+        std::thread::scope(|s| {
+            for _ in 0..helpers {
+                s.spawn(|| take_turns(&shared, &each, None));
+            }
+            take_turns(&shared, &each, None);
+        });
     } else {
-        unknown.sort_unstable();
-        KeysVerdict::Unknown { keys: unknown }
+        take_turns(&shared, &each, None);
+    }
+    let turns = shared
+        .0
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(panic) = turns.panic {
+        std::panic::resume_unwind(panic);
+    }
+    match turns.first {
+        Some((_, key)) => KeysVerdict::Violation { key },
+        None if turns.unknown.is_empty() => KeysVerdict::Linearizable,
+        None => {
+            let mut keys = turns.unknown;
+            keys.sort_unstable();
+            KeysVerdict::Unknown { keys }
+        }
     }
 }
 
@@ -212,37 +251,90 @@ fn cores() -> usize {
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
-/// A turn of each search, started if it was not, on up to `threads`
-/// threads; in key order, each search to go on or its end.
-fn round(
-    keys: &[(Option<&str>, &[LinOp])],
-    budget: u64,
-    searching: Vec<(usize, Option<KeySearch>)>,
-    threads: usize,
-) -> Vec<(usize, Result<KeySearch, Search>)> {
-    let turn = |(key, search): (usize, Option<KeySearch>)| {
-        let (initial, ops) = keys[key];
-        let mut search = search.unwrap_or_else(|| KeySearch::new(initial, ops, budget));
-        let end = search.run(TURN);
-        (key, end.map_or(Ok(search), Err))
-    };
-    let threads = threads.min(searching.len());
-    if threads < 2 {
-        return searching.into_iter().map(turn).collect();
+/// The keys' turns in [`decide_keys`], shared by the threads.
+struct Turns {
+    /// (turns taken, key) of each key parked between turns, fewest first.
+    next: BinaryHeap<Reverse<(u32, usize)>>,
+    parked: Vec<Option<KeySearch>>,
+    /// (turns, key) of the violation found in the fewest turns so far.
+    /// A key whose next turn would come after it needs no more turns.
+    first: Option<(u32, usize)>,
+    /// Turns being taken.
+    running: usize,
+    unknown: Vec<usize>,
+    /// A thread's panic, raised again in the caller.
+    panic: Option<Box<dyn std::any::Any + Send>>,
+}
+
+impl Turns {
+    /// Record how the `taken`th turn of `key` ended.
+    fn end_turn(&mut self, key: usize, taken: u32, end: Result<KeySearch, Search>) {
+        match end {
+            Ok(search) => {
+                self.parked[key] = Some(search);
+                self.next.push(Reverse((taken, key)));
+            }
+            Err(Search::Linearizable) => {}
+            Err(Search::Violation) => {
+                self.first = Some(self.first.map_or((taken, key), |f| f.min((taken, key))));
+            }
+            Err(Search::OutOfBudget(_)) => self.unknown.push(key),
+        }
     }
-    // Each thread takes the next search until none is left.
-    let queue = std::sync::Mutex::new(searching.into_iter());
-    let next = || queue.lock().expect("no thread panics holding it").next();
-    let mut done: Vec<_> = std::thread::scope(|s| {
-        let threads: Vec<_> = (0..threads)
-            .map(|_| s.spawn(|| std::iter::from_fn(next).map(turn).collect::<Vec<_>>()))
-            .collect();
-        (threads.into_iter())
-            .flat_map(|t| t.join().expect("a search does not panic"))
-            .collect()
-    });
-    done.sort_unstable_by_key(|&(key, _)| key);
-    done
+
+    /// The next turn worth taking: (turns taken, key, its search).
+    fn take(&mut self) -> Option<(u32, usize, KeySearch)> {
+        while let Some(Reverse((taken, key))) = self.next.pop() {
+            let search = self.parked[key].take().expect("a key in `next` is parked");
+            if self.first.is_none_or(|first| (taken + 1, key) < first) {
+                return Some((taken, key, search));
+            }
+        }
+        None
+    }
+}
+
+/// One thread's share of [`decide_keys`]: take the next turn until no turn
+/// is left to take and none is being taken (one being taken may park its
+/// key again), or `at_most` turns.
+fn take_turns(
+    shared: &(Mutex<Turns>, Condvar),
+    turn: &(dyn Fn(usize, KeySearch) -> Result<KeySearch, Search> + Sync),
+    at_most: Option<usize>,
+) {
+    let (turns, changed) = shared;
+    let mut state = lock(turns);
+    let mut mine = 0;
+    loop {
+        if state.panic.is_some() || at_most.is_some_and(|n| mine == n) {
+            break;
+        }
+        let Some((taken, key, search)) = state.take() else {
+            if state.running == 0 {
+                break;
+            }
+            state = changed.wait(state).unwrap_or_else(PoisonError::into_inner);
+            continue;
+        };
+        state.running += 1;
+        mine += 1;
+        drop(state);
+        let end = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| turn(key, search)));
+        state = lock(turns);
+        state.running -= 1;
+        match end {
+            Ok(end) => state.end_turn(key, taken + 1, end),
+            Err(panic) => state.panic = Some(panic),
+        }
+        changed.notify_all();
+    }
+    changed.notify_all();
+}
+
+/// A lock that a panic elsewhere does not poison for good: a panic in a
+/// turn is caught, and handed to the caller.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The register's value: an interned string's id, or [`NIL`].
@@ -266,6 +358,8 @@ const NIL: State = u32::MAX;
 #[derive(Default)]
 struct Values {
     values: Vec<Value>,
+    /// The bytes of the values that are not appends.
+    bytes: Vec<Box<[u8]>>,
     /// A value's hash → the last id with that hash, each id chaining to
     /// the one before (`Value::same_hash`, `NIL`: none).
     by_hash: HashMap<u64, State, BuildHasherDefault<Mix>>,
@@ -282,22 +376,22 @@ struct Values {
     scratch: [Vec<u8>; 2],
 }
 
-/// One interned value.
+/// One interned value, in 24 bytes: there is one per step of a search
+/// over appends.
+#[derive(Clone, Copy)]
 struct Value {
-    made: Made,
-    /// Its bytes' polynomial hash, Σ bᵢ·Kⁿ⁻¹⁻ⁱ mod 2⁶⁴ over its n bytes,
-    /// and Kⁿ: the hash of a + b is hash(a)·Kⁿ⁽ᵇ⁾ + hash(b).
+    /// Its bytes' polynomial hash, Σ bᵢ·Kⁿ⁻¹⁻ⁱ mod 2⁶⁴ over its n bytes:
+    /// the hash of a + b is hash(a)·Kⁿ⁽ᵇ⁾ + hash(b).
     hash: u64,
-    pow: u64,
-    len: usize,
+    /// `(a, b)`: value `a` followed by value `b`; `(BYTES, i)`: `bytes[i]`.
+    made: (State, State),
+    len: u32,
     same_hash: State,
 }
 
-enum Made {
-    Bytes(Box<[u8]>),
-    /// A value followed by another.
-    Append(State, State),
-}
+/// [`Value::made`]'s mark for a value of its own bytes: no value is made
+/// from nil (nil followed by `s` is `s`).
+const BYTES: State = NIL;
 
 /// The base of [`Value::hash`]: odd, so that its powers never vanish.
 const K: u64 = 0x100_0000_01b3;
@@ -307,57 +401,56 @@ const INCR: u32 = u32::MAX;
 
 impl Values {
     fn id(&mut self, v: &str) -> State {
-        let (mut hash, mut pow) = (0u64, 1u64);
-        for &b in v.as_bytes() {
-            hash = hash.wrapping_mul(K).wrapping_add(u64::from(b));
-            pow = pow.wrapping_mul(K);
-        }
+        let hash = (v.bytes()).fold(0u64, |h, b| h.wrapping_mul(K).wrapping_add(u64::from(b)));
         let value = Value {
-            made: Made::Bytes(v.as_bytes().into()),
             hash,
-            pow,
-            len: v.len(),
+            made: (BYTES, self.bytes.len() as State),
+            len: v.len() as u32,
             same_hash: NIL,
         };
-        self.intern(value)
+        let i = self.intern(value, v.as_bytes());
+        if self.values[i as usize].made == value.made {
+            self.bytes.push(v.as_bytes().into());
+        }
+        i
     }
 
-    /// The id of `value`: an equal one's if there is one, else its own.
-    fn intern(&mut self, mut value: Value) -> State {
+    /// The id of `value`, whose bytes (when it is new) are `mine` or, for
+    /// an append, its parts': an equal value's if there is one, else its
+    /// own.
+    fn intern(&mut self, value: Value, mine: &[u8]) -> State {
         let last = self.by_hash.get(&value.hash).copied().unwrap_or(NIL);
         let mut i = last;
         let mut spelled = false;
         while i != NIL {
             let other = &self.values[i as usize];
-            if let (Made::Bytes(a), Made::Bytes(b)) = (&value.made, &other.made) {
-                if a == b {
-                    return i;
-                }
-            } else if other.len == value.len {
-                let [mine, theirs] = &mut self.scratch;
+            if other.len == value.len {
+                let [spelt, theirs] = &mut self.scratch;
                 if !spelled {
-                    mine.clear();
-                    match &value.made {
-                        Made::Bytes(b) => mine.extend_from_slice(b),
-                        &Made::Append(a, b) => {
-                            spell_out(&self.values, a, mine);
-                            spell_out(&self.values, b, mine);
+                    spelt.clear();
+                    match value.made {
+                        (BYTES, _) => spelt.extend_from_slice(mine),
+                        (a, b) => {
+                            spell_out(&self.values, &self.bytes, a, spelt);
+                            spell_out(&self.values, &self.bytes, b, spelt);
                         }
                     }
                     spelled = true;
                 }
                 theirs.clear();
-                spell_out(&self.values, i, theirs);
-                if mine == theirs {
+                spell_out(&self.values, &self.bytes, i, theirs);
+                if spelt == theirs {
                     return i;
                 }
             }
             i = other.same_hash;
         }
         let i = self.values.len() as State;
-        value.same_hash = last;
         self.by_hash.insert(value.hash, i);
-        self.values.push(value);
+        self.values.push(Value {
+            same_hash: last,
+            ..value
+        });
         i
     }
 
@@ -398,13 +491,12 @@ impl Values {
         }
         let (a, b) = (&self.values[state as usize], &self.values[suffix as usize]);
         let value = Value {
-            made: Made::Append(state, suffix),
-            hash: a.hash.wrapping_mul(b.pow).wrapping_add(b.hash),
-            pow: a.pow.wrapping_mul(b.pow),
+            hash: (a.hash.wrapping_mul(K.wrapping_pow(b.len))).wrapping_add(b.hash),
+            made: (state, suffix),
             len: a.len + b.len,
             same_hash: NIL,
         };
-        let v = self.intern(value);
+        let v = self.intern(value, &[]);
         self.derive(state, suffix, v);
         v
     }
@@ -419,7 +511,7 @@ impl Values {
             NIL => Some(0),
             i => {
                 let mut bytes = Vec::new();
-                spell_out(&self.values, i, &mut bytes);
+                spell_out(&self.values, &self.bytes, i, &mut bytes);
                 std::str::from_utf8(&bytes)
                     .ok()
                     .and_then(|s| s.parse::<i64>().ok())
@@ -432,16 +524,16 @@ impl Values {
 }
 
 /// Append the bytes of value `id` to `out`.
-fn spell_out(values: &[Value], id: State, out: &mut Vec<u8>) {
-    if let Made::Bytes(b) = &values[id as usize].made {
-        out.extend_from_slice(b);
+fn spell_out(values: &[Value], bytes: &[Box<[u8]>], id: State, out: &mut Vec<u8>) {
+    if let (BYTES, i) = values[id as usize].made {
+        out.extend_from_slice(&bytes[i as usize]);
         return;
     }
     let mut todo = vec![id];
-    while let Some(i) = todo.pop() {
-        match &values[i as usize].made {
-            Made::Bytes(b) => out.extend_from_slice(b),
-            Made::Append(a, b) => todo.extend([*b, *a]),
+    while let Some(v) = todo.pop() {
+        match values[v as usize].made {
+            (BYTES, i) => out.extend_from_slice(&bytes[i as usize]),
+            (a, b) => todo.extend([b, a]),
         }
     }
 }
@@ -517,6 +609,8 @@ struct Prepared {
     /// returns: ops that touch are concurrent, not ordered. An unknown
     /// outcome returns after everything.
     timed: Vec<(u64, bool, u32)>,
+    /// The last try's search, whose space the next reuses.
+    spare: Option<KeySearch>,
 }
 
 impl Prepared {
@@ -538,6 +632,7 @@ impl Prepared {
             initial,
             steps,
             timed,
+            spare: None,
         }
     }
 
@@ -600,9 +695,18 @@ impl Prepared {
 
     fn violates_with(&mut self, steps: Vec<Step>, timed: &[(u64, bool, u32)], budget: u64) -> bool {
         let values = std::mem::take(&mut self.values);
-        let mut search = KeySearch::from_parts(values, self.initial, steps, timed, budget);
+        let mut search = match self.spare.take() {
+            Some(mut search) => {
+                (search.values, search.steps) = (values, steps);
+                (search.state, search.budget) = (self.initial, budget);
+                search.fill(timed);
+                search
+            }
+            None => KeySearch::from_parts(values, self.initial, steps, timed, budget),
+        };
         let end = search.run(u64::MAX);
         self.values = std::mem::take(&mut search.values);
+        self.spare = Some(search);
         matches!(end, Some(Search::Violation))
     }
 }
@@ -662,48 +766,64 @@ impl KeySearch {
         timed: &[(u64, bool, u32)],
         budget: u64,
     ) -> KeySearch {
-        let n = steps.len();
-        let events: Vec<u32> = timed
-            .iter()
-            .map(|&(_, ret, i)| i << 1 | u32::from(ret))
-            .collect();
-        let times = timed.iter().map(|&(t, _, _)| t).collect();
-        let len = events.len() as u32;
-        let head = len;
-        let next: Vec<u32> = (1..len)
-            .chain([NONE, if len == 0 { NONE } else { 0 }])
-            .collect();
-        let prev: Vec<u32> = (0..len)
-            .map(|e| if e == 0 { head } else { e - 1 })
-            .chain([NONE])
-            .collect();
-        let mut pos = vec![[0u32; 2]; n];
-        for (e, &ev) in events.iter().enumerate() {
-            pos[(ev >> 1) as usize][(ev & 1) as usize] = e as u32;
-        }
-        let zobrist = (0..n as u64)
-            .map(|i| mix(i ^ 0x6a09_e667_f3bc_c908))
-            .collect();
-        let words = n.div_ceil(64);
-        KeySearch {
+        let mut search = KeySearch {
             values,
             steps,
-            events,
-            times,
+            events: Vec::new(),
+            times: Vec::new(),
             stuck: 0,
-            at: next[head as usize],
-            next,
-            prev,
-            pos,
-            zobrist,
-            linearized: vec![0; words],
+            at: NONE,
+            next: Vec::new(),
+            prev: Vec::new(),
+            pos: Vec::new(),
+            zobrist: Vec::new(),
+            linearized: Vec::new(),
             hash: 0,
-            seen: Seen::new(words, n),
+            seen: Seen::new(0, 0),
             stack: Vec::new(),
             state,
             count: 0,
             budget,
+        };
+        search.fill(timed);
+        search
+    }
+
+    /// Set the search up, from its start, for its `steps` with their calls
+    /// and returns `timed` in order, in the space of a search before it:
+    /// [`shrink`]'s tries are many small searches.
+    fn fill(&mut self, timed: &[(u64, bool, u32)]) {
+        let n = self.steps.len();
+        self.events.clear();
+        (self.events).extend(timed.iter().map(|&(_, ret, i)| i << 1 | u32::from(ret)));
+        self.times.clear();
+        self.times.extend(timed.iter().map(|&(t, _, _)| t));
+        let len = self.events.len() as u32;
+        let head = len;
+        self.next.clear();
+        (self.next).extend((1..len).chain([NONE, if len == 0 { NONE } else { 0 }]));
+        self.prev.clear();
+        (self.prev).extend(
+            (0..len)
+                .map(|e| if e == 0 { head } else { e - 1 })
+                .chain([NONE]),
+        );
+        self.pos.clear();
+        self.pos.resize(n, [0; 2]);
+        for (e, &ev) in self.events.iter().enumerate() {
+            self.pos[(ev >> 1) as usize][(ev & 1) as usize] = e as u32;
         }
+        self.zobrist.clear();
+        (self.zobrist).extend((0..n as u64).map(|i| mix(i ^ 0x6a09_e667_f3bc_c908)));
+        let words = n.div_ceil(64);
+        self.linearized.clear();
+        self.linearized.resize(words, 0);
+        self.hash = 0;
+        self.seen.reset(words, n);
+        self.stack.clear();
+        self.stuck = 0;
+        self.at = self.next[head as usize];
+        self.count = 0;
     }
 
     /// What [`shrink`] needs of a search that found a violation.
@@ -803,10 +923,13 @@ struct Found {
 /// `sets`, and only when new, so that a lookup neither hashes the set (its
 /// hash comes with it) nor copies it.
 struct Seen {
-    /// Per slot, an entry's hash and number + 1 (0: an empty slot); a
-    /// power of two long, at most half full. The hash is kept here so
-    /// that a probe reads one place.
-    slots: Vec<(u64, u32)>,
+    /// Per slot, the high half of an entry's hash and its number + 1 (0:
+    /// an empty slot); a power of two long, at most half full. Eight
+    /// bytes, so that a probe, a cache miss in an exploding search, reads
+    /// one small place, and compares the entry only when the halves match.
+    slots: Vec<(u32, u32)>,
+    /// Each entry's hash, for growing the table.
+    hashes: Vec<u64>,
     states: Vec<State>,
     /// Entry `i`'s set is `sets[i * words..][..words]`.
     sets: Vec<u64>,
@@ -818,25 +941,40 @@ impl Seen {
     /// op, so that many slots to begin with, and a small history's many
     /// tries (in [`shrink`]) do not each clear a large table.
     fn new(words: usize, ops: usize) -> Seen {
-        Seen {
-            slots: vec![(0, 0); (4 * ops).next_power_of_two().max(16)],
+        let mut seen = Seen {
+            slots: Vec::new(),
+            hashes: Vec::new(),
             states: Vec::new(),
             sets: Vec::new(),
             words,
-        }
+        };
+        seen.reset(words, ops);
+        seen
+    }
+
+    /// Empty, for a search of `ops` ops.
+    fn reset(&mut self, words: usize, ops: usize) {
+        self.slots.clear();
+        self.slots
+            .resize((4 * ops).next_power_of_two().max(16), (0, 0));
+        self.hashes.clear();
+        self.states.clear();
+        self.sets.clear();
+        self.words = words;
     }
 
     /// Add (`set`, `state`), whose hash is `hash`; false if it was there.
     fn insert(&mut self, hash: u64, state: State, set: &[u64]) -> bool {
         let mask = self.slots.len() - 1;
         let mut i = hash as usize & mask;
+        let tag = (hash >> 32) as u32;
         loop {
-            let (h, slot) = self.slots[i];
+            let (t, slot) = self.slots[i];
             if slot == 0 {
                 break;
             }
             let e = (slot - 1) as usize;
-            if h == hash
+            if t == tag
                 && self.states[e] == state
                 && (self.sets[e * self.words..][..self.words].iter())
                     .zip(set)
@@ -847,7 +985,8 @@ impl Seen {
             i = (i + 1) & mask;
         }
         self.states.push(state);
-        self.slots[i] = (hash, self.states.len() as u32);
+        self.hashes.push(hash);
+        self.slots[i] = (tag, self.states.len() as u32);
         self.sets.extend_from_slice(set);
         if self.states.len() * 2 > self.slots.len() {
             self.grow();
@@ -856,14 +995,14 @@ impl Seen {
     }
 
     fn grow(&mut self) {
-        let mut slots = vec![(0u64, 0u32); self.slots.len() * 2];
+        let mut slots = vec![(0u32, 0u32); self.slots.len() * 2];
         let mask = slots.len() - 1;
-        for &(hash, slot) in self.slots.iter().filter(|s| s.1 != 0) {
+        for (e, &hash) in self.hashes.iter().enumerate() {
             let mut i = hash as usize & mask;
             while slots[i].1 != 0 {
                 i = (i + 1) & mask;
             }
-            slots[i] = (hash, slot);
+            slots[i] = ((hash >> 32) as u32, e as u32 + 1);
         }
         self.slots = slots;
     }

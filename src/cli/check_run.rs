@@ -49,10 +49,10 @@ impl CheckRun {
                 return Err(CliError::NotARun { path, source });
             }
         };
-        let finished = Finished {
-            report: check::check(&stored),
-            dir: report::RunDir { path },
-        };
+        let dir = report::RunDir { path };
+        let mut report = check::check(&stored);
+        report::recall_check_time(&dir, &mut report);
+        let finished = Finished { report, dir };
         if let Err(source) = report::write_reports(&finished.dir, &finished.report) {
             let path = finished.dir.path;
             return Err(CliError::WriteReports { path, source });

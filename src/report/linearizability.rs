@@ -40,6 +40,15 @@ pub struct LinearizabilityReport {
     /// Search steps allowed per op of a key (the run's budget shared out
     /// by ops; a key gets at most 2 000 000).
     pub budget_steps_per_op: u64,
+    /// How long the search took, in ms, when `run` checked the run it had
+    /// just recorded (kept in the run folder's `check-time.json`, so that
+    /// `check-run` gives the same report byte for byte; `check-run` logs
+    /// its own time). Absent when the folder has no such file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub took_ms: Option<f64>,
+    /// This check's own time (never serialized): what `run` stores.
+    #[serde(skip)]
+    pub(crate) timed_ms: Option<f64>,
     /// The first violations' smallest counter-examples, by key.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub witnesses: Vec<Witness>,
@@ -120,6 +129,9 @@ pub(super) fn section(l: &LinearizabilityReport) -> Section {
         l.budget_steps_per_op,
         crate::checker::linearizable::DEFAULT_BUDGET
     );
+    if let Some(ms) = l.took_ms {
+        said.push_str(&format!(" Checked in {} ms when the run was recorded.", ms.round()));
+    }
     if not_modelled > 0 {
         let why: Vec<String> = (l.keys_not_modelled.iter())
             .map(|(why, n)| format!("{n} {why}"))

@@ -58,7 +58,10 @@ pub use junit::render as render_junit;
 pub use markdown::render as render_markdown;
 pub use model::*;
 pub use oplog::{OpEnd, OpLog, OpPoint};
-pub use store::{REPORT_FILES, RunDir, remove_reports, write_reports, write_run};
+pub use store::{
+    CHECK_TIME_FILE, REPORT_FILES, RunDir, recall_check_time, remove_reports, save_check_time,
+    write_reports, write_run,
+};
 
 #[cfg(test)]
 pub(crate) mod tests;

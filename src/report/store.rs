@@ -20,6 +20,54 @@ pub fn write_reports(dir: &RunDir, report: &Report) -> std::io::Result<()> {
     std::fs::write(dir.file("report.xml"), junit::render(report))
 }
 
+/// Where `run` keeps what the check stage cost when it checked the run it
+/// had just recorded: a measurement of the tool, not of the run, so it is
+/// not recomputed by `check-run` (which must give the same report).
+pub const CHECK_TIME_FILE: &str = "check-time.json";
+
+/// The check stage's own time, as stored.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct CheckTime {
+    /// The linearizability search over every key, in ms.
+    linearizability_ms: f64,
+}
+
+/// Store the time this check took (`run`, once) and put it in the report.
+pub fn save_check_time(dir: &RunDir, report: &mut Report) -> std::io::Result<()> {
+    let Some(l) = report.linearizability.as_mut() else {
+        return Ok(());
+    };
+    let Some(ms) = l.timed_ms else {
+        return Ok(());
+    };
+    let ms = (ms * 10.0).round() / 10.0;
+    let t = CheckTime {
+        linearizability_ms: ms,
+    };
+    std::fs::write(
+        dir.file(CHECK_TIME_FILE),
+        serde_json::to_vec_pretty(&t).map_err(std::io::Error::other)?,
+    )?;
+    l.took_ms = Some(ms);
+    Ok(())
+}
+
+/// Put the time stored by `run` in a report made again (`check-run`);
+/// none when the folder has none or it cannot be read (the figure is then
+/// absent, never made up).
+pub fn recall_check_time(dir: &RunDir, report: &mut Report) {
+    let Some(l) = report.linearizability.as_mut() else {
+        return;
+    };
+    let Ok(bytes) = std::fs::read(dir.file(CHECK_TIME_FILE)) else {
+        return;
+    };
+    match serde_json::from_slice::<CheckTime>(&bytes) {
+        Ok(t) => l.took_ms = Some(t.linearizability_ms),
+        Err(e) => tracing::warn!("{}: {e}", dir.file(CHECK_TIME_FILE).display()),
+    }
+}
+
 /// Remove the reports of a run folder whose record can no longer be read
 /// back: a report that outlives its record would go on claiming a verdict
 /// nothing supports (`compare` and the nightly read `report.json`).

@@ -102,7 +102,11 @@ pub async fn execute(
         context: format!("storing the run in {}", dir.path.display()),
         source: std::io::Error::other(e),
     })?;
-    let report = check::check(&stored);
+    let mut report = check::check(&stored);
+    report::save_check_time(&dir, &mut report).map_err(|source| DrillError::Io {
+        context: format!("writing the check's time into {}", dir.path.display()),
+        source,
+    })?;
     say_outcome(&report, &bus);
     report::write_run(&dir, &report).map_err(|source| DrillError::Io {
         context: format!("writing the report into {}", dir.path.display()),

@@ -246,8 +246,11 @@ fn check(run: &Run) -> LinearizabilityReport {
         };
         out.witnesses.push(witness_of(run, key, h, &witness));
     }
-    // The time is logged, not reported: the check stage reads no clock, so
-    // that a stored run checks again to the same report byte for byte.
+    // The time is not put in the report here: the check stage's report is
+    // a function of the run folder alone, so that a stored run checks again
+    // to the same report byte for byte. `run` stores this first time in the
+    // folder (`report::save_check_time`), and the report reads it from there.
+    out.timed_ms = Some(started.elapsed().as_secs_f64() * 1e3);
     tracing::info!(
         keys = out.keys_checked,
         ops = out.ops,
