@@ -240,7 +240,10 @@ fn figure_in(r: &Report, name: &str) -> Option<f64> {
         // Nor eviction: no hot keys' miss ratio.
         "max_hot_miss_ratio_rise" => None,
         "max_linearizability_violations" => {
-            let l = r.linearizability.as_ref().expect("a key/value workload ran");
+            let l = r
+                .linearizability
+                .as_ref()
+                .expect("a key/value workload ran");
             // Every key decided and read: the figure is exact, not a floor.
             assert_eq!((l.keys_undecided, l.keys_unread), (0, 0), "{l:?}");
             Some(l.violations as f64)

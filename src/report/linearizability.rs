@@ -130,7 +130,10 @@ pub(super) fn section(l: &LinearizabilityReport) -> Section {
         crate::checker::linearizable::DEFAULT_BUDGET
     );
     if let Some(ms) = l.took_ms {
-        said.push_str(&format!(" Checked in {} ms when the run was recorded.", ms.round()));
+        said.push_str(&format!(
+            " Checked in {} ms when the run was recorded.",
+            ms.round()
+        ));
     }
     if not_modelled > 0 {
         let why: Vec<String> = (l.keys_not_modelled.iter())
