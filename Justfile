@@ -114,7 +114,7 @@ cache-drills *args="": build
     #!/usr/bin/env bash
     set -uo pipefail
     rc=0
-    for s in counter-contention counter-contention-16 txn-atomicity ttl-accuracy eviction-lru stampede cold-start stale-reads; do
+    for s in counter-contention counter-contention-16 txn-atomicity ttl-accuracy eviction-lru stampede cold-start stale-reads hot-slot; do
       {{bin}} run scenarios/$s.yaml {{args}} || rc=$?
     done
     exit $rc
@@ -128,6 +128,10 @@ region-drills *args="": build
       {{bin}} run scenarios/$s.yaml {{args}} || rc=$?
     done
     exit $rc
+
+# A quarter of the keys under one hash tag: the hot slot's shard beside the others (`shards` in the report), then that slot moved under load
+hot-slot *args="": build
+    {{bin}} run scenarios/hot-slot.yaml {{args}}
 
 # Every shipped drill (scenarios/*.yaml), each bounded in time, into runs/nightly/<UTC time>/ with summary.json, index.html, junit.xml and the trend since the last nightly; exit 0 passed, 1 failed, 5 regressed, 4 unknown
 nightly *args="": build
@@ -205,6 +209,10 @@ bench-lin *args="":
 # Run a drill 5 times on fresh topologies and tabulate (--runtime R, --runs N, --workload 'threads: 0', SCENARIO)
 bench-drill *args="": build
     python3 benches/repeat.py {{args}}
+
+# The same drill once per value size (100 B, 1 KB, 10 KB, a uniform range, sizes by weight) beside redis-benchmark at the fixed sizes (--runtime R, --model closed, --sizes 'A;B', SCENARIO)
+bench-values *args="": build
+    python3 benches/values.py {{args}}
 
 # The failover and reshard drills on the tool's own Docker cluster and on a docker-compose cluster attached (--runs N)
 bench-attached *args="": build

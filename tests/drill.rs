@@ -248,6 +248,7 @@ fn figure_in(r: &Report, name: &str) -> Option<f64> {
             assert_eq!((l.keys_undecided, l.keys_unread), (0, 0), "{l:?}");
             Some(l.violations as f64)
         }
+        "max_shard_skew" => r.shards.as_ref().expect("a cluster").skew,
         "max_stale_reads" => Some(c.stale.as_ref().expect("GETs ran").stale_reads as f64),
         "max_staleness_ms" => Some(c.stale.as_ref().expect("GETs ran").staleness_ms.max),
         "max_p99_during_over_baseline" => Some(p99("during")? / p99("baseline")?),

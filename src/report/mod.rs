@@ -46,6 +46,7 @@ mod regions;
 pub(crate) mod section;
 mod sections;
 pub mod sentinel;
+pub mod shards;
 mod stampede;
 mod store;
 mod summary;

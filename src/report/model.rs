@@ -105,6 +105,11 @@ pub struct Report {
     /// with no key/value workload (and in runs checked before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub linearizability: Option<super::linearizability::LinearizabilityReport>,
+    /// The clients' ops by shard and by slot, on a cluster: each shard's
+    /// share and service time, the busiest slots, the skew; absent on
+    /// other topologies (and in runs checked before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<super::shards::ShardLoad>,
 }
 
 /// The clients of one region and what they saw.

@@ -19,6 +19,9 @@ pub(super) fn body(r: &Report) -> Vec<Section> {
     out.push(super::regions::links(r));
     out.push(super::regions::clients(r));
     out.push(super::regions::replication(r));
+    if let Some(s) = &r.shards {
+        out.push(super::shards::section(s));
+    }
     if let Some(st) = &r.checks.stampede {
         out.push(super::stampede::section(st));
     }

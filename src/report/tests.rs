@@ -207,6 +207,7 @@ pub(crate) fn sample() -> Report {
         attached: None,
         sentinel: None,
         linearizability: None,
+        shards: None,
         reference: Some(ReferenceSummary {
             interval_ms: 5,
             ping_ms: BTreeMap::from([(

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::ExpectSpec;
 use super::check::slo;
-use super::spec::{RawReshard, RawScenario, ReshardAction, ReshardStep, Scenario};
+use super::spec::{RawReshard, RawScenario, RawSlot, ReshardAction, ReshardStep, Scenario};
 use crate::faults::FaultStep;
 use crate::faults::schedule::RawFault;
 use crate::record::replication::ReplProbeSpec;
@@ -40,7 +40,7 @@ impl Scenario {
         }
         let reshard = match &raw.reshard {
             None => None,
-            Some(r) => Some(reshard_step(r, &doc, &topology)?),
+            Some(r) => Some(reshard_step(r, &doc, &topology, raw.workload.as_ref())?),
         };
         let faults = faults_of(raw.faults, raw.reshard.is_some(), &topology, &doc)?;
         // A lock drill may run its locks alone: no `workload:`, or one that
@@ -688,6 +688,7 @@ fn reshard_step(
     r: &RawReshard,
     doc: &Document,
     topology: &Topology,
+    workload: Option<&WorkloadSpec>,
 ) -> Result<ReshardStep, TopologyError> {
     let primaries: Vec<&str> = topology.primaries().map(|n| n.name.as_str()).collect();
     let primary = |field: &str, name: &str| {
@@ -709,6 +710,14 @@ fn reshard_step(
             &["reshard", "add_primary"],
             "goes with `rebalance: true` (the new primary starts empty)",
         ));
+    }
+    if let Some(slot) = &r.slot {
+        return reshard_settings(
+            r,
+            doc,
+            topology,
+            move_slot(r, slot, doc, workload, &primary)?,
+        );
     }
     let action = match (&r.from, &r.to, r.slots, r.rebalance, &r.drain) {
         (Some(from), Some(to), Some(slots), false, None) => {
@@ -742,10 +751,70 @@ fn reshard_step(
         _ => {
             return Err(doc.invalid_field(
                 &["reshard"],
-                "give exactly one of: `from`, `to` and `slots` together; `rebalance: true` (with `add_primary: true` to add an empty primary first); `drain: NODE`",
+                "give exactly one of: `from`, `to` and `slots` together; `slot` (a number or `hot`) and `to`; `rebalance: true` (with `add_primary: true` to add an empty primary first); `drain: NODE`",
             ));
         }
     };
+    reshard_settings(r, doc, topology, action)
+}
+
+/// `reshard: {slot: N | hot, to: NODE}`: one slot, from whoever holds it.
+fn move_slot(
+    r: &RawReshard,
+    slot: &RawSlot,
+    doc: &Document,
+    workload: Option<&WorkloadSpec>,
+    primary: &dyn Fn(&str, &str) -> Result<String, TopologyError>,
+) -> Result<ReshardAction, TopologyError> {
+    if r.from.is_some() || r.slots.is_some() || r.rebalance || r.drain.is_some() {
+        return Err(doc.invalid_field(
+            &["reshard", "slot"],
+            "moves one slot from whichever primary holds it: give it with `to` alone (no `from`, `slots`, `rebalance` or `drain`)",
+        ));
+    }
+    let Some(to) = &r.to else {
+        return Err(doc.invalid_field(
+            &["reshard", "slot"],
+            "needs `to`: the primary to move it to",
+        ));
+    };
+    let slot = match slot {
+        RawSlot::Number(n) if *n < crate::slots::SLOT_COUNT => *n,
+        RawSlot::Number(n) => {
+            return Err(doc.invalid_field(
+                &["reshard", "slot"],
+                format!("{n} is not a slot (0 to {})", crate::slots::SLOT_COUNT - 1),
+            ));
+        }
+        RawSlot::Name(name) if name == "hot" => match workload.filter(|w| w.hot_slot > 0.0) {
+            Some(w) => crate::slots::key_slot(w.key(0).as_bytes()),
+            None => {
+                return Err(doc.invalid_field(
+                    &["reshard", "slot"],
+                    "`hot` is the slot of the workload's `hot_slot` keys, and the workload sets no `hot_slot`",
+                ));
+            }
+        },
+        RawSlot::Name(other) => {
+            return Err(doc.invalid_field(
+                &["reshard", "slot"],
+                format!("`{other}`: give a slot number or `hot`"),
+            ));
+        }
+    };
+    Ok(ReshardAction::MoveSlot {
+        slot,
+        to: primary("to", to)?,
+    })
+}
+
+/// The engine's settings of a `reshard:` section, checked, with its action.
+fn reshard_settings(
+    r: &RawReshard,
+    doc: &Document,
+    topology: &Topology,
+    action: ReshardAction,
+) -> Result<ReshardStep, TopologyError> {
     for (field, v) in [
         ("batch_keys", r.batch_keys),
         ("parallel_slots", r.parallel_slots),

@@ -38,6 +38,24 @@ pub(crate) fn slot_moves(
         ReshardAction::Rebalance | ReshardAction::AddPrimary => {
             reshard::rebalance_moves(owners, owners.primaries())?
         }
+        ReshardAction::MoveSlot { slot, to } => {
+            let from = owners.owner(*slot).ok_or_else(|| {
+                ClusterError::BadInput(format!("slot {slot} has no primary to move it from"))
+            })?;
+            if from == to {
+                return Err(ClusterError::BadInput(format!(
+                    "slot {slot} is already on {to}: nothing to move"
+                ))
+                .into());
+            }
+            SlotMoves {
+                moves: vec![reshard::SlotMove {
+                    slot: *slot,
+                    from: from.to_string(),
+                    to: to.clone(),
+                }],
+            }
+        }
         ReshardAction::Drain { node } => {
             let onto: Vec<String> = owners
                 .primaries()

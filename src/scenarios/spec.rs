@@ -160,6 +160,9 @@ pub enum ReshardAction {
     AddPrimary,
     /// Move every slot of a primary onto the others.
     Drain { node: String },
+    /// Move one slot, from whichever primary holds it, to `to`
+    /// (`slot: hot`: the slot of the workload's `hot_slot` keys).
+    MoveSlot { slot: u16, to: String },
 }
 
 /// A drill's reshard step: what to move, with the engine's settings.
@@ -234,12 +237,22 @@ fn default_recovery_timeout_ms() -> u64 {
     60_000
 }
 
+/// `reshard.slot`: a slot number, or `hot`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawSlot {
+    Number(u16),
+    Name(String),
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawReshard {
     pub(super) from: Option<String>,
     pub(super) to: Option<String>,
     pub(super) slots: Option<usize>,
+    /// One slot to move, by number or `hot` (the workload's hot slot).
+    pub(super) slot: Option<RawSlot>,
     #[serde(default)]
     pub(super) rebalance: bool,
     /// With `rebalance: true`: first add an empty primary.

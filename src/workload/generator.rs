@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::Zipf;
 
-use super::spec::{Distribution, WorkloadSpec};
+use super::spec::{Distribution, SizeDraw, WorkloadSpec};
 use crate::record::ops::OpKind;
 use crate::slots::key_slot;
 
@@ -95,7 +95,7 @@ pub(crate) struct OpGen {
     keys: Keys,
     counters: Keys,
     groups: Keys,
-    sizes: (usize, usize),
+    sizes: SizeDraw,
     spec: WorkloadSpec,
 }
 
@@ -131,7 +131,7 @@ impl OpGen {
             keys: Keys::new(spec.keys.max(1), spec.distribution),
             counters: Keys::new(spec.counter_keys.max(1), spec.distribution),
             groups: Keys::new(spec.groups.max(1), spec.distribution),
-            sizes: spec.value_size.bounds(),
+            sizes: spec.value_size.draw(),
             spec: spec.clone(),
         }
     }
@@ -139,7 +139,7 @@ impl OpGen {
     /// A value unique to this op (the client and its sequence number), so
     /// that the checkers can tell writes apart, padded to a drawn size.
     fn unique_value(&mut self, seq: u64) -> String {
-        let size = self.rng.random_range(self.sizes.0..=self.sizes.1);
+        let size = self.sizes.next(&mut self.rng);
         padded(format!("c{}-{seq}-", self.client), size)
     }
 

@@ -58,6 +58,6 @@ pub use reference::Reference;
 pub use runner::{Recorded, Workload};
 pub use sharding::Sharding;
 pub use spec::{
-    AppConnection, ClientGroup, Clients, Distribution, Mix, Model, ReplicaReads, ValueSize,
-    WaitSpec, WorkloadSpec,
+    AppConnection, ClientGroup, Clients, Distribution, Mix, Model, ReplicaReads, SizeDraw,
+    ValueSize, WaitSpec, WeightedSize, WorkloadSpec,
 };

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use redis::{Cmd, RedisError, Value};
 use serde::Serialize;
 
@@ -46,13 +46,13 @@ pub async fn load(
     let router = Router::connect(map, sharding, PIPELINE_TIMEOUT).await?;
     // A stream of its own, apart from every client's.
     let mut rng = StdRng::seed_from_u64(client_seed(seed, u32::MAX));
-    let (min, max) = spec.value_size.bounds();
+    let sizes = spec.value_size.draw();
     let mut initial = HashMap::with_capacity(spec.keys as usize);
     let mut keys = Vec::with_capacity(spec.keys as usize);
     let mut cmds = Vec::with_capacity(spec.keys as usize);
     for n in 0..spec.keys {
         let key = spec.key(n);
-        let value = initial_value(n, rng.random_range(min..=max));
+        let value = initial_value(n, sizes.next(&mut rng));
         cmds.push((
             key_slot(key.as_bytes()),
             redis::cmd("SET").arg(&key).arg(&value).to_owned(),

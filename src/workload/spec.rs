@@ -12,7 +12,9 @@
 //!   keys: 10000
 //!   key_prefix: "drill:"
 //!   distribution: uniform      # or: {zipfian: {s: 0.99}}
-//!   value_size: 64             # or: {min: 16, max: 1024}
+//!   hot_slot: 0                # a share of the keys under one hash tag: one slot, one shard
+//!   value_size: 64             # or: {min: 16, max: 1024}, or by weight:
+//!                              # [{size: 100, weight: 9}, {size: 10000, weight: 1}]
 //!   mix: {get: 50, set: 50, incr: 0, del: 0, set_ttl: 0, txn: 0, txn_read: 0}
 //!   counter_keys: 1000         # incr targets `<prefix>counter:<n>`
 //!   ttl_ms: 0                  # set_ttl sends SET PX ttl_ms
@@ -40,7 +42,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::de::{self, MapAccess, Visitor};
+use rand::Rng;
+use rand::distr::Distribution as _;
+use rand::distr::weighted::WeightedIndex;
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::error::WorkloadError;
@@ -53,6 +58,11 @@ pub const MAX_VALUE_SIZE: usize = 1 << 20;
 
 /// More client threads than this buys nothing on the machines drills run on.
 pub const MAX_THREADS: u32 = 64;
+
+/// For `skip_serializing_if`: a share left at 0 is not written.
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
 
 /// The workload section of a scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +78,12 @@ pub struct WorkloadSpec {
     pub keys: u64,
     pub key_prefix: String,
     pub distribution: Distribution,
+    /// A share of the key space (0 to 1) named under one hash tag,
+    /// `{<prefix>hot-slot}:<n>`, so that it lives in one slot, on one shard:
+    /// the keys `0..round(keys × hot_slot)` (under a zipfian distribution,
+    /// the most drawn). 0: none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub hot_slot: f64,
     pub value_size: ValueSize,
     pub mix: Mix,
     /// Size of the counter key space for `incr` (`<prefix>counter:<n>`), kept
@@ -237,6 +253,7 @@ impl Default for WorkloadSpec {
             keys: 10_000,
             key_prefix: "drill:".to_string(),
             distribution: Distribution::Uniform,
+            hot_slot: 0.0,
             value_size: ValueSize::Fixed(64),
             mix: Mix::default(),
             counter_keys: 1_000,
@@ -301,20 +318,107 @@ pub enum Model {
     Open { rate: f64 },
 }
 
-/// Size of written values in bytes: `64` or `{min: 16, max: 1024}` (uniform, inclusive).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Size of written values in bytes: `64`, `{min: 16, max: 1024}` (uniform,
+/// inclusive), or sizes with weights, each value drawing one
+/// (`[{size: 100, weight: 9}, {size: 10000, weight: 1}]`: nine values in ten
+/// of 100 B).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum ValueSize {
     Fixed(usize),
     Range { min: usize, max: usize },
+    Weighted(Vec<WeightedSize>),
+}
+
+/// One size of a weighted `value_size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedSize {
+    /// Bytes.
+    pub size: usize,
+    /// Relative weight (> 0).
+    pub weight: u32,
 }
 
 impl ValueSize {
     /// The smallest and largest value, in bytes.
-    pub fn bounds(self) -> (usize, usize) {
+    pub fn bounds(&self) -> (usize, usize) {
         match self {
-            ValueSize::Fixed(n) => (n, n),
-            ValueSize::Range { min, max } => (min, max),
+            ValueSize::Fixed(n) => (*n, *n),
+            ValueSize::Range { min, max } => (*min, *max),
+            ValueSize::Weighted(w) => (
+                w.iter().map(|w| w.size).min().unwrap_or(0),
+                w.iter().map(|w| w.size).max().unwrap_or(0),
+            ),
+        }
+    }
+
+    /// What draws each value's size. The spec must have passed `validate`.
+    pub fn draw(&self) -> SizeDraw {
+        match self {
+            ValueSize::Weighted(w) => SizeDraw::Weighted {
+                sizes: w.iter().map(|w| w.size).collect(),
+                weights: WeightedIndex::new(w.iter().map(|w| w.weight))
+                    .expect("validated: weights above 0"),
+            },
+            other => {
+                let (min, max) = other.bounds();
+                SizeDraw::Uniform { min, max }
+            }
+        }
+    }
+
+    /// Why this size cannot be used, if it cannot.
+    fn invalid(&self) -> Option<String> {
+        if let ValueSize::Weighted(w) = self {
+            if w.is_empty() {
+                return Some("value_size lists no sizes".into());
+            }
+            if let Some(z) = w.iter().find(|w| w.weight == 0) {
+                return Some(format!(
+                    "value_size {} has weight 0: it would never be drawn; leave it out",
+                    z.size
+                ));
+            }
+            for (i, a) in w.iter().enumerate() {
+                if w[..i].iter().any(|b| b.size == a.size) {
+                    return Some(format!("value_size {} is listed twice", a.size));
+                }
+            }
+        }
+        let (min, max) = self.bounds();
+        if min > max {
+            return Some(format!("value_size min {min} is above max {max}"));
+        }
+        if max > MAX_VALUE_SIZE {
+            return Some(format!(
+                "value_size {max} is above the limit of {MAX_VALUE_SIZE} bytes"
+            ));
+        }
+        None
+    }
+}
+
+/// Draws values' sizes from a seeded stream: uniform over a range (a fixed
+/// size is the range of one), or one of a list by weight.
+#[derive(Debug, Clone)]
+pub enum SizeDraw {
+    Uniform {
+        min: usize,
+        max: usize,
+    },
+    Weighted {
+        sizes: Vec<usize>,
+        weights: WeightedIndex<u32>,
+    },
+}
+
+impl SizeDraw {
+    /// The next value's size.
+    pub fn next(&self, rng: &mut impl Rng) -> usize {
+        match self {
+            SizeDraw::Uniform { min, max } => rng.random_range(*min..=*max),
+            SizeDraw::Weighted { sizes, weights } => sizes[weights.sample(rng)],
         }
     }
 }
@@ -326,7 +430,16 @@ impl<'de> Deserialize<'de> for ValueSize {
         impl<'de> Visitor<'de> for V {
             type Value = ValueSize;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a size in bytes or a range like {min: 16, max: 1024}")
+                f.write_str(
+                    "a size in bytes, a range like {min: 16, max: 1024}, or sizes with weights like [{size: 100, weight: 9}, {size: 10000, weight: 1}]",
+                )
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ValueSize, A::Error> {
+                let mut sizes = Vec::new();
+                while let Some(w) = seq.next_element::<WeightedSize>()? {
+                    sizes.push(w);
+                }
+                Ok(ValueSize::Weighted(sizes))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<ValueSize, E> {
                 usize::try_from(v)
@@ -509,18 +622,30 @@ impl WorkloadSpec {
         {
             return bad(format!("zipfian s must be a number >= 0, not {s}"));
         }
-        let (min, max) = self.value_size.bounds();
-        if min > max {
-            return bad(format!("value_size min {min} is above max {max}"));
-        }
-        if max > MAX_VALUE_SIZE {
-            return bad(format!(
-                "value_size {max} is above the limit of {MAX_VALUE_SIZE} bytes"
-            ));
+        if let Some(why) = self.value_size.invalid() {
+            return bad(why);
         }
         let total: u64 = self.mix.weights().iter().map(|&w| u64::from(w)).sum();
         if total == 0 {
             return bad("mix weights are all 0".into());
+        }
+        if !(self.hot_slot.is_finite() && (0.0..=1.0).contains(&self.hot_slot)) {
+            return bad(format!(
+                "hot_slot is the share of the keys under one hash tag, from 0 to 1, not {}",
+                self.hot_slot
+            ));
+        }
+        if self.hot_slot > 0.0 && self.hot_keys() == 0 {
+            return bad(format!(
+                "hot_slot {} of {} keys is no key: raise it or the keys",
+                self.hot_slot, self.keys
+            ));
+        }
+        if self.hot_slot > 0.0 && self.key_prefix.contains(['{', '}']) {
+            return bad(format!(
+                "hot_slot puts keys under the hash tag {{<key_prefix>hot-slot}}: a key_prefix with braces ({:?}) would break it",
+                self.key_prefix
+            ));
         }
         if self.mix.incr > 0 && self.counter_keys == 0 {
             return bad("mix has incr but counter_keys is 0".into());
@@ -639,7 +764,16 @@ impl WorkloadSpec {
 
     /// Key number `n` of the key space.
     pub fn key(&self, n: u64) -> String {
-        format!("{}{n}", self.key_prefix)
+        if n < self.hot_keys() {
+            format!("{{{}hot-slot}}:{n}", self.key_prefix)
+        } else {
+            format!("{}{n}", self.key_prefix)
+        }
+    }
+
+    /// How many keys `hot_slot` puts in one slot (the first ones).
+    pub fn hot_keys(&self) -> u64 {
+        (self.keys as f64 * self.hot_slot).round() as u64
     }
 
     /// Counter number `n` of the counter key space.
@@ -771,6 +905,82 @@ mod tests {
             parse("value_size: 100\n").unwrap().value_size,
             ValueSize::Fixed(100)
         );
+    }
+
+    #[test]
+    fn value_sizes_by_weight_are_drawn_in_their_proportions() {
+        let s = parse("value_size: [{size: 100, weight: 9}, {size: 10000, weight: 1}]\n").unwrap();
+        s.validate().unwrap();
+        assert_eq!(
+            s.value_size,
+            ValueSize::Weighted(vec![
+                WeightedSize {
+                    size: 100,
+                    weight: 9
+                },
+                WeightedSize {
+                    size: 10000,
+                    weight: 1
+                },
+            ])
+        );
+        assert_eq!(s.value_size.bounds(), (100, 10000));
+        let draw = s.value_size.draw();
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7);
+        let n = 20_000;
+        let small = (0..n).filter(|_| draw.next(&mut rng) == 100).count();
+        // 9 in 10, within 5 standard deviations (sd = sqrt(n 0.9 0.1) = 42).
+        assert!((17_790..=18_210).contains(&small), "{small} of {n}");
+        // A fixed size and a range draw as before: uniform, inclusive.
+        let fixed = ValueSize::Fixed(64).draw();
+        assert!((0..100).all(|_| fixed.next(&mut rng) == 64));
+        let range = ValueSize::Range { min: 8, max: 10 }.draw();
+        let seen: std::collections::BTreeSet<usize> =
+            (0..200).map(|_| range.next(&mut rng)).collect();
+        assert_eq!(seen, [8, 9, 10].into());
+    }
+
+    #[test]
+    fn a_hot_slot_puts_the_first_keys_under_one_hash_tag() {
+        let s = parse("keys: 1000\nhot_slot: 0.25\n").unwrap();
+        s.validate().unwrap();
+        assert_eq!(s.hot_keys(), 250);
+        assert_eq!(s.key(0), "{drill:hot-slot}:0");
+        assert_eq!(s.key(249), "{drill:hot-slot}:249");
+        assert_eq!(s.key(250), "drill:250");
+        let slot = |k: String| crate::slots::key_slot(k.as_bytes());
+        assert!((0..250).all(|n| slot(s.key(n)) == slot(s.key(0))));
+        assert_eq!(
+            (250..1000)
+                .filter(|&n| slot(s.key(n)) == slot(s.key(0)))
+                .count(),
+            (250..1000)
+                .filter(|&n| slot(format!("drill:{n}")) == slot(s.key(0)))
+                .count(),
+        );
+        // Off by default: every key as before.
+        assert_eq!(parse("keys: 10\n").unwrap().key(0), "drill:0");
+        let why = |yaml: &str| parse(yaml).unwrap().validate().unwrap_err().to_string();
+        assert!(why("hot_slot: 1.5\n").contains("from 0 to 1"));
+        assert!(why("keys: 10\nhot_slot: 0.01\n").contains("is no key"));
+        assert!(why("key_prefix: \"{x}:\"\nhot_slot: 0.5\n").contains("braces"));
+    }
+
+    #[test]
+    fn bad_weighted_value_sizes_are_refused() {
+        let why = |yaml: &str| match parse(yaml) {
+            Err(e) => e,
+            Ok(s) => s.validate().unwrap_err().to_string(),
+        };
+        assert!(why("value_size: []\n").contains("lists no sizes"));
+        assert!(why("value_size: [{size: 100, weight: 0}]\n").contains("weight 0"));
+        assert!(
+            why("value_size: [{size: 100, weight: 1}, {size: 100, weight: 2}]\n")
+                .contains("100 is listed twice")
+        );
+        assert!(why("value_size: [{size: 2000000, weight: 1}]\n").contains("above the limit"));
+        assert!(why("value_size: [{size: 100, wieght: 1}]\n").contains("wieght"));
+        assert!(why("value_size: [{size: 100}]\n").contains("weight"));
     }
 
     #[test]

@@ -24,6 +24,8 @@
 //! - [`convergence`] — the drill's convergence against the watcher's
 //!   recording (`convergence_ms`, `convergence_seen_ms`).
 //! - [`links`]       — each link's round trips against its declared one.
+//! - [`shards`]      — the ops by shard and slot: a hot slot's skew
+//!   (`shards`).
 //! - [`slo`]         — every SLO, declared once: what it reads, when it is
 //!   `unknown`.
 //! - [`verdict`]     — the SLOs judged, the run's own checks, the verdict.
@@ -39,6 +41,7 @@ mod libraries;
 mod linearizability;
 mod links;
 mod run;
+mod shards;
 mod verdict;
 
 pub(crate) use convergence::Converged;
@@ -103,6 +106,8 @@ pub(crate) struct Sections {
     /// Every key's history against one copy of it (`None` without a
     /// key/value workload).
     pub linearizability: Option<crate::report::linearizability::LinearizabilityReport>,
+    /// The ops by shard and slot (`None` but on a cluster).
+    pub shards: Option<crate::report::shards::ShardLoad>,
     pub incomplete: Incomplete,
 }
 
@@ -123,6 +128,7 @@ pub(crate) fn compose(run: &Run) -> Sections {
         links: links::Links.check(run),
         sentinel: checker::sentinel::check(r, run.history, run.stored.sentinel.as_ref()),
         linearizability: linearizability::Linearizability.check(run),
+        shards: shards::Shards.check(run),
         incomplete: Incomplete {
             history: clients::history_incomplete(&r.engine),
             watch: (!run.stored.watch.truncated.is_empty()).then(|| {
@@ -207,6 +213,7 @@ pub fn check(s: &Stored) -> Report {
         attached: r.attached.clone(),
         sentinel: sections.sentinel,
         linearizability: sections.linearizability,
+        shards: sections.shards,
     }
 }
 

@@ -438,6 +438,56 @@ fn a_move_resolves() {
 }
 
 #[test]
+fn one_slot_moves_by_number_or_as_the_hot_slot_and_bad_ones_are_refused_at_their_line() {
+    let s = load("name: r\ntopology: c.yaml\nreshard:\n  slot: 7\n  to: s2n1\n").unwrap();
+    assert_eq!(
+        s.reshard.unwrap().action,
+        ReshardAction::MoveSlot {
+            slot: 7,
+            to: "s2n1".into()
+        }
+    );
+    let hot = "name: r\ntopology: c.yaml\nworkload:\n  hot_slot: 0.25\nreshard:\n  slot: hot\n  to: s1n1\n";
+    assert_eq!(
+        load(hot).unwrap().reshard.unwrap().action,
+        ReshardAction::MoveSlot {
+            // crc16("drill:hot-slot") mod 16384, as redis-cli's CLUSTER KEYSLOT says
+            slot: 13169,
+            to: "s1n1".into()
+        }
+    );
+    for (yaml, want) in [
+        (
+            "name: r\ntopology: c.yaml\nreshard:\n  slot: hot\n  to: s1n1\n",
+            "DIR/s.yaml:4:3: reshard.slot: `hot` is the slot of the workload's `hot_slot` keys, and the workload sets no `hot_slot`",
+        ),
+        (
+            "name: r\ntopology: c.yaml\nreshard:\n  slot: 16384\n  to: s1n1\n",
+            "DIR/s.yaml:4:3: reshard.slot: 16384 is not a slot (0 to 16383)",
+        ),
+        (
+            "name: r\ntopology: c.yaml\nreshard:\n  slot: warm\n  to: s1n1\n",
+            "DIR/s.yaml:4:3: reshard.slot: `warm`: give a slot number or `hot`",
+        ),
+        (
+            "name: r\ntopology: c.yaml\nreshard:\n  slot: 5\n  from: s1n1\n  to: s2n1\n",
+            "DIR/s.yaml:4:3: reshard.slot: moves one slot from whichever primary holds it",
+        ),
+        (
+            "name: r\ntopology: c.yaml\nreshard:\n  slot: 5\n",
+            "DIR/s.yaml:4:3: reshard.slot: needs `to`",
+        ),
+        (
+            "name: r\ntopology: c.yaml\nreshard:\n  slot: 5\n  to: s9n1\n",
+            "DIR/s.yaml:5:3: reshard.to: `s9n1` is not a primary of c",
+        ),
+    ] {
+        let err = load(yaml).unwrap_err();
+        assert!(err.contains(want), "{yaml}: {err}");
+    }
+}
+
+#[test]
 fn method_atomic_is_refused_at_its_line_on_servers_known_to_lack_it() {
     use crate::cluster::reshard::Method;
     let scenario = |method: &str| {

@@ -285,6 +285,23 @@ pub(super) fn sentinel_failover(f: &Sections) -> Figure {
 
 /// The linearizability checker's count of keys no order explains: a floor
 /// when some key was never read or its search ran out.
+pub(super) fn shard_skew(f: &Sections) -> Figure {
+    match &f.shards {
+        Some(s) => match s.skew {
+            Some(k) => Figure::Measured(k),
+            None => Figure::Unknown {
+                value: None,
+                why: (s.unknown.get("skew").cloned())
+                    .unwrap_or_else(|| "no op was answered".into()),
+            },
+        },
+        None => Figure::Unknown {
+            value: None,
+            why: "not a cluster, or the drill ran no key/value workload".into(),
+        },
+    }
+}
+
 pub(super) fn linearizability(f: &Sections) -> Figure {
     let Some(l) = &f.linearizability else {
         return Figure::Unknown {

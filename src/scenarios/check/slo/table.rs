@@ -162,6 +162,16 @@ pub const SLOS: &[Slo] = &[
         figure: linearizability,
     },
     Slo {
+        name: "max_shard_skew",
+        unit: "x",
+        bound: Bound::AtMost,
+        reads: "the busiest shard's answered ops over an even share of them (1: even; N on N shards: every op on one), each op counted on the primary that owned its slot before the drill",
+        unknown: "not a cluster, or no op was answered",
+        source: Source::History,
+        on: CLUSTER,
+        figure: shard_skew,
+    },
+    Slo {
         name: "max_staleness_ms",
         unit: "ms",
         bound: Bound::AtMost,

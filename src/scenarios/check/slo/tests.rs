@@ -218,6 +218,10 @@ fn every_slo_fails_over_its_limit() {
         violations: 3,
         ..Default::default()
     });
+    f.shards = Some(crate::report::shards::ShardLoad {
+        skew: Some(3.0),
+        ..Default::default()
+    });
     // A ratio and a share: their own tests.
     for slo in SLOS
         .iter()
@@ -444,6 +448,10 @@ fn an_incomplete_source_makes_its_figures_unknown() {
     f.linearizability = Some(crate::report::linearizability::LinearizabilityReport {
         keys_checked: 1,
         keys_linearizable: 1,
+        ..Default::default()
+    });
+    f.shards = Some(crate::report::shards::ShardLoad {
+        skew: Some(1.0),
         ..Default::default()
     });
     f.incomplete.history = Some("12 ops dropped at the stop".into());
