@@ -118,6 +118,7 @@ def main():
           "reshard ms | keys moved | MB moved | MB/s | lost writes |")
     print("|---|--:|---|--:|--:|--:|--:|--:|--:|--:|")
     bad = 0
+    notes = []
     with tempfile.TemporaryDirectory() as out:
         for size in sizes:
             copy = variant(scenario, size, a.model)
@@ -143,9 +144,16 @@ def main():
             else:
                 reshard = "— | — | — | —"
             bad += r["verdict"] != "pass"
+            for x in r["slo"]:
+                if x["result"] != "pass":
+                    notes.append(f"`{size}`: {x['name']} {x['result']}"
+                                 f" ({x.get('value')} against {x['limit']}){': ' + x['note'] if x.get('note') else ''}")
             print(f"| `{size}` | {rc.returncode} | {r['verdict']} | {ops_s:.0f} | "
                   f"{p99(w['latency_ms'], 'baseline')} / {p99(w['latency_ms'], 'during')} / "
                   f"{p99(w['latency_ms'], 'after')} | {reshard} | {r['checks']['lost_writes']} |", flush=True)
+    if notes:
+        print()
+        print("\n".join(f"- {n}" for n in notes))
     fixed = [int(s) for s in sizes if s.isdigit()]
     if fixed:
         print()
