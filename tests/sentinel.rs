@@ -328,7 +328,10 @@ fn flapping(env: &Env) {
         "sentinel-flapping.yaml",
         &[
             ("rate: 1000", "rate: 500"),
-            ("hold_ms: 13000", "hold_ms: 10000"),
+            // The cut (13 s, as shipped) outlasts the primary's return by
+            // 5 s: a Docker restart under CI's load took 1.8 s more than
+            // asked, and a heal before the primary answers again is another
+            // drill (the Sentinels then agree and fail it over, rightly).
             ("hold_ms: 10000            #", "hold_ms: 7000            #"),
         ],
         "4",
