@@ -114,7 +114,7 @@ cache-drills *args="": build
     #!/usr/bin/env bash
     set -uo pipefail
     rc=0
-    for s in counter-contention counter-contention-16 txn-atomicity ttl-accuracy eviction-lru stampede cold-start stale-reads hot-slot; do
+    for s in counter-contention counter-contention-16 txn-atomicity ttl-accuracy eviction-lru stampede cold-start stale-reads hot-slot invalidation invalidation-cascade invalidation-cascade-atomic invalidation-failover; do
       {{bin}} run scenarios/$s.yaml {{args}} || rc=$?
     done
     exit $rc
@@ -132,6 +132,18 @@ region-drills *args="": build
 # A quarter of the keys under one hash tag: the hot slot's shard beside the others (`shards` in the report), then that slot moved under load
 hot-slot *args="": build
     {{bin}} run scenarios/hot-slot.yaml {{args}}
+
+# Cache-aside invalidation: delete, update and double delete side by side; written to fail (the fill race: exit 1, the report says whether as expected)
+invalidation *args="": build
+    {{bin}} run scenarios/invalidation.yaml {{args}}
+
+# Dependants and tags invalidated one DEL after another, then in one MULTI/EXEC: cascade time and mixed reads
+invalidation-cascade *args="": build
+    {{bin}} run scenarios/invalidation-cascade.yaml {{args}} && {{bin}} run scenarios/invalidation-cascade-atomic.yaml {{args}}
+
+# A primary cut off under cache-aside load: acknowledged DELs lost in the failover
+invalidation-failover *args="": build
+    {{bin}} run scenarios/invalidation-failover.yaml {{args}}
 
 # Every shipped drill (scenarios/*.yaml), each bounded in time, into runs/nightly/<UTC time>/ with summary.json, index.html, junit.xml and the trend since the last nightly; exit 0 passed, 1 failed, 5 regressed, 4 unknown
 nightly *args="": build

@@ -25,6 +25,15 @@
 //!   a second computation added inside an epoch is checked again to one
 //!   violation, failing its SLO.
 //!
+//! - invalidation (both runtimes): cache-aside readers and writers that
+//!   delete, update and delete twice, with dependants read together. The
+//!   checker's figures agree with a count made here from the stored history,
+//!   the nodes' own INFO keyspace hits and misses agree with the readers',
+//!   every witness is made of ops of the history in order, and run folders
+//!   tampered with — every read removed, every write removed, the history cut
+//!   short, one stale read added after an acknowledged delete — are checked
+//!   again to `unknown`, a refusal, and one more lost invalidation.
+//!
 //! All assert properties of the history, never a lucky timing: what a
 //! fault costs is the drill's finding, not the test's.
 
@@ -628,7 +637,14 @@ fn lookups(d: &Drilled, pick: impl Fn(&str) -> bool, stat: &str) -> u64 {
             continue;
         };
         let n = v[stat].as_u64().unwrap();
-        let before = last.insert(node.to_string(), n).unwrap_or(0);
+        // A reading flagged `reset` was followed by a statistics reset: the
+        // next one counts from 0 (it may already be above this one).
+        let after = if v["reset"].as_bool() == Some(true) {
+            0
+        } else {
+            n
+        };
+        let before = last.insert(node.to_string(), after).unwrap_or(0);
         if pick(node) {
             total += if n >= before { n - before } else { n };
         }
@@ -775,3 +791,204 @@ fn serve_stale_serves_the_previous_value_while_one_reader_recomputes() {
     assert_eq!(s.computes, s.epochs, "{s:?}");
     assert!(s.computes >= 10, "{s:?}");
 }
+
+/// The invalidation drill, small: 8 readers and 3 writers of 20 keys kept
+/// by delete, update and a double delete, key 0 with two dependants read
+/// together now and then. Checked against a count made here from the
+/// stored history and against the nodes' INFO; then run folders tampered
+/// with must not pass.
+fn invalidation_drill(env: &Env) {
+    use redis_drill::record::invalidation::{InvOp, InvalidationRecording, parse_value, value_of};
+    let yaml = format!(
+        "name: invalidation-test\n\
+         topology: {}\n\
+         seed: 5\n\
+         invalidation:\n  readers: 8\n  writers: 3\n  keys: 20\n  read_every_ms: 5\n  write_every_ms: 10\n  store_ms: 5\n  double_delete_ms: 30\n  dependants: {{0: [1, 2]}}\n  group_reads: 0.1\n\
+         baseline_ms: 1000\n\
+         during_ms: 3000\n\
+         settle_ms: 500\n\
+         slo:\n  max_stale_after_invalidation: 1000000\n  max_invalidation_p99_ms: 1000\n",
+        topology("cluster-3x1-fast.yaml").display()
+    );
+    let file = env.write("invalidation.yaml", &yaml);
+    let d = env.drill(&file, &[]);
+    assert_checked(&d);
+    let r = d.report();
+    let inv = r
+        .checks
+        .invalidation
+        .as_ref()
+        .expect("the invalidation verdict");
+    eprintln!(
+        "invalidation drill: {} reads ({} hits), {} writes, stale in window {}, after {} ({:?}), mixed {}/{}",
+        inv.reads,
+        inv.hits,
+        inv.writes,
+        inv.stale_in_window,
+        inv.stale_after_invalidation,
+        inv.causes,
+        inv.mixed_group_reads,
+        inv.group_reads
+    );
+    assert_eq!(inv.unknown, None, "{inv:?}");
+    assert!(
+        inv.hits > 200 && inv.misses > 50 && inv.writes > 100,
+        "{inv:?}"
+    );
+    assert!(inv.group_reads > 0, "{inv:?}");
+    assert_eq!(inv.by_policy.len(), 3, "{inv:?}");
+    let v = slo(r, "max_stale_after_invalidation");
+    assert_eq!(v.value, Some(inv.stale_after_invalidation as f64), "{v:?}");
+    assert_eq!(v.result, Verdict::Pass);
+
+    // The readers' hits and misses, counted here from the history.
+    let dir = d.run_dir();
+    let rec: InvalidationRecording =
+        serde_json::from_slice(&std::fs::read(dir.join("invalidation.json")).unwrap()).unwrap();
+    let (mut hits, mut misses, mut writes) = (0u64, 0u64, 0u64);
+    for op in &rec.ops {
+        match op {
+            InvOp::Read { found: Some(f), .. } => {
+                hits += f.iter().filter(|v| v.is_some()).count() as u64;
+                misses += f.iter().filter(|v| v.is_none()).count() as u64;
+            }
+            InvOp::Write { .. } => writes += 1,
+            _ => {}
+        }
+    }
+    assert_eq!((hits, misses, writes), (inv.hits, inv.misses, inv.writes));
+    // The nodes counted the same lookups (INFO keyspace_hits/misses, read
+    // each second and at each phase's end): up to a read in flight per
+    // reader at each of the four readings that bound the phases.
+    let in_flight = 4 * 8 * 3;
+    for (stat, ours) in [("keyspace_hits", hits), ("keyspace_misses", misses)] {
+        let theirs = lookups(&d, |_| true, stat);
+        assert!(
+            theirs.abs_diff(ours) <= in_flight,
+            "{stat}: INFO {theirs}, the readers {ours}"
+        );
+    }
+    // Every witness's steps are in time order and within the run.
+    for w in &inv.witnesses {
+        assert!(w.steps.len() >= 4, "{w:?}");
+        assert!(
+            w.steps.windows(2).all(|p| p[0].at_ms <= p[1].at_ms),
+            "{w:?}"
+        );
+    }
+
+    let copy = tempfile::tempdir().unwrap();
+    let tampered = |name: &str, rec: &InvalidationRecording| -> PathBuf {
+        let to = copy.path().join(name);
+        copy_with_keys(dir, &to, |_| {});
+        std::fs::write(
+            to.join("invalidation.json"),
+            serde_json::to_vec(rec).unwrap(),
+        )
+        .unwrap();
+        to
+    };
+    // No read: nothing was judged, so the stale figures are unknown, not 0.
+    let mut none = rec.clone();
+    none.ops.retain(|o| !matches!(o, InvOp::Read { .. }));
+    let (code, again) = check_run(env, &tampered("no-reads", &none));
+    assert_eq!(code, Some(exit::UNKNOWN), "{:?}", again.checks.invalidation);
+    assert_eq!(
+        slo(&again, "max_stale_after_invalidation").result,
+        Verdict::Unknown
+    );
+    // No write: nothing could go stale.
+    let mut none = rec.clone();
+    none.ops.retain(|o| !matches!(o, InvOp::Write { .. }));
+    let (code, again) = check_run(env, &tampered("no-writes", &none));
+    assert_eq!(code, Some(exit::UNKNOWN));
+    assert_eq!(
+        slo(&again, "max_stale_after_invalidation").result,
+        Verdict::Unknown
+    );
+    // A history with holes: unknown.
+    let mut holes = rec.clone();
+    holes.unrecorded = 10;
+    let (code, _) = check_run(env, &tampered("holes", &holes));
+    assert_eq!(code, Some(exit::UNKNOWN));
+    // Cut short: refused, not judged.
+    let to = tampered("cut", &rec);
+    let bytes = std::fs::read(to.join("invalidation.json")).unwrap();
+    std::fs::write(to.join("invalidation.json"), &bytes[..bytes.len() / 2]).unwrap();
+    let (code, _) = {
+        let o = env.run(&["check-run", to.to_str().unwrap(), "--json"]);
+        (o.status.code(), o)
+    };
+    assert_ne!(code, Some(0));
+    assert_ne!(code, Some(exit::CHECK_FAILED));
+
+    // One read added: a hit of a value whose key a later write deleted
+    // (acknowledged), read after that delete — a lost invalidation.
+    let (value, key, deleted_at) = rec
+        .ops
+        .iter()
+        .filter_map(|o| match o {
+            InvOp::Set {
+                id,
+                key,
+                versions,
+                end_ns,
+                ok: true,
+                fill: true,
+                ..
+            } if versions.len() == 1 => {
+                let (&s, &v) = versions.iter().next().unwrap();
+                Some((id, *key, s, v, *end_ns))
+            }
+            _ => None,
+        })
+        .find_map(|(id, key, source, version, set_end)| {
+            rec.ops.iter().find_map(|o| match o {
+                InvOp::Invalidate {
+                    source: s,
+                    version: v,
+                    keys,
+                    start_ns,
+                    end_ns,
+                    ok: true,
+                    round: 1,
+                    ..
+                } if *s == source && *v > version && keys.contains(&key) && *start_ns > set_end => {
+                    let value = value_of(id, &[(source, version)].into());
+                    Some((value, key, *end_ns))
+                }
+                _ => None,
+            })
+        })
+        .expect("a fill, and a later acknowledged delete of its key");
+    assert!(parse_value(&value).is_some());
+    let mut stale = rec.clone();
+    stale.ops.push(InvOp::Read {
+        id: "r99-1".into(),
+        reader: 99,
+        keys: vec![key],
+        start_ns: deleted_at + 1_000_000,
+        end_ns: deleted_at + 1_100_000,
+        node: None,
+        found: Some(vec![Some(value)]),
+        error: None,
+    });
+    stale.ops.sort_by_key(InvOp::start_ns);
+    let (_, again) = check_run(env, &tampered("stale", &stale));
+    let inv2 = again.checks.invalidation.as_ref().expect("the verdict");
+    assert_eq!(
+        inv2.causes.lost_invalidation,
+        inv.causes.lost_invalidation + 1,
+        "{inv2:?}"
+    );
+    assert_eq!(
+        inv2.stale_after_invalidation,
+        inv.stale_after_invalidation + 1
+    );
+}
+
+crate::on_both_runtimes!(
+    process_invalidation_drill_agrees_with_its_history_and_info,
+    docker_invalidation_drill_agrees_with_its_history_and_info,
+    invalidation_drill
+);

@@ -276,6 +276,7 @@ fn base() -> Stored {
         keyspace: Vec::new(),
         replication: None,
         stampede: None,
+        invalidation: None,
         sentinel: None,
     }
 }

@@ -26,6 +26,10 @@
 //! - [`mod@eviction`] — [`eviction::Eviction`], what a `maxmemory-policy` lets the
 //!   lost-write check accept; [`eviction::hit_ratio`], the clients' hits and misses
 //!   by phase and on the hot keys.
+//! - [`mod@invalidation`] — [`invalidation::check`]: the invalidation workload's cache
+//!   reads against its store — stale hits in the invalidation window, after a failed
+//!   invalidation, and after an acknowledged one (fill race, update race, lost
+//!   invalidation, with witnesses); invalidation times; mixed group reads.
 //! - [`mod@linearizable`] — [`linearizable::check_key`]: one key's history against
 //!   a register (and counter) model, Wing–Gong–Lowe's search with a budget; a
 //!   violation with its minimal witness (not yet wired into the reports).
@@ -37,6 +41,7 @@
 pub mod downtime;
 pub mod eviction;
 pub mod failover;
+pub mod invalidation;
 pub mod latency;
 pub mod linearizable;
 pub mod locks;

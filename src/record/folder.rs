@@ -10,6 +10,8 @@
 //! - `keyspace.jsonl`: the keyspace sampler's readings;
 //! - `locks.jsonl`, `replication.json`, `stampede.json`, when the drill ran
 //!   a lock workload, the replication probe, a stampede workload;
+//! - `invalidation.json`, when the drill ran the invalidation workload
+//!   (compact: a long drill records millions of ops);
 //! - `sentinel.jsonl`, when the topology has Sentinels: their events;
 //! - what the check makes of them: `report.json`, `report.md`, `report.xml`, `report.html`.
 
@@ -17,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::invalidation::InvalidationRecording;
 use super::jsonl::{self, JsonlError};
 use super::keyspace::KeyspaceSample;
 use super::locks::{LOCKS_FILE, LockHistoryError, LockRecording};
@@ -44,6 +47,8 @@ pub const REPLICATION_FILE: &str = "replication.json";
 
 /// The stampede workload's file in a run folder.
 pub const STAMPEDE_FILE: &str = "stampede.json";
+/// The invalidation workload's file in a run folder.
+pub const INVALIDATION_FILE: &str = "invalidation.json";
 /// The keyspace sampler's file in a run folder.
 pub const KEYSPACE_FILE: &str = "keyspace.jsonl";
 
@@ -63,6 +68,8 @@ pub struct Stored {
     pub replication: Option<ReplRecording>,
     /// The stampede workload's history, when the drill ran one.
     pub stampede: Option<StampedeRecording>,
+    /// The invalidation workload's history, when the drill ran one.
+    pub invalidation: Option<InvalidationRecording>,
     /// The Sentinels' events, when the topology has Sentinels.
     pub sentinel: Option<SentinelRecording>,
 }
@@ -105,6 +112,10 @@ impl Stored {
         }
         if let Some(rec) = &self.stampede {
             std::fs::write(dir.join(STAMPEDE_FILE), pretty(rec)).map_err(io(STAMPEDE_FILE))?;
+        }
+        if let Some(rec) = &self.invalidation {
+            let bytes = serde_json::to_vec(rec).expect("plain data serializes");
+            std::fs::write(dir.join(INVALIDATION_FILE), bytes).map_err(io(INVALIDATION_FILE))?;
         }
         if let Some(rec) = &self.sentinel {
             jsonl::write(&dir.join(SENTINEL_FILE), &rec.events)?;
@@ -152,6 +163,10 @@ impl Stored {
                 _ => None,
             },
             stampede: match dir.join(STAMPEDE_FILE) {
+                p if p.exists() => Some(read_json(&p)?),
+                _ => None,
+            },
+            invalidation: match dir.join(INVALIDATION_FILE) {
                 p if p.exists() => Some(read_json(&p)?),
                 _ => None,
             },

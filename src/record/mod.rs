@@ -11,6 +11,8 @@
 //! - [`pings`]       — the reference PINGs and the servers' own command figures.
 //! - [`replication`], [`stampede`], [`keyspace`] — the replication probe's, the
 //!   stampede workload's and the keyspace sampler's recordings.
+//! - [`invalidation`] — the invalidation workload's history: store writes,
+//!   invalidations, fills and reads, every cached value naming its versions.
 //! - [`sentinel`]    — the Sentinels' events as the tool heard them, and
 //!   when it was listening to each.
 //! - [`faults`]      — the faults as they happened, each a window on the run's clock.
@@ -30,6 +32,7 @@
 pub mod attached;
 pub mod faults;
 pub mod folder;
+pub mod invalidation;
 pub mod jsonl;
 pub mod keyspace;
 pub mod locks;

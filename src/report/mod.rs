@@ -32,6 +32,7 @@ mod figures;
 /// The run report's HTML page, and what the capacity planner's page shares
 /// with it (the style sheet, the bar chart).
 pub(crate) mod html;
+mod invalidation;
 mod junit;
 mod libraries;
 pub mod linearizability;

@@ -547,6 +547,9 @@ pub struct Checks {
     /// The stampede workload's verdict, when the drill ran one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stampede: Option<crate::checker::stampede::Stampede>,
+    /// The invalidation workload's verdict, when the drill ran one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalidation: Option<crate::checker::invalidation::Invalidation>,
 }
 
 /// The counters' verdict (checker::counters), with a few examples.

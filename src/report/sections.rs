@@ -25,6 +25,9 @@ pub(super) fn body(r: &Report) -> Vec<Section> {
     if let Some(st) = &r.checks.stampede {
         out.push(super::stampede::section(st));
     }
+    if let Some(i) = &r.checks.invalidation {
+        out.push(super::invalidation::section(i));
+    }
     out.push(super::faults::section(r));
     if let Some(l) = &r.linearizability {
         out.push(super::linearizability::section(l));

@@ -12,12 +12,12 @@ use super::text::{group, ms};
 /// Lost writes listed at most (report.json keeps more).
 const LOST_SHOWN: usize = 10;
 
-/// Whether the run had a key/value workload: a lock or stampede drill
+/// Whether the run had a key/value workload: a lock, stampede or invalidation drill
 /// that ran alone has no key/value figures at all.
 pub(super) fn has_kv(r: &Report) -> bool {
     r.workload.app.clients > 0
         || r.workload.probe.clients > 0
-        || (r.locks.is_none() && r.checks.stampede.is_none())
+        || (r.locks.is_none() && r.checks.stampede.is_none() && r.checks.invalidation.is_none())
 }
 
 /// The summary table, then the lists and tables that follow it.

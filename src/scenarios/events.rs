@@ -66,8 +66,12 @@ pub(crate) enum DrillEvent {
         polls: u32,
     },
     /// The recorders stopped with this many ops in the history (and this
-    /// many stampede reads).
-    Stopped { ops: usize, reads: usize },
+    /// many stampede reads, and invalidation ops).
+    Stopped {
+        ops: usize,
+        reads: usize,
+        invalidation: usize,
+    },
     /// A line about the outcome (failover figures, the self-check).
     Outcome(String),
 }
@@ -242,12 +246,22 @@ impl Subscriber for Terminal {
             DrillEvent::Topology(t) => crate::note!("\n{}", t.render_text()),
             DrillEvent::Recording { workload } => self.line(workload),
             DrillEvent::PhaseEnded(_) => {}
-            DrillEvent::Stopped { ops, reads } => {
-                self.line(match (ops, reads) {
-                    (_, 0) => format!("workload stopped: {ops} ops recorded"),
-                    (0, _) => format!("workload stopped: {reads} stampede reads recorded"),
-                    _ => format!("workload stopped: {ops} ops, {reads} stampede reads recorded"),
-                });
+            DrillEvent::Stopped {
+                ops,
+                reads,
+                invalidation,
+            } => {
+                let mut parts = Vec::new();
+                if *ops > 0 || (*reads == 0 && *invalidation == 0) {
+                    parts.push(format!("{ops} ops"));
+                }
+                if *reads > 0 {
+                    parts.push(format!("{reads} stampede reads"));
+                }
+                if *invalidation > 0 {
+                    parts.push(format!("{invalidation} invalidation ops"));
+                }
+                self.line(format!("workload stopped: {} recorded", parts.join(", ")));
             }
             DrillEvent::FaultsScheduled { count, span_ms } => self.line(format!(
                 "{count} fault(s) scheduled over {:.1} s",

@@ -45,7 +45,7 @@ impl Scenario {
         let faults = faults_of(raw.faults, raw.reshard.is_some(), &topology, &doc)?;
         // A lock drill may run its locks alone: no `workload:`, or one that
         // would issue nothing.
-        let alone = raw.locks.is_some() || raw.stampede.is_some();
+        let alone = raw.locks.is_some() || raw.stampede.is_some() || raw.invalidation.is_some();
         let (workload, kv) = match (raw.workload, alone) {
             (None, true) => (WorkloadSpec::default(), false),
             (Some(w), true) if w.issues_nothing() => (w, false),
@@ -75,6 +75,14 @@ impl Scenario {
             &topology,
             &doc,
         )?;
+        if let Some(inv) = &raw.invalidation
+            && let Err((field, msg)) = inv.check()
+        {
+            let path: Vec<&str> = std::iter::once("invalidation")
+                .chain(field.split('.'))
+                .collect();
+            return Err(doc.invalid_field(&path, msg));
+        }
         if let Some(e) = &raw.expect
             && let Err((path, why)) = check_expect(e, &raw.slo, &raw.slo_by_region)
         {
@@ -90,6 +98,7 @@ impl Scenario {
             locks: raw.locks,
             replication_probe: raw.replication_probe,
             stampede: raw.stampede,
+            invalidation: raw.invalidation,
             baseline_ms: raw.baseline_ms,
             settle_ms: raw.settle_ms,
             recovery_timeout_ms: raw.recovery_timeout_ms,

@@ -181,6 +181,7 @@ impl<'a> Drill<'a> {
                     locks,
                     scenario.replication_probe.as_ref(),
                     scenario.stampede.as_ref(),
+                    scenario.invalidation.as_ref(),
                     setup,
                     self.seed,
                     cancel,
@@ -193,6 +194,7 @@ impl<'a> Drill<'a> {
                         scenario.kv,
                         locks,
                         scenario.stampede.as_ref(),
+                        scenario.invalidation.as_ref(),
                     ),
                 });
                 self.recorders = Some(rec);
@@ -244,6 +246,7 @@ impl<'a> Drill<'a> {
                     self.bus.emit(DrillEvent::Stopped {
                         ops: recordings.ops(),
                         reads: recordings.stampede_reads(),
+                        invalidation: recordings.invalidation_ops(),
                     });
                     self.recordings = Some(recordings);
                 }

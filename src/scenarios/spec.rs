@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::faults::FaultStep;
 use crate::faults::schedule::RawFault;
+use crate::record::invalidation::InvalidationSpec;
 use crate::record::replication::ReplProbeSpec;
 use crate::record::stampede::StampedeSpec;
 use crate::report::ExpectSpec;
@@ -43,6 +44,9 @@ pub struct Scenario {
     /// The stampede workload, beside the others: many readers of a few hot
     /// keys that expire ([`crate::workload::stampede`]).
     pub stampede: Option<StampedeSpec>,
+    /// The invalidation workload, beside the others: a cache kept
+    /// consistent with a store the tool owns ([`crate::workload::invalidation`]).
+    pub invalidation: Option<InvalidationSpec>,
     /// How long the workload runs before the action (ms).
     pub baseline_ms: u64,
     /// How long it runs after the action and convergence (ms).
@@ -115,6 +119,9 @@ impl Scenario {
         }
         if self.stampede.is_some() {
             return refuse("the stampede workload");
+        }
+        if self.invalidation.is_some() {
+            return refuse("the invalidation workload");
         }
         if self.replication_probe.is_some() {
             return refuse("the replication probe");
@@ -201,6 +208,8 @@ pub(super) struct RawScenario {
     pub(super) replication_probe: Option<ReplProbeSpec>,
     #[serde(default)]
     pub(super) stampede: Option<StampedeSpec>,
+    #[serde(default)]
+    pub(super) invalidation: Option<InvalidationSpec>,
     #[serde(default = "default_phase_ms")]
     pub(super) baseline_ms: u64,
     #[serde(default = "default_phase_ms")]

@@ -35,6 +35,7 @@ pub mod error;
 mod exec;
 mod generator;
 pub mod groups;
+pub mod invalidation;
 mod lanes;
 pub mod locks;
 pub mod place;

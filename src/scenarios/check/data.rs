@@ -99,6 +99,7 @@ impl Checker for Data {
             }),
             stampede: (run.stored.stampede.as_ref())
                 .map(|rec| checker::stampede::stampede(rec, &phases)),
+            invalidation: (run.stored.invalidation.as_ref()).map(checker::invalidation::check),
         }
     }
 }

@@ -353,6 +353,7 @@ mod tests {
             keyspace: Vec::new(),
             replication: None,
             stampede: None,
+            invalidation: None,
             sentinel: None,
         }
     }

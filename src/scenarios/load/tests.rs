@@ -886,3 +886,36 @@ fn sentinel_shapes_and_slos_need_sentinels() {
         "{got}"
     );
 }
+
+#[test]
+fn an_invalidation_section_is_loaded_and_bad_ones_are_refused_at_their_line() {
+    let ok = "name: i\ntopology: c.yaml\ninvalidation:\n  keys: 10\n  dependants:\n    1: [0]\n  tags:\n    cat: [3, 4]\nduring_ms: 1000\n";
+    let s = load(ok).unwrap();
+    let inv = s.invalidation.expect("the section");
+    assert_eq!(inv.affected(1), vec![0, 1]);
+    assert!(
+        !s.kv,
+        "an invalidation drill runs without the key/value workload"
+    );
+    for (yaml, want) in [
+        (
+            "name: i\ntopology: c.yaml\ninvalidation:\n  keys: 10\n  dependants:\n    1: [12]\nduring_ms: 1000\n",
+            "DIR/s.yaml:6:5: invalidation.dependants.1: dependant 12 is outside the key space 0..10",
+        ),
+        (
+            "name: i\ntopology: c.yaml\ninvalidation:\n  keys: 10\n  tags:\n    cat: []\nduring_ms: 1000\n",
+            "DIR/s.yaml:6:5: invalidation.tags.cat: a tag without keys invalidates nothing",
+        ),
+        (
+            "name: i\ntopology: c.yaml\ninvalidation:\n  keys: 10\n  dependants:\n    1: [2]\n    2: [1]\nduring_ms: 1000\n",
+            "DIR/s.yaml:6:5: invalidation.dependants.1: the dependants go round in a circle: 1 → 2 → 1",
+        ),
+        (
+            "name: i\ntopology: c.yaml\ninvalidation:\n  policies: [lazy]\nduring_ms: 1000\n",
+            "DIR/s.yaml:4:",
+        ),
+    ] {
+        let got = load(yaml).unwrap_err();
+        assert!(got.starts_with(want), "{yaml}\ngot:  {got}\nwant: {want}");
+    }
+}

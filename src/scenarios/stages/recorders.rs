@@ -12,11 +12,13 @@ use tokio_util::sync::CancellationToken;
 use crate::cluster;
 use crate::cluster::keyspace::{self, KeyspaceSample, KeyspaceSampler};
 use crate::cluster::watch::Watcher;
+use crate::record::invalidation::{InvalidationRecording, InvalidationSpec};
 use crate::record::locks::LockRecording;
 use crate::record::pings::{NodeSample, Ping};
 use crate::record::replication::{ReplProbeSpec, ReplRecording};
 use crate::record::stampede::{StampedeRecording, StampedeSpec};
 use crate::record::timeline::{Clock, Phase};
+use crate::workload::invalidation::InvalidationWorkload;
 use crate::workload::locks::{LockControl, LockSpec, LockTarget, LockWorkload};
 use crate::workload::reference::{server_sample, since};
 use crate::workload::replication::ReplProbe;
@@ -136,6 +138,8 @@ pub(in crate::scenarios) struct Recorders {
     replication: Option<ReplProbe>,
     /// The stampede workload, when the scenario has one.
     stampede: Option<StampedeWorkload>,
+    /// The invalidation workload, when the scenario has one.
+    invalidation: Option<InvalidationWorkload>,
     /// The Sentinels' events, when the topology has Sentinels.
     sentinel: Option<cluster::sentinel::SentinelListener>,
 }
@@ -151,6 +155,7 @@ pub(in crate::scenarios) struct Recordings {
     pub(super) keyspace: Vec<KeyspaceSample>,
     pub(super) replication: Option<ReplRecording>,
     pub(super) stampede: Option<StampedeRecording>,
+    pub(super) invalidation: Option<InvalidationRecording>,
     pub(super) sentinel: Option<crate::record::sentinel::SentinelRecording>,
 }
 
@@ -165,6 +170,7 @@ impl Recorders {
         locks: Option<&LockSpec>,
         probe: Option<&ReplProbeSpec>,
         stampede: Option<&StampedeSpec>,
+        invalidation: Option<&InvalidationSpec>,
         setup: &Setup,
         seed: u64,
         cancel: &CancellationToken,
@@ -239,7 +245,12 @@ impl Recorders {
             Some(spec) => Some(on.stampede(spec).await?),
             None => None,
         };
+        let invalidation = match invalidation {
+            Some(spec) => Some(on.invalidation(spec).await?),
+            None => None,
+        };
         Ok(Recorders {
+            invalidation,
             sentinel,
             replication,
             stampede,
@@ -318,7 +329,12 @@ impl Recorders {
             Some(s) => Some(s.stop().await),
             None => None,
         };
+        let invalidation = match self.invalidation {
+            Some(w) => Some(w.stop().await),
+            None => None,
+        };
         Recordings {
+            invalidation,
             sentinel,
             replication,
             stampede,
@@ -423,6 +439,26 @@ impl WorkloadsOn<'_> {
     }
 }
 
+impl WorkloadsOn<'_> {
+    /// The invalidation workload, from where the KV clients sit.
+    async fn invalidation(
+        &self,
+        spec: &InvalidationSpec,
+    ) -> Result<InvalidationWorkload, DrillError> {
+        let s = self.setup;
+        Ok(InvalidationWorkload::start(
+            s.clients.map.clone(),
+            s.sharding.clone(),
+            spec.clone(),
+            self.seed,
+            self.clock,
+            crate::workload::Place::unplaced(s.clients.netns.clone()),
+            self.cancel.clone(),
+        )
+        .await?)
+    }
+}
+
 impl Recordings {
     /// The clock the recorders ran on.
     pub(in crate::scenarios) fn clock(&self) -> Clock {
@@ -432,6 +468,11 @@ impl Recordings {
     /// How many KV ops were recorded, for the "workload stopped" line.
     pub(in crate::scenarios) fn ops(&self) -> usize {
         self.recorded.history.len()
+    }
+
+    /// How many invalidation ops were recorded, for the same line.
+    pub(in crate::scenarios) fn invalidation_ops(&self) -> usize {
+        self.invalidation.as_ref().map_or(0, |s| s.ops.len())
     }
 
     /// How many stampede reads were recorded, for the same line.
@@ -446,7 +487,23 @@ pub(in crate::scenarios) fn workload_line(
     kv: bool,
     locks: Option<&LockSpec>,
     stampede: Option<&StampedeSpec>,
+    invalidation: Option<&InvalidationSpec>,
 ) -> String {
+    let invalidation = invalidation.map(|s| {
+        format!(
+            "invalidation: {} readers and {} writers of {} keys ({}{}, store {} ms)",
+            s.readers,
+            s.writers,
+            s.keys,
+            s.policies
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join("+"),
+            if s.atomic { ", atomic" } else { "" },
+            s.store_ms
+        )
+    });
     let stampede = stampede.map_or(String::new(), |s| {
         format!(
             "stampede: {} readers of {} hot keys ({}, {}, fresh {} ms, compute {} ms)",
@@ -462,6 +519,11 @@ pub(in crate::scenarios) fn workload_line(
             s.compute_ms
         )
     });
+    let stampede = match (stampede.is_empty(), invalidation) {
+        (_, None) => stampede,
+        (true, Some(i)) => i,
+        (false, Some(i)) => format!("{stampede}; {i}"),
+    };
     if !kv {
         let only = if stampede.is_empty() { " only" } else { "" };
         let alone = match locks {

@@ -132,6 +132,7 @@ impl Run<'_> {
             keyspace: recordings.keyspace,
             replication: recordings.replication,
             stampede: recordings.stampede,
+            invalidation: recordings.invalidation,
             sentinel: recordings.sentinel,
         }
     }

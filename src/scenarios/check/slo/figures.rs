@@ -37,6 +37,27 @@ pub(super) fn replication(
     }
 }
 
+/// A figure of the invalidation workload; `unknown` when the drill ran none
+/// or its checker could not judge it (why is in `invalidation.unknown`).
+pub(super) fn invalidation(
+    f: &Sections,
+    figure: impl Fn(&crate::checker::invalidation::Invalidation) -> Figure,
+) -> Figure {
+    match &f.checks.invalidation {
+        None => Figure::Unknown {
+            value: None,
+            why: "the drill ran no invalidation workload (`invalidation:`)".into(),
+        },
+        Some(i) => match &i.unknown {
+            Some(why) => Figure::Unknown {
+                value: None,
+                why: why.clone(),
+            },
+            None => figure(i),
+        },
+    }
+}
+
 /// A figure of the stampede workload; `unknown` when the drill ran none or
 /// it recorded no read.
 pub(super) fn stampede(

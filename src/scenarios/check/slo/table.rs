@@ -740,6 +740,73 @@ pub const SLOS: &[Slo] = &[
         },
     },
     Slo {
+        name: "max_stale_after_invalidation",
+        unit: "reads",
+        bound: Bound::AtMost,
+        reads: "invalidation reads that found in the cache a value older than the store's at the read's start after the newer write's invalidation of that key was acknowledged (a fill race, an update race, a lost invalidation)",
+        unknown: "the invalidation workload made no write, no read found a value in the cache, or its history has holes",
+        source: Source::Drill,
+        on: EVERY_KIND,
+        figure: |f| invalidation(f, |i| Figure::Measured(i.stale_after_invalidation as f64)),
+    },
+    Slo {
+        name: "max_stale_lifetime_ms",
+        unit: "ms",
+        bound: Bound::AtMost,
+        reads: "the longest a stale value outlived its invalidation: from when it should have been gone to the last read that still found it (a lower bound)",
+        unknown: "as `max_stale_after_invalidation`",
+        source: Source::Drill,
+        on: EVERY_KIND,
+        figure: |f| {
+            invalidation(f, |i| {
+                Figure::Measured(if i.stale_lifetime.count == 0 {
+                    0.0
+                } else {
+                    i.stale_lifetime.max
+                })
+            })
+        },
+    },
+    Slo {
+        name: "max_invalidation_p99_ms",
+        unit: "ms",
+        bound: Bound::AtMost,
+        reads: "invalidation writes' p99 from the store's commit until the last key depending on it was deleted (or updated): a cascade's time",
+        unknown: "as `max_stale_after_invalidation`, or no write's invalidation ended whole",
+        source: Source::Drill,
+        on: EVERY_KIND,
+        figure: |f| {
+            invalidation(f, |i| match i.invalidation_time.p99_measured() {
+                Some(v) => Figure::Measured(v),
+                None => Figure::Unknown {
+                    value: None,
+                    why: "no write's invalidation ended whole".into(),
+                },
+            })
+        },
+    },
+    Slo {
+        name: "max_mixed_group_reads",
+        unit: "reads",
+        bound: Bound::AtMost,
+        reads: "invalidation group reads (a key and its dependants in one MGET) whose values disagree on a source's version: old and new seen together",
+        unknown: "as `max_stale_after_invalidation`, or the drill made no group read (`group_reads`)",
+        source: Source::Drill,
+        on: EVERY_KIND,
+        figure: |f| {
+            invalidation(f, |i| {
+                if i.group_reads == 0 {
+                    Figure::Unknown {
+                        value: None,
+                        why: "the invalidation workload made no group read".into(),
+                    }
+                } else {
+                    Figure::Measured(i.mixed_group_reads as f64)
+                }
+            })
+        },
+    },
+    Slo {
         name: "max_stale_serve_ms",
         unit: "ms",
         bound: Bound::AtMost,

@@ -159,6 +159,16 @@ fn every_slo_fails_over_its_limit() {
             }),
             ..Default::default()
         }),
+        invalidation: Some(crate::checker::invalidation::Invalidation {
+            hits: 10,
+            writes: 10,
+            stale_after_invalidation: 3,
+            stale_lifetime: crate::checker::percentiles([3_000_000, 3_000_000]),
+            invalidation_time: crate::checker::percentiles([3_000_000, 3_000_000]),
+            group_reads: 5,
+            mixed_group_reads: 3,
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let mut workload = WorkloadSummary::default();

@@ -1,0 +1,157 @@
+//! The invalidation section of a report: what readers of a cache kept
+//! consistent by invalidation saw — stale values within the write's own
+//! window, and after its invalidation was acknowledged (the races and lost
+//! deletes, with their witnesses) — as one [`Section`] every rendering shows.
+
+use super::section::{EMPTY, Section, Table};
+use super::text::{group, ms};
+use crate::checker::invalidation::Invalidation;
+
+/// Label, text, and whether the row reports a broken guarantee.
+fn rows(i: &Invalidation) -> Vec<(&'static str, String, bool)> {
+    let c = &i.causes;
+    vec![
+        (
+            "reads",
+            format!(
+                "{} key reads: {} hits, {} misses (then filled) · {} reads failed, {} fills failed · {} values not the workload's",
+                group(i.reads),
+                group(i.hits),
+                group(i.misses),
+                group(i.failed_reads),
+                group(i.failed_fills),
+                group(i.unjudged)
+            ),
+            false,
+        ),
+        (
+            "writes",
+            format!(
+                "{} store writes · {} invalidations with a failed command · {} not invalidated whole when the drill stopped",
+                group(i.writes),
+                group(i.invalidations_failed),
+                group(i.unfinished_writes)
+            ),
+            i.invalidations_failed > 0,
+        ),
+        (
+            "stale, in window",
+            format!(
+                "{} hits older than the store while the newer write's invalidation was still on its way (cache-aside's own window)",
+                group(i.stale_in_window)
+            ),
+            false,
+        ),
+        (
+            "stale, unacknowledged",
+            format!(
+                "{} hits older than the store after the newer write's invalidation failed",
+                group(i.stale_unacked)
+            ),
+            i.stale_unacked > 0,
+        ),
+        (
+            "stale after invalidation",
+            format!(
+                "{} hits older than the store after the newer write's invalidation was acknowledged: {} fill races, {} update races, {} lost invalidations · {} stale values, outliving their invalidation by {}",
+                group(i.stale_after_invalidation),
+                group(c.fill_race),
+                group(c.update_race),
+                group(c.lost_invalidation),
+                group(i.stale_episodes),
+                if i.stale_lifetime.count == 0 {
+                    EMPTY.to_string()
+                } else {
+                    format!(
+                        "p50 {} p99 {} max {}",
+                        ms(i.stale_lifetime.p50),
+                        ms(i.stale_lifetime.p99),
+                        ms(i.stale_lifetime.max)
+                    )
+                }
+            ),
+            i.stale_after_invalidation > 0,
+        ),
+        (
+            "invalidation time",
+            if i.invalidation_time.count == 0 {
+                EMPTY.to_string()
+            } else {
+                format!(
+                    "from the store's commit to the last dependant deleted or updated: p50 {} p99 {} max {} ({} writes)",
+                    ms(i.invalidation_time.p50),
+                    ms(i.invalidation_time.p99),
+                    ms(i.invalidation_time.max),
+                    group(i.invalidation_time.count)
+                )
+            },
+            false,
+        ),
+        (
+            "group reads",
+            if i.group_reads == 0 {
+                EMPTY.to_string()
+            } else {
+                format!(
+                    "{} reads of a key with its dependants · {} saw old and new together",
+                    group(i.group_reads),
+                    group(i.mixed_group_reads)
+                )
+            },
+            i.mixed_group_reads > 0,
+        ),
+    ]
+}
+
+/// Per policy: writes, hits, stale reads, how long they lived, the
+/// invalidation's p99.
+fn by_policy(i: &Invalidation) -> Table {
+    let opt = |v: Option<f64>| v.map_or(EMPTY.to_string(), ms);
+    Table::new(&[
+        "policy",
+        "writes",
+        "hits",
+        "stale in window",
+        "stale after invalidation",
+        "longest stale",
+        "invalidation p99",
+    ])
+    .with_rows(i.by_policy.iter().map(|p| {
+        vec![
+            p.policy.as_str().to_string(),
+            group(p.writes),
+            group(p.hits),
+            group(p.stale_in_window),
+            group(p.stale_after_invalidation),
+            opt(p.longest_stale_ms),
+            opt(p.invalidation_p99_ms),
+        ]
+    }))
+}
+
+/// The section: the rows, the policies side by side, the witnesses.
+pub(super) fn section(i: &Invalidation) -> Section {
+    let mut out = Section::titled("Invalidation");
+    if let Some(why) = &i.unknown {
+        out.warning(format!("Not judged: {why}."));
+    }
+    out.table(Table::of_labels(rows(i)));
+    if !i.by_policy.is_empty() {
+        out.table(by_policy(i));
+    }
+    for w in &i.witnesses {
+        out.text(format!(
+            "A {} on key {} (source {}), step by step:",
+            w.cause.as_str().replace('_', " "),
+            w.key,
+            w.source
+        ));
+        out.list(
+            w.steps
+                .iter()
+                .map(|s| format!("{:.3} s: {}", s.at_ms / 1e3, s.what))
+                .collect(),
+        );
+    }
+    out
+}

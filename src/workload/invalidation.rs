@@ -1,0 +1,640 @@
+//! The invalidation workload's runner: the store (the source of truth, in
+//! this process's memory), the readers and the writers of
+//! [`crate::record::invalidation`]'s spec, as tasks on a thread of their own
+//! (on Docker, inside the run's network) sharing one router: a multiplexed
+//! connection per node, a slot map that follows MOVED and is re-read after
+//! errors, no retries. Every command is recorded with its times and outcome.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use redis::Cmd;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::AddressMap;
+use crate::record::invalidation::{
+    InvOp, InvalidationRecording, InvalidationSpec, Policy, value_of,
+};
+use crate::record::ops::Outcome;
+use crate::record::timeline::Clock;
+use crate::workload::error::WorkloadError;
+use crate::workload::exec::{reply_text, reply_texts};
+use crate::workload::generator::Keys;
+use crate::workload::place::Place;
+use crate::workload::router::{Req, Routed, Router};
+use crate::workload::sharding::Sharding;
+
+/// Ops a run records at most (~150 bytes each): 10 minutes at 5 000/s.
+const MAX_OPS: usize = 3_000_000;
+
+/// Keeps the readers' and writers' random streams apart from the other
+/// workloads'.
+const SEED_SALT: u64 = 0x696e_7661_6c69_6461;
+
+/// The source of truth: one version per source, raised at each write. The
+/// instant of each commit and of each read is taken under the lock, so the
+/// history orders them exactly.
+struct Store {
+    versions: Mutex<Vec<u64>>,
+}
+
+impl Store {
+    /// Raise `source`'s version: (the new version, when it became visible).
+    fn commit(&self, source: u32, clock: &Clock) -> (u64, u64) {
+        let mut v = self.versions.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = &mut v[source as usize];
+        *slot += 1;
+        (*slot, clock.now_ns())
+    }
+
+    /// The versions of `sources` now, and when they were read.
+    fn read(
+        &self,
+        sources: impl IntoIterator<Item = u32>,
+        clock: &Clock,
+    ) -> (BTreeMap<u32, u64>, u64) {
+        let v = self.versions.lock().unwrap_or_else(|p| p.into_inner());
+        let got = sources.into_iter().map(|s| (s, v[s as usize])).collect();
+        (got, clock.now_ns())
+    }
+}
+
+struct Shared {
+    spec: InvalidationSpec,
+    clock: Clock,
+    stop: CancellationToken,
+    store: Store,
+    ops: Mutex<Vec<InvOp>>,
+    unrecorded: AtomicU64,
+    unfinished: AtomicU64,
+}
+
+impl Shared {
+    fn record(&self, op: InvOp) {
+        let mut ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
+        if ops.len() >= MAX_OPS {
+            self.unrecorded.fetch_add(1, Ordering::Relaxed);
+        } else {
+            ops.push(op);
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.now_ns()
+    }
+
+    /// Sleep, or false when stopped.
+    async fn pause(&self, d: Duration) -> bool {
+        tokio::select! {
+            _ = self.stop.cancelled() => false,
+            _ = tokio::time::sleep(d) => true,
+        }
+    }
+}
+
+/// The invalidation workload in the background. Stop it with
+/// [`InvalidationWorkload::stop`].
+pub struct InvalidationWorkload {
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl InvalidationWorkload {
+    /// Connect to the nodes of `map` from `place`, clear the drill's keys
+    /// (a value left by an earlier run names versions this store never
+    /// had), and start the readers and writers.
+    pub async fn start(
+        map: AddressMap,
+        sharding: Sharding,
+        spec: InvalidationSpec,
+        seed: u64,
+        clock: Clock,
+        place: Place,
+        cancel: CancellationToken,
+    ) -> Result<InvalidationWorkload, WorkloadError> {
+        spec.check()
+            .map_err(|(f, m)| WorkloadError::Spec(format!("invalidation.{f}: {m}")))?;
+        let shared = Arc::new(Shared {
+            store: Store {
+                versions: Mutex::new(vec![0; spec.sources() as usize]),
+            },
+            spec,
+            clock,
+            stop: cancel.child_token(),
+            ops: Mutex::new(Vec::new()),
+            unrecorded: AtomicU64::new(0),
+            unfinished: AtomicU64::new(0),
+        });
+        let unstarted = shared.stop.clone().drop_guard();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let job_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("redis-drill-invalidation".into())
+            .spawn(move || run_thread(place, job_shared, map, sharding, seed, ready_tx))
+            .map_err(|e| WorkloadError::Cluster(format!("start the invalidation workload: {e}")))?;
+        let ready = match ready_rx.await {
+            Ok(r) => r,
+            Err(_) => Err(WorkloadError::Cluster(
+                "the invalidation workload's thread ended before it connected".into(),
+            )),
+        };
+        if let Err(e) = ready {
+            shared.stop.cancel();
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            return Err(e);
+        }
+        unstarted.disarm();
+        Ok(InvalidationWorkload {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stop the readers and writers (each finishes the command it is in,
+    /// bounded by its timeout) and return what they recorded.
+    pub async fn stop(mut self) -> InvalidationRecording {
+        self.shared.stop.cancel();
+        let s = &self.shared.spec;
+        let bound = Duration::from_millis(8 * s.timeout_ms + s.store_ms + 5_000);
+        if let Some(t) = self.thread.take()
+            && tokio::time::timeout(bound, tokio::task::spawn_blocking(move || t.join()))
+                .await
+                .is_err()
+        {
+            tracing::warn!("the invalidation workload did not end within {bound:?}");
+        }
+        let sh = &self.shared;
+        let mut ops = std::mem::take(&mut *sh.ops.lock().unwrap_or_else(|p| p.into_inner()));
+        ops.sort_by_key(InvOp::start_ns);
+        InvalidationRecording {
+            spec: Some(sh.spec.clone()),
+            ops,
+            unrecorded: sh.unrecorded.load(Ordering::Relaxed),
+            unfinished: sh.unfinished.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for InvalidationWorkload {
+    fn drop(&mut self) {
+        self.shared.stop.cancel();
+    }
+}
+
+fn run_thread(
+    place: Place,
+    shared: Arc<Shared>,
+    map: AddressMap,
+    sharding: Sharding,
+    seed: u64,
+    ready: oneshot::Sender<Result<(), WorkloadError>>,
+) {
+    if let Err(e) = place.enter() {
+        let _ = ready.send(Err(WorkloadError::Cluster(format!(
+            "place the invalidation workload: {e}"
+        ))));
+        return;
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(WorkloadError::Cluster(format!("a runtime: {e}"))));
+            return;
+        }
+    };
+    rt.block_on(async move {
+        let timeout = Duration::from_millis(shared.spec.timeout_ms);
+        let router = match Router::connect(&map, &sharding, timeout).await {
+            Ok(r) => Arc::new(r),
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        };
+        if let Err(e) = clear(&shared, &router).await {
+            let _ = ready.send(Err(e));
+            return;
+        }
+        let _ = ready.send(Ok(()));
+        let mut tasks = tokio::task::JoinSet::new();
+        for r in 0..shared.spec.readers {
+            let (sh, router) = (shared.clone(), router.clone());
+            tasks.spawn(async move { reader(&sh, &router, r, seed).await });
+        }
+        for w in 0..shared.spec.writers {
+            let (sh, router) = (shared.clone(), router.clone());
+            tasks.spawn(async move { writer(sh, router, w, seed).await });
+        }
+        while tasks.join_next().await.is_some() {}
+    });
+}
+
+/// `DEL` every cache key before the first read (which also opens every
+/// connection the drill will use).
+async fn clear(sh: &Shared, router: &Router) -> Result<(), WorkloadError> {
+    let keys: Vec<u32> = (0..sh.spec.keys).collect();
+    for chunk in keys.chunks(1000) {
+        let cmds: Vec<(u16, Cmd)> = chunk
+            .iter()
+            .map(|&k| {
+                (
+                    sh.spec.slot_of(k),
+                    redis::cmd("DEL").arg(sh.spec.key(k)).clone(),
+                )
+            })
+            .collect();
+        for (i, r) in router.pipelined(&cmds).await.into_iter().enumerate() {
+            if let Err(e) = r {
+                return Err(WorkloadError::Cluster(format!(
+                    "clear {} before the drill: {e}",
+                    sh.spec.key(chunk[i])
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One command through the router (the map re-read first when an error
+/// made it stale).
+async fn call(router: &Router, slot: u16, req: Req) -> Routed {
+    router.refresh_if_stale().await;
+    let e = router.execute(&req, slot).await;
+    if !matches!(e.outcome, Outcome::Ok) {
+        router.distrust();
+    }
+    e
+}
+
+/// The node that answered `e`.
+fn node_of(router: &Router, e: &Routed) -> Option<String> {
+    e.served.map(|(i, _)| router.node_name(i))
+}
+
+fn error_of(e: &Routed) -> Option<String> {
+    match &e.outcome {
+        Outcome::Ok => None,
+        other => Some(other.label().to_string()),
+    }
+}
+
+/// A pause drawn from every/2 .. 3·every/2: clients do not march in step.
+fn jitter(rng: &mut StdRng, every: u64) -> Duration {
+    Duration::from_millis(rng.random_range(every / 2..=every + every / 2))
+}
+
+/// The store's answer (the computation): drawn from half to one and a
+/// half of `store_ms`, as a database's time varies — so that two
+/// computations begun in one order can end in the other.
+async fn store_wait(store_ms: u64) {
+    if store_ms == 0 {
+        return;
+    }
+    let us = rand::rng().random_range(store_ms * 500..=store_ms * 1500);
+    tokio::time::sleep(Duration::from_micros(us)).await;
+}
+
+/// One reader: read a key (or a key with its dependants), fill what was
+/// missing, pause, again.
+async fn reader(sh: &Shared, router: &Router, r: u32, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed ^ SEED_SALT ^ u64::from(r).wrapping_mul(0x9e37_79b9));
+    let spec = &sh.spec;
+    if !sh
+        .pause(Duration::from_millis(
+            rng.random_range(0..=spec.read_every_ms),
+        ))
+        .await
+    {
+        return;
+    }
+    let picker = Keys::new(u64::from(spec.keys), spec.distribution);
+    let mut n = 0u64;
+    while !sh.stop.is_cancelled() {
+        n += 1;
+        let key = picker.pick(&mut rng) as u32;
+        let keys: Vec<u32> = if spec.group_reads > 0.0 && rng.random_bool(spec.group_reads) {
+            spec.dependants_of(key).into_iter().collect()
+        } else {
+            vec![key]
+        };
+        read_and_fill(sh, router, &format!("r{r}-{n}"), r, &keys).await;
+        if !sh.pause(jitter(&mut rng, spec.read_every_ms)).await {
+            return;
+        }
+    }
+}
+
+/// `GET` (`MGET` for a group), then for each miss: read the store, wait
+/// `store_ms`, `SET` the computed value.
+async fn read_and_fill(sh: &Shared, router: &Router, id: &str, reader: u32, keys: &[u32]) {
+    let spec = &sh.spec;
+    let slot = spec.slot_of(keys[0]);
+    let cmd = if keys.len() == 1 {
+        redis::cmd("GET").arg(spec.key(keys[0])).clone()
+    } else {
+        let mut c = redis::cmd("MGET");
+        for &k in keys {
+            c.arg(spec.key(k));
+        }
+        c
+    };
+    let start_ns = sh.now();
+    let e = call(router, slot, Req::One(cmd)).await;
+    let end_ns = sh.now();
+    let error = error_of(&e);
+    let node = node_of(router, &e);
+    let found = error.is_none().then(|| {
+        if keys.len() == 1 {
+            vec![reply_text(e.value)]
+        } else {
+            reply_texts(e.value)
+        }
+    });
+    let misses: Vec<u32> = match &found {
+        Some(f) => keys
+            .iter()
+            .zip(f)
+            .filter(|(_, v)| v.is_none())
+            .map(|(&k, _)| k)
+            .collect(),
+        None => Vec::new(),
+    };
+    sh.record(InvOp::Read {
+        id: id.to_string(),
+        reader,
+        keys: keys.to_vec(),
+        start_ns,
+        end_ns,
+        node,
+        found,
+        error,
+    });
+    if misses.is_empty() {
+        return;
+    }
+    // One store read for every miss: the versions they are computed from.
+    let sources = misses.iter().flat_map(|&k| spec.deps(k));
+    let (versions, store_ns) = sh.store.read(sources, &sh.clock);
+    store_wait(spec.store_ms).await;
+    for k in misses {
+        let mine: BTreeMap<u32, u64> = spec
+            .deps(k)
+            .into_iter()
+            .map(|s| (s, versions[&s]))
+            .collect();
+        let set_id = format!("{id}.{k}");
+        set(sh, router, &set_id, k, true, None, mine, store_ns).await;
+    }
+}
+
+/// `SET k value [PX ttl]`, recorded.
+#[allow(clippy::too_many_arguments)]
+async fn set(
+    sh: &Shared,
+    router: &Router,
+    id: &str,
+    key: u32,
+    fill: bool,
+    after: Option<(u32, u64)>,
+    versions: BTreeMap<u32, u64>,
+    store_ns: u64,
+) {
+    let cmd = set_cmd(&sh.spec, id, key, &versions);
+    let start_ns = sh.now();
+    let e = call(router, sh.spec.slot_of(key), Req::One(cmd)).await;
+    let end_ns = sh.now();
+    let ok = matches!(e.outcome, Outcome::Ok);
+    sh.record(InvOp::Set {
+        id: id.to_string(),
+        key,
+        fill,
+        after,
+        versions,
+        store_ns,
+        start_ns,
+        end_ns,
+        ok,
+        node: node_of(router, &e),
+        error: error_of(&e),
+    });
+}
+
+fn set_cmd(spec: &InvalidationSpec, id: &str, key: u32, versions: &BTreeMap<u32, u64>) -> Cmd {
+    let mut c = redis::cmd("SET");
+    c.arg(spec.key(key)).arg(value_of(id, versions));
+    if spec.ttl_ms > 0 {
+        c.arg("PX").arg(spec.ttl_ms);
+    }
+    c
+}
+
+/// One writer: write a source, keep the cache consistent by its policy,
+/// pause, again.
+async fn writer(sh: Arc<Shared>, router: Arc<Router>, w: u32, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(
+        seed ^ SEED_SALT.rotate_left(17) ^ u64::from(w).wrapping_mul(0x85eb_ca6b),
+    );
+    let spec = &sh.spec;
+    if !sh
+        .pause(Duration::from_millis(
+            rng.random_range(0..=spec.write_every_ms),
+        ))
+        .await
+    {
+        return;
+    }
+    let picker = Keys::new(u64::from(spec.keys), spec.distribution);
+    let tags = spec.tags.len() as u32;
+    // Second deletes of double_delete, running while the writer goes on.
+    let mut later = tokio::task::JoinSet::new();
+    let mut n = 0u64;
+    while !sh.stop.is_cancelled() {
+        n += 1;
+        let source = if tags > 0 && spec.tag_writes > 0.0 && rng.random_bool(spec.tag_writes) {
+            spec.keys + rng.random_range(0..tags)
+        } else {
+            picker.pick(&mut rng) as u32
+        };
+        let start_ns = sh.now();
+        let (version, commit_ns) = sh.store.commit(source, &sh.clock);
+        sh.record(InvOp::Write {
+            writer: w,
+            source,
+            version,
+            start_ns,
+            commit_ns,
+        });
+        let keys = spec.affected(source);
+        match spec.policy_of(source) {
+            Policy::Delete => invalidate(&sh, &router, w, source, version, 1, &keys).await,
+            Policy::DoubleDelete => {
+                invalidate(&sh, &router, w, source, version, 1, &keys).await;
+                let (sh2, router2) = (sh.clone(), router.clone());
+                let wait = Duration::from_millis(spec.double_delete_ms);
+                later.spawn(async move {
+                    if sh2.pause(wait).await {
+                        invalidate(&sh2, &router2, w, source, version, 2, &keys).await;
+                    } else {
+                        sh2.unfinished.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+            }
+            Policy::Update => update(&sh, &router, w, n, source, version, &keys).await,
+        }
+        while later.try_join_next().is_some() {}
+        if !sh.pause(jitter(&mut rng, spec.write_every_ms)).await {
+            break;
+        }
+    }
+    while later.join_next().await.is_some() {}
+}
+
+/// `DEL` the keys a write affects: one `MULTI`/`EXEC` with `atomic`, else
+/// one `DEL` after another.
+async fn invalidate(
+    sh: &Shared,
+    router: &Router,
+    writer: u32,
+    source: u32,
+    version: u64,
+    round: u8,
+    keys: &[u32],
+) {
+    let spec = &sh.spec;
+    let del = |k: u32| redis::cmd("DEL").arg(spec.key(k)).clone();
+    let batches: Vec<Vec<u32>> = if spec.atomic {
+        vec![keys.to_vec()]
+    } else {
+        keys.iter().map(|&k| vec![k]).collect()
+    };
+    for batch in batches {
+        let req = if batch.len() == 1 {
+            Req::One(del(batch[0]))
+        } else {
+            Req::Txn(batch.iter().map(|&k| del(k)).collect())
+        };
+        let start_ns = sh.now();
+        let e = call(router, spec.slot_of(batch[0]), req).await;
+        let end_ns = sh.now();
+        sh.record(InvOp::Invalidate {
+            writer,
+            source,
+            version,
+            round,
+            keys: batch,
+            start_ns,
+            end_ns,
+            ok: matches!(e.outcome, Outcome::Ok),
+            node: node_of(router, &e),
+            error: error_of(&e),
+        });
+    }
+}
+
+/// Compute every key a write affects again from the store and `SET` it:
+/// one `MULTI`/`EXEC` with `atomic`, else one `SET` after another (each
+/// computed just before it is sent).
+async fn update(
+    sh: &Shared,
+    router: &Router,
+    writer: u32,
+    n: u64,
+    source: u32,
+    version: u64,
+    keys: &[u32],
+) {
+    let spec = &sh.spec;
+    let after = Some((source, version));
+    let compute = async |ks: &[u32]| {
+        let (versions, store_ns) = sh
+            .store
+            .read(ks.iter().flat_map(|&k| spec.deps(k)), &sh.clock);
+        store_wait(spec.store_ms).await;
+        let per_key: Vec<(u32, BTreeMap<u32, u64>)> = ks
+            .iter()
+            .map(|&k| {
+                (
+                    k,
+                    spec.deps(k)
+                        .into_iter()
+                        .map(|s| (s, versions[&s]))
+                        .collect(),
+                )
+            })
+            .collect();
+        (per_key, store_ns)
+    };
+    if spec.atomic && keys.len() > 1 {
+        let (per_key, store_ns) = compute(keys).await;
+        let ids: Vec<String> = keys.iter().map(|k| format!("w{writer}-{n}.{k}")).collect();
+        let cmds = per_key
+            .iter()
+            .zip(&ids)
+            .map(|((k, v), id)| set_cmd(spec, id, *k, v))
+            .collect();
+        let start_ns = sh.now();
+        let e = call(router, spec.slot_of(keys[0]), Req::Txn(cmds)).await;
+        let end_ns = sh.now();
+        let ok = matches!(e.outcome, Outcome::Ok);
+        let error = error_of(&e);
+        let node = node_of(router, &e);
+        for ((key, versions), id) in per_key.into_iter().zip(ids) {
+            sh.record(InvOp::Set {
+                id,
+                key,
+                fill: false,
+                after,
+                versions,
+                store_ns,
+                start_ns,
+                end_ns,
+                ok,
+                node: node.clone(),
+                error: error.clone(),
+            });
+        }
+        return;
+    }
+    for &k in keys {
+        let (mut per_key, store_ns) = compute(&[k]).await;
+        let (_, versions) = per_key.remove(0);
+        set(
+            sh,
+            router,
+            &format!("w{writer}-{n}.{k}"),
+            k,
+            false,
+            after,
+            versions,
+            store_ns,
+        )
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_orders_commits_and_reads() {
+        let clock = Clock::start();
+        let store = Store {
+            versions: Mutex::new(vec![0; 3]),
+        };
+        let (v1, c1) = store.commit(1, &clock);
+        let (got, at) = store.read([0, 1], &clock);
+        let (v2, c2) = store.commit(1, &clock);
+        assert_eq!((v1, v2), (1, 2));
+        assert_eq!(got, BTreeMap::from([(0, 0), (1, 1)]));
+        assert!(c1 <= at && at <= c2);
+    }
+}
