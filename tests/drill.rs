@@ -224,6 +224,12 @@ fn figure_in(r: &Report, name: &str) -> Option<f64> {
         | "max_warm_ms"
         | "max_stampede_serve_p99_ms"
         | "max_stale_serve_ms" => None,
+        // Nor an invalidation workload.
+        "max_stale_after_invalidation"
+        | "max_lost_invalidations"
+        | "max_stale_lifetime_ms"
+        | "max_invalidation_p99_ms"
+        | "max_mixed_group_reads" => None,
         // Nor a lock workload: no lock figure.
         "max_lock_violations"
         | "max_stale_writes_accepted"

@@ -914,6 +914,10 @@ fn an_invalidation_section_is_loaded_and_bad_ones_are_refused_at_their_line() {
             "name: i\ntopology: c.yaml\ninvalidation:\n  policies: [lazy]\nduring_ms: 1000\n",
             "DIR/s.yaml:4:",
         ),
+        (
+            "name: i\ntopology: c.yaml\nduring_ms: 1000\nslo:\n  max_lost_invalidations: 0\n",
+            "DIR/s.yaml:5:3: slo.max_lost_invalidations: ",
+        ),
     ] {
         let got = load(yaml).unwrap_err();
         assert!(got.starts_with(want), "{yaml}\ngot:  {got}\nwant: {want}");

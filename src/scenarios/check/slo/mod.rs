@@ -129,6 +129,10 @@ pub fn unmeasurable(name: &str, s: &crate::scenarios::Scenario) -> Option<String
             .stampede
             .is_none()
             .then(|| "the scenario runs no `stampede` workload".to_string()),
+        n if INVALIDATION.contains(&n) => s
+            .invalidation
+            .is_none()
+            .then(|| "the scenario runs no `invalidation` workload".to_string()),
         _ => None,
     }
 }
@@ -143,6 +147,15 @@ const STAMPEDE: &[&str] = &[
     "max_stampede_serve_p99_ms",
     "max_warm_ms",
     "max_stale_serve_ms",
+];
+
+/// The invalidation workload's SLOs.
+const INVALIDATION: &[&str] = &[
+    "max_stale_after_invalidation",
+    "max_lost_invalidations",
+    "max_stale_lifetime_ms",
+    "max_invalidation_p99_ms",
+    "max_mixed_group_reads",
 ];
 
 /// The SLO table of docs/scenarios.md, as the declarations above give it:

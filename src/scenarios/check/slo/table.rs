@@ -750,6 +750,16 @@ pub const SLOS: &[Slo] = &[
         figure: |f| invalidation(f, |i| Figure::Measured(i.stale_after_invalidation as f64)),
     },
     Slo {
+        name: "max_lost_invalidations",
+        unit: "reads",
+        bound: Bound::AtMost,
+        reads: "invalidation reads that found a value written before an acknowledged invalidation of its key began: the delete (or update) was lost, as in a failover that promoted a replica that never got it",
+        unknown: "as `max_stale_after_invalidation`",
+        source: Source::Drill,
+        on: EVERY_KIND,
+        figure: |f| invalidation(f, |i| Figure::Measured(i.causes.lost_invalidation as f64)),
+    },
+    Slo {
         name: "max_stale_lifetime_ms",
         unit: "ms",
         bound: Bound::AtMost,

@@ -163,6 +163,10 @@ fn every_slo_fails_over_its_limit() {
             hits: 10,
             writes: 10,
             stale_after_invalidation: 3,
+            causes: crate::checker::invalidation::Causes {
+                lost_invalidation: 3,
+                ..Default::default()
+            },
             stale_lifetime: crate::checker::percentiles([3_000_000, 3_000_000]),
             invalidation_time: crate::checker::percentiles([3_000_000, 3_000_000]),
             group_reads: 5,
