@@ -140,11 +140,17 @@ pub(super) fn section(i: &Invalidation) -> Section {
         out.table(by_policy(i));
     }
     for w in &i.witnesses {
+        // A key is a source of its own; another source is a key it depends
+        // on, or a tag.
+        let through = if w.source == w.key {
+            String::new()
+        } else {
+            format!(" (through source {})", w.source)
+        };
         out.text(format!(
-            "A {} on key {} (source {}), step by step:",
+            "A {} on key {}{through}, step by step:",
             w.cause.as_str().replace('_', " "),
             w.key,
-            w.source
         ));
         out.list(
             w.steps
