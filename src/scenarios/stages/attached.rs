@@ -22,11 +22,16 @@ const SCAN_COUNT: u64 = 1000;
 /// a keyspace of tens of millions of keys at ~1000 keys per millisecond.
 const SCAN_LIMIT: Duration = Duration::from_secs(120);
 
-/// Every pattern the drill's keys match: its workload's prefix (plain and
-/// as a hash tag), and the `drill:` keys of its lock and replication probes.
+/// Every pattern the drill's keys match: its workloads' prefixes (the
+/// key/value one, the stampede's, the invalidation's; plain and as a hash
+/// tag), and the `drill:` keys of its lock and replication probes.
 pub(in crate::scenarios) fn key_patterns(scenario: &Scenario) -> Vec<String> {
     let mut out = Vec::new();
-    for prefix in [scenario.workload.key_prefix.as_str(), "drill:"] {
+    let prefixes = [scenario.workload.key_prefix.as_str(), "drill:"]
+        .into_iter()
+        .chain(scenario.stampede.as_ref().map(|s| s.key_prefix.as_str()))
+        .chain(scenario.invalidation.as_ref().map(|s| s.key_prefix.as_str()));
+    for prefix in prefixes {
         let p = glob_escape(prefix);
         for pat in [format!("{p}*"), format!("\\{{{p}*")] {
             if !out.contains(&pat) {
