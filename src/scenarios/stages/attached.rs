@@ -30,7 +30,12 @@ pub(in crate::scenarios) fn key_patterns(scenario: &Scenario) -> Vec<String> {
     let prefixes = [scenario.workload.key_prefix.as_str(), "drill:"]
         .into_iter()
         .chain(scenario.stampede.as_ref().map(|s| s.key_prefix.as_str()))
-        .chain(scenario.invalidation.as_ref().map(|s| s.key_prefix.as_str()));
+        .chain(
+            scenario
+                .invalidation
+                .as_ref()
+                .map(|s| s.key_prefix.as_str()),
+        );
     for prefix in prefixes {
         let p = glob_escape(prefix);
         for pat in [format!("{p}*"), format!("\\{{{p}*")] {
