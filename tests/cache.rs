@@ -911,6 +911,11 @@ fn invalidation_drill(env: &Env) {
     holes.unrecorded = 10;
     let (code, _) = check_run(env, &tampered("holes", &holes));
     assert_eq!(code, Some(exit::UNKNOWN));
+    // Readers and writers that did not stop in time: unknown.
+    let mut late = rec.clone();
+    late.cut_short = true;
+    let (code, _) = check_run(env, &tampered("late", &late));
+    assert_eq!(code, Some(exit::UNKNOWN));
     // Cut short: refused, not judged.
     let to = tampered("cut", &rec);
     let bytes = std::fs::read(to.join("invalidation.json")).unwrap();

@@ -11,7 +11,8 @@
 //!   Every key of a successful read counts once in `reads` (a group read
 //!   once per key), as a hit or a miss. A hit whose value is not the
 //!   workload's ([`parse_value`] gives `None`), or whose `SET` (the `Set`
-//!   op with the value's id) is not in the history, is **unjudged**: counted
+//!   op with the value's id, of that key and those versions) is not in the
+//!   history, is **unjudged**: counted
 //!   in `hits` and `unjudged`, in no stale figure. Failed reads (no answer)
 //!   are counted apart and not judged; so are fills whose `SET` failed.
 //! - **Stale.** A judged hit of key `k` read by a read that began at `t` is
@@ -28,9 +29,9 @@
 //!   later reads missing, and that is all.
 //! - **A stale hit is classified**, on each source it is stale on:
 //!   - **after invalidation** when some newer write has an acknowledged
-//!     invalidation of `k` that ended at or before `t`; `I` is such an
-//!     invalidation with the latest end. The value should have been gone:
-//!     the defect.
+//!     invalidation of `k` that ended at or before `t`; `I` is, of these,
+//!     the one that began last (the value had to survive it). The value
+//!     should have been gone: the defect.
 //!   - else **unacked** when every newer write has invalidations of `k`,
 //!     all ended at or before `t` (and so none acknowledged): they failed
 //!     or timed out, and the value staying is the writer's failure, not the
@@ -40,8 +41,9 @@
 //!     commit and its `DEL`): inherent to cache-aside.
 //!
 //!   A hit stale on several sources counts once, in the worst class (after
-//!   invalidation, then unacked, then in window), on the first source (in
-//!   source order) in that class. It is attributed to that source's policy.
+//!   invalidation — a lost invalidation before a race, see below — then
+//!   unacked, then in window), on the first source (in source order) in
+//!   that class. It is attributed to that source's policy.
 //! - **The cause** of a stale-after-invalidation hit, with `S` the `Set`
 //!   that wrote the value: when `S` ended after `I` began, `S` may have
 //!   landed after the invalidation — a **fill race** when `S` is a reader's
@@ -50,7 +52,10 @@
 //!   updates landing out of order). Else the value was written before the
 //!   invalidation was sent, the invalidation was acknowledged, and the value
 //!   is still read: a **lost invalidation** (a failover that lost the
-//!   `DEL`). `stale_after_invalidation` is the sum of the causes.
+//!   `DEL`). `stale_after_invalidation` is the sum of the causes. A `SET`
+//!   whose times overlap the invalidation's (one that timed out ends at its
+//!   timeout) may have landed before or after it: it counts as a race, so
+//!   the lost invalidations are a lower bound.
 //! - **Episodes.** The stale-after-invalidation hits of one value (key and
 //!   value id) are one episode. It should have been gone at
 //!   `max(I's end, S's end)` (the earliest over its hits); its **lifetime**
@@ -80,7 +85,8 @@
 //!   (a hit counts once per policy); the stale hits attributed to it; the
 //!   longest lifetime of its episodes; the p99 of its writes' invalidation
 //!   times. Empty without a spec.
-//! - **Unknown**: the stale figures cannot be trusted when ops went
+//! - **Unknown**: the stale figures cannot be trusted when the workload
+//!   did not end within its bound at the stop (`cut_short`), when ops went
 //!   unrecorded (the history has holes), when no write was made, or when no
 //!   judged hit was read: nothing was judged, and a 0 then means nothing.
 //!
@@ -280,6 +286,7 @@ struct Cmd<'r> {
 #[derive(Debug, Clone, Copy)]
 struct SetOp<'r> {
     id: &'r str,
+    key: u32,
     fill: bool,
     after: Option<(u32, u64)>,
     versions: &'r BTreeMap<u32, u64>,
@@ -453,6 +460,7 @@ impl<'r> Index<'r> {
                 } => {
                     ix.sets.entry(id.as_str()).or_insert(SetOp {
                         id,
+                        key: *key,
                         fill: *fill,
                         after: *after,
                         versions,
@@ -582,19 +590,27 @@ impl<'r> Index<'r> {
         }
         let j0 = sw.pmax.partition_point(|&m| m <= v);
         let ki = self.key_index(lazy, s, k);
-        // The acknowledged invalidation of a newer write with the latest end
-        // at or before t. Acks ending after a newer one's and belonging to
-        // an older write are few: each writer invalidates before it writes
-        // again.
+        // Of the acknowledged invalidations of newer writes that ended at or
+        // before t, the one that began last: the value had to survive it.
+        // (Scanned back from t while a newer write's ack remains; there are
+        // few: a stale value is gone at the next acknowledged delete unless
+        // that delete too was lost.)
         let p = ki.acks.partition_point(|a| a.end_ns <= t);
+        let mut latest: Option<Ack> = None;
         for i in (0..p).rev() {
             if ki.acks_pmax[i] <= v {
                 break;
             }
             let a = ki.acks[i];
-            if a.version > v && a.version <= store {
-                return Some(Class::After(a));
+            if a.version > v
+                && a.version <= store
+                && latest.is_none_or(|l| self.cmds[a.cmd].start_ns > self.cmds[l.cmd].start_ns)
+            {
+                latest = Some(a);
             }
+        }
+        if let Some(a) = latest {
+            return Some(Class::After(a));
         }
         Some(if ki.done.max(j0, j1) <= t {
             Class::Unacked
@@ -777,7 +793,12 @@ pub fn check(rec: &InvalidationRecording) -> Invalidation {
             });
         }
     }
-    out.unknown = if rec.unrecorded > 0 {
+    out.unknown = if rec.cut_short {
+        Some(
+            "the readers and writers did not end within their bound at the stop: the history is cut short"
+                .into(),
+        )
+    } else if rec.unrecorded > 0 {
         Some(format!(
             "{} ops were not recorded (the history was full): a history with holes is not judged",
             rec.unrecorded
@@ -886,7 +907,9 @@ fn reads(
         else {
             continue;
         };
-        let Some(found) = found else {
+        // No answer, or one that does not give a value per key: a failed
+        // read, judged on nothing.
+        let Some(found) = found.as_ref().filter(|f| f.len() == keys.len()) else {
             out.failed_reads += 1;
             continue;
         };
@@ -922,7 +945,13 @@ fn reads(
                 out.unjudged += 1;
                 continue;
             };
-            let Some(set) = ix.sets.get(vid) else {
+            // The SET of that id, of this key and these versions: a value
+            // left by another run (ids repeat) is not judged.
+            let Some(set) = ix
+                .sets
+                .get(vid)
+                .filter(|s| s.key == k && *s.versions == versions)
+            else {
                 out.unjudged += 1;
                 continue;
             };
@@ -936,11 +965,17 @@ fn reads(
             for p in policies {
                 acc.entry(p).or_default().hits += 1;
             }
-            // The worst class, on the first source in it.
+            // The worst class, on the first source in it; after
+            // invalidation, a source whose acknowledged invalidation began
+            // after the value's SET ended (a lost one) before a race.
+            let rank = |c: &Class| match c {
+                Class::After(a) if set.end_ns <= ix.cmds[a.cmd].start_ns => 3,
+                c => c.rank(),
+            };
             let mut worst: Option<(u32, u64, Class)> = None;
             for (&s, &v) in &versions {
                 if let Some(c) = ix.judge(&mut lazy, s, k, v, *t)
-                    && worst.is_none_or(|(_, _, w)| c.rank() > w.rank())
+                    && worst.is_none_or(|(_, _, w)| rank(&c) > rank(&w))
                 {
                     worst = Some((s, v, c));
                 }
@@ -1193,6 +1228,7 @@ mod tests {
             ops,
             unrecorded: 0,
             unfinished: 0,
+            cut_short: false,
         }
     }
 
@@ -1718,5 +1754,82 @@ mod tests {
         let c = check(&rec(spec(1, &[Policy::Delete]), ops));
         assert_eq!(c.stale_unacked, 200_000);
         assert_eq!(c.invalidations_failed, 200_000);
+    }
+
+    /// A value stale on two sources, a race on one and a lost delete on the
+    /// other, is a lost invalidation: the lost delete is never hidden.
+    #[test]
+    fn a_lost_delete_on_one_source_is_not_hidden_by_a_race_on_another() {
+        let mut sp = spec(4, &[Policy::Delete]);
+        sp.dependants = BTreeMap::from([(0, vec![1])]);
+        let f = fill("a1", 1, &[(0, 0), (1, 0)], 1, 4, 5);
+        let v = value(&f);
+        let h = rec(
+            sp,
+            vec![
+                get("a1", 0, 1, 0, None),
+                f,
+                write(1, 0, 1, 2),
+                del(1, 0, 1, &[0, 1], 3, 4),
+                write(2, 1, 1, 8),
+                del(2, 1, 1, &[1], 10, 12),
+                get("b", 1, 1, 20, v),
+            ],
+        );
+        let r = check(&h);
+        assert_eq!(r.causes.lost_invalidation, 1, "{r:?}");
+        assert_eq!(r.causes.fill_race, 0, "{r:?}");
+        assert_eq!(r.stale_after_invalidation, 1);
+    }
+
+    /// Of the acknowledged deletes before the read, the one that began last
+    /// decides: an older slow DEL ending after a newer quick one does not
+    /// turn a lost delete into a race.
+    #[test]
+    fn the_delete_that_began_last_decides_the_cause() {
+        let f = fill("a0", 0, &[(0, 0)], 1, 14, 15);
+        let v = value(&f);
+        let h = rec(
+            spec(2, &[Policy::Delete]),
+            vec![
+                get("a0", 0, 0, 0, None),
+                f,
+                write(1, 0, 1, 9),
+                del(1, 0, 1, &[0], 10, 30),
+                write(2, 0, 2, 19),
+                del(2, 0, 2, &[0], 20, 21),
+                get("b", 1, 0, 40, v),
+            ],
+        );
+        let r = check(&h);
+        assert_eq!(r.causes.lost_invalidation, 1, "{r:?}");
+        assert_eq!(r.causes.fill_race, 0, "{r:?}");
+    }
+
+    /// A value whose id names a SET of another key (ids repeat from run to
+    /// run), and an answer without a value per key, are not judged.
+    #[test]
+    fn a_value_of_another_set_and_a_short_answer_are_not_judged() {
+        let f = fill("a0", 0, &[(0, 0)], 1, 2, 3);
+        let foreign = value_of("a0.0", &versions(&[(1, 0)]));
+        let mut short = read("c", 2, &[0, 1], 30, vec![None]);
+        if let InvOp::Read { found, .. } = &mut short {
+            *found = Some(vec![None]);
+        }
+        let h = rec(
+            spec(2, &[Policy::Delete]),
+            vec![
+                get("a0", 0, 0, 0, None),
+                f,
+                write(1, 1, 1, 5),
+                del(1, 1, 1, &[1], 6, 7),
+                get("b", 1, 1, 20, Some(foreign)),
+                short,
+            ],
+        );
+        let r = check(&h);
+        assert_eq!(r.unjudged, 1, "{r:?}");
+        assert_eq!(r.stale_after_invalidation, 0, "{r:?}");
+        assert_eq!(r.failed_reads, 1, "{r:?}");
     }
 }

@@ -584,9 +584,14 @@ pub struct InvalidationRecording {
     /// Ops not recorded because the history was full: the checker cannot
     /// judge a history with holes.
     pub unrecorded: u64,
-    /// Reads and writes still running when the drill stopped, dropped (they
-    /// had no outcome).
+    /// Second deletes of `double_delete` not sent because the drill stopped
+    /// first.
     pub unfinished: u64,
+    /// The readers and writers did not end within their bound when told to
+    /// stop: what they did after the recording was taken is missing, and
+    /// the checker judges nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cut_short: bool,
 }
 
 #[cfg(test)]
@@ -638,6 +643,7 @@ mod tests {
             }],
             unrecorded: 0,
             unfinished: 0,
+            cut_short: false,
         };
         let json = serde_json::to_vec(&rec).unwrap();
         let back: InvalidationRecording = serde_json::from_slice(&json).unwrap();

@@ -160,13 +160,21 @@ impl InvalidationWorkload {
     pub async fn stop(mut self) -> InvalidationRecording {
         self.shared.stop.cancel();
         let s = &self.shared.spec;
-        let bound = Duration::from_millis(8 * s.timeout_ms + s.store_ms + 5_000);
+        // Each reader and writer ends the command it is in (every loop over
+        // keys looks at the stop between two), then a double delete's second
+        // round may still wait its delay.
+        let bound =
+            Duration::from_millis(8 * s.timeout_ms + 2 * s.store_ms + s.double_delete_ms + 5_000);
+        let mut cut_short = false;
         if let Some(t) = self.thread.take()
             && tokio::time::timeout(bound, tokio::task::spawn_blocking(move || t.join()))
                 .await
                 .is_err()
         {
-            tracing::warn!("the invalidation workload did not end within {bound:?}");
+            tracing::warn!(
+                "the invalidation workload did not end within {bound:?}: its history is cut short"
+            );
+            cut_short = true;
         }
         let sh = &self.shared;
         let mut ops = std::mem::take(&mut *sh.ops.lock().unwrap_or_else(|p| p.into_inner()));
@@ -176,6 +184,7 @@ impl InvalidationWorkload {
             ops,
             unrecorded: sh.unrecorded.load(Ordering::Relaxed),
             unfinished: sh.unfinished.load(Ordering::Relaxed),
+            cut_short,
         }
     }
 }
@@ -385,6 +394,9 @@ async fn read_and_fill(sh: &Shared, router: &Router, id: &str, reader: u32, keys
     let (versions, store_ns) = sh.store.read(sources, &sh.clock);
     store_wait(spec.store_ms).await;
     for k in misses {
+        if sh.stop.is_cancelled() {
+            return;
+        }
         let mine: BTreeMap<u32, u64> = spec
             .deps(k)
             .into_iter()
@@ -516,6 +528,10 @@ async fn invalidate(
         keys.iter().map(|&k| vec![k]).collect()
     };
     for batch in batches {
+        // Stopped between two DELs: the write is left unfinished.
+        if sh.stop.is_cancelled() && batch[0] != keys[0] {
+            return;
+        }
         let req = if batch.len() == 1 {
             Req::One(del(batch[0]))
         } else {
@@ -604,6 +620,9 @@ async fn update(
         return;
     }
     for &k in keys {
+        if sh.stop.is_cancelled() && k != keys[0] {
+            return;
+        }
         let (mut per_key, store_ns) = compute(&[k]).await;
         let (_, versions) = per_key.remove(0);
         set(
