@@ -5,7 +5,7 @@
 //! connection per node, a slot map that follows MOVED and is re-read after
 //! errors, no retries. Every command is recorded with its times and outcome.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -64,8 +64,82 @@ impl Store {
     }
 }
 
+/// The spec's key layout, worked out once rather than walked on every
+/// command: each grouped key's root (its hash tag), what a key is computed
+/// from, what depends on it, what a source's write invalidates. A key in no
+/// group is its own root, source and only dependant, and is not stored.
+struct Layout {
+    prefix: String,
+    roots: HashMap<u32, u32>,
+    deps: HashMap<u32, Vec<u32>>,
+    dependants: HashMap<u32, Vec<u32>>,
+    affected: HashMap<u32, Vec<u32>>,
+}
+
+impl Layout {
+    fn of(spec: &InvalidationSpec) -> Layout {
+        let mut members: BTreeSet<u32> = spec.dependants.keys().copied().collect();
+        members.extend(spec.dependants.values().flatten());
+        members.extend(spec.tags.values().flatten());
+        let many = |v: Vec<u32>| (v.len() > 1).then_some(v);
+        let mut l = Layout {
+            prefix: spec.key_prefix.clone(),
+            roots: HashMap::new(),
+            deps: HashMap::new(),
+            dependants: HashMap::new(),
+            affected: HashMap::new(),
+        };
+        for &k in &members {
+            l.roots.insert(k, spec.root_of(k));
+            if let Some(d) = many(spec.deps(k).into_iter().collect()) {
+                l.deps.insert(k, d);
+            }
+            if let Some(d) = many(spec.dependants_of(k).into_iter().collect()) {
+                l.dependants.insert(k, d);
+            }
+            if let Some(a) = many(spec.affected(k)) {
+                l.affected.insert(k, a);
+            }
+        }
+        for s in spec.keys..spec.sources() {
+            l.affected.insert(s, spec.affected(s));
+        }
+        l
+    }
+
+    /// [`InvalidationSpec::key`].
+    fn key(&self, k: u32) -> String {
+        let root = self.roots.get(&k).unwrap_or(&k);
+        format!("{{{}inv:{root}}}:{k}", self.prefix)
+    }
+
+    /// [`InvalidationSpec::slot_of`].
+    fn slot(&self, k: u32) -> u16 {
+        crate::slots::key_slot(self.key(k).as_bytes())
+    }
+
+    /// [`InvalidationSpec::deps`], in order.
+    fn deps(&self, k: u32) -> Vec<u32> {
+        self.deps.get(&k).cloned().unwrap_or_else(|| vec![k])
+    }
+
+    /// [`InvalidationSpec::dependants_of`], in order.
+    fn dependants_of(&self, k: u32) -> Vec<u32> {
+        self.dependants.get(&k).cloned().unwrap_or_else(|| vec![k])
+    }
+
+    /// [`InvalidationSpec::affected`].
+    fn affected(&self, source: u32) -> Vec<u32> {
+        self.affected
+            .get(&source)
+            .cloned()
+            .unwrap_or_else(|| vec![source])
+    }
+}
+
 struct Shared {
     spec: InvalidationSpec,
+    layout: Layout,
     clock: Clock,
     stop: CancellationToken,
     store: Store,
@@ -123,6 +197,7 @@ impl InvalidationWorkload {
             store: Store {
                 versions: Mutex::new(vec![0; spec.sources() as usize]),
             },
+            layout: Layout::of(&spec),
             spec,
             clock,
             stop: cancel.child_token(),
@@ -203,19 +278,12 @@ fn run_thread(
     seed: u64,
     ready: oneshot::Sender<Result<(), WorkloadError>>,
 ) {
-    if let Err(e) = place.enter() {
-        let _ = ready.send(Err(WorkloadError::Cluster(format!(
-            "place the invalidation workload: {e}"
-        ))));
-        return;
-    }
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match place.runtime() {
         Ok(rt) => rt,
         Err(e) => {
-            let _ = ready.send(Err(WorkloadError::Cluster(format!("a runtime: {e}"))));
+            let _ = ready.send(Err(WorkloadError::Cluster(format!(
+                "start the invalidation workload's thread: {e}"
+            ))));
             return;
         }
     };
@@ -255,8 +323,8 @@ async fn clear(sh: &Shared, router: &Router) -> Result<(), WorkloadError> {
             .iter()
             .map(|&k| {
                 (
-                    sh.spec.slot_of(k),
-                    redis::cmd("DEL").arg(sh.spec.key(k)).clone(),
+                    sh.layout.slot(k),
+                    redis::cmd("DEL").arg(sh.layout.key(k)).clone(),
                 )
             })
             .collect();
@@ -264,23 +332,12 @@ async fn clear(sh: &Shared, router: &Router) -> Result<(), WorkloadError> {
             if let Err(e) = r {
                 return Err(WorkloadError::Cluster(format!(
                     "clear {} before the drill: {e}",
-                    sh.spec.key(chunk[i])
+                    sh.layout.key(chunk[i])
                 )));
             }
         }
     }
     Ok(())
-}
-
-/// One command through the router (the map re-read first when an error
-/// made it stale).
-async fn call(router: &Router, slot: u16, req: Req) -> Routed {
-    router.refresh_if_stale().await;
-    let e = router.execute(&req, slot).await;
-    if !matches!(e.outcome, Outcome::Ok) {
-        router.distrust();
-    }
-    e
 }
 
 /// The node that answered `e`.
@@ -330,7 +387,7 @@ async fn reader(sh: &Shared, router: &Router, r: u32, seed: u64) {
         n += 1;
         let key = picker.pick(&mut rng) as u32;
         let keys: Vec<u32> = if spec.group_reads > 0.0 && rng.random_bool(spec.group_reads) {
-            spec.dependants_of(key).into_iter().collect()
+            sh.layout.dependants_of(key)
         } else {
             vec![key]
         };
@@ -345,18 +402,18 @@ async fn reader(sh: &Shared, router: &Router, r: u32, seed: u64) {
 /// `store_ms`, `SET` the computed value.
 async fn read_and_fill(sh: &Shared, router: &Router, id: &str, reader: u32, keys: &[u32]) {
     let spec = &sh.spec;
-    let slot = spec.slot_of(keys[0]);
+    let slot = sh.layout.slot(keys[0]);
     let cmd = if keys.len() == 1 {
-        redis::cmd("GET").arg(spec.key(keys[0])).clone()
+        redis::cmd("GET").arg(sh.layout.key(keys[0])).clone()
     } else {
         let mut c = redis::cmd("MGET");
         for &k in keys {
-            c.arg(spec.key(k));
+            c.arg(sh.layout.key(k));
         }
         c
     };
     let start_ns = sh.now();
-    let e = call(router, slot, Req::One(cmd)).await;
+    let e = router.call(&Req::One(cmd), slot).await;
     let end_ns = sh.now();
     let error = error_of(&e);
     let node = node_of(router, &e);
@@ -390,14 +447,15 @@ async fn read_and_fill(sh: &Shared, router: &Router, id: &str, reader: u32, keys
         return;
     }
     // One store read for every miss: the versions they are computed from.
-    let sources = misses.iter().flat_map(|&k| spec.deps(k));
+    let sources = misses.iter().flat_map(|&k| sh.layout.deps(k));
     let (versions, store_ns) = sh.store.read(sources, &sh.clock);
     store_wait(spec.store_ms).await;
     for k in misses {
         if sh.stop.is_cancelled() {
             return;
         }
-        let mine: BTreeMap<u32, u64> = spec
+        let mine: BTreeMap<u32, u64> = sh
+            .layout
             .deps(k)
             .into_iter()
             .map(|s| (s, versions[&s]))
@@ -419,9 +477,9 @@ async fn set(
     versions: BTreeMap<u32, u64>,
     store_ns: u64,
 ) {
-    let cmd = set_cmd(&sh.spec, id, key, &versions);
+    let cmd = set_cmd(sh, id, key, &versions);
     let start_ns = sh.now();
-    let e = call(router, sh.spec.slot_of(key), Req::One(cmd)).await;
+    let e = router.call(&Req::One(cmd), sh.layout.slot(key)).await;
     let end_ns = sh.now();
     let ok = matches!(e.outcome, Outcome::Ok);
     sh.record(InvOp::Set {
@@ -439,11 +497,11 @@ async fn set(
     });
 }
 
-fn set_cmd(spec: &InvalidationSpec, id: &str, key: u32, versions: &BTreeMap<u32, u64>) -> Cmd {
+fn set_cmd(sh: &Shared, id: &str, key: u32, versions: &BTreeMap<u32, u64>) -> Cmd {
     let mut c = redis::cmd("SET");
-    c.arg(spec.key(key)).arg(value_of(id, versions));
-    if spec.ttl_ms > 0 {
-        c.arg("PX").arg(spec.ttl_ms);
+    c.arg(sh.layout.key(key)).arg(value_of(id, versions));
+    if sh.spec.ttl_ms > 0 {
+        c.arg("PX").arg(sh.spec.ttl_ms);
     }
     c
 }
@@ -484,7 +542,7 @@ async fn writer(sh: Arc<Shared>, router: Arc<Router>, w: u32, seed: u64) {
             start_ns,
             commit_ns,
         });
-        let keys = spec.affected(source);
+        let keys = sh.layout.affected(source);
         match spec.policy_of(source) {
             Policy::Delete => invalidate(&sh, &router, w, source, version, 1, &keys).await,
             Policy::DoubleDelete => {
@@ -521,7 +579,7 @@ async fn invalidate(
     keys: &[u32],
 ) {
     let spec = &sh.spec;
-    let del = |k: u32| redis::cmd("DEL").arg(spec.key(k)).clone();
+    let del = |k: u32| redis::cmd("DEL").arg(sh.layout.key(k)).clone();
     let batches: Vec<Vec<u32>> = if spec.atomic {
         vec![keys.to_vec()]
     } else {
@@ -538,7 +596,7 @@ async fn invalidate(
             Req::Txn(batch.iter().map(|&k| del(k)).collect())
         };
         let start_ns = sh.now();
-        let e = call(router, spec.slot_of(batch[0]), req).await;
+        let e = router.call(&req, sh.layout.slot(batch[0])).await;
         let end_ns = sh.now();
         sh.record(InvOp::Invalidate {
             writer,
@@ -572,14 +630,15 @@ async fn update(
     let compute = async |ks: &[u32]| {
         let (versions, store_ns) = sh
             .store
-            .read(ks.iter().flat_map(|&k| spec.deps(k)), &sh.clock);
+            .read(ks.iter().flat_map(|&k| sh.layout.deps(k)), &sh.clock);
         store_wait(spec.store_ms).await;
         let per_key: Vec<(u32, BTreeMap<u32, u64>)> = ks
             .iter()
             .map(|&k| {
                 (
                     k,
-                    spec.deps(k)
+                    sh.layout
+                        .deps(k)
                         .into_iter()
                         .map(|s| (s, versions[&s]))
                         .collect(),
@@ -594,10 +653,10 @@ async fn update(
         let cmds = per_key
             .iter()
             .zip(&ids)
-            .map(|((k, v), id)| set_cmd(spec, id, *k, v))
+            .map(|((k, v), id)| set_cmd(sh, id, *k, v))
             .collect();
         let start_ns = sh.now();
-        let e = call(router, spec.slot_of(keys[0]), Req::Txn(cmds)).await;
+        let e = router.call(&Req::Txn(cmds), sh.layout.slot(keys[0])).await;
         let end_ns = sh.now();
         let ok = matches!(e.outcome, Outcome::Ok);
         let error = error_of(&e);
@@ -642,6 +701,32 @@ async fn update(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_layout_is_the_specs_worked_out_once() {
+        let spec: InvalidationSpec = serde_saphyr::from_str(
+            "keys: 30\ndependants: {0: [1, 2], 2: [3], 7: [8]}\ntags: {cat: [3, 10, 11], dog: [20]}\n",
+        )
+        .unwrap();
+        spec.check().unwrap();
+        let l = Layout::of(&spec);
+        assert!(l.roots.len() < 30, "ungrouped keys are not stored");
+        for k in 0..spec.keys {
+            assert_eq!(l.key(k), spec.key(k), "key {k}");
+            assert_eq!(l.slot(k), spec.slot_of(k), "key {k}");
+            assert_eq!(
+                l.deps(k),
+                spec.deps(k).into_iter().collect::<Vec<_>>(),
+                "key {k}"
+            );
+            let d: Vec<u32> = spec.dependants_of(k).into_iter().collect();
+            assert_eq!(l.dependants_of(k), d, "key {k}");
+        }
+        for s in 0..spec.sources() {
+            assert_eq!(l.affected(s), spec.affected(s), "source {s}");
+        }
+        assert_eq!(l.affected(30), vec![3, 10, 11]);
+    }
 
     #[test]
     fn the_store_orders_commits_and_reads() {

@@ -49,4 +49,13 @@ impl Place {
         crate::net::dial::set_source(self.source);
         Ok(())
     }
+
+    /// Move the calling thread here and give it a runtime of its own (one
+    /// thread, the calling one): how a workload's thread starts.
+    pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
+        self.enter()?;
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
 }

@@ -601,6 +601,18 @@ impl Router {
         }
     }
 
+    /// [`Router::execute`] for a client that retries nothing: the map
+    /// re-read first when an error made it stale, and distrusted after a
+    /// failure, so that the next command re-reads it.
+    pub async fn call(&self, req: &Req, slot: u16) -> Routed {
+        self.refresh_if_stale().await;
+        let e = self.execute(req, slot).await;
+        if !matches!(e.outcome, Outcome::Ok) {
+            self.distrust();
+        }
+        e
+    }
+
     /// `WAIT replicas timeout_ms` on the connection to node `i` — the one that
     /// just served this client's write, so WAIT counts that write.
     pub async fn wait(

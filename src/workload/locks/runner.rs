@@ -227,20 +227,13 @@ fn workers_thread(
     seed: u64,
     ready: oneshot::Sender<Result<u64, LockError>>,
 ) -> u32 {
-    if let Err(e) = place.enter() {
-        let _ = ready.send(Err(LockError::Start(format!(
-            "enter the workers' place ({}): {e}",
-            place.region.as_deref().unwrap_or("the run's network")
-        ))));
-        return 0;
-    }
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match place.runtime() {
         Ok(rt) => rt,
         Err(e) => {
-            let _ = ready.send(Err(LockError::Start(format!("a runtime: {e}"))));
+            let _ = ready.send(Err(LockError::Start(format!(
+                "start the workers' thread ({}): {e}",
+                place.region.as_deref().unwrap_or("the run's network")
+            ))));
             return 0;
         }
     };

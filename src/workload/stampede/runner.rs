@@ -264,19 +264,12 @@ struct Job {
 }
 
 fn readers_thread(job: Job, ready: oneshot::Sender<Result<(), StampedeError>>) {
-    if let Err(e) = job.place.enter() {
-        let _ = ready.send(Err(WorkloadError::Cluster(format!(
-            "place the stampede readers: {e}"
-        ))));
-        return;
-    }
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match job.place.runtime() {
         Ok(rt) => rt,
         Err(e) => {
-            let _ = ready.send(Err(WorkloadError::Cluster(format!("a runtime: {e}"))));
+            let _ = ready.send(Err(WorkloadError::Cluster(format!(
+                "start the stampede readers' thread: {e}"
+            ))));
             return;
         }
     };
@@ -397,12 +390,7 @@ async fn pause(sh: &Shared, d: Duration) -> bool {
 /// One command through the router (the map re-read first when an error
 /// made it stale).
 async fn call(router: &Router, slot: u16, cmd: Cmd) -> Routed {
-    router.refresh_if_stale().await;
-    let e = router.execute(&Req::One(cmd), slot).await;
-    if !matches!(e.outcome, Outcome::Ok) {
-        router.distrust();
-    }
-    e
+    router.call(&Req::One(cmd), slot).await
 }
 
 /// What the first step of a read found.
