@@ -234,7 +234,9 @@ fn figure_in(r: &Report, name: &str) -> Option<f64> {
         "max_lock_violations"
         | "max_stale_writes_accepted"
         | "max_acquire_p99_ms"
-        | "min_grants_per_s" => None,
+        | "min_grants_per_s"
+        | "max_lost_updates"
+        | "min_atomic_speedup" => None,
         // Nor counters, transactions or TTLs in its mix.
         "max_counter_violations"
         | "max_lost_increments"

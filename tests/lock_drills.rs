@@ -85,3 +85,46 @@ fn process_lock_single_steady_drill() {
     // Every holder's token is the highest yet: the fence refuses nobody.
     assert_eq!(f.rejected_while_valid, 0, "{f:?}");
 }
+
+/// `scenarios/atomic-vs-locked-pause.yaml`: the holder of lock 0 frozen
+/// between its GET and its SET. The locked path loses at least one
+/// acknowledged update (the others' meanwhile, or its own when its stale SET
+/// lands inside the next holder's read-modify-write), every one witnessed by
+/// a value written twice; INCR loses none; the run fails exactly as the file
+/// expects.
+fn atomic_vs_locked_pause(env: &Env) {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/atomic-vs-locked-pause.yaml");
+    let d = env.drill(&file, &["--seed", "1"]);
+    assert!(
+        [exit::CHECK_FAILED, exit::UNKNOWN].contains(&d.code.unwrap_or(-1)),
+        "{}",
+        d.stderr
+    );
+    let r = d.report();
+    let l = r.locks.as_ref().expect("a locks section");
+    assert_eq!(l.incomplete, None);
+    assert_eq!(l.pauses.len(), 1, "{:?}", l.pauses);
+    let c = l.counters.as_ref().expect("counters");
+    let lost = c.locked.lost.expect("the locked counters were read back");
+    assert!(lost >= 1, "{:?}", c.locked);
+    assert_eq!(lost, c.duplicate_writes, "{:?}", c.witnesses);
+    assert!(
+        c.witnesses
+            .iter()
+            .any(|w| w.second.worker == l.pauses[0].worker),
+        "the frozen holder's write is a witness: {:?}",
+        c.witnesses
+    );
+    let a = c.atomic.as_ref().expect("an atomic path");
+    assert_eq!((a.lost, a.over_counted), (Some(0), Some(0)), "{a:?}");
+    assert!(a.acked > 1000, "{a:?}");
+    let s = r.slo.iter().find(|s| s.name == "max_lost_updates").unwrap();
+    assert_eq!((s.result, s.value), (Verdict::Fail, Some(lost as f64)));
+    assert!(d.stdout.contains("| atomic | 8 |"), "{}", d.stdout);
+}
+
+crate::on_both_runtimes!(
+    process_atomic_vs_locked_pause_drill,
+    docker_atomic_vs_locked_pause_drill,
+    atomic_vs_locked_pause
+);

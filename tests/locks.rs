@@ -482,3 +482,94 @@ async fn a_grant_with_wait_counts_only_when_the_replicas_have_it() {
         "{said:?}"
     );
 }
+
+/// Atomic vs locked, against a real Redis: four workers increment a counter
+/// with GET + SET under the lock while four more INCR one of their own. The
+/// history agrees with the server (the counters read back by redis-cli, the
+/// server's count of INCR calls — the atomic ones plus one fencing INCR per
+/// grant); then a holder frozen between its GET and its SET writes over
+/// the increments made meanwhile, and the checker counts exactly those, each
+/// with its witness — while nothing of the atomic path is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_holder_loses_locked_updates_and_no_atomic_one() {
+    use redis_drill::record::locks::CounterPath;
+    let servers = start_standalone(1);
+    let s = &servers[0];
+    let spec = LockSpec {
+        algorithm: Algorithm::Single,
+        workers: 4,
+        locks: 1,
+        ttl_ms: 300,
+        hold: HoldSpec {
+            min_ms: 0,
+            max_ms: 0,
+            ..Default::default()
+        },
+        think_ms: 2,
+        retry_ms: 2,
+        resources: vec![],
+        counter: true,
+        atomic_workers: 4,
+        ..Default::default()
+    };
+    // Left over from an earlier run: the workload clears it first.
+    redis_cli(s, &["SET", &CounterPath::Locked.key(0), "1000"]);
+    let clock = Clock::start();
+    let w = start(&servers, spec, clock).await;
+    let control = w.control();
+    hold(Duration::from_millis(500)).await;
+    control.pause_holder(0).unwrap();
+    hold(Duration::from_millis(900)).await;
+    let resumed = control.resume_holder(0);
+    assert_eq!(resumed.len(), 1, "one worker froze: {resumed:?}");
+    // Long enough for the counter to climb past where it was overwritten.
+    hold(Duration::from_millis(2000)).await;
+    let rec = w.stop().await;
+    let c = stored_and_checked(&rec);
+    assert_eq!(c.incomplete, None);
+    let k = c.counters.as_ref().expect("counters");
+    let (l, a) = (&k.locked, k.atomic.as_ref().expect("an atomic path"));
+    eprintln!("locked {l:?}\natomic {a:?}\nwitnesses {:?}", k.witnesses);
+
+    // The server's own counts.
+    let read = |p: CounterPath| redis_cli(s, &["GET", &p.key(0)]).parse::<i64>().unwrap();
+    assert_eq!(l.final_value, Some(read(CounterPath::Locked)));
+    assert_eq!(a.final_value, Some(read(CounterPath::Atomic)));
+    let stats = redis_cli(s, &["INFO", "commandstats"]);
+    let incr_calls: u64 = stats
+        .lines()
+        .find_map(|line| line.strip_prefix("cmdstat_incr:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .expect("cmdstat_incr");
+    assert_eq!(
+        incr_calls,
+        a.acked + a.indeterminate + a.failed + c.grants,
+        "INCR calls: the atomic path's plus a fencing INCR per grant ({} grants)\n{stats}",
+        c.grants
+    );
+
+    // Nothing of the atomic path lost or counted twice.
+    assert!(a.acked > 100, "{} atomic increments", a.acked);
+    assert_eq!((a.lost, a.over_counted), (Some(0), Some(0)));
+    // The frozen holder wrote over what the others did meanwhile: those
+    // increments are lost, each value written twice is a witness. (When its
+    // stale SET lands between the current holder's GET and SET, that SET
+    // wipes it out instead: one update lost, its own.)
+    let lost = l.lost.expect("the locked counter was read back");
+    assert!(lost >= 1, "{lost} lost locked updates");
+    assert_eq!(
+        lost, k.duplicate_writes,
+        "a lost update is a value written twice"
+    );
+    assert_eq!(l.over_counted, Some(0));
+    assert!(
+        k.witnesses.iter().any(|w| w.second.worker == resumed[0]),
+        "the frozen holder's stale write is a witness: {:?}",
+        k.witnesses
+    );
+    // The locked path stopped for lock 0's TTL at least; the atomic did not.
+    assert!(l.longest_stall_ms >= 250.0, "{}", l.longest_stall_ms);
+    assert!(a.longest_stall_ms < l.longest_stall_ms);
+    assert!(k.atomic_speedup.is_some());
+}

@@ -132,6 +132,9 @@ pub struct LockCheck {
     /// With `locks.regions`: what each region's workers got.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub by_region: Vec<LockRegion>,
+    /// With `locks.counter`: the locked and atomic counters side by side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counters: Option<super::atomic::Counters>,
     /// Why the history may lack events (then every lock figure is unknown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incomplete: Option<String>,
@@ -265,6 +268,7 @@ pub fn check(rec: &LockRecording) -> LockCheck {
     tally(rec, &by_grant, &mut out);
     (out.fairness, out.fairness_index) = fairness(s.workers, &grants);
     out.by_region = by_region(rec, &grants);
+    out.counters = super::atomic::check(rec);
     out.incomplete = incomplete(rec, &out);
     out
 }
@@ -560,6 +564,8 @@ mod tests {
             seed: 1,
             started_ns: 0,
             regions: Vec::new(),
+            counter: false,
+            atomic_workers: 0,
         }
     }
 

@@ -38,6 +38,7 @@
 //! Checkers take any iterator of `&Op`, so a caller filters by client mode
 //! (`history.iter().filter(|o| o.mode == ClientMode::Probe)`) or passes `&history`.
 
+pub mod atomic;
 pub mod downtime;
 pub mod eviction;
 pub mod failover;

@@ -106,6 +106,16 @@ pub struct LockSetup {
     /// The workers' regions (worker w in `regions[w mod n]`); empty: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub regions: Vec<String>,
+    /// The critical section increments a counter per lock (`GET`, hold, `SET`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub counter: bool,
+    /// Workers `INCR`ing counters of their own beside the locked ones.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub atomic_workers: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// How the workload ended.
@@ -124,6 +134,46 @@ pub struct LockEnd {
     /// Each resource's state at the end, by kind then lock: what the
     /// register itself counted, to check the history against.
     pub registers: BTreeMap<ResourceKind, Vec<RegisterState>>,
+    /// Every counter read back after the workers stopped (`counter: true`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub counters: Vec<CounterFinal>,
+}
+
+/// The two ways the drill increments a counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CounterPath {
+    /// `GET`, then `SET` of the value plus one, under the lock.
+    Locked,
+    /// `INCR`, no lock.
+    Atomic,
+}
+
+impl CounterPath {
+    /// The name the reports use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CounterPath::Locked => "locked",
+            CounterPath::Atomic => "atomic",
+        }
+    }
+
+    /// The Redis key of lock `lock`'s counter on this path: beside the
+    /// lock's own keys, in its slot.
+    pub fn key(self, lock: u32) -> String {
+        format!("drill:lock:{{{lock}}}:{}", self.as_str())
+    }
+}
+
+/// A counter read back at the end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterFinal {
+    pub path: CounterPath,
+    pub lock: u32,
+    /// Its value (an absent key is 0); `None` when the read failed.
+    pub value: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A resource register at the end.
@@ -147,6 +197,7 @@ pub enum LockEvent {
     Write(Write),
     Release(Release),
     Pause(Pause),
+    Increment(Increment),
 }
 
 impl LockEvent {
@@ -160,6 +211,7 @@ impl LockEvent {
             LockEvent::Write(e) => e.end_ns,
             LockEvent::Release(e) => e.end_ns,
             LockEvent::Pause(e) => e.end_ns,
+            LockEvent::Increment(e) => e.end_ns,
         }
     }
 }
@@ -306,6 +358,48 @@ pub struct Pause {
     pub acquisition: u64,
     pub start_ns: u64,
     pub end_ns: u64,
+}
+
+/// One increment of a counter: on the locked path from the acquisition's
+/// start (its first attempt) through the `GET` to the `SET`; on the atomic
+/// path the `INCR` alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Increment {
+    pub path: CounterPath,
+    pub worker: u32,
+    pub lock: u32,
+    /// The lock's acquisition (locked path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acquisition: Option<u64>,
+    pub start_ns: u64,
+    /// When the `GET` answered (locked path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_ns: Option<u64>,
+    pub end_ns: u64,
+    /// What the `GET` returned (locked path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<i64>,
+    /// The value written (`SET`) or returned (`INCR`) when acknowledged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrote: Option<i64>,
+    pub outcome: IncrementOutcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// How one increment ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncrementOutcome {
+    /// The server acknowledged the write.
+    Acked,
+    /// Certainly not applied: the `GET` failed, or the server refused.
+    Failed,
+    /// No answer to the write (a timeout, a lost connection): it may have
+    /// been applied.
+    Indeterminate,
+    /// Not written: the holder saw its validity had run out, or the stop came.
+    Skipped,
 }
 
 /// A stopped lock workload: its setup, its events in the order they ended,
@@ -494,6 +588,8 @@ mod tests {
             seed: 1,
             started_ns: 0,
             regions: Vec::new(),
+            counter: false,
+            atomic_workers: 0,
         }
     }
 

@@ -200,7 +200,101 @@ pub(super) fn section(l: &LocksReport) -> Section {
         s.text(format!("Overlaps (first {}):", shown.len()));
         s.list(shown);
     }
+    if let Some(c) = &l.counters {
+        counters(c, &mut s);
+    }
     s
+}
+
+/// Atomic vs locked: a row per path, the speed-up, the first lost updates.
+fn counters(c: &crate::checker::atomic::Counters, s: &mut Section) {
+    use crate::checker::atomic::CounterPathCheck;
+    let head = [
+        "counter path",
+        "workers",
+        "increments",
+        "per s",
+        "p50",
+        "p99",
+        "max",
+        "lost",
+        "counted twice",
+        "maybe applied",
+        "longest stall",
+    ];
+    let known = |v: Option<u64>| v.map_or_else(|| "unknown".to_string(), |v| v.to_string());
+    let row = |name: &str, p: &CounterPathCheck| {
+        let some = p.latency_ms.count > 0;
+        let lat = |v: f64| if some { ms(v) } else { EMPTY.to_string() };
+        vec![
+            name.to_string(),
+            p.workers.to_string(),
+            p.acked.to_string(),
+            format!("{:.0}", p.per_s),
+            lat(p.latency_ms.p50),
+            lat(p.latency_ms.p99),
+            lat(p.latency_ms.max),
+            known(p.lost),
+            known(p.over_counted),
+            p.indeterminate.to_string(),
+            format!(
+                "{} ({} → {})",
+                ms(p.longest_stall_ms),
+                ms(p.stall_from_ms),
+                ms(p.stall_to_ms)
+            ),
+        ]
+    };
+    let mut rows = vec![row("locked", &c.locked)];
+    if let Some(a) = &c.atomic {
+        rows.push(row("atomic", a));
+    }
+    s.text("Atomic vs locked: counters incremented with GET then SET under the lock (locked) and with INCR (atomic), at once:");
+    s.table(Table::new(&head).with_rows(rows));
+    match c.atomic_speedup {
+        Some(x) => {
+            s.text(format!(
+                "INCR made {x:.2}× the locked path's increments per second ({:+.0} %).",
+                (x - 1.0) * 100.0
+            ));
+        }
+        None if c.atomic.is_some() => {
+            s.text("Speed-up: unknown (a path acknowledged no increment).");
+        }
+        None => {}
+    }
+    for p in std::iter::once(&c.locked).chain(&c.atomic) {
+        if let Some(why) = &p.unknown {
+            s.warning(format!("lost updates unknown: {why}"));
+        }
+    }
+    if !c.witnesses.is_empty() {
+        s.text(format!(
+            "Lost updates: {} wrote a value already written (first {}):",
+            count(c.duplicate_writes, "acknowledged SET"),
+            c.witnesses.len()
+        ));
+        s.list(
+            c.witnesses
+                .iter()
+                .map(|w| {
+                    format!(
+                        "lock {}: {} (acquisition {}) read at {} and wrote {} at {}; {} (acquisition {}) had read at {} and written it at {}",
+                        w.lock,
+                        w.second.worker,
+                        w.second.acquisition,
+                        ms(w.second.read_ms),
+                        w.value,
+                        ms(w.second.wrote_ms),
+                        w.first.worker,
+                        w.first.acquisition,
+                        ms(w.first.read_ms),
+                        ms(w.first.wrote_ms),
+                    )
+                })
+                .collect(),
+        );
+    }
 }
 
 #[cfg(test)]

@@ -674,6 +674,18 @@ fn check_locks(
             ),
         );
     }
+    if slo.contains_key("max_lost_updates") && !spec.counter {
+        return at(
+            &["slo", "max_lost_updates"],
+            "reads the lock workload's counters, and `locks.counter` is not set".into(),
+        );
+    }
+    if slo.contains_key("min_atomic_speedup") && spec.atomic_workers == 0 {
+        return at(
+            &["slo", "min_atomic_speedup"],
+            "compares the atomic path with the locked one, and `locks.atomic_workers` is 0".into(),
+        );
+    }
     if slo.contains_key("max_stale_writes_accepted") && !spec.uses(ResourceKind::Fenced) {
         return at(
             &["slo", "max_stale_writes_accepted"],

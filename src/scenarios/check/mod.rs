@@ -667,6 +667,8 @@ mod tests {
                 seed: 1,
                 started_ns: 0,
                 regions: Vec::new(),
+                counter: false,
+                atomic_workers: 0,
             },
             // Both hold lock 0 from 11 ms: one violation.
             events: vec![grant(0, 10_000_000), grant(1, 11_000_000)],

@@ -373,6 +373,31 @@ fn a_locks_section_loads_and_its_errors_name_the_place() {
             format!("{base}locks: {{resources: [unfenced]}}\nslo:\n  max_stale_writes_accepted: 0\n"),
             "DIR/s.yaml:7:3: slo.max_stale_writes_accepted: reads the fenced resource",
         ),
+        (
+            STANDALONE,
+            format!("{base}locks:\n  atomic_workers: 4\n"),
+            "DIR/s.yaml:6:3: locks.atomic_workers: the atomic path is compared with the locked counter: set `counter: true`",
+        ),
+        (
+            STANDALONE,
+            format!("{base}locks:\n  algorithm: redlock\n  counter: true\n"),
+            "DIR/s.yaml:7:3: locks.counter: the counter lives on one Redis",
+        ),
+        (
+            STANDALONE,
+            format!("{base}locks:\n  resources: []\n"),
+            "DIR/s.yaml:6:3: locks.resources: the critical section writes nothing",
+        ),
+        (
+            STANDALONE,
+            format!("{base}locks: {{locks: 1}}\nslo:\n  max_lost_updates: 0\n"),
+            "DIR/s.yaml:7:3: slo.max_lost_updates: reads the lock workload's counters, and `locks.counter` is not set",
+        ),
+        (
+            STANDALONE,
+            format!("{base}locks: {{counter: true}}\nslo:\n  min_atomic_speedup: 1.5\n"),
+            "DIR/s.yaml:7:3: slo.min_atomic_speedup: compares the atomic path with the locked one, and `locks.atomic_workers` is 0",
+        ),
     ];
     for (topology, yaml, expected) in cases {
         let err = load_beside(topology, &yaml).unwrap_err();

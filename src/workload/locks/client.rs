@@ -496,6 +496,38 @@ impl LockClient {
         (done, if ok { validity } else { 0 })
     }
 
+    /// `cmd` on the first instance (the one a single-instance lock and its
+    /// counters live on, followed to the primary of the moment), within the
+    /// instance timeout: its answer, or what went wrong and whether the
+    /// command may have been applied all the same (no answer came).
+    pub async fn on_first<T>(&mut self, cmd: Cmd) -> Result<T, (String, bool)>
+    where
+        T: redis::FromRedisValue + Send + 'static,
+    {
+        self.follow().await;
+        let Some(i) = self.instances.first_mut() else {
+            return Err(("no instance".into(), false));
+        };
+        let bound = i.timeout;
+        match i
+            .run(
+                bound,
+                |mut c| async move { cmd.query_async::<T>(&mut c).await },
+            )
+            .await
+        {
+            Said::Value(v) => Ok(v),
+            Said::Error(e) => {
+                // Never sent (no connection) or refused by the server: not
+                // applied. Anything else had no answer.
+                let sure = e.starts_with("connect:")
+                    || e == "refused"
+                    || e.chars().next().is_some_and(|c| c.is_ascii_uppercase());
+                Err((e, !sure))
+            }
+        }
+    }
+
     /// A compare-and-something on every instance. A client that follows
     /// the primary and got an error (`READONLY` from a demoted primary, a
     /// lost connection) looks for the primary of the moment and, when it

@@ -95,13 +95,15 @@ impl LockWorkload {
         let mut readies = Vec::new();
         for (i, place) in places.into_iter().enumerate() {
             let (ready_tx, ready_rx) = oneshot::channel();
-            let workers: Vec<u32> = (0..spec.workers)
+            // The atomic path's workers are numbered after the lock's.
+            let workers: Vec<u32> = (0..spec.workers + spec.atomic_workers)
                 .filter(|w| w % n_places == i as u32)
                 .collect();
             let (mine, target) = (shared.clone(), target.clone());
+            let first = i == 0;
             let spawned = std::thread::Builder::new()
                 .name(format!("redis-drill-locks-{i}"))
-                .spawn(move || workers_thread(place, workers, mine, target, seed, ready_tx));
+                .spawn(move || workers_thread(place, workers, first, mine, target, seed, ready_tx));
             match spawned {
                 Ok(t) => threads.push(t),
                 Err(e) => {
@@ -153,6 +155,8 @@ impl LockWorkload {
             seed,
             started_ns,
             regions: spec.regions.clone(),
+            counter: spec.counter,
+            atomic_workers: spec.atomic_workers,
         };
         Ok(LockWorkload {
             shared,
@@ -190,7 +194,7 @@ impl LockWorkload {
             Ok(Ok(unfinished)) => unfinished,
             _ => {
                 tracing::warn!("the lock workers' threads did not end within {bound:?}");
-                self.shared.spec.workers
+                self.shared.spec.workers + self.shared.spec.atomic_workers
             }
         };
         let s = &self.shared;
@@ -204,6 +208,7 @@ impl LockWorkload {
                 max_timer_late_ms: s.late_max_ms(),
                 timer_late_over_1ms: s.late_over_1ms.load(std::sync::atomic::Ordering::Relaxed),
                 registers: s.registers.states(),
+                counters: std::mem::take(&mut *s.finals.lock().unwrap_or_else(|p| p.into_inner())),
             },
         }
     }
@@ -218,10 +223,12 @@ impl Drop for LockWorkload {
 
 /// A workers' thread: enter its place, connect its workers, say so (with
 /// the start time), run them until the stop. Returns the workers that did
-/// not end within the stop's bound.
+/// not end within the stop's bound. The `first` thread clears the counters
+/// before its workers start and reads them back after they stopped.
 fn workers_thread(
     place: Place,
     workers: Vec<u32>,
+    first: bool,
     shared: Arc<Shared>,
     target: LockTarget,
     seed: u64,
@@ -247,11 +254,27 @@ fn workers_thread(
             }
             clients.push((w, c));
         }
+        let mut counters = if first && shared.spec.counter {
+            let mut c = LockClient::new(&target, &shared.spec, shared.clock);
+            if let Err(message) = worker::clear_counters(&shared, &mut c).await {
+                let instance = target.initial().first().cloned().unwrap_or_default();
+                let _ = ready.send(Err(LockError::Connect { instance, message }));
+                return 0;
+            }
+            Some(c)
+        } else {
+            None
+        };
         let _ = ready.send(Ok(shared.clock.now_ns()));
         let mut tasks = tokio::task::JoinSet::new();
+        let lockers = shared.spec.workers;
         for (w, client) in clients {
             let shared = shared.clone();
-            tasks.spawn(async move { worker::run(&shared, w, client, seed).await });
+            if w < lockers {
+                tasks.spawn(async move { worker::run(&shared, w, client, seed).await });
+            } else {
+                tasks.spawn(async move { worker::run_atomic(&shared, w, client, seed).await });
+            }
         }
         let bound = stop_bound(&shared.spec);
         let all = async { while tasks.join_next().await.is_some() {} };
@@ -263,12 +286,19 @@ fn workers_thread(
             _ = all => true,
             _ = deadline => false,
         };
-        if ended {
-            return 0;
+        let left = if ended {
+            0
+        } else {
+            let left = tasks.len() as u32;
+            tracing::warn!("{left} lock workers did not end within {bound:?} of the stop");
+            tasks.abort_all();
+            left
+        };
+        // Every increment is answered (or given up) by now: what the
+        // counters hold is final.
+        if let Some(c) = counters.as_mut() {
+            worker::read_counters(&shared, c).await;
         }
-        let left = tasks.len() as u32;
-        tracing::warn!("{left} lock workers did not end within {bound:?} of the stop");
-        tasks.abort_all();
         left
     })
 }

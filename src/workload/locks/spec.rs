@@ -17,6 +17,8 @@
 //!   check_validity: true       # skip the write when the validity ran out during the hold
 //!   resources: [fenced, unfenced]   # the protected resources the critical section writes
 //!   wait: {replicas: 1, timeout_ms: 100}   # WAIT after each grant; an instance counts only when it reports that many
+//!   counter: false             # the critical section increments a Redis counter per lock: GET, hold, SET n+1
+//!   atomic_workers: 0          # beside them, this many workers INCR counters of their own (the atomic path)
 //! ```
 
 pub use crate::record::locks::{Algorithm, ResourceKind};
@@ -88,6 +90,16 @@ pub struct LockSpec {
     /// `regions[w mod n]`): their connections to an instance in another
     /// region cross the link between the two. Empty: in no region.
     pub regions: Vec<String>,
+    /// The critical section increments a counter kept in Redis, one per
+    /// lock, beside the lock's keys: `GET` when the lock is granted, the
+    /// hold (the computation), then `SET` of the value read plus one — the
+    /// lock-protected read-modify-write. A holder that loses its lock
+    /// between the two writes over increments made meanwhile.
+    pub counter: bool,
+    /// Workers that `INCR` a second counter per lock, without any lock, at
+    /// the same pace (`think_ms` between increments): the atomic path the
+    /// locked one is compared with, on the same instance at the same time.
+    pub atomic_workers: u32,
 }
 
 impl Default for LockSpec {
@@ -107,6 +119,8 @@ impl Default for LockSpec {
             resources: vec![ResourceKind::Fenced, ResourceKind::Unfenced],
             wait: None,
             regions: Vec::new(),
+            counter: false,
+            atomic_workers: 0,
         }
     }
 }
@@ -227,6 +241,31 @@ impl LockSpec {
         kinds.dedup();
         if kinds.len() != self.resources.len() {
             return Err(("resources", "each resource kind at most once".into()));
+        }
+        range(
+            "atomic_workers",
+            u64::from(self.atomic_workers),
+            0,
+            u64::from(MAX_WORKERS),
+        )?;
+        if self.atomic_workers > 0 && !self.counter {
+            return Err((
+                "atomic_workers",
+                "the atomic path is compared with the locked counter: set `counter: true`".into(),
+            ));
+        }
+        if self.counter && self.algorithm == Algorithm::Redlock {
+            return Err((
+                "counter",
+                "the counter lives on one Redis: it goes with `algorithm: single`".into(),
+            ));
+        }
+        if self.resources.is_empty() && !self.counter {
+            return Err((
+                "resources",
+                "the critical section writes nothing: name a resource, or set `counter: true`"
+                    .into(),
+            ));
         }
         if let Some(w) = self.wait
             && w.replicas == 0

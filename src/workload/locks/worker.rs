@@ -15,7 +15,8 @@ use super::control::LockControl;
 use super::resource::Registers;
 use super::spec::LockSpec;
 use crate::record::locks::{
-    Attempt, AttemptOutcome, Extend, Grant, LockEvent, Pause, Release, Timeout, Write, WriteOutcome,
+    Attempt, AttemptOutcome, CounterFinal, CounterPath, Extend, Grant, Increment, IncrementOutcome,
+    LockEvent, Pause, Release, Timeout, Write, WriteOutcome,
 };
 use crate::record::timeline::Clock;
 
@@ -47,6 +48,8 @@ pub(super) struct Shared {
     pub unrecorded: AtomicU64,
     late_max_ns: AtomicU64,
     pub late_over_1ms: AtomicU64,
+    /// The counters read back after the workers stopped.
+    pub finals: Mutex<Vec<CounterFinal>>,
 }
 
 impl Shared {
@@ -63,6 +66,7 @@ impl Shared {
             unrecorded: AtomicU64::new(0),
             late_max_ns: AtomicU64::new(0),
             late_over_1ms: AtomicU64::new(0),
+            finals: Mutex::new(Vec::new()),
         }
     }
 
@@ -126,6 +130,14 @@ struct Held {
     fence: u64,
     /// Until when the worker believes it holds the lock.
     valid_until: Instant,
+    /// When the acquisition began: an increment's cost counts from there.
+    start_ns: u64,
+}
+
+/// The locked increment under way: what the `GET` said, and when.
+struct Read {
+    at_ns: u64,
+    value: Result<i64, (String, bool)>,
 }
 
 /// One worker until the stop, the history's end or [`MAX_RUN`].
@@ -203,6 +215,7 @@ async fn acquire(
                 token,
                 fence,
                 valid_until,
+                start_ns,
             });
         }
         if Instant::now() >= deadline {
@@ -235,16 +248,40 @@ async fn critical_section(
 ) {
     let hold = shared.spec.hold.sample(rng);
     let done = Instant::now() + hold;
+    // The read of a read-modify-write comes first, the hold is its work.
+    let read = if shared.spec.counter {
+        let value = client
+            .on_first::<Option<i64>>(redis::Cmd::get(CounterPath::Locked.key(held.lock)))
+            .await
+            .map(|v| v.unwrap_or(0));
+        Some(Read {
+            at_ns: shared.clock.now_ns(),
+            value,
+        })
+    } else {
+        None
+    };
     let kept = work(shared, client, &mut held, done).await;
     if shared.stop.is_cancelled() {
         // Nothing written after the stop; the lock is let go.
+        if let Some(r) = read {
+            increment_done(shared, &held, r, IncrementOutcome::Skipped, None, None);
+        }
     } else if !kept || (shared.spec.check_validity && Instant::now() >= held.valid_until) {
         skip_writes(shared, &held);
+        if let Some(r) = read {
+            increment_done(shared, &held, r, IncrementOutcome::Skipped, None, None);
+        }
     } else {
         safepoint(shared, &held).await;
         // A holder woken by the stop writes nothing.
         if !shared.stop.is_cancelled() {
             write_resources(shared, &held);
+            if let Some(r) = read {
+                write_counter(shared, client, &held, r).await;
+            }
+        } else if let Some(r) = read {
+            increment_done(shared, &held, r, IncrementOutcome::Skipped, None, None);
         }
     }
     shared.control.releasing(held.worker, held.lock);
@@ -348,6 +385,146 @@ fn write_resources(shared: &Shared, held: &Held) {
             last_fence: d.last_fence,
         }));
     }
+}
+
+/// The write of the locked increment: `SET` of the value read plus one
+/// (nothing when the read failed).
+async fn write_counter(shared: &Shared, client: &mut LockClient, held: &Held, read: Read) {
+    let value = match &read.value {
+        Ok(v) => *v,
+        Err((e, _)) => {
+            let e = format!("get: {e}");
+            increment_done(shared, held, read, IncrementOutcome::Failed, None, Some(e));
+            return;
+        }
+    };
+    let next = value + 1;
+    let set = redis::Cmd::set(CounterPath::Locked.key(held.lock), next);
+    let (outcome, wrote, error) = match client.on_first::<()>(set).await {
+        Ok(()) => (IncrementOutcome::Acked, Some(next), None),
+        Err((e, maybe)) => (
+            if maybe {
+                IncrementOutcome::Indeterminate
+            } else {
+                IncrementOutcome::Failed
+            },
+            None,
+            Some(format!("set: {e}")),
+        ),
+    };
+    increment_done(shared, held, read, outcome, wrote, error);
+}
+
+/// Record the locked increment of `held`, ended now.
+fn increment_done(
+    shared: &Shared,
+    held: &Held,
+    read: Read,
+    outcome: IncrementOutcome,
+    wrote: Option<i64>,
+    error: Option<String>,
+) {
+    let error = error.or_else(|| read.value.as_ref().err().map(|(e, _)| format!("get: {e}")));
+    shared.record(LockEvent::Increment(Increment {
+        path: CounterPath::Locked,
+        worker: held.worker,
+        lock: held.lock,
+        acquisition: Some(held.acquisition),
+        start_ns: held.start_ns,
+        read_ns: Some(read.at_ns),
+        end_ns: shared.clock.now_ns(),
+        read: read.value.ok(),
+        wrote,
+        outcome,
+        error,
+    }));
+}
+
+/// One worker of the atomic path until the stop, the history's end or
+/// [`MAX_RUN`]: `INCR` a lock's atomic counter, think, again.
+pub(super) async fn run_atomic(shared: &Shared, worker: u32, mut client: LockClient, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed ^ SEED_SALT ^ u64::from(worker).rotate_left(32));
+    let deadline = Instant::now() + MAX_RUN;
+    let think = Duration::from_millis(shared.spec.think_ms);
+    // Bounded by MAX_RUN, the history's size and the stop.
+    loop {
+        if shared.stop.is_cancelled() || shared.full() || Instant::now() >= deadline {
+            break;
+        }
+        let lock = rng.random_range(0..shared.spec.locks);
+        let start_ns = shared.clock.now_ns();
+        // INCR itself (redis-rs's `Cmd::incr` sends INCRBY).
+        let mut incr = redis::cmd("INCR");
+        incr.arg(CounterPath::Atomic.key(lock));
+        let said = client.on_first::<i64>(incr).await;
+        let (outcome, wrote, error) = match said {
+            Ok(v) => (IncrementOutcome::Acked, Some(v), None),
+            Err((e, true)) => (IncrementOutcome::Indeterminate, None, Some(e)),
+            Err((e, false)) => (IncrementOutcome::Failed, None, Some(e)),
+        };
+        shared.record(LockEvent::Increment(Increment {
+            path: CounterPath::Atomic,
+            worker,
+            lock,
+            acquisition: None,
+            start_ns,
+            read_ns: None,
+            end_ns: shared.clock.now_ns(),
+            read: None,
+            wrote,
+            outcome,
+            error,
+        }));
+        if !shared.nap(think).await {
+            break;
+        }
+    }
+}
+
+/// Every counter of both paths, deleted before the workers start (`DEL`;
+/// false when one could not be) or read back after they stopped.
+pub(super) async fn clear_counters(shared: &Shared, client: &mut LockClient) -> Result<(), String> {
+    for lock in 0..shared.spec.locks {
+        for path in [CounterPath::Locked, CounterPath::Atomic] {
+            let del = redis::Cmd::del(path.key(lock));
+            client
+                .on_first::<i64>(del)
+                .await
+                .map_err(|(e, _)| format!("DEL {}: {e}", path.key(lock)))?;
+        }
+    }
+    Ok(())
+}
+
+/// Read every counter back, after the stop.
+pub(super) async fn read_counters(shared: &Shared, client: &mut LockClient) {
+    let mut finals = Vec::new();
+    let paths: &[CounterPath] = if shared.spec.atomic_workers > 0 {
+        &[CounterPath::Locked, CounterPath::Atomic]
+    } else {
+        &[CounterPath::Locked]
+    };
+    // A dead instance answers each read within its timeout; the whole is
+    // bounded too.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for lock in 0..shared.spec.locks {
+        for &path in paths {
+            let got = if Instant::now() < deadline {
+                client
+                    .on_first::<Option<i64>>(redis::Cmd::get(path.key(lock)))
+                    .await
+            } else {
+                Err(("not read: the reads ran out of time".to_string(), false))
+            };
+            finals.push(CounterFinal {
+                path,
+                lock,
+                value: got.as_ref().ok().map(|v| v.unwrap_or(0)),
+                error: got.err().map(|(e, _)| e),
+            });
+        }
+    }
+    *shared.finals.lock().unwrap_or_else(|p| p.into_inner()) = finals;
 }
 
 fn skip_writes(shared: &Shared, held: &Held) {

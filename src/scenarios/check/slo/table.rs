@@ -585,6 +585,55 @@ pub const SLOS: &[Slo] = &[
         },
     },
     Slo {
+        name: "max_lost_updates",
+        unit: "updates",
+        bound: Bound::AtMost,
+        reads: "acknowledged counter increments the counters do not hold at the end, locked and atomic paths together (`locks.counter`)",
+        unknown: "as `max_lock_violations`, or a counter was not read back, or a path acknowledged no increment",
+        source: Source::Locks,
+        on: EVERY_KIND,
+        figure: |f| match &f.locks {
+            None => no_locks(),
+            Some(l) => match &l.counters {
+                None => not_measured("the lock workload kept no counter (`locks.counter`)"),
+                Some(c) => c.lost().map_or_else(
+                    || Figure::Unknown {
+                        value: None,
+                        why: std::iter::once(&c.locked)
+                            .chain(&c.atomic)
+                            .find_map(|p| p.unknown.clone())
+                            .unwrap_or_else(|| "a counter's lost updates are unknown".into()),
+                    },
+                    count,
+                ),
+            },
+        },
+    },
+    Slo {
+        name: "min_atomic_speedup",
+        unit: "×",
+        bound: Bound::AtLeast,
+        reads: "the atomic path's acknowledged increments per second over the locked path's (`locks.atomic_workers`)",
+        unknown: "as `max_lock_violations`, or either path acknowledged no increment",
+        source: Source::Locks,
+        on: EVERY_KIND,
+        figure: |f| match &f.locks {
+            None => no_locks(),
+            Some(l) => match l.counters.as_ref().filter(|c| c.atomic.is_some()) {
+                None => {
+                    not_measured("the lock workload ran no atomic path (`locks.atomic_workers`)")
+                }
+                Some(c) => c.atomic_speedup.map_or_else(
+                    || Figure::Unknown {
+                        value: None,
+                        why: "a path acknowledged no increment".into(),
+                    },
+                    Figure::Measured,
+                ),
+            },
+        },
+    },
+    Slo {
         name: "max_replication_lag_p99_ms",
         unit: "ms",
         bound: Bound::AtMost,

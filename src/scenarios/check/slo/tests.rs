@@ -219,6 +219,18 @@ fn every_slo_fails_over_its_limit() {
             }),
             unfenced: None,
         },
+        counters: Some(crate::checker::atomic::Counters {
+            locked: crate::checker::atomic::CounterPathCheck {
+                lost: Some(1),
+                ..Default::default()
+            },
+            atomic: Some(crate::checker::atomic::CounterPathCheck {
+                lost: Some(2),
+                ..Default::default()
+            }),
+            atomic_speedup: Some(3.0),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let mut f = figures(&checks, &workload, &downtime, &faults);
@@ -493,6 +505,8 @@ fn lock_slos_without_a_lock_workload_are_not_measured() {
         "max_stale_writes_accepted",
         "max_acquire_p99_ms",
         "min_grants_per_s",
+        "max_lost_updates",
+        "min_atomic_speedup",
     ] {
         assert_eq!(f.of(name), no_locks(), "{name}");
     }
@@ -508,6 +522,37 @@ fn lock_slos_without_a_lock_workload_are_not_measured() {
         not_measured("the lock workload wrote no fenced resource")
     );
     assert_eq!(f.of("max_lock_violations"), Figure::Measured(0.0));
+    // No counter, or no atomic path: nothing to say about them.
+    assert_eq!(
+        f.of("max_lost_updates"),
+        not_measured("the lock workload kept no counter (`locks.counter`)")
+    );
+    let mut counted = LocksReport {
+        counters: Some(crate::checker::atomic::Counters::default()),
+        ..Default::default()
+    };
+    f.locks = Some(counted.clone());
+    assert_eq!(
+        f.of("min_atomic_speedup"),
+        not_measured("the lock workload ran no atomic path (`locks.atomic_workers`)")
+    );
+    // A counter not read back: its lost updates are unknown, never 0.
+    let unread = crate::checker::atomic::CounterPathCheck {
+        unknown: Some("the locked counter of lock 0 was not read back: timeout".into()),
+        ..Default::default()
+    };
+    counted.counters.as_mut().unwrap().locked = unread.clone();
+    counted.counters.as_mut().unwrap().atomic = Some(unread);
+    f.locks = Some(counted);
+    assert!(
+        matches!(f.of("max_lost_updates"), Figure::Unknown { value: None, ref why } if why.contains("not read back")),
+        "{:?}",
+        f.of("max_lost_updates")
+    );
+    assert!(matches!(
+        f.of("min_atomic_speedup"),
+        Figure::Unknown { value: None, .. }
+    ));
     // A history cut short makes every lock figure unknown.
     let cut = LocksReport {
         incomplete: Some("4 lock events ran past the history's size limit".into()),
