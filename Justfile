@@ -109,12 +109,12 @@ standalone-drills *args="": build
     done
     exit $rc
 
-# The cache drills: 50 clients on 1 then 16 counters through a manual failover and a kill; MULTI/EXEC groups while their slots move and a kill; SET PX with mixed TTLs through a failover and a primary pause; allkeys-lru under 6x memory pressure through a failover; 100 readers of two hot keys expiring every second through a kill of their shard (single-flight recomputation); FLUSHALL under cache-aside readers of 500 zipfian keys (warm-up); GETs from replicas through a replica cut off and a failover (stale reads); a hot slot; invalidation; INCR against a locked GET + SET
+# The cache drills: 50 clients on 1 then 16 counters through a manual failover and a kill; MULTI/EXEC groups while their slots move and a kill; SET PX with mixed TTLs through a failover and a primary pause; allkeys-lru under 6x memory pressure through a failover; 100 readers of two hot keys expiring every second through a kill of their shard (single-flight recomputation); FLUSHALL under cache-aside readers of 500 zipfian keys (warm-up); GETs from replicas through a replica cut off and a failover (stale reads); a hot slot; invalidation; client-side caching; INCR against a locked GET + SET
 cache-drills *args="": build
     #!/usr/bin/env bash
     set -uo pipefail
     rc=0
-    for s in counter-contention counter-contention-16 txn-atomicity ttl-accuracy eviction-lru stampede cold-start stale-reads hot-slot invalidation invalidation-cascade invalidation-cascade-atomic invalidation-failover atomic-vs-locked atomic-vs-locked-pause; do
+    for s in counter-contention counter-contention-16 txn-atomicity ttl-accuracy eviction-lru stampede cold-start stale-reads hot-slot invalidation invalidation-cascade invalidation-cascade-atomic invalidation-failover client-side-cache client-side-cache-failover atomic-vs-locked atomic-vs-locked-pause; do
       {{bin}} run scenarios/$s.yaml {{args}} || rc=$?
     done
     exit $rc
@@ -144,6 +144,10 @@ invalidation-cascade *args="": build
 # A primary cut off under cache-aside load: acknowledged DELs lost in the failover
 invalidation-failover *args="": build
     {{bin}} run scenarios/invalidation-failover.yaml {{args}}
+
+# Cache-aside readers with client-side caching (RESP3 tracking): while 3000 slots move, then through a primary cut off and failed over (both written to fail: stale local copies)
+client-side-cache *args="": build
+    {{bin}} run scenarios/client-side-cache.yaml {{args}}; rc=$?; {{bin}} run scenarios/client-side-cache-failover.yaml {{args}} || rc=$?; exit $rc
 
 # The same counters incremented with INCR and with GET + SET under a lock, side by side; then a lock holder frozen between its GET and SET (written to fail: lost updates)
 atomic-vs-locked *args="": build

@@ -977,6 +977,7 @@ fn invalidation_drill(env: &Env) {
         node: None,
         found: Some(vec![Some(value)]),
         error: None,
+        local: false,
     });
     stale.ops.sort_by_key(InvOp::start_ns);
     let (_, again) = check_run(env, &tampered("stale", &stale));
@@ -996,4 +997,109 @@ crate::on_both_runtimes!(
     process_invalidation_drill_agrees_with_its_history_and_info,
     docker_invalidation_drill_agrees_with_its_history_and_info,
     invalidation_drill
+);
+
+/// Client-side caching under the invalidation workload: 8 readers, each
+/// with a local cache of its own (RESP3 tracking), 3 writers deleting. The
+/// reads the readers answered themselves never reach a node, so the nodes'
+/// own lookups (INFO keyspace hits and misses) are the readers' hits less
+/// their local ones, and their misses; every stale local copy's witness
+/// shows the fetch that brought it; and a history whose reads lost their
+/// `local` mark judges those copies as lost invalidations instead, the
+/// count unchanged.
+fn client_side_cache_drill(env: &Env) {
+    use redis_drill::record::invalidation::{InvOp, InvalidationRecording};
+    let yaml = format!(
+        "name: client-cache-test\n\
+         topology: {}\n\
+         seed: 5\n\
+         invalidation:\n  readers: 8\n  writers: 3\n  keys: 20\n  policies: [delete]\n  read_every_ms: 5\n  write_every_ms: 20\n  store_ms: 5\n  client_cache: true\n\
+         baseline_ms: 1000\n\
+         during_ms: 3000\n\
+         settle_ms: 500\n\
+         slo:\n  max_stale_local_copies: 1000000\n  max_invalidation_p99_ms: 1000\n",
+        topology("cluster-3x1-fast.yaml").display()
+    );
+    let file = env.write("client-cache.yaml", &yaml);
+    let d = env.drill(&file, &[]);
+    assert_checked(&d);
+    let r = d.report();
+    let inv = r
+        .checks
+        .invalidation
+        .as_ref()
+        .expect("the invalidation verdict");
+    eprintln!(
+        "client-side cache drill: {} reads, {} hits ({} local), {} misses, stale after {} ({:?})",
+        inv.reads, inv.hits, inv.local_hits, inv.misses, inv.stale_after_invalidation, inv.causes
+    );
+    assert_eq!(inv.unknown, None, "{inv:?}");
+    assert!(inv.local_hits > 100 && inv.local_hits < inv.hits, "{inv:?}");
+    assert_eq!(
+        slo(r, "max_stale_local_copies").value,
+        Some(inv.causes.local_copy as f64)
+    );
+
+    // The nodes saw only the reads the local copies did not answer — each
+    // twice: redis-rs fetches a key to cache with GET and PTTL (the
+    // server's TTL bounds the copy's), and both look the key up.
+    let in_flight = 4 * 8 * 3;
+    for (stat, ours) in [
+        ("keyspace_hits", inv.hits - inv.local_hits),
+        ("keyspace_misses", inv.misses),
+    ] {
+        let theirs = lookups(&d, |_| true, stat);
+        assert!(
+            theirs.abs_diff(2 * ours) <= 2 * in_flight,
+            "{stat}: INFO {theirs}, twice the readers' reads that reached a node {}",
+            2 * ours
+        );
+    }
+    for w in inv
+        .witnesses
+        .iter()
+        .filter(|w| w.cause == redis_drill::checker::invalidation::Cause::LocalCopy)
+    {
+        assert!(
+            w.steps.iter().any(|s| s.what.contains("from a node")),
+            "a local copy's witness shows its fetch: {w:?}"
+        );
+        assert!(
+            w.steps.windows(2).all(|p| p[0].at_ms <= p[1].at_ms),
+            "{w:?}"
+        );
+    }
+
+    // The `local` mark decides the cause, and only the cause.
+    let dir = d.run_dir();
+    let rec: InvalidationRecording =
+        serde_json::from_slice(&std::fs::read(dir.join("invalidation.json")).unwrap()).unwrap();
+    let mut unmarked = rec.clone();
+    for op in &mut unmarked.ops {
+        if let InvOp::Read { local, .. } = op {
+            *local = false;
+        }
+    }
+    let copy = tempfile::tempdir().unwrap();
+    let to = copy.path().join("unmarked");
+    copy_with_keys(dir, &to, |_| {});
+    std::fs::write(
+        to.join("invalidation.json"),
+        serde_json::to_vec(&unmarked).unwrap(),
+    )
+    .unwrap();
+    let (_, again) = check_run(env, &to);
+    let inv2 = again.checks.invalidation.as_ref().expect("the verdict");
+    assert_eq!((inv2.local_hits, inv2.causes.local_copy), (0, 0));
+    assert_eq!(
+        inv2.causes.lost_invalidation,
+        inv.causes.lost_invalidation + inv.causes.local_copy
+    );
+    assert_eq!(inv2.stale_after_invalidation, inv.stale_after_invalidation);
+}
+
+crate::on_both_runtimes!(
+    process_client_side_cache_drill_agrees_with_the_nodes,
+    docker_client_side_cache_drill_agrees_with_the_nodes,
+    client_side_cache_drill
 );

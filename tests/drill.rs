@@ -229,7 +229,8 @@ fn figure_in(r: &Report, name: &str) -> Option<f64> {
         | "max_lost_invalidations"
         | "max_stale_lifetime_ms"
         | "max_invalidation_p99_ms"
-        | "max_mixed_group_reads" => None,
+        | "max_mixed_group_reads"
+        | "max_stale_local_copies" => None,
         // Nor a lock workload: no lock figure.
         "max_lock_violations"
         | "max_stale_writes_accepted"

@@ -117,6 +117,11 @@ pub enum Cause {
     /// The value was written before the invalidation was sent, the
     /// invalidation was acknowledged, and the value stayed.
     LostInvalidation,
+    /// As a lost invalidation, but the value came from the reader's own
+    /// client-side cache: the server's invalidation message did not clear
+    /// the local copy (not sent, not received, or the copy outlived the
+    /// connection that tracked it).
+    LocalCopy,
 }
 
 impl Cause {
@@ -126,6 +131,7 @@ impl Cause {
             Cause::FillRace => "fill_race",
             Cause::UpdateRace => "update_race",
             Cause::LostInvalidation => "lost_invalidation",
+            Cause::LocalCopy => "local_copy",
         }
     }
 }
@@ -136,6 +142,8 @@ pub struct Causes {
     pub fill_race: u64,
     pub update_race: u64,
     pub lost_invalidation: u64,
+    #[serde(default)]
+    pub local_copy: u64,
 }
 
 impl Causes {
@@ -144,12 +152,13 @@ impl Causes {
             Cause::FillRace => self.fill_race += 1,
             Cause::UpdateRace => self.update_race += 1,
             Cause::LostInvalidation => self.lost_invalidation += 1,
+            Cause::LocalCopy => self.local_copy += 1,
         }
     }
 
     /// Every stale-after-invalidation hit.
     pub fn total(&self) -> u64 {
-        self.fill_race + self.update_race + self.lost_invalidation
+        self.fill_race + self.update_race + self.lost_invalidation + self.local_copy
     }
 }
 
@@ -199,6 +208,9 @@ pub struct Invalidation {
     pub reads: u64,
     pub hits: u64,
     pub misses: u64,
+    /// Hits answered from a reader's client-side cache (`client_cache`).
+    #[serde(default)]
+    pub local_hits: u64,
     /// Read ops that failed (error), fills that failed.
     pub failed_reads: u64,
     pub failed_fills: u64,
@@ -662,6 +674,8 @@ impl<'r> Index<'r> {
             key,
             start_ns: read_ns,
             node: read_node,
+            local,
+            fetch,
         } = *read;
         let by = |node: Option<&str>| node.map(|n| format!(" by {n}")).unwrap_or_default();
         let name = self.name(source);
@@ -669,7 +683,7 @@ impl<'r> Index<'r> {
         let cmd = &self.cmds[ack.cmd];
         let who = self.who(set);
         let mut steps: Vec<(u64, String)> = Vec::new();
-        if cause != Cause::LostInvalidation {
+        if !matches!(cause, Cause::LostInvalidation | Cause::LocalCopy) {
             steps.push((
                 set.store_ns,
                 format!("{who} read the store: source {name} at version {version}"),
@@ -706,11 +720,24 @@ impl<'r> Index<'r> {
             read_ns,
             format!(
                 "reader {reader} read key {key}{}: version {version} of source {name}, {:.3} ms after the invalidation was acknowledged",
-                read_node.map(|n| format!(" from {n}")).unwrap_or_default(),
+                if local {
+                    " from its own client-side cache".to_string()
+                } else {
+                    read_node.map(|n| format!(" from {n}")).unwrap_or_default()
+                },
                 ms(read_ns.saturating_sub(cmd.end_ns))
             ),
         ));
-        if cause == Cause::LostInvalidation {
+        if let Some((from, to)) = fetch.filter(|_| local) {
+            steps.push((
+                from,
+                format!(
+                    "reader {reader} read key {key} from a node, answered at {:.3} ms: the version-{version} value it kept",
+                    ms(to)
+                ),
+            ));
+        }
+        if matches!(cause, Cause::LostInvalidation | Cause::LocalCopy) {
             // S first, as it began first in the history.
             let s = steps.remove(2);
             steps.insert(0, s);
@@ -738,6 +765,9 @@ struct StaleRead<'r> {
     key: u32,
     start_ns: u64,
     node: Option<&'r str>,
+    local: bool,
+    /// A local copy: when the reader's read that brought it began and ended.
+    fetch: Option<(u64, u64)>,
 }
 
 /// The policy that keeps `source`, when the spec says.
@@ -894,14 +924,19 @@ fn reads(
     let mut judged = 0;
     let mut episodes: BTreeMap<(u32, &str), Episode> = BTreeMap::new();
     let mut witnesses: BTreeMap<Cause, Vec<Witness>> = BTreeMap::new();
+    // Each reader's last read of each key a node answered with a value:
+    // where its local copy came from.
+    let mut fetched: HashMap<(u32, u32), (u64, u64, &str)> = HashMap::new();
     for op in &rec.ops {
         let InvOp::Read {
             id,
             reader,
             keys,
             start_ns: t,
+            end_ns: read_end,
             found,
             node,
+            local,
             ..
         } = op
         else {
@@ -937,6 +972,13 @@ fn reads(
                 continue;
             };
             out.hits += 1;
+            if *local {
+                out.local_hits += 1;
+            }
+            let fetch = fetched.get(&(*reader, k)).copied();
+            if !*local {
+                fetched.insert((*reader, k), (*t, *read_end, text.as_str()));
+            }
             let parsed = parse_value(text);
             if group && let Some((_, versions)) = &parsed {
                 serve(versions);
@@ -1007,6 +1049,7 @@ fn reads(
                     let cause = match (set.end_ns > cmd.start_ns, set.fill) {
                         (true, true) => Cause::FillRace,
                         (true, false) => Cause::UpdateRace,
+                        (false, _) if *local => Cause::LocalCopy,
                         (false, _) => Cause::LostInvalidation,
                     };
                     out.causes.add(cause);
@@ -1032,6 +1075,10 @@ fn reads(
                                     key: k,
                                     start_ns: *t,
                                     node: node.as_deref(),
+                                    local: *local,
+                                    fetch: fetch
+                                        .filter(|(_, _, v)| v.split('|').next() == Some(vid))
+                                        .map(|(a, b, _)| (a, b)),
                                 };
                                 ws.push(ix.witness(cause, &read, s, v, set, ack));
                             }
@@ -1213,6 +1260,7 @@ mod tests {
             node: Some("n1".into()),
             found: Some(found),
             error: None,
+            local: false,
         }
     }
 

@@ -48,6 +48,10 @@ pub struct ClientOptions {
     pub retries: u32,
     /// Where read-only commands go.
     pub reads: Reads,
+    /// Server-assisted client-side caching (RESP3, `CLIENT TRACKING`):
+    /// redis-rs keeps read values locally and drops them on the server's
+    /// invalidation messages, for at most this long. `None`: no local copies.
+    pub client_cache: Option<Duration>,
 }
 
 /// Where a cluster client sends read-only commands.
@@ -76,6 +80,7 @@ impl Default for ClientOptions {
             response_timeout: Duration::from_secs(1),
             retries: 3,
             reads: Reads::Primary,
+            client_cache: None,
         }
     }
 }
@@ -125,6 +130,12 @@ pub fn cluster_client(map: &AddressMap, opts: &ClientOptions) -> RedisResult<Clu
         Reads::Nearest { near } => {
             builder.read_routing_strategy(NearestCopy { near: near.clone() })
         }
+    };
+    let builder = match opts.client_cache {
+        None => builder,
+        Some(ttl) => builder
+            .use_protocol(redis::ProtocolVersion::RESP3)
+            .cache_config(redis::caching::CacheConfig::new().set_default_client_ttl(ttl)),
     };
     builder
         .node_address_map(translate)

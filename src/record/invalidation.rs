@@ -24,6 +24,8 @@
 //!   tag_writes: 0.2             # the share of writes that write a tag (with tags)
 //!   group_reads: 0.2            # the share of reads that read a key with its dependants in one MGET
 //!   atomic: true                # a write's invalidations in one MULTI/EXEC (else one DEL each, in turn)
+//!   client_cache: false         # readers keep local copies (RESP3 client tracking; cluster topologies)
+//!   client_cache_ttl_ms: 1800000  # a local copy's longest life, invalidated or not
 //! ```
 //!
 //! **The store** is in the tool's memory: one version per source, raised by
@@ -116,6 +118,12 @@ pub struct InvalidationSpec {
     pub tag_writes: f64,
     pub group_reads: f64,
     pub atomic: bool,
+    /// Each reader reads through a client-side cache of its own: redis-rs's
+    /// server-assisted caching (RESP3, `CLIENT TRACKING`), a second cache
+    /// layer whose copies the server's invalidation messages must clear.
+    pub client_cache: bool,
+    /// A local copy's longest life, whatever the server says.
+    pub client_cache_ttl_ms: u64,
 }
 
 impl Default for InvalidationSpec {
@@ -138,6 +146,8 @@ impl Default for InvalidationSpec {
             tag_writes: 0.0,
             group_reads: 0.0,
             atomic: true,
+            client_cache: false,
+            client_cache_ttl_ms: 1_800_000,
         }
     }
 }
@@ -187,6 +197,13 @@ impl InvalidationSpec {
         within("double_delete_ms", self.double_delete_ms, 0, MAX_MS)?;
         within("ttl_ms", self.ttl_ms, 0, MAX_MS)?;
         within("timeout_ms", self.timeout_ms, 1, MAX_MS)?;
+        within("client_cache_ttl_ms", self.client_cache_ttl_ms, 1, MAX_MS)?;
+        if self.client_cache && self.group_reads > 0.0 {
+            return err(
+                "client_cache",
+                "a local copy is judged key by key: client-side caching reads single keys (leave group_reads out)".into(),
+            );
+        }
         if self.policies.is_empty() {
             return err(
                 "policies",
@@ -560,6 +577,9 @@ pub enum InvOp {
         found: Option<Vec<Option<String>>>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// Answered from the reader's client-side cache, not by a node.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        local: bool,
     },
 }
 

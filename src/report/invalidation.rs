@@ -10,7 +10,7 @@ use crate::checker::invalidation::Invalidation;
 /// Label, text, and whether the row reports a broken guarantee.
 fn rows(i: &Invalidation) -> Vec<(&'static str, String, bool)> {
     let c = &i.causes;
-    vec![
+    let mut rows = vec![
         (
             "reads",
             format!(
@@ -53,11 +53,16 @@ fn rows(i: &Invalidation) -> Vec<(&'static str, String, bool)> {
         (
             "stale after invalidation",
             format!(
-                "{} hits older than the store after the newer write's invalidation was acknowledged: {} fill races, {} update races, {} lost invalidations · {} stale values, outliving their invalidation by {}",
+                "{} hits older than the store after the newer write's invalidation was acknowledged: {} fill races, {} update races, {} lost invalidations{} · {} stale values, outliving their invalidation by {}",
                 group(i.stale_after_invalidation),
                 group(c.fill_race),
                 group(c.update_race),
                 group(c.lost_invalidation),
+                if i.local_hits > 0 || c.local_copy > 0 {
+                    format!(", {} stale local copies", group(c.local_copy))
+                } else {
+                    String::new()
+                },
                 group(i.stale_episodes),
                 if i.stale_lifetime.count == 0 {
                     EMPTY.to_string()
@@ -100,7 +105,23 @@ fn rows(i: &Invalidation) -> Vec<(&'static str, String, bool)> {
             },
             i.mixed_group_reads > 0,
         ),
-    ]
+    ];
+    if i.local_hits > 0 {
+        rows.insert(
+            1,
+            (
+                "client-side cache",
+                format!(
+                    "{} hits answered by the readers' own copies ({:.1} % of the hits) · {} of them stale after an acknowledged invalidation the copy missed",
+                    group(i.local_hits),
+                    100.0 * i.local_hits as f64 / i.hits.max(1) as f64,
+                    group(c.local_copy)
+                ),
+                c.local_copy > 0,
+            ),
+        );
+    }
+    rows
 }
 
 /// Per policy: writes, hits, stale reads, how long they lived, the

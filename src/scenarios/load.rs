@@ -83,6 +83,19 @@ impl Scenario {
                 .collect();
             return Err(doc.invalid_field(&path, msg));
         }
+        if let Some(inv) = &raw.invalidation
+            && inv.client_cache
+            && topology.kind != Kind::Cluster
+        {
+            return Err(doc.invalid_field(
+                &["invalidation", "client_cache"],
+                format!(
+                    "the readers' client-side cache follows a cluster's slots (redis-rs's cluster connection): {} is {}",
+                    topology.name,
+                    kind_name(topology.kind)
+                ),
+            ));
+        }
         if let Some(e) = &raw.expect
             && let Err((path, why)) = check_expect(e, &raw.slo, &raw.slo_by_region)
         {

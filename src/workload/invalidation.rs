@@ -4,6 +4,14 @@
 //! (on Docker, inside the run's network) sharing one router: a multiplexed
 //! connection per node, a slot map that follows MOVED and is re-read after
 //! errors, no retries. Every command is recorded with its times and outcome.
+//!
+//! With `client_cache`, each reader reads through a redis-rs cluster
+//! connection of its own with server-assisted client-side caching (RESP3,
+//! `CLIENT TRACKING`): its `GET`s are answered from its local copies when it
+//! has them, and the server's invalidation messages clear those. Whether a
+//! read was answered locally is the connection's own count of cache hits
+//! before and after it (each reader's connection is its alone, one read at a
+//! time). Fills and writes go through the shared router as before.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +25,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::AddressMap;
+use crate::cluster::client::{ClientOptions, cluster_client};
 use crate::record::invalidation::{
     InvOp, InvalidationRecording, InvalidationSpec, Policy, value_of,
 };
@@ -300,11 +309,27 @@ fn run_thread(
             let _ = ready.send(Err(e));
             return;
         }
+        let mut locals = Vec::new();
+        if shared.spec.client_cache {
+            for r in 0..shared.spec.readers {
+                match LocalCache::connect(&map, &shared.spec).await {
+                    Ok(c) => locals.push(Some(c)),
+                    Err(e) => {
+                        let _ = ready.send(Err(WorkloadError::Cluster(format!(
+                            "reader {r}'s client-side cache (RESP3, CLIENT TRACKING): {e}"
+                        ))));
+                        return;
+                    }
+                }
+            }
+        }
         let _ = ready.send(Ok(()));
         let mut tasks = tokio::task::JoinSet::new();
+        let mut locals = locals.into_iter();
         for r in 0..shared.spec.readers {
             let (sh, router) = (shared.clone(), router.clone());
-            tasks.spawn(async move { reader(&sh, &router, r, seed).await });
+            let local = locals.next().flatten();
+            tasks.spawn(async move { reader(&sh, &router, r, seed, local).await });
         }
         for w in 0..shared.spec.writers {
             let (sh, router) = (shared.clone(), router.clone());
@@ -368,9 +393,71 @@ async fn store_wait(store_ms: u64) {
     tokio::time::sleep(Duration::from_micros(us)).await;
 }
 
+/// A reader's connection with a client-side cache of its own.
+struct LocalCache {
+    conn: redis::cluster_async::ClusterConnection,
+}
+
+impl LocalCache {
+    /// A cluster connection over `map` whose reads are cached locally and
+    /// tracked by the servers; its first command proves RESP3 and tracking.
+    async fn connect(map: &AddressMap, spec: &InvalidationSpec) -> Result<LocalCache, String> {
+        let timeout = Duration::from_millis(spec.timeout_ms);
+        let opts = ClientOptions {
+            connection_timeout: timeout,
+            response_timeout: timeout,
+            // Every error reaches the reader, as with the router.
+            retries: 0,
+            client_cache: Some(Duration::from_millis(spec.client_cache_ttl_ms)),
+            ..ClientOptions::default()
+        };
+        let client = cluster_client(map, &opts).map_err(|e| e.to_string())?;
+        let bound = Duration::from_secs(10);
+        let conn = tokio::time::timeout(bound, client.get_async_connection())
+            .await
+            .map_err(|_| format!("no connection within {bound:?}"))?
+            .map_err(|e| e.to_string())?;
+        if conn.get_cache_statistics().is_none() {
+            return Err("the connection keeps no local copies".into());
+        }
+        Ok(LocalCache { conn })
+    }
+
+    /// Local hits so far.
+    fn hits(&self) -> usize {
+        self.conn.get_cache_statistics().map_or(0, |s| s.hit)
+    }
+
+    /// `GET key` within `timeout`: the value, and whether the local copy
+    /// answered; or the error's label.
+    async fn get(
+        &mut self,
+        key: String,
+        timeout: Duration,
+    ) -> (Result<Option<String>, String>, bool) {
+        let before = self.hits();
+        let got = tokio::time::timeout(
+            timeout,
+            redis::cmd("GET")
+                .arg(key)
+                .query_async::<Option<String>>(&mut self.conn),
+        )
+        .await;
+        let local = self.hits() > before;
+        let r = match got {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(crate::workload::classify::classify(&e, true)
+                .label()
+                .to_string()),
+            Err(_) => Err("timeout".to_string()),
+        };
+        (r, local)
+    }
+}
+
 /// One reader: read a key (or a key with its dependants), fill what was
 /// missing, pause, again.
-async fn reader(sh: &Shared, router: &Router, r: u32, seed: u64) {
+async fn reader(sh: &Shared, router: &Router, r: u32, seed: u64, mut local: Option<LocalCache>) {
     let mut rng = StdRng::seed_from_u64(seed ^ SEED_SALT ^ u64::from(r).wrapping_mul(0x9e37_79b9));
     let spec = &sh.spec;
     if !sh
@@ -391,7 +478,7 @@ async fn reader(sh: &Shared, router: &Router, r: u32, seed: u64) {
         } else {
             vec![key]
         };
-        read_and_fill(sh, router, &format!("r{r}-{n}"), r, &keys).await;
+        read_and_fill(sh, router, &format!("r{r}-{n}"), r, &keys, local.as_mut()).await;
         if !sh.pause(jitter(&mut rng, spec.read_every_ms)).await {
             return;
         }
@@ -400,9 +487,54 @@ async fn reader(sh: &Shared, router: &Router, r: u32, seed: u64) {
 
 /// `GET` (`MGET` for a group), then for each miss: read the store, wait
 /// `store_ms`, `SET` the computed value.
-async fn read_and_fill(sh: &Shared, router: &Router, id: &str, reader: u32, keys: &[u32]) {
-    let spec = &sh.spec;
-    let slot = sh.layout.slot(keys[0]);
+async fn read_and_fill(
+    sh: &Shared,
+    router: &Router,
+    id: &str,
+    reader: u32,
+    keys: &[u32],
+    local: Option<&mut LocalCache>,
+) {
+    let done = match local {
+        // One key at a time (the spec refuses group reads with a local cache).
+        Some(cache) => {
+            let start_ns = sh.now();
+            let timeout = Duration::from_millis(sh.spec.timeout_ms);
+            let (got, local) = cache.get(sh.layout.key(keys[0]), timeout).await;
+            let end_ns = sh.now();
+            let (found, error) = match got {
+                Ok(v) => (Some(vec![v]), None),
+                Err(e) => (None, Some(e)),
+            };
+            ReadDone {
+                found,
+                node: None,
+                error,
+                local,
+                start_ns,
+                end_ns,
+            }
+        }
+        None => routed_read(sh, router, keys).await,
+    };
+    fill_misses(sh, router, id, reader, keys, done).await;
+}
+
+/// A read as it ended.
+struct ReadDone {
+    /// A value (or none) per key; absent when the read failed.
+    found: Option<Vec<Option<String>>>,
+    /// The node that answered.
+    node: Option<String>,
+    error: Option<String>,
+    /// Answered from the reader's local copy.
+    local: bool,
+    start_ns: u64,
+    end_ns: u64,
+}
+
+/// `GET` (`MGET` for a group) through the router.
+async fn routed_read(sh: &Shared, router: &Router, keys: &[u32]) -> ReadDone {
     let cmd = if keys.len() == 1 {
         redis::cmd("GET").arg(sh.layout.key(keys[0])).clone()
     } else {
@@ -413,7 +545,7 @@ async fn read_and_fill(sh: &Shared, router: &Router, id: &str, reader: u32, keys
         c
     };
     let start_ns = sh.now();
-    let e = router.call(&Req::One(cmd), slot).await;
+    let e = router.call(&Req::One(cmd), sh.layout.slot(keys[0])).await;
     let end_ns = sh.now();
     let error = error_of(&e);
     let node = node_of(router, &e);
@@ -424,6 +556,35 @@ async fn read_and_fill(sh: &Shared, router: &Router, id: &str, reader: u32, keys
             reply_texts(e.value)
         }
     });
+    ReadDone {
+        found,
+        node,
+        error,
+        local: false,
+        start_ns,
+        end_ns,
+    }
+}
+
+/// Record the read, then for each miss: read the store, wait `store_ms`,
+/// `SET` the computed value.
+async fn fill_misses(
+    sh: &Shared,
+    router: &Router,
+    id: &str,
+    reader: u32,
+    keys: &[u32],
+    done: ReadDone,
+) {
+    let ReadDone {
+        found,
+        node,
+        error,
+        local,
+        start_ns,
+        end_ns,
+    } = done;
+    let spec = &sh.spec;
     let misses: Vec<u32> = match &found {
         Some(f) => keys
             .iter()
@@ -442,6 +603,7 @@ async fn read_and_fill(sh: &Shared, router: &Router, id: &str, reader: u32, keys
         node,
         found,
         error,
+        local,
     });
     if misses.is_empty() {
         return;

@@ -1006,6 +1006,7 @@ fn app_client(
         response_timeout: timeout,
         retries: spec.app_retries,
         reads,
+        client_cache: None,
     };
     cluster_client(map, &opts).map_err(WorkloadError::AppClient)
 }

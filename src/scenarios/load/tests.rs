@@ -948,3 +948,40 @@ fn an_invalidation_section_is_loaded_and_bad_ones_are_refused_at_their_line() {
         assert!(got.starts_with(want), "{yaml}\ngot:  {got}\nwant: {want}");
     }
 }
+
+#[test]
+fn client_side_caching_is_refused_where_it_cannot_run() {
+    let inv = |extra: &str| {
+        format!(
+            "name: c\ntopology: c.yaml\nduring_ms: 1000\ninvalidation:\n  readers: 2\n  client_cache: true\n{extra}"
+        )
+    };
+    let cluster = "name: c\nkind: cluster\ncluster:\n  shards: 3\n";
+    assert!(
+        load_beside(cluster, &inv(""))
+            .unwrap()
+            .invalidation
+            .unwrap()
+            .client_cache
+    );
+    for (topology, yaml, expected) in [
+        (
+            STANDALONE,
+            inv(""),
+            "DIR/s.yaml:6:3: invalidation.client_cache: the readers' client-side cache follows a cluster's slots",
+        ),
+        (
+            cluster,
+            inv("  group_reads: 0.2\n"),
+            "DIR/s.yaml:6:3: invalidation.client_cache: a local copy is judged key by key",
+        ),
+        (
+            cluster,
+            "name: c\ntopology: c.yaml\nduring_ms: 1000\ninvalidation:\n  readers: 2\nslo:\n  max_stale_local_copies: 0\n".to_string(),
+            "DIR/s.yaml:7:3: slo.max_stale_local_copies: this drill cannot measure it: the invalidation readers keep no local copies",
+        ),
+    ] {
+        let err = load_beside(topology, &yaml).unwrap_err();
+        assert!(err.starts_with(expected), "\n got: {err}\nwant: {expected}");
+    }
+}

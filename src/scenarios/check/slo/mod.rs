@@ -129,10 +129,14 @@ pub fn unmeasurable(name: &str, s: &crate::scenarios::Scenario) -> Option<String
             .stampede
             .is_none()
             .then(|| "the scenario runs no `stampede` workload".to_string()),
-        n if INVALIDATION.contains(&n) => s
-            .invalidation
-            .is_none()
-            .then(|| "the scenario runs no `invalidation` workload".to_string()),
+        n if INVALIDATION.contains(&n) => match &s.invalidation {
+            None => Some("the scenario runs no `invalidation` workload".to_string()),
+            Some(i) if n == "max_stale_local_copies" && !i.client_cache => Some(
+                "the invalidation readers keep no local copies (`invalidation.client_cache`)"
+                    .to_string(),
+            ),
+            Some(_) => None,
+        },
         _ => None,
     }
 }
@@ -156,6 +160,7 @@ const INVALIDATION: &[&str] = &[
     "max_stale_lifetime_ms",
     "max_invalidation_p99_ms",
     "max_mixed_group_reads",
+    "max_stale_local_copies",
 ];
 
 /// The SLO table of docs/scenarios.md, as the declarations above give it:

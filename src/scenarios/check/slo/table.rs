@@ -809,6 +809,16 @@ pub const SLOS: &[Slo] = &[
         figure: |f| invalidation(f, |i| Figure::Measured(i.causes.lost_invalidation as f64)),
     },
     Slo {
+        name: "max_stale_local_copies",
+        unit: "reads",
+        bound: Bound::AtMost,
+        reads: "invalidation reads answered by the reader's own client-side cache with a value written before an acknowledged invalidation of its key began: the server's invalidation message did not clear the local copy (`invalidation.client_cache`)",
+        unknown: "as `max_stale_after_invalidation`",
+        source: Source::Drill,
+        on: CLUSTER,
+        figure: |f| invalidation(f, |i| Figure::Measured(i.causes.local_copy as f64)),
+    },
+    Slo {
         name: "max_stale_lifetime_ms",
         unit: "ms",
         bound: Bound::AtMost,

@@ -165,6 +165,7 @@ fn every_slo_fails_over_its_limit() {
             stale_after_invalidation: 3,
             causes: crate::checker::invalidation::Causes {
                 lost_invalidation: 3,
+                local_copy: 3,
                 ..Default::default()
             },
             stale_lifetime: crate::checker::percentiles([3_000_000, 3_000_000]),
