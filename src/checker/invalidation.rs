@@ -1495,6 +1495,83 @@ mod tests {
         assert!(w.steps[3].what.contains("8.000 ms after"), "{w:?}");
     }
 
+    /// The read, answered by the reader's own client-side cache.
+    fn locally(mut op: InvOp) -> InvOp {
+        if let InvOp::Read { node, local, .. } = &mut op {
+            *node = None;
+            *local = true;
+        }
+        op
+    }
+
+    #[test]
+    fn a_local_copy_read_after_its_acknowledged_delete_is_a_stale_local_copy() {
+        let f = fill("r0-1", 0, &[(0, 0)], 0, 1, 2);
+        let v = value(&f);
+        let ops = vec![
+            get("r0-1", 0, 0, 0, None),
+            f,
+            // Reader 1 fetches the value from a node, and keeps it.
+            get("r1-1", 1, 0, 5, v.clone()),
+            locally(get("r1-2", 1, 0, 7, v.clone())),
+            write(0, 0, 1, 10),
+            del(0, 0, 1, &[0], 11, 12),
+            // Its copy answers after the delete was acknowledged...
+            locally(get("r1-3", 1, 0, 20, v.clone())),
+            // ...as the node itself never does: reader 2 finds nothing.
+            get("r2-1", 2, 0, 21, None),
+            locally(get("r1-4", 1, 0, 30, v)),
+        ];
+        let c = check(&rec(spec(1, &[Policy::Delete]), ops));
+        assert_eq!(
+            c.causes,
+            Causes {
+                local_copy: 2,
+                ..Default::default()
+            }
+        );
+        assert_eq!(
+            (c.hits, c.local_hits, c.stale_after_invalidation),
+            (4, 3, 2)
+        );
+        // One stale value, from when its delete was answered to the last
+        // local read of it.
+        assert_eq!((c.stale_episodes, c.stale_lifetime.max), (1, 18.0));
+        let w = &c.witnesses[0];
+        assert_eq!(w.cause, Cause::LocalCopy);
+        let at: Vec<f64> = w.steps.iter().map(|s| s.at_ms).collect();
+        assert_eq!(at, vec![1.0, 5.0, 10.0, 11.0, 20.0], "{w:?}");
+        assert_eq!(
+            w.steps[1].what,
+            "reader 1 read key 0 from a node, answered at 6.000 ms: the version-0 value it kept"
+        );
+        assert!(
+            w.steps[4].what.contains("from its own client-side cache"),
+            "{w:?}"
+        );
+        // The same reads from a node are lost invalidations, nothing more.
+        let c2 = check(&rec(spec(1, &[Policy::Delete]), unmarked()));
+        assert_eq!((c2.causes.lost_invalidation, c2.causes.local_copy), (2, 0));
+        assert_eq!(c2.local_hits, 0);
+    }
+
+    /// The history of the test above, every read answered by a node.
+    fn unmarked() -> Vec<InvOp> {
+        let f = fill("r0-1", 0, &[(0, 0)], 0, 1, 2);
+        let v = value(&f);
+        vec![
+            get("r0-1", 0, 0, 0, None),
+            f,
+            get("r1-1", 1, 0, 5, v.clone()),
+            get("r1-2", 1, 0, 7, v.clone()),
+            write(0, 0, 1, 10),
+            del(0, 0, 1, &[0], 11, 12),
+            get("r1-3", 1, 0, 20, v.clone()),
+            get("r2-1", 2, 0, 21, None),
+            get("r1-4", 1, 0, 30, v),
+        ]
+    }
+
     #[test]
     fn a_read_before_the_delete_answered_is_in_the_window() {
         let f = fill("r0-1", 0, &[(0, 0)], 0, 1, 2);
