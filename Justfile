@@ -124,7 +124,7 @@ region-drills *args="": build
     #!/usr/bin/env bash
     set -uo pipefail
     rc=0
-    for s in cross-region-replication cross-region-wait region-partition region-failover region-failover-clients region-local-reads redlock-regions stampede-regions link-spike; do
+    for s in cross-region-replication cross-region-wait region-partition region-failover region-failover-clients region-local-reads redlock-regions stampede-regions invalidation-regions link-spike; do
       {{bin}} run scenarios/$s.yaml {{args}} || rc=$?
     done
     exit $rc
@@ -144,6 +144,10 @@ invalidation-cascade *args="": build
 # A primary cut off under cache-aside load: acknowledged DELs lost in the failover
 invalidation-failover *args="": build
     {{bin}} run scenarios/invalidation-failover.yaml {{args}}
+
+# Cache-aside readers in three regions reading their own replicas: the window of staleness per region (root: the links)
+invalidation-regions *args="": build
+    {{bin}} run scenarios/invalidation-regions.yaml {{args}}
 
 # Cache-aside readers with client-side caching (RESP3 tracking): while 3000 slots move, then through a primary cut off and failed over (both written to fail: stale local copies)
 client-side-cache *args="": build

@@ -978,6 +978,7 @@ fn invalidation_drill(env: &Env) {
         found: Some(vec![Some(value)]),
         error: None,
         local: false,
+        replica: false,
     });
     stale.ops.sort_by_key(InvOp::start_ns);
     let (_, again) = check_run(env, &tampered("stale", &stale));

@@ -1120,3 +1120,121 @@ fn stampede_regions(env: &Env) {
     assert!(md.contains("By the readers' region"), "{md}");
     drilled.assert_code(redis_drill::exit::SUCCESS);
 }
+
+// Invalidation readers in three regions reading their own replicas (the
+// shipped `invalidation-regions` drill). Every read a replica answered went
+// to the replica in the reader's own region (the history's node against the
+// topology); every region's readers were judged; and every replica-lag
+// witness read its replica sooner after the primary acknowledged the DEL
+// than the link between the two regions takes one way — after that, the
+// DEL is there and the read would not be stale (a figure the link's own
+// pings, in the same report, bound).
+on_both_runtimes!(
+    invalidation_readers_in_regions_read_their_own_replicas,
+    invalidation_readers_in_regions_read_their_own_replicas_on_docker,
+    invalidation_regions,
+    needs_root: "needs root: links between regions are iptables rules feeding a relay"
+);
+
+fn invalidation_regions(env: &Env) {
+    if !root_or_skip("invalidation_readers_in_regions_read_their_own_replicas") {
+        return;
+    }
+    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios/invalidation-regions.yaml");
+    let drilled = env.drill(&scenario, &["--seed", "1"]);
+    let report = drilled.report();
+    let inv = (report.checks.invalidation.as_ref())
+        .unwrap_or_else(|| panic!("no invalidation checks: {}", drilled.output()));
+    let region_of = |node: &str| {
+        (report.topology.nodes.iter())
+            .find(|n| n.name == node)
+            .map(|n| n.region.clone())
+            .unwrap_or_else(|| panic!("no node {node}"))
+    };
+    assert_eq!(inv.by_region.len(), 3, "{inv:?}");
+    for g in &inv.by_region {
+        eprintln!(
+            "{} ({}): {} reads, {} hits ({} from a replica), {} stale after, {} replica lag, window {:?}",
+            env.runtime,
+            g.region,
+            g.reads,
+            g.hits,
+            g.replica_hits,
+            g.stale_after_invalidation,
+            g.causes.replica_lag,
+            g.stale_lifetime
+        );
+        assert_eq!(g.readers, 4);
+        assert!(g.reads > 200 && g.replica_hits > 20, "{g:?}");
+    }
+    assert!(inv.causes.replica_lag > 0, "{inv:?}");
+    // The history: each replica read went to the reader's own region.
+    let rec: redis_drill::record::invalidation::InvalidationRecording = serde_json::from_slice(
+        &std::fs::read(drilled.run_dir().join("invalidation.json")).unwrap(),
+    )
+    .unwrap();
+    let spec = rec.spec.as_ref().unwrap();
+    let mut replica_reads = 0;
+    for op in &rec.ops {
+        if let redis_drill::record::invalidation::InvOp::Read {
+            reader,
+            node: Some(node),
+            replica: true,
+            ..
+        } = op
+        {
+            replica_reads += 1;
+            assert_eq!(
+                Some(region_of(node).as_str()),
+                spec.region_of(*reader),
+                "reader {reader} read {node}"
+            );
+        }
+    }
+    assert!(replica_reads > 60, "{replica_reads}");
+    // Each replica-lag witness: the DEL's primary, the replica read, the
+    // time between, against the link's declared one-way delay.
+    let one_way = |a: &str, b: &str| {
+        (report.links.iter())
+            .find(|l| l.link == format!("{a}<->{b}") || l.link == format!("{b}<->{a}"))
+            .map(|l| l.declared_rtt_ms / 2.0)
+            .unwrap_or_else(|| panic!("no link {a} {b}: {:?}", report.links))
+    };
+    let lags: Vec<_> = (inv.witnesses.iter())
+        .filter(|w| w.cause == redis_drill::checker::invalidation::Cause::ReplicaLag)
+        .collect();
+    assert!(!lags.is_empty());
+    for w in lags {
+        let by = |s: &str| s.rsplit(" by ").next().unwrap().to_string();
+        let del = w
+            .steps
+            .iter()
+            .find(|s| s.what.contains(" deleted key "))
+            .unwrap();
+        let read = w.steps.last().unwrap();
+        let primary = by(&del.what);
+        let (replica, after) = read
+            .what
+            .split_once(" from ")
+            .unwrap()
+            .1
+            .split_once(": ")
+            .unwrap();
+        let ms: f64 = after
+            .rsplit_once(", ")
+            .unwrap()
+            .1
+            .split(" ms after")
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let bound = one_way(&region_of(&primary), &region_of(replica));
+        eprintln!("{primary} → {replica}: read {ms} ms after the DEL's answer, one way {bound} ms");
+        assert!(ms < bound + 5.0, "{w:?}");
+    }
+    let md = std::fs::read_to_string(drilled.run_dir().join("report.md")).unwrap();
+    assert!(md.contains("| readers in |"), "{md}");
+    drilled.assert_code(redis_drill::exit::CHECK_FAILED);
+}

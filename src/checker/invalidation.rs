@@ -122,6 +122,10 @@ pub enum Cause {
     /// the local copy (not sent, not received, or the copy outlived the
     /// connection that tracked it).
     LocalCopy,
+    /// As a lost invalidation, but a replica answered the read: the
+    /// invalidation had not reached it yet (its replication lag, a link's
+    /// delay on the way) — or never will, which one history cannot tell.
+    ReplicaLag,
 }
 
 impl Cause {
@@ -132,6 +136,7 @@ impl Cause {
             Cause::UpdateRace => "update_race",
             Cause::LostInvalidation => "lost_invalidation",
             Cause::LocalCopy => "local_copy",
+            Cause::ReplicaLag => "replica_lag",
         }
     }
 }
@@ -144,6 +149,8 @@ pub struct Causes {
     pub lost_invalidation: u64,
     #[serde(default)]
     pub local_copy: u64,
+    #[serde(default)]
+    pub replica_lag: u64,
 }
 
 impl Causes {
@@ -153,12 +160,17 @@ impl Causes {
             Cause::UpdateRace => self.update_race += 1,
             Cause::LostInvalidation => self.lost_invalidation += 1,
             Cause::LocalCopy => self.local_copy += 1,
+            Cause::ReplicaLag => self.replica_lag += 1,
         }
     }
 
     /// Every stale-after-invalidation hit.
     pub fn total(&self) -> u64 {
-        self.fill_race + self.update_race + self.lost_invalidation + self.local_copy
+        self.fill_race
+            + self.update_race
+            + self.lost_invalidation
+            + self.local_copy
+            + self.replica_lag
     }
 }
 
@@ -198,6 +210,24 @@ pub struct PolicyFigures {
     /// The p99 of this policy's writes' invalidation times (`None`: none
     /// measured).
     pub invalidation_p99_ms: Option<f64>,
+}
+
+/// The readers of one region (`invalidation.regions`) and what they read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RegionFigures {
+    pub region: String,
+    pub readers: u32,
+    /// Key reads judged, hits, and hits a replica answered.
+    pub reads: u64,
+    pub hits: u64,
+    pub replica_hits: u64,
+    pub stale_in_window: u64,
+    pub stale_after_invalidation: u64,
+    pub causes: Causes,
+    /// This region's stale values (per key and value), each from when it
+    /// should have been gone to this region's last read of it: its window
+    /// of staleness.
+    pub stale_lifetime: Latency,
 }
 
 /// What the invalidation checker found (see the module docs for each rule).
@@ -252,6 +282,9 @@ pub struct Invalidation {
     /// One per policy, in the spec's order (each once); empty without a
     /// spec.
     pub by_policy: Vec<PolicyFigures>,
+    /// With `regions`: each region's readers, in the spec's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_region: Vec<RegionFigures>,
     /// At most [`MAX_WITNESSES`] per cause, in history order of the stale
     /// read; causes in the order fill race, update race, lost invalidation.
     pub witnesses: Vec<Witness>,
@@ -683,7 +716,10 @@ impl<'r> Index<'r> {
         let cmd = &self.cmds[ack.cmd];
         let who = self.who(set);
         let mut steps: Vec<(u64, String)> = Vec::new();
-        if !matches!(cause, Cause::LostInvalidation | Cause::LocalCopy) {
+        if !matches!(
+            cause,
+            Cause::LostInvalidation | Cause::LocalCopy | Cause::ReplicaLag
+        ) {
             steps.push((
                 set.store_ns,
                 format!("{who} read the store: source {name} at version {version}"),
@@ -737,7 +773,10 @@ impl<'r> Index<'r> {
                 ),
             ));
         }
-        if matches!(cause, Cause::LostInvalidation | Cause::LocalCopy) {
+        if matches!(
+            cause,
+            Cause::LostInvalidation | Cause::LocalCopy | Cause::ReplicaLag
+        ) {
             // S first, as it began first in the history.
             let s = steps.remove(2);
             steps.insert(0, s);
@@ -927,6 +966,21 @@ fn reads(
     // Each reader's last read of each key a node answered with a value:
     // where its local copy came from.
     let mut fetched: HashMap<(u32, u32), (u64, u64, &str)> = HashMap::new();
+    // Each region's readers, and its stale values: (gone, last read).
+    let mut regions: Vec<RegionFigures> = spec
+        .map(|sp| {
+            (sp.regions.iter().enumerate())
+                .map(|(i, r)| RegionFigures {
+                    region: r.clone(),
+                    readers: (0..sp.readers)
+                        .filter(|&x| x as usize % sp.regions.len() == i)
+                        .count() as u32,
+                    ..Default::default()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut region_episodes: BTreeMap<(usize, u32, &str), (u64, u64)> = BTreeMap::new();
     for op in &rec.ops {
         let InvOp::Read {
             id,
@@ -937,11 +991,16 @@ fn reads(
             found,
             node,
             local,
+            replica,
             ..
         } = op
         else {
             continue;
         };
+        let region = spec.and_then(|sp| {
+            let r = sp.region_of(*reader)?;
+            sp.regions.iter().position(|x| x == r)
+        });
         // No answer, or one that does not give a value per key: a failed
         // read, judged on nothing.
         let Some(found) = found.as_ref().filter(|f| f.len() == keys.len()) else {
@@ -960,6 +1019,15 @@ fn reads(
         };
         for (&k, value) in keys.iter().zip(found) {
             out.reads += 1;
+            if let Some(g) = region {
+                regions[g].reads += 1;
+                if value.is_some() {
+                    regions[g].hits += 1;
+                    if *replica {
+                        regions[g].replica_hits += 1;
+                    }
+                }
+            }
             let Some(text) = value else {
                 out.misses += 1;
                 if group
@@ -1030,6 +1098,9 @@ fn reads(
             match class {
                 Class::Window => {
                     out.stale_in_window += 1;
+                    if let Some(g) = region {
+                        regions[g].stale_in_window += 1;
+                    }
                     if let Some(a) = pacc {
                         a.in_window += 1;
                     }
@@ -1050,10 +1121,18 @@ fn reads(
                         (true, true) => Cause::FillRace,
                         (true, false) => Cause::UpdateRace,
                         (false, _) if *local => Cause::LocalCopy,
+                        (false, _) if *replica => Cause::ReplicaLag,
                         (false, _) => Cause::LostInvalidation,
                     };
                     out.causes.add(cause);
                     let gone_ns = cmd.end_ns.max(set.end_ns);
+                    if let Some(g) = region {
+                        regions[g].stale_after_invalidation += 1;
+                        regions[g].causes.add(cause);
+                        let e = region_episodes.entry((g, k, vid)).or_insert((gone_ns, *t));
+                        e.0 = e.0.min(gone_ns);
+                        e.1 = e.1.max(*t);
+                    }
                     match episodes.get_mut(&(k, vid)) {
                         Some(e) => {
                             e.gone_ns = e.gone_ns.min(gone_ns);
@@ -1105,6 +1184,14 @@ fn reads(
         }
     }
     out.stale_lifetime = percentiles(lifetimes);
+    for (g, r) in regions.iter_mut().enumerate() {
+        r.stale_lifetime = percentiles(
+            (region_episodes.iter())
+                .filter(|((rg, _, _), _)| *rg == g)
+                .map(|(_, (gone, last))| last.saturating_sub(*gone)),
+        );
+    }
+    out.by_region = regions;
     out.witnesses = witnesses.into_values().flatten().collect();
     judged
 }
@@ -1261,6 +1348,7 @@ mod tests {
             found: Some(found),
             error: None,
             local: false,
+            replica: false,
         }
     }
 
@@ -1553,6 +1641,65 @@ mod tests {
         let c2 = check(&rec(spec(1, &[Policy::Delete]), unmarked()));
         assert_eq!((c2.causes.lost_invalidation, c2.causes.local_copy), (2, 0));
         assert_eq!(c2.local_hits, 0);
+    }
+
+    /// The read, answered by replica `name`.
+    fn from_replica(name: &str, mut op: InvOp) -> InvOp {
+        if let InvOp::Read { node, replica, .. } = &mut op {
+            *node = Some(name.into());
+            *replica = true;
+        }
+        op
+    }
+
+    #[test]
+    fn a_replica_behind_its_primary_is_replica_lag_in_its_readers_region() {
+        let f = fill("r0-1", 0, &[(0, 0)], 0, 1, 2);
+        let v = value(&f);
+        let mut s = spec(1, &[Policy::Delete]);
+        s.readers = 3;
+        s.regions = vec!["eu".into(), "us".into()];
+        s.replica_reads = true;
+        let ops = vec![
+            get("r0-1", 0, 0, 0, None),
+            f,
+            write(0, 0, 1, 10),
+            del(0, 0, 1, &[0], 11, 12),
+            // Reader 1 (us) reads its replica before the DEL reached it,
+            // twice; reader 2 (eu) reads the primary, and finds nothing.
+            from_replica("n2", get("r1-1", 1, 0, 20, v.clone())),
+            get("r2-1", 2, 0, 25, None),
+            from_replica("n2", get("r1-2", 1, 0, 52, v)),
+        ];
+        let c = check(&rec(s, ops));
+        assert_eq!(
+            c.causes,
+            Causes {
+                replica_lag: 2,
+                ..Default::default()
+            }
+        );
+        assert_eq!(c.witnesses[0].cause, Cause::ReplicaLag);
+        assert!(
+            c.witnesses[0]
+                .steps
+                .last()
+                .unwrap()
+                .what
+                .contains("from n2")
+        );
+        let (eu, us) = (&c.by_region[0], &c.by_region[1]);
+        assert_eq!((eu.region.as_str(), eu.readers), ("eu", 2));
+        assert_eq!((us.region.as_str(), us.readers), ("us", 1));
+        assert_eq!(
+            (us.hits, us.replica_hits, us.stale_after_invalidation),
+            (2, 2, 2)
+        );
+        assert_eq!(us.causes.replica_lag, 2);
+        // Its window: from the DEL's answer (12 ms) to its last stale read.
+        assert_eq!((us.stale_lifetime.count, us.stale_lifetime.max), (1, 40.0));
+        assert_eq!((eu.reads, eu.hits, eu.stale_after_invalidation), (2, 0, 0));
+        assert_eq!(eu.stale_lifetime.count, 0);
     }
 
     /// The history of the test above, every read answered by a node.

@@ -26,6 +26,8 @@
 //!   atomic: true                # a write's invalidations in one MULTI/EXEC (else one DEL each, in turn)
 //!   client_cache: false         # readers keep local copies (RESP3 client tracking; cluster topologies)
 //!   client_cache_ttl_ms: 1800000  # a local copy's longest life, invalidated or not
+//!   regions: [eu-west, us-east] # optional: reader r lives in regions[r mod n]
+//!   replica_reads: false        # readers read a replica in their region (READONLY), else the primary
 //! ```
 //!
 //! **The store** is in the tool's memory: one version per source, raised by
@@ -124,6 +126,12 @@ pub struct InvalidationSpec {
     pub client_cache: bool,
     /// A local copy's longest life, whatever the server says.
     pub client_cache_ttl_ms: u64,
+    /// The regions the readers live in, taken in turn (reader r in
+    /// `regions[r mod n]`); the writers live in none.
+    pub regions: Vec<String>,
+    /// Each reader reads a replica of its key's primary in its own region
+    /// (`READONLY`), the primary when there is none there.
+    pub replica_reads: bool,
 }
 
 impl Default for InvalidationSpec {
@@ -148,6 +156,8 @@ impl Default for InvalidationSpec {
             atomic: true,
             client_cache: false,
             client_cache_ttl_ms: 1_800_000,
+            regions: Vec::new(),
+            replica_reads: false,
         }
     }
 }
@@ -198,6 +208,18 @@ impl InvalidationSpec {
         within("ttl_ms", self.ttl_ms, 0, MAX_MS)?;
         within("timeout_ms", self.timeout_ms, 1, MAX_MS)?;
         within("client_cache_ttl_ms", self.client_cache_ttl_ms, 1, MAX_MS)?;
+        if self.replica_reads && self.regions.is_empty() {
+            return err(
+                "replica_reads",
+                "a reader reads the replica in its own region: list the readers' `regions`".into(),
+            );
+        }
+        if self.client_cache && (self.replica_reads || !self.regions.is_empty()) {
+            return err(
+                "client_cache",
+                "the readers' client-side cache reads primaries from no region: leave `regions` and `replica_reads` out".into(),
+            );
+        }
         if self.client_cache && self.group_reads > 0.0 {
             return err(
                 "client_cache",
@@ -332,6 +354,11 @@ impl InvalidationSpec {
             }
         }
         None
+    }
+
+    /// The region reader `reader` lives in (`None` without `regions`).
+    pub fn region_of(&self, reader: u32) -> Option<&str> {
+        super::regions::region_of(&self.regions, reader)
     }
 
     /// How many sources the store holds: the keys, then the tags.
@@ -580,6 +607,9 @@ pub enum InvOp {
         /// Answered from the reader's client-side cache, not by a node.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         local: bool,
+        /// Answered by a replica (`replica_reads`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        replica: bool,
     },
 }
 

@@ -58,10 +58,15 @@ fn rows(i: &Invalidation) -> Vec<(&'static str, String, bool)> {
                 group(c.fill_race),
                 group(c.update_race),
                 group(c.lost_invalidation),
-                if i.local_hits > 0 || c.local_copy > 0 {
-                    format!(", {} stale local copies", group(c.local_copy))
-                } else {
-                    String::new()
+                {
+                    let mut more = String::new();
+                    if i.local_hits > 0 || c.local_copy > 0 {
+                        more += &format!(", {} stale local copies", group(c.local_copy));
+                    }
+                    if !i.by_region.is_empty() || c.replica_lag > 0 {
+                        more += &format!(", {} replicas behind", group(c.replica_lag));
+                    }
+                    more
                 },
                 group(i.stale_episodes),
                 if i.stale_lifetime.count == 0 {
@@ -152,6 +157,45 @@ fn by_policy(i: &Invalidation) -> Table {
     }))
 }
 
+/// Per readers' region: reads, hits (a replica's), stale reads, and the
+/// window of staleness.
+fn by_region(i: &Invalidation) -> Table {
+    Table::new(&[
+        "readers in",
+        "readers",
+        "hits",
+        "from a replica",
+        "stale in window",
+        "stale after invalidation",
+        "replica behind",
+        "window p50",
+        "p99",
+        "max",
+    ])
+    .with_rows(i.by_region.iter().map(|r| {
+        let l = &r.stale_lifetime;
+        let lat = |v: f64| {
+            if l.count > 0 {
+                ms(v)
+            } else {
+                EMPTY.to_string()
+            }
+        };
+        vec![
+            r.region.clone(),
+            r.readers.to_string(),
+            group(r.hits),
+            group(r.replica_hits),
+            group(r.stale_in_window),
+            group(r.stale_after_invalidation),
+            group(r.causes.replica_lag),
+            lat(l.p50),
+            lat(l.p99),
+            lat(l.max),
+        ]
+    }))
+}
+
 /// The section: the rows, the policies side by side, the witnesses.
 pub(super) fn section(i: &Invalidation) -> Section {
     let mut out = Section::titled("Invalidation");
@@ -161,6 +205,10 @@ pub(super) fn section(i: &Invalidation) -> Section {
     out.table(Table::of_labels(rows(i)));
     if !i.by_policy.is_empty() {
         out.table(by_policy(i));
+    }
+    if !i.by_region.is_empty() {
+        out.text("By the readers' region (the window: from when a stale value should have been gone to the region's last read of it):");
+        out.table(by_region(i));
     }
     for w in &i.witnesses {
         // A key is a source of its own; another source is a key it depends

@@ -83,6 +83,26 @@ impl Scenario {
                 .collect();
             return Err(doc.invalid_field(&path, msg));
         }
+        if let Some(inv) = &raw.invalidation {
+            check_region_list(
+                "invalidation",
+                &inv.regions,
+                inv.readers,
+                "reader",
+                &topology,
+            )
+            .map_err(|(path, msg)| at(&doc, &path, msg))?;
+            if inv.replica_reads && topology.kind != Kind::Cluster {
+                return Err(doc.invalid_field(
+                    &["invalidation", "replica_reads"],
+                    format!(
+                        "a reader finds the replica of its key's shard in its region from the cluster's map: {} is {}",
+                        topology.name,
+                        kind_name(topology.kind)
+                    ),
+                ));
+            }
+        }
         if let Some(inv) = &raw.invalidation
             && inv.client_cache
             && topology.kind != Kind::Cluster

@@ -184,7 +184,32 @@ impl Shared {
 /// [`InvalidationWorkload::stop`].
 pub struct InvalidationWorkload {
     shared: Arc<Shared>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Where the workload's clients live: the writers (and the readers when
+/// they have no regions), and one place per `regions` entry for the readers.
+pub struct Places {
+    pub writers: Place,
+    pub readers: Vec<Place>,
+}
+
+/// What one of the workload's threads runs, and where.
+struct Job {
+    place: Place,
+    readers: Vec<u32>,
+    /// The writers too, and the clearing of the keys before the start.
+    writers: bool,
+}
+
+/// Wait for `threads` to end, off the async runtime.
+async fn join_all(threads: Vec<std::thread::JoinHandle<()>>) {
+    let _ = tokio::task::spawn_blocking(move || {
+        for t in threads {
+            let _ = t.join();
+        }
+    })
+    .await;
 }
 
 impl InvalidationWorkload {
@@ -197,9 +222,13 @@ impl InvalidationWorkload {
         spec: InvalidationSpec,
         seed: u64,
         clock: Clock,
-        place: Place,
+        places: Places,
         cancel: CancellationToken,
     ) -> Result<InvalidationWorkload, WorkloadError> {
+        let Places {
+            writers: place,
+            readers: reader_places,
+        } = places;
         spec.check()
             .map_err(|(f, m)| WorkloadError::Spec(format!("invalidation.{f}: {m}")))?;
         let shared = Arc::new(Shared {
@@ -215,28 +244,64 @@ impl InvalidationWorkload {
             unfinished: AtomicU64::new(0),
         });
         let unstarted = shared.stop.clone().drop_guard();
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let job_shared = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("redis-drill-invalidation".into())
-            .spawn(move || run_thread(place, job_shared, map, sharding, seed, ready_tx))
-            .map_err(|e| WorkloadError::Cluster(format!("start the invalidation workload: {e}")))?;
-        let ready = match ready_rx.await {
-            Ok(r) => r,
-            Err(_) => Err(WorkloadError::Cluster(
-                "the invalidation workload's thread ended before it connected".into(),
-            )),
-        };
-        if let Err(e) = ready {
-            shared.stop.cancel();
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-            return Err(e);
+        // The writers (and the readers of no region) first: their thread
+        // clears the keys before anyone reads. Then a thread per readers'
+        // region, in that region.
+        let regions = shared.spec.regions.len();
+        let mut jobs = vec![Job {
+            place,
+            readers: (0..shared.spec.readers).filter(|_| regions == 0).collect(),
+            writers: true,
+        }];
+        if regions > 0 {
+            if reader_places.len() != regions {
+                return Err(WorkloadError::Spec(format!(
+                    "invalidation.regions: {regions} regions and {} places for them",
+                    reader_places.len()
+                )));
+            }
+            for (i, p) in reader_places.into_iter().enumerate() {
+                jobs.push(Job {
+                    place: p,
+                    readers: (0..shared.spec.readers)
+                        .filter(|r| *r as usize % regions == i)
+                        .collect(),
+                    writers: false,
+                });
+            }
+        }
+        let mut threads = Vec::new();
+        for (i, job) in jobs.into_iter().enumerate() {
+            let (ready_tx, ready_rx) = oneshot::channel();
+            let (job_shared, map, sharding) = (shared.clone(), map.clone(), sharding.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("redis-drill-invalidation-{i}"))
+                .spawn(move || run_thread(job, job_shared, map, sharding, seed, ready_tx));
+            let thread = match spawned {
+                Ok(t) => t,
+                Err(e) => {
+                    shared.stop.cancel();
+                    join_all(threads).await;
+                    return Err(WorkloadError::Cluster(format!(
+                        "start the invalidation workload: {e}"
+                    )));
+                }
+            };
+            threads.push(thread);
+            let ready = match ready_rx.await {
+                Ok(r) => r,
+                Err(_) => Err(WorkloadError::Cluster(
+                    "the invalidation workload's thread ended before it connected".into(),
+                )),
+            };
+            if let Err(e) = ready {
+                shared.stop.cancel();
+                join_all(threads).await;
+                return Err(e);
+            }
         }
         unstarted.disarm();
-        Ok(InvalidationWorkload {
-            shared,
-            thread: Some(thread),
-        })
+        Ok(InvalidationWorkload { shared, threads })
     }
 
     /// Stop the readers and writers (each finishes the command it is in,
@@ -250,8 +315,9 @@ impl InvalidationWorkload {
         let bound =
             Duration::from_millis(8 * s.timeout_ms + 2 * s.store_ms + s.double_delete_ms + 5_000);
         let mut cut_short = false;
-        if let Some(t) = self.thread.take()
-            && tokio::time::timeout(bound, tokio::task::spawn_blocking(move || t.join()))
+        let threads = std::mem::take(&mut self.threads);
+        if !threads.is_empty()
+            && tokio::time::timeout(bound, join_all(threads))
                 .await
                 .is_err()
         {
@@ -280,22 +346,31 @@ impl Drop for InvalidationWorkload {
 }
 
 fn run_thread(
-    place: Place,
+    job: Job,
     shared: Arc<Shared>,
     map: AddressMap,
     sharding: Sharding,
     seed: u64,
     ready: oneshot::Sender<Result<(), WorkloadError>>,
 ) {
+    let Job {
+        place,
+        readers,
+        writers,
+    } = job;
     let rt = match place.runtime() {
         Ok(rt) => rt,
         Err(e) => {
             let _ = ready.send(Err(WorkloadError::Cluster(format!(
-                "start the invalidation workload's thread: {e}"
+                "start the invalidation workload's thread ({}): {e}",
+                place.region.as_deref().unwrap_or("the run's network")
             ))));
             return;
         }
     };
+    // Replica reads go to the nodes of the readers' own region.
+    let near: Option<Arc<Vec<std::net::SocketAddr>>> =
+        (shared.spec.replica_reads && place.region.is_some()).then(|| Arc::new(place.near.clone()));
     rt.block_on(async move {
         let timeout = Duration::from_millis(shared.spec.timeout_ms);
         let router = match Router::connect(&map, &sharding, timeout).await {
@@ -305,13 +380,13 @@ fn run_thread(
                 return;
             }
         };
-        if let Err(e) = clear(&shared, &router).await {
+        if writers && let Err(e) = clear(&shared, &router).await {
             let _ = ready.send(Err(e));
             return;
         }
         let mut locals = Vec::new();
         if shared.spec.client_cache {
-            for r in 0..shared.spec.readers {
+            for &r in &readers {
                 match LocalCache::connect(&map, &shared.spec).await {
                     Ok(c) => locals.push(Some(c)),
                     Err(e) => {
@@ -326,14 +401,16 @@ fn run_thread(
         let _ = ready.send(Ok(()));
         let mut tasks = tokio::task::JoinSet::new();
         let mut locals = locals.into_iter();
-        for r in 0..shared.spec.readers {
-            let (sh, router) = (shared.clone(), router.clone());
+        for r in readers {
+            let (sh, router, near) = (shared.clone(), router.clone(), near.clone());
             let local = locals.next().flatten();
-            tasks.spawn(async move { reader(&sh, &router, r, seed, local).await });
+            tasks.spawn(async move { reader(&sh, &router, r, seed, local, near).await });
         }
-        for w in 0..shared.spec.writers {
-            let (sh, router) = (shared.clone(), router.clone());
-            tasks.spawn(async move { writer(sh, router, w, seed).await });
+        if writers {
+            for w in 0..shared.spec.writers {
+                let (sh, router) = (shared.clone(), router.clone());
+                tasks.spawn(async move { writer(sh, router, w, seed).await });
+            }
         }
         while tasks.join_next().await.is_some() {}
     });
@@ -457,7 +534,14 @@ impl LocalCache {
 
 /// One reader: read a key (or a key with its dependants), fill what was
 /// missing, pause, again.
-async fn reader(sh: &Shared, router: &Router, r: u32, seed: u64, mut local: Option<LocalCache>) {
+async fn reader(
+    sh: &Shared,
+    router: &Router,
+    r: u32,
+    seed: u64,
+    mut local: Option<LocalCache>,
+    near: Option<Arc<Vec<std::net::SocketAddr>>>,
+) {
     let mut rng = StdRng::seed_from_u64(seed ^ SEED_SALT ^ u64::from(r).wrapping_mul(0x9e37_79b9));
     let spec = &sh.spec;
     if !sh
@@ -478,7 +562,8 @@ async fn reader(sh: &Shared, router: &Router, r: u32, seed: u64, mut local: Opti
         } else {
             vec![key]
         };
-        read_and_fill(sh, router, &format!("r{r}-{n}"), r, &keys, local.as_mut()).await;
+        let id = format!("r{r}-{n}");
+        read_and_fill(sh, router, &id, r, &keys, local.as_mut(), near.as_deref()).await;
         if !sh.pause(jitter(&mut rng, spec.read_every_ms)).await {
             return;
         }
@@ -494,6 +579,7 @@ async fn read_and_fill(
     reader: u32,
     keys: &[u32],
     local: Option<&mut LocalCache>,
+    near: Option<&Vec<std::net::SocketAddr>>,
 ) {
     let done = match local {
         // One key at a time (the spec refuses group reads with a local cache).
@@ -511,11 +597,12 @@ async fn read_and_fill(
                 node: None,
                 error,
                 local,
+                replica: false,
                 start_ns,
                 end_ns,
             }
         }
-        None => routed_read(sh, router, keys).await,
+        None => routed_read(sh, router, keys, near).await,
     };
     fill_misses(sh, router, id, reader, keys, done).await;
 }
@@ -529,12 +616,20 @@ struct ReadDone {
     error: Option<String>,
     /// Answered from the reader's local copy.
     local: bool,
+    /// Answered by a replica.
+    replica: bool,
     start_ns: u64,
     end_ns: u64,
 }
 
-/// `GET` (`MGET` for a group) through the router.
-async fn routed_read(sh: &Shared, router: &Router, keys: &[u32]) -> ReadDone {
+/// `GET` (`MGET` for a group) through the router: from a replica among
+/// `near` when given and there is one.
+async fn routed_read(
+    sh: &Shared,
+    router: &Router,
+    keys: &[u32],
+    near: Option<&Vec<std::net::SocketAddr>>,
+) -> ReadDone {
     let cmd = if keys.len() == 1 {
         redis::cmd("GET").arg(sh.layout.key(keys[0])).clone()
     } else {
@@ -544,11 +639,18 @@ async fn routed_read(sh: &Shared, router: &Router, keys: &[u32]) -> ReadDone {
         }
         c
     };
+    let slot = sh.layout.slot(keys[0]);
     let start_ns = sh.now();
-    let e = router.call(&Req::One(cmd), sh.layout.slot(keys[0])).await;
+    let e = match near {
+        Some(near) => router.call_near(&Req::One(cmd), slot, near).await,
+        None => router.call(&Req::One(cmd), slot).await,
+    };
     let end_ns = sh.now();
     let error = error_of(&e);
     let node = node_of(router, &e);
+    let replica = e
+        .served
+        .is_some_and(|(i, _)| router.is_replica_read(i, slot));
     let found = error.is_none().then(|| {
         if keys.len() == 1 {
             vec![reply_text(e.value)]
@@ -561,6 +663,7 @@ async fn routed_read(sh: &Shared, router: &Router, keys: &[u32]) -> ReadDone {
         node,
         error,
         local: false,
+        replica,
         start_ns,
         end_ns,
     }
@@ -581,6 +684,7 @@ async fn fill_misses(
         node,
         error,
         local,
+        replica,
         start_ns,
         end_ns,
     } = done;
@@ -604,6 +708,7 @@ async fn fill_misses(
         found,
         error,
         local,
+        replica,
     });
     if misses.is_empty() {
         return;

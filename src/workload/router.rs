@@ -133,6 +133,9 @@ struct State {
     nodes: Vec<Node>,
     /// Slot -> index into `nodes`, or [`NONE`].
     owner: Vec<u16>,
+    /// A cluster's primaries' replicas, by the primary's index (from the
+    /// last `CLUSTER NODES`): where a read of a near copy goes.
+    replicas: std::collections::HashMap<u16, Vec<u16>>,
 }
 
 /// Slot map and connections, shared by every op the probe has in flight:
@@ -189,6 +192,7 @@ impl Router {
                     })
                     .collect(),
                 owner: vec![NONE; usize::from(SLOT_COUNT)],
+                replicas: Default::default(),
             }),
             stale: AtomicBool::new(false),
             refreshing: tokio::sync::Mutex::new(()),
@@ -415,19 +419,35 @@ impl Router {
             WorkloadError::Cluster(format!("parse CLUSTER NODES of {}: {e}", st.nodes[i].name))
         })?;
         let mut owner = vec![NONE; usize::from(SLOT_COUNT)];
+        let mut by_id: std::collections::HashMap<&str, u16> = Default::default();
         for line in lines
             .iter()
             .filter(|l| l.is_primary() && !l.slots.is_empty())
         {
             let Some(announce) = line.addr else { continue };
             let idx = self.node_index(&mut st, announce)? as u16;
+            by_id.insert(line.id.as_str(), idx);
             for range in &line.slots {
                 for s in range.slots() {
                     owner[usize::from(s)] = idx;
                 }
             }
         }
+        let mut replicas: std::collections::HashMap<u16, Vec<u16>> = Default::default();
+        for line in &lines {
+            let (Some(primary), Some(announce)) = (line.primary_id.as_deref(), line.addr) else {
+                continue;
+            };
+            if line.flags.fail || line.flags.pfail {
+                continue;
+            }
+            if let Some(&p) = by_id.get(primary) {
+                let idx = self.node_index(&mut st, announce)? as u16;
+                replicas.entry(p).or_default().push(idx);
+            }
+        }
         st.owner = owner;
+        st.replicas = replicas;
         self.stale.store(false, Ordering::Relaxed);
         Ok(())
     }
@@ -611,6 +631,86 @@ impl Router {
             self.distrust();
         }
         e
+    }
+
+    /// A read of `slot` from a replica of its primary among `near` (the
+    /// announced addresses of the reader's region), `READONLY` sent with it;
+    /// from the primary, as [`Router::call`], when the slot's primary has no
+    /// replica there or the replica redirects (it no longer serves the slot).
+    pub async fn call_near(&self, req: &Req, slot: u16, near: &[SocketAddr]) -> Routed {
+        self.refresh_if_stale().await;
+        let replica = {
+            let st = self.state();
+            let owner = st.owner[usize::from(slot)];
+            st.replicas.get(&owner).and_then(|rs| {
+                rs.iter()
+                    .map(|&r| usize::from(r))
+                    .find(|&r| near.contains(&st.nodes[r].announce))
+            })
+        };
+        let (Some(i), Req::One(cmd)) = (replica, req) else {
+            return self.call(req, slot).await;
+        };
+        let name = self.node_name(i);
+        let (generation, mut conn) = match self.conn(i).await {
+            Ok(c) => c,
+            Err(_) => {
+                self.distrust();
+                return self.call(req, slot).await;
+            }
+        };
+        let mut p = redis::pipe();
+        p.cmd("READONLY").ignore();
+        p.add_command(cmd.clone());
+        let sent = tokio::time::timeout(self.timeout, p.query_async::<Vec<Value>>(&mut conn)).await;
+        match sent {
+            Ok(Ok(mut v)) if v.len() == 1 => Routed {
+                outcome: Outcome::Ok,
+                value: v.remove(0),
+                node: Some(name),
+                redirects: 0,
+                served: Some((i, generation)),
+            },
+            Ok(Err(e)) if e.redirect_node().is_some() => {
+                // A replica of another primary now: read the map again.
+                self.distrust();
+                self.call(req, slot).await
+            }
+            Ok(Err(err)) => {
+                if err.is_io_error() {
+                    self.connection_failed(i, generation);
+                }
+                self.distrust();
+                Routed {
+                    outcome: self.outcome_of(&SendError { err, sent: true }),
+                    value: Value::Nil,
+                    node: Some(name),
+                    redirects: 0,
+                    served: None,
+                }
+            }
+            Ok(Ok(_)) | Err(_) => {
+                self.connection_failed(i, generation);
+                self.distrust();
+                Routed {
+                    outcome: Outcome::Indeterminate {
+                        message: "timeout".into(),
+                    },
+                    value: Value::Nil,
+                    node: Some(name),
+                    redirects: 0,
+                    served: None,
+                }
+            }
+        }
+    }
+
+    /// Whether node `i` answered a read of `slot` as a replica: it is not
+    /// the slot's primary in the router's map.
+    pub fn is_replica_read(&self, i: usize, slot: u16) -> bool {
+        let st = self.state();
+        let owner = st.owner[usize::from(slot)];
+        owner != NONE && usize::from(owner) != i
     }
 
     /// `WAIT replicas timeout_ms` on the connection to node `i` — the one that

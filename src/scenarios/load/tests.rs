@@ -985,3 +985,40 @@ fn client_side_caching_is_refused_where_it_cannot_run() {
         assert!(err.starts_with(expected), "\n got: {err}\nwant: {expected}");
     }
 }
+
+#[test]
+fn invalidation_readers_in_regions_are_checked_at_their_line() {
+    let base = "name: c\ntopology: c.yaml\nduring_ms: 1000\ninvalidation:\n  readers: 2\n";
+    let ok = format!("{base}  regions: [eu, us]\n  replica_reads: true\n");
+    let cluster_regions = "name: c\nkind: cluster\nregions: [{name: eu}, {name: us}]\ncluster: {shards: 2, replicas: 1}\n";
+    let inv = load_beside(cluster_regions, &ok)
+        .unwrap()
+        .invalidation
+        .unwrap();
+    assert_eq!(inv.region_of(1), Some("us"));
+    for (topology, yaml, expected) in [
+        (
+            cluster_regions,
+            format!("{base}  replica_reads: true\n"),
+            "DIR/s.yaml:6:3: invalidation.replica_reads: a reader reads the replica in its own region: list the readers' `regions`",
+        ),
+        (
+            cluster_regions,
+            format!("{base}  regions: [eu, mars]\n"),
+            "DIR/s.yaml:6:17: invalidation.regions.1: no region `mars` in the topology",
+        ),
+        (
+            cluster_regions,
+            format!("{base}  regions: [eu]\n  client_cache: true\n"),
+            "DIR/s.yaml:7:3: invalidation.client_cache: the readers' client-side cache reads primaries from no region",
+        ),
+        (
+            "name: c\nkind: standalone\nregions: [{name: eu}, {name: us}]\nstandalone: {primaries: 2}\n",
+            ok.clone(),
+            "DIR/s.yaml:7:3: invalidation.replica_reads: a reader finds the replica of its key's shard in its region from the cluster's map",
+        ),
+    ] {
+        let err = load_beside(topology, &yaml).unwrap_err();
+        assert!(err.starts_with(expected), "\n got: {err}\nwant: {expected}");
+    }
+}

@@ -452,7 +452,10 @@ impl WorkloadsOn<'_> {
             spec.clone(),
             self.seed,
             self.clock,
-            crate::workload::Place::unplaced(s.clients.netns.clone()),
+            crate::workload::invalidation::Places {
+                writers: crate::workload::Place::unplaced(s.clients.netns.clone()),
+                readers: s.clients.invalidation_places.clone(),
+            },
             self.cancel.clone(),
         )
         .await?)

@@ -36,8 +36,19 @@ pub(in crate::scenarios) struct ClientSide {
     /// Where the stampede readers live: one place each of
     /// `stampede.regions`, else the one above.
     pub(super) stampede_places: Vec<Place>,
+    /// Where the invalidation readers live: one place each of
+    /// `invalidation.regions`, else none (with the writers, above).
+    pub(super) invalidation_places: Vec<Place>,
     /// In words, for the report.
     pub(super) path: String,
+}
+
+/// The regions each workload's clients live in (empty: none).
+struct Regions<'a> {
+    kv: &'a [String],
+    locks: &'a [String],
+    stampede: &'a [String],
+    invalidation: &'a [String],
 }
 
 impl ClientSide {
@@ -49,15 +60,23 @@ impl ClientSide {
         d: &Deployment,
         map: &AddressMap,
         threads: u32,
-        regions: &[String],
-        lock_regions: &[String],
-        stampede_regions: &[String],
+        regions: Regions<'_>,
     ) -> Result<ClientSide, DrillError> {
+        let Regions {
+            kv: regions,
+            locks: lock_regions,
+            stampede: stampede_regions,
+            invalidation: invalidation_regions,
+        } = regions;
         let mut side = Self::unplaced(rt, d, map, threads).await?;
         side.places = vec![Place::unplaced(side.netns.clone())];
         side.lock_places = side.places.clone();
         side.stampede_places = side.places.clone();
-        if regions.is_empty() && lock_regions.is_empty() && stampede_regions.is_empty() {
+        if regions.is_empty()
+            && lock_regions.is_empty()
+            && stampede_regions.is_empty()
+            && invalidation_regions.is_empty()
+        {
             return Ok(side);
         }
         if matches!(rt.kind(), crate::runtime::RuntimeKind::Docker) && side.netns.is_none() {
@@ -70,7 +89,11 @@ impl ClientSide {
         }
         // One place per region, whoever lives there.
         let mut by_region: Vec<(String, Place)> = Vec::new();
-        for r in regions.iter().chain(lock_regions).chain(stampede_regions) {
+        for r in (regions.iter())
+            .chain(lock_regions)
+            .chain(stampede_regions)
+            .chain(invalidation_regions)
+        {
             if by_region.iter().any(|(name, _)| name == r) {
                 continue;
             }
@@ -108,6 +131,14 @@ impl ClientSide {
                 stampede_regions.join(", ")
             );
         }
+        if !invalidation_regions.is_empty() {
+            side.invalidation_places = invalidation_regions.iter().map(place_of).collect();
+            side.path = format!(
+                "{}, invalidation readers in {}",
+                side.path,
+                invalidation_regions.join(", ")
+            );
+        }
         Ok(side)
     }
 
@@ -127,6 +158,7 @@ impl ClientSide {
                 places: Vec::new(),
                 lock_places: Vec::new(),
                 stampede_places: Vec::new(),
+                invalidation_places: Vec::new(),
                 path: "published ports (docker-proxy)".into(),
             }
         };
@@ -139,6 +171,7 @@ impl ClientSide {
                         places: Vec::new(),
                         lock_places: Vec::new(),
                         stampede_places: Vec::new(),
+                        invalidation_places: Vec::new(),
                         path: host_path(d),
                     }
                 }
@@ -154,6 +187,7 @@ impl ClientSide {
                     places: Vec::new(),
                     lock_places: Vec::new(),
                     stampede_places: Vec::new(),
+                    invalidation_places: Vec::new(),
                     path: host_path(d),
                 });
             }
@@ -176,6 +210,7 @@ impl ClientSide {
             places: Vec::new(),
             lock_places: Vec::new(),
             stampede_places: Vec::new(),
+            invalidation_places: Vec::new(),
             path: "inside the run's network (the clients container's namespace)".into(),
         })
     }
@@ -288,15 +323,18 @@ impl Setup {
             d,
             &map,
             scenario.workload.threads,
-            // The key/value workload's clients, the lock workers and the
-            // stampede readers have regions.
-            if scenario.kv {
-                &scenario.workload.regions
-            } else {
-                &[]
+            // The key/value workload's clients, the lock workers, the
+            // stampede and the invalidation readers have regions.
+            Regions {
+                kv: if scenario.kv {
+                    &scenario.workload.regions
+                } else {
+                    &[]
+                },
+                locks: scenario.locks.as_ref().map_or(&[], |l| &l.regions[..]),
+                stampede: scenario.stampede.as_ref().map_or(&[], |s| &s.regions[..]),
+                invalidation: (scenario.invalidation.as_ref()).map_or(&[], |i| &i.regions[..]),
             },
-            scenario.locks.as_ref().map_or(&[], |l| &l.regions[..]),
-            scenario.stampede.as_ref().map_or(&[], |s| &s.regions[..]),
         )
         .await?;
         let mut clients = clients;
