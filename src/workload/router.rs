@@ -441,9 +441,12 @@ impl Router {
             if line.flags.fail || line.flags.pfail {
                 continue;
             }
-            if let Some(&p) = by_id.get(primary) {
-                let idx = self.node_index(&mut st, announce)? as u16;
-                replicas.entry(p).or_default().push(idx);
+            // A replica the map cannot reach is left out: it must not
+            // cost the primaries their routes.
+            if let Some(&p) = by_id.get(primary)
+                && let Ok(idx) = self.node_index(&mut st, announce)
+            {
+                replicas.entry(p).or_default().push(idx as u16);
             }
         }
         st.owner = owner;
