@@ -878,15 +878,8 @@ fn invalidation_drill(env: &Env) {
     }
 
     let copy = tempfile::tempdir().unwrap();
-    let tampered = |name: &str, rec: &InvalidationRecording| -> PathBuf {
-        let to = copy.path().join(name);
-        copy_with_keys(dir, &to, |_| {});
-        std::fs::write(
-            to.join("invalidation.json"),
-            serde_json::to_vec(rec).unwrap(),
-        )
-        .unwrap();
-        to
+    let tampered = |name: &str, rec: &InvalidationRecording| {
+        with_invalidation(dir, &copy.path().join(name), rec)
     };
     // No read: nothing was judged, so the stale figures are unknown, not 0.
     let mut none = rec.clone();
@@ -994,6 +987,21 @@ fn invalidation_drill(env: &Env) {
     );
 }
 
+/// A copy of run folder `dir` at `to` whose invalidation history is `rec`.
+fn with_invalidation(
+    dir: &std::path::Path,
+    to: &std::path::Path,
+    rec: &redis_drill::record::invalidation::InvalidationRecording,
+) -> PathBuf {
+    copy_with_keys(dir, to, |_| {});
+    std::fs::write(
+        to.join("invalidation.json"),
+        serde_json::to_vec(rec).unwrap(),
+    )
+    .unwrap();
+    to.to_path_buf()
+}
+
 crate::on_both_runtimes!(
     process_invalidation_drill_agrees_with_its_history_and_info,
     docker_invalidation_drill_agrees_with_its_history_and_info,
@@ -1082,13 +1090,7 @@ fn client_side_cache_drill(env: &Env) {
         }
     }
     let copy = tempfile::tempdir().unwrap();
-    let to = copy.path().join("unmarked");
-    copy_with_keys(dir, &to, |_| {});
-    std::fs::write(
-        to.join("invalidation.json"),
-        serde_json::to_vec(&unmarked).unwrap(),
-    )
-    .unwrap();
+    let to = with_invalidation(dir, &copy.path().join("unmarked"), &unmarked);
     let (_, again) = check_run(env, &to);
     let inv2 = again.checks.invalidation.as_ref().expect("the verdict");
     assert_eq!((inv2.local_hits, inv2.causes.local_copy), (0, 0));

@@ -320,25 +320,17 @@ mod tests {
 
     const MS: u64 = 1_000_000;
 
+    /// One instance, two lock workers, one lock, its counter kept.
     fn setup(atomic_workers: u32) -> LockSetup {
         LockSetup {
             algorithm: Algorithm::Single,
             instances: vec!["n1".into()],
             quorum: 1,
-            workers: 2,
             locks: 1,
-            ttl_ms: 100,
-            drift_ms: 3.0,
-            instance_timeout_ms: 10,
-            check_validity: true,
-            extend: false,
             resources: vec![],
-            wait: None,
-            seed: 1,
-            started_ns: 0,
-            regions: Vec::new(),
             counter: true,
             atomic_workers,
+            ..crate::record::locks::tests::setup()
         }
     }
 

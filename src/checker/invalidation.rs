@@ -966,6 +966,7 @@ fn reads(
     // Each reader's last read of each key a node answered with a value:
     // where its local copy came from.
     let mut fetched: HashMap<(u32, u32), (u64, u64, &str)> = HashMap::new();
+    let cached = spec.is_none_or(|sp| sp.client_cache);
     // Each region's readers, and its stale values: (gone, last read).
     let mut regions: Vec<RegionFigures> = spec
         .map(|sp| {
@@ -1044,7 +1045,7 @@ fn reads(
                 out.local_hits += 1;
             }
             let fetch = fetched.get(&(*reader, k)).copied();
-            if !*local {
+            if cached && !*local {
                 fetched.insert((*reader, k), (*t, *read_end, text.as_str()));
             }
             let parsed = parse_value(text);
@@ -1610,7 +1611,9 @@ mod tests {
             get("r2-1", 2, 0, 21, None),
             locally(get("r1-4", 1, 0, 30, v)),
         ];
-        let c = check(&rec(spec(1, &[Policy::Delete]), ops));
+        let mut cached = spec(1, &[Policy::Delete]);
+        cached.client_cache = true;
+        let c = check(&rec(cached, ops));
         assert_eq!(
             c.causes,
             Causes {

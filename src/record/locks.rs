@@ -568,9 +568,10 @@ fn write_line<T: Serialize>(w: &mut impl std::io::Write, v: &T) -> std::io::Resu
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
+    /// A Redlock setup over three instances, for tests.
     pub(crate) fn setup() -> LockSetup {
         LockSetup {
             algorithm: Algorithm::Redlock,

@@ -648,9 +648,10 @@ async fn routed_read(
     let end_ns = sh.now();
     let error = error_of(&e);
     let node = node_of(router, &e);
-    let replica = e
-        .served
-        .is_some_and(|(i, _)| router.is_replica_read(i, slot));
+    // Only a read sent to a near copy can have been a replica's.
+    let replica = near.is_some()
+        && e.served
+            .is_some_and(|(i, _)| router.is_replica_read(i, slot));
     let found = error.is_none().then(|| {
         if keys.len() == 1 {
             vec![reply_text(e.value)]

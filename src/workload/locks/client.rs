@@ -113,6 +113,14 @@ struct Instance {
     failed: bool,
 }
 
+/// A command that got no value back.
+pub(crate) struct Failed {
+    /// A short label for the history.
+    pub label: String,
+    /// No answer came: the command may have been applied.
+    pub maybe_applied: bool,
+}
+
 /// What one instance said to a command.
 enum Said<T> {
     Value(T),
@@ -166,28 +174,53 @@ impl Instance {
         F: FnOnce(MultiplexedConnection) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
+        match self.attempt(bound, f).await {
+            Ok(v) => Said::Value(v),
+            Err(e) => Said::Error(e.label),
+        }
+    }
+
+    /// [`Instance::run`], saying of a failure whether the command may have
+    /// been applied all the same.
+    async fn attempt<T, F, Fut>(&mut self, bound: Duration, f: F) -> Result<T, Failed>
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
         let conn = match self.connection().await {
             Ok(c) => c,
-            Err(e) => {
+            Err(label) => {
                 self.failed = true;
-                return Said::Error(e);
+                // Never sent.
+                return Err(Failed {
+                    label,
+                    maybe_applied: false,
+                });
             }
         };
-        let said = match tokio::time::timeout(bound, f(conn)).await {
-            Ok(Ok(v)) => return Said::Value(v),
+        let failed = match tokio::time::timeout(bound, f(conn)).await {
+            Ok(Ok(v)) => return Ok(v),
             Ok(Err(e)) => {
-                if !matches!(e.kind(), redis::ErrorKind::Server(_)) {
+                // The server's refusal is an answer: nothing was applied.
+                let answered = matches!(e.kind(), redis::ErrorKind::Server(_));
+                if !answered {
                     self.conn = None;
                 }
-                Said::Error(label(&e))
+                Failed {
+                    label: label(&e),
+                    maybe_applied: !answered,
+                }
             }
             Err(_) => {
                 self.conn = None;
-                Said::Error("timeout".into())
+                Failed {
+                    label: "timeout".into(),
+                    maybe_applied: true,
+                }
             }
         };
         self.failed = true;
-        said
+        Err(failed)
     }
 
     /// This node's `ROLE`, named through `map`; `None` when it did not say.
@@ -500,32 +533,23 @@ impl LockClient {
     /// counters live on, followed to the primary of the moment), within the
     /// instance timeout: its answer, or what went wrong and whether the
     /// command may have been applied all the same (no answer came).
-    pub async fn on_first<T>(&mut self, cmd: Cmd) -> Result<T, (String, bool)>
+    pub async fn on_first<T>(&mut self, cmd: Cmd) -> Result<T, Failed>
     where
         T: redis::FromRedisValue + Send + 'static,
     {
         self.follow().await;
         let Some(i) = self.instances.first_mut() else {
-            return Err(("no instance".into(), false));
+            return Err(Failed {
+                label: "no instance".into(),
+                maybe_applied: false,
+            });
         };
         let bound = i.timeout;
-        match i
-            .run(
-                bound,
-                |mut c| async move { cmd.query_async::<T>(&mut c).await },
-            )
-            .await
-        {
-            Said::Value(v) => Ok(v),
-            Said::Error(e) => {
-                // Never sent (no connection) or refused by the server: not
-                // applied. Anything else had no answer.
-                let sure = e.starts_with("connect:")
-                    || e == "refused"
-                    || e.chars().next().is_some_and(|c| c.is_ascii_uppercase());
-                Err((e, !sure))
-            }
-        }
+        i.attempt(
+            bound,
+            |mut c| async move { cmd.query_async::<T>(&mut c).await },
+        )
+        .await
     }
 
     /// A compare-and-something on every instance. A client that follows

@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio_util::sync::CancellationToken;
 
-use super::client::{LockClient, LockKeys};
+use super::client::{Failed, LockClient, LockKeys};
 use super::control::LockControl;
 use super::resource::Registers;
 use super::spec::LockSpec;
@@ -137,7 +137,7 @@ struct Held {
 /// The locked increment under way: what the `GET` said, and when.
 struct Read {
     at_ns: u64,
-    value: Result<i64, (String, bool)>,
+    value: Result<i64, Failed>,
 }
 
 /// One worker until the stop, the history's end or [`MAX_RUN`].
@@ -392,8 +392,8 @@ fn write_resources(shared: &Shared, held: &Held) {
 async fn write_counter(shared: &Shared, client: &mut LockClient, held: &Held, read: Read) {
     let value = match &read.value {
         Ok(v) => *v,
-        Err((e, _)) => {
-            let e = format!("get: {e}");
+        Err(f) => {
+            let e = format!("get: {}", f.label);
             increment_done(shared, held, read, IncrementOutcome::Failed, None, Some(e));
             return;
         }
@@ -402,14 +402,14 @@ async fn write_counter(shared: &Shared, client: &mut LockClient, held: &Held, re
     let set = redis::Cmd::set(CounterPath::Locked.key(held.lock), next);
     let (outcome, wrote, error) = match client.on_first::<()>(set).await {
         Ok(()) => (IncrementOutcome::Acked, Some(next), None),
-        Err((e, maybe)) => (
-            if maybe {
+        Err(f) => (
+            if f.maybe_applied {
                 IncrementOutcome::Indeterminate
             } else {
                 IncrementOutcome::Failed
             },
             None,
-            Some(format!("set: {e}")),
+            Some(format!("set: {}", f.label)),
         ),
     };
     increment_done(shared, held, read, outcome, wrote, error);
@@ -424,7 +424,7 @@ fn increment_done(
     wrote: Option<i64>,
     error: Option<String>,
 ) {
-    let error = error.or_else(|| read.value.as_ref().err().map(|(e, _)| format!("get: {e}")));
+    let error = error.or_else(|| (read.value.as_ref().err()).map(|f| format!("get: {}", f.label)));
     shared.record(LockEvent::Increment(Increment {
         path: CounterPath::Locked,
         worker: held.worker,
@@ -459,8 +459,8 @@ pub(super) async fn run_atomic(shared: &Shared, worker: u32, mut client: LockCli
         let said = client.on_first::<i64>(incr).await;
         let (outcome, wrote, error) = match said {
             Ok(v) => (IncrementOutcome::Acked, Some(v), None),
-            Err((e, true)) => (IncrementOutcome::Indeterminate, None, Some(e)),
-            Err((e, false)) => (IncrementOutcome::Failed, None, Some(e)),
+            Err(f) if f.maybe_applied => (IncrementOutcome::Indeterminate, None, Some(f.label)),
+            Err(f) => (IncrementOutcome::Failed, None, Some(f.label)),
         };
         shared.record(LockEvent::Increment(Increment {
             path: CounterPath::Atomic,
@@ -490,7 +490,7 @@ pub(super) async fn clear_counters(shared: &Shared, client: &mut LockClient) -> 
             client
                 .on_first::<i64>(del)
                 .await
-                .map_err(|(e, _)| format!("DEL {}: {e}", path.key(lock)))?;
+                .map_err(|f| format!("DEL {}: {}", path.key(lock), f.label))?;
         }
     }
     Ok(())
@@ -514,13 +514,16 @@ pub(super) async fn read_counters(shared: &Shared, client: &mut LockClient) {
                     .on_first::<Option<i64>>(redis::Cmd::get(path.key(lock)))
                     .await
             } else {
-                Err(("not read: the reads ran out of time".to_string(), false))
+                Err(Failed {
+                    label: "not read: the reads ran out of time".into(),
+                    maybe_applied: false,
+                })
             };
             finals.push(CounterFinal {
                 path,
                 lock,
                 value: got.as_ref().ok().map(|v| v.unwrap_or(0)),
-                error: got.err().map(|(e, _)| e),
+                error: got.err().map(|f| f.label),
             });
         }
     }

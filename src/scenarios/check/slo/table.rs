@@ -813,10 +813,18 @@ pub const SLOS: &[Slo] = &[
         unit: "reads",
         bound: Bound::AtMost,
         reads: "invalidation reads answered by the reader's own client-side cache with a value written before an acknowledged invalidation of its key began: the server's invalidation message did not clear the local copy (`invalidation.client_cache`)",
-        unknown: "as `max_stale_after_invalidation`",
+        unknown: "as `max_stale_after_invalidation`, or no read was answered by a local copy",
         source: Source::Drill,
         on: CLUSTER,
-        figure: |f| invalidation(f, |i| Figure::Measured(i.causes.local_copy as f64)),
+        figure: |f| {
+            invalidation(f, |i| {
+                if i.local_hits == 0 {
+                    not_measured("no read was answered by a reader's local copy")
+                } else {
+                    Figure::Measured(i.causes.local_copy as f64)
+                }
+            })
+        },
     },
     Slo {
         name: "max_stale_lifetime_ms",

@@ -161,6 +161,7 @@ fn every_slo_fails_over_its_limit() {
         }),
         invalidation: Some(crate::checker::invalidation::Invalidation {
             hits: 10,
+            local_hits: 4,
             writes: 10,
             stale_after_invalidation: 3,
             causes: crate::checker::invalidation::Causes {
@@ -656,4 +657,27 @@ fn a_sentinel_failover_that_did_not_come_fails_with_no_figure_and_one_unheard_is
         f.of("max_sentinel_failover_ms"),
         Figure::Unknown { value: None, .. }
     ));
+}
+
+/// A client-side cache that answered nothing itself has no stale local
+/// copy to count: not measured, never a 0 that passes.
+#[test]
+fn stale_local_copies_without_a_local_hit_are_not_measured() {
+    let (workload, downtime) = Default::default();
+    let mut checks = Checks {
+        invalidation: Some(crate::checker::invalidation::Invalidation {
+            hits: 10,
+            writes: 10,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let f = figures(&checks, &workload, &downtime, &[]);
+    assert_eq!(
+        f.of("max_stale_local_copies"),
+        not_measured("no read was answered by a reader's local copy")
+    );
+    checks.invalidation.as_mut().unwrap().local_hits = 3;
+    let f = figures(&checks, &workload, &downtime, &[]);
+    assert_eq!(f.of("max_stale_local_copies"), Figure::Measured(0.0));
 }
