@@ -28,6 +28,15 @@ cluster-reshard *args="": build
 cluster-failover *args="": build
     {{bin}} run scenarios/cluster-failover.yaml {{args}}
 
+# A lab of N Docker engines on this machine joined in a swarm (root): `just swarm-lab up 3`, `just swarm-lab down`
+swarm-lab cmd="up" *args="": build
+    {{bin}} lab {{cmd}} {{args}}
+
+# The reshard and failover drills over the lab's three engines (`just swarm-lab up 3` first)
+swarm-drills *args="": build
+    {{bin}} run scenarios/swarm-reshard.yaml --runtime swarm {{args}}
+    {{bin}} run scenarios/swarm-failover.yaml --runtime swarm {{args}}
+
 # Every shipped client library side by side (redis-rs, redis-py, valkey-py, valkey-glide, node-redis) through a reshard, a kill, a partition and a manual failover
 client-matrix *args="": build
     {{bin}} run scenarios/client-matrix.yaml {{args}}

@@ -98,6 +98,7 @@ pub mod compose;
 pub mod exit;
 pub mod faults;
 pub mod host;
+pub mod lab;
 pub mod net;
 pub mod planner;
 pub mod record;

@@ -123,6 +123,7 @@ fn from_cluster_views(
                 region: region_of(d, &n.name),
                 address: n.addr,
                 announce: n.announce,
+                host: n.host.clone(),
                 primary_of: (role == Some(Role::Primary))
                     .then(|| replicas.get(&n.name).cloned().unwrap_or_default()),
                 replica_of: if role == Some(Role::Replica) {
@@ -206,6 +207,7 @@ async fn from_replication(d: &Deployment, connect: ConnectOptions) -> Vec<NodeSt
                     region: region_of(d, &n.name),
                     address: n.addr,
                     announce: n.announce,
+                    host: n.host.clone(),
                     primary_of: (role == Some(Role::Primary)).then(Vec::new),
                     replica_of: if role == Some(Role::Replica) {
                         primary_name(repl)
@@ -226,6 +228,7 @@ async fn from_replication(d: &Deployment, connect: ConnectOptions) -> Vec<NodeSt
                 region: region_of(d, &n.name),
                 address: n.addr,
                 announce: n.announce,
+                host: n.host.clone(),
                 primary_of: None,
                 replica_of: None,
                 slots: 0,
@@ -290,7 +293,11 @@ impl StatusReport {
                 [
                     n.name.clone(),
                     role,
-                    n.region.clone(),
+                    // Where it runs, on a deployment over several hosts.
+                    match &n.host {
+                        Some(h) => format!("{}@{h}", n.region),
+                        None => n.region.clone(),
+                    },
                     n.address.to_string(),
                     link,
                     if n.slots > 0 {

@@ -360,6 +360,7 @@ fn placed(
             announce: node.1,
             bus_port: node.2,
             handle: node.3,
+            host: None,
         },
         probed,
     }

@@ -24,6 +24,7 @@ mod exec;
 mod fix;
 mod image;
 mod interrupt;
+mod lab;
 mod locate;
 mod logs;
 mod nightly;
@@ -87,6 +88,7 @@ enum Command {
     Down(down::Down),
     Compose(compose::Compose),
     Image(image::Image),
+    Lab(lab::Lab),
     /// SIGKILL a node.
     Kill(node::NodeArgs),
     /// Stop a node gracefully (SIGTERM).
@@ -132,6 +134,7 @@ impl Command {
             Command::Down(cmd) => cmd.run(json).await,
             Command::Compose(cmd) => cmd.run(json).await,
             Command::Image(cmd) => cmd.run(json).await,
+            Command::Lab(cmd) => cmd.run(json).await,
             Command::Kill(node) => node.run(FaultKind::Kill, json).await,
             Command::Stop(node) => node.run(FaultKind::Stop, json).await,
             Command::Start(node) => node.run(FaultKind::Start, json).await,

@@ -163,7 +163,7 @@ impl AddressMap {
 
     /// Whether this map's holder may connect to `ip`.
     pub fn allows(&self, ip: IpAddr) -> bool {
-        is_loopback(ip) || self.network.contains(&ip)
+        is_loopback(ip) || self.network.contains(&ip) || is_declared_host(ip)
     }
 
     /// A resolver for redis-rs that yields only what [`AddressMap::allows`].
@@ -227,7 +227,9 @@ impl AddressMap {
         }
         match self.nodes.iter().find(|n| n.announce == announce) {
             Some(n) => Ok(n.addr),
-            None if is_loopback(announce.ip()) => Ok(announce),
+            // A controller address already: loopback, or a declared host's
+            // published port.
+            None if is_loopback(announce.ip()) || is_declared_host(announce.ip()) => Ok(announce),
             None => Err(ClusterError::Unmapped { announce }),
         }
     }
@@ -314,6 +316,28 @@ impl Default for ConnectOptions {
 static OWN_NETWORK: std::sync::Mutex<std::collections::BTreeSet<IpAddr>> =
     std::sync::Mutex::new(std::collections::BTreeSet::new());
 
+/// Hosts whose addresses the user declared as the deployment's own (the
+/// swarm runtime's engines file): the ports their engines publish reach
+/// the nodes.
+static DECLARED_HOSTS: std::sync::Mutex<std::collections::BTreeSet<IpAddr>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Let this process's connections reach `hosts`, the addresses of hosts a
+/// file the user gave names as running the deployment's nodes.
+pub fn declare_hosts(hosts: impl IntoIterator<Item = IpAddr>) {
+    DECLARED_HOSTS
+        .lock()
+        .expect("the declared-hosts set is never poisoned")
+        .extend(hosts);
+}
+
+fn is_declared_host(ip: IpAddr) -> bool {
+    DECLARED_HOSTS
+        .lock()
+        .expect("the declared-hosts set is never poisoned")
+        .contains(&ip)
+}
+
 /// Nodes a run added while it ran (a rolling upgrade's new servers), by
 /// announced address: clients whose maps were made before them reach them
 /// too, as a real client would after a refresh of its slot map.
@@ -358,6 +382,7 @@ fn admitted(announce: SocketAddr) -> Option<String> {
 /// of a run's own network that a client's resolver allows.
 pub fn is_own(ip: IpAddr) -> bool {
     is_loopback(ip)
+        || is_declared_host(ip)
         || OWN_NETWORK
             .lock()
             .expect("the own-network set is never poisoned")
@@ -461,7 +486,7 @@ impl NodeConn {
         addr: SocketAddr,
         opts: ConnectOptions,
     ) -> Result<NodeConn, ClusterError> {
-        if !is_loopback(addr.ip()) {
+        if !is_loopback(addr.ip()) && !is_declared_host(addr.ip()) {
             return Err(ClusterError::Unmapped { announce: addr });
         }
         let wrap = |source| ClusterError::Connect {

@@ -64,6 +64,10 @@ pub struct NodeStatus {
     pub address: SocketAddr,
     /// What the node announces to its peers (a container IP for docker).
     pub announce: SocketAddr,
+    /// The host that runs it, where the deployment spans several (the
+    /// swarm runtime's engine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// For a primary: the names of its replicas.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub primary_of: Option<Vec<String>>,

@@ -49,8 +49,9 @@ impl FromStr for RuntimeKind {
             "docker" => Ok(RuntimeKind::Docker),
             "process" => Ok(RuntimeKind::Process),
             "external" => Ok(RuntimeKind::External),
+            "swarm" => Ok(RuntimeKind::Swarm),
             other => Err(RuntimeError::BadInput(format!(
-                "unknown runtime `{other}` (expected docker, process or external)"
+                "unknown runtime `{other}` (expected docker, process, swarm or external)"
             ))),
         }
     }
@@ -120,6 +121,10 @@ pub struct DeployedNode {
     pub bus_port: u16,
     /// Container name (docker) or pid (process) — runtime specific.
     pub handle: String,
+    /// The host that runs it, where the deployment spans several (the
+    /// swarm runtime: its engine's name); none on one machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl Deployment {
@@ -387,6 +392,12 @@ pub struct Removed {
     pub processes: usize,
     /// Run directories removed (process).
     pub dirs: usize,
+    /// Services removed (swarm).
+    #[serde(default)]
+    pub services: usize,
+    /// Volumes removed (swarm).
+    #[serde(default)]
+    pub volumes: usize,
 }
 
 impl Removed {
@@ -396,11 +407,14 @@ impl Removed {
         self.networks += other.networks;
         self.processes += other.processes;
         self.dirs += other.dirs;
+        self.services += other.services;
+        self.volumes += other.volumes;
     }
 
     /// Whether nothing was there to remove.
     pub fn is_empty(&self) -> bool {
-        self.containers + self.networks + self.processes + self.dirs == 0
+        self.containers + self.networks + self.processes + self.dirs + self.services + self.volumes
+            == 0
     }
 }
 
@@ -410,7 +424,11 @@ impl fmt::Display for Removed {
             f,
             "{} containers, {} networks, {} processes, {} directories",
             self.containers, self.networks, self.processes, self.dirs
-        )
+        )?;
+        if self.services + self.volumes > 0 {
+            write!(f, ", {} services, {} volumes", self.services, self.volumes)?;
+        }
+        Ok(())
     }
 }
 
@@ -492,6 +510,7 @@ mod tests {
                     announce: addr,
                     bus_port: 17000 + i as u16,
                     handle: String::new(),
+                    host: None,
                 }
             })
             .collect();

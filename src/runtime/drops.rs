@@ -117,6 +117,7 @@ mod tests {
                     announce: format!("172.28.5.{}:6379", 11 + i).parse().unwrap(),
                     bus_port: 16379,
                     handle: String::new(),
+                    host: None,
                 }
             })
             .collect();
@@ -149,6 +150,7 @@ mod tests {
             announce: format!("172.28.5.{h}:{port}").parse().unwrap(),
             bus_port: 0,
             handle: String::new(),
+            host: None,
         };
         let named = |name: &str, n: crate::runtime::DeployedNode| crate::runtime::DeployedNode {
             name: name.into(),

@@ -18,6 +18,7 @@ use super::error::{NetError, RuntimeError};
 use super::external::ExternalRuntime;
 use super::netns::NetNs;
 use super::process::ProcessRuntime;
+use super::swarm::SwarmRuntime;
 use crate::net::links::LinkSample;
 use crate::net::{Applied, Grudge};
 use crate::topology::{Link, NodeSpec, Topology};
@@ -58,6 +59,7 @@ impl Runtime {
             Some(RuntimeKind::Docker) => Ok(DockerRuntime::connect().await?.into()),
             Some(RuntimeKind::Process) => Ok(ProcessRuntime::new()?.into()),
             Some(RuntimeKind::External) => Ok(ExternalRuntime::new().into()),
+            Some(RuntimeKind::Swarm) => Ok(SwarmRuntime::connect().await?.into()),
             None => match DockerRuntime::connect().await {
                 Ok(d) => Ok(d.into()),
                 Err(e) => {
@@ -80,6 +82,14 @@ impl Runtime {
         }
         if let Ok(p) = ProcessRuntime::new() {
             out.push(p.into());
+        }
+        // A swarm only when an engines file is there (the lab's, or
+        // REDIS_DRILL_ENGINES): a missing one is no reason to warn.
+        if crate::runtime::swarm::engines::path().exists() {
+            match SwarmRuntime::connect().await {
+                Ok(s) => out.push(s.into()),
+                Err(e) => tracing::debug!("the swarm runtime is not available: {e}"),
+            }
         }
         out.push(ExternalRuntime::new().into());
         out

@@ -259,6 +259,7 @@ mod tests {
             announce: "172.29.27.11:6379".parse().unwrap(),
             bus_port: 16379,
             handle: "abc".into(),
+            host: None,
         }
     }
 

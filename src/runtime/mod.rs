@@ -49,6 +49,7 @@ pub mod relay;
 pub mod secrets;
 pub mod servers;
 pub mod state;
+pub mod swarm;
 
 pub use crate::net::Applied;
 pub use backend::{Backend, ClientOrigin};

@@ -407,6 +407,8 @@ pub enum RuntimeKind {
     /// A deployment the tool did not start and never starts or stops:
     /// attached by address (`redis-drill attach`, `run --attach`).
     External,
+    /// Several Docker engines joined in a Docker Swarm (docs/swarm.md).
+    Swarm,
 }
 
 impl fmt::Display for RuntimeKind {
@@ -415,6 +417,7 @@ impl fmt::Display for RuntimeKind {
             RuntimeKind::Docker => "docker",
             RuntimeKind::Process => "process",
             RuntimeKind::External => "external",
+            RuntimeKind::Swarm => "swarm",
         })
     }
 }

@@ -369,6 +369,7 @@ pub(super) mod tests {
             region: "default".into(),
             address: "127.0.0.1:7000".parse().unwrap(),
             announce: "127.0.0.1:7000".parse().unwrap(),
+            host: None,
             primary_of: None,
             replica_of: None,
             slots: 0,

@@ -24,7 +24,7 @@ pub(super) async fn exec_in(
 }
 
 /// [`exec_in`] with `env` (`NAME`, value) set for the command.
-pub(super) async fn exec_with(
+pub(crate) async fn exec_with(
     docker: &Docker,
     handle: &str,
     cmd: &[&str],

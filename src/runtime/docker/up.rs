@@ -311,6 +311,7 @@ impl DockerRuntime {
                 announce: SocketAddr::new(IpAddr::V4(ip), DATA_PORT),
                 bus_port: BUS_PORT,
                 handle: container_name(&d.run_id, &spec.name),
+                host: None,
             };
             let added = AddedNode {
                 node: node.clone(),
@@ -460,6 +461,7 @@ fn layout(
             announce: SocketAddr::new(IpAddr::V4(ip_of(i)), DATA_PORT),
             bus_port: BUS_PORT,
             handle: container_name(&opts.run_id, &n.name),
+            host: None,
         })
         .collect();
     Deployment {
@@ -482,6 +484,7 @@ fn layout(
                 ),
                 bus_port: 0,
                 handle: container_name(&opts.run_id, &m.name),
+                host: None,
             })
             .collect(),
         image: {

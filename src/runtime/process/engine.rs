@@ -121,6 +121,7 @@ impl ProcessRuntime {
                         announce: addr,
                         bus_port: BUS_PORT,
                         handle: String::new(),
+                        host: None,
                     }
                 })
                 .collect(),
@@ -277,6 +278,7 @@ impl ProcessRuntime {
                 announce: addr,
                 bus_port: 0,
                 handle: pid.to_string(),
+                host: None,
             });
         }
         Ok(())
@@ -335,6 +337,7 @@ impl ProcessRuntime {
                 announce: addr,
                 bus_port: BUS_PORT,
                 handle: String::new(),
+                host: None,
             },
             spec: spec.clone(),
         });

@@ -1,0 +1,325 @@
+//! The swarm backend behind the two protocols. Partitions and links are
+//! not built on it yet (docs/swarm.md says what will carry them: the
+//! nodes' own namespaces, reached by `exec` through their engines).
+
+use std::time::Duration;
+
+use futures::FutureExt as _;
+use futures::TryStreamExt as _;
+use futures::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+
+use super::engine::{DATA_PORT, SwarmRuntime, network_name};
+use super::up::common_labels;
+use crate::net::links::LinkSample;
+use crate::net::{Applied, Grudge, Net};
+use crate::runtime::backend::{Backend, ClientOrigin};
+use crate::runtime::deployment::{
+    DeployedNode, Deployment, ExecOutput, NodeAction, Removed, RuntimeKind, UpOptions, labels,
+};
+use crate::runtime::error::{NetError, RuntimeError};
+use crate::runtime::netns::NetNs;
+use crate::topology::{Link, NodeSpec, Topology};
+
+fn not_yet<T: Send + 'static>(what: &str) -> BoxFuture<'static, Result<T, NetError>> {
+    let e = NetError::Unsupported(format!(
+        "{what} on the swarm runtime: not built yet (docs/swarm.md)"
+    ));
+    async move { Err(e) }.boxed()
+}
+
+impl Net for SwarmRuntime {
+    type Deployment = Deployment;
+    type Error = NetError;
+
+    fn partition<'a>(
+        &'a self,
+        _d: &'a Deployment,
+        _grudge: &'a Grudge,
+    ) -> BoxFuture<'a, Result<Applied, NetError>> {
+        not_yet("a partition")
+    }
+
+    /// Nothing of the tool's network faults is in force on a swarm run.
+    fn heal<'a>(&'a self, d: &'a Deployment) -> BoxFuture<'a, Result<Applied, NetError>> {
+        let none = Applied::none(d.nodes.len());
+        async move { Ok(none) }.boxed()
+    }
+
+    fn can_partition<'a>(&'a self, _d: &'a Deployment) -> BoxFuture<'a, Result<(), NetError>> {
+        not_yet("a partition")
+    }
+
+    fn set_links<'a>(
+        &'a self,
+        _d: &'a Deployment,
+        _links: &'a [Link],
+    ) -> BoxFuture<'a, Result<(), NetError>> {
+        not_yet("links between regions")
+    }
+
+    /// A swarm run has no links yet (`up` refuses a topology with some).
+    fn measure_links<'a>(
+        &'a self,
+        _d: &'a Deployment,
+        _cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Vec<LinkSample>> {
+        async { Vec::new() }.boxed()
+    }
+}
+
+impl Backend for SwarmRuntime {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Swarm
+    }
+
+    fn up<'a>(
+        &'a self,
+        topology: &'a Topology,
+        opts: &'a UpOptions,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<Deployment, RuntimeError>> {
+        SwarmRuntime::up(self, topology, opts, cancel).boxed()
+    }
+
+    fn add_node<'a>(
+        &'a self,
+        _d: &'a Deployment,
+        _spec: NodeSpec,
+        _timeout: Duration,
+        _cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<Deployment, RuntimeError>> {
+        async move {
+            Err(RuntimeError::BadInput(
+                "add-node on the swarm runtime: not built yet (docs/swarm.md)".into(),
+            ))
+        }
+        .boxed()
+    }
+
+    /// Remove one node's service (its volume goes with the run).
+    fn remove_node<'a>(
+        &'a self,
+        d: &'a Deployment,
+        node: &'a str,
+    ) -> BoxFuture<'a, Result<Removed, RuntimeError>> {
+        async move {
+            let n = d.node(node)?;
+            let mut removed = Removed::default();
+            match self.manager.docker.delete_service(&n.handle).await {
+                Ok(()) => removed.services = 1,
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(e) => {
+                    return Err(RuntimeError::Docker {
+                        context: format!("removing the service of node {node}"),
+                        source: e,
+                    });
+                }
+            }
+            Ok(removed)
+        }
+        .boxed()
+    }
+
+    fn find<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Deployment>, RuntimeError>> {
+        SwarmRuntime::find(self, name).boxed()
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<Deployment>, RuntimeError>> {
+        SwarmRuntime::list(self).boxed()
+    }
+
+    fn remove_run<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, Result<Removed, RuntimeError>> {
+        SwarmRuntime::remove_run(self, run_id).boxed()
+    }
+
+    fn remove_all(&self) -> BoxFuture<'_, Result<Removed, RuntimeError>> {
+        SwarmRuntime::remove_all(self).boxed()
+    }
+
+    fn node_action<'a>(
+        &'a self,
+        d: &'a Deployment,
+        node: &'a DeployedNode,
+        action: NodeAction,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        SwarmRuntime::node_action(self, d, node, action).boxed()
+    }
+
+    /// `exec` in the node's task container, through the engine running it.
+    fn exec<'a>(
+        &'a self,
+        d: &'a Deployment,
+        node: &'a DeployedNode,
+        cmd: &'a [String],
+    ) -> BoxFuture<'a, Result<ExecOutput, RuntimeError>> {
+        async move {
+            let (engine, r) = self.task(d, node).await?;
+            let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+            crate::runtime::docker::exec::exec_with(&engine.docker, &r.container, &cmd, &[]).await
+        }
+        .boxed()
+    }
+
+    fn logs<'a>(
+        &'a self,
+        d: &'a Deployment,
+        node: &'a DeployedNode,
+        tail: usize,
+    ) -> BoxFuture<'a, Result<String, RuntimeError>> {
+        async move {
+            let (engine, r) = self.task(d, node).await?;
+            let opts = bollard::query_parameters::LogsOptionsBuilder::default()
+                .stdout(true)
+                .stderr(true)
+                .tail(&tail.to_string())
+                .build();
+            let chunks: Vec<_> = engine
+                .docker
+                .logs(&r.container, Some(opts))
+                .try_collect()
+                .await
+                .map_err(RuntimeError::docker(format!(
+                    "reading logs of node {} on {}",
+                    node.name, engine.name
+                )))?;
+            Ok(chunks
+                .into_iter()
+                .map(|c| String::from_utf8_lossy(&c.into_bytes()).into_owned())
+                .collect())
+        }
+        .boxed()
+    }
+
+    /// The namespace of the run's `clients` container on the manager's
+    /// engine, on the overlay network.
+    fn client_namespace<'a>(
+        &'a self,
+        d: &'a Deployment,
+    ) -> BoxFuture<'a, Result<Option<NetNs>, RuntimeError>> {
+        async move { self.clients(d, &self.manager.name, None).await.map(Some) }.boxed()
+    }
+
+    /// The namespace of a `clients` container on an engine of the region.
+    fn region_place<'a>(
+        &'a self,
+        d: &'a Deployment,
+        region: &'a str,
+    ) -> BoxFuture<'a, Result<ClientOrigin, RuntimeError>> {
+        async move {
+            let engine = (self.regions.iter())
+                .find(|(_, r)| r.as_deref() == Some(region))
+                .map(|(e, _)| e.clone())
+                .ok_or_else(|| {
+                    RuntimeError::BadInput(format!("region `{region}` has no swarm node"))
+                })?;
+            let ns = self.clients(d, &engine, Some(region)).await?;
+            Ok((Some(ns), None))
+        }
+        .boxed()
+    }
+
+    /// `redis-cli` in the node's own container reaches it on its port.
+    fn redis_cli_target(&self, _node: &DeployedNode) -> (String, u16) {
+        ("127.0.0.1".into(), DATA_PORT)
+    }
+}
+
+impl SwarmRuntime {
+    /// The network namespace of an idle `clients` container of the run on
+    /// `engine`, attached to the run's overlay network (created and started
+    /// when missing). Its threads join it with `setns(2)`, which needs the
+    /// engine on this machine: a lab engine. An engine elsewhere will run
+    /// the clients as a worker of its own (docs/swarm.md).
+    async fn clients(
+        &self,
+        d: &Deployment,
+        engine: &str,
+        region: Option<&str>,
+    ) -> Result<NetNs, RuntimeError> {
+        let e = self.engine(engine)?;
+        let local = crate::runtime::swarm::engines::parse_endpoint(&self.endpoint_of(engine))
+            .is_ok_and(|p| matches!(p, crate::runtime::swarm::engines::Endpoint::Unix(_)));
+        if !local {
+            return Err(RuntimeError::Environment(format!(
+                "clients on swarm engine `{engine}`: its engine is not on this machine, and remote workers are not built yet (docs/swarm.md)"
+            )));
+        }
+        let name = format!(
+            "rd-{}-_clients{}",
+            d.run_id,
+            region.map(|r| format!("_{r}")).unwrap_or_default()
+        );
+        let docker = &e.docker;
+        let exists = match docker.inspect_container(&name, None).await {
+            Ok(_) => true,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => false,
+            Err(err) => {
+                return Err(RuntimeError::Docker {
+                    context: format!("inspecting {name} on {engine}"),
+                    source: err,
+                });
+            }
+        };
+        if !exists {
+            let image = d.image.split(", ").next().unwrap_or_default().to_string();
+            let server = d
+                .topology
+                .nodes
+                .first()
+                .map(|n| n.server.clone())
+                .unwrap_or_default();
+            crate::runtime::image::ensure(docker, &image, &server).await?;
+            let mut lbls = common_labels(d);
+            lbls.insert(labels::ROLE.into(), "clients".into());
+            if let Some(r) = region {
+                lbls.insert(labels::REGION.into(), r.to_string());
+            }
+            let body = bollard::models::ContainerCreateBody {
+                image: Some(image),
+                // The image's redis-server on its own loopback: a process
+                // that holds the namespace and does nothing.
+                cmd: Some(
+                    ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+                        .map(String::from)
+                        .to_vec(),
+                ),
+                labels: Some(lbls),
+                host_config: Some(bollard::models::HostConfig {
+                    network_mode: Some(network_name(&d.run_id)),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let opts = bollard::query_parameters::CreateContainerOptionsBuilder::default()
+                .name(&name)
+                .build();
+            docker
+                .create_container(Some(opts), body)
+                .await
+                .map_err(RuntimeError::docker(format!("creating {name} on {engine}")))?;
+            docker
+                .start_container(&name, None)
+                .await
+                .map_err(RuntimeError::docker(format!("starting {name} on {engine}")))?;
+        }
+        let pid = crate::runtime::docker::links::container_pid(docker, &name).await?;
+        NetNs::of_pid(pid).map_err(RuntimeError::io(format!(
+            "opening the network namespace of {name} on {engine}"
+        )))
+    }
+
+    fn endpoint_of(&self, engine: &str) -> String {
+        crate::runtime::swarm::engines::EnginesFile::load(&self.file)
+            .ok()
+            .and_then(|f| f.engines.get(engine).map(|e| e.endpoint.clone()))
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,673 @@
+//! Bringing a topology up on a swarm, and the node actions.
+//!
+//! Each node is a service of one replica, placed on its engine by node id,
+//! its data on a named volume of that engine (a node started again keeps
+//! its identity), its data port published in host mode on a port the tool
+//! fixes (so the controller reaches it at the same address after a
+//! restart), restart policy `none` (a killed node stays down until started,
+//! as on the other runtimes). Replicas of a `replicated` topology follow
+//! their primary's task address, so primaries come first.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bollard::models::{
+    EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum,
+    EndpointSpec, EndpointSpecModeEnum, Mount, MountType, MountVolumeOptions,
+    NetworkAttachmentConfig, NetworkCreateRequest, ServiceSpec, ServiceSpecMode,
+    ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec, TaskSpecPlacement,
+    TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum, TaskState,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::engine::{
+    BUS_PORT, DATA_PORT, FIRST_PUBLISHED, SwarmRuntime, network_name, service_name,
+};
+use super::engines::Engine;
+use crate::runtime::config::{self, Listen};
+use crate::runtime::deployment::{
+    DeployedNode, Deployment, NodeAction, RuntimeKind, UpOptions, labels,
+};
+use crate::runtime::error::RuntimeError;
+use crate::runtime::image;
+use crate::runtime::ready::{all_ready, check_cancel, wait_for_ping};
+use crate::topology::{Kind, NodeSpec, Role, Topology};
+
+/// How long a node started again may take to answer PING.
+const RESTART_READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Grace period for `stop` before the engine sends SIGKILL.
+const STOP_GRACE_S: i32 = 10;
+
+/// Where a node's task runs now.
+#[derive(Debug, Clone)]
+pub(super) struct Running {
+    /// The engine running it.
+    pub engine: String,
+    /// Its container there.
+    pub container: String,
+    /// Its address on the run's overlay network.
+    pub ip: IpAddr,
+}
+
+impl SwarmRuntime {
+    /// Refuse what the swarm runtime does not do yet, before anything is made.
+    fn refuse(&self, topology: &Topology) -> Result<(), RuntimeError> {
+        let no = |what: &str| {
+            Err(RuntimeError::BadInput(format!(
+                "topology {}: {what} is not supported on the swarm runtime yet (docs/swarm.md)",
+                topology.name
+            )))
+        };
+        if topology.sentinel.is_some() {
+            return no("`sentinel:`");
+        }
+        if !topology.security.is_plain() {
+            return no("`security:`");
+        }
+        if !topology.links.is_empty() {
+            return no("`links:`");
+        }
+        Ok(())
+    }
+
+    /// Bring `topology` up; on any error the caller removes the run.
+    pub(super) async fn up(
+        &self,
+        topology: &Topology,
+        opts: &UpOptions,
+        cancel: &CancellationToken,
+    ) -> Result<Deployment, RuntimeError> {
+        let started = Instant::now();
+        self.refuse(topology)?;
+        let placement = self.place(topology)?;
+        if let Some(existing) = self.find(&opts.name).await? {
+            return Err(RuntimeError::AlreadyUp {
+                name: opts.name.clone(),
+                run_id: existing.run_id,
+            });
+        }
+        crate::runtime::servers::check_nodes(topology, |n| {
+            n.image.is_none() && topology.image.is_none()
+        })?;
+        let ports = self.published_ports(topology, &placement).await?;
+        // The image on every engine that runs a node, built there from this
+        // host's files when missing: nothing is ever pulled.
+        let mut wanted: BTreeMap<(String, String), &NodeSpec> = BTreeMap::new();
+        for (n, e) in topology.nodes.iter().zip(&placement) {
+            wanted
+                .entry((e.clone(), image_for(topology, n)))
+                .or_insert(n);
+        }
+        futures::future::try_join_all(wanted.iter().map(|((e, img), n)| async move {
+            let engine = self.engine(e)?;
+            image::ensure(&engine.docker, img, &n.server)
+                .await
+                .map_err(|err| {
+                    RuntimeError::Environment(format!("swarm engine `{e}`: image {img}: {err}"))
+                })
+        }))
+        .await?;
+        check_cancel(cancel)?;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "images on every engine"
+        );
+
+        let mut d = layout(topology, opts, &placement, &ports, self);
+        let network = network_name(&opts.run_id);
+        self.create_network(&d, &network).await?;
+        check_cancel(cancel)?;
+        // Primaries first: a replica of a replicated topology is told its
+        // primary's task address.
+        let (primaries, replicas): (Vec<_>, Vec<_>) = (topology.nodes.iter())
+            .zip(d.nodes.clone())
+            .partition(|(spec, _)| spec.role == Role::Primary || topology.kind != Kind::Replicated);
+        for group in [primaries, replicas] {
+            futures::future::try_join_all(
+                group
+                    .iter()
+                    .map(|(spec, node)| self.create_service(&d, &network, spec, node)),
+            )
+            .await?;
+            let names: Vec<String> = group.iter().map(|(s, _)| s.name.clone()).collect();
+            self.wait_running(&mut d, &names, &[], opts.timeout, cancel)
+                .await?;
+        }
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "tasks running"
+        );
+        let waits: Vec<_> = (d.nodes.iter())
+            .map(|n| wait_for_ping(&n.name, n.addr, opts.timeout, cancel, || self.alive(&d, n)))
+            .collect();
+        all_ready(waits, started, "swarm").await?;
+        Ok(d)
+    }
+
+    /// A host port per node on its engine, from [`FIRST_PUBLISHED`] up,
+    /// none that a service of the swarm publishes already (the topology's
+    /// own `port` when it fixes one).
+    async fn published_ports(
+        &self,
+        topology: &Topology,
+        placement: &[String],
+    ) -> Result<Vec<u16>, RuntimeError> {
+        let services = self
+            .manager
+            .docker
+            .list_services(None::<bollard::query_parameters::ListServicesOptions>)
+            .await
+            .map_err(RuntimeError::docker("listing the swarm's services"))?;
+        let taken: BTreeSet<u16> = services
+            .iter()
+            .filter_map(|s| s.endpoint.as_ref()?.ports.clone())
+            .flatten()
+            .filter_map(|p| p.published_port.map(|p| p as u16))
+            .chain(topology.nodes.iter().filter_map(|n| n.port))
+            .collect();
+        let mut next = FIRST_PUBLISHED;
+        let mut out = Vec::new();
+        for (n, _) in topology.nodes.iter().zip(placement) {
+            if let Some(p) = n.port {
+                out.push(p);
+                continue;
+            }
+            while taken.contains(&next) || out.contains(&next) {
+                next += 1;
+            }
+            out.push(next);
+            next += 1;
+        }
+        Ok(out)
+    }
+
+    /// The run's attachable overlay network, carrying the deployment.
+    async fn create_network(&self, d: &Deployment, name: &str) -> Result<(), RuntimeError> {
+        let mut lbls = common_labels(d);
+        lbls.insert(
+            labels::DEPLOYMENT.into(),
+            serde_json::to_string(d).expect("a deployment serializes"),
+        );
+        self.manager
+            .docker
+            .create_network(NetworkCreateRequest {
+                name: name.to_string(),
+                driver: Some("overlay".into()),
+                attachable: Some(true),
+                labels: Some(lbls),
+                ..Default::default()
+            })
+            .await
+            .map_err(RuntimeError::docker(format!(
+                "creating the overlay network {name}"
+            )))?;
+        Ok(())
+    }
+
+    /// One node's service.
+    async fn create_service(
+        &self,
+        d: &Deployment,
+        network: &str,
+        spec: &NodeSpec,
+        node: &DeployedNode,
+    ) -> Result<(), RuntimeError> {
+        let topology = &d.topology;
+        let replicaof = (topology.kind == Kind::Replicated)
+            .then_some(spec.replica_of.as_deref())
+            .flatten()
+            .and_then(|p| d.nodes.iter().find(|n| n.name == p))
+            .map(|p| (p.announce.ip().to_string(), p.announce.port()));
+        let listen = Listen {
+            bind: "0.0.0.0".into(),
+            port: DATA_PORT,
+            bus_port: BUS_PORT,
+            dir: "/data".into(),
+            logfile: String::new(),
+            replicaof,
+        };
+        let args = config::to_args(&config::directives(topology, spec, &listen));
+        let engine = node.host.as_deref().unwrap_or_default();
+        let engine = self.engine(engine)?;
+        let mut lbls = common_labels(d);
+        lbls.insert(labels::NODE.into(), spec.name.clone());
+        lbls.insert(
+            labels::ROLE.into(),
+            format!("{:?}", spec.role).to_lowercase(),
+        );
+        lbls.insert(labels::REGION.into(), spec.region.clone());
+        let service = ServiceSpec {
+            name: Some(node.handle.clone()),
+            labels: Some(lbls.clone()),
+            task_template: Some(TaskSpec {
+                container_spec: Some(TaskSpecContainerSpec {
+                    image: Some(image_for(topology, spec)),
+                    args: Some(args),
+                    hostname: Some(spec.name.clone()),
+                    labels: Some(lbls),
+                    mounts: Some(vec![Mount {
+                        target: Some("/data".into()),
+                        source: Some(node.handle.clone()),
+                        typ: Some(MountType::VOLUME),
+                        volume_options: Some(MountVolumeOptions {
+                            labels: Some(common_labels(d)),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }]),
+                    // iptables in the node's namespace, for partitions.
+                    capability_add: Some(vec!["CAP_NET_ADMIN".into()]),
+                    ..Default::default()
+                }),
+                placement: Some(TaskSpecPlacement {
+                    constraints: Some(vec![format!("node.id=={}", engine.node_id)]),
+                    ..Default::default()
+                }),
+                restart_policy: Some(TaskSpecRestartPolicy {
+                    condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
+                    ..Default::default()
+                }),
+                networks: Some(vec![NetworkAttachmentConfig {
+                    target: Some(network.to_string()),
+                    aliases: Some(vec![spec.name.clone()]),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            mode: Some(ServiceSpecMode {
+                replicated: Some(ServiceSpecModeReplicated { replicas: Some(1) }),
+                ..Default::default()
+            }),
+            endpoint_spec: Some(EndpointSpec {
+                // No virtual IP: this kernel has no IPVS, and a node is
+                // reached by its task's own address anyway.
+                mode: Some(EndpointSpecModeEnum::DNSRR),
+                ports: Some(vec![EndpointPortConfig {
+                    protocol: Some(EndpointPortConfigProtocolEnum::TCP),
+                    target_port: Some(DATA_PORT as i64),
+                    published_port: Some(node.addr.port() as i64),
+                    publish_mode: Some(EndpointPortConfigPublishModeEnum::HOST),
+                    ..Default::default()
+                }]),
+            }),
+            ..Default::default()
+        };
+        // No registry credentials and no digest: the engines use the image
+        // they hold.
+        self.manager
+            .docker
+            .create_service(service, None)
+            .await
+            .map_err(RuntimeError::docker(format!(
+                "creating the service of node {} on {}",
+                spec.name, engine.name
+            )))?;
+        Ok(())
+    }
+
+    /// Wait until each of `names` has a running task, and record its
+    /// overlay address in `d`; a task that failed is named with its error.
+    async fn wait_running(
+        &self,
+        d: &mut Deployment,
+        names: &[String],
+        old: &[String],
+        timeout: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<(), RuntimeError> {
+        let deadline = Instant::now() + timeout;
+        let mut pending: Vec<String> = names.to_vec();
+        while !pending.is_empty() {
+            check_cancel(cancel)?;
+            let mut still = Vec::new();
+            for name in pending {
+                let node = d.node(&name)?.clone();
+                match self.running_except(&d.run_id, &node, old).await? {
+                    Ok(r) => {
+                        let n = d
+                            .nodes
+                            .iter_mut()
+                            .find(|n| n.name == name)
+                            .expect("a node of d");
+                        n.announce = SocketAddr::new(r.ip, DATA_PORT);
+                    }
+                    Err(why) if Instant::now() > deadline => {
+                        return Err(RuntimeError::NotReady {
+                            node: name,
+                            condition: why,
+                            waited: timeout,
+                        });
+                    }
+                    Err(why) if why.starts_with("failed") => {
+                        return Err(RuntimeError::Environment(format!(
+                            "node {name}: its task {why}"
+                        )));
+                    }
+                    Err(_) => still.push(name),
+                }
+            }
+            pending = still;
+            if !pending.is_empty() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Where `node`'s task runs now, or why it does not run (starting with
+    /// "failed" when its last task failed).
+    pub(super) async fn running(
+        &self,
+        run_id: &str,
+        node: &DeployedNode,
+    ) -> Result<Result<Running, String>, RuntimeError> {
+        self.running_except(run_id, node, &[]).await
+    }
+
+    /// [`Self::running`], with the tasks in `old` left out (those a start
+    /// replaces).
+    pub(super) async fn running_except(
+        &self,
+        run_id: &str,
+        node: &DeployedNode,
+        old: &[String],
+    ) -> Result<Result<Running, String>, RuntimeError> {
+        let service = &node.handle;
+        let filters = HashMap::from([("service".to_string(), vec![service.clone()])]);
+        let mut tasks = self
+            .manager
+            .docker
+            .list_tasks(Some(
+                bollard::query_parameters::ListTasksOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(RuntimeError::docker(format!(
+                "listing the tasks of {service}"
+            )))?;
+        tasks.retain(|t| !old.iter().any(|o| Some(o) == t.id.as_ref()));
+        tasks.sort_by_key(|t| t.created_at.clone().map(|d| d.to_string()));
+        let Some(last) = tasks.last() else {
+            return Ok(Err("no task yet".into()));
+        };
+        let status = last.status.clone().unwrap_or_default();
+        match status.state {
+            Some(TaskState::RUNNING) => {}
+            Some(TaskState::FAILED | TaskState::REJECTED) => {
+                return Ok(Err(format!(
+                    "failed: {}",
+                    status.err.or(status.message).unwrap_or_default()
+                )));
+            }
+            other => return Ok(Err(format!("task {:?}", other))),
+        }
+        let container = status
+            .container_status
+            .and_then(|c| c.container_id)
+            .ok_or_else(|| {
+                RuntimeError::Environment(format!("{service}'s task has no container"))
+            })?;
+        let engine_id = last.node_id.clone().unwrap_or_default();
+        let engine = self.engine_of_node(&engine_id).ok_or_else(|| {
+            RuntimeError::Environment(format!(
+                "node {}'s task runs on swarm node {engine_id}, which no engine of {} is",
+                node.name,
+                self.file.display()
+            ))
+        })?;
+        // The swarm may still call a task running whose container just
+        // died: no container, or no address, is "not running" too.
+        let info = match engine.docker.inspect_container(&container, None).await {
+            Ok(info) => info,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {
+                return Ok(Err("its container is gone".into()));
+            }
+            Err(e) => {
+                return Err(RuntimeError::Docker {
+                    context: format!("inspecting {service}'s container on {}", engine.name),
+                    source: e,
+                });
+            }
+        };
+        let net = network_name(run_id);
+        let Some(ip) = info
+            .network_settings
+            .and_then(|s| s.networks)
+            .and_then(|n| n.get(&net).cloned())
+            .and_then(|e| e.ip_address)
+            .and_then(|ip| ip.parse::<IpAddr>().ok())
+        else {
+            return Ok(Err(format!(
+                "its container has no address on {net} (not running)"
+            )));
+        };
+        Ok(Ok(Running {
+            engine: engine.name.clone(),
+            container,
+            ip,
+        }))
+    }
+
+    /// The ids of every task `node`'s service has had.
+    async fn task_ids(&self, node: &DeployedNode) -> Result<Vec<String>, RuntimeError> {
+        let filters = HashMap::from([("service".to_string(), vec![node.handle.clone()])]);
+        let tasks = self
+            .manager
+            .docker
+            .list_tasks(Some(
+                bollard::query_parameters::ListTasksOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(RuntimeError::docker(format!(
+                "listing the tasks of {}",
+                node.handle
+            )))?;
+        Ok(tasks.into_iter().filter_map(|t| t.id).collect())
+    }
+
+    /// Whether `node`'s task still runs, for the readiness wait.
+    async fn alive(&self, d: &Deployment, node: &DeployedNode) -> Result<(), String> {
+        match self.running(&d.run_id, node).await {
+            Ok(Ok(_)) | Err(_) => Ok(()),
+            Ok(Err(why)) if why.starts_with("failed") => Err(why),
+            Ok(Err(_)) => Ok(()),
+        }
+    }
+
+    /// The engine and container of `node`'s running task.
+    pub(super) async fn task(
+        &self,
+        d: &Deployment,
+        node: &DeployedNode,
+    ) -> Result<(&Engine, Running), RuntimeError> {
+        match self.running(&d.run_id, node).await? {
+            Ok(r) => Ok((self.engine(&r.engine)?, r)),
+            Err(why) => Err(RuntimeError::Environment(format!(
+                "node {} has no running task ({why})",
+                node.name
+            ))),
+        }
+    }
+
+    /// Kill, stop, pause or resume a node's container on its engine; start
+    /// or restart it as a new task of its service (Swarm does not restart a
+    /// task's container), at a new overlay address, and wait for PING.
+    pub(super) async fn node_action(
+        &self,
+        d: &Deployment,
+        node: &DeployedNode,
+        action: NodeAction,
+    ) -> Result<(), RuntimeError> {
+        use bollard::query_parameters::{KillContainerOptionsBuilder, StopContainerOptionsBuilder};
+        let ctx = format!("{action} node {}", node.name);
+        match action {
+            NodeAction::Start | NodeAction::Restart => {
+                if action == NodeAction::Start
+                    && let Ok(Ok(_)) = self.running(&d.run_id, node).await
+                {
+                    return Ok(());
+                }
+                let old = self.task_ids(node).await?;
+                self.force_update(node).await?;
+                let mut d2 = d.clone();
+                self.wait_running(
+                    &mut d2,
+                    std::slice::from_ref(&node.name),
+                    &old,
+                    RESTART_READY_TIMEOUT,
+                    &CancellationToken::new(),
+                )
+                .await?;
+                wait_for_ping(
+                    &node.name,
+                    node.addr,
+                    RESTART_READY_TIMEOUT,
+                    &CancellationToken::new(),
+                    || self.alive(d, node),
+                )
+                .await
+            }
+            _ => {
+                let (engine, r) = self.task(d, node).await?;
+                let docker = &engine.docker;
+                let c = r.container.as_str();
+                match action {
+                    NodeAction::Kill => {
+                        docker
+                            .kill_container(
+                                c,
+                                Some(
+                                    KillContainerOptionsBuilder::default()
+                                        .signal("SIGKILL")
+                                        .build(),
+                                ),
+                            )
+                            .await
+                    }
+                    NodeAction::Stop => {
+                        docker
+                            .stop_container(
+                                c,
+                                Some(
+                                    StopContainerOptionsBuilder::default()
+                                        .t(STOP_GRACE_S)
+                                        .build(),
+                                ),
+                            )
+                            .await
+                    }
+                    NodeAction::Pause => docker.pause_container(c).await,
+                    NodeAction::Resume => docker.unpause_container(c).await,
+                    NodeAction::Start | NodeAction::Restart => unreachable!("handled above"),
+                }
+                .map_err(RuntimeError::docker(format!("{ctx} on {}", engine.name)))
+            }
+        }
+    }
+
+    /// Bump the service's force-update counter: Swarm replaces its task.
+    async fn force_update(&self, node: &DeployedNode) -> Result<(), RuntimeError> {
+        let docker = &self.manager.docker;
+        let service = docker
+            .inspect_service(
+                &node.handle,
+                None::<bollard::query_parameters::InspectServiceOptions>,
+            )
+            .await
+            .map_err(RuntimeError::docker(format!(
+                "inspecting the service of node {}",
+                node.name
+            )))?;
+        let version = service.version.and_then(|v| v.index).unwrap_or(0) as i32;
+        let mut spec = service.spec.unwrap_or_default();
+        let template = spec.task_template.get_or_insert_with(Default::default);
+        template.force_update = Some(template.force_update.unwrap_or(0) + 1);
+        docker
+            .update_service(
+                &node.handle,
+                spec,
+                bollard::query_parameters::UpdateServiceOptions {
+                    version,
+                    ..Default::default()
+                },
+                None,
+            )
+            .await
+            .map_err(RuntimeError::docker(format!(
+                "starting node {} again",
+                node.name
+            )))?;
+        Ok(())
+    }
+}
+
+/// A node's image: its own, the topology's, or its server's.
+fn image_for(topology: &Topology, node: &NodeSpec) -> String {
+    node.image
+        .clone()
+        .or_else(|| topology.image.clone())
+        .unwrap_or_else(|| crate::runtime::image::for_server(&node.server))
+}
+
+/// The labels every resource of a run carries.
+pub(super) fn common_labels(d: &Deployment) -> HashMap<String, String> {
+    HashMap::from([
+        (labels::TOOL.to_string(), labels::TOOL_VALUE.to_string()),
+        (labels::RUN_ID.to_string(), d.run_id.clone()),
+        (labels::TOPOLOGY.to_string(), d.name.clone()),
+    ])
+}
+
+/// The deployment before its tasks run: each node on its engine, reached
+/// at its engine's address and published port; its overlay address is
+/// filled in once its task runs.
+fn layout(
+    topology: &Topology,
+    opts: &UpOptions,
+    placement: &[String],
+    ports: &[u16],
+    rt: &SwarmRuntime,
+) -> Deployment {
+    let nodes = (topology.nodes.iter().zip(placement).zip(ports))
+        .map(|((n, e), port)| {
+            let address = rt
+                .engines
+                .get(e)
+                .map(|e| e.address)
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            DeployedNode {
+                name: n.name.clone(),
+                addr: SocketAddr::new(address, *port),
+                announce: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), DATA_PORT),
+                bus_port: BUS_PORT,
+                handle: service_name(&opts.run_id, &n.name),
+                host: Some(e.clone()),
+            }
+        })
+        .collect();
+    let mut images: Vec<String> = topology
+        .nodes
+        .iter()
+        .map(|n| image_for(topology, n))
+        .collect();
+    images.sort();
+    images.dedup();
+    Deployment {
+        name: opts.name.clone(),
+        run_id: opts.run_id.clone(),
+        runtime: RuntimeKind::Swarm,
+        image: images.join(", "),
+        topology: topology.clone(),
+        nodes,
+        sentinels: Vec::new(),
+        attached: None,
+        security: Default::default(),
+        credentials: None,
+    }
+}

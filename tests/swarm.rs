@@ -1,0 +1,263 @@
+//! The swarm runtime on a lab of three Docker engines on this machine
+//! (`redis-drill lab up 3`): a cluster placed by region over the engines,
+//! `status` naming each node's engine, `check`, a reshard, a node killed and
+//! started again through its engine (a new task), `down` leaving nothing on
+//! any engine; the failover drill across engines; bad input refused before
+//! anything is made; `lab down` leaving nothing of the lab.
+//!
+//! One test: the lab is the machine's (one bridge, one set of namespaces).
+
+mod common;
+
+use std::process::Command;
+
+use common::{Env, docker_or_skip, root_or_skip, topology};
+use redis_drill::record::status::StatusReport;
+
+/// Takes the lab down however the test ends.
+struct LabGuard<'a>(&'a Env);
+
+impl Drop for LabGuard<'_> {
+    fn drop(&mut self) {
+        let out = self.0.run(&["lab", "down"]);
+        if !out.status.success() {
+            eprintln!("lab down failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+}
+
+/// `docker -H <engine> args…`, stdout.
+fn on_engine(socket: &str, args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .arg("-H")
+        .arg(format!("unix://{socket}"))
+        .args(args)
+        .output()
+        .expect("running docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?} on {socket}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What an engine still holds of the tool's: services (on the manager),
+/// containers, volumes, networks.
+fn leftovers(socket: &str, manager: bool) -> Vec<String> {
+    let label = "label=redis-drill.tool=redis-drill";
+    let mut out = Vec::new();
+    let mut kinds = vec![
+        ("container", vec!["ps", "-aq", "--filter", label]),
+        ("volume", vec!["volume", "ls", "-q", "--filter", label]),
+        ("network", vec!["network", "ls", "-q", "--filter", label]),
+    ];
+    if manager {
+        kinds.push(("service", vec!["service", "ls", "-q", "--filter", label]));
+    }
+    for (kind, args) in kinds {
+        for id in on_engine(socket, &args).lines().filter(|l| !l.is_empty()) {
+            out.push(format!("{kind} {id} on {socket}"));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_cluster_over_three_engines_of_a_swarm() {
+    if !docker_or_skip("swarm") || !root_or_skip("swarm") {
+        return;
+    }
+    let env = Env::new("swarm");
+
+    // An engines file whose engine does not answer: the environment, named,
+    // before anything is made.
+    let silent = env.files.path().join("silent.yaml");
+    std::fs::write(
+        &silent,
+        "manager: far\nengines:\n  far: {endpoint: 'tcp://127.0.0.1:9', address: 127.0.0.1}\n",
+    )
+    .unwrap();
+    let t = topology("swarm-3-region.yaml");
+    let t = t.to_str().unwrap();
+    env.set_vars(&[("REDIS_DRILL_ENGINES", silent.to_str().unwrap())]);
+    let out = env.run(&["up", t]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a silent engine is the environment"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("swarm engine `far` (tcp://127.0.0.1:9)"),
+        "the error names the engine"
+    );
+    env.set_vars(&[]);
+
+    let up = env.run(&["lab", "up", "3"]);
+    let _lab = LabGuard(&env);
+    assert!(
+        up.status.success(),
+        "lab up: {}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let lab: serde_json::Value = env.json(&["lab", "status", "--json"]);
+    let sockets: Vec<(String, String)> = lab["engines"]
+        .as_object()
+        .expect("the lab's engines")
+        .iter()
+        .map(|(name, e)| {
+            let ep = e["endpoint"].as_str().unwrap();
+            (name.clone(), ep.trim_start_matches("unix://").to_string())
+        })
+        .collect();
+    assert_eq!(sockets.len(), 3);
+    let manager = sockets[0].1.clone();
+    assert_eq!(
+        on_engine(&manager, &["node", "ls", "-q"]).lines().count(),
+        3,
+        "three nodes in the swarm"
+    );
+
+    // Bring-up: every node on an engine of its region.
+    let name = common::unique_name("swarm");
+    let out = env.run(&["up", t, "--name", &name]);
+    assert!(out.status.success(), "up on the swarm");
+    let status: StatusReport = env.json(&["status", "--name", &name, "--json"]);
+    let regions = ["eu-west", "us-east", "ap-south"];
+    let mut engines_used = std::collections::BTreeSet::new();
+    for n in &status.nodes {
+        let host = n
+            .host
+            .clone()
+            .unwrap_or_else(|| panic!("{}: status names no engine", n.name));
+        // `lab up 3` labels lab-i with the i-th region.
+        let i: usize = host.trim_start_matches("lab-").parse().unwrap();
+        assert_eq!(
+            regions[i - 1],
+            n.region,
+            "{} runs on {host}, an engine of another region",
+            n.name
+        );
+        assert!(n.error.is_none(), "{}: {:?}", n.name, n.error);
+        engines_used.insert(host);
+    }
+    assert_eq!(engines_used.len(), 3, "the nodes spread over every engine");
+    assert_eq!(
+        status.cluster.as_ref().map(|c| c.state.as_str()),
+        Some("ok")
+    );
+
+    let out = env.run(&["check", "--name", &name]);
+    assert!(out.status.success(), "check");
+    let out = env.run(&[
+        "reshard", "--name", &name, "--from", "s1n1", "--to", "s2n1", "--slots", "500",
+    ]);
+    assert!(out.status.success(), "reshard");
+    let status: StatusReport = env.json(&["status", "--name", &name, "--json"]);
+    let slots = |n: &str| status.nodes.iter().find(|x| x.name == n).unwrap().slots;
+    assert_eq!((slots("s1n1"), slots("s2n1")), (5461 - 500, 5462 + 500));
+
+    // A replica killed through its engine, started again: a new task at a
+    // new overlay address, the same identity and published port.
+    let before = status
+        .nodes
+        .iter()
+        .find(|x| x.name == "s2n2")
+        .unwrap()
+        .clone();
+    assert!(env.run(&["kill", "s2n2", "--name", &name]).status.success());
+    let down: StatusReport = env.json(&["status", "--name", &name, "--json"]);
+    assert!(
+        down.nodes
+            .iter()
+            .find(|x| x.name == "s2n2")
+            .unwrap()
+            .error
+            .is_some(),
+        "killed"
+    );
+    assert!(
+        env.run(&["start", "s2n2", "--name", &name])
+            .status
+            .success()
+    );
+    common::wait_until(
+        "s2n2 back as a replica of s2n1",
+        std::time::Duration::from_secs(20),
+        || {
+            let s: StatusReport = env.json(&["status", "--name", &name, "--json"]);
+            let n = s.nodes.iter().find(|x| x.name == "s2n2").unwrap();
+            n.replica_of.as_deref() == Some("s2n1") && n.address == before.address
+        },
+    );
+
+    assert!(env.run(&["down", "--name", &name]).status.success());
+    for (i, (_, socket)) in sockets.iter().enumerate() {
+        let left = leftovers(socket, i == 0);
+        assert!(left.is_empty(), "down left {left:?}");
+    }
+
+    // The failover drill across engines, its verdict PASS.
+    let out_dir = env.files.path().join("runs");
+    let out = env.run(&[
+        "run",
+        common::scenario_path("swarm-failover.yaml")
+            .to_str()
+            .unwrap(),
+        "--seed",
+        "1",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the failover drill over three engines passes"
+    );
+    for (i, (_, socket)) in sockets.iter().enumerate() {
+        let left = leftovers(socket, i == 0);
+        assert!(left.is_empty(), "the drill left {left:?}");
+    }
+
+    // A region no engine carries: bad input naming the node and region,
+    // nothing made.
+    let mars = env.files.path().join("mars.yaml");
+    std::fs::write(
+        &mars,
+        "name: mars\nkind: cluster\nregions: [{name: eu-west}, {name: mars}]\ncluster: {shards: 3, replicas: 1}\n",
+    )
+    .unwrap();
+    let out = env.run(&["up", mars.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("region `mars` has no swarm node"), "{err}");
+    for (i, (_, socket)) in sockets.iter().enumerate() {
+        assert!(leftovers(socket, i == 0).is_empty());
+    }
+
+    // The lab down: no namespace, bridge, engine process or folder left.
+    drop(_lab);
+    let ns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&ns.stdout).contains("rdlab-"),
+        "a lab namespace is left"
+    );
+    assert!(
+        !std::path::Path::new("/sys/class/net/rdlab0").exists(),
+        "the lab's bridge is left"
+    );
+    let root = std::path::Path::new(&manager)
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap();
+    assert!(
+        !root.exists(),
+        "the lab's folder {} is left",
+        root.display()
+    );
+    assert!(
+        common::processes_mentioning(root).is_empty(),
+        "an engine of the lab still runs"
+    );
+}
