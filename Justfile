@@ -32,10 +32,11 @@ cluster-failover *args="": build
 swarm-lab cmd="up" *args="": build
     {{bin}} lab {{cmd}} {{args}}
 
-# The reshard and failover drills over the lab's three engines (`just swarm-lab up 3` first)
+# The reshard, failover and region-partition drills over the lab's three engines (`just swarm-lab up 3` first)
 swarm-drills *args="": build
     {{bin}} run scenarios/swarm-reshard.yaml --runtime swarm {{args}}
     {{bin}} run scenarios/swarm-failover.yaml --runtime swarm {{args}}
+    -{{bin}} run scenarios/swarm-region-partition.yaml --runtime swarm {{args}}
 
 # Every shipped client library side by side (redis-rs, redis-py, valkey-py, valkey-glide, node-redis) through a reshard, a kill, a partition and a manual failover
 client-matrix *args="": build

@@ -5,7 +5,8 @@
 //! any engine; the failover drill across engines; bad input refused before
 //! anything is made; `lab down` leaving nothing of the lab.
 //!
-//! One test: the lab is the machine's (one bridge, one set of namespaces).
+//! The lab is the machine's (one bridge, one set of namespaces): the tests
+//! here take turns with it.
 
 mod common;
 
@@ -14,8 +15,39 @@ use std::process::Command;
 use common::{Env, docker_or_skip, root_or_skip, topology};
 use redis_drill::record::status::StatusReport;
 
+/// One lab at a time on this machine.
+static LAB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Takes the lab down however the test ends.
 struct LabGuard<'a>(&'a Env);
+
+/// The lab's three engines' sockets by name (lab-1, the manager, first),
+/// after `lab up 3`.
+fn lab_up(env: &Env) -> Vec<(String, String)> {
+    let up = env.run(&["lab", "up", "3"]);
+    assert!(
+        up.status.success(),
+        "lab up: {}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let lab: serde_json::Value = env.json(&["lab", "status", "--json"]);
+    lab["engines"]
+        .as_object()
+        .expect("the lab's engines")
+        .iter()
+        .map(|(name, e)| {
+            let ep = e["endpoint"].as_str().unwrap();
+            (name.clone(), ep.trim_start_matches("unix://").to_string())
+        })
+        .collect()
+}
+
+fn assert_engines_clean(sockets: &[(String, String)], after: &str) {
+    for (i, (_, socket)) in sockets.iter().enumerate() {
+        let left = leftovers(socket, i == 0);
+        assert!(left.is_empty(), "{after} left {left:?}");
+    }
+}
 
 impl Drop for LabGuard<'_> {
     fn drop(&mut self) {
@@ -93,23 +125,9 @@ fn a_cluster_over_three_engines_of_a_swarm() {
     );
     env.set_vars(&[]);
 
-    let up = env.run(&["lab", "up", "3"]);
+    let _turn = LAB.lock().unwrap_or_else(|p| p.into_inner());
     let _lab = LabGuard(&env);
-    assert!(
-        up.status.success(),
-        "lab up: {}",
-        String::from_utf8_lossy(&up.stderr)
-    );
-    let lab: serde_json::Value = env.json(&["lab", "status", "--json"]);
-    let sockets: Vec<(String, String)> = lab["engines"]
-        .as_object()
-        .expect("the lab's engines")
-        .iter()
-        .map(|(name, e)| {
-            let ep = e["endpoint"].as_str().unwrap();
-            (name.clone(), ep.trim_start_matches("unix://").to_string())
-        })
-        .collect();
+    let sockets = lab_up(&env);
     assert_eq!(sockets.len(), 3);
     let manager = sockets[0].1.clone();
     assert_eq!(
@@ -192,32 +210,50 @@ fn a_cluster_over_three_engines_of_a_swarm() {
     );
 
     assert!(env.run(&["down", "--name", &name]).status.success());
-    for (i, (_, socket)) in sockets.iter().enumerate() {
-        let left = leftovers(socket, i == 0);
-        assert!(left.is_empty(), "down left {left:?}");
-    }
+    assert_engines_clean(&sockets, "down");
 
     // The failover drill across engines, its verdict PASS.
-    let out_dir = env.files.path().join("runs");
-    let out = env.run(&[
-        "run",
-        common::scenario_path("swarm-failover.yaml")
-            .to_str()
-            .unwrap(),
-        "--seed",
-        "1",
-        "--out",
-        out_dir.to_str().unwrap(),
-    ]);
+    let failover = env.drill(
+        &common::scenario_path("swarm-failover.yaml"),
+        &["--seed", "1"],
+    );
     assert_eq!(
-        out.status.code(),
+        failover.code,
         Some(0),
         "the failover drill over three engines passes"
     );
-    for (i, (_, socket)) in sockets.iter().enumerate() {
-        let left = leftovers(socket, i == 0);
-        assert!(left.is_empty(), "the drill left {left:?}");
-    }
+    assert_engines_clean(&sockets, "the failover drill");
+
+    // A region cut off through the engines: the drill's expectation (the
+    // cut-off primary's acknowledged writes lost) met, a failover measured,
+    // nothing left.
+    let cut = env.drill(
+        &common::scenario_path("swarm-region-partition.yaml"),
+        &["--seed", "1"],
+    );
+    assert_eq!(cut.code, Some(1), "the region partition drill fails an SLO");
+    let report = cut.report.as_ref().expect("the drill's report");
+    let expected = report.expected.as_ref().expect("the drill's expectation");
+    assert_eq!(
+        format!("{:?}", expected.result),
+        "Pass",
+        "it fails exactly as it expects: {}",
+        expected.note
+    );
+    assert_eq!(
+        report.faults[0].fault, "partition",
+        "{:?}",
+        report.faults[0]
+    );
+    // The nodes of ap-south (lab-3's engine) were the ones cut off.
+    let mut cut_off = report.faults[0].nodes.clone();
+    cut_off.sort();
+    assert_eq!(cut_off, ["s2n2", "s3n1"]);
+    assert!(
+        common::slo(report, "max_failover_ms").value.is_some(),
+        "a failover was measured"
+    );
+    assert_engines_clean(&sockets, "the region partition drill");
 
     // A region no engine carries: bad input naming the node and region,
     // nothing made.
@@ -231,9 +267,7 @@ fn a_cluster_over_three_engines_of_a_swarm() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("region `mars` has no swarm node"), "{err}");
-    for (i, (_, socket)) in sockets.iter().enumerate() {
-        assert!(leftovers(socket, i == 0).is_empty());
-    }
+    assert_engines_clean(&sockets, "a refused up");
 
     // The lab down: no namespace, bridge, engine process or folder left.
     drop(_lab);
@@ -260,4 +294,70 @@ fn a_cluster_over_three_engines_of_a_swarm() {
         common::processes_mentioning(root).is_empty(),
         "an engine of the lab still runs"
     );
+}
+
+/// SIGINT at moments spread over a drill's whole life (bring-up, load,
+/// workload, the fault, the checks, the teardown), each a little random:
+/// every interrupted run leaves nothing on any engine.
+#[test]
+fn an_interrupted_swarm_drill_leaves_nothing_on_any_engine() {
+    if !docker_or_skip("swarm interrupt") || !root_or_skip("swarm interrupt") {
+        return;
+    }
+    let env = Env::new("swarm");
+    let _turn = LAB.lock().unwrap_or_else(|p| p.into_inner());
+    let _lab = LabGuard(&env);
+    let sockets = lab_up(&env);
+    let seed: u64 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("interrupt seed {seed}");
+    let mut x = seed | 1;
+    let scenario = common::scenario_path("swarm-failover.yaml");
+    let out_dir = env.files.path().join("runs");
+    // The failover drill takes about 30 s here: up at 0-5 s, the workload
+    // from about 6 s, the kill at about 8 s, its start at about 20 s.
+    for base_ms in [300u64, 3_000, 9_000, 21_000] {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let at = std::time::Duration::from_millis(base_ms + x % 1_500);
+        let mut child = env
+            .command(&[
+                "run",
+                scenario.to_str().unwrap(),
+                "--seed",
+                "1",
+                "--out",
+                out_dir.to_str().unwrap(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn run");
+        let started = std::time::Instant::now();
+        while started.elapsed() < at && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                started.elapsed() < at + std::time::Duration::from_secs(90),
+                "the drill did not exit after SIGINT at {at:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        eprintln!("SIGINT at {at:?}: exit {:?}", status.code());
+        assert!(
+            matches!(status.code(), Some(130) | Some(0)),
+            "SIGINT at {at:?}: exit {:?}",
+            status.code()
+        );
+        assert_engines_clean(&sockets, &format!("a drill interrupted at {at:?}"));
+    }
 }

@@ -1,5 +1,5 @@
-//! The runtime protocol: what a backend (Docker, local processes, and the
-//! planned multi-engine swarm) must do to run a topology's nodes. A backend
+//! The runtime protocol: what a backend (Docker, local processes, several
+//! Docker engines in a swarm) must do to run a topology's nodes. A backend
 //! implements [`Backend`] and the network protocol [`crate::net::Net`] on
 //! one type, and the [`super::Runtime`] handle holds it as a trait object:
 //! callers never learn which backend they talk to, and a new backend plugs

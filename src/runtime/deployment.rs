@@ -112,8 +112,10 @@ pub struct Attachment {
 pub struct DeployedNode {
     /// The name it is addressed by.
     pub name: String,
-    /// Where the controller reaches the node: on 127.0.0.0/8 always (a published
-    /// port for docker, the node's own loopback alias for process).
+    /// Where the controller reaches the node: on 127.0.0.0/8 (a published
+    /// port for docker, the node's own loopback alias for process), or on a
+    /// host the engines file declares (swarm: its engine's address and a
+    /// port published there).
     pub addr: SocketAddr,
     /// The address the node announces to its peers (container IP, or = `addr`).
     pub announce: SocketAddr,

@@ -59,7 +59,7 @@ pub(crate) async fn exec_with(
 /// Run `iptables-restore -w` (and `extra` arguments) in `node`'s container
 /// (`handle`) with `script` on its stdin — the image has no shell to hand a
 /// file to — and collect what it printed and returned, with when it was done.
-pub(super) async fn restore(
+pub(crate) async fn restore(
     docker: &bollard::Docker,
     what: &str,
     handle: &str,

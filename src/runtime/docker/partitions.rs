@@ -45,7 +45,7 @@ pub(super) fn client_sources(d: &Deployment) -> Vec<IpAddr> {
 /// The whole filter table of a docker node: INPUT jumps to [`DOCKER_CHAIN`],
 /// which drops `from`. Replacing the table (no `--noflush`) makes the write
 /// idempotent and atomic.
-fn docker_script(from: &[IpAddr]) -> String {
+pub(crate) fn docker_script(from: &[IpAddr]) -> String {
     let mut s = format!(
         "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
          :{DOCKER_CHAIN} - [0:0]\n-A INPUT -j {DOCKER_CHAIN}\n"
@@ -161,13 +161,13 @@ impl DockerRuntime {
 }
 
 /// Why Docker would not exec in a container.
-enum Refused {
+pub(crate) enum Refused {
     NotRunning,
     Paused,
 }
 
 /// Docker answers 409 to an exec in a container that is stopped or paused.
-fn exec_refused(e: &RuntimeError) -> Option<Refused> {
+pub(crate) fn exec_refused(e: &RuntimeError) -> Option<Refused> {
     match e {
         RuntimeError::Docker {
             source:

@@ -1,6 +1,7 @@
-//! The swarm backend behind the two protocols. Partitions and links are
-//! not built on it yet (docs/swarm.md says what will carry them: the
-//! nodes' own namespaces, reached by `exec` through their engines).
+//! The swarm backend behind the two protocols: nodes as services, through
+//! the manager and the engines that run their tasks; partitions as each
+//! node's own filter table, written by `exec` through its engine. Links
+//! are not built on it yet (docs/swarm.md).
 
 use std::time::Duration;
 
@@ -9,14 +10,18 @@ use futures::TryStreamExt as _;
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
-use super::engine::{DATA_PORT, SwarmRuntime, network_name};
+use std::net::{IpAddr, Ipv4Addr};
+
+use super::engine::{CLIENTS_HOST, DATA_PORT, SwarmRuntime, network_name};
 use super::up::common_labels;
 use crate::net::links::LinkSample;
 use crate::net::{Applied, Grudge, Net};
 use crate::runtime::backend::{Backend, ClientOrigin};
 use crate::runtime::deployment::{
-    DeployedNode, Deployment, ExecOutput, NodeAction, Removed, RuntimeKind, UpOptions, labels,
+    DeployedNode, Deployment, ExecOutput, MAX_CLIENT_REGIONS, NodeAction, Removed, RuntimeKind,
+    UpOptions, labels,
 };
+use crate::runtime::drops::resolve;
 use crate::runtime::error::{NetError, RuntimeError};
 use crate::runtime::netns::NetNs;
 use crate::topology::{Link, NodeSpec, Topology};
@@ -32,22 +37,62 @@ impl Net for SwarmRuntime {
     type Deployment = Deployment;
     type Error = NetError;
 
+    /// Each node's own filter table, written by `iptables-restore` in its
+    /// task's container through the engine that runs it — the Docker
+    /// runtime's rules, reached through another engine.
     fn partition<'a>(
         &'a self,
-        _d: &'a Deployment,
-        _grudge: &'a Grudge,
+        d: &'a Deployment,
+        grudge: &'a Grudge,
     ) -> BoxFuture<'a, Result<Applied, NetError>> {
-        not_yet("a partition")
+        async move {
+            let peers = resolve(d, grudge, &client_sources(d))?;
+            self.write_partitions(d, &peers).await
+        }
+        .boxed()
     }
 
-    /// Nothing of the tool's network faults is in force on a swarm run.
+    /// Every node's table written empty; one not running has no rules.
     fn heal<'a>(&'a self, d: &'a Deployment) -> BoxFuture<'a, Result<Applied, NetError>> {
-        let none = Applied::none(d.nodes.len());
-        async move { Ok(none) }.boxed()
+        async move {
+            let empty: Vec<_> = (d.nodes.iter())
+                .map(|n| (n.name.clone(), Vec::new()))
+                .collect();
+            self.write_partitions(d, &empty).await
+        }
+        .boxed()
     }
 
-    fn can_partition<'a>(&'a self, _d: &'a Deployment) -> BoxFuture<'a, Result<(), NetError>> {
-        not_yet("a partition")
+    /// Whether iptables works in every running node's container.
+    fn can_partition<'a>(&'a self, d: &'a Deployment) -> BoxFuture<'a, Result<(), NetError>> {
+        async move {
+            let checks = d.nodes.iter().map(|n| async move {
+                let Ok((engine, r)) = self.task(d, n).await else {
+                    // Not running: nothing to check, nothing to cut.
+                    return Ok(());
+                };
+                let out = crate::runtime::docker::exec::exec_with(
+                    &engine.docker,
+                    &r.container,
+                    &["iptables", "-w", "-S", "INPUT"],
+                    &[],
+                )
+                .await?;
+                if out.exit_code == 0 {
+                    Ok(())
+                } else {
+                    Err(NetError::Unsupported(format!(
+                        "iptables does not work in node {}'s container on {} (exit code {}): {}",
+                        n.name,
+                        engine.name,
+                        out.exit_code,
+                        crate::runtime::host::first_line(&out.stderr, &out.stdout)
+                    )))
+                }
+            });
+            futures::future::try_join_all(checks).await.map(|_| ())
+        }
+        .boxed()
     }
 
     fn set_links<'a>(
@@ -65,6 +110,94 @@ impl Net for SwarmRuntime {
         _cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Vec<LinkSample>> {
         async { Vec::new() }.boxed()
+    }
+}
+
+/// The sources of the drill's own connections on the overlay: the run's
+/// `clients` container (the `clients` of a grudge).
+fn client_sources(d: &Deployment) -> Vec<IpAddr> {
+    d.nodes
+        .iter()
+        .find_map(|n| match n.announce.ip() {
+            IpAddr::V4(v4) if !v4.is_unspecified() => {
+                let o = v4.octets();
+                Some(IpAddr::V4(Ipv4Addr::new(o[0], o[1], o[2], CLIENTS_HOST)))
+            }
+            _ => None,
+        })
+        .into_iter()
+        .collect()
+}
+
+impl SwarmRuntime {
+    /// Write every node's table at once (see the Docker runtime's
+    /// `write_partitions`: concurrency keeps a partition's start sharp).
+    async fn write_partitions(
+        &self,
+        d: &Deployment,
+        peers: &[(String, Vec<IpAddr>)],
+    ) -> Result<Applied, NetError> {
+        use crate::runtime::docker::partitions::{Refused, docker_script, exec_refused};
+        let writes = peers.iter().map(|(node, from)| async move {
+            let n = d.node(node)?;
+            let Ok((engine, r)) = self.task(d, n).await else {
+                return Ok::<_, NetError>((node, from.len(), None));
+            };
+            let result = crate::runtime::docker::exec::restore(
+                &engine.docker,
+                &format!("node {node} on {}", engine.name),
+                &r.container,
+                &[],
+                &docker_script(from),
+            )
+            .await;
+            Ok((node, from.len(), Some(result)))
+        });
+        let mut applied = Applied::none(0);
+        let mut paused = Vec::new();
+        let mut done_at = Vec::new();
+        for result in futures::future::join_all(writes).await {
+            let (node, rules, result) = result?;
+            let Some(result) = result else {
+                applied.skipped.push(node.clone());
+                continue;
+            };
+            let (out, done) = match result {
+                Ok(r) => r,
+                Err(e) => match exec_refused(&e) {
+                    Some(Refused::Paused) => {
+                        paused.push(node.clone());
+                        continue;
+                    }
+                    Some(Refused::NotRunning) => {
+                        applied.skipped.push(node.clone());
+                        continue;
+                    }
+                    None => return Err(e.into()),
+                },
+            };
+            if out.exit_code != 0 {
+                return Err(NetError::Command {
+                    node: node.clone(),
+                    command: "iptables-restore -w".into(),
+                    code: out.exit_code,
+                    stderr: crate::runtime::host::first_line(&out.stderr, &out.stdout),
+                });
+            }
+            applied.nodes += 1;
+            applied.rules += rules;
+            done_at.push(done);
+        }
+        if let (Some(first), Some(last)) = (done_at.iter().min(), done_at.iter().max()) {
+            applied.spread = last.saturating_duration_since(*first);
+        }
+        if !paused.is_empty() {
+            return Err(NetError::Paused { nodes: paused });
+        }
+        if !applied.skipped.is_empty() {
+            tracing::warn!(nodes = ?applied.skipped, "nodes not running: their rules were not written");
+        }
+        Ok(applied)
     }
 }
 
@@ -282,6 +415,27 @@ impl SwarmRuntime {
             if let Some(r) = region {
                 lbls.insert(labels::REGION.into(), r.to_string());
             }
+            let ip = match region {
+                Some(r) => d.client_addr(r).ok_or_else(|| {
+                    RuntimeError::BadInput(format!(
+                        "region `{r}` can have no clients here (an unknown region, or past the first {MAX_CLIENT_REGIONS})"
+                    ))
+                })?,
+                None => *client_sources(d).first().ok_or_else(|| {
+                    RuntimeError::Environment(format!("{} has no node running on its network", d.name))
+                })?,
+            };
+            let network = network_name(&d.run_id);
+            let endpoints = std::collections::HashMap::from([(
+                network.clone(),
+                bollard::models::EndpointSettings {
+                    ipam_config: Some(bollard::models::EndpointIpamConfig {
+                        ipv4_address: Some(ip.to_string()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            )]);
             let body = bollard::models::ContainerCreateBody {
                 image: Some(image),
                 // The image's redis-server on its own loopback: a process
@@ -293,8 +447,11 @@ impl SwarmRuntime {
                 ),
                 labels: Some(lbls),
                 host_config: Some(bollard::models::HostConfig {
-                    network_mode: Some(network_name(&d.run_id)),
+                    network_mode: Some(network),
                     ..Default::default()
+                }),
+                networking_config: Some(bollard::models::NetworkingConfig {
+                    endpoints_config: Some(endpoints),
                 }),
                 ..Default::default()
             };

@@ -15,6 +15,13 @@ pub const REGION_LABEL: &str = crate::lab::REGION_LABEL;
 pub(super) const DATA_PORT: u16 = 6379;
 /// The cluster bus port inside every task.
 pub(super) const BUS_PORT: u16 = 16379;
+/// The run's overlay networks are /24s of this /16, the first free one.
+pub(super) const OVERLAY_POOL: [u8; 2] = [10, 215];
+/// The part of a run's /24 its tasks take addresses from (the upper half;
+/// the lower is the clients', at fixed addresses).
+pub(super) const TASK_RANGE: &str = "128/25";
+/// The run's `clients` container's host address on its /24, as on Docker.
+pub(super) const CLIENTS_HOST: u8 = 2;
 /// The first host port the tool publishes nodes on, on each engine.
 pub(super) const FIRST_PUBLISHED: u16 = 31000;
 

@@ -22,7 +22,8 @@ use bollard::models::{
 use tokio_util::sync::CancellationToken;
 
 use super::engine::{
-    BUS_PORT, DATA_PORT, FIRST_PUBLISHED, SwarmRuntime, network_name, service_name,
+    BUS_PORT, DATA_PORT, FIRST_PUBLISHED, OVERLAY_POOL, SwarmRuntime, TASK_RANGE, network_name,
+    service_name,
 };
 use super::engines::Engine;
 use crate::runtime::config::{self, Listen};
@@ -116,7 +117,8 @@ impl SwarmRuntime {
 
         let mut d = layout(topology, opts, &placement, &ports, self);
         let network = network_name(&opts.run_id);
-        self.create_network(&d, &network).await?;
+        let subnet = self.pick_subnet().await?;
+        self.create_network(&d, &network, subnet).await?;
         check_cancel(cancel)?;
         // Primaries first: a replica of a replicated topology is told its
         // primary's task address.
@@ -182,8 +184,44 @@ impl SwarmRuntime {
         Ok(out)
     }
 
-    /// The run's attachable overlay network, carrying the deployment.
-    async fn create_network(&self, d: &Deployment, name: &str) -> Result<(), RuntimeError> {
+    /// A /24 for the run's overlay network: the first of
+    /// [`OVERLAY_POOL`] that no network the manager knows uses.
+    async fn pick_subnet(&self) -> Result<[u8; 3], RuntimeError> {
+        let nets = self
+            .manager
+            .docker
+            .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
+            .await
+            .map_err(RuntimeError::docker("listing the swarm's networks"))?;
+        let used: BTreeSet<String> = nets
+            .iter()
+            .filter_map(|n| n.ipam.as_ref()?.config.clone())
+            .flatten()
+            .filter_map(|c| c.subnet)
+            .collect();
+        (0..=255u8)
+            .map(|third| [OVERLAY_POOL[0], OVERLAY_POOL[1], third])
+            .find(|s| !used.contains(&format!("{}.{}.{}.0/24", s[0], s[1], s[2])))
+            .ok_or_else(|| {
+                RuntimeError::Environment(format!(
+                    "every /24 of {}.{}.0.0/16 is taken by a network of the swarm",
+                    OVERLAY_POOL[0], OVERLAY_POOL[1]
+                ))
+            })
+    }
+
+    /// The run's attachable overlay network on `subnet`, carrying the
+    /// deployment. The tasks take addresses from its upper half only
+    /// ([`TASK_RANGE`]): the lower half is the clients', at fixed
+    /// addresses, as on the Docker runtime (.2 the run's clients, .3 on
+    /// each region's), so a grudge can name them.
+    async fn create_network(
+        &self,
+        d: &Deployment,
+        name: &str,
+        subnet: [u8; 3],
+    ) -> Result<(), RuntimeError> {
+        let [a, b, c] = subnet;
         let mut lbls = common_labels(d);
         lbls.insert(
             labels::DEPLOYMENT.into(),
@@ -195,6 +233,14 @@ impl SwarmRuntime {
                 name: name.to_string(),
                 driver: Some("overlay".into()),
                 attachable: Some(true),
+                ipam: Some(bollard::models::Ipam {
+                    config: Some(vec![bollard::models::IpamConfig {
+                        subnet: Some(format!("{a}.{b}.{c}.0/24")),
+                        ip_range: Some(format!("{a}.{b}.{c}.{TASK_RANGE}")),
+                        ..Default::default()
+                    }]),
+                    ..Default::default()
+                }),
                 labels: Some(lbls),
                 ..Default::default()
             })
