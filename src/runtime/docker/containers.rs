@@ -392,7 +392,7 @@ pub(super) fn next_free_host(subnet: (u32, u32), used: &[Ipv4Addr]) -> Option<Ip
 }
 
 /// The image a node runs: its own, the topology's, or the default.
-pub(super) fn image_for(topology: &Topology, node: &NodeSpec) -> String {
+pub(crate) fn image_for(topology: &Topology, node: &NodeSpec) -> String {
     node.image
         .clone()
         .or_else(|| topology.image.clone())
@@ -427,7 +427,7 @@ pub(super) fn sentinel_ports(topology: &Topology, taken: &[u16]) -> Result<Vec<u
 }
 
 /// The labels every resource of the run carries, so cleanup finds it.
-pub(super) fn common_labels(d: &Deployment) -> HashMap<String, String> {
+pub(crate) fn common_labels(d: &Deployment) -> HashMap<String, String> {
     HashMap::from([
         (labels::TOOL.to_string(), labels::TOOL_VALUE.to_string()),
         (labels::RUN_ID.to_string(), d.run_id.clone()),

@@ -16,7 +16,7 @@ use std::time::Instant;
 use super::engine::{CLIENTS_HOST, DockerRuntime};
 use super::exec::restore;
 use crate::net::Applied;
-use crate::runtime::deployment::Deployment;
+use crate::runtime::deployment::{Deployment, ExecOutput};
 use crate::runtime::error::{NetError, RuntimeError};
 use crate::runtime::host::{argv, first_line};
 use crate::runtime::image::DEFAULT_IMAGE;
@@ -110,54 +110,80 @@ impl DockerRuntime {
             .await;
             Ok::<_, NetError>((node, from.len(), result))
         });
-        let mut applied = Applied::none(0);
-        let mut paused = Vec::new();
-        let mut done_at: Vec<Instant> = Vec::new();
+        let mut results = Vec::new();
         for result in futures::future::join_all(writes).await {
             let (node, rules, result) = result?;
-            let (out, done) = match result {
-                Ok(r) => r,
-                Err(e) => match exec_refused(&e) {
-                    Some(Refused::Paused) => {
-                        paused.push(node.clone());
-                        continue;
-                    }
-                    Some(Refused::NotRunning) => {
-                        applied.skipped.push(node.clone());
-                        continue;
-                    }
-                    None => return Err(e.into()),
-                },
-            };
-            match out.exit_code {
-                0 => {
-                    applied.nodes += 1;
-                    applied.rules += rules;
-                    done_at.push(done);
+            results.push((node.clone(), rules, Some(result)));
+        }
+        applied(results)
+    }
+}
+
+/// One node's write: its name, how many rules it was given, and its
+/// `iptables-restore`'s outcome (none when nothing of it runs).
+pub(crate) type Written = (
+    String,
+    usize,
+    Option<Result<(ExecOutput, Instant), RuntimeError>>,
+);
+
+/// What every node's `iptables-restore` did, as one [`Applied`]: each
+/// node's name, how many rules it was given, and its exec's outcome (none
+/// when the node has nothing running to exec in). A node not running is
+/// skipped (it has no rules), a paused one refused by name, an image with no
+/// iptables skipped when it had no rule to lift; any other failure fails.
+/// Shared by the runtimes whose rules live in each node's container.
+pub(crate) fn applied(results: Vec<Written>) -> Result<Applied, NetError> {
+    let mut applied = Applied::none(0);
+    let mut paused = Vec::new();
+    let mut done_at: Vec<Instant> = Vec::new();
+    for (node, rules, result) in results {
+        let Some(result) = result else {
+            applied.skipped.push(node);
+            continue;
+        };
+        let (out, done) = match result {
+            Ok(r) => r,
+            Err(e) => match exec_refused(&e) {
+                Some(Refused::Paused) => {
+                    paused.push(node);
+                    continue;
                 }
-                // No iptables in the image: no rule can be there to lift.
-                126 | 127 if rules == 0 => applied.skipped.push(node.clone()),
-                code => {
-                    return Err(NetError::Command {
-                        node: node.clone(),
-                        command: "iptables-restore -w".into(),
-                        code,
-                        stderr: first_line(&out.stderr, &out.stdout),
-                    });
+                Some(Refused::NotRunning) => {
+                    applied.skipped.push(node);
+                    continue;
                 }
+                None => return Err(e.into()),
+            },
+        };
+        match out.exit_code {
+            0 => {
+                applied.nodes += 1;
+                applied.rules += rules;
+                done_at.push(done);
+            }
+            // No iptables in the image: no rule can be there to lift.
+            126 | 127 if rules == 0 => applied.skipped.push(node),
+            code => {
+                return Err(NetError::Command {
+                    node,
+                    command: "iptables-restore -w".into(),
+                    code,
+                    stderr: first_line(&out.stderr, &out.stdout),
+                });
             }
         }
-        if let (Some(first), Some(last)) = (done_at.iter().min(), done_at.iter().max()) {
-            applied.spread = last.saturating_duration_since(*first);
-        }
-        if !paused.is_empty() {
-            return Err(NetError::Paused { nodes: paused });
-        }
-        if !applied.skipped.is_empty() {
-            tracing::warn!(nodes = ?applied.skipped, "nodes not running: their rules were not written");
-        }
-        Ok(applied)
     }
+    if let (Some(first), Some(last)) = (done_at.iter().min(), done_at.iter().max()) {
+        applied.spread = last.saturating_duration_since(*first);
+    }
+    if !paused.is_empty() {
+        return Err(NetError::Paused { nodes: paused });
+    }
+    if !applied.skipped.is_empty() {
+        tracing::warn!(nodes = ?applied.skipped, "nodes not running: their rules were not written");
+    }
+    Ok(applied)
 }
 
 /// Why Docker would not exec in a container.

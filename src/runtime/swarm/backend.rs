@@ -137,7 +137,7 @@ impl SwarmRuntime {
         d: &Deployment,
         peers: &[(String, Vec<IpAddr>)],
     ) -> Result<Applied, NetError> {
-        use crate::runtime::docker::partitions::{Refused, docker_script, exec_refused};
+        use crate::runtime::docker::partitions::{applied, docker_script};
         let writes = peers.iter().map(|(node, from)| async move {
             let n = d.node(node)?;
             let Ok((engine, r)) = self.task(d, n).await else {
@@ -153,51 +153,12 @@ impl SwarmRuntime {
             .await;
             Ok((node, from.len(), Some(result)))
         });
-        let mut applied = Applied::none(0);
-        let mut paused = Vec::new();
-        let mut done_at = Vec::new();
+        let mut results = Vec::new();
         for result in futures::future::join_all(writes).await {
             let (node, rules, result) = result?;
-            let Some(result) = result else {
-                applied.skipped.push(node.clone());
-                continue;
-            };
-            let (out, done) = match result {
-                Ok(r) => r,
-                Err(e) => match exec_refused(&e) {
-                    Some(Refused::Paused) => {
-                        paused.push(node.clone());
-                        continue;
-                    }
-                    Some(Refused::NotRunning) => {
-                        applied.skipped.push(node.clone());
-                        continue;
-                    }
-                    None => return Err(e.into()),
-                },
-            };
-            if out.exit_code != 0 {
-                return Err(NetError::Command {
-                    node: node.clone(),
-                    command: "iptables-restore -w".into(),
-                    code: out.exit_code,
-                    stderr: crate::runtime::host::first_line(&out.stderr, &out.stdout),
-                });
-            }
-            applied.nodes += 1;
-            applied.rules += rules;
-            done_at.push(done);
+            results.push((node.clone(), rules, result));
         }
-        if let (Some(first), Some(last)) = (done_at.iter().min(), done_at.iter().max()) {
-            applied.spread = last.saturating_duration_since(*first);
-        }
-        if !paused.is_empty() {
-            return Err(NetError::Paused { nodes: paused });
-        }
-        if !applied.skipped.is_empty() {
-            tracing::warn!(nodes = ?applied.skipped, "nodes not running: their rules were not written");
-        }
-        Ok(applied)
+        applied(results)
     }
 }
 
@@ -376,9 +337,7 @@ impl SwarmRuntime {
         region: Option<&str>,
     ) -> Result<NetNs, RuntimeError> {
         let e = self.engine(engine)?;
-        let local = crate::runtime::swarm::engines::parse_endpoint(&self.endpoint_of(engine))
-            .is_ok_and(|p| matches!(p, crate::runtime::swarm::engines::Endpoint::Unix(_)));
-        if !local {
+        if !e.local {
             return Err(RuntimeError::Environment(format!(
                 "clients on swarm engine `{engine}`: its engine is not on this machine, and remote workers are not built yet (docs/swarm.md)"
             )));
@@ -471,12 +430,5 @@ impl SwarmRuntime {
         NetNs::of_pid(pid).map_err(RuntimeError::io(format!(
             "opening the network namespace of {name} on {engine}"
         )))
-    }
-
-    fn endpoint_of(&self, engine: &str) -> String {
-        crate::runtime::swarm::engines::EnginesFile::load(&self.file)
-            .ok()
-            .and_then(|f| f.engines.get(engine).map(|e| e.endpoint.clone()))
-            .unwrap_or_default()
     }
 }

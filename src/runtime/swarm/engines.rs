@@ -143,6 +143,9 @@ pub struct Engine {
     pub address: IpAddr,
     /// Its swarm node id (from the engine's own `info`).
     pub node_id: String,
+    /// Whether it is reached by a socket on this machine (a lab engine):
+    /// its containers' namespaces are then this machine's too.
+    pub local: bool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -161,7 +164,9 @@ pub async fn connect(name: &str, spec: &EngineSpec) -> Result<Engine, RuntimeErr
     let silent = |why: String| {
         RuntimeError::Environment(format!("swarm engine `{name}` ({}): {why}", spec.endpoint))
     };
-    let docker = match parse_endpoint(&spec.endpoint).map_err(RuntimeError::BadInput)? {
+    let endpoint = parse_endpoint(&spec.endpoint).map_err(RuntimeError::BadInput)?;
+    let local = matches!(endpoint, Endpoint::Unix(_));
+    let docker = match endpoint {
         Endpoint::Unix(p) => {
             Docker::connect_with_unix(&p.to_string_lossy(), 120, bollard::API_DEFAULT_VERSION)
         }
@@ -188,6 +193,7 @@ pub async fn connect(name: &str, spec: &EngineSpec) -> Result<Engine, RuntimeErr
         docker,
         address: spec.address,
         node_id,
+        local,
     })
 }
 

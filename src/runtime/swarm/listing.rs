@@ -21,6 +21,22 @@ fn with_label(label: String) -> HashMap<String, Vec<String>> {
 }
 
 impl SwarmRuntime {
+    /// The swarm's networks matching `filters`, as the manager lists them.
+    async fn networks(
+        &self,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Result<Vec<bollard::models::Network>, RuntimeError> {
+        self.manager
+            .docker
+            .list_networks(Some(
+                bollard::query_parameters::ListNetworksOptionsBuilder::default()
+                    .filters(filters)
+                    .build(),
+            ))
+            .await
+            .map_err(RuntimeError::docker("listing the swarm's networks"))
+    }
+
     /// The deployment with this name, if it is up.
     pub(super) async fn find(&self, name: &str) -> Result<Option<Deployment>, RuntimeError> {
         Ok(self.list().await?.into_iter().find(|d| d.name == name))
@@ -30,16 +46,7 @@ impl SwarmRuntime {
     /// overlay address.
     pub(super) async fn list(&self) -> Result<Vec<Deployment>, RuntimeError> {
         let filters = with_label(format!("{}={}", labels::TOOL, labels::TOOL_VALUE));
-        let nets = self
-            .manager
-            .docker
-            .list_networks(Some(
-                bollard::query_parameters::ListNetworksOptionsBuilder::default()
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .map_err(RuntimeError::docker("listing the swarm's networks"))?;
+        let nets = self.networks(&filters).await?;
         let mut out = Vec::new();
         for n in nets {
             if n.scope.as_deref() != Some("swarm") {
@@ -181,14 +188,7 @@ impl SwarmRuntime {
                 }
             }
         }
-        let nets = manager
-            .list_networks(Some(
-                bollard::query_parameters::ListNetworksOptionsBuilder::default()
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .map_err(RuntimeError::docker("listing the swarm's networks"))?;
+        let nets = self.networks(&filters).await?;
         for n in nets {
             let Some(id) = n.id else { continue };
             let name = n.name.unwrap_or_else(|| id.clone());
@@ -223,14 +223,7 @@ impl SwarmRuntime {
         // `down` returns once it is gone from its list (bounded).
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let still = manager
-                .list_networks(Some(
-                    bollard::query_parameters::ListNetworksOptionsBuilder::default()
-                        .filters(&filters)
-                        .build(),
-                ))
-                .await
-                .map_err(RuntimeError::docker("listing the swarm's networks"))?;
+            let still = self.networks(&filters).await?;
             if still.is_empty() {
                 break;
             }

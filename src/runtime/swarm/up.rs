@@ -30,6 +30,8 @@ use crate::runtime::config::{self, Listen};
 use crate::runtime::deployment::{
     DeployedNode, Deployment, NodeAction, RuntimeKind, UpOptions, labels,
 };
+pub(super) use crate::runtime::docker::containers::common_labels;
+use crate::runtime::docker::containers::image_for;
 use crate::runtime::error::RuntimeError;
 use crate::runtime::image;
 use crate::runtime::ready::{all_ready, check_cancel, wait_for_ping};
@@ -91,7 +93,7 @@ impl SwarmRuntime {
         crate::runtime::servers::check_nodes(topology, |n| {
             n.image.is_none() && topology.image.is_none()
         })?;
-        let ports = self.published_ports(topology, &placement).await?;
+        let ports = self.published_ports(topology).await?;
         // The image on every engine that runs a node, built there from this
         // host's files when missing: nothing is ever pulled.
         let mut wanted: BTreeMap<(String, String), &NodeSpec> = BTreeMap::new();
@@ -150,11 +152,7 @@ impl SwarmRuntime {
     /// A host port per node on its engine, from [`FIRST_PUBLISHED`] up,
     /// none that a service of the swarm publishes already (the topology's
     /// own `port` when it fixes one).
-    async fn published_ports(
-        &self,
-        topology: &Topology,
-        placement: &[String],
-    ) -> Result<Vec<u16>, RuntimeError> {
+    async fn published_ports(&self, topology: &Topology) -> Result<Vec<u16>, RuntimeError> {
         let services = self
             .manager
             .docker
@@ -170,7 +168,7 @@ impl SwarmRuntime {
             .collect();
         let mut next = FIRST_PUBLISHED;
         let mut out = Vec::new();
-        for (n, _) in topology.nodes.iter().zip(placement) {
+        for n in &topology.nodes {
             if let Some(p) = n.port {
                 out.push(p);
                 continue;
@@ -420,19 +418,7 @@ impl SwarmRuntime {
         old: &[String],
     ) -> Result<Result<Running, String>, RuntimeError> {
         let service = &node.handle;
-        let filters = HashMap::from([("service".to_string(), vec![service.clone()])]);
-        let mut tasks = self
-            .manager
-            .docker
-            .list_tasks(Some(
-                bollard::query_parameters::ListTasksOptionsBuilder::default()
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .map_err(RuntimeError::docker(format!(
-                "listing the tasks of {service}"
-            )))?;
+        let mut tasks = self.tasks_of(service).await?;
         tasks.retain(|t| !old.iter().any(|o| Some(o) == t.id.as_ref()));
         tasks.sort_by_key(|t| t.created_at.clone().map(|d| d.to_string()));
         let Some(last) = tasks.last() else {
@@ -498,11 +484,10 @@ impl SwarmRuntime {
         }))
     }
 
-    /// The ids of every task `node`'s service has had.
-    async fn task_ids(&self, node: &DeployedNode) -> Result<Vec<String>, RuntimeError> {
-        let filters = HashMap::from([("service".to_string(), vec![node.handle.clone()])]);
-        let tasks = self
-            .manager
+    /// Every task `service` has had.
+    async fn tasks_of(&self, service: &str) -> Result<Vec<bollard::models::Task>, RuntimeError> {
+        let filters = HashMap::from([("service".to_string(), vec![service.to_string()])]);
+        self.manager
             .docker
             .list_tasks(Some(
                 bollard::query_parameters::ListTasksOptionsBuilder::default()
@@ -511,10 +496,8 @@ impl SwarmRuntime {
             ))
             .await
             .map_err(RuntimeError::docker(format!(
-                "listing the tasks of {}",
-                node.handle
-            )))?;
-        Ok(tasks.into_iter().filter_map(|t| t.id).collect())
+                "listing the tasks of {service}"
+            )))
     }
 
     /// Whether `node`'s task still runs, for the readiness wait.
@@ -559,7 +542,10 @@ impl SwarmRuntime {
                 {
                     return Ok(());
                 }
-                let old = self.task_ids(node).await?;
+                let old: Vec<String> = (self.tasks_of(&node.handle).await?)
+                    .into_iter()
+                    .filter_map(|t| t.id)
+                    .collect();
                 self.force_update(node).await?;
                 let mut d2 = d.clone();
                 self.wait_running(
@@ -651,23 +637,6 @@ impl SwarmRuntime {
             )))?;
         Ok(())
     }
-}
-
-/// A node's image: its own, the topology's, or its server's.
-fn image_for(topology: &Topology, node: &NodeSpec) -> String {
-    node.image
-        .clone()
-        .or_else(|| topology.image.clone())
-        .unwrap_or_else(|| crate::runtime::image::for_server(&node.server))
-}
-
-/// The labels every resource of a run carries.
-pub(super) fn common_labels(d: &Deployment) -> HashMap<String, String> {
-    HashMap::from([
-        (labels::TOOL.to_string(), labels::TOOL_VALUE.to_string()),
-        (labels::RUN_ID.to_string(), d.run_id.clone()),
-        (labels::TOPOLOGY.to_string(), d.name.clone()),
-    ])
 }
 
 /// The deployment before its tasks run: each node on its engine, reached
