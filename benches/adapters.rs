@@ -250,6 +250,7 @@ async fn step(d: &Deployed, library: &str, clients: u32, rate: f64, secs: f64) -
                 count: clients,
                 name: None,
                 settings: serde_json::Map::new(),
+                region: None,
             }],
         }
     };

@@ -40,6 +40,7 @@ fn hello(library: &str, nodes: Vec<String>, clients: u32, clock: &Clock) -> Hell
         settings: serde_json::Map::new(),
         max_in_flight: None,
         deadline_ms: None,
+        clock: None,
     }
 }
 
@@ -144,6 +145,126 @@ fn the_redis_py_adapter_keeps_the_schedule_and_its_writes_read_back() {
 }
 
 /// A fake adapter: `python3 -c SCRIPT`; it writes its pid into `pidfile`.
+/// The tool's own worker (`redis-drill adapter`) with a clock 3.7 s ahead
+/// of this machine's: the host estimates the offset before the first op and
+/// after the last result, within half a round trip of the truth (this
+/// machine's clock plus the skew), and hands back every time on the run's
+/// clock — each op sent after it was due, its value read back.
+#[test]
+fn the_tools_own_worker_keeps_a_clock_of_its_own_and_the_host_finds_its_offset() {
+    let _serial = one_at_a_time();
+    let env = Env::new("process");
+    let topo = env.write(
+        "c.yaml",
+        "name: c\nkind: cluster\ncluster:\n  shards: 3\n  replicas: 0\n",
+    );
+    let up = env.up(&topo, "worker");
+    let status = up.status();
+    let s1 = address(&status, "s1n1");
+    let clock = Clock::start();
+    let skew: i64 = 3_700_000_000;
+    let a = Adapter {
+        library: "redis-rs".into(),
+        program: env!("CARGO_BIN_EXE_redis-drill").into(),
+        args: vec!["adapter".into(), format!("--clock-skew-ns={skew}").into()],
+        env: Vec::new(),
+        remote: None,
+    };
+    let n = 200u64;
+    let mut start = None;
+    let mut i = 0u64;
+    let ops: std::sync::Arc<std::sync::Mutex<Vec<OpLine>>> = Default::default();
+    let ops2 = ops.clone();
+    let feed = std::iter::from_fn(move || {
+        if i == 2 * n {
+            return None;
+        }
+        let start = *start.get_or_insert_with(|| clock.now_ns() + 100_000_000);
+        let k = i % n;
+        let op = OpLine {
+            id: i,
+            client: (k % 2) as u32,
+            op: if i < n { OpKind::Set } else { OpKind::Get },
+            key: format!("worker:{k}"),
+            value: (i < n).then(|| format!("w{k}")),
+            due_ns: start + i * 1_000_000,
+        };
+        ops2.lock().unwrap().push(op.clone());
+        i += 1;
+        Some(op)
+    });
+    let mut h = hello("redis-rs", vec![s1.to_string()], 2, &clock);
+    h.clock = Some("own".into());
+    let run = adapter::run(&a, &h, feed, &clock, Limits::default()).unwrap();
+    assert!(
+        run.problem.is_none(),
+        "{:?}\n{}",
+        run.problem,
+        run.stderr_tail
+    );
+    assert_eq!(run.ready.as_ref().unwrap().version, "1.8.1");
+    let c = run.clock.expect("the worker's clock was estimated");
+    let truth = clock.epoch_monotonic_ns() as i64 + skew;
+    let end = c.sync.end.expect("and estimated again after its last op");
+    for e in [c.sync.start, end] {
+        let err = e.offset_ns.abs_diff(truth);
+        assert!(
+            err <= e.round_trip_ns.div_ceil(2),
+            "estimate {e:?} is {err} ns from the truth {truth}"
+        );
+        // A round trip on one machine through pipes: well under 10 ms.
+        assert!(e.round_trip_ns < 10_000_000, "{e:?}");
+    }
+    let u = c.uncertainty_ns.unwrap();
+    assert!(c.sync.error_against(truth) <= u, "{c:?}");
+    let ops = ops.lock().unwrap().clone();
+    assert_eq!(run.results.len(), ops.len());
+    for o in &ops {
+        let r = &run.results[&o.id];
+        assert_eq!(r.outcome, Ended::Ok, "{r:?}");
+        // On the run's clock again: never sent before it was due (within
+        // the estimate's uncertainty), nor seconds after.
+        assert!(r.sent_ns + u + 1_000_000 >= o.due_ns, "{o:?} {r:?}");
+        assert!(r.sent_ns < o.due_ns + 1_000_000_000, "{o:?} {r:?}");
+        if o.op == OpKind::Get {
+            let k = o.id % n;
+            assert_eq!(r.value.as_deref(), Some(format!("w{k}").as_str()), "{o:?}");
+        }
+    }
+    for k in [0, 77, 199] {
+        assert_eq!(get(s1, &format!("worker:{k}")), format!("w{k}"));
+    }
+}
+
+/// A worker asked to keep its own clock that never answers a clock line is
+/// named, before any op is sent; its process is gone.
+#[test]
+fn a_worker_that_does_not_answer_the_clock_is_named() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::start();
+    let pid = dir.path().join("pid");
+    let a = fake(&format!("{READY}time.sleep(60)\n"), &pid);
+    let mut h = hello("fake", vec!["127.0.0.1:1".into()], 1, &clock);
+    h.clock = Some("own".into());
+    let ops = vec![OpLine {
+        id: 0,
+        client: 0,
+        op: OpKind::Set,
+        key: "k".into(),
+        value: Some("v".into()),
+        due_ns: clock.now_ns() + 100_000_000,
+    }];
+    let run = adapter::run(&a, &h, ops.into_iter(), &clock, Limits::default()).unwrap();
+    let p = run.problem.expect("named");
+    assert!(
+        p.contains("its clock could not be estimated: no answer to a clock line"),
+        "{p}"
+    );
+    assert!(run.results.is_empty());
+    assert!(gone(&pid));
+}
+
 fn fake(script: &str, pidfile: &Path) -> Adapter {
     let prelude = format!(
         "import json, os, sys, time\nopen({:?}, 'w').write(str(os.getpid()))\nhello = json.loads(sys.stdin.readline())\n",
@@ -154,6 +275,7 @@ fn fake(script: &str, pidfile: &Path) -> Adapter {
         program: "python3".into(),
         args: vec!["-c".into(), format!("{prelude}{script}").into()],
         env: Vec::new(),
+        remote: None,
     }
 }
 

@@ -223,6 +223,14 @@ fn a_cluster_over_three_engines_of_a_swarm() {
         "the failover drill over three engines passes"
     );
     assert_engines_clean(&sockets, "the failover drill");
+    workers_on_their_engines(failover.report.as_ref().expect("its report"), "failover");
+
+    // The region partition with the workers' clocks 2.5 s behind this
+    // machine's: the estimates must find that (the truth moves with it).
+    env.set_vars(&[(
+        "REDIS_DRILL_WORKER_CLOCK_SKEW_NS",
+        "-2500000000",
+    )]);
 
     // A region cut off through the engines: the drill's expectation (the
     // cut-off primary's acknowledged writes lost) met, a failover measured,
@@ -253,6 +261,8 @@ fn a_cluster_over_three_engines_of_a_swarm() {
         common::slo(report, "max_failover_ms").value.is_some(),
         "a failover was measured"
     );
+    workers_on_their_engines(report, "region partition");
+    env.set_vars(&[]);
     assert_engines_clean(&sockets, "the region partition drill");
 
     // A region no engine carries: bad input naming the node and region,
@@ -294,6 +304,49 @@ fn a_cluster_over_three_engines_of_a_swarm() {
         common::processes_mentioning(root).is_empty(),
         "an engine of the lab still runs"
     );
+}
+
+/// Each region's clients ran as a worker on that region's engine, its
+/// clock offset estimated within its uncertainty of the truth (the lab's
+/// engines share this machine's clock), the uncertainty small, every ok op
+/// of its on the run's own time axis.
+fn workers_on_their_engines(report: &redis_drill::report::Report, drill: &str) {
+    let workers: Vec<_> = (report.client_libraries.iter())
+        .filter_map(|l| l.worker.as_ref().map(|w| (l, w)))
+        .collect();
+    let hosts: Vec<(&str, &str)> = (workers.iter())
+        .map(|(l, w)| (l.name.as_str(), w.host.as_str()))
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            ("redis-rs@eu-west", "lab-1"),
+            ("redis-rs@us-east", "lab-2"),
+            ("redis-rs@ap-south", "lab-3")
+        ],
+        "{drill}: a worker on each region's engine"
+    );
+    for (l, w) in workers {
+        let u = w.uncertainty_ns.expect("the clock estimated at both ends");
+        let truth = w.truth_ns.expect("the lab's engines share one clock");
+        let err = w.error_ns.unwrap();
+        assert!(
+            err <= u && u < 5_000_000,
+            "{drill}: {}: offset {} ns, truth {truth}, error {err} ns, uncertainty {u} ns",
+            l.name,
+            w.sync.start.offset_ns
+        );
+        assert!(l.problem.is_none(), "{drill}: {}: {:?}", l.name, l.problem);
+        assert!(l.summary.ops_ok > 0, "{drill}: {}: no op answered", l.name);
+        // Its times mapped onto the run's clock: its last ok op within the
+        // drill's minute, not as far off as the worker's own clock (the machine's uptime).
+        assert!(
+            l.ok_per_bucket.len() < 1200,
+            "{drill}: {}: ok ops {} s into the run",
+            l.name,
+            l.ok_per_bucket.len() / 10
+        );
+    }
 }
 
 /// SIGINT at moments spread over a drill's whole life (bring-up, load,

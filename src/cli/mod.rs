@@ -12,6 +12,7 @@
 //! - [`locate`]: which running topology a command means;
 //! - [`output`]: JSON printing and a finished run's summary and verdict.
 
+mod adapter;
 mod add_node;
 mod attach;
 mod check;
@@ -109,6 +110,8 @@ enum Command {
     Exec(exec::Exec),
     #[command(hide = true)]
     Relay(relay::Relay),
+    #[command(hide = true)]
+    Adapter(adapter::AdapterCmd),
 }
 
 impl Command {
@@ -118,6 +121,7 @@ impl Command {
     async fn run(self, json: bool) -> Result<i32, CliError> {
         match self {
             Command::Validate(cmd) => cmd.run(json).await,
+            Command::Adapter(cmd) => cmd.run(json).await,
             Command::Up(cmd) => cmd.run(json).await,
             Command::Attach(cmd) => cmd.run(json).await,
             Command::Run(cmd) => cmd.run(json).await,

@@ -133,6 +133,7 @@ fn clients_arg(s: &str) -> Result<crate::workload::Clients, String> {
                 count,
                 name: None,
                 settings: serde_json::Map::new(),
+                region: None,
             });
         }
     }

@@ -121,7 +121,29 @@ pub fn cluster_client(map: &AddressMap, opts: &ClientOptions) -> RedisResult<Clu
             )
         })
         .collect();
-    let builder = ClusterClientBuilder::new(seeds);
+    common_settings(ClusterClientBuilder::new(seeds), opts)
+        .node_address_map(translate)
+        .async_dns_resolver(map.resolver())
+        .build()
+}
+
+/// A cluster client of a worker on another host, which reaches the nodes at
+/// the addresses they announce (`host:port` seeds): the app clients'
+/// settings, without the controller's address map.
+pub fn worker_client(seeds: &[String], opts: &ClientOptions) -> RedisResult<ClusterClient> {
+    // Only the nodes the hello names, as the app clients reach only the run's.
+    let ips: Vec<std::net::IpAddr> = (seeds.iter())
+        .filter_map(|s| s.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .collect();
+    let seeds: Vec<String> = seeds.iter().map(|s| format!("redis://{s}/")).collect();
+    common_settings(ClusterClientBuilder::new(seeds), opts)
+        .async_dns_resolver(crate::cluster::conn::OwnAddressesOnly::of(ips))
+        .build()
+}
+
+/// The settings every app client shares: reads, local copies, no Nagle,
+/// the timeouts and retries.
+fn common_settings(builder: ClusterClientBuilder, opts: &ClientOptions) -> ClusterClientBuilder {
     let builder = match &opts.reads {
         Reads::Primary => builder,
         Reads::RandomReplica => {
@@ -138,14 +160,11 @@ pub fn cluster_client(map: &AddressMap, opts: &ClientOptions) -> RedisResult<Clu
             .cache_config(redis::caching::CacheConfig::new().set_default_client_ttl(ttl)),
     };
     builder
-        .node_address_map(translate)
-        .async_dns_resolver(map.resolver())
         // A measuring client must not hold a small write back (Nagle).
         .tcp_settings(TcpSettings::default().set_nodelay(true))
         .connection_timeout(opts.connection_timeout)
         .response_timeout(opts.response_timeout)
         .retries(opts.retries)
-        .build()
 }
 
 /// Read routing to the nearest copy of a slot: a replica in the client's

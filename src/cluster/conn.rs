@@ -443,6 +443,15 @@ pub struct OwnAddressesOnly {
     network: std::sync::Arc<[IpAddr]>,
 }
 
+impl OwnAddressesOnly {
+    /// Yielding loopback and `ips` only (a worker's: the nodes its hello names).
+    pub fn of(ips: impl IntoIterator<Item = IpAddr>) -> OwnAddressesOnly {
+        OwnAddressesOnly {
+            network: ips.into_iter().collect::<Vec<_>>().into(),
+        }
+    }
+}
+
 impl redis::io::AsyncDNSResolver for OwnAddressesOnly {
     fn resolve<'a, 'b: 'a>(
         &'a self,

@@ -186,6 +186,10 @@ pub struct AdapterStats {
     /// The last lines it wrote to stderr, when it had a problem.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub stderr_tail: String,
+    /// A worker on another host: where, and its clock against the run's
+    /// (offset, uncertainty, and the error against the truth where known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<crate::workload::adapter::clock::WorkerClock>,
 }
 
 impl WorkloadStats {

@@ -35,6 +35,24 @@ fn head(l: &ClientLibrary) -> String {
     }
 }
 
+/// A worker's clock offset at the start (and its change by the end), with
+/// its uncertainty: `+2903628.804 ms ±0.439 ms (−0.105 ms by the end)`.
+fn clock_cell(w: &crate::workload::adapter::clock::WorkerClock) -> String {
+    let start = w.sync.start.offset_ns as f64 / 1e6;
+    let u = match w.uncertainty_ns {
+        Some(u) => format!("±{:.3} ms", u as f64 / 1e6),
+        None => "± unknown".into(),
+    };
+    let drift = match w.sync.end {
+        Some(e) => format!(
+            " ({:+.3} ms by the end)",
+            (e.offset_ns - w.sync.start.offset_ns) as f64 / 1e6
+        ),
+        None => String::new(),
+    };
+    format!("{start:+.3} ms {u}{drift}")
+}
+
 /// Each phase's p99 latency (ok ops) of a library, or `unknown`.
 fn p99(l: &ClientLibrary, phase: &str) -> String {
     match l.summary.latency_ms.get(phase) {
@@ -73,6 +91,29 @@ pub(super) fn section(r: &Report) -> Section {
         });
     };
     row("clients", &|l| l.clients.to_string());
+    if libs.iter().any(|l| l.worker.is_some()) {
+        row("runs on", &|l| match &l.worker {
+            Some(w) => format!("worker on {}", w.host),
+            None => "the controller's host".into(),
+        });
+        row("clock offset (± uncertainty)", &|l| match &l.worker {
+            Some(w) => clock_cell(w),
+            None => EMPTY.into(),
+        });
+        if libs
+            .iter()
+            .any(|l| l.worker.as_ref().is_some_and(|w| w.error_ns.is_some()))
+        {
+            row("its error, against the shared clock", &|l| match l
+                .worker
+                .as_ref()
+                .and_then(|w| w.error_ns)
+            {
+                Some(e) => format!("{:.3} ms", e as f64 / 1e6),
+                None => EMPTY.into(),
+            });
+        }
+    }
     row("ops ok", &|l| l.summary.ops_ok.to_string());
     row("ops failed", &|l| l.summary.ops_failed.to_string());
     row("ops indeterminate", &|l| {

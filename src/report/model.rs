@@ -201,6 +201,11 @@ pub struct ClientLibrary {
     pub problem: Option<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub stderr_tail: String,
+    /// A worker on another host: where it ran, and its clock against the
+    /// controller's (offset at start and end, uncertainty, and the error
+    /// against the truth where the engines share one clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<crate::workload::adapter::clock::WorkerClock>,
 }
 
 /// One link's round trip, declared and measured (`runtime::links::measure`:

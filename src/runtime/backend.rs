@@ -121,4 +121,19 @@ pub trait Backend: Net<Deployment = Deployment, Error = NetError> + Send + Sync 
     /// `redis-cli` host and port that reach `node` from where
     /// [`Backend::exec`] runs.
     fn redis_cli_target(&self, node: &DeployedNode) -> (String, u16);
+
+    /// A worker on a host of `region`: the tool's own adapter, run there,
+    /// for a client group with a `region:`. Only the swarm runtime has
+    /// other hosts.
+    fn worker<'a>(
+        &'a self,
+        _d: &'a Deployment,
+        region: &'a str,
+    ) -> BoxFuture<'a, Result<std::sync::Arc<dyn crate::workload::adapter::Remote>, RuntimeError>>
+    {
+        let why = format!(
+            "clients: a group with `region: {region}` runs as a worker on that region's host, which needs the swarm runtime (--runtime swarm); on one machine, put clients in regions with workload.regions"
+        );
+        Box::pin(async move { Err(RuntimeError::BadInput(why)) })
+    }
 }

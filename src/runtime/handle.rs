@@ -172,6 +172,15 @@ impl Runtime {
         self.backend.region_place(d, region).await
     }
 
+    /// A worker on a host of `region` (the swarm runtime; the others refuse).
+    pub async fn worker(
+        &self,
+        d: &Deployment,
+        region: &str,
+    ) -> Result<std::sync::Arc<dyn crate::workload::adapter::Remote>, RuntimeError> {
+        self.backend.worker(d, region).await
+    }
+
     /// Change `d`'s links at run time (the `slow` fault): `links` are the
     /// declared ones, in their order, with other figures. Heal gives the
     /// declared ones back.

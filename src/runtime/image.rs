@@ -375,6 +375,107 @@ pub async fn build_for(docker: &Docker, tag: &str, server: &Path) -> Result<Buil
     })
 }
 
+/// The worker image on top of `base` (a node image, which holds the C
+/// library the binary needs): this very redis-drill binary at
+/// `/redis-drill`, with the shared libraries `ldd` says it loads, as its
+/// entrypoint. Its tag names the base and the binary (size and modification
+/// time), so a rebuilt tool gets a new image. Built on `docker` when it is
+/// not there yet; its tag.
+pub async fn ensure_worker(docker: &Docker, base: &str) -> Result<String, RuntimeError> {
+    let exe = std::env::current_exe().map_err(RuntimeError::io("finding this executable"))?;
+    let meta =
+        std::fs::metadata(&exe).map_err(RuntimeError::io(format!("reading {}", exe.display())))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(&(base, meta.len(), mtime), &mut h);
+    let tag = format!("redis-drill/worker:{:016x}", std::hash::Hasher::finish(&h));
+    if present(docker, &tag).await? {
+        return Ok(tag);
+    }
+    let started = Instant::now();
+    let base2 = base.to_string();
+    let tar = tokio::task::spawn_blocking(move || worker_context(&exe, &base2))
+        .await
+        .map_err(|e| RuntimeError::Environment(format!("gathering the worker image: {e}")))??;
+    tracing::info!(image = %tag, bytes = tar.len(), "building the worker image");
+    let opts = bollard::query_parameters::BuildImageOptionsBuilder::default()
+        .t(&tag)
+        .rm(true)
+        .forcerm(true)
+        .build();
+    let mut stream = docker.build_image(opts, None, Some(bollard::body_full(tar.into())));
+    while let Some(msg) = stream.next().await {
+        let info = msg.map_err(|source| RuntimeError::Docker {
+            context: format!("building image {tag}"),
+            source,
+        })?;
+        if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+            return Err(RuntimeError::Image {
+                image: tag,
+                reason: format!("build failed: {detail}"),
+            });
+        }
+    }
+    tracing::info!(image = %tag, elapsed_ms = started.elapsed().as_millis() as u64, "worker image built");
+    Ok(tag)
+}
+
+/// The worker image's build context: a Dockerfile from `base`, the binary
+/// and its libraries.
+fn worker_context(exe: &Path, base: &str) -> Result<Vec<u8>, RuntimeError> {
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.follow_symlinks(true);
+    let dockerfile = format!(
+        "FROM {base}\nCOPY rootfs/ /\nENTRYPOINT [\"/redis-drill\"]\nLABEL {}={}\n",
+        labels::TOOL,
+        labels::TOOL_VALUE,
+    );
+    append_bytes(&mut tar, "Dockerfile", dockerfile.as_bytes(), 0o644)?;
+    // Without its debug information (a debug build's binary is ~190 MB,
+    // and each engine of a lab keeps its own copy), when objcopy is here.
+    let stripped = tempfile::NamedTempFile::new()
+        .map_err(RuntimeError::io("a temporary file for the worker binary"))?;
+    let strip_ok = Command::new("objcopy")
+        .arg("--strip-debug")
+        .arg(exe)
+        .arg(stripped.path())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let binary = if strip_ok { stripped.path() } else { exe };
+    // As a plain file: a binary the linker left sparse would otherwise go
+    // in as a GNU sparse entry, which the engine's builder refuses.
+    let file = std::fs::File::open(binary)
+        .map_err(RuntimeError::io(format!("reading {}", binary.display())))?;
+    let len = file
+        .metadata()
+        .map_err(RuntimeError::io(format!("reading {}", binary.display())))?
+        .len();
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o755);
+    h.set_size(len);
+    h.set_cksum();
+    tar.append_data(&mut h, "rootfs/redis-drill", file)
+        .map_err(RuntimeError::io(format!(
+            "adding {} to the worker image",
+            exe.display()
+        )))?;
+    for lib in ldd(exe)? {
+        let rel = Path::new("rootfs").join(lib.strip_prefix("/").unwrap_or(&lib));
+        tar.append_path_with_name(&lib, &rel)
+            .map_err(RuntimeError::io(format!(
+                "adding {} to the worker image",
+                lib.display()
+            )))?;
+    }
+    tar.into_inner()
+        .map_err(RuntimeError::io("finishing the worker image context"))
+}
+
 /// Whether the engine has `image` locally.
 pub async fn present(docker: &Docker, image: &str) -> Result<bool, RuntimeError> {
     match docker.inspect_image(image).await {

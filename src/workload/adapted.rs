@@ -17,7 +17,7 @@
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use super::adapter::protocol::{Hello, OpLine, PROTOCOL, ResultLine};
+use super::adapter::protocol::{Hello, OWN_CLOCK, OpLine, PROTOCOL, ResultLine};
 use super::adapter::{self, Adapter, GroupRun, Limits};
 use super::error::WorkloadError;
 use super::generator::{OpGen, Planned};
@@ -28,6 +28,7 @@ use super::spec::{Model, WorkloadSpec};
 use crate::cluster::AddressMap;
 use crate::record::ops::{AdapterStats, ClientMode, Op, Outcome};
 use crate::record::timeline::Clock;
+use std::path::PathBuf;
 
 /// How often a feed waiting for an op's time looks for the stop.
 const STOP_LOOK: Duration = Duration::from_millis(20);
@@ -198,8 +199,37 @@ impl Groups {
             // one: a library's whole runtime (retry storms, hundreds of
             // threads) raised above the servers starved them and the engine
             // on a 2-core machine, and the drill measured that.
-            let adapter = Adapter::shipped(&g.library, &sub)
-                .map_err(|e| WorkloadError::Adapter(e.to_string()))?;
+            let (adapter, settings, clock_mode) = match &g.region {
+                Some(region) => {
+                    let remote = (place.workers.iter())
+                        .find(|(r, _)| r == region)
+                        .map(|(_, w)| w.clone())
+                        .ok_or_else(|| {
+                            WorkloadError::Spec(format!(
+                                "clients: the {} group runs as a worker in region {region}, and this runtime runs no worker there (workers run on the swarm runtime)",
+                                g.label()
+                            ))
+                        })?;
+                    // The workload's own settings, as the built-in clients run.
+                    let mut s = serde_json::Map::new();
+                    s.insert("timeout_ms".into(), spec.timeout_ms.into());
+                    s.insert("retries".into(), spec.app_retries.into());
+                    let a = Adapter {
+                        library: g.library.clone(),
+                        program: PathBuf::new(),
+                        args: Vec::new(),
+                        env: Vec::new(),
+                        remote: Some(remote),
+                    };
+                    (a, s, Some(OWN_CLOCK.to_string()))
+                }
+                None => (
+                    Adapter::shipped(&g.library, &sub)
+                        .map_err(|e| WorkloadError::Adapter(e.to_string()))?,
+                    g.settings.clone(),
+                    None,
+                ),
+            };
             let hello = Hello {
                 protocol: PROTOCOL,
                 library: g.library.clone(),
@@ -209,9 +239,10 @@ impl Groups {
                 service: service.clone(),
                 clients: g.count,
                 epoch_monotonic_ns: clock.epoch_monotonic_ns(),
-                settings: g.settings.clone(),
+                settings,
                 max_in_flight: Some(in_flight(rate, spec, g.count)),
                 deadline_ms: Some(deadline(&limits).as_millis() as u64),
+                clock: clock_mode,
             };
             let (go_tx, go_rx) = mpsc::channel();
             let fed = Arc::new(Mutex::new(Vec::new()));
@@ -341,6 +372,7 @@ impl Groups {
                     s.problem = Some(p);
                     s.stderr_tail = run.stderr_tail;
                 }
+                s.clock = run.clock;
                 results = run.results;
             }
             let fed = std::mem::take(&mut *r.fed.lock().unwrap_or_else(|e| e.into_inner()));

@@ -48,12 +48,24 @@ pub struct ClientGroup {
     /// with them, defaults included).
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub settings: serde_json::Map<String, serde_json::Value>,
+    /// The region whose host runs these clients, as a worker (the swarm
+    /// runtime: a container of the tool's own binary on an engine of the
+    /// region, its clock offset estimated). redis-rs only; its settings are
+    /// the workload's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 impl ClientGroup {
-    /// The group's name in the report: its `name`, else its library's.
+    /// The group's name in the report: its `name`, else its library's
+    /// (with its region, for a worker: `redis-rs@us-east`).
     pub fn label(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.library)
+    }
+
+    /// Whether it runs as a worker on its region's host.
+    pub fn is_worker(&self) -> bool {
+        self.region.is_some()
     }
 }
 
@@ -91,6 +103,16 @@ impl Clients {
             }
             if g.label().is_empty() {
                 return Some("clients: a group's name is empty".into());
+            }
+            if let Some(r) = &g.region
+                && (self.groups.iter())
+                    .filter(|o| o.region.as_ref() == Some(r))
+                    .count()
+                    > 1
+            {
+                return Some(format!(
+                    "clients: two groups run as workers in region {r}; one worker a region (give it the count of both)"
+                ));
             }
             if seen.contains(&g.label()) {
                 return Some(format!(
@@ -143,6 +165,7 @@ impl Serialize for Clients {
                 count: self.redis_rs,
                 name: None,
                 settings: serde_json::Map::new(),
+                region: None,
             });
         }
         all.extend(self.groups.iter().cloned());
@@ -174,8 +197,24 @@ impl<'de> Deserialize<'de> for Clients {
                 let mut out = Clients::default();
                 let mut rs = false;
                 // Bounded by the document.
-                while let Some(g) = seq.next_element::<ClientGroup>()? {
-                    if g.library == REDIS_RS {
+                while let Some(mut g) = seq.next_element::<ClientGroup>()? {
+                    if g.library == REDIS_RS && g.region.is_some() {
+                        if !g.settings.is_empty() {
+                            return Err(de::Error::custom(
+                                "a redis-rs worker takes no `settings:`: its settings are the workload's own fields (timeout_ms, app_retries)",
+                            ));
+                        }
+                        if g.name.is_none() {
+                            g.name =
+                                Some(format!("{REDIS_RS}@{}", g.region.as_deref().unwrap_or("")));
+                        }
+                        out.groups.push(g);
+                    } else if g.region.is_some() {
+                        return Err(de::Error::custom(format!(
+                            "{}: only redis-rs runs as a worker on a region's host (`region:`); the other libraries' adapters run beside the controller",
+                            g.library
+                        )));
+                    } else if g.library == REDIS_RS {
                         if rs {
                             return Err(de::Error::custom(
                                 "redis-rs is listed twice (it is one group: the workload's own settings apply to it)",

@@ -22,6 +22,9 @@ pub struct Place {
     /// The announced addresses of the nodes in its region: the near copies
     /// for `replica_reads: local`.
     pub near: Vec<SocketAddr>,
+    /// The workers the runtime runs on each region's host, by region (the
+    /// swarm runtime), for the client groups with a `region:`.
+    pub workers: Vec<(String, Arc<dyn crate::workload::adapter::Remote>)>,
 }
 
 impl Place {

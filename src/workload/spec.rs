@@ -702,7 +702,7 @@ impl WorkloadSpec {
         if let Some(g) = c
             .groups
             .iter()
-            .find(|g| !shipped.contains(&g.library.as_str()))
+            .find(|g| !g.is_worker() && !shipped.contains(&g.library.as_str()))
         {
             return Some((
                 vec!["clients"],

@@ -322,6 +322,43 @@ impl Backend for SwarmRuntime {
     fn redis_cli_target(&self, _node: &DeployedNode) -> (String, u16) {
         ("127.0.0.1".into(), DATA_PORT)
     }
+
+    /// A worker container on the first engine of the region, at the
+    /// region's clients address on the overlay; its image (the node image
+    /// plus this binary) built on that engine first.
+    fn worker<'a>(
+        &'a self,
+        d: &'a Deployment,
+        region: &'a str,
+    ) -> BoxFuture<'a, Result<std::sync::Arc<dyn crate::workload::adapter::Remote>, RuntimeError>>
+    {
+        async move {
+            let name = (self.regions.iter())
+                .find(|(_, r)| r.as_deref() == Some(region))
+                .map(|(e, _)| e.clone())
+                .ok_or_else(|| {
+                    RuntimeError::BadInput(format!(
+                        "clients: a worker in region `{region}`: no swarm node carries that region"
+                    ))
+                })?;
+            let e = self.engine(&name)?;
+            let ip = d.client_addr(region).ok_or_else(|| {
+                RuntimeError::BadInput(format!(
+                    "clients: a worker in region `{region}`: not a region of {} (or past the first {MAX_CLIENT_REGIONS})",
+                    d.name
+                ))
+            })?;
+            let base = d.image.split(", ").next().unwrap_or_default().to_string();
+            let server = (d.topology.nodes.first())
+                .map(|n| n.server.clone())
+                .unwrap_or_default();
+            crate::runtime::image::ensure(&e.docker, &base, &server).await?;
+            let image = crate::runtime::image::ensure_worker(&e.docker, &base).await?;
+            let w = super::worker::SwarmWorker::new(d, region, e, image, ip);
+            Ok(std::sync::Arc::new(w) as std::sync::Arc<dyn crate::workload::adapter::Remote>)
+        }
+        .boxed()
+    }
 }
 
 impl SwarmRuntime {

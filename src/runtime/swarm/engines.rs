@@ -139,6 +139,8 @@ pub struct Engine {
     pub name: String,
     /// Its API.
     pub docker: Docker,
+    /// Where its API answers.
+    pub endpoint: Endpoint,
     /// Where its published ports answer.
     pub address: IpAddr,
     /// Its swarm node id (from the engine's own `info`).
@@ -158,6 +160,19 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// A client of the engine at `endpoint` (each tokio runtime needs its own:
+/// a client's pooled connections live on the runtime that made them).
+pub fn client(endpoint: &Endpoint) -> Result<Docker, bollard::errors::Error> {
+    match endpoint {
+        Endpoint::Unix(p) => {
+            Docker::connect_with_unix(&p.to_string_lossy(), 120, bollard::API_DEFAULT_VERSION)
+        }
+        Endpoint::Tcp(h) => {
+            Docker::connect_with_http(&format!("tcp://{h}"), 120, bollard::API_DEFAULT_VERSION)
+        }
+    }
+}
+
 /// Connect to one engine and ask it who it is in the swarm; an engine that
 /// does not answer, or is in no swarm, is named.
 pub async fn connect(name: &str, spec: &EngineSpec) -> Result<Engine, RuntimeError> {
@@ -166,15 +181,7 @@ pub async fn connect(name: &str, spec: &EngineSpec) -> Result<Engine, RuntimeErr
     };
     let endpoint = parse_endpoint(&spec.endpoint).map_err(RuntimeError::BadInput)?;
     let local = matches!(endpoint, Endpoint::Unix(_));
-    let docker = match endpoint {
-        Endpoint::Unix(p) => {
-            Docker::connect_with_unix(&p.to_string_lossy(), 120, bollard::API_DEFAULT_VERSION)
-        }
-        Endpoint::Tcp(h) => {
-            Docker::connect_with_http(&format!("tcp://{h}"), 120, bollard::API_DEFAULT_VERSION)
-        }
-    }
-    .map_err(|e| silent(e.to_string()))?;
+    let docker = client(&endpoint).map_err(|e| silent(e.to_string()))?;
     let info = tokio::time::timeout(ANSWER_TIMEOUT, docker.info())
         .await
         .map_err(|_| {
@@ -190,6 +197,7 @@ pub async fn connect(name: &str, spec: &EngineSpec) -> Result<Engine, RuntimeErr
     })?;
     Ok(Engine {
         name: name.to_string(),
+        endpoint,
         docker,
         address: spec.address,
         node_id,

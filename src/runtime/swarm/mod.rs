@@ -29,5 +29,6 @@ pub mod engine;
 pub mod engines;
 pub mod listing;
 pub mod up;
+pub mod worker;
 
 pub use engine::SwarmRuntime;

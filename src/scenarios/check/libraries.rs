@@ -46,6 +46,7 @@ impl Checker for Libraries {
                     mode: ClientMode::App,
                     problem: None,
                     stderr_tail: String::new(),
+                    clock: None,
                 },
             ));
         }
@@ -61,6 +62,7 @@ impl Checker for Libraries {
                     mode: ClientMode::Adapter,
                     problem: a.problem.clone(),
                     stderr_tail: a.stderr_tail.clone(),
+                    clock: a.clock.clone(),
                 },
             ));
         }
@@ -79,6 +81,8 @@ struct Group {
     mode: ClientMode,
     problem: Option<String>,
     stderr_tail: String,
+    /// A worker's clock against the run's.
+    clock: Option<crate::workload::adapter::clock::WorkerClock>,
 }
 
 impl Group {
@@ -144,18 +148,32 @@ fn library(run: &Run, g: Group) -> ClientLibrary {
         .stale()
         .map(|st| stale_side(run.history, &st.stale, |o| g.has(o.mode, o.client)))
         .filter(|s| s.reads > 0);
+    let downtime_ms = all.max_ms;
+    let write_downtime_ms = writes.max_ms;
+    let longest_wait_ms = (all.shards.per_shard.values())
+        .chain(all.groups.per_shard.values())
+        .map(|d| d.longest_gap_ms)
+        .fold(0.0, f64::max);
+    if g.problem.is_none()
+        && let Some(c) = &g.clock
+    {
+        clock_doubts(
+            c,
+            &summary,
+            [downtime_ms, longest_wait_ms],
+            write_downtime_ms,
+            &mut unknown,
+        );
+    }
     ClientLibrary {
         name: g.name,
         library: g.library,
         version: g.version,
         settings: g.settings,
         clients: n,
-        downtime_ms: all.max_ms,
-        write_downtime_ms: writes.max_ms,
-        longest_wait_ms: (all.shards.per_shard.values())
-            .chain(all.groups.per_shard.values())
-            .map(|d| d.longest_gap_ms)
-            .fold(0.0, f64::max),
+        downtime_ms,
+        write_downtime_ms,
+        longest_wait_ms,
         downtime_by_shard_ms: (all.shards.per_shard.iter())
             .map(|(s, d)| (s.clone(), d.ms))
             .collect(),
@@ -170,6 +188,45 @@ fn library(run: &Run, g: Group) -> ClientLibrary {
         unknown,
         problem: g.problem,
         stderr_tail: g.stderr_tail,
+        worker: g.clock,
+    }
+}
+
+/// A worker's times are on the run's clock only within its clock's
+/// uncertainty: a figure smaller than that uncertainty claims more than was
+/// measured, and is unknown (its phase's latency, a downtime); a figure of
+/// 0 (no failed op) needs no clock.
+fn clock_doubts(
+    c: &crate::workload::adapter::clock::WorkerClock,
+    summary: &crate::report::ClientSummary,
+    downtimes: [f64; 2],
+    write_downtime_ms: f64,
+    unknown: &mut BTreeMap<String, String>,
+) {
+    let Some(u_ns) = c.uncertainty_ns else {
+        return;
+    };
+    let u = u_ns as f64 / 1e6;
+    let why = |what: &str, v: f64| {
+        format!(
+            "{what} {v:.3} ms is within the uncertainty of the worker's clock on {} (±{u:.3} ms)",
+            c.host
+        )
+    };
+    if let Some(&d) = downtimes.iter().find(|&&d| d > 0.0 && d < u) {
+        unknown
+            .entry("downtime".into())
+            .or_insert_with(|| why("the downtime", d));
+    }
+    if write_downtime_ms > 0.0 && write_downtime_ms < u {
+        (unknown.entry("writes".into()))
+            .or_insert_with(|| why("the write downtime", write_downtime_ms));
+    }
+    for (phase, l) in &summary.latency_ms {
+        if l.count > 0 && l.p99 < u {
+            (unknown.entry(format!("latency {phase}")))
+                .or_insert_with(|| why("the p99 latency", l.p99));
+        }
     }
 }
 

@@ -107,6 +107,7 @@ impl ClientSide {
                 netns: ns.map(Arc::new),
                 source,
                 near,
+                workers: Vec::new(),
             };
             by_region.push((r.clone(), place));
         }
@@ -338,6 +339,25 @@ impl Setup {
         )
         .await?;
         let mut clients = clients;
+        // The client groups that run as workers on their regions' hosts.
+        let mut worker_regions = Vec::new();
+        for g in &scenario.workload.clients.groups {
+            if let Some(region) = &g.region {
+                let w = rt.worker(d, region).await?;
+                if clients.places.is_empty() {
+                    clients.places.push(Place::unplaced(clients.netns.clone()));
+                }
+                clients.places[0].workers.push((region.clone(), w));
+                worker_regions.push(region.as_str());
+            }
+        }
+        if !worker_regions.is_empty() {
+            clients.path = format!(
+                "{}, redis-rs workers on the hosts of {}",
+                clients.path,
+                worker_regions.join(", ")
+            );
+        }
         if let Sharding::Primary {
             sentinel: Some(master),
             ..

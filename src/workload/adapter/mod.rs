@@ -14,7 +14,9 @@
 //! the binary and run with the interpreter of the virtualenv
 //! `./bootstrap.sh` makes ([`python_env`]).
 
+pub mod clock;
 pub mod protocol;
+pub mod worker;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -63,6 +65,31 @@ pub struct Adapter {
     pub args: Vec<OsString>,
     /// Its environment, beside the tool's own.
     pub env: Vec<(OsString, OsString)>,
+    /// Set: it runs elsewhere (a worker on another engine), started by the
+    /// runtime, instead of `program` here.
+    pub remote: Option<Arc<dyn Remote>>,
+}
+
+/// An adapter the runtime starts on another host: a worker container
+/// whose stdin, stdout and stderr the host gets through the engine's API.
+pub trait Remote: Send + Sync + std::fmt::Debug {
+    /// Where it runs (the engine), for the report and errors.
+    fn host(&self) -> String;
+    /// The worker's true clock offset where it is known (an engine sharing
+    /// this machine's clock), for checking the estimate.
+    fn truth_ns(&self, epoch_monotonic_ns: u64) -> Option<i64>;
+    /// Start it.
+    fn start(&self) -> Result<Spawned, String>;
+}
+
+/// A started adapter's streams, and how to end it.
+pub struct Spawned {
+    pub stdin: Box<dyn Write + Send>,
+    pub stdout: Box<dyn Read + Send>,
+    pub stderr: Box<dyn Read + Send>,
+    /// Let it exit by itself for up to the duration, then end it (killed,
+    /// removed); how it ended, when that is known. Called again: no-op.
+    pub end: Box<dyn FnMut(Duration) -> Option<String> + Send>,
 }
 
 /// Why an adapter could not be set up: the environment, before anything runs.
@@ -127,6 +154,7 @@ impl Adapter {
             program: python,
             args: vec!["-u".into(), script.into_os_string()],
             env: Vec::new(),
+            remote: None,
         })
     }
 
@@ -149,6 +177,7 @@ impl Adapter {
             program: node,
             args: vec![script.into_os_string()],
             env: vec![("NODE_PATH".into(), modules.into_os_string())],
+            remote: None,
         })
     }
 }
@@ -213,6 +242,9 @@ pub struct GroupRun {
     pub problem: Option<String>,
     /// The last lines the adapter wrote to stderr.
     pub stderr_tail: String,
+    /// Its clock against the run's (`hello.clock: own`): results are
+    /// already mapped to the run's clock.
+    pub clock: Option<clock::WorkerClock>,
 }
 
 impl GroupRun {
@@ -271,9 +303,64 @@ impl Drop for Reaper {
     }
 }
 
+/// Ends a started adapter (its `Spawned::end`), at the latest when dropped.
+struct Ender(Box<dyn FnMut(Duration) -> Option<String> + Send>);
+
+impl Ender {
+    fn finish(&mut self, grace: Duration) -> Option<String> {
+        (self.0)(grace)
+    }
+}
+
+impl Drop for Ender {
+    fn drop(&mut self) {
+        (self.0)(Duration::ZERO);
+    }
+}
+
 enum Event {
-    Line(usize, String),
+    /// A line of its stdout: its number, its text, when it was read (run ns).
+    Line(usize, String, u64),
     Eof,
+}
+
+/// How long one clock exchange may take before the estimate is given up.
+const CLOCK_ANSWER: Duration = Duration::from_secs(2);
+
+/// [`clock::EXCHANGES`] clock exchanges, one after the other; the best
+/// estimate, or why there is none. Only clock answers are expected meanwhile.
+fn exchange_clocks(
+    stdin: &mut dyn Write,
+    rx: &mpsc::Receiver<Event>,
+    clock: &Clock,
+) -> Result<clock::Estimate, String> {
+    let mut xs = Vec::new();
+    for id in 0..clock::EXCHANGES {
+        let t1 = clock.now_ns();
+        writeln!(stdin, "{}", protocol::clock_line(id))
+            .and_then(|_| stdin.flush())
+            .map_err(|e| format!("could not be sent a clock line: {e}"))?;
+        match rx.recv_timeout(CLOCK_ANSWER) {
+            Ok(Event::Line(n, l, t4)) => match protocol::parse(&l) {
+                Ok(FromAdapter::Clock { id: got, now_ns }) if got == id => {
+                    xs.push(clock::Exchange {
+                        t1_ns: t1,
+                        worker_ns: now_ns,
+                        t4_ns: t4,
+                    });
+                }
+                Ok(other) => {
+                    return Err(format!(
+                        "stdout line {n}: expected the answer to clock line {id}, got {other:?}"
+                    ));
+                }
+                Err(e) => return Err(format!("stdout line {n}: {e}: {}", clip(&l))),
+            },
+            Ok(Event::Eof) => return Err("exited during a clock exchange".into()),
+            Err(_) => return Err(format!("no answer to a clock line within {CLOCK_ANSWER:?}")),
+        }
+    }
+    clock::Estimate::best(&xs).ok_or_else(|| "no clock exchange completed".into())
 }
 
 /// How much of an adapter's stderr is kept (its end).
@@ -314,34 +401,59 @@ pub fn run_with(
         what: what.to_string(),
         source,
     };
-    let mut cmd = Command::new(&adapter.program);
-    cmd.args(&adapter.args)
-        .envs(adapter.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| io(&format!("start {}", adapter.program.display()), e))?;
-    let mut stdin = child.stdin.take().expect("piped");
-    let stdout = child.stdout.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
-    let mut reaper = Reaper {
-        child,
-        status: None,
+    let spawned = match &adapter.remote {
+        Some(remote) => remote.start().map_err(|e| AdapterError::Io {
+            library: adapter.library.clone(),
+            what: format!("start its worker on {}", remote.host()),
+            source: std::io::Error::other(e),
+        })?,
+        None => {
+            let mut cmd = Command::new(&adapter.program);
+            cmd.args(&adapter.args)
+                .envs(adapter.env.iter().map(|(k, v)| (k, v)))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .process_group(0);
+            let mut child = cmd
+                .spawn()
+                .map_err(|e| io(&format!("start {}", adapter.program.display()), e))?;
+            let stdin = child.stdin.take().expect("piped");
+            let stdout = child.stdout.take().expect("piped");
+            let stderr = child.stderr.take().expect("piped");
+            let mut reaper = Reaper {
+                child,
+                status: None,
+            };
+            Spawned {
+                stdin: Box::new(stdin),
+                stdout: Box::new(stdout),
+                stderr: Box::new(stderr),
+                end: Box::new(move |grace| reaper.finish(grace).map(|s| s.to_string())),
+            }
+        }
     };
+    let Spawned {
+        mut stdin,
+        stdout,
+        mut stderr,
+        end,
+    } = spawned;
+    let mut reaper = Ender(end);
+    let own_clock = hello.clock.as_deref() == Some(protocol::OWN_CLOCK);
     let mut out = GroupRun {
         library: adapter.library.clone(),
         ..GroupRun::default()
     };
 
     let (tx, rx) = mpsc::channel::<Event>();
+    let clock_r = *clock;
     let reader = std::thread::spawn(move || {
         for (i, line) in BufReader::new(stdout).lines().enumerate() {
             match line {
                 Ok(l) => {
-                    if tx.send(Event::Line(i + 1, l)).is_err() {
+                    // When it was read: a clock answer's t4.
+                    if tx.send(Event::Line(i + 1, l, clock_r.now_ns())).is_err() {
                         return;
                     }
                 }
@@ -375,7 +487,7 @@ pub fn run_with(
     // Ready, or why not.
     if out.problem.is_none() {
         match rx.recv_timeout(limits.ready) {
-            Ok(Event::Line(n, l)) => match protocol::parse(&l) {
+            Ok(Event::Line(n, l, _)) => match protocol::parse(&l) {
                 Ok(FromAdapter::Ready(r)) => out.ready = Some(r),
                 Ok(FromAdapter::Error(m)) => out.fault(format!("could not start: {m}")),
                 Ok(other) => out.fault(format!("stdout line {n}: expected `ready`, got {other:?}")),
@@ -385,6 +497,15 @@ pub fn run_with(
             Err(_) => out.fault(format!("not ready within {:?}", limits.ready)),
         }
     }
+    // Its clock against the run's, before the first op.
+    let mut start = None;
+    if own_clock && out.problem.is_none() {
+        match exchange_clocks(&mut stdin, &rx, clock) {
+            Ok(e) => start = Some(e),
+            Err(why) => out.fault(format!("its clock could not be estimated: {why}")),
+        }
+    }
+    let sync0 = start.map(|start| clock::ClockSync { start, end: None });
     match (&out.ready, &out.problem) {
         (Some(r), None) => on_ready(Ok(r)),
         (_, p) => on_ready(Err(p.as_deref().unwrap_or("not ready"))),
@@ -401,9 +522,9 @@ pub fn run_with(
         let lead = limits.lead;
         let clock2 = *clock;
         let (sent2, fed2) = (sent.clone(), fed.clone());
-        let writer = std::thread::spawn(move || -> Result<(), std::io::Error> {
+        let writer = std::thread::spawn(move || -> Result<_, std::io::Error> {
             let mut w = std::io::BufWriter::new(stdin);
-            for op in ops {
+            for mut op in ops {
                 if let Some(at) = clock2.instant(op.due_ns).checked_sub(lead) {
                     let now = Instant::now();
                     if at > now {
@@ -412,19 +533,53 @@ pub fn run_with(
                     }
                 }
                 lock(&sent2).insert(op.id, op.due_ns);
+                if let Some(sync) = &sync0 {
+                    // Due on the worker's clock.
+                    op.due_ns = sync.to_worker(op.due_ns);
+                }
                 writeln!(w, "{}", protocol::op_line(&op))?;
                 // Out now: the iterator may wait before it yields the next
                 // one, and a line held in the buffer would reach the
                 // adapter after its due time.
                 w.flush()?;
             }
+            *lock(&fed2) = Some(Instant::now());
+            if own_clock {
+                // The host estimates the clock again after the last result,
+                // then ends the feed itself.
+                return Ok(Some(w));
+            }
             writeln!(w, "{}", protocol::end_line())?;
             w.flush()?;
-            *lock(&fed2) = Some(Instant::now());
-            Ok(())
+            Ok(None)
         });
+        let mut writer = Some(writer);
+        let mut end_estimate = None;
         let mut done = false;
         while out.problem.is_none() && !done {
+            if own_clock && writer.as_ref().is_some_and(|w| w.is_finished()) {
+                let all_in = lock(&sent).len() == out.results.len();
+                if all_in {
+                    match writer.take().map(std::thread::JoinHandle::join) {
+                        Some(Ok(Ok(Some(mut w)))) => {
+                            match exchange_clocks(&mut w, &rx, clock) {
+                                Ok(e) => end_estimate = Some(e),
+                                Err(why) => out.fault(format!(
+                                    "its clock could not be estimated after its last op: {why}"
+                                )),
+                            }
+                            let ended =
+                                writeln!(w, "{}", protocol::end_line()).and_then(|_| w.flush());
+                            if let Err(e) = ended {
+                                out.fault(format!("could not be sent the end: {e}"));
+                            }
+                        }
+                        Some(Ok(Err(e))) => out.fault(format!("could not be sent its ops: {e}")),
+                        _ => out.fault("its feed thread failed".into()),
+                    }
+                    continue;
+                }
+            }
             // Hung: every op fed and `drain` gone by since, or an op still
             // unanswered `drain` after it was due (or after the adapter was
             // ready, for ops overdue by then).
@@ -458,7 +613,7 @@ pub fn run_with(
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     out.fault("its stdout reader stopped".into());
                 }
-                Ok(Event::Line(n, l)) => match protocol::parse(&l) {
+                Ok(Event::Line(n, l, _)) => match protocol::parse(&l) {
                     Ok(FromAdapter::Result(r)) => {
                         if !lock(&sent).contains_key(&r.id) {
                             out.fault(format!(
@@ -488,7 +643,7 @@ pub fn run_with(
                     let total = lock(&sent).len();
                     out.fault(format!(
                         "exited ({}) with {} of {total} ops without a result",
-                        status.map_or("status unknown".to_string(), |s| s.to_string()),
+                        status.unwrap_or_else(|| "status unknown".to_string()),
                         total - out.results.len(),
                     ));
                 }
@@ -505,13 +660,46 @@ pub fn run_with(
             // The writer may be asleep until a due time: kill the adapter
             // first, so that its next write fails at once.
             drop(reaper);
-            let _ = writer.join();
+            if let Some(w) = writer {
+                let _ = w.join();
+            }
             let _ = reader.join();
             out.stderr_tail = tail(errs.join().unwrap_or_default());
             return Ok(out);
         }
-        if let Ok(Err(e)) = writer.join() {
+        if let Some(Ok(Err(e))) = writer.map(std::thread::JoinHandle::join) {
             out.fault(format!("could not be sent its ops: {e}"));
+        }
+        // Its times on the run's clock, and what the estimate is worth.
+        if let Some(start) = sync0.map(|s| s.start) {
+            let sync = clock::ClockSync {
+                start,
+                end: end_estimate,
+            };
+            // Within the estimate's uncertainty a time cannot be placed
+            // better: an op mapped to before its due time by less than that
+            // was sent when it was due (the worker waits for it).
+            let slack = sync.uncertainty_ns().unwrap_or(0);
+            let due = lock(&sent);
+            for r in out.results.values_mut() {
+                r.sent_ns = sync.to_run(r.sent_ns);
+                if let Some(&d) = due.get(&r.id)
+                    && r.sent_ns < d
+                    && d - r.sent_ns <= slack
+                {
+                    r.sent_ns = d;
+                }
+                r.end_ns = sync.to_run(r.end_ns).max(r.sent_ns);
+            }
+            drop(due);
+            let host = (adapter.remote.as_ref()).map_or_else(|| "this host".into(), |r| r.host());
+            let truth =
+                (adapter.remote.as_ref()).and_then(|r| r.truth_ns(hello.epoch_monotonic_ns));
+            let wc = clock::WorkerClock::new(host, sync, truth);
+            if let Some(p) = wc.problem() {
+                out.fault(p);
+            }
+            out.clock = Some(wc);
         }
     }
     drop(reaper);

@@ -55,7 +55,18 @@ pub struct Hello {
     /// Below the host's hang bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline_ms: Option<u64>,
+    /// `own`: the adapter runs on another host, whose CLOCK_MONOTONIC is not
+    /// the tool's. It then ignores `epoch_monotonic_ns`, reads every time
+    /// (`due_ns` in, `sent_ns`/`end_ns` out) on a clock of its own, and
+    /// answers each [`clock_line`] at once with that clock's reading: the
+    /// tool estimates the offset from the round trips (as NTP does), before
+    /// the first op and after the last result, and maps the times both ways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<String>,
 }
+
+/// `hello.clock` of an adapter that keeps a clock of its own.
+pub const OWN_CLOCK: &str = "own";
 
 /// The adapter's first line.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -153,6 +164,11 @@ pub enum FromAdapter {
     Error(String),
     Result(ResultLine),
     Done,
+    /// The answer to a clock line: the adapter's clock when it read it.
+    Clock {
+        id: u32,
+        now_ns: u64,
+    },
 }
 
 #[derive(Deserialize)]
@@ -162,6 +178,7 @@ enum Tagged {
     Error { message: String },
     Result(ResultLine),
     Done,
+    Clock { id: u32, now_ns: u64 },
 }
 
 /// One line of the adapter's stdout, checked: valid JSON of a known type,
@@ -173,6 +190,7 @@ pub fn parse(line: &str) -> Result<FromAdapter, String> {
         Tagged::Ready(r) => FromAdapter::Ready(r),
         Tagged::Error { message } => FromAdapter::Error(message),
         Tagged::Done => FromAdapter::Done,
+        Tagged::Clock { id, now_ns } => FromAdapter::Clock { id, now_ns },
         Tagged::Result(r) => {
             if r.end_ns < r.sent_ns {
                 return Err(format!(
@@ -193,6 +211,12 @@ pub fn hello_line(h: &Hello) -> String {
 
 pub fn op_line(o: &OpLine) -> String {
     tagged("op", o)
+}
+
+/// A clock exchange's question (`hello.clock: own`); the adapter answers
+/// `{"type":"clock","id":ID,"now_ns":NOW}` at once.
+pub fn clock_line(id: u32) -> String {
+    format!("{{\"type\":\"clock\",\"id\":{id}}}")
 }
 
 pub fn end_line() -> String {
