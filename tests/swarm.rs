@@ -227,10 +227,7 @@ fn a_cluster_over_three_engines_of_a_swarm() {
 
     // The region partition with the workers' clocks 2.5 s behind this
     // machine's: the estimates must find that (the truth moves with it).
-    env.set_vars(&[(
-        "REDIS_DRILL_WORKER_CLOCK_SKEW_NS",
-        "-2500000000",
-    )]);
+    env.set_vars(&[("REDIS_DRILL_WORKER_CLOCK_SKEW_NS", "-2500000000")]);
 
     // A region cut off through the engines: the drill's expectation (the
     // cut-off primary's acknowledged writes lost) met, a failover measured,
@@ -278,6 +275,25 @@ fn a_cluster_over_three_engines_of_a_swarm() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("region `mars` has no swarm node"), "{err}");
     assert_engines_clean(&sockets, "a refused up");
+
+    // An image no engine has and the tool cannot build: refused before any
+    // service, naming the engine and the node; no engine asked a registry.
+    let bad = env.files.path().join("badimg.yaml");
+    std::fs::write(
+        &bad,
+        "name: badimg\nkind: cluster\nimage: nosuch/redis:1\nregions: [{name: eu-west}, {name: us-east}, {name: ap-south}]\ncluster: {shards: 3, replicas: 1}\n",
+    )
+    .unwrap();
+    let out = env.run(&["up", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("swarm engine `lab-")
+            && err.contains("(node s")
+            && err.contains("nothing is ever pulled"),
+        "{err}"
+    );
+    assert_engines_clean(&sockets, "an image that cannot be placed");
 
     // The lab down: no namespace, bridge, engine process or folder left.
     drop(_lab);

@@ -127,11 +127,35 @@ pub enum ClusterError {
 
 fn pending_text(pending: &[String]) -> String {
     if pending.is_empty() {
-        "nothing recorded (the wait ended during the first poll)".to_string()
-    } else {
-        pending.join("; ")
+        return "nothing recorded (the wait ended during the first poll)".to_string();
     }
+    // A 60-node cluster that does not converge has 60 lines of 59 peers:
+    // the first few, each clipped, and how many more.
+    let mut shown: Vec<String> = (pending.iter().take(PENDING_SHOWN))
+        .map(|p| clip(p, PENDING_CLIP))
+        .collect();
+    if pending.len() > PENDING_SHOWN {
+        shown.push(format!("… and {} more", pending.len() - PENDING_SHOWN));
+    }
+    shown.join("; ")
 }
+
+/// Pending entries a timeout's message shows, and how long each may be.
+const PENDING_SHOWN: usize = 8;
+const PENDING_CLIP: usize = 400;
+
+fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let rest = s[end..].split(", ").count();
+    format!("{}… ({rest} more)", &s[..end])
+}
+
 
 impl ClusterError {
     /// Whether this error is a cancellation (callers usually stay quiet about it).
@@ -184,4 +208,24 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod pending_tests {
+    #[test]
+    fn a_long_pending_list_is_cut_to_what_a_reader_can_take() {
+        let one: Vec<String> = (0..59).map(|i| format!("s{i}n1")).collect();
+        let line = format!("s0n1: does not know {}", one.join(", "));
+        let pending: Vec<String> = (0..60).map(|_| line.clone()).collect();
+        let text = super::pending_text(&pending);
+        assert!(text.ends_with("… and 52 more"), "{text}");
+        assert!(text.len() < 8 * 420 + 20, "{}", text.len());
+        assert!(text.contains("more)"), "each line clipped: {text}");
+        // A short list is kept whole.
+        let short = vec![
+            "s1n1: does not know s2n1".to_string(),
+            "s2n1: fail 10.0.0.1".to_string(),
+        ];
+        assert_eq!(super::pending_text(&short), short.join("; "));
+    }
 }

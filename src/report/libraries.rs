@@ -28,29 +28,22 @@ const DOUBT: &str = "(unknown)";
 /// The column head: the group's name, its library's version.
 fn head(l: &ClientLibrary) -> String {
     let v = l.version.as_deref().unwrap_or("version unknown");
-    if l.name == l.library {
+    if l.name == l.library || l.name.starts_with(&format!("{}@", l.library)) {
         format!("{} {v}", l.name)
     } else {
         format!("{} ({} {v})", l.name, l.library)
     }
 }
 
-/// A worker's clock offset at the start (and its change by the end), with
-/// its uncertainty: `+2903628.804 ms ±0.439 ms (−0.105 ms by the end)`.
+/// A worker's clock offset at the start, with its uncertainty:
+/// `+2903.628804 s ±0.44 ms`.
 fn clock_cell(w: &crate::workload::adapter::clock::WorkerClock) -> String {
-    let start = w.sync.start.offset_ns as f64 / 1e6;
+    let start = w.sync.start.offset_ns as f64 / 1e9;
     let u = match w.uncertainty_ns {
-        Some(u) => format!("±{:.3} ms", u as f64 / 1e6),
+        Some(u) => format!("±{:.2} ms", u as f64 / 1e6),
         None => "± unknown".into(),
     };
-    let drift = match w.sync.end {
-        Some(e) => format!(
-            " ({:+.3} ms by the end)",
-            (e.offset_ns - w.sync.start.offset_ns) as f64 / 1e6
-        ),
-        None => String::new(),
-    };
-    format!("{start:+.3} ms {u}{drift}")
+    format!("{start:+.6} s {u}")
 }
 
 /// Each phase's p99 latency (ok ops) of a library, or `unknown`.
@@ -98,6 +91,17 @@ pub(super) fn section(r: &Report) -> Section {
         });
         row("clock offset (± uncertainty)", &|l| match &l.worker {
             Some(w) => clock_cell(w),
+            None => EMPTY.into(),
+        });
+        row("its change over the run", &|l| match l
+            .worker
+            .as_ref()
+            .and_then(|w| w.sync.end.map(|e| (w, e)))
+        {
+            Some((w, e)) => format!(
+                "{:+.3} ms",
+                (e.offset_ns - w.sync.start.offset_ns) as f64 / 1e6
+            ),
             None => EMPTY.into(),
         });
         if libs

@@ -490,6 +490,27 @@ pub async fn present(docker: &Docker, image: &str) -> Result<bool, RuntimeError>
     }
 }
 
+/// Make `image` available without any registry: use it if present, build it
+/// if it is the image of a node's `server` ([`for_server`]); anything else
+/// must already be on the engine (the swarm runtime: no engine may reach
+/// for a registry).
+pub async fn ensure_local(
+    docker: &Docker,
+    image: &str,
+    server: &crate::topology::Server,
+) -> Result<(), RuntimeError> {
+    if present(docker, image).await? {
+        return Ok(());
+    }
+    if image == for_server(server) {
+        return ensure(docker, image, server).await;
+    }
+    Err(RuntimeError::Image {
+        image: image.into(),
+        reason: "not on this engine, and nothing is ever pulled here: load it onto every engine first (docker save IMAGE | docker -H ENGINE load)".into(),
+    })
+}
+
 /// Make `image` available: use it if present; build it if it is the image
 /// of a node's `server` ([`for_server`]); otherwise try to pull it, and say
 /// clearly when that is impossible.

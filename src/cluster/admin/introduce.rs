@@ -42,9 +42,14 @@ impl Introduce {
         )
         .await?;
         let step = format!("{what}: wait until every node knows {}", self.who);
-        wait_all_known(bound, conns, ids, self.interval, &step).await
+        wait_all_known(bound, conns, members, ids, self.interval, &step).await
     }
 }
+
+/// How long after a MEET the pairs that are still strangers are introduced
+/// again: past Redis's handshake timeout (the node timeout, at least 1 s) for
+/// the drills' usual node timeouts, so the failed handshake is gone.
+const REMEET_AFTER: Duration = Duration::from_secs(6);
 
 /// `CLUSTER MEET` for every (from, to) pair of member indexes, concurrently.
 pub(super) async fn meet(
@@ -81,10 +86,22 @@ pub(super) async fn meet(
 pub(super) async fn wait_all_known(
     bound: &TimeBox<'_>,
     conns: &mut [NodeConn],
+    members: &[Member],
     ids: &[String],
     interval: Duration,
     step: &str,
 ) -> Result<(), ClusterError> {
+    // Redis sends a MEET once and drops a handshake that has not completed
+    // within the node timeout, without trying again: a MEET that went out
+    // before the network could carry it (an overlay still programming its
+    // peers) is lost for good. The pairs still strangers this long after the
+    // last MEET are introduced again.
+    let mut last_meet = std::time::Instant::now();
+    let index: HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
     let conn_names: Vec<String> = conns.iter().map(|c| c.name.clone()).collect();
     let names: HashMap<&str, &str> = ids
         .iter()
@@ -101,7 +118,8 @@ pub(super) async fn wait_all_known(
             .await
             .map_err(|e| e.with_pending(pending.clone()))?;
         pending.clear();
-        for (name, view) in conn_names.iter().zip(views) {
+        let mut strangers: Vec<(usize, usize)> = Vec::new();
+        for (i, (name, view)) in conn_names.iter().zip(views).enumerate() {
             let lines = view?;
             let mut issues = Vec::new();
             let known: BTreeSet<&str> = lines
@@ -109,6 +127,7 @@ pub(super) async fn wait_all_known(
                 .filter(|l| l.flags.unsettled().is_empty())
                 .map(|l| l.id.as_str())
                 .collect();
+            strangers.extend(wanted.difference(&known).map(|id| (i, index[id])));
             let missing: Vec<&str> = wanted.difference(&known).map(|id| names[id]).collect();
             if !missing.is_empty() {
                 issues.push(format!("does not know {}", missing.join(", ")));
@@ -126,6 +145,24 @@ pub(super) async fn wait_all_known(
         }
         if pending.is_empty() {
             return Ok(());
+        }
+        if last_meet.elapsed() >= REMEET_AFTER
+            && !strangers.is_empty()
+            && members.len() == conns.len()
+        {
+            tracing::info!(
+                pairs = strangers.len(),
+                "introducing the nodes that still do not know each other again"
+            );
+            meet(
+                bound,
+                conns,
+                members,
+                &strangers,
+                &format!("{step}: send CLUSTER MEET again"),
+            )
+            .await?;
+            last_meet = std::time::Instant::now();
         }
         bound.pause(interval, step, &pending).await?;
     }

@@ -352,7 +352,7 @@ impl Backend for SwarmRuntime {
             let server = (d.topology.nodes.first())
                 .map(|n| n.server.clone())
                 .unwrap_or_default();
-            crate::runtime::image::ensure(&e.docker, &base, &server).await?;
+            crate::runtime::image::ensure_local(&e.docker, &base, &server).await?;
             let image = crate::runtime::image::ensure_worker(&e.docker, &base).await?;
             let w = super::worker::SwarmWorker::new(d, region, e, image, ip);
             Ok(std::sync::Arc::new(w) as std::sync::Arc<dyn crate::workload::adapter::Remote>)
@@ -405,7 +405,7 @@ impl SwarmRuntime {
                 .first()
                 .map(|n| n.server.clone())
                 .unwrap_or_default();
-            crate::runtime::image::ensure(docker, &image, &server).await?;
+            crate::runtime::image::ensure_local(docker, &image, &server).await?;
             let mut lbls = common_labels(d);
             lbls.insert(labels::ROLE.into(), "clients".into());
             if let Some(r) = region {

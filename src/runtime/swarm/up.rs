@@ -104,10 +104,13 @@ impl SwarmRuntime {
         }
         futures::future::try_join_all(wanted.iter().map(|((e, img), n)| async move {
             let engine = self.engine(e)?;
-            image::ensure(&engine.docker, img, &n.server)
+            image::ensure_local(&engine.docker, img, &n.server)
                 .await
                 .map_err(|err| {
-                    RuntimeError::Environment(format!("swarm engine `{e}`: image {img}: {err}"))
+                    RuntimeError::Environment(format!(
+                        "swarm engine `{e}` (node {}): {err}",
+                        n.name
+                    ))
                 })
         }))
         .await?;
