@@ -4,14 +4,18 @@
 //! engine, its stdin and stdout attached through that engine's API).
 //!
 //! Each op waits for its due time on the worker's clock, then runs on its
-//! client's connection (one cluster connection per client); its result line
-//! goes out as it ends. With `hello.clock: own` every time is on the
-//! worker's own clock (CLOCK_MONOTONIC, plus a skew a test may set), and
-//! clock lines are answered at once with that clock's reading.
+//! client's connection (one cluster connection per client, of one cluster
+//! client, as the built-in app clients); its result line goes out as it
+//! ends. With `hello.clock: own` every time is on the worker's own clock
+//! (CLOCK_MONOTONIC, plus a skew a test may set), and clock lines are
+//! answered at once with that clock's reading. `redis-drill adapter` runs it
+//! on a tokio runtime of one thread, as each built-in client thread runs:
+//! on a runtime of several threads, redis-rs 1.8.1's cluster connection
+//! never recovered from a killed primary whose connects hung (docs/swarm.md).
 //!
 //! Settings (`hello.settings`): `timeout_ms` (each command's response
 //! timeout, default 500), `retries` (redis-rs's own, default 3),
-//! `connect_timeout_ms` (default 1000).
+//! `connect_timeout_ms` (default: `timeout_ms`, as the built-in clients).
 
 use std::sync::Arc;
 use std::time::Duration;
