@@ -156,7 +156,6 @@ fn clip(s: &str, max: usize) -> String {
     format!("{}… ({rest} more)", &s[..end])
 }
 
-
 impl ClusterError {
     /// Whether this error is a cancellation (callers usually stay quiet about it).
     pub fn is_cancelled(&self) -> bool {
