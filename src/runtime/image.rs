@@ -343,28 +343,7 @@ pub async fn build_for(docker: &Docker, tag: &str, server: &Path) -> Result<Buil
         bytes = context_bytes,
         "building image"
     );
-    let opts = bollard::query_parameters::BuildImageOptionsBuilder::default()
-        .t(tag)
-        .rm(true)
-        .forcerm(true)
-        .build();
-    let mut stream = docker.build_image(opts, None, Some(bollard::body_full(tar.into())));
-    let mut log = String::new();
-    while let Some(msg) = stream.next().await {
-        let info = msg.map_err(|source| RuntimeError::Docker {
-            context: format!("building image {tag}"),
-            source,
-        })?;
-        if let Some(detail) = info.error_detail.and_then(|d| d.message) {
-            return Err(RuntimeError::Image {
-                image: tag.into(),
-                reason: format!("build failed: {detail}\n{log}"),
-            });
-        }
-        if let Some(s) = info.stream {
-            log.push_str(&s);
-        }
-    }
+    run_build(docker, tag, tar).await?;
     Ok(Built {
         image: tag.into(),
         files: contents.file_count(),
@@ -402,12 +381,21 @@ pub async fn ensure_worker(docker: &Docker, base: &str) -> Result<String, Runtim
         .await
         .map_err(|e| RuntimeError::Environment(format!("gathering the worker image: {e}")))??;
     tracing::info!(image = %tag, bytes = tar.len(), "building the worker image");
+    run_build(docker, &tag, tar).await?;
+    tracing::info!(image = %tag, elapsed_ms = started.elapsed().as_millis() as u64, "worker image built");
+    Ok(tag)
+}
+
+/// Build `tag` from the context `tar` on `docker`; the build's log goes into
+/// the error when it fails.
+async fn run_build(docker: &Docker, tag: &str, tar: Vec<u8>) -> Result<(), RuntimeError> {
     let opts = bollard::query_parameters::BuildImageOptionsBuilder::default()
-        .t(&tag)
+        .t(tag)
         .rm(true)
         .forcerm(true)
         .build();
     let mut stream = docker.build_image(opts, None, Some(bollard::body_full(tar.into())));
+    let mut log = String::new();
     while let Some(msg) = stream.next().await {
         let info = msg.map_err(|source| RuntimeError::Docker {
             context: format!("building image {tag}"),
@@ -415,13 +403,15 @@ pub async fn ensure_worker(docker: &Docker, base: &str) -> Result<String, Runtim
         })?;
         if let Some(detail) = info.error_detail.and_then(|d| d.message) {
             return Err(RuntimeError::Image {
-                image: tag,
-                reason: format!("build failed: {detail}"),
+                image: tag.into(),
+                reason: format!("build failed: {detail}\n{log}"),
             });
         }
+        if let Some(s) = info.stream {
+            log.push_str(&s);
+        }
     }
-    tracing::info!(image = %tag, elapsed_ms = started.elapsed().as_millis() as u64, "worker image built");
-    Ok(tag)
+    Ok(())
 }
 
 /// The worker image's build context: a Dockerfile from `base`, the binary
@@ -499,11 +489,11 @@ pub async fn ensure_local(
     image: &str,
     server: &crate::topology::Server,
 ) -> Result<(), RuntimeError> {
-    if present(docker, image).await? {
-        return Ok(());
-    }
     if image == for_server(server) {
         return ensure(docker, image, server).await;
+    }
+    if present(docker, image).await? {
+        return Ok(());
     }
     Err(RuntimeError::Image {
         image: image.into(),
