@@ -18,6 +18,11 @@
 //! policy (Docker's DROP) applies to bridged frames, so the lab's bridge gets
 //! an ACCEPT rule of its own, tagged, removed by `down`.
 //!
+//! The engines share this machine's kernel, and so its one neighbour (ARP)
+//! table, whose default limit a cluster of 33 nodes or more outgrows: `up`
+//! raises the limits ([`neigh::Thresholds::LAB`]) and `down` puts back the
+//! ones it found ([`crate::runtime::neigh`]).
+//!
 //! Everything of the lab is found again by name alone: `down` and a failed
 //! `up` remove every engine (its processes, mounts and folders), every
 //! namespace, the bridge and the rule, whatever state they are in.
@@ -31,6 +36,7 @@ use serde::Serialize;
 
 use crate::runtime::error::RuntimeError;
 use crate::runtime::host::{host, host_sync};
+use crate::runtime::neigh::{self, Thresholds};
 use crate::runtime::swarm::engines::{EngineSpec, EnginesFile};
 
 /// The lab's bridge on the host.
@@ -88,6 +94,11 @@ pub struct Lab {
     pub engines_file: PathBuf,
     /// How long it took, in ms.
     pub elapsed_ms: u64,
+    /// The kernel's neighbour-table thresholds (`gc_thresh1/2/3`) it found
+    /// and raised, as `before -> now`, when it raised them: the engines
+    /// share this machine's one table ([`crate::runtime::neigh`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub neighbour_thresholds: Option<String>,
 }
 
 /// What `lab down` removed.
@@ -101,6 +112,9 @@ pub struct LabRemoved {
     pub bridge: bool,
     /// Processes that outlived their engine and were killed.
     pub stray_processes: usize,
+    /// The neighbour-table thresholds put back as `lab up` found them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub neighbour_thresholds: Option<String>,
 }
 
 fn engine(i: usize, region: &str) -> LabEngine {
@@ -165,10 +179,12 @@ pub async fn up(n: usize, regions: &[String]) -> Result<Lab, RuntimeError> {
         .map(|i| engine(i, &regions[(i - 1) % regions.len()]))
         .collect();
     match make(&engines).await {
-        Ok(file) => Ok(Lab {
+        Ok((file, raised)) => Ok(Lab {
             engines,
             engines_file: file,
             elapsed_ms: started.elapsed().as_millis() as u64,
+            neighbour_thresholds: raised
+                .map(|(before, now)| format!("{} -> {}", before.brief(), now.brief())),
         }),
         Err(e) => {
             tracing::warn!("the lab did not come up ({e}); removing what was made");
@@ -180,7 +196,11 @@ pub async fn up(n: usize, regions: &[String]) -> Result<Lab, RuntimeError> {
     }
 }
 
-async fn make(engines: &[LabEngine]) -> Result<PathBuf, RuntimeError> {
+async fn make(
+    engines: &[LabEngine],
+) -> Result<(PathBuf, Option<(Thresholds, Thresholds)>), RuntimeError> {
+    // First, so that a failed `up` (which runs `down`) puts them back.
+    let raised = neigh::raise_for_lab(&root())?;
     let host_ip = format!("{}.{}.{}.1/24", SUBNET[0], SUBNET[1], SUBNET[2]);
     run(&["ip", "link", "add", BRIDGE, "type", "bridge"]).await?;
     run(&["ip", "addr", "add", &host_ip, "dev", BRIDGE]).await?;
@@ -226,7 +246,7 @@ async fn make(engines: &[LabEngine]) -> Result<PathBuf, RuntimeError> {
         serde_saphyr::to_string(&file).map_err(|e| env_err(e.to_string()))?
     );
     std::fs::write(&path, text).map_err(RuntimeError::io(format!("writing {}", path.display())))?;
-    Ok(path)
+    Ok((path, raised))
 }
 
 /// Start engine `e`'s dockerd in its namespace, detached, its output in
@@ -501,6 +521,7 @@ pub async fn down() -> Result<LabRemoved, RuntimeError> {
             }
         }
     }
+    removed.neighbour_thresholds = neigh::restore(&root)?.map(Thresholds::brief);
     if root.exists() {
         std::fs::remove_dir_all(&root)
             .map_err(RuntimeError::io(format!("removing {}", root.display())))?;

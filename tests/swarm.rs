@@ -42,6 +42,18 @@ fn lab_up(env: &Env) -> Vec<(String, String)> {
         .collect()
 }
 
+/// This machine's `net.ipv4.neigh.default.gc_thresh1/2/3`.
+fn neigh_thresholds() -> [u64; 3] {
+    ["gc_thresh1", "gc_thresh2", "gc_thresh3"].map(|t| {
+        let path = format!("/proc/sys/net/ipv4/neigh/default/{t}");
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .trim()
+            .parse()
+            .unwrap()
+    })
+}
+
 fn assert_engines_clean(sockets: &[(String, String)], after: &str) {
     for (i, (_, socket)) in sockets.iter().enumerate() {
         let left = leftovers(socket, i == 0);
@@ -126,9 +138,18 @@ fn a_cluster_over_three_engines_of_a_swarm() {
     env.set_vars(&[]);
 
     let _turn = LAB.lock().unwrap_or_else(|p| p.into_inner());
+    let thresholds_before = neigh_thresholds();
     let _lab = LabGuard(&env);
     let sockets = lab_up(&env);
     assert_eq!(sockets.len(), 3);
+    // The engines share this kernel's neighbour table: the lab raised its
+    // limit to room for 180 nodes (60 need 3540 entries; the default 1024
+    // held 30 and no more).
+    let raised = neigh_thresholds();
+    assert!(
+        raised[2] >= 32768 && raised[1] >= 16384 && raised[0] >= 1024,
+        "lab up left the neighbour table's thresholds at {raised:?}"
+    );
     let manager = sockets[0].1.clone();
     assert_eq!(
         on_engine(&manager, &["node", "ls", "-q"]).lines().count(),
@@ -295,8 +316,14 @@ fn a_cluster_over_three_engines_of_a_swarm() {
     );
     assert_engines_clean(&sockets, "an image that cannot be placed");
 
-    // The lab down: no namespace, bridge, engine process or folder left.
+    // The lab down: no namespace, bridge, engine process or folder left,
+    // and the kernel's thresholds as they were.
     drop(_lab);
+    assert_eq!(
+        neigh_thresholds(),
+        thresholds_before,
+        "lab down did not put the neighbour table's thresholds back"
+    );
     let ns = Command::new("ip").args(["netns", "list"]).output().unwrap();
     assert!(
         !String::from_utf8_lossy(&ns.stdout).contains("rdlab-"),

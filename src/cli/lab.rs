@@ -58,6 +58,12 @@ impl Lab {
                         made.elapsed_ms as f64 / 1000.0,
                         made.engines_file.display()
                     );
+                    if let Some(t) = &made.neighbour_thresholds {
+                        crate::outln!(
+                            "raised the kernel's neighbour-table thresholds (gc_thresh1/2/3) {t}: \
+                             the engines share this machine's table; `lab down` puts them back"
+                        );
+                    }
                 }
                 Ok(exit::SUCCESS)
             }
@@ -67,7 +73,7 @@ impl Lab {
                     print_json(&removed);
                 } else {
                     crate::outln!(
-                        "lab down: {} engines stopped, {} namespaces removed{}{}",
+                        "lab down: {} engines stopped, {} namespaces removed{}{}{}",
                         removed.engines,
                         removed.namespaces,
                         if removed.bridge {
@@ -79,6 +85,10 @@ impl Lab {
                             format!(", {} stray processes killed", removed.stray_processes)
                         } else {
                             String::new()
+                        },
+                        match &removed.neighbour_thresholds {
+                            Some(t) => format!(", neighbour-table thresholds back to {t}"),
+                            None => String::new(),
                         }
                     );
                 }

@@ -42,6 +42,7 @@ pub mod hooks;
 pub mod host;
 pub mod image;
 pub mod links;
+pub mod neigh;
 pub mod netns;
 pub mod process;
 pub mod ready;

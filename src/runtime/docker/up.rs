@@ -41,6 +41,9 @@ impl DockerRuntime {
                 run_id: existing.run_id,
             });
         }
+        let sentinels = topology.sentinel.as_ref().map_or(0, |s| s.members.len());
+        let on_network = topology.nodes.len() + sentinels;
+        crate::runtime::neigh::check_here(on_network, on_network, "Docker")?;
         let images = self.ensure_images(topology).await?;
         check_cancel(cancel)?;
         // The host ports the tool picks are free when picked, but another

@@ -90,6 +90,13 @@ impl SwarmRuntime {
                 run_id: existing.run_id,
             });
         }
+        // Nodes on the engines that share this machine's kernel (a lab's)
+        // share its neighbour table; the other hosts' tables are theirs
+        // (docs/swarm.md says what a host needs).
+        let local = (placement.iter())
+            .filter(|e| self.engines.get(*e).is_some_and(|e| e.local))
+            .count();
+        crate::runtime::neigh::check_here(local, placement.len(), "swarm engines on this machine")?;
         crate::runtime::servers::check_nodes(topology, |n| {
             n.image.is_none() && topology.image.is_none()
         })?;
