@@ -52,8 +52,12 @@ pub struct Timings {
     pub nodes_ready_ms: u64,
     /// Cluster creation (slots, MEET, replicas) until converged; 0 for other kinds.
     pub cluster_create_ms: u64,
-    /// Of which: waiting for every node to report the same slot map, cluster_state:ok
-    /// and every replica linked.
+    /// Of which: from its start until every node knew every other (slots
+    /// assigned, every pair MEETs, the handshakes done); 0 for other kinds.
+    #[serde(default)]
+    pub meet_ms: u64,
+    /// Of which: the rest, replicas attached and waiting until every node
+    /// reports the same slot map, cluster_state:ok and every replica linked.
     pub converge_ms: u64,
     /// The whole `up`.
     pub total_ms: u64,
@@ -138,12 +142,16 @@ pub async fn up(
     if std::env::var(INJECT_ENV).as_deref() == Ok("panic-after-nodes") {
         panic!("{INJECT_ENV}=panic-after-nodes");
     }
-    let (create, converge) = match topology.kind {
+    let (create, meet, converge) = match topology.kind {
         Kind::Cluster => {
             let members = members(&d);
             let copts = cluster::ConvergeOptions::new(opts.timeout, cancel.clone());
             let report = cluster::create(&members, &copts).await?;
-            (report.total, report.converged)
+            (
+                report.total,
+                report.all_known,
+                report.converged.saturating_sub(report.all_known),
+            )
         }
         Kind::Replicated => {
             let t = Instant::now();
@@ -151,9 +159,9 @@ pub async fn up(
             if let Some(s) = &topology.sentinel {
                 wait_sentinels(&d, s, opts.timeout, cancel).await?;
             }
-            (t.elapsed(), t.elapsed())
+            (t.elapsed(), Duration::ZERO, t.elapsed())
         }
-        Kind::Standalone => (Duration::ZERO, Duration::ZERO),
+        Kind::Standalone => (Duration::ZERO, Duration::ZERO, Duration::ZERO),
     };
     let total = started.elapsed();
     let status = status::collect(&d).await;
@@ -164,6 +172,7 @@ pub async fn up(
         timings: Timings {
             nodes_ready_ms: ms(nodes_ready),
             cluster_create_ms: ms(create),
+            meet_ms: ms(meet),
             converge_ms: ms(converge),
             total_ms: ms(total),
         },

@@ -59,13 +59,16 @@ pub(super) async fn meet(
     pairs: &[(usize, usize)],
     step: &str,
 ) -> Result<(), ClusterError> {
+    let in_flight = tokio::sync::Semaphore::new(MEETS_IN_FLIGHT);
     bound
         .step(
             step,
             futures::future::try_join_all(pairs.iter().map(|&(from, to)| {
                 let mut c = conns[from].clone();
                 let m = &members[to];
+                let in_flight = &in_flight;
                 async move {
+                    let _turn = in_flight.acquire().await;
                     c.run::<()>(
                         redis::cmd("CLUSTER")
                             .arg("MEET")
@@ -80,6 +83,12 @@ pub(super) async fn meet(
         .await
         .map(|_| ())
 }
+
+/// At most this many `CLUSTER MEET`s wait for their replies at once. All
+/// of a 120-node cluster's 7 140 at once made one reply take over the
+/// connection's 2 s on the lab's 2 cores, each node opening a hundred bus
+/// connections at the same moment; a 60-node cluster's 1 770 went through.
+const MEETS_IN_FLIGHT: usize = 256;
 
 /// Poll CLUSTER NODES until every node lists exactly the members' ids, none in
 /// handshake or without an address.
