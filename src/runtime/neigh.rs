@@ -81,7 +81,8 @@ impl Thresholds {
         // thresh3 first when raising, last when lowering, so that no step
         // leaves thresh2 above thresh3.
         let mut order = self.values().to_vec();
-        if !Thresholds::read().is_some_and(|now| now.gc_thresh3 > self.gc_thresh3) {
+        // Raising (or no reading): thresh3, thresh2, thresh1.
+        if Thresholds::read().is_none_or(|now| now.gc_thresh3 <= self.gc_thresh3) {
             order.reverse();
         }
         for (name, value) in order {
