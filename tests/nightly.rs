@@ -344,3 +344,46 @@ fn a_nightly_runs_each_drill_once_per_server() {
         );
     }
 }
+
+/// A drill whose clients run as workers on each region's host needs the
+/// swarm's engines: a nightly on one machine leaves it out and names it,
+/// rather than counting the refusal (exit 2) as a broken drill; `--only`
+/// still runs what it names, and the run says why it cannot.
+#[test]
+fn a_nightly_off_the_swarm_leaves_out_the_drills_with_workers() {
+    let env = Env::new("process");
+    let scenarios: PathBuf = env.files.path().join("scenarios");
+    std::fs::create_dir(&scenarios).unwrap();
+    let out = env.files.path().join("nightly");
+    copy_scenario(&scenarios, "swarm-failover", "swarm-failover", |t| t);
+    let dir = scenarios.to_str().unwrap();
+    let o = env.run(&[
+        "nightly",
+        "--scenarios",
+        dir,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(exit::SUCCESS), "{err}");
+    assert!(
+        err.contains("left out 1 drills that need --runtime swarm")
+            && err.contains(": swarm-failover"),
+        "{err}"
+    );
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("latest").join("summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        summary["drills"].as_array().map(Vec::len),
+        Some(0),
+        "{summary}"
+    );
+
+    let (code, s) = nightly(&env, &scenarios, &out, &["--only", "swarm-failover"]);
+    assert_ne!(code, exit::SUCCESS, "{s}");
+    let e = entry(&s, "swarm-failover");
+    assert_eq!(e["status"], "error", "{e}");
+    assert_eq!(e["exit_code"], exit::BAD_INPUT, "{e}");
+}

@@ -114,6 +114,21 @@ impl Nightly {
             crate::runtime::servers::find(server)?;
         }
         let rt = Runtime::select(self.runtime).await?;
+        // A drill whose clients run as workers on each region's host needs
+        // the swarm's engines: left out of a nightly on one machine (unless
+        // named with --only, which then says why it cannot run).
+        let (drills, swarm_only): (Vec<Planned>, Vec<Planned>) =
+            drills.into_iter().partition(|d| {
+                !self.only.is_empty() || rt.kind() == RuntimeKind::Swarm || !needs_swarm(d.path)
+            });
+        if !swarm_only.is_empty() {
+            let names: Vec<&str> = swarm_only.iter().map(|d| d.label.as_str()).collect();
+            crate::note!(
+                "nightly: left out {} drills that need --runtime swarm (workers of clients on each region's host): {}",
+                names.len(),
+                names.join(", ")
+            );
+        }
         let started = std::time::SystemTime::now();
         let clock = Instant::now();
         let dir = create_nightly_dir(&self.out, started)?;
@@ -196,6 +211,13 @@ impl Nightly {
 
 /// The drills: every `*.yaml` in `dir` by file stem, in name order; with
 /// `only`, those (each must exist).
+/// Whether the scenario at `path` runs clients as workers on its regions'
+/// hosts, which only the swarm runtime has. A scenario that does not load
+/// is not left out: its run says why.
+fn needs_swarm(path: &Path) -> bool {
+    Scenario::load(path).is_ok_and(|sc| sc.workload.clients.groups.iter().any(|g| g.is_worker()))
+}
+
 fn drills_in(dir: &Path, only: &[String]) -> Result<Vec<(String, PathBuf)>, CliError> {
     let entries = std::fs::read_dir(dir).map_err(|source| CliError::ReadFile {
         path: dir.to_path_buf(),
