@@ -41,7 +41,7 @@ swarm-drills *args="": build
 # Scale over the lab's engines: `up` of 10, 30 and 60 nodes, its time by stage, a node's memory, `down` (a Markdown table); then the failover drill on 60 nodes
 swarm-scale sizes="10,30,60": build
     python3 benches/swarm_scale.py --sizes {{sizes}}
-    {{bin}} run scenarios/swarm-failover-60.yaml --runtime swarm
+    -{{bin}} run scenarios/swarm-failover-60.yaml --runtime swarm
 
 # Every shipped client library side by side (redis-rs, redis-py, valkey-py, valkey-glide, node-redis) through a reshard, a kill, a partition and a manual failover
 client-matrix *args="": build

@@ -59,15 +59,24 @@ def memory_of_one_node(env, engines_file, name):
                         env=env, capture_output=True, text=True, timeout=120)
     if st.returncode != 0:
         return None, None
-    node = next(n for n in json.loads(st.stdout)["nodes"] if n["name"] == "s1n1")
+    node = next((n for n in json.loads(st.stdout)["nodes"] if n["name"] == "s1n1"), None)
+    if node is None:
+        return None, None
     host, port = node["address"].rsplit(":", 1)
-    info = subprocess.run(["redis-cli", "-h", host, "-p", port, "info", "memory"],
-                          capture_output=True, text=True, timeout=30).stdout
+    try:
+        info = subprocess.run(["redis-cli", "-h", host, "-p", port, "info", "memory"],
+                              capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        info = ""
     rss = re.search(r"used_memory_rss:(\d+)", info)
     rss = f"{int(rss.group(1)) / 2**20:.1f} MiB" if rss else None
+    if not node.get("host"):
+        return None, rss
     with open(engines_file) as f:
         text = f.read()
-    sock = re.search(node["host"] + r":.*?endpoint:\s*'?unix://([^'\s,}]+)", text, re.S)
+    # The engine's own entry: its name, then its endpoint before the next entry.
+    sock = re.search(r"^\s*" + re.escape(node["host"]) + r":(?:(?!^\s*[\w.-]+:\s*(?:\{|$)).)*?"
+                     r"endpoint:\s*'?unix://([^'\s,}]+)", text, re.S | re.M)
     if not sock:
         return None, rss
     denv = dict(os.environ, DOCKER_HOST="unix://" + sock.group(1))
@@ -89,7 +98,9 @@ def main():
     env = dict(os.environ, RUST_LOG="warn,redis_drill::runtime::swarm=debug")
     if a.engines:
         env["REDIS_DRILL_ENGINES"] = a.engines
-    engines_file = a.engines or "/tmp/redis-drill-lab/engines.yaml"
+    # The file the runtime reads: --engines, else REDIS_DRILL_ENGINES, else the lab's.
+    engines_file = (a.engines or os.environ.get("REDIS_DRILL_ENGINES")
+                    or "/tmp/redis-drill-lab/engines.yaml")
     rows, failed = [], False
     with tempfile.TemporaryDirectory() as tmp:
         for n in [int(s) for s in a.sizes.split(",")]:
@@ -104,21 +115,24 @@ def main():
             )
             if up.returncode != 0:
                 failed = True
-                rows.append(f"| {n} | up failed (exit {up.returncode}) | | | | | | | | |")
+                rows.append(f"| {n} | up failed (exit {up.returncode}) | | | | | | | |")
                 print(up.stderr[-2000:], file=sys.stderr)
                 subprocess.run([BIN, "down", "--name", name, "--runtime", "swarm"], env=env,
                                capture_output=True, timeout=900)
                 continue
-            t = json.loads(up.stdout)["timings"]
-            images = stage(up.stderr, "images on every engine")
-            running = stage(up.stderr, "tasks running")
-            engine_mem, rss = memory_of_one_node(env, engines_file, name)
-            started = time.monotonic()
-            down = subprocess.run(
-                [BIN, "down", "--name", name, "--runtime", "swarm"],
-                env=env, capture_output=True, text=True, timeout=900,
-            )
-            down_s = time.monotonic() - started
+            # Whatever fails between `up` and `down`, the cluster goes.
+            try:
+                t = json.loads(up.stdout)["timings"]
+                images = stage(up.stderr, "images on every engine")
+                running = stage(up.stderr, "tasks running")
+                engine_mem, rss = memory_of_one_node(env, engines_file, name)
+            finally:
+                started = time.monotonic()
+                down = subprocess.run(
+                    [BIN, "down", "--name", name, "--runtime", "swarm"],
+                    env=env, capture_output=True, text=True, timeout=900,
+                )
+                down_s = time.monotonic() - started
             if down.returncode != 0:
                 failed = True
             sec = lambda ms: "—" if ms is None else f"{ms / 1000:.1f}"
