@@ -209,8 +209,6 @@ impl Nightly {
     }
 }
 
-/// The drills: every `*.yaml` in `dir` by file stem, in name order; with
-/// `only`, those (each must exist).
 /// Whether the scenario at `path` runs clients as workers on its regions'
 /// hosts, which only the swarm runtime has. A scenario that does not load
 /// is not left out: its run says why.
@@ -218,6 +216,8 @@ fn needs_swarm(path: &Path) -> bool {
     Scenario::load(path).is_ok_and(|sc| sc.workload.clients.groups.iter().any(|g| g.is_worker()))
 }
 
+/// The drills: every `*.yaml` in `dir` by file stem, in name order; with
+/// `only`, those (each must exist).
 fn drills_in(dir: &Path, only: &[String]) -> Result<Vec<(String, PathBuf)>, CliError> {
     let entries = std::fs::read_dir(dir).map_err(|source| CliError::ReadFile {
         path: dir.to_path_buf(),
