@@ -483,6 +483,8 @@ fn namespaces() -> Vec<String> {
 pub async fn down() -> Result<LabRemoved, RuntimeError> {
     let mut removed = LabRemoved::default();
     let root = root();
+    // First: nothing below may return before the kernel's limits are back.
+    removed.neighbour_thresholds = neigh::restore(&root)?.map(Thresholds::brief);
     for name in present() {
         let dir = root.join(&name);
         let pid = std::fs::read_to_string(dir.join("dockerd.pid"))
@@ -521,7 +523,6 @@ pub async fn down() -> Result<LabRemoved, RuntimeError> {
             }
         }
     }
-    removed.neighbour_thresholds = neigh::restore(&root)?.map(Thresholds::brief);
     if root.exists() {
         std::fs::remove_dir_all(&root)
             .map_err(RuntimeError::io(format!("removing {}", root.display())))?;

@@ -71,21 +71,15 @@ impl Thresholds {
     }
 
     /// This machine's, or `None` where the kernel does not show them (not
-    /// Linux, or a network namespace other than the first).
+    /// Linux, or a network namespace the kernel hides them in).
     pub fn read() -> Option<Thresholds> {
         read_from(Path::new(SYSCTL_DIR))
     }
 
-    /// Set this machine's (root).
+    /// Set this machine's (root). The kernel checks each value alone, not
+    /// their order.
     pub fn write(self) -> Result<(), RuntimeError> {
-        // thresh3 first when raising, last when lowering, so that no step
-        // leaves thresh2 above thresh3.
-        let mut order = self.values().to_vec();
-        // Raising (or no reading): thresh3, thresh2, thresh1.
-        if Thresholds::read().is_none_or(|now| now.gc_thresh3 <= self.gc_thresh3) {
-            order.reverse();
-        }
-        for (name, value) in order {
+        for (name, value) in self.values() {
             let path = Path::new(SYSCTL_DIR).join(name);
             std::fs::write(&path, value.to_string())
                 .map_err(RuntimeError::io(format!("writing {}", path.display())))?;
