@@ -283,6 +283,8 @@ fn a_cluster_over_three_engines_of_a_swarm() {
     env.set_vars(&[]);
     assert_engines_clean(&sockets, "the region partition drill");
 
+    links_across_engines(&env, &sockets);
+
     // A region no engine carries: bad input naming the node and region,
     // nothing made.
     let mars = env.files.path().join("mars.yaml");
@@ -347,6 +349,129 @@ fn a_cluster_over_three_engines_of_a_swarm() {
         common::processes_mentioning(root).is_empty(),
         "an engine of the lab still runs"
     );
+}
+
+/// The main process of node `node`'s task container of run `run_id` on
+/// the lab engine at `socket`.
+fn task_pid(socket: &str, run_id: &str, node: &str) -> i64 {
+    let filter = format!("name=rd-{run_id}-{node}.1.");
+    let id = on_engine(socket, &["ps", "-q", "--filter", &filter]);
+    let id = id.trim();
+    assert!(
+        !id.is_empty() && !id.contains('\n'),
+        "one task of {node}: {id:?}"
+    );
+    on_engine(socket, &["inspect", "-f", "{{.State.Pid}}", id])
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// The median of ten PINGs to `to` from inside the network namespace of
+/// process `pid`, timed by the test's own blocking TCP client (not the
+/// tool's), as the node in there would connect.
+fn ping_from_namespace(pid: i64, to: std::net::SocketAddr) -> std::time::Duration {
+    use std::io::{Read, Write};
+    let ns = redis_drill::runtime::netns::NetNs::of_pid(pid).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            ns.enter().expect("joining the task's namespace (root)");
+            let limit = std::time::Duration::from_secs(5);
+            let mut c = std::net::TcpStream::connect_timeout(&to, limit)
+                .unwrap_or_else(|e| panic!("connecting to {to}: {e}"));
+            c.set_read_timeout(Some(limit)).unwrap();
+            c.set_nodelay(true).unwrap();
+            let mut rtts = Vec::new();
+            for _ in 0..10 {
+                let t = std::time::Instant::now();
+                c.write_all(b"PING\r\n").unwrap();
+                let mut got = [0u8; 7];
+                c.read_exact(&mut got).unwrap();
+                assert_eq!(&got, b"+PONG\r\n");
+                rtts.push(t.elapsed());
+            }
+            rtts.sort();
+            rtts[5]
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+/// Links between the engines' regions (40, 75, 60 ms one way): a PING
+/// from a node's own namespace to a node across a link takes its round
+/// trip, within a region none; a node started again (a new task at a new
+/// address) is reached through the links and reaches across them; the
+/// drill with a worker in each region and a latency spike measures every
+/// link and passes; `down` leaves no helper on any engine.
+fn links_across_engines(env: &Env, sockets: &[(String, String)]) {
+    let t = topology("swarm-3-region-links.yaml");
+    let name = common::unique_name("swarm-links");
+    let out = env.run(&["up", t.to_str().unwrap(), "--name", &name]);
+    assert!(
+        out.status.success(),
+        "up with links on the swarm: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let socket_of = |host: &str| {
+        (sockets.iter())
+            .find(|(n, _)| n == host)
+            .map(|(_, s)| s.clone())
+            .unwrap()
+    };
+    let rtt = |from: &str, to: &str| {
+        let status: StatusReport = env.json(&["status", "--name", &name, "--json"]);
+        let node = |n: &str| status.nodes.iter().find(|x| x.name == n).unwrap().clone();
+        let (a, b) = (node(from), node(to));
+        let pid = task_pid(&socket_of(a.host.as_deref().unwrap()), &status.run_id, from);
+        ping_from_namespace(pid, b.announce).as_secs_f64() * 1000.0
+    };
+    let across = |from: &str, to: &str, declared: f64| {
+        let ms = rtt(from, to);
+        assert!(
+            ms >= declared && ms <= declared * 1.15 + 5.0,
+            "{from} -> {to}: {ms:.1} ms, the link's round trip {declared} ms"
+        );
+    };
+    // s1n1 and s3n2 in eu-west, s1n2 and s2n1 in us-east, s2n2 and s3n1 in
+    // ap-south (swarm-3-region's placement).
+    across("s1n1", "s1n2", 80.0);
+    across("s1n1", "s3n1", 150.0);
+    across("s2n1", "s2n2", 120.0);
+    let near = rtt("s1n1", "s3n2");
+    assert!(near < 5.0, "within eu-west: {near:.1} ms");
+    // s1n2 started again: a new task at a new address, which every other
+    // relay and rule follows, and whose own namespace gets its relay.
+    let before: StatusReport = env.json(&["status", "--name", &name, "--json"]);
+    for action in ["kill", "start"] {
+        assert!(
+            env.run(&[action, "s1n2", "--name", &name]).status.success(),
+            "{action}"
+        );
+    }
+    let after: StatusReport = env.json(&["status", "--name", &name, "--json"]);
+    let addr = |s: &StatusReport| s.nodes.iter().find(|x| x.name == "s1n2").unwrap().announce;
+    assert_ne!(addr(&before), addr(&after), "a new task, a new address");
+    across("s1n1", "s1n2", 80.0);
+    across("s1n2", "s3n1", 120.0);
+    assert!(env.run(&["down", "--name", &name]).status.success());
+    assert_engines_clean(sockets, "down with links");
+
+    // A worker in each region pays its links; the spike reaches the
+    // relays through the engines; every link measured within its bounds.
+    let drill = env.drill(&common::scenario_path("swarm-links.yaml"), &["--seed", "1"]);
+    assert_eq!(
+        drill.code,
+        Some(0),
+        "the links drill over three engines passes"
+    );
+    let report = drill.report.as_ref().expect("its report");
+    assert_eq!(report.links.len(), 3, "{:?}", report.links);
+    for l in &report.links {
+        assert_eq!(format!("{:?}", l.check), "Pass", "{l:?}");
+    }
+    workers_on_their_engines(report, "links");
+    assert_engines_clean(sockets, "the links drill");
 }
 
 /// Each region's clients ran as a worker on that region's engine, its

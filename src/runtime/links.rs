@@ -57,7 +57,7 @@ const MEASURE_TIMEOUT: Duration = Duration::from_secs(10);
 /// with no node on one side, or whose PINGs fail, is stored with why.
 pub async fn measure(
     d: &Deployment,
-    from: &Origins,
+    from: &dyn PingOrigin,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> Vec<crate::net::links::LinkSample> {
     let mut out = Vec::new();
@@ -111,20 +111,76 @@ pub enum Origins {
 /// Round trips (ms), or those measured before the error that cut them short.
 pub type Pinged = Result<Vec<f64>, (Vec<f64>, String)>;
 
-impl Origins {
-    /// [`MEASURE_PINGS`] PINGs from node `a` to `to`: their round trips (ms),
-    /// with the error that cut them short, if one did.
-    async fn ping(&self, a: &DeployedNode, to: std::net::SocketAddr) -> Pinged {
-        match self {
-            Origins::Address => ping_from(None, Some(a.announce.ip()), to).await,
-            Origins::Namespaces(ns) => match ns.get(&a.name) {
-                Some(ns) => ping_from(Some(ns.clone()), None, to).await,
-                None => Err((
-                    Vec::new(),
-                    format!("no network namespace of node {}", a.name),
-                )),
+/// Where a link's measuring connection starts: [`Origins`] on this
+/// machine, or the swarm runtime's helpers, reached through their engines.
+pub trait PingOrigin: Send + Sync {
+    /// [`MEASURE_PINGS`] PINGs from node `a`'s place to `to`: their round
+    /// trips (ms), with the error that cut them short, if one did.
+    fn ping<'a>(
+        &'a self,
+        a: &'a DeployedNode,
+        to: std::net::SocketAddr,
+    ) -> futures::future::BoxFuture<'a, Pinged>;
+}
+
+impl PingOrigin for Origins {
+    fn ping<'a>(
+        &'a self,
+        a: &'a DeployedNode,
+        to: std::net::SocketAddr,
+    ) -> futures::future::BoxFuture<'a, Pinged> {
+        use futures::FutureExt as _;
+        async move {
+            match self {
+                Origins::Address => ping_from(None, Some(a.announce.ip()), to).await,
+                Origins::Namespaces(ns) => match ns.get(&a.name) {
+                    Some(ns) => ping_from(Some(ns.clone()), None, to).await,
+                    None => Err((
+                        Vec::new(),
+                        format!("no network namespace of node {}", a.name),
+                    )),
+                },
+            }
+        }
+        .boxed()
+    }
+}
+
+/// A measurement as one line of JSON: what `redis-drill relay --ping`
+/// prints where it runs (inside a swarm node's helper), read back by the
+/// controller ([`PingReport::pinged`]).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct PingReport {
+    /// Round trips, ms, in order.
+    pub rtt_ms: Vec<f64>,
+    /// Why the PINGs stopped before their count, if they did.
+    pub error: Option<String>,
+}
+
+impl PingReport {
+    /// The report of a measurement.
+    pub fn of(p: Pinged) -> PingReport {
+        match p {
+            Ok(rtt_ms) => PingReport {
+                rtt_ms,
+                error: None,
+            },
+            Err((rtt_ms, e)) => PingReport {
+                rtt_ms,
+                error: Some(e),
             },
         }
+    }
+
+    /// The measurement in the last JSON line of `stdout`; `None` when it
+    /// holds none.
+    pub fn pinged(stdout: &str) -> Option<Pinged> {
+        let line = stdout.lines().rev().find(|l| l.starts_with('{'))?;
+        let r: PingReport = serde_json::from_str(line).ok()?;
+        Some(match r.error {
+            None => Ok(r.rtt_ms),
+            Some(e) => Err((r.rtt_ms, e)),
+        })
     }
 }
 
@@ -288,4 +344,25 @@ async fn ping_through(
         rtt_ms.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ping_report_reads_back_as_the_measurement_it_was() {
+        let ok = serde_json::to_string(&PingReport::of(Ok(vec![80.5, 81.0]))).unwrap();
+        assert_eq!(
+            PingReport::pinged(&format!("noise\n{ok}\n")),
+            Some(Ok(vec![80.5, 81.0]))
+        );
+        let cut = PingReport::of(Err((vec![1.0], "reset".into())));
+        let cut = serde_json::to_string(&cut).unwrap();
+        assert_eq!(
+            PingReport::pinged(&cut),
+            Some(Err((vec![1.0], "reset".into())))
+        );
+        assert_eq!(PingReport::pinged("exec failed"), None);
+    }
 }

@@ -152,10 +152,11 @@ pub async fn run(config: &Path, cancel: CancellationToken) -> std::io::Result<()
 }
 
 /// The relay's configuration as its connections read it: the links can
-/// change while they run (the `slow` fault).
+/// change while they run (the `slow` fault), and the addresses too (a node
+/// of the swarm runtime started again is a new task at a new address).
 #[derive(Clone)]
 pub struct Shared {
-    nodes: Arc<Vec<(IpAddr, String)>>,
+    nodes: Arc<std::sync::RwLock<Vec<(IpAddr, String)>>>,
     links: Arc<std::sync::RwLock<Vec<Link>>>,
 }
 
@@ -163,7 +164,7 @@ impl Shared {
     /// The relay's state from its configuration, shared by every connection.
     pub fn new(cfg: RelayConfig) -> Shared {
         Shared {
-            nodes: Arc::new(cfg.nodes),
+            nodes: Arc::new(std::sync::RwLock::new(cfg.nodes)),
             links: Arc::new(std::sync::RwLock::new(cfg.links)),
         }
     }
@@ -171,8 +172,51 @@ impl Shared {
     /// The index of the link between `from` and `to` now.
     fn link_index(&self, from: IpAddr, to: IpAddr) -> Option<usize> {
         let links = self.links.read().unwrap_or_else(|e| e.into_inner());
-        let l = link_between(&self.nodes, &links, from, to)?;
+        let nodes = self.nodes.read().unwrap_or_else(|e| e.into_inner());
+        let l = link_between(&nodes, &links, from, to)?;
         links.iter().position(|x| x == l)
+    }
+
+    /// Whether `ip` is an address of the run.
+    fn knows(&self, ip: IpAddr) -> bool {
+        let nodes = self.nodes.read().unwrap_or_else(|e| e.into_inner());
+        nodes.iter().any(|(n, _)| *n == ip)
+    }
+
+    /// Take `line`, new links (a JSON list: the same links in the same
+    /// order, only their figures changed) or a whole configuration (a JSON
+    /// object: new addresses, and those links): what to answer.
+    pub fn take(&self, line: &str) -> String {
+        let (nodes, new) = if line.trim_start().starts_with('{') {
+            match serde_json::from_str::<RelayConfig>(line) {
+                Ok(c) => (Some(c.nodes), c.links),
+                Err(e) => return format!("error: {e}\n"),
+            }
+        } else {
+            match serde_json::from_str::<Vec<Link>>(line) {
+                Ok(l) => (None, l),
+                Err(e) => return format!("error: {e}\n"),
+            }
+        };
+        let mut links = self.links.write().unwrap_or_else(|e| e.into_inner());
+        let same = new.len() == links.len()
+            && new
+                .iter()
+                .zip(links.iter())
+                .all(|(a, b)| a.between == b.between);
+        if !same {
+            return "error: not the same links\n".to_string();
+        }
+        // A whole configuration keeps the links as they are now: a `slow`
+        // fault may have changed their figures since it was written.
+        if let Some(nodes) = nodes {
+            tracing::info!(addresses = nodes.len(), "addresses changed");
+            *self.nodes.write().unwrap_or_else(|e| e.into_inner()) = nodes;
+        } else {
+            tracing::info!(links = ?new.iter().map(|l| (l.label(), l.delay_ms)).collect::<Vec<_>>(), "links changed");
+            *links = new;
+        }
+        "ok\n".to_string()
     }
 
     fn link(&self, i: usize) -> Option<Link> {
@@ -222,8 +266,7 @@ pub fn relay_program() -> Result<PathBuf, String> {
 }
 
 /// Take new links on `control` until `cancel`: one line of JSON each
-/// connection, the same links in the same order (only their figures may
-/// change), answered `ok` or the error.
+/// connection ([`Shared::take`]), answered `ok` or the error.
 async fn take_links(control: TcpListener, shared: Shared, cancel: CancellationToken) {
     use tokio::io::AsyncBufReadExt as _;
     loop {
@@ -242,24 +285,7 @@ async fn take_links(control: TcpListener, shared: Shared, cancel: CancellationTo
             if r.read_line(&mut line).await.is_err() {
                 return;
             }
-            let answer = match serde_json::from_str::<Vec<Link>>(&line) {
-                Ok(new) => {
-                    let mut links = shared.links.write().unwrap_or_else(|e| e.into_inner());
-                    if new.len() == links.len()
-                        && new
-                            .iter()
-                            .zip(links.iter())
-                            .all(|(a, b)| a.between == b.between)
-                    {
-                        tracing::info!(links = ?new.iter().map(|l| (l.label(), l.delay_ms)).collect::<Vec<_>>(), "links changed");
-                        *links = new;
-                        "ok\n".to_string()
-                    } else {
-                        "error: not the same links\n".to_string()
-                    }
-                }
-                Err(e) => format!("error: {e}\n"),
-            };
+            let answer = shared.take(&line);
             let _ = w.write_all(answer.as_bytes()).await;
         });
     }
@@ -323,7 +349,7 @@ async fn relay(inbound: TcpStream, peer: SocketAddr, cfg: &Shared) -> std::io::R
     // Only to a node of the run: a connection made to the relay itself (a
     // readiness probe) has itself as its original destination, and
     // relaying it would connect to the relay again, without end.
-    if !cfg.nodes.iter().any(|(ip, _)| *ip == dst.ip()) {
+    if !cfg.knows(dst.ip()) {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             format!("{dst} is no node of the run: not relayed"),
@@ -460,6 +486,39 @@ mod tests {
             loss_pct: 0.0,
             rate_mbit,
         }
+    }
+
+    #[test]
+    fn the_control_port_takes_new_figures_or_new_addresses_never_other_links() {
+        let ip = |h: u8| IpAddr::from([10, 215, 0, h]);
+        let shared = Shared::new(RelayConfig {
+            nodes: vec![(ip(130), "a".into()), (ip(131), "b".into())],
+            links: vec![link(40.0, 0.0, None)],
+        });
+        assert_eq!(shared.link_index(ip(130), ip(131)), Some(0));
+        assert!(!shared.knows(ip(140)));
+        // New figures.
+        let slow = serde_json::to_string(&[link(90.0, 0.0, None)]).unwrap();
+        assert_eq!(shared.take(&slow), "ok\n");
+        assert_eq!(shared.link(0).unwrap().delay_ms, 90.0);
+        // New addresses (b's node started again at .140): the links keep
+        // the figures they have now.
+        let moved = serde_json::to_string(&RelayConfig {
+            nodes: vec![(ip(130), "a".into()), (ip(140), "b".into())],
+            links: vec![link(40.0, 0.0, None)],
+        })
+        .unwrap();
+        assert_eq!(shared.take(&moved), "ok\n");
+        assert!(shared.knows(ip(140)) && !shared.knows(ip(131)));
+        assert_eq!(shared.link_index(ip(130), ip(140)), Some(0));
+        assert_eq!(shared.link(0).unwrap().delay_ms, 90.0);
+        // Other links, or nonsense: refused, nothing changed.
+        let mut other = link(1.0, 0.0, None);
+        other.between = ["a".into(), "c".into()];
+        let other = serde_json::to_string(&[other]).unwrap();
+        assert_eq!(shared.take(&other), "error: not the same links\n");
+        assert!(shared.take("{nonsense").starts_with("error: "));
+        assert_eq!(shared.link(0).unwrap().delay_ms, 90.0);
     }
 
     #[test]

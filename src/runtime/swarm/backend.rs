@@ -1,7 +1,7 @@
 //! The swarm backend behind the two protocols: nodes as services, through
 //! the manager and the engines that run their tasks; partitions as each
-//! node's own filter table, written by `exec` through its engine. Links
-//! are not built on it yet (docs/swarm.md).
+//! node's own filter table, written by `exec` through its engine; links by
+//! a helper container in each namespace ([`super::links`]).
 
 use std::time::Duration;
 
@@ -25,13 +25,6 @@ use crate::runtime::drops::resolve;
 use crate::runtime::error::{NetError, RuntimeError};
 use crate::runtime::netns::NetNs;
 use crate::topology::{Link, NodeSpec, Topology};
-
-fn not_yet<T: Send + 'static>(what: &str) -> BoxFuture<'static, Result<T, NetError>> {
-    let e = NetError::Unsupported(format!(
-        "{what} on the swarm runtime: not built yet (docs/swarm.md)"
-    ));
-    async move { Err(e) }.boxed()
-}
 
 impl Net for SwarmRuntime {
     type Deployment = Deployment;
@@ -95,21 +88,43 @@ impl Net for SwarmRuntime {
         .boxed()
     }
 
+    /// Every relay of the run (each node's, each region's clients') told
+    /// the new links through its helper's engine.
     fn set_links<'a>(
         &'a self,
-        _d: &'a Deployment,
-        _links: &'a [Link],
+        d: &'a Deployment,
+        links: &'a [Link],
     ) -> BoxFuture<'a, Result<(), NetError>> {
-        not_yet("links between regions")
+        async move {
+            let told = SwarmRuntime::set_links(self, d, links).await?;
+            tracing::debug!(relays = told, "links set");
+            Ok(())
+        }
+        .boxed()
     }
 
-    /// A swarm run has no links yet (`up` refuses a topology with some).
+    /// From each node's helper, inside its namespace (whose rules send the
+    /// measuring connection through its relay), by `exec` through the
+    /// engine that runs it.
     fn measure_links<'a>(
         &'a self,
-        _d: &'a Deployment,
-        _cancel: &'a CancellationToken,
+        d: &'a Deployment,
+        cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Vec<LinkSample>> {
-        async { Vec::new() }.boxed()
+        async move {
+            let d = self
+                .find(&d.name)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| d.clone());
+            let from = super::links::ExecPings {
+                rt: self,
+                helpers: self.helpers_by_node(&d).await,
+            };
+            crate::runtime::links::measure(&d, &from, cancel).await
+        }
+        .boxed()
     }
 }
 
@@ -354,19 +369,34 @@ impl Backend for SwarmRuntime {
                 .unwrap_or_default();
             crate::runtime::image::ensure_local(&e.docker, &base, &server).await?;
             let image = crate::runtime::image::ensure_worker(&e.docker, &base).await?;
-            let w = super::worker::SwarmWorker::new(d, region, e, image, ip);
+            // Across links, the worker joins the region's clients container,
+            // whose namespace holds the region's relay and rules.
+            let join = if d.topology.links.is_empty() {
+                None
+            } else {
+                Some(self.clients_container(d, &name, Some(region)).await?)
+            };
+            let w = super::worker::SwarmWorker::new(d, region, e, image, ip, join);
             Ok(std::sync::Arc::new(w) as std::sync::Arc<dyn crate::workload::adapter::Remote>)
         }
         .boxed()
     }
 }
 
+/// The run's `clients` container (`region` `None`), or a region's.
+pub(super) fn clients_name(d: &Deployment, region: Option<&str>) -> String {
+    format!(
+        "rd-{}-_clients{}",
+        d.run_id,
+        region.map(|r| format!("_{r}")).unwrap_or_default()
+    )
+}
+
 impl SwarmRuntime {
     /// The network namespace of an idle `clients` container of the run on
-    /// `engine`, attached to the run's overlay network (created and started
-    /// when missing). Its threads join it with `setns(2)`, which needs the
-    /// engine on this machine: a lab engine. An engine elsewhere will run
-    /// the clients as a worker of its own (docs/swarm.md).
+    /// `engine` ([`Self::clients_container`]). Its threads join it with
+    /// `setns(2)`, which needs the engine on this machine: a lab engine. An
+    /// engine elsewhere runs the clients as a worker of its own.
     async fn clients(
         &self,
         d: &Deployment,
@@ -376,14 +406,28 @@ impl SwarmRuntime {
         let e = self.engine(engine)?;
         if !e.local {
             return Err(RuntimeError::Environment(format!(
-                "clients on swarm engine `{engine}`: its engine is not on this machine, and remote workers are not built yet (docs/swarm.md)"
+                "clients on swarm engine `{engine}`: its engine is not on this machine; give the region a worker (`region:` in the workload's clients, docs/swarm.md)"
             )));
         }
-        let name = format!(
-            "rd-{}-_clients{}",
-            d.run_id,
-            region.map(|r| format!("_{r}")).unwrap_or_default()
-        );
+        let name = self.clients_container(d, engine, region).await?;
+        let pid = crate::runtime::docker::links::container_pid(&e.docker, &name).await?;
+        NetNs::of_pid(pid).map_err(RuntimeError::io(format!(
+            "opening the network namespace of {name} on {engine}"
+        )))
+    }
+
+    /// An idle `clients` container of the run on `engine`, attached to the
+    /// run's overlay network at the clients' address (a region's, with its
+    /// relay of the links when the topology has some), created and started
+    /// when missing; its name.
+    pub(super) async fn clients_container(
+        &self,
+        d: &Deployment,
+        engine: &str,
+        region: Option<&str>,
+    ) -> Result<String, RuntimeError> {
+        let e = self.engine(engine)?;
+        let name = clients_name(d, region);
         let docker = &e.docker;
         let exists = match docker.inspect_container(&name, None).await {
             Ok(_) => true,
@@ -462,10 +506,10 @@ impl SwarmRuntime {
                 .start_container(&name, None)
                 .await
                 .map_err(RuntimeError::docker(format!("starting {name} on {engine}")))?;
+            if let Some(r) = region {
+                self.install_clients_links(d, engine, r, &name, ip).await?;
+            }
         }
-        let pid = crate::runtime::docker::links::container_pid(docker, &name).await?;
-        NetNs::of_pid(pid).map_err(RuntimeError::io(format!(
-            "opening the network namespace of {name} on {engine}"
-        )))
+        Ok(name)
     }
 }

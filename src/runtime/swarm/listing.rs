@@ -1,8 +1,8 @@
 //! Finding what the swarm backend has up — the deployment each run's
 //! overlay network carries as a label on the manager, with every node's
 //! current task address — and removing everything of a run (or of the
-//! tool) on every engine: services, then the containers and volumes they
-//! leave on each engine, then the network.
+//! tool) on every engine: the links' helpers, services, then the
+//! containers and volumes they leave on each engine, then the network.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -94,6 +94,44 @@ impl SwarmRuntime {
         let mut removed = Removed::default();
         let mut left: Vec<String> = Vec::new();
         let manager = &self.manager.docker;
+        // The links' helpers first: each shares a task's or a clients
+        // container's namespace, and goes before it.
+        let helpers = HashMap::from([(
+            "label".to_string(),
+            vec![
+                label.to_string(),
+                format!("{}={}", labels::ROLE, super::links::ROLE),
+            ],
+        )]);
+        for e in self.engines.values() {
+            let listed = e
+                .docker
+                .list_containers(Some(
+                    bollard::query_parameters::ListContainersOptionsBuilder::default()
+                        .all(true)
+                        .filters(&helpers)
+                        .build(),
+                ))
+                .await
+                .map_err(RuntimeError::docker(format!(
+                    "listing containers on {}",
+                    e.name
+                )))?;
+            for c in listed {
+                let Some(id) = c.id else { continue };
+                let opts = bollard::query_parameters::RemoveContainerOptionsBuilder::default()
+                    .force(true)
+                    .build();
+                match e.docker.remove_container(&id, Some(opts)).await {
+                    Ok(()) => removed.containers += 1,
+                    Err(bollard::errors::Error::DockerResponseServerError {
+                        status_code: 404 | 409,
+                        ..
+                    }) => {}
+                    Err(err) => left.push(format!("container {id} on {}: {err}", e.name)),
+                }
+            }
+        }
         let services = manager
             .list_services(Some(
                 bollard::query_parameters::ListServicesOptionsBuilder::default()

@@ -13,6 +13,8 @@
 //! - [`engine`]: [`SwarmRuntime`], the swarm's nodes and where each
 //!   topology node goes (regions are node labels);
 //! - [`up`]: bring-up, node actions;
+//! - [`links`]: links between regions, by a helper container in each
+//!   namespace that sends across one;
 //! - [`listing`]: finding runs (the network's label, the tasks' current
 //!   addresses) and removing everything of a run on every engine;
 //! - [`backend`]: the [`crate::runtime::Backend`] and [`crate::net::Net`]
@@ -27,6 +29,7 @@
 pub mod backend;
 pub mod engine;
 pub mod engines;
+pub mod links;
 pub mod listing;
 pub mod up;
 pub mod worker;

@@ -68,9 +68,6 @@ impl SwarmRuntime {
         if !topology.security.is_plain() {
             return no("`security:`");
         }
-        if !topology.links.is_empty() {
-            return no("`links:`");
-        }
         Ok(())
     }
 
@@ -156,6 +153,8 @@ impl SwarmRuntime {
             .map(|n| wait_for_ping(&n.name, n.addr, opts.timeout, cancel, || self.alive(&d, n)))
             .collect();
         all_ready(waits, started, "swarm").await?;
+        check_cancel(cancel)?;
+        self.install_all_links(&d).await?;
         Ok(d)
     }
 
@@ -573,7 +572,10 @@ impl SwarmRuntime {
                     &CancellationToken::new(),
                     || self.alive(d, node),
                 )
-                .await
+                .await?;
+                // A new task: a new namespace at a new address, which the
+                // links' relays and rules follow.
+                self.links_after_restart(d, node).await
             }
             _ => {
                 let (engine, r) = self.task(d, node).await?;

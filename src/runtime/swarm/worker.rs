@@ -41,6 +41,10 @@ pub struct SwarmWorker {
     pub(super) name: String,
     pub(super) network: String,
     pub(super) ip: IpAddr,
+    /// The container whose network namespace it joins instead of taking
+    /// `ip` itself (the region's clients container, which holds the
+    /// links' relay), if any.
+    pub(super) join: Option<String>,
     pub(super) labels: std::collections::HashMap<String, String>,
     pub(super) skew_ns: i64,
 }
@@ -52,6 +56,7 @@ impl SwarmWorker {
         engine: &super::engines::Engine,
         image: String,
         ip: IpAddr,
+        join: Option<String>,
     ) -> SwarmWorker {
         let mut lbls = common_labels(d);
         lbls.insert(labels::ROLE.into(), "worker".into());
@@ -64,6 +69,7 @@ impl SwarmWorker {
             name: format!("rd-{}-_worker_{region}", d.run_id),
             network: network_name(&d.run_id),
             ip,
+            join,
             labels: lbls,
             skew_ns: std::env::var(SKEW_ENV)
                 .ok()
@@ -76,16 +82,10 @@ impl SwarmWorker {
         &self,
         docker: &bollard::Docker,
     ) -> Result<bollard::container::AttachContainerResults, bollard::errors::Error> {
-        let endpoints = std::collections::HashMap::from([(
-            self.network.clone(),
-            bollard::models::EndpointSettings {
-                ipam_config: Some(bollard::models::EndpointIpamConfig {
-                    ipv4_address: Some(self.ip.to_string()),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-        )]);
+        let (network_mode, endpoints) = match &self.join {
+            Some(c) => (format!("container:{c}"), None),
+            None => (self.network.clone(), Some(self.endpoints())),
+        };
         let body = bollard::models::ContainerCreateBody {
             image: Some(self.image.clone()),
             cmd: Some(vec![
@@ -100,11 +100,11 @@ impl SwarmWorker {
             stdin_once: Some(true),
             tty: Some(false),
             host_config: Some(bollard::models::HostConfig {
-                network_mode: Some(self.network.clone()),
+                network_mode: Some(network_mode),
                 ..Default::default()
             }),
-            networking_config: Some(bollard::models::NetworkingConfig {
-                endpoints_config: Some(endpoints),
+            networking_config: endpoints.map(|e| bollard::models::NetworkingConfig {
+                endpoints_config: Some(e),
             }),
             ..Default::default()
         };
@@ -121,6 +121,20 @@ impl SwarmWorker {
         let streams = docker.attach_container(&self.name, Some(attach)).await?;
         docker.start_container(&self.name, None).await?;
         Ok(streams)
+    }
+
+    /// Its endpoint on the run's overlay, at its region's clients address.
+    fn endpoints(&self) -> std::collections::HashMap<String, bollard::models::EndpointSettings> {
+        std::collections::HashMap::from([(
+            self.network.clone(),
+            bollard::models::EndpointSettings {
+                ipam_config: Some(bollard::models::EndpointIpamConfig {
+                    ipv4_address: Some(self.ip.to_string()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )])
     }
 }
 
