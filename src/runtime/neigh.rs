@@ -182,7 +182,7 @@ pub fn restore(root: &Path) -> Result<Option<Thresholds>, RuntimeError> {
     let Some(now) = Thresholds::read() else {
         return Ok(None);
     };
-    if now != before.max(Thresholds::LAB) {
+    if !ours(now, before) {
         tracing::warn!(
             "the neighbour table's thresholds are {} and not the lab's {}: left as they are",
             now.brief(),
@@ -193,6 +193,17 @@ pub fn restore(root: &Path) -> Result<Option<Thresholds>, RuntimeError> {
     before.write()?;
     let _ = std::fs::remove_file(&file);
     Ok(Some(before))
+}
+
+/// Whether `now` is what [`raise_for_lab`] left from `before`: each value
+/// the lab's or the one it found (a write that failed half-way leaves some
+/// of each), none changed by somebody else since.
+fn ours(now: Thresholds, before: Thresholds) -> bool {
+    let lab = before.max(Thresholds::LAB);
+    (now.values().iter())
+        .zip(before.values())
+        .zip(lab.values())
+        .all(|((&(_, n), (_, b)), (_, l))| n == b || n == l)
 }
 
 fn parse_brief(text: &str) -> Option<Thresholds> {
@@ -229,6 +240,37 @@ mod tests {
         assert!(e.contains("gc_thresh2=4096"), "{e}");
         assert!(e.contains("gc_thresh3=7168"), "{e}");
         assert!(check(60, 60, 7168, "docker").is_ok());
+    }
+
+    #[test]
+    fn thirty_two_nodes_fit_the_default_and_thirty_three_do_not() {
+        // The boundary the docs state: 32 x 31 = 992, 33 x 32 = 1056.
+        assert_eq!(needed(32, 32), 992);
+        assert!(check(32, 32, 1024, "docker").is_ok());
+        assert!(check(33, 33, 1024, "docker").is_err());
+    }
+
+    #[test]
+    fn restore_puts_back_a_half_raised_table_but_not_one_changed_since() {
+        let found = Thresholds {
+            gc_thresh1: 128,
+            gc_thresh2: 512,
+            gc_thresh3: 1024,
+        };
+        assert!(ours(found.max(Thresholds::LAB), found));
+        // The write stopped after gc_thresh1: the rest as found.
+        let half = Thresholds {
+            gc_thresh1: 1024,
+            ..found
+        };
+        assert!(ours(half, found));
+        assert!(ours(found, found));
+        // Somebody set gc_thresh3 to a value of their own meanwhile.
+        let theirs = Thresholds {
+            gc_thresh3: 50000,
+            ..found.max(Thresholds::LAB)
+        };
+        assert!(!ours(theirs, found));
     }
 
     #[test]

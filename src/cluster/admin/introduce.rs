@@ -60,6 +60,9 @@ pub(super) async fn meet(
     step: &str,
 ) -> Result<(), ClusterError> {
     let in_flight = tokio::sync::Semaphore::new(MEETS_IN_FLIGHT);
+    // The semaphore lets them through in this order: one of each node's in
+    // turn, so no node opens its hundred bus connections at once.
+    let pairs = interleaved(pairs);
     bound
         .step(
             step,
@@ -82,6 +85,28 @@ pub(super) async fn meet(
         )
         .await
         .map(|_| ())
+}
+
+/// `pairs` in turns: the first pair of each source (in the order the
+/// sources first appear), then the second of each, and so on; each
+/// source's pairs keep their order.
+fn interleaved(pairs: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    let mut by_source: Vec<(usize, std::collections::VecDeque<(usize, usize)>)> = Vec::new();
+    for &p in pairs {
+        match by_source.iter_mut().find(|(s, _)| *s == p.0) {
+            Some((_, q)) => q.push_back(p),
+            None => by_source.push((p.0, std::collections::VecDeque::from([p]))),
+        }
+    }
+    let mut out = Vec::with_capacity(pairs.len());
+    while out.len() < pairs.len() {
+        for (_, q) in &mut by_source {
+            if let Some(p) = q.pop_front() {
+                out.push(p);
+            }
+        }
+    }
+    out
 }
 
 /// At most this many `CLUSTER MEET`s wait for their replies at once. All
@@ -176,4 +201,30 @@ pub(super) async fn wait_all_known(
         bound.pause(interval, step, &pending).await?;
     }
     Err(bound.timed_out(step, pending))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meets_go_out_one_of_each_node_in_turn() {
+        let pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)];
+        assert_eq!(
+            interleaved(&pairs),
+            [(0, 1), (1, 2), (2, 3), (0, 2), (1, 3), (0, 3)]
+        );
+        assert!(interleaved(&[]).is_empty());
+        // Every pair once, whatever the order given.
+        let mut all: Vec<(usize, usize)> = (0..120)
+            .flat_map(|a| (a + 1..120).map(move |b| (a, b)))
+            .collect();
+        let mut got = interleaved(&all);
+        assert_eq!(got.len(), 7140);
+        // Node 0's 119 MEETs are spread: within the first 256, at most 3.
+        assert!(got[..256].iter().filter(|p| p.0 == 0).count() <= 3);
+        got.sort();
+        all.sort();
+        assert_eq!(got, all);
+    }
 }

@@ -8,6 +8,10 @@
 //!   lab-1:                     # a swarm node's hostname
 //!     endpoint: unix:///run/redis-drill/lab/lab-1/docker.sock
 //!     address: 10.213.0.11     # where the controller reaches its published ports
+//!   far-1:
+//!     endpoint: tcp://192.0.2.7:2376
+//!     tls: {ca: certs/ca.pem, cert: certs/cert.pem, key: certs/key.pem}
+//!     address: 192.0.2.7
 //! ```
 //!
 //! The file is found at `--engines`-less paths: [`ENGINES_ENV`], else the
@@ -46,11 +50,49 @@ pub struct EnginesFile {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineSpec {
-    /// The engine API: `unix:///path/docker.sock` or `tcp://host:port`.
+    /// The engine API: `unix:///path/docker.sock` or `tcp://host:port`
+    /// (`https://host:port` too, with `tls`).
     pub endpoint: String,
     /// The host's address, where the ports it publishes answer the
     /// controller.
     pub address: IpAddr,
+    /// TLS for a `tcp://` (or `https://`) endpoint, as `dockerd
+    /// --tlsverify` wants it: the CA that signed the engine's certificate,
+    /// and the client certificate and key the tool presents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFiles>,
+    /// For an `ssh://` endpoint: the identity to use and the known-hosts
+    /// file to check the host against (both optional: ssh's own defaults
+    /// then, `~/.ssh/config` included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<SshFiles>,
+}
+
+/// The files of an SSH engine endpoint; relative paths are read from the
+/// engines file's folder.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshFiles {
+    /// The private key (`ssh -i`, and no other identity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// The known-hosts file, checked strictly (`UserKnownHostsFile`,
+    /// `StrictHostKeyChecking=yes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_hosts: Option<PathBuf>,
+}
+
+/// The PEM files of a TLS engine endpoint; relative paths are read from
+/// the engines file's folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The CA certificate the engine's certificate must chain to.
+    pub ca: PathBuf,
+    /// The client certificate the tool presents.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
 }
 
 /// The file `redis-drill lab up` writes its engines to.
@@ -76,10 +118,38 @@ impl EnginesFile {
                 path.display()
             ))
         })?;
-        let file: EnginesFile = serde_saphyr::from_str(&text)
+        let mut file: EnginesFile = serde_saphyr::from_str(&text)
             .map_err(|e| RuntimeError::BadInput(format!("{}: {e}", path.display())))?;
         file.check()
             .map_err(|e| RuntimeError::BadInput(format!("{}: {e}", path.display())))?;
+        // TLS files: relative to the file's folder, and readable now.
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for (name, e) in &mut file.engines {
+            let mut files: Vec<(&str, &mut PathBuf)> = Vec::new();
+            if let Some(tls) = &mut e.tls {
+                files.extend([
+                    ("tls.ca", &mut tls.ca),
+                    ("tls.cert", &mut tls.cert),
+                    ("tls.key", &mut tls.key),
+                ]);
+            }
+            if let Some(ssh) = &mut e.ssh {
+                files.extend(ssh.key.as_mut().map(|k| ("ssh.key", k)));
+                files.extend(ssh.known_hosts.as_mut().map(|k| ("ssh.known_hosts", k)));
+            }
+            for (field, p) in files {
+                if p.is_relative() {
+                    *p = dir.join(&*p);
+                }
+                if let Err(err) = std::fs::metadata(&*p) {
+                    return Err(RuntimeError::BadInput(format!(
+                        "{}: engines.{name}.{field}: {}: {err}",
+                        path.display(),
+                        p.display()
+                    )));
+                }
+            }
+        }
         Ok(file)
     }
 
@@ -96,9 +166,40 @@ impl EnginesFile {
             ));
         }
         for (name, e) in &self.engines {
-            parse_endpoint(&e.endpoint).map_err(|why| format!("engines.{name}.endpoint: {why}"))?;
+            e.endpoint()
+                .map_err(|why| format!("engines.{name}.endpoint: {why}"))?;
         }
         Ok(())
+    }
+}
+
+impl EngineSpec {
+    /// What its endpoint (and `tls`) say to connect to.
+    pub fn endpoint(&self) -> Result<Endpoint, String> {
+        let s = self.endpoint.as_str();
+        if self.ssh.is_some() && !s.starts_with("ssh://") {
+            return Err(format!("`{s}`: `ssh` is for ssh:// endpoints"));
+        }
+        match (parse_endpoint(s)?, &self.tls) {
+            (Endpoint::Ssh { target, .. }, None) => Ok(Endpoint::Ssh {
+                target,
+                files: self.ssh.clone().unwrap_or_default(),
+            }),
+            (Endpoint::Ssh { .. }, Some(_)) => Err(format!(
+                "`{s}`: `tls` is for tcp:// endpoints; SSH has its own (`ssh: {{key, known_hosts}}`)"
+            )),
+            (Endpoint::Tcp(host), Some(tls)) => Ok(Endpoint::Tls {
+                host,
+                files: tls.clone(),
+            }),
+            (Endpoint::Unix(_), Some(_)) => Err(format!(
+                "`{s}`: `tls` is for tcp:// endpoints; a unix socket has none"
+            )),
+            (_, None) if s.starts_with("https://") => Err(format!(
+                "`{s}`: an https:// endpoint needs `tls: {{ca, cert, key}}`"
+            )),
+            (e, _) => Ok(e),
+        }
     }
 }
 
@@ -109,26 +210,67 @@ pub enum Endpoint {
     Unix(PathBuf),
     /// Plain TCP (`tcp://host:port`).
     Tcp(String),
+    /// TCP with TLS, the engine's certificate checked against `files.ca`
+    /// and the tool's client certificate presented (`dockerd --tlsverify`).
+    Tls {
+        /// `host:port`.
+        host: String,
+        /// The PEM files.
+        files: TlsFiles,
+    },
+    /// The engine's socket on a host reached by SSH, forwarded to a local
+    /// socket by an `ssh` the tool runs ([`super::ssh`]).
+    Ssh {
+        /// Where.
+        target: super::ssh::SshTarget,
+        /// The identity and known hosts.
+        files: SshFiles,
+    },
 }
 
-/// Parse an engine endpoint; what this build cannot use is refused here.
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Unix(p) => write!(f, "unix://{}", p.display()),
+            Endpoint::Tcp(h) => write!(f, "tcp://{h}"),
+            Endpoint::Tls { host, .. } => write!(f, "tcp://{host} (TLS)"),
+            Endpoint::Ssh { target, .. } => {
+                write!(f, "ssh://{}", target.destination)?;
+                if let Some(p) = target.port {
+                    write!(f, ":{p}")?;
+                }
+                write!(f, "{}", target.remote.display())
+            }
+        }
+    }
+}
+
+/// Parse an engine endpoint's address (`tls` aside: [`EngineSpec::endpoint`]);
+/// what this build cannot use is refused here.
 pub fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
     if let Some(p) = s.strip_prefix("unix://") {
         if !p.starts_with('/') {
             return Err(format!("`{s}`: a unix socket's path must be absolute"));
         }
         Ok(Endpoint::Unix(PathBuf::from(p)))
-    } else if let Some(h) = s.strip_prefix("tcp://") {
+    } else if let Some(h) = s
+        .strip_prefix("tcp://")
+        .or_else(|| s.strip_prefix("https://"))
+    {
         if !h.contains(':') {
-            return Err(format!("`{s}`: give the port (tcp://host:2375)"));
+            return Err(format!("`{s}`: give the port (tcp://host:2376)"));
         }
-        Ok(Endpoint::Tcp(h.to_string()))
-    } else if s.starts_with("ssh://") || s.starts_with("https://") {
-        Err(format!(
-            "`{s}`: SSH and TLS endpoints are not built in yet; use unix:// or tcp:// (docs/swarm.md)"
-        ))
+        Ok(Endpoint::Tcp(h.trim_end_matches('/').to_string()))
+    } else if let Some(rest) = s.strip_prefix("ssh://") {
+        let target = super::ssh::parse(rest).map_err(|why| format!("`{s}`: {why}"))?;
+        Ok(Endpoint::Ssh {
+            target,
+            files: SshFiles::default(),
+        })
     } else {
-        Err(format!("`{s}`: expected unix:///path or tcp://host:port"))
+        Err(format!(
+            "`{s}`: expected unix:///path, tcp://host:port or ssh://[user@]host[:port][/socket]"
+        ))
     }
 }
 
@@ -139,8 +281,11 @@ pub struct Engine {
     pub name: String,
     /// Its API.
     pub docker: Docker,
-    /// Where its API answers.
+    /// Where its API answers (an SSH engine's: its tunnel's local socket).
     pub endpoint: Endpoint,
+    /// The SSH tunnel to it, if it is reached so; closed with the last
+    /// copy of the engine.
+    pub tunnel: Option<std::sync::Arc<super::ssh::Tunnel>>,
     /// Where its published ports answer.
     pub address: IpAddr,
     /// Its swarm node id (from the engine's own `info`).
@@ -170,18 +315,66 @@ pub fn client(endpoint: &Endpoint) -> Result<Docker, bollard::errors::Error> {
         Endpoint::Tcp(h) => {
             Docker::connect_with_http(&format!("tcp://{h}"), 120, bollard::API_DEFAULT_VERSION)
         }
+        Endpoint::Tls { host, files } => Docker::connect_with_ssl(
+            &format!("tcp://{host}"),
+            &files.key,
+            &files.cert,
+            &files.ca,
+            120,
+            bollard::API_DEFAULT_VERSION,
+        ),
+        // Reached through its tunnel's local socket ([`connect`] opens it
+        // and gives the engine that socket as its endpoint).
+        Endpoint::Ssh { target, .. } => Err(bollard::errors::Error::IOError {
+            err: std::io::Error::other(format!(
+                "ssh://{}: no tunnel open to it",
+                target.destination
+            )),
+        }),
     }
+}
+
+/// `e` and every error under it (a TLS handshake's reason sits several
+/// levels below the HTTP client's "client error (Connect)").
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    // Bounded: error chains are short, but nothing promises they end.
+    for _ in 0..8 {
+        let Some(cause) = next else { break };
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
 }
 
 /// Connect to one engine and ask it who it is in the swarm; an engine that
 /// does not answer, or is in no swarm, is named.
 pub async fn connect(name: &str, spec: &EngineSpec) -> Result<Engine, RuntimeError> {
+    let endpoint = spec.endpoint().map_err(RuntimeError::BadInput)?;
     let silent = |why: String| {
-        RuntimeError::Environment(format!("swarm engine `{name}` ({}): {why}", spec.endpoint))
+        RuntimeError::Environment(format!("swarm engine `{name}` ({endpoint}): {why}"))
     };
-    let endpoint = parse_endpoint(&spec.endpoint).map_err(RuntimeError::BadInput)?;
     let local = matches!(endpoint, Endpoint::Unix(_));
-    let docker = client(&endpoint).map_err(|e| silent(e.to_string()))?;
+    // SSH: the engine's socket forwarded here first; the engine is then
+    // reached (by the workers too) at that local socket.
+    let (api, tunnel) = match &endpoint {
+        Endpoint::Ssh { target, files } => {
+            let t = super::ssh::open(target, files.key.as_deref(), files.known_hosts.as_deref())
+                .await
+                .map_err(|why| silent(format!("no SSH tunnel: {why}")))?;
+            (
+                Endpoint::Unix(t.socket.clone()),
+                Some(std::sync::Arc::new(t)),
+            )
+        }
+        other => (other.clone(), None),
+    };
+    let docker = client(&api).map_err(|e| silent(e.to_string()))?;
     let info = tokio::time::timeout(ANSWER_TIMEOUT, docker.info())
         .await
         .map_err(|_| {
@@ -190,14 +383,15 @@ pub async fn connect(name: &str, spec: &EngineSpec) -> Result<Engine, RuntimeErr
                 ANSWER_TIMEOUT.as_secs()
             ))
         })?
-        .map_err(|e| silent(format!("did not answer: {e}")))?;
+        .map_err(|e| silent(format!("did not answer: {}", with_causes(&e))))?;
     let swarm = info.swarm.unwrap_or_default();
     let node_id = swarm.node_id.filter(|id| !id.is_empty()).ok_or_else(|| {
         silent("is in no swarm (docker swarm init / join, or `redis-drill lab up`)".into())
     })?;
     Ok(Engine {
         name: name.to_string(),
-        endpoint,
+        endpoint: api,
+        tunnel,
         docker,
         address: spec.address,
         node_id,
@@ -225,10 +419,80 @@ mod tests {
                 .contains("absolute")
         );
         assert!(parse_endpoint("tcp://host").unwrap_err().contains("port"));
+        assert!(matches!(
+            parse_endpoint("ssh://me@host"),
+            Ok(Endpoint::Ssh { .. })
+        ));
         assert!(
-            parse_endpoint("ssh://me@host")
+            parse_endpoint("ssh://me@host:x")
                 .unwrap_err()
-                .contains("not built in")
+                .contains("not an SSH port")
+        );
+        let tls = TlsFiles {
+            ca: "ca.pem".into(),
+            cert: "cert.pem".into(),
+            key: "key.pem".into(),
+        };
+        let spec = |endpoint: &str, tls: Option<TlsFiles>| EngineSpec {
+            endpoint: endpoint.into(),
+            address: "10.0.0.1".parse().unwrap(),
+            tls,
+            ssh: None,
+        };
+        let with_ssh = EngineSpec {
+            ssh: Some(SshFiles {
+                key: Some("id".into()),
+                known_hosts: None,
+            }),
+            ..spec("ssh://root@10.0.0.1/run/docker.sock", None)
+        };
+        match with_ssh.endpoint() {
+            Ok(Endpoint::Ssh { target, files }) => {
+                assert_eq!(target.destination, "root@10.0.0.1");
+                assert_eq!(files.key, Some("id".into()));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            EngineSpec {
+                endpoint: "tcp://h:1".into(),
+                ..with_ssh.clone()
+            }
+            .endpoint()
+            .unwrap_err()
+            .contains("`ssh` is for ssh://")
+        );
+        assert!(
+            spec("ssh://h", Some(tls.clone()))
+                .endpoint()
+                .unwrap_err()
+                .contains("SSH has its own")
+        );
+        assert_eq!(
+            spec("tcp://10.0.0.1:2376", Some(tls.clone())).endpoint(),
+            Ok(Endpoint::Tls {
+                host: "10.0.0.1:2376".into(),
+                files: tls.clone()
+            })
+        );
+        assert_eq!(
+            spec("https://10.0.0.1:2376/", Some(tls.clone())).endpoint(),
+            Ok(Endpoint::Tls {
+                host: "10.0.0.1:2376".into(),
+                files: tls.clone()
+            })
+        );
+        assert!(
+            spec("https://10.0.0.1:2376", None)
+                .endpoint()
+                .unwrap_err()
+                .contains("needs `tls")
+        );
+        assert!(
+            spec("unix:///run/x.sock", Some(tls))
+                .endpoint()
+                .unwrap_err()
+                .contains("a unix socket has none")
         );
         assert!(
             parse_endpoint("/run/docker.sock")
@@ -249,7 +513,7 @@ mod tests {
                 .unwrap_err()
                 .contains("`manager: b` is not one of `engines` (a)")
         );
-        let bad = "manager: a\nengines:\n  a: {endpoint: 'ssh://a', address: 10.0.0.1}\n";
+        let bad = "manager: a\nengines:\n  a: {endpoint: 'ftp://a', address: 10.0.0.1}\n";
         let f: EnginesFile = serde_saphyr::from_str(bad).unwrap();
         assert!(f.check().unwrap_err().starts_with("engines.a.endpoint"));
         let typo = "manager: a\nengines:\n  a: {endpont: 'unix:///a.sock', address: 10.0.0.1}\n";

@@ -31,6 +31,7 @@ pub mod engine;
 pub mod engines;
 pub mod links;
 pub mod listing;
+pub mod ssh;
 pub mod up;
 pub mod worker;
 
