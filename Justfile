@@ -32,12 +32,13 @@ cluster-failover *args="": build
 swarm-lab cmd="up" *args="": build
     {{bin}} lab {{cmd}} {{args}}
 
-# The reshard, failover, region-partition and links drills over the lab's three engines (`just swarm-lab up 3` first)
+# The reshard, failover, region-partition, links and all-worker failover drills over the lab's three engines (`just swarm-lab up 3` first)
 swarm-drills *args="": build
     {{bin}} run scenarios/swarm-reshard.yaml --runtime swarm {{args}}
     {{bin}} run scenarios/swarm-failover.yaml --runtime swarm {{args}}
     -{{bin}} run scenarios/swarm-region-partition.yaml --runtime swarm {{args}}
     {{bin}} run scenarios/swarm-links.yaml --runtime swarm {{args}}
+    {{bin}} run scenarios/swarm-failover-workers.yaml --runtime swarm {{args}}
 
 # Scale over the lab's engines: `up` of 10, 30 and 60 nodes, its time by stage, a node's memory, `down` (a Markdown table); then the failover drill on 60 nodes
 swarm-scale sizes="10,30,60": build

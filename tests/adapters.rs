@@ -265,6 +265,28 @@ fn a_worker_that_does_not_answer_the_clock_is_named() {
     assert!(gone(&pid));
 }
 
+/// Limits for fake adapters: a hang is named after 2 s.
+const SHORT: Limits = Limits {
+    ready: Duration::from_secs(10),
+    lead: Duration::from_millis(50),
+    drain: Duration::from_secs(2),
+};
+
+/// `n` SETs of client 0 to keys `k0`.., the first due at `due_ns`, each
+/// `step_ns` after the one before.
+fn sets(n: u64, due_ns: u64, step_ns: u64) -> Vec<OpLine> {
+    (0..n)
+        .map(|i| OpLine {
+            id: i,
+            client: 0,
+            op: OpKind::Set,
+            key: format!("k{i}"),
+            value: Some("v".into()),
+            due_ns: due_ns + i * step_ns,
+        })
+        .collect()
+}
+
 fn fake(script: &str, pidfile: &Path) -> Adapter {
     let prelude = format!(
         "import json, os, sys, time\nopen({:?}, 'w').write(str(os.getpid()))\nhello = json.loads(sys.stdin.readline())\n",
@@ -297,22 +319,8 @@ fn a_faulty_adapter_is_named_with_its_line_and_leaves_nothing_running() {
     let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let clock = Clock::start();
-    let ops: Vec<OpLine> = (0..5)
-        .map(|i| OpLine {
-            id: i,
-            client: 0,
-            op: OpKind::Set,
-            key: format!("k{i}"),
-            value: Some("v".into()),
-            due_ns: clock.now_ns() + 100_000_000,
-        })
-        .collect();
+    let ops = sets(5, clock.now_ns() + 100_000_000, 0);
     let answer_first = "op = json.loads(sys.stdin.readline())\nprint(json.dumps({'type': 'result', 'id': op['id'], 'sent_ns': op['due_ns'], 'end_ns': op['due_ns'] + 1, 'outcome': 'ok'}), flush=True)\n";
-    let limits = Limits {
-        ready: Duration::from_secs(10),
-        lead: Duration::from_millis(50),
-        drain: Duration::from_secs(2),
-    };
     for (name, script, says) in [
         (
             "malformed",
@@ -353,7 +361,7 @@ fn a_faulty_adapter_is_named_with_its_line_and_leaves_nothing_running() {
         let pidfile = dir.path().join(format!("{}.pid", name.replace(' ', "-")));
         let a = fake(&script, &pidfile);
         let h = hello("fake", vec!["127.0.0.1:1".into()], 1, &clock);
-        let run = adapter::run(&a, &h, ops.clone().into_iter(), &clock, limits).unwrap();
+        let run = adapter::run(&a, &h, ops.clone().into_iter(), &clock, SHORT).unwrap();
         let problem = run.problem.clone().unwrap_or_default();
         assert!(problem.starts_with("adapter fake: "), "{name}: {problem}");
         assert!(
@@ -524,4 +532,48 @@ fn an_adapter_that_dies_mid_drill_makes_its_library_unknown_and_loses_nothing() 
     assert!(r.client_libraries[0].summary.ops_ok > 200);
     let left = common::processes_mentioning(tmp.path());
     assert!(left.is_empty(), "adapters left running: {left:?}");
+}
+
+/// A worker with a clock of its own (1 000 s ahead) that answers one op and
+/// then hangs: the host names it, and what it answered is handed back on
+/// the run's clock, not the worker's. A hung worker's results once entered
+/// the history 7 894 s off, where the checks judged them lost writes.
+#[test]
+fn a_hung_workers_answers_are_on_the_runs_clock() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::start();
+    let pid = dir.path().join("pid");
+    let script = format!(
+        "{READY}skew = 1000 * 10**9\n\
+         now = lambda: time.clock_gettime_ns(time.CLOCK_MONOTONIC) + skew\n\
+         while True:\n\
+         \x20   m = json.loads(sys.stdin.readline())\n\
+         \x20   if m['type'] == 'clock':\n\
+         \x20       print(json.dumps({{'type': 'clock', 'id': m['id'], 'now_ns': now()}}), flush=True)\n\
+         \x20   elif m['type'] == 'op':\n\
+         \x20       print(json.dumps({{'type': 'result', 'id': m['id'], 'sent_ns': now(), 'end_ns': now() + 1000, 'outcome': 'ok'}}), flush=True)\n\
+         \x20       time.sleep(60)\n"
+    );
+    let a = fake(&script, &pid);
+    let mut h = hello("fake", vec!["127.0.0.1:1".into()], 1, &clock);
+    h.clock = Some("own".into());
+    let due = clock.now_ns() + 100_000_000;
+    let ops = sets(2, due, 100_000_000);
+    let run = adapter::run(&a, &h, ops.into_iter(), &clock, SHORT).unwrap();
+    let p = run.problem.clone().expect("named");
+    assert!(p.contains("hung: 1 of 2 ops without a result"), "{p}");
+    assert!(
+        run.clock.is_some(),
+        "its clock, as estimated before the first op"
+    );
+    let r = &run.results[&0];
+    // Sent when due (it answers at once), on the run's clock: within a
+    // second of its due time, not 1 000 s off.
+    assert!(r.sent_ns.abs_diff(due) < 1_000_000_000, "due {due}: {r:?}");
+    assert!(
+        r.end_ns >= r.sent_ns && r.end_ns - r.sent_ns < 1_000_000_000,
+        "{r:?}"
+    );
+    assert!(gone(&pid));
 }

@@ -267,14 +267,6 @@ fn figure_in(r: &Report, name: &str) -> Option<f64> {
     }
 }
 
-/// The phase a latency SLO reads, if it is one.
-fn latency_phase(name: &str) -> Option<&str> {
-    if name == "max_p99_during_over_baseline" {
-        return Some("during");
-    }
-    name.strip_prefix("max_p99_")?.strip_suffix("_ms")
-}
-
 /// Copy the stored run in `from` to a new folder under `root`, with its
 /// record's SLOs replaced by `slo` and, if given, its tool-lag bound.
 fn copy_run(

@@ -97,6 +97,100 @@ crate::on_both_runtimes!(
     watch_and_fail_over
 );
 
+/// A drill's wait for whole replication (its convergence) also waits for
+/// the Sentinels: right after `SENTINEL FAILOVER` the nodes still look
+/// whole under n1 — one primary, both replicas caught up — while a
+/// Sentinel is about to promote one of them. The wait returns only once
+/// the promoted replica is the one primary and every Sentinel names it,
+/// none flagging a failover; asked without the Sentinels it would have
+/// returned n1 at its first poll.
+fn convergence_waits_for_a_failover_under_way(env: &Env) {
+    use redis_drill::cluster::replication::{SentinelsToAsk, sentinel_views, wait_replicated};
+    use redis_drill::cluster::{AddressMap, ConnectOptions, Member};
+    let file = env.write("sentinels.yaml", TOPOLOGY);
+    let up = env.up(&file, "sentinels");
+    let s = up.status();
+    let mut map = AddressMap::new();
+    for n in &s.nodes {
+        map.insert(&n.name, n.announce, n.address).expect("a node");
+    }
+    let sentinels: Vec<Member> = (s.sentinels.iter())
+        .map(|t| Member {
+            name: t.name.clone(),
+            addr: t.address,
+            announce: t.address,
+            bus_port: 0,
+            replica_of: None,
+            slots: Vec::new(),
+        })
+        .collect();
+    let map = map.with_sentinels(&sentinels).expect("the Sentinels");
+    let names: Vec<String> = sentinels.iter().map(|m| m.name.clone()).collect();
+    let nodes: Vec<String> = s.nodes.iter().map(|n| n.name.clone()).collect();
+    let ask = SentinelsToAsk {
+        master_name: "sentinels",
+        names: &names,
+    };
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let (done, views) = rt.block_on(async {
+        let client = redis::Client::open(format!("redis://{}/", s.sentinels[0].address))
+            .expect("sentinel1's address");
+        let mut c = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("sentinel1");
+        // A Sentinel refuses (NOGOODSLAVE) until it has read each
+        // replica's INFO once; `up` waits only until it lists them.
+        let started = std::time::Instant::now();
+        loop {
+            let r: redis::RedisResult<String> = redis::cmd("SENTINEL")
+                .arg("FAILOVER")
+                .arg("sentinels")
+                .query_async(&mut c)
+                .await;
+            match r {
+                Ok(ok) => {
+                    assert_eq!(ok, "OK");
+                    break;
+                }
+                Err(e) if started.elapsed() < Duration::from_secs(15) => {
+                    eprintln!("SENTINEL FAILOVER: {e}; again");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("SENTINEL FAILOVER refused for 15 s: {e}"),
+            }
+        }
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let done = wait_replicated(&map, &nodes, Some(ask), Duration::from_secs(60), &cancel)
+            .await
+            .expect("replication whole and the Sentinels agreeing within 60 s");
+        (
+            done,
+            sentinel_views(&map, ask, ConnectOptions::default()).await,
+        )
+    });
+    assert_ne!(done.primary, "n1", "{done:?}");
+    assert!(done.polls > 1, "{done:?}");
+    // Read again after the wait: each names the promoted replica (a flag
+    // such as a passing `disconnected` is not asserted here).
+    assert_eq!(views.len(), 3, "{views:#?}");
+    assert!(
+        (views.iter()).all(|v| v.primary.as_deref() == Some(done.primary.as_str())),
+        "{views:#?}"
+    );
+    let after = up.status();
+    assert!(common::is_primary(&after, &done.primary), "{after:#?}");
+    let run_id = up.run_id.clone();
+    up.down();
+    assert_nothing_left(env, &run_id);
+}
+
+crate::on_both_runtimes!(
+    process_convergence_waits_for_a_failover_under_way,
+    docker_convergence_waits_for_a_failover_under_way,
+    convergence_waits_for_a_failover_under_way
+);
+
 /// A shipped Sentinel drill, shortened: its topology taken from the
 /// repository, each `(from, to)` applied in turn (one that finds nothing
 /// fails: the drill changed under the test), run with `--seed seed`.
@@ -394,20 +488,25 @@ crate::on_both_runtimes!(
     flapping
 );
 
-/// `sentinel-split-brain-wait`, shortened (5 s cut, 500 ops/s): with
-/// `WAIT 1` after every write, nothing the cut-off primary took is
-/// acknowledged (its replicas hear none of it), so no acknowledged write is
-/// lost; the price is writes left indeterminate. Each WAIT runs on the
-/// connection that carried its write: one sent on a fresh connection would
-/// report every replica at once and call a discarded write acknowledged.
+/// `sentinel-split-brain-wait`, shortened (500 ops/s): with `WAIT 1`
+/// after every write, nothing the cut-off primary took is acknowledged (its
+/// replicas hear none of it), so no acknowledged write is lost; the price
+/// is writes left indeterminate. Each WAIT runs on the connection that
+/// carried its write: one sent on a fresh connection would report every
+/// replica at once and call a discarded write acknowledged.
+///
+/// The cut keeps the drill's 8 s: the claim holds only if the cut does not
+/// heal while the failover is under way. Healed while one is under way (here
+/// `+switch-master` came 3.2-4.3 s into a cut, later on a loaded CI
+/// machine, which once failed this test with a 5 s cut), the other replica
+/// follows the old primary again, WAIT counts it, and the promotion then
+/// discards those writes — a loss WAIT does not prevent (the README shows
+/// it with a 3 s cut).
 fn split_brain_wait(env: &Env) {
     let d = shortened(
         env,
         "sentinel-split-brain-wait.yaml",
-        &[
-            ("rate: 1000", "rate: 500"),
-            ("hold_ms: 8000", "hold_ms: 5000"),
-        ],
+        &[("rate: 1000", "rate: 500")],
         "5",
     );
     let r = d.report();

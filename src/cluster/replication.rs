@@ -239,12 +239,116 @@ pub struct Replicated {
     pub elapsed: Duration,
 }
 
+/// The Sentinels a wait for whole replication also asks: the name they
+/// watch the primary by and the Sentinels (names in the map) that are up.
+#[derive(Debug, Clone, Copy)]
+pub struct SentinelsToAsk<'a> {
+    pub master_name: &'a str,
+    pub names: &'a [String],
+}
+
+/// One Sentinel's `SENTINEL MASTER <name>`: the primary it names (a node
+/// name through the map) and its flags (`master` alone when it sees the
+/// primary up and no failover of its own under way).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentinelView {
+    pub name: String,
+    /// Why it could not be read; the fields below are empty then.
+    pub error: Option<String>,
+    pub primary: Option<String>,
+    pub flags: Option<String>,
+}
+
+/// `SENTINEL MASTER` on each Sentinel of `ask` at once, in `ask`'s order;
+/// one the map does not hold is a view with an error (never left out: a
+/// wait that asked nobody would pass).
+pub async fn sentinel_views(
+    map: &AddressMap,
+    ask: SentinelsToAsk<'_>,
+    connect: ConnectOptions,
+) -> Vec<SentinelView> {
+    futures::future::join_all(ask.names.iter().map(|name| async move {
+        let Some(s) = map.sentinels().iter().find(|s| &s.name == name) else {
+            return SentinelView {
+                name: name.clone(),
+                error: Some("not among the address map's Sentinels".into()),
+                primary: None,
+                flags: None,
+            };
+        };
+        let read = async {
+            let mut c = NodeConn::connect(&s.name, s.addr, connect).await?;
+            c.run::<Vec<String>>(redis::cmd("SENTINEL").arg("MASTER").arg(ask.master_name))
+                .await
+        };
+        match read.await {
+            Ok(kv) => {
+                let get = |k: &str| kv.chunks(2).find(|p| p[0] == k).and_then(|p| p.get(1));
+                let primary = match (get("ip"), get("port")) {
+                    (Some(ip), Some(port)) => Some(
+                        format!("{ip}:{port}")
+                            .parse::<std::net::SocketAddr>()
+                            .map_or_else(|_| format!("{ip}:{port}"), |a| map.name_of_announce(a)),
+                    ),
+                    _ => None,
+                };
+                SentinelView {
+                    name: s.name.clone(),
+                    error: None,
+                    primary,
+                    flags: get("flags").cloned(),
+                }
+            }
+            Err(e) => SentinelView {
+                name: s.name.clone(),
+                error: Some(super::error::error_chain(&e)),
+                primary: None,
+                flags: None,
+            },
+        }
+    }))
+    .await
+}
+
+/// What keeps the Sentinels from agreeing with whole replication under
+/// `primary` (empty: nothing): each one that answers names it, sees it up
+/// and has no failover under way (flags `master`, as after bring-up). A
+/// Sentinel that cannot be read is pending too: it may be the one about to
+/// promote a replica. (A Sentinel in TILT — paused or starved for over 2 s —
+/// acts on nothing for 30 s: a flag it had then stays, and the wait with it.)
+/// Pure.
+pub fn sentinels_pending(views: &[SentinelView], primary: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for v in views {
+        if let Some(e) = &v.error {
+            out.push(format!("{}: {e}", v.name));
+        } else if v.primary.as_deref() != Some(primary) {
+            out.push(format!(
+                "{} names {} as the primary, not {primary}",
+                v.name,
+                v.primary.as_deref().unwrap_or("nobody")
+            ));
+        } else if v.flags.as_deref() != Some("master") {
+            out.push(format!(
+                "{} flags the primary {}",
+                v.name,
+                v.flags.as_deref().unwrap_or("-")
+            ));
+        }
+    }
+    out
+}
+
 /// Wait until replication among `nodes` (names in `map`) is whole: exactly
 /// one primary, every other node a connected replica of it with the
-/// primary's offset. Fails with what still differs when `timeout` runs out.
+/// primary's offset — and, with `sentinels`, every one of them naming that
+/// primary with no failover under way (a failover the Sentinels decided
+/// while a cut held can promote a replica seconds after replication looked
+/// whole again). Fails with what still differs when `timeout` runs out.
 pub async fn wait_replicated(
     map: &AddressMap,
     nodes: &[String],
+    sentinels: Option<SentinelsToAsk<'_>>,
     timeout: Duration,
     cancel: &CancellationToken,
 ) -> Result<Replicated, ClusterError> {
@@ -278,6 +382,12 @@ pub async fn wait_replicated(
             });
         }
         pending = replication_pending_at(&roles, mark.as_ref().map(|(_, o)| *o));
+        if let (true, Some(ask), Some(p)) = (pending.is_empty(), sentinels, &primary) {
+            let views = bound.step("ask every Sentinel for the primary", async {
+                Ok(sentinel_views(map, ask, connect).await)
+            });
+            pending = sentinels_pending(&views.await?, p);
+        }
         if pending.is_empty() {
             return Ok(Replicated {
                 primary: current_primary(&roles, None)
@@ -485,6 +595,68 @@ mod tests {
         assert_eq!(
             replication_pending_at(&[p, a, past], Some(46)),
             ["n3: offset 45 behind n2's 46"]
+        );
+    }
+
+    /// Whole replication under n2 is not convergence while a Sentinel names
+    /// the old primary, still flags a failover of its own, or cannot be read.
+    #[test]
+    fn sentinels_agree_only_when_each_names_the_primary_with_nothing_under_way() {
+        let view = |name: &str, primary: Option<&str>, flags: Option<&str>| SentinelView {
+            name: name.into(),
+            error: None,
+            primary: primary.map(str::to_string),
+            flags: flags.map(str::to_string),
+        };
+        let agreed = [
+            view("sentinel1", Some("n2"), Some("master")),
+            view("sentinel2", Some("n2"), Some("master")),
+        ];
+        assert!(sentinels_pending(&agreed, "n2").is_empty());
+        assert_eq!(
+            sentinels_pending(&agreed, "n1"),
+            [
+                "sentinel1 names n2 as the primary, not n1",
+                "sentinel2 names n2 as the primary, not n1"
+            ]
+        );
+        let midway = [
+            view("sentinel1", Some("n2"), Some("master")),
+            view("sentinel2", Some("n2"), Some("master,failover_in_progress")),
+            view("sentinel3", Some("n2"), Some("s_down,master")),
+            view("sentinel4", None, None),
+        ];
+        assert_eq!(
+            sentinels_pending(&midway, "n2"),
+            [
+                "sentinel2 flags the primary master,failover_in_progress",
+                "sentinel3 flags the primary s_down,master",
+                "sentinel4 names nobody as the primary, not n2"
+            ]
+        );
+        let unread = SentinelView {
+            error: Some("connection refused".into()),
+            ..view("sentinel1", None, None)
+        };
+        assert_eq!(
+            sentinels_pending(&[unread], "n2"),
+            ["sentinel1: connection refused"]
+        );
+    }
+
+    /// A Sentinel the map does not hold is asked nothing but still counted:
+    /// pending, never left out of the wait.
+    #[tokio::test]
+    async fn a_sentinel_missing_from_the_map_is_pending() {
+        let names = ["sentinel1".to_string()];
+        let ask = SentinelsToAsk {
+            master_name: "t",
+            names: &names,
+        };
+        let views = sentinel_views(&AddressMap::new(), ask, ConnectOptions::default()).await;
+        assert_eq!(
+            sentinels_pending(&views, "n1"),
+            ["sentinel1: not among the address map's Sentinels"]
         );
     }
 }

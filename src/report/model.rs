@@ -43,7 +43,8 @@ pub struct Report {
     pub downtime_ms: DowntimeSummary,
     /// From the last step of the drill's action (the last SETSLOT of a reshard)
     /// until every node agrees on the slot map (a replicated topology: until
-    /// one primary has every replica caught up); `null` when not measured.
+    /// one primary has every replica caught up, and with Sentinels every one
+    /// names it with no failover under way); `null` when not measured.
     pub convergence_ms: Option<f64>,
     /// The same moment as the watcher's recording shows it (a cluster): the
     /// first poll after the action at which every node that is up said

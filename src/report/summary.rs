@@ -29,6 +29,9 @@ pub(super) fn sections(r: &Report) -> Vec<Section> {
     if let Some(c) = r.convergence_ms {
         let what = match r.topology.kind {
             crate::topology::Kind::Cluster => "until every node agrees",
+            _ if r.sentinel.is_some() => {
+                "until one primary has every replica caught up and every Sentinel names it"
+            }
             _ => "until one primary has every replica caught up",
         };
         t.label("convergence", format!("{} {what}", ms(c)), false);

@@ -29,7 +29,8 @@ pub(crate) enum Step {
     Act,
     /// Wait until every node agrees on the slot map again (a cluster), or
     /// until one primary has every replica caught up (a replicated
-    /// topology); closes `recovery`.
+    /// topology) and every Sentinel that is up names it with no failover
+    /// under way; closes `recovery`.
     Converge { timeout_ms: u64 },
     /// Stop the recorders. Runs on every path once `Record` has run.
     Stop,

@@ -175,19 +175,42 @@ impl Groups {
                 "client libraries run by adapters keep an open loop's schedule".into(),
             ));
         };
-        let seeds = seeds(map)?;
-        let (topology, sentinels, service) = match sharding {
-            Sharding::Cluster => ("cluster", Vec::new(), None),
+        let (topology, service) = match sharding {
+            Sharding::Cluster => ("cluster", None),
             Sharding::Primary {
                 sentinel: Some(master),
                 ..
-            } => ("sentinel", sentinel_seeds(map)?, Some(master.clone())),
+            } => ("sentinel", Some(master.clone())),
             _ => {
                 return Err(WorkloadError::Spec(
                     "client libraries run by adapters need a cluster or a replicated topology with Sentinels".into(),
                 ));
             }
         };
+        // An adapter here needs the announced addresses to be the ones it
+        // reaches: checked before any group starts, when one runs here. A
+        // worker runs on the run's own network, where every node (and
+        // Sentinel) is reached at the address it announces: it is given
+        // those, and needs no path from here.
+        let here = if spec.clients.groups.iter().any(|g| g.region.is_none()) {
+            let sentinels = match topology {
+                "sentinel" => sentinel_seeds(map),
+                _ => Ok(Vec::new()),
+            };
+            Some((
+                seeds(map).map_err(WorkloadError::Adapter)?,
+                sentinels.map_err(WorkloadError::Adapter)?,
+            ))
+        } else {
+            None
+        };
+        let on_network = (
+            announced(map.nodes()),
+            match topology {
+                "sentinel" => announced(map.sentinels()),
+                _ => Vec::new(),
+            },
+        );
         let schedule = Schedule::new(rate, spec.total_clients());
         let mut first = spec.builtin_clients();
         let mut readies = Vec::new();
@@ -214,6 +237,16 @@ impl Groups {
                     let mut s = serde_json::Map::new();
                     s.insert("timeout_ms".into(), spec.timeout_ms.into());
                     s.insert("retries".into(), spec.app_retries.into());
+                    // A pool of its own as the built-in open loop keeps:
+                    // `max_connections` (at least one per client), or one
+                    // shared by every client.
+                    let connections = match spec.app_connection {
+                        crate::workload::spec::AppConnection::PerClient => {
+                            spec.max_connections.max(g.count)
+                        }
+                        crate::workload::spec::AppConnection::Shared => 1,
+                    };
+                    s.insert("connections".into(), connections.into());
                     let a = Adapter {
                         library: g.library.clone(),
                         program: PathBuf::new(),
@@ -230,12 +263,16 @@ impl Groups {
                     None,
                 ),
             };
+            let (nodes, sentinels) = match (&g.region, &here) {
+                (None, Some(here)) => here.clone(),
+                _ => on_network.clone(),
+            };
             let hello = Hello {
                 protocol: PROTOCOL,
                 library: g.library.clone(),
                 topology: topology.into(),
-                nodes: seeds.clone(),
-                sentinels: sentinels.clone(),
+                nodes,
+                sentinels,
                 service: service.clone(),
                 clients: g.count,
                 epoch_monotonic_ns: clock.epoch_monotonic_ns(),
@@ -436,29 +473,32 @@ struct AdapterReady {
 /// The seeds an adapter starts from: every node, at an address the
 /// library can reach and that the nodes announce (a library follows the
 /// addresses CLUSTER SLOTS gives, with no map of its own).
-fn seeds(map: &AddressMap) -> Result<Vec<String>, WorkloadError> {
+fn seeds(map: &AddressMap) -> Result<Vec<String>, String> {
     as_announced("node", map.nodes())
 }
 
 /// The Sentinels a Sentinel client asks, as [`seeds`]: the primary's
 /// address they give is the one the nodes announce.
-fn sentinel_seeds(map: &AddressMap) -> Result<Vec<String>, WorkloadError> {
+fn sentinel_seeds(map: &AddressMap) -> Result<Vec<String>, String> {
     as_announced("Sentinel", map.sentinels())
 }
 
 /// The addresses of `members` (`what`s), each reached where it announces
 /// itself, or which one is not.
-fn as_announced(
-    what: &str,
-    members: &[crate::cluster::MappedNode],
-) -> Result<Vec<String>, WorkloadError> {
+fn as_announced(what: &str, members: &[crate::cluster::MappedNode]) -> Result<Vec<String>, String> {
     if let Some(n) = members.iter().find(|n| n.addr != n.announce) {
-        return Err(WorkloadError::Adapter(format!(
-            "{what} {} announces {} but is reached at {}: a client library follows the announced addresses, so its adapter must run where they are reachable (the run's own network)",
+        return Err(format!(
+            "{what} {} announces {} but is reached at {}: a client library follows the announced addresses, so its adapter must run where they are reachable (the run's own network; on the swarm runtime, a group with a `region:` runs as a worker there)",
             n.name, n.announce, n.addr
-        )));
+        ));
     }
     Ok(members.iter().map(|n| n.addr.to_string()).collect())
+}
+
+/// The addresses `members` announce: where a client on the run's own
+/// network (a worker) reaches them.
+fn announced(members: &[crate::cluster::MappedNode]) -> Vec<String> {
+    members.iter().map(|n| n.announce.to_string()).collect()
 }
 
 /// The history's op of a result.
@@ -540,5 +580,46 @@ fn unanswered(f: Fed, stop_ns: u64, name: &str) -> Op {
         ttl_ms: None,
         members: Vec::new(),
         values: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::MappedNode;
+
+    fn node(name: &str, announce: &str, addr: &str) -> MappedNode {
+        MappedNode {
+            name: name.into(),
+            announce: announce.parse().unwrap(),
+            addr: addr.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn an_adapter_here_needs_the_announced_addresses_a_worker_takes_them() {
+        // Reached through published ports: an adapter here would follow the
+        // announced addresses it cannot reach, so it is refused by node...
+        let ported = [
+            node("s1n1", "10.215.0.129:6379", "10.213.0.11:31000"),
+            node("s1n2", "10.215.0.130:6379", "10.213.0.12:31001"),
+        ];
+        let err = as_announced("node", &ported).unwrap_err();
+        assert!(
+            err.contains("s1n1 announces 10.215.0.129:6379 but is reached at 10.213.0.11:31000")
+                && err.contains("`region:`"),
+            "{err}"
+        );
+        // ...while a worker, on the run's own network, is given them.
+        assert_eq!(
+            announced(&ported),
+            ["10.215.0.129:6379", "10.215.0.130:6379"]
+        );
+        // Inside the run's network the two are one.
+        let inside = [node("s1n1", "10.215.0.129:6379", "10.215.0.129:6379")];
+        assert_eq!(
+            as_announced("node", &inside).unwrap(),
+            ["10.215.0.129:6379"]
+        );
     }
 }

@@ -464,6 +464,119 @@ impl Drilled<'_> {
             .unwrap_or_else(|| panic!("the drill printed no run id:\n{}", self.output()))
     }
 
+    /// Assert every SLO passed but the latency ones and those named in
+    /// `timing`, and that each of those got the verdict its own figure calls
+    /// for: a latency SLO with no figure (more than 1 % of its phase's ops
+    /// unanswered) a fail, else `unknown` (a note naming the tool lag) where
+    /// the self-check failed in its phase; elsewhere pass when the figure is
+    /// on the limit's allowed side, fail when it is not. The exit code and the run's
+    /// verdict follow. For drills on the swarm lab, where three engines, six
+    /// nodes, the workers and the controller share this machine's two
+    /// cores: latency, and the time an engine takes to start a task again,
+    /// measure there how busy the machine was, which no test controls.
+    /// Returns those SLOs' outcomes, in words, for the log.
+    pub fn assert_passes_but_timing_as_measured(&self, what: &str, timing: &[&str]) -> String {
+        use redis_drill::report::{Bound, Verdict};
+        let r = self.report();
+        let mut judged = Vec::new();
+        for s in &r.slo {
+            let Some(phase) = latency_phase(&s.name) else {
+                if timing.contains(&s.name.as_str()) {
+                    let within = s.value.map(|v| match s.bound {
+                        Bound::AtMost => v <= s.limit,
+                        Bound::AtLeast => v >= s.limit,
+                    });
+                    let expected = match within {
+                        Some(true) => Verdict::Pass,
+                        Some(false) => Verdict::Fail,
+                        None => panic!("{what}: {} not measured: {s:?}", s.name),
+                    };
+                    assert_eq!(s.result, expected, "{what}: {s:?}\n{}", self.output());
+                    judged.push(format!(
+                        "{} {:?} ({:?}, limit {})",
+                        s.name, s.result, s.value, s.limit
+                    ));
+                    continue;
+                }
+                assert_eq!(
+                    s.result,
+                    Verdict::Pass,
+                    "{what}: {} ({:?}, limit {}, {:?})\n{}",
+                    s.name,
+                    s.value,
+                    s.limit,
+                    s.note,
+                    self.output()
+                );
+                continue;
+            };
+            let lagged = r
+                .workload
+                .self_check
+                .phases
+                .get(phase)
+                .is_some_and(|c| !c.ok);
+            // More than 1 % unanswered fails with no figure, lag or not
+            // (docs/scenarios.md); a figure the tool's lag touched is unknown.
+            let expected = match s.value {
+                None => Verdict::Fail,
+                Some(_) if lagged => Verdict::Unknown,
+                Some(v) if v <= s.limit => Verdict::Pass,
+                Some(_) => Verdict::Fail,
+            };
+            assert_eq!(
+                s.result,
+                expected,
+                "{what}: {} ({:?}, limit {}, tool lag distrusted: {lagged}, {:?})\n{}",
+                s.name,
+                s.value,
+                s.limit,
+                s.note,
+                self.output()
+            );
+            match (expected, s.value) {
+                (Verdict::Unknown, _) => assert!(
+                    s.note.as_deref().is_some_and(|n| n.contains("tool lag")),
+                    "{what}: {s:?}"
+                ),
+                (_, Some(v)) => assert_eq!(
+                    Some(&v),
+                    r.workload.app.p99_answered_ms.get(phase),
+                    "{what}: {s:?}"
+                ),
+                (_, None) => assert!(
+                    s.note
+                        .as_deref()
+                        .is_some_and(|n| n.contains("more than 1 %")),
+                    "{what}: {s:?}"
+                ),
+            }
+            judged.push(format!(
+                "{} {:?} (p99 {:?} ms, limit {} ms)",
+                s.name, s.result, s.value, s.limit
+            ));
+        }
+        let verdict = if r.slo.iter().any(|s| s.result == Verdict::Fail) {
+            Verdict::Fail
+        } else if r.slo.iter().any(|s| s.result == Verdict::Unknown) {
+            Verdict::Unknown
+        } else {
+            Verdict::Pass
+        };
+        let code = match verdict {
+            Verdict::Pass => 0,
+            Verdict::Fail => 1,
+            Verdict::Unknown => 4,
+        };
+        assert_eq!(
+            (r.verdict, self.code),
+            (verdict, Some(code)),
+            "{what}\n{}",
+            self.output()
+        );
+        judged.join("; ")
+    }
+
     /// Assert the exit code, showing the drill's output when it differs.
     pub fn assert_code(&self, code: i32) {
         assert_eq!(self.code, Some(code), "{}", self.output());
@@ -476,6 +589,14 @@ impl Drilled<'_> {
             self.code, self.stdout, self.stderr
         )
     }
+}
+
+/// The phase a latency SLO reads, if it is one.
+pub fn latency_phase(name: &str) -> Option<&str> {
+    if name == "max_p99_during_over_baseline" {
+        return Some("during");
+    }
+    name.strip_prefix("max_p99_")?.strip_suffix("_ms")
 }
 
 /// Poll `cond` every 20 ms until it holds or `timeout` passes.

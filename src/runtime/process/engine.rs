@@ -310,24 +310,37 @@ impl ProcessRuntime {
         let block = used.first().map(|ip| ip.octets()[2]).ok_or_else(|| {
             RuntimeError::Environment(format!("{} lists no node to find its block from", d.name))
         })?;
-        let ip = (FIRST_HOST..=254)
-            .map(|h| Ipv4Addr::new(127, 0, block, h))
-            .find(|ip| !used.contains(ip))
-            .ok_or_else(|| {
-                RuntimeError::Environment(format!("no free address left in 127.0.{block}.0/24"))
-            })?;
-        let addr = SocketAddr::new(IpAddr::V4(ip), spec.port.unwrap_or(DATA_PORT));
-        let mut ports = vec![addr.port()];
+        let mut ports = vec![spec.port.unwrap_or(DATA_PORT)];
         if d.topology.kind == Kind::Cluster {
             ports.push(BUS_PORT);
         }
-        if let Some(&port) = ports.iter().find(|&&p| !port_is_free(addr.ip(), p)) {
-            return Err(RuntimeError::PortTaken {
-                node: spec.name.clone(),
-                ip: ip.to_string(),
-                port,
-            });
-        }
+        // The first address no node of the run holds and whose ports can be
+        // bound now: one a node removed a moment ago (a rolling upgrade's
+        // replace) may still be held by what it forked — a full sync's
+        // child keeps the listening socket until it is done.
+        let mut taken: Option<RuntimeError> = None;
+        let ip = (FIRST_HOST..=254)
+            .map(|h| Ipv4Addr::new(127, 0, block, h))
+            .filter(|ip| !used.contains(ip))
+            .find(
+                |ip| match ports.iter().find(|&&p| !port_is_free(IpAddr::V4(*ip), p)) {
+                    Some(&port) => {
+                        taken.get_or_insert(RuntimeError::PortTaken {
+                            node: spec.name.clone(),
+                            ip: ip.to_string(),
+                            port,
+                        });
+                        false
+                    }
+                    None => true,
+                },
+            )
+            .ok_or_else(|| {
+                taken.take().unwrap_or_else(|| {
+                    RuntimeError::Environment(format!("no free address left in 127.0.{block}.0/24"))
+                })
+            })?;
+        let addr = SocketAddr::new(IpAddr::V4(ip), ports[0]);
         check_cancel(cancel)?;
         let name = spec.name.clone();
         let mut grown = d.with_node(AddedNode {

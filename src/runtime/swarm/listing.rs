@@ -26,15 +26,7 @@ impl SwarmRuntime {
         &self,
         filters: &HashMap<String, Vec<String>>,
     ) -> Result<Vec<bollard::models::Network>, RuntimeError> {
-        self.manager
-            .docker
-            .list_networks(Some(
-                bollard::query_parameters::ListNetworksOptionsBuilder::default()
-                    .filters(filters)
-                    .build(),
-            ))
-            .await
-            .map_err(RuntimeError::docker("listing the swarm's networks"))
+        networks_on(&self.manager, filters).await
     }
 
     /// The deployment with this name, if it is up.
@@ -257,20 +249,26 @@ impl SwarmRuntime {
                 left.push(format!("network {name}: {e}"));
             }
         }
-        // The manager may list a removed overlay network a moment longer:
-        // `down` returns once it is gone from its list (bounded).
+        // The manager may list a removed overlay network a moment longer,
+        // and each other engine keeps its own copy until the swarm tells it
+        // the network is gone: `down` returns once no engine lists it
+        // (bounded), so that nothing of the run is left on any engine.
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let still = self.networks(&filters).await?;
+            let mut still = Vec::new();
+            for e in self.engines.values() {
+                let nets = networks_on(e, &filters).await?;
+                still.extend(
+                    nets.into_iter()
+                        .map(|n| (e.name.clone(), n.name.unwrap_or_default())),
+                );
+            }
             if still.is_empty() {
                 break;
             }
             if Instant::now() > deadline {
-                left.extend(still.into_iter().map(|n| {
-                    format!(
-                        "network {} (still listed 15 s after its removal)",
-                        n.name.unwrap_or_default()
-                    )
+                left.extend(still.into_iter().map(|(engine, name)| {
+                    format!("network {name} on {engine} (still listed 15 s after its removal)")
                 }));
                 break;
             }
@@ -284,4 +282,22 @@ impl SwarmRuntime {
         }
         Ok(removed)
     }
+}
+
+/// The networks `engine` lists matching `filters`.
+async fn networks_on(
+    engine: &super::engines::Engine,
+    filters: &HashMap<String, Vec<String>>,
+) -> Result<Vec<bollard::models::Network>, RuntimeError> {
+    (engine.docker)
+        .list_networks(Some(
+            bollard::query_parameters::ListNetworksOptionsBuilder::default()
+                .filters(filters)
+                .build(),
+        ))
+        .await
+        .map_err(RuntimeError::docker(format!(
+            "listing networks on {}",
+            engine.name
+        )))
 }

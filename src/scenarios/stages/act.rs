@@ -170,8 +170,10 @@ async fn reshard_and_faults(
 }
 
 /// `recovery`: wait until every node that is up agrees on the slot map,
-/// measured from the end of the last action. Failovers change who replicates
-/// whom, so no fixed pairing is expected then; nodes still down are left out.
+/// measured from the end of the last action; a replicated topology: until one
+/// primary has every replica caught up, and every Sentinel that is up names it
+/// with no failover under way. Failovers change who replicates whom, so no
+/// fixed pairing is expected then; nodes (and Sentinels) still down are left out.
 /// Returns the convergence time (ms) and when it was reached.
 pub(in crate::scenarios) async fn converge(
     scenario: &Scenario,
@@ -204,7 +206,18 @@ pub(in crate::scenarios) async fn converge(
                 .filter(|n| !acted.down.contains(n))
                 .collect();
             let map = address_map(d)?;
-            let done = cluster::replication::wait_replicated(&map, &up, timeout, cancel).await?;
+            // Sentinels a fault left down are left out, as nodes are.
+            let sentinels: Vec<String> = (d.sentinels.iter())
+                .map(|s| s.name.clone())
+                .filter(|s| !acted.down.contains(s))
+                .collect();
+            let ask =
+                (d.topology.sentinel.as_ref()).map(|s| cluster::replication::SentinelsToAsk {
+                    master_name: &s.master_name,
+                    names: &sentinels,
+                });
+            let done =
+                cluster::replication::wait_replicated(&map, &up, ask, timeout, cancel).await?;
             u32::try_from(done.polls).unwrap_or(u32::MAX)
         }
     };

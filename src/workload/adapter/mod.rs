@@ -665,6 +665,16 @@ pub fn run_with(
             }
             let _ = reader.join();
             out.stderr_tail = tail(errs.join().unwrap_or_default());
+            // What it answered before it failed is on its own clock: on the
+            // run's with the estimate taken before its first op (none was
+            // taken after), never left on the worker's (a hung worker's
+            // results once entered the history 7 894 s off and were judged
+            // lost writes). Without an estimate they cannot be placed.
+            match sync0 {
+                Some(sync) => map_to_run(&mut out, adapter, hello, sync, &lock(&sent)),
+                None if own_clock => out.results.clear(),
+                None => {}
+            }
             return Ok(out);
         }
         if let Some(Ok(Err(e))) = writer.map(std::thread::JoinHandle::join) {
@@ -676,36 +686,46 @@ pub fn run_with(
                 start,
                 end: end_estimate,
             };
-            // Within the estimate's uncertainty a time cannot be placed
-            // better: an op mapped to before its due time by less than that
-            // was sent when it was due (the worker waits for it).
-            let slack = sync.uncertainty_ns().unwrap_or(0);
-            let due = lock(&sent);
-            for r in out.results.values_mut() {
-                r.sent_ns = sync.to_run(r.sent_ns);
-                if let Some(&d) = due.get(&r.id)
-                    && r.sent_ns < d
-                    && d - r.sent_ns <= slack
-                {
-                    r.sent_ns = d;
-                }
-                r.end_ns = sync.to_run(r.end_ns).max(r.sent_ns);
-            }
-            drop(due);
-            let host = (adapter.remote.as_ref()).map_or_else(|| "this host".into(), |r| r.host());
-            let truth =
-                (adapter.remote.as_ref()).and_then(|r| r.truth_ns(hello.epoch_monotonic_ns));
-            let wc = clock::WorkerClock::new(host, sync, truth);
-            if let Some(p) = wc.problem() {
-                out.fault(p);
-            }
-            out.clock = Some(wc);
+            map_to_run(&mut out, adapter, hello, sync, &lock(&sent));
         }
     }
     drop(reaper);
     let _ = reader.join();
     out.stderr_tail = tail(errs.join().unwrap_or_default());
     Ok(out)
+}
+
+/// Put every result's times on the run's clock through `sync`, and record
+/// the worker's clock and what its estimate is worth (a problem of the
+/// estimate is the group's, unless it has one already).
+fn map_to_run(
+    out: &mut GroupRun,
+    adapter: &Adapter,
+    hello: &Hello,
+    sync: clock::ClockSync,
+    due: &HashMap<u64, u64>,
+) {
+    // Within the estimate's uncertainty a time cannot be placed better: an
+    // op mapped to before its due time by less than that was sent when it
+    // was due (the worker waits for it).
+    let slack = sync.uncertainty_ns().unwrap_or(0);
+    for r in out.results.values_mut() {
+        r.sent_ns = sync.to_run(r.sent_ns);
+        if let Some(&d) = due.get(&r.id)
+            && r.sent_ns < d
+            && d - r.sent_ns <= slack
+        {
+            r.sent_ns = d;
+        }
+        r.end_ns = sync.to_run(r.end_ns).max(r.sent_ns);
+    }
+    let host = (adapter.remote.as_ref()).map_or_else(|| "this host".into(), |r| r.host());
+    let truth = (adapter.remote.as_ref()).and_then(|r| r.truth_ns(hello.epoch_monotonic_ns));
+    let wc = clock::WorkerClock::new(host, sync, truth);
+    if let Some(p) = wc.problem() {
+        out.fault(p);
+    }
+    out.clock = Some(wc);
 }
 
 fn clip(line: &str) -> String {

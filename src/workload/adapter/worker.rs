@@ -3,19 +3,24 @@
 //! another host (the swarm runtime runs it in a container on the region's
 //! engine, its stdin and stdout attached through that engine's API).
 //!
-//! Each op waits for its due time on the worker's clock, then runs on its
-//! client's connection (one cluster connection per client, of one cluster
-//! client, as the built-in app clients); its result line goes out as it
-//! ends. With `hello.clock: own` every time is on the worker's own clock
+//! Each op waits for its due time on the worker's clock, then takes a
+//! connection from the worker's pool as the built-in app clients' open loop
+//! does ([`Lanes`]: an idle one, else the least busy, pipelined behind what
+//! is there) and runs on it; its result line goes out as it ends. The pool
+//! is `connections` cluster connections of one cluster client, opened
+//! before `ready`. One connection per client, carrying every op of that
+//! client, never recovered from a killed primary at a few hundred ops a
+//! second: every op timed out to the end of the run (docs/swarm.md).
+//!
+//! With `hello.clock: own` every time is on the worker's own clock
 //! (CLOCK_MONOTONIC, plus a skew a test may set), and clock lines are
 //! answered at once with that clock's reading. `redis-drill adapter` runs it
-//! on a tokio runtime of one thread, as each built-in client thread runs:
-//! on a runtime of several threads, redis-rs 1.8.1's cluster connection
-//! never recovered from a killed primary whose connects hung (docs/swarm.md).
+//! on a tokio runtime of one thread, as each built-in client thread runs.
 //!
 //! Settings (`hello.settings`): `timeout_ms` (each command's response
 //! timeout, default 500), `retries` (redis-rs's own, default 3),
-//! `connect_timeout_ms` (default: `timeout_ms`, as the built-in clients).
+//! `connect_timeout_ms` (default: `timeout_ms`, as the built-in clients),
+//! `connections` (the pool, default: the hello's `clients`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +31,7 @@ use tokio::sync::{Semaphore, mpsc};
 
 use super::protocol::{Hello, OWN_CLOCK, OpLine};
 use crate::record::ops::{ErrorKind, OpKind, Outcome};
+use crate::workload::lanes::Lanes;
 
 /// The worker's clock: CLOCK_MONOTONIC, as run time (since the hello's
 /// epoch) or as its own reading plus a skew.
@@ -89,9 +95,9 @@ pub async fn serve(skew_ns: i64) -> Result<(), String> {
         },
         skew_ns,
     };
-    let settings = Settings::of(&hello.settings);
-    let clients = match connect(&hello, &settings).await {
-        Ok(c) => c,
+    let settings = Settings::of(&hello.settings, hello.clients);
+    let pool = match connect(&hello, &settings).await {
+        Ok(c) => Arc::new(Lanes::new(c, settings.connections)),
         Err(why) => {
             let _ = out_tx.send(json!({"type": "error", "message": why}).to_string());
             drop(out_tx);
@@ -130,16 +136,28 @@ pub async fn serve(skew_ns: i64) -> Result<(), String> {
             Some("op") => {
                 let op: OpLine =
                     serde_json::from_value(v).map_err(|e| format!("an op line: {e}: {line}"))?;
-                let conn = clients
-                    .get(op.client as usize)
-                    .ok_or_else(|| format!("op {} names client {}", op.id, op.client))?
-                    .clone();
+                if op.client >= hello.clients {
+                    return Err(format!("op {} names client {}", op.id, op.client));
+                }
+                let pool = pool.clone();
                 let tx = out_tx.clone();
                 let permits = in_flight.clone();
                 running.spawn(async move {
                     tokio::time::sleep(clock.until(op.due_ns)).await;
                     let _permit = permits.acquire_owned().await;
-                    let line = run_op(conn, &op, clock, deadline).await;
+                    // The pool is opened at its size (never empty) and never
+                    // asked to grow: `take` finds a lane.
+                    let line = match pool.take() {
+                        Some((taken, _grow)) => {
+                            run_op(taken.conn().clone(), &op, clock, deadline).await
+                        }
+                        None => {
+                            let now = clock.now_ns();
+                            json!({"type": "result", "id": op.id, "sent_ns": now, "end_ns": now,
+                                "outcome": "fail", "kind": "other", "class": "redis-drill.NoConnection",
+                                "message": "the worker's pool has no connection"})
+                        }
+                    };
                     let _ = tx.send(line.to_string());
                 });
                 // Reap what has ended, so the set holds only ops in flight.
@@ -161,16 +179,18 @@ struct Settings {
     timeout_ms: u64,
     retries: u32,
     connect_timeout_ms: u64,
+    connections: usize,
 }
 
 impl Settings {
-    fn of(m: &Map<String, Value>) -> Settings {
+    fn of(m: &Map<String, Value>, clients: u32) -> Settings {
         let num = |k: &str, d: u64| m.get(k).and_then(Value::as_u64).unwrap_or(d);
         Settings {
             timeout_ms: num("timeout_ms", 500),
             retries: num("retries", 3) as u32,
             // As the built-in clients: the op timeout bounds a connect too.
             connect_timeout_ms: num("connect_timeout_ms", num("timeout_ms", 500)),
+            connections: num("connections", u64::from(clients)).clamp(1, 1024) as usize,
         }
     }
 
@@ -179,11 +199,12 @@ impl Settings {
         m.insert("timeout_ms".into(), self.timeout_ms.into());
         m.insert("retries".into(), self.retries.into());
         m.insert("connect_timeout_ms".into(), self.connect_timeout_ms.into());
+        m.insert("connections".into(), self.connections.into());
         m
     }
 }
 
-/// One cluster connection per client, from the hello's seeds.
+/// The pool's cluster connections, from the hello's seeds.
 async fn connect(
     hello: &Hello,
     s: &Settings,
@@ -200,14 +221,14 @@ async fn connect(
         retries: s.retries,
         ..crate::cluster::ClientOptions::default()
     };
-    // As the built-in app clients: a client object each, with its own
-    // connections, whose node connections send ASKING with its command.
+    // One client object; the pool's connections from it, whose node
+    // connections send ASKING with its command (as the built-in clients').
     let client = crate::cluster::client::worker_client(&hello.nodes, &opts)
         .map_err(|e| format!("a cluster client of {:?}: {e}", hello.nodes))?;
     let mut out = Vec::new();
-    for i in 0..hello.clients {
+    for i in 0..s.connections {
         let c = (crate::cluster::client::connect_app(&client).await)
-            .map_err(|e| format!("client {i}: connecting to {:?}: {e}", hello.nodes))?;
+            .map_err(|e| format!("connection {i}: connecting to {:?}: {e}", hello.nodes))?;
         out.push(c);
     }
     Ok(out)
@@ -280,4 +301,27 @@ async fn run_op(
         },
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_is_the_settings_connections_else_one_per_client() {
+        let s = Settings::of(&Map::new(), 2);
+        assert_eq!(
+            (s.timeout_ms, s.retries, s.connect_timeout_ms),
+            (500, 3, 500)
+        );
+        assert_eq!(s.connections, 2);
+        let mut m = Map::new();
+        m.insert("connections".into(), 16.into());
+        m.insert("timeout_ms".into(), 200.into());
+        let s = Settings::of(&m, 2);
+        assert_eq!((s.connections, s.connect_timeout_ms), (16, 200));
+        assert_eq!(s.as_map()["connections"], 16);
+        m.insert("connections".into(), 0.into());
+        assert_eq!(Settings::of(&m, 2).connections, 1, "never an empty pool");
+    }
 }

@@ -415,7 +415,7 @@ pub const SLOS: &[Slo] = &[
         name: "max_convergence_ms",
         unit: "ms",
         bound: Bound::AtMost,
-        reads: "from the last action until every node agrees on the slot map (a replicated topology: until one primary has every replica caught up)",
+        reads: "from the last action until every node agrees on the slot map (a replicated topology: until one primary has every replica caught up and every Sentinel that is up names it, no failover under way)",
         unknown: "on a cluster, the watcher's recording is empty, never shows every node that is up agreeing after the action, or shows it later than its polling allows (the drill's own figure is then not trusted)",
         source: Source::Drill,
         on: &[Kind::Cluster, Kind::Replicated],
