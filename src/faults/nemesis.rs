@@ -216,13 +216,27 @@ impl<'a> Nemesis<'a> {
                 let _ = map.insert(&n.name, n.announce, n.addr);
             }
         }
-        if self.d.topology.kind == Kind::Cluster {
+        let mut snap = if self.d.topology.kind == Kind::Cluster {
             let views = cluster::node_views(&map, connect).await;
             ClusterSnapshot::from_views(&self.d, &views)
         } else {
             let roles = cluster::replication::roles(&map, connect).await;
             ClusterSnapshot::from_roles(&self.d, &roles)
+        };
+        // Those not asked: why, as the faults in force say.
+        for n in snap.nodes.iter_mut().filter(|n| !n.reachable) {
+            let why = if self.in_force.down.contains(&n.name) {
+                "down: a fault of the drill stopped it"
+            } else if self.in_force.paused.contains(&n.name) {
+                "paused by a fault of the drill"
+            } else if cut.contains(n.name.as_str()) {
+                "cut off from the controller by a partition"
+            } else {
+                continue;
+            };
+            n.why_unreachable = Some(why.to_string());
         }
+        snap
     }
 
     /// Run a whole schedule: occurrence times are from `start` (the end of the
@@ -1280,6 +1294,7 @@ mod tests {
             name: name.into(),
             region: region.into(),
             reachable: true,
+            why_unreachable: None,
             role: Some(role),
             primary: None,
             slots: Vec::new(),

@@ -120,6 +120,10 @@ pub struct SnapshotNode {
     pub region: String,
     /// Whether the controller could read it (a killed node is not).
     pub reachable: bool,
+    /// Why not, when it could not: the read's error, or what a fault did
+    /// to it (a node a fault holds down is not asked). Named in a target's
+    /// "no … reachable" error.
+    pub why_unreachable: Option<String>,
     pub role: Option<Role>,
     /// For a replica: its primary's name.
     pub primary: Option<String>,
@@ -147,10 +151,15 @@ impl ClusterSnapshot {
                     .map(|s| s.region.clone())
                     .unwrap_or_default();
                 let v = views.iter().find(|v| v.name == n.name && v.error.is_none());
+                let why = match views.iter().find(|v| v.name == n.name) {
+                    None => Some("not asked".to_string()),
+                    Some(v) => v.error.clone(),
+                };
                 SnapshotNode {
                     name: n.name.clone(),
                     region,
                     reachable: v.is_some(),
+                    why_unreachable: if v.is_some() { None } else { why },
                     role: v.and_then(|v| v.role),
                     primary: v.and_then(|v| v.primary_name.clone()),
                     slots: v.map(|v| v.slots.clone()).unwrap_or_default(),
@@ -175,6 +184,10 @@ impl ClusterSnapshot {
             .iter()
             .map(|n| {
                 let r = roles.iter().find(|r| r.name == n.name && r.error.is_none());
+                let why = match roles.iter().find(|r| r.name == n.name) {
+                    None => Some("not asked".to_string()),
+                    Some(r) => r.error.clone(),
+                };
                 let slots = match (&sharding, r.and_then(|r| r.role)) {
                     (Sharding::Sharded(ranges), Some(Role::Primary)) => ranges
                         .iter()
@@ -195,6 +208,7 @@ impl ClusterSnapshot {
                         .map(|s| s.region.clone())
                         .unwrap_or_default(),
                     reachable: r.is_some(),
+                    why_unreachable: if r.is_some() { None } else { why },
                     role: r.and_then(|r| r.role),
                     primary: r.and_then(|r| r.primary.clone()),
                     slots,
@@ -203,6 +217,25 @@ impl ClusterSnapshot {
             })
             .collect();
         ClusterSnapshot { nodes }
+    }
+
+    /// The nodes the controller could not read and why, for an error that
+    /// says no node of a kind is reachable ("" when every node was read): a
+    /// primary that did not answer in time under load reads differently
+    /// from one a fault killed.
+    pub fn unreachable_note(&self) -> String {
+        let out: Vec<String> = (self.nodes.iter())
+            .filter(|n| !n.reachable)
+            .map(|n| match &n.why_unreachable {
+                Some(why) => format!("{} ({why})", n.name),
+                None => n.name.clone(),
+            })
+            .collect();
+        if out.is_empty() {
+            String::new()
+        } else {
+            format!("; not reachable: {}", out.join(", "))
+        }
     }
 
     /// Every node name, in deployment order.
@@ -260,14 +293,20 @@ impl ClusterSnapshot {
     pub fn resolve(&self, target: &Target, rng: &mut StdRng) -> Result<Vec<String>, String> {
         let pick = |nodes: Vec<&SnapshotNode>, rng: &mut StdRng, what: &str| {
             if nodes.is_empty() {
-                Err(format!("{target}: no {what} is reachable now"))
+                Err(format!(
+                    "{target}: no {what} is reachable now{}",
+                    self.unreachable_note()
+                ))
             } else {
                 Ok(vec![nodes[rng.random_range(0..nodes.len())].name.clone()])
             }
         };
         let all = |nodes: Vec<&SnapshotNode>, what: &str| {
             if nodes.is_empty() {
-                Err(format!("{target}: no {what} is reachable now"))
+                Err(format!(
+                    "{target}: no {what} is reachable now{}",
+                    self.unreachable_note()
+                ))
             } else {
                 Ok(nodes.iter().map(|n| n.name.clone()).collect())
             }
@@ -286,7 +325,12 @@ impl ClusterSnapshot {
             Target::PrimaryOf(slot) => self
                 .primary_of(*slot)
                 .map(|n| vec![n.name.clone()])
-                .ok_or_else(|| format!("{target}: no reachable primary serves slot {slot}")),
+                .ok_or_else(|| {
+                    format!(
+                        "{target}: no reachable primary serves slot {slot}{}",
+                        self.unreachable_note()
+                    )
+                }),
             Target::ReplicaOf(inner) => {
                 let primaries = self.resolve(inner, rng)?;
                 let [primary] = primaries.as_slice() else {
@@ -301,7 +345,10 @@ impl ClusterSnapshot {
                     .filter(|n| n.primary.as_deref() == Some(primary))
                     .collect();
                 if replicas.is_empty() {
-                    return Err(format!("{target}: {primary} has no reachable replica"));
+                    return Err(format!(
+                        "{target}: {primary} has no reachable replica{}",
+                        self.unreachable_note()
+                    ));
                 }
                 pick(replicas, rng, "replica")
             }
@@ -361,6 +408,7 @@ pub(crate) mod tests {
                 "west".into()
             },
             reachable: true,
+            why_unreachable: None,
             role: Some(role),
             primary: primary.map(str::to_string),
             slots: slots.iter().map(|&(a, b)| SlotRange::new(a, b)).collect(),
@@ -463,6 +511,36 @@ pub(crate) mod tests {
                 .unwrap_err()
                 .contains("no reachable replica")
         );
+    }
+
+    /// A target that finds nobody says who could not be read and why: a
+    /// primary that timed out under load is not one a fault killed.
+    #[test]
+    fn an_unresolved_target_names_the_nodes_not_read_and_why() {
+        let mut snap = six();
+        snap.nodes[0].reachable = false;
+        snap.nodes[0].why_unreachable = Some("timed out after 500 ms".into());
+        snap.nodes[3].reachable = false;
+        snap.nodes[3].why_unreachable = Some("down: a fault of the drill stopped it".into());
+        assert_eq!(
+            resolve(&snap, "primary_of:0").unwrap_err(),
+            "primary_of:0: no reachable primary serves slot 0; not reachable: \
+             s1n1 (timed out after 500 ms), s1n2 (down: a fault of the drill stopped it)"
+        );
+        assert!(
+            resolve(&snap, "replica_of:s2n1").is_ok(),
+            "a shard whose nodes answered still resolves"
+        );
+        for n in &mut snap.nodes {
+            n.reachable = false;
+            n.why_unreachable = None;
+        }
+        let e = resolve(&snap, "random_node").unwrap_err();
+        assert!(
+            e.ends_with("not reachable: s1n1, s2n1, s3n1, s1n2, s2n2, s3n2"),
+            "{e}"
+        );
+        assert!(six().unreachable_note().is_empty());
     }
 
     #[test]
