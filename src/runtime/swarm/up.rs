@@ -39,6 +39,13 @@ use crate::topology::{Kind, NodeSpec, Role, Topology};
 
 /// How long a node started again may take to answer PING.
 const RESTART_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a force update may go without one new task before it is made
+/// again ([`SwarmRuntime::start_new_task`]).
+const NO_TASK_GRACE: Duration = Duration::from_secs(10);
+
+/// Why a node does not run when its service has no task (left) at all.
+const NO_TASK: &str = "no task yet";
 /// Grace period for `stop` before the engine sends SIGKILL.
 const STOP_GRACE_S: i32 = 10;
 
@@ -431,7 +438,7 @@ impl SwarmRuntime {
         tasks.retain(|t| !old.iter().any(|o| Some(o) == t.id.as_ref()));
         tasks.sort_by_key(|t| t.created_at.clone().map(|d| d.to_string()));
         let Some(last) = tasks.last() else {
-            return Ok(Err("no task yet".into()));
+            return Ok(Err(NO_TASK.into()));
         };
         let status = last.status.clone().unwrap_or_default();
         match status.state {
@@ -555,16 +562,7 @@ impl SwarmRuntime {
                     .into_iter()
                     .filter_map(|t| t.id)
                     .collect();
-                self.force_update(node).await?;
-                let mut d2 = d.clone();
-                self.wait_running(
-                    &mut d2,
-                    std::slice::from_ref(&node.name),
-                    &old,
-                    RESTART_READY_TIMEOUT,
-                    &CancellationToken::new(),
-                )
-                .await?;
+                self.start_new_task(d, node, &old).await?;
                 wait_for_ping(
                     &node.name,
                     node.addr,
@@ -612,6 +610,88 @@ impl SwarmRuntime {
                 }
                 .map_err(RuntimeError::docker(format!("{ctx} on {}", engine.name)))
             }
+        }
+    }
+
+    /// Start `node`'s service on a new task (not one of `old`) and wait,
+    /// within [`RESTART_READY_TIMEOUT`], until it runs. A force update the
+    /// swarm has not acted on at all — not one new task — after
+    /// [`NO_TASK_GRACE`] is made again (a CI run once saw no task 30 s after
+    /// the one update, cause not found; a new task appears in under 8 s
+    /// otherwise); one that has a new task is only waited for. A failure
+    /// says what the service's own update status said, and how often it
+    /// was updated.
+    async fn start_new_task(
+        &self,
+        d: &Deployment,
+        node: &DeployedNode,
+        old: &[String],
+    ) -> Result<(), RuntimeError> {
+        let began = Instant::now();
+        self.force_update(node).await?;
+        let mut updates = 1;
+        let mut since_update = Instant::now();
+        let mut d2 = d.clone();
+        let names = std::slice::from_ref(&node.name);
+        // Bounded: each turn waits at least a moment or ends, and the whole
+        // is bounded by RESTART_READY_TIMEOUT.
+        loop {
+            let left = RESTART_READY_TIMEOUT.saturating_sub(began.elapsed());
+            let window = left.min(Duration::from_secs(1));
+            let cancel = CancellationToken::new();
+            match self
+                .wait_running(&mut d2, names, old, window, &cancel)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(RuntimeError::NotReady { condition, .. }) if !left.is_zero() => {
+                    if condition == NO_TASK && since_update.elapsed() >= NO_TASK_GRACE {
+                        let status = self.update_status(node).await;
+                        tracing::warn!(
+                            node = %node.name,
+                            %status,
+                            "no new task {:?} after the service's update: updating it again",
+                            since_update.elapsed()
+                        );
+                        self.force_update(node).await?;
+                        updates += 1;
+                        since_update = Instant::now();
+                    }
+                }
+                Err(RuntimeError::NotReady { condition, .. }) => {
+                    let status = self.update_status(node).await;
+                    return Err(RuntimeError::NotReady {
+                        node: node.name.clone(),
+                        condition: format!(
+                            "{condition}; its service updated {updates} time(s), the swarm's update status: {status}"
+                        ),
+                        waited: began.elapsed(),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The service's update status as the manager reports it (state and
+    /// message), for a log line or an error.
+    async fn update_status(&self, node: &DeployedNode) -> String {
+        let inspected = (self.manager.docker)
+            .inspect_service(
+                &node.handle,
+                None::<bollard::query_parameters::InspectServiceOptions>,
+            )
+            .await;
+        match inspected {
+            Ok(s) => match s.update_status {
+                Some(u) => format!(
+                    "{} ({})",
+                    u.state.map_or("-".to_string(), |s| s.to_string()),
+                    u.message.unwrap_or_default()
+                ),
+                None => "none".into(),
+            },
+            Err(e) => format!("not read: {e}"),
         }
     }
 
