@@ -243,7 +243,7 @@ fn a_cluster_over_three_engines_of_a_swarm() {
     assert!(env.run(&["down", "--name", &name]).status.success());
     assert_engines_clean(&sockets, "down");
 
-    // The failover drill across engines, its verdict PASS.
+    // The failover drill across engines, its verdict the one its figures call for.
     let failover = env.drill(
         &common::scenario_path("swarm-failover.yaml"),
         &["--seed", "1"],
